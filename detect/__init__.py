@@ -1,0 +1,1 @@
+"""Leash detect layer."""

@@ -1,0 +1,185 @@
+"""Ingest HTTP API: POST/GET /v1/events, /healthz, /metrics; thin routes over Runtime services."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse, ORJSONResponse
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from ingest import schema
+from ingest.auth import Authenticator
+from ingest.bus import BusUnavailable
+from ingest.events import event_time_iso
+from ingest.parse import BodyTooLarge
+from ingest.runtime import Runtime
+from ingest.service import TooManyRecords
+
+__all__ = [
+    "EVENT_FIELDS", "RouterFactory", "create_app", "create_ingest_router", "event_filters", "read_body",
+]
+
+RETRY_AFTER_S = 2  # seconds; what a 503 asks the client to wait
+EVENT_FIELDS = (
+    "event_id", "event_time", "principal", "principal_key", "actor_kind", "account", "region",
+    "source", "action", "action_class", "resources", "error_code", "source_ip", "user_agent", "raw",
+)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read at most `limit` bytes of body; 413 beyond it, before buffering the rest."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body is {declared} bytes; the limit is {limit} (LEASH_MAX_BODY_BYTES)")
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > limit:
+            raise HTTPException(413, f"body exceeds {limit} bytes (LEASH_MAX_BODY_BYTES)")
+    return bytes(chunks)
+
+
+def _event_json(row: tuple[Any, ...]) -> dict[str, Any]:
+    item = dict(zip(EVENT_FIELDS, row, strict=True))
+    item["event_time"] = event_time_iso(int(item["event_time"].timestamp() * 1000))
+    item["raw"] = orjson.Fragment(item["raw"])
+    return item
+
+
+def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
+    router = APIRouter()
+    metrics = runtime.metrics
+    settings = runtime.settings
+
+    @router.post("/v1/events", status_code=202, dependencies=[Depends(auth.require("ingest"))],
+                 tags=["events"])
+    async def post_events(request: Request) -> Response:
+        """Ingest CloudTrail records: `{"Records": [...]}`, a JSON array, one record or NDJSON.
+
+        Answers 202 once every accepted event is durable, with per-record errors for the rest.
+        """
+        started = time.perf_counter()
+        body = await read_body(request, settings.max_body_bytes)
+        try:
+            result = runtime.service.prepare(
+                runtime.service.parse(body, request.headers.get("content-encoding", ""))
+            )
+        except (BodyTooLarge, TooManyRecords) as exc:
+            raise HTTPException(413, str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        try:
+            await runtime.service.publish(result)
+        except BusUnavailable as exc:
+            return JSONResponse(
+                {"detail": f"event bus unavailable, nothing was stored: {exc}"}, status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        metrics.accepted.inc(result.accepted)
+        metrics.duplicates.inc(result.duplicates)
+        metrics.rejected.inc(len(result.rejected))
+        metrics.ingest_seconds.observe(time.perf_counter() - started)
+        return ORJSONResponse(result.body(), status_code=202)
+
+    @router.get("/v1/events", dependencies=[Depends(auth.require("read"))], tags=["events"])
+    def get_events(
+        principal: str | None = None,
+        action: str | None = None,
+        action_class: str | None = None,
+        actor_kind: str | None = None,
+        q: Annotated[str | None, Query(description="free text searched in the raw record")] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> Response:
+        """Stored events, newest first, with the total that match the filters."""
+        where, params = event_filters(
+            runtime, principal=principal, action=action, action_class=action_class,
+            actor_kind=actor_kind, q=q, since=since, until=until,
+        )
+        total = runtime.store.query(
+            f"SELECT count() FROM {schema.EVENTS} FINAL WHERE {where}", params
+        )[0][0]
+        rows = runtime.store.query(
+            f"SELECT {', '.join(EVENT_FIELDS)} FROM {schema.EVENTS} FINAL WHERE {where} "
+            "ORDER BY event_time DESC, event_id LIMIT {limit:UInt32} OFFSET {offset:UInt32}",
+            {**params, "limit": limit, "offset": offset},
+        )
+        return ORJSONResponse({"total": int(total), "events": [_event_json(r) for r in rows]})
+
+    @router.get("/healthz", tags=["ops"])
+    def healthz() -> JSONResponse:
+        """Liveness and reachability of bus and store (no auth)."""
+        checks = {"bus": runtime.bus.ping(), "store": runtime.store.ping()}
+        checks["sink"] = all(w.alive() for w in runtime.workers)
+        ok = all(checks.values())
+        return JSONResponse({"status": "ok" if ok else "degraded", **checks},
+                            status_code=200 if ok else 503)
+
+    @router.get("/metrics", dependencies=[Depends(auth.require("read"))], tags=["ops"])
+    def prometheus_metrics() -> Response:
+        """Prometheus exposition: ingest counters, sink batches, insert latency, consumer lag."""
+        for worker in runtime.workers:
+            metrics.consumer_lag.set(worker.lag())
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def event_filters(
+    runtime: Runtime, *, principal: str | None, action: str | None, action_class: str | None,
+    actor_kind: str | None, q: str | None, since: datetime | None, until: datetime | None,
+) -> tuple[str, dict[str, Any]]:
+    """SQL WHERE clause and bound parameters for an event search (principal in either form)."""
+    clauses = ["1"]
+    params: dict[str, Any] = {}
+    if principal:
+        clauses.append("(principal = {p:String} OR principal_key = {pk:String})")
+        params["p"] = principal
+        params["pk"] = runtime.normalizer.identity.principal_key(principal)
+    for name, value in (("action", action), ("action_class", action_class),
+                        ("actor_kind", actor_kind)):
+        if value:
+            clauses.append(f"{name} = {{{name}:String}}")
+            params[name] = value
+    if q:
+        clauses.append("positionCaseInsensitive(raw, {q:String}) > 0")
+        params["q"] = q
+    if since:
+        clauses.append("event_time >= {since:DateTime64(3, 'UTC')}")
+        params["since"] = since
+    if until:
+        clauses.append("event_time < {until:DateTime64(3, 'UTC')}")
+        params["until"] = until
+    return " AND ".join(clauses), params
+
+
+RouterFactory = Callable[[Runtime, Authenticator], APIRouter]
+
+
+def create_app(runtime: Runtime, *, routers: Sequence[RouterFactory] = ()) -> FastAPI:
+    """The HTTP app over an opened runtime; `routers` adds later layers' routes (detect, response).
+
+    The caller owns the runtime (opens and closes it), so one process can share it between the
+    API and its workers.
+    """
+    app = FastAPI(
+        title="Leash",
+        version="0.1.0",
+        description="Audit-log ingestion, anomaly detection and a pre-action gate for AI agents.",
+        default_response_class=ORJSONResponse,
+    )
+    auth = Authenticator(runtime.settings.key_scopes())
+    app.state.runtime = runtime
+    app.state.auth = auth
+    app.include_router(create_ingest_router(runtime, auth))
+    for factory in routers:
+        app.include_router(factory(runtime, auth))
+    return app

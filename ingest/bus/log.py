@@ -1,0 +1,172 @@
+"""Append-only segment log with CRC-checked entries: the durable half of the embedded bus."""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+SEGMENT_BYTES = 64 * 1024 * 1024  # bytes; a segment rolls over past this size
+_FRAME = struct.Struct("<II")  # body length, crc32 of body
+_HEAD = struct.Struct("<Hiqqi")  # topic length, partition, offset, timestamp ms, key length (-1: none)
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes
+
+
+def encode_entry(entry: LogEntry) -> bytes:
+    topic = entry.topic.encode()
+    key_len = -1 if entry.key is None else len(entry.key)
+    body = b"".join(
+        (
+            _HEAD.pack(len(topic), entry.partition, entry.offset, entry.timestamp_ms, key_len),
+            topic,
+            entry.key or b"",
+            entry.value,
+        )
+    )
+    return _FRAME.pack(len(body), zlib.crc32(body)) + body
+
+
+def _decode_body(body: bytes) -> LogEntry:
+    topic_len, partition, offset, ts_ms, key_len = _HEAD.unpack_from(body)
+    pos = _HEAD.size
+    topic = body[pos : pos + topic_len].decode()
+    pos += topic_len
+    key = None
+    if key_len >= 0:
+        key = body[pos : pos + key_len]
+        pos += key_len
+    return LogEntry(topic, partition, offset, ts_ms, key, body[pos:])
+
+
+def read_segment(path: Path) -> tuple[list[LogEntry], int]:
+    """Entries of one segment and the byte length of its valid prefix (a torn tail is cut off)."""
+    data = path.read_bytes()
+    entries: list[LogEntry] = []
+    pos = 0
+    while pos + _FRAME.size <= len(data):
+        length, crc = _FRAME.unpack_from(data, pos)
+        body = data[pos + _FRAME.size : pos + _FRAME.size + length]
+        if len(body) < length or zlib.crc32(body) != crc:
+            break
+        entries.append(_decode_body(body))
+        pos += _FRAME.size + length
+    return entries, pos
+
+
+@dataclass
+class Segment:
+    path: Path
+    # (topic, partition) -> highest offset stored in this segment; decides when it may be deleted
+    max_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def note(self, entry: LogEntry) -> None:
+        key = (entry.topic, entry.partition)
+        if entry.offset > self.max_offsets.get(key, -1):
+            self.max_offsets[key] = entry.offset
+
+
+class SegmentLog:
+    """Segments `NNNNNNNNNNNN.seg` in one directory; `append` writes, `sync` makes it durable.
+
+    Not thread-safe: the embedded broker calls it from its single writer thread (and on start-up).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self._dir = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.segments: list[Segment] = []
+        self._fd = -1
+        self._size = 0
+
+    def replay(self) -> Iterator[LogEntry]:
+        """Yield every valid entry in order, truncating a torn tail; then open for appending."""
+        paths = sorted(self._dir.glob("*.seg"))
+        for index, path in enumerate(paths):
+            entries, valid = read_segment(path)
+            if valid != path.stat().st_size:
+                logger.warning("bus log %s: torn tail after %d bytes, truncating", path, valid)
+                with path.open("r+b") as handle:
+                    handle.truncate(valid)
+                    os.fsync(handle.fileno())
+                if index != len(paths) - 1:
+                    logger.warning("bus log: torn segment %s was not the last one", path)
+            segment = Segment(path)
+            for entry in entries:
+                segment.note(entry)
+                yield entry
+            self.segments.append(segment)
+        self._open_tail()
+
+    def _open_tail(self) -> None:
+        if not self.segments:
+            self._roll()
+            return
+        tail = self.segments[-1].path
+        self._fd = os.open(tail, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._size = tail.stat().st_size
+
+    def _roll(self) -> None:
+        if self._fd >= 0:
+            os.fsync(self._fd)
+            os.close(self._fd)
+        number = int(self.segments[-1].path.stem) + 1 if self.segments else 0
+        path = self._dir / f"{number:012d}.seg"
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._size = 0
+        self.segments.append(Segment(path))
+        _fsync_dir(self._dir)
+
+    def append(self, entries: list[LogEntry]) -> None:
+        if self._size >= SEGMENT_BYTES:
+            self._roll()
+        payload = b"".join(encode_entry(entry) for entry in entries)
+        view = memoryview(payload)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self._size += len(payload)
+        segment = self.segments[-1]
+        for entry in entries:
+            segment.note(entry)
+
+    def sync(self) -> None:
+        os.fdatasync(self._fd)
+
+    def delete_before(self, low_water: dict[tuple[str, int], int]) -> int:
+        """Delete closed segments whose every entry is below the low-water offset of its partition."""
+        removed = 0
+        for segment in list(self.segments[:-1]):
+            if all(low_water.get(tp, 0) > top for tp, top in segment.max_offsets.items()):
+                segment.path.unlink(missing_ok=True)
+                self.segments.remove(segment)
+                removed += 1
+        return removed
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

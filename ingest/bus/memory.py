@@ -1,0 +1,341 @@
+"""Embedded bus: partitions keyed by hash, offsets, consumer groups; durable via a group-committed log."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import zlib
+from collections import deque
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from ingest.bus import BusUnavailable, Record, TopicPartition
+from ingest.bus.log import LogEntry, SegmentLog
+
+logger = logging.getLogger(__name__)
+
+MAX_GROUP_COMMIT = 50_000  # records; one fsync covers at most this many queued records
+
+
+@dataclass
+class _Partition:
+    base_offset: int = 0  # offset of records[0]
+    next_offset: int = 0
+    records: deque[Record] = field(default_factory=deque)
+
+
+@dataclass
+class _Pending:
+    entries: list[LogEntry]
+    future: Future[None]
+
+
+class MemoryBroker:
+    """In-process broker with real offsets and consumer groups.
+
+    With `log_dir`, every published batch is appended to a segment log and fsynced (one fsync per
+    group of concurrent publishes) before it becomes visible and before its future resolves; on
+    start the log is replayed, and committed offsets are kept in `offsets.json`.
+    """
+
+    def __init__(self, *, partitions: int = 6, log_dir: Path | None = None) -> None:
+        self.partitions = partitions
+        self._lock = threading.Condition()
+        self._topics: dict[str, list[_Partition]] = {}
+        self._committed: dict[str, dict[TopicPartition, int]] = {}
+        self._members: dict[str, list[MemorySubscriber]] = {}
+        self._log_dir = log_dir
+        self._log: SegmentLog | None = None
+        self._queue: deque[_Pending] = deque()
+        self._queue_ready = threading.Condition()
+        self._closed = False
+        self._failed: BaseException | None = None
+        self._writer: threading.Thread | None = None
+        if log_dir is not None:
+            self._load(log_dir)
+            self._writer = threading.Thread(target=self._write_loop, name="bus-log", daemon=True)
+            self._writer.start()
+
+    # -- durability -------------------------------------------------------------------------
+    def _load(self, log_dir: Path) -> None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        offsets_path = log_dir / "offsets.json"
+        if offsets_path.exists():
+            raw = orjson.loads(offsets_path.read_bytes())
+            self._committed = {
+                group: {_parse_tp(tp): off for tp, off in tps.items()} for group, tps in raw.items()
+            }
+        self._log = SegmentLog(log_dir / "log")
+        low = self._low_water()
+        for entry in self._log.replay():
+            part = self._partition(entry.topic, entry.partition)
+            if not part.records and part.next_offset <= entry.offset:
+                part.base_offset = entry.offset
+            if entry.offset >= low.get((entry.topic, entry.partition), 0):
+                part.records.append(
+                    Record(entry.topic, entry.partition, entry.offset, entry.key,
+                           entry.value, entry.timestamp_ms)
+                )
+            else:
+                part.base_offset = entry.offset + 1
+            part.next_offset = entry.offset + 1
+
+    def _write_loop(self) -> None:
+        assert self._log is not None
+        while True:
+            with self._queue_ready:
+                while not self._queue and not self._closed:
+                    self._queue_ready.wait()
+                if not self._queue and self._closed:
+                    return
+                batch: list[_Pending] = []
+                count = 0
+                while self._queue and count < MAX_GROUP_COMMIT:
+                    item = self._queue.popleft()
+                    batch.append(item)
+                    count += len(item.entries)
+            try:
+                self._log.append([e for item in batch for e in item.entries])
+                self._log.sync()
+            except OSError as exc:  # disk full or gone: fail loudly, never acknowledge
+                logger.error("bus log write failed: %s", exc)
+                self._failed = exc
+                for item in batch:
+                    item.future.set_exception(BusUnavailable(f"bus log write failed: {exc}"))
+                continue
+            self._make_visible(batch)
+
+    def _make_visible(self, batch: list[_Pending]) -> None:
+        with self._lock:
+            for item in batch:
+                for e in item.entries:
+                    self._topics[e.topic][e.partition].records.append(
+                        Record(e.topic, e.partition, e.offset, e.key, e.value, e.timestamp_ms)
+                    )
+            self._lock.notify_all()
+        for item in batch:
+            item.future.set_result(None)
+
+    # -- publishing -------------------------------------------------------------------------
+    def _partition(self, topic: str, partition: int) -> _Partition:
+        parts = self._topics.get(topic)
+        if parts is None:
+            parts = self._topics[topic] = [_Partition() for _ in range(self.partitions)]
+        return parts[partition]
+
+    def partition_for(self, key: bytes | None) -> int:
+        return zlib.crc32(key or b"") % self.partitions
+
+    def publish(self, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> Future[None]:
+        future: Future[None] = Future()
+        if self._closed or self._failed is not None:
+            future.set_exception(BusUnavailable(f"bus is closed or failed: {self._failed}"))
+            return future
+        now_ms = int(time.time() * 1000)
+        with self._lock:
+            entries = []
+            for key, value in messages:
+                part_no = self.partition_for(key)
+                part = self._partition(topic, part_no)
+                entries.append(LogEntry(topic, part_no, part.next_offset, now_ms, key, value))
+                part.next_offset += 1
+            if self._log is None:
+                for e in entries:
+                    part = self._topics[topic][e.partition]
+                    part.records.append(Record(topic, e.partition, e.offset, e.key, e.value, now_ms))
+                self._lock.notify_all()
+                future.set_result(None)
+                return future
+            # enqueue under the offset lock so the writer sees batches in offset order
+            with self._queue_ready:
+                self._queue.append(_Pending(entries, future))
+                self._queue_ready.notify()
+        return future
+
+    # -- consuming --------------------------------------------------------------------------
+    def _join(self, sub: MemorySubscriber) -> None:
+        with self._lock:
+            self._members.setdefault(sub.group_id, []).append(sub)
+            self._rebalance(sub.group_id)
+
+    def _leave(self, sub: MemorySubscriber) -> None:
+        with self._lock:
+            members = self._members.get(sub.group_id, [])
+            if sub in members:
+                members.remove(sub)
+                self._rebalance(sub.group_id)
+
+    def _rebalance(self, group_id: str) -> None:
+        members = self._members.get(group_id, [])
+        for index, member in enumerate(members):
+            assigned = [
+                (topic, p)
+                for topic in member.topics
+                for p in range(self.partitions)
+                if p % len(members) == index
+            ]
+            member._assign(assigned, self._committed.get(group_id, {}))
+
+    def _fetch(
+        self, tp: TopicPartition, position: int, limit: int
+    ) -> list[Record]:
+        part = self._partition(*tp)
+        start = max(position - part.base_offset, 0)
+        if start >= len(part.records):
+            return []
+        out = []
+        for i in range(start, min(start + limit, len(part.records))):
+            out.append(part.records[i])
+        return out
+
+    def _commit(self, group_id: str, offsets: Mapping[TopicPartition, int]) -> None:
+        with self._lock:
+            committed = self._committed.setdefault(group_id, {})
+            committed.update(offsets)
+            snapshot = {
+                g: {f"{t}:{p}": o for (t, p), o in tps.items()} for g, tps in self._committed.items()
+            }
+            low = self._low_water()
+            for (topic, p), mark in low.items():
+                part = self._partition(topic, p)
+                while part.records and part.records[0].offset < mark:
+                    part.records.popleft()
+                    part.base_offset = part.records[0].offset if part.records else mark
+        if self._log_dir is not None:
+            _write_atomic(self._log_dir / "offsets.json", orjson.dumps(snapshot))
+            with self._queue_ready:  # the writer thread owns the log; deletion is cheap and rare
+                if self._log is not None:
+                    self._log.delete_before(low)
+
+    def _low_water(self) -> dict[TopicPartition, int]:
+        """Lowest committed offset over all groups, per partition that every group has committed."""
+        if not self._committed:
+            return {}
+        groups = list(self._committed.values())
+        shared = set(groups[0]).intersection(*groups[1:])
+        return {tp: min(g[tp] for g in groups) for tp in shared}
+
+    def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
+        with self._lock:
+            return {(topic, p): self._partition(topic, p).next_offset for p in range(self.partitions)}
+
+    # -- Bus protocol -----------------------------------------------------------------------
+    def publisher(self) -> MemoryPublisher:
+        return MemoryPublisher(self)
+
+    def subscriber(self, topics: Sequence[str], group_id: str) -> MemorySubscriber:
+        sub = MemorySubscriber(self, list(topics), group_id)
+        self._join(sub)
+        return sub
+
+    def ensure_topics(self, topics: Sequence[str]) -> None:
+        with self._lock:
+            for topic in topics:
+                self._partition(topic, 0)
+
+    def ping(self) -> bool:
+        return not self._closed and self._failed is None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        with self._queue_ready:
+            self._closed = True
+            self._queue_ready.notify_all()
+        if self._writer is not None:
+            self._writer.join(timeout=10)
+        if self._log is not None:
+            self._log.close()
+        with self._lock:
+            self._lock.notify_all()
+
+
+class MemoryPublisher:
+    def __init__(self, broker: MemoryBroker) -> None:
+        self._broker = broker
+
+    def publish(self, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> Future[None]:
+        return self._broker.publish(topic, messages)
+
+    def close(self) -> None:
+        """The broker owns the log; closing a publisher releases nothing."""
+
+
+class MemorySubscriber:
+    def __init__(self, broker: MemoryBroker, topics: list[str], group_id: str) -> None:
+        self._broker = broker
+        self.topics = topics
+        self.group_id = group_id
+        self._positions: dict[TopicPartition, int] = {}
+        self._paused = False
+        self._next = 0
+
+    def _assign(self, partitions: list[TopicPartition], committed: Mapping[TopicPartition, int]) -> None:
+        self._positions = {tp: committed.get(tp, 0) for tp in partitions}
+
+    def poll(self, max_records: int, timeout_s: float) -> list[Record]:
+        deadline = time.monotonic() + timeout_s
+        broker = self._broker
+        with broker._lock:
+            while True:
+                out = [] if self._paused else self._collect(max_records)
+                if out or broker._closed:
+                    return out
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                broker._lock.wait(remaining)
+
+    def _collect(self, max_records: int) -> list[Record]:
+        tps = list(self._positions)
+        out: list[Record] = []
+        for i in range(len(tps)):
+            tp = tps[(self._next + i) % len(tps)]
+            got = self._broker._fetch(tp, self._positions[tp], max_records - len(out))
+            if got:
+                self._positions[tp] = got[-1].offset + 1
+                out.extend(got)
+            if len(out) >= max_records:
+                break
+        self._next += 1
+        return out
+
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        self._broker._commit(self.group_id, offsets)
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
+    def lag(self) -> int:
+        committed = self._broker._committed.get(self.group_id, {})
+        total = 0
+        for topic in self.topics:
+            for tp, end in self._broker.end_offsets(topic).items():
+                total += max(end - committed.get(tp, 0), 0)
+        return total
+
+    def close(self) -> None:
+        self._broker._leave(self)
+
+
+def _parse_tp(text: str) -> TopicPartition:
+    topic, _, part = text.rpartition(":")
+    return topic, int(part)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,233 @@
+"""AuditEvent, CloudTrail normalisation (raw record -> canonical columns) and bus encoding."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from ingest.catalogue import Catalogue, default_catalogue
+from ingest.identity import IdentityRules, build_identity_rules
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "SCHEMA_VERSION",
+    "AuditEvent",
+    "Normalizer",
+    "RecordError",
+    "decode_event",
+    "encode_event",
+]
+
+SCHEMA_VERSION = 1
+MAX_RESOURCES = 32  # per event; enough for batch deletes without letting one record explode
+_RESOURCE_KEY_SUFFIXES = ("name", "id", "arn", "identifier", "bucket", "key", "ids", "names", "arns")
+_RESOURCE_KEY_EXCLUDE = frozenset(
+    {"accesskeyid", "requestid", "sharedeventid", "principalid", "accountid", "keyid_encryption",
+     "clienttoken", "nexttoken", "marker", "vpcendpointid", "sessionname", "rolesessionname",
+     "externalid", "serialnumber", "tokencode", "sourceidentity", "keyspec", "keyusage"}
+)
+
+
+class RecordError(ValueError):
+    """A record that cannot be accepted; the message names the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One normalised audit event; `raw` is the record exactly as received (JSON text)."""
+
+    event_id: str
+    event_time_ms: int
+    principal: str
+    principal_key: str
+    actor_kind: str
+    account: str
+    region: str
+    source: str
+    action: str
+    action_class: str
+    resources: tuple[str, ...]
+    error_code: str
+    source_ip: str
+    user_agent: str
+    raw: str
+    schema_version: int = SCHEMA_VERSION
+
+
+EVENT_COLUMNS = (
+    "event_id", "event_time", "principal", "principal_key", "actor_kind", "account", "region",
+    "source", "action", "action_class", "resources", "error_code", "source_ip", "user_agent", "raw",
+    "schema_version",
+)
+
+
+def _get(record: Mapping[str, Any], key: str) -> Any:
+    value = record.get(key)
+    if value is None:
+        value = record.get(key.lower())
+    return value
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def parse_event_time(value: Any) -> int:
+    """ISO-8601 (CloudTrail `...Z`, Athena `YYYY-MM-DD HH:MM:SS`) or epoch seconds/ms -> UTC ms."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value if value > 1e11 else value * 1000)
+    if not isinstance(value, str) or not value:
+        raise RecordError("eventTime is missing")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise RecordError(f"eventTime {value[:40]!r} is not an ISO-8601 timestamp") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+def _collect_resources(record: Mapping[str, Any]) -> tuple[str, ...]:
+    found: list[str] = []
+    for res in _get(record, "resources") or ():
+        if isinstance(res, Mapping):
+            name = _get(res, "ARN") or _get(res, "arn")
+            if isinstance(name, str) and name:
+                found.append(name)
+    params = _get(record, "requestParameters")
+    if isinstance(params, Mapping):
+        _walk(params, found, depth=0)
+    unique = list(dict.fromkeys(found))
+    return tuple(unique[:MAX_RESOURCES])
+
+
+def _walk(node: Mapping[str, Any], found: list[str], depth: int) -> None:
+    if depth > 4 or len(found) >= MAX_RESOURCES:
+        return
+    for key, value in node.items():
+        lower = key.lower()
+        if isinstance(value, str):
+            if value and lower.endswith(_RESOURCE_KEY_SUFFIXES) and lower not in _RESOURCE_KEY_EXCLUDE:
+                found.append(value[:512])
+        elif isinstance(value, Mapping):
+            _walk(value, found, depth + 1)
+        elif isinstance(value, list):
+            for item in value[:MAX_RESOURCES]:
+                if isinstance(item, Mapping):
+                    _walk(item, found, depth + 1)
+                elif isinstance(item, str) and lower.endswith(_RESOURCE_KEY_SUFFIXES):
+                    found.append(item[:512])
+
+
+def _principal(identity: Mapping[str, Any]) -> str:
+    for key in ("arn", "principalId", "userName"):
+        value = _get(identity, key)
+        if isinstance(value, str) and value:
+            return value
+    session_issuer = _get(identity, "sessionContext")
+    if isinstance(session_issuer, Mapping):
+        issuer = _get(session_issuer, "sessionIssuer")
+        if isinstance(issuer, Mapping) and _get(issuer, "arn"):
+            return _text(_get(issuer, "arn"))
+    invoked = _get(identity, "invokedBy")
+    if isinstance(invoked, str) and invoked:
+        return invoked
+    if _get(identity, "type") == "AWSService":
+        return "aws-service"
+    raise RecordError("userIdentity has no arn, principalId, userName or invokedBy")
+
+
+class Normalizer:
+    """Turns raw CloudTrail records into AuditEvents with the server's own catalogue and matchers."""
+
+    def __init__(
+        self, identity: IdentityRules | None = None, catalogue: Catalogue | None = None
+    ) -> None:
+        self.identity = identity or build_identity_rules()
+        self.catalogue = catalogue or default_catalogue()
+
+    def normalize(self, record: Any) -> AuditEvent:
+        if not isinstance(record, Mapping):
+            raise RecordError(f"record must be a JSON object, got {type(record).__name__}")
+        action = _get(record, "eventName")
+        if not isinstance(action, str) or not action:
+            raise RecordError("eventName is missing or not a string")
+        source = _get(record, "eventSource")
+        if not isinstance(source, str) or not source:
+            raise RecordError("eventSource is missing or not a string")
+        time_value = _get(record, "eventTime")
+        if time_value is None:
+            time_value = record.get("@timestamp")  # Logstash-shipped CloudTrail
+        event_time_ms = parse_event_time(time_value)
+        identity = _get(record, "userIdentity")
+        if not isinstance(identity, Mapping):
+            raise RecordError("userIdentity is missing or not an object")
+        principal = _principal(identity)
+        raw = orjson.dumps(record).decode()
+        event_id = _get(record, "eventID")
+        if not isinstance(event_id, str) or not event_id:
+            event_id = "sha256:" + hashlib.sha256(
+                orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+            ).hexdigest()[:40]
+        user_agent = _text(_get(record, "userAgent"))
+        explicit_agent = isinstance(record.get("agent"), Mapping)
+        account = _get(record, "recipientAccountId") or _get(identity, "accountId")
+        return AuditEvent(
+            event_id=event_id,
+            event_time_ms=event_time_ms,
+            principal=principal,
+            principal_key=self.identity.principal_key(principal),
+            actor_kind=self.identity.actor_kind(identity, user_agent, explicit_agent),
+            account=_text(account),
+            region=_text(_get(record, "awsRegion")),
+            source=source,
+            action=action,
+            action_class=self.catalogue.classify(source, action),
+            resources=_collect_resources(record),
+            error_code=_text(_get(record, "errorCode")),
+            source_ip=_text(_get(record, "sourceIPAddress")),
+            user_agent=user_agent,
+            raw=raw,
+        )
+
+
+def encode_event(event: AuditEvent) -> bytes:
+    """Bus encoding: compact JSON of the derived columns, a newline, then the raw record JSON."""
+    meta = [
+        event.schema_version, event.event_id, event.event_time_ms, event.principal,
+        event.principal_key, event.actor_kind, event.account, event.region, event.source,
+        event.action, event.action_class, event.resources, event.error_code, event.source_ip,
+        event.user_agent,
+    ]
+    return orjson.dumps(meta) + b"\n" + event.raw.encode()
+
+
+def decode_event(data: bytes) -> AuditEvent:
+    """Inverse of encode_event; raises RecordError on bytes it did not produce."""
+    head, sep, raw = data.partition(b"\n")
+    if not sep:
+        raise RecordError("not a Leash event: no header line")
+    try:
+        meta = orjson.loads(head)
+        version = meta[0]
+        if version != SCHEMA_VERSION:
+            raise RecordError(f"unsupported event schema_version {version!r}")
+        return AuditEvent(
+            event_id=meta[1], event_time_ms=meta[2], principal=meta[3], principal_key=meta[4],
+            actor_kind=meta[5], account=meta[6], region=meta[7], source=meta[8], action=meta[9],
+            action_class=meta[10], resources=tuple(meta[11]), error_code=meta[12],
+            source_ip=meta[13], user_agent=meta[14], raw=raw.decode(), schema_version=version,
+        )
+    except (orjson.JSONDecodeError, IndexError, TypeError, UnicodeDecodeError) as exc:
+        raise RecordError(f"not a Leash event: {exc}") from None
+
+
+def event_time_iso(event_time_ms: int) -> str:
+    return datetime.fromtimestamp(event_time_ms / 1000, tz=UTC).isoformat(timespec="milliseconds")

@@ -1,0 +1,75 @@
+"""Body parsing for POST /v1/events and `leash ship`: gzip with bomb limits, every accepted shape."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+__all__ = ["BodyTooLarge", "ParsedBody", "decompress", "parse_records"]
+
+_CHUNK = 64 * 1024  # bytes; decompression step, so a bomb is stopped after at most one chunk
+
+
+class BodyTooLarge(ValueError):
+    """The (decompressed) body exceeds the configured limit."""
+
+
+@dataclass(frozen=True)
+class ParsedBody:
+    """Records in body order; `errors` maps a record index to why it could not even be parsed."""
+
+    records: list[Any]
+    errors: dict[int, str]
+
+
+def decompress(data: bytes, *, limit: int) -> bytes:
+    """Gunzip `data`, refusing to produce more than `limit` bytes (gzip-bomb protection)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = bytearray()
+    buf = data
+    try:
+        while buf:
+            out += inflater.decompress(buf, _CHUNK)
+            if len(out) > limit:
+                raise BodyTooLarge(f"decompressed body exceeds {limit} bytes")
+            buf = inflater.unconsumed_tail
+            if inflater.eof and inflater.unused_data:  # concatenated gzip members
+                buf = inflater.unused_data
+                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    except zlib.error as exc:
+        raise ValueError(f"body is not valid gzip: {exc}") from None
+    return bytes(out)
+
+
+def parse_records(data: bytes) -> ParsedBody:
+    """A CloudTrail file object `{"Records": [...]}`, a JSON array, one record, or NDJSON."""
+    text = data.strip()
+    if not text:
+        raise ValueError("body is empty: send {\"Records\": [...]}, a JSON array, a record or NDJSON")
+    if text[:1] in (b"{", b"["):
+        try:
+            doc = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            if text[:1] == b"[" or b"\n" not in text:
+                raise ValueError("body is not valid JSON and not NDJSON") from None
+        else:
+            if isinstance(doc, list):
+                return ParsedBody(doc, {})
+            if isinstance(doc, dict) and isinstance(doc.get("Records"), list):
+                return ParsedBody(doc["Records"], {})
+            return ParsedBody([doc], {})
+    records: list[Any] = []
+    errors: dict[int, str] = {}
+    for line in text.split(b"\n"):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            records.append(orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
+            errors[len(records)] = f"line is not valid JSON: {exc}"
+            records.append(None)
+    return ParsedBody(records, errors)

@@ -1,0 +1,130 @@
+"""IngestService: parse > normalise > dedupe > publish durably; the logic behind POST /v1/events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingest.bus import Publisher
+from ingest.dedupe import DedupeCache
+from ingest.events import AuditEvent, Normalizer, RecordError, encode_event
+from ingest.parse import ParsedBody, decompress, parse_records
+from ingest.schema import EVENTS_TOPIC
+
+__all__ = ["IngestResult", "IngestService", "TooManyRecords"]
+
+logger = logging.getLogger(__name__)
+
+
+class TooManyRecords(ValueError):
+    """More records in one request than the configured maximum."""
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    events: list[AuditEvent] = field(default_factory=list)
+    # ids another request is publishing right now: a duplicate only once that publish succeeded
+    waiting: list[asyncio.Future[None]] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+class IngestService:
+    """Validates records with the server's own normaliser and publishes them keyed by principal.
+
+    `ingest` returns only after the bus reported the accepted events durable; a bus failure
+    propagates (as BusUnavailable) so the API can answer 503 without acknowledging anything.
+    """
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        normalizer: Normalizer,
+        dedupe: DedupeCache,
+        *,
+        max_decompressed_bytes: int,
+        max_records: int,
+        topic: str = EVENTS_TOPIC,
+    ) -> None:
+        self._publisher = publisher
+        self.normalizer = normalizer
+        self.dedupe = dedupe
+        self._max_decompressed = max_decompressed_bytes
+        self._max_records = max_records
+        self._topic = topic
+        self._in_flight: dict[str, asyncio.Future[None]] = {}
+
+    def parse(self, body: bytes, content_encoding: str = "") -> ParsedBody:
+        if content_encoding.strip().lower() in ("gzip", "x-gzip") or body[:2] == b"\x1f\x8b":
+            body = decompress(body, limit=self._max_decompressed)
+        parsed = parse_records(body)
+        if len(parsed.records) > self._max_records:
+            raise TooManyRecords(
+                f"{len(parsed.records)} records in one request; the limit is {self._max_records} "
+                "(LEASH_MAX_RECORDS_PER_REQUEST): split the batch"
+            )
+        return parsed
+
+    def prepare(self, parsed: ParsedBody) -> IngestResult:
+        result = IngestResult()
+        seen: set[str] = set()
+        for index, record in enumerate(parsed.records):
+            error = parsed.errors.get(index)
+            if error is None:
+                try:
+                    event = self.normalizer.normalize(record)
+                except RecordError as exc:
+                    error = str(exc)
+            if error is not None:
+                result.rejected.append({"index": index, "error": f"record {index}: {error}"})
+                continue
+            if event.event_id in seen or event.event_id in self.dedupe:
+                result.duplicates += 1
+                continue
+            other = self._in_flight.get(event.event_id)
+            if other is not None:
+                result.waiting.append(other)
+                continue
+            seen.add(event.event_id)
+            result.events.append(event)
+        result.accepted = len(result.events)
+        return result
+
+    async def publish(self, result: IngestResult) -> None:
+        """Publish the prepared events durably, then settle ids that raced with other requests.
+
+        Must run on the event loop thread that ran `prepare` (the in-flight map is not locked).
+        """
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ids = [e.event_id for e in result.events]
+        for event_id in ids:
+            self._in_flight[event_id] = mine
+        try:
+            if result.events:
+                messages = [(e.principal_key.encode(), encode_event(e)) for e in result.events]
+                await asyncio.wrap_future(self._publisher.publish(self._topic, messages))
+            self.dedupe.add_all(ids)
+            mine.set_result(None)
+        except BaseException as exc:
+            mine.set_exception(exc)
+            mine.exception()  # mark retrieved: waiters re-raise it, nobody else has to
+            raise
+        finally:
+            for event_id in ids:
+                if self._in_flight.get(event_id) is mine:
+                    del self._in_flight[event_id]
+        for other in result.waiting:
+            await asyncio.shield(other)  # its failure fails this request: the client retries
+            result.duplicates += 1
+        result.waiting.clear()
+
+    async def ingest(self, body: bytes, content_encoding: str = "") -> IngestResult:
+        result = self.prepare(self.parse(body, content_encoding))
+        await self.publish(result)
+        return result

@@ -1,0 +1,132 @@
+"""Runtime settings from LEASH_* environment variables (and .env); import get_settings()."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+SCOPES = ("ingest", "read", "admin")
+
+
+class KafkaSettings(BaseModel):
+    """Kafka adapter knobs (kafka-python names keep their `_ms` units)."""
+
+    topic: str = "leash.events"
+    dlq_topic: str = "leash.events.dlq"
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    group_id: str = "leash-sink"
+    detect_group_id: str = "leash-detect"
+    linger_ms: int = 5
+    compression_type: str | None = "gzip"
+    session_timeout_ms: int = 10000
+    heartbeat_interval_ms: int = 1000
+    max_poll_interval_ms: int = 60000
+    request_timeout_ms: int = 15000
+
+
+class SinkSettings(BaseModel):
+    """Batching of the bus -> store writer."""
+
+    max_rows: int = Field(default=5000, ge=1)
+    max_age_s: float = Field(default=1.0, gt=0)
+    commit_interval_s: float = Field(default=1.0, ge=0)
+
+
+class IdentitySettings(BaseModel):
+    """How a full ARN maps to a stable principal key and an actor kind.
+
+    Session names that match `per_run_session_patterns` are per-run ids, so the key is the role
+    alone; other session names (an SSO user's e-mail) are stable and stay in the key.
+    """
+
+    per_run_session_patterns: list[str] = [
+        r"^(agent|run|ci|job|task|session|build|deploy|gha|github|botocore-session|aws-go-sdk)"
+        r"[-_.]?[0-9a-zA-Z-]*[0-9][0-9a-zA-Z-]*$",
+        r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$",
+        r"^[0-9a-f]{16,}$",
+        r"^i-[0-9a-f]{8,17}$",
+        r"^[0-9]{9,}$",
+    ]
+    agent_session_patterns: list[str] = [r"(?i)(agent|llm|copilot|claude|gpt|assistant|autopilot|mcp)"]
+    agent_role_patterns: list[str] = [r"(?i)(agent|llm|copilot|claude|gpt|assistant|autopilot|mcp)"]
+    agent_user_agent_patterns: list[str] = [
+        r"(?i)(agent|langchain|llamaindex|autogen|crewai|openai|anthropic|claude|mcp|bedrock-agent)"
+    ]
+    service_user_agent_patterns: list[str] = [r"(?i)^[a-z0-9-]+\.amazonaws\.com$", r"(?i)^AWS Internal$"]
+
+
+class Settings(BaseSettings):
+    """Every setting Leash reads; env `LEASH_<FIELD>`, nested groups with `__`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LEASH_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    data_dir: Path = Path("leash-data")
+    bus_url: str = "memory://"
+    store_url: str = ""
+    api_keys: Annotated[list[str], NoDecode] = []
+    host: str = "127.0.0.1"
+    port: int = 8000
+    dashboard_port: int = 8501
+    dashboard_api_key: SecretStr | None = None
+    api_url: str = ""
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_decompressed_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    max_records_per_request: int = Field(default=100_000, ge=1)
+    dedupe_cache_size: int = Field(default=2_000_000, ge=0)
+    webhook_urls: Annotated[list[str], NoDecode] = []
+    webhook_secret: SecretStr | None = None
+    log_level: str = "INFO"
+    kafka: KafkaSettings = KafkaSettings()
+    sink: SinkSettings = SinkSettings()
+    identity: IdentitySettings = IdentitySettings()
+
+    @field_validator("api_keys", "webhook_urls", mode="before")
+    @classmethod
+    def _split_comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_api_keys(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            token, _, scopes = entry.partition(":")
+            if not token or not scopes:
+                raise ValueError("each LEASH_API_KEYS entry must look like token:scope+scope")
+            unknown = set(scopes.split("+")) - set(SCOPES)
+            if unknown:
+                raise ValueError(f"unknown scope(s) {sorted(unknown)}; use {'+'.join(SCOPES)}")
+        return value
+
+    @property
+    def resolved_store_url(self) -> str:
+        """The store URL, defaulting to an embedded chDB under data_dir."""
+        return self.store_url or f"chdb://{(self.data_dir / 'store').resolve()}"
+
+    @property
+    def bus_dir(self) -> Path:
+        return self.data_dir / "bus"
+
+    def key_scopes(self) -> dict[str, frozenset[str]]:
+        """Token -> scopes; `admin` implies every scope."""
+        table: dict[str, frozenset[str]] = {}
+        for entry in self.api_keys:
+            token, _, scopes = entry.partition(":")
+            granted = set(scopes.split("+"))
+            if "admin" in granted:
+                granted |= set(SCOPES)
+            table[token] = frozenset(granted)
+        return table
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

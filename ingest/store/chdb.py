@@ -1,0 +1,83 @@
+"""ChdbStore: the embedded default store, the ClickHouse engine in-process via chDB."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from chdb import session as chdb_session
+
+from ingest.store import StoreUnavailable
+
+__all__ = ["ChdbStore"]
+
+
+class ChdbStore:
+    """One chDB session over a data directory (or a temporary one when `path` is None).
+
+    Only one process can open a chDB path; the owner serves everyone else through the HTTP API.
+    """
+
+    def __init__(self, path: str | None) -> None:
+        if path is not None:
+            Path(path).mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self._session = chdb_session.Session(path) if path else chdb_session.Session()
+        except Exception as exc:  # chDB raises a bare RuntimeError when the path is held
+            raise StoreUnavailable(
+                f"cannot open chDB at {path}: {exc}. Only one process can hold an embedded store; "
+                "stop the running `leash up` or point LEASH_DATA_DIR elsewhere."
+            ) from exc
+
+    def command(self, sql: str) -> None:
+        with self._lock:
+            self._session.query(sql, "Null")
+
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+        if not rows:
+            return
+        arrow_rows = _to_arrow(rows, columns)  # noqa: F841 - chDB resolves Python(arrow_rows) by name
+        names = ", ".join(f"`{c}`" for c in columns)
+        with self._lock:
+            self._session.query(f"INSERT INTO {table} ({names}) SELECT * FROM Python(arrow_rows)", "Null")
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        with self._lock:
+            result = self._session.query(sql, "ArrowTable", params=dict(params or {}))
+        columns = [column.to_pylist() for column in result.columns]
+        return list(zip(*columns, strict=True)) if columns else []
+
+    def ping(self) -> bool:
+        try:
+            return self.query("SELECT 1") == [(1,)]
+        except Exception:  # noqa: BLE001 - a health probe reports, it does not raise
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            self._session.close()
+
+    def __enter__(self) -> ChdbStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _to_arrow(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> pa.Table:
+    arrays = []
+    for values in zip(*rows, strict=True):
+        sample = next((v for v in values if v is not None), None)
+        if isinstance(sample, datetime):
+            arrays.append(pa.array(values, pa.timestamp("ms", tz="UTC")))
+        elif isinstance(sample, (list, tuple)):
+            arrays.append(pa.array([list(v) for v in values], pa.list_(pa.string())))
+        else:
+            arrays.append(pa.array(values))
+    return pa.Table.from_arrays(arrays, names=list(columns))

@@ -1,0 +1,1 @@
+"""Composition root of the `leash` command: argument parsing and app assembly, no logic."""

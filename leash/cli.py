@@ -1,0 +1,206 @@
+"""`leash` command line: parses arguments, loads settings, opens backends, calls one library function."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+logger = logging.getLogger("leash")
+
+EPILOG = """Settings come from LEASH_* environment variables (or a .env file); see README.md.
+Quick start:  leash up            (API on 127.0.0.1:8000, dashboard on :8501, data in ./leash-data)
+              export LEASH_API_KEY=$(cat leash-data/admin.key)
+              leash ship path/to/cloudtrail/ """
+
+
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from ingest.settings import Settings
+
+    overrides: dict[str, object] = {}
+    for name in ("data_dir", "port", "dashboard_port", "host"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def _ensure_admin_key(settings) -> str:  # type: ignore[no-untyped-def]
+    """With no LEASH_API_KEYS, create (once) an admin key in DATA_DIR/admin.key, mode 0600."""
+    path = Path(settings.data_dir) / "admin.key"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write("lsh_" + secrets.token_urlsafe(24) + "\n")
+        logger.info("created an admin API key in %s (read it with: cat %s)", path, path)
+    return path.read_text().strip()
+
+
+def _serve(settings, *, sink: bool, detect: bool, dashboard: bool) -> int:  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    from ingest.runtime import open_runtime
+    from leash.app import build_app, start_workers
+
+    if not settings.api_keys:
+        key = _ensure_admin_key(settings)
+        settings = settings.model_copy(update={"api_keys": [f"{key}:admin"]})
+        if settings.dashboard_api_key is None:
+            from pydantic import SecretStr
+
+            settings = settings.model_copy(update={"dashboard_api_key": SecretStr(key)})
+    dash: subprocess.Popen[bytes] | None = None
+    with open_runtime(settings) as runtime:
+        start_workers(runtime, sink=sink, detect=detect)
+        app = build_app(runtime)
+        if dashboard:
+            dash = _start_dashboard(settings)
+        logger.info("Leash API on http://%s:%d (docs at /docs)", settings.host, settings.port)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
+                           access_log=False, lifespan="off")
+        )
+        try:
+            server.run()
+        finally:
+            if dash is not None:
+                dash.terminate()
+                dash.wait(timeout=10)
+    return 0
+
+
+def _start_dashboard(settings) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
+    env = dict(os.environ)
+    env["LEASH_API_URL"] = settings.api_url or f"http://{settings.host}:{settings.port}"
+    if settings.dashboard_api_key is not None:
+        env["LEASH_DASHBOARD_API_KEY"] = settings.dashboard_api_key.get_secret_value()
+    return subprocess.Popen(_dashboard_command(settings), env=env)
+
+
+def _dashboard_command(settings) -> list[str]:  # type: ignore[no-untyped-def]
+    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    return [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.port", str(settings.dashboard_port), "--server.address", settings.host,
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+    ]
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    return _serve(_settings(args), sink=True, detect=True, dashboard=not args.no_dashboard)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings.bus_url.startswith("memory"):
+        logger.warning("serve with the embedded bus stores nothing until a sink runs; "
+                       "use `leash up` for one machine")
+    return _serve(settings, sink=False, detect=False, dashboard=False)
+
+
+def cmd_sink(args: argparse.Namespace) -> int:
+    from ingest.runtime import open_runtime
+    from leash.app import start_workers
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with open_runtime(_settings(args)) as runtime:
+        start_workers(runtime, sink=True, detect=False)
+        logger.info("sink running (bus %s); Ctrl-C to stop", runtime.settings.bus_url)
+        stop.wait()
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    return subprocess.call(_dashboard_command(settings))
+
+
+def cmd_ship(args: argparse.Namespace) -> int:
+    from leash.shipcli import run_ship
+
+    return run_ship(args)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from ingest.store import open_store
+    from ingest.verify import verify_store
+
+    settings = _settings(args)
+    store = open_store(settings.resolved_store_url)
+    try:
+        report = verify_store(store)
+    finally:
+        store.close()
+    for problem in report.problems:
+        sys.stderr.write(f"TAMPERED {problem}\n")
+    sys.stdout.write(
+        f"verified {report.batches} batches, {report.rows} rows: "
+        f"{'OK' if report.ok else f'{len(report.problems)} problem(s)'}\n"
+    )
+    return 0 if report.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="leash", description="Leash: audit trail, anomaly detection and a pre-action gate "
+        "for AI agents.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func, help_text: str, *, server: bool = False):  # type: ignore[no-untyped-def]
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        p.add_argument("--data-dir", type=Path, help="data directory (LEASH_DATA_DIR, ./leash-data)")
+        if server:
+            p.add_argument("--host", help="bind address (LEASH_HOST, 127.0.0.1)")
+            p.add_argument("--port", type=int, help="API port (LEASH_PORT, 8000)")
+        return p
+
+    up = add("up", cmd_up, "run everything on one machine: API, sink, detector, dashboard",
+             server=True)
+    up.add_argument("--dashboard-port", type=int, help="dashboard port (LEASH_DASHBOARD_PORT, 8501)")
+    up.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
+    add("serve", cmd_serve, "run the HTTP API only (for compose: pair with sink and detect)",
+        server=True)
+    add("sink", cmd_sink, "run the bus -> store writer only")
+    dash = add("dashboard", cmd_dashboard, "run the Streamlit dashboard against LEASH_API_URL",
+               server=False)
+    dash.add_argument("--dashboard-port", type=int, help="port (LEASH_DASHBOARD_PORT, 8501)")
+    dash.add_argument("--host", help="bind address (LEASH_HOST)")
+    add("verify", cmd_verify, "check the hash chain of an embedded store no process holds")
+    from leash.shipcli import add_ship_arguments
+
+    add_ship_arguments(sub.add_parser(
+        "ship", help="send CloudTrail files, directories or stdin to a Leash API",
+        description="Send CloudTrail log files (.json, .json.gz, NDJSON), directories "
+        "(recursive) or stdin (-) to POST /v1/events. Exits 1 if any record was rejected.",
+    ))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else os.environ.get("LEASH_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the output
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

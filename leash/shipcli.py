@@ -1,0 +1,84 @@
+"""`leash ship` arguments and terminal output (progress bar, summary); the work is ingest.ship."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from ingest.ship import Shipper, ShipSummary
+
+MAX_LISTED_REJECTIONS = 20
+
+
+def add_ship_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(func=run_ship)
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="file, directory or - for stdin")
+    parser.add_argument("--url", default=os.environ.get("LEASH_API_URL", "http://127.0.0.1:8000"),
+                        help="Leash API base URL (LEASH_API_URL)")
+    parser.add_argument("--api-key", default=os.environ.get("LEASH_API_KEY", ""),
+                        help="key with the ingest scope (LEASH_API_KEY)")
+    parser.add_argument("--batch-size", type=int, default=1000, help="records per request")
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--rejects", metavar="FILE",
+                        help="write every rejected record's source, index and error as NDJSON")
+
+
+def run_ship(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    if not args.api_key:
+        console.print("[red]no API key[/]: pass --api-key or set LEASH_API_KEY "
+                      "(after `leash up`: export LEASH_API_KEY=$(cat leash-data/admin.key))")
+        return 2
+    shipper = Shipper(args.url, args.api_key, batch_size=args.batch_size,
+                      concurrency=args.concurrency)
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                        console=console, disable=args.quiet or not console.is_terminal)
+    task = progress.add_task("shipping", total=None)
+
+    def report(summary: ShipSummary, seconds: float) -> None:
+        rate = summary.accepted / seconds if seconds > 0 else 0.0
+        progress.update(task, description=(
+            f"{summary.files} files, {summary.accepted} accepted ({rate:,.0f} events/s), "
+            f"{summary.duplicates} duplicates, {summary.rejected} rejected"))
+
+    try:
+        with progress:
+            summary = shipper.ship(args.paths, progress=report)
+    except (PermissionError, RuntimeError) as exc:
+        console.print(f"[red]ship failed[/]: {exc}")
+        return 2
+    finally:
+        shipper.close()
+    _print_summary(summary)
+    if args.rejects:
+        with open(args.rejects, "wb") as handle:
+            for r in summary.rejections:
+                handle.write(orjson.dumps({"source": r.source, "index": r.index, "error": r.error}))
+                handle.write(b"\n")
+    return 1 if summary.rejected else 0
+
+
+def _print_summary(summary: ShipSummary) -> None:
+    out: Any = sys.stdout
+    rate = summary.accepted / summary.seconds if summary.seconds else 0.0
+    out.write(
+        f"shipped {summary.files} files, {summary.records} records in {summary.seconds:.1f}s: "
+        f"{summary.accepted} accepted ({rate:,.0f} events/s), {summary.duplicates} duplicates, "
+        f"{summary.rejected} rejected, {len(summary.skipped_files)} files skipped (not JSON)\n"
+    )
+    by_error = Counter(r.error for r in summary.rejections)
+    for error, count in by_error.most_common(MAX_LISTED_REJECTIONS):
+        first = next(r for r in summary.rejections if r.error == error)
+        where = first.source if first.index < 0 else f"{first.source} record {first.index}"
+        out.write(f"  {count} rejected: {error} (first: {where})\n")
+    if len(by_error) > MAX_LISTED_REJECTIONS:
+        out.write(f"  ... and {len(by_error) - MAX_LISTED_REJECTIONS} more kinds of error "
+                  "(--rejects FILE lists them all)\n")
