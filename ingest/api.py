@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse, ORJSONResponse
+from fastapi.responses import JSONResponse
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -22,7 +22,7 @@ from ingest.runtime import Runtime
 from ingest.service import TooManyRecords
 
 __all__ = [
-    "EVENT_FIELDS", "RouterFactory", "create_app", "create_ingest_router", "event_filters", "read_body",
+    "EVENT_FIELDS", "OrjsonResponse", "RouterFactory", "create_app", "create_ingest_router", "event_filters", "read_body",
 ]
 
 RETRY_AFTER_S = 2  # seconds; what a 503 asks the client to wait
@@ -43,6 +43,15 @@ async def read_body(request: Request, limit: int) -> bytes:
         if len(chunks) > limit:
             raise HTTPException(413, f"body exceeds {limit} bytes (LEASH_MAX_BODY_BYTES)")
     return bytes(chunks)
+
+
+class OrjsonResponse(Response):
+    """JSON via orjson (raw records are embedded as pre-serialised fragments, not re-parsed)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def _event_json(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -85,7 +94,7 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         metrics.duplicates.inc(result.duplicates)
         metrics.rejected.inc(len(result.rejected))
         metrics.ingest_seconds.observe(time.perf_counter() - started)
-        return ORJSONResponse(result.body(), status_code=202)
+        return OrjsonResponse(result.body(), status_code=202)
 
     @router.get("/v1/events", dependencies=[Depends(auth.require("read"))], tags=["events"])
     def get_events(
@@ -112,7 +121,7 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
             "ORDER BY event_time DESC, event_id LIMIT {limit:UInt32} OFFSET {offset:UInt32}",
             {**params, "limit": limit, "offset": offset},
         )
-        return ORJSONResponse({"total": int(total), "events": [_event_json(r) for r in rows]})
+        return OrjsonResponse({"total": int(total), "events": [_event_json(r) for r in rows]})
 
     @router.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:
@@ -174,7 +183,6 @@ def create_app(runtime: Runtime, *, routers: Sequence[RouterFactory] = ()) -> Fa
         title="Leash",
         version="0.1.0",
         description="Audit-log ingestion, anomaly detection and a pre-action gate for AI agents.",
-        default_response_class=ORJSONResponse,
     )
     auth = Authenticator(runtime.settings.key_scopes())
     app.state.runtime = runtime

@@ -1,0 +1,35 @@
+"""Finding: what a rule or detector says about one principal's events; the input of alerting."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["SEVERITIES", "Finding"]
+
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reason to alert.
+
+    `principal` is the stable principal key; `kind` is "rule" or "anomaly"; `rule` names the rule or
+    detector (e.g. "sigma:aws_cloudtrail_disable_logging", "baseline:destructive_burst",
+    "isolation_forest"); `score` is in [0, 1], higher is worse; `event_ids` are the events that
+    triggered it, with `first_event_ms` / `last_event_ms` their event-time span; `explanation`
+    holds the driving features (name -> {"value": now, "baseline": usual}) or rule details.
+    """
+
+    principal: str
+    actor_kind: str
+    kind: str
+    rule: str
+    severity: str
+    score: float
+    summary: str
+    event_ids: tuple[str, ...]
+    first_event_ms: int
+    last_event_ms: int
+    explanation: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,62 @@
+"""Builders for test data: CloudTrail records and AuditEvents with overridable fields."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ingest.events import AuditEvent, Normalizer
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+_counter = itertools.count()
+BASE_TIME = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def make_record(**overrides: Any) -> dict[str, Any]:
+    """A CloudTrail record as AWS writes it; keyword overrides replace top-level fields.
+
+    `arn=` and `session=` are shortcuts for the identity; `at=` (datetime) sets eventTime.
+    """
+    n = next(_counter)
+    role = overrides.pop("role", "deploy-agent")
+    session = overrides.pop("session", "agent-run-7f3a")
+    account = overrides.pop("account", "123456789012")
+    arn = overrides.pop("arn", f"arn:aws:sts::{account}:assumed-role/{role}/{session}")
+    at = overrides.pop("at", BASE_TIME + timedelta(seconds=n))
+    record: dict[str, Any] = {
+        "eventVersion": "1.08",
+        "userIdentity": {
+            "type": "AssumedRole",
+            "principalId": f"AROAEXAMPLE:{session}",
+            "arn": arn,
+            "accountId": account,
+            "sessionContext": {
+                "sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{account}:role/{role}",
+                                  "userName": role},
+            },
+        },
+        "eventTime": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": "DescribeInstances",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.10",
+        "userAgent": "aws-cli/2.15.0 Python/3.11",
+        "requestParameters": None,
+        "responseElements": None,
+        "requestID": str(uuid.uuid4()),
+        "eventID": str(uuid.uuid4()),
+        "readOnly": True,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": account,
+        "eventCategory": "Management",
+    }
+    record.update(overrides)
+    return record
+
+
+def make_event(normalizer: Normalizer | None = None, **overrides: Any) -> AuditEvent:
+    return (normalizer or Normalizer()).normalize(make_record(**overrides))

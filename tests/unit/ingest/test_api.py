@@ -1,0 +1,109 @@
+"""POST/GET /v1/events through the real app, bus and chDB store."""
+
+from __future__ import annotations
+
+import gzip
+import time
+
+import orjson
+from fastapi.testclient import TestClient
+
+from tests.conftest import ADMIN_KEY, INGEST_KEY, READ_KEY, auth
+from tests.factories import make_record
+
+
+def wait_for_total(client: TestClient, expected: int, **params: str) -> dict:
+    deadline = time.monotonic() + 10
+    while True:
+        body = client.get("/v1/events", params=params, headers=auth(READ_KEY)).json()
+        if body["total"] >= expected or time.monotonic() > deadline:
+            return body
+        time.sleep(0.05)
+
+
+def test_log_file_object_is_accepted_and_queryable(client: TestClient) -> None:
+    records = [make_record(eventName="DeleteBucket", eventSource="s3.amazonaws.com")
+               for _ in range(3)]
+    response = client.post("/v1/events", content=orjson.dumps({"Records": records}),
+                           headers=auth(INGEST_KEY))
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 3, "duplicates": 0, "rejected": []}
+    body = wait_for_total(client, 3)
+    assert body["total"] == 3
+    assert {e["action_class"] for e in body["events"]} == {"destructive"}
+    assert body["events"][0]["raw"]["eventName"] == "DeleteBucket"
+
+
+def test_bad_records_are_named_and_neighbours_kept(client: TestClient) -> None:
+    good = make_record()
+    bad = make_record()
+    del bad["eventName"]
+    ndjson = b"\n".join([orjson.dumps(good), b"{not json", orjson.dumps(bad)])
+    response = client.post("/v1/events", content=gzip.compress(ndjson),
+                           headers={**auth(INGEST_KEY), "Content-Encoding": "gzip"})
+    body = response.json()
+    assert response.status_code == 202
+    assert body["accepted"] == 1
+    assert [r["index"] for r in body["rejected"]] == [1, 2]
+    assert "not valid JSON" in body["rejected"][0]["error"]
+    assert "eventName" in body["rejected"][1]["error"]
+    assert wait_for_total(client, 1)["events"][0]["event_id"] == good["eventID"]
+
+
+def test_duplicates_are_counted_and_stored_once(client: TestClient) -> None:
+    record = make_record()
+    first = client.post("/v1/events", json=record, headers=auth(INGEST_KEY)).json()
+    second = client.post("/v1/events", json=[record, record], headers=auth(INGEST_KEY)).json()
+    assert (first["accepted"], second["accepted"], second["duplicates"]) == (1, 0, 2)
+    time.sleep(0.3)
+    assert wait_for_total(client, 1)["total"] == 1
+
+
+def test_filters_accept_either_principal_form(client: TestClient) -> None:
+    run_a = make_record(session="agent-run-1a2b3c", eventName="TerminateInstances")
+    run_b = make_record(session="agent-run-9f8e7d", eventName="TerminateInstances")
+    other = make_record(role="reporting", session="alice@example.com")
+    client.post("/v1/events", json=[run_a, run_b, other], headers=auth(INGEST_KEY))
+    wait_for_total(client, 3)
+    by_full = wait_for_total(client, 2, principal=run_a["userIdentity"]["arn"])
+    role_key = "arn:aws:sts::123456789012:assumed-role/deploy-agent"
+    by_key = wait_for_total(client, 2, principal=role_key)
+    by_iam_role = wait_for_total(client, 2, principal="arn:aws:iam::123456789012:role/deploy-agent")
+    assert by_full["total"] == by_key["total"] == by_iam_role["total"] == 2
+    assert {e["principal_key"] for e in by_key["events"]} == {role_key}
+    assert {e["actor_kind"] for e in by_key["events"]} == {"agent"}
+    human = wait_for_total(client, 1, principal=other["userIdentity"]["arn"])
+    assert human["events"][0]["actor_kind"] == "human"
+
+
+def test_auth_scopes(client: TestClient) -> None:
+    assert client.post("/v1/events", json=make_record()).status_code == 401
+    assert client.post("/v1/events", json=make_record(),
+                       headers=auth("wrong")).status_code == 401
+    assert client.post("/v1/events", json=make_record(), headers=auth(READ_KEY)).status_code == 403
+    assert client.get("/v1/events", headers=auth(INGEST_KEY)).status_code == 403
+    assert client.get("/v1/events", headers=auth(ADMIN_KEY)).status_code == 200
+    assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_gzip_bomb_and_oversized_bodies_are_refused(client: TestClient, runtime) -> None:
+    bomb = gzip.compress(b"[" + b" " * (runtime.settings.max_decompressed_bytes + 10) + b"]")
+    response = client.post("/v1/events", content=bomb,
+                           headers={**auth(INGEST_KEY), "Content-Encoding": "gzip"})
+    assert response.status_code == 413
+    assert "decompressed body exceeds" in response.json()["detail"]
+    big = b"[" + b" " * runtime.settings.max_body_bytes + b"]"
+    assert client.post("/v1/events", content=big, headers=auth(INGEST_KEY)).status_code == 413
+
+
+def test_body_that_is_not_json_gets_400(client: TestClient) -> None:
+    response = client.post("/v1/events", content=b"[1, 2", headers=auth(INGEST_KEY))
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["detail"]
+
+
+def test_metrics_count_ingest(client: TestClient) -> None:
+    client.post("/v1/events", json=[make_record(), {"eventName": 1}], headers=auth(INGEST_KEY))
+    text = client.get("/metrics", headers=auth(READ_KEY)).text
+    assert "leash_events_accepted_total 1.0" in text
+    assert "leash_events_rejected_total 1.0" in text
