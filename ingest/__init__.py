@@ -1,1 +1,1 @@
-"""Leash ingest layer: settings, events, bus, store, the ingest API and the sink; imports nothing from detect."""
+"""Leash ingest layer: settings, events, bus, store, ingest API and sink (never imports detect)."""

@@ -22,13 +22,32 @@ from ingest.runtime import Runtime
 from ingest.service import TooManyRecords
 
 __all__ = [
-    "EVENT_FIELDS", "OrjsonResponse", "RouterFactory", "create_app", "create_ingest_router", "event_filters", "read_body",
+    "EVENT_FIELDS",
+    "OrjsonResponse",
+    "RouterFactory",
+    "create_app",
+    "create_ingest_router",
+    "event_filters",
+    "read_body",
 ]
 
 RETRY_AFTER_S = 2  # seconds; what a 503 asks the client to wait
 EVENT_FIELDS = (
-    "event_id", "event_time", "principal", "principal_key", "actor_kind", "account", "region",
-    "source", "action", "action_class", "resources", "error_code", "source_ip", "user_agent", "raw",
+    "event_id",
+    "event_time",
+    "principal",
+    "principal_key",
+    "actor_kind",
+    "account",
+    "region",
+    "source",
+    "action",
+    "action_class",
+    "resources",
+    "error_code",
+    "source_ip",
+    "user_agent",
+    "raw",
 )
 
 
@@ -36,7 +55,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     """Read at most `limit` bytes of body; 413 beyond it, before buffering the rest."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"body is {declared} bytes; the limit is {limit} (LEASH_MAX_BODY_BYTES)")
+        raise HTTPException(
+            413, f"body is {declared} bytes; the limit is {limit} (LEASH_MAX_BODY_BYTES)"
+        )
     chunks = bytearray()
     async for chunk in request.stream():
         chunks += chunk
@@ -66,8 +87,12 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
     metrics = runtime.metrics
     settings = runtime.settings
 
-    @router.post("/v1/events", status_code=202, dependencies=[Depends(auth.require("ingest"))],
-                 tags=["events"])
+    @router.post(
+        "/v1/events",
+        status_code=202,
+        dependencies=[Depends(auth.require("ingest"))],
+        tags=["events"],
+    )
     async def post_events(request: Request) -> Response:
         """Ingest CloudTrail records: `{"Records": [...]}`, a JSON array, one record or NDJSON.
 
@@ -87,7 +112,8 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
             await runtime.service.publish(result)
         except BusUnavailable as exc:
             return JSONResponse(
-                {"detail": f"event bus unavailable, nothing was stored: {exc}"}, status_code=503,
+                {"detail": f"event bus unavailable, nothing was stored: {exc}"},
+                status_code=503,
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
         metrics.accepted.inc(result.accepted)
@@ -110,8 +136,14 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
     ) -> Response:
         """Stored events, newest first, with the total that match the filters."""
         where, params = event_filters(
-            runtime, principal=principal, action=action, action_class=action_class,
-            actor_kind=actor_kind, q=q, since=since, until=until,
+            runtime,
+            principal=principal,
+            action=action,
+            action_class=action_class,
+            actor_kind=actor_kind,
+            q=q,
+            since=since,
+            until=until,
         )
         total = runtime.store.query(
             f"SELECT count() FROM {schema.EVENTS} FINAL WHERE {where}", params
@@ -129,8 +161,9 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         checks = {"bus": runtime.bus.ping(), "store": runtime.store.ping()}
         checks["sink"] = all(w.alive() for w in runtime.workers)
         ok = all(checks.values())
-        return JSONResponse({"status": "ok" if ok else "degraded", **checks},
-                            status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ok" if ok else "degraded", **checks}, status_code=200 if ok else 503
+        )
 
     @router.get("/metrics", dependencies=[Depends(auth.require("read"))], tags=["ops"])
     def prometheus_metrics() -> Response:
@@ -143,8 +176,15 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
 
 
 def event_filters(
-    runtime: Runtime, *, principal: str | None, action: str | None, action_class: str | None,
-    actor_kind: str | None, q: str | None, since: datetime | None, until: datetime | None,
+    runtime: Runtime,
+    *,
+    principal: str | None,
+    action: str | None,
+    action_class: str | None,
+    actor_kind: str | None,
+    q: str | None,
+    since: datetime | None,
+    until: datetime | None,
 ) -> tuple[str, dict[str, Any]]:
     """SQL WHERE clause and bound parameters for an event search (principal in either form)."""
     clauses = ["1"]
@@ -153,8 +193,11 @@ def event_filters(
         clauses.append("(principal = {p:String} OR principal_key = {pk:String})")
         params["p"] = principal
         params["pk"] = runtime.normalizer.identity.principal_key(principal)
-    for name, value in (("action", action), ("action_class", action_class),
-                        ("actor_kind", actor_kind)):
+    for name, value in (
+        ("action", action),
+        ("action_class", action_class),
+        ("actor_kind", actor_kind),
+    ):
         if value:
             clauses.append(f"{name} = {{{name}:String}}")
             params[name] = value

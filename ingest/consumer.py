@@ -74,15 +74,20 @@ def run_consumer(
             except Exception as exc:  # noqa: BLE001 - any store failure: keep the batch, retry
                 stats.insert_failures += 1
                 stats.store_healthy = False
-                logger.warning("sink insert of %d records failed (%s); retry in %.2fs",
-                               len(records), exc, backoff)
+                logger.warning(
+                    "sink insert of %d records failed (%s); retry in %.2fs",
+                    len(records),
+                    exc,
+                    backoff,
+                )
                 batcher.extend(records)
                 subscriber.pause()
                 retry_at = clock() + backoff
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 if stopping:
-                    logger.error("sink stopping with %d uncommitted records; they will replay",
-                                 len(records))
+                    logger.error(
+                        "sink stopping with %d uncommitted records; they will replay", len(records)
+                    )
                     break
                 continue
             if retry_at:

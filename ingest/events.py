@@ -25,11 +25,38 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 MAX_RESOURCES = 32  # per event; enough for batch deletes without letting one record explode
-_RESOURCE_KEY_SUFFIXES = ("name", "id", "arn", "identifier", "bucket", "key", "ids", "names", "arns")
+_RESOURCE_KEY_SUFFIXES = (
+    "name",
+    "id",
+    "arn",
+    "identifier",
+    "bucket",
+    "key",
+    "ids",
+    "names",
+    "arns",
+)
 _RESOURCE_KEY_EXCLUDE = frozenset(
-    {"accesskeyid", "requestid", "sharedeventid", "principalid", "accountid", "keyid_encryption",
-     "clienttoken", "nexttoken", "marker", "vpcendpointid", "sessionname", "rolesessionname",
-     "externalid", "serialnumber", "tokencode", "sourceidentity", "keyspec", "keyusage"}
+    {
+        "accesskeyid",
+        "requestid",
+        "sharedeventid",
+        "principalid",
+        "accountid",
+        "keyid_encryption",
+        "clienttoken",
+        "nexttoken",
+        "marker",
+        "vpcendpointid",
+        "sessionname",
+        "rolesessionname",
+        "externalid",
+        "serialnumber",
+        "tokencode",
+        "sourceidentity",
+        "keyspec",
+        "keyusage",
+    }
 )
 
 
@@ -60,8 +87,21 @@ class AuditEvent:
 
 
 EVENT_COLUMNS = (
-    "event_id", "event_time", "principal", "principal_key", "actor_kind", "account", "region",
-    "source", "action", "action_class", "resources", "error_code", "source_ip", "user_agent", "raw",
+    "event_id",
+    "event_time",
+    "principal",
+    "principal_key",
+    "actor_kind",
+    "account",
+    "region",
+    "source",
+    "action",
+    "action_class",
+    "resources",
+    "error_code",
+    "source_ip",
+    "user_agent",
+    "raw",
     "schema_version",
 )
 
@@ -114,7 +154,11 @@ def _walk(node: Mapping[str, Any], found: list[str], depth: int) -> None:
     for key, value in node.items():
         lower = key.lower()
         if isinstance(value, str):
-            if value and lower.endswith(_RESOURCE_KEY_SUFFIXES) and lower not in _RESOURCE_KEY_EXCLUDE:
+            if (
+                value
+                and lower.endswith(_RESOURCE_KEY_SUFFIXES)
+                and lower not in _RESOURCE_KEY_EXCLUDE
+            ):
                 found.append(value[:512])
         elif isinstance(value, Mapping):
             _walk(value, found, depth + 1)
@@ -145,7 +189,7 @@ def _principal(identity: Mapping[str, Any]) -> str:
 
 
 class Normalizer:
-    """Turns raw CloudTrail records into AuditEvents with the server's own catalogue and matchers."""
+    """Turns raw CloudTrail records into AuditEvents with the server's catalogue and matchers."""
 
     def __init__(
         self, identity: IdentityRules | None = None, catalogue: Catalogue | None = None
@@ -173,9 +217,10 @@ class Normalizer:
         raw = orjson.dumps(record).decode()
         event_id = _get(record, "eventID")
         if not isinstance(event_id, str) or not event_id:
-            event_id = "sha256:" + hashlib.sha256(
-                orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
-            ).hexdigest()[:40]
+            event_id = (
+                "sha256:"
+                + hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()[:40]
+            )
         user_agent = _text(_get(record, "userAgent"))
         explicit_agent = isinstance(record.get("agent"), Mapping)
         account = _get(record, "recipientAccountId") or _get(identity, "accountId")
@@ -201,9 +246,20 @@ class Normalizer:
 def encode_event(event: AuditEvent) -> bytes:
     """Bus encoding: compact JSON of the derived columns, a newline, then the raw record JSON."""
     meta = [
-        event.schema_version, event.event_id, event.event_time_ms, event.principal,
-        event.principal_key, event.actor_kind, event.account, event.region, event.source,
-        event.action, event.action_class, event.resources, event.error_code, event.source_ip,
+        event.schema_version,
+        event.event_id,
+        event.event_time_ms,
+        event.principal,
+        event.principal_key,
+        event.actor_kind,
+        event.account,
+        event.region,
+        event.source,
+        event.action,
+        event.action_class,
+        event.resources,
+        event.error_code,
+        event.source_ip,
         event.user_agent,
     ]
     return orjson.dumps(meta) + b"\n" + event.raw.encode()
@@ -220,10 +276,22 @@ def decode_event(data: bytes) -> AuditEvent:
         if version != SCHEMA_VERSION:
             raise RecordError(f"unsupported event schema_version {version!r}")
         return AuditEvent(
-            event_id=meta[1], event_time_ms=meta[2], principal=meta[3], principal_key=meta[4],
-            actor_kind=meta[5], account=meta[6], region=meta[7], source=meta[8], action=meta[9],
-            action_class=meta[10], resources=tuple(meta[11]), error_code=meta[12],
-            source_ip=meta[13], user_agent=meta[14], raw=raw.decode(), schema_version=version,
+            event_id=meta[1],
+            event_time_ms=meta[2],
+            principal=meta[3],
+            principal_key=meta[4],
+            actor_kind=meta[5],
+            account=meta[6],
+            region=meta[7],
+            source=meta[8],
+            action=meta[9],
+            action_class=meta[10],
+            resources=tuple(meta[11]),
+            error_code=meta[12],
+            source_ip=meta[13],
+            user_agent=meta[14],
+            raw=raw.decode(),
+            schema_version=version,
         )
     except (orjson.JSONDecodeError, IndexError, TypeError, UnicodeDecodeError) as exc:
         raise RecordError(f"not a Leash event: {exc}") from None

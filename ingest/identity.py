@@ -31,19 +31,25 @@ class IdentityRules:
         return any(p.search(session_name) for p in self.per_run)
 
     def principal_key(self, principal: str) -> str:
-        """The stable identity: role + session where the session is stable, the role alone if per-run.
+        """Stable identity: role + session where the session is stable, the role alone if per-run.
 
         Accepts either form (and an IAM role ARN) so API callers may pass what they have.
         """
         return _principal_key(self, principal)
 
-    def actor_kind(
-        self, identity: Mapping[str, Any], user_agent: str, explicit_agent: bool
-    ) -> str:
+    def actor_kind(self, identity: Mapping[str, Any], user_agent: str, explicit_agent: bool) -> str:
+        """agent | human | service; cached, since identities and user agents repeat heavily."""
         if explicit_agent:
             return "agent"
-        id_type = str(identity.get("type") or "")
-        arn = str(identity.get("arn") or "")
+        return _actor_kind(
+            self,
+            str(identity.get("type") or ""),
+            str(identity.get("arn") or ""),
+            bool(identity.get("invokedBy")),
+            user_agent,
+        )
+
+    def _classify(self, id_type: str, arn: str, invoked_by: bool, user_agent: str) -> str:
         if any(p.search(user_agent) for p in self.agent_user_agent):
             return "agent"
         assumed = _ASSUMED.match(arn)
@@ -56,11 +62,18 @@ class IdentityRules:
             if _SSO_ROLE.match(role) or "@" in session:
                 return "human"
             return "service" if self.is_per_run(session) else "human"
-        if id_type in ("AWSService", "AWSAccount") or identity.get("invokedBy"):
+        if id_type in ("AWSService", "AWSAccount") or invoked_by:
             return "service"
         if any(p.search(user_agent) for p in self.service_user_agent):
             return "service"
         return "human"
+
+
+@lru_cache(maxsize=65536)
+def _actor_kind(
+    rules: IdentityRules, id_type: str, arn: str, invoked_by: bool, user_agent: str
+) -> str:
+    return rules._classify(id_type, arn, invoked_by, user_agent)
 
 
 @lru_cache(maxsize=65536)

@@ -11,20 +11,32 @@ class IngestMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.accepted = Counter("leash_events_accepted", "Events acknowledged (durable)", registry=r)
-        self.duplicates = Counter("leash_events_duplicate", "Events dropped as duplicates", registry=r)
+        self.accepted = Counter(
+            "leash_events_accepted", "Events acknowledged (durable)", registry=r
+        )
+        self.duplicates = Counter(
+            "leash_events_duplicate", "Events dropped as duplicates", registry=r
+        )
         self.rejected = Counter("leash_events_rejected", "Records rejected at ingest", registry=r)
         self.ingest_seconds = Histogram(
-            "leash_ingest_request_seconds", "POST /v1/events latency", registry=r,
+            "leash_ingest_request_seconds",
+            "POST /v1/events latency",
+            registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         self.sink_events = Counter("leash_sink_events", "Events written to the store", registry=r)
         self.sink_batch_rows = Histogram(
-            "leash_sink_batch_rows", "Rows per store insert", registry=r,
+            "leash_sink_batch_rows",
+            "Rows per store insert",
+            registry=r,
             buckets=(1, 10, 100, 500, 1000, 2500, 5000, 10000),
         )
         self.sink_insert_seconds = Histogram(
-            "leash_sink_insert_seconds", "Store insert latency", registry=r,
+            "leash_sink_insert_seconds",
+            "Store insert latency",
+            registry=r,
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
-        self.consumer_lag = Gauge("leash_sink_consumer_lag", "Messages not yet committed", registry=r)
+        self.consumer_lag = Gauge(
+            "leash_sink_consumer_lag", "Messages not yet committed", registry=r
+        )

@@ -1,4 +1,4 @@
-"""apply_migrations(store): runs pending numbered migrations and records them in schema_migrations."""
+"""apply_migrations(store): runs pending numbered migrations, recorded in schema_migrations."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Body parsing for POST /v1/events and `leash ship`: gzip with bomb limits, every accepted shape."""
+"""Body parsing for POST /v1/events and `leash ship`: gzip with bomb limits, every shape."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def parse_records(data: bytes) -> ParsedBody:
     """A CloudTrail file object `{"Records": [...]}`, a JSON array, one record, or NDJSON."""
     text = data.strip()
     if not text:
-        raise ValueError("body is empty: send {\"Records\": [...]}, a JSON array, a record or NDJSON")
+        raise ValueError('body is empty: send {"Records": [...]}, a JSON array, a record or NDJSON')
     if text[:1] in (b"{", b"["):
         try:
             doc = orjson.loads(text)

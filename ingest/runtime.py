@@ -1,4 +1,4 @@
-"""Runtime: the opened backends and services one Leash process works with; open_runtime() builds it."""
+"""Runtime: the opened backends and services of one Leash process; open_runtime() builds it."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ DEDUPE_SEED_ROWS = 1_000_000  # recent event ids loaded into the dedupe cache at
 
 @dataclass
 class Runtime:
-    """Everything a process holds open. `extensions` lets later layers (detect) hang services on it."""
+    """Everything a process holds open; `extensions` lets later layers hang services on it."""
 
     settings: Settings
     bus: Bus
@@ -103,11 +103,13 @@ def _seed_dedupe(store: Store, cache: DedupeCache) -> None:
 
 @contextmanager
 def open_runtime(settings: Settings, *, sink: bool = False) -> Iterator[Runtime]:
-    """Open bus and store, apply migrations, build the ingest service; with `sink`, run the writer."""
+    """Open bus and store, apply migrations, build the ingest service; `sink` runs the writer."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     durable_dir = settings.bus_dir if settings.bus_url.startswith("memory") else None
     bus = open_bus(
-        settings.bus_url, data_dir=durable_dir, partitions=settings.kafka.partitions,
+        settings.bus_url,
+        data_dir=durable_dir,
+        partitions=settings.kafka.partitions,
         options=settings.kafka,
     )
     store = open_store(settings.resolved_store_url)
@@ -119,9 +121,12 @@ def open_runtime(settings: Settings, *, sink: bool = False) -> Iterator[Runtime]
         dedupe = DedupeCache(settings.dedupe_cache_size)
         _seed_dedupe(store, dedupe)
         service = IngestService(
-            bus.publisher(), normalizer, dedupe,
+            bus.publisher(),
+            normalizer,
+            dedupe,
             max_decompressed_bytes=settings.max_decompressed_bytes,
-            max_records=settings.max_records_per_request, topic=settings.kafka.topic,
+            max_records=settings.max_records_per_request,
+            topic=settings.kafka.topic,
         )
         runtime = Runtime(settings, bus, store, service, IngestMetrics(), normalizer)
         if sink:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 SCOPES = ("ingest", "read", "admin")
 
@@ -52,12 +52,16 @@ class IdentitySettings(BaseModel):
         r"^i-[0-9a-f]{8,17}$",
         r"^[0-9]{9,}$",
     ]
-    agent_session_patterns: list[str] = [r"(?i)(agent|llm|copilot|claude|gpt|assistant|autopilot|mcp)"]
+    agent_session_patterns: list[str] = [
+        r"(?i)(agent|llm|copilot|claude|gpt|assistant|autopilot|mcp)"
+    ]
     agent_role_patterns: list[str] = [r"(?i)(agent|llm|copilot|claude|gpt|assistant|autopilot|mcp)"]
     agent_user_agent_patterns: list[str] = [
         r"(?i)(agent|langchain|llamaindex|autogen|crewai|openai|anthropic|claude|mcp|bedrock-agent)"
     ]
-    service_user_agent_patterns: list[str] = [r"(?i)^[a-z0-9-]+\.amazonaws\.com$", r"(?i)^AWS Internal$"]
+    service_user_agent_patterns: list[str] = [
+        r"(?i)^(?!console\.|signin\.)[a-z0-9-]+\.amazonaws\.com$"
+    ]
 
 
 class Settings(BaseSettings):

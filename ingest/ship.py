@@ -75,8 +75,7 @@ def iter_sources(paths: list[str]) -> Iterator[Path | None]:
             continue
         path = Path(raw)
         if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                yield child
+            yield from sorted(p for p in path.rglob("*") if p.is_file())
         else:
             yield path
 
@@ -109,14 +108,23 @@ class Shipper:
     """Splits sources into batches, gzips them and posts them with retries and backoff."""
 
     def __init__(
-        self, url: str, api_key: str, *, batch_size: int = 1000, concurrency: int = 4,
-        attempts: int = 8, timeout_s: float = 60.0,
+        self,
+        url: str,
+        api_key: str,
+        *,
+        batch_size: int = 1000,
+        concurrency: int = 4,
+        attempts: int = 8,
+        timeout_s: float = 60.0,
     ) -> None:
         self._endpoint = url.rstrip("/") + "/v1/events"
         self._client = httpx.Client(
             timeout=timeout_s,
-            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json",
-                     "Content-Encoding": "gzip"},
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "Content-Type": "application/json",
+                "Content-Encoding": "gzip",
+            },
             limits=httpx.Limits(max_connections=concurrency),
         )
         self.batch_size = batch_size

@@ -1,4 +1,4 @@
-"""verify_store: recompute the hash chain of ingest batches and name every batch that was altered."""
+"""verify_store: recompute the hash chain of ingest batches; name every batch that was altered."""
 
 from __future__ import annotations
 
@@ -44,7 +44,9 @@ def verify_store(store: Store) -> VerifyReport:
             if seq != expected_seq:
                 report.problems.append(f"{label}: sequence gap, expected batch {expected_seq}")
             if prev_hash != prev:
-                report.problems.append(f"{label}: previous-hash link broken (batch removed or edited)")
+                report.problems.append(
+                    f"{label}: previous-hash link broken (batch removed or edited)"
+                )
             ids = [str(e) for e in event_ids]  # type: ignore[attr-defined]
             missing = [e for e in ids if e not in current]
             if missing:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,13 +21,35 @@ logger = logging.getLogger(__name__)
 GENESIS_HASH = "0" * 64
 
 STORED_COLUMNS = (
-    "event_id", "event_time", "principal", "principal_key", "actor_kind", "account", "region",
-    "source", "action", "action_class", "resources", "error_code", "source_ip", "user_agent",
-    "raw", "schema_version", "ingested_at", "batch_id",
+    "event_id",
+    "event_time",
+    "principal",
+    "principal_key",
+    "actor_kind",
+    "account",
+    "region",
+    "source",
+    "action",
+    "action_class",
+    "resources",
+    "error_code",
+    "source_ip",
+    "user_agent",
+    "raw",
+    "schema_version",
+    "ingested_at",
+    "batch_id",
 )
 REJECT_COLUMNS = ("received_at", "origin", "topic", "partition", "offset", "error", "raw")
 BATCH_COLUMNS = (
-    "chain", "seq", "batch_id", "created_at", "row_count", "event_ids", "rows_hash", "prev_hash",
+    "chain",
+    "seq",
+    "batch_id",
+    "created_at",
+    "row_count",
+    "event_ids",
+    "rows_hash",
+    "prev_hash",
     "hash",
 )
 
@@ -45,7 +66,7 @@ def row_digest(event_id: str, raw: str) -> str:
 
 
 def rows_hash(digests: Sequence[tuple[str, str]]) -> str:
-    """Hash of a batch's rows, independent of their order: sha256 over digests sorted by event id."""
+    """Order-independent hash of a batch's rows: sha256 over digests sorted by event id."""
     h = hashlib.sha256()
     for event_id, digest in sorted(digests):
         h.update(f"{event_id}:{digest}\n".encode())
@@ -58,10 +79,24 @@ def chain_hash(prev_hash: str, seq: int, batch_id: str, rows: str) -> str:
 
 def event_row(event: AuditEvent, ingested_at: datetime, batch_id: str) -> tuple[object, ...]:
     return (
-        event.event_id, datetime.fromtimestamp(event.event_time_ms / 1000, tz=UTC),
-        event.principal, event.principal_key, event.actor_kind, event.account, event.region,
-        event.source, event.action, event.action_class, event.resources, event.error_code,
-        event.source_ip, event.user_agent, event.raw, event.schema_version, ingested_at, batch_id,
+        event.event_id,
+        datetime.fromtimestamp(event.event_time_ms / 1000, tz=UTC),
+        event.principal,
+        event.principal_key,
+        event.actor_kind,
+        event.account,
+        event.region,
+        event.source,
+        event.action,
+        event.action_class,
+        event.resources,
+        event.error_code,
+        event.source_ip,
+        event.user_agent,
+        event.raw,
+        event.schema_version,
+        ingested_at,
+        batch_id,
     )
 
 
@@ -98,13 +133,21 @@ class EventWriter:
                 events.append(decode_event(record.value))
             except RecordError as exc:
                 rejects.append(
-                    (now, "bus", record.topic, record.partition, record.offset, str(exc),
-                     record.value.decode("utf-8", "replace"))
+                    (
+                        now,
+                        "bus",
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        str(exc),
+                        record.value.decode("utf-8", "replace"),
+                    )
                 )
         if rejects:
             self._store.insert(schema.EVENTS_REJECTED, rejects, REJECT_COLUMNS)
-            logger.warning("sink: %d undecodable message(s) moved to %s",
-                           len(rejects), schema.EVENTS_REJECTED)
+            logger.warning(
+                "sink: %d undecodable message(s) moved to %s", len(rejects), schema.EVENTS_REJECTED
+            )
         if events:
             rows = [event_row(e, now, batch_id) for e in events]
             self._store.insert(schema.EVENTS, rows, STORED_COLUMNS)
@@ -118,9 +161,19 @@ class EventWriter:
         digest = chain_hash(self._prev, seq, batch_id, body)
         self._store.insert(
             schema.BATCHES,
-            [(self.chain, seq, batch_id, now, len(digests), list(digests), body, self._prev, digest)],
+            [
+                (
+                    self.chain,
+                    seq,
+                    batch_id,
+                    now,
+                    len(digests),
+                    list(digests),
+                    body,
+                    self._prev,
+                    digest,
+                )
+            ],
             BATCH_COLUMNS,
         )
         self._seq, self._prev = seq, digest
-
-

@@ -1,4 +1,4 @@
-"""`leash` command line: parses arguments, loads settings, opens backends, calls one library function."""
+"""`leash` command line: parse arguments, load settings, open backends, call one library."""
 
 from __future__ import annotations
 
@@ -65,8 +65,14 @@ def _serve(settings, *, sink: bool, detect: bool, dashboard: bool) -> int:  # ty
             dash = _start_dashboard(settings)
         logger.info("Leash API on http://%s:%d (docs at /docs)", settings.host, settings.port)
         server = uvicorn.Server(
-            uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                           access_log=False, lifespan="off")
+            uvicorn.Config(
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+            )
         )
         try:
             server.run()
@@ -88,9 +94,19 @@ def _start_dashboard(settings) -> subprocess.Popen[bytes]:  # type: ignore[no-un
 def _dashboard_command(settings) -> list[str]:  # type: ignore[no-untyped-def]
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     return [
-        sys.executable, "-m", "streamlit", "run", str(app),
-        "--server.port", str(settings.dashboard_port), "--server.address", settings.host,
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(settings.dashboard_port),
+        "--server.address",
+        settings.host,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
     ]
 
 
@@ -101,8 +117,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings.bus_url.startswith("memory"):
-        logger.warning("serve with the embedded bus stores nothing until a sink runs; "
-                       "use `leash up` for one machine")
+        logger.warning(
+            "serve with the embedded bus stores nothing until a sink runs; "
+            "use `leash up` for one machine"
+        )
     return _serve(settings, sink=False, detect=False, dashboard=False)
 
 
@@ -152,8 +170,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="leash", description="Leash: audit trail, anomaly detection and a pre-action gate "
-        "for AI agents.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="leash",
+        description="Leash: audit trail, anomaly detection and a pre-action gate for AI agents.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -161,31 +181,47 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, func, help_text: str, *, server: bool = False):  # type: ignore[no-untyped-def]
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
-        p.add_argument("--data-dir", type=Path, help="data directory (LEASH_DATA_DIR, ./leash-data)")
+        p.add_argument(
+            "--data-dir", type=Path, help="data directory (LEASH_DATA_DIR, ./leash-data)"
+        )
         if server:
             p.add_argument("--host", help="bind address (LEASH_HOST, 127.0.0.1)")
             p.add_argument("--port", type=int, help="API port (LEASH_PORT, 8000)")
         return p
 
-    up = add("up", cmd_up, "run everything on one machine: API, sink, detector, dashboard",
-             server=True)
-    up.add_argument("--dashboard-port", type=int, help="dashboard port (LEASH_DASHBOARD_PORT, 8501)")
+    up = add(
+        "up", cmd_up, "run everything on one machine: API, sink, detector, dashboard", server=True
+    )
+    up.add_argument(
+        "--dashboard-port", type=int, help="dashboard port (LEASH_DASHBOARD_PORT, 8501)"
+    )
     up.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
-    add("serve", cmd_serve, "run the HTTP API only (for compose: pair with sink and detect)",
-        server=True)
+    add(
+        "serve",
+        cmd_serve,
+        "run the HTTP API only (for compose: pair with sink and detect)",
+        server=True,
+    )
     add("sink", cmd_sink, "run the bus -> store writer only")
-    dash = add("dashboard", cmd_dashboard, "run the Streamlit dashboard against LEASH_API_URL",
-               server=False)
+    dash = add(
+        "dashboard",
+        cmd_dashboard,
+        "run the Streamlit dashboard against LEASH_API_URL",
+        server=False,
+    )
     dash.add_argument("--dashboard-port", type=int, help="port (LEASH_DASHBOARD_PORT, 8501)")
     dash.add_argument("--host", help="bind address (LEASH_HOST)")
     add("verify", cmd_verify, "check the hash chain of an embedded store no process holds")
     from leash.shipcli import add_ship_arguments
 
-    add_ship_arguments(sub.add_parser(
-        "ship", help="send CloudTrail files, directories or stdin to a Leash API",
-        description="Send CloudTrail log files (.json, .json.gz, NDJSON), directories "
-        "(recursive) or stdin (-) to POST /v1/events. Exits 1 if any record was rejected.",
-    ))
+    add_ship_arguments(
+        sub.add_parser(
+            "ship",
+            help="send CloudTrail files, directories or stdin to a Leash API",
+            description="Send CloudTrail log files (.json, .json.gz, NDJSON), directories "
+            "(recursive) or stdin (-) to POST /v1/events. Exits 1 if any record was rejected.",
+        )
+    )
     return parser
 
 

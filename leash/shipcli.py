@@ -20,34 +20,55 @@ MAX_LISTED_REJECTIONS = 20
 def add_ship_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run_ship)
     parser.add_argument("paths", nargs="+", metavar="PATH", help="file, directory or - for stdin")
-    parser.add_argument("--url", default=os.environ.get("LEASH_API_URL", "http://127.0.0.1:8000"),
-                        help="Leash API base URL (LEASH_API_URL)")
-    parser.add_argument("--api-key", default=os.environ.get("LEASH_API_KEY", ""),
-                        help="key with the ingest scope (LEASH_API_KEY)")
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("LEASH_API_URL", "http://127.0.0.1:8000"),
+        help="Leash API base URL (LEASH_API_URL)",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("LEASH_API_KEY", ""),
+        help="key with the ingest scope (LEASH_API_KEY)",
+    )
     parser.add_argument("--batch-size", type=int, default=1000, help="records per request")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--rejects", metavar="FILE",
-                        help="write every rejected record's source, index and error as NDJSON")
+    parser.add_argument(
+        "--rejects",
+        metavar="FILE",
+        help="write every rejected record's source, index and error as NDJSON",
+    )
 
 
 def run_ship(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     if not args.api_key:
-        console.print("[red]no API key[/]: pass --api-key or set LEASH_API_KEY "
-                      "(after `leash up`: export LEASH_API_KEY=$(cat leash-data/admin.key))")
+        console.print(
+            "[red]no API key[/]: pass --api-key or set LEASH_API_KEY "
+            "(after `leash up`: export LEASH_API_KEY=$(cat leash-data/admin.key))"
+        )
         return 2
-    shipper = Shipper(args.url, args.api_key, batch_size=args.batch_size,
-                      concurrency=args.concurrency)
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                        console=console, disable=args.quiet or not console.is_terminal)
+    shipper = Shipper(
+        args.url, args.api_key, batch_size=args.batch_size, concurrency=args.concurrency
+    )
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=args.quiet or not console.is_terminal,
+    )
     task = progress.add_task("shipping", total=None)
 
     def report(summary: ShipSummary, seconds: float) -> None:
         rate = summary.accepted / seconds if seconds > 0 else 0.0
-        progress.update(task, description=(
-            f"{summary.files} files, {summary.accepted} accepted ({rate:,.0f} events/s), "
-            f"{summary.duplicates} duplicates, {summary.rejected} rejected"))
+        progress.update(
+            task,
+            description=(
+                f"{summary.files} files, {summary.accepted} accepted ({rate:,.0f} events/s), "
+                f"{summary.duplicates} duplicates, {summary.rejected} rejected"
+            ),
+        )
 
     try:
         with progress:
@@ -80,5 +101,7 @@ def _print_summary(summary: ShipSummary) -> None:
         where = first.source if first.index < 0 else f"{first.source} record {first.index}"
         out.write(f"  {count} rejected: {error} (first: {where})\n")
     if len(by_error) > MAX_LISTED_REJECTIONS:
-        out.write(f"  ... and {len(by_error) - MAX_LISTED_REJECTIONS} more kinds of error "
-                  "(--rejects FILE lists them all)\n")
+        out.write(
+            f"  ... and {len(by_error) - MAX_LISTED_REJECTIONS} more kinds of error "
+            "(--rejects FILE lists them all)\n"
+        )

@@ -1,4 +1,4 @@
-"""Default fixtures: settings on tmp_path, a migrated chDB store, brokers, a fake clock, a live app."""
+"""Default fixtures: settings on tmp_path, a migrated chDB store, a broker, a fake clock, an app."""
 
 from __future__ import annotations
 

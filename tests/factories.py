@@ -34,8 +34,11 @@ def make_record(**overrides: Any) -> dict[str, Any]:
             "arn": arn,
             "accountId": account,
             "sessionContext": {
-                "sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{account}:role/{role}",
-                                  "userName": role},
+                "sessionIssuer": {
+                    "type": "Role",
+                    "arn": f"arn:aws:iam::{account}:role/{role}",
+                    "userName": role,
+                },
             },
         },
         "eventTime": at.strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -1,4 +1,4 @@
-"""Bus role: Publisher / Subscriber protocols, the Record type and open_bus(url), the only backend switch."""
+"""Bus role: Publisher/Subscriber protocols, Record, and open_bus(url), the only backend switch."""
 
 from __future__ import annotations
 

@@ -14,7 +14,9 @@ logger = logging.getLogger(__name__)
 
 SEGMENT_BYTES = 64 * 1024 * 1024  # bytes; a segment rolls over past this size
 _FRAME = struct.Struct("<II")  # body length, crc32 of body
-_HEAD = struct.Struct("<Hiqqi")  # topic length, partition, offset, timestamp ms, key length (-1: none)
+_HEAD = struct.Struct(
+    "<Hiqqi"
+)  # topic length, partition, offset, timestamp ms, key length (-1: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,7 @@ class SegmentLog:
         os.fdatasync(self._fd)
 
     def delete_before(self, low_water: dict[tuple[str, int], int]) -> int:
-        """Delete closed segments whose every entry is below the low-water offset of its partition."""
+        """Delete closed segments whose entries are all below their partition's low-water offset."""
         removed = 0
         for segment in list(self.segments[:-1]):
             if all(low_water.get(tp, 0) > top for tp, top in segment.max_offsets.items()):

@@ -1,4 +1,4 @@
-"""Embedded bus: partitions keyed by hash, offsets, consumer groups; durable via a group-committed log."""
+"""Embedded bus: keyed partitions, offsets, consumer groups; durable via a group-committed log."""
 
 from __future__ import annotations
 
@@ -79,8 +79,14 @@ class MemoryBroker:
                 part.base_offset = entry.offset
             if entry.offset >= low.get((entry.topic, entry.partition), 0):
                 part.records.append(
-                    Record(entry.topic, entry.partition, entry.offset, entry.key,
-                           entry.value, entry.timestamp_ms)
+                    Record(
+                        entry.topic,
+                        entry.partition,
+                        entry.offset,
+                        entry.key,
+                        entry.value,
+                        entry.timestamp_ms,
+                    )
                 )
             else:
                 part.base_offset = entry.offset + 1
@@ -148,7 +154,9 @@ class MemoryBroker:
             if self._log is None:
                 for e in entries:
                     part = self._topics[topic][e.partition]
-                    part.records.append(Record(topic, e.partition, e.offset, e.key, e.value, now_ms))
+                    part.records.append(
+                        Record(topic, e.partition, e.offset, e.key, e.value, now_ms)
+                    )
                 self._lock.notify_all()
                 future.set_result(None)
                 return future
@@ -182,9 +190,7 @@ class MemoryBroker:
             ]
             member._assign(assigned, self._committed.get(group_id, {}))
 
-    def _fetch(
-        self, tp: TopicPartition, position: int, limit: int
-    ) -> list[Record]:
+    def _fetch(self, tp: TopicPartition, position: int, limit: int) -> list[Record]:
         part = self._partition(*tp)
         start = max(position - part.base_offset, 0)
         if start >= len(part.records):
@@ -199,7 +205,8 @@ class MemoryBroker:
             committed = self._committed.setdefault(group_id, {})
             committed.update(offsets)
             snapshot = {
-                g: {f"{t}:{p}": o for (t, p), o in tps.items()} for g, tps in self._committed.items()
+                g: {f"{t}:{p}": o for (t, p), o in tps.items()}
+                for g, tps in self._committed.items()
             }
             low = self._low_water()
             for (topic, p), mark in low.items():
@@ -223,7 +230,9 @@ class MemoryBroker:
 
     def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
         with self._lock:
-            return {(topic, p): self._partition(topic, p).next_offset for p in range(self.partitions)}
+            return {
+                (topic, p): self._partition(topic, p).next_offset for p in range(self.partitions)
+            }
 
     # -- Bus protocol -----------------------------------------------------------------------
     def publisher(self) -> MemoryPublisher:
@@ -276,7 +285,9 @@ class MemorySubscriber:
         self._paused = False
         self._next = 0
 
-    def _assign(self, partitions: list[TopicPartition], committed: Mapping[TopicPartition, int]) -> None:
+    def _assign(
+        self, partitions: list[TopicPartition], committed: Mapping[TopicPartition, int]
+    ) -> None:
         self._positions = {tp: committed.get(tp, 0) for tp in partitions}
 
     def poll(self, max_records: int, timeout_s: float) -> list[Record]:

@@ -45,7 +45,9 @@ class ChdbStore:
         arrow_rows = _to_arrow(rows, columns)  # noqa: F841 - chDB resolves Python(arrow_rows) by name
         names = ", ".join(f"`{c}`" for c in columns)
         with self._lock:
-            self._session.query(f"INSERT INTO {table} ({names}) SELECT * FROM Python(arrow_rows)", "Null")
+            self._session.query(
+                f"INSERT INTO {table} ({names}) SELECT * FROM Python(arrow_rows)", "Null"
+            )
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         with self._lock:

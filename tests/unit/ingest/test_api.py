@@ -22,10 +22,12 @@ def wait_for_total(client: TestClient, expected: int, **params: str) -> dict:
 
 
 def test_log_file_object_is_accepted_and_queryable(client: TestClient) -> None:
-    records = [make_record(eventName="DeleteBucket", eventSource="s3.amazonaws.com")
-               for _ in range(3)]
-    response = client.post("/v1/events", content=orjson.dumps({"Records": records}),
-                           headers=auth(INGEST_KEY))
+    records = [
+        make_record(eventName="DeleteBucket", eventSource="s3.amazonaws.com") for _ in range(3)
+    ]
+    response = client.post(
+        "/v1/events", content=orjson.dumps({"Records": records}), headers=auth(INGEST_KEY)
+    )
     assert response.status_code == 202
     assert response.json() == {"accepted": 3, "duplicates": 0, "rejected": []}
     body = wait_for_total(client, 3)
@@ -39,8 +41,11 @@ def test_bad_records_are_named_and_neighbours_kept(client: TestClient) -> None:
     bad = make_record()
     del bad["eventName"]
     ndjson = b"\n".join([orjson.dumps(good), b"{not json", orjson.dumps(bad)])
-    response = client.post("/v1/events", content=gzip.compress(ndjson),
-                           headers={**auth(INGEST_KEY), "Content-Encoding": "gzip"})
+    response = client.post(
+        "/v1/events",
+        content=gzip.compress(ndjson),
+        headers={**auth(INGEST_KEY), "Content-Encoding": "gzip"},
+    )
     body = response.json()
     assert response.status_code == 202
     assert body["accepted"] == 1
@@ -78,8 +83,7 @@ def test_filters_accept_either_principal_form(client: TestClient) -> None:
 
 def test_auth_scopes(client: TestClient) -> None:
     assert client.post("/v1/events", json=make_record()).status_code == 401
-    assert client.post("/v1/events", json=make_record(),
-                       headers=auth("wrong")).status_code == 401
+    assert client.post("/v1/events", json=make_record(), headers=auth("wrong")).status_code == 401
     assert client.post("/v1/events", json=make_record(), headers=auth(READ_KEY)).status_code == 403
     assert client.get("/v1/events", headers=auth(INGEST_KEY)).status_code == 403
     assert client.get("/v1/events", headers=auth(ADMIN_KEY)).status_code == 200
@@ -88,8 +92,9 @@ def test_auth_scopes(client: TestClient) -> None:
 
 def test_gzip_bomb_and_oversized_bodies_are_refused(client: TestClient, runtime) -> None:
     bomb = gzip.compress(b"[" + b" " * (runtime.settings.max_decompressed_bytes + 10) + b"]")
-    response = client.post("/v1/events", content=bomb,
-                           headers={**auth(INGEST_KEY), "Content-Encoding": "gzip"})
+    response = client.post(
+        "/v1/events", content=bomb, headers={**auth(INGEST_KEY), "Content-Encoding": "gzip"}
+    )
     assert response.status_code == 413
     assert "decompressed body exceeds" in response.json()["detail"]
     big = b"[" + b" " * runtime.settings.max_body_bytes + b"]"

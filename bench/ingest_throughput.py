@@ -1,0 +1,171 @@
+"""Ingest benchmark: gzip'd CloudTrail batches from concurrent clients into a real `leash up`.
+
+Prints events/s acknowledged (202, durable), events/s stored (queryable), and -- in the same run --
+the raw chDB `INSERT ... FORMAT JSONEachRow` rate of the same rows, plus chDB's Arrow insert rate.
+
+    python -m bench.ingest_throughput --events 200000 --batch 1000 --clients 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import orjson
+
+DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "invictus-ir_aws_dataset"
+
+
+def load_templates() -> list[dict]:
+    records: list[dict] = []
+    for path in sorted((DATASET / "CloudTrail").glob("*.json")):
+        records.extend(orjson.loads(path.read_bytes())["Records"])
+    if not records:
+        sys.exit(f"no CloudTrail templates under {DATASET}")
+    return records
+
+
+def make_bodies(templates: list[dict], total: int, batch: int) -> tuple[list[bytes], list[dict]]:
+    """Gzip'd bodies of fresh records (new eventIDs), built before the clock starts."""
+    records = []
+    for i in range(total):
+        record = dict(templates[i % len(templates)])
+        record["eventID"] = str(uuid.uuid4())
+        records.append(record)
+    bodies = [
+        gzip.compress(orjson.dumps({"Records": records[i : i + batch]}), compresslevel=1)
+        for i in range(0, total, batch)
+    ]
+    return bodies, records
+
+
+def start_leash(data_dir: Path, port: int, key: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "LEASH_API_KEYS": f"{key}:admin"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "leash.cli",
+            "up",
+            "--no-dashboard",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(600):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    sys.exit("leash up did not start")
+
+
+def bench_leash(bodies: list[bytes], total: int, clients: int, port: int) -> tuple[float, float]:
+    key = "bench-key"
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = start_leash(Path(tmp) / "data", port, key)
+        url = f"http://127.0.0.1:{port}"
+        headers = {
+            "Authorization": f"Bearer {key}",
+            "Content-Encoding": "gzip",
+            "Content-Type": "application/json",
+        }
+        try:
+            with httpx.Client(
+                base_url=url,
+                headers=headers,
+                timeout=120,
+                limits=httpx.Limits(max_connections=clients),
+            ) as client:
+                started = time.perf_counter()
+                with ThreadPoolExecutor(clients) as pool:
+                    accepted = sum(
+                        pool.map(
+                            lambda body: client.post("/v1/events", content=body).json()["accepted"],
+                            bodies,
+                        )
+                    )
+                acked_s = time.perf_counter() - started
+                while client.get("/v1/events", params={"limit": 1}).json()["total"] < total:
+                    time.sleep(0.05)
+                stored_s = time.perf_counter() - started
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+    assert accepted == total, f"accepted {accepted} of {total}"
+    return total / acked_s, total / stored_s
+
+
+def bench_raw_chdb(records: list[dict]) -> tuple[float, float]:
+    """The same rows straight into chDB: JSONEachRow (the issue's yardstick) and Arrow."""
+    from datetime import UTC, datetime
+
+    from ingest.events import Normalizer
+    from ingest.migrate import apply_migrations
+    from ingest.store.chdb import ChdbStore
+    from ingest.writer import STORED_COLUMNS, event_row
+
+    normalizer = Normalizer()
+    now = datetime.now(UTC)
+    rows = [event_row(normalizer.normalize(r), now, "bench") for r in records]
+    lines = b"\n".join(
+        orjson.dumps(
+            {
+                c: (v.strftime("%Y-%m-%d %H:%M:%S.%f")[:23] if isinstance(v, datetime) else v)
+                for c, v in zip(STORED_COLUMNS, row, strict=True)
+            }
+        )
+        for row in rows
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ChdbStore(tmp)
+        apply_migrations(store)
+        started = time.perf_counter()
+        store._session.query(f"INSERT INTO events FORMAT JSONEachRow {lines.decode()}", "Null")
+        json_rate = len(rows) / (time.perf_counter() - started)
+        store.command("TRUNCATE TABLE events")
+        started = time.perf_counter()
+        for i in range(0, len(rows), 5000):
+            store.insert("events", rows[i : i + 5000], STORED_COLUMNS)
+        arrow_rate = len(rows) / (time.perf_counter() - started)
+        store.close()
+    return json_rate, arrow_rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=1000, help="records per POST")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
+    parser.add_argument("--port", type=int, default=18765)
+    args = parser.parse_args()
+    bodies, records = make_bodies(load_templates(), args.events, args.batch)
+    acked, stored = bench_leash(bodies, args.events, args.clients, args.port)
+    json_rate, arrow_rate = bench_raw_chdb(records)
+    print(f"events: {args.events}, batch: {args.batch}, clients: {args.clients}")
+    print(f"leash acknowledged (durable 202): {acked:>10,.0f} events/s")
+    print(f"leash stored (queryable):         {stored:>10,.0f} events/s")
+    print(f"raw chDB JSONEachRow insert:      {json_rate:>10,.0f} events/s")
+    print(f"raw chDB Arrow insert:            {arrow_rate:>10,.0f} events/s")
+    print(f"ratio leash stored / raw JSONEachRow: {stored / json_rate:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""kill -9 right after the 202s: every acknowledged event is there after restart, none twice."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import LeashProcess, start_leash, wait_for_total
+from tests.factories import make_record
+
+pytestmark = pytest.mark.e2e
+
+
+def post_batches(leash: LeashProcess, batches: int, size: int) -> set[str]:
+    """Concurrently post batches; return the event ids of every batch that got a 202."""
+
+    def post(_: int) -> list[str]:
+        records = [make_record() for _ in range(size)]
+        with httpx.Client(timeout=30) as client:
+            response = client.post(
+                f"{leash.url}/v1/events",
+                json={"Records": records},
+                headers={"Authorization": f"Bearer {leash.key}"},
+            )
+        assert response.status_code == 202, response.text
+        assert response.json()["accepted"] == size
+        return [r["eventID"] for r in records]
+
+    with ThreadPoolExecutor(8) as pool:
+        return {event_id for ids in pool.map(post, range(batches)) for event_id in ids}
+
+
+def stored_ids(leash: LeashProcess) -> list[str]:
+    ids: list[str] = []
+    with leash.client() as client:
+        while True:
+            page = client.get("/v1/events", params={"limit": 5000, "offset": len(ids)}).json()
+            if not page["events"]:
+                return ids
+            ids.extend(e["event_id"] for e in page["events"])
+
+
+@pytest.mark.parametrize(
+    "settle_s",
+    [pytest.param(0.0, id="kill before the sink ran"), pytest.param(0.15, id="kill mid-sink")],
+)
+def test_kill_9_loses_no_acknowledged_event(tmp_path: Path, settle_s: float) -> None:
+    data_dir = tmp_path / "data"
+    leash = start_leash(data_dir)
+    acked = post_batches(leash, batches=40, size=50)
+    if settle_s:
+        subprocess.run(["sleep", str(settle_s)], check=True)
+    leash.stop(signal.SIGKILL)
+    assert leash.process.returncode == -signal.SIGKILL
+
+    again = start_leash(data_dir)
+    try:
+        assert wait_for_total(again, len(acked)) == len(acked)
+        ids = stored_ids(again)
+        assert len(ids) == len(set(ids)) == len(acked)
+        assert set(ids) == acked
+        replay = again.client().post("/v1/events", json=make_record()).json()
+        assert replay["accepted"] == 1
+    finally:
+        again.stop()
+    verify = subprocess.run(
+        [sys.executable, "-m", "leash.cli", "verify", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "OK" in verify.stdout

@@ -1,0 +1,202 @@
+"""CloudTrail normalisation: derived columns, identity keys, actor kinds, errors, bus encoding."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.events import Normalizer, RecordError, decode_event, encode_event, parse_event_time
+from ingest.identity import build_identity_rules
+from tests.factories import make_record
+
+NORMALIZER = Normalizer()
+
+
+def test_derived_columns_of_an_assumed_role_delete() -> None:
+    record = make_record(
+        eventSource="rds.amazonaws.com",
+        eventName="DeleteDBInstance",
+        awsRegion="eu-west-1",
+        requestParameters={"dBInstanceIdentifier": "prod-db", "skipFinalSnapshot": True},
+        errorCode="AccessDenied",
+        eventTime="2026-11-02T09:00:01Z",
+    )
+    event = NORMALIZER.normalize(record)
+    assert event.event_id == record["eventID"]
+    assert event.event_time_ms == 1793610001000
+    assert event.principal == record["userIdentity"]["arn"]
+    assert event.principal_key == "arn:aws:sts::123456789012:assumed-role/deploy-agent"
+    assert event.actor_kind == "agent"
+    assert (event.account, event.region) == ("123456789012", "eu-west-1")
+    assert (event.source, event.action, event.action_class) == (
+        "rds.amazonaws.com",
+        "DeleteDBInstance",
+        "destructive",
+    )
+    assert event.resources == ("prod-db",)
+    assert event.error_code == "AccessDenied"
+
+
+def test_client_label_for_action_class_is_ignored() -> None:
+    record = make_record(
+        eventName="StopLogging", eventSource="cloudtrail.amazonaws.com", action_class="read"
+    )
+    assert NORMALIZER.normalize(record).action_class == "defense_evasion"
+
+
+def test_unknown_fields_are_kept_in_raw() -> None:
+    record = make_record(someFutureField={"nested": [1, 2]})
+    assert '"someFutureField":{"nested":[1,2]}' in NORMALIZER.normalize(record).raw
+
+
+def test_missing_event_id_gets_a_stable_content_hash() -> None:
+    record = make_record()
+    del record["eventID"]
+    first = NORMALIZER.normalize(record).event_id
+    assert first.startswith("sha256:")
+    assert NORMALIZER.normalize(dict(reversed(list(record.items())))).event_id == first
+
+
+@pytest.mark.parametrize(
+    ("session", "key_suffix", "kind"),
+    [
+        pytest.param("agent-run-7f3a9c", "assumed-role/deploy-agent", "agent", id="per-run agent"),
+        pytest.param(
+            "alice@example.com",
+            "assumed-role/deploy-agent/alice@example.com",
+            "agent",
+            id="agent role keeps a stable session",
+        ),
+    ],
+)
+def test_agent_role_sessions(session: str, key_suffix: str, kind: str) -> None:
+    event = NORMALIZER.normalize(make_record(session=session))
+    assert event.principal_key.endswith(key_suffix)
+    assert event.actor_kind == kind
+
+
+@pytest.mark.parametrize(
+    ("arn", "user_agent", "kind", "key"),
+    [
+        pytest.param(
+            "arn:aws:sts::1:assumed-role/AWSReservedSSO_Admin_abc/alice@example.com",
+            "aws-cli/2",
+            "human",
+            "arn:aws:sts::1:assumed-role/AWSReservedSSO_Admin_abc/alice@example.com",
+            id="sso person keeps session",
+        ),
+        pytest.param(
+            "arn:aws:sts::1:assumed-role/ci-deployer/gha-1234567",
+            "Boto3/1.34",
+            "service",
+            "arn:aws:sts::1:assumed-role/ci-deployer",
+            id="ci per-run id",
+        ),
+        pytest.param(
+            "arn:aws:iam::1:user/bob",
+            "console.amazonaws.com",
+            "human",
+            "arn:aws:iam::1:user/bob",
+            id="iam user",
+        ),
+        pytest.param(
+            "arn:aws:iam::1:user/bob",
+            "langchain-aws/0.1 Boto3",
+            "agent",
+            "arn:aws:iam::1:user/bob",
+            id="agent user agent",
+        ),
+    ],
+)
+def test_identity_keys_and_kinds(arn: str, user_agent: str, kind: str, key: str) -> None:
+    record = make_record(arn=arn, userAgent=user_agent)
+    record["userIdentity"]["type"] = "IAMUser" if ":user/" in arn else "AssumedRole"
+    event = NORMALIZER.normalize(record)
+    assert (event.actor_kind, event.principal_key) == (kind, key)
+
+
+def test_explicit_agent_block_wins() -> None:
+    record = make_record(arn="arn:aws:iam::1:user/bob", agent={"name": "fixer", "run": "42"})
+    assert NORMALIZER.normalize(record).actor_kind == "agent"
+
+
+def test_aws_service_events() -> None:
+    record = make_record(
+        userIdentity={"type": "AWSService", "invokedBy": "cloudtrail.amazonaws.com"}
+    )
+    event = NORMALIZER.normalize(record)
+    assert (event.principal, event.actor_kind) == ("cloudtrail.amazonaws.com", "service")
+
+
+def test_principal_key_accepts_iam_role_arn() -> None:
+    rules = build_identity_rules()
+    assert rules.principal_key("arn:aws:iam::123:role/team/deploy-agent") == (
+        "arn:aws:sts::123:assumed-role/deploy-agent"
+    )
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        pytest.param(lambda r: r.pop("eventName"), "eventName", id="no eventName"),
+        pytest.param(lambda r: r.pop("eventSource"), "eventSource", id="no eventSource"),
+        pytest.param(lambda r: r.pop("eventTime"), "eventTime is missing", id="no eventTime"),
+        pytest.param(lambda r: r.update(eventTime="yesterday"), "ISO-8601", id="bad eventTime"),
+        pytest.param(lambda r: r.pop("userIdentity"), "userIdentity", id="no identity"),
+        pytest.param(
+            lambda r: r.update(userIdentity={"type": "Unknown"}),
+            "userIdentity has no",
+            id="empty identity",
+        ),
+    ],
+)
+def test_malformed_records_say_what_is_wrong(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    record = make_record()
+    mutate(record)
+    with pytest.raises(RecordError, match=message):
+        NORMALIZER.normalize(record)
+
+
+def test_non_object_record() -> None:
+    with pytest.raises(RecordError, match="JSON object"):
+        NORMALIZER.normalize(["not", "a", "record"])
+
+
+def test_lowercase_key_variant_and_logstash_timestamp() -> None:
+    lower = {
+        "eventname": "GetRecords",
+        "eventsource": "dynamodb.amazonaws.com",
+        "eventtime": "2023-01-10 21:04:02",
+        "useridentity": {"arn": "arn:aws:iam::1:user/x"},
+        "eventid": "abc",
+    }
+    event = NORMALIZER.normalize(lower)
+    assert (event.action, event.event_id, event.principal) == (
+        "GetRecords",
+        "abc",
+        "arn:aws:iam::1:user/x",
+    )
+    logstash = make_record()
+    logstash["@timestamp"] = logstash.pop("eventTime")
+    assert NORMALIZER.normalize(logstash).event_time_ms > 0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("2023-07-10T11:42:18Z", 1688989338000, id="cloudtrail"),
+        pytest.param("2023-07-10T11:42:18.250Z", 1688989338250, id="millis"),
+        pytest.param("2023-07-10 11:42:18", 1688989338000, id="athena naive utc"),
+        pytest.param(1688989338, 1688989338000, id="epoch seconds"),
+        pytest.param(1688989338250, 1688989338250, id="epoch ms"),
+    ],
+)
+def test_parse_event_time(value: object, expected: int) -> None:
+    assert parse_event_time(value) == expected
+
+
+def test_bus_encoding_roundtrip_and_garbage() -> None:
+    event = NORMALIZER.normalize(make_record(requestParameters={"bucketName": "b\nx"}))
+    assert decode_event(encode_event(event)) == event
+    for garbage in (b"", b"not json\n{}", b'[99, "x"]\n{}'):
+        with pytest.raises(RecordError):
+            decode_event(garbage)

@@ -1,0 +1,56 @@
+"""Body shapes and gzip limits accepted by POST /v1/events and `leash ship`."""
+
+from __future__ import annotations
+
+import gzip
+
+import orjson
+import pytest
+
+from ingest.parse import BodyTooLarge, decompress, parse_records
+
+
+@pytest.mark.parametrize(
+    ("body", "count"),
+    [
+        pytest.param(b'{"Records": [{"a": 1}, {"a": 2}]}', 2, id="cloudtrail log file object"),
+        pytest.param(b'[{"a": 1}, {"a": 2}, {"a": 3}]', 3, id="json array"),
+        pytest.param(b'{"eventName": "X"}', 1, id="single record"),
+        pytest.param(b'{"a": 1}\n{"a": 2}\n\n', 2, id="ndjson"),
+        pytest.param(b'  \n[{"a": 1}]\n', 1, id="surrounding whitespace"),
+    ],
+)
+def test_accepted_shapes(body: bytes, count: int) -> None:
+    parsed = parse_records(body)
+    assert len(parsed.records) == count
+    assert parsed.errors == {}
+
+
+def test_ndjson_bad_line_is_named_and_neighbours_kept() -> None:
+    parsed = parse_records(b'{"a": 1}\n{oops\n{"a": 3}')
+    assert parsed.records[0] == {"a": 1} and parsed.records[2] == {"a": 3}
+    assert list(parsed.errors) == [1]
+    assert "not valid JSON" in parsed.errors[1]
+
+
+@pytest.mark.parametrize("body", [b"", b"   ", b"[1, 2", b"{broken"])
+def test_unparseable_bodies_raise(body: bytes) -> None:
+    with pytest.raises(ValueError):
+        parse_records(body)
+
+
+def test_decompress_roundtrip_and_concatenated_members() -> None:
+    data = orjson.dumps({"Records": [{"a": 1}]})
+    assert decompress(gzip.compress(data), limit=1000) == data
+    assert decompress(gzip.compress(b"ab") + gzip.compress(b"cd"), limit=10) == b"abcd"
+
+
+def test_decompress_stops_a_bomb_early() -> None:
+    bomb = gzip.compress(b"\0" * 50_000_000)
+    with pytest.raises(BodyTooLarge):
+        decompress(bomb, limit=1_000_000)
+
+
+def test_decompress_rejects_garbage() -> None:
+    with pytest.raises(ValueError, match="not valid gzip"):
+        decompress(b"\x1f\x8bnot really gzip", limit=100)
