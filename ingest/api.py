@@ -14,7 +14,7 @@ from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ingest import schema
-from ingest.auth import Authenticator
+from ingest.auth import Authenticator, Principal
 from ingest.bus import BusUnavailable
 from ingest.events import event_time_iso
 from ingest.parse import BodyTooLarge
@@ -154,6 +154,12 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
             {**params, "limit": limit, "offset": offset},
         )
         return OrjsonResponse({"total": int(total), "events": [_event_json(r) for r in rows]})
+
+    @router.get("/v1/whoami", tags=["ops"])
+    def whoami(request: Request, _: Principal = Depends(auth.require("read"))) -> dict[str, Any]:
+        """The calling key's fingerprint and scopes (the dashboard hides what a key cannot do)."""
+        caller: Principal = request.state.principal
+        return {"key_id": caller.key_id, "scopes": sorted(caller.scopes)}
 
     @router.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:

@@ -112,3 +112,11 @@ def test_metrics_count_ingest(client: TestClient) -> None:
     text = client.get("/metrics", headers=auth(READ_KEY)).text
     assert "leash_events_accepted_total 1.0" in text
     assert "leash_events_rejected_total 1.0" in text
+
+
+def test_whoami_reports_scopes_not_the_token(client: TestClient) -> None:
+    body = client.get("/v1/whoami", headers=auth(READ_KEY)).json()
+    assert body["scopes"] == ["read"]
+    assert body["key_id"].startswith("key_") and READ_KEY not in body["key_id"]
+    assert client.get("/v1/whoami", headers=auth(ADMIN_KEY)).json()["scopes"] == [
+        "admin", "ingest", "read"]
