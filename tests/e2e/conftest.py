@@ -48,9 +48,13 @@ class LeashProcess:
 
 
 def start_leash(
-    data_dir: Path, *, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+    data_dir: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    port: int | None = None,
 ) -> LeashProcess:
-    port = free_port()
+    port = port or free_port()
     env = {
         **os.environ,
         "LEASH_API_KEYS": f"{ADMIN_KEY}:admin",
