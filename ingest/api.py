@@ -101,21 +101,17 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         started = time.perf_counter()
         body = await read_body(request, settings.max_body_bytes)
         try:
-            result = runtime.service.prepare(
-                runtime.service.parse(body, request.headers.get("content-encoding", ""))
-            )
+            result = await runtime.service.ingest(body, request.headers.get("content-encoding", ""))
         except (BodyTooLarge, TooManyRecords) as exc:
             raise HTTPException(413, str(exc)) from None
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from None
-        try:
-            await runtime.service.publish(result)
         except BusUnavailable as exc:
             return JSONResponse(
                 {"detail": f"event bus unavailable, nothing was stored: {exc}"},
                 status_code=503,
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
         metrics.accepted.inc(result.accepted)
         metrics.duplicates.inc(result.duplicates)
         metrics.rejected.inc(len(result.rejected))

@@ -17,6 +17,9 @@ __all__ = ["IngestResult", "IngestService", "TooManyRecords"]
 
 logger = logging.getLogger(__name__)
 
+# bytes; larger bodies are parsed on a worker thread so the event loop keeps serving (decide!)
+INLINE_BODY_BYTES = 32 * 1024
+
 
 class TooManyRecords(ValueError):
     """More records in one request than the configured maximum."""
@@ -71,7 +74,8 @@ class IngestService:
             )
         return parsed
 
-    def prepare(self, parsed: ParsedBody) -> IngestResult:
+    def normalize(self, parsed: ParsedBody) -> IngestResult:
+        """Validate and normalise every record (CPU only, thread-safe); no dedupe against others."""
         result = IngestResult()
         seen: set[str] = set()
         for index, record in enumerate(parsed.records):
@@ -83,18 +87,27 @@ class IngestService:
                     error = str(exc)
             if error is not None:
                 result.rejected.append({"index": index, "error": f"record {index}: {error}"})
-                continue
-            if event.event_id in seen or event.event_id in self.dedupe:
+            elif event.event_id in seen:
+                result.duplicates += 1
+            else:
+                seen.add(event.event_id)
+                result.events.append(event)
+        return result
+
+    def claim(self, result: IngestResult) -> None:
+        """Drop ids already stored or being published by another request (event loop thread)."""
+        fresh = []
+        for event in result.events:
+            if event.event_id in self.dedupe:
                 result.duplicates += 1
                 continue
             other = self._in_flight.get(event.event_id)
             if other is not None:
                 result.waiting.append(other)
                 continue
-            seen.add(event.event_id)
-            result.events.append(event)
-        result.accepted = len(result.events)
-        return result
+            fresh.append(event)
+        result.events = fresh
+        result.accepted = len(fresh)
 
     async def publish(self, result: IngestResult) -> None:
         """Publish the prepared events durably, then settle ids that raced with other requests.
@@ -124,7 +137,15 @@ class IngestService:
             result.duplicates += 1
         result.waiting.clear()
 
+    def parse_and_normalize(self, body: bytes, content_encoding: str = "") -> IngestResult:
+        return self.normalize(self.parse(body, content_encoding))
+
     async def ingest(self, body: bytes, content_encoding: str = "") -> IngestResult:
-        result = self.prepare(self.parse(body, content_encoding))
+        """Parse, normalise (off the event loop for large bodies), dedupe and publish durably."""
+        if len(body) > INLINE_BODY_BYTES:
+            result = await asyncio.to_thread(self.parse_and_normalize, body, content_encoding)
+        else:
+            result = self.parse_and_normalize(body, content_encoding)
+        self.claim(result)
         await self.publish(result)
         return result
