@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +14,7 @@ from typing import Any
 from ingest import schema
 from ingest.bus import Bus, open_bus
 from ingest.consumer import ConsumerStats, run_consumer
+from ingest.deadletter import dead_letter_hook
 from ingest.dedupe import DedupeCache
 from ingest.events import Normalizer
 from ingest.identity import build_identity_rules
@@ -53,7 +56,11 @@ class SinkWorker:
         self.stats = ConsumerStats()
         self._stop = threading.Event()
         self._subscriber = runtime.bus.subscriber([settings.kafka.topic], group_id)
-        self._writer = EventWriter(runtime.store, chain=group_id)
+        self._writer = EventWriter(
+            runtime.store,
+            chain=sink_chain(settings, group_id),
+            on_reject=dead_letter_hook(runtime.bus.publisher(), settings.kafka.dlq_topic),
+        )
         metrics = runtime.metrics
 
         def observe(result: BatchResult) -> None:
@@ -91,6 +98,15 @@ class SinkWorker:
         self._stop.set()
         self._thread.join(timeout_s)
         self._subscriber.close()
+
+
+def sink_chain(settings: Settings, group_id: str) -> str:
+    """Hash-chain id of this sink: LEASH_SINK_ID, else one per process on a shared bus."""
+    if settings.sink_id:
+        return settings.sink_id
+    if settings.bus_url.startswith("memory"):
+        return group_id  # the one embedded sink of a data dir keeps its existing chain
+    return f"{group_id}@{socket.gethostname()}:{os.getpid()}"
 
 
 def _seed_dedupe(store: Store, cache: DedupeCache) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -108,9 +108,16 @@ class EventWriter:
     handed back, so a crash replays the batch and ReplacingMergeTree collapses the duplicates.
     """
 
-    def __init__(self, store: Store, *, chain: str = "default") -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        chain: str = "default",
+        on_reject: Callable[[Sequence[Record]], None] | None = None,
+    ) -> None:
         self._store = store
         self.chain = chain
+        self._on_reject = on_reject  # e.g. the dead-letter topic; raising keeps the batch
         self._seq, self._prev = self._chain_head()
 
     def _chain_head(self) -> tuple[int, str]:
@@ -126,12 +133,14 @@ class EventWriter:
         batch_id = uuid.uuid4().hex
         events: list[AuditEvent] = []
         rejects: list[tuple[object, ...]] = []
+        poison: list[Record] = []
         offsets: dict[TopicPartition, int] = {}
         for record in records:
             offsets[(record.topic, record.partition)] = record.offset + 1
             try:
                 events.append(decode_event(record.value))
             except RecordError as exc:
+                poison.append(record)
                 rejects.append(
                     (
                         now,
@@ -143,6 +152,8 @@ class EventWriter:
                         record.value.decode("utf-8", "replace"),
                     )
                 )
+        if poison and self._on_reject is not None:
+            self._on_reject(poison)
         if rejects:
             self._store.insert(schema.EVENTS_REJECTED, rejects, REJECT_COLUMNS)
             logger.warning(

@@ -231,7 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else os.environ.get("LEASH_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the output
+    # httpx logs every request and kafka-python every connection at INFO: noise for operators
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("kafka").setLevel(logging.WARNING)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

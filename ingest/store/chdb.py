@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ class ChdbStore:
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         with self._lock:
-            result = self._session.query(sql, "ArrowTable", params=dict(params or {}))
+            result = self._session.query(sql, "ArrowTable", params=_bindable(params))
         columns = [column.to_pylist() for column in result.columns]
         return list(zip(*columns, strict=True)) if columns else []
 
@@ -70,6 +70,14 @@ class ChdbStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _bindable(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """chDB formats tz-aware datetimes with an offset it cannot parse; send naive UTC."""
+    return {
+        k: v.astimezone(UTC).replace(tzinfo=None) if isinstance(v, datetime) and v.tzinfo else v
+        for k, v in (params or {}).items()
+    }
 
 
 def _to_arrow(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> pa.Table:
