@@ -18,7 +18,7 @@ from ingest.auth import Authenticator, Principal
 from ingest.bus import BusUnavailable
 from ingest.events import event_time_iso
 from ingest.parse import BodyTooLarge
-from ingest.runtime import Runtime
+from ingest.runtime import Runtime, SinkWorker
 from ingest.service import TooManyRecords
 
 __all__ = [
@@ -170,8 +170,9 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
     @router.get("/metrics", dependencies=[Depends(auth.require("read"))], tags=["ops"])
     def prometheus_metrics() -> Response:
         """Prometheus exposition: ingest counters, sink batches, insert latency, consumer lag."""
-        for worker in runtime.workers:
-            metrics.consumer_lag.set(worker.lag())
+        sinks = [w for w in runtime.workers if isinstance(w, SinkWorker)]
+        if sinks:
+            metrics.consumer_lag.set(sum(w.lag() for w in sinks))
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

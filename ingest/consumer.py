@@ -103,9 +103,12 @@ def run_consumer(
             if on_batch is not None:
                 on_batch(result)
         if pending and (stopping or clock() - last_commit >= commit_interval_s):
-            subscriber.commit(pending)
-            pending = {}
             last_commit = clock()
+            try:
+                subscriber.commit(pending)
+                pending = {}
+            except Exception as exc:  # noqa: BLE001 - uncommitted offsets only mean a replay
+                logger.warning("sink commit failed (%s); will retry", exc)
         if stopping and not len(batcher):
             break
     return stats

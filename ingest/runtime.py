@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ingest import schema
 from ingest.bus import Bus, open_bus
@@ -25,11 +25,21 @@ from ingest.settings import Settings
 from ingest.store import Store, open_store
 from ingest.writer import BatchResult, EventWriter
 
-__all__ = ["Runtime", "SinkWorker", "open_runtime"]
+__all__ = ["Runtime", "SinkWorker", "Worker", "open_runtime"]
 
 logger = logging.getLogger(__name__)
 
 DEDUPE_SEED_ROWS = 1_000_000  # recent event ids loaded into the dedupe cache at start
+
+
+class Worker(Protocol):
+    """A background worker a process runs: stopped (drained) when the runtime closes."""
+
+    def alive(self) -> bool: ...
+
+    def lag(self) -> int: ...
+
+    def stop(self, timeout_s: float = ...) -> None: ...
 
 
 @dataclass
@@ -42,7 +52,7 @@ class Runtime:
     service: IngestService
     metrics: IngestMetrics
     normalizer: Normalizer
-    workers: list[SinkWorker] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
     extensions: dict[str, Any] = field(default_factory=dict)
 
 

@@ -90,3 +90,203 @@ CREATE TABLE IF NOT EXISTS {BATCHES} (
     prev_hash String,
     hash String
 ) ENGINE = MergeTree ORDER BY (chain, seq)"""
+
+
+# --- response layer (detect/webhooks, outbox, principals, gate, approvals, suppression) ---------
+WEBHOOK_OUTBOX = "webhook_outbox"
+PRINCIPAL_CHANGES = "principal_changes"
+DECISIONS = "decisions"
+APPROVALS = "approvals"
+SUPPRESSIONS = "suppressions"
+ALERT_FEEDBACK = "alert_feedback"
+
+__all__ += [
+    "ALERT_FEEDBACK",
+    "APPROVALS",
+    "DECISIONS",
+    "PRINCIPAL_CHANGES",
+    "SUPPRESSIONS",
+    "WEBHOOK_OUTBOX",
+    "alert_feedback_ddl",
+    "approvals_ddl",
+    "decisions_ddl",
+    "principal_changes_ddl",
+    "suppressions_ddl",
+    "webhook_outbox_ddl",
+]
+
+
+def webhook_outbox_ddl() -> str:
+    # One row version per delivery attempt outcome; FINAL gives each delivery's current state.
+    # `body` is kept verbatim so every retry signs and sends the same bytes.
+    return f"""
+CREATE TABLE IF NOT EXISTS {WEBHOOK_OUTBOX} (
+    delivery_id String,
+    message_id String,
+    endpoint String,
+    event_type LowCardinality(String),
+    body String CODEC(ZSTD(3)),
+    created_at DateTime64(3, 'UTC'),
+    status LowCardinality(String),
+    attempts UInt32,
+    next_attempt_at DateTime64(3, 'UTC'),
+    last_error String,
+    version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY delivery_id"""
+
+
+def principal_changes_ddl() -> str:
+    # Append-only audit log of principal state changes; a principal's state is its latest row.
+    return f"""
+CREATE TABLE IF NOT EXISTS {PRINCIPAL_CHANGES} (
+    change_id String,
+    changed_at DateTime64(3, 'UTC'),
+    principal_key String,
+    principal String,
+    actor_kind LowCardinality(String),
+    from_state LowCardinality(String),
+    to_state LowCardinality(String),
+    reason String,
+    actor String,
+    origin LowCardinality(String),
+    alert_id String
+) ENGINE = MergeTree ORDER BY (principal_key, changed_at, change_id)"""
+
+
+def decisions_ddl() -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {DECISIONS} (
+    decision_id String,
+    decided_at DateTime64(3, 'UTC'),
+    principal String,
+    principal_key String,
+    actor_kind LowCardinality(String),
+    source LowCardinality(String),
+    action LowCardinality(String),
+    action_class LowCardinality(String),
+    resources Array(String),
+    decision LowCardinality(String),
+    reason String,
+    rule LowCardinality(String),
+    approval_id String,
+    key_id String
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(decided_at)
+ORDER BY (principal_key, decided_at, decision_id)"""
+
+
+def approvals_ddl() -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {APPROVALS} (
+    approval_id String,
+    created_at DateTime64(3, 'UTC'),
+    expires_at DateTime64(3, 'UTC'),
+    principal String,
+    principal_key String,
+    actor_kind LowCardinality(String),
+    source LowCardinality(String),
+    action LowCardinality(String),
+    action_class LowCardinality(String),
+    resources Array(String),
+    reason String,
+    requested_by String,
+    status LowCardinality(String),
+    decided_by String,
+    decided_as String,
+    decided_at DateTime64(3, 'UTC'),
+    note String,
+    version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY approval_id"""
+
+
+def suppressions_ddl() -> str:
+    # expires_at = 1970-01-01 means "never expires"; active = 0 marks a deleted suppression.
+    return f"""
+CREATE TABLE IF NOT EXISTS {SUPPRESSIONS} (
+    suppression_id String,
+    created_at DateTime64(3, 'UTC'),
+    expires_at DateTime64(3, 'UTC'),
+    principal_pattern String,
+    action_pattern String,
+    resource_pattern String,
+    rule_pattern String,
+    reason String,
+    created_by String,
+    alert_id String,
+    active UInt8,
+    version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY suppression_id"""
+
+
+def alert_feedback_ddl() -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {ALERT_FEEDBACK} (
+    feedback_id String,
+    created_at DateTime64(3, 'UTC'),
+    alert_id String,
+    principal String,
+    rule String,
+    verdict LowCardinality(String),
+    event_ids Array(String),
+    note String,
+    actor String,
+    suppression_id String
+) ENGINE = MergeTree ORDER BY (created_at, feedback_id)"""
+
+
+# --- detection layer (detect/alerts, detect/model_store) ------------------------------------------
+ALERTS = "alerts"
+ALERT_STATUS = "alert_status"
+DETECTOR_MODELS = "detector_models"
+
+__all__ += ["ALERTS", "ALERT_STATUS", "DETECTOR_MODELS", "alert_status_ddl", "alerts_ddl",
+            "detector_models_ddl"]
+
+
+def alerts_ddl() -> str:
+    # The detector owns these rows: each change inserts the whole alert with a higher version and
+    # reads use FINAL. Status lives in alert_status so API acks never race the detector's updates.
+    return f"""
+CREATE TABLE IF NOT EXISTS {ALERTS} (
+    id String,
+    version UInt64,
+    created_at DateTime64(3, 'UTC'),
+    updated_at DateTime64(3, 'UTC'),
+    principal String,
+    actor_kind LowCardinality(String),
+    kind LowCardinality(String),
+    rule String,
+    rules Array(String),
+    severity LowCardinality(String),
+    score Float64,
+    first_event_time DateTime64(3, 'UTC'),
+    last_event_time DateTime64(3, 'UTC'),
+    event_count UInt32,
+    event_ids Array(String),
+    summary String,
+    explanation String CODEC(ZSTD(3))
+) ENGINE = ReplacingMergeTree(version) ORDER BY id"""
+
+
+def alert_status_ddl() -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {ALERT_STATUS} (
+    id String,
+    version UInt64,
+    status LowCardinality(String),
+    actor String,
+    note String,
+    changed_at DateTime64(3, 'UTC')
+) ENGINE = ReplacingMergeTree(version) ORDER BY id"""
+
+
+def detector_models_ddl() -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {DETECTOR_MODELS} (
+    version String,
+    trained_at DateTime64(3, 'UTC'),
+    path String,
+    rows UInt64,
+    principals UInt32,
+    metadata String
+) ENGINE = MergeTree ORDER BY (trained_at, version)"""

@@ -88,12 +88,26 @@ class Settings(BaseSettings):
     webhook_urls: Annotated[list[str], NoDecode] = []
     webhook_secret: SecretStr | None = None
     log_level: str = "INFO"
+    auto_quarantine: bool = True  # a critical alert quarantines the agent or service at once
+    auto_revoke: bool = False  # opt-in: a critical alert also revokes it (and runs revokers)
+    policy_file: Path | None = None
+    webhook_max_attempts: int = Field(default=10, ge=1)
+    webhook_backoff_s: float = Field(default=1.0, gt=0)  # first retry delay, doubled per try
+    webhook_backoff_max_s: float = Field(default=600.0, gt=0)
+    revokers: Annotated[list[str], NoDecode] = []  # webhook, aws-iam
+    revoker_webhook_url: str = ""
+    aws_endpoint_url: str = ""
+    aws_region: str = ""
+    gate_max_lag_messages: int = Field(default=10_000, ge=0)
+    gate_max_lag_s: float = Field(default=30.0, ge=0)  # seconds the detector may trail the bus
+    approval_ttl_s: float = Field(default=900.0, gt=0)  # seconds an approval request stays open
+    bypass_unasked_agents: bool = True
     sink_id: str = ""  # hash-chain id of this sink process; empty = derived (runtime.sink_chain)
     kafka: KafkaSettings = KafkaSettings()
     sink: SinkSettings = SinkSettings()
     identity: IdentitySettings = IdentitySettings()
 
-    @field_validator("api_keys", "webhook_urls", mode="before")
+    @field_validator("api_keys", "webhook_urls", "revokers", mode="before")
     @classmethod
     def _split_comma_list(cls, value: object) -> object:
         if isinstance(value, str):

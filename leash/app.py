@@ -5,24 +5,39 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from ingest.api import RouterFactory, create_app
-from ingest.runtime import Runtime
+from ingest.runtime import Runtime, SinkWorker
 
 __all__ = ["build_app", "router_factories", "start_workers"]
 
 
 def router_factories() -> list[RouterFactory]:
     """Routes beyond ingest, in the order they appear in the OpenAPI document."""
-    return []
+    from detect.api import create_router as detect_router
+    from detect.response_api import create_router as response_router
+
+    return [detect_router, response_router]
 
 
-def start_workers(runtime: Runtime, *, sink: bool, detect: bool) -> None:
-    """Start the background workers this process runs (embedded `leash up` runs all of them)."""
-    from ingest.runtime import SinkWorker
+def start_workers(runtime: Runtime, *, sink: bool, detect: bool, response: bool = False) -> None:
+    """Start the background workers this process runs (embedded `leash up` runs all of them).
 
+    Every subscriber joins the bus before any worker starts, so the embedded bus never trims a
+    record that a group which is about to read it has not seen.
+    """
+    sink_worker = None
     if sink:
         group = runtime.settings.kafka.group_id
-        runtime.workers.append(SinkWorker(runtime, group_id=group, on_batch=None).start())
-    del detect  # detection workers are wired here once the detect layer lands
+        sink_worker = SinkWorker(runtime, group_id=group, on_batch=None)
+    if response:
+        from detect.response import start_response
+
+        runtime.workers.append(start_response(runtime))
+    if detect:
+        from detect.pipeline import start_detection
+
+        runtime.workers.append(start_detection(runtime))
+    if sink_worker is not None:
+        runtime.workers.append(sink_worker.start())
 
 
 def build_app(runtime: Runtime) -> FastAPI:

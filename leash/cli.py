@@ -59,7 +59,7 @@ def _serve(settings, *, sink: bool, detect: bool, dashboard: bool) -> int:  # ty
             settings = settings.model_copy(update={"dashboard_api_key": SecretStr(key)})
     dash: subprocess.Popen[bytes] | None = None
     with open_runtime(settings) as runtime:
-        start_workers(runtime, sink=sink, detect=detect)
+        start_workers(runtime, sink=sink, detect=detect, response=True)
         app = build_app(runtime)
         if dashboard:
             dash = _start_dashboard(settings)
@@ -124,18 +124,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return _serve(settings, sink=False, detect=False, dashboard=False)
 
 
-def cmd_sink(args: argparse.Namespace) -> int:
+def _run_workers(settings, *, sink: bool, detect: bool, response: bool) -> int:  # type: ignore[no-untyped-def]
+    """Run background workers without the API until SIGTERM/SIGINT (compose roles)."""
     from ingest.runtime import open_runtime
     from leash.app import start_workers
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    with open_runtime(_settings(args)) as runtime:
-        start_workers(runtime, sink=True, detect=False)
-        logger.info("sink running (bus %s); Ctrl-C to stop", runtime.settings.bus_url)
-        stop.wait()
+    with open_runtime(settings) as runtime:
+        start_workers(runtime, sink=sink, detect=detect, response=response)
+        logger.info("workers running (bus %s); Ctrl-C to stop", settings.bus_url)
+        while not stop.wait(1.0):
+            dead = [type(w).__name__ for w in runtime.workers if not w.alive()]
+            if dead:
+                logger.error("worker(s) died: %s; exiting so the supervisor restarts us", dead)
+                return 1
     return 0
+
+
+def cmd_sink(args: argparse.Namespace) -> int:
+    return _run_workers(_settings(args), sink=True, detect=False, response=False)
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    # alerts raised here need webhooks and auto-quarantine: the response layer runs beside them
+    return _run_workers(_settings(args), sink=False, detect=True, response=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from detect.cli import run_train
+
+    return run_train(_settings(args))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from detect.cli import run_eval
+
+    return run_eval(args)
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -203,6 +229,24 @@ def build_parser() -> argparse.ArgumentParser:
         server=True,
     )
     add("sink", cmd_sink, "run the bus -> store writer only")
+    add("detect", cmd_detect, "run the detection worker (with webhooks and auto-quarantine) only")
+    add(
+        "train",
+        cmd_train,
+        "train the detector on stored history (embedded store: stop `leash up` first, "
+        "or use POST /v1/detector/train)",
+    )
+    from detect.cli import add_eval_arguments
+
+    ev = sub.add_parser(
+        "eval",
+        help="score detection on generated and real labelled CloudTrail",
+        description="Leash vs. a CloudTrail-Insights-like z-score and single-event rules alone, "
+        "on seeded synthetic traffic with labelled incidents and on ../shared/datasets; "
+        "prints precision, recall, F1, alerts per incident and time-to-detect tables.",
+    )
+    ev.set_defaults(func=cmd_eval)
+    add_eval_arguments(ev)
     dash = add(
         "dashboard",
         cmd_dashboard,

@@ -47,6 +47,7 @@ class MemoryBroker:
     def __init__(self, *, partitions: int = 6, log_dir: Path | None = None) -> None:
         self.partitions = partitions
         self._lock = threading.Condition()
+        self._offsets_lock = threading.Lock()
         self._topics: dict[str, list[_Partition]] = {}
         self._committed: dict[str, dict[TopicPartition, int]] = {}
         self._members: dict[str, list[MemorySubscriber]] = {}
@@ -201,32 +202,40 @@ class MemoryBroker:
         return out
 
     def _commit(self, group_id: str, offsets: Mapping[TopicPartition, int]) -> None:
-        with self._lock:
-            committed = self._committed.setdefault(group_id, {})
-            committed.update(offsets)
-            snapshot = {
-                g: {f"{t}:{p}": o for (t, p), o in tps.items()}
-                for g, tps in self._committed.items()
-            }
-            low = self._low_water()
-            for (topic, p), mark in low.items():
-                part = self._partition(topic, p)
-                while part.records and part.records[0].offset < mark:
-                    part.records.popleft()
-                    part.base_offset = part.records[0].offset if part.records else mark
-        if self._log_dir is not None:
-            _write_atomic(self._log_dir / "offsets.json", orjson.dumps(snapshot))
-            with self._queue_ready:  # the writer thread owns the log; deletion is cheap and rare
-                if self._log is not None:
-                    self._log.delete_before(low)
+        # one writer of offsets.json at a time, snapshotting inside, so a stale snapshot never
+        # replaces a newer one (several groups commit from their own threads)
+        with self._offsets_lock:
+            with self._lock:
+                committed = self._committed.setdefault(group_id, {})
+                committed.update(offsets)
+                snapshot = {
+                    g: {f"{t}:{p}": o for (t, p), o in tps.items()}
+                    for g, tps in self._committed.items()
+                }
+                low = self._low_water()
+                for (topic, p), mark in low.items():
+                    part = self._partition(topic, p)
+                    while part.records and part.records[0].offset < mark:
+                        part.records.popleft()
+                        part.base_offset = part.records[0].offset if part.records else mark
+            if self._log_dir is not None:
+                _write_atomic(self._log_dir / "offsets.json", orjson.dumps(snapshot))
+                with self._queue_ready:  # the writer thread owns the log; deletion is rare
+                    if self._log is not None:
+                        self._log.delete_before(low)
 
     def _low_water(self) -> dict[TopicPartition, int]:
-        """Lowest committed offset over all groups, per partition that every group has committed."""
-        if not self._committed:
+        """Lowest committed offset per partition over every group, subscribed or committed.
+
+        A subscribed group that has not committed yet holds everything back: trimming must never
+        drop a record some known group has not processed.
+        """
+        groups = set(self._committed) | {g for g, members in self._members.items() if members}
+        if not groups:
             return {}
-        groups = list(self._committed.values())
-        shared = set(groups[0]).intersection(*groups[1:])
-        return {tp: min(g[tp] for g in groups) for tp in shared}
+        tables = [self._committed.get(g, {}) for g in groups]
+        shared = set(tables[0]).intersection(*tables[1:])
+        return {tp: min(t[tp] for t in tables) for tp in shared}
 
     def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
         with self._lock:

@@ -120,3 +120,40 @@ def test_failed_log_write_fails_the_publish_instead_of_acknowledging(tmp_path: P
     assert error is not None and "bus log write failed" in str(error)
     assert not broker.ping()
     broker.close()
+
+
+def test_a_fast_group_never_trims_what_a_slow_group_has_not_read() -> None:
+    broker = MemoryBroker(partitions=1)
+    slow = broker.subscriber(["t"], "sink")
+    fast = broker.subscriber(["t"], "detect")
+    publish(broker, 5)
+    records = fast.poll(100, 0.1)
+    fast.commit({(r.topic, r.partition): r.offset + 1 for r in records})
+    assert len(slow.poll(100, 0.1)) == 5
+
+
+def test_concurrent_commits_of_two_groups_keep_offsets_file_consistent(tmp_path: Path) -> None:
+    import threading
+
+    broker = MemoryBroker(partitions=2, log_dir=tmp_path)
+    publish(broker, 10)
+    subs = [broker.subscriber(["t"], g) for g in ("sink", "detect")]
+    errors: list[BaseException] = []
+
+    def hammer(sub) -> None:  # type: ignore[no-untyped-def]
+        try:
+            for i in range(200):
+                sub.commit({("t", 0): i % 5, ("t", 1): i % 5})
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=hammer, args=(s,)) for s in subs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    broker.close()
+    again = MemoryBroker(partitions=2, log_dir=tmp_path)
+    assert set(again._committed) == {"sink", "detect"}
+    again.close()

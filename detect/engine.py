@@ -1,0 +1,248 @@
+"""The in-process detection engine: events -> rules, baselines, forest -> findings -> alerts.
+
+Streaming (detect.pipeline) and evaluation (detect.eval) both feed events through
+DetectionEngine.process, so they run the same code path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+from typing import Protocol
+
+import numpy as np
+
+from detect.alerts import Alert
+from detect.baseline import BaselineDetector
+from detect.detector import DetectionModel, explain_rows
+from detect.features import PrincipalState
+from detect.findings import Finding
+from detect.incident import ATTACH_CLASSES, AlertBook
+from ingest.events import AuditEvent
+
+__all__ = ["DetectionEngine", "EngineOutput", "RuleLike"]
+
+logger = logging.getLogger(__name__)
+
+FOREST_OPEN_MARGIN = 0.08  # forest score above its threshold needed to open an alert on its own
+FOREST_HIGH_MARGIN = 0.12  # anomaly score above the threshold that makes a forest finding "high"
+MAX_STATES = 200_000  # principals kept in memory; the least recently active are dropped beyond
+EXPIRE_AFTER_MS = 6 * 3_600_000  # event time after an incident's gap before it leaves memory
+FOREST_RULE = "isolation_forest"
+
+
+class RuleLike(Protocol):
+    """The detect.rules Rule protocol: a pure per-event check (stateful extra rules allowed)."""
+
+    name: str
+
+    def evaluate(self, event: AuditEvent) -> Finding | None: ...
+
+
+@dataclass
+class EngineOutput:
+    """What one `process` call changed: the latest state of each touched alert, in order."""
+
+    changes: list[tuple[str, Alert]] = field(default_factory=list)
+    findings: int = 0
+    suppressed: int = 0
+    triggers: list[tuple[str, str]] = field(default_factory=list)  # (event id, rule) per finding
+
+
+class DetectionEngine:
+    """Per-principal state, rules, baselines and the forest, merged into deduplicated alerts.
+
+    `extra_rules` and `suppressors` are live lists (the runtime's extension lists): callables
+    added later are used from the next batch on. Not thread-safe: one caller at a time.
+    """
+
+    def __init__(
+        self,
+        *,
+        rules: Sequence[RuleLike] = (),
+        extra_rules: list[RuleLike] | None = None,
+        suppressors: list[Callable[[Finding], bool]] | None = None,
+        model: DetectionModel | None = None,
+        baselines: bool = True,
+        forest: bool = True,
+        quiet_gap_ms: int = 1_800_000,
+        explain_top: int = 5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.rules = list(rules)
+        self.extra_rules = extra_rules if extra_rules is not None else []
+        self.suppressors = suppressors if suppressors is not None else []
+        self.model = model
+        self.baselines = BaselineDetector() if baselines else None
+        self.use_forest = forest
+        self.explain_top = explain_top
+        self.book = AlertBook(quiet_gap_ms=quiet_gap_ms, clock=clock)
+        self.states: dict[str, PrincipalState] = {}
+        self.scores: dict[str, float] = {}
+        self.watermark_ms = 0
+        self.events_seen = 0
+
+    def set_model(self, model: DetectionModel) -> None:
+        """Swap in a newly trained model; live states keep their windows and gain its highs."""
+        self.model = model
+        for key, state in self.states.items():
+            profile = model.profiles.get(key)
+            if profile is not None:
+                for name, value in profile.high.items():
+                    state.high[name] = max(state.high.get(name, 0.0), value)
+                state.usual = dict(profile.usual)
+
+    def principal_score(self, key: str) -> float | None:
+        return self.scores.get(key)
+
+    def process(self, events: Sequence[AuditEvent]) -> EngineOutput:
+        """Run every detector over the events (in order) and merge the findings into alerts."""
+        pending: list[tuple[int, Finding]] = []
+        scoring: dict[str, list[tuple[int, PrincipalState, list[float], AuditEvent]]] = {}
+        forest = self.model is not None and self.use_forest
+        routine: set[int] = set()
+        for idx, event in enumerate(events):
+            state = self._state(event)
+            if self.baselines and state.established and event.action in state.seen["action"]:
+                routine.add(idx)
+            flags = state.observe(event)
+            x = state.features()
+            self.watermark_ms = max(self.watermark_ms, event.event_time_ms)
+            for rule in chain(self.rules, self.extra_rules):
+                finding = _evaluate(rule, event)
+                if finding is not None:
+                    pending.append((idx, finding))
+            if self.baselines is not None:
+                pending.extend((idx, f) for f in self.baselines.evaluate(state, x, event, flags))
+            if forest:
+                scoring.setdefault(state.actor_kind, []).append((idx, state, x, event))
+        self.events_seen += len(events)
+        for kind, rows in scoring.items():
+            pending.extend(self._score(kind, rows))
+        output = self._merge(events, pending, routine)
+        self.book.expire(self.watermark_ms - EXPIRE_AFTER_MS)
+        if len(self.states) > MAX_STATES:
+            self._evict()
+        return output
+
+    def _state(self, event: AuditEvent) -> PrincipalState:
+        state = self.states.get(event.principal_key)
+        if state is None:
+            profile = self.model.profiles.get(event.principal_key) if self.model else None
+            state = PrincipalState(event.principal_key, event.actor_kind, profile)
+            self.states[event.principal_key] = state
+        return state
+
+    def _score(
+        self, kind: str, rows: list[tuple[int, PrincipalState, list[float], AuditEvent]]
+    ) -> list[tuple[int, Finding]]:
+        assert self.model is not None
+        found = self.model.detector_for(kind)
+        if found is None:
+            return []
+        _, detector = found
+        model = self.model
+        X = np.asarray([row[2] for row in rows], dtype=np.float64)
+        scores = detector.score_samples(X)
+        limits = np.asarray([model.threshold_for(row[1].key, detector) for row in rows])
+        for (_, state, _, _), score in zip(rows, scores, strict=True):
+            self.scores[state.key] = round(float(score), 4)
+        hits = np.flatnonzero(scores > limits)
+        if not len(hits):
+            return []
+        usual = np.asarray([self.model.usual_for(rows[i][1].key, kind) for i in hits])
+        reasons = explain_rows(detector, X[hits], usual, top=self.explain_top)
+        out = []
+        for i, reason in zip(hits, reasons, strict=True):
+            idx, state, _, event = rows[i]
+            score, limit = float(scores[i]), float(limits[i])
+            margin = score - limit
+            severity = ("high" if margin > FOREST_HIGH_MARGIN
+                        else "medium" if margin > FOREST_OPEN_MARGIN else "low")
+            drivers = ", ".join(f"{n} {v['value']:g} (usual {v['baseline']:g})"
+                                for n, v in reason.items())
+            out.append((idx, Finding(
+                principal=state.key, actor_kind=state.actor_kind, kind="anomaly",
+                rule=FOREST_RULE, severity=severity,
+                score=round(score, 4),
+                summary=f"unusual {kind} activity (anomaly score {score:.2f} > {limit:.2f}): "
+                        f"{drivers or 'no single driver'}",
+                event_ids=(event.event_id,), first_event_ms=event.event_time_ms,
+                last_event_ms=event.event_time_ms, explanation=reason,
+            )))
+        return out
+
+    def _merge(
+        self, events: Sequence[AuditEvent], pending: list[tuple[int, Finding]], routine: set[int]
+    ) -> EngineOutput:
+        """Merge findings in event order; events without findings may continue an incident.
+
+        Weak findings only corroborate an open incident: a forest score just over its threshold,
+        and a low/medium rule finding on an action the (established) principal performs anyway.
+        """
+        output = EngineOutput()
+        changes: dict[str, tuple[str, Alert]] = {}
+        by_event: dict[int, list[Finding]] = {}
+        for idx, finding in pending:
+            by_event.setdefault(idx, []).append(finding)
+        for idx, event in enumerate(events):
+            results = []
+            for finding in by_event.get(idx, ()):
+                output.findings += 1
+                if self._suppressed(finding):
+                    output.suppressed += 1
+                    continue
+                if self.baselines is not None:
+                    self.baselines.mark_flagged(finding.principal)
+                if event.event_id in finding.event_ids:
+                    output.triggers.append((event.event_id, finding.rule))
+                may_open = not _weak(finding, routine=idx in routine)
+                results.append(self.book.merge(finding, event.action_class, may_open=may_open))
+            if idx not in by_event and event.action_class in ATTACH_CLASSES:
+                results.append(self.book.attach(event))
+            for result in results:
+                if result is not None:
+                    _record(changes, *result)
+        output.changes = list(changes.values())
+        return output
+
+    def _suppressed(self, finding: Finding) -> bool:
+        for suppressor in list(self.suppressors):
+            try:
+                if suppressor(finding):
+                    return True
+            except Exception:  # noqa: BLE001 - a broken suppressor must not drop findings
+                logger.exception("suppressor %r failed", suppressor)
+        return False
+
+    def _evict(self) -> None:
+        by_age = sorted(self.states.values(), key=lambda s: s.last_event_ms)
+        for state in by_age[: len(by_age) // 10]:
+            del self.states[state.key]
+            self.scores.pop(state.key, None)
+            if self.baselines is not None:
+                self.baselines.forget(state.key)
+
+
+def _weak(finding: Finding, *, routine: bool) -> bool:
+    if finding.rule == FOREST_RULE:
+        return finding.severity == "low"
+    return finding.kind == "rule" and routine and finding.severity in ("low", "medium")
+
+
+def _record(changes: dict[str, tuple[str, Alert]], event_type: str, alert: Alert) -> None:
+    previous = changes.pop(alert.id, None)
+    if previous is not None and previous[0] == "alert.opened":
+        event_type = "alert.opened"
+    changes[alert.id] = (event_type, alert)
+
+
+def _evaluate(rule: RuleLike, event: AuditEvent) -> Finding | None:
+    try:
+        return rule.evaluate(event)
+    except Exception:  # noqa: BLE001 - one faulty rule must not stop detection
+        logger.exception("rule %s failed on event %s", getattr(rule, "name", rule), event.event_id)
+        return None
