@@ -1,0 +1,83 @@
+"""Minute buckets and the event tests they count by: shared by streaming state and SQL history."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+__all__ = [
+    "BUCKET_MS",
+    "CREATE_ACTION_RE",
+    "MAX_BUCKET_IDS",
+    "MAX_BUCKET_NAMES",
+    "PROD_RESOURCE_RE",
+    "SLOW_SLOTS",
+    "SLOW_SLOT_MS",
+    "WINDOW_BUCKETS",
+    "WORK_HOURS_UTC",
+    "Bucket",
+    "is_offhours",
+    "resource_name",
+]
+
+BUCKET_MS = 60_000  # one bucket = one event-time minute
+WINDOW_BUCKETS = 10  # minutes in the long window
+SLOW_SLOT_MS = 600_000  # 10-minute slots for the slow (6 h) destructive count
+SLOW_SLOTS = 36  # 36 x 10 min = 6 hours
+MAX_BUCKET_NAMES = 256  # resource names kept per bucket (distinct count and churn)
+MAX_BUCKET_IDS = 256  # event ids kept per bucket and class (finding evidence)
+WORK_HOURS_UTC = (7, 19)  # [start, end) hours; outside them, or at weekends, is off-hours
+
+CREATE_ACTION_RE = r"^(Create|Run|Launch|Register|Restore|Import|Allocate)"
+PROD_RESOURCE_RE = r"(?i)(^|[^a-z])(prod|production|prd|live)([^a-z]|$)"
+_NAME_PREFIX = re.compile(r"^.*[/:]")
+
+
+def resource_name(resource: str) -> str:
+    """Last path segment of an ARN or path: the name a delete and a recreate share."""
+    return _NAME_PREFIX.sub("", resource)
+
+
+def is_offhours(event_time_ms: int) -> bool:
+    """Outside WORK_HOURS_UTC on a weekday, or any time on Saturday/Sunday (UTC)."""
+    hour = (event_time_ms // 3_600_000) % 24
+    weekday = (event_time_ms // 86_400_000 + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    return weekday >= 5 or not WORK_HOURS_UTC[0] <= hour < WORK_HOURS_UTC[1]
+
+
+@dataclass(slots=True)
+class Bucket:
+    """Counts of one principal's events in one event-time minute (`minute` = epoch ms // 60000)."""
+
+    minute: int
+    n: int = 0
+    destructive: int = 0
+    privilege: int = 0
+    evasion: int = 0
+    writes: int = 0
+    errors: int = 0
+    offhours: int = 0
+    creates: int = 0
+    prod_destructive: int = 0
+    new_action: int = 0
+    new_service: int = 0
+    new_region: int = 0
+    new_ip: int = 0
+    new_destructive: int = 0
+    new_sensitive: int = 0
+    resources: set[str] = field(default_factory=set)
+    regions: set[str] = field(default_factory=set)
+    churn: dict[str, list[int]] = field(default_factory=dict)  # name -> [first delete, last create]
+    destructive_ids: list[str] = field(default_factory=list)
+    sensitive_ids: list[str] = field(default_factory=list)
+
+    def add_churn(self, name: str, *, delete_ms: int, create_ms: int) -> None:
+        """Merge a name's first delete / last create time (0 = none) into the bucket."""
+        slot = self.churn.get(name)
+        if slot is None:
+            if len(self.churn) < MAX_BUCKET_NAMES:
+                self.churn[name] = [delete_ms, create_ms]
+            return
+        if delete_ms and (not slot[0] or delete_ms < slot[0]):
+            slot[0] = delete_ms
+        slot[1] = max(slot[1], create_ms)
