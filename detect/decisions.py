@@ -7,6 +7,7 @@ BatchWriter thread, which flushes everything on a clean stop.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -268,7 +269,7 @@ class GateService:
         if verdict.rule == "approval" and approval is not None:
             approval_id = approval.id
         decision = Decision(
-            f"dec_{uuid.uuid4().hex[:20]}", now, req.principal, req.principal_key, req.actor_kind,
+            _next_decision_id(), now, req.principal, req.principal_key, req.actor_kind,
             req.source, req.action, req.action_class, req.resources, verdict.decision,
             verdict.reason, verdict.rule, approval_id, key_id,
         )
@@ -284,3 +285,12 @@ class GateService:
         )
         for key, at_ms in rows:
             self.budgets.record(str(key), int(at_ms))
+
+
+_ID_PREFIX = uuid.uuid4().hex[:12]  # per process; a counter after it keeps ids unique and cheap
+_ID_COUNTER = itertools.count(1)
+
+
+def _next_decision_id() -> str:
+    # uuid4() per request cost ~0.25 ms here (os.urandom is slow in this sandbox)
+    return f"dec_{_ID_PREFIX}{next(_ID_COUNTER):08x}"

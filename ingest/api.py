@@ -233,7 +233,9 @@ def create_app(runtime: Runtime, *, routers: Sequence[RouterFactory] = ()) -> Fa
     auth = Authenticator(runtime.settings.key_scopes())
     app.state.runtime = runtime
     app.state.auth = auth
-    app.include_router(create_ingest_router(runtime, auth))
+    # routers are matched in order, and each included router costs a scan of its routes: the
+    # later layers come first because they hold the latency-critical path (POST /v1/decide)
     for factory in routers:
         app.include_router(factory(runtime, auth))
+    app.include_router(create_ingest_router(runtime, auth))
     return app

@@ -11,11 +11,11 @@ __all__ = ["build_app", "router_factories", "start_workers"]
 
 
 def router_factories() -> list[RouterFactory]:
-    """Routes beyond ingest, in the order they appear in the OpenAPI document."""
+    """Routes beyond ingest, matched in this order (the gate's decide route is the hot path)."""
     from detect.api import create_router as detect_router
     from detect.response_api import create_router as response_router
 
-    return [detect_router, response_router]
+    return [response_router, detect_router]
 
 
 def start_workers(runtime: Runtime, *, sink: bool, detect: bool, response: bool = False) -> None:
