@@ -4,10 +4,7 @@ Prints p50/p95/p99/max latency (from each request's *scheduled* send time, so a 
 cannot hide queueing) and the achieved rate; then the time from an agent's first delete to the
 alert webhook (and the quarantine webhook) arriving at a local receiver.
 
-    python -m bench.decide_latency --rate 500 --duration 10 --procs 4
-
-`--wire-response` starts Leash through a launcher that adds the response (and detection) layer
-to `leash up`, for checkouts where leash/app.py does not wire it yet.
+    python -m bench.decide_latency --rate 500 --duration 10 --procs 2
 """
 
 from __future__ import annotations
@@ -39,29 +36,6 @@ PRINCIPALS = [f"arn:aws:sts::123456789012:assumed-role/bench-agent-{i}/agent-run
 ACTIONS = [("ec2.amazonaws.com", "DescribeInstances"), ("s3.amazonaws.com", "PutObject"),
            ("rds.amazonaws.com", "DeleteDBInstance"), ("ec2.amazonaws.com", "RunInstances"),
            ("iam.amazonaws.com", "AttachRolePolicy")]
-LAUNCHER = """
-import sys, leash.app as app
-from detect.response import start_response
-from detect.response_api import create_router
-base_start, base_routes = app.start_workers, app.router_factories
-def start_workers(runtime, *, sink, detect):
-    base_start(runtime, sink=sink, detect=detect)
-    try:
-        from detect.pipeline import start_detection
-        if detect and "detection" not in runtime.extensions:
-            runtime.workers.append(start_detection(runtime))
-    except ImportError:
-        pass
-    if "response" not in runtime.extensions:
-        runtime.workers.append(start_response(runtime))
-app.start_workers = start_workers
-app.router_factories = lambda: [r for r in base_routes() if r is not create_router] + [
-    create_router]
-from leash.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -93,12 +67,11 @@ class Receiver:
         return next((t for t, kind in list(self.arrivals) if kind == event_type), None)
 
 
-def start_leash(data_dir: Path, port: int, hook_url: str, wire: bool) -> subprocess.Popen[bytes]:
+def start_leash(data_dir: Path, port: int, hook_url: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "LEASH_API_KEYS": f"{KEY}:admin", "LEASH_WEBHOOK_URLS": hook_url,
            "LEASH_WEBHOOK_SECRET": SECRET, "LEASH_SINK__MAX_AGE_S": "0.2"}
     args = ["up", "--no-dashboard", "--port", str(port), "--data-dir", str(data_dir)]
-    command = [sys.executable, "-c", LAUNCHER, *args] if wire else \
-        [sys.executable, "-m", "leash.cli", *args]
+    command = [sys.executable, "-m", "leash.cli", *args]
     log = (data_dir.parent / "leash.log").open("wb")
     proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     for _ in range(600):
@@ -221,18 +194,13 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=500.0, help="requests per second")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load")
     parser.add_argument("--procs", type=int, default=2, help="client processes")
-    parser.add_argument("--wire-response", action="store_true",
-                        help="add the response layer to `leash up` through a launcher")
     args = parser.parse_args()
     receiver = Receiver()
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        proc = start_leash(Path(tmp) / "data", port, f"http://127.0.0.1:{receiver.port}/hook",
-                           args.wire_response)
+        proc = start_leash(Path(tmp) / "data", port, f"http://127.0.0.1:{receiver.port}/hook")
         url = f"http://127.0.0.1:{port}"
         try:
-            if "/v1/decide" not in httpx.get(f"{url}/openapi.json").json()["paths"]:
-                sys.exit("this `leash up` has no /v1/decide: rerun with --wire-response")
             drive(port, rate=args.rate, duration_s=args.duration, procs=args.procs)
             burst_to_webhook(url, receiver)
         finally:
