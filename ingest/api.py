@@ -16,7 +16,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from ingest import schema
 from ingest.auth import Authenticator, Principal
 from ingest.bus import BusUnavailable
-from ingest.events import event_time_iso
+from ingest.events import EVENT_COLUMNS, event_time_iso
 from ingest.parse import BodyTooLarge
 from ingest.runtime import Runtime, SinkWorker
 from ingest.service import TooManyRecords
@@ -32,23 +32,7 @@ __all__ = [
 ]
 
 RETRY_AFTER_S = 2  # seconds; what a 503 asks the client to wait
-EVENT_FIELDS = (
-    "event_id",
-    "event_time",
-    "principal",
-    "principal_key",
-    "actor_kind",
-    "account",
-    "region",
-    "source",
-    "action",
-    "action_class",
-    "resources",
-    "error_code",
-    "source_ip",
-    "user_agent",
-    "raw",
-)
+EVENT_FIELDS = EVENT_COLUMNS[: EVENT_COLUMNS.index("raw") + 1]  # what GET /v1/events returns
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -86,6 +86,7 @@ class AuditEvent:
     schema_version: int = SCHEMA_VERSION
 
 
+# the stored columns of an AuditEvent, in event_row order (writer appends ingested_at, batch_id)
 EVENT_COLUMNS = (
     "event_id",
     "event_time",

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from ingest import schema
 from ingest.bus import Record, TopicPartition
-from ingest.events import AuditEvent, RecordError, decode_event
+from ingest.events import EVENT_COLUMNS, AuditEvent, RecordError, decode_event
 from ingest.store import Store
 
 __all__ = ["BatchResult", "EventWriter", "event_row", "row_digest"]
@@ -20,26 +20,7 @@ logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 
-STORED_COLUMNS = (
-    "event_id",
-    "event_time",
-    "principal",
-    "principal_key",
-    "actor_kind",
-    "account",
-    "region",
-    "source",
-    "action",
-    "action_class",
-    "resources",
-    "error_code",
-    "source_ip",
-    "user_agent",
-    "raw",
-    "schema_version",
-    "ingested_at",
-    "batch_id",
-)
+STORED_COLUMNS = (*EVENT_COLUMNS, "ingested_at", "batch_id")  # the order of event_row
 REJECT_COLUMNS = ("received_at", "origin", "topic", "partition", "offset", "error", "raw")
 BATCH_COLUMNS = (
     "chain",
