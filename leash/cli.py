@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import secrets
@@ -74,6 +75,10 @@ def _serve(settings, *, sink: bool, detect: bool, dashboard: bool) -> int:  # ty
                 lifespan="off",
             )
         )
+        # start-up leaves a large heap (chDB, pandas, scikit-learn); freezing it keeps full GC
+        # passes from scanning it again and again, which showed up as 50-100 ms decide stalls
+        gc.collect()
+        gc.freeze()
         try:
             server.run()
         finally:
@@ -88,7 +93,16 @@ def _start_dashboard(settings) -> subprocess.Popen[bytes]:  # type: ignore[no-un
     env["LEASH_API_URL"] = settings.api_url or f"http://{settings.host}:{settings.port}"
     if settings.dashboard_api_key is not None:
         env["LEASH_DASHBOARD_API_KEY"] = settings.dashboard_api_key.get_secret_value()
-    return subprocess.Popen(_dashboard_command(settings), env=env)
+    return subprocess.Popen(_dashboard_command(settings), env=env, preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    """In the dashboard child: get SIGTERM when `leash up` dies, even by kill -9 (Linux)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _dashboard_command(settings) -> list[str]:  # type: ignore[no-untyped-def]
