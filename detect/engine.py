@@ -21,6 +21,7 @@ from detect.detector import DetectionModel, explain_rows
 from detect.features import PrincipalState
 from detect.findings import Finding
 from detect.incident import ATTACH_CLASSES, AlertBook
+from detect.rules import RuleIndex
 from ingest.events import AuditEvent
 
 __all__ = ["DetectionEngine", "EngineOutput", "RuleLike"]
@@ -37,7 +38,8 @@ FOREST_RULE = "isolation_forest"
 class RuleLike(Protocol):
     """The detect.rules Rule protocol: a pure per-event check (stateful extra rules allowed)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def evaluate(self, event: AuditEvent) -> Finding | None: ...
 
@@ -73,6 +75,7 @@ class DetectionEngine:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.rules = list(rules)
+        self._rule_index = RuleIndex(self.rules)  # each event meets only rules it could match
         self.extra_rules = extra_rules if extra_rules is not None else []
         self.suppressors = suppressors if suppressors is not None else []
         self.model = model
@@ -111,7 +114,7 @@ class DetectionEngine:
             flags = state.observe(event)
             x = state.features()
             self.watermark_ms = max(self.watermark_ms, event.event_time_ms)
-            for rule in chain(self.rules, self.extra_rules):
+            for rule in chain(self._rule_index.candidates(event.action), self.extra_rules):
                 finding = _evaluate(rule, event)
                 if finding is not None:
                     pending.append((idx, finding))

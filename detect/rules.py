@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -303,3 +303,43 @@ def load_rules(
         len(kept), len(RED_FLAGS), len(loaded.rules), len(loaded.skipped), len(rules) - len(kept),
     )
     return kept
+
+
+class RuleIndex:
+    """Rules by the eventNames their prefilter admits, so each event meets only its candidates.
+
+    Rules without an `actions` prefilter are candidates for every event. Each rule still applies
+    its own prefilter in `evaluate`; the index only skips calls that could not match, and it keeps
+    the rules' original order.
+    """
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self._rules = list(rules)
+        self._always: list[int] = []
+        self._by_action: dict[str, list[int]] = {}
+        for position, rule in enumerate(self._rules):
+            actions = getattr(rule, "actions", None)
+            if not actions:
+                self._always.append(position)
+                continue
+            for name in actions:
+                self._by_action.setdefault(name.casefold(), []).append(position)
+        self._cache: dict[str, tuple[Rule, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def candidates(self, action: str) -> tuple[Rule, ...]:
+        found = self._cache.get(action)
+        if found is None:
+            keys = {action.casefold(), base_action(action).casefold()}
+            positions = set(self._always)
+            for key in keys:
+                positions.update(self._by_action.get(key, ()))
+            found = tuple(self._rules[p] for p in sorted(positions))
+            if len(self._cache) < MAX_CACHED_ACTIONS:
+                self._cache[action] = found
+        return found
+
+
+MAX_CACHED_ACTIONS = 65_536  # distinct eventNames remembered by RuleIndex.candidates

@@ -209,3 +209,34 @@ def test_load_rules_names_are_unique_and_exclusions_apply() -> None:
     assert sum(n.startswith("sigma:") for n in names) == 57
     default = {r.name for r in load_rules()}
     assert default == set(names) - DEFAULT_EXCLUDED
+
+
+def test_rule_index_finds_exactly_what_evaluating_every_rule_finds() -> None:
+    import orjson
+
+    from detect.rules import RuleIndex
+    from tests.factories import DATASETS
+
+    folder = DATASETS / "stratus-red-team_detonation-logs" / "detonation-logs"
+    if not folder.is_dir():
+        pytest.skip(f"datasets not found at {folder}")
+    normalizer = Normalizer()
+    events = [normalizer.normalize(r) for p in sorted(folder.glob("*.json"))
+              for r in orjson.loads(p.read_bytes())]
+    events.append(NORMALIZER_EVENT)
+    rules = load_rules()
+    index = RuleIndex(rules)
+    assert len(index) == len(rules)
+    fired = 0
+    for event in events:
+        everything = [f for r in rules if (f := r.evaluate(event)) is not None]
+        candidates = index.candidates(event.action)
+        indexed = [f for r in candidates if (f := r.evaluate(event)) is not None]
+        assert indexed == everything, event.action
+        fired += bool(everything)
+    assert fired > 20  # the comparison covered events that do fire
+
+
+NORMALIZER_EVENT = make_event(eventSource="lambda.amazonaws.com",
+                              eventName="AddPermission20150331v2",  # versioned eventName
+                              requestParameters={"functionName": "f", "principal": "*"})
