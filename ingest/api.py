@@ -143,9 +143,9 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
 
     @router.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:
-        """Liveness and reachability of bus and store (no auth)."""
+        """Reachability of bus and store and liveness of this process's workers (no auth)."""
         checks = {"bus": runtime.bus.ping(), "store": runtime.store.ping()}
-        checks["sink"] = all(w.alive() for w in runtime.workers)
+        checks["workers"] = all(w.alive() for w in runtime.workers)
         ok = all(checks.values())
         return JSONResponse(
             {"status": "ok" if ok else "degraded", **checks}, status_code=200 if ok else 503
