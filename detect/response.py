@@ -29,6 +29,7 @@ from detect.suppression import EventMemo, SuppressionBook
 from detect.webhooks import AlertLike, AlertSink, WebhookSink, alert_event, new_event
 from ingest import schema
 from ingest.runtime import Runtime
+from ingest.settings import Settings
 
 __all__ = ["ResponseConfig", "ResponseServices", "ResponseWorker", "response_services",
            "start_response"]
@@ -42,7 +43,7 @@ REVOKE_WAIT_S = 10.0  # seconds the revoke API waits for revoker results
 
 @dataclass(frozen=True)
 class ResponseConfig:
-    """Response settings, read from Settings fields with these defaults (see from_settings)."""
+    """The response layer's view of Settings; defaults serve tests that build one directly."""
 
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str | None = None
@@ -63,20 +64,27 @@ class ResponseConfig:
     bypass_unasked_agents: bool = True
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ResponseConfig:
-        secret = getattr(settings, "webhook_secret", None)
-        public = getattr(settings, "api_url", "") or (
-            f"http://{getattr(settings, 'host', '127.0.0.1')}:{getattr(settings, 'port', 8000)}")
-        values: dict[str, Any] = {
-            "webhook_urls": tuple(getattr(settings, "webhook_urls", ()) or ()),
-            "webhook_secret": secret.get_secret_value() if secret is not None else None,
-            "public_url": public,
-        }
-        for name in cls.__dataclass_fields__:
-            if name not in values and hasattr(settings, name):
-                value = getattr(settings, name)
-                values[name] = tuple(value) if isinstance(value, list) else value
-        return cls(**values)
+    def from_settings(cls, settings: Settings) -> ResponseConfig:
+        secret = settings.webhook_secret
+        return cls(
+            webhook_urls=tuple(settings.webhook_urls),
+            webhook_secret=secret.get_secret_value() if secret is not None else None,
+            public_url=settings.api_url or f"http://{settings.host}:{settings.port}",
+            auto_quarantine=settings.auto_quarantine,
+            auto_revoke=settings.auto_revoke,
+            policy_file=settings.policy_file,
+            webhook_max_attempts=settings.webhook_max_attempts,
+            webhook_backoff_s=settings.webhook_backoff_s,
+            webhook_backoff_max_s=settings.webhook_backoff_max_s,
+            revokers=tuple(settings.revokers),
+            revoker_webhook_url=settings.revoker_webhook_url,
+            aws_endpoint_url=settings.aws_endpoint_url,
+            aws_region=settings.aws_region,
+            gate_max_lag_messages=settings.gate_max_lag_messages,
+            gate_max_lag_s=settings.gate_max_lag_s,
+            approval_ttl_s=settings.approval_ttl_s,
+            bypass_unasked_agents=settings.bypass_unasked_agents,
+        )
 
 
 @dataclass
