@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, session
 from dashboard.client import ApiMissing, LeashAPIError, LeashClient, Unauthorized, Unreachable
 from dashboard.session import Connection
 
@@ -112,6 +112,18 @@ def live(render: Callable[[], None]) -> None:
     """Render a page body, re-running it every REFRESH_S seconds while auto-refresh is on."""
     every = REFRESH_S if st.session_state.get("auto_refresh", True) else None
     st.fragment(run_every=every)(render)()
+
+
+def live_page(body: Callable[[Connection], None]) -> None:
+    """A page's usual frame: flash message, then `body` in a refreshing, error-handled fragment."""
+    conn = session.current()
+    show_flash()
+
+    def refreshable() -> None:
+        with handled():
+            body(conn)
+
+    live(refreshable)
 
 
 def when(value: datetime | None) -> str:

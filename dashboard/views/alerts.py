@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, session, summaries, ui
+from dashboard import data, summaries, ui
 from dashboard.alert_view import render_alert
 from dashboard.models import SEVERITIES
 from dashboard.session import Connection
@@ -68,16 +68,5 @@ def body(conn: Connection) -> None:
     render_alert(conn, data.alert(conn, chosen_alert(shown)))
 
 
-def render() -> None:
-    conn = session.current()
-    ui.show_flash()
-
-    def refreshable() -> None:
-        with ui.handled():
-            body(conn)
-
-    ui.live(refreshable)
-
-
 st.title("Alerts")
-render()
+ui.live_page(body)

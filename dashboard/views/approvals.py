@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, session, summaries, ui
+from dashboard import data, summaries, ui
 from dashboard.session import Connection
 
 RADIUS_EVENTS = 2000  # newest events of the principal used for its blast radius
@@ -74,16 +74,5 @@ def body(conn: Connection) -> None:
                      column_config={"decided_at": ui.TIME_COLUMN})
 
 
-def render() -> None:
-    conn = session.current()
-    ui.show_flash()
-
-    def refreshable() -> None:
-        with ui.handled():
-            body(conn)
-
-    ui.live(refreshable)
-
-
 st.title("Approvals")
-render()
+ui.live_page(body)

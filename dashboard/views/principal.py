@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, session, ui
+from dashboard import data, ui
 from dashboard.client import ApiMissing
 from dashboard.models import PrincipalInfo
 from dashboard.principal_view import render_activity, render_gate, render_state
@@ -56,16 +56,5 @@ def body(conn: Connection) -> None:
     render_gate(conn, info)
 
 
-def render() -> None:
-    conn = session.current()
-    ui.show_flash()
-
-    def refreshable() -> None:
-        with ui.handled():
-            body(conn)
-
-    ui.live(refreshable)
-
-
 st.title("Principal")
-render()
+ui.live_page(body)
