@@ -1,10 +1,13 @@
-"""Decide benchmark: POST /v1/decide at a fixed open-loop rate against a real `leash up`.
+"""Decide benchmark: POST /v1/decide at a fixed rate against a real `leash up`.
 
-Prints p50/p95/p99/max latency (from each request's *scheduled* send time, so a stalled server
-cannot hide queueing) and the achieved rate; then the time from an agent's first delete to the
-alert webhook (and the quarantine webhook) arriving at a local receiver.
+With `wrk` on the PATH (Debian: `apt-get install wrk`), the load comes from wrk and
+bench/wrk/decide.lua: C, a few microseconds per request, so the numbers are the server's. Each run
+also drives a bare FastAPI endpoint (bench/reference_app.py) the same way, right before Leash, so
+the machine's own floor is printed beside Leash's numbers. Without wrk, a Python open-loop
+generator measures from each request's scheduled send time; its own p99 floor here is ~5 ms.
+Then: the time from an agent's first delete to the alert webhook and the quarantine webhook.
 
-    python -m bench.decide_latency --rate 500 --duration 10 --procs 2
+    python -m bench.decide_latency --rate 500 --duration 10 --runs 3
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import base64
 import http.server
 import multiprocessing as mp
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -30,6 +34,7 @@ import orjson
 
 KEY = "bench-admin-key"
 SECRET = "whsec_" + base64.b64encode(b"bench-webhook-secret-0123456789").decode()
+WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "decide.lua"
 THREADS_PER_PROC = 4  # senders per process: enough in flight that pacing, not sockets, limits
 PRINCIPALS = [f"arn:aws:sts::123456789012:assumed-role/bench-agent-{i}/agent-run-{i:04d}a"
               for i in range(50)]
@@ -140,7 +145,7 @@ def _process(port: int, start: float, step_s: float, first: int, total: int, str
     queue.put(results)
 
 
-def drive(port: int, *, rate: float, duration_s: float, procs: int) -> None:
+def python_drive(port: int, *, rate: float, duration_s: float, procs: int) -> dict[str, float]:
     total = int(rate * duration_s)
     start = time.perf_counter() + 1.0  # give every process time to spawn before the clock
     queue: mp.Queue = mp.Queue()  # type: ignore[type-arg]
@@ -154,9 +159,24 @@ def drive(port: int, *, rate: float, duration_s: float, procs: int) -> None:
     elapsed = duration_s + max((lat for lat, _, _ in results), default=0.0)
     _report("scheduled->done", [r[0] for r in results])
     _report("send->done     ", [r[1] for r in results])
-    errors = sum(1 for r in results if r[2] != 200)
-    print(f"requests {len(results)}  errors {errors}  achieved {len(results) / elapsed:.0f} req/s "
-          f"(target {rate:.0f} for {duration_s:.0f}s, {procs} procs x {THREADS_PER_PROC} threads)")
+    ms = sorted(r[0] * 1000 for r in results)
+    q = statistics.quantiles(ms, n=1000)
+    return {"requests": len(results), "errors": sum(1 for r in results if r[2] != 200),
+            "rate": len(results) / elapsed, "p50": q[499], "p95": q[949], "p99": q[989],
+            "p999": q[998], "max": ms[-1]}
+
+
+def wrk_drive(port: int, *, rate: float, duration_s: float, connections: int) -> dict[str, float]:
+    """One wrk run; connections x (1 request per period) = rate."""
+    period_ms = connections * 1000 / rate
+    env = {**os.environ, "PERIOD_MS": f"{period_ms:.0f}", "LEASH_KEY": KEY}
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration_s:.0f}s", "--timeout", "5s",
+               "-s", str(WRK_SCRIPT), f"http://127.0.0.1:{port}"]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    values = {k: float(v) for k, v in (item.split("=") for item in line.split()[1:])}
+    values["rate"] = values["requests"] / values["seconds"]
+    return values
 
 
 def _report(label: str, seconds: list[float]) -> None:
@@ -189,23 +209,69 @@ def burst_to_webhook(url: str, receiver: Receiver, *, deletes: int = 12) -> None
         print(f"first delete -> {kind} webhook: {shown}")
 
 
+def start_reference(port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-m", "bench.reference_app", "--port", str(port),
+                             "--key", KEY])
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    sys.exit("the reference app did not start")
+
+
+def _row(label: str, r: dict[str, float]) -> str:
+    return (f"{label:<22} {r['rate']:>5.0f}/s  p50 {r['p50']:5.2f}  p95 {r['p95']:5.2f}  "
+            f"p99 {r['p99']:5.2f}  p99.9 {r['p999']:6.2f}  max {r['max']:6.2f} ms  "
+            f"errors {r['errors']:.0f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rate", type=float, default=500.0, help="requests per second")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds of load")
-    parser.add_argument("--procs", type=int, default=2, help="client processes")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per run")
+    parser.add_argument("--runs", type=int, default=3, help="runs (reference, then Leash, each)")
+    parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
+                        help="load generator (auto: wrk when it is on the PATH)")
+    parser.add_argument("--connections", type=int, default=50, help="wrk connections")
+    parser.add_argument("--procs", type=int, default=2, help="python generator processes")
     args = parser.parse_args()
+    use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk"))
+    if args.generator == "wrk" and not shutil.which("wrk"):
+        sys.exit("wrk is not on the PATH: apt-get install wrk (or --generator python)")
+
+    def drive(port: int) -> dict[str, float]:
+        if use_wrk:
+            return wrk_drive(port, rate=args.rate, duration_s=args.duration,
+                             connections=args.connections)
+        return python_drive(port, rate=args.rate, duration_s=args.duration, procs=args.procs)
+
+    print(f"generator: {'wrk ' + str(args.connections) + ' connections' if use_wrk else 'python'}"
+          f", {args.rate:.0f} req/s, {args.duration:.0f} s per run; latencies in ms")
     receiver = Receiver()
+    leash_p99: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
+        port, ref_port = free_port(), free_port()
         proc = start_leash(Path(tmp) / "data", port, f"http://127.0.0.1:{receiver.port}/hook")
+        ref = start_reference(ref_port)
         url = f"http://127.0.0.1:{port}"
         try:
-            drive(port, rate=args.rate, duration_s=args.duration, procs=args.procs)
+            for run in range(1, args.runs + 1):
+                print(_row(f"run {run} bare FastAPI", drive(ref_port)))
+                result = drive(port)
+                leash_p99.append(result["p99"])
+                print(_row(f"run {run} leash decide", result))
+            print(f"leash decide p99 over {args.runs} runs: median "
+                  f"{statistics.median(leash_p99):.2f} ms, range {min(leash_p99):.2f}-"
+                  f"{max(leash_p99):.2f} ms")
             burst_to_webhook(url, receiver)
         finally:
+            ref.terminate()
             proc.terminate()
             proc.wait(timeout=60)
+            ref.wait(timeout=30)
             receiver.server.shutdown()
     return 0
 

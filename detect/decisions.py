@@ -1,8 +1,8 @@
 """GateService: the stateful decide path (in-memory state, batched decision log, budgets, health).
 
 The hot path (`GateService.decide`) touches memory only: principal states, approvals, budgets,
-cached detector health. Decisions and approval rows are queued and inserted in batches by a
-BatchWriter thread, which flushes everything on a clean stop.
+cached detector health. Decisions and approval rows are queued, journaled and inserted in batches
+by a BatchWriter (detect/journal.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from detect.principals import PrincipalRegistry
 from ingest import schema
 from ingest.store import Store
 
-__all__ = ["BatchWriter", "Decision", "DetectionHealth", "GateService", "AutonomyBudgets"]
+__all__ = ["Decision", "DetectionHealth", "GateService", "AutonomyBudgets"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +32,6 @@ COLUMNS = ("decision_id", "decided_at", "principal", "principal_key", "actor_kin
            "action", "action_class", "resources", "decision", "reason", "rule", "approval_id",
            "key_id")
 HOUR_MS = 3_600_000
-FLUSH_INTERVAL_S = 1.0  # seconds between decision-log inserts (each insert makes a part)
-FLUSH_MAX_ROWS = 5000  # rows per insert
-QUEUE_LIMIT_ROWS = 1_000_000  # beyond this (store down for long) the oldest rows are dropped
 HEALTH_MAX_AGE_S = 5.0  # seconds; a health reading older than this counts as stale
 
 
@@ -71,60 +68,6 @@ class Decision:
         if self.approval_id:
             body["approval_id"] = self.approval_id
         return body
-
-
-class BatchWriter:
-    """Rows queued in memory and inserted by one thread in batches; `stop` flushes them all."""
-
-    def __init__(self, store: Store, *, table: str, columns: Sequence[str]) -> None:
-        self._store = store
-        self._table = table
-        self._columns = tuple(columns)
-        self._rows: deque[tuple[object, ...]] = deque()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"writer-{table}", daemon=True)
-
-    def add(self, row: tuple[object, ...]) -> None:
-        if len(self._rows) >= QUEUE_LIMIT_ROWS:
-            self._rows.popleft()
-            logger.error("%s writer queue full: dropped the oldest row", self._table)
-        self._rows.append(row)
-
-    def flush(self) -> int:
-        """Insert everything queued now; rows stay queued if the insert fails."""
-        written = 0
-        while self._rows:
-            batch = [self._rows.popleft() for _ in range(min(FLUSH_MAX_ROWS, len(self._rows)))]
-            try:
-                self._store.insert(self._table, batch, self._columns)
-            except Exception:
-                self._rows.extendleft(reversed(batch))
-                raise
-            written += len(batch)
-        return written
-
-    def pending(self) -> int:
-        return len(self._rows)
-
-    def start(self) -> BatchWriter:
-        self._thread.start()
-        return self
-
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout_s)
-        self.flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(FLUSH_INTERVAL_S):
-            try:
-                self.flush()
-            except Exception:  # noqa: BLE001 - store down: keep the rows, retry next tick
-                logger.exception("%s writer: insert failed; %d rows kept", self._table,
-                                 len(self._rows))
 
 
 class AutonomyBudgets:

@@ -20,8 +20,9 @@ from detect import approvals as approvals_mod
 from detect import decisions as decisions_mod
 from detect.approvals import Approval, ApprovalBook
 from detect.bypass import BypassRule
-from detect.decisions import BatchWriter, DetectionHealth, GateService
+from detect.decisions import DetectionHealth, GateService
 from detect.gate import load_policy
+from detect.journal import BatchWriter
 from detect.outbox import Backoff, Outbox, OutboxWorker
 from detect.principals import PrincipalChange, PrincipalRegistry, auto_response_listener
 from detect.revokers import Revoker, RevokeResult, build_revokers
@@ -36,6 +37,7 @@ __all__ = ["ResponseConfig", "ResponseServices", "ResponseWorker", "response_ser
 
 logger = logging.getLogger(__name__)
 
+APPROVAL_FLUSH_S = 1.0  # approvals are rare, and another API process may wait for one
 SYNC_INTERVAL_S = 0.5  # seconds between detector-health polls and cross-process state refreshes
 UPDATE_WEBHOOK_MIN_S = 60.0  # seconds; alert.updated is sent at most this often per alert
 REVOKE_WAIT_S = 10.0  # seconds the revoke API waits for revoker results
@@ -104,6 +106,7 @@ class ResponseServices:
     decision_log: BatchWriter
     approval_log: BatchWriter
     notifier: ThreadPoolExecutor
+    shared_store: bool = True  # other processes write to the store: re-read their changes
     pending_revocations: dict[str, list[Future[RevokeResult]]] = field(default_factory=dict)
 
     def revoker_results(self, change_id: str,
@@ -149,9 +152,12 @@ def response_services(runtime: Runtime, *, config: ResponseConfig | None = None,
     store = runtime.store
     key_of = runtime.normalizer.identity.principal_key
     outbox = Outbox(store, endpoints=cfg.webhook_urls, clock=clock)
-    approval_log = BatchWriter(store, table=schema.APPROVALS, columns=approvals_mod.COLUMNS)
-    decision_log = BatchWriter(store, table=schema.DECISIONS,
-                               columns=decisions_mod.COLUMNS)
+    journal = runtime.settings.data_dir / "journal"
+    approval_log = BatchWriter(store, table=schema.APPROVALS, columns=approvals_mod.COLUMNS,
+                               key=("approval_id", "version"), journal_dir=journal,
+                               interval_s=APPROVAL_FLUSH_S)
+    decision_log = BatchWriter(store, table=schema.DECISIONS, columns=decisions_mod.COLUMNS,
+                               journal_dir=journal)
     registry = PrincipalRegistry(store, key_of=key_of, clock=clock)
     approvals = ApprovalBook(store, key_of=key_of, ttl_s=cfg.approval_ttl_s, clock=clock,
                              write=approval_log.add)
@@ -172,6 +178,7 @@ def response_services(runtime: Runtime, *, config: ResponseConfig | None = None,
                                 aws_region=cfg.aws_region),
         decision_log=decision_log, approval_log=approval_log,
         notifier=ThreadPoolExecutor(2, thread_name_prefix="response-notify"),
+        shared_store=store.shared,
     )
     _load(services, runtime)
     _register(services, runtime)
@@ -180,6 +187,8 @@ def response_services(runtime: Runtime, *, config: ResponseConfig | None = None,
 
 
 def _load(services: ResponseServices, runtime: Runtime) -> None:
+    services.decision_log.recover()  # rows a killed process journaled, before anything reads
+    services.approval_log.recover()
     services.outbox.load()
     services.registry.load()
     services.approvals.load()
@@ -259,6 +268,7 @@ class ResponseWorker:
         self._outbox = OutboxWorker(services.outbox, secret=cfg.webhook_secret, backoff=backoff)
         self._stop = threading.Event()
         self._sync = threading.Thread(target=self._run_sync, name="response-sync", daemon=True)
+        self._shared = services.shared_store
 
     def start(self) -> ResponseWorker:
         self.services.gate.health.poll()
@@ -291,8 +301,11 @@ class ResponseWorker:
             try:
                 services.gate.health.poll()
                 if ticks % 2 == 0:
-                    services.registry.refresh()
-                    services.approvals.load()
+                    # Re-read what other processes wrote. An embedded store has no other writer,
+                    # and each chDB query costs ~5 ms of this (the API's) process's CPU.
+                    if self._shared:
+                        services.registry.refresh()
+                        services.approvals.load()
                     services.approvals.expire()
             except Exception:  # noqa: BLE001 - keep polling; the gate fails safe meanwhile
                 logger.exception("response state sync failed")

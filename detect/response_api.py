@@ -99,6 +99,7 @@ def _decide_routes(router: APIRouter, services: ResponseServices, runtime: Runti
                        limit: Annotated[int, Query(ge=1, le=5000)] = 100) -> OrjsonResponse:
         """Recent decide answers, newest first (the audit trail of the gate)."""
         store, key_of = runtime.store, services.registry.key_of
+        services.decision_log.flush()  # decisions are inserted every few seconds: read them all
         rows = store.query(
             "SELECT decision_id, decided_at, principal, principal_key, actor_kind, "
             "source, action, action_class, resources, decision, reason, rule, approval_id, key_id "

@@ -19,8 +19,12 @@ class Store(Protocol):
     `command` runs DDL or other statements without a result; `insert` writes rows (tuples in the
     order of `columns`; DateTime64 columns take timezone-aware datetimes) in one round trip;
     `query` binds `{name:Type}` placeholders from `params` and returns rows as tuples. The same SQL
-    must behave the same on every backend. Implementations are thread-safe.
+    must behave the same on every backend. Implementations are thread-safe. `shared` tells
+    whether other processes may write to it too (a ClickHouse server) or not (embedded chDB, which
+    one process owns), i.e. whether state cached from it must be re-read now and then.
     """
+
+    shared: bool
 
     def command(self, sql: str) -> None: ...
 

@@ -22,6 +22,8 @@ class ChdbStore:
     Only one process can open a chDB path; the owner serves everyone else through the HTTP API.
     """
 
+    shared = False
+
     def __init__(self, path: str | None) -> None:
         if path is not None:
             Path(path).mkdir(parents=True, exist_ok=True)
@@ -73,11 +75,25 @@ class ChdbStore:
 
 
 def _bindable(params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """chDB formats tz-aware datetimes with an offset it cannot parse; send naive UTC."""
-    return {
-        k: v.astimezone(UTC).replace(tzinfo=None) if isinstance(v, datetime) and v.tzinfo else v
-        for k, v in (params or {}).items()
-    }
+    """chDB formats tz-aware datetimes with an offset it cannot parse (send naive UTC), and
+    binds no Python list (send an Array literal, as clickhouse-connect would)."""
+    return {k: _bind(v) for k, v in (params or {}).items()}
+
+
+def _bind(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_literal(v) for v in value) + "]"
+    return value
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"cannot bind {type(value).__name__} in an array")
+    return repr(value)
 
 
 def _to_arrow(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> pa.Table:

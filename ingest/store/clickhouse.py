@@ -65,6 +65,8 @@ class ClickHouseStore:
     id serves all threads (clickhouse-connect pools HTTP connections).
     """
 
+    shared = True
+
     def __init__(self, url: str, *, attempts: int = ATTEMPTS) -> None:
         options = client_options(url)
         self.database = str(options.pop("database"))

@@ -77,3 +77,29 @@ def test_kill_9_loses_no_acknowledged_event(tmp_path: Path, settle_s: float) -> 
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "OK" in verify.stdout
+
+
+def test_kill_9_loses_no_decision_of_the_gate(tmp_path: Path) -> None:
+    """Decisions are inserted every few seconds; the journal keeps the ones a kill -9 caught."""
+    data_dir = tmp_path / "data"
+    leash = start_leash(data_dir)
+    answered: list[str] = []
+    with leash.client() as client:
+        for n in range(30):
+            body = {"principal": "arn:aws:sts::123456789012:assumed-role/ops-agent/run-7",
+                    "action": "DescribeInstances" if n % 2 else "DeleteDBInstance",
+                    "source": "ec2.amazonaws.com" if n % 2 else "rds.amazonaws.com",
+                    "resources": [f"res-{n}"]}
+            response = client.post("/v1/decide", json=body)
+            assert response.status_code == 200, response.text
+            answered.append(response.json()["decision_id"])
+    leash.stop(signal.SIGKILL)
+
+    again = start_leash(data_dir)
+    try:
+        with again.client() as client:
+            stored = [d["id"] for d in
+                      client.get("/v1/decisions", params={"limit": 5000}).json()["decisions"]]
+    finally:
+        again.stop()
+    assert sorted(stored) == sorted(answered)  # every one, none twice
