@@ -15,6 +15,7 @@ from detect.features import (
     FIRST_SEEN_PROD_DESTRUCTIVE,
     FIRST_SEEN_SENSITIVE,
     PrincipalState,
+    is_data_read,
 )
 from detect.findings import SEVERITIES, Finding
 from ingest.events import AuditEvent
@@ -44,6 +45,14 @@ class BaselineCheck:
     evidence: str
     label: str
     classes: frozenset[str] = frozenset()  # action classes that can fire it; empty = any
+    data_reads_only: bool = False  # only a data read itself (detect.features.is_data_read) fires
+
+    def applies(self, event: AuditEvent) -> bool:
+        if self.classes and event.action_class not in self.classes:
+            return False
+        return not self.data_reads_only or is_data_read(
+            event.source, event.action, event.error_code
+        )
 
     def threshold(self, state: PrincipalState) -> float:
         floor = self.floors.get(state.actor_kind, max(self.floors.values()))
@@ -74,6 +83,9 @@ DEFAULT_CHECKS: tuple[BaselineCheck, ...] = (
                   "medium", "event", "regions used in 10 min"),
     BaselineCheck("baseline:rate_spike", "events_10m", _kinds(400, 300, 1500), 3.0, 50.0,
                   "medium", "event", "events in 10 min"),
+    BaselineCheck("baseline:bulk_data_read", "data_reads_10m", _kinds(100, 100, 300), 1.5, 20.0,
+                  "medium", "event", "data reads (objects, items, secret values) in 10 min",
+                  data_reads_only=True),
 )
 _INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
@@ -111,8 +123,7 @@ class BaselineDetector:
         self._roll_day(state, event.event_time_ms, x)
         found = [
             f for c in self.checks
-            if (not c.classes or event.action_class in c.classes)
-            and (f := self._check(c, state, x, event)) is not None
+            if c.applies(event) and (f := self._check(c, state, x, event)) is not None
         ]
         if state.established and flags & FIRST_SEEN_PROD_DESTRUCTIVE:
             found.append(self._first_seen(

@@ -61,6 +61,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from detect.eval.generator import generate
     from detect.eval.report import render, to_json
     from detect.eval.runner import RunScore, evaluate_scenario
+    from detect.pipeline import DetectSettings
 
     runs: dict[str, list[RunScore]] = {}
     info = []
@@ -73,7 +74,8 @@ def run_eval(args: argparse.Namespace) -> int:
     datasets = []
     if args.datasets is not None and str(args.datasets) != "none" and args.datasets.is_dir():
         logger.info("scoring the real datasets in %s", args.datasets)
-        datasets = evaluate_datasets(args.datasets, eval_rules()[0])
+        datasets = evaluate_datasets(args.datasets, eval_rules()[0],
+                                     engine_options=DetectSettings().engine_options())
     sys.stdout.write(render(runs, info, datasets))
     if args.json is not None:
         args.json.write_bytes(orjson.dumps(to_json(runs, info, datasets),

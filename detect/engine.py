@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -15,11 +16,11 @@ from typing import Protocol
 
 import numpy as np
 
-from detect.alerts import Alert
+from detect.alerts import Alert, severity_rank
 from detect.baseline import BaselineDetector
 from detect.detector import DetectionModel, explain_rows
 from detect.features import PrincipalState
-from detect.findings import Finding
+from detect.findings import SEVERITIES, Finding
 from detect.incident import ATTACH_CLASSES, AlertBook
 from detect.rules import RuleIndex
 from ingest.events import AuditEvent
@@ -33,6 +34,9 @@ FOREST_HIGH_MARGIN = 0.12  # anomaly score above the threshold that makes a fore
 MAX_STATES = 200_000  # principals kept in memory; the least recently active are dropped beyond
 EXPIRE_AFTER_MS = 6 * 3_600_000  # event time after an incident's gap before it leaves memory
 FOREST_RULE = "isolation_forest"
+GATED_KINDS = frozenset({"human"})  # actor kinds whose lesser Sigma findings need corroboration
+GATED_RULE_PREFIX = "sigma:"  # the generic Sigma set; Leash's curated red flags always page
+MAX_HELD = 64  # findings kept per principal while they wait for corroboration
 
 
 class RuleLike(Protocol):
@@ -59,6 +63,16 @@ class DetectionEngine:
 
     `extra_rules` and `suppressors` are live lists (the runtime's extension lists): callables
     added later are used from the next batch on. Not thread-safe: one caller at a time.
+
+    `human_sigma_solo_level`: a Sigma finding on a human principal opens an alert on its own only
+    at this level or above (Sigma's own scale: medium = "review manually", high = "should trigger
+    an alert"). A lesser one (a person deleting their own scratch bucket trips the medium "bucket
+    deleted" rule) is held for `corroboration_window_ms` of event time: it opens an alert when an
+    anomaly finding (baseline or forest, even one too weak to open alone) or another rule on
+    another event of the same principal comes within the window, and it joins any alert of that
+    principal opened or open meanwhile as evidence. Only principals with an established history
+    are held: for a stranger the anomaly detectors are blind, so their silence means nothing.
+    Red flags and extra rules are never held; "low" turns the gate off.
     """
 
     def __init__(
@@ -72,8 +86,12 @@ class DetectionEngine:
         forest: bool = True,
         quiet_gap_ms: int = 1_800_000,
         explain_top: int = 5,
+        human_sigma_solo_level: str = "high",
+        corroboration_window_ms: int = 1_800_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if human_sigma_solo_level not in SEVERITIES:
+            raise ValueError(f"human_sigma_solo_level must be one of {SEVERITIES}")
         self.rules = list(rules)
         self._rule_index = RuleIndex(self.rules)  # each event meets only rules it could match
         self.extra_rules = extra_rules if extra_rules is not None else []
@@ -83,6 +101,10 @@ class DetectionEngine:
         self.use_forest = forest
         self.explain_top = explain_top
         self.book = AlertBook(quiet_gap_ms=quiet_gap_ms, clock=clock)
+        self.solo_rank = severity_rank(human_sigma_solo_level)
+        self.corroboration_window_ms = corroboration_window_ms
+        self._held: dict[str, deque[tuple[Finding, str]]] = {}  # principal -> (finding, class)
+        self._anomaly_ms: dict[str, int] = {}  # principal -> last weak anomaly finding's time
         self.states: dict[str, PrincipalState] = {}
         self.scores: dict[str, float] = {}
         self.watermark_ms = 0
@@ -107,10 +129,13 @@ class DetectionEngine:
         scoring: dict[str, list[tuple[int, PrincipalState, list[float], AuditEvent]]] = {}
         forest = self.model is not None and self.use_forest
         routine: set[int] = set()
+        known: set[int] = set()  # events of principals with an established history
         for idx, event in enumerate(events):
             state = self._state(event)
-            if self.baselines and state.established and event.action in state.seen["action"]:
-                routine.add(idx)
+            if state.established:
+                known.add(idx)
+                if self.baselines and event.action in state.seen["action"]:
+                    routine.add(idx)
             flags = state.observe(event)
             x = state.features()
             self.watermark_ms = max(self.watermark_ms, event.event_time_ms)
@@ -125,8 +150,9 @@ class DetectionEngine:
         self.events_seen += len(events)
         for kind, rows in scoring.items():
             pending.extend(self._score(kind, rows))
-        output = self._merge(events, pending, routine)
+        output = self._merge(events, pending, routine, known)
         self.book.expire(self.watermark_ms - EXPIRE_AFTER_MS)
+        self._expire_held(self.watermark_ms - self.corroboration_window_ms)
         if len(self.states) > MAX_STATES:
             self._evict()
         return output
@@ -179,12 +205,15 @@ class DetectionEngine:
         return out
 
     def _merge(
-        self, events: Sequence[AuditEvent], pending: list[tuple[int, Finding]], routine: set[int]
+        self, events: Sequence[AuditEvent], pending: list[tuple[int, Finding]], routine: set[int],
+        known: set[int],
     ) -> EngineOutput:
         """Merge findings in event order; events without findings may continue an incident.
 
         Weak findings only corroborate an open incident: a forest score just over its threshold,
         and a low/medium rule finding on an action the (established) principal performs anyway.
+        An established human's Sigma finding below `human_sigma_solo_level` waits for
+        corroboration (_apply).
         """
         output = EngineOutput()
         changes: dict[str, tuple[str, Alert]] = {}
@@ -202,8 +231,9 @@ class DetectionEngine:
                     self.baselines.mark_flagged(finding.principal)
                 if event.event_id in finding.event_ids:
                     output.triggers.append((event.event_id, finding.rule))
-                may_open = not _weak(finding, routine=idx in routine)
-                results.append(self.book.merge(finding, event.action_class, may_open=may_open))
+                weak = _weak(finding, routine=idx in routine)
+                gated = not weak and idx in known and self._gated(finding)
+                results += self._apply(finding, event.action_class, weak=weak, gated=gated)
             if idx not in by_event and event.action_class in ATTACH_CLASSES:
                 results.append(self.book.attach(event))
             for result in results:
@@ -211,6 +241,67 @@ class DetectionEngine:
                     _record(changes, *result)
         output.changes = list(changes.values())
         return output
+
+    def _gated(self, finding: Finding) -> bool:
+        """A lesser Sigma finding on a human principal: it needs corroboration to open."""
+        return (finding.kind == "rule" and finding.rule.startswith(GATED_RULE_PREFIX)
+                and finding.actor_kind in GATED_KINDS
+                and severity_rank(finding.severity) < self.solo_rank)
+
+    def _apply(
+        self, finding: Finding, action_class: str, *, weak: bool, gated: bool
+    ) -> list[tuple[str, Alert] | None]:
+        """Merge a finding; held (gated) findings wait for corroboration, then join as evidence."""
+        result = self.book.merge(finding, action_class, may_open=not (weak or gated))
+        if result is None and (weak or gated) and not self._in_incident(finding):
+            if not self._corroborated(finding, gated=gated):
+                if gated:
+                    held = self._held.setdefault(finding.principal, deque(maxlen=MAX_HELD))
+                    held.append((finding, action_class))
+                elif finding.kind == "anomaly":
+                    self._anomaly_ms[finding.principal] = finding.last_event_ms
+                return []
+            result = self.book.merge(finding, action_class, may_open=True)
+        out = [result]
+        if result is not None and finding.principal in self._held:
+            # an alert of this principal is open: held findings join it as evidence
+            out += [self.book.merge(other, cls, may_open=False)
+                    for other, cls in self._live_held(finding)]
+            del self._held[finding.principal]
+        return out
+
+    def _in_incident(self, finding: Finding) -> bool:
+        alert = self.book.current(finding.principal)
+        return alert is not None and (
+            finding.first_event_ms <= alert.last_event_ms + self.book.quiet_gap_ms)
+
+    def _corroborated(self, finding: Finding, *, gated: bool) -> bool:
+        """A held finding meets an anomaly, or another rule on another event, in the window."""
+        held = self._live_held(finding)
+        if finding.kind == "anomaly":
+            return bool(held)  # a forest score too weak to open alone, on top of a held rule
+        if not gated:
+            return False  # a routine action's rule finding corroborates nothing
+        since = finding.first_event_ms - self.corroboration_window_ms
+        return self._anomaly_ms.get(finding.principal, -1) >= since or any(
+            _corroborates(finding, other) for other, _ in held)
+
+    def _live_held(self, finding: Finding) -> list[tuple[Finding, str]]:
+        held = self._held.get(finding.principal)
+        if not held:
+            return []
+        since = finding.first_event_ms - self.corroboration_window_ms
+        return [(f, c) for f, c in held if f.last_event_ms >= since]
+
+    def _expire_held(self, before_ms: int) -> None:
+        for principal, held in list(self._held.items()):
+            while held and held[0][0].last_event_ms < before_ms:
+                held.popleft()
+            if not held:
+                del self._held[principal]
+        for principal, at_ms in list(self._anomaly_ms.items()):
+            if at_ms < before_ms:
+                del self._anomaly_ms[principal]
 
     def _suppressed(self, finding: Finding) -> bool:
         for suppressor in list(self.suppressors):
@@ -228,12 +319,19 @@ class DetectionEngine:
             self.scores.pop(state.key, None)
             if self.baselines is not None:
                 self.baselines.forget(state.key)
+            self._held.pop(state.key, None)
+            self._anomaly_ms.pop(state.key, None)
 
 
 def _weak(finding: Finding, *, routine: bool) -> bool:
     if finding.rule == FOREST_RULE:
         return finding.severity == "low"
     return finding.kind == "rule" and routine and finding.severity in ("low", "medium")
+
+
+def _corroborates(finding: Finding, other: Finding) -> bool:
+    """Another rule on another event: two rules matching one call are one piece of evidence."""
+    return other.rule != finding.rule and not set(other.event_ids) & set(finding.event_ids)
 
 
 def _record(changes: dict[str, tuple[str, Alert]], event_type: str, alert: Alert) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "BUCKET_MS",
     "CREATE_ACTION_RE",
+    "DATA_READ_ACTIONS",
     "MAX_BUCKET_IDS",
     "MAX_BUCKET_NAMES",
     "PROD_RESOURCE_RE",
@@ -16,6 +17,7 @@ __all__ = [
     "WINDOW_BUCKETS",
     "WORK_HOURS_UTC",
     "Bucket",
+    "is_data_read",
     "is_offhours",
     "resource_name",
 ]
@@ -30,7 +32,22 @@ WORK_HOURS_UTC = (7, 19)  # [start, end) hours; outside them, or at weekends, is
 
 CREATE_ACTION_RE = r"^(Create|Run|Launch|Register|Restore|Import|Allocate)"
 PROD_RESOURCE_RE = r"(?i)(^|[^a-z])(prod|production|prd|live)([^a-z]|$)"
+# Calls that return stored data itself (object bodies, table items, secret values), not metadata:
+# a principal's volume of these, against its own history, is the exfiltration signal. Names are
+# matched together with the service (eventSource prefix), since e.g. "Query" means little alone.
+DATA_READ_ACTIONS: frozenset[tuple[str, str]] = frozenset({
+    ("s3", "GetObject"), ("s3", "SelectObjectContent"), ("s3", "GetObjectTorrent"),
+    ("dynamodb", "GetItem"), ("dynamodb", "BatchGetItem"), ("dynamodb", "Query"),
+    ("dynamodb", "Scan"), ("dynamodb", "ExecuteStatement"),
+    ("dynamodb", "BatchExecuteStatement"), ("secretsmanager", "GetSecretValue"),
+    ("secretsmanager", "BatchGetSecretValue"),
+})
 _NAME_PREFIX = re.compile(r"^.*[/:]")
+
+
+def is_data_read(source: str, action: str, error_code: str) -> bool:
+    """A successful call in DATA_READ_ACTIONS (`source` with or without ".amazonaws.com")."""
+    return not error_code and (source.removesuffix(".amazonaws.com"), action) in DATA_READ_ACTIONS
 
 
 def resource_name(resource: str) -> str:
@@ -59,6 +76,7 @@ class Bucket:
     offhours: int = 0
     creates: int = 0
     prod_destructive: int = 0
+    data_reads: int = 0  # successful DATA_READ_ACTIONS calls
     new_action: int = 0
     new_service: int = 0
     new_region: int = 0

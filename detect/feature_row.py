@@ -42,6 +42,7 @@ FEATURE_NAMES: tuple[str, ...] = (  # fixed column order of every feature row
     "destructive_ratio_10m",
     "write_share_10m",
     "distinct_regions_10m",
+    "data_reads_10m",
 )
 
 
@@ -59,7 +60,7 @@ def _window_churn(buckets: Iterable[Bucket]) -> int:
 def feature_row(s: PrincipalState) -> list[float]:
     """The values of `s`'s current window (1 min, 10 min, 6 h), in FEATURE_NAMES order."""
     cur = s.buckets[-1] if s.buckets else Bucket(0)
-    n = dest = priv = evas = writes = errors = off = creates = 0
+    n = dest = priv = evas = writes = errors = off = creates = data = 0
     new_a = new_s = new_r = new_i = new_x = 0
     resources: set[str] = set()
     regions: set[str] = set()
@@ -72,6 +73,7 @@ def feature_row(s: PrincipalState) -> list[float]:
         errors += b.errors
         off += b.offhours
         creates += b.creates
+        data += b.data_reads
         new_a += b.new_action
         new_s += b.new_service
         new_r += b.new_region
@@ -109,4 +111,5 @@ def feature_row(s: PrincipalState) -> list[float]:
         dest / (hist_destructive + 1.0) if est else float(dest),
         writes / total,
         float(len(regions)),
+        float(data),
     ]

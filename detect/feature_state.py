@@ -18,6 +18,7 @@ from detect.feature_bucket import (
     SLOW_SLOTS,
     WINDOW_BUCKETS,
     Bucket,
+    is_data_read,
     is_offhours,
     resource_name,
 )
@@ -184,6 +185,7 @@ class PrincipalState:
         bucket.errors += event.error_code != ""
         bucket.offhours += is_offhours(event.event_time_ms)
         bucket.creates += created
+        bucket.data_reads += is_data_read(event.source, event.action, event.error_code)
         bucket.regions.add(event.region)
         if len(bucket.resources) < MAX_BUCKET_NAMES:
             bucket.resources.update(names)

@@ -10,8 +10,10 @@ import numpy as np
 from detect.feature_bucket import BUCKET_MS as BUCKET_MS
 from detect.feature_bucket import (
     CREATE_ACTION_RE,
+    DATA_READ_ACTIONS,
     PROD_RESOURCE_RE,
     Bucket,
+    is_data_read,
     is_offhours,
     resource_name,
 )
@@ -36,6 +38,7 @@ from ingest.events import AuditEvent
 
 __all__ = [
     "CREATE_ACTION_RE",
+    "DATA_READ_ACTIONS",
     "ESTABLISHED_EVENTS",
     "FEATURE_NAMES",
     "FIRST_SEEN_PROD_DESTRUCTIVE",
@@ -45,6 +48,7 @@ __all__ = [
     "PrincipalProfile",
     "PrincipalState",
     "build_features",
+    "is_data_read",
     "is_offhours",
     "resource_name",
 ]

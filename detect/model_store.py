@@ -15,6 +15,8 @@ import orjson
 
 from detect.features import (
     CREATE_ACTION_RE,
+    DATA_READ_ACTIONS,
+    FEATURE_NAMES,
     MAX_BUCKET_NAMES,
     MAX_SEEN,
     PROD_RESOURCE_RE,
@@ -29,13 +31,17 @@ if TYPE_CHECKING:
     from detect.detector import DetectionModel
 
 __all__ = [
-    "PrincipalHistory", "latest_event_ms", "latest_model", "load_history", "load_model",
-    "save_model",
+    "IncompatibleModel", "PrincipalHistory", "latest_event_ms", "latest_model", "load_history",
+    "load_model", "save_model",
 ]
 
 logger = logging.getLogger(__name__)
 
 CURRENT_FILE = "current.json"  # names the model file the detector should load
+
+
+class IncompatibleModel(ValueError):
+    """A model file trained on other features than this version computes: retrain."""
 
 _RANGE = (
     "event_time >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') "
@@ -46,6 +52,12 @@ _OFFHOURS = (
     "(toDayOfWeek(event_time) >= 6 OR toHour(event_time) < {h0:UInt8} "
     "OR toHour(event_time) >= {h1:UInt8})"
 )
+_SERVICE = ("if(endsWith(source, '.amazonaws.com'), substring(source, 1, length(source) - 14), "
+            "source)")
+_DATA_READ = (  # detect.feature_bucket.is_data_read; the names are constants, not user input
+    f"error_code = '' AND concat({_SERVICE}, ':', toString(action)) IN ("
+    + ", ".join(f"'{service}:{action}'" for service, action in sorted(DATA_READ_ACTIONS)) + ")"
+)
 _BUCKETS_SQL = f"""
 SELECT principal_key, intDiv(toUnixTimestamp64Milli(event_time), 60000) AS minute,
     count(), countIf(action_class = 'destructive'), countIf(action_class = 'privilege'),
@@ -53,6 +65,7 @@ SELECT principal_key, intDiv(toUnixTimestamp64Milli(event_time), 60000) AS minut
     countIf(error_code != ''), countIf({_OFFHOURS}), countIf(match(action, {{create:String}})),
     countIf(action_class = 'destructive'
             AND arrayExists(r -> match(r, {{prod:String}}), resources)),
+    countIf({_DATA_READ}),
     groupUniqArrayArray({MAX_BUCKET_NAMES})({_NAMES}), groupUniqArray(region)
 FROM {schema.EVENTS} FINAL WHERE {_RANGE}
 GROUP BY principal_key, minute ORDER BY principal_key, minute"""
@@ -115,13 +128,13 @@ def load_history(store: Store, *, since_ms: int, until_ms: int) -> Iterator[Prin
         item = by_key.get(key)
         if item is None:
             item = by_key[key] = PrincipalHistory(key, kinds.get(key, "human"))
-        n, destructive, privilege, evasion, writes, errors, offhours, creates, prod = (
-            int(v) for v in row[2:11]
+        n, destructive, privilege, evasion, writes, errors, offhours, creates, prod, data = (
+            int(v) for v in row[2:12]
         )
         bucket = Bucket(
             minute, n=n, destructive=destructive, privilege=privilege, evasion=evasion,
             writes=writes, errors=errors, offhours=offhours, creates=creates,
-            prod_destructive=prod, resources=set(row[11]), regions=set(row[12]),
+            prod_destructive=prod, data_reads=data, resources=set(row[12]), regions=set(row[13]),
         )
         item.buckets.append(bucket)
         index[(key, minute)] = bucket
@@ -184,13 +197,20 @@ def load_model(path: Path) -> DetectionModel:
     model = joblib.load(path)
     if not isinstance(model, DetectionModel):
         raise TypeError(f"{path} does not hold a DetectionModel")
+    if tuple(model.feature_names) != FEATURE_NAMES:
+        raise IncompatibleModel(f"{path} was trained on other features than this version "
+                                f"computes ({len(model.feature_names)} vs {len(FEATURE_NAMES)})")
     return model
 
 
 def latest_model(model_dir: Path) -> DetectionModel | None:
-    """The model current.json names, or None when no model was trained yet."""
+    """The model current.json names; None when none was trained yet or it needs retraining."""
     current = model_dir / CURRENT_FILE
     if not current.exists():
         return None
     name = orjson.loads(current.read_bytes())["file"]
-    return load_model(model_dir / name)
+    try:
+        return load_model(model_dir / name)
+    except IncompatibleModel as exc:
+        logger.warning("%s; the detector runs without a model until it is retrained", exc)
+        return None

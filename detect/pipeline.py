@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from detect.alerts import AlertStore, notify_listeners
 from detect.detector import DetectionModel, NotEnoughHistory, train_detector
 from detect.engine import DetectionEngine, RuleLike
-from detect.model_store import latest_model, save_model
+from detect.model_store import CURRENT_FILE, latest_model, save_model
 from ingest.bus import Record, TopicPartition
 from ingest.events import RecordError, decode_event, event_time_iso
 from ingest.runtime import Runtime
@@ -54,6 +54,18 @@ class DetectSettings(BaseSettings):
     explain_top: int = Field(default=5, ge=1)
     poll_max_records: int = Field(default=2000, ge=1)
     auto_retrain: bool = True
+    # a human's Sigma finding below this level opens no alert on its own: it waits for
+    # corroboration (an anomaly, or another rule on another event) within the window below
+    human_sigma_solo_level: Literal["low", "medium", "high", "critical"] = "high"
+    corroboration_window_s: float = Field(default=1800.0, gt=0)
+
+    def engine_options(self) -> dict[str, Any]:
+        """The DetectionEngine keyword arguments these settings decide."""
+        return {
+            "quiet_gap_ms": int(self.quiet_gap_s * 1000), "explain_top": self.explain_top,
+            "human_sigma_solo_level": self.human_sigma_solo_level,
+            "corroboration_window_ms": int(self.corroboration_window_s * 1000),
+        }
 
 
 def load_rules() -> list[RuleLike]:
@@ -104,8 +116,7 @@ class DetectionWorker:
             rules=load_rules(), extra_rules=ext.setdefault("extra_rules", []),
             suppressors=ext.setdefault("suppressors", []),
             model=_load_model(model_dir(runtime.settings)),
-            quiet_gap_ms=int(self.settings.quiet_gap_s * 1000),
-            explain_top=self.settings.explain_top,
+            **self.settings.engine_options(),
         )
         self.alerts = AlertStore(runtime.store)
         self.engine.book.adopt(self.alerts.open_incidents(since_ms=0))
@@ -116,6 +127,9 @@ class DetectionWorker:
             [runtime.settings.kafka.topic], runtime.settings.kafka.detect_group_id
         )
         self._started = time.monotonic()
+        # a model file exists but could not be used (e.g. older features): retrain at once
+        self._train_first = self.engine.model is None and (
+            model_dir(runtime.settings) / CURRENT_FILE).exists()
         self._events_at_train = 0
         self._last_sync = 0.0
         self._trainer: threading.Thread | None = None
@@ -217,8 +231,9 @@ class DetectionWorker:
             age_s = time.time() - model.trained_at_ms / 1000
         else:
             age_s = time.monotonic() - self._started
-        due = age_s >= self.settings.retrain_interval_s
+        due = age_s >= self.settings.retrain_interval_s or self._train_first
         if due or new_events >= self.settings.retrain_min_events:
+            self._train_first = False
             self._events_at_train = self.engine.events_seen
             self._trainer = threading.Thread(target=self._train_quietly, name="detect-train",
                                              daemon=True)

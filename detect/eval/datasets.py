@@ -7,7 +7,7 @@ baselines at their floors, no forest; the Insights-like baseline has no history 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,13 +129,22 @@ def panther(root: Path, factories: dict[str, EngineFactory]) -> list[DatasetScor
     return scores
 
 
-def evaluate_datasets(root: Path, rules: Sequence[RuleLike]) -> list[DatasetScore]:
-    """Leash, rules alone and the Insights-like baseline on every dataset found under root."""
+def evaluate_datasets(
+    root: Path, rules: Sequence[RuleLike], *, engine_options: Mapping[str, Any] | None = None
+) -> list[DatasetScore]:
+    """Leash, rules alone and the Insights-like baseline on every dataset found under root.
+
+    `engine_options` configure Leash's engine (DetectSettings.engine_options(); defaults
+    otherwise); the comparison engines page on every finding.
+    """
+    options = dict(engine_options or {})
     factories: dict[str, EngineFactory] = {
-        "leash": lambda: DetectionEngine(rules=rules),
+        "leash": lambda: DetectionEngine(rules=rules, **options),
         "insights_zscore": lambda: DetectionEngine(
-            rules=[InsightsRateRule({})], baselines=False, forest=False),
-        "rules_only": lambda: DetectionEngine(rules=rules, baselines=False, forest=False),
+            rules=[InsightsRateRule({})], baselines=False, forest=False,
+            human_sigma_solo_level="low"),
+        "rules_only": lambda: DetectionEngine(rules=rules, baselines=False, forest=False,
+                                              human_sigma_solo_level="low"),
     }
     found: list[DatasetScore] = []
     runs: Iterable[tuple[str, Callable[[Path, dict[str, EngineFactory]], list[DatasetScore]]]] = (

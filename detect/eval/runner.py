@@ -177,14 +177,14 @@ def evaluate_scenario(
         )
     rules, rules_source = eval_rules()
     gap_ms = int(cfg.quiet_gap_s * 1000)
-    engines = {
-        "leash": DetectionEngine(rules=rules, model=model, quiet_gap_ms=gap_ms),
+    engines = {  # the comparison detectors page on every finding (no corroboration gate)
+        "leash": DetectionEngine(rules=rules, model=model, **cfg.engine_options()),
         "insights_zscore": DetectionEngine(
             rules=[InsightsRateRule.fit(train, start_ms=scenario.start_ms,
                                         end_ms=scenario.train_until_ms)],
-            baselines=False, forest=False, quiet_gap_ms=gap_ms),
+            baselines=False, forest=False, quiet_gap_ms=gap_ms, human_sigma_solo_level="low"),
         "rules_only": DetectionEngine(rules=rules, baselines=False, forest=False,
-                                      quiet_gap_ms=gap_ms),
+                                      quiet_gap_ms=gap_ms, human_sigma_solo_level="low"),
     }
     times = {e.event_id: e.event_time_ms for e in test}
     scores = []

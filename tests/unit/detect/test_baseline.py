@@ -114,3 +114,36 @@ def test_off_hours_from_a_new_address_is_unusual_context() -> None:
     assert "baseline:unusual_context" in rules_of(found[0])
     same_ip = PrincipalState(key, "human", day_worker)
     assert run(same_ip, [ev(night, "ListBuckets", source="s3")]) == [[]]
+
+
+def reads(n: int, start: datetime = T0, name: str = "GetObject", **kw: object) -> list[AuditEvent]:
+    return [NORMALIZER.normalize(make_record(
+        at=start + timedelta(seconds=i * 0.5), eventName=name, eventSource="s3.amazonaws.com",
+        requestParameters={"bucketName": "customer-data-prod", "key": f"records-{i}"}, **kw,
+    )) for i in range(n)]
+
+
+def test_bulk_data_reads_fire_early_for_a_principal_that_never_reads_data() -> None:
+    burst = reads(130)
+    state = PrincipalState(burst[0].principal_key, "agent")
+    fired = ["baseline:bulk_data_read" in rules_of(f) for f in run(state, burst)]
+    assert fired.index(True) == 100  # the agent floor is 100 data reads in 10 minutes
+    last = [f for f in run(state, reads(1, T0 + timedelta(minutes=2)))[0]
+            if f.rule == "baseline:bulk_data_read"][0]
+    assert last.explanation["data_reads_10m"]["value"] == 131
+
+
+def test_metadata_reads_and_denied_reads_are_not_data_reads() -> None:
+    listing = reads(150, name="ListObjects")
+    denied = reads(150, T0 + timedelta(hours=1), errorCode="AccessDenied")
+    state = PrincipalState(listing[0].principal_key, "agent")
+    assert not any("baseline:bulk_data_read" in rules_of(f)
+                   for f in run(state, [*listing, *denied]))
+
+
+def test_a_bulk_reader_is_judged_by_its_own_read_volume() -> None:
+    burst = reads(400)
+    state = PrincipalState(burst[0].principal_key, "service",
+                           profile(burst[0].principal_key, data_reads_10m=200.0))
+    fired = ["baseline:bulk_data_read" in rules_of(f) for f in run(state, burst)]
+    assert fired.index(True) == 320  # 1.5 x its usual 200 + 20: its normal jobs never page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from detect.detector import IsolationForestDetector, NotEnoughHistory, explain_rows, train_detector
 from detect.features import FEATURE_NAMES
-from detect.model_store import latest_model, save_model
+from detect.model_store import IncompatibleModel, latest_model, load_model, save_model
 from ingest import schema
 from ingest.events import Normalizer
 from ingest.store.chdb import ChdbStore
@@ -113,3 +114,14 @@ def test_training_builds_profiles_and_round_trips_on_disk(store: ChdbStore, tmp_
     assert loaded is not None and loaded.version == model.version
     versions = store.query(f"SELECT version FROM {schema.DETECTOR_MODELS}")
     assert versions == [(model.version,)]
+
+
+def test_a_model_trained_on_other_features_is_not_used(store: ChdbStore, tmp_path: Path) -> None:
+    _store_history(store, principals=2, minutes=120)
+    until = int(datetime(2026, 3, 3, tzinfo=UTC).timestamp() * 1000)
+    model = train_detector(store, until_ms=until, min_rows=100, n_estimators=10)
+    older = dataclasses.replace(model, feature_names=model.feature_names[:-1])
+    path = save_model(older, tmp_path / "models")
+    with pytest.raises(IncompatibleModel, match="other features"):
+        load_model(path)
+    assert latest_model(tmp_path / "models") is None  # the worker then retrains at once

@@ -8,7 +8,7 @@ import pytest
 
 from detect.eval.actors import cast, label_of, run_background
 from detect.eval.generator import DAY_MS, HOUR_MS, START, Emitter, Scenario, generate
-from detect.eval.incidents import delete_recreate_env, mass_delete
+from detect.eval.incidents import delete_recreate_env, exfiltration, mass_delete
 from detect.eval.report import render
 from detect.eval.runner import RunScore, evaluate_scenario
 
@@ -27,6 +27,9 @@ def scored() -> dict[str, RunScore]:
                            mass_delete(emitter, first, test_day + 10 * HOUR_MS)))
     labels.append(label_of(emitter, "delete_recreate_env", "incident", second,
                            delete_recreate_env(emitter, second, test_day + 14 * HOUR_MS)))
+    # the ETL job's own principal, which bulk-reads its data lake every hour, exfiltrates
+    labels.append(label_of(emitter, "exfiltration", "incident", crew.etl,
+                           exfiltration(emitter, crew.etl, test_day + 20 * HOUR_MS + 1_800_000)))
     emitter.records.sort(key=lambda r: r["eventTime"])
     scenario = Scenario(7, emitter.records, labels, start, test_day, test_day + DAY_MS)
     scores, info = evaluate_scenario(scenario)
@@ -46,6 +49,14 @@ def test_the_seeded_mass_delete_is_one_alert_within_ten_destructive_events(
 def test_delete_and_recreate_is_caught(scored: dict[str, RunScore]) -> None:
     kind = scored["leash"].kinds["delete_recreate_env"]
     assert (kind.detected, kind.alerts) == (1, 1)
+
+
+def test_exfiltration_is_caught_on_read_volume_long_before_it_ends(
+    scored: dict[str, RunScore],
+) -> None:
+    kind = scored["leash"].kinds["exfiltration"]
+    assert (kind.detected, kind.alerts) == (1, 1)
+    assert kind.ttd_events[0] <= 350  # of 500-3000 object reads, not at the closing policy call
 
 
 def test_the_nightly_ci_teardown_does_not_page(scored: dict[str, RunScore]) -> None:

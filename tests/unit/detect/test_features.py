@@ -130,7 +130,8 @@ def _mixed_events(n: int, seed: int) -> list[AuditEvent]:
     at = T0
     out = []
     calls = [("DescribeInstances", "ec2"), ("DeleteBucket", "s3"), ("CreateBucket", "s3"),
-             ("PutObject", "s3"), ("AttachRolePolicy", "iam"), ("StopLogging", "cloudtrail")]
+             ("PutObject", "s3"), ("AttachRolePolicy", "iam"), ("StopLogging", "cloudtrail"),
+             ("GetObject", "s3"), ("GetObject", "s3"), ("Scan", "dynamodb")]
     for _ in range(n):
         at += timedelta(seconds=rnd.randint(1, 50))
         name, source = rnd.choice(calls)
@@ -162,3 +163,4 @@ def test_sql_history_rebuilds_the_streaming_rows(store: ChdbStore) -> None:
             compared += 1
         assert set(history.seen["action"]) <= {e.action for e in events}
     assert compared > 100
+    assert streamed[:, F["data_reads_10m"]].max() > 0  # the data-read count is compared too
