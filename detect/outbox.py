@@ -75,12 +75,17 @@ class Outbox:
     """Deliveries that must reach their endpoints; every state change is written through.
 
     `enqueue` persists before it returns, so a delivery survives a crash or restart; the pending
-    set is reloaded from the store by `load`. Thread-safe.
+    set is reloaded from the store by `load`. Rows go through `write` (default: one store insert
+    each; `leash` passes a journaled BatchWriter's `add`, with its `flush` for reads). Thread-safe.
     """
 
     def __init__(self, store: Store, *, endpoints: Sequence[str],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 write: Callable[[tuple[object, ...]], None] | None = None,
+                 flush: Callable[[], object] = lambda: None) -> None:
         self._store = store
+        self._write = write or (lambda row: store.insert(schema.WEBHOOK_OUTBOX, [row], COLUMNS))
+        self._flush = flush
         self.endpoints = tuple(endpoints)
         self._clock = clock
         self._pending: dict[str, Delivery] = {}
@@ -112,7 +117,8 @@ class Outbox:
         now, body = self.now_ms(), event.body()
         items = [Delivery(_delivery_id(event.id, url), event.id, url, event.type, body, now,
                           "pending", 0, now) for url in targets]
-        self._store.insert(schema.WEBHOOK_OUTBOX, [d.row() for d in items], COLUMNS)
+        for delivery in items:
+            self._write(delivery.row())
         with self._cond:
             self._pending.update((d.delivery_id, d) for d in items)
             self._cond.notify_all()
@@ -136,7 +142,7 @@ class Outbox:
             wait_ms = int(backoff.delay_s(attempts, rng) * 1000)
             after = replace(delivery, attempts=attempts, last_error=error,
                             next_attempt_ms=self.now_ms() + wait_ms)
-        self._store.insert(schema.WEBHOOK_OUTBOX, [after.row()], COLUMNS)
+        self._write(after.row())
         with self._cond:
             if after.status == "pending":
                 self._pending[after.delivery_id] = after
@@ -150,7 +156,7 @@ class Outbox:
         if not found:
             return None
         again = replace(found[0], status="pending", attempts=0, next_attempt_ms=self.now_ms())
-        self._store.insert(schema.WEBHOOK_OUTBOX, [again.row()], COLUMNS)
+        self._write(again.row())
         with self._cond:
             self._pending[again.delivery_id] = again
             self._cond.notify_all()
@@ -158,6 +164,7 @@ class Outbox:
 
     def list(self, *, status: str | None = None, delivery_id: str | None = None,
              limit: int = 100) -> list[Delivery]:
+        self._flush()  # rows are inserted in batches: read them all
         rows = self._store.query(
             f"SELECT {', '.join(COLUMNS[:-1])} FROM {schema.WEBHOOK_OUTBOX} FINAL "
             "WHERE ({s:String} = '' OR status = {s:String}) "

@@ -18,6 +18,7 @@ from typing import Any
 
 from detect import approvals as approvals_mod
 from detect import decisions as decisions_mod
+from detect import outbox as outbox_mod
 from detect.approvals import Approval, ApprovalBook
 from detect.bypass import BypassRule
 from detect.decisions import DetectionHealth, GateService
@@ -37,7 +38,7 @@ __all__ = ["ResponseConfig", "ResponseServices", "ResponseWorker", "response_ser
 
 logger = logging.getLogger(__name__)
 
-APPROVAL_FLUSH_S = 1.0  # approvals are rare, and another API process may wait for one
+STATE_FLUSH_S = 1.0  # approval and webhook-delivery rows: rare, and another process may wait
 SYNC_INTERVAL_S = 0.5  # seconds between detector-health polls and cross-process state refreshes
 UPDATE_WEBHOOK_MIN_S = 60.0  # seconds; alert.updated is sent at most this often per alert
 REVOKE_WAIT_S = 10.0  # seconds the revoke API waits for revoker results
@@ -105,6 +106,7 @@ class ResponseServices:
     revokers: list[Revoker]
     decision_log: BatchWriter
     approval_log: BatchWriter
+    outbox_log: BatchWriter
     notifier: ThreadPoolExecutor
     shared_store: bool = True  # other processes write to the store: re-read their changes
     pending_revocations: dict[str, list[Future[RevokeResult]]] = field(default_factory=dict)
@@ -151,11 +153,15 @@ def response_services(runtime: Runtime, *, config: ResponseConfig | None = None,
     cfg = config or ResponseConfig.from_settings(runtime.settings)
     store = runtime.store
     key_of = runtime.normalizer.identity.principal_key
-    outbox = Outbox(store, endpoints=cfg.webhook_urls, clock=clock)
     journal = runtime.settings.data_dir / "journal"
+    outbox_log = BatchWriter(store, table=schema.WEBHOOK_OUTBOX, columns=outbox_mod.COLUMNS,
+                             key=("delivery_id", "version"), journal_dir=journal,
+                             interval_s=STATE_FLUSH_S)
+    outbox = Outbox(store, endpoints=cfg.webhook_urls, clock=clock, write=outbox_log.add,
+                    flush=outbox_log.flush)
     approval_log = BatchWriter(store, table=schema.APPROVALS, columns=approvals_mod.COLUMNS,
                                key=("approval_id", "version"), journal_dir=journal,
-                               interval_s=APPROVAL_FLUSH_S)
+                               interval_s=STATE_FLUSH_S)
     decision_log = BatchWriter(store, table=schema.DECISIONS, columns=decisions_mod.COLUMNS,
                                journal_dir=journal)
     registry = PrincipalRegistry(store, key_of=key_of, clock=clock)
@@ -176,7 +182,7 @@ def response_services(runtime: Runtime, *, config: ResponseConfig | None = None,
         revokers=build_revokers(cfg.revokers, webhook_url=cfg.revoker_webhook_url,
                                 outbox=outbox, aws_endpoint_url=cfg.aws_endpoint_url,
                                 aws_region=cfg.aws_region),
-        decision_log=decision_log, approval_log=approval_log,
+        decision_log=decision_log, approval_log=approval_log, outbox_log=outbox_log,
         notifier=ThreadPoolExecutor(2, thread_name_prefix="response-notify"),
         shared_store=store.shared,
     )
@@ -189,6 +195,7 @@ def response_services(runtime: Runtime, *, config: ResponseConfig | None = None,
 def _load(services: ResponseServices, runtime: Runtime) -> None:
     services.decision_log.recover()  # rows a killed process journaled, before anything reads
     services.approval_log.recover()
+    services.outbox_log.recover()
     services.outbox.load()
     services.registry.load()
     services.approvals.load()
@@ -272,14 +279,15 @@ class ResponseWorker:
 
     def start(self) -> ResponseWorker:
         self.services.gate.health.poll()
-        for part in (self.services.decision_log, self.services.approval_log, self._outbox):
+        for part in (self.services.decision_log, self.services.approval_log,
+                     self.services.outbox_log, self._outbox):
             part.start()
         self._sync.start()
         return self
 
     def alive(self) -> bool:
         parts: Sequence[Any] = (self.services.decision_log, self.services.approval_log,
-                                self._outbox, self._sync)
+                                self.services.outbox_log, self._outbox, self._sync)
         return all(p.is_alive() if isinstance(p, threading.Thread) else p.alive() for p in parts)
 
     def lag(self) -> int:
@@ -293,6 +301,7 @@ class ResponseWorker:
         self.services.decision_log.stop(timeout_s)
         self.services.approval_log.stop(timeout_s)
         self._outbox.stop(timeout_s)
+        self.services.outbox_log.stop(timeout_s)  # after the worker: it records outcomes
 
     def _run_sync(self) -> None:
         services, ticks = self.services, 0

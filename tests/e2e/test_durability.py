@@ -9,10 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from tests.e2e.conftest import LeashProcess, start_leash, wait_for_total
 from tests.factories import make_record
+from tests.unit.detect.test_webhooks import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 
@@ -103,3 +105,36 @@ def test_kill_9_loses_no_decision_of_the_gate(tmp_path: Path) -> None:
     finally:
         again.stop()
     assert sorted(stored) == sorted(answered)  # every one, none twice
+
+
+def test_kill_9_loses_no_webhook_of_the_outbox(tmp_path: Path) -> None:
+    """A webhook whose first attempt failed is delivered after a kill -9 and a restart."""
+    receiver = WebhookReceiver(status=503)  # up, but failing: the attempt shows it was queued
+    server = receiver.serve()
+    env = {"LEASH_WEBHOOK_URLS": receiver.url}
+    data_dir = tmp_path / "data"
+    leash = start_leash(data_dir, extra_env=env)
+    body = {"principal": "arn:aws:sts::123456789012:assumed-role/ops-agent/run-9",
+            "action": "DeleteDBInstance", "source": "rds.amazonaws.com", "resources": ["prod-db"]}
+    try:
+        with leash.client() as client:
+            answer = client.post("/v1/decide", json=body).json()
+        assert answer["decision"] == "require_approval"
+        first = receiver.wait_for(1, timeout_s=30)
+        leash.stop(signal.SIGKILL)  # rows are batched every second: this comes well before
+        assert len(first) == 1
+
+        receiver.status = 204
+        again = start_leash(data_dir, extra_env=env)
+        try:
+            received = receiver.wait_for(2, timeout_s=30)
+        finally:
+            again.stop()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(received) == 2
+    assert received[1].headers["webhook-id"] == received[0].headers["webhook-id"]
+    event = orjson.loads(received[1].body)
+    assert event["type"] == "approval.requested"
+    assert event["data"]["approval"]["id"] == answer["approval_id"]
