@@ -235,6 +235,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs (reference, then Leash, each)")
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator (auto: wrk when it is on the PATH)")
+    parser.add_argument("--warmup", type=float, default=5.0,
+                        help="seconds of unreported load on each server first (first approvals, "
+                             "their webhooks, cold caches)")
     parser.add_argument("--connections", type=int, default=50, help="wrk connections")
     parser.add_argument("--procs", type=int, default=2, help="python generator processes")
     args = parser.parse_args()
@@ -242,14 +245,16 @@ def main() -> int:
     if args.generator == "wrk" and not shutil.which("wrk"):
         sys.exit("wrk is not on the PATH: apt-get install wrk (or --generator python)")
 
-    def drive(port: int) -> dict[str, float]:
+    def drive(port: int, duration_s: float | None = None) -> dict[str, float]:
+        seconds = args.duration if duration_s is None else duration_s
         if use_wrk:
-            return wrk_drive(port, rate=args.rate, duration_s=args.duration,
+            return wrk_drive(port, rate=args.rate, duration_s=seconds,
                              connections=args.connections)
-        return python_drive(port, rate=args.rate, duration_s=args.duration, procs=args.procs)
+        return python_drive(port, rate=args.rate, duration_s=seconds, procs=args.procs)
 
     print(f"generator: {'wrk ' + str(args.connections) + ' connections' if use_wrk else 'python'}"
-          f", {args.rate:.0f} req/s, {args.duration:.0f} s per run; latencies in ms")
+          f", {args.rate:.0f} req/s, {args.duration:.0f} s per run after {args.warmup:.0f} s of "
+          "warm-up; latencies in ms")
     receiver = Receiver()
     leash_p99: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -258,6 +263,9 @@ def main() -> int:
         ref = start_reference(ref_port)
         url = f"http://127.0.0.1:{port}"
         try:
+            if args.warmup > 0:
+                for warm in (ref_port, port):
+                    drive(warm, args.warmup)
             for run in range(1, args.runs + 1):
                 print(_row(f"run {run} bare FastAPI", drive(ref_port)))
                 result = drive(port)

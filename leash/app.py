@@ -41,4 +41,10 @@ def start_workers(runtime: Runtime, *, sink: bool, detect: bool, response: bool 
 
 
 def build_app(runtime: Runtime) -> FastAPI:
-    return create_app(runtime, routers=router_factories())
+    from detect.decide_fast import DecideFastPath
+    from detect.response import response_services
+
+    app = create_app(runtime, routers=router_factories())
+    app.add_middleware(DecideFastPath, gate=response_services(runtime).gate,
+                       auth=app.state.auth)
+    return app
