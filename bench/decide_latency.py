@@ -3,8 +3,9 @@
 With `wrk` on the PATH (Debian: `apt-get install wrk`), the load comes from wrk and
 bench/wrk/decide.lua: C, a few microseconds per request, so the numbers are the server's. Each run
 also drives a bare FastAPI endpoint (bench/reference_app.py) the same way, right before Leash, so
-the machine's own floor is printed beside Leash's numbers. Without wrk, a Python open-loop
-generator measures from each request's scheduled send time; its own p99 floor here is ~5 ms.
+the machine's own floor is printed beside Leash's numbers. Without wrk (or with --generator
+python), Python processes send open loop and measure from each request's scheduled send time,
+which also counts their own scheduling jitter.
 Then: the time from an agent's first delete to the alert webhook and the quarantine webhook.
 
     python -m bench.decide_latency --rate 500 --duration 10 --runs 3
@@ -157,8 +158,6 @@ def python_drive(port: int, *, rate: float, duration_s: float, procs: int) -> di
     for worker in workers:
         worker.join()
     elapsed = duration_s + max((lat for lat, _, _ in results), default=0.0)
-    _report("scheduled->done", [r[0] for r in results])
-    _report("send->done     ", [r[1] for r in results])
     ms = sorted(r[0] * 1000 for r in results)
     q = statistics.quantiles(ms, n=1000)
     return {"requests": len(results), "errors": sum(1 for r in results if r[2] != 200),
@@ -177,13 +176,6 @@ def wrk_drive(port: int, *, rate: float, duration_s: float, connections: int) ->
     values = {k: float(v) for k, v in (item.split("=") for item in line.split()[1:])}
     values["rate"] = values["requests"] / values["seconds"]
     return values
-
-
-def _report(label: str, seconds: list[float]) -> None:
-    ms = sorted(s * 1000 for s in seconds)
-    q = statistics.quantiles(ms, n=100)
-    print(f"{label} p50 {q[49]:.2f} ms  p95 {q[94]:.2f} ms  p99 {q[98]:.2f} ms  "
-          f"max {ms[-1]:.2f} ms")
 
 
 def burst_to_webhook(url: str, receiver: Receiver, *, deletes: int = 12) -> None:
