@@ -33,6 +33,8 @@ from pathlib import Path
 import httpx
 import orjson
 
+from bench.serving import free_port, wait_healthy
+
 KEY = "bench-admin-key"
 SECRET = "whsec_" + base64.b64encode(b"bench-webhook-secret-0123456789").decode()
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "decide.lua"
@@ -42,12 +44,6 @@ PRINCIPALS = [f"arn:aws:sts::123456789012:assumed-role/bench-agent-{i}/agent-run
 ACTIONS = [("ec2.amazonaws.com", "DescribeInstances"), ("s3.amazonaws.com", "PutObject"),
            ("rds.amazonaws.com", "DeleteDBInstance"), ("ec2.amazonaws.com", "RunInstances"),
            ("iam.amazonaws.com", "AttachRolePolicy")]
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Receiver:
     """Records (arrival time, event type) of every webhook POSTed to it."""
 
@@ -80,14 +76,7 @@ def start_leash(data_dir: Path, port: int, hook_url: str) -> subprocess.Popen[by
     command = [sys.executable, "-m", "leash.cli", *args]
     log = (data_dir.parent / "leash.log").open("wb")
     proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    sys.exit(f"leash up did not start; see {data_dir.parent / 'leash.log'}")
+    return wait_healthy(proc, port, f"leash up (see {data_dir.parent / 'leash.log'})")
 
 
 class RawHttp:
@@ -204,14 +193,7 @@ def burst_to_webhook(url: str, receiver: Receiver, *, deletes: int = 12) -> None
 def start_reference(port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-m", "bench.reference_app", "--port", str(port),
                              "--key", KEY])
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    sys.exit("the reference app did not start")
+    return wait_healthy(proc, port, "the reference app")
 
 
 def _row(label: str, r: dict[str, float]) -> str:

@@ -19,15 +19,18 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 
+from bench.serving import wait_healthy
+
 DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "invictus-ir_aws_dataset"
 
 
-def load_templates() -> list[dict]:
-    records: list[dict] = []
+def load_templates() -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
     for path in sorted((DATASET / "CloudTrail").glob("*.json")):
         records.extend(orjson.loads(path.read_bytes())["Records"])
     if not records:
@@ -35,7 +38,8 @@ def load_templates() -> list[dict]:
     return records
 
 
-def make_bodies(templates: list[dict], total: int, batch: int) -> tuple[list[bytes], list[dict]]:
+def make_bodies(templates: list[dict[str, Any]], total: int,
+                batch: int) -> tuple[list[bytes], list[dict[str, Any]]]:
     """Gzip'd bodies of fresh records (new eventIDs), built before the clock starts."""
     records = []
     for i in range(total):
@@ -67,14 +71,7 @@ def start_leash(data_dir: Path, port: int, key: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    sys.exit("leash up did not start")
+    return wait_healthy(proc, port, "leash up")
 
 
 def bench_leash(bodies: list[bytes], total: int, clients: int, port: int) -> tuple[float, float]:
@@ -113,7 +110,7 @@ def bench_leash(bodies: list[bytes], total: int, clients: int, port: int) -> tup
     return total / acked_s, total / stored_s
 
 
-def bench_raw_chdb(records: list[dict]) -> tuple[float, float]:
+def bench_raw_chdb(records: list[dict[str, Any]]) -> tuple[float, float]:
     """The same rows straight into chDB: JSONEachRow (the issue's yardstick) and Arrow."""
     from datetime import UTC, datetime
 
@@ -138,7 +135,8 @@ def bench_raw_chdb(records: list[dict]) -> tuple[float, float]:
         store = ChdbStore(tmp)
         apply_migrations(store)
         started = time.perf_counter()
-        store._session.query(f"INSERT INTO events FORMAT JSONEachRow {lines.decode()}", "Null")
+        store._session.query(  # type: ignore[no-untyped-call]
+            f"INSERT INTO events FORMAT JSONEachRow {lines.decode()}", "Null")
         json_rate = len(rows) / (time.perf_counter() - started)
         store.command("TRUNCATE TABLE events")
         started = time.perf_counter()
