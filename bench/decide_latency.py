@@ -29,6 +29,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -45,17 +46,17 @@ ACTIONS = [("ec2.amazonaws.com", "DescribeInstances"), ("s3.amazonaws.com", "Put
            ("rds.amazonaws.com", "DeleteDBInstance"), ("ec2.amazonaws.com", "RunInstances"),
            ("iam.amazonaws.com", "AttachRolePolicy")]
 class Receiver:
-    """Records (arrival time, event type) of every webhook POSTed to it."""
+    """Records (arrival time, event type, body) of every webhook POSTed to it."""
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.arrivals: list[tuple[float, str]] = []
+        self.arrivals: list[tuple[float, str, bytes]] = []
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                receiver.arrivals.append((time.perf_counter(), orjson.loads(body)["type"]))
+                receiver.arrivals.append((time.perf_counter(), orjson.loads(body)["type"], body))
                 self.send_response(204)
                 self.end_headers()
 
@@ -65,8 +66,10 @@ class Receiver:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def first(self, event_type: str) -> float | None:
-        return next((t for t, kind in list(self.arrivals) if kind == event_type), None)
+    def first(self, event_type: str, about: bytes) -> float | None:
+        """When the first `event_type` webhook whose body mentions `about` arrived."""
+        return next((t for t, kind, body in list(self.arrivals)
+                     if kind == event_type and about in body), None)
 
 
 def start_leash(data_dir: Path, port: int, hook_url: str) -> subprocess.Popen[bytes]:
@@ -182,12 +185,55 @@ def burst_to_webhook(url: str, receiver: Receiver, *, deletes: int = 12) -> None
     httpx.post(f"{url}/v1/events", json={"Records": records[:1]}, headers=headers, timeout=10)
     httpx.post(f"{url}/v1/events", json={"Records": records[1:]}, headers=headers, timeout=10)
     deadline = time.perf_counter() + 60
-    while time.perf_counter() < deadline and receiver.first("principal.quarantined") is None:
+    about = arn.split("/")[1].encode()
+    while time.perf_counter() < deadline and receiver.first("principal.quarantined",
+                                                            about) is None:
         time.sleep(0.01)
     for kind in ("alert.opened", "principal.quarantined"):
-        at = receiver.first(kind)
+        at = receiver.first(kind, about)
         shown = f"{(at - first_delete) * 1000:.0f} ms" if at else "not received within 60 s"
         print(f"first delete -> {kind} webhook: {shown}")
+
+
+def _ingest_load(port: int, rate: float, batch: int, stop: Any, out: Any) -> None:
+    """Post gzip'd batches of real CloudTrail records at `rate` events/s until `stop` is set."""
+    from bench.ingest_throughput import load_templates, make_bodies
+
+    per_s = max(rate / batch, 0.1)
+    bodies, _ = make_bodies(load_templates(), int(rate * 600) or batch, batch)  # 10 min of load
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Encoding": "gzip",
+               "Content-Type": "application/json"}
+    sent, started = 0, time.perf_counter()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as client:
+        for n, body in enumerate(bodies):
+            if stop.is_set():
+                break
+            wait = started + n / per_s - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            response = client.post("/v1/events", content=body)
+            sent += response.json().get("accepted", 0) if response.status_code == 202 else 0
+    out.put(sent / (time.perf_counter() - started))
+
+
+class IngestLoad:
+    """A process posting events to Leash at a steady rate while decide is measured."""
+
+    def __init__(self, port: int, rate: float, batch: int = 100) -> None:
+        self._stop = mp.Event()
+        self._out: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+        self._proc = mp.Process(target=_ingest_load,
+                                args=(port, rate, batch, self._stop, self._out))
+
+    def __enter__(self) -> IngestLoad:
+        self._proc.start()
+        time.sleep(3.0)  # templates loaded, the detector busy: measure in steady state
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self.achieved = float(self._out.get(timeout=60))
+        self._proc.join(60)
 
 
 def start_reference(port: int) -> subprocess.Popen[bytes]:
@@ -213,6 +259,9 @@ def main() -> int:
                         help="seconds of unreported load on each server first (first approvals, "
                              "their webhooks, cold caches)")
     parser.add_argument("--connections", type=int, default=50, help="wrk connections")
+    parser.add_argument("--ingest-rate", type=float, default=0.0,
+                        help="also measure decide while this many events/s of real CloudTrail "
+                             "records are ingested (and detected) by the same leash up")
     parser.add_argument("--procs", type=int, default=2, help="python generator processes")
     args = parser.parse_args()
     use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk"))
@@ -248,6 +297,16 @@ def main() -> int:
             print(f"leash decide p99 over {args.runs} runs: median "
                   f"{statistics.median(leash_p99):.2f} ms, range {min(leash_p99):.2f}-"
                   f"{max(leash_p99):.2f} ms")
+            if args.ingest_rate > 0:
+                loaded: list[float] = []
+                with IngestLoad(port, args.ingest_rate) as load:
+                    for run in range(1, args.runs + 1):
+                        result = drive(port)
+                        loaded.append(result["p99"])
+                        print(_row(f"run {run} under ingest", result))
+                print(f"leash decide p99 while ingesting {load.achieved:,.0f} events/s: median "
+                      f"{statistics.median(loaded):.2f} ms, range {min(loaded):.2f}-"
+                      f"{max(loaded):.2f} ms")
             burst_to_webhook(url, receiver)
         finally:
             ref.terminate()
