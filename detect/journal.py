@@ -7,14 +7,22 @@ appended to a journal file (one `write` per row, no fsync: the page cache outliv
 A flush rotates the journal before it inserts; the rotated file is deleted once its rows are in
 the store. On start-up, rows of journals left by a dead process are inserted first (minus the
 ones whose key is already stored), so nothing is lost and nothing is doubled.
+
+Each process journals into a folder of its own under the journal root, and holds an exclusive
+`flock` on that folder's `lock` file while it lives: recovery takes over only folders whose lock
+it can take, so processes that share a data folder (`leash serve` beside `leash detect`) never
+replay, or delete, each other's live journals.
 """
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import logging
 import os
+import shutil
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -25,7 +33,7 @@ import orjson
 
 from ingest.store import Store
 
-__all__ = ["BatchWriter", "FLUSH_INTERVAL_S"]
+__all__ = ["BatchWriter", "FLUSH_INTERVAL_S", "JournalFolder", "process_folder"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +51,7 @@ class BatchWriter:
 
     def __init__(self, store: Store, *, table: str, columns: Sequence[str],
                  key: Sequence[str] = (), journal_dir: Path | None = None,
+                 journal_folder: JournalFolder | None = None,
                  interval_s: float = FLUSH_INTERVAL_S) -> None:
         self._store = store
         self._table = table
@@ -54,7 +63,9 @@ class BatchWriter:
         self._flush_lock = threading.Lock()  # one flush at a time (writer thread or a reader)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"writer-{table}", daemon=True)
-        self._journal = journal_dir / f"{table}.ndjson" if journal_dir else None
+        self._root = journal_dir
+        self._folder = journal_folder  # default: the process's own (process_folder)
+        self._journal: Path | None = None  # set by recover(): in this process's own folder
         self._fd: int | None = None
         self._rotated: list[Path] = []  # journals whose rows are queued but not yet all stored
         self._seq = itertools.count()
@@ -103,12 +114,18 @@ class BatchWriter:
         return len(self._rows)
 
     def recover(self) -> None:
-        """Store what a dead process left in the journal and open a new one (once; before
-        anything reads the table, so readers see those rows too)."""
-        if self._journal is None or self._fd is not None:
+        """Store what dead processes left in their journals and open this process's own (once;
+        before anything reads the table, so readers see those rows too)."""
+        if self._root is None or self._fd is not None:
             return
-        self._journal.parent.mkdir(parents=True, exist_ok=True)
-        self._recover()
+        own = (self._folder or process_folder(self._root)).path
+        for folder in sorted(own.parent.iterdir()):
+            if folder.is_dir() and folder != own:
+                with _TakenOver(folder) as dead:
+                    if dead:
+                        self._recover(sorted(folder.glob(f"{self._table}.ndjson*")))
+                        _remove_if_done(folder)
+        self._journal = own / f"{self._table}.ndjson"
         self._fd = os.open(self._journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
     def start(self) -> BatchWriter:
@@ -142,14 +159,12 @@ class BatchWriter:
         """With the queue lock held: close the journal, set it aside, open a fresh one."""
         assert self._journal is not None and self._fd is not None
         os.close(self._fd)
-        rotated = self._journal.with_name(f"{self._journal.name}.{os.getpid()}.{next(self._seq)}")
+        rotated = self._journal.with_name(f"{self._journal.name}.{next(self._seq)}")
         self._journal.rename(rotated)
         self._rotated.append(rotated)
         self._fd = os.open(self._journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
-    def _recover(self) -> None:
-        assert self._journal is not None
-        files = sorted(self._journal.parent.glob(f"{self._journal.name}*"))
+    def _recover(self, files: list[Path]) -> None:
         at = [self._columns.index(name) for name in self._key]
         rows: dict[tuple[object, ...], tuple[object, ...]] = {}
         for path in files:
@@ -174,6 +189,64 @@ class BatchWriter:
                            self._table, len(missing), len(rows) - len(missing))
         for path in files:
             path.unlink()
+
+
+class JournalFolder:
+    """One process's journal folder under `root` (`p<pid>-<ns>/`), its `lock` held until
+    `close` — or until the process dies, which is what lets a successor take it over."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root.resolve() / f"p{os.getpid()}-{time.time_ns()}"
+        self.path.mkdir(parents=True)
+        self._fd = os.open(self.path / "lock", os.O_WRONLY | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+_PROCESS_FOLDERS: dict[Path, JournalFolder] = {}  # journal root -> this process's folder
+_PROCESS_LOCK = threading.Lock()
+
+
+def process_folder(root: Path) -> JournalFolder:
+    """This process's journal folder under `root`, made on first use and kept for its life."""
+    with _PROCESS_LOCK:
+        key = root.resolve()
+        if key not in _PROCESS_FOLDERS:
+            _PROCESS_FOLDERS[key] = JournalFolder(key)
+        return _PROCESS_FOLDERS[key]
+
+
+class _TakenOver:
+    """`with _TakenOver(folder) as dead:` — dead is True when no live process holds the folder
+    (its lock could be taken), which is then held for the block."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._fd = -1
+
+    def __enter__(self) -> bool:
+        try:
+            self._fd = os.open(self._folder / "lock", os.O_WRONLY | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # its owner is alive
+        except FileNotFoundError:
+            return False  # another process just finished it
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+
+
+def _remove_if_done(folder: Path) -> None:
+    """Remove a dead process's folder once no journal of any table is left in it."""
+    if all(entry.name == "lock" for entry in folder.iterdir()):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _dump(row: Sequence[object]) -> bytes:
