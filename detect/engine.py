@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 FOREST_OPEN_MARGIN = 0.08  # forest score above its threshold needed to open an alert on its own
 FOREST_HIGH_MARGIN = 0.12  # anomaly score above the threshold that makes a forest finding "high"
 MAX_STATES = 200_000  # principals kept in memory; the least recently active are dropped beyond
-EXPIRE_AFTER_MS = 6 * 3_600_000  # event time after an incident's gap before it leaves memory
+EXPIRE_AFTER_MS = 6 * 3_600_000  # principal's own event time after an incident's gap: forget it
+FORGET_AFTER_MS = 7 * 86_400_000  # newest event time anywhere after which any incident is dropped
 FOREST_RULE = "isolation_forest"
 GATED_KINDS = frozenset({"human"})  # actor kinds whose lesser Sigma findings need corroboration
 GATED_RULE_PREFIX = "sigma:"  # the generic Sigma set; Leash's curated red flags always page
@@ -151,8 +152,9 @@ class DetectionEngine:
         for kind, rows in scoring.items():
             pending.extend(self._score(kind, rows))
         output = self._merge(events, pending, routine, known)
-        self.book.expire(self.watermark_ms - EXPIRE_AFTER_MS)
-        self._expire_held(self.watermark_ms - self.corroboration_window_ms)
+        self.book.expire(self._clock_of, after_ms=EXPIRE_AFTER_MS,
+                         forget_before_ms=self.watermark_ms - FORGET_AFTER_MS)
+        self._expire_held()
         if len(self.states) > MAX_STATES:
             self._evict()
         return output
@@ -293,14 +295,23 @@ class DetectionEngine:
         since = finding.first_event_ms - self.corroboration_window_ms
         return [(f, c) for f, c in held if f.last_event_ms >= since]
 
-    def _expire_held(self, before_ms: int) -> None:
+    def _clock_of(self, principal: str) -> int:
+        """A principal's own latest event time (0 when not tracked)."""
+        state = self.states.get(principal)
+        return state.last_event_ms if state is not None else 0
+
+    def _expire_held(self) -> None:
+        """Drop held findings and anomaly marks older than their principal's own latest event
+        time minus the corroboration window (per principal, as AlertBook.expire explains)."""
+        floor = self.watermark_ms - FORGET_AFTER_MS
         for principal, held in list(self._held.items()):
-            while held and held[0][0].last_event_ms < before_ms:
+            before = max(self._clock_of(principal) - self.corroboration_window_ms, floor)
+            while held and held[0][0].last_event_ms < before:
                 held.popleft()
             if not held:
                 del self._held[principal]
         for principal, at_ms in list(self._anomaly_ms.items()):
-            if at_ms < before_ms:
+            if at_ms < max(self._clock_of(principal) - self.corroboration_window_ms, floor):
                 del self._anomaly_ms[principal]
 
     def _suppressed(self, finding: Finding) -> bool:
@@ -321,6 +332,7 @@ class DetectionEngine:
                 self.baselines.forget(state.key)
             self._held.pop(state.key, None)
             self._anomaly_ms.pop(state.key, None)
+            self.book.forget(state.key)
 
 
 def _weak(finding: Finding, *, routine: bool) -> bool:

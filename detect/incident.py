@@ -73,11 +73,24 @@ class AlertBook:
     def open_ids(self) -> list[str]:
         return [i.alert.id for i in self._open.values()]
 
-    def expire(self, watermark_ms: int) -> None:
-        """Forget incidents whose quiet gap has passed before the event-time watermark."""
+    def expire(self, clock_of: Callable[[str], int], *, after_ms: int,
+               forget_before_ms: int) -> None:
+        """Forget incidents whose quiet gap ended more than `after_ms` before their principal's
+        own latest event time (`clock_of`), or that ended before `forget_before_ms` at all.
+
+        Each principal's own clock, not the newest event time seen anywhere: a backlog is read
+        partition by partition, so one partition's event time can run hours ahead of another's,
+        and its clock must not close the other principals' incidents before their own next
+        events arrive. `forget_before_ms` (far behind) bounds the memory of principals that fall
+        silent.
+        """
         for principal, incident in list(self._open.items()):
-            if incident.alert.last_event_ms + self.quiet_gap_ms < watermark_ms:
+            ended_ms = incident.alert.last_event_ms + self.quiet_gap_ms
+            if ended_ms + after_ms < clock_of(principal) or ended_ms < forget_before_ms:
                 del self._open[principal]
+
+    def forget(self, principal: str) -> None:
+        self._open.pop(principal, None)
 
     def attach(self, event: AuditEvent) -> tuple[str, Alert] | None:
         """Add a non-flagged event to its principal's open incident when it continues it.

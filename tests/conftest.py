@@ -38,16 +38,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def make_settings(root: Path) -> Settings:
+    """Settings of an embedded process under `root`: memory bus, embedded chDB, the test keys."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        data_dir=tmp_path / "data",
+        data_dir=root / "data",
         bus_url="memory://",
         store_url="",
         api_keys=[f"{INGEST_KEY}:ingest", f"{READ_KEY}:read", f"{ADMIN_KEY}:admin"],
         sink={"max_rows": 500, "max_age_s": 0.05, "commit_interval_s": 0.05},
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
 
 
 @pytest.fixture
