@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.serving import free_port, wait_healthy
+from bench.serving import free_port, start_leash, wait_healthy
 
 KEY = "bench-admin-key"
 SECRET = "whsec_" + base64.b64encode(b"bench-webhook-secret-0123456789").decode()
@@ -70,16 +70,6 @@ class Receiver:
         """When the first `event_type` webhook whose body mentions `about` arrived."""
         return next((t for t, kind, body in list(self.arrivals)
                      if kind == event_type and about in body), None)
-
-
-def start_leash(data_dir: Path, port: int, hook_url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "LEASH_API_KEYS": f"{KEY}:admin", "LEASH_WEBHOOK_URLS": hook_url,
-           "LEASH_WEBHOOK_SECRET": SECRET, "LEASH_SINK__MAX_AGE_S": "0.2"}
-    args = ["up", "--no-dashboard", "--port", str(port), "--data-dir", str(data_dir)]
-    command = [sys.executable, "-m", "leash.cli", *args]
-    log = (data_dir.parent / "leash.log").open("wb")
-    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    return wait_healthy(proc, port, f"leash up (see {data_dir.parent / 'leash.log'})")
 
 
 class RawHttp:
@@ -248,6 +238,11 @@ def _row(label: str, r: dict[str, float]) -> str:
             f"errors {r['errors']:.0f}")
 
 
+def _summary(label: str, p99s: list[float]) -> None:
+    print(f"{label}: median {statistics.median(p99s):.2f} ms, range {min(p99s):.2f}-"
+          f"{max(p99s):.2f} ms")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rate", type=float, default=500.0, help="requests per second")
@@ -282,7 +277,10 @@ def main() -> int:
     leash_p99: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         port, ref_port = free_port(), free_port()
-        proc = start_leash(Path(tmp) / "data", port, f"http://127.0.0.1:{receiver.port}/hook")
+        proc = start_leash(Path(tmp) / "data", port, {
+            "LEASH_API_KEYS": f"{KEY}:admin", "LEASH_SINK__MAX_AGE_S": "0.2",
+            "LEASH_WEBHOOK_URLS": f"http://127.0.0.1:{receiver.port}/hook",
+            "LEASH_WEBHOOK_SECRET": SECRET})
         ref = start_reference(ref_port)
         url = f"http://127.0.0.1:{port}"
         try:
@@ -294,9 +292,7 @@ def main() -> int:
                 result = drive(port)
                 leash_p99.append(result["p99"])
                 print(_row(f"run {run} leash decide", result))
-            print(f"leash decide p99 over {args.runs} runs: median "
-                  f"{statistics.median(leash_p99):.2f} ms, range {min(leash_p99):.2f}-"
-                  f"{max(leash_p99):.2f} ms")
+            _summary(f"leash decide p99 over {args.runs} runs", leash_p99)
             if args.ingest_rate > 0:
                 loaded: list[float] = []
                 with IngestLoad(port, args.ingest_rate) as load:
@@ -304,9 +300,8 @@ def main() -> int:
                         result = drive(port)
                         loaded.append(result["p99"])
                         print(_row(f"run {run} under ingest", result))
-                print(f"leash decide p99 while ingesting {load.achieved:,.0f} events/s: median "
-                      f"{statistics.median(loaded):.2f} ms, range {min(loaded):.2f}-"
-                      f"{max(loaded):.2f} ms")
+                _summary(f"leash decide p99 while ingesting {load.achieved:,.0f} events/s",
+                         loaded)
             burst_to_webhook(url, receiver)
         finally:
             ref.terminate()

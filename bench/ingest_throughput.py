@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +22,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.serving import wait_healthy
+from bench.serving import start_leash
 
 DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "invictus-ir_aws_dataset"
 
@@ -53,31 +51,10 @@ def make_bodies(templates: list[dict[str, Any]], total: int,
     return bodies, records
 
 
-def start_leash(data_dir: Path, port: int, key: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "LEASH_API_KEYS": f"{key}:admin"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "leash.cli",
-            "up",
-            "--no-dashboard",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return wait_healthy(proc, port, "leash up")
-
-
 def bench_leash(bodies: list[bytes], total: int, clients: int, port: int) -> tuple[float, float]:
     key = "bench-key"
     with tempfile.TemporaryDirectory() as tmp:
-        proc = start_leash(Path(tmp) / "data", port, key)
+        proc = start_leash(Path(tmp) / "data", port, {"LEASH_API_KEYS": f"{key}:admin"})
         url = f"http://127.0.0.1:{port}"
         headers = {
             "Authorization": f"Bearer {key}",

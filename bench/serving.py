@@ -1,11 +1,13 @@
-"""Helpers the benchmarks share: a free loopback port, waiting for a server's /healthz."""
+"""Helpers the benchmarks share: a free loopback port, a `leash up` to measure, /healthz waits."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -28,3 +30,15 @@ def wait_healthy(proc: subprocess.Popen[bytes], port: int, what: str,
             time.sleep(0.1)
     proc.kill()
     sys.exit(f"{what} did not start")
+
+
+def start_leash(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`leash up` (no dashboard) on `port` with `env` added, logging beside `data_dir`; returns
+    once it is healthy."""
+    log = data_dir.parent / "leash.log"
+    command = [sys.executable, "-m", "leash.cli", "up", "--no-dashboard", "--port", str(port),
+               "--data-dir", str(data_dir)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, env={**os.environ, **env}, stdout=out,
+                                stderr=subprocess.STDOUT)
+    return wait_healthy(proc, port, f"leash up (see {log})")

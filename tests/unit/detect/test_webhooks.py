@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import http.server
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from ingest.api import create_app
 from ingest.runtime import Runtime, open_runtime
 from ingest.settings import Settings
 from tests.conftest import INGEST_KEY, auth
+from tests.ports import free_port
 
 SECRET = "whsec_" + base64.b64encode(b"leash-test-secret-0123456789abcdef").decode()
 AGENT_ARN = "arn:aws:sts::123456789012:assumed-role/deploy-agent/agent-run-7f3a"
@@ -57,12 +57,6 @@ def make_alert(**overrides: Any) -> Alert:
         "explanation": {"features": {"destructive": 3}},
     }
     return Alert(**{**values, **overrides})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
