@@ -40,11 +40,18 @@ KEY = "bench-admin-key"
 SECRET = "whsec_" + base64.b64encode(b"bench-webhook-secret-0123456789").decode()
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "decide.lua"
 THREADS_PER_PROC = 4  # senders per process: enough in flight that pacing, not sockets, limits
-PRINCIPALS = [f"arn:aws:sts::123456789012:assumed-role/bench-agent-{i}/agent-run-{i:04d}a"
-              for i in range(50)]
-ACTIONS = [("ec2.amazonaws.com", "DescribeInstances"), ("s3.amazonaws.com", "PutObject"),
-           ("rds.amazonaws.com", "DeleteDBInstance"), ("ec2.amazonaws.com", "RunInstances"),
-           ("iam.amazonaws.com", "AttachRolePolicy")]
+PRINCIPALS = [
+    f"arn:aws:sts::123456789012:assumed-role/bench-agent-{i}/agent-run-{i:04d}a" for i in range(50)
+]
+ACTIONS = [
+    ("ec2.amazonaws.com", "DescribeInstances"),
+    ("s3.amazonaws.com", "PutObject"),
+    ("rds.amazonaws.com", "DeleteDBInstance"),
+    ("ec2.amazonaws.com", "RunInstances"),
+    ("iam.amazonaws.com", "AttachRolePolicy"),
+]
+
+
 class Receiver:
     """Records (arrival time, event type, body) of every webhook POSTed to it."""
 
@@ -68,8 +75,10 @@ class Receiver:
 
     def first(self, event_type: str, about: bytes) -> float | None:
         """When the first `event_type` webhook whose body mentions `about` arrived."""
-        return next((t for t, kind, body in list(self.arrivals)
-                     if kind == event_type and about in body), None)
+        return next(
+            (t for t, kind, body in list(self.arrivals) if kind == event_type and about in body),
+            None,
+        )
 
 
 class RawHttp:
@@ -82,14 +91,19 @@ class RawHttp:
         self._buffer = b""
 
     def post(self, path: str, body: bytes) -> int:
-        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {KEY}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {KEY}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
         self._sock.sendall(head.encode() + body)
         while b"\r\n\r\n" not in self._buffer:
             self._buffer += self._sock.recv(65536)
         header, _, rest = self._buffer.partition(b"\r\n\r\n")
-        length = next(int(line.split(b":")[1]) for line in header.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:"))
+        length = next(
+            int(line.split(b":")[1])
+            for line in header.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
         while len(rest) < length:
             rest += self._sock.recv(65536)
         self._buffer = rest[length:]
@@ -106,8 +120,14 @@ def _sender(port: int, slots: list[float], out: list[tuple[float, float, int]]) 
         if wait > 0:
             time.sleep(wait)
         source, action = ACTIONS[n % len(ACTIONS)]
-        body = orjson.dumps({"principal": PRINCIPALS[n % len(PRINCIPALS)], "action": action,
-                             "source": source, "resources": [f"res-{n % 20}"]})
+        body = orjson.dumps(
+            {
+                "principal": PRINCIPALS[n % len(PRINCIPALS)],
+                "action": action,
+                "source": source,
+                "resources": [f"res-{n % 20}"],
+            }
+        )
         sent = time.perf_counter()
         status = client.post("/v1/decide", body)
         done = time.perf_counter()
@@ -115,12 +135,15 @@ def _sender(port: int, slots: list[float], out: list[tuple[float, float, int]]) 
     client.close()
 
 
-def _process(port: int, start: float, step_s: float, first: int, total: int, stride: int,
-             queue: mp.Queue) -> None:  # type: ignore[type-arg]
+def _process(
+    port: int, start: float, step_s: float, first: int, total: int, stride: int, queue: mp.Queue
+) -> None:  # type: ignore[type-arg]
     slots = [start + i * step_s for i in range(first, total, stride)]
     results: list[tuple[float, float, int]] = []
-    threads = [threading.Thread(target=_sender, args=(port, slots[t::THREADS_PER_PROC], results))
-               for t in range(THREADS_PER_PROC)]
+    threads = [
+        threading.Thread(target=_sender, args=(port, slots[t::THREADS_PER_PROC], results))
+        for t in range(THREADS_PER_PROC)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -132,8 +155,10 @@ def python_drive(port: int, *, rate: float, duration_s: float, procs: int) -> di
     total = int(rate * duration_s)
     start = time.perf_counter() + 1.0  # give every process time to spawn before the clock
     queue: mp.Queue = mp.Queue()  # type: ignore[type-arg]
-    workers = [mp.Process(target=_process, args=(port, start, 1 / rate, p, total, procs, queue))
-               for p in range(procs)]
+    workers = [
+        mp.Process(target=_process, args=(port, start, 1 / rate, p, total, procs, queue))
+        for p in range(procs)
+    ]
     for worker in workers:
         worker.start()
     results = [r for _ in workers for r in queue.get()]
@@ -142,17 +167,33 @@ def python_drive(port: int, *, rate: float, duration_s: float, procs: int) -> di
     elapsed = duration_s + max((lat for lat, _, _ in results), default=0.0)
     ms = sorted(r[0] * 1000 for r in results)
     q = statistics.quantiles(ms, n=1000)
-    return {"requests": len(results), "errors": sum(1 for r in results if r[2] != 200),
-            "rate": len(results) / elapsed, "p50": q[499], "p95": q[949], "p99": q[989],
-            "p999": q[998], "max": ms[-1]}
+    return {
+        "requests": len(results),
+        "errors": sum(1 for r in results if r[2] != 200),
+        "rate": len(results) / elapsed,
+        "p50": q[499],
+        "p95": q[949],
+        "p99": q[989],
+        "p999": q[998],
+        "max": ms[-1],
+    }
 
 
 def wrk_drive(port: int, *, rate: float, duration_s: float, connections: int) -> dict[str, float]:
     """One wrk run; connections x (1 request per period) = rate."""
     period_ms = connections * 1000 / rate
     env = {**os.environ, "PERIOD_MS": f"{period_ms:.0f}", "LEASH_KEY": KEY}
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration_s:.0f}s", "--timeout", "5s",
-               "-s", str(WRK_SCRIPT), f"http://127.0.0.1:{port}"]
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration_s:.0f}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(WRK_SCRIPT),
+        f"http://127.0.0.1:{port}",
+    ]
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
     values = {k: float(v) for k, v in (item.split("=") for item in line.split()[1:])}
@@ -163,21 +204,27 @@ def wrk_drive(port: int, *, rate: float, duration_s: float, connections: int) ->
 def burst_to_webhook(url: str, receiver: Receiver, *, deletes: int = 12) -> None:
     now = datetime.now(UTC)
     arn = "arn:aws:sts::123456789012:assumed-role/deploy-agent/agent-run-b3nch1"
-    records = [{
-        "eventVersion": "1.08", "eventID": str(uuid.uuid4()), "eventSource": "rds.amazonaws.com",
-        "eventName": "DeleteDBInstance", "awsRegion": "us-east-1",
-        "eventTime": (now + timedelta(milliseconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "userIdentity": {"type": "AssumedRole", "arn": arn, "accountId": "123456789012"},
-        "requestParameters": {"dBInstanceIdentifier": f"prod-db-{i}"}, "readOnly": False,
-    } for i in range(deletes)]
+    records = [
+        {
+            "eventVersion": "1.08",
+            "eventID": str(uuid.uuid4()),
+            "eventSource": "rds.amazonaws.com",
+            "eventName": "DeleteDBInstance",
+            "awsRegion": "us-east-1",
+            "eventTime": (now + timedelta(milliseconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "userIdentity": {"type": "AssumedRole", "arn": arn, "accountId": "123456789012"},
+            "requestParameters": {"dBInstanceIdentifier": f"prod-db-{i}"},
+            "readOnly": False,
+        }
+        for i in range(deletes)
+    ]
     headers = {"Authorization": f"Bearer {KEY}"}
     first_delete = time.perf_counter()
     httpx.post(f"{url}/v1/events", json={"Records": records[:1]}, headers=headers, timeout=10)
     httpx.post(f"{url}/v1/events", json={"Records": records[1:]}, headers=headers, timeout=10)
     deadline = time.perf_counter() + 60
     about = arn.split("/")[1].encode()
-    while time.perf_counter() < deadline and receiver.first("principal.quarantined",
-                                                            about) is None:
+    while time.perf_counter() < deadline and receiver.first("principal.quarantined", about) is None:
         time.sleep(0.01)
     for kind in ("alert.opened", "principal.quarantined"):
         at = receiver.first(kind, about)
@@ -191,8 +238,11 @@ def _ingest_load(port: int, rate: float, batch: int, stop: Any, out: Any) -> Non
 
     per_s = max(rate / batch, 0.1)
     bodies, _ = make_bodies(load_templates(), int(rate * 600) or batch, batch)  # 10 min of load
-    headers = {"Authorization": f"Bearer {KEY}", "Content-Encoding": "gzip",
-               "Content-Type": "application/json"}
+    headers = {
+        "Authorization": f"Bearer {KEY}",
+        "Content-Encoding": "gzip",
+        "Content-Type": "application/json",
+    }
     sent, started = 0, time.perf_counter()
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as client:
         for n, body in enumerate(bodies):
@@ -212,8 +262,9 @@ class IngestLoad:
     def __init__(self, port: int, rate: float, batch: int = 100) -> None:
         self._stop = mp.Event()
         self._out: mp.Queue = mp.Queue()  # type: ignore[type-arg]
-        self._proc = mp.Process(target=_ingest_load,
-                                args=(port, rate, batch, self._stop, self._out))
+        self._proc = mp.Process(
+            target=_ingest_load, args=(port, rate, batch, self._stop, self._out)
+        )
 
     def __enter__(self) -> IngestLoad:
         self._proc.start()
@@ -227,20 +278,25 @@ class IngestLoad:
 
 
 def start_reference(port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "bench.reference_app", "--port", str(port),
-                             "--key", KEY])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.reference_app", "--port", str(port), "--key", KEY]
+    )
     return wait_healthy(proc, port, "the reference app")
 
 
 def _row(label: str, r: dict[str, float]) -> str:
-    return (f"{label:<22} {r['rate']:>5.0f}/s  p50 {r['p50']:5.2f}  p95 {r['p95']:5.2f}  "
-            f"p99 {r['p99']:5.2f}  p99.9 {r['p999']:6.2f}  max {r['max']:6.2f} ms  "
-            f"errors {r['errors']:.0f}")
+    return (
+        f"{label:<22} {r['rate']:>5.0f}/s  p50 {r['p50']:5.2f}  p95 {r['p95']:5.2f}  "
+        f"p99 {r['p99']:5.2f}  p99.9 {r['p999']:6.2f}  max {r['max']:6.2f} ms  "
+        f"errors {r['errors']:.0f}"
+    )
 
 
 def _summary(label: str, p99s: list[float]) -> None:
-    print(f"{label}: median {statistics.median(p99s):.2f} ms, range {min(p99s):.2f}-"
-          f"{max(p99s):.2f} ms")
+    print(
+        f"{label}: median {statistics.median(p99s):.2f} ms, range {min(p99s):.2f}-"
+        f"{max(p99s):.2f} ms"
+    )
 
 
 def main() -> int:
@@ -248,15 +304,27 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=500.0, help="requests per second")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per run")
     parser.add_argument("--runs", type=int, default=3, help="runs (reference, then Leash, each)")
-    parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
-                        help="load generator (auto: wrk when it is on the PATH)")
-    parser.add_argument("--warmup", type=float, default=5.0,
-                        help="seconds of unreported load on each server first (first approvals, "
-                             "their webhooks, cold caches)")
+    parser.add_argument(
+        "--generator",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator (auto: wrk when it is on the PATH)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=5.0,
+        help="seconds of unreported load on each server first (first approvals, "
+        "their webhooks, cold caches)",
+    )
     parser.add_argument("--connections", type=int, default=50, help="wrk connections")
-    parser.add_argument("--ingest-rate", type=float, default=0.0,
-                        help="also measure decide while this many events/s of real CloudTrail "
-                             "records are ingested (and detected) by the same leash up")
+    parser.add_argument(
+        "--ingest-rate",
+        type=float,
+        default=0.0,
+        help="also measure decide while this many events/s of real CloudTrail "
+        "records are ingested (and detected) by the same leash up",
+    )
     parser.add_argument("--procs", type=int, default=2, help="python generator processes")
     args = parser.parse_args()
     use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk"))
@@ -266,21 +334,28 @@ def main() -> int:
     def drive(port: int, duration_s: float | None = None) -> dict[str, float]:
         seconds = args.duration if duration_s is None else duration_s
         if use_wrk:
-            return wrk_drive(port, rate=args.rate, duration_s=seconds,
-                             connections=args.connections)
+            return wrk_drive(port, rate=args.rate, duration_s=seconds, connections=args.connections)
         return python_drive(port, rate=args.rate, duration_s=seconds, procs=args.procs)
 
-    print(f"generator: {'wrk ' + str(args.connections) + ' connections' if use_wrk else 'python'}"
-          f", {args.rate:.0f} req/s, {args.duration:.0f} s per run after {args.warmup:.0f} s of "
-          "warm-up; latencies in ms")
+    print(
+        f"generator: {'wrk ' + str(args.connections) + ' connections' if use_wrk else 'python'}"
+        f", {args.rate:.0f} req/s, {args.duration:.0f} s per run after {args.warmup:.0f} s of "
+        "warm-up; latencies in ms"
+    )
     receiver = Receiver()
     leash_p99: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         port, ref_port = free_port(), free_port()
-        proc = start_leash(Path(tmp) / "data", port, {
-            "LEASH_API_KEYS": f"{KEY}:admin", "LEASH_SINK__MAX_AGE_S": "0.2",
-            "LEASH_WEBHOOK_URLS": f"http://127.0.0.1:{receiver.port}/hook",
-            "LEASH_WEBHOOK_SECRET": SECRET})
+        proc = start_leash(
+            Path(tmp) / "data",
+            port,
+            {
+                "LEASH_API_KEYS": f"{KEY}:admin",
+                "LEASH_SINK__MAX_AGE_S": "0.2",
+                "LEASH_WEBHOOK_URLS": f"http://127.0.0.1:{receiver.port}/hook",
+                "LEASH_WEBHOOK_SECRET": SECRET,
+            },
+        )
         ref = start_reference(ref_port)
         url = f"http://127.0.0.1:{port}"
         try:
@@ -300,8 +375,7 @@ def main() -> int:
                         result = drive(port)
                         loaded.append(result["p99"])
                         print(_row(f"run {run} under ingest", result))
-                _summary(f"leash decide p99 while ingesting {load.achieved:,.0f} events/s",
-                         loaded)
+                _summary(f"leash decide p99 while ingesting {load.achieved:,.0f} events/s", loaded)
             burst_to_webhook(url, receiver)
         finally:
             ref.terminate()

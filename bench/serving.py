@@ -18,8 +18,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_healthy(proc: subprocess.Popen[bytes], port: int, what: str,
-                 timeout_s: float = 60.0) -> subprocess.Popen[bytes]:
+def wait_healthy(
+    proc: subprocess.Popen[bytes], port: int, what: str, timeout_s: float = 60.0
+) -> subprocess.Popen[bytes]:
     """Return `proc` once http://127.0.0.1:port/healthz answers 200; exit if it never does."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
@@ -36,9 +37,19 @@ def start_leash(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Po
     """`leash up` (no dashboard) on `port` with `env` added, logging beside `data_dir`; returns
     once it is healthy."""
     log = data_dir.parent / "leash.log"
-    command = [sys.executable, "-m", "leash.cli", "up", "--no-dashboard", "--port", str(port),
-               "--data-dir", str(data_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "leash.cli",
+        "up",
+        "--no-dashboard",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
     with log.open("wb") as out:
-        proc = subprocess.Popen(command, env={**os.environ, **env}, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+        )
     return wait_healthy(proc, port, f"leash up (see {log})")

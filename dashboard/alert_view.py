@@ -15,17 +15,29 @@ from dashboard.session import Connection
 __all__ = ["alert_events", "render_alert"]
 
 SUPPRESS_FOR_S = 7 * 24 * 3600  # seconds a suppression made here lasts
-EVENT_TABLE_COLUMNS = ["event_time", "action", "action_class", "principal", "resources",
-                       "error_code", "source_ip", "event_id"]
+EVENT_TABLE_COLUMNS = [
+    "event_time",
+    "action",
+    "action_class",
+    "principal",
+    "resources",
+    "error_code",
+    "source_ip",
+    "event_id",
+]
 
 
 def alert_events(conn: Connection, alert: Alert) -> pd.DataFrame:
     """The stored events this alert names (newest first)."""
     if alert.first_event_time is None or alert.last_event_time is None:
         return pd.DataFrame(columns=EVENT_TABLE_COLUMNS)
-    page = data.events(conn, principal=alert.principal, since=alert.first_event_time,
-                       until=alert.last_event_time + timedelta(milliseconds=1),
-                       limit=data.MAX_ROWS)
+    page = data.events(
+        conn,
+        principal=alert.principal,
+        since=alert.first_event_time,
+        until=alert.last_event_time + timedelta(milliseconds=1),
+        limit=data.MAX_ROWS,
+    )
     ids = set(alert.event_ids)
     return page.events[page.events["event_id"].isin(ids)].reset_index(drop=True)
 
@@ -37,12 +49,16 @@ def _header(alert: Alert) -> None:
     cols[1].metric("Status", alert.status)
     cols[2].metric("Events", f"{alert.event_count:,}")
     cols[3].metric("Score", f"{alert.score:.2f}")
-    st.markdown(f"**Principal** `{alert.principal}` ({alert.actor_kind}) · **rule** "
-                f"`{alert.rule}` · event time {ui.when(alert.first_event_time)} → "
-                f"{ui.when(alert.last_event_time)}")
+    st.markdown(
+        f"**Principal** `{alert.principal}` ({alert.actor_kind}) · **rule** "
+        f"`{alert.rule}` · event time {ui.when(alert.first_event_time)} → "
+        f"{ui.when(alert.last_event_time)}"
+    )
     if alert.status_by:
-        st.caption(f"{alert.status} by {alert.status_by}"
-                   + (f": {alert.status_note}" if alert.status_note else ""))
+        st.caption(
+            f"{alert.status} by {alert.status_by}"
+            + (f": {alert.status_note}" if alert.status_note else "")
+        )
     if st.button("Open principal", key=f"principal_{alert.id}", icon=":material/person:"):
         st.switch_page("views/principal.py", query_params={"principal": alert.principal})
 
@@ -63,11 +79,17 @@ def _explanation(alert: Alert) -> None:
 def _status_actions(conn: Connection, alert: Alert) -> None:
     cols = st.columns([1, 1, 1])
     if alert.status == "open" and cols[0].button("Acknowledge", key=f"ack_{alert.id}"):
-        ui.act(conn, lambda c: c.set_alert_status(alert.id, "ack"),
-               done=f"Alert {alert.id} acknowledged.")
+        ui.act(
+            conn,
+            lambda c: c.set_alert_status(alert.id, "ack"),
+            done=f"Alert {alert.id} acknowledged.",
+        )
     if alert.status != "resolved" and cols[1].button("Resolve", key=f"resolve_{alert.id}"):
-        ui.act(conn, lambda c: c.set_alert_status(alert.id, "resolve"),
-               done=f"Alert {alert.id} resolved.")
+        ui.act(
+            conn,
+            lambda c: c.set_alert_status(alert.id, "resolve"),
+            done=f"Alert {alert.id} resolved.",
+        )
 
 
 def _false_positive(reason: str, alert: Alert) -> ui.Action:
@@ -83,8 +105,12 @@ def _rules(alert: Alert) -> tuple[str, ...]:
 
 def _suppression(reason: str, alert: Alert) -> ui.Action:
     def call(client: LeashClient) -> object:
-        return [client.suppress(principal=alert.principal, rule=rule, reason=reason,
-                                expires_in_s=SUPPRESS_FOR_S) for rule in _rules(alert)]
+        return [
+            client.suppress(
+                principal=alert.principal, rule=rule, reason=reason, expires_in_s=SUPPRESS_FOR_S
+            )
+            for rule in _rules(alert)
+        ]
 
     return call
 
@@ -94,17 +120,21 @@ def _actions(conn: Connection, alert: Alert) -> None:
     _status_actions(conn, alert)
     if alert.status != "resolved":
         ui.confirmed_action(
-            conn, key=f"fp_{alert.id}", label="Mark false positive",
+            conn,
+            key=f"fp_{alert.id}",
+            label="Mark false positive",
             consequence=f"Resolve this alert on {alert.principal} as a false positive; its "
-                        "events are recorded as benign for the next training.",
+            "events are recorded as benign for the next training.",
             action=lambda reason: _false_positive(reason, alert),
             done=f"Alert {alert.id} marked false positive.",
         )
     ui.confirmed_action(
-        conn, key=f"suppress_{alert.id}", label="Suppress",
+        conn,
+        key=f"suppress_{alert.id}",
+        label="Suppress",
         consequence=f"For {SUPPRESS_FOR_S // 86400} days, findings of "
-                    f"{', '.join(_rules(alert))} for {alert.principal} raise no alert and no "
-                    "webhook.",
+        f"{', '.join(_rules(alert))} for {alert.principal} raise no alert and no "
+        "webhook.",
         action=lambda reason: _suppression(reason, alert),
         done=f"{len(_rules(alert))} rule(s) suppressed for {alert.principal}.",
     )
@@ -117,14 +147,20 @@ def _events(conn: Connection, alert: Alert) -> None:
         st.write("The alert's events are not in the store (yet).")
         return
     if len(events) < alert.event_count:
-        st.caption(f"{len(events):,} of {alert.event_count:,} events (an alert keeps the first "
-                   "ids only).")
-    st.dataframe(events[EVENT_TABLE_COLUMNS], hide_index=True, width="stretch",
-                 column_config={"event_time": ui.TIME_COLUMN})
+        st.caption(
+            f"{len(events):,} of {alert.event_count:,} events (an alert keeps the first ids only)."
+        )
+    st.dataframe(
+        events[EVENT_TABLE_COLUMNS],
+        hide_index=True,
+        width="stretch",
+        column_config={"event_time": ui.TIME_COLUMN},
+    )
     trigger = alert.explanation.get("trigger_event_id")
     chosen = events[events["event_id"] == trigger] if trigger else events.head(0)
-    with st.expander("Raw JSON of the triggering event" if not chosen.empty else
-                     "Raw JSON of the newest event"):
+    with st.expander(
+        "Raw JSON of the triggering event" if not chosen.empty else "Raw JSON of the newest event"
+    ):
         st.json((chosen if not chosen.empty else events).iloc[0]["raw"])
 
 

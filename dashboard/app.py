@@ -29,8 +29,12 @@ def sidebar(conn: session.Connection) -> None:
         st.caption(f"key {conn.key.key_id or '?'} · scopes: {scopes}")
         if not conn.can_act:
             st.caption("Read-only key: actions are hidden.")
-        st.toggle("Auto-refresh", value=True, key="auto_refresh",
-                  help=f"Reload the data every {ui.REFRESH_S} s")
+        st.toggle(
+            "Auto-refresh",
+            value=True,
+            key="auto_refresh",
+            help=f"Reload the data every {ui.REFRESH_S} s",
+        )
         left, right = st.columns(2)
         if left.button("Refresh now"):
             data.clear()
@@ -47,8 +51,10 @@ def main() -> None:
     conn = session.sign_in()
     if conn is None:
         return
-    pages = [st.Page(HERE / path, title=title, icon=icon, default=i == 0)
-             for i, (path, title, icon) in enumerate(PAGES)]
+    pages = [
+        st.Page(HERE / path, title=title, icon=icon, default=i == 0)
+        for i, (path, title, icon) in enumerate(PAGES)
+    ]
     navigation = st.navigation(pages)
     sidebar(conn)
     navigation.run()

@@ -24,8 +24,9 @@ BAR_STEP_PX = 18  # height of one bar (or one row of ticks) on charts with a dis
 
 def _class_color(*, orient: Literal["right", "top"] = "right") -> alt.Color:
     scale = alt.Scale(domain=list(ACTION_CLASSES), range=list(CLASS_COLORS))
-    return alt.Color("action_class:N", scale=scale, title="action class",
-                     legend=alt.Legend(orient=orient))
+    return alt.Color(
+        "action_class:N", scale=scale, title="action class", legend=alt.Legend(orient=orient)
+    )
 
 
 def rate_chart(rates: pd.DataFrame) -> alt.Chart:
@@ -37,8 +38,11 @@ def rate_chart(rates: pd.DataFrame) -> alt.Chart:
             x=alt.X("time:T", title="event time (UTC)"),
             y=alt.Y("per_minute:Q", title="events / minute", stack="zero"),
             color=_class_color(),
-            tooltip=[alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"), "action_class:N",
-                     alt.Tooltip("per_minute:Q", format=".2f")],
+            tooltip=[
+                alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"),
+                "action_class:N",
+                alt.Tooltip("per_minute:Q", format=".2f"),
+            ],
         )
     )
     return chart
@@ -46,8 +50,9 @@ def rate_chart(rates: pd.DataFrame) -> alt.Chart:
 
 def drivers_chart(drivers: pd.DataFrame) -> alt.LayerChart:
     """For each driving feature, the principal's usual value next to the value now (labelled)."""
-    long = drivers.melt(id_vars=["feature"], value_vars=["usual", "now"], var_name="when",
-                        value_name="value").dropna(subset=["value"])
+    long = drivers.melt(
+        id_vars=["feature"], value_vars=["usual", "now"], var_name="when", value_name="value"
+    ).dropna(subset=["value"])
     scale = alt.Scale(domain=["usual", "now"], range=["#94a3b8", "#dc2626"])
     base = alt.Chart(long).encode(
         x=alt.X("value:Q", title="value"),
@@ -57,7 +62,8 @@ def drivers_chart(drivers: pd.DataFrame) -> alt.LayerChart:
         tooltip=["feature:N", "when:N", alt.Tooltip("value:Q", format=".3g")],
     )
     text = base.mark_text(align="left", dx=4, color="#334155").encode(
-        text=alt.Text("value:Q", format="~g"))
+        text=alt.Text("value:Q", format="~g")
+    )
     chart: alt.LayerChart = (base.mark_bar() + text).properties(height=alt.Step(BAR_STEP_PX))
     return chart
 
@@ -65,15 +71,21 @@ def drivers_chart(drivers: pd.DataFrame) -> alt.LayerChart:
 def timeline_chart(events: pd.DataFrame) -> alt.Chart:
     """One tick per event: time against action, coloured by action class."""
     chart: alt.Chart = (
-        alt.Chart(events[["event_time", "action", "action_class", "source"]],
-                  height=alt.Step(BAR_STEP_PX + 4))
+        alt.Chart(
+            events[["event_time", "action", "action_class", "source"]],
+            height=alt.Step(BAR_STEP_PX + 4),
+        )
         .mark_tick(thickness=2, size=14)
         .encode(
             x=alt.X("event_time:T", title="event time (UTC)"),
             y=alt.Y("action:N", title=None, axis=alt.Axis(labelLimit=240)),
             color=_class_color(orient="top"),
-            tooltip=[alt.Tooltip("event_time:T", format="%Y-%m-%d %H:%M:%S"), "action:N",
-                     "action_class:N", "source:N"],
+            tooltip=[
+                alt.Tooltip("event_time:T", format="%Y-%m-%d %H:%M:%S"),
+                "action:N",
+                "action_class:N",
+                "source:N",
+            ],
         )
     )
     return chart
@@ -81,15 +93,20 @@ def timeline_chart(events: pd.DataFrame) -> alt.Chart:
 
 def baseline_chart(baseline: pd.DataFrame) -> alt.Chart:
     """Per action class: usual count per hour against the latest hour."""
-    long = baseline.melt(id_vars=["action_class"], value_vars=["usual", "now"], var_name="when",
-                         value_name="events")
+    long = baseline.melt(
+        id_vars=["action_class"], value_vars=["usual", "now"], var_name="when", value_name="events"
+    )
     scale = alt.Scale(domain=["usual", "now"], range=["#94a3b8", "#dc2626"])
     chart: alt.Chart = (
         alt.Chart(long, height=CHART_HEIGHT_PX)
         .mark_bar()
         .encode(
-            x=alt.X("action_class:N", sort=list(ACTION_CLASSES), title=None,
-                    axis=alt.Axis(labelAngle=-30, labelOverlap=False)),
+            x=alt.X(
+                "action_class:N",
+                sort=list(ACTION_CLASSES),
+                title=None,
+                axis=alt.Axis(labelAngle=-30, labelOverlap=False),
+            ),
             xOffset=alt.XOffset("when:N", sort=["usual", "now"]),
             y=alt.Y("events:Q", title="events per hour"),
             color=alt.Color("when:N", scale=scale, title=None),

@@ -43,21 +43,62 @@ logger = logging.getLogger(__name__)
 
 TIMEOUT_S = 15.0  # seconds per request; the dashboard shows an error rather than hang
 ALERT_COLUMNS = (
-    "id", "severity", "status", "principal", "actor_kind", "kind", "rule", "score",
-    "event_count", "first_event_time", "last_event_time", "created_at", "summary",
+    "id",
+    "severity",
+    "status",
+    "principal",
+    "actor_kind",
+    "kind",
+    "rule",
+    "score",
+    "event_count",
+    "first_event_time",
+    "last_event_time",
+    "created_at",
+    "summary",
 )
 APPROVAL_COLUMNS = (
-    "id", "status", "created_at", "expires_at", "principal", "principal_key", "actor_kind",
-    "action", "action_class", "source", "resources", "reason", "requested_by", "decided_by",
-    "decided_at", "note",
+    "id",
+    "status",
+    "created_at",
+    "expires_at",
+    "principal",
+    "principal_key",
+    "actor_kind",
+    "action",
+    "action_class",
+    "source",
+    "resources",
+    "reason",
+    "requested_by",
+    "decided_by",
+    "decided_at",
+    "note",
 )
 DECISION_COLUMNS = (
-    "decided_at", "decision", "action", "action_class", "principal", "reason", "rule",
-    "approval_id", "resources", "source",
+    "decided_at",
+    "decision",
+    "action",
+    "action_class",
+    "principal",
+    "reason",
+    "rule",
+    "approval_id",
+    "resources",
+    "source",
 )
 PRINCIPAL_COLUMNS = ("principal", "principal_key", "state", "actor_kind", "since", "reason")
-SUPPRESSION_COLUMNS = ("id", "principal", "rule", "action", "resource", "reason", "expires_at",
-                       "created_by", "hits")
+SUPPRESSION_COLUMNS = (
+    "id",
+    "principal",
+    "rule",
+    "action",
+    "resource",
+    "reason",
+    "expires_at",
+    "created_by",
+    "hits",
+)
 PrincipalVerb = Literal["quarantine", "revoke", "restore"]
 
 
@@ -112,12 +153,18 @@ class LeashClient:
     """A bearer-token session against one Leash API; use as a context manager or call close()."""
 
     def __init__(
-        self, base_url: str, api_key: str, *, timeout_s: float = TIMEOUT_S,
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout_s: float = TIMEOUT_S,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(
-            base_url=self.base_url, timeout=timeout_s, transport=transport,
+            base_url=self.base_url,
+            timeout=timeout_s,
+            transport=transport,
             headers={"Authorization": f"Bearer {api_key}", "User-Agent": "leash-dashboard"},
         )
 
@@ -173,25 +220,46 @@ class LeashClient:
         )
 
     def events(
-        self, *, principal: str | None = None, action: str | None = None,
-        action_class: str | None = None, actor_kind: str | None = None, q: str | None = None,
-        since: datetime | None = None, until: datetime | None = None, limit: int = 100,
+        self,
+        *,
+        principal: str | None = None,
+        action: str | None = None,
+        action_class: str | None = None,
+        actor_kind: str | None = None,
+        q: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
         offset: int = 0,
     ) -> EventPage:
         body = self._get(
-            "/v1/events", principal=principal, action=action, action_class=action_class,
-            actor_kind=actor_kind, q=q, since=since, until=until, limit=limit, offset=offset,
+            "/v1/events",
+            principal=principal,
+            action=action,
+            action_class=action_class,
+            actor_kind=actor_kind,
+            q=q,
+            since=since,
+            until=until,
+            limit=limit,
+            offset=offset,
         )
         return EventPage.from_json(body)
 
     def alerts(
-        self, *, status: str | None = None, principal: str | None = None,
-        since: datetime | None = None, limit: int = 200,
+        self,
+        *,
+        status: str | None = None,
+        principal: str | None = None,
+        since: datetime | None = None,
+        limit: int = 200,
     ) -> pd.DataFrame:
-        body = self._get("/v1/alerts", status=status, principal=principal, since=since,
-                         limit=limit)
-        return records_frame(body.get("alerts", []), columns=ALERT_COLUMNS,
-                             time_columns=("first_event_time", "last_event_time", "created_at"))
+        body = self._get("/v1/alerts", status=status, principal=principal, since=since, limit=limit)
+        return records_frame(
+            body.get("alerts", []),
+            columns=ALERT_COLUMNS,
+            time_columns=("first_event_time", "last_event_time", "created_at"),
+        )
 
     def alert(self, alert_id: str) -> Alert:
         return Alert.from_json(self._get(f"/v1/alerts/{path_segment(alert_id)}"))
@@ -205,44 +273,58 @@ class LeashClient:
     def restricted_principals(self) -> pd.DataFrame:
         """Principals that are quarantined or revoked."""
         body = self._get("/v1/principals")
-        return records_frame(body.get("principals", []), columns=PRINCIPAL_COLUMNS,
-                             time_columns=("since",))
+        return records_frame(
+            body.get("principals", []), columns=PRINCIPAL_COLUMNS, time_columns=("since",)
+        )
 
     def decisions(self, *, principal: str | None = None, limit: int = 100) -> pd.DataFrame:
         body = self._get("/v1/decisions", principal=principal, limit=limit)
-        return records_frame(body.get("decisions", []), columns=DECISION_COLUMNS,
-                             time_columns=("decided_at",))
+        return records_frame(
+            body.get("decisions", []), columns=DECISION_COLUMNS, time_columns=("decided_at",)
+        )
 
     def approvals(self, status: str | None = None) -> pd.DataFrame:
         body = self._get("/v1/approvals", status=status)
-        return records_frame(body.get("approvals", []), columns=APPROVAL_COLUMNS,
-                             time_columns=("created_at", "expires_at", "decided_at"))
+        return records_frame(
+            body.get("approvals", []),
+            columns=APPROVAL_COLUMNS,
+            time_columns=("created_at", "expires_at", "decided_at"),
+        )
 
     def suppressions(self) -> pd.DataFrame:
         body = self._get("/v1/suppressions")
         return records_frame(body.get("suppressions", []), columns=SUPPRESSION_COLUMNS)
 
     # -- admin actions ------------------------------------------------------------------------
-    def set_alert_status(self, alert_id: str, verb: Literal["ack", "resolve"], *,
-                         note: str = "") -> Alert:
-        return Alert.from_json(self._post(f"/v1/alerts/{path_segment(alert_id)}/{verb}",
-                                          {"note": note}))
+    def set_alert_status(
+        self, alert_id: str, verb: Literal["ack", "resolve"], *, note: str = ""
+    ) -> Alert:
+        return Alert.from_json(
+            self._post(f"/v1/alerts/{path_segment(alert_id)}/{verb}", {"note": note})
+        )
 
-    def mark_false_positive(self, alert_id: str, *, note: str = "",
-                            suppress: bool = False) -> Alert:
-        body = self._post(f"/v1/alerts/{path_segment(alert_id)}/false-positive",
-                          {"note": note, "suppress": suppress})
+    def mark_false_positive(
+        self, alert_id: str, *, note: str = "", suppress: bool = False
+    ) -> Alert:
+        body = self._post(
+            f"/v1/alerts/{path_segment(alert_id)}/false-positive",
+            {"note": note, "suppress": suppress},
+        )
         return Alert.from_json(body["alert"])
 
-    def suppress(self, *, principal: str, rule: str = "*", reason: str,
-                 expires_in_s: float | None = None) -> str:
+    def suppress(
+        self, *, principal: str, rule: str = "*", reason: str, expires_in_s: float | None = None
+    ) -> str:
         """Suppress future findings of `rule` for `principal`; returns the suppression id."""
-        body = self._post("/v1/suppressions", {"principal": principal, "rule": rule,
-                                               "reason": reason, "expires_in_s": expires_in_s})
+        body = self._post(
+            "/v1/suppressions",
+            {"principal": principal, "rule": rule, "reason": reason, "expires_in_s": expires_in_s},
+        )
         return str(body["id"])
 
-    def change_principal(self, principal: str, verb: PrincipalVerb, *,
-                         reason: str) -> PrincipalInfo:
+    def change_principal(
+        self, principal: str, verb: PrincipalVerb, *, reason: str
+    ) -> PrincipalInfo:
         body = self._post(f"/v1/principals/{path_segment(principal)}/{verb}", {"reason": reason})
         return PrincipalInfo.from_json(body)
 

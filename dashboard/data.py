@@ -53,22 +53,42 @@ def clear() -> None:
 
 
 def events(
-    conn: Connection, *, principal: str | None = None, action: str | None = None,
-    action_class: str | None = None, actor_kind: str | None = None, q: str | None = None,
-    since: datetime | None = None, until: datetime | None = None, limit: int = 100,
+    conn: Connection,
+    *,
+    principal: str | None = None,
+    action: str | None = None,
+    action_class: str | None = None,
+    actor_kind: str | None = None,
+    q: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
     offset: int = 0,
 ) -> EventPage:
-    return cast(EventPage, _call(
-        conn, "events", principal=principal, action=action, action_class=action_class,
-        actor_kind=actor_kind, q=q, since=since, until=until, limit=min(limit, MAX_ROWS),
-        offset=offset,
-    ))
+    return cast(
+        EventPage,
+        _call(
+            conn,
+            "events",
+            principal=principal,
+            action=action,
+            action_class=action_class,
+            actor_kind=actor_kind,
+            q=q,
+            since=since,
+            until=until,
+            limit=min(limit, MAX_ROWS),
+            offset=offset,
+        ),
+    )
 
 
-def alerts(conn: Connection, *, status: str | None = None, principal: str | None = None,
-           limit: int = 200) -> pd.DataFrame:
-    return cast(pd.DataFrame, _call(conn, "alerts", status=status, principal=principal,
-                                    limit=limit))
+def alerts(
+    conn: Connection, *, status: str | None = None, principal: str | None = None, limit: int = 200
+) -> pd.DataFrame:
+    return cast(
+        pd.DataFrame, _call(conn, "alerts", status=status, principal=principal, limit=limit)
+    )
 
 
 def alert(conn: Connection, alert_id: str) -> Alert:
@@ -95,8 +115,7 @@ def restricted_principals(conn: Connection) -> pd.DataFrame:
     return cast(pd.DataFrame, _call(conn, "restricted_principals"))
 
 
-def decisions(conn: Connection, *, principal: str | None = None,
-              limit: int = 100) -> pd.DataFrame:
+def decisions(conn: Connection, *, principal: str | None = None, limit: int = 100) -> pd.DataFrame:
     return cast(pd.DataFrame, _call(conn, "decisions", principal=principal, limit=limit))
 
 

@@ -27,9 +27,21 @@ __all__ = [
 ACTION_CLASSES = ("read", "write", "destructive", "privilege", "defense_evasion")
 SEVERITIES = ("low", "medium", "high", "critical")
 EVENT_COLUMNS = (
-    "event_time", "principal", "principal_key", "actor_kind", "action", "action_class",
-    "source", "region", "account", "resources", "error_code", "source_ip", "user_agent",
-    "event_id", "raw",
+    "event_time",
+    "principal",
+    "principal_key",
+    "actor_kind",
+    "action",
+    "action_class",
+    "source",
+    "region",
+    "account",
+    "resources",
+    "error_code",
+    "source_ip",
+    "user_agent",
+    "event_id",
+    "raw",
 )
 
 
@@ -78,8 +90,9 @@ class EventPage:
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> EventPage:
-        frame = records_frame(body.get("events", []), columns=EVENT_COLUMNS,
-                              time_columns=("event_time",))
+        frame = records_frame(
+            body.get("events", []), columns=EVENT_COLUMNS, time_columns=("event_time",)
+        )
         return cls(total=int(body.get("total", 0)), events=frame)
 
 
@@ -109,15 +122,21 @@ class Alert:
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Alert:
         return cls(
-            id=str(body["id"]), created_at=parse_time(body.get("created_at")),
-            principal=str(body.get("principal", "")), actor_kind=str(body.get("actor_kind", "")),
-            kind=str(body.get("kind", "")), rule=str(body.get("rule", "")),
-            rules=tuple(body.get("rules") or ()), severity=str(body.get("severity", "")),
-            score=float(body.get("score") or 0.0), status=str(body.get("status", "")),
+            id=str(body["id"]),
+            created_at=parse_time(body.get("created_at")),
+            principal=str(body.get("principal", "")),
+            actor_kind=str(body.get("actor_kind", "")),
+            kind=str(body.get("kind", "")),
+            rule=str(body.get("rule", "")),
+            rules=tuple(body.get("rules") or ()),
+            severity=str(body.get("severity", "")),
+            score=float(body.get("score") or 0.0),
+            status=str(body.get("status", "")),
             first_event_time=parse_time(body.get("first_event_time")),
             last_event_time=parse_time(body.get("last_event_time")),
             event_count=int(body.get("event_count") or 0),
-            event_ids=tuple(body.get("event_ids") or ()), summary=str(body.get("summary", "")),
+            event_ids=tuple(body.get("event_ids") or ()),
+            summary=str(body.get("summary", "")),
             explanation=dict(body.get("explanation") or {}),
             status_by=str(body.get("status_by") or ""),
             status_note=str(body.get("status_note") or ""),
@@ -132,7 +151,8 @@ class Alert:
             for name, item in group.items():
                 if isinstance(item, Mapping) and "value" in item:
                     rows[str(name)] = {
-                        "feature": str(name), "now": _number(item.get("value")),
+                        "feature": str(name),
+                        "now": _number(item.get("value")),
                         "usual": _number(item.get("baseline")),
                         "threshold": _number(item.get("threshold")),
                         "contribution": _number(item.get("contribution")),
@@ -143,9 +163,17 @@ class Alert:
     def detectors(self) -> pd.DataFrame:
         """The rules and detectors that contributed findings to this alert."""
         items = (self.explanation.get("detectors") or {}).items()
-        rows = [{"detector": name, "kind": d.get("kind", ""), "findings": d.get("findings", 0),
-                 "score": d.get("score", 0.0), "summary": d.get("summary", "")}
-                for name, d in items if isinstance(d, Mapping)]
+        rows = [
+            {
+                "detector": name,
+                "kind": d.get("kind", ""),
+                "findings": d.get("findings", 0),
+                "score": d.get("score", 0.0),
+                "summary": d.get("summary", ""),
+            }
+            for name, d in items
+            if isinstance(d, Mapping)
+        ]
         return pd.DataFrame(rows, columns=["detector", "kind", "findings", "score", "summary"])
 
 
@@ -183,9 +211,12 @@ class PrincipalInfo:
     def from_json(cls, body: Mapping[str, Any]) -> PrincipalInfo:
         history = tuple(
             PrincipalChange(
-                changed_at=parse_time(h.get("changed_at")), from_state=str(h.get("from_state")),
-                to_state=str(h.get("to_state")), reason=str(h.get("reason", "")),
-                actor=str(h.get("actor", "")), origin=str(h.get("origin", "")),
+                changed_at=parse_time(h.get("changed_at")),
+                from_state=str(h.get("from_state")),
+                to_state=str(h.get("to_state")),
+                reason=str(h.get("reason", "")),
+                actor=str(h.get("actor", "")),
+                origin=str(h.get("origin", "")),
                 alert_id=str(h.get("alert_id") or ""),
             )
             for h in body.get("history") or ()
@@ -193,9 +224,12 @@ class PrincipalInfo:
         return cls(
             principal=str(body.get("principal", "")),
             principal_key=str(body.get("principal_key") or body.get("principal", "")),
-            state=str(body.get("state", "active")), actor_kind=str(body.get("actor_kind", "")),
-            since=parse_time(body.get("since")), reason=str(body.get("reason") or ""),
-            changed_by=str(body.get("changed_by") or ""), history=history,
+            state=str(body.get("state", "active")),
+            actor_kind=str(body.get("actor_kind", "")),
+            since=parse_time(body.get("since")),
+            reason=str(body.get("reason") or ""),
+            changed_by=str(body.get("changed_by") or ""),
+            history=history,
         )
 
 
@@ -217,8 +251,10 @@ class DetectorStatus:
             model_version=body.get("model_version"),
             model_trained_at=parse_time(body.get("model_trained_at")),
             last_event_time=parse_time(body.get("last_event_time")),
-            lag=int(body.get("lag") or 0), stale=bool(body.get("stale")),
-            alive=bool(body.get("alive")), training_error=body.get("training_error"),
+            lag=int(body.get("lag") or 0),
+            stale=bool(body.get("stale")),
+            alive=bool(body.get("alive")),
+            training_error=body.get("training_error"),
         )
 
 

@@ -97,8 +97,10 @@ def _remember(connection: Connection) -> Connection:
 
 def _sign_in_form(default_url: str, error: str) -> None:
     st.title("Leash")
-    st.write("Sign in with a Leash API key (`read` to look, `admin` to act). "
-             "With `leash up` the admin key is in `leash-data/admin.key`.")
+    st.write(
+        "Sign in with a Leash API key (`read` to look, `admin` to act). "
+        "With `leash up` the admin key is in `leash-data/admin.key`."
+    )
     if error:
         st.error(error)
     with st.form("sign_in"):

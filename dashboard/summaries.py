@@ -80,8 +80,9 @@ def top_destructive(events: pd.DataFrame, *, limit: int = 10) -> pd.DataFrame:
 def by_severity(alerts: pd.DataFrame) -> pd.DataFrame:
     """Alerts most severe first, then by newest last event."""
     rank = alerts["severity"].map({s: i for i, s in enumerate(SEVERITIES)}).fillna(-1)
-    ordered = alerts.assign(_rank=rank).sort_values(["_rank", "last_event_time"],
-                                                   ascending=[False, False])
+    ordered = alerts.assign(_rank=rank).sort_values(
+        ["_rank", "last_event_time"], ascending=[False, False]
+    )
     return ordered.drop(columns="_rank").reset_index(drop=True)
 
 

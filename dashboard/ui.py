@@ -78,7 +78,12 @@ def show_flash() -> None:
 
 
 def confirmed_action(
-    conn: Connection, *, key: str, label: str, consequence: str, action: Callable[[str], Action],
+    conn: Connection,
+    *,
+    key: str,
+    label: str,
+    consequence: str,
+    action: Callable[[str], Action],
     done: str,
 ) -> None:
     """A button that opens an inline confirmation naming the target and the consequence.

@@ -61,15 +61,25 @@ class Alert:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "created_at": event_time_iso(self.created_at_ms),
-            "updated_at": event_time_iso(self.updated_at_ms), "principal": self.principal,
-            "actor_kind": self.actor_kind, "kind": self.kind, "rule": self.rule,
-            "rules": list(self.rules), "severity": self.severity, "score": self.score,
-            "status": self.status, "first_event_time": event_time_iso(self.first_event_ms),
+            "id": self.id,
+            "created_at": event_time_iso(self.created_at_ms),
+            "updated_at": event_time_iso(self.updated_at_ms),
+            "principal": self.principal,
+            "actor_kind": self.actor_kind,
+            "kind": self.kind,
+            "rule": self.rule,
+            "rules": list(self.rules),
+            "severity": self.severity,
+            "score": self.score,
+            "status": self.status,
+            "first_event_time": event_time_iso(self.first_event_ms),
             "last_event_time": event_time_iso(self.last_event_ms),
-            "event_count": self.event_count, "event_ids": list(self.event_ids),
-            "summary": self.summary, "explanation": dict(self.explanation),
-            "status_by": self.status_actor, "status_note": self.status_note,
+            "event_count": self.event_count,
+            "event_ids": list(self.event_ids),
+            "summary": self.summary,
+            "explanation": dict(self.explanation),
+            "status_by": self.status_actor,
+            "status_note": self.status_note,
         }
 
 
@@ -94,11 +104,24 @@ def alert_id(principal: str, first_event_id: str) -> str:
     return "al_" + hashlib.sha256(f"{principal}\x00{first_event_id}".encode()).hexdigest()[:24]
 
 
-
 _COLUMNS = (
-    "id", "version", "created_at", "updated_at", "principal", "actor_kind", "kind", "rule",
-    "rules", "severity", "score", "first_event_time", "last_event_time", "event_count",
-    "event_ids", "summary", "explanation",
+    "id",
+    "version",
+    "created_at",
+    "updated_at",
+    "principal",
+    "actor_kind",
+    "kind",
+    "rule",
+    "rules",
+    "severity",
+    "score",
+    "first_event_time",
+    "last_event_time",
+    "event_count",
+    "event_ids",
+    "summary",
+    "explanation",
 )
 _SELECT = f"""
 SELECT a.id, toUnixTimestamp64Milli(a.created_at), toUnixTimestamp64Milli(a.updated_at),
@@ -119,12 +142,25 @@ def _ms(value: int) -> datetime:
 
 def _from_row(row: Sequence[Any]) -> Alert:
     return Alert(
-        id=row[0], created_at_ms=int(row[1]), updated_at_ms=int(row[2]), principal=row[3],
-        actor_kind=row[4], kind=row[5], rule=row[6], severity=row[7], score=float(row[8]),
-        status=row[9], first_event_ms=int(row[10]), last_event_ms=int(row[11]),
-        event_count=int(row[12]), event_ids=tuple(row[13]), summary=row[14],
-        explanation=orjson.loads(row[15]) if row[15] else {}, rules=tuple(row[16]),
-        status_actor=row[17] or "", status_note=row[18] or "",
+        id=row[0],
+        created_at_ms=int(row[1]),
+        updated_at_ms=int(row[2]),
+        principal=row[3],
+        actor_kind=row[4],
+        kind=row[5],
+        rule=row[6],
+        severity=row[7],
+        score=float(row[8]),
+        status=row[9],
+        first_event_ms=int(row[10]),
+        last_event_ms=int(row[11]),
+        event_count=int(row[12]),
+        event_ids=tuple(row[13]),
+        summary=row[14],
+        explanation=orjson.loads(row[15]) if row[15] else {},
+        rules=tuple(row[16]),
+        status_actor=row[17] or "",
+        status_note=row[18] or "",
     )
 
 
@@ -144,10 +180,25 @@ class AlertStore:
             return
         base = time.time_ns()
         rows = [
-            (a.id, base + i, _ms(a.created_at_ms), _ms(a.updated_at_ms), a.principal,
-             a.actor_kind, a.kind, a.rule, list(a.rules), a.severity, float(a.score),
-             _ms(a.first_event_ms), _ms(a.last_event_ms), a.event_count, list(a.event_ids),
-             a.summary, orjson.dumps(dict(a.explanation)).decode())
+            (
+                a.id,
+                base + i,
+                _ms(a.created_at_ms),
+                _ms(a.updated_at_ms),
+                a.principal,
+                a.actor_kind,
+                a.kind,
+                a.rule,
+                list(a.rules),
+                a.severity,
+                float(a.score),
+                _ms(a.first_event_ms),
+                _ms(a.last_event_ms),
+                a.event_count,
+                list(a.event_ids),
+                a.summary,
+                orjson.dumps(dict(a.explanation)).decode(),
+            )
             for i, a in enumerate(alerts)
         ]
         self._store.insert(schema.ALERTS, rows, _COLUMNS)
@@ -177,8 +228,10 @@ class AlertStore:
             ms = since if isinstance(since, int) else int(since.timestamp() * 1000)
             clauses.append("a.last_event_time >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')")
             params["since"] = ms
-        sql = (f"{_SELECT} WHERE {' AND '.join(clauses)} "
-               "ORDER BY a.created_at DESC, a.id LIMIT {limit:UInt32}")
+        sql = (
+            f"{_SELECT} WHERE {' AND '.join(clauses)} "
+            "ORDER BY a.created_at DESC, a.id LIMIT {limit:UInt32}"
+        )
         return [_from_row(r) for r in self._store.query(sql, params)]
 
     def set_status(self, id: str, status: str, *, actor: str, note: str = "") -> Alert | None:  # noqa: A002
@@ -207,7 +260,9 @@ class AlertStore:
 
     def open_incidents(self, *, since_ms: int) -> _Alerts:
         """Unresolved alerts whose last event is at or after since_ms: the newest per principal."""
-        sql = (f"{_SELECT} WHERE status != 'resolved' AND a.last_event_time >= "
-               "fromUnixTimestamp64Milli({since:Int64}, 'UTC') "
-               "ORDER BY a.last_event_time DESC LIMIT 1 BY a.principal")
+        sql = (
+            f"{_SELECT} WHERE status != 'resolved' AND a.last_event_time >= "
+            "fromUnixTimestamp64Milli({since:Int64}, 'UTC') "
+            "ORDER BY a.last_event_time DESC LIMIT 1 BY a.principal"
+        )
         return [_from_row(r) for r in self._store.query(sql, {"since": since_ms})]

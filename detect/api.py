@@ -87,12 +87,16 @@ def create_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         return {
             "model_version": model.version if model else None,
             "model_trained_at": event_time_iso(model.trained_at_ms) if model else None,
-            "last_event_time": None, "lag": 0, "stale": True, "alive": False,
+            "last_event_time": None,
+            "lag": 0,
+            "stale": True,
+            "alive": False,
             "model": dict(model.metadata) if model else None,
         }
 
-    @router.post("/v1/detector/train", dependencies=[Depends(auth.require("admin"))],
-                 tags=["detector"])
+    @router.post(
+        "/v1/detector/train", dependencies=[Depends(auth.require("admin"))], tags=["detector"]
+    )
     def train() -> dict[str, Any]:
         """Train on stored history now; the running detector switches to the new model."""
         worker = runtime.extensions.get("detection")
@@ -103,8 +107,10 @@ def create_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
                 model = train_and_save(runtime.store, runtime.settings, DetectSettings())
         except NotEnoughHistory as exc:
             raise HTTPException(409, str(exc)) from None
-        return {"model_version": model.version,
-                "model_trained_at": event_time_iso(model.trained_at_ms),
-                "model": dict(model.metadata)}
+        return {
+            "model_version": model.version,
+            "model_trained_at": event_time_iso(model.trained_at_ms),
+            "model": dict(model.metadata),
+        }
 
     return router

@@ -23,9 +23,26 @@ from ingest.store import Store
 
 __all__ = ["Approval", "ApprovalBook", "ApprovalError", "SelfApprovalError", "fingerprint"]
 
-COLUMNS = ("approval_id", "created_at", "expires_at", "principal", "principal_key", "actor_kind",
-           "source", "action", "action_class", "resources", "reason", "requested_by", "status",
-           "decided_by", "decided_as", "decided_at", "note", "version")
+COLUMNS = (
+    "approval_id",
+    "created_at",
+    "expires_at",
+    "principal",
+    "principal_key",
+    "actor_kind",
+    "source",
+    "action",
+    "action_class",
+    "resources",
+    "reason",
+    "requested_by",
+    "status",
+    "decided_by",
+    "decided_as",
+    "decided_at",
+    "note",
+    "version",
+)
 LIVE = ("pending", "approved", "denied")
 _RANK = {"pending": 0, "approved": 1, "denied": 1, "used": 2, "expired": 2}  # only moves forward
 Fingerprint = tuple[str, str, str, tuple[str, ...]]
@@ -78,20 +95,45 @@ class Approval:
         return (self.principal_key, self.source, self.action, tuple(sorted(self.resources)))
 
     def row(self) -> tuple[object, ...]:
-        return (self.id, _dt(self.created_at_ms), _dt(self.expires_at_ms), self.principal,
-                self.principal_key, self.actor_kind, self.source, self.action, self.action_class,
-                list(self.resources), self.reason, self.requested_by, self.status, self.decided_by,
-                self.decided_as, _dt(self.decided_at_ms), self.note, time.time_ns())
+        return (
+            self.id,
+            _dt(self.created_at_ms),
+            _dt(self.expires_at_ms),
+            self.principal,
+            self.principal_key,
+            self.actor_kind,
+            self.source,
+            self.action,
+            self.action_class,
+            list(self.resources),
+            self.reason,
+            self.requested_by,
+            self.status,
+            self.decided_by,
+            self.decided_as,
+            _dt(self.decided_at_ms),
+            self.note,
+            time.time_ns(),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "status": self.status, "created_at": _iso(self.created_at_ms),
-            "expires_at": _iso(self.expires_at_ms), "principal": self.principal,
-            "principal_key": self.principal_key, "actor_kind": self.actor_kind,
-            "source": self.source, "action": self.action, "action_class": self.action_class,
-            "resources": list(self.resources), "reason": self.reason,
-            "requested_by": self.requested_by, "decided_by": self.decided_by or None,
-            "decided_as": self.decided_as or None, "decided_at": _iso(self.decided_at_ms),
+            "id": self.id,
+            "status": self.status,
+            "created_at": _iso(self.created_at_ms),
+            "expires_at": _iso(self.expires_at_ms),
+            "principal": self.principal,
+            "principal_key": self.principal_key,
+            "actor_kind": self.actor_kind,
+            "source": self.source,
+            "action": self.action,
+            "action_class": self.action_class,
+            "resources": list(self.resources),
+            "reason": self.reason,
+            "requested_by": self.requested_by,
+            "decided_by": self.decided_by or None,
+            "decided_as": self.decided_as or None,
+            "decided_at": _iso(self.decided_at_ms),
             "note": self.note,
         }
 
@@ -100,10 +142,22 @@ def _from_row(r: tuple[Any, ...]) -> Approval:
     ms = [int(v.timestamp() * 1000) for v in (r[1], r[2], r[15])]
     text = [str(v) for v in r]
     return Approval(
-        id=text[0], created_at_ms=ms[0], expires_at_ms=ms[1], principal=text[3],
-        principal_key=text[4], actor_kind=text[5], source=text[6], action=text[7],
-        action_class=text[8], resources=tuple(r[9]), reason=text[10], requested_by=text[11],
-        status=text[12], decided_by=text[13], decided_as=text[14], decided_at_ms=ms[2],
+        id=text[0],
+        created_at_ms=ms[0],
+        expires_at_ms=ms[1],
+        principal=text[3],
+        principal_key=text[4],
+        actor_kind=text[5],
+        source=text[6],
+        action=text[7],
+        action_class=text[8],
+        resources=tuple(r[9]),
+        reason=text[10],
+        requested_by=text[11],
+        status=text[12],
+        decided_by=text[13],
+        decided_as=text[14],
+        decided_at_ms=ms[2],
         note=text[16],
     )
 
@@ -115,9 +169,15 @@ class ApprovalBook:
     waits on the store. Thread-safe.
     """
 
-    def __init__(self, store: Store, *, key_of: Callable[[str], str], ttl_s: float,
-                 clock: Callable[[], float] = time.time,
-                 write: Callable[[tuple[object, ...]], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        key_of: Callable[[str], str],
+        ttl_s: float,
+        clock: Callable[[], float] = time.time,
+        write: Callable[[tuple[object, ...]], None] | None = None,
+    ) -> None:
         self._store = store
         self._key_of = key_of
         self._ttl_ms = int(ttl_s * 1000)
@@ -154,9 +214,20 @@ class ApprovalBook:
 
     def request(self, req: GateRequest, *, reason: str, requested_by: str) -> Approval:
         now = self.now_ms()
-        approval = Approval(f"apr_{uuid.uuid4().hex[:20]}", now, now + self._ttl_ms,
-                            req.principal, req.principal_key, req.actor_kind, req.source,
-                            req.action, req.action_class, req.resources, reason, requested_by)
+        approval = Approval(
+            f"apr_{uuid.uuid4().hex[:20]}",
+            now,
+            now + self._ttl_ms,
+            req.principal,
+            req.principal_key,
+            req.actor_kind,
+            req.source,
+            req.action,
+            req.action_class,
+            req.resources,
+            reason,
+            requested_by,
+        )
         with self._lock:
             self._put(approval)
         self._write(approval.row())
@@ -169,8 +240,15 @@ class ApprovalBook:
         self._write(used.row())
         return used
 
-    def decide(self, approval_id: str, *, approve: bool, key_id: str, as_principal: str = "",
-               note: str = "") -> Approval:
+    def decide(
+        self,
+        approval_id: str,
+        *,
+        approve: bool,
+        key_id: str,
+        as_principal: str = "",
+        note: str = "",
+    ) -> Approval:
         """Approve or deny a pending approval; raises ApprovalError or SelfApprovalError."""
         with self._lock:
             approval = self._by_id.get(approval_id)
@@ -182,9 +260,14 @@ class ApprovalBook:
                 raise SelfApprovalError("the API key that requested an approval cannot decide it")
             if as_principal and self._key_of(as_principal) == approval.principal_key:
                 raise SelfApprovalError("a principal cannot approve its own action")
-            decided = replace(approval, status="approved" if approve else "denied",
-                              decided_by=key_id, decided_as=as_principal,
-                              decided_at_ms=self.now_ms(), note=note)
+            decided = replace(
+                approval,
+                status="approved" if approve else "denied",
+                decided_by=key_id,
+                decided_as=as_principal,
+                decided_at_ms=self.now_ms(),
+                note=note,
+            )
             self._put(decided)
         self._write(decided.row())
         return decided
@@ -196,15 +279,18 @@ class ApprovalBook:
             return found
         rows = self._store.query(
             f"SELECT {', '.join(COLUMNS[:-1])} FROM {schema.APPROVALS} FINAL "
-            "WHERE approval_id = {id:String}", {"id": approval_id},
+            "WHERE approval_id = {id:String}",
+            {"id": approval_id},
         )
         return _from_row(rows[0]) if rows else None
 
     def list(self, status: str | None = None) -> list[Approval]:
         now = self.now_ms()
         with self._lock:
-            items = [a if a.expires_at_ms > now or a.status not in LIVE
-                     else replace(a, status="expired") for a in self._by_id.values()]
+            items = [
+                a if a.expires_at_ms > now or a.status not in LIVE else replace(a, status="expired")
+                for a in self._by_id.values()
+            ]
         chosen = [a for a in items if status is None or a.status == status]
         return sorted(chosen, key=lambda a: a.created_at_ms, reverse=True)
 

@@ -68,24 +68,91 @@ def _kinds(agent: float, human: float, service: float) -> dict[str, float]:
 
 
 DEFAULT_CHECKS: tuple[BaselineCheck, ...] = (
-    BaselineCheck("baseline:destructive_burst", "destructive_10m", _kinds(5, 8, 10), 1.5, 2.0,
-                  "high", "destructive", "destructive actions in 10 min", _DESTRUCTIVE),
-    BaselineCheck("baseline:slow_destructive", "destructive_6h", _kinds(8, 12, 20), 1.5, 3.0,
-                  "medium", "slow", "destructive actions in 6 h", _DESTRUCTIVE),
-    BaselineCheck("baseline:delete_recreate", "churn_10m", _kinds(2, 2, 2), 1.5, 1.0,
-                  "high", "destructive", "resources deleted then recreated in 10 min"),
-    BaselineCheck("baseline:privilege_burst", "privilege_10m", _kinds(3, 4, 4), 1.5, 2.0,
-                  "high", "sensitive", "permission changes in 10 min", _SENSITIVE),
-    BaselineCheck("baseline:new_sensitive_actions", "new_sensitive_10m", _kinds(0, 1, 0), 1.0,
-                  0.5, "medium", "sensitive", "first-seen privilege/evasion actions in 10 min",
-                  _SENSITIVE),
-    BaselineCheck("baseline:region_spread", "distinct_regions_10m", _kinds(3, 3, 4), 1.0, 1.5,
-                  "medium", "event", "regions used in 10 min"),
-    BaselineCheck("baseline:rate_spike", "events_10m", _kinds(400, 300, 1500), 3.0, 50.0,
-                  "medium", "event", "events in 10 min"),
-    BaselineCheck("baseline:bulk_data_read", "data_reads_10m", _kinds(100, 100, 300), 1.5, 20.0,
-                  "medium", "event", "data reads (objects, items, secret values) in 10 min",
-                  data_reads_only=True),
+    BaselineCheck(
+        "baseline:destructive_burst",
+        "destructive_10m",
+        _kinds(5, 8, 10),
+        1.5,
+        2.0,
+        "high",
+        "destructive",
+        "destructive actions in 10 min",
+        _DESTRUCTIVE,
+    ),
+    BaselineCheck(
+        "baseline:slow_destructive",
+        "destructive_6h",
+        _kinds(8, 12, 20),
+        1.5,
+        3.0,
+        "medium",
+        "slow",
+        "destructive actions in 6 h",
+        _DESTRUCTIVE,
+    ),
+    BaselineCheck(
+        "baseline:delete_recreate",
+        "churn_10m",
+        _kinds(2, 2, 2),
+        1.5,
+        1.0,
+        "high",
+        "destructive",
+        "resources deleted then recreated in 10 min",
+    ),
+    BaselineCheck(
+        "baseline:privilege_burst",
+        "privilege_10m",
+        _kinds(3, 4, 4),
+        1.5,
+        2.0,
+        "high",
+        "sensitive",
+        "permission changes in 10 min",
+        _SENSITIVE,
+    ),
+    BaselineCheck(
+        "baseline:new_sensitive_actions",
+        "new_sensitive_10m",
+        _kinds(0, 1, 0),
+        1.0,
+        0.5,
+        "medium",
+        "sensitive",
+        "first-seen privilege/evasion actions in 10 min",
+        _SENSITIVE,
+    ),
+    BaselineCheck(
+        "baseline:region_spread",
+        "distinct_regions_10m",
+        _kinds(3, 3, 4),
+        1.0,
+        1.5,
+        "medium",
+        "event",
+        "regions used in 10 min",
+    ),
+    BaselineCheck(
+        "baseline:rate_spike",
+        "events_10m",
+        _kinds(400, 300, 1500),
+        3.0,
+        50.0,
+        "medium",
+        "event",
+        "events in 10 min",
+    ),
+    BaselineCheck(
+        "baseline:bulk_data_read",
+        "data_reads_10m",
+        _kinds(100, 100, 300),
+        1.5,
+        20.0,
+        "medium",
+        "event",
+        "data reads (objects, items, secret values) in 10 min",
+        data_reads_only=True,
+    ),
 )
 _INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
@@ -122,29 +189,47 @@ class BaselineDetector:
         """Findings for the window that `event` just updated (x = state.features())."""
         self._roll_day(state, event.event_time_ms, x)
         found = [
-            f for c in self.checks
+            f
+            for c in self.checks
             if c.applies(event) and (f := self._check(c, state, x, event)) is not None
         ]
         if state.established and flags & FIRST_SEEN_PROD_DESTRUCTIVE:
-            found.append(self._first_seen(
-                "baseline:first_seen_destructive", state, event,
-                f"first {event.action} by this principal on a production resource",
-            ))
-        if state.established and flags & FIRST_SEEN_SENSITIVE and (
-            event.action_class == "defense_evasion"
+            found.append(
+                self._first_seen(
+                    "baseline:first_seen_destructive",
+                    state,
+                    event,
+                    f"first {event.action} by this principal on a production resource",
+                )
+            )
+        if (
+            state.established
+            and flags & FIRST_SEEN_SENSITIVE
+            and (event.action_class == "defense_evasion")
         ):
-            found.append(self._first_seen(
-                "baseline:first_seen_evasion", state, event,
-                f"first {event.action} ever by this principal (turns off or narrows monitoring)",
-            ))
-        if state.established and x[_INDEX["offhours_surprise_10m"]] >= CONTEXT_OFFHOURS and (
-            x[_INDEX["new_ips_10m"]] + x[_INDEX["new_regions_10m"]] >= 1
+            found.append(
+                self._first_seen(
+                    "baseline:first_seen_evasion",
+                    state,
+                    event,
+                    f"first {event.action} ever by this principal "
+                    "(turns off or narrows monitoring)",
+                )
+            )
+        if (
+            state.established
+            and x[_INDEX["offhours_surprise_10m"]] >= CONTEXT_OFFHOURS
+            and (x[_INDEX["new_ips_10m"]] + x[_INDEX["new_regions_10m"]] >= 1)
         ):
-            found.append(self._first_seen(
-                "baseline:unusual_context", state, event,
-                f"active at hours this principal never works, from a new source "
-                f"(IP {event.source_ip}, region {event.region})",
-            ))
+            found.append(
+                self._first_seen(
+                    "baseline:unusual_context",
+                    state,
+                    event,
+                    f"active at hours this principal never works, from a new source "
+                    f"(IP {event.source_ip}, region {event.region})",
+                )
+            )
         if found:
             self._days[state.key].flagged = True
         return found
@@ -183,10 +268,15 @@ class BaselineDetector:
             first_ms = _first_ms(state, check.evidence, event)
         usual = state.high.get(check.feature, 0.0)
         return Finding(
-            principal=state.key, actor_kind=state.actor_kind, kind="anomaly", rule=check.rule,
-            severity=severity, score=round(0.5 + 0.5 * (1.0 - limit / value), 4),
+            principal=state.key,
+            actor_kind=state.actor_kind,
+            kind="anomaly",
+            rule=check.rule,
+            severity=severity,
+            score=round(0.5 + 0.5 * (1.0 - limit / value), 4),
             summary=f"{value:g} {check.label} (usual up to {usual:g}; threshold {limit:g})",
-            event_ids=ids, first_event_ms=min(first_ms or event.event_time_ms, event.event_time_ms),
+            event_ids=ids,
+            first_event_ms=min(first_ms or event.event_time_ms, event.event_time_ms),
             last_event_ms=event.event_time_ms,
             explanation={check.feature: {"value": value, "baseline": usual, "threshold": limit}},
         )
@@ -195,11 +285,21 @@ class BaselineDetector:
         self, rule: str, state: PrincipalState, event: AuditEvent, summary: str
     ) -> Finding:
         return Finding(
-            principal=state.key, actor_kind=state.actor_kind, kind="anomaly", rule=rule,
-            severity="high", score=FIRST_SEEN_SCORE, summary=summary, event_ids=(event.event_id,),
-            first_event_ms=event.event_time_ms, last_event_ms=event.event_time_ms,
-            explanation={"action": event.action, "resources": list(event.resources[:5]),
-                         "history_events": state.hist_events},
+            principal=state.key,
+            actor_kind=state.actor_kind,
+            kind="anomaly",
+            rule=rule,
+            severity="high",
+            score=FIRST_SEEN_SCORE,
+            summary=summary,
+            event_ids=(event.event_id,),
+            first_event_ms=event.event_time_ms,
+            last_event_ms=event.event_time_ms,
+            explanation={
+                "action": event.action,
+                "resources": list(event.resources[:5]),
+                "history_events": state.hist_events,
+            },
         )
 
 

@@ -63,8 +63,14 @@ class BypassRule:
 
     name = "response:approval_bypass"
 
-    def __init__(self, *, unasked_agents: bool = True, window_s: float = WINDOW_S,
-                 skew_s: float = SKEW_S, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        unasked_agents: bool = True,
+        window_s: float = WINDOW_S,
+        skew_s: float = SKEW_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._unasked_agents = unasked_agents
         self._window_ms = int(window_s * 1000)
         self._skew_ms = int(skew_s * 1000)
@@ -74,11 +80,18 @@ class BypassRule:
         self._lock = threading.Lock()
 
     def observe(self, decision: Decision) -> None:
-        asked = _Asked(decision.decided_at_ms, decision.action, _service(decision.source),
-                       decision.resources, decision.decision, decision.approval_id)
+        asked = _Asked(
+            decision.decided_at_ms,
+            decision.action,
+            _service(decision.source),
+            decision.resources,
+            decision.decision,
+            decision.approval_id,
+        )
         with self._lock:
-            self._asked.setdefault(decision.principal_key, deque(maxlen=MAX_PER_PRINCIPAL)
-                                   ).append(asked)
+            self._asked.setdefault(decision.principal_key, deque(maxlen=MAX_PER_PRINCIPAL)).append(
+                asked
+            )
 
     def load(self, store: Store) -> int:
         """Seed with the decisions of the last window (so a restart does not forget them)."""
@@ -91,8 +104,15 @@ class BypassRule:
         with self._lock:
             for key, at, action, source, resources, decision, approval_id in rows:
                 self._asked.setdefault(str(key), deque(maxlen=MAX_PER_PRINCIPAL)).append(
-                    _Asked(int(at), str(action), _service(str(source)), tuple(resources),
-                           str(decision), str(approval_id)))
+                    _Asked(
+                        int(at),
+                        str(action),
+                        _service(str(source)),
+                        tuple(resources),
+                        str(decision),
+                        str(approval_id),
+                    )
+                )
         return len(rows)
 
     def actor_kind(self, principal_key: str) -> str | None:
@@ -104,32 +124,53 @@ class BypassRule:
         if event.action_class not in DANGEROUS or event.error_code:
             return None
         with self._lock:
-            asked = [a for a in self._asked.get(event.principal_key, ())
-                     if a.at_ms - self._skew_ms <= event.event_time_ms <= a.at_ms + self._window_ms
-                     and _covers(a, event)]
+            asked = [
+                a
+                for a in self._asked.get(event.principal_key, ())
+                if a.at_ms - self._skew_ms <= event.event_time_ms <= a.at_ms + self._window_ms
+                and _covers(a, event)
+            ]
         if any(a.decision == "allow" for a in asked):
             return None
         if asked:
             last = asked[-1]
             stamp = datetime.fromtimestamp(last.at_ms / 1000, tz=UTC).isoformat()
-            summary = (f"approval bypass: decide answered {last.decision} for {event.action} "
-                       f"at {stamp}, and the action ran anyway")
-            detail: dict[str, object] = {"decision": last.decision, "decided_at": stamp,
-                                         "approval_id": last.approval_id}
-        elif self._unasked_agents and event.actor_kind == "agent" \
-                and event.event_time_ms >= self._since_ms - self._skew_ms:
+            summary = (
+                f"approval bypass: decide answered {last.decision} for {event.action} "
+                f"at {stamp}, and the action ran anyway"
+            )
+            detail: dict[str, object] = {
+                "decision": last.decision,
+                "decided_at": stamp,
+                "approval_id": last.approval_id,
+            }
+        elif (
+            self._unasked_agents
+            and event.actor_kind == "agent"
+            and event.event_time_ms >= self._since_ms - self._skew_ms
+        ):
             summary = f"gate bypass: agent ran {event.action} without asking decide first"
             detail = {"decision": None}
         else:
             return None
         return Finding(
-            principal=event.principal_key, actor_kind=event.actor_kind, kind="rule",
-            rule=self.name, severity="critical", score=1.0, summary=summary,
-            event_ids=(event.event_id,), first_event_ms=event.event_time_ms,
+            principal=event.principal_key,
+            actor_kind=event.actor_kind,
+            kind="rule",
+            rule=self.name,
+            severity="critical",
+            score=1.0,
+            summary=summary,
+            event_ids=(event.event_id,),
+            first_event_ms=event.event_time_ms,
             last_event_ms=event.event_time_ms,
-            explanation={"action": event.action, "source": event.source,
-                         "action_class": event.action_class,
-                         "resources": list(event.resources), **detail},
+            explanation={
+                "action": event.action,
+                "source": event.source,
+                "action_class": event.action_class,
+                "resources": list(event.resources),
+                **detail,
+            },
         )
 
     def _remember_kind(self, event: AuditEvent) -> None:

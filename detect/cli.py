@@ -36,21 +36,33 @@ def run_train(settings: Settings) -> int:
     finally:
         store.close()
     meta = model.metadata
-    sys.stdout.write(f"trained {model.version}: {meta['rows']} windows of {meta['principals']} "
-                     f"principals in {meta['train_seconds']} s; thresholds {meta['thresholds']}\n")
+    sys.stdout.write(
+        f"trained {model.version}: {meta['rows']} windows of {meta['principals']} "
+        f"principals in {meta['train_seconds']} s; thresholds {meta['thresholds']}\n"
+    )
     return 0
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `leash eval`."""
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(HELD_OUT_SEEDS),
-                        help="generator seeds to score (default: the held-out 101 102 103)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=list(HELD_OUT_SEEDS),
+        help="generator seeds to score (default: the held-out 101 102 103)",
+    )
     parser.add_argument("--days", type=int, default=7, help="days of traffic per seed (7)")
-    parser.add_argument("--train-days", type=int, default=5,
-                        help="leading days used as training history (5)")
+    parser.add_argument(
+        "--train-days", type=int, default=5, help="leading days used as training history (5)"
+    )
     parser.add_argument("--scale", type=float, default=1.0, help="agents/humans multiplier (1.0)")
-    parser.add_argument("--datasets", type=Path, default=DATASETS if DATASETS.is_dir() else None,
-                        help="folder of the real labelled sets (shared/datasets); 'none' to skip")
+    parser.add_argument(
+        "--datasets",
+        type=Path,
+        default=DATASETS if DATASETS.is_dir() else None,
+        help="folder of the real labelled sets (shared/datasets); 'none' to skip",
+    )
     parser.add_argument("--json", type=Path, help="also write the full results as JSON here")
 
 
@@ -74,10 +86,12 @@ def run_eval(args: argparse.Namespace) -> int:
     datasets = []
     if args.datasets is not None and str(args.datasets) != "none" and args.datasets.is_dir():
         logger.info("scoring the real datasets in %s", args.datasets)
-        datasets = evaluate_datasets(args.datasets, eval_rules()[0],
-                                     engine_options=DetectSettings().engine_options())
+        datasets = evaluate_datasets(
+            args.datasets, eval_rules()[0], engine_options=DetectSettings().engine_options()
+        )
     sys.stdout.write(render(runs, info, datasets))
     if args.json is not None:
-        args.json.write_bytes(orjson.dumps(to_json(runs, info, datasets),
-                                           option=orjson.OPT_INDENT_2))
+        args.json.write_bytes(
+            orjson.dumps(to_json(runs, info, datasets), option=orjson.OPT_INDENT_2)
+        )
     return 0

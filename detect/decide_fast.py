@@ -40,8 +40,7 @@ class DecideFastPath:
         self.gate = gate
         self.auth = auth
 
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive,
-                       send: Send) -> None:
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
@@ -54,13 +53,21 @@ class DecideFastPath:
                 break  # a disconnect: let the app see it
             size += len(message.get("body", b""))
             more = message.get("more_body", False)
-        answer = None if more or chunks[-1]["type"] != "http.request" else self._answer(
-            scope, b"".join(m.get("body", b"") for m in chunks))
+        answer = (
+            None
+            if more or chunks[-1]["type"] != "http.request"
+            else self._answer(scope, b"".join(m.get("body", b"") for m in chunks))
+        )
         if answer is None:
             await self.app(scope, _replay(chunks, receive), send)
             return
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [*_HEADERS, (b"content-length", str(len(answer)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*_HEADERS, (b"content-length", str(len(answer)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": answer})
 
     def _answer(self, scope: MutableMapping[str, Any], body: bytes) -> bytes | None:
@@ -72,9 +79,13 @@ class DecideFastPath:
             ask = DecideBody.model_validate_json(body)
         except ValidationError:
             return None
-        decision = self.gate.decide(principal=ask.principal, action=ask.action,
-                                    source=ask.source, resources=ask.resources,
-                                    key_id=caller.key_id)
+        decision = self.gate.decide(
+            principal=ask.principal,
+            action=ask.action,
+            source=ask.source,
+            resources=ask.resources,
+            key_id=caller.key_id,
+        )
         return orjson.dumps(decision.to_json())
 
 
@@ -91,8 +102,9 @@ def _json(scope: MutableMapping[str, Any]) -> bool:
     if value is None:
         return False
     kind = value.split(";", 1)[0].strip().lower()
-    return kind == "application/json" or (kind.startswith("application/") and
-                                          kind.endswith("+json"))
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
 
 
 def _replay(chunks: list[Message], receive: Receive) -> Receive:

@@ -28,9 +28,22 @@ __all__ = ["Decision", "DetectionHealth", "GateService", "AutonomyBudgets"]
 
 logger = logging.getLogger(__name__)
 
-COLUMNS = ("decision_id", "decided_at", "principal", "principal_key", "actor_kind", "source",
-           "action", "action_class", "resources", "decision", "reason", "rule", "approval_id",
-           "key_id")
+COLUMNS = (
+    "decision_id",
+    "decided_at",
+    "principal",
+    "principal_key",
+    "actor_kind",
+    "source",
+    "action",
+    "action_class",
+    "resources",
+    "decision",
+    "reason",
+    "rule",
+    "approval_id",
+    "key_id",
+)
 HOUR_MS = 3_600_000
 HEALTH_MAX_AGE_S = 5.0  # seconds; a health reading older than this counts as stale
 
@@ -56,15 +69,32 @@ class Decision:
 
     def row(self) -> tuple[object, ...]:
         at = datetime.fromtimestamp(self.decided_at_ms / 1000, tz=UTC)
-        return (self.id, at, self.principal, self.principal_key, self.actor_kind, self.source,
-                self.action, self.action_class, list(self.resources), self.decision, self.reason,
-                self.rule, self.approval_id, self.key_id)
+        return (
+            self.id,
+            at,
+            self.principal,
+            self.principal_key,
+            self.actor_kind,
+            self.source,
+            self.action,
+            self.action_class,
+            list(self.resources),
+            self.decision,
+            self.reason,
+            self.rule,
+            self.approval_id,
+            self.key_id,
+        )
 
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"decision": self.decision, "reason": self.reason,
-                                "decision_id": self.id, "rule": self.rule,
-                                "action_class": self.action_class,
-                                "principal_key": self.principal_key}
+        body: dict[str, Any] = {
+            "decision": self.decision,
+            "reason": self.reason,
+            "decision_id": self.id,
+            "rule": self.rule,
+            "action_class": self.action_class,
+            "principal_key": self.principal_key,
+        }
         if self.approval_id:
             body["approval_id"] = self.approval_id
         return body
@@ -96,8 +126,14 @@ class DetectionHealth:
     happened in HEALTH_MAX_AGE_S.
     """
 
-    def __init__(self, extensions: Mapping[str, Any], *, max_lag_messages: int, max_lag_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        extensions: Mapping[str, Any],
+        *,
+        max_lag_messages: int,
+        max_lag_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._extensions = extensions
         self._max_lag = max_lag_messages
         self._max_lag_s = max_lag_s
@@ -155,10 +191,18 @@ class GateService:
     `on_approval` is told about each new approval (it must not block: webhooks are queued).
     """
 
-    def __init__(self, *, registry: PrincipalRegistry, approvals: ApprovalBook,
-                 health: DetectionHealth, policy: Policy, classify: Callable[[str, str], str],
-                 kind_of: Callable[[str, str], str], log: Callable[[tuple[object, ...]], None],
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        registry: PrincipalRegistry,
+        approvals: ApprovalBook,
+        health: DetectionHealth,
+        policy: Policy,
+        classify: Callable[[str, str], str],
+        kind_of: Callable[[str, str], str],
+        log: Callable[[tuple[object, ...]], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.registry = registry
         self.approvals = approvals
         self.health = health
@@ -172,12 +216,26 @@ class GateService:
         self.observers: list[Callable[[Decision], None]] = []
         self.on_approval: list[Callable[[Approval], None]] = []
 
-    def decide(self, *, principal: str, action: str, source: str = "",
-               resources: Sequence[str] = (), key_id: str = "") -> Decision:
+    def decide(
+        self,
+        *,
+        principal: str,
+        action: str,
+        source: str = "",
+        resources: Sequence[str] = (),
+        key_id: str = "",
+    ) -> Decision:
         key = self.registry.key_of(principal)
         action_class = self._classify(source, action)
-        req = GateRequest(principal, key, self.kind_of(principal, key), source, action,
-                          action_class, tuple(resources))
+        req = GateRequest(
+            principal,
+            key,
+            self.kind_of(principal, key),
+            source,
+            action,
+            action_class,
+            tuple(resources),
+        )
         with self._lock:
             decision, created = self._decide_locked(req, key_id)
         self._log(decision.row())
@@ -195,15 +253,18 @@ class GateService:
         ok, why = self.health.current() if dangerous else (True, "")
         ctx = GateContext(
             principal_state=self.registry.state(req.principal_key),
-            approval=approval.status if approval else "", detection_ok=ok, detection_reason=why,
+            approval=approval.status if approval else "",
+            detection_ok=ok,
+            detection_reason=why,
             anomaly_score=self.health.score(req.principal_key) if dangerous else None,
             dangerous_last_hour=self.budgets.count(req.principal_key, now) if dangerous else 0,
         )
         verdict = evaluate(req, ctx, self.policy)
         created = None
         if verdict.decision == "require_approval" and approval is None:
-            approval = created = self.approvals.request(req, reason=verdict.reason,
-                                                        requested_by=key_id)
+            approval = created = self.approvals.request(
+                req, reason=verdict.reason, requested_by=key_id
+            )
         elif verdict.rule == "approval" and approval is not None:
             self.approvals.consume(approval)
         elif verdict.decision == "allow" and dangerous:
@@ -212,9 +273,20 @@ class GateService:
         if verdict.rule == "approval" and approval is not None:
             approval_id = approval.id
         decision = Decision(
-            _next_decision_id(), now, req.principal, req.principal_key, req.actor_kind,
-            req.source, req.action, req.action_class, req.resources, verdict.decision,
-            verdict.reason, verdict.rule, approval_id, key_id,
+            _next_decision_id(),
+            now,
+            req.principal,
+            req.principal_key,
+            req.actor_kind,
+            req.source,
+            req.action,
+            req.action_class,
+            req.resources,
+            verdict.decision,
+            verdict.reason,
+            verdict.rule,
+            approval_id,
+            key_id,
         )
         return decision, created
 

@@ -72,7 +72,8 @@ class IsolationForestDetector(BaseEstimator):  # type: ignore[misc]
         del y
         X = validate_data(self, X, dtype=np.float64)
         self.model_ = IsolationForest(
-            n_estimators=self.n_estimators, max_samples=self.max_samples,
+            n_estimators=self.n_estimators,
+            max_samples=self.max_samples,
             random_state=self.random_state,
         ).fit(X)
         self.threshold_ = float(np.quantile(self.score_samples(X), self.threshold_quantile))
@@ -116,12 +117,16 @@ def explain_rows(
     out = []
     for i, row_drops in enumerate(drops.reshape(n_rows, n_features)):
         order = [j for j in np.argsort(-row_drops)[:top] if row_drops[j] > 0]
-        out.append({
-            FEATURE_NAMES[j]: {"value": round(float(X[i, j]), 4),
-                               "baseline": round(float(usual[i, j]), 4),
-                               "contribution": round(float(row_drops[j]), 4)}
-            for j in order
-        })
+        out.append(
+            {
+                FEATURE_NAMES[j]: {
+                    "value": round(float(X[i, j]), 4),
+                    "baseline": round(float(usual[i, j]), 4),
+                    "contribution": round(float(row_drops[j]), 4),
+                }
+                for j in order
+            }
+        )
     return out
 
 
@@ -201,25 +206,36 @@ def train_detector(
     X_all = np.vstack(blocks)
     kind_array = np.asarray(kinds)
     detectors, kind_usual = _fit_kinds(
-        X_all, kind_array, min_rows=min_rows,
-        params={"n_estimators": n_estimators, "threshold_quantile": threshold_quantile,
-                "random_state": random_state},
+        X_all,
+        kind_array,
+        min_rows=min_rows,
+        params={
+            "n_estimators": n_estimators,
+            "threshold_quantile": threshold_quantile,
+            "random_state": random_state,
+        },
     )
     score_high = _score_highs(detectors, X_all, kind_array, np.asarray(keys), baseline_quantile)
     digest = hashlib.sha256(f"{since}:{until}:{len(X_all)}:{len(profiles)}".encode()).hexdigest()
     trained_at = int(time.time() * 1000)
     metadata = {
-        "rows": int(len(X_all)), "principals": len(profiles), "since_ms": since, "until_ms": until,
-        "threshold_quantile": threshold_quantile, "baseline_quantile": baseline_quantile,
+        "rows": int(len(X_all)),
+        "principals": len(profiles),
+        "since_ms": since,
+        "until_ms": until,
+        "threshold_quantile": threshold_quantile,
+        "baseline_quantile": baseline_quantile,
         "thresholds": {k: d.threshold_ for k, d in detectors.items()},
         "rows_by_kind": {k: int((np.asarray(kinds) == k).sum()) for k in ACTOR_KINDS},
         "train_seconds": round(time.perf_counter() - started, 3),
     }
     version = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(trained_at / 1000)) + "-" + digest[:8]
-    logger.info("trained detector %s on %d windows of %d principals", version, len(X_all),
-                len(profiles))
-    return DetectionModel(version, trained_at, FEATURE_NAMES, detectors, profiles, kind_usual,
-                          metadata, score_high)
+    logger.info(
+        "trained detector %s on %d windows of %d principals", version, len(X_all), len(profiles)
+    )
+    return DetectionModel(
+        version, trained_at, FEATURE_NAMES, detectors, profiles, kind_usual, metadata, score_high
+    )
 
 
 def _profile(
@@ -228,8 +244,11 @@ def _profile(
     usual = np.median(X, axis=0)
     high = np.quantile(X, quantile, axis=0)
     return PrincipalProfile(
-        key=state.key, actor_kind=state.actor_kind, events=state.hist_events,
-        minutes=state.hist_minutes, offhours=state.hist_offhours,
+        key=state.key,
+        actor_kind=state.actor_kind,
+        events=state.hist_events,
+        minutes=state.hist_minutes,
+        offhours=state.hist_offhours,
         destructive=state.hist_destructive,
         seen={dim: tuple(values) for dim, values in seen.items()},
         usual={n: round(float(v), 4) for n, v in zip(FEATURE_NAMES, usual, strict=True)},
@@ -238,8 +257,11 @@ def _profile(
 
 
 def _score_highs(
-    detectors: Mapping[str, IsolationForestDetector], X: np.ndarray, kinds: np.ndarray,
-    keys: np.ndarray, quantile: float,
+    detectors: Mapping[str, IsolationForestDetector],
+    X: np.ndarray,
+    kinds: np.ndarray,
+    keys: np.ndarray,
+    quantile: float,
 ) -> dict[str, float]:
     """Per principal, the high quantile of its own training windows' anomaly scores."""
     scores = np.empty(len(X))

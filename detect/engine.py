@@ -152,8 +152,11 @@ class DetectionEngine:
         for kind, rows in scoring.items():
             pending.extend(self._score(kind, rows))
         output = self._merge(events, pending, routine, known)
-        self.book.expire(self._clock_of, after_ms=EXPIRE_AFTER_MS,
-                         forget_before_ms=self.watermark_ms - FORGET_AFTER_MS)
+        self.book.expire(
+            self._clock_of,
+            after_ms=EXPIRE_AFTER_MS,
+            forget_before_ms=self.watermark_ms - FORGET_AFTER_MS,
+        )
         self._expire_held()
         if len(self.states) > MAX_STATES:
             self._evict()
@@ -191,23 +194,45 @@ class DetectionEngine:
             idx, state, _, event = rows[i]
             score, limit = float(scores[i]), float(limits[i])
             margin = score - limit
-            severity = ("high" if margin > FOREST_HIGH_MARGIN
-                        else "medium" if margin > FOREST_OPEN_MARGIN else "low")
-            drivers = ", ".join(f"{n} {v['value']:g} (usual {v['baseline']:g})"
-                                for n, v in reason.items())
-            out.append((idx, Finding(
-                principal=state.key, actor_kind=state.actor_kind, kind="anomaly",
-                rule=FOREST_RULE, severity=severity,
-                score=round(score, 4),
-                summary=f"unusual {kind} activity (anomaly score {score:.2f} > {limit:.2f}): "
-                        f"{drivers or 'no single driver'}",
-                event_ids=(event.event_id,), first_event_ms=event.event_time_ms,
-                last_event_ms=event.event_time_ms, explanation=reason,
-            )))
+            severity = (
+                "high"
+                if margin > FOREST_HIGH_MARGIN
+                else "medium"
+                if margin > FOREST_OPEN_MARGIN
+                else "low"
+            )
+            drivers = ", ".join(
+                f"{n} {v['value']:g} (usual {v['baseline']:g})" for n, v in reason.items()
+            )
+            out.append(
+                (
+                    idx,
+                    Finding(
+                        principal=state.key,
+                        actor_kind=state.actor_kind,
+                        kind="anomaly",
+                        rule=FOREST_RULE,
+                        severity=severity,
+                        score=round(score, 4),
+                        summary=(
+                            f"unusual {kind} activity "
+                            f"(anomaly score {score:.2f} > {limit:.2f}): "
+                            f"{drivers or 'no single driver'}"
+                        ),
+                        event_ids=(event.event_id,),
+                        first_event_ms=event.event_time_ms,
+                        last_event_ms=event.event_time_ms,
+                        explanation=reason,
+                    ),
+                )
+            )
         return out
 
     def _merge(
-        self, events: Sequence[AuditEvent], pending: list[tuple[int, Finding]], routine: set[int],
+        self,
+        events: Sequence[AuditEvent],
+        pending: list[tuple[int, Finding]],
+        routine: set[int],
         known: set[int],
     ) -> EngineOutput:
         """Merge findings in event order; events without findings may continue an incident.
@@ -246,9 +271,12 @@ class DetectionEngine:
 
     def _gated(self, finding: Finding) -> bool:
         """A lesser Sigma finding on a human principal: it needs corroboration to open."""
-        return (finding.kind == "rule" and finding.rule.startswith(GATED_RULE_PREFIX)
-                and finding.actor_kind in GATED_KINDS
-                and severity_rank(finding.severity) < self.solo_rank)
+        return (
+            finding.kind == "rule"
+            and finding.rule.startswith(GATED_RULE_PREFIX)
+            and finding.actor_kind in GATED_KINDS
+            and severity_rank(finding.severity) < self.solo_rank
+        )
 
     def _apply(
         self, finding: Finding, action_class: str, *, weak: bool, gated: bool
@@ -267,15 +295,18 @@ class DetectionEngine:
         out = [result]
         if result is not None and finding.principal in self._held:
             # an alert of this principal is open: held findings join it as evidence
-            out += [self.book.merge(other, cls, may_open=False)
-                    for other, cls in self._live_held(finding)]
+            out += [
+                self.book.merge(other, cls, may_open=False)
+                for other, cls in self._live_held(finding)
+            ]
             del self._held[finding.principal]
         return out
 
     def _in_incident(self, finding: Finding) -> bool:
         alert = self.book.current(finding.principal)
         return alert is not None and (
-            finding.first_event_ms <= alert.last_event_ms + self.book.quiet_gap_ms)
+            finding.first_event_ms <= alert.last_event_ms + self.book.quiet_gap_ms
+        )
 
     def _corroborated(self, finding: Finding, *, gated: bool) -> bool:
         """A held finding meets an anomaly, or another rule on another event, in the window."""
@@ -286,7 +317,8 @@ class DetectionEngine:
             return False  # a routine action's rule finding corroborates nothing
         since = finding.first_event_ms - self.corroboration_window_ms
         return self._anomaly_ms.get(finding.principal, -1) >= since or any(
-            _corroborates(finding, other) for other, _ in held)
+            _corroborates(finding, other) for other, _ in held
+        )
 
     def _live_held(self, finding: Finding) -> list[tuple[Finding, str]]:
         held = self._held.get(finding.principal)

@@ -35,13 +35,21 @@ PROD_RESOURCE_RE = r"(?i)(^|[^a-z])(prod|production|prd|live)([^a-z]|$)"
 # Calls that return stored data itself (object bodies, table items, secret values), not metadata:
 # a principal's volume of these, against its own history, is the exfiltration signal. Names are
 # matched together with the service (eventSource prefix), since e.g. "Query" means little alone.
-DATA_READ_ACTIONS: frozenset[tuple[str, str]] = frozenset({
-    ("s3", "GetObject"), ("s3", "SelectObjectContent"), ("s3", "GetObjectTorrent"),
-    ("dynamodb", "GetItem"), ("dynamodb", "BatchGetItem"), ("dynamodb", "Query"),
-    ("dynamodb", "Scan"), ("dynamodb", "ExecuteStatement"),
-    ("dynamodb", "BatchExecuteStatement"), ("secretsmanager", "GetSecretValue"),
-    ("secretsmanager", "BatchGetSecretValue"),
-})
+DATA_READ_ACTIONS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("s3", "GetObject"),
+        ("s3", "SelectObjectContent"),
+        ("s3", "GetObjectTorrent"),
+        ("dynamodb", "GetItem"),
+        ("dynamodb", "BatchGetItem"),
+        ("dynamodb", "Query"),
+        ("dynamodb", "Scan"),
+        ("dynamodb", "ExecuteStatement"),
+        ("dynamodb", "BatchExecuteStatement"),
+        ("secretsmanager", "GetSecretValue"),
+        ("secretsmanager", "BatchGetSecretValue"),
+    }
+)
 _NAME_PREFIX = re.compile(r"^.*[/:]")
 
 

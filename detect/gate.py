@@ -167,8 +167,9 @@ def evaluate(req: GateRequest, ctx: GateContext, policy: Policy) -> Verdict:
 
 def _quarantined(req: GateRequest, ctx: GateContext) -> Verdict:
     if req.action_class in DANGEROUS:
-        return Verdict("deny", f"principal is quarantined: no {req.action_class} actions",
-                       "quarantine")
+        return Verdict(
+            "deny", f"principal is quarantined: no {req.action_class} actions", "quarantine"
+        )
     if ctx.approval == "approved":
         return Verdict("allow", "approved by an admin (single use)", "approval")
     if req.action_class == "read":
@@ -176,27 +177,38 @@ def _quarantined(req: GateRequest, ctx: GateContext) -> Verdict:
     return _ask("principal is quarantined: writes need approval", "quarantine")
 
 
-def _dangerous(req: GateRequest, ctx: GateContext, policy: Policy,
-               rule: PolicyRule | None) -> Verdict:
+def _dangerous(
+    req: GateRequest, ctx: GateContext, policy: Policy, rule: PolicyRule | None
+) -> Verdict:
     what = f"{req.action_class} action"
     if not ctx.detection_ok:
-        return _ask(f"{what} while detection is not current ({ctx.detection_reason}): fail safe",
-                    "fail_safe")
+        return _ask(
+            f"{what} while detection is not current ({ctx.detection_reason}): fail safe",
+            "fail_safe",
+        )
     if ctx.anomaly_score is not None and ctx.anomaly_score >= policy.score_threshold:
-        return _ask(f"{what} by a principal scoring {ctx.anomaly_score:.2f} as anomalous",
-                    "anomaly")
+        return _ask(
+            f"{what} by a principal scoring {ctx.anomaly_score:.2f} as anomalous", "anomaly"
+        )
     if rule is not None and rule.effect == "require_approval":
         return _ask(f"policy rule {rule.name or '(unnamed)'} requires approval", "policy")
     allowed_by = f"policy rule {rule.name or '(unnamed)'}" if rule is not None else ""
     if not allowed_by and req.actor_kind != "human":
-        return _ask(f"{what} by a non-human ({req.actor_kind}) principal: agents ask first",
-                    "agent_default")
+        return _ask(
+            f"{what} by a non-human ({req.actor_kind}) principal: agents ask first", "agent_default"
+        )
     budget = policy.budget_for(req)
     if budget is not None and ctx.dangerous_last_hour >= budget:
-        return _ask(f"autonomy budget spent ({ctx.dangerous_last_hour}/{budget} per hour): "
-                    "circuit breaker open", "budget")
-    return Verdict("allow", f"{what} allowed by {allowed_by or 'human default'}",
-                   "policy" if allowed_by else "human")
+        return _ask(
+            f"autonomy budget spent ({ctx.dangerous_last_hour}/{budget} per hour): "
+            "circuit breaker open",
+            "budget",
+        )
+    return Verdict(
+        "allow",
+        f"{what} allowed by {allowed_by or 'human default'}",
+        "policy" if allowed_by else "human",
+    )
 
 
 def _ask(reason: str, rule: str) -> Verdict:

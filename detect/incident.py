@@ -36,9 +36,7 @@ class AlertBook:
     alert. Growth adds distinct events, widens the time span and may raise the severity.
     """
 
-    def __init__(
-        self, *, quiet_gap_ms: int, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, *, quiet_gap_ms: int, clock: Callable[[], float] = time.time) -> None:
         self.quiet_gap_ms = quiet_gap_ms
         self._clock = clock
         self._open: dict[str, _Incident] = {}
@@ -57,8 +55,11 @@ class AlertBook:
             if known is None or known.alert.last_event_ms < alert.last_event_ms:
                 detectors = dict(alert.explanation.get("detectors", {}))
                 self._open[alert.principal] = _Incident(
-                    alert, set(alert.event_ids), detectors,
-                    (severity_rank(alert.severity), alert.score), alert.severity,
+                    alert,
+                    set(alert.event_ids),
+                    detectors,
+                    (severity_rank(alert.severity), alert.score),
+                    alert.severity,
                 )
 
     def set_status(self, alert_id_: str, status: str) -> None:
@@ -73,8 +74,9 @@ class AlertBook:
     def open_ids(self) -> list[str]:
         return [i.alert.id for i in self._open.values()]
 
-    def expire(self, clock_of: Callable[[str], int], *, after_ms: int,
-               forget_before_ms: int) -> None:
+    def expire(
+        self, clock_of: Callable[[str], int], *, after_ms: int, forget_before_ms: int
+    ) -> None:
         """Forget incidents whose quiet gap ended more than `after_ms` before their principal's
         own latest event time (`clock_of`), or that ended before `forget_before_ms` at all.
 
@@ -109,10 +111,14 @@ class AlertBook:
         if len(incident.ids) < MAX_TRACKED_IDS:
             incident.ids.add(event.event_id)
         count = alert.event_count + 1
-        ids = alert.event_ids + ((event.event_id,) if len(alert.event_ids) < MAX_ALERT_EVENT_IDS
-                                 else ())
+        ids = alert.event_ids + (
+            (event.event_id,) if len(alert.event_ids) < MAX_ALERT_EVENT_IDS else ()
+        )
         incident.alert = replace(
-            alert, event_count=count, event_ids=ids, updated_at_ms=int(self._clock() * 1000),
+            alert,
+            event_count=count,
+            event_ids=ids,
+            updated_at_ms=int(self._clock() * 1000),
             last_event_ms=max(alert.last_event_ms, event.event_time_ms),
             severity=_escalate(incident.base_severity, count),
             summary=_summary(count, alert.summary),
@@ -151,15 +157,25 @@ class AlertBook:
         ids = list(dict.fromkeys(finding.event_ids))
         alert = Alert(
             id=alert_id(finding.principal, ids[0] if ids else str(finding.first_event_ms)),
-            created_at_ms=now, updated_at_ms=now, principal=finding.principal,
-            actor_kind=finding.actor_kind, kind=finding.kind, rule=finding.rule,
-            severity=finding.severity, score=finding.score, status="open",
-            first_event_ms=finding.first_event_ms, last_event_ms=finding.last_event_ms,
-            event_count=len(ids), event_ids=tuple(ids[:MAX_ALERT_EVENT_IDS]),
-            summary=_summary(len(ids), finding.summary), rules=(finding.rule,),
+            created_at_ms=now,
+            updated_at_ms=now,
+            principal=finding.principal,
+            actor_kind=finding.actor_kind,
+            kind=finding.kind,
+            rule=finding.rule,
+            severity=finding.severity,
+            score=finding.score,
+            status="open",
+            first_event_ms=finding.first_event_ms,
+            last_event_ms=finding.last_event_ms,
+            event_count=len(ids),
+            event_ids=tuple(ids[:MAX_ALERT_EVENT_IDS]),
+            summary=_summary(len(ids), finding.summary),
+            rules=(finding.rule,),
         )
-        incident = _Incident(alert, set(ids), {}, (severity_rank(finding.severity), finding.score),
-                             finding.severity)
+        incident = _Incident(
+            alert, set(ids), {}, (severity_rank(finding.severity), finding.score), finding.severity
+        )
         incident.alert = replace(alert, explanation=self._explain(incident, finding, ids))
         self._open[finding.principal] = incident
         return incident
@@ -183,14 +199,21 @@ class AlertBook:
         summary = alert.summary if top_rule == alert.rule and not changes else finding.summary
         rules = alert.rules if finding.rule in alert.rules else (*alert.rules, finding.rule)
         incident.alert = replace(
-            alert, **changes, severity=severity, score=max(alert.score, finding.score),
+            alert,
+            **changes,
+            severity=severity,
+            score=max(alert.score, finding.score),
             first_event_ms=min(alert.first_event_ms, finding.first_event_ms),
-            last_event_ms=max(alert.last_event_ms, finding.last_event_ms), event_count=count,
-            event_ids=ids, rules=rules, summary=_summary(count, summary),
+            last_event_ms=max(alert.last_event_ms, finding.last_event_ms),
+            event_count=count,
+            event_ids=ids,
+            rules=rules,
+            summary=_summary(count, summary),
         )
         if incident.alert != alert:
             incident.alert = replace(
-                incident.alert, updated_at_ms=int(self._clock() * 1000),
+                incident.alert,
+                updated_at_ms=int(self._clock() * 1000),
                 explanation=self._explain(incident, finding, fresh),
             )
 
@@ -209,9 +232,12 @@ class AlertBook:
         else:
             rules[finding.rule] = dict(finding.explanation)
         trigger = old.get("trigger_event_id") or (fresh[-1] if fresh else "")
-        return {"trigger_event_id": trigger,
-                "detectors": {k: dict(v) for k, v in incident.detectors.items()},
-                "features": features, "rules": rules}
+        return {
+            "trigger_event_id": trigger,
+            "detectors": {k: dict(v) for k, v in incident.detectors.items()},
+            "features": features,
+            "rules": rules,
+        }
 
 
 def _escalate(severity: str, event_count: int) -> str:

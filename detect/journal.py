@@ -49,10 +49,17 @@ class BatchWriter:
     `journal_dir`, rows survive a crash of the process (see module); `key` names the columns
     that identify a row (default: the first), so recovery skips rows already stored."""
 
-    def __init__(self, store: Store, *, table: str, columns: Sequence[str],
-                 key: Sequence[str] = (), journal_dir: Path | None = None,
-                 journal_folder: JournalFolder | None = None,
-                 interval_s: float = FLUSH_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        table: str,
+        columns: Sequence[str],
+        key: Sequence[str] = (),
+        journal_dir: Path | None = None,
+        journal_folder: JournalFolder | None = None,
+        interval_s: float = FLUSH_INTERVAL_S,
+    ) -> None:
         self._store = store
         self._table = table
         self._columns = tuple(columns)
@@ -152,8 +159,9 @@ class BatchWriter:
             try:
                 self.flush()
             except Exception:  # noqa: BLE001 - store down: keep the rows, retry next tick
-                logger.exception("%s writer: insert failed; %d rows kept", self._table,
-                                  len(self._rows))
+                logger.exception(
+                    "%s writer: insert failed; %d rows kept", self._table, len(self._rows)
+                )
 
     def _rotate(self) -> None:
         """With the queue lock held: close the journal, set it aside, open a fresh one."""
@@ -177,16 +185,24 @@ class BatchWriter:
                 rows[tuple(row[i] for i in at)] = row
         if rows:
             first = self._key[0]
-            stored = set(self._store.query(
-                f"SELECT {', '.join(self._key)} FROM {self._table} "
-                f"WHERE {first} IN {{keys:Array(String)}}",
-                {"keys": sorted({str(k[0]) for k in rows})}))
+            stored = set(
+                self._store.query(
+                    f"SELECT {', '.join(self._key)} FROM {self._table} "
+                    f"WHERE {first} IN {{keys:Array(String)}}",
+                    {"keys": sorted({str(k[0]) for k in rows})},
+                )
+            )
             missing = [row for k, row in rows.items() if k not in stored]
             for start in range(0, len(missing), FLUSH_MAX_ROWS):
-                self._store.insert(self._table, missing[start:start + FLUSH_MAX_ROWS],
-                                   self._columns)
-            logger.warning("%s: recovered %d journaled rows (%d were already stored)",
-                           self._table, len(missing), len(rows) - len(missing))
+                self._store.insert(
+                    self._table, missing[start : start + FLUSH_MAX_ROWS], self._columns
+                )
+            logger.warning(
+                "%s: recovered %d journaled rows (%d were already stored)",
+                self._table,
+                len(missing),
+                len(rows) - len(missing),
+            )
         for path in files:
             path.unlink()
 
@@ -250,8 +266,9 @@ def _remove_if_done(folder: Path) -> None:
 
 
 def _dump(row: Sequence[object]) -> bytes:
-    return orjson.dumps(row, default=_encode, option=orjson.OPT_PASSTHROUGH_DATETIME
-                        | orjson.OPT_APPEND_NEWLINE)
+    return orjson.dumps(
+        row, default=_encode, option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_APPEND_NEWLINE
+    )
 
 
 def _encode(value: object) -> Any:

@@ -31,8 +31,13 @@ if TYPE_CHECKING:
     from detect.detector import DetectionModel
 
 __all__ = [
-    "IncompatibleModel", "PrincipalHistory", "latest_event_ms", "latest_model", "load_history",
-    "load_model", "save_model",
+    "IncompatibleModel",
+    "PrincipalHistory",
+    "latest_event_ms",
+    "latest_model",
+    "load_history",
+    "load_model",
+    "save_model",
 ]
 
 logger = logging.getLogger(__name__)
@@ -43,6 +48,7 @@ CURRENT_FILE = "current.json"  # names the model file the detector should load
 class IncompatibleModel(ValueError):
     """A model file trained on other features than this version computes: retrain."""
 
+
 _RANGE = (
     "event_time >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') "
     "AND event_time < fromUnixTimestamp64Milli({until:Int64}, 'UTC')"
@@ -52,11 +58,13 @@ _OFFHOURS = (
     "(toDayOfWeek(event_time) >= 6 OR toHour(event_time) < {h0:UInt8} "
     "OR toHour(event_time) >= {h1:UInt8})"
 )
-_SERVICE = ("if(endsWith(source, '.amazonaws.com'), substring(source, 1, length(source) - 14), "
-            "source)")
+_SERVICE = (
+    "if(endsWith(source, '.amazonaws.com'), substring(source, 1, length(source) - 14), source)"
+)
 _DATA_READ = (  # detect.feature_bucket.is_data_read; the names are constants, not user input
     f"error_code = '' AND concat({_SERVICE}, ':', toString(action)) IN ("
-    + ", ".join(f"'{service}:{action}'" for service, action in sorted(DATA_READ_ACTIONS)) + ")"
+    + ", ".join(f"'{service}:{action}'" for service, action in sorted(DATA_READ_ACTIONS))
+    + ")"
 )
 _BUCKETS_SQL = f"""
 SELECT principal_key, intDiv(toUnixTimestamp64Milli(event_time), 60000) AS minute,
@@ -95,8 +103,12 @@ _KIND_SQL = f"""
 SELECT principal_key, topK(1)(actor_kind)[1] FROM {schema.EVENTS} FINAL WHERE {_RANGE}
 GROUP BY principal_key"""
 _NEW_FIELD = {
-    "action": "new_action", "service": "new_service", "region": "new_region", "ip": "new_ip",
-    "destructive": "new_destructive", "sensitive": "new_sensitive",
+    "action": "new_action",
+    "service": "new_service",
+    "region": "new_region",
+    "ip": "new_ip",
+    "destructive": "new_destructive",
+    "sensitive": "new_sensitive",
 }  # "prod" has no bucket counter: it only seeds the streaming first-seen check
 
 
@@ -117,8 +129,12 @@ def load_history(store: Store, *, since_ms: int, until_ms: int) -> Iterator[Prin
     `PrincipalState.observe` accumulates while streaming.
     """
     params: dict[str, Any] = {
-        "since": since_ms, "until": until_ms, "create": CREATE_ACTION_RE, "prod": PROD_RESOURCE_RE,
-        "h0": WORK_HOURS_UTC[0], "h1": WORK_HOURS_UTC[1],
+        "since": since_ms,
+        "until": until_ms,
+        "create": CREATE_ACTION_RE,
+        "prod": PROD_RESOURCE_RE,
+        "h0": WORK_HOURS_UTC[0],
+        "h1": WORK_HOURS_UTC[1],
     }
     kinds = {str(k): str(v) for k, v in store.query(_KIND_SQL, params)}
     by_key: dict[str, PrincipalHistory] = {}
@@ -132,9 +148,19 @@ def load_history(store: Store, *, since_ms: int, until_ms: int) -> Iterator[Prin
             int(v) for v in row[2:12]
         )
         bucket = Bucket(
-            minute, n=n, destructive=destructive, privilege=privilege, evasion=evasion,
-            writes=writes, errors=errors, offhours=offhours, creates=creates,
-            prod_destructive=prod, data_reads=data, resources=set(row[12]), regions=set(row[13]),
+            minute,
+            n=n,
+            destructive=destructive,
+            privilege=privilege,
+            evasion=evasion,
+            writes=writes,
+            errors=errors,
+            offhours=offhours,
+            creates=creates,
+            prod_destructive=prod,
+            data_reads=data,
+            resources=set(row[12]),
+            regions=set(row[13]),
         )
         item.buckets.append(bucket)
         index[(key, minute)] = bucket
@@ -174,16 +200,30 @@ def save_model(model: DetectionModel, model_dir: Path, store: Store | None = Non
     os.replace(tmp, path)
     current = model_dir / CURRENT_FILE
     pointer = current.with_suffix(".tmp")
-    pointer.write_bytes(orjson.dumps({"version": model.version, "file": path.name,
-                                      "trained_at_ms": model.trained_at_ms,
-                                      "metadata": dict(model.metadata)}))
+    pointer.write_bytes(
+        orjson.dumps(
+            {
+                "version": model.version,
+                "file": path.name,
+                "trained_at_ms": model.trained_at_ms,
+                "metadata": dict(model.metadata),
+            }
+        )
+    )
     os.replace(pointer, current)
     if store is not None:
         store.insert(
             schema.DETECTOR_MODELS,
-            [(model.version, datetime.fromtimestamp(model.trained_at_ms / 1000, tz=UTC),
-              str(path), int(model.metadata.get("rows", 0)), len(model.profiles),
-              orjson.dumps(dict(model.metadata)).decode())],
+            [
+                (
+                    model.version,
+                    datetime.fromtimestamp(model.trained_at_ms / 1000, tz=UTC),
+                    str(path),
+                    int(model.metadata.get("rows", 0)),
+                    len(model.profiles),
+                    orjson.dumps(dict(model.metadata)).decode(),
+                )
+            ],
             ["version", "trained_at", "path", "rows", "principals", "metadata"],
         )
     logger.info("saved detector %s to %s", model.version, path)
@@ -198,8 +238,10 @@ def load_model(path: Path) -> DetectionModel:
     if not isinstance(model, DetectionModel):
         raise TypeError(f"{path} does not hold a DetectionModel")
     if tuple(model.feature_names) != FEATURE_NAMES:
-        raise IncompatibleModel(f"{path} was trained on other features than this version "
-                                f"computes ({len(model.feature_names)} vs {len(FEATURE_NAMES)})")
+        raise IncompatibleModel(
+            f"{path} was trained on other features than this version "
+            f"computes ({len(model.feature_names)} vs {len(FEATURE_NAMES)})"
+        )
     return model
 
 

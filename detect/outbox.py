@@ -22,8 +22,19 @@ __all__ = ["Backoff", "Delivery", "Outbox", "OutboxWorker"]
 
 logger = logging.getLogger(__name__)
 
-COLUMNS = ("delivery_id", "message_id", "endpoint", "event_type", "body", "created_at", "status",
-           "attempts", "next_attempt_at", "last_error", "version")
+COLUMNS = (
+    "delivery_id",
+    "message_id",
+    "endpoint",
+    "event_type",
+    "body",
+    "created_at",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "version",
+)
 IDLE_WAIT_S = 1.0  # seconds; longest the worker waits before looking at the queue again
 SEND_THREADS = 4  # concurrent deliveries, so one slow receiver does not hold up the others
 TIMEOUT_S = 5.0  # seconds per HTTP attempt
@@ -45,9 +56,19 @@ class Delivery:
     last_error: str = ""
 
     def row(self) -> tuple[object, ...]:
-        return (self.delivery_id, self.message_id, self.endpoint, self.event_type,
-                self.body.decode(), _dt(self.created_at_ms), self.status, self.attempts,
-                _dt(self.next_attempt_ms), self.last_error, time.time_ns())
+        return (
+            self.delivery_id,
+            self.message_id,
+            self.endpoint,
+            self.event_type,
+            self.body.decode(),
+            _dt(self.created_at_ms),
+            self.status,
+            self.attempts,
+            _dt(self.next_attempt_ms),
+            self.last_error,
+            time.time_ns(),
+        )
 
 
 @dataclass(frozen=True)
@@ -79,10 +100,15 @@ class Outbox:
     each; `leash` passes a journaled BatchWriter's `add`, with its `flush` for reads). Thread-safe.
     """
 
-    def __init__(self, store: Store, *, endpoints: Sequence[str],
-                 clock: Callable[[], float] = time.time,
-                 write: Callable[[tuple[object, ...]], None] | None = None,
-                 flush: Callable[[], object] = lambda: None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        endpoints: Sequence[str],
+        clock: Callable[[], float] = time.time,
+        write: Callable[[tuple[object, ...]], None] | None = None,
+        flush: Callable[[], object] = lambda: None,
+    ) -> None:
         self._store = store
         self._write = write or (lambda row: store.insert(schema.WEBHOOK_OUTBOX, [row], COLUMNS))
         self._flush = flush
@@ -103,8 +129,18 @@ class Outbox:
         now = self.now_ms()
         with self._cond:
             for r in rows:
-                d = Delivery(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]).encode(),
-                             _ms(r[5]), str(r[6]), int(r[7]), min(_ms(r[8]), now), str(r[9]))
+                d = Delivery(
+                    str(r[0]),
+                    str(r[1]),
+                    str(r[2]),
+                    str(r[3]),
+                    str(r[4]).encode(),
+                    _ms(r[5]),
+                    str(r[6]),
+                    int(r[7]),
+                    min(_ms(r[8]), now),
+                    str(r[9]),
+                )
                 self._pending[d.delivery_id] = d
             self._cond.notify_all()
         return len(rows)
@@ -115,8 +151,12 @@ class Outbox:
         if not targets:
             return 0
         now, body = self.now_ms(), event.body()
-        items = [Delivery(_delivery_id(event.id, url), event.id, url, event.type, body, now,
-                          "pending", 0, now) for url in targets]
+        items = [
+            Delivery(
+                _delivery_id(event.id, url), event.id, url, event.type, body, now, "pending", 0, now
+            )
+            for url in targets
+        ]
         for delivery in items:
             self._write(delivery.row())
         with self._cond:
@@ -130,8 +170,9 @@ class Outbox:
             ready = [d for d in self._pending.values() if d.next_attempt_ms <= now]
         return sorted(ready, key=lambda d: d.next_attempt_ms)[:limit]
 
-    def record(self, delivery: Delivery, error: str | None, *, backoff: Backoff,
-               rng: random.Random) -> Delivery:
+    def record(
+        self, delivery: Delivery, error: str | None, *, backoff: Backoff, rng: random.Random
+    ) -> Delivery:
         """Store the outcome of one attempt: delivered, retry later, or dead after max attempts."""
         attempts = delivery.attempts + 1
         if error is None:
@@ -140,8 +181,12 @@ class Outbox:
             after = replace(delivery, status="dead", attempts=attempts, last_error=error)
         else:
             wait_ms = int(backoff.delay_s(attempts, rng) * 1000)
-            after = replace(delivery, attempts=attempts, last_error=error,
-                            next_attempt_ms=self.now_ms() + wait_ms)
+            after = replace(
+                delivery,
+                attempts=attempts,
+                last_error=error,
+                next_attempt_ms=self.now_ms() + wait_ms,
+            )
         self._write(after.row())
         with self._cond:
             if after.status == "pending":
@@ -162,8 +207,9 @@ class Outbox:
             self._cond.notify_all()
         return again
 
-    def list(self, *, status: str | None = None, delivery_id: str | None = None,
-             limit: int = 100) -> list[Delivery]:
+    def list(
+        self, *, status: str | None = None, delivery_id: str | None = None, limit: int = 100
+    ) -> list[Delivery]:
         self._flush()  # rows are inserted in batches: read them all
         rows = self._store.query(
             f"SELECT {', '.join(COLUMNS[:-1])} FROM {schema.WEBHOOK_OUTBOX} FINAL "
@@ -172,8 +218,21 @@ class Outbox:
             "ORDER BY created_at DESC LIMIT {n:UInt32}",
             {"s": status or "", "d": delivery_id or "", "n": limit},
         )
-        return [Delivery(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]).encode(),
-                         _ms(r[5]), str(r[6]), int(r[7]), _ms(r[8]), str(r[9])) for r in rows]
+        return [
+            Delivery(
+                str(r[0]),
+                str(r[1]),
+                str(r[2]),
+                str(r[3]),
+                str(r[4]).encode(),
+                _ms(r[5]),
+                str(r[6]),
+                int(r[7]),
+                _ms(r[8]),
+                str(r[9]),
+            )
+            for r in rows
+        ]
 
     def defer(self, delivery: Delivery, seconds: float) -> None:
         """Push an attempt back in memory only (used when the outcome could not be stored)."""
@@ -210,8 +269,15 @@ def _delivery_id(message_id: str, endpoint: str) -> str:
 class OutboxWorker:
     """A thread that sends due deliveries (signed) and records each outcome in the outbox."""
 
-    def __init__(self, outbox: Outbox, *, secret: str | None, backoff: Backoff,
-                 client: httpx.Client | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        *,
+        secret: str | None,
+        backoff: Backoff,
+        client: httpx.Client | None = None,
+        seed: int | None = None,
+    ) -> None:
         self.outbox = outbox
         self._secret = secret
         self._backoff = backoff
@@ -246,8 +312,13 @@ class OutboxWorker:
         return len(due)
 
     def _attempt(self, delivery: Delivery) -> None:
-        error = post_delivery(self._client, endpoint=delivery.endpoint, secret=self._secret,
-                              msg_id=delivery.message_id, body=delivery.body)
+        error = post_delivery(
+            self._client,
+            endpoint=delivery.endpoint,
+            secret=self._secret,
+            msg_id=delivery.message_id,
+            body=delivery.body,
+        )
         try:
             after = self.outbox.record(delivery, error, backoff=self._backoff, rng=self._rng)
         except Exception:  # noqa: BLE001 - store down: the delivery stays pending in memory
@@ -255,13 +326,22 @@ class OutboxWorker:
             self.outbox.defer(delivery, self._backoff.base_s)
             return
         if after.status == "dead":
-            logger.error("webhook %s to %s dead-lettered after %d attempts: %s",
-                         delivery.event_type, public_endpoint(delivery.endpoint), after.attempts,
-                         error)
+            logger.error(
+                "webhook %s to %s dead-lettered after %d attempts: %s",
+                delivery.event_type,
+                public_endpoint(delivery.endpoint),
+                after.attempts,
+                error,
+            )
         elif error:
-            logger.warning("webhook %s to %s failed (%s); attempt %d, next in %.1fs",
-                           delivery.event_type, public_endpoint(delivery.endpoint), error,
-                           after.attempts, (after.next_attempt_ms - self.outbox.now_ms()) / 1000)
+            logger.warning(
+                "webhook %s to %s failed (%s); attempt %d, next in %.1fs",
+                delivery.event_type,
+                public_endpoint(delivery.endpoint),
+                error,
+                after.attempts,
+                (after.next_attempt_ms - self.outbox.now_ms()) / 1000,
+            )
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -62,7 +62,8 @@ class DetectSettings(BaseSettings):
     def engine_options(self) -> dict[str, Any]:
         """The DetectionEngine keyword arguments these settings decide."""
         return {
-            "quiet_gap_ms": int(self.quiet_gap_s * 1000), "explain_top": self.explain_top,
+            "quiet_gap_ms": int(self.quiet_gap_s * 1000),
+            "explain_top": self.explain_top,
             "human_sigma_solo_level": self.human_sigma_solo_level,
             "corroboration_window_ms": int(self.corroboration_window_s * 1000),
         }
@@ -85,8 +86,11 @@ def model_dir(settings: Settings) -> Path:
 def train_and_save(store: Store, settings: Settings, detect: DetectSettings) -> DetectionModel:
     """Train on the stored history and persist the model under DATA_DIR/models."""
     model = train_detector(
-        store, days=detect.train_days, threshold_quantile=detect.threshold_quantile,
-        baseline_quantile=detect.baseline_quantile, n_estimators=detect.n_estimators,
+        store,
+        days=detect.train_days,
+        threshold_quantile=detect.threshold_quantile,
+        baseline_quantile=detect.baseline_quantile,
+        n_estimators=detect.n_estimators,
         min_rows=detect.min_train_rows,
     )
     save_model(model, model_dir(settings), store)
@@ -113,7 +117,8 @@ class DetectionWorker:
         self.settings = settings or DetectSettings()
         ext = runtime.extensions
         self.engine = DetectionEngine(
-            rules=load_rules(), extra_rules=ext.setdefault("extra_rules", []),
+            rules=load_rules(),
+            extra_rules=ext.setdefault("extra_rules", []),
             suppressors=ext.setdefault("suppressors", []),
             model=_load_model(model_dir(runtime.settings)),
             **self.settings.engine_options(),
@@ -128,8 +133,9 @@ class DetectionWorker:
         )
         self._started = time.monotonic()
         # a model file exists but could not be used (e.g. older features): retrain at once
-        self._train_first = self.engine.model is None and (
-            model_dir(runtime.settings) / CURRENT_FILE).exists()
+        self._train_first = (
+            self.engine.model is None and (model_dir(runtime.settings) / CURRENT_FILE).exists()
+        )
         self._events_at_train = 0
         self._last_sync = 0.0
         self._trainer: threading.Thread | None = None
@@ -172,8 +178,13 @@ class DetectionWorker:
                 events.append(decode_event(record.value))
             except RecordError as exc:
                 self.undecodable += 1
-                logger.warning("detect: skipping undecodable message %s:%d@%d: %s",
-                               record.topic, record.partition, record.offset, exc)
+                logger.warning(
+                    "detect: skipping undecodable message %s:%d@%d: %s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    exc,
+                )
         self._sync_statuses()
         with self._lock:
             output = self.engine.process(events)
@@ -191,8 +202,9 @@ class DetectionWorker:
                 self._subscriber.resume()
                 return True
             except Exception as exc:  # noqa: BLE001 - any store failure: keep the batch, retry
-                logger.warning("storing %d alert(s) failed (%s); retry in %.2fs", len(alerts),
-                               exc, backoff)
+                logger.warning(
+                    "storing %d alert(s) failed (%s); retry in %.2fs", len(alerts), exc, backoff
+                )
                 self._subscriber.pause()
                 deadline = time.monotonic() + backoff
                 while time.monotonic() < deadline:
@@ -235,8 +247,9 @@ class DetectionWorker:
         if due or new_events >= self.settings.retrain_min_events:
             self._train_first = False
             self._events_at_train = self.engine.events_seen
-            self._trainer = threading.Thread(target=self._train_quietly, name="detect-train",
-                                             daemon=True)
+            self._trainer = threading.Thread(
+                target=self._train_quietly, name="detect-train", daemon=True
+            )
             self._trainer.start()
 
     def _train_quietly(self) -> None:
@@ -269,16 +282,24 @@ class DetectionWorker:
         model = self.engine.model
         lag = self.lag()
         age_s = time.time() - model.trained_at_ms / 1000 if model else None
-        stale = (not self.alive() or lag > self.settings.max_lag
-                 or (age_s is not None and age_s > self.settings.stale_after_s))
+        stale = (
+            not self.alive()
+            or lag > self.settings.max_lag
+            or (age_s is not None and age_s > self.settings.stale_after_s)
+        )
         return {
             "model_version": model.version if model else None,
             "model_trained_at": event_time_iso(model.trained_at_ms) if model else None,
-            "last_event_time": (event_time_iso(self.engine.watermark_ms)
-                                if self.engine.watermark_ms else None),
-            "lag": lag, "stale": stale, "alive": self.alive(),
-            "events_processed": self.engine.events_seen, "undecodable": self.undecodable,
-            "open_incidents": len(self.engine.book), "training": self._trainer is not None,
+            "last_event_time": (
+                event_time_iso(self.engine.watermark_ms) if self.engine.watermark_ms else None
+            ),
+            "lag": lag,
+            "stale": stale,
+            "alive": self.alive(),
+            "events_processed": self.engine.events_seen,
+            "undecodable": self.undecodable,
+            "open_incidents": len(self.engine.book),
+            "training": self._trainer is not None,
             "training_error": self.training_error,
             "model": dict(model.metadata) if model else None,
         }

@@ -34,8 +34,19 @@ ALLOWED_FROM = {
     "active": ("quarantined", "revoked"),
 }
 AUTO_KINDS = ("agent", "service")  # humans share SSO roles: auto-quarantine would block everyone
-COLUMNS = ("change_id", "changed_at", "principal_key", "principal", "actor_kind", "from_state",
-           "to_state", "reason", "actor", "origin", "alert_id")
+COLUMNS = (
+    "change_id",
+    "changed_at",
+    "principal_key",
+    "principal",
+    "actor_kind",
+    "from_state",
+    "to_state",
+    "reason",
+    "actor",
+    "origin",
+    "alert_id",
+)
 
 
 class TransitionError(ValueError):
@@ -60,16 +71,35 @@ class PrincipalChange:
 
     def row(self) -> tuple[object, ...]:
         at = datetime.fromtimestamp(self.changed_at_ms / 1000, tz=UTC)
-        return (self.change_id, at, self.principal_key, self.principal, self.actor_kind,
-                self.from_state, self.to_state, self.reason, self.actor, self.origin, self.alert_id)
+        return (
+            self.change_id,
+            at,
+            self.principal_key,
+            self.principal,
+            self.actor_kind,
+            self.from_state,
+            self.to_state,
+            self.reason,
+            self.actor,
+            self.origin,
+            self.alert_id,
+        )
 
     def to_json(self) -> dict[str, Any]:
         at = datetime.fromtimestamp(self.changed_at_ms / 1000, tz=UTC)
-        return {"change_id": self.change_id, "changed_at": at.isoformat(timespec="milliseconds"),
-                "principal": self.principal, "principal_key": self.principal_key,
-                "actor_kind": self.actor_kind, "from_state": self.from_state,
-                "to_state": self.to_state, "reason": self.reason, "actor": self.actor,
-                "origin": self.origin, "alert_id": self.alert_id}
+        return {
+            "change_id": self.change_id,
+            "changed_at": at.isoformat(timespec="milliseconds"),
+            "principal": self.principal,
+            "principal_key": self.principal_key,
+            "actor_kind": self.actor_kind,
+            "from_state": self.from_state,
+            "to_state": self.to_state,
+            "reason": self.reason,
+            "actor": self.actor,
+            "origin": self.origin,
+            "alert_id": self.alert_id,
+        }
 
 
 def _from_row(r: tuple[Any, ...]) -> PrincipalChange:
@@ -87,8 +117,9 @@ class PrincipalRegistry:
     picks up changes written by another process (compose: the detect worker auto-quarantines).
     """
 
-    def __init__(self, store: Store, *, key_of: Callable[[str], str],
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: Store, *, key_of: Callable[[str], str], clock: Callable[[], float] = time.time
+    ) -> None:
         self._store = store
         self.key_of = key_of
         self._clock = clock
@@ -126,9 +157,17 @@ class PrincipalRegistry:
         with self._lock:
             return [c for c in self._latest.values() if c.to_state != "active"]
 
-    def change(self, principal: str, action: str, *, reason: str, actor: str,
-               actor_kind: str = "", origin: str = "api", alert_id: str = ""
-               ) -> PrincipalChange | None:
+    def change(
+        self,
+        principal: str,
+        action: str,
+        *,
+        reason: str,
+        actor: str,
+        actor_kind: str = "",
+        origin: str = "api",
+        alert_id: str = "",
+    ) -> PrincipalChange | None:
         """Apply quarantine / revoke / restore; None when the principal is already there.
 
         Raises TransitionError for a downgrade (revoked -> quarantined).
@@ -143,14 +182,23 @@ class PrincipalRegistry:
             if from_state not in ALLOWED_FROM[to_state]:
                 raise TransitionError(f"cannot {action} a principal that is {from_state}")
             change = PrincipalChange(
-                f"chg_{uuid.uuid4().hex}", int(self._clock() * 1000), key, principal,
-                actor_kind or (previous.actor_kind if previous else ""), from_state, to_state,
-                reason, actor, origin, alert_id,
+                f"chg_{uuid.uuid4().hex}",
+                int(self._clock() * 1000),
+                key,
+                principal,
+                actor_kind or (previous.actor_kind if previous else ""),
+                from_state,
+                to_state,
+                reason,
+                actor,
+                origin,
+                alert_id,
             )
             self._store.insert(schema.PRINCIPAL_CHANGES, [change.row()], COLUMNS)
             self._latest[key] = change
-        logger.warning("principal %s: %s -> %s by %s (%s)", key, from_state, to_state, actor,
-                       reason)
+        logger.warning(
+            "principal %s: %s -> %s by %s (%s)", key, from_state, to_state, actor, reason
+        )
         for listener in list(self.listeners):
             try:
                 listener(change)
@@ -182,8 +230,14 @@ def auto_response_listener(
         action = "revoke" if revoke else "quarantine"
         if registry.state(registry.key_of(alert.principal)) in ("revoked", TARGET[action]):
             return
-        registry.change(alert.principal, action, reason=f"critical alert: {alert.summary}",
-                        actor="leash:auto", actor_kind=alert.actor_kind, origin="auto",
-                        alert_id=alert.id)
+        registry.change(
+            alert.principal,
+            action,
+            reason=f"critical alert: {alert.summary}",
+            actor="leash:auto",
+            actor_kind=alert.actor_kind,
+            origin="auto",
+            alert_id=alert.id,
+        )
 
     return on_alert

@@ -33,8 +33,13 @@ from ingest import schema
 from ingest.runtime import Runtime
 from ingest.settings import Settings
 
-__all__ = ["ResponseConfig", "ResponseServices", "ResponseWorker", "response_services",
-           "start_response"]
+__all__ = [
+    "ResponseConfig",
+    "ResponseServices",
+    "ResponseWorker",
+    "response_services",
+    "start_response",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +116,9 @@ class ResponseServices:
     shared_store: bool = True  # other processes write to the store: re-read their changes
     pending_revocations: dict[str, list[Future[RevokeResult]]] = field(default_factory=dict)
 
-    def revoker_results(self, change_id: str,
-                        timeout_s: float = REVOKE_WAIT_S) -> list[RevokeResult]:
+    def revoker_results(
+        self, change_id: str, timeout_s: float = REVOKE_WAIT_S
+    ) -> list[RevokeResult]:
         futures = self.pending_revocations.pop(change_id, [])
         results = []
         for future in futures:
@@ -130,8 +136,11 @@ def _kind_of(runtime: Runtime, bypass: BypassRule) -> Callable[[str, str], str]:
     def derived(principal: str) -> str:
         if not principal.startswith("arn:"):
             return "agent"  # an unknown shape asking the gate: assume the strict case
-        arn = principal + "/session" if principal.count("/") == 1 and ":assumed-role/" in \
-            principal else principal
+        arn = (
+            principal + "/session"
+            if principal.count("/") == 1 and ":assumed-role/" in principal
+            else principal
+        )
         return identity.actor_kind({"arn": arn, "type": "AssumedRole"}, "", False)
 
     def kind_of(principal: str, key: str) -> str:
@@ -143,9 +152,13 @@ def _kind_of(runtime: Runtime, bypass: BypassRule) -> Callable[[str, str], str]:
     return kind_of
 
 
-def response_services(runtime: Runtime, *, config: ResponseConfig | None = None,
-                      sink: AlertSink | None = None,
-                      clock: Callable[[], float] = time.time) -> ResponseServices:
+def response_services(
+    runtime: Runtime,
+    *,
+    config: ResponseConfig | None = None,
+    sink: AlertSink | None = None,
+    clock: Callable[[], float] = time.time,
+) -> ResponseServices:
     """The runtime's response services, built (and their state loaded) on first use."""
     existing = runtime.extensions.get("response")
     if isinstance(existing, ResponseServices):
@@ -154,35 +167,67 @@ def response_services(runtime: Runtime, *, config: ResponseConfig | None = None,
     store = runtime.store
     key_of = runtime.normalizer.identity.principal_key
     journal = runtime.settings.data_dir / "journal"
-    outbox_log = BatchWriter(store, table=schema.WEBHOOK_OUTBOX, columns=outbox_mod.COLUMNS,
-                             key=("delivery_id", "version"), journal_dir=journal,
-                             interval_s=STATE_FLUSH_S)
-    outbox = Outbox(store, endpoints=cfg.webhook_urls, clock=clock, write=outbox_log.add,
-                    flush=outbox_log.flush)
-    approval_log = BatchWriter(store, table=schema.APPROVALS, columns=approvals_mod.COLUMNS,
-                               key=("approval_id", "version"), journal_dir=journal,
-                               interval_s=STATE_FLUSH_S)
-    decision_log = BatchWriter(store, table=schema.DECISIONS, columns=decisions_mod.COLUMNS,
-                               journal_dir=journal)
+    outbox_log = BatchWriter(
+        store,
+        table=schema.WEBHOOK_OUTBOX,
+        columns=outbox_mod.COLUMNS,
+        key=("delivery_id", "version"),
+        journal_dir=journal,
+        interval_s=STATE_FLUSH_S,
+    )
+    outbox = Outbox(
+        store, endpoints=cfg.webhook_urls, clock=clock, write=outbox_log.add, flush=outbox_log.flush
+    )
+    approval_log = BatchWriter(
+        store,
+        table=schema.APPROVALS,
+        columns=approvals_mod.COLUMNS,
+        key=("approval_id", "version"),
+        journal_dir=journal,
+        interval_s=STATE_FLUSH_S,
+    )
+    decision_log = BatchWriter(
+        store, table=schema.DECISIONS, columns=decisions_mod.COLUMNS, journal_dir=journal
+    )
     registry = PrincipalRegistry(store, key_of=key_of, clock=clock)
-    approvals = ApprovalBook(store, key_of=key_of, ttl_s=cfg.approval_ttl_s, clock=clock,
-                             write=approval_log.add)
+    approvals = ApprovalBook(
+        store, key_of=key_of, ttl_s=cfg.approval_ttl_s, clock=clock, write=approval_log.add
+    )
     bypass = BypassRule(unasked_agents=cfg.bypass_unasked_agents, clock=clock)
-    health = DetectionHealth(runtime.extensions, max_lag_messages=cfg.gate_max_lag_messages,
-                             max_lag_s=cfg.gate_max_lag_s)
-    gate = GateService(registry=registry, approvals=approvals, health=health,
-                       policy=load_policy(cfg.policy_file),
-                       classify=runtime.normalizer.catalogue.classify,
-                       kind_of=_kind_of(runtime, bypass), log=decision_log.add, clock=clock)
+    health = DetectionHealth(
+        runtime.extensions, max_lag_messages=cfg.gate_max_lag_messages, max_lag_s=cfg.gate_max_lag_s
+    )
+    gate = GateService(
+        registry=registry,
+        approvals=approvals,
+        health=health,
+        policy=load_policy(cfg.policy_file),
+        classify=runtime.normalizer.catalogue.classify,
+        kind_of=_kind_of(runtime, bypass),
+        log=decision_log.add,
+        clock=clock,
+    )
     memo = EventMemo()
     services = ResponseServices(
-        config=cfg, outbox=outbox, sink=sink or WebhookSink(outbox), registry=registry,
-        approvals=approvals, gate=gate, bypass=bypass, memo=memo,
+        config=cfg,
+        outbox=outbox,
+        sink=sink or WebhookSink(outbox),
+        registry=registry,
+        approvals=approvals,
+        gate=gate,
+        bypass=bypass,
+        memo=memo,
         suppressions=SuppressionBook(store, key_of=key_of, memo=memo, clock=clock),
-        revokers=build_revokers(cfg.revokers, webhook_url=cfg.revoker_webhook_url,
-                                outbox=outbox, aws_endpoint_url=cfg.aws_endpoint_url,
-                                aws_region=cfg.aws_region),
-        decision_log=decision_log, approval_log=approval_log, outbox_log=outbox_log,
+        revokers=build_revokers(
+            cfg.revokers,
+            webhook_url=cfg.revoker_webhook_url,
+            outbox=outbox,
+            aws_endpoint_url=cfg.aws_endpoint_url,
+            aws_region=cfg.aws_region,
+        ),
+        decision_log=decision_log,
+        approval_log=approval_log,
+        outbox_log=outbox_log,
         notifier=ThreadPoolExecutor(2, thread_name_prefix="response-notify"),
         shared_store=store.shared,
     )
@@ -215,8 +260,11 @@ def _register(services: ResponseServices, runtime: Runtime) -> None:
     services.registry.listeners.append(lambda change: _on_principal_change(services, change))
     listeners = runtime.extensions.setdefault("alert_listeners", [])
     listeners.append(_alert_webhooks(services.sink, cfg.public_url))
-    listeners.append(auto_response_listener(services.registry, quarantine=cfg.auto_quarantine,
-                                            revoke=cfg.auto_revoke))
+    listeners.append(
+        auto_response_listener(
+            services.registry, quarantine=cfg.auto_quarantine, revoke=cfg.auto_revoke
+        )
+    )
     runtime.extensions.setdefault("suppressors", []).append(services.suppressions)
     runtime.extensions.setdefault("extra_rules", []).extend([services.bypass, services.memo])
 
@@ -224,13 +272,17 @@ def _register(services: ResponseServices, runtime: Runtime) -> None:
 def _notify_approval(services: ResponseServices, approval: Approval) -> None:
     base = services.config.public_url.rstrip("/")
     actions = {verb: f"{base}/v1/approvals/{approval.id}/{verb}" for verb in ("approve", "deny")}
-    services.sink.send(new_event("approval.requested",
-                                 {"approval": approval.to_json(), "actions": actions}))
+    services.sink.send(
+        new_event("approval.requested", {"approval": approval.to_json(), "actions": actions})
+    )
 
 
 def _on_principal_change(services: ResponseServices, change: PrincipalChange) -> None:
-    event_type = {"quarantined": "principal.quarantined", "revoked": "principal.revoked",
-                  "active": "principal.restored"}[change.to_state]
+    event_type = {
+        "quarantined": "principal.quarantined",
+        "revoked": "principal.revoked",
+        "active": "principal.restored",
+    }[change.to_state]
     services.sink.send(new_event(event_type, change.to_json()))
     if change.to_state == "revoked":
         call: Callable[[Revoker], RevokeResult] = lambda r: r.revoke(change)  # noqa: E731
@@ -239,7 +291,8 @@ def _on_principal_change(services: ResponseServices, change: PrincipalChange) ->
     else:
         return
     services.pending_revocations[change.change_id] = [
-        services.notifier.submit(_run_revoker, call, revoker) for revoker in services.revokers]
+        services.notifier.submit(_run_revoker, call, revoker) for revoker in services.revokers
+    ]
 
 
 def _run_revoker(call: Callable[[Revoker], RevokeResult], revoker: Revoker) -> RevokeResult:
@@ -270,8 +323,9 @@ class ResponseWorker:
     def __init__(self, services: ResponseServices) -> None:
         self.services = services
         cfg = services.config
-        backoff = Backoff(cfg.webhook_backoff_s, cfg.webhook_backoff_max_s,
-                          cfg.webhook_max_attempts)
+        backoff = Backoff(
+            cfg.webhook_backoff_s, cfg.webhook_backoff_max_s, cfg.webhook_max_attempts
+        )
         self._outbox = OutboxWorker(services.outbox, secret=cfg.webhook_secret, backoff=backoff)
         self._stop = threading.Event()
         self._sync = threading.Thread(target=self._run_sync, name="response-sync", daemon=True)
@@ -279,15 +333,24 @@ class ResponseWorker:
 
     def start(self) -> ResponseWorker:
         self.services.gate.health.poll()
-        for part in (self.services.decision_log, self.services.approval_log,
-                     self.services.outbox_log, self._outbox):
+        for part in (
+            self.services.decision_log,
+            self.services.approval_log,
+            self.services.outbox_log,
+            self._outbox,
+        ):
             part.start()
         self._sync.start()
         return self
 
     def alive(self) -> bool:
-        parts: Sequence[Any] = (self.services.decision_log, self.services.approval_log,
-                                self.services.outbox_log, self._outbox, self._sync)
+        parts: Sequence[Any] = (
+            self.services.decision_log,
+            self.services.approval_log,
+            self.services.outbox_log,
+            self._outbox,
+            self._sync,
+        )
         return all(p.is_alive() if isinstance(p, threading.Thread) else p.alive() for p in parts)
 
     def lag(self) -> int:
@@ -320,7 +383,8 @@ class ResponseWorker:
                 logger.exception("response state sync failed")
 
 
-def start_response(runtime: Runtime, *, config: ResponseConfig | None = None,
-                   sink: AlertSink | None = None) -> ResponseWorker:
+def start_response(
+    runtime: Runtime, *, config: ResponseConfig | None = None, sink: AlertSink | None = None
+) -> ResponseWorker:
     """Build the response services on `runtime` (if not yet) and start their threads."""
     return ResponseWorker(response_services(runtime, config=config, sink=sink)).start()

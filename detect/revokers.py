@@ -100,15 +100,24 @@ def iam_target(principal: str) -> tuple[str, str] | None:
 def revoke_older_sessions_policy(now: datetime) -> dict[str, Any]:
     """AWS's documented policy: deny every action to sessions issued before `now`."""
     stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Deny", "Action": ["*"], "Resource": ["*"],
-        "Condition": {"DateLessThan": {"aws:TokenIssueTime": stamp}},
-    }]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Action": ["*"],
+                "Resource": ["*"],
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": stamp}},
+            }
+        ],
+    }
 
 
 def _deny_all() -> dict[str, Any]:
-    return {"Version": "2012-10-17",
-            "Statement": [{"Effect": "Deny", "Action": ["*"], "Resource": ["*"]}]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": ["*"], "Resource": ["*"]}],
+    }
 
 
 def _default_iam_client(endpoint_url: str | None, region: str | None) -> Callable[[], Any]:
@@ -130,9 +139,14 @@ class AwsIamRevoker:
 
     name = "aws-iam"
 
-    def __init__(self, *, client_factory: Callable[[], Any] | None = None,
-                 endpoint_url: str | None = None, region: str | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        client_factory: Callable[[], Any] | None = None,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._client_factory = client_factory or _default_iam_client(endpoint_url, region)
         self._clock = clock
 
@@ -147,11 +161,17 @@ class AwsIamRevoker:
         try:
             iam = self._client_factory()
             if kind == "role":
-                iam.put_role_policy(RoleName=name, PolicyName=REVOKE_POLICY_NAME,
-                                    PolicyDocument=json.dumps(revoke_older_sessions_policy(now)))
+                iam.put_role_policy(
+                    RoleName=name,
+                    PolicyName=REVOKE_POLICY_NAME,
+                    PolicyDocument=json.dumps(revoke_older_sessions_policy(now)),
+                )
             else:
-                iam.put_user_policy(UserName=name, PolicyName=USER_POLICY_NAME,
-                                    PolicyDocument=json.dumps(_deny_all()))
+                iam.put_user_policy(
+                    UserName=name,
+                    PolicyName=USER_POLICY_NAME,
+                    PolicyDocument=json.dumps(_deny_all()),
+                )
         except Exception as exc:  # noqa: BLE001 - report, never raise (botocore error types)
             return RevokeResult(self.name, False, f"{type(exc).__name__}: {exc}"[:300])
         return RevokeResult(self.name, True, f"inline deny policy on {kind} {name}")
@@ -172,8 +192,14 @@ class AwsIamRevoker:
         return RevokeResult(self.name, True, f"removed the deny policy from {kind} {name}")
 
 
-def build_revokers(names: Sequence[str], *, webhook_url: str, outbox: _Queue,
-                   aws_endpoint_url: str = "", aws_region: str = "") -> list[Revoker]:
+def build_revokers(
+    names: Sequence[str],
+    *,
+    webhook_url: str,
+    outbox: _Queue,
+    aws_endpoint_url: str = "",
+    aws_region: str = "",
+) -> list[Revoker]:
     """Revokers named in LEASH_REVOKERS (comma list of `webhook`, `aws-iam`)."""
     revokers: list[Revoker] = []
     for name in names:
@@ -183,8 +209,9 @@ def build_revokers(names: Sequence[str], *, webhook_url: str, outbox: _Queue,
                     raise ValueError("the webhook revoker needs LEASH_REVOKER_WEBHOOK_URL")
                 revokers.append(WebhookRevoker(url=webhook_url, outbox=outbox))
             case "aws-iam":
-                revokers.append(AwsIamRevoker(endpoint_url=aws_endpoint_url or None,
-                                              region=aws_region or None))
+                revokers.append(
+                    AwsIamRevoker(endpoint_url=aws_endpoint_url or None, region=aws_region or None)
+                )
             case "":
                 continue
             case other:

@@ -53,9 +53,19 @@ _VERSION_SUFFIX = re.compile(r"\d{4}_?\d{2}_?\d{2}(v\d+)?$")  # Lambda/CloudFron
 _RESTRICTING_KEYS = frozenset(
     k.casefold()
     for k in (
-        "aws:SourceIp", "aws:SourceVpc", "aws:SourceVpce", "aws:PrincipalOrgID",
-        "aws:PrincipalOrgPaths", "aws:PrincipalAccount", "aws:PrincipalArn", "aws:SourceAccount",
-        "aws:SourceArn", "aws:SourceOwner", "aws:userid", "aws:username", "kms:CallerAccount",
+        "aws:SourceIp",
+        "aws:SourceVpc",
+        "aws:SourceVpce",
+        "aws:PrincipalOrgID",
+        "aws:PrincipalOrgPaths",
+        "aws:PrincipalAccount",
+        "aws:PrincipalArn",
+        "aws:SourceAccount",
+        "aws:SourceArn",
+        "aws:SourceOwner",
+        "aws:userid",
+        "aws:username",
+        "kms:CallerAccount",
         "kms:ViaService",
     )
 )
@@ -113,7 +123,7 @@ def base_action(action: str) -> str:
 
 
 def outcome(record: Mapping[str, Any]) -> str:
-    """"ok", "denied" (AccessDenied-like errorCode) or "failed" (any other error or Failure)."""
+    """ "ok", "denied" (AccessDenied-like errorCode) or "failed" (any other error or Failure)."""
     code = field(record, "errorCode")
     if isinstance(code, str) and code:
         folded = code.casefold()
@@ -262,12 +272,19 @@ class RedFlag:
         service = event.source.removesuffix(".amazonaws.com")
         summary = f"{event.principal} {verb} {service}:{event.action} on {resource}: {hit.detail}"
         explanation = {
-            "rule": self.name, "description": self.description, "detail": hit.detail,
-            "action": f"{service}:{event.action}", "resource": resource,
-            "outcome": result, "error_code": event.error_code,
+            "rule": self.name,
+            "description": self.description,
+            "detail": hit.detail,
+            "action": f"{service}:{event.action}",
+            "resource": resource,
+            "outcome": result,
+            "error_code": event.error_code,
         }
         return build_finding(
-            event, rule=self.name, severity=severity or self.severity, summary=summary,
+            event,
+            rule=self.name,
+            severity=severity or self.severity,
+            summary=summary,
             explanation=explanation,
         )
 
@@ -300,7 +317,11 @@ def load_rules(
     kept = [rule for rule in rules if rule.name not in exclude]
     logger.info(
         "loaded %d rules (%d red flags, %d sigma, %d sigma skipped, %d excluded)",
-        len(kept), len(RED_FLAGS), len(loaded.rules), len(loaded.skipped), len(rules) - len(kept),
+        len(kept),
+        len(RED_FLAGS),
+        len(loaded.rules),
+        len(loaded.skipped),
+        len(rules) - len(kept),
     )
     return kept
 

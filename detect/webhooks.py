@@ -42,9 +42,15 @@ __all__ = [
 ]
 
 EVENT_TYPES = (
-    "alert.opened", "alert.updated", "alert.acknowledged", "alert.resolved",
-    "principal.quarantined", "principal.revoked", "principal.restored",
-    "approval.requested", "approval.decided",
+    "alert.opened",
+    "alert.updated",
+    "alert.acknowledged",
+    "alert.resolved",
+    "principal.quarantined",
+    "principal.revoked",
+    "principal.restored",
+    "approval.requested",
+    "approval.decided",
 )
 SECRET_PREFIX = "whsec_"
 TOLERANCE_S = 300  # seconds; receivers reject timestamps further than this from their clock
@@ -94,11 +100,13 @@ class WebhookEvent:
     def body(self) -> bytes:
         """The Standard Webhooks payload shape: {type, timestamp, data}."""
         stamp = datetime.fromtimestamp(self.created_at_ms / 1000, tz=UTC)
-        return orjson.dumps({
-            "type": self.type,
-            "timestamp": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "data": self.data,
-        })
+        return orjson.dumps(
+            {
+                "type": self.type,
+                "timestamp": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "data": self.data,
+            }
+        )
 
 
 class AlertSink(Protocol):
@@ -168,20 +176,28 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def signed_headers(secret: str | None, msg_id: str, body: bytes, *, now_s: int | None = None
-                   ) -> dict[str, str]:
+def signed_headers(
+    secret: str | None, msg_id: str, body: bytes, *, now_s: int | None = None
+) -> dict[str, str]:
     """Headers of one delivery attempt; the timestamp is the attempt's, the id the message's."""
     timestamp = int(time.time()) if now_s is None else now_s
-    headers = {"content-type": "application/json", "webhook-id": msg_id,
-               "webhook-timestamp": str(timestamp)}
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+    }
     if secret:
         headers["webhook-signature"] = sign(secret, msg_id, timestamp, body)
     return headers
 
 
 def verify_signature(
-    secret: str, headers: Mapping[str, str], body: bytes, *,
-    tolerance_s: int = TOLERANCE_S, now_s: float | None = None,
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    tolerance_s: int = TOLERANCE_S,
+    now_s: float | None = None,
 ) -> None:
     """Raise WebhookVerificationError unless `body` was signed with `secret` recently.
 
@@ -192,8 +208,9 @@ def verify_signature(
     body : the raw request body, byte for byte as received.
     """
     lower = {k.lower(): v for k, v in headers.items()}
-    msg_id, stamp, signatures = (lower.get(h, "") for h in
-                                 ("webhook-id", "webhook-timestamp", "webhook-signature"))
+    msg_id, stamp, signatures = (
+        lower.get(h, "") for h in ("webhook-id", "webhook-timestamp", "webhook-signature")
+    )
     if not (msg_id and stamp and signatures):
         raise WebhookVerificationError("missing webhook-id, webhook-timestamp or webhook-signature")
     try:
@@ -222,13 +239,18 @@ def slack_message(event: WebhookEvent) -> dict[str, Any]:
     data = event.data
     alert = data.get("alert")
     if isinstance(alert, Mapping):
-        head = (f"[{str(alert.get('severity', '')).upper()}] {alert.get('summary', '')} "
-                f"({alert.get('principal', '')})")
+        head = (
+            f"[{str(alert.get('severity', '')).upper()}] {alert.get('summary', '')} "
+            f"({alert.get('principal', '')})"
+        )
     else:
         head = f"{event.type}: {data.get('principal', '')} {data.get('reason', '')}".strip()
     actions = data.get("actions")
-    links = " | ".join(f"<{url}|{name}>" for name, url in actions.items()) if isinstance(
-        actions, Mapping) else ""
+    links = (
+        " | ".join(f"<{url}|{name}>" for name, url in actions.items())
+        if isinstance(actions, Mapping)
+        else ""
+    )
     text = f"Leash {event.type} - {head}"
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     if links:

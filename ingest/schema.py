@@ -239,8 +239,14 @@ ALERTS = "alerts"
 ALERT_STATUS = "alert_status"
 DETECTOR_MODELS = "detector_models"
 
-__all__ += ["ALERTS", "ALERT_STATUS", "DETECTOR_MODELS", "alert_status_ddl", "alerts_ddl",
-            "detector_models_ddl"]
+__all__ += [
+    "ALERTS",
+    "ALERT_STATUS",
+    "DETECTOR_MODELS",
+    "alert_status_ddl",
+    "alerts_ddl",
+    "detector_models_ddl",
+]
 
 
 def alerts_ddl() -> str:

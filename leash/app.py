@@ -45,6 +45,5 @@ def build_app(runtime: Runtime) -> FastAPI:
     from detect.response import response_services
 
     app = create_app(runtime, routers=router_factories())
-    app.add_middleware(DecideFastPath, gate=response_services(runtime).gate,
-                       auth=app.state.auth)
+    app.add_middleware(DecideFastPath, gate=response_services(runtime).gate, auth=app.state.auth)
     return app

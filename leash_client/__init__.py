@@ -65,8 +65,14 @@ ResourceSpec = Sequence[str] | Callable[..., Sequence[str]]
 class LeashClient:
     """A thin client over the Leash HTTP API; pass `http` to reuse a configured httpx.Client."""
 
-    def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
-                 timeout_s: float = 10.0, http: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout_s: float = 10.0,
+        http: httpx.Client | None = None,
+    ) -> None:
         url = base_url or os.environ.get("LEASH_API_URL", "http://127.0.0.1:8000")
         key = api_key or os.environ.get("LEASH_API_KEY", "")
         self._http = http or httpx.Client(base_url=url, timeout=timeout_s)
@@ -89,24 +95,42 @@ class LeashClient:
         result: dict[str, Any] = response.json()
         return result
 
-    def decide(self, principal: str, action: str, *, source: str = "",
-               resources: Sequence[str] = ()) -> Decision:
+    def decide(
+        self, principal: str, action: str, *, source: str = "", resources: Sequence[str] = ()
+    ) -> Decision:
         """Ask the gate; raises httpx.HTTPError when Leash cannot answer."""
         response = self._http.post(
-            "/v1/decide", headers=self._headers,
-            json={"principal": principal, "action": action, "source": source,
-                  "resources": list(resources)},
+            "/v1/decide",
+            headers=self._headers,
+            json={
+                "principal": principal,
+                "action": action,
+                "source": source,
+                "resources": list(resources),
+            },
         )
         response.raise_for_status()
         data = response.json()
-        return Decision(data["decision"], data.get("reason", ""), data.get("approval_id"),
-                        data.get("decision_id"), data)
+        return Decision(
+            data["decision"],
+            data.get("reason", ""),
+            data.get("approval_id"),
+            data.get("decision_id"),
+            data,
+        )
 
-    def wait_for_decision(self, principal: str, action: str, *, source: str = "",
-                          resources: Sequence[str] = (), wait_s: float = DEFAULT_WAIT_S,
-                          poll_s: float = DEFAULT_POLL_S,
-                          sleep: Callable[[float], None] = time.sleep,
-                          clock: Callable[[], float] = time.monotonic) -> Decision:
+    def wait_for_decision(
+        self,
+        principal: str,
+        action: str,
+        *,
+        source: str = "",
+        resources: Sequence[str] = (),
+        wait_s: float = DEFAULT_WAIT_S,
+        poll_s: float = DEFAULT_POLL_S,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Decision:
         """decide(), then poll while it answers require_approval; raises unless it allows."""
         deadline = clock() + wait_s
         while True:
@@ -118,14 +142,23 @@ class LeashClient:
             if clock() >= deadline:
                 raise ApprovalTimeout(
                     f"{action} was not approved within {wait_s:.0f}s "
-                    f"(approval {decision.approval_id}): {decision.reason}", decision)
+                    f"(approval {decision.approval_id}): {decision.reason}",
+                    decision,
+                )
             sleep(poll_s)
 
-    def guard(self, *, principal: str, action: str, source: str = "",
-              resources: ResourceSpec = (), wait_s: float = DEFAULT_WAIT_S,
-              poll_s: float = DEFAULT_POLL_S, fail_open: bool = False,
-              sleep: Callable[[float], None] = time.sleep
-              ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    def guard(
+        self,
+        *,
+        principal: str,
+        action: str,
+        source: str = "",
+        resources: ResourceSpec = (),
+        wait_s: float = DEFAULT_WAIT_S,
+        poll_s: float = DEFAULT_POLL_S,
+        fail_open: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Decorator: ask Leash before each call of the tool; see the module docstring."""
 
         def wrap(tool: Callable[P, R]) -> Callable[P, R]:
@@ -133,8 +166,15 @@ class LeashClient:
             def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
                 names = resources(*args, **kwargs) if callable(resources) else resources
                 try:
-                    self.wait_for_decision(principal, action, source=source, resources=names,
-                                           wait_s=wait_s, poll_s=poll_s, sleep=sleep)
+                    self.wait_for_decision(
+                        principal,
+                        action,
+                        source=source,
+                        resources=names,
+                        wait_s=wait_s,
+                        poll_s=poll_s,
+                        sleep=sleep,
+                    )
                 except httpx.HTTPError as exc:
                     if not fail_open:
                         raise LeashUnavailable(f"cannot ask Leash about {action}: {exc}") from exc

@@ -18,37 +18,55 @@ def blast_radius(conn: Connection, row: pd.Series) -> None:
     radius = summaries.blast_radius(page.events)
     requested = set(row["resources"] or [])
     seen = requested & set(radius["resource"])
-    st.markdown(f"**Blast radius**: {len(radius):,} resource(s) touched in its last "
-                f"{len(page.events):,} of {page.total:,} events, "
-                f"{int((radius['destructive'] > 0).sum()) if not radius.empty else 0} "
-                "destructively.")
+    st.markdown(
+        f"**Blast radius**: {len(radius):,} resource(s) touched in its last "
+        f"{len(page.events):,} of {page.total:,} events, "
+        f"{int((radius['destructive'] > 0).sum()) if not radius.empty else 0} "
+        "destructively."
+    )
     if requested:
         st.caption(f"Requested resource(s) seen before: {len(seen)} of {len(requested)}.")
     if not radius.empty:
-        st.dataframe(radius.head(RADIUS_ROWS), hide_index=True, width="stretch",
-                     column_config={"last_seen": ui.TIME_COLUMN})
+        st.dataframe(
+            radius.head(RADIUS_ROWS),
+            hide_index=True,
+            width="stretch",
+            column_config={"last_seen": ui.TIME_COLUMN},
+        )
 
 
 def decide_buttons(conn: Connection, row: pd.Series) -> None:
     approval_id = str(row["id"])
     note = st.text_input("Note (optional)", key=f"note_{approval_id}")
     left, right = st.columns(2)
-    if left.button("Approve once", key=f"approve_{approval_id}", type="primary",
-                   help=f"let {row['principal']} run {row['action']} once"):
-        ui.act(conn, lambda c: c.decide_approval(approval_id, approve=True, note=note),
-               done=f"Approved {row['action']} for {row['principal']} (single use).")
+    if left.button(
+        "Approve once",
+        key=f"approve_{approval_id}",
+        type="primary",
+        help=f"let {row['principal']} run {row['action']} once",
+    ):
+        ui.act(
+            conn,
+            lambda c: c.decide_approval(approval_id, approve=True, note=note),
+            done=f"Approved {row['action']} for {row['principal']} (single use).",
+        )
     if right.button("Deny", key=f"deny_{approval_id}"):
-        ui.act(conn, lambda c: c.decide_approval(approval_id, approve=False, note=note),
-               done=f"Denied {row['action']} for {row['principal']}.")
+        ui.act(
+            conn,
+            lambda c: c.decide_approval(approval_id, approve=False, note=note),
+            done=f"Denied {row['action']} for {row['principal']}.",
+        )
 
 
 def pending_card(conn: Connection, row: pd.Series) -> None:
     with st.container(border=True):
         resources = ", ".join(row["resources"] or []) or "no resources named"
         st.markdown(f"#### {row['action']} ({row['action_class']}) on {resources}")
-        st.markdown(f"**{row['principal']}** ({row['actor_kind']}) asked at "
-                    f"{ui.when(row['created_at'])}; expires {ui.when(row['expires_at'])}. "
-                    f"Why it needs approval: {row['reason']}")
+        st.markdown(
+            f"**{row['principal']}** ({row['actor_kind']}) asked at "
+            f"{ui.when(row['created_at'])}; expires {ui.when(row['expires_at'])}. "
+            f"Why it needs approval: {row['reason']}"
+        )
         left, right = st.columns([3, 2])
         with left:
             blast_radius(conn, row)
@@ -63,15 +81,21 @@ def body(conn: Connection) -> None:
     frame = data.approvals(conn)
     pending = frame[frame["status"] == "pending"]
     if pending.empty:
-        st.info("No pending approvals. Agents ask with `POST /v1/decide`; destructive actions "
-                "by agents wait here for a human.")
+        st.info(
+            "No pending approvals. Agents ask with `POST /v1/decide`; destructive actions "
+            "by agents wait here for a human."
+        )
     for _, row in pending.iterrows():
         pending_card(conn, row)
     done = frame[frame["status"] != "pending"]
     if not done.empty:
         st.subheader("Recently decided")
-        st.dataframe(done[DONE_COLUMNS], hide_index=True, width="stretch",
-                     column_config={"decided_at": ui.TIME_COLUMN})
+        st.dataframe(
+            done[DONE_COLUMNS],
+            hide_index=True,
+            width="stretch",
+            column_config={"decided_at": ui.TIME_COLUMN},
+        )
 
 
 st.title("Approvals")

@@ -14,8 +14,19 @@ from dashboard.session import Connection
 
 ANY = "any"
 PAGE_SIZES = (50, 100, 500)
-TABLE_COLUMNS = ["event_time", "principal", "actor_kind", "action", "action_class", "source",
-                 "region", "resources", "error_code", "source_ip", "event_id"]
+TABLE_COLUMNS = [
+    "event_time",
+    "principal",
+    "actor_kind",
+    "action",
+    "action_class",
+    "source",
+    "region",
+    "resources",
+    "error_code",
+    "source_ip",
+    "event_id",
+]
 
 
 @dataclass(frozen=True)
@@ -51,8 +62,13 @@ def search_form() -> Search:
         submitted = st.form_submit_button("Search", type="primary")
     if submitted:
         st.session_state["events_search"] = Search(
-            principal.strip(), action.strip(), "" if action_class == ANY else action_class,
-            "" if actor_kind == ANY else actor_kind, q.strip(), _utc(since), _utc(until),
+            principal.strip(),
+            action.strip(),
+            "" if action_class == ANY else action_class,
+            "" if actor_kind == ANY else actor_kind,
+            q.strip(),
+            _utc(since),
+            _utc(until),
             int(page_size),
         )
         st.session_state["events_page"] = 1
@@ -62,19 +78,28 @@ def search_form() -> Search:
 
 def fetch(conn: Connection, search: Search, page: int) -> EventPage:
     return data.events(
-        conn, principal=search.principal or None, action=search.action or None,
-        action_class=search.action_class or None, actor_kind=search.actor_kind or None,
-        q=search.q or None, since=search.since, until=search.until, limit=search.page_size,
+        conn,
+        principal=search.principal or None,
+        action=search.action or None,
+        action_class=search.action_class or None,
+        actor_kind=search.actor_kind or None,
+        q=search.q or None,
+        since=search.since,
+        until=search.until,
+        limit=search.page_size,
         offset=(page - 1) * search.page_size,
     )
 
 
 def raw_json(found: EventPage) -> None:
     events = found.events
-    labels = {row.event_id: f"{ui.when(row.event_time)} · {row.action} · {row.principal}"
-              for row in events.itertuples()}
-    chosen = st.selectbox("Raw JSON of event", list(labels), format_func=labels.__getitem__,
-                          key="events_raw")
+    labels = {
+        row.event_id: f"{ui.when(row.event_time)} · {row.action} · {row.principal}"
+        for row in events.itertuples()
+    }
+    chosen = st.selectbox(
+        "Raw JSON of event", list(labels), format_func=labels.__getitem__, key="events_raw"
+    )
     if chosen is not None:
         st.json(events[events["event_id"] == chosen].iloc[0]["raw"], expanded=True)
 
@@ -83,14 +108,22 @@ def body(conn: Connection, search: Search) -> None:
     page = int(st.session_state.get("events_page", 1))
     found = fetch(conn, search, page)
     if found.total == 0:
-        hint = "Loosen the filters." if search != Search(page_size=search.page_size) else \
-            "Nothing is stored yet: ship events with `leash ship path/to/cloudtrail/`."
+        hint = (
+            "Loosen the filters."
+            if search != Search(page_size=search.page_size)
+            else "Nothing is stored yet: ship events with `leash ship path/to/cloudtrail/`."
+        )
         st.info(f"No events match. {hint}")
         return
     pages = max(1, math.ceil(found.total / search.page_size))
     st.caption(f"{found.total:,} events match · page {page} of {pages} · newest first")
-    st.dataframe(found.events[TABLE_COLUMNS], hide_index=True, width="stretch", height=420,
-                 column_config={"event_time": ui.TIME_COLUMN})
+    st.dataframe(
+        found.events[TABLE_COLUMNS],
+        hide_index=True,
+        width="stretch",
+        height=420,
+        column_config={"event_time": ui.TIME_COLUMN},
+    )
     cols = st.columns([1, 1, 6])
     if cols[0].button("Newer", disabled=page <= 1):
         st.session_state["events_page"] = page - 1

@@ -28,16 +28,22 @@ def activity(conn: Connection, window: summaries.Window) -> None:
     newest: datetime = newest_page.events["event_time"].iloc[0].to_pydatetime()
     since, until = window.bounds(newest)
     page = data.events(conn, since=since, until=until, limit=data.MAX_ROWS)
-    destructive = data.events(conn, action_class="destructive", since=since, until=until,
-                              limit=data.MAX_ROWS)
+    destructive = data.events(
+        conn, action_class="destructive", since=since, until=until, limit=data.MAX_ROWS
+    )
     cols = st.columns(4)
     cols[0].metric("Events stored", f"{newest_page.total:,}")
     cols[1].metric(f"Events, {window.label}", f"{page.total:,}")
     cols[2].metric(f"Destructive, {window.label}", f"{destructive.total:,}")
-    cols[3].metric("Newest event (UTC)", newest.strftime("%H:%M:%S"),
-                   help=f"{ui.when(newest)}, event time; the window ends here")
-    st.caption(f"Event time of the newest stored event: {ui.when(newest)}. Windows end there, so "
-               "replayed history charts the same as live traffic.")
+    cols[3].metric(
+        "Newest event (UTC)",
+        newest.strftime("%H:%M:%S"),
+        help=f"{ui.when(newest)}, event time; the window ends here",
+    )
+    st.caption(
+        f"Event time of the newest stored event: {ui.when(newest)}. Windows end there, so "
+        "replayed history charts the same as live traffic."
+    )
     left, right = st.columns([3, 2])
     with left:
         rate(page, window)
@@ -50,8 +56,9 @@ def rate(page: EventPage, window: summaries.Window) -> None:
     rates = summaries.events_per_minute(page.events, bucket=window.bucket)
     st.altair_chart(charts.rate_chart(rates), width="stretch")
     if page.total > len(page.events):
-        st.caption(f"Chart from the newest {len(page.events):,} of {page.total:,} events in the "
-                   "window.")
+        st.caption(
+            f"Chart from the newest {len(page.events):,} of {page.total:,} events in the window."
+        )
 
 
 def top_principals(destructive: pd.DataFrame, window: summaries.Window) -> None:
@@ -60,12 +67,22 @@ def top_principals(destructive: pd.DataFrame, window: summaries.Window) -> None:
     if top.empty:
         st.write(f"No destructive actions in the {window.label} of event time.")
         return
-    bar = st.column_config.ProgressColumn("destructive", format="%d", min_value=0,
-                                          max_value=int(top["destructive"].max()), width="small")
-    name = st.column_config.TextColumn("principal", width="medium",
-                                       help="the readable tail of the stable key")
-    st.dataframe(top[["name", "destructive"]], hide_index=True, width="stretch",
-                 column_config={"destructive": bar, "name": name})
+    bar = st.column_config.ProgressColumn(
+        "destructive",
+        format="%d",
+        min_value=0,
+        max_value=int(top["destructive"].max()),
+        width="small",
+    )
+    name = st.column_config.TextColumn(
+        "principal", width="medium", help="the readable tail of the stable key"
+    )
+    st.dataframe(
+        top[["name", "destructive"]],
+        hide_index=True,
+        width="stretch",
+        column_config={"destructive": bar, "name": name},
+    )
 
 
 def open_alerts(conn: Connection) -> None:
@@ -84,11 +101,20 @@ def open_alerts(conn: Connection) -> None:
         return
     worst = summaries.by_severity(frame).head(TOP_ALERTS)
     worst = worst.assign(principal=worst["principal"].map(summaries.short_name))
-    st.dataframe(worst[["severity", "principal", "summary"]], hide_index=True, width="stretch",
-                 column_config={"severity": st.column_config.TextColumn(width="small"),
-                                "summary": st.column_config.TextColumn(width="large")})
-    st.page_link("views/alerts.py", label=f"Review {len(frame)} open alert(s)",
-                 icon=":material/arrow_forward:")
+    st.dataframe(
+        worst[["severity", "principal", "summary"]],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "severity": st.column_config.TextColumn(width="small"),
+            "summary": st.column_config.TextColumn(width="large"),
+        },
+    )
+    st.page_link(
+        "views/alerts.py",
+        label=f"Review {len(frame)} open alert(s)",
+        icon=":material/arrow_forward:",
+    )
     restricted(conn)
 
 
@@ -97,8 +123,10 @@ def restricted(conn: Connection) -> None:
     if frame.empty:
         st.caption("No principal is quarantined or revoked.")
         return
-    names = ", ".join(f"{summaries.short_name(p)} ({s})"
-                      for p, s in zip(frame["principal_key"], frame["state"], strict=True))
+    names = ", ".join(
+        f"{summaries.short_name(p)} ({s})"
+        for p, s in zip(frame["principal_key"], frame["state"], strict=True)
+    )
     st.caption(f"Contained: {names}")
 
 
@@ -110,28 +138,42 @@ def pipeline(conn: Connection) -> None:
     checks = ", ".join(f"{k}: {'ok' if v else 'DOWN'}" for k, v in health.checks.items())
     cols[0].metric("API", health.status, help=checks)
     if metrics.sink_in_process:
-        cols[1].metric("Ingest lag (events)", f"{metrics.in_flight:,.0f}",
-                       help="acknowledged by the API, not yet written to the store")
-        cols[2].metric("Sink lag (msgs)", f"{metrics.consumer_lag:,.0f}",
-                       help="bus messages the store writer has not committed")
+        cols[1].metric(
+            "Ingest lag (events)",
+            f"{metrics.in_flight:,.0f}",
+            help="acknowledged by the API, not yet written to the store",
+        )
+        cols[2].metric(
+            "Sink lag (msgs)",
+            f"{metrics.consumer_lag:,.0f}",
+            help="bus messages the store writer has not committed",
+        )
     else:
-        cols[1].metric("Ingest lag (events)", "—",
-                       help="this API process runs no sink: see the `leash sink` /metrics")
+        cols[1].metric(
+            "Ingest lag (events)",
+            "—",
+            help="this API process runs no sink: see the `leash sink` /metrics",
+        )
     try:
         status = data.detector(conn)
     except ApiMissing as exc:
         ui.show_error(exc)
         return
     cols = st.columns(3)
-    cols[0].metric("Detector model", status.model_version or "none yet",
-                   help="rules and per-principal baselines run without a model")
+    cols[0].metric(
+        "Detector model",
+        status.model_version or "none yet",
+        help="rules and per-principal baselines run without a model",
+    )
     cols[1].metric("Model age", ui.elapsed(status.model_trained_at))
-    cols[2].metric("Detector lag (msgs)", f"{status.lag:,}",
-                   help="bus messages the detector has not processed")
+    cols[2].metric(
+        "Detector lag (msgs)", f"{status.lag:,}", help="bus messages the detector has not processed"
+    )
     running = "running" if status.alive else "NOT running"
     state = "stale: decide asks for approval on destructive actions" if status.stale else "current"
-    st.caption(f"Detector {running}, {state}; checked up to event time "
-               f"{ui.when(status.last_event_time)}.")
+    st.caption(
+        f"Detector {running}, {state}; checked up to event time {ui.when(status.last_event_time)}."
+    )
     if status.training_error:
         st.warning(f"Last training failed: {status.training_error}")
 
@@ -140,8 +182,12 @@ def render() -> None:
     conn = session.current()
     ui.show_flash()
     labels = [w.label for w in summaries.WINDOWS]
-    choice = st.segmented_control("Window (event time)", labels, default=labels[1],
-                                  key="overview_window") or labels[1]
+    choice = (
+        st.segmented_control(
+            "Window (event time)", labels, default=labels[1], key="overview_window"
+        )
+        or labels[1]
+    )
     window = summaries.WINDOWS[labels.index(choice)]
 
     def body() -> None:

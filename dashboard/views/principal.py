@@ -29,10 +29,16 @@ def choose(conn: Connection) -> str:
         known.insert(0, wanted)
     index = known.index(wanted) if wanted in known else (0 if known else None)
     left, right = st.columns(2)
-    picked = left.selectbox("Flagged or restricted principals", known, index=index,
-                            placeholder="none yet", key="principal_pick")
-    typed = right.text_input("…or any principal (full ARN or stable key)",
-                             key="principal_typed").strip()
+    picked = left.selectbox(
+        "Flagged or restricted principals",
+        known,
+        index=index,
+        placeholder="none yet",
+        key="principal_pick",
+    )
+    typed = right.text_input(
+        "…or any principal (full ARN or stable key)", key="principal_typed"
+    ).strip()
     principal = typed or (picked or "")
     if principal:
         st.query_params["principal"] = principal
@@ -48,8 +54,9 @@ def body(conn: Connection) -> None:
         info = data.principal(conn, principal)
     except ApiMissing as exc:  # an ingest-only server still shows the activity
         ui.show_error(exc)
-        info = PrincipalInfo(principal=principal, principal_key=principal, state="unknown",
-                             actor_kind="")
+        info = PrincipalInfo(
+            principal=principal, principal_key=principal, state="unknown", actor_kind=""
+        )
     st.header(info.principal, divider="gray")
     render_state(conn, info)
     render_activity(conn, info)

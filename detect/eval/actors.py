@@ -45,32 +45,62 @@ class Cast:
 
 def cast(rnd: random.Random, *, scale: float = 1.0) -> Cast:
     """The principals of one seeded account; `scale` shrinks or grows the agent/human counts."""
-    roles = ["coding-agent", "deploy-agent", "ops-agent", "data-agent", "support-agent",
-             "infra-agent"]
+    roles = [
+        "coding-agent",
+        "deploy-agent",
+        "ops-agent",
+        "data-agent",
+        "support-agent",
+        "infra-agent",
+    ]
     n_agents = max(2, round(rnd.randint(4, 6) * scale))
     agents = tuple(
-        Actor(role, "agent", role, rate_per_min=rnd.uniform(1.5, 6.0), user_agent=AGENT_UA,
-              ips=(f"10.20.{i}.{rnd.randint(2, 250)}", f"10.20.{i}.{rnd.randint(2, 250)}"),
-              region=rnd.choice(REGIONS[:3]))
+        Actor(
+            role,
+            "agent",
+            role,
+            rate_per_min=rnd.uniform(1.5, 6.0),
+            user_agent=AGENT_UA,
+            ips=(f"10.20.{i}.{rnd.randint(2, 250)}", f"10.20.{i}.{rnd.randint(2, 250)}"),
+            region=rnd.choice(REGIONS[:3]),
+        )
         for i, role in enumerate(roles[:n_agents])
     )
     names = ["alice", "bob", "chen", "dara", "eve", "farid", "gita", "hugo", "ines"]
     n_humans = max(2, round(rnd.randint(5, 8) * scale))
     humans = tuple(
-        Actor(name, "human", f"AWSReservedSSO_{'Admin' if i == 0 else 'Developer'}_4f2a9c1e",
-              session=f"{name}@example.com", rate_per_min=rnd.uniform(0.5, 3.0),
-              ips=(f"198.51.100.{10 + i}", f"203.0.113.{40 + i}"),
-              user_agent="aws-cli/2.15.30 Python/3.11.8 Linux/6.5", region="us-east-1")
+        Actor(
+            name,
+            "human",
+            f"AWSReservedSSO_{'Admin' if i == 0 else 'Developer'}_4f2a9c1e",
+            session=f"{name}@example.com",
+            rate_per_min=rnd.uniform(0.5, 3.0),
+            ips=(f"198.51.100.{10 + i}", f"203.0.113.{40 + i}"),
+            user_agent="aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
+            region="us-east-1",
+        )
         for i, name in enumerate(names[:n_humans])
     )
     service_ips = ("10.30.0.5", "10.30.0.6")
     return Cast(
-        agents=agents, humans=humans,
-        ci=Actor("ci-deployer", "service", "ci-deployer", rate_per_min=10.0, ips=service_ips,
-                 user_agent="aws-cli/2.15.0 md/command#deploy GitHub-Actions"),
+        agents=agents,
+        humans=humans,
+        ci=Actor(
+            "ci-deployer",
+            "service",
+            "ci-deployer",
+            rate_per_min=10.0,
+            ips=service_ips,
+            user_agent="aws-cli/2.15.0 md/command#deploy GitHub-Actions",
+        ),
         backup=Actor("backup-service", "service", "backup-service", ips=service_ips),
-        etl=Actor("etl-pipeline", "service", "etl-pipeline", ips=service_ips,
-                  user_agent="Boto3/1.34.0 Python/3.11 airflow/2.9"),
+        etl=Actor(
+            "etl-pipeline",
+            "service",
+            "etl-pipeline",
+            ips=service_ips,
+            user_agent="Boto3/1.34.0 Python/3.11 airflow/2.9",
+        ),
         aws=Actor("config", "service", "", service="config.amazonaws.com"),
     )
 
@@ -85,7 +115,8 @@ def pick(rnd: random.Random, actor: Actor, mix: dict[str, float]) -> tuple[Op, s
     if kind == "write":
         op = rnd.choice(WRITES)
         return op, f"{app}-{env}-artifacts/build-{rnd.randint(1, 999)}" if op.param == "key" else (
-            f"{app}-{env}")
+            f"{app}-{env}"
+        )
     if kind == "privilege":
         return rnd.choice(PRIVILEGE_OPS), f"{app}-{env}-role"
     create, delete = rnd.choice(PAIRS)
@@ -94,7 +125,12 @@ def pick(rnd: random.Random, actor: Actor, mix: dict[str, float]) -> tuple[Op, s
 
 
 def session_events(
-    em: Emitter, actor: Actor, *, start_ms: int, duration_ms: int, mix: dict[str, float],
+    em: Emitter,
+    actor: Actor,
+    *,
+    start_ms: int,
+    duration_ms: int,
+    mix: dict[str, float],
     session: str = "",
 ) -> list[str]:
     """A working session: calls at exponential gaps with the actor's rate, a few errors."""
@@ -117,8 +153,14 @@ def _agent_day(em: Emitter, agent: Actor, day: int, weekday: int) -> None:
     for _ in range(runs):
         hour = rnd.uniform(7, 19) if rnd.random() < 0.7 else rnd.uniform(0, 24)
         session = f"agent-run-{rnd.randrange(10**9, 10**10)}"
-        session_events(em, agent, start_ms=day + int(hour * HOUR_MS),
-                       duration_ms=rnd.randint(5, 40) * MINUTE_MS, mix=MIX_AGENT, session=session)
+        session_events(
+            em,
+            agent,
+            start_ms=day + int(hour * HOUR_MS),
+            duration_ms=rnd.randint(5, 40) * MINUTE_MS,
+            mix=MIX_AGENT,
+            session=session,
+        )
 
 
 def _human_day(em: Emitter, human: Actor, day: int) -> None:
@@ -127,13 +169,23 @@ def _human_day(em: Emitter, human: Actor, day: int) -> None:
     begin = rnd.uniform(7, 10)
     for _ in range(rnd.randint(3, 7)):
         hour = rnd.uniform(begin, 18)
-        session_events(em, human, start_ms=day + int(hour * HOUR_MS),
-                       duration_ms=rnd.randint(10, 60) * MINUTE_MS, mix=mix)
+        session_events(
+            em,
+            human,
+            start_ms=day + int(hour * HOUR_MS),
+            duration_ms=rnd.randint(10, 60) * MINUTE_MS,
+            mix=mix,
+        )
 
 
 def _paced(
-    em: Emitter, actor: Actor, start_ms: int, calls: Sequence[tuple[Op, str]], *,
-    gap_s: tuple[float, float], session: str,
+    em: Emitter,
+    actor: Actor,
+    start_ms: int,
+    calls: Sequence[tuple[Op, str]],
+    *,
+    gap_s: tuple[float, float],
+    session: str,
 ) -> list[str]:
     t = start_ms
     ids = []
@@ -161,10 +213,17 @@ def _ci_teardown(em: Emitter, ci: Actor, day: int, base: int) -> list[str]:
 
 def _ci_workday(em: Emitter, ci: Actor, day: int, base: int) -> None:
     rnd = em.rnd
-    recreate = [(rnd.choice(PAIRS)[0], f"preview-pr-{i}-{rnd.choice(APPS)}")
-                for i in range(base // 2)]
-    _paced(em, ci, day + 8 * HOUR_MS, recreate, gap_s=(3, 10),
-           session=f"gha-{rnd.randrange(10**9, 10**10)}")
+    recreate = [
+        (rnd.choice(PAIRS)[0], f"preview-pr-{i}-{rnd.choice(APPS)}") for i in range(base // 2)
+    ]
+    _paced(
+        em,
+        ci,
+        day + 8 * HOUR_MS,
+        recreate,
+        gap_s=(3, 10),
+        session=f"gha-{rnd.randrange(10**9, 10**10)}",
+    )
     for _ in range(rnd.randint(4, 8)):
         deploy_calls(em, ci, day + int(rnd.uniform(9, 18) * HOUR_MS), rnd.randint(20, 60))
 
@@ -174,8 +233,9 @@ def deploy_calls(em: Emitter, ci: Actor, start_ms: int, writes: int) -> list[str
     calls = [(rnd.choice(WRITES), f"{rnd.choice(APPS)}-prod") for _ in range(writes)]
     calls += [(rnd.choice(READS[:9]), f"{rnd.choice(APPS)}-prod") for _ in range(writes // 4)]
     rnd.shuffle(calls)
-    return _paced(em, ci, start_ms, calls, gap_s=(2, 8),
-                  session=f"gha-{rnd.randrange(10**9, 10**10)}")
+    return _paced(
+        em, ci, start_ms, calls, gap_s=(2, 8), session=f"gha-{rnd.randrange(10**9, 10**10)}"
+    )
 
 
 def _backup_night(em: Emitter, backup: Actor, day: int) -> None:
@@ -184,19 +244,35 @@ def _backup_night(em: Emitter, backup: Actor, day: int) -> None:
     for i in range(rnd.randint(10, 25)):
         calls.append((Op("rds", "CreateDBSnapshot", "dBSnapshotIdentifier"), f"snap-{day}-{i}"))
         calls.append((Op("rds", "DeleteDBSnapshot", "dBSnapshotIdentifier"), f"snap-old-{i}"))
-    _paced(em, backup, day + 3 * HOUR_MS + rnd.randint(0, 20) * MINUTE_MS, calls,
-           gap_s=(5, 15), session=f"job-backup-{rnd.randrange(10**9, 10**10)}")
+    _paced(
+        em,
+        backup,
+        day + 3 * HOUR_MS + rnd.randint(0, 20) * MINUTE_MS,
+        calls,
+        gap_s=(5, 15),
+        session=f"job-backup-{rnd.randrange(10**9, 10**10)}",
+    )
 
 
 def _etl_day(em: Emitter, etl: Actor, day: int, scale: float) -> None:
     rnd = em.rnd
     for hour in range(24):
-        calls = [(GET_OBJECT, f"datalake-raw/part-{rnd.randint(1, 9999)}")
-                 for _ in range(round(rnd.randint(60, 200) * scale))]
-        calls += [(Op("s3", "PutObject", "key"), f"datalake-curated/out-{rnd.randint(1, 999)}")
-                  for _ in range(round(rnd.randint(10, 40) * scale))]
-        _paced(em, etl, day + hour * HOUR_MS + 5 * MINUTE_MS, calls, gap_s=(0.5, 3),
-               session=f"job-{rnd.randrange(10**9, 10**10)}")
+        calls = [
+            (GET_OBJECT, f"datalake-raw/part-{rnd.randint(1, 9999)}")
+            for _ in range(round(rnd.randint(60, 200) * scale))
+        ]
+        calls += [
+            (Op("s3", "PutObject", "key"), f"datalake-curated/out-{rnd.randint(1, 999)}")
+            for _ in range(round(rnd.randint(10, 40) * scale))
+        ]
+        _paced(
+            em,
+            etl,
+            day + hour * HOUR_MS + 5 * MINUTE_MS,
+            calls,
+            gap_s=(0.5, 3),
+            session=f"job-{rnd.randrange(10**9, 10**10)}",
+        )
 
 
 def _aws_day(em: Emitter, aws: Actor, day: int) -> None:
@@ -206,7 +282,12 @@ def _aws_day(em: Emitter, aws: Actor, day: int) -> None:
 
 
 def run_background(
-    em: Emitter, crew: Cast, *, start_ms: int, end_ms: int, test_from_ms: int,
+    em: Emitter,
+    crew: Cast,
+    *,
+    start_ms: int,
+    end_ms: int,
+    test_from_ms: int,
     scale: float = 1.0,
 ) -> list[Label]:
     """Every actor's normal days; returns the test days' CI teardowns as hard-negative labels."""
@@ -232,12 +313,13 @@ def run_background(
 def label_of(em: Emitter, kind: str, category: str, actor: Actor, ids: Sequence[str]) -> Label:
     """A label over the given (just emitted) event ids."""
     wanted = set(ids)
-    records = [r for r in em.records[-len(ids) * 3 - 10:] if r["eventID"] in wanted]
+    records = [r for r in em.records[-len(ids) * 3 - 10 :] if r["eventID"] in wanted]
     if len(records) != len(wanted):
         records = [r for r in em.records if r["eventID"] in wanted]
     times = sorted(_ms(r["eventTime"]) for r in records)
-    destructive = tuple(r["eventID"] for r in records
-                        if r["eventName"].startswith(("Delete", "Terminate")))
+    destructive = tuple(
+        r["eventID"] for r in records if r["eventName"].startswith(("Delete", "Terminate"))
+    )
     return Label(kind, category, actor.name, tuple(ids), destructive, times[0], times[-1])
 
 

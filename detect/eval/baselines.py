@@ -18,12 +18,25 @@ from ingest.events import AuditEvent
 __all__ = ["FALLBACK_RED_FLAGS", "InsightsRateRule", "RedFlagRule", "eval_rules"]
 
 MINUTE_MS = 60_000
-FALLBACK_RED_FLAGS = frozenset({
-    "StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors", "DeleteFlowLogs",
-    "DeleteDetector", "UpdateDetector", "DisableSecurityHub", "StopConfigurationRecorder",
-    "DeleteConfigurationRecorder", "DeleteDeliveryChannel", "LeaveOrganization",
-    "CreateLoginProfile", "UpdateLoginProfile", "DeleteLogGroup",
-})
+FALLBACK_RED_FLAGS = frozenset(
+    {
+        "StopLogging",
+        "DeleteTrail",
+        "UpdateTrail",
+        "PutEventSelectors",
+        "DeleteFlowLogs",
+        "DeleteDetector",
+        "UpdateDetector",
+        "DisableSecurityHub",
+        "StopConfigurationRecorder",
+        "DeleteConfigurationRecorder",
+        "DeleteDeliveryChannel",
+        "LeaveOrganization",
+        "CreateLoginProfile",
+        "UpdateLoginProfile",
+        "DeleteLogGroup",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +56,11 @@ class InsightsRateRule:
     name = "insights:write_rate_zscore"
 
     def __init__(
-        self, stats: dict[str, _Stats], *, z: float = 12.0, std_floor: float = 1.0,
+        self,
+        stats: dict[str, _Stats],
+        *,
+        z: float = 12.0,
+        std_floor: float = 1.0,
         min_count: int = 5,
     ) -> None:
         self._stats = stats
@@ -79,10 +96,15 @@ class InsightsRateRule:
         if count < self.min_count or z < self.z:
             return None
         return Finding(
-            principal=event.principal_key, actor_kind=event.actor_kind, kind="anomaly",
-            rule=self.name, severity="medium", score=round(min(1.0, z / 10), 4),
+            principal=event.principal_key,
+            actor_kind=event.actor_kind,
+            kind="anomaly",
+            rule=self.name,
+            severity="medium",
+            score=round(min(1.0, z / 10), 4),
             summary=f"{count} write calls this minute (z = {z:.1f})",
-            event_ids=(event.event_id,), first_event_ms=event.event_time_ms,
+            event_ids=(event.event_id,),
+            first_event_ms=event.event_time_ms,
             last_event_ms=event.event_time_ms,
             explanation={"write_calls_1m": {"value": count, "baseline": round(stats.mean, 3)}},
         )
@@ -103,10 +125,17 @@ class RedFlagRule:
         if event.action not in FALLBACK_RED_FLAGS and not admin:
             return None
         return Finding(
-            principal=event.principal_key, actor_kind=event.actor_kind, kind="rule",
-            rule=self.name, severity="high", score=0.9, summary=f"{event.action} called",
-            event_ids=(event.event_id,), first_event_ms=event.event_time_ms,
-            last_event_ms=event.event_time_ms, explanation={"action": event.action},
+            principal=event.principal_key,
+            actor_kind=event.actor_kind,
+            kind="rule",
+            rule=self.name,
+            severity="high",
+            score=0.9,
+            summary=f"{event.action} called",
+            event_ids=(event.event_id,),
+            first_event_ms=event.event_time_ms,
+            last_event_ms=event.event_time_ms,
+            explanation={"action": event.action},
         )
 
 

@@ -56,7 +56,7 @@ def _triggers(engine: DetectionEngine, events: Sequence[AuditEvent]) -> tuple[se
     opened = 0
     ordered = sorted(events, key=lambda e: e.event_time_ms)
     for start in range(0, len(ordered), BATCH_EVENTS):
-        output = engine.process(ordered[start:start + BATCH_EVENTS])
+        output = engine.process(ordered[start : start + BATCH_EVENTS])
         flagged.update(event_id for event_id, rule in output.triggers if rule not in VOLUME_RULES)
         opened += sum(1 for kind, _ in output.changes if kind == "alert.opened")
     return flagged, opened
@@ -83,8 +83,10 @@ def invictus(root: Path, factories: dict[str, EngineFactory]) -> list[DatasetSco
     records: list[Any] = []
     for path in sorted((root / "CloudTrail").glob("*.json")):
         records += orjson.loads(path.read_bytes())["Records"]
-    labels = {row["eventID"]: row for row in csv.DictReader(
-        (root / "labels_derived.csv").open(encoding="utf-8"))}
+    labels = {
+        row["eventID"]: row
+        for row in csv.DictReader((root / "labels_derived.csv").open(encoding="utf-8"))
+    }
     events = normalize(records)
     techniques: dict[str, set[str]] = {}
     for event_id, row in labels.items():
@@ -99,11 +101,18 @@ def invictus(root: Path, factories: dict[str, EngineFactory]) -> list[DatasetSco
             by_label[label] = by_label.get(label, 0) + 1
         caught = sum(1 for ids in techniques.values() if ids & flagged)
         benign = sum(v for k, v in by_label.items() if k not in ATTACK_LABELS)
-        scores.append(DatasetScore(
-            "invictus", name, positives=len(techniques), caught=caught,
-            negatives=sum(1 for r in labels.values() if r["label"] not in ATTACK_LABELS),
-            false_flags=benign, alerts=opened, notes={"flagged_by_label": by_label},
-        ))
+        scores.append(
+            DatasetScore(
+                "invictus",
+                name,
+                positives=len(techniques),
+                caught=caught,
+                negatives=sum(1 for r in labels.values() if r["label"] not in ATTACK_LABELS),
+                false_flags=benign,
+                alerts=opened,
+                notes={"flagged_by_label": by_label},
+            )
+        )
     return scores
 
 
@@ -141,14 +150,19 @@ def evaluate_datasets(
     factories: dict[str, EngineFactory] = {
         "leash": lambda: DetectionEngine(rules=rules, **options),
         "insights_zscore": lambda: DetectionEngine(
-            rules=[InsightsRateRule({})], baselines=False, forest=False,
-            human_sigma_solo_level="low"),
-        "rules_only": lambda: DetectionEngine(rules=rules, baselines=False, forest=False,
-                                              human_sigma_solo_level="low"),
+            rules=[InsightsRateRule({})],
+            baselines=False,
+            forest=False,
+            human_sigma_solo_level="low",
+        ),
+        "rules_only": lambda: DetectionEngine(
+            rules=rules, baselines=False, forest=False, human_sigma_solo_level="low"
+        ),
     }
     found: list[DatasetScore] = []
     runs: Iterable[tuple[str, Callable[[Path, dict[str, EngineFactory]], list[DatasetScore]]]] = (
-        ("stratus-red-team_detonation-logs", stratus), ("invictus-ir_aws_dataset", invictus),
+        ("stratus-red-team_detonation-logs", stratus),
+        ("invictus-ir_aws_dataset", invictus),
         ("panther-analysis", panther),
     )
     for folder, run in runs:

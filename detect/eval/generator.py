@@ -20,9 +20,23 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 START = datetime(2026, 3, 4, tzinfo=UTC)  # a Wednesday: 5 training days, test on Mon-Tue
 ACCOUNT = "111122223333"
-REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2",
-           "ap-northeast-1", "sa-east-1", "ca-central-1", "eu-north-1", "ap-south-1",
-           "us-east-2", "eu-west-3", "af-south-1", "me-south-1", "ap-east-1")
+REGIONS = (
+    "us-east-1",
+    "us-west-2",
+    "eu-west-1",
+    "eu-central-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
+    "sa-east-1",
+    "ca-central-1",
+    "eu-north-1",
+    "ap-south-1",
+    "us-east-2",
+    "eu-west-3",
+    "af-south-1",
+    "me-south-1",
+    "ap-east-1",
+)
 
 
 @dataclass(frozen=True)
@@ -35,29 +49,47 @@ class Op:
 
 
 READS = (
-    Op("ec2", "DescribeInstances"), Op("ec2", "DescribeVpcs"), Op("ec2", "DescribeSecurityGroups"),
-    Op("s3", "ListBuckets"), Op("s3", "GetBucketPolicy", "bucketName"),
-    Op("lambda", "ListFunctions20150331"), Op("lambda", "GetFunction20150331v2", "functionName"),
-    Op("iam", "GetRole", "roleName"), Op("cloudformation", "DescribeStacks", "stackName"),
-    Op("dynamodb", "DescribeTable", "tableName"), Op("rds", "DescribeDBInstances"),
-    Op("ssm", "GetParameter", "name"), Op("sts", "GetCallerIdentity"),
-    Op("logs", "DescribeLogGroups"), Op("cloudwatch", "GetMetricData"), Op("kms", "Decrypt"),
+    Op("ec2", "DescribeInstances"),
+    Op("ec2", "DescribeVpcs"),
+    Op("ec2", "DescribeSecurityGroups"),
+    Op("s3", "ListBuckets"),
+    Op("s3", "GetBucketPolicy", "bucketName"),
+    Op("lambda", "ListFunctions20150331"),
+    Op("lambda", "GetFunction20150331v2", "functionName"),
+    Op("iam", "GetRole", "roleName"),
+    Op("cloudformation", "DescribeStacks", "stackName"),
+    Op("dynamodb", "DescribeTable", "tableName"),
+    Op("rds", "DescribeDBInstances"),
+    Op("ssm", "GetParameter", "name"),
+    Op("sts", "GetCallerIdentity"),
+    Op("logs", "DescribeLogGroups"),
+    Op("cloudwatch", "GetMetricData"),
+    Op("kms", "Decrypt"),
 )
 WRITES = (
-    Op("lambda", "UpdateFunctionCode20150331v2", "functionName"), Op("s3", "PutObject", "key"),
-    Op("cloudformation", "UpdateStack", "stackName"), Op("ecs", "UpdateService", "service"),
-    Op("ssm", "PutParameter", "name"), Op("logs", "CreateLogStream", "logGroupName"),
+    Op("lambda", "UpdateFunctionCode20150331v2", "functionName"),
+    Op("s3", "PutObject", "key"),
+    Op("cloudformation", "UpdateStack", "stackName"),
+    Op("ecs", "UpdateService", "service"),
+    Op("ssm", "PutParameter", "name"),
+    Op("logs", "CreateLogStream", "logGroupName"),
     Op("ec2", "CreateTags", "resourceId"),
 )
 PAIRS = (  # (create, delete) on the same resource name
     (Op("s3", "CreateBucket", "bucketName"), Op("s3", "DeleteBucket", "bucketName")),
-    (Op("lambda", "CreateFunction20150331", "functionName"),
-     Op("lambda", "DeleteFunction20150331", "functionName")),
-    (Op("cloudformation", "CreateStack", "stackName"),
-     Op("cloudformation", "DeleteStack", "stackName")),
+    (
+        Op("lambda", "CreateFunction20150331", "functionName"),
+        Op("lambda", "DeleteFunction20150331", "functionName"),
+    ),
+    (
+        Op("cloudformation", "CreateStack", "stackName"),
+        Op("cloudformation", "DeleteStack", "stackName"),
+    ),
     (Op("dynamodb", "CreateTable", "tableName"), Op("dynamodb", "DeleteTable", "tableName")),
-    (Op("rds", "CreateDBInstance", "dBInstanceIdentifier"),
-     Op("rds", "DeleteDBInstance", "dBInstanceIdentifier")),
+    (
+        Op("rds", "CreateDBInstance", "dBInstanceIdentifier"),
+        Op("rds", "DeleteDBInstance", "dBInstanceIdentifier"),
+    ),
     (Op("sqs", "CreateQueue", "queueName"), Op("sqs", "DeleteQueue", "queueName")),
     (Op("secretsmanager", "CreateSecret", "name"), Op("secretsmanager", "DeleteSecret", "name")),
 )
@@ -120,14 +152,18 @@ class Emitter:
         event_id = self.new_id()
         session = extra.get("session") or actor.session or f"run-{self.rnd.getrandbits(40):x}"
         record: dict[str, Any] = {
-            "eventVersion": "1.09", "userIdentity": _identity(actor, session),
+            "eventVersion": "1.09",
+            "userIdentity": _identity(actor, session),
             "eventTime": _iso(at_ms),
-            "eventSource": f"{op.source}.amazonaws.com", "eventName": op.name,
+            "eventSource": f"{op.source}.amazonaws.com",
+            "eventName": op.name,
             "awsRegion": extra.get("region") or actor.region,
             "sourceIPAddress": extra.get("ip") or self.rnd.choice(actor.ips),
             "userAgent": extra.get("user_agent") or actor.user_agent,
             "requestParameters": extra.get("params") or _params(op, resource),
-            "responseElements": None, "requestID": self.new_id(), "eventID": event_id,
+            "responseElements": None,
+            "requestID": self.new_id(),
+            "eventID": event_id,
             "readOnly": op.name.startswith(("Describe", "Get", "List")),
             "eventType": "AwsApiCall",
             "managementEvent": op.source != "s3" or "Object" not in op.name,
@@ -152,9 +188,14 @@ def _identity(actor: Actor, session: str) -> dict[str, Any]:
         "principalId": f"AROA{zlib.crc32(actor.role.encode()):012d}:{session}",
         "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{actor.role}/{session}",
         "accountId": ACCOUNT,
-        "sessionContext": {"sessionIssuer": {
-            "type": "Role", "arn": f"arn:aws:iam::{ACCOUNT}:role/{actor.role}",
-            "accountId": ACCOUNT, "userName": actor.role}},
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "arn": f"arn:aws:iam::{ACCOUNT}:role/{actor.role}",
+                "accountId": ACCOUNT,
+                "userName": actor.role,
+            }
+        },
     }
 
 
@@ -180,8 +221,9 @@ def generate(seed: int, *, days: int = 7, train_days: int = 5, scale: float = 1.
     end_ms = start_ms + days * DAY_MS
     train_until = start_ms + train_days * DAY_MS
     actors = cast(rnd, scale=scale)
-    labels = run_background(emitter, actors, start_ms=start_ms, end_ms=end_ms,
-                            test_from_ms=train_until, scale=scale)
+    labels = run_background(
+        emitter, actors, start_ms=start_ms, end_ms=end_ms, test_from_ms=train_until, scale=scale
+    )
     labels += inject(emitter, actors, test_from_ms=train_until, end_ms=end_ms)
     emitter.records.sort(key=lambda r: r["eventTime"])
     return Scenario(seed, emitter.records, labels, start_ms, train_until, end_ms)

@@ -74,38 +74,53 @@ def render_datasets(scores: Sequence[DatasetScore]) -> list[str]:
     lines = []
     for s in scores:
         if s.dataset == "panther":
-            text = (f"expected-alert logs caught {s.caught}/{s.positives} (R {_fmt(s.recall)}), "
-                    f"expected-quiet logs flagged {s.false_flags}/{s.negatives}")
+            text = (
+                f"expected-alert logs caught {s.caught}/{s.positives} (R {_fmt(s.recall)}), "
+                f"expected-quiet logs flagged {s.false_flags}/{s.negatives}"
+            )
         elif s.dataset == "invictus":
-            text = (f"techniques caught {s.caught}/{s.positives} (R {_fmt(s.recall)}), "
-                    f"alerts {s.alerts}, non-attack events flagged {s.false_flags}/{s.negatives}; "
-                    f"flagged by label {s.notes.get('flagged_by_label', {})}")
+            text = (
+                f"techniques caught {s.caught}/{s.positives} (R {_fmt(s.recall)}), "
+                f"alerts {s.alerts}, non-attack events flagged {s.false_flags}/{s.negatives}; "
+                f"flagged by label {s.notes.get('flagged_by_label', {})}"
+            )
         else:
             missed = s.notes.get("missed", [])
             listed = ", ".join(missed) if len(missed) <= 12 else f"{len(missed)} files"
-            text = (f"technique files caught {s.caught}/{s.positives} (R {_fmt(s.recall)}), "
-                    f"alerts {s.alerts}; missed {listed or '-'}")
+            text = (
+                f"technique files caught {s.caught}/{s.positives} (R {_fmt(s.recall)}), "
+                f"alerts {s.alerts}; missed {listed or '-'}"
+            )
         lines.append(f"  {s.dataset:<9} {s.engine:<16} {text}")
     return lines
 
 
 def render(
-    held_out: dict[str, list[RunScore]], info: Sequence[dict[str, Any]],
+    held_out: dict[str, list[RunScore]],
+    info: Sequence[dict[str, Any]],
     datasets: Sequence[DatasetScore],
 ) -> str:
     """The whole report: per-seed summaries, per-kind tables over all seeds, datasets."""
     lines = ["Leash detection evaluation", "=" * 26]
     for item in info:
-        lines.append(f"seed {item['seed']}: {item['events']} events ({item['train_events']} "
-                     f"history, {item['test_events']} scored), model {item['model']} on "
-                     f"{item['train_rows']} windows, rules: {item['rules']}")
-    lines += ["", "Precision per kind = first alert per incident / all alerts on that kind's "
-              "incidents (duplicates count against it);",
-              "overall precision also counts background and hard-negative alerts.", ""]
+        lines.append(
+            f"seed {item['seed']}: {item['events']} events ({item['train_events']} "
+            f"history, {item['test_events']} scored), model {item['model']} on "
+            f"{item['train_rows']} windows, rules: {item['rules']}"
+        )
+    lines += [
+        "",
+        "Precision per kind = first alert per incident / all alerts on that kind's "
+        "incidents (duplicates count against it);",
+        "overall precision also counts background and hard-negative alerts.",
+        "",
+    ]
     for runs in held_out.values():
         for item, run in zip(info, runs, strict=True):
-            lines.append(f"  seed {item['seed']}: {run.name} P {_fmt(run.precision)} "
-                         f"R {_fmt(run.recall)} F1 {_fmt(run.f1)} alerts {run.alerts}")
+            lines.append(
+                f"  seed {item['seed']}: {run.name} P {_fmt(run.precision)} "
+                f"R {_fmt(run.recall)} F1 {_fmt(run.f1)} alerts {run.alerts}"
+            )
         lines += [""] + render_run(merge_runs(runs)) + [""]
     if datasets:
         lines += ["Real datasets (no history: fresh-install engines)"] + render_datasets(datasets)
@@ -113,26 +128,48 @@ def render(
 
 
 def to_json(
-    held_out: dict[str, list[RunScore]], info: Sequence[dict[str, Any]],
+    held_out: dict[str, list[RunScore]],
+    info: Sequence[dict[str, Any]],
     datasets: Sequence[DatasetScore],
 ) -> dict[str, Any]:
     def run_json(run: RunScore) -> dict[str, Any]:
         return {
-            "precision": run.precision, "recall": run.recall, "f1": run.f1, "alerts": run.alerts,
+            "precision": run.precision,
+            "recall": run.recall,
+            "f1": run.f1,
+            "alerts": run.alerts,
             "false_alerts": run.false_alerts,
-            "kinds": {k.kind: {"category": k.category, "cases": k.cases, "detected": k.detected,
-                               "alerts": k.alerts, "ttd_events": k.ttd_events,
-                               "ttd_destructive": k.ttd_destructive, "ttd_seconds": k.ttd_seconds}
-                      for k in run.kinds.values()},
+            "kinds": {
+                k.kind: {
+                    "category": k.category,
+                    "cases": k.cases,
+                    "detected": k.detected,
+                    "alerts": k.alerts,
+                    "ttd_events": k.ttd_events,
+                    "ttd_destructive": k.ttd_destructive,
+                    "ttd_seconds": k.ttd_seconds,
+                }
+                for k in run.kinds.values()
+            },
         }
 
     return {
         "scenarios": list(info),
-        "detectors": {name: {"total": run_json(merge_runs(runs)),
-                             "per_seed": [run_json(r) for r in runs]}
-                      for name, runs in held_out.items()},
-        "datasets": [{"dataset": s.dataset, "engine": s.engine, "positives": s.positives,
-                      "caught": s.caught, "negatives": s.negatives,
-                      "false_flags": s.false_flags, "alerts": s.alerts, "notes": s.notes}
-                     for s in datasets],
+        "detectors": {
+            name: {"total": run_json(merge_runs(runs)), "per_seed": [run_json(r) for r in runs]}
+            for name, runs in held_out.items()
+        },
+        "datasets": [
+            {
+                "dataset": s.dataset,
+                "engine": s.engine,
+                "positives": s.positives,
+                "caught": s.caught,
+                "negatives": s.negatives,
+                "false_flags": s.false_flags,
+                "alerts": s.alerts,
+                "notes": s.notes,
+            }
+            for s in datasets
+        ],
     }

@@ -46,7 +46,7 @@ def run_engine(engine: DetectionEngine, events: Sequence[AuditEvent]) -> dict[st
     """Feed events in bus-sized batches; returns the final state of every alert by id."""
     alerts: dict[str, Alert] = {}
     for start in range(0, len(events), BATCH_EVENTS):
-        for _, alert in engine.process(events[start:start + BATCH_EVENTS]).changes:
+        for _, alert in engine.process(events[start : start + BATCH_EVENTS]).changes:
             alerts[alert.id] = alert
     return alerts
 
@@ -153,12 +153,14 @@ def _median(values: Sequence[float]) -> float | None:
 def store_events(store: ChdbStore, events: Sequence[AuditEvent]) -> None:
     now = datetime.now(UTC)
     for start in range(0, len(events), 50_000):
-        rows = [event_row(e, now, "eval") for e in events[start:start + 50_000]]
+        rows = [event_row(e, now, "eval") for e in events[start : start + 50_000]]
         store.insert(schema.EVENTS, rows, STORED_COLUMNS)
 
 
 def evaluate_scenario(
-    scenario: Scenario, *, settings: DetectSettings | None = None,
+    scenario: Scenario,
+    *,
+    settings: DetectSettings | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[RunScore], dict[str, Any]]:
     """Train Leash on the scenario's history (through chDB), then score Leash and the baselines."""
@@ -170,21 +172,36 @@ def evaluate_scenario(
         apply_migrations(store)
         store_events(store, train)
         model = train_detector(
-            store, until_ms=scenario.train_until_ms, days=(scenario.train_until_ms -
-                                                          scenario.start_ms) / 86_400_000,
-            threshold_quantile=cfg.threshold_quantile, baseline_quantile=cfg.baseline_quantile,
-            n_estimators=cfg.n_estimators, min_rows=cfg.min_train_rows,
+            store,
+            until_ms=scenario.train_until_ms,
+            days=(scenario.train_until_ms - scenario.start_ms) / 86_400_000,
+            threshold_quantile=cfg.threshold_quantile,
+            baseline_quantile=cfg.baseline_quantile,
+            n_estimators=cfg.n_estimators,
+            min_rows=cfg.min_train_rows,
         )
     rules, rules_source = eval_rules()
     gap_ms = int(cfg.quiet_gap_s * 1000)
     engines = {  # the comparison detectors page on every finding (no corroboration gate)
         "leash": DetectionEngine(rules=rules, model=model, **cfg.engine_options()),
         "insights_zscore": DetectionEngine(
-            rules=[InsightsRateRule.fit(train, start_ms=scenario.start_ms,
-                                        end_ms=scenario.train_until_ms)],
-            baselines=False, forest=False, quiet_gap_ms=gap_ms, human_sigma_solo_level="low"),
-        "rules_only": DetectionEngine(rules=rules, baselines=False, forest=False,
-                                      quiet_gap_ms=gap_ms, human_sigma_solo_level="low"),
+            rules=[
+                InsightsRateRule.fit(
+                    train, start_ms=scenario.start_ms, end_ms=scenario.train_until_ms
+                )
+            ],
+            baselines=False,
+            forest=False,
+            quiet_gap_ms=gap_ms,
+            human_sigma_solo_level="low",
+        ),
+        "rules_only": DetectionEngine(
+            rules=rules,
+            baselines=False,
+            forest=False,
+            quiet_gap_ms=gap_ms,
+            human_sigma_solo_level="low",
+        ),
     }
     times = {e.event_id: e.event_time_ms for e in test}
     scores = []
@@ -192,7 +209,13 @@ def evaluate_scenario(
         if progress:
             progress(f"seed {scenario.seed}: running {name} over {len(test)} events")
         scores.append(score_run(name, run_engine(engine, test).values(), scenario.labels, times))
-    info = {"seed": scenario.seed, "events": len(events), "train_events": len(train),
-            "test_events": len(test), "model": model.version, "rules": rules_source,
-            "train_rows": model.metadata.get("rows")}
+    info = {
+        "seed": scenario.seed,
+        "events": len(events),
+        "train_events": len(train),
+        "test_events": len(test),
+        "model": model.version,
+        "rules": rules_source,
+        "train_rows": model.metadata.get("rows"),
+    }
     return scores, info

@@ -58,8 +58,11 @@ class KafkaConfig:
     def from_url(cls, url: str, options: object = None) -> KafkaConfig:
         netloc = urlparse(url).netloc
         hosts = tuple(h if ":" in h else f"{h}:{DEFAULT_PORT}" for h in netloc.split(",") if h)
-        known = {name: getattr(options, name) for name in cls.__dataclass_fields__
-                 if name != "bootstrap" and hasattr(options, name)}
+        known = {
+            name: getattr(options, name)
+            for name in cls.__dataclass_fields__
+            if name != "bootstrap" and hasattr(options, name)
+        }
         return cls(bootstrap=hosts or (f"localhost:{DEFAULT_PORT}",), **known)
 
     def client(self) -> dict[str, Any]:
@@ -100,8 +103,12 @@ def _group_by_key(messages: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, 
             sizes[key] = 0
         chunks[-1].append(value)
         sizes[key] = sizes.get(key, 0) + len(value) + _FRAME.size
-    return [(key, chunk[0] if len(chunk) == 1 else pack(chunk))
-            for key, chunks in groups.items() for chunk in chunks if chunk]
+    return [
+        (key, chunk[0] if len(chunk) == 1 else pack(chunk))
+        for key, chunks in groups.items()
+        for chunk in chunks
+        if chunk
+    ]
 
 
 class KafkaBus:
@@ -119,7 +126,8 @@ class KafkaBus:
             try:
                 if self._admin is None:
                     self._admin = KafkaAdminClient(
-                        **{**self.config.client(), "request_timeout_ms": PING_TIMEOUT_MS})
+                        **{**self.config.client(), "request_timeout_ms": PING_TIMEOUT_MS}
+                    )
                 return call(self._admin)
             except KafkaError as exc:
                 self._drop_admin()
@@ -228,9 +236,13 @@ class KafkaPublisher:
             self._producer = None
         try:
             self._producer = KafkaProducer(
-                **self._config.client(), acks="all", enable_idempotence=True,
-                compression_type=self._config.compression_type, linger_ms=self._config.linger_ms,
-                batch_size=BATCH_BYTES, max_request_size=MAX_REQUEST_BYTES,
+                **self._config.client(),
+                acks="all",
+                enable_idempotence=True,
+                compression_type=self._config.compression_type,
+                linger_ms=self._config.linger_ms,
+                batch_size=BATCH_BYTES,
+                max_request_size=MAX_REQUEST_BYTES,
                 max_block_ms=self._config.request_timeout_ms,
                 delivery_timeout_ms=self._config.request_timeout_ms + self._config.linger_ms,
             )
@@ -254,7 +266,8 @@ class KafkaPublisher:
         self._broken = True
         if not outer.done():
             outer.set_exception(
-                exc if isinstance(exc, BusUnavailable) else BusUnavailable(f"kafka send: {exc}"))
+                exc if isinstance(exc, BusUnavailable) else BusUnavailable(f"kafka send: {exc}")
+            )
 
     def close(self) -> None:
         if self._closed:
@@ -292,4 +305,3 @@ class _Gather:
 
     def _failed(self, exc: Exception) -> None:
         self._fail(self._outer, exc)
-

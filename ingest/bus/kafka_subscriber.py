@@ -51,8 +51,11 @@ class KafkaSubscriber:
         self._last_lag = 0
         try:
             self._consumer = KafkaConsumer(
-                **config.client(), group_id=group_id, enable_auto_commit=False,
-                auto_offset_reset="earliest", session_timeout_ms=config.session_timeout_ms,
+                **config.client(),
+                group_id=group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                session_timeout_ms=config.session_timeout_ms,
                 heartbeat_interval_ms=config.heartbeat_interval_ms,
                 max_poll_interval_ms=config.max_poll_interval_ms,
                 fetch_max_bytes=FETCH_MAX_BYTES,
@@ -115,8 +118,11 @@ class KafkaSubscriber:
         """
         with self._lock:
             owned = self._consumer.assignment()
-            mine = {KafkaTP(t, p): OffsetAndMetadata(offset, "", -1)
-                    for (t, p), offset in offsets.items() if KafkaTP(t, p) in owned}
+            mine = {
+                KafkaTP(t, p): OffsetAndMetadata(offset, "", -1)
+                for (t, p), offset in offsets.items()
+                if KafkaTP(t, p) in owned
+            }
             if not mine:
                 return
             try:
@@ -162,8 +168,9 @@ class KafkaSubscriber:
             self._closed = True
             self._buffer.clear()
             try:
-                self._consumer.close(autocommit=False,
-                                     timeout_ms=self._bus.config.request_timeout_ms)
+                self._consumer.close(
+                    autocommit=False, timeout_ms=self._bus.config.request_timeout_ms
+                )
             except KafkaError as exc:
                 logger.warning("kafka consumer close: %s", exc)
 
@@ -172,7 +179,13 @@ def _records(topic: str, partition: int, message: Any) -> list[Record]:
     values = unpack(message.value)
     last = len(values) - 1
     return [
-        Record(topic, partition, message.offset if i == last else message.offset - 1,
-               message.key, value, message.timestamp)
+        Record(
+            topic,
+            partition,
+            message.offset if i == last else message.offset - 1,
+            message.key,
+            value,
+            message.timestamp,
+        )
         for i, value in enumerate(values)
     ]

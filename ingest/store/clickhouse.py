@@ -77,8 +77,10 @@ class ClickHouseStore:
 
     def _connect(self) -> Any:
         options: dict[str, Any] = {
-            "autogenerate_session_id": False, "tz_mode": "aware",
-            "connect_timeout": CONNECT_TIMEOUT_S, "send_receive_timeout": SEND_RECEIVE_TIMEOUT_S,
+            "autogenerate_session_id": False,
+            "tz_mode": "aware",
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "send_receive_timeout": SEND_RECEIVE_TIMEOUT_S,
             **self._options,
         }
         in_process = options.get("interface") == "chdb"  # clickhouse-connect's embedded engine
@@ -96,8 +98,10 @@ class ClickHouseStore:
             wait=wait_exponential(multiplier=BACKOFF_START_S, max=BACKOFF_MAX_S),
             retry=retry_if_exception_type(_TRANSIENT),
             before_sleep=lambda state: logger.warning(
-                "clickhouse call failed (%s); retry %d", state.outcome.exception() if state.outcome
-                else "?", state.attempt_number),
+                "clickhouse call failed (%s); retry %d",
+                state.outcome.exception() if state.outcome else "?",
+                state.attempt_number,
+            ),
             reraise=False,
         )
         try:
@@ -114,8 +118,11 @@ class ClickHouseStore:
             return
         data = [list(column) for column in zip(*rows, strict=True)]
         settings = {"insert_deduplication_token": uuid.uuid4().hex}  # the same on every retry
-        self._retry(lambda: self._client.insert(
-            table, data, column_names=list(columns), column_oriented=True, settings=settings))
+        self._retry(
+            lambda: self._client.insert(
+                table, data, column_names=list(columns), column_oriented=True, settings=settings
+            )
+        )
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         result = self._retry(lambda: self._client.query(sql, parameters=dict(params or {})))

@@ -32,8 +32,12 @@ def tansu_path() -> Path | None:
 def fast_kafka_settings(**overrides: object) -> KafkaSettings:
     """Short group timeouts: Tansu holds a JoinGroup for ~half the session timeout (~1 s here)."""
     values: dict[str, object] = {
-        "partitions": 3, "session_timeout_ms": 2000, "heartbeat_interval_ms": 200,
-        "max_poll_interval_ms": 10000, "request_timeout_ms": 5000, "linger_ms": 2,
+        "partitions": 3,
+        "session_timeout_ms": 2000,
+        "heartbeat_interval_ms": 200,
+        "max_poll_interval_ms": 10000,
+        "request_timeout_ms": 5000,
+        "linger_ms": 2,
     }
     values.update(overrides)
     return KafkaSettings.model_validate(values)
@@ -58,9 +62,16 @@ class TansuBroker:
     def start(self) -> TansuBroker:
         listen = f"tcp://127.0.0.1:{self.port}"
         self._proc = subprocess.Popen(
-            [str(self.binary), "broker", "--listener-url", listen,
-             "--advertised-listener-url", listen],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(self.binary),
+                "broker",
+                "--listener-url",
+                listen,
+                "--advertised-listener-url",
+                listen,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -139,8 +139,9 @@ def test_lag_counts_what_the_group_has_not_committed(bus: Bus, topic: str) -> No
     got = drain(sub, 6)
     assert sub.lag() == 6
     sub.commit(next_offsets(got[:1]))
-    assert sub.lag() == 6 - sum(1 for r in got if r.partition == got[0].partition and
-                                r.offset <= got[0].offset)
+    assert sub.lag() == 6 - sum(
+        1 for r in got if r.partition == got[0].partition and r.offset <= got[0].offset
+    )
     sub.commit(next_offsets(got))
     assert sub.lag() == 0
     sub.close()

@@ -12,19 +12,25 @@ from tests.contract.test_bus_contract import POLL_S, drain, next_offsets
 pytestmark = pytest.mark.kafka
 
 
-@pytest.mark.parametrize("values", [
-    pytest.param([b"a"], id="one"),
-    pytest.param([b"", b"x" * 1000, b"[1]\n{}"], id="mixed sizes"),
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param([b"a"], id="one"),
+        pytest.param([b"", b"x" * 1000, b"[1]\n{}"], id="mixed sizes"),
+    ],
+)
 def test_pack_roundtrips(values: list[bytes]) -> None:
     assert unpack(pack(values)) == values
 
 
-@pytest.mark.parametrize("value", [
-    pytest.param(b"[1]\nplain", id="not packed"),
-    pytest.param(PACK_MAGIC + b"\xff\xff\xff\x7fshort", id="truncated frame"),
-    pytest.param(PACK_MAGIC, id="empty pack"),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(b"[1]\nplain", id="not packed"),
+        pytest.param(PACK_MAGIC + b"\xff\xff\xff\x7fshort", id="truncated frame"),
+        pytest.param(PACK_MAGIC, id="empty pack"),
+    ],
+)
 def test_values_that_are_not_well_formed_packs_come_back_whole(value: bytes) -> None:
     assert unpack(value) == [value]
 
@@ -52,8 +58,9 @@ def test_a_packed_message_is_committed_only_after_its_last_event(
 
 
 def test_unreachable_broker_fails_publish_with_bus_unavailable() -> None:
-    bus = KafkaBus(f"kafka://127.0.0.1:{free_port()}",
-                   options=fast_kafka_settings(request_timeout_ms=500))
+    bus = KafkaBus(
+        f"kafka://127.0.0.1:{free_port()}", options=fast_kafka_settings(request_timeout_ms=500)
+    )
     assert bus.ping() is False
     future = bus.publisher().publish("leash.events", [(b"k", b"v")])
     with pytest.raises(BusUnavailable):

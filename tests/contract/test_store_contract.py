@@ -19,11 +19,13 @@ T0 = datetime(2026, 11, 2, 9, 0, 0, tzinfo=UTC)  # CloudTrail eventTime has whol
 INGESTED = T0 + timedelta(seconds=1, milliseconds=123)  # ms precision of DateTime64(3)
 
 
-@pytest.fixture(params=[
-    "chdb",
-    "clickhouse-connect-chdb",
-    pytest.param("clickhouse", marks=pytest.mark.integration),
-])
+@pytest.fixture(
+    params=[
+        "chdb",
+        "clickhouse-connect-chdb",
+        pytest.param("clickhouse", marks=pytest.mark.integration),
+    ]
+)
 def any_store(request: pytest.FixtureRequest) -> Iterator[Store]:
     """A migrated, empty store per backend; clickhouse-connect runs over chDB or a server."""
     database = f"leash_{uuid.uuid4().hex[:10]}"
@@ -49,8 +51,7 @@ def test_migrations_apply_once_and_are_recorded(any_store: Store) -> None:
 
 def test_event_rows_roundtrip_with_datetime64_and_arrays(any_store: Store) -> None:
     event = make_event(at=T0, requestParameters={"bucketName": "logs", "key": "a/b"})
-    any_store.insert(schema.EVENTS, [event_row(event, INGESTED, "b1")],
-                     STORED_COLUMNS)
+    any_store.insert(schema.EVENTS, [event_row(event, INGESTED, "b1")], STORED_COLUMNS)
     rows = any_store.query(
         f"SELECT event_id, event_time, resources, schema_version, ingested_at FROM {schema.EVENTS}"
     )
@@ -74,11 +75,10 @@ def test_parameters_are_bound_server_side(any_store: Store) -> None:
 def test_a_replayed_batch_is_stored_once(any_store: Store) -> None:
     events = [make_event() for _ in range(4)]
     for attempt in range(2):  # the second write is a replay after a lost commit
-        any_store.insert(schema.EVENTS, [event_row(e, T0, f"b{attempt}") for e in events],
-                         STORED_COLUMNS)
-    final = any_store.query(
-        f"SELECT uniqExact(event_id), count() FROM {schema.EVENTS} FINAL"
-    )
+        any_store.insert(
+            schema.EVENTS, [event_row(e, T0, f"b{attempt}") for e in events], STORED_COLUMNS
+        )
+    final = any_store.query(f"SELECT uniqExact(event_id), count() FROM {schema.EVENTS} FINAL")
     assert final == [(4, 4)]
 
 

@@ -30,8 +30,9 @@ MIN_DESTRUCTIVE_PIXELS = 20  # the agent's delete burst is at least a few bars' 
 def chromium() -> str:
     path = chromium_path()
     if path is None:
-        pytest.skip("chromium is not installed (Debian package `chromium`; scripts/test.sh "
-                    "installs it)")
+        pytest.skip(
+            "chromium is not installed (Debian package `chromium`; scripts/test.sh installs it)"
+        )
     return path
 
 
@@ -71,8 +72,9 @@ def test_overview_renders_in_chromium(stack: Stack, chromium: str, tmp_path: Pat
 
 def test_alert_renders_in_chromium(stack: Stack, chromium: str, tmp_path: Path) -> None:
     if not stack.has_route("/v1/alerts"):
-        pytest.skip("`leash up` serves no /v1/alerts yet: leash/app.py does not wire the "
-                    "detect routers")
+        pytest.skip(
+            "`leash up` serves no /v1/alerts yet: leash/app.py does not wire the detect routers"
+        )
     with stack.client() as client:
         alert = seeding.wait_for_burst_alert(client)
     shot = tmp_path / "alert.png"

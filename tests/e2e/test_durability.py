@@ -88,10 +88,12 @@ def test_kill_9_loses_no_decision_of_the_gate(tmp_path: Path) -> None:
     answered: list[str] = []
     with leash.client() as client:
         for n in range(30):
-            body = {"principal": "arn:aws:sts::123456789012:assumed-role/ops-agent/run-7",
-                    "action": "DescribeInstances" if n % 2 else "DeleteDBInstance",
-                    "source": "ec2.amazonaws.com" if n % 2 else "rds.amazonaws.com",
-                    "resources": [f"res-{n}"]}
+            body = {
+                "principal": "arn:aws:sts::123456789012:assumed-role/ops-agent/run-7",
+                "action": "DescribeInstances" if n % 2 else "DeleteDBInstance",
+                "source": "ec2.amazonaws.com" if n % 2 else "rds.amazonaws.com",
+                "resources": [f"res-{n}"],
+            }
             response = client.post("/v1/decide", json=body)
             assert response.status_code == 200, response.text
             answered.append(response.json()["decision_id"])
@@ -100,8 +102,10 @@ def test_kill_9_loses_no_decision_of_the_gate(tmp_path: Path) -> None:
     again = start_leash(data_dir)
     try:
         with again.client() as client:
-            stored = [d["id"] for d in
-                      client.get("/v1/decisions", params={"limit": 5000}).json()["decisions"]]
+            stored = [
+                d["id"]
+                for d in client.get("/v1/decisions", params={"limit": 5000}).json()["decisions"]
+            ]
     finally:
         again.stop()
     assert sorted(stored) == sorted(answered)  # every one, none twice
@@ -114,8 +118,12 @@ def test_kill_9_loses_no_webhook_of_the_outbox(tmp_path: Path) -> None:
     env = {"LEASH_WEBHOOK_URLS": receiver.url}
     data_dir = tmp_path / "data"
     leash = start_leash(data_dir, extra_env=env)
-    body = {"principal": "arn:aws:sts::123456789012:assumed-role/ops-agent/run-9",
-            "action": "DeleteDBInstance", "source": "rds.amazonaws.com", "resources": ["prod-db"]}
+    body = {
+        "principal": "arn:aws:sts::123456789012:assumed-role/ops-agent/run-9",
+        "action": "DeleteDBInstance",
+        "source": "rds.amazonaws.com",
+        "resources": ["prod-db"],
+    }
     try:
         with leash.client() as client:
             answer = client.post("/v1/decide", json=body).json()

@@ -78,8 +78,9 @@ def consume_until(
 
     def target() -> None:
         with contextlib.suppress(Crash):
-            run_consumer(sub, writer, stop, max_rows=500, max_age_s=0.1, commit_interval_s=0.0,
-                         stats=stats)
+            run_consumer(
+                sub, writer, stop, max_rows=500, max_age_s=0.1, commit_interval_s=0.0, stats=stats
+            )
 
     thread = threading.Thread(target=target)
     thread.start()
@@ -106,8 +107,9 @@ def test_sink_dying_between_insert_and_commit_loses_and_doubles_nothing(
     publisher = bus.publisher()
     for start in range(0, 300, 100):
         chunk = events[start : start + 100]
-        publisher.publish(TOPIC, [(e.principal_key.encode(), encode_event(e)) for e in chunk]
-                          ).result(timeout=10)
+        publisher.publish(
+            TOPIC, [(e.principal_key.encode(), encode_event(e)) for e in chunk]
+        ).result(timeout=10)
     store = ChdbStore(None)
     apply_migrations(store)
     crashing = CrashAfterEventsInsert(store)
@@ -162,7 +164,8 @@ def test_broker_outage_answers_503_with_retry_after_and_heals(
 
         tansu_broker.start()  # same port; memory storage, so restore the topics it "kept"
         KafkaBus(tansu_broker.url, options=fast_kafka_settings()).ensure_topics(
-            [schema.EVENTS_TOPIC, schema.DLQ_TOPIC])
+            [schema.EVENTS_TOPIC, schema.DLQ_TOPIC]
+        )
         record = make_record()
         codes: list[int] = []
         deadline = time.monotonic() + DEADLINE_S
@@ -194,8 +197,9 @@ def test_poison_message_goes_to_the_dlq_and_its_partition_keeps_flowing(
         publisher.publish(TOPIC, [(key, value)]).result(timeout=10)  # one partition, in order
     store = ChdbStore(None)
     apply_migrations(store)
-    writer = EventWriter(store, chain="sink",
-                         on_reject=dead_letter_hook(bus.publisher(), schema.DLQ_TOPIC))
+    writer = EventWriter(
+        store, chain="sink", on_reject=dead_letter_hook(bus.publisher(), schema.DLQ_TOPIC)
+    )
     stats = consume_until(bus, writer, lambda s: s.events + s.rejected >= 3)
     assert stored(store) == (2, 2) and stats.rejected == 1
     assert store.query(f"SELECT raw FROM {schema.EVENTS_REJECTED}") == [("\x00not an event",)]
@@ -212,9 +216,22 @@ def test_shipping_the_datasets_stores_every_accepted_record_exactly_once(
     leash = start_leash(tmp_path / "data", extra_env=kafka_env(tansu_broker))
     try:
         shipped = subprocess.run(
-            [sys.executable, "-m", "leash.cli", "ship", "--url", leash.url, "--api-key",
-             leash.key, "--quiet", str(DATASETS)],
-            capture_output=True, text=True, timeout=300, check=False,
+            [
+                sys.executable,
+                "-m",
+                "leash.cli",
+                "ship",
+                "--url",
+                leash.url,
+                "--api-key",
+                leash.key,
+                "--quiet",
+                str(DATASETS),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
         match = re.search(r"(\d+) accepted", shipped.stdout)
         assert match, shipped.stdout + shipped.stderr
@@ -223,8 +240,9 @@ def test_shipping_the_datasets_stores_every_accepted_record_exactly_once(
         assert wait_for_total(leash, accepted, timeout_s=120) == accepted
         ids: list[str] = []
         with leash.client() as client:
-            while page := client.get("/v1/events", params={"limit": 5000, "offset": len(ids)}
-                                     ).json()["events"]:
+            while page := client.get(
+                "/v1/events", params={"limit": 5000, "offset": len(ids)}
+            ).json()["events"]:
                 ids.extend(e["event_id"] for e in page)
         assert len(ids) == len(set(ids)) == accepted
     finally:

@@ -72,15 +72,29 @@ def start_everything(runtime: Runtime) -> TestClient:
 
 
 def drive_alert_without_pipeline(runtime: Runtime, client: TestClient) -> None:
-    events = wait_for(lambda: client.get("/v1/events", params={"principal": AGENT_KEY},
-                                         headers=auth(READ_KEY)).json()["events"], "events")
+    events = wait_for(
+        lambda: client.get(
+            "/v1/events", params={"principal": AGENT_KEY}, headers=auth(READ_KEY)
+        ).json()["events"],
+        "events",
+    )
     times = [int(datetime.fromisoformat(e["event_time"]).timestamp() * 1000) for e in events]
     alert = Alert(
-        id="al_e2e", created_at_ms=int(time.time() * 1000), updated_at_ms=int(time.time() * 1000),
-        principal=AGENT_KEY, actor_kind="agent", kind="rule", rule="baseline:destructive_burst",
-        severity="critical", score=1.0, status="open", first_event_ms=min(times),
-        last_event_ms=max(times), event_count=len(events),
-        event_ids=tuple(e["event_id"] for e in events), summary="DeleteDBInstance burst",
+        id="al_e2e",
+        created_at_ms=int(time.time() * 1000),
+        updated_at_ms=int(time.time() * 1000),
+        principal=AGENT_KEY,
+        actor_kind="agent",
+        kind="rule",
+        rule="baseline:destructive_burst",
+        severity="critical",
+        score=1.0,
+        status="open",
+        first_event_ms=min(times),
+        last_event_ms=max(times),
+        event_count=len(events),
+        event_ids=tuple(e["event_id"] for e in events),
+        summary="DeleteDBInstance burst",
     )
     notify_listeners(runtime.extensions["alert_listeners"], "alert.opened", alert)
 
@@ -88,12 +102,20 @@ def drive_alert_without_pipeline(runtime: Runtime, client: TestClient) -> None:
 def test_burst_alert_webhook_quarantine_decide_restore(settings: Settings) -> None:
     receiver = WebhookReceiver()
     server = receiver.serve()
-    settings = settings.model_copy(update={"webhook_urls": [receiver.url],
-                                           "webhook_secret": SecretStr(SECRET)})
+    settings = settings.model_copy(
+        update={"webhook_urls": [receiver.url], "webhook_secret": SecretStr(SECRET)}
+    )
     now = datetime.now(UTC)
-    burst = [make_record(eventName="DeleteDBInstance", eventSource="rds.amazonaws.com",
-                         requestParameters={"dBInstanceIdentifier": f"prod-db-{i}"},
-                         at=now + timedelta(seconds=i), readOnly=False) for i in range(12)]
+    burst = [
+        make_record(
+            eventName="DeleteDBInstance",
+            eventSource="rds.amazonaws.com",
+            requestParameters={"dBInstanceIdentifier": f"prod-db-{i}"},
+            at=now + timedelta(seconds=i),
+            readOnly=False,
+        )
+        for i in range(12)
+    ]
     try:
         with open_runtime(settings) as runtime, start_everything(runtime) as client:
             sent = client.post("/v1/events", json={"Records": burst}, headers=auth(INGEST_KEY))
@@ -105,25 +127,41 @@ def test_burst_alert_webhook_quarantine_decide_restore(settings: Settings) -> No
             alert = opened[0][1]["data"]["alert"]
             assert alert["principal"] == AGENT_KEY
             assert opened[0][1]["data"]["actions"]["quarantine"].endswith(
-                f"/v1/principals/{quote(AGENT_KEY, safe='')}/quarantine")
-            quarantined = wait_for(lambda: webhooks(receiver, "principal.quarantined"),
-                                   "principal.quarantined webhook")
+                f"/v1/principals/{quote(AGENT_KEY, safe='')}/quarantine"
+            )
+            quarantined = wait_for(
+                lambda: webhooks(receiver, "principal.quarantined"), "principal.quarantined webhook"
+            )
             assert quarantined[0][1]["data"]["actor"] == "leash:auto"
 
             principal_url = f"/v1/principals/{quote(AGENT_ARN, safe='')}"
             state = client.get(principal_url, headers=auth(READ_KEY)).json()
             assert (state["state"], state["actor_kind"]) == ("quarantined", "agent")
-            denied = client.post("/v1/decide", headers=auth(INGEST_KEY), json={
-                "principal": AGENT_ARN, "action": "DeleteDBInstance",
-                "source": "rds.amazonaws.com", "resources": ["prod-db-99"]}).json()
+            denied = client.post(
+                "/v1/decide",
+                headers=auth(INGEST_KEY),
+                json={
+                    "principal": AGENT_ARN,
+                    "action": "DeleteDBInstance",
+                    "source": "rds.amazonaws.com",
+                    "resources": ["prod-db-99"],
+                },
+            ).json()
             assert (denied["decision"], denied["rule"]) == ("deny", "quarantine")
 
-            restored = client.post(f"{principal_url}/restore", json={"reason": "reviewed"},
-                                   headers=auth(ADMIN_KEY)).json()
+            restored = client.post(
+                f"{principal_url}/restore", json={"reason": "reviewed"}, headers=auth(ADMIN_KEY)
+            ).json()
             assert restored["state"] == "active"
-            allowed = client.post("/v1/decide", headers=auth(INGEST_KEY), json={
-                "principal": AGENT_ARN, "action": "DescribeDBInstances",
-                "source": "rds.amazonaws.com"}).json()
+            allowed = client.post(
+                "/v1/decide",
+                headers=auth(INGEST_KEY),
+                json={
+                    "principal": AGENT_ARN,
+                    "action": "DescribeDBInstances",
+                    "source": "rds.amazonaws.com",
+                },
+            ).json()
             assert allowed["decision"] == "allow"
             wait_for(lambda: webhooks(receiver, "principal.restored"), "principal.restored")
     finally:

@@ -28,13 +28,18 @@ def _docker_problem() -> str | None:
     if shutil.which("docker") is None:
         return "no docker client"
     try:
-        info = subprocess.run(["docker", "info"], capture_output=True, timeout=DOCKER_TIMEOUT_S,
-                              check=False)
+        info = subprocess.run(
+            ["docker", "info"], capture_output=True, timeout=DOCKER_TIMEOUT_S, check=False
+        )
         if info.returncode != 0:
             return f"docker info: {info.stderr.decode(errors='replace').strip()[:200]}"
         for image in (KAFKA_IMAGE, CLICKHOUSE_IMAGE):
-            found = subprocess.run(["docker", "image", "inspect", image], capture_output=True,
-                                   timeout=DOCKER_TIMEOUT_S, check=False)
+            found = subprocess.run(
+                ["docker", "image", "inspect", image],
+                capture_output=True,
+                timeout=DOCKER_TIMEOUT_S,
+                check=False,
+            )
             if found.returncode != 0:
                 return f"image {image} is not present (tests never pull)"
     except subprocess.TimeoutExpired:

@@ -22,8 +22,10 @@ DEADLINE_S = 120.0  # seconds; hang guard (a real broker's first group join is s
 
 def test_kafka_commit_and_resume(kafka_container_url: str) -> None:
     topic = f"t-{uuid.uuid4().hex[:8]}"
-    bus = KafkaBus(kafka_container_url, options=fast_kafka_settings(session_timeout_ms=6000,
-                                                                   heartbeat_interval_ms=500))
+    bus = KafkaBus(
+        kafka_container_url,
+        options=fast_kafka_settings(session_timeout_ms=6000, heartbeat_interval_ms=500),
+    )
     bus.ensure_topics([topic])
     publisher = bus.publisher()
     for i in range(5):
@@ -42,8 +44,10 @@ def test_kafka_commit_and_resume(kafka_container_url: str) -> None:
 def test_events_flow_from_kafka_into_clickhouse_once(
     kafka_container_url: str, clickhouse_server_url: str
 ) -> None:
-    bus = KafkaBus(kafka_container_url, options=fast_kafka_settings(session_timeout_ms=6000,
-                                                                   heartbeat_interval_ms=500))
+    bus = KafkaBus(
+        kafka_container_url,
+        options=fast_kafka_settings(session_timeout_ms=6000, heartbeat_interval_ms=500),
+    )
     topic = f"events-{uuid.uuid4().hex[:8]}"
     bus.ensure_topics([topic])
     events = [make_event(role=f"r{i % 5}") for i in range(200)]
@@ -53,8 +57,11 @@ def test_events_flow_from_kafka_into_clickhouse_once(
     apply_migrations(store)
     stop, stats = threading.Event(), ConsumerStats()
     sub = bus.subscriber([topic], "sink")
-    thread = threading.Thread(target=run_consumer, args=(sub, EventWriter(store), stop),
-                              kwargs={"max_age_s": 0.2, "stats": stats})
+    thread = threading.Thread(
+        target=run_consumer,
+        args=(sub, EventWriter(store), stop),
+        kwargs={"max_age_s": 0.2, "stats": stats},
+    )
     thread.start()
     deadline = time.monotonic() + DEADLINE_S
     while stats.events < 250 and time.monotonic() < deadline:

@@ -42,14 +42,18 @@ def is_settings_field(env_name: str, model: type[BaseModel] = Settings) -> bool:
     if not rest:
         return True
     nested = field.annotation
-    return isinstance(nested, type) and issubclass(nested, BaseModel) and is_settings_field(
-        rest.upper(), nested)
+    return (
+        isinstance(nested, type)
+        and issubclass(nested, BaseModel)
+        and is_settings_field(rest.upper(), nested)
+    )
 
 
 def test_every_leash_variable_is_a_settings_field() -> None:
     names = leash_env()
     assert {"LEASH_BUS_URL", "LEASH_STORE_URL", "LEASH_API_KEYS", "LEASH_KAFKA__TOPIC"} <= set(
-        names)
+        names
+    )
     unknown = [n for n in names if not is_settings_field(n.removeprefix("LEASH_"))]
     assert unknown == []
 
@@ -85,6 +89,11 @@ def test_images_are_pinned_and_every_service_has_a_healthcheck() -> None:
 def test_docker_compose_validates_the_file() -> None:
     if shutil.which("docker-compose") is None:
         pytest.skip("docker-compose not installed (apt-get install -y docker-compose)")
-    result = subprocess.run(["bash", str(ROOT / "scripts" / "validate-compose.sh")],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "validate-compose.sh")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr

@@ -38,8 +38,9 @@ class LeashAPI:
     log: Path
 
     def client(self, key: str = ADMIN_KEY) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {key}"},
-                            timeout=30)
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -64,9 +65,20 @@ def start_api(data_dir: Path, *, bare: bool = False) -> LeashAPI:
     }
     with log.open("ab") as handle:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.unit.dashboard.api_server", "--port", str(port),
-             "--data-dir", str(data_dir), *(["--bare"] if bare else [])],
-            stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+            [
+                sys.executable,
+                "-m",
+                "tests.unit.dashboard.api_server",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+                *(["--bare"] if bare else []),
+            ],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO,
         )
     api = LeashAPI(f"http://127.0.0.1:{port}", process, log)
 
@@ -112,8 +124,18 @@ def open_page(page: str | None = None, **query: str) -> AppTest:
 def texts(at: AppTest) -> str:
     """Every piece of text the run rendered, for 'does it say X' assertions."""
     parts: list[str] = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning",
-                 "error", "success", "text"):
+    for kind in (
+        "title",
+        "header",
+        "subheader",
+        "markdown",
+        "caption",
+        "info",
+        "warning",
+        "error",
+        "success",
+        "text",
+    ):
         parts += [str(e.value) for e in getattr(at, kind)]
     parts += [f"{m.label} {m.value}" for m in at.metric]
     return "\n".join(parts)
@@ -138,8 +160,9 @@ def metric(at: AppTest, label: str) -> str:
 
 def ok(at: AppTest) -> AppTest:
     """Assert the run raised nothing (showing the traces if it did)."""
-    assert not at.exception, "\n".join(f"{e.message}\n{''.join(e.stack_trace)}"
-                                       for e in at.exception)
+    assert not at.exception, "\n".join(
+        f"{e.message}\n{''.join(e.stack_trace)}" for e in at.exception
+    )
     return at
 
 

@@ -48,35 +48,68 @@ def dataset_files() -> list[Path]:
 def agent_records() -> list[dict[str, Any]]:
     """A quiet reporting agent, then a burst of bucket deletes by a deploy agent."""
     quiet = [
-        make_record(role="report-agent", session="agent-run-51c2", account=ACCOUNT,
-                    eventName=name, eventSource=source, readOnly=name.startswith(("Get", "List")),
-                    at=AFTER_DATASET - timedelta(minutes=20) + timedelta(minutes=i),
-                    requestParameters={"bucketName": "reports"})
+        make_record(
+            role="report-agent",
+            session="agent-run-51c2",
+            account=ACCOUNT,
+            eventName=name,
+            eventSource=source,
+            readOnly=name.startswith(("Get", "List")),
+            at=AFTER_DATASET - timedelta(minutes=20) + timedelta(minutes=i),
+            requestParameters={"bucketName": "reports"},
+        )
         for i, (name, source) in enumerate(
-            [("ListBuckets", "s3.amazonaws.com"), ("GetObject", "s3.amazonaws.com"),
-             ("PutObject", "s3.amazonaws.com")] * 4)
+            [
+                ("ListBuckets", "s3.amazonaws.com"),
+                ("GetObject", "s3.amazonaws.com"),
+                ("PutObject", "s3.amazonaws.com"),
+            ]
+            * 4
+        )
     ]
     burst = [
-        make_record(role="deploy-agent", session="agent-run-7f3a", account=ACCOUNT,
-                    eventName="DeleteBucket", eventSource="s3.amazonaws.com", readOnly=False,
-                    requestParameters={"bucketName": f"prod-assets-{i}"},
-                    resources=[{"ARN": f"arn:aws:s3:::prod-assets-{i}",
-                                "accountId": ACCOUNT, "type": "AWS::S3::Bucket"}],
-                    at=AFTER_DATASET + timedelta(seconds=2 * i))
+        make_record(
+            role="deploy-agent",
+            session="agent-run-7f3a",
+            account=ACCOUNT,
+            eventName="DeleteBucket",
+            eventSource="s3.amazonaws.com",
+            readOnly=False,
+            requestParameters={"bucketName": f"prod-assets-{i}"},
+            resources=[
+                {
+                    "ARN": f"arn:aws:s3:::prod-assets-{i}",
+                    "accountId": ACCOUNT,
+                    "type": "AWS::S3::Bucket",
+                }
+            ],
+            at=AFTER_DATASET + timedelta(seconds=2 * i),
+        )
         for i in range(BURST_DELETES)
     ]
     gated = [
-        make_record(role="cleanup-agent", session="agent-run-9d1e", account=ACCOUNT,
-                    eventName=name, eventSource="s3.amazonaws.com",
-                    readOnly=name != "PutBucketTagging",
-                    requestParameters={"bucketName": bucket},
-                    resources=[{"ARN": f"arn:aws:s3:::{bucket}", "accountId": ACCOUNT,
-                                "type": "AWS::S3::Bucket"}],
-                    at=AFTER_DATASET - timedelta(minutes=10) + timedelta(seconds=30 * i))
+        make_record(
+            role="cleanup-agent",
+            session="agent-run-9d1e",
+            account=ACCOUNT,
+            eventName=name,
+            eventSource="s3.amazonaws.com",
+            readOnly=name != "PutBucketTagging",
+            requestParameters={"bucketName": bucket},
+            resources=[
+                {"ARN": f"arn:aws:s3:::{bucket}", "accountId": ACCOUNT, "type": "AWS::S3::Bucket"}
+            ],
+            at=AFTER_DATASET - timedelta(minutes=10) + timedelta(seconds=30 * i),
+        )
         for i, (name, bucket) in enumerate(
-            [("ListObjects", "tmp-build-cache"), ("GetBucketPolicy", "tmp-build-cache"),
-             ("PutBucketTagging", "tmp-build-cache"), ("ListObjects", "old-logs-2022"),
-             ("GetBucketLocation", "old-logs-2022")])
+            [
+                ("ListObjects", "tmp-build-cache"),
+                ("GetBucketPolicy", "tmp-build-cache"),
+                ("PutBucketTagging", "tmp-build-cache"),
+                ("ListObjects", "old-logs-2022"),
+                ("GetBucketLocation", "old-logs-2022"),
+            ]
+        )
     ]
     return quiet + gated + burst
 
@@ -135,10 +168,15 @@ def wait_for_burst_alert(client: httpx.Client) -> dict[str, Any]:
 
 def request_approval(client: httpx.Client, *, bucket: str) -> str:
     """An agent asks before deleting a bucket (ingest key); returns the pending approval id."""
-    response = client.post("/v1/decide", json={
-        "principal": GATED_AGENT, "action": "DeleteBucket", "source": "s3.amazonaws.com",
-        "resources": [f"arn:aws:s3:::{bucket}"],
-    })
+    response = client.post(
+        "/v1/decide",
+        json={
+            "principal": GATED_AGENT,
+            "action": "DeleteBucket",
+            "source": "s3.amazonaws.com",
+            "resources": [f"arn:aws:s3:::{bucket}"],
+        },
+    )
     response.raise_for_status()
     body = response.json()
     assert body["decision"] == "require_approval", body

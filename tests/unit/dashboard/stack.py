@@ -57,8 +57,9 @@ class Stack:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.api_url, timeout=30,
-                            headers={"Authorization": f"Bearer {self.key}"})
+        return httpx.Client(
+            base_url=self.api_url, timeout=30, headers={"Authorization": f"Bearer {self.key}"}
+        )
 
     def has_route(self, path: str) -> bool:
         spec = httpx.get(f"{self.api_url}/openapi.json", timeout=10).json()
@@ -98,9 +99,22 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 
 def _start_leash_up(stack: Stack, env: dict[str, str], log: Path, dash_port: int) -> None:
     port = int(stack.api_url.rsplit(":", 1)[1])
-    process = _spawn([sys.executable, "-m", "leash.cli", "up", "--port", str(port),
-                      "--dashboard-port", str(dash_port), "--data-dir", str(stack.data_dir)],
-                     env=env, log=log)
+    process = _spawn(
+        [
+            sys.executable,
+            "-m",
+            "leash.cli",
+            "up",
+            "--port",
+            str(port),
+            "--dashboard-port",
+            str(dash_port),
+            "--data-dir",
+            str(stack.data_dir),
+        ],
+        env=env,
+        log=log,
+    )
     stack.processes.append(process)
     _wait_http(f"{stack.api_url}/healthz", process, log)
     stack.key = (stack.data_dir / "admin.key").read_text().strip()  # leash up made and wired it
@@ -109,14 +123,29 @@ def _start_leash_up(stack: Stack, env: dict[str, str], log: Path, dash_port: int
 def _start_wired(stack: Stack, env: dict[str, str], log: Path, dash_port: int) -> None:
     port = int(stack.api_url.rsplit(":", 1)[1])
     api_env = {**env, "LEASH_API_KEYS": f"{stack.key}:admin"}
-    api = _spawn([sys.executable, "-m", "tests.unit.dashboard.api_server", "--port", str(port),
-                  "--data-dir", str(stack.data_dir)], env=api_env, log=log)
+    api = _spawn(
+        [
+            sys.executable,
+            "-m",
+            "tests.unit.dashboard.api_server",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(stack.data_dir),
+        ],
+        env=api_env,
+        log=log,
+    )
     stack.processes.append(api)
     _wait_http(f"{stack.api_url}/healthz", api, log)
     dash_env = {**env, "LEASH_API_URL": stack.api_url, "LEASH_DASHBOARD_API_KEY": stack.key}
-    stack.processes.append(_spawn(
-        [sys.executable, "-m", "leash.cli", "dashboard", "--dashboard-port", str(dash_port)],
-        env=dash_env, log=log))
+    stack.processes.append(
+        _spawn(
+            [sys.executable, "-m", "leash.cli", "dashboard", "--dashboard-port", str(dash_port)],
+            env=dash_env,
+            log=log,
+        )
+    )
 
 
 @contextmanager
@@ -124,12 +153,19 @@ def open_stack(data_dir: Path, *, mode: str = "leash-up") -> Iterator[Stack]:
     """Start API + dashboard (`leash-up` or `wired`), seed it, and stop both on exit."""
     data_dir.mkdir(parents=True, exist_ok=True)
     api_port, dash_port = free_port(), free_port()
-    stack = Stack(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{dash_port}",
-                  "lsh_dashboard_admin", data_dir)
+    stack = Stack(
+        f"http://127.0.0.1:{api_port}",
+        f"http://127.0.0.1:{dash_port}",
+        "lsh_dashboard_admin",
+        data_dir,
+    )
     log = data_dir.parent / f"stack-{api_port}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEASH_")}
-    env |= {"LEASH_SINK__MAX_AGE_S": "0.1", "LEASH_SINK__COMMIT_INTERVAL_S": "0.1",
-            "LEASH_LOG_LEVEL": "WARNING"}
+    env |= {
+        "LEASH_SINK__MAX_AGE_S": "0.1",
+        "LEASH_SINK__COMMIT_INTERVAL_S": "0.1",
+        "LEASH_LOG_LEVEL": "WARNING",
+    }
     try:
         if mode == "leash-up":
             _start_leash_up(stack, env, log, dash_port)
@@ -150,9 +186,16 @@ def browser_page(executable: str) -> Iterator[Any]:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=executable, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+            executable_path=executable,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         try:
             width, height = WINDOW_PX
@@ -178,8 +221,9 @@ def screenshot(page: Any, path: Path) -> None:
     content = page.evaluate(
         "document.querySelector('[data-testid=stMainBlockContainer]').scrollHeight"
     )
-    page.set_viewport_size({"width": width,
-                            "height": int(min(max(height, content + 60), MAX_SHOT_HEIGHT_PX))})
+    page.set_viewport_size(
+        {"width": width, "height": int(min(max(height, content + 60), MAX_SHOT_HEIGHT_PX))}
+    )
     settle(page)
     page.screenshot(path=str(path))
     page.set_viewport_size({"width": width, "height": height})

@@ -98,8 +98,11 @@ def test_suppress_creates_a_suppression_for_principal_and_rule(dashboard_env: Le
     ok(at)
     with dashboard_env.client(READ_KEY) as client:
         found = client.get("/v1/suppressions").json()["suppressions"]
-    suppressed = {s["rule"] for s in found
-                  if s["principal"] == alert["principal"] and s["reason"] == "planned teardown"}
+    suppressed = {
+        s["rule"]
+        for s in found
+        if s["principal"] == alert["principal"] and s["reason"] == "planned teardown"
+    }
     assert suppressed == {alert["rule"], *alert["rules"]}
 
 
@@ -113,8 +116,9 @@ def test_open_principal_goes_to_the_principal_page(dashboard_env: LeashAPI) -> N
     assert alert["principal"] in [h.value for h in at.header]
 
 
-def test_read_only_key_sees_no_action_buttons(leash_api: LeashAPI,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_only_key_sees_no_action_buttons(
+    leash_api: LeashAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
     point_dashboard(monkeypatch, leash_api, READ_KEY)
     at = ok(open_page(PAGE))
     assert not {"Acknowledge", "Resolve", "Mark false positive", "Suppress"} & set(labels(at))

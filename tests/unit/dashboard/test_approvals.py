@@ -33,8 +33,7 @@ def test_pending_request_shows_its_blast_radius_and_can_be_approved(
     assert "DeleteBucket (destructive) on arn:aws:s3:::tmp-build-cache" in texts(at)
     assert "Requested resource(s) seen before: 1 of 1." in texts(at)
     radius = at.dataframe[0].value
-    assert {"arn:aws:s3:::tmp-build-cache", "arn:aws:s3:::old-logs-2022"} <= set(
-        radius["resource"])
+    assert {"arn:aws:s3:::tmp-build-cache", "arn:aws:s3:::old-logs-2022"} <= set(radius["resource"])
 
     at.text_input(key=f"note_{approval_id}").input("cache bucket, safe").run()
     at.button(key=f"approve_{approval_id}").click().run()

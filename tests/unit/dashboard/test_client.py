@@ -11,8 +11,10 @@ from tests.unit.dashboard.harness import ADMIN_KEY, READ_KEY, LeashAPI, free_por
 
 
 def test_whoami_reports_the_scopes_of_each_key(leash_api: LeashAPI) -> None:
-    with LeashClient(leash_api.url, READ_KEY) as reader, LeashClient(leash_api.url,
-                                                                     ADMIN_KEY) as admin:
+    with (
+        LeashClient(leash_api.url, READ_KEY) as reader,
+        LeashClient(leash_api.url, ADMIN_KEY) as admin,
+    ):
         assert reader.whoami().scopes == {"read"}
         assert not reader.whoami().is_admin
         assert admin.whoami().is_admin
@@ -21,8 +23,9 @@ def test_whoami_reports_the_scopes_of_each_key(leash_api: LeashAPI) -> None:
 
 def test_events_are_a_typed_frame_with_the_total(leash_api: LeashAPI) -> None:
     with LeashClient(leash_api.url, READ_KEY) as client:
-        page = client.events(principal=seeding.BURST_AGENT_KEY, action_class="destructive",
-                             limit=10)
+        page = client.events(
+            principal=seeding.BURST_AGENT_KEY, action_class="destructive", limit=10
+        )
     assert page.total == seeding.BURST_DELETES
     assert len(page.events) == 10
     assert isinstance(page.events["event_time"].dtype, pd.DatetimeTZDtype)

@@ -95,8 +95,9 @@ def test_unknown_principal_says_what_to_do(dashboard_env: LeashAPI) -> None:
     assert "No stored events for this principal" in texts(at)
 
 
-def test_read_only_key_gets_no_state_buttons(leash_api: LeashAPI,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_only_key_gets_no_state_buttons(
+    leash_api: LeashAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
     point_dashboard(monkeypatch, leash_api, READ_KEY)
     at = ok(open_page(PAGE, principal=seeding.ACTIVE_AGENT_KEY))
     assert not {"Quarantine", "Revoke", "Restore"} & set(labels(at))

@@ -42,8 +42,9 @@ def test_a_bad_env_key_falls_back_to_the_form(
     assert "The key in LEASH_DASHBOARD_API_KEY did not work" in texts(at)
 
 
-@pytest.mark.parametrize("page", [None, "views/alerts.py", "views/principal.py",
-                                  "views/events.py", "views/approvals.py"])
+@pytest.mark.parametrize(
+    "page", [None, "views/alerts.py", "views/principal.py", "views/events.py", "views/approvals.py"]
+)
 def test_an_empty_ingest_only_server_degrades_with_next_steps(
     bare_api: LeashAPI, monkeypatch: pytest.MonkeyPatch, page: str | None
 ) -> None:

@@ -16,19 +16,30 @@ T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     events = [
-        {"event_id": f"e{i}", "event_time": (T0 + row.pop("at")).isoformat(),
-         "principal": row.get("principal_key", "p"), "principal_key": "p", "actor_kind": "agent",
-         "action": "GetObject", "action_class": "read", "resources": [], **row}
+        {
+            "event_id": f"e{i}",
+            "event_time": (T0 + row.pop("at")).isoformat(),
+            "principal": row.get("principal_key", "p"),
+            "principal_key": "p",
+            "actor_kind": "agent",
+            "action": "GetObject",
+            "action_class": "read",
+            "resources": [],
+            **row,
+        }
         for i, row in enumerate(rows)
     ]
     return EventPage.from_json({"total": len(events), "events": events}).events
 
 
 def test_rate_is_per_minute_per_class_within_each_bucket() -> None:
-    events = frame([{"at": timedelta(seconds=s)} for s in range(0, 300, 30)]  # 10 reads / 5 min
-                   + [{"at": timedelta(minutes=6), "action_class": "destructive"}])
+    events = frame(
+        [{"at": timedelta(seconds=s)} for s in range(0, 300, 30)]  # 10 reads / 5 min
+        + [{"at": timedelta(minutes=6), "action_class": "destructive"}]
+    )
     rates = summaries.events_per_minute(events, bucket=timedelta(minutes=5)).set_index(
-        ["time", "action_class"])
+        ["time", "action_class"]
+    )
     assert rates.loc[(pd.Timestamp(T0), "read"), "per_minute"] == pytest.approx(2.0)
     later = pd.Timestamp(T0 + timedelta(minutes=5))
     assert rates.loc[(later, "destructive"), "per_minute"] == pytest.approx(0.2)
@@ -36,11 +47,17 @@ def test_rate_is_per_minute_per_class_within_each_bucket() -> None:
 
 
 def test_top_destructive_ranks_principals_and_ignores_other_classes() -> None:
-    rows = ([{"at": timedelta(seconds=i), "principal_key": "a", "action_class": "destructive"}
-             for i in range(3)]
-            + [{"at": timedelta(seconds=i), "principal_key": "b", "action_class": "destructive"}
-               for i in range(5)]
-            + [{"at": timedelta(seconds=i), "principal_key": "c"} for i in range(9)])
+    rows = (
+        [
+            {"at": timedelta(seconds=i), "principal_key": "a", "action_class": "destructive"}
+            for i in range(3)
+        ]
+        + [
+            {"at": timedelta(seconds=i), "principal_key": "b", "action_class": "destructive"}
+            for i in range(5)
+        ]
+        + [{"at": timedelta(seconds=i), "principal_key": "c"} for i in range(9)]
+    )
     top = summaries.top_destructive(frame(rows))
     assert list(top["principal"]) == ["b", "a"]
     assert list(top["destructive"]) == [5, 3]
@@ -56,8 +73,9 @@ def test_severity_counts_lists_every_severity_in_order() -> None:
 
 def test_class_baseline_compares_the_latest_hour_with_the_usual_hour() -> None:
     usual = [{"at": timedelta(hours=h, minutes=m)} for h in range(3) for m in (5, 25)]
-    burst = [{"at": timedelta(hours=3, minutes=m), "action_class": "destructive"}
-             for m in range(12)]
+    burst = [
+        {"at": timedelta(hours=3, minutes=m), "action_class": "destructive"} for m in range(12)
+    ]
     baseline = summaries.class_baseline(frame(usual + burst)).set_index("action_class")
     assert baseline.loc["destructive", "now"] == 12
     assert baseline.loc["destructive", "usual"] == 0
@@ -65,10 +83,16 @@ def test_class_baseline_compares_the_latest_hour_with_the_usual_hour() -> None:
 
 
 def test_blast_radius_counts_resources_and_destructive_touches() -> None:
-    rows = [{"at": timedelta(seconds=1), "resources": ["arn:b1", "arn:b2"]},
-            {"at": timedelta(seconds=2), "resources": ["arn:b1"], "action": "DeleteBucket",
-             "action_class": "destructive"},
-            {"at": timedelta(seconds=3), "resources": []}]
+    rows = [
+        {"at": timedelta(seconds=1), "resources": ["arn:b1", "arn:b2"]},
+        {
+            "at": timedelta(seconds=2),
+            "resources": ["arn:b1"],
+            "action": "DeleteBucket",
+            "action_class": "destructive",
+        },
+        {"at": timedelta(seconds=3), "resources": []},
+    ]
     radius = summaries.blast_radius(frame(rows)).set_index("resource")
     assert radius.loc["arn:b1", "events"] == 2
     assert radius.loc["arn:b1", "destructive"] == 1
@@ -83,13 +107,20 @@ def test_window_includes_the_newest_event() -> None:
 
 
 def test_drivers_merge_forest_features_and_baseline_rules() -> None:
-    alert = Alert.from_json({
-        "id": "al_1", "explanation": {
-            "features": {"churn_10m": {"value": 4, "baseline": 0.5, "contribution": 0.2}},
-            "rules": {"baseline:destructive_burst": {
-                "destructive_10m": {"value": 30, "baseline": 1, "threshold": 5}},
-                "rule:stop_logging": {"action": "StopLogging", "resources": []}},
-        }})
+    alert = Alert.from_json(
+        {
+            "id": "al_1",
+            "explanation": {
+                "features": {"churn_10m": {"value": 4, "baseline": 0.5, "contribution": 0.2}},
+                "rules": {
+                    "baseline:destructive_burst": {
+                        "destructive_10m": {"value": 30, "baseline": 1, "threshold": 5}
+                    },
+                    "rule:stop_logging": {"action": "StopLogging", "resources": []},
+                },
+            },
+        }
+    )
     drivers = alert.drivers().set_index("feature")
     assert drivers.loc["churn_10m", "usual"] == 0.5
     assert drivers.loc["destructive_10m", "threshold"] == 5
@@ -108,8 +139,9 @@ def test_drivers_merge_forest_features_and_baseline_rules() -> None:
         pytest.param(10, 30, 0, 0, True, id="sink replayed more than this process accepted"),
     ],
 )
-def test_ingest_lag_only_where_the_sink_runs(accepted: float, stored: float, lag: float,
-                                             in_flight: float, sink_here: bool) -> None:
+def test_ingest_lag_only_where_the_sink_runs(
+    accepted: float, stored: float, lag: float, in_flight: float, sink_here: bool
+) -> None:
     metrics = PipelineMetrics(accepted=accepted, stored=stored, consumer_lag=lag)
     assert metrics.in_flight == in_flight
     assert metrics.sink_in_process is sink_here

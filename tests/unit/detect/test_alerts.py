@@ -20,19 +20,41 @@ NORMALIZER = Normalizer()
 
 
 def deletes(n: int, start: datetime = T0, gap_s: float = 2.0, **kw: object) -> list[AuditEvent]:
-    return [NORMALIZER.normalize(make_record(
-        at=start + timedelta(seconds=gap_s * i), eventName="DeleteBucket",
-        eventSource="s3.amazonaws.com", requestParameters={"bucketName": f"prod-{i}"}, **kw,
-    )) for i in range(n)]
+    return [
+        NORMALIZER.normalize(
+            make_record(
+                at=start + timedelta(seconds=gap_s * i),
+                eventName="DeleteBucket",
+                eventSource="s3.amazonaws.com",
+                requestParameters={"bucketName": f"prod-{i}"},
+                **kw,
+            )
+        )
+        for i in range(n)
+    ]
 
 
 def finding(
-    at_ms: int, *, rule: str = "r", severity: str = "medium", ids: tuple[str, ...] = ("e",),
-    principal: str = "p", kind: str = "rule",
+    at_ms: int,
+    *,
+    rule: str = "r",
+    severity: str = "medium",
+    ids: tuple[str, ...] = ("e",),
+    principal: str = "p",
+    kind: str = "rule",
 ) -> Finding:
-    return Finding(principal=principal, actor_kind="agent", kind=kind, rule=rule,
-                   severity=severity, score=0.6, summary=f"{rule} fired", event_ids=ids,
-                   first_event_ms=at_ms, last_event_ms=at_ms)
+    return Finding(
+        principal=principal,
+        actor_kind="agent",
+        kind=kind,
+        rule=rule,
+        severity=severity,
+        score=0.6,
+        summary=f"{rule} fired",
+        event_ids=ids,
+        first_event_ms=at_ms,
+        last_event_ms=at_ms,
+    )
 
 
 class StopRule:
@@ -43,15 +65,21 @@ class StopRule:
     def evaluate(self, event: AuditEvent) -> Finding | None:
         if event.action != "StopLogging":
             return None
-        return finding(event.event_time_ms, rule=self.name, severity="critical",
-                       ids=(event.event_id,), principal=event.principal_key)
+        return finding(
+            event.event_time_ms,
+            rule=self.name,
+            severity="critical",
+            ids=(event.event_id,),
+            principal=event.principal_key,
+        )
 
 
 def test_a_burst_of_500_deletes_is_one_alert_that_grows() -> None:
     engine = DetectionEngine()
     burst = deletes(500, gap_s=0.5)
-    changes = [c for start in range(0, 500, 50)
-               for c in engine.process(burst[start:start + 50]).changes]
+    changes = [
+        c for start in range(0, 500, 50) for c in engine.process(burst[start : start + 50]).changes
+    ]
     opened = [a for kind, a in changes if kind == "alert.opened"]
     assert len(opened) == 1  # one change per alert and batch; later batches update it
     final = [a for _, a in changes][-1]
@@ -83,13 +111,15 @@ def test_growth_takes_the_worst_severity_and_names_its_rule() -> None:
     book = AlertBook(quiet_gap_ms=30 * MIN_MS)
     book.merge(finding(0, rule="baseline:x", ids=("a",)))
     kind, alert = book.merge(  # type: ignore[misc]
-        finding(MIN_MS, rule="redflag:stop", severity="critical", ids=("b",)))
+        finding(MIN_MS, rule="redflag:stop", severity="critical", ids=("b",))
+    )
     assert kind == "alert.updated"
     assert (alert.rule, alert.severity, alert.event_count) == ("redflag:stop", "critical", 2)
     assert alert.rules == ("baseline:x", "redflag:stop")
     assert set(alert.explanation["detectors"]) == {"baseline:x", "redflag:stop"}
-    assert book.merge(finding(MIN_MS, rule="redflag:stop", severity="critical",
-                              ids=("b",))) is None  # nothing new
+    assert (
+        book.merge(finding(MIN_MS, rule="redflag:stop", severity="critical", ids=("b",))) is None
+    )  # nothing new
 
 
 def test_open_incidents_absorb_further_destructive_events_but_not_reads() -> None:
@@ -106,16 +136,22 @@ def test_extra_rules_and_suppressors_are_read_live() -> None:
     extra: list[object] = []
     suppressors: list[object] = []
     engine = DetectionEngine(extra_rules=extra, suppressors=suppressors)  # type: ignore[arg-type]
-    stop = NORMALIZER.normalize(make_record(at=T0, eventName="StopLogging",
-                                            eventSource="cloudtrail.amazonaws.com"))
+    stop = NORMALIZER.normalize(
+        make_record(at=T0, eventName="StopLogging", eventSource="cloudtrail.amazonaws.com")
+    )
     assert engine.process([stop]).changes == []
     extra.append(StopRule())
     suppressors.append(lambda f: f.principal == "someone-else")
     (opened,) = engine.process([stop]).changes
     assert opened[1].rule == "test:stop_logging"
     suppressors.append(lambda _: True)
-    later = NORMALIZER.normalize(make_record(at=T0 + timedelta(hours=3), eventName="StopLogging",
-                                             eventSource="cloudtrail.amazonaws.com"))
+    later = NORMALIZER.normalize(
+        make_record(
+            at=T0 + timedelta(hours=3),
+            eventName="StopLogging",
+            eventSource="cloudtrail.amazonaws.com",
+        )
+    )
     out = engine.process([later])
     assert (out.changes, out.suppressed) == ([], 1)
 
@@ -133,11 +169,20 @@ def test_a_broken_rule_does_not_stop_detection() -> None:
 
 def _alert(**kw: object) -> Alert:
     base: dict[str, object] = {
-        "id": "al_1", "created_at_ms": 1_700_000_000_000, "updated_at_ms": 1_700_000_000_000,
-        "principal": "arn:aws:sts::1:assumed-role/deploy-agent", "actor_kind": "agent",
-        "kind": "anomaly", "rule": "baseline:destructive_burst", "severity": "high",
-        "score": 0.7, "status": "open", "first_event_ms": 1_700_000_000_000,
-        "last_event_ms": 1_700_000_060_000, "event_count": 6, "event_ids": ("a", "b"),
+        "id": "al_1",
+        "created_at_ms": 1_700_000_000_000,
+        "updated_at_ms": 1_700_000_000_000,
+        "principal": "arn:aws:sts::1:assumed-role/deploy-agent",
+        "actor_kind": "agent",
+        "kind": "anomaly",
+        "rule": "baseline:destructive_burst",
+        "severity": "high",
+        "score": 0.7,
+        "status": "open",
+        "first_event_ms": 1_700_000_000_000,
+        "last_event_ms": 1_700_000_060_000,
+        "event_count": 6,
+        "event_ids": ("a", "b"),
         "summary": "6 flagged events",
         "explanation": {"features": {"destructive_10m": {"value": 6, "baseline": 1}}},
         "rules": ("baseline:destructive_burst",),
@@ -150,8 +195,20 @@ def test_to_json_has_the_api_shape() -> None:
     body = _alert().to_json()
     assert body["created_at"] == "2023-11-14T22:13:20.000+00:00"
     assert body["first_event_time"] < body["last_event_time"]
-    assert {"id", "principal", "actor_kind", "kind", "rule", "severity", "score", "status",
-            "event_count", "event_ids", "summary", "explanation"} <= set(body)
+    assert {
+        "id",
+        "principal",
+        "actor_kind",
+        "kind",
+        "rule",
+        "severity",
+        "score",
+        "status",
+        "event_count",
+        "event_ids",
+        "summary",
+        "explanation",
+    } <= set(body)
 
 
 def test_store_keeps_the_latest_content_and_a_separate_status(store: ChdbStore) -> None:
@@ -162,7 +219,10 @@ def test_store_keeps_the_latest_content_and_a_separate_status(store: ChdbStore) 
     changed = alerts.set_status("al_1", "acknowledged", actor="key_1", note="on it")
     assert changed is not None
     assert (changed.status, changed.status_actor, changed.status_note) == (
-        "acknowledged", "key_1", "on it")
+        "acknowledged",
+        "key_1",
+        "on it",
+    )
     alerts.save([_alert(event_count=41)])  # the detector keeps growing it
     assert alerts.get("al_1").status == "acknowledged"  # type: ignore[union-attr]
     assert alerts.statuses(["al_1", "nope"]) == {"al_1": "acknowledged"}
@@ -173,9 +233,17 @@ def test_store_keeps_the_latest_content_and_a_separate_status(store: ChdbStore) 
 
 def test_store_lists_with_filters_newest_first(store: ChdbStore) -> None:
     alerts = AlertStore(store)
-    alerts.save([_alert(id="old", created_at_ms=1_000_000_000_000),
-                 _alert(id="new", created_at_ms=1_800_000_000_000, principal="other",
-                        last_event_ms=1_800_000_000_000)])
+    alerts.save(
+        [
+            _alert(id="old", created_at_ms=1_000_000_000_000),
+            _alert(
+                id="new",
+                created_at_ms=1_800_000_000_000,
+                principal="other",
+                last_event_ms=1_800_000_000_000,
+            ),
+        ]
+    )
     alerts.set_status("old", "resolved", actor="k")
     assert [a.id for a in alerts.list()] == ["new", "old"]
     assert [a.id for a in alerts.list(status="open")] == ["new"]

@@ -24,8 +24,9 @@ __all__ = ["env"]
 DELETE = {"action": "DeleteDBInstance", "source": "rds.amazonaws.com", "resources": ("prod-db",)}
 
 
-def approve(env: ResponseEnv, approval_id: str, *, key: str = ADMIN_KEY, verb: str = "approve",
-            **body: Any) -> Any:
+def approve(
+    env: ResponseEnv, approval_id: str, *, key: str = ADMIN_KEY, verb: str = "approve", **body: Any
+) -> Any:
     return env.client.post(f"/v1/approvals/{approval_id}/{verb}", json=body, headers=auth(key))
 
 
@@ -35,8 +36,9 @@ def test_pending_approval_is_reused_then_allows_exactly_once(env: ResponseEnv) -
     other_db = env.decide("DeleteDBInstance", source="rds.amazonaws.com", resources=("db-2",))
     assert first["decision"] == again["decision"] == "require_approval"
     assert first["approval_id"] == again["approval_id"] != other_db["approval_id"]
-    pending = env.client.get("/v1/approvals", params={"status": "pending"},
-                             headers=auth(READ_KEY)).json()["approvals"]
+    pending = env.client.get(
+        "/v1/approvals", params={"status": "pending"}, headers=auth(READ_KEY)
+    ).json()["approvals"]
     assert {a["id"] for a in pending} == {first["approval_id"], other_db["approval_id"]}
 
     response = approve(env, first["approval_id"], note="planned migration")
@@ -66,14 +68,16 @@ def test_self_approval_is_refused(env: ResponseEnv) -> None:
 
 def test_declared_approver_equal_to_the_principal_is_refused(store: ChdbStore) -> None:
     book = ApprovalBook(store, key_of=build_identity_rules().principal_key, ttl_s=60)
-    request = GateRequest(AGENT_ARN, AGENT_KEY, "agent", "rds.amazonaws.com", "DeleteDBInstance",
-                          "destructive")
+    request = GateRequest(
+        AGENT_ARN, AGENT_KEY, "agent", "rds.amazonaws.com", "DeleteDBInstance", "destructive"
+    )
     approval = book.request(request, reason="ask", requested_by="key_agent")
     other_run = AGENT_ARN.replace("7f3a", "9b9b")  # another run of the same role: same key
     with pytest.raises(SelfApprovalError):
         book.decide(approval.id, approve=True, key_id="key_admin", as_principal=other_run)
-    decided = book.decide(approval.id, approve=True, key_id="key_admin",
-                          as_principal="alice@example.com")
+    decided = book.decide(
+        approval.id, approve=True, key_id="key_admin", as_principal="alice@example.com"
+    )
     assert (decided.status, decided.decided_as) == ("approved", "alice@example.com")
 
 

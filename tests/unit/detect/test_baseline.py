@@ -16,14 +16,20 @@ NORMALIZER = Normalizer()
 
 def ev(at: datetime, name: str, resource: str = "", source: str = "s3", **kw: object) -> AuditEvent:
     params = {"bucketName": resource} if resource else None
-    return NORMALIZER.normalize(make_record(
-        at=at, eventName=name, eventSource=f"{source}.amazonaws.com", requestParameters=params,
-        **kw,
-    ))
+    return NORMALIZER.normalize(
+        make_record(
+            at=at,
+            eventName=name,
+            eventSource=f"{source}.amazonaws.com",
+            requestParameters=params,
+            **kw,
+        )
+    )
 
 
-def run(state: PrincipalState, events: list[AuditEvent],
-        detector: BaselineDetector | None = None) -> list[list[Finding]]:
+def run(
+    state: PrincipalState, events: list[AuditEvent], detector: BaselineDetector | None = None
+) -> list[list[Finding]]:
     detector = detector or BaselineDetector()
     out = []
     for e in events:
@@ -38,10 +44,20 @@ def rules_of(findings: list[Finding]) -> set[str]:
 
 def profile(key: str, **high: float) -> PrincipalProfile:
     return PrincipalProfile(
-        key=key, actor_kind="agent", events=5000, minutes=2000, offhours=1500, destructive=40,
-        seen={"action": ("DescribeInstances", "DeleteBucket"), "destructive": ("DeleteBucket",),
-              "ip": ("203.0.113.10",), "region": ("us-east-1",)},
-        usual={}, high=high,
+        key=key,
+        actor_kind="agent",
+        events=5000,
+        minutes=2000,
+        offhours=1500,
+        destructive=40,
+        seen={
+            "action": ("DescribeInstances", "DeleteBucket"),
+            "destructive": ("DeleteBucket",),
+            "ip": ("203.0.113.10",),
+            "region": ("us-east-1",),
+        },
+        usual={},
+        high=high,
     )
 
 
@@ -68,8 +84,9 @@ def test_a_burst_finding_carries_the_window_evidence_and_rises_in_severity() -> 
 
 def test_a_principal_with_big_normal_teardowns_is_judged_by_its_own_history() -> None:
     burst = deletes(80)
-    state = PrincipalState(burst[0].principal_key, "agent",
-                           profile(burst[0].principal_key, destructive_10m=50.0))
+    state = PrincipalState(
+        burst[0].principal_key, "agent", profile(burst[0].principal_key, destructive_10m=50.0)
+    )
     fired = ["baseline:destructive_burst" in rules_of(f) for f in run(state, burst)]
     assert fired.index(True) == 77  # threshold 1.5 x 50 + 2 = 77; the 78th delete exceeds it
 
@@ -77,10 +94,19 @@ def test_a_principal_with_big_normal_teardowns_is_judged_by_its_own_history() ->
 def test_first_destructive_action_on_production_fires_for_an_established_principal() -> None:
     key = ev(T0, "DescribeInstances", source="ec2").principal_key
     state = PrincipalState(key, "agent", profile(key))
-    found = run(state, [ev(T0, "DeleteBucket", "tmp-1"), ev(T0, "DeleteBucket", "prod-ledger"),
-                        ev(T0, "DeleteBucket", "prod-orders")])
+    found = run(
+        state,
+        [
+            ev(T0, "DeleteBucket", "tmp-1"),
+            ev(T0, "DeleteBucket", "prod-ledger"),
+            ev(T0, "DeleteBucket", "prod-orders"),
+        ],
+    )
     assert [("baseline:first_seen_destructive" in rules_of(f)) for f in found] == [
-        False, True, False]
+        False,
+        True,
+        False,
+    ]
 
 
 def test_a_new_principal_gets_no_first_seen_findings() -> None:
@@ -105,8 +131,15 @@ def test_quiet_days_raise_the_baseline_and_flagged_days_do_not() -> None:
 def test_off_hours_from_a_new_address_is_unusual_context() -> None:
     key = ev(T0, "DescribeInstances", source="ec2").principal_key
     day_worker = PrincipalProfile(
-        key=key, actor_kind="human", events=ESTABLISHED_EVENTS * 5, minutes=600, offhours=0,
-        destructive=0, seen={"ip": ("203.0.113.10",), "region": ("us-east-1",)}, usual={}, high={},
+        key=key,
+        actor_kind="human",
+        events=ESTABLISHED_EVENTS * 5,
+        minutes=600,
+        offhours=0,
+        destructive=0,
+        seen={"ip": ("203.0.113.10",), "region": ("us-east-1",)},
+        usual={},
+        high={},
     )
     state = PrincipalState(key, "human", day_worker)
     night = T0.replace(hour=3)
@@ -117,10 +150,18 @@ def test_off_hours_from_a_new_address_is_unusual_context() -> None:
 
 
 def reads(n: int, start: datetime = T0, name: str = "GetObject", **kw: object) -> list[AuditEvent]:
-    return [NORMALIZER.normalize(make_record(
-        at=start + timedelta(seconds=i * 0.5), eventName=name, eventSource="s3.amazonaws.com",
-        requestParameters={"bucketName": "customer-data-prod", "key": f"records-{i}"}, **kw,
-    )) for i in range(n)]
+    return [
+        NORMALIZER.normalize(
+            make_record(
+                at=start + timedelta(seconds=i * 0.5),
+                eventName=name,
+                eventSource="s3.amazonaws.com",
+                requestParameters={"bucketName": "customer-data-prod", "key": f"records-{i}"},
+                **kw,
+            )
+        )
+        for i in range(n)
+    ]
 
 
 def test_bulk_data_reads_fire_early_for_a_principal_that_never_reads_data() -> None:
@@ -128,8 +169,11 @@ def test_bulk_data_reads_fire_early_for_a_principal_that_never_reads_data() -> N
     state = PrincipalState(burst[0].principal_key, "agent")
     fired = ["baseline:bulk_data_read" in rules_of(f) for f in run(state, burst)]
     assert fired.index(True) == 100  # the agent floor is 100 data reads in 10 minutes
-    last = [f for f in run(state, reads(1, T0 + timedelta(minutes=2)))[0]
-            if f.rule == "baseline:bulk_data_read"][0]
+    last = [
+        f
+        for f in run(state, reads(1, T0 + timedelta(minutes=2)))[0]
+        if f.rule == "baseline:bulk_data_read"
+    ][0]
     assert last.explanation["data_reads_10m"]["value"] == 131
 
 
@@ -137,13 +181,15 @@ def test_metadata_reads_and_denied_reads_are_not_data_reads() -> None:
     listing = reads(150, name="ListObjects")
     denied = reads(150, T0 + timedelta(hours=1), errorCode="AccessDenied")
     state = PrincipalState(listing[0].principal_key, "agent")
-    assert not any("baseline:bulk_data_read" in rules_of(f)
-                   for f in run(state, [*listing, *denied]))
+    assert not any(
+        "baseline:bulk_data_read" in rules_of(f) for f in run(state, [*listing, *denied])
+    )
 
 
 def test_a_bulk_reader_is_judged_by_its_own_read_volume() -> None:
     burst = reads(400)
-    state = PrincipalState(burst[0].principal_key, "service",
-                           profile(burst[0].principal_key, data_reads_10m=200.0))
+    state = PrincipalState(
+        burst[0].principal_key, "service", profile(burst[0].principal_key, data_reads_10m=200.0)
+    )
     fired = ["baseline:bulk_data_read" in rules_of(f) for f in run(state, burst)]
     assert fired.index(True) == 320  # 1.5 x its usual 200 + 20: its normal jobs never page

@@ -19,18 +19,40 @@ START = datetime(2027, 1, 15, 8, 0, tzinfo=UTC)
 HUMAN = {"role": "ops", "session": "alice@example.com"}
 
 
-def decided(answer: str, *, action: str = "DeleteDBInstance", at: datetime = START,
-            resources: tuple[str, ...] = ("prod-db",)) -> Decision:
-    return Decision("dec_1", int(at.timestamp() * 1000), AGENT_ARN, AGENT_KEY, "agent",
-                    "rds.amazonaws.com", action, "destructive", resources, answer, "r", "x",
-                    "apr_1" if answer != "allow" else "", "key_agent")
+def decided(
+    answer: str,
+    *,
+    action: str = "DeleteDBInstance",
+    at: datetime = START,
+    resources: tuple[str, ...] = ("prod-db",),
+) -> Decision:
+    return Decision(
+        "dec_1",
+        int(at.timestamp() * 1000),
+        AGENT_ARN,
+        AGENT_KEY,
+        "agent",
+        "rds.amazonaws.com",
+        action,
+        "destructive",
+        resources,
+        answer,
+        "r",
+        "x",
+        "apr_1" if answer != "allow" else "",
+        "key_agent",
+    )
 
 
-def delete_event(*, at: datetime = START + timedelta(minutes=1), db: str = "prod-db",
-                 **overrides: object) -> AuditEvent:
-    fields: dict[str, object] = {"eventName": "DeleteDBInstance",
-                                 "eventSource": "rds.amazonaws.com",
-                                 "requestParameters": {"dBInstanceIdentifier": db}, "at": at}
+def delete_event(
+    *, at: datetime = START + timedelta(minutes=1), db: str = "prod-db", **overrides: object
+) -> AuditEvent:
+    fields: dict[str, object] = {
+        "eventName": "DeleteDBInstance",
+        "eventSource": "rds.amazonaws.com",
+        "requestParameters": {"dBInstanceIdentifier": db},
+        "at": at,
+    }
     return make_event(**{**fields, **overrides})
 
 
@@ -45,7 +67,10 @@ def test_acting_after_a_refusal_is_a_critical_bypass(rule: BypassRule, answer: s
     finding = rule.evaluate(delete_event())
     assert finding is not None
     assert (finding.severity, finding.rule, finding.principal) == (
-        "critical", "response:approval_bypass", AGENT_KEY)
+        "critical",
+        "response:approval_bypass",
+        AGENT_KEY,
+    )
     assert finding.explanation["decision"] == answer
     assert finding.explanation["approval_id"] == "apr_1"
     assert "approval bypass" in finding.summary
@@ -57,13 +82,18 @@ def test_an_allow_covers_the_action(rule: BypassRule) -> None:
     assert rule.evaluate(delete_event()) is None
 
 
-@pytest.mark.parametrize(("event_kwargs", "flagged"), [
-    pytest.param({}, True, id="agent never asked"),
-    pytest.param(HUMAN, False, id="human never asked is not judged"),
-    pytest.param({"errorCode": "AccessDenied"}, False, id="failed call did nothing"),
-    pytest.param({"at": START - timedelta(hours=2)}, False, id="history before the rule started"),
-    pytest.param({"eventName": "DescribeDBInstances"}, False, id="reads are not gated"),
-])
+@pytest.mark.parametrize(
+    ("event_kwargs", "flagged"),
+    [
+        pytest.param({}, True, id="agent never asked"),
+        pytest.param(HUMAN, False, id="human never asked is not judged"),
+        pytest.param({"errorCode": "AccessDenied"}, False, id="failed call did nothing"),
+        pytest.param(
+            {"at": START - timedelta(hours=2)}, False, id="history before the rule started"
+        ),
+        pytest.param({"eventName": "DescribeDBInstances"}, False, id="reads are not gated"),
+    ],
+)
 def test_never_asked(rule: BypassRule, event_kwargs: dict[str, object], flagged: bool) -> None:
     event = delete_event(**event_kwargs)  # type: ignore[arg-type]
     finding = rule.evaluate(event)

@@ -12,7 +12,8 @@ import pytest
 
 if importlib.util.find_spec("leash_client") is None:  # until pyproject.toml lists the package
     _spec = importlib.util.spec_from_file_location(
-        "leash_client", Path(__file__).resolve().parents[3] / "leash_client" / "__init__.py")
+        "leash_client", Path(__file__).resolve().parents[3] / "leash_client" / "__init__.py"
+    )
     assert _spec is not None and _spec.loader is not None
     sys.modules["leash_client"] = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(sys.modules["leash_client"])
@@ -36,14 +37,22 @@ def test_emit_and_decide(leash: LeashClient) -> None:
     assert decision.allowed and decision.decision_id
 
 
-def test_guard_blocks_a_destructive_tool_call_of_a_quarantined_agent(env: ResponseEnv,
-                                                                     leash: LeashClient) -> None:
-    env.client.post(f"/v1/principals/{quote(AGENT_ARN, safe='')}/quarantine",
-                    json={"reason": "burst"}, headers=auth(ADMIN_KEY))
+def test_guard_blocks_a_destructive_tool_call_of_a_quarantined_agent(
+    env: ResponseEnv, leash: LeashClient
+) -> None:
+    env.client.post(
+        f"/v1/principals/{quote(AGENT_ARN, safe='')}/quarantine",
+        json={"reason": "burst"},
+        headers=auth(ADMIN_KEY),
+    )
     calls: list[str] = []
 
-    @leash.guard(principal=AGENT_ARN, action="DeleteDBInstance", source="rds.amazonaws.com",
-                 resources=lambda db: [db])
+    @leash.guard(
+        principal=AGENT_ARN,
+        action="DeleteDBInstance",
+        source="rds.amazonaws.com",
+        resources=lambda db: [db],
+    )
     def delete_db(db: str) -> str:
         calls.append(db)
         return "deleted"
@@ -58,14 +67,22 @@ def test_guard_waits_for_a_human_then_runs_once(env: ResponseEnv, leash: LeashCl
     calls: list[str] = []
 
     def human_approves(_: float) -> None:
-        pending = env.client.get("/v1/approvals", params={"status": "pending"},
-                                 headers=auth(ADMIN_KEY)).json()["approvals"]
+        pending = env.client.get(
+            "/v1/approvals", params={"status": "pending"}, headers=auth(ADMIN_KEY)
+        ).json()["approvals"]
         for approval in pending:
-            env.client.post(f"/v1/approvals/{approval['id']}/approve", json={},
-                            headers=auth(ADMIN_KEY))
+            env.client.post(
+                f"/v1/approvals/{approval['id']}/approve", json={}, headers=auth(ADMIN_KEY)
+            )
 
-    @leash.guard(principal=AGENT_ARN, action="DeleteDBInstance", source="rds.amazonaws.com",
-                 resources=lambda db: [db], sleep=human_approves, poll_s=0)
+    @leash.guard(
+        principal=AGENT_ARN,
+        action="DeleteDBInstance",
+        source="rds.amazonaws.com",
+        resources=lambda db: [db],
+        sleep=human_approves,
+        poll_s=0,
+    )
     def delete_db(db: str) -> str:
         calls.append(db)
         return "deleted"
@@ -73,8 +90,13 @@ def test_guard_waits_for_a_human_then_runs_once(env: ResponseEnv, leash: LeashCl
     assert delete_db("prod-db") == "deleted"
     assert calls == ["prod-db"]
     with pytest.raises(ApprovalTimeout):  # single use: the next call asks again
-        leash.wait_for_decision(AGENT_ARN, "DeleteDBInstance", source="rds.amazonaws.com",
-                                resources=["prod-db"], wait_s=0)
+        leash.wait_for_decision(
+            AGENT_ARN,
+            "DeleteDBInstance",
+            source="rds.amazonaws.com",
+            resources=["prod-db"],
+            wait_s=0,
+        )
 
 
 def test_guard_runs_allowed_tools_and_fails_closed_without_leash(leash: LeashClient) -> None:

@@ -19,8 +19,11 @@ from tests.factories import make_record
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # Monday, working hours
 NORMALIZER = Normalizer()
-HUMAN = {"role": "AWSReservedSSO_Developer_4f2a9c1e", "session": "dana@example.com",
-         "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5"}
+HUMAN = {
+    "role": "AWSReservedSSO_Developer_4f2a9c1e",
+    "session": "dana@example.com",
+    "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
+}
 BUCKET_DELETED = "sigma:aws_cloudtrail_bucket_deleted"  # Sigma level medium
 
 
@@ -29,12 +32,18 @@ def rules() -> list[Rule]:
     return load_rules()
 
 
-def ev(minutes: float, name: str, source: str, params: dict[str, Any] | None = None,
-       **who: Any) -> AuditEvent:
-    return NORMALIZER.normalize(make_record(
-        at=T0 + timedelta(minutes=minutes), eventName=name,
-        eventSource=f"{source}.amazonaws.com", requestParameters=params, **(who or HUMAN),
-    ))
+def ev(
+    minutes: float, name: str, source: str, params: dict[str, Any] | None = None, **who: Any
+) -> AuditEvent:
+    return NORMALIZER.normalize(
+        make_record(
+            at=T0 + timedelta(minutes=minutes),
+            eventName=name,
+            eventSource=f"{source}.amazonaws.com",
+            requestParameters=params,
+            **(who or HUMAN),
+        )
+    )
 
 
 def delete_scratch(minutes: float = 0, **who: Any) -> AuditEvent:
@@ -42,20 +51,33 @@ def delete_scratch(minutes: float = 0, **who: Any) -> AuditEvent:
 
 
 def add_route(minutes: float) -> AuditEvent:  # Sigma "new route added", level medium
-    return ev(minutes, "CreateRoute", "ec2",
-              {"routeTableId": "rtb-0a1b", "destinationCidrBlock": "0.0.0.0/0",
-               "gatewayId": "igw-0c2d"})
+    return ev(
+        minutes,
+        "CreateRoute",
+        "ec2",
+        {"routeTableId": "rtb-0a1b", "destinationCidrBlock": "0.0.0.0/0", "gatewayId": "igw-0c2d"},
+    )
 
 
 def known(*events: AuditEvent) -> DetectionModel:
     """A model whose only content is an established history for the events' principals."""
     profiles = {
         e.principal_key: PrincipalProfile(
-            key=e.principal_key, actor_kind=e.actor_kind, events=ESTABLISHED_EVENTS * 10,
-            minutes=900, offhours=0, destructive=3,
-            seen={"action": ("DescribeInstances", "ListBuckets"), "ip": (e.source_ip,),
-                  "region": (e.region,), "service": ("ec2.amazonaws.com", "s3.amazonaws.com")},
-            usual={}, high={})
+            key=e.principal_key,
+            actor_kind=e.actor_kind,
+            events=ESTABLISHED_EVENTS * 10,
+            minutes=900,
+            offhours=0,
+            destructive=3,
+            seen={
+                "action": ("DescribeInstances", "ListBuckets"),
+                "ip": (e.source_ip,),
+                "region": (e.region,),
+                "service": ("ec2.amazonaws.com", "s3.amazonaws.com"),
+            },
+            usual={},
+            high={},
+        )
         for e in events
     }
     return DetectionModel("test", 0, (), {}, profiles, {})
@@ -84,10 +106,18 @@ class WeakForest:
     def evaluate(self, event: AuditEvent) -> Finding | None:
         if event.action != self.action:
             return None
-        return Finding(principal=event.principal_key, actor_kind=event.actor_kind,
-                       kind="anomaly", rule=FOREST_RULE, severity="low", score=0.62,
-                       summary="unusual activity", event_ids=(event.event_id,),
-                       first_event_ms=event.event_time_ms, last_event_ms=event.event_time_ms)
+        return Finding(
+            principal=event.principal_key,
+            actor_kind=event.actor_kind,
+            kind="anomaly",
+            rule=FOREST_RULE,
+            severity="low",
+            score=0.62,
+            summary="unusual activity",
+            event_ids=(event.event_id,),
+            first_event_ms=event.event_time_ms,
+            last_event_ms=event.event_time_ms,
+        )
 
 
 def test_a_known_humans_medium_sigma_finding_does_not_page_alone(rules: list[Rule]) -> None:
@@ -110,8 +140,7 @@ def test_another_rule_on_another_event_in_the_window_corroborates_it(rules: list
 
 def test_corroboration_must_come_within_the_window(rules: list[Rule]) -> None:
     delete, route = delete_scratch(), add_route(45)
-    assert alerts(engine(rules, delete, corroboration_window_ms=30 * 60_000),
-                  [delete, route]) == []
+    assert alerts(engine(rules, delete, corroboration_window_ms=30 * 60_000), [delete, route]) == []
 
 
 def test_a_repeat_of_the_same_rule_is_not_corroboration(rules: list[Rule]) -> None:
@@ -140,18 +169,23 @@ def test_a_held_finding_joins_a_later_alert_as_evidence(rules: list[Rule]) -> No
     ("who", "established", "level"),
     [
         pytest.param(HUMAN, False, "high", id="a stranger: the anomaly detectors are blind"),
-        pytest.param({"role": "ops-agent", "session": "agent-run-7f3a"}, True, "high",
-                     id="an agent"),
+        pytest.param(
+            {"role": "ops-agent", "session": "agent-run-7f3a"}, True, "high", id="an agent"
+        ),
         pytest.param(HUMAN, True, "medium", id="the gate lowered to medium"),
         pytest.param(HUMAN, True, "low", id="the gate turned off"),
     ],
 )
 def test_otherwise_a_medium_sigma_finding_pages_alone(
-    rules: list[Rule], who: dict[str, str], established: bool, level: str,
+    rules: list[Rule],
+    who: dict[str, str],
+    established: bool,
+    level: str,
 ) -> None:
     delete = delete_scratch(**who)
-    eng = DetectionEngine(rules=rules, model=known(delete) if established else None,
-                          human_sigma_solo_level=level)
+    eng = DetectionEngine(
+        rules=rules, model=known(delete) if established else None, human_sigma_solo_level=level
+    )
     assert [a.rule for a in alerts(eng, [delete])] == [BUCKET_DELETED]
 
 
@@ -168,6 +202,8 @@ def test_the_gate_is_a_detection_setting(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("LEASH_DETECT__CORROBORATION_WINDOW_S", "600")
     options = DetectSettings().engine_options()
     assert (options["human_sigma_solo_level"], options["corroboration_window_ms"]) == (
-        "low", 600_000)
+        "low",
+        600_000,
+    )
     with pytest.raises(ValueError, match="human_sigma_solo_level"):
         DetectionEngine(human_sigma_solo_level="urgent")

@@ -86,8 +86,13 @@ def _store_history(store: ChdbStore, *, principals: int, minutes: int) -> None:
             at = start + timedelta(minutes=m * 3, seconds=p)
             name = "DeleteBucket" if m % 17 == 0 else "DescribeInstances"
             source = "s3" if name == "DeleteBucket" else "ec2"
-            record = make_record(at=at, role=f"{role}-{p}", session="alice@example.com",
-                                 eventName=name, eventSource=f"{source}.amazonaws.com")
+            record = make_record(
+                at=at,
+                role=f"{role}-{p}",
+                session="alice@example.com",
+                eventName=name,
+                eventSource=f"{source}.amazonaws.com",
+            )
             rows.append(event_row(normalizer.normalize(record), now, "b"))
     store.insert(schema.EVENTS, rows, STORED_COLUMNS)
 

@@ -20,16 +20,38 @@ def scored() -> dict[str, RunScore]:
     crew = cast(rnd, scale=0.3)
     start = int(START.timestamp() * 1000)
     test_day = start + 2 * DAY_MS
-    labels = run_background(emitter, crew, start_ms=start, end_ms=test_day + DAY_MS,
-                            test_from_ms=test_day, scale=0.2)
+    labels = run_background(
+        emitter, crew, start_ms=start, end_ms=test_day + DAY_MS, test_from_ms=test_day, scale=0.2
+    )
     first, second = crew.agents[0], crew.agents[1]
-    labels.append(label_of(emitter, "mass_delete", "incident", first,
-                           mass_delete(emitter, first, test_day + 10 * HOUR_MS)))
-    labels.append(label_of(emitter, "delete_recreate_env", "incident", second,
-                           delete_recreate_env(emitter, second, test_day + 14 * HOUR_MS)))
+    labels.append(
+        label_of(
+            emitter,
+            "mass_delete",
+            "incident",
+            first,
+            mass_delete(emitter, first, test_day + 10 * HOUR_MS),
+        )
+    )
+    labels.append(
+        label_of(
+            emitter,
+            "delete_recreate_env",
+            "incident",
+            second,
+            delete_recreate_env(emitter, second, test_day + 14 * HOUR_MS),
+        )
+    )
     # the ETL job's own principal, which bulk-reads its data lake every hour, exfiltrates
-    labels.append(label_of(emitter, "exfiltration", "incident", crew.etl,
-                           exfiltration(emitter, crew.etl, test_day + 20 * HOUR_MS + 1_800_000)))
+    labels.append(
+        label_of(
+            emitter,
+            "exfiltration",
+            "incident",
+            crew.etl,
+            exfiltration(emitter, crew.etl, test_day + 20 * HOUR_MS + 1_800_000),
+        )
+    )
     emitter.records.sort(key=lambda r: r["eventTime"])
     scenario = Scenario(7, emitter.records, labels, start, test_day, test_day + DAY_MS)
     scores, info = evaluate_scenario(scenario)

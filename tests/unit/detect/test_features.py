@@ -69,8 +69,10 @@ def test_destructive_counts_expire_with_their_window() -> None:
     ],
 )
 def test_churn_needs_a_recreate_after_the_delete(order: list[str], churn: int) -> None:
-    events = [bucket_event(T0 + timedelta(seconds=10 * i), name, "arn:aws:s3:::prod-db")
-              for i, name in enumerate(order)]
+    events = [
+        bucket_event(T0 + timedelta(seconds=10 * i), name, "arn:aws:s3:::prod-db")
+        for i, name in enumerate(order)
+    ]
     assert row(events)["churn_10m"] == churn
 
 
@@ -92,10 +94,20 @@ def test_first_seen_counts_only_once_a_principal_is_established() -> None:
 def test_a_profile_seeds_history_so_known_values_are_not_new() -> None:
     e = event(T0, "ListUsers", "iam")
     profile = PrincipalProfile(
-        key=e.principal_key, actor_kind="agent", events=1000, minutes=300, offhours=0,
-        destructive=0, seen={"action": ("ListUsers",), "service": ("iam.amazonaws.com",),
-                             "region": ("us-east-1",), "ip": ("203.0.113.10",)},
-        usual={}, high={},
+        key=e.principal_key,
+        actor_kind="agent",
+        events=1000,
+        minutes=300,
+        offhours=0,
+        destructive=0,
+        seen={
+            "action": ("ListUsers",),
+            "service": ("iam.amazonaws.com",),
+            "region": ("us-east-1",),
+            "ip": ("203.0.113.10",),
+        },
+        usual={},
+        high={},
     )
     state = PrincipalState(e.principal_key, "agent", profile)
     state.observe(e)
@@ -129,19 +141,34 @@ def _mixed_events(n: int, seed: int) -> list[AuditEvent]:
     rnd = random.Random(seed)
     at = T0
     out = []
-    calls = [("DescribeInstances", "ec2"), ("DeleteBucket", "s3"), ("CreateBucket", "s3"),
-             ("PutObject", "s3"), ("AttachRolePolicy", "iam"), ("StopLogging", "cloudtrail"),
-             ("GetObject", "s3"), ("GetObject", "s3"), ("Scan", "dynamodb")]
+    calls = [
+        ("DescribeInstances", "ec2"),
+        ("DeleteBucket", "s3"),
+        ("CreateBucket", "s3"),
+        ("PutObject", "s3"),
+        ("AttachRolePolicy", "iam"),
+        ("StopLogging", "cloudtrail"),
+        ("GetObject", "s3"),
+        ("GetObject", "s3"),
+        ("Scan", "dynamodb"),
+    ]
     for _ in range(n):
         at += timedelta(seconds=rnd.randint(1, 50))
         name, source = rnd.choice(calls)
         extra = {"errorCode": "AccessDenied"} if rnd.random() < 0.2 else {}
-        out.append(event(
-            at, name, source, role=rnd.choice(["build-agent", "reporting"]), session="s1",
-            awsRegion=rnd.choice(["us-east-1", "eu-west-1"]),
-            sourceIPAddress=rnd.choice(["198.51.100.1", "198.51.100.2"]),
-            requestParameters={"bucketName": rnd.choice(["prod-a", "b", "c"])}, **extra,
-        ))
+        out.append(
+            event(
+                at,
+                name,
+                source,
+                role=rnd.choice(["build-agent", "reporting"]),
+                session="s1",
+                awsRegion=rnd.choice(["us-east-1", "eu-west-1"]),
+                sourceIPAddress=rnd.choice(["198.51.100.1", "198.51.100.2"]),
+                requestParameters={"bucketName": rnd.choice(["prod-a", "b", "c"])},
+                **extra,
+            )
+        )
     return out
 
 
@@ -150,9 +177,7 @@ def test_sql_history_rebuilds_the_streaming_rows(store: ChdbStore) -> None:
     now = datetime.now(UTC)
     store.insert(schema.EVENTS, [event_row(e, now, "b1") for e in events], STORED_COLUMNS)
     streamed, _ = build_features(events)
-    last_of_minute = {
-        (e.principal_key, e.event_time_ms // 60_000): i for i, e in enumerate(events)
-    }
+    last_of_minute = {(e.principal_key, e.event_time_ms // 60_000): i for i, e in enumerate(events)}
     compared = 0
     for history in load_history(store, since_ms=0, until_ms=2**62):
         state = PrincipalState(history.key, history.actor_kind)

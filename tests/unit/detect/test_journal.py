@@ -17,9 +17,22 @@ AT = datetime(2026, 11, 24, 1, 2, 3, 456000, tzinfo=UTC)
 
 
 def decision_row(n: int) -> tuple[object, ...]:
-    return (f"dec_{n:06d}", AT, "arn:aws:sts::1:assumed-role/a/b", "a/b", "agent",
-            "rds.amazonaws.com", "DeleteDBInstance", "destructive", [f"db-{n}"],
-            "require_approval", "ask first", "agent_destructive", "", "key1")
+    return (
+        f"dec_{n:06d}",
+        AT,
+        "arn:aws:sts::1:assumed-role/a/b",
+        "a/b",
+        "agent",
+        "rds.amazonaws.com",
+        "DeleteDBInstance",
+        "destructive",
+        [f"db-{n}"],
+        "require_approval",
+        "ask first",
+        "agent_destructive",
+        "",
+        "key1",
+    )
 
 
 class Process:
@@ -34,8 +47,14 @@ class Process:
 
 
 def decisions_writer(store: ChdbStore, root: Path, process: Process) -> BatchWriter:
-    return BatchWriter(store, table=schema.DECISIONS, columns=decisions_mod.COLUMNS,
-                       journal_dir=root, journal_folder=process.folder, interval_s=3600)
+    return BatchWriter(
+        store,
+        table=schema.DECISIONS,
+        columns=decisions_mod.COLUMNS,
+        journal_dir=root,
+        journal_folder=process.folder,
+        interval_s=3600,
+    )
 
 
 def stored(store: ChdbStore, table: str = schema.DECISIONS) -> list[tuple[Any, ...]]:
@@ -58,8 +77,10 @@ def test_rows_of_a_killed_process_are_recovered_once(store: ChdbStore, tmp_path:
 
     ids = [r[0] for r in stored(store)]
     assert ids == [f"dec_{n:06d}" for n in range(25)]
-    row = store.query("SELECT toUnixTimestamp64Milli(decided_at), resources FROM decisions "
-                      "WHERE decision_id = 'dec_000012'")
+    row = store.query(
+        "SELECT toUnixTimestamp64Milli(decided_at), resources FROM decisions "
+        "WHERE decision_id = 'dec_000012'"
+    )
     assert row == [(int(AT.timestamp() * 1000), ["db-12"])]  # datetimes and arrays round-trip
     assert list(tmp_path.iterdir()) == [successor.folder.path]  # the dead one's folder is gone
     assert (successor.folder.path / "decisions.ndjson").read_bytes() == b""
@@ -79,7 +100,8 @@ def test_a_live_process_journal_is_left_alone(store: ChdbStore, tmp_path: Path) 
 
 
 def test_a_crash_between_insert_and_journal_delete_doubles_nothing(
-        store: ChdbStore, tmp_path: Path) -> None:
+    store: ChdbStore, tmp_path: Path
+) -> None:
     killed = Process(tmp_path)
     writer = decisions_writer(store, tmp_path, killed).start()
     for n in range(5):
@@ -98,14 +120,37 @@ def test_a_crash_between_insert_and_journal_delete_doubles_nothing(
 
 def test_every_version_of_an_approval_is_recovered(store: ChdbStore, tmp_path: Path) -> None:
     def approvals_writer(process: Process) -> BatchWriter:
-        return BatchWriter(store, table=schema.APPROVALS, columns=approvals_mod.COLUMNS,
-                           key=("approval_id", "version"), journal_dir=tmp_path,
-                           journal_folder=process.folder, interval_s=3600)
+        return BatchWriter(
+            store,
+            table=schema.APPROVALS,
+            columns=approvals_mod.COLUMNS,
+            key=("approval_id", "version"),
+            journal_dir=tmp_path,
+            journal_folder=process.folder,
+            interval_s=3600,
+        )
 
     def approval(status: str, version: int) -> tuple[object, ...]:
-        return ("apr_1", AT, AT, "arn:aws:sts::1:assumed-role/a/b", "a/b", "agent",
-                "rds.amazonaws.com", "DeleteDBInstance", "destructive", ["db-1"], "ask first",
-                "key1", status, "", "", AT, "", version)
+        return (
+            "apr_1",
+            AT,
+            AT,
+            "arn:aws:sts::1:assumed-role/a/b",
+            "a/b",
+            "agent",
+            "rds.amazonaws.com",
+            "DeleteDBInstance",
+            "destructive",
+            ["db-1"],
+            "ask first",
+            "key1",
+            status,
+            "",
+            "",
+            AT,
+            "",
+            version,
+        )
 
     killed = Process(tmp_path)
     writer = approvals_writer(killed).start()
@@ -181,8 +226,12 @@ def test_a_flush_does_not_chase_rows_that_arrive_meanwhile(store: ChdbStore) -> 
             writer.add(decision_row(next(arriving)))
 
     counting = CountingStore(store, during_insert=more_decisions_arrive)
-    writer = BatchWriter(counting, table=schema.DECISIONS,  # type: ignore[arg-type]
-                         columns=decisions_mod.COLUMNS, interval_s=3600)
+    writer = BatchWriter(
+        counting,
+        table=schema.DECISIONS,  # type: ignore[arg-type]
+        columns=decisions_mod.COLUMNS,
+        interval_s=3600,
+    )
     for n in range(100):
         writer.add(decision_row(n))
 
@@ -194,8 +243,12 @@ def test_a_flush_does_not_chase_rows_that_arrive_meanwhile(store: ChdbStore) -> 
 
 def test_a_large_queue_is_inserted_in_bounded_batches(store: ChdbStore) -> None:
     counting = CountingStore(store)
-    writer = BatchWriter(counting, table=schema.DECISIONS,  # type: ignore[arg-type]
-                         columns=decisions_mod.COLUMNS, interval_s=3600)
+    writer = BatchWriter(
+        counting,
+        table=schema.DECISIONS,  # type: ignore[arg-type]
+        columns=decisions_mod.COLUMNS,
+        interval_s=3600,
+    )
     for n in range(FLUSH_MAX_ROWS + 10):
         writer.add(decision_row(n))
     assert writer.flush() == FLUSH_MAX_ROWS + 10

@@ -28,11 +28,14 @@ def wall() -> FakeClock:
     return FakeClock(start=1_800_000_000.0)
 
 
-@pytest.mark.parametrize(("attempts", "low", "high"), [
-    pytest.param(1, 0.5, 1.0, id="first retry within a second"),
-    pytest.param(4, 4.0, 8.0, id="doubles each attempt"),
-    pytest.param(20, 300.0, 600.0, id="capped at max"),
-])
+@pytest.mark.parametrize(
+    ("attempts", "low", "high"),
+    [
+        pytest.param(1, 0.5, 1.0, id="first retry within a second"),
+        pytest.param(4, 4.0, 8.0, id="doubles each attempt"),
+        pytest.param(20, 300.0, 600.0, id="capped at max"),
+    ],
+)
 def test_backoff_is_exponential_with_equal_jitter(attempts: int, low: float, high: float) -> None:
     rng = random.Random(7)
     delays = [Backoff(base_s=1.0, max_s=600.0).delay_s(attempts, rng) for _ in range(200)]
@@ -61,12 +64,12 @@ def test_delivers_to_every_endpoint_signed(store: ChdbStore, wall: FakeClock) ->
     assert {d.status for d in outbox.list()} == {"delivered"}
 
 
-def test_failed_attempts_back_off_then_dead_letter(store: ChdbStore, wall: FakeClock,
-                                                   receiver: WebhookReceiver) -> None:
+def test_failed_attempts_back_off_then_dead_letter(
+    store: ChdbStore, wall: FakeClock, receiver: WebhookReceiver
+) -> None:
     receiver.status = 503
     outbox = Outbox(store, endpoints=[receiver.url], clock=wall)
-    worker = OutboxWorker(outbox, secret=SECRET, backoff=Backoff(base_s=10, max_attempts=3),
-                          seed=1)
+    worker = OutboxWorker(outbox, secret=SECRET, backoff=Backoff(base_s=10, max_attempts=3), seed=1)
     outbox.enqueue(new_event("alert.opened", {}))
     try:
         assert worker.run_once() == 1
@@ -81,7 +84,10 @@ def test_failed_attempts_back_off_then_dead_letter(store: ChdbStore, wall: FakeC
         worker.stop()
     assert len(receiver.wait_for(3)) == 3
     [dead] = outbox.list(status="dead")
-    assert (dead.attempts, dead.last_error) == (3, f"HTTP 503 from http://127.0.0.1:{receiver.port}")
+    assert (dead.attempts, dead.last_error) == (
+        3,
+        f"HTTP 503 from http://127.0.0.1:{receiver.port}",
+    )
     receiver.status = 200
     assert outbox.retry(dead.delivery_id) is not None
     worker = OutboxWorker(outbox, secret=SECRET, backoff=Backoff())
@@ -90,8 +96,9 @@ def test_failed_attempts_back_off_then_dead_letter(store: ChdbStore, wall: FakeC
     assert outbox.list(status="dead") == []
 
 
-def test_outbox_survives_a_restart_with_an_unreachable_receiver(tmp_path: Path,
-                                                                wall: FakeClock) -> None:
+def test_outbox_survives_a_restart_with_an_unreachable_receiver(
+    tmp_path: Path, wall: FakeClock
+) -> None:
     down = WebhookReceiver(port=free_port())  # nothing listens on this port yet
     store = open_store(tmp_path / "store")
     outbox = Outbox(store, endpoints=[down.url], clock=wall)
@@ -125,8 +132,9 @@ def test_outbox_survives_a_restart_with_an_unreachable_receiver(tmp_path: Path,
     store.close()
 
 
-def test_worker_thread_delivers_without_being_driven(store: ChdbStore,
-                                                     receiver: WebhookReceiver) -> None:
+def test_worker_thread_delivers_without_being_driven(
+    store: ChdbStore, receiver: WebhookReceiver
+) -> None:
     outbox = Outbox(store, endpoints=[receiver.url])
     worker = OutboxWorker(outbox, secret=SECRET, backoff=Backoff()).start()
     try:

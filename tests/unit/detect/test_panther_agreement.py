@@ -130,19 +130,26 @@ def test_overall_agreement_counts() -> None:
 STRATUS_EXPECTED = {  # technique -> every rule (default set) that fires on its detonation log
     "credential-access.ec2-get-password-data": set(),
     "credential-access.ec2-steal-instance-credentials": {
-        "sigma:aws_cloudtrail_ssm_malicious_usage"},
+        "sigma:aws_cloudtrail_ssm_malicious_usage"
+    },
     "credential-access.secretsmanager-batch-retrieve-secrets": set(),
     "credential-access.secretsmanager-retrieve-secrets": set(),
     "credential-access.ssm-retrieve-securestring-parameters": set(),
-    "defense-evasion.cloudtrail-delete": {"redflag:delete_trail",
-                                          "sigma:aws_cloudtrail_disable_logging"},
+    "defense-evasion.cloudtrail-delete": {
+        "redflag:delete_trail",
+        "sigma:aws_cloudtrail_disable_logging",
+    },
     "defense-evasion.cloudtrail-event-selectors": {"redflag:event_selectors_reduced"},
-    "defense-evasion.cloudtrail-stop": {"redflag:stop_logging",
-                                        "sigma:aws_cloudtrail_disable_logging"},
+    "defense-evasion.cloudtrail-stop": {
+        "redflag:stop_logging",
+        "sigma:aws_cloudtrail_disable_logging",
+    },
     "defense-evasion.dns-delete-logs": {"redflag:dns_query_logs_deleted"},
     "defense-evasion.organizations-leave": {"redflag:leave_organization"},
-    "defense-evasion.vpc-remove-flow-logs": {"redflag:flow_logs_deleted",
-                                             "sigma:aws_cloudtrail_vpc_flow_logs_deleted"},
+    "defense-evasion.vpc-remove-flow-logs": {
+        "redflag:flow_logs_deleted",
+        "sigma:aws_cloudtrail_vpc_flow_logs_deleted",
+    },
     "discovery.ec2-download-user-data": set(),
     "execution.ec2-launch-unusual-instances": set(),
     "execution.ec2-user-data": {"redflag:instance_user_data_modified"},
@@ -150,33 +157,45 @@ STRATUS_EXPECTED = {  # technique -> every rule (default set) that fires on its 
     "execution.ssm-start-session": set(),
     "exfiltration.ec2-security-group-open-port-22-ingress": {
         "redflag:security_group_open_admin_port",
-        "sigma:aws_cloudtrail_security_group_change_ingress_egress"},
+        "sigma:aws_cloudtrail_security_group_change_ingress_egress",
+    },
     "exfiltration.ec2-share-ami": {"redflag:ami_shared"},
-    "exfiltration.ec2-share-ebs-snapshot": {"redflag:snapshot_shared",
-                                            "sigma:aws_snapshot_backup_exfiltration"},
+    "exfiltration.ec2-share-ebs-snapshot": {
+        "redflag:snapshot_shared",
+        "sigma:aws_snapshot_backup_exfiltration",
+    },
     "exfiltration.rds-share-snapshot": {"redflag:snapshot_shared"},
     "impact.bedrock-invoke-model": set(),
     "initial-access.console-login-without-mfa": {
         "redflag:console_login_without_mfa",
-        "sigma:aws_cloudtrail_console_login_success_without_mfa"},
+        "sigma:aws_cloudtrail_console_login_success_without_mfa",
+    },
     "lateral-movement.ec2-instance-connect": set(),
     "lateral-movement.ec2-serial-console-send-ssh-public-key": {"redflag:serial_console_enabled"},
     "persistence.iam-backdoor-role": {"redflag:role_trust_external"},
-    "persistence.iam-backdoor-user": {"redflag:access_key_for_other_user",
-                                      "sigma:aws_iam_backdoor_users_keys"},
-    "persistence.iam-create-admin-user": {"redflag:access_key_for_other_user",
-                                          "redflag:admin_policy_attached",
-                                          "sigma:aws_iam_backdoor_users_keys"},
-    "persistence.iam-create-backdoor-role": {"redflag:admin_policy_attached",
-                                             "redflag:role_trust_external"},
+    "persistence.iam-backdoor-user": {
+        "redflag:access_key_for_other_user",
+        "sigma:aws_iam_backdoor_users_keys",
+    },
+    "persistence.iam-create-admin-user": {
+        "redflag:access_key_for_other_user",
+        "redflag:admin_policy_attached",
+        "sigma:aws_iam_backdoor_users_keys",
+    },
+    "persistence.iam-create-backdoor-role": {
+        "redflag:admin_policy_attached",
+        "redflag:role_trust_external",
+    },
     "persistence.iam-create-user-login-profile": {"redflag:login_profile_for_other_user"},
     "persistence.lambda-backdoor-function": {"redflag:resource_policy_public"},
     "persistence.lambda-layer-extension": {"sigma:aws_new_lambda_layer_attached"},
     "persistence.lambda-overwrite-code": set(),
     "persistence.rolesanywhere-create-trust-anchor": {"redflag:roles_anywhere_trust_anchor"},
     "persistence.sts-federation-token": set(),
-    "privilege-escalation.iam-update-user-login-profile": {"redflag:login_profile_for_other_user",
-                                                           "sigma:aws_update_login_profile"},
+    "privilege-escalation.iam-update-user-login-profile": {
+        "redflag:login_profile_for_other_user",
+        "sigma:aws_update_login_profile",
+    },
 }
 
 
@@ -204,8 +223,9 @@ def test_stratus_cloudtrail_stop_fires_critical() -> None:
 @cache
 def invictus_findings() -> list[tuple[dict[str, str], str, str]]:
     """(label row, rule, severity) for every finding of the default rules on the invictus set."""
-    labels = {row["eventID"]: row for row in csv.DictReader(
-        (INVICTUS / "labels_derived.csv").open())}
+    labels = {
+        row["eventID"]: row for row in csv.DictReader((INVICTUS / "labels_derived.csv").open())
+    }
     found = []
     rules = default_rules()
     for path in sorted((INVICTUS / "CloudTrail").glob("*.json")):
@@ -219,24 +239,39 @@ def invictus_findings() -> list[tuple[dict[str, str], str, str]]:
 
 def test_invictus_flags_the_expected_techniques() -> None:
     needs(INVICTUS)
-    flagged = {row["stratus_technique"] for row, _, _ in invictus_findings()
-               if row["label"] == "attack_detonation"}
+    flagged = {
+        row["stratus_technique"]
+        for row, _, _ in invictus_findings()
+        if row["label"] == "attack_detonation"
+    }
     assert {t.removeprefix("aws.") for t in flagged} == {
-        "defense-evasion.cloudtrail-delete", "defense-evasion.cloudtrail-stop",
-        "defense-evasion.cloudtrail-event-selectors", "defense-evasion.organizations-leave",
-        "defense-evasion.vpc-remove-flow-logs", "credential-access.ec2-steal-instance-credentials",
-        "exfiltration.ec2-security-group-open-port-22-ingress", "exfiltration.ec2-share-ami",
-        "exfiltration.ec2-share-ebs-snapshot", "exfiltration.rds-share-snapshot",
-        "exfiltration.s3-backdoor-bucket-policy", "initial-access.console-login-without-mfa",
-        "persistence.iam-backdoor-role", "persistence.iam-backdoor-user",
-        "persistence.iam-create-admin-user", "persistence.iam-create-user-login-profile",
-        "persistence.lambda-backdoor-function", "persistence.rolesanywhere-create-trust-anchor",
+        "defense-evasion.cloudtrail-delete",
+        "defense-evasion.cloudtrail-stop",
+        "defense-evasion.cloudtrail-event-selectors",
+        "defense-evasion.organizations-leave",
+        "defense-evasion.vpc-remove-flow-logs",
+        "credential-access.ec2-steal-instance-credentials",
+        "exfiltration.ec2-security-group-open-port-22-ingress",
+        "exfiltration.ec2-share-ami",
+        "exfiltration.ec2-share-ebs-snapshot",
+        "exfiltration.rds-share-snapshot",
+        "exfiltration.s3-backdoor-bucket-policy",
+        "initial-access.console-login-without-mfa",
+        "persistence.iam-backdoor-role",
+        "persistence.iam-backdoor-user",
+        "persistence.iam-create-admin-user",
+        "persistence.iam-create-user-login-profile",
+        "persistence.lambda-backdoor-function",
+        "persistence.rolesanywhere-create-trust-anchor",
     }
 
 
 def test_invictus_background_stays_quiet() -> None:
     needs(INVICTUS)
     quiet = {"background", "background_ssm_agent_on_stratus_instance", "stratus_tooling"}
-    noisy = [(row["eventName"], rule, sev) for row, rule, sev in invictus_findings()
-             if row["label"] in quiet and sev != "low"]
+    noisy = [
+        (row["eventName"], rule, sev)
+        for row, rule, sev in invictus_findings()
+        if row["label"] in quiet and sev != "low"
+    ]
     assert noisy == []

@@ -55,8 +55,9 @@ def live(settings: Settings) -> Iterator[Live]:
     with open_runtime(settings) as runtime:
         register_groups(runtime)
         start_workers(runtime, sink=True, detect=False)
-        worker = start_detection(runtime, settings=DetectSettings(
-            _env_file=None, auto_retrain=False, min_train_rows=50))  # type: ignore[call-arg]
+        worker = start_detection(
+            runtime, settings=DetectSettings(_env_file=None, auto_retrain=False, min_train_rows=50)
+        )  # type: ignore[call-arg]
         heard: list[tuple[str, Alert]] = []
         runtime.extensions["alert_listeners"].append(lambda kind, a: heard.append((kind, a)))
         app = create_app(runtime, routers=[create_router])
@@ -77,9 +78,16 @@ def wait_for(probe: Callable[[], Any]) -> Any:
 
 
 def burst(n: int, start: datetime = T0) -> list[dict[str, Any]]:
-    return [make_record(at=start + timedelta(seconds=2 * i), eventName="DeleteBucket",
-                        eventSource="s3.amazonaws.com", session=f"agent-run-{i % 3}f9",
-                        requestParameters={"bucketName": f"prod-data-{i}"}) for i in range(n)]
+    return [
+        make_record(
+            at=start + timedelta(seconds=2 * i),
+            eventName="DeleteBucket",
+            eventSource="s3.amazonaws.com",
+            session=f"agent-run-{i % 3}f9",
+            requestParameters={"bucketName": f"prod-data-{i}"},
+        )
+        for i in range(n)
+    ]
 
 
 def alerts(client: TestClient, **params: str) -> list[dict[str, Any]]:
@@ -115,14 +123,18 @@ def test_acknowledge_and_resolve_through_the_api(live: Live) -> None:
     assert (acked.json()["status"], acked.json()["status_note"]) == ("acknowledged", "looking")
     full_arn = "arn:aws:sts::123456789012:assumed-role/deploy-agent/agent-run-0f9"
     assert [a["id"] for a in alerts(live.client, status="acknowledged", principal=full_arn)] == [
-        alert["id"]]
+        alert["id"]
+    ]
     live.client.post(f"{path}/resolve", headers=auth(ADMIN_KEY))
     assert live.client.get(path, headers=auth(READ_KEY)).json()["status"] == "resolved"
     assert [k for k, a in live.heard if a.id == alert["id"]][-2:] == [
-        "alert.acknowledged", "alert.resolved"]
+        "alert.acknowledged",
+        "alert.resolved",
+    ]
     # a resolved incident takes no more events: the same agent's next burst opens a new alert
-    live.client.post("/v1/events", json=burst(10, T0 + timedelta(minutes=5)),
-                     headers=auth(INGEST_KEY))
+    live.client.post(
+        "/v1/events", json=burst(10, T0 + timedelta(minutes=5)), headers=auth(INGEST_KEY)
+    )
     assert wait_for(lambda: len(alerts(live.client)) == 2)
     assert live.client.get("/v1/alerts/al_missing", headers=auth(READ_KEY)).status_code == 404
 
@@ -130,11 +142,15 @@ def test_acknowledge_and_resolve_through_the_api(live: Live) -> None:
 def test_training_through_the_api_swaps_the_model_in(live: Live) -> None:
     too_early = live.client.post("/v1/detector/train", headers=auth(ADMIN_KEY))
     assert too_early.status_code == 409
-    history = [make_record(at=T0 + timedelta(minutes=m), role=role, session="alice@example.com")
-               for m in range(40) for role in ("reporting", "billing")]
+    history = [
+        make_record(at=T0 + timedelta(minutes=m), role=role, session="alice@example.com")
+        for m in range(40)
+        for role in ("reporting", "billing")
+    ]
     live.client.post("/v1/events", json=history, headers=auth(INGEST_KEY))
     assert wait_for(
-        lambda: live.client.get("/v1/events", headers=auth(READ_KEY)).json()["total"] == 80)
+        lambda: live.client.get("/v1/events", headers=auth(READ_KEY)).json()["total"] == 80
+    )
     trained = live.client.post("/v1/detector/train", headers=auth(ADMIN_KEY))
     assert trained.status_code == 200, trained.text
     version = trained.json()["model_version"]
@@ -148,14 +164,18 @@ def test_training_through_the_api_swaps_the_model_in(live: Live) -> None:
 def test_enough_new_events_trigger_a_retrain(settings: Settings) -> None:
     with open_runtime(settings) as runtime:
         register_groups(runtime)
-        worker = start_detection(runtime, settings=DetectSettings(
-            _env_file=None, retrain_min_events=5))  # type: ignore[call-arg]
+        worker = start_detection(
+            runtime, settings=DetectSettings(_env_file=None, retrain_min_events=5)
+        )  # type: ignore[call-arg]
         try:
             records = [make_record(at=T0 + timedelta(seconds=i)) for i in range(6)]
-            runtime.bus.publisher().publish(runtime.settings.kafka.topic, [
-                (e.principal_key.encode(), encode_event(e))
-                for e in (runtime.normalizer.normalize(r) for r in records)
-            ]).result()
+            runtime.bus.publisher().publish(
+                runtime.settings.kafka.topic,
+                [
+                    (e.principal_key.encode(), encode_event(e))
+                    for e in (runtime.normalizer.normalize(r) for r in records)
+                ],
+            ).result()
             # nothing is stored (no sink runs), so the scheduled training reports why it waited
             assert wait_for(lambda: worker.status()["training_error"])
             assert "training needs at least" in worker.status()["training_error"]

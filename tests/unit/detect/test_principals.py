@@ -32,12 +32,15 @@ def registry(store: ChdbStore) -> PrincipalRegistry:
     return PrincipalRegistry(store, key_of=build_identity_rules().principal_key)
 
 
-@pytest.mark.parametrize(("steps", "final"), [
-    pytest.param(["quarantine"], "quarantined", id="active to quarantined"),
-    pytest.param(["quarantine", "revoke"], "revoked", id="quarantined to revoked"),
-    pytest.param(["revoke", "restore"], "active", id="revoked restored"),
-    pytest.param(["quarantine", "quarantine"], "quarantined", id="repeat is a no-op"),
-])
+@pytest.mark.parametrize(
+    ("steps", "final"),
+    [
+        pytest.param(["quarantine"], "quarantined", id="active to quarantined"),
+        pytest.param(["quarantine", "revoke"], "revoked", id="quarantined to revoked"),
+        pytest.param(["revoke", "restore"], "active", id="revoked restored"),
+        pytest.param(["quarantine", "quarantine"], "quarantined", id="repeat is a no-op"),
+    ],
+)
 def test_transitions(store: ChdbStore, steps: list[str], final: str) -> None:
     reg = registry(store)
     for step in steps:
@@ -70,14 +73,21 @@ def test_state_is_written_through_and_reloaded(store: ChdbStore) -> None:
 
 
 def test_quarantine_restore_over_http(env: ResponseEnv) -> None:
-    response = env.client.post(f"/v1/principals/{ENCODED}/quarantine",
-                               json={"reason": "mass delete"}, headers=auth(ADMIN_KEY))
+    response = env.client.post(
+        f"/v1/principals/{ENCODED}/quarantine",
+        json={"reason": "mass delete"},
+        headers=auth(ADMIN_KEY),
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["state"], body["principal_key"], body["changed"]) == (
-        "quarantined", AGENT_KEY, True)
-    by_key = env.client.get(f"/v1/principals/{quote(AGENT_KEY, safe='')}",
-                            headers=auth(READ_KEY)).json()
+        "quarantined",
+        AGENT_KEY,
+        True,
+    )
+    by_key = env.client.get(
+        f"/v1/principals/{quote(AGENT_KEY, safe='')}", headers=auth(READ_KEY)
+    ).json()
     assert (by_key["state"], by_key["actor_kind"]) == ("quarantined", "agent")
     assert by_key["history"][0]["actor"] == by_key["changed_by"]
     assert by_key["history"][0]["actor"].startswith("key_")
@@ -85,8 +95,9 @@ def test_quarantine_restore_over_http(env: ResponseEnv) -> None:
     listed = env.client.get("/v1/principals", headers=auth(READ_KEY)).json()["principals"]
     assert [p["principal_key"] for p in listed] == [AGENT_KEY]
 
-    restored = env.client.post(f"/v1/principals/{ENCODED}/restore", json={"reason": "fixed"},
-                               headers=auth(ADMIN_KEY)).json()
+    restored = env.client.post(
+        f"/v1/principals/{ENCODED}/restore", json={"reason": "fixed"}, headers=auth(ADMIN_KEY)
+    ).json()
     assert restored["state"] == "active"
     assert env.decide("DescribeDBInstances", source="rds.amazonaws.com")["decision"] == "allow"
     assert env.sink.types() == ["principal.quarantined", "principal.restored"]
@@ -95,16 +106,20 @@ def test_quarantine_restore_over_http(env: ResponseEnv) -> None:
 
 def test_principal_routes_check_scope_and_transitions(env: ResponseEnv) -> None:
     url = f"/v1/principals/{ENCODED}"
-    assert env.client.post(f"{url}/revoke", json={"reason": "x"},
-                           headers=auth(READ_KEY)).status_code == 403
-    assert env.client.post(f"{url}/revoke", json={"reason": "x"},
-                           headers=auth(ADMIN_KEY)).status_code == 200
-    downgrade = env.client.post(f"{url}/quarantine", json={"reason": "x"},
-                                headers=auth(ADMIN_KEY))
+    assert (
+        env.client.post(f"{url}/revoke", json={"reason": "x"}, headers=auth(READ_KEY)).status_code
+        == 403
+    )
+    assert (
+        env.client.post(f"{url}/revoke", json={"reason": "x"}, headers=auth(ADMIN_KEY)).status_code
+        == 200
+    )
+    downgrade = env.client.post(f"{url}/quarantine", json={"reason": "x"}, headers=auth(ADMIN_KEY))
     assert downgrade.status_code == 409
     assert env.decide("DescribeInstances")["decision"] == "deny"
-    unknown = env.client.get("/v1/principals/arn%3Aaws%3Aiam%3A%3A1%3Auser%2Fnobody",
-                             headers=auth(READ_KEY)).json()
+    unknown = env.client.get(
+        "/v1/principals/arn%3Aaws%3Aiam%3A%3A1%3Auser%2Fnobody", headers=auth(READ_KEY)
+    ).json()
     assert (unknown["state"], unknown["history"]) == ("active", [])
 
 
@@ -113,13 +128,17 @@ def revoke_env(settings: Settings) -> Iterator[ResponseEnv]:
     yield from open_response_env(settings, detection=StaticDetection(), auto_revoke=True)
 
 
-@pytest.mark.parametrize(("alert_kwargs", "expected"), [
-    pytest.param({}, "quarantined", id="critical agent alert quarantines"),
-    pytest.param({"severity": "high"}, "active", id="high alert does not"),
-    pytest.param({"actor_kind": "human"}, "active", id="humans are not auto-quarantined"),
-])
-def test_auto_quarantine_on_critical_alerts(env: ResponseEnv, alert_kwargs: dict[str, str],
-                                            expected: str) -> None:
+@pytest.mark.parametrize(
+    ("alert_kwargs", "expected"),
+    [
+        pytest.param({}, "quarantined", id="critical agent alert quarantines"),
+        pytest.param({"severity": "high"}, "active", id="high alert does not"),
+        pytest.param({"actor_kind": "human"}, "active", id="humans are not auto-quarantined"),
+    ],
+)
+def test_auto_quarantine_on_critical_alerts(
+    env: ResponseEnv, alert_kwargs: dict[str, str], expected: str
+) -> None:
     listeners = env.runtime.extensions["alert_listeners"]
     notify_listeners(listeners, "alert.opened", make_alert(**alert_kwargs))
     status = env.services.registry.get(AGENT_KEY)
@@ -130,7 +149,8 @@ def test_auto_quarantine_on_critical_alerts(env: ResponseEnv, alert_kwargs: dict
 
 
 def test_auto_revoke_is_opt_in(revoke_env: ResponseEnv) -> None:
-    notify_listeners(revoke_env.runtime.extensions["alert_listeners"], "alert.updated",
-                     make_alert())
+    notify_listeners(
+        revoke_env.runtime.extensions["alert_listeners"], "alert.updated", make_alert()
+    )
     assert revoke_env.services.registry.state(AGENT_KEY) == "revoked"
     assert "principal.revoked" in revoke_env.sink.types()

@@ -33,20 +33,41 @@ from tests.unit.detect.test_webhooks import (
 )
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
-TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
-    "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
-    "Action": "sts:AssumeRole"}]})
+TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ec2.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
 
 
 def change(principal: str = AGENT_ARN, to_state: str = "revoked") -> PrincipalChange:
-    return PrincipalChange("chg_1", int(NOW * 1000), AGENT_KEY, principal, "agent", "active",
-                           to_state, "mass delete", "key_admin")
+    return PrincipalChange(
+        "chg_1",
+        int(NOW * 1000),
+        AGENT_KEY,
+        principal,
+        "agent",
+        "active",
+        to_state,
+        "mass delete",
+        "key_admin",
+    )
 
 
 @pytest.fixture
 def iam(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                        ("AWS_DEFAULT_REGION", "us-east-1")):
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
         monkeypatch.setenv(name, value)
     with mock_aws():
         client = boto3.client("iam", region_name="us-east-1")
@@ -55,14 +76,18 @@ def iam(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield client
 
 
-@pytest.mark.parametrize(("principal", "target"), [
-    pytest.param(AGENT_ARN, ("role", "deploy-agent"), id="assumed-role session"),
-    pytest.param(AGENT_KEY, ("role", "deploy-agent"), id="stable key"),
-    pytest.param("arn:aws:iam::1:role/team/deploy-agent", ("role", "deploy-agent"),
-                 id="role with path"),
-    pytest.param("arn:aws:iam::1:user/ci-bot", ("user", "ci-bot"), id="IAM user"),
-    pytest.param("my-agent", None, id="not an ARN"),
-])
+@pytest.mark.parametrize(
+    ("principal", "target"),
+    [
+        pytest.param(AGENT_ARN, ("role", "deploy-agent"), id="assumed-role session"),
+        pytest.param(AGENT_KEY, ("role", "deploy-agent"), id="stable key"),
+        pytest.param(
+            "arn:aws:iam::1:role/team/deploy-agent", ("role", "deploy-agent"), id="role with path"
+        ),
+        pytest.param("arn:aws:iam::1:user/ci-bot", ("user", "ci-bot"), id="IAM user"),
+        pytest.param("my-agent", None, id="not an ARN"),
+    ],
+)
 def test_iam_target(principal: str, target: tuple[str, str] | None) -> None:
     assert iam_target(principal) == target
 
@@ -88,8 +113,9 @@ def test_aws_iam_revokes_users_and_reports_what_it_cannot(iam: Any) -> None:
     assert iam.list_user_policies(UserName="ci-bot")["PolicyNames"] == ["LeashRevoked"]
     missing = revoker.revoke(change("arn:aws:iam::123456789012:role/no-such-role"))
     assert not missing.ok and "NoSuchEntity" in missing.detail
-    sso = revoker.revoke(change(
-        "arn:aws:sts::1:assumed-role/AWSReservedSSO_Admin_1a2b/alice@example.com"))
+    sso = revoker.revoke(
+        change("arn:aws:sts::1:assumed-role/AWSReservedSSO_Admin_1a2b/alice@example.com")
+    )
     assert not sso.ok and "Identity Center" in sso.detail
     assert not revoker.restore(change("arn:aws:iam::1:role/no-such-role")).ok
 
@@ -99,8 +125,10 @@ def test_webhook_revoker_queues_a_signed_request_for_its_url(store: ChdbStore) -
     revoker = WebhookRevoker(url="http://127.0.0.1:1/revoke", outbox=outbox)
     assert revoker.revoke(change()).ok
     [delivery] = outbox.due()
-    assert (delivery.endpoint, delivery.event_type) == ("http://127.0.0.1:1/revoke",
-                                                         "principal.revoked")
+    assert (delivery.endpoint, delivery.event_type) == (
+        "http://127.0.0.1:1/revoke",
+        "principal.revoked",
+    )
     assert json.loads(delivery.body)["data"]["requested_action"] == "revoke"
 
 
@@ -116,19 +144,23 @@ def test_build_revokers_validates_names(store: ChdbStore) -> None:
 
 @pytest.fixture
 def aws_env(settings: Settings, iam: Any) -> Iterator[ResponseEnv]:
-    yield from open_response_env(settings, detection=StaticDetection(), revokers=("aws-iam",),
-                                 aws_region="us-east-1")
+    yield from open_response_env(
+        settings, detection=StaticDetection(), revokers=("aws-iam",), aws_region="us-east-1"
+    )
 
 
 def test_revoke_over_http_runs_the_aws_revoker(aws_env: ResponseEnv, iam: Any) -> None:
     url = f"/v1/principals/{quote(AGENT_ARN, safe='')}"
-    body = aws_env.client.post(f"{url}/revoke", json={"reason": "burst"},
-                               headers=auth(ADMIN_KEY)).json()
+    body = aws_env.client.post(
+        f"{url}/revoke", json={"reason": "burst"}, headers=auth(ADMIN_KEY)
+    ).json()
     assert body["state"] == "revoked"
-    assert body["revokers"] == [{"name": "aws-iam", "ok": True,
-                                 "detail": "inline deny policy on role deploy-agent"}]
+    assert body["revokers"] == [
+        {"name": "aws-iam", "ok": True, "detail": "inline deny policy on role deploy-agent"}
+    ]
     assert iam.list_role_policies(RoleName="deploy-agent")["PolicyNames"] == [REVOKE_POLICY_NAME]
-    restored = aws_env.client.post(f"{url}/restore", json={"reason": "ok"},
-                                   headers=auth(ADMIN_KEY)).json()
+    restored = aws_env.client.post(
+        f"{url}/restore", json={"reason": "ok"}, headers=auth(ADMIN_KEY)
+    ).json()
     assert restored["revokers"][0]["ok"]
     assert iam.list_role_policies(RoleName="deploy-agent")["PolicyNames"] == []

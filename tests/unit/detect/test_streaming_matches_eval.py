@@ -121,7 +121,8 @@ def wait_caught_up(worker: DetectionWorker, events: int) -> None:
         assert worker.alive(), "the detection worker died"
         assert time.monotonic() < deadline, (
             f"worker still behind after {WAIT_S}s: lag {worker.lag()}, "
-            f"{worker.engine.events_seen}/{events} events")
+            f"{worker.engine.events_seen}/{events} events"
+        )
         time.sleep(0.01)
 
 
@@ -153,9 +154,10 @@ def streamed(traffic: Traffic, tmp_path_factory: pytest.TempPathFactory) -> Iter
         assert len(worker.engine.extra_rules) == 2 and len(worker.engine.suppressors) == 1
         with TestClient(build_app(runtime)) as client:
             for start in range(0, len(records), POST_RECORDS):
-                chunk = records[start:start + POST_RECORDS]
-                posted = client.post("/v1/events", json={"Records": chunk},
-                                     headers=auth(INGEST_KEY))
+                chunk = records[start : start + POST_RECORDS]
+                posted = client.post(
+                    "/v1/events", json={"Records": chunk}, headers=auth(INGEST_KEY)
+                )
                 assert posted.status_code == 202, posted.text
                 assert posted.json()["accepted"] == len(chunk)
                 # a shipper's pace: the next request once this one is consumed (a backlog read
@@ -168,8 +170,13 @@ def streamed(traffic: Traffic, tmp_path_factory: pytest.TempPathFactory) -> Iter
         stored = AlertStore(runtime.store).list(limit=1000)
         model = worker.engine.model
         times = {e.event_id: e.event_time_ms for e in traffic.test}
-        yield Streamed(api_alerts, stored, model, detector,
-                       score_run("leash", stored, traffic.scenario.labels, times))
+        yield Streamed(
+            api_alerts,
+            stored,
+            model,
+            detector,
+            score_run("leash", stored, traffic.scenario.labels, times),
+        )
 
 
 def comparable(alert: dict[str, Any]) -> dict[str, Any]:
@@ -178,8 +185,10 @@ def comparable(alert: dict[str, Any]) -> dict[str, Any]:
 
 def opening(alerts: list[dict[str, Any]]) -> dict[str, tuple[str, str, str]]:
     """Alert id -> (principal, event that opened it, rule that opened it)."""
-    return {a["id"]: (a["principal"], a["explanation"]["trigger_event_id"], a["rules"][0])
-            for a in alerts}
+    return {
+        a["id"]: (a["principal"], a["explanation"]["trigger_event_id"], a["rules"][0])
+        for a in alerts
+    }
 
 
 def table_row(score: RunScore) -> dict[str, Any]:
@@ -187,12 +196,24 @@ def table_row(score: RunScore) -> dict[str, Any]:
     alerts were given in (run_engine's dict vs. the store's newest first), so they are compared
     as sorted lists; the table shows their medians."""
     return {
-        "alerts": score.alerts, "true_alerts": score.true_alerts,
-        "false_alerts": score.false_alerts, "precision": score.precision, "recall": score.recall,
+        "alerts": score.alerts,
+        "true_alerts": score.true_alerts,
+        "false_alerts": score.false_alerts,
+        "precision": score.precision,
+        "recall": score.recall,
         "f1": score.f1,
-        "kinds": {name: (k.category, k.cases, k.detected, k.alerts, sorted(k.ttd_events),
-                         sorted(k.ttd_destructive), sorted(k.ttd_seconds))
-                  for name, k in score.kinds.items()},
+        "kinds": {
+            name: (
+                k.category,
+                k.cases,
+                k.detected,
+                k.alerts,
+                sorted(k.ttd_events),
+                sorted(k.ttd_destructive),
+                sorted(k.ttd_seconds),
+            )
+            for name, k in score.kinds.items()
+        },
     }
 
 
@@ -217,7 +238,8 @@ def test_every_test_event_went_through_the_worker(traffic: Traffic, streamed: St
 
 
 def test_streaming_raises_exactly_the_alerts_the_eval_raises(
-    offline: Offline, streamed: Streamed,
+    offline: Offline,
+    streamed: Streamed,
 ) -> None:
     expected = [a.to_json() for a in offline.alerts]
     assert len(expected) >= 10
@@ -232,7 +254,8 @@ def test_streaming_raises_exactly_the_alerts_the_eval_raises(
 
 
 def test_the_eval_table_row_is_the_same_for_the_streamed_alerts(
-    offline: Offline, streamed: Streamed,
+    offline: Offline,
+    streamed: Streamed,
 ) -> None:
     assert table_row(streamed.score) == table_row(offline.score)
     for kind in ("mass_delete", "delete_recreate_env"):
@@ -243,7 +266,9 @@ def test_the_eval_table_row_is_the_same_for_the_streamed_alerts(
 
 
 def test_the_ci_teardown_pages_neither(
-    traffic: Traffic, offline: Offline, streamed: Streamed,
+    traffic: Traffic,
+    offline: Offline,
+    streamed: Streamed,
 ) -> None:
     (teardown,) = [label for label in traffic.scenario.labels if label.kind == "ci_teardown"]
     assert len(teardown.destructive_ids) >= 40  # a real nightly teardown, in the test day
@@ -257,7 +282,8 @@ def test_the_ci_teardown_pages_neither(
 
 
 def test_a_backlog_read_partition_by_partition_raises_the_same_alerts(
-    traffic: Traffic, offline: Offline,
+    traffic: Traffic,
+    offline: Offline,
 ) -> None:
     """The worker's view of a backlog (downtime, a bulk `leash ship`): the test day is on the bus
     before detection polls. Same model, rules and settings as the worker; only the order differs:
@@ -267,8 +293,9 @@ def test_a_backlog_read_partition_by_partition_raises_the_same_alerts(
     broker = MemoryBroker(partitions=6)  # Settings().kafka.partitions
     try:
         subscriber = broker.subscriber(["events"], "detect")
-        broker.publish("events", [(e.principal_key.encode(), encode_event(e))
-                                  for e in traffic.test]).result()
+        broker.publish(
+            "events", [(e.principal_key.encode(), encode_event(e)) for e in traffic.test]
+        ).result()
         engine = DetectionEngine(rules=load_rules(), model=offline.model, **CFG.engine_options())
         found: dict[str, Alert] = {}
         while batch := subscriber.poll(CFG.poll_max_records, 0):  # DetectionWorker._handle
@@ -278,4 +305,5 @@ def test_a_backlog_read_partition_by_partition_raises_the_same_alerts(
         broker.close()
     assert engine.events_seen == len(traffic.test)
     assert opening([a.to_json() for a in found.values()]) == opening(
-        [a.to_json() for a in offline.alerts])
+        [a.to_json() for a in offline.alerts]
+    )

@@ -23,28 +23,46 @@ __all__ = ["env"]
 
 
 def s3_delete(bucket: str, key: str = "k") -> AuditEvent:
-    return make_event(eventName="DeleteObject", eventSource="s3.amazonaws.com",
-                      requestParameters={"bucketName": bucket, "key": key})
+    return make_event(
+        eventName="DeleteObject",
+        eventSource="s3.amazonaws.com",
+        requestParameters={"bucketName": bucket, "key": key},
+    )
 
 
-def finding(*events: AuditEvent, principal: str = AGENT_KEY,
-            rule: str = "baseline:destructive_burst") -> Finding:
-    return Finding(principal, "agent", "rule", rule, "high", 0.8, "burst",
-                   tuple(e.event_id for e in events) or ("e0",), 0, 0)
+def finding(
+    *events: AuditEvent, principal: str = AGENT_KEY, rule: str = "baseline:destructive_burst"
+) -> Finding:
+    return Finding(
+        principal,
+        "agent",
+        "rule",
+        rule,
+        "high",
+        0.8,
+        "burst",
+        tuple(e.event_id for e in events) or ("e0",),
+        0,
+        0,
+    )
 
 
 @pytest.fixture
 def book(store: ChdbStore) -> tuple[SuppressionBook, EventMemo, FakeClock]:
     clock = FakeClock(start=1_800_000_000.0)
     memo = EventMemo()
-    return (SuppressionBook(store, key_of=build_identity_rules().principal_key, memo=memo,
-                            clock=clock), memo, clock)
+    return (
+        SuppressionBook(store, key_of=build_identity_rules().principal_key, memo=memo, clock=clock),
+        memo,
+        clock,
+    )
 
 
 def test_principal_and_rule_globs(book: Any) -> None:
     suppressions, _, _ = book
-    item = suppressions.add(principal=AGENT_ARN, rule="baseline:*", reason="known job",
-                            created_by="key_a")
+    item = suppressions.add(
+        principal=AGENT_ARN, rule="baseline:*", reason="known job", created_by="key_a"
+    )
     assert item.principal == AGENT_KEY  # an exact ARN suppresses its stable identity
     assert suppressions(finding())
     assert not suppressions(finding(rule="sigma:stop_logging"))
@@ -54,8 +72,9 @@ def test_principal_and_rule_globs(book: Any) -> None:
 
 def test_action_and_resource_patterns_need_every_event_to_match(book: Any) -> None:
     suppressions, memo, _ = book
-    suppressions.add(action="s3:DeleteObject", resource="test-*", reason="scratch buckets",
-                     created_by="key_a")
+    suppressions.add(
+        action="s3:DeleteObject", resource="test-*", reason="scratch buckets", created_by="key_a"
+    )
     scratch = [s3_delete("test-1"), s3_delete("test-2")]
     prod = s3_delete("prod-logs")
     for event in [*scratch, prod]:
@@ -76,14 +95,16 @@ def test_events_not_in_memory_are_read_from_the_store(book: Any, store: ChdbStor
 def test_expiry_removal_and_reload(book: Any, store: ChdbStore) -> None:
     suppressions, memo, clock = book
     short = suppressions.add(rule="baseline:*", reason="r", created_by="k", expires_in_s=60)
-    forever = suppressions.add(principal="arn:aws:sts::1:assumed-role/x", reason="r",
-                               created_by="k")
+    forever = suppressions.add(
+        principal="arn:aws:sts::1:assumed-role/x", reason="r", created_by="k"
+    )
     assert suppressions(finding())
     clock.advance(61)
     assert not suppressions(finding())
     assert suppressions.remove(forever.id) and not suppressions.remove("sup_nope")
-    reloaded = SuppressionBook(store, key_of=build_identity_rules().principal_key, memo=memo,
-                               clock=clock)
+    reloaded = SuppressionBook(
+        store, key_of=build_identity_rules().principal_key, memo=memo, clock=clock
+    )
     assert reloaded.load() == 1  # the expired one is loaded but not live; the removed one is gone
     assert [s.id for s, _ in reloaded.entries()] == []
     clock.now -= 61
@@ -91,8 +112,12 @@ def test_expiry_removal_and_reload(book: Any, store: ChdbStore) -> None:
 
 
 def test_suppression_routes(env: ResponseEnv) -> None:
-    body = {"principal": AGENT_ARN, "rule": "baseline:*", "reason": "nightly cleanup",
-            "expires_in_s": 3600}
+    body = {
+        "principal": AGENT_ARN,
+        "rule": "baseline:*",
+        "reason": "nightly cleanup",
+        "expires_in_s": 3600,
+    }
     assert env.client.post("/v1/suppressions", json=body, headers=auth(READ_KEY)).status_code == 403
     created = env.client.post("/v1/suppressions", json=body, headers=auth(ADMIN_KEY))
     assert created.status_code == 201
@@ -110,9 +135,11 @@ def test_suppression_routes(env: ResponseEnv) -> None:
 def test_false_positive_resolves_records_and_suppresses(env: ResponseEnv) -> None:
     alerts = AlertStore(env.runtime.store)
     alerts.save([make_alert(severity="high")])
-    response = env.client.post("/v1/alerts/al_test1/false-positive",
-                               json={"note": "planned cleanup", "suppress": True},
-                               headers=auth(ADMIN_KEY))
+    response = env.client.post(
+        "/v1/alerts/al_test1/false-positive",
+        json={"note": "planned cleanup", "suppress": True},
+        headers=auth(ADMIN_KEY),
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["alert"]["status"] == "resolved"
@@ -122,6 +149,5 @@ def test_false_positive_resolves_records_and_suppresses(env: ResponseEnv) -> Non
     assert body["suppression_id"].startswith("sup_")
     assert env.services.suppressions(finding())
     assert "alert.resolved" in env.sink.types()
-    missing = env.client.post("/v1/alerts/al_nope/false-positive", json={},
-                              headers=auth(ADMIN_KEY))
+    missing = env.client.post("/v1/alerts/al_nope/false-positive", json={}, headers=auth(ADMIN_KEY))
     assert missing.status_code == 404

@@ -48,11 +48,20 @@ SECOND_ADMIN_KEY = "test-second-admin-key"
 
 def make_alert(**overrides: Any) -> Alert:
     values: dict[str, Any] = {
-        "id": "al_test1", "created_at_ms": 1_790_000_000_000,
-        "updated_at_ms": 1_790_000_000_000, "principal": AGENT_KEY, "actor_kind": "agent",
-        "kind": "rule", "rule": "baseline:destructive_burst", "severity": "critical",
-        "score": 0.97, "status": "open", "first_event_ms": 1_790_000_000_000,
-        "last_event_ms": 1_790_000_060_000, "event_count": 3, "event_ids": ("e1", "e2", "e3"),
+        "id": "al_test1",
+        "created_at_ms": 1_790_000_000_000,
+        "updated_at_ms": 1_790_000_000_000,
+        "principal": AGENT_KEY,
+        "actor_kind": "agent",
+        "kind": "rule",
+        "rule": "baseline:destructive_burst",
+        "severity": "critical",
+        "score": 0.97,
+        "status": "open",
+        "first_event_ms": 1_790_000_000_000,
+        "last_event_ms": 1_790_000_060_000,
+        "event_count": 3,
+        "event_ids": ("e1", "e2", "e3"),
         "summary": "3 DeleteDBInstance in 60s",
         "explanation": {"features": {"destructive": 3}},
     }
@@ -119,19 +128,29 @@ def test_signature_matches_the_standard_webhooks_reference_vector() -> None:
     body = b'{"test": 2432232314}'
     signature = sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
     assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-    headers = {"webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek", "webhook-timestamp": "1614265330",
-               "webhook-signature": f"v1,bm90LXRoaXM= {signature}"}
+    headers = {
+        "webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        "webhook-timestamp": "1614265330",
+        "webhook-signature": f"v1,bm90LXRoaXM= {signature}",
+    }
     verify_signature(secret, headers, body, now_s=1614265330)
 
 
-@pytest.mark.parametrize("tamper", [
-    pytest.param(lambda h, b: (h, b + b" "), id="body changed"),
-    pytest.param(lambda h, b: ({**h, "webhook-id": "msg_other"}, b), id="id changed"),
-    pytest.param(lambda h, b: ({**h, "webhook-timestamp": str(int(h["webhook-timestamp"]) + 1)},
-                               b), id="timestamp changed"),
-    pytest.param(lambda h, b: ({k: v for k, v in h.items() if k != "webhook-signature"}, b),
-                 id="signature missing"),
-])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(lambda h, b: (h, b + b" "), id="body changed"),
+        pytest.param(lambda h, b: ({**h, "webhook-id": "msg_other"}, b), id="id changed"),
+        pytest.param(
+            lambda h, b: ({**h, "webhook-timestamp": str(int(h["webhook-timestamp"]) + 1)}, b),
+            id="timestamp changed",
+        ),
+        pytest.param(
+            lambda h, b: ({k: v for k, v in h.items() if k != "webhook-signature"}, b),
+            id="signature missing",
+        ),
+    ],
+)
 def test_tampered_deliveries_fail_verification(tamper: Any) -> None:
     body = b'{"type":"alert.opened"}'
     headers = signed_headers(SECRET, "msg_1", body, now_s=1_800_000_000)
@@ -152,15 +171,17 @@ def test_old_timestamps_and_other_secrets_are_refused() -> None:
 
 
 def test_alert_event_carries_the_alert_and_action_urls() -> None:
-    event = alert_event("alert.opened", make_alert(principal=AGENT_ARN),
-                        base_url="https://leash.example/")
+    event = alert_event(
+        "alert.opened", make_alert(principal=AGENT_ARN), base_url="https://leash.example/"
+    )
     payload = orjson.loads(event.body())
     assert payload["type"] == "alert.opened" and payload["timestamp"].endswith("Z")
     assert payload["data"]["alert"]["explanation"] == {"features": {"destructive": 3}}
     actions = payload["data"]["actions"]
     assert actions["ack"] == "https://leash.example/v1/alerts/al_test1/ack"
     assert actions["quarantine"] == (
-        f"https://leash.example/v1/principals/{quote(AGENT_ARN, safe='')}/quarantine")
+        f"https://leash.example/v1/principals/{quote(AGENT_ARN, safe='')}/quarantine"
+    )
     assert event.id.startswith("msg_")
 
 
@@ -187,8 +208,9 @@ def test_recording_sink_keeps_events_in_order() -> None:
 def test_post_delivery_signs_over_real_http(receiver: WebhookReceiver) -> None:
     event = WebhookEvent("msg_abc", "alert.opened", 1_800_000_000_000, {"x": 1})
     with httpx.Client(timeout=5) as client:
-        error = post_delivery(client, endpoint=receiver.url, secret=SECRET, msg_id=event.id,
-                              body=event.body())
+        error = post_delivery(
+            client, endpoint=receiver.url, secret=SECRET, msg_id=event.id, body=event.body()
+        )
     assert error is None
     got = receiver.wait_for(1)[0]
     verify_signature(SECRET, got.headers, got.body)
@@ -198,18 +220,36 @@ def test_post_delivery_signs_over_real_http(receiver: WebhookReceiver) -> None:
 def test_slack_endpoints_get_a_slack_body(receiver: WebhookReceiver) -> None:
     event = alert_event("alert.opened", make_alert(), base_url="http://leash")
     with httpx.Client(timeout=5) as client:
-        assert post_delivery(client, endpoint="slack+" + receiver.url, secret=None,
-                             msg_id=event.id, body=event.body()) is None
+        assert (
+            post_delivery(
+                client,
+                endpoint="slack+" + receiver.url,
+                secret=None,
+                msg_id=event.id,
+                body=event.body(),
+            )
+            is None
+        )
     assert "[CRITICAL]" in orjson.loads(receiver.wait_for(1)[0].body)["text"]
 
 
 def test_failures_name_the_host_but_not_the_path(receiver: WebhookReceiver) -> None:
     receiver.status = 500
     with httpx.Client(timeout=5) as client:
-        error = post_delivery(client, endpoint=receiver.url + "/T0K3N-secret-path", secret=SECRET,
-                              msg_id="msg_1", body=b"{}")
-        refused = post_delivery(client, endpoint=f"http://127.0.0.1:{free_port()}/x",
-                                secret=SECRET, msg_id="msg_1", body=b"{}")
+        error = post_delivery(
+            client,
+            endpoint=receiver.url + "/T0K3N-secret-path",
+            secret=SECRET,
+            msg_id="msg_1",
+            body=b"{}",
+        )
+        refused = post_delivery(
+            client,
+            endpoint=f"http://127.0.0.1:{free_port()}/x",
+            secret=SECRET,
+            msg_id="msg_1",
+            body=b"{}",
+        )
     assert error == f"HTTP 500 from http://127.0.0.1:{receiver.port}"
     assert refused is not None and "ConnectError" in refused and "/x" not in refused
 
@@ -223,8 +263,13 @@ class StaticDetection:
     scores: dict[str, float] = field(default_factory=dict)
 
     def status(self) -> dict[str, Any]:
-        return {"model_version": "test", "model_trained_at": None, "last_event_time": None,
-                "lag": self.lag, "stale": self.stale}
+        return {
+            "model_version": "test",
+            "model_trained_at": None,
+            "last_event_time": None,
+            "lag": self.lag,
+            "stale": self.stale,
+        }
 
     def principal_score(self, principal_key: str) -> float | None:
         return self.scores.get(principal_key)
@@ -238,24 +283,40 @@ class ResponseEnv:
     sink: RecordingSink
     worker: ResponseWorker
 
-    def decide(self, action: str, *, principal: str = AGENT_ARN, source: str = "",
-               resources: tuple[str, ...] = (), key: str = INGEST_KEY) -> dict[str, Any]:
-        response = self.client.post("/v1/decide", headers=auth(key), json={
-            "principal": principal, "action": action, "source": source,
-            "resources": list(resources)})
+    def decide(
+        self,
+        action: str,
+        *,
+        principal: str = AGENT_ARN,
+        source: str = "",
+        resources: tuple[str, ...] = (),
+        key: str = INGEST_KEY,
+    ) -> dict[str, Any]:
+        response = self.client.post(
+            "/v1/decide",
+            headers=auth(key),
+            json={
+                "principal": principal,
+                "action": action,
+                "source": source,
+                "resources": list(resources),
+            },
+        )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
 
 
-def open_response_env(settings: Settings, *, detection: StaticDetection | None = None,
-                      **config: Any) -> Iterator[ResponseEnv]:
+def open_response_env(
+    settings: Settings, *, detection: StaticDetection | None = None, **config: Any
+) -> Iterator[ResponseEnv]:
     with open_runtime(settings, sink=True) as rt:
         if detection is not None:
             rt.extensions["detection"] = detection
         sink = RecordingSink()
-        worker = start_response(rt, config=ResponseConfig(public_url="http://leash.test",
-                                                          **config), sink=sink)
+        worker = start_response(
+            rt, config=ResponseConfig(public_url="http://leash.test", **config), sink=sink
+        )
         app = create_app(rt, routers=[create_router])
         try:
             with TestClient(app) as client:
@@ -268,5 +329,6 @@ def open_response_env(settings: Settings, *, detection: StaticDetection | None =
 def env(settings: Settings) -> Iterator[ResponseEnv]:
     """The real app with the response layer and a fresh, non-lagging detector status."""
     keys = [*settings.api_keys, f"{SECOND_ADMIN_KEY}:admin"]
-    yield from open_response_env(settings.model_copy(update={"api_keys": keys}),
-                                 detection=StaticDetection())
+    yield from open_response_env(
+        settings.model_copy(update={"api_keys": keys}), detection=StaticDetection()
+    )

@@ -119,4 +119,7 @@ def test_whoami_reports_scopes_not_the_token(client: TestClient) -> None:
     assert body["scopes"] == ["read"]
     assert body["key_id"].startswith("key_") and READ_KEY not in body["key_id"]
     assert client.get("/v1/whoami", headers=auth(ADMIN_KEY)).json()["scopes"] == [
-        "admin", "ingest", "read"]
+        "admin",
+        "ingest",
+        "read",
+    ]

@@ -16,8 +16,10 @@ def test_a_string_array_binds_with_quotes_and_backslashes_escaped(store: ChdbSto
 
 
 def test_an_in_filter_over_a_bound_array(store: ChdbStore) -> None:
-    rows = store.query("SELECT number FROM numbers(10) WHERE number IN {ns:Array(UInt64)} "
-                       "ORDER BY number", {"ns": (2, 3, 7)})
+    rows = store.query(
+        "SELECT number FROM numbers(10) WHERE number IN {ns:Array(UInt64)} ORDER BY number",
+        {"ns": (2, 3, 7)},
+    )
     assert rows == [(2,), (3,), (7,)]
 
 
