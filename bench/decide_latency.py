@@ -136,8 +136,14 @@ def _sender(port: int, slots: list[float], out: list[tuple[float, float, int]]) 
 
 
 def _process(
-    port: int, start: float, step_s: float, first: int, total: int, stride: int, queue: mp.Queue
-) -> None:  # type: ignore[type-arg]
+    port: int,
+    start: float,
+    step_s: float,
+    first: int,
+    total: int,
+    stride: int,
+    queue: mp.Queue,  # type: ignore[type-arg]
+) -> None:
     slots = [start + i * step_s for i in range(first, total, stride)]
     results: list[tuple[float, float, int]] = []
     threads = [

@@ -45,13 +45,16 @@ def main(seed: int) -> None:
     timed(
         "engine: baselines + forest, no rules",
         len(test),
-        lambda: run_engine(DetectionEngine(model=model), test),
-    )  # type: ignore[arg-type]
+        lambda: run_engine(DetectionEngine(model=model), test),  # type: ignore[arg-type]
+    )
     timed(
         f"engine: + {len(rules)} packaged rules",
         len(test),
-        lambda: run_engine(DetectionEngine(rules=rules, model=model), test),
-    )  # type: ignore[arg-type]
+        lambda: run_engine(
+            DetectionEngine(rules=rules, model=model),  # type: ignore[arg-type]
+            test,
+        ),
+    )
 
 
 if __name__ == "__main__":
