@@ -8,12 +8,12 @@ from __future__ import annotations
 import sys
 import time
 
-from detect.detector import train_detector
+from detect.anomaly.forest import train_detector
 from detect.engine import DetectionEngine
 from detect.eval.generator import generate
 from detect.eval.runner import normalize, run_engine, store_events
-from detect.features import build_features
-from detect.pipeline import load_rules
+from detect.features.build import build_features
+from detect.worker import load_rules
 from ingest.migrate import apply_migrations
 from ingest.store.chdb import ChdbStore
 

@@ -94,8 +94,8 @@ def bench_raw_chdb(records: list[dict[str, Any]]) -> tuple[float, float]:
 
     from ingest.events import Normalizer
     from ingest.migrate import apply_migrations
+    from ingest.sink.writer import STORED_COLUMNS, event_row
     from ingest.store.chdb import ChdbStore
-    from ingest.writer import STORED_COLUMNS, event_row
 
     normalizer = Normalizer()
     now = datetime.now(UTC)

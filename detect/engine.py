@@ -1,6 +1,6 @@
 """The in-process detection engine: events -> rules, baselines, forest -> findings -> alerts.
 
-Streaming (detect.pipeline) and evaluation (detect.eval) both feed events through
+Streaming (detect.worker) and evaluation (detect.eval) both feed events through
 DetectionEngine.process, so they run the same code path.
 """
 
@@ -16,13 +16,13 @@ from typing import Protocol
 
 import numpy as np
 
-from detect.alerts import Alert, severity_rank
-from detect.baseline import BaselineDetector
-from detect.detector import DetectionModel, explain_rows
-from detect.features import PrincipalState
+from detect.alerts.alert import Alert, severity_rank
+from detect.alerts.incidents import ATTACH_CLASSES, AlertBook
+from detect.anomaly.baseline import BaselineDetector
+from detect.anomaly.forest import DetectionModel, explain_rows
+from detect.features.build import PrincipalState
 from detect.findings import SEVERITIES, Finding
-from detect.incident import ATTACH_CLASSES, AlertBook
-from detect.rules import RuleIndex
+from detect.rules.base import RuleIndex
 from ingest.events import AuditEvent
 
 __all__ = ["DetectionEngine", "EngineOutput", "RuleLike"]
@@ -41,7 +41,7 @@ MAX_HELD = 64  # findings kept per principal while they wait for corroboration
 
 
 class RuleLike(Protocol):
-    """The detect.rules Rule protocol: a pure per-event check (stateful extra rules allowed)."""
+    """The Rule protocol of detect.rules.base: a pure per-event check (extras may keep state)."""
 
     @property
     def name(self) -> str: ...

@@ -13,8 +13,6 @@ from typing import Any, Protocol
 
 from ingest import schema
 from ingest.bus import Bus, open_bus
-from ingest.consumer import ConsumerStats, run_consumer
-from ingest.deadletter import dead_letter_hook
 from ingest.dedupe import DedupeCache
 from ingest.events import Normalizer
 from ingest.identity import build_identity_rules
@@ -22,8 +20,10 @@ from ingest.metrics import IngestMetrics
 from ingest.migrate import apply_migrations
 from ingest.service import IngestService
 from ingest.settings import Settings
+from ingest.sink.consumer import ConsumerStats, run_consumer
+from ingest.sink.deadletter import dead_letter_hook
+from ingest.sink.writer import BatchResult, EventWriter
 from ingest.store import Store, open_store
-from ingest.writer import BatchResult, EventWriter
 
 __all__ = ["Runtime", "SinkWorker", "Worker", "open_runtime"]
 

@@ -12,8 +12,8 @@ __all__ = ["build_app", "router_factories", "start_workers"]
 
 def router_factories() -> list[RouterFactory]:
     """Routes beyond ingest, matched in this order (the gate's decide route is the hot path)."""
-    from detect.api import create_router as detect_router
-    from detect.response_api import create_router as response_router
+    from detect.api.alerts import create_router as detect_router
+    from detect.api.response import create_router as response_router
 
     return [response_router, detect_router]
 
@@ -29,11 +29,11 @@ def start_workers(runtime: Runtime, *, sink: bool, detect: bool, response: bool 
         group = runtime.settings.kafka.group_id
         sink_worker = SinkWorker(runtime, group_id=group, on_batch=None)
     if response:
-        from detect.response import start_response
+        from detect.services import start_response
 
         runtime.workers.append(start_response(runtime))
     if detect:
-        from detect.pipeline import start_detection
+        from detect.worker import start_detection
 
         runtime.workers.append(start_detection(runtime))
     if sink_worker is not None:
@@ -41,8 +41,8 @@ def start_workers(runtime: Runtime, *, sink: bool, detect: bool, response: bool 
 
 
 def build_app(runtime: Runtime) -> FastAPI:
-    from detect.decide_fast import DecideFastPath
-    from detect.response import response_services
+    from detect.api.decide import DecideFastPath
+    from detect.services import response_services
 
     app = create_app(runtime, routers=router_factories())
     app.add_middleware(DecideFastPath, gate=response_services(runtime).gate, auth=app.state.auth)

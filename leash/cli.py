@@ -190,8 +190,8 @@ def cmd_ship(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from ingest.sink.verify import verify_store
     from ingest.store import open_store
-    from ingest.verify import verify_store
 
     settings = _settings(args)
     store = open_store(settings.resolved_store_url)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.bus.memory import MemoryBroker
+from ingest.bus.embedded import MemoryBroker
 from ingest.migrate import apply_migrations
 from ingest.runtime import Runtime, open_runtime
 from ingest.settings import Settings

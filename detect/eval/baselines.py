@@ -113,7 +113,7 @@ class InsightsRateRule:
 class RedFlagRule:
     """Stand-in single-event rule over well-known evasion and persistence calls.
 
-    Used only when `detect.rules` (the packaged rules and Sigma set) is not installed.
+    Used only when `detect.rules.base` (the packaged rules and Sigma set) is not installed.
     """
 
     name = "fallback:red_flag_action"
@@ -140,10 +140,10 @@ class RedFlagRule:
 
 
 def eval_rules() -> tuple[list[RuleLike], str]:
-    """The single-event rules to evaluate: detect.rules when present, else the fallback list."""
-    from detect.pipeline import load_rules
+    """The single-event rules to evaluate: the packaged rules when present, else the fallback."""
+    from detect.worker import load_rules
 
     rules = load_rules()
     if rules:
-        return rules, f"detect.rules ({len(rules)} rules)"
-    return [RedFlagRule()], "fallback red-flag list (detect.rules not installed)"
+        return rules, f"detect.rules.base ({len(rules)} rules)"
+    return [RedFlagRule()], "fallback red-flag list (detect.rules.base not installed)"

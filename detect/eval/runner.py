@@ -12,17 +12,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from detect.alerts import Alert
-from detect.detector import train_detector
+from detect.alerts.alert import Alert
+from detect.anomaly.forest import train_detector
 from detect.engine import DetectionEngine
 from detect.eval.baselines import InsightsRateRule, eval_rules
 from detect.eval.generator import Label, Scenario
-from detect.pipeline import DetectSettings
+from detect.worker import DetectSettings
 from ingest import schema
 from ingest.events import AuditEvent, Normalizer, RecordError
 from ingest.migrate import apply_migrations
+from ingest.sink.writer import STORED_COLUMNS, event_row
 from ingest.store.chdb import ChdbStore
-from ingest.writer import STORED_COLUMNS, event_row
 
 __all__ = ["KindScore", "RunScore", "evaluate_scenario", "normalize", "run_engine", "score_run"]
 

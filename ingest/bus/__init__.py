@@ -92,11 +92,11 @@ def open_bus(
     parsed = urlparse(url)
     match parsed.scheme:
         case "memory":
-            from ingest.bus.memory import MemoryBroker
+            from ingest.bus.embedded import MemoryBroker
 
             return MemoryBroker(partitions=partitions, log_dir=data_dir)
         case "kafka":
-            from ingest.bus.kafka import KafkaBus
+            from ingest.bus.kafka.bus import KafkaBus
 
             return KafkaBus(url, options=options)
         case _:

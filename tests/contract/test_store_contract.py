@@ -10,9 +10,9 @@ import pytest
 
 from ingest import schema
 from ingest.migrate import apply_migrations, discover_migrations
+from ingest.sink.writer import STORED_COLUMNS, event_row
 from ingest.store import Store, open_store
 from ingest.store.chdb import ChdbStore
-from ingest.writer import STORED_COLUMNS, event_row
 from tests.factories import make_event
 
 T0 = datetime(2026, 11, 2, 9, 0, 0, tzinfo=UTC)  # CloudTrail eventTime has whole seconds

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.conftest import LeashProcess, start_leash, wait_for_total
 from tests.factories import make_record
-from tests.unit.detect.test_webhooks import WebhookReceiver
+from tests.unit.detect.response.test_webhooks import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 

@@ -17,15 +17,15 @@ import httpx
 import pytest
 
 from ingest import schema
-from ingest.bus.kafka import KafkaBus
-from ingest.consumer import ConsumerStats, run_consumer
-from ingest.deadletter import dead_letter_hook
+from ingest.bus.kafka.bus import KafkaBus
 from ingest.events import encode_event
 from ingest.migrate import apply_migrations
+from ingest.sink.consumer import ConsumerStats, run_consumer
+from ingest.sink.deadletter import dead_letter_hook
+from ingest.sink.verify import verify_store
+from ingest.sink.writer import EventWriter
 from ingest.store import Store
 from ingest.store.chdb import ChdbStore
-from ingest.verify import verify_store
-from ingest.writer import EventWriter
 from tests.contract.kafka_broker import TansuBroker, fast_kafka_settings
 from tests.contract.test_bus_contract import drain
 from tests.e2e.conftest import LeashProcess, start_leash, wait_for_total

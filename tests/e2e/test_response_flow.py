@@ -1,7 +1,7 @@
 """End to end in one process: an agent's delete burst -> alert -> signed webhook -> quarantine ->
 decide denies -> an admin restores -> decide allows reads again.
 
-Uses the real detection pipeline (detect.pipeline) when it is installed; otherwise the alert is
+Uses the real detection pipeline (detect.worker) when it is installed; otherwise the alert is
 handed to the alert listeners directly, as the pipeline would.
 """
 
@@ -18,19 +18,19 @@ import orjson
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from detect.alerts import Alert, notify_listeners
-from detect.response import start_response
-from detect.response_api import create_router
-from detect.webhooks import verify_signature
+from detect.alerts.alert import Alert, notify_listeners
+from detect.api.response import create_router
+from detect.response.webhooks import verify_signature
+from detect.services import start_response
 from ingest.api import create_app
 from ingest.runtime import Runtime, open_runtime
 from ingest.settings import Settings
 from leash.app import router_factories, start_workers
 from tests.conftest import ADMIN_KEY, INGEST_KEY, READ_KEY, auth
 from tests.factories import make_record
-from tests.unit.detect.test_webhooks import SECRET, Received, WebhookReceiver
+from tests.unit.detect.response.test_webhooks import SECRET, Received, WebhookReceiver
 
-HAS_PIPELINE = importlib.util.find_spec("detect.pipeline") is not None
+HAS_PIPELINE = importlib.util.find_spec("detect.worker") is not None
 AGENT_ARN = "arn:aws:sts::123456789012:assumed-role/deploy-agent/agent-run-7f3a"
 AGENT_KEY = "arn:aws:sts::123456789012:assumed-role/deploy-agent"
 WAIT_S = 30.0  # seconds; generous for 2 shared cores, the test ends as soon as things arrive
@@ -60,7 +60,7 @@ def start_everything(runtime: Runtime) -> TestClient:
     """What `leash up` does once the response layer is wired into leash/app.py (idempotent)."""
     start_workers(runtime, sink=True, detect=HAS_PIPELINE)
     if HAS_PIPELINE and "detection" not in runtime.extensions:
-        from detect.pipeline import start_detection
+        from detect.worker import start_detection
 
         runtime.workers.append(start_detection(runtime))  # type: ignore[arg-type]
     if "response" not in runtime.extensions:

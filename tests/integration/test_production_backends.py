@@ -7,12 +7,12 @@ import time
 import uuid
 
 from ingest import schema
-from ingest.bus.kafka import KafkaBus
-from ingest.consumer import ConsumerStats, run_consumer
+from ingest.bus.kafka.bus import KafkaBus
 from ingest.events import encode_event
 from ingest.migrate import apply_migrations
+from ingest.sink.consumer import ConsumerStats, run_consumer
+from ingest.sink.writer import EventWriter
 from ingest.store import open_store
-from ingest.writer import EventWriter
 from tests.contract.kafka_broker import fast_kafka_settings
 from tests.contract.test_bus_contract import drain, next_offsets
 from tests.factories import make_event

@@ -1,0 +1,1 @@
+"""Alerts: findings grouped into incidents, the alert store, suppression and feedback."""

@@ -1,0 +1,251 @@
+"""AlertBook: one open incident per principal; findings open and grow it, a quiet gap ends it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from detect.alerts.alert import MAX_ALERT_EVENT_IDS, Alert, alert_id, severity_rank
+from detect.findings import SEVERITIES, Finding
+from ingest.events import AuditEvent
+
+__all__ = ["ATTACH_CLASSES", "AlertBook"]
+
+MAX_TRACKED_IDS = 20_000  # ids remembered per open incident to count distinct events
+ESCALATE_AT_EVENTS = 50  # flagged events after which an alert's severity rises one level
+ATTACH_CLASSES = frozenset({"destructive", "privilege", "defense_evasion"})
+
+
+@dataclass
+class _Incident:
+    alert: Alert
+    ids: set[str]
+    detectors: dict[str, dict[str, Any]]
+    top: tuple[int, float]  # (severity rank, score) of the finding that names the alert
+    base_severity: str
+    classes: set[str] = field(default_factory=set)  # action classes further events attach by
+
+
+class AlertBook:
+    """Open incidents per principal; `merge` turns a finding into an opened or grown alert.
+
+    A finding joins the principal's open incident when it starts within `quiet_gap_ms` (event
+    time) of the incident's last event and the alert was not resolved; otherwise it opens a new
+    alert. Growth adds distinct events, widens the time span and may raise the severity.
+    """
+
+    def __init__(self, *, quiet_gap_ms: int, clock: Callable[[], float] = time.time) -> None:
+        self.quiet_gap_ms = quiet_gap_ms
+        self._clock = clock
+        self._open: dict[str, _Incident] = {}
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def current(self, principal: str) -> Alert | None:
+        incident = self._open.get(principal)
+        return incident.alert if incident else None
+
+    def adopt(self, alerts: Iterable[Alert]) -> None:
+        """Resume incidents loaded from the store (after a restart)."""
+        for alert in alerts:
+            known = self._open.get(alert.principal)
+            if known is None or known.alert.last_event_ms < alert.last_event_ms:
+                detectors = dict(alert.explanation.get("detectors", {}))
+                self._open[alert.principal] = _Incident(
+                    alert,
+                    set(alert.event_ids),
+                    detectors,
+                    (severity_rank(alert.severity), alert.score),
+                    alert.severity,
+                )
+
+    def set_status(self, alert_id_: str, status: str) -> None:
+        """Reflect a status change made elsewhere; a resolved alert takes no more findings."""
+        for principal, incident in list(self._open.items()):
+            if incident.alert.id == alert_id_:
+                if status == "resolved":
+                    del self._open[principal]
+                else:
+                    incident.alert = replace(incident.alert, status=status)
+
+    def open_ids(self) -> list[str]:
+        return [i.alert.id for i in self._open.values()]
+
+    def expire(
+        self, clock_of: Callable[[str], int], *, after_ms: int, forget_before_ms: int
+    ) -> None:
+        """Forget incidents whose quiet gap ended more than `after_ms` before their principal's
+        own latest event time (`clock_of`), or that ended before `forget_before_ms` at all.
+
+        Each principal's own clock, not the newest event time seen anywhere: a backlog is read
+        partition by partition, so one partition's event time can run hours ahead of another's,
+        and its clock must not close the other principals' incidents before their own next
+        events arrive. `forget_before_ms` (far behind) bounds the memory of principals that fall
+        silent.
+        """
+        for principal, incident in list(self._open.items()):
+            ended_ms = incident.alert.last_event_ms + self.quiet_gap_ms
+            if ended_ms + after_ms < clock_of(principal) or ended_ms < forget_before_ms:
+                del self._open[principal]
+
+    def forget(self, principal: str) -> None:
+        self._open.pop(principal, None)
+
+    def attach(self, event: AuditEvent) -> tuple[str, Alert] | None:
+        """Add a non-flagged event to its principal's open incident when it continues it.
+
+        It continues the incident when it falls within the quiet gap and has an action class
+        (destructive, privilege or defense_evasion) of the findings that built the incident.
+        """
+        incident = self._open.get(event.principal_key)
+        if incident is None or event.action_class not in incident.classes:
+            return None
+        alert = incident.alert
+        if event.event_time_ms > alert.last_event_ms + self.quiet_gap_ms:
+            return None
+        if event.event_id in incident.ids:
+            return None
+        if len(incident.ids) < MAX_TRACKED_IDS:
+            incident.ids.add(event.event_id)
+        count = alert.event_count + 1
+        ids = alert.event_ids + (
+            (event.event_id,) if len(alert.event_ids) < MAX_ALERT_EVENT_IDS else ()
+        )
+        incident.alert = replace(
+            alert,
+            event_count=count,
+            event_ids=ids,
+            updated_at_ms=int(self._clock() * 1000),
+            last_event_ms=max(alert.last_event_ms, event.event_time_ms),
+            severity=_escalate(incident.base_severity, count),
+            summary=_summary(count, alert.summary),
+        )
+        return "alert.updated", incident.alert
+
+    def merge(
+        self, finding: Finding, action_class: str = "", *, may_open: bool = True
+    ) -> tuple[str, Alert] | None:
+        """Apply a finding: ("alert.opened" | "alert.updated", alert), None if nothing changed.
+
+        With `may_open` False the finding only corroborates an open incident (weak evidence).
+        """
+        incident = self._open.get(finding.principal)
+        if incident is not None and (
+            finding.first_event_ms > incident.alert.last_event_ms + self.quiet_gap_ms
+        ):
+            incident = None
+        if incident is None and not may_open:
+            return None
+        if incident is None:
+            incident = self._open_incident(finding)
+            if action_class in ATTACH_CLASSES:
+                incident.classes.add(action_class)
+            return "alert.opened", incident.alert
+        if action_class in ATTACH_CLASSES:
+            incident.classes.add(action_class)
+        before = incident.alert
+        self._grow(incident, finding)
+        if incident.alert == before:
+            return None
+        return "alert.updated", incident.alert
+
+    def _open_incident(self, finding: Finding) -> _Incident:
+        now = int(self._clock() * 1000)
+        ids = list(dict.fromkeys(finding.event_ids))
+        alert = Alert(
+            id=alert_id(finding.principal, ids[0] if ids else str(finding.first_event_ms)),
+            created_at_ms=now,
+            updated_at_ms=now,
+            principal=finding.principal,
+            actor_kind=finding.actor_kind,
+            kind=finding.kind,
+            rule=finding.rule,
+            severity=finding.severity,
+            score=finding.score,
+            status="open",
+            first_event_ms=finding.first_event_ms,
+            last_event_ms=finding.last_event_ms,
+            event_count=len(ids),
+            event_ids=tuple(ids[:MAX_ALERT_EVENT_IDS]),
+            summary=_summary(len(ids), finding.summary),
+            rules=(finding.rule,),
+        )
+        incident = _Incident(
+            alert, set(ids), {}, (severity_rank(finding.severity), finding.score), finding.severity
+        )
+        incident.alert = replace(alert, explanation=self._explain(incident, finding, ids))
+        self._open[finding.principal] = incident
+        return incident
+
+    def _grow(self, incident: _Incident, finding: Finding) -> None:
+        alert = incident.alert
+        fresh = [i for i in dict.fromkeys(finding.event_ids) if i not in incident.ids]
+        if len(incident.ids) < MAX_TRACKED_IDS:
+            incident.ids.update(fresh)
+        count = alert.event_count + len(fresh)
+        ids = alert.event_ids + tuple(fresh[: MAX_ALERT_EVENT_IDS - len(alert.event_ids)])
+        changes: dict[str, Any] = {}
+        rank = (severity_rank(finding.severity), finding.score)
+        if rank > incident.top:
+            incident.top = rank
+            changes.update(kind=finding.kind, rule=finding.rule)
+        if severity_rank(finding.severity) > severity_rank(incident.base_severity):
+            incident.base_severity = finding.severity
+        severity = _escalate(incident.base_severity, count)
+        top_rule = changes.get("rule", alert.rule)
+        summary = alert.summary if top_rule == alert.rule and not changes else finding.summary
+        rules = alert.rules if finding.rule in alert.rules else (*alert.rules, finding.rule)
+        incident.alert = replace(
+            alert,
+            **changes,
+            severity=severity,
+            score=max(alert.score, finding.score),
+            first_event_ms=min(alert.first_event_ms, finding.first_event_ms),
+            last_event_ms=max(alert.last_event_ms, finding.last_event_ms),
+            event_count=count,
+            event_ids=ids,
+            rules=rules,
+            summary=_summary(count, summary),
+        )
+        if incident.alert != alert:
+            incident.alert = replace(
+                incident.alert,
+                updated_at_ms=int(self._clock() * 1000),
+                explanation=self._explain(incident, finding, fresh),
+            )
+
+    def _explain(self, incident: _Incident, finding: Finding, fresh: list[str]) -> dict[str, Any]:
+        seen = incident.detectors.setdefault(
+            finding.rule, {"kind": finding.kind, "findings": 0, "score": 0.0}
+        )
+        seen["findings"] += 1
+        seen["score"] = max(seen["score"], finding.score)
+        seen["summary"] = finding.summary
+        old = dict(incident.alert.explanation)
+        features = dict(old.get("features", {}))
+        rules = dict(old.get("rules", {}))
+        if finding.kind == "anomaly":
+            features.update(finding.explanation)
+        else:
+            rules[finding.rule] = dict(finding.explanation)
+        trigger = old.get("trigger_event_id") or (fresh[-1] if fresh else "")
+        return {
+            "trigger_event_id": trigger,
+            "detectors": {k: dict(v) for k, v in incident.detectors.items()},
+            "features": features,
+            "rules": rules,
+        }
+
+
+def _escalate(severity: str, event_count: int) -> str:
+    if event_count >= ESCALATE_AT_EVENTS:
+        return SEVERITIES[min(severity_rank(severity) + 1, len(SEVERITIES) - 1)]
+    return severity
+
+
+def _summary(count: int, text: str) -> str:
+    head = text.split(" | ", 1)[-1] if " | " in text else text
+    return f"{count} flagged event{'s' if count != 1 else ''} | {head}"

@@ -1,0 +1,1 @@
+"""Anomaly detection: per-principal baselines, the isolation forest, training history."""

@@ -1,0 +1,315 @@
+"""Per-principal baseline detectors: explicit thresholds over a principal's own history.
+
+An isolation forest saturates: beyond everything seen in training it cannot tell 30 deletes from
+500. These checks fire on their own when a window count passes the principal's own high quantile
+(learned in training, then daily from quiet days), never below a per-actor-kind floor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from detect.features.build import (
+    FEATURE_NAMES,
+    FIRST_SEEN_PROD_DESTRUCTIVE,
+    FIRST_SEEN_SENSITIVE,
+    PrincipalState,
+    is_data_read,
+)
+from detect.findings import SEVERITIES, Finding
+from ingest.events import AuditEvent
+
+__all__ = ["DEFAULT_CHECKS", "BaselineCheck", "BaselineDetector"]
+
+DAY_MS = 86_400_000
+FIRST_SEEN_SCORE = 0.8  # score of first-seen findings (no magnitude to scale by)
+CONTEXT_OFFHOURS = 0.5  # off-hours share above the principal's own that, with a new IP, fires
+
+
+@dataclass(frozen=True)
+class BaselineCheck:
+    """Fire when `feature` exceeds max(floor for the actor kind, multiplier x high + slack).
+
+    `high` is the principal's high quantile of the feature; `evidence` picks the event ids a
+    finding carries: the 10-minute window's "destructive" events, its privilege/evasion
+    ("sensitive") events, the 6-hour window's destructive events ("slow"), or the "event".
+    """
+
+    rule: str
+    feature: str
+    floors: Mapping[str, float]
+    multiplier: float
+    slack: float
+    severity: str
+    evidence: str
+    label: str
+    classes: frozenset[str] = frozenset()  # action classes that can fire it; empty = any
+    data_reads_only: bool = (
+        False  # only a data read itself (detect.features.build.is_data_read) fires
+    )
+
+    def applies(self, event: AuditEvent) -> bool:
+        if self.classes and event.action_class not in self.classes:
+            return False
+        return not self.data_reads_only or is_data_read(
+            event.source, event.action, event.error_code
+        )
+
+    def threshold(self, state: PrincipalState) -> float:
+        floor = self.floors.get(state.actor_kind, max(self.floors.values()))
+        return max(floor, self.multiplier * state.high.get(self.feature, 0.0) + self.slack)
+
+
+_DESTRUCTIVE = frozenset({"destructive"})
+_SENSITIVE = frozenset({"privilege", "defense_evasion"})
+
+
+def _kinds(agent: float, human: float, service: float) -> dict[str, float]:
+    return {"agent": agent, "human": human, "service": service}
+
+
+DEFAULT_CHECKS: tuple[BaselineCheck, ...] = (
+    BaselineCheck(
+        "baseline:destructive_burst",
+        "destructive_10m",
+        _kinds(5, 8, 10),
+        1.5,
+        2.0,
+        "high",
+        "destructive",
+        "destructive actions in 10 min",
+        _DESTRUCTIVE,
+    ),
+    BaselineCheck(
+        "baseline:slow_destructive",
+        "destructive_6h",
+        _kinds(8, 12, 20),
+        1.5,
+        3.0,
+        "medium",
+        "slow",
+        "destructive actions in 6 h",
+        _DESTRUCTIVE,
+    ),
+    BaselineCheck(
+        "baseline:delete_recreate",
+        "churn_10m",
+        _kinds(2, 2, 2),
+        1.5,
+        1.0,
+        "high",
+        "destructive",
+        "resources deleted then recreated in 10 min",
+    ),
+    BaselineCheck(
+        "baseline:privilege_burst",
+        "privilege_10m",
+        _kinds(3, 4, 4),
+        1.5,
+        2.0,
+        "high",
+        "sensitive",
+        "permission changes in 10 min",
+        _SENSITIVE,
+    ),
+    BaselineCheck(
+        "baseline:new_sensitive_actions",
+        "new_sensitive_10m",
+        _kinds(0, 1, 0),
+        1.0,
+        0.5,
+        "medium",
+        "sensitive",
+        "first-seen privilege/evasion actions in 10 min",
+        _SENSITIVE,
+    ),
+    BaselineCheck(
+        "baseline:region_spread",
+        "distinct_regions_10m",
+        _kinds(3, 3, 4),
+        1.0,
+        1.5,
+        "medium",
+        "event",
+        "regions used in 10 min",
+    ),
+    BaselineCheck(
+        "baseline:rate_spike",
+        "events_10m",
+        _kinds(400, 300, 1500),
+        3.0,
+        50.0,
+        "medium",
+        "event",
+        "events in 10 min",
+    ),
+    BaselineCheck(
+        "baseline:bulk_data_read",
+        "data_reads_10m",
+        _kinds(100, 100, 300),
+        1.5,
+        20.0,
+        "medium",
+        "event",
+        "data reads (objects, items, secret values) in 10 min",
+        data_reads_only=True,
+    ),
+)
+_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+@dataclass
+class _Day:
+    day: int = -1
+    flagged: bool = False
+    high: dict[str, float] = field(default_factory=dict)
+
+
+class BaselineDetector:
+    """Evaluates the checks on a principal's current window; learns quiet days' highs.
+
+    A day's window maxima become part of the principal's `high` only when the day ends without a
+    finding for that principal, so an incident never teaches the baseline that it is normal.
+    """
+
+    def __init__(self, checks: Sequence[BaselineCheck] = DEFAULT_CHECKS) -> None:
+        self.checks = tuple(checks)
+        self._days: dict[str, _Day] = {}
+
+    def mark_flagged(self, principal: str) -> None:
+        day = self._days.get(principal)
+        if day is not None:
+            day.flagged = True
+
+    def forget(self, principal: str) -> None:
+        self._days.pop(principal, None)
+
+    def evaluate(
+        self, state: PrincipalState, x: Sequence[float], event: AuditEvent, flags: int
+    ) -> list[Finding]:
+        """Findings for the window that `event` just updated (x = state.features())."""
+        self._roll_day(state, event.event_time_ms, x)
+        found = [
+            f
+            for c in self.checks
+            if c.applies(event) and (f := self._check(c, state, x, event)) is not None
+        ]
+        if state.established and flags & FIRST_SEEN_PROD_DESTRUCTIVE:
+            found.append(
+                self._first_seen(
+                    "baseline:first_seen_destructive",
+                    state,
+                    event,
+                    f"first {event.action} by this principal on a production resource",
+                )
+            )
+        if (
+            state.established
+            and flags & FIRST_SEEN_SENSITIVE
+            and (event.action_class == "defense_evasion")
+        ):
+            found.append(
+                self._first_seen(
+                    "baseline:first_seen_evasion",
+                    state,
+                    event,
+                    f"first {event.action} ever by this principal "
+                    "(turns off or narrows monitoring)",
+                )
+            )
+        if (
+            state.established
+            and x[_INDEX["offhours_surprise_10m"]] >= CONTEXT_OFFHOURS
+            and (x[_INDEX["new_ips_10m"]] + x[_INDEX["new_regions_10m"]] >= 1)
+        ):
+            found.append(
+                self._first_seen(
+                    "baseline:unusual_context",
+                    state,
+                    event,
+                    f"active at hours this principal never works, from a new source "
+                    f"(IP {event.source_ip}, region {event.region})",
+                )
+            )
+        if found:
+            self._days[state.key].flagged = True
+        return found
+
+    def _roll_day(self, state: PrincipalState, time_ms: int, x: Sequence[float]) -> None:
+        day_no = time_ms // DAY_MS
+        day = self._days.setdefault(state.key, _Day(day_no))
+        if day_no > day.day:
+            if not day.flagged:
+                for name, value in day.high.items():
+                    state.high[name] = max(state.high.get(name, 0.0), value)
+            day.day, day.flagged, day.high = day_no, False, {}
+        for check in self.checks:
+            value = x[_INDEX[check.feature]]
+            if value > day.high.get(check.feature, 0.0):
+                day.high[check.feature] = value
+
+    def _check(
+        self, check: BaselineCheck, state: PrincipalState, x: Sequence[float], event: AuditEvent
+    ) -> Finding | None:
+        value = x[_INDEX[check.feature]]
+        limit = check.threshold(state)
+        if value <= limit:
+            return None
+        severity = check.severity
+        if value >= 3 * limit:
+            severity = SEVERITIES[min(SEVERITIES.index(severity) + 1, len(SEVERITIES) - 1)]
+        first_ms = event.event_time_ms
+        if check.evidence == "event":
+            ids: tuple[str, ...] = (event.event_id,)
+        elif check.evidence == "slow":
+            first_ms, slow_ids = state.slow_window()
+            ids = tuple(slow_ids) or (event.event_id,)
+        else:
+            ids = tuple(state.window_ids(check.evidence)) or (event.event_id,)
+            first_ms = _first_ms(state, check.evidence, event)
+        usual = state.high.get(check.feature, 0.0)
+        return Finding(
+            principal=state.key,
+            actor_kind=state.actor_kind,
+            kind="anomaly",
+            rule=check.rule,
+            severity=severity,
+            score=round(0.5 + 0.5 * (1.0 - limit / value), 4),
+            summary=f"{value:g} {check.label} (usual up to {usual:g}; threshold {limit:g})",
+            event_ids=ids,
+            first_event_ms=min(first_ms or event.event_time_ms, event.event_time_ms),
+            last_event_ms=event.event_time_ms,
+            explanation={check.feature: {"value": value, "baseline": usual, "threshold": limit}},
+        )
+
+    def _first_seen(
+        self, rule: str, state: PrincipalState, event: AuditEvent, summary: str
+    ) -> Finding:
+        return Finding(
+            principal=state.key,
+            actor_kind=state.actor_kind,
+            kind="anomaly",
+            rule=rule,
+            severity="high",
+            score=FIRST_SEEN_SCORE,
+            summary=summary,
+            event_ids=(event.event_id,),
+            first_event_ms=event.event_time_ms,
+            last_event_ms=event.event_time_ms,
+            explanation={
+                "action": event.action,
+                "resources": list(event.resources[:5]),
+                "history_events": state.hist_events,
+            },
+        )
+
+
+def _first_ms(state: PrincipalState, evidence: str, event: AuditEvent) -> int:
+    if evidence == "event" or not state.buckets:
+        return event.event_time_ms
+    for bucket in state.buckets:
+        ids = bucket.destructive_ids if evidence == "destructive" else bucket.sensitive_ids
+        if ids:
+            return bucket.minute * 60_000
+    return event.event_time_ms

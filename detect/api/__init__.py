@@ -1,0 +1,1 @@
+"""HTTP routes of detection, response and the gate; the decide fast path."""

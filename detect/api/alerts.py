@@ -1,0 +1,116 @@
+"""Alert and detector routes: GET/POST /v1/alerts…, GET /v1/detector, POST /v1/detector/train."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel
+
+from detect.alerts.alert import ALERT_STATUSES, AlertStore, notify_listeners
+from detect.anomaly.forest import NotEnoughHistory
+from detect.anomaly.history import latest_model
+from detect.worker import DetectSettings, model_dir, train_and_save
+from ingest.auth import Authenticator
+from ingest.events import event_time_iso
+from ingest.runtime import Runtime
+
+__all__ = ["create_router"]
+
+
+class StatusChange(BaseModel):
+    """Optional body of ack/resolve."""
+
+    note: str = ""
+
+
+def create_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
+    router = APIRouter(tags=["alerts"])
+    alerts = AlertStore(runtime.store)
+    identity = runtime.normalizer.identity
+
+    @router.get("/v1/alerts", dependencies=[Depends(auth.require("read"))])
+    def list_alerts(
+        status: Annotated[str | None, Query(description="open | acknowledged | resolved")] = None,
+        principal: Annotated[str | None, Query(description="full ARN or principal key")] = None,
+        since: Annotated[datetime | None, Query(description="last event at or after")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """Alerts, newest first; one per principal and incident."""
+        if status is not None and status not in ALERT_STATUSES:
+            raise HTTPException(422, f"status must be one of {', '.join(ALERT_STATUSES)}")
+        key = identity.principal_key(principal) if principal else None
+        found = alerts.list(status=status, principal=key, since=since, limit=limit)
+        return {"alerts": [a.to_json() for a in found], "count": len(found)}
+
+    @router.get("/v1/alerts/{alert_id}", dependencies=[Depends(auth.require("read"))])
+    def get_alert(alert_id: str) -> dict[str, Any]:
+        alert = alerts.get(alert_id)
+        if alert is None:
+            raise HTTPException(404, f"no alert {alert_id!r}")
+        return alert.to_json()
+
+    def change(request: Request, alert_id: str, status: str, note: str) -> dict[str, Any]:
+        actor = getattr(request.state, "principal", None)
+        alert = alerts.set_status(alert_id, status, actor=getattr(actor, "key_id", ""), note=note)
+        if alert is None:
+            raise HTTPException(404, f"no alert {alert_id!r}")
+        worker = runtime.extensions.get("detection")
+        if worker is not None:
+            worker.apply_status(alert_id, status)
+        event = "alert.acknowledged" if status == "acknowledged" else "alert.resolved"
+        notify_listeners(runtime.extensions.setdefault("alert_listeners", []), event, alert)
+        return alert.to_json()
+
+    @router.post("/v1/alerts/{alert_id}/ack", dependencies=[Depends(auth.require("admin"))])
+    def ack_alert(
+        request: Request, alert_id: str, body: StatusChange | None = None
+    ) -> dict[str, Any]:
+        """Acknowledge: someone is on it. The alert keeps growing while the incident lasts."""
+        return change(request, alert_id, "acknowledged", body.note if body else "")
+
+    @router.post("/v1/alerts/{alert_id}/resolve", dependencies=[Depends(auth.require("admin"))])
+    def resolve_alert(
+        request: Request, alert_id: str, body: StatusChange | None = None
+    ) -> dict[str, Any]:
+        """Resolve: the incident is over; later findings open a new alert."""
+        return change(request, alert_id, "resolved", body.note if body else "")
+
+    @router.get("/v1/detector", dependencies=[Depends(auth.require("read"))], tags=["detector"])
+    def detector_status() -> dict[str, Any]:
+        """Model version and training metadata, event-time progress, lag and staleness."""
+        worker = runtime.extensions.get("detection")
+        if worker is not None:
+            return dict(worker.status())
+        model = latest_model(model_dir(runtime.settings))
+        return {
+            "model_version": model.version if model else None,
+            "model_trained_at": event_time_iso(model.trained_at_ms) if model else None,
+            "last_event_time": None,
+            "lag": 0,
+            "stale": True,
+            "alive": False,
+            "model": dict(model.metadata) if model else None,
+        }
+
+    @router.post(
+        "/v1/detector/train", dependencies=[Depends(auth.require("admin"))], tags=["detector"]
+    )
+    def train() -> dict[str, Any]:
+        """Train on stored history now; the running detector switches to the new model."""
+        worker = runtime.extensions.get("detection")
+        try:
+            if worker is not None:
+                model = worker.train_now()
+            else:
+                model = train_and_save(runtime.store, runtime.settings, DetectSettings())
+        except NotEnoughHistory as exc:
+            raise HTTPException(409, str(exc)) from None
+        return {
+            "model_version": model.version,
+            "model_trained_at": event_time_iso(model.trained_at_ms),
+            "model": dict(model.metadata),
+        }
+
+    return router

@@ -1,0 +1,1 @@
+"""Per-principal event-time windows and the feature vector (pure)."""

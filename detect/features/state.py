@@ -1,0 +1,252 @@
+"""Per-principal streaming state: rolling minute buckets, history counters and first-seen sets."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from detect.features.bucket import (
+    BUCKET_MS,
+    CREATE_ACTION_RE,
+    MAX_BUCKET_IDS,
+    MAX_BUCKET_NAMES,
+    PROD_RESOURCE_RE,
+    SLOW_SLOT_MS,
+    SLOW_SLOTS,
+    WINDOW_BUCKETS,
+    Bucket,
+    is_data_read,
+    is_offhours,
+    resource_name,
+)
+from detect.features.row import feature_row
+from ingest.events import AuditEvent
+
+__all__ = [
+    "ESTABLISHED_EVENTS",
+    "FIRST_SEEN_PROD_DESTRUCTIVE",
+    "FIRST_SEEN_SENSITIVE",
+    "MAX_SEEN",
+    "MAX_SLOW_IDS",
+    "SEEN_DIMENSIONS",
+    "PrincipalProfile",
+    "PrincipalState",
+]
+
+MAX_SLOW_IDS = 32  # destructive event ids kept per 10-minute slot of the 6-hour window
+MAX_SEEN = 2048  # values remembered per principal and dimension (first-seen features)
+ESTABLISHED_EVENTS = 200  # history events before first-seen and rate features count
+SEEN_DIMENSIONS = ("action", "service", "region", "ip", "destructive", "sensitive", "prod")
+FIRST_SEEN_PROD_DESTRUCTIVE = 1  # observe() flag: first time this action hits a prod-like name
+FIRST_SEEN_SENSITIVE = 2  # observe() flag: a never-seen privilege or defense-evasion action
+
+_CREATE = re.compile(CREATE_ACTION_RE)
+_PROD = re.compile(PROD_RESOURCE_RE)
+
+
+@dataclass(frozen=True)
+class PrincipalProfile:
+    """What training learned about one principal: history counters, seen values, usual/high values.
+
+    `usual` maps feature name -> median over the principal's training windows (the "baseline"
+    shown beside the current value in explanations); `high` maps feature name -> its high quantile
+    (used by the baseline detectors).
+    """
+
+    key: str
+    actor_kind: str
+    events: int
+    minutes: int
+    offhours: int
+    destructive: int
+    seen: Mapping[str, tuple[str, ...]]
+    usual: Mapping[str, float]
+    high: Mapping[str, float]
+
+
+class PrincipalState:
+    """One principal's rolling windows and history; bounded memory, event-time driven.
+
+    Time is cut into minute buckets per principal. The 1-minute window is the current bucket, the
+    10-minute window the last ten buckets, and a 6-hour ring of 10-minute slots keeps slow
+    destructive counts. Streaming feeds events into `observe`; training feeds complete buckets
+    built in SQL (`detect.anomaly.history.load_history`) into `push_bucket`. Both end in the same
+    `features()` code, so a streamed event's row equals the training row of its minute once that
+    minute is complete.
+    """
+
+    def __init__(self, key: str, actor_kind: str, profile: PrincipalProfile | None = None) -> None:
+        self.key = key
+        self.actor_kind = profile.actor_kind if profile else actor_kind
+        self.buckets: deque[Bucket] = deque()
+        self.slow: deque[list[Any]] = deque()  # [slot, destructive count, event ids]
+        self.hist_events = profile.events if profile else 0
+        self.hist_minutes = profile.minutes if profile else 0
+        self.hist_offhours = profile.offhours if profile else 0
+        self.hist_destructive = profile.destructive if profile else 0
+        self.seen: dict[str, set[str]] = {d: set() for d in SEEN_DIMENSIONS}
+        self.high: dict[str, float] = dict(profile.high) if profile else {}
+        self.usual: dict[str, float] = dict(profile.usual) if profile else {}
+        if profile:
+            for dim, values in profile.seen.items():
+                self.seen.setdefault(dim, set()).update(values)
+        self.last_event_ms = 0
+
+    # -- windows --------------------------------------------------------------------------------
+    def _bucket_for(self, minute: int) -> Bucket | None:
+        """The bucket of `minute`, rolling the window forward; None when older than the window."""
+        if not self.buckets or minute > self.buckets[-1].minute:
+            if self.buckets:
+                self._close(self.buckets[-1])
+            self.buckets.append(Bucket(minute))
+            while self.buckets[0].minute <= minute - WINDOW_BUCKETS:
+                self.buckets.popleft()
+            return self.buckets[-1]
+        for bucket in reversed(self.buckets):
+            if bucket.minute == minute:
+                return bucket
+        if minute < self.buckets[-1].minute - SLOW_SLOTS * WINDOW_BUCKETS:
+            # far in the past (a historical replay after newer events): restart the windows
+            self.buckets.clear()
+            self.slow.clear()
+            self.buckets.append(Bucket(minute))
+            return self.buckets[-1]
+        return None
+
+    def _close(self, bucket: Bucket) -> None:
+        self.hist_events += bucket.n
+        self.hist_minutes += 1
+        self.hist_offhours += bucket.offhours
+        self.hist_destructive += bucket.destructive
+
+    def _add_slow(self, time_ms: int, destructive: int, event_id: str = "") -> None:
+        slot = time_ms // SLOW_SLOT_MS
+        if not self.slow or slot > self.slow[-1][0]:
+            self.slow.append([slot, 0, []])
+        if self.slow[-1][0] == slot:
+            self.slow[-1][1] += destructive
+            if event_id and len(self.slow[-1][2]) < MAX_SLOW_IDS:
+                self.slow[-1][2].append(event_id)
+        while self.slow and self.slow[0][0] <= slot - SLOW_SLOTS:
+            self.slow.popleft()
+
+    # -- input ----------------------------------------------------------------------------------
+    def _first_seen(self, dim: str, value: str) -> bool:
+        seen = self.seen[dim]
+        if value in seen or len(seen) >= MAX_SEEN:
+            return False  # beyond MAX_SEEN values novelty means nothing for this principal
+        seen.add(value)
+        return True
+
+    def observe(self, event: AuditEvent) -> int:
+        """Add one event; returns FIRST_SEEN_* flags (0 when nothing is new about it)."""
+        self.last_event_ms = max(self.last_event_ms, event.event_time_ms)
+        cls = event.action_class
+        destructive = cls == "destructive"
+        new_destructive = destructive and self._first_seen("destructive", event.action)
+        new_sensitive = cls in ("privilege", "defense_evasion") and self._first_seen(
+            "sensitive", event.action
+        )
+        flags = (
+            self._first_seen("action", event.action),
+            self._first_seen("service", event.source),
+            self._first_seen("region", event.region),
+            self._first_seen("ip", event.source_ip),
+        )
+        names = {resource_name(r) for r in event.resources}
+        prod = destructive and any(_PROD.search(r) for r in event.resources)
+        new_prod = prod and self._first_seen("prod", event.action)
+        bucket = self._bucket_for(event.event_time_ms // BUCKET_MS)
+        first_seen = (FIRST_SEEN_PROD_DESTRUCTIVE if new_prod else 0) | (
+            FIRST_SEEN_SENSITIVE if new_sensitive else 0
+        )
+        if bucket is None:
+            self.hist_events += 1
+            return first_seen
+        self._count(bucket, event, names, prod=prod)
+        bucket.new_action += flags[0]
+        bucket.new_service += flags[1]
+        bucket.new_region += flags[2]
+        bucket.new_ip += flags[3]
+        bucket.new_destructive += new_destructive
+        bucket.new_sensitive += new_sensitive
+        if destructive:
+            self._add_slow(event.event_time_ms, 1, event.event_id)
+        return first_seen
+
+    def _count(self, bucket: Bucket, event: AuditEvent, names: set[str], *, prod: bool) -> None:
+        cls = event.action_class
+        created = _CREATE.match(event.action) is not None
+        bucket.n += 1
+        bucket.writes += cls != "read"
+        bucket.errors += event.error_code != ""
+        bucket.offhours += is_offhours(event.event_time_ms)
+        bucket.creates += created
+        bucket.data_reads += is_data_read(event.source, event.action, event.error_code)
+        bucket.regions.add(event.region)
+        if len(bucket.resources) < MAX_BUCKET_NAMES:
+            bucket.resources.update(names)
+        if cls == "destructive":
+            bucket.destructive += 1
+            bucket.prod_destructive += prod
+            if len(bucket.destructive_ids) < MAX_BUCKET_IDS:
+                bucket.destructive_ids.append(event.event_id)
+        elif cls in ("privilege", "defense_evasion"):
+            bucket.privilege += cls == "privilege"
+            bucket.evasion += cls == "defense_evasion"
+            if len(bucket.sensitive_ids) < MAX_BUCKET_IDS:
+                bucket.sensitive_ids.append(event.event_id)
+        if cls == "destructive" or created:
+            t = event.event_time_ms
+            for name in names:
+                bucket.add_churn(
+                    name, delete_ms=t if cls == "destructive" else 0, create_ms=t if created else 0
+                )
+
+    def push_bucket(self, bucket: Bucket) -> None:
+        """Add a complete bucket built elsewhere (training from SQL); minutes must ascend."""
+        if self.buckets and bucket.minute <= self.buckets[-1].minute:
+            raise ValueError(
+                f"bucket minute {bucket.minute} does not follow {self.buckets[-1].minute}"
+            )
+        if self.buckets:
+            self._close(self.buckets[-1])
+        self.buckets.append(bucket)
+        while self.buckets[0].minute <= bucket.minute - WINDOW_BUCKETS:
+            self.buckets.popleft()
+        if bucket.destructive:
+            self._add_slow(bucket.minute * BUCKET_MS, bucket.destructive)
+        self.last_event_ms = max(self.last_event_ms, bucket.minute * BUCKET_MS)
+
+    def finish(self) -> None:
+        """Fold the open bucket into history and empty the windows (end of a training replay)."""
+        if self.buckets:
+            self._close(self.buckets[-1])
+        self.buckets.clear()
+        self.slow.clear()
+
+    # -- output ---------------------------------------------------------------------------------
+    @property
+    def established(self) -> bool:
+        return self.hist_events >= ESTABLISHED_EVENTS
+
+    def window_ids(self, kind: str) -> list[str]:
+        """Event ids of the window's destructive ("destructive") or privilege/evasion events."""
+        attr = "destructive_ids" if kind == "destructive" else "sensitive_ids"
+        return [i for b in self.buckets for i in getattr(b, attr)]
+
+    def slow_window(self) -> tuple[int, list[str]]:
+        """Start (ms) and destructive event ids of the current 6-hour window (ids sampled)."""
+        if not self.buckets:
+            return 0, []
+        slow_from = self.buckets[-1].minute * BUCKET_MS // SLOW_SLOT_MS - SLOW_SLOTS
+        slots = [slot for slot in self.slow if slot[0] > slow_from and slot[1]]
+        start = slots[0][0] * SLOW_SLOT_MS if slots else 0
+        return start, [i for slot in slots for i in slot[2]]
+
+    def features(self) -> list[float]:
+        """The feature row of the current window, in FEATURE_NAMES order."""
+        return feature_row(self)

@@ -1,0 +1,1 @@
+"""The pre-action gate: policy (pure), decide service, approvals, bypass detection."""

@@ -1,0 +1,181 @@
+"""Approval-bypass detection: a stateful Rule that matches dangerous events to decide answers.
+
+The Kiro failure: the gate existed, and the permissions went around it. A successful dangerous
+event raises a critical Finding when the principal's matching decide said require_approval or
+deny (and nothing later allowed it), or -- for agents -- when no decide was ever asked for it.
+Events older than the rule's start are not judged "never asked" (historical replays).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from detect.findings import Finding
+from detect.gate.policy import DANGEROUS
+from detect.gate.service import Decision
+from ingest import schema
+from ingest.events import AuditEvent
+from ingest.store import Store
+
+__all__ = ["BypassRule"]
+
+WINDOW_S = 3600.0  # seconds after a decide during which events count as covered by it
+SKEW_S = 300.0  # seconds an event may carry a time before its decide (clock skew)
+MAX_PER_PRINCIPAL = 10_000  # decisions kept per principal
+MAX_KINDS = 200_000  # principals whose observed actor kind is remembered
+
+
+@dataclass(frozen=True)
+class _Asked:
+    at_ms: int
+    action: str
+    service: str
+    resources: tuple[str, ...]
+    decision: str
+    approval_id: str
+
+
+def _service(source: str) -> str:
+    return source.removesuffix(".amazonaws.com")
+
+
+def _same_resource(a: str, b: str) -> bool:
+    return a == b or a.endswith((f"/{b}", f":{b}")) or b.endswith((f"/{a}", f":{a}"))
+
+
+def _covers(asked: _Asked, event: AuditEvent) -> bool:
+    if asked.action != event.action:
+        return False
+    if asked.service and asked.service != _service(event.source):
+        return False
+    if not asked.resources or not event.resources:
+        return True
+    return any(_same_resource(a, b) for a in asked.resources for b in event.resources)
+
+
+class BypassRule:
+    """Rule protocol (`name`, `evaluate`) plus `observe(decision)`, fed by the gate."""
+
+    name = "response:approval_bypass"
+
+    def __init__(
+        self,
+        *,
+        unasked_agents: bool = True,
+        window_s: float = WINDOW_S,
+        skew_s: float = SKEW_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._unasked_agents = unasked_agents
+        self._window_ms = int(window_s * 1000)
+        self._skew_ms = int(skew_s * 1000)
+        self._since_ms = int(clock() * 1000)
+        self._asked: dict[str, deque[_Asked]] = {}
+        self._kinds: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def observe(self, decision: Decision) -> None:
+        asked = _Asked(
+            decision.decided_at_ms,
+            decision.action,
+            _service(decision.source),
+            decision.resources,
+            decision.decision,
+            decision.approval_id,
+        )
+        with self._lock:
+            self._asked.setdefault(decision.principal_key, deque(maxlen=MAX_PER_PRINCIPAL)).append(
+                asked
+            )
+
+    def load(self, store: Store) -> int:
+        """Seed with the decisions of the last window (so a restart does not forget them)."""
+        rows = store.query(
+            f"SELECT principal_key, toUnixTimestamp64Milli(decided_at), action, source, resources,"
+            f" decision, approval_id FROM {schema.DECISIONS} "
+            "WHERE decided_at > now64(3) - toIntervalSecond({w:UInt32}) ORDER BY decided_at",
+            {"w": (self._window_ms + self._skew_ms) // 1000},
+        )
+        with self._lock:
+            for key, at, action, source, resources, decision, approval_id in rows:
+                self._asked.setdefault(str(key), deque(maxlen=MAX_PER_PRINCIPAL)).append(
+                    _Asked(
+                        int(at),
+                        str(action),
+                        _service(str(source)),
+                        tuple(resources),
+                        str(decision),
+                        str(approval_id),
+                    )
+                )
+        return len(rows)
+
+    def actor_kind(self, principal_key: str) -> str | None:
+        """The actor kind last seen in the event stream for this principal."""
+        return self._kinds.get(principal_key)
+
+    def evaluate(self, event: AuditEvent) -> Finding | None:
+        self._remember_kind(event)
+        if event.action_class not in DANGEROUS or event.error_code:
+            return None
+        with self._lock:
+            asked = [
+                a
+                for a in self._asked.get(event.principal_key, ())
+                if a.at_ms - self._skew_ms <= event.event_time_ms <= a.at_ms + self._window_ms
+                and _covers(a, event)
+            ]
+        if any(a.decision == "allow" for a in asked):
+            return None
+        if asked:
+            last = asked[-1]
+            stamp = datetime.fromtimestamp(last.at_ms / 1000, tz=UTC).isoformat()
+            summary = (
+                f"approval bypass: decide answered {last.decision} for {event.action} "
+                f"at {stamp}, and the action ran anyway"
+            )
+            detail: dict[str, object] = {
+                "decision": last.decision,
+                "decided_at": stamp,
+                "approval_id": last.approval_id,
+            }
+        elif (
+            self._unasked_agents
+            and event.actor_kind == "agent"
+            and event.event_time_ms >= self._since_ms - self._skew_ms
+        ):
+            summary = f"gate bypass: agent ran {event.action} without asking decide first"
+            detail = {"decision": None}
+        else:
+            return None
+        return Finding(
+            principal=event.principal_key,
+            actor_kind=event.actor_kind,
+            kind="rule",
+            rule=self.name,
+            severity="critical",
+            score=1.0,
+            summary=summary,
+            event_ids=(event.event_id,),
+            first_event_ms=event.event_time_ms,
+            last_event_ms=event.event_time_ms,
+            explanation={
+                "action": event.action,
+                "source": event.source,
+                "action_class": event.action_class,
+                "resources": list(event.resources),
+                **detail,
+            },
+        )
+
+    def _remember_kind(self, event: AuditEvent) -> None:
+        with self._lock:
+            self._kinds[event.principal_key] = event.actor_kind
+            self._kinds.move_to_end(event.principal_key)
+            if len(self._kinds) > MAX_KINDS:
+                self._kinds.popitem(last=False)

@@ -1,0 +1,215 @@
+"""The decide gate's pure logic: request + context + policy -> Verdict; and the YAML policy file.
+
+Who imports it: detect.gate.service (the stateful GateService) and tests. Nothing here does I/O
+except `load_policy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "DANGEROUS",
+    "Budget",
+    "GateContext",
+    "GateRequest",
+    "Policy",
+    "PolicyRule",
+    "Verdict",
+    "evaluate",
+    "load_policy",
+]
+
+DANGEROUS = frozenset({"destructive", "privilege", "defense_evasion"})
+SCORE_THRESHOLD = 0.9  # anomaly_score in [0, 1] at or above which dangerous actions need approval
+
+
+class PolicyRule(BaseModel):
+    """One policy entry; a pattern list matches when any glob matches (empty list = anything).
+
+    `actions` match `DeleteBucket` or `s3:DeleteBucket`; `principals` match the full ARN or the
+    stable key; when `resources` is set, every resource of the request must match one of them
+    (and a request that names no resources does not match).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = ""
+    effect: Literal["allow", "require_approval", "deny"]
+    principals: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    resources: tuple[str, ...] = ()
+
+    def matches(self, req: GateRequest) -> bool:
+        if self.principals and not _any(self.principals, (req.principal, req.principal_key)):
+            return False
+        if self.actions and not _any(self.actions, (req.action, f"{req.service}:{req.action}")):
+            return False
+        if not self.resources:
+            return True
+        return bool(req.resources) and all(_any(self.resources, (r,)) for r in req.resources)
+
+
+class Budget(BaseModel):
+    """Autonomy budget: at most N autonomously allowed dangerous actions per hour per principal."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    principals: tuple[str, ...] = ("*",)
+    max_destructive_per_hour: int = Field(ge=0)
+
+
+class Policy(BaseModel):
+    """The policy file: rules (first match wins), budgets (first match wins), score threshold."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rules: tuple[PolicyRule, ...] = ()
+    budgets: tuple[Budget, ...] = ()
+    score_threshold: float = Field(default=SCORE_THRESHOLD, ge=0, le=1)
+
+    def rule_for(self, req: GateRequest) -> PolicyRule | None:
+        return next((rule for rule in self.rules if rule.matches(req)), None)
+
+    def budget_for(self, req: GateRequest) -> int | None:
+        for budget in self.budgets:
+            if _any(budget.principals, (req.principal, req.principal_key)):
+                return budget.max_destructive_per_hour
+        return None
+
+
+def _any(patterns: Sequence[str], values: Sequence[str]) -> bool:
+    return any(fnmatchcase(value, pattern) for pattern in patterns for value in values)
+
+
+def load_policy(path: Path | None) -> Policy:
+    """Read and validate a policy YAML; None (no LEASH_POLICY_FILE) is the empty policy."""
+    if path is None:
+        return Policy()
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return Policy.model_validate(data)
+
+
+@dataclass(frozen=True)
+class GateRequest:
+    """One decide call with server-derived fields (action_class from the catalogue)."""
+
+    principal: str
+    principal_key: str
+    actor_kind: str
+    source: str
+    action: str
+    action_class: str
+    resources: tuple[str, ...] = ()
+
+    @property
+    def service(self) -> str:
+        return self.source.removesuffix(".amazonaws.com")
+
+
+@dataclass(frozen=True)
+class GateContext:
+    """What the server knows at decision time.
+
+    `approval` is the status of a live approval for this exact request ("" when none);
+    `detection_ok` is False when the pipeline lags or the detector is stale or absent.
+    """
+
+    principal_state: str = "active"
+    approval: str = ""
+    detection_ok: bool = False
+    detection_reason: str = "detector status unavailable"
+    anomaly_score: float | None = None
+    dangerous_last_hour: int = 0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """`rule` names the branch that decided (stable ids, stored with the decision)."""
+
+    decision: str
+    reason: str
+    rule: str
+
+
+def evaluate(req: GateRequest, ctx: GateContext, policy: Policy) -> Verdict:
+    """Decide allow / require_approval / deny; never allows a dangerous action on stale data.
+
+    Order: revoked > denied approval > quarantine > granted approval > reads > policy deny >
+    fail-safe > anomaly score > policy allow with budget > agents ask first.
+    """
+    if ctx.principal_state == "revoked":
+        return Verdict("deny", "principal is revoked", "revoked")
+    if ctx.approval == "denied":
+        return Verdict("deny", "an approver denied this exact action", "approval_denied")
+    if ctx.principal_state == "quarantined":
+        return _quarantined(req, ctx)
+    if ctx.approval == "approved":
+        return Verdict("allow", "approved by an admin (single use)", "approval")
+    if req.action_class == "read":
+        return Verdict("allow", "read-only action", "read")
+    rule = policy.rule_for(req)
+    if rule is not None and rule.effect == "deny":
+        return Verdict("deny", f"denied by policy rule {rule.name or '(unnamed)'}", "policy")
+    if req.action_class not in DANGEROUS:
+        if rule is not None and rule.effect == "require_approval":
+            return _ask(f"policy rule {rule.name or '(unnamed)'} requires approval", "policy")
+        return Verdict("allow", f"{req.action_class} action", "write")
+    return _dangerous(req, ctx, policy, rule)
+
+
+def _quarantined(req: GateRequest, ctx: GateContext) -> Verdict:
+    if req.action_class in DANGEROUS:
+        return Verdict(
+            "deny", f"principal is quarantined: no {req.action_class} actions", "quarantine"
+        )
+    if ctx.approval == "approved":
+        return Verdict("allow", "approved by an admin (single use)", "approval")
+    if req.action_class == "read":
+        return Verdict("allow", "read-only action", "read")
+    return _ask("principal is quarantined: writes need approval", "quarantine")
+
+
+def _dangerous(
+    req: GateRequest, ctx: GateContext, policy: Policy, rule: PolicyRule | None
+) -> Verdict:
+    what = f"{req.action_class} action"
+    if not ctx.detection_ok:
+        return _ask(
+            f"{what} while detection is not current ({ctx.detection_reason}): fail safe",
+            "fail_safe",
+        )
+    if ctx.anomaly_score is not None and ctx.anomaly_score >= policy.score_threshold:
+        return _ask(
+            f"{what} by a principal scoring {ctx.anomaly_score:.2f} as anomalous", "anomaly"
+        )
+    if rule is not None and rule.effect == "require_approval":
+        return _ask(f"policy rule {rule.name or '(unnamed)'} requires approval", "policy")
+    allowed_by = f"policy rule {rule.name or '(unnamed)'}" if rule is not None else ""
+    if not allowed_by and req.actor_kind != "human":
+        return _ask(
+            f"{what} by a non-human ({req.actor_kind}) principal: agents ask first", "agent_default"
+        )
+    budget = policy.budget_for(req)
+    if budget is not None and ctx.dangerous_last_hour >= budget:
+        return _ask(
+            f"autonomy budget spent ({ctx.dangerous_last_hour}/{budget} per hour): "
+            "circuit breaker open",
+            "budget",
+        )
+    return Verdict(
+        "allow",
+        f"{what} allowed by {allowed_by or 'human default'}",
+        "policy" if allowed_by else "human",
+    )
+
+
+def _ask(reason: str, rule: str) -> Verdict:
+    return Verdict("require_approval", reason, rule)

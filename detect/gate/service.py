@@ -1,0 +1,311 @@
+"""GateService: the stateful decide path (in-memory state, batched decision log, budgets, health).
+
+The hot path (`GateService.decide`) touches memory only: principal states, approvals, budgets,
+cached detector health. Decisions and approval rows are queued, journaled and inserted in batches
+by a BatchWriter (ingest/store/journal.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from detect.gate.approvals import Approval, ApprovalBook
+from detect.gate.policy import DANGEROUS, GateContext, GateRequest, Policy, evaluate
+from detect.response.principals import PrincipalRegistry
+from ingest import schema
+from ingest.store import Store
+
+__all__ = ["Decision", "DetectionHealth", "GateService", "AutonomyBudgets"]
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = (
+    "decision_id",
+    "decided_at",
+    "principal",
+    "principal_key",
+    "actor_kind",
+    "source",
+    "action",
+    "action_class",
+    "resources",
+    "decision",
+    "reason",
+    "rule",
+    "approval_id",
+    "key_id",
+)
+HOUR_MS = 3_600_000
+HEALTH_MAX_AGE_S = 5.0  # seconds; a health reading older than this counts as stale
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decide answer, stored in `decisions` as the audit event of the call."""
+
+    id: str
+    decided_at_ms: int
+    principal: str
+    principal_key: str
+    actor_kind: str
+    source: str
+    action: str
+    action_class: str
+    resources: tuple[str, ...]
+    decision: str
+    reason: str
+    rule: str
+    approval_id: str
+    key_id: str
+
+    def row(self) -> tuple[object, ...]:
+        at = datetime.fromtimestamp(self.decided_at_ms / 1000, tz=UTC)
+        return (
+            self.id,
+            at,
+            self.principal,
+            self.principal_key,
+            self.actor_kind,
+            self.source,
+            self.action,
+            self.action_class,
+            list(self.resources),
+            self.decision,
+            self.reason,
+            self.rule,
+            self.approval_id,
+            self.key_id,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "decision": self.decision,
+            "reason": self.reason,
+            "decision_id": self.id,
+            "rule": self.rule,
+            "action_class": self.action_class,
+            "principal_key": self.principal_key,
+        }
+        if self.approval_id:
+            body["approval_id"] = self.approval_id
+        return body
+
+
+class AutonomyBudgets:
+    """Per principal: times of autonomously allowed dangerous actions in the trailing hour."""
+
+    def __init__(self) -> None:
+        self._times: dict[str, deque[int]] = {}
+
+    def count(self, principal_key: str, now_ms: int) -> int:
+        times = self._times.get(principal_key)
+        if not times:
+            return 0
+        while times and times[0] <= now_ms - HOUR_MS:
+            times.popleft()
+        return len(times)
+
+    def record(self, principal_key: str, at_ms: int) -> None:
+        self._times.setdefault(principal_key, deque()).append(at_ms)
+
+
+class DetectionHealth:
+    """Cached freshness of the detector, polled off the hot path.
+
+    Not ok (fail safe) when `extensions["detection"]` is absent, says it is stale, or has been
+    more than `max_lag_messages` behind the bus for longer than `max_lag_s`, or when no poll
+    happened in HEALTH_MAX_AGE_S.
+    """
+
+    def __init__(
+        self,
+        extensions: Mapping[str, Any],
+        *,
+        max_lag_messages: int,
+        max_lag_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._extensions = extensions
+        self._max_lag = max_lag_messages
+        self._max_lag_s = max_lag_s
+        self._clock = clock
+        self._reading: tuple[bool, str, float] = (False, "detector status not read yet", 0.0)
+        self._caught_up_at = clock()
+
+    def poll(self) -> tuple[bool, str]:
+        now = self._clock()
+        ok, reason = self._check(now)
+        self._reading = (ok, reason, now)
+        return ok, reason
+
+    def _check(self, now: float) -> tuple[bool, str]:
+        detection = self._extensions.get("detection")
+        if detection is None:
+            return False, "no detector is running"
+        try:
+            status = detection.status()
+        except Exception as exc:  # noqa: BLE001 - a failing detector is a stale detector
+            return False, f"detector status failed: {type(exc).__name__}"
+        if status.get("stale", True):
+            return False, "detector model is stale"
+        lag = int(status.get("lag") or 0)
+        if lag <= self._max_lag:
+            self._caught_up_at = now
+            return True, "ok"
+        behind_s = now - self._caught_up_at
+        if behind_s > self._max_lag_s:
+            return False, f"pipeline {lag} messages behind for {behind_s:.0f}s"
+        return True, "catching up"
+
+    def current(self) -> tuple[bool, str]:
+        ok, reason, at = self._reading
+        if self._clock() - at > HEALTH_MAX_AGE_S:
+            return False, "detector health not polled recently"
+        return ok, reason
+
+    def score(self, principal_key: str) -> float | None:
+        detection = self._extensions.get("detection")
+        if detection is None:
+            return None
+        try:
+            value = detection.principal_score(principal_key)
+        except Exception:  # noqa: BLE001 - no score is no evidence either way
+            return None
+        return None if value is None else float(value)
+
+
+class GateService:
+    """decide(): server-side classification, state lookup, verdict, approval and audit row.
+
+    Approvals asked for the same exact request are reused, so an agent polling decide while it
+    waits gets the same approval id back. `observers` see every Decision (bypass detection);
+    `on_approval` is told about each new approval (it must not block: webhooks are queued).
+    """
+
+    def __init__(
+        self,
+        *,
+        registry: PrincipalRegistry,
+        approvals: ApprovalBook,
+        health: DetectionHealth,
+        policy: Policy,
+        classify: Callable[[str, str], str],
+        kind_of: Callable[[str, str], str],
+        log: Callable[[tuple[object, ...]], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.registry = registry
+        self.approvals = approvals
+        self.health = health
+        self.policy = policy
+        self.budgets = AutonomyBudgets()
+        self._classify = classify
+        self.kind_of = kind_of
+        self._log = log
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.observers: list[Callable[[Decision], None]] = []
+        self.on_approval: list[Callable[[Approval], None]] = []
+
+    def decide(
+        self,
+        *,
+        principal: str,
+        action: str,
+        source: str = "",
+        resources: Sequence[str] = (),
+        key_id: str = "",
+    ) -> Decision:
+        key = self.registry.key_of(principal)
+        action_class = self._classify(source, action)
+        req = GateRequest(
+            principal,
+            key,
+            self.kind_of(principal, key),
+            source,
+            action,
+            action_class,
+            tuple(resources),
+        )
+        with self._lock:
+            decision, created = self._decide_locked(req, key_id)
+        self._log(decision.row())
+        for observer in self.observers:
+            observer(decision)
+        if created is not None:
+            for notify in self.on_approval:
+                notify(created)
+        return decision
+
+    def _decide_locked(self, req: GateRequest, key_id: str) -> tuple[Decision, Approval | None]:
+        now = int(self._clock() * 1000)
+        approval = self.approvals.lookup(req)
+        dangerous = req.action_class in DANGEROUS
+        ok, why = self.health.current() if dangerous else (True, "")
+        ctx = GateContext(
+            principal_state=self.registry.state(req.principal_key),
+            approval=approval.status if approval else "",
+            detection_ok=ok,
+            detection_reason=why,
+            anomaly_score=self.health.score(req.principal_key) if dangerous else None,
+            dangerous_last_hour=self.budgets.count(req.principal_key, now) if dangerous else 0,
+        )
+        verdict = evaluate(req, ctx, self.policy)
+        created = None
+        if verdict.decision == "require_approval" and approval is None:
+            approval = created = self.approvals.request(
+                req, reason=verdict.reason, requested_by=key_id
+            )
+        elif verdict.rule == "approval" and approval is not None:
+            self.approvals.consume(approval)
+        elif verdict.decision == "allow" and dangerous:
+            self.budgets.record(req.principal_key, now)
+        approval_id = approval.id if approval is not None and verdict.decision != "allow" else ""
+        if verdict.rule == "approval" and approval is not None:
+            approval_id = approval.id
+        decision = Decision(
+            _next_decision_id(),
+            now,
+            req.principal,
+            req.principal_key,
+            req.actor_kind,
+            req.source,
+            req.action,
+            req.action_class,
+            req.resources,
+            verdict.decision,
+            verdict.reason,
+            verdict.rule,
+            approval_id,
+            key_id,
+        )
+        return decision, created
+
+    def load_budgets(self, store: Store) -> None:
+        """Seed budgets with the last hour's autonomous dangerous allows (restart safety)."""
+        rows = store.query(
+            f"SELECT principal_key, toUnixTimestamp64Milli(decided_at) FROM {schema.DECISIONS} "
+            "WHERE decided_at > now64(3) - INTERVAL 1 HOUR AND decision = 'allow' "
+            "AND action_class IN ('destructive', 'privilege', 'defense_evasion') "
+            "AND rule IN ('policy', 'human') ORDER BY decided_at"
+        )
+        for key, at_ms in rows:
+            self.budgets.record(str(key), int(at_ms))
+
+
+_ID_PREFIX = uuid.uuid4().hex[:12]  # per process; a counter after it keeps ids unique and cheap
+_ID_COUNTER = itertools.count(1)
+
+
+def _next_decision_id() -> str:
+    # uuid4() per request cost ~0.25 ms here (os.urandom is slow in this sandbox)
+    return f"dec_{_ID_PREFIX}{next(_ID_COUNTER):08x}"

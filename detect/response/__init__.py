@@ -1,0 +1,1 @@
+"""Response: principal states, revokers, signed webhooks and their outbox."""

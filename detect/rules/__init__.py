@@ -1,0 +1,1 @@
+"""Single-event rules: the rule base, red flags by family and SigmaHQ rules."""

@@ -1,0 +1,1 @@
+"""Built-in red-flag rules, one module per family."""

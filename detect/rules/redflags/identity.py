@@ -1,0 +1,173 @@
+"""Built-in red-flag rules (RED_FLAGS); identity flags here: admin grants, root use, trust."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from detect.rules.base import (
+    Hit,
+    Matcher,
+    RedFlag,
+    allows,
+    caller_names,
+    field,
+    has_star,
+    public_statements,
+    statements,
+)
+from detect.rules.redflags.exposure import (
+    ADMIN_PORTS as ADMIN_PORTS,
+)  # re-exported: public here before the split
+from detect.rules.redflags.exposure import EXPOSURE
+from detect.rules.redflags.field import (
+    action_name,
+    always,
+    as_text,
+    is_true,
+    outside_accounts,
+    own_account,
+    param,
+    red_flag,
+)
+from detect.rules.redflags.guardrail import GUARDRAILS, LOGGING
+
+__all__ = ["RED_FLAGS"]
+
+
+def _other_user(kind: str) -> Matcher:
+    def match(record: Mapping[str, Any]) -> Hit | None:
+        target = param(record, "userName")
+        if not isinstance(target, str) or not target or target.casefold() in caller_names(record):
+            return None
+        if is_true(param(record, "passwordResetRequired")):
+            return Hit(target, f"{kind} set for another user (reset required)", "low")
+        return Hit(target, f"{kind} created for another user")
+
+    return match
+
+
+def _root(record: Mapping[str, Any]) -> Hit | None:
+    identity = field(record, "userIdentity")
+    if as_text(field(identity, "type")) != "Root":
+        return None
+    action = action_name(record)
+    if (
+        as_text(field(record, "eventType")) == "AwsServiceEvent"
+        or field(identity, "invokedBy")
+        or field(record, "readOnly") is True
+        or action.startswith(("Get", "List", "Describe", "Head", "Lookup"))
+        or action == "CreateServiceLinkedRole"  # AWS creates these when a console feature is used
+    ):
+        return None
+    return Hit(as_text(field(identity, "arn")) or "root", "root account used")
+
+
+def _login_without_mfa(record: Mapping[str, Any]) -> Hit | None:
+    kind = as_text(field(record, "userIdentity", "type"))
+    if kind not in ("IAMUser", "Root"):
+        return None  # federated and SSO sign-ins carry MFA at the identity provider
+    if as_text(field(record, "additionalEventData", "MFAUsed")).casefold() != "no":
+        return None
+    if as_text(field(record, "responseElements", "ConsoleLogin")) != "Success":
+        return None
+    who = as_text(field(record, "userIdentity", "userName")) or kind
+    return Hit(who, "console login without MFA", "high" if kind == "Root" else None)
+
+
+def _admin_statement(statement: Mapping[str, Any]) -> bool:
+    action = field(statement, "Action")
+    wildcard = has_star(action) or "*:*" in (action if isinstance(action, list) else [action])
+    return allows(statement) and wildcard and has_star(field(statement, "Resource"))
+
+
+def _admin_policy(record: Mapping[str, Any]) -> Hit | None:
+    action = action_name(record)
+    keys = ("userName", "roleName", "groupName", "policyArn")
+    target = next((as_text(v) for k in keys if (v := param(record, k))), "")
+    if action.startswith("Attach"):
+        if as_text(param(record, "policyArn")).endswith(":policy/AdministratorAccess"):
+            return Hit(target, "AdministratorAccess attached")
+        return None
+    if action == "CreatePolicyVersion" and not is_true(param(record, "setAsDefault")):
+        return None
+    if any(_admin_statement(st) for st in statements(param(record, "policyDocument"))):
+        return Hit(target, "policy grants every action on every resource")
+    return None
+
+
+def _role_trust(record: Mapping[str, Any]) -> Hit | None:
+    document = param(record, "policyDocument") or param(record, "assumeRolePolicyDocument")
+    role = as_text(param(record, "roleName"))
+    if public_statements(document):
+        return Hit(role, "role trust policy lets any AWS principal assume it", "critical")
+    outside = outside_accounts(document, own_account(record))
+    return Hit(role, "role trusts another account: " + ", ".join(outside)) if outside else None
+
+
+_IDENTITY: tuple[RedFlag, ...] = (
+    red_flag(
+        "root_activity",
+        "high",
+        about="root user performed a non-read action",
+        sources="",
+        actions="",
+        match=_root,
+    ),
+    red_flag(
+        "console_login_without_mfa",
+        "medium",
+        about="IAM or root console login without MFA",
+        sources="signin",
+        actions="ConsoleLogin",
+        match=_login_without_mfa,
+    ),
+    red_flag(
+        "admin_policy_attached",
+        "high",
+        about="administrator access granted to an identity",
+        sources="iam",
+        match=_admin_policy,
+        actions=(
+            "AttachUserPolicy AttachRolePolicy AttachGroupPolicy PutUserPolicy "
+            "PutRolePolicy PutGroupPolicy CreatePolicyVersion"
+        ),
+    ),
+    red_flag(
+        "access_key_for_other_user",
+        "medium",
+        about="access key created for a different IAM user",
+        sources="iam",
+        actions="CreateAccessKey",
+        match=_other_user("access key"),
+    ),
+    red_flag(
+        "login_profile_for_other_user",
+        "medium",
+        about="console password set for another user",
+        sources="iam",
+        actions="CreateLoginProfile UpdateLoginProfile",
+        match=_other_user("login profile"),
+    ),
+    red_flag(
+        "roles_anywhere_trust_anchor",
+        "medium",
+        about=(
+            "IAM Roles Anywhere trust anchor created: "
+            "an outside certificate authority can obtain role credentials"
+        ),
+        sources="rolesanywhere",
+        actions="CreateTrustAnchor",
+        match=always("trust anchor created", "name"),
+    ),
+    red_flag(
+        "role_trust_external",
+        "high",
+        about="role trust policy opened to another account or anyone",
+        sources="iam",
+        actions="UpdateAssumeRolePolicy CreateRole",
+        match=_role_trust,
+    ),
+)
+
+RED_FLAGS: tuple[RedFlag, ...] = (*LOGGING, *GUARDRAILS, *_IDENTITY, *EXPOSURE)

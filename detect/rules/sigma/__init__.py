@@ -1,0 +1,1 @@
+"""Sigma rules for CloudTrail: selections, conditions and the packaged YAML."""

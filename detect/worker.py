@@ -1,0 +1,314 @@
+"""Streaming detection worker: bus (own consumer group) -> DetectionEngine -> alerts -> listeners.
+
+`start_detection(runtime)` runs it inside `leash up` and `leash detect` (leash.app.start_workers).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from detect.alerts.alert import AlertStore, notify_listeners
+from detect.anomaly.forest import DetectionModel, NotEnoughHistory, train_detector
+from detect.anomaly.history import CURRENT_FILE, latest_model, save_model
+from detect.engine import DetectionEngine, RuleLike
+from ingest.bus import Record, TopicPartition
+from ingest.events import RecordError, decode_event, event_time_iso
+from ingest.runtime import Runtime
+from ingest.settings import Settings
+from ingest.store import Store
+
+__all__ = ["DetectSettings", "DetectionWorker", "start_detection", "train_and_save"]
+
+logger = logging.getLogger(__name__)
+
+POLL_TIMEOUT_S = 0.05  # seconds; short so stop and retrain checks stay prompt
+BACKOFF_START_S = 0.05  # seconds; first retry delay when storing alerts fails
+BACKOFF_MAX_S = 5.0  # seconds; retry delay cap
+STATUS_SYNC_S = 2.0  # seconds between reads of API status changes (for other processes' acks)
+
+
+class DetectSettings(BaseSettings):
+    """Detection knobs; env `LEASH_DETECT__<FIELD>` (e.g. LEASH_DETECT__QUIET_GAP_S=900)."""
+
+    model_config = SettingsConfigDict(env_prefix="LEASH_DETECT__", env_file=".env", extra="ignore")
+
+    quiet_gap_s: float = Field(default=1800.0, gt=0)  # event time without findings ends an incident
+    threshold_quantile: float = Field(default=0.999, gt=0, lt=1)  # forest threshold on train scores
+    baseline_quantile: float = Field(default=0.99, gt=0, le=1)  # per-principal "high" values
+    train_days: float = Field(default=14.0, gt=0)  # history used for training
+    n_estimators: int = Field(default=100, ge=1)
+    min_train_rows: int = Field(default=200, ge=1)
+    retrain_interval_s: float = Field(default=86_400.0, gt=0)  # wall clock between trainings
+    retrain_min_events: int = Field(default=100_000, ge=1)  # or after this many new events
+    stale_after_s: float = Field(default=3 * 86_400.0, gt=0)  # model age that counts as stale
+    max_lag: int = Field(default=10_000, ge=0)  # messages behind that count as stale
+    explain_top: int = Field(default=5, ge=1)
+    poll_max_records: int = Field(default=2000, ge=1)
+    auto_retrain: bool = True
+    # a human's Sigma finding below this level opens no alert on its own: it waits for
+    # corroboration (an anomaly, or another rule on another event) within the window below
+    human_sigma_solo_level: Literal["low", "medium", "high", "critical"] = "high"
+    corroboration_window_s: float = Field(default=1800.0, gt=0)
+
+    def engine_options(self) -> dict[str, Any]:
+        """The DetectionEngine keyword arguments these settings decide."""
+        return {
+            "quiet_gap_ms": int(self.quiet_gap_s * 1000),
+            "explain_top": self.explain_top,
+            "human_sigma_solo_level": self.human_sigma_solo_level,
+            "corroboration_window_ms": int(self.corroboration_window_s * 1000),
+        }
+
+
+def load_rules() -> list[RuleLike]:
+    """The rules engineer's rules (detect.rules.base.load_rules) when that module is installed."""
+    try:
+        module = importlib.import_module("detect.rules.base")
+        return list(module.load_rules())
+    except Exception:  # noqa: BLE001 - detection keeps running on baselines and the forest
+        logger.exception(
+            "detect.rules.base could not be loaded; running without single-event rules"
+        )
+        return []
+
+
+def model_dir(settings: Settings) -> Path:
+    return settings.data_dir / "models"
+
+
+def train_and_save(store: Store, settings: Settings, detect: DetectSettings) -> DetectionModel:
+    """Train on the stored history and persist the model under DATA_DIR/models."""
+    model = train_detector(
+        store,
+        days=detect.train_days,
+        threshold_quantile=detect.threshold_quantile,
+        baseline_quantile=detect.baseline_quantile,
+        n_estimators=detect.n_estimators,
+        min_rows=detect.min_train_rows,
+    )
+    save_model(model, model_dir(settings), store)
+    return model
+
+
+def _load_model(directory: Path) -> DetectionModel | None:
+    try:
+        return latest_model(directory)
+    except Exception:  # noqa: BLE001 - an unreadable model must not stop detection; retrain
+        logger.exception("cannot load the detector model in %s; running without it", directory)
+        return None
+
+
+class DetectionWorker:
+    """A thread: poll > decode > engine > store alerts > notify > commit, plus scheduled retraining.
+
+    Offsets are committed only after the batch's alerts are stored, so a crash replays the batch;
+    alert ids are deterministic, so the replay rewrites the same alerts.
+    """
+
+    def __init__(self, runtime: Runtime, *, settings: DetectSettings | None = None) -> None:
+        self.runtime = runtime
+        self.settings = settings or DetectSettings()
+        ext = runtime.extensions
+        self.engine = DetectionEngine(
+            rules=load_rules(),
+            extra_rules=ext.setdefault("extra_rules", []),
+            suppressors=ext.setdefault("suppressors", []),
+            model=_load_model(model_dir(runtime.settings)),
+            **self.settings.engine_options(),
+        )
+        self.alerts = AlertStore(runtime.store)
+        self.engine.book.adopt(self.alerts.open_incidents(since_ms=0))
+        self._listeners: list[Callable[[str, Any], None]] = ext.setdefault("alert_listeners", [])
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._subscriber = runtime.bus.subscriber(
+            [runtime.settings.kafka.topic], runtime.settings.kafka.detect_group_id
+        )
+        self._started = time.monotonic()
+        # a model file exists but could not be used (e.g. older features): retrain at once
+        self._train_first = (
+            self.engine.model is None and (model_dir(runtime.settings) / CURRENT_FILE).exists()
+        )
+        self._events_at_train = 0
+        self._last_sync = 0.0
+        self._trainer: threading.Thread | None = None
+        self.training_error: str | None = None
+        self.undecodable = 0
+        self._thread = threading.Thread(target=self._run, name="detect", daemon=True)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> DetectionWorker:
+        self._thread.start()
+        return self
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def lag(self) -> int:
+        return self._subscriber.lag()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)
+        if self._trainer is not None:
+            self._trainer.join(timeout_s)
+        self._subscriber.close()
+
+    # -- the loop -----------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._maybe_retrain()
+            records = self._subscriber.poll(self.settings.poll_max_records, POLL_TIMEOUT_S)
+            if records:
+                self._handle(records)
+
+    def _handle(self, records: list[Record]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        events = []
+        for record in records:
+            offsets[(record.topic, record.partition)] = record.offset + 1
+            try:
+                events.append(decode_event(record.value))
+            except RecordError as exc:
+                self.undecodable += 1
+                logger.warning(
+                    "detect: skipping undecodable message %s:%d@%d: %s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    exc,
+                )
+        self._sync_statuses()
+        with self._lock:
+            output = self.engine.process(events)
+        if not self._store_alerts([alert for _, alert in output.changes]):
+            return  # stopping with unsaved alerts: leave the offsets uncommitted so they replay
+        for event_type, alert in output.changes:
+            notify_listeners(self._listeners, event_type, alert)
+        self._subscriber.commit(offsets)
+
+    def _store_alerts(self, alerts: list[Any]) -> bool:
+        backoff = BACKOFF_START_S
+        while True:
+            try:
+                self.alerts.save(alerts)
+                self._subscriber.resume()
+                return True
+            except Exception as exc:  # noqa: BLE001 - any store failure: keep the batch, retry
+                logger.warning(
+                    "storing %d alert(s) failed (%s); retry in %.2fs", len(alerts), exc, backoff
+                )
+                self._subscriber.pause()
+                deadline = time.monotonic() + backoff
+                while time.monotonic() < deadline:
+                    if self._stop.is_set():
+                        return False
+                    self._subscriber.poll(0, POLL_TIMEOUT_S)  # keep the group membership alive
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    def _sync_statuses(self) -> None:
+        """Pick up acks/resolves made by API processes that do not share this engine."""
+        now = time.monotonic()
+        if now - self._last_sync < STATUS_SYNC_S:
+            return
+        self._last_sync = now
+        try:
+            changes = self.alerts.statuses(self.engine.book.open_ids())
+        except Exception:  # noqa: BLE001 - a status read is advisory; detection goes on
+            logger.exception("reading alert statuses failed")
+            return
+        with self._lock:
+            for alert_id, status in changes.items():
+                self.engine.book.set_status(alert_id, status)
+
+    def apply_status(self, alert_id: str, status: str) -> None:
+        """Reflect an API status change at once (same process)."""
+        with self._lock:
+            self.engine.book.set_status(alert_id, status)
+
+    # -- training -----------------------------------------------------------------------------
+    def _maybe_retrain(self) -> None:
+        if not self.settings.auto_retrain or self._trainer is not None:
+            return
+        model = self.engine.model
+        new_events = self.engine.events_seen - self._events_at_train
+        if model is not None:
+            age_s = time.time() - model.trained_at_ms / 1000
+        else:
+            age_s = time.monotonic() - self._started
+        due = age_s >= self.settings.retrain_interval_s or self._train_first
+        if due or new_events >= self.settings.retrain_min_events:
+            self._train_first = False
+            self._events_at_train = self.engine.events_seen
+            self._trainer = threading.Thread(
+                target=self._train_quietly, name="detect-train", daemon=True
+            )
+            self._trainer.start()
+
+    def _train_quietly(self) -> None:
+        try:
+            self.train_now()
+        except NotEnoughHistory as exc:
+            logger.info("detector not retrained: %s", exc)
+        except Exception:  # noqa: BLE001 - a failed training keeps the old model running
+            logger.exception("detector training failed")
+        finally:
+            self._trainer = None
+
+    def train_now(self) -> DetectionModel:
+        """Train on stored history, persist, and swap the model into the running engine."""
+        try:
+            model = train_and_save(self.runtime.store, self.runtime.settings, self.settings)
+        except Exception as exc:
+            self.training_error = str(exc)
+            raise
+        self.training_error = None
+        with self._lock:
+            self.engine.set_model(model)
+        return model
+
+    # -- status for the gate and dashboard ----------------------------------------------------
+    def principal_score(self, principal_key: str) -> float | None:
+        return self.engine.principal_score(principal_key)
+
+    def status(self) -> dict[str, Any]:
+        model = self.engine.model
+        lag = self.lag()
+        age_s = time.time() - model.trained_at_ms / 1000 if model else None
+        stale = (
+            not self.alive()
+            or lag > self.settings.max_lag
+            or (age_s is not None and age_s > self.settings.stale_after_s)
+        )
+        return {
+            "model_version": model.version if model else None,
+            "model_trained_at": event_time_iso(model.trained_at_ms) if model else None,
+            "last_event_time": (
+                event_time_iso(self.engine.watermark_ms) if self.engine.watermark_ms else None
+            ),
+            "lag": lag,
+            "stale": stale,
+            "alive": self.alive(),
+            "events_processed": self.engine.events_seen,
+            "undecodable": self.undecodable,
+            "open_incidents": len(self.engine.book),
+            "training": self._trainer is not None,
+            "training_error": self.training_error,
+            "model": dict(model.metadata) if model else None,
+        }
+
+
+def start_detection(runtime: Runtime, *, settings: DetectSettings | None = None) -> DetectionWorker:
+    """Start the detection worker and publish it as runtime.extensions["detection"]."""
+    worker = DetectionWorker(runtime, settings=settings).start()
+    runtime.extensions["detection"] = worker
+    return worker

@@ -1,0 +1,1 @@
+"""The Kafka bus backend (kafka-python): admin, publisher, subscriber."""

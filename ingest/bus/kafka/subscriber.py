@@ -1,0 +1,191 @@
+"""KafkaSubscriber: a consumer-group member over kafka-python; manual commit, pause/resume, lag."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from kafka import KafkaConsumer, OffsetAndMetadata, OffsetSpec
+from kafka import TopicPartition as KafkaTP
+from kafka.errors import KafkaError
+
+from ingest.bus import BusUnavailable, Record, TopicPartition
+from ingest.bus.kafka.bus import unpack
+
+if TYPE_CHECKING:
+    from ingest.bus.kafka.bus import KafkaBus
+
+__all__ = ["KafkaSubscriber"]
+
+logger = logging.getLogger(__name__)
+
+FETCH_MAX_BYTES = 16 * 1024 * 1024  # bytes per fetch; bounds what a subscriber buffers
+PARTITION_FETCH_MAX_BYTES = 4 * 1024 * 1024  # bytes per partition per fetch
+
+
+class KafkaSubscriber:
+    """A member of `group_id` reading `topics`; auto-commit is off, commits are synchronous.
+
+    Packed values (see ingest.bus.kafka.bus.pack) come out as one Record per event. Every event of a
+    pack but the last carries the offset *before* the pack, so committing `offset + 1` after any
+    of them re-reads the whole pack (at least once); only the last one moves past it. Records of
+    partitions this member lost in a rebalance are dropped from its buffer, never handed out.
+
+    Thread use: poll / commit / pause / resume / close from one thread (the consumer loop);
+    `lag` may be called from any thread (it goes through the bus's admin client).
+    """
+
+    def __init__(self, bus: KafkaBus, topics: Sequence[str], group_id: str) -> None:
+        config = bus.config
+        self.topics = list(topics)
+        self.group_id = group_id
+        self._bus = bus
+        self._lock = threading.Lock()
+        self._buffer: deque[Record] = deque()
+        self._paused = False
+        self._closed = False
+        self._highwater: dict[TopicPartition, int] = {}
+        self._last_lag = 0
+        try:
+            self._consumer = KafkaConsumer(
+                **config.client(),
+                group_id=group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                session_timeout_ms=config.session_timeout_ms,
+                heartbeat_interval_ms=config.heartbeat_interval_ms,
+                max_poll_interval_ms=config.max_poll_interval_ms,
+                fetch_max_bytes=FETCH_MAX_BYTES,
+                max_partition_fetch_bytes=PARTITION_FETCH_MAX_BYTES,
+            )
+        except KafkaError as exc:
+            raise BusUnavailable(f"cannot reach kafka: {exc}") from exc
+        self._consumer.subscribe(self.topics)
+
+    def poll(self, max_records: int, timeout_s: float) -> list[Record]:
+        with self._lock:
+            if self._closed:
+                return []
+            if self._paused or max_records <= 0:
+                self._keep_alive(timeout_s)
+                return []
+            if not self._buffer:
+                self._fetch(max_records, timeout_s)
+            out: list[Record] = []
+            while self._buffer and len(out) < max_records:
+                out.append(self._buffer.popleft())
+            return out
+
+    def _fetch(self, max_records: int, timeout_s: float) -> None:
+        try:
+            batch = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        except KafkaError as exc:  # broker gone: report nothing, the group rejoins on its own
+            logger.warning("kafka poll failed: %s", exc)
+            return
+        for tp, messages in batch.items():
+            for message in messages:
+                self._buffer.extend(_records(tp.topic, tp.partition, message))
+        self._after_poll()
+
+    def _keep_alive(self, timeout_s: float) -> None:
+        """Poll with every partition paused: group membership stays, no record is consumed."""
+        assigned = self._consumer.assignment()
+        self._consumer.pause(*assigned)
+        self._fetch(1, timeout_s)  # anything from a partition assigned meanwhile is buffered
+        if not self._paused:
+            self._consumer.resume(*self._consumer.paused())
+
+    def _after_poll(self) -> None:
+        assigned = self._consumer.assignment()
+        if self._paused:
+            self._consumer.pause(*assigned)
+        owned = {(tp.topic, tp.partition) for tp in assigned}
+        if any((r.topic, r.partition) not in owned for r in self._buffer):
+            self._buffer = deque(r for r in self._buffer if (r.topic, r.partition) in owned)
+        for tp in assigned:
+            high = self._consumer.highwater(tp)
+            if high is not None:
+                self._highwater[(tp.topic, tp.partition)] = high
+
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commit next offsets of partitions this member still owns; a lost race only logs.
+
+        A commit that fails (rebalance, broker gone) is safe to drop: the next one carries newer
+        offsets, and until then a restart re-reads, which is at least once.
+        """
+        with self._lock:
+            owned = self._consumer.assignment()
+            mine = {
+                KafkaTP(t, p): OffsetAndMetadata(offset, "", -1)
+                for (t, p), offset in offsets.items()
+                if KafkaTP(t, p) in owned
+            }
+            if not mine:
+                return
+            try:
+                self._consumer.commit(mine, timeout_ms=self._bus.config.request_timeout_ms)
+            except KafkaError as exc:
+                logger.warning("kafka commit of %d partition(s) failed: %s", len(mine), exc)
+
+    def pause(self) -> None:
+        with self._lock:
+            self._paused = True
+            self._consumer.pause(*self._consumer.assignment())
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+            self._consumer.resume(*self._consumer.paused())
+
+    def lag(self) -> int:
+        """Messages not yet committed by the group, over every partition of its topics."""
+        try:
+            self._last_lag = self._bus.admin(self._group_lag)
+        except BusUnavailable as exc:
+            logger.warning("kafka lag unavailable (%s); reporting the last value", exc)
+        return self._last_lag
+
+    def _group_lag(self, admin: Any) -> int:
+        described = admin.describe_topics(self.topics)
+        tps = [KafkaTP(t["name"], p["partition_index"]) for t in described for p in t["partitions"]]
+        ends = admin.list_partition_offsets(dict.fromkeys(tps, OffsetSpec.LATEST))
+        committed = admin.list_group_offsets(self.group_id).get(self.group_id, {})
+        total = 0
+        for tp in tps:
+            # some brokers (Tansu) under-report LATEST; the fetch high-water mark is a floor too
+            end = max(ends[tp].offset, self._highwater.get((tp.topic, tp.partition), 0))
+            done = committed[tp].offset if tp in committed else 0
+            total += max(end - max(done, 0), 0)
+        return total
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._buffer.clear()
+            try:
+                self._consumer.close(
+                    autocommit=False, timeout_ms=self._bus.config.request_timeout_ms
+                )
+            except KafkaError as exc:
+                logger.warning("kafka consumer close: %s", exc)
+
+
+def _records(topic: str, partition: int, message: Any) -> list[Record]:
+    values = unpack(message.value)
+    last = len(values) - 1
+    return [
+        Record(
+            topic,
+            partition,
+            message.offset if i == last else message.offset - 1,
+            message.key,
+            value,
+            message.timestamp,
+        )
+        for i, value in enumerate(values)
+    ]

@@ -1,0 +1,1 @@
+"""The sink: bus -> store worker (poll, decode, batch, insert, commit), dead letters, verify."""

@@ -1,0 +1,253 @@
+"""Alerts: one per principal and incident that grows; quiet gaps, status, suppression, storage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from detect.alerts.alert import Alert, AlertStore
+from detect.alerts.incidents import AlertBook
+from detect.engine import DetectionEngine
+from detect.findings import Finding
+from ingest.events import AuditEvent, Normalizer
+from ingest.store.chdb import ChdbStore
+from tests.factories import make_record
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+MIN_MS = 60_000
+NORMALIZER = Normalizer()
+
+
+def deletes(n: int, start: datetime = T0, gap_s: float = 2.0, **kw: object) -> list[AuditEvent]:
+    return [
+        NORMALIZER.normalize(
+            make_record(
+                at=start + timedelta(seconds=gap_s * i),
+                eventName="DeleteBucket",
+                eventSource="s3.amazonaws.com",
+                requestParameters={"bucketName": f"prod-{i}"},
+                **kw,
+            )
+        )
+        for i in range(n)
+    ]
+
+
+def finding(
+    at_ms: int,
+    *,
+    rule: str = "r",
+    severity: str = "medium",
+    ids: tuple[str, ...] = ("e",),
+    principal: str = "p",
+    kind: str = "rule",
+) -> Finding:
+    return Finding(
+        principal=principal,
+        actor_kind="agent",
+        kind=kind,
+        rule=rule,
+        severity=severity,
+        score=0.6,
+        summary=f"{rule} fired",
+        event_ids=ids,
+        first_event_ms=at_ms,
+        last_event_ms=at_ms,
+    )
+
+
+class StopRule:
+    """A tiny single-event rule standing in for detect.rules.base."""
+
+    name = "test:stop_logging"
+
+    def evaluate(self, event: AuditEvent) -> Finding | None:
+        if event.action != "StopLogging":
+            return None
+        return finding(
+            event.event_time_ms,
+            rule=self.name,
+            severity="critical",
+            ids=(event.event_id,),
+            principal=event.principal_key,
+        )
+
+
+def test_a_burst_of_500_deletes_is_one_alert_that_grows() -> None:
+    engine = DetectionEngine()
+    burst = deletes(500, gap_s=0.5)
+    changes = [
+        c for start in range(0, 500, 50) for c in engine.process(burst[start : start + 50]).changes
+    ]
+    opened = [a for kind, a in changes if kind == "alert.opened"]
+    assert len(opened) == 1  # one change per alert and batch; later batches update it
+    final = [a for _, a in changes][-1]
+    assert {a.id for _, a in changes} == {opened[0].id}
+    assert final.event_count == 500
+    assert final.last_event_ms == burst[-1].event_time_ms
+    assert final.severity == "critical"
+    assert final.explanation["trigger_event_id"] == burst[5].event_id
+
+
+def test_an_incident_ends_after_a_quiet_gap_in_event_time() -> None:
+    engine = DetectionEngine(quiet_gap_ms=30 * MIN_MS)
+    first = engine.process(deletes(10)).changes
+    # 7 h later: past the quiet gap and past the 6-hour slow window that would bridge them
+    second = engine.process(deletes(10, T0 + timedelta(hours=7))).changes
+    assert first[-1][1].id != second[-1][1].id
+    assert [kind for kind, _ in second][0] == "alert.opened"
+
+
+def test_a_resolved_alert_takes_no_more_findings() -> None:
+    book = AlertBook(quiet_gap_ms=30 * MIN_MS)
+    _, alert = book.merge(finding(0, ids=("a",)))  # type: ignore[misc]
+    book.set_status(alert.id, "resolved")
+    kind, again = book.merge(finding(MIN_MS, ids=("b",)))  # type: ignore[misc]
+    assert kind == "alert.opened" and again.id != alert.id
+
+
+def test_growth_takes_the_worst_severity_and_names_its_rule() -> None:
+    book = AlertBook(quiet_gap_ms=30 * MIN_MS)
+    book.merge(finding(0, rule="baseline:x", ids=("a",)))
+    kind, alert = book.merge(  # type: ignore[misc]
+        finding(MIN_MS, rule="redflag:stop", severity="critical", ids=("b",))
+    )
+    assert kind == "alert.updated"
+    assert (alert.rule, alert.severity, alert.event_count) == ("redflag:stop", "critical", 2)
+    assert alert.rules == ("baseline:x", "redflag:stop")
+    assert set(alert.explanation["detectors"]) == {"baseline:x", "redflag:stop"}
+    assert (
+        book.merge(finding(MIN_MS, rule="redflag:stop", severity="critical", ids=("b",))) is None
+    )  # nothing new
+
+
+def test_open_incidents_absorb_further_destructive_events_but_not_reads() -> None:
+    engine = DetectionEngine()
+    burst = deletes(8)
+    engine.process(burst)
+    (alert,) = [a for _, a in engine.process(deletes(1, T0 + timedelta(minutes=20))).changes]
+    read = NORMALIZER.normalize(make_record(at=T0 + timedelta(minutes=21)))
+    assert alert.event_count == 9
+    assert engine.process([read]).changes == []
+
+
+def test_extra_rules_and_suppressors_are_read_live() -> None:
+    extra: list[object] = []
+    suppressors: list[object] = []
+    engine = DetectionEngine(extra_rules=extra, suppressors=suppressors)  # type: ignore[arg-type]
+    stop = NORMALIZER.normalize(
+        make_record(at=T0, eventName="StopLogging", eventSource="cloudtrail.amazonaws.com")
+    )
+    assert engine.process([stop]).changes == []
+    extra.append(StopRule())
+    suppressors.append(lambda f: f.principal == "someone-else")
+    (opened,) = engine.process([stop]).changes
+    assert opened[1].rule == "test:stop_logging"
+    suppressors.append(lambda _: True)
+    later = NORMALIZER.normalize(
+        make_record(
+            at=T0 + timedelta(hours=3),
+            eventName="StopLogging",
+            eventSource="cloudtrail.amazonaws.com",
+        )
+    )
+    out = engine.process([later])
+    assert (out.changes, out.suppressed) == ([], 1)
+
+
+def test_a_broken_rule_does_not_stop_detection() -> None:
+    class Broken:
+        name = "broken"
+
+        def evaluate(self, event: AuditEvent) -> Finding | None:
+            raise RuntimeError(f"bug on {event.event_id}")
+
+    engine = DetectionEngine(rules=[Broken()])
+    assert len(engine.process(deletes(8)).changes) == 1
+
+
+def _alert(**kw: object) -> Alert:
+    base: dict[str, object] = {
+        "id": "al_1",
+        "created_at_ms": 1_700_000_000_000,
+        "updated_at_ms": 1_700_000_000_000,
+        "principal": "arn:aws:sts::1:assumed-role/deploy-agent",
+        "actor_kind": "agent",
+        "kind": "anomaly",
+        "rule": "baseline:destructive_burst",
+        "severity": "high",
+        "score": 0.7,
+        "status": "open",
+        "first_event_ms": 1_700_000_000_000,
+        "last_event_ms": 1_700_000_060_000,
+        "event_count": 6,
+        "event_ids": ("a", "b"),
+        "summary": "6 flagged events",
+        "explanation": {"features": {"destructive_10m": {"value": 6, "baseline": 1}}},
+        "rules": ("baseline:destructive_burst",),
+    }
+    base.update(kw)
+    return Alert(**base)  # type: ignore[arg-type]
+
+
+def test_to_json_has_the_api_shape() -> None:
+    body = _alert().to_json()
+    assert body["created_at"] == "2023-11-14T22:13:20.000+00:00"
+    assert body["first_event_time"] < body["last_event_time"]
+    assert {
+        "id",
+        "principal",
+        "actor_kind",
+        "kind",
+        "rule",
+        "severity",
+        "score",
+        "status",
+        "event_count",
+        "event_ids",
+        "summary",
+        "explanation",
+    } <= set(body)
+
+
+def test_store_keeps_the_latest_content_and_a_separate_status(store: ChdbStore) -> None:
+    alerts = AlertStore(store)
+    alerts.save([_alert()])
+    alerts.save([_alert(event_count=40, severity="critical")])
+    assert alerts.get("al_1") == _alert(event_count=40, severity="critical")
+    changed = alerts.set_status("al_1", "acknowledged", actor="key_1", note="on it")
+    assert changed is not None
+    assert (changed.status, changed.status_actor, changed.status_note) == (
+        "acknowledged",
+        "key_1",
+        "on it",
+    )
+    alerts.save([_alert(event_count=41)])  # the detector keeps growing it
+    assert alerts.get("al_1").status == "acknowledged"  # type: ignore[union-attr]
+    assert alerts.statuses(["al_1", "nope"]) == {"al_1": "acknowledged"}
+    assert alerts.set_status("nope", "resolved", actor="k") is None
+    with pytest.raises(ValueError, match="unknown alert status"):
+        alerts.set_status("al_1", "closed", actor="k")
+
+
+def test_store_lists_with_filters_newest_first(store: ChdbStore) -> None:
+    alerts = AlertStore(store)
+    alerts.save(
+        [
+            _alert(id="old", created_at_ms=1_000_000_000_000),
+            _alert(
+                id="new",
+                created_at_ms=1_800_000_000_000,
+                principal="other",
+                last_event_ms=1_800_000_000_000,
+            ),
+        ]
+    )
+    alerts.set_status("old", "resolved", actor="k")
+    assert [a.id for a in alerts.list()] == ["new", "old"]
+    assert [a.id for a in alerts.list(status="open")] == ["new"]
+    assert [a.id for a in alerts.list(principal="other")] == ["new"]
+    assert [a.id for a in alerts.list(since=1_750_000_000_000)] == ["new"]
+    assert [a.id for a in alerts.list(limit=1)] == ["new"]
+    assert [a.id for a in alerts.open_incidents(since_ms=0)] == ["new"]

@@ -1,0 +1,195 @@
+"""Per-principal baselines: floors for new principals, own history above them, first-seen checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from detect.anomaly.baseline import BaselineDetector
+from detect.features.build import ESTABLISHED_EVENTS, PrincipalProfile, PrincipalState
+from detect.findings import Finding
+from ingest.events import AuditEvent, Normalizer
+from tests.factories import make_record
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # Monday, working hours
+NORMALIZER = Normalizer()
+
+
+def ev(at: datetime, name: str, resource: str = "", source: str = "s3", **kw: object) -> AuditEvent:
+    params = {"bucketName": resource} if resource else None
+    return NORMALIZER.normalize(
+        make_record(
+            at=at,
+            eventName=name,
+            eventSource=f"{source}.amazonaws.com",
+            requestParameters=params,
+            **kw,
+        )
+    )
+
+
+def run(
+    state: PrincipalState, events: list[AuditEvent], detector: BaselineDetector | None = None
+) -> list[list[Finding]]:
+    detector = detector or BaselineDetector()
+    out = []
+    for e in events:
+        flags = state.observe(e)
+        out.append(detector.evaluate(state, state.features(), e, flags))
+    return out
+
+
+def rules_of(findings: list[Finding]) -> set[str]:
+    return {f.rule for f in findings}
+
+
+def profile(key: str, **high: float) -> PrincipalProfile:
+    return PrincipalProfile(
+        key=key,
+        actor_kind="agent",
+        events=5000,
+        minutes=2000,
+        offhours=1500,
+        destructive=40,
+        seen={
+            "action": ("DescribeInstances", "DeleteBucket"),
+            "destructive": ("DeleteBucket",),
+            "ip": ("203.0.113.10",),
+            "region": ("us-east-1",),
+        },
+        usual={},
+        high=high,
+    )
+
+
+def deletes(n: int, start: datetime = T0, prefix: str = "tmp") -> list[AuditEvent]:
+    return [ev(start + timedelta(seconds=3 * i), "DeleteBucket", f"{prefix}-{i}") for i in range(n)]
+
+
+def test_a_new_agent_fires_on_the_sixth_delete_in_ten_minutes() -> None:
+    burst = deletes(8)
+    state = PrincipalState(burst[0].principal_key, "agent")
+    fired = ["baseline:destructive_burst" in rules_of(f) for f in run(state, burst)]
+    assert fired == [False] * 5 + [True] * 3
+
+
+def test_a_burst_finding_carries_the_window_evidence_and_rises_in_severity() -> None:
+    burst = deletes(20)
+    state = PrincipalState(burst[0].principal_key, "agent")
+    last = [f for f in run(state, burst)[-1] if f.rule == "baseline:destructive_burst"][0]
+    assert last.event_ids == tuple(e.event_id for e in burst)
+    assert last.severity == "critical"  # 20 >= 3 x threshold 5
+    assert last.explanation["destructive_10m"]["threshold"] == 5
+    assert last.first_event_ms == burst[0].event_time_ms // 60_000 * 60_000
+
+
+def test_a_principal_with_big_normal_teardowns_is_judged_by_its_own_history() -> None:
+    burst = deletes(80)
+    state = PrincipalState(
+        burst[0].principal_key, "agent", profile(burst[0].principal_key, destructive_10m=50.0)
+    )
+    fired = ["baseline:destructive_burst" in rules_of(f) for f in run(state, burst)]
+    assert fired.index(True) == 77  # threshold 1.5 x 50 + 2 = 77; the 78th delete exceeds it
+
+
+def test_first_destructive_action_on_production_fires_for_an_established_principal() -> None:
+    key = ev(T0, "DescribeInstances", source="ec2").principal_key
+    state = PrincipalState(key, "agent", profile(key))
+    found = run(
+        state,
+        [
+            ev(T0, "DeleteBucket", "tmp-1"),
+            ev(T0, "DeleteBucket", "prod-ledger"),
+            ev(T0, "DeleteBucket", "prod-orders"),
+        ],
+    )
+    assert [("baseline:first_seen_destructive" in rules_of(f)) for f in found] == [
+        False,
+        True,
+        False,
+    ]
+
+
+def test_a_new_principal_gets_no_first_seen_findings() -> None:
+    state = PrincipalState("fresh", "agent")
+    assert not state.established
+    assert run(state, [ev(T0, "DeleteBucket", "prod-ledger")]) == [[]]
+
+
+def test_quiet_days_raise_the_baseline_and_flagged_days_do_not() -> None:
+    detector = BaselineDetector()
+    day1 = deletes(4)
+    state = PrincipalState(day1[0].principal_key, "agent")
+    run(state, day1, detector)
+    run(state, deletes(1, T0 + timedelta(days=1)), detector)  # day 2 starts: day 1 learned
+    assert state.high["destructive_10m"] == 4
+    noisy = deletes(12, T0 + timedelta(days=1, hours=2))
+    run(state, noisy, detector)  # fires: day 2 is flagged
+    run(state, deletes(1, T0 + timedelta(days=2)), detector)
+    assert state.high["destructive_10m"] == 4
+
+
+def test_off_hours_from_a_new_address_is_unusual_context() -> None:
+    key = ev(T0, "DescribeInstances", source="ec2").principal_key
+    day_worker = PrincipalProfile(
+        key=key,
+        actor_kind="human",
+        events=ESTABLISHED_EVENTS * 5,
+        minutes=600,
+        offhours=0,
+        destructive=0,
+        seen={"ip": ("203.0.113.10",), "region": ("us-east-1",)},
+        usual={},
+        high={},
+    )
+    state = PrincipalState(key, "human", day_worker)
+    night = T0.replace(hour=3)
+    found = run(state, [ev(night, "ListBuckets", source="s3", sourceIPAddress="185.220.101.7")])
+    assert "baseline:unusual_context" in rules_of(found[0])
+    same_ip = PrincipalState(key, "human", day_worker)
+    assert run(same_ip, [ev(night, "ListBuckets", source="s3")]) == [[]]
+
+
+def reads(n: int, start: datetime = T0, name: str = "GetObject", **kw: object) -> list[AuditEvent]:
+    return [
+        NORMALIZER.normalize(
+            make_record(
+                at=start + timedelta(seconds=i * 0.5),
+                eventName=name,
+                eventSource="s3.amazonaws.com",
+                requestParameters={"bucketName": "customer-data-prod", "key": f"records-{i}"},
+                **kw,
+            )
+        )
+        for i in range(n)
+    ]
+
+
+def test_bulk_data_reads_fire_early_for_a_principal_that_never_reads_data() -> None:
+    burst = reads(130)
+    state = PrincipalState(burst[0].principal_key, "agent")
+    fired = ["baseline:bulk_data_read" in rules_of(f) for f in run(state, burst)]
+    assert fired.index(True) == 100  # the agent floor is 100 data reads in 10 minutes
+    last = [
+        f
+        for f in run(state, reads(1, T0 + timedelta(minutes=2)))[0]
+        if f.rule == "baseline:bulk_data_read"
+    ][0]
+    assert last.explanation["data_reads_10m"]["value"] == 131
+
+
+def test_metadata_reads_and_denied_reads_are_not_data_reads() -> None:
+    listing = reads(150, name="ListObjects")
+    denied = reads(150, T0 + timedelta(hours=1), errorCode="AccessDenied")
+    state = PrincipalState(listing[0].principal_key, "agent")
+    assert not any(
+        "baseline:bulk_data_read" in rules_of(f) for f in run(state, [*listing, *denied])
+    )
+
+
+def test_a_bulk_reader_is_judged_by_its_own_read_volume() -> None:
+    burst = reads(400)
+    state = PrincipalState(
+        burst[0].principal_key, "service", profile(burst[0].principal_key, data_reads_10m=200.0)
+    )
+    fired = ["baseline:bulk_data_read" in rules_of(f) for f in run(state, burst)]
+    assert fired.index(True) == 320  # 1.5 x its usual 200 + 20: its normal jobs never page

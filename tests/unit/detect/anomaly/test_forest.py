@@ -1,0 +1,137 @@
+"""IsolationForestDetector: sklearn conventions, ranking, the one sign flip; training, storage."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.ensemble import IsolationForest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from detect.anomaly.forest import (
+    IsolationForestDetector,
+    NotEnoughHistory,
+    explain_rows,
+    train_detector,
+)
+from detect.anomaly.history import IncompatibleModel, latest_model, load_model, save_model
+from detect.features.build import FEATURE_NAMES
+from ingest import schema
+from ingest.events import Normalizer
+from ingest.sink.writer import STORED_COLUMNS, event_row
+from ingest.store.chdb import ChdbStore
+from tests.factories import make_record
+
+
+@parametrize_with_checks(  # type: ignore[untyped-decorator]
+    [IsolationForestDetector(n_estimators=25, random_state=0)]
+)
+def test_sklearn_estimator_checks(
+    estimator: IsolationForestDetector, check: Callable[..., None]
+) -> None:
+    check(estimator)
+
+
+def _data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    normal = rng.normal(0, 1, size=(500, 4))
+    outliers = rng.normal(0, 1, size=(5, 4)) + np.array([8, -8, 8, -8])
+    return normal, outliers
+
+
+def test_injected_outliers_get_the_highest_anomaly_scores() -> None:
+    normal, outliers = _data()
+    detector = IsolationForestDetector(random_state=0).fit(normal)
+    scores = detector.score_samples(np.vstack([normal, outliers]))
+    assert set(np.argsort(scores)[-5:]) == set(range(500, 505))
+    assert detector.predict(outliers).tolist() == [1] * 5
+
+
+def test_anomaly_score_is_sklearns_score_with_the_sign_flipped() -> None:
+    normal, outliers = _data(1)
+    detector = IsolationForestDetector(random_state=0).fit(normal)
+    reference = IsolationForest(random_state=0).fit(normal)
+    both = np.vstack([normal, outliers])
+    np.testing.assert_allclose(detector.anomaly_score(both), -reference.score_samples(both))
+    assert detector.score_samples(outliers).min() > detector.score_samples(normal).max()
+
+
+def test_threshold_comes_from_the_training_quantile() -> None:
+    normal, _ = _data(2)
+    detector = IsolationForestDetector(threshold_quantile=0.9, random_state=0).fit(normal)
+    share = detector.predict(normal).mean()
+    assert 0.05 < share <= 0.11
+    assert detector.threshold_ == pytest.approx(np.quantile(detector.score_samples(normal), 0.9))
+
+
+def test_explanations_name_the_feature_that_drove_the_score() -> None:
+    rng = np.random.default_rng(3)
+    X = rng.normal(0, 1, size=(400, len(FEATURE_NAMES)))
+    detector = IsolationForestDetector(random_state=0).fit(X)
+    odd = np.zeros((1, len(FEATURE_NAMES)))
+    odd[0, 3] = 25.0  # destructive_10m
+    (reason,) = explain_rows(detector, odd, np.zeros_like(odd), top=3)
+    assert next(iter(reason)) == FEATURE_NAMES[3]
+    assert reason[FEATURE_NAMES[3]]["value"] == 25.0
+    assert reason[FEATURE_NAMES[3]]["baseline"] == 0.0
+
+
+def _store_history(store: ChdbStore, *, principals: int, minutes: int) -> None:
+    normalizer = Normalizer()
+    start = datetime(2026, 3, 2, 8, tzinfo=UTC)
+    rows = []
+    now = datetime.now(UTC)
+    for p in range(principals):
+        role = ("ops-agent", "reporting", "etl-job")[p % 3]
+        for m in range(minutes):
+            at = start + timedelta(minutes=m * 3, seconds=p)
+            name = "DeleteBucket" if m % 17 == 0 else "DescribeInstances"
+            source = "s3" if name == "DeleteBucket" else "ec2"
+            record = make_record(
+                at=at,
+                role=f"{role}-{p}",
+                session="alice@example.com",
+                eventName=name,
+                eventSource=f"{source}.amazonaws.com",
+            )
+            rows.append(event_row(normalizer.normalize(record), now, "b"))
+    store.insert(schema.EVENTS, rows, STORED_COLUMNS)
+
+
+def test_training_refuses_too_little_history(store: ChdbStore) -> None:
+    _store_history(store, principals=1, minutes=20)
+    with pytest.raises(NotEnoughHistory, match="at least 200"):
+        train_detector(store, until_ms=int(datetime(2026, 3, 3, tzinfo=UTC).timestamp() * 1000))
+
+
+def test_training_builds_profiles_and_round_trips_on_disk(store: ChdbStore, tmp_path: Path) -> None:
+    _store_history(store, principals=3, minutes=120)
+    until = int(datetime(2026, 3, 3, tzinfo=UTC).timestamp() * 1000)
+    model = train_detector(store, until_ms=until, min_rows=100, n_estimators=20)
+    assert model.metadata["rows"] == 360
+    assert len(model.profiles) == 3
+    profile = next(iter(model.profiles.values()))
+    assert profile.events == 120
+    assert profile.high["destructive_10m"] >= 1
+    assert "DescribeInstances" in profile.seen["action"]
+    assert "all" in model.detectors
+    save_model(model, tmp_path / "models", store)
+    loaded = latest_model(tmp_path / "models")
+    assert loaded is not None and loaded.version == model.version
+    versions = store.query(f"SELECT version FROM {schema.DETECTOR_MODELS}")
+    assert versions == [(model.version,)]
+
+
+def test_a_model_trained_on_other_features_is_not_used(store: ChdbStore, tmp_path: Path) -> None:
+    _store_history(store, principals=2, minutes=120)
+    until = int(datetime(2026, 3, 3, tzinfo=UTC).timestamp() * 1000)
+    model = train_detector(store, until_ms=until, min_rows=100, n_estimators=10)
+    older = dataclasses.replace(model, feature_names=model.feature_names[:-1])
+    path = save_model(older, tmp_path / "models")
+    with pytest.raises(IncompatibleModel, match="other features"):
+        load_model(path)
+    assert latest_model(tmp_path / "models") is None  # the worker then retrains at once

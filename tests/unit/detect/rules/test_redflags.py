@@ -1,0 +1,519 @@
+"""Red-flag rules and load_rules: which single events fire, at what severity, and what they say."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from detect.findings import SEVERITIES, Finding
+from detect.rules.base import DEFAULT_EXCLUDED, Rule, load_rules
+from detect.rules.redflags.identity import RED_FLAGS
+from ingest.events import AuditEvent, Normalizer
+from tests.factories import make_event, make_record
+
+ACCOUNT = "123456789012"
+USER = {
+    "type": "IAMUser",
+    "principalId": "AIDAEXAMPLE",
+    "accountId": ACCOUNT,
+    "arn": f"arn:aws:iam::{ACCOUNT}:user/alice",
+    "userName": "alice",
+}
+ROOT = {
+    "type": "Root",
+    "principalId": ACCOUNT,
+    "accountId": ACCOUNT,
+    "arn": f"arn:aws:iam::{ACCOUNT}:root",
+}
+ADMIN_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
+ADMIN_DOC = '{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+
+
+@pytest.fixture(scope="module")
+def rules() -> list[Rule]:
+    return load_rules()
+
+
+def call(
+    source: str, action: str, params: dict[str, Any] | None = None, **overrides: Any
+) -> AuditEvent:
+    return make_event(
+        eventSource=f"{source}.amazonaws.com",
+        eventName=action,
+        requestParameters=params,
+        readOnly=False,
+        **overrides,
+    )
+
+
+def redflags(event: AuditEvent) -> dict[str, str]:
+    """rule name -> severity of every red flag that fires."""
+    found = (rule.evaluate(event) for rule in RED_FLAGS)
+    return {f.rule: f.severity for f in found if f is not None}
+
+
+def test_stop_logging_fires_critical_naming_principal_action_and_trail(rules: list[Rule]) -> None:
+    event = call("cloudtrail", "StopLogging", {"name": "org-trail"})
+    findings = [f for r in rules if (f := r.evaluate(event)) is not None]
+    stop = next(f for f in findings if f.rule == "redflag:stop_logging")
+    assert stop == Finding(
+        principal=event.principal_key,
+        actor_kind=event.actor_kind,
+        kind="rule",
+        rule="redflag:stop_logging",
+        severity="critical",
+        score=1.0,
+        summary=stop.summary,
+        event_ids=(event.event_id,),
+        first_event_ms=event.event_time_ms,
+        last_event_ms=event.event_time_ms,
+        explanation=stop.explanation,
+    )
+    assert event.principal in stop.summary
+    assert "cloudtrail:StopLogging" in stop.summary and "org-trail" in stop.summary
+    assert stop.explanation["outcome"] == "ok"
+
+
+def test_describe_instances_fires_nothing(rules: list[Rule]) -> None:
+    event = make_event(eventName="DescribeInstances")
+    assert [r.name for r in rules if r.evaluate(event) is not None] == []
+
+
+def test_every_finding_is_well_formed(rules: list[Rule]) -> None:
+    event = make_event(
+        userIdentity=ROOT,
+        eventSource="iam.amazonaws.com",
+        eventName="AttachUserPolicy",
+        readOnly=False,
+        requestParameters={"userName": "bob", "policyArn": ADMIN_ARN},
+    )
+    findings = [f for r in rules if (f := r.evaluate(event)) is not None]
+    assert {"redflag:root_activity", "redflag:admin_policy_attached"} <= {f.rule for f in findings}
+    for finding in findings:
+        assert finding.severity in SEVERITIES and 0 < finding.score <= 1
+        assert finding.kind == "rule" and finding.event_ids == (event.event_id,)
+
+
+CASES = [
+    # logging and guardrails
+    pytest.param(
+        "cloudtrail",
+        "DeleteTrail",
+        {"name": "t"},
+        {},
+        {"redflag:delete_trail": "critical"},
+        id="delete trail",
+    ),
+    pytest.param(
+        "cloudtrail",
+        "StopLogging",
+        {"name": "t"},
+        {"errorCode": "AccessDenied"},
+        {"redflag:stop_logging": "medium"},
+        id="denied stop logging is a medium attempt",
+    ),
+    pytest.param(
+        "cloudtrail",
+        "StopLogging",
+        {"name": "t"},
+        {"errorCode": "TrailNotFoundException"},
+        {},
+        id="failed stop logging is nothing",
+    ),
+    pytest.param(
+        "cloudtrail",
+        "UpdateTrail",
+        {"name": "t", "isMultiRegionTrail": False},
+        {},
+        {"redflag:trail_weakened": "high"},
+        id="trail made single-region",
+    ),
+    pytest.param(
+        "cloudtrail",
+        "UpdateTrail",
+        {"name": "t", "s3BucketName": "b"},
+        {},
+        {},
+        id="ordinary trail update",
+    ),
+    pytest.param(
+        "cloudtrail",
+        "PutEventSelectors",
+        {"eventSelectors": [{"includeManagementEvents": False, "readWriteType": "All"}]},
+        {},
+        {"redflag:event_selectors_reduced": "high"},
+        id="selectors drop management",
+    ),
+    pytest.param(
+        "cloudtrail",
+        "PutEventSelectors",
+        {"eventSelectors": [{"includeManagementEvents": True, "readWriteType": "All"}]},
+        {},
+        {},
+        id="selectors keep everything",
+    ),
+    pytest.param(
+        "guardduty",
+        "UpdateDetector",
+        {"detectorId": "d", "enable": False},
+        {},
+        {"redflag:guardduty_disabled": "high"},
+        id="guardduty disabled",
+    ),
+    pytest.param(
+        "guardduty",
+        "UpdateDetector",
+        {"detectorId": "d", "enable": True},
+        {},
+        {},
+        id="guardduty enabled",
+    ),
+    pytest.param(
+        "config",
+        "StopConfigurationRecorder",
+        {"configurationRecorderName": "default"},
+        {},
+        {"redflag:config_recording_stopped": "high"},
+        id="config recorder stopped",
+    ),
+    pytest.param(
+        "securityhub",
+        "DisableSecurityHub",
+        {},
+        {},
+        {"redflag:securityhub_disabled": "high"},
+        id="security hub disabled",
+    ),
+    pytest.param(
+        "access-analyzer",
+        "DeleteAnalyzer",
+        {"analyzerName": "a"},
+        {},
+        {"redflag:access_analyzer_deleted": "high"},
+        id="access analyzer deleted",
+    ),
+    pytest.param(
+        "organizations",
+        "LeaveOrganization",
+        None,
+        {"errorCode": "AccessDenied"},
+        {"redflag:leave_organization": "high"},
+        id="denied leave organization",
+    ),
+    pytest.param(
+        "kms",
+        "ScheduleKeyDeletion",
+        {"keyId": "k", "pendingWindowInDays": 7},
+        {},
+        {"redflag:kms_key_loss": "high"},
+        id="kms key scheduled for deletion",
+    ),
+    # identity
+    pytest.param(
+        "iam",
+        "AttachRolePolicy",
+        {"roleName": "r", "policyArn": ADMIN_ARN},
+        {},
+        {"redflag:admin_policy_attached": "high"},
+        id="admin policy attached",
+    ),
+    pytest.param(
+        "iam",
+        "AttachRolePolicy",
+        {"roleName": "r", "policyArn": ADMIN_ARN},
+        {"errorCode": "AccessDenied"},
+        {},
+        id="denied admin attach is left to anomalies",
+    ),
+    pytest.param(
+        "iam",
+        "AttachUserPolicy",
+        {"userName": "u", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"},
+        {},
+        {},
+        id="read-only policy attached",
+    ),
+    pytest.param(
+        "iam",
+        "PutUserPolicy",
+        {"userName": "u", "policyDocument": ADMIN_DOC},
+        {},
+        {"redflag:admin_policy_attached": "high"},
+        id="inline star policy",
+    ),
+    pytest.param(
+        "iam",
+        "CreateAccessKey",
+        {"userName": "bob"},
+        {"userIdentity": USER},
+        {"redflag:access_key_for_other_user": "medium"},
+        id="access key for another user",
+    ),
+    pytest.param(
+        "iam",
+        "CreateAccessKey",
+        {"userName": "alice"},
+        {"userIdentity": USER},
+        {},
+        id="access key for oneself",
+    ),
+    pytest.param(
+        "iam",
+        "UpdateAssumeRolePolicy",
+        {
+            "roleName": "r",
+            "policyDocument": '{"Statement":[{"Effect":"Allow","Principal":'
+            '{"AWS":"arn:aws:iam::999999999999:root"},"Action":"sts:AssumeRole"}]}',
+        },
+        {},
+        {"redflag:role_trust_external": "high"},
+        id="role trusts another account",
+    ),
+    # exposure
+    pytest.param(
+        "s3",
+        "PutBucketAcl",
+        {
+            "bucketName": "b",
+            "AccessControlPolicy": {
+                "Grant": [{"Grantee": {"URI": "http://acs.amazonaws.com/groups/global/AllUsers"}}]
+            },
+        },
+        {},
+        {"redflag:bucket_made_public": "critical"},
+        id="bucket ACL to AllUsers",
+    ),
+    pytest.param(
+        "s3",
+        "PutBucketPolicy",
+        {
+            "bucketName": "b",
+            "bucketPolicy": {
+                "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}]
+            },
+        },
+        {},
+        {"redflag:bucket_made_public": "critical"},
+        id="bucket policy to anyone",
+    ),
+    pytest.param(
+        "s3",
+        "PutBucketPolicy",
+        {
+            "bucketName": "b",
+            "bucketPolicy": {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1"}},
+                    }
+                ]
+            },
+        },
+        {},
+        {},
+        id="bucket policy pinned to a VPC endpoint",
+    ),
+    pytest.param(
+        "s3",
+        "PutBucketPublicAccessBlock",
+        {"bucketName": "b", "PublicAccessBlockConfiguration": {"BlockPublicAcls": False}},
+        {},
+        {"redflag:public_access_block_removed": "high"},
+        id="public access block off",
+    ),
+    pytest.param(
+        "ec2",
+        "AuthorizeSecurityGroupIngress",
+        {
+            "groupId": "sg-1",
+            "ipPermissions": {
+                "items": [
+                    {
+                        "ipProtocol": "tcp",
+                        "fromPort": 3389,
+                        "toPort": 3389,
+                        "ipv6Ranges": {"items": [{"cidrIpv6": "::/0"}]},
+                    }
+                ]
+            },
+        },
+        {},
+        {"redflag:security_group_open_admin_port": "high"},
+        id="rdp open to ::/0",
+    ),
+    pytest.param(
+        "ec2",
+        "AuthorizeSecurityGroupIngress",
+        {
+            "groupId": "sg-1",
+            "ipPermissions": {
+                "items": [
+                    {
+                        "ipProtocol": "tcp",
+                        "fromPort": 443,
+                        "toPort": 443,
+                        "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]},
+                    }
+                ]
+            },
+        },
+        {},
+        {},
+        id="https open to the world is not an admin port",
+    ),
+    pytest.param(
+        "ec2",
+        "ModifySnapshotAttribute",
+        {"snapshotId": "snap-1", "createVolumePermission": {"add": {"items": [{"group": "all"}]}}},
+        {},
+        {"redflag:snapshot_shared": "critical"},
+        id="snapshot made public",
+    ),
+    pytest.param(
+        "ec2",
+        "ModifyImageAttribute",
+        {"imageId": "ami-1", "launchPermission": {"add": {"items": [{"userId": "999999999999"}]}}},
+        {},
+        {"redflag:ami_shared": "high"},
+        id="ami shared with an account",
+    ),
+    pytest.param(
+        "lambda",
+        "AddPermission20150331v2",
+        {"functionName": "f", "principal": "*", "action": "lambda:InvokeFunction"},
+        {},
+        {"redflag:resource_policy_public": "high"},
+        id="lambda invocable by anyone",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "action", "params", "overrides", "expected"), CASES)
+def test_red_flag_table(
+    source: str,
+    action: str,
+    params: dict[str, Any] | None,
+    overrides: dict[str, Any],
+    expected: dict[str, str],
+) -> None:
+    assert redflags(call(source, action, params, **overrides)) == expected
+
+
+@pytest.mark.parametrize(
+    ("identity", "extra", "expected"),
+    [
+        pytest.param(
+            ROOT, {"eventName": "CreateUser"}, {"redflag:root_activity": "high"}, id="root write"
+        ),
+        pytest.param(ROOT, {"eventName": "ListUsers", "readOnly": True}, {}, id="root read"),
+        pytest.param(
+            ROOT,
+            {"eventName": "CreateUser", "eventType": "AwsServiceEvent"},
+            {},
+            id="service event on root",
+        ),
+    ],
+)
+def test_root_activity(
+    identity: dict[str, Any], extra: dict[str, Any], expected: dict[str, str]
+) -> None:
+    event = make_event(
+        userIdentity=identity, eventSource="iam.amazonaws.com", **{"readOnly": False, **extra}
+    )
+    assert redflags(event) == expected
+
+
+@pytest.mark.parametrize(
+    ("identity", "mfa", "expected"),
+    [
+        pytest.param(USER, "No", {"redflag:console_login_without_mfa": "medium"}, id="user no mfa"),
+        pytest.param(USER, "Yes", {}, id="user with mfa"),
+        pytest.param(
+            ROOT,
+            "No",
+            {"redflag:console_login_without_mfa": "high", "redflag:root_activity": "high"},
+            id="root no mfa",
+        ),
+    ],
+)
+def test_console_login_without_mfa(
+    identity: dict[str, Any], mfa: str, expected: dict[str, str]
+) -> None:
+    event = make_event(
+        userIdentity=identity,
+        eventSource="signin.amazonaws.com",
+        eventName="ConsoleLogin",
+        eventType="AwsConsoleSignIn",
+        readOnly=False,
+        additionalEventData={"MFAUsed": mfa},
+        responseElements={"ConsoleLogin": "Success"},
+    )
+    assert redflags(event) == expected
+
+
+def test_lowercase_key_records_fire_the_same() -> None:
+    record = {
+        k.lower(): v
+        for k, v in make_record(
+            eventSource="cloudtrail.amazonaws.com",
+            eventName="DeleteTrail",
+            requestParameters={"name": "t"},
+        ).items()
+    }
+    assert redflags(Normalizer().normalize(record)) == {"redflag:delete_trail": "critical"}
+
+
+def test_rules_are_pure(rules: list[Rule]) -> None:
+    event = call("cloudtrail", "StopLogging", {"name": "t"})
+    first = [r.evaluate(event) for r in rules]
+    assert [r.evaluate(event) for r in rules] == first
+
+
+def test_load_rules_names_are_unique_and_exclusions_apply() -> None:
+    everything = load_rules(exclude=())
+    names = [r.name for r in everything]
+    assert len(names) == len(set(names))
+    assert {r.name for r in RED_FLAGS} <= set(names)
+    assert sum(n.startswith("sigma:") for n in names) == 57
+    default = {r.name for r in load_rules()}
+    assert default == set(names) - DEFAULT_EXCLUDED
+
+
+def test_rule_index_finds_exactly_what_evaluating_every_rule_finds() -> None:
+    import orjson
+
+    from detect.rules.base import RuleIndex
+    from tests.factories import DATASETS
+
+    folder = DATASETS / "stratus-red-team_detonation-logs" / "detonation-logs"
+    if not folder.is_dir():
+        pytest.skip(f"datasets not found at {folder}")
+    normalizer = Normalizer()
+    events = [
+        normalizer.normalize(r)
+        for p in sorted(folder.glob("*.json"))
+        for r in orjson.loads(p.read_bytes())
+    ]
+    events.append(NORMALIZER_EVENT)
+    rules = load_rules()
+    index = RuleIndex(rules)
+    assert len(index) == len(rules)
+    fired = 0
+    for event in events:
+        everything = [f for r in rules if (f := r.evaluate(event)) is not None]
+        candidates = index.candidates(event.action)
+        indexed = [f for r in candidates if (f := r.evaluate(event)) is not None]
+        assert indexed == everything, event.action
+        fired += bool(everything)
+    assert fired > 20  # the comparison covered events that do fire
+
+
+NORMALIZER_EVENT = make_event(
+    eventSource="lambda.amazonaws.com",
+    eventName="AddPermission20150331v2",  # versioned eventName
+    requestParameters={"functionName": "f", "principal": "*"},
+)

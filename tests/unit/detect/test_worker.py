@@ -1,0 +1,184 @@
+"""Streaming detection through the real app, bus and chDB: POST a burst, GET one alert, act."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from detect.alerts.alert import Alert
+from detect.api.alerts import create_router
+from detect.worker import DetectionWorker, DetectSettings, start_detection
+from ingest.api import create_app
+from ingest.events import encode_event
+from ingest.runtime import Runtime, open_runtime
+from ingest.settings import Settings
+from tests.conftest import ADMIN_KEY, INGEST_KEY, READ_KEY, auth
+from tests.factories import make_record
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+AGENT_KEY = "arn:aws:sts::123456789012:assumed-role/deploy-agent"
+WAIT_S = 20.0  # upper bound for the workers to catch up; the tests assert behaviour, not speed
+
+
+@dataclass
+class Live:
+    runtime: Runtime
+    client: TestClient
+    worker: DetectionWorker
+    heard: list[tuple[str, Alert]]
+
+
+def register_groups(runtime: Runtime) -> None:
+    """Commit offset 0 for the sink and detect groups before either starts.
+
+    Works around MemoryBroker._low_water trimming below the offsets of the groups that have
+    committed so far: a detect commit before the sink's first commit makes the sink skip events.
+    Remove once the broker counts every subscribed group (reported with a fix).
+    """
+    kafka = runtime.settings.kafka
+    for group in (kafka.group_id, kafka.detect_group_id):
+        subscriber = runtime.bus.subscriber([kafka.topic], group)
+        subscriber.commit({(kafka.topic, p): 0 for p in range(kafka.partitions)})
+        subscriber.close()
+
+
+@pytest.fixture
+def live(settings: Settings) -> Iterator[Live]:
+    from leash.app import start_workers
+
+    with open_runtime(settings) as runtime:
+        register_groups(runtime)
+        start_workers(runtime, sink=True, detect=False)
+        worker = start_detection(
+            runtime, settings=DetectSettings(_env_file=None, auto_retrain=False, min_train_rows=50)
+        )  # type: ignore[call-arg]
+        heard: list[tuple[str, Alert]] = []
+        runtime.extensions["alert_listeners"].append(lambda kind, a: heard.append((kind, a)))
+        app = create_app(runtime, routers=[create_router])
+        try:
+            with TestClient(app) as client:
+                yield Live(runtime, client, worker, heard)
+        finally:
+            worker.stop()
+
+
+def wait_for(probe: Callable[[], Any]) -> Any:
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        value = probe()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+def burst(n: int, start: datetime = T0) -> list[dict[str, Any]]:
+    return [
+        make_record(
+            at=start + timedelta(seconds=2 * i),
+            eventName="DeleteBucket",
+            eventSource="s3.amazonaws.com",
+            session=f"agent-run-{i % 3}f9",
+            requestParameters={"bucketName": f"prod-data-{i}"},
+        )
+        for i in range(n)
+    ]
+
+
+def alerts(client: TestClient, **params: str) -> list[dict[str, Any]]:
+    response = client.get("/v1/alerts", params=params, headers=auth(READ_KEY))
+    assert response.status_code == 200
+    return list(response.json()["alerts"])
+
+
+def test_a_shipped_burst_becomes_one_alert_with_its_reason(live: Live) -> None:
+    posted = live.client.post("/v1/events", json={"Records": burst(40)}, headers=auth(INGEST_KEY))
+    assert posted.json()["accepted"] == 40
+    found = wait_for(lambda: [a for a in alerts(live.client) if a["event_count"] == 40])
+    assert len(alerts(live.client)) == 1
+    (alert,) = found
+    assert (alert["principal"], alert["actor_kind"]) == (AGENT_KEY, "agent")
+    assert alert["status"] == "open"
+    assert alert["rule"].startswith("baseline:")
+    assert alert["explanation"]["features"]["destructive_10m"]["threshold"] == 5
+    assert alert["first_event_time"].startswith("2026-03-02T10:00")
+    assert [kind for kind, a in live.heard if a.id == alert["id"]].count("alert.opened") == 1
+    assert wait_for(lambda: live.worker.status()["lag"] == 0)
+    status = live.client.get("/v1/detector", headers=auth(READ_KEY)).json()
+    assert status["last_event_time"].startswith("2026-03-02T10:01")
+    assert (status["model_version"], status["stale"]) == (None, False)
+
+
+def test_acknowledge_and_resolve_through_the_api(live: Live) -> None:
+    live.client.post("/v1/events", json=burst(10), headers=auth(INGEST_KEY))
+    (alert,) = wait_for(lambda: alerts(live.client))
+    path = f"/v1/alerts/{alert['id']}"
+    assert live.client.post(f"{path}/ack", headers=auth(READ_KEY)).status_code == 403
+    acked = live.client.post(f"{path}/ack", json={"note": "looking"}, headers=auth(ADMIN_KEY))
+    assert (acked.json()["status"], acked.json()["status_note"]) == ("acknowledged", "looking")
+    full_arn = "arn:aws:sts::123456789012:assumed-role/deploy-agent/agent-run-0f9"
+    assert [a["id"] for a in alerts(live.client, status="acknowledged", principal=full_arn)] == [
+        alert["id"]
+    ]
+    live.client.post(f"{path}/resolve", headers=auth(ADMIN_KEY))
+    assert live.client.get(path, headers=auth(READ_KEY)).json()["status"] == "resolved"
+    assert [k for k, a in live.heard if a.id == alert["id"]][-2:] == [
+        "alert.acknowledged",
+        "alert.resolved",
+    ]
+    # a resolved incident takes no more events: the same agent's next burst opens a new alert
+    live.client.post(
+        "/v1/events", json=burst(10, T0 + timedelta(minutes=5)), headers=auth(INGEST_KEY)
+    )
+    assert wait_for(lambda: len(alerts(live.client)) == 2)
+    assert live.client.get("/v1/alerts/al_missing", headers=auth(READ_KEY)).status_code == 404
+
+
+def test_training_through_the_api_swaps_the_model_in(live: Live) -> None:
+    too_early = live.client.post("/v1/detector/train", headers=auth(ADMIN_KEY))
+    assert too_early.status_code == 409
+    history = [
+        make_record(at=T0 + timedelta(minutes=m), role=role, session="alice@example.com")
+        for m in range(40)
+        for role in ("reporting", "billing")
+    ]
+    live.client.post("/v1/events", json=history, headers=auth(INGEST_KEY))
+    assert wait_for(
+        lambda: live.client.get("/v1/events", headers=auth(READ_KEY)).json()["total"] == 80
+    )
+    trained = live.client.post("/v1/detector/train", headers=auth(ADMIN_KEY))
+    assert trained.status_code == 200, trained.text
+    version = trained.json()["model_version"]
+    status = live.client.get("/v1/detector", headers=auth(READ_KEY)).json()
+    assert status["model_version"] == version
+    assert status["model"]["rows"] == 80
+    assert (live.runtime.settings.data_dir / "models" / "current.json").exists()
+    assert live.runtime.extensions["detection"] is live.worker
+
+
+def test_enough_new_events_trigger_a_retrain(settings: Settings) -> None:
+    with open_runtime(settings) as runtime:
+        register_groups(runtime)
+        worker = start_detection(
+            runtime, settings=DetectSettings(_env_file=None, retrain_min_events=5)
+        )  # type: ignore[call-arg]
+        try:
+            records = [make_record(at=T0 + timedelta(seconds=i)) for i in range(6)]
+            runtime.bus.publisher().publish(
+                runtime.settings.kafka.topic,
+                [
+                    (e.principal_key.encode(), encode_event(e))
+                    for e in (runtime.normalizer.normalize(r) for r in records)
+                ],
+            ).result()
+            # nothing is stored (no sink runs), so the scheduled training reports why it waited
+            assert wait_for(lambda: worker.status()["training_error"])
+            assert "training needs at least" in worker.status()["training_error"]
+            assert worker.status()["events_processed"] == 6
+        finally:
+            worker.stop()

@@ -1,0 +1,159 @@
+"""Embedded bus: durability across restarts, torn log tails, retention, groups and lag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingest.bus.embedded import MemoryBroker
+from ingest.bus.log import SEGMENT_BYTES, LogEntry, SegmentLog
+
+
+def publish(broker: MemoryBroker, n: int, *, prefix: str = "k") -> None:
+    messages = [(f"{prefix}{i % 5}".encode(), f"v{i}".encode()) for i in range(n)]
+    broker.publish("t", messages).result(timeout=5)
+
+
+def drain(broker: MemoryBroker, group: str = "g") -> list[bytes]:
+    sub = broker.subscriber(["t"], group)
+    values = [r.value for r in sub.poll(10_000, 0.2)]
+    sub.close()
+    return values
+
+
+def test_published_records_survive_a_restart(tmp_path: Path) -> None:
+    broker = MemoryBroker(partitions=3, log_dir=tmp_path)
+    publish(broker, 20)
+    broker.close()
+    again = MemoryBroker(partitions=3, log_dir=tmp_path)
+    assert sorted(drain(again)) == sorted(f"v{i}".encode() for i in range(20))
+    publish(again, 1, prefix="new")  # offsets continue after replay, no reuse
+    assert len(drain(again, "other")) == 21
+    again.close()
+
+
+def test_committed_offsets_survive_and_only_the_rest_replays(tmp_path: Path) -> None:
+    broker = MemoryBroker(partitions=2, log_dir=tmp_path)
+    publish(broker, 10)
+    sub = broker.subscriber(["t"], "g")
+    records = sub.poll(100, 0.2)
+    first_half = records[:4]
+    sub.commit({(r.topic, r.partition): r.offset + 1 for r in first_half})
+    broker.close()
+    again = MemoryBroker(partitions=2, log_dir=tmp_path)
+    committed = {(r.topic, r.partition, r.offset) for r in first_half}
+    rest = again.subscriber(["t"], "g").poll(100, 0.2)
+    replayed = {(r.topic, r.partition, r.offset) for r in rest}
+    assert not committed & replayed
+    assert len(replayed) + len({(t, p) for t, p, _ in committed}) >= 6
+    again.close()
+
+
+def test_per_key_order_is_kept() -> None:
+    broker = MemoryBroker(partitions=4)
+    broker.publish("t", [(b"same", str(i).encode()) for i in range(50)]).result(timeout=5)
+    values = [int(r.value) for r in broker.subscriber(["t"], "g").poll(100, 0.1)]
+    assert values == list(range(50))
+
+
+def test_torn_tail_is_cut_and_earlier_entries_kept(tmp_path: Path) -> None:
+    broker = MemoryBroker(partitions=1, log_dir=tmp_path)
+    publish(broker, 5)
+    broker.close()
+    segment = next((tmp_path / "log").glob("*.seg"))
+    with segment.open("ab") as handle:  # a write cut short by kill -9 / power loss
+        handle.write(b"\x40\x00\x00\x00\x12\x34")
+    again = MemoryBroker(partitions=1, log_dir=tmp_path)
+    assert len(drain(again)) == 5
+    publish(again, 1, prefix="after")
+    again.close()
+    final = MemoryBroker(partitions=1, log_dir=tmp_path)
+    assert len(drain(final)) == 6
+    final.close()
+
+
+def test_two_members_share_partitions_and_rebalance_on_leave() -> None:
+    broker = MemoryBroker(partitions=4)
+    publish(broker, 40)
+    a = broker.subscriber(["t"], "g")
+    b = broker.subscriber(["t"], "g")
+    got_a = {r.partition for r in a.poll(1000, 0.1)}
+    got_b = {r.partition for r in b.poll(1000, 0.1)}
+    assert got_a and got_b and not got_a & got_b
+    b.close()
+    after = {r.partition for r in a.poll(1000, 0.1)}
+    assert got_b <= after  # b's uncommitted share moves to a and replays from the committed offset
+
+
+def test_pause_and_lag() -> None:
+    broker = MemoryBroker(partitions=2)
+    publish(broker, 10)
+    sub = broker.subscriber(["t"], "g")
+    sub.pause()
+    assert sub.poll(100, 0.05) == []
+    sub.resume()
+    records = sub.poll(100, 0.05)
+    assert len(records) == 10 and sub.lag() == 10
+    sub.commit({(r.topic, r.partition): r.offset + 1 for r in records})
+    assert sub.lag() == 0
+
+
+def test_segments_roll_and_fully_committed_ones_are_deleted(tmp_path: Path) -> None:
+    log = SegmentLog(tmp_path)
+    list(log.replay())
+    big = b"x" * (SEGMENT_BYTES // 2 + 1)
+    for offset in range(3):
+        log.append([LogEntry("t", 0, offset, 0, None, big)])
+        log.sync()
+    assert len(log.segments) == 2
+    assert log.delete_before({("t", 0): 1}) == 0  # offset 1 still needed by the first segment
+    assert log.delete_before({("t", 0): 2}) == 1
+    log.close()
+    assert [e.offset for e in SegmentLog(tmp_path).replay()] == [2]
+
+
+def test_failed_log_write_fails_the_publish_instead_of_acknowledging(tmp_path: Path) -> None:
+    broker = MemoryBroker(partitions=1, log_dir=tmp_path)
+    assert broker._log is not None
+    broker._log.close()  # the fd is gone: every write now fails like a dead disk
+    future = broker.publish("t", [(b"k", b"v")])
+    error = future.exception(timeout=5)
+    assert error is not None and "bus log write failed" in str(error)
+    assert not broker.ping()
+    broker.close()
+
+
+def test_a_fast_group_never_trims_what_a_slow_group_has_not_read() -> None:
+    broker = MemoryBroker(partitions=1)
+    slow = broker.subscriber(["t"], "sink")
+    fast = broker.subscriber(["t"], "detect")
+    publish(broker, 5)
+    records = fast.poll(100, 0.1)
+    fast.commit({(r.topic, r.partition): r.offset + 1 for r in records})
+    assert len(slow.poll(100, 0.1)) == 5
+
+
+def test_concurrent_commits_of_two_groups_keep_offsets_file_consistent(tmp_path: Path) -> None:
+    import threading
+
+    broker = MemoryBroker(partitions=2, log_dir=tmp_path)
+    publish(broker, 10)
+    subs = [broker.subscriber(["t"], g) for g in ("sink", "detect")]
+    errors: list[BaseException] = []
+
+    def hammer(sub) -> None:  # type: ignore[no-untyped-def]
+        try:
+            for i in range(200):
+                sub.commit({("t", 0): i % 5, ("t", 1): i % 5})
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=hammer, args=(s,)) for s in subs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    broker.close()
+    again = MemoryBroker(partitions=2, log_dir=tmp_path)
+    assert set(again._committed) == {"sink", "detect"}
+    again.close()
