@@ -8,11 +8,11 @@ from __future__ import annotations
 import sys
 import time
 
-from detect.anomaly.forest import train_detector
+from detect.anomaly.training import train_detector
 from detect.engine import DetectionEngine
 from detect.eval.generator import generate
 from detect.eval.runner import normalize, run_engine, store_events
-from detect.features.build import build_features
+from detect.features import build_features
 from detect.worker import load_rules
 from ingest.migrate import apply_migrations
 from ingest.store.chdb import ChdbStore

@@ -20,7 +20,7 @@ from detect.alerts.alert import Alert, severity_rank
 from detect.alerts.incidents import ATTACH_CLASSES, AlertBook
 from detect.anomaly.baseline import BaselineDetector
 from detect.anomaly.forest import DetectionModel, explain_rows
-from detect.features.build import PrincipalState
+from detect.features import PrincipalState
 from detect.findings import SEVERITIES, Finding
 from detect.rules.base import RuleIndex
 from ingest.events import AuditEvent

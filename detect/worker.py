@@ -17,8 +17,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from detect.alerts.alert import AlertStore, notify_listeners
-from detect.anomaly.forest import DetectionModel, NotEnoughHistory, train_detector
-from detect.anomaly.history import CURRENT_FILE, latest_model, save_model
+from detect.anomaly.forest import DetectionModel, NotEnoughHistory
+from detect.anomaly.model_file import CURRENT_FILE, latest_model, save_model
+from detect.anomaly.training import train_detector
 from detect.engine import DetectionEngine, RuleLike
 from ingest.bus import Record, TopicPartition
 from ingest.events import RecordError, decode_event, event_time_iso

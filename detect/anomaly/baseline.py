@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from detect.features.build import (
+from detect.features import (
     FEATURE_NAMES,
     FIRST_SEEN_PROD_DESTRUCTIVE,
     FIRST_SEEN_SENSITIVE,

@@ -1,22 +1,15 @@
-"""The model's side of the store: training history read in SQL, versioned model files on disk."""
+"""Training history read in SQL: per-principal minute buckets, churn and first-seen values."""
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import joblib
-import orjson
-
-from detect.features.build import (
+from detect.features import (
     CREATE_ACTION_RE,
     DATA_READ_ACTIONS,
-    FEATURE_NAMES,
     MAX_BUCKET_NAMES,
     MAX_SEEN,
     PROD_RESOURCE_RE,
@@ -27,26 +20,9 @@ from detect.features.build import (
 from ingest import schema
 from ingest.store import Store
 
-if TYPE_CHECKING:
-    from detect.anomaly.forest import DetectionModel
-
-__all__ = [
-    "IncompatibleModel",
-    "PrincipalHistory",
-    "latest_event_ms",
-    "latest_model",
-    "load_history",
-    "load_model",
-    "save_model",
-]
+__all__ = ["PrincipalHistory", "latest_event_ms", "load_history"]
 
 logger = logging.getLogger(__name__)
-
-CURRENT_FILE = "current.json"  # names the model file the detector should load
-
-
-class IncompatibleModel(ValueError):
-    """A model file trained on other features than this version computes: retrain."""
 
 
 _RANGE = (
@@ -189,70 +165,3 @@ def latest_event_ms(store: Store) -> int:
     """Event time of the newest stored event (0 when there is none)."""
     rows = store.query(f"SELECT max(toUnixTimestamp64Milli(event_time)) FROM {schema.EVENTS}")
     return int(rows[0][0] or 0) if rows else 0
-
-
-def save_model(model: DetectionModel, model_dir: Path, store: Store | None = None) -> Path:
-    """Write the model to model_dir/<version>.joblib, point current.json at it, record it."""
-    model_dir.mkdir(parents=True, exist_ok=True)
-    path = model_dir / f"detector-{model.version}.joblib"
-    tmp = path.with_suffix(".tmp")
-    joblib.dump(model, tmp, compress=3)
-    os.replace(tmp, path)
-    current = model_dir / CURRENT_FILE
-    pointer = current.with_suffix(".tmp")
-    pointer.write_bytes(
-        orjson.dumps(
-            {
-                "version": model.version,
-                "file": path.name,
-                "trained_at_ms": model.trained_at_ms,
-                "metadata": dict(model.metadata),
-            }
-        )
-    )
-    os.replace(pointer, current)
-    if store is not None:
-        store.insert(
-            schema.DETECTOR_MODELS,
-            [
-                (
-                    model.version,
-                    datetime.fromtimestamp(model.trained_at_ms / 1000, tz=UTC),
-                    str(path),
-                    int(model.metadata.get("rows", 0)),
-                    len(model.profiles),
-                    orjson.dumps(dict(model.metadata)).decode(),
-                )
-            ],
-            ["version", "trained_at", "path", "rows", "principals", "metadata"],
-        )
-    logger.info("saved detector %s to %s", model.version, path)
-    return path
-
-
-def load_model(path: Path) -> DetectionModel:
-    """Load a model file written by save_model (joblib: trusted local files only)."""
-    from detect.anomaly.forest import DetectionModel
-
-    model = joblib.load(path)
-    if not isinstance(model, DetectionModel):
-        raise TypeError(f"{path} does not hold a DetectionModel")
-    if tuple(model.feature_names) != FEATURE_NAMES:
-        raise IncompatibleModel(
-            f"{path} was trained on other features than this version "
-            f"computes ({len(model.feature_names)} vs {len(FEATURE_NAMES)})"
-        )
-    return model
-
-
-def latest_model(model_dir: Path) -> DetectionModel | None:
-    """The model current.json names; None when none was trained yet or it needs retraining."""
-    current = model_dir / CURRENT_FILE
-    if not current.exists():
-        return None
-    name = orjson.loads(current.read_bytes())["file"]
-    try:
-        return load_model(model_dir / name)
-    except IncompatibleModel as exc:
-        logger.warning("%s; the detector runs without a model until it is retrained", exc)
-        return None

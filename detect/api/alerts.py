@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from detect.alerts.alert import ALERT_STATUSES, AlertStore, notify_listeners
 from detect.anomaly.forest import NotEnoughHistory
-from detect.anomaly.history import latest_model
+from detect.anomaly.model_file import latest_model
 from detect.worker import DetectSettings, model_dir, train_and_save
 from ingest.auth import Authenticator
 from ingest.events import event_time_iso

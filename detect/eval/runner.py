@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from detect.alerts.alert import Alert
-from detect.anomaly.forest import train_detector
+from detect.anomaly.training import train_detector
 from detect.engine import DetectionEngine
 from detect.eval.baselines import InsightsRateRule, eval_rules
 from detect.eval.generator import Label, Scenario

@@ -1,4 +1,4 @@
-"""Per-principal event-time window features: build_features(); re-exports detect.feature_* names."""
+"""build_features(): the feature rows of a stream of events, as the streaming detector sees them."""
 
 from __future__ import annotations
 
@@ -6,52 +6,11 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-# Every public name of detect.feature_* is re-exported here (outside __all__ as `X as X`).
-from detect.features.bucket import BUCKET_MS as BUCKET_MS
-from detect.features.bucket import (
-    CREATE_ACTION_RE,
-    DATA_READ_ACTIONS,
-    PROD_RESOURCE_RE,
-    Bucket,
-    is_data_read,
-    is_offhours,
-    resource_name,
-)
-from detect.features.bucket import MAX_BUCKET_IDS as MAX_BUCKET_IDS
-from detect.features.bucket import MAX_BUCKET_NAMES as MAX_BUCKET_NAMES
-from detect.features.bucket import SLOW_SLOT_MS as SLOW_SLOT_MS
-from detect.features.bucket import SLOW_SLOTS as SLOW_SLOTS
-from detect.features.bucket import WINDOW_BUCKETS as WINDOW_BUCKETS
-from detect.features.bucket import WORK_HOURS_UTC as WORK_HOURS_UTC
 from detect.features.row import FEATURE_NAMES
-from detect.features.state import (
-    ESTABLISHED_EVENTS,
-    FIRST_SEEN_PROD_DESTRUCTIVE,
-    FIRST_SEEN_SENSITIVE,
-    PrincipalProfile,
-    PrincipalState,
-)
-from detect.features.state import MAX_SEEN as MAX_SEEN
-from detect.features.state import MAX_SLOW_IDS as MAX_SLOW_IDS
-from detect.features.state import SEEN_DIMENSIONS as SEEN_DIMENSIONS
+from detect.features.state import PrincipalProfile, PrincipalState
 from ingest.events import AuditEvent
 
-__all__ = [
-    "CREATE_ACTION_RE",
-    "DATA_READ_ACTIONS",
-    "ESTABLISHED_EVENTS",
-    "FEATURE_NAMES",
-    "FIRST_SEEN_PROD_DESTRUCTIVE",
-    "FIRST_SEEN_SENSITIVE",
-    "PROD_RESOURCE_RE",
-    "Bucket",
-    "PrincipalProfile",
-    "PrincipalState",
-    "build_features",
-    "is_data_read",
-    "is_offhours",
-    "resource_name",
-]
+__all__ = ["build_features"]
 
 
 def build_features(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 from detect.features.bucket import (
     BUCKET_MS,
@@ -14,10 +14,7 @@ from detect.features.bucket import (
     Bucket,
 )
 
-if TYPE_CHECKING:  # the state calls feature_row(); importing it at runtime would be circular
-    from detect.features.state import PrincipalState
-
-__all__ = ["FEATURE_NAMES", "feature_row"]
+__all__ = ["FEATURE_NAMES", "Window", "feature_row"]
 
 FEATURE_NAMES: tuple[str, ...] = (  # fixed column order of every feature row
     "events_1m",
@@ -46,6 +43,27 @@ FEATURE_NAMES: tuple[str, ...] = (  # fixed column order of every feature row
 )
 
 
+class Window(Protocol):
+    """What a feature row is computed from: a principal's open buckets and its history totals.
+
+    `PrincipalState` is the one implementation; the protocol keeps this module free of it.
+    """
+
+    @property
+    def buckets(self) -> Sequence[Bucket]: ...
+
+    @property
+    def slow(self) -> Iterable[Sequence[Any]]: ...
+
+    @property
+    def established(self) -> bool: ...
+
+    hist_events: int
+    hist_minutes: int
+    hist_offhours: int
+    hist_destructive: int
+
+
 def _window_churn(buckets: Iterable[Bucket]) -> int:
     """Names whose last create in the window comes after their first delete."""
     churn: dict[str, list[int]] = {}
@@ -57,7 +75,7 @@ def _window_churn(buckets: Iterable[Bucket]) -> int:
     return sum(1 for d, c in churn.values() if d and c > d)
 
 
-def feature_row(s: PrincipalState) -> list[float]:
+def feature_row(s: Window) -> list[float]:
     """The values of `s`'s current window (1 min, 10 min, 6 h), in FEATURE_NAMES order."""
     cur = s.buckets[-1] if s.buckets else Bucket(0)
     n = dest = priv = evas = writes = errors = off = creates = data = 0

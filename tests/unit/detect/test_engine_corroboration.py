@@ -10,7 +10,7 @@ import pytest
 from detect.alerts.alert import Alert
 from detect.anomaly.forest import DetectionModel
 from detect.engine import FOREST_RULE, DetectionEngine
-from detect.features.build import ESTABLISHED_EVENTS, PrincipalProfile
+from detect.features import ESTABLISHED_EVENTS, PrincipalProfile
 from detect.findings import Finding
 from detect.rules.base import Rule, load_rules
 from detect.worker import DetectSettings

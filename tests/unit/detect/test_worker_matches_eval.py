@@ -21,7 +21,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from detect.alerts.alert import Alert, AlertStore
-from detect.anomaly.forest import DetectionModel, train_detector
+from detect.anomaly.forest import DetectionModel
+from detect.anomaly.training import train_detector
 from detect.engine import DetectionEngine
 from detect.eval import runner
 from detect.eval.generator import Scenario, generate

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from detect.anomaly.baseline import BaselineDetector
-from detect.features.build import ESTABLISHED_EVENTS, PrincipalProfile, PrincipalState
+from detect.features import ESTABLISHED_EVENTS, PrincipalProfile, PrincipalState
 from detect.findings import Finding
 from ingest.events import AuditEvent, Normalizer
 from tests.factories import make_record

@@ -12,14 +12,10 @@ import pytest
 from sklearn.ensemble import IsolationForest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from detect.anomaly.forest import (
-    IsolationForestDetector,
-    NotEnoughHistory,
-    explain_rows,
-    train_detector,
-)
-from detect.anomaly.history import IncompatibleModel, latest_model, load_model, save_model
-from detect.features.build import FEATURE_NAMES
+from detect.anomaly.forest import IsolationForestDetector, NotEnoughHistory, explain_rows
+from detect.anomaly.model_file import IncompatibleModel, latest_model, load_model, save_model
+from detect.anomaly.training import train_detector
+from detect.features import FEATURE_NAMES
 from ingest import schema
 from ingest.events import Normalizer
 from ingest.sink.writer import STORED_COLUMNS, event_row

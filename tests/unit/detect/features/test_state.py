@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from detect.anomaly.history import load_history
-from detect.features.build import (
+from detect.features import (
     ESTABLISHED_EVENTS,
     FEATURE_NAMES,
     PrincipalProfile,
