@@ -13,7 +13,7 @@ from detect.engine import DetectionEngine
 from detect.eval.generator import generate
 from detect.eval.runner import normalize, run_engine, store_events
 from detect.features import build_features
-from detect.worker import load_rules
+from detect.rules.catalogue import load_rules
 from ingest.migrate import apply_migrations
 from ingest.store.chdb import ChdbStore
 

@@ -12,7 +12,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Protocol
 
 import numpy as np
 
@@ -22,10 +21,11 @@ from detect.anomaly.baseline import BaselineDetector
 from detect.anomaly.forest import DetectionModel, explain_rows
 from detect.features import PrincipalState
 from detect.findings import SEVERITIES, Finding
-from detect.rules.base import RuleIndex
+from detect.rules.base import Rule
+from detect.rules.catalogue import RuleIndex
 from ingest.events import AuditEvent
 
-__all__ = ["DetectionEngine", "EngineOutput", "RuleLike"]
+__all__ = ["DetectionEngine", "EngineOutput"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +38,6 @@ FOREST_RULE = "isolation_forest"
 GATED_KINDS = frozenset({"human"})  # actor kinds whose lesser Sigma findings need corroboration
 GATED_RULE_PREFIX = "sigma:"  # the generic Sigma set; Leash's curated red flags always page
 MAX_HELD = 64  # findings kept per principal while they wait for corroboration
-
-
-class RuleLike(Protocol):
-    """The Rule protocol of detect.rules.base: a pure per-event check (extras may keep state)."""
-
-    @property
-    def name(self) -> str: ...
-
-    def evaluate(self, event: AuditEvent) -> Finding | None: ...
 
 
 @dataclass
@@ -79,8 +70,8 @@ class DetectionEngine:
     def __init__(
         self,
         *,
-        rules: Sequence[RuleLike] = (),
-        extra_rules: list[RuleLike] | None = None,
+        rules: Sequence[Rule] = (),
+        extra_rules: list[Rule] | None = None,
         suppressors: list[Callable[[Finding], bool]] | None = None,
         model: DetectionModel | None = None,
         baselines: bool = True,
@@ -385,7 +376,7 @@ def _record(changes: dict[str, tuple[str, Alert]], event_type: str, alert: Alert
     changes[alert.id] = (event_type, alert)
 
 
-def _evaluate(rule: RuleLike, event: AuditEvent) -> Finding | None:
+def _evaluate(rule: Rule, event: AuditEvent) -> Finding | None:
     try:
         return rule.evaluate(event)
     except Exception:  # noqa: BLE001 - one faulty rule must not stop detection

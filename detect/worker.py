@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
@@ -20,7 +19,8 @@ from detect.alerts.alert import AlertStore, notify_listeners
 from detect.anomaly.forest import DetectionModel, NotEnoughHistory
 from detect.anomaly.model_file import CURRENT_FILE, latest_model, save_model
 from detect.anomaly.training import train_detector
-from detect.engine import DetectionEngine, RuleLike
+from detect.engine import DetectionEngine
+from detect.rules.catalogue import load_rules
 from ingest.bus import Record, TopicPartition
 from ingest.events import RecordError, decode_event, event_time_iso
 from ingest.runtime import Runtime
@@ -68,18 +68,6 @@ class DetectSettings(BaseSettings):
             "human_sigma_solo_level": self.human_sigma_solo_level,
             "corroboration_window_ms": int(self.corroboration_window_s * 1000),
         }
-
-
-def load_rules() -> list[RuleLike]:
-    """The rules engineer's rules (detect.rules.base.load_rules) when that module is installed."""
-    try:
-        module = importlib.import_module("detect.rules.base")
-        return list(module.load_rules())
-    except Exception:  # noqa: BLE001 - detection keeps running on baselines and the forest
-        logger.exception(
-            "detect.rules.base could not be loaded; running without single-event rules"
-        )
-        return []
 
 
 def model_dir(settings: Settings) -> Path:

@@ -11,32 +11,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from detect.engine import RuleLike
 from detect.findings import Finding
+from detect.rules.base import Rule
+from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
 
-__all__ = ["FALLBACK_RED_FLAGS", "InsightsRateRule", "RedFlagRule", "eval_rules"]
+__all__ = ["InsightsRateRule", "eval_rules"]
 
 MINUTE_MS = 60_000
-FALLBACK_RED_FLAGS = frozenset(
-    {
-        "StopLogging",
-        "DeleteTrail",
-        "UpdateTrail",
-        "PutEventSelectors",
-        "DeleteFlowLogs",
-        "DeleteDetector",
-        "UpdateDetector",
-        "DisableSecurityHub",
-        "StopConfigurationRecorder",
-        "DeleteConfigurationRecorder",
-        "DeleteDeliveryChannel",
-        "LeaveOrganization",
-        "CreateLoginProfile",
-        "UpdateLoginProfile",
-        "DeleteLogGroup",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -110,40 +92,7 @@ class InsightsRateRule:
         )
 
 
-class RedFlagRule:
-    """Stand-in single-event rule over well-known evasion and persistence calls.
-
-    Used only when `detect.rules.base` (the packaged rules and Sigma set) is not installed.
-    """
-
-    name = "fallback:red_flag_action"
-
-    def evaluate(self, event: AuditEvent) -> Finding | None:
-        admin = event.action in ("AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy") and (
-            "AdministratorAccess" in event.raw
-        )
-        if event.action not in FALLBACK_RED_FLAGS and not admin:
-            return None
-        return Finding(
-            principal=event.principal_key,
-            actor_kind=event.actor_kind,
-            kind="rule",
-            rule=self.name,
-            severity="high",
-            score=0.9,
-            summary=f"{event.action} called",
-            event_ids=(event.event_id,),
-            first_event_ms=event.event_time_ms,
-            last_event_ms=event.event_time_ms,
-            explanation={"action": event.action},
-        )
-
-
-def eval_rules() -> tuple[list[RuleLike], str]:
-    """The single-event rules to evaluate: the packaged rules when present, else the fallback."""
-    from detect.worker import load_rules
-
+def eval_rules() -> tuple[list[Rule], str]:
+    """The single-event rules to evaluate (the packaged set) and how to name them in reports."""
     rules = load_rules()
-    if rules:
-        return rules, f"detect.rules.base ({len(rules)} rules)"
-    return [RedFlagRule()], "fallback red-flag list (detect.rules.base not installed)"
+    return rules, f"packaged red-flag and Sigma rules ({len(rules)})"

@@ -14,9 +14,10 @@ from typing import Any
 
 import orjson
 
-from detect.engine import DetectionEngine, RuleLike
+from detect.engine import DetectionEngine
 from detect.eval.baselines import InsightsRateRule
 from detect.eval.runner import BATCH_EVENTS, normalize
+from detect.rules.base import Rule
 from ingest.events import AuditEvent
 
 __all__ = ["DatasetScore", "evaluate_datasets"]
@@ -139,7 +140,7 @@ def panther(root: Path, factories: dict[str, EngineFactory]) -> list[DatasetScor
 
 
 def evaluate_datasets(
-    root: Path, rules: Sequence[RuleLike], *, engine_options: Mapping[str, Any] | None = None
+    root: Path, rules: Sequence[Rule], *, engine_options: Mapping[str, Any] | None = None
 ) -> list[DatasetScore]:
     """Leash, rules alone and the Insights-like baseline on every dataset found under root.
 

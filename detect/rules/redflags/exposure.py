@@ -7,7 +7,8 @@ from typing import Any
 
 import orjson
 
-from detect.rules.base import Hit, RedFlag, field, public_statements
+from detect.rules.base import Hit, RedFlag
+from detect.rules.record import field, public_statements
 from detect.rules.redflags.field import (
     action_name,
     as_text,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detect.rules.base import Hit, Matcher, RedFlag, allows, base_action, field, statements
+from detect.rules.base import Hit, Matcher, RedFlag
+from detect.rules.record import allows, base_action, field, statements
 
 __all__ = [
     "action_name",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detect.rules.base import Hit, RedFlag, field
+from detect.rules.base import Hit, RedFlag
+from detect.rules.record import field
 from detect.rules.redflags.field import (
     action_name,
     always,

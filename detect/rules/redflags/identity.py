@@ -1,25 +1,12 @@
-"""Built-in red-flag rules (RED_FLAGS); identity flags here: admin grants, root use, trust."""
+"""Identity red flags: admin grants, root use, keys and passwords for others, opened trust."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from detect.rules.base import (
-    Hit,
-    Matcher,
-    RedFlag,
-    allows,
-    caller_names,
-    field,
-    has_star,
-    public_statements,
-    statements,
-)
-from detect.rules.redflags.exposure import (
-    ADMIN_PORTS as ADMIN_PORTS,
-)  # re-exported: public here before the split
-from detect.rules.redflags.exposure import EXPOSURE
+from detect.rules.base import Hit, Matcher, RedFlag
+from detect.rules.record import allows, caller_names, field, has_star, public_statements, statements
 from detect.rules.redflags.field import (
     action_name,
     always,
@@ -30,9 +17,8 @@ from detect.rules.redflags.field import (
     param,
     red_flag,
 )
-from detect.rules.redflags.guardrail import GUARDRAILS, LOGGING
 
-__all__ = ["RED_FLAGS"]
+__all__ = ["IDENTITY"]
 
 
 def _other_user(kind: str) -> Matcher:
@@ -105,7 +91,7 @@ def _role_trust(record: Mapping[str, Any]) -> Hit | None:
     return Hit(role, "role trusts another account: " + ", ".join(outside)) if outside else None
 
 
-_IDENTITY: tuple[RedFlag, ...] = (
+IDENTITY: tuple[RedFlag, ...] = (
     red_flag(
         "root_activity",
         "high",
@@ -169,5 +155,3 @@ _IDENTITY: tuple[RedFlag, ...] = (
         match=_role_trust,
     ),
 )
-
-RED_FLAGS: tuple[RedFlag, ...] = (*LOGGING, *GUARDRAILS, *_IDENTITY, *EXPOSURE)

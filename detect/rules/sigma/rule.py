@@ -10,16 +10,16 @@ from typing import Any
 import yaml
 
 from detect.findings import Finding
-from detect.rules.base import build_finding, record_of
-from detect.rules.sigma.condition import Names as Names  # re-exported: public here before the split
-from detect.rules.sigma.condition import Predicate as Predicate
+from detect.rules.base import build_finding
+from detect.rules.record import record_of
 from detect.rules.sigma.condition import (
+    Names,
+    Predicate,
     SigmaError,
     compile_condition,
     condition_names,
     selection_names,
 )
-from detect.rules.sigma.selection import Test as Test
 from detect.rules.sigma.selection import compile_selection
 from ingest.events import AuditEvent
 

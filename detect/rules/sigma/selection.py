@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from detect.rules.base import field as lookup
+from detect.rules.record import field as lookup
 from detect.rules.sigma.condition import Predicate, SigmaError
 
 __all__ = ["Test", "compile_selection"]

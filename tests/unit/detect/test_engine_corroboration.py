@@ -12,7 +12,8 @@ from detect.anomaly.forest import DetectionModel
 from detect.engine import FOREST_RULE, DetectionEngine
 from detect.features import ESTABLISHED_EVENTS, PrincipalProfile
 from detect.findings import Finding
-from detect.rules.base import Rule, load_rules
+from detect.rules.base import Rule
+from detect.rules.catalogue import load_rules
 from detect.worker import DetectSettings
 from ingest.events import AuditEvent, Normalizer
 from tests.factories import make_record

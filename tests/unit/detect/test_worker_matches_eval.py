@@ -27,10 +27,10 @@ from detect.engine import DetectionEngine
 from detect.eval import runner
 from detect.eval.generator import Scenario, generate
 from detect.eval.runner import RunScore, score_run
+from detect.rules.catalogue import load_rules
 from detect.worker import (
     DetectionWorker,
     DetectSettings,
-    load_rules,
     start_detection,
     train_and_save,
 )

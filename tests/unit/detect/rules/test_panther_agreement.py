@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from detect.rules.base import Rule, load_rules
+from detect.rules.base import Rule
+from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent, Normalizer, RecordError
 from tests.factories import DATASETS
 

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from detect.findings import SEVERITIES, Finding
-from detect.rules.base import DEFAULT_EXCLUDED, Rule, load_rules
-from detect.rules.redflags.identity import RED_FLAGS
+from detect.rules.base import Rule
+from detect.rules.catalogue import DEFAULT_EXCLUDED, load_rules
+from detect.rules.redflags import RED_FLAGS
 from ingest.events import AuditEvent, Normalizer
 from tests.factories import make_event, make_record
 
@@ -486,7 +487,7 @@ def test_load_rules_names_are_unique_and_exclusions_apply() -> None:
 def test_rule_index_finds_exactly_what_evaluating_every_rule_finds() -> None:
     import orjson
 
-    from detect.rules.base import RuleIndex
+    from detect.rules.catalogue import RuleIndex
     from tests.factories import DATASETS
 
     folder = DATASETS / "stratus-red-team_detonation-logs" / "detonation-logs"

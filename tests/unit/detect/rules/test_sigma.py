@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from detect.rules.base import default_sigma_dir, load_rules, record_of
+from detect.rules.catalogue import default_sigma_dir, load_rules
+from detect.rules.record import record_of
 from detect.rules.sigma.rule import (
     SigmaError,
     SigmaRule,
