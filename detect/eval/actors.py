@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from detect.eval.generator import (
+from detect.eval.scenario import (
     APPS,
     DAY_MS,
     GET_OBJECT,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from detect.eval.actors import Cast, deploy_calls, label_of, session_events
-from detect.eval.generator import (
+from detect.eval.scenario import (
     APPS,
     DAY_MS,
     DELETE_OBJECT,

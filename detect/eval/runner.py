@@ -16,7 +16,7 @@ from detect.alerts.alert import Alert
 from detect.anomaly.training import train_detector
 from detect.engine import DetectionEngine
 from detect.eval.baselines import InsightsRateRule, eval_rules
-from detect.eval.generator import Label, Scenario
+from detect.eval.scenario import Label, Scenario
 from detect.worker import DetectSettings
 from ingest import schema
 from ingest.events import AuditEvent, Normalizer, RecordError

@@ -25,8 +25,9 @@ from detect.anomaly.forest import DetectionModel
 from detect.anomaly.training import train_detector
 from detect.engine import DetectionEngine
 from detect.eval import runner
-from detect.eval.generator import Scenario, generate
+from detect.eval.generator import generate
 from detect.eval.runner import RunScore, score_run
+from detect.eval.scenario import Scenario
 from detect.rules.catalogue import load_rules
 from detect.worker import (
     DetectionWorker,

@@ -7,10 +7,11 @@ import random
 import pytest
 
 from detect.eval.actors import cast, label_of, run_background
-from detect.eval.generator import DAY_MS, HOUR_MS, START, Emitter, Scenario, generate
+from detect.eval.generator import generate
 from detect.eval.incidents import delete_recreate_env, exfiltration, mass_delete
 from detect.eval.report import render
 from detect.eval.runner import RunScore, evaluate_scenario
+from detect.eval.scenario import DAY_MS, HOUR_MS, START, Emitter, Scenario
 
 
 @pytest.fixture(scope="module")
