@@ -13,7 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from ingest.bus.kafka.bus import KafkaBus
+from ingest.bus.kafka import KafkaBus
 from ingest.events import encode_event
 from tests.contract.kafka_broker import TansuBroker, tansu_path
 from tests.factories import make_event

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from ingest.bus import BusUnavailable, Record, TopicPartition
+from ingest.bus.base import BusUnavailable, Record, TopicPartition
 from ingest.bus.log import LogEntry, SegmentLog
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 from chdb import session as chdb_session
 
-from ingest.store import StoreUnavailable
+from ingest.store.base import StoreUnavailable
 
 __all__ = ["ChdbStore"]
 

@@ -19,7 +19,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from ingest.store import StoreUnavailable
+from ingest.store.base import StoreUnavailable
 
 __all__ = ["ClickHouseStore", "client_options"]
 

@@ -10,7 +10,7 @@ import pytest
 
 from ingest.bus import Bus
 from ingest.bus.embedded import MemoryBroker
-from ingest.bus.kafka.bus import KafkaBus
+from ingest.bus.kafka import KafkaBus
 from tests.contract.kafka_broker import TansuBroker, fast_kafka_settings, running_tansu
 from tests.integration.containers import clickhouse_server_url, docker_images
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ingest.bus import BusUnavailable
-from ingest.bus.kafka.bus import PACK_MAGIC, KafkaBus, pack, unpack
+from ingest.bus.kafka import KafkaBus
+from ingest.bus.kafka.config import PACK_MAGIC, pack, unpack
 from tests.contract.kafka_broker import fast_kafka_settings, free_port
 from tests.contract.test_bus_contract import POLL_S, drain, next_offsets
 

@@ -7,7 +7,7 @@ import time
 import uuid
 
 from ingest import schema
-from ingest.bus.kafka.bus import KafkaBus
+from ingest.bus.kafka import KafkaBus
 from ingest.events import encode_event
 from ingest.migrate import apply_migrations
 from ingest.sink.consumer import ConsumerStats, run_consumer

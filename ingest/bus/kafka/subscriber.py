@@ -5,18 +5,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from kafka import KafkaConsumer, OffsetAndMetadata, OffsetSpec
+from kafka import KafkaAdminClient, KafkaConsumer, OffsetAndMetadata, OffsetSpec
 from kafka import TopicPartition as KafkaTP
 from kafka.errors import KafkaError
 
-from ingest.bus import BusUnavailable, Record, TopicPartition
-from ingest.bus.kafka.bus import unpack
+from ingest.bus.base import BusUnavailable, Record, TopicPartition
+from ingest.bus.kafka.config import KafkaConfig, unpack
 
-if TYPE_CHECKING:
-    from ingest.bus.kafka.bus import KafkaBus
+AdminCall = Callable[[Callable[[KafkaAdminClient], Any]], Any]  # KafkaBus.admin
 
 __all__ = ["KafkaSubscriber"]
 
@@ -29,20 +28,23 @@ PARTITION_FETCH_MAX_BYTES = 4 * 1024 * 1024  # bytes per partition per fetch
 class KafkaSubscriber:
     """A member of `group_id` reading `topics`; auto-commit is off, commits are synchronous.
 
-    Packed values (see ingest.bus.kafka.bus.pack) come out as one Record per event. Every event of a
-    pack but the last carries the offset *before* the pack, so committing `offset + 1` after any
-    of them re-reads the whole pack (at least once); only the last one moves past it. Records of
-    partitions this member lost in a rebalance are dropped from its buffer, never handed out.
+    Packed values (see ingest.bus.kafka.config.pack) come out as one Record per event. Every
+    event of a pack but the last carries the offset *before* the pack, so committing `offset + 1`
+    after any of them re-reads the whole pack (at least once); only the last one moves past it.
+    Records of partitions this member lost in a rebalance are dropped from its buffer, never
+    handed out.
 
     Thread use: poll / commit / pause / resume / close from one thread (the consumer loop);
-    `lag` may be called from any thread (it goes through the bus's admin client).
+    `lag` may be called from any thread (it goes through the bus's shared admin client).
     """
 
-    def __init__(self, bus: KafkaBus, topics: Sequence[str], group_id: str) -> None:
-        config = bus.config
+    def __init__(
+        self, config: KafkaConfig, admin: AdminCall, topics: Sequence[str], group_id: str
+    ) -> None:
         self.topics = list(topics)
         self.group_id = group_id
-        self._bus = bus
+        self._config = config
+        self._admin = admin
         self._lock = threading.Lock()
         self._buffer: deque[Record] = deque()
         self._paused = False
@@ -126,7 +128,7 @@ class KafkaSubscriber:
             if not mine:
                 return
             try:
-                self._consumer.commit(mine, timeout_ms=self._bus.config.request_timeout_ms)
+                self._consumer.commit(mine, timeout_ms=self._config.request_timeout_ms)
             except KafkaError as exc:
                 logger.warning("kafka commit of %d partition(s) failed: %s", len(mine), exc)
 
@@ -143,7 +145,7 @@ class KafkaSubscriber:
     def lag(self) -> int:
         """Messages not yet committed by the group, over every partition of its topics."""
         try:
-            self._last_lag = self._bus.admin(self._group_lag)
+            self._last_lag = self._admin(self._group_lag)
         except BusUnavailable as exc:
             logger.warning("kafka lag unavailable (%s); reporting the last value", exc)
         return self._last_lag
@@ -168,9 +170,7 @@ class KafkaSubscriber:
             self._closed = True
             self._buffer.clear()
             try:
-                self._consumer.close(
-                    autocommit=False, timeout_ms=self._bus.config.request_timeout_ms
-                )
+                self._consumer.close(autocommit=False, timeout_ms=self._config.request_timeout_ms)
             except KafkaError as exc:
                 logger.warning("kafka consumer close: %s", exc)
 
