@@ -22,7 +22,8 @@ DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 def run_train(settings: Settings) -> int:
     """`leash train`: train on the stored history of an embedded or server store and save."""
     from detect.anomaly.forest import NotEnoughHistory
-    from detect.worker import DetectSettings, train_and_save
+    from detect.anomaly.training import train_and_save
+    from detect.settings import DetectSettings
     from ingest.migrate import apply_migrations
     from ingest.store import open_store
 
@@ -73,7 +74,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from detect.eval.generator import generate
     from detect.eval.report import render, to_json
     from detect.eval.runner import RunScore, evaluate_scenario
-    from detect.worker import DetectSettings
+    from detect.settings import DetectSettings
 
     runs: dict[str, list[RunScore]] = {}
     info = []

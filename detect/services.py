@@ -1,107 +1,70 @@
-"""Wires the response layer onto a Runtime: start_response(runtime) -> ResponseWorker.
+"""Typed wiring of a Leash process beyond ingest: build_services(runtime) -> Services.
 
-Registers the alert listeners (webhooks, auto-quarantine), the suppressor, the extra rules
-(approval bypass, event memo) and starts the outbox, decision-log and state-sync threads.
+`Services` holds the response layer (principal states, revokers, signed webhooks and their
+outbox, suppression), the gate (decide, approvals, approval-bypass detection, the decision log)
+and the alert listeners, as typed fields; `start_detection` adds the detection worker wired to
+them, and `ServiceWorker` runs their background threads. Routers and the decide fast path are
+handed the Services they use; nothing is looked up by name.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
-from typing import Any
 
 import detect.gate.approvals as approvals_mod
 import detect.gate.service as decisions_mod
 import detect.response.outbox as outbox_mod
+from detect.alerts.alert import AlertListener
 from detect.alerts.suppression import EventMemo, SuppressionBook
+from detect.findings import Finding
 from detect.gate.approvals import Approval, ApprovalBook
 from detect.gate.bypass import BypassRule
+from detect.gate.health import DetectionHealth
 from detect.gate.policy import load_policy
-from detect.gate.service import DetectionHealth, GateService
+from detect.gate.service import GateService
 from detect.response.outbox import Backoff, Outbox, OutboxWorker
-from detect.response.principals import PrincipalChange, PrincipalRegistry, auto_response_listener
-from detect.response.revokers import Revoker, RevokeResult, build_revokers
-from detect.response.webhooks import AlertLike, AlertSink, WebhookSink, alert_event, new_event
+from detect.response.principals import PrincipalRegistry, auto_response_listener
+from detect.response.revokers import Revoker, RevokeResult, build_revokers, revocation_listener
+from detect.response.webhooks import Notifier, WebhookNotifier, alert_webhook_listener, new_event
+from detect.rules.base import Rule
+from detect.settings import DetectSettings
+from detect.worker import DetectionWorker
 from ingest import schema
 from ingest.runtime import Runtime
-from ingest.settings import Settings
-from ingest.store.journal import BatchWriter
+from ingest.store.journal import JournaledWriter
+from ingest.worker import ThreadWorker
 
-__all__ = [
-    "ResponseConfig",
-    "ResponseServices",
-    "ResponseWorker",
-    "response_services",
-    "start_response",
-]
+__all__ = ["ServiceWorker", "Services", "build_services", "start_detection"]
 
 logger = logging.getLogger(__name__)
 
 STATE_FLUSH_S = 1.0  # approval and webhook-delivery rows: rare, and another process may wait
 SYNC_INTERVAL_S = 0.5  # seconds between detector-health polls and cross-process state refreshes
-UPDATE_WEBHOOK_MIN_S = 60.0  # seconds; alert.updated is sent at most this often per alert
+PRINCIPAL_EVENTS = {  # the webhook sent when a principal enters a state
+    "quarantined": "principal.quarantined",
+    "revoked": "principal.revoked",
+    "active": "principal.restored",
+}
 REVOKE_WAIT_S = 10.0  # seconds the revoke API waits for revoker results
 
 
-@dataclass(frozen=True)
-class ResponseConfig:
-    """The response layer's view of Settings; defaults serve tests that build one directly."""
-
-    webhook_urls: tuple[str, ...] = ()
-    webhook_secret: str | None = None
-    public_url: str = "http://127.0.0.1:8000"
-    auto_quarantine: bool = True
-    auto_revoke: bool = False
-    policy_file: Path | None = None
-    webhook_max_attempts: int = 10
-    webhook_backoff_s: float = 1.0
-    webhook_backoff_max_s: float = 600.0
-    revokers: tuple[str, ...] = ()
-    revoker_webhook_url: str = ""
-    aws_endpoint_url: str = ""
-    aws_region: str = ""
-    gate_max_lag_messages: int = 10_000
-    gate_max_lag_s: float = 30.0
-    approval_ttl_s: float = 900.0
-    bypass_unasked_agents: bool = True
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ResponseConfig:
-        secret = settings.webhook_secret
-        return cls(
-            webhook_urls=tuple(settings.webhook_urls),
-            webhook_secret=secret.get_secret_value() if secret is not None else None,
-            public_url=settings.api_url or f"http://{settings.host}:{settings.port}",
-            auto_quarantine=settings.auto_quarantine,
-            auto_revoke=settings.auto_revoke,
-            policy_file=settings.policy_file,
-            webhook_max_attempts=settings.webhook_max_attempts,
-            webhook_backoff_s=settings.webhook_backoff_s,
-            webhook_backoff_max_s=settings.webhook_backoff_max_s,
-            revokers=tuple(settings.revokers),
-            revoker_webhook_url=settings.revoker_webhook_url,
-            aws_endpoint_url=settings.aws_endpoint_url,
-            aws_region=settings.aws_region,
-            gate_max_lag_messages=settings.gate_max_lag_messages,
-            gate_max_lag_s=settings.gate_max_lag_s,
-            approval_ttl_s=settings.approval_ttl_s,
-            bypass_unasked_agents=settings.bypass_unasked_agents,
-        )
-
-
 @dataclass
-class ResponseServices:
-    """Everything the response routes and workers share (runtime.extensions["response"])."""
+class Services:
+    """Everything the response and gate routes, the fast path and the workers share.
 
-    config: ResponseConfig
+    `listeners` hear every alert change (webhooks, auto-quarantine); `extra_rules` and
+    `suppressors` plug the gate's bypass detection and the suppression book into detection;
+    `detection` is this process's detection worker, None where another process runs it.
+    """
+
+    runtime: Runtime
     outbox: Outbox
-    sink: AlertSink
+    notifier: Notifier
     registry: PrincipalRegistry
     approvals: ApprovalBook
     gate: GateService
@@ -109,12 +72,21 @@ class ResponseServices:
     memo: EventMemo
     suppressions: SuppressionBook
     revokers: list[Revoker]
-    decision_log: BatchWriter
-    approval_log: BatchWriter
-    outbox_log: BatchWriter
-    notifier: ThreadPoolExecutor
-    shared_store: bool = True  # other processes write to the store: re-read their changes
+    decision_log: JournaledWriter
+    approval_log: JournaledWriter
+    outbox_log: JournaledWriter
+    background: ThreadPoolExecutor  # webhooks for approvals and revoker calls, off the hot path
+    listeners: list[AlertListener] = field(default_factory=list)
+    detection: DetectionWorker | None = None
     pending_revocations: dict[str, list[Future[RevokeResult]]] = field(default_factory=dict)
+
+    @property
+    def extra_rules(self) -> list[Rule]:
+        return [self.bypass, self.memo]
+
+    @property
+    def suppressors(self) -> list[Callable[[Finding], bool]]:
+        return [self.suppressions]
 
     def revoker_results(
         self, change_id: str, timeout_s: float = REVOKE_WAIT_S
@@ -152,22 +124,15 @@ def _kind_of(runtime: Runtime, bypass: BypassRule) -> Callable[[str, str], str]:
     return kind_of
 
 
-def response_services(
-    runtime: Runtime,
-    *,
-    config: ResponseConfig | None = None,
-    sink: AlertSink | None = None,
-    clock: Callable[[], float] = time.time,
-) -> ResponseServices:
-    """The runtime's response services, built (and their state loaded) on first use."""
-    existing = runtime.extensions.get("response")
-    if isinstance(existing, ResponseServices):
-        return existing
-    cfg = config or ResponseConfig.from_settings(runtime.settings)
+def build_services(
+    runtime: Runtime, *, notifier: Notifier | None = None, clock: Callable[[], float] = time.time
+) -> Services:
+    """The process's response and gate services, their state loaded and their listeners wired."""
+    settings = runtime.settings
     store = runtime.store
     key_of = runtime.normalizer.identity.principal_key
-    journal = runtime.settings.data_dir / "journal"
-    outbox_log = BatchWriter(
+    journal = settings.data_dir / "journal"
+    outbox_log = JournaledWriter(
         store,
         table=schema.WEBHOOK_OUTBOX,
         columns=outbox_mod.COLUMNS,
@@ -176,9 +141,13 @@ def response_services(
         interval_s=STATE_FLUSH_S,
     )
     outbox = Outbox(
-        store, endpoints=cfg.webhook_urls, clock=clock, write=outbox_log.add, flush=outbox_log.flush
+        store,
+        endpoints=tuple(settings.webhook_urls),
+        clock=clock,
+        write=outbox_log.add,
+        flush=outbox_log.flush,
     )
-    approval_log = BatchWriter(
+    approval_log = JournaledWriter(
         store,
         table=schema.APPROVALS,
         columns=approvals_mod.COLUMNS,
@@ -186,32 +155,34 @@ def response_services(
         journal_dir=journal,
         interval_s=STATE_FLUSH_S,
     )
-    decision_log = BatchWriter(
+    decision_log = JournaledWriter(
         store, table=schema.DECISIONS, columns=decisions_mod.COLUMNS, journal_dir=journal
     )
     registry = PrincipalRegistry(store, key_of=key_of, clock=clock)
     approvals = ApprovalBook(
-        store, key_of=key_of, ttl_s=cfg.approval_ttl_s, clock=clock, write=approval_log.add
+        store, key_of=key_of, ttl_s=settings.approval_ttl_s, clock=clock, write=approval_log.add
     )
-    bypass = BypassRule(unasked_agents=cfg.bypass_unasked_agents, clock=clock)
+    bypass = BypassRule(unasked_agents=settings.bypass_unasked_agents, clock=clock)
     health = DetectionHealth(
-        runtime.extensions, max_lag_messages=cfg.gate_max_lag_messages, max_lag_s=cfg.gate_max_lag_s
+        lambda: services.detection,  # bound below; None until start_detection runs
+        max_lag_messages=settings.gate_max_lag_messages,
+        max_lag_s=settings.gate_max_lag_s,
     )
     gate = GateService(
         registry=registry,
         approvals=approvals,
         health=health,
-        policy=load_policy(cfg.policy_file),
+        policy=load_policy(settings.policy_file),
         classify=runtime.normalizer.catalogue.classify,
         kind_of=_kind_of(runtime, bypass),
         log=decision_log.add,
         clock=clock,
     )
     memo = EventMemo()
-    services = ResponseServices(
-        config=cfg,
+    services = Services(
+        runtime=runtime,
         outbox=outbox,
-        sink=sink or WebhookSink(outbox),
+        notifier=notifier or WebhookNotifier(outbox),
         registry=registry,
         approvals=approvals,
         gate=gate,
@@ -219,25 +190,39 @@ def response_services(
         memo=memo,
         suppressions=SuppressionBook(store, key_of=key_of, memo=memo, clock=clock),
         revokers=build_revokers(
-            cfg.revokers,
-            webhook_url=cfg.revoker_webhook_url,
+            tuple(settings.revokers),
+            webhook_url=settings.revoker_webhook_url,
             outbox=outbox,
-            aws_endpoint_url=cfg.aws_endpoint_url,
-            aws_region=cfg.aws_region,
+            aws_endpoint_url=settings.aws_endpoint_url,
+            aws_region=settings.aws_region,
         ),
         decision_log=decision_log,
         approval_log=approval_log,
         outbox_log=outbox_log,
-        notifier=ThreadPoolExecutor(2, thread_name_prefix="response-notify"),
-        shared_store=store.shared,
+        background=ThreadPoolExecutor(2, thread_name_prefix="response-notify"),
     )
-    _load(services, runtime)
-    _register(services, runtime)
-    runtime.extensions["response"] = services
+    _load(services)
+    _register(services)
     return services
 
 
-def _load(services: ResponseServices, runtime: Runtime) -> None:
+def start_detection(
+    services: Services, *, settings: DetectSettings | None = None
+) -> DetectionWorker:
+    """Start this process's detection worker, wired to the services' rules and listeners."""
+    worker = DetectionWorker(
+        services.runtime,
+        settings=settings,
+        extra_rules=services.extra_rules,
+        suppressors=services.suppressors,
+        listeners=services.listeners,
+    ).start()
+    services.detection = worker
+    return worker
+
+
+def _load(services: Services) -> None:
+    store = services.runtime.store
     services.decision_log.recover()  # rows a killed process journaled, before anything reads
     services.approval_log.recover()
     services.outbox_log.recover()
@@ -245,130 +230,90 @@ def _load(services: ResponseServices, runtime: Runtime) -> None:
     services.registry.load()
     services.approvals.load()
     services.suppressions.load()
-    services.bypass.load(runtime.store)
-    services.gate.load_budgets(runtime.store)
+    services.bypass.load(store)
+    services.gate.load_budgets(store)
 
 
-def _register(services: ResponseServices, runtime: Runtime) -> None:
-    cfg = services.config
+def _register(services: Services) -> None:
+    settings = services.runtime.settings
     services.gate.observers.append(services.bypass.observe)
 
     def queue_notice(approval: Approval) -> None:
-        services.notifier.submit(_notify_approval, services, approval)
+        services.background.submit(_notify_approval, services, approval)
 
     services.gate.on_approval.append(queue_notice)
-    services.registry.listeners.append(lambda change: _on_principal_change(services, change))
-    listeners = runtime.extensions.setdefault("alert_listeners", [])
-    listeners.append(_alert_webhooks(services.sink, cfg.public_url))
-    listeners.append(
-        auto_response_listener(
-            services.registry, quarantine=cfg.auto_quarantine, revoke=cfg.auto_revoke
+    services.registry.listeners.append(
+        lambda change: services.notifier.send(
+            new_event(PRINCIPAL_EVENTS[change.to_state], change.to_json())
         )
     )
-    runtime.extensions.setdefault("suppressors", []).append(services.suppressions)
-    runtime.extensions.setdefault("extra_rules", []).extend([services.bypass, services.memo])
+    services.registry.listeners.append(
+        revocation_listener(
+            revokers=services.revokers,
+            background=services.background,
+            pending=services.pending_revocations,
+        )
+    )
+    services.listeners.append(alert_webhook_listener(services.notifier, settings.public_url))
+    services.listeners.append(
+        auto_response_listener(
+            services.registry, quarantine=settings.auto_quarantine, revoke=settings.auto_revoke
+        )
+    )
 
 
-def _notify_approval(services: ResponseServices, approval: Approval) -> None:
-    base = services.config.public_url.rstrip("/")
+def _notify_approval(services: Services, approval: Approval) -> None:
+    base = services.runtime.settings.public_url.rstrip("/")
     actions = {verb: f"{base}/v1/approvals/{approval.id}/{verb}" for verb in ("approve", "deny")}
-    services.sink.send(
+    services.notifier.send(
         new_event("approval.requested", {"approval": approval.to_json(), "actions": actions})
     )
 
 
-def _on_principal_change(services: ResponseServices, change: PrincipalChange) -> None:
-    event_type = {
-        "quarantined": "principal.quarantined",
-        "revoked": "principal.revoked",
-        "active": "principal.restored",
-    }[change.to_state]
-    services.sink.send(new_event(event_type, change.to_json()))
-    if change.to_state == "revoked":
-        call: Callable[[Revoker], RevokeResult] = lambda r: r.revoke(change)  # noqa: E731
-    elif change.from_state == "revoked":
-        call = lambda r: r.restore(change)  # noqa: E731
-    else:
-        return
-    services.pending_revocations[change.change_id] = [
-        services.notifier.submit(_run_revoker, call, revoker) for revoker in services.revokers
-    ]
+class ServiceWorker(ThreadWorker):
+    """The services' threads: outbox delivery, journaled logs, detector-health poll, state sync."""
 
-
-def _run_revoker(call: Callable[[Revoker], RevokeResult], revoker: Revoker) -> RevokeResult:
-    result = call(revoker)
-    log = logger.info if result.ok else logger.error
-    log("revoker %s: %s", result.revoker, result.detail)
-    return result
-
-
-def _alert_webhooks(sink: AlertSink, base_url: str) -> Callable[[str, AlertLike], None]:
-    """Alert listener sending alert.* webhooks; alert.updated at most once a minute per alert."""
-    last_update: dict[str, float] = {}
-
-    def on_alert(event_type: str, alert: AlertLike) -> None:
-        if event_type == "alert.updated":
-            now = time.monotonic()
-            if now - last_update.get(alert.id, -UPDATE_WEBHOOK_MIN_S) < UPDATE_WEBHOOK_MIN_S:
-                return
-            last_update[alert.id] = now
-        sink.send(alert_event(event_type, alert, base_url=base_url))
-
-    return on_alert
-
-
-class ResponseWorker:
-    """The response layer's threads: outbox delivery, batched logs, health poll and state sync."""
-
-    def __init__(self, services: ResponseServices) -> None:
+    def __init__(self, services: Services) -> None:
+        super().__init__("response-sync")
         self.services = services
-        cfg = services.config
+        settings = services.runtime.settings
+        secret = settings.webhook_secret
         backoff = Backoff(
-            cfg.webhook_backoff_s, cfg.webhook_backoff_max_s, cfg.webhook_max_attempts
+            settings.webhook_backoff_s,
+            settings.webhook_backoff_max_s,
+            settings.webhook_max_attempts,
         )
-        self._outbox = OutboxWorker(services.outbox, secret=cfg.webhook_secret, backoff=backoff)
-        self._stop = threading.Event()
-        self._sync = threading.Thread(target=self._run_sync, name="response-sync", daemon=True)
-        self._shared = services.shared_store
+        self._outbox = OutboxWorker(
+            services.outbox,
+            secret=secret.get_secret_value() if secret is not None else None,
+            backoff=backoff,
+        )
+        self._shared = services.runtime.store.shared
+        self._logs = (services.decision_log, services.approval_log, services.outbox_log)
 
-    def start(self) -> ResponseWorker:
+    def start(self) -> ServiceWorker:
         self.services.gate.health.poll()
-        for part in (
-            self.services.decision_log,
-            self.services.approval_log,
-            self.services.outbox_log,
-            self._outbox,
-        ):
+        for part in (*self._logs, self._outbox):
             part.start()
-        self._sync.start()
-        return self
+        return super().start()
 
     def alive(self) -> bool:
-        parts: Sequence[Any] = (
-            self.services.decision_log,
-            self.services.approval_log,
-            self.services.outbox_log,
-            self._outbox,
-            self._sync,
-        )
-        return all(p.is_alive() if isinstance(p, threading.Thread) else p.alive() for p in parts)
+        return super().alive() and all(p.alive() for p in (*self._logs, self._outbox))
 
-    def lag(self) -> int:
-        """Webhook deliveries not yet done (not bus lag)."""
-        return self.services.outbox.pending_count()
+    def backlog(self) -> int:
+        """Webhook deliveries not yet done."""
+        return self._outbox.backlog()
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        self._stop.set()
-        self._sync.join(timeout_s)
-        self.services.notifier.shutdown(wait=True)
-        self.services.decision_log.stop(timeout_s)
-        self.services.approval_log.stop(timeout_s)
-        self._outbox.stop(timeout_s)
-        self.services.outbox_log.stop(timeout_s)  # after the worker: it records outcomes
+    def _close(self) -> None:
+        self.services.background.shutdown(wait=True)
+        self.services.decision_log.stop()
+        self.services.approval_log.stop()
+        self._outbox.stop()
+        self.services.outbox_log.stop()  # after the outbox worker: it records outcomes
 
-    def _run_sync(self) -> None:
+    def _run(self) -> None:
         services, ticks = self.services, 0
-        while not self._stop.wait(SYNC_INTERVAL_S):
+        while not self._stopping.wait(SYNC_INTERVAL_S):
             ticks += 1
             try:
                 services.gate.health.poll()
@@ -381,10 +326,3 @@ class ResponseWorker:
                     services.approvals.expire()
             except Exception:  # noqa: BLE001 - keep polling; the gate fails safe meanwhile
                 logger.exception("response state sync failed")
-
-
-def start_response(
-    runtime: Runtime, *, config: ResponseConfig | None = None, sink: AlertSink | None = None
-) -> ResponseWorker:
-    """Build the response services on `runtime` (if not yet) and start their threads."""
-    return ResponseWorker(response_services(runtime, config=config, sink=sink)).start()

@@ -1,6 +1,7 @@
 """Streaming detection worker: bus (own consumer group) -> DetectionEngine -> alerts -> listeners.
 
-`start_detection(runtime)` runs it inside `leash up` and `leash detect` (leash.app.start_workers).
+`detect.services.start_detection` runs it inside `leash up` and `leash detect`, wired to the
+response layer's listeners, suppressors and extra rules.
 """
 
 from __future__ import annotations
@@ -8,26 +9,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from detect.alerts.alert import AlertStore, notify_listeners
+from detect.alerts.alert import AlertListener, AlertStore, notify_listeners
 from detect.anomaly.forest import DetectionModel, NotEnoughHistory
-from detect.anomaly.model_file import CURRENT_FILE, latest_model, save_model
-from detect.anomaly.training import train_detector
+from detect.anomaly.model_file import CURRENT_FILE, latest_model
+from detect.anomaly.training import model_dir, train_and_save
 from detect.engine import DetectionEngine
+from detect.findings import Finding
+from detect.rules.base import Rule
 from detect.rules.catalogue import load_rules
+from detect.settings import DetectSettings
 from ingest.bus import Record, TopicPartition
 from ingest.events import RecordError, decode_event, event_time_iso
 from ingest.runtime import Runtime
-from ingest.settings import Settings
-from ingest.store import Store
+from ingest.worker import ThreadWorker
 
-__all__ = ["DetectSettings", "DetectionWorker", "start_detection", "train_and_save"]
+__all__ = ["DetectionWorker"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,57 +35,6 @@ POLL_TIMEOUT_S = 0.05  # seconds; short so stop and retrain checks stay prompt
 BACKOFF_START_S = 0.05  # seconds; first retry delay when storing alerts fails
 BACKOFF_MAX_S = 5.0  # seconds; retry delay cap
 STATUS_SYNC_S = 2.0  # seconds between reads of API status changes (for other processes' acks)
-
-
-class DetectSettings(BaseSettings):
-    """Detection knobs; env `LEASH_DETECT__<FIELD>` (e.g. LEASH_DETECT__QUIET_GAP_S=900)."""
-
-    model_config = SettingsConfigDict(env_prefix="LEASH_DETECT__", env_file=".env", extra="ignore")
-
-    quiet_gap_s: float = Field(default=1800.0, gt=0)  # event time without findings ends an incident
-    threshold_quantile: float = Field(default=0.999, gt=0, lt=1)  # forest threshold on train scores
-    baseline_quantile: float = Field(default=0.99, gt=0, le=1)  # per-principal "high" values
-    train_days: float = Field(default=14.0, gt=0)  # history used for training
-    n_estimators: int = Field(default=100, ge=1)
-    min_train_rows: int = Field(default=200, ge=1)
-    retrain_interval_s: float = Field(default=86_400.0, gt=0)  # wall clock between trainings
-    retrain_min_events: int = Field(default=100_000, ge=1)  # or after this many new events
-    stale_after_s: float = Field(default=3 * 86_400.0, gt=0)  # model age that counts as stale
-    max_lag: int = Field(default=10_000, ge=0)  # messages behind that count as stale
-    explain_top: int = Field(default=5, ge=1)
-    poll_max_records: int = Field(default=2000, ge=1)
-    auto_retrain: bool = True
-    # a human's Sigma finding below this level opens no alert on its own: it waits for
-    # corroboration (an anomaly, or another rule on another event) within the window below
-    human_sigma_solo_level: Literal["low", "medium", "high", "critical"] = "high"
-    corroboration_window_s: float = Field(default=1800.0, gt=0)
-
-    def engine_options(self) -> dict[str, Any]:
-        """The DetectionEngine keyword arguments these settings decide."""
-        return {
-            "quiet_gap_ms": int(self.quiet_gap_s * 1000),
-            "explain_top": self.explain_top,
-            "human_sigma_solo_level": self.human_sigma_solo_level,
-            "corroboration_window_ms": int(self.corroboration_window_s * 1000),
-        }
-
-
-def model_dir(settings: Settings) -> Path:
-    return settings.data_dir / "models"
-
-
-def train_and_save(store: Store, settings: Settings, detect: DetectSettings) -> DetectionModel:
-    """Train on the stored history and persist the model under DATA_DIR/models."""
-    model = train_detector(
-        store,
-        days=detect.train_days,
-        threshold_quantile=detect.threshold_quantile,
-        baseline_quantile=detect.baseline_quantile,
-        n_estimators=detect.n_estimators,
-        min_rows=detect.min_train_rows,
-    )
-    save_model(model, model_dir(settings), store)
-    return model
 
 
 def _load_model(directory: Path) -> DetectionModel | None:
@@ -96,29 +45,38 @@ def _load_model(directory: Path) -> DetectionModel | None:
         return None
 
 
-class DetectionWorker:
+class DetectionWorker(ThreadWorker):
     """A thread: poll > decode > engine > store alerts > notify > commit, plus scheduled retraining.
 
     Offsets are committed only after the batch's alerts are stored, so a crash replays the batch;
-    alert ids are deterministic, so the replay rewrites the same alerts.
+    alert ids are deterministic, so the replay rewrites the same alerts. `extra_rules`,
+    `suppressors` and `listeners` come from the response layer (see detect.services).
     """
 
-    def __init__(self, runtime: Runtime, *, settings: DetectSettings | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        settings: DetectSettings | None = None,
+        extra_rules: Sequence[Rule] = (),
+        suppressors: Sequence[Callable[[Finding], bool]] = (),
+        listeners: list[AlertListener] | None = None,
+    ) -> None:
+        super().__init__("detect")
         self.runtime = runtime
         self.settings = settings or DetectSettings()
-        ext = runtime.extensions
         self.engine = DetectionEngine(
             rules=load_rules(),
-            extra_rules=ext.setdefault("extra_rules", []),
-            suppressors=ext.setdefault("suppressors", []),
+            extra_rules=list(extra_rules),
+            suppressors=list(suppressors),
             model=_load_model(model_dir(runtime.settings)),
             **self.settings.engine_options(),
         )
         self.alerts = AlertStore(runtime.store)
         self.engine.book.adopt(self.alerts.open_incidents(since_ms=0))
-        self._listeners: list[Callable[[str, Any], None]] = ext.setdefault("alert_listeners", [])
+        # the caller's list itself, so a listener registered later hears alerts too
+        self.listeners: list[AlertListener] = listeners if listeners is not None else []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._subscriber = runtime.bus.subscriber(
             [runtime.settings.kafka.topic], runtime.settings.kafka.detect_group_id
         )
@@ -132,29 +90,23 @@ class DetectionWorker:
         self._trainer: threading.Thread | None = None
         self.training_error: str | None = None
         self.undecodable = 0
-        self._thread = threading.Thread(target=self._run, name="detect", daemon=True)
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> DetectionWorker:
-        self._thread.start()
-        return self
-
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def lag(self) -> int:
+    def backlog(self) -> int:
+        """Bus records not yet processed (the detector's consumer lag)."""
         return self._subscriber.lag()
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout_s)
+        super().stop(timeout_s)
+
+    def _close(self) -> None:
         if self._trainer is not None:
-            self._trainer.join(timeout_s)
+            self._trainer.join(30.0)
         self._subscriber.close()
 
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             self._maybe_retrain()
             records = self._subscriber.poll(self.settings.poll_max_records, POLL_TIMEOUT_S)
             if records:
@@ -182,7 +134,7 @@ class DetectionWorker:
         if not self._store_alerts([alert for _, alert in output.changes]):
             return  # stopping with unsaved alerts: leave the offsets uncommitted so they replay
         for event_type, alert in output.changes:
-            notify_listeners(self._listeners, event_type, alert)
+            notify_listeners(self.listeners, event_type, alert)
         self._subscriber.commit(offsets)
 
     def _store_alerts(self, alerts: list[Any]) -> bool:
@@ -199,7 +151,7 @@ class DetectionWorker:
                 self._subscriber.pause()
                 deadline = time.monotonic() + backoff
                 while time.monotonic() < deadline:
-                    if self._stop.is_set():
+                    if self._stopping.is_set():
                         return False
                     self._subscriber.poll(0, POLL_TIMEOUT_S)  # keep the group membership alive
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
@@ -271,13 +223,12 @@ class DetectionWorker:
 
     def status(self) -> dict[str, Any]:
         model = self.engine.model
-        lag = self.lag()
+        lag = self.backlog()
         age_s = time.time() - model.trained_at_ms / 1000 if model else None
-        stale = (
-            not self.alive()
-            or lag > self.settings.max_lag
-            or (age_s is not None and age_s > self.settings.stale_after_s)
-        )
+        # Stale means the detector cannot be trusted at all: dead, or its model too old. Lag is
+        # reported, not judged here: the gate allows LEASH_GATE_MAX_LAG_S of it (a burst of
+        # ingest is normal) before it fails safe, and it alone knows how long lag has lasted.
+        stale = not self.alive() or (age_s is not None and age_s > self.settings.stale_after_s)
         return {
             "model_version": model.version if model else None,
             "model_trained_at": event_time_iso(model.trained_at_ms) if model else None,
@@ -294,10 +245,3 @@ class DetectionWorker:
             "training_error": self.training_error,
             "model": dict(model.metadata) if model else None,
         }
-
-
-def start_detection(runtime: Runtime, *, settings: DetectSettings | None = None) -> DetectionWorker:
-    """Start the detection worker and publish it as runtime.extensions["detection"]."""
-    worker = DetectionWorker(runtime, settings=settings).start()
-    runtime.extensions["detection"] = worker
-    return worker

@@ -14,12 +14,13 @@ from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ingest import schema
-from ingest.auth import Authenticator, Principal
+from ingest.auth import Authenticator, Caller
 from ingest.bus import BusUnavailable
 from ingest.events import EVENT_COLUMNS, event_time_iso
 from ingest.parse import BodyTooLarge
-from ingest.runtime import Runtime, SinkWorker
+from ingest.runtime import Runtime
 from ingest.service import TooManyRecords
+from ingest.sink.worker import SinkWorker
 
 __all__ = [
     "EVENT_FIELDS",
@@ -136,9 +137,9 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         return OrjsonResponse({"total": int(total), "events": [_event_json(r) for r in rows]})
 
     @router.get("/v1/whoami", tags=["ops"])
-    def whoami(request: Request, _: Principal = Depends(auth.require("read"))) -> dict[str, Any]:
+    def whoami(request: Request, _: Caller = Depends(auth.require("read"))) -> dict[str, Any]:
         """The calling key's fingerprint and scopes (the dashboard hides what a key cannot do)."""
-        caller: Principal = request.state.principal
+        caller: Caller = request.state.caller
         return {"key_id": caller.key_id, "scopes": sorted(caller.scopes)}
 
     @router.get("/healthz", tags=["ops"])
@@ -156,7 +157,7 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         """Prometheus exposition: ingest counters, sink batches, insert latency, consumer lag."""
         sinks = [w for w in runtime.workers if isinstance(w, SinkWorker)]
         if sinks:
-            metrics.consumer_lag.set(sum(w.lag() for w in sinks))
+            metrics.consumer_lag.set(sum(w.backlog() for w in sinks))
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
@@ -200,7 +201,7 @@ def event_filters(
     return " AND ".join(clauses), params
 
 
-RouterFactory = Callable[[Runtime, Authenticator], APIRouter]
+RouterFactory = Callable[[Authenticator], APIRouter]  # a later layer's routes, given the auth
 
 
 def create_app(runtime: Runtime, *, routers: Sequence[RouterFactory] = ()) -> FastAPI:
@@ -220,6 +221,6 @@ def create_app(runtime: Runtime, *, routers: Sequence[RouterFactory] = ()) -> Fa
     # routers are matched in order, and each included router costs a scan of its routes: the
     # later layers come first because they hold the latency-critical path (POST /v1/decide)
     for factory in routers:
-        app.include_router(factory(runtime, auth))
+        app.include_router(factory(auth))
     app.include_router(create_ingest_router(runtime, auth))
     return app

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Path("leash-data")
-    bus_url: str = "memory://"
+    bus_url: str = "embedded://"  # or kafka://host:9092; memory:// is an alias of embedded://
     store_url: str = ""
     api_keys: Annotated[list[str], NoDecode] = []
     host: str = "127.0.0.1"
@@ -130,6 +130,16 @@ class Settings(BaseSettings):
     def resolved_store_url(self) -> str:
         """The store URL, defaulting to an embedded chDB under data_dir."""
         return self.store_url or f"chdb://{(self.data_dir / 'store').resolve()}"
+
+    @property
+    def public_url(self) -> str:
+        """Where people and webhooks reach this API: LEASH_API_URL, else http://HOST:PORT."""
+        return self.api_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def embedded_bus(self) -> bool:
+        """True for the in-process bus (`embedded://`, alias `memory://`), False for Kafka."""
+        return self.bus_url.startswith(("embedded:", "memory:"))
 
     @property
     def bus_dir(self) -> Path:

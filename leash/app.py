@@ -1,49 +1,59 @@
-"""Assembles the HTTP app and the background workers from the ingest and detect layers."""
+"""Assembles a Leash process: its services, background workers and HTTP app (no logic here)."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from detect.api import alerts as alert_routes
+from detect.api import gate as gate_routes
+from detect.api import response as response_routes
+from detect.api.decide import DecideFastPath
+from detect.services import Services, ServiceWorker, build_services, start_detection
+from detect.settings import DetectSettings
 from ingest.api import RouterFactory, create_app
-from ingest.runtime import Runtime, SinkWorker
+from ingest.runtime import Runtime
+from ingest.sink.worker import SinkWorker
 
-__all__ = ["build_app", "router_factories", "start_workers"]
+__all__ = ["build_app", "build_services", "router_factories", "start_workers"]
 
 
-def router_factories() -> list[RouterFactory]:
+def router_factories(services: Services) -> list[RouterFactory]:
     """Routes beyond ingest, matched in this order (the gate's decide route is the hot path)."""
-    from detect.api.alerts import create_router as detect_router
-    from detect.api.response import create_router as response_router
+    return [
+        lambda auth: gate_routes.create_router(services, auth),
+        lambda auth: response_routes.create_router(services, auth),
+        lambda auth: alert_routes.create_router(services, auth),
+    ]
 
-    return [response_router, detect_router]
 
-
-def start_workers(runtime: Runtime, *, sink: bool, detect: bool, response: bool = False) -> None:
+def start_workers(
+    runtime: Runtime,
+    *,
+    sink: bool,
+    services: Services | None = None,
+    detect: bool = False,
+    detect_settings: DetectSettings | None = None,
+) -> None:
     """Start the background workers this process runs (embedded `leash up` runs all of them).
 
+    `sink` runs the bus -> store writer; `services` runs the response and gate threads (webhook
+    outbox, journaled logs, health poll); `detect` runs the detection worker wired to them.
     Every subscriber joins the bus before any worker starts, so the embedded bus never trims a
     record that a group which is about to read it has not seen.
     """
-    sink_worker = None
-    if sink:
-        group = runtime.settings.kafka.group_id
-        sink_worker = SinkWorker(runtime, group_id=group, on_batch=None)
-    if response:
-        from detect.services import start_response
-
-        runtime.workers.append(start_response(runtime))
-    if detect:
-        from detect.worker import start_detection
-
-        runtime.workers.append(start_detection(runtime))
+    if detect and services is None:
+        raise ValueError("detection needs the services it reports alerts to")
+    sink_worker = SinkWorker(runtime, group_id=runtime.settings.kafka.group_id) if sink else None
+    if services is not None:
+        runtime.workers.append(ServiceWorker(services).start())
+        if detect:
+            runtime.workers.append(start_detection(services, settings=detect_settings))
     if sink_worker is not None:
         runtime.workers.append(sink_worker.start())
 
 
-def build_app(runtime: Runtime) -> FastAPI:
-    from detect.api.decide import DecideFastPath
-    from detect.services import response_services
-
-    app = create_app(runtime, routers=router_factories())
-    app.add_middleware(DecideFastPath, gate=response_services(runtime).gate, auth=app.state.auth)
+def build_app(services: Services) -> FastAPI:
+    """The HTTP app: ingest routes, the detect layer's routes and the decide fast path."""
+    app = create_app(services.runtime, routers=router_factories(services))
+    app.add_middleware(DecideFastPath, gate=services.gate, auth=app.state.auth)
     return app

@@ -11,8 +11,12 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ingest.settings import Settings
 
 logger = logging.getLogger("leash")
 
@@ -22,18 +26,19 @@ Quick start:  leash up            (API on 127.0.0.1:8000, dashboard on :8501, da
               leash ship path/to/cloudtrail/ """
 
 
-def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _settings(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, with the command line's --data-dir/--host/--port on top."""
     from ingest.settings import Settings
 
-    overrides: dict[str, object] = {}
-    for name in ("data_dir", "port", "dashboard_port", "host"):
-        value = getattr(args, name, None)
-        if value is not None:
-            overrides[name] = value
-    return Settings(**overrides)  # type: ignore[arg-type]
+    overrides = {
+        name: value
+        for name in ("data_dir", "port", "dashboard_port", "host")
+        if (value := getattr(args, name, None)) is not None
+    }
+    return Settings().model_copy(update=overrides)
 
 
-def _ensure_admin_key(settings) -> str:  # type: ignore[no-untyped-def]
+def _ensure_admin_key(settings: Settings) -> str:
     """With no LEASH_API_KEYS, create (once) an admin key in DATA_DIR/admin.key, mode 0600."""
     path = Path(settings.data_dir) / "admin.key"
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -45,11 +50,11 @@ def _ensure_admin_key(settings) -> str:  # type: ignore[no-untyped-def]
     return path.read_text().strip()
 
 
-def _serve(settings, *, sink: bool, detect: bool, dashboard: bool) -> int:  # type: ignore[no-untyped-def]
+def _serve(settings: Settings, *, sink: bool, detect: bool, dashboard: bool) -> int:
     import uvicorn
 
     from ingest.runtime import open_runtime
-    from leash.app import build_app, start_workers
+    from leash.app import build_app, build_services, start_workers
 
     if not settings.api_keys:
         key = _ensure_admin_key(settings)
@@ -60,8 +65,9 @@ def _serve(settings, *, sink: bool, detect: bool, dashboard: bool) -> int:  # ty
             settings = settings.model_copy(update={"dashboard_api_key": SecretStr(key)})
     dash: subprocess.Popen[bytes] | None = None
     with open_runtime(settings) as runtime:
-        start_workers(runtime, sink=sink, detect=detect, response=True)
-        app = build_app(runtime)
+        services = build_services(runtime)
+        start_workers(runtime, sink=sink, services=services, detect=detect)
+        app = build_app(services)
         if dashboard:
             dash = _start_dashboard(settings)
         logger.info("Leash API on http://%s:%d (docs at /docs)", settings.host, settings.port)
@@ -88,7 +94,7 @@ def _serve(settings, *, sink: bool, detect: bool, dashboard: bool) -> int:  # ty
     return 0
 
 
-def _start_dashboard(settings) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
+def _start_dashboard(settings: Settings) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env["LEASH_API_URL"] = settings.api_url or f"http://{settings.host}:{settings.port}"
     if settings.dashboard_api_key is not None:
@@ -105,7 +111,7 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def _dashboard_command(settings) -> list[str]:  # type: ignore[no-untyped-def]
+def _dashboard_command(settings: Settings) -> list[str]:
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     return [
         sys.executable,
@@ -130,7 +136,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    if settings.bus_url.startswith("memory"):
+    if settings.embedded_bus:
         logger.warning(
             "serve with the embedded bus stores nothing until a sink runs; "
             "use `leash up` for one machine"
@@ -138,16 +144,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return _serve(settings, sink=False, detect=False, dashboard=False)
 
 
-def _run_workers(settings, *, sink: bool, detect: bool, response: bool) -> int:  # type: ignore[no-untyped-def]
-    """Run background workers without the API until SIGTERM/SIGINT (compose roles)."""
+def _run_workers(settings: Settings, *, sink: bool, detect: bool) -> int:
+    """Run background workers without the API until SIGTERM/SIGINT (compose roles).
+
+    A detector runs with the response layer beside it: its alerts need webhooks and
+    auto-quarantine.
+    """
     from ingest.runtime import open_runtime
-    from leash.app import start_workers
+    from leash.app import build_services, start_workers
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     with open_runtime(settings) as runtime:
-        start_workers(runtime, sink=sink, detect=detect, response=response)
+        services = build_services(runtime) if detect else None
+        start_workers(runtime, sink=sink, services=services, detect=detect)
         logger.info("workers running (bus %s); Ctrl-C to stop", settings.bus_url)
         while not stop.wait(1.0):
             dead = [type(w).__name__ for w in runtime.workers if not w.alive()]
@@ -158,12 +169,11 @@ def _run_workers(settings, *, sink: bool, detect: bool, response: bool) -> int: 
 
 
 def cmd_sink(args: argparse.Namespace) -> int:
-    return _run_workers(_settings(args), sink=True, detect=False, response=False)
+    return _run_workers(_settings(args), sink=True, detect=False)
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    # alerts raised here need webhooks and auto-quarantine: the response layer runs beside them
-    return _run_workers(_settings(args), sink=False, detect=True, response=True)
+    return _run_workers(_settings(args), sink=False, detect=True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -218,7 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func, help_text: str, *, server: bool = False):  # type: ignore[no-untyped-def]
+    def add(
+        name: str,
+        func: Callable[[argparse.Namespace], int],
+        help_text: str,
+        *,
+        server: bool = False,
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
         p.add_argument(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.bus.embedded import MemoryBroker
+from ingest.bus.embedded import EmbeddedBroker
 from ingest.migrate import apply_migrations
 from ingest.runtime import Runtime, open_runtime
 from ingest.settings import Settings
@@ -64,8 +64,8 @@ def store() -> Iterator[ChdbStore]:
 
 
 @pytest.fixture
-def broker() -> Iterator[MemoryBroker]:
-    b = MemoryBroker(partitions=3)
+def broker() -> Iterator[EmbeddedBroker]:
+    b = EmbeddedBroker(partitions=3)
     yield b
     b.close()
 
@@ -86,9 +86,9 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
-    from leash.app import build_app
+    from leash.app import build_app, build_services
 
-    app = build_app(runtime)
+    app = build_app(build_services(runtime))
     with TestClient(app) as test_client:
         yield test_client
     app.dependency_overrides.clear()

@@ -1,6 +1,6 @@
 """Alert suppressions (principal / action / resource / rule globs, with expiry) and FP feedback.
 
-A SuppressionBook is registered in `runtime.extensions["suppressors"]`: the pipeline asks it
+A SuppressionBook is one of `Services.suppressors` (detect.services): the engine asks it
 about each Finding before opening or updating an alert. Action and resource patterns are checked
 against the finding's events (remembered by EventMemo as they stream past, else read from the
 store); a finding suppresses only when every one of its events matches, so one suppression for
@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
+from detect.alerts.alert import Alert
 from detect.findings import Finding
-from detect.response.webhooks import AlertLike
 from ingest import schema
 from ingest.events import AuditEvent
 from ingest.store import Store
@@ -294,7 +294,7 @@ class SuppressionBook:
 
 def record_false_positive(
     store: Store,
-    alert: AlertLike,
+    alert: Alert,
     *,
     event_ids: Sequence[str],
     actor: str,

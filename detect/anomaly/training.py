@@ -6,6 +6,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,12 +19,15 @@ from detect.anomaly.forest import (
     NotEnoughHistory,
 )
 from detect.anomaly.history import latest_event_ms, load_history
+from detect.anomaly.model_file import save_model
 from detect.features import FEATURE_NAMES, PrincipalProfile, PrincipalState
+from detect.settings import DetectSettings
+from ingest.settings import Settings
 from ingest.store import Store
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["train_detector"]
+__all__ = ["model_dir", "train_and_save", "train_detector"]
 
 DAY_MS = 86_400_000
 
@@ -152,3 +156,21 @@ def _fit_kinds(
             detectors[kind] = IsolationForestDetector(**params).fit(X[mask])
             usual[kind] = tuple(float(v) for v in np.median(X[mask], axis=0))
     return detectors, usual
+
+
+def model_dir(settings: Settings) -> Path:
+    return settings.data_dir / "models"
+
+
+def train_and_save(store: Store, settings: Settings, detect: DetectSettings) -> DetectionModel:
+    """Train on the stored history and persist the model under DATA_DIR/models."""
+    model = train_detector(
+        store,
+        days=detect.train_days,
+        threshold_quantile=detect.threshold_quantile,
+        baseline_quantile=detect.baseline_quantile,
+        n_estimators=detect.n_estimators,
+        min_rows=detect.min_train_rows,
+    )
+    save_model(model, model_dir(settings), store)
+    return model

@@ -11,10 +11,11 @@ from pydantic import BaseModel
 from detect.alerts.alert import ALERT_STATUSES, AlertStore, notify_listeners
 from detect.anomaly.forest import NotEnoughHistory
 from detect.anomaly.model_file import latest_model
-from detect.worker import DetectSettings, model_dir, train_and_save
+from detect.anomaly.training import model_dir, train_and_save
+from detect.services import Services
+from detect.settings import DetectSettings
 from ingest.auth import Authenticator
 from ingest.events import event_time_iso
-from ingest.runtime import Runtime
 
 __all__ = ["create_router"]
 
@@ -25,8 +26,9 @@ class StatusChange(BaseModel):
     note: str = ""
 
 
-def create_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
+def create_router(services: Services, auth: Authenticator) -> APIRouter:
     router = APIRouter(tags=["alerts"])
+    runtime = services.runtime
     alerts = AlertStore(runtime.store)
     identity = runtime.normalizer.identity
 
@@ -52,15 +54,15 @@ def create_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         return alert.to_json()
 
     def change(request: Request, alert_id: str, status: str, note: str) -> dict[str, Any]:
-        actor = getattr(request.state, "principal", None)
+        actor = getattr(request.state, "caller", None)
         alert = alerts.set_status(alert_id, status, actor=getattr(actor, "key_id", ""), note=note)
         if alert is None:
             raise HTTPException(404, f"no alert {alert_id!r}")
-        worker = runtime.extensions.get("detection")
+        worker = services.detection
         if worker is not None:
             worker.apply_status(alert_id, status)
         event = "alert.acknowledged" if status == "acknowledged" else "alert.resolved"
-        notify_listeners(runtime.extensions.setdefault("alert_listeners", []), event, alert)
+        notify_listeners(services.listeners, event, alert)
         return alert.to_json()
 
     @router.post("/v1/alerts/{alert_id}/ack", dependencies=[Depends(auth.require("admin"))])
@@ -80,7 +82,7 @@ def create_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
     @router.get("/v1/detector", dependencies=[Depends(auth.require("read"))], tags=["detector"])
     def detector_status() -> dict[str, Any]:
         """Model version and training metadata, event-time progress, lag and staleness."""
-        worker = runtime.extensions.get("detection")
+        worker = services.detection
         if worker is not None:
             return dict(worker.status())
         model = latest_model(model_dir(runtime.settings))
@@ -99,7 +101,7 @@ def create_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
     )
     def train() -> dict[str, Any]:
         """Train on stored history now; the running detector switches to the new model."""
-        worker = runtime.extensions.get("detection")
+        worker = services.detection
         try:
             if worker is not None:
                 model = worker.train_now()

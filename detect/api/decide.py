@@ -1,4 +1,4 @@
-"""DecideFastPath: the happy path of `POST /v1/decide` without FastAPI's routing and dependencies.
+"""POST /v1/decide's body model and DecideFastPath, its happy path without FastAPI's routing.
 
 Agents call decide before every dangerous action, so its latency is the gate's product. FastAPI's
 route matching and dependency solving cost more than the gate itself (~150 of ~290 µs per call
@@ -15,13 +15,12 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
-from detect.api.response import DecideBody
 from detect.gate.service import GateService
 from ingest.auth import Authenticator
 
-__all__ = ["DecideFastPath"]
+__all__ = ["DecideBody", "DecideFastPath"]
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -32,6 +31,15 @@ PATH = "/v1/decide"
 SCOPE = "ingest"
 MAX_BODY = 256 * 1024  # a decide body is < 1 KB; anything larger goes to the route's own checks
 _HEADERS = [(b"content-type", b"application/json")]
+
+
+class DecideBody(BaseModel):
+    """What an agent asks: may `principal` do `action` (of `source`) on `resources`?"""
+
+    principal: str = Field(min_length=1, max_length=2048)
+    action: str = Field(min_length=1, max_length=256)
+    source: str = Field(default="", max_length=256)
+    resources: list[str] = Field(default_factory=list, max_length=256)
 
 
 class DecideFastPath:

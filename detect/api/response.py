@@ -1,23 +1,22 @@
-"""Response routes: decide, approvals, principals, suppressions, false positives, webhook outbox.
+"""Response routes: principals, suppressions, false positives, the webhook outbox.
 
-Scopes: `POST /v1/decide` needs `ingest` -- the key an agent or its tool gateway already holds
-to emit events; it reads no one else's data. Reads need `read`; every change needs `admin`.
+Reads need `read`; every change needs `admin`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from detect.alerts.alert import AlertStore, notify_listeners
 from detect.alerts.suppression import record_false_positive
-from detect.gate.approvals import ApprovalError, SelfApprovalError
 from detect.response.principals import TransitionError
-from detect.services import ResponseServices, response_services
+from detect.services import Services
 from ingest.api import OrjsonResponse
-from ingest.auth import Authenticator, Principal
+from ingest.auth import Authenticator, Caller
 from ingest.runtime import Runtime
 
 __all__ = ["create_router"]
@@ -25,24 +24,8 @@ __all__ = ["create_router"]
 FP_SUPPRESSION_S = 7 * 24 * 3600  # seconds a false-positive suppression lasts by default
 
 
-class DecideBody(BaseModel):
-    principal: str = Field(min_length=1, max_length=2048)
-    action: str = Field(min_length=1, max_length=256)
-    source: str = Field(default="", max_length=256)
-    resources: list[str] = Field(default_factory=list, max_length=256)
-
-
 class ReasonBody(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
-
-
-class ApprovalBody(BaseModel):
-    note: str = Field(default="", max_length=2000)
-    as_principal: str = Field(
-        default="",
-        max_length=2048,
-        description="who approves (ARN or name); refused if it is the requesting principal",
-    )
 
 
 class SuppressionBody(BaseModel):
@@ -60,147 +43,21 @@ class FalsePositiveBody(BaseModel):
     suppress_for_s: float | None = Field(default=FP_SUPPRESSION_S, gt=0)
 
 
-def _fast(auth: Authenticator, scope: str) -> Callable[[Request], Any]:
-    check = auth.require(scope)
-
-    async def dependency(request: Request) -> Principal:  # no thread-pool hop on the hot path
-        return check(request)
-
-    return dependency
-
-
-def create_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
+def create_router(services: Services, auth: Authenticator) -> APIRouter:
     router = APIRouter()
-    services = response_services(runtime)
+    runtime = services.runtime
     admin = auth.require("admin")
-    _decide_routes(router, services, runtime, auth)
-    _approval_routes(router, services, auth, admin)
     _principal_routes(router, services, runtime, auth, admin)
     _suppression_routes(router, services, runtime, auth, admin)
     return router
 
 
-def _decide_routes(
-    router: APIRouter, services: ResponseServices, runtime: Runtime, auth: Authenticator
-) -> None:
-    @router.post("/v1/decide", tags=["gate"])
-    async def decide(
-        body: DecideBody, caller: Principal = Depends(_fast(auth, "ingest"))
-    ) -> OrjsonResponse:
-        """Ask before acting: `allow`, `require_approval` (with `approval_id`) or `deny`.
-
-        The action class comes from the server's catalogue. Calling again with the same request
-        while an approval is pending returns the same approval id; once approved, the next call
-        answers `allow` exactly once.
-        """
-        decision = services.gate.decide(
-            principal=body.principal,
-            action=body.action,
-            source=body.source,
-            resources=body.resources,
-            key_id=caller.key_id,
-        )
-        return OrjsonResponse(decision.to_json())
-
-    @router.get("/v1/decisions", dependencies=[Depends(auth.require("read"))], tags=["gate"])
-    def list_decisions(
-        principal: str | None = None,
-        decision: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=5000)] = 100,
-    ) -> OrjsonResponse:
-        """Recent decide answers, newest first (the audit trail of the gate)."""
-        store, key_of = runtime.store, services.registry.key_of
-        services.decision_log.flush()  # decisions are inserted every few seconds: read them all
-        rows = store.query(
-            "SELECT decision_id, decided_at, principal, principal_key, actor_kind, "
-            "source, action, action_class, resources, decision, reason, rule, approval_id, key_id "
-            "FROM decisions WHERE ({k:String} = '' OR principal_key = {k:String}) "
-            "AND ({d:String} = '' OR decision = {d:String}) "
-            "ORDER BY decided_at DESC LIMIT {n:UInt32}",
-            {"k": key_of(principal) if principal else "", "d": decision or "", "n": limit},
-        )
-        names = (
-            "id",
-            "decided_at",
-            "principal",
-            "principal_key",
-            "actor_kind",
-            "source",
-            "action",
-            "action_class",
-            "resources",
-            "decision",
-            "reason",
-            "rule",
-            "approval_id",
-            "key_id",
-        )
-        items = [dict(zip(names, r, strict=True)) for r in rows]
-        for item in items:
-            item["decided_at"] = item["decided_at"].isoformat(timespec="milliseconds")
-        return OrjsonResponse({"decisions": items})
-
-
-def _approval_routes(
-    router: APIRouter,
-    services: ResponseServices,
-    auth: Authenticator,
-    admin: Callable[[Request], Principal],
-) -> None:
-    @router.get("/v1/approvals", dependencies=[Depends(auth.require("read"))], tags=["gate"])
-    def list_approvals(
-        status: Literal["pending", "approved", "denied", "used", "expired"] | None = None,
-    ) -> OrjsonResponse:
-        """Approvals known to the gate (live ones and those finished recently)."""
-        return OrjsonResponse({"approvals": [a.to_json() for a in services.approvals.list(status)]})
-
-    @router.get(
-        "/v1/approvals/{approval_id}", dependencies=[Depends(auth.require("read"))], tags=["gate"]
-    )
-    def get_approval(approval_id: str) -> OrjsonResponse:
-        found = services.approvals.get(approval_id)
-        if found is None:
-            raise HTTPException(404, f"no approval {approval_id}")
-        return OrjsonResponse(found.to_json())
-
-    @router.post("/v1/approvals/{approval_id}/{verb}", tags=["gate"])
-    def decide_approval(
-        approval_id: str,
-        verb: Literal["approve", "deny"],
-        caller: Principal = Depends(admin),
-        body: ApprovalBody | None = None,
-    ) -> OrjsonResponse:
-        """Approve or deny (admin). The key that asked, or the requesting principal, is refused."""
-        body = body or ApprovalBody()
-        try:
-            approval = services.approvals.decide(
-                approval_id,
-                approve=verb == "approve",
-                key_id=caller.key_id,
-                as_principal=body.as_principal,
-                note=body.note,
-            )
-        except SelfApprovalError as exc:
-            raise HTTPException(403, str(exc)) from None
-        except ApprovalError as exc:
-            known = services.approvals.get(approval_id) is not None
-            raise HTTPException(409 if known else 404, str(exc)) from None
-        services.notifier.submit(_notify_decided, services, approval.to_json())
-        return OrjsonResponse(approval.to_json())
-
-
-def _notify_decided(services: ResponseServices, approval: dict[str, Any]) -> None:
-    from detect.response.webhooks import new_event
-
-    services.sink.send(new_event("approval.decided", {"approval": approval}))
-
-
 def _principal_routes(
     router: APIRouter,
-    services: ResponseServices,
+    services: Services,
     runtime: Runtime,
     auth: Authenticator,
-    admin: Callable[[Request], Principal],
+    admin: Callable[[Request], Caller],
 ) -> None:
     registry = services.registry
 
@@ -228,7 +85,7 @@ def _principal_routes(
         principal: str,
         verb: Literal["revoke", "quarantine", "restore"],
         body: ReasonBody,
-        caller: Principal = Depends(admin),
+        caller: Caller = Depends(admin),
     ) -> OrjsonResponse:
         """Quarantine, revoke or restore (admin); the gate enforces it at once.
 
@@ -267,7 +124,7 @@ def _principal_routes(
         return OrjsonResponse(body)
 
 
-def _actor_kind(runtime: Runtime, services: ResponseServices, principal: str, key: str) -> str:
+def _actor_kind(runtime: Runtime, services: Services, principal: str, key: str) -> str:
     seen = services.bypass.actor_kind(key)
     if seen:
         return seen
@@ -284,7 +141,7 @@ def _actor_kind(runtime: Runtime, services: ResponseServices, principal: str, ke
     )
 
 
-def _principal_json(runtime: Runtime, services: ResponseServices, principal: str) -> dict[str, Any]:
+def _principal_json(runtime: Runtime, services: Services, principal: str) -> dict[str, Any]:
     key = services.registry.key_of(principal)
     status = services.registry.get(key)
     return {
@@ -300,17 +157,15 @@ def _principal_json(runtime: Runtime, services: ResponseServices, principal: str
 
 def _suppression_routes(
     router: APIRouter,
-    services: ResponseServices,
+    services: Services,
     runtime: Runtime,
     auth: Authenticator,
-    admin: Callable[[Request], Principal],
+    admin: Callable[[Request], Caller],
 ) -> None:
     book = services.suppressions
 
     @router.post("/v1/suppressions", status_code=201, tags=["alerts"])
-    def add_suppression(
-        body: SuppressionBody, caller: Principal = Depends(admin)
-    ) -> OrjsonResponse:
+    def add_suppression(body: SuppressionBody, caller: Caller = Depends(admin)) -> OrjsonResponse:
         """Suppress future findings matching principal/action/resource/rule globs (admin)."""
         item = book.add(
             principal=body.principal,
@@ -340,7 +195,7 @@ def _suppression_routes(
 
     @router.post("/v1/alerts/{alert_id}/false-positive", tags=["alerts"])
     def false_positive(
-        alert_id: str, caller: Principal = Depends(admin), body: FalsePositiveBody | None = None
+        alert_id: str, caller: Caller = Depends(admin), body: FalsePositiveBody | None = None
     ) -> OrjsonResponse:
         """Resolve an alert as a false positive, record it for training, optionally suppress."""
         return OrjsonResponse(
@@ -386,15 +241,11 @@ def _suppression_routes(
 
 def _mark_false_positive(
     runtime: Runtime,
-    services: ResponseServices,
+    services: Services,
     alert_id: str,
     body: FalsePositiveBody,
     key_id: str,
 ) -> dict[str, Any]:
-    try:
-        from detect.alerts.alert import AlertStore, notify_listeners
-    except ImportError:
-        raise HTTPException(503, "alerting is not installed in this process") from None
     alerts = AlertStore(runtime.store)
     alert = alerts.get(alert_id)
     if alert is None:
@@ -421,12 +272,10 @@ def _mark_false_positive(
         alerts.set_status(alert_id, "resolved", actor=key_id, note=f"false positive: {body.note}")
         or alert
     )
-    detection = runtime.extensions.get("detection")
+    detection = services.detection
     if detection is not None and hasattr(detection, "apply_status"):
         detection.apply_status(alert_id, "resolved")  # the running engine stops growing it
-    notify_listeners(
-        runtime.extensions.setdefault("alert_listeners", []), "alert.resolved", resolved
-    )
+    notify_listeners(services.listeners, "alert.resolved", resolved)
     return {
         "alert": resolved.to_json(),
         "feedback_id": feedback_id,

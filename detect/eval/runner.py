@@ -17,7 +17,7 @@ from detect.anomaly.training import train_detector
 from detect.engine import DetectionEngine
 from detect.eval.baselines import InsightsRateRule, eval_rules
 from detect.eval.scenario import Label, Scenario
-from detect.worker import DetectSettings
+from detect.settings import DetectSettings
 from ingest import schema
 from ingest.events import AuditEvent, Normalizer, RecordError
 from ingest.migrate import apply_migrations

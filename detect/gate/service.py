@@ -2,7 +2,7 @@
 
 The hot path (`GateService.decide`) touches memory only: principal states, approvals, budgets,
 cached detector health. Decisions and approval rows are queued, journaled and inserted in batches
-by a BatchWriter (ingest/store/journal.py).
+by a JournaledWriter (ingest/store/journal.py).
 """
 
 from __future__ import annotations
@@ -13,18 +13,19 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from detect.gate.approvals import Approval, ApprovalBook
+from detect.gate.health import DetectionHealth
 from detect.gate.policy import DANGEROUS, GateContext, GateRequest, Policy, evaluate
 from detect.response.principals import PrincipalRegistry
 from ingest import schema
 from ingest.store import Store
 
-__all__ = ["Decision", "DetectionHealth", "GateService", "AutonomyBudgets"]
+__all__ = ["Decision", "GateService", "AutonomyBudgets"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,6 @@ COLUMNS = (
     "key_id",
 )
 HOUR_MS = 3_600_000
-HEALTH_MAX_AGE_S = 5.0  # seconds; a health reading older than this counts as stale
 
 
 @dataclass(frozen=True)
@@ -116,71 +116,6 @@ class AutonomyBudgets:
 
     def record(self, principal_key: str, at_ms: int) -> None:
         self._times.setdefault(principal_key, deque()).append(at_ms)
-
-
-class DetectionHealth:
-    """Cached freshness of the detector, polled off the hot path.
-
-    Not ok (fail safe) when `extensions["detection"]` is absent, says it is stale, or has been
-    more than `max_lag_messages` behind the bus for longer than `max_lag_s`, or when no poll
-    happened in HEALTH_MAX_AGE_S.
-    """
-
-    def __init__(
-        self,
-        extensions: Mapping[str, Any],
-        *,
-        max_lag_messages: int,
-        max_lag_s: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._extensions = extensions
-        self._max_lag = max_lag_messages
-        self._max_lag_s = max_lag_s
-        self._clock = clock
-        self._reading: tuple[bool, str, float] = (False, "detector status not read yet", 0.0)
-        self._caught_up_at = clock()
-
-    def poll(self) -> tuple[bool, str]:
-        now = self._clock()
-        ok, reason = self._check(now)
-        self._reading = (ok, reason, now)
-        return ok, reason
-
-    def _check(self, now: float) -> tuple[bool, str]:
-        detection = self._extensions.get("detection")
-        if detection is None:
-            return False, "no detector is running"
-        try:
-            status = detection.status()
-        except Exception as exc:  # noqa: BLE001 - a failing detector is a stale detector
-            return False, f"detector status failed: {type(exc).__name__}"
-        if status.get("stale", True):
-            return False, "detector model is stale"
-        lag = int(status.get("lag") or 0)
-        if lag <= self._max_lag:
-            self._caught_up_at = now
-            return True, "ok"
-        behind_s = now - self._caught_up_at
-        if behind_s > self._max_lag_s:
-            return False, f"pipeline {lag} messages behind for {behind_s:.0f}s"
-        return True, "catching up"
-
-    def current(self) -> tuple[bool, str]:
-        ok, reason, at = self._reading
-        if self._clock() - at > HEALTH_MAX_AGE_S:
-            return False, "detector health not polled recently"
-        return ok, reason
-
-    def score(self, principal_key: str) -> float | None:
-        detection = self._extensions.get("detection")
-        if detection is None:
-            return None
-        try:
-            value = detection.principal_score(principal_key)
-        except Exception:  # noqa: BLE001 - no score is no evidence either way
-            return None
-        return None if value is None else float(value)
 
 
 class GateService:

@@ -17,6 +17,7 @@ import httpx
 from detect.response.webhooks import WebhookEvent, post_delivery, public_endpoint
 from ingest import schema
 from ingest.store import Store
+from ingest.worker import ThreadWorker
 
 __all__ = ["Backoff", "Delivery", "Outbox", "OutboxWorker"]
 
@@ -97,7 +98,7 @@ class Outbox:
 
     `enqueue` persists before it returns, so a delivery survives a crash or restart; the pending
     set is reloaded from the store by `load`. Rows go through `write` (default: one store insert
-    each; `leash` passes a journaled BatchWriter's `add`, with its `flush` for reads). Thread-safe.
+    each; `leash` passes a JournaledWriter's `add`, with its `flush` for reads). Thread-safe.
     """
 
     def __init__(
@@ -266,7 +267,7 @@ def _delivery_id(message_id: str, endpoint: str) -> str:
     return f"{message_id}:{hashlib.sha256(endpoint.encode()).hexdigest()[:12]}"
 
 
-class OutboxWorker:
+class OutboxWorker(ThreadWorker):
     """A thread that sends due deliveries (signed) and records each outcome in the outbox."""
 
     def __init__(
@@ -278,30 +279,21 @@ class OutboxWorker:
         client: httpx.Client | None = None,
         seed: int | None = None,
     ) -> None:
+        super().__init__("webhook-outbox")
         self.outbox = outbox
         self._secret = secret
         self._backoff = backoff
         self._client = client or httpx.Client(timeout=TIMEOUT_S)
         self._rng = random.Random(seed)
-        self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="webhook-send")
-        self._thread = threading.Thread(target=self._run, name="webhook-outbox", daemon=True)
 
-    def start(self) -> OutboxWorker:
-        self._thread.start()
-        return self
-
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def lag(self) -> int:
+    def backlog(self) -> int:
         return self.outbox.pending_count()
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        self._stop.set()
+    def _wake(self) -> None:
         self.outbox.wake()
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
+
+    def _close(self) -> None:
         self._pool.shutdown(wait=True)
         self._client.close()
 
@@ -344,7 +336,7 @@ class OutboxWorker:
             )
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 if self.run_once():
                     continue

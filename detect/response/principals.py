@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from detect.response.webhooks import AlertLike
+from detect.alerts.alert import Alert
 from ingest import schema
 from ingest.store import Store
 
@@ -217,10 +217,10 @@ class PrincipalRegistry:
 
 def auto_response_listener(
     registry: PrincipalRegistry, *, quarantine: bool, revoke: bool
-) -> Callable[[str, AlertLike], None]:
+) -> Callable[[str, Alert], None]:
     """An alert listener: a critical alert on an agent (or service) quarantines, or revokes, it."""
 
-    def on_alert(event_type: str, alert: AlertLike) -> None:
+    def on_alert(event_type: str, alert: Alert) -> None:
         if event_type not in ("alert.opened", "alert.updated") or alert.severity != "critical":
             return
         if alert.actor_kind not in AUTO_KINDS or not (quarantine or revoke):

@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -22,13 +23,14 @@ from detect.response.principals import PrincipalChange
 from detect.response.webhooks import WebhookEvent, new_event
 
 __all__ = [
-    "REVOKE_POLICY_NAME",
     "AwsIamRevoker",
+    "REVOKE_POLICY_NAME",
     "RevokeResult",
     "Revoker",
     "WebhookRevoker",
     "build_revokers",
     "iam_target",
+    "revocation_listener",
     "revoke_older_sessions_policy",
 ]
 
@@ -217,3 +219,33 @@ def build_revokers(
             case other:
                 raise ValueError(f"unknown revoker {other!r}: use webhook or aws-iam")
     return revokers
+
+
+def revocation_listener(
+    *,
+    revokers: Sequence[Revoker],
+    background: Executor,
+    pending: dict[str, list[Future[RevokeResult]]],
+) -> Callable[[PrincipalChange], None]:
+    """Principal-change listener: run every revoker on a revoke (restore on a restore from
+    revoked) in `background`, keeping the futures in `pending` by change id for the API."""
+
+    def on_change(change: PrincipalChange) -> None:
+        if change.to_state == "revoked":
+            call: Callable[[Revoker], RevokeResult] = lambda r: r.revoke(change)  # noqa: E731
+        elif change.from_state == "revoked":
+            call = lambda r: r.restore(change)  # noqa: E731
+        else:
+            return
+        pending[change.change_id] = [
+            background.submit(_run_revoker, call, revoker) for revoker in revokers
+        ]
+
+    return on_change
+
+
+def _run_revoker(call: Callable[[Revoker], RevokeResult], revoker: Revoker) -> RevokeResult:
+    result = call(revoker)
+    log = logger.info if result.ok else logger.error
+    log("revoker %s: %s", result.revoker, result.detail)
+    return result

@@ -1,4 +1,4 @@
-"""Standard Webhooks signing and verification, webhook events, AlertSink and its implementations.
+"""Standard Webhooks signing and verification, webhook events, Notifier and its implementations.
 
 Receivers verify a delivery with `verify_signature(secret, headers, body)`: the signature is
 `v1,<base64 HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<body>")>`, where the key is the
@@ -23,15 +23,17 @@ from urllib.parse import quote, urlsplit
 import httpx
 import orjson
 
+from detect.alerts.alert import Alert, AlertListener
+
 __all__ = [
     "EVENT_TYPES",
-    "AlertLike",
-    "AlertSink",
-    "RecordingSink",
+    "Notifier",
+    "RecordingNotifier",
     "WebhookEvent",
-    "WebhookSink",
+    "WebhookNotifier",
     "WebhookVerificationError",
     "alert_event",
+    "alert_webhook_listener",
     "new_event",
     "post_delivery",
     "public_endpoint",
@@ -54,38 +56,12 @@ EVENT_TYPES = (
 )
 SECRET_PREFIX = "whsec_"
 TOLERANCE_S = 300  # seconds; receivers reject timestamps further than this from their clock
+UPDATE_WEBHOOK_MIN_S = 60.0  # seconds; alert.updated is sent at most this often per alert
 SLACK_PREFIX = "slack+"  # endpoint "slack+https://hooks.slack.com/..." gets a Slack-shaped body
 
 
 class WebhookVerificationError(ValueError):
     """The delivery is not signed with the shared secret, or its timestamp is out of tolerance."""
-
-
-class AlertLike(Protocol):
-    """What the response layer needs of an Alert (read-only attributes + to_json)."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def principal(self) -> str: ...
-
-    @property
-    def actor_kind(self) -> str: ...
-
-    @property
-    def severity(self) -> str: ...
-
-    @property
-    def rule(self) -> str: ...
-
-    @property
-    def status(self) -> str: ...
-
-    @property
-    def summary(self) -> str: ...
-
-    def to_json(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -109,7 +85,7 @@ class WebhookEvent:
         )
 
 
-class AlertSink(Protocol):
+class Notifier(Protocol):
     """Where webhook events go.
 
     `send` must return quickly and must not raise because a receiver is down: durable sinks
@@ -119,7 +95,7 @@ class AlertSink(Protocol):
     def send(self, event: WebhookEvent) -> None: ...
 
 
-class RecordingSink:
+class RecordingNotifier:
     """Keeps every event in memory, for tests and for the dashboard's 'last notifications'."""
 
     def __init__(self) -> None:
@@ -144,7 +120,7 @@ def new_event(
     return WebhookEvent(f"msg_{uuid.uuid4().hex}", event_type, stamp, data)
 
 
-def alert_event(event_type: str, alert: AlertLike, *, base_url: str) -> WebhookEvent:
+def alert_event(event_type: str, alert: Alert, *, base_url: str) -> WebhookEvent:
     """An alert.* event: the alert (with its explanation) plus the URLs of actions on it."""
     base = base_url.rstrip("/")
     principal = quote(alert.principal, safe="")
@@ -158,6 +134,21 @@ def alert_event(event_type: str, alert: AlertLike, *, base_url: str) -> WebhookE
         "principal": f"{base}/v1/principals/{principal}",
     }
     return new_event(event_type, {"alert": alert.to_json(), "actions": actions})
+
+
+def alert_webhook_listener(notifier: Notifier, base_url: str) -> AlertListener:
+    """Alert listener sending alert.* webhooks; alert.updated at most once a minute per alert."""
+    last_update: dict[str, float] = {}
+
+    def on_alert(event_type: str, alert: Alert) -> None:
+        if event_type == "alert.updated":
+            now = time.monotonic()
+            if now - last_update.get(alert.id, -UPDATE_WEBHOOK_MIN_S) < UPDATE_WEBHOOK_MIN_S:
+                return
+            last_update[alert.id] = now
+        notifier.send(alert_event(event_type, alert, base_url=base_url))
+
+    return on_alert
 
 
 def secret_key(secret: str) -> bytes:
@@ -262,7 +253,7 @@ class _Queue(Protocol):
     def enqueue(self, event: WebhookEvent, endpoints: Sequence[str] | None = None) -> int: ...
 
 
-class WebhookSink:
+class WebhookNotifier:
     """The production sink: persists each event in the outbox (one delivery per endpoint).
 
     The outbox worker POSTs it signed, retries with backoff and dead-letters it after N tries,

@@ -21,16 +21,20 @@ __all__ = [
 def open_bus(
     url: str, *, data_dir: Path | None = None, partitions: int = 6, options: object = None
 ) -> Bus:
-    """Open the bus named by `url`: `memory://` (durable under data_dir when given) or `kafka://h:p`."""
+    """Open the bus named by `url`: `embedded://` or `kafka://host:port[,host:port]`.
+
+    `embedded://` (alias `memory://`, its name before it became durable) is the in-process broker
+    over a segment log: fsynced under `data_dir` when one is given, in memory only otherwise.
+    """
     parsed = urlparse(url)
     match parsed.scheme:
-        case "memory":
-            from ingest.bus.embedded import MemoryBroker
+        case "embedded" | "memory":
+            from ingest.bus.embedded import EmbeddedBroker
 
-            return MemoryBroker(partitions=partitions, log_dir=data_dir)
+            return EmbeddedBroker(partitions=partitions, log_dir=data_dir)
         case "kafka":
             from ingest.bus.kafka import KafkaBus
 
             return KafkaBus(url, options=options)
         case _:
-            raise ValueError(f"unsupported bus URL {url!r}: use memory:// or kafka://host:9092")
+            raise ValueError(f"unsupported bus URL {url!r}: use embedded:// or kafka://host:9092")

@@ -36,7 +36,7 @@ class _Pending:
     future: Future[None]
 
 
-class MemoryBroker:
+class EmbeddedBroker:
     """In-process broker with real offsets and consumer groups.
 
     With `log_dir`, every published batch is appended to a segment log and fsynced (one fsync per
@@ -50,7 +50,7 @@ class MemoryBroker:
         self._offsets_lock = threading.Lock()
         self._topics: dict[str, list[_Partition]] = {}
         self._committed: dict[str, dict[TopicPartition, int]] = {}
-        self._members: dict[str, list[MemorySubscriber]] = {}
+        self._members: dict[str, list[EmbeddedSubscriber]] = {}
         self._log_dir = log_dir
         self._log: SegmentLog | None = None
         self._queue: deque[_Pending] = deque()
@@ -168,12 +168,12 @@ class MemoryBroker:
         return future
 
     # -- consuming --------------------------------------------------------------------------
-    def _join(self, sub: MemorySubscriber) -> None:
+    def _join(self, sub: EmbeddedSubscriber) -> None:
         with self._lock:
             self._members.setdefault(sub.group_id, []).append(sub)
             self._rebalance(sub.group_id)
 
-    def _leave(self, sub: MemorySubscriber) -> None:
+    def _leave(self, sub: EmbeddedSubscriber) -> None:
         with self._lock:
             members = self._members.get(sub.group_id, [])
             if sub in members:
@@ -244,11 +244,11 @@ class MemoryBroker:
             }
 
     # -- Bus protocol -----------------------------------------------------------------------
-    def publisher(self) -> MemoryPublisher:
-        return MemoryPublisher(self)
+    def publisher(self) -> EmbeddedPublisher:
+        return EmbeddedPublisher(self)
 
-    def subscriber(self, topics: Sequence[str], group_id: str) -> MemorySubscriber:
-        sub = MemorySubscriber(self, list(topics), group_id)
+    def subscriber(self, topics: Sequence[str], group_id: str) -> EmbeddedSubscriber:
+        sub = EmbeddedSubscriber(self, list(topics), group_id)
         self._join(sub)
         return sub
 
@@ -274,8 +274,8 @@ class MemoryBroker:
             self._lock.notify_all()
 
 
-class MemoryPublisher:
-    def __init__(self, broker: MemoryBroker) -> None:
+class EmbeddedPublisher:
+    def __init__(self, broker: EmbeddedBroker) -> None:
         self._broker = broker
 
     def publish(self, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> Future[None]:
@@ -285,8 +285,8 @@ class MemoryPublisher:
         """The broker owns the log; closing a publisher releases nothing."""
 
 
-class MemorySubscriber:
-    def __init__(self, broker: MemoryBroker, topics: list[str], group_id: str) -> None:
+class EmbeddedSubscriber:
+    def __init__(self, broker: EmbeddedBroker, topics: list[str], group_id: str) -> None:
         self._broker = broker
         self.topics = topics
         self.group_id = group_id

@@ -1,4 +1,4 @@
-"""BatchWriter: rows queued in memory, journaled to a local file, inserted in batches by a thread.
+"""JournaledWriter: rows queued in memory, journaled to a local file, inserted in batches.
 
 The decide path must not pay for a store round trip (an embedded chDB insert costs ~13 ms of
 CPU whatever its size), so the gate's audit rows (decisions, approvals) are queued and inserted
@@ -27,13 +27,14 @@ from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import orjson
 
 from ingest.store import Store
+from ingest.worker import ThreadWorker
 
-__all__ = ["BatchWriter", "FLUSH_INTERVAL_S", "JournalFolder", "process_folder"]
+__all__ = ["JournaledWriter", "FLUSH_INTERVAL_S", "JournalFolder", "process_folder"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ QUEUE_LIMIT_ROWS = 1_000_000  # beyond this (store down for long) the oldest row
 _DT = "$dt_ms"  # how a datetime is written to the journal (orjson would lose its type)
 
 
-class BatchWriter:
+class JournaledWriter(ThreadWorker):
     """Queue rows for `table` (tuples in the order of `columns`) and insert them every
     `interval_s`; `flush` inserts what is queued now, `stop` flushes everything. With
     `journal_dir`, rows survive a crash of the process (see module); `key` names the columns
@@ -60,6 +61,7 @@ class BatchWriter:
         journal_folder: JournalFolder | None = None,
         interval_s: float = FLUSH_INTERVAL_S,
     ) -> None:
+        super().__init__(f"writer-{table}")
         self._store = store
         self._table = table
         self._columns = tuple(columns)
@@ -68,8 +70,6 @@ class BatchWriter:
         self._rows: deque[tuple[object, ...]] = deque()
         self._lock = threading.Lock()  # queue + journal file, taken per row: keep it short
         self._flush_lock = threading.Lock()  # one flush at a time (writer thread or a reader)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"writer-{table}", daemon=True)
         self._root = journal_dir
         self._folder = journal_folder  # default: the process's own (process_folder)
         self._journal: Path | None = None  # set by recover(): in this process's own folder
@@ -135,17 +135,14 @@ class BatchWriter:
         self._journal = own / f"{self._table}.ndjson"
         self._fd = os.open(self._journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
-    def start(self) -> BatchWriter:
+    def start(self) -> Self:
         self.recover()
-        self._thread.start()
-        return self
+        return super().start()
 
-    def alive(self) -> bool:
-        return self._thread.is_alive()
+    def backlog(self) -> int:
+        return len(self._rows)
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout_s)
+    def _close(self) -> None:
         self.flush()
         with self._lock:
             if self._fd is not None:
@@ -155,7 +152,7 @@ class BatchWriter:
                 self._journal.unlink(missing_ok=True)
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
+        while not self._stopping.wait(self._interval_s):
             try:
                 self.flush()
             except Exception:  # noqa: BLE001 - store down: keep the rows, retry next tick

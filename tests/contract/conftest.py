@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ingest.bus import Bus
-from ingest.bus.embedded import MemoryBroker
+from ingest.bus.embedded import EmbeddedBroker
 from ingest.bus.kafka import KafkaBus
 from tests.contract.kafka_broker import TansuBroker, fast_kafka_settings, running_tansu
 from tests.integration.containers import clickhouse_server_url, docker_images
@@ -39,9 +39,9 @@ def topic() -> str:
 def bus(request: pytest.FixtureRequest, tmp_path: Path, topic: str) -> Iterator[Bus]:
     opened: Bus
     if request.param == "memory":
-        opened = MemoryBroker(partitions=PARTITIONS)
+        opened = EmbeddedBroker(partitions=PARTITIONS)
     elif request.param == "memory-durable":
-        opened = MemoryBroker(partitions=PARTITIONS, log_dir=tmp_path / "bus")
+        opened = EmbeddedBroker(partitions=PARTITIONS, log_dir=tmp_path / "bus")
     else:
         url = request.getfixturevalue("kafka_url")
         opened = KafkaBus(url, options=fast_kafka_settings(partitions=PARTITIONS))

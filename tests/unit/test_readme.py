@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from detect.worker import DetectSettings
+from detect.settings import DetectSettings
 from ingest.settings import Settings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()

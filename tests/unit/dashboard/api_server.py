@@ -16,15 +16,16 @@ from fastapi import FastAPI
 
 from ingest.runtime import Runtime, open_runtime
 from ingest.settings import Settings
-from leash.app import build_app, start_workers
+from leash.app import build_app, build_services, start_workers
 
 logger = logging.getLogger(__name__)
 
 
 def wire(runtime: Runtime) -> FastAPI:
     """What `leash up` runs: every worker (the response layer's too) and every router."""
-    start_workers(runtime, sink=True, detect=True, response=True)
-    return build_app(runtime)
+    services = build_services(runtime)
+    start_workers(runtime, sink=True, services=services, detect=True)
+    return build_app(services)
 
 
 def main() -> None:
@@ -35,10 +36,11 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=os.environ.get("LEASH_LOG_LEVEL", "WARNING"))
     settings = Settings(data_dir=args.data_dir, port=args.port)
-    with open_runtime(settings, sink=args.bare) as runtime:
+    with open_runtime(settings) as runtime:
         if args.bare:
             from ingest.api import create_app
 
+            start_workers(runtime, sink=True)
             app = create_app(runtime)
         else:
             app = wire(runtime)

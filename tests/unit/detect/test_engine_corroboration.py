@@ -14,7 +14,7 @@ from detect.features import ESTABLISHED_EVENTS, PrincipalProfile
 from detect.findings import Finding
 from detect.rules.base import Rule
 from detect.rules.catalogue import load_rules
-from detect.worker import DetectSettings
+from detect.settings import DetectSettings
 from ingest.events import AuditEvent, Normalizer
 from tests.factories import make_record
 

@@ -12,12 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from detect.alerts.alert import Alert
-from detect.api.alerts import create_router
-from detect.worker import DetectionWorker, DetectSettings, start_detection
+from detect.services import Services, build_services, start_detection
+from detect.settings import DetectSettings
+from detect.worker import DetectionWorker
 from ingest.api import create_app
 from ingest.events import encode_event
 from ingest.runtime import Runtime, open_runtime
 from ingest.settings import Settings
+from leash.app import router_factories, start_workers
 from tests.conftest import ADMIN_KEY, INGEST_KEY, READ_KEY, auth
 from tests.factories import make_record
 
@@ -32,12 +34,13 @@ class Live:
     client: TestClient
     worker: DetectionWorker
     heard: list[tuple[str, Alert]]
+    services: Services
 
 
 def register_groups(runtime: Runtime) -> None:
     """Commit offset 0 for the sink and detect groups before either starts.
 
-    Works around MemoryBroker._low_water trimming below the offsets of the groups that have
+    Works around EmbeddedBroker._low_water trimming below the offsets of the groups that have
     committed so far: a detect commit before the sink's first commit makes the sink skip events.
     Remove once the broker counts every subscribed group (reported with a fix).
     """
@@ -50,20 +53,20 @@ def register_groups(runtime: Runtime) -> None:
 
 @pytest.fixture
 def live(settings: Settings) -> Iterator[Live]:
-    from leash.app import start_workers
-
     with open_runtime(settings) as runtime:
         register_groups(runtime)
-        start_workers(runtime, sink=True, detect=False)
+        start_workers(runtime, sink=True)
+        services = build_services(runtime)
         worker = start_detection(
-            runtime, settings=DetectSettings(_env_file=None, auto_retrain=False, min_train_rows=50)
-        )  # type: ignore[call-arg]
+            services,
+            settings=DetectSettings(_env_file=None, auto_retrain=False, min_train_rows=50),  # type: ignore[call-arg]
+        )
         heard: list[tuple[str, Alert]] = []
-        runtime.extensions["alert_listeners"].append(lambda kind, a: heard.append((kind, a)))
-        app = create_app(runtime, routers=[create_router])
+        services.listeners.append(lambda kind, a: heard.append((kind, a)))
+        app = create_app(runtime, routers=router_factories(services))
         try:
             with TestClient(app) as client:
-                yield Live(runtime, client, worker, heard)
+                yield Live(runtime, client, worker, heard, services)
         finally:
             worker.stop()
 
@@ -158,15 +161,16 @@ def test_training_through_the_api_swaps_the_model_in(live: Live) -> None:
     assert status["model_version"] == version
     assert status["model"]["rows"] == 80
     assert (live.runtime.settings.data_dir / "models" / "current.json").exists()
-    assert live.runtime.extensions["detection"] is live.worker
+    assert live.services.detection is live.worker
 
 
 def test_enough_new_events_trigger_a_retrain(settings: Settings) -> None:
     with open_runtime(settings) as runtime:
         register_groups(runtime)
-        worker = start_detection(
-            runtime, settings=DetectSettings(_env_file=None, retrain_min_events=5)
-        )  # type: ignore[call-arg]
+        worker = DetectionWorker(
+            runtime,
+            settings=DetectSettings(_env_file=None, retrain_min_events=5),  # type: ignore[call-arg]
+        ).start()
         try:
             records = [make_record(at=T0 + timedelta(seconds=i)) for i in range(6)]
             runtime.bus.publisher().publish(

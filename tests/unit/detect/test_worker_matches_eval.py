@@ -22,24 +22,20 @@ from fastapi.testclient import TestClient
 
 from detect.alerts.alert import Alert, AlertStore
 from detect.anomaly.forest import DetectionModel
-from detect.anomaly.training import train_detector
+from detect.anomaly.training import train_and_save, train_detector
 from detect.engine import DetectionEngine
 from detect.eval import runner
 from detect.eval.generator import generate
 from detect.eval.runner import RunScore, score_run
 from detect.eval.scenario import Scenario
 from detect.rules.catalogue import load_rules
-from detect.worker import (
-    DetectionWorker,
-    DetectSettings,
-    start_detection,
-    train_and_save,
-)
-from ingest.bus.embedded import MemoryBroker
+from detect.settings import DetectSettings
+from detect.worker import DetectionWorker
+from ingest.bus.embedded import EmbeddedBroker
 from ingest.events import AuditEvent, decode_event, encode_event
 from ingest.runtime import open_runtime
 from ingest.store.chdb import ChdbStore
-from leash.app import build_app, start_workers
+from leash.app import build_app, build_services, start_workers
 from tests.conftest import INGEST_KEY, READ_KEY, auth, make_settings
 
 SEED = 11
@@ -119,10 +115,10 @@ def offline(traffic: Traffic) -> Offline:
 def wait_caught_up(worker: DetectionWorker, events: int) -> None:
     """Until the worker has processed `events` and committed them (alerts stored first)."""
     deadline = time.monotonic() + WAIT_S
-    while worker.lag() or worker.engine.events_seen < events:
+    while worker.backlog() or worker.engine.events_seen < events:
         assert worker.alive(), "the detection worker died"
         assert time.monotonic() < deadline, (
-            f"worker still behind after {WAIT_S}s: lag {worker.lag()}, "
+            f"worker still behind after {WAIT_S}s: lag {worker.backlog()}, "
             f"{worker.engine.events_seen}/{events} events"
         )
         time.sleep(0.01)
@@ -143,18 +139,16 @@ def streamed(traffic: Traffic, tmp_path_factory: pytest.TempPathFactory) -> Iter
         # `leash train` all call train_and_save); the worker then loads the model from disk as
         # `leash up` does on start
         train_and_save(runtime.store, runtime.settings, CFG)
-        # `leash up` = start_workers(sink, detect, response); the detection worker is started by
-        # hand only to hand it CFG (start_workers builds DetectSettings() from the environment)
-        start_workers(runtime, sink=False, detect=False, response=True)
-        worker = start_detection(runtime, settings=CFG)
-        runtime.workers.append(worker)
-        start_workers(runtime, sink=True, detect=False)
-        assert worker.engine.model is not None
+        # exactly `leash up`'s wiring (sink, services, detection), with CFG for the detector
+        services = build_services(runtime)
+        start_workers(runtime, sink=True, services=services, detect=True, detect_settings=CFG)
+        worker = services.detection
+        assert worker is not None and worker.engine.model is not None
         # the response layer's rules joined the engine: the approval-bypass rule only judges
         # events from after the process started, and nothing asks the gate, so on this
         # March 2026 traffic they stay silent like the eval (which has no gate)
         assert len(worker.engine.extra_rules) == 2 and len(worker.engine.suppressors) == 1
-        with TestClient(build_app(runtime)) as client:
+        with TestClient(build_app(services)) as client:
             for start in range(0, len(records), POST_RECORDS):
                 chunk = records[start : start + POST_RECORDS]
                 posted = client.post(
@@ -292,7 +286,7 @@ def test_a_backlog_read_partition_by_partition_raises_the_same_alerts(
     per-principal order is kept (keyed partitions), but each poll of poll_max_records drains one
     partition after another, so the event-time watermark runs hours ahead of the next partition.
     """
-    broker = MemoryBroker(partitions=6)  # Settings().kafka.partitions
+    broker = EmbeddedBroker(partitions=6)  # Settings().kafka.partitions
     try:
         subscriber = broker.subscriber(["events"], "detect")
         broker.publish(

@@ -129,8 +129,8 @@ def test_suppression_routes(env: ResponseEnv) -> None:
     assert created.status_code == 201
     item = created.json()
     assert (item["principal"], item["expires_at"] is not None) == (AGENT_KEY, True)
-    assert env.runtime.extensions["suppressors"] == [env.services.suppressions]
-    assert env.runtime.extensions["suppressors"][0](finding())
+    assert env.services.suppressors == [env.services.suppressions]
+    assert env.services.suppressors[0](finding())
     listed = env.client.get("/v1/suppressions", headers=auth(READ_KEY)).json()["suppressions"]
     assert [(s["id"], s["hits"]) for s in listed] == [(item["id"], 1)]
     url = f"/v1/suppressions/{item['id']}"

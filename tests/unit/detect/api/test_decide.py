@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from ingest.api import create_app
 from ingest.runtime import Runtime
-from leash.app import build_app, router_factories
+from leash.app import build_app, build_services, router_factories
 from tests.conftest import ADMIN_KEY, INGEST_KEY, READ_KEY
 
 AGENT = "arn:aws:sts::123456789012:assumed-role/deploy-agent/agent-run-1"
@@ -20,9 +20,10 @@ HUMAN = "arn:aws:iam::123456789012:user/alice"
 @pytest.fixture
 def clients(runtime: Runtime) -> Iterator[tuple[TestClient, TestClient]]:
     """(app with the fast path, the same app without it) over one runtime."""
+    services = build_services(runtime)
     with (
-        TestClient(build_app(runtime)) as fast,
-        TestClient(create_app(runtime, routers=router_factories())) as plain,
+        TestClient(build_app(services)) as fast,
+        TestClient(create_app(runtime, routers=router_factories(services))) as plain,
     ):
         yield fast, plain
 
@@ -150,7 +151,7 @@ def test_only_well_formed_authorised_decides_skip_the_app(runtime: Runtime) -> N
     from starlette.routing import Route
 
     from detect.api.decide import DecideFastPath
-    from detect.services import response_services
+    from detect.services import build_services
     from ingest.auth import Authenticator
 
     seen: list[bytes] = []
@@ -162,7 +163,7 @@ def test_only_well_formed_authorised_decides_skip_the_app(runtime: Runtime) -> N
     inner = Starlette(routes=[Route("/v1/decide", route, methods=["POST"])])
     wrapped = DecideFastPath(
         inner,
-        gate=response_services(runtime).gate,
+        gate=build_services(runtime).gate,
         auth=Authenticator(runtime.settings.key_scopes()),
     )
     client = TestClient(wrapped)  # type: ignore[arg-type]

@@ -115,7 +115,7 @@ def test_unasked_agents_can_be_switched_off() -> None:
 
 
 def test_gate_feeds_the_rule_and_the_pipeline_can_find_it(env: ResponseEnv) -> None:
-    assert env.services.bypass in env.runtime.extensions["extra_rules"]
+    assert env.services.bypass in env.services.extra_rules
     now = datetime.now(UTC)
     answer = env.decide("DeleteDBInstance", source="rds.amazonaws.com", resources=("prod-db",))
     assert answer["decision"] == "require_approval"

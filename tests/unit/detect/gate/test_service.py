@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from detect.gate.health import DetectionHealth
 from detect.gate.policy import GateContext, GateRequest, Policy, evaluate, load_policy
-from detect.gate.service import DetectionHealth
 from ingest.settings import Settings
 from ingest.store.chdb import ChdbStore
 from tests.conftest import ADMIN_KEY, READ_KEY, FakeClock, auth
@@ -219,10 +218,12 @@ def test_policy_file_round_trip(tmp_path: Path) -> None:
 def test_health_fails_safe_on_lasting_lag_and_missing_polls() -> None:
     clock = FakeClock()
     detection = StaticDetection()
-    extensions: dict[str, Any] = {}
-    health = DetectionHealth(extensions, max_lag_messages=100, max_lag_s=30, clock=clock)
+    running: list[StaticDetection] = []
+    health = DetectionHealth(
+        lambda: running[0] if running else None, max_lag_messages=100, max_lag_s=30, clock=clock
+    )
     assert health.poll() == (False, "no detector is running")
-    extensions["detection"] = detection
+    running.append(detection)
     assert health.poll()[0]
     detection.lag = 5000
     clock.advance(20)
@@ -291,11 +292,12 @@ def test_autonomy_budget_opens_the_circuit_breaker(budget_env: ResponseEnv) -> N
 
 
 def test_stale_or_missing_detector_fails_safe(env: ResponseEnv) -> None:
-    detection = env.runtime.extensions["detection"]
+    detection = env.services.detection
+    assert isinstance(detection, StaticDetection)
     detection.stale = True
     env.services.gate.health.poll()
     stale = env.decide("DeleteDBInstance", principal=HUMAN_ARN, source="rds.amazonaws.com")
-    del env.runtime.extensions["detection"]
+    env.services.detection = None
     env.services.gate.health.poll()
     missing = env.decide("DeleteDBInstance", principal=HUMAN_ARN, source="rds.amazonaws.com")
     read = env.decide("DescribeDBInstances", principal=HUMAN_ARN, source="rds.amazonaws.com")

@@ -139,7 +139,7 @@ def revoke_env(settings: Settings) -> Iterator[ResponseEnv]:
 def test_auto_quarantine_on_critical_alerts(
     env: ResponseEnv, alert_kwargs: dict[str, str], expected: str
 ) -> None:
-    listeners = env.runtime.extensions["alert_listeners"]
+    listeners = env.services.listeners
     notify_listeners(listeners, "alert.opened", make_alert(**alert_kwargs))
     status = env.services.registry.get(AGENT_KEY)
     assert (status.to_state if status else "active") == expected
@@ -149,8 +149,6 @@ def test_auto_quarantine_on_critical_alerts(
 
 
 def test_auto_revoke_is_opt_in(revoke_env: ResponseEnv) -> None:
-    notify_listeners(
-        revoke_env.runtime.extensions["alert_listeners"], "alert.updated", make_alert()
-    )
+    notify_listeners(revoke_env.services.listeners, "alert.updated", make_alert())
     assert revoke_env.services.registry.state(AGENT_KEY) == "revoked"
     assert "principal.revoked" in revoke_env.sink.types()

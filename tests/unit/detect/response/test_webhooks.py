@@ -20,9 +20,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from detect.alerts.alert import Alert
-from detect.api.response import create_router
 from detect.response.webhooks import (
-    RecordingSink,
+    RecordingNotifier,
     WebhookEvent,
     WebhookVerificationError,
     alert_event,
@@ -33,10 +32,12 @@ from detect.response.webhooks import (
     slack_message,
     verify_signature,
 )
-from detect.services import ResponseConfig, ResponseServices, ResponseWorker, start_response
+from detect.services import Services, ServiceWorker, build_services
 from ingest.api import create_app
 from ingest.runtime import Runtime, open_runtime
 from ingest.settings import Settings
+from ingest.sink.worker import SinkWorker
+from leash.app import router_factories
 from tests.conftest import INGEST_KEY, auth
 from tests.ports import free_port
 
@@ -199,7 +200,7 @@ def test_slack_message_names_severity_and_links_actions() -> None:
 
 
 def test_recording_sink_keeps_events_in_order() -> None:
-    sink = RecordingSink()
+    sink = RecordingNotifier()
     for kind in ("alert.opened", "principal.quarantined"):
         sink.send(new_event(kind, {}))
     assert sink.types() == ["alert.opened", "principal.quarantined"]
@@ -256,7 +257,7 @@ def test_failures_name_the_host_but_not_the_path(receiver: WebhookReceiver) -> N
 
 @dataclass
 class StaticDetection:
-    """The documented `runtime.extensions["detection"]` interface with settable answers."""
+    """What the gate reads of a detector (gate.health.DetectorView), with settable answers."""
 
     stale: bool = False
     lag: int = 0
@@ -279,9 +280,9 @@ class StaticDetection:
 class ResponseEnv:
     runtime: Runtime
     client: TestClient
-    services: ResponseServices
-    sink: RecordingSink
-    worker: ResponseWorker
+    services: Services
+    sink: RecordingNotifier
+    worker: ServiceWorker
 
     def decide(
         self,
@@ -310,17 +311,17 @@ class ResponseEnv:
 def open_response_env(
     settings: Settings, *, detection: StaticDetection | None = None, **config: Any
 ) -> Iterator[ResponseEnv]:
-    with open_runtime(settings, sink=True) as rt:
-        if detection is not None:
-            rt.extensions["detection"] = detection
-        sink = RecordingSink()
-        worker = start_response(
-            rt, config=ResponseConfig(public_url="http://leash.test", **config), sink=sink
-        )
-        app = create_app(rt, routers=[create_router])
+    settings = settings.model_copy(update={"api_url": "http://leash.test", **config})
+    with open_runtime(settings) as rt:
+        rt.workers.append(SinkWorker(rt, group_id=settings.kafka.group_id).start())
+        sink = RecordingNotifier()
+        services = build_services(rt, notifier=sink)
+        services.detection = detection  # type: ignore[assignment]
+        worker = ServiceWorker(services).start()
+        app = create_app(rt, routers=router_factories(services))
         try:
             with TestClient(app) as client:
-                yield ResponseEnv(rt, client, worker.services, sink, worker)
+                yield ResponseEnv(rt, client, services, sink, worker)
         finally:
             worker.stop()
 

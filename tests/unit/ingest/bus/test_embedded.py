@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingest.bus.embedded import MemoryBroker
+from ingest.bus.embedded import EmbeddedBroker
 from ingest.bus.log import SEGMENT_BYTES, LogEntry, SegmentLog
 
 
-def publish(broker: MemoryBroker, n: int, *, prefix: str = "k") -> None:
+def publish(broker: EmbeddedBroker, n: int, *, prefix: str = "k") -> None:
     messages = [(f"{prefix}{i % 5}".encode(), f"v{i}".encode()) for i in range(n)]
     broker.publish("t", messages).result(timeout=5)
 
 
-def drain(broker: MemoryBroker, group: str = "g") -> list[bytes]:
+def drain(broker: EmbeddedBroker, group: str = "g") -> list[bytes]:
     sub = broker.subscriber(["t"], group)
     values = [r.value for r in sub.poll(10_000, 0.2)]
     sub.close()
@@ -21,10 +21,10 @@ def drain(broker: MemoryBroker, group: str = "g") -> list[bytes]:
 
 
 def test_published_records_survive_a_restart(tmp_path: Path) -> None:
-    broker = MemoryBroker(partitions=3, log_dir=tmp_path)
+    broker = EmbeddedBroker(partitions=3, log_dir=tmp_path)
     publish(broker, 20)
     broker.close()
-    again = MemoryBroker(partitions=3, log_dir=tmp_path)
+    again = EmbeddedBroker(partitions=3, log_dir=tmp_path)
     assert sorted(drain(again)) == sorted(f"v{i}".encode() for i in range(20))
     publish(again, 1, prefix="new")  # offsets continue after replay, no reuse
     assert len(drain(again, "other")) == 21
@@ -32,14 +32,14 @@ def test_published_records_survive_a_restart(tmp_path: Path) -> None:
 
 
 def test_committed_offsets_survive_and_only_the_rest_replays(tmp_path: Path) -> None:
-    broker = MemoryBroker(partitions=2, log_dir=tmp_path)
+    broker = EmbeddedBroker(partitions=2, log_dir=tmp_path)
     publish(broker, 10)
     sub = broker.subscriber(["t"], "g")
     records = sub.poll(100, 0.2)
     first_half = records[:4]
     sub.commit({(r.topic, r.partition): r.offset + 1 for r in first_half})
     broker.close()
-    again = MemoryBroker(partitions=2, log_dir=tmp_path)
+    again = EmbeddedBroker(partitions=2, log_dir=tmp_path)
     committed = {(r.topic, r.partition, r.offset) for r in first_half}
     rest = again.subscriber(["t"], "g").poll(100, 0.2)
     replayed = {(r.topic, r.partition, r.offset) for r in rest}
@@ -49,30 +49,30 @@ def test_committed_offsets_survive_and_only_the_rest_replays(tmp_path: Path) -> 
 
 
 def test_per_key_order_is_kept() -> None:
-    broker = MemoryBroker(partitions=4)
+    broker = EmbeddedBroker(partitions=4)
     broker.publish("t", [(b"same", str(i).encode()) for i in range(50)]).result(timeout=5)
     values = [int(r.value) for r in broker.subscriber(["t"], "g").poll(100, 0.1)]
     assert values == list(range(50))
 
 
 def test_torn_tail_is_cut_and_earlier_entries_kept(tmp_path: Path) -> None:
-    broker = MemoryBroker(partitions=1, log_dir=tmp_path)
+    broker = EmbeddedBroker(partitions=1, log_dir=tmp_path)
     publish(broker, 5)
     broker.close()
     segment = next((tmp_path / "log").glob("*.seg"))
     with segment.open("ab") as handle:  # a write cut short by kill -9 / power loss
         handle.write(b"\x40\x00\x00\x00\x12\x34")
-    again = MemoryBroker(partitions=1, log_dir=tmp_path)
+    again = EmbeddedBroker(partitions=1, log_dir=tmp_path)
     assert len(drain(again)) == 5
     publish(again, 1, prefix="after")
     again.close()
-    final = MemoryBroker(partitions=1, log_dir=tmp_path)
+    final = EmbeddedBroker(partitions=1, log_dir=tmp_path)
     assert len(drain(final)) == 6
     final.close()
 
 
 def test_two_members_share_partitions_and_rebalance_on_leave() -> None:
-    broker = MemoryBroker(partitions=4)
+    broker = EmbeddedBroker(partitions=4)
     publish(broker, 40)
     a = broker.subscriber(["t"], "g")
     b = broker.subscriber(["t"], "g")
@@ -85,7 +85,7 @@ def test_two_members_share_partitions_and_rebalance_on_leave() -> None:
 
 
 def test_pause_and_lag() -> None:
-    broker = MemoryBroker(partitions=2)
+    broker = EmbeddedBroker(partitions=2)
     publish(broker, 10)
     sub = broker.subscriber(["t"], "g")
     sub.pause()
@@ -112,7 +112,7 @@ def test_segments_roll_and_fully_committed_ones_are_deleted(tmp_path: Path) -> N
 
 
 def test_failed_log_write_fails_the_publish_instead_of_acknowledging(tmp_path: Path) -> None:
-    broker = MemoryBroker(partitions=1, log_dir=tmp_path)
+    broker = EmbeddedBroker(partitions=1, log_dir=tmp_path)
     assert broker._log is not None
     broker._log.close()  # the fd is gone: every write now fails like a dead disk
     future = broker.publish("t", [(b"k", b"v")])
@@ -123,7 +123,7 @@ def test_failed_log_write_fails_the_publish_instead_of_acknowledging(tmp_path: P
 
 
 def test_a_fast_group_never_trims_what_a_slow_group_has_not_read() -> None:
-    broker = MemoryBroker(partitions=1)
+    broker = EmbeddedBroker(partitions=1)
     slow = broker.subscriber(["t"], "sink")
     fast = broker.subscriber(["t"], "detect")
     publish(broker, 5)
@@ -135,7 +135,7 @@ def test_a_fast_group_never_trims_what_a_slow_group_has_not_read() -> None:
 def test_concurrent_commits_of_two_groups_keep_offsets_file_consistent(tmp_path: Path) -> None:
     import threading
 
-    broker = MemoryBroker(partitions=2, log_dir=tmp_path)
+    broker = EmbeddedBroker(partitions=2, log_dir=tmp_path)
     publish(broker, 10)
     subs = [broker.subscriber(["t"], g) for g in ("sink", "detect")]
     errors: list[BaseException] = []
@@ -154,6 +154,6 @@ def test_concurrent_commits_of_two_groups_keep_offsets_file_consistent(tmp_path:
         t.join()
     assert errors == []
     broker.close()
-    again = MemoryBroker(partitions=2, log_dir=tmp_path)
+    again = EmbeddedBroker(partitions=2, log_dir=tmp_path)
     assert set(again._committed) == {"sink", "detect"}
     again.close()

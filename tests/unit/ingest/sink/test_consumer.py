@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from ingest.bus.embedded import MemoryBroker
+from ingest.bus.embedded import EmbeddedBroker
 from ingest.events import encode_event
 from ingest.sink.consumer import ConsumerStats, run_consumer
 from ingest.sink.writer import EventWriter
@@ -46,7 +46,7 @@ def run_until(stop: threading.Event, predicate, timeout_s: float = 10.0) -> None
 
 
 def start(
-    broker: MemoryBroker, store: Any, stats: ConsumerStats
+    broker: EmbeddedBroker, store: Any, stats: ConsumerStats
 ) -> tuple[threading.Event, threading.Thread]:
     stop = threading.Event()
     sub = broker.subscriber(["leash.events"], "sink")
@@ -60,7 +60,7 @@ def start(
 
 
 def test_poison_message_goes_to_rejects_and_partition_keeps_flowing(
-    broker: MemoryBroker, store: ChdbStore
+    broker: EmbeddedBroker, store: ChdbStore
 ) -> None:
     events = [make_event() for _ in range(5)]
     messages = [(b"k", encode_event(e)) for e in events[:2]]
@@ -78,7 +78,7 @@ def test_poison_message_goes_to_rejects_and_partition_keeps_flowing(
 
 
 def test_store_outage_pauses_retries_and_loses_nothing(
-    broker: MemoryBroker, store: ChdbStore
+    broker: EmbeddedBroker, store: ChdbStore
 ) -> None:
     flaky = FlakyStore(store)
     flaky.down.set()
@@ -95,7 +95,7 @@ def test_store_outage_pauses_retries_and_loses_nothing(
     assert count(store) == 30 and stats.store_healthy
 
 
-def test_stop_flushes_and_commits_the_last_batch(broker: MemoryBroker, store: ChdbStore) -> None:
+def test_stop_flushes_and_commits_the_last_batch(broker: EmbeddedBroker, store: ChdbStore) -> None:
     broker.publish("leash.events", [(b"k", encode_event(make_event())) for _ in range(7)]).result(5)
     stop = threading.Event()
     sub = broker.subscriber(["leash.events"], "sink")

@@ -1,4 +1,4 @@
-"""BatchWriter: batched inserts that lose no row on a crash and double none on recovery."""
+"""JournaledWriter: batched inserts that lose no row on a crash and double none on recovery."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import detect.gate.approvals as approvals_mod
 import detect.gate.service as decisions_mod
 from ingest import schema
 from ingest.store.chdb import ChdbStore
-from ingest.store.journal import FLUSH_MAX_ROWS, BatchWriter, JournalFolder
+from ingest.store.journal import FLUSH_MAX_ROWS, JournaledWriter, JournalFolder
 
 AT = datetime(2026, 11, 24, 1, 2, 3, 456000, tzinfo=UTC)
 
@@ -46,8 +46,8 @@ class Process:
         self.folder.close()
 
 
-def decisions_writer(store: ChdbStore, root: Path, process: Process) -> BatchWriter:
-    return BatchWriter(
+def decisions_writer(store: ChdbStore, root: Path, process: Process) -> JournaledWriter:
+    return JournaledWriter(
         store,
         table=schema.DECISIONS,
         columns=decisions_mod.COLUMNS,
@@ -119,8 +119,8 @@ def test_a_crash_between_insert_and_journal_delete_doubles_nothing(
 
 
 def test_every_version_of_an_approval_is_recovered(store: ChdbStore, tmp_path: Path) -> None:
-    def approvals_writer(process: Process) -> BatchWriter:
-        return BatchWriter(
+    def approvals_writer(process: Process) -> JournaledWriter:
+        return JournaledWriter(
             store,
             table=schema.APPROVALS,
             columns=approvals_mod.COLUMNS,
@@ -226,7 +226,7 @@ def test_a_flush_does_not_chase_rows_that_arrive_meanwhile(store: ChdbStore) -> 
             writer.add(decision_row(next(arriving)))
 
     counting = CountingStore(store, during_insert=more_decisions_arrive)
-    writer = BatchWriter(
+    writer = JournaledWriter(
         counting,
         table=schema.DECISIONS,  # type: ignore[arg-type]
         columns=decisions_mod.COLUMNS,
@@ -243,7 +243,7 @@ def test_a_flush_does_not_chase_rows_that_arrive_meanwhile(store: ChdbStore) -> 
 
 def test_a_large_queue_is_inserted_in_bounded_batches(store: ChdbStore) -> None:
     counting = CountingStore(store)
-    writer = BatchWriter(
+    writer = JournaledWriter(
         counting,
         table=schema.DECISIONS,  # type: ignore[arg-type]
         columns=decisions_mod.COLUMNS,

@@ -1,0 +1,158 @@
+"""Gate routes: POST /v1/decide, GET /v1/decisions, approvals (list, get, approve, deny).
+
+`POST /v1/decide` needs `ingest` -- the key an agent or its tool gateway already holds to emit
+events; it reads no one else's data. Reads need `read`; approving or denying needs `admin`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from detect.api.decide import DecideBody
+from detect.gate.approvals import ApprovalError, SelfApprovalError
+from detect.response.webhooks import new_event
+from detect.services import Services
+from ingest.api import OrjsonResponse
+from ingest.auth import Authenticator, Caller
+
+__all__ = ["create_router"]
+
+
+class ApprovalBody(BaseModel):
+    note: str = Field(default="", max_length=2000)
+    as_principal: str = Field(
+        default="",
+        max_length=2048,
+        description="who approves (ARN or name); refused if it is the requesting principal",
+    )
+
+
+def _fast(auth: Authenticator, scope: str) -> Callable[[Request], Any]:
+    check = auth.require(scope)
+
+    async def dependency(request: Request) -> Caller:  # no thread-pool hop on the hot path
+        return check(request)
+
+    return dependency
+
+
+def create_router(services: Services, auth: Authenticator) -> APIRouter:
+    router = APIRouter()
+    _decide_routes(router, services, auth)
+    _approval_routes(router, services, auth, auth.require("admin"))
+    return router
+
+
+def _decide_routes(router: APIRouter, services: Services, auth: Authenticator) -> None:
+    @router.post("/v1/decide", tags=["gate"])
+    async def decide(
+        body: DecideBody, caller: Caller = Depends(_fast(auth, "ingest"))
+    ) -> OrjsonResponse:
+        """Ask before acting: `allow`, `require_approval` (with `approval_id`) or `deny`.
+
+        The action class comes from the server's catalogue. Calling again with the same request
+        while an approval is pending returns the same approval id; once approved, the next call
+        answers `allow` exactly once.
+        """
+        decision = services.gate.decide(
+            principal=body.principal,
+            action=body.action,
+            source=body.source,
+            resources=body.resources,
+            key_id=caller.key_id,
+        )
+        return OrjsonResponse(decision.to_json())
+
+    @router.get("/v1/decisions", dependencies=[Depends(auth.require("read"))], tags=["gate"])
+    def list_decisions(
+        principal: str | None = None,
+        decision: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 100,
+    ) -> OrjsonResponse:
+        """Recent decide answers, newest first (the audit trail of the gate)."""
+        store, key_of = services.runtime.store, services.registry.key_of
+        services.decision_log.flush()  # decisions are inserted every few seconds: read them all
+        rows = store.query(
+            "SELECT decision_id, decided_at, principal, principal_key, actor_kind, "
+            "source, action, action_class, resources, decision, reason, rule, approval_id, key_id "
+            "FROM decisions WHERE ({k:String} = '' OR principal_key = {k:String}) "
+            "AND ({d:String} = '' OR decision = {d:String}) "
+            "ORDER BY decided_at DESC LIMIT {n:UInt32}",
+            {"k": key_of(principal) if principal else "", "d": decision or "", "n": limit},
+        )
+        names = (
+            "id",
+            "decided_at",
+            "principal",
+            "principal_key",
+            "actor_kind",
+            "source",
+            "action",
+            "action_class",
+            "resources",
+            "decision",
+            "reason",
+            "rule",
+            "approval_id",
+            "key_id",
+        )
+        items = [dict(zip(names, r, strict=True)) for r in rows]
+        for item in items:
+            item["decided_at"] = item["decided_at"].isoformat(timespec="milliseconds")
+        return OrjsonResponse({"decisions": items})
+
+
+def _approval_routes(
+    router: APIRouter,
+    services: Services,
+    auth: Authenticator,
+    admin: Callable[[Request], Caller],
+) -> None:
+    @router.get("/v1/approvals", dependencies=[Depends(auth.require("read"))], tags=["gate"])
+    def list_approvals(
+        status: Literal["pending", "approved", "denied", "used", "expired"] | None = None,
+    ) -> OrjsonResponse:
+        """Approvals known to the gate (live ones and those finished recently)."""
+        return OrjsonResponse({"approvals": [a.to_json() for a in services.approvals.list(status)]})
+
+    @router.get(
+        "/v1/approvals/{approval_id}", dependencies=[Depends(auth.require("read"))], tags=["gate"]
+    )
+    def get_approval(approval_id: str) -> OrjsonResponse:
+        found = services.approvals.get(approval_id)
+        if found is None:
+            raise HTTPException(404, f"no approval {approval_id}")
+        return OrjsonResponse(found.to_json())
+
+    @router.post("/v1/approvals/{approval_id}/{verb}", tags=["gate"])
+    def decide_approval(
+        approval_id: str,
+        verb: Literal["approve", "deny"],
+        caller: Caller = Depends(admin),
+        body: ApprovalBody | None = None,
+    ) -> OrjsonResponse:
+        """Approve or deny (admin). The key that asked, or the requesting principal, is refused."""
+        body = body or ApprovalBody()
+        try:
+            approval = services.approvals.decide(
+                approval_id,
+                approve=verb == "approve",
+                key_id=caller.key_id,
+                as_principal=body.as_principal,
+                note=body.note,
+            )
+        except SelfApprovalError as exc:
+            raise HTTPException(403, str(exc)) from None
+        except ApprovalError as exc:
+            known = services.approvals.get(approval_id) is not None
+            raise HTTPException(409 if known else 404, str(exc)) from None
+        services.background.submit(_notify_decided, services, approval.to_json())
+        return OrjsonResponse(approval.to_json())
+
+
+def _notify_decided(services: Services, approval: dict[str, Any]) -> None:
+    services.notifier.send(new_event("approval.decided", {"approval": approval}))

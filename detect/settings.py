@@ -1,0 +1,42 @@
+"""Detection knobs, env `LEASH_DETECT__<FIELD>` (response and gate settings: ingest.settings)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DetectSettings"]
+
+
+class DetectSettings(BaseSettings):
+    """Detection knobs; env `LEASH_DETECT__<FIELD>` (e.g. LEASH_DETECT__QUIET_GAP_S=900)."""
+
+    model_config = SettingsConfigDict(env_prefix="LEASH_DETECT__", env_file=".env", extra="ignore")
+
+    quiet_gap_s: float = Field(default=1800.0, gt=0)  # event time without findings ends an incident
+    threshold_quantile: float = Field(default=0.999, gt=0, lt=1)  # forest threshold on train scores
+    baseline_quantile: float = Field(default=0.99, gt=0, le=1)  # per-principal "high" values
+    train_days: float = Field(default=14.0, gt=0)  # history used for training
+    n_estimators: int = Field(default=100, ge=1)
+    min_train_rows: int = Field(default=200, ge=1)
+    retrain_interval_s: float = Field(default=86_400.0, gt=0)  # wall clock between trainings
+    retrain_min_events: int = Field(default=100_000, ge=1)  # or after this many new events
+    stale_after_s: float = Field(default=3 * 86_400.0, gt=0)  # model age that counts as stale
+    explain_top: int = Field(default=5, ge=1)
+    poll_max_records: int = Field(default=2000, ge=1)
+    auto_retrain: bool = True
+    # a human's Sigma finding below this level opens no alert on its own: it waits for
+    # corroboration (an anomaly, or another rule on another event) within the window below
+    human_sigma_solo_level: Literal["low", "medium", "high", "critical"] = "high"
+    corroboration_window_s: float = Field(default=1800.0, gt=0)
+
+    def engine_options(self) -> dict[str, Any]:
+        """The DetectionEngine keyword arguments these settings decide."""
+        return {
+            "quiet_gap_ms": int(self.quiet_gap_s * 1000),
+            "explain_top": self.explain_top,
+            "human_sigma_solo_level": self.human_sigma_solo_level,
+            "corroboration_window_ms": int(self.corroboration_window_s * 1000),
+        }
