@@ -8,10 +8,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 
 from ingest import schema
 from ingest.bus import Record, TopicPartition
-from ingest.events import EVENT_COLUMNS, AuditEvent, RecordError, decode_event
+from ingest.events import EVENT_COLUMNS, EVENT_FIELDS, AuditEvent, RecordError, decode_event
 from ingest.store import Store
 
 __all__ = ["BatchResult", "EventWriter", "event_row", "row_digest"]
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 GENESIS_HASH = "0" * 64
 
 STORED_COLUMNS = (*EVENT_COLUMNS, "ingested_at", "batch_id")  # the order of event_row
+_row_of = attrgetter(*EVENT_FIELDS)
+assert EVENT_FIELDS[:2] == ("event_id", "event_time_ms")  # event_row converts the second
 REJECT_COLUMNS = ("received_at", "origin", "topic", "partition", "offset", "error", "raw")
 BATCH_COLUMNS = (
     "chain",
@@ -59,26 +62,10 @@ def chain_hash(prev_hash: str, seq: int, batch_id: str, rows: str) -> str:
 
 
 def event_row(event: AuditEvent, ingested_at: datetime, batch_id: str) -> tuple[object, ...]:
-    return (
-        event.event_id,
-        datetime.fromtimestamp(event.event_time_ms / 1000, tz=UTC),
-        event.principal,
-        event.principal_key,
-        event.actor_kind,
-        event.account,
-        event.region,
-        event.source,
-        event.action,
-        event.action_class,
-        event.resources,
-        event.error_code,
-        event.source_ip,
-        event.user_agent,
-        event.raw,
-        event.schema_version,
-        ingested_at,
-        batch_id,
-    )
+    """The event's `events` row, in STORED_COLUMNS order (event time as a UTC datetime)."""
+    event_id, event_time_ms, *rest = _row_of(event)
+    when = datetime.fromtimestamp(event_time_ms / 1000, tz=UTC)
+    return (event_id, when, *rest, ingested_at, batch_id)
 
 
 class EventWriter:

@@ -152,9 +152,7 @@ def test_detect_top_level_shows_stages() -> None:
 @pytest.mark.parametrize(
     ("source", "target"),
     [
-        pytest.param(
-            "detect.rules.base", "detect.gate.service", id="rules below the gate"
-        ),
+        pytest.param("detect.rules.base", "detect.gate.service", id="rules below the gate"),
         pytest.param("ingest.api", "detect.services", id="ingest may not import detect"),
         pytest.param("dashboard.client", "ingest.events", id="the dashboard talks HTTP only"),
     ],

@@ -200,3 +200,35 @@ def test_bus_encoding_roundtrip_and_garbage() -> None:
     for garbage in (b"", b"not json\n{}", b'[99, "x"]\n{}'):
         with pytest.raises(RecordError):
             decode_event(garbage)
+
+
+def test_header_and_row_follow_the_dataclass_field_order() -> None:
+    """One field order: the bus header, EVENT_COLUMNS and the store row all follow AuditEvent."""
+    from dataclasses import astuple, fields
+    from datetime import UTC, datetime
+
+    import orjson
+
+    from ingest.events import EVENT_COLUMNS, EVENT_FIELDS
+    from ingest.sink.writer import STORED_COLUMNS, event_row
+
+    event = NORMALIZER.normalize(make_record(requestParameters={"bucketName": "b1"}))
+    values = astuple(event)
+    assert tuple(f.name for f in fields(event)) == EVENT_FIELDS
+    header = orjson.loads(encode_event(event).partition(b"\n")[0])
+    assert header == [
+        event.schema_version,
+        *[list(v) if isinstance(v, tuple) else v for v in values[:-2]],
+    ]
+    now = datetime(2026, 3, 2, tzinfo=UTC)
+    row = event_row(event, now, "b1")
+    assert len(row) == len(STORED_COLUMNS) and STORED_COLUMNS[: len(EVENT_COLUMNS)] == EVENT_COLUMNS
+    stored = dict(zip(STORED_COLUMNS, row, strict=True))
+    assert stored["event_time"] == datetime.fromtimestamp(event.event_time_ms / 1000, tz=UTC)
+    assert (stored["raw"], stored["resources"], stored["batch_id"]) == (
+        event.raw,
+        event.resources,
+        "b1",
+    )
+    with pytest.raises(RecordError, match="header fields"):
+        decode_event(orjson.dumps([event.schema_version, *header[1:-1]]) + b"\n{}")
