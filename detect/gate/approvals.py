@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from detect.gate.policy import GateRequest
+from detect.gate.policy import REQUEST_COLUMNS, GateRequest
 from ingest import schema
 from ingest.store import Store
 
@@ -27,13 +27,7 @@ COLUMNS = (
     "approval_id",
     "created_at",
     "expires_at",
-    "principal",
-    "principal_key",
-    "actor_kind",
-    "source",
-    "action",
-    "action_class",
-    "resources",
+    *REQUEST_COLUMNS,
     "reason",
     "requested_by",
     "status",
@@ -75,13 +69,7 @@ class Approval:
     id: str
     created_at_ms: int
     expires_at_ms: int
-    principal: str
-    principal_key: str
-    actor_kind: str
-    source: str
-    action: str
-    action_class: str
-    resources: tuple[str, ...]
+    request: GateRequest
     reason: str
     requested_by: str
     status: str = "pending"
@@ -92,20 +80,14 @@ class Approval:
 
     @property
     def fingerprint(self) -> Fingerprint:
-        return (self.principal_key, self.source, self.action, tuple(sorted(self.resources)))
+        return fingerprint(self.request)
 
     def row(self) -> tuple[object, ...]:
         return (
             self.id,
             _dt(self.created_at_ms),
             _dt(self.expires_at_ms),
-            self.principal,
-            self.principal_key,
-            self.actor_kind,
-            self.source,
-            self.action,
-            self.action_class,
-            list(self.resources),
+            *self.request.row(),
             self.reason,
             self.requested_by,
             self.status,
@@ -122,13 +104,7 @@ class Approval:
             "status": self.status,
             "created_at": _iso(self.created_at_ms),
             "expires_at": _iso(self.expires_at_ms),
-            "principal": self.principal,
-            "principal_key": self.principal_key,
-            "actor_kind": self.actor_kind,
-            "source": self.source,
-            "action": self.action,
-            "action_class": self.action_class,
-            "resources": list(self.resources),
+            **self.request.to_json(),
             "reason": self.reason,
             "requested_by": self.requested_by,
             "decided_by": self.decided_by or None,
@@ -145,13 +121,7 @@ def _from_row(r: tuple[Any, ...]) -> Approval:
         id=text[0],
         created_at_ms=ms[0],
         expires_at_ms=ms[1],
-        principal=text[3],
-        principal_key=text[4],
-        actor_kind=text[5],
-        source=text[6],
-        action=text[7],
-        action_class=text[8],
-        resources=tuple(r[9]),
+        request=GateRequest.from_row(r[3:10]),
         reason=text[10],
         requested_by=text[11],
         status=text[12],
@@ -218,13 +188,7 @@ class ApprovalBook:
             f"apr_{uuid.uuid4().hex[:20]}",
             now,
             now + self._ttl_ms,
-            req.principal,
-            req.principal_key,
-            req.actor_kind,
-            req.source,
-            req.action,
-            req.action_class,
-            req.resources,
+            req,
             reason,
             requested_by,
         )
@@ -258,7 +222,7 @@ class ApprovalBook:
                 raise ApprovalError(f"approval {approval_id} is {approval.status}, not pending")
             if key_id == approval.requested_by:
                 raise SelfApprovalError("the API key that requested an approval cannot decide it")
-            if as_principal and self._key_of(as_principal) == approval.principal_key:
+            if as_principal and self._key_of(as_principal) == approval.request.principal_key:
                 raise SelfApprovalError("a principal cannot approve its own action")
             decided = replace(
                 approval,

@@ -80,18 +80,17 @@ class BypassRule:
         self._lock = threading.Lock()
 
     def observe(self, decision: Decision) -> None:
+        req = decision.request
         asked = _Asked(
             decision.decided_at_ms,
-            decision.action,
-            _service(decision.source),
-            decision.resources,
+            req.action,
+            _service(req.source),
+            req.resources,
             decision.decision,
             decision.approval_id,
         )
         with self._lock:
-            self._asked.setdefault(decision.principal_key, deque(maxlen=MAX_PER_PRINCIPAL)).append(
-                asked
-            )
+            self._asked.setdefault(req.principal_key, deque(maxlen=MAX_PER_PRINCIPAL)).append(asked)
 
     def load(self, store: Store) -> int:
         """Seed with the decisions of the last window (so a restart does not forget them)."""

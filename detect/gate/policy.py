@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "REQUEST_COLUMNS",
     "DANGEROUS",
     "Budget",
     "GateContext",
@@ -112,6 +113,46 @@ class GateRequest:
     @property
     def service(self) -> str:
         return self.source.removesuffix(".amazonaws.com")
+
+    def row(self) -> tuple[object, ...]:
+        """The request's columns as stored with decisions and approvals (REQUEST_COLUMNS)."""
+        return (
+            self.principal,
+            self.principal_key,
+            self.actor_kind,
+            self.source,
+            self.action,
+            self.action_class,
+            list(self.resources),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(zip(REQUEST_COLUMNS, self.row(), strict=True))
+
+    @classmethod
+    def from_row(cls, values: Sequence[Any]) -> GateRequest:
+        """Inverse of `row` (values in REQUEST_COLUMNS order)."""
+        principal, key, kind, source, action, action_class, resources = values
+        return cls(
+            str(principal),
+            str(key),
+            str(kind),
+            str(source),
+            str(action),
+            str(action_class),
+            tuple(str(r) for r in resources),
+        )
+
+
+REQUEST_COLUMNS = (  # GateRequest.row(): the request part of decision and approval rows
+    "principal",
+    "principal_key",
+    "actor_kind",
+    "source",
+    "action",
+    "action_class",
+    "resources",
+)
 
 
 @dataclass(frozen=True)

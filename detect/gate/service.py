@@ -20,7 +20,14 @@ from typing import Any
 
 from detect.gate.approvals import Approval, ApprovalBook
 from detect.gate.health import DetectionHealth
-from detect.gate.policy import DANGEROUS, GateContext, GateRequest, Policy, evaluate
+from detect.gate.policy import (
+    DANGEROUS,
+    REQUEST_COLUMNS,
+    GateContext,
+    GateRequest,
+    Policy,
+    evaluate,
+)
 from detect.response.principals import PrincipalRegistry
 from ingest import schema
 from ingest.store import Store
@@ -32,13 +39,7 @@ logger = logging.getLogger(__name__)
 COLUMNS = (
     "decision_id",
     "decided_at",
-    "principal",
-    "principal_key",
-    "actor_kind",
-    "source",
-    "action",
-    "action_class",
-    "resources",
+    *REQUEST_COLUMNS,
     "decision",
     "reason",
     "rule",
@@ -54,13 +55,7 @@ class Decision:
 
     id: str
     decided_at_ms: int
-    principal: str
-    principal_key: str
-    actor_kind: str
-    source: str
-    action: str
-    action_class: str
-    resources: tuple[str, ...]
+    request: GateRequest
     decision: str
     reason: str
     rule: str
@@ -72,13 +67,7 @@ class Decision:
         return (
             self.id,
             at,
-            self.principal,
-            self.principal_key,
-            self.actor_kind,
-            self.source,
-            self.action,
-            self.action_class,
-            list(self.resources),
+            *self.request.row(),
             self.decision,
             self.reason,
             self.rule,
@@ -92,8 +81,8 @@ class Decision:
             "reason": self.reason,
             "decision_id": self.id,
             "rule": self.rule,
-            "action_class": self.action_class,
-            "principal_key": self.principal_key,
+            "action_class": self.request.action_class,
+            "principal_key": self.request.principal_key,
         }
         if self.approval_id:
             body["approval_id"] = self.approval_id
@@ -210,13 +199,7 @@ class GateService:
         decision = Decision(
             _next_decision_id(),
             now,
-            req.principal,
-            req.principal_key,
-            req.actor_kind,
-            req.source,
-            req.action,
-            req.action_class,
-            req.resources,
+            req,
             verdict.decision,
             verdict.reason,
             verdict.rule,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from detect.gate.bypass import BypassRule
+from detect.gate.policy import GateRequest
 from detect.gate.service import Decision
 from ingest.events import AuditEvent
 from tests.conftest import FakeClock
@@ -29,13 +30,9 @@ def decided(
     return Decision(
         "dec_1",
         int(at.timestamp() * 1000),
-        AGENT_ARN,
-        AGENT_KEY,
-        "agent",
-        "rds.amazonaws.com",
-        action,
-        "destructive",
-        resources,
+        GateRequest(
+            AGENT_ARN, AGENT_KEY, "agent", "rds.amazonaws.com", action, "destructive", resources
+        ),
         answer,
         "r",
         "x",
