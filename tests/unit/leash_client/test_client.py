@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-if importlib.util.find_spec("leash_client") is None:  # until pyproject.toml lists the package
-    _spec = importlib.util.spec_from_file_location(
-        "leash_client", Path(__file__).resolve().parents[3] / "leash_client" / "__init__.py"
-    )
-    assert _spec is not None and _spec.loader is not None
-    sys.modules["leash_client"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["leash_client"])
-
-from leash_client import ActionDenied, ApprovalTimeout, LeashClient, LeashUnavailable  # noqa: E402
-from tests.conftest import ADMIN_KEY, INGEST_KEY, auth  # noqa: E402
-from tests.factories import make_record  # noqa: E402
-from tests.unit.detect.response.test_webhooks import AGENT_ARN, ResponseEnv, env, free_port  # noqa: E402
+from leash_client import ActionDenied, ApprovalTimeout, LeashClient, LeashUnavailable
+from tests.conftest import ADMIN_KEY, INGEST_KEY, auth
+from tests.factories import make_record
+from tests.unit.detect.response.test_webhooks import AGENT_ARN, ResponseEnv, env, free_port
 
 __all__ = ["env"]
 
