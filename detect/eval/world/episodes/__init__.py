@@ -1,0 +1,1 @@
+"""Labelled episodes: incidents (should page) and benign-but-unusual traps (should not)."""

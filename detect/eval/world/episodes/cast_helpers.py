@@ -1,0 +1,56 @@
+"""Episode helpers that involve specific cast members (admins, new hires)."""
+
+from __future__ import annotations
+
+from ..catalog import api
+from ..clock import MINUTE
+from ..principal import Principal
+from ..record import denied
+from ..sessions import Session
+from .base import Script, gap, person, pick
+
+
+def admin_session(sc: Script, t: int, account: str = "") -> Session:
+    """A session of an administrator, in the given account if one works there."""
+    admins = [
+        p
+        for p in sc.ctx.cast
+        if p.kind == "human"
+        and p.family.startswith("admin")
+        and p.rhythm.per_day > 0
+        and (not account or p.account == account)
+    ]
+    p = (
+        sc.rng.choice(admins)
+        if admins
+        else (pick(sc.ctx, sc.rng, kinds=("human",), families=("admin",)) or person(sc.ctx, sc.rng))
+    )
+    return sc.session(p, t)
+
+
+FIRST_DAY = (
+    "sts:GetCallerIdentity",
+    "s3:ListBuckets",
+    "ec2:DescribeInstances",
+    "lambda:ListFunctions20150331",
+    "logs:DescribeLogGroups",
+    "iam:GetUser",
+    "cloudformation:DescribeStacks",
+    "rds:DescribeDBInstances",
+    "dynamodb:ListTables",
+    "iam:ListRoles",
+    "secretsmanager:ListSecrets",
+    "ssm:DescribeParameters",
+)
+
+
+def first_day(sc: Script, hire: Principal, t: int) -> None:
+    """A brand-new principal's first hours: sign-in, mostly reads and AccessDenied errors."""
+    rng = sc.rng
+    s = sc.session(hire, t, console=True, mfa=False)
+    arn = hire.key
+    for _ in range(rng.randint(30, 120)):
+        t += gap(rng, 3, 90) if rng.random() < 0.8 else rng.randint(5, 30) * MINUTE
+        key = rng.choice(FIRST_DAY)
+        err = denied(api(key), arn, "") if rng.random() < 0.25 else None
+        sc.call(s, t, key, error=err)
