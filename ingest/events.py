@@ -171,12 +171,18 @@ def _principal(identity: Mapping[str, Any]) -> str:
         issuer = _get(session_issuer, "sessionIssuer")
         if isinstance(issuer, Mapping) and _get(issuer, "arn"):
             return _text(_get(issuer, "arn"))
+    behalf = _get(identity, "onBehalfOf")  # an IAM Identity Center user: no arn, a user id
+    if isinstance(behalf, Mapping) and _get(behalf, "userId"):
+        store = _text(_get(behalf, "identityStoreArn")) or "identitystore"
+        return f"{store}/user/{_text(_get(behalf, 'userId'))}"
     invoked = _get(identity, "invokedBy")
     if isinstance(invoked, str) and invoked:
         return invoked
     if _get(identity, "type") == "AWSService":
         return "aws-service"
-    raise RecordError("userIdentity has no arn, principalId, userName or invokedBy")
+    raise RecordError(
+        "userIdentity has no arn, principalId, userName, onBehalfOf.userId or invokedBy"
+    )
 
 
 class Normalizer:

@@ -15,6 +15,13 @@ __all__ = ["IdentityRules", "build_identity_rules"]
 _ASSUMED = re.compile(r"^arn:(aws[\w-]*):sts::(\d*):assumed-role/([^/]+)/(.+)$")
 _ROLE = re.compile(r"^arn:(aws[\w-]*):iam::(\d*):role/(?:.*/)?([^/]+)$")
 _SSO_ROLE = re.compile(r"^AWSReservedSSO_")
+_USER = re.compile(r"^arn:aws[\w-]*:iam::\d*:(user|root)\b")
+# a session a person names: a user name, not a workload's (function, job, runner, task...)
+_PERSON_SESSION = re.compile(
+    r"^(?!.*(?i:session|lambda|function|job|task|runner|worker|service|svc|bot|sync|deploy|"
+    r"pipeline|build|cron|batch|ingest|export|import|etl|webhook|handler|processor))"
+    r"[A-Za-z][A-Za-z'._-]{1,40}$"
+)
 
 
 @dataclass(frozen=True)
@@ -22,9 +29,11 @@ class IdentityRules:
     """Compiled identity matchers; `principal_key` and `actor_kind` are pure and cached."""
 
     per_run: tuple[re.Pattern[str], ...]
+    service_agent: tuple[re.Pattern[str], ...]
     agent_session: tuple[re.Pattern[str], ...]
     agent_role: tuple[re.Pattern[str], ...]
     agent_user_agent: tuple[re.Pattern[str], ...]
+    human_user_agent: tuple[re.Pattern[str], ...]
     service_user_agent: tuple[re.Pattern[str], ...]
 
     def is_per_run(self, session_name: str) -> bool:
@@ -41,39 +50,62 @@ class IdentityRules:
         """agent | human | service; cached, since identities and user agents repeat heavily."""
         if explicit_agent:
             return "agent"
+        attributes = _attributes(identity)
         return _actor_kind(
             self,
             str(identity.get("type") or ""),
             str(identity.get("arn") or ""),
-            bool(identity.get("invokedBy")),
+            str(attributes.get("mfaAuthenticated") or "").lower() == "true",
             user_agent,
         )
 
-    def _classify(self, id_type: str, arn: str, invoked_by: bool, user_agent: str) -> str:
-        if any(p.search(user_agent) for p in self.agent_user_agent):
+    def _classify(self, id_type: str, arn: str, mfa: bool, user_agent: str) -> str:
+        if _any(self.service_agent, user_agent):
+            return "service"  # the SSM, ECS or CloudWatch agent: software on a host, not an AI
+        if _any(self.agent_user_agent, user_agent):
             return "agent"
+        if id_type in ("AWSService", "AWSAccount", "WebIdentityUser"):
+            return "service"
         assumed = _ASSUMED.match(arn)
         if assumed:
-            role, session = assumed.group(3), assumed.group(4)
-            if any(p.search(session) for p in self.agent_session) or any(
-                p.search(role) for p in self.agent_role
-            ):
-                return "agent"
-            if _SSO_ROLE.match(role) or "@" in session:
-                return "human"
-            return "service" if self.is_per_run(session) else "human"
-        if id_type in ("AWSService", "AWSAccount") or invoked_by:
+            return self._session_kind(assumed.group(3), assumed.group(4), mfa, user_agent)
+        if id_type in ("IAMUser", "Root", "IdentityCenterUser", "SAMLUser") or _USER.match(arn):
+            name = arn.rpartition("/")[2]
+            return "agent" if name and _any(self.agent_role, name) else "human"
+        return "service" if _any(self.service_user_agent, user_agent) else "human"
+
+    def _session_kind(self, role: str, session: str, mfa: bool, user_agent: str) -> str:
+        """An assumed-role session: an agent, a person (SSO, e-mail, MFA, a named session from
+        a browser, the console or a CLI) or a workload (Lambda, ECS, EC2, CI, per-run ids)."""
+        if _any(self.service_agent, role) or _any(self.service_agent, session):
             return "service"
-        if any(p.search(user_agent) for p in self.service_user_agent):
+        if _any(self.agent_session, session) or _any(self.agent_role, role):
+            return "agent"
+        if _SSO_ROLE.match(role) or "@" in session or mfa:
+            return "human"
+        if self.is_per_run(session):
             return "service"
-        return "human"
+        if _PERSON_SESSION.match(session) and _any(self.human_user_agent, user_agent):
+            return "human"
+        return "service"
+
+
+def _any(patterns: tuple[re.Pattern[str], ...], text: str) -> bool:
+    return any(p.search(text) for p in patterns)
+
+
+def _attributes(identity: Mapping[str, Any]) -> Mapping[str, Any]:
+    context = identity.get("sessionContext")
+    if isinstance(context, Mapping):
+        attributes = context.get("attributes")
+        if isinstance(attributes, Mapping):
+            return attributes
+    return {}
 
 
 @lru_cache(maxsize=65536)
-def _actor_kind(
-    rules: IdentityRules, id_type: str, arn: str, invoked_by: bool, user_agent: str
-) -> str:
-    return rules._classify(id_type, arn, invoked_by, user_agent)
+def _actor_kind(rules: IdentityRules, id_type: str, arn: str, mfa: bool, user_agent: str) -> str:
+    return rules._classify(id_type, arn, mfa, user_agent)
 
 
 @lru_cache(maxsize=65536)
@@ -98,8 +130,10 @@ def build_identity_rules(settings: IdentitySettings | None = None) -> IdentityRu
 
     return IdentityRules(
         per_run=comp(s.per_run_session_patterns),
+        service_agent=comp(s.service_agent_patterns),
         agent_session=comp(s.agent_session_patterns),
         agent_role=comp(s.agent_role_patterns),
         agent_user_agent=comp(s.agent_user_agent_patterns),
+        human_user_agent=comp(s.human_user_agent_patterns),
         service_user_agent=comp(s.service_user_agent_patterns),
     )

@@ -42,23 +42,40 @@ class IdentitySettings(BaseModel):
     """How a full ARN maps to a stable principal key and an actor kind.
 
     Session names that match `per_run_session_patterns` are per-run ids, so the key is the role
-    alone; other session names (an SSO user's e-mail) are stable and stay in the key.
+    alone; other session names (an SSO user's e-mail) are stable and stay in the key. Kinds are
+    decided in this order: `service_agent_patterns` (amazon-ssm-agent, the ECS and CloudWatch
+    agents: software, not AI) -> service; the agent patterns -> agent; then by identity type:
+    people (IAM users, root, Identity Center and SSO sessions, sessions that authenticated
+    with MFA, or that name a person and come from a browser, the console or a CLI, matched by
+    `human_user_agent_patterns`) -> human; everything else -- AWS services, workload roles
+    (Lambda, ECS, EC2, CI) -> service.
     """
 
     per_run_session_patterns: list[str] = [
         r"^(agent|run|ci|job|task|session|build|deploy|gha|github|botocore-session|aws-go-sdk)"
         r"[-_.]?[0-9a-zA-Z-]*[0-9][0-9a-zA-Z-]*$",
-        r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$",
-        r"^[0-9a-f]{16,}$",
+        r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}",  # a UUID anywhere
+        r"(^|[-_.])(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{8,}($|[-_.])",  # a hex run id
+        r"(^|[-_.])[0-9]{6,}($|[-_.])",  # a numeric run or timestamp id
         r"^i-[0-9a-f]{8,17}$",
-        r"^[0-9]{9,}$",
+    ]
+    service_agent_patterns: list[str] = [
+        r"(?i)(amazon-ssm-agent|ssm-?agent|ecs-?agent|amazon-ecs|cloudwatch-?agent|"
+        r"aws-otel|kubelet|fluent-?bit|datadog-agent|newrelic|inspector-?agent)"
     ]
     agent_session_patterns: list[str] = [
-        r"(?i)(agent|llm|copilot|claude|gpt|assistant|autopilot|mcp)"
+        r"(?i)(agent|llm|copilot|claude|gpt|assistant|autopilot|mcp|devin|codex|cursor|aider)"
     ]
-    agent_role_patterns: list[str] = [r"(?i)(agent|llm|copilot|claude|gpt|assistant|autopilot|mcp)"]
+    agent_role_patterns: list[str] = [
+        r"(?i)(agent|llm|copilot|claude|gpt|assistant|autopilot|mcp|devin|codex)"
+    ]
     agent_user_agent_patterns: list[str] = [
-        r"(?i)(agent|langchain|llamaindex|autogen|crewai|openai|anthropic|claude|mcp|bedrock-agent)"
+        r"(?i)(langchain|llamaindex|llama-index|autogen|crewai|openai|anthropic|claude|\bmcp\b|"
+        r"mcp-server|bedrock-agent|strands-agents|devin|codex|cursor|aider|copilot|openhands)"
+    ]
+    human_user_agent_patterns: list[str] = [
+        r"(?i)(mozilla/|console\.amazonaws\.com|signin\.amazonaws\.com|aws internal|"
+        r"s3console|aws-cli/|aws-shell|awspowershell|aws-toolkit)"
     ]
     service_user_agent_patterns: list[str] = [
         r"(?i)^(?!console\.|signin\.)[a-z0-9-]+\.amazonaws\.com$"
