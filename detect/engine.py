@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 
 import numpy as np
 
-from detect.alerts.alert import Alert, severity_rank
+from detect.alerts.alert import Alert
 from detect.alerts.incidents import ATTACH_CLASSES, AlertBook
+from detect.alerts.paging import Pager
 from detect.anomaly.baseline import BaselineDetector
 from detect.anomaly.forest import DetectionModel, explain_rows
+from detect.context.triage import FOREST_RULE, Triage
 from detect.features import PrincipalState
 from detect.findings import SEVERITIES, Finding
 from detect.rules.base import Rule
@@ -34,10 +35,6 @@ FOREST_HIGH_MARGIN = 0.12  # anomaly score above the threshold that makes a fore
 MAX_STATES = 200_000  # principals kept in memory; the least recently active are dropped beyond
 EXPIRE_AFTER_MS = 6 * 3_600_000  # principal's own event time after an incident's gap: forget it
 FORGET_AFTER_MS = 7 * 86_400_000  # newest event time anywhere after which any incident is dropped
-FOREST_RULE = "isolation_forest"
-GATED_KINDS = frozenset({"human"})  # actor kinds whose lesser Sigma findings need corroboration
-GATED_RULE_PREFIX = "sigma:"  # the generic Sigma set; Leash's curated red flags always page
-MAX_HELD = 64  # findings kept per principal while they wait for corroboration
 
 
 @dataclass
@@ -93,10 +90,8 @@ class DetectionEngine:
         self.use_forest = forest
         self.explain_top = explain_top
         self.book = AlertBook(quiet_gap_ms=quiet_gap_ms, clock=clock)
-        self.solo_rank = severity_rank(human_sigma_solo_level)
-        self.corroboration_window_ms = corroboration_window_ms
-        self._held: dict[str, deque[tuple[Finding, str]]] = {}  # principal -> (finding, class)
-        self._anomaly_ms: dict[str, int] = {}  # principal -> last weak anomaly finding's time
+        self.pager = Pager(self.book, window_ms=corroboration_window_ms)
+        self.triage = Triage(human_sigma_solo_level=human_sigma_solo_level)
         self.states: dict[str, PrincipalState] = {}
         self.scores: dict[str, float] = {}
         self.watermark_ms = 0
@@ -120,14 +115,13 @@ class DetectionEngine:
         pending: list[tuple[int, Finding]] = []
         scoring: dict[str, list[tuple[int, PrincipalState, list[float], AuditEvent]]] = {}
         forest = self.model is not None and self.use_forest
-        routine: set[int] = set()
-        known: set[int] = set()  # events of principals with an established history
+        routine: set[int] = set()  # events whose action their (established) principal does anyway
+        states: list[PrincipalState] = []
         for idx, event in enumerate(events):
             state = self._state(event)
-            if state.established:
-                known.add(idx)
-                if self.baselines and event.action in state.seen["action"]:
-                    routine.add(idx)
+            states.append(state)
+            if state.established and self.baselines and event.action in state.seen["action"]:
+                routine.add(idx)
             flags = state.observe(event)
             x = state.features()
             self.watermark_ms = max(self.watermark_ms, event.event_time_ms)
@@ -142,13 +136,10 @@ class DetectionEngine:
         self.events_seen += len(events)
         for kind, rows in scoring.items():
             pending.extend(self._score(kind, rows))
-        output = self._merge(events, pending, routine, known)
-        self.book.expire(
-            self._clock_of,
-            after_ms=EXPIRE_AFTER_MS,
-            forget_before_ms=self.watermark_ms - FORGET_AFTER_MS,
-        )
-        self._expire_held()
+        output = self._merge(events, states, pending, routine)
+        floor = self.watermark_ms - FORGET_AFTER_MS
+        self.book.expire(self._clock_of, after_ms=EXPIRE_AFTER_MS, forget_before_ms=floor)
+        self.pager.expire(self._clock_of, floor_ms=floor)
         if len(self.states) > MAX_STATES:
             self._evict()
         return output
@@ -222,24 +213,19 @@ class DetectionEngine:
     def _merge(
         self,
         events: Sequence[AuditEvent],
+        states: Sequence[PrincipalState],
         pending: list[tuple[int, Finding]],
         routine: set[int],
-        known: set[int],
     ) -> EngineOutput:
-        """Merge findings in event order; events without findings may continue an incident.
-
-        Weak findings only corroborate an open incident: a forest score just over its threshold,
-        and a low/medium rule finding on an action the (established) principal performs anyway.
-        An established human's Sigma finding below `human_sigma_solo_level` waits for
-        corroboration (_apply).
-        """
+        """Triage and merge findings in event order; events without findings may continue an
+        incident (AlertBook.attach)."""
         output = EngineOutput()
         changes: dict[str, tuple[str, Alert]] = {}
         by_event: dict[int, list[Finding]] = {}
         for idx, finding in pending:
             by_event.setdefault(idx, []).append(finding)
         for idx, event in enumerate(events):
-            results = []
+            results: list[tuple[str, Alert] | None] = []
             for finding in by_event.get(idx, ()):
                 output.findings += 1
                 if self._suppressed(finding):
@@ -249,9 +235,8 @@ class DetectionEngine:
                     self.baselines.mark_flagged(finding.principal)
                 if event.event_id in finding.event_ids:
                     output.triggers.append((event.event_id, finding.rule))
-                weak = _weak(finding, routine=idx in routine)
-                gated = not weak and idx in known and self._gated(finding)
-                results += self._apply(finding, event.action_class, weak=weak, gated=gated)
+                judged = self.triage.assess(finding, event, states[idx], routine=idx in routine)
+                results += self.pager.apply(judged, event.action_class)
             if idx not in by_event and event.action_class in ATTACH_CLASSES:
                 results.append(self.book.attach(event))
             for result in results:
@@ -260,82 +245,10 @@ class DetectionEngine:
         output.changes = list(changes.values())
         return output
 
-    def _gated(self, finding: Finding) -> bool:
-        """A lesser Sigma finding on a human principal: it needs corroboration to open."""
-        return (
-            finding.kind == "rule"
-            and finding.rule.startswith(GATED_RULE_PREFIX)
-            and finding.actor_kind in GATED_KINDS
-            and severity_rank(finding.severity) < self.solo_rank
-        )
-
-    def _apply(
-        self, finding: Finding, action_class: str, *, weak: bool, gated: bool
-    ) -> list[tuple[str, Alert] | None]:
-        """Merge a finding; held (gated) findings wait for corroboration, then join as evidence."""
-        result = self.book.merge(finding, action_class, may_open=not (weak or gated))
-        if result is None and (weak or gated) and not self._in_incident(finding):
-            if not self._corroborated(finding, gated=gated):
-                if gated:
-                    held = self._held.setdefault(finding.principal, deque(maxlen=MAX_HELD))
-                    held.append((finding, action_class))
-                elif finding.kind == "anomaly":
-                    self._anomaly_ms[finding.principal] = finding.last_event_ms
-                return []
-            result = self.book.merge(finding, action_class, may_open=True)
-        out = [result]
-        if result is not None and finding.principal in self._held:
-            # an alert of this principal is open: held findings join it as evidence
-            out += [
-                self.book.merge(other, cls, may_open=False)
-                for other, cls in self._live_held(finding)
-            ]
-            del self._held[finding.principal]
-        return out
-
-    def _in_incident(self, finding: Finding) -> bool:
-        alert = self.book.current(finding.principal)
-        return alert is not None and (
-            finding.first_event_ms <= alert.last_event_ms + self.book.quiet_gap_ms
-        )
-
-    def _corroborated(self, finding: Finding, *, gated: bool) -> bool:
-        """A held finding meets an anomaly, or another rule on another event, in the window."""
-        held = self._live_held(finding)
-        if finding.kind == "anomaly":
-            return bool(held)  # a forest score too weak to open alone, on top of a held rule
-        if not gated:
-            return False  # a routine action's rule finding corroborates nothing
-        since = finding.first_event_ms - self.corroboration_window_ms
-        return self._anomaly_ms.get(finding.principal, -1) >= since or any(
-            _corroborates(finding, other) for other, _ in held
-        )
-
-    def _live_held(self, finding: Finding) -> list[tuple[Finding, str]]:
-        held = self._held.get(finding.principal)
-        if not held:
-            return []
-        since = finding.first_event_ms - self.corroboration_window_ms
-        return [(f, c) for f, c in held if f.last_event_ms >= since]
-
     def _clock_of(self, principal: str) -> int:
         """A principal's own latest event time (0 when not tracked)."""
         state = self.states.get(principal)
         return state.last_event_ms if state is not None else 0
-
-    def _expire_held(self) -> None:
-        """Drop held findings and anomaly marks older than their principal's own latest event
-        time minus the corroboration window (per principal, as AlertBook.expire explains)."""
-        floor = self.watermark_ms - FORGET_AFTER_MS
-        for principal, held in list(self._held.items()):
-            before = max(self._clock_of(principal) - self.corroboration_window_ms, floor)
-            while held and held[0][0].last_event_ms < before:
-                held.popleft()
-            if not held:
-                del self._held[principal]
-        for principal, at_ms in list(self._anomaly_ms.items()):
-            if at_ms < max(self._clock_of(principal) - self.corroboration_window_ms, floor):
-                del self._anomaly_ms[principal]
 
     def _suppressed(self, finding: Finding) -> bool:
         for suppressor in list(self.suppressors):
@@ -353,20 +266,8 @@ class DetectionEngine:
             self.scores.pop(state.key, None)
             if self.baselines is not None:
                 self.baselines.forget(state.key)
-            self._held.pop(state.key, None)
-            self._anomaly_ms.pop(state.key, None)
+            self.pager.forget(state.key)
             self.book.forget(state.key)
-
-
-def _weak(finding: Finding, *, routine: bool) -> bool:
-    if finding.rule == FOREST_RULE:
-        return finding.severity == "low"
-    return finding.kind == "rule" and routine and finding.severity in ("low", "medium")
-
-
-def _corroborates(finding: Finding, other: Finding) -> bool:
-    """Another rule on another event: two rules matching one call are one piece of evidence."""
-    return other.rule != finding.rule and not set(other.event_ids) & set(finding.event_ids)
 
 
 def _record(changes: dict[str, tuple[str, Alert]], event_type: str, alert: Alert) -> None:

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SEVERITIES", "Finding"]
+__all__ = ["SEVERITIES", "TIERS", "Finding"]
 
 SEVERITIES = ("low", "medium", "high", "critical")
+TIERS = ("note", "hold", "page")  # what a finding may do on its own: see Finding.tier
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,12 @@ class Finding:
     "isolation_forest"); `score` is in [0, 1], higher is worse; `event_ids` are the events that
     triggered it, with `first_event_ms` / `last_event_ms` their event-time span; `explanation`
     holds the driving features (name -> {"value": now, "baseline": usual}) or rule details.
+
+    `tier` says what the finding may do on its own (detect.context.triage decides it): "page"
+    opens an alert; "hold" opens one only when corroborated -- another rule or detector on
+    another event of the same principal within the corroboration window; "note" never opens
+    one, but corroborates held findings and joins an open alert as evidence. Any tier joins the
+    principal's open incident.
     """
 
     principal: str
@@ -33,3 +40,4 @@ class Finding:
     first_event_ms: int
     last_event_ms: int
     explanation: Mapping[str, Any] = field(default_factory=dict)
+    tier: str = "page"

@@ -23,6 +23,7 @@ DETECT_LAYERS = {
     "rules": 1,
     "alerts": 1,
     "anomaly": 2,  # baselines and the forest, over features
+    "context": 2,  # triage: what the organisation and the principal make of a finding
     "engine": 3,  # findings -> incidents -> alerts
     "response": 3,  # principal states, revokers, webhooks
     "gate": 4,  # decide reads principal states

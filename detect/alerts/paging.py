@@ -1,0 +1,101 @@
+"""Pager: which findings open alerts -- pages alone, holds when corroborated, notes never."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from detect.alerts.alert import Alert, severity_rank
+from detect.alerts.incidents import AlertBook
+from detect.findings import Finding
+
+__all__ = ["Pager"]
+
+MAX_REMEMBERED = 64  # held findings and notes kept per principal while they wait
+
+Change = tuple[str, Alert] | None
+
+
+class Pager:
+    """Routes findings into the AlertBook by their tier (see Finding.tier).
+
+    A finding joins its principal's open incident whatever its tier. Without one, a "page"
+    finding opens an alert; a "hold" finding opens one when another finding of the same
+    principal -- a different rule on different events, or an anomaly detector (behaviour is
+    independent of the call's own rules) -- arrived within `window_ms` of event
+    time before it (or arrives after it while it waits); a "note" never opens one but can be
+    that corroboration. When an alert opens, the principal's waiting findings join it as
+    evidence. Holds and notes older than the window are forgotten, per principal clock.
+    """
+
+    def __init__(self, book: AlertBook, *, window_ms: int) -> None:
+        self.book = book
+        self.window_ms = window_ms
+        self._waiting: dict[str, deque[tuple[Finding, str]]] = {}  # principal -> (finding, class)
+
+    def apply(self, finding: Finding, action_class: str) -> list[Change]:
+        """Merge one finding; returns the alert changes it caused (possibly none)."""
+        result = self.book.merge(finding, action_class, may_open=finding.tier == "page")
+        if result is not None:
+            return [result, *self._flush(finding.principal, since=self._since(finding))]
+        if finding.tier == "page" or self._in_incident(finding):
+            return []  # nothing new for a live incident: nothing to wait for
+        waiting = self._live(finding)
+        helpers = [(f, c) for f, c in waiting if _corroborates(finding, f)]
+        holds = [(f, c) for f, c in [(finding, action_class), *helpers] if f.tier == "hold"]
+        if helpers and holds:
+            opener, cls = max(holds, key=lambda fc: (severity_rank(fc[0].severity), fc[0].score))
+            opened = self.book.merge(opener, cls, may_open=True)
+            rest = [(f, c) for f, c in [(finding, action_class), *waiting] if f is not opener]
+            self._waiting.pop(finding.principal, None)
+            return [opened, *(self.book.merge(f, c, may_open=False) for f, c in rest)]
+        queue = self._waiting.setdefault(finding.principal, deque(maxlen=MAX_REMEMBERED))
+        queue.append((finding, action_class))
+        return []
+
+    def _since(self, finding: Finding) -> int:
+        return finding.first_event_ms - self.window_ms
+
+    def _live(self, finding: Finding) -> list[tuple[Finding, str]]:
+        queue = self._waiting.get(finding.principal)
+        if not queue:
+            return []
+        since = self._since(finding)
+        return [(f, c) for f, c in queue if f.last_event_ms >= since]
+
+    def _flush(self, principal: str, *, since: int) -> list[Change]:
+        """An alert of this principal is open: its waiting findings join it as evidence."""
+        queue = self._waiting.pop(principal, None)
+        if not queue:
+            return []
+        return [self.book.merge(f, c, may_open=False) for f, c in queue if f.last_event_ms >= since]
+
+    def _in_incident(self, finding: Finding) -> bool:
+        alert = self.book.current(finding.principal)
+        return alert is not None and (
+            finding.first_event_ms <= alert.last_event_ms + self.book.quiet_gap_ms
+        )
+
+    def expire(self, clock_of: Callable[[str], int], *, floor_ms: int) -> None:
+        """Forget findings older than their principal's own latest event time minus the window
+        (per principal, as AlertBook.expire explains), and everything before `floor_ms`."""
+        for principal, queue in list(self._waiting.items()):
+            before = max(clock_of(principal) - self.window_ms, floor_ms)
+            while queue and queue[0][0].last_event_ms < before:
+                queue.popleft()
+            if not queue:
+                del self._waiting[principal]
+
+    def forget(self, principal: str) -> None:
+        self._waiting.pop(principal, None)
+
+    def waiting(self, principal: str) -> list[Finding]:
+        return [f for f, _ in self._waiting.get(principal, ())]
+
+
+def _corroborates(finding: Finding, other: Finding) -> bool:
+    """Another rule on other events, or a rule and an anomaly detector on any: two rules
+    matching one call are one piece of evidence; behaviour around the call is another."""
+    if other.rule == finding.rule:
+        return False
+    return other.kind != finding.kind or not set(other.event_ids) & set(finding.event_ids)
