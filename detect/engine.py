@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import chain
 
 import numpy as np
@@ -18,7 +18,9 @@ from detect.alerts.alert import Alert
 from detect.alerts.incidents import ATTACH_CLASSES, AlertBook
 from detect.alerts.paging import Pager
 from detect.anomaly.baseline import BaselineDetector
+from detect.anomaly.destruction import LastingDestruction
 from detect.anomaly.forest import DetectionModel, explain_rows
+from detect.context.org import OrgMemory, delegated
 from detect.context.triage import FOREST_RULE, Triage
 from detect.features import PrincipalState
 from detect.findings import SEVERITIES, Finding
@@ -35,6 +37,9 @@ FOREST_HIGH_MARGIN = 0.12  # anomaly score above the threshold that makes a fore
 MAX_STATES = 200_000  # principals kept in memory; the least recently active are dropped beyond
 EXPIRE_AFTER_MS = 6 * 3_600_000  # principal's own event time after an incident's gap: forget it
 FORGET_AFTER_MS = 7 * 86_400_000  # newest event time anywhere after which any incident is dropped
+
+
+Pending = tuple[int, Finding, PrincipalState]  # (event index, finding, whose state judges it)
 
 
 @dataclass
@@ -91,7 +96,9 @@ class DetectionEngine:
         self.explain_top = explain_top
         self.book = AlertBook(quiet_gap_ms=quiet_gap_ms, clock=clock)
         self.pager = Pager(self.book, window_ms=corroboration_window_ms)
-        self.triage = Triage(human_sigma_solo_level=human_sigma_solo_level)
+        self.org = OrgMemory()
+        self.destruction = LastingDestruction()
+        self.triage = Triage(sigma_solo_level=human_sigma_solo_level)
         self.states: dict[str, PrincipalState] = {}
         self.scores: dict[str, float] = {}
         self.watermark_ms = 0
@@ -112,14 +119,13 @@ class DetectionEngine:
 
     def process(self, events: Sequence[AuditEvent]) -> EngineOutput:
         """Run every detector over the events (in order) and merge the findings into alerts."""
-        pending: list[tuple[int, Finding]] = []
+        pending: list[Pending] = []
         scoring: dict[str, list[tuple[int, PrincipalState, list[float], AuditEvent]]] = {}
         forest = self.model is not None and self.use_forest
         routine: set[int] = set()  # events whose action their (established) principal does anyway
-        states: list[PrincipalState] = []
+        initiators: dict[int, str] = {}  # event -> the principal whose stack operation it serves
         for idx, event in enumerate(events):
             state = self._state(event)
-            states.append(state)
             if state.established and self.baselines and event.action in state.seen["action"]:
                 routine.add(idx)
             flags = state.observe(event)
@@ -128,21 +134,42 @@ class DetectionEngine:
             for rule in chain(self._rule_index.candidates(event.action), self.extra_rules):
                 finding = _evaluate(rule, event)
                 if finding is not None:
-                    pending.append((idx, finding))
+                    pending.append((idx, finding, state))
             if self.baselines is not None:
-                pending.extend((idx, f) for f in self.baselines.evaluate(state, x, event, flags))
+                found = self.baselines.evaluate(state, x, event, flags)
+                pending.extend((idx, f, state) for f in found)
+                pending.extend(self._destruction(idx, event, state, initiators))
             if forest:
                 scoring.setdefault(state.actor_kind, []).append((idx, state, x, event))
+            self.org.observe(event)
         self.events_seen += len(events)
         for kind, rows in scoring.items():
             pending.extend(self._score(kind, rows))
-        output = self._merge(events, states, pending, routine)
+        output = self._merge(events, pending, routine, initiators)
         floor = self.watermark_ms - FORGET_AFTER_MS
         self.book.expire(self._clock_of, after_ms=EXPIRE_AFTER_MS, forget_before_ms=floor)
         self.pager.expire(self._clock_of, floor_ms=floor)
         if len(self.states) > MAX_STATES:
             self._evict()
         return output
+
+    def _destruction(
+        self, idx: int, event: AuditEvent, state: PrincipalState, initiators: dict[int, str]
+    ) -> list[Pending]:
+        """Lasting resources deleted: counted for the principal that asked for it -- for a
+        call CloudFormation made under its role, the principal of the stack operation."""
+        if event.action_class != "destructive" or event.error_code:
+            return []
+        lasting = self.org.lasting(event)
+        if delegated(event):
+            op = self.org.initiator(event)
+            owner = self.states.get(op.principal_key) if op is not None else None
+            if owner is None:
+                return []
+            initiators[idx] = owner.key
+            state = owner
+        finding = self.destruction.add(state, event, lasting)
+        return [] if finding is None else [(idx, finding, state)]
 
     def _state(self, event: AuditEvent) -> PrincipalState:
         state = self.states.get(event.principal_key)
@@ -154,7 +181,7 @@ class DetectionEngine:
 
     def _score(
         self, kind: str, rows: list[tuple[int, PrincipalState, list[float], AuditEvent]]
-    ) -> list[tuple[int, Finding]]:
+    ) -> list[Pending]:
         assert self.model is not None
         found = self.model.detector_for(kind)
         if found is None:
@@ -206,6 +233,7 @@ class DetectionEngine:
                         last_event_ms=event.event_time_ms,
                         explanation=reason,
                     ),
+                    state,
                 )
             )
         return out
@@ -213,37 +241,47 @@ class DetectionEngine:
     def _merge(
         self,
         events: Sequence[AuditEvent],
-        states: Sequence[PrincipalState],
-        pending: list[tuple[int, Finding]],
+        pending: list[Pending],
         routine: set[int],
+        initiators: dict[int, str],
     ) -> EngineOutput:
         """Triage and merge findings in event order; events without findings may continue an
-        incident (AlertBook.attach)."""
+        incident (AlertBook.attach) -- their own principal's, or for a call CloudFormation made,
+        the incident of the principal whose stack operation it carried out."""
         output = EngineOutput()
         changes: dict[str, tuple[str, Alert]] = {}
-        by_event: dict[int, list[Finding]] = {}
-        for idx, finding in pending:
-            by_event.setdefault(idx, []).append(finding)
+        by_event: dict[int, list[tuple[Finding, PrincipalState]]] = {}
+        for idx, finding, state in pending:
+            by_event.setdefault(idx, []).append((finding, state))
         for idx, event in enumerate(events):
             results: list[tuple[str, Alert] | None] = []
-            for finding in by_event.get(idx, ()):
+            for finding, state in by_event.get(idx, ()):
                 output.findings += 1
                 if self._suppressed(finding):
                     output.suppressed += 1
                     continue
-                if self.baselines is not None:
-                    self.baselines.mark_flagged(finding.principal)
                 if event.event_id in finding.event_ids:
                     output.triggers.append((event.event_id, finding.rule))
-                judged = self.triage.assess(finding, event, states[idx], routine=idx in routine)
+                judged = self.triage.assess(finding, event, state, routine=idx in routine)
+                if judged.tier == "page":
+                    self._flagged(judged.principal)
                 results += self.pager.apply(judged, event.action_class)
-            if idx not in by_event and event.action_class in ATTACH_CLASSES:
-                results.append(self.book.attach(event))
+            if event.action_class in ATTACH_CLASSES:
+                if idx not in by_event:
+                    results.append(self.book.attach(event))
+                if idx in initiators:
+                    results.append(self.book.attach(replace(event, principal_key=initiators[idx])))
             for result in results:
                 if result is not None:
                     _record(changes, *result)
         output.changes = list(changes.values())
         return output
+
+    def _flagged(self, principal: str) -> None:
+        """A page today: today's highs must not teach the baselines that it is normal."""
+        if self.baselines is not None:
+            self.baselines.mark_flagged(principal)
+            self.destruction.mark_flagged(principal)
 
     def _clock_of(self, principal: str) -> int:
         """A principal's own latest event time (0 when not tracked)."""
@@ -267,6 +305,7 @@ class DetectionEngine:
             if self.baselines is not None:
                 self.baselines.forget(state.key)
             self.pager.forget(state.key)
+            self.destruction.forget(state.key)
             self.book.forget(state.key)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -227,8 +227,13 @@ class AlertBook:
         old = dict(incident.alert.explanation)
         features = dict(old.get("features", {}))
         rules = dict(old.get("rules", {}))
+        context = dict(old.get("context", {}))
         if finding.kind == "anomaly":
-            features.update(finding.explanation)
+            for name, value in finding.explanation.items():
+                if isinstance(value, Mapping) and "value" in value:
+                    features[name] = value
+                else:  # what triage and the detector add: why it paged, how bad it is
+                    context.setdefault(finding.rule, {})[name] = value
         else:
             rules[finding.rule] = dict(finding.explanation)
         trigger = old.get("trigger_event_id") or (fresh[-1] if fresh else "")
@@ -237,6 +242,7 @@ class AlertBook:
             "detectors": {k: dict(v) for k, v in incident.detectors.items()},
             "features": features,
             "rules": rules,
+            **({"context": context} if context else {}),
         }
 
 

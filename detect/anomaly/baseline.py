@@ -24,6 +24,9 @@ __all__ = ["DEFAULT_CHECKS", "BaselineCheck", "BaselineDetector"]
 
 DAY_MS = 86_400_000
 FIRST_SEEN_SCORE = 0.8  # score of first-seen findings (no magnitude to scale by)
+# Destruction no history can excuse: this many deletes of production-named resources in 10 min
+# pages even for a principal whose baseline is still being learned (see detect.context.triage).
+CATASTROPHIC_PROD_DESTRUCTIVE = 10
 CONTEXT_OFFHOURS = 0.5  # off-hours share above the principal's own that, with a new IP, fires
 
 
@@ -45,9 +48,11 @@ class BaselineCheck:
     evidence: str
     label: str
     classes: frozenset[str] = frozenset()  # action classes that can fire it; empty = any
-    data_reads_only: bool = (
-        False  # only a data read itself (detect.features.build.is_data_read) fires
-    )
+    data_reads_only: bool = False  # only a data read itself (features.is_data_read) fires
+    # a principal whose high reaches `job_high` does this for a living (a retention janitor, a
+    # teardown pipeline): it fires only at `job_multiplier` x that high. 0 = no such principal.
+    job_high: float = 0.0
+    job_multiplier: float = 3.0
 
     def applies(self, event: AuditEvent) -> bool:
         if self.classes and event.action_class not in self.classes:
@@ -58,7 +63,10 @@ class BaselineCheck:
 
     def threshold(self, state: PrincipalState) -> float:
         floor = self.floors.get(state.actor_kind, max(self.floors.values()))
-        return max(floor, self.multiplier * state.high.get(self.feature, 0.0) + self.slack)
+        high = state.high.get(self.feature, 0.0)
+        if self.job_high and high >= self.job_high:
+            return max(floor, self.job_multiplier * high)
+        return max(floor, self.multiplier * high + self.slack)
 
 
 _DESTRUCTIVE = frozenset({"destructive"})
@@ -70,16 +78,17 @@ def _kinds(agent: float, human: float, service: float) -> dict[str, float]:
 
 
 DEFAULT_CHECKS: tuple[BaselineCheck, ...] = (
-    BaselineCheck(
+    BaselineCheck(  # any deletes, temporary ones included: lasting ones have their own check
         "baseline:destructive_burst",
         "destructive_10m",
-        _kinds(5, 8, 10),
+        _kinds(10, 12, 20),
         1.5,
         2.0,
         "high",
         "destructive",
         "destructive actions in 10 min",
         _DESTRUCTIVE,
+        job_high=5.0,
     ),
     BaselineCheck(
         "baseline:slow_destructive",
@@ -91,6 +100,7 @@ DEFAULT_CHECKS: tuple[BaselineCheck, ...] = (
         "slow",
         "destructive actions in 6 h",
         _DESTRUCTIVE,
+        job_high=10.0,
     ),
     BaselineCheck(
         "baseline:delete_recreate",
@@ -164,6 +174,7 @@ class _Day:
     day: int = -1
     flagged: bool = False
     high: dict[str, float] = field(default_factory=dict)
+    yesterday: dict[str, float] = field(default_factory=dict)  # the day before, flagged or not
 
 
 class BaselineDetector:
@@ -232,17 +243,18 @@ class BaselineDetector:
                     f"(IP {event.source_ip}, region {event.region})",
                 )
             )
-        if found:
-            self._days[state.key].flagged = True
         return found
 
     def _roll_day(self, state: PrincipalState, time_ms: int, x: Sequence[float]) -> None:
         day_no = time_ms // DAY_MS
         day = self._days.setdefault(state.key, _Day(day_no))
         if day_no > day.day:
-            if not day.flagged:
-                for name, value in day.high.items():
-                    state.high[name] = max(state.high.get(name, 0.0), value)
+            for name, value in day.high.items():
+                # a quiet day teaches its highs; a flagged day only what yesterday reached too:
+                # a job that runs daily is routine, an incident does not repeat every day
+                learned = value if not day.flagged else min(value, day.yesterday.get(name, 0.0))
+                state.high[name] = max(state.high.get(name, 0.0), learned)
+            day.yesterday = day.high if day_no == day.day + 1 else {}
             day.day, day.flagged, day.high = day_no, False, {}
         for check in self.checks:
             value = x[_INDEX[check.feature]]
@@ -269,6 +281,13 @@ class BaselineDetector:
             ids = tuple(state.window_ids(check.evidence)) or (event.event_id,)
             first_ms = _first_ms(state, check.evidence, event)
         usual = state.high.get(check.feature, 0.0)
+        explanation: dict[str, object] = {
+            check.feature: {"value": value, "baseline": usual, "threshold": limit}
+        }
+        if check.evidence == "destructive":
+            prod = sum(b.prod_destructive for b in state.buckets)
+            if prod >= CATASTROPHIC_PROD_DESTRUCTIVE:
+                explanation["catastrophic"] = f"{prod} production resources deleted in 10 min"
         return Finding(
             principal=state.key,
             actor_kind=state.actor_kind,
@@ -280,7 +299,7 @@ class BaselineDetector:
             event_ids=ids,
             first_event_ms=min(first_ms or event.event_time_ms, event.event_time_ms),
             last_event_ms=event.event_time_ms,
-            explanation={check.feature: {"value": value, "baseline": usual, "threshold": limit}},
+            explanation=explanation,
         )
 
     def _first_seen(

@@ -16,6 +16,7 @@ from detect.features import FEATURE_NAMES, PrincipalProfile
 
 __all__ = [
     "ACTOR_KINDS",
+    "MODEL_FORMAT",
     "DetectionModel",
     "IsolationForestDetector",
     "NotEnoughHistory",
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 ACTOR_KINDS = ("agent", "human", "service")
 FALLBACK = "all"  # the detector for a kind with too little history of its own
+MODEL_FORMAT = 2  # bump when a saved model's contents change meaning (2: profiles know their days)
 SCORE_MARGIN = 0.01  # anomaly score above a principal's own high training score that counts
 
 
@@ -136,6 +138,7 @@ class DetectionModel:
     kind_usual: Mapping[str, tuple[float, ...]]
     metadata: Mapping[str, Any] = field(default_factory=dict)
     score_high: Mapping[str, float] = field(default_factory=dict)
+    format: int = MODEL_FORMAT
 
     def threshold_for(self, key: str, detector: IsolationForestDetector) -> float:
         """The kind's threshold, raised to just above what this principal's own windows scored."""

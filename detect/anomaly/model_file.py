@@ -10,7 +10,7 @@ from pathlib import Path
 import joblib
 import orjson
 
-from detect.anomaly.forest import DetectionModel
+from detect.anomaly.forest import MODEL_FORMAT, DetectionModel
 from detect.features import FEATURE_NAMES
 from ingest import schema
 from ingest.store import Store
@@ -70,6 +70,11 @@ def load_model(path: Path) -> DetectionModel:
     model = joblib.load(path)
     if not isinstance(model, DetectionModel):
         raise TypeError(f"{path} does not hold a DetectionModel")
+    if getattr(model, "format", 1) != MODEL_FORMAT:
+        raise IncompatibleModel(
+            f"{path} is a model of format {getattr(model, 'format', 1)}; "
+            f"this version reads format {MODEL_FORMAT}"
+        )
     if tuple(model.feature_names) != FEATURE_NAMES:
         raise IncompatibleModel(
             f"{path} was trained on other features than this version "

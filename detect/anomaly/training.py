@@ -124,6 +124,9 @@ def _profile(
         seen={dim: tuple(values) for dim, values in seen.items()},
         usual={n: round(float(v), 4) for n, v in zip(FEATURE_NAMES, usual, strict=True)},
         high={n: round(float(v), 4) for n, v in zip(FEATURE_NAMES, high, strict=True)},
+        first_ms=state.first_event_ms,
+        last_ms=state.last_event_ms,
+        active_days=state.active_days,
     )
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "ESTABLISHED_EVENTS",
     "FIRST_SEEN_PROD_DESTRUCTIVE",
     "FIRST_SEEN_SENSITIVE",
+    "MATURE_DAYS",
     "MAX_SEEN",
     "MAX_SLOW_IDS",
     "SEEN_DIMENSIONS",
@@ -39,6 +40,9 @@ __all__ = [
 MAX_SLOW_IDS = 32  # destructive event ids kept per 10-minute slot of the 6-hour window
 MAX_SEEN = 2048  # values remembered per principal and dimension (first-seen features)
 ESTABLISHED_EVENTS = 200  # history events before first-seen and rate features count
+MATURE_DAYS = 2  # distinct active days (UTC) before a principal's own baseline is trusted
+MATURE_MINUTES = 30  # and active minutes: a principal seen twice for a moment is still a stranger
+DAY_MS = 86_400_000
 SEEN_DIMENSIONS = ("action", "service", "region", "ip", "destructive", "sensitive", "prod")
 FIRST_SEEN_PROD_DESTRUCTIVE = 1  # observe() flag: first time this action hits a prod-like name
 FIRST_SEEN_SENSITIVE = 2  # observe() flag: a never-seen privilege or defense-evasion action
@@ -65,6 +69,9 @@ class PrincipalProfile:
     seen: Mapping[str, tuple[str, ...]]
     usual: Mapping[str, float]
     high: Mapping[str, float]
+    first_ms: int = 0  # event time of the first event in the training history
+    last_ms: int = 0  # and of the last one
+    active_days: int = 0  # distinct UTC days with events in the training history
 
 
 class PrincipalState:
@@ -94,6 +101,9 @@ class PrincipalState:
             for dim, values in profile.seen.items():
                 self.seen.setdefault(dim, set()).update(values)
         self.last_event_ms = 0
+        self.first_event_ms = profile.first_ms if profile else 0
+        self.active_days = profile.active_days if profile else 0
+        self._last_day = profile.last_ms // DAY_MS if profile and profile.last_ms else -1
 
     # -- windows --------------------------------------------------------------------------------
     def _bucket_for(self, minute: int) -> Bucket | None:
@@ -141,9 +151,19 @@ class PrincipalState:
         seen.add(value)
         return True
 
+    def _touch(self, time_ms: int) -> None:
+        """Track the principal's observed life: first event, latest event, active days."""
+        if not self.first_event_ms or time_ms < self.first_event_ms:
+            self.first_event_ms = time_ms
+        self.last_event_ms = max(self.last_event_ms, time_ms)
+        day = time_ms // DAY_MS
+        if day > self._last_day:
+            self.active_days += 1
+            self._last_day = day
+
     def observe(self, event: AuditEvent) -> int:
         """Add one event; returns FIRST_SEEN_* flags (0 when nothing is new about it)."""
-        self.last_event_ms = max(self.last_event_ms, event.event_time_ms)
+        self._touch(event.event_time_ms)
         cls = event.action_class
         destructive = cls == "destructive"
         new_destructive = destructive and self._first_seen("destructive", event.action)
@@ -219,7 +239,7 @@ class PrincipalState:
             self.buckets.popleft()
         if bucket.destructive:
             self._add_slow(bucket.minute * BUCKET_MS, bucket.destructive)
-        self.last_event_ms = max(self.last_event_ms, bucket.minute * BUCKET_MS)
+        self._touch(bucket.minute * BUCKET_MS)
 
     def finish(self) -> None:
         """Fold the open bucket into history and empty the windows (end of a training replay)."""
@@ -232,6 +252,12 @@ class PrincipalState:
     @property
     def established(self) -> bool:
         return self.hist_events >= ESTABLISHED_EVENTS
+
+    @property
+    def mature(self) -> bool:
+        """Observed long enough (MATURE_DAYS active days, MATURE_MINUTES active minutes) for
+        its own baseline to say what is unusual for it; until then anomaly findings only note."""
+        return self.active_days >= MATURE_DAYS and self.hist_minutes >= MATURE_MINUTES
 
     def window_ids(self, kind: str) -> list[str]:
         """Event ids of the window's destructive ("destructive") or privilege/evasion events."""

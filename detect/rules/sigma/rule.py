@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
@@ -11,7 +12,7 @@ import yaml
 
 from detect.findings import Finding
 from detect.rules.base import build_finding
-from detect.rules.record import record_of
+from detect.rules.record import outcome, record_of
 from detect.rules.sigma.condition import (
     Names,
     Predicate,
@@ -54,11 +55,14 @@ class SigmaRule:
     selections: tuple[tuple[str, Predicate], ...]
     actions: Names = None  # prefilter: eventNames the condition can match at all
     meta: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    reads_outcome: bool = False  # its detection tests errorCode/errorMessage/responseElements
 
     def evaluate(self, event: AuditEvent) -> Finding | None:
         if self.actions is not None and event.action.casefold() not in self.actions:
             return None
         record = record_of(event)
+        if not self.reads_outcome and outcome(record) != "ok":
+            return None  # a failed call changed nothing; only rules about failures judge those
         if not self.match(record):
             return None
         matched = [name for name, pred in self.selections if pred(record)]
@@ -143,7 +147,22 @@ def parse_sigma_rule(text: str, *, source: str) -> SigmaRule:
         selections=tuple(selections.items()),
         actions=condition_names(condition, names, where=source),
         meta=_metadata(doc, source),
+        reads_outcome=any(_OUTCOME_FIELD.search(str(key)) for key in _field_names(bodies)),
     )
+
+
+_OUTCOME_FIELD = re.compile(r"^(errorCode|errorMessage|responseElements)\b")
+
+
+def _field_names(node: Any) -> list[str]:
+    """Every field name a detection block tests (mapping keys, without |modifiers)."""
+    if isinstance(node, Mapping):
+        return [str(k).split("|")[0] for k in node] + [
+            name for value in node.values() for name in _field_names(value)
+        ]
+    if isinstance(node, list):
+        return [name for item in node for name in _field_names(item)]
+    return []
 
 
 @dataclass(frozen=True)

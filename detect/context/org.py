@@ -1,0 +1,150 @@
+"""OrgMemory: what the organisation's whole stream teaches about an event's context.
+
+Per principal, PrincipalState knows what is usual for it. Some context belongs to nobody in
+particular: when a resource was created and by whom (a delete of something made minutes ago is
+clean-up, not destruction), which AWS accounts the organisation deals with (a trust policy to a
+known partner is not an opening to a stranger), which regions it works in, and which principal
+asked CloudFormation for the deletions CloudFormation then makes under its own role. Event-time
+driven and bounded; built from the stream alone, so a replay rebuilds it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+from detect.features import resource_name
+from ingest.events import AuditEvent
+
+__all__ = ["EPHEMERAL_NAME_RE", "OrgMemory", "StackOp"]
+
+MAX_BIRTHS = 200_000  # resources whose creation is remembered (oldest forgotten first)
+MAX_ACCOUNTS = 10_000  # account ids remembered
+YOUNG_MS = 24 * 3_600_000  # a resource created less than this ago is not a lasting one
+STACK_OP_WINDOW_MS = 3_600_000  # CloudFormation acts on a stack operation within this time
+REGION_KNOWN_EVENTS = 200  # events in a region (by anyone) before the region counts as in use
+# Names that say "temporary": pull-request previews, tests, scratch space, sandboxes, dev.
+EPHEMERAL_NAME_RE = (
+    r"(?i)(^|[^a-z0-9])(pr-?\d+|preview|test|tests|testing|tmp|temp|scratch|sandbox|dev|"
+    r"ephemeral|e2e|ci|demo|poc|playground|review-\d+)([^a-z0-9]|$)"
+)
+_EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)
+_CREATE = re.compile(r"^(Create|Run|Launch|Put|Register|Restore|Import|Allocate|Copy)")
+_STACK_OPS = frozenset({"CreateStack", "UpdateStack", "DeleteStack", "ExecuteChangeSet"})
+_DELEGATING = "cloudformation.amazonaws.com"
+_ACCOUNT = re.compile(r"(?<!\d)(\d{12})(?!\d)")
+
+
+@dataclass(frozen=True)
+class StackOp:
+    """A principal's CloudFormation operation: CloudFormation acts on it under its own role."""
+
+    at_ms: int
+    account: str
+    principal_key: str
+    actor_kind: str
+    action: str
+    stack: str
+
+
+class OrgMemory:
+    """Resource births, known accounts, regions in use and recent stack operations."""
+
+    def __init__(self) -> None:
+        self._births: OrderedDict[str, tuple[int, str]] = OrderedDict()  # name -> (ms, key)
+        self._accounts: OrderedDict[str, None] = OrderedDict()
+        self._regions: dict[str, int] = {}
+        self._stack_ops: deque[StackOp] = deque()
+
+    # -- learning ------------------------------------------------------------------------------
+    def observe(self, event: AuditEvent) -> None:
+        """Learn from one event, after the detectors judged it (so it is not its own context)."""
+        self._regions[event.region] = self._regions.get(event.region, 0) + 1
+        for account in (event.account, _account_of(event.principal)):
+            if account:
+                self._remember_account(account)
+        if event.error_code:
+            return
+        if _CREATE.match(event.action):
+            for name in {resource_name(r) for r in event.resources}:
+                if name and name not in self._births:
+                    self._births[name] = (event.event_time_ms, event.principal_key)
+                    if len(self._births) > MAX_BIRTHS:
+                        self._births.popitem(last=False)
+        if event.action in _STACK_OPS:
+            stack = resource_name(event.resources[0]) if event.resources else ""
+            self._stack_ops.append(
+                StackOp(
+                    event.event_time_ms,
+                    event.account,
+                    event.principal_key,
+                    event.actor_kind,
+                    event.action,
+                    stack,
+                )
+            )
+        while self._stack_ops and (
+            self._stack_ops[0].at_ms < event.event_time_ms - STACK_OP_WINDOW_MS
+        ):
+            self._stack_ops.popleft()
+
+    def learn_accounts(self, text: str) -> None:
+        """Remember the account ids a trusted change mentions (a routine trust or share)."""
+        for account in _ACCOUNT.findall(text):
+            self._remember_account(account)
+
+    def _remember_account(self, account: str) -> None:
+        self._accounts[account] = None
+        self._accounts.move_to_end(account)
+        if len(self._accounts) > MAX_ACCOUNTS:
+            self._accounts.popitem(last=False)
+
+    # -- questions -----------------------------------------------------------------------------
+    def born(self, name: str) -> tuple[int, str] | None:
+        """(creation time, creator key) of a resource created in the observed history."""
+        return self._births.get(name)
+
+    def lasting(self, event: AuditEvent) -> list[str]:
+        """The resources of `event` that are lasting: not named as temporary (the whole ARN or
+        path: an object in a dev bucket is temporary), and not created within YOUNG_MS before
+        it (deleting those is clean-up, not destruction)."""
+        if any(_EPHEMERAL.search(resource) for resource in event.resources):
+            return []  # the bucket, stack or path says temporary: all of the call is
+        kept = []
+        for resource in event.resources:
+            name = resource_name(resource)
+            if not name or name in kept:
+                continue
+            birth = self._births.get(name)
+            if birth is not None and event.event_time_ms - birth[0] < YOUNG_MS:
+                continue
+            kept.append(name)
+        return kept
+
+    def known_account(self, account: str) -> bool:
+        return account in self._accounts
+
+    def region_in_use(self, region: str) -> bool:
+        return self._regions.get(region, 0) >= REGION_KNOWN_EVENTS
+
+    def initiator(self, event: AuditEvent) -> StackOp | None:
+        """For a call CloudFormation made under its role: the stack operation it acts on."""
+        if event.source_ip != _DELEGATING:
+            return None
+        for op in reversed(self._stack_ops):
+            if op.account == event.account and op.at_ms <= event.event_time_ms:
+                return op
+        return None
+
+
+def delegated(event: AuditEvent) -> bool:
+    """A call an AWS service made with a role's credentials on someone's behalf (CloudFormation
+    creating or deleting a stack's resources): the act is the requester's, not the role's."""
+    ip = event.source_ip
+    return ip.endswith(".amazonaws.com") and event.actor_kind != "human"
+
+
+def _account_of(principal: str) -> str:
+    parts = principal.split(":")
+    return parts[4] if len(parts) > 5 and parts[4].isdigit() else ""
