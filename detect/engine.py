@@ -18,6 +18,7 @@ from detect.alerts.alert import Alert
 from detect.alerts.incidents import ATTACH_CLASSES, AlertBook
 from detect.alerts.paging import Pager
 from detect.anomaly.baseline import BaselineDetector
+from detect.anomaly.behaviour import BehaviourDetector
 from detect.anomaly.destruction import LastingDestruction
 from detect.anomaly.forest import DetectionModel, explain_rows
 from detect.context.org import OrgMemory, delegated
@@ -98,6 +99,8 @@ class DetectionEngine:
         self.pager = Pager(self.book, window_ms=corroboration_window_ms)
         self.org = OrgMemory()
         self.destruction = LastingDestruction()
+        self.behaviour = BehaviourDetector(self.org)
+        self._new_destructive: set[str] = set()  # this batch's first deletes with their call
         self.triage = Triage(sigma_solo_level=human_sigma_solo_level)
         self.states: dict[str, PrincipalState] = {}
         self.scores: dict[str, float] = {}
@@ -126,7 +129,14 @@ class DetectionEngine:
         initiators: dict[int, str] = {}  # event -> the principal whose stack operation it serves
         for idx, event in enumerate(events):
             state = self._state(event)
-            if state.established and self.baselines and event.action in state.seen["action"]:
+            new_action = event.action not in state.seen["action"]
+            new_region = event.region not in state.seen["region"]
+            if (
+                event.action_class == "destructive"
+                and event.action not in state.seen["destructive"]
+            ):
+                self._new_destructive.add(event.event_id)
+            if state.established and self.baselines and not new_action:
                 routine.add(idx)
             flags = state.observe(event)
             x = state.features()
@@ -139,10 +149,15 @@ class DetectionEngine:
                 found = self.baselines.evaluate(state, x, event, flags)
                 pending.extend((idx, f, state) for f in found)
                 pending.extend(self._destruction(idx, event, state, initiators))
+                found = self.behaviour.evaluate(
+                    state, event, new_action=new_action, new_region=new_region
+                )
+                pending.extend((idx, f, state) for f in found)
             if forest:
                 scoring.setdefault(state.actor_kind, []).append((idx, state, x, event))
             self.org.observe(event)
         self.events_seen += len(events)
+        self._new_destructive.clear()
         for kind, rows in scoring.items():
             pending.extend(self._score(kind, rows))
         output = self._merge(events, pending, routine, initiators)
@@ -161,6 +176,7 @@ class DetectionEngine:
         if event.action_class != "destructive" or event.error_code:
             return []
         lasting = self.org.lasting(event)
+        first_use = event.event_id in self._new_destructive
         if delegated(event):
             op = self.org.initiator(event)
             owner = self.states.get(op.principal_key) if op is not None else None
@@ -168,8 +184,9 @@ class DetectionEngine:
                 return []
             initiators[idx] = owner.key
             state = owner
-        finding = self.destruction.add(state, event, lasting)
-        return [] if finding is None else [(idx, finding, state)]
+            first_use = event.action not in owner.seen["destructive"]
+        found = self.destruction.add(state, event, lasting, first_use=first_use)
+        return [(idx, f, state) for f in found]
 
     def _state(self, event: AuditEvent) -> PrincipalState:
         state = self.states.get(event.principal_key)
@@ -265,7 +282,7 @@ class DetectionEngine:
                 judged = self.triage.assess(finding, event, state, routine=idx in routine)
                 if judged.tier == "page":
                     self._flagged(judged.principal)
-                results += self.pager.apply(judged, event.action_class)
+                results += self.pager.apply(judged, event.action_class, event.action)
             if event.action_class in ATTACH_CLASSES:
                 if idx not in by_event:
                     results.append(self.book.attach(event))
@@ -282,6 +299,7 @@ class DetectionEngine:
         if self.baselines is not None:
             self.baselines.mark_flagged(principal)
             self.destruction.mark_flagged(principal)
+            self.behaviour.mark_flagged(principal)
 
     def _clock_of(self, principal: str) -> int:
         """A principal's own latest event time (0 when not tracked)."""
@@ -306,6 +324,7 @@ class DetectionEngine:
                 self.baselines.forget(state.key)
             self.pager.forget(state.key)
             self.destruction.forget(state.key)
+            self.behaviour.forget(state.key)
             self.book.forget(state.key)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 __all__ = ["SEVERITIES", "TIERS", "Finding"]
 
 SEVERITIES = ("low", "medium", "high", "critical")
-TIERS = ("note", "hold", "page")  # what a finding may do on its own: see Finding.tier
+TIERS = ("trace", "note", "hold", "page")  # what a finding may do on its own: Finding.tier
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,9 @@ class Finding:
 
     `tier` says what the finding may do on its own (detect.context.triage decides it): "page"
     opens an alert; "hold" opens one only when corroborated -- another rule or detector on
-    another event of the same principal within the corroboration window; "note" never opens
-    one, but corroborates held findings and joins an open alert as evidence. Any tier joins the
+    another event of the same principal within the corroboration window; "note" (behaviour too
+    weak to open anything) never opens one but corroborates held findings; "trace" (a hint,
+    such as a low-level Sigma match) only joins an open alert as evidence. Any tier joins the
     principal's open incident.
     """
 
@@ -41,3 +42,4 @@ class Finding:
     last_event_ms: int
     explanation: Mapping[str, Any] = field(default_factory=dict)
     tier: str = "page"
+    twin: str = ""  # the benign-twin context that held it, if any (two such never corroborate)

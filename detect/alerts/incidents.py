@@ -14,6 +14,7 @@ from ingest.events import AuditEvent
 __all__ = ["ATTACH_CLASSES", "AlertBook"]
 
 MAX_TRACKED_IDS = 20_000  # ids remembered per open incident to count distinct events
+STORY_GAP_MS = 6 * 3_600_000  # a detector firing again this soon continues its incident
 ESCALATE_AT_EVENTS = 50  # flagged events after which an alert's severity rises one level
 ATTACH_CLASSES = frozenset({"destructive", "privilege", "defense_evasion"})
 
@@ -133,9 +134,7 @@ class AlertBook:
         With `may_open` False the finding only corroborates an open incident (weak evidence).
         """
         incident = self._open.get(finding.principal)
-        if incident is not None and (
-            finding.first_event_ms > incident.alert.last_event_ms + self.quiet_gap_ms
-        ):
+        if incident is not None and not self._continues(incident.alert, finding):
             incident = None
         if incident is None and not may_open:
             return None
@@ -151,6 +150,15 @@ class AlertBook:
         if incident.alert == before:
             return None
         return "alert.updated", incident.alert
+
+    def _continues(self, alert: Alert, finding: Finding) -> bool:
+        """Within the quiet gap -- or, for a detector that already fired in it, within
+        STORY_GAP_MS: a slow drip, privilege creep over hours, a spree resumed from a new
+        session are one story, one alert, not one alert per hour."""
+        if finding.first_event_ms <= alert.last_event_ms + self.quiet_gap_ms:
+            return True
+        same_story = finding.rule in alert.rules or finding.rule == alert.rule
+        return same_story and finding.first_event_ms <= alert.last_event_ms + STORY_GAP_MS
 
     def _open_incident(self, finding: Finding) -> _Incident:
         now = int(self._clock() * 1000)

@@ -11,9 +11,11 @@ from detect.findings import Finding
 
 __all__ = ["Pager"]
 
+FOREST_RULE = "isolation_forest"
 MAX_REMEMBERED = 64  # held findings and notes kept per principal while they wait
 
 Change = tuple[str, Alert] | None
+Waiting = tuple[Finding, str, str]  # (finding, action class, action of its call)
 
 
 class Pager:
@@ -21,54 +23,59 @@ class Pager:
 
     A finding joins its principal's open incident whatever its tier. Without one, a "page"
     finding opens an alert; a "hold" finding opens one when another finding of the same
-    principal -- a different rule on different events, or an anomaly detector (behaviour is
-    independent of the call's own rules) -- arrived within `window_ms` of event
+    principal -- a different detector on different events (or the forest's score of the
+    window around it) -- arrived within `window_ms` of event
     time before it (or arrives after it while it waits); a "note" never opens one but can be
-    that corroboration. When an alert opens, the principal's waiting findings join it as
-    evidence. Holds and notes older than the window are forgotten, per principal clock.
+    that corroboration; a "trace" only joins open incidents. When an alert opens, the
+    principal's waiting findings join it as evidence. Waiting findings older than the window
+    are forgotten, per principal clock.
     """
 
     def __init__(self, book: AlertBook, *, window_ms: int) -> None:
         self.book = book
         self.window_ms = window_ms
-        self._waiting: dict[str, deque[tuple[Finding, str]]] = {}  # principal -> (finding, class)
+        self._waiting: dict[str, deque[Waiting]] = {}  # principal -> (finding, class, action)
 
-    def apply(self, finding: Finding, action_class: str) -> list[Change]:
-        """Merge one finding; returns the alert changes it caused (possibly none)."""
+    def apply(self, finding: Finding, action_class: str, action: str = "") -> list[Change]:
+        """Merge one finding (raised on a call `action` of `action_class`); returns the alert
+        changes it caused (possibly none)."""
         result = self.book.merge(finding, action_class, may_open=finding.tier == "page")
         if result is not None:
             return [result, *self._flush(finding.principal, since=self._since(finding))]
         if finding.tier == "page" or self._in_incident(finding):
             return []  # nothing new for a live incident: nothing to wait for
+        me = (finding, action_class, action)
         waiting = self._live(finding)
-        helpers = [(f, c) for f, c in waiting if _corroborates(finding, f)]
-        holds = [(f, c) for f, c in [(finding, action_class), *helpers] if f.tier == "hold"]
+        helpers = [w for w in waiting if _corroborates(me, w)]
+        holds = [w for w in [me, *helpers] if w[0].tier == "hold"]
         if helpers and holds:
-            opener, cls = max(holds, key=lambda fc: (severity_rank(fc[0].severity), fc[0].score))
-            opened = self.book.merge(opener, cls, may_open=True)
-            rest = [(f, c) for f, c in [(finding, action_class), *waiting] if f is not opener]
+            opener = max(holds, key=lambda w: (severity_rank(w[0].severity), w[0].score))
+            opened = self.book.merge(opener[0], opener[1], may_open=True)
+            rest = [(f, c) for f, c, _ in [me, *waiting] if f is not opener[0]]
             self._waiting.pop(finding.principal, None)
             return [opened, *(self.book.merge(f, c, may_open=False) for f, c in rest)]
         queue = self._waiting.setdefault(finding.principal, deque(maxlen=MAX_REMEMBERED))
-        queue.append((finding, action_class))
+        queue.append(me)
         return []
 
     def _since(self, finding: Finding) -> int:
         return finding.first_event_ms - self.window_ms
 
-    def _live(self, finding: Finding) -> list[tuple[Finding, str]]:
+    def _live(self, finding: Finding) -> list[Waiting]:
         queue = self._waiting.get(finding.principal)
         if not queue:
             return []
         since = self._since(finding)
-        return [(f, c) for f, c in queue if f.last_event_ms >= since]
+        return [w for w in queue if w[0].last_event_ms >= since]
 
     def _flush(self, principal: str, *, since: int) -> list[Change]:
         """An alert of this principal is open: its waiting findings join it as evidence."""
         queue = self._waiting.pop(principal, None)
         if not queue:
             return []
-        return [self.book.merge(f, c, may_open=False) for f, c in queue if f.last_event_ms >= since]
+        return [
+            self.book.merge(f, c, may_open=False) for f, c, _ in queue if f.last_event_ms >= since
+        ]
 
     def _in_incident(self, finding: Finding) -> bool:
         alert = self.book.current(finding.principal)
@@ -90,12 +97,20 @@ class Pager:
         self._waiting.pop(principal, None)
 
     def waiting(self, principal: str) -> list[Finding]:
-        return [f for f, _ in self._waiting.get(principal, ())]
+        return [f for f, _, _ in self._waiting.get(principal, ())]
 
 
-def _corroborates(finding: Finding, other: Finding) -> bool:
-    """Another rule on other events, or a rule and an anomaly detector on any: two rules
-    matching one call are one piece of evidence; behaviour around the call is another."""
-    if other.rule == finding.rule:
+def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
+    """Independent evidence: another detector on another kind of call (two detectors on one
+    call, or on repeats of the same call, are one piece of evidence -- the forest's score
+    excepted: it judges the window around the call). A trace corroborates nothing, and two
+    findings that benign-twin context explains do not corroborate each other."""
+    finding, other = mine[0], theirs[0]
+    if other.rule == finding.rule or "trace" in (finding.tier, other.tier):
         return False
-    return other.kind != finding.kind or not set(other.event_ids) & set(finding.event_ids)
+    if finding.twin and other.twin:
+        return False
+    if FOREST_RULE in (finding.rule, other.rule):
+        return True
+    different_call = not mine[2] or not theirs[2] or mine[2] != theirs[2]
+    return different_call and not set(other.event_ids) & set(finding.event_ids)

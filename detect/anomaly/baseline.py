@@ -284,6 +284,8 @@ class BaselineDetector:
         explanation: dict[str, object] = {
             check.feature: {"value": value, "baseline": usual, "threshold": limit}
         }
+        if check.data_reads_only and value >= 3 * limit:
+            explanation["catastrophic"] = f"{value:g} data reads in 10 min, 3 x the threshold"
         if check.evidence == "destructive":
             prod = sum(b.prod_destructive for b in state.buckets)
             if prod >= CATASTROPHIC_PROD_DESTRUCTIVE:

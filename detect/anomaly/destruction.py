@@ -1,128 +1,183 @@
-"""LastingDestruction: deletes of lasting resources in 10 minutes, against the principal's own.
+"""LastingDestruction: deletes of lasting resources in 10 minutes and in 6 hours.
 
 Most deletes in a cloud account are clean-up: preview stacks torn down, test fixtures, scratch
 buckets, expired snapshots, objects an agent wrote an hour ago. The damage in an incident is to
 resources that were meant to last. A resource counts as lasting unless its name says it is
 temporary or the organisation created it within the last day (detect.context.org), and a
-principal's count of such deletes in 10 minutes is compared with its own quiet days: a principal
-whose job is deleting lasting things (a retention janitor) pages only far beyond its usual.
+principal's count of such deletes is compared with its own days (detect.anomaly.tally): fast
+(10 minutes, the burst) and slow (6 hours, the drip); a principal whose job is deleting lasting
+things (a retention janitor) pages only far beyond its usual.
 """
 
 from __future__ import annotations
 
 import re
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
+from detect.anomaly.tally import Tally, TallyBook, threshold
 from detect.features import PROD_RESOURCE_RE, PrincipalState
 from detect.findings import Finding
 from ingest.events import AuditEvent
 
-__all__ = ["FLOORS", "LastingDestruction"]
+__all__ = ["LastingDestruction"]
 
-WINDOW_MS = 600_000  # the 10-minute window
-DAY_MS = 86_400_000
-FLOORS = {"agent": 3, "human": 4, "service": 5}  # lasting deletes in 10 min that page at least
-JOB_HIGH = 5.0  # a principal whose quiet days reach this many deletes does it for a living ...
-JOB_MULTIPLIER = 3.0  # ... and pages only at this multiple of its own high
-MULTIPLIER, SLACK = 1.5, 1.0  # everyone else: above 1.5 x its own high + 1
-CATASTROPHIC = 5  # lasting deletes of production-named resources in 10 min: no missing
-# history excuses them (see detect.context.triage); names are matched by features.PROD_RESOURCE_RE
-MAX_IDS = 256  # evidence ids kept per window
-RULE = "baseline:lasting_destruction"
+CATASTROPHIC = 5  # lasting production-named deletes in 10 min no missing history excuses
+# Out of scope: lasting deletes with calls the principal first used within the window (a
+# coding agent that deletes objects daily, now deleting tables) -- this many page.
+SCOPE_FLOORS = {"agent": 2, "human": 3, "service": 2}  # in 10 min
+SLOW_SCOPE_FLOORS = {"agent": 3, "human": 4, "service": 3}  # in 6 h
+SCOPE_RULE = "baseline:destruction_out_of_scope"
 _PROD = re.compile(PROD_RESOURCE_RE)
 
 
-@dataclass
-class _Tally:
-    window: deque[tuple[int, str, bool]] = field(default_factory=deque)  # (ms, id, prod)
-    high: float = 0.0
-    day: int = -1
-    day_high: float = 0.0
-    flagged: bool = False
-    yesterday: float = 0.0  # the previous day's high, flagged or not (a daily job repeats)
+@dataclass(frozen=True)
+class _Window:
+    rule: str
+    window_ms: int
+    floors: dict[str, float]
+    job_high: float
+    severity: str
+    label: str
+    job_multiplier: float = 3.0
+
+
+WINDOWS = (
+    _Window(
+        "baseline:lasting_destruction",
+        600_000,
+        {"agent": 3, "human": 4, "service": 5},
+        5.0,
+        "high",
+        "lasting resources deleted in 10 min",
+    ),
+    _Window(
+        "baseline:slow_lasting_destruction",
+        6 * 3_600_000,
+        {"agent": 5, "human": 6, "service": 8},
+        8.0,
+        "high",
+        "lasting resources deleted in 6 h",
+        job_multiplier=5.0,  # a janitor's big day spreads over hours: only far beyond usual
+    ),
+)
 
 
 class LastingDestruction:
-    """Per principal: lasting deletes in the trailing 10 minutes, and quiet days' highs."""
+    """Per principal and window: lasting deletes, against the principal's own days."""
 
     def __init__(self) -> None:
-        self._tallies: dict[str, _Tally] = {}
+        self._books = [(w, TallyBook(w.window_ms)) for w in WINDOWS]
+        self._prod = TallyBook(WINDOWS[0].window_ms)
+        self._first_use: dict[str, dict[str, int]] = {}  # principal -> delete call -> first ms
+        self._scope = [
+            (TallyBook(WINDOWS[0].window_ms), SCOPE_FLOORS, "10 min"),
+            (TallyBook(WINDOWS[1].window_ms), SLOW_SCOPE_FLOORS, "6 h"),
+        ]
 
-    def add(self, state: PrincipalState, event: AuditEvent, lasting: list[str]) -> Finding | None:
-        """Count `event` (which deleted the `lasting` resources) for `state`'s principal."""
-        tally = self._tally(state)
-        self._roll_day(tally, event.event_time_ms)
-        if not lasting:
-            return None
-        prod = any(_PROD.search(name) for name in lasting)
-        tally.window.append((event.event_time_ms, event.event_id, prod))
-        while tally.window and tally.window[0][0] <= event.event_time_ms - WINDOW_MS:
-            tally.window.popleft()
-        count = float(len(tally.window))
-        tally.day_high = max(tally.day_high, count)
-        limit = self.threshold(state.actor_kind, tally.high)
-        if count <= limit:
-            return None
-        ids = tuple(i for _, i, _ in list(tally.window)[-MAX_IDS:])
-        usual = tally.high
-        explanation: dict[str, object] = {
-            "lasting_destroyed_10m": {"value": count, "baseline": usual, "threshold": limit}
-        }
-        prod_count = sum(1 for _, _, p in tally.window if p)
-        if prod_count >= CATASTROPHIC:
-            explanation["catastrophic"] = f"{prod_count} production resources deleted in 10 min"
+    def add(
+        self, state: PrincipalState, event: AuditEvent, lasting: list[str], *, first_use: bool
+    ) -> list[Finding]:
+        """Count `event` (which deleted the `lasting` resources; `first_use`: the first time
+        this principal deletes with this call) for `state`'s principal."""
+        uses = self._first_use.setdefault(state.key, {})
+        if first_use:
+            uses.setdefault(event.action, event.event_time_ms)
+        since = uses.get(event.action)  # None: a call it used before this process saw it
+        novel = since is not None and event.event_time_ms - since <= WINDOWS[1].window_ms
+        found = self._out_of_scope(state, event, since) if lasting and novel else []
+        for window, book in self._books:
+            tally = book.get(state.key)
+            tally.roll(event.event_time_ms)
+            if not lasting:
+                continue
+            count = tally.add(event.event_time_ms, event.event_id, event.event_id)
+            limit = threshold(
+                window.floors, state.actor_kind, tally.high, window.job_high, window.job_multiplier
+            )
+            if count > limit:
+                found.append(self._finding(window, state, event, tally, count, limit))
+        if lasting and any(_PROD.search(name) for name in lasting):
+            prod = self._prod.get(state.key).add(
+                event.event_time_ms, event.event_id, event.event_id
+            )
+            if found and prod >= CATASTROPHIC and found[0].rule == WINDOWS[0].rule:
+                note = f"{prod:g} production resources deleted in 10 min"
+                found[0] = _with(found[0], catastrophic=note)
+        return found
+
+    def _out_of_scope(
+        self, state: PrincipalState, event: AuditEvent, since: int | None
+    ) -> list[Finding]:
+        for (book, floors, span), window in zip(self._scope, WINDOWS, strict=True):
+            if since is None or event.event_time_ms - since > window.window_ms:
+                continue  # the call is no longer new within this window
+            tally = book.get(state.key)
+            count = tally.add(event.event_time_ms, event.event_id, event.event_id)
+            floor = floors.get(state.actor_kind, max(floors.values()))
+            if count >= floor:
+                return [
+                    Finding(
+                        principal=state.key,
+                        actor_kind=state.actor_kind,
+                        kind="anomaly",
+                        rule=SCOPE_RULE,
+                        severity="high",
+                        score=0.9,
+                        summary=(
+                            f"{count:g} lasting resources deleted in {span} with calls this "
+                            f"principal never deleted with before (latest {event.action})"
+                        ),
+                        event_ids=tally.ids(),
+                        first_event_ms=tally.first_ms() or event.event_time_ms,
+                        last_event_ms=event.event_time_ms,
+                        explanation={
+                            "out_of_scope_deletes": {
+                                "value": count,
+                                "baseline": 0.0,
+                                "threshold": floor,
+                            }
+                        },
+                    )
+                ]
+        return []
+
+    @staticmethod
+    def _finding(
+        window: _Window,
+        state: PrincipalState,
+        event: AuditEvent,
+        tally: Tally,
+        count: float,
+        limit: float,
+    ) -> Finding:
+        feature = window.rule.removeprefix("baseline:")
         return Finding(
             principal=state.key,
             actor_kind=state.actor_kind,
             kind="anomaly",
-            rule=RULE,
-            severity="critical" if count >= 3 * limit else "high",
+            rule=window.rule,
+            severity="critical" if count >= 3 * limit else window.severity,
             score=round(0.5 + 0.5 * (1.0 - limit / count), 4),
-            summary=(
-                f"{count:g} lasting resources deleted in 10 min "
-                f"(usual up to {usual:g}; threshold {limit:g})"
-            ),
-            event_ids=ids,
-            first_event_ms=tally.window[0][0],
+            summary=f"{count:g} {window.label} (usual up to {tally.high:g}; threshold {limit:g})",
+            event_ids=tally.ids(),
+            first_event_ms=tally.first_ms() or event.event_time_ms,
             last_event_ms=event.event_time_ms,
-            explanation=explanation,
+            explanation={feature: {"value": count, "baseline": tally.high, "threshold": limit}},
         )
-
-    @staticmethod
-    def threshold(actor_kind: str, high: float) -> float:
-        floor = FLOORS.get(actor_kind, max(FLOORS.values()))
-        if high >= JOB_HIGH:
-            return max(floor, JOB_MULTIPLIER * high)
-        return max(floor, MULTIPLIER * high + SLACK)
 
     def mark_flagged(self, principal: str) -> None:
         """The principal paged today: today's counts do not become its usual."""
-        tally = self._tallies.get(principal)
-        if tally is not None:
-            tally.flagged = True
+        for _, book in self._books:
+            book.mark_flagged(principal)
 
     def forget(self, principal: str) -> None:
-        self._tallies.pop(principal, None)
+        for _, book in self._books:
+            book.forget(principal)
+        for book, _, _ in self._scope:
+            book.forget(principal)
+        self._first_use.pop(principal, None)
+        self._prod.forget(principal)
 
-    def _tally(self, state: PrincipalState) -> _Tally:
-        tally = self._tallies.get(state.key)
-        if tally is None:
-            # learned from the stream only: a trained model's destructive high counts temporary
-            # deletes too, far too lenient a bound (a restart relearns within a day)
-            tally = self._tallies[state.key] = _Tally()
-        return tally
 
-    @staticmethod
-    def _roll_day(tally: _Tally, time_ms: int) -> None:
-        day = time_ms // DAY_MS
-        if day > tally.day:
-            if tally.day >= 0:
-                # a quiet day teaches its high; a flagged one only when yesterday reached it
-                # too -- a job that runs every day is routine, an incident does not repeat daily
-                learned = (
-                    tally.day_high if not tally.flagged else min(tally.day_high, tally.yesterday)
-                )
-                tally.high = max(tally.high, learned)
-                tally.yesterday = tally.day_high if day == tally.day + 1 else 0.0
-            tally.day, tally.day_high, tally.flagged = day, 0.0, False
+def _with(finding: Finding, **notes: object) -> Finding:
+    return replace(finding, explanation={**finding.explanation, **notes})

@@ -15,6 +15,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from detect.features import resource_name
+from detect.rules.record import field, record_of
 from ingest.events import AuditEvent
 
 __all__ = ["EPHEMERAL_NAME_RE", "OrgMemory", "StackOp"]
@@ -27,13 +28,27 @@ REGION_KNOWN_EVENTS = 200  # events in a region (by anyone) before the region co
 # Names that say "temporary": pull-request previews, tests, scratch space, sandboxes, dev.
 EPHEMERAL_NAME_RE = (
     r"(?i)(^|[^a-z0-9])(pr-?\d+|preview|test|tests|testing|tmp|temp|scratch|sandbox|dev|"
-    r"ephemeral|e2e|ci|demo|poc|playground|review-\d+)([^a-z0-9]|$)"
+    r"ephemeral|e2e|it|ci|demo|poc|playground|review-\d+)([^a-z0-9]|$)"
 )
 _EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)
 _CREATE = re.compile(r"^(Create|Run|Launch|Put|Register|Restore|Import|Allocate|Copy)")
+_IDENTITY_CREATES = frozenset({"CreateUser", "CreateRole", "CreateGroup", "CreateLoginProfile"})
 _STACK_OPS = frozenset({"CreateStack", "UpdateStack", "DeleteStack", "ExecuteChangeSet"})
 _DELEGATING = "cloudformation.amazonaws.com"
 _ACCOUNT = re.compile(r"(?<!\d)(\d{12})(?!\d)")
+_ACCOUNT_CARRIERS = frozenset(
+    {
+        "AssumeRole",
+        "AssumeRoleWithWebIdentity",
+        "AssumeRoleWithSAML",
+        "UpdateAssumeRolePolicy",
+        "CreateRole",
+        "ModifySnapshotAttribute",
+        "ModifyImageAttribute",
+        "ModifyDBSnapshotAttribute",
+        "PutBucketPolicy",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -66,8 +81,17 @@ class OrgMemory:
                 self._remember_account(account)
         if event.error_code:
             return
+        if event.action in _ACCOUNT_CARRIERS:
+            # who assumes roles here, and whom trust and sharing name: the accounts we deal with
+            self.learn_accounts(event.raw)
         if _CREATE.match(event.action):
-            for name in {resource_name(r) for r in event.resources}:
+            names = {resource_name(r) for r in event.resources}
+            if event.action in _IDENTITY_CREATES:  # user and role names are not in resources
+                params = field(record_of(event), "requestParameters")
+                names |= {
+                    str(field(params, k) or "") for k in ("userName", "roleName", "groupName")
+                }
+            for name in names:
                 if name and name not in self._births:
                     self._births[name] = (event.event_time_ms, event.principal_key)
                     if len(self._births) > MAX_BIRTHS:

@@ -8,30 +8,45 @@ lowered it are recorded in `explanation["triage"]` (shown with the alert when it
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from detect.alerts.alert import severity_rank
-from detect.context.org import delegated
+from detect.context.case import Case
+from detect.context.org import OrgMemory, delegated
+from detect.context.twins import twin_policies
 from detect.features import PrincipalState
 from detect.findings import TIERS, Finding
 from ingest.events import AuditEvent
 
-__all__ = ["FOREST_RULE", "Case", "Triage"]
+__all__ = ["FOREST_RULE", "Triage"]
 
 FOREST_RULE = "isolation_forest"
 SIGMA_PREFIX = "sigma:"
 CATALOGUED = ("redflag:", "sigma:")  # the rule sets (not the gate's bypass or memo rules)
 CONTEXT_RULES = frozenset({"baseline:rate_spike", "baseline:unusual_context"})
-
-
-@dataclass(frozen=True)
-class Case:
-    """A finding with what triage may consult: the event that raised it and its principal."""
-
-    finding: Finding
-    event: AuditEvent
-    state: PrincipalState
-    routine: bool  # the (established) principal performs this action anyway
+EXPOSURE_RULES = frozenset(
+    {
+        "redflag:bucket_made_public",
+        "redflag:resource_policy_public",
+        "redflag:snapshot_shared",
+        "redflag:ami_shared",
+        "redflag:rds_made_public",
+        "redflag:security_group_open_admin_port",
+        "redflag:public_access_block_removed",
+    }
+)
+PERSON_HELD = frozenset(
+    {
+        "baseline:new_sensitive_actions",
+        "baseline:privilege_burst",
+        "baseline:first_access_grant",
+        "baseline:denied_burst",
+        "baseline:credential_sweep",
+        "baseline:bulk_data_read",
+        "redflag:admin_policy_attached",
+        "redflag:role_trust_external",
+    }
+)
 
 
 Policy = Callable[[Case], str | None]  # the tier it lowers the finding to, or None
@@ -42,13 +57,20 @@ class Triage:
 
     Parameters
     ----------
-    human_sigma_solo_level : the lowest Sigma level that pages alone for a person with an
-        established history; lesser ones are held for corroboration ("low" turns this off).
+    org : the organisation's memory the twin policies consult (detect.context.org).
+    sigma_solo_level : the lowest Sigma level that pages alone; lesser ones are held for
+        corroboration, and "low" Sigma rules only note ("low" here turns holding off).
     """
 
-    def __init__(self, *, sigma_solo_level: str = "high") -> None:
+    def __init__(self, *, org: OrgMemory | None = None, sigma_solo_level: str = "high") -> None:
         self.solo_rank = severity_rank(sigma_solo_level)
+        self.org = org if org is not None else OrgMemory()
+        twins = twin_policies(self.org)
+        self.twin_names = frozenset(name for name, _ in twins)
         self.policies: tuple[tuple[str, Policy], ...] = (
+            *twins,
+            ("a person's first use of a sensitive call", _person_first_use),
+            ("a medium red flag", _medium_rule),
             ("an AWS service acting on its own schedule", _aws_service),
             ("a call a service made on another principal's behalf", _on_behalf),
             ("a principal whose baseline is still being learned", _immature),
@@ -63,16 +85,17 @@ class Triage:
     ) -> Finding:
         """The finding with its tier lowered by every policy that applies (never raised)."""
         case = Case(finding, event, state, routine)
-        tier, reasons = finding.tier, []
+        tier, reasons, twin = finding.tier, [], ""
         for name, policy in self.policies:
             lowered = policy(case)
             if lowered is not None and TIERS.index(lowered) < TIERS.index(tier):
                 tier = lowered
                 reasons.append(name)
+                twin = twin or (name if name in self.twin_names else "")
         if tier == finding.tier:
             return finding
         explanation = {**finding.explanation, "triage": {"tier": tier, "because": reasons}}
-        return replace(finding, tier=tier, explanation=explanation)
+        return replace(finding, tier=tier, explanation=explanation, twin=twin)
 
     def _lesser_sigma(self, case: Case) -> str | None:
         """Sigma's own scale: low is a hint, medium "review manually", high "should alert"."""
@@ -80,7 +103,7 @@ class Triage:
         if finding.kind != "rule" or not finding.rule.startswith(SIGMA_PREFIX):
             return None
         if finding.severity == "low":
-            return "note"
+            return "trace"
         return "hold" if severity_rank(finding.severity) < self.solo_rank else None
 
 
@@ -95,14 +118,41 @@ def _routine_rule(case: Case) -> str | None:
     finding = case.finding
     if finding.kind != "rule" or not case.routine or not finding.rule.startswith(CATALOGUED):
         return None
-    return "note" if finding.severity in ("low", "medium") else "hold"
+    return "trace" if finding.severity in ("low", "medium") else "hold"
 
 
 def _aws_service(case: Case) -> str | None:
     """AWS's own service principals (scheduled secret deletion, scale-in, backup expiry) act on
     AWS's schedule: their volume is not an incident (their red flags still count)."""
     if case.finding.kind == "anomaly" and _is_aws_service(case.finding.principal):
-        return "note"
+        return "trace"
+    return None
+
+
+def _person_first_use(case: Case) -> str | None:
+    """People try things, read a lot, get denied and change permissions as part of their
+    work: a person's first use of a sensitive call, a burst of reads or denials, a permission
+    change, and any rule below critical wait for corroboration -- a compromised person shows
+    more than one sign (a new network, a sweep, then the damage). Destruction of lasting
+    resources still pages alone; for agents and workloads all of these page alone."""
+    finding = case.finding
+    if finding.actor_kind != "human" or finding.explanation.get("catastrophic"):
+        return None
+    if finding.rule in PERSON_HELD or finding.rule.startswith("baseline:first_seen"):
+        return "hold"
+    if finding.rule in EXPOSURE_RULES:
+        return None  # opening data to the outside: its twins are recognised by context instead
+    if finding.kind == "rule" and finding.rule.startswith(CATALOGUED):
+        return "hold" if finding.severity != "critical" else None
+    return None
+
+
+def _medium_rule(case: Case) -> str | None:
+    """A medium red flag (keys for another user, a console sign-in without MFA, an ACL open to
+    the world) is a reason to look, not to page: it pages when something else corroborates."""
+    finding = case.finding
+    if finding.rule.startswith("redflag:") and finding.severity in ("low", "medium"):
+        return "hold"
     return None
 
 
@@ -112,7 +162,7 @@ def _on_behalf(case: Case) -> str | None:
     deletions for it), not to the role."""
     event = case.event
     if case.finding.principal == event.principal_key and delegated(event):
-        return "note"
+        return "trace"
     return None
 
 
@@ -128,7 +178,10 @@ def _immature(case: Case) -> str | None:
 
 def _context_only(case: Case) -> str | None:
     """A busy hour, or new-looking context on its own, is how work looks; it corroborates."""
-    return "note" if case.finding.rule in CONTEXT_RULES else None
+    rule = case.finding.rule
+    if rule in CONTEXT_RULES:
+        return "trace"
+    return "note" if rule.startswith("context:") else None
 
 
 def _is_aws_service(principal: str) -> bool:

@@ -1,0 +1,364 @@
+"""BehaviourDetector: credential sweeps, denied bursts, first access grants, hijacked regions,
+and the context notes (a new network or client for a principal that rarely sees one).
+
+Each compares the principal with itself: a sweep is many distinct secrets in 10 minutes against
+its own days (an app reading its three secrets at start-up is not a sweep); a burst of denied
+calls against its own denials; an access grant (new code on a function, a shell on a host, a
+key pushed to an instance, a password read) is judged by whether the principal ever did it.
+Novelty is judged against the principal's own novelty: a CI role sees a new runner IP on every
+job, so a new IP means nothing for it; for a person who works from two networks it is context.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from detect.anomaly.tally import TallyBook, threshold
+from detect.context.org import OrgMemory
+from detect.features import PROD_RESOURCE_RE, PrincipalState
+from detect.findings import Finding
+from detect.rules.record import field as lookup
+from detect.rules.record import outcome, record_of
+from ingest.events import AuditEvent
+
+__all__ = ["BehaviourDetector", "GRANT_ACTIONS"]
+
+WINDOW_MS = 600_000  # 10 minutes
+SWEEP_FLOORS = {"agent": 8, "human": 12, "service": 12}  # distinct secrets read in 10 min
+DENIED_FLOORS = {"agent": 8, "human": 12, "service": 8}  # distinct denied actions in 10 min
+JOB_HIGH = 10.0  # a principal whose quiet days reach this many does it for a living
+# Calls that hand someone a way in: new code, a shell, a pushed key, an instance's password.
+GRANT_ACTIONS = frozenset(
+    {
+        "UpdateFunctionCode",
+        "UpdateFunctionCode20150331v2",
+        "StartSession",
+        "SendCommand",
+        "SendSSHPublicKey",
+        "SendSerialConsoleSSHPublicKey",
+        "GetPasswordData",
+        "CreateLoginProfile",
+        "UpdateLoginProfile",
+    }
+)
+SECRET_READS = {
+    ("secretsmanager", "GetSecretValue"): ("secretId",),
+    ("secretsmanager", "BatchGetSecretValue"): ("secretIdList",),
+    ("ssm", "GetParameter"): ("name",),
+    ("ssm", "GetParameters"): ("names",),
+    ("ssm", "GetParametersByPath"): ("path",),
+}
+GPU_TYPES = re.compile(r"^(p[2-6]|g[3-6]|g4dn|g5g|inf[12]|trn[12]|dl[12]|vt1|f1)[a-z]*\.", re.I)
+NOVELTY_RATE = 1 / 480  # new values per active minute below which novelty is surprising (1/8 h)
+NOVELTY_MIN_VALUES = 2  # values a principal must have shown before a new one says anything
+MAX_VALUES = 512  # nets and clients remembered per principal
+DENIED_BEFORE_GRANT_MS = 15 * 60_000  # a self-grant this soon after a denial is privilege creep
+SELF_GRANTS = frozenset(
+    {
+        "PutRolePolicy",
+        "AttachRolePolicy",
+        "PutUserPolicy",
+        "AttachUserPolicy",
+        "UpdateAssumeRolePolicy",
+        "AddUserToGroup",
+    }
+)
+_PROD = re.compile(PROD_RESOURCE_RE)
+
+
+@dataclass
+class _Seen:
+    nets: set[str] = field(default_factory=set)
+    clients: set[str] = field(default_factory=set)
+    prod_grants: set[str] = field(default_factory=set)  # grant actions done on production names
+    gpu_regions: set[str] = field(default_factory=set)  # regions it launched GPU instances in
+    denied_ms: int = -(10**15)  # latest denied call
+
+
+class BehaviourDetector:
+    """Streaming checks over a principal's own behaviour (see module)."""
+
+    def __init__(self, org: OrgMemory) -> None:
+        self.org = org
+        self._sweeps = TallyBook(WINDOW_MS)
+        self._denied = TallyBook(WINDOW_MS)
+        self._seen: dict[str, _Seen] = {}
+
+    def evaluate(
+        self, state: PrincipalState, event: AuditEvent, *, new_action: bool, new_region: bool
+    ) -> list[Finding]:
+        """Findings for `event`; `new_action` / `new_region`: the principal had never made this
+        call / worked in this region before it."""
+        found: list[Finding | None] = []
+        record = record_of(event)
+        result = outcome(record)
+        seen = self._seen.setdefault(state.key, _Seen())
+        if result == "ok":
+            found.append(self._sweep(state, event, record))
+            found.append(self._grant(state, event, new_action, seen))
+            found.append(self._region(state, event, record, new_region))
+            found.append(self._self_grant(state, event, record, seen))
+            found.append(self._console(state, event, record, seen))
+        elif result == "denied":
+            seen.denied_ms = event.event_time_ms
+            found.append(self._denied_burst(state, event))
+        found.extend(self._context(state, event, seen))
+        return [f for f in found if f is not None]
+
+    # -- detectors -------------------------------------------------------------------------------
+    def _sweep(
+        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any]
+    ) -> Finding | None:
+        keys = SECRET_READS.get((event.source.removesuffix(".amazonaws.com"), event.action))
+        if keys is None:
+            return None
+        if event.source.startswith("ssm") and not _decrypted(record):
+            return None
+        names = _names(record, keys) or [event.action]
+        tally = self._sweeps.get(state.key)
+        count = 0.0
+        for name in names:
+            count = tally.add(event.event_time_ms, event.event_id, name)
+        limit = threshold(SWEEP_FLOORS, state.actor_kind, tally.high, JOB_HIGH)
+        if count <= limit:
+            return None
+        return _finding(
+            state,
+            event,
+            "baseline:credential_sweep",
+            "high",
+            f"{count:g} distinct secrets or decrypted parameters read in 10 min "
+            f"(usual up to {tally.high:g}; threshold {limit:g})",
+            ids=tally.ids(),
+            first_ms=tally.first_ms(),
+            explanation={
+                "secrets_read_10m": {"value": count, "baseline": tally.high, "threshold": limit}
+            },
+        )
+
+    def _denied_burst(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
+        tally = self._denied.get(state.key)
+        count = tally.add(event.event_time_ms, event.event_id, event.action)
+        limit = threshold(DENIED_FLOORS, state.actor_kind, tally.high, JOB_HIGH)
+        if count <= limit:
+            return None
+        return _finding(
+            state,
+            event,
+            "baseline:denied_burst",
+            "high",
+            f"{count:g} different calls denied in 10 min: probing for permissions "
+            f"(usual up to {tally.high:g}; threshold {limit:g})",
+            ids=tally.ids(),
+            first_ms=tally.first_ms(),
+            explanation={
+                "denied_actions_10m": {"value": count, "baseline": tally.high, "threshold": limit}
+            },
+        )
+
+    def _grant(
+        self, state: PrincipalState, event: AuditEvent, new_action: bool, seen: _Seen
+    ) -> Finding | None:
+        """A way into running code or a host the principal never used -- at all, or never on a
+        production-named target (a coding agent updating dev functions daily, then prod)."""
+        if event.action not in GRANT_ACTIONS:
+            return None
+        target = event.resources[0] if event.resources else "-"
+        on_prod = any(_PROD.search(r) for r in event.resources)
+        first_on_prod = on_prod and event.action not in seen.prod_grants
+        if on_prod:
+            seen.prod_grants.add(event.action)
+        if not state.mature or not (new_action or first_on_prod):
+            return None
+        scope = "" if new_action else " on a production resource"
+        return _finding(
+            state,
+            event,
+            "baseline:first_access_grant",
+            "high",
+            f"first {event.action}{scope} by this principal ({target}): a way into running "
+            "code or a host it never used before",
+            explanation={"action": event.action, "resource": target},
+        )
+
+    def _self_grant(
+        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: _Seen
+    ) -> Finding | None:
+        """A principal changing its own permissions. Right after being denied it is privilege
+        creep and pages; otherwise (a break-glass role elevating itself) it waits to be
+        corroborated."""
+        if event.action not in SELF_GRANTS or not _targets_self(event, record):
+            return None
+        creep = event.event_time_ms - seen.denied_ms <= DENIED_BEFORE_GRANT_MS
+        finding = _finding(
+            state,
+            event,
+            "baseline:self_grant",
+            "high",
+            f"{event.action} on its own identity"
+            + (" minutes after being denied: granting itself what it lacked" if creep else ""),
+            explanation={"action": event.action, "after_denial": creep},
+        )
+        return finding if creep else replace(finding, tier="hold")
+
+    def _console(
+        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: _Seen
+    ) -> Finding | None:
+        """A person's console sign-in without MFA from a network it never signed in from."""
+        if event.action != "ConsoleLogin" or not state.mature:
+            return None
+        if str(lookup(record, "additionalEventData", "MFAUsed") or "").lower() != "no":
+            return None
+        net = _net(event.source_ip)
+        if not net or net in seen.nets or len(seen.nets) < NOVELTY_MIN_VALUES:
+            return None
+        return _finding(
+            state,
+            event,
+            "baseline:console_new_network",
+            "high",
+            f"console sign-in without MFA from a network this user never used ({event.source_ip})",
+            explanation={"ip": event.source_ip, "network": net},
+        )
+
+    def _region(
+        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], new_region: bool
+    ) -> Finding | None:
+        if event.action != "RunInstances":
+            return None
+        instance_type = str(lookup(record, "requestParameters", "instanceType") or "")
+        if not GPU_TYPES.match(instance_type):
+            return None
+        seen = self._seen.setdefault(state.key, _Seen())
+        if event.region in seen.gpu_regions or len(seen.gpu_regions) >= MAX_VALUES:
+            return None
+        seen.gpu_regions.add(event.region)
+        if not (new_region or not self.org.region_in_use(event.region) or state.mature):
+            return None
+        unused = not self.org.region_in_use(event.region)
+        why = (
+            "in a region the organisation does not use"
+            if unused
+            else "in a region it never ran GPU instances in"
+        )
+        return _finding(
+            state,
+            event,
+            "baseline:compute_hijack",
+            "high",
+            f"{instance_type or 'instances'} launched {why} ({event.region})",
+            explanation={"region": event.region, "instance_type": instance_type},
+        )
+
+    def _context(self, state: PrincipalState, event: AuditEvent, seen: _Seen) -> list[Finding]:
+        """Notes: a new network (/16) or a new client for a principal that rarely sees one."""
+        net, client = _net(event.source_ip), _client(event.user_agent)
+        fresh = []
+        for values, value, what in ((seen.nets, net, "network"), (seen.clients, client, "client")):
+            if not value or value in values:
+                continue
+            surprising = (
+                state.mature
+                and len(values) >= NOVELTY_MIN_VALUES
+                and len(values) / max(state.hist_minutes, 1) < NOVELTY_RATE
+            )
+            if len(values) < MAX_VALUES:
+                values.add(value)
+            if surprising:
+                fresh.append(f"a new {what} ({value})")
+        if not fresh:
+            return []
+        return [
+            _finding(
+                state,
+                event,
+                "context:new_source",
+                "medium",
+                f"{' and '.join(fresh)} for a principal that rarely sees one",
+                explanation={"ip": event.source_ip, "user_agent": event.user_agent[:200]},
+            )
+        ]
+
+    def mark_flagged(self, principal: str) -> None:
+        self._sweeps.mark_flagged(principal)
+        self._denied.mark_flagged(principal)
+
+    def forget(self, principal: str) -> None:
+        self._sweeps.forget(principal)
+        self._denied.forget(principal)
+        self._seen.pop(principal, None)
+
+
+def _finding(
+    state: PrincipalState,
+    event: AuditEvent,
+    rule: str,
+    severity: str,
+    summary: str,
+    *,
+    ids: tuple[str, ...] = (),
+    first_ms: int = 0,
+    explanation: Mapping[str, Any],
+) -> Finding:
+    return Finding(
+        principal=state.key,
+        actor_kind=state.actor_kind,
+        kind="anomaly",
+        rule=rule,
+        severity=severity,
+        score=0.8,
+        summary=summary,
+        event_ids=ids or (event.event_id,),
+        first_event_ms=first_ms or event.event_time_ms,
+        last_event_ms=event.event_time_ms,
+        explanation=explanation,
+    )
+
+
+def _names(record: Mapping[str, Any], keys: tuple[str, ...]) -> list[str]:
+    names: list[str] = []
+    for key in keys:
+        value = lookup(record, "requestParameters", key)
+        if isinstance(value, str) and value:
+            names.append(value)
+        elif isinstance(value, list):
+            names.extend(str(v) for v in value if v)
+    return names
+
+
+def _decrypted(record: Mapping[str, Any]) -> bool:
+    value = lookup(record, "requestParameters", "withDecryption")
+    return value is True or str(value).lower() == "true"
+
+
+def _net(ip: str) -> str:
+    """The /16 of an IPv4 address (the /48 of IPv6); "" for a service name or garbage."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ""
+    prefix = 16 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def _targets_self(event: AuditEvent, record: Mapping[str, Any]) -> bool:
+    """The request names the caller's own role (assumed-role session) or user."""
+    caller = event.principal.split("/")
+    params = lookup(record, "requestParameters")
+    if not isinstance(params, Mapping):
+        return False
+    if ":assumed-role/" in event.principal and len(caller) >= 2:
+        return str(lookup(params, "roleName") or "") == caller[1]
+    if ":user/" in event.principal:
+        return str(lookup(params, "userName") or "") == caller[-1]
+    return False
+
+
+def _client(user_agent: str) -> str:
+    """The client family: the first product token, without its version ("aws-cli", "Boto3")."""
+    head = user_agent.strip().lstrip("[").split(" ", 1)[0]
+    return head.split("/", 1)[0][:40].lower()

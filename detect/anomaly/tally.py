@@ -1,0 +1,95 @@
+"""Tally: a sliding event-time count per principal with a high learned from its own days.
+
+The streaming detectors beyond the feature vector (lasting destruction, secret sweeps, denied
+bursts) share this shape: what happened in the last window, compared with the principal's own
+usual. A day teaches its high when it ends quiet (no page for the principal that day); a
+flagged day teaches only what the day before also reached, so a job that runs every day is
+learned as routine while an incident, which does not repeat daily, is not.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["Tally", "TallyBook", "threshold"]
+
+DAY_MS = 86_400_000
+JOB_MULTIPLIER = 3.0  # a principal that does this for a living pages at this multiple of its high
+MULTIPLIER, SLACK = 1.5, 1.0  # everyone else: above 1.5 x its own high + 1
+
+
+def threshold(
+    floors: Mapping[str, float],
+    actor_kind: str,
+    high: float,
+    job_high: float,
+    job_multiplier: float = JOB_MULTIPLIER,
+) -> float:
+    """The count that pages: the kind's floor, 1.5 x high + 1, or a multiple of high for a
+    daily job (JOB_MULTIPLIER unless the detector says otherwise)."""
+    floor = floors.get(actor_kind, max(floors.values()))
+    if high >= job_high:
+        return max(floor, job_multiplier * high)
+    return max(floor, MULTIPLIER * high + SLACK)
+
+
+@dataclass
+class Tally:
+    """One principal's window of (event ms, event id, key); `count` is distinct keys."""
+
+    window_ms: int
+    items: deque[tuple[int, str, str]] = field(default_factory=deque)
+    high: float = 0.0
+    day: int = -1
+    day_high: float = 0.0
+    flagged: bool = False
+    yesterday: float = 0.0
+
+    def add(self, time_ms: int, event_id: str, key: str) -> float:
+        """Add one item (its `key` counts once per window); returns the window's count."""
+        self.roll(time_ms)
+        self.items.append((time_ms, event_id, key))
+        while self.items and self.items[0][0] <= time_ms - self.window_ms:
+            self.items.popleft()
+        count = float(len({k for _, _, k in self.items}))
+        self.day_high = max(self.day_high, count)
+        return count
+
+    def roll(self, time_ms: int) -> None:
+        day = time_ms // DAY_MS
+        if day > self.day:
+            if self.day >= 0:
+                learned = self.day_high if not self.flagged else min(self.day_high, self.yesterday)
+                self.high = max(self.high, learned)
+                self.yesterday = self.day_high if day == self.day + 1 else 0.0
+            self.day, self.day_high, self.flagged = day, 0.0, False
+
+    def ids(self, limit: int = 256) -> tuple[str, ...]:
+        return tuple(i for _, i, _ in list(self.items)[-limit:])
+
+    def first_ms(self) -> int:
+        return self.items[0][0] if self.items else 0
+
+
+class TallyBook:
+    """Tallies of one detector, per principal (bounded by the engine's principal eviction)."""
+
+    def __init__(self, window_ms: int) -> None:
+        self.window_ms = window_ms
+        self._tallies: dict[str, Tally] = {}
+
+    def get(self, principal: str) -> Tally:
+        tally = self._tallies.get(principal)
+        if tally is None:
+            tally = self._tallies[principal] = Tally(self.window_ms)
+        return tally
+
+    def mark_flagged(self, principal: str) -> None:
+        tally = self._tallies.get(principal)
+        if tally is not None:
+            tally.flagged = True
+
+    def forget(self, principal: str) -> None:
+        self._tallies.pop(principal, None)

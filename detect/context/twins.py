@@ -1,0 +1,224 @@
+"""Benign twins: the context in which a red-flag call is somebody's job, not an attack.
+
+Each policy recognises a class of benign look-alike by what the organisation's own history
+says about the call's target or counterpart -- never by a principal's name:
+
+- the counterpart account is one the organisation already deals with;
+- the target was created in the observed history (a temporary trail, a test user) or is named
+  as temporary, so turning it off or deleting it is clean-up;
+- the target region is one the organisation does not use;
+- the keys or password are for a user the same principal created days ago (onboarding);
+- a bucket named as a website is opened for reads only;
+- the request only removes access.
+
+A twin is held for corroboration (another detector on another event), not dropped: the same
+call in a real incident usually comes with other signs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+from detect.context.case import Case
+from detect.context.org import EPHEMERAL_NAME_RE, OrgMemory
+from detect.features import resource_name
+from detect.rules.record import field, record_of
+
+__all__ = ["twin_policies"]
+
+BORN_RECENTLY_MS = 30 * 86_400_000  # a target created within this in the observed history
+NEW_USER_MS = 7 * 86_400_000  # keys or a password for a user created within this
+_ACCOUNT = re.compile(r"(?<!\d)(\d{12})(?!\d)")
+_EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)
+_WEBSITE = re.compile(r"(?i)(^|[^a-z0-9])(www|static|assets|public|site|web|cdn|docs)([^a-z0-9]|$)")
+ACCOUNT_ACTIONS = frozenset(
+    {
+        "UpdateAssumeRolePolicy",
+        "CreateRole",
+        "ModifySnapshotAttribute",
+        "ModifyImageAttribute",
+        "ModifyDBSnapshotAttribute",
+        "ModifyDBClusterSnapshotAttribute",
+        "PutBucketPolicy",
+        "AddPermission",
+        "PutKeyPolicy",
+    }
+)
+REGION_ACTIONS = frozenset(
+    {
+        "DeleteDetector",
+        "UpdateDetector",
+        "StopConfigurationRecorder",
+        "DeleteConfigurationRecorder",
+        "DeleteDeliveryChannel",
+        "DisableSecurityHub",
+        "BatchDisableStandards",
+        "DeleteAnalyzer",
+        "DisableMacie",
+    }
+)
+NEW_USER_ACTIONS = frozenset(
+    {
+        "CreateAccessKey",
+        "CreateLoginProfile",
+        "UpdateLoginProfile",
+        "AddUserToGroup",
+        "AttachUserPolicy",
+        "ConsoleLogin",
+    }
+)
+PUBLIC_BUCKET_ACTIONS = frozenset({"PutBucketPolicy", "PutBucketAcl"})
+SELF_GRANT_ACTIONS = frozenset(
+    {"AttachRolePolicy", "PutRolePolicy", "AttachUserPolicy", "PutUserPolicy", "AddUserToGroup"}
+)
+OWN_CREDENTIAL_ACTIONS = frozenset(
+    {
+        "CreateAccessKey",
+        "UpdateAccessKey",
+        "DeleteAccessKey",
+        "ChangePassword",
+        "CreateVirtualMFADevice",
+        "EnableMFADevice",
+        "DeactivateMFADevice",
+        "ResyncMFADevice",
+        "UploadSSHPublicKey",
+        "UpdateSigningCertificate",
+    }
+)
+IDENTITY_KEYS = ("userName", "roleName", "groupName")
+# lasting destruction judges temporary targets itself (detect.anomaly.destruction)
+OWN_JUDGEMENT = frozenset({"baseline:lasting_destruction", "baseline:slow_lasting_destruction"})
+
+Check = Callable[[Case], bool]
+Policy = Callable[[Case], str | None]
+
+
+def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
+    """(name, policy) pairs for Triage: each returns "hold" when its twin is recognised."""
+
+    def held(actions: frozenset[str] | None, check: Check) -> Policy:
+        def policy(case: Case) -> str | None:
+            if case.finding.rule in OWN_JUDGEMENT:
+                return None
+            if actions is not None and case.event.action not in actions:
+                return None
+            return "hold" if check(case) else None
+
+        return policy
+
+    def known(case: Case) -> bool:
+        return _known_accounts(org, case)
+
+    def young(case: Case) -> bool:
+        return _young_target(org, case)
+
+    def unused(case: Case) -> bool:
+        return not org.region_in_use(case.event.region)
+
+    def new_user(case: Case) -> bool:
+        return _new_user(org, case)
+
+    return (
+        ("its own credentials", lambda case: "trace" if _own_credentials(case) else None),
+        ("a grant to itself, not after a denial", held(SELF_GRANT_ACTIONS, _self_target)),
+        ("a counterpart account the organisation already deals with", held(ACCOUNT_ACTIONS, known)),
+        ("a target created recently or named as temporary", held(None, young)),
+        ("a region the organisation does not use", held(REGION_ACTIONS, unused)),
+        ("a user the same principal just created", held(NEW_USER_ACTIONS, new_user)),
+        ("a website bucket opened for reads", held(PUBLIC_BUCKET_ACTIONS, _website)),
+        ("the request only removes access", held(None, _only_removes)),
+    )
+
+
+def _params(case: Case) -> object:
+    return field(record_of(case.event), "requestParameters")
+
+
+def _known_accounts(org: OrgMemory, case: Case) -> bool:
+    """Every account id in the request is one the organisation already deals with."""
+    found = set(_ACCOUNT.findall(str(_params(case)))) - {case.event.account}
+    return bool(found) and all(org.known_account(a) for a in found)
+
+
+def _own_credentials(case: Case) -> bool:
+    """A person managing their own keys, password or MFA (rotation) is hygiene, not an attack."""
+    event = case.event
+    if event.action not in OWN_CREDENTIAL_ACTIONS or ":user/" not in event.principal:
+        return False
+    params = _params(case)
+    user = field(params, "userName") if isinstance(params, Mapping) else None
+    return not user or str(user) == event.principal.rpartition("/")[2]
+
+
+def _self_target(case: Case) -> bool:
+    """A permission granted to the caller's own role or user (a break-glass role elevating
+    itself). After a denial it is privilege creep: detect.anomaly.behaviour pages that."""
+    event = case.event
+    params = _params(case)
+    if not isinstance(params, Mapping):
+        return False
+    caller = event.principal.split("/")
+    if ":assumed-role/" in event.principal and len(caller) >= 2:
+        return str(field(params, "roleName") or "") == caller[1]
+    return ":user/" in event.principal and str(field(params, "userName") or "") == caller[-1]
+
+
+def _targets(case: Case) -> list[str]:
+    """The event's resources, plus the users, roles or groups an IAM request names."""
+    params = _params(case)
+    names = [r for r in case.event.resources if resource_name(r)]
+    if isinstance(params, Mapping):
+        names += [str(v) for k in IDENTITY_KEYS if (v := field(params, k))]
+    return names
+
+
+def _young_target(org: OrgMemory, case: Case) -> bool:
+    """Every target is named as temporary or was created in the observed history lately."""
+    event = case.event
+    names = _targets(case)
+    if not names:
+        return False
+    for resource in names:
+        if _EPHEMERAL.search(resource):
+            continue
+        birth = org.born(resource_name(resource))
+        if birth is None or event.event_time_ms - birth[0] >= BORN_RECENTLY_MS:
+            return False
+    return True
+
+
+def _new_user(org: OrgMemory, case: Case) -> bool:
+    """Keys or a password set for (or a console sign-in by) a user created days ago by the same
+    principal -- or, for the sign-in, by anyone: a new hire's first days."""
+    event = case.event
+    params = _params(case)
+    user = str(field(params, "userName") or "") if isinstance(params, Mapping) else ""
+    if event.action == "ConsoleLogin":
+        user = event.principal.rpartition("/")[2]
+    birth = org.born(user) if user else None
+    if birth is None or event.event_time_ms - birth[0] > NEW_USER_MS:
+        return False
+    return event.action == "ConsoleLogin" or birth[1] == event.principal_key
+
+
+def _website(case: Case) -> bool:
+    """A bucket named as a website opened for reads only (s3:GetObject), nothing else."""
+    params = _params(case)
+    bucket = str(field(params, "bucketName") or "") if isinstance(params, Mapping) else ""
+    if not _WEBSITE.search(bucket):
+        return False
+    text = str(params)
+    actions = set(re.findall(r"s3:[A-Za-z*]+", text))
+    return bool(actions) and actions <= {"s3:GetObject"}
+
+
+def _only_removes(case: Case) -> bool:
+    """Sharing or access taken away (`remove`, `valuesToRemove`), none added."""
+    params = _params(case)
+    if not isinstance(params, Mapping):
+        return False
+    text = str(params)
+    removes = "'remove'" in text or "valuesToRemove" in text
+    adds = "'add'" in text or "valuesToAdd" in text
+    return removes and not adds
