@@ -180,11 +180,14 @@ class DetectionEngine:
         if delegated(event):
             op = self.org.initiator(event)
             owner = self.states.get(op.principal_key) if op is not None else None
-            if owner is None:
+            if op is None or owner is None:
                 return []
             initiators[idx] = owner.key
             state = owner
             first_use = event.action not in owner.seen["destructive"]
+            fanout = self.destruction.add_delegated(state, event, lasting, op.stack)
+            if fanout is not None:
+                return [(idx, fanout, state)]
         found = self.destruction.add(state, event, lasting, first_use=first_use)
         return [(idx, f, state) for f in found]
 

@@ -11,7 +11,6 @@ from detect.findings import Finding
 
 __all__ = ["Pager"]
 
-FOREST_RULE = "isolation_forest"
 MAX_REMEMBERED = 64  # held findings and notes kept per principal while they wait
 
 Change = tuple[str, Alert] | None
@@ -23,8 +22,8 @@ class Pager:
 
     A finding joins its principal's open incident whatever its tier. Without one, a "page"
     finding opens an alert; a "hold" finding opens one when another finding of the same
-    principal -- a different detector on different events (or the forest's score of the
-    window around it) -- arrived within `window_ms` of event
+    principal -- a different detector on a different kind of call, not itself explained by
+    benign context -- arrived within `window_ms` of event
     time before it (or arrives after it while it waits); a "note" never opens one but can be
     that corroboration; a "trace" only joins open incidents. When an alert opens, the
     principal's waiting findings join it as evidence. Waiting findings older than the window
@@ -102,15 +101,10 @@ class Pager:
 
 def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
     """Independent evidence: another detector on another kind of call (two detectors on one
-    call, or on repeats of the same call, are one piece of evidence -- the forest's score
-    excepted: it judges the window around the call). A trace corroborates nothing, and two
-    findings that benign-twin context explains do not corroborate each other."""
+    call, or on repeats of the same call, are one piece of evidence). A trace corroborates
+    nothing, nor does a finding that benign-twin context explains."""
     finding, other = mine[0], theirs[0]
-    if other.rule == finding.rule or "trace" in (finding.tier, other.tier):
+    if other.rule == finding.rule or "trace" in (finding.tier, other.tier) or other.twin:
         return False
-    if finding.twin and other.twin:
-        return False
-    if FOREST_RULE in (finding.rule, other.rule):
-        return True
     different_call = not mine[2] or not theirs[2] or mine[2] != theirs[2]
     return different_call and not set(other.event_ids) & set(finding.event_ids)

@@ -101,6 +101,7 @@ DEFAULT_CHECKS: tuple[BaselineCheck, ...] = (
         "destructive actions in 6 h",
         _DESTRUCTIVE,
         job_high=10.0,
+        job_multiplier=5.0,  # a janitor's big day spreads over hours: only far beyond usual
     ),
     BaselineCheck(
         "baseline:delete_recreate",
@@ -284,8 +285,6 @@ class BaselineDetector:
         explanation: dict[str, object] = {
             check.feature: {"value": value, "baseline": usual, "threshold": limit}
         }
-        if check.data_reads_only and value >= 3 * limit:
-            explanation["catastrophic"] = f"{value:g} data reads in 10 min, 3 x the threshold"
         if check.evidence == "destructive":
             prod = sum(b.prod_destructive for b in state.buckets)
             if prod >= CATASTROPHIC_PROD_DESTRUCTIVE:

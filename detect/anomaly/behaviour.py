@@ -19,7 +19,7 @@ from typing import Any
 
 from detect.anomaly.tally import TallyBook, threshold
 from detect.context.org import OrgMemory
-from detect.features import PROD_RESOURCE_RE, PrincipalState
+from detect.features import PROD_RESOURCE_RE, PrincipalState, is_data_read
 from detect.findings import Finding
 from detect.rules.record import field as lookup
 from detect.rules.record import outcome, record_of
@@ -41,10 +41,10 @@ GRANT_ACTIONS = frozenset(
         "SendSSHPublicKey",
         "SendSerialConsoleSSHPublicKey",
         "GetPasswordData",
-        "CreateLoginProfile",
-        "UpdateLoginProfile",
     }
 )
+HOST_ACCESS = GRANT_ACTIONS - {"UpdateFunctionCode", "UpdateFunctionCode20150331v2"}
+DECRYPT_FLOORS = {"agent": 60, "human": 30, "service": 1000}  # KMS Decrypt calls in 10 min
 SECRET_READS = {
     ("secretsmanager", "GetSecretValue"): ("secretId",),
     ("secretsmanager", "BatchGetSecretValue"): ("secretIdList",),
@@ -56,6 +56,8 @@ GPU_TYPES = re.compile(r"^(p[2-6]|g[3-6]|g4dn|g5g|inf[12]|trn[12]|dl[12]|vt1|f1)
 NOVELTY_RATE = 1 / 480  # new values per active minute below which novelty is surprising (1/8 h)
 NOVELTY_MIN_VALUES = 2  # values a principal must have shown before a new one says anything
 MAX_VALUES = 512  # nets and clients remembered per principal
+NEW_STORE_READS = 50  # objects read in 10 min from stores the principal first read within ...
+NEW_STORE_MS = 3_600_000  # ... this: exfiltration from a bucket or table it never touched
 DENIED_BEFORE_GRANT_MS = 15 * 60_000  # a self-grant this soon after a denial is privilege creep
 SELF_GRANTS = frozenset(
     {
@@ -76,6 +78,7 @@ class _Seen:
     clients: set[str] = field(default_factory=set)
     prod_grants: set[str] = field(default_factory=set)  # grant actions done on production names
     gpu_regions: set[str] = field(default_factory=set)  # regions it launched GPU instances in
+    stores: dict[str, int] = field(default_factory=dict)  # bucket/table -> first read ms
     denied_ms: int = -(10**15)  # latest denied call
 
 
@@ -86,6 +89,8 @@ class BehaviourDetector:
         self.org = org
         self._sweeps = TallyBook(WINDOW_MS)
         self._denied = TallyBook(WINDOW_MS)
+        self._new_reads = TallyBook(WINDOW_MS)
+        self._decrypts = TallyBook(WINDOW_MS)
         self._seen: dict[str, _Seen] = {}
 
     def evaluate(
@@ -99,6 +104,8 @@ class BehaviourDetector:
         seen = self._seen.setdefault(state.key, _Seen())
         if result == "ok":
             found.append(self._sweep(state, event, record))
+            found.append(self._new_store_reads(state, event, seen))
+            found.append(self._decrypt_burst(state, event))
             found.append(self._grant(state, event, new_action, seen))
             found.append(self._region(state, event, record, new_region))
             found.append(self._self_grant(state, event, record, seen))
@@ -137,6 +144,45 @@ class BehaviourDetector:
             first_ms=tally.first_ms(),
             explanation={
                 "secrets_read_10m": {"value": count, "baseline": tally.high, "threshold": limit}
+            },
+        )
+
+    def _new_store_reads(
+        self, state: PrincipalState, event: AuditEvent, seen: _Seen
+    ) -> Finding | None:
+        """Bulk reads of a bucket or table the principal never read before: what it usually
+        reads, in whatever volume (a quarter-end batch), is its job; a store it never touched,
+        read wholesale, is exfiltration."""
+        if not is_data_read(event.source, event.action, event.error_code) or not event.resources:
+            return None
+        store = _store_of(event.resources[0])
+        first = seen.stores.get(store)
+        if first is None:
+            if len(seen.stores) >= MAX_VALUES * 4:
+                return None
+            first = seen.stores[store] = event.event_time_ms if state.mature else 0
+        if not first or event.event_time_ms - first > NEW_STORE_MS:
+            return None
+        tally = self._new_reads.get(state.key)
+        count = tally.add(event.event_time_ms, event.event_id, event.event_id)
+        if count < NEW_STORE_READS:
+            return None
+        return _finding(
+            state,
+            event,
+            "baseline:bulk_read_new_store",
+            "high",
+            f"{count:g} objects or items read in 10 min from {store}, which this principal "
+            "never read before",
+            ids=tally.ids(),
+            first_ms=tally.first_ms(),
+            explanation={
+                "new_store_reads_10m": {
+                    "value": count,
+                    "baseline": 0.0,
+                    "threshold": NEW_STORE_READS,
+                },
+                "catastrophic": f"wholesale reads of {store}, never read by it before",
             },
         )
 
@@ -182,7 +228,33 @@ class BehaviourDetector:
             "high",
             f"first {event.action}{scope} by this principal ({target}): a way into running "
             "code or a host it never used before",
-            explanation={"action": event.action, "resource": target},
+            explanation={
+                "action": event.action,
+                "resource": target,
+                "host_or_production": on_prod or event.action in HOST_ACCESS,
+            },
+        )
+
+    def _decrypt_burst(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
+        """KMS Decrypt calls far beyond the principal's own: secrets being opened in bulk."""
+        if event.action != "Decrypt" or not event.source.startswith("kms"):
+            return None
+        tally = self._decrypts.get(state.key)
+        count = tally.add(event.event_time_ms, event.event_id, event.event_id)
+        limit = threshold(DECRYPT_FLOORS, state.actor_kind, tally.high, JOB_HIGH * 10)
+        if count <= limit:
+            return None
+        return _finding(
+            state,
+            event,
+            "baseline:decrypt_burst",
+            "high",
+            f"{count:g} KMS decrypts in 10 min (usual up to {tally.high:g}; threshold {limit:g})",
+            ids=tally.ids(),
+            first_ms=tally.first_ms(),
+            explanation={
+                "decrypts_10m": {"value": count, "baseline": tally.high, "threshold": limit}
+            },
         )
 
     def _self_grant(
@@ -286,10 +358,13 @@ class BehaviourDetector:
     def mark_flagged(self, principal: str) -> None:
         self._sweeps.mark_flagged(principal)
         self._denied.mark_flagged(principal)
+        self._decrypts.mark_flagged(principal)
 
     def forget(self, principal: str) -> None:
         self._sweeps.forget(principal)
         self._denied.forget(principal)
+        self._new_reads.forget(principal)
+        self._decrypts.forget(principal)
         self._seen.pop(principal, None)
 
 
@@ -343,6 +418,15 @@ def _net(ip: str) -> str:
         return ""
     prefix = 16 if address.version == 4 else 48
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def _store_of(resource: str) -> str:
+    """The bucket of an S3 object ARN or path, the table of a DynamoDB ARN, else the resource."""
+    if resource.startswith("arn:aws:s3:::"):
+        return resource[len("arn:aws:s3:::") :].split("/", 1)[0]
+    if ":table/" in resource:
+        return resource.split(":table/", 1)[1].split("/", 1)[0]
+    return resource.split("/", 1)[0]
 
 
 def _targets_self(event: AuditEvent, record: Mapping[str, Any]) -> bool:

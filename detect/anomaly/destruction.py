@@ -27,6 +27,8 @@ CATASTROPHIC = 5  # lasting production-named deletes in 10 min no missing histor
 SCOPE_FLOORS = {"agent": 2, "human": 3, "service": 2}  # in 10 min
 SLOW_SCOPE_FLOORS = {"agent": 3, "human": 4, "service": 3}  # in 6 h
 SCOPE_RULE = "baseline:destruction_out_of_scope"
+FANOUT_FLOOR = 4  # lasting resources CloudFormation deletes in 10 min on one principal's request
+FANOUT_RULE = "baseline:stack_destroyed"
 _PROD = re.compile(PROD_RESOURCE_RE)
 
 
@@ -69,6 +71,7 @@ class LastingDestruction:
         self._books = [(w, TallyBook(w.window_ms)) for w in WINDOWS]
         self._prod = TallyBook(WINDOWS[0].window_ms)
         self._first_use: dict[str, dict[str, int]] = {}  # principal -> delete call -> first ms
+        self._fanout = TallyBook(WINDOWS[0].window_ms)
         self._scope = [
             (TallyBook(WINDOWS[0].window_ms), SCOPE_FLOORS, "10 min"),
             (TallyBook(WINDOWS[1].window_ms), SLOW_SCOPE_FLOORS, "6 h"),
@@ -104,6 +107,41 @@ class LastingDestruction:
                 note = f"{prod:g} production resources deleted in 10 min"
                 found[0] = _with(found[0], catastrophic=note)
         return found
+
+    def add_delegated(
+        self, state: PrincipalState, event: AuditEvent, lasting: list[str], stack: str
+    ) -> Finding | None:
+        """A lasting resource CloudFormation deleted on `state`'s principal's request (its
+        DeleteStack or change set): one call that deletes many is one act, the requester's."""
+        if not lasting:
+            return None
+        tally = self._fanout.get(state.key)
+        count = tally.add(event.event_time_ms, event.event_id, event.event_id)
+        if count < FANOUT_FLOOR:
+            return None
+        return Finding(
+            principal=state.key,
+            actor_kind=state.actor_kind,
+            kind="anomaly",
+            rule=FANOUT_RULE,
+            severity="high",
+            score=0.9,
+            summary=(
+                f"CloudFormation deleted {count:g} lasting resources of stack {stack or '?'} "
+                "on this principal's request"
+            ),
+            event_ids=tally.ids(),
+            first_event_ms=tally.first_ms() or event.event_time_ms,
+            last_event_ms=event.event_time_ms,
+            explanation={
+                "stack_resources_deleted_10m": {
+                    "value": count,
+                    "baseline": 0.0,
+                    "threshold": FANOUT_FLOOR,
+                },
+                "stack": stack,
+            },
+        )
 
     def _out_of_scope(
         self, state: PrincipalState, event: AuditEvent, since: int | None
@@ -176,6 +214,7 @@ class LastingDestruction:
         for book, _, _ in self._scope:
             book.forget(principal)
         self._first_use.pop(principal, None)
+        self._fanout.forget(principal)
         self._prod.forget(principal)
 
 

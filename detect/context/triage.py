@@ -24,6 +24,8 @@ FOREST_RULE = "isolation_forest"
 SIGMA_PREFIX = "sigma:"
 CATALOGUED = ("redflag:", "sigma:")  # the rule sets (not the gate's bypass or memo rules)
 CONTEXT_RULES = frozenset({"baseline:rate_spike", "baseline:unusual_context"})
+PERSON_NOTED = frozenset({"baseline:denied_burst"})  # people get denied all day: context only
+VOLUME_ONLY = frozenset({"baseline:bulk_data_read", "baseline:rate_spike"})
 EXPOSURE_RULES = frozenset(
     {
         "redflag:bucket_made_public",
@@ -40,9 +42,9 @@ PERSON_HELD = frozenset(
         "baseline:new_sensitive_actions",
         "baseline:privilege_burst",
         "baseline:first_access_grant",
-        "baseline:denied_burst",
         "baseline:credential_sweep",
-        "baseline:bulk_data_read",
+        "baseline:decrypt_burst",
+        "isolation_forest",
         "redflag:admin_policy_attached",
         "redflag:role_trust_external",
     }
@@ -138,6 +140,10 @@ def _person_first_use(case: Case) -> str | None:
     finding = case.finding
     if finding.actor_kind != "human" or finding.explanation.get("catastrophic"):
         return None
+    if finding.rule in PERSON_NOTED:
+        return "note"
+    if finding.explanation.get("host_or_production"):
+        return None  # a shell on a host, or new code in production, pages for people too
     if finding.rule in PERSON_HELD or finding.rule.startswith("baseline:first_seen"):
         return "hold"
     if finding.rule in EXPOSURE_RULES:
@@ -177,10 +183,15 @@ def _immature(case: Case) -> str | None:
 
 
 def _context_only(case: Case) -> str | None:
-    """A busy hour, or new-looking context on its own, is how work looks; it corroborates."""
+    """A busy hour, or new-looking context on its own, is how work looks; it corroborates.
+    Reading more than usual from the stores one always reads (a quarter-end batch) waits for
+    corroboration; wholesale reads of a store the principal never read page on their own
+    (baseline:bulk_read_new_store)."""
     rule = case.finding.rule
     if rule in CONTEXT_RULES:
         return "trace"
+    if rule == "baseline:bulk_data_read":
+        return "hold"
     return "note" if rule.startswith("context:") else None
 
 

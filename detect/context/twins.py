@@ -117,7 +117,7 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         return not org.region_in_use(case.event.region)
 
     def new_user(case: Case) -> bool:
-        return _new_user(org, case)
+        return case.finding.actor_kind == "human" and _new_user(org, case)
 
     return (
         ("its own credentials", lambda case: "trace" if _own_credentials(case) else None),
@@ -125,7 +125,7 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         ("a counterpart account the organisation already deals with", held(ACCOUNT_ACTIONS, known)),
         ("a target created recently or named as temporary", held(None, young)),
         ("a region the organisation does not use", held(REGION_ACTIONS, unused)),
-        ("a user the same principal just created", held(NEW_USER_ACTIONS, new_user)),
+        ("a user a person just created (onboarding)", held(NEW_USER_ACTIONS, new_user)),
         ("a website bucket opened for reads", held(PUBLIC_BUCKET_ACTIONS, _website)),
         ("the request only removes access", held(None, _only_removes)),
     )
