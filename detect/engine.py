@@ -101,7 +101,7 @@ class DetectionEngine:
         self.destruction = LastingDestruction()
         self.behaviour = BehaviourDetector(self.org)
         self._new_destructive: set[str] = set()  # this batch's first deletes with their call
-        self.triage = Triage(sigma_solo_level=human_sigma_solo_level)
+        self.triage = Triage(org=self.org, sigma_solo_level=human_sigma_solo_level)
         self.states: dict[str, PrincipalState] = {}
         self.scores: dict[str, float] = {}
         self.watermark_ms = 0
@@ -121,11 +121,14 @@ class DetectionEngine:
         return self.scores.get(key)
 
     def process(self, events: Sequence[AuditEvent]) -> EngineOutput:
-        """Run every detector over the events (in order) and merge the findings into alerts."""
+        """Run every detector over the events (in order) and merge the findings into alerts.
+
+        Findings are triaged as their event is processed, before the organisation's memory
+        learns from it: a resource this very call creates is not "created recently".
+        """
         pending: list[Pending] = []
         scoring: dict[str, list[tuple[int, PrincipalState, list[float], AuditEvent]]] = {}
         forest = self.model is not None and self.use_forest
-        routine: set[int] = set()  # events whose action their (established) principal does anyway
         initiators: dict[int, str] = {}  # event -> the principal whose stack operation it serves
         for idx, event in enumerate(events):
             state = self._state(event)
@@ -136,31 +139,40 @@ class DetectionEngine:
                 and event.action not in state.seen["destructive"]
             ):
                 self._new_destructive.add(event.event_id)
-            if state.established and self.baselines and not new_action:
-                routine.add(idx)
+            routine = state.established and self.baselines is not None and not new_action
             flags = state.observe(event)
             x = state.features()
             self.watermark_ms = max(self.watermark_ms, event.event_time_ms)
+            found: list[Pending] = []
             for rule in chain(self._rule_index.candidates(event.action), self.extra_rules):
                 finding = _evaluate(rule, event)
                 if finding is not None:
-                    pending.append((idx, finding, state))
+                    found.append((idx, finding, state))
             if self.baselines is not None:
-                found = self.baselines.evaluate(state, x, event, flags)
-                pending.extend((idx, f, state) for f in found)
-                pending.extend(self._destruction(idx, event, state, initiators))
-                found = self.behaviour.evaluate(
-                    state, event, new_action=new_action, new_region=new_region
+                found.extend(
+                    (idx, f, state) for f in self.baselines.evaluate(state, x, event, flags)
                 )
-                pending.extend((idx, f, state) for f in found)
+                found.extend(self._destruction(idx, event, state, initiators))
+                found.extend(
+                    (idx, f, state)
+                    for f in self.behaviour.evaluate(
+                        state, event, new_action=new_action, new_region=new_region
+                    )
+                )
+            pending.extend(
+                (i, self.triage.assess(f, event, st, routine=routine), st) for i, f, st in found
+            )
             if forest:
                 scoring.setdefault(state.actor_kind, []).append((idx, state, x, event))
             self.org.observe(event)
         self.events_seen += len(events)
         self._new_destructive.clear()
         for kind, rows in scoring.items():
-            pending.extend(self._score(kind, rows))
-        output = self._merge(events, pending, routine, initiators)
+            pending.extend(
+                (i, self.triage.assess(f, events[i], st, routine=False), st)
+                for i, f, st in self._score(kind, rows)
+            )
+        output = self._merge(events, pending, initiators)
         floor = self.watermark_ms - FORGET_AFTER_MS
         self.book.expire(self._clock_of, after_ms=EXPIRE_AFTER_MS, forget_before_ms=floor)
         self.pager.expire(self._clock_of, floor_ms=floor)
@@ -262,30 +274,28 @@ class DetectionEngine:
         self,
         events: Sequence[AuditEvent],
         pending: list[Pending],
-        routine: set[int],
         initiators: dict[int, str],
     ) -> EngineOutput:
-        """Triage and merge findings in event order; events without findings may continue an
+        """Merge triaged findings in event order; events without findings may continue an
         incident (AlertBook.attach) -- their own principal's, or for a call CloudFormation made,
         the incident of the principal whose stack operation it carried out."""
         output = EngineOutput()
         changes: dict[str, tuple[str, Alert]] = {}
-        by_event: dict[int, list[tuple[Finding, PrincipalState]]] = {}
-        for idx, finding, state in pending:
-            by_event.setdefault(idx, []).append((finding, state))
+        by_event: dict[int, list[Finding]] = {}
+        for idx, finding, _ in pending:
+            by_event.setdefault(idx, []).append(finding)
         for idx, event in enumerate(events):
             results: list[tuple[str, Alert] | None] = []
-            for finding, state in by_event.get(idx, ()):
+            for finding in by_event.get(idx, ()):
                 output.findings += 1
                 if self._suppressed(finding):
                     output.suppressed += 1
                     continue
                 if event.event_id in finding.event_ids:
                     output.triggers.append((event.event_id, finding.rule))
-                judged = self.triage.assess(finding, event, state, routine=idx in routine)
-                if judged.tier == "page":
-                    self._flagged(judged.principal)
-                results += self.pager.apply(judged, event.action_class, event.action)
+                if finding.tier == "page":
+                    self._flagged(finding.principal)
+                results += self.pager.apply(finding, event.action_class, event.action)
             if event.action_class in ATTACH_CLASSES:
                 if idx not in by_event:
                     results.append(self.book.attach(event))

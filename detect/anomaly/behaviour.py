@@ -28,7 +28,7 @@ from ingest.events import AuditEvent
 __all__ = ["BehaviourDetector", "GRANT_ACTIONS"]
 
 WINDOW_MS = 600_000  # 10 minutes
-SWEEP_FLOORS = {"agent": 8, "human": 12, "service": 12}  # distinct secrets read in 10 min
+SWEEP_FLOORS = {"agent": 15, "human": 15, "service": 20}  # distinct secrets read in 10 min
 DENIED_FLOORS = {"agent": 8, "human": 12, "service": 8}  # distinct denied actions in 10 min
 JOB_HIGH = 10.0  # a principal whose quiet days reach this many does it for a living
 # Calls that hand someone a way in: new code, a shell, a pushed key, an instance's password.
@@ -44,6 +44,7 @@ GRANT_ACTIONS = frozenset(
     }
 )
 HOST_ACCESS = GRANT_ACTIONS - {"UpdateFunctionCode", "UpdateFunctionCode20150331v2"}
+FAST_SWEEP_MS = 120_000  # a sweep this fast is no workload's habit
 DECRYPT_FLOORS = {"agent": 60, "human": 30, "service": 1000}  # KMS Decrypt calls in 10 min
 SECRET_READS = {
     ("secretsmanager", "GetSecretValue"): ("secretId",),
@@ -133,6 +134,12 @@ class BehaviourDetector:
         limit = threshold(SWEEP_FLOORS, state.actor_kind, tally.high, JOB_HIGH)
         if count <= limit:
             return None
+        fast = event.event_time_ms - tally.first_ms() <= FAST_SWEEP_MS
+        notes = {}
+        if fast and state.actor_kind != "service":
+            # a person or an agent does not open this many different secrets in two minutes:
+            # no missing history excuses it (a service starting up may: its own days decide)
+            notes["catastrophic"] = f"{count:g} distinct secrets within two minutes"
         return _finding(
             state,
             event,
@@ -143,7 +150,8 @@ class BehaviourDetector:
             ids=tally.ids(),
             first_ms=tally.first_ms(),
             explanation={
-                "secrets_read_10m": {"value": count, "baseline": tally.high, "threshold": limit}
+                "secrets_read_10m": {"value": count, "baseline": tally.high, "threshold": limit},
+                **notes,
             },
         )
 

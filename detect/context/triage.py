@@ -13,9 +13,10 @@ from dataclasses import replace
 from detect.alerts.alert import severity_rank
 from detect.context.case import Case
 from detect.context.org import OrgMemory, delegated
-from detect.context.twins import twin_policies
+from detect.context.twins import NEW_USER_MS, twin_policies
 from detect.features import PrincipalState
 from detect.findings import TIERS, Finding
+from detect.rules.record import field, record_of
 from ingest.events import AuditEvent
 
 __all__ = ["FOREST_RULE", "Triage"]
@@ -24,6 +25,19 @@ FOREST_RULE = "isolation_forest"
 SIGMA_PREFIX = "sigma:"
 CATALOGUED = ("redflag:", "sigma:")  # the rule sets (not the gate's bypass or memo rules)
 CONTEXT_RULES = frozenset({"baseline:rate_spike", "baseline:unusual_context"})
+EVASION_RULES = frozenset(
+    {
+        "redflag:trail_weakened",
+        "redflag:event_selectors_reduced",
+        "redflag:flow_logs_deleted",
+        "redflag:dns_query_logs_deleted",
+        "redflag:config_recording_stopped",
+        "redflag:guardduty_disabled",
+        "redflag:securityhub_disabled",
+        "redflag:access_analyzer_deleted",
+        "redflag:macie_disabled",
+    }
+)
 PERSON_NOTED = frozenset({"baseline:denied_burst"})  # people get denied all day: context only
 VOLUME_ONLY = frozenset({"baseline:bulk_data_read", "baseline:rate_spike"})
 EXPOSURE_RULES = frozenset(
@@ -71,7 +85,7 @@ class Triage:
         self.twin_names = frozenset(name for name, _ in twins)
         self.policies: tuple[tuple[str, Policy], ...] = (
             *twins,
-            ("a person's first use of a sensitive call", _person_first_use),
+            ("a person's first use of a sensitive call", self._person_first_use),
             ("a medium red flag", _medium_rule),
             ("an AWS service acting on its own schedule", _aws_service),
             ("a call a service made on another principal's behalf", _on_behalf),
@@ -99,6 +113,19 @@ class Triage:
         explanation = {**finding.explanation, "triage": {"tier": tier, "because": reasons}}
         return replace(finding, tier=tier, explanation=explanation, twin=twin)
 
+    def _person_first_use(self, case: Case) -> str | None:
+        """As _person_first_use_policy, but admin granted to a user created moments ago (a
+        backdoor account, not onboarding: a new hire joins a group) pages for people too."""
+        if case.finding.rule == "redflag:admin_policy_attached" and case.event.action in (
+            "AttachUserPolicy",
+            "PutUserPolicy",
+        ):
+            params = field(record_of(case.event), "requestParameters")
+            birth = self.org.born(str(field(params, "userName") or ""))
+            if birth is not None and case.event.event_time_ms - birth[0] < NEW_USER_MS:
+                return None
+        return _person_first_use_policy(case)
+
     def _lesser_sigma(self, case: Case) -> str | None:
         """Sigma's own scale: low is a hint, medium "review manually", high "should alert"."""
         finding = case.finding
@@ -110,8 +137,9 @@ class Triage:
 
 
 def _weak_forest(case: Case) -> str | None:
+    """A forest score just over its threshold is a hint, not evidence."""
     finding = case.finding
-    return "note" if finding.rule == FOREST_RULE and finding.severity == "low" else None
+    return "trace" if finding.rule == FOREST_RULE and finding.severity == "low" else None
 
 
 def _routine_rule(case: Case) -> str | None:
@@ -131,7 +159,7 @@ def _aws_service(case: Case) -> str | None:
     return None
 
 
-def _person_first_use(case: Case) -> str | None:
+def _person_first_use_policy(case: Case) -> str | None:
     """People try things, read a lot, get denied and change permissions as part of their
     work: a person's first use of a sensitive call, a burst of reads or denials, a permission
     change, and any rule below critical wait for corroboration -- a compromised person shows
@@ -144,12 +172,14 @@ def _person_first_use(case: Case) -> str | None:
         return "note"
     if finding.explanation.get("host_or_production"):
         return None  # a shell on a host, or new code in production, pages for people too
-    if finding.rule in PERSON_HELD or finding.rule.startswith("baseline:first_seen"):
+    held = finding.rule in PERSON_HELD or finding.rule.startswith("baseline:first_seen")
+    if held and (finding.kind == "anomaly" or case.state.mature):
         return "hold"
-    if finding.rule in EXPOSURE_RULES:
-        return None  # opening data to the outside: its twins are recognised by context instead
-    if finding.kind == "rule" and finding.rule.startswith(CATALOGUED):
-        return "hold" if finding.severity != "critical" else None
+    if finding.rule in EXPOSURE_RULES or finding.rule in EVASION_RULES:
+        return None  # data opened to the outside, monitoring turned off: twins are recognised
+        # by their context instead (a temporary target, an unused region, a known account)
+    if finding.kind == "rule" and finding.rule.startswith(CATALOGUED) and case.state.mature:
+        return "hold" if finding.severity != "critical" else None  # (a stranger's rules page)
     return None
 
 
@@ -157,9 +187,10 @@ def _medium_rule(case: Case) -> str | None:
     """A medium red flag (keys for another user, a console sign-in without MFA, an ACL open to
     the world) is a reason to look, not to page: it pages when something else corroborates."""
     finding = case.finding
-    if finding.rule.startswith("redflag:") and finding.severity in ("low", "medium"):
-        return "hold"
-    return None
+    lesser = finding.rule.startswith("redflag:") and finding.severity in ("low", "medium")
+    # a person new to Leash (a fresh install) has no history to corroborate with: theirs page
+    stranger = finding.actor_kind == "human" and not case.state.mature
+    return "hold" if lesser and not stranger else None
 
 
 def _on_behalf(case: Case) -> str | None:

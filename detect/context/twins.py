@@ -64,7 +64,6 @@ NEW_USER_ACTIONS = frozenset(
         "CreateLoginProfile",
         "UpdateLoginProfile",
         "AddUserToGroup",
-        "AttachUserPolicy",
         "ConsoleLogin",
     }
 )
@@ -165,12 +164,13 @@ def _self_target(case: Case) -> bool:
 
 
 def _targets(case: Case) -> list[str]:
-    """The event's resources, plus the users, roles or groups an IAM request names."""
+    """The users, roles or groups an IAM request names; for other calls, the resources."""
     params = _params(case)
-    names = [r for r in case.event.resources if resource_name(r)]
     if isinstance(params, Mapping):
-        names += [str(v) for k in IDENTITY_KEYS if (v := field(params, k))]
-    return names
+        identities = [str(v) for k in IDENTITY_KEYS if (v := field(params, k))]
+        if identities:
+            return identities  # (a managed policy attached to them is not a target)
+    return [r for r in case.event.resources if resource_name(r)]
 
 
 def _young_target(org: OrgMemory, case: Case) -> bool:
