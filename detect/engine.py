@@ -18,7 +18,7 @@ from detect.alerts.alert import Alert
 from detect.alerts.incidents import ATTACH_CLASSES, AlertBook
 from detect.alerts.paging import Pager
 from detect.anomaly.baseline import BaselineDetector
-from detect.anomaly.behaviour import BehaviourDetector
+from detect.anomaly.behaviour import BehaviourDetector, Novelty
 from detect.anomaly.destruction import LastingDestruction
 from detect.anomaly.forest import DetectionModel, explain_rows
 from detect.context.org import OrgMemory, delegated
@@ -132,14 +132,13 @@ class DetectionEngine:
         initiators: dict[int, str] = {}  # event -> the principal whose stack operation it serves
         for idx, event in enumerate(events):
             state = self._state(event)
-            new_action = event.action not in state.seen["action"]
-            new_region = event.region not in state.seen["region"]
+            new = Novelty.of(state, event)
             if (
                 event.action_class == "destructive"
                 and event.action not in state.seen["destructive"]
             ):
                 self._new_destructive.add(event.event_id)
-            routine = state.established and self.baselines is not None and not new_action
+            routine = state.established and self.baselines is not None and not new.action
             flags = state.observe(event)
             x = state.features()
             self.watermark_ms = max(self.watermark_ms, event.event_time_ms)
@@ -153,12 +152,7 @@ class DetectionEngine:
                     (idx, f, state) for f in self.baselines.evaluate(state, x, event, flags)
                 )
                 found.extend(self._destruction(idx, event, state, initiators))
-                found.extend(
-                    (idx, f, state)
-                    for f in self.behaviour.evaluate(
-                        state, event, new_action=new_action, new_region=new_region
-                    )
-                )
+                found.extend((idx, f, state) for f in self.behaviour.evaluate(state, event, new))
             pending.extend(
                 (i, self.triage.assess(f, event, st, routine=routine), st) for i, f, st in found
             )

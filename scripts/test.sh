@@ -23,8 +23,8 @@ if ! command -v docker-compose >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command 
     || echo "note: could not install docker-compose; the compose validation test will skip"
 fi
 
-.venv/bin/ruff format --check .
-.venv/bin/ruff check .
+.venv/bin/ruff format --no-cache --check .
+.venv/bin/ruff check --no-cache .
 .venv/bin/mypy
 set +e
 .venv/bin/python -m pytest "$@"

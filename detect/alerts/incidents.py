@@ -164,7 +164,9 @@ class AlertBook:
         now = int(self._clock() * 1000)
         ids = list(dict.fromkeys(finding.event_ids))
         alert = Alert(
-            id=alert_id(finding.principal, ids[0] if ids else str(finding.first_event_ms)),
+            # named by the event that opened it: a window's earlier events may belong to an
+            # incident already resolved, whose id must not be reused
+            id=alert_id(finding.principal, ids[-1] if ids else str(finding.last_event_ms)),
             created_at_ms=now,
             updated_at_ms=now,
             principal=finding.principal,
@@ -239,7 +241,8 @@ class AlertBook:
         if finding.kind == "anomaly":
             for name, value in finding.explanation.items():
                 if isinstance(value, Mapping) and "value" in value:
-                    features[name] = value
+                    if _peak(value) >= _peak(features.get(name)):  # the alert's worst moment
+                        features[name] = value
                 else:  # what triage and the detector add: why it paged, how bad it is
                     context.setdefault(finding.rule, {})[name] = value
         else:
@@ -252,6 +255,11 @@ class AlertBook:
             "rules": rules,
             **({"context": context} if context else {}),
         }
+
+
+def _peak(feature: object) -> float:
+    value = feature.get("value") if isinstance(feature, Mapping) else None
+    return float(value) if isinstance(value, int | float) else float("-inf")
 
 
 def _escalate(severity: str, event_count: int) -> str:

@@ -11,7 +11,6 @@ job, so a new IP means nothing for it; for a person who works from two networks 
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -19,13 +18,13 @@ from typing import Any
 
 from detect.anomaly.tally import TallyBook, threshold
 from detect.context.org import OrgMemory
-from detect.features import PROD_RESOURCE_RE, PrincipalState, is_data_read
+from detect.features import PROD_RESOURCE_RE, PrincipalState, source_of, store_of
 from detect.findings import Finding
 from detect.rules.record import field as lookup
 from detect.rules.record import outcome, record_of
 from ingest.events import AuditEvent
 
-__all__ = ["BehaviourDetector", "GRANT_ACTIONS"]
+__all__ = ["GRANT_ACTIONS", "BehaviourDetector", "Novelty"]
 
 WINDOW_MS = 600_000  # 10 minutes
 SWEEP_FLOORS = {"agent": 15, "human": 15, "service": 20}  # distinct secrets read in 10 min
@@ -73,13 +72,35 @@ SELF_GRANTS = frozenset(
 _PROD = re.compile(PROD_RESOURCE_RE)
 
 
+@dataclass(frozen=True)
+class Novelty:
+    """What was new about an event for its principal, judged before the principal's state
+    learned from it (PrincipalState.seen, seeded from training): "" / False when not new."""
+
+    action: bool
+    region: bool
+    net: str  # the event's /16 when the principal never came from it
+    client: str  # the client product when the principal never used it
+    store: str  # the bucket or table when the principal never read it
+
+    @classmethod
+    def of(cls, state: PrincipalState, event: AuditEvent) -> Novelty:
+        seen = state.seen
+        fresh = {dim: v if v and v not in seen[dim] else "" for dim, v in source_of(event)}
+        return cls(
+            event.action not in seen["action"],
+            event.region not in seen["region"],
+            fresh["net"],
+            fresh["client"],
+            fresh["store"],
+        )
+
+
 @dataclass
-class _Seen:
-    nets: set[str] = field(default_factory=set)
-    clients: set[str] = field(default_factory=set)
+class _Seen:  # what a principal's state does not keep
     prod_grants: set[str] = field(default_factory=set)  # grant actions done on production names
     gpu_regions: set[str] = field(default_factory=set)  # regions it launched GPU instances in
-    stores: dict[str, int] = field(default_factory=dict)  # bucket/table -> first read ms
+    new_stores: dict[str, int] = field(default_factory=dict)  # store -> first read ms (new ones)
     denied_ms: int = -(10**15)  # latest denied call
 
 
@@ -94,27 +115,24 @@ class BehaviourDetector:
         self._decrypts = TallyBook(WINDOW_MS)
         self._seen: dict[str, _Seen] = {}
 
-    def evaluate(
-        self, state: PrincipalState, event: AuditEvent, *, new_action: bool, new_region: bool
-    ) -> list[Finding]:
-        """Findings for `event`; `new_action` / `new_region`: the principal had never made this
-        call / worked in this region before it."""
+    def evaluate(self, state: PrincipalState, event: AuditEvent, new: Novelty) -> list[Finding]:
+        """Findings for `event`; `new` says what was new about it for its principal."""
         found: list[Finding | None] = []
         record = record_of(event)
         result = outcome(record)
         seen = self._seen.setdefault(state.key, _Seen())
         if result == "ok":
             found.append(self._sweep(state, event, record))
-            found.append(self._new_store_reads(state, event, seen))
+            found.append(self._new_store_reads(state, event, seen, new))
             found.append(self._decrypt_burst(state, event))
-            found.append(self._grant(state, event, new_action, seen))
-            found.append(self._region(state, event, record, new_region))
+            found.append(self._grant(state, event, new.action, seen))
+            found.append(self._region(state, event, record, new.region))
             found.append(self._self_grant(state, event, record, seen))
-            found.append(self._console(state, event, record, seen))
+            found.append(self._console(state, event, record, new))
         elif result == "denied":
             seen.denied_ms = event.event_time_ms
             found.append(self._denied_burst(state, event))
-        found.extend(self._context(state, event, seen))
+        found.extend(self._context(state, event, new))
         return [f for f in found if f is not None]
 
     # -- detectors -------------------------------------------------------------------------------
@@ -156,20 +174,18 @@ class BehaviourDetector:
         )
 
     def _new_store_reads(
-        self, state: PrincipalState, event: AuditEvent, seen: _Seen
+        self, state: PrincipalState, event: AuditEvent, seen: _Seen, new: Novelty
     ) -> Finding | None:
         """Bulk reads of a bucket or table the principal never read before: what it usually
         reads, in whatever volume (a quarter-end batch), is its job; a store it never touched,
         read wholesale, is exfiltration."""
-        if not is_data_read(event.source, event.action, event.error_code) or not event.resources:
+        store = store_of(event)
+        if not store:
             return None
-        store = _store_of(event.resources[0])
-        first = seen.stores.get(store)
-        if first is None:
-            if len(seen.stores) >= MAX_VALUES * 4:
-                return None
-            first = seen.stores[store] = event.event_time_ms if state.mature else 0
-        if not first or event.event_time_ms - first > NEW_STORE_MS:
+        if new.store and state.mature and len(seen.new_stores) < MAX_VALUES:
+            seen.new_stores.setdefault(store, event.event_time_ms)
+        first = seen.new_stores.get(store)
+        if first is None or event.event_time_ms - first > NEW_STORE_MS:
             return None
         tally = self._new_reads.get(state.key)
         count = tally.add(event.event_time_ms, event.event_id, event.event_id)
@@ -226,6 +242,10 @@ class BehaviourDetector:
         first_on_prod = on_prod and event.action not in seen.prod_grants
         if on_prod:
             seen.prod_grants.add(event.action)
+        # a pipeline deploys wherever it is pointed and a person hotfixes: their known call
+        # reaching a production target for the first time is a promotion, not a new way in; an
+        # agent that worked in dev until now has stepped out of its scope
+        first_on_prod = first_on_prod and state.actor_kind not in ("service", "human")
         if not state.mature or not (new_action or first_on_prod):
             return None
         scope = "" if new_action else " on a production resource"
@@ -286,23 +306,22 @@ class BehaviourDetector:
         return finding if creep else replace(finding, tier="hold")
 
     def _console(
-        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: _Seen
+        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], new: Novelty
     ) -> Finding | None:
         """A person's console sign-in without MFA from a network it never signed in from."""
         if event.action != "ConsoleLogin" or not state.mature:
             return None
         if str(lookup(record, "additionalEventData", "MFAUsed") or "").lower() != "no":
             return None
-        net = _net(event.source_ip)
-        if not net or net in seen.nets or len(seen.nets) < NOVELTY_MIN_VALUES:
-            return None
+        if not new.net or len(state.seen["net"]) <= 1:
+            return None  # (this event's network is in the set already: observe() ran)
         return _finding(
             state,
             event,
             "baseline:console_new_network",
             "high",
             f"console sign-in without MFA from a network this user never used ({event.source_ip})",
-            explanation={"ip": event.source_ip, "network": net},
+            explanation={"ip": event.source_ip, "network": new.net},
         )
 
     def _region(
@@ -334,21 +353,17 @@ class BehaviourDetector:
             explanation={"region": event.region, "instance_type": instance_type},
         )
 
-    def _context(self, state: PrincipalState, event: AuditEvent, seen: _Seen) -> list[Finding]:
+    def _context(self, state: PrincipalState, event: AuditEvent, new: Novelty) -> list[Finding]:
         """Notes: a new network (/16) or a new client for a principal that rarely sees one."""
-        net, client = _net(event.source_ip), _client(event.user_agent)
         fresh = []
-        for values, value, what in ((seen.nets, net, "network"), (seen.clients, client, "client")):
-            if not value or value in values:
-                continue
-            surprising = (
-                state.mature
-                and len(values) >= NOVELTY_MIN_VALUES
-                and len(values) / max(state.hist_minutes, 1) < NOVELTY_RATE
-            )
-            if len(values) < MAX_VALUES:
-                values.add(value)
-            if surprising:
+        for value, dim, what in ((new.net, "net", "network"), (new.client, "client", "client")):
+            known = len(state.seen[dim]) - 1  # observe() has added this value already
+            if (
+                value
+                and state.mature
+                and known >= NOVELTY_MIN_VALUES
+                and known / max(state.hist_minutes, 1) < NOVELTY_RATE
+            ):
                 fresh.append(f"a new {what} ({value})")
         if not fresh:
             return []
@@ -359,7 +374,7 @@ class BehaviourDetector:
                 "context:new_source",
                 "medium",
                 f"{' and '.join(fresh)} for a principal that rarely sees one",
-                explanation={"ip": event.source_ip, "user_agent": event.user_agent[:200]},
+                explanation={"new": fresh, "ip": event.source_ip},
             )
         ]
 
@@ -418,25 +433,6 @@ def _decrypted(record: Mapping[str, Any]) -> bool:
     return value is True or str(value).lower() == "true"
 
 
-def _net(ip: str) -> str:
-    """The /16 of an IPv4 address (the /48 of IPv6); "" for a service name or garbage."""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return ""
-    prefix = 16 if address.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
-
-
-def _store_of(resource: str) -> str:
-    """The bucket of an S3 object ARN or path, the table of a DynamoDB ARN, else the resource."""
-    if resource.startswith("arn:aws:s3:::"):
-        return resource[len("arn:aws:s3:::") :].split("/", 1)[0]
-    if ":table/" in resource:
-        return resource.split(":table/", 1)[1].split("/", 1)[0]
-    return resource.split("/", 1)[0]
-
-
 def _targets_self(event: AuditEvent, record: Mapping[str, Any]) -> bool:
     """The request names the caller's own role (assumed-role session) or user."""
     caller = event.principal.split("/")
@@ -448,9 +444,3 @@ def _targets_self(event: AuditEvent, record: Mapping[str, Any]) -> bool:
     if ":user/" in event.principal:
         return str(lookup(params, "userName") or "") == caller[-1]
     return False
-
-
-def _client(user_agent: str) -> str:
-    """The client family: the first product token, without its version ("aws-cli", "Boto3")."""
-    head = user_agent.strip().lstrip("[").split(" ", 1)[0]
-    return head.split("/", 1)[0][:40].lower()

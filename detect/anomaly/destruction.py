@@ -90,6 +90,9 @@ class LastingDestruction:
         found = self._out_of_scope(state, event, since) if lasting and novel else []
         for window, book in self._books:
             tally = book.get(state.key)
+            if tally.day < 0 and window is WINDOWS[0]:
+                # after a restart: the trained profile's lasting high (names only: no births)
+                tally.high = state.high.get("lasting_destructive_10m", 0.0)
             tally.roll(event.event_time_ms)
             if not lasting:
                 continue
@@ -100,12 +103,11 @@ class LastingDestruction:
             if count > limit:
                 found.append(self._finding(window, state, event, tally, count, limit))
         if lasting and any(_PROD.search(name) for name in lasting):
-            prod = self._prod.get(state.key).add(
-                event.event_time_ms, event.event_id, event.event_id
-            )
-            if found and prod >= CATASTROPHIC and found[0].rule == WINDOWS[0].rule:
-                note = f"{prod:g} production resources deleted in 10 min"
-                found[0] = _with(found[0], catastrophic=note)
+            prod = self._prod.get(state.key)
+            count = prod.add(event.event_time_ms, event.event_id, event.event_id)
+            if count >= CATASTROPHIC:
+                note = f"{count:g} production resources deleted in 10 min"
+                found = [_with(f, catastrophic=note) for f in found]
         return found
 
     def add_delegated(

@@ -10,6 +10,7 @@ from typing import Any
 from detect.features import (
     CREATE_ACTION_RE,
     DATA_READ_ACTIONS,
+    EPHEMERAL_NAME_RE,
     MAX_BUCKET_NAMES,
     MAX_SEEN,
     PROD_RESOURCE_RE,
@@ -42,6 +43,23 @@ _DATA_READ = (  # detect.features.bucket.is_data_read; the names are constants, 
     + ", ".join(f"'{service}:{action}'" for service, action in sorted(DATA_READ_ACTIONS))
     + ")"
 )
+# detect.features.net_of, client_of and store_of, in SQL (the seen dimensions of training)
+_NET = (
+    "if(match(source_ip, '^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$'), "
+    "concat(arrayStringConcat(arraySlice(splitByChar('.', source_ip), 1, 2), '.'), '.0.0/16'), '')"
+)
+_CLIENT = (
+    "lower(substringUTF8(splitByChar('/', splitByChar(' ', "
+    "trimLeft(trimBoth(user_agent), '['))[1])[1], 1, 40))"
+)
+_STORE = (
+    f"if(empty(resources) OR NOT ({_DATA_READ}), '', "
+    "if(startsWith(resources[1], 'arn:aws:s3:::'), "
+    "splitByChar('/', substring(resources[1], 14))[1], "
+    "if(position(resources[1], ':table/') > 0, "
+    "splitByChar('/', splitByString(':table/', resources[1])[2])[1], "
+    "splitByChar('/', resources[1])[1])))"
+)
 _BUCKETS_SQL = f"""
 SELECT principal_key, intDiv(toUnixTimestamp64Milli(event_time), 60000) AS minute,
     count(), countIf(action_class = 'destructive'), countIf(action_class = 'privilege'),
@@ -50,7 +68,9 @@ SELECT principal_key, intDiv(toUnixTimestamp64Milli(event_time), 60000) AS minut
     countIf(action_class = 'destructive'
             AND arrayExists(r -> match(r, {{prod:String}}), resources)),
     countIf({_DATA_READ}),
-    groupUniqArrayArray({MAX_BUCKET_NAMES})({_NAMES}), groupUniqArray(region)
+    groupUniqArrayArray({MAX_BUCKET_NAMES})({_NAMES}), groupUniqArray(region),
+    countIf(action_class = 'destructive' AND error_code = ''
+            AND NOT arrayExists(r -> match(r, {{eph:String}}), resources))
 FROM {schema.EVENTS} FINAL WHERE {_RANGE}
 GROUP BY principal_key, minute ORDER BY principal_key, minute"""
 _CHURN_SQL = f"""
@@ -71,9 +91,10 @@ FROM (SELECT principal_key, toUnixTimestamp64Milli(event_time) AS t,
                                     toString(action), '')),
                    ('prod', if(action_class = 'destructive'
                                AND arrayExists(r -> match(r, {{prod:String}}), resources),
-                               toString(action), ''))]) AS d
+                               toString(action), '')),
+                   ('net', {_NET}), ('client', {_CLIENT}), ('store', {_STORE})]) AS d
       FROM {schema.EVENTS} FINAL WHERE {_RANGE})
-WHERE NOT (d.1 IN ('destructive', 'sensitive', 'prod') AND d.2 = '')
+WHERE NOT (d.1 IN ('destructive', 'sensitive', 'prod', 'net', 'client', 'store') AND d.2 = '')
 GROUP BY principal_key, d ORDER BY principal_key, minute, value"""
 _KIND_SQL = f"""
 SELECT principal_key, topK(1)(actor_kind)[1] FROM {schema.EVENTS} FINAL WHERE {_RANGE}
@@ -109,6 +130,7 @@ def load_history(store: Store, *, since_ms: int, until_ms: int) -> Iterator[Prin
         "until": until_ms,
         "create": CREATE_ACTION_RE,
         "prod": PROD_RESOURCE_RE,
+        "eph": EPHEMERAL_NAME_RE,
         "h0": WORK_HOURS_UTC[0],
         "h1": WORK_HOURS_UTC[1],
     }
@@ -137,6 +159,7 @@ def load_history(store: Store, *, since_ms: int, until_ms: int) -> Iterator[Prin
             data_reads=data,
             resources=set(row[12]),
             regions=set(row[13]),
+            lasting_destructive=int(row[14]),
         )
         item.buckets.append(bucket)
         index[(key, minute)] = bucket

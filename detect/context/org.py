@@ -14,7 +14,7 @@ import re
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
-from detect.features import resource_name
+from detect.features import EPHEMERAL_NAME_RE, resource_name
 from detect.rules.record import field, record_of
 from ingest.events import AuditEvent
 
@@ -24,17 +24,24 @@ MAX_BIRTHS = 200_000  # resources whose creation is remembered (oldest forgotten
 MAX_ACCOUNTS = 10_000  # account ids remembered
 YOUNG_MS = 24 * 3_600_000  # a resource created less than this ago is not a lasting one
 STACK_OP_WINDOW_MS = 3_600_000  # CloudFormation acts on a stack operation within this time
+STACK_OP_KEEP_MS = 24 * 3_600_000  # stack operations remembered behind the newest event time
 REGION_KNOWN_EVENTS = 200  # events in a region (by anyone) before the region counts as in use
-# Names that say "temporary": pull-request previews, tests, scratch space, sandboxes, dev.
-EPHEMERAL_NAME_RE = (
-    r"(?i)(^|[^a-z0-9])(pr-?\d+|preview|test|tests|testing|tmp|temp|scratch|sandbox|dev|"
-    r"ephemeral|e2e|it|ci|demo|poc|playground|review-\d+)([^a-z0-9]|$)"
-)
+# A run (one session of a principal: a CI job, an agent run) that has deleted this many resources
+# named as temporary or just created, the last within TEARDOWN_GAP_MS, is tearing down what is
+# temporary; the resources it deletes that carry only a generated id (instances, volumes) go with
+# them. MAX_RUNS bounds the runs remembered.
+TEARDOWN_DELETES = 3
+TEARDOWN_GAP_MS = 3_600_000
+MAX_RUNS = 10_000
 _EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)
-_CREATE = re.compile(r"^(Create|Run|Launch|Put|Register|Restore|Import|Allocate|Copy)")
+_CREATE = re.compile(r"^(Create|Run|Launch|PutObject$|Register|Restore|Import|Allocate|Copy)")
+# calls named like creations that only change an existing resource (a tag does not make the
+# bucket young)
+_AMENDS = re.compile(r"(Tags?|Polic(y|ies)|Permission|Acl|Configuration|Attributes?|Grant)$")
 _IDENTITY_CREATES = frozenset({"CreateUser", "CreateRole", "CreateGroup", "CreateLoginProfile"})
 _STACK_OPS = frozenset({"CreateStack", "UpdateStack", "DeleteStack", "ExecuteChangeSet"})
 _DELEGATING = "cloudformation.amazonaws.com"
+_OPAQUE_ID = re.compile(r"^[a-z]{1,8}-[0-9a-f]{8,}$")  # i-0abc..., vol-..., eni-...: no name
 _ACCOUNT = re.compile(r"(?<!\d)(\d{12})(?!\d)")
 _ACCOUNT_CARRIERS = frozenset(
     {
@@ -68,9 +75,11 @@ class OrgMemory:
 
     def __init__(self) -> None:
         self._births: OrderedDict[str, tuple[int, str]] = OrderedDict()  # name -> (ms, key)
-        self._accounts: OrderedDict[str, None] = OrderedDict()
+        self._accounts: OrderedDict[str, int] = OrderedDict()  # account -> first seen ms
         self._regions: dict[str, int] = {}
         self._stack_ops: deque[StackOp] = deque()
+        self._runs: OrderedDict[str, tuple[int, int]] = OrderedDict()  # run -> (deletes, last ms)
+        self._newest_ms = 0
 
     # -- learning ------------------------------------------------------------------------------
     def observe(self, event: AuditEvent) -> None:
@@ -78,13 +87,15 @@ class OrgMemory:
         self._regions[event.region] = self._regions.get(event.region, 0) + 1
         for account in (event.account, _account_of(event.principal)):
             if account:
-                self._remember_account(account)
+                self._remember_account(account, event.event_time_ms)
         if event.error_code:
             return
+        if event.action_class == "destructive" and event.resources and not self.lasting(event):
+            self._count_temporary_delete(event)
         if event.action in _ACCOUNT_CARRIERS:
             # who assumes roles here, and whom trust and sharing name: the accounts we deal with
-            self.learn_accounts(event.raw)
-        if _CREATE.match(event.action):
+            self.learn_accounts(event.raw, event.event_time_ms)
+        if _CREATE.match(event.action) and not _AMENDS.search(event.action):
             names = {resource_name(r) for r in event.resources}
             if event.action in _IDENTITY_CREATES:  # user and role names are not in resources
                 params = field(record_of(event), "requestParameters")
@@ -108,46 +119,62 @@ class OrgMemory:
                     stack,
                 )
             )
-        while self._stack_ops and (
-            self._stack_ops[0].at_ms < event.event_time_ms - STACK_OP_WINDOW_MS
-        ):
+        self._newest_ms = max(self._newest_ms, event.event_time_ms)
+        # pruned by the newest time seen anywhere, with room for partitions that run behind
+        while self._stack_ops and self._stack_ops[0].at_ms < self._newest_ms - STACK_OP_KEEP_MS:
             self._stack_ops.popleft()
 
-    def learn_accounts(self, text: str) -> None:
-        """Remember the account ids a trusted change mentions (a routine trust or share)."""
-        for account in _ACCOUNT.findall(text):
-            self._remember_account(account)
+    def _count_temporary_delete(self, event: AuditEvent) -> None:
+        count, _ = self._runs.pop(event.principal, (0, 0))
+        self._runs[event.principal] = (count + 1, event.event_time_ms)
+        if len(self._runs) > MAX_RUNS:
+            self._runs.popitem(last=False)
 
-    def _remember_account(self, account: str) -> None:
-        self._accounts[account] = None
+    def learn_accounts(self, text: str, at_ms: int) -> None:
+        """Remember the account ids a trust, share or role assumption mentions."""
+        for account in _ACCOUNT.findall(text):
+            self._remember_account(account, at_ms)
+
+    def _remember_account(self, account: str, at_ms: int) -> None:
+        first = self._accounts.get(account)
+        self._accounts[account] = at_ms if first is None else min(first, at_ms)
         self._accounts.move_to_end(account)
         if len(self._accounts) > MAX_ACCOUNTS:
             self._accounts.popitem(last=False)
 
     # -- questions -----------------------------------------------------------------------------
-    def born(self, name: str) -> tuple[int, str] | None:
-        """(creation time, creator key) of a resource created in the observed history."""
-        return self._births.get(name)
+    def born(self, name: str, before_ms: int) -> tuple[int, str] | None:
+        """(creation time, creator key) of a resource created in the observed history before
+        `before_ms` (a backlog read partition by partition may have seen a later creation)."""
+        birth = self._births.get(name)
+        return birth if birth is not None and birth[0] <= before_ms else None
 
     def lasting(self, event: AuditEvent) -> list[str]:
         """The resources of `event` that are lasting: not named as temporary (the whole ARN or
-        path: an object in a dev bucket is temporary), and not created within YOUNG_MS before
-        it (deleting those is clean-up, not destruction)."""
+        path: an object in a dev bucket is temporary), not created within YOUNG_MS before it
+        (deleting those is clean-up, not destruction), and not a nameless id deleted by a run
+        that is tearing down temporary resources."""
         if any(_EPHEMERAL.search(resource) for resource in event.resources):
             return []  # the bucket, stack or path says temporary: all of the call is
+        teardown = self._in_teardown(event)
         kept = []
         for resource in event.resources:
             name = resource_name(resource)
-            if not name or name in kept:
+            if not name or name in kept or (teardown and _OPAQUE_ID.match(name)):
                 continue
-            birth = self._births.get(name)
+            birth = self.born(name, event.event_time_ms)
             if birth is not None and event.event_time_ms - birth[0] < YOUNG_MS:
                 continue
             kept.append(name)
         return kept
 
-    def known_account(self, account: str) -> bool:
-        return account in self._accounts
+    def _in_teardown(self, event: AuditEvent) -> bool:
+        count, last_ms = self._runs.get(event.principal, (0, 0))
+        return count >= TEARDOWN_DELETES and event.event_time_ms - last_ms <= TEARDOWN_GAP_MS
+
+    def known_account(self, account: str, before_ms: int) -> bool:
+        first = self._accounts.get(account)
+        return first is not None and first < before_ms
 
     def region_in_use(self, region: str) -> bool:
         return self._regions.get(region, 0) >= REGION_KNOWN_EVENTS
@@ -157,7 +184,8 @@ class OrgMemory:
         if event.source_ip != _DELEGATING:
             return None
         for op in reversed(self._stack_ops):
-            if op.account == event.account and op.at_ms <= event.event_time_ms:
+            fresh = event.event_time_ms - STACK_OP_WINDOW_MS <= op.at_ms <= event.event_time_ms
+            if op.account == event.account and fresh:
                 return op
         return None
 

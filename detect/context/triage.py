@@ -121,7 +121,7 @@ class Triage:
             "PutUserPolicy",
         ):
             params = field(record_of(case.event), "requestParameters")
-            birth = self.org.born(str(field(params, "userName") or ""))
+            birth = self.org.born(str(field(params, "userName") or ""), case.event.event_time_ms)
             if birth is not None and case.event.event_time_ms - birth[0] < NEW_USER_MS:
                 return None
         return _person_first_use_policy(case)
@@ -178,8 +178,9 @@ def _person_first_use_policy(case: Case) -> str | None:
     if finding.rule in EXPOSURE_RULES or finding.rule in EVASION_RULES:
         return None  # data opened to the outside, monitoring turned off: twins are recognised
         # by their context instead (a temporary target, an unused region, a known account)
-    if finding.kind == "rule" and finding.rule.startswith(CATALOGUED) and case.state.mature:
-        return "hold" if finding.severity != "critical" else None  # (a stranger's rules page)
+    if finding.rule.startswith("redflag:") and case.state.mature:
+        # (a stranger's red flags page; Sigma rules follow their own level: _lesser_sigma)
+        return "hold" if finding.severity != "critical" else None
     return None
 
 

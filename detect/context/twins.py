@@ -137,7 +137,7 @@ def _params(case: Case) -> object:
 def _known_accounts(org: OrgMemory, case: Case) -> bool:
     """Every account id in the request is one the organisation already deals with."""
     found = set(_ACCOUNT.findall(str(_params(case)))) - {case.event.account}
-    return bool(found) and all(org.known_account(a) for a in found)
+    return bool(found) and all(org.known_account(a, case.event.event_time_ms) for a in found)
 
 
 def _own_credentials(case: Case) -> bool:
@@ -182,7 +182,7 @@ def _young_target(org: OrgMemory, case: Case) -> bool:
     for resource in names:
         if _EPHEMERAL.search(resource):
             continue
-        birth = org.born(resource_name(resource))
+        birth = org.born(resource_name(resource), event.event_time_ms)
         if birth is None or event.event_time_ms - birth[0] >= BORN_RECENTLY_MS:
             return False
     return True
@@ -196,7 +196,7 @@ def _new_user(org: OrgMemory, case: Case) -> bool:
     user = str(field(params, "userName") or "") if isinstance(params, Mapping) else ""
     if event.action == "ConsoleLogin":
         user = event.principal.rpartition("/")[2]
-    birth = org.born(user) if user else None
+    birth = org.born(user, event.event_time_ms) if user else None
     if birth is None or event.event_time_ms - birth[0] > NEW_USER_MS:
         return False
     return event.action == "ConsoleLogin" or birth[1] == event.principal_key

@@ -32,6 +32,12 @@ WORK_HOURS_UTC = (7, 19)  # [start, end) hours; outside them, or at weekends, is
 
 CREATE_ACTION_RE = r"^(Create|Run|Launch|Register|Restore|Import|Allocate)"
 PROD_RESOURCE_RE = r"(?i)(^|[^a-z])(prod|production|prd|live)([^a-z]|$)"
+# Names that say "temporary": pull-request previews, tests, scratch space, sandboxes, dev. A
+# delete whose resources carry none of these counts as a delete of a lasting resource.
+EPHEMERAL_NAME_RE = (
+    r"(?i)(^|[^a-z0-9])(pr-?\d+|preview|test|tests|testing|tmp|temp|scratch|sandbox|dev|"
+    r"ephemeral|e2e|it|ci|demo|poc|playground|review-\d+)([^a-z0-9]|$)"
+)
 # Calls that return stored data itself (object bodies, table items, secret values), not metadata:
 # a principal's volume of these, against its own history, is the exfiltration signal. Names are
 # matched together with the service (eventSource prefix), since e.g. "Query" means little alone.
@@ -84,6 +90,7 @@ class Bucket:
     offhours: int = 0
     creates: int = 0
     prod_destructive: int = 0
+    lasting_destructive: int = 0  # successful deletes none of whose resources is EPHEMERAL
     data_reads: int = 0  # successful DATA_READ_ACTIONS calls
     new_action: int = 0
     new_service: int = 0

@@ -40,6 +40,7 @@ FEATURE_NAMES: tuple[str, ...] = (  # fixed column order of every feature row
     "write_share_10m",
     "distinct_regions_10m",
     "data_reads_10m",
+    "lasting_destructive_10m",
 )
 
 
@@ -78,7 +79,7 @@ def _window_churn(buckets: Iterable[Bucket]) -> int:
 def feature_row(s: Window) -> list[float]:
     """The values of `s`'s current window (1 min, 10 min, 6 h), in FEATURE_NAMES order."""
     cur = s.buckets[-1] if s.buckets else Bucket(0)
-    n = dest = priv = evas = writes = errors = off = creates = data = 0
+    n = dest = priv = evas = writes = errors = off = creates = data = lasting = 0
     new_a = new_s = new_r = new_i = new_x = 0
     resources: set[str] = set()
     regions: set[str] = set()
@@ -92,6 +93,7 @@ def feature_row(s: Window) -> list[float]:
         off += b.offhours
         creates += b.creates
         data += b.data_reads
+        lasting += b.lasting_destructive
         new_a += b.new_action
         new_s += b.new_service
         new_r += b.new_region
@@ -130,4 +132,5 @@ def feature_row(s: Window) -> list[float]:
         writes / total,
         float(len(regions)),
         float(data),
+        float(lasting),
     ]

@@ -11,6 +11,7 @@ from typing import Any
 from detect.features.bucket import (
     BUCKET_MS,
     CREATE_ACTION_RE,
+    EPHEMERAL_NAME_RE,
     MAX_BUCKET_IDS,
     MAX_BUCKET_NAMES,
     PROD_RESOURCE_RE,
@@ -35,6 +36,7 @@ __all__ = [
     "SEEN_DIMENSIONS",
     "PrincipalProfile",
     "PrincipalState",
+    "source_of",
 ]
 
 MAX_SLOW_IDS = 32  # destructive event ids kept per 10-minute slot of the 6-hour window
@@ -43,12 +45,60 @@ ESTABLISHED_EVENTS = 200  # history events before first-seen and rate features c
 MATURE_DAYS = 2  # distinct active days (UTC) before a principal's own baseline is trusted
 MATURE_MINUTES = 30  # and active minutes: a principal seen twice for a moment is still a stranger
 DAY_MS = 86_400_000
-SEEN_DIMENSIONS = ("action", "service", "region", "ip", "destructive", "sensitive", "prod")
+SEEN_DIMENSIONS = (
+    "action",
+    "service",
+    "region",
+    "ip",
+    "destructive",
+    "sensitive",
+    "prod",
+    "net",  # the /16 of IPv4 source addresses
+    "client",  # the user agent's product (aws-cli, Boto3, Mozilla...)
+    "store",  # buckets and tables whose data it read
+)
 FIRST_SEEN_PROD_DESTRUCTIVE = 1  # observe() flag: first time this action hits a prod-like name
 FIRST_SEEN_SENSITIVE = 2  # observe() flag: a never-seen privilege or defense-evasion action
 
 _CREATE = re.compile(CREATE_ACTION_RE)
 _PROD = re.compile(PROD_RESOURCE_RE)
+_EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)
+
+
+def source_of(event: AuditEvent) -> tuple[tuple[str, str], ...]:
+    """The event's network (/16 of an IPv4 address), client product and data store, as the
+    seen dimensions "net", "client" and "store" record them ("" where there is none)."""
+    return (
+        ("net", net_of(event.source_ip)),
+        ("client", client_of(event.user_agent)),
+        ("store", store_of(event)),
+    )
+
+
+def net_of(ip: str) -> str:
+    """ "a.b.0.0/16" of a dotted IPv4 address; "" for anything else (a service name, IPv6)."""
+    parts = ip.split(".")
+    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+        return ""
+    return f"{parts[0]}.{parts[1]}.0.0/16"
+
+
+def client_of(user_agent: str) -> str:
+    """The client product: the first token, without its version ("aws-cli", "boto3")."""
+    head = user_agent.strip().lstrip("[").split(" ", 1)[0]
+    return head.split("/", 1)[0][:40].lower()
+
+
+def store_of(event: AuditEvent) -> str:
+    """The bucket or table a successful data read read from; "" for other calls."""
+    if not event.resources or not is_data_read(event.source, event.action, event.error_code):
+        return ""
+    resource = event.resources[0]
+    if resource.startswith("arn:aws:s3:::"):
+        return resource[len("arn:aws:s3:::") :].split("/", 1)[0]
+    if ":table/" in resource:
+        return resource.split(":table/", 1)[1].split("/", 1)[0]
+    return resource.split("/", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -176,6 +226,9 @@ class PrincipalState:
             self._first_seen("region", event.region),
             self._first_seen("ip", event.source_ip),
         )
+        for dim, value in source_of(event):
+            if value:
+                self._first_seen(dim, value)
         names = {resource_name(r) for r in event.resources}
         prod = destructive and any(_PROD.search(r) for r in event.resources)
         new_prod = prod and self._first_seen("prod", event.action)
@@ -212,6 +265,9 @@ class PrincipalState:
         if cls == "destructive":
             bucket.destructive += 1
             bucket.prod_destructive += prod
+            bucket.lasting_destructive += not event.error_code and not any(
+                _EPHEMERAL.search(r) for r in event.resources
+            )
             if len(bucket.destructive_ids) < MAX_BUCKET_IDS:
                 bucket.destructive_ids.append(event.event_id)
         elif cls in ("privilege", "defense_evasion"):

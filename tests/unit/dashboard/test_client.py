@@ -47,7 +47,7 @@ def test_alert_explanation_gives_usual_against_now(leash_api: LeashAPI) -> None:
         listed = client.alerts(principal=seeding.BURST_AGENT_KEY)
         alert = client.alert(str(listed.iloc[0]["id"]))
     drivers = alert.drivers().set_index("feature")
-    assert drivers.loc["destructive_10m", "now"] >= seeding.BURST_DELETES
+    assert drivers.loc["lasting_destruction", "now"] >= seeding.BURST_DELETES
     assert drivers.loc["destructive_10m", "usual"] < drivers.loc["destructive_10m", "now"]
     assert not alert.detectors().empty
 

@@ -300,6 +300,9 @@ def test_a_backlog_read_partition_by_partition_raises_the_same_alerts(
     finally:
         broker.close()
     assert engine.events_seen == len(traffic.test)
+    # Per-principal context is order-safe by construction; organisation-wide context (who
+    # created a resource) is only safe while the creations a decision needs are read first.
+    # Should this ever differ, look there first (a tag or a policy must not count as a birth).
     assert opening([a.to_json() for a in found.values()]) == opening(
         [a.to_json() for a in offline.alerts]
     )

@@ -65,30 +65,41 @@ def deletes(n: int, start: datetime = T0, prefix: str = "tmp") -> list[AuditEven
     return [ev(start + timedelta(seconds=3 * i), "DeleteBucket", f"{prefix}-{i}") for i in range(n)]
 
 
-def test_a_new_agent_fires_on_the_sixth_delete_in_ten_minutes() -> None:
-    burst = deletes(8)
+def test_a_new_agent_fires_past_the_floor_of_ten_deletes_in_ten_minutes() -> None:
+    """Any deletes, temporary ones included (lasting ones have their own, lower, check)."""
+    burst = deletes(13)
     state = PrincipalState(burst[0].principal_key, "agent")
     fired = ["baseline:destructive_burst" in rules_of(f) for f in run(state, burst)]
-    assert fired == [False] * 5 + [True] * 3
+    assert fired == [False] * 10 + [True] * 3
 
 
 def test_a_burst_finding_carries_the_window_evidence_and_rises_in_severity() -> None:
-    burst = deletes(20)
+    burst = deletes(30)
     state = PrincipalState(burst[0].principal_key, "agent")
     last = [f for f in run(state, burst)[-1] if f.rule == "baseline:destructive_burst"][0]
     assert last.event_ids == tuple(e.event_id for e in burst)
-    assert last.severity == "critical"  # 20 >= 3 x threshold 5
-    assert last.explanation["destructive_10m"]["threshold"] == 5
+    assert last.severity == "critical"  # 30 >= 3 x threshold 10
+    assert last.explanation["destructive_10m"]["threshold"] == 10
     assert last.first_event_ms == burst[0].event_time_ms // 60_000 * 60_000
 
 
 def test_a_principal_with_big_normal_teardowns_is_judged_by_its_own_history() -> None:
-    burst = deletes(80)
+    burst = deletes(160)
     state = PrincipalState(
         burst[0].principal_key, "agent", profile(burst[0].principal_key, destructive_10m=50.0)
     )
     fired = ["baseline:destructive_burst" in rules_of(f) for f in run(state, burst)]
-    assert fired.index(True) == 77  # threshold 1.5 x 50 + 2 = 77; the 78th delete exceeds it
+    # it deletes for a living (its high reaches the job level): 3 x 50 = 150; the 151st exceeds
+    assert fired.index(True) == 150
+
+
+def test_a_low_deleter_is_judged_by_its_own_history_too() -> None:
+    burst = deletes(20)
+    state = PrincipalState(
+        burst[0].principal_key, "agent", profile(burst[0].principal_key, destructive_10m=4.0)
+    )
+    fired = ["baseline:destructive_burst" in rules_of(f) for f in run(state, burst)]
+    assert fired.index(True) == 10  # max(floor 10, 1.5 x 4 + 2 = 8): the 11th exceeds it
 
 
 def test_first_destructive_action_on_production_fires_for_an_established_principal() -> None:
@@ -115,17 +126,36 @@ def test_a_new_principal_gets_no_first_seen_findings() -> None:
     assert run(state, [ev(T0, "DeleteBucket", "prod-ledger")]) == [[]]
 
 
+def flagged_run(
+    state: PrincipalState, events: list[AuditEvent], detector: BaselineDetector
+) -> None:
+    """As the engine does: a finding that pages flags its principal's day."""
+    for findings in run(state, events, detector):
+        if findings:
+            detector.mark_flagged(state.key)
+
+
 def test_quiet_days_raise_the_baseline_and_flagged_days_do_not() -> None:
     detector = BaselineDetector()
     day1 = deletes(4)
     state = PrincipalState(day1[0].principal_key, "agent")
-    run(state, day1, detector)
-    run(state, deletes(1, T0 + timedelta(days=1)), detector)  # day 2 starts: day 1 learned
+    flagged_run(state, day1, detector)
+    flagged_run(state, deletes(1, T0 + timedelta(days=1)), detector)  # day 2: day 1 learned
     assert state.high["destructive_10m"] == 4
     noisy = deletes(12, T0 + timedelta(days=1, hours=2))
-    run(state, noisy, detector)  # fires: day 2 is flagged
-    run(state, deletes(1, T0 + timedelta(days=2)), detector)
-    assert state.high["destructive_10m"] == 4
+    flagged_run(state, noisy, detector)  # fires: day 2 is flagged
+    flagged_run(state, deletes(1, T0 + timedelta(days=2)), detector)
+    assert state.high["destructive_10m"] == 4  # day 2 taught only what day 1 reached too
+
+
+def test_a_daily_job_is_learned_even_on_flagged_days() -> None:
+    """A burst that repeats every day is routine: two flagged days in a row teach their high."""
+    detector = BaselineDetector()
+    state = PrincipalState(deletes(1)[0].principal_key, "agent")
+    for day in range(3):
+        flagged_run(state, deletes(12, T0 + timedelta(days=day)), detector)
+    flagged_run(state, deletes(1, T0 + timedelta(days=3)), detector)
+    assert state.high["destructive_10m"] == 12
 
 
 def test_off_hours_from_a_new_address_is_unusual_context() -> None:

@@ -164,8 +164,9 @@ def _mixed_events(n: int, seed: int) -> list[AuditEvent]:
                 role=rnd.choice(["build-agent", "reporting"]),
                 session="s1",
                 awsRegion=rnd.choice(["us-east-1", "eu-west-1"]),
-                sourceIPAddress=rnd.choice(["198.51.100.1", "198.51.100.2"]),
-                requestParameters={"bucketName": rnd.choice(["prod-a", "b", "c"])},
+                sourceIPAddress=rnd.choice(["198.51.100.1", "203.0.113.9", "s3.amazonaws.com"]),
+                userAgent=rnd.choice(["aws-cli/2.15.0 Python/3.11", "[Boto3/1.34 md/Botocore"]),
+                requestParameters={"bucketName": rnd.choice(["prod-a", "b", "tmp-c"])},
                 **extra,
             )
         )
@@ -187,5 +188,15 @@ def test_sql_history_rebuilds_the_streaming_rows(store: ChdbStore) -> None:
             np.testing.assert_allclose(state.features(), expected, err_msg=str(bucket.minute))
             compared += 1
         assert set(history.seen["action"]) <= {e.action for e in events}
+        live = PrincipalState(history.key, history.actor_kind)
+        for e in events:
+            if e.principal_key == history.key:
+                live.observe(e)
+        for dim in ("net", "client", "store", "ip", "region"):  # the same values, SQL or not
+            assert set(history.seen[dim]) == live.seen[dim], dim
     assert compared > 100
     assert streamed[:, F["data_reads_10m"]].max() > 0  # the data-read count is compared too
+    lasting, destructive = F["lasting_destructive_10m"], F["destructive_10m"]
+    assert (
+        streamed[:, lasting].max() > 0 and (streamed[:, lasting] <= streamed[:, destructive]).all()
+    )

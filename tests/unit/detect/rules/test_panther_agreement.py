@@ -245,9 +245,9 @@ def test_invictus_flags_the_expected_techniques() -> None:
         for row, _, _ in invictus_findings()
         if row["label"] == "attack_detonation"
     }
+    # cloudtrail-stop and cloudtrail-delete are not here: in this recording both failed
+    # (TrailNotFoundException), and a failed call changed nothing -- no rule fires on one
     assert {t.removeprefix("aws.") for t in flagged} == {
-        "defense-evasion.cloudtrail-delete",
-        "defense-evasion.cloudtrail-stop",
         "defense-evasion.cloudtrail-event-selectors",
         "defense-evasion.organizations-leave",
         "defense-evasion.vpc-remove-flow-logs",

@@ -7,10 +7,9 @@ import random
 import re
 from pathlib import Path
 
+from detect.eval.world import World, generate_world
 from detect.eval.world.clock import DAY, iso
 from detect.eval.world.org import sample_org
-
-from detect.eval.world import World, generate_world
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
