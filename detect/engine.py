@@ -68,6 +68,9 @@ class DetectionEngine:
     principal opened or open meanwhile as evidence. Only principals with an established history
     are held: for a stranger the anomaly detectors are blind, so their silence means nothing.
     Red flags and extra rules are never held; "low" turns the gate off.
+
+    `false_positive(principal, rule)` is the analysts' verdicts (detect.alerts.feedback): a
+    pattern marked false positive is held and corroborates nothing by itself.
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class DetectionEngine:
         explain_top: int = 5,
         human_sigma_solo_level: str = "high",
         corroboration_window_ms: int = 1_800_000,
+        false_positive: Callable[[str, str], bool] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if human_sigma_solo_level not in SEVERITIES:
@@ -101,7 +105,9 @@ class DetectionEngine:
         self.destruction = LastingDestruction()
         self.behaviour = BehaviourDetector(self.org)
         self._new_destructive: set[str] = set()  # this batch's first deletes with their call
-        self.triage = Triage(org=self.org, sigma_solo_level=human_sigma_solo_level)
+        self.triage = Triage(
+            org=self.org, sigma_solo_level=human_sigma_solo_level, false_positive=false_positive
+        )
         self.states: dict[str, PrincipalState] = {}
         self.scores: dict[str, float] = {}
         self.watermark_ms = 0

@@ -20,6 +20,7 @@ import detect.gate.approvals as approvals_mod
 import detect.gate.service as decisions_mod
 import detect.response.outbox as outbox_mod
 from detect.alerts.alert import AlertListener
+from detect.alerts.feedback import FalsePositives
 from detect.alerts.suppression import EventMemo, SuppressionBook
 from detect.findings import Finding
 from detect.gate.approvals import Approval, ApprovalBook
@@ -71,6 +72,7 @@ class Services:
     bypass: BypassRule
     memo: EventMemo
     suppressions: SuppressionBook
+    false_positives: FalsePositives
     revokers: list[Revoker]
     decision_log: JournaledWriter
     approval_log: JournaledWriter
@@ -162,7 +164,10 @@ def build_services(
     approvals = ApprovalBook(
         store, key_of=key_of, ttl_s=settings.approval_ttl_s, clock=clock, write=approval_log.add
     )
-    bypass = BypassRule(unasked_agents=settings.bypass_unasked_agents, clock=clock)
+    policy = load_policy(settings.policy_file)
+    bypass = BypassRule(
+        unasked_agents=settings.bypass_unasked_agents, named_by_policy=policy.names, clock=clock
+    )
     health = DetectionHealth(
         lambda: services.detection,  # bound below; None until start_detection runs
         max_lag_messages=settings.gate_max_lag_messages,
@@ -172,7 +177,7 @@ def build_services(
         registry=registry,
         approvals=approvals,
         health=health,
-        policy=load_policy(settings.policy_file),
+        policy=policy,
         classify=runtime.normalizer.catalogue.classify,
         kind_of=_kind_of(runtime, bypass),
         log=decision_log.add,
@@ -189,6 +194,7 @@ def build_services(
         bypass=bypass,
         memo=memo,
         suppressions=SuppressionBook(store, key_of=key_of, memo=memo, clock=clock),
+        false_positives=FalsePositives(),
         revokers=build_revokers(
             tuple(settings.revokers),
             webhook_url=settings.revoker_webhook_url,
@@ -216,6 +222,7 @@ def start_detection(
         extra_rules=services.extra_rules,
         suppressors=services.suppressors,
         listeners=services.listeners,
+        false_positive=services.false_positives,
     ).start()
     services.detection = worker
     return worker
@@ -230,6 +237,7 @@ def _load(services: Services) -> None:
     services.registry.load()
     services.approvals.load()
     services.suppressions.load()
+    services.false_positives.load(store)
     services.bypass.load(store)
     services.gate.load_budgets(store)
 

@@ -50,7 +50,8 @@ class DetectionWorker(ThreadWorker):
 
     Offsets are committed only after the batch's alerts are stored, so a crash replays the batch;
     alert ids are deterministic, so the replay rewrites the same alerts. `extra_rules`,
-    `suppressors` and `listeners` come from the response layer (see detect.services).
+    `suppressors`, `listeners` and the analysts' `false_positive` verdicts come from the
+    response layer (see detect.services).
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class DetectionWorker(ThreadWorker):
         extra_rules: Sequence[Rule] = (),
         suppressors: Sequence[Callable[[Finding], bool]] = (),
         listeners: list[AlertListener] | None = None,
+        false_positive: Callable[[str, str], bool] | None = None,
     ) -> None:
         super().__init__("detect")
         self.runtime = runtime
@@ -70,6 +72,7 @@ class DetectionWorker(ThreadWorker):
             extra_rules=list(extra_rules),
             suppressors=list(suppressors),
             model=_load_model(model_dir(runtime.settings)),
+            false_positive=false_positive,
             **self.settings.engine_options(),
         )
         self.alerts = AlertStore(runtime.store)

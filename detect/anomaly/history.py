@@ -11,6 +11,7 @@ from detect.features import (
     CREATE_ACTION_RE,
     DATA_READ_ACTIONS,
     EPHEMERAL_NAME_RE,
+    ITEM_DELETES,
     MAX_BUCKET_NAMES,
     MAX_SEEN,
     PROD_RESOURCE_RE,
@@ -70,6 +71,7 @@ SELECT principal_key, intDiv(toUnixTimestamp64Milli(event_time), 60000) AS minut
     countIf({_DATA_READ}),
     groupUniqArrayArray({MAX_BUCKET_NAMES})({_NAMES}), groupUniqArray(region),
     countIf(action_class = 'destructive' AND error_code = ''
+            AND action NOT IN {{items:Array(String)}}
             AND NOT arrayExists(r -> match(r, {{eph:String}}), resources))
 FROM {schema.EVENTS} FINAL WHERE {_RANGE}
 GROUP BY principal_key, minute ORDER BY principal_key, minute"""
@@ -131,6 +133,7 @@ def load_history(store: Store, *, since_ms: int, until_ms: int) -> Iterator[Prin
         "create": CREATE_ACTION_RE,
         "prod": PROD_RESOURCE_RE,
         "eph": EPHEMERAL_NAME_RE,
+        "items": sorted(ITEM_DELETES),
         "h0": WORK_HOURS_UTC[0],
         "h1": WORK_HOURS_UTC[1],
     }

@@ -260,6 +260,7 @@ def _mark_false_positive(
             expires_in_s=body.suppress_for_s,
             alert_id=alert.id,
         ).id
+    services.false_positives.add(alert.principal, alert.rules)  # detection learns it now
     feedback_id = record_false_positive(
         runtime.store,
         alert,

@@ -14,7 +14,7 @@ import re
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
-from detect.features import EPHEMERAL_NAME_RE, resource_name
+from detect.features import EPHEMERAL_NAME_RE, ITEM_DELETES, resource_name
 from detect.rules.record import field, record_of
 from ingest.events import AuditEvent
 
@@ -156,6 +156,8 @@ class OrgMemory:
         that is tearing down temporary resources."""
         if any(_EPHEMERAL.search(resource) for resource in event.resources):
             return []  # the bucket, stack or path says temporary: all of the call is
+        if event.action in ITEM_DELETES:
+            return []  # objects, items, messages: data in a resource (volume: destructive_10m)
         teardown = self._in_teardown(event)
         kept = []
         for resource in event.resources:

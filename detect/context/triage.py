@@ -27,6 +27,7 @@ CATALOGUED = ("redflag:", "sigma:")  # the rule sets (not the gate's bypass or m
 CONTEXT_RULES = frozenset({"baseline:rate_spike", "baseline:unusual_context"})
 EVASION_RULES = frozenset(
     {
+        "redflag:alarms_silenced",
         "redflag:trail_weakened",
         "redflag:event_selectors_reduced",
         "redflag:flow_logs_deleted",
@@ -66,6 +67,7 @@ PERSON_HELD = frozenset(
 
 
 Policy = Callable[[Case], str | None]  # the tier it lowers the finding to, or None
+ANALYST_VERDICT = "a pattern an analyst marked false positive for this principal"
 
 
 class Triage:
@@ -76,12 +78,21 @@ class Triage:
     org : the organisation's memory the twin policies consult (detect.context.org).
     sigma_solo_level : the lowest Sigma level that pages alone; lesser ones are held for
         corroboration, and "low" Sigma rules only note ("low" here turns holding off).
+    false_positive : (principal key, rule) -> whether an analyst marked that pattern a false
+        positive (detect.alerts.feedback.FalsePositives); such findings are held as explained.
     """
 
-    def __init__(self, *, org: OrgMemory | None = None, sigma_solo_level: str = "high") -> None:
+    def __init__(
+        self,
+        *,
+        org: OrgMemory | None = None,
+        sigma_solo_level: str = "high",
+        false_positive: Callable[[str, str], bool] | None = None,
+    ) -> None:
         self.solo_rank = severity_rank(sigma_solo_level)
         self.org = org if org is not None else OrgMemory()
-        twins = twin_policies(self.org)
+        self.false_positive = false_positive if false_positive is not None else _never
+        twins = (*twin_policies(self.org), (ANALYST_VERDICT, self._marked_false_positive))
         self.twin_names = frozenset(name for name, _ in twins)
         self.policies: tuple[tuple[str, Policy], ...] = (
             *twins,
@@ -113,6 +124,10 @@ class Triage:
         explanation = {**finding.explanation, "triage": {"tier": tier, "because": reasons}}
         return replace(finding, tier=tier, explanation=explanation, twin=twin)
 
+    def _marked_false_positive(self, case: Case) -> str | None:
+        finding = case.finding
+        return "hold" if self.false_positive(finding.principal, finding.rule) else None
+
     def _person_first_use(self, case: Case) -> str | None:
         """As _person_first_use_policy, but admin granted to a user created moments ago (a
         backdoor account, not onboarding: a new hire joins a group) pages for people too."""
@@ -140,6 +155,10 @@ def _weak_forest(case: Case) -> str | None:
     """A forest score just over its threshold is a hint, not evidence."""
     finding = case.finding
     return "trace" if finding.rule == FOREST_RULE and finding.severity == "low" else None
+
+
+def _never(principal: str, rule: str) -> bool:  # noqa: ARG001 - no analyst verdicts
+    return False
 
 
 def _routine_rule(case: Case) -> str | None:

@@ -110,7 +110,9 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         return _known_accounts(org, case)
 
     def young(case: Case) -> bool:
-        return _young_target(org, case)
+        # admin for an identity made moments ago is the backdoor itself, not set-up or clean-up
+        backdoor = case.finding.rule == "redflag:admin_policy_attached"
+        return not backdoor and _young_target(org, case)
 
     def unused(case: Case) -> bool:
         return not org.region_in_use(case.event.region)
@@ -174,7 +176,9 @@ def _targets(case: Case) -> list[str]:
 
 
 def _young_target(org: OrgMemory, case: Case) -> bool:
-    """Every target is named as temporary or was created in the observed history lately."""
+    """Every target is named as temporary, or the caller itself created it lately (a target
+    someone else just created is no excuse: new code pushed into a function CloudFormation
+    just recreated is still new code in production)."""
     event = case.event
     names = _targets(case)
     if not names:
@@ -184,6 +188,8 @@ def _young_target(org: OrgMemory, case: Case) -> bool:
             continue
         birth = org.born(resource_name(resource), event.event_time_ms)
         if birth is None or event.event_time_ms - birth[0] >= BORN_RECENTLY_MS:
+            return False
+        if birth[1] != event.principal_key:
             return False
     return True
 

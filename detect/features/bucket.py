@@ -38,6 +38,20 @@ EPHEMERAL_NAME_RE = (
     r"(?i)(^|[^a-z0-9])(pr-?\d+|preview|test|tests|testing|tmp|temp|scratch|sandbox|dev|"
     r"ephemeral|e2e|it|ci|demo|poc|playground|review-\d+)([^a-z0-9]|$)"
 )
+# Deletes of data items inside a resource (objects, table items, messages, log streams): their
+# volume counts as destruction (destructive_10m), but none deletes a lasting resource.
+ITEM_DELETES = frozenset(
+    {
+        "DeleteObject",
+        "DeleteObjects",
+        "DeleteObjectVersion",
+        "DeleteItem",
+        "BatchWriteItem",
+        "DeleteMessage",
+        "DeleteMessageBatch",
+        "DeleteLogStream",
+    }
+)
 # Calls that return stored data itself (object bodies, table items, secret values), not metadata:
 # a principal's volume of these, against its own history, is the exfiltration signal. Names are
 # matched together with the service (eventSource prefix), since e.g. "Query" means little alone.

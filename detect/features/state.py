@@ -12,6 +12,7 @@ from detect.features.bucket import (
     BUCKET_MS,
     CREATE_ACTION_RE,
     EPHEMERAL_NAME_RE,
+    ITEM_DELETES,
     MAX_BUCKET_IDS,
     MAX_BUCKET_NAMES,
     PROD_RESOURCE_RE,
@@ -265,8 +266,10 @@ class PrincipalState:
         if cls == "destructive":
             bucket.destructive += 1
             bucket.prod_destructive += prod
-            bucket.lasting_destructive += not event.error_code and not any(
-                _EPHEMERAL.search(r) for r in event.resources
+            bucket.lasting_destructive += (
+                not event.error_code
+                and event.action not in ITEM_DELETES
+                and not any(_EPHEMERAL.search(r) for r in event.resources)
             )
             if len(bucket.destructive_ids) < MAX_BUCKET_IDS:
                 bucket.destructive_ids.append(event.event_id)

@@ -2,7 +2,10 @@
 
 The Kiro failure: the gate existed, and the permissions went around it. A successful dangerous
 event raises a critical Finding when the principal's matching decide said require_approval or
-deny (and nothing later allowed it), or -- for agents -- when no decide was ever asked for it.
+deny (and nothing later allowed it), or -- for agents enrolled in the gate -- when no decide
+was asked for it. An agent is enrolled once it has asked decide at all, or when the policy names
+it; on the day Leash is installed no agent asks yet, so an unenrolled agent's unasked dangerous
+call is a note (evidence in its incident), never a critical finding that quarantines it.
 Events older than the rule's start are not judged "never asked" (historical replays).
 """
 
@@ -67,11 +70,14 @@ class BypassRule:
         self,
         *,
         unasked_agents: bool = True,
+        named_by_policy: Callable[[str, str], bool] | None = None,
         window_s: float = WINDOW_S,
         skew_s: float = SKEW_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._unasked_agents = unasked_agents
+        self._named_by_policy = named_by_policy
+        self._enrolled: set[str] = set()  # principal keys that have asked decide
         self._window_ms = int(window_s * 1000)
         self._skew_ms = int(skew_s * 1000)
         self._since_ms = int(clock() * 1000)
@@ -91,9 +97,21 @@ class BypassRule:
         )
         with self._lock:
             self._asked.setdefault(req.principal_key, deque(maxlen=MAX_PER_PRINCIPAL)).append(asked)
+            self._enrolled.add(req.principal_key)
+
+    def enrolled(self, event: AuditEvent) -> bool:
+        """The agent has asked decide before, or the policy names it."""
+        with self._lock:
+            asked = event.principal_key in self._enrolled
+        named = self._named_by_policy
+        return asked or (named is not None and named(event.principal, event.principal_key))
 
     def load(self, store: Store) -> int:
-        """Seed with the decisions of the last window (so a restart does not forget them)."""
+        """Seed with the decisions of the last window and every principal that ever asked (so
+        a restart forgets neither)."""
+        keys = store.query(f"SELECT DISTINCT principal_key FROM {schema.DECISIONS}")
+        with self._lock:
+            self._enrolled.update(str(key) for (key,) in keys)
         rows = store.query(
             f"SELECT principal_key, toUnixTimestamp64Milli(decided_at), action, source, resources,"
             f" decision, approval_id FROM {schema.DECISIONS} "
@@ -148,17 +166,36 @@ class BypassRule:
             and event.actor_kind == "agent"
             and event.event_time_ms >= self._since_ms - self._skew_ms
         ):
-            summary = f"gate bypass: agent ran {event.action} without asking decide first"
-            detail = {"decision": None}
+            enrolled = self.enrolled(event)
+            summary = (
+                f"gate bypass: agent ran {event.action} without asking decide first"
+                if enrolled
+                else f"agent ran {event.action} without asking decide (it is not enrolled in "
+                "the gate: it never asked and no policy names it)"
+            )
+            detail = {"decision": None, "enrolled": enrolled}
+            if not enrolled:
+                return self._finding(event, summary, detail, severity="medium", tier="note")
         else:
             return None
+        return self._finding(event, summary, detail)
+
+    def _finding(
+        self,
+        event: AuditEvent,
+        summary: str,
+        detail: dict[str, object],
+        *,
+        severity: str = "critical",
+        tier: str = "page",
+    ) -> Finding:
         return Finding(
             principal=event.principal_key,
             actor_kind=event.actor_kind,
             kind="rule",
             rule=self.name,
-            severity="critical",
-            score=1.0,
+            severity=severity,
+            score=1.0 if tier == "page" else 0.5,
             summary=summary,
             event_ids=(event.event_id,),
             first_event_ms=event.event_time_ms,
@@ -170,6 +207,7 @@ class BypassRule:
                 "resources": list(event.resources),
                 **detail,
             },
+            tier=tier,
         )
 
     def _remember_kind(self, event: AuditEvent) -> None:

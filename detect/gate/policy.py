@@ -79,6 +79,16 @@ class Policy(BaseModel):
     def rule_for(self, req: GateRequest) -> PolicyRule | None:
         return next((rule for rule in self.rules if rule.matches(req)), None)
 
+    def names(self, principal: str, principal_key: str) -> bool:
+        """A rule that requires approval or denies names this principal (its `principals` match
+        it): the policy expects the principal to ask decide, so it is enrolled in the gate.
+        Budgets do not enrol: they bound what is allowed without asking."""
+        values = (principal, principal_key)
+        return any(
+            rule.principals and rule.effect != "allow" and _any(rule.principals, values)
+            for rule in self.rules
+        )
+
     def budget_for(self, req: GateRequest) -> int | None:
         for budget in self.budgets:
             if _any(budget.principals, (req.principal, req.principal_key)):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from detect.features import EPHEMERAL_NAME_RE
 from detect.rules.base import Hit, RedFlag
 from detect.rules.record import field
 from detect.rules.redflags.field import (
@@ -50,6 +52,21 @@ def _bucket_logging_off(record: Mapping[str, Any]) -> Hit | None:
     if not isinstance(status, Mapping) or field(status, "LoggingEnabled") is not None:
         return None  # no status at all is a malformed call, not a change
     return Hit(as_text(param(record, "bucketName")), "bucket access logging disabled")
+
+
+ALARMS_SILENCED = 3  # alarms one call deletes or mutes (a stack's clean-up removes them singly)
+_TEMPORARY = re.compile(EPHEMERAL_NAME_RE)
+
+
+def _alarms_silenced(record: Mapping[str, Any]) -> Hit | None:
+    names = param(record, "alarmNames")
+    if not isinstance(names, list):
+        return None
+    lasting = [str(n) for n in names if not _TEMPORARY.search(str(n))]
+    if len(lasting) < ALARMS_SILENCED:
+        return None
+    verb = "deleted" if action_name(record) == "DeleteAlarms" else "muted"
+    return Hit(lasting[0], f"{len(lasting)} CloudWatch alarms {verb} in one call")
 
 
 def _guardduty(record: Mapping[str, Any]) -> Hit | None:
@@ -164,6 +181,15 @@ LOGGING: tuple[RedFlag, ...] = (
     ),
 )
 GUARDRAILS: tuple[RedFlag, ...] = (
+    red_flag(
+        "alarms_silenced",
+        "high",
+        about="several CloudWatch alarms deleted or muted at once",
+        sources="monitoring",
+        actions="DeleteAlarms DisableAlarmActions",
+        match=_alarms_silenced,
+        denied="medium",
+    ),
     red_flag(
         "guardduty_disabled",
         "high",

@@ -1,0 +1,134 @@
+"""The organisation's memory and the benign twins it recognises, on real-shaped records.
+
+Each case is a benign look-alike (held) beside the attack it resembles (not held), so a twin
+that grows too generous fails here as well as one that stops recognising its twin.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from detect.context.org import OrgMemory
+from detect.context.triage import Triage
+from detect.features import PrincipalState
+from detect.findings import Finding
+from detect.rules.catalogue import load_rules
+from ingest.events import AuditEvent
+from tests.factories import BASE_TIME, make_event
+
+CI = {"role": "ci-deployer", "session": "gha-6579069370"}
+CI_NEXT_RUN = {"role": "ci-deployer", "session": "gha-6579069999"}
+OPS = {"role": "platform-ops", "session": "ops-bot"}
+
+
+def at(minutes: float) -> dict[str, object]:
+    return {"at": BASE_TIME + timedelta(minutes=minutes)}
+
+
+def call(
+    action: str, source: str, params: dict[str, object], minutes: float, **who: str
+) -> AuditEvent:
+    return make_event(
+        eventName=action,
+        eventSource=f"{source}.amazonaws.com",
+        requestParameters=params,
+        **at(minutes),
+        **who,
+    )
+
+
+def terminate(instance: str, minutes: float, **who: str) -> AuditEvent:
+    params = {"instancesSet": {"items": [{"instanceId": instance}]}}
+    return call("TerminateInstances", "ec2", params, minutes, **who)
+
+
+def delete_bucket(bucket: str, minutes: float, **who: str) -> AuditEvent:
+    return call("DeleteBucket", "s3", {"bucketName": bucket}, minutes, **who)
+
+
+# -- what counts as a lasting resource ---------------------------------------------------------
+def test_a_run_tearing_down_temporary_resources_takes_its_nameless_instances_with_it() -> None:
+    org = OrgMemory()
+    before = terminate("i-0cec3ec35958a1b", 0, **CI)
+    assert org.lasting(before) == ["i-0cec3ec35958a1b"]  # nothing says temporary yet
+    for n in range(3):
+        org.observe(delete_bucket(f"preview-pr-{n}-search", 1 + n, **CI))
+    assert org.lasting(terminate("i-0ac6344d73d3ade", 5, **CI)) == []
+    # another run of the same role has not torn anything down: its instance is lasting
+    assert org.lasting(terminate("i-043fb6c19b26c4", 6, **CI_NEXT_RUN)) == ["i-043fb6c19b26c4"]
+    # named resources never ride along: a production bucket in the same run is lasting
+    assert org.lasting(delete_bucket("orders-prod-data", 7, **CI)) == ["orders-prod-data"]
+    # and the run's licence lapses after an hour without temporary deletes
+    assert org.lasting(terminate("i-0b7e06330a7be6", 90, **CI)) == ["i-0b7e06330a7be6"]
+
+
+def test_deleting_objects_is_not_deleting_a_lasting_resource() -> None:
+    org = OrgMemory()
+    objects = call(
+        "DeleteObject", "s3", {"bucketName": "orders-prod-reports", "key": "a/b.png"}, 0, **OPS
+    )
+    assert org.lasting(objects) == []
+    assert org.lasting(delete_bucket("orders-prod-reports", 1, **OPS)) == ["orders-prod-reports"]
+
+
+def test_a_tag_or_a_policy_is_not_a_birth() -> None:
+    org = OrgMemory()
+    org.observe(
+        call(
+            "CreateTags",
+            "ec2",
+            {"resourcesSet": {"items": [{"resourceId": "checkout-prod"}]}},
+            0,
+            **CI,
+        )
+    )
+    org.observe(
+        call(
+            "PutBucketPolicy", "s3", {"bucketName": "orders-prod-data", "bucketPolicy": {}}, 0, **CI
+        )
+    )
+    assert org.born("checkout-prod", BASE_TIME.timestamp() * 1000 + 60_000) is None
+    assert org.born("orders-prod-data", BASE_TIME.timestamp() * 1000 + 60_000) is None
+    org.observe(call("CreateBucket", "s3", {"bucketName": "orders-prod-data"}, 1, **CI))
+    assert org.born("orders-prod-data", BASE_TIME.timestamp() * 1000 + 120_000) is not None
+
+
+# -- benign twins through triage ---------------------------------------------------------------
+def triaged(triage: Triage, event: AuditEvent) -> list[Finding]:
+    """The red flags and Sigma rules `event` raises, with the tier triage gives each."""
+    state = PrincipalState(event.principal_key, event.actor_kind)
+    found = [f for rule in load_rules() if (f := rule.evaluate(event)) is not None]
+    return [triage.assess(f, event, state, routine=False) for f in found]
+
+
+def tiers(findings: list[Finding]) -> dict[str, str]:
+    return {f.rule: f.tier for f in findings}
+
+
+def test_a_grant_on_a_resource_the_caller_just_created_is_held_not_one_someone_else_made() -> None:
+    org = OrgMemory()
+    triage = Triage(org=org)
+    org.observe(call("CreateBucket", "s3", {"bucketName": "reports-share"}, 0, **OPS))
+    public = {
+        "bucketName": "reports-share",
+        "bucketPolicy": {
+            "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}]
+        },
+    }
+    own = triaged(triage, call("PutBucketPolicy", "s3", public, 5, **OPS))
+    assert own and all(f.tier == "hold" for f in own), tiers(own)
+    assert all(f.twin == "a target created recently or named as temporary" for f in own)
+    other = triaged(triage, call("PutBucketPolicy", "s3", public, 5, **CI))
+    assert other and any(f.tier == "page" for f in other), tiers(other)
+
+
+def test_admin_for_an_identity_made_moments_ago_is_the_backdoor_not_a_young_target() -> None:
+    org = OrgMemory()
+    triage = Triage(org=org)
+    org.observe(call("CreateRole", "iam", {"roleName": "support-temp"}, 0, **OPS))
+    admin = {
+        "roleName": "support-temp",
+        "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess",
+    }
+    found = tiers(triaged(triage, call("AttachRolePolicy", "iam", admin, 1, **OPS)))
+    assert found.get("redflag:admin_policy_attached") == "page", found
