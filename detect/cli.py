@@ -11,7 +11,7 @@ import orjson
 
 from ingest.settings import Settings
 
-__all__ = ["add_eval_arguments", "run_eval", "run_train"]
+__all__ = ["add_eval_arguments", "run_eval", "run_train", "run_worlds"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,17 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder of the real labelled sets (shared/datasets); 'none' to skip",
     )
     parser.add_argument("--json", type=Path, help="also write the full results as JSON here")
+    parser.add_argument(
+        "--worlds",
+        type=int,
+        nargs="+",
+        metavar="SEED",
+        help="instead: replay worlds of the independent generator (detect/eval/world) for these "
+        "seeds, cold start, and print each seed, the mean and the worst seed (~3-7 min a seed)",
+    )
+    parser.add_argument(
+        "--procs", type=int, default=2, help="worlds replayed in parallel (--worlds; 2)"
+    )
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -76,6 +87,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from detect.eval.runner import RunScore, evaluate_scenario
     from detect.settings import DetectSettings
 
+    if args.worlds:
+        return run_worlds(args.worlds, procs=args.procs)
     runs: dict[str, list[RunScore]] = {}
     info = []
     for seed in args.seeds:
@@ -95,4 +108,26 @@ def run_eval(args: argparse.Namespace) -> int:
         args.json.write_bytes(
             orjson.dumps(to_json(runs, info, datasets), option=orjson.OPT_INDENT_2)
         )
+    return 0
+
+
+def run_worlds(seeds: list[int], *, procs: int) -> int:
+    """`leash eval --worlds`: replay and score independent worlds, with a progress bar."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from detect.eval.replay import WorldScore, render_worlds, score_seed
+
+    scores: list[WorldScore] = []
+    columns = (TextColumn("worlds"), BarColumn(), TextColumn("{task.completed}/{task.total}"))
+    with (
+        Progress(*columns, TimeElapsedColumn(), transient=True) as progress,
+        ProcessPoolExecutor(max_workers=max(1, procs)) as pool,
+    ):
+        task = progress.add_task("worlds", total=len(seeds))
+        for done in as_completed([pool.submit(score_seed, seed) for seed in seeds]):
+            scores.append(done.result())
+            progress.advance(task)
+    sys.stdout.write(render_worlds(scores))
     return 0

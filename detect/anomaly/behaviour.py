@@ -12,6 +12,7 @@ job, so a new IP means nothing for it; for a person who works from two networks 
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -58,6 +59,9 @@ NOVELTY_MIN_VALUES = 2  # values a principal must have shown before a new one sa
 MAX_VALUES = 512  # nets and clients remembered per principal
 NEW_STORE_READS = 50  # objects read in 10 min from stores the principal first read within ...
 NEW_STORE_MS = 3_600_000  # ... this: exfiltration from a bucket or table it never touched
+SESSION_START_MS = 5 * 60_000  # a session's first minutes
+SESSION_DENIALS = 10  # denied calls in them that page with no history (workloads only)
+MAX_SESSIONS = 50_000  # sessions remembered (oldest forgotten first)
 DENIED_BEFORE_GRANT_MS = 15 * 60_000  # a self-grant this soon after a denial is privilege creep
 SELF_GRANTS = frozenset(
     {
@@ -104,11 +108,18 @@ class _Seen:  # what a principal's state does not keep
     denied_ms: int = -(10**15)  # latest denied call
 
 
+@dataclass
+class _Session:  # one run of a role (its session ARN) or one user
+    first_ms: int
+    denied: list[str] = field(default_factory=list)  # denied event ids in its first minutes
+
+
 class BehaviourDetector:
     """Streaming checks over a principal's own behaviour (see module)."""
 
     def __init__(self, org: OrgMemory) -> None:
         self.org = org
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._sweeps = TallyBook(WINDOW_MS)
         self._denied = TallyBook(WINDOW_MS)
         self._new_reads = TallyBook(WINDOW_MS)
@@ -132,6 +143,7 @@ class BehaviourDetector:
         elif result == "denied":
             seen.denied_ms = event.event_time_ms
             found.append(self._denied_burst(state, event))
+        found.append(self._session_start(state, event, denied=result == "denied"))
         found.extend(self._context(state, event, new))
         return [f for f in found if f is not None]
 
@@ -261,6 +273,35 @@ class BehaviourDetector:
                 "resource": target,
                 "host_or_production": on_prod or event.action in HOST_ACCESS,
             },
+        )
+
+    def _session_start(
+        self, state: PrincipalState, event: AuditEvent, *, denied: bool
+    ) -> Finding | None:
+        """A workload session whose first minutes are mostly refusals: credentials being tried
+        out (stolen keys, an assumed role probing what it may do). Needs no history: the
+        session itself is new."""
+        session = self._sessions.get(event.principal)
+        if session is None:
+            session = self._sessions[event.principal] = _Session(event.event_time_ms)
+            if len(self._sessions) > MAX_SESSIONS:
+                self._sessions.popitem(last=False)
+        fresh = event.event_time_ms - session.first_ms <= SESSION_START_MS
+        if not denied or not fresh or state.actor_kind == "human":
+            return None
+        session.denied.append(event.event_id)
+        if len(session.denied) != SESSION_DENIALS:
+            return None
+        text = f"{SESSION_DENIALS} calls denied in the first 5 minutes of session {event.principal}"
+        return _finding(
+            state,
+            event,
+            "baseline:denied_session_start",
+            "high",
+            text + ": new credentials being tried out",
+            ids=tuple(session.denied),
+            first_ms=session.first_ms,
+            explanation={"catastrophic": text, "session": event.principal},
         )
 
     def _decrypt_burst(self, state: PrincipalState, event: AuditEvent) -> Finding | None:

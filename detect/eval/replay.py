@@ -20,7 +20,7 @@ from detect.anomaly.forest import DetectionModel, NotEnoughHistory
 from detect.anomaly.training import train_detector
 from detect.engine import DetectionEngine
 from detect.eval.runner import normalize
-from detect.eval.world import World
+from detect.eval.world import World, generate_world
 from detect.rules.base import Rule
 from detect.rules.catalogue import load_rules
 from detect.settings import DetectSettings
@@ -217,3 +217,53 @@ def summarize(scores: Sequence[WorldScore]) -> dict[str, float]:
         "f1_worst": min(s.f1 for s in scores),
         "dup_worst": max(s.duplicates for s in scores),
     }
+
+
+def render_worlds(scores: Sequence[WorldScore]) -> str:
+    """One row per world, then the mean and the worst seed, then the false alerts by cause."""
+    lines = [
+        "world replays (independent generator; cold start, baseline then test days)",
+        "seed  alerts  true  false  baseline  P     R     F1    dups  damaging-before-alert",
+    ]
+    for s in sorted(scores, key=lambda s: s.seed):
+        burst = s.burst_damage()
+        lines.append(
+            f"{s.seed:>4}  {s.alerts:>6}  {s.true_alerts:>4}  {len(s.false_alerts):>5}  "
+            f"{s.baseline_alerts:>8}  {s.precision:.2f}  {s.recall:.2f}  {s.f1:.2f}  "
+            f"{s.duplicates:>4}  max {max(burst, default=0)}"
+        )
+    if scores:
+        summary = summarize(scores)
+        worst = min(scores, key=lambda s: (s.f1, s.seed))
+        lines.append(
+            f"mean  P {summary['p_mean']:.2f}  R {summary['r_mean']:.2f}  "
+            f"F1 {summary['f1_mean']:.2f}"
+        )
+        lines.append(
+            f"worst P {summary['p_worst']:.2f}  R {summary['r_worst']:.2f}  "
+            f"F1 {summary['f1_worst']:.2f}  duplicates {summary['dup_worst']:.0f}  "
+            f"(worst seed by F1: {worst.seed})"
+        )
+        causes: dict[str, int] = {}
+        for s in scores:
+            for cause, _, _ in s.false_alerts:
+                causes[cause] = causes.get(cause, 0) + 1
+        ranked = sorted(causes.items(), key=lambda kv: (-kv[1], kv[0]))
+        lines.append("false alerts by cause: " + (", ".join(f"{c} {n}" for c, n in ranked) or "-"))
+        missed: dict[str, int] = {}
+        for s in scores:
+            for hit in s.incidents.values():
+                if not hit.alerts:
+                    missed[hit.kind] = missed.get(hit.kind, 0) + 1
+        ranked = sorted(missed.items(), key=lambda kv: (-kv[1], kv[0]))
+        lines.append(
+            "missed incidents by kind: " + (", ".join(f"{k} {n}" for k, n in ranked) or "-")
+        )
+    return "\n".join(lines) + "\n"
+
+
+def score_seed(seed: int) -> WorldScore:
+    """Generate world `seed`, replay it cold and score it (a process pool's unit of work)."""
+    world = generate_world(seed)
+    alerts, events = replay_world(world)
+    return score_world(world, alerts.values(), events)

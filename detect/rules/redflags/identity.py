@@ -82,6 +82,28 @@ def _admin_policy(record: Mapping[str, Any]) -> Hit | None:
     return None
 
 
+def _federation_admin(record: Mapping[str, Any]) -> Hit | None:
+    """GetFederationToken with an inline policy allowing everything: a long-lived (up to 36 h),
+    unrevocable-by-role console or API session minted from an IAM user's keys."""
+    if not any(_admin_statement(st) for st in statements(param(record, "policy"))):
+        return None
+    return Hit(as_text(param(record, "name")), "federation token with every action allowed")
+
+
+SECRETS_IN_ONE_READ = 10  # secrets a BatchGetSecretValue names before it is a sweep
+
+
+def _secrets_batch(record: Mapping[str, Any]) -> Hit | None:
+    """BatchGetSecretValue by filter reads every matching secret at once; by a long id list
+    it is a sweep too."""
+    if param(record, "filters"):
+        return Hit("filters", "secrets read in bulk by filter", "high")
+    ids = param(record, "secretIdList")
+    if isinstance(ids, list) and len(ids) >= SECRETS_IN_ONE_READ:
+        return Hit(as_text(ids[0]), f"{len(ids)} secrets read in one call")
+    return None
+
+
 def _role_trust(record: Mapping[str, Any]) -> Hit | None:
     document = param(record, "policyDocument") or param(record, "assumeRolePolicyDocument")
     role = as_text(param(record, "roleName"))
@@ -145,6 +167,31 @@ IDENTITY: tuple[RedFlag, ...] = (
         sources="rolesanywhere",
         actions="CreateTrustAnchor",
         match=always("trust anchor created", "name"),
+    ),
+    red_flag(
+        "federation_token_admin",
+        "high",
+        about="federation token minted with a policy that allows every action",
+        sources="sts",
+        actions="GetFederationToken",
+        match=_federation_admin,
+    ),
+    red_flag(
+        "secrets_bulk_read",
+        "medium",
+        about="many secrets read in one call",
+        sources="secretsmanager",
+        actions="BatchGetSecretValue",
+        match=_secrets_batch,
+    ),
+    red_flag(
+        "host_access",
+        "medium",
+        about="a shell or a password on a host (SSM session, EC2 Instance Connect key, "
+        "Windows password data)",
+        sources="ssm ec2-instance-connect ec2",
+        actions="StartSession SendSSHPublicKey GetPasswordData",
+        match=always("access to a host", "target", "instanceId"),
     ),
     red_flag(
         "role_trust_external",

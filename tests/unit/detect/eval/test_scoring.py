@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 from detect.alerts.alert import Alert
-from detect.eval.replay import score_world, summarize
+from detect.eval.replay import render_worlds, score_world, summarize
 from detect.eval.runner import score_run
 from detect.eval.scenario import Label
 from detect.eval.world.model import Label as WorldLabel
@@ -112,3 +112,18 @@ def test_summarize_reports_the_worst_seed_beside_the_mean() -> None:
     summary = summarize([caught, missed])
     assert (summary["p_mean"], summary["p_worst"]) == (0.5, 0.0)
     assert (summary["r_mean"], summary["r_worst"]) == (0.5, 0.0)
+
+
+def test_the_worlds_table_prints_each_seed_the_worst_seed_and_the_causes() -> None:
+    def world(seed: int) -> World:
+        labels = [world_label("L", "mass_delete", "incident", ("e",), ("e",))]
+        return World(seed, T0, T0, T0, [], labels, [], {})
+
+    good = score_world(world(7), [alert("a", "e")], {})
+    bad = score_world(world(9), [alert("b", "x"), alert("c", "y")], {})
+    text = render_worlds([bad, good])
+    rows = [line.split() for line in text.splitlines() if line[:4].strip().isdigit()]
+    assert [row[0] for row in rows] == ["7", "9"]  # by seed
+    assert "worst P 0.00  R 0.00" in text and "(worst seed by F1: 9)" in text
+    assert "false alerts by cause: background 2" in text
+    assert "missed incidents by kind: mass_delete 1" in text

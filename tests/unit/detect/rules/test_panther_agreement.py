@@ -133,7 +133,7 @@ STRATUS_EXPECTED = {  # technique -> every rule (default set) that fires on its 
     "credential-access.ec2-steal-instance-credentials": {
         "sigma:aws_cloudtrail_ssm_malicious_usage"
     },
-    "credential-access.secretsmanager-batch-retrieve-secrets": set(),
+    "credential-access.secretsmanager-batch-retrieve-secrets": {"redflag:secrets_bulk_read"},
     "credential-access.secretsmanager-retrieve-secrets": set(),
     "credential-access.ssm-retrieve-securestring-parameters": set(),
     "defense-evasion.cloudtrail-delete": {
@@ -155,7 +155,7 @@ STRATUS_EXPECTED = {  # technique -> every rule (default set) that fires on its 
     "execution.ec2-launch-unusual-instances": set(),
     "execution.ec2-user-data": {"redflag:instance_user_data_modified"},
     "execution.ssm-send-command": {"sigma:aws_cloudtrail_ssm_malicious_usage"},
-    "execution.ssm-start-session": set(),
+    "execution.ssm-start-session": {"redflag:host_access"},
     "exfiltration.ec2-security-group-open-port-22-ingress": {
         "redflag:security_group_open_admin_port",
         "sigma:aws_cloudtrail_security_group_change_ingress_egress",
@@ -171,7 +171,7 @@ STRATUS_EXPECTED = {  # technique -> every rule (default set) that fires on its 
         "redflag:console_login_without_mfa",
         "sigma:aws_cloudtrail_console_login_success_without_mfa",
     },
-    "lateral-movement.ec2-instance-connect": set(),
+    "lateral-movement.ec2-instance-connect": {"redflag:host_access"},
     "lateral-movement.ec2-serial-console-send-ssh-public-key": {"redflag:serial_console_enabled"},
     "persistence.iam-backdoor-role": {"redflag:role_trust_external"},
     "persistence.iam-backdoor-user": {
@@ -192,7 +192,7 @@ STRATUS_EXPECTED = {  # technique -> every rule (default set) that fires on its 
     "persistence.lambda-layer-extension": {"sigma:aws_new_lambda_layer_attached"},
     "persistence.lambda-overwrite-code": set(),
     "persistence.rolesanywhere-create-trust-anchor": {"redflag:roles_anywhere_trust_anchor"},
-    "persistence.sts-federation-token": set(),
+    "persistence.sts-federation-token": {"redflag:federation_token_admin"},
     "privilege-escalation.iam-update-user-login-profile": {
         "redflag:login_profile_for_other_user",
         "sigma:aws_update_login_profile",
