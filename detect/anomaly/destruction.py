@@ -50,7 +50,7 @@ WINDOWS = (
         {"agent": 3, "human": 4, "service": 5},
         5.0,
         "high",
-        "lasting resources deleted in 10 min",
+        "deletes of lasting resources in 10 min",
     ),
     _Window(
         "baseline:slow_lasting_destruction",
@@ -58,7 +58,7 @@ WINDOWS = (
         {"agent": 5, "human": 6, "service": 8},
         8.0,
         "high",
-        "lasting resources deleted in 6 h",
+        "deletes of lasting resources in 6 h",
         job_multiplier=5.0,  # a janitor's big day spreads over hours: only far beyond usual
     ),
 )
@@ -164,7 +164,7 @@ class LastingDestruction:
                         severity="high",
                         score=0.9,
                         summary=(
-                            f"{count:g} lasting resources deleted in {span} with calls this "
+                            f"{count:g} deletes of lasting resources in {span} with calls this "
                             f"principal never deleted with before (latest {event.action})"
                         ),
                         event_ids=tally.ids(),

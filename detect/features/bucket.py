@@ -43,7 +43,6 @@ EPHEMERAL_NAME_RE = (
 ITEM_DELETES = frozenset(
     {
         "DeleteObject",
-        "DeleteObjects",
         "DeleteObjectVersion",
         "DeleteItem",
         "BatchWriteItem",
