@@ -15,7 +15,7 @@ from itertools import chain
 import numpy as np
 
 from detect.alerts.alert import Alert
-from detect.alerts.incidents import ATTACH_CLASSES, AlertBook
+from detect.alerts.incidents import ATTACH_CLASSES, EVIDENCE_ONLY, AlertBook
 from detect.alerts.paging import Pager
 from detect.anomaly.baseline import BaselineDetector
 from detect.anomaly.behaviour import BehaviourDetector, Novelty
@@ -297,8 +297,9 @@ class DetectionEngine:
                     self._flagged(finding.principal)
                 results += self.pager.apply(finding, event.action_class, event.action)
             if event.action_class in ATTACH_CLASSES:
-                if idx not in by_event:
-                    results.append(self.book.attach(event))
+                weight = [f for f in by_event.get(idx, ()) if f.tier not in EVIDENCE_ONLY]
+                if not weight:  # no finding, or only hints and notes: the call itself may
+                    results.append(self.book.attach(event))  # continue the incident
                 if idx in initiators:
                     results.append(self.book.attach(replace(event, principal_key=initiators[idx])))
             for result in results:

@@ -11,12 +11,13 @@ from detect.alerts.alert import MAX_ALERT_EVENT_IDS, Alert, alert_id, severity_r
 from detect.findings import SEVERITIES, Finding
 from ingest.events import AuditEvent
 
-__all__ = ["ATTACH_CLASSES", "AlertBook"]
+__all__ = ["ATTACH_CLASSES", "EVIDENCE_ONLY", "AlertBook"]
 
 MAX_TRACKED_IDS = 20_000  # ids remembered per open incident to count distinct events
 STORY_GAP_MS = 6 * 3_600_000  # a detector firing again this soon continues its incident
 ESCALATE_AT_EVENTS = 50  # flagged events after which an alert's severity rises one level
 ATTACH_CLASSES = frozenset({"destructive", "privilege", "defense_evasion"})
+EVIDENCE_ONLY = frozenset({"trace", "note"})  # tiers that join an alert as evidence, without events
 
 
 @dataclass
@@ -143,7 +144,7 @@ class AlertBook:
             if action_class in ATTACH_CLASSES:
                 incident.classes.add(action_class)
             return "alert.opened", incident.alert
-        if action_class in ATTACH_CLASSES:
+        if action_class in ATTACH_CLASSES and finding.tier not in EVIDENCE_ONLY:
             incident.classes.add(action_class)
         before = incident.alert
         self._grow(incident, finding)
@@ -192,6 +193,16 @@ class AlertBook:
 
     def _grow(self, incident: _Incident, finding: Finding) -> None:
         alert = incident.alert
+        if finding.tier in EVIDENCE_ONLY:
+            # hints and notes name their detector in the explanation but add no events and do
+            # not stretch the incident: a busy hour's rate spike, or a new principal's every
+            # window, must not pour the principal's day into the alert
+            finding = replace(
+                finding,
+                event_ids=(),
+                first_event_ms=alert.first_event_ms,
+                last_event_ms=alert.last_event_ms,
+            )
         fresh = [i for i in dict.fromkeys(finding.event_ids) if i not in incident.ids]
         if len(incident.ids) < MAX_TRACKED_IDS:
             incident.ids.update(fresh)

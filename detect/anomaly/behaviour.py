@@ -19,30 +19,18 @@ from typing import Any
 
 from detect.anomaly.tally import TallyBook, threshold
 from detect.context.org import OrgMemory
-from detect.features import PROD_RESOURCE_RE, PrincipalState, source_of, store_of
+from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, source_of, store_of
 from detect.findings import Finding
 from detect.rules.record import field as lookup
 from detect.rules.record import outcome, record_of
 from ingest.events import AuditEvent
 
-__all__ = ["GRANT_ACTIONS", "BehaviourDetector", "Novelty"]
+__all__ = ["BehaviourDetector", "Novelty"]
 
 WINDOW_MS = 600_000  # 10 minutes
 SWEEP_FLOORS = {"agent": 15, "human": 15, "service": 20}  # distinct secrets read in 10 min
 DENIED_FLOORS = {"agent": 8, "human": 12, "service": 8}  # distinct denied actions in 10 min
 JOB_HIGH = 10.0  # a principal whose quiet days reach this many does it for a living
-# Calls that hand someone a way in: new code, a shell, a pushed key, an instance's password.
-GRANT_ACTIONS = frozenset(
-    {
-        "UpdateFunctionCode",
-        "UpdateFunctionCode20150331v2",
-        "StartSession",
-        "SendCommand",
-        "SendSSHPublicKey",
-        "SendSerialConsoleSSHPublicKey",
-        "GetPasswordData",
-    }
-)
 HOST_ACCESS = GRANT_ACTIONS - {"UpdateFunctionCode", "UpdateFunctionCode20150331v2"}
 FAST_SWEEP_MS = 120_000  # a sweep this fast is no workload's habit
 DECRYPT_FLOORS = {"agent": 60, "human": 30, "service": 1000}  # KMS Decrypt calls in 10 min
@@ -86,6 +74,7 @@ class Novelty:
     net: str  # the event's /16 when the principal never came from it
     client: str  # the client product when the principal never used it
     store: str  # the bucket or table when the principal never read it
+    prod_grant: bool  # a grant call it never made on a production-named target
 
     @classmethod
     def of(cls, state: PrincipalState, event: AuditEvent) -> Novelty:
@@ -97,12 +86,14 @@ class Novelty:
             fresh["net"],
             fresh["client"],
             fresh["store"],
+            event.action in GRANT_ACTIONS
+            and any(_PROD.search(r) for r in event.resources)
+            and event.action not in seen["prod"],
         )
 
 
 @dataclass
 class _Seen:  # what a principal's state does not keep
-    prod_grants: set[str] = field(default_factory=set)  # grant actions done on production names
     gpu_regions: set[str] = field(default_factory=set)  # regions it launched GPU instances in
     new_stores: dict[str, int] = field(default_factory=dict)  # store -> first read ms (new ones)
     denied_ms: int = -(10**15)  # latest denied call
@@ -136,7 +127,7 @@ class BehaviourDetector:
             found.append(self._sweep(state, event, record))
             found.append(self._new_store_reads(state, event, seen, new))
             found.append(self._decrypt_burst(state, event))
-            found.append(self._grant(state, event, new.action, seen))
+            found.append(self._grant(state, event, new.action, new.prod_grant))
             found.append(self._region(state, event, record, new.region))
             found.append(self._self_grant(state, event, record, seen))
             found.append(self._console(state, event, record, new))
@@ -243,7 +234,7 @@ class BehaviourDetector:
         )
 
     def _grant(
-        self, state: PrincipalState, event: AuditEvent, new_action: bool, seen: _Seen
+        self, state: PrincipalState, event: AuditEvent, new_action: bool, prod_grant: bool
     ) -> Finding | None:
         """A way into running code or a host the principal never used -- at all, or never on a
         production-named target (a coding agent updating dev functions daily, then prod)."""
@@ -251,9 +242,7 @@ class BehaviourDetector:
             return None
         target = event.resources[0] if event.resources else "-"
         on_prod = any(_PROD.search(r) for r in event.resources)
-        first_on_prod = on_prod and event.action not in seen.prod_grants
-        if on_prod:
-            seen.prod_grants.add(event.action)
+        first_on_prod = prod_grant
         # a pipeline deploys wherever it is pointed and a person hotfixes: their known call
         # reaching a production target for the first time is a promotion, not a new way in; an
         # agent that worked in dev until now has stepped out of its scope

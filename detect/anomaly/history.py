@@ -11,6 +11,7 @@ from detect.features import (
     CREATE_ACTION_RE,
     DATA_READ_ACTIONS,
     EPHEMERAL_NAME_RE,
+    GRANT_ACTIONS,
     ITEM_DELETES,
     MAX_BUCKET_NAMES,
     MAX_SEEN,
@@ -91,7 +92,8 @@ FROM (SELECT principal_key, toUnixTimestamp64Milli(event_time) AS t,
                    ('destructive', if(action_class = 'destructive', toString(action), '')),
                    ('sensitive', if(action_class IN ('privilege', 'defense_evasion'),
                                     toString(action), '')),
-                   ('prod', if(action_class = 'destructive'
+                   ('prod', if((action_class = 'destructive'
+                                OR toString(action) IN {{grants:Array(String)}})
                                AND arrayExists(r -> match(r, {{prod:String}}), resources),
                                toString(action), '')),
                    ('net', {_NET}), ('client', {_CLIENT}), ('store', {_STORE})]) AS d
@@ -134,6 +136,7 @@ def load_history(store: Store, *, since_ms: int, until_ms: int) -> Iterator[Prin
         "prod": PROD_RESOURCE_RE,
         "eph": EPHEMERAL_NAME_RE,
         "items": sorted(ITEM_DELETES),
+        "grants": sorted(GRANT_ACTIONS),
         "h0": WORK_HOURS_UTC[0],
         "h1": WORK_HOURS_UTC[1],
     }

@@ -38,6 +38,19 @@ EPHEMERAL_NAME_RE = (
     r"(?i)(^|[^a-z0-9])(pr-?\d+|preview|test|tests|testing|tmp|temp|scratch|sandbox|dev|"
     r"ephemeral|e2e|it|ci|demo|poc|playground|review-\d+)([^a-z0-9]|$)"
 )
+# Calls that hand someone a way in: new code, a shell, a pushed key, an instance's password.
+# A principal's first one on a production-named target is remembered like a production delete.
+GRANT_ACTIONS = frozenset(
+    {
+        "UpdateFunctionCode",
+        "UpdateFunctionCode20150331v2",
+        "StartSession",
+        "SendCommand",
+        "SendSSHPublicKey",
+        "SendSerialConsoleSSHPublicKey",
+        "GetPasswordData",
+    }
+)
 # Deletes of data items inside a resource (objects, table items, messages, log streams): their
 # volume counts as destruction (destructive_10m), but none deletes a lasting resource.
 ITEM_DELETES = frozenset(

@@ -12,6 +12,7 @@ from detect.features.bucket import (
     BUCKET_MS,
     CREATE_ACTION_RE,
     EPHEMERAL_NAME_RE,
+    GRANT_ACTIONS,
     ITEM_DELETES,
     MAX_BUCKET_IDS,
     MAX_BUCKET_NAMES,
@@ -231,8 +232,13 @@ class PrincipalState:
             if value:
                 self._first_seen(dim, value)
         names = {resource_name(r) for r in event.resources}
-        prod = destructive and any(_PROD.search(r) for r in event.resources)
-        new_prod = prod and self._first_seen("prod", event.action)
+        on_prod = any(_PROD.search(r) for r in event.resources)
+        prod = destructive and on_prod
+        # the prod set also remembers grants (new code, a shell) on production-named targets
+        new_prod = (prod or (on_prod and event.action in GRANT_ACTIONS)) and self._first_seen(
+            "prod", event.action
+        )
+        new_prod = new_prod and prod
         bucket = self._bucket_for(event.event_time_ms // BUCKET_MS)
         first_seen = (FIRST_SEEN_PROD_DESTRUCTIVE if new_prod else 0) | (
             FIRST_SEEN_SENSITIVE if new_sensitive else 0
