@@ -48,7 +48,26 @@ MAX_VALUES = 512  # nets and clients remembered per principal
 NEW_STORE_READS = 50  # objects read in 10 min from stores the principal first read within ...
 NEW_STORE_MS = 3_600_000  # ... this: exfiltration from a bucket or table it never touched
 SESSION_START_MS = 5 * 60_000  # a session's first minutes
-SESSION_DENIALS = 10  # denied calls in them that page with no history (workloads only)
+SESSION_DENIALS = 10  # refused credential reads in them that page with no history (workloads)
+# Calls that hand over a credential or a secret: a new session refused these again and again is
+# someone trying stolen credentials on secrets (an agent hitting its permission boundary is
+# refused all sorts of calls, and does not page for it)
+CREDENTIAL_CALLS = frozenset(
+    {
+        "GetPasswordData",
+        "DescribeInstanceAttribute",
+        "GetSecretValue",
+        "BatchGetSecretValue",
+        "GetParameter",
+        "GetParameters",
+        "GetParametersByPath",
+        "Decrypt",
+        "GetSessionToken",
+        "GetFederationToken",
+        "CreateAccessKey",
+        "GetRoleCredentials",
+    }
+)
 MAX_SESSIONS = 50_000  # sessions remembered (oldest forgotten first)
 DENIED_BEFORE_GRANT_MS = 15 * 60_000  # a self-grant this soon after a denial is privilege creep
 SELF_GRANTS = frozenset(
@@ -267,8 +286,8 @@ class BehaviourDetector:
     def _session_start(
         self, state: PrincipalState, event: AuditEvent, *, denied: bool
     ) -> Finding | None:
-        """A workload session whose first minutes are mostly refusals: credentials being tried
-        out (stolen keys, an assumed role probing what it may do). Needs no history: the
+        """A workload session refused credential reads again and again in its first minutes:
+        stolen or freshly assumed credentials being tried on secrets. Needs no history: the
         session itself is new."""
         session = self._sessions.get(event.principal)
         if session is None:
@@ -276,12 +295,16 @@ class BehaviourDetector:
             if len(self._sessions) > MAX_SESSIONS:
                 self._sessions.popitem(last=False)
         fresh = event.event_time_ms - session.first_ms <= SESSION_START_MS
-        if not denied or not fresh or state.actor_kind == "human":
+        credential = event.action in CREDENTIAL_CALLS
+        if not denied or not credential or not fresh or state.actor_kind == "human":
             return None
         session.denied.append(event.event_id)
         if len(session.denied) != SESSION_DENIALS:
             return None
-        text = f"{SESSION_DENIALS} calls denied in the first 5 minutes of session {event.principal}"
+        text = (
+            f"{SESSION_DENIALS} credential reads refused in the first 5 minutes of session "
+            f"{event.principal}"
+        )
         return _finding(
             state,
             event,

@@ -33,6 +33,18 @@ REGION_KNOWN_EVENTS = 200  # events in a region (by anyone) before the region co
 TEARDOWN_DELETES = 3
 TEARDOWN_GAP_MS = 3_600_000
 MAX_RUNS = 10_000
+# Networks a principal deletes: the flow logs or DNS query logs that watched them go next
+NETWORK_DELETES = frozenset(
+    {
+        "DeleteVpc",
+        "DeleteSubnet",
+        "DeleteNatGateway",
+        "DeleteTransitGateway",
+        "DeleteTransitGatewayVpcAttachment",
+        "DeleteVpcPeeringConnection",
+        "DeleteNetworkInterface",
+    }
+)
 _EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)
 _CREATE = re.compile(r"^(Create|Run|Launch|PutObject$|Register|Restore|Import|Allocate|Copy)")
 # calls named like creations that only change an existing resource (a tag does not make the
@@ -79,6 +91,7 @@ class OrgMemory:
         self._regions: dict[str, int] = {}
         self._stack_ops: deque[StackOp] = deque()
         self._runs: OrderedDict[str, tuple[int, int]] = OrderedDict()  # run -> (deletes, last ms)
+        self._network_deleted: OrderedDict[str, int] = OrderedDict()  # principal key -> last ms
         self._newest_ms = 0
 
     # -- learning ------------------------------------------------------------------------------
@@ -92,6 +105,11 @@ class OrgMemory:
             return
         if event.action_class == "destructive" and event.resources and not self.lasting(event):
             self._count_temporary_delete(event)
+        if event.action in NETWORK_DELETES:
+            self._network_deleted.pop(event.principal_key, None)
+            self._network_deleted[event.principal_key] = event.event_time_ms
+            if len(self._network_deleted) > MAX_RUNS:
+                self._network_deleted.popitem(last=False)
         if event.action in _ACCOUNT_CARRIERS:
             # who assumes roles here, and whom trust and sharing name: the accounts we deal with
             self.learn_accounts(event.raw, event.event_time_ms)
@@ -173,6 +191,11 @@ class OrgMemory:
     def _in_teardown(self, event: AuditEvent) -> bool:
         count, last_ms = self._runs.get(event.principal, (0, 0))
         return count >= TEARDOWN_DELETES and event.event_time_ms - last_ms <= TEARDOWN_GAP_MS
+
+    def deleted_network(self, principal_key: str, at_ms: int, within_ms: int) -> bool:
+        """The principal deleted a VPC, subnet or other network within `within_ms` before."""
+        last = self._network_deleted.get(principal_key)
+        return last is not None and 0 <= at_ms - last <= within_ms
 
     def known_account(self, account: str, before_ms: int) -> bool:
         first = self._accounts.get(account)

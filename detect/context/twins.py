@@ -68,6 +68,8 @@ NEW_USER_ACTIONS = frozenset(
     }
 )
 PUBLIC_BUCKET_ACTIONS = frozenset({"PutBucketPolicy", "PutBucketAcl"})
+NETWORK_LOG_ACTIONS = frozenset({"DeleteFlowLogs", "DeleteResolverQueryLogConfig"})
+NETWORK_GONE_MS = 10 * 60_000  # flow logs removed this soon after their network was deleted
 SELF_GRANT_ACTIONS = frozenset(
     {"AttachRolePolicy", "PutRolePolicy", "AttachUserPolicy", "PutUserPolicy", "AddUserToGroup"}
 )
@@ -117,6 +119,10 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
     def unused(case: Case) -> bool:
         return not org.region_in_use(case.event.region)
 
+    def gone(case: Case) -> bool:
+        event = case.event
+        return org.deleted_network(event.principal_key, event.event_time_ms, NETWORK_GONE_MS)
+
     def new_user(case: Case) -> bool:
         return case.finding.actor_kind == "human" and _new_user(org, case)
 
@@ -129,6 +135,7 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         ("a user a person just created (onboarding)", held(NEW_USER_ACTIONS, new_user)),
         ("a website bucket opened for reads", held(PUBLIC_BUCKET_ACTIONS, _website)),
         ("the request only removes access", held(None, _only_removes)),
+        ("the logs of a network the caller just deleted", held(NETWORK_LOG_ACTIONS, gone)),
     )
 
 

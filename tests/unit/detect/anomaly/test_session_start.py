@@ -1,8 +1,9 @@
-"""A workload session whose first minutes are refusals pages with no history at all.
+"""A workload session refused credential reads in its first minutes pages with no history.
 
 The shape of stolen or freshly assumed credentials being tried out (Stratus'
 ec2-get-password-data and ec2-download-user-data: dozens of denied calls seconds after
-AssumeRole). People explore and get denied as part of their work: theirs does not page.
+AssumeRole). People explore and get denied as part of their work, and agents hit their
+permission boundary on all sorts of calls: neither pages for it.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ ROLE = {"role": "reporting-task", "session": "aws-go-sdk-1722375070115152000"}
 PERSON = {"role": "AWSReservedSSO_Developer_4f2a9c1e", "session": "erin@example.com"}
 
 
-def denied(n: int, seconds_apart: float, **who: str) -> list[AuditEvent]:
+def denied(
+    n: int, seconds_apart: float, action: str = "GetPasswordData", **who: str
+) -> list[AuditEvent]:
     return [
         make_event(
-            eventName="GetPasswordData",
+            eventName=action,
             eventSource="ec2.amazonaws.com",
             errorCode="Client.UnauthorizedOperation",
             requestParameters={"instanceId": "i-0a1b2c3d4e5f"},
@@ -48,3 +51,7 @@ def test_refusals_spread_past_the_first_minutes_do_not() -> None:
 
 def test_a_person_getting_refusals_does_not_page_for_it() -> None:
     assert opened(denied(12, 10, **PERSON)) == []
+
+
+def test_an_agent_refused_ordinary_calls_does_not() -> None:
+    assert opened(denied(12, 10, action="DescribeSecurityGroups", **ROLE)) == []

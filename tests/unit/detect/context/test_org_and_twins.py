@@ -132,3 +132,16 @@ def test_admin_for_an_identity_made_moments_ago_is_the_backdoor_not_a_young_targ
     }
     found = tiers(triaged(triage, call("AttachRolePolicy", "iam", admin, 1, **OPS)))
     assert found.get("redflag:admin_policy_attached") == "page", found
+
+
+def test_flow_logs_of_a_network_the_caller_just_deleted_are_held() -> None:
+    org = OrgMemory()
+    triage = Triage(org=org)
+    flow_logs = {"DeleteFlowLogsRequest": {"FlowLogId": {"tag": 1, "content": "fl-0a1b2c3d"}}}
+    blind = tiers(triaged(triage, call("DeleteFlowLogs", "ec2", flow_logs, 0, **OPS)))
+    assert blind.get("redflag:flow_logs_deleted") == "page", blind  # nothing was deleted first
+    org.observe(call("DeleteVpc", "ec2", {"vpcId": "vpc-0a1b2c3d"}, 1, **OPS))
+    cleanup = tiers(triaged(triage, call("DeleteFlowLogs", "ec2", flow_logs, 2, **OPS)))
+    assert cleanup.get("redflag:flow_logs_deleted") == "hold", cleanup
+    later = tiers(triaged(triage, call("DeleteFlowLogs", "ec2", flow_logs, 30, **OPS)))
+    assert later.get("redflag:flow_logs_deleted") == "page", later  # long after: not clean-up
