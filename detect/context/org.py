@@ -174,8 +174,10 @@ class OrgMemory:
         that is tearing down temporary resources."""
         if any(_EPHEMERAL.search(resource) for resource in event.resources):
             return []  # the bucket, stack or path says temporary: all of the call is
-        if event.action in ITEM_DELETES:
-            return []  # objects, items, messages: data in a resource (volume: destructive_10m)
+        if event.action in ITEM_DELETES or event.action in NETWORK_DELETES:
+            # objects, items, messages: data in a resource; networks: empty containers (their
+            # contents go first). Their volume still counts (destructive_10m).
+            return []
         teardown = self._in_teardown(event)
         kept = []
         for resource in event.resources:
