@@ -51,6 +51,7 @@ _CREATE = re.compile(r"^(Create|Run|Launch|PutObject$|Register|Restore|Import|Al
 # bucket young)
 _AMENDS = re.compile(r"(Tags?|Polic(y|ies)|Permission|Acl|Configuration|Attributes?|Grant)$")
 _IDENTITY_CREATES = frozenset({"CreateUser", "CreateRole", "CreateGroup", "CreateLoginProfile"})
+_ONBOARDING = frozenset({"AddUserToGroup", "CreateLoginProfile"})
 _STACK_OPS = frozenset({"CreateStack", "UpdateStack", "DeleteStack", "ExecuteChangeSet"})
 _DELEGATING = "cloudformation.amazonaws.com"
 _OPAQUE_ID = re.compile(r"^[a-z]{1,8}-[0-9a-f]{8,}$")  # i-0abc..., vol-..., eni-...: no name
@@ -92,6 +93,7 @@ class OrgMemory:
         self._stack_ops: deque[StackOp] = deque()
         self._runs: OrderedDict[str, tuple[int, int]] = OrderedDict()  # run -> (deletes, last ms)
         self._network_deleted: OrderedDict[str, int] = OrderedDict()  # principal key -> last ms
+        self._onboarded: OrderedDict[str, int] = OrderedDict()  # user -> first group/password ms
         self._newest_ms = 0
 
     # -- learning ------------------------------------------------------------------------------
@@ -105,6 +107,12 @@ class OrgMemory:
             return
         if event.action_class == "destructive" and event.resources and not self.lasting(event):
             self._count_temporary_delete(event)
+        if event.action in _ONBOARDING:
+            user = str(field(field(record_of(event), "requestParameters"), "userName") or "")
+            if user and user not in self._onboarded:
+                self._onboarded[user] = event.event_time_ms
+                if len(self._onboarded) > MAX_ACCOUNTS:
+                    self._onboarded.popitem(last=False)
         if event.action in NETWORK_DELETES:
             self._network_deleted.pop(event.principal_key, None)
             self._network_deleted[event.principal_key] = event.event_time_ms
@@ -193,6 +201,12 @@ class OrgMemory:
     def _in_teardown(self, event: AuditEvent) -> bool:
         count, last_ms = self._runs.get(event.principal, (0, 0))
         return count >= TEARDOWN_DELETES and event.event_time_ms - last_ms <= TEARDOWN_GAP_MS
+
+    def onboarded(self, user: str, before_ms: int) -> bool:
+        """The user was put in a group or given a console password (a new hire, not a key-only
+        account) before `before_ms`."""
+        at = self._onboarded.get(user)
+        return at is not None and at <= before_ms
 
     def deleted_network(self, principal_key: str, at_ms: int, within_ms: int) -> bool:
         """The principal deleted a VPC, subnet or other network within `within_ms` before."""

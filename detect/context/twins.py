@@ -112,12 +112,20 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         return _known_accounts(org, case)
 
     def young(case: Case) -> bool:
-        # admin for an identity made moments ago is the backdoor itself, not set-up or clean-up
-        backdoor = case.finding.rule == "redflag:admin_policy_attached"
+        # admin for an identity made moments ago is the backdoor itself, not set-up or clean-up;
+        # keys and passwords for a new user are judged by the onboarding twin alone
+        backdoor = (
+            case.finding.rule == "redflag:admin_policy_attached"
+            or case.event.action in NEW_USER_ACTIONS
+        )
         return not backdoor and _young_target(org, case)
 
     def unused(case: Case) -> bool:
         return not org.region_in_use(case.event.region)
+
+    def self_grant(case: Case) -> bool:
+        # a person's break-glass drill; an agent or a workload elevating itself is the attack
+        return case.finding.actor_kind == "human" and _self_target(case)
 
     def gone(case: Case) -> bool:
         event = case.event
@@ -128,7 +136,7 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
 
     return (
         ("its own credentials", lambda case: "trace" if _own_credentials(case) else None),
-        ("a grant to itself, not after a denial", held(SELF_GRANT_ACTIONS, _self_target)),
+        ("a grant to itself, not after a denial", held(SELF_GRANT_ACTIONS, self_grant)),
         ("a counterpart account the organisation already deals with", held(ACCOUNT_ACTIONS, known)),
         ("a target created recently or named as temporary", held(None, young)),
         ("a region the organisation does not use", held(REGION_ACTIONS, unused)),
@@ -203,7 +211,8 @@ def _young_target(org: OrgMemory, case: Case) -> bool:
 
 def _new_user(org: OrgMemory, case: Case) -> bool:
     """Keys or a password set for (or a console sign-in by) a user created days ago by the same
-    principal -- or, for the sign-in, by anyone: a new hire's first days."""
+    principal -- or, for the sign-in, by anyone: a new hire's first days. Keys count only for
+    a user who was onboarded (put in a group, or given a console password)."""
     event = case.event
     params = _params(case)
     user = str(field(params, "userName") or "") if isinstance(params, Mapping) else ""
@@ -212,6 +221,8 @@ def _new_user(org: OrgMemory, case: Case) -> bool:
     birth = org.born(user, event.event_time_ms) if user else None
     if birth is None or event.event_time_ms - birth[0] > NEW_USER_MS:
         return False
+    if event.action == "CreateAccessKey" and not org.onboarded(user, event.event_time_ms):
+        return False  # keys for a user nobody put in a group or gave a sign-in: a backdoor
     return event.action == "ConsoleLogin" or birth[1] == event.principal_key
 
 

@@ -145,3 +145,35 @@ def test_flow_logs_of_a_network_the_caller_just_deleted_are_held() -> None:
     assert cleanup.get("redflag:flow_logs_deleted") == "hold", cleanup
     later = tiers(triaged(triage, call("DeleteFlowLogs", "ec2", flow_logs, 30, **OPS)))
     assert later.get("redflag:flow_logs_deleted") == "page", later  # long after: not clean-up
+
+
+def test_keys_for_a_new_hire_are_onboarding_keys_for_a_bare_new_user_are_a_backdoor() -> None:
+    admin = {"role": "AWSReservedSSO_Admin_4f2a9c1e", "session": "alice@example.com"}
+    key = {"userName": "nadia.berg"}
+    org = OrgMemory()
+    triage = Triage(org=org)
+    org.observe(call("CreateUser", "iam", {"userName": "nadia.berg"}, 0, **admin))
+    bare = triaged(triage, call("CreateAccessKey", "iam", key, 1, **admin))
+    assert bare and not any(f.twin for f in bare), tiers(bare)  # keys only: no benign twin
+    org.observe(
+        call("AddUserToGroup", "iam", {"userName": "nadia.berg", "groupName": "dev"}, 2, **admin)
+    )
+    hired = triaged(triage, call("CreateAccessKey", "iam", key, 3, **admin))
+    assert any(f.twin == "a user a person just created (onboarding)" for f in hired), tiers(hired)
+
+
+def test_a_grant_to_itself_is_a_drill_for_a_person_and_an_attack_for_an_agent() -> None:
+    triage = Triage(org=OrgMemory())
+    admin = {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}
+    person = {"role": "breakglass-admin", "session": "alice@example.com"}
+    agent = {"role": "catalog-coding-agent", "session": "claude-15981787-afee"}
+    drill = triaged(
+        triage,
+        call("AttachRolePolicy", "iam", {**admin, "roleName": "breakglass-admin"}, 0, **person),
+    )
+    attack = triaged(
+        triage,
+        call("AttachRolePolicy", "iam", {**admin, "roleName": "catalog-coding-agent"}, 0, **agent),
+    )
+    assert {f.twin for f in drill} >= {"a grant to itself, not after a denial"}, tiers(drill)
+    assert tiers(attack).get("redflag:admin_policy_attached") == "page", tiers(attack)
