@@ -17,6 +17,7 @@ from tests.unit.dashboard.stack import (
     open_stack,
     screenshot,
     settle,
+    wait_for_element,
     wait_for_text,
 )
 
@@ -82,6 +83,7 @@ def test_alert_renders_in_chromium(stack: Stack, chromium: str, tmp_path: Path) 
         page.goto(f"{stack.dashboard_url}/alerts?alert={alert['id']}")
         wait_for_text(page, "Why Leash flagged it")
         wait_for_text(page, alert["summary"])
+        wait_for_element(page, "[data-testid='stVegaLiteChart']")
         settle(page)
         body = page.inner_text("body")
         charts = page.locator("[data-testid='stVegaLiteChart']").count()

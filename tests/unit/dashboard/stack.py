@@ -215,6 +215,17 @@ def wait_for_text(page: Any, text: str, *, timeout_ms: int = RENDER_TIMEOUT_MS) 
         raise AssertionError(f"{text!r} never appeared; the page shows:\n{shown}") from None
 
 
+def wait_for_element(page: Any, selector: str, *, timeout_ms: int = RENDER_TIMEOUT_MS) -> None:
+    """Wait until an element Streamlit renders late (a Vega chart) is on the page; on a loaded
+    machine a chart can arrive well after the text around it."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.locator(selector).first.wait_for(state="attached", timeout=timeout_ms)
+    except PlaywrightTimeout:
+        raise AssertionError(f"{selector} never appeared within {timeout_ms} ms") from None
+
+
 def screenshot(page: Any, path: Path) -> None:
     """The whole page: Streamlit scrolls inside its main block, so grow the viewport to fit."""
     width, height = WINDOW_PX
