@@ -124,8 +124,9 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         return not org.region_in_use(case.event.region)
 
     def self_grant(case: Case) -> bool:
-        # a person's break-glass drill; an agent or a workload elevating itself is the attack
-        return case.finding.actor_kind == "human" and _self_target(case)
+        # a break-glass drill (a person, or a break-glass role's session); an AI agent
+        # elevating itself is the attack
+        return case.finding.actor_kind != "agent" and _self_target(case)
 
     def gone(case: Case) -> bool:
         event = case.event

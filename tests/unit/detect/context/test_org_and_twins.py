@@ -163,6 +163,7 @@ def test_keys_for_a_new_hire_are_onboarding_keys_for_a_bare_new_user_are_a_backd
 
 
 def test_a_grant_to_itself_is_a_drill_for_a_person_and_an_attack_for_an_agent() -> None:
+    """(A break-glass role's own session, a service, keeps the twin too: only agents lose it.)"""
     triage = Triage(org=OrgMemory())
     admin = {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}
     person = {"role": "breakglass-admin", "session": "alice@example.com"}
