@@ -232,13 +232,12 @@ class PrincipalState:
             if value:
                 self._first_seen(dim, value)
         names = {resource_name(r) for r in event.resources}
-        on_prod = any(_PROD.search(r) for r in event.resources)
+        # the prod set remembers deletes and grants (new code, a shell) on production names;
+        # only a delete raises the flag
+        grant = event.action in GRANT_ACTIONS
+        on_prod = (destructive or grant) and any(_PROD.search(r) for r in event.resources)
         prod = destructive and on_prod
-        # the prod set also remembers grants (new code, a shell) on production-named targets
-        new_prod = (prod or (on_prod and event.action in GRANT_ACTIONS)) and self._first_seen(
-            "prod", event.action
-        )
-        new_prod = new_prod and prod
+        new_prod = on_prod and self._first_seen("prod", event.action) and prod
         bucket = self._bucket_for(event.event_time_ms // BUCKET_MS)
         first_seen = (FIRST_SEEN_PROD_DESTRUCTIVE if new_prod else 0) | (
             FIRST_SEEN_SENSITIVE if new_sensitive else 0
