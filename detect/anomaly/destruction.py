@@ -121,10 +121,10 @@ class LastingDestruction:
         count = tally.add(event.event_time_ms, event.event_id, event.event_id)
         if count < FANOUT_FLOOR:
             return None
-        return Finding(
-            principal=state.key,
-            actor_kind=state.actor_kind,
-            kind="anomaly",
+        return _from_tally(
+            state,
+            event,
+            tally,
             rule=FANOUT_RULE,
             severity="high",
             score=0.9,
@@ -132,9 +132,6 @@ class LastingDestruction:
                 f"CloudFormation deleted {count:g} lasting resources of stack {stack or '?'} "
                 "on this principal's request"
             ),
-            event_ids=tally.ids(),
-            first_event_ms=tally.first_ms() or event.event_time_ms,
-            last_event_ms=event.event_time_ms,
             explanation={
                 "stack_resources_deleted_10m": {
                     "value": count,
@@ -156,10 +153,10 @@ class LastingDestruction:
             floor = floors.get(state.actor_kind, max(floors.values()))
             if count >= floor:
                 return [
-                    Finding(
-                        principal=state.key,
-                        actor_kind=state.actor_kind,
-                        kind="anomaly",
+                    _from_tally(
+                        state,
+                        event,
+                        tally,
                         rule=SCOPE_RULE,
                         severity="high",
                         score=0.9,
@@ -167,9 +164,6 @@ class LastingDestruction:
                             f"{count:g} deletes of lasting resources in {span} with calls this "
                             f"principal never deleted with before (latest {event.action})"
                         ),
-                        event_ids=tally.ids(),
-                        first_event_ms=tally.first_ms() or event.event_time_ms,
-                        last_event_ms=event.event_time_ms,
                         explanation={
                             "out_of_scope_deletes": {
                                 "value": count,
@@ -191,17 +185,14 @@ class LastingDestruction:
         limit: float,
     ) -> Finding:
         feature = window.rule.removeprefix("baseline:")
-        return Finding(
-            principal=state.key,
-            actor_kind=state.actor_kind,
-            kind="anomaly",
+        return _from_tally(
+            state,
+            event,
+            tally,
             rule=window.rule,
             severity="critical" if count >= 3 * limit else window.severity,
             score=round(0.5 + 0.5 * (1.0 - limit / count), 4),
             summary=f"{count:g} {window.label} (usual up to {tally.high:g}; threshold {limit:g})",
-            event_ids=tally.ids(),
-            first_event_ms=tally.first_ms() or event.event_time_ms,
-            last_event_ms=event.event_time_ms,
             explanation={feature: {"value": count, "baseline": tally.high, "threshold": limit}},
         )
 
@@ -218,6 +209,33 @@ class LastingDestruction:
         self._first_use.pop(principal, None)
         self._fanout.forget(principal)
         self._prod.forget(principal)
+
+
+def _from_tally(
+    state: PrincipalState,
+    event: AuditEvent,
+    tally: Tally,
+    *,
+    rule: str,
+    severity: str,
+    score: float,
+    summary: str,
+    explanation: dict[str, object],
+) -> Finding:
+    """A finding on `state`'s principal over the events `tally` holds, ending at `event`."""
+    return Finding(
+        principal=state.key,
+        actor_kind=state.actor_kind,
+        kind="anomaly",
+        rule=rule,
+        severity=severity,
+        score=score,
+        summary=summary,
+        event_ids=tally.ids(),
+        first_event_ms=tally.first_ms() or event.event_time_ms,
+        last_event_ms=event.event_time_ms,
+        explanation=explanation,
+    )
 
 
 def _with(finding: Finding, **notes: object) -> Finding:
