@@ -197,6 +197,9 @@ class Normalizer:
     def normalize(self, record: Any) -> AuditEvent:
         if not isinstance(record, Mapping):
             raise RecordError(f"record must be a JSON object, got {type(record).__name__}")
+        if _get(record, "eventCategory") == "Insight" or "insightDetails" in record:
+            # an Insights event summarises a rate of calls; it has no caller and no eventName
+            raise RecordError("CloudTrail Insights events are not API calls")
         action = _get(record, "eventName")
         if not isinstance(action, str) or not action:
             raise RecordError("eventName is missing or not a string")

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["BodyTooLarge", "ParsedBody", "decompress", "parse_records"]
+__all__ = ["BodyTooLarge", "ParsedBody", "decompress", "json_type", "parse_records", "records_of"]
 
 _CHUNK = 64 * 1024  # bytes; decompression step, so a bomb is stopped after at most one chunk
 
@@ -41,6 +41,8 @@ def decompress(data: bytes, *, limit: int) -> bytes:
                 inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     except zlib.error as exc:
         raise ValueError(f"body is not valid gzip: {exc}") from None
+    if not inflater.eof:  # zlib returns a truncated stream's head without complaint
+        raise ValueError("body is not valid gzip: it is truncated")
     return bytes(out)
 
 
@@ -56,11 +58,7 @@ def parse_records(data: bytes) -> ParsedBody:
             if text[:1] == b"[" or b"\n" not in text:
                 raise ValueError("body is not valid JSON and not NDJSON") from None
         else:
-            if isinstance(doc, list):
-                return ParsedBody(doc, {})
-            if isinstance(doc, dict) and isinstance(doc.get("Records"), list):
-                return ParsedBody(doc["Records"], {})
-            return ParsedBody([doc], {})
+            return ParsedBody(records_of(doc), {})
     records: list[Any] = []
     errors: dict[int, str] = {}
     for line in text.split(b"\n"):
@@ -73,3 +71,35 @@ def parse_records(data: bytes) -> ParsedBody:
             errors[len(records)] = f"line is not valid JSON: {exc}"
             records.append(None)
     return ParsedBody(records, errors)
+
+
+def records_of(doc: Any) -> list[Any]:
+    """The records of one parsed JSON document: a log file object's Records, an array, a record."""
+    if isinstance(doc, list):
+        return doc
+    if isinstance(doc, dict) and "Records" in doc:
+        records = doc["Records"]
+        if not isinstance(records, list):
+            raise ValueError(
+                f"Records must be an array of CloudTrail records, got {json_type(records)}"
+            )
+        return records
+    return [doc]
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for error messages (`object`, `array`, ...)."""
+    match value:
+        case None:
+            return "null"
+        case bool():
+            return "boolean"
+        case int() | float():
+            return "number"
+        case str():
+            return "string"
+        case list():
+            return "array"
+        case dict():
+            return "object"
+    return type(value).__name__

@@ -107,6 +107,12 @@ def test_body_that_is_not_json_gets_400(client: TestClient) -> None:
     assert "not valid JSON" in response.json()["detail"]
 
 
+def test_records_that_is_not_an_array_gets_400_naming_it(client: TestClient) -> None:
+    response = client.post("/v1/events", content=b'{"Records": 5}', headers=auth(INGEST_KEY))
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Records must be an array of CloudTrail records, got number"
+
+
 def test_metrics_count_ingest(client: TestClient) -> None:
     client.post("/v1/events", json=[make_record(), {"eventName": 1}], headers=auth(INGEST_KEY))
     text = client.get("/metrics", headers=auth(READ_KEY)).text

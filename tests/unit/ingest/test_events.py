@@ -156,6 +156,40 @@ def test_malformed_records_say_what_is_wrong(mutate, message: str) -> None:  # t
         NORMALIZER.normalize(record)
 
 
+INSIGHT = {  # an Insights event as CloudTrail delivers it: a rate summary, no caller
+    "eventVersion": "1.08",
+    "eventTime": "2026-11-02T09:00:00Z",
+    "awsRegion": "us-east-1",
+    "eventID": "3a8b5f0e-6c7d-4e2f-9a1b-0c2d3e4f5a6b",
+    "eventType": "AwsCloudTrailInsight",
+    "recipientAccountId": "123456789012",
+    "sharedEventID": "12edc982-3348-4794-83d3-a3db26525049",
+    "insightDetails": {
+        "state": "Start",
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": "RunInstances",
+        "insightType": "ApiCallRateInsight",
+        "insightContext": {"statistics": {"baseline": {"average": 0.05}}},
+    },
+    "eventCategory": "Insight",
+}
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        pytest.param(INSIGHT, id="insights event"),
+        pytest.param({**INSIGHT, "eventCategory": "insight"}, id="insightDetails alone"),
+        pytest.param(
+            {k: v for k, v in INSIGHT.items() if k != "insightDetails"}, id="category alone"
+        ),
+    ],
+)
+def test_insights_events_are_named_not_called_malformed(record: dict[str, object]) -> None:
+    with pytest.raises(RecordError, match="^CloudTrail Insights events are not API calls$"):
+        NORMALIZER.normalize(record)
+
+
 def test_non_object_record() -> None:
     with pytest.raises(RecordError, match="JSON object"):
         NORMALIZER.normalize(["not", "a", "record"])

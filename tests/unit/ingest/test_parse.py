@@ -39,6 +39,22 @@ def test_unparseable_bodies_raise(body: bytes) -> None:
         parse_records(body)
 
 
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        pytest.param(b'{"Records": 5}', "number", id="number"),
+        pytest.param(b'{"Records": {"eventName": "X"}}', "object", id="object"),
+        pytest.param(b'{"Records": null}', "null", id="null"),
+        pytest.param(b'{"Records": "[]"}', "string", id="string"),
+    ],
+)
+def test_records_that_is_not_an_array_says_so(body: bytes, kind: str) -> None:
+    with pytest.raises(
+        ValueError, match=f"^Records must be an array of CloudTrail records, got {kind}$"
+    ):
+        parse_records(body)
+
+
 def test_decompress_roundtrip_and_concatenated_members() -> None:
     data = orjson.dumps({"Records": [{"a": 1}]})
     assert decompress(gzip.compress(data), limit=1000) == data
@@ -49,6 +65,12 @@ def test_decompress_stops_a_bomb_early() -> None:
     bomb = gzip.compress(b"\0" * 50_000_000)
     with pytest.raises(BodyTooLarge):
         decompress(bomb, limit=1_000_000)
+
+
+def test_decompress_rejects_a_truncated_stream_instead_of_returning_its_head() -> None:
+    whole = gzip.compress(b'{"a": 1}\n' * 1000)
+    with pytest.raises(ValueError, match="truncated"):
+        decompress(whole[:-30], limit=100_000)
 
 
 def test_decompress_rejects_garbage() -> None:
