@@ -18,9 +18,11 @@ from ingest.auth import Authenticator, Caller
 from ingest.bus import BusUnavailable
 from ingest.events import EVENT_COLUMNS, event_time_iso
 from ingest.parse import BodyTooLarge
+from ingest.receivers import create_receiver_router
 from ingest.runtime import Runtime
 from ingest.service import TooManyRecords
 from ingest.sink.worker import SinkWorker
+from ingest.web import RETRY_AFTER_S, OrjsonResponse, read_body
 
 __all__ = [
     "EVENT_FIELDS",
@@ -32,32 +34,7 @@ __all__ = [
     "read_body",
 ]
 
-RETRY_AFTER_S = 2  # seconds; what a 503 asks the client to wait
 EVENT_FIELDS = EVENT_COLUMNS[: EVENT_COLUMNS.index("raw") + 1]  # what GET /v1/events returns
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read at most `limit` bytes of body; 413 beyond it, before buffering the rest."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(
-            413, f"body is {declared} bytes; the limit is {limit} (LEASH_MAX_BODY_BYTES)"
-        )
-    chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > limit:
-            raise HTTPException(413, f"body exceeds {limit} bytes (LEASH_MAX_BODY_BYTES)")
-    return bytes(chunks)
-
-
-class OrjsonResponse(Response):
-    """JSON via orjson (raw records are embedded as pre-serialised fragments, not re-parsed)."""
-
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
 
 
 def _event_json(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -223,4 +200,5 @@ def create_app(runtime: Runtime, *, routers: Sequence[RouterFactory] = ()) -> Fa
     for factory in routers:
         app.include_router(factory(auth))
     app.include_router(create_ingest_router(runtime, auth))
+    app.include_router(create_receiver_router(runtime, auth))
     return app

@@ -10,6 +10,8 @@ from fastapi import HTTPException, Request, status
 
 __all__ = ["Authenticator", "Caller"]
 
+_BEARER_HOW = "send 'Authorization: Bearer <token>'"
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -24,10 +26,17 @@ class Authenticator:
         self._keys = [(token.encode(), scopes) for token, scopes in keys.items()]
 
     def identify(self, authorization: str | None) -> Caller | None:
+        """The caller behind an `Authorization: Bearer <token>` header value, if any."""
         if not authorization:
             return None
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
+            return None
+        return self.identify_token(token)
+
+    def identify_token(self, token: str | None) -> Caller | None:
+        """The caller behind a bare token (a key header such as X-Amz-Firehose-Access-Key)."""
+        if not token:
             return None
         presented = token.strip().encode()
         match: Caller | None = None
@@ -36,25 +45,38 @@ class Authenticator:
                 match = Caller(key_id=_fingerprint(known), scopes=scopes)
         return match
 
-    def require(self, scope: str) -> Callable[[Request], Caller]:
+    def authorize(self, caller: Caller | None, scope: str, *, how: str = _BEARER_HOW) -> Caller:
+        """`caller` if it holds `scope`; else 401 (no keys, no or unknown key) or 403.
+
+        `how` tells the client how to send a key; it ends the 401 message.
+        """
+        if not self._keys:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "no API keys are configured: set LEASH_API_KEYS=token:scope+scope",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if caller is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                f"missing or unknown API key: {how}",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if scope not in caller.scopes:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"this API key lacks the '{scope}' scope"
+            )
+        return caller
+
+    def require(self, scope: str, *, key_header: str | None = None) -> Callable[[Request], Caller]:
+        """A dependency that admits a Bearer key, or one in `key_header`, holding `scope`."""
+        how = _BEARER_HOW if key_header is None else f"{_BEARER_HOW} or '{key_header}: <token>'"
+
         def dependency(request: Request) -> Caller:
-            if not self._keys:
-                raise HTTPException(
-                    status.HTTP_401_UNAUTHORIZED,
-                    "no API keys are configured: set LEASH_API_KEYS=token:scope+scope",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
             caller = self.identify(request.headers.get("authorization"))
-            if caller is None:
-                raise HTTPException(
-                    status.HTTP_401_UNAUTHORIZED,
-                    "missing or unknown API key: send 'Authorization: Bearer <token>'",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-            if scope not in caller.scopes:
-                raise HTTPException(
-                    status.HTTP_403_FORBIDDEN, f"this API key lacks the '{scope}' scope"
-                )
+            if caller is None and key_header is not None:
+                caller = self.identify_token(request.headers.get(key_header))
+            caller = self.authorize(caller, scope, how=how)
             request.state.caller = caller
             return caller
 

@@ -37,6 +37,30 @@ class IngestMetrics:
             registry=r,
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
+        self.receiver_requests = Counter(
+            "leash_receiver_requests",
+            "Requests to the AWS delivery receivers, by receiver and HTTP status",
+            ["receiver", "code"],
+            registry=r,
+        )
+        self.receiver_records = Counter(
+            "leash_receiver_records",
+            "CloudTrail records found by the receivers, by outcome (accepted, duplicate, rejected)",
+            ["receiver", "outcome"],
+            registry=r,
+        )
+        self.receiver_control_messages = Counter(
+            "leash_receiver_control_messages_skipped",
+            "CloudWatch Logs CONTROL_MESSAGE records skipped by the Firehose receiver",
+            registry=r,
+        )
+        self.receiver_seconds = Histogram(
+            "leash_receiver_request_seconds",
+            "Receiver latency (EventBridge gives up at 5 s)",
+            ["receiver"],
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
         self.consumer_lag = Gauge(
             "leash_sink_consumer_lag", "Messages not yet committed", registry=r
         )

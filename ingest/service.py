@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 # bytes; larger bodies are parsed on a worker thread so the event loop keeps serving (decide!)
 INLINE_BODY_BYTES = 32 * 1024
+INLINE_RECORDS = 16  # records; about INLINE_BODY_BYTES of CloudTrail, normalised inline
 
 
 class TooManyRecords(ValueError):
@@ -74,8 +76,11 @@ class IngestService:
             )
         return parsed
 
-    def normalize(self, parsed: ParsedBody) -> IngestResult:
-        """Validate and normalise every record (CPU only, thread-safe); no dedupe against others."""
+    def normalize(self, parsed: ParsedBody, labels: Sequence[str] | None = None) -> IngestResult:
+        """Validate and normalise every record (CPU only, thread-safe); no dedupe against others.
+
+        A rejected record's error starts with its label (`labels[index]`, else `record <index>`).
+        """
         result = IngestResult()
         seen: set[str] = set()
         for index, record in enumerate(parsed.records):
@@ -86,7 +91,8 @@ class IngestService:
                 except RecordError as exc:
                     error = str(exc)
             if error is not None:
-                result.rejected.append({"index": index, "error": f"record {index}: {error}"})
+                where = labels[index] if labels is not None else f"record {index}"
+                result.rejected.append({"index": index, "error": f"{where}: {error}"})
             elif event.event_id in seen:
                 result.duplicates += 1
             else:
@@ -139,6 +145,21 @@ class IngestService:
 
     def parse_and_normalize(self, body: bytes, content_encoding: str = "") -> IngestResult:
         return self.normalize(self.parse(body, content_encoding))
+
+    async def ingest_parsed(
+        self, parsed: ParsedBody, labels: Sequence[str] | None = None
+    ) -> IngestResult:
+        """Normalise, dedupe and publish records a receiver has already unwrapped.
+
+        No record-count limit here: the receiver's own protocol bounds the batch.
+        """
+        if len(parsed.records) > INLINE_RECORDS:
+            result = await asyncio.to_thread(self.normalize, parsed, labels)
+        else:
+            result = self.normalize(parsed, labels)
+        self.claim(result)
+        await self.publish(result)
+        return result
 
     async def ingest(self, body: bytes, content_encoding: str = "") -> IngestResult:
         """Parse, normalise (off the event loop for large bodies), dedupe and publish durably."""
