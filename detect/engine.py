@@ -23,7 +23,7 @@ from detect.anomaly.destruction import LastingDestruction
 from detect.anomaly.forest import DetectionModel, explain_rows
 from detect.context.org import OrgMemory, delegated
 from detect.context.triage import FOREST_RULE, Triage
-from detect.features import PrincipalState
+from detect.features import PrincipalState, source_of
 from detect.findings import SEVERITIES, Finding
 from detect.rules.base import Rule
 from detect.rules.catalogue import RuleIndex
@@ -138,14 +138,15 @@ class DetectionEngine:
         initiators: dict[int, str] = {}  # event -> the principal whose stack operation it serves
         for idx, event in enumerate(events):
             state = self._state(event)
-            new = Novelty.of(state, event)
+            source = source_of(event)
+            new = Novelty.of(state, event, source)
             if (
                 event.action_class == "destructive"
                 and event.action not in state.seen["destructive"]
             ):
                 self._new_destructive.add(event.event_id)
             routine = state.established and self.baselines is not None and not new.action
-            flags = state.observe(event)
+            flags = state.observe(event, source)
             x = state.features()
             self.watermark_ms = max(self.watermark_ms, event.event_time_ms)
             found: list[Pending] = []

@@ -61,6 +61,12 @@ class BaselineCheck:
             event.source, event.action, event.error_code
         )
 
+    # no threshold is below the lowest floor: a value at or under it never fires
+    lowest: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lowest", min(self.floors.values()))
+
     def threshold(self, state: PrincipalState) -> float:
         floor = self.floors.get(state.actor_kind, max(self.floors.values()))
         high = state.high.get(self.feature, 0.0)
@@ -266,6 +272,8 @@ class BaselineDetector:
         self, check: BaselineCheck, state: PrincipalState, x: Sequence[float], event: AuditEvent
     ) -> Finding | None:
         value = x[_INDEX[check.feature]]
+        if value <= check.lowest:
+            return None
         limit = check.threshold(state)
         if value <= limit:
             return None

@@ -22,7 +22,7 @@ from detect.context.org import OrgMemory
 from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, source_of, store_of
 from detect.findings import Finding
 from detect.rules.record import field as lookup
-from detect.rules.record import outcome, record_of
+from detect.rules.record import outcome_of, record_of
 from ingest.events import AuditEvent
 
 __all__ = ["BehaviourDetector", "Novelty"]
@@ -96,9 +96,18 @@ class Novelty:
     prod_grant: bool  # a grant call it never made on a production-named target
 
     @classmethod
-    def of(cls, state: PrincipalState, event: AuditEvent) -> Novelty:
+    def of(
+        cls,
+        state: PrincipalState,
+        event: AuditEvent,
+        source: tuple[tuple[str, str], ...] | None = None,
+    ) -> Novelty:
+        """`source` is `source_of(event)` when the caller computed it already."""
         seen = state.seen
-        fresh = {dim: v if v and v not in seen[dim] else "" for dim, v in source_of(event)}
+        fresh = {
+            dim: v if v and v not in seen[dim] else ""
+            for dim, v in (source if source is not None else source_of(event))
+        }
         return cls(
             event.action not in seen["action"],
             event.region not in seen["region"],
@@ -140,7 +149,7 @@ class BehaviourDetector:
         """Findings for `event`; `new` says what was new about it for its principal."""
         found: list[Finding | None] = []
         record = record_of(event)
-        result = outcome(record)
+        result = outcome_of(event)
         seen = self._seen.setdefault(state.key, _Seen())
         if result == "ok":
             found.append(self._sweep(state, event, record))

@@ -76,17 +76,73 @@ class IsolationForestDetector(BaseEstimator):  # type: ignore[misc]
         return self
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """anomaly_score of each row, in (0, 1]; higher means more anomalous."""
+        """anomaly_score of each row, in (0, 1]; higher means more anomalous.
+
+        The same numbers as sklearn's `-IsolationForest.score_samples` (a test holds them
+        equal), computed from the fitted trees directly: sklearn dispatches every tree through
+        joblib and re-validates per call, which cost more than the trees themselves at the
+        few hundred rows a detection batch scores (profiled: 32 ms per call vs 6 ms).
+        """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        # sklearn returns the opposite of the paper's score (higher = more normal): the one flip.
-        return np.asarray(-self.model_.score_samples(X), dtype=np.float64)
+        flat = self.__dict__.get("_flat")
+        if flat is None:
+            flat = self.__dict__["_flat"] = _FlatForest(self.model_)
+        return flat.score(X)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().__getstate__()
+        state.pop("_flat", None)  # derived from model_; rebuilt on first use after loading
+        return state
 
     anomaly_score = score_samples
 
     def predict(self, X: Any) -> np.ndarray:
         """1 for rows whose anomaly_score exceeds threshold_, else 0."""
         return (self.score_samples(X) > self.threshold_).astype(np.int64)
+
+
+def _average_path_length(n: np.ndarray) -> np.ndarray:
+    """c(n): the average path length of an unsuccessful search in a BST of n nodes (the
+    isolation forest paper's normaliser): 0 for n <= 1, 1 for n = 2."""
+    n = np.asarray(n, dtype=np.float64)
+    out = np.zeros_like(n)
+    out[n == 2] = 1.0
+    big = n > 2
+    out[big] = 2.0 * (np.log(n[big] - 1.0) + np.euler_gamma) - 2.0 * (n[big] - 1.0) / n[big]
+    return out
+
+
+class _FlatForest:
+    """A fitted IsolationForest reduced to its trees and, per node, the path length a row that
+    ends there is credited with (its depth plus c(training rows left in the node))."""
+
+    def __init__(self, forest: IsolationForest) -> None:
+        self.trees = []
+        for estimator, features in zip(
+            forest.estimators_, forest.estimators_features_, strict=True
+        ):
+            tree = estimator.tree_
+            depth = np.zeros(tree.node_count, dtype=np.float64)
+            for node in range(tree.node_count):  # children always follow their parent
+                for child in (tree.children_left[node], tree.children_right[node]):
+                    if child >= 0:
+                        depth[child] = depth[node] + 1.0
+            credit = depth + _average_path_length(tree.n_node_samples)
+            self.trees.append((tree, np.asarray(features), credit))
+        self.denominator = len(self.trees) * float(
+            _average_path_length(np.array([forest.max_samples_]))[0]
+        )
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        rows = np.ascontiguousarray(X, dtype=np.float32)  # what sklearn's trees split on
+        depths = np.zeros(len(rows), dtype=np.float64)
+        for tree, features, credit in self.trees:
+            subset = rows if len(features) == rows.shape[1] else rows[:, features]
+            depths += credit[tree.apply(np.ascontiguousarray(subset))]
+        if self.denominator == 0:
+            return np.full(len(rows), 0.5)  # one training row: sklearn's 2 ** -1
+        return np.asarray(2.0 ** (-depths / self.denominator), dtype=np.float64)
 
 
 def explain_rows(

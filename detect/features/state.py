@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import deque
 from collections.abc import Mapping
@@ -77,6 +78,7 @@ def source_of(event: AuditEvent) -> tuple[tuple[str, str], ...]:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def net_of(ip: str) -> str:
     """ "a.b.0.0/16" of a dotted IPv4 address; "" for anything else (a service name, IPv6)."""
     parts = ip.split(".")
@@ -85,6 +87,7 @@ def net_of(ip: str) -> str:
     return f"{parts[0]}.{parts[1]}.0.0/16"
 
 
+@functools.lru_cache(maxsize=4096)
 def client_of(user_agent: str) -> str:
     """The client product: the first token, without its version ("aws-cli", "boto3")."""
     head = user_agent.strip().lstrip("[").split(" ", 1)[0]
@@ -213,8 +216,10 @@ class PrincipalState:
             self.active_days += 1
             self._last_day = day
 
-    def observe(self, event: AuditEvent) -> int:
-        """Add one event; returns FIRST_SEEN_* flags (0 when nothing is new about it)."""
+    def observe(self, event: AuditEvent, source: tuple[tuple[str, str], ...] | None = None) -> int:
+        """Add one event; returns FIRST_SEEN_* flags (0 when nothing is new about it).
+
+        `source` is `source_of(event)` when the caller computed it already."""
         self._touch(event.event_time_ms)
         cls = event.action_class
         destructive = cls == "destructive"
@@ -228,7 +233,7 @@ class PrincipalState:
             self._first_seen("region", event.region),
             self._first_seen("ip", event.source_ip),
         )
-        for dim, value in source_of(event):
+        for dim, value in source if source is not None else source_of(event):
             if value:
                 self._first_seen(dim, value)
         names = {resource_name(r) for r in event.resources}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from detect.findings import Finding
-from detect.rules.record import base_action, outcome, record_of
+from detect.rules.record import base_action, outcome_of, record_of
 from ingest.events import AuditEvent
 
 __all__ = ["SEVERITY_SCORE", "Hit", "RedFlag", "Rule", "build_finding"]
@@ -99,7 +99,7 @@ class RedFlag:
         if self.actions and base_action(event.action) not in self.actions:
             return None
         record = record_of(event)
-        result = outcome(record)
+        result = outcome_of(event)
         if result == "failed" or (result == "denied" and self.denied_severity is None):
             return None
         hit = self.match(record)

@@ -18,6 +18,7 @@ __all__ = [
     "field",
     "has_star",
     "outcome",
+    "outcome_of",
     "public_statements",
     "record_of",
     "statements",
@@ -66,7 +67,8 @@ def record_of(event: AuditEvent) -> Mapping[str, Any]:
 
 
 def _lookup(node: Any, key: str) -> Any:
-    if not isinstance(node, Mapping):
+    # parsed JSON is plain dicts: the exact type check spares the ABC check for almost all
+    if type(node) is not dict and not isinstance(node, Mapping):
         return None
     value = node.get(key)
     if value is None:
@@ -100,6 +102,16 @@ def outcome(record: Mapping[str, Any]) -> str:
     if isinstance(response, Mapping) and "Failure" in response.values():
         return "failed"  # ConsoleLogin / PasswordUpdated / ExternalIdPDirectoryLogin outcomes
     return "ok"
+
+
+@functools.lru_cache(maxsize=_RECORD_CACHE_SIZE)
+def _outcome_of_raw(raw: str) -> str:
+    return outcome(_parse(raw))
+
+
+def outcome_of(event: AuditEvent) -> str:
+    """`outcome` of the event's record, computed once per event and shared by all rules."""
+    return _outcome_of_raw(event.raw)
 
 
 def caller_names(record: Mapping[str, Any]) -> set[str]:

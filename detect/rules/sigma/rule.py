@@ -12,7 +12,7 @@ import yaml
 
 from detect.findings import Finding
 from detect.rules.base import build_finding
-from detect.rules.record import outcome, record_of
+from detect.rules.record import outcome_of, record_of
 from detect.rules.sigma.condition import (
     Names,
     Predicate,
@@ -61,10 +61,10 @@ class SigmaRule:
         if self.actions is not None and event.action.casefold() not in self.actions:
             return None
         record = record_of(event)
-        if not self.reads_outcome and outcome(record) != "ok":
-            return None  # a failed call changed nothing; only rules about failures judge those
         if not self.match(record):
             return None
+        if not self.reads_outcome and outcome_of(event) != "ok":
+            return None  # a failed call changed nothing; only rules about failures judge those
         matched = [name for name, pred in self.selections if pred(record)]
         service = event.source.removesuffix(".amazonaws.com")
         resource = event.resources[0] if event.resources else "-"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -30,20 +31,43 @@ _MODIFIERS = frozenset(
 )
 
 Test = Callable[[list[Any]], bool]  # over a field's resolved values
+_MEMO_SIZE = 4096  # strings remembered per regex test
+
+
+Resolver = Callable[[Mapping[str, Any]], list[Any]]
+
+
+def _resolver(path: str) -> Resolver:
+    """The values at a dotted path (flattened key first); lists fan out; lowercase keys work.
+
+    Compiled once per rule field: evaluation only walks the keys."""
+    keys = tuple(path.split("."))
+    if len(keys) == 1:
+        key = keys[0]
+
+        def single(record: Mapping[str, Any]) -> list[Any]:
+            value = lookup(record, key)
+            return [] if value is None else [value]
+
+        return single
+
+    def dotted(record: Mapping[str, Any]) -> list[Any]:
+        direct = record.get(path)  # Logstash-style flattened keys
+        if direct is not None:
+            return [direct]
+        nodes: list[Any] = [record]
+        for key in keys:
+            found = [lookup(node, key) for node in _fan_out(nodes)]
+            nodes = [n for n in found if n is not None]
+            if not nodes:
+                return []
+        return nodes
+
+    return dotted
 
 
 def _resolve(record: Mapping[str, Any], path: str) -> list[Any]:
-    """The values at a dotted path (flattened key first); lists fan out; lowercase keys work."""
-    direct = record.get(path) if "." in path else None  # Logstash-style flattened keys
-    if direct is not None:
-        return [direct]
-    nodes: list[Any] = [record]
-    for key in path.split("."):
-        found = [lookup(node, key) for node in _fan_out(nodes)]
-        nodes = [n for n in found if n is not None]
-        if not nodes:
-            return []
-    return nodes
+    return _resolver(path)(record)
 
 
 def _fan_out(nodes: list[Any]) -> Iterator[Any]:
@@ -72,6 +96,13 @@ def _texts(value: Any) -> Iterator[str]:
                 yield from _texts(item)
 
 
+def _all_texts(values: list[Any]) -> list[str]:
+    """Every string the values can match as (most fields resolve to one plain string)."""
+    if len(values) == 1 and type(values[0]) is str:
+        return values
+    return [t for v in values for t in _texts(v)]
+
+
 def _is_null(values: list[Any]) -> bool:
     # Sigma `null`: the field is absent or empty (data-lake exports write "" for absent strings).
     return all(v is None or v == "" for v in values)
@@ -97,6 +128,12 @@ def _wildcard_regex(value: str, mods: frozenset[str]) -> re.Pattern[str]:
     return re.compile(rf"\A(?:{body})\Z", flags)
 
 
+def _memo(test: Callable[[str], bool]) -> Callable[[str], bool]:
+    """A regex test remembered per string: the fields rules match (ARNs, user agents, names)
+    repeat from event to event, and a pattern like `.+:assumed-role/aws:.+` backtracks."""
+    return functools.lru_cache(maxsize=_MEMO_SIZE)(test)
+
+
 def _value_test(value: Any, mods: frozenset[str], *, where: str) -> Test:
     if value is None:
         return _is_null
@@ -109,14 +146,16 @@ def _value_test(value: Any, mods: frozenset[str], *, where: str) -> Test:
             pattern = re.compile(text, flags)
         except re.error as exc:
             raise SigmaError(f"{where}: invalid regular expression {text!r}: {exc}") from None
-        return lambda vs: any(pattern.search(t) for v in vs for t in _texts(v))
+        found = _memo(lambda t: pattern.search(t) is not None)
+        return lambda vs: any(found(t) for t in _all_texts(vs))
     if not any(c in text for c in "*?\\") and not mods & {"contains", "startswith", "endswith"}:
         folded = text if "cased" in mods else text.casefold()
         if "cased" in mods:
-            return lambda vs: any(t == folded for v in vs for t in _texts(v))
-        return lambda vs: any(t.casefold() == folded for v in vs for t in _texts(v))
+            return lambda vs: any(t == folded for t in _all_texts(vs))
+        return lambda vs: any(t.casefold() == folded for t in _all_texts(vs))
     regex = _wildcard_regex(text, mods)
-    return lambda vs: any(regex.match(t) for v in vs for t in _texts(v))
+    matches = _memo(lambda t: regex.match(t) is not None)
+    return lambda vs: any(matches(t) for t in _all_texts(vs))
 
 
 def _fieldref(path: str, ref: Any, *, mods: frozenset[str], where: str) -> Predicate:
@@ -154,18 +193,19 @@ def _field_predicate(key: str, value: Any, *, where: str) -> Predicate:
         raise SigmaError(f"{where}: empty value list for {key!r}")
     if "exists" in mods:
         want = values[0] is True or str(values[0]).casefold() == "true"
-        return lambda record: (not _is_null(_resolve(record, path))) == want
+        resolve = _resolver(path)
+        return lambda record: (not _is_null(resolve(record))) == want
     if "fieldref" in mods:
         preds = [_fieldref(path, v, mods=mods, where=where) for v in values]
     else:
         tests = [_value_test(v, mods, where=where) for v in values]
-        preds = [_bind(path, test) for test in tests]
+        resolve = _resolver(path)
+        if "all" in mods:
+            return lambda record: all(test(resolve(record)) for test in tests)
+        # any of the values: resolve the field once, not once per value
+        return lambda record: any(t(found) for found in (resolve(record),) for t in tests)
     combine = all if "all" in mods else any
     return lambda record: combine(p(record) for p in preds)
-
-
-def _bind(path: str, test: Test) -> Predicate:
-    return lambda record: test(_resolve(record, path))
 
 
 def compile_selection(name: str, body: Any, *, where: str) -> Predicate:
