@@ -61,6 +61,29 @@ class IngestMetrics:
             registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.pull_messages = Counter(
+            "leash_pull_messages",
+            "SQS messages handled by the S3 + SQS puller, by outcome (deleted, left, test)",
+            ["outcome"],
+            registry=r,
+        )
+        self.pull_objects = Counter(
+            "leash_pull_objects",
+            "S3 objects named by SQS messages, by outcome (stored, digest, skipped, failed)",
+            ["outcome"],
+            registry=r,
+        )
+        self.pull_records = Counter(
+            "leash_pull_records",
+            "CloudTrail records read from S3 objects, by outcome (accepted, duplicate, rejected)",
+            ["outcome"],
+            registry=r,
+        )
+        self.pull_oldest_message_age = Gauge(
+            "leash_pull_oldest_message_age_seconds",
+            "Age of the oldest message in the latest SQS receive (the puller's lag)",
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "leash_sink_consumer_lag", "Messages not yet committed", registry=r
         )

@@ -161,6 +161,26 @@ class IngestService:
         await self.publish(result)
         return result
 
+    def ingest_blocking(
+        self, parsed: ParsedBody, labels: Sequence[str] | None = None, *, timeout_s: float = 60.0
+    ) -> IngestResult:
+        """`ingest_parsed` for a worker thread (the S3 + SQS puller): returns once the bus holds
+        the accepted events durably, raises (BusUnavailable, TimeoutError) when it does not.
+
+        Ids another request is publishing at this moment are not waited for: both copies reach
+        the bus and the store keeps one (its ReplacingMergeTree is the guarantee, the cache an
+        optimisation)."""
+        result = self.normalize(parsed, labels)
+        fresh = [e for e in result.events if e.event_id not in self.dedupe]
+        result.duplicates += len(result.events) - len(fresh)
+        result.events = fresh
+        result.accepted = len(result.events)
+        if result.events:
+            messages = [(e.principal_key.encode(), encode_event(e)) for e in result.events]
+            self._publisher.publish(self._topic, messages).result(timeout=timeout_s)
+            self.dedupe.add_all(e.event_id for e in result.events)
+        return result
+
     async def ingest(self, body: bytes, content_encoding: str = "") -> IngestResult:
         """Parse, normalise (off the event loop for large bodies), dedupe and publish durably."""
         if len(body) > INLINE_BODY_BYTES:

@@ -38,6 +38,20 @@ class SinkSettings(BaseModel):
     commit_interval_s: float = Field(default=1.0, ge=0)
 
 
+class SqsSettings(BaseModel):
+    """The S3 + SQS puller (`leash pull sqs`, and inside `leash up` when `queue_url` is set).
+
+    AWS credentials, region and endpoint come from the standard chain (AWS_PROFILE,
+    AWS_REGION, AWS_ENDPOINT_URL, instance roles...), as for every boto3 tool."""
+
+    queue_url: str = ""
+    concurrency: int = Field(default=4, ge=1, le=64)  # messages handled at once
+    wait_s: int = Field(default=20, ge=0, le=20)  # long-poll wait per ReceiveMessage
+    visibility_s: int = Field(default=300, ge=10, le=43200)  # kept alive while a file is read
+    batch_records: int = Field(default=5000, ge=1)  # records published per bus write
+    max_object_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)  # compressed, per file
+
+
 class IdentitySettings(BaseModel):
     """How a full ARN maps to a stable principal key and an actor kind.
 
@@ -125,6 +139,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     sink: SinkSettings = SinkSettings()
     identity: IdentitySettings = IdentitySettings()
+    sqs: SqsSettings = SqsSettings()
 
     @field_validator("api_keys", "webhook_urls", "revokers", mode="before")
     @classmethod

@@ -163,6 +163,12 @@ class Shipper:
                 return result
         raise AssertionError("unreachable")
 
+    def post_records(self, records: list[Any]) -> dict[str, Any]:
+        """POST one batch of records (gzip'd JSON array); the API's answer once durable.
+
+        Raises RetryableError when Leash stayed unreachable or busy through every attempt."""
+        return self._post(gzip.compress(orjson.dumps(records), compresslevel=1))
+
     def batches(self, label: str, data: bytes, summary: ShipSummary) -> Iterator[Batch]:
         """Batches of one source; records that are not even JSON become rejections here."""
         try:

@@ -11,6 +11,7 @@ from detect.api.decide import DecideFastPath
 from detect.services import Services, ServiceWorker, build_services, start_detection
 from detect.settings import DetectSettings
 from ingest.api import RouterFactory, create_app
+from ingest.aws.worker import SqsPullWorker
 from ingest.runtime import Runtime
 from ingest.sink.worker import SinkWorker
 
@@ -33,11 +34,13 @@ def start_workers(
     services: Services | None = None,
     detect: bool = False,
     detect_settings: DetectSettings | None = None,
+    pull: bool = False,
 ) -> None:
     """Start the background workers this process runs (embedded `leash up` runs all of them).
 
     `sink` runs the bus -> store writer; `services` runs the response and gate threads (webhook
-    outbox, journaled logs, health poll); `detect` runs the detection worker wired to them.
+    outbox, journaled logs, health poll); `detect` runs the detection worker wired to them;
+    `pull` runs the S3 + SQS puller of LEASH_SQS__QUEUE_URL into this process's bus.
     Every subscriber joins the bus before any worker starts, so the embedded bus never trims a
     record that a group which is about to read it has not seen.
     """
@@ -50,6 +53,8 @@ def start_workers(
             runtime.workers.append(start_detection(services, settings=detect_settings))
     if sink_worker is not None:
         runtime.workers.append(sink_worker.start())
+    if pull:
+        runtime.workers.append(SqsPullWorker(runtime).start())
 
 
 def build_app(services: Services) -> FastAPI:

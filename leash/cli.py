@@ -66,7 +66,13 @@ def _serve(settings: Settings, *, sink: bool, detect: bool, dashboard: bool) -> 
     dash: subprocess.Popen[bytes] | None = None
     with open_runtime(settings) as runtime:
         services = build_services(runtime)
-        start_workers(runtime, sink=sink, services=services, detect=detect)
+        start_workers(
+            runtime,
+            sink=sink,
+            services=services,
+            detect=detect,
+            pull=bool(settings.sqs.queue_url),
+        )
         app = build_app(services)
         if dashboard:
             dash = _start_dashboard(settings)
@@ -199,6 +205,12 @@ def cmd_ship(args: argparse.Namespace) -> int:
     return run_ship(args)
 
 
+def cmd_pull(args: argparse.Namespace) -> int:
+    from leash.pullcli import run_pull
+
+    return run_pull(args, _settings(args))
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from ingest.sink.verify import verify_store
     from ingest.store import open_store
@@ -296,6 +308,17 @@ def build_parser() -> argparse.ArgumentParser:
             "(recursive) or stdin (-) to POST /v1/events. Exits 1 if any record was rejected.",
         )
     )
+    from leash.pullcli import add_pull_arguments
+
+    pull = sub.add_parser(
+        "pull",
+        help="pull CloudTrail from AWS: S3 log files announced on an SQS queue",
+        description="Pull CloudTrail log files from S3 as an SQS queue announces them "
+        "(CloudTrail's SNS notification, S3 event notifications or EventBridge), and send their "
+        "records to a Leash API. A message is deleted only after its records are durable.",
+    )
+    add_pull_arguments(pull.add_subparsers(dest="source", required=True, metavar="SOURCE"))
+    pull.set_defaults(func=cmd_pull)
     return parser
 
 

@@ -1,0 +1,167 @@
+"""The S3 + SQS puller against moto's server mode (real HTTP S3/SQS/SNS) and a real runtime:
+every record stored once, messages deleted only after that, poison left for redrive."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from ingest.aws.deliver import ServiceDelivery
+from ingest.aws.pull import DeliveryUnavailable, SqsPuller
+from ingest.parse import ParsedBody
+from ingest.runtime import Runtime
+from ingest.sink.worker import SinkWorker
+from tests.aws_local import AwsLocal, aws_local, invictus_files, trail_key
+from tests.factories import make_record
+
+__all__ = ["aws_local"]  # the fixture, imported for pytest
+
+BUCKET = "org-trail-logs"
+
+
+def stored_ids(runtime: Runtime) -> list[str]:
+    """Every stored row's event id (no FINAL: a record stored twice shows twice)."""
+    sinks = [w for w in runtime.workers if isinstance(w, SinkWorker)]
+    deadline = time.monotonic() + 30
+    while any(s.backlog() for s in sinks) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return [str(r[0]) for r in runtime.store.query("SELECT event_id FROM events")]
+
+
+def puller(aws: AwsLocal, runtime: Runtime, queue: str, **kwargs: Any) -> SqsPuller:
+    options: dict[str, Any] = {"concurrency": 2, "wait_s": 0, "visibility_s": 30, **kwargs}
+    deliver = options.pop("deliver", None) or ServiceDelivery(runtime.service)
+    return SqsPuller(queue, deliver, sqs=aws.sqs, s3=aws.s3, metrics=runtime.metrics, **options)
+
+
+def trail_bucket(aws: AwsLocal, files: list[Path]) -> tuple[list[str], set[str]]:
+    """A bucket laid out as CloudTrail writes it (gzip'd logs plus digests); returns the log keys
+    and the eventIDs they hold."""
+    aws.s3.create_bucket(Bucket=BUCKET)
+    keys, ids = [], set()
+    for path in files:
+        records = orjson.loads(path.read_bytes())["Records"]
+        ids |= {r["eventID"] for r in records}
+        key = trail_key(path.name + ".gz")
+        aws.s3.put_object(Bucket=BUCKET, Key=key, Body=gzip.compress(path.read_bytes()))
+        keys.append(key)
+        digest = trail_key(
+            path.name.replace("CloudTrail_", "CloudTrail-Digest_") + ".gz", digest=True
+        )
+        aws.s3.put_object(Bucket=BUCKET, Key=digest, Body=gzip.compress(b'{"digestS3Bucket": "x"}'))
+        keys.append(digest)
+    return keys, ids
+
+
+def test_every_notification_shape_stores_each_record_once_and_empties_the_queue(
+    aws_local: AwsLocal, runtime: Runtime
+) -> None:
+    files = invictus_files()[:12]
+    keys, ids = trail_bucket(aws_local, files)
+    queue = aws_local.queue("trail")
+    logs = [k for k in keys if "/CloudTrail/" in k]
+    digests = [k for k in keys if "CloudTrail-Digest" in k]
+    send = lambda body: aws_local.sqs.send_message(QueueUrl=queue, MessageBody=body)  # noqa: E731
+    # CloudTrail's own notification through SNS (envelope), and raw-delivered; with a digest
+    topic = aws_local.sns.create_topic(Name="trail")["TopicArn"]
+    aws_local.sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=aws_local.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"],
+    )
+    aws_local.sns.publish(
+        TopicArn=topic,
+        Message=orjson.dumps({"s3Bucket": BUCKET, "s3ObjectKey": logs[:4] + digests[:1]}).decode(),
+    )
+    send(orjson.dumps({"s3Bucket": BUCKET, "s3ObjectKey": logs[4:8]}).decode())
+    # S3 event notifications, keys URL-encoded as S3 writes them; and S3's test event
+    for key in logs[8:]:
+        record = {
+            "eventSource": "aws:s3",
+            "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": BUCKET}, "object": {"key": key.replace("/", "%2F")}},
+        }
+        send(orjson.dumps({"Records": [record]}).decode())
+    send(orjson.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": BUCKET}).decode())
+    # the same file announced twice (S3 and CloudTrail both notify): stored once
+    send(orjson.dumps({"s3Bucket": BUCKET, "s3ObjectKey": logs[:1]}).decode())
+
+    pull = puller(aws_local, runtime, queue)
+    stats = pull.run(until_empty=True)
+
+    stored = stored_ids(runtime)
+    assert sorted(stored) == sorted(ids)  # every record, each once
+    assert aws_local.depth(queue) == (0, 0)  # every message deleted
+    assert (stats.objects, stats.digests, stats.left) == (len(logs) + 1, 1, 0)
+    assert stats.accepted == len(ids) and stats.rejected == 0
+    assert stats.duplicates >= 1  # the file announced twice
+
+
+def test_a_poisoned_object_is_left_for_redrive_and_its_neighbours_are_stored(
+    aws_local: AwsLocal, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    aws_local.s3.create_bucket(Bucket=BUCKET)
+    good, bad = trail_key("good.json.gz"), trail_key("corrupt.json.gz")
+    aws_local.put_log(BUCKET, good, [make_record(eventID=f"ok-{i}") for i in range(5)])
+    aws_local.s3.put_object(Bucket=BUCKET, Key=bad, Body=gzip.compress(b'{"Records": []}')[:-9])
+    queue = aws_local.queue("trail", visibility_s=30)
+    for key in (good, bad, trail_key("missing.json.gz")):
+        aws_local.sqs.send_message(
+            QueueUrl=queue,
+            MessageBody=orjson.dumps({"s3Bucket": BUCKET, "s3ObjectKey": [key]}).decode(),
+        )
+    aws_local.sqs.send_message(QueueUrl=queue, MessageBody='{"Type": "SubscriptionConfirmation"}')
+
+    with caplog.at_level(logging.ERROR, logger="ingest.aws.pull"):
+        stats = puller(aws_local, runtime, queue, visibility_s=30).run(until_empty=True)
+
+    assert sorted(stored_ids(runtime)) == [f"ok-{i}" for i in range(5)]
+    assert (stats.deleted, stats.left) == (1, 3)
+    assert aws_local.depth(queue) == (0, 3)  # in flight until their visibility ends: redrive
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(
+        f"s3://{BUCKET}/{bad}" in line and "gzip" in line and "redrive" in line for line in lines
+    )
+    assert any("missing.json.gz" in line and "NoSuchKey" in line for line in lines)
+    assert any("not a CloudTrail, S3 or EventBridge notification" in line for line in lines)
+
+
+def test_while_leash_cannot_take_records_the_message_is_kept_alive_not_redelivered(
+    aws_local: AwsLocal, runtime: Runtime
+) -> None:
+    """A bus outage longer than the visibility timeout must not burn receive counts: the
+    puller keeps the message invisible and retries the delivery in place."""
+    aws_local.s3.create_bucket(Bucket=BUCKET)
+    key = trail_key("slow.json.gz")
+    aws_local.put_log(BUCKET, key, [make_record(eventID=f"slow-{i}") for i in range(3)])
+    queue = aws_local.queue("trail")
+    aws_local.sqs.send_message(
+        QueueUrl=queue,
+        MessageBody=orjson.dumps({"s3Bucket": BUCKET, "s3ObjectKey": [key]}).decode(),
+    )
+    real = ServiceDelivery(runtime.service)
+    refused_until = time.monotonic() + 4.5  # longer than the 3 s visibility timeout
+    attempts = []
+
+    def flaky(parsed: ParsedBody, labels: list[str]) -> dict[str, Any]:
+        attempts.append(time.monotonic())
+        if time.monotonic() < refused_until:
+            raise DeliveryUnavailable("bus is down")
+        return real(parsed, labels)
+
+    stats = puller(aws_local, runtime, queue, visibility_s=3, deliver=flaky, concurrency=1).run(
+        until_empty=True
+    )
+
+    assert len(attempts) >= 3
+    assert sorted(stored_ids(runtime)) == [f"slow-{i}" for i in range(3)]
+    assert (stats.messages, stats.deleted, stats.duplicates) == (1, 1, 0)  # received once
+    assert aws_local.depth(queue) == (0, 0)
