@@ -16,13 +16,14 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from ingest import schema
 from ingest.auth import Authenticator, Caller
 from ingest.bus import BusUnavailable
+from ingest.cursor import FilterValue, SortKey, encode_cursor
 from ingest.events import EVENT_COLUMNS, event_time_iso
 from ingest.parse import BodyTooLarge
 from ingest.receivers import create_receiver_router
 from ingest.runtime import Runtime
 from ingest.service import TooManyRecords
 from ingest.sink.worker import SinkWorker
-from ingest.web import RETRY_AFTER_S, OrjsonResponse, read_body
+from ingest.web import CURSOR_HELP, RETRY_AFTER_S, OrjsonResponse, page_after, read_body
 
 __all__ = [
     "EVENT_FIELDS",
@@ -38,10 +39,41 @@ EVENT_FIELDS = EVENT_COLUMNS[: EVENT_COLUMNS.index("raw") + 1]  # what GET /v1/e
 
 
 def _event_json(row: tuple[Any, ...]) -> dict[str, Any]:
-    item = dict(zip(EVENT_FIELDS, row, strict=True))
-    item["event_time"] = event_time_iso(int(item["event_time"].timestamp() * 1000))
+    """One stored row (EVENT_FIELDS, then event_time in epoch ms) as the API serves it."""
+    item = dict(zip(EVENT_FIELDS, row[:-1], strict=True))
+    item["event_time"] = event_time_iso(int(row[-1]))
     item["raw"] = orjson.Fragment(item["raw"])
     return item
+
+
+def _event_page(
+    runtime: Runtime,
+    where: str,
+    params: dict[str, Any],
+    *,
+    after: SortKey | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[tuple[Any, ...]], SortKey | None]:
+    """One page of matching events in the list order (event_time DESC, event_id), the rows
+    after `after`; with the sort key of its last row when another page follows, else None."""
+    if after is not None:
+        where += (
+            " AND (event_time < fromUnixTimestamp64Milli({after_ms:Int64}, 'UTC')"
+            " OR (event_time = fromUnixTimestamp64Milli({after_ms:Int64}, 'UTC')"
+            " AND event_id > {after_id:String}))"
+        )
+        params = {**params, "after_ms": after[0], "after_id": after[1]}
+    rows = runtime.store.query(  # one row beyond the page says whether another follows
+        f"SELECT {', '.join(EVENT_FIELDS)}, toUnixTimestamp64Milli(event_time) "
+        f"FROM {schema.EVENTS} FINAL WHERE {where} "
+        "ORDER BY event_time DESC, event_id LIMIT {limit:UInt32} OFFSET {offset:UInt32}",
+        {**params, "limit": limit + 1, "offset": offset},
+    )
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], (int(last[-1]), str(last[EVENT_FIELDS.index("event_id")]))
 
 
 def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
@@ -90,9 +122,24 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: Annotated[int, Query(ge=1, le=5000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        cursor: Annotated[str | None, Query(description=CURSOR_HELP)] = None,
+        offset: Annotated[int, Query(ge=0, description="legacy paging; not with cursor")] = 0,
     ) -> Response:
-        """Stored events, newest first, with the total that match the filters."""
+        """Stored events, newest first (event_time, then event_id), with the total that match.
+
+        Page with `next_cursor`: pass it as `cursor` with the same filters for the next page
+        (null on the last one). Events stored after the first page never shift later pages.
+        """
+        filters: dict[str, FilterValue] = {
+            "principal": principal,
+            "action": action,
+            "action_class": action_class,
+            "actor_kind": actor_kind,
+            "q": q,
+            "since": since,
+            "until": until,
+        }
+        after = page_after(cursor, offset, listing="events", filters=filters)
         where, params = event_filters(
             runtime,
             principal=principal,
@@ -106,12 +153,10 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         total = runtime.store.query(
             f"SELECT count() FROM {schema.EVENTS} FINAL WHERE {where}", params
         )[0][0]
-        rows = runtime.store.query(
-            f"SELECT {', '.join(EVENT_FIELDS)} FROM {schema.EVENTS} FINAL WHERE {where} "
-            "ORDER BY event_time DESC, event_id LIMIT {limit:UInt32} OFFSET {offset:UInt32}",
-            {**params, "limit": limit, "offset": offset},
-        )
-        return OrjsonResponse({"total": int(total), "events": [_event_json(r) for r in rows]})
+        rows, last = _event_page(runtime, where, params, after=after, limit=limit, offset=offset)
+        next_cursor = encode_cursor(last, listing="events", filters=filters) if last else None
+        events = [_event_json(r) for r in rows]
+        return OrjsonResponse({"total": int(total), "events": events, "next_cursor": next_cursor})
 
     @router.get("/v1/whoami", tags=["ops"])
     def whoami(request: Request, _: Caller = Depends(auth.require("read"))) -> dict[str, Any]:

@@ -1,15 +1,19 @@
-"""HTTP plumbing shared by the ingest routes and receivers: bounded body reads, orjson responses."""
+"""HTTP plumbing shared by the routes and receivers: bounded body reads, orjson, list cursors."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from fastapi import HTTPException, Request, Response
 
-__all__ = ["RETRY_AFTER_S", "OrjsonResponse", "read_body"]
+from ingest.cursor import CursorError, FilterValue, SortKey, decode_cursor
+
+__all__ = ["CURSOR_HELP", "RETRY_AFTER_S", "OrjsonResponse", "page_after", "read_body"]
 
 RETRY_AFTER_S = 2  # seconds; what a 503 asks the client to wait
+CURSOR_HELP = "next_cursor of the previous page; send the same filters with it"
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -34,3 +38,19 @@ class OrjsonResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+def page_after(
+    cursor: str | None, offset: int, *, listing: str, filters: Mapping[str, FilterValue]
+) -> SortKey | None:
+    """The sort key a list page continues after (None: the first page); 400 on a bad cursor."""
+    if not cursor:
+        return None
+    if offset:
+        raise HTTPException(
+            400, "cursor and offset cannot be combined: follow next_cursor without offset"
+        )
+    try:
+        return decode_cursor(cursor, listing=listing, filters=filters)
+    except CursorError as exc:
+        raise HTTPException(400, str(exc)) from None

@@ -9,6 +9,9 @@
 `require_approval` polls decide (the same approval is returned while pending) until a human
 approves (the tool runs), denies (ActionDenied) or `wait_s` passes (ApprovalTimeout). When Leash
 cannot be reached the guard fails closed (LeashUnavailable) unless `fail_open=True`.
+
+`iter_events(...)` and `iter_alerts(...)` (a key with the read scope) yield every match, newest
+first, following `next_cursor` page by page; rows stored meanwhile never repeat or shift pages.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 import httpx
@@ -28,6 +32,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 DEFAULT_WAIT_S = 300.0  # seconds a guarded call waits for a human's approval
 DEFAULT_POLL_S = 2.0  # seconds between decide calls while waiting
+EVENTS_PAGE = 1000  # events per GET /v1/events call while iterating (the API allows 5000)
+ALERTS_PAGE = 200  # alerts per GET /v1/alerts call while iterating (the API allows 1000)
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,66 @@ class LeashClient:
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
+
+    def iter_events(
+        self,
+        *,
+        principal: str | None = None,
+        action: str | None = None,
+        action_class: str | None = None,
+        actor_kind: str | None = None,
+        q: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        page_size: int = EVENTS_PAGE,
+    ) -> Iterator[dict[str, Any]]:
+        """Every stored event that matches, newest first (GET /v1/events, page by page)."""
+        filters = {
+            "principal": principal,
+            "action": action,
+            "action_class": action_class,
+            "actor_kind": actor_kind,
+            "q": q,
+            "since": since,
+            "until": until,
+        }
+        return self._pages("/v1/events", rows="events", filters=filters, page_size=page_size)
+
+    def iter_alerts(
+        self,
+        *,
+        status: str | None = None,
+        principal: str | None = None,
+        since: datetime | None = None,
+        page_size: int = ALERTS_PAGE,
+    ) -> Iterator[dict[str, Any]]:
+        """Every alert that matches, newest first (GET /v1/alerts, page by page)."""
+        filters = {"status": status, "principal": principal, "since": since}
+        return self._pages("/v1/alerts", rows="alerts", filters=filters, page_size=page_size)
+
+    def _pages(
+        self,
+        path: str,
+        *,
+        rows: str,
+        filters: Mapping[str, str | datetime | None],
+        page_size: int,
+    ) -> Iterator[dict[str, Any]]:
+        """The `rows` list of each page of `path`, following next_cursor to the last page."""
+        params: dict[str, str | int] = {
+            name: value.isoformat() if isinstance(value, datetime) else value
+            for name, value in filters.items()
+            if value is not None
+        }
+        params["limit"] = page_size
+        while True:
+            response = self._http.get(path, params=params, headers=self._headers)
+            response.raise_for_status()
+            body = response.json()
+            yield from body[rows]
+            if not body.get("next_cursor"):
+                return
+            params["cursor"] = body["next_cursor"]
 
     def decide(
         self, principal: str, action: str, *, source: str = "", resources: Sequence[str] = ()

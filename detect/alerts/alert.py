@@ -214,10 +214,13 @@ class AlertStore:
         principal: str | None = None,
         since: datetime | int | None = None,
         limit: int = 100,
+        after: tuple[int, str] | None = None,
     ) -> _Alerts:
-        """Alerts newest first; `since` (datetime or epoch ms) filters on the last event time."""
+        """Alerts newest first, ties by id; `since` (datetime or epoch ms) filters on the last
+        event time; `after` (created_at ms, id) starts after that alert (keyset paging)."""
         clauses = ["1"]
-        params: dict[str, Any] = {"limit": max(1, min(limit, MAX_LIST_LIMIT))}
+        # one beyond a full page is allowed: it tells the API that another page follows
+        params: dict[str, Any] = {"limit": max(1, min(limit, MAX_LIST_LIMIT + 1))}
         if status:
             clauses.append("status = {status:String}")
             params["status"] = status
@@ -228,6 +231,13 @@ class AlertStore:
             ms = since if isinstance(since, int) else int(since.timestamp() * 1000)
             clauses.append("a.last_event_time >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')")
             params["since"] = ms
+        if after is not None:  # created_at never changes as an alert grows: a stable key
+            clauses.append(
+                "(a.created_at < fromUnixTimestamp64Milli({after_ms:Int64}, 'UTC')"
+                " OR (a.created_at = fromUnixTimestamp64Milli({after_ms:Int64}, 'UTC')"
+                " AND a.id > {after_id:String}))"
+            )
+            params.update(after_ms=after[0], after_id=after[1])
         sql = (
             f"{_SELECT} WHERE {' AND '.join(clauses)} "
             "ORDER BY a.created_at DESC, a.id LIMIT {limit:UInt32}"

@@ -8,14 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
-from detect.alerts.alert import ALERT_STATUSES, AlertStore, notify_listeners
+from detect.alerts.alert import ALERT_STATUSES, MAX_LIST_LIMIT, AlertStore, notify_listeners
 from detect.anomaly.forest import NotEnoughHistory
 from detect.anomaly.model_file import latest_model
 from detect.anomaly.training import model_dir, train_and_save
 from detect.services import Services
 from detect.settings import DetectSettings
 from ingest.auth import Authenticator
+from ingest.cursor import FilterValue, encode_cursor
 from ingest.events import event_time_iso
+from ingest.web import CURSOR_HELP, page_after
 
 __all__ = ["create_router"]
 
@@ -37,14 +39,33 @@ def create_router(services: Services, auth: Authenticator) -> APIRouter:
         status: Annotated[str | None, Query(description="open | acknowledged | resolved")] = None,
         principal: Annotated[str | None, Query(description="full ARN or principal key")] = None,
         since: Annotated[datetime | None, Query(description="last event at or after")] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = 100,
+        cursor: Annotated[str | None, Query(description=CURSOR_HELP)] = None,
     ) -> dict[str, Any]:
-        """Alerts, newest first; one per principal and incident."""
+        """Alerts, newest first (created_at, then id); one per principal and incident.
+
+        Page with `next_cursor`: pass it as `cursor` with the same filters for the next page
+        (null on the last one). Alerts opened after the first page never shift later pages.
+        """
         if status is not None and status not in ALERT_STATUSES:
             raise HTTPException(422, f"status must be one of {', '.join(ALERT_STATUSES)}")
         key = identity.principal_key(principal) if principal else None
-        found = alerts.list(status=status, principal=key, since=since, limit=limit)
-        return {"alerts": [a.to_json() for a in found], "count": len(found)}
+        filters: dict[str, FilterValue] = {"status": status, "principal": key, "since": since}
+        after = page_after(cursor, 0, listing="alerts", filters=filters)
+        # one alert beyond the page says whether another page follows
+        found = alerts.list(status=status, principal=key, since=since, limit=limit + 1, after=after)
+        page = found[:limit]
+        next_cursor = None
+        if len(found) > limit:
+            last = page[-1]
+            next_cursor = encode_cursor(
+                (last.created_at_ms, last.id), listing="alerts", filters=filters
+            )
+        return {
+            "alerts": [a.to_json() for a in page],
+            "count": len(page),
+            "next_cursor": next_cursor,
+        }
 
     @router.get("/v1/alerts/{alert_id}", dependencies=[Depends(auth.require("read"))])
     def get_alert(alert_id: str) -> dict[str, Any]:

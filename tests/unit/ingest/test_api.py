@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gzip
 import time
+from datetime import timedelta
+from typing import Any
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import ADMIN_KEY, INGEST_KEY, READ_KEY, auth
-from tests.factories import make_record
+from tests.factories import BASE_TIME, make_record
 
 
 def wait_for_total(client: TestClient, expected: int, **params: str) -> dict:
@@ -129,3 +132,99 @@ def test_whoami_reports_scopes_not_the_token(client: TestClient) -> None:
         "ingest",
         "read",
     ]
+
+
+def read_page(client: TestClient, **params: Any) -> dict[str, Any]:
+    response = client.get("/v1/events", params=params, headers=auth(READ_KEY))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def read_all(client: TestClient, first: dict[str, Any], **params: Any) -> list[str]:
+    """Ids of `first` and of every page its next_cursor leads to."""
+    ids = [e["event_id"] for e in first["events"]]
+    page = first
+    while page["next_cursor"]:
+        page = read_page(client, **params, cursor=page["next_cursor"])
+        ids += [e["event_id"] for e in page["events"]]
+    return ids
+
+
+def post_records(client: TestClient, records: list[dict[str, Any]], total: int) -> None:
+    assert client.post("/v1/events", json=records, headers=auth(INGEST_KEY)).status_code == 202
+    assert wait_for_total(client, total)["total"] == total
+
+
+def test_cursor_pages_neither_shift_nor_repeat_while_newer_events_arrive(
+    client: TestClient,
+) -> None:
+    # three events share one second, so the event_id tiebreaker decides a page boundary
+    seconds = (0, 1, 2, 2, 2, 3, 4)
+    older = [make_record(at=BASE_TIME + timedelta(seconds=s)) for s in seconds]
+    post_records(client, older, 7)
+    matched = [e["event_id"] for e in read_page(client, limit=100)["events"]]
+    first = read_page(client, limit=3)
+    assert first["next_cursor"] and len(first["events"]) == 3
+
+    newer = [make_record(at=BASE_TIME + timedelta(hours=1, seconds=i)) for i in range(4)]
+    post_records(client, newer, 11)
+    # what cursors fix: offset's page 2 now repeats rows of page 1
+    by_offset = [e["event_id"] for e in read_page(client, limit=3, offset=3)["events"]]
+    assert set(by_offset) & {e["event_id"] for e in first["events"]}
+
+    ids = read_all(client, first, limit=3)
+    assert len(ids) == len(set(ids)) == 7
+    assert ids == matched  # the same rows, in the same order, as one read at page 1 time
+    newest_first = sorted((-s, r["eventID"]) for s, r in zip(seconds, older, strict=True))
+    assert ids == [event_id for _, event_id in newest_first]  # event_time DESC, event_id
+
+
+def test_cursor_pages_keep_their_filters_and_end_without_an_empty_page(
+    client: TestClient,
+) -> None:
+    deletes = [make_record(eventName="DeleteBucket") for _ in range(4)]
+    post_records(client, [*deletes, make_record(), make_record()], 6)
+    first = read_page(client, action="DeleteBucket", limit=2)
+    second = read_page(client, action="DeleteBucket", limit=2, cursor=first["next_cursor"])
+    assert second["next_cursor"] is None and len(second["events"]) == 2
+    ids = read_all(client, first, action="DeleteBucket", limit=2)
+    assert sorted(ids) == sorted(r["eventID"] for r in deletes)
+    assert read_page(client, limit=6)["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        pytest.param(
+            {"action": "DeleteBucket"},
+            "cursor was issued for other filters; restart without cursor",
+            id="other filters",
+        ),
+        pytest.param(
+            {"offset": 2},
+            "cursor and offset cannot be combined",
+            id="with offset",
+        ),
+        pytest.param(
+            {"cursor": "not-a-cursor"},
+            "cursor has unknown version",
+            id="malformed",
+        ),
+        pytest.param(
+            {"cursor": "%%%"},
+            "cursor is not a url-safe base64 token",
+            id="not base64",
+        ),
+    ],
+)
+def test_a_cursor_that_cannot_continue_gets_400_naming_why(
+    client: TestClient, params: dict[str, Any], message: str
+) -> None:
+    post_records(client, [make_record() for _ in range(3)], 3)
+    cursor = read_page(client, limit=1)["next_cursor"]
+    response = client.get(
+        "/v1/events", params={"limit": 1, "cursor": cursor, **params}, headers=auth(READ_KEY)
+    )
+    assert response.status_code == 400
+    assert message in response.json()["detail"]

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import quote
 
 import httpx
 import pytest
 
+from detect.alerts.alert import AlertStore
 from leash_client import ActionDenied, ApprovalTimeout, LeashClient, LeashUnavailable
-from tests.conftest import ADMIN_KEY, INGEST_KEY, auth
+from tests.conftest import ADMIN_KEY, INGEST_KEY, READ_KEY, auth
 from tests.factories import make_record
-from tests.unit.detect.response.test_webhooks import AGENT_ARN, ResponseEnv, env, free_port
+from tests.unit.detect.response.test_webhooks import (
+    AGENT_ARN,
+    ResponseEnv,
+    env,
+    free_port,
+    make_alert,
+)
 
 __all__ = ["env"]
 
@@ -110,3 +118,26 @@ def test_guard_runs_allowed_tools_and_fails_closed_without_leash(leash: LeashCli
     with pytest.raises(httpx.HTTPError):
         down.decide(AGENT_ARN, "DescribeInstances")
     down.close()
+
+
+def test_iterators_follow_next_cursor_to_the_last_page(env: ResponseEnv) -> None:
+    reader = LeashClient(api_key=READ_KEY, http=env.client)
+    records = [make_record(eventName="DeleteBucket") for _ in range(5)] + [make_record()]
+    LeashClient(api_key=INGEST_KEY, http=env.client).emit(records)
+    deadline = time.monotonic() + 10
+    while len(list(reader.iter_events(page_size=5000))) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    deletes = list(reader.iter_events(action="DeleteBucket", page_size=2))  # pages of 2, 2, 1
+    assert sorted(e["event_id"] for e in deletes) == sorted(r["eventID"] for r in records[:5])
+    assert [e["event_time"] for e in deletes] == sorted(
+        (e["event_time"] for e in deletes), reverse=True
+    )
+
+    AlertStore(env.runtime.store).save(
+        [make_alert(id=f"al_{i}", created_at_ms=1_790_000_000_000 + i) for i in range(3)]
+    )
+    assert [a["id"] for a in reader.iter_alerts(status="open", page_size=2)] == [
+        "al_2",
+        "al_1",
+        "al_0",
+    ]
