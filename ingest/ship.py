@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
+import os
 import sys
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +58,8 @@ class Batch:
 class ShipSummary:
     files: int = 0
     skipped_files: list[str] = field(default_factory=list)
+    digests: int = 0  # CloudTrail digest files: hashes of log files, not events
+    resumed: int = 0  # S3 objects a checkpoint says were shipped before
     records: int = 0
     accepted: int = 0
     duplicates: int = 0
@@ -68,8 +72,12 @@ class ShipSummary:
 
 
 def iter_sources(paths: list[str]) -> Iterator[Path | None]:
-    """Files to ship, directories expanded recursively in sorted order; `-` yields None (stdin)."""
+    """Files to ship, directories expanded recursively in sorted order; `-` yields None (stdin).
+
+    `s3://` URLs are not local sources: Shipper.ship reads them through S3Source."""
     for raw in paths:
+        if raw.startswith("s3://"):
+            continue
         if raw == "-":
             yield None
             continue
@@ -98,6 +106,81 @@ def read_sources(path: Path | None) -> Iterator[tuple[str, bytes]]:
                     yield f"{path}!{info.filename}", _gunzip(archive.read(info))
     else:
         yield str(path), _gunzip(path.read_bytes())
+
+
+def is_digest_file(name: str, records: list[Any] | None = None) -> bool:
+    """A CloudTrail digest file: by its path (CloudTrail-Digest/ or _CloudTrail-Digest_), or by
+    its content (one object with digestStartTime and digestEndTime)."""
+    if "CloudTrail-Digest" in name:
+        return True
+    return (
+        records is not None
+        and len(records) == 1
+        and isinstance(records[0], dict)
+        and "digestStartTime" in records[0]
+        and "digestEndTime" in records[0]
+    )
+
+
+class S3Source:
+    """Objects under s3://bucket/prefix, listed in key order and read `concurrency` at a time,
+    with a checkpoint of the keys whose every record was acknowledged (resume = skip those)."""
+
+    def __init__(self, url: str, s3: Any, *, concurrency: int, checkpoint: Path) -> None:
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        if not bucket:
+            raise ValueError(f"{url}: expected s3://bucket[/prefix]")
+        self.url, self.bucket, self.prefix = url, bucket, prefix
+        self._s3 = s3
+        self.concurrency = concurrency
+        self.checkpoint = checkpoint
+        self.done: set[str] = set()
+        if checkpoint.exists():
+            self.done = {line for line in checkpoint.read_text().splitlines() if line}
+        self._lock = threading.Lock()
+
+    def list_keys(self) -> Iterator[str]:
+        pages = self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        )
+        listing = iter(pages)
+        while True:
+            try:
+                page = next(listing)
+            except StopIteration:
+                return
+            except Exception as exc:  # noqa: BLE001 - botocore's errors: no bucket, credentials
+                raise RuntimeError(
+                    f"cannot list {self.url}: {exc}; check the AWS credentials (AWS_PROFILE, "
+                    "AWS_ACCESS_KEY_ID…), AWS_REGION and that they allow s3:ListBucket on it"
+                ) from None
+            for item in page.get("Contents", ()):
+                key = str(item["Key"])
+                if int(item.get("Size", 0)) > MAX_FILE_BYTES:
+                    raise ValueError(f"s3://{self.bucket}/{key} is larger than {MAX_FILE_BYTES}")
+                yield key
+
+    def label(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def read(self, key: str) -> bytes:
+        return _gunzip(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def finished(self, label: str) -> None:
+        """Every record of this object was acknowledged: never ship it again."""
+        key = label.removeprefix(f"s3://{self.bucket}/")
+        with self._lock:
+            self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            with self.checkpoint.open("a") as handle:
+                handle.write(key + "\n")
+            self.done.add(key)
+
+
+def default_checkpoint(url: str) -> Path:
+    """Where `leash ship s3://…` remembers finished keys: one file per URL, under the cache."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    return base / "leash" / "ship" / f"{digest}.done"
 
 
 def _gunzip(data: bytes) -> bytes:
@@ -176,6 +259,10 @@ class Shipper:
         except ValueError as exc:
             summary.rejections.append(Rejection(label, -1, str(exc)))
             return
+        if is_digest_file(label, parsed.records):
+            summary.digests += 1
+            summary.files -= 1  # counted as a digest, not as a log file
+            return
         for index, error in parsed.errors.items():
             summary.rejections.append(Rejection(label, index, error))
         good = [(i, r) for i, r in enumerate(parsed.records) if i not in parsed.errors]
@@ -199,14 +286,31 @@ class Shipper:
             error = str(rejected["error"]).split(": ", 1)[-1]
             summary.rejections.append(Rejection(batch.source, original, error))
 
-    def ship(self, paths: list[str], progress: Any = None) -> ShipSummary:
+    def ship(
+        self,
+        paths: list[str],
+        progress: Any = None,
+        *,
+        s3: Any = None,
+        checkpoint: Path | None = None,
+    ) -> ShipSummary:
+        """Ship local paths and `s3://bucket/prefix` URLs (read with the boto3 client `s3`;
+        finished keys go to `checkpoint`, default per URL under ~/.cache/leash/ship)."""
         summary = ShipSummary()
         started = time.perf_counter()
+
+        def tick() -> None:
+            if progress is not None:
+                progress(summary, time.perf_counter() - started)
+
         with ThreadPoolExecutor(self.concurrency) as pool:
-            futures = []
+            futures: list[Any] = []
             for source in iter_sources(paths):
                 if source is not None and not is_shippable(source.name):
                     summary.skipped_files.append(str(source))
+                    continue
+                if source is not None and is_digest_file(str(source)):
+                    summary.digests += 1
                     continue
                 try:
                     for label, data in read_sources(source):
@@ -216,14 +320,101 @@ class Shipper:
                 except (OSError, ValueError, zipfile.BadZipFile) as exc:
                     label = "<stdin>" if source is None else str(source)
                     summary.rejections.append(Rejection(label, -1, f"cannot read: {exc}"))
-                if progress is not None:
-                    progress(summary, time.perf_counter() - started)
+                tick()
                 futures = _reap(futures, keep=self.concurrency * 4)
+            for url in (p for p in paths if p.startswith("s3://")):
+                if s3 is None:
+                    raise ValueError(f"{url}: shipping from S3 needs an S3 client")
+                bucket = S3Source(
+                    url,
+                    s3,
+                    concurrency=self.concurrency,
+                    checkpoint=checkpoint or default_checkpoint(url),
+                )
+                futures = self._ship_s3(bucket, pool, futures, summary, tick)
             _reap(futures, keep=0)
         summary.seconds = time.perf_counter() - started
-        if progress is not None:
-            progress(summary, summary.seconds)
+        tick()
         return summary
+
+    def _ship_s3(
+        self,
+        bucket: S3Source,
+        pool: ThreadPoolExecutor,
+        futures: list[Any],
+        summary: ShipSummary,
+        tick: Callable[[], None],
+    ) -> list[Any]:
+        """Objects read `concurrency` at a time (in key order), their batches sent on `pool`;
+        a key enters the checkpoint once all its batches were acknowledged."""
+        tracker = _Tracker(bucket.finished)
+        wanted = []
+        for key in bucket.list_keys():
+            if key in bucket.done:
+                summary.resumed += 1
+            elif is_digest_file(key):
+                summary.digests += 1
+            elif not is_shippable(key):
+                summary.skipped_files.append(bucket.label(key))
+            else:
+                wanted.append(key)
+        with ThreadPoolExecutor(bucket.concurrency, thread_name_prefix="s3-read") as readers:
+            reads = _prefetch(readers, bucket.read, wanted, ahead=bucket.concurrency * 2)
+            for key, read in reads:
+                label = bucket.label(key)
+                try:
+                    data = read.result()
+                except Exception as exc:  # noqa: BLE001 - one unreadable object, not the run
+                    summary.rejections.append(Rejection(label, -1, f"cannot read: {exc}"))
+                    continue
+                summary.files += 1
+                batches = list(self.batches(label, data, summary))
+                sends = [pool.submit(self.send, item, summary) for item in batches]
+                tracker.watch(label, sends)
+                futures.extend(sends)
+                tick()
+                futures = _reap(futures, keep=self.concurrency * 4)
+        return futures
+
+
+class _Tracker:
+    """Calls `finished(label)` once every future of a label succeeded (at once for none)."""
+
+    def __init__(self, finished: Callable[[str], None]) -> None:
+        self._finished = finished
+        self._left: dict[str, int] = {}
+        self._failed: set[str] = set()
+        self._lock = threading.Lock()
+
+    def watch(self, label: str, futures: list[Any]) -> None:
+        if not futures:
+            self._finished(label)
+            return
+        with self._lock:
+            self._left[label] = len(futures)
+        for future in futures:
+            future.add_done_callback(lambda f, label=label: self._done(label, f))
+
+    def _done(self, label: str, future: Any) -> None:
+        with self._lock:
+            if future.exception() is not None:
+                self._failed.add(label)
+            self._left[label] -= 1
+            complete = self._left[label] == 0 and label not in self._failed
+        if complete:
+            self._finished(label)
+
+
+def _prefetch(
+    pool: ThreadPoolExecutor, read: Callable[[str], bytes], keys: list[str], *, ahead: int
+) -> Iterator[tuple[str, Any]]:
+    """(key, future of its bytes) in key order, at most `ahead` reads in flight."""
+    pending: list[tuple[str, Any]] = []
+    for key in keys:
+        pending.append((key, pool.submit(read, key)))
+        if len(pending) > ahead:
+            yield pending.pop(0)
+    yield from pending
 
 
 def _reap(futures: list[Any], *, keep: int) -> list[Any]:

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,7 +20,13 @@ MAX_LISTED_REJECTIONS = 20
 
 def add_ship_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run_ship)
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="file, directory or - for stdin")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="file, directory, - for stdin, or s3://bucket/prefix (AWS credentials, region and "
+        "endpoint from the standard chain: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL)",
+    )
     parser.add_argument(
         "--url",
         default=os.environ.get("LEASH_API_URL", "http://127.0.0.1:8000"),
@@ -33,6 +40,13 @@ def add_ship_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=1000, help="records per request")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        type=Path,
+        help="s3:// only: file of finished keys; a rerun skips them "
+        "(default: one per URL under ~/.cache/leash/ship)",
+    )
     parser.add_argument(
         "--rejects",
         metavar="FILE",
@@ -70,9 +84,14 @@ def run_ship(args: argparse.Namespace) -> int:
             ),
         )
 
+    s3 = None
+    if any(p.startswith("s3://") for p in args.paths):
+        import boto3
+
+        s3 = boto3.session.Session().client("s3")
     try:
         with progress:
-            summary = shipper.ship(args.paths, progress=report)
+            summary = shipper.ship(args.paths, progress=report, s3=s3, checkpoint=args.checkpoint)
     except (PermissionError, RuntimeError) as exc:
         console.print(f"[red]ship failed[/]: {exc}")
         return 2
@@ -93,8 +112,13 @@ def _print_summary(summary: ShipSummary) -> None:
     out.write(
         f"shipped {summary.files} files, {summary.records} records in {summary.seconds:.1f}s: "
         f"{summary.accepted} accepted ({rate:,.0f} events/s), {summary.duplicates} duplicates, "
-        f"{summary.rejected} rejected, {len(summary.skipped_files)} files skipped (not JSON)\n"
+        f"{summary.rejected} rejected, {len(summary.skipped_files)} files skipped (not JSON), "
+        f"{summary.digests} CloudTrail digest files skipped\n"
     )
+    if summary.resumed:
+        out.write(
+            f"  {summary.resumed} S3 objects already shipped by an earlier run (checkpoint)\n"
+        )
     by_error = Counter(r.error for r in summary.rejections)
     for error, count in by_error.most_common(MAX_LISTED_REJECTIONS):
         first = next(r for r in summary.rejections if r.error == error)
