@@ -112,6 +112,7 @@ class Settings(BaseSettings):
     dashboard_port: int = 8501
     dashboard_api_key: SecretStr | None = None
     api_url: str = ""
+    api_key: SecretStr | None = None  # client side: the key `leash ship` and `leash pull` send
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_decompressed_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
     max_records_per_request: int = Field(default=100_000, ge=1)
