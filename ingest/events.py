@@ -113,7 +113,7 @@ def _text(value: Any) -> str:
 def parse_event_time(value: Any) -> int:
     """ISO-8601 (CloudTrail `...Z`, Athena `YYYY-MM-DD HH:MM:SS`) or epoch seconds/ms -> UTC ms."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value if value > 1e11 else value * 1000)
+        return _in_range(int(value if value > 1e11 else value * 1000), value)
     if not isinstance(value, str) or not value:
         raise RecordError("eventTime is missing")
     try:
@@ -122,12 +122,23 @@ def parse_event_time(value: Any) -> int:
         raise RecordError(f"eventTime {value[:40]!r} is not an ISO-8601 timestamp") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
+    return _in_range(int(parsed.timestamp() * 1000), value)
+
+
+_LATEST_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+
+
+def _in_range(ms: int, value: Any) -> int:
+    """Event times from 1970 to 2099 (what the store's DateTime64 and the API's cursors hold)."""
+    if not 0 <= ms < _LATEST_MS:
+        raise RecordError(f"eventTime {str(value)[:40]!r} is outside 1970-2099")
+    return ms
 
 
 def _collect_resources(record: Mapping[str, Any]) -> tuple[str, ...]:
     found: list[str] = []
-    for res in _get(record, "resources") or ():
+    listed = _get(record, "resources")
+    for res in listed if isinstance(listed, list) else ():
         if isinstance(res, Mapping):
             name = _get(res, "ARN") or _get(res, "arn")
             if isinstance(name, str) and name:

@@ -90,6 +90,12 @@ class IngestService:
                     event = self.normalizer.normalize(record)
                 except RecordError as exc:
                     error = str(exc)
+                except Exception as exc:  # noqa: BLE001 - one odd record must not fail its batch
+                    logger.exception("record %d could not be normalised", index)
+                    error = (
+                        f"cannot be normalised ({type(exc).__name__}: {str(exc)[:200]}); "
+                        "check its field types against the CloudTrail record format"
+                    )
             if error is not None:
                 where = labels[index] if labels is not None else f"record {index}"
                 result.rejected.append({"index": index, "error": f"{where}: {error}"})

@@ -42,7 +42,7 @@ class SqsSettings(BaseModel):
     """The S3 + SQS puller (`leash pull sqs`, and inside `leash up` when `queue_url` is set).
 
     AWS credentials, region and endpoint come from the standard chain (AWS_PROFILE,
-    AWS_REGION, AWS_ENDPOINT_URL, instance roles...), as for every boto3 tool."""
+    AWS_DEFAULT_REGION, AWS_ENDPOINT_URL, instance roles...), as for every boto3 tool."""
 
     queue_url: str = ""
     concurrency: int = Field(default=4, ge=1, le=64)  # messages handled at once

@@ -139,7 +139,8 @@ class S3Source:
             self.done = {line for line in checkpoint.read_text().splitlines() if line}
         self._lock = threading.Lock()
 
-    def list_keys(self) -> Iterator[str]:
+    def list_keys(self) -> Iterator[tuple[str, int]]:
+        """(key, size) of every object under the prefix, in key order."""
         pages = self._s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self.prefix
         )
@@ -152,13 +153,10 @@ class S3Source:
             except Exception as exc:  # noqa: BLE001 - botocore's errors: no bucket, credentials
                 raise RuntimeError(
                     f"cannot list {self.url}: {exc}; check the AWS credentials (AWS_PROFILE, "
-                    "AWS_ACCESS_KEY_ID…), AWS_REGION and that they allow s3:ListBucket on it"
+                    "AWS_ACCESS_KEY_ID…), AWS_DEFAULT_REGION and that they allow s3:ListBucket"
                 ) from None
             for item in page.get("Contents", ()):
-                key = str(item["Key"])
-                if int(item.get("Size", 0)) > MAX_FILE_BYTES:
-                    raise ValueError(f"s3://{self.bucket}/{key} is larger than {MAX_FILE_BYTES}")
-                yield key
+                yield str(item["Key"]), int(item.get("Size", 0))
 
     def label(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -176,10 +174,13 @@ class S3Source:
             self.done.add(key)
 
 
-def default_checkpoint(url: str) -> Path:
-    """Where `leash ship s3://…` remembers finished keys: one file per URL, under the cache."""
+def default_checkpoint(url: str, destination: str) -> Path:
+    """Where `leash ship s3://…` remembers finished keys: one file per source URL and Leash
+    destination (shipping the same prefix to staging and then to production ships it twice),
+    under the user's cache."""
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+    digest = hashlib.sha256(f"{url}\n{destination}\n{endpoint}".encode()).hexdigest()[:16]
     return base / "leash" / "ship" / f"{digest}.done"
 
 
@@ -329,7 +330,7 @@ class Shipper:
                     url,
                     s3,
                     concurrency=self.concurrency,
-                    checkpoint=checkpoint or default_checkpoint(url),
+                    checkpoint=checkpoint or default_checkpoint(url, self._endpoint),
                 )
                 futures = self._ship_s3(bucket, pool, futures, summary, tick)
             _reap(futures, keep=0)
@@ -347,15 +348,27 @@ class Shipper:
     ) -> list[Any]:
         """Objects read `concurrency` at a time (in key order), their batches sent on `pool`;
         a key enters the checkpoint once all its batches were acknowledged."""
-        tracker = _Tracker(bucket.finished)
+
+        def finished(label: str) -> None:
+            # a key with rejected records stays out of the checkpoint: a rerun reports them again
+            with self._lock:
+                clean = not any(r.source == label for r in summary.rejections)
+            if clean:
+                bucket.finished(label)
+
+        tracker = _Tracker(finished)
         wanted = []
-        for key in bucket.list_keys():
+        for key, size in bucket.list_keys():
             if key in bucket.done:
                 summary.resumed += 1
             elif is_digest_file(key):
                 summary.digests += 1
             elif not is_shippable(key):
                 summary.skipped_files.append(bucket.label(key))
+            elif size > MAX_FILE_BYTES:
+                summary.rejections.append(
+                    Rejection(bucket.label(key), -1, f"larger than {MAX_FILE_BYTES} bytes")
+                )
             else:
                 wanted.append(key)
         with ThreadPoolExecutor(bucket.concurrency, thread_name_prefix="s3-read") as readers:

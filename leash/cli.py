@@ -331,6 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # httpx logs every request and kafka-python every connection at INFO: noise for operators
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    # botocore's debug output carries request headers: the AWS session token among them
+    for name in ("botocore", "boto3", "urllib3", "s3transfer"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

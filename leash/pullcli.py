@@ -23,7 +23,7 @@ def add_pull_arguments(sources: Any) -> None:
         description="Long-poll an SQS queue that announces CloudTrail log files, read each file "
         "from S3 and POST its records to Leash; delete the message once they are durable. AWS "
         "credentials, region and endpoint come from the standard chain (AWS_PROFILE, "
-        "AWS_REGION, AWS_ENDPOINT_URL). Messages that keep failing stay for the queue's "
+        "AWS_DEFAULT_REGION, AWS_ENDPOINT_URL). Messages that keep failing stay for the queue's "
         "redrive policy (dead-letter queue).",
     )
     sqs.add_argument(
@@ -50,7 +50,9 @@ def add_pull_arguments(sources: Any) -> None:
         help="exit once the queue has no visible message (a backfill, a cron job)",
     )
     sqs.add_argument(
-        "--metrics-port", type=int, help="serve Prometheus leash_pull_* metrics on this port"
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus leash_pull_* metrics on 127.0.0.1:PORT (no key: loopback only)",
     )
 
 
@@ -58,6 +60,7 @@ def run_pull(args: argparse.Namespace, settings: Settings) -> int:
     from prometheus_client import start_http_server
 
     from ingest.aws.deliver import HttpDelivery
+    from ingest.aws.pull import PullerFatal
     from ingest.aws.worker import build_puller
     from ingest.metrics import IngestMetrics
     from ingest.ship import Shipper
@@ -86,7 +89,8 @@ def run_pull(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(update={"sqs": sqs_settings})
     metrics = IngestMetrics()
     if args.metrics_port:
-        start_http_server(args.metrics_port, registry=metrics.registry)
+        # loopback only: unlike the API's /metrics this endpoint has no key check
+        start_http_server(args.metrics_port, addr="127.0.0.1", registry=metrics.registry)
     shipper = Shipper(args.url, args.api_key, concurrency=sqs_settings.concurrency)
     puller = build_puller(settings, HttpDelivery(shipper), metrics)
     stop = threading.Event()
@@ -98,17 +102,16 @@ def run_pull(args: argparse.Namespace, settings: Settings) -> int:
     )
     reporter.start()
     try:
-        if args.until_empty:
-            puller.run(until_empty=True)
-        else:
-            puller.run(stop)
-    except PermissionError as exc:
+        puller.run(stop, until_empty=args.until_empty)
+    except (PermissionError, PullerFatal) as exc:
         console.print(f"[red]pull stopped[/]: {exc}")
         return 2
     finally:
         stop.set()
         shipper.close()
     _print_summary(puller.stats, time.monotonic() - started)
+    if not args.until_empty:
+        return 0  # a watched service: what was left or rejected is in the log and the metrics
     return 1 if puller.stats.left or puller.stats.rejected else 0
 
 

@@ -25,7 +25,7 @@ def add_ship_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="PATH",
         help="file, directory, - for stdin, or s3://bucket/prefix (AWS credentials, region and "
-        "endpoint from the standard chain: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL)",
+        "endpoint from the standard chain: AWS_PROFILE, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL)",
     )
     parser.add_argument(
         "--url",
@@ -92,7 +92,7 @@ def run_ship(args: argparse.Namespace) -> int:
     try:
         with progress:
             summary = shipper.ship(args.paths, progress=report, s3=s3, checkpoint=args.checkpoint)
-    except (PermissionError, RuntimeError) as exc:
+    except (PermissionError, RuntimeError, ValueError) as exc:
         console.print(f"[red]ship failed[/]: {exc}")
         return 2
     finally:

@@ -73,6 +73,8 @@ def parse_notification(body: str | bytes) -> Notification:
     if isinstance(doc.get("Records"), list):
         return Notification("s3", _s3_event_objects(doc["Records"]))
     if doc.get("source") == "aws.s3" and isinstance(doc.get("detail"), dict):
+        if doc.get("detail-type") != "Object Created":
+            return Notification("eventbridge", ())  # a delete or restore: no new log file
         return Notification("eventbridge", _eventbridge_objects(doc["detail"]))
     raise NotANotification(
         "message is not a CloudTrail, S3 or EventBridge notification (keys: "

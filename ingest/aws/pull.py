@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ingest.aws.notifications import NotANotification, S3Object, is_digest, parse_notification
 from ingest.metrics import IngestMetrics
@@ -35,16 +35,40 @@ __all__ = [
     "Deliver",
     "DeliveryUnavailable",
     "PullStats",
+    "PullerFatal",
     "SqsPuller",
     "is_log_object",
     "read_records",
 ]
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 LOG_SUFFIXES = (".json.gz", ".json", ".jsonl", ".ndjson", ".gz")
+# errors no retry fixes: a message naming such an object is left for redrive
+PERMANENT_S3_CODES = frozenset(
+    {"NoSuchKey", "NoSuchBucket", "AccessDenied", "InvalidObjectState", "403", "404"}
+)
+# errors that make the queue unusable: the puller stops and says why
+FATAL_SQS_CODES = frozenset(
+    {
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+        "AccessDenied",
+        "AccessDeniedException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidAddress",
+    }
+)
 MAX_RECEIVE = 10  # messages per ReceiveMessage: SQS's maximum
 RETRY_MAX_S = 30.0  # longest pause between deliveries while Leash cannot take records
+
+
+class PullerFatal(RuntimeError):
+    """The queue cannot be used at all (missing, forbidden, bad credentials): stop and say so."""
 
 
 class DeliveryUnavailable(RuntimeError):
@@ -140,6 +164,7 @@ class SqsPuller:
         on every thread); a heartbeat thread keeps held messages invisible meanwhile."""
         if stop is not None:
             self._stop = stop
+        self._probe()
         heartbeat = threading.Thread(target=self._heartbeat, name="sqs-heartbeat", daemon=True)
         heartbeat.start()
         try:
@@ -156,28 +181,56 @@ class SqsPuller:
     def stop(self) -> None:
         self._stop.set()
 
+    def _probe(self) -> None:
+        """Fail at once, with the reason, when the queue is missing or the credentials cannot
+        read it (no retry fixes those)."""
+        try:
+            self._sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+        except Exception as exc:  # noqa: BLE001 - botocore's errors, classified below
+            if _aws_code(exc) in FATAL_SQS_CODES:
+                raise PullerFatal(
+                    f"cannot use queue {self.queue_url}: {_aws_reason(exc)}; check the URL, "
+                    "AWS credentials and region (AWS_PROFILE, AWS_DEFAULT_REGION) and that they "
+                    "allow sqs:GetQueueAttributes, ReceiveMessage, DeleteMessage and "
+                    "ChangeMessageVisibility"
+                ) from None
+            logger.warning("queue %s not reachable yet: %s", self.queue_url, _aws_reason(exc))
+
     def _loop(self, until_empty: bool) -> None:
+        pause = 1.0
         while not self._stop.is_set():
             try:
-                handled = self.poll_once()
+                handled = self.poll_once(until_empty=until_empty)
             except PermissionError as exc:  # Leash refused the key: no retry fixes that
                 logger.error("stopping: %s", exc)
                 self._stop.set()
                 raise
             except Exception as exc:  # noqa: BLE001 - SQS unreachable: wait, then try again
-                logger.warning("receiving from %s failed: %s; retrying in 5 s", self.queue_url, exc)
-                self._stop.wait(5)
+                if _aws_code(exc) in FATAL_SQS_CODES:
+                    self._stop.set()
+                    raise PullerFatal(f"{self.queue_url}: {_aws_reason(exc)}") from None
+                logger.warning(
+                    "receiving from %s failed: %s; retrying in %.0f s",
+                    self.queue_url,
+                    _aws_reason(exc),
+                    pause,
+                )
+                self._stop.wait(pause)
+                pause = min(pause * 2, RETRY_MAX_S)
                 continue
+            pause = 1.0
             if handled == 0 and until_empty:
                 return
 
-    def poll_once(self) -> int:
+    def poll_once(self, *, until_empty: bool = False) -> int:
         """One ReceiveMessage (long poll) and every message it returned handled; returns the
-        number of messages received."""
+        number of messages received. A message that fails in a way nothing here foresaw is
+        logged and left for redrive; it never stops the rest of the batch."""
         response = self._sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=MAX_RECEIVE,
-            WaitTimeSeconds=self.wait_s,
+            # a short poll samples only some SQS servers: draining needs at least a 1 s wait
+            WaitTimeSeconds=max(self.wait_s, 1) if until_empty else self.wait_s,
             VisibilityTimeout=self.visibility_s,
             MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
         )
@@ -190,11 +243,29 @@ class SqsPuller:
             self._held.update((m["ReceiptHandle"], m["MessageId"]) for m in messages)
         for message in messages:
             try:
-                self.handle(message)
+                if self._stop.is_set():
+                    self._release(message)  # shutting down: hand it back now, not in 5 min
+                else:
+                    self.handle(message)
+            except PermissionError:
+                self._release(message)
+                raise
+            except Exception as exc:  # noqa: BLE001 - one message's failure, not the batch's
+                self._leave(f"SQS message {message['MessageId']}", f"{type(exc).__name__}: {exc}")
             finally:
                 with self._lock:
                     self._held.pop(message["ReceiptHandle"], None)
         return len(messages)
+
+    def _release(self, message: dict[str, Any]) -> None:
+        try:
+            self._sqs.change_message_visibility(
+                QueueUrl=self.queue_url,
+                ReceiptHandle=message["ReceiptHandle"],
+                VisibilityTimeout=0,
+            )
+        except Exception as exc:  # noqa: BLE001 - it comes back after its timeout anyway
+            logger.info("could not hand message %s back: %s", message["MessageId"], exc)
 
     # -- one message --------------------------------------------------------------------------
     def handle(self, message: dict[str, Any]) -> bool:
@@ -207,13 +278,15 @@ class SqsPuller:
             notification = parse_notification(message.get("Body", ""))
             for obj in notification.objects:
                 if self._stop.is_set():
-                    return False  # shutting down: the message comes back, delivered ids dedupe
+                    self._release(message)  # shutting down: delivered ids dedupe on return
+                    return False
                 self._object(obj)
         except (NotANotification, ObjectUnusable) as exc:
             self._leave(where, str(exc))
             return False
         except DeliveryUnavailable:
-            return False  # only when stopping mid-retry: nothing is lost, the message returns
+            self._release(message)  # only when stopping mid-retry: nothing is lost
+            return False
         self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         outcome = "test" if notification.shape == "test" else "deleted"
         self._metrics.pull_messages.labels(outcome).inc()
@@ -259,10 +332,17 @@ class SqsPuller:
         self._count_object("stored")
 
     def _read(self, obj: S3Object) -> bytes:
+        return self._retrying(lambda: self._get(obj), f"reading {obj}")
+
+    def _get(self, obj: S3Object) -> bytes:
+        """The object's bytes; ObjectUnusable for what no retry fixes (missing, forbidden),
+        DeliveryUnavailable for what may pass (throttling, 5xx, a broken connection)."""
         try:
             response = self._s3.get_object(Bucket=obj.bucket, Key=obj.key)
-        except Exception as exc:  # noqa: BLE001 - NoSuchKey, AccessDenied...: the reason is logged
-            raise ObjectUnusable(f"cannot read: {_aws_reason(exc)}") from None
+        except Exception as exc:  # noqa: BLE001 - botocore's errors, classified by code
+            if _aws_code(exc) in PERMANENT_S3_CODES:
+                raise ObjectUnusable(f"cannot read: {_aws_reason(exc)}") from None
+            raise DeliveryUnavailable(f"S3: {_aws_reason(exc)}") from None
         size = int(response.get("ContentLength") or 0)
         if size > self.max_object_bytes:
             response["Body"].close()
@@ -270,18 +350,23 @@ class SqsPuller:
         try:
             data: bytes = response["Body"].read()
             return data
-        except Exception as exc:  # noqa: BLE001 - a broken download is retried by redelivery
-            raise ObjectUnusable(f"download failed: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a broken download: try again
+            raise DeliveryUnavailable(f"S3 download of {obj} broke off: {exc}") from None
 
     def _deliver_with_retry(self, chunk: ParsedBody, labels: list[str]) -> dict[str, Any]:
+        return self._retrying(lambda: self._deliver(chunk, labels), "delivering records")
+
+    def _retrying(self, attempt: Callable[[], _T], what: str) -> _T:
+        """`attempt` until it stops raising DeliveryUnavailable (the heartbeat keeps the
+        message invisible meanwhile) or the puller stops."""
         pause = 1.0
         while True:
             try:
-                return self._deliver(chunk, labels)
+                return attempt()
             except DeliveryUnavailable as exc:
                 if self._stop.is_set():
                     raise
-                logger.warning("Leash cannot take records now (%s); retrying in %.0f s", exc, pause)
+                logger.warning("%s failed (%s); retrying in %.0f s", what, exc, pause)
                 self._stop.wait(pause)
                 pause = min(pause * 2, RETRY_MAX_S)
 
@@ -320,7 +405,7 @@ class SqsPuller:
                 handles = list(self._held)
             for batch in _chunks(handles, MAX_RECEIVE):
                 try:
-                    self._sqs.change_message_visibility_batch(
+                    result = self._sqs.change_message_visibility_batch(
                         QueueUrl=self.queue_url,
                         Entries=[
                             {
@@ -333,11 +418,26 @@ class SqsPuller:
                     )
                 except Exception as exc:  # noqa: BLE001 - the next beat tries again
                     logger.warning("extending message visibility failed: %s", exc)
+                    continue
+                for failed in result.get("Failed", ()):
+                    logger.warning(
+                        "message visibility not extended (%s: %s): it may be delivered again "
+                        "while it is being read; event ids keep the repeat out of the store",
+                        failed.get("Code"),
+                        failed.get("Message"),
+                    )
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _aws_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
 
 
 def _aws_reason(exc: Exception) -> str:

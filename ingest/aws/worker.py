@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from typing import Any
@@ -15,6 +16,7 @@ from ingest.worker import ThreadWorker
 
 __all__ = ["SqsPullWorker", "aws_clients", "build_puller"]
 
+logger = logging.getLogger(__name__)
 _QUEUE_REGION = re.compile(r"^https://sqs[.-]([a-z0-9-]+)\.amazonaws\.com(\.cn)?/")
 
 
@@ -25,7 +27,7 @@ def aws_clients(settings: Settings) -> tuple[Any, Any]:
     region = settings.aws_region or None
     match = _QUEUE_REGION.match(settings.sqs.queue_url)
     session = boto3.session.Session()
-    if region is None and session.region_name is None and match:
+    if region is None and not session.region_name and match:
         region = match.group(1)
     endpoint = settings.aws_endpoint_url or None  # else AWS_ENDPOINT_URL, read by boto3 itself
     return (
@@ -63,7 +65,11 @@ class SqsPullWorker(ThreadWorker):
         )
 
     def _run(self) -> None:
-        self.puller.run(self._stop_event)
+        try:
+            self.puller.run(self._stop_event)
+        except Exception:  # the thread ends: /healthz turns degraded and says so in the log
+            logger.exception("the S3 + SQS puller stopped")
+            raise
 
     def _wake(self) -> None:
         self._stop_event.set()  # a long poll in flight ends within LEASH_SQS__WAIT_S

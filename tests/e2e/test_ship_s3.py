@@ -108,3 +108,23 @@ def test_a_synced_trail_bucket_with_digests_ships_without_an_error(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "shipped 1 files" in result.stdout
     assert "2 CloudTrail digest files skipped" in result.stdout
+
+
+def test_an_object_with_rejected_records_stays_out_of_the_checkpoint(
+    aws_local: AwsLocal, leash_up: LeashProcess, tmp_path: Path
+) -> None:
+    aws_local.s3.create_bucket(Bucket=BUCKET)
+    good = invictus_files()[0]
+    aws_local.s3.put_object(
+        Bucket=BUCKET, Key=trail_key(good.name + ".gz"), Body=gzip.compress(good.read_bytes())
+    )
+    aws_local.s3.put_object(
+        Bucket=BUCKET, Key=trail_key("broken.json.gz"), Body=gzip.compress(b"{not json")
+    )
+    checkpoint = tmp_path / "ship.done"
+    url = f"s3://{BUCKET}/AWSLogs/"
+    for _ in range(2):  # the rerun ships the broken object again and says so again
+        result = ship(aws_local, leash_up, "--checkpoint", str(checkpoint), url)
+        assert result.returncode == 1
+        assert "broken.json.gz" in result.stdout
+        assert checkpoint.read_text().splitlines() == [trail_key(good.name + ".gz")]

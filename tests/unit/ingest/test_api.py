@@ -228,3 +228,24 @@ def test_a_cursor_that_cannot_continue_gets_400_naming_why(
     )
     assert response.status_code == 400
     assert message in response.json()["detail"]
+
+
+def test_records_with_odd_field_types_are_rejected_alone_not_with_a_500(
+    client: TestClient,
+) -> None:
+    """Whatever a record's fields hold, its neighbours are stored and it gets a reason."""
+    odd = [
+        {**make_record(), "resources": 1},  # not a list: ignored, the record is kept
+        {**make_record(), "eventTime": "1960-01-01T00:00:00Z"},
+        {**make_record(), "userIdentity": ["not", "an", "object"]},
+        {**make_record(), "requestParameters": "a string"},
+    ]
+    response = client.post(
+        "/v1/events", json=[make_record(), *odd, make_record()], headers=auth(INGEST_KEY)
+    )
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["accepted"] + len(body["rejected"]) == 6
+    assert body["accepted"] >= 3
+    errors = {r["index"]: r["error"] for r in body["rejected"]}
+    assert "outside 1970-2099" in errors[2]

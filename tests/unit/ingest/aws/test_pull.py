@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import orjson
 import pytest
 
 from ingest.aws.deliver import ServiceDelivery
-from ingest.aws.pull import DeliveryUnavailable, SqsPuller
+from ingest.aws.pull import DeliveryUnavailable, PullerFatal, SqsPuller
 from ingest.parse import ParsedBody
 from ingest.runtime import Runtime
 from ingest.sink.worker import SinkWorker
@@ -165,3 +166,69 @@ def test_while_leash_cannot_take_records_the_message_is_kept_alive_not_redeliver
     assert sorted(stored_ids(runtime)) == [f"slow-{i}" for i in range(3)]
     assert (stats.messages, stats.deleted, stats.duplicates) == (1, 1, 0)  # received once
     assert aws_local.depth(queue) == (0, 0)
+
+
+def test_an_unforeseen_failure_leaves_one_message_and_the_rest_of_its_batch_goes_on(
+    aws_local: AwsLocal, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A delivery error nothing classifies (the API answering 500) leaves that message for
+    redrive, named in the log; its neighbours in the same receive are still stored and deleted,
+    and nothing stays held invisible."""
+    aws_local.s3.create_bucket(Bucket=BUCKET)
+    queue = aws_local.queue("trail")
+    for n in range(3):
+        key = trail_key(f"f{n}.json.gz")
+        aws_local.put_log(BUCKET, key, [make_record(eventID=f"f{n}-{i}") for i in range(2)])
+        aws_local.sqs.send_message(
+            QueueUrl=queue,
+            MessageBody=orjson.dumps({"s3Bucket": BUCKET, "s3ObjectKey": [key]}).decode(),
+        )
+    real = ServiceDelivery(runtime.service)
+
+    def broken_for_f1(parsed: ParsedBody, labels: list[str]) -> dict[str, Any]:
+        if "f1.json.gz" in labels[0]:
+            raise RuntimeError("500 from Leash: Internal Server Error")
+        return real(parsed, labels)
+
+    pull = puller(aws_local, runtime, queue, deliver=broken_for_f1, concurrency=1)
+    with caplog.at_level(logging.ERROR, logger="ingest.aws.pull"):
+        stats = pull.run(until_empty=True)
+
+    assert sorted(stored_ids(runtime)) == ["f0-0", "f0-1", "f2-0", "f2-1"]
+    assert (stats.deleted, stats.left) == (2, 1)
+    assert pull._held == {}
+    assert any("500 from Leash" in r.getMessage() for r in caplog.records)
+
+
+def test_stopping_a_drain_mid_retry_returns_and_hands_the_message_back(
+    aws_local: AwsLocal, runtime: Runtime
+) -> None:
+    aws_local.s3.create_bucket(Bucket=BUCKET)
+    key = trail_key("stuck.json.gz")
+    aws_local.put_log(BUCKET, key, [make_record(eventID="stuck-0")])
+    queue = aws_local.queue("trail", visibility_s=300)
+    aws_local.sqs.send_message(
+        QueueUrl=queue,
+        MessageBody=orjson.dumps({"s3Bucket": BUCKET, "s3ObjectKey": [key]}).decode(),
+    )
+
+    def down(parsed: ParsedBody, labels: list[str]) -> dict[str, Any]:
+        raise DeliveryUnavailable("bus is down")
+
+    stop = threading.Event()
+    threading.Timer(2.0, stop.set).start()
+    started = time.monotonic()
+    stats = puller(aws_local, runtime, queue, deliver=down, visibility_s=300).run(
+        stop, until_empty=True
+    )
+    assert time.monotonic() - started < 10
+    assert (stats.deleted, stats.left) == (0, 0)
+    assert aws_local.depth(queue) == (1, 0)  # visible again at once, not after 300 s
+
+
+def test_a_queue_that_does_not_exist_stops_the_puller_with_the_reason(
+    aws_local: AwsLocal, runtime: Runtime
+) -> None:
+    missing = f"{aws_local.endpoint}/123456789012/no-such-queue"
+    with pytest.raises(PullerFatal, match="no-such-queue.*NonExistentQueue|NonExistentQueue"):
+        puller(aws_local, runtime, missing).run(until_empty=True)
