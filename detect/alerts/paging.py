@@ -12,6 +12,7 @@ from detect.findings import Finding
 __all__ = ["Pager"]
 
 MAX_REMEMBERED = 64  # held findings and notes kept per principal while they wait
+CONTEXT_PREFIX = "context:"  # notes about a call's circumstances, not about the call
 
 Change = tuple[str, Alert] | None
 Waiting = tuple[Finding, str, str]  # (finding, action class, action of its call)
@@ -106,5 +107,10 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
     finding, other = mine[0], theirs[0]
     if other.rule == finding.rule or "trace" in (finding.tier, other.tier) or other.twin:
         return False
+    if CONTEXT_PREFIX in (finding.rule[: len(CONTEXT_PREFIX)], other.rule[: len(CONTEXT_PREFIX)]):
+        # where the calls come from (a network the principal never used) is evidence apart
+        # from what they do, even on the same calls: stolen keys sweeping or reading in bulk --
+        # but not for a call its benign twin explains (a dev log group's retention, say)
+        return not finding.twin
     different_call = not mine[2] or not theirs[2] or mine[2] != theirs[2]
     return different_call and not set(other.event_ids) & set(finding.event_ids)

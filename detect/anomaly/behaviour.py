@@ -42,8 +42,10 @@ SECRET_READS = {
     ("ssm", "GetParametersByPath"): ("path",),
 }
 GPU_TYPES = re.compile(r"^(p[2-6]|g[3-6]|g4dn|g5g|inf[12]|trn[12]|dl[12]|vt1|f1)[a-z]*\.", re.I)
-NOVELTY_RATE = 1 / 480  # new values per active minute below which novelty is surprising (1/8 h)
-NOVELTY_MIN_VALUES = 2  # values a principal must have shown before a new one says anything
+# a new network or client is context for a principal whose active days (after its first) brought
+# a new one at most this often: a person's home and office (never after week one), not a CI
+# runner's fresh IP (every day) or a laptop that roams between cafés (most days)
+NOVELTY_DAY_SHARE = 0.25
 MAX_VALUES = 512  # nets and clients remembered per principal
 NEW_STORE_READS = 50  # objects read in 10 min from stores the principal first read within ...
 NEW_STORE_MS = 3_600_000  # ... this: exfiltration from a bucket or table it never touched
@@ -416,16 +418,19 @@ class BehaviourDetector:
         )
 
     def _context(self, state: PrincipalState, event: AuditEvent, new: Novelty) -> list[Finding]:
-        """Notes: a new network (/16) or a new client for a principal that rarely sees one."""
+        """Notes: a new network (/16) or a new client for a principal that rarely sees one --
+        judged by the share of its own days that brought a new one (PrincipalState.novelty_share,
+        observe() has counted this one already: today's novelty is not held against it)."""
         fresh = []
         for value, dim, what in ((new.net, "net", "network"), (new.client, "client", "client")):
-            known = len(state.seen[dim]) - 1  # observe() has added this value already
-            if (
-                value
-                and state.mature
-                and known >= NOVELTY_MIN_VALUES
-                and known / max(state.hist_minutes, 1) < NOVELTY_RATE
-            ):
+            if not value or not state.mature or len(state.seen[dim]) < 2:
+                continue  # (observe() added this value: a principal with no earlier one)
+            if dim == "net" and self.org.shared_network(value, state.key):
+                continue  # colleagues work from it: the office or the VPN, not a stranger's
+            share = state.novelty_share(dim)
+            days = state.active_days - 1
+            earlier = state.novel_days.get(dim, 0) - 1  # without today's
+            if share is not None and max(earlier, 0) / days <= NOVELTY_DAY_SHARE:
                 fresh.append(f"a new {what} ({value})")
         if not fresh:
             return []

@@ -121,6 +121,8 @@ class PrincipalHistory:
     actor_kind: str
     buckets: list[Bucket] = field(default_factory=list)
     seen: dict[str, list[str]] = field(default_factory=dict)
+    # per dimension: the days after the principal's first that brought a new value
+    novel_days: dict[str, int] = field(default_factory=dict)
 
 
 def load_history(store: Store, *, since_ms: int, until_ms: int) -> Iterator[PrincipalHistory]:
@@ -173,17 +175,23 @@ def load_history(store: Store, *, since_ms: int, until_ms: int) -> Iterator[Prin
         target = index.get((str(key), int(minute)))
         if target is not None:
             target.add_churn(str(name), delete_ms=int(deleted), create_ms=int(created))
+    new_days: dict[tuple[str, str], set[int]] = {}
     for key, dim, value, minute in store.query(_SEEN_SQL, params):
         item = by_key.get(str(key))
         target = index.get((str(key), int(minute)))
         if item is None or target is None:
             continue
+        day = int(minute) // 1440
+        if day > item.buckets[0].minute // 1440:
+            new_days.setdefault((item.key, str(dim)), set()).add(day)
         values = item.seen.setdefault(str(dim), [])
         if len(values) < MAX_SEEN:
             values.append(str(value))
             name = _NEW_FIELD.get(str(dim))
             if name is not None:
                 setattr(target, name, getattr(target, name) + 1)
+    for (key, dim), days in new_days.items():
+        by_key[key].novel_days[dim] = len(days)
     for item in by_key.values():
         for dim in SEEN_DIMENSIONS:
             item.seen.setdefault(dim, [])

@@ -65,7 +65,7 @@ def train_detector(
             rows.append(state.features())
         X = np.asarray(rows, dtype=np.float64)
         state.finish()
-        profiles[item.key] = _profile(state, X, item.seen, baseline_quantile)
+        profiles[item.key] = _profile(state, X, item.seen, baseline_quantile, item.novel_days)
         keys.extend([item.key] * len(rows))
         kinds.extend([item.actor_kind] * len(rows))
         blocks.append(X)
@@ -110,7 +110,11 @@ def train_detector(
 
 
 def _profile(
-    state: PrincipalState, X: np.ndarray, seen: Mapping[str, Sequence[str]], quantile: float
+    state: PrincipalState,
+    X: np.ndarray,
+    seen: Mapping[str, Sequence[str]],
+    quantile: float,
+    novel_days: Mapping[str, int],
 ) -> PrincipalProfile:
     usual = np.median(X, axis=0)
     high = np.quantile(X, quantile, axis=0)
@@ -127,6 +131,7 @@ def _profile(
         first_ms=state.first_event_ms,
         last_ms=state.last_event_ms,
         active_days=state.active_days,
+        novel_days=dict(novel_days),
     )
 
 

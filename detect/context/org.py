@@ -14,7 +14,7 @@ import re
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
-from detect.features import EPHEMERAL_NAME_RE, ITEM_DELETES, resource_name
+from detect.features import EPHEMERAL_NAME_RE, ITEM_DELETES, net_of, resource_name
 from detect.rules.record import field, record_of
 from ingest.events import AuditEvent
 
@@ -33,6 +33,8 @@ REGION_KNOWN_EVENTS = 200  # events in a region (by anyone) before the region co
 TEARDOWN_DELETES = 3
 TEARDOWN_GAP_MS = 3_600_000
 MAX_RUNS = 10_000
+MAX_NETS = 100_000  # networks (/16) whose users are remembered (least recently used forgotten)
+SHARED_NET_USERS = 2  # other principals on a network that make it the organisation's own
 # Networks a principal deletes: the flow logs or DNS query logs that watched them go next
 NETWORK_DELETES = frozenset(
     {
@@ -94,12 +96,14 @@ class OrgMemory:
         self._runs: OrderedDict[str, tuple[int, int]] = OrderedDict()  # run -> (deletes, last ms)
         self._network_deleted: OrderedDict[str, int] = OrderedDict()  # principal key -> last ms
         self._onboarded: OrderedDict[str, int] = OrderedDict()  # user -> first group/password ms
+        self._net_users: OrderedDict[str, set[str]] = OrderedDict()  # /16 -> a few principals
         self._newest_ms = 0
 
     # -- learning ------------------------------------------------------------------------------
     def observe(self, event: AuditEvent) -> None:
         """Learn from one event, after the detectors judged it (so it is not its own context)."""
         self._regions[event.region] = self._regions.get(event.region, 0) + 1
+        self._remember_net(event)
         for account in (event.account, _account_of(event.principal)):
             if account:
                 self._remember_account(account, event.event_time_ms)
@@ -149,6 +153,26 @@ class OrgMemory:
         # pruned by the newest time seen anywhere, with room for partitions that run behind
         while self._stack_ops and self._stack_ops[0].at_ms < self._newest_ms - STACK_OP_KEEP_MS:
             self._stack_ops.popleft()
+
+    def _remember_net(self, event: AuditEvent) -> None:
+        net = net_of(event.source_ip)
+        if not net:
+            return
+        users = self._net_users.get(net)
+        if users is None:
+            users = self._net_users[net] = set()
+            if len(self._net_users) > MAX_NETS:
+                self._net_users.popitem(last=False)
+        else:
+            self._net_users.move_to_end(net)
+        if len(users) <= SHARED_NET_USERS:
+            users.add(event.principal_key)
+
+    def shared_network(self, net: str, principal_key: str) -> bool:
+        """Other principals of the organisation work from this /16 (an office, the VPN): new
+        for this principal is not new for its organisation."""
+        users = self._net_users.get(net, ())
+        return len([u for u in users if u != principal_key]) >= SHARED_NET_USERS
 
     def _count_temporary_delete(self, event: AuditEvent) -> None:
         count, _ = self._runs.pop(event.principal, (0, 0))

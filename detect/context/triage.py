@@ -13,7 +13,7 @@ from dataclasses import replace
 from detect.alerts.alert import severity_rank
 from detect.context.case import Case
 from detect.context.org import OrgMemory, delegated
-from detect.context.twins import NEW_USER_MS, twin_policies
+from detect.context.twins import NEW_USER_MS, OWN_CREDENTIAL_ACTIONS, twin_policies
 from detect.features import PrincipalState
 from detect.findings import TIERS, Finding
 from detect.rules.record import field, record_of
@@ -39,6 +39,8 @@ EVASION_RULES = frozenset(
         "redflag:macie_disabled",
     }
 )
+ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached"})
+ADMIN_HISTORY_MS = 86_400_000  # permission work at least this long ago makes a person an admin
 PERSON_NOTED = frozenset({"baseline:denied_burst"})  # people get denied all day: context only
 VOLUME_ONLY = frozenset({"baseline:bulk_data_read", "baseline:rate_spike"})
 EXPOSURE_RULES = frozenset(
@@ -191,6 +193,8 @@ def _person_first_use_policy(case: Case) -> str | None:
         return "note"
     if finding.explanation.get("host_or_production"):
         return None  # a shell on a host, or new code in production, pages for people too
+    if finding.rule in ADMIN_GRANTS and not _administers(case):
+        return None  # admin granted by a person who never did permission work: not their job
     held = finding.rule in PERSON_HELD or finding.rule.startswith("baseline:first_seen")
     if held and (finding.kind == "anomaly" or case.state.mature):
         return "hold"
@@ -201,6 +205,18 @@ def _person_first_use_policy(case: Case) -> str | None:
         # (a stranger's red flags page; Sigma rules follow their own level: _lesser_sigma)
         return "hold" if finding.severity != "critical" else None
     return None
+
+
+def _administers(case: Case) -> bool:
+    """The person did permission work (beyond their own keys, password and MFA) a day or more
+    before this call: granting admin may be their job. Today's first steps (a role created
+    minutes before admin is attached to it) do not count."""
+    before = case.event.event_time_ms - ADMIN_HISTORY_MS
+    return any(
+        since <= before
+        for action, since in case.state.sensitive_since.items()
+        if action not in OWN_CREDENTIAL_ACTIONS and action != case.event.action
+    )
 
 
 def _medium_rule(case: Case) -> str | None:

@@ -6,7 +6,7 @@ import functools
 import re
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from detect.features.bucket import (
@@ -48,6 +48,7 @@ ESTABLISHED_EVENTS = 200  # history events before first-seen and rate features c
 MATURE_DAYS = 2  # distinct active days (UTC) before a principal's own baseline is trusted
 MATURE_MINUTES = 30  # and active minutes: a principal seen twice for a moment is still a stranger
 DAY_MS = 86_400_000
+NOVELTY_DAYS = 2  # active days after the first before a principal's novelty rate means anything
 SEEN_DIMENSIONS = (
     "action",
     "service",
@@ -127,6 +128,8 @@ class PrincipalProfile:
     first_ms: int = 0  # event time of the first event in the training history
     last_ms: int = 0  # and of the last one
     active_days: int = 0  # distinct UTC days with events in the training history
+    # per seen dimension, the days after the principal's first on which a new value appeared
+    novel_days: Mapping[str, int] = field(default_factory=dict)
 
 
 class PrincipalState:
@@ -156,6 +159,12 @@ class PrincipalState:
             for dim, values in profile.seen.items():
                 self.seen.setdefault(dim, set()).update(values)
         self.last_event_ms = 0
+        # dimension -> days after the first active day that brought a new value (a CI runner's
+        # IP: every day; a person's network: hardly ever), and the latest such day
+        self.novel_days: dict[str, int] = dict(getattr(profile, "novel_days", {}) or {})
+        # privilege and evasion actions -> event time first seen (0: before the stream began)
+        self.sensitive_since: dict[str, int] = dict.fromkeys(self.seen["sensitive"], 0)
+        self._novel_day: dict[str, int] = {}
         self.first_event_ms = profile.first_ms if profile else 0
         self.active_days = profile.active_days if profile else 0
         self._last_day = profile.last_ms // DAY_MS if profile and profile.last_ms else -1
@@ -204,7 +213,25 @@ class PrincipalState:
         if value in seen or len(seen) >= MAX_SEEN:
             return False  # beyond MAX_SEEN values novelty means nothing for this principal
         seen.add(value)
+        if dim == "sensitive":
+            self.sensitive_since[value] = self.last_event_ms
+        today = self._last_day
+        if (
+            self.first_event_ms
+            and today > self.first_event_ms // DAY_MS
+            and self._novel_day.get(dim) != today
+        ):
+            self._novel_day[dim] = today
+            self.novel_days[dim] = self.novel_days.get(dim, 0) + 1
         return True
+
+    def novelty_share(self, dim: str) -> float | None:
+        """The share of the principal's active days after its first that brought a new value of
+        `dim`; None while fewer than NOVELTY_DAYS such days were observed."""
+        days = self.active_days - 1
+        if days < NOVELTY_DAYS:
+            return None
+        return self.novel_days.get(dim, 0) / days
 
     def _touch(self, time_ms: int) -> None:
         """Track the principal's observed life: first event, latest event, active days."""

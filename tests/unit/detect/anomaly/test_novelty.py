@@ -1,0 +1,195 @@
+"""Novelty against the principal's own novelty, and stolen keys from a new network.
+
+A person who works from an office and a home network has shown no new network since week one:
+a third one is context, and it corroborates what the same calls do (a sweep of secrets that a
+person's own work would only hold for corroboration). A CI role gets a fresh runner IP on every
+job: a new network means nothing for it. And a person's own history says whether granting
+admin is their job. Streams cold-start history through the real engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from detect.anomaly.training import train_detector
+from detect.engine import DetectionEngine
+from detect.eval.runner import store_events
+from detect.features import PrincipalState
+from detect.rules.catalogue import load_rules
+from ingest.events import AuditEvent
+from ingest.store.chdb import ChdbStore
+from tests.factories import BASE_TIME, make_event
+
+PERSON = {
+    "role": "AWSReservedSSO_Developer_4f2a9c1e",
+    "session": "erin@example.com",
+    "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5 exe/x86_64.ubuntu.22",
+}
+CI = {
+    "role": "gha-billing-deploy",
+    "session": "GitHubActions",
+    "userAgent": "aws-sdk-js/3.540.0 ua/2.0 os/linux#6.5 lang/js md/nodejs#20.11",
+}
+OFFICE, HOME, ELSEWHERE = "198.51.100.23", "203.0.113.77", "45.9.148.201"
+DAYS = 8
+
+
+def day_of_work(day: int, ip: str, who: dict[str, str], *, secrets: int = 3) -> list[AuditEvent]:
+    """An hour of ordinary work: reads, and the few secrets the work needs."""
+    start = BASE_TIME + timedelta(days=day, hours=1)
+    events = [
+        make_event(
+            eventName="DescribeInstances",
+            sourceIPAddress=ip,
+            at=start + timedelta(minutes=m),
+            **who,
+        )
+        for m in range(0, 60, 2)
+    ]
+    events += [
+        secret_read(start + timedelta(minutes=40 + i), ip, f"app/config-{i}", who)
+        for i in range(secrets)
+    ]
+    return sorted(events, key=lambda e: e.event_time_ms)
+
+
+def secret_read(at: datetime, ip: str, name: str, who: dict[str, str]) -> AuditEvent:
+    return make_event(
+        eventSource="secretsmanager.amazonaws.com",
+        eventName="GetSecretValue",
+        requestParameters={"secretId": name},
+        sourceIPAddress=ip,
+        at=at,
+        **who,
+    )
+
+
+def history(who: dict[str, str], ip_of_day: Callable[[int], str]) -> list[AuditEvent]:
+    return [e for day in range(DAYS) for e in day_of_work(day, ip_of_day(day), who)]
+
+
+def sweep(ip: str) -> list[AuditEvent]:
+    """Twenty distinct secrets in eight minutes: more than a person's work ever needs, but slow
+    enough not to be catastrophic on its own (a person's sweep is held for corroboration)."""
+    start = BASE_TIME + timedelta(days=DAYS, hours=1, minutes=5)
+    return [
+        secret_read(start + timedelta(seconds=24 * i), ip, f"prod/db-{i}", PERSON)
+        for i in range(20)
+    ]
+
+
+def run(events: list[AuditEvent]) -> tuple[DetectionEngine, list[str]]:
+    engine = DetectionEngine(rules=load_rules())
+    opened = []
+    for start in range(0, len(events), 500):
+        for change, alert in engine.process(events[start : start + 500]).changes:
+            if change == "alert.opened":
+                opened.append(alert.rule)
+    return engine, opened
+
+
+def office_or_home(day: int) -> str:
+    return OFFICE if day % 2 == 0 else HOME
+
+
+def test_a_persons_novelty_rate_counts_days_that_brought_a_new_network() -> None:
+    engine, _ = run(history(PERSON, office_or_home))
+    state = engine.states[next(k for k in engine.states if "erin" in k)]
+    assert state.active_days == DAYS
+    assert state.novel_days.get("net") == 1  # home, on day two; nothing new since
+    assert state.novelty_share("net") == 1 / (DAYS - 1)
+
+
+def test_a_ci_roles_fresh_runner_network_every_day_is_its_normal() -> None:
+    runner = lambda day: f"{20 + day}.{40 + day}.7.9"  # noqa: E731 - a new /16 every day
+    engine, _ = run(history(CI, runner))
+    state = engine.states[next(k for k in engine.states if "gha-billing" in k)]
+    assert state.novelty_share("net") == 1.0
+    _, opened = run(history(CI, runner) + day_of_work(DAYS, "91.92.1.1", CI))
+    assert opened == []
+
+
+def test_stolen_keys_sweeping_secrets_from_a_new_network_page() -> None:
+    _, opened = run(history(PERSON, office_or_home) + sweep(ELSEWHERE))
+    assert opened == ["baseline:credential_sweep"]
+
+
+def test_the_same_sweep_from_the_persons_own_network_waits_for_corroboration() -> None:
+    _, opened = run(history(PERSON, office_or_home) + sweep(OFFICE))
+    assert opened == []
+
+
+def test_a_new_network_alone_is_only_a_note() -> None:
+    _, opened = run(history(PERSON, office_or_home) + day_of_work(DAYS, ELSEWHERE, PERSON))
+    assert opened == []
+
+
+def test_novelty_days_survive_training_into_the_profile(store: ChdbStore) -> None:
+    """Training reads the history in SQL: its profile carries the count the stream keeps, so a
+    restarted detector judges novelty as the one that watched the days go by."""
+    events = history(PERSON, office_or_home) + history(CI, lambda day: f"{20 + day}.{40 + day}.7.9")
+    store_events(store, events)
+    until = max(e.event_time_ms for e in events) + 1
+    model = train_detector(store, until_ms=until, days=DAYS + 1, min_rows=50)
+    streamed, _ = run(sorted(events, key=lambda e: e.event_time_ms))
+    for key, profile in model.profiles.items():
+        assert profile.novel_days.get("net", 0) == streamed.states[key].novel_days.get("net", 0)
+    assert sorted(p.novel_days.get("net", 0) for p in model.profiles.values()) == [1, DAYS - 1]
+    revived = PrincipalState("k", "human", next(iter(model.profiles.values())))
+    assert revived.novelty_share("net") is not None
+
+
+ADMIN_DOC = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+)
+
+
+def admin_version(day: int, who: dict[str, str]) -> AuditEvent:
+    return make_event(
+        eventSource="iam.amazonaws.com",
+        eventName="CreatePolicyVersion",
+        requestParameters={
+            "policyArn": "arn:aws:iam::123456789012:policy/erin-policy",
+            "policyDocument": ADMIN_DOC,
+            "setAsDefault": True,
+        },
+        sourceIPAddress=OFFICE,
+        at=BASE_TIME + timedelta(days=day, hours=3),
+        **who,
+    )
+
+
+def test_admin_granted_by_a_person_who_never_did_permission_work_pages() -> None:
+    _, opened = run(history(PERSON, office_or_home) + [admin_version(DAYS, PERSON)])
+    assert opened == ["redflag:admin_policy_attached"]
+
+
+def test_admin_granted_by_a_person_who_administers_permissions_waits() -> None:
+    earlier = make_event(
+        eventSource="iam.amazonaws.com",
+        eventName="AttachRolePolicy",
+        requestParameters={
+            "roleName": "reporting-task",
+            "policyArn": "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
+        },
+        sourceIPAddress=OFFICE,
+        at=BASE_TIME + timedelta(days=2, hours=1, minutes=30),
+        **PERSON,
+    )
+    events = sorted(history(PERSON, office_or_home) + [earlier], key=lambda e: e.event_time_ms)
+    _, opened = run(events + [admin_version(DAYS, PERSON)])
+    assert opened == []
+
+
+def test_a_network_colleagues_work_from_is_not_new_for_the_organisation() -> None:
+    """The VPN or an office the person never used before: two colleagues already work from it,
+    so the person's sweep from there waits for corroboration like one from their own desk."""
+    colleagues = [
+        e
+        for name in ("sam@example.com", "kim@example.com")
+        for e in history({**PERSON, "session": name}, lambda _: ELSEWHERE)
+    ]
+    events = sorted(history(PERSON, office_or_home) + colleagues, key=lambda e: e.event_time_ms)
+    _, opened = run(events + sweep(ELSEWHERE))
+    assert opened == []
