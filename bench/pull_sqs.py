@@ -1,7 +1,7 @@
 """S3 + SQS pull benchmark: CloudTrail log files in moto's S3 server, announced on its SQS, pulled
 by `leash up` itself (LEASH_SQS__QUEUE_URL) -- records/s until every message is deleted (each
-file durable) and until every record is stored; the same files shipped from local disk with
-`leash ship` in the same run are the yardstick.
+file durable) and until every record is stored; the same volume shipped from local disk with
+`leash ship` in the same run is the yardstick, and `leash ship s3://` backfills it once more.
 
     python -m bench.pull_sqs --files 40 --records 1000
 """
@@ -142,6 +142,39 @@ def main() -> None:
         stored = wait_total(url, 2 * n)
         print(
             f"ship (local files, HTTP)       {n / (acked - started):>9,.0f} records/s "
+            f"durable (202s),            {n / (stored - started):>9,.0f} records/s stored"
+        )
+        for f, path in enumerate(sorted(local.iterdir())):  # the same volume again, in S3
+            records = fresh(templates, args.records, (2 * args.files + f) * args.records)
+            s3.put_object(
+                Bucket=BUCKET,
+                Key=f"backfill/{path.name}",
+                Body=gzip.compress(orjson.dumps({"Records": records})),
+            )
+        started = time.monotonic()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "leash.cli",
+                "ship",
+                "--quiet",
+                "--url",
+                url,
+                "--api-key",
+                KEY,
+                "--checkpoint",
+                str(work / "ship.done"),
+                f"s3://{BUCKET}/backfill/",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ},
+        )
+        acked = time.monotonic()
+        stored = wait_total(url, 3 * n)
+        print(
+            f"ship s3:// (backfill, HTTP)    {n / (acked - started):>9,.0f} records/s "
             f"durable (202s),            {n / (stored - started):>9,.0f} records/s stored"
         )
     finally:

@@ -214,7 +214,7 @@ def _administers(case: Case) -> bool:
     before = case.event.event_time_ms - ADMIN_HISTORY_MS
     return any(
         since <= before
-        for action, since in case.state.sensitive_since.items()
+        for action, since in case.state.privilege_since.items()
         if action not in OWN_CREDENTIAL_ACTIONS and action != case.event.action
     )
 

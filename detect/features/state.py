@@ -27,6 +27,7 @@ from detect.features.bucket import (
     resource_name,
 )
 from detect.features.row import feature_row
+from ingest.catalogue import default_catalogue
 from ingest.events import AuditEvent
 
 __all__ = [
@@ -162,8 +163,14 @@ class PrincipalState:
         # dimension -> days after the first active day that brought a new value (a CI runner's
         # IP: every day; a person's network: hardly ever), and the latest such day
         self.novel_days: dict[str, int] = dict(getattr(profile, "novel_days", {}) or {})
-        # privilege and evasion actions -> event time first seen (0: before the stream began)
-        self.sensitive_since: dict[str, int] = dict.fromkeys(self.seen["sensitive"], 0)
+        # permission-changing actions -> event time first seen (0: known from training, where
+        # the class of a seen action is looked up by its IAM name)
+        iam = default_catalogue()
+        self.privilege_since: dict[str, int] = {
+            action: 0
+            for action in self.seen["sensitive"]
+            if iam.classify("iam.amazonaws.com", action) == "privilege"
+        }
         self._novel_day: dict[str, int] = {}
         self.first_event_ms = profile.first_ms if profile else 0
         self.active_days = profile.active_days if profile else 0
@@ -213,8 +220,6 @@ class PrincipalState:
         if value in seen or len(seen) >= MAX_SEEN:
             return False  # beyond MAX_SEEN values novelty means nothing for this principal
         seen.add(value)
-        if dim == "sensitive":
-            self.sensitive_since[value] = self.last_event_ms
         today = self._last_day
         if (
             self.first_event_ms
@@ -254,6 +259,8 @@ class PrincipalState:
         new_sensitive = cls in ("privilege", "defense_evasion") and self._first_seen(
             "sensitive", event.action
         )
+        if new_sensitive and cls == "privilege":
+            self.privilege_since[event.action] = event.event_time_ms
         flags = (
             self._first_seen("action", event.action),
             self._first_seen("service", event.source),

@@ -161,7 +161,23 @@ def admin_version(day: int, who: dict[str, str]) -> AuditEvent:
 
 
 def test_admin_granted_by_a_person_who_never_did_permission_work_pages() -> None:
-    _, opened = run(history(PERSON, office_or_home) + [admin_version(DAYS, PERSON)])
+    """Log retention and their own keys are not permission work: admin is not their job."""
+    before = [
+        make_event(
+            eventSource=source,
+            eventName=name,
+            requestParameters=params,
+            sourceIPAddress=OFFICE,
+            at=BASE_TIME + timedelta(days=2, hours=1, minutes=minute),
+            **PERSON,
+        )
+        for source, name, params, minute in (
+            ("logs.amazonaws.com", "PutRetentionPolicy", {"logGroupName": "/app/web"}, 31),
+            ("iam.amazonaws.com", "CreateAccessKey", {}, 32),
+        )
+    ]
+    events = sorted(history(PERSON, office_or_home) + before, key=lambda e: e.event_time_ms)
+    _, opened = run(events + [admin_version(DAYS, PERSON)])
     assert opened == ["redflag:admin_policy_attached"]
 
 
