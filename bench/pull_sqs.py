@@ -54,6 +54,33 @@ def wait_total(url: str, expected: int, timeout_s: float = 600) -> float:
     return time.monotonic()
 
 
+def ship(url: str, n: int, total_after: int, label: str, *sources: str) -> None:
+    """`leash ship` of `n` records from `sources`; prints records/s acknowledged and stored."""
+    started = time.monotonic()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "leash.cli",
+            "ship",
+            "--quiet",
+            "--url",
+            url,
+            "--api-key",
+            KEY,
+            *sources,
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    acked = time.monotonic()
+    stored = wait_total(url, total_after)
+    print(
+        f"{label:<30} {n / (acked - started):>9,.0f} records/s "
+        f"durable (202s),            {n / (stored - started):>9,.0f} records/s stored"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=40)
@@ -121,29 +148,7 @@ def main() -> None:
             f"pull (S3 + SQS, in leash up)   {n / (deleted - started):>9,.0f} records/s "
             f"durable (messages deleted), {n / (stored - started):>9,.0f} records/s stored"
         )
-        started = time.monotonic()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "leash.cli",
-                "ship",
-                "--quiet",
-                "--url",
-                url,
-                "--api-key",
-                KEY,
-                str(local),
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        acked = time.monotonic()
-        stored = wait_total(url, 2 * n)
-        print(
-            f"ship (local files, HTTP)       {n / (acked - started):>9,.0f} records/s "
-            f"durable (202s),            {n / (stored - started):>9,.0f} records/s stored"
-        )
+        ship(url, n, 2 * n, "ship (local files, HTTP)", str(local))
         for f, path in enumerate(sorted(local.iterdir())):  # the same volume again, in S3
             records = fresh(templates, args.records, (2 * args.files + f) * args.records)
             s3.put_object(
@@ -151,31 +156,15 @@ def main() -> None:
                 Key=f"backfill/{path.name}",
                 Body=gzip.compress(orjson.dumps({"Records": records})),
             )
-        started = time.monotonic()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "leash.cli",
-                "ship",
-                "--quiet",
-                "--url",
-                url,
-                "--api-key",
-                KEY,
-                "--checkpoint",
-                str(work / "ship.done"),
-                f"s3://{BUCKET}/backfill/",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            env={**os.environ},
-        )
-        acked = time.monotonic()
-        stored = wait_total(url, 3 * n)
-        print(
-            f"ship s3:// (backfill, HTTP)    {n / (acked - started):>9,.0f} records/s "
-            f"durable (202s),            {n / (stored - started):>9,.0f} records/s stored"
+        checkpoint = str(work / "ship.done")
+        ship(
+            url,
+            n,
+            3 * n,
+            "ship s3:// (backfill, HTTP)",
+            "--checkpoint",
+            checkpoint,
+            f"s3://{BUCKET}/backfill/",
         )
     finally:
         leash.send_signal(signal.SIGTERM)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from leash.shipcli import add_api_arguments
+
 if TYPE_CHECKING:
     from ingest.settings import Settings
 
@@ -31,16 +33,7 @@ def add_pull_arguments(sources: Any) -> None:
         default=os.environ.get("LEASH_SQS__QUEUE_URL", ""),
         help="the queue (LEASH_SQS__QUEUE_URL)",
     )
-    sqs.add_argument(
-        "--url",
-        default=os.environ.get("LEASH_API_URL", "http://127.0.0.1:8000"),
-        help="Leash API base URL (LEASH_API_URL)",
-    )
-    sqs.add_argument(
-        "--api-key",
-        default=os.environ.get("LEASH_API_KEY", ""),
-        help="key with the ingest scope (LEASH_API_KEY)",
-    )
+    add_api_arguments(sqs)
     sqs.add_argument("--concurrency", type=int, help="messages handled at once (4)")
     sqs.add_argument("--visibility", type=int, help="visibility timeout in seconds (300)")
     sqs.add_argument("--wait", type=int, help="long-poll seconds per receive, 0-20 (20)")

@@ -18,15 +18,8 @@ from ingest.ship import Shipper, ShipSummary
 MAX_LISTED_REJECTIONS = 20
 
 
-def add_ship_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.set_defaults(func=run_ship)
-    parser.add_argument(
-        "paths",
-        nargs="+",
-        metavar="PATH",
-        help="file, directory, - for stdin, or s3://bucket/prefix (AWS credentials, region and "
-        "endpoint from the standard chain: AWS_PROFILE, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL)",
-    )
+def add_api_arguments(parser: argparse.ArgumentParser) -> None:
+    """--url and --api-key: where a client command sends records, with which ingest key."""
     parser.add_argument(
         "--url",
         default=os.environ.get("LEASH_API_URL", "http://127.0.0.1:8000"),
@@ -37,6 +30,18 @@ def add_ship_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("LEASH_API_KEY", ""),
         help="key with the ingest scope (LEASH_API_KEY)",
     )
+
+
+def add_ship_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(func=run_ship)
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="file, directory, - for stdin, or s3://bucket/prefix (AWS credentials, region and "
+        "endpoint from the standard chain: AWS_PROFILE, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL)",
+    )
+    add_api_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=1000, help="records per request")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -66,10 +66,6 @@ def _resolver(path: str) -> Resolver:
     return dotted
 
 
-def _resolve(record: Mapping[str, Any], path: str) -> list[Any]:
-    return _resolver(path)(record)
-
-
 def _fan_out(nodes: list[Any]) -> Iterator[Any]:
     for node in nodes:
         if isinstance(node, list):
@@ -172,9 +168,11 @@ def _fieldref(path: str, ref: Any, *, mods: frozenset[str], where: str) -> Predi
             return text.endswith(other)
         return text == other
 
+    resolve_ref, resolve_mine = _resolver(ref), _resolver(path)
+
     def test(record: Mapping[str, Any]) -> bool:
-        others = [t.casefold() for v in _resolve(record, ref) for t in _texts(v) if t]
-        mine = [t.casefold() for v in _resolve(record, path) for t in _texts(v)]
+        others = [t.casefold() for v in resolve_ref(record) for t in _texts(v) if t]
+        mine = [t.casefold() for v in resolve_mine(record) for t in _texts(v)]
         return any(relation(t, o) for t in mine for o in others)
 
     return test
