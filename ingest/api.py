@@ -21,7 +21,7 @@ from ingest.events import EVENT_COLUMNS, event_time_iso
 from ingest.parse import BodyTooLarge
 from ingest.receivers import create_receiver_router
 from ingest.runtime import Runtime
-from ingest.service import TooManyRecords
+from ingest.service import TooManyRecords, UnsupportedEncoding
 from ingest.sink.worker import SinkWorker
 from ingest.web import CURSOR_HELP, RETRY_AFTER_S, OrjsonResponse, page_after, read_body
 
@@ -98,6 +98,8 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
             result = await runtime.service.ingest(body, request.headers.get("content-encoding", ""))
         except (BodyTooLarge, TooManyRecords) as exc:
             raise HTTPException(413, str(exc)) from None
+        except UnsupportedEncoding as exc:
+            raise HTTPException(415, str(exc)) from None
         except BusUnavailable as exc:
             return JSONResponse(
                 {"detail": f"event bus unavailable, nothing was stored: {exc}"},

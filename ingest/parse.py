@@ -70,6 +70,11 @@ def parse_records(data: bytes) -> ParsedBody:
         except orjson.JSONDecodeError as exc:
             errors[len(records)] = f"line is not valid JSON: {exc}"
             records.append(None)
+    if len(errors) == len(records):  # not one line parsed: this is not JSON at all
+        raise ValueError(
+            f"body is not a JSON document, array or NDJSON (line 1: {errors[0]}); send "
+            '{"Records": [...]}, a JSON array of records, one record, or one record per line'
+        )
     return ParsedBody(records, errors)
 
 

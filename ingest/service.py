@@ -14,7 +14,7 @@ from ingest.events import AuditEvent, Normalizer, RecordError, encode_event
 from ingest.parse import ParsedBody, decompress, parse_records
 from ingest.schema import EVENTS_TOPIC
 
-__all__ = ["IngestResult", "IngestService", "TooManyRecords"]
+__all__ = ["ENCODINGS", "IngestResult", "IngestService", "TooManyRecords", "UnsupportedEncoding"]
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +23,15 @@ INLINE_BODY_BYTES = 32 * 1024
 INLINE_RECORDS = 16  # records; about INLINE_BODY_BYTES of CloudTrail, normalised inline
 
 
+ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip"})  # Content-Encoding values accepted
+
+
 class TooManyRecords(ValueError):
     """More records in one request than the configured maximum."""
+
+
+class UnsupportedEncoding(ValueError):
+    """A Content-Encoding Leash does not decode (answered 415)."""
 
 
 @dataclass
@@ -66,7 +73,13 @@ class IngestService:
         self._in_flight: dict[str, asyncio.Future[None]] = {}
 
     def parse(self, body: bytes, content_encoding: str = "") -> ParsedBody:
-        if content_encoding.strip().lower() in ("gzip", "x-gzip") or body[:2] == b"\x1f\x8b":
+        encoding = content_encoding.strip().lower()
+        if encoding not in ENCODINGS:
+            raise UnsupportedEncoding(
+                f"Content-Encoding {content_encoding.strip()!r} is not supported: send the body "
+                "gzip'd (Content-Encoding: gzip) or uncompressed"
+            )
+        if encoding in ("gzip", "x-gzip") or body[:2] == b"\x1f\x8b":
             body = decompress(body, limit=self._max_decompressed)
         parsed = parse_records(body)
         if len(parsed.records) > self._max_records:

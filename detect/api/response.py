@@ -24,6 +24,9 @@ __all__ = ["create_router"]
 FP_SUPPRESSION_S = 7 * 24 * 3600  # seconds a false-positive suppression lasts by default
 
 
+MAX_SUPPRESSION_S = 10 * 365 * 86_400  # ten years; for longer, leave the expiry out (never)
+
+
 class ReasonBody(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -34,13 +37,13 @@ class SuppressionBody(BaseModel):
     resource: str = "*"
     rule: str = "*"
     reason: str = Field(min_length=1, max_length=2000)
-    expires_in_s: float | None = Field(default=None, gt=0)
+    expires_in_s: float | None = Field(default=None, gt=0, le=MAX_SUPPRESSION_S)
 
 
 class FalsePositiveBody(BaseModel):
     note: str = Field(default="", max_length=2000)
     suppress: bool = False
-    suppress_for_s: float | None = Field(default=FP_SUPPRESSION_S, gt=0)
+    suppress_for_s: float | None = Field(default=FP_SUPPRESSION_S, gt=0, le=MAX_SUPPRESSION_S)
 
 
 def create_router(services: Services, auth: Authenticator) -> APIRouter:

@@ -74,9 +74,15 @@ class ChdbStore:
         self.close()
 
 
+# ClickHouse parses a bound value in its escaped text format: a raw tab or newline ends it and a
+# backslash starts an escape, so such characters are escaped rather than sent as they are
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
 def _bindable(params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """chDB formats tz-aware datetimes with an offset it cannot parse (send naive UTC), and
-    binds no Python list (send an Array literal, as clickhouse-connect would)."""
+    """chDB formats tz-aware datetimes with an offset it cannot parse (send naive UTC), binds
+    no Python list (send an Array literal, as clickhouse-connect would), and reads strings in
+    the escaped format (a tab, newline or backslash in an id or filter is escaped)."""
     return {k: _bind(v) for k, v in (params or {}).items()}
 
 
@@ -85,12 +91,14 @@ def _bind(value: Any) -> Any:
         return value.astimezone(UTC).replace(tzinfo=None)
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_literal(v) for v in value) + "]"
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
     return value
 
 
 def _literal(value: Any) -> str:
     if isinstance(value, str):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return "'" + value.translate(_ESCAPES).replace("'", "\\'") + "'"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"cannot bind {type(value).__name__} in an array")
     return repr(value)

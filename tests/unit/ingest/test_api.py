@@ -110,6 +110,56 @@ def test_body_that_is_not_json_gets_400(client: TestClient) -> None:
     assert "not valid JSON" in response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    "body", [b"hello", b"<?xml version='1.0'?><Records/>", bytes(range(1, 200)), b"a\nb\nc"]
+)
+def test_a_body_in_which_nothing_parses_gets_400_naming_the_first_problem(
+    client: TestClient, body: bytes
+) -> None:
+    response = client.post("/v1/events", content=body, headers=auth(INGEST_KEY))
+    assert response.status_code == 400, response.text
+    assert "line 1: line is not valid JSON" in response.json()["detail"]
+
+
+def test_one_bad_line_of_ndjson_is_rejected_alone(client: TestClient) -> None:
+    lines = [orjson.dumps(make_record()), b"not json", orjson.dumps(make_record())]
+    response = client.post("/v1/events", content=b"\n".join(lines), headers=auth(INGEST_KEY))
+    assert response.status_code == 202
+    body = response.json()
+    assert body["accepted"] == 2 and [r["index"] for r in body["rejected"]] == [1]
+
+
+@pytest.mark.parametrize("encoding", ["deflate", "br", "zstd"])
+def test_an_unsupported_content_encoding_gets_415(client: TestClient, encoding: str) -> None:
+    headers = {**auth(INGEST_KEY), "Content-Encoding": encoding}
+    response = client.post("/v1/events", content=b"\x78\x9c\x03\x00", headers=headers)
+    assert response.status_code == 415
+    assert "send the body gzip'd" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("odd", ["a%09b", "a%0Ab", "x%5C", "%5C%5C", "a%0D"])
+def test_ids_and_filters_with_tabs_newlines_or_backslashes_find_nothing_not_a_500(
+    client: TestClient, odd: str
+) -> None:
+    for path in (f"/v1/alerts/{odd}", f"/v1/approvals/{odd}"):
+        assert client.get(path, headers=auth(ADMIN_KEY)).status_code == 404, path
+    for name in ("principal", "action", "resource"):
+        response = client.get(f"/v1/events?{name}={odd}", headers=auth(READ_KEY))
+        assert response.status_code == 200 and response.json()["events"] == [], name
+
+
+def test_a_suppression_expiry_past_ten_years_gets_422_not_an_overflow(client: TestClient) -> None:
+    for expires in (1e300, 10 * 365 * 86_400 + 1):
+        response = client.post(
+            "/v1/suppressions",
+            json={"reason": "maintenance", "expires_in_s": expires},
+            headers=auth(ADMIN_KEY),
+        )
+        assert response.status_code == 422, response.text
+    ok = {"reason": "maintenance", "expires_in_s": 3600}
+    assert client.post("/v1/suppressions", json=ok, headers=auth(ADMIN_KEY)).status_code < 300
+
+
 def test_records_that_is_not_an_array_gets_400_naming_it(client: TestClient) -> None:
     response = client.post("/v1/events", content=b'{"Records": 5}', headers=auth(INGEST_KEY))
     assert response.status_code == 400

@@ -8,9 +8,21 @@ import pytest
 
 from ingest.store.chdb import ChdbStore
 
+ODD = ["a\tb", "line\nbreak", "cr\r", "trailing\\", "back\\slash", "\\t", "nul\0", "it's"]
+
+
+@pytest.mark.parametrize("value", ODD)
+def test_a_string_with_tabs_newlines_or_backslashes_binds_as_itself(
+    store: ChdbStore, value: str
+) -> None:
+    """Ids and filters come from URLs: `/v1/alerts/a%09b` must find nothing, not fail."""
+    assert store.query("SELECT {v:String}, length({v:String})", {"v": value}) == [
+        (value, len(value.encode()))
+    ]
+
 
 def test_a_string_array_binds_with_quotes_and_backslashes_escaped(store: ChdbStore) -> None:
-    keys = ["plain", "it's", "back\\slash", "a,b", "[x]"]
+    keys = ["plain", "it's", "back\\slash", "a,b", "[x]", *ODD]
     rows = store.query("SELECT arrayJoin({keys:Array(String)}) AS k ORDER BY k", {"keys": keys})
     assert [r[0] for r in rows] == sorted(keys)
 
