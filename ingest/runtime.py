@@ -81,3 +81,4 @@ def open_runtime(settings: Settings) -> Iterator[Runtime]:
             worker.stop()
         bus.close()
         store.close()
+        logger.info("stopped cleanly: workers drained, bus and store closed")

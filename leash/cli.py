@@ -91,6 +91,10 @@ def _serve(settings: Settings, *, sink: bool, detect: bool, dashboard: bool) -> 
         # passes from scanning it again and again, which showed up as 50-100 ms decide stalls
         gc.collect()
         gc.freeze()
+        # uvicorn re-raises the signal that stopped it once it has shut down: a SIGTERM (what
+        # systemd, Docker and Kubernetes send) must then unwind like Ctrl-C, so the workers drain
+        # and the sink commits, instead of killing the process with the default handler
+        signal.signal(signal.SIGTERM, _terminated)
         try:
             server.run()
         finally:
@@ -98,6 +102,10 @@ def _serve(settings: Settings, *, sink: bool, detect: bool, dashboard: bool) -> 
                 dash.terminate()
                 dash.wait(timeout=10)
     return 0
+
+
+def _terminated(signum: int, frame: object) -> None:  # noqa: ARG001 - a signal handler
+    raise SystemExit(0)
 
 
 def _start_dashboard(settings: Settings) -> subprocess.Popen[bytes]:
