@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -16,6 +18,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from ingest.ship import Shipper, ShipSummary
 
 MAX_LISTED_REJECTIONS = 20
+API_WAIT_S = 30.0  # how long `leash ship` waits for an API that does not answer yet
 
 
 def add_api_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +70,10 @@ def run_ship(args: argparse.Namespace) -> int:
             "(after `leash up`: export LEASH_API_KEY=$(cat leash-data/admin.key))"
         )
         return 2
+    problem = _check_paths(args.paths) or check_url(args.url, console)
+    if problem:
+        console.print(f"[red]cannot ship[/]: {problem}")
+        return 2
     shipper = Shipper(
         args.url, args.api_key, batch_size=args.batch_size, concurrency=args.concurrency
     )
@@ -109,6 +116,38 @@ def run_ship(args: argparse.Namespace) -> int:
                 handle.write(orjson.dumps({"source": r.source, "index": r.index, "error": r.error}))
                 handle.write(b"\n")
     return 1 if summary.rejected else 0
+
+
+def _check_paths(paths: list[str]) -> str:
+    """What is wrong with the local paths (a typo must not ship nothing and exit 0)."""
+    missing = [p for p in paths if p != "-" and "://" not in p and not Path(p).exists()]
+    if missing:
+        return f"no such file or directory: {', '.join(missing)}"
+    return ""
+
+
+def check_url(url: str, console: Console, wait_s: float = API_WAIT_S) -> str:
+    """What is wrong with --url: not http(s), or no Leash answering there. Waits up to `wait_s`
+    for an API that is still starting (saying so at once), instead of retrying each batch in
+    silence."""
+    if not url.startswith(("http://", "https://")):
+        return f"--url must start with http:// or https:// (got {url!r}; e.g. http://{url})"
+    deadline, said = time.monotonic() + wait_s, False
+    while True:
+        try:
+            httpx.get(url.rstrip("/") + "/healthz", timeout=5.0)
+            return ""
+        except httpx.TransportError as exc:
+            problem = (
+                f"cannot reach Leash at {url} ({exc or type(exc).__name__}): is `leash up` "
+                "running there? Point --url (or LEASH_API_URL) at it"
+            )
+        if time.monotonic() > deadline:
+            return problem
+        if not said:
+            console.print(f"[yellow]waiting up to {wait_s:.0f} s[/]: {problem}")
+            said = True
+        time.sleep(0.5)
 
 
 def _print_summary(summary: ShipSummary) -> None:

@@ -110,3 +110,20 @@ def test_wrong_key_says_what_to_do(leash_up: LeashProcess, tmp_path: Path) -> No
     result = ship(leash_up.url, "not-a-key", str(path))
     assert result.returncode == 2
     assert "LEASH_API_KEY" in result.stderr
+
+
+def test_a_path_that_does_not_exist_fails_naming_it(leash_up: LeashProcess, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir"
+    result = ship(leash_up.url, leash_up.key, str(missing))
+    assert result.returncode == 2
+    assert f"no such file or directory: {missing}" in " ".join(result.stderr.split())
+
+
+def test_a_url_without_a_scheme_fails_at_once_with_an_example(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    path.write_bytes(orjson.dumps(make_record()))
+    result = ship("127.0.0.1:8000", "k", str(path))
+    assert result.returncode == 2
+    said = " ".join(result.stderr.split())  # (rich wraps long lines)
+    assert "--url must start with http:// or https://" in said
+    assert "http://127.0.0.1:8000" in said
