@@ -90,8 +90,9 @@ class LastingDestruction:
         found = self._out_of_scope(state, event, since) if lasting and novel else []
         for window, book in self._books:
             tally = book.get(state.key)
-            if tally.day < 0 and window is WINDOWS[0]:
-                # after a restart: the trained profile's lasting high (names only: no births)
+            if tally.day < 0:
+                # after a restart: the trained profile's lasting high (names only: no births);
+                # the 6-hour window takes the 10-minute one (a nightly job deletes in one go)
                 tally.high = state.high.get("lasting_destructive_10m", 0.0)
             tally.roll(event.event_time_ms)
             if not lasting:

@@ -97,6 +97,7 @@ class OrgMemory:
         self._network_deleted: OrderedDict[str, int] = OrderedDict()  # principal key -> last ms
         self._onboarded: OrderedDict[str, int] = OrderedDict()  # user -> first group/password ms
         self._net_users: OrderedDict[str, set[str]] = OrderedDict()  # /16 -> a few principals
+        self._person_sessions: OrderedDict[str, int] = OrderedDict()  # session arn -> opened ms
         self._newest_ms = 0
 
     # -- learning ------------------------------------------------------------------------------
@@ -122,6 +123,8 @@ class OrgMemory:
             self._network_deleted[event.principal_key] = event.event_time_ms
             if len(self._network_deleted) > MAX_RUNS:
                 self._network_deleted.popitem(last=False)
+        if event.action == "AssumeRole" and event.actor_kind == "human":
+            self._remember_person_session(event)
         if event.action in _ACCOUNT_CARRIERS:
             # who assumes roles here, and whom trust and sharing name: the accounts we deal with
             self.learn_accounts(event.raw, event.event_time_ms)
@@ -167,6 +170,25 @@ class OrgMemory:
             self._net_users.move_to_end(net)
         if len(users) <= SHARED_NET_USERS:
             users.add(event.principal_key)
+
+    def _remember_person_session(self, event: AuditEvent) -> None:
+        params = field(record_of(event), "requestParameters")
+        role_arn = str(field(params, "roleArn") or "")
+        session = str(field(params, "roleSessionName") or "")
+        account = _account_of(role_arn)
+        if not (session and account and ":role/" in role_arn):
+            return
+        role = role_arn.rpartition("/")[2]
+        arn = f"arn:{role_arn.split(':')[1]}:sts::{account}:assumed-role/{role}/{session}"
+        self._person_sessions.pop(arn, None)
+        self._person_sessions[arn] = event.event_time_ms
+        if len(self._person_sessions) > MAX_RUNS:
+            self._person_sessions.popitem(last=False)
+
+    def opened_by_person(self, principal: str) -> bool:
+        """A role session a person opened (AssumeRole by a human: a break-glass or admin role
+        chained from an SSO session): whatever its name says, a person is behind it."""
+        return principal in self._person_sessions
 
     def shared_network(self, net: str, principal_key: str) -> bool:
         """Other principals of the organisation work from this /16 (an office, the VPN): new

@@ -14,7 +14,7 @@ from detect.alerts.alert import severity_rank
 from detect.context.case import Case
 from detect.context.org import OrgMemory, delegated
 from detect.context.twins import NEW_USER_MS, OWN_CREDENTIAL_ACTIONS, twin_policies
-from detect.features import PrincipalState
+from detect.features import PrincipalState, net_of
 from detect.findings import TIERS, Finding
 from detect.rules.record import field, record_of
 from ingest.events import AuditEvent
@@ -43,6 +43,10 @@ ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached"})
 ADMIN_HISTORY_MS = 86_400_000  # permission work at least this long ago makes a person an admin
 PERSON_NOTED = frozenset({"baseline:denied_burst"})  # people get denied all day: context only
 VOLUME_ONLY = frozenset({"baseline:bulk_data_read", "baseline:rate_spike"})
+# an AI agent reading this many times its own usual high in 10 min is pulling data out, not
+# working (a batch job's quarter-end surge is a workload's, and a person's waits for a second sign)
+AGENT_BULK_RATIO = 10.0
+AGENT_BULK_USUAL_MIN = 10.0  # an agent that barely reads: judged as if it read this many
 EXPOSURE_RULES = frozenset(
     {
         "redflag:bucket_made_public",
@@ -99,7 +103,7 @@ class Triage:
         self.policies: tuple[tuple[str, Policy], ...] = (
             *twins,
             ("a person's first use of a sensitive call", self._person_first_use),
-            ("a medium red flag", _medium_rule),
+            ("a medium red flag", self._medium_rule),
             ("an AWS service acting on its own schedule", _aws_service),
             ("a call a service made on another principal's behalf", _on_behalf),
             ("a principal whose baseline is still being learned", _immature),
@@ -142,6 +146,21 @@ class Triage:
             if birth is not None and case.event.event_time_ms - birth[0] < NEW_USER_MS:
                 return None
         return _person_first_use_policy(case)
+
+    def _medium_rule(self, case: Case) -> str | None:
+        """A medium red flag (keys for another user, a console sign-in without MFA, an ACL open
+        to the world) is a reason to look, not to page: it pages when something else
+        corroborates. A person new to Leash (a fresh install) has no history to corroborate
+        with: theirs page -- unless they work from a network colleagues work from (a person
+        we have not met yet at the office, not a stranger from outside)."""
+        finding = case.finding
+        if not (finding.rule.startswith("redflag:") and finding.severity in ("low", "medium")):
+            return None
+        if finding.actor_kind != "human" or case.state.mature:
+            return "hold"
+        event = case.event
+        colleague = self.org.shared_network(net_of(event.source_ip), event.principal_key)
+        return "hold" if colleague else None
 
     def _lesser_sigma(self, case: Case) -> str | None:
         """Sigma's own scale: low is a hint, medium "review manually", high "should alert"."""
@@ -219,16 +238,6 @@ def _administers(case: Case) -> bool:
     )
 
 
-def _medium_rule(case: Case) -> str | None:
-    """A medium red flag (keys for another user, a console sign-in without MFA, an ACL open to
-    the world) is a reason to look, not to page: it pages when something else corroborates."""
-    finding = case.finding
-    lesser = finding.rule.startswith("redflag:") and finding.severity in ("low", "medium")
-    # a person new to Leash (a fresh install) has no history to corroborate with: theirs page
-    stranger = finding.actor_kind == "human" and not case.state.mature
-    return "hold" if lesser and not stranger else None
-
-
 def _on_behalf(case: Case) -> str | None:
     """CloudFormation deleting a stack's resources under its role does what the principal that
     deleted the stack asked: the finding belongs to that principal (the engine counts the
@@ -252,14 +261,24 @@ def _immature(case: Case) -> str | None:
 def _context_only(case: Case) -> str | None:
     """A busy hour, or new-looking context on its own, is how work looks; it corroborates.
     Reading more than usual from the stores one always reads (a quarter-end batch) waits for
-    corroboration; wholesale reads of a store the principal never read page on their own
-    (baseline:bulk_read_new_store)."""
+    corroboration -- unless an AI agent reads AGENT_BULK_RATIO times its usual; wholesale reads
+    of a store the principal never read page on their own (baseline:bulk_read_new_store)."""
     rule = case.finding.rule
     if rule in CONTEXT_RULES:
         return "trace"
     if rule == "baseline:bulk_data_read":
-        return "hold"
+        return None if _agent_bulk(case.finding) else "hold"
     return "note" if rule.startswith("context:") else None
+
+
+def _agent_bulk(finding: Finding) -> bool:
+    if finding.actor_kind != "agent":
+        return False
+    reads = finding.explanation.get("data_reads_10m")
+    if not isinstance(reads, dict):
+        return False
+    value, usual = float(reads.get("value") or 0.0), float(reads.get("baseline") or 0.0)
+    return value >= AGENT_BULK_RATIO * max(usual, AGENT_BULK_USUAL_MIN)
 
 
 def _is_aws_service(principal: str) -> bool:

@@ -124,9 +124,12 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         return not org.region_in_use(case.event.region)
 
     def self_grant(case: Case) -> bool:
-        # a break-glass drill (a person, or a break-glass role's session); an AI agent
-        # elevating itself is the attack
-        return case.finding.actor_kind != "agent" and _self_target(case)
+        # a break-glass drill (a person, or a break-glass role's session a person opened); an
+        # AI agent or a workload elevating itself is the attack
+        person = case.finding.actor_kind == "human" or (
+            case.finding.actor_kind == "service" and org.opened_by_person(case.event.principal)
+        )
+        return person and _self_target(case)
 
     def gone(case: Case) -> bool:
         event = case.event

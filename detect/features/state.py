@@ -48,6 +48,9 @@ MAX_SEEN = 2048  # values remembered per principal and dimension (first-seen fea
 ESTABLISHED_EVENTS = 200  # history events before first-seen and rate features count
 MATURE_DAYS = 2  # distinct active days (UTC) before a principal's own baseline is trusted
 MATURE_MINUTES = 30  # and active minutes: a principal seen twice for a moment is still a stranger
+# ...unless it came back on this many days: a scheduled job that works minutes a day (a key
+# rotator, a nightly export) has shown its whole job by then
+MATURE_SCHEDULED_DAYS = 3
 DAY_MS = 86_400_000
 NOVELTY_DAYS = 2  # active days after the first before a principal's novelty rate means anything
 SEEN_DIMENSIONS = (
@@ -358,9 +361,12 @@ class PrincipalState:
 
     @property
     def mature(self) -> bool:
-        """Observed long enough (MATURE_DAYS active days, MATURE_MINUTES active minutes) for
-        its own baseline to say what is unusual for it; until then anomaly findings only note."""
-        return self.active_days >= MATURE_DAYS and self.hist_minutes >= MATURE_MINUTES
+        """Observed long enough (MATURE_DAYS active days and MATURE_MINUTES active minutes, or
+        MATURE_SCHEDULED_DAYS active days however brief) for its own baseline to say what is
+        unusual for it; until then anomaly findings only note."""
+        if self.active_days < MATURE_DAYS:
+            return False
+        return self.hist_minutes >= MATURE_MINUTES or self.active_days >= MATURE_SCHEDULED_DAYS
 
     def window_ids(self, kind: str) -> list[str]:
         """Event ids of the window's destructive ("destructive") or privilege/evasion events."""

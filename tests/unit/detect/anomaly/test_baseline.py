@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from detect.anomaly.baseline import BaselineDetector
+from detect.context.triage import Triage
 from detect.features import ESTABLISHED_EVENTS, PrincipalProfile, PrincipalState
 from detect.findings import Finding
 from ingest.events import AuditEvent, Normalizer
@@ -223,3 +225,28 @@ def test_a_bulk_reader_is_judged_by_its_own_read_volume() -> None:
     )
     fired = ["baseline:bulk_data_read" in rules_of(f) for f in run(state, burst)]
     assert fired.index(True) == 320  # 1.5 x its usual 200 + 20: its normal jobs never page
+
+
+def test_an_agent_reading_ten_times_its_usual_pages_a_workload_or_person_waits() -> None:
+    """A quarter-end batch is a workload's surge, a person's big download waits for a second
+    sign; an AI agent pulling ten times its usual reads in ten minutes is taking data out."""
+    triage = Triage()
+    tiers: dict[str, set[str]] = {}
+    for kind in ("agent", "service", "human"):
+        burst = reads(600)
+        usual = replace(profile(burst[0].principal_key, data_reads_10m=40.0), actor_kind=kind)
+        state = PrincipalState(burst[0].principal_key, kind, replace(usual, active_days=7))
+        assert state.mature
+        found = [
+            (triage.assess(f, e, state, routine=False), f)
+            for e, fs in zip(burst, run(state, burst), strict=True)
+            for f in fs
+            if f.rule == "baseline:bulk_data_read"
+        ]
+        assert found, kind
+        tiers[kind] = {t.tier for t, _ in found}
+        if kind == "agent":
+            first = next(f for t, f in found if t.tier == "page")
+            assert first.explanation["data_reads_10m"]["value"] >= 400  # 10 x its usual 40
+    assert tiers["agent"] >= {"hold", "page"}, tiers
+    assert tiers["service"] == tiers["human"] == {"hold"}, tiers

@@ -162,19 +162,81 @@ def test_keys_for_a_new_hire_are_onboarding_keys_for_a_bare_new_user_are_a_backd
     assert any(f.twin == "a user a person just created (onboarding)" for f in hired), tiers(hired)
 
 
-def test_a_grant_to_itself_is_a_drill_for_a_person_and_an_attack_for_an_agent() -> None:
-    """(A break-glass role's own session, a service, keeps the twin too: only agents lose it.)"""
+def test_a_grant_to_itself_is_a_drill_for_a_person_and_an_attack_for_an_agent_or_workload() -> None:
+    """A break-glass role's session a person opened keeps the twin; an AI agent's session or a
+    workload's (a read-only dashboards role elevating itself) pages."""
     triage = Triage(org=OrgMemory())
     admin = {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}
     person = {"role": "breakglass-admin", "session": "alice@example.com"}
     agent = {"role": "catalog-coding-agent", "session": "claude-15981787-afee"}
+    workload = {
+        "role": "dashboards-ro",
+        "session": "grafana",
+        "userAgent": "aws-sdk-go/1.44.327 (go1.21.6; linux; amd64) grafana/10.2.3",
+    }
     drill = triaged(
         triage,
         call("AttachRolePolicy", "iam", {**admin, "roleName": "breakglass-admin"}, 0, **person),
     )
-    attack = triaged(
-        triage,
-        call("AttachRolePolicy", "iam", {**admin, "roleName": "catalog-coding-agent"}, 0, **agent),
-    )
+    assert drill[0].actor_kind == "human"
     assert {f.twin for f in drill} >= {"a grant to itself, not after a denial"}, tiers(drill)
-    assert tiers(attack).get("redflag:admin_policy_attached") == "page", tiers(attack)
+    for who in (agent, workload):
+        own = {**admin, "roleName": who["role"]}
+        attack = triaged(triage, call("AttachRolePolicy", "iam", own, 0, **who))
+        assert attack[0].actor_kind != "human", who
+        assert tiers(attack).get("redflag:admin_policy_attached") == "page", (who, tiers(attack))
+
+
+def test_a_role_session_a_person_opened_grants_itself_as_a_drill_whatever_its_name() -> None:
+    org = OrgMemory()
+    triage = Triage(org=org)
+    drill = {"role": "breakglass-admin", "session": "breakglass-drill-1104"}
+    grant = {
+        "roleName": "breakglass-admin",
+        "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess",
+    }
+    before = triaged(triage, call("AttachRolePolicy", "iam", grant, 0, **drill))
+    assert before[0].actor_kind == "service"
+    assert tiers(before).get("redflag:admin_policy_attached") == "page", tiers(before)
+    opened = {
+        "roleArn": "arn:aws:iam::123456789012:role/breakglass-admin",
+        "roleSessionName": "breakglass-drill-1104",
+    }
+    person = {"role": "AWSReservedSSO_SecurityAudit_a97457f5", "session": "lars@example.com"}
+    org.observe(call("AssumeRole", "sts", opened, 1, **person))
+    after = triaged(triage, call("AttachRolePolicy", "iam", grant, 2, **drill))
+    assert {f.twin for f in after} >= {"a grant to itself, not after a denial"}, tiers(after)
+
+
+def console_login(user: str, ip: str, minutes: float) -> AuditEvent:
+    return make_event(
+        arn=f"arn:aws:iam::123456789012:user/{user}",
+        userIdentity={
+            "type": "IAMUser",
+            "arn": f"arn:aws:iam::123456789012:user/{user}",
+            "accountId": "123456789012",
+            "userName": user,
+        },
+        eventName="ConsoleLogin",
+        eventSource="signin.amazonaws.com",
+        sourceIPAddress=ip,
+        userAgent="Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15",
+        additionalEventData={"MFAUsed": "No", "LoginTo": "https://console.aws.amazon.com"},
+        responseElements={"ConsoleLogin": "Success"},
+        **at(minutes),
+    )
+
+
+def test_a_strangers_console_login_without_mfa_pages_unless_from_the_office_network() -> None:
+    """A person Leash has not met yet has nothing to corroborate with; from the network two
+    colleagues work from, they are a colleague, not an intruder."""
+    org = OrgMemory()
+    triage = Triage(org=org)
+    for n, colleague in enumerate(("ana", "ben")):
+        org.observe(console_login(colleague, f"198.51.{n}.20", n))
+        org.observe(call("DescribeInstances", "ec2", {}, n, sourceIPAddress="198.51.7.20"))
+    org.observe(call("ListBuckets", "s3", {}, 2, sourceIPAddress="198.51.7.21", **OPS))
+    office = tiers(triaged(triage, console_login("carla", "198.51.7.33", 5)))
+    outside = tiers(triaged(triage, console_login("carla", "203.0.113.99", 6)))
+    assert office.get("redflag:console_login_without_mfa") == "hold", office
+    assert outside.get("redflag:console_login_without_mfa") == "page", outside

@@ -200,3 +200,21 @@ def test_sql_history_rebuilds_the_streaming_rows(store: ChdbStore) -> None:
     assert (
         streamed[:, lasting].max() > 0 and (streamed[:, lasting] <= streamed[:, destructive]).all()
     )
+
+
+def test_a_principal_matures_with_days_and_minutes_or_with_days_of_a_scheduled_job() -> None:
+    """Two active days and half an hour of activity; a job that works five minutes a day has
+    shown its whole job after three days."""
+    busy, job = PrincipalState("busy", "service"), PrincipalState("job", "service")
+    for day in range(2):
+        for minute in range(20):
+            busy.observe(event(T0 + timedelta(days=day, minutes=minute)))
+        for minute in range(5):
+            job.observe(event(T0 + timedelta(days=day, minutes=minute)))
+    assert busy.mature and not job.mature
+    job.observe(event(T0 + timedelta(days=2)))
+    assert job.hist_minutes < 30 and job.mature
+    once = PrincipalState("once", "service")
+    for minute in range(120):
+        once.observe(event(T0 + timedelta(minutes=minute)))
+    assert not once.mature  # a long first day is still one day
