@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -125,6 +126,13 @@ def parse_event_time(value: Any) -> int:
     return _in_range(int(parsed.timestamp() * 1000), value)
 
 
+def _duration(seconds: float) -> str:
+    for unit, size in (("days", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
 _LATEST_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
 
 
@@ -200,10 +208,27 @@ class Normalizer:
     """Turns raw CloudTrail records into AuditEvents with the server's catalogue and matchers."""
 
     def __init__(
-        self, identity: IdentityRules | None = None, catalogue: Catalogue | None = None
+        self,
+        identity: IdentityRules | None = None,
+        catalogue: Catalogue | None = None,
+        *,
+        max_future_s: float = 0.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`max_future_s` > 0 refuses records dated further ahead of `clock` than that."""
         self.identity = identity or build_identity_rules()
         self.catalogue = catalogue or default_catalogue()
+        self.max_future_ms = int(max_future_s * 1000)
+        self.clock = clock
+
+    def _check_future(self, event_time_ms: int, value: Any) -> None:
+        ahead_s = event_time_ms / 1000 - self.clock()
+        if ahead_s * 1000 > self.max_future_ms:
+            raise RecordError(
+                f"eventTime {str(value)[:40]!r} is {_duration(ahead_s)} in the future (more than "
+                f"LEASH_MAX_FUTURE_SKEW_S={self.max_future_ms / 1000:g} s ahead of this server): "
+                "check the sender's clock"
+            )
 
     def normalize(self, record: Any) -> AuditEvent:
         if not isinstance(record, Mapping):
@@ -221,6 +246,8 @@ class Normalizer:
         if time_value is None:
             time_value = record.get("@timestamp")  # Logstash-shipped CloudTrail
         event_time_ms = parse_event_time(time_value)
+        if self.max_future_ms:
+            self._check_future(event_time_ms, time_value)
         identity = _get(record, "userIdentity")
         if not isinstance(identity, Mapping):
             raise RecordError("userIdentity is missing or not an object")

@@ -63,7 +63,9 @@ def open_runtime(settings: Settings) -> Iterator[Runtime]:
     try:
         apply_migrations(store)
         bus.ensure_topics([settings.kafka.topic, settings.kafka.dlq_topic])
-        normalizer = Normalizer(build_identity_rules(settings.identity))
+        normalizer = Normalizer(
+            build_identity_rules(settings.identity), max_future_s=settings.max_future_skew_s
+        )
         dedupe = DedupeCache(settings.dedupe_cache_size)
         _seed_dedupe(store, dedupe)
         service = IngestService(

@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     max_decompressed_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
     max_records_per_request: int = Field(default=100_000, ge=1)
     dedupe_cache_size: int = Field(default=2_000_000, ge=0)
+    # records dated further ahead than this are refused (a wrong clock, a forged year 9999 that
+    # would become "now" for training and the dashboard); 0 turns the check off
+    max_future_skew_s: float = Field(default=900.0, ge=0)
     # the header an EventBridge connection's API-key auth sends (besides Authorization: Bearer)
     eventbridge_key_header: str = Field(default="x-leash-key", min_length=1)
     webhook_urls: Annotated[list[str], NoDecode] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from ingest.events import Normalizer, RecordError, decode_event, encode_event, parse_event_time
@@ -266,3 +268,18 @@ def test_header_and_row_follow_the_dataclass_field_order() -> None:
     )
     with pytest.raises(RecordError, match="header fields"):
         decode_event(orjson.dumps([event.schema_version, *header[1:-1]]) + b"\n{}")
+
+
+def test_a_record_dated_past_the_future_skew_is_refused_naming_how_far() -> None:
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC).timestamp()
+    normalizer = Normalizer(max_future_s=900, clock=lambda: now)
+    soon = make_record(at=datetime(2026, 12, 2, 12, 10, tzinfo=UTC))
+    assert normalizer.normalize(soon).event_time_ms == int((now + 600) * 1000)
+    for at, said in (
+        (datetime(2026, 12, 2, 14, 0, tzinfo=UTC), "2.0 h in the future"),
+        (datetime(2098, 1, 1, tzinfo=UTC), "days in the future"),
+    ):
+        with pytest.raises(RecordError, match=said) as caught:
+            normalizer.normalize(make_record(at=at))
+        assert "LEASH_MAX_FUTURE_SKEW_S=900" in str(caught.value)
+    assert Normalizer().normalize(make_record(at=datetime(2098, 1, 1, tzinfo=UTC)))  # check off
