@@ -76,6 +76,69 @@ def _event_page(
     return rows[:limit], (int(last[-1]), str(last[EVENT_FIELDS.index("event_id")]))
 
 
+_RECORD = {
+    "type": "object",
+    "description": "A CloudTrail record as AWS writes it (eventTime, eventSource, eventName, "
+    "userIdentity required; other fields kept as they are)",
+    "required": ["eventTime", "eventSource", "eventName", "userIdentity"],
+    "additionalProperties": True,
+}
+EVENTS_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "Optionally gzip'd (Content-Encoding: gzip)",
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "title": "CloudTrail log file",
+                        "properties": {"Records": {"type": "array", "items": _RECORD}},
+                        "required": ["Records"],
+                    },
+                    {"type": "array", "title": "records", "items": _RECORD},
+                    {**_RECORD, "title": "one record"},
+                ]
+            }
+        },
+        "application/x-ndjson": {"schema": {"type": "string", "description": "a record per line"}},
+    },
+}
+_ERROR = {"application/json": {"schema": {"type": "object", "properties": {"detail": {}}}}}
+EVENTS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "Every accepted event is durable; rejected records are named by index",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "accepted": {"type": "integer"},
+                        "duplicates": {"type": "integer"},
+                        "rejected": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "index": {"type": "integer"},
+                                    "error": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                }
+            }
+        },
+    },
+    400: {"description": "Nothing in the body parses, or a truncated gzip", "content": _ERROR},
+    401: {"description": "Missing or unknown API key", "content": _ERROR},
+    403: {"description": "The key lacks the ingest scope", "content": _ERROR},
+    413: {"description": "Body, decompressed body or record count over its limit"},
+    415: {"description": "A Content-Encoding other than gzip", "content": _ERROR},
+    503: {"description": "The bus cannot take events now; nothing was stored (Retry-After)"},
+}
+
+
 def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
     router = APIRouter()
     metrics = runtime.metrics
@@ -86,6 +149,8 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         status_code=202,
         dependencies=[Depends(auth.require("ingest"))],
         tags=["events"],
+        openapi_extra={"requestBody": EVENTS_BODY},
+        responses=EVENTS_RESPONSES,
     )
     async def post_events(request: Request) -> Response:
         """Ingest CloudTrail records: `{"Records": [...]}`, a JSON array, one record or NDJSON.

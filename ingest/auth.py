@@ -6,11 +6,19 @@ import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from fastapi import HTTPException, Request, status
+from fastapi import HTTPException, Request, Security, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-__all__ = ["Authenticator", "Caller"]
+__all__ = ["BEARER", "Authenticator", "Caller"]
 
 _BEARER_HOW = "send 'Authorization: Bearer <token>'"
+# declares the scheme in /openapi.json (Swagger's "Authorize"); checking stays in `require`
+BEARER = HTTPBearer(
+    scheme_name="LeashKey",
+    description="A Leash API key (LEASH_API_KEYS token:scope+scope; `leash up` writes an admin "
+    "key to <data dir>/admin.key). Scopes: ingest, read, admin.",
+    auto_error=False,
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,10 @@ class Authenticator:
         """A dependency that admits a Bearer key, or one in `key_header`, holding `scope`."""
         how = _BEARER_HOW if key_header is None else f"{_BEARER_HOW} or '{key_header}: <token>'"
 
-        def dependency(request: Request) -> Caller:
+        def dependency(
+            request: Request,
+            _: HTTPAuthorizationCredentials | None = Security(BEARER),  # noqa: B008 - FastAPI
+        ) -> Caller:
             caller = self.identify(request.headers.get("authorization"))
             if caller is None and key_header is not None:
                 caller = self.identify_token(request.headers.get(key_header))

@@ -21,10 +21,11 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response, Security
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials
 
-from ingest.auth import Authenticator
+from ingest.auth import BEARER, Authenticator
 from ingest.bus import BusUnavailable
 from ingest.delivery import (
     FirehoseBatch,
@@ -60,8 +61,19 @@ def create_receiver_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
     eventbridge = EventBridgeReceiver(runtime, auth)
     firehose = FirehoseReceiver(runtime, auth)
 
+    # the keys are checked by the receivers; these parameters declare them in /openapi.json
+    firehose_key = APIKeyHeader(
+        name="X-Amz-Firehose-Access-Key",
+        scheme_name="FirehoseAccessKey",
+        description="A Leash key with the ingest scope, as the Firehose access key",
+        auto_error=False,
+    )
+
     @router.post("/v1/ingest/eventbridge", status_code=202)
-    async def post_eventbridge(request: Request) -> Response:
+    async def post_eventbridge(
+        request: Request,
+        _: HTTPAuthorizationCredentials | None = Security(BEARER),  # noqa: B008 - FastAPI
+    ) -> Response:
         """One EventBridge event whose `detail` is a CloudTrail record (an API destination).
 
         Key: `Authorization: Bearer <key>` or the LEASH_EVENTBRIDGE_KEY_HEADER header. 202 with
@@ -71,7 +83,10 @@ def create_receiver_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         return await eventbridge.receive(request)
 
     @router.post("/v1/ingest/firehose")
-    async def post_firehose(request: Request) -> Response:
+    async def post_firehose(
+        request: Request,
+        _: str | None = Security(firehose_key),  # noqa: B008 - FastAPI
+    ) -> Response:
         """A Firehose HTTP endpoint delivery (protocol 1.0), key in X-Amz-Firehose-Access-Key.
 
         200 `{"requestId", "timestamp"}` once every event is durable; otherwise the status and

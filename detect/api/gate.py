@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
 from detect.api.decide import DecideBody
@@ -17,7 +18,7 @@ from detect.gate.approvals import ApprovalError, SelfApprovalError
 from detect.response.webhooks import new_event
 from detect.services import Services
 from ingest.api import OrjsonResponse
-from ingest.auth import Authenticator, Caller
+from ingest.auth import BEARER, Authenticator, Caller
 
 __all__ = ["create_router"]
 
@@ -34,7 +35,10 @@ class ApprovalBody(BaseModel):
 def _fast(auth: Authenticator, scope: str) -> Callable[[Request], Any]:
     check = auth.require(scope)
 
-    async def dependency(request: Request) -> Caller:  # no thread-pool hop on the hot path
+    async def dependency(
+        request: Request,
+        _: HTTPAuthorizationCredentials | None = Security(BEARER),  # noqa: B008 - FastAPI
+    ) -> Caller:  # no thread-pool hop on the hot path
         return check(request)
 
     return dependency

@@ -299,3 +299,21 @@ def test_records_with_odd_field_types_are_rejected_alone_not_with_a_500(
     assert body["accepted"] >= 3
     errors = {r["index"]: r["error"] for r in body["rejected"]}
     assert "outside 1970-2099" in errors[2]
+
+
+def test_openapi_declares_the_key_scheme_on_every_route_but_healthz_and_the_events_body(
+    client: TestClient,
+) -> None:
+    spec = client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["LeashKey"]["scheme"] == "bearer"
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            schemes = {name for entry in operation.get("security", []) for name in entry}
+            want = {"FirehoseAccessKey"} if path.endswith("/firehose") else {"LeashKey"}
+            assert schemes == (want if path != "/healthz" else set()), (method, path)
+    post = spec["paths"]["/v1/events"]["post"]
+    assert post["requestBody"]["required"] is True
+    assert set(post["requestBody"]["content"]) == {"application/json", "application/x-ndjson"}
+    assert {"202", "400", "401", "403", "413", "415", "503"} <= set(post["responses"])
+    # declaring the scheme changes nothing about who gets in
+    assert client.post("/v1/events", content=b"[]").status_code == 401
