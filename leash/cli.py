@@ -50,6 +50,51 @@ def _ensure_admin_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+_HELD: list[int] = []  # descriptors of the locks this process holds until it exits
+
+
+class StartError(Exception):
+    """Leash cannot start, for a reason the operator can fix (said in one line, no traceback)."""
+
+
+def _lock_data_dir(data_dir: Path) -> None:
+    """Hold DATA_DIR/leash.lock for the life of the process (the kernel releases it at exit,
+    kill -9 included): a second Leash on the same folder would fight the first over its log
+    and store."""
+    import fcntl
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / "leash.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise StartError(
+            f"another Leash (pid {holder}) is running on {data_dir}: stop it first, or give this "
+            "one its own folder with --data-dir"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    _HELD.append(fd)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail before any work when the API's port is taken (uvicorn would say so only after the
+    workers started and "Leash API on ..." was logged)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise StartError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): stop what runs there, or "
+                "pick another port with --port (LEASH_PORT)"
+            ) from None
+
+
 def _serve(settings: Settings, *, sink: bool, detect: bool, dashboard: bool) -> int:
     import uvicorn
 
@@ -64,6 +109,9 @@ def _serve(settings: Settings, *, sink: bool, detect: bool, dashboard: bool) -> 
 
             settings = settings.model_copy(update={"dashboard_api_key": SecretStr(key)})
     dash: subprocess.Popen[bytes] | None = None
+    if sink:  # a sink owns the embedded log and store under the data dir
+        _lock_data_dir(Path(settings.data_dir))
+    _check_port(settings.host, settings.port)
     with open_runtime(settings) as runtime:
         services = build_services(runtime)
         start_workers(
@@ -170,6 +218,8 @@ def _run_workers(settings: Settings, *, sink: bool, detect: bool) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if sink and settings.embedded_bus:
+        _lock_data_dir(Path(settings.data_dir))
     with open_runtime(settings) as runtime:
         services = build_services(runtime) if detect else None
         start_workers(runtime, sink=sink, services=services, detect=detect)
@@ -346,6 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except StartError as exc:
+        sys.stderr.write(f"leash: {exc}\n")
+        return 2
 
 
 if __name__ == "__main__":
