@@ -96,6 +96,7 @@ EVENT_COLUMNS = tuple("event_time" if f == "event_time_ms" else f for f in EVENT
 _HEADER_FIELDS = EVENT_FIELDS[: EVENT_FIELDS.index("raw")]  # the bus header: all but raw, version
 _header_of = attrgetter(*_HEADER_FIELDS)
 _RESOURCES = _HEADER_FIELDS.index("resources")
+_EVENT_ID = _HEADER_FIELDS.index("event_id")
 
 
 def _get(record: Mapping[str, Any], key: str) -> Any:
@@ -285,6 +286,12 @@ def encode_event(event: AuditEvent) -> bytes:
     """Bus encoding: a compact JSON header (schema version, then the derived fields in
     EVENT_FIELDS order), a newline, then the raw record JSON."""
     return orjson.dumps((event.schema_version, *_header_of(event))) + b"\n" + event.raw.encode()
+
+
+def event_id_of(data: bytes) -> str:
+    """The event id of encode_event's bytes, from the header alone (no full decode)."""
+    head, _, _ = data.partition(b"\n")
+    return str(orjson.loads(head)[1 + _EVENT_ID])
 
 
 def decode_event(data: bytes) -> AuditEvent:

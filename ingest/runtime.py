@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 from ingest import schema
 from ingest.bus import Bus, open_bus
+from ingest.bus.embedded import EmbeddedBroker
 from ingest.dedupe import DedupeCache
-from ingest.events import Normalizer
+from ingest.events import Normalizer, event_id_of
 from ingest.identity import build_identity_rules
 from ingest.metrics import IngestMetrics
 from ingest.migrate import apply_migrations
@@ -39,12 +40,17 @@ class Runtime:
     workers: list[Worker] = field(default_factory=list)
 
 
-def _seed_dedupe(store: Store, cache: DedupeCache) -> None:
+def _seed_dedupe(store: Store, bus: Bus, topic: str, cache: DedupeCache) -> None:
+    """The ids of recent stored events, and of events durable on the embedded log but not yet
+    stored (a client re-sending after a crash gets them counted as duplicates, not accepted)."""
     rows = store.query(
         f"SELECT event_id FROM {schema.EVENTS} ORDER BY ingested_at DESC LIMIT {{n:UInt64}}",
         {"n": min(cache.capacity, DEDUPE_SEED_ROWS)},
     )
     cache.add_all(str(r[0]) for r in reversed(rows))
+    if isinstance(bus, EmbeddedBroker):  # (Kafka's unconsumed tail is not read at start)
+        tail = bus.retained(topic)[-DEDUPE_SEED_ROWS:]
+        cache.add_all(event_id_of(value) for value in tail)
 
 
 @contextmanager
@@ -67,7 +73,7 @@ def open_runtime(settings: Settings) -> Iterator[Runtime]:
             build_identity_rules(settings.identity), max_future_s=settings.max_future_skew_s
         )
         dedupe = DedupeCache(settings.dedupe_cache_size)
-        _seed_dedupe(store, dedupe)
+        _seed_dedupe(store, bus, settings.kafka.topic, dedupe)
         service = IngestService(
             bus.publisher(),
             normalizer,

@@ -237,6 +237,12 @@ class EmbeddedBroker:
         shared = set(tables[0]).intersection(*tables[1:])
         return {tp: min(t[tp] for t in tables) for tp in shared}
 
+    def retained(self, topic: str) -> list[bytes]:
+        """Values of the records some group has not committed yet (after a restart: what was
+        durable but not yet processed), oldest first per partition."""
+        with self._lock:
+            return [r.value for part in self._topics.get(topic, []) for r in part.records]
+
     def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
         with self._lock:
             return {

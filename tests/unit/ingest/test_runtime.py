@@ -1,0 +1,22 @@
+"""What a restarted process knows before its first request."""
+
+from __future__ import annotations
+
+from ingest.parse import ParsedBody
+from ingest.runtime import open_runtime
+from ingest.settings import Settings
+from tests.factories import make_record
+
+
+def test_events_durable_on_the_log_but_not_stored_count_as_duplicates_after_a_restart(
+    settings: Settings,
+) -> None:
+    """A client that got no answer before a crash sends again: what the log already holds is a
+    duplicate (the dedupe cache is seeded from the log's unprocessed tail, not only the store)."""
+    records = [make_record() for _ in range(50)]
+    with open_runtime(settings) as runtime:  # no sink runs: nothing reaches the store
+        first = runtime.service.ingest_blocking(ParsedBody(records, {}))
+        assert first.accepted == 50
+    with open_runtime(settings) as runtime:
+        again = runtime.service.ingest_blocking(ParsedBody([*records, make_record()], {}))
+    assert (again.accepted, again.duplicates) == (1, 50)
