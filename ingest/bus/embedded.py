@@ -20,6 +20,7 @@ from ingest.bus.log import LogEntry, SegmentLog
 
 logger = logging.getLogger(__name__)
 
+RETRY_WRITE_S = 1.0  # after a failed log write (disk full), publishes fail fast this long
 MAX_GROUP_COMMIT = 50_000  # records; one fsync covers at most this many queued records
 
 
@@ -56,7 +57,8 @@ class EmbeddedBroker:
         self._queue: deque[_Pending] = deque()
         self._queue_ready = threading.Condition()
         self._closed = False
-        self._failed: BaseException | None = None
+        self._failed: BaseException | None = None  # the last log write's error, until one works
+        self._failed_at = 0.0
         self._writer: threading.Thread | None = None
         if log_dir is not None:
             self._load(log_dir)
@@ -107,16 +109,39 @@ class EmbeddedBroker:
                     item = self._queue.popleft()
                     batch.append(item)
                     count += len(item.entries)
+            mark = self._log.mark()
             try:
                 self._log.append([e for item in batch for e in item.entries])
                 self._log.sync()
-            except OSError as exc:  # disk full or gone: fail loudly, never acknowledge
-                logger.error("bus log write failed: %s", exc)
-                self._failed = exc
-                for item in batch:
-                    item.future.set_exception(BusUnavailable(f"bus log write failed: {exc}"))
+            except OSError as exc:  # disk full or gone: never acknowledge, recover when it can
+                self._write_failed(batch, mark, exc)
                 continue
+            self._failed = None
             self._make_visible(batch)
+
+    def _write_failed(self, batch: list[_Pending], mark: tuple[int, int], exc: OSError) -> None:
+        """Fail this batch and everything queued behind it, hand their offsets back and cut the
+        log to where it was: the next publish tries the disk again (no restart needed)."""
+        assert self._log is not None
+        logger.error("bus log write failed (publishes answer 503 until it works again): %s", exc)
+        with self._lock, self._queue_ready:
+            failed = [*batch, *self._queue]
+            self._queue.clear()
+            first: dict[TopicPartition, int] = {}
+            for item in failed:
+                for e in item.entries:
+                    tp = (e.topic, e.partition)
+                    first[tp] = min(first.get(tp, e.offset), e.offset)
+            for (topic, partition), offset in first.items():
+                self._partition(topic, partition).next_offset = offset
+            try:
+                self._log.rewind(mark)
+            except OSError as cut:  # the file is gone too: appends will keep failing loudly
+                logger.error("bus log could not be cut back after a failed write: %s", cut)
+            self._failed = exc
+            self._failed_at = time.monotonic()
+        for item in failed:
+            item.future.set_exception(BusUnavailable(f"bus log write failed: {exc}"))
 
     def _make_visible(self, batch: list[_Pending]) -> None:
         with self._lock:
@@ -136,12 +161,16 @@ class EmbeddedBroker:
             parts = self._topics[topic] = [_Partition() for _ in range(self.partitions)]
         return parts[partition]
 
+    def _cooling(self) -> bool:
+        """A write failed moments ago: refuse at once for RETRY_WRITE_S, then let one through."""
+        return self._failed is not None and time.monotonic() - self._failed_at < RETRY_WRITE_S
+
     def partition_for(self, key: bytes | None) -> int:
         return zlib.crc32(key or b"") % self.partitions
 
     def publish(self, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> Future[None]:
         future: Future[None] = Future()
-        if self._closed or self._failed is not None:
+        if self._closed or self._cooling():
             future.set_exception(BusUnavailable(f"bus is closed or failed: {self._failed}"))
             return future
         now_ms = int(time.time() * 1000)

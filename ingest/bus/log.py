@@ -149,6 +149,18 @@ class SegmentLog:
     def sync(self) -> None:
         os.fdatasync(self._fd)
 
+    def mark(self) -> tuple[int, int]:
+        """Where the next append starts (segment count, bytes in the tail): `rewind` target."""
+        return len(self.segments), self._size
+
+    def rewind(self, mark: tuple[int, int]) -> None:
+        """Cut what appends wrote since `mark` (a write or sync that failed: disk full), so the
+        log never holds entries nobody was told are durable."""
+        segments, size = mark
+        keep = size if len(self.segments) == segments else 0  # a new segment was rolled: empty it
+        os.ftruncate(self._fd, keep)
+        self._size = keep
+
     def delete_before(self, low_water: dict[tuple[str, int], int]) -> int:
         """Delete closed segments whose entries are all below their partition's low-water offset."""
         removed = 0

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import time
 from pathlib import Path
 
+from ingest.bus.base import BusUnavailable
 from ingest.bus.embedded import EmbeddedBroker
 from ingest.bus.log import SEGMENT_BYTES, LogEntry, SegmentLog
 
@@ -157,3 +161,43 @@ def test_concurrent_commits_of_two_groups_keep_offsets_file_consistent(tmp_path:
     again = EmbeddedBroker(partitions=2, log_dir=tmp_path)
     assert set(again._committed) == {"sink", "detect"}
     again.close()
+
+
+class _FillingDisk(SegmentLog):
+    """A segment log on a disk that is full while `full` is set: writes fail with ENOSPC after
+    writing part of their bytes, as a filling disk does."""
+
+    full = False
+
+    def append(self, entries: list[LogEntry]) -> None:
+        if self.full:
+            os.write(self._fd, b"half a record")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        super().append(entries)
+
+
+def test_a_full_disk_fails_publishes_and_recovers_by_itself_once_there_is_room(
+    tmp_path: Path,
+) -> None:
+    broker = EmbeddedBroker(partitions=1, log_dir=tmp_path)
+    disk = _FillingDisk(tmp_path / "log")
+    assert broker._log is not None
+    broker._log.close()
+    list(disk.replay())
+    broker._log = disk
+    broker.publish("t", [(b"k", b"before")]).result(timeout=5)
+    disk.full = True
+    error = broker.publish("t", [(b"k", b"lost")]).exception(timeout=5)
+    assert isinstance(error, BusUnavailable) and "No space left" in str(error)
+    assert not broker.ping()  # health: degraded
+    disk.full = False
+    deadline = time.monotonic() + 10
+    while broker.publish("t", [(b"k", b"after")]).exception(timeout=5) is not None:
+        assert time.monotonic() < deadline, "the bus did not recover"
+        time.sleep(0.2)
+    assert broker.ping()
+    sub = broker.subscriber(["t"], "g")
+    seen = [(r.offset, r.value) for r in sub.poll(10, 0.5)]
+    assert seen == [(0, b"before"), (1, b"after")]  # no gap, nothing unacknowledged
+    broker.close()
+    assert [(e.offset, e.value) for e in SegmentLog(tmp_path / "log").replay()] == seen
