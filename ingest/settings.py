@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     # records dated further ahead than this are refused (a wrong clock, a forged year 9999 that
     # would become "now" for training and the dashboard); 0 turns the check off
     max_future_skew_s: float = Field(default=900.0, ge=0)
+    # the embedded bus refuses events (503) while its disk has less free than this: room is
+    # left for the store's merges and for what was already acknowledged to reach the store
+    min_free_disk_mb: int = Field(default=256, ge=0)
     # the header an EventBridge connection's API-key auth sends (besides Authorization: Bearer)
     eventbridge_key_header: str = Field(default="x-leash-key", min_length=1)
     webhook_urls: Annotated[list[str], NoDecode] = []

@@ -19,19 +19,27 @@ __all__ = [
 
 
 def open_bus(
-    url: str, *, data_dir: Path | None = None, partitions: int = 6, options: object = None
+    url: str,
+    *,
+    data_dir: Path | None = None,
+    partitions: int = 6,
+    options: object = None,
+    min_free_bytes: int = 0,
 ) -> Bus:
     """Open the bus named by `url`: `embedded://` or `kafka://host:port[,host:port]`.
 
     `embedded://` (alias `memory://`, its name before it became durable) is the in-process broker
-    over a segment log: fsynced under `data_dir` when one is given, in memory only otherwise.
+    over a segment log: fsynced under `data_dir` when one is given, in memory only otherwise;
+    it refuses publishes while that disk has less than `min_free_bytes` free.
     """
     parsed = urlparse(url)
     match parsed.scheme:
         case "embedded" | "memory":
             from ingest.bus.embedded import EmbeddedBroker
 
-            return EmbeddedBroker(partitions=partitions, log_dir=data_dir)
+            return EmbeddedBroker(
+                partitions=partitions, log_dir=data_dir, min_free_bytes=min_free_bytes
+            )
         case "kafka":
             from ingest.bus.kafka import KafkaBus
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 import time
 import zlib
@@ -20,6 +21,7 @@ from ingest.bus.log import LogEntry, SegmentLog
 
 logger = logging.getLogger(__name__)
 
+DISK_CHECK_S = 1.0  # free space under the log is looked up at most this often
 RETRY_WRITE_S = 1.0  # after a failed log write (disk full), publishes fail fast this long
 MAX_GROUP_COMMIT = 50_000  # records; one fsync covers at most this many queued records
 
@@ -45,7 +47,9 @@ class EmbeddedBroker:
     start the log is replayed, and committed offsets are kept in `offsets.json`.
     """
 
-    def __init__(self, *, partitions: int = 6, log_dir: Path | None = None) -> None:
+    def __init__(
+        self, *, partitions: int = 6, log_dir: Path | None = None, min_free_bytes: int = 0
+    ) -> None:
         self.partitions = partitions
         self._lock = threading.Condition()
         self._offsets_lock = threading.Lock()
@@ -59,6 +63,9 @@ class EmbeddedBroker:
         self._closed = False
         self._failed: BaseException | None = None  # the last log write's error, until one works
         self._failed_at = 0.0
+        self._min_free = min_free_bytes if log_dir is not None else 0
+        self._free_checked_at = -DISK_CHECK_S
+        self._low_disk = ""  # why publishes are refused while the disk is nearly full
         self._writer: threading.Thread | None = None
         if log_dir is not None:
             self._load(log_dir)
@@ -161,6 +168,21 @@ class EmbeddedBroker:
             parts = self._topics[topic] = [_Partition() for _ in range(self.partitions)]
         return parts[partition]
 
+    def _disk_low(self) -> str:
+        """Why the log's disk is too full to take more (checked at most every DISK_CHECK_S)."""
+        now = time.monotonic()
+        if now - self._free_checked_at >= DISK_CHECK_S and self._log_dir is not None:
+            self._free_checked_at = now
+            free = shutil.disk_usage(self._log_dir).free
+            self._low_disk = (
+                f"disk nearly full: {free // 2**20} MiB free under {self._log_dir}, below "
+                f"LEASH_MIN_FREE_DISK_MB={self._min_free // 2**20}; free space or move the data "
+                "dir (nothing was stored)"
+                if free < self._min_free
+                else ""
+            )
+        return self._low_disk
+
     def _cooling(self) -> bool:
         """A write failed moments ago: refuse at once for RETRY_WRITE_S, then let one through."""
         return self._failed is not None and time.monotonic() - self._failed_at < RETRY_WRITE_S
@@ -172,6 +194,9 @@ class EmbeddedBroker:
         future: Future[None] = Future()
         if self._closed or self._cooling():
             future.set_exception(BusUnavailable(f"bus is closed or failed: {self._failed}"))
+            return future
+        if self._min_free and self._disk_low():
+            future.set_exception(BusUnavailable(self._low_disk))
             return future
         now_ms = int(time.time() * 1000)
         with self._lock:
@@ -293,7 +318,8 @@ class EmbeddedBroker:
                 self._partition(topic, 0)
 
     def ping(self) -> bool:
-        return not self._closed and self._failed is None
+        low = bool(self._min_free) and bool(self._disk_low())
+        return not self._closed and self._failed is None and not low
 
     def close(self) -> None:
         if self._closed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -201,3 +202,17 @@ def test_a_full_disk_fails_publishes_and_recovers_by_itself_once_there_is_room(
     assert seen == [(0, b"before"), (1, b"after")]  # no gap, nothing unacknowledged
     broker.close()
     assert [(e.offset, e.value) for e in SegmentLog(tmp_path / "log").replay()] == seen
+
+
+def test_below_the_free_disk_watermark_publishes_are_refused_before_the_disk_is_full(
+    tmp_path: Path,
+) -> None:
+    free = shutil.disk_usage(tmp_path).free
+    tight = EmbeddedBroker(partitions=1, log_dir=tmp_path / "a", min_free_bytes=free + 2**30)
+    error = tight.publish("t", [(b"k", b"v")]).exception(timeout=5)
+    assert isinstance(error, BusUnavailable) and "disk nearly full" in str(error)
+    assert "LEASH_MIN_FREE_DISK_MB" in str(error) and not tight.ping()
+    tight.close()
+    roomy = EmbeddedBroker(partitions=1, log_dir=tmp_path / "b", min_free_bytes=2**20)
+    assert roomy.publish("t", [(b"k", b"v")]).exception(timeout=5) is None and roomy.ping()
+    roomy.close()
