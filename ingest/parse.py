@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -54,9 +55,14 @@ def parse_records(data: bytes) -> ParsedBody:
     if text[:1] in (b"{", b"["):
         try:
             doc = orjson.loads(text)
-        except orjson.JSONDecodeError:
+        except orjson.JSONDecodeError as exc:
+            salvaged = _salvage_array(text)
+            if salvaged is not None:
+                return salvaged
             if text[:1] == b"[" or b"\n" not in text:
-                raise ValueError("body is not valid JSON and not NDJSON") from None
+                raise ValueError(
+                    f"body is not valid JSON and not NDJSON (at byte {exc.pos}: {exc.msg})"
+                ) from None
         else:
             return ParsedBody(records_of(doc), {})
     records: list[Any] = []
@@ -76,6 +82,65 @@ def parse_records(data: bytes) -> ParsedBody:
             '{"Records": [...]}, a JSON array of records, one record, or one record per line'
         )
     return ParsedBody(records, errors)
+
+
+_STRUCTURE = re.compile(rb'["\\{}\[\],]')  # the bytes that can change JSON's structure
+_RECORDS_ARRAY = re.compile(rb'^\{\s*"Records"\s*:\s*\[')
+
+
+def _salvage_array(text: bytes) -> ParsedBody | None:
+    """A JSON array (or a log file's Records array) in which some elements do not parse (a bad
+    byte, invalid UTF-8): split it at its top-level commas and parse each element alone, so only
+    the bad ones are rejected. None when the array's own structure is broken (unbalanced,
+    truncated) and no element boundary can be trusted."""
+    start = 1 if text[:1] == b"[" else (m.end() if (m := _RECORDS_ARRAY.match(text)) else 0)
+    if not start:
+        return None
+    spans = _elements(text, start)
+    if spans is None:
+        return None
+    records: list[Any] = []
+    errors: dict[int, str] = {}
+    for begin, end in spans:
+        try:
+            records.append(orjson.loads(text[begin:end]))
+        except orjson.JSONDecodeError as exc:
+            errors[len(records)] = f"not valid JSON (it starts at byte {begin}): {exc.msg}"
+            records.append(None)
+    if len(errors) == len(records):
+        return None
+    return ParsedBody(records, errors)
+
+
+def _elements(text: bytes, start: int) -> list[tuple[int, int]] | None:
+    """(begin, end) of each top-level element of the array whose "[" ends at `start` (jumps
+    from one structural byte to the next, so a large body is split at C speed)."""
+    spans: list[tuple[int, int]] = []
+    depth, in_string, skip_to, begin = 0, False, 0, start
+    for match in _STRUCTURE.finditer(text, start):
+        i = match.start()
+        if i < skip_to:  # the byte a backslash escapes
+            continue
+        char = text[i]
+        if in_string:
+            if char == 0x5C:  # backslash: the next byte is escaped
+                skip_to = i + 2
+            elif char == 0x22:
+                in_string = False
+        elif char == 0x22:
+            in_string = True
+        elif char in (0x7B, 0x5B):  # { [
+            depth += 1
+        elif char in (0x7D, 0x5D):  # } ]
+            if depth == 0:  # the array's own "]"
+                if text[begin:i].strip():
+                    spans.append((begin, i))
+                return spans
+            depth -= 1
+        elif char == 0x2C and depth == 0:  # a top-level comma
+            spans.append((begin, i))
+            begin = i + 1
+    return None
 
 
 def records_of(doc: Any) -> list[Any]:

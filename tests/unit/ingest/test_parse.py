@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -31,6 +32,32 @@ def test_ndjson_bad_line_is_named_and_neighbours_kept() -> None:
     assert parsed.records[0] == {"a": 1} and parsed.records[2] == {"a": 3}
     assert list(parsed.errors) == [1]
     assert "not valid JSON" in parsed.errors[1]
+
+
+RECORDS = [
+    {"eventName": "A", "note": "PLACEHOLDER", "nested": {"list": [1, "]", "},{"]}},
+    {"eventName": "B", "escaped": 'a quote \\" and a backslash \\\\ and ], inside'},
+    {"eventName": "C"},
+]
+
+
+@pytest.mark.parametrize("wrap", [lambda a: a, lambda a: b'{"Records": ' + a + b"}"])
+def test_a_record_with_invalid_utf8_is_rejected_alone_in_an_array_or_log_file(
+    wrap: Callable[[bytes], bytes],
+) -> None:
+    body = wrap(orjson.dumps(RECORDS).replace(b"PLACEHOLDER", b"\xff\xfe bad bytes"))
+    parsed = parse_records(body)
+    assert list(parsed.errors) == [0], parsed.errors
+    assert "not valid UTF-8" in parsed.errors[0]
+    assert parsed.records[1:] == RECORDS[1:]  # neighbours kept, escapes and brackets intact
+
+
+@pytest.mark.parametrize(
+    "body", [b"[1, 2", b'[{"a": 1}, {"b": "\xff', b'{"Records": [{"a": 1}, {"b"']
+)
+def test_a_broken_array_says_at_which_byte(body: bytes) -> None:
+    with pytest.raises(ValueError, match=r"at byte \d+"):
+        parse_records(body)
 
 
 @pytest.mark.parametrize("body", [b"", b"   ", b"[1, 2", b"{broken"])
