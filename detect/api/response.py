@@ -22,8 +22,6 @@ from ingest.runtime import Runtime
 __all__ = ["create_router"]
 
 FP_SUPPRESSION_S = 7 * 24 * 3600  # seconds a false-positive suppression lasts by default
-
-
 MAX_SUPPRESSION_S = 10 * 365 * 86_400  # ten years; for longer, leave the expiry out (never)
 
 
