@@ -356,14 +356,16 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("--dashboard-port", type=int, help="port (LEASH_DASHBOARD_PORT, 8501)")
     dash.add_argument("--host", help="bind address (LEASH_HOST)")
     add("verify", cmd_verify, "check the hash chain of an embedded store no process holds")
-    from leash.shipcli import add_ship_arguments
+    from leash.shipcli import HelpWithDefaults, add_ship_arguments
 
     add_ship_arguments(
         sub.add_parser(
             "ship",
             help="send CloudTrail files, directories or stdin to a Leash API",
             description="Send CloudTrail log files (.json, .json.gz, NDJSON), directories "
-            "(recursive) or stdin (-) to POST /v1/events. Exits 1 if any record was rejected.",
+            "(recursive) or stdin (-) to POST /v1/events. Exits 1 if any record was rejected, "
+            "2 on a usage error (a missing path, a --url Leash does not answer at).",
+            formatter_class=HelpWithDefaults,
         )
     )
     from leash.pullcli import add_pull_arguments

@@ -21,6 +21,16 @@ MAX_LISTED_REJECTIONS = 20
 API_WAIT_S = 30.0  # how long `leash ship` waits for an API that does not answer yet
 
 
+class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """--help with each option's default -- except empty ones and secrets (a key taken from
+    the environment must never be printed)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, "") or "key" in action.dest:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     """--url and --api-key: where a client command sends records, with which ingest key."""
     parser.add_argument(
