@@ -231,7 +231,7 @@ class Normalizer:
                 "check the sender's clock"
             )
 
-    def normalize(self, record: Any) -> AuditEvent:
+    def normalize(self, record: Any, *, check_future: bool = True) -> AuditEvent:
         if not isinstance(record, Mapping):
             raise RecordError(f"record must be a JSON object, got {type(record).__name__}")
         if _get(record, "eventCategory") == "Insight" or "insightDetails" in record:
@@ -247,7 +247,7 @@ class Normalizer:
         if time_value is None:
             time_value = record.get("@timestamp")  # Logstash-shipped CloudTrail
         event_time_ms = parse_event_time(time_value)
-        if self.max_future_ms:
+        if self.max_future_ms and check_future:
             self._check_future(event_time_ms, time_value)
         identity = _get(record, "userIdentity")
         if not isinstance(identity, Mapping):

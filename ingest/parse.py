@@ -96,8 +96,12 @@ def _salvage_array(text: bytes) -> ParsedBody | None:
     start = 1 if text[:1] == b"[" else (m.end() if (m := _RECORDS_ARRAY.match(text)) else 0)
     if not start:
         return None
-    spans = _elements(text, start)
-    if spans is None:
+    found = _elements(text, start)
+    if found is None:
+        return None
+    spans, end = found
+    rest = text[end + 1 :].strip()
+    if rest != (b"}" if start > 1 else b""):  # more after the array: not one document
         return None
     records: list[Any] = []
     errors: dict[int, str] = {}
@@ -112,9 +116,10 @@ def _salvage_array(text: bytes) -> ParsedBody | None:
     return ParsedBody(records, errors)
 
 
-def _elements(text: bytes, start: int) -> list[tuple[int, int]] | None:
-    """(begin, end) of each top-level element of the array whose "[" ends at `start` (jumps
-    from one structural byte to the next, so a large body is split at C speed)."""
+def _elements(text: bytes, start: int) -> tuple[list[tuple[int, int]], int] | None:
+    """(begin, end) of each top-level element of the array whose "[" ends at `start`, and the
+    position of its closing "]" (jumps from one structural byte to the next, so a large body
+    is split at C speed)."""
     spans: list[tuple[int, int]] = []
     depth, in_string, skip_to, begin = 0, False, 0, start
     for match in _STRUCTURE.finditer(text, start):
@@ -135,7 +140,7 @@ def _elements(text: bytes, start: int) -> list[tuple[int, int]] | None:
             if depth == 0:  # the array's own "]"
                 if text[begin:i].strip():
                     spans.append((begin, i))
-                return spans
+                return spans, i
             depth -= 1
         elif char == 0x2C and depth == 0:  # a top-level comma
             spans.append((begin, i))

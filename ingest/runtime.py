@@ -49,8 +49,14 @@ def _seed_dedupe(store: Store, bus: Bus, topic: str, cache: DedupeCache) -> None
     )
     cache.add_all(str(r[0]) for r in reversed(rows))
     if isinstance(bus, EmbeddedBroker):  # (Kafka's unconsumed tail is not read at start)
-        tail = bus.retained(topic)[-DEDUPE_SEED_ROWS:]
-        cache.add_all(event_id_of(value) for value in tail)
+        cache.add_all(i for value in bus.retained(topic) if (i := _event_id(value)))
+
+
+def _event_id(value: bytes) -> str:
+    try:
+        return event_id_of(value)
+    except (ValueError, IndexError, TypeError):  # not an event Leash wrote: nothing to seed
+        return ""
 
 
 @contextmanager

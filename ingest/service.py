@@ -89,10 +89,15 @@ class IngestService:
             )
         return parsed
 
-    def normalize(self, parsed: ParsedBody, labels: Sequence[str] | None = None) -> IngestResult:
+    def normalize(
+        self, parsed: ParsedBody, labels: Sequence[str] | None = None, *, pushed: bool = True
+    ) -> IngestResult:
         """Validate and normalise every record (CPU only, thread-safe); no dedupe against others.
 
         A rejected record's error starts with its label (`labels[index]`, else `record <index>`).
+        `pushed=False` for records read from the trail's own S3 objects (the SQS puller): their
+        eventTime is AWS's, so this server's clock being slow must not reject them. Whatever
+        arrives over HTTP (EventBridge and Firehose included) is a push any key holder can make.
         """
         result = IngestResult()
         seen: set[str] = set()
@@ -100,7 +105,7 @@ class IngestService:
             error = parsed.errors.get(index)
             if error is None:
                 try:
-                    event = self.normalizer.normalize(record)
+                    event = self.normalizer.normalize(record, check_future=pushed)
                 except RecordError as exc:
                     error = str(exc)
                 except Exception as exc:  # noqa: BLE001 - one odd record must not fail its batch
@@ -189,7 +194,7 @@ class IngestService:
         Ids another request is publishing at this moment are not waited for: both copies reach
         the bus and the store keeps one (its ReplacingMergeTree is the guarantee, the cache an
         optimisation)."""
-        result = self.normalize(parsed, labels)
+        result = self.normalize(parsed, labels, pushed=False)
         fresh = [e for e in result.events if e.event_id not in self.dedupe]
         result.duplicates += len(result.events) - len(fresh)
         result.events = fresh

@@ -109,7 +109,11 @@ def _serve(settings: Settings, *, sink: bool, detect: bool, dashboard: bool) -> 
 
             settings = settings.model_copy(update={"dashboard_api_key": SecretStr(key)})
     dash: subprocess.Popen[bytes] | None = None
-    if sink:  # a sink owns the embedded log and store under the data dir
+    # uvicorn re-raises the signal that stopped it once it has shut down: a SIGTERM (what
+    # systemd, Docker and Kubernetes send) must then unwind like Ctrl-C, so the workers drain
+    # and the sink commits, instead of killing the process with the default handler
+    signal.signal(signal.SIGTERM, _terminated)
+    if settings.embedded_bus:  # the embedded log (and store) under the data dir: one owner
         _lock_data_dir(Path(settings.data_dir))
     _check_port(settings.host, settings.port)
     with open_runtime(settings) as runtime:
@@ -139,10 +143,6 @@ def _serve(settings: Settings, *, sink: bool, detect: bool, dashboard: bool) -> 
         # passes from scanning it again and again, which showed up as 50-100 ms decide stalls
         gc.collect()
         gc.freeze()
-        # uvicorn re-raises the signal that stopped it once it has shut down: a SIGTERM (what
-        # systemd, Docker and Kubernetes send) must then unwind like Ctrl-C, so the workers drain
-        # and the sink commits, instead of killing the process with the default handler
-        signal.signal(signal.SIGTERM, _terminated)
         try:
             server.run()
         finally:
@@ -153,6 +153,8 @@ def _serve(settings: Settings, *, sink: bool, detect: bool, dashboard: bool) -> 
 
 
 def _terminated(signum: int, frame: object) -> None:  # noqa: ARG001 - a signal handler
+    """Unwind like Ctrl-C (with exit status 0); a second SIGTERM must not cut the drain short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise SystemExit(0)
 
 
@@ -218,7 +220,7 @@ def _run_workers(settings: Settings, *, sink: bool, detect: bool) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    if sink and settings.embedded_bus:
+    if settings.embedded_bus:
         _lock_data_dir(Path(settings.data_dir))
     with open_runtime(settings) as runtime:
         services = build_services(runtime) if detect else None

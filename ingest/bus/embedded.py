@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 
 from ingest.bus.base import BusUnavailable, Record, TopicPartition
-from ingest.bus.log import LogEntry, SegmentLog
+from ingest.bus.log import LogEntry, Segment, SegmentLog
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class EmbeddedBroker:
             self._failed = None
             self._make_visible(batch)
 
-    def _write_failed(self, batch: list[_Pending], mark: tuple[int, int], exc: OSError) -> None:
+    def _write_failed(self, batch: list[_Pending], mark: tuple[Segment, int], exc: OSError) -> None:
         """Fail this batch and everything queued behind it, hand their offsets back and cut the
         log to where it was: the next publish tries the disk again (no restart needed)."""
         assert self._log is not None
@@ -318,8 +318,11 @@ class EmbeddedBroker:
                 self._partition(topic, 0)
 
     def ping(self) -> bool:
-        low = bool(self._min_free) and bool(self._disk_low())
-        return not self._closed and self._failed is None and not low
+        """False while closed, below the free-disk watermark, or since a failed log write until
+        a write works again (senders retry their 503s: the next publish is that test)."""
+        if self._closed or (self._min_free and self._disk_low()):
+            return False
+        return self._failed is None
 
     def close(self) -> None:
         if self._closed:

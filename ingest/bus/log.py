@@ -63,8 +63,8 @@ def read_segment(path: Path) -> tuple[list[LogEntry], int]:
     while pos + _FRAME.size <= len(data):
         length, crc = _FRAME.unpack_from(data, pos)
         body = data[pos + _FRAME.size : pos + _FRAME.size + length]
-        if len(body) < length or zlib.crc32(body) != crc:
-            break
+        if length < _HEAD.size or len(body) < length or zlib.crc32(body) != crc:
+            break  # (a zero-filled tail has length 0 and the CRC of nothing: torn too)
         entries.append(_decode_body(body))
         pos += _FRAME.size + length
     return entries, pos
@@ -123,12 +123,19 @@ class SegmentLog:
         self._size = tail.stat().st_size
 
     def _roll(self) -> None:
-        if self._fd >= 0:
-            os.fsync(self._fd)
-            os.close(self._fd)
         number = int(self.segments[-1].path.stem) + 1 if self.segments else 0
         path = self._dir / f"{number:012d}.seg"
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        # open the next segment before letting go of the current one: if the open fails (disk
+        # full, no descriptors) the current descriptor stays valid and the append can be retried
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        if self._fd >= 0:
+            try:
+                os.fsync(self._fd)
+            except OSError:
+                os.close(fd)
+                raise
+            os.close(self._fd)
+        self._fd = fd
         self._size = 0
         self.segments.append(Segment(path))
         _fsync_dir(self._dir)
@@ -149,15 +156,17 @@ class SegmentLog:
     def sync(self) -> None:
         os.fdatasync(self._fd)
 
-    def mark(self) -> tuple[int, int]:
-        """Where the next append starts (segment count, bytes in the tail): `rewind` target."""
-        return len(self.segments), self._size
+    def mark(self) -> tuple[Segment, int]:
+        """Where the next append starts (the tail segment and its size): `rewind` target."""
+        return self.segments[-1], self._size
 
-    def rewind(self, mark: tuple[int, int]) -> None:
+    def rewind(self, mark: tuple[Segment, int]) -> None:
         """Cut what appends wrote since `mark` (a write or sync that failed: disk full), so the
         log never holds entries nobody was told are durable."""
-        segments, size = mark
-        keep = size if len(self.segments) == segments else 0  # a new segment was rolled: empty it
+        if self._fd < 0:
+            raise OSError("bus log has no open segment")
+        segment, size = mark
+        keep = size if self.segments[-1] is segment else 0  # a segment was rolled: empty it
         os.ftruncate(self._fd, keep)
         self._size = keep
 

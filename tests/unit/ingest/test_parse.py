@@ -53,7 +53,15 @@ def test_a_record_with_invalid_utf8_is_rejected_alone_in_an_array_or_log_file(
 
 
 @pytest.mark.parametrize(
-    "body", [b"[1, 2", b'[{"a": 1}, {"b": "\xff', b'{"Records": [{"a": 1}, {"b"']
+    "body",
+    [
+        b"[1, 2",
+        b'[{"a": 1}, {"b": "\xff',
+        b'{"Records": [{"a": 1}, {"b"',
+        # two documents in one body: never keep the first and drop the second in silence
+        b'{"Records": [{"a": "\xff"}, {"b": 1}]}{"Records": [{"c": 1}]}',
+        b'[{"a": "\xff"}, {"b": 1}] [{"c": 1}]',
+    ],
 )
 def test_a_broken_array_says_at_which_byte(body: bytes) -> None:
     with pytest.raises(ValueError, match=r"at byte \d+"):

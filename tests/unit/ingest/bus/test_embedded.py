@@ -216,3 +216,33 @@ def test_below_the_free_disk_watermark_publishes_are_refused_before_the_disk_is_
     roomy = EmbeddedBroker(partitions=1, log_dir=tmp_path / "b", min_free_bytes=2**20)
     assert roomy.publish("t", [(b"k", b"v")]).exception(timeout=5) is None and roomy.ping()
     roomy.close()
+
+
+def test_a_failed_append_after_old_segments_were_deleted_cuts_only_what_it_wrote(
+    tmp_path: Path,
+) -> None:
+    """Rewinding is relative to the tail segment itself, not to how many segments there are
+    (a commit may delete closed ones between the mark and the failure)."""
+    log = SegmentLog(tmp_path)
+    list(log.replay())
+    big = b"x" * (SEGMENT_BYTES // 2 + 1)
+    for offset in range(3):
+        log.append([LogEntry("t", 0, offset, 0, None, big)])
+        log.sync()
+    mark = log.mark()
+    assert log.delete_before({("t", 0): 2}) == 1  # the first segment goes meanwhile
+    log.append([LogEntry("t", 0, 3, 0, None, b"never acknowledged")])
+    log.rewind(mark)
+    log.close()
+    assert [e.offset for e in SegmentLog(tmp_path).replay()] == [2]
+
+
+def test_a_zero_filled_tail_is_a_torn_tail_not_a_crash(tmp_path: Path) -> None:
+    log = SegmentLog(tmp_path)
+    list(log.replay())
+    log.append([LogEntry("t", 0, 0, 0, b"k", b"v")])
+    log.close()
+    segment = next(tmp_path.glob("*.seg"))
+    with segment.open("ab") as handle:
+        handle.write(bytes(64))
+    assert [e.value for e in SegmentLog(tmp_path).replay()] == [b"v"]
