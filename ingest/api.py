@@ -23,7 +23,14 @@ from ingest.receivers import create_receiver_router
 from ingest.runtime import Runtime
 from ingest.service import TooManyRecords, UnsupportedEncoding
 from ingest.sink.worker import SinkWorker
-from ingest.web import CURSOR_HELP, RETRY_AFTER_S, OrjsonResponse, page_after, read_body
+from ingest.web import (
+    CURSOR_HELP,
+    ERROR_CONTENT,
+    RETRY_AFTER_S,
+    OrjsonResponse,
+    page_after,
+    read_body,
+)
 
 __all__ = [
     "EVENT_FIELDS",
@@ -104,7 +111,7 @@ EVENTS_BODY: dict[str, Any] = {
         "application/x-ndjson": {"schema": {"type": "string", "description": "a record per line"}},
     },
 }
-_ERROR = {"application/json": {"schema": {"type": "object", "properties": {"detail": {}}}}}
+_ERROR = ERROR_CONTENT
 EVENTS_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {
         "description": "Every accepted event is durable; rejected records are named by index",

@@ -10,7 +10,14 @@ from fastapi import HTTPException, Request, Response
 
 from ingest.cursor import CursorError, FilterValue, SortKey, decode_cursor
 
-__all__ = ["CURSOR_HELP", "RETRY_AFTER_S", "OrjsonResponse", "page_after", "read_body"]
+__all__ = [
+    "CURSOR_HELP",
+    "ERROR_CONTENT",
+    "RETRY_AFTER_S",
+    "OrjsonResponse",
+    "page_after",
+    "read_body",
+]
 
 RETRY_AFTER_S = 2  # seconds; what a 503 asks the client to wait
 CURSOR_HELP = "next_cursor of the previous page; send the same filters with it"
@@ -54,3 +61,9 @@ def page_after(
         return decode_cursor(cursor, listing=listing, filters=filters)
     except CursorError as exc:
         raise HTTPException(400, str(exc)) from None
+
+
+# the body of Leash's own error answers, for route descriptions: {"detail": "<what to do>"}
+ERROR_CONTENT: dict[str, Any] = {
+    "application/json": {"schema": {"type": "object", "properties": {"detail": {}}}}
+}
