@@ -9,6 +9,7 @@ about 30 operations: well over a thousand requests per run, the same ones every 
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import Any
 
@@ -20,6 +21,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests.conftest import ADMIN_KEY, auth
 
+logger = logging.getLogger(__name__)
 FUZZ_EXAMPLES = 50
 MIN_REQUESTS = 1000
 
@@ -47,6 +49,6 @@ def test_no_operation_answers_5xx_and_bodies_match_the_description(client: TestC
 
         fuzz()
     sent = sum(statuses.values())
-    print(f"{sent} generated requests over {len(operations)} operations: {dict(statuses)}")
+    logger.info("%d generated requests over %d operations: %s", sent, len(operations), statuses)
     assert sent >= MIN_REQUESTS, (sent, statuses)
     assert not [s for s in statuses if s >= 500], statuses
