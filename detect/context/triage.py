@@ -14,7 +14,7 @@ from detect.alerts.alert import severity_rank
 from detect.context.case import Case
 from detect.context.org import OrgMemory, delegated
 from detect.context.twins import NEW_USER_MS, OWN_CREDENTIAL_ACTIONS, twin_policies
-from detect.features import PrincipalState, net_of
+from detect.features import PrincipalState
 from detect.findings import TIERS, Finding
 from detect.rules.record import field, record_of
 from ingest.events import AuditEvent
@@ -103,7 +103,7 @@ class Triage:
         self.policies: tuple[tuple[str, Policy], ...] = (
             *twins,
             ("a person's first use of a sensitive call", self._person_first_use),
-            ("a medium red flag", self._medium_rule),
+            ("a medium red flag", _medium_rule),
             ("an AWS service acting on its own schedule", _aws_service),
             ("a call a service made on another principal's behalf", _on_behalf),
             ("a principal whose baseline is still being learned", _immature),
@@ -146,21 +146,6 @@ class Triage:
             if birth is not None and case.event.event_time_ms - birth[0] < NEW_USER_MS:
                 return None
         return _person_first_use_policy(case)
-
-    def _medium_rule(self, case: Case) -> str | None:
-        """A medium red flag (keys for another user, a console sign-in without MFA, an ACL open
-        to the world) is a reason to look, not to page: it pages when something else
-        corroborates. A person new to Leash (a fresh install) has no history to corroborate
-        with: theirs page -- unless they work from a network colleagues work from (a person
-        we have not met yet at the office, not a stranger from outside)."""
-        finding = case.finding
-        if not (finding.rule.startswith("redflag:") and finding.severity in ("low", "medium")):
-            return None
-        if finding.actor_kind != "human" or case.state.mature:
-            return "hold"
-        event = case.event
-        colleague = self.org.shared_network(net_of(event.source_ip), event.principal_key)
-        return "hold" if colleague else None
 
     def _lesser_sigma(self, case: Case) -> str | None:
         """Sigma's own scale: low is a hint, medium "review manually", high "should alert"."""
@@ -236,6 +221,18 @@ def _administers(case: Case) -> bool:
         for action, since in case.state.privilege_since.items()
         if action not in OWN_CREDENTIAL_ACTIONS and action != case.event.action
     )
+
+
+def _medium_rule(case: Case) -> str | None:
+    """A medium red flag (keys for another user, a console sign-in without MFA, an ACL open to
+    the world) is a reason to look, not to page: it pages when something else corroborates.
+    A person new to Leash (a fresh install) has no history to corroborate with: theirs page.
+    (Holding a stranger's that comes from a network colleagues use was tried and undone: the
+    identities an attacker creates share the attacker's network too.)"""
+    finding = case.finding
+    lesser = finding.rule.startswith("redflag:") and finding.severity in ("low", "medium")
+    stranger = finding.actor_kind == "human" and not case.state.mature
+    return "hold" if lesser and not stranger else None
 
 
 def _on_behalf(case: Case) -> str | None:

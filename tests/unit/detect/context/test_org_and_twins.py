@@ -206,37 +206,3 @@ def test_a_role_session_a_person_opened_grants_itself_as_a_drill_whatever_its_na
     org.observe(call("AssumeRole", "sts", opened, 1, **person))
     after = triaged(triage, call("AttachRolePolicy", "iam", grant, 2, **drill))
     assert {f.twin for f in after} >= {"a grant to itself, not after a denial"}, tiers(after)
-
-
-def console_login(user: str, ip: str, minutes: float) -> AuditEvent:
-    return make_event(
-        arn=f"arn:aws:iam::123456789012:user/{user}",
-        userIdentity={
-            "type": "IAMUser",
-            "arn": f"arn:aws:iam::123456789012:user/{user}",
-            "accountId": "123456789012",
-            "userName": user,
-        },
-        eventName="ConsoleLogin",
-        eventSource="signin.amazonaws.com",
-        sourceIPAddress=ip,
-        userAgent="Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15",
-        additionalEventData={"MFAUsed": "No", "LoginTo": "https://console.aws.amazon.com"},
-        responseElements={"ConsoleLogin": "Success"},
-        **at(minutes),
-    )
-
-
-def test_a_strangers_console_login_without_mfa_pages_unless_from_the_office_network() -> None:
-    """A person Leash has not met yet has nothing to corroborate with; from the network two
-    colleagues work from, they are a colleague, not an intruder."""
-    org = OrgMemory()
-    triage = Triage(org=org)
-    for n, colleague in enumerate(("ana", "ben")):
-        org.observe(console_login(colleague, f"198.51.{n}.20", n))
-        org.observe(call("DescribeInstances", "ec2", {}, n, sourceIPAddress="198.51.7.20"))
-    org.observe(call("ListBuckets", "s3", {}, 2, sourceIPAddress="198.51.7.21", **OPS))
-    office = tiers(triaged(triage, console_login("carla", "198.51.7.33", 5)))
-    outside = tiers(triaged(triage, console_login("carla", "203.0.113.99", 6)))
-    assert office.get("redflag:console_login_without_mfa") == "hold", office
-    assert outside.get("redflag:console_login_without_mfa") == "page", outside
