@@ -26,6 +26,7 @@ from ingest.sink.worker import SinkWorker
 from ingest.web import (
     CURSOR_HELP,
     ERROR_CONTENT,
+    INGEST_KEY_ERRORS,
     RETRY_AFTER_S,
     OrjsonResponse,
     page_after,
@@ -111,7 +112,6 @@ EVENTS_BODY: dict[str, Any] = {
         "application/x-ndjson": {"schema": {"type": "string", "description": "a record per line"}},
     },
 }
-_ERROR = ERROR_CONTENT
 EVENTS_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {
         "description": "Every accepted event is durable; rejected records are named by index",
@@ -137,11 +137,13 @@ EVENTS_RESPONSES: dict[int | str, dict[str, Any]] = {
             }
         },
     },
-    400: {"description": "Nothing in the body parses, or a truncated gzip", "content": _ERROR},
-    401: {"description": "Missing or unknown API key", "content": _ERROR},
-    403: {"description": "The key lacks the ingest scope", "content": _ERROR},
+    400: {
+        "description": "Nothing in the body parses, or a truncated gzip",
+        "content": ERROR_CONTENT,
+    },
+    **INGEST_KEY_ERRORS,
     413: {"description": "Body, decompressed body or record count over its limit"},
-    415: {"description": "A Content-Encoding other than gzip", "content": _ERROR},
+    415: {"description": "A Content-Encoding other than gzip", "content": ERROR_CONTENT},
     503: {"description": "The bus cannot take events now; nothing was stored (Retry-After)"},
 }
 

@@ -38,7 +38,13 @@ from ingest.metrics import IngestMetrics
 from ingest.parse import BodyTooLarge, ParsedBody, decompress
 from ingest.runtime import Runtime
 from ingest.service import IngestResult
-from ingest.web import ERROR_CONTENT, RETRY_AFTER_S, OrjsonResponse, read_body
+from ingest.web import (
+    ERROR_CONTENT,
+    INGEST_KEY_ERRORS,
+    RETRY_AFTER_S,
+    OrjsonResponse,
+    read_body,
+)
 
 __all__ = ["EVENTBRIDGE_DEADLINE_S", "create_receiver_router"]
 
@@ -74,8 +80,7 @@ def create_receiver_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         status_code=202,
         responses={
             400: {"description": "Not an EventBridge event", "content": ERROR_CONTENT},
-            401: {"description": "Missing or unknown API key", "content": ERROR_CONTENT},
-            403: {"description": "The key lacks the ingest scope", "content": ERROR_CONTENT},
+            **INGEST_KEY_ERRORS,
             413: {"description": "Body over LEASH_MAX_BODY_BYTES", "content": ERROR_CONTENT},
             422: {"description": "Not a CloudTrail record", "content": ERROR_CONTENT},
             503: {"description": "The bus cannot take it now (Retry-After)"},

@@ -13,6 +13,7 @@ from ingest.cursor import CursorError, FilterValue, SortKey, decode_cursor
 __all__ = [
     "CURSOR_HELP",
     "ERROR_CONTENT",
+    "INGEST_KEY_ERRORS",
     "RETRY_AFTER_S",
     "OrjsonResponse",
     "page_after",
@@ -66,4 +67,9 @@ def page_after(
 # the body of Leash's own error answers, for route descriptions: {"detail": "<what to do>"}
 ERROR_CONTENT: dict[str, Any] = {
     "application/json": {"schema": {"type": "object", "properties": {"detail": {}}}}
+}
+# what every keyed ingest route answers when its key is missing or lacks the scope
+INGEST_KEY_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or unknown API key", "content": ERROR_CONTENT},
+    403: {"description": "The key lacks the ingest scope", "content": ERROR_CONTENT},
 }

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 import orjson
 
@@ -21,6 +21,7 @@ __all__ = [
     "ALERT_EVENTS",
     "ALERT_STATUSES",
     "Alert",
+    "AlertStatus",
     "AlertListener",
     "AlertStore",
     "alert_id",
@@ -29,7 +30,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ALERT_STATUSES = ("open", "acknowledged", "resolved")
+AlertStatus = Literal["open", "acknowledged", "resolved"]
+ALERT_STATUSES: tuple[str, ...] = get_args(AlertStatus)
 ALERT_EVENTS = ("alert.opened", "alert.updated", "alert.acknowledged", "alert.resolved")
 MAX_ALERT_EVENT_IDS = 1000  # ids stored on an alert; event_count keeps counting beyond
 MAX_LIST_LIMIT = 1000  # alerts per list call

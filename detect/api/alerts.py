@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
-from detect.alerts.alert import MAX_LIST_LIMIT, AlertStore, notify_listeners
+from detect.alerts.alert import MAX_LIST_LIMIT, AlertStatus, AlertStore, notify_listeners
 from detect.anomaly.forest import NotEnoughHistory
 from detect.anomaly.model_file import latest_model
 from detect.anomaly.training import model_dir, train_and_save
@@ -20,8 +20,6 @@ from ingest.events import event_time_iso
 from ingest.web import CURSOR_HELP, page_after
 
 __all__ = ["create_router"]
-
-AlertStatus = Literal["open", "acknowledged", "resolved"]  # detect.alerts.alert.ALERT_STATUSES
 
 
 class StatusChange(BaseModel):

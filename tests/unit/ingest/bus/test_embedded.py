@@ -102,13 +102,19 @@ def test_pause_and_lag() -> None:
     assert sub.lag() == 0
 
 
-def test_segments_roll_and_fully_committed_ones_are_deleted(tmp_path: Path) -> None:
-    log = SegmentLog(tmp_path)
+def three_entries_in_two_segments(directory: Path) -> SegmentLog:
+    """A log whose offsets 0 and 1 fill the first segment and 2 starts the second."""
+    log = SegmentLog(directory)
     list(log.replay())
     big = b"x" * (SEGMENT_BYTES // 2 + 1)
     for offset in range(3):
         log.append([LogEntry("t", 0, offset, 0, None, big)])
         log.sync()
+    return log
+
+
+def test_segments_roll_and_fully_committed_ones_are_deleted(tmp_path: Path) -> None:
+    log = three_entries_in_two_segments(tmp_path)
     assert len(log.segments) == 2
     assert log.delete_before({("t", 0): 1}) == 0  # offset 1 still needed by the first segment
     assert log.delete_before({("t", 0): 2}) == 1
@@ -223,12 +229,7 @@ def test_a_failed_append_after_old_segments_were_deleted_cuts_only_what_it_wrote
 ) -> None:
     """Rewinding is relative to the tail segment itself, not to how many segments there are
     (a commit may delete closed ones between the mark and the failure)."""
-    log = SegmentLog(tmp_path)
-    list(log.replay())
-    big = b"x" * (SEGMENT_BYTES // 2 + 1)
-    for offset in range(3):
-        log.append([LogEntry("t", 0, offset, 0, None, big)])
-        log.sync()
+    log = three_entries_in_two_segments(tmp_path)
     mark = log.mark()
     assert log.delete_before({("t", 0): 2}) == 1  # the first segment goes meanwhile
     log.append([LogEntry("t", 0, 3, 0, None, b"never acknowledged")])
