@@ -18,7 +18,7 @@ from detect.features import EPHEMERAL_NAME_RE, ITEM_DELETES, net_of, resource_na
 from detect.rules.record import field, record_of
 from ingest.events import AuditEvent
 
-__all__ = ["EPHEMERAL_NAME_RE", "OrgMemory", "StackOp"]
+__all__ = ["EPHEMERAL_NAME_RE", "OWN_CREDENTIAL_ACTIONS", "OrgMemory", "StackOp"]
 
 MAX_BIRTHS = 200_000  # resources whose creation is remembered (oldest forgotten first)
 MAX_ACCOUNTS = 10_000  # account ids remembered
@@ -45,6 +45,21 @@ NETWORK_DELETES = frozenset(
         "DeleteTransitGatewayVpcAttachment",
         "DeleteVpcPeeringConnection",
         "DeleteNetworkInterface",
+    }
+)
+# a person's own keys, password and MFA: credential upkeep, not permission work
+OWN_CREDENTIAL_ACTIONS = frozenset(
+    {
+        "CreateAccessKey",
+        "UpdateAccessKey",
+        "DeleteAccessKey",
+        "ChangePassword",
+        "CreateVirtualMFADevice",
+        "EnableMFADevice",
+        "DeactivateMFADevice",
+        "ResyncMFADevice",
+        "UploadSSHPublicKey",
+        "UpdateSigningCertificate",
     }
 )
 _EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)

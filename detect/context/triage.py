@@ -12,8 +12,8 @@ from dataclasses import replace
 
 from detect.alerts.alert import severity_rank
 from detect.context.case import Case
-from detect.context.org import OrgMemory, delegated
-from detect.context.twins import NEW_USER_MS, OWN_CREDENTIAL_ACTIONS, twin_policies
+from detect.context.org import OWN_CREDENTIAL_ACTIONS, OrgMemory, delegated
+from detect.context.twins import NEW_USER_MS, twin_policies
 from detect.features import PrincipalState
 from detect.findings import TIERS, Finding
 from detect.rules.record import field, record_of

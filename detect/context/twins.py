@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from detect.context.case import Case
-from detect.context.org import EPHEMERAL_NAME_RE, OrgMemory
+from detect.context.org import EPHEMERAL_NAME_RE, OWN_CREDENTIAL_ACTIONS, OrgMemory
 from detect.features import resource_name
 from detect.rules.record import field, record_of
 
@@ -72,20 +72,6 @@ NETWORK_LOG_ACTIONS = frozenset({"DeleteFlowLogs", "DeleteResolverQueryLogConfig
 NETWORK_GONE_MS = 10 * 60_000  # flow logs removed this soon after their network was deleted
 SELF_GRANT_ACTIONS = frozenset(
     {"AttachRolePolicy", "PutRolePolicy", "AttachUserPolicy", "PutUserPolicy", "AddUserToGroup"}
-)
-OWN_CREDENTIAL_ACTIONS = frozenset(
-    {
-        "CreateAccessKey",
-        "UpdateAccessKey",
-        "DeleteAccessKey",
-        "ChangePassword",
-        "CreateVirtualMFADevice",
-        "EnableMFADevice",
-        "DeactivateMFADevice",
-        "ResyncMFADevice",
-        "UploadSSHPublicKey",
-        "UpdateSigningCertificate",
-    }
 )
 IDENTITY_KEYS = ("userName", "roleName", "groupName")
 # lasting destruction judges temporary targets itself (detect.anomaly.destruction)
