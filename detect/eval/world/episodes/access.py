@@ -13,7 +13,7 @@ from ..params_write import sg_ingress, trust_doc
 from ..sessions import Session
 from ..useragents import BROWSERS
 from .base import Script, busy_time, culprit, gap, name_of, person, pick
-from .common import stolen_session, targets, warmup
+from .common import crit_env, stolen_session, targets, warmup
 
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 Call = tuple[str, Any, Any]
@@ -74,6 +74,10 @@ def execution(sc: Script) -> None:
         ("update_code", "ssm_session", "send_command", "instance_connect", "sg_open_world")
     )
     p = culprit(sc.ctx, rng, (3, 4, 1, 1))
+    for _ in range(20):  # production is the point: a staging function's new code is a deploy
+        if crit_env(sc.ctx, p) == "prod":
+            break
+        p = culprit(sc.ctx, rng, (3, 4, 1, 1))
     t = busy_time(sc.ctx, rng, 45 * MINUTE)
     stolen = p.kind == "human" and rng.random() < 0.4
     s = stolen_session(sc, p, t, hostile_ua=False) if stolen else sc.session(p, t)
@@ -91,7 +95,8 @@ def execution(sc: Script) -> None:
         ),
     )
     _exec(sc, s, t + gap(rng, 5, 60), sc.variant)
-    sc.description = f"{name_of(p)} ({'stolen' if stolen else p.kind}): {sc.variant} on production"
+    who = "stolen" if stolen else p.kind
+    sc.description = f"{name_of(p)} ({who}): {sc.variant} on {crit_env(sc.ctx, p)}"
 
 
 def _backdoor_user(sc: Script, s: Session, t: int) -> None:
