@@ -11,7 +11,7 @@ from detect.findings import Finding
 
 __all__ = ["Pager"]
 
-MAX_REMEMBERED = 64  # held findings and notes kept per principal while they wait
+MAX_REMEMBERED = 64  # held findings and notes kept per principal while they wait (and traces)
 CONTEXT_PREFIX = "context:"  # notes about a call's circumstances, not about the call
 
 Change = tuple[str, Alert] | None
@@ -28,13 +28,17 @@ class Pager:
     time before it (or arrives after it while it waits); a "note" never opens one but can be
     that corroboration; a "trace" only joins open incidents. When an alert opens, the
     principal's waiting findings join it as evidence. Waiting findings older than the window
-    are forgotten, per principal clock.
+    are forgotten, per principal clock. Traces wait in a queue of their own, and a full queue
+    drops the oldest finding of a rule that has a newer one waiting: hundreds of reads from a
+    new network (each a trace, each a held bulk-read finding) must not push out the one note
+    that corroborates them.
     """
 
     def __init__(self, book: AlertBook, *, window_ms: int) -> None:
         self.book = book
         self.window_ms = window_ms
         self._waiting: dict[str, deque[Waiting]] = {}  # principal -> (finding, class, action)
+        self._traces: dict[str, deque[Waiting]] = {}  # principal -> traces (join, never open)
 
     def apply(self, finding: Finding, action_class: str, action: str = "") -> list[Change]:
         """Merge one finding (raised on a call `action` of `action_class`); returns the alert
@@ -45,16 +49,31 @@ class Pager:
         if finding.tier == "page" or self._in_incident(finding):
             return []  # nothing new for a live incident: nothing to wait for
         me = (finding, action_class, action)
+        if finding.tier == "trace":  # corroborates nothing: it only waits to join an alert
+            traces = self._traces.setdefault(finding.principal, deque(maxlen=MAX_REMEMBERED))
+            traces.append(me)
+            return []
         waiting = self._live(finding)
         helpers = [w for w in waiting if _corroborates(me, w)]
         holds = [w for w in [me, *helpers] if w[0].tier == "hold"]
         if helpers and holds:
             opener = max(holds, key=lambda w: (severity_rank(w[0].severity), w[0].score))
             opened = self.book.merge(opener[0], opener[1], may_open=True)
-            rest = [(f, c) for f, c, _ in [me, *waiting] if f is not opener[0]]
+            traces = self._traces.pop(finding.principal, ())
+            since = self._since(finding)
+            rest = [
+                (f, c)
+                for f, c, _ in sorted(
+                    [me, *waiting, *(t for t in traces if t[0].last_event_ms >= since)],
+                    key=lambda w: w[0].first_event_ms,
+                )
+                if f is not opener[0]
+            ]
             self._waiting.pop(finding.principal, None)
             return [opened, *(self.book.merge(f, c, may_open=False) for f, c in rest)]
-        queue = self._waiting.setdefault(finding.principal, deque(maxlen=MAX_REMEMBERED))
+        queue = self._waiting.setdefault(finding.principal, deque())
+        if len(queue) >= MAX_REMEMBERED:
+            _drop_one(queue)
         queue.append(me)
         return []
 
@@ -70,9 +89,8 @@ class Pager:
 
     def _flush(self, principal: str, *, since: int) -> list[Change]:
         """An alert of this principal is open: its waiting findings join it as evidence."""
-        queue = self._waiting.pop(principal, None)
-        if not queue:
-            return []
+        queue = [*self._waiting.pop(principal, ()), *self._traces.pop(principal, ())]
+        queue.sort(key=lambda w: w[0].first_event_ms)
         return [
             self.book.merge(f, c, may_open=False) for f, c, _ in queue if f.last_event_ms >= since
         ]
@@ -86,18 +104,33 @@ class Pager:
     def expire(self, clock_of: Callable[[str], int], *, floor_ms: int) -> None:
         """Forget findings older than their principal's own latest event time minus the window
         (per principal, as AlertBook.expire explains), and everything before `floor_ms`."""
-        for principal, queue in list(self._waiting.items()):
-            before = max(clock_of(principal) - self.window_ms, floor_ms)
-            while queue and queue[0][0].last_event_ms < before:
-                queue.popleft()
-            if not queue:
-                del self._waiting[principal]
+        for queues in (self._waiting, self._traces):
+            for principal, queue in list(queues.items()):
+                before = max(clock_of(principal) - self.window_ms, floor_ms)
+                while queue and queue[0][0].last_event_ms < before:
+                    queue.popleft()
+                if not queue:
+                    del queues[principal]
 
     def forget(self, principal: str) -> None:
         self._waiting.pop(principal, None)
+        self._traces.pop(principal, None)
 
     def waiting(self, principal: str) -> list[Finding]:
-        return [f for f, _, _ in self._waiting.get(principal, ())]
+        """The principal's findings waiting for corroboration (traces last)."""
+        queues = (self._waiting.get(principal, ()), self._traces.get(principal, ()))
+        return [f for queue in queues for f, _, _ in queue]
+
+
+def _drop_one(queue: deque[Waiting]) -> None:
+    """Make room: drop the oldest finding of a rule that has a newer one waiting (the newer
+    carries the same evidence, later), else the oldest."""
+    rules = [w[0].rule for w in queue]
+    for i, rule in enumerate(rules):
+        if rule in rules[i + 1 :]:
+            del queue[i]
+            return
+    queue.popleft()
 
 
 def _corroborates(mine: Waiting, theirs: Waiting) -> bool:

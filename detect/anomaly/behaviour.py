@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detect.anomaly.tally import TallyBook, threshold
-from detect.context.org import OrgMemory
+from detect.context.org import YOUNG_MS, OrgMemory, role_of
 from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, source_of, store_of
 from detect.findings import Finding
 from detect.rules.record import field as lookup
@@ -30,6 +30,8 @@ __all__ = ["BehaviourDetector", "Novelty"]
 WINDOW_MS = 600_000  # 10 minutes
 SWEEP_FLOORS = {"agent": 15, "human": 15, "service": 20}  # distinct secrets read in 10 min
 DENIED_FLOORS = {"agent": 8, "human": 12, "service": 8}  # distinct denied actions in 10 min
+DENIED_FAST_FLOORS = {"agent": 10, "human": 15, "service": 8}  # ... and in one minute
+FAST_WINDOW_MS = 60_000
 JOB_HIGH = 10.0  # a principal whose quiet days reach this many does it for a living
 HOST_ACCESS = GRANT_ACTIONS - {"UpdateFunctionCode", "UpdateFunctionCode20150331v2"}
 FAST_SWEEP_MS = 120_000  # a sweep this fast is no workload's habit
@@ -83,6 +85,26 @@ SELF_GRANTS = frozenset(
     }
 )
 _PROD = re.compile(PROD_RESOURCE_RE)
+# Calls that hand a role to new compute (iam:PassRole): where the request names the role, and
+# the AWS service that will act with it (as it appears when AWS assumes the role)
+PASSED_ROLES: dict[str, tuple[tuple[tuple[str, ...], ...], str]] = {
+    "CreateFunction20150331": ((("role",),), "lambda"),
+    "CreateFunction": ((("role",),), "lambda"),
+    "UpdateFunctionConfiguration20150331v2": ((("role",),), "lambda"),
+    "UpdateFunctionConfiguration": ((("role",),), "lambda"),
+    "RunInstances": ((("iamInstanceProfile", "name"), ("iamInstanceProfile", "arn")), "ec2"),
+    "AssociateIamInstanceProfile": (
+        (("iamInstanceProfile", "name"), ("iamInstanceProfile", "arn")),
+        "ec2",
+    ),
+    "RegisterTaskDefinition": ((("taskRoleArn",), ("executionRoleArn",)), "ecs-tasks"),
+    "CreateStack": ((("roleARN",),), "cloudformation"),
+    "UpdateStack": ((("roleARN",),), "cloudformation"),
+    "CreateDevEndpoint": ((("roleArn",),), "glue"),
+    "CreateJob": ((("role",), ("roleArn",)), "glue"),
+    "CreateNotebookInstance": ((("roleArn",),), "sagemaker"),
+    "CreateProject": ((("serviceRole",),), "codebuild"),
+}
 
 
 @dataclass(frozen=True)
@@ -127,6 +149,7 @@ class _Seen:  # what a principal's state does not keep
     gpu_regions: set[str] = field(default_factory=set)  # regions it launched GPU instances in
     new_stores: dict[str, int] = field(default_factory=dict)  # store -> first read ms (new ones)
     denied_ms: int = -(10**15)  # latest denied call
+    passed: set[str] = field(default_factory=set)  # roles it handed to new compute
 
 
 @dataclass
@@ -143,6 +166,7 @@ class BehaviourDetector:
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._sweeps = TallyBook(WINDOW_MS)
         self._denied = TallyBook(WINDOW_MS)
+        self._denied_fast = TallyBook(FAST_WINDOW_MS)
         self._new_reads = TallyBook(WINDOW_MS)
         self._decrypts = TallyBook(WINDOW_MS)
         self._seen: dict[str, _Seen] = {}
@@ -161,6 +185,7 @@ class BehaviourDetector:
             found.append(self._region(state, event, record, new.region))
             found.append(self._self_grant(state, event, record, seen))
             found.append(self._console(state, event, record, new))
+            found.append(self._passed_role(state, event, record, seen))
         elif result == "denied":
             seen.denied_ms = event.event_time_ms
             found.append(self._denied_burst(state, event))
@@ -244,23 +269,34 @@ class BehaviourDetector:
         )
 
     def _denied_burst(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
-        tally = self._denied.get(state.key)
-        count = tally.add(event.event_time_ms, event.event_id, event.action)
-        limit = threshold(DENIED_FLOORS, state.actor_kind, tally.high, JOB_HIGH)
-        if count <= limit:
+        """Distinct calls denied in 10 min, or in one minute, beyond the principal's own: a
+        role that gets refused now and then over a deploy (a Terraform plan probing) is not
+        one refused twenty different calls in thirty seconds (stolen credentials enumerating
+        what they may do)."""
+        over = []
+        for book, floors, span in (
+            (self._denied, DENIED_FLOORS, "10m"),
+            (self._denied_fast, DENIED_FAST_FLOORS, "1m"),
+        ):  # both windows count every denial, whichever pages
+            tally = book.get(state.key)
+            count = tally.add(event.event_time_ms, event.event_id, event.action)
+            limit = threshold(floors, state.actor_kind, tally.high, JOB_HIGH)
+            if count > limit:
+                over.append((tally, count, limit, span))
+        if not over:
             return None
+        tally, count, limit, span = over[0]
+        usual = {"value": count, "baseline": tally.high, "threshold": limit}
         return _finding(
             state,
             event,
             "baseline:denied_burst",
             "high",
-            f"{count:g} different calls denied in 10 min: probing for permissions "
-            f"(usual up to {tally.high:g}; threshold {limit:g})",
+            f"{count:g} different calls denied in {span.replace('m', ' min')}: probing for "
+            f"permissions (usual up to {tally.high:g}; threshold {limit:g})",
             ids=tally.ids(),
             first_ms=tally.first_ms(),
-            explanation={
-                "denied_actions_10m": {"value": count, "baseline": tally.high, "threshold": limit}
-            },
+            explanation={f"denied_actions_{span}": usual},
         )
 
     def _grant(
@@ -293,6 +329,49 @@ class BehaviourDetector:
                 "host_or_production": on_prod or event.action in HOST_ACCESS,
             },
         )
+
+    def _passed_role(
+        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: _Seen
+    ) -> Finding | None:
+        """New compute handed a role that is another identity (iam:PassRole escalation): a
+        function, instance or task created with a person's, an AI agent's, a permission
+        changer's or CloudFormation's role runs with permissions its creator borrowed. A
+        service's own role (AWS assumed it for that service before), a role created within the
+        day (a deploy creating its function's role), the caller's own role and a role it
+        handed over before are how deploys look."""
+        spec = PASSED_ROLES.get(event.action)
+        if spec is None:
+            return None
+        paths, service = spec
+        values = (lookup(record, "requestParameters", *path) for path in paths)
+        for value in (str(v) for v in values if isinstance(v, str) and v):
+            name = value.rpartition("/")[2] if "/" in value else value
+            role = role_of(value) or (event.account, name)
+            if role_of(event.principal) == role or value in seen.passed:
+                continue
+            if len(seen.passed) < MAX_VALUES:
+                seen.passed.add(value)
+            birth = self.org.born(role[1], event.event_time_ms)
+            if birth is not None and event.event_time_ms - birth[0] < YOUNG_MS:
+                continue
+            capacity = self.org.identity_role(role, service)
+            if not capacity:
+                continue
+            return _finding(
+                state,
+                event,
+                "baseline:borrowed_role",
+                "high",
+                f"{event.action} hands {role[1]}, {capacity}, to new {service} compute: "
+                "code that runs with another identity's permissions",
+                explanation={
+                    "action": event.action,
+                    "role": value,
+                    "capacity": capacity,
+                    "host_or_production": True,
+                },
+            )
+        return None
 
     def _session_start(
         self, state: PrincipalState, event: AuditEvent, *, denied: bool
@@ -448,11 +527,13 @@ class BehaviourDetector:
     def mark_flagged(self, principal: str) -> None:
         self._sweeps.mark_flagged(principal)
         self._denied.mark_flagged(principal)
+        self._denied_fast.mark_flagged(principal)
         self._decrypts.mark_flagged(principal)
 
     def forget(self, principal: str) -> None:
         self._sweeps.forget(principal)
         self._denied.forget(principal)
+        self._denied_fast.forget(principal)
         self._new_reads.forget(principal)
         self._decrypts.forget(principal)
         self._seen.pop(principal, None)

@@ -10,6 +10,7 @@ driven and bounded; built from the stream alone, so a replay rebuilds it.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from detect.features import EPHEMERAL_NAME_RE, ITEM_DELETES, net_of, resource_na
 from detect.rules.record import field, record_of
 from ingest.events import AuditEvent
 
-__all__ = ["EPHEMERAL_NAME_RE", "OWN_CREDENTIAL_ACTIONS", "OrgMemory", "StackOp"]
+__all__ = ["EPHEMERAL_NAME_RE", "OWN_CREDENTIAL_ACTIONS", "OrgMemory", "StackOp", "role_of"]
 
 MAX_BIRTHS = 200_000  # resources whose creation is remembered (oldest forgotten first)
 MAX_ACCOUNTS = 10_000  # account ids remembered
@@ -34,6 +35,7 @@ TEARDOWN_DELETES = 3
 TEARDOWN_GAP_MS = 3_600_000
 MAX_RUNS = 10_000
 MAX_NETS = 100_000  # networks (/16) whose users are remembered (least recently used forgotten)
+MAX_ROLES = 50_000  # roles whose use is remembered (least recently used forgotten)
 SHARED_NET_USERS = 2  # other principals on a network that make it the organisation's own
 # Networks a principal deletes: the flow logs or DNS query logs that watched them go next
 NETWORK_DELETES = frozenset(
@@ -100,6 +102,22 @@ class StackOp:
     stack: str
 
 
+_CAPACITIES = (  # the order an identity_role answer prefers
+    "the role CloudFormation deploys with",
+    "a role that changes permissions",
+    "an AI agent's role",
+    "a person's role",
+)
+
+
+@dataclass
+class _RoleUse:
+    """The AWS services that assumed a role, and what its own sessions were seen doing."""
+
+    services: set[str] = dataclasses.field(default_factory=set)
+    capacities: set[str] = dataclasses.field(default_factory=set)
+
+
 class OrgMemory:
     """Resource births, known accounts, regions in use and recent stack operations."""
 
@@ -113,6 +131,7 @@ class OrgMemory:
         self._onboarded: OrderedDict[str, int] = OrderedDict()  # user -> first group/password ms
         self._net_users: OrderedDict[str, set[str]] = OrderedDict()  # /16 -> a few principals
         self._person_sessions: OrderedDict[str, int] = OrderedDict()  # session arn -> opened ms
+        self._roles: OrderedDict[tuple[str, str], _RoleUse] = OrderedDict()  # (account, name)
         self._newest_ms = 0
 
     # -- learning ------------------------------------------------------------------------------
@@ -140,6 +159,7 @@ class OrgMemory:
                 self._network_deleted.popitem(last=False)
         if event.action == "AssumeRole" and event.actor_kind == "human":
             self._remember_person_session(event)
+        self._remember_role_use(event)
         if event.action in _ACCOUNT_CARRIERS:
             # who assumes roles here, and whom trust and sharing name: the accounts we deal with
             self.learn_accounts(event.raw, event.event_time_ms)
@@ -199,6 +219,54 @@ class OrgMemory:
         self._person_sessions[arn] = event.event_time_ms
         if len(self._person_sessions) > MAX_RUNS:
             self._person_sessions.popitem(last=False)
+
+    def _remember_role_use(self, event: AuditEvent) -> None:
+        """Who a role is: a service's (AWS assumed it for Lambda, EC2, ECS...), or an identity
+        with a life of its own -- a person's, an AI agent's, one that changes permissions, or
+        the role CloudFormation deploys with."""
+        if event.action.startswith("AssumeRole") and event.source_ip.endswith(".amazonaws.com"):
+            params = field(record_of(event), "requestParameters")
+            role = role_of(str(field(params, "roleArn") or ""))
+            if role:
+                self._role_use(role).services.add(event.source_ip.removesuffix(".amazonaws.com"))
+            return
+        role = role_of(event.principal)
+        if not role:
+            return
+        if event.source_ip == _DELEGATING:
+            capacity = "the role CloudFormation deploys with"
+        elif event.actor_kind == "human":
+            capacity = "a person's role"
+        elif event.actor_kind == "agent":
+            capacity = "an AI agent's role"
+        elif event.action_class == "privilege" and event.action not in OWN_CREDENTIAL_ACTIONS:
+            capacity = "a role that changes permissions"
+        else:
+            return
+        use = self._role_use(role)
+        if len(use.capacities) < len(_CAPACITIES):
+            use.capacities.add(capacity)
+
+    def _role_use(self, role: tuple[str, str]) -> _RoleUse:
+        use = self._roles.get(role)
+        if use is None:
+            use = self._roles[role] = _RoleUse()
+            if len(self._roles) > MAX_ROLES:
+                self._roles.popitem(last=False)
+        else:
+            self._roles.move_to_end(role)
+        return use
+
+    def identity_role(self, role: tuple[str, str], service: str) -> str:
+        """What makes handing `role` to new `service` compute (a Lambda function, an instance,
+        a task) borrowing another identity's permissions: the role acts in the organisation as
+        a person, an AI agent, a permission changer or CloudFormation's deployment role, and AWS
+        never assumed it for `service`. "" when it is that service's role or Leash has not seen
+        it act."""
+        use = self._roles.get(role)
+        if use is None or not use.capacities or service in use.services:
+            return ""
+        return next(c for c in _CAPACITIES if c in use.capacities)
 
     def opened_by_person(self, principal: str) -> bool:
         """A role session a person opened (AssumeRole by a human: a break-glass or admin role
@@ -297,6 +365,21 @@ def delegated(event: AuditEvent) -> bool:
     creating or deleting a stack's resources): the act is the requester's, not the role's."""
     ip = event.source_ip
     return ip.endswith(".amazonaws.com") and event.actor_kind != "human"
+
+
+def role_of(arn: str) -> tuple[str, str] | None:
+    """(account, role name) of a role ARN or of one of its sessions' ARNs; None otherwise."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6 or not parts[4].isdigit():
+        return None
+    kind, _, rest = parts[5].partition("/")
+    if kind == "assumed-role":
+        name = rest.partition("/")[0]
+    elif kind == "role":
+        name = rest.rpartition("/")[2]
+    else:
+        return None
+    return (parts[4], name) if name else None
 
 
 def _account_of(principal: str) -> str:

@@ -1,0 +1,139 @@
+"""New compute handed another identity's role pages (iam:PassRole escalation).
+
+Rhino Security's PassRole methods: a principal that may create functions, instances or tasks
+creates one with a more powerful role and runs it, borrowing that role's permissions. The
+role tells: an AI agent's role, a person's, one that changes permissions, or CloudFormation's
+deployment role handed to a new Lambda function is borrowed. A function's own execution role
+(AWS assumed it for Lambda before), a role the deploy created minutes earlier (Terraform) and
+the caller's own role are how deploys look.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from detect.engine import DetectionEngine
+from detect.rules.catalogue import load_rules
+from ingest.events import AuditEvent
+from tests.factories import BASE_TIME, make_event
+
+ACCOUNT = "123456789012"
+CI = {"role": "gha-catalog-deploy", "session": "GitHubActions", "userAgent": "Boto3/1.34.0"}
+AGENT = {"role": "ops-agent", "session": "agent-run-5e1c", "userAgent": "Boto3/1.34.0"}
+DAY = timedelta(days=1)
+
+
+def _history() -> list[AuditEvent]:
+    """Four days: the CI role deploys, the agent works, AWS runs an existing function whose
+    role changes permissions (an IAM provisioner)."""
+    events = []
+    for day in range(4):
+        at = BASE_TIME + day * DAY
+        for minute in range(0, 40, 4):
+            when = at + timedelta(minutes=minute)
+            events.append(make_event(eventName="DescribeStacks", at=when, **CI))
+            events.append(
+                make_event(eventName="DescribeInstances", at=when + timedelta(hours=2), **AGENT)
+            )
+        events.append(
+            make_event(
+                eventName="AssumeRole",
+                eventSource="sts.amazonaws.com",
+                sourceIPAddress="lambda.amazonaws.com",
+                userAgent="lambda.amazonaws.com",
+                userIdentity={"type": "AWSService", "invokedBy": "lambda.amazonaws.com"},
+                requestParameters={
+                    "roleArn": f"arn:aws:iam::{ACCOUNT}:role/provisioner-exec",
+                    "roleSessionName": "provisioner",
+                },
+                at=at + timedelta(hours=3),
+            )
+        )
+        events.append(
+            make_event(
+                eventName="AttachRolePolicy",
+                eventSource="iam.amazonaws.com",
+                readOnly=False,
+                requestParameters={
+                    "roleName": f"team-{day}-reader",
+                    "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess",
+                },
+                role="provisioner-exec",
+                session="provisioner",
+                userAgent="AWS_Lambda_python3.12",
+                at=at + timedelta(hours=3, seconds=5),
+            )
+        )
+    return events
+
+
+def _create_function(passed: str, at_hours: float = 0.0, **who: Any) -> AuditEvent:
+    return make_event(
+        eventName="CreateFunction20150331",
+        eventSource="lambda.amazonaws.com",
+        readOnly=False,
+        requestParameters={
+            "functionName": "maint-3eadfc",
+            "runtime": "python3.12",
+            "role": f"arn:aws:iam::{ACCOUNT}:role/{passed}",
+            "handler": "index.handler",
+        },
+        at=BASE_TIME + 4 * DAY + timedelta(hours=at_hours),
+        **(who or CI),
+    )
+
+
+def opened(events: list[AuditEvent]) -> list[str]:
+    engine = DetectionEngine(rules=load_rules())
+    changes = engine.process(sorted(events, key=lambda e: e.event_time_ms)).changes
+    return [alert.rule for change, alert in changes if change == "alert.opened"]
+
+
+def test_a_function_created_with_an_agents_role_pages() -> None:
+    assert opened([*_history(), _create_function("ops-agent")]) == ["baseline:borrowed_role"]
+
+
+def test_a_function_created_with_a_lambda_execution_role_does_not() -> None:
+    # the provisioner's role changes permissions, and AWS assumes it for Lambda: a redeploy
+    assert opened([*_history(), _create_function("provisioner-exec")]) == []
+
+
+def test_an_instance_launched_with_a_permission_changers_role_pages() -> None:
+    run = make_event(
+        eventName="RunInstances",
+        readOnly=False,
+        requestParameters={
+            "instanceType": "t3.micro",
+            "iamInstanceProfile": {"name": "provisioner-exec"},
+        },
+        at=BASE_TIME + 4 * DAY,
+        **CI,
+    )
+    assert opened([*_history(), run]) == ["baseline:borrowed_role"]
+
+
+def test_a_role_the_deploy_created_within_the_day_does_not() -> None:
+    create_role = make_event(
+        eventName="CreateRole",
+        eventSource="iam.amazonaws.com",
+        readOnly=False,
+        requestParameters={"roleName": "catalog-sync-exec"},
+        at=BASE_TIME + 4 * DAY - timedelta(minutes=5),
+        **CI,
+    )
+    # the new role's first session is the role of an agent that has not run yet: nothing known
+    assert opened([*_history(), create_role, _create_function("catalog-sync-exec")]) == []
+
+
+def test_the_callers_own_role_and_a_role_it_handed_over_before_do_not() -> None:
+    own = _create_function("ops-agent", **AGENT)
+    assert opened([*_history(), own]) == []
+    before = _create_function("ops-agent", at_hours=-30)
+    again = _create_function("ops-agent")
+    # the first hand-over pages, its repeat a day later does not
+    assert opened([*_history(), before, again]) == ["baseline:borrowed_role"]
+
+
+def test_a_role_leash_never_saw_act_does_not() -> None:
+    assert opened([*_history(), _create_function("legacy-batch-role")]) == []

@@ -1,0 +1,69 @@
+"""A burst of denied calls is judged against the principal's own denials, over 10 minutes and
+over one minute.
+
+A deploy role whose Terraform plan is refused ten different calls over ten minutes every day
+has made that its normal; the same role refused twenty different calls within thirty seconds
+of a fresh session (stolen OIDC credentials enumerating what they may do, the shape of
+Stratus' and Pacu's enumeration) has not.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from detect.engine import DetectionEngine
+from detect.rules.catalogue import load_rules
+from ingest.events import AuditEvent
+from tests.factories import BASE_TIME, make_event
+
+CI = {"role": "gha-chat-deploy", "session": "GitHubActions", "userAgent": "Boto3/1.34.0"}
+CALLS = [
+    ("iam", "ListPolicies"), ("rds", "DescribeDBInstances"), ("s3", "ListBuckets"),
+    ("organizations", "ListAccounts"), ("iam", "ListGroups"), ("iam", "GetAccountSummary"),
+    ("secretsmanager", "ListSecrets"), ("kms", "ListKeys"), ("ec2", "DescribeSecurityGroups"),
+    ("ec2", "DescribeSnapshots"), ("iam", "ListRoles"), ("lambda", "ListFunctions20150331"),
+    ("ssm", "DescribeParameters"), ("iam", "ListUsers"), ("iam", "GetAccountAuthorizationDetails"),
+    ("sts", "GetCallerIdentity"), ("dynamodb", "ListTables"), ("sns", "ListTopics"),
+    ("sqs", "ListQueues"), ("ecr", "DescribeRepositories"),
+]  # fmt: skip
+
+
+def refused(start: datetime, calls: int, seconds_apart: float) -> list[AuditEvent]:
+    return [
+        make_event(
+            eventName=name,
+            eventSource=f"{service}.amazonaws.com",
+            errorCode="AccessDenied",
+            errorMessage="User is not authorized to perform this operation",
+            at=start + timedelta(seconds=i * seconds_apart),
+            **CI,
+        )
+        for i, (service, name) in enumerate(CALLS[:calls])
+    ]
+
+
+def deploy_day(day: int) -> list[AuditEvent]:
+    start = BASE_TIME + timedelta(days=day)
+    work = [
+        make_event(eventName="DescribeStacks", at=start + timedelta(minutes=m), **CI)
+        for m in range(0, 40, 2)
+    ]
+    return work + refused(start + timedelta(minutes=5), 10, 60)  # ten over ten minutes
+
+
+def opened(events: list[AuditEvent]) -> list[str]:
+    engine = DetectionEngine(rules=load_rules())
+    changes = engine.process(sorted(events, key=lambda e: e.event_time_ms)).changes
+    return [alert.rule for change, alert in changes if change == "alert.opened"]
+
+
+HISTORY = [e for day in range(6) for e in deploy_day(day)]
+
+
+def test_its_usual_slow_refusals_do_not_page() -> None:
+    assert opened([*HISTORY, *deploy_day(6)]) == []
+
+
+def test_twenty_refusals_in_thirty_seconds_page() -> None:
+    burst = refused(BASE_TIME + timedelta(days=6, hours=3), 20, 1.5)
+    assert opened([*HISTORY, *burst]) == ["baseline:denied_burst"]
