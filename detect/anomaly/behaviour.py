@@ -458,7 +458,7 @@ class BehaviourDetector:
             return None
         if not new.net or len(state.seen["net"]) <= 1:
             return None  # (this event's network is in the set already: observe() ran)
-        return _finding(
+        finding = _finding(
             state,
             event,
             "baseline:console_new_network",
@@ -466,6 +466,11 @@ class BehaviourDetector:
             f"console sign-in without MFA from a network this user never used ({event.source_ip})",
             explanation={"ip": event.source_ip, "network": new.net},
         )
+        if _rarely_new(state, "net") and not self.org.shared_network(new.net, state.key):
+            return finding
+        # a person whose days often bring a new network (travel, cafés, a young install that
+        # has seen a few of their days) or one colleagues use: waits for a second sign
+        return replace(finding, tier="hold")
 
     def _region(
         self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], new_region: bool
@@ -506,10 +511,7 @@ class BehaviourDetector:
                 continue  # (observe() added this value: a principal with no earlier one)
             if dim == "net" and self.org.shared_network(value, state.key):
                 continue  # colleagues work from it: the office or the VPN, not a stranger's
-            share = state.novelty_share(dim)
-            days = state.active_days - 1
-            earlier = state.novel_days.get(dim, 0) - 1  # without today's
-            if share is not None and max(earlier, 0) / days <= NOVELTY_DAY_SHARE:
+            if _rarely_new(state, dim):
                 fresh.append(f"a new {what} ({value})")
         if not fresh:
             return []
@@ -537,6 +539,16 @@ class BehaviourDetector:
         self._new_reads.forget(principal)
         self._decrypts.forget(principal)
         self._seen.pop(principal, None)
+
+
+def _rarely_new(state: PrincipalState, dim: str) -> bool:
+    """The principal's active days (after its first, without today) brought a new `dim` value
+    at most NOVELTY_DAY_SHARE of the time; False while too few days were observed to say
+    (observe() has counted today's value already: today is not held against it)."""
+    if state.novelty_share(dim) is None:
+        return False
+    earlier = state.novel_days.get(dim, 0) - 1  # without today's
+    return max(earlier, 0) / (state.active_days - 1) <= NOVELTY_DAY_SHARE
 
 
 def _finding(

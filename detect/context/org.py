@@ -36,6 +36,7 @@ TEARDOWN_GAP_MS = 3_600_000
 MAX_RUNS = 10_000
 MAX_NETS = 100_000  # networks (/16) whose users are remembered (least recently used forgotten)
 MAX_ROLES = 50_000  # roles whose use is remembered (least recently used forgotten)
+NO_MFA_NORM_USERS = 3  # other people signing in to the console without MFA: the org's habit
 SHARED_NET_USERS = 2  # other principals on a network that make it the organisation's own
 # Networks a principal deletes: the flow logs or DNS query logs that watched them go next
 NETWORK_DELETES = frozenset(
@@ -132,6 +133,7 @@ class OrgMemory:
         self._net_users: OrderedDict[str, set[str]] = OrderedDict()  # /16 -> a few principals
         self._person_sessions: OrderedDict[str, int] = OrderedDict()  # session arn -> opened ms
         self._roles: OrderedDict[tuple[str, str], _RoleUse] = OrderedDict()  # (account, name)
+        self._no_mfa: dict[str, int] = {}  # a few people who signed in without MFA -> first ms
         self._newest_ms = 0
 
     # -- learning ------------------------------------------------------------------------------
@@ -160,6 +162,12 @@ class OrgMemory:
         if event.action == "AssumeRole" and event.actor_kind == "human":
             self._remember_person_session(event)
         self._remember_role_use(event)
+        if event.action == "ConsoleLogin" and len(self._no_mfa) < 4 * NO_MFA_NORM_USERS:
+            record = record_of(event)
+            mfa = str(field(field(record, "additionalEventData"), "MFAUsed") or "")
+            result = str(field(field(record, "responseElements"), "ConsoleLogin") or "")
+            if mfa.lower() == "no" and result == "Success":
+                self._no_mfa.setdefault(event.principal_key, event.event_time_ms)
         if event.action in _ACCOUNT_CARRIERS:
             # who assumes roles here, and whom trust and sharing name: the accounts we deal with
             self.learn_accounts(event.raw, event.event_time_ms)
@@ -267,6 +275,12 @@ class OrgMemory:
         if use is None or not use.capacities or service in use.services:
             return ""
         return next(c for c in _CAPACITIES if c in use.capacities)
+
+    def signs_in_without_mfa(self, principal_key: str, before_ms: int) -> bool:
+        """NO_MFA_NORM_USERS other people signed in to the console without MFA before: here
+        that is the organisation's habit (a posture finding), not a sign of a stolen password."""
+        others = [k for k, at in self._no_mfa.items() if k != principal_key and at < before_ms]
+        return len(others) >= NO_MFA_NORM_USERS
 
     def opened_by_person(self, principal: str) -> bool:
         """A role session a person opened (AssumeRole by a human: a break-glass or admin role

@@ -40,6 +40,7 @@ EVASION_RULES = frozenset(
     }
 )
 ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached"})
+NO_MFA_RULE = "redflag:console_login_without_mfa"
 ADMIN_HISTORY_MS = 86_400_000  # permission work at least this long ago makes a person an admin
 PERSON_NOTED = frozenset({"baseline:denied_burst"})  # people get denied all day: context only
 VOLUME_ONLY = frozenset({"baseline:bulk_data_read", "baseline:rate_spike"})
@@ -103,7 +104,7 @@ class Triage:
         self.policies: tuple[tuple[str, Policy], ...] = (
             *twins,
             ("a person's first use of a sensitive call", self._person_first_use),
-            ("a medium red flag", _medium_rule),
+            ("a medium red flag", self._medium_rule),
             ("an AWS service acting on its own schedule", _aws_service),
             ("a call a service made on another principal's behalf", _on_behalf),
             ("a principal whose baseline is still being learned", _immature),
@@ -146,6 +147,26 @@ class Triage:
             if birth is not None and case.event.event_time_ms - birth[0] < NEW_USER_MS:
                 return None
         return _person_first_use_policy(case)
+
+    def _medium_rule(self, case: Case) -> str | None:
+        """A medium red flag (keys for another user, a console sign-in without MFA, an ACL open
+        to the world) is a reason to look, not to page: it pages when something else
+        corroborates. A person new to Leash (a fresh install) has no history to corroborate
+        with: theirs page -- except a console sign-in without MFA where several colleagues sign
+        in that way (the organisation's habit, not a stranger's sign). (Holding a stranger's
+        that comes from a network colleagues use was tried and undone: the identities an
+        attacker creates share the attacker's network too.)"""
+        finding = case.finding
+        if not (finding.rule.startswith("redflag:") and finding.severity in ("low", "medium")):
+            return None
+        stranger = finding.actor_kind == "human" and not case.state.mature
+        if not stranger:
+            return "hold"
+        if finding.rule == NO_MFA_RULE and self.org.signs_in_without_mfa(
+            case.event.principal_key, case.event.event_time_ms
+        ):
+            return "hold"
+        return None
 
     def _lesser_sigma(self, case: Case) -> str | None:
         """Sigma's own scale: low is a hint, medium "review manually", high "should alert"."""
@@ -221,18 +242,6 @@ def _administers(case: Case) -> bool:
         for action, since in case.state.privilege_since.items()
         if action not in OWN_CREDENTIAL_ACTIONS and action != case.event.action
     )
-
-
-def _medium_rule(case: Case) -> str | None:
-    """A medium red flag (keys for another user, a console sign-in without MFA, an ACL open to
-    the world) is a reason to look, not to page: it pages when something else corroborates.
-    A person new to Leash (a fresh install) has no history to corroborate with: theirs page.
-    (Holding a stranger's that comes from a network colleagues use was tried and undone: the
-    identities an attacker creates share the attacker's network too.)"""
-    finding = case.finding
-    lesser = finding.rule.startswith("redflag:") and finding.severity in ("low", "medium")
-    stranger = finding.actor_kind == "human" and not case.state.mature
-    return "hold" if lesser and not stranger else None
 
 
 def _on_behalf(case: Case) -> str | None:

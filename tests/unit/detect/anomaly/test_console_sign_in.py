@@ -1,0 +1,104 @@
+"""Console sign-ins without MFA: a posture habit of some organisations, a sign elsewhere.
+
+Where several people sign in to the console without MFA every day, one more such sign-in by a
+user Leash has not seen yet (a young install) is the organisation's habit; where nobody does,
+it is a red flag that pages alone (a red-team user created and signed in). A person whose days
+often bring a new network (travel, a young install that has seen three of their days, two of
+them from new places) signing in from another one waits for a second sign; an established
+person who has worked from the same two networks for a week does not.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from detect.engine import DetectionEngine
+from detect.rules.catalogue import load_rules
+from ingest.events import AuditEvent
+from tests.factories import BASE_TIME, make_event
+
+ACCOUNT = "123456789012"
+
+
+def sign_in(user: str, at: datetime, ip: str, *, mfa: str = "No") -> AuditEvent:
+    return make_event(
+        eventName="ConsoleLogin",
+        eventSource="signin.amazonaws.com",
+        eventType="AwsConsoleSignIn",
+        userIdentity={
+            "type": "IAMUser",
+            "principalId": f"AIDA{user.upper():<16}"[:20],
+            "arn": f"arn:aws:iam::{ACCOUNT}:user/{user}",
+            "accountId": ACCOUNT,
+            "userName": user,
+        },
+        userAgent="Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15",
+        sourceIPAddress=ip,
+        responseElements={"ConsoleLogin": "Success"},
+        additionalEventData={"MFAUsed": mfa, "LoginTo": "https://console.aws.amazon.com/"},
+        at=at,
+    )
+
+
+def opened(events: list[AuditEvent]) -> list[tuple[str, str]]:
+    engine = DetectionEngine(rules=load_rules())
+    changes = engine.process(sorted(events, key=lambda e: e.event_time_ms)).changes
+    return [(alert.principal, alert.rule) for change, alert in changes if change == "alert.opened"]
+
+
+def colleagues(n: int) -> list[AuditEvent]:
+    return [
+        sign_in(f"colleague{i}", BASE_TIME + timedelta(hours=i), f"198.51.{100 + i}.7")
+        for i in range(n)
+    ]
+
+
+def test_a_strangers_sign_in_without_mfa_pages_where_nobody_signs_in_that_way() -> None:
+    found = opened([sign_in("redteam", BASE_TIME + timedelta(days=1), "45.9.148.201")])
+    assert [rule for _, rule in found] == ["redflag:console_login_without_mfa"]
+
+
+def test_where_colleagues_sign_in_without_mfa_it_is_the_organisations_habit() -> None:
+    newcomer = sign_in("chen", BASE_TIME + timedelta(days=1), "122.27.145.233")
+    found = opened([*colleagues(3), newcomer])
+    assert not [p for p, _ in found if p.endswith("user/chen")]
+
+
+def _days(user: str, ips: list[str]) -> list[AuditEvent]:
+    events = []
+    for day, ip in enumerate(ips):
+        at = BASE_TIME + timedelta(days=day, hours=9)
+        events.append(sign_in(user, at, ip))
+        events += [
+            make_event(
+                eventName="DescribeInstances",
+                userIdentity={
+                    "type": "IAMUser",
+                    "arn": f"arn:aws:iam::{ACCOUNT}:user/{user}",
+                    "accountId": ACCOUNT,
+                    "userName": user,
+                    "principalId": "AIDAEXAMPLE",
+                },
+                sourceIPAddress=ip,
+                at=at + timedelta(minutes=m),
+            )
+            for m in range(1, 120, 3)
+        ]
+    return events
+
+
+OFFICE, HOME = "198.51.100.23", "203.0.113.77"
+
+
+def test_an_established_person_from_a_network_never_used_pages() -> None:
+    week = _days("erin", [OFFICE, HOME] * 4)
+    later = sign_in("erin", BASE_TIME + timedelta(days=8, hours=9), "45.9.148.201")
+    found = [rule for p, rule in opened([*week, later]) if p.endswith("user/erin")]
+    assert "baseline:console_new_network" in found
+
+
+def test_a_person_whose_days_often_bring_a_new_network_waits() -> None:
+    roaming = _days("ximena", [OFFICE, "81.2.69.160", "45.33.32.156", "151.101.1.69"])
+    later = sign_in("ximena", BASE_TIME + timedelta(days=4, hours=9), "185.199.108.153")
+    found = [rule for p, rule in opened([*roaming, later]) if p.endswith("user/ximena")]
+    assert "baseline:console_new_network" not in found
