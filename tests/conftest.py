@@ -32,6 +32,9 @@ class FakeClock:
         self.now += seconds
 
 
+pytest_plugins = ["tests.skip_guard"]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration/" in str(item.path).replace("\\", "/"):

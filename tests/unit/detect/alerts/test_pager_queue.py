@@ -40,7 +40,8 @@ def test_a_note_survives_a_flood_of_traces_and_corroborates_the_held_finding() -
     p = pager()
     assert p.apply(finding("context:new_source", "note", 0, 0), "read", "ListBuckets") == []
     for i in range(1, 4 * MAX_REMEMBERED):
-        assert p.apply(finding("baseline:unusual_context", "trace", i, i), "read", "GetObject") == []
+        trace = finding("baseline:unusual_context", "trace", i, i)
+        assert p.apply(trace, "read", "GetObject") == []
     changes = p.apply(finding("baseline:bulk_data_read", "hold", 300, 999), "read", "GetObject")
     opened = [c[1] for c in changes if c is not None and c[0] == "alert.opened"]
     assert [a.rule for a in opened] == ["baseline:bulk_data_read"]
