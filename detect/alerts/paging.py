@@ -59,7 +59,7 @@ class Pager:
         if helpers and holds:
             opener = max(holds, key=lambda w: (severity_rank(w[0].severity), w[0].score))
             opened = self.book.merge(opener[0], opener[1], may_open=True)
-            traces = self._traces.pop(finding.principal, ())
+            traces = self._traces.pop(finding.principal, deque())
             since = self._since(finding)
             rest = [
                 (f, c)
@@ -89,7 +89,7 @@ class Pager:
 
     def _flush(self, principal: str, *, since: int) -> list[Change]:
         """An alert of this principal is open: its waiting findings join it as evidence."""
-        queue = [*self._waiting.pop(principal, ()), *self._traces.pop(principal, ())]
+        queue = [*self._waiting.pop(principal, deque()), *self._traces.pop(principal, deque())]
         queue.sort(key=lambda w: w[0].first_event_ms)
         return [
             self.book.merge(f, c, may_open=False) for f, c, _ in queue if f.last_event_ms >= since
