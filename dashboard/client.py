@@ -25,6 +25,7 @@ from dashboard.models import (
     KeyInfo,
     PipelineMetrics,
     PrincipalInfo,
+    Stats,
     records_frame,
 )
 
@@ -263,6 +264,11 @@ class LeashClient:
 
     def alert(self, alert_id: str) -> Alert:
         return Alert.from_json(self._get(f"/v1/alerts/{path_segment(alert_id)}"))
+
+    def stats(self, *, window_s: int = 3600, bucket_s: int = 60, top: int = 10) -> Stats:
+        """Counts over the `window_s` of event time ending at the newest stored event."""
+        body = self._get("/v1/stats", window_s=window_s, bucket_s=bucket_s, top=top)
+        return Stats.from_json(body)
 
     def detector(self) -> DetectorStatus:
         return DetectorStatus.from_json(self._get("/v1/detector"))

@@ -16,6 +16,7 @@ from dashboard.models import (
     Health,
     PipelineMetrics,
     PrincipalInfo,
+    Stats,
 )
 from dashboard.session import Connection
 
@@ -31,6 +32,7 @@ __all__ = [
     "pipeline_metrics",
     "principal",
     "restricted_principals",
+    "stats",
 ]
 
 READ_TTL_S = 10  # seconds a read is reused; below the auto-refresh interval so refreshes show news
@@ -81,6 +83,10 @@ def events(
             offset=offset,
         ),
     )
+
+
+def stats(conn: Connection, *, window_s: int, bucket_s: int, top: int = 10) -> Stats:
+    return cast(Stats, _call(conn, "stats", window_s=window_s, bucket_s=bucket_s, top=top))
 
 
 def alerts(

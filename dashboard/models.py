@@ -97,6 +97,41 @@ class EventPage:
 
 
 @dataclass(frozen=True)
+class Stats:
+    """`GET /v1/stats`: counts the store computed over a window of event time."""
+
+    total_events: int
+    newest_event_time: datetime | None
+    events: int
+    destructive: int
+    bucket_s: int
+    per_bucket: pd.DataFrame  # time, action_class, events
+    top_destructive: pd.DataFrame  # principal_key, actor_kind, destructive
+    alerts_by_severity: Mapping[str, int]
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Stats:
+        newest = body.get("newest_event_time")
+        return cls(
+            total_events=int(body.get("total_events", 0)),
+            newest_event_time=pd.Timestamp(newest).to_pydatetime() if newest else None,
+            events=int(body.get("events", 0)),
+            destructive=int(body.get("destructive", 0)),
+            bucket_s=int(body.get("bucket_s", 60)),
+            per_bucket=records_frame(
+                body.get("per_bucket", []),
+                columns=("time", "action_class", "events"),
+                time_columns=("time",),
+            ),
+            top_destructive=records_frame(
+                body.get("top_destructive", []),
+                columns=("principal_key", "actor_kind", "destructive"),
+            ),
+            alerts_by_severity=dict(body.get("alerts_by_severity", {})),
+        )
+
+
+@dataclass(frozen=True)
 class Alert:
     """One alert (one principal, one incident) with the reason it fired."""
 

@@ -15,10 +15,10 @@ __all__ = [
     "blast_radius",
     "by_severity",
     "class_baseline",
-    "events_per_minute",
+    "rates_from_buckets",
     "severity_counts",
     "short_name",
-    "top_destructive",
+    "top_from_stats",
 ]
 
 HOUR = timedelta(hours=1)
@@ -46,35 +46,29 @@ WINDOWS = (
 )
 
 
-def events_per_minute(events: pd.DataFrame, *, bucket: timedelta) -> pd.DataFrame:
-    """Event rate per action class: columns time, action_class, per_minute (events / minute)."""
+def rates_from_buckets(buckets: pd.DataFrame, *, bucket: timedelta) -> pd.DataFrame:
+    """GET /v1/stats' per-bucket counts as the rate chart's columns (time, action_class,
+    per_minute)."""
     columns = ["time", "action_class", "per_minute"]
-    if events.empty:
+    if buckets.empty:
         return pd.DataFrame(columns=columns)
-    frame = events.assign(time=events["event_time"].dt.floor(pd.Timedelta(bucket)))
-    counts = frame.groupby(["time", "action_class"]).size().rename("count").reset_index()
-    counts["per_minute"] = counts["count"] / (bucket.total_seconds() / 60)
-    return counts.sort_values(["time", "action_class"])[columns].reset_index(drop=True)
+    rates = buckets.assign(per_minute=buckets["events"] / (bucket.total_seconds() / 60))
+    return rates.sort_values(["time", "action_class"])[columns].reset_index(drop=True)
+
+
+def top_from_stats(top: pd.DataFrame) -> pd.DataFrame:
+    """GET /v1/stats' top destructive principals with their readable names."""
+    columns = ["principal", "name", "actor_kind", "destructive"]
+    if top.empty:
+        return pd.DataFrame(columns=columns)
+    frame = top.rename(columns={"principal_key": "principal"})
+    frame["name"] = frame["principal"].map(short_name)
+    return frame[columns].reset_index(drop=True)
 
 
 def short_name(principal: str) -> str:
     """The readable tail of an ARN (`assumed-role/deploy-agent`); other ids unchanged."""
     return principal.rsplit(":", 1)[-1] if principal.startswith("arn:") else principal
-
-
-def top_destructive(events: pd.DataFrame, *, limit: int = 10) -> pd.DataFrame:
-    """Principals (stable keys) with the most destructive actions, most first."""
-    columns = ["principal", "name", "actor_kind", "destructive"]
-    if events.empty:
-        return pd.DataFrame(columns=columns)
-    destructive = events[events["action_class"] == "destructive"]
-    grouped = destructive.groupby("principal_key").agg(
-        actor_kind=("actor_kind", "first"), destructive=("event_id", "size")
-    )
-    top = grouped.sort_values("destructive", ascending=False).head(limit).reset_index()
-    top = top.rename(columns={"principal_key": "principal"})
-    top["name"] = top["principal"].map(short_name)
-    return top[columns]
 
 
 def by_severity(alerts: pd.DataFrame) -> pd.DataFrame:

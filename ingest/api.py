@@ -23,6 +23,7 @@ from ingest.receivers import create_receiver_router
 from ingest.runtime import Runtime
 from ingest.service import TooManyRecords, UnsupportedEncoding
 from ingest.sink.worker import SinkWorker
+from ingest.stats import MAX_BUCKETS, event_stats
 from ingest.web import (
     CURSOR_HELP,
     ERROR_CONTENT,
@@ -233,6 +234,30 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         next_cursor = encode_cursor(last, listing="events", filters=filters) if last else None
         events = [_event_json(r) for r in rows]
         return OrjsonResponse({"total": int(total), "events": events, "next_cursor": next_cursor})
+
+    @router.get("/v1/stats", dependencies=[Depends(auth.require("read"))], tags=["events"])
+    def get_stats(
+        until: Annotated[
+            datetime | None,
+            Query(description="end of the window (default: just after the newest event)"),
+        ] = None,
+        window_s: Annotated[int, Query(ge=60, le=90 * 86_400)] = 3600,
+        bucket_s: Annotated[int, Query(ge=1, le=86_400)] = 60,
+        top: Annotated[int, Query(ge=1, le=100)] = 10,
+    ) -> Response:
+        """Counts computed in the store for a window of event time: events per bucket and
+        action class, the principals with the most destructive calls, alerts (by their first
+        event) per severity, and the number of events stored."""
+        if window_s // bucket_s > MAX_BUCKETS:
+            raise HTTPException(
+                400,
+                f"window_s / bucket_s is {window_s // bucket_s} buckets; at most {MAX_BUCKETS}: "
+                "widen bucket_s or narrow window_s",
+            )
+        stats = event_stats(
+            runtime.store, until=until, window_s=window_s, bucket_s=bucket_s, top=top
+        )
+        return OrjsonResponse(stats)
 
     @router.get("/v1/whoami", tags=["ops"])
     def whoami(request: Request, _: Caller = Depends(auth.require("read"))) -> dict[str, Any]:

@@ -9,7 +9,6 @@ import streamlit as st
 
 from dashboard import charts, data, session, summaries, ui
 from dashboard.client import ApiMissing
-from dashboard.models import EventPage
 from dashboard.session import Connection
 
 TOP_ALERTS = 5  # most severe open alerts listed on the overview
@@ -21,20 +20,19 @@ SHIP_HINT = (
 
 
 def activity(conn: Connection, window: summaries.Window) -> None:
-    newest_page = data.events(conn, limit=1)
-    if newest_page.total == 0:
+    stats = data.stats(
+        conn,
+        window_s=int(window.span.total_seconds()),
+        bucket_s=int(window.bucket.total_seconds()),
+    )
+    if stats.total_events == 0 or stats.newest_event_time is None:
         st.info(SHIP_HINT)
         return
-    newest: datetime = newest_page.events["event_time"].iloc[0].to_pydatetime()
-    since, until = window.bounds(newest)
-    page = data.events(conn, since=since, until=until, limit=data.MAX_ROWS)
-    destructive = data.events(
-        conn, action_class="destructive", since=since, until=until, limit=data.MAX_ROWS
-    )
+    newest = stats.newest_event_time
     cols = st.columns(4)
-    cols[0].metric("Events stored", f"{newest_page.total:,}")
-    cols[1].metric(f"Events, {window.label}", f"{page.total:,}")
-    cols[2].metric(f"Destructive, {window.label}", f"{destructive.total:,}")
+    cols[0].metric("Events stored", f"{stats.total_events:,}")
+    cols[1].metric(f"Events, {window.label}", f"{stats.events:,}")
+    cols[2].metric(f"Destructive, {window.label}", f"{stats.destructive:,}")
     cols[3].metric(
         "Newest event (UTC)",
         newest.strftime("%H:%M:%S"),
@@ -46,24 +44,15 @@ def activity(conn: Connection, window: summaries.Window) -> None:
     )
     left, right = st.columns([3, 2])
     with left:
-        rate(page, window)
+        st.subheader("Events per minute by action class")
+        rates = summaries.rates_from_buckets(stats.per_bucket, bucket=window.bucket)
+        st.altair_chart(charts.rate_chart(rates), width="stretch")
     with right:
-        top_principals(destructive.events, window)
+        top_principals(summaries.top_from_stats(stats.top_destructive), window)
 
 
-def rate(page: EventPage, window: summaries.Window) -> None:
-    st.subheader("Events per minute by action class")
-    rates = summaries.events_per_minute(page.events, bucket=window.bucket)
-    st.altair_chart(charts.rate_chart(rates), width="stretch")
-    if page.total > len(page.events):
-        st.caption(
-            f"Chart from the newest {len(page.events):,} of {page.total:,} events in the window."
-        )
-
-
-def top_principals(destructive: pd.DataFrame, window: summaries.Window) -> None:
+def top_principals(top: pd.DataFrame, window: summaries.Window) -> None:
     st.subheader("Top principals by destructive actions")
-    top = summaries.top_destructive(destructive)
     if top.empty:
         st.write(f"No destructive actions in the {window.label} of event time.")
         return

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from dashboard import charts, summaries
-from dashboard.models import Alert, EventPage, PipelineMetrics
+from dashboard.models import Alert, EventPage, PipelineMetrics, Stats
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
@@ -32,35 +32,52 @@ def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return EventPage.from_json({"total": len(events), "events": events}).events
 
 
+def stats(per_bucket: list[dict[str, Any]], top: list[dict[str, Any]]) -> Stats:
+    return Stats.from_json(
+        {
+            "total_events": 11,
+            "newest_event_time": (T0 + timedelta(minutes=6)).isoformat(),
+            "events": 11,
+            "destructive": 1,
+            "bucket_s": 300,
+            "per_bucket": per_bucket,
+            "top_destructive": top,
+            "alerts_by_severity": {"high": 1},
+        }
+    )
+
+
 def test_rate_is_per_minute_per_class_within_each_bucket() -> None:
-    events = frame(
-        [{"at": timedelta(seconds=s)} for s in range(0, 300, 30)]  # 10 reads / 5 min
-        + [{"at": timedelta(minutes=6), "action_class": "destructive"}]
+    page = stats(
+        [
+            {"time": T0.isoformat(), "action_class": "read", "events": 10},  # 10 reads / 5 min
+            {
+                "time": (T0 + timedelta(minutes=5)).isoformat(),
+                "action_class": "destructive",
+                "events": 1,
+            },
+        ],  # fmt: skip
+        [],
     )
-    rates = summaries.events_per_minute(events, bucket=timedelta(minutes=5)).set_index(
-        ["time", "action_class"]
-    )
+    rates = summaries.rates_from_buckets(page.per_bucket, bucket=timedelta(minutes=5))
+    rates = rates.set_index(["time", "action_class"])
     assert rates.loc[(pd.Timestamp(T0), "read"), "per_minute"] == pytest.approx(2.0)
     later = pd.Timestamp(T0 + timedelta(minutes=5))
     assert rates.loc[(later, "destructive"), "per_minute"] == pytest.approx(0.2)
     assert len(rates) == 2
+    assert summaries.rates_from_buckets(stats([], []).per_bucket, bucket=timedelta(1)).empty
 
 
-def test_top_destructive_ranks_principals_and_ignores_other_classes() -> None:
-    rows = (
-        [
-            {"at": timedelta(seconds=i), "principal_key": "a", "action_class": "destructive"}
-            for i in range(3)
-        ]
-        + [
-            {"at": timedelta(seconds=i), "principal_key": "b", "action_class": "destructive"}
-            for i in range(5)
-        ]
-        + [{"at": timedelta(seconds=i), "principal_key": "c"} for i in range(9)]
-    )
-    top = summaries.top_destructive(frame(rows))
-    assert list(top["principal"]) == ["b", "a"]
-    assert list(top["destructive"]) == [5, 3]
+def test_top_destructive_keeps_the_servers_ranking_with_readable_names() -> None:
+    top = [
+        {"principal_key": "arn:aws:iam::1:role/cleanup-agent", "actor_kind": "agent",
+         "destructive": 5},
+        {"principal_key": "arn:aws:iam::1:user/erin", "actor_kind": "human", "destructive": 3},
+    ]  # fmt: skip
+    frame = summaries.top_from_stats(stats([], top).top_destructive)
+    assert list(frame["name"]) == ["role/cleanup-agent", "user/erin"]
+    assert list(frame["destructive"]) == [5, 3]
+    assert summaries.top_from_stats(stats([], []).top_destructive).empty
 
 
 def test_severity_counts_lists_every_severity_in_order() -> None:
