@@ -248,6 +248,8 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         """Counts computed in the store for a window of event time: events per bucket and
         action class, the principals with the most destructive calls, alerts (by their first
         event) per severity, and the number of events stored."""
+        if until is not None and not 1971 <= until.year <= 2099:
+            raise HTTPException(400, "until must fall between 1971 and 2099 (event time, UTC)")
         if window_s // bucket_s > MAX_BUCKETS:
             raise HTTPException(
                 400,

@@ -105,6 +105,13 @@ def test_counts_cover_every_event_of_the_window_not_a_page(
     assert wide["top_destructive"][0]["destructive"] == 9
 
 
+def test_an_until_outside_event_time_gets_400_not_an_overflow(client: TestClient) -> None:
+    for until in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"):
+        response = client.get("/v1/stats", params={"until": until}, headers=auth(READ_KEY))
+        assert response.status_code == 400
+        assert "until must fall between" in response.json()["detail"]
+
+
 def test_too_many_buckets_get_400_saying_what_to_change(client: TestClient) -> None:
     params = {"window_s": 86_400, "bucket_s": 1}
     response = client.get("/v1/stats", params=params, headers=auth(READ_KEY))
