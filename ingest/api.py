@@ -17,7 +17,7 @@ from ingest import schema
 from ingest.auth import Authenticator, Caller
 from ingest.bus import BusUnavailable
 from ingest.cursor import FilterValue, SortKey, encode_cursor
-from ingest.events import EVENT_COLUMNS, event_time_iso
+from ingest.events import EVENT_COLUMNS, AuditEvent, event_time_iso
 from ingest.parse import BodyTooLarge
 from ingest.receivers import create_receiver_router
 from ingest.runtime import Runtime
@@ -149,6 +149,23 @@ EVENTS_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _binding_check(caller: Caller) -> Callable[[AuditEvent], str] | None:
+    """For a key bound to principals or accounts: why an event is not the key's to send."""
+    binding = caller.binding()
+    if not binding:
+        return None
+
+    def allow(event: AuditEvent) -> str:
+        if caller.may_act_for(event.principal, event.account):
+            return ""
+        return (
+            f"{binding}; this record's principal is {event.principal} in account "
+            f"{event.account}: send it with a key bound to that principal"
+        )
+
+    return allow
+
+
 def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
     router = APIRouter()
     metrics = runtime.metrics
@@ -169,8 +186,11 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         """
         started = time.perf_counter()
         body = await read_body(request, settings.max_body_bytes)
+        allow = _binding_check(request.state.caller)
         try:
-            result = await runtime.service.ingest(body, request.headers.get("content-encoding", ""))
+            result = await runtime.service.ingest(
+                body, request.headers.get("content-encoding", ""), allow
+            )
         except (BodyTooLarge, TooManyRecords) as exc:
             raise HTTPException(413, str(exc)) from None
         except UnsupportedEncoding as exc:
@@ -187,6 +207,9 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         metrics.duplicates.inc(result.duplicates)
         metrics.rejected.inc(len(result.rejected))
         metrics.ingest_seconds.observe(time.perf_counter() - started)
+        if result.unbound and result.unbound == len(result.rejected) and not result.accepted:
+            # every record was another principal's: the key was used for what it may not do
+            raise HTTPException(403, result.rejected[0]["error"])
         return OrjsonResponse(result.body(), status_code=202)
 
     @router.get("/v1/events", dependencies=[Depends(auth.require("read"))], tags=["events"])
@@ -340,7 +363,7 @@ def create_app(runtime: Runtime, *, routers: Sequence[RouterFactory] = ()) -> Fa
         version="0.1.0",
         description="Audit-log ingestion, anomaly detection and a pre-action gate for AI agents.",
     )
-    auth = Authenticator(runtime.settings.key_scopes())
+    auth = Authenticator(runtime.settings.key_entries())
     app.state.runtime = runtime
     app.state.auth = auth
     # routers are matched in order, and each included router costs a scan of its routes: the

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ingest.keys import KeyEntry, token_digest
 
 __all__ = ["BEARER", "Authenticator", "Caller"]
 
@@ -23,15 +25,24 @@ BEARER = HTTPBearer(
 
 @dataclass(frozen=True)
 class Caller:
-    """The caller behind a key: a short fingerprint (never the token) and its scopes."""
+    """The caller behind a key: a short fingerprint (never the token), its scopes, and the key
+    (its name and any principal or account binding)."""
 
     key_id: str
     scopes: frozenset[str]
+    key: KeyEntry | None = None
+
+    def may_act_for(self, principal: str, account: str) -> bool:
+        """A bound key acts only for its principals and accounts; an unbound one for any."""
+        return self.key is None or self.key.binds(principal, account)
+
+    def binding(self) -> str:
+        return self.key.binding() if self.key is not None and self.key.bound else ""
 
 
 class Authenticator:
-    def __init__(self, keys: Mapping[str, frozenset[str]]) -> None:
-        self._keys = [(token.encode(), scopes) for token, scopes in keys.items()]
+    def __init__(self, keys: Sequence[KeyEntry]) -> None:
+        self._keys = list(keys)
 
     def identify(self, authorization: str | None) -> Caller | None:
         """The caller behind an `Authorization: Bearer <token>` header value, if any."""
@@ -46,11 +57,11 @@ class Authenticator:
         """The caller behind a bare token (a key header such as X-Amz-Firehose-Access-Key)."""
         if not token:
             return None
-        presented = token.strip().encode()
+        presented = token_digest(token)  # keys are kept as SHA-256 digests, never as tokens
         match: Caller | None = None
-        for known, scopes in self._keys:  # check every key: timing does not reveal which matched
-            if hmac.compare_digest(known, presented):
-                match = Caller(key_id=_fingerprint(known), scopes=scopes)
+        for key in self._keys:  # check every key: timing does not reveal which matched
+            if hmac.compare_digest(key.digest, presented):
+                match = Caller(key_id=key.key_id, scopes=key.scopes, key=key)
         return match
 
     def authorize(self, caller: Caller | None, scope: str, *, how: str = _BEARER_HOW) -> Caller:
@@ -92,9 +103,3 @@ class Authenticator:
             return caller
 
         return dependency
-
-
-def _fingerprint(token: bytes) -> str:
-    import hashlib
-
-    return "key_" + hashlib.sha256(token).hexdigest()[:10]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,9 @@ class TooManyRecords(ValueError):
     """More records in one request than the configured maximum."""
 
 
+Allow = Callable[[AuditEvent], str]  # why an event may not be taken from this caller, or ""
+
+
 class UnsupportedEncoding(ValueError):
     """A Content-Encoding Leash does not decode (answered 415)."""
 
@@ -42,6 +45,7 @@ class IngestResult:
     events: list[AuditEvent] = field(default_factory=list)
     # ids another request is publishing right now: a duplicate only once that publish succeeded
     waiting: list[asyncio.Future[None]] = field(default_factory=list)
+    unbound: int = 0  # records refused because the key is not bound to their principal
 
     def body(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
@@ -90,7 +94,12 @@ class IngestService:
         return parsed
 
     def normalize(
-        self, parsed: ParsedBody, labels: Sequence[str] | None = None, *, pushed: bool = True
+        self,
+        parsed: ParsedBody,
+        labels: Sequence[str] | None = None,
+        *,
+        pushed: bool = True,
+        allow: Allow | None = None,
     ) -> IngestResult:
         """Validate and normalise every record (CPU only, thread-safe); no dedupe against others.
 
@@ -98,6 +107,7 @@ class IngestService:
         `pushed=False` for records read from the trail's own S3 objects (the SQS puller): their
         eventTime is AWS's, so this server's clock being slow must not reject them. Whatever
         arrives over HTTP (EventBridge and Firehose included) is a push any key holder can make.
+        `allow(event)` (a bound key's binding) returns why the event may not be taken, or "".
         """
         result = IngestResult()
         seen: set[str] = set()
@@ -114,6 +124,9 @@ class IngestService:
                         f"cannot be normalised ({type(exc).__name__}: {str(exc)[:200]}); "
                         "check its field types against the CloudTrail record format"
                     )
+            if error is None and allow is not None:
+                error = allow(event) or None
+                result.unbound += error is not None
             if error is not None:
                 where = labels[index] if labels is not None else f"record {index}"
                 result.rejected.append({"index": index, "error": f"{where}: {error}"})
@@ -167,8 +180,10 @@ class IngestService:
             result.duplicates += 1
         result.waiting.clear()
 
-    def parse_and_normalize(self, body: bytes, content_encoding: str = "") -> IngestResult:
-        return self.normalize(self.parse(body, content_encoding))
+    def parse_and_normalize(
+        self, body: bytes, content_encoding: str = "", allow: Allow | None = None
+    ) -> IngestResult:
+        return self.normalize(self.parse(body, content_encoding), allow=allow)
 
     async def ingest_parsed(
         self, parsed: ParsedBody, labels: Sequence[str] | None = None
@@ -205,12 +220,17 @@ class IngestService:
             self.dedupe.add_all(e.event_id for e in result.events)
         return result
 
-    async def ingest(self, body: bytes, content_encoding: str = "") -> IngestResult:
-        """Parse, normalise (off the event loop for large bodies), dedupe and publish durably."""
+    async def ingest(
+        self, body: bytes, content_encoding: str = "", allow: Allow | None = None
+    ) -> IngestResult:
+        """Parse, normalise (off the event loop for large bodies), dedupe and publish durably;
+        `allow` as in `normalize`."""
         if len(body) > INLINE_BODY_BYTES:
-            result = await asyncio.to_thread(self.parse_and_normalize, body, content_encoding)
+            result = await asyncio.to_thread(
+                self.parse_and_normalize, body, content_encoding, allow
+            )
         else:
-            result = self.parse_and_normalize(body, content_encoding)
+            result = self.parse_and_normalize(body, content_encoding, allow)
         self.claim(result)
         await self.publish(result)
         return result

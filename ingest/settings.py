@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-SCOPES = ("ingest", "read", "admin")
+from ingest.keys import SCOPES, KeyEntry, load_keys_file
 
 
 class KafkaSettings(BaseModel):
@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     bus_url: str = "embedded://"  # or kafka://host:9092; memory:// is an alias of embedded://
     store_url: str = ""
     api_keys: Annotated[list[str], NoDecode] = []
+    keys_file: Path | None = None  # YAML: named keys, SHA-256 of tokens, scopes, bindings
     host: str = "127.0.0.1"
     port: int = 8000
     dashboard_port: int = 8501
@@ -186,16 +187,16 @@ class Settings(BaseSettings):
     def bus_dir(self) -> Path:
         return self.data_dir / "bus"
 
-    def key_scopes(self) -> dict[str, frozenset[str]]:
-        """Token -> scopes; `admin` implies every scope."""
-        table: dict[str, frozenset[str]] = {}
+    def key_entries(self) -> list[KeyEntry]:
+        """Every API key: LEASH_API_KEYS entries (unbound; `admin` implies every scope), then
+        the keys file's (KeysFileError says what is wrong with it)."""
+        entries = []
         for entry in self.api_keys:
             token, _, scopes = entry.partition(":")
-            granted = set(scopes.split("+"))
-            if "admin" in granted:
-                granted |= set(SCOPES)
-            table[token] = frozenset(granted)
-        return table
+            entries.append(KeyEntry.from_token(token, frozenset(scopes.split("+"))))
+        if self.keys_file is not None:
+            entries.extend(load_keys_file(self.keys_file))
+        return entries
 
 
 @cache

@@ -98,10 +98,15 @@ def _check_port(host: str, port: int) -> None:
 def _serve(settings: Settings, *, sink: bool, detect: bool, dashboard: bool) -> int:
     import uvicorn
 
+    from ingest.keys import KeysFileError
     from ingest.runtime import open_runtime
     from leash.app import build_app, build_services, start_workers
 
-    if not settings.api_keys:
+    try:
+        settings.key_entries()  # a keys file that cannot be used stops here, in one line
+    except KeysFileError as exc:
+        raise StartError(f"{exc} (LEASH_KEYS_FILE)") from None
+    if not settings.api_keys and settings.keys_file is None:
         key = _ensure_admin_key(settings)
         settings = settings.model_copy(update={"api_keys": [f"{key}:admin"]})
         if settings.dashboard_api_key is None:

@@ -18,7 +18,7 @@ import orjson
 from pydantic import BaseModel, Field, ValidationError
 
 from detect.gate.service import GateService
-from ingest.auth import Authenticator
+from ingest.auth import Authenticator, Caller
 
 __all__ = ["DecideBody", "DecideFastPath"]
 
@@ -87,6 +87,8 @@ class DecideFastPath:
             ask = DecideBody.model_validate_json(body)
         except ValidationError:
             return None
+        if binding_refusal(caller, ask.principal):
+            return None  # the route answers 403, naming the binding
         decision = self.gate.decide(
             principal=ask.principal,
             action=ask.action,
@@ -95,6 +97,17 @@ class DecideFastPath:
             key_id=caller.key_id,
         )
         return orjson.dumps(decision.to_json())
+
+
+def binding_refusal(caller: Caller, principal: str) -> str:
+    """Why a key bound to principals or accounts may not ask for `principal` ("" if it may):
+    a bound key neither decides for nor learns the state of another principal."""
+    binding = caller.binding()
+    parts = principal.split(":")
+    account = parts[4] if len(parts) > 5 else ""
+    if not binding or caller.may_act_for(principal, account):
+        return ""
+    return f"{binding}; it may not ask for {principal}: use that principal's own key"
 
 
 def _header(scope: MutableMapping[str, Any], name: bytes) -> str | None:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
-from detect.api.decide import DecideBody
+from detect.api.decide import DecideBody, binding_refusal
 from detect.gate.approvals import ApprovalError, SelfApprovalError
 from detect.response.webhooks import new_event
 from detect.services import Services
@@ -62,6 +62,9 @@ def _decide_routes(router: APIRouter, services: Services, auth: Authenticator) -
         while an approval is pending returns the same approval id; once approved, the next call
         answers `allow` exactly once.
         """
+        refusal = binding_refusal(caller, body.principal)
+        if refusal:
+            raise HTTPException(403, refusal)
         decision = services.gate.decide(
             principal=body.principal,
             action=body.action,

@@ -164,7 +164,7 @@ def test_only_well_formed_authorised_decides_skip_the_app(runtime: Runtime) -> N
     wrapped = DecideFastPath(
         inner,
         gate=build_services(runtime).gate,
-        auth=Authenticator(runtime.settings.key_scopes()),
+        auth=Authenticator(runtime.settings.key_entries()),
     )
     client = TestClient(wrapped)  # type: ignore[arg-type]
     good = {"principal": AGENT, "action": "DescribeInstances", "source": "ec2.amazonaws.com"}

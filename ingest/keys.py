@@ -1,0 +1,149 @@
+"""API keys: from LEASH_API_KEYS (token:scope+scope) and a keys file (LEASH_KEYS_FILE, YAML).
+
+A keys file names each key, stores only the SHA-256 of its token (a plaintext `token` is
+allowed for local use), grants scopes, and may bind the key to principals and accounts (glob
+patterns): a bound key ingests and asks `decide` only for those.
+
+```yaml
+keys:
+  - name: deploy-agent
+    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+    scopes: [ingest]
+    principals: ["arn:aws:sts::123456789012:assumed-role/deploy-agent/*"]
+  - name: dashboards
+    token: local-read-key        # plaintext: local use only
+    scopes: [read]
+```
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["SCOPES", "KeyEntry", "KeysFileError", "load_keys_file", "token_digest"]
+
+SCOPES = ("ingest", "read", "admin")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class KeysFileError(ValueError):
+    """The keys file cannot be used; the message names the file, the key and the fix."""
+
+
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.strip().encode()).digest()
+
+
+@dataclass(frozen=True)
+class KeyEntry:
+    """One key: its name, the SHA-256 of its token, scopes, and optional bindings."""
+
+    name: str
+    digest: bytes
+    scopes: frozenset[str]
+    principals: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+
+    @property
+    def key_id(self) -> str:
+        """A short fingerprint of the token (never the token): `key_` + 10 hex digits."""
+        return "key_" + self.digest.hex()[:10]
+
+    @classmethod
+    def from_token(cls, token: str, scopes: frozenset[str], name: str = "") -> KeyEntry:
+        """A key given as its token (LEASH_API_KEYS); unnamed keys go by their fingerprint."""
+        digest = token_digest(token)
+        return cls(name or "key_" + digest.hex()[:10], digest, _with_implied(scopes))
+
+    @property
+    def bound(self) -> bool:
+        return bool(self.principals or self.accounts)
+
+    def binds(self, principal: str, account: str) -> bool:
+        """Whether this key may act for `principal` in `account` (an unbound key: always)."""
+        if self.principals and not any(fnmatch.fnmatchcase(principal, p) for p in self.principals):
+            return False
+        return not self.accounts or any(fnmatch.fnmatchcase(account, a) for a in self.accounts)
+
+    def binding(self) -> str:
+        parts = []
+        if self.principals:
+            parts.append(f"principals {', '.join(self.principals)}")
+        if self.accounts:
+            parts.append(f"accounts {', '.join(self.accounts)}")
+        return f"key '{self.name}' is bound to " + " and ".join(parts)
+
+
+def _with_implied(scopes: frozenset[str]) -> frozenset[str]:
+    return frozenset(SCOPES) if "admin" in scopes else scopes
+
+
+def load_keys_file(path: Path) -> list[KeyEntry]:
+    """The keys of a YAML keys file; KeysFileError says what is wrong and where."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise KeysFileError(f"cannot read keys file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise KeysFileError(f"keys file {path} is not valid YAML: {exc}") from None
+    items = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(items, list) or not items:
+        raise KeysFileError(f"keys file {path} needs a non-empty list under 'keys:'")
+    entries, names = [], set()
+    for index, item in enumerate(items):
+        entry = _entry(path, index, item)
+        if entry.name in names:
+            raise KeysFileError(f"keys file {path}: key name '{entry.name}' is used twice")
+        names.add(entry.name)
+        entries.append(entry)
+    return entries
+
+
+def _entry(path: Path, index: int, item: Any) -> KeyEntry:
+    where = f"keys file {path}, key {index}"
+    if not isinstance(item, dict):
+        raise KeysFileError(f"{where}: expected a mapping with name, sha256 or token, scopes")
+    name = str(item.get("name") or "").strip()
+    if not name:
+        raise KeysFileError(f"{where}: give the key a name")
+    where = f"keys file {path}, key '{name}'"
+    sha, token = item.get("sha256"), item.get("token")
+    if (sha is None) == (token is None):
+        raise KeysFileError(
+            f"{where}: give exactly one of sha256 (printf %s TOKEN | sha256sum) or token"
+        )
+    if sha is not None:
+        text = str(sha).strip().lower()
+        if not _HEX64.match(text):
+            raise KeysFileError(f"{where}: sha256 must be 64 hex digits, the token's SHA-256")
+        digest = bytes.fromhex(text)
+    else:
+        if not str(token).strip():
+            raise KeysFileError(f"{where}: token is empty")
+        digest = token_digest(str(token))
+    scopes = item.get("scopes")
+    if not isinstance(scopes, list) or not scopes:
+        raise KeysFileError(f"{where}: scopes must be a list, e.g. [ingest] or [read]")
+    unknown = {str(s) for s in scopes} - set(SCOPES)
+    if unknown:
+        raise KeysFileError(f"{where}: unknown scope(s) {sorted(unknown)}; use {list(SCOPES)}")
+    globs = {}
+    for field in ("principals", "accounts"):
+        value = item.get(field, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise KeysFileError(f"{where}: {field} must be a list of glob patterns")
+        globs[field] = tuple(value)
+    return KeyEntry(
+        name=name,
+        digest=digest,
+        scopes=_with_implied(frozenset(str(s) for s in scopes)),
+        principals=globs["principals"],
+        accounts=globs["accounts"],
+    )
