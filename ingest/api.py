@@ -14,10 +14,10 @@ from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ingest import schema
-from ingest.auth import Authenticator, Caller
+from ingest.auth import Authenticator, Caller, binding_check
 from ingest.bus import BusUnavailable
 from ingest.cursor import FilterValue, SortKey, encode_cursor
-from ingest.events import EVENT_COLUMNS, AuditEvent, event_time_iso
+from ingest.events import EVENT_COLUMNS, event_time_iso
 from ingest.parse import BodyTooLarge
 from ingest.receivers import create_receiver_router
 from ingest.runtime import Runtime
@@ -149,23 +149,6 @@ EVENTS_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _binding_check(caller: Caller) -> Callable[[AuditEvent], str] | None:
-    """For a key bound to principals or accounts: why an event is not the key's to send."""
-    binding = caller.binding()
-    if not binding:
-        return None
-
-    def allow(event: AuditEvent) -> str:
-        if caller.may_act_for(event.principal, event.account):
-            return ""
-        return (
-            f"{binding}; this record's principal is {event.principal} in account "
-            f"{event.account}: send it with a key bound to that principal"
-        )
-
-    return allow
-
-
 def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
     router = APIRouter()
     metrics = runtime.metrics
@@ -186,7 +169,7 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         """
         started = time.perf_counter()
         body = await read_body(request, settings.max_body_bytes)
-        allow = _binding_check(request.state.caller)
+        allow = binding_check(request.state.caller)
         try:
             result = await runtime.service.ingest(
                 body, request.headers.get("content-encoding", ""), allow

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ingest.events import AuditEvent
 from ingest.keys import KeyEntry, token_digest
 
-__all__ = ["BEARER", "Authenticator", "Caller"]
+__all__ = ["BEARER", "Authenticator", "Caller", "binding_check"]
 
 _BEARER_HOW = "send 'Authorization: Bearer <token>'"
 # declares the scheme in /openapi.json (Swagger's "Authorize"); checking stays in `require`
@@ -103,3 +104,20 @@ class Authenticator:
             return caller
 
         return dependency
+
+
+def binding_check(caller: Caller) -> Callable[[AuditEvent], str] | None:
+    """For a key bound to principals or accounts: why an event is not the key's to send."""
+    binding = caller.binding()
+    if not binding:
+        return None
+
+    def allow(event: AuditEvent) -> str:
+        if caller.may_act_for(event.principal, event.account):
+            return ""
+        return (
+            f"{binding}; this record's principal is {event.principal} in account "
+            f"{event.account}: send it with a key bound to that principal"
+        )
+
+    return allow

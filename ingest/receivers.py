@@ -25,7 +25,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials
 
-from ingest.auth import BEARER, Authenticator
+from ingest.auth import BEARER, Authenticator, binding_check
 from ingest.bus import BusUnavailable
 from ingest.delivery import (
     FirehoseBatch,
@@ -136,7 +136,7 @@ class EventBridgeReceiver:
         return response
 
     async def _handle(self, request: Request) -> Response:
-        self._check(request)
+        caller = self._check(request)
         body = await read_body(request, self._max_body)
         try:
             record = unwrap_eventbridge(body)
@@ -144,7 +144,9 @@ class EventBridgeReceiver:
             raise HTTPException(400, str(exc)) from None
         except NotCloudTrail as exc:
             raise HTTPException(422, str(exc)) from None
-        ingest = self._service.ingest_parsed(ParsedBody([record], {}), ["detail"])
+        ingest = self._service.ingest_parsed(
+            ParsedBody([record], {}), ["detail"], binding_check(caller)
+        )
         try:
             result = await _within(ingest, EVENTBRIDGE_DEADLINE_S)
         except BusUnavailable as exc:
@@ -152,6 +154,8 @@ class EventBridgeReceiver:
         except TimeoutError:
             return _busy(f"the bus did not confirm the event within {EVENTBRIDGE_DEADLINE_S} s")
         _count(self._metrics, "eventbridge", result)
+        if result.unbound:
+            raise HTTPException(403, result.rejected[0]["error"])
         if result.rejected:
             raise HTTPException(422, f"{result.rejected[0]['error']}; {_NARROW_RULE}")
         return OrjsonResponse(result.body(), status_code=202)
@@ -172,9 +176,15 @@ class FirehoseReceiver:
         request_id = request.headers.get(FIREHOSE_REQUEST_ID, "")
         status, error, headers = 200, "", {}
         try:
+            key = request.headers.get(FIREHOSE_ACCESS_KEY)
+            caller = self._auth.authorize(
+                self._auth.identify_token(key), "ingest", how=_FIREHOSE_HOW
+            )
             batch = await self._decode(request)
             request_id = request_id or batch.request_id
-            result = await self._service.ingest_parsed(batch.parsed, batch.labels)
+            result = await self._service.ingest_parsed(
+                batch.parsed, batch.labels, binding_check(caller)
+            )
             self._report(request_id, batch, result)
         except HTTPException as exc:  # 401/403 from the key check, 413 from the body read
             status, error = exc.status_code, str(exc.detail)
@@ -194,8 +204,6 @@ class FirehoseReceiver:
         return OrjsonResponse(body, status_code=status, headers=headers)
 
     async def _decode(self, request: Request) -> FirehoseBatch:
-        key = request.headers.get(FIREHOSE_ACCESS_KEY)
-        self._auth.authorize(self._auth.identify_token(key), "ingest", how=_FIREHOSE_HOW)
         body = await read_body(request, self._max_body)
         encoding = request.headers.get("content-encoding", "")
         return await asyncio.to_thread(self._unwrap, body, encoding)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from ingest.bus import Publisher
@@ -186,16 +187,20 @@ class IngestService:
         return self.normalize(self.parse(body, content_encoding), allow=allow)
 
     async def ingest_parsed(
-        self, parsed: ParsedBody, labels: Sequence[str] | None = None
+        self,
+        parsed: ParsedBody,
+        labels: Sequence[str] | None = None,
+        allow: Allow | None = None,
     ) -> IngestResult:
-        """Normalise, dedupe and publish records a receiver has already unwrapped.
+        """Normalise, dedupe and publish records a receiver has already unwrapped (`allow` as
+        in `normalize`).
 
         No record-count limit here: the receiver's own protocol bounds the batch.
         """
         if len(parsed.records) > INLINE_RECORDS:
-            result = await asyncio.to_thread(self.normalize, parsed, labels)
+            result = await asyncio.to_thread(partial(self.normalize, allow=allow), parsed, labels)
         else:
-            result = self.normalize(parsed, labels)
+            result = self.normalize(parsed, labels, allow=allow)
         self.claim(result)
         await self.publish(result)
         return result

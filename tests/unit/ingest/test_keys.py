@@ -133,3 +133,19 @@ def test_settings_combine_environment_keys_and_the_file(tmp_path: Path) -> None:
     assert [e.name for e in entries][1:] == ["deploy-agent", "local-reader"]
     assert entries[0].scopes == {"ingest", "read", "admin"}
     assert all(len(e.digest) == 32 for e in entries)  # SHA-256 digests, not tokens
+
+
+def test_the_eventbridge_receiver_holds_a_bound_key_to_its_principals(
+    bound_client: TestClient,
+) -> None:
+    from tests.unit.ingest.test_receivers import eventbridge_event
+
+    headers = auth(AGENT_TOKEN)
+    mine = eventbridge_event(make_record(role=ROLE))
+    other = eventbridge_event(make_record(role=OTHER))
+    assert (
+        bound_client.post("/v1/ingest/eventbridge", json=mine, headers=headers).status_code == 202
+    )
+    refused = bound_client.post("/v1/ingest/eventbridge", json=other, headers=headers)
+    assert refused.status_code == 403
+    assert "key 'deploy-agent' is bound to principals" in refused.json()["detail"]
