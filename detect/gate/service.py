@@ -173,6 +173,13 @@ class GateService:
     def _decide_locked(self, req: GateRequest, key_id: str) -> tuple[Decision, Approval | None]:
         now = int(self._clock() * 1000)
         approval = self.approvals.lookup(req)
+        foreign = (
+            approval is not None
+            and bool(approval.requested_by)
+            and (approval.requested_by != key_id)
+        )
+        if foreign:  # an approval is consumed only by the key that asked for it
+            approval = None
         dangerous = req.action_class in DANGEROUS
         ok, why = self.health.current() if dangerous else (True, "")
         ctx = GateContext(
@@ -185,7 +192,7 @@ class GateService:
         )
         verdict = evaluate(req, ctx, self.policy)
         created = None
-        if verdict.decision == "require_approval" and approval is None:
+        if verdict.decision == "require_approval" and approval is None and not foreign:
             approval = created = self.approvals.request(
                 req, reason=verdict.reason, requested_by=key_id
             )

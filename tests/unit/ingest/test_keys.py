@@ -149,3 +149,21 @@ def test_the_eventbridge_receiver_holds_a_bound_key_to_its_principals(
     refused = bound_client.post("/v1/ingest/eventbridge", json=other, headers=headers)
     assert refused.status_code == 403
     assert "key 'deploy-agent' is bound to principals" in refused.json()["detail"]
+
+
+def test_an_approval_is_consumed_only_by_the_key_that_asked(bound_client: TestClient) -> None:
+    principal = f"arn:aws:sts::123456789012:assumed-role/{ROLE}/run-1"
+    ask = {"principal": principal, "action": "DeleteBucket", "source": "s3.amazonaws.com"}
+    first = bound_client.post("/v1/decide", json=ask, headers=auth(AGENT_TOKEN)).json()
+    assert first["decision"] == "require_approval" and first["approval_id"]
+    approved = bound_client.post(
+        f"/v1/approvals/{first['approval_id']}/approve",
+        json={"note": "checked the bucket"},
+        headers=auth(ADMIN_KEY),
+    )
+    assert approved.status_code == 200
+    # another key asking the same question does not spend (or learn the id of) that approval
+    other = bound_client.post("/v1/decide", json=ask, headers=auth(ADMIN_KEY)).json()
+    assert other["decision"] != "allow" and other.get("approval_id") != first["approval_id"]
+    mine = bound_client.post("/v1/decide", json=ask, headers=auth(AGENT_TOKEN)).json()
+    assert mine["decision"] == "allow"
