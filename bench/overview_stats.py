@@ -123,7 +123,7 @@ def main() -> None:
                     store, until=None, window_s=w, bucket_s=b, top=10
                 )
             )
-            old = median_ms(lambda w=window_s: old_overview(runtime, until, w))  # type: ignore[arg-type]
+            old = median_ms(lambda w=window_s: old_overview(runtime, until, w))
             print(f"{label:<6} {new:>10.0f} {old:>18.0f}")
         store.close()
 
