@@ -22,8 +22,9 @@ def name_of(p: Principal) -> str:
 
 def _who(ui: dict[str, Any]) -> list[str]:
     typ = ui.get("type")
-    if typ == "AssumedRole":
-        return [ui["sessionContext"]["sessionIssuer"]["arn"], ui["arn"]]
+    if typ == "AssumedRole":  # CloudTrail leaves sessionContext out of some records
+        issuer = ui.get("sessionContext", {}).get("sessionIssuer", {}).get("arn")
+        return [issuer, ui["arn"]] if issuer else [ui["arn"]]
     if typ in ("IAMUser", "Root"):
         return [ui["arn"]]
     if typ == "AWSService" or ("invokedBy" in ui and "type" not in ui):
