@@ -28,6 +28,7 @@ from detect.gate.bypass import BypassRule
 from detect.gate.health import DetectionHealth
 from detect.gate.policy import load_policy
 from detect.gate.service import GateService
+from detect.metrics import DetectMetrics
 from detect.response.outbox import Backoff, Outbox, OutboxWorker
 from detect.response.principals import PrincipalRegistry, auto_response_listener
 from detect.response.revokers import Revoker, RevokeResult, build_revokers, revocation_listener
@@ -78,6 +79,7 @@ class Services:
     approval_log: JournaledWriter
     outbox_log: JournaledWriter
     background: ThreadPoolExecutor  # webhooks for approvals and revoker calls, off the hot path
+    metrics: DetectMetrics
     listeners: list[AlertListener] = field(default_factory=list)
     detection: DetectionWorker | None = None
     pending_revocations: dict[str, list[Future[RevokeResult]]] = field(default_factory=dict)
@@ -206,6 +208,7 @@ def build_services(
         approval_log=approval_log,
         outbox_log=outbox_log,
         background=ThreadPoolExecutor(2, thread_name_prefix="response-notify"),
+        metrics=DetectMetrics.of(runtime.metrics.registry),
     )
     _load(services)
     _register(services)
@@ -225,6 +228,7 @@ def start_detection(
         false_positive=services.false_positives,
     ).start()
     services.detection = worker
+    services.metrics.watch_detector(worker)
     return worker
 
 
@@ -245,6 +249,13 @@ def _load(services: Services) -> None:
 def _register(services: Services) -> None:
     settings = services.runtime.settings
     services.gate.observers.append(services.bypass.observe)
+    metrics = services.metrics
+    services.gate.observers.append(metrics.decision_observer)
+    services.gate.timings.append(metrics.decide_seconds.observe)
+    services.outbox.outcomes.append(metrics.webhook_outcome)
+    metrics.watch_backlog(services.outbox.backlog)
+    services.registry.listeners.append(metrics.principal_listener)
+    services.listeners.append(metrics.alert_listener)
 
     def queue_notice(approval: Approval) -> None:
         services.background.submit(_notify_approval, services, approval)

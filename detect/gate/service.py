@@ -138,6 +138,7 @@ class GateService:
         self._clock = clock
         self._lock = threading.Lock()
         self.observers: list[Callable[[Decision], None]] = []
+        self.timings: list[Callable[[float], None]] = []  # seconds each decide took
         self.on_approval: list[Callable[[Approval], None]] = []
 
     def decide(
@@ -149,6 +150,7 @@ class GateService:
         resources: Sequence[str] = (),
         key_id: str = "",
     ) -> Decision:
+        started = time.perf_counter()
         key = self.registry.key_of(principal)
         action_class = self._classify(source, action)
         req = GateRequest(
@@ -165,6 +167,8 @@ class GateService:
         self._log(decision.row())
         for observer in self.observers:
             observer(decision)
+        for timing in self.timings:
+            timing(time.perf_counter() - started)
         if created is not None:
             for notify in self.on_approval:
                 notify(created)

@@ -117,6 +117,7 @@ class Outbox:
         self._clock = clock
         self._pending: dict[str, Delivery] = {}
         self._cond = threading.Condition()
+        self.outcomes: list[Callable[[str], None]] = []  # delivered, retry or dead per attempt
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -194,7 +195,15 @@ class Outbox:
                 self._pending[after.delivery_id] = after
             else:
                 self._pending.pop(after.delivery_id, None)
+        outcome = "retry" if after.status == "pending" else after.status
+        for observe in self.outcomes:
+            observe(outcome)
         return after
+
+    def backlog(self) -> int:
+        """Deliveries waiting for their next attempt."""
+        with self._cond:
+            return len(self._pending)
 
     def retry(self, delivery_id: str) -> Delivery | None:
         """Put a dead delivery back in the queue (admin action); None if there is no such one."""
