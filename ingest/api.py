@@ -346,7 +346,8 @@ def create_app(runtime: Runtime, *, routers: Sequence[RouterFactory] = ()) -> Fa
         version="0.1.0",
         description="Audit-log ingestion, anomaly detection and a pre-action gate for AI agents.",
     )
-    auth = Authenticator(runtime.settings.key_entries())
+    settings = runtime.settings
+    auth = Authenticator(settings.key_entries(), rate_per_s=settings.rate_limit_per_s)
     app.state.runtime = runtime
     app.state.auth = auth
     # routers are matched in order, and each included router costs a scan of its routes: the

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hmac
+import math
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -42,8 +45,42 @@ class Caller:
 
 
 class Authenticator:
-    def __init__(self, keys: Sequence[KeyEntry]) -> None:
+    """Identifies callers by key, checks scopes, and rate-limits per key: a token bucket of
+    `rate_per_s` requests per second (a key's own `rate_per_s` overrides it; 0 = unlimited)
+    holding up to one second's worth, answered 429 with Retry-After when empty."""
+
+    def __init__(
+        self,
+        keys: Sequence[KeyEntry],
+        *,
+        rate_per_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._keys = list(keys)
+        self._rate = rate_per_s
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key id -> (tokens, at)
+        self._bucket_lock = threading.Lock()
+
+    def throttle(self, caller: Caller) -> float:
+        """Take one request from the caller's bucket: 0 if allowed, else seconds to wait."""
+        rate = (
+            self._rate
+            if caller.key is None or caller.key.rate_per_s is None
+            else (caller.key.rate_per_s)
+        )
+        if rate <= 0:
+            return 0.0
+        burst = max(rate, 1.0)
+        now = self._clock()
+        with self._bucket_lock:
+            tokens, at = self._buckets.get(caller.key_id, (burst, now))
+            tokens = min(burst, tokens + (now - at) * rate)
+            if tokens < 1.0:
+                self._buckets[caller.key_id] = (tokens, now)
+                return (1.0 - tokens) / rate
+            self._buckets[caller.key_id] = (tokens - 1.0, now)
+            return 0.0
 
     def identify(self, authorization: str | None) -> Caller | None:
         """The caller behind an `Authorization: Bearer <token>` header value, if any."""
@@ -85,6 +122,14 @@ class Authenticator:
         if scope not in caller.scopes:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"this API key lacks the '{scope}' scope"
+            )
+        wait_s = self.throttle(caller)
+        if wait_s > 0:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"rate limit of key {caller.key_id} reached: retry after the Retry-After seconds "
+                "(LEASH_RATE_LIMIT_PER_S, or rate_per_s in the keys file)",
+                headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
             )
         return caller
 

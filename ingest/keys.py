@@ -10,6 +10,7 @@ keys:
     sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
     scopes: [ingest]
     principals: ["arn:aws:sts::123456789012:assumed-role/deploy-agent/*"]
+    rate_per_s: 50               # optional; default LEASH_RATE_LIMIT_PER_S (0: unlimited)
   - name: dashboards
     token: local-read-key        # plaintext: local use only
     scopes: [read]
@@ -50,6 +51,7 @@ class KeyEntry:
     scopes: frozenset[str]
     principals: tuple[str, ...] = ()
     accounts: tuple[str, ...] = ()
+    rate_per_s: float | None = None  # requests per second (None: LEASH_RATE_LIMIT_PER_S)
 
     @property
     def key_id(self) -> str:
@@ -134,6 +136,9 @@ def _entry(path: Path, index: int, item: Any) -> KeyEntry:
     unknown = {str(s) for s in scopes} - set(SCOPES)
     if unknown:
         raise KeysFileError(f"{where}: unknown scope(s) {sorted(unknown)}; use {list(SCOPES)}")
+    rate = item.get("rate_per_s")
+    if rate is not None and (not isinstance(rate, int | float) or rate < 0):
+        raise KeysFileError(f"{where}: rate_per_s must be a number of requests per second >= 0")
     globs = {}
     for field in ("principals", "accounts"):
         value = item.get(field, [])
@@ -146,4 +151,5 @@ def _entry(path: Path, index: int, item: Any) -> KeyEntry:
         scopes=_with_implied(frozenset(str(s) for s in scopes)),
         principals=globs["principals"],
         accounts=globs["accounts"],
+        rate_per_s=None if rate is None else float(rate),
     )

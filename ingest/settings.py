@@ -108,6 +108,7 @@ class Settings(BaseSettings):
     store_url: str = ""
     api_keys: Annotated[list[str], NoDecode] = []
     keys_file: Path | None = None  # YAML: named keys, SHA-256 of tokens, scopes, bindings
+    rate_limit_per_s: float = Field(default=0.0, ge=0)  # requests per second per key; 0 = none
     host: str = "127.0.0.1"
     port: int = 8000
     dashboard_port: int = 8501

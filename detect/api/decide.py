@@ -83,6 +83,8 @@ class DecideFastPath:
         caller = self.auth.identify(_header(scope, b"authorization"))
         if caller is None or SCOPE not in caller.scopes or not _json(scope):
             return None
+        if self.auth.throttle(caller) > 0:
+            return None  # the route answers 429 with Retry-After
         try:
             ask = DecideBody.model_validate_json(body)
         except ValidationError:

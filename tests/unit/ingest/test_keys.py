@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.keys import KeysFileError, load_keys_file
+from ingest.auth import Authenticator
+from ingest.keys import KeyEntry, KeysFileError, load_keys_file
 from ingest.runtime import open_runtime
 from ingest.settings import Settings
 from tests.conftest import ADMIN_KEY, auth, make_settings
@@ -167,3 +168,30 @@ def test_an_approval_is_consumed_only_by_the_key_that_asked(bound_client: TestCl
     assert other["decision"] != "allow" and other.get("approval_id") != first["approval_id"]
     mine = bound_client.post("/v1/decide", json=ask, headers=auth(AGENT_TOKEN)).json()
     assert mine["decision"] == "allow"
+
+
+def test_a_keys_bucket_refills_at_its_rate() -> None:
+    now = [100.0]
+    key = KeyEntry.from_token("t", frozenset({"read"}))
+    limited = Authenticator([key], rate_per_s=2.0, clock=lambda: now[0])
+    caller = limited.identify_token("t")
+    assert caller is not None
+    assert [limited.throttle(caller) for _ in range(3)] == [0.0, 0.0, 0.5]
+    now[0] += 0.5  # one token back
+    assert limited.throttle(caller) == 0.0
+    assert limited.throttle(caller) > 0
+    unlimited = Authenticator([key])
+    assert all(unlimited.throttle(caller) == 0.0 for _ in range(100))
+
+
+def test_past_its_rate_a_key_gets_429_with_retry_after(tmp_path: Path) -> None:
+    from leash.app import build_app, build_services
+
+    settings = make_settings(tmp_path).model_copy(update={"rate_limit_per_s": 1.0})
+    with open_runtime(settings) as runtime, TestClient(build_app(build_services(runtime))) as c:
+        first = c.get("/v1/whoami", headers=auth(ADMIN_KEY))
+        second = c.get("/v1/whoami", headers=auth(ADMIN_KEY))
+    assert first.status_code == 200
+    assert second.status_code == 429
+    assert second.headers["Retry-After"] == "1"
+    assert "rate limit" in second.json()["detail"]
