@@ -9,9 +9,12 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from swagger_ui_bundle import swagger_ui_path
 
 from ingest import schema
 from ingest.auth import Authenticator, Caller, binding_check
@@ -147,6 +150,24 @@ EVENTS_RESPONSES: dict[int | str, dict[str, Any]] = {
     415: {"description": "A Content-Encoding other than gzip", "content": ERROR_CONTENT},
     503: {"description": "The bus cannot take events now; nothing was stored (Retry-After)"},
 }
+
+
+DOCS_ASSETS = "/docs-assets"
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the swagger-ui-bundle package's files instead of a CDN."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="Leash API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
 
 
 def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
@@ -345,7 +366,10 @@ def create_app(runtime: Runtime, *, routers: Sequence[RouterFactory] = ()) -> Fa
         title="Leash",
         version="0.1.0",
         description="Audit-log ingestion, anomaly detection and a pre-action gate for AI agents.",
+        docs_url=None,  # served below from local files: /docs works without internet access
+        redoc_url=None,
     )
+    _offline_docs(app)
     settings = runtime.settings
     auth = Authenticator(settings.key_entries(), rate_per_s=settings.rate_limit_per_s)
     app.state.runtime = runtime
