@@ -32,6 +32,7 @@ from detect.metrics import DetectMetrics
 from detect.response.outbox import Backoff, Outbox, OutboxWorker
 from detect.response.principals import PrincipalRegistry, auto_response_listener
 from detect.response.revokers import Revoker, RevokeResult, build_revokers, revocation_listener
+from detect.response.routing import load_routes
 from detect.response.webhooks import Notifier, WebhookNotifier, alert_webhook_listener, new_event
 from detect.rules.base import Rule
 from detect.settings import DetectSettings
@@ -186,10 +187,11 @@ def build_services(
         clock=clock,
     )
     memo = EventMemo()
+    routes = load_routes(settings.webhook_routes_file) if settings.webhook_routes_file else []
     services = Services(
         runtime=runtime,
         outbox=outbox,
-        notifier=notifier or WebhookNotifier(outbox),
+        notifier=notifier or WebhookNotifier(outbox, routes),
         registry=registry,
         approvals=approvals,
         gate=gate,

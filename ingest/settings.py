@@ -128,6 +128,7 @@ class Settings(BaseSettings):
     # the header an EventBridge connection's API-key auth sends (besides Authorization: Bearer)
     eventbridge_key_header: str = Field(default="x-leash-key", min_length=1)
     webhook_urls: Annotated[list[str], NoDecode] = []
+    webhook_routes_file: Path | None = None  # YAML: which endpoints hear which events
     webhook_secret: SecretStr | None = None
     log_level: str = "INFO"
     auto_quarantine: bool = True  # a critical alert quarantines the agent or service at once

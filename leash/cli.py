@@ -98,6 +98,7 @@ def _check_port(host: str, port: int) -> None:
 def _serve(settings: Settings, *, sink: bool, detect: bool, dashboard: bool) -> int:
     import uvicorn
 
+    from detect.response.routing import RoutesFileError, load_routes
     from ingest.keys import KeysFileError
     from ingest.runtime import open_runtime
     from leash.app import build_app, build_services, start_workers
@@ -106,6 +107,11 @@ def _serve(settings: Settings, *, sink: bool, detect: bool, dashboard: bool) -> 
         settings.key_entries()  # a keys file that cannot be used stops here, in one line
     except KeysFileError as exc:
         raise StartError(f"{exc} (LEASH_KEYS_FILE)") from None
+    if settings.webhook_routes_file is not None:
+        try:
+            load_routes(settings.webhook_routes_file)
+        except RoutesFileError as exc:
+            raise StartError(f"{exc} (LEASH_WEBHOOK_ROUTES_FILE)") from None
     if not settings.api_keys and settings.keys_file is None:
         key = _ensure_admin_key(settings)
         settings = settings.model_copy(update={"api_keys": [f"{key}:admin"]})

@@ -24,6 +24,7 @@ import httpx
 import orjson
 
 from detect.alerts.alert import Alert, AlertListener
+from detect.response.routing import Route, route_of
 
 __all__ = [
     "EVENT_TYPES",
@@ -260,11 +261,14 @@ class WebhookNotifier:
     so `send` never waits on a receiver.
     """
 
-    def __init__(self, outbox: _Queue) -> None:
+    def __init__(self, outbox: _Queue, routes: Sequence[Route] = ()) -> None:
         self._outbox = outbox
+        self._routes = tuple(routes)
 
     def send(self, event: WebhookEvent) -> None:
-        self._outbox.enqueue(event)
+        """Enqueue for the first matching route's endpoints, else the configured ones."""
+        route = route_of(self._routes, event.type, event.data)
+        self._outbox.enqueue(event, None if route is None else route.endpoints)
 
 
 def post_delivery(
