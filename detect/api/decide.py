@@ -83,14 +83,15 @@ class DecideFastPath:
         caller = self.auth.identify(_header(scope, b"authorization"))
         if caller is None or SCOPE not in caller.scopes or not _json(scope):
             return None
-        if self.auth.throttle(caller) > 0:
-            return None  # the route answers 429 with Retry-After
         try:
             ask = DecideBody.model_validate_json(body)
         except ValidationError:
             return None
         if binding_refusal(caller, ask.principal):
             return None  # the route answers 403, naming the binding
+        if self.auth.throttle(caller) > 0:
+            return None  # the route answers 429 with Retry-After (anything the route answers
+            # instead, it counts against the key itself: one token per request either way)
         decision = self.gate.decide(
             principal=ask.principal,
             action=ask.action,
