@@ -241,6 +241,9 @@ class OrgMemory:
         role = role_of(event.principal)
         if not role:
             return
+        if event.source_ip.endswith(".amazonaws.com"):  # a service acting with the role
+            service = event.source_ip.removesuffix(".amazonaws.com")
+            self._role_use(role).services.add(service)
         if event.source_ip == _DELEGATING:
             capacity = "the role CloudFormation deploys with"
         elif event.actor_kind == "human":

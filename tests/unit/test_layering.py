@@ -29,6 +29,7 @@ DETECT_LAYERS = {
     "gate": 4,  # decide reads principal states
     "worker": 4,  # the streaming engine on the bus
     "services": 5,  # typed wiring of one process
+    "metrics": 5,  # Prometheus series fed by the services' hooks
     "api": 6,
     "eval": 6,
     "cli": 7,

@@ -137,3 +137,44 @@ def test_the_callers_own_role_and_a_role_it_handed_over_before_do_not() -> None:
 
 def test_a_role_leash_never_saw_act_does_not() -> None:
     assert opened([*_history(), _create_function("legacy-batch-role")]) == []
+
+
+def _cfn_role_history() -> list[AuditEvent]:
+    """CloudFormation creating a stack's bucket under its deployment role, days before."""
+    return [
+        make_event(
+            eventName="CreateBucket",
+            eventSource="s3.amazonaws.com",
+            readOnly=False,
+            requestParameters={"bucketName": f"app-assets-{day}"},
+            sourceIPAddress="cloudformation.amazonaws.com",
+            userAgent="cloudformation.amazonaws.com",
+            role="cfn-exec-role",
+            session="AWSCloudFormation",
+            at=BASE_TIME + day * DAY + timedelta(hours=5),
+        )
+        for day in range(4)
+    ]
+
+
+def _create_stack() -> AuditEvent:
+    return make_event(
+        eventName="CreateStack",
+        eventSource="cloudformation.amazonaws.com",
+        readOnly=False,
+        requestParameters={
+            "stackName": "reports",
+            "roleARN": f"arn:aws:iam::{ACCOUNT}:role/cfn-exec-role",
+        },
+        at=BASE_TIME + 4 * DAY,
+        **CI,
+    )
+
+
+def test_cloudformations_role_handed_to_cloudformation_does_not_page() -> None:
+    assert opened([*_history(), *_cfn_role_history(), _create_stack()]) == []
+
+
+def test_cloudformations_role_handed_to_a_new_function_pages() -> None:
+    events = [*_history(), *_cfn_role_history(), _create_function("cfn-exec-role")]
+    assert opened(events) == ["baseline:borrowed_role"]
