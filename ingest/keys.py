@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ingest.yamlfile import string_list, yaml_list
 
 __all__ = ["SCOPES", "KeyEntry", "KeysFileError", "load_keys_file", "token_digest"]
 
@@ -89,15 +89,7 @@ def _with_implied(scopes: frozenset[str]) -> frozenset[str]:
 
 def load_keys_file(path: Path) -> list[KeyEntry]:
     """The keys of a YAML keys file; KeysFileError says what is wrong and where."""
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise KeysFileError(f"cannot read keys file {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise KeysFileError(f"keys file {path} is not valid YAML: {exc}") from None
-    items = document.get("keys") if isinstance(document, dict) else None
-    if not isinstance(items, list) or not items:
-        raise KeysFileError(f"keys file {path} needs a non-empty list under 'keys:'")
+    items = yaml_list(path, "keys", "keys file", KeysFileError)
     entries, names = [], set()
     for index, item in enumerate(items):
         entry = _entry(path, index, item)
@@ -139,12 +131,10 @@ def _entry(path: Path, index: int, item: Any) -> KeyEntry:
     rate = item.get("rate_per_s")
     if rate is not None and (not isinstance(rate, int | float) or rate < 0):
         raise KeysFileError(f"{where}: rate_per_s must be a number of requests per second >= 0")
-    globs = {}
-    for field in ("principals", "accounts"):
-        value = item.get(field, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise KeysFileError(f"{where}: {field} must be a list of glob patterns")
-        globs[field] = tuple(value)
+    globs = {
+        field: string_list(item, field, where, KeysFileError, "glob patterns")
+        for field in ("principals", "accounts")
+    }
     return KeyEntry(
         name=name,
         digest=digest,

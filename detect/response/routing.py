@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from detect.findings import SEVERITIES
+from ingest.yamlfile import string_list, yaml_list
 
 __all__ = ["Route", "RoutesFileError", "load_routes", "route_of"]
 
@@ -87,15 +86,7 @@ def route_of(routes: Sequence[Route], event_type: str, data: Mapping[str, Any]) 
 
 def load_routes(path: Path) -> list[Route]:
     """The routes of a YAML routes file; RoutesFileError says what is wrong and where."""
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RoutesFileError(f"cannot read webhook routes file {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise RoutesFileError(f"webhook routes file {path} is not valid YAML: {exc}") from None
-    items = document.get("routes") if isinstance(document, dict) else None
-    if not isinstance(items, list) or not items:
-        raise RoutesFileError(f"webhook routes file {path} needs a non-empty list under 'routes:'")
+    items = yaml_list(path, "routes", "webhook routes file", RoutesFileError)
     return [_route(path, i, item) for i, item in enumerate(items)]
 
 
@@ -108,12 +99,10 @@ def _route(path: Path, index: int, item: Any) -> Route:
     unknown = set(item) - _FIELDS
     if unknown:
         raise RoutesFileError(f"{where}: unknown field(s) {sorted(unknown)}; use {sorted(_FIELDS)}")
-    lists = {}
-    for key in ("endpoints", "events", "kinds", "rules", "actor_kinds", "principals"):
-        value = item.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise RoutesFileError(f"{where}: {key} must be a list of strings")
-        lists[key] = tuple(value)
+    lists = {
+        key: string_list(item, key, where, RoutesFileError)
+        for key in ("endpoints", "events", "kinds", "rules", "actor_kinds", "principals")
+    }
     if not lists["endpoints"]:
         raise RoutesFileError(f"{where}: give at least one endpoint URL")
     bad = [u for u in lists["endpoints"] if not u.startswith(("http://", "https://", "slack+"))]
