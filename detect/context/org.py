@@ -11,6 +11,7 @@ driven and bounded; built from the stream alone, so a replay rebuilds it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -384,6 +385,7 @@ def delegated(event: AuditEvent) -> bool:
     return ip.endswith(".amazonaws.com") and event.actor_kind != "human"
 
 
+@functools.lru_cache(maxsize=8192)  # called for every event: principals repeat
 def role_of(arn: str) -> tuple[str, str] | None:
     """(account, role name) of a role ARN or of one of its sessions' ARNs; None otherwise."""
     parts = arn.split(":", 5)
