@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, Field, ValidationError
 
+from detect.context.org import account_of
 from detect.gate.service import GateService
 from ingest.auth import Authenticator, Caller
 
@@ -106,9 +107,7 @@ def binding_refusal(caller: Caller, principal: str) -> str:
     """Why a key bound to principals or accounts may not ask for `principal` ("" if it may):
     a bound key neither decides for nor learns the state of another principal."""
     binding = caller.binding()
-    parts = principal.split(":")
-    account = parts[4] if len(parts) > 5 else ""
-    if not binding or caller.may_act_for(principal, account):
+    if not binding or caller.may_act_for(principal, account_of(principal)):
         return ""
     return f"{binding}; it may not ask for {principal}: use that principal's own key"
 

@@ -14,14 +14,25 @@ import dataclasses
 import functools
 import re
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from detect.features import EPHEMERAL_NAME_RE, ITEM_DELETES, net_of, resource_name
 from detect.rules.record import field, record_of
 from ingest.events import AuditEvent
 
-__all__ = ["EPHEMERAL_NAME_RE", "OWN_CREDENTIAL_ACTIONS", "OrgMemory", "StackOp", "role_of"]
+__all__ = [
+    "EPHEMERAL_NAME_RE",
+    "OWN_CREDENTIAL_ACTIONS",
+    "OrgMemory",
+    "StackOp",
+    "account_of",
+    "role_of",
+]
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 MAX_BIRTHS = 200_000  # resources whose creation is remembered (oldest forgotten first)
 MAX_ACCOUNTS = 10_000  # account ids remembered
 YOUNG_MS = 24 * 3_600_000  # a resource created less than this ago is not a lasting one
@@ -142,7 +153,7 @@ class OrgMemory:
         """Learn from one event, after the detectors judged it (so it is not its own context)."""
         self._regions[event.region] = self._regions.get(event.region, 0) + 1
         self._remember_net(event)
-        for account in (event.account, _account_of(event.principal)):
+        for account in (event.account, account_of(event.principal)):
             if account:
                 self._remember_account(account, event.event_time_ms)
         if event.error_code:
@@ -205,13 +216,7 @@ class OrgMemory:
         net = net_of(event.source_ip)
         if not net:
             return
-        users = self._net_users.get(net)
-        if users is None:
-            users = self._net_users[net] = set()
-            if len(self._net_users) > MAX_NETS:
-                self._net_users.popitem(last=False)
-        else:
-            self._net_users.move_to_end(net)
+        users = _recent(self._net_users, net, set, MAX_NETS)
         if len(users) <= SHARED_NET_USERS:
             users.add(event.principal_key)
 
@@ -219,11 +224,11 @@ class OrgMemory:
         params = field(record_of(event), "requestParameters")
         role_arn = str(field(params, "roleArn") or "")
         session = str(field(params, "roleSessionName") or "")
-        account = _account_of(role_arn)
-        if not (session and account and ":role/" in role_arn):
+        role = role_of(role_arn) if ":role/" in role_arn else None
+        if not (session and role):
             return
-        role = role_arn.rpartition("/")[2]
-        arn = f"arn:{role_arn.split(':')[1]}:sts::{account}:assumed-role/{role}/{session}"
+        account, name = role
+        arn = f"arn:{role_arn.split(':')[1]}:sts::{account}:assumed-role/{name}/{session}"
         self._person_sessions.pop(arn, None)
         self._person_sessions[arn] = event.event_time_ms
         if len(self._person_sessions) > MAX_RUNS:
@@ -233,19 +238,20 @@ class OrgMemory:
         """Who a role is: a service's (AWS assumed it for Lambda, EC2, ECS...), or an identity
         with a life of its own -- a person's, an AI agent's, one that changes permissions, or
         the role CloudFormation deploys with."""
-        if event.action.startswith("AssumeRole") and event.source_ip.endswith(".amazonaws.com"):
+        ip = event.source_ip
+        service = ip.removesuffix(".amazonaws.com") if ip.endswith(".amazonaws.com") else ""
+        if service and event.action.startswith("AssumeRole"):
             params = field(record_of(event), "requestParameters")
             role = role_of(str(field(params, "roleArn") or ""))
             if role:
-                self._role_use(role).services.add(event.source_ip.removesuffix(".amazonaws.com"))
+                self._role_use(role).services.add(service)
             return
         role = role_of(event.principal)
         if not role:
             return
-        if event.source_ip.endswith(".amazonaws.com"):  # a service acting with the role
-            service = event.source_ip.removesuffix(".amazonaws.com")
+        if service:  # a service acting with the role (CloudFormation deploying, say)
             self._role_use(role).services.add(service)
-        if event.source_ip == _DELEGATING:
+        if ip == _DELEGATING:
             capacity = "the role CloudFormation deploys with"
         elif event.actor_kind == "human":
             capacity = "a person's role"
@@ -260,14 +266,7 @@ class OrgMemory:
             use.capacities.add(capacity)
 
     def _role_use(self, role: tuple[str, str]) -> _RoleUse:
-        use = self._roles.get(role)
-        if use is None:
-            use = self._roles[role] = _RoleUse()
-            if len(self._roles) > MAX_ROLES:
-                self._roles.popitem(last=False)
-        else:
-            self._roles.move_to_end(role)
-        return use
+        return _recent(self._roles, role, _RoleUse, MAX_ROLES)
 
     def identity_role(self, role: tuple[str, str], service: str) -> str:
         """What makes handing `role` to new `service` compute (a Lambda function, an instance,
@@ -385,6 +384,19 @@ def delegated(event: AuditEvent) -> bool:
     return ip.endswith(".amazonaws.com") and event.actor_kind != "human"
 
 
+def _recent(table: OrderedDict[_K, _V], key: _K, make: Callable[[], _V], limit: int) -> _V:
+    """`table[key]`, created by `make` if missing, as the most recently used entry; the least
+    recently used is forgotten past `limit` entries."""
+    value = table.get(key)
+    if value is None:
+        value = table[key] = make()
+        if len(table) > limit:
+            table.popitem(last=False)
+    else:
+        table.move_to_end(key)
+    return value
+
+
 @functools.lru_cache(maxsize=8192)  # called for every event: principals repeat
 def role_of(arn: str) -> tuple[str, str] | None:
     """(account, role name) of a role ARN or of one of its sessions' ARNs; None otherwise."""
@@ -401,6 +413,6 @@ def role_of(arn: str) -> tuple[str, str] | None:
     return (parts[4], name) if name else None
 
 
-def _account_of(principal: str) -> str:
+def account_of(principal: str) -> str:
     parts = principal.split(":")
     return parts[4] if len(parts) > 5 and parts[4].isdigit() else ""
