@@ -515,7 +515,10 @@ class BehaviourDetector:
                 continue  # (observe() added this value: a principal with no earlier one)
             if dim == "net" and self.org.shared_network(value, state.key):
                 continue  # colleagues work from it: the office or the VPN, not a stranger's
-            if _rarely_new(state, dim):
+            share = state.novelty_share(dim)
+            days = state.active_days - 1
+            earlier = state.novel_days.get(dim, 0) - 1  # without today's
+            if share is not None and max(earlier, 0) / days <= NOVELTY_DAY_SHARE:
                 fresh.append(f"a new {what} ({value})")
         if not fresh:
             return []
@@ -543,16 +546,6 @@ class BehaviourDetector:
         self._new_reads.forget(principal)
         self._decrypts.forget(principal)
         self._seen.pop(principal, None)
-
-
-def _rarely_new(state: PrincipalState, dim: str) -> bool:
-    """The principal's active days (after its first, without today) brought a new `dim` value
-    at most NOVELTY_DAY_SHARE of the time; False while too few days were observed to say
-    (observe() has counted today's value already: today is not held against it)."""
-    if state.novelty_share(dim) is None:
-        return False
-    earlier = state.novel_days.get(dim, 0) - 1  # without today's
-    return max(earlier, 0) / (state.active_days - 1) <= NOVELTY_DAY_SHARE
 
 
 def _finding(
