@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from detect.anomaly.tally import youth_margin
 from detect.features import (
     FEATURE_NAMES,
     FIRST_SEEN_PROD_DESTRUCTIVE,
@@ -71,8 +72,10 @@ class BaselineCheck:
         floor = self.floors.get(state.actor_kind, max(self.floors.values()))
         high = state.high.get(self.feature, 0.0)
         if self.job_high and high >= self.job_high:
-            return max(floor, self.job_multiplier * high)
-        return max(floor, self.multiplier * high + self.slack)
+            usual = self.job_multiplier * high
+        else:
+            usual = self.multiplier * high + self.slack
+        return max(floor, usual * youth_margin(state.learned_days))
 
 
 _DESTRUCTIVE = frozenset({"destructive"})

@@ -207,7 +207,9 @@ class BehaviourDetector:
         count = 0.0
         for name in names:
             count = tally.add(event.event_time_ms, event.event_id, name)
-        limit = threshold(SWEEP_FLOORS, state.actor_kind, tally.high, JOB_HIGH)
+        limit = threshold(
+            SWEEP_FLOORS, state.actor_kind, tally.high, JOB_HIGH, learned_days=state.learned_days
+        )
         if count <= limit:
             return None
         fast = event.event_time_ms - tally.first_ms() <= FAST_SWEEP_MS
@@ -280,7 +282,9 @@ class BehaviourDetector:
         ):  # both windows count every denial, whichever pages
             tally = book.get(state.key)
             count = tally.add(event.event_time_ms, event.event_id, event.action)
-            limit = threshold(floors, state.actor_kind, tally.high, JOB_HIGH)
+            limit = threshold(
+                floors, state.actor_kind, tally.high, JOB_HIGH, learned_days=state.learned_days
+            )
             if count > limit:
                 over.append((tally, count, limit, span))
         if not over:
@@ -412,7 +416,13 @@ class BehaviourDetector:
             return None
         tally = self._decrypts.get(state.key)
         count = tally.add(event.event_time_ms, event.event_id, event.event_id)
-        limit = threshold(DECRYPT_FLOORS, state.actor_kind, tally.high, JOB_HIGH * 10)
+        limit = threshold(
+            DECRYPT_FLOORS,
+            state.actor_kind,
+            tally.high,
+            JOB_HIGH * 10,
+            learned_days=state.learned_days,
+        )
         if count <= limit:
             return None
         return _finding(

@@ -27,6 +27,10 @@ CATASTROPHIC = 5  # lasting production-named deletes in 10 min no missing histor
 SCOPE_FLOORS = {"agent": 2, "human": 3, "service": 2}  # in 10 min
 SLOW_SCOPE_FLOORS = {"agent": 3, "human": 4, "service": 3}  # in 6 h
 SCOPE_RULE = "baseline:destruction_out_of_scope"
+# a principal that deletes lasting resources for a living (a retention janitor) pages on volume
+# alone only at ten times its usual: a big retention day (a backlog after a holiday, a policy
+# change) runs at several times usual. What it deletes outside its scope pages at any volume.
+JANITOR_MULTIPLIER = 10.0
 FANOUT_FLOOR = 4  # lasting resources CloudFormation deletes in 10 min on one principal's request
 FANOUT_RULE = "baseline:stack_destroyed"
 _PROD = re.compile(PROD_RESOURCE_RE)
@@ -51,6 +55,7 @@ WINDOWS = (
         5.0,
         "high",
         "deletes of lasting resources in 10 min",
+        job_multiplier=JANITOR_MULTIPLIER,
     ),
     _Window(
         "baseline:slow_lasting_destruction",
@@ -59,7 +64,7 @@ WINDOWS = (
         8.0,
         "high",
         "deletes of lasting resources in 6 h",
-        job_multiplier=5.0,  # a janitor's big day spreads over hours: only far beyond usual
+        job_multiplier=JANITOR_MULTIPLIER,
     ),
 )
 
@@ -99,7 +104,12 @@ class LastingDestruction:
                 continue
             count = tally.add(event.event_time_ms, event.event_id, event.event_id)
             limit = threshold(
-                window.floors, state.actor_kind, tally.high, window.job_high, window.job_multiplier
+                window.floors,
+                state.actor_kind,
+                tally.high,
+                window.job_high,
+                window.job_multiplier,
+                learned_days=state.learned_days,
             )
             if count > limit:
                 found.append(self._finding(window, state, event, tally, count, limit))

@@ -13,11 +13,19 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["Tally", "TallyBook", "threshold"]
+__all__ = ["Tally", "TallyBook", "threshold", "youth_margin"]
 
 DAY_MS = 86_400_000
 JOB_MULTIPLIER = 3.0  # a principal that does this for a living pages at this multiple of its high
 MULTIPLIER, SLACK = 1.5, 1.0  # everyone else: above 1.5 x its own high + 1
+
+
+def youth_margin(learned_days: int) -> float:
+    """How much further than its learned high a principal must go while few of its days are
+    known: 1 + 1/d^2 for d learned days (2 after one day, 1.25 after two, 1.11 after three,
+    1.04 after five). The highest of d days is a low estimate of the principal's usual: the
+    next day beats it with chance 1/(d + 1), and its first week's growth is how work looks."""
+    return 1.0 + 1.0 / max(learned_days, 1) ** 2
 
 
 def threshold(
@@ -26,13 +34,15 @@ def threshold(
     high: float,
     job_high: float,
     job_multiplier: float = JOB_MULTIPLIER,
+    *,
+    learned_days: int,
 ) -> float:
-    """The count that pages: the kind's floor, 1.5 x high + 1, or a multiple of high for a
-    daily job (JOB_MULTIPLIER unless the detector says otherwise)."""
+    """The count that pages: the kind's floor, or 1.5 x high + 1 (a multiple of high for a
+    daily job: JOB_MULTIPLIER unless the detector says otherwise) widened by the youth margin
+    of a principal with few learned days."""
     floor = floors.get(actor_kind, max(floors.values()))
-    if high >= job_high:
-        return max(floor, job_multiplier * high)
-    return max(floor, MULTIPLIER * high + SLACK)
+    usual = job_multiplier * high if high >= job_high else MULTIPLIER * high + SLACK
+    return max(floor, usual * youth_margin(learned_days))
 
 
 @dataclass

@@ -360,6 +360,11 @@ class PrincipalState:
         return self.hist_events >= ESTABLISHED_EVENTS
 
     @property
+    def learned_days(self) -> int:
+        """Days whose highs the baselines have learned: the active days before today's."""
+        return max(self.active_days - 1, 0)
+
+    @property
     def mature(self) -> bool:
         """Observed long enough (MATURE_DAYS active days and MATURE_MINUTES active minutes, or
         MATURE_SCHEDULED_DAYS active days however brief) for its own baseline to say what is

@@ -60,6 +60,7 @@ def profile(key: str, **high: float) -> PrincipalProfile:
         },
         usual={},
         high=high,
+        active_days=30,  # a month of learned days: the youth margin is a rounding error (x1.001)
     )
 
 
@@ -144,10 +145,28 @@ def test_quiet_days_raise_the_baseline_and_flagged_days_do_not() -> None:
     flagged_run(state, day1, detector)
     flagged_run(state, deletes(1, T0 + timedelta(days=1)), detector)  # day 2: day 1 learned
     assert state.high["destructive_10m"] == 4
-    noisy = deletes(12, T0 + timedelta(days=1, hours=2))
-    flagged_run(state, noisy, detector)  # fires: day 2 is flagged
+    noisy = deletes(20, T0 + timedelta(days=1, hours=2))
+    found = run(state, noisy, detector)
+    assert any("baseline:destructive_burst" in rules_of(f) for f in found)
+    detector.mark_flagged(state.key)  # it paged: day 2 is flagged
     flagged_run(state, deletes(1, T0 + timedelta(days=2)), detector)
     assert state.high["destructive_10m"] == 4  # day 2 taught only what day 1 reached too
+
+
+def test_a_young_principal_must_go_further_past_its_high() -> None:
+    """The highest of one learned day is a low estimate of a principal's usual: the threshold
+    is widened by 1 + 1/d^2 for d learned days (x2 after one day, x1.25 after two)."""
+    key = deletes(1)[0].principal_key
+    limits = []
+    for days in (1, 2, 3, 30):
+        young = replace(profile(key, destructive_10m=8.0), active_days=days)
+        state = PrincipalState(key, "agent", young)
+        found = run(state, deletes(60))
+        first = next(i for i, f in enumerate(found) if "baseline:destructive_burst" in rules_of(f))
+        limits.append(first)  # the window's count at the first finding is first + 1
+    # a high of 8 is a deleting job's (3 x 8 = 24), widened: 48 after one learned day, 30
+    # after two, 26.7 after three, 24.03 after thirty
+    assert limits == [48, 30, 26, 24]
 
 
 def test_a_daily_job_is_learned_even_on_flagged_days() -> None:
