@@ -42,8 +42,12 @@ EVASION_RULES = frozenset(
 ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached"})
 NO_MFA_RULE = "redflag:console_login_without_mfa"
 ADMIN_HISTORY_MS = 86_400_000  # permission work at least this long ago makes a person an admin
-PERSON_NOTED = frozenset({"baseline:denied_burst"})  # people get denied all day: context only
-VOLUME_ONLY = frozenset({"baseline:bulk_data_read", "baseline:rate_spike"})
+# people get denied all day (a console page asks for more than their role allows): it joins an
+# incident as evidence but corroborates nothing -- a stranger's sign-in or network does that
+PERSON_NOTED = frozenset({"baseline:denied_burst"})
+# more deletes than usual over six hours, temporary ones included, waits for a second sign;
+# lasting resources deleted over hours page alone (baseline:slow_lasting_destruction)
+SLOW_DELETES = "baseline:slow_destructive"
 # an AI agent reading this many times its own usual high in 10 min is pulling data out, not
 # working (a batch job's quarter-end surge is a workload's, and a person's waits for a second sign)
 AGENT_BULK_RATIO = 10.0
@@ -207,15 +211,16 @@ def _aws_service(case: Case) -> str | None:
 
 def _person_first_use_policy(case: Case) -> str | None:
     """People try things, read a lot, get denied and change permissions as part of their
-    work: a person's first use of a sensitive call, a burst of reads or denials, a permission
-    change, and any rule below critical wait for corroboration -- a compromised person shows
-    more than one sign (a new network, a sweep, then the damage). Destruction of lasting
-    resources still pages alone; for agents and workloads all of these page alone."""
+    work: a person's first use of a sensitive call, a burst of reads, a permission change, and
+    any rule below critical wait for corroboration -- a compromised person shows more than one
+    sign (a new network, a sweep, then the damage); a burst of refusals only traces.
+    Destruction of lasting resources still pages alone; for agents and workloads all of these
+    page alone."""
     finding = case.finding
     if finding.actor_kind != "human" or finding.explanation.get("catastrophic"):
         return None
     if finding.rule in PERSON_NOTED:
-        return "note"
+        return "trace"
     if finding.explanation.get("host_or_production"):
         return None  # a shell on a host, or new code in production, pages for people too
     if finding.rule in ADMIN_GRANTS and not _administers(case):
@@ -266,14 +271,17 @@ def _immature(case: Case) -> str | None:
 
 def _context_only(case: Case) -> str | None:
     """A busy hour, or new-looking context on its own, is how work looks; it corroborates.
-    Reading more than usual from the stores one always reads (a quarter-end batch) waits for
-    corroboration -- unless an AI agent reads AGENT_BULK_RATIO times its usual; wholesale reads
-    of a store the principal never read page on their own (baseline:bulk_read_new_store)."""
+    Deleting more than usual over six hours (a clean-up day) and reading more than usual from
+    the stores one always reads (a quarter-end batch) wait for corroboration -- unless an AI
+    agent reads AGENT_BULK_RATIO times its usual; wholesale reads of a store the principal
+    never read page on their own (baseline:bulk_read_new_store)."""
     rule = case.finding.rule
     if rule in CONTEXT_RULES:
         return "trace"
     if rule == "baseline:bulk_data_read":
         return None if _agent_bulk(case.finding) else "hold"
+    if rule == SLOW_DELETES:
+        return "hold"
     return "note" if rule.startswith("context:") else None
 
 

@@ -9,7 +9,8 @@ says about the call's target or counterpart -- never by a principal's name:
 - the target region is one the organisation does not use;
 - the keys or password are for a user the same principal created days ago (onboarding);
 - a bucket named as a website is opened for reads only;
-- the request only removes access.
+- the request only removes access;
+- a log group keeps its logs for a week or more.
 
 A twin is held for corroboration (another detector on another event), not dropped: the same
 call in a real incident usually comes with other signs.
@@ -74,6 +75,7 @@ SELF_GRANT_ACTIONS = frozenset(
     {"AttachRolePolicy", "PutRolePolicy", "AttachUserPolicy", "PutUserPolicy", "AddUserToGroup"}
 )
 IDENTITY_KEYS = ("userName", "roleName", "groupName")
+RETENTION_KEPT_DAYS = 7  # a log retention of at least this many days is housekeeping
 # lasting destruction judges temporary targets itself (detect.anomaly.destruction)
 OWN_JUDGEMENT = frozenset({"baseline:lasting_destruction", "baseline:slow_lasting_destruction"})
 
@@ -126,6 +128,7 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
 
     return (
         ("its own credentials", lambda case: "trace" if _own_credentials(case) else None),
+        ("logs kept for a week or more", lambda case: "trace" if _keeps_logs(case) else None),
         ("a grant to itself, not after a denial", held(SELF_GRANT_ACTIONS, self_grant)),
         ("a counterpart account the organisation already deals with", held(ACCOUNT_ACTIONS, known)),
         ("a target created recently or named as temporary", held(None, young)),
@@ -155,6 +158,20 @@ def _own_credentials(case: Case) -> bool:
     params = _params(case)
     user = field(params, "userName") if isinstance(params, Mapping) else None
     return not user or str(user) == event.principal.rpartition("/")[2]
+
+
+def _keeps_logs(case: Case) -> bool:
+    """A retention policy of a week or more on a log group is housekeeping (Terraform and the
+    console set one on every log group they make); an intruder ageing out its tracks shortens
+    retention to a day or two."""
+    if case.event.action != "PutRetentionPolicy":
+        return False
+    days = field(_params(case), "retentionInDays")
+    return (
+        isinstance(days, int | float | str)
+        and str(days).isdigit()
+        and (int(days) >= RETENTION_KEPT_DAYS)
+    )
 
 
 def _self_target(case: Case) -> bool:

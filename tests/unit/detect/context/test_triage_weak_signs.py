@@ -1,0 +1,99 @@
+"""Weak signs wait: volume and habits that are how work looks, beside what still pages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from detect.context.org import OrgMemory
+from detect.context.triage import Triage
+from detect.features import PrincipalProfile, PrincipalState
+from detect.findings import Finding
+from ingest.events import AuditEvent
+from tests.factories import BASE_TIME, make_event
+
+PERSON = {"role": "AWSReservedSSO_DeveloperAccess_5c1e2f", "session": "dana@example.com"}
+AGENT = {"role": "billing-coding-agent", "session": "claude-81d2"}
+WORKLOAD = {"role": "etl-nightly", "session": "etl", "userAgent": "Boto3/1.34.10 Python/3.12"}
+
+
+def event(action: str, source: str, params: dict[str, object], **who: str) -> AuditEvent:
+    return make_event(
+        eventName=action,
+        eventSource=f"{source}.amazonaws.com",
+        requestParameters=params,
+        at=BASE_TIME + timedelta(days=10),
+        **who,
+    )
+
+
+def known(e: AuditEvent) -> PrincipalState:
+    """A principal with ten days of history (mature: its own baseline is trusted)."""
+    history = PrincipalProfile(
+        key=e.principal_key,
+        actor_kind=e.actor_kind,
+        events=5000,
+        minutes=2000,
+        offhours=0,
+        destructive=40,
+        seen={},
+        usual={},
+        high={},
+        active_days=10,
+    )
+    state = PrincipalState(e.principal_key, e.actor_kind, history)
+    assert state.mature
+    return state
+
+
+def finding(rule: str, e: AuditEvent) -> Finding:
+    return Finding(
+        principal=e.principal_key,
+        actor_kind=e.actor_kind,
+        kind="anomaly",
+        rule=rule,
+        severity="high",
+        score=0.8,
+        summary=rule,
+        event_ids=(e.event_id,),
+        first_event_ms=e.event_time_ms,
+        last_event_ms=e.event_time_ms,
+    )
+
+
+def assess(rule: str, e: AuditEvent) -> Finding:
+    return Triage(org=OrgMemory()).assess(finding(rule, e), e, known(e), routine=False)
+
+
+def test_a_persons_denied_burst_corroborates_nothing_an_agents_pages() -> None:
+    """A console page asks for more than a person's role allows: a person's refusals join an
+    incident as evidence but open none, even with another weak sign beside them."""
+    denied = {"bucketName": "finance-exports"}
+    person = event("GetBucketPolicy", "s3", denied, **PERSON)
+    assert person.actor_kind == "human"
+    assert assess("baseline:denied_burst", person).tier == "trace"
+    agent = event("GetBucketPolicy", "s3", denied, **AGENT)
+    assert agent.actor_kind == "agent"
+    assert assess("baseline:denied_burst", agent).tier == "page"
+
+
+def test_more_deletes_than_usual_over_hours_waits_lasting_ones_page() -> None:
+    for who in (AGENT, WORKLOAD):
+        e = event("DeleteObject", "s3", {"bucketName": "scratch", "key": "a.parquet"}, **who)
+        assert assess("baseline:slow_destructive", e).tier == "hold", who
+        gone = event("DeleteDBInstance", "rds", {"dBInstanceIdentifier": "orders"}, **who)
+        assert assess("baseline:slow_lasting_destruction", gone).tier == "page", who
+
+
+def test_a_log_retention_of_a_week_or_more_is_housekeeping_a_day_is_evasion() -> None:
+    def tier(params: dict[str, object]) -> tuple[str, str]:
+        e = event(
+            "PutRetentionPolicy", "logs", {"logGroupName": "/aws/lambda/api", **params}, **AGENT
+        )
+        found = assess("baseline:first_seen_evasion", e)
+        return found.tier, found.twin
+
+    assert tier({"retentionInDays": 30}) == ("trace", "logs kept for a week or more")
+    assert tier({"retentionInDays": 7}) == ("trace", "logs kept for a week or more")
+    assert tier({"retentionInDays": 1}) == ("page", "")
+    assert tier({}) == ("page", "")  # nothing says how long: judged as the call it is
+    assert tier({"retentionInDays": "a week"}) == ("page", "")
