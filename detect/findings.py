@@ -6,10 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SEVERITIES", "TIERS", "Finding"]
+__all__ = ["SEVERITIES", "TIERS", "VOLUME_RULES", "Finding"]
 
 SEVERITIES = ("low", "medium", "high", "critical")
 TIERS = ("trace", "note", "hold", "page")  # what a finding may do on its own: Finding.tier
+
+# findings that say only "more than usual" (reads, events, deletes that include temporary ones):
+# how a busy day looks, so they never corroborate what a benign twin already explains
+VOLUME_RULES = frozenset(
+    {"baseline:bulk_data_read", "baseline:rate_spike", "baseline:slow_destructive"}
+)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ before the first held finding arrived, so the exfiltration never paged.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from detect.alerts.incidents import AlertBook
 from detect.alerts.paging import MAX_REMEMBERED, Pager
 from detect.findings import Finding
@@ -59,3 +61,23 @@ def test_a_full_queue_drops_a_repeated_rule_before_a_lone_one() -> None:
     waiting = [f.rule for f in p.waiting(WHO)]
     assert len(waiting) == MAX_REMEMBERED
     assert waiting[0] == "context:new_source"
+
+
+def opened_rules(changes: list) -> list[str]:  # type: ignore[type-arg]
+    return [c[1].rule for c in changes if c is not None and c[0] == "alert.opened"]
+
+
+def test_volume_alone_does_not_corroborate_a_benign_twin_another_sign_does() -> None:
+    """A person deleting their own temporary buckets (held as a twin) on a day of heavy reads
+    (held as volume) is a busy day; the same twin beside a first-seen sensitive call pages."""
+    busy = pager()
+    twin = replace(finding("baseline:destruction_out_of_scope", "hold", 0, 0), twin="a temp target")
+    assert busy.apply(finding("baseline:bulk_data_read", "hold", 0, 1), "read", "GetObject") == []
+    assert busy.apply(twin, "destructive", "DeleteBucket") == []
+    assert busy.book.current(WHO) is None
+    signed = pager()
+    signed.apply(
+        finding("baseline:first_seen_evasion", "hold", 0, 1), "defense_evasion", "StopLogging"
+    )
+    changes = signed.apply(replace(twin, event_ids=("e9",)), "destructive", "DeleteBucket")
+    assert opened_rules(changes), "a non-volume sign corroborates the twin"
