@@ -142,6 +142,7 @@ class OrgMemory:
         self._runs: OrderedDict[str, tuple[int, int]] = OrderedDict()  # run -> (deletes, last ms)
         self._network_deleted: OrderedDict[str, int] = OrderedDict()  # principal key -> last ms
         self._onboarded: OrderedDict[str, int] = OrderedDict()  # user -> first group/password ms
+        self._people: OrderedDict[tuple[str, str], int] = OrderedDict()  # (acct, user) -> first ms
         self._net_users: OrderedDict[str, set[str]] = OrderedDict()  # /16 -> a few principals
         self._person_sessions: OrderedDict[str, int] = OrderedDict()  # session arn -> opened ms
         self._roles: OrderedDict[tuple[str, str], _RoleUse] = OrderedDict()  # (account, name)
@@ -173,6 +174,12 @@ class OrgMemory:
                 self._network_deleted.popitem(last=False)
         if event.action == "AssumeRole" and event.actor_kind == "human":
             self._remember_person_session(event)
+        if event.actor_kind == "human" and ":user/" in event.principal:
+            person = (event.account, event.principal.rpartition("/")[2])
+            if person not in self._people:
+                self._people[person] = event.event_time_ms
+                if len(self._people) > MAX_ACCOUNTS:
+                    self._people.popitem(last=False)
         self._remember_role_use(event)
         if event.action == "ConsoleLogin" and len(self._no_mfa) < 4 * NO_MFA_NORM_USERS:
             record = record_of(event)
@@ -347,6 +354,12 @@ class OrgMemory:
     def _in_teardown(self, event: AuditEvent) -> bool:
         count, last_ms = self._runs.get(event.principal, (0, 0))
         return count >= TEARDOWN_DELETES and event.event_time_ms - last_ms <= TEARDOWN_GAP_MS
+
+    def active_person(self, account: str, user: str, before_ms: int) -> bool:
+        """The IAM user `user` of `account` acted as a person (its own console sign-ins and
+        calls) before `before_ms`: a colleague, not a service user or a user being set up."""
+        first = self._people.get((account, user))
+        return first is not None and first < before_ms
 
     def onboarded(self, user: str, before_ms: int) -> bool:
         """The user was put in a group or given a console password (a new hire, not a key-only

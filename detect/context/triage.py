@@ -41,6 +41,9 @@ EVASION_RULES = frozenset(
 )
 ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached"})
 NO_MFA_RULE = "redflag:console_login_without_mfa"
+OTHER_USER_CREDENTIALS = frozenset(
+    {"redflag:access_key_for_other_user", "redflag:login_profile_for_other_user"}
+)
 ADMIN_HISTORY_MS = 86_400_000  # permission work at least this long ago makes a person an admin
 # people get denied all day (a console page asks for more than their role allows): it joins an
 # incident as evidence but corroborates nothing -- a stranger's sign-in or network does that
@@ -141,7 +144,10 @@ class Triage:
 
     def _person_first_use(self, case: Case) -> str | None:
         """As _person_first_use_policy, but admin granted to a user created moments ago (a
-        backdoor account, not onboarding: a new hire joins a group) pages for people too."""
+        backdoor account, not onboarding: a new hire joins a group) and keys or a password
+        made for a colleague pages for people too."""
+        if self._colleague_credentials(case):
+            return None
         if case.finding.rule == "redflag:admin_policy_attached" and case.event.action in (
             "AttachUserPolicy",
             "PutUserPolicy",
@@ -155,13 +161,16 @@ class Triage:
     def _medium_rule(self, case: Case) -> str | None:
         """A medium red flag (keys for another user, a console sign-in without MFA, an ACL open
         to the world) is a reason to look, not to page: it pages when something else
-        corroborates. A person new to Leash (a fresh install) has no history to corroborate
-        with: theirs page -- except a console sign-in without MFA where several colleagues sign
-        in that way (the organisation's habit, not a stranger's sign). (Holding a stranger's
-        that comes from a network colleagues use was tried and undone: the identities an
-        attacker creates share the attacker's network too.)"""
+        corroborates -- except keys or a password made for a colleague (see
+        _colleague_credentials). A person new to Leash (a fresh install) has no history to
+        corroborate with: theirs page -- except a console sign-in without MFA where several
+        colleagues sign in that way (the organisation's habit, not a stranger's sign). (Holding
+        a stranger's that comes from a network colleagues use was tried and undone: the
+        identities an attacker creates share the attacker's network too.)"""
         finding = case.finding
         if not (finding.rule.startswith("redflag:") and finding.severity in ("low", "medium")):
+            return None
+        if self._colleague_credentials(case):
             return None
         stranger = finding.actor_kind == "human" and not case.state.mature
         if not stranger:
@@ -171,6 +180,22 @@ class Triage:
         ):
             return "hold"
         return None
+
+    def _colleague_credentials(self, case: Case) -> bool:
+        """An access key or a console password made for another IAM user who works here as a
+        person (Leash saw them act): a way into a colleague's identity, not onboarding (a new
+        user has not acted yet) or rotating a service user's keys. It pages alone. A password
+        set with a reset required (a helpdesk reset) is a low finding and still waits, and so
+        do a new hire's in their first week."""
+        finding = case.finding
+        if finding.rule not in OTHER_USER_CREDENTIALS or finding.severity != "medium":
+            return False
+        user = field(field(record_of(case.event), "requestParameters"), "userName")
+        at = case.event.event_time_ms
+        if not isinstance(user, str) or not self.org.active_person(case.event.account, user, at):
+            return False
+        birth = self.org.born(user, at)  # a new hire's first days: keys for the CLI are set-up
+        return birth is None or at - birth[0] >= NEW_USER_MS
 
     def _lesser_sigma(self, case: Case) -> str | None:
         """Sigma's own scale: low is a hint, medium "review manually", high "should alert"."""

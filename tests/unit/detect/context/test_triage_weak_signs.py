@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from detect.context.org import OrgMemory
 from detect.context.triage import Triage
 from detect.features import PrincipalProfile, PrincipalState
 from detect.findings import Finding
+from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
 from tests.factories import BASE_TIME, make_event
 
@@ -16,7 +19,7 @@ AGENT = {"role": "billing-coding-agent", "session": "claude-81d2"}
 WORKLOAD = {"role": "etl-nightly", "session": "etl", "userAgent": "Boto3/1.34.10 Python/3.12"}
 
 
-def event(action: str, source: str, params: dict[str, object], **who: str) -> AuditEvent:
+def event(action: str, source: str, params: dict[str, Any], **who: Any) -> AuditEvent:
     return make_event(
         eventName=action,
         eventSource=f"{source}.amazonaws.com",
@@ -97,3 +100,42 @@ def test_a_log_retention_of_a_week_or_more_is_housekeeping_a_day_is_evasion() ->
     assert tier({"retentionInDays": 1}) == ("page", "")
     assert tier({}) == ("page", "")  # nothing says how long: judged as the call it is
     assert tier({"retentionInDays": "a week"}) == ("page", "")
+
+
+def user_event(user: str, action: str, params: dict[str, object], minutes: float) -> AuditEvent:
+    return make_event(
+        eventName=action,
+        eventSource="iam.amazonaws.com" if action != "DescribeInstances" else "ec2.amazonaws.com",
+        requestParameters=params,
+        userIdentity={
+            "type": "IAMUser",
+            "arn": f"arn:aws:iam::123456789012:user/{user}",
+            "accountId": "123456789012",
+            "userName": user,
+            "principalId": "AIDAEXAMPLE",
+        },
+        userAgent="aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
+        at=BASE_TIME + timedelta(days=10, minutes=minutes),
+    )
+
+
+def test_keys_for_a_colleague_page_for_a_service_user_or_a_new_hire_they_wait() -> None:
+    """Credentials made for a person Leash saw working are a way into their identity; a
+    service user's keys are rotated, a new hire's are onboarding."""
+    org = OrgMemory()
+    triage = Triage(org=org)
+    admin = "AWSReservedSSO_SecurityAudit_1a2b3c"
+    org.observe(user_event("fhaddad", "DescribeInstances", {}, 0))  # a colleague at work
+    org.observe(event("CreateUser", "iam", {"userName": "new.hire"}, role=admin, session="o@x.io"))
+    org.observe(user_event("new.hire", "DescribeInstances", {}, 5))  # the new hire's first day
+
+    def tier(user: str) -> str:
+        e = event("CreateAccessKey", "iam", {"userName": user}, role=admin, session="o@x.io")
+        e = replace(e, event_time_ms=e.event_time_ms + 600_000)
+        findings = [f for rule in load_rules() if (f := rule.evaluate(e)) is not None]
+        flag = next(f for f in findings if f.rule == "redflag:access_key_for_other_user")
+        return triage.assess(flag, e, known(e), routine=False).tier
+
+    assert tier("fhaddad") == "page"
+    assert tier("svc-billing-sftp") == "hold"
+    assert tier("new.hire") == "hold"
