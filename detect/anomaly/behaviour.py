@@ -58,6 +58,9 @@ NEW_STORE_MS = 3_600_000  # ... this: exfiltration from a bucket or table it nev
 COPY_FLOORS = {"agent": 100, "human": 100, "service": 200}  # objects copied in 10 min
 COPY_AFTER_LISTING_MS = WINDOW_MS  # reads this soon after the bucket's whole listing
 WHOLE_LISTINGS = frozenset({"ListObjects", "ListObjectsV2", "ListObjectVersions"})
+# secrets a known principal never read before, read in 10 min: context (a note), not a sweep --
+# a stolen console session opening the three production secrets its owner never touches
+NEW_SECRETS_NOTE = 3
 SESSION_START_MS = 5 * 60_000  # a session's first minutes
 SESSION_DENIALS = 10  # refused credential reads in them that page with no history (workloads)
 # Calls that hand over a credential or a secret: a new session refused these again and again is
@@ -158,6 +161,7 @@ class _Seen:  # what a principal's state does not keep
     denied_ms: int = -(10**15)  # latest denied call
     passed: set[str] = field(default_factory=set)  # roles it handed to new compute
     listed: dict[str, int] = field(default_factory=dict)  # bucket -> its latest whole listing ms
+    secrets: set[str] = field(default_factory=set)  # secrets and parameters it read
 
 
 @dataclass
@@ -177,6 +181,7 @@ class BehaviourDetector:
         self._denied_fast = TallyBook(FAST_WINDOW_MS)
         self._new_reads = TallyBook(WINDOW_MS)
         self._copies = TallyBook(WINDOW_MS)
+        self._new_secret_reads = TallyBook(WINDOW_MS)
         self._decrypts = TallyBook(WINDOW_MS)
         self._seen: dict[str, _Seen] = {}
 
@@ -188,6 +193,7 @@ class BehaviourDetector:
         seen = self._seen.setdefault(state.key, _Seen())
         if result == "ok":
             found.append(self._sweep(state, event, record))
+            found.append(self._new_secrets(state, event, record, seen))
             found.append(self._new_store_reads(state, event, seen, new))
             found.append(self._bucket_copy(state, event, record, seen))
             found.append(self._decrypt_burst(state, event))
@@ -207,12 +213,9 @@ class BehaviourDetector:
     def _sweep(
         self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any]
     ) -> Finding | None:
-        keys = SECRET_READS.get((event.source.removesuffix(".amazonaws.com"), event.action))
-        if keys is None:
+        names = _secret_names(event, record)
+        if not names:
             return None
-        if event.source.startswith("ssm") and not _decrypted(record):
-            return None
-        names = _names(record, keys) or [event.action]
         tally = self._sweeps.get(state.key)
         count = 0.0
         for name in names:
@@ -241,6 +244,36 @@ class BehaviourDetector:
                 "secrets_read_10m": {"value": count, "baseline": tally.high, "threshold": limit},
                 **notes,
             },
+        )
+
+    def _new_secrets(
+        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: _Seen
+    ) -> Finding | None:
+        """Secrets a known principal never read, opened in a row: a context note that
+        corroborates (a sign-in from a new network, then its owner's colleagues' secrets).
+        A principal still being learned reads everything for the first time: nothing."""
+        names = _secret_names(event, record)
+        full = len(seen.secrets) >= MAX_VALUES  # a workload reading thousands: not judged
+        new = [n for n in names if n not in seen.secrets]
+        if not full:
+            seen.secrets.update(new[: MAX_VALUES - len(seen.secrets)])
+        if full or not new or not state.mature:
+            return None
+        tally = self._new_secret_reads.get(state.key)
+        count = 0.0
+        for name in new:
+            count = tally.add(event.event_time_ms, event.event_id, name)
+        if count < NEW_SECRETS_NOTE:
+            return None
+        return _finding(
+            state,
+            event,
+            "context:new_secrets",
+            "medium",
+            f"{count:g} secrets or decrypted parameters in 10 min this principal never read",
+            ids=tally.ids(),
+            first_ms=tally.first_ms(),
+            explanation={"new_secrets_10m": {"value": count, "threshold": NEW_SECRETS_NOTE}},
         )
 
     def _new_store_reads(
@@ -634,6 +667,14 @@ def _finding(
         last_event_ms=event.event_time_ms,
         explanation=explanation,
     )
+
+
+def _secret_names(event: AuditEvent, record: Mapping[str, Any]) -> list[str]:
+    """The secrets or decrypted parameters a successful read handed over ([] for other calls)."""
+    keys = SECRET_READS.get((event.source.removesuffix(".amazonaws.com"), event.action))
+    if keys is None or (event.source.startswith("ssm") and not _decrypted(record)):
+        return []
+    return _names(record, keys) or [event.action]
 
 
 def _names(record: Mapping[str, Any], keys: tuple[str, ...]) -> list[str]:
