@@ -278,13 +278,19 @@ class OrgMemory:
     def identity_role(self, role: tuple[str, str], service: str) -> str:
         """What makes handing `role` to new `service` compute (a Lambda function, an instance,
         a task) borrowing another identity's permissions: the role acts in the organisation as
-        a person, an AI agent, a permission changer or CloudFormation's deployment role, and AWS
+        a person, an AI agent, a permission changer or CloudFormation's deployment role -- or
+        AWS ran only other services' code with it (a Lambda function's role given to a new
+        instance: another workload's permissions on a host the caller controls) -- and AWS
         never assumed it for `service`. "" when it is that service's role or Leash has not seen
         it act."""
         use = self._roles.get(role)
-        if use is None or not use.capacities or service in use.services:
+        if use is None or service in use.services:
             return ""
-        return next(c for c in _CAPACITIES if c in use.capacities)
+        if use.capacities:
+            return next(c for c in _CAPACITIES if c in use.capacities)
+        if use.services:
+            return f"the role AWS runs {' and '.join(sorted(use.services))} code with"
+        return ""
 
     def signs_in_without_mfa(self, principal_key: str, before_ms: int) -> bool:
         """NO_MFA_NORM_USERS other people signed in to the console without MFA before: here

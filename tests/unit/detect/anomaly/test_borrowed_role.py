@@ -178,3 +178,32 @@ def test_cloudformations_role_handed_to_cloudformation_does_not_page() -> None:
 def test_cloudformations_role_handed_to_a_new_function_pages() -> None:
     events = [*_history(), *_cfn_role_history(), _create_function("cfn-exec-role")]
     assert opened(events) == ["baseline:borrowed_role"]
+
+
+def test_an_instance_launched_with_a_lambda_functions_role_pages() -> None:
+    """AWS ran only Lambda code with the role: on an instance it is another workload's
+    permissions on a host the caller controls. The same role for a new function is a deploy."""
+    lambda_role = make_event(
+        eventName="AssumeRole",
+        eventSource="sts.amazonaws.com",
+        sourceIPAddress="lambda.amazonaws.com",
+        userAgent="lambda.amazonaws.com",
+        userIdentity={"type": "AWSService", "invokedBy": "lambda.amazonaws.com"},
+        requestParameters={
+            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/orders-ingest-exec",
+            "roleSessionName": "orders-ingest",
+        },
+        at=BASE_TIME + DAY,
+    )
+    run = make_event(
+        eventName="RunInstances",
+        readOnly=False,
+        requestParameters={
+            "instanceType": "t3.micro",
+            "iamInstanceProfile": {"name": "orders-ingest-exec"},
+        },
+        at=BASE_TIME + 4 * DAY,
+        **CI,
+    )
+    assert opened([*_history(), lambda_role, run]) == ["baseline:borrowed_role"]
+    assert opened([*_history(), lambda_role, _create_function("orders-ingest-exec")]) == []
