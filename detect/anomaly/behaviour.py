@@ -249,8 +249,8 @@ class BehaviourDetector:
     def _new_secrets(
         self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: _Seen
     ) -> Finding | None:
-        """Secrets a known principal never read, opened in a row: a context note that
-        corroborates (a sign-in from a new network, then its owner's colleagues' secrets).
+        """Secrets a known principal never read, opened in a row: a note (detect.context.triage)
+        that corroborates a sign on another call (a sign-in from a new network).
         A principal still being learned reads everything for the first time: nothing."""
         names = _secret_names(event, record)
         full = len(seen.secrets) >= MAX_VALUES  # a workload reading thousands: not judged
@@ -268,7 +268,7 @@ class BehaviourDetector:
         return _finding(
             state,
             event,
-            "context:new_secrets",
+            "baseline:new_secrets",
             "medium",
             f"{count:g} secrets or decrypted parameters in 10 min this principal never read",
             ids=tally.ids(),

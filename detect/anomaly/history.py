@@ -89,9 +89,10 @@ SELECT principal_key, d.1 AS dim, d.2 AS value, intDiv(min(t), 60000) AS minute
 FROM (SELECT principal_key, toUnixTimestamp64Milli(event_time) AS t,
         arrayJoin([('action', toString(action)), ('service', toString(source)),
                    ('region', toString(region)), ('ip', source_ip),
-                   ('destructive', if(action_class = 'destructive', toString(action), '')),
-                   ('sensitive', if(action_class IN ('privilege', 'defense_evasion'),
-                                    toString(action), '')),
+                   ('destructive', if(action_class = 'destructive' AND error_code = '',
+                                      toString(action), '')),
+                   ('sensitive', if(action_class IN ('privilege', 'defense_evasion')
+                                    AND error_code = '', toString(action), '')),
                    ('prod', if((action_class = 'destructive'
                                 OR toString(action) IN {{grants:Array(String)}})
                                AND arrayExists(r -> match(r, {{prod:String}}), resources),

@@ -258,9 +258,14 @@ class PrincipalState:
         self._touch(event.event_time_ms)
         cls = event.action_class
         destructive = cls == "destructive"
-        new_destructive = destructive and self._first_seen("destructive", event.action)
-        new_sensitive = cls in ("privilege", "defense_evasion") and self._first_seen(
-            "sensitive", event.action
+        # a call that failed (a trail that does not exist, a denied attempt) did not delete or
+        # change anything: it is not the principal's first delete or permission change
+        done = not event.error_code
+        new_destructive = done and destructive and self._first_seen("destructive", event.action)
+        new_sensitive = (
+            done
+            and cls in ("privilege", "defense_evasion")
+            and self._first_seen("sensitive", event.action)
         )
         if new_sensitive and cls == "privilege":
             self.privilege_since[event.action] = event.event_time_ms

@@ -269,3 +269,13 @@ def test_an_agent_reading_ten_times_its_usual_pages_a_workload_or_person_waits()
             assert first.explanation["data_reads_10m"]["value"] >= 400  # 10 x its usual 40
     assert tiers["agent"] >= {"hold", "page"}, tiers
     assert tiers["service"] == tiers["human"] == {"hold"}, tiers
+
+
+def test_a_failed_call_is_not_a_first_evasion_the_first_successful_one_is() -> None:
+    key = ev(T0, "DescribeInstances", source="ec2").principal_key
+    state = PrincipalState(key, "agent", profile(key))
+    # the trail did not exist: the call changed nothing
+    missing = ev(T0, "UpdateTrail", source="cloudtrail", errorCode="TrailNotFoundException")
+    done = ev(T0 + timedelta(minutes=1), "UpdateTrail", source="cloudtrail")
+    found = run(state, [missing, done])
+    assert [("baseline:first_seen_evasion" in rules_of(f)) for f in found] == [False, True]

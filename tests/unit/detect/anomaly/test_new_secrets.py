@@ -35,7 +35,9 @@ def run(events: list[AuditEvent]) -> list[list[Finding]]:
     for e in events:
         new = Novelty.of(state, e)
         state.observe(e)
-        out.append([f for f in detector.evaluate(state, e, new) if f.rule == "context:new_secrets"])
+        out.append(
+            [f for f in detector.evaluate(state, e, new) if f.rule == "baseline:new_secrets"]
+        )
     return out
 
 
