@@ -124,6 +124,7 @@ def _serve(settings: Settings, *, sink: bool, detect: bool, dashboard: bool) -> 
     # systemd, Docker and Kubernetes send) must then unwind like Ctrl-C, so the workers drain
     # and the sink commits, instead of killing the process with the default handler
     signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGINT, _interrupted)
     if settings.embedded_bus:  # the embedded log (and store) under the data dir: one owner
         _lock_data_dir(Path(settings.data_dir))
     _check_port(settings.host, settings.port)
@@ -161,6 +162,13 @@ def _serve(settings: Settings, *, sink: bool, detect: bool, dashboard: bool) -> 
                 dash.terminate()
                 dash.wait(timeout=10)
     return 0
+
+
+def _interrupted(signum: int, frame: object) -> None:  # noqa: ARG001 - a signal handler
+    """Ctrl-C unwinds (the workers drain) and exits 130 wherever it lands. Python's own handler
+    does the same, but asyncio.run replaces that one while the server starts and turns a
+    Ctrl-C in that moment into a quiet cancellation that exited 0."""
+    raise KeyboardInterrupt
 
 
 def _terminated(signum: int, frame: object) -> None:  # noqa: ARG001 - a signal handler
