@@ -10,7 +10,8 @@ says about the call's target or counterpart -- never by a principal's name:
 - the keys or password are for a user the same principal created days ago (onboarding);
 - a bucket named as a website is opened for reads only;
 - the request only removes access;
-- a log group keeps its logs for a week or more.
+- a log group keeps its logs for a week or more;
+- a workload whose days are spent reading users' keys rotates a service user's key.
 
 A twin is held for corroboration (another detector on another event), not dropped: the same
 call in a real incident usually comes with other signs.
@@ -76,6 +77,7 @@ SELF_GRANT_ACTIONS = frozenset(
 )
 IDENTITY_KEYS = ("userName", "roleName", "groupName")
 RETENTION_KEPT_DAYS = 7  # a log retention of at least this many days is housekeeping
+KEY_ACTIONS = frozenset({"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"})
 # lasting destruction judges temporary targets itself (detect.anomaly.destruction)
 OWN_JUDGEMENT = frozenset({"baseline:lasting_destruction", "baseline:slow_lasting_destruction"})
 
@@ -126,6 +128,19 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
     def new_user(case: Case) -> bool:
         return case.finding.actor_kind == "human" and _new_user(org, case)
 
+    def rotation(case: Case) -> bool:
+        # a key-rotation job: a workload that has read users' keys for days (its routine),
+        # now writing one for a user that is not a person at work (a service user)
+        state, event = case.state, case.event
+        user = field(_params(case), "userName")
+        return (
+            case.finding.actor_kind == "service"
+            and state.mature
+            and "ListAccessKeys" in state.seen.get("action", ())
+            and isinstance(user, str)
+            and not org.active_person(event.account, user, event.event_time_ms)
+        )
+
     return (
         ("its own credentials", lambda case: "trace" if _own_credentials(case) else None),
         ("logs kept for a week or more", lambda case: "trace" if _keeps_logs(case) else None),
@@ -134,6 +149,7 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         ("a target created recently or named as temporary", held(None, young)),
         ("a region the organisation does not use", held(REGION_ACTIONS, unused)),
         ("a user a person just created (onboarding)", held(NEW_USER_ACTIONS, new_user)),
+        ("a key-rotation job rotating a service user's key", held(KEY_ACTIONS, rotation)),
         ("a website bucket opened for reads", held(PUBLIC_BUCKET_ACTIONS, _website)),
         ("the request only removes access", held(None, _only_removes)),
         ("the logs of a network the caller just deleted", held(NETWORK_LOG_ACTIONS, gone)),

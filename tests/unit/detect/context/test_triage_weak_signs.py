@@ -139,3 +139,28 @@ def test_keys_for_a_colleague_page_for_a_service_user_or_a_new_hire_they_wait() 
     assert tier("fhaddad") == "page"
     assert tier("svc-billing-sftp") == "hold"
     assert tier("new.hire") == "hold"
+
+
+def test_a_key_rotation_job_rotating_a_service_users_key_is_held() -> None:
+    """A workload that reads users' keys every day (its routine) creating a key for a service
+    user is rotation; the same call for a colleague, or by an agent, pages."""
+    org = OrgMemory()
+    triage = Triage(org=org)
+    org.observe(user_event("fhaddad", "DescribeInstances", {}, -60))  # a colleague at work
+    rotator = {"role": "iam-key-rotator", "session": "rotate", "userAgent": "Boto3/1.34.10"}
+
+    def tier(user: str, **who: Any) -> tuple[str, str]:
+        e = event("CreateAccessKey", "iam", {"userName": user}, **who)
+        state = known(e)
+        state.seen["action"].add("ListAccessKeys")
+        found = assess_with(triage, "baseline:new_sensitive_actions", e, state)
+        return found.tier, found.twin
+
+    twin = "a key-rotation job rotating a service user's key"
+    assert tier("svc-billing-sftp", **rotator) == ("hold", twin)
+    assert tier("fhaddad", **rotator) == ("page", "")
+    assert tier("svc-billing-sftp", **AGENT) == ("page", "")
+
+
+def assess_with(triage: Triage, rule: str, e: AuditEvent, state: PrincipalState) -> Finding:
+    return triage.assess(finding(rule, e), e, state, routine=False)
