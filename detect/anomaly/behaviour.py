@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from detect.anomaly.tally import TallyBook, threshold
+from detect.anomaly.tally import Tally, TallyBook, threshold
 from detect.context.org import YOUNG_MS, OrgMemory, role_of
 from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, source_of, store_of
 from detect.findings import Finding
@@ -231,19 +231,14 @@ class BehaviourDetector:
             # a person or an agent does not open this many different secrets in two minutes:
             # no missing history excuses it (a service starting up may: its own days decide)
             notes["catastrophic"] = f"{count:g} distinct secrets within two minutes"
-        return _finding(
+        return _past_own_finding(
             state,
             event,
             "baseline:credential_sweep",
-            "high",
-            f"{count:g} distinct secrets or decrypted parameters read in 10 min "
-            f"(usual up to {tally.high:g}; threshold {limit:g})",
-            ids=tally.ids(),
-            first_ms=tally.first_ms(),
-            explanation={
-                "secrets_read_10m": {"value": count, "baseline": tally.high, "threshold": limit},
-                **notes,
-            },
+            f"{count:g} distinct secrets or decrypted parameters read in 10 min",
+            (tally, count, limit),
+            "secrets_read_10m",
+            notes,
         )
 
     def _new_secrets(
@@ -330,29 +325,20 @@ class BehaviourDetector:
         listed = seen.listed.get(store) if store else None
         if listed is None or not 0 <= event.event_time_ms - listed <= COPY_AFTER_LISTING_MS:
             return None
-        tally = self._copies.get(state.key)
-        count = tally.add(event.event_time_ms, event.event_id, event.resources[0])
-        limit = threshold(
-            COPY_FLOORS,
-            state.actor_kind,
-            tally.high,
-            JOB_HIGH * 100,
-            learned_days=state.learned_days,
+        over = _past_own(
+            self._copies, state, event, event.resources[0], COPY_FLOORS, JOB_HIGH * 100
         )
-        if count <= limit:
+        if over is None:
             return None
-        return _finding(
+        count = over[1]
+        return _past_own_finding(
             state,
             event,
             "baseline:bucket_copied",
-            "high",
             f"{store} listed whole, then {count:g} of its objects read in 10 min: a copy of the "
-            f"bucket (usual up to {tally.high:g}; threshold {limit:g})",
-            ids=tally.ids(),
-            first_ms=tally.first_ms(),
-            explanation={
-                "copied_objects_10m": {"value": count, "baseline": tally.high, "threshold": limit}
-            },
+            "bucket",
+            over,
+            "copied_objects_10m",
         )
 
     def _denied_burst(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
@@ -499,28 +485,19 @@ class BehaviourDetector:
         """KMS Decrypt calls far beyond the principal's own: secrets being opened in bulk."""
         if event.action != "Decrypt" or not event.source.startswith("kms"):
             return None
-        tally = self._decrypts.get(state.key)
-        count = tally.add(event.event_time_ms, event.event_id, event.event_id)
-        limit = threshold(
-            DECRYPT_FLOORS,
-            state.actor_kind,
-            tally.high,
-            JOB_HIGH * 10,
-            learned_days=state.learned_days,
+        over = _past_own(
+            self._decrypts, state, event, event.event_id, DECRYPT_FLOORS, JOB_HIGH * 10
         )
-        if count <= limit:
+        if over is None:
             return None
-        return _finding(
+        count = over[1]
+        return _past_own_finding(
             state,
             event,
             "baseline:decrypt_burst",
-            "high",
-            f"{count:g} KMS decrypts in 10 min (usual up to {tally.high:g}; threshold {limit:g})",
-            ids=tally.ids(),
-            first_ms=tally.first_ms(),
-            explanation={
-                "decrypts_10m": {"value": count, "baseline": tally.high, "threshold": limit}
-            },
+            f"{count:g} KMS decrypts in 10 min",
+            over,
+            "decrypts_10m",
         )
 
     def _self_grant(
@@ -666,6 +643,50 @@ def _finding(
         first_event_ms=first_ms or event.event_time_ms,
         last_event_ms=event.event_time_ms,
         explanation=explanation,
+    )
+
+
+def _past_own(
+    book: TallyBook,
+    state: PrincipalState,
+    event: AuditEvent,
+    key: str,
+    floors: Mapping[str, float],
+    job_high: float,
+) -> tuple[Tally, float, float] | None:
+    """Count `event` (once per `key` in the window) in the principal's tally: (tally, count,
+    limit) when the count passes the principal's own threshold, else None."""
+    tally = book.get(state.key)
+    count = tally.add(event.event_time_ms, event.event_id, key)
+    limit = threshold(
+        floors, state.actor_kind, tally.high, job_high, learned_days=state.learned_days
+    )
+    return (tally, count, limit) if count > limit else None
+
+
+def _past_own_finding(
+    state: PrincipalState,
+    event: AuditEvent,
+    rule: str,
+    what: str,
+    over: tuple[Tally, float, float],
+    feature: str,
+    notes: Mapping[str, Any] | None = None,
+) -> Finding:
+    """A high finding for a tally past the principal's own threshold (see _past_own)."""
+    tally, count, limit = over
+    return _finding(
+        state,
+        event,
+        rule,
+        "high",
+        f"{what} (usual up to {tally.high:g}; threshold {limit:g})",
+        ids=tally.ids(),
+        first_ms=tally.first_ms(),
+        explanation={
+            feature: {"value": count, "baseline": tally.high, "threshold": limit},
+            **(notes or {}),
+        },
     )
 
 

@@ -10,7 +10,7 @@ the caller's own role are how deploys look.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from detect.engine import DetectionEngine
@@ -22,6 +22,22 @@ ACCOUNT = "123456789012"
 CI = {"role": "gha-catalog-deploy", "session": "GitHubActions", "userAgent": "Boto3/1.34.0"}
 AGENT = {"role": "ops-agent", "session": "agent-run-5e1c", "userAgent": "Boto3/1.34.0"}
 DAY = timedelta(days=1)
+
+
+def _lambda_assumes(role: str, at: datetime) -> AuditEvent:
+    """AWS assuming `role` to run a Lambda function."""
+    return make_event(
+        eventName="AssumeRole",
+        eventSource="sts.amazonaws.com",
+        sourceIPAddress="lambda.amazonaws.com",
+        userAgent="lambda.amazonaws.com",
+        userIdentity={"type": "AWSService", "invokedBy": "lambda.amazonaws.com"},
+        requestParameters={
+            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/{role}",
+            "roleSessionName": role.removesuffix("-exec"),
+        },
+        at=at,
+    )
 
 
 def _history() -> list[AuditEvent]:
@@ -36,20 +52,7 @@ def _history() -> list[AuditEvent]:
             events.append(
                 make_event(eventName="DescribeInstances", at=when + timedelta(hours=2), **AGENT)
             )
-        events.append(
-            make_event(
-                eventName="AssumeRole",
-                eventSource="sts.amazonaws.com",
-                sourceIPAddress="lambda.amazonaws.com",
-                userAgent="lambda.amazonaws.com",
-                userIdentity={"type": "AWSService", "invokedBy": "lambda.amazonaws.com"},
-                requestParameters={
-                    "roleArn": f"arn:aws:iam::{ACCOUNT}:role/provisioner-exec",
-                    "roleSessionName": "provisioner",
-                },
-                at=at + timedelta(hours=3),
-            )
-        )
+        events.append(_lambda_assumes("provisioner-exec", at + timedelta(hours=3)))
         events.append(
             make_event(
                 eventName="AttachRolePolicy",
@@ -183,18 +186,7 @@ def test_cloudformations_role_handed_to_a_new_function_pages() -> None:
 def test_an_instance_launched_with_a_lambda_functions_role_pages() -> None:
     """AWS ran only Lambda code with the role: on an instance it is another workload's
     permissions on a host the caller controls. The same role for a new function is a deploy."""
-    lambda_role = make_event(
-        eventName="AssumeRole",
-        eventSource="sts.amazonaws.com",
-        sourceIPAddress="lambda.amazonaws.com",
-        userAgent="lambda.amazonaws.com",
-        userIdentity={"type": "AWSService", "invokedBy": "lambda.amazonaws.com"},
-        requestParameters={
-            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/orders-ingest-exec",
-            "roleSessionName": "orders-ingest",
-        },
-        at=BASE_TIME + DAY,
-    )
+    lambda_role = _lambda_assumes("orders-ingest-exec", BASE_TIME + DAY)
     run = make_event(
         eventName="RunInstances",
         readOnly=False,
