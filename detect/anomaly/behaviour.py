@@ -51,16 +51,6 @@ NOVELTY_DAY_SHARE = 0.25
 MAX_VALUES = 512  # nets and clients remembered per principal
 NEW_STORE_READS = 50  # objects read in 10 min from stores the principal first read within ...
 NEW_STORE_MS = 3_600_000  # ... this: exfiltration from a bucket or table it never touched
-# A wholesale copy of a bucket (aws s3 sync, cp --recursive, rclone): a listing of the whole
-# bucket (no prefix, no delimiter: every key at once), then its objects read one by one. The
-# objects read this way in 10 min are judged against the principal's own days (a nightly backup
-# job copies for a living); a console user browsing lists folder by folder.
-COPY_FLOORS = {"agent": 100, "human": 100, "service": 200}  # objects copied in 10 min
-COPY_AFTER_LISTING_MS = WINDOW_MS  # reads this soon after the bucket's whole listing
-WHOLE_LISTINGS = frozenset({"ListObjects", "ListObjectsV2", "ListObjectVersions"})
-# secrets a known principal never read before, read in 10 min: context (a note), not a sweep --
-# a stolen console session opening the three production secrets its owner never touches
-NEW_SECRETS_NOTE = 3
 SESSION_START_MS = 5 * 60_000  # a session's first minutes
 SESSION_DENIALS = 10  # refused credential reads in them that page with no history (workloads)
 # Calls that hand over a credential or a secret: a new session refused these again and again is
@@ -160,8 +150,6 @@ class _Seen:  # what a principal's state does not keep
     new_stores: dict[str, int] = field(default_factory=dict)  # store -> first read ms (new ones)
     denied_ms: int = -(10**15)  # latest denied call
     passed: set[str] = field(default_factory=set)  # roles it handed to new compute
-    listed: dict[str, int] = field(default_factory=dict)  # bucket -> its latest whole listing ms
-    secrets: set[str] = field(default_factory=set)  # secrets and parameters it read
 
 
 @dataclass
@@ -180,8 +168,6 @@ class BehaviourDetector:
         self._denied = TallyBook(WINDOW_MS)
         self._denied_fast = TallyBook(FAST_WINDOW_MS)
         self._new_reads = TallyBook(WINDOW_MS)
-        self._copies = TallyBook(WINDOW_MS)
-        self._new_secret_reads = TallyBook(WINDOW_MS)
         self._decrypts = TallyBook(WINDOW_MS)
         self._seen: dict[str, _Seen] = {}
 
@@ -193,9 +179,7 @@ class BehaviourDetector:
         seen = self._seen.setdefault(state.key, _Seen())
         if result == "ok":
             found.append(self._sweep(state, event, record))
-            found.append(self._new_secrets(state, event, record, seen))
             found.append(self._new_store_reads(state, event, seen, new))
-            found.append(self._bucket_copy(state, event, record, seen))
             found.append(self._decrypt_burst(state, event))
             found.append(self._grant(state, event, new.action, new.prod_grant))
             found.append(self._region(state, event, record, new.region))
@@ -241,36 +225,6 @@ class BehaviourDetector:
             notes,
         )
 
-    def _new_secrets(
-        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: _Seen
-    ) -> Finding | None:
-        """Secrets a known principal never read, opened in a row: a note (detect.context.triage)
-        that corroborates a sign on another call (a sign-in from a new network).
-        A principal still being learned reads everything for the first time: nothing."""
-        names = _secret_names(event, record)
-        full = len(seen.secrets) >= MAX_VALUES  # a workload reading thousands: not judged
-        new = [n for n in names if n not in seen.secrets]
-        if not full:
-            seen.secrets.update(new[: MAX_VALUES - len(seen.secrets)])
-        if full or not new or not state.mature:
-            return None
-        tally = self._new_secret_reads.get(state.key)
-        count = 0.0
-        for name in new:
-            count = tally.add(event.event_time_ms, event.event_id, name)
-        if count < NEW_SECRETS_NOTE:
-            return None
-        return _finding(
-            state,
-            event,
-            "baseline:new_secrets",
-            "medium",
-            f"{count:g} secrets or decrypted parameters in 10 min this principal never read",
-            ids=tally.ids(),
-            first_ms=tally.first_ms(),
-            explanation={"new_secrets_10m": {"value": count, "threshold": NEW_SECRETS_NOTE}},
-        )
-
     def _new_store_reads(
         self, state: PrincipalState, event: AuditEvent, seen: _Seen, new: Novelty
     ) -> Finding | None:
@@ -306,39 +260,6 @@ class BehaviourDetector:
                 },
                 "catastrophic": f"wholesale reads of {store}, never read by it before",
             },
-        )
-
-    def _bucket_copy(
-        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: _Seen
-    ) -> Finding | None:
-        """A bucket listed whole and then read object by object: a copy of the store leaving
-        (the shape of `aws s3 sync`), judged against the principal's own copies."""
-        if event.action in WHOLE_LISTINGS:
-            bucket = lookup(record, "requestParameters", "bucketName")
-            prefix = lookup(record, "requestParameters", "prefix")
-            delimiter = lookup(record, "requestParameters", "delimiter")
-            whole = isinstance(bucket, str) and bucket and not prefix and not delimiter
-            if whole and (bucket in seen.listed or len(seen.listed) < MAX_VALUES):
-                seen.listed[str(bucket)] = event.event_time_ms
-            return None
-        store = store_of(event)
-        listed = seen.listed.get(store) if store else None
-        if listed is None or not 0 <= event.event_time_ms - listed <= COPY_AFTER_LISTING_MS:
-            return None
-        over = _past_own(
-            self._copies, state, event, event.resources[0], COPY_FLOORS, JOB_HIGH * 100
-        )
-        if over is None:
-            return None
-        count = over[1]
-        return _past_own_finding(
-            state,
-            event,
-            "baseline:bucket_copied",
-            f"{store} listed whole, then {count:g} of its objects read in 10 min: a copy of the "
-            "bucket",
-            over,
-            "copied_objects_10m",
         )
 
     def _denied_burst(self, state: PrincipalState, event: AuditEvent) -> Finding | None:

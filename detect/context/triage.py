@@ -50,9 +50,6 @@ ADMIN_HISTORY_MS = 86_400_000  # permission work at least this long ago makes a 
 PERSON_NOTED = frozenset({"baseline:denied_burst"})
 # more deletes than usual over six hours, temporary ones included, waits for a second sign;
 # lasting resources deleted over hours page alone (baseline:slow_lasting_destruction)
-# secrets a known principal never read: corroborates another sign on another call (a sign-in
-# from a new network), never the sweep of the same reads
-NEW_SECRETS = "baseline:new_secrets"
 SLOW_DELETES = "baseline:slow_destructive"
 # an AI agent reading this many times its own usual high in 10 min is pulling data out, not
 # working (a batch job's quarter-end surge is a workload's, and a person's waits for a second sign)
@@ -310,7 +307,7 @@ def _context_only(case: Case) -> str | None:
         return None if _agent_bulk(case.finding) else "hold"
     if rule == SLOW_DELETES:
         return "hold"
-    return "note" if rule.startswith("context:") or rule == NEW_SECRETS else None
+    return "note" if rule.startswith("context:") else None
 
 
 def _agent_bulk(finding: Finding) -> bool:
