@@ -87,6 +87,17 @@ def _create_function(passed: str, at_hours: float = 0.0, **who: Any) -> AuditEve
     )
 
 
+def _run_instance(profile: str) -> AuditEvent:
+    """The CI role launching an instance with the instance profile `profile`."""
+    return make_event(
+        eventName="RunInstances",
+        readOnly=False,
+        requestParameters={"instanceType": "t3.micro", "iamInstanceProfile": {"name": profile}},
+        at=BASE_TIME + 4 * DAY,
+        **CI,
+    )
+
+
 def opened(events: list[AuditEvent]) -> list[str]:
     engine = DetectionEngine(rules=load_rules())
     changes = engine.process(sorted(events, key=lambda e: e.event_time_ms)).changes
@@ -103,16 +114,7 @@ def test_a_function_created_with_a_lambda_execution_role_does_not() -> None:
 
 
 def test_an_instance_launched_with_a_permission_changers_role_pages() -> None:
-    run = make_event(
-        eventName="RunInstances",
-        readOnly=False,
-        requestParameters={
-            "instanceType": "t3.micro",
-            "iamInstanceProfile": {"name": "provisioner-exec"},
-        },
-        at=BASE_TIME + 4 * DAY,
-        **CI,
-    )
+    run = _run_instance("provisioner-exec")
     assert opened([*_history(), run]) == ["baseline:borrowed_role"]
 
 
@@ -187,15 +189,6 @@ def test_an_instance_launched_with_a_lambda_functions_role_pages() -> None:
     """AWS ran only Lambda code with the role: on an instance it is another workload's
     permissions on a host the caller controls. The same role for a new function is a deploy."""
     lambda_role = _lambda_assumes("orders-ingest-exec", BASE_TIME + DAY)
-    run = make_event(
-        eventName="RunInstances",
-        readOnly=False,
-        requestParameters={
-            "instanceType": "t3.micro",
-            "iamInstanceProfile": {"name": "orders-ingest-exec"},
-        },
-        at=BASE_TIME + 4 * DAY,
-        **CI,
-    )
+    run = _run_instance("orders-ingest-exec")
     assert opened([*_history(), lambda_role, run]) == ["baseline:borrowed_role"]
     assert opened([*_history(), lambda_role, _create_function("orders-ingest-exec")]) == []
