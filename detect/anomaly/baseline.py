@@ -184,14 +184,18 @@ class _Day:
     day: int = -1
     flagged: bool = False
     high: dict[str, float] = field(default_factory=dict)
-    yesterday: dict[str, float] = field(default_factory=dict)  # the day before, flagged or not
+    # the previous active day's highs, flagged or not (a weekend does not break a daily job)
+    yesterday: dict[str, float] = field(default_factory=dict)
+    paged: dict[str, float] = field(default_factory=dict)  # flagged days' highs, not learned
 
 
 class BaselineDetector:
     """Evaluates the checks on a principal's current window; learns quiet days' highs.
 
     A day's window maxima become part of the principal's `high` only when the day ends without a
-    finding for that principal, so an incident never teaches the baseline that it is normal.
+    page for that principal (a flagged day teaches what its previous active day also reached), so
+    an incident never teaches the baseline that it is normal. A flagged day's maxima are kept
+    apart: a finding back at no more than that on a later day says so (`recurs`).
     """
 
     def __init__(self, checks: Sequence[BaselineCheck] = DEFAULT_CHECKS) -> None:
@@ -264,7 +268,9 @@ class BaselineDetector:
                 # a job that runs daily is routine, an incident does not repeat every day
                 learned = value if not day.flagged else min(value, day.yesterday.get(name, 0.0))
                 state.high[name] = max(state.high.get(name, 0.0), learned)
-            day.yesterday = day.high if day_no == day.day + 1 else {}
+                if day.flagged:
+                    day.paged[name] = max(day.paged.get(name, 0.0), value)
+            day.yesterday = day.high
             day.day, day.flagged, day.high = day_no, False, {}
         for check in self.checks:
             value = x[_INDEX[check.feature]]
@@ -296,6 +302,9 @@ class BaselineDetector:
         explanation: dict[str, object] = {
             check.feature: {"value": value, "baseline": usual, "threshold": limit}
         }
+        paged = self._days[state.key].paged.get(check.feature, 0.0)
+        if paged and value <= check.multiplier * paged + check.slack:
+            explanation["recurs"] = paged  # as much paged on an earlier day: triage holds it
         if check.evidence == "destructive":
             prod = sum(b.prod_destructive for b in state.buckets)
             if prod >= CATASTROPHIC_PROD_DESTRUCTIVE:

@@ -292,7 +292,7 @@ class BehaviourDetector:
             f"permissions (usual up to {tally.high:g}; threshold {limit:g})",
             ids=tally.ids(),
             first_ms=tally.first_ms(),
-            explanation={f"denied_actions_{span}": usual},
+            explanation={f"denied_actions_{span}": usual, **_recurrence(tally, count)},
         )
 
     def _grant(
@@ -606,9 +606,15 @@ def _past_own_finding(
         first_ms=tally.first_ms(),
         explanation={
             feature: {"value": count, "baseline": tally.high, "threshold": limit},
+            **_recurrence(tally, count),
             **(notes or {}),
         },
     )
+
+
+def _recurrence(tally: Tally, count: float) -> dict[str, float]:
+    """{"recurs": the earlier flagged day's high} when `count` is back at no greater volume."""
+    return {"recurs": tally.paged} if tally.recurs(count) else {}
 
 
 def _secret_names(event: AuditEvent, record: Mapping[str, Any]) -> list[str]:

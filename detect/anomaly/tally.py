@@ -3,8 +3,10 @@
 The streaming detectors beyond the feature vector (lasting destruction, secret sweeps, denied
 bursts) share this shape: what happened in the last window, compared with the principal's own
 usual. A day teaches its high when it ends quiet (no page for the principal that day); a
-flagged day teaches only what the day before also reached, so a job that runs every day is
-learned as routine while an incident, which does not repeat daily, is not.
+flagged day teaches only what the principal's previous active day also reached, so a job that
+runs every working day is learned as routine while an incident, which does not repeat daily, is
+not. What a flagged day reached beyond that is remembered apart (`paged`): the same volume back
+on a later day is the principal's habit or a known incident, which triage holds (`recurs`).
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ class Tally:
     day: int = -1
     day_high: float = 0.0
     flagged: bool = False
-    yesterday: float = 0.0
+    yesterday: float = 0.0  # the previous active day's high (a weekend does not break a job)
+    paged: float = 0.0  # the most a flagged day reached that its highs did not learn
 
     def add(self, time_ms: int, event_id: str, key: str) -> float:
         """Add one item (its `key` counts once per window); returns the window's count."""
@@ -73,8 +76,15 @@ class Tally:
             if self.day >= 0:
                 learned = self.day_high if not self.flagged else min(self.day_high, self.yesterday)
                 self.high = max(self.high, learned)
-                self.yesterday = self.day_high if day == self.day + 1 else 0.0
+                if self.flagged:
+                    self.paged = max(self.paged, self.day_high)
+                self.yesterday = self.day_high
             self.day, self.day_high, self.flagged = day, 0.0, False
+
+    def recurs(self, count: float) -> bool:
+        """Whether `count` is no more than a flagged earlier day reached (with the tolerance a
+        learned high gets: MULTIPLIER x it + SLACK)."""
+        return self.paged > 0 and count <= MULTIPLIER * self.paged + SLACK
 
     def ids(self, limit: int = 256) -> tuple[str, ...]:
         return tuple(i for _, i, _ in list(self.items)[-limit:])

@@ -82,6 +82,7 @@ PERSON_HELD = frozenset(
 
 Policy = Callable[[Case], str | None]  # the tier it lowers the finding to, or None
 ANALYST_VERDICT = "a pattern an analyst marked false positive for this principal"
+RECURRING = "as much as paged on an earlier day: the principal's habit, or an incident known"
 
 
 class Triage:
@@ -106,7 +107,11 @@ class Triage:
         self.solo_rank = severity_rank(sigma_solo_level)
         self.org = org if org is not None else OrgMemory()
         self.false_positive = false_positive if false_positive is not None else _never
-        twins = (*twin_policies(self.org), (ANALYST_VERDICT, self._marked_false_positive))
+        twins = (
+            *twin_policies(self.org),
+            (ANALYST_VERDICT, self._marked_false_positive),
+            (RECURRING, _recurring),
+        )
         self.twin_names = frozenset(name for name, _ in twins)
         self.policies: tuple[tuple[str, Policy], ...] = (
             *twins,
@@ -205,6 +210,13 @@ class Triage:
         if finding.severity == "low":
             return "trace"
         return "hold" if severity_rank(finding.severity) < self.solo_rank else None
+
+
+def _recurring(case: Case) -> str | None:
+    """A volume that paged on an earlier day and is back, no bigger, on another: a job that
+    paged on its first days (a flagged day teaches the baseline nothing new), or a pattern
+    already paged. It waits for a sign that is not volume (see detect.anomaly.tally)."""
+    return "hold" if case.finding.explanation.get("recurs") else None
 
 
 def _weak_forest(case: Case) -> str | None:

@@ -179,6 +179,23 @@ def test_a_daily_job_is_learned_even_on_flagged_days() -> None:
     assert state.high["destructive_10m"] == 12
 
 
+def test_a_job_learned_across_a_weekend_and_a_paged_volume_back_recurs() -> None:
+    """Friday and Monday both paged: Monday teaches what Friday reached (the weekend is not a
+    gap in a working-day job), and a burst no bigger than a paged day's says it recurs."""
+    detector = BaselineDetector()
+    state = PrincipalState(deletes(1)[0].principal_key, "agent")
+    friday, monday = T0 + timedelta(days=4), T0 + timedelta(days=7)
+    flagged_run(state, deletes(12, friday), detector)
+    found = run(state, deletes(12, monday), detector)
+    assert found[-1][0].explanation["recurs"] == 12  # Friday's 12 paged and are back
+    detector.mark_flagged(state.key)
+    run(state, deletes(30, monday + timedelta(days=1)), detector)
+    assert state.high["destructive_10m"] == 12
+    later = deletes(60, monday + timedelta(days=1, hours=2))
+    bigger = [f for fs in run(state, later, detector) for f in fs]
+    assert bigger and "recurs" not in bigger[-1].explanation  # 60 > 1.5 x 12 + 2
+
+
 def test_off_hours_from_a_new_address_is_unusual_context() -> None:
     key = ev(T0, "DescribeInstances", source="ec2").principal_key
     day_worker = PrincipalProfile(

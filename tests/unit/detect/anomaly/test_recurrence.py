@@ -1,0 +1,95 @@
+"""A volume that paged once and comes back on later days is a habit, not a new incident.
+
+A flagged day teaches the baseline only what the principal's previous active day also reached,
+so a job that paged on the day Leash was installed used to page again every working day after
+it: the flagged day taught nothing, and a weekend in between reset "yesterday".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from detect.anomaly.tally import Tally
+from detect.context.triage import RECURRING
+from detect.engine import DetectionEngine
+from detect.rules.catalogue import load_rules
+from ingest.events import AuditEvent
+from tests.factories import BASE_TIME, make_event
+
+FRIDAY, MONDAY = 4, 7  # days after BASE_TIME (a Monday)
+DAY_MS = 86_400_000
+
+
+def at_day(day: int, hours: float = 0.0) -> datetime:
+    return BASE_TIME + timedelta(days=day, hours=hours)
+
+
+def config_load(start: datetime, names: int = 20) -> list[AuditEvent]:
+    """An agent loading its configuration: `names` distinct secrets in under a minute."""
+    return [
+        make_event(
+            eventSource="secretsmanager.amazonaws.com",
+            eventName="GetSecretValue",
+            requestParameters={"secretId": f"mobile-api/config-{i}"},
+            at=start + timedelta(seconds=2 * i),
+        )
+        for i in range(names)
+    ]
+
+
+def working_day(day: int, names: int = 20) -> list[AuditEvent]:
+    reads = [
+        make_event(eventName="DescribeInstances", at=at_day(day, 1 + m / 60))
+        for m in range(0, 120, 3)
+    ]
+    loads = config_load(at_day(day, 1.5), names) + config_load(at_day(day, 5), names)
+    return sorted(reads + loads, key=lambda e: e.event_time_ms)
+
+
+def opened_by_day(days: list[tuple[int, int]]) -> dict[int, list[str]]:
+    engine = DetectionEngine(rules=load_rules())
+    opened: dict[int, list[str]] = {}
+    for day, names in days:
+        for change, alert in engine.process(working_day(day, names)).changes:
+            if change == "alert.opened":
+                opened.setdefault(day, []).append(alert.rule)
+    return opened
+
+
+def test_a_job_that_paged_on_install_day_does_not_page_again_after_the_weekend() -> None:
+    opened = opened_by_day([(FRIDAY, 20), (MONDAY, 20), (MONDAY + 1, 20), (MONDAY + 2, 20)])
+    # twenty secrets in a minute by an agent nobody has seen: no history excuses it
+    assert opened == {FRIDAY: ["baseline:credential_sweep"]}
+
+
+def test_a_sweep_well_beyond_what_paged_before_pages_again() -> None:
+    # Monday taught its 20 as routine: a job's 3x, doubled while one day is learned, is 120
+    opened = opened_by_day([(FRIDAY, 20), (MONDAY, 20), (MONDAY + 1, 150)])
+    assert list(opened) == [FRIDAY, MONDAY + 1]
+
+
+def test_a_flagged_day_teaches_what_the_previous_active_day_reached_across_a_gap() -> None:
+    tally = Tally(600_000)
+    for day in (FRIDAY, MONDAY):  # both days paged; the weekend in between had no activity
+        for i in range(12):
+            tally.add(day * DAY_MS + i * 1000, f"e{day}-{i}", f"k{i}")
+        tally.flagged = True
+    tally.roll((MONDAY + 1) * DAY_MS)
+    assert tally.high == 12
+    assert tally.paged == 12  # and both days' highs are remembered as paged
+    assert tally.recurs(12) and tally.recurs(19) and not tally.recurs(20)
+
+
+def test_recurrence_holds_a_finding_as_a_twin() -> None:
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(working_day(FRIDAY))
+    events = working_day(MONDAY)
+    engine.process(events)
+    held = [
+        f
+        for f in engine.pager.waiting(events[0].principal_key)
+        if f.rule == "baseline:credential_sweep" and f.explanation.get("recurs")
+    ]
+    assert held, "Monday's config load was not recognised as Friday's volume back"
+    assert {f.tier for f in held} == {"hold"}
+    assert {f.twin for f in held} == {RECURRING}
