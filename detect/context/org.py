@@ -49,6 +49,8 @@ MAX_RUNS = 10_000
 MAX_NETS = 100_000  # networks (/16) whose users are remembered (least recently used forgotten)
 MAX_ROLES = 50_000  # roles whose use is remembered (least recently used forgotten)
 NO_MFA_NORM_USERS = 3  # other people signing in to the console without MFA: the org's habit
+# an account Leash has watched for less than this has shown nobody's habits yet (install days)
+ACCOUNT_YOUNG_MS = 2 * 24 * 3_600_000
 SHARED_NET_USERS = 2  # other principals on a network that make it the organisation's own
 # Networks a principal deletes: the flow logs or DNS query logs that watched them go next
 NETWORK_DELETES = frozenset(
@@ -377,6 +379,12 @@ class OrgMemory:
         """The principal deleted a VPC, subnet or other network within `within_ms` before."""
         last = self._network_deleted.get(principal_key)
         return last is not None and 0 <= at_ms - last <= within_ms
+
+    def young_account(self, account: str, at_ms: int) -> bool:
+        """Leash first saw this account less than ACCOUNT_YOUNG_MS before `at_ms` (or never):
+        its first days, when every person is a stranger only because nobody was watching."""
+        first = self._accounts.get(account)
+        return first is None or at_ms - first < ACCOUNT_YOUNG_MS
 
     def known_account(self, account: str, before_ms: int) -> bool:
         first = self._accounts.get(account)

@@ -169,8 +169,11 @@ class Triage:
         corroborates -- except keys or a password made for a colleague (see
         _colleague_credentials). A person new to Leash (a fresh install) has no history to
         corroborate with: theirs page -- except a console sign-in without MFA where several
-        colleagues sign in that way (the organisation's habit, not a stranger's sign). (Holding
-        a stranger's that comes from a network colleagues use was tried and undone: the
+        colleagues sign in that way (the organisation's habit, not a stranger's sign), or where
+        Leash has watched the account for under two days and the sign-in came from a browser:
+        on the install's first days every person is a stranger, and one who never uses MFA
+        says nothing new (a script signing in to the console still pages). (Holding a
+        stranger's that comes from a network colleagues use was tried and undone: the
         identities an attacker creates share the attacker's network too.)"""
         finding = case.finding
         if not (finding.rule.startswith("redflag:") and finding.severity in ("low", "medium")):
@@ -180,8 +183,13 @@ class Triage:
         stranger = finding.actor_kind == "human" and not case.state.mature
         if not stranger:
             return "hold"
-        if finding.rule == NO_MFA_RULE and self.org.signs_in_without_mfa(
-            case.event.principal_key, case.event.event_time_ms
+        event = case.event
+        if finding.rule == NO_MFA_RULE and (
+            self.org.signs_in_without_mfa(event.principal_key, event.event_time_ms)
+            or (
+                self.org.young_account(event.account, event.event_time_ms)
+                and _from_browser(event)
+            )
         ):
             return "hold"
         return None
@@ -217,6 +225,12 @@ def _recurring(case: Case) -> str | None:
     paged on its first days (a flagged day teaches the baseline nothing new), or a pattern
     already paged. It waits for a sign that is not volume (see detect.anomaly.tally)."""
     return "hold" if case.finding.explanation.get("recurs") else None
+
+
+def _from_browser(event: AuditEvent) -> bool:
+    """A console sign-in made by a web browser (every browser's user agent names Mozilla); one
+    that is not is a script or tool driving the sign-in page with a password."""
+    return event.user_agent.startswith("Mozilla/")
 
 
 def _weak_forest(case: Case) -> str | None:

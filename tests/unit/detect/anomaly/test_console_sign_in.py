@@ -1,8 +1,9 @@
 """Console sign-ins without MFA: a posture habit of some organisations, a sign elsewhere.
 
 Where several people sign in to the console without MFA every day, one more such sign-in by a
-user Leash has not seen yet (a young install) is the organisation's habit; where nobody does,
-it is a red flag that pages alone (a red-team user created and signed in). A known person
+user Leash has not seen yet is the organisation's habit, and so is any stranger's from a browser
+in the first two days Leash watches an account (everyone is a stranger then); otherwise, or when
+a script signs in, it is a red flag that pages alone (a red-team user created and signed in). A known person
 signing in without MFA from a network they never used pages; from a network colleagues sign
 in from (the office, the VPN), or before Leash has seen enough of their days to know their
 networks (a young install: their home network on day two), it waits for a second sign.
@@ -18,9 +19,13 @@ from ingest.events import AuditEvent
 from tests.factories import BASE_TIME, make_event
 
 ACCOUNT = "123456789012"
+OFFICE, HOME = "198.51.100.23", "203.0.113.77"
 
 
-def sign_in(user: str, at: datetime, ip: str, *, mfa: str = "No") -> AuditEvent:
+BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15"
+
+
+def sign_in(user: str, at: datetime, ip: str, *, mfa: str = "No", ua: str = BROWSER) -> AuditEvent:
     return make_event(
         eventName="ConsoleLogin",
         eventSource="signin.amazonaws.com",
@@ -32,7 +37,7 @@ def sign_in(user: str, at: datetime, ip: str, *, mfa: str = "No") -> AuditEvent:
             "accountId": ACCOUNT,
             "userName": user,
         },
-        userAgent="Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15",
+        userAgent=ua,
         sourceIPAddress=ip,
         responseElements={"ConsoleLogin": "Success"},
         additionalEventData={"MFAUsed": mfa, "LoginTo": "https://console.aws.amazon.com/"},
@@ -58,9 +63,33 @@ def colleagues(n: int) -> list[AuditEvent]:
     ]
 
 
+def watched(days: int) -> list[AuditEvent]:
+    """A colleague's MFA sign-ins: Leash has watched the account for `days` days."""
+    return [
+        sign_in("colleague", BASE_TIME + timedelta(days=d), OFFICE, mfa="Yes")
+        for d in range(days)
+    ]
+
+
 def test_a_strangers_sign_in_without_mfa_pages_where_nobody_signs_in_that_way() -> None:
-    found = opened([sign_in("redteam", BASE_TIME + timedelta(days=1), "45.9.148.201")])
+    stranger = sign_in("redteam", BASE_TIME + timedelta(days=3), "45.9.148.201")
+    found = opened([*watched(3), stranger], of=stranger)
     assert [rule for _, rule in found] == ["redflag:console_login_without_mfa"]
+
+
+def test_on_the_installs_first_days_a_strangers_browser_sign_in_waits() -> None:
+    """Two days after Leash first saw the account every person is still a stranger because
+    nobody was watching: a browser sign-in without MFA waits for a second sign."""
+    for day in (0, 1):
+        stranger = sign_in("hana", BASE_TIME + timedelta(days=day, hours=20), "122.27.145.233")
+        assert opened([*watched(day + 1), stranger], of=stranger) == []
+
+
+def test_a_script_signing_in_to_the_console_pages_even_on_install_day() -> None:
+    """Console sign-ins come from browsers; a tool driving the sign-in with a password (a
+    red-team kit, a stolen password tried by a script) pages from the first event."""
+    scripted = sign_in("redteam", BASE_TIME, "45.9.148.201", ua="python-requests/2.31.0")
+    assert [rule for _, rule in opened([scripted])] == ["redflag:console_login_without_mfa"]
 
 
 def test_where_colleagues_sign_in_without_mfa_it_is_the_organisations_habit() -> None:
@@ -89,9 +118,6 @@ def _days(user: str, ips: list[str]) -> list[AuditEvent]:
             for m in range(1, 120, 3)
         ]
     return events
-
-
-OFFICE, HOME = "198.51.100.23", "203.0.113.77"
 
 
 def test_an_established_person_from_a_network_never_used_pages() -> None:
