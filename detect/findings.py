@@ -11,10 +11,16 @@ __all__ = ["SEVERITIES", "TIERS", "VOLUME_RULES", "Finding"]
 SEVERITIES = ("low", "medium", "high", "critical")
 TIERS = ("trace", "note", "hold", "page")  # what a finding may do on its own: Finding.tier
 
-# findings that say only "more than usual" (reads, events, deletes that include temporary ones):
-# how a busy day looks, so they never corroborate what a benign twin already explains
+# findings that say only "more than usual" (reads, events, KMS decrypts, deletes that include
+# temporary ones): how a busy day looks, so they never corroborate what a benign twin already
+# explains, nor each other (objects read from an SSE-KMS bucket are KMS decrypts too)
 VOLUME_RULES = frozenset(
-    {"baseline:bulk_data_read", "baseline:rate_spike", "baseline:slow_destructive"}
+    {
+        "baseline:bulk_data_read",
+        "baseline:rate_spike",
+        "baseline:slow_destructive",
+        "baseline:decrypt_burst",
+    }
 )
 
 

@@ -137,12 +137,12 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
     """Independent evidence: another detector on another kind of call (two detectors on one
     call, or on repeats of the same call, are one piece of evidence). A trace corroborates
     nothing, nor does a finding that benign-twin context explains, nor does volume alone (more
-    reads or deletes than usual) corroborate a twin: deleting one's own temporary resources on a
-    day of heavy reading is a busy day, not two signs."""
+    reads or deletes than usual) corroborate a twin or other volume: deleting one's own
+    temporary resources on a day of heavy reading is a busy day, not two signs."""
     finding, other = mine[0], theirs[0]
     if other.rule == finding.rule or "trace" in (finding.tier, other.tier) or other.twin:
         return False
-    if finding.twin and other.rule in VOLUME_RULES:
+    if other.rule in VOLUME_RULES and (finding.twin or finding.rule in VOLUME_RULES):
         return False
     if CONTEXT_PREFIX in (finding.rule[: len(CONTEXT_PREFIX)], other.rule[: len(CONTEXT_PREFIX)]):
         # where the calls come from (a network the principal never used) is evidence apart

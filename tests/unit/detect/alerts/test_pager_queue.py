@@ -81,3 +81,16 @@ def test_volume_alone_does_not_corroborate_a_benign_twin_another_sign_does() -> 
     )
     changes = signed.apply(replace(twin, event_ids=("e9",)), "destructive", "DeleteBucket")
     assert opened_rules(changes), "a non-volume sign corroborates the twin"
+
+
+def test_two_counts_of_one_busy_hour_do_not_corroborate_each_other() -> None:
+    """Many object reads from an SSE-KMS bucket are many KMS decrypts too: a bulk-read finding
+    and a decrypt burst are one sign. A network the person never used beside them is another."""
+    busy = pager()
+    assert busy.apply(finding("baseline:bulk_data_read", "hold", 0, 1), "read", "GetObject") == []
+    assert busy.apply(finding("baseline:decrypt_burst", "hold", 5, 2), "read", "Decrypt") == []
+    assert busy.book.current(WHO) is None
+    stolen = pager()
+    stolen.apply(finding("context:new_source", "note", 0, 0), "read", "ListBuckets")
+    changes = stolen.apply(finding("baseline:decrypt_burst", "hold", 5, 2), "read", "Decrypt")
+    assert opened_rules(changes) == ["baseline:decrypt_burst"]
