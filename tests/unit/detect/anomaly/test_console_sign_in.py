@@ -3,10 +3,11 @@
 Where several people sign in to the console without MFA every day, one more such sign-in by a
 user Leash has not seen yet is the organisation's habit, and so is any stranger's from a browser
 in the first two days Leash watches an account (everyone is a stranger then); otherwise, or when
-a script signs in, it is a red flag that pages alone (a red-team user created and signed in). A known person
-signing in without MFA from a network they never used pages; from a network colleagues sign
-in from (the office, the VPN), or before Leash has seen enough of their days to know their
-networks (a young install: their home network on day two), it waits for a second sign.
+a script signs in, it is a red flag that pages alone (a red-team user created and signed in).
+A known person signing in without MFA from a network they never used pages; from a network
+colleagues sign in from (the office, the VPN), or before Leash has seen enough of their days to
+know their networks (a young install: their home network on day two), it waits for a second
+sign.
 """
 
 from __future__ import annotations
