@@ -186,10 +186,7 @@ class Triage:
         event = case.event
         if finding.rule == NO_MFA_RULE and (
             self.org.signs_in_without_mfa(event.principal_key, event.event_time_ms)
-            or (
-                self.org.young_account(event.account, event.event_time_ms)
-                and _from_browser(event)
-            )
+            or (self.org.young_account(event.account, event.event_time_ms) and _from_browser(event))
         ):
             return "hold"
         return None

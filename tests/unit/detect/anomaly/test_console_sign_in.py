@@ -67,8 +67,7 @@ def colleagues(n: int) -> list[AuditEvent]:
 def watched(days: int) -> list[AuditEvent]:
     """A colleague's MFA sign-ins: Leash has watched the account for `days` days."""
     return [
-        sign_in("colleague", BASE_TIME + timedelta(days=d), OFFICE, mfa="Yes")
-        for d in range(days)
+        sign_in("colleague", BASE_TIME + timedelta(days=d), OFFICE, mfa="Yes") for d in range(days)
     ]
 
 
