@@ -135,7 +135,7 @@ class AlertBook:
         With `may_open` False the finding only corroborates an open incident (weak evidence).
         """
         incident = self._open.get(finding.principal)
-        if incident is not None and not self._continues(incident.alert, finding):
+        if incident is not None and not self._continues(incident, finding, action_class):
             incident = None
         if incident is None and not may_open:
             return None
@@ -152,13 +152,20 @@ class AlertBook:
             return None
         return "alert.updated", incident.alert
 
-    def _continues(self, alert: Alert, finding: Finding) -> bool:
-        """Within the quiet gap -- or, for a detector that already fired in it, within
-        STORY_GAP_MS: a slow drip, privilege creep over hours, a spree resumed from a new
-        session are one story, one alert, not one alert per hour."""
+    def _continues(self, incident: _Incident, finding: Finding, action_class: str) -> bool:
+        """Within the quiet gap -- or within STORY_GAP_MS for a detector that already fired in
+        it, or for another harmful call (a delete, a permission or monitoring change) when
+        harmful calls built it: a slow drip, privilege creep over hours, a spree resumed from a
+        new session, a slow delete that also weakens a bucket policy are one story, one alert,
+        not one alert per hour and per detector."""
+        alert = incident.alert
         if finding.first_event_ms <= alert.last_event_ms + self.quiet_gap_ms:
             return True
-        same_story = finding.rule in alert.rules or finding.rule == alert.rule
+        same_story = (
+            finding.rule in alert.rules
+            or finding.rule == alert.rule
+            or (action_class in ATTACH_CLASSES and bool(incident.classes))
+        )
         return same_story and finding.first_event_ms <= alert.last_event_ms + STORY_GAP_MS
 
     def _open_incident(self, finding: Finding) -> _Incident:

@@ -101,6 +101,28 @@ def test_an_incident_ends_after_a_quiet_gap_in_event_time() -> None:
     assert [kind for kind, _ in second][0] == "alert.opened"
 
 
+def test_harmful_calls_hours_apart_are_one_story_and_reads_are_another() -> None:
+    """A slow delete: one out-of-scope delete at 10:00, a first-seen delete at 11:00, a
+    first-seen bucket-policy change at 12:00. Each is past the 30-minute quiet gap, each from
+    a different detector: one alert, not three. A secret read an hour on is not that story."""
+    book = AlertBook(quiet_gap_ms=30 * MIN_MS)
+    hour = 60 * MIN_MS
+    kind, alert = book.merge(finding(0, rule="out_of_scope", ids=("a",)), "destructive")  # type: ignore[misc]
+    assert kind == "alert.opened"
+    steps = (
+        (hour, "first_seen_destructive", "destructive"),
+        (2 * hour, "new_sensitive_actions", "privilege"),
+    )
+    for at, rule, action_class in steps:
+        kind, grown = book.merge(finding(at, rule=rule, ids=(rule,)), action_class)  # type: ignore[misc]
+        assert (kind, grown.id) == ("alert.updated", alert.id)
+    kind, other = book.merge(finding(3 * hour, rule="credential_sweep", ids=("s",)), "read")  # type: ignore[misc]
+    assert kind == "alert.opened" and other.id != alert.id
+    late = 3 * hour + 7 * hour  # beyond the story gap: a new alert even for a harmful call
+    kind, _ = book.merge(finding(late, rule="first_seen_destructive", ids=("z",)), "destructive")  # type: ignore[misc]
+    assert kind == "alert.opened"
+
+
 def test_a_resolved_alert_takes_no_more_findings() -> None:
     book = AlertBook(quiet_gap_ms=30 * MIN_MS)
     _, alert = book.merge(finding(0, ids=("a",)))  # type: ignore[misc]
