@@ -48,6 +48,10 @@ ADMIN_HISTORY_MS = 86_400_000  # permission work at least this long ago makes a 
 # people get denied all day (a console page asks for more than their role allows): it joins an
 # incident as evidence but corroborates nothing -- a stranger's sign-in or network does that
 PERSON_NOTED = frozenset({"baseline:denied_burst"})
+# a coding agent exploring an account runs into refusals on many different calls; stolen
+# credentials probing show it too, with a second sign (a new network, a sweep, a self-grant,
+# a fresh session refused credential reads: baseline:denied_session_start pages alone)
+AGENT_HELD = frozenset({"baseline:denied_burst"})
 # more deletes than usual over six hours, temporary ones included, waits for a second sign;
 # lasting resources deleted over hours page alone (baseline:slow_lasting_destruction)
 SLOW_DELETES = "baseline:slow_destructive"
@@ -120,6 +124,7 @@ class Triage:
             ("an AWS service acting on its own schedule", _aws_service),
             ("a call a service made on another principal's behalf", _on_behalf),
             ("a principal whose baseline is still being learned", _immature),
+            ("an AI agent refused while it explores", _agent_refused),
             ("volume or novelty alone is not an incident", _context_only),
             ("weak forest score", _weak_forest),
             ("routine action for this principal", _routine_rule),
@@ -215,6 +220,13 @@ class Triage:
         if finding.severity == "low":
             return "trace"
         return "hold" if severity_rank(finding.severity) < self.solo_rank else None
+
+
+def _agent_refused(case: Case) -> str | None:
+    """An AI agent's burst of refusals waits for a second sign (AGENT_HELD): on fresh seeds
+    such bursts opened 23 false alerts (15 with nothing else) against 26 true ones (1 alone)."""
+    finding = case.finding
+    return "hold" if finding.actor_kind == "agent" and finding.rule in AGENT_HELD else None
 
 
 def _recurring(case: Case) -> str | None:

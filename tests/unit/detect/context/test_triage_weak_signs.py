@@ -67,16 +67,21 @@ def assess(rule: str, e: AuditEvent) -> Finding:
     return Triage(org=OrgMemory()).assess(finding(rule, e), e, known(e), routine=False)
 
 
-def test_a_persons_denied_burst_corroborates_nothing_an_agents_pages() -> None:
+def test_refusals_trace_for_a_person_wait_for_an_agent_and_page_for_a_workload() -> None:
     """A console page asks for more than a person's role allows: a person's refusals join an
-    incident as evidence but open none, even with another weak sign beside them."""
+    incident as evidence but open none, even with another weak sign beside them. A coding
+    agent exploring an account is refused too: its burst waits for a second sign. A workload
+    does what it did yesterday: refused many different calls, its credentials are elsewhere."""
     denied = {"bucketName": "finance-exports"}
     person = event("GetBucketPolicy", "s3", denied, **PERSON)
     assert person.actor_kind == "human"
     assert assess("baseline:denied_burst", person).tier == "trace"
     agent = event("GetBucketPolicy", "s3", denied, **AGENT)
     assert agent.actor_kind == "agent"
-    assert assess("baseline:denied_burst", agent).tier == "page"
+    assert assess("baseline:denied_burst", agent).tier == "hold"
+    workload = event("GetBucketPolicy", "s3", denied, **WORKLOAD)
+    assert workload.actor_kind == "service"
+    assert assess("baseline:denied_burst", workload).tier == "page"
 
 
 def test_more_deletes_than_usual_over_hours_waits_lasting_ones_page() -> None:
