@@ -12,12 +12,14 @@ SEVERITIES = ("low", "medium", "high", "critical")
 TIERS = ("trace", "note", "hold", "page")  # what a finding may do on its own: Finding.tier
 
 # findings that say only "more than usual" (reads, events, KMS decrypts, deletes that include
-# temporary ones): how a busy day looks, so they never corroborate what a benign twin already
-# explains, nor each other (objects read from an SSE-KMS bucket are KMS decrypts too)
+# temporary ones, over 10 minutes or six hours): how a busy day looks, so they never corroborate
+# what a benign twin already explains, nor each other (objects read from an SSE-KMS bucket are
+# KMS decrypts too; a day of heavy reads is often a day of deleting one's scratch objects)
 VOLUME_RULES = frozenset(
     {
         "baseline:bulk_data_read",
         "baseline:rate_spike",
+        "baseline:destructive_burst",
         "baseline:slow_destructive",
         "baseline:decrypt_burst",
     }

@@ -72,6 +72,7 @@ EXPOSURE_RULES = frozenset(
 )
 PERSON_HELD = frozenset(
     {
+        "baseline:destructive_burst",  # any deletes, scratch ones too: lasting ones page alone
         "baseline:new_sensitive_actions",
         "baseline:privilege_burst",
         "baseline:first_access_grant",

@@ -84,6 +84,16 @@ def test_refusals_trace_for_a_person_wait_for_an_agent_and_page_for_a_workload()
     assert assess("baseline:denied_burst", workload).tier == "page"
 
 
+def test_a_persons_burst_of_deletes_waits_an_agents_pages() -> None:
+    """Twenty scratch objects deleted in ten minutes on a heavy day is a person's clean-up; it
+    waits for a sign that is not volume (lasting deletes page alone). An agent's burst pages."""
+    scratch = {"bucketName": "acme-staging-chat-reports", "key": "tmp/a.csv"}
+    person = event("DeleteObject", "s3", scratch, **PERSON)
+    assert assess("baseline:destructive_burst", person).tier == "hold"
+    agent = event("DeleteObject", "s3", scratch, **AGENT)
+    assert assess("baseline:destructive_burst", agent).tier == "page"
+
+
 def test_more_deletes_than_usual_over_hours_waits_lasting_ones_page() -> None:
     for who in (AGENT, WORKLOAD):
         e = event("DeleteObject", "s3", {"bucketName": "scratch", "key": "a.parquet"}, **who)
