@@ -54,6 +54,9 @@ class BaselineCheck:
     # teardown pipeline): it fires only at `job_multiplier` x that high. 0 = no such principal.
     job_high: float = 0.0
     job_multiplier: float = 3.0
+    # a count of repeatable work (deletes, reads, grants) can recur as a habit; first-seen
+    # actions are new by definition: as many again on a later day are new ones again
+    habit: bool = True
 
     def applies(self, event: AuditEvent) -> bool:
         if self.classes and event.action_class not in self.classes:
@@ -143,6 +146,7 @@ DEFAULT_CHECKS: tuple[BaselineCheck, ...] = (
         "sensitive",
         "first-seen privilege/evasion actions in 10 min",
         _SENSITIVE,
+        habit=False,
     ),
     BaselineCheck(
         "baseline:region_spread",
@@ -303,7 +307,7 @@ class BaselineDetector:
             check.feature: {"value": value, "baseline": usual, "threshold": limit}
         }
         paged = self._days[state.key].paged.get(check.feature, 0.0)
-        if paged and value <= check.multiplier * paged + check.slack:
+        if check.habit and paged and value <= check.multiplier * paged + check.slack:
             explanation["recurs"] = paged  # as much paged on an earlier day: triage holds it
         if check.evidence == "destructive":
             prod = sum(b.prod_destructive for b in state.buckets)

@@ -196,6 +196,20 @@ def test_a_job_learned_across_a_weekend_and_a_paged_volume_back_recurs() -> None
     assert bigger and "recurs" not in bigger[-1].explanation  # 60 > 1.5 x 12 + 2
 
 
+def test_first_seen_actions_never_recur() -> None:
+    """A day that paged for two first-seen sensitive calls does not excuse a later first-seen
+    call: new actions are new each time (only counts of repeatable work recur)."""
+    detector = BaselineDetector()
+    key = ev(T0, "DescribeInstances", source="ec2").principal_key
+    state = PrincipalState(key, "agent", profile(key))
+    day1 = [ev(T0, "StopLogging", source="cloudtrail"), ev(T0, "PutBucketPolicy")]
+    flagged_run(state, day1, detector)
+    later = ev(T0 + timedelta(days=1), "PutUserPolicy", source="iam")
+    found = [f for fs in run(state, [later], detector) for f in fs]
+    sensitive = [f for f in found if f.rule == "baseline:new_sensitive_actions"]
+    assert sensitive and "recurs" not in sensitive[0].explanation
+
+
 def test_off_hours_from_a_new_address_is_unusual_context() -> None:
     key = ev(T0, "DescribeInstances", source="ec2").principal_key
     day_worker = PrincipalProfile(
