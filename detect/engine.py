@@ -21,7 +21,7 @@ from detect.anomaly.baseline import BaselineDetector
 from detect.anomaly.behaviour import BehaviourDetector, Novelty
 from detect.anomaly.destruction import LastingDestruction
 from detect.anomaly.forest import DetectionModel, explain_rows
-from detect.context.org import OrgMemory, delegated
+from detect.context.org import OrgMemory, account_of, delegated
 from detect.context.triage import FOREST_RULE, Triage
 from detect.features import PrincipalState, source_of
 from detect.findings import SEVERITIES, Finding
@@ -112,16 +112,27 @@ class DetectionEngine:
         self.scores: dict[str, float] = {}
         self.watermark_ms = 0
         self.events_seen = 0
+        if model is not None:
+            self._remember_accounts(model)
 
     def set_model(self, model: DetectionModel) -> None:
         """Swap in a newly trained model; live states keep their windows and gain its highs."""
         self.model = model
+        self._remember_accounts(model)
         for key, state in self.states.items():
             profile = model.profiles.get(key)
             if profile is not None:
                 for name, value in profile.high.items():
                     state.high[name] = max(state.high.get(name, 0.0), value)
                 state.usual = dict(profile.usual)
+
+    def _remember_accounts(self, model: DetectionModel) -> None:
+        """The trained history says since when Leash has watched each account: a restart does
+        not make an account young again (detect.context.org.OrgMemory.young_account)."""
+        for profile in model.profiles.values():
+            account = account_of(profile.key)
+            if account and profile.first_ms:
+                self.org.remember_account(account, profile.first_ms)
 
     def principal_score(self, key: str) -> float | None:
         return self.scores.get(key)

@@ -158,7 +158,7 @@ class OrgMemory:
         self._remember_net(event)
         for account in (event.account, account_of(event.principal)):
             if account:
-                self._remember_account(account, event.event_time_ms)
+                self.remember_account(account, event.event_time_ms)
         if event.error_code:
             return
         if event.action_class == "destructive" and event.resources and not self.lasting(event):
@@ -320,9 +320,10 @@ class OrgMemory:
     def learn_accounts(self, text: str, at_ms: int) -> None:
         """Remember the account ids a trust, share or role assumption mentions."""
         for account in _ACCOUNT.findall(text):
-            self._remember_account(account, at_ms)
+            self.remember_account(account, at_ms)
 
-    def _remember_account(self, account: str, at_ms: int) -> None:
+    def remember_account(self, account: str, at_ms: int) -> None:
+        """Leash saw `account` at `at_ms` (the earliest sighting is kept)."""
         first = self._accounts.get(account)
         self._accounts[account] = at_ms if first is None else min(first, at_ms)
         self._accounts.move_to_end(account)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from detect.anomaly.forest import DetectionModel
 from detect.engine import DetectionEngine
+from detect.features import PrincipalProfile
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
 from tests.factories import BASE_TIME, make_event
@@ -83,6 +85,31 @@ def test_on_the_installs_first_days_a_strangers_browser_sign_in_waits() -> None:
     for day in (0, 1):
         stranger = sign_in("hana", BASE_TIME + timedelta(days=day, hours=20), "122.27.145.233")
         assert opened([*watched(day + 1), stranger], of=stranger) == []
+
+
+def test_a_restart_does_not_make_a_watched_account_young_again() -> None:
+    """After a restart the organisation's memory is empty, but the trained history says Leash
+    has watched the account for ten days: a stranger's sign-in pages as it did before."""
+    at = BASE_TIME + timedelta(days=10)
+    colleague = PrincipalProfile(
+        key=f"arn:aws:iam::{ACCOUNT}:user/colleague",
+        actor_kind="human",
+        events=500,
+        minutes=300,
+        offhours=0,
+        destructive=0,
+        seen={},
+        usual={},
+        high={},
+        first_ms=int(BASE_TIME.timestamp() * 1000),
+        last_ms=int(at.timestamp() * 1000) - 3_600_000,
+        active_days=10,
+    )
+    model = DetectionModel("test", 0, (), {}, {colleague.key: colleague}, {})
+    engine = DetectionEngine(rules=load_rules(), model=model)
+    stranger = sign_in("redteam", at, "45.9.148.201")
+    opened_rules = [a.rule for c, a in engine.process([stranger]).changes if c == "alert.opened"]
+    assert opened_rules == ["redflag:console_login_without_mfa"]
 
 
 def test_a_script_signing_in_to_the_console_pages_even_on_install_day() -> None:
