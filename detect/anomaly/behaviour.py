@@ -267,32 +267,25 @@ class BehaviourDetector:
         role that gets refused now and then over a deploy (a Terraform plan probing) is not
         one refused twenty different calls in thirty seconds (stolen credentials enumerating
         what they may do)."""
-        over = []
-        for book, floors, span in (
-            (self._denied, DENIED_FLOORS, "10m"),
-            (self._denied_fast, DENIED_FAST_FLOORS, "1m"),
-        ):  # both windows count every denial, whichever pages
-            tally = book.get(state.key)
-            count = tally.add(event.event_time_ms, event.event_id, event.action)
-            limit = threshold(
-                floors, state.actor_kind, tally.high, JOB_HIGH, learned_days=state.learned_days
-            )
-            if count > limit:
-                over.append((tally, count, limit, span))
+        over = [
+            (found, span)
+            for book, floors, span in (
+                (self._denied, DENIED_FLOORS, "10m"),
+                (self._denied_fast, DENIED_FAST_FLOORS, "1m"),
+            )  # both windows count every denial, whichever pages
+            if (found := _past_own(book, state, event, event.action, floors, JOB_HIGH))
+        ]
         if not over:
             return None
-        tally, count, limit, span = over[0]
-        usual = {"value": count, "baseline": tally.high, "threshold": limit}
-        return _finding(
+        found, span = over[0]
+        return _past_own_finding(
             state,
             event,
             "baseline:denied_burst",
-            "high",
-            f"{count:g} different calls denied in {span.replace('m', ' min')}: probing for "
-            f"permissions (usual up to {tally.high:g}; threshold {limit:g})",
-            ids=tally.ids(),
-            first_ms=tally.first_ms(),
-            explanation={f"denied_actions_{span}": usual, **_recurrence(tally, count)},
+            f"{found[1]:g} different calls denied in {span.replace('m', ' min')}: probing for "
+            "permissions",
+            found,
+            f"denied_actions_{span}",
         )
 
     def _grant(
