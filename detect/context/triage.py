@@ -13,7 +13,7 @@ from dataclasses import replace
 from detect.alerts.alert import severity_rank
 from detect.context.case import Case
 from detect.context.org import OWN_CREDENTIAL_ACTIONS, OrgMemory, delegated
-from detect.context.twins import NEW_USER_MS, twin_policies
+from detect.context.twins import EXPOSURE_RULES, NEW_USER_MS, twin_policies
 from detect.features import PrincipalState
 from detect.findings import TIERS, Finding
 from detect.rules.record import field, record_of
@@ -59,17 +59,6 @@ SLOW_DELETES = "baseline:slow_destructive"
 # working (a batch job's quarter-end surge is a workload's, and a person's waits for a second sign)
 AGENT_BULK_RATIO = 10.0
 AGENT_BULK_USUAL_MIN = 10.0  # an agent that barely reads: judged as if it read this many
-EXPOSURE_RULES = frozenset(
-    {
-        "redflag:bucket_made_public",
-        "redflag:resource_policy_public",
-        "redflag:snapshot_shared",
-        "redflag:ami_shared",
-        "redflag:rds_made_public",
-        "redflag:security_group_open_admin_port",
-        "redflag:public_access_block_removed",
-    }
-)
 PERSON_HELD = frozenset(
     {
         "baseline:destructive_burst",  # any deletes, scratch ones too: lasting ones page alone

@@ -27,8 +27,20 @@ from detect.context.org import EPHEMERAL_NAME_RE, OWN_CREDENTIAL_ACTIONS, OrgMem
 from detect.features import resource_name
 from detect.rules.record import field, record_of
 
-__all__ = ["twin_policies"]
+__all__ = ["EXPOSURE_RULES", "counterparts", "twin_policies"]
 
+# rules on data or access opened to the outside (the world, or another account)
+EXPOSURE_RULES = frozenset(
+    {
+        "redflag:bucket_made_public",
+        "redflag:resource_policy_public",
+        "redflag:snapshot_shared",
+        "redflag:ami_shared",
+        "redflag:rds_made_public",
+        "redflag:security_group_open_admin_port",
+        "redflag:public_access_block_removed",
+    }
+)
 BORN_RECENTLY_MS = 30 * 86_400_000  # a target created within this in the observed history
 NEW_USER_MS = 7 * 86_400_000  # keys or a password for a user created within this
 _ACCOUNT = re.compile(r"(?<!\d)(\d{12})(?!\d)")
@@ -160,9 +172,14 @@ def _params(case: Case) -> object:
     return field(record_of(case.event), "requestParameters")
 
 
+def counterparts(case: Case) -> set[str]:
+    """The account ids the request names besides the caller's own."""
+    return set(_ACCOUNT.findall(str(_params(case)))) - {case.event.account}
+
+
 def _known_accounts(org: OrgMemory, case: Case) -> bool:
     """Every account id in the request is one the organisation already deals with."""
-    found = set(_ACCOUNT.findall(str(_params(case)))) - {case.event.account}
+    found = counterparts(case)
     return bool(found) and all(org.known_account(a, case.event.event_time_ms) for a in found)
 
 
