@@ -13,7 +13,7 @@ from dataclasses import replace
 from detect.alerts.alert import severity_rank
 from detect.context.case import Case
 from detect.context.org import OWN_CREDENTIAL_ACTIONS, OrgMemory, delegated
-from detect.context.twins import EXPOSURE_RULES, NEW_USER_MS, twin_policies
+from detect.context.twins import EXPOSURE_RULES, NEW_USER_MS, counterparts, twin_policies
 from detect.features import PrincipalState
 from detect.findings import TIERS, Finding
 from detect.rules.record import field, record_of
@@ -40,6 +40,8 @@ EVASION_RULES = frozenset(
     }
 )
 ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached"})
+# data or a role opened to another account: to one the organisation never dealt with, it pages
+ACCOUNT_GRANTS = EXPOSURE_RULES | {"redflag:role_trust_external"}
 NO_MFA_RULE = "redflag:console_login_without_mfa"
 OTHER_USER_CREDENTIALS = frozenset(
     {"redflag:access_key_for_other_user", "redflag:login_profile_for_other_user"}
@@ -146,7 +148,7 @@ class Triage:
         """As _person_first_use_policy, but admin granted to a user created moments ago (a
         backdoor account, not onboarding: a new hire joins a group) and keys or a password
         made for a colleague pages for people too."""
-        if self._colleague_credentials(case):
+        if self._colleague_credentials(case) or self._grants_stranger(case):
             return None
         if case.finding.rule == "redflag:admin_policy_attached" and case.event.action in (
             "AttachUserPolicy",
@@ -173,7 +175,7 @@ class Triage:
         finding = case.finding
         if not (finding.rule.startswith("redflag:") and finding.severity in ("low", "medium")):
             return None
-        if self._colleague_credentials(case):
+        if self._colleague_credentials(case) or self._grants_stranger(case):
             return None
         stranger = finding.actor_kind == "human" and not case.state.mature
         if not stranger:
@@ -201,6 +203,23 @@ class Triage:
             return False
         birth = self.org.born(user, at)  # a new hire's first days: keys for the CLI are set-up
         return birth is None or at - birth[0] >= NEW_USER_MS
+
+    def _grants_stranger(self, case: Case) -> bool:
+        """A bucket, snapshot, image or role opened to an account the organisation never dealt
+        with (no trust, share or role assumption named it before), in an account Leash has
+        watched for two days or more: the way data or access leaves for an attacker's account.
+        It pages alone -- unless a person whose job is permissions (see _administers) made it
+        (a new vendor's account; their grants wait for a second sign) or Leash is too new to
+        know the organisation's counterparts."""
+        event = case.event
+        if case.finding.rule not in ACCOUNT_GRANTS:
+            return False
+        if self.org.young_account(event.account, event.event_time_ms):
+            return False
+        if case.finding.actor_kind == "human" and _administers(case):
+            return False
+        at = event.event_time_ms
+        return any(not self.org.known_account(a, at) for a in counterparts(case))
 
     def _lesser_sigma(self, case: Case) -> str | None:
         """Sigma's own scale: low is a hint, medium "review manually", high "should alert"."""

@@ -5,7 +5,8 @@ says about the call's target or counterpart -- never by a principal's name:
 
 - the counterpart account is one the organisation already deals with;
 - the target was created in the observed history (a temporary trail, a test user) or is named
-  as temporary, so turning it off or deleting it is clean-up;
+  as temporary, so turning it off or deleting it is clean-up (a temporary name does not excuse
+  opening it to the outside);
 - the target region is one the organisation does not use;
 - the keys or password are for a user the same principal created days ago (onboarding);
 - a bucket named as a website is opened for reads only;
@@ -120,7 +121,10 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
             case.finding.rule == "redflag:admin_policy_attached"
             or case.event.action in NEW_USER_ACTIONS
         )
-        return not backdoor and _young_target(org, case)
+        # a temporary name excuses tearing a target down, not opening it to the outside (a dev
+        # copy of the data is still the data); a target the caller just made still does
+        by_name = case.finding.rule not in EXPOSURE_RULES
+        return not backdoor and _young_target(org, case, by_name=by_name)
 
     def unused(case: Case) -> bool:
         return not org.region_in_use(case.event.region)
@@ -230,16 +234,16 @@ def _targets(case: Case) -> list[str]:
     return [r for r in case.event.resources if resource_name(r)]
 
 
-def _young_target(org: OrgMemory, case: Case) -> bool:
-    """Every target is named as temporary, or the caller itself created it lately (a target
-    someone else just created is no excuse: new code pushed into a function CloudFormation
-    just recreated is still new code in production)."""
+def _young_target(org: OrgMemory, case: Case, *, by_name: bool = True) -> bool:
+    """Every target is named as temporary (when `by_name`), or the caller itself created it
+    lately (a target someone else just created is no excuse: new code pushed into a function
+    CloudFormation just recreated is still new code in production)."""
     event = case.event
     names = _targets(case)
     if not names:
         return False
     for resource in names:
-        if _EPHEMERAL.search(resource):
+        if by_name and _EPHEMERAL.search(resource):
             continue
         birth = org.born(resource_name(resource), event.event_time_ms)
         if birth is None or event.event_time_ms - birth[0] >= BORN_RECENTLY_MS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -179,3 +180,91 @@ def test_a_key_rotation_job_rotating_a_service_users_key_is_held() -> None:
 
 def assess_with(triage: Triage, rule: str, e: AuditEvent, state: PrincipalState) -> Finding:
     return triage.assess(finding(rule, e), e, state, routine=False)
+
+
+STRANGER = "210987654321"  # an account nobody in the organisation ever named
+PARTNER = "555566667777"  # one a trust named weeks ago
+BUCKET = "arn:aws:s3:::acme-prod-invoices"
+
+
+def grant_tier(action: str, source: str, params: dict[str, Any], rule: str, **kw: Any) -> str:
+    """The tier of `rule` (from the real rule set) on a grant by a mature developer (or an
+    admin who changed permissions two days earlier), in an account Leash has watched for
+    `watched_days`."""
+    who = kw.pop("who", PERSON)
+    watched_days = kw.pop("watched_days", 5)
+    administers = kw.pop("administers", False)
+    e = event(action, source, params, **who)
+    org = OrgMemory()
+    org.remember_account(e.account, e.event_time_ms - watched_days * 86_400_000)
+    org.remember_account(PARTNER, e.event_time_ms - 20 * 86_400_000)
+    state = known(e)
+    if administers:
+        state.privilege_since["CreateRole"] = e.event_time_ms - 2 * 86_400_000
+    flags = [f for r in load_rules() if (f := r.evaluate(e)) is not None and f.rule == rule]
+    assert flags, f"{rule} did not fire on {action}"
+    return Triage(org=org).assess(flags[0], e, state, routine=False).tier
+
+
+def trust(account: str) -> dict[str, Any]:
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    return {"roleName": "billing-reports", "policyDocument": json.dumps(doc)}
+
+
+def bucket_grant(account: str) -> dict[str, Any]:
+    doc = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": ["s3:GetObject", "s3:ListBucket"],
+                "Resource": [f"{BUCKET}/*", BUCKET],
+            }
+        ]
+    }
+    return {"bucketName": "acme-prod-invoices", "bucketPolicy": doc}
+
+
+def test_a_role_trusting_an_account_nobody_named_pages_unless_an_admin_or_a_new_install() -> None:
+    """A developer making a role assumable from an unknown account hands it to that account's
+    owner; the organisation's partners, its admins' vendor work and an install's first days
+    (every account is unknown) wait for a second sign."""
+    rule = "redflag:role_trust_external"
+
+    def tier(account: str, **kw: Any) -> str:
+        return grant_tier("UpdateAssumeRolePolicy", "iam", trust(account), rule, **kw)
+
+    assert tier(STRANGER) == "page"
+    assert tier(STRANGER, who=AGENT) == "page"
+    assert tier(PARTNER) == "hold"
+    assert tier(STRANGER, administers=True) == "hold"
+    assert tier(STRANGER, watched_days=1) == "hold"
+
+
+def test_a_bucket_opened_to_an_account_nobody_named_pages() -> None:
+    """A bucket policy granting reads to another account is a medium red flag that waits; to
+    an account the organisation never dealt with, it is the data leaving."""
+    rule = "redflag:bucket_made_public"
+
+    def tier(account: str, **kw: Any) -> str:
+        return grant_tier("PutBucketPolicy", "s3", bucket_grant(account), rule, **kw)
+
+    assert tier(STRANGER) == "page"
+    assert tier(PARTNER) == "hold"
+    assert tier(STRANGER, watched_days=1) == "hold"
+
+
+def test_a_temporary_bucket_made_public_still_pages() -> None:
+    """A dev bucket's name excuses deleting it, not opening it to the world (a dev copy holds
+    real data too)."""
+    params = {"bucketName": "acme-dev-exports", "x-amz-acl": ["public-read"], "acl": ""}
+    assert grant_tier("PutBucketAcl", "s3", params, "redflag:bucket_made_public") == "page"
