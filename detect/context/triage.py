@@ -13,7 +13,14 @@ from dataclasses import replace
 from detect.alerts.alert import severity_rank
 from detect.context.case import Case
 from detect.context.org import OWN_CREDENTIAL_ACTIONS, OrgMemory, delegated
-from detect.context.twins import EXPOSURE_RULES, NEW_USER_MS, counterparts, twin_policies
+from detect.context.twins import (
+    EXPOSURE_RULES,
+    NEW_USER_MS,
+    SELF_GRANT_ACTIONS,
+    counterparts,
+    self_target,
+    twin_policies,
+)
 from detect.features import PrincipalState
 from detect.findings import TIERS, Finding
 from detect.rules.record import field, record_of
@@ -263,9 +270,17 @@ def _never(principal: str, rule: str) -> bool:  # noqa: ARG001 - no analyst verd
 
 def _routine_rule(case: Case) -> str | None:
     """A rule on an action the (established) principal performs anyway: its benign twin is the
-    principal's job (key rotation, releases, security administration)."""
+    principal's job (key rotation, releases, security administration). A workload or an agent
+    granting permissions to itself is not: a deploy role attaches policies to its app's roles,
+    not AdministratorAccess to its own."""
     finding = case.finding
     if finding.kind != "rule" or not case.routine or not finding.rule.startswith(CATALOGUED):
+        return None
+    if (
+        finding.actor_kind != "human"
+        and case.event.action in SELF_GRANT_ACTIONS
+        and self_target(case)
+    ):
         return None
     return "trace" if finding.severity in ("low", "medium") else "hold"
 

@@ -28,7 +28,7 @@ from detect.context.org import EPHEMERAL_NAME_RE, OWN_CREDENTIAL_ACTIONS, OrgMem
 from detect.features import resource_name
 from detect.rules.record import field, record_of
 
-__all__ = ["EXPOSURE_RULES", "counterparts", "twin_policies"]
+__all__ = ["EXPOSURE_RULES", "counterparts", "self_target", "twin_policies"]
 
 # rules on data or access opened to the outside (the world, or another account)
 EXPOSURE_RULES = frozenset(
@@ -135,7 +135,7 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         person = case.finding.actor_kind == "human" or (
             case.finding.actor_kind == "service" and org.opened_by_person(case.event.principal)
         )
-        return person and _self_target(case)
+        return person and self_target(case)
 
     def gone(case: Case) -> bool:
         event = case.event
@@ -211,7 +211,7 @@ def _keeps_logs(case: Case) -> bool:
     )
 
 
-def _self_target(case: Case) -> bool:
+def self_target(case: Case) -> bool:
     """A permission granted to the caller's own role or user (a break-glass role elevating
     itself). After a denial it is privilege creep: detect.anomaly.behaviour pages that."""
     event = case.event

@@ -268,3 +268,22 @@ def test_a_temporary_bucket_made_public_still_pages() -> None:
     real data too)."""
     params = {"bucketName": "acme-dev-exports", "x-amz-acl": ["public-read"], "acl": ""}
     assert grant_tier("PutBucketAcl", "s3", params, "redflag:bucket_made_public") == "page"
+
+
+def test_a_deploy_role_attaching_admin_to_itself_is_not_its_routine() -> None:
+    """A CI role that attaches policies every day (its app's roles) is excused for that; the
+    same call making itself administrator is the escalation."""
+    ci = {"role": "gha-portal-deploy", "session": "github-8157034855"}
+    admin = "arn:aws:iam::aws:policy/AdministratorAccess"
+
+    def tier(role: str) -> str:
+        e = event("AttachRolePolicy", "iam", {"roleName": role, "policyArn": admin}, **ci)
+        flag = next(
+            f
+            for r in load_rules()
+            if (f := r.evaluate(e)) is not None and f.rule == "redflag:admin_policy_attached"
+        )
+        return Triage(org=OrgMemory()).assess(flag, e, known(e), routine=True).tier
+
+    assert tier("portal-lambda-exec") == "hold"
+    assert tier("gha-portal-deploy") == "page"
