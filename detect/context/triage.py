@@ -64,10 +64,12 @@ AGENT_HELD = frozenset({"baseline:denied_burst"})
 # more deletes than usual over six hours, temporary ones included, waits for a second sign;
 # lasting resources deleted over hours page alone (baseline:slow_lasting_destruction)
 SLOW_DELETES = "baseline:slow_destructive"
-# an AI agent reading this many times its own usual high in 10 min is pulling data out, not
-# working (a batch job's quarter-end surge is a workload's, and a person's waits for a second sign)
-AGENT_BULK_RATIO = 10.0
-AGENT_BULK_USUAL_MIN = 10.0  # an agent that barely reads: judged as if it read this many
+# Reading this many times one's own 10-minute high is pulling data out, not working: for an AI
+# agent 10x, for a person 20x (people sync a dataset now and then; on seeds 1-10 and 673-689 no
+# person's quiet day passed 4.2x, their downloads ran 15-115x). A batch job's quarter-end surge
+# (8-12x) is a workload's: theirs waits for a second sign. `min` judges one who barely reads as
+# if they read this many (a person's 20x is then at least 400 objects in 10 minutes).
+BULK_RATIO = {"agent": (10.0, 10.0), "human": (20.0, 20.0)}  # kind -> (ratio, min usual)
 PERSON_HELD = frozenset(
     {
         "baseline:destructive_burst",  # any deletes, scratch ones too: lasting ones page alone
@@ -357,26 +359,26 @@ def _context_only(case: Case) -> str | None:
     """A busy hour, or new-looking context on its own, is how work looks; it corroborates.
     Deleting more than usual over six hours (a clean-up day) and reading more than usual from
     the stores one always reads (a quarter-end batch) wait for corroboration -- unless an AI
-    agent reads AGENT_BULK_RATIO times its usual; wholesale reads of a store the principal
-    never read page on their own (baseline:bulk_read_new_store)."""
+    agent or a person reads BULK_RATIO times their own high; wholesale reads of a store the
+    principal never read page on their own (baseline:bulk_read_new_store)."""
     rule = case.finding.rule
     if rule in CONTEXT_RULES:
         return "trace"
     if rule == "baseline:bulk_data_read":
-        return None if _agent_bulk(case.finding) else "hold"
+        return None if _bulk_beyond_own(case.finding) else "hold"
     if rule == SLOW_DELETES:
         return "hold"
     return "note" if rule.startswith("context:") else None
 
 
-def _agent_bulk(finding: Finding) -> bool:
-    if finding.actor_kind != "agent":
-        return False
+def _bulk_beyond_own(finding: Finding) -> bool:
+    bar = BULK_RATIO.get(finding.actor_kind)
     reads = finding.explanation.get("data_reads_10m")
-    if not isinstance(reads, dict):
+    if bar is None or not isinstance(reads, dict):
         return False
     value, usual = float(reads.get("value") or 0.0), float(reads.get("baseline") or 0.0)
-    return value >= AGENT_BULK_RATIO * max(usual, AGENT_BULK_USUAL_MIN)
+    ratio, least = bar
+    return value >= ratio * max(usual, least)
 
 
 def _is_aws_service(principal: str) -> bool:

@@ -277,13 +277,14 @@ def test_a_bulk_reader_is_judged_by_its_own_read_volume() -> None:
     assert fired.index(True) == 320  # 1.5 x its usual 200 + 20: its normal jobs never page
 
 
-def test_an_agent_reading_ten_times_its_usual_pages_a_workload_or_person_waits() -> None:
-    """A quarter-end batch is a workload's surge, a person's big download waits for a second
-    sign; an AI agent pulling ten times its usual reads in ten minutes is taking data out."""
+def test_reading_many_times_ones_own_high_pages_an_agent_at_10x_a_person_at_20x() -> None:
+    """A quarter-end batch is a workload's surge and waits for a second sign; an AI agent
+    pulling ten times its usual reads in ten minutes, or a person twenty times theirs, is
+    taking data out. Below that a person's big download waits too."""
     triage = Triage()
-    tiers: dict[str, set[str]] = {}
+    first_page: dict[str, float | None] = {}
     for kind in ("agent", "service", "human"):
-        burst = reads(600)
+        burst = reads(1000)
         usual = replace(profile(burst[0].principal_key, data_reads_10m=40.0), actor_kind=kind)
         state = PrincipalState(burst[0].principal_key, kind, replace(usual, active_days=7))
         assert state.mature
@@ -293,13 +294,11 @@ def test_an_agent_reading_ten_times_its_usual_pages_a_workload_or_person_waits()
             for f in fs
             if f.rule == "baseline:bulk_data_read"
         ]
-        assert found, kind
-        tiers[kind] = {t.tier for t, _ in found}
-        if kind == "agent":
-            first = next(f for t, f in found if t.tier == "page")
-            assert first.explanation["data_reads_10m"]["value"] >= 400  # 10 x its usual 40
-    assert tiers["agent"] >= {"hold", "page"}, tiers
-    assert tiers["service"] == tiers["human"] == {"hold"}, tiers
+        assert found and found[0][0].tier == "hold", kind  # just past the threshold: waits
+        first_page[kind] = next(
+            (f.explanation["data_reads_10m"]["value"] for t, f in found if t.tier == "page"), None
+        )
+    assert first_page == {"agent": 400, "service": None, "human": 800}, first_page
 
 
 def test_a_failed_call_is_not_a_first_evasion_the_first_successful_one_is() -> None:
