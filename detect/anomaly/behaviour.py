@@ -48,6 +48,7 @@ GPU_TYPES = re.compile(r"^(p[2-6]|g[3-6]|g4dn|g5g|inf[12]|trn[12]|dl[12]|vt1|f1)
 # a new one at most this often: a person's home and office (never after week one), not a CI
 # runner's fresh IP (every day) or a laptop that roams between cafés (most days)
 NOVELTY_DAY_SHARE = 0.25
+ELSEWHERE_RULE = "baseline:workload_credentials_elsewhere"
 MAX_VALUES = 512  # nets and clients remembered per principal
 NEW_STORE_READS = 50  # objects read in 10 min from stores the principal first read within ...
 NEW_STORE_MS = 3_600_000  # ... this: exfiltration from a bucket or table it never touched
@@ -495,7 +496,7 @@ class BehaviourDetector:
         """Notes: a new network (/16) or a new client for a principal that rarely sees one --
         judged by the share of its own days that brought a new one (PrincipalState.novelty_share,
         observe() has counted this one already: today's novelty is not held against it)."""
-        fresh = []
+        fresh: dict[str, str] = {}
         for value, dim, what in ((new.net, "net", "network"), (new.client, "client", "client")):
             if not value or not state.mature or len(state.seen[dim]) < 2:
                 continue  # (observe() added this value: a principal with no earlier one)
@@ -505,17 +506,37 @@ class BehaviourDetector:
             days = state.active_days - 1
             earlier = state.novel_days.get(dim, 0) - 1  # without today's
             if share is not None and max(earlier, 0) / days <= NOVELTY_DAY_SHARE:
-                fresh.append(f"a new {what} ({value})")
+                fresh[dim] = f"a new {what} ({value})"
         if not fresh:
             return []
+        said = " and ".join(fresh.values())
+        if (
+            state.actor_kind == "service"
+            and len(fresh) == 2
+            and not self.org.network_of_others(new.net, state.key)
+        ):
+            # a workload does not change networks and tools at once; a network nobody here
+            # ever worked from and another client is its keys used outside (GuardDuty's
+            # credential exfiltration): it pages, where a person's (travel, a new laptop) waits
+            return [
+                _finding(
+                    state,
+                    event,
+                    ELSEWHERE_RULE,
+                    "high",
+                    f"{said} for a workload that rarely sees either, from a network nobody in "
+                    "the organisation works from: its credentials used outside",
+                    explanation={"new": list(fresh.values()), "ip": event.source_ip},
+                )
+            ]
         return [
             _finding(
                 state,
                 event,
                 "context:new_source",
                 "medium",
-                f"{' and '.join(fresh)} for a principal that rarely sees one",
-                explanation={"new": fresh, "ip": event.source_ip},
+                f"{said} for a principal that rarely sees one",
+                explanation={"new": list(fresh.values()), "ip": event.source_ip},
             )
         ]
 

@@ -311,6 +311,10 @@ class OrgMemory:
         users = self._net_users.get(net, ())
         return len([u for u in users if u != principal_key]) >= SHARED_NET_USERS
 
+    def network_of_others(self, net: str, principal_key: str) -> bool:
+        """Another principal of the organisation was seen working from this /16."""
+        return any(u != principal_key for u in self._net_users.get(net, ()))
+
     def _count_temporary_delete(self, event: AuditEvent) -> None:
         count, _ = self._runs.pop(event.principal, (0, 0))
         self._runs[event.principal] = (count + 1, event.event_time_ms)

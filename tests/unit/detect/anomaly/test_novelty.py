@@ -209,3 +209,30 @@ def test_a_network_colleagues_work_from_is_not_new_for_the_organisation() -> Non
     events = sorted(history(PERSON, office_or_home) + colleagues, key=lambda e: e.event_time_ms)
     _, opened = run(events + sweep(ELSEWHERE))
     assert opened == []
+
+
+WORKLOAD = {
+    "role": "etl-glue-role",
+    "session": "GlueJobRunnerSession",
+    "userAgent": "aws-internal/3 aws-sdk-java/1.12.596 Linux/5.10 OpenJDK_64-Bit_Server_VM",
+}
+DATACENTER = "52.94.17.8"
+BOTO = "Boto3/1.32.9 md/Botocore#1.32.9 ua/2.0 os/linux#6.1 md/arch#x86_64 lang/python#3.11"
+
+
+def test_a_workloads_keys_from_a_network_nobody_uses_with_another_client_page() -> None:
+    """A Glue job that always calls from its AWS network with its own SDK, now calling from a
+    network no principal of the organisation ever used, with another tool: its keys were taken
+    out. The same from a network a colleague works from, or a person doing it, waits."""
+    outside = {**WORKLOAD, "userAgent": BOTO}
+    base = history(WORKLOAD, lambda _: DATACENTER) + history(PERSON, office_or_home)
+    base.sort(key=lambda e: e.event_time_ms)
+    _, opened = run(base + day_of_work(DAYS, ELSEWHERE, outside))
+    assert opened == ["baseline:workload_credentials_elsewhere"]
+    _, opened = run(base + day_of_work(DAYS, HOME, outside))  # where erin works from
+    assert opened == []
+    _, opened = run(base + day_of_work(DAYS, DATACENTER, outside))  # only the tool is new
+    assert opened == []
+    laptop = {**PERSON, "userAgent": BOTO}
+    _, opened = run(base + day_of_work(DAYS, ELSEWHERE, laptop))
+    assert opened == []
