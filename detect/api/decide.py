@@ -35,12 +35,19 @@ _HEADERS = [(b"content-type", b"application/json")]
 
 
 class DecideBody(BaseModel):
-    """What an agent asks: may `principal` do `action` (of `source`) on `resources`?"""
+    """What an agent asks: may `principal` do `action` (of `source`) on `resources`?
+
+    For a tool call, `source` is "tool" or "tool:<runtime>", `action` the tool's name and
+    `arguments` its input: the class comes from the tool catalogue (a shell command, SQL, a file
+    path), and only a redacted summary of the arguments is kept (ingest.catalogue.tools)."""
 
     principal: str = Field(min_length=1, max_length=2048)
     action: str = Field(min_length=1, max_length=256)
     source: str = Field(default="", max_length=256)
     resources: list[str] = Field(default_factory=list, max_length=256)
+    arguments: dict[str, Any] | str | None = Field(
+        default=None, description="a tool call's input (source tool or tool:<runtime>)"
+    )
 
 
 class DecideFastPath:
@@ -98,6 +105,7 @@ class DecideFastPath:
             action=ask.action,
             source=ask.source,
             resources=ask.resources,
+            arguments=ask.arguments,
             key_id=caller.key_id,
         )
         return orjson.dumps(decision.to_json())

@@ -70,6 +70,7 @@ def _decide_routes(router: APIRouter, services: Services, auth: Authenticator) -
             action=body.action,
             source=body.source,
             resources=body.resources,
+            arguments=body.arguments,
             key_id=caller.key_id,
         )
         return OrjsonResponse(decision.to_json())

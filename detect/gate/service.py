@@ -30,6 +30,7 @@ from detect.gate.policy import (
 )
 from detect.response.principals import PrincipalRegistry
 from ingest import schema
+from ingest.catalogue.tools import ToolCatalogue, is_tool_source, tool_catalogue
 from ingest.store import Store
 
 __all__ = ["Decision", "GateService", "AutonomyBudgets"]
@@ -126,6 +127,7 @@ class GateService:
         kind_of: Callable[[str, str], str],
         log: Callable[[tuple[object, ...]], None],
         clock: Callable[[], float] = time.time,
+        tools: ToolCatalogue | None = None,
     ) -> None:
         self.registry = registry
         self.approvals = approvals
@@ -133,6 +135,7 @@ class GateService:
         self.policy = policy
         self.budgets = AutonomyBudgets()
         self._classify = classify
+        self.tools = tools or tool_catalogue()
         self.kind_of = kind_of
         self._log = log
         self._clock = clock
@@ -148,11 +151,16 @@ class GateService:
         action: str,
         source: str = "",
         resources: Sequence[str] = (),
+        arguments: object = None,
         key_id: str = "",
     ) -> Decision:
         started = time.perf_counter()
         key = self.registry.key_of(principal)
-        action_class = self._classify(source, action)
+        if is_tool_source(source):  # an agent's tool call: its class is in its arguments
+            call = self.tools.classify(action, arguments)
+            action_class, resources = call.action_class, (*resources, *call.resources)
+        else:
+            action_class = self._classify(source, action)
         req = GateRequest(
             principal,
             key,

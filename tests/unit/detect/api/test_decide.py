@@ -55,6 +55,21 @@ REQUESTS: list[tuple[str, dict[str, str], Any]] = [
         {"Authorization": f"Bearer {INGEST_KEY}"},
         {"principal": HUMAN, "action": "PutObject", "source": "s3.amazonaws.com"},
     ),
+    (
+        "a coding agent's shell command",
+        {"Authorization": f"Bearer {INGEST_KEY}"},
+        {
+            "principal": AGENT,
+            "action": "Bash",
+            "source": "tool:claude-code",
+            "arguments": {"command": "terraform destroy -auto-approve"},
+        },
+    ),
+    (
+        "tool arguments that are not an object or a string",
+        {"Authorization": f"Bearer {INGEST_KEY}"},
+        {"principal": AGENT, "action": "Bash", "source": "tool", "arguments": [1, 2]},
+    ),
     ("no key", {}, {"principal": AGENT, "action": "DescribeInstances"}),
     ("unknown key", {"Authorization": "Bearer nope"}, {"principal": AGENT, "action": "X"}),
     (
@@ -177,3 +192,36 @@ def test_only_well_formed_authorised_decides_skip_the_app(runtime: Runtime) -> N
     refused = client.post("/v1/decide", json={"principal": AGENT}, headers=headers)
     assert refused.status_code == 418
     assert seen == [b'{"principal":"' + AGENT.encode() + b'"}']
+
+
+def test_a_tool_call_is_classified_by_its_arguments_and_kept_without_its_secrets(
+    clients: tuple[TestClient, TestClient],
+) -> None:
+    """An agent's tool call asks decide like a cloud call: `ls` is a read, `terraform destroy`
+    waits for a person; what is stored names the command, never the password in it."""
+    fast, _ = clients
+    headers = {"Authorization": f"Bearer {INGEST_KEY}"}
+
+    def ask(command: str) -> dict[str, Any]:
+        body = {
+            "principal": AGENT,
+            "action": "Bash",
+            "source": "tool:claude-code",
+            "arguments": {"command": command, "description": "tidy up"},
+        }
+        response = fast.post("/v1/decide", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    listing = ask("ls -la && git status")
+    assert (listing["decision"], listing["action_class"]) == ("allow", "read")
+    destroy = ask("TF_VAR_db_password=hunter2 terraform destroy -auto-approve")
+    assert (destroy["decision"], destroy["action_class"]) == ("require_approval", "destructive")
+    again = ask("TF_VAR_db_password=hunter2 terraform destroy -auto-approve")
+    assert again["approval_id"] == destroy["approval_id"]  # the same command, the same approval
+    read = {"Authorization": f"Bearer {READ_KEY}"}
+    approval = fast.get(f"/v1/approvals/{destroy['approval_id']}", headers=read).json()
+    assert "cmd: TF_VAR_db_password=[redacted] terraform destroy -auto-approve" in str(approval)
+    decisions = fast.get("/v1/decisions", headers=read).text
+    assert "terraform destroy" in decisions and "hunter2" not in decisions
