@@ -400,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_pull_arguments(pull.add_subparsers(dest="source", required=True, metavar="SOURCE"))
     pull.set_defaults(func=cmd_pull)
+    from leash.hookcli import add_hook_arguments
+
+    add_hook_arguments(sub)
     return parser
 
 
