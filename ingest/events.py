@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from ingest.catalogue import Catalogue, default_catalogue
+from ingest.catalogue.tools import is_tool_source, tool_catalogue
 from ingest.identity import IdentityRules, build_identity_rules
 
 __all__ = [
@@ -181,6 +182,15 @@ def _walk(node: Mapping[str, Any], found: list[str], depth: int) -> None:
                     found.append(item[:512])
 
 
+def _tool_arguments(record: Mapping[str, Any]) -> Any:
+    """A tool call's arguments: requestParameters.arguments (as the OTLP receiver writes them),
+    else requestParameters itself."""
+    params = _get(record, "requestParameters")
+    if isinstance(params, Mapping) and "arguments" in params:
+        return params["arguments"]
+    return params
+
+
 def _principal(identity: Mapping[str, Any]) -> str:
     for key in ("arn", "principalId", "userName"):
         value = _get(identity, key)
@@ -219,6 +229,7 @@ class Normalizer:
         """`max_future_s` > 0 refuses records dated further ahead of `clock` than that."""
         self.identity = identity or build_identity_rules()
         self.catalogue = catalogue or default_catalogue()
+        self.tools = tool_catalogue()  # an agent's tool calls (source tool or tool:<runtime>)
         self.max_future_ms = int(max_future_s * 1000)
         self.clock = clock
 
@@ -273,7 +284,11 @@ class Normalizer:
             region=_text(_get(record, "awsRegion")),
             source=source,
             action=action,
-            action_class=self.catalogue.classify(source, action),
+            action_class=(
+                self.tools.classify(action, _tool_arguments(record)).action_class
+                if is_tool_source(source)
+                else self.catalogue.classify(source, action)
+            ),
             resources=_collect_resources(record),
             error_code=_text(_get(record, "errorCode")),
             source_ip=_text(_get(record, "sourceIPAddress")),

@@ -1,5 +1,6 @@
 """Receivers for AWS delivery paths: POST /v1/ingest/eventbridge (an EventBridge API
-destination) and POST /v1/ingest/firehose (a Firehose HTTP endpoint); thin routes over
+destination) and POST /v1/ingest/firehose (a Firehose HTTP endpoint); and for agents' own
+actions: POST /v1/otlp/v1/traces (OTLP/HTTP tool-call spans, ingest.otlp). Thin routes over
 IngestService, included by ingest.api.create_app.
 
 Both answer success only once every accepted event is durable on the bus, and answer 503 with
@@ -35,6 +36,7 @@ from ingest.delivery import (
     unwrap_eventbridge,
 )
 from ingest.metrics import IngestMetrics
+from ingest.otlp import JSON, PROTOBUF, MalformedOtlp, decode_spans, encode_response, tool_record
 from ingest.parse import BodyTooLarge, ParsedBody, decompress
 from ingest.runtime import Runtime
 from ingest.service import IngestResult
@@ -110,7 +112,96 @@ def create_receiver_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         """
         return await firehose.receive(request)
 
+    otlp = OtlpReceiver(runtime, auth)
+
+    @router.post(
+        "/v1/otlp/v1/traces",
+        responses={
+            200: {"description": "ExportTraceServiceResponse (partial_success when rejected)"},
+            400: {"description": "Not an export request (not retried)", "content": ERROR_CONTENT},
+            **INGEST_KEY_ERRORS,
+            413: {"description": "Body over LEASH_MAX_BODY_BYTES", "content": ERROR_CONTENT},
+            415: {"description": "Neither application/x-protobuf nor application/json"},
+            503: {"description": "The bus cannot take them now (Retry-After; retried)"},
+        },
+    )
+    async def post_otlp_traces(
+        request: Request,
+        _: HTTPAuthorizationCredentials | None = Security(BEARER),  # noqa: B008 - FastAPI
+    ) -> Response:
+        """OTLP/HTTP traces (protobuf or JSON, gzip or not): agents' tool-call spans become
+        events (source `tool:<service.name>`, action the tool's name); other spans are skipped.
+
+        Point an exporter at it: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=<leash>/v1/otlp/v1/traces,
+        OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer%20<ingest key>. 200 once every stored
+        span is durable; tool spans that cannot be events are counted in partial_success.
+        """
+        return await otlp.receive(request)
+
     return router
+
+
+class OtlpReceiver:
+    """POST /v1/otlp/v1/traces: tool spans -> records -> the same ingest as CloudTrail."""
+
+    def __init__(self, runtime: Runtime, auth: Authenticator) -> None:
+        self._service = runtime.service
+        self._metrics = runtime.metrics
+        self._max_body = runtime.settings.max_body_bytes
+        self._max_decompressed = runtime.settings.max_decompressed_bytes
+        self._check = auth.require("ingest")
+
+    async def receive(self, request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await self._handle(request)
+        except HTTPException as exc:
+            response = JSONResponse(
+                {"code": exc.status_code, "message": str(exc.detail)},
+                status_code=exc.status_code,
+                headers=exc.headers,
+            )
+        _observe(self._metrics, "otlp", response.status_code, started)
+        return response
+
+    async def _handle(self, request: Request) -> Response:
+        caller = self._check(request)
+        content_type = request.headers.get("content-type", "")
+        kind = content_type.split(";")[0].strip().lower()
+        if kind not in (PROTOBUF, JSON):
+            raise HTTPException(
+                415, f"content type {content_type!r}: send {PROTOBUF} or {JSON} (OTLP/HTTP)"
+            )
+        body = await read_body(request, self._max_body)
+        try:
+            if request.headers.get("content-encoding", "").strip().lower() == "gzip":
+                body = decompress(body, limit=self._max_decompressed)
+            decoded = decode_spans(body, kind)
+        except (MalformedOtlp, BodyTooLarge, ValueError) as exc:
+            raise HTTPException(400, f"not an OTLP trace export: {exc}") from None
+        records: list[dict[str, Any] | None] = []
+        errors: dict[int, str] = {}
+        for index, span in enumerate(decoded.spans):
+            try:
+                records.append(tool_record(span))
+            except ValueError as exc:
+                errors[index] = f"{exc} ({span.name[:60]!r}): check the exporter's span"
+                records.append(None)
+        labels = [f"span {s.span_id or '?'}" for s in decoded.spans]
+        try:
+            result = await self._service.ingest_parsed(
+                ParsedBody(records, errors), labels, binding_check(caller)
+            )
+        except BusUnavailable as exc:
+            raise HTTPException(
+                503,
+                f"event bus unavailable, nothing was stored: {exc}",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            ) from None
+        _count(self._metrics, "otlp", result)
+        rejected = len(result.rejected)
+        message = "; ".join(str(r["error"]) for r in result.rejected[:5])
+        return Response(encode_response(kind, rejected, message), status_code=200, media_type=kind)
 
 
 class EventBridgeReceiver:
