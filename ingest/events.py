@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from ingest.catalogue import Catalogue, default_catalogue
+from ingest.catalogue.k8s import is_k8s_source, k8s_catalogue
 from ingest.catalogue.tools import is_tool_source, tool_catalogue
 from ingest.identity import IdentityRules, build_identity_rules
 
@@ -230,6 +231,7 @@ class Normalizer:
         self.identity = identity or build_identity_rules()
         self.catalogue = catalogue or default_catalogue()
         self.tools = tool_catalogue()  # an agent's tool calls (source tool or tool:<runtime>)
+        self.k8s = k8s_catalogue()  # Kubernetes audit events (source k8s or k8s:<cluster>)
         self.max_future_ms = int(max_future_s * 1000)
         self.clock = clock
 
@@ -241,6 +243,14 @@ class Normalizer:
                 f"LEASH_MAX_FUTURE_SKEW_S={self.max_future_ms / 1000:g} s ahead of this server): "
                 "check the sender's clock"
             )
+
+    def _classify(self, source: str, action: str, record: Mapping[str, Any]) -> str:
+        """The catalogue's class; an agent's tool call and a Kubernetes call have their own."""
+        if is_tool_source(source):
+            return self.tools.classify(action, _tool_arguments(record)).action_class
+        if is_k8s_source(source):
+            return self.k8s.classify(action)
+        return self.catalogue.classify(source, action)
 
     def normalize(self, record: Any, *, check_future: bool = True) -> AuditEvent:
         if not isinstance(record, Mapping):
@@ -284,11 +294,7 @@ class Normalizer:
             region=_text(_get(record, "awsRegion")),
             source=source,
             action=action,
-            action_class=(
-                self.tools.classify(action, _tool_arguments(record)).action_class
-                if is_tool_source(source)
-                else self.catalogue.classify(source, action)
-            ),
+            action_class=self._classify(source, action, record),
             resources=_collect_resources(record),
             error_code=_text(_get(record, "errorCode")),
             source_ip=_text(_get(record, "sourceIPAddress")),

@@ -64,7 +64,7 @@ class IdentityRules:
             return "service"  # the SSM, ECS or CloudWatch agent: software on a host, not an AI
         if _any(self.agent_user_agent, user_agent):
             return "agent"
-        if id_type in ("AWSService", "AWSAccount", "WebIdentityUser"):
+        if id_type in ("AWSService", "AWSAccount", "WebIdentityUser", "KubernetesServiceAccount"):
             return "service"
         assumed = _ASSUMED.match(arn)
         if assumed:

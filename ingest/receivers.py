@@ -1,6 +1,7 @@
 """Receivers for AWS delivery paths: POST /v1/ingest/eventbridge (an EventBridge API
 destination) and POST /v1/ingest/firehose (a Firehose HTTP endpoint); and for agents' own
-actions: POST /v1/otlp/v1/traces (OTLP/HTTP tool-call spans, ingest.otlp). Thin routes over
+actions: POST /v1/otlp/v1/traces (OTLP/HTTP tool-call spans, ingest.otlp) and POST
+/v1/ingest/k8s-audit (the Kubernetes API server's audit webhook, ingest.k8s). Thin routes over
 IngestService, included by ingest.api.create_app.
 
 Both answer success only once every accepted event is durable on the bus, and answer 503 with
@@ -22,6 +23,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, HTTPException, Request, Response, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials
@@ -35,6 +37,7 @@ from ingest.delivery import (
     decode_firehose,
     unwrap_eventbridge,
 )
+from ingest.k8s import audit_records, cluster_name
 from ingest.metrics import IngestMetrics
 from ingest.otlp import JSON, PROTOBUF, MalformedOtlp, decode_spans, encode_response, tool_record
 from ingest.parse import BodyTooLarge, ParsedBody, decompress
@@ -113,6 +116,30 @@ def create_receiver_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         return await firehose.receive(request)
 
     otlp = OtlpReceiver(runtime, auth)
+    k8s = K8sAuditReceiver(runtime, auth)
+
+    @router.post(
+        "/v1/ingest/k8s-audit",
+        responses={
+            400: {"description": "Not an audit EventList (not retried)", "content": ERROR_CONTENT},
+            **INGEST_KEY_ERRORS,
+            413: {"description": "Body over LEASH_MAX_BODY_BYTES", "content": ERROR_CONTENT},
+            503: {"description": "The bus cannot take them now (Retry-After; retried)"},
+        },
+    )
+    async def post_k8s_audit(
+        request: Request,
+        cluster: str = "k8s",
+        _: HTTPAuthorizationCredentials | None = Security(BEARER),  # noqa: B008 - FastAPI
+    ) -> Response:
+        """The Kubernetes API server's audit webhook: an `audit.k8s.io/v1` EventList.
+
+        Events at stage ResponseComplete become events (source `k8s:<cluster>`, action
+        `<verb>:<resource>[/<subresource>]`); other stages and non-object requests are skipped.
+        200 `{"accepted", "duplicates", "rejected", "skipped"}` once durable: a rejected event
+        is named by index and does not fail its batch (the API server would resend it whole).
+        """
+        return await k8s.receive(request, cluster)
 
     @router.post(
         "/v1/otlp/v1/traces",
@@ -202,6 +229,53 @@ class OtlpReceiver:
         rejected = len(result.rejected)
         message = "; ".join(str(r["error"]) for r in result.rejected[:5])
         return Response(encode_response(kind, rejected, message), status_code=200, media_type=kind)
+
+
+class K8sAuditReceiver:
+    """POST /v1/ingest/k8s-audit: audit events -> records -> the same ingest as CloudTrail."""
+
+    def __init__(self, runtime: Runtime, auth: Authenticator) -> None:
+        self._service = runtime.service
+        self._metrics = runtime.metrics
+        self._identity = runtime.normalizer.identity
+        self._max_body = runtime.settings.max_body_bytes
+        self._max_decompressed = runtime.settings.max_decompressed_bytes
+        self._check = auth.require("ingest")
+
+    async def receive(self, request: Request, cluster: str) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await self._handle(request, cluster_name(cluster))
+        except HTTPException as exc:
+            response = JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
+        _observe(self._metrics, "k8s-audit", response.status_code, started)
+        return response
+
+    async def _handle(self, request: Request, cluster: str) -> Response:
+        caller = self._check(request)
+        body = await read_body(request, self._max_body)
+        try:
+            if request.headers.get("content-encoding", "").strip().lower() == "gzip":
+                body = decompress(body, limit=self._max_decompressed)
+            batch = audit_records(orjson.loads(body), cluster, self._identity)
+        except (orjson.JSONDecodeError, BodyTooLarge, ValueError) as exc:
+            raise HTTPException(400, f"not a Kubernetes audit EventList: {exc}") from None
+        try:
+            result = await self._service.ingest_parsed(
+                ParsedBody(batch.records, batch.errors), batch.labels, binding_check(caller)
+            )
+        except BusUnavailable as exc:
+            raise HTTPException(
+                503,
+                f"event bus unavailable, nothing was stored: {exc}",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            ) from None
+        _count(self._metrics, "k8s-audit", result)
+        for item in result.rejected[:LOGGED_REJECTIONS]:
+            logger.warning("k8s audit (%s): rejected %s", cluster, item["error"])
+        return OrjsonResponse({**result.body(), "skipped": batch.skipped})
 
 
 class EventBridgeReceiver:

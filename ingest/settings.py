@@ -89,7 +89,7 @@ class IdentitySettings(BaseModel):
     ]
     human_user_agent_patterns: list[str] = [
         r"(?i)(mozilla/|console\.amazonaws\.com|signin\.amazonaws\.com|aws internal|"
-        r"s3console|aws-cli/|aws-shell|awspowershell|aws-toolkit)"
+        r"s3console|aws-cli/|aws-shell|awspowershell|aws-toolkit|kubectl/|k9s)"
     ]
     service_user_agent_patterns: list[str] = [
         r"(?i)^(?!console\.|signin\.)[a-z0-9-]+\.amazonaws\.com$"
