@@ -11,13 +11,16 @@ __all__ = ["SEVERITIES", "TIERS", "VOLUME_RULES", "Finding"]
 SEVERITIES = ("low", "medium", "high", "critical")
 TIERS = ("trace", "note", "hold", "page")  # what a finding may do on its own: Finding.tier
 
-# findings that say only "more than usual" (reads, events, KMS decrypts, deletes that include
-# temporary ones, over 10 minutes or six hours): how a busy day looks, so they never corroborate
-# what a benign twin already explains, nor each other (objects read from an SSE-KMS bucket are
-# KMS decrypts too; a day of heavy reads is often a day of deleting one's scratch objects)
+# findings that say only "more than usual" (reads, events, KMS decrypts, distinct secrets,
+# deletes that include temporary ones, over 10 minutes or six hours): how a busy day looks, so
+# they never corroborate what a benign twin already explains, nor each other (objects read from
+# an SSE-KMS bucket are KMS decrypts too; a day of heavy reads is often a day of deleting one's
+# scratch objects; a person reading a service's secrets reads its objects too -- on fresh seeds
+# 651-706, 5 people's sweeps paged on other volume alone, all false, against 1 true)
 VOLUME_RULES = frozenset(
     {
         "baseline:bulk_data_read",
+        "baseline:credential_sweep",
         "baseline:rate_spike",
         "baseline:destructive_burst",
         "baseline:slow_destructive",

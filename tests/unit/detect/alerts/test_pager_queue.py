@@ -94,3 +94,21 @@ def test_two_counts_of_one_busy_hour_do_not_corroborate_each_other() -> None:
     stolen.apply(finding("context:new_source", "note", 0, 0), "read", "ListBuckets")
     changes = stolen.apply(finding("baseline:decrypt_burst", "hold", 5, 2), "read", "Decrypt")
     assert opened_rules(changes) == ["baseline:decrypt_burst"]
+
+
+def test_a_persons_secret_sweep_on_a_heavy_reading_hour_is_one_sign() -> None:
+    """More secrets than usual beside more objects than usual is a busy hour (the same work
+    reads both); the sweep beside a network the person never used is stolen keys."""
+    busy = pager()
+    assert busy.apply(finding("baseline:bulk_data_read", "hold", 0, 1), "read", "GetObject") == []
+    assert (
+        busy.apply(finding("baseline:credential_sweep", "hold", 5, 2), "read", "GetSecretValue")
+        == []
+    )
+    assert busy.book.current(WHO) is None
+    stolen = pager()
+    stolen.apply(finding("context:new_source", "note", 0, 0), "read", "ListSecrets")
+    changes = stolen.apply(
+        finding("baseline:credential_sweep", "hold", 5, 2), "read", "GetSecretValue"
+    )
+    assert opened_rules(changes) == ["baseline:credential_sweep"]
