@@ -44,6 +44,7 @@ class PolicyRule(BaseModel):
 
     name: str = ""
     effect: Literal["allow", "require_approval", "deny"]
+    mode: Literal["enforce", "monitor"] = "enforce"  # monitor: record what it would answer
     principals: tuple[str, ...] = ()
     actions: tuple[str, ...] = ()
     resources: tuple[str, ...] = ()
@@ -68,10 +69,13 @@ class Budget(BaseModel):
 
 
 class Policy(BaseModel):
-    """The policy file: rules (first match wins), budgets (first match wins), score threshold."""
+    """The policy file: rules (first match wins), budgets (first match wins), score threshold,
+    and `mode`: "monitor" answers allow everywhere a gate would not, recording what it would
+    have answered (a rule's own `mode: monitor` does that for that rule alone)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    mode: Literal["enforce", "monitor"] = "enforce"
     rules: tuple[PolicyRule, ...] = ()
     budgets: tuple[Budget, ...] = ()
     score_threshold: float = Field(default=SCORE_THRESHOLD, ge=0, le=1)
@@ -190,12 +194,33 @@ class Verdict:
     rule: str
 
 
+# what a principal's state or an approver decided is enforced even in monitor mode
+ENFORCED_ALWAYS = frozenset({"revoked", "approval_denied", "quarantine"})
+MONITOR_RULE = "monitor"
+
+
 def evaluate(req: GateRequest, ctx: GateContext, policy: Policy) -> Verdict:
-    """Decide allow / require_approval / deny; never allows a dangerous action on stale data.
+    """Decide allow / require_approval / deny; never allows a dangerous action on stale data
+    (unless the policy, or the rule that decided, is in monitor mode: then the answer is allow,
+    with rule "monitor" and the answer it would have given in the reason).
 
     Order: revoked > denied approval > quarantine > granted approval > reads > policy deny >
     fail-safe > anomaly score > policy allow with budget > agents ask first.
     """
+    verdict = _enforced(req, ctx, policy)
+    if verdict.decision == "allow" or verdict.rule in ENFORCED_ALWAYS:
+        return verdict
+    rule = policy.rule_for(req) if verdict.rule == "policy" else None
+    if policy.mode == "monitor" or (rule is not None and rule.mode == "monitor"):
+        return Verdict(
+            "allow",
+            f"monitor: would {verdict.decision} ({verdict.rule}): {verdict.reason}",
+            MONITOR_RULE,
+        )
+    return verdict
+
+
+def _enforced(req: GateRequest, ctx: GateContext, policy: Policy) -> Verdict:
     if ctx.principal_state == "revoked":
         return Verdict("deny", "principal is revoked", "revoked")
     if ctx.approval == "denied":

@@ -320,3 +320,35 @@ def test_every_decision_is_stored_even_at_shutdown(settings: Settings) -> None:
         store.close()
     assert sorted(r[0] for r in rows) == sorted(ids)
     assert {r[1] for r in rows} == {"allow"}
+
+
+def test_monitor_mode_answers_allow_and_records_what_it_would_have_answered() -> None:
+    """Rolling out a stricter gate: in monitor mode the agent is not stopped, the decision says
+    what the gate would have done; a revoked or quarantined principal is stopped regardless."""
+    monitored = POLICY.model_copy(update={"mode": "monitor"})
+    verdict = evaluate(req(), FRESH, monitored)
+    assert (verdict.decision, verdict.rule) == ("allow", "monitor")
+    assert verdict.reason.startswith("monitor: would require_approval (agent_default)")
+    denied = evaluate(
+        req(action="StopLogging", source="cloudtrail.amazonaws.com"), FRESH, monitored
+    )
+    assert denied.decision == "allow" and "would deny (policy)" in denied.reason
+    assert evaluate(req(), GateContext(principal_state="revoked"), monitored).decision == "deny"
+    quarantined = GateContext(principal_state="quarantined", detection_ok=True)
+    assert evaluate(req(), quarantined, monitored).decision == "deny"
+    assert evaluate(req("read"), FRESH, monitored) == evaluate(req("read"), FRESH, POLICY)
+
+
+def test_one_rule_in_monitor_mode_leaves_the_others_enforced() -> None:
+    rules = [
+        r.model_copy(update={"mode": "monitor"}) if r.name == "ask-for-iam" else r
+        for r in POLICY.rules
+    ]
+    policy = POLICY.model_copy(update={"rules": tuple(rules)})
+    iam = evaluate(
+        req("privilege", action="AttachRolePolicy", source="iam.amazonaws.com"), FRESH, policy
+    )
+    assert iam.decision == "allow" and "would require_approval (policy)" in iam.reason
+    trail = evaluate(req(action="StopLogging", source="cloudtrail.amazonaws.com"), FRESH, policy)
+    assert (trail.decision, trail.rule) == ("deny", "policy")
+    assert evaluate(req(), FRESH, policy).decision == "require_approval"  # agents ask first
