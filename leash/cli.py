@@ -403,6 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
     from leash.hookcli import add_hook_arguments
 
     add_hook_arguments(sub)
+    from leash.gatecli import add_gate_arguments
+
+    add_gate_arguments(sub)
     return parser
 
 

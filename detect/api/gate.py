@@ -1,4 +1,5 @@
-"""Gate routes: POST /v1/decide, GET /v1/decisions, approvals (list, get, approve, deny).
+"""Gate routes: POST /v1/decide, GET /v1/decisions, approvals (list, get, approve, deny), and
+POST /v1/gate/replay (a candidate policy over the recent traffic).
 
 `POST /v1/decide` needs `ingest` -- the key an agent or its tool gateway already holds to emit
 events; it reads no one else's data. Reads need `read`; approving or denying needs `admin`.
@@ -6,21 +7,29 @@ events; it reads no one else's data. Reads need `read`; approving or denying nee
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from detect.api.decide import DecideBody, binding_refusal
 from detect.gate.approvals import ApprovalError, SelfApprovalError
+from detect.gate.policy import Policy
+from detect.gate.replay import replay
 from detect.response.webhooks import new_event
 from detect.services import Services
 from ingest.api import OrjsonResponse
 from ingest.auth import BEARER, Authenticator, Caller
 
 __all__ = ["create_router"]
+
+
+class ReplayBody(BaseModel):
+    policy: dict[str, Any] = Field(description="a policy document, as in LEASH_POLICY_FILE")
+    since_s: float = Field(default=7 * 86400, gt=0, le=90 * 86400, description="how far back")
 
 
 class ApprovalBody(BaseModel):
@@ -48,7 +57,29 @@ def create_router(services: Services, auth: Authenticator) -> APIRouter:
     router = APIRouter()
     _decide_routes(router, services, auth)
     _approval_routes(router, services, auth, auth.require("admin"))
+    _replay_route(router, services, auth)
     return router
+
+
+def _replay_route(router: APIRouter, services: Services, auth: Authenticator) -> None:
+    @router.post("/v1/gate/replay", dependencies=[Depends(auth.require("admin"))], tags=["gate"])
+    def replay_policy(body: ReplayBody) -> OrjsonResponse:
+        """What a candidate policy would have answered to the last `since_s` seconds of decide
+        requests and of agents' unasked write and dangerous calls: totals, the answers that
+        change, and per principal and deciding rule. Nothing is changed or stored."""
+        try:
+            policy = Policy.model_validate(body.policy)
+        except ValidationError as exc:
+            raise HTTPException(422, f"not a valid policy: {exc}") from None
+        services.decision_log.flush()
+        now_ms = int(time.time() * 1000)
+        report = replay(
+            services.runtime.store,
+            policy,
+            since_ms=now_ms - int(body.since_s * 1000),
+            until_ms=now_ms + 1,
+        )
+        return OrjsonResponse(report.to_json())
 
 
 def _decide_routes(router: APIRouter, services: Services, auth: Authenticator) -> None:
