@@ -174,7 +174,9 @@ def _approval_routes(
         caller: Caller = Depends(admin),
         body: ApprovalBody | None = None,
     ) -> OrjsonResponse:
-        """Approve or deny (admin). The key that asked, or the requesting principal, is refused."""
+        """Approve or deny (admin). The key that asked, or the requesting principal, is refused;
+        an approval that needs several approvers stays pending until enough different keys
+        approved it (`required`, `approved_by`)."""
         body = body or ApprovalBody()
         try:
             approval = services.approvals.decide(
@@ -189,7 +191,8 @@ def _approval_routes(
         except ApprovalError as exc:
             known = services.approvals.get(approval_id) is not None
             raise HTTPException(409 if known else 404, str(exc)) from None
-        services.background.submit(_notify_decided, services, approval.to_json())
+        if approval.status != "pending":  # (still pending: more approvers are needed)
+            services.background.submit(_notify_decided, services, approval.to_json())
         return OrjsonResponse(approval.to_json())
 
 

@@ -1,5 +1,10 @@
 """Approvals for require_approval decisions: request, approve/deny (no self-approval), single use.
 
+An approval may need `required` distinct approvers (a policy rule's `approvals: 2`, the
+two-person rule): each approve adds one -- never the requesting key, never a key or declared
+principal that already approved, never the requesting principal -- and the approval turns
+`approved` with the last one; one deny denies it.
+
 Self-approval: the API key that asked (the decide call's key fingerprint) can never decide its
 own approval, and an approver who declares `as_principal` equal to the requesting principal (ARN or
 stable key) is refused too. An approval covers exactly one (principal key, source, action,
@@ -36,7 +41,10 @@ COLUMNS = (
     "decided_at",
     "note",
     "version",
+    "required",
+    "approvers",
 )
+SELECT_COLUMNS = tuple(c for c in COLUMNS if c != "version")
 LIVE = ("pending", "approved", "denied")
 _RANK = {"pending": 0, "approved": 1, "denied": 1, "used": 2, "expired": 2}  # only moves forward
 Fingerprint = tuple[str, str, str, tuple[str, ...]]
@@ -77,6 +85,8 @@ class Approval:
     decided_as: str = ""
     decided_at_ms: int = 0
     note: str = ""
+    required: int = 1
+    approvers: tuple[str, ...] = ()  # "key:<key id>" and "as:<principal key>" of each approver
 
     @property
     def fingerprint(self) -> Fingerprint:
@@ -96,6 +106,8 @@ class Approval:
             _dt(self.decided_at_ms),
             self.note,
             time.time_ns(),
+            self.required,
+            list(self.approvers),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -111,6 +123,8 @@ class Approval:
             "decided_as": self.decided_as or None,
             "decided_at": _iso(self.decided_at_ms),
             "note": self.note,
+            "required": self.required,
+            "approved_by": [a.removeprefix("key:") for a in self.approvers if a.startswith("key:")],
         }
 
 
@@ -129,6 +143,8 @@ def _from_row(r: tuple[Any, ...]) -> Approval:
         decided_as=text[14],
         decided_at_ms=ms[2],
         note=text[16],
+        required=int(r[17]),
+        approvers=tuple(str(a) for a in r[18]),
     )
 
 
@@ -163,7 +179,7 @@ class ApprovalBook:
     def load(self) -> int:
         """(Re)read live approvals, e.g. ones decided through another process."""
         rows = self._store.query(
-            f"SELECT {', '.join(COLUMNS[:-1])} FROM {schema.APPROVALS} FINAL "
+            f"SELECT {', '.join(SELECT_COLUMNS)} FROM {schema.APPROVALS} FINAL "
             "WHERE expires_at > fromUnixTimestamp64Milli({now:Int64}, 'UTC')",
             {"now": self.now_ms()},
         )
@@ -182,7 +198,9 @@ class ApprovalBook:
                 return None
             return found if found.expires_at_ms > self.now_ms() else None
 
-    def request(self, req: GateRequest, *, reason: str, requested_by: str) -> Approval:
+    def request(
+        self, req: GateRequest, *, reason: str, requested_by: str, required: int = 1
+    ) -> Approval:
         now = self.now_ms()
         approval = Approval(
             f"apr_{uuid.uuid4().hex[:20]}",
@@ -191,6 +209,7 @@ class ApprovalBook:
             req,
             reason,
             requested_by,
+            required=max(required, 1),
         )
         with self._lock:
             self._put(approval)
@@ -222,15 +241,27 @@ class ApprovalBook:
                 raise ApprovalError(f"approval {approval_id} is {approval.status}, not pending")
             if key_id == approval.requested_by:
                 raise SelfApprovalError("the API key that requested an approval cannot decide it")
-            if as_principal and self._key_of(as_principal) == approval.request.principal_key:
+            declared = self._key_of(as_principal) if as_principal else ""
+            if declared and declared == approval.request.principal_key:
                 raise SelfApprovalError("a principal cannot approve its own action")
+            marks = (f"key:{key_id}", *((f"as:{declared}",) if declared else ()))
+            if approve and set(marks) & set(approval.approvers):
+                raise SelfApprovalError(
+                    f"approval {approval_id} needs {approval.required} different approvers: "
+                    "this key (or principal) has approved it already"
+                )
+            approvers = (*approval.approvers, *marks) if approve else approval.approvers
+            count = sum(a.startswith("key:") for a in approvers)
+            status = "approved" if count >= approval.required else "pending"
+            status = status if approve else "denied"
             decided = replace(
                 approval,
-                status="approved" if approve else "denied",
+                status=status,
                 decided_by=key_id,
                 decided_as=as_principal,
                 decided_at_ms=self.now_ms(),
                 note=note,
+                approvers=approvers,
             )
             self._put(decided)
         self._write(decided.row())
@@ -242,7 +273,7 @@ class ApprovalBook:
         if found is not None:
             return found
         rows = self._store.query(
-            f"SELECT {', '.join(COLUMNS[:-1])} FROM {schema.APPROVALS} FINAL "
+            f"SELECT {', '.join(SELECT_COLUMNS)} FROM {schema.APPROVALS} FINAL "
             "WHERE approval_id = {id:String}",
             {"id": approval_id},
         )

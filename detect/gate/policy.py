@@ -45,6 +45,7 @@ class PolicyRule(BaseModel):
     name: str = ""
     effect: Literal["allow", "require_approval", "deny"]
     mode: Literal["enforce", "monitor"] = "enforce"  # monitor: record what it would answer
+    approvals: int = Field(default=1, ge=1, le=5)  # distinct approvers require_approval needs
     principals: tuple[str, ...] = ()
     actions: tuple[str, ...] = ()
     resources: tuple[str, ...] = ()
@@ -192,6 +193,7 @@ class Verdict:
     decision: str
     reason: str
     rule: str
+    approvals: int = 1  # distinct approvers a require_approval needs
 
 
 # what a principal's state or an approver decided is enforced even in monitor mode
@@ -236,7 +238,7 @@ def _enforced(req: GateRequest, ctx: GateContext, policy: Policy) -> Verdict:
         return Verdict("deny", f"denied by policy rule {rule.name or '(unnamed)'}", "policy")
     if req.action_class not in DANGEROUS:
         if rule is not None and rule.effect == "require_approval":
-            return _ask(f"policy rule {rule.name or '(unnamed)'} requires approval", "policy")
+            return _ask(_asked_by(rule), "policy", rule.approvals)
         return Verdict("allow", f"{req.action_class} action", "write")
     return _dangerous(req, ctx, policy, rule)
 
@@ -267,7 +269,7 @@ def _dangerous(
             f"{what} by a principal scoring {ctx.anomaly_score:.2f} as anomalous", "anomaly"
         )
     if rule is not None and rule.effect == "require_approval":
-        return _ask(f"policy rule {rule.name or '(unnamed)'} requires approval", "policy")
+        return _ask(_asked_by(rule), "policy", rule.approvals)
     allowed_by = f"policy rule {rule.name or '(unnamed)'}" if rule is not None else ""
     if not allowed_by and req.actor_kind != "human":
         return _ask(
@@ -287,5 +289,10 @@ def _dangerous(
     )
 
 
-def _ask(reason: str, rule: str) -> Verdict:
-    return Verdict("require_approval", reason, rule)
+def _ask(reason: str, rule: str, approvals: int = 1) -> Verdict:
+    return Verdict("require_approval", reason, rule, approvals)
+
+
+def _asked_by(rule: PolicyRule) -> str:
+    who = f"policy rule {rule.name or '(unnamed)'} requires approval"
+    return who if rule.approvals == 1 else f"{who} by {rule.approvals} different approvers"

@@ -206,7 +206,7 @@ class GateService:
         created = None
         if verdict.decision == "require_approval" and approval is None and not foreign:
             approval = created = self.approvals.request(
-                req, reason=verdict.reason, requested_by=key_id
+                req, reason=verdict.reason, requested_by=key_id, required=verdict.approvals
             )
         elif verdict.rule == "approval" and approval is not None:
             self.approvals.consume(approval)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from detect.gate.approvals import ApprovalBook, ApprovalError, SelfApprovalError
-from detect.gate.policy import GateRequest
+from detect.gate.policy import GateContext, GateRequest, Policy, evaluate
 from ingest.identity import build_identity_rules
 from ingest.store.chdb import ChdbStore
 from tests.conftest import ADMIN_KEY, READ_KEY, FakeClock, auth
@@ -114,3 +114,41 @@ def test_approvals_expire_and_survive_a_reload(store: ChdbStore) -> None:
     assert [a.status for a in reloaded.list()] == ["expired"]
     with pytest.raises(ApprovalError):
         reloaded.decide(approval.id, approve=True, key_id="key_other")
+
+
+def test_the_two_person_rule_needs_two_different_approvers(store: ChdbStore) -> None:
+    """A rule with `approvals: 2`: one approver leaves it pending, the same key or the same
+    declared person again is refused, a second one approves; it survives a reload half way."""
+    policy = Policy.model_validate(
+        {
+            "rules": [
+                {
+                    "name": "prod-db",
+                    "effect": "require_approval",
+                    "approvals": 2,
+                    "actions": ["rds:Delete*"],
+                }
+            ]
+        }
+    )
+    request = GateRequest(
+        AGENT_ARN, AGENT_KEY, "agent", "rds.amazonaws.com", "DeleteDBInstance", "destructive"
+    )
+    verdict = evaluate(request, GateContext(detection_ok=True), policy)
+    assert (verdict.decision, verdict.approvals) == ("require_approval", 2)
+    assert "by 2 different approvers" in verdict.reason
+    key_of = build_identity_rules().principal_key
+    book = ApprovalBook(store, key_of=key_of, ttl_s=60)
+    asked = book.request(request, reason=verdict.reason, requested_by="key_agent", required=2)
+    first = book.decide(asked.id, approve=True, key_id="key_alice", as_principal="alice@x.io")
+    assert (first.status, first.to_json()["approved_by"]) == ("pending", ["key_alice"])
+    with pytest.raises(SelfApprovalError, match="2 different approvers"):
+        book.decide(asked.id, approve=True, key_id="key_alice")
+    with pytest.raises(SelfApprovalError, match="2 different approvers"):
+        book.decide(asked.id, approve=True, key_id="key_bob", as_principal="alice@x.io")
+    reloaded = ApprovalBook(store, key_of=key_of, ttl_s=60)
+    reloaded.load()
+    second = reloaded.decide(asked.id, approve=True, key_id="key_bob", as_principal="bob@x.io")
+    assert second.status == "approved"
+    assert second.to_json()["approved_by"] == ["key_alice", "key_bob"]
+    assert book.request(request, reason="", requested_by="k").required == 1  # the default
