@@ -190,10 +190,15 @@ class JournaledWriter(ThreadWorker):
                 )
             )
             missing = [row for k, row in rows.items() if k not in stored]
-            for start in range(0, len(missing), FLUSH_MAX_ROWS):
-                self._store.insert(
-                    self._table, missing[start : start + FLUSH_MAX_ROWS], self._columns
-                )
+            # a journal an older Leash wrote has fewer columns (columns are only ever appended,
+            # with defaults): its rows go in with the columns they have
+            widths = sorted({len(row) for row in missing})
+            for width in widths:
+                same = [row for row in missing if len(row) == width]
+                for start in range(0, len(same), FLUSH_MAX_ROWS):
+                    self._store.insert(
+                        self._table, same[start : start + FLUSH_MAX_ROWS], self._columns[:width]
+                    )
             logger.warning(
                 "%s: recovered %d journaled rows (%d were already stored)",
                 self._table,

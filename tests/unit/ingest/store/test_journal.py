@@ -150,6 +150,7 @@ def test_every_version_of_an_approval_is_recovered(store: ChdbStore, tmp_path: P
             AT,
             "",
             version,
+            *((1, []) if version > 0 else ()),  # version 0: as Leash wrote it before quorums
         )
 
     killed = Process(tmp_path)
@@ -164,6 +165,18 @@ def test_every_version_of_an_approval_is_recovered(store: ChdbStore, tmp_path: P
     assert stored(store, schema.APPROVALS) == [("apr_1", 1), ("apr_1", 2)]
     final = store.query("SELECT status FROM approvals FINAL WHERE approval_id = 'apr_1'")
     assert final == [("approved",)]
+
+    # a journal an older Leash left (no required/approvers columns) is recovered with defaults
+    older = Process(tmp_path)
+    old_writer = approvals_writer(older).start()
+    old_writer.add(approval("pending", 0))
+    older.die()
+    approvals_writer(Process(tmp_path)).recover()
+    rows = store.query(
+        "SELECT version, required, approvers FROM approvals WHERE approval_id = 'apr_1' "
+        "ORDER BY version"
+    )
+    assert [tuple(r) for r in rows][0] == (0, 1, [])
 
 
 def test_a_torn_last_line_is_skipped_and_the_rest_kept(store: ChdbStore, tmp_path: Path) -> None:
