@@ -28,7 +28,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials
 
-from ingest.auth import BEARER, Authenticator, binding_check
+from ingest.auth import BEARER, Authenticator, Caller, binding_check
 from ingest.bus import BusUnavailable
 from ingest.delivery import (
     FirehoseBatch,
@@ -168,27 +168,55 @@ def create_receiver_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
     return router
 
 
-class OtlpReceiver:
-    """POST /v1/otlp/v1/traces: tool spans -> records -> the same ingest as CloudTrail."""
+class _RecordsReceiver:
+    """What the OTLP and Kubernetes receivers share: the key check, the (gzip) body, and an
+    ingest that answers 503 + Retry-After when the bus cannot take the records."""
+
+    name = ""
 
     def __init__(self, runtime: Runtime, auth: Authenticator) -> None:
         self._service = runtime.service
         self._metrics = runtime.metrics
+        self._identity = runtime.normalizer.identity
         self._max_body = runtime.settings.max_body_bytes
         self._max_decompressed = runtime.settings.max_decompressed_bytes
         self._check = auth.require("ingest")
+
+    async def _body(self, request: Request) -> bytes:
+        body = await read_body(request, self._max_body)
+        if request.headers.get("content-encoding", "").strip().lower() == "gzip":
+            body = decompress(body, limit=self._max_decompressed)  # BodyTooLarge past the limit
+        return body
+
+    async def _ingest(self, parsed: ParsedBody, labels: list[str], caller: Caller) -> IngestResult:
+        try:
+            result = await self._service.ingest_parsed(parsed, labels, binding_check(caller))
+        except BusUnavailable as exc:
+            raise HTTPException(
+                503,
+                f"event bus unavailable, nothing was stored: {exc}",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            ) from None
+        _count(self._metrics, self.name, result)
+        return result
+
+
+class OtlpReceiver(_RecordsReceiver):
+    """POST /v1/otlp/v1/traces: tool spans -> records -> the same ingest as CloudTrail."""
+
+    name = "otlp"
 
     async def receive(self, request: Request) -> Response:
         started = time.perf_counter()
         try:
             response = await self._handle(request)
-        except HTTPException as exc:
+        except HTTPException as exc:  # OTLP's error body: a Status-like {code, message}
             response = JSONResponse(
                 {"code": exc.status_code, "message": str(exc.detail)},
                 status_code=exc.status_code,
                 headers=exc.headers,
             )
-        _observe(self._metrics, "otlp", response.status_code, started)
+        _observe(self._metrics, self.name, response.status_code, started)
         return response
 
     async def _handle(self, request: Request) -> Response:
@@ -199,11 +227,8 @@ class OtlpReceiver:
             raise HTTPException(
                 415, f"content type {content_type!r}: send {PROTOBUF} or {JSON} (OTLP/HTTP)"
             )
-        body = await read_body(request, self._max_body)
         try:
-            if request.headers.get("content-encoding", "").strip().lower() == "gzip":
-                body = decompress(body, limit=self._max_decompressed)
-            decoded = decode_spans(body, kind)
+            decoded = decode_spans(await self._body(request), kind)
         except (MalformedOtlp, BodyTooLarge, ValueError) as exc:
             raise HTTPException(400, f"not an OTLP trace export: {exc}") from None
         records: list[dict[str, Any] | None] = []
@@ -215,32 +240,16 @@ class OtlpReceiver:
                 errors[index] = f"{exc} ({span.name[:60]!r}): check the exporter's span"
                 records.append(None)
         labels = [f"span {s.span_id or '?'}" for s in decoded.spans]
-        try:
-            result = await self._service.ingest_parsed(
-                ParsedBody(records, errors), labels, binding_check(caller)
-            )
-        except BusUnavailable as exc:
-            raise HTTPException(
-                503,
-                f"event bus unavailable, nothing was stored: {exc}",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            ) from None
-        _count(self._metrics, "otlp", result)
-        rejected = len(result.rejected)
+        result = await self._ingest(ParsedBody(records, errors), labels, caller)
         message = "; ".join(str(r["error"]) for r in result.rejected[:5])
-        return Response(encode_response(kind, rejected, message), status_code=200, media_type=kind)
+        answer = encode_response(kind, len(result.rejected), message)
+        return Response(answer, status_code=200, media_type=kind)
 
 
-class K8sAuditReceiver:
+class K8sAuditReceiver(_RecordsReceiver):
     """POST /v1/ingest/k8s-audit: audit events -> records -> the same ingest as CloudTrail."""
 
-    def __init__(self, runtime: Runtime, auth: Authenticator) -> None:
-        self._service = runtime.service
-        self._metrics = runtime.metrics
-        self._identity = runtime.normalizer.identity
-        self._max_body = runtime.settings.max_body_bytes
-        self._max_decompressed = runtime.settings.max_decompressed_bytes
-        self._check = auth.require("ingest")
+    name = "k8s-audit"
 
     async def receive(self, request: Request, cluster: str) -> Response:
         started = time.perf_counter()
@@ -250,29 +259,17 @@ class K8sAuditReceiver:
             response = JSONResponse(
                 {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
             )
-        _observe(self._metrics, "k8s-audit", response.status_code, started)
+        _observe(self._metrics, self.name, response.status_code, started)
         return response
 
     async def _handle(self, request: Request, cluster: str) -> Response:
         caller = self._check(request)
-        body = await read_body(request, self._max_body)
         try:
-            if request.headers.get("content-encoding", "").strip().lower() == "gzip":
-                body = decompress(body, limit=self._max_decompressed)
-            batch = audit_records(orjson.loads(body), cluster, self._identity)
+            batch = audit_records(orjson.loads(await self._body(request)), cluster, self._identity)
         except (orjson.JSONDecodeError, BodyTooLarge, ValueError) as exc:
             raise HTTPException(400, f"not a Kubernetes audit EventList: {exc}") from None
-        try:
-            result = await self._service.ingest_parsed(
-                ParsedBody(batch.records, batch.errors), batch.labels, binding_check(caller)
-            )
-        except BusUnavailable as exc:
-            raise HTTPException(
-                503,
-                f"event bus unavailable, nothing was stored: {exc}",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            ) from None
-        _count(self._metrics, "k8s-audit", result)
+        parsed = ParsedBody(batch.records, batch.errors)
+        result = await self._ingest(parsed, batch.labels, caller)
         for item in result.rejected[:LOGGED_REJECTIONS]:
             logger.warning("k8s audit (%s): rejected %s", cluster, item["error"])
         return OrjsonResponse({**result.body(), "skipped": batch.skipped})

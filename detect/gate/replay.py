@@ -26,15 +26,9 @@ MAX_ROWS = 200_000  # requests replayed at most (the newest are kept)
 EXAMPLES = 3  # actions shown per principal and rule
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Row:
-    principal: str
-    key: str
-    kind: str
-    source: str
-    action: str
-    action_class: str
-    resources: tuple[str, ...]
+    request: GateRequest
     at_ms: int
     answered: str  # the recorded decision, or "never asked" for an event
 
@@ -77,17 +71,9 @@ def replay(store: Store, policy: Policy, *, since_ms: int, until_ms: int) -> Rep
     report = ReplayReport(requests=len(rows))
     allowed: dict[str, deque[int]] = {}
     for row in rows:
-        req = GateRequest(
-            row.principal,
-            row.key,
-            row.kind,
-            row.source,
-            row.action,
-            row.action_class,
-            row.resources,
-        )
-        dangerous = row.action_class in DANGEROUS
-        recent = allowed.setdefault(row.key, deque())
+        req = row.request
+        dangerous = req.action_class in DANGEROUS
+        recent = allowed.setdefault(req.principal_key, deque())
         while recent and recent[0] <= row.at_ms - HOUR_MS:
             recent.popleft()
         ctx = GateContext(
@@ -99,11 +85,11 @@ def replay(store: Store, policy: Policy, *, since_ms: int, until_ms: int) -> Rep
         report.would[verdict.decision] += 1
         if row.answered != verdict.decision:
             report.changed[(row.answered, verdict.decision)] += 1
-        slot = (row.key, verdict.rule, verdict.decision)
+        slot = (req.principal_key, verdict.rule, verdict.decision)
         report.by_principal.setdefault(slot, Counter())[row.answered] += 1
         examples = report.examples.setdefault(slot, [])
-        if len(examples) < EXAMPLES and row.action not in examples:
-            examples.append(row.action)
+        if len(examples) < EXAMPLES and req.action not in examples:
+            examples.append(req.action)
     return report
 
 
@@ -134,15 +120,6 @@ def _requests(store: Store, since_ms: int, until_ms: int) -> list[_Row]:
 
 
 def _row(values: Sequence[Any]) -> _Row:
-    principal, key, kind, source, action, action_class, resources, at_ms, answered = values
-    return _Row(
-        str(principal),
-        str(key),
-        str(kind),
-        str(source),
-        str(action),
-        str(action_class),
-        tuple(str(r) for r in resources),
-        int(at_ms),
-        str(answered),
-    )
+    """A decision's or event's request columns, then its time and what was answered."""
+    *request, at_ms, answered = values
+    return _Row(GateRequest.from_row(request), int(at_ms), str(answered))
