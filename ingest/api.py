@@ -19,6 +19,8 @@ from swagger_ui_bundle import swagger_ui_path
 from ingest import schema
 from ingest.auth import Authenticator, Caller, binding_check
 from ingest.bus import BusUnavailable
+from ingest.catalogue.tools import is_tool_source
+from ingest.causal import cause_of, caused_by
 from ingest.cursor import FilterValue, SortKey, encode_cursor
 from ingest.events import EVENT_COLUMNS, event_time_iso
 from ingest.parse import BodyTooLarge
@@ -261,6 +263,34 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         next_cursor = encode_cursor(last, listing="events", filters=filters) if last else None
         events = [_event_json(r) for r in rows]
         return OrjsonResponse({"total": int(total), "events": events, "next_cursor": next_cursor})
+
+    @router.get(
+        "/v1/events/{event_id}/related",
+        dependencies=[Depends(auth.require("read"))],
+        tags=["events"],
+        responses={404: {"description": "No stored event has this id", "content": ERROR_CONTENT}},
+    )
+    def get_related(event_id: str) -> Response:
+        """The causal join: for an agent's tool call, the cloud events it caused (`caused`);
+        for any other event, the tool call behind it (`cause`, null when none is known). Joined
+        by the call id the agent propagated (session name or `leash-call/<id>` in the user
+        agent), else by the same principal within the call's time."""
+        rows = runtime.store.query(
+            "SELECT event_id, principal, principal_key, source, user_agent, raw, "
+            f"toUnixTimestamp64Milli(event_time) FROM {schema.EVENTS} FINAL "
+            "WHERE event_id = {id:String} LIMIT 1",
+            {"id": event_id},
+        )
+        if not rows:
+            raise HTTPException(404, f"no stored event {event_id!r} (GET /v1/events lists them)")
+        names = ("event_id", "principal", "principal_key", "source", "user_agent", "raw")
+        event = {**dict(zip(names, rows[0][:6], strict=True)), "event_time_ms": int(rows[0][6])}
+        if is_tool_source(event["source"]):
+            return OrjsonResponse(
+                {"event_id": event_id, "tool_call": True, "caused": caused_by(runtime.store, event)}
+            )
+        cause = cause_of(runtime.store, event)
+        return OrjsonResponse({"event_id": event_id, "tool_call": False, "cause": cause})
 
     @router.get("/v1/stats", dependencies=[Depends(auth.require("read"))], tags=["events"])
     def get_stats(

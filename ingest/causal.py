@@ -1,0 +1,111 @@
+"""The causal join: an agent's tool call and the cloud events it caused.
+
+A tool call (source `tool:<runtime>`, from OTLP or `POST /v1/events`) and the CloudTrail,
+Kubernetes or other events its command made are joined two ways:
+
+- **exactly**, when the agent propagates the call's id: as its AWS session name
+  (`AssumeRole(RoleSessionName=<call id>)`) or in its SDK's user agent as `leash-call/<call id>`
+  (boto3: `Config(user_agent_extra="leash-call/" + call_id)`; the AWS CLI:
+  `AWS_SDK_UA_APP_ID=leash-call/<call id>`); CloudTrail records both;
+- **by time**, otherwise: events of the same principal (the tool span's `leash.principal` is the
+  role the agent runs as) from the call's start to its end plus JOIN_SLACK_MS.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from ingest import schema
+from ingest.catalogue.tools import is_tool_source
+from ingest.store import Store
+
+__all__ = ["CALL_MARK", "call_id_of", "caused_by", "cause_of"]
+
+CALL_MARK = "leash-call/"
+JOIN_SLACK_MS = 2_000  # a call's last API request is logged a moment after its span ends
+# (at most 500 events are listed for one call)
+_MARKED = re.compile(re.escape(CALL_MARK) + r"([\w.:-]{4,128})")
+_ID = re.compile(r"^[\w.:-]{4,128}$")
+_FIELDS = (
+    "event_id, principal_key, source, action, action_class, toUnixTimestamp64Milli(event_time)"
+)
+
+
+def call_id_of(event: Mapping[str, Any]) -> str:
+    """The tool call id a cloud event carries (user agent mark, or a session named after it)."""
+    marked = _MARKED.search(str(event.get("user_agent") or ""))
+    if marked:
+        return marked.group(1)
+    session = str(event.get("principal") or "").rpartition("/")[2]
+    return session if session.startswith(("toolu_", "call_")) and _ID.match(session) else ""
+
+
+def _row(values: tuple[Any, ...]) -> dict[str, Any]:
+    names = ("event_id", "principal_key", "source", "action", "action_class", "event_time_ms")
+    return dict(zip(names, values, strict=True))
+
+
+def caused_by(store: Store, tool_call: Mapping[str, Any]) -> dict[str, Any]:
+    """The events a tool call caused: {"how": "call id" | "time window", "events": [...]}."""
+    raw = orjson.loads(tool_call["raw"])
+    call_id = str((raw.get("requestParameters") or {}).get("toolCallId") or "")
+    start = int(tool_call["event_time_ms"])
+    if call_id and _ID.match(call_id):
+        exact = store.query(
+            f"SELECT {_FIELDS} FROM {schema.EVENTS} FINAL "
+            "WHERE NOT startsWith(source, 'tool') AND event_time >= "
+            "fromUnixTimestamp64Milli({start:Int64}) - INTERVAL 1 HOUR "
+            "AND (position(user_agent, {mark:String}) > 0 "
+            "OR endsWith(principal, {session:String})) ORDER BY event_time LIMIT {n:UInt32}",
+            {"start": start, "mark": CALL_MARK + call_id, "session": f"/{call_id}", "n": 500},
+        )
+        if exact:
+            return {"how": "call id", "call_id": call_id, "events": [_row(r) for r in exact]}
+    duration = int((raw.get("additionalEventData") or {}).get("durationMs") or 0)
+    window = store.query(
+        f"SELECT {_FIELDS} FROM {schema.EVENTS} FINAL "
+        "WHERE principal_key = {key:String} AND NOT startsWith(source, 'tool') "
+        "AND event_time >= fromUnixTimestamp64Milli({start:Int64}) "
+        "AND event_time <= fromUnixTimestamp64Milli({end:Int64}) "
+        "ORDER BY event_time LIMIT {n:UInt32}",
+        {
+            "key": tool_call["principal_key"],
+            "start": start,
+            "end": start + duration + JOIN_SLACK_MS,
+            "n": 500,
+        },
+    )
+    return {"how": "time window", "call_id": call_id, "events": [_row(r) for r in window]}
+
+
+def cause_of(store: Store, event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The tool call behind a cloud event, or None: {"how", "tool_call"}."""
+    if is_tool_source(str(event.get("source") or "")):
+        return None
+    at = int(event["event_time_ms"])
+    call_id = call_id_of(event)
+    if call_id:
+        rows = store.query(
+            f"SELECT {_FIELDS} FROM {schema.EVENTS} FINAL WHERE startsWith(source, 'tool') "
+            "AND JSONExtractString(raw, 'requestParameters', 'toolCallId') = {id:String} "
+            "AND event_time <= fromUnixTimestamp64Milli({at:Int64}) + INTERVAL 1 MINUTE "
+            "ORDER BY event_time DESC LIMIT 1",
+            {"id": call_id, "at": at},
+        )
+        if rows:
+            return {"how": "call id", "tool_call": _row(rows[0])}
+    rows = store.query(
+        f"SELECT {_FIELDS} FROM {schema.EVENTS} FINAL "
+        "WHERE principal_key = {key:String} AND startsWith(source, 'tool') "
+        "AND event_time <= fromUnixTimestamp64Milli({at:Int64}) "
+        "AND event_time >= fromUnixTimestamp64Milli({at:Int64}) - INTERVAL 1 HOUR "
+        "AND toUnixTimestamp64Milli(event_time) "
+        "+ JSONExtractInt(raw, 'additionalEventData', 'durationMs') + {slack:Int64} >= {at:Int64} "
+        "ORDER BY event_time DESC LIMIT 1",
+        {"key": event["principal_key"], "at": at, "slack": JOIN_SLACK_MS},
+    )
+    return {"how": "time window", "tool_call": _row(rows[0])} if rows else None
