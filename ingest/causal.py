@@ -44,6 +44,14 @@ def call_id_of(event: Mapping[str, Any]) -> str:
     return session if session.startswith(("toolu_", "call_")) and _ID.match(session) else ""
 
 
+def _field(record: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(record, Mapping):
+            return None
+        record = record.get(key)
+    return record
+
+
 def _row(values: tuple[Any, ...]) -> dict[str, Any]:
     names = ("event_id", "principal_key", "source", "action", "action_class", "event_time_ms")
     return dict(zip(names, values, strict=True))
@@ -52,7 +60,7 @@ def _row(values: tuple[Any, ...]) -> dict[str, Any]:
 def caused_by(store: Store, tool_call: Mapping[str, Any]) -> dict[str, Any]:
     """The events a tool call caused: {"how": "call id" | "time window", "events": [...]}."""
     raw = orjson.loads(tool_call["raw"])
-    call_id = str((raw.get("requestParameters") or {}).get("toolCallId") or "")
+    call_id = str(_field(raw, "requestParameters", "toolCallId") or "")
     start = int(tool_call["event_time_ms"])
     if call_id and _ID.match(call_id):
         exact = store.query(
@@ -65,7 +73,8 @@ def caused_by(store: Store, tool_call: Mapping[str, Any]) -> dict[str, Any]:
         )
         if exact:
             return {"how": "call id", "call_id": call_id, "events": [_row(r) for r in exact]}
-    duration = int((raw.get("additionalEventData") or {}).get("durationMs") or 0)
+    duration = _field(raw, "additionalEventData", "durationMs")
+    duration = min(max(duration, 0), 86_400_000) if isinstance(duration, int) else 0
     window = store.query(
         f"SELECT {_FIELDS} FROM {schema.EVENTS} FINAL "
         "WHERE principal_key = {key:String} AND NOT startsWith(source, 'tool') "

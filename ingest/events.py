@@ -14,7 +14,7 @@ import orjson
 
 from ingest.catalogue import Catalogue, default_catalogue
 from ingest.catalogue.k8s import is_k8s_source, k8s_catalogue
-from ingest.catalogue.tools import is_tool_source, tool_catalogue
+from ingest.catalogue.tools import is_tool_source, redact_arguments, tool_catalogue
 from ingest.identity import IdentityRules, build_identity_rules
 
 __all__ = [
@@ -247,7 +247,7 @@ class Normalizer:
     def _classify(self, source: str, action: str, record: Mapping[str, Any]) -> str:
         """The catalogue's class; an agent's tool call and a Kubernetes call have their own."""
         if is_tool_source(source):
-            return self.tools.classify(action, _tool_arguments(record)).action_class
+            return self.tools.action_class(action, _tool_arguments(record))
         if is_k8s_source(source):
             return self.k8s.classify(action)
         return self.catalogue.classify(source, action)
@@ -274,6 +274,11 @@ class Normalizer:
         if not isinstance(identity, Mapping):
             raise RecordError("userIdentity is missing or not an object")
         principal = _principal(identity)
+        action_class = self._classify(source, action, record)
+        if is_tool_source(source) and "requestParameters" in record:
+            # a tool call's arguments are kept redacted, however they arrived
+            params = redact_arguments(record["requestParameters"])
+            record = {**record, "requestParameters": params}
         raw = orjson.dumps(record).decode()
         event_id = _get(record, "eventID")
         if not isinstance(event_id, str) or not event_id:
@@ -294,7 +299,7 @@ class Normalizer:
             region=_text(_get(record, "awsRegion")),
             source=source,
             action=action,
-            action_class=self._classify(source, action, record),
+            action_class=action_class,
             resources=_collect_resources(record),
             error_code=_text(_get(record, "errorCode")),
             source_ip=_text(_get(record, "sourceIPAddress")),

@@ -24,7 +24,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_plus
 
+from ingest.catalogue.tools import redact
 from ingest.identity import IdentityRules
 
 __all__ = ["AuditBatch", "audit_records"]
@@ -111,7 +113,7 @@ def _record(event: Mapping[str, Any], cluster: str, rules: IdentityRules) -> dic
         "eventName": action,
         "eventType": "KubernetesAudit",
         "userIdentity": identity,
-        "sourceIPAddress": str((event.get("sourceIPs") or [""])[0]),
+        "sourceIPAddress": _first_ip(event.get("sourceIPs")),
         "userAgent": str(event.get("userAgent") or "")[:512],
         "requestParameters": {
             "verb": verb,
@@ -120,7 +122,8 @@ def _record(event: Mapping[str, Any], cluster: str, rules: IdentityRules) -> dic
             "namespace": namespace,
             "object": name,  # (not "name": the object is in resources, as its k8s:// path)
             "apiGroup": str(ref.get("apiGroup") or ""),
-            "requestURI": str(event.get("requestURI") or "")[:1024],
+            # (an exec's command is in its query: kept decoded and redacted)
+            "requestURI": redact(unquote_plus(str(event.get("requestURI") or "")[:2048]))[:1024],
         },
         "resources": [{"ARN": f"k8s://{cluster}/{path}", "type": f"K8s::{resource}"}],
         "additionalEventData": {"groups": list(user.get("groups") or [])[:16]},
@@ -148,6 +151,10 @@ def _identity(
     if username.startswith(_SYSTEM_SA) or username.startswith("system:"):
         return {"type": "KubernetesServiceAccount", "principalId": principal}, agent
     return {"type": "KubernetesUser", "principalId": principal}, agent
+
+
+def _first_ip(value: Any) -> str:
+    return str(value[0])[:64] if isinstance(value, list) and value else ""
 
 
 def _object(node: Mapping[str, Any], key: str) -> Mapping[str, Any]:

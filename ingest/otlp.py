@@ -39,15 +39,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from ingest.catalogue.tools import redact, tool_catalogue
+from ingest.catalogue.tools import redact, redact_arguments, tool_catalogue
 
 __all__ = ["OtlpSpans", "Span", "decode_spans", "encode_response", "tool_record"]
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 STATUS_ERROR = 2  # Status.STATUS_CODE_ERROR
-ARGUMENT_TEXT_MAX = 4096  # characters of one argument string kept (after redaction)
-_CONTENT_KEYS = frozenset({"content", "file_text", "new_string", "old_string", "edits", "patch"})
+MAX_TIME_NS = 4_102_444_800 * 10**9  # 2100-01-01: a later start is not a time
 _RUNTIME = re.compile(r"[^A-Za-z0-9._/-]+")
 _ACCOUNT = re.compile(r"^arn:aws[\w-]*:(?:sts|iam)::(\d{12}):")
 ARGUMENT_KEYS = ("gen_ai.tool.call.arguments", "input.value")  # (OpenInference's, as a fallback)
@@ -126,8 +125,10 @@ def tool_record(span: Span) -> dict[str, Any]:
     tool = str(attrs.get("gen_ai.tool.name") or span.name.removeprefix("execute_tool ")).strip()
     if not tool or tool == "execute_tool":
         raise ValueError("a tool span without gen_ai.tool.name")
-    if span.start_ns <= 0:
-        raise ValueError("a span without startTimeUnixNano")
+    if not 0 < span.start_ns < MAX_TIME_NS:
+        raise ValueError(f"startTimeUnixNano {span.start_ns} is not a time")
+    if not span.trace_id or not span.span_id:
+        raise ValueError("a span without traceId or spanId")
     runtime = _RUNTIME.sub("-", str(resource.get("service.name") or "otlp"))[:64] or "otlp"
     agent_id = str(attrs.get("gen_ai.agent.id") or resource.get("gen_ai.agent.id") or "")
     agent_name = str(attrs.get("gen_ai.agent.name") or resource.get("gen_ai.agent.name") or "")
@@ -163,7 +164,7 @@ def tool_record(span: Span) -> dict[str, Any]:
             if v
         },
         "requestParameters": {
-            "arguments": _redacted(arguments),
+            "arguments": redact_arguments(arguments),
             "toolCallId": str(attrs.get("gen_ai.tool.call.id") or ""),
             "toolType": str(attrs.get("gen_ai.tool.type") or ""),
         },
@@ -199,22 +200,6 @@ def _arguments(attrs: Mapping[str, Any]) -> Any:
         if value is not None:
             return value
     return None
-
-
-def _redacted(value: Any, depth: int = 0) -> Any:
-    """Arguments as kept: strings redacted and cut, file bodies replaced by their size."""
-    if isinstance(value, str):
-        return redact(value[:ARGUMENT_TEXT_MAX])
-    if depth >= 6:
-        return "…"
-    if isinstance(value, Mapping):
-        return {
-            str(k): f"<{len(str(v))} chars>" if k in _CONTENT_KEYS else _redacted(v, depth + 1)
-            for k, v in list(value.items())[:64]
-        }
-    if isinstance(value, list | tuple):
-        return [_redacted(v, depth + 1) for v in value[:64]]
-    return value
 
 
 def _iso(ns: int) -> str:
@@ -307,30 +292,46 @@ def _attributes(node: Any) -> dict[str, Any]:
     }
 
 
-def _json_any(value: Any) -> Any:
-    if not isinstance(value, Mapping):
-        return value
-    for key, convert in (
-        ("stringValue", str),
-        ("boolValue", bool),
-        ("intValue", _int),
-        ("doubleValue", float),
-        ("bytesValue", str),
-    ):
+def _json_any(value: Any, depth: int = 0) -> Any:
+    """An OTLP/JSON AnyValue; MalformedOtlp for one that is not."""
+    if not isinstance(value, Mapping) or depth > 16:
+        raise MalformedOtlp(f"an attribute value is not an AnyValue: {str(value)[:60]!r}")
+    if "stringValue" in value:
+        return str(value["stringValue"])
+    if "boolValue" in value:
+        return bool(value["boolValue"])
+    if "intValue" in value:
+        return _int(value["intValue"])
+    if "doubleValue" in value:
+        number = value["doubleValue"]
+        if not isinstance(number, int | float | str):
+            raise MalformedOtlp(f"doubleValue {str(number)[:40]!r}")
+        try:
+            return float(number)
+        except ValueError:
+            raise MalformedOtlp(f"doubleValue {str(number)[:40]!r}") from None
+    if "bytesValue" in value:
+        return str(value["bytesValue"])
+    for key in ("arrayValue", "kvlistValue"):
         if key in value:
-            return convert(value[key])
-    if "arrayValue" in value:
-        return [_json_any(v) for v in (value["arrayValue"] or {}).get("values", [])]
-    if "kvlistValue" in value:
-        return {
-            str(kv.get("key")): _json_any(kv.get("value") or {})
-            for kv in (value["kvlistValue"] or {}).get("values", [])
-        }
+            inner = value[key]
+            if not isinstance(inner, Mapping):
+                raise MalformedOtlp(f"{key} must be an object with values")
+            items = inner.get("values") or []
+            if not isinstance(items, list):
+                raise MalformedOtlp(f"{key}.values must be a list")
+            if key == "arrayValue":
+                return [_json_any(v, depth + 1) for v in items]
+            return {
+                str(_get(kv, "key")): _json_any(_get(kv, "value") or {}, depth + 1) for kv in items
+            }
     return None
 
 
 def _int(value: Any) -> int:
+    if isinstance(value, str) and len(value) > 40:
+        raise MalformedOtlp(f"expected an integer, got {value[:40]!r}")
     try:
         return int(value or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise MalformedOtlp(f"expected an integer, got {str(value)[:40]!r}") from None

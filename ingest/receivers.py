@@ -229,14 +229,14 @@ class OtlpReceiver(_RecordsReceiver):
             )
         try:
             decoded = decode_spans(await self._body(request), kind)
-        except (MalformedOtlp, BodyTooLarge, ValueError) as exc:
+        except (MalformedOtlp, BodyTooLarge, ValueError, RecursionError) as exc:
             raise HTTPException(400, f"not an OTLP trace export: {exc}") from None
         records: list[dict[str, Any] | None] = []
         errors: dict[int, str] = {}
         for index, span in enumerate(decoded.spans):
             try:
                 records.append(tool_record(span))
-            except ValueError as exc:
+            except Exception as exc:  # noqa: BLE001 - one odd span must not fail its batch
                 errors[index] = f"{exc} ({span.name[:60]!r}): check the exporter's span"
                 records.append(None)
         labels = [f"span {s.span_id or '?'}" for s in decoded.spans]

@@ -16,6 +16,7 @@ from detect.context.org import OWN_CREDENTIAL_ACTIONS, OrgMemory, delegated
 from detect.context.twins import (
     EXPOSURE_RULES,
     NEW_USER_MS,
+    OPENING_RULES,
     SELF_GRANT_ACTIONS,
     counterparts,
     self_target,
@@ -48,7 +49,7 @@ EVASION_RULES = frozenset(
 )
 ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached"})
 # data or a role opened to another account: to one the organisation never dealt with, it pages
-ACCOUNT_GRANTS = EXPOSURE_RULES | {"redflag:role_trust_external"}
+ACCOUNT_GRANTS = OPENING_RULES
 NO_MFA_RULE = "redflag:console_login_without_mfa"
 OTHER_USER_CREDENTIALS = frozenset(
     {"redflag:access_key_for_other_user", "redflag:login_profile_for_other_user"}

@@ -28,7 +28,7 @@ from detect.context.org import EPHEMERAL_NAME_RE, OWN_CREDENTIAL_ACTIONS, OrgMem
 from detect.features import resource_name
 from detect.rules.record import field, record_of
 
-__all__ = ["EXPOSURE_RULES", "counterparts", "self_target", "twin_policies"]
+__all__ = ["EXPOSURE_RULES", "OPENING_RULES", "counterparts", "self_target", "twin_policies"]
 
 # rules on data or access opened to the outside (the world, or another account)
 EXPOSURE_RULES = frozenset(
@@ -42,6 +42,8 @@ EXPOSURE_RULES = frozenset(
         "redflag:public_access_block_removed",
     }
 )
+# data or a role opened to the outside: a temporary name excuses none of them
+OPENING_RULES = EXPOSURE_RULES | {"redflag:role_trust_external"}
 BORN_RECENTLY_MS = 30 * 86_400_000  # a target created within this in the observed history
 NEW_USER_MS = 7 * 86_400_000  # keys or a password for a user created within this
 _ACCOUNT = re.compile(r"(?<!\d)(\d{12})(?!\d)")
@@ -123,7 +125,7 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         )
         # a temporary name excuses tearing a target down, not opening it to the outside (a dev
         # copy of the data is still the data); a target the caller just made still does
-        by_name = case.finding.rule not in EXPOSURE_RULES
+        by_name = case.finding.rule not in OPENING_RULES
         return not backdoor and _young_target(org, case, by_name=by_name)
 
     def unused(case: Case) -> bool:

@@ -7,7 +7,7 @@ except `load_policy`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "ARGS_DIGEST",
     "REQUEST_COLUMNS",
     "DANGEROUS",
     "Budget",
@@ -29,6 +30,9 @@ __all__ = [
 ]
 
 DANGEROUS = frozenset({"destructive", "privilege", "defense_evasion"})
+# a tool call's resources end with the digest of its arguments (the approval's exact request);
+# policy rules' resource globs match the other resources (the command, the file)
+ARGS_DIGEST = "args-sha256:"
 SCORE_THRESHOLD = 0.9  # anomaly_score in [0, 1] at or above which dangerous actions need approval
 
 
@@ -57,7 +61,8 @@ class PolicyRule(BaseModel):
             return False
         if not self.resources:
             return True
-        return bool(req.resources) and all(_any(self.resources, (r,)) for r in req.resources)
+        named = [r for r in req.resources if not r.startswith(ARGS_DIGEST)]
+        return bool(named) and all(_any(self.resources, (r,)) for r in named)
 
 
 class Budget(BaseModel):
@@ -202,24 +207,41 @@ MONITOR_RULE = "monitor"
 
 
 def evaluate(req: GateRequest, ctx: GateContext, policy: Policy) -> Verdict:
-    """Decide allow / require_approval / deny; never allows a dangerous action on stale data
-    (unless the policy, or the rule that decided, is in monitor mode: then the answer is allow,
-    with rule "monitor" and the answer it would have given in the reason).
+    """Decide allow / require_approval / deny; never allows a dangerous action on stale data.
+
+    Monitor mode: rules marked `mode: monitor` do not decide -- the answer is what the policy
+    without them gives, and when they would have answered otherwise the reason says so
+    ("monitor: would deny (policy): ..."). A policy whose own `mode` is monitor answers allow
+    wherever it would not (rule "monitor"), except what a principal's state or an approver
+    decided (revoked, quarantined, an approval denied).
 
     Order: revoked > denied approval > quarantine > granted approval > reads > policy deny >
     fail-safe > anomaly score > policy allow with budget > agents ask first.
     """
-    verdict = _enforced(req, ctx, policy)
-    if verdict.decision == "allow" or verdict.rule in ENFORCED_ALWAYS:
-        return verdict
-    rule = policy.rule_for(req) if verdict.rule == "policy" else None
-    if policy.mode == "monitor" or (rule is not None and rule.mode == "monitor"):
-        return Verdict(
-            "allow",
-            f"monitor: would {verdict.decision} ({verdict.rule}): {verdict.reason}",
-            MONITOR_RULE,
+    live = policy
+    if any(rule.mode == "monitor" for rule in policy.rules):
+        live = policy.model_copy(
+            update={"rules": tuple(r for r in policy.rules if r.mode != "monitor")}
         )
-    return verdict
+    verdict = _enforced(req, ctx, live)
+    if live is not policy:
+        trial = _enforced(req, ctx, _all_enforced(policy))
+        if trial.decision != verdict.decision:
+            verdict = replace(verdict, reason=f"{verdict.reason}; {_would(trial)}")
+    if policy.mode != "monitor" or verdict.decision == "allow":
+        return verdict
+    if verdict.rule in ENFORCED_ALWAYS:
+        return verdict
+    return Verdict("allow", _would(verdict), MONITOR_RULE)
+
+
+def _would(verdict: Verdict) -> str:
+    return f"monitor: would {verdict.decision} ({verdict.rule}): {verdict.reason}"
+
+
+def _all_enforced(policy: Policy) -> Policy:
+    rules = tuple(r.model_copy(update={"mode": "enforce"}) for r in policy.rules)
+    return policy.model_copy(update={"rules": rules})
 
 
 def _enforced(req: GateRequest, ctx: GateContext, policy: Policy) -> Verdict:

@@ -21,6 +21,7 @@ from typing import Any
 from detect.gate.approvals import Approval, ApprovalBook
 from detect.gate.health import DetectionHealth
 from detect.gate.policy import (
+    ARGS_DIGEST,
     DANGEROUS,
     REQUEST_COLUMNS,
     GateContext,
@@ -158,7 +159,8 @@ class GateService:
         key = self.registry.key_of(principal)
         if is_tool_source(source):  # an agent's tool call: its class is in its arguments
             call = self.tools.classify(action, arguments)
-            action_class, resources = call.action_class, (*resources, *call.resources)
+            digest = f"{ARGS_DIGEST}{call.digest}"  # an approval is for exactly these arguments
+            action_class, resources = call.action_class, (*resources, *call.resources, digest)
         else:
             action_class = self._classify(source, action)
         req = GateRequest(

@@ -12,6 +12,7 @@ is what decisions, approvals and events store, never the raw arguments.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,15 +22,26 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import orjson
 import yaml
 
 from ingest.catalogue import ACTION_CLASSES, Catalogue, default_catalogue
 
-__all__ = ["TOOL_SOURCE", "ToolCall", "ToolCatalogue", "is_tool_source", "redact", "tool_catalogue"]
+__all__ = [
+    "TOOL_SOURCE",
+    "ToolCall",
+    "ToolCatalogue",
+    "is_tool_source",
+    "redact",
+    "redact_arguments",
+    "tool_catalogue",
+]
 
 TOOL_SOURCE = "tool"  # the source of a tool call: "tool", or "tool:<runtime>" (tool:claude-code)
 SUMMARY_MAX = 300  # characters of redacted arguments kept
 MAX_TEXT = 64 * 1024  # characters of one argument looked at (a huge file body is not a command)
+COMMAND_MAX = 4096  # characters of one command of a shell line matched against the patterns
+MAX_COMMANDS = 256  # commands of one shell line looked at
 _SEGMENTS = re.compile(r"\|\||&&|[;|\n]")
 _WRAPPERS = re.compile(r"^\s*(?:sudo(?:\s+-\S+)*|env(?:\s+\w+=\S*)*|time|nohup|exec|xargs)\s+")
 _NESTED = re.compile(r"""\b(?:ba|z|da)?sh\s+-l?c\s+(['"])(?P<inner>.*?)\1""", re.S)
@@ -44,28 +56,45 @@ _COMMAND_KEYS = ("command", "cmd", "script", "commands")
 _CONTENT_KEYS = frozenset({"content", "file_text", "new_string", "old_string", "edits", "patch"})
 
 # Secrets, replaced by [redacted] wherever arguments are kept. Each pattern's first group (if
-# any) is kept: the name of what was hidden.
+# any) is kept: the name of what was hidden. Every repetition that can backtrack is bounded, so
+# a pattern costs a bounded amount per character (the arguments are an agent's, or anyone's
+# with an ingest key).
+_SECRET_WORDS = (
+    r"(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?"
+    r"|client[_-]?secret)"
+)
+_VALUE = r"(?:\"[^\"\n]{0,4096}\"|'[^'\n]{0,4096}'|[^\s,;}&\"']{1,4096})"
+_PEM = r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----.*?(?:-----END [A-Z ]{0,40}PRIVATE KEY-----|$)"
+_AUTH = r"(?i)(authorization[\"']?\s{0,8}[:=]\s{0,8}[\"']?(?:bearer|basic|token)\s{1,8})"
 _SECRETS = tuple(
     re.compile(p, f)
     for p, f in (
-        (r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S),
+        (_PEM, re.S),
         (r"\b((?:AKIA|ASIA|AIDA|AROA)[A-Z0-9]{4})[A-Z0-9]{12}\b", 0),
-        (r"(://)[^/\s:@]+:[^/\s@]+(?=@)", 0),
-        (r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic|token)\s+)[^\s\"']+", 0),
-        (r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}", 0),
+        (r"(://)[^/\s:@]{1,256}:[^/\s@]{1,256}(?=@)", 0),
+        (_AUTH + r"[^\s\"']+", 0),
+        (r"(?i)(\bbearer\s{1,8})[A-Za-z0-9._~+/=-]{8,}", 0),
+        # a flag naming a secret: its value, whatever it looks like (--password hunter)
         (
-            r"(?i)((?:--?|\b)[\w.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key"
-            r"|private[_-]?key|credentials?)[\w.-]*[\"']?\s*(?:[=:]\s*|\s+(?=[\"']|\S*\d)))"
-            r"(?:\"[^\"]*\"|'[^']*'|[^\s,;}&]+)",
+            rf"(?i)((?<![\w.-])--?[\w.-]{{0,40}}?{_SECRET_WORDS}[\w.-]{{0,40}}(?:=|\s{{1,8}})){_VALUE}",
             0,
-        ),
+        ),  # noqa: E501
+        # an assignment or a JSON / YAML field naming a secret (DB_PASSWORD=..., "token": "...")
+        (
+            rf"(?i)((?<![\w.-])[\w.-]{{0,40}}?{_SECRET_WORDS}[\w.-]{{0,40}}[\"']?\s{{0,8}}[=:]\s{{0,8}}){_VALUE}",
+            0,
+        ),  # noqa: E501
+        (r"(\bmysql(?:dump|admin)?\b[^|;&\n]{0,300}?\s-p)[^\s]{1,256}", 0),
+        (r"((?:\s-u|--user)\s{1,8}[^\s:]{1,128}:)[^\s]{1,256}", 0),
         (r"\b(gh[pousr]_|github_pat_)[A-Za-z0-9_]{16,}", 0),
         (r"\b(sk-(?:proj-|ant-)?)[A-Za-z0-9_-]{16,}", 0),
+        (r"\b((?:sk|rk)_(?:live|test)_)[A-Za-z0-9]{10,}", 0),
         (r"\b(xox[abposr]-)[A-Za-z0-9-]{10,}", 0),
         (r"\b(AIza)[0-9A-Za-z_-]{35}\b", 0),
         (r"\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}", 0),
     )
 )
+_SECRET_KEY = re.compile(rf"(?i){_SECRET_WORDS}|authorization|cookie")
 
 
 def redact(text: str) -> str:
@@ -73,6 +102,31 @@ def redact(text: str) -> str:
     for pattern in _SECRETS:
         text = pattern.sub(_keep_name, text)
     return text
+
+
+def redact_arguments(value: Any, depth: int = 0) -> Any:
+    """Arguments as Leash keeps them: every string redacted and cut at MAX_TEXT, the value of a
+    key that names a secret ("password", "apiKey", "Authorization") hidden whatever it is, and
+    what a file tool writes only measured."""
+    if isinstance(value, str):
+        return redact(value[:MAX_TEXT])
+    if depth >= 6:
+        return "..."
+    if isinstance(value, Mapping):
+        kept: dict[str, Any] = {}
+        for key, item in list(value.items())[:64]:
+            name = str(key)
+            if name in _CONTENT_KEYS:
+                size = len(item) if isinstance(item, str | list | dict) else 0
+                kept[name] = f"<{size} chars>"
+            elif _SECRET_KEY.search(name) and item not in (None, ""):
+                kept[name] = "[redacted]"
+            else:
+                kept[name] = redact_arguments(item, depth + 1)
+        return kept
+    if isinstance(value, list | tuple):
+        return [redact_arguments(v, depth + 1) for v in value[:64]]
+    return value if value is None or isinstance(value, bool | int | float) else str(value)[:64]
 
 
 def _keep_name(match: re.Match[str]) -> str:
@@ -93,6 +147,7 @@ class ToolCall:
     because: str  # the pattern, name verb or file glob that decided ("" for the default)
     summary: str  # redacted, at most SUMMARY_MAX characters
     resources: tuple[str, ...]  # the command ("cmd: ...") or file path, redacted
+    digest: str = ""  # of the whole arguments: an approval is for exactly these
 
 
 @dataclass(frozen=True)
@@ -133,36 +188,49 @@ class ToolCatalogue:
         self.actions = actions or default_catalogue()
 
     def classify(self, tool: str, arguments: Any = None) -> ToolCall:
-        """The class of calling `tool` with `arguments` (a mapping, a string, or None)."""
+        """The class of calling `tool` with `arguments` (a mapping, a string, or None), with
+        what Leash keeps of the call."""
         args = arguments if isinstance(arguments, Mapping) else {"input": arguments}
+        cls, because, command, path = self._judge(tool, args)
+        resources = []
+        if command is not None:
+            flat = " ".join(command[: SUMMARY_MAX * 4].split())
+            resources.append("cmd: " + _clip(redact(flat)))
+        if path is not None:
+            resources.append(_clip(redact(path[: SUMMARY_MAX * 4])))
+        summary = _clip(_summary(redact_arguments(args)))
+        return ToolCall(cls, because, summary, tuple(resources), _digest(args))
+
+    def action_class(self, tool: str, arguments: Any = None) -> str:
+        """classify(...).action_class without what is kept (the normaliser's hot path)."""
+        args = arguments if isinstance(arguments, Mapping) else {"input": arguments}
+        return self._judge(tool, args)[0]
+
+    def _judge(self, tool: str, args: Mapping[str, Any]) -> tuple[str, str, str | None, str | None]:
+        """(class, because, the shell command if a shell tool, the path if one is written)."""
         name = tool.rsplit("__", 1)[-1]  # mcp__<server>__<tool> -> <tool>
         found: list[tuple[str, str]] = []
-        resources: list[str] = []
-        command = _first_text(args, _COMMAND_KEYS)
-        path = _first_text(args, _PATH_KEYS)
+        command = _first_text(args, _COMMAND_KEYS) if name in self.shell_tools else None
+        path = _first_text(args, _PATH_KEYS) if name not in self.read_tools else None
         if name in self.shell_tools:
             if command is not None:
                 found.append(self._shell(command))
-                resources.append("cmd: " + _clip(redact(" ".join(command.split()))))
         elif name in self.file_tools:
             found.append(self._file(path) if path is not None else ("write", ""))
         elif name in self.read_tools:
             found.append(("read", f"tool {name}"))
         else:
             found.append(self._by_name(name))
-        if path is not None and name not in self.read_tools:
-            resources.append(_clip(redact(path)))
         for text in _texts(args):
             hit = self.sql.match(text)
             if hit is not None:
                 found.append(hit)
         found = found or [("write", "")]
         cls, because = max(found, key=lambda f: ACTION_CLASSES.index(f[0]))
-        summary = _clip(redact(_summary(args)))
-        return ToolCall(cls, because, summary, tuple(resources))
+        return cls, because, command, path
 
     def _shell(self, line: str) -> tuple[str, str]:
-        commands = list(_commands(line[:MAX_TEXT]))
+        commands = [c[:COMMAND_MAX] for c in _commands(line[:MAX_TEXT])][:MAX_COMMANDS]
         found = [hit for c in commands if (hit := self._one_command(c)) is not None]
         if found:
             return max(found, key=lambda f: ACTION_CLASSES.index(f[0]))
@@ -276,17 +344,22 @@ def _texts(value: Any, depth: int = 0) -> Iterator[str]:
 
 
 def _summary(args: Mapping[str, Any]) -> str:
-    """key=value pairs; what a file tool writes is only measured (its content is not kept)."""
+    """key=value pairs of already redacted arguments."""
     parts = []
     for key, value in args.items():
         if value is None:
             continue
-        if key in _CONTENT_KEYS:
-            parts.append(f"{key}=<{len(str(value))} chars>")
-            continue
-        text = value if isinstance(value, str) else repr(value)
+        text = value if isinstance(value, str) else orjson.dumps(value).decode()
         parts.append(f"{key}={' '.join(text[: SUMMARY_MAX * 2].split())}")
     return ", ".join(parts)
+
+
+def _digest(args: Mapping[str, Any]) -> str:
+    try:
+        canonical = orjson.dumps(args, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    except (TypeError, orjson.JSONEncodeError):  # nested past orjson's limit: its strings
+        canonical = "\x00".join(_texts(args)).encode()
+    return hashlib.sha256(canonical).hexdigest()[:32]
 
 
 def _clip(text: str) -> str:

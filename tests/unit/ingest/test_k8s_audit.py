@@ -146,3 +146,22 @@ def test_what_is_not_an_event_list_is_a_400(client: TestClient) -> None:
         assert response.status_code == 400, response.text
         assert "not a Kubernetes audit EventList" in response.json()["detail"]
     assert client.post(PATH, content=b"{}").status_code == 401
+
+
+def test_an_exec_command_is_kept_redacted_and_odd_fields_do_not_fail(
+    client: TestClient, runtime: Runtime
+) -> None:
+    uri = (
+        "/api/v1/namespaces/payments/pods/api-7d9f/exec?command=sh&command=-c&"
+        "command=PGPASSWORD%3Dhunter2+psql+-h+db&container=api"
+    )
+    execs = audit(20, "create", "pods", ALICE, name="api-7d9f", subresource="exec", requestURI=uri)
+    odd = audit(21, "get", "pods", ALICE, sourceIPs={"a": 1}, responseStatus="x")
+    response = post(client, [execs, odd])
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 2
+    settled_rows(runtime)
+    raw = client.get(
+        "/v1/events", params={"action": "create:pods/exec"}, headers=auth(READ_KEY)
+    ).text
+    assert "psql -h db" in raw and "hunter2" not in raw

@@ -21,6 +21,7 @@ from tests.conftest import INGEST_KEY, READ_KEY, auth
 from tests.unit.ingest.test_receivers import settled_rows
 
 PATH = "/v1/otlp/v1/traces"
+PROTO = "application/x-protobuf"
 ROLE = "arn:aws:sts::123456789012:assumed-role/coding-agent/claude-7f3a"
 START = 1_764_662_400_000_000_000  # 2025-12-02T08:00:00Z in ns
 TRACE = bytes.fromhex("5b8efff798038103d269b633813fc60c")
@@ -180,3 +181,60 @@ def test_an_agents_destructive_tool_calls_reach_the_store_as_detection_reads_the
     )
     assert [tuple(r[:2]) for r in rows] == [("destructive", "agent")] * 3
     assert rows[0][2] == (START + 10 * 10**9) // 10**6
+
+
+def test_secrets_in_structured_arguments_are_not_stored(
+    client: TestClient, runtime: Runtime
+) -> None:
+    args = {"url": "https://api.internal", "password": "hunter", "headers": {"X-Api-Key": "k9"}}
+    response = post(client, export(tool(40, "http_request", args)).SerializeToString(), PROTO)
+    assert response.status_code == 200
+    stored = orjson.dumps(events(client, runtime, action="http_request")).decode()
+    assert "https://api.internal" in stored
+    assert "hunter" not in stored and "k9" not in stored
+
+
+def test_spans_with_odd_values_are_rejected_one_by_one_never_a_500(client: TestClient) -> None:
+    good = {
+        "traceId": TRACE.hex(),
+        "spanId": "00000000000000cc",
+        "name": "execute_tool x",
+        "startTimeUnixNano": str(START),
+        "attributes": [{"key": "gen_ai.tool.name", "value": {"stringValue": "x"}}],
+    }
+    odd = [
+        {**good, "spanId": "00000000000000cd", "startTimeUnixNano": "1" + "0" * 30},
+        {**good, "spanId": ""},
+    ]
+    body = {"resourceSpans": [{"scopeSpans": [{"spans": [good, *odd]}]}]}
+    response = post(client, orjson.dumps(body), "application/json")
+    assert response.status_code == 200, response.text
+    assert response.json()["partialSuccess"]["rejectedSpans"] == "2"
+    for value in ({"arrayValue": [1]}, {"kvlistValue": {"values": [1]}}, {"doubleValue": {}}):
+        attrs = [{"key": "gen_ai.tool.name", "value": value}]
+        bad = {"resourceSpans": [{"scopeSpans": [{"spans": [{**good, "attributes": attrs}]}]}]}
+        refused = post(client, orjson.dumps(bad), "application/json")
+        assert refused.status_code == 400, (value, refused.text)
+
+
+def test_a_tool_call_posted_as_a_record_is_stored_redacted(
+    client: TestClient, runtime: Runtime
+) -> None:
+    record = {
+        "eventVersion": "1.08",
+        "eventID": "tool-call-1",
+        "eventTime": "2026-11-30T10:00:00Z",
+        "eventSource": "tool:my-agent",
+        "eventName": "Bash",
+        "userIdentity": {"type": "AssumedRole", "arn": ROLE},
+        "agent": {"name": "my-agent"},
+        "requestParameters": {"command": "PGPASSWORD=hunter psql -c 'DROP TABLE invoices'"},
+    }
+    response = client.post("/v1/events", json={"Records": [record]}, headers=auth(INGEST_KEY))
+    assert response.status_code == 202
+    (stored,) = [
+        e for e in events(client, runtime, action="Bash") if e["event_id"] == "tool-call-1"
+    ]
+    assert stored["action_class"] == "destructive"
+    assert "DROP TABLE invoices" in orjson.dumps(stored).decode()
+    assert "hunter" not in orjson.dumps(stored).decode()

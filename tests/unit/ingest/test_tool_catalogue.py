@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ingest.catalogue.tools import load_tool_catalogue, redact, tool_catalogue
+from ingest.catalogue.tools import load_tool_catalogue, redact, redact_arguments, tool_catalogue
 
 CASES: list[tuple[str, Any, str]] = [
     ("Bash", {"command": "ls -la && git status"}, "read"),
@@ -116,3 +116,59 @@ def test_a_catalogue_file_with_an_unknown_class_is_refused(tmp_path: Any) -> Non
     path.write_text('version: "1"\nshell:\n  catastrophic: ["rm"]\n')
     with pytest.raises(ValueError, match="unknown action class 'catastrophic'"):
         load_tool_catalogue(path)
+
+
+MORE_SECRETS = [
+    ("deploy --token abcdef", "abcdef"),
+    ("mysql -u root -phunter2 payments", "hunter2"),
+    ("curl -u admin:pw123secret https://registry.internal", "pw123secret"),
+    ("STRIPE_KEY=sk_live_abcdefghijklmnop", "abcdefghijklmnop"),
+]
+
+
+@pytest.mark.parametrize(("text", "secret"), MORE_SECRETS, ids=[s[1][:8] for s in MORE_SECRETS])
+def test_secrets_without_digits_or_in_tool_specific_flags_are_redacted(
+    text: str, secret: str
+) -> None:
+    assert secret not in redact(text)
+
+
+def test_structured_arguments_hide_every_value_of_a_key_that_names_a_secret() -> None:
+    """`redact` sees a string alone; a field called password is a secret whatever its value."""
+    args = {"user": "svc", "password": "hunter", "headers": {"X-Api-Key": "abc", "Accept": "*"}}
+    kept = redact_arguments(args)
+    assert kept == {
+        "user": "svc",
+        "password": "[redacted]",
+        "headers": {"X-Api-Key": "[redacted]", "Accept": "*"},
+    }
+    call = tool_catalogue().classify("mcp__http__request", args)
+    assert "hunter" not in call.summary and "abc" not in call.summary
+
+
+def test_an_approval_is_for_exactly_these_arguments() -> None:
+    """Two calls of one tool that differ past what the summary shows are different requests."""
+    catalogue = tool_catalogue()
+    small = catalogue.classify("mcp__db__execute_sql", {"query": "DELETE FROM sessions;"})
+    drop = catalogue.classify("mcp__db__execute_sql", {"query": "DROP DATABASE prod"})
+    assert small.digest != drop.digest
+    pad = "echo " + "a" * 400
+    assert (
+        catalogue.classify("Bash", {"command": pad + "; ls"}).digest
+        != catalogue.classify("Bash", {"command": pad + "; rm -rf /"}).digest
+    )
+
+
+@pytest.mark.timeout(60)
+def test_hostile_arguments_cost_time_in_proportion_to_their_size() -> None:
+    """Inputs that made backtracking patterns take hours (a 2,000-character one took 30 s)
+    finish: every repetition in the catalogue and the secret patterns is bounded."""
+    catalogue = tool_catalogue()
+    for text in ("grant" + " " * 60_000 + "x", "a-" * 30_000, ">>" + " x" * 30_000):
+        assert catalogue.classify("Bash", {"command": text}).action_class
+        assert catalogue.classify("mcp__db__execute", {"sql": text}).action_class
+        redact_arguments({"x": text})
+    nested: list[Any] = []
+    for _ in range(2_000):  # deeper than orjson or repr would follow
+        nested = [nested]
+    assert tool_catalogue().classify("mcp__x__y", {"a": nested}).digest

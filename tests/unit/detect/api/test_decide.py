@@ -225,3 +225,25 @@ def test_a_tool_call_is_classified_by_its_arguments_and_kept_without_its_secrets
     assert "cmd: TF_VAR_db_password=[redacted] terraform destroy -auto-approve" in str(approval)
     decisions = fast.get("/v1/decisions", headers=read).text
     assert "terraform destroy" in decisions and "hunter2" not in decisions
+
+
+def test_an_approval_covers_only_the_arguments_it_was_asked_for(
+    clients: tuple[TestClient, TestClient],
+) -> None:
+    """An MCP tool's approval for one query is no approval for another query of that tool."""
+    fast, _ = clients
+    headers = {"Authorization": f"Bearer {INGEST_KEY}"}
+
+    def ask(query: str) -> dict[str, Any]:
+        body = {
+            "principal": AGENT,
+            "action": "mcp__db__execute_sql",
+            "source": "tool:claude-code",
+            "arguments": {"query": query},
+        }
+        answer: dict[str, Any] = fast.post("/v1/decide", json=body, headers=headers).json()
+        return answer
+
+    small, drop = ask("DELETE FROM sessions;"), ask("DROP DATABASE prod;")
+    assert small["decision"] == drop["decision"] == "require_approval"
+    assert small["approval_id"] != drop["approval_id"]

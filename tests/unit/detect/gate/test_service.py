@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from detect.gate.health import DetectionHealth
-from detect.gate.policy import GateContext, GateRequest, Policy, evaluate, load_policy
+from detect.gate.policy import (
+    GateContext,
+    GateRequest,
+    Policy,
+    PolicyRule,
+    evaluate,
+    load_policy,
+)
 from ingest.settings import Settings
 from ingest.store.chdb import ChdbStore
 from tests.conftest import ADMIN_KEY, READ_KEY, FakeClock, auth
@@ -339,16 +346,21 @@ def test_monitor_mode_answers_allow_and_records_what_it_would_have_answered() ->
     assert evaluate(req("read"), FRESH, monitored) == evaluate(req("read"), FRESH, POLICY)
 
 
-def test_one_rule_in_monitor_mode_leaves_the_others_enforced() -> None:
-    rules = [
-        r.model_copy(update={"mode": "monitor"}) if r.name == "ask-for-iam" else r
-        for r in POLICY.rules
-    ]
-    policy = POLICY.model_copy(update={"rules": tuple(rules)})
-    iam = evaluate(
-        req("privilege", action="AttachRolePolicy", source="iam.amazonaws.com"), FRESH, policy
-    )
-    assert iam.decision == "allow" and "would require_approval (policy)" in iam.reason
+def test_a_rule_in_monitor_mode_only_reports_and_never_weakens_the_gate() -> None:
+    """A rule on trial does not decide: the answer is the policy's without it (an agent still
+    asks first), and where the rule would have answered otherwise the reason says so."""
+    trial = PolicyRule(name="no-iam", effect="deny", mode="monitor", actions=("iam:*",))
+    policy = POLICY.model_copy(update={"rules": (trial, *POLICY.rules)})
+    attach = req("privilege", action="AttachRolePolicy", source="iam.amazonaws.com")
+    asked = evaluate(attach, FRESH, policy)
+    assert (asked.decision, asked.rule) == ("require_approval", "policy")  # ask-for-iam
+    assert "monitor: would deny (policy): denied by policy rule no-iam" in asked.reason
+    terminate = req(action="TerminateInstances", source="ec2.amazonaws.com", actor_kind="human")
+    ec2_trial = PolicyRule(name="no-ec2", effect="deny", mode="monitor", actions=("ec2:*",))
+    person = evaluate(terminate, FRESH, POLICY.model_copy(update={"rules": (ec2_trial,)}))
+    assert person.decision == "allow" and "monitor: would deny (policy)" in person.reason
+    loose = PolicyRule(name="let-it", effect="allow", mode="monitor", actions=("rds:*",))
+    weaker = POLICY.model_copy(update={"rules": (loose, *POLICY.rules)})
+    assert evaluate(req(), FRESH, weaker).decision == "require_approval"  # not weakened
     trail = evaluate(req(action="StopLogging", source="cloudtrail.amazonaws.com"), FRESH, policy)
     assert (trail.decision, trail.rule) == ("deny", "policy")
-    assert evaluate(req(), FRESH, policy).decision == "require_approval"  # agents ask first
