@@ -50,7 +50,6 @@ EVASION_RULES = frozenset(
 ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached"})
 # data or a role opened to another account: to one the organisation never dealt with, it pages
 ACCOUNT_GRANTS = OPENING_RULES
-TRUST_RULE = "redflag:role_trust_external"
 NO_MFA_RULE = "redflag:console_login_without_mfa"
 OTHER_USER_CREDENTIALS = frozenset(
     {"redflag:access_key_for_other_user", "redflag:login_profile_for_other_user"}
@@ -216,18 +215,15 @@ class Triage:
         return birth is None or at - birth[0] >= NEW_USER_MS
 
     def _grants_stranger(self, case: Case) -> bool:
-        """A bucket, snapshot or image opened to an account the organisation never dealt with
-        (no trust, share or role assumption named it before) -- or a role, by an agent or a
-        workload -- in an account Leash has watched for two days or more: the way data or
-        access leaves for an attacker's account. It pages alone -- unless a person whose job is
-        permissions (see _administers) made it, or Leash is too new to know the organisation's
-        counterparts."""
+        """A bucket, snapshot, image or role opened to an account the organisation never dealt
+        with (no trust, share or role assumption named it before), in an account Leash has
+        watched for two days or more: the way data or access leaves for an attacker's account.
+        It pages alone -- unless a person whose job is permissions (see _administers) made it
+        (a new vendor's account; their grants wait for a second sign) or Leash is too new to
+        know the organisation's counterparts."""
         event = case.event
         if case.finding.rule not in ACCOUNT_GRANTS:
             return False
-        if case.finding.rule == TRUST_RULE and case.finding.actor_kind == "human":
-            return False  # people onboard vendors (a new account in an integration role's
-            # trust): on seeds 701-720 2 of 3 such pages were that; theirs wait for a second sign
         if self.org.young_account(event.account, event.event_time_ms):
             return False
         if case.finding.actor_kind == "human" and _administers(case):

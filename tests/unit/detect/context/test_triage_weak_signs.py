@@ -234,20 +234,20 @@ def bucket_grant(account: str) -> dict[str, Any]:
     return {"bucketName": "acme-prod-invoices", "bucketPolicy": doc}
 
 
-def test_an_agent_making_a_role_trust_an_account_nobody_named_pages_a_person_waits() -> None:
-    """An agent or a workload making a role assumable from an unknown account hands it to that
-    account's owner; a person doing it is most often onboarding a vendor (a new account in an
-    integration role's trust) and waits for a second sign; an account the organisation deals
-    with is a partner's."""
+def test_a_role_trusting_an_account_nobody_named_pages_unless_an_admin_or_a_new_install() -> None:
+    """A developer making a role assumable from an unknown account hands it to that account's
+    owner; the organisation's partners, its admins' vendor work and an install's first days
+    (every account is unknown) wait for a second sign."""
     rule = "redflag:role_trust_external"
 
     def tier(account: str, **kw: Any) -> str:
         return grant_tier("UpdateAssumeRolePolicy", "iam", trust(account), rule, **kw)
 
+    assert tier(STRANGER) == "page"
     assert tier(STRANGER, who=AGENT) == "page"
-    assert tier(STRANGER, who=WORKLOAD) == "page"
-    assert tier(STRANGER) == "hold"
-    assert tier(PARTNER, who=AGENT) == "hold"
+    assert tier(PARTNER) == "hold"
+    assert tier(STRANGER, administers=True) == "hold"
+    assert tier(STRANGER, watched_days=1) == "hold"
 
 
 def test_a_bucket_opened_to_an_account_nobody_named_pages() -> None:
