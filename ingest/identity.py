@@ -10,10 +10,19 @@ from typing import Any
 
 from ingest.settings import IdentitySettings
 
-__all__ = ["IdentityRules", "build_identity_rules"]
+__all__ = ["IdentityRules", "arn_account", "build_identity_rules"]
 
 _ASSUMED = re.compile(r"^arn:(aws[\w-]*):sts::(\d*):assumed-role/([^/]+)/(.+)$")
 _ROLE = re.compile(r"^arn:(aws[\w-]*):iam::(\d*):role/(?:.*/)?([^/]+)$")
+_IAM_ACCOUNT = re.compile(r"^arn:aws[\w-]*:(?:sts|iam)::(\d{12}):")
+
+
+def arn_account(arn: str) -> str:
+    """The 12-digit account of an IAM or STS ARN ("" for anything else)."""
+    match = _IAM_ACCOUNT.match(arn)
+    return match.group(1) if match else ""
+
+
 _SSO_ROLE = re.compile(r"^AWSReservedSSO_")
 _USER = re.compile(r"^arn:aws[\w-]*:iam::\d*:(user|root)\b")
 # a session a person names: a user name, not a workload's (function, job, runner, task...)

@@ -27,13 +27,12 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from ingest.catalogue.tools import redact
-from ingest.identity import IdentityRules
+from ingest.identity import IdentityRules, arn_account
 
 __all__ = ["AuditBatch", "audit_records"]
 
 STAGE = "ResponseComplete"
 _CLUSTER = re.compile(r"[^A-Za-z0-9._-]+")
-_ACCOUNT = re.compile(r"^arn:aws[\w-]*:(?:sts|iam)::(\d{12}):")
 _SYSTEM_SA = "system:serviceaccount:"
 
 
@@ -130,9 +129,9 @@ def _record(event: Mapping[str, Any], cluster: str, rules: IdentityRules) -> dic
     }
     if agent:
         record["agent"] = {"name": username}
-    account = _ACCOUNT.match(arn) if arn else None
+    account = arn_account(arn)
     if account:
-        record["recipientAccountId"] = account.group(1)
+        record["recipientAccountId"] = account
     if code >= 400:
         record["errorCode"] = str(status.get("reason") or code)
         record["errorMessage"] = str(status.get("message") or "")[:300]

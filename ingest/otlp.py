@@ -40,6 +40,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from ingest.catalogue.tools import redact, redact_arguments, tool_catalogue
+from ingest.identity import arn_account
 
 __all__ = ["OtlpSpans", "Span", "decode_spans", "encode_response", "tool_record"]
 
@@ -48,7 +49,6 @@ JSON = "application/json"
 STATUS_ERROR = 2  # Status.STATUS_CODE_ERROR
 MAX_TIME_NS = 4_102_444_800 * 10**9  # 2100-01-01: a later start is not a time
 _RUNTIME = re.compile(r"[^A-Za-z0-9._/-]+")
-_ACCOUNT = re.compile(r"^arn:aws[\w-]*:(?:sts|iam)::(\d{12}):")
 ARGUMENT_KEYS = ("gen_ai.tool.call.arguments", "input.value")  # (OpenInference's, as a fallback)
 
 
@@ -142,7 +142,7 @@ def tool_record(span: Span) -> dict[str, Any]:
         if principal.startswith("arn:")
         else {"type": "AIAgent", "principalId": principal}
     )
-    account = _ACCOUNT.match(principal)
+    account = arn_account(principal)
     arguments = _arguments(attrs)
     call = tool_catalogue().classify(tool, arguments)
     record: dict[str, Any] = {
@@ -182,7 +182,7 @@ def tool_record(span: Span) -> dict[str, Any]:
         },
     }
     if account:
-        record["recipientAccountId"] = account.group(1)
+        record["recipientAccountId"] = account
     if span.status_code == STATUS_ERROR:
         record["errorCode"] = str(attrs.get("error.type") or "ToolError")[:128]
         record["errorMessage"] = redact(span.status_message)[:300]

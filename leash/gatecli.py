@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from leash.shipcli import HelpWithDefaults
+from leash.shipcli import HelpWithDefaults, add_api_arguments
 
 _SPAN = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -34,16 +33,7 @@ def add_gate_arguments(sub: Any) -> None:
     )
     rep.add_argument("--policy", type=Path, required=True, help="the candidate policy (YAML)")
     rep.add_argument("--since", default="7d", help="how far back: 30m, 12h, 7d (at most 90d)")
-    rep.add_argument(
-        "--url",
-        default=os.environ.get("LEASH_API_URL", "http://127.0.0.1:8000"),
-        help="Leash API base URL (LEASH_API_URL)",
-    )
-    rep.add_argument(
-        "--api-key",
-        default=os.environ.get("LEASH_API_KEY", ""),
-        help="a key with the admin scope (LEASH_API_KEY)",
-    )
+    add_api_arguments(rep, scope="admin")
     rep.add_argument("--json", action="store_true", help="print the report as JSON")
     rep.set_defaults(func=run_replay)
 

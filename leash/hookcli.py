@@ -179,7 +179,7 @@ def _decide(http: httpx.Client, principal: str, call: Mapping[str, Any]) -> Mapp
 def _unreachable(
     call: Mapping[str, Any], tool: str, exc: Exception, *, fail_open: bool, url: str
 ) -> dict[str, Any] | None:
-    action_class = tool_catalogue().classify(tool, call.get("tool_input")).action_class
+    action_class = tool_catalogue().action_class(tool, call.get("tool_input"))
     sys.stderr.write(f"leash hook: cannot ask Leash at {url} ({exc}); is `leash up` running?\n")
     if action_class not in DANGEROUS or fail_open:
         return None

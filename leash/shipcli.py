@@ -31,8 +31,9 @@ class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def add_api_arguments(parser: argparse.ArgumentParser) -> None:
-    """--url and --api-key: where a client command sends records, with which ingest key."""
+def add_api_arguments(parser: argparse.ArgumentParser, scope: str = "ingest") -> None:
+    """--url and --api-key: which Leash API a client command talks to, with a key that holds
+    `scope`."""
     parser.add_argument(
         "--url",
         default=os.environ.get("LEASH_API_URL", "http://127.0.0.1:8000"),
@@ -41,7 +42,7 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api-key",
         default=os.environ.get("LEASH_API_KEY", ""),
-        help="key with the ingest scope (LEASH_API_KEY)",
+        help=f"key with the {scope} scope (LEASH_API_KEY)",
     )
 
 

@@ -10,12 +10,25 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from tests.e2e.conftest import ADMIN_KEY, start_leash
 from tests.factories import make_record
 
 AGENT = "arn:aws:sts::123456789012:assumed-role/ops-agent/run-1"
 DELETES = ("DeleteBucket", "DeleteTable", "DeleteFunction20150331")
+
+
+def replay(env: dict[str, str], policy: Path, since: str, *args: str) -> Any:
+    """`leash gate replay` as an operator runs it."""
+    command = ["gate", "replay", "--policy", str(policy), "--since", since, *args]
+    return subprocess.run(
+        [sys.executable, "-m", "leash.cli", *command],
+        capture_output=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_monitor_mode_then_replay_a_candidate_policy(tmp_path: Path) -> None:
@@ -58,24 +71,7 @@ def test_monitor_mode_then_replay_a_candidate_policy(tmp_path: Path) -> None:
         env = {**os.environ, "LEASH_API_URL": leash.url, "LEASH_API_KEY": ADMIN_KEY}
         report = None
         for _ in range(50):  # the three events become queryable about a second after the 202
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "leash.cli",
-                    "gate",
-                    "replay",
-                    "--policy",
-                    str(candidate),
-                    "--since",
-                    "1d",
-                    "--json",
-                ],  # noqa: E501
-                capture_output=True,
-                env=env,
-                timeout=120,
-                check=False,
-            )
+            done = replay(env, candidate, "1d", "--json")
             assert done.returncode == 0, done.stderr.decode()
             report = json.loads(done.stdout)
             if report["requests"] >= 4:
@@ -87,23 +83,7 @@ def test_monitor_mode_then_replay_a_candidate_policy(tmp_path: Path) -> None:
         assert changes == {("allow", "deny"): 1, ("never asked", "deny"): 3}
         (row,) = report["principals"]
         assert row["rule"] == "policy" and row["decision"] == "deny"
-        bad = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "leash.cli",
-                "gate",
-                "replay",
-                "--policy",
-                str(running),
-                "--since",
-                "7 days",
-            ],  # noqa: E501
-            capture_output=True,
-            env=env,
-            timeout=60,
-            check=False,
-        )
+        bad = replay(env, running, "7 days")
         assert bad.returncode == 2 and b"--since" in bad.stderr
     finally:
         leash.stop()

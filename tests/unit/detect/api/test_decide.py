@@ -194,25 +194,31 @@ def test_only_well_formed_authorised_decides_skip_the_app(runtime: Runtime) -> N
     assert seen == [b'{"principal":"' + AGENT.encode() + b'"}']
 
 
+def ask_tool(client: TestClient, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Claude Code's agent asks decide about one tool call; the answer (200 asserted)."""
+    body = {
+        "principal": AGENT,
+        "action": tool,
+        "source": "tool:claude-code",
+        "arguments": arguments,
+    }
+    response = client.post(
+        "/v1/decide", json=body, headers={"Authorization": f"Bearer {INGEST_KEY}"}
+    )
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
 def test_a_tool_call_is_classified_by_its_arguments_and_kept_without_its_secrets(
     clients: tuple[TestClient, TestClient],
 ) -> None:
     """An agent's tool call asks decide like a cloud call: `ls` is a read, `terraform destroy`
     waits for a person; what is stored names the command, never the password in it."""
     fast, _ = clients
-    headers = {"Authorization": f"Bearer {INGEST_KEY}"}
 
     def ask(command: str) -> dict[str, Any]:
-        body = {
-            "principal": AGENT,
-            "action": "Bash",
-            "source": "tool:claude-code",
-            "arguments": {"command": command, "description": "tidy up"},
-        }
-        response = fast.post("/v1/decide", json=body, headers=headers)
-        assert response.status_code == 200, response.text
-        answer: dict[str, Any] = response.json()
-        return answer
+        return ask_tool(fast, "Bash", {"command": command, "description": "tidy up"})
 
     listing = ask("ls -la && git status")
     assert (listing["decision"], listing["action_class"]) == ("allow", "read")
@@ -232,17 +238,9 @@ def test_an_approval_covers_only_the_arguments_it_was_asked_for(
 ) -> None:
     """An MCP tool's approval for one query is no approval for another query of that tool."""
     fast, _ = clients
-    headers = {"Authorization": f"Bearer {INGEST_KEY}"}
 
     def ask(query: str) -> dict[str, Any]:
-        body = {
-            "principal": AGENT,
-            "action": "mcp__db__execute_sql",
-            "source": "tool:claude-code",
-            "arguments": {"query": query},
-        }
-        answer: dict[str, Any] = fast.post("/v1/decide", json=body, headers=headers).json()
-        return answer
+        return ask_tool(fast, "mcp__db__execute_sql", {"query": query})
 
     small, drop = ask("DELETE FROM sessions;"), ask("DROP DATABASE prod;")
     assert small["decision"] == drop["decision"] == "require_approval"
