@@ -48,8 +48,6 @@ EVASION_RULES = frozenset(
     }
 )
 ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached"})
-# data or a role opened to another account: to one the organisation never dealt with, it pages
-ACCOUNT_GRANTS = OPENING_RULES
 NO_MFA_RULE = "redflag:console_login_without_mfa"
 OTHER_USER_CREDENTIALS = frozenset(
     {"redflag:access_key_for_other_user", "redflag:login_profile_for_other_user"}
@@ -222,7 +220,7 @@ class Triage:
         (a new vendor's account; their grants wait for a second sign) or Leash is too new to
         know the organisation's counterparts."""
         event = case.event
-        if case.finding.rule not in ACCOUNT_GRANTS:
+        if case.finding.rule not in OPENING_RULES:
             return False
         if self.org.young_account(event.account, event.event_time_ms):
             return False
