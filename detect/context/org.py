@@ -138,6 +138,7 @@ class OrgMemory:
 
     def __init__(self) -> None:
         self._births: OrderedDict[str, tuple[int, str]] = OrderedDict()  # name -> (ms, key)
+        self._destroyed: OrderedDict[str, int] = OrderedDict()  # lasting name -> last delete ms
         self._accounts: OrderedDict[str, int] = OrderedDict()  # account -> first seen ms
         self._regions: dict[str, int] = {}
         self._stack_ops: deque[StackOp] = deque()
@@ -161,8 +162,12 @@ class OrgMemory:
                 self.remember_account(account, event.event_time_ms)
         if event.error_code:
             return
-        if event.action_class == "destructive" and event.resources and not self.lasting(event):
-            self._count_temporary_delete(event)
+        if event.action_class == "destructive" and event.resources:
+            lasting = self.lasting(event)
+            if lasting:
+                self._remember_destroyed(lasting, event.event_time_ms)
+            else:
+                self._count_temporary_delete(event)
         if event.action in _ONBOARDING:
             user = str(field(field(record_of(event), "requestParameters"), "userName") or "")
             if user and user not in self._onboarded:
@@ -200,7 +205,9 @@ class OrgMemory:
                     str(field(params, k) or "") for k in ("userName", "roleName", "groupName")
                 }
             for name in names:
-                if name and name not in self._births:
+                # a lasting resource deleted and made again (a production environment
+                # "deleted and recreated") is the same lasting resource, not a young one
+                if name and name not in self._births and name not in self._destroyed:
                     self._births[name] = (event.event_time_ms, event.principal_key)
                     if len(self._births) > MAX_BIRTHS:
                         self._births.popitem(last=False)
@@ -314,6 +321,13 @@ class OrgMemory:
     def network_of_others(self, net: str, principal_key: str) -> bool:
         """Another principal of the organisation was seen working from this /16."""
         return any(u != principal_key for u in self._net_users.get(net, ()))
+
+    def _remember_destroyed(self, names: list[str], at_ms: int) -> None:
+        for name in names:
+            self._destroyed.pop(name, None)
+            self._destroyed[name] = at_ms
+        while len(self._destroyed) > MAX_BIRTHS:
+            self._destroyed.popitem(last=False)
 
     def _count_temporary_delete(self, event: AuditEvent) -> None:
         count, _ = self._runs.pop(event.principal, (0, 0))

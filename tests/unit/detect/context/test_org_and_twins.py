@@ -71,6 +71,23 @@ def test_deleting_objects_is_not_deleting_a_lasting_resource() -> None:
     assert org.lasting(delete_bucket("orders-prod-reports", 1, **OPS)) == ["orders-prod-reports"]
 
 
+def test_a_lasting_resource_deleted_and_made_again_is_still_lasting() -> None:
+    """An agent "deletes and recreates" a production table, then deletes it again within the
+    day: the second delete destroys the same production table, not a young one. A table made
+    fresh in that hour is young, and deleting it is clean-up."""
+    org = OrgMemory()
+    for action, minutes in (("DeleteTable", 0), ("CreateTable", 5)):
+        org.observe(call(action, "dynamodb", {"tableName": "orders-prod"}, minutes, **OPS))
+        org.observe(call(action, "dynamodb", {"tableName": "orders-tmp"}, minutes, **OPS))
+    again = call("DeleteTable", "dynamodb", {"tableName": "orders-prod"}, 60, **OPS)
+    assert org.lasting(again) == ["orders-prod"]
+    fresh = call("DeleteTable", "dynamodb", {"tableName": "orders-tmp"}, 60, **OPS)
+    assert org.lasting(fresh) == [], "tmp is named temporary"
+    org.observe(call("CreateTable", "dynamodb", {"tableName": "orders-archive"}, 5, **OPS))
+    made = call("DeleteTable", "dynamodb", {"tableName": "orders-archive"}, 60, **OPS)
+    assert org.lasting(made) == [], "made an hour ago and never lasting: clean-up"
+
+
 def test_a_tag_or_a_policy_is_not_a_birth() -> None:
     org = OrgMemory()
     org.observe(
