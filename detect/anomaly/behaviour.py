@@ -511,21 +511,24 @@ class BehaviourDetector:
             return []
         said = " and ".join(fresh.values())
         if (
-            state.actor_kind == "service"
+            state.actor_kind in ("service", "agent")
             and len(fresh) == 2
             and not self.org.network_of_others(new.net, state.key)
         ):
-            # a workload does not change networks and tools at once; a network nobody here
-            # ever worked from and another client is its keys used outside (GuardDuty's
-            # credential exfiltration): it pages, where a person's (travel, a new laptop) waits
+            # a workload or an AI agent that rarely moves does not change networks and tools
+            # at once; a network nobody here ever worked from and another client is its keys
+            # used outside (GuardDuty's credential exfiltration): it pages, where a person's
+            # (travel, a new laptop) waits. (An agent on developers' laptops or CI runners sees
+            # new networks on most days: its novelty share keeps it out of here.)
             return [
                 _finding(
                     state,
                     event,
                     ELSEWHERE_RULE,
                     "high",
-                    f"{said} for a workload that rarely sees either, from a network nobody in "
-                    "the organisation works from: its credentials used outside",
+                    f"{said} for a {'workload' if state.actor_kind == 'service' else 'agent'} "
+                    "that rarely sees either, from a network nobody in the organisation works "
+                    "from: its credentials used outside",
                     explanation={"new": list(fresh.values()), "ip": event.source_ip},
                 )
             ]

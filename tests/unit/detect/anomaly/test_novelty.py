@@ -236,3 +236,30 @@ def test_a_workloads_keys_from_a_network_nobody_uses_with_another_client_page() 
     laptop = {**PERSON, "userAgent": BOTO}
     _, opened = run(base + day_of_work(DAYS, ELSEWHERE, laptop))
     assert opened == []
+
+
+OPS_AGENT = {
+    "role": "ops-agent",
+    "session": "agent-run-5e0c41aa",
+    "userAgent": "langchain/0.2.11 Boto3/1.34.10 Python/3.12",
+}
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
+
+
+def test_an_agents_keys_from_a_network_nobody_uses_with_another_client_page() -> None:
+    """An ops agent that always runs in one place with its framework's SDK, now calling from a
+    network nobody here works from with a browser's client: its session was taken. A coding
+    agent on developers' laptops (a new network most days) doing the same only gets a note."""
+    stolen = {**OPS_AGENT, "userAgent": FIREFOX}
+    base = history(OPS_AGENT, lambda _: DATACENTER) + history(PERSON, office_or_home)
+    base.sort(key=lambda e: e.event_time_ms)
+    engine, opened = run(base + day_of_work(DAYS, ELSEWHERE, stolen))
+    assert engine.states[next(k for k in engine.states if "ops-agent" in k)].actor_kind == "agent"
+    assert opened == ["baseline:workload_credentials_elsewhere"]
+    _, opened = run(base + day_of_work(DAYS, HOME, stolen))  # where erin works from
+    assert opened == []
+    laptops = {**OPS_AGENT, "role": "ai-coding-agent"}
+    roaming = history(laptops, lambda day: f"{20 + day}.{40 + day}.7.9")
+    roaming.sort(key=lambda e: e.event_time_ms)
+    _, opened = run(roaming + day_of_work(DAYS, ELSEWHERE, {**laptops, "userAgent": FIREFOX}))
+    assert opened == []
