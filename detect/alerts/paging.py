@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from detect.alerts.alert import Alert, severity_rank
 from detect.alerts.incidents import AlertBook
+from detect.context.twins import RESTATES
 from detect.findings import VOLUME_RULES, Finding
 
 __all__ = ["Pager"]
@@ -144,6 +145,8 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
         return False
     if other.rule in VOLUME_RULES and (finding.twin or finding.rule in VOLUME_RULES):
         return False
+    if other.rule in RESTATES.get(finding.twin, ()):
+        return False  # the context that excused it, counted again
     if CONTEXT_PREFIX in (finding.rule[: len(CONTEXT_PREFIX)], other.rule[: len(CONTEXT_PREFIX)]):
         # where the calls come from (a network the principal never used) is evidence apart
         # from what they do, even on the same calls: stolen keys sweeping or reading in bulk --

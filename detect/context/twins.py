@@ -95,6 +95,11 @@ RETENTION_KEPT_DAYS = 7  # a log retention of at least this many days is houseke
 KEY_ACTIONS = frozenset({"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"})
 # lasting destruction judges temporary targets itself (detect.anomaly.destruction)
 OWN_JUDGEMENT = frozenset({"baseline:lasting_destruction", "baseline:slow_lasting_destruction"})
+UNUSED_REGION = "a region the organisation does not use"
+# findings that restate the very context a twin excused: calls in several regions beside a call
+# excused because its region is unused (a security engineer deleting GuardDuty detectors in
+# three unused regions touches five regions in ten minutes) are one fact, not two signs
+RESTATES = {UNUSED_REGION: frozenset({"baseline:region_spread"})}
 
 Check = Callable[[Case], bool]
 Policy = Callable[[Case], str | None]
@@ -165,7 +170,7 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         ("a grant to itself, not after a denial", held(SELF_GRANT_ACTIONS, self_grant)),
         ("a counterpart account the organisation already deals with", held(ACCOUNT_ACTIONS, known)),
         ("a target created recently or named as temporary", held(None, young)),
-        ("a region the organisation does not use", held(REGION_ACTIONS, unused)),
+        (UNUSED_REGION, held(REGION_ACTIONS, unused)),
         ("a user a person just created (onboarding)", held(NEW_USER_ACTIONS, new_user)),
         ("a key-rotation job rotating a service user's key", held(KEY_ACTIONS, rotation)),
         ("a website bucket opened for reads", held(PUBLIC_BUCKET_ACTIONS, _website)),

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from detect.alerts.incidents import AlertBook
 from detect.alerts.paging import MAX_REMEMBERED, Pager
+from detect.context.twins import UNUSED_REGION
 from detect.findings import Finding
 
 WHO = "arn:aws:iam::123456789012:user/nils"
@@ -112,3 +113,20 @@ def test_a_persons_secret_sweep_on_a_heavy_reading_hour_is_one_sign() -> None:
         finding("baseline:credential_sweep", "hold", 5, 2), "read", "GetSecretValue"
     )
     assert opened_rules(changes) == ["baseline:credential_sweep"]
+
+
+def test_calls_in_unused_regions_do_not_corroborate_the_twin_their_region_explained() -> None:
+    """A security engineer deletes GuardDuty detectors in three regions nobody uses: the red
+    flag is held as an unused region's, and "five regions in ten minutes" is that same fact.
+    An admin policy attached beside it is another sign, and pages."""
+    cleanup = pager()
+    detector = replace(
+        finding("redflag:guardduty_disabled", "hold", 60, 1), twin=UNUSED_REGION, severity="high"
+    )
+    spread = finding("baseline:region_spread", "hold", 0, 0)
+    assert cleanup.apply(spread, "read", "ListDetectors") == []
+    assert cleanup.apply(detector, "defense_evasion", "DeleteDetector") == []
+    assert cleanup.book.current(WHO) is None
+    grant = finding("redflag:admin_policy_attached", "hold", 120, 2)
+    changes = cleanup.apply(grant, "privilege", "AttachUserPolicy")
+    assert opened_rules(changes), "a sign of another kind corroborates"

@@ -95,6 +95,15 @@ def test_a_persons_burst_of_deletes_waits_an_agents_pages() -> None:
     assert assess("baseline:destructive_burst", agent).tier == "page"
 
 
+def test_a_person_in_many_regions_waits_an_agent_pages() -> None:
+    """A person's audit or clean-up script runs across every region; an AI agent fanning out
+    over regions is not doing its job."""
+    person = event("DescribeInstances", "ec2", {}, **PERSON)
+    assert assess("baseline:region_spread", person).tier == "hold"
+    agent = event("DescribeInstances", "ec2", {}, **AGENT)
+    assert assess("baseline:region_spread", agent).tier == "page"
+
+
 def test_more_deletes_than_usual_over_hours_waits_lasting_ones_page() -> None:
     for who in (AGENT, WORKLOAD):
         e = event("DeleteObject", "s3", {"bucketName": "scratch", "key": "a.parquet"}, **who)
