@@ -15,6 +15,10 @@ __all__ = ["ATTACH_CLASSES", "EVIDENCE_ONLY", "AlertBook"]
 
 MAX_TRACKED_IDS = 20_000  # ids remembered per open incident to count distinct events
 STORY_GAP_MS = 6 * 3_600_000  # a detector firing again this soon continues its incident
+# ...but a spree of deletes after this long a quiet is a new act: an agent that destroyed an
+# environment at 16:42 and destroys another at 19:12 is paged twice (a slow drip deletes every
+# hour or so, and stays one story)
+SPREE_BREAK_MS = 2 * 3_600_000
 ESCALATE_AT_EVENTS = 50  # flagged events after which an alert's severity rises one level
 ATTACH_CLASSES = frozenset({"destructive", "privilege", "defense_evasion"})
 EVIDENCE_ONLY = frozenset({"trace", "note"})  # tiers that join an alert as evidence, without events
@@ -159,6 +163,10 @@ class AlertBook:
         new session, a slow delete that also weakens a bucket policy are one story, one alert,
         not one alert per hour and per detector."""
         alert = incident.alert
+        if _spree(finding, action_class) and (
+            finding.last_event_ms > alert.last_event_ms + SPREE_BREAK_MS
+        ):
+            return False  # (judged by its latest call: a 6-hour count reaches back into the old)
         if finding.first_event_ms <= alert.last_event_ms + self.quiet_gap_ms:
             return True
         same_story = (
@@ -273,6 +281,15 @@ class AlertBook:
             "rules": rules,
             **({"context": context} if context else {}),
         }
+
+
+def _spree(finding: Finding, action_class: str) -> bool:
+    """A count of deletes (two or more destructive calls), not one delete."""
+    return (
+        action_class == "destructive"
+        and finding.tier not in EVIDENCE_ONLY
+        and len(finding.event_ids) >= 2
+    )
 
 
 def _peak(feature: object) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -121,6 +122,32 @@ def test_harmful_calls_hours_apart_are_one_story_and_reads_are_another() -> None
     late = 3 * hour + 7 * hour  # beyond the story gap: a new alert even for a harmful call
     kind, _ = book.merge(finding(late, rule="first_seen_destructive", ids=("z",)), "destructive")  # type: ignore[misc]
     assert kind == "alert.opened"
+
+
+def test_a_spree_of_deletes_after_hours_of_quiet_is_a_new_alert_a_drip_is_not() -> None:
+    """An agent destroys an environment at 16:42, and another 2.5 h later: two pages. Its
+    six-hour count at the second spree reaches back into the first, and still opens anew. A
+    slow drip (a few deletes every hour) stays one alert."""
+    book = AlertBook(quiet_gap_ms=30 * MIN_MS)
+    hour = 60 * MIN_MS
+    kind, first = book.merge(finding(0, rule="lasting", ids=("a", "b", "c")), "destructive")  # type: ignore[misc]
+    assert kind == "alert.opened"
+    later = 2 * hour + 30 * MIN_MS
+    slow = replace(
+        finding(later, rule="slow_lasting", ids=("a", "b", "c", "d", "e")), first_event_ms=0
+    )
+    kind, second = book.merge(slow, "destructive")  # type: ignore[misc]
+    assert kind == "alert.opened" and second.id != first.id
+    kind, grown = book.merge(finding(later + MIN_MS, rule="lasting", ids=("f", "g")), "destructive")  # type: ignore[misc]
+    assert (kind, grown.id) == ("alert.updated", second.id)
+    drip = AlertBook(quiet_gap_ms=30 * MIN_MS)
+    _, opened = drip.merge(finding(0, rule="slow_lasting", ids=("a", "b")), "destructive")  # type: ignore[misc]
+    for n in range(1, 6):  # an hour and a quarter apart, each a count of the drip so far
+        at = n * (hour + 15 * MIN_MS)
+        kind, grown = drip.merge(
+            finding(at, rule="slow_lasting", ids=(f"x{n}", f"y{n}")), "destructive"
+        )  # type: ignore[misc]
+        assert (kind, grown.id) == ("alert.updated", opened.id)
 
 
 def test_a_resolved_alert_takes_no_more_findings() -> None:
