@@ -140,6 +140,7 @@ class AlertBook:
         """
         incident = self._open.get(finding.principal)
         if incident is not None and not self._continues(incident, finding, action_class):
+            finding = _after(incident, finding)
             incident = None
         if incident is None and not may_open:
             return None
@@ -281,6 +282,16 @@ class AlertBook:
             "rules": rules,
             **({"context": context} if context else {}),
         }
+
+
+def _after(previous: _Incident, finding: Finding) -> Finding:
+    """A finding that opens a new incident, without what the previous one already holds: a
+    six-hour count reaches back into the earlier spree, whose events are that alert's."""
+    kept = tuple(i for i in finding.event_ids if i not in previous.ids)
+    if not kept or len(kept) == len(finding.event_ids):
+        return finding
+    start = max(finding.first_event_ms, previous.alert.last_event_ms + 1)
+    return replace(finding, event_ids=kept, first_event_ms=min(start, finding.last_event_ms))
 
 
 def _spree(finding: Finding, action_class: str) -> bool:

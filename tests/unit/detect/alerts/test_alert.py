@@ -138,6 +138,8 @@ def test_a_spree_of_deletes_after_hours_of_quiet_is_a_new_alert_a_drip_is_not() 
     )
     kind, second = book.merge(slow, "destructive")  # type: ignore[misc]
     assert kind == "alert.opened" and second.id != first.id
+    # the count reached back into the first spree: its events stay with the first alert
+    assert second.event_ids == ("d", "e") and second.first_event_ms > first.last_event_ms
     kind, grown = book.merge(finding(later + MIN_MS, rule="lasting", ids=("f", "g")), "destructive")  # type: ignore[misc]
     assert (kind, grown.id) == ("alert.updated", second.id)
     drip = AlertBook(quiet_gap_ms=30 * MIN_MS)
