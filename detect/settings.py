@@ -27,6 +27,9 @@ class DetectSettings(BaseSettings):
     explain_top: int = Field(default=5, ge=1)
     poll_max_records: int = Field(default=2000, ge=1)
     auto_retrain: bool = True
+    # fit the model in a child process: the API and the gate share this process, and a fit holds
+    # the GIL for seconds (bench/retrain_stall.py); off only where no child process may start
+    train_in_child: bool = True
     # a human's Sigma finding below this level opens no alert on its own: it waits for
     # corroboration (an anomaly, or another rule on another event) within the window below
     human_sigma_solo_level: Literal["low", "medium", "high", "critical"] = "high"

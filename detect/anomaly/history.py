@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import pyarrow as pa
 
 from detect.features import (
     CREATE_ACTION_RE,
@@ -23,7 +25,13 @@ from detect.features import (
 from ingest import schema
 from ingest.store import Store
 
-__all__ = ["PrincipalHistory", "latest_event_ms", "load_history"]
+__all__ = [
+    "PrincipalHistory",
+    "build_history",
+    "history_tables",
+    "latest_event_ms",
+    "load_history",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -126,13 +134,33 @@ class PrincipalHistory:
     novel_days: dict[str, int] = field(default_factory=dict)
 
 
+_QUERIES = {"kinds": _KIND_SQL, "buckets": _BUCKETS_SQL, "churn": _CHURN_SQL, "seen": _SEEN_SQL}
+Rows = Sequence[tuple[Any, ...]]
+
+
 def load_history(store: Store, *, since_ms: int, until_ms: int) -> Iterator[PrincipalHistory]:
     """Stored events in [since_ms, until_ms) as per-principal minute buckets, built in SQL.
 
     The bucket counts, names, churn times and first-seen counts are the same quantities
     `PrincipalState.observe` accumulates while streaming.
     """
-    params: dict[str, Any] = {
+    params = _params(since_ms, until_ms)
+    return build_history({name: store.query(sql, params) for name, sql in _QUERIES.items()})
+
+
+def history_tables(store: Store, *, since_ms: int, until_ms: int) -> dict[str, pa.Table] | None:
+    """load_history's query results as Arrow tables, for a store that answers in Arrow (chDB
+    runs the SQL without the GIL; turning 50k rows of arrays into Python objects holds it for
+    seconds, so that part belongs to whichever process fits). None for other stores."""
+    query_arrow = getattr(store, "query_arrow", None)
+    if query_arrow is None:
+        return None
+    params = _params(since_ms, until_ms)
+    return {name: query_arrow(sql, params) for name, sql in _QUERIES.items()}
+
+
+def _params(since_ms: int, until_ms: int) -> dict[str, Any]:
+    return {
         "since": since_ms,
         "until": until_ms,
         "create": CREATE_ACTION_RE,
@@ -143,10 +171,14 @@ def load_history(store: Store, *, since_ms: int, until_ms: int) -> Iterator[Prin
         "h0": WORK_HOURS_UTC[0],
         "h1": WORK_HOURS_UTC[1],
     }
-    kinds = {str(k): str(v) for k, v in store.query(_KIND_SQL, params)}
+
+
+def build_history(rows: Mapping[str, Rows]) -> Iterator[PrincipalHistory]:
+    """Per-principal histories from the rows of load_history's queries."""
+    kinds = {str(k): str(v) for k, v in rows["kinds"]}
     by_key: dict[str, PrincipalHistory] = {}
     index: dict[tuple[str, int], Bucket] = {}
-    for row in store.query(_BUCKETS_SQL, params):
+    for row in rows["buckets"]:
         key, minute = str(row[0]), int(row[1])
         item = by_key.get(key)
         if item is None:
@@ -172,12 +204,12 @@ def load_history(store: Store, *, since_ms: int, until_ms: int) -> Iterator[Prin
         )
         item.buckets.append(bucket)
         index[(key, minute)] = bucket
-    for key, minute, name, deleted, created in store.query(_CHURN_SQL, params):
+    for key, minute, name, deleted, created in rows["churn"]:
         target = index.get((str(key), int(minute)))
         if target is not None:
             target.add_churn(str(name), delete_ms=int(deleted), create_ms=int(created))
     new_days: dict[tuple[str, str], set[int]] = {}
-    for key, dim, value, minute in store.query(_SEEN_SQL, params):
+    for key, dim, value, minute in rows["seen"]:
         item = by_key.get(str(key))
         target = index.get((str(key), int(minute)))
         if item is None or target is None:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from detect.anomaly.forest import (
     ACTOR_KINDS,
@@ -18,16 +23,23 @@ from detect.anomaly.forest import (
     IsolationForestDetector,
     NotEnoughHistory,
 )
-from detect.anomaly.history import latest_event_ms, load_history
+from detect.anomaly.history import (
+    PrincipalHistory,
+    build_history,
+    history_tables,
+    latest_event_ms,
+    load_history,
+)
 from detect.anomaly.model_file import save_model
 from detect.features import FEATURE_NAMES, PrincipalProfile, PrincipalState
 from detect.settings import DetectSettings
 from ingest.settings import Settings
 from ingest.store import Store
+from ingest.store.chdb import table_rows
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["model_dir", "train_and_save", "train_detector"]
+__all__ = ["FitOptions", "fit_history", "model_dir", "train_and_save", "train_detector"]
 
 DAY_MS = 86_400_000
 
@@ -42,17 +54,71 @@ def train_detector(
     n_estimators: int = 100,
     min_rows: int = 200,
     random_state: int = 0,
+    isolate: bool = False,
 ) -> DetectionModel:
     """Train forests and profiles on the stored events of the last `days` before `until_ms`.
 
     `until_ms` defaults to just after the newest stored event (event time, so replayed history
     trains like live traffic). Raises NotEnoughHistory when fewer than `min_rows`
-    principal-minute windows exist.
+    principal-minute windows exist. The history is read in SQL here; with `isolate` the fit
+    (features per minute, forests, profiles: seconds of Python holding the GIL) runs in a child
+    process, so the API and the gate in this process keep answering while it runs.
     """
     until = until_ms if until_ms is not None else latest_event_ms(store) + 1
     since = until - int(days * DAY_MS)
     started = time.perf_counter()
-    history = load_history(store, since_ms=since, until_ms=until)
+    fit = FitOptions(
+        since, until, days, threshold_quantile, baseline_quantile, n_estimators, min_rows
+    )
+    if not isolate:
+        history = load_history(store, since_ms=since, until_ms=until)
+        return fit_history(history, fit, random_state=random_state, started=started)
+    # the child gets the query results as Arrow tables where the store answers so (chDB), and
+    # builds the histories itself: Python objects for every minute hold the GIL for seconds
+    tables = history_tables(store, since_ms=since, until_ms=until)
+    source: dict[str, pa.Table] | list[PrincipalHistory] = (
+        tables if tables is not None else list(load_history(store, since_ms=since, until_ms=until))
+    )
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+            return pool.submit(
+                _fit_in_child, source, fit, random_state=random_state, started=started
+            ).result()
+    except (OSError, BrokenProcessPool) as exc:  # no child possible here: fit in this process
+        logger.warning("training in a child process failed (%s); fitting in this one", exc)
+        return _fit_in_child(source, fit, random_state=random_state, started=started)
+
+
+def _fit_in_child(
+    source: dict[str, pa.Table] | list[PrincipalHistory],
+    fit: FitOptions,
+    *,
+    random_state: int,
+    started: float,
+) -> DetectionModel:
+    if isinstance(source, dict):
+        history = build_history({name: table_rows(table) for name, table in source.items()})
+        return fit_history(history, fit, random_state=random_state, started=started)
+    return fit_history(source, fit, random_state=random_state, started=started)
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """What a fit needs besides the history (it crosses to the child process)."""
+
+    since_ms: int
+    until_ms: int
+    days: float
+    threshold_quantile: float
+    baseline_quantile: float
+    n_estimators: int
+    min_rows: int
+
+
+def fit_history(
+    history: Iterable[PrincipalHistory], fit: FitOptions, *, random_state: int, started: float
+) -> DetectionModel:
+    """Forests and per-principal profiles from the history train_detector read."""
     keys: list[str] = []
     kinds: list[str] = []
     blocks: list[np.ndarray] = []
@@ -65,28 +131,29 @@ def train_detector(
             rows.append(state.features())
         X = np.asarray(rows, dtype=np.float64)
         state.finish()
-        profiles[item.key] = _profile(state, X, item.seen, baseline_quantile, item.novel_days)
+        profiles[item.key] = _profile(state, X, item.seen, fit.baseline_quantile, item.novel_days)
         keys.extend([item.key] * len(rows))
         kinds.extend([item.actor_kind] * len(rows))
         blocks.append(X)
-    if sum(len(b) for b in blocks) < min_rows:
+    if sum(len(b) for b in blocks) < fit.min_rows:
         raise NotEnoughHistory(
-            f"{sum(len(b) for b in blocks)} principal-minute windows in the last {days:g} days; "
-            f"training needs at least {min_rows}"
+            f"{sum(len(b) for b in blocks)} principal-minute windows in the last {fit.days:g} "
+            f"days; training needs at least {fit.min_rows}"
         )
     X_all = np.vstack(blocks)
     kind_array = np.asarray(kinds)
     detectors, kind_usual = _fit_kinds(
         X_all,
         kind_array,
-        min_rows=min_rows,
+        min_rows=fit.min_rows,
         params={
-            "n_estimators": n_estimators,
-            "threshold_quantile": threshold_quantile,
+            "n_estimators": fit.n_estimators,
+            "threshold_quantile": fit.threshold_quantile,
             "random_state": random_state,
         },
     )
-    score_high = _score_highs(detectors, X_all, kind_array, np.asarray(keys), baseline_quantile)
+    score_high = _score_highs(detectors, X_all, kind_array, np.asarray(keys), fit.baseline_quantile)
+    since, until = fit.since_ms, fit.until_ms
     digest = hashlib.sha256(f"{since}:{until}:{len(X_all)}:{len(profiles)}".encode()).hexdigest()
     trained_at = int(time.time() * 1000)
     metadata = {
@@ -94,8 +161,8 @@ def train_detector(
         "principals": len(profiles),
         "since_ms": since,
         "until_ms": until,
-        "threshold_quantile": threshold_quantile,
-        "baseline_quantile": baseline_quantile,
+        "threshold_quantile": fit.threshold_quantile,
+        "baseline_quantile": fit.baseline_quantile,
         "thresholds": {k: d.threshold_ for k, d in detectors.items()},
         "rows_by_kind": {k: int((np.asarray(kinds) == k).sum()) for k in ACTOR_KINDS},
         "train_seconds": round(time.perf_counter() - started, 3),
@@ -179,6 +246,7 @@ def train_and_save(store: Store, settings: Settings, detect: DetectSettings) -> 
         baseline_quantile=detect.baseline_quantile,
         n_estimators=detect.n_estimators,
         min_rows=detect.min_train_rows,
+        isolate=detect.train_in_child,
     )
     save_model(model, model_dir(settings), store)
     return model

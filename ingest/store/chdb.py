@@ -13,7 +13,7 @@ from chdb import session as chdb_session
 
 from ingest.store.base import StoreUnavailable
 
-__all__ = ["ChdbStore"]
+__all__ = ["ChdbStore", "table_rows"]
 
 
 class ChdbStore:
@@ -52,10 +52,12 @@ class ChdbStore:
             )
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return table_rows(self.query_arrow(sql, params))
+
+    def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """The result as an Arrow table (chDB runs the query without holding the GIL)."""
         with self._lock:
-            result = self._session.query(sql, "ArrowTable", params=_bindable(params))
-        columns = [column.to_pylist() for column in result.columns]
-        return list(zip(*columns, strict=True)) if columns else []
+            return self._session.query(sql, "ArrowTable", params=_bindable(params))
 
     def ping(self) -> bool:
         try:
@@ -72,6 +74,12 @@ class ChdbStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def table_rows(table: pa.Table) -> list[tuple[Any, ...]]:
+    """An Arrow table's rows as tuples (what Store.query returns)."""
+    columns = [column.to_pylist() for column in table.columns]
+    return list(zip(*columns, strict=True)) if columns else []
 
 
 # ClickHouse parses a bound value in its escaped text format: a raw tab or newline ends it and a

@@ -139,6 +139,22 @@ def test_training_builds_profiles_and_round_trips_on_disk(store: ChdbStore, tmp_
     assert versions == [(model.version,)]
 
 
+def test_a_fit_in_a_child_process_is_the_fit_in_this_one(store: ChdbStore) -> None:
+    """The worker fits in a child process (so the API keeps the GIL): same forests, profiles
+    and thresholds as the fit here, and too little history still says so."""
+    _store_history(store, principals=3, minutes=120)
+    until = int(datetime(2026, 3, 3, tzinfo=UTC).timestamp() * 1000)
+    here = train_detector(store, until_ms=until, min_rows=100, n_estimators=20)
+    child = train_detector(store, until_ms=until, min_rows=100, n_estimators=20, isolate=True)
+    assert child.profiles == here.profiles
+    assert child.metadata["thresholds"] == here.metadata["thresholds"]
+    assert child.score_high == here.score_high
+    odd = np.full((1, len(FEATURE_NAMES)), 7.0)
+    assert child.detectors["all"].score_samples(odd) == here.detectors["all"].score_samples(odd)
+    with pytest.raises(NotEnoughHistory, match="at least 5000"):
+        train_detector(store, until_ms=until, min_rows=5000, isolate=True)
+
+
 def test_a_model_trained_on_other_features_is_not_used(store: ChdbStore, tmp_path: Path) -> None:
     _store_history(store, principals=2, minutes=120)
     until = int(datetime(2026, 3, 3, tzinfo=UTC).timestamp() * 1000)
