@@ -39,6 +39,27 @@ YOUNG_MS = 24 * 3_600_000  # a resource created less than this ago is not a last
 STACK_OP_WINDOW_MS = 3_600_000  # CloudFormation acts on a stack operation within this time
 STACK_OP_KEEP_MS = 24 * 3_600_000  # stack operations remembered behind the newest event time
 REGION_KNOWN_EVENTS = 200  # events in a region (by anyone) before the region counts as in use
+# Global services log in us-east-1 whichever region the organisation works in (IAM, the STS
+# global endpoint, console sign-in, Route 53, CloudFront, Organizations, billing; S3's bucket
+# list): their calls do not put a region in use
+GLOBAL_SOURCES = frozenset(
+    {
+        "iam.amazonaws.com",
+        "sts.amazonaws.com",
+        "signin.amazonaws.com",
+        "organizations.amazonaws.com",
+        "route53.amazonaws.com",
+        "route53domains.amazonaws.com",
+        "cloudfront.amazonaws.com",
+        "support.amazonaws.com",
+        "health.amazonaws.com",
+        "budgets.amazonaws.com",
+        "ce.amazonaws.com",
+        "account.amazonaws.com",
+        "globalaccelerator.amazonaws.com",
+    }
+)
+GLOBAL_ACTIONS = frozenset({"ListBuckets"})
 # A run (one session of a principal: a CI job, an agent run) that has deleted this many resources
 # named as temporary or just created, the last within TEARDOWN_GAP_MS, is tearing down what is
 # temporary; the resources it deletes that carry only a generated id (instances, volumes) go with
@@ -155,7 +176,8 @@ class OrgMemory:
     # -- learning ------------------------------------------------------------------------------
     def observe(self, event: AuditEvent) -> None:
         """Learn from one event, after the detectors judged it (so it is not its own context)."""
-        self._regions[event.region] = self._regions.get(event.region, 0) + 1
+        if event.source not in GLOBAL_SOURCES and event.action not in GLOBAL_ACTIONS:
+            self._regions[event.region] = self._regions.get(event.region, 0) + 1
         self._remember_net(event)
         for account in (event.account, account_of(event.principal)):
             if account:

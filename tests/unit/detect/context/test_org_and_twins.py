@@ -88,6 +88,31 @@ def test_a_lasting_resource_deleted_and_made_again_is_still_lasting() -> None:
     assert org.lasting(made) == [], "made an hour ago and never lasting: clean-up"
 
 
+def test_global_services_logging_in_us_east_1_do_not_put_it_in_use() -> None:
+    """IAM, STS's global endpoint, console sign-in and S3's bucket list log in us-east-1 for an
+    organisation that works in eu-west-1 only: deleting GuardDuty there is still clean-up of an
+    unused region. EC2 calls in us-east-1 put it in use."""
+    org = OrgMemory()
+    triage = Triage(org=org)
+    for n in range(300):
+        for action, source in (
+            ("GetUser", "iam"),
+            ("ListBuckets", "s3"),
+            ("GetCallerIdentity", "sts"),
+        ):
+            org.observe(call(action, source, {}, n / 10, **OPS))
+        org.observe(call("DescribeInstances", "ec2", {}, n / 10, awsRegion="eu-west-1", **OPS))
+    assert not org.region_in_use("us-east-1") and org.region_in_use("eu-west-1")
+    delete = call("DeleteDetector", "guardduty", {"detectorId": "f6cf20c5"}, 40, **OPS)
+    assert delete.region == "us-east-1"
+    found = triaged(triage, delete)
+    assert found and all(f.tier == "hold" for f in found), tiers(found)
+    for n in range(300):
+        org.observe(call("DescribeInstances", "ec2", {}, 50 + n / 10, **OPS))
+    found = triaged(triage, call("DeleteDetector", "guardduty", {"detectorId": "f6"}, 90, **OPS))
+    assert any(f.tier == "page" for f in found), tiers(found)
+
+
 def test_a_tag_or_a_policy_is_not_a_birth() -> None:
     org = OrgMemory()
     org.observe(
