@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,7 @@ def train_detector(
     )
     if not isolate:
         history = load_history(store, since_ms=since, until_ms=until)
-        return fit_history(history, fit, random_state=random_state, started=started)
+        return _timed(fit_history(history, fit, random_state=random_state), started)
     # the child gets the query results as Arrow tables where the store answers so (chDB), and
     # builds the histories itself: Python objects for every minute hold the GIL for seconds
     tables = history_tables(store, since_ms=since, until_ms=until)
@@ -81,12 +81,17 @@ def train_detector(
     )
     try:
         with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-            return pool.submit(
-                _fit_in_child, source, fit, random_state=random_state, started=started
-            ).result()
+            model = pool.submit(_fit_in_child, source, fit, random_state=random_state).result()
     except (OSError, BrokenProcessPool) as exc:  # no child possible here: fit in this process
         logger.warning("training in a child process failed (%s); fitting in this one", exc)
-        return _fit_in_child(source, fit, random_state=random_state, started=started)
+        model = _fit_in_child(source, fit, random_state=random_state)
+    return _timed(model, started)
+
+
+def _timed(model: DetectionModel, started: float) -> DetectionModel:
+    """The model with the whole training's seconds (reading the history included)."""
+    seconds = round(time.perf_counter() - started, 3)
+    return replace(model, metadata={**model.metadata, "train_seconds": seconds})
 
 
 def _fit_in_child(
@@ -94,12 +99,11 @@ def _fit_in_child(
     fit: FitOptions,
     *,
     random_state: int,
-    started: float,
 ) -> DetectionModel:
     if isinstance(source, dict):
         history = build_history({name: table_rows(table) for name, table in source.items()})
-        return fit_history(history, fit, random_state=random_state, started=started)
-    return fit_history(source, fit, random_state=random_state, started=started)
+        return fit_history(history, fit, random_state=random_state)
+    return fit_history(source, fit, random_state=random_state)
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,7 @@ class FitOptions:
 
 
 def fit_history(
-    history: Iterable[PrincipalHistory], fit: FitOptions, *, random_state: int, started: float
+    history: Iterable[PrincipalHistory], fit: FitOptions, *, random_state: int
 ) -> DetectionModel:
     """Forests and per-principal profiles from the history train_detector read."""
     keys: list[str] = []
@@ -165,7 +169,6 @@ def fit_history(
         "baseline_quantile": fit.baseline_quantile,
         "thresholds": {k: d.threshold_ for k, d in detectors.items()},
         "rows_by_kind": {k: int((np.asarray(kinds) == k).sum()) for k in ACTOR_KINDS},
-        "train_seconds": round(time.perf_counter() - started, 3),
     }
     version = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(trained_at / 1000)) + "-" + digest[:8]
     logger.info(
