@@ -32,6 +32,7 @@ class _Incident:
     top: tuple[int, float]  # (severity rank, score) of the finding that names the alert
     base_severity: str
     classes: set[str] = field(default_factory=set)  # action classes further events attach by
+    earlier: set[str] = field(default_factory=set)  # ids of the incident this one came after
 
 
 class AlertBook:
@@ -139,13 +140,17 @@ class AlertBook:
         With `may_open` False the finding only corroborates an open incident (weak evidence).
         """
         incident = self._open.get(finding.principal)
+        previous = None
         if incident is not None and not self._continues(incident, finding, action_class):
-            finding = _after(incident, finding)
-            incident = None
+            previous, incident = incident, None
         if incident is None and not may_open:
             return None
         if incident is None:
+            if previous is not None:
+                finding = _without(previous.ids, finding, previous.alert.last_event_ms + 1)
             incident = self._open_incident(finding)
+            if previous is not None:
+                incident.earlier = previous.ids
             if action_class in ATTACH_CLASSES:
                 incident.classes.add(action_class)
             return "alert.opened", incident.alert
@@ -219,6 +224,8 @@ class AlertBook:
                 first_event_ms=alert.first_event_ms,
                 last_event_ms=alert.last_event_ms,
             )
+        elif incident.earlier:
+            finding = _without(incident.earlier, finding, alert.first_event_ms)
         fresh = [i for i in dict.fromkeys(finding.event_ids) if i not in incident.ids]
         if len(incident.ids) < MAX_TRACKED_IDS:
             incident.ids.update(fresh)
@@ -284,13 +291,14 @@ class AlertBook:
         }
 
 
-def _after(previous: _Incident, finding: Finding) -> Finding:
-    """A finding that opens a new incident, without what the previous one already holds: a
-    six-hour count reaches back into the earlier spree, whose events are that alert's."""
-    kept = tuple(i for i in finding.event_ids if i not in previous.ids)
+def _without(earlier: set[str], finding: Finding, since_ms: int) -> Finding:
+    """The finding without the events an earlier incident of its principal holds (starting no
+    sooner than `since_ms` then): a six-hour count reaches back into the earlier spree, whose
+    events are that alert's, not the next one's."""
+    kept = tuple(i for i in finding.event_ids if i not in earlier)
     if not kept or len(kept) == len(finding.event_ids):
         return finding
-    start = max(finding.first_event_ms, previous.alert.last_event_ms + 1)
+    start = max(finding.first_event_ms, since_ms)
     return replace(finding, event_ids=kept, first_event_ms=min(start, finding.last_event_ms))
 
 

@@ -140,8 +140,12 @@ def test_a_spree_of_deletes_after_hours_of_quiet_is_a_new_alert_a_drip_is_not() 
     assert kind == "alert.opened" and second.id != first.id
     # the count reached back into the first spree: its events stay with the first alert
     assert second.event_ids == ("d", "e") and second.first_event_ms > first.last_event_ms
-    kind, grown = book.merge(finding(later + MIN_MS, rule="lasting", ids=("f", "g")), "destructive")  # type: ignore[misc]
+    reach = replace(
+        finding(later + MIN_MS, rule="lasting", ids=("b", "c", "f", "g")), first_event_ms=0
+    )
+    kind, grown = book.merge(reach, "destructive")  # type: ignore[misc]
     assert (kind, grown.id) == ("alert.updated", second.id)
+    assert grown.event_ids == ("d", "e", "f", "g") and grown.first_event_ms == second.first_event_ms
     drip = AlertBook(quiet_gap_ms=30 * MIN_MS)
     _, opened = drip.merge(finding(0, rule="slow_lasting", ids=("a", "b")), "destructive")  # type: ignore[misc]
     for n in range(1, 6):  # an hour and a quarter apart, each a count of the drip so far
