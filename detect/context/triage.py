@@ -12,12 +12,13 @@ from dataclasses import replace
 
 from detect.alerts.alert import severity_rank
 from detect.context.case import Case
-from detect.context.org import OWN_CREDENTIAL_ACTIONS, OrgMemory, delegated
+from detect.context.org import OrgMemory, delegated
 from detect.context.twins import (
     EXPOSURE_RULES,
     NEW_USER_MS,
     OPENING_RULES,
     SELF_GRANT_ACTIONS,
+    administers,
     counterparts,
     self_target,
     twin_policies,
@@ -52,7 +53,6 @@ NO_MFA_RULE = "redflag:console_login_without_mfa"
 OTHER_USER_CREDENTIALS = frozenset(
     {"redflag:access_key_for_other_user", "redflag:login_profile_for_other_user"}
 )
-ADMIN_HISTORY_MS = 86_400_000  # permission work at least this long ago makes a person an admin
 # people get denied all day (a console page asks for more than their role allows): it joins an
 # incident as evidence but corroborates nothing -- a stranger's sign-in or network does that
 PERSON_NOTED = frozenset({"baseline:denied_burst"})
@@ -217,7 +217,7 @@ class Triage:
         """A bucket, snapshot, image or role opened to an account the organisation never dealt
         with (no trust, share or role assumption named it before), in an account Leash has
         watched for two days or more: the way data or access leaves for an attacker's account.
-        It pages alone -- unless a person whose job is permissions (see _administers) made it
+        It pages alone -- unless a person whose job is permissions (see twins.administers) made it
         (a new vendor's account; their grants wait for a second sign) or Leash is too new to
         know the organisation's counterparts."""
         event = case.event
@@ -225,7 +225,7 @@ class Triage:
             return False
         if self.org.young_account(event.account, event.event_time_ms):
             return False
-        if case.finding.actor_kind == "human" and _administers(case):
+        if case.finding.actor_kind == "human" and administers(case):
             return False
         at = event.event_time_ms
         return any(not self.org.known_account(a, at) for a in counterparts(case))
@@ -309,7 +309,7 @@ def _person_first_use_policy(case: Case) -> str | None:
         return "trace"
     if finding.explanation.get("host_or_production"):
         return None  # a shell on a host, or new code in production, pages for people too
-    if finding.rule in ADMIN_GRANTS and not _administers(case):
+    if finding.rule in ADMIN_GRANTS and not administers(case):
         return None  # admin granted by a person who never did permission work: not their job
     held = finding.rule in PERSON_HELD or finding.rule.startswith("baseline:first_seen")
     if held and (finding.kind == "anomaly" or case.state.mature):
@@ -321,18 +321,6 @@ def _person_first_use_policy(case: Case) -> str | None:
         # (a stranger's red flags page; Sigma rules follow their own level: _lesser_sigma)
         return "hold" if finding.severity != "critical" else None
     return None
-
-
-def _administers(case: Case) -> bool:
-    """The person did permission work (beyond their own keys, password and MFA) a day or more
-    before this call: granting admin may be their job. Today's first steps (a role created
-    minutes before admin is attached to it) do not count."""
-    before = case.event.event_time_ms - ADMIN_HISTORY_MS
-    return any(
-        since <= before
-        for action, since in case.state.privilege_since.items()
-        if action not in OWN_CREDENTIAL_ACTIONS and action != case.event.action
-    )
 
 
 def _on_behalf(case: Case) -> str | None:

@@ -28,7 +28,14 @@ from detect.context.org import EPHEMERAL_NAME_RE, OWN_CREDENTIAL_ACTIONS, OrgMem
 from detect.features import resource_name
 from detect.rules.record import field, record_of
 
-__all__ = ["EXPOSURE_RULES", "OPENING_RULES", "counterparts", "self_target", "twin_policies"]
+__all__ = [
+    "EXPOSURE_RULES",
+    "OPENING_RULES",
+    "administers",
+    "counterparts",
+    "self_target",
+    "twin_policies",
+]
 
 # rules on data or access opened to the outside (the world, or another account)
 EXPOSURE_RULES = frozenset(
@@ -95,6 +102,7 @@ RETENTION_KEPT_DAYS = 7  # a log retention of at least this many days is houseke
 KEY_ACTIONS = frozenset({"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"})
 # lasting destruction judges temporary targets itself (detect.anomaly.destruction)
 OWN_JUDGEMENT = frozenset({"baseline:lasting_destruction", "baseline:slow_lasting_destruction"})
+ADMIN_HISTORY_MS = 86_400_000  # permission work at least this long ago makes a person an admin
 UNUSED_REGION = "a region the organisation does not use"
 # findings that restate the very context a twin excused: calls in several regions beside a call
 # excused because its region is unused (a security engineer deleting GuardDuty detectors in
@@ -137,12 +145,16 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         return not org.region_in_use(case.event.region)
 
     def self_grant(case: Case) -> bool:
-        # a break-glass drill (a person, or a break-glass role's session a person opened); an
-        # AI agent or a workload elevating itself is the attack
-        person = case.finding.actor_kind == "human" or (
-            case.finding.actor_kind == "service" and org.opened_by_person(case.event.principal)
+        # a break-glass drill: a person elevating a role they assumed (or that a person's
+        # session opened, whatever its name), or a person whose job is permissions elevating
+        # their own user; an AI agent or a workload elevating itself is the attack, and so is a
+        # person who never administered permissions granting their everyday IAM user admin
+        # (seed 735: a developer's AttachUserPolicy on themselves)
+        kind, principal = case.finding.actor_kind, case.event.principal
+        drill = (kind == "human" and (":assumed-role/" in principal or administers(case))) or (
+            kind == "service" and org.opened_by_person(principal)
         )
-        return person and self_target(case)
+        return drill and self_target(case)
 
     def gone(case: Case) -> bool:
         event = case.event
@@ -215,6 +227,18 @@ def _keeps_logs(case: Case) -> bool:
         isinstance(days, int | float | str)
         and str(days).isdigit()
         and (int(days) >= RETENTION_KEPT_DAYS)
+    )
+
+
+def administers(case: Case) -> bool:
+    """The person did permission work (beyond their own keys, password and MFA) a day or more
+    before this call: granting admin may be their job. Today's first steps (a role created
+    minutes before admin is attached to it) do not count."""
+    before = case.event.event_time_ms - ADMIN_HISTORY_MS
+    return any(
+        since <= before
+        for action, since in case.state.privilege_since.items()
+        if action not in OWN_CREDENTIAL_ACTIONS and action != case.event.action
     )
 
 

@@ -229,6 +229,47 @@ def test_a_grant_to_itself_is_a_drill_for_a_person_and_an_attack_for_an_agent_or
         assert tiers(attack).get("redflag:admin_policy_attached") == "page", (who, tiers(attack))
 
 
+def test_a_person_granting_their_own_user_admin_is_a_drill_only_for_one_who_administers() -> None:
+    """A developer's IAM user attaching AdministratorAccess to itself is the escalation; the
+    same call by someone who changed permissions days before waits like a drill."""
+    admin = {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess", "userName": "jkowalski"}
+    grant = user_call("jkowalski", "AttachUserPolicy", admin, day=10)
+    assert grant.actor_kind == "human"
+    developer = PrincipalState(grant.principal_key, grant.actor_kind)
+    found = [triage_with(developer, grant)]
+    assert tiers(found) == {"redflag:admin_policy_attached": "page"}
+    earlier = {"roleName": "reporting-task", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}
+    administrator = PrincipalState(grant.principal_key, grant.actor_kind)
+    administrator.observe(user_call("jkowalski", "AttachRolePolicy", earlier, day=7))
+    found = [triage_with(administrator, grant)]
+    assert tiers(found) == {"redflag:admin_policy_attached": "hold"}
+    assert found[0].twin == "a grant to itself, not after a denial"
+
+
+def user_call(user: str, action: str, params: dict[str, object], *, day: int) -> AuditEvent:
+    return make_event(
+        eventName=action,
+        eventSource="iam.amazonaws.com",
+        requestParameters=params,
+        userIdentity={
+            "type": "IAMUser",
+            "arn": f"arn:aws:iam::123456789012:user/{user}",
+            "accountId": "123456789012",
+            "userName": user,
+            "principalId": "AIDAEXAMPLE",
+        },
+        userAgent="aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
+        at=BASE_TIME + timedelta(days=day),
+    )
+
+
+def triage_with(state: PrincipalState, event: AuditEvent) -> Finding:
+    rule = next(r for r in load_rules() if r.name == "redflag:admin_policy_attached")
+    found = rule.evaluate(event)
+    assert found is not None
+    return Triage(org=OrgMemory()).assess(found, event, state, routine=False)
+
+
 def test_a_role_session_a_person_opened_grants_itself_as_a_drill_whatever_its_name() -> None:
     org = OrgMemory()
     triage = Triage(org=org)
