@@ -150,6 +150,8 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         # their own user; an AI agent or a workload elevating itself is the attack, and so is a
         # person who never administered permissions granting their everyday IAM user admin
         # (seed 735: a developer's AttachUserPolicy on themselves)
+        if case.finding.explanation.get("after_denial"):
+            return False  # the detector saw the refusal it answers: creep, not a drill (733)
         kind, principal = case.finding.actor_kind, case.event.principal
         drill = (kind == "human" and (":assumed-role/" in principal or administers(case))) or (
             kind == "service" and org.opened_by_person(principal)

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from detect.context.org import OrgMemory
 from detect.context.triage import Triage
-from detect.features import PrincipalState
+from detect.features import PrincipalProfile, PrincipalState
 from detect.findings import Finding
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
@@ -244,6 +244,48 @@ def test_a_person_granting_their_own_user_admin_is_a_drill_only_for_one_who_admi
     found = [triage_with(administrator, grant)]
     assert tiers(found) == {"redflag:admin_policy_attached": "hold"}
     assert found[0].twin == "a grant to itself, not after a denial"
+
+
+def test_a_grant_to_itself_right_after_a_refusal_is_never_a_drill() -> None:
+    """Stolen SSO credentials refused, then granting their role admin: the self-grant detector
+    says it came after a denial, and the break-glass twin does not hold that."""
+    who = {"role": "AWSReservedSSO_DeveloperAccess_855bbb23", "session": "jonas@example.com"}
+    grant = {"roleName": who["role"], "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}
+    event = call("AttachRolePolicy", "iam", grant, 0, **who)
+    history = PrincipalProfile(
+        key=event.principal_key,
+        actor_kind=event.actor_kind,
+        events=5000,
+        minutes=2000,
+        offhours=0,
+        destructive=0,
+        seen={},
+        usual={},
+        high={},
+        active_days=10,
+    )
+    state = PrincipalState(event.principal_key, event.actor_kind, history)
+    assert state.mature
+
+    def self_grant(after_denial: bool) -> Finding:
+        found = Finding(
+            principal=event.principal_key,
+            actor_kind=event.actor_kind,
+            kind="anomaly",
+            rule="baseline:self_grant",
+            severity="high",
+            score=0.8,
+            summary="AttachRolePolicy on its own identity",
+            event_ids=(event.event_id,),
+            first_event_ms=event.event_time_ms,
+            last_event_ms=event.event_time_ms,
+            explanation={"after_denial": after_denial},
+            tier="page",  # as the red flag on the same call is
+        )
+        return Triage(org=OrgMemory()).assess(found, event, state, routine=False)
+
+    assert self_grant(after_denial=True).tier == "page"
+    assert self_grant(after_denial=False).twin == "a grant to itself, not after a denial"
 
 
 def user_call(user: str, action: str, params: dict[str, object], *, day: int) -> AuditEvent:
