@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SEVERITIES", "TIERS", "VOLUME_RULES", "Finding"]
+__all__ = ["RESTATES", "SEVERITIES", "TIERS", "UNUSED_REGION", "VOLUME_RULES", "Finding"]
 
 SEVERITIES = ("low", "medium", "high", "critical")
 TIERS = ("trace", "note", "hold", "page")  # what a finding may do on its own: Finding.tier
@@ -27,6 +27,13 @@ VOLUME_RULES = frozenset(
         "baseline:decrypt_burst",
     }
 )
+
+# the benign twin for a call in a region the organisation does not use (detect.context.twins)
+UNUSED_REGION = "a region the organisation does not use"
+# findings that restate the very context a twin excused: calls in several regions beside a call
+# excused because its region is unused (a security engineer deleting GuardDuty detectors in
+# three unused regions touches five regions in ten minutes) are one fact, not two signs
+RESTATES = {UNUSED_REGION: frozenset({"baseline:region_spread"})}
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,7 @@ from collections.abc import Callable
 
 from detect.alerts.alert import Alert, severity_rank
 from detect.alerts.incidents import AlertBook
-from detect.context.twins import RESTATES
-from detect.findings import VOLUME_RULES, Finding
+from detect.findings import RESTATES, VOLUME_RULES, Finding
 
 __all__ = ["Pager"]
 

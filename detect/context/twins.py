@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from detect.context.case import Case
 from detect.context.org import EPHEMERAL_NAME_RE, OWN_CREDENTIAL_ACTIONS, OrgMemory
 from detect.features import resource_name
+from detect.findings import UNUSED_REGION
 from detect.rules.record import field, record_of
 
 __all__ = [
@@ -103,11 +104,6 @@ KEY_ACTIONS = frozenset({"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"
 # lasting destruction judges temporary targets itself (detect.anomaly.destruction)
 OWN_JUDGEMENT = frozenset({"baseline:lasting_destruction", "baseline:slow_lasting_destruction"})
 ADMIN_HISTORY_MS = 86_400_000  # permission work at least this long ago makes a person an admin
-UNUSED_REGION = "a region the organisation does not use"
-# findings that restate the very context a twin excused: calls in several regions beside a call
-# excused because its region is unused (a security engineer deleting GuardDuty detectors in
-# three unused regions touches five regions in ten minutes) are one fact, not two signs
-RESTATES = {UNUSED_REGION: frozenset({"baseline:region_spread"})}
 
 Check = Callable[[Case], bool]
 Policy = Callable[[Case], str | None]

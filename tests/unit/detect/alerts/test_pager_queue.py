@@ -12,8 +12,7 @@ from dataclasses import replace
 
 from detect.alerts.incidents import AlertBook
 from detect.alerts.paging import MAX_REMEMBERED, Pager
-from detect.context.twins import UNUSED_REGION
-from detect.findings import Finding
+from detect.findings import UNUSED_REGION, Finding
 
 WHO = "arn:aws:iam::123456789012:user/nils"
 T0 = 1_737_830_762_000
