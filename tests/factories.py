@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from detect.features import PrincipalProfile, PrincipalState
 from ingest.events import AuditEvent, Normalizer
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -63,3 +64,22 @@ def make_record(**overrides: Any) -> dict[str, Any]:
 
 def make_event(normalizer: Normalizer | None = None, **overrides: Any) -> AuditEvent:
     return (normalizer or Normalizer()).normalize(make_record(**overrides))
+
+
+def mature_state(event: AuditEvent) -> PrincipalState:
+    """The state of `event`'s principal with ten days of history (its own baseline is trusted)."""
+    history = PrincipalProfile(
+        key=event.principal_key,
+        actor_kind=event.actor_kind,
+        events=5000,
+        minutes=2000,
+        offhours=0,
+        destructive=40,
+        seen={},
+        usual={},
+        high={},
+        active_days=10,
+    )
+    state = PrincipalState(event.principal_key, event.actor_kind, history)
+    assert state.mature
+    return state

@@ -10,11 +10,11 @@ from datetime import timedelta
 
 from detect.context.org import OrgMemory
 from detect.context.triage import Triage
-from detect.features import PrincipalProfile, PrincipalState
+from detect.features import PrincipalState
 from detect.findings import Finding
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
-from tests.factories import BASE_TIME, make_event
+from tests.factories import BASE_TIME, make_event, mature_state
 
 CI = {"role": "ci-deployer", "session": "gha-6579069370"}
 CI_NEXT_RUN = {"role": "ci-deployer", "session": "gha-6579069999"}
@@ -252,20 +252,7 @@ def test_a_grant_to_itself_right_after_a_refusal_is_never_a_drill() -> None:
     who = {"role": "AWSReservedSSO_DeveloperAccess_855bbb23", "session": "jonas@example.com"}
     grant = {"roleName": who["role"], "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}
     event = call("AttachRolePolicy", "iam", grant, 0, **who)
-    history = PrincipalProfile(
-        key=event.principal_key,
-        actor_kind=event.actor_kind,
-        events=5000,
-        minutes=2000,
-        offhours=0,
-        destructive=0,
-        seen={},
-        usual={},
-        high={},
-        active_days=10,
-    )
-    state = PrincipalState(event.principal_key, event.actor_kind, history)
-    assert state.mature
+    state = mature_state(event)
 
     def self_grant(after_denial: bool) -> Finding:
         found = Finding(

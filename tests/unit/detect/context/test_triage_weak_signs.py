@@ -9,11 +9,11 @@ from typing import Any
 
 from detect.context.org import OrgMemory
 from detect.context.triage import Triage
-from detect.features import PrincipalProfile, PrincipalState
+from detect.features import PrincipalState
 from detect.findings import Finding
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
-from tests.factories import BASE_TIME, make_event
+from tests.factories import BASE_TIME, make_event, mature_state
 
 PERSON = {"role": "AWSReservedSSO_DeveloperAccess_5c1e2f", "session": "dana@example.com"}
 AGENT = {"role": "billing-coding-agent", "session": "claude-81d2"}
@@ -28,25 +28,6 @@ def event(action: str, source: str, params: dict[str, Any], **who: Any) -> Audit
         at=BASE_TIME + timedelta(days=10),
         **who,
     )
-
-
-def known(e: AuditEvent) -> PrincipalState:
-    """A principal with ten days of history (mature: its own baseline is trusted)."""
-    history = PrincipalProfile(
-        key=e.principal_key,
-        actor_kind=e.actor_kind,
-        events=5000,
-        minutes=2000,
-        offhours=0,
-        destructive=40,
-        seen={},
-        usual={},
-        high={},
-        active_days=10,
-    )
-    state = PrincipalState(e.principal_key, e.actor_kind, history)
-    assert state.mature
-    return state
 
 
 def finding(rule: str, e: AuditEvent) -> Finding:
@@ -65,7 +46,7 @@ def finding(rule: str, e: AuditEvent) -> Finding:
 
 
 def assess(rule: str, e: AuditEvent) -> Finding:
-    return Triage(org=OrgMemory()).assess(finding(rule, e), e, known(e), routine=False)
+    return Triage(org=OrgMemory()).assess(finding(rule, e), e, mature_state(e), routine=False)
 
 
 def test_refusals_trace_for_a_person_wait_for_an_agent_and_page_for_a_workload() -> None:
@@ -159,7 +140,7 @@ def test_keys_for_a_colleague_page_for_a_service_user_or_a_new_hire_they_wait() 
         e = replace(e, event_time_ms=e.event_time_ms + 600_000)
         findings = [f for rule in load_rules() if (f := rule.evaluate(e)) is not None]
         flag = next(f for f in findings if f.rule == "redflag:access_key_for_other_user")
-        return triage.assess(flag, e, known(e), routine=False).tier
+        return triage.assess(flag, e, mature_state(e), routine=False).tier
 
     assert tier("fhaddad") == "page"
     assert tier("svc-billing-sftp") == "hold"
@@ -176,7 +157,7 @@ def test_a_key_rotation_job_rotating_a_service_users_key_is_held() -> None:
 
     def tier(user: str, **who: Any) -> tuple[str, str]:
         e = event("CreateAccessKey", "iam", {"userName": user}, **who)
-        state = known(e)
+        state = mature_state(e)
         state.seen["action"].add("ListAccessKeys")
         found = assess_with(triage, "baseline:new_sensitive_actions", e, state)
         return found.tier, found.twin
@@ -207,7 +188,7 @@ def grant_tier(action: str, source: str, params: dict[str, Any], rule: str, **kw
     org = OrgMemory()
     org.remember_account(e.account, e.event_time_ms - watched_days * 86_400_000)
     org.remember_account(PARTNER, e.event_time_ms - 20 * 86_400_000)
-    state = known(e)
+    state = mature_state(e)
     if administers:
         state.privilege_since["CreateRole"] = e.event_time_ms - 2 * 86_400_000
     flags = [f for r in load_rules() if (f := r.evaluate(e)) is not None and f.rule == rule]
@@ -292,7 +273,7 @@ def test_a_deploy_role_attaching_admin_to_itself_is_not_its_routine() -> None:
             for r in load_rules()
             if (f := r.evaluate(e)) is not None and f.rule == "redflag:admin_policy_attached"
         )
-        return Triage(org=OrgMemory()).assess(flag, e, known(e), routine=True).tier
+        return Triage(org=OrgMemory()).assess(flag, e, mature_state(e), routine=True).tier
 
     assert tier("portal-lambda-exec") == "hold"
     assert tier("gha-portal-deploy") == "page"
