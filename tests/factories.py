@@ -83,3 +83,21 @@ def mature_state(event: AuditEvent) -> PrincipalState:
     state = PrincipalState(event.principal_key, event.actor_kind, history)
     assert state.mature
     return state
+
+
+def user_event(user: str, action: str, params: dict[str, object], minutes: float) -> AuditEvent:
+    """An IAM user's call with the aws CLI, `minutes` after day 10 of BASE_TIME."""
+    return make_event(
+        eventName=action,
+        eventSource="iam.amazonaws.com" if action != "DescribeInstances" else "ec2.amazonaws.com",
+        requestParameters=params,
+        userIdentity={
+            "type": "IAMUser",
+            "arn": f"arn:aws:iam::123456789012:user/{user}",
+            "accountId": "123456789012",
+            "userName": user,
+            "principalId": "AIDAEXAMPLE",
+        },
+        userAgent="aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
+        at=BASE_TIME + timedelta(days=10, minutes=minutes),
+    )

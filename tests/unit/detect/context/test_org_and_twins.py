@@ -14,7 +14,7 @@ from detect.features import PrincipalState
 from detect.findings import Finding
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
-from tests.factories import BASE_TIME, make_event, mature_state
+from tests.factories import BASE_TIME, make_event, mature_state, user_event
 
 CI = {"role": "ci-deployer", "session": "gha-6579069370"}
 CI_NEXT_RUN = {"role": "ci-deployer", "session": "gha-6579069999"}
@@ -233,14 +233,14 @@ def test_a_person_granting_their_own_user_admin_is_a_drill_only_for_one_who_admi
     """A developer's IAM user attaching AdministratorAccess to itself is the escalation; the
     same call by someone who changed permissions days before waits like a drill."""
     admin = {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess", "userName": "jkowalski"}
-    grant = user_call("jkowalski", "AttachUserPolicy", admin, day=10)
+    grant = user_event("jkowalski", "AttachUserPolicy", admin, 0)
     assert grant.actor_kind == "human"
     developer = PrincipalState(grant.principal_key, grant.actor_kind)
     found = [triage_with(developer, grant)]
     assert tiers(found) == {"redflag:admin_policy_attached": "page"}
     earlier = {"roleName": "reporting-task", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}
     administrator = PrincipalState(grant.principal_key, grant.actor_kind)
-    administrator.observe(user_call("jkowalski", "AttachRolePolicy", earlier, day=7))
+    administrator.observe(user_event("jkowalski", "AttachRolePolicy", earlier, -3 * 24 * 60))
     found = [triage_with(administrator, grant)]
     assert tiers(found) == {"redflag:admin_policy_attached": "hold"}
     assert found[0].twin == "a grant to itself, not after a denial"
@@ -273,23 +273,6 @@ def test_a_grant_to_itself_right_after_a_refusal_is_never_a_drill() -> None:
 
     assert self_grant(after_denial=True).tier == "page"
     assert self_grant(after_denial=False).twin == "a grant to itself, not after a denial"
-
-
-def user_call(user: str, action: str, params: dict[str, object], *, day: int) -> AuditEvent:
-    return make_event(
-        eventName=action,
-        eventSource="iam.amazonaws.com",
-        requestParameters=params,
-        userIdentity={
-            "type": "IAMUser",
-            "arn": f"arn:aws:iam::123456789012:user/{user}",
-            "accountId": "123456789012",
-            "userName": user,
-            "principalId": "AIDAEXAMPLE",
-        },
-        userAgent="aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
-        at=BASE_TIME + timedelta(days=day),
-    )
 
 
 def triage_with(state: PrincipalState, event: AuditEvent) -> Finding:

@@ -13,7 +13,7 @@ from detect.features import PrincipalState
 from detect.findings import Finding
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
-from tests.factories import BASE_TIME, make_event, mature_state
+from tests.factories import BASE_TIME, make_event, mature_state, user_event
 
 PERSON = {"role": "AWSReservedSSO_DeveloperAccess_5c1e2f", "session": "dana@example.com"}
 AGENT = {"role": "billing-coding-agent", "session": "claude-81d2"}
@@ -106,23 +106,6 @@ def test_a_log_retention_of_a_week_or_more_is_housekeeping_a_day_is_evasion() ->
     assert tier({"retentionInDays": 1}) == ("page", "")
     assert tier({}) == ("page", "")  # nothing says how long: judged as the call it is
     assert tier({"retentionInDays": "a week"}) == ("page", "")
-
-
-def user_event(user: str, action: str, params: dict[str, object], minutes: float) -> AuditEvent:
-    return make_event(
-        eventName=action,
-        eventSource="iam.amazonaws.com" if action != "DescribeInstances" else "ec2.amazonaws.com",
-        requestParameters=params,
-        userIdentity={
-            "type": "IAMUser",
-            "arn": f"arn:aws:iam::123456789012:user/{user}",
-            "accountId": "123456789012",
-            "userName": user,
-            "principalId": "AIDAEXAMPLE",
-        },
-        userAgent="aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
-        at=BASE_TIME + timedelta(days=10, minutes=minutes),
-    )
 
 
 def test_keys_for_a_colleague_page_for_a_service_user_or_a_new_hire_they_wait() -> None:
