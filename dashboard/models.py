@@ -40,6 +40,7 @@ EVENT_COLUMNS = (
     "error_code",
     "source_ip",
     "user_agent",
+    "origin",
     "event_id",
     "raw",
 )

@@ -17,6 +17,7 @@ import numpy as np
 from detect.alerts.alert import Alert
 from detect.alerts.incidents import ATTACH_CLASSES, EVIDENCE_ONLY, AlertBook
 from detect.alerts.paging import Pager
+from detect.alerts.provenance import UntrustedSpans
 from detect.anomaly.baseline import BaselineDetector
 from detect.anomaly.behaviour import BehaviourDetector, Novelty
 from detect.anomaly.destruction import LastingDestruction
@@ -101,6 +102,7 @@ class DetectionEngine:
         self.explain_top = explain_top
         self.book = AlertBook(quiet_gap_ms=quiet_gap_ms, clock=clock)
         self.pager = Pager(self.book, window_ms=corroboration_window_ms)
+        self.untrusted = UntrustedSpans()  # alerts over pushed-by-anyone events do not act
         self.org = OrgMemory()
         self.destruction = LastingDestruction()
         self.behaviour = BehaviourDetector(self.org)
@@ -149,6 +151,7 @@ class DetectionEngine:
         initiators: dict[int, str] = {}  # event -> the principal whose stack operation it serves
         for idx, event in enumerate(events):
             state = self._state(event)
+            self.untrusted.observe(event)
             source = source_of(event)
             new = Novelty.of(state, event, source)
             if (
@@ -287,10 +290,12 @@ class DetectionEngine:
         events: Sequence[AuditEvent],
         pending: list[Pending],
         initiators: dict[int, str],
+        late: Sequence[tuple[AuditEvent, Finding]] = (),
     ) -> EngineOutput:
         """Merge triaged findings in event order; events without findings may continue an
         incident (AlertBook.attach) -- their own principal's, or for a call CloudFormation made,
-        the incident of the principal whose stack operation it carried out."""
+        the incident of the principal whose stack operation it carried out. `late` findings
+        (judged after a grace period, about events of earlier batches) come last."""
         output = EngineOutput()
         changes: dict[str, tuple[str, Alert]] = {}
         by_event: dict[int, list[Finding]] = {}
@@ -299,26 +304,37 @@ class DetectionEngine:
         for idx, event in enumerate(events):
             results: list[tuple[str, Alert] | None] = []
             for finding in by_event.get(idx, ()):
-                output.findings += 1
-                if self._suppressed(finding):
-                    output.suppressed += 1
-                    continue
-                if event.event_id in finding.event_ids:
-                    output.triggers.append((event.event_id, finding.rule))
-                if finding.tier == "page":
-                    self._flagged(finding.principal)
-                results += self.pager.apply(finding, event.action_class, event.action)
+                results += self._apply(finding, event, output)
             if event.action_class in ATTACH_CLASSES:
                 weight = [f for f in by_event.get(idx, ()) if f.tier not in EVIDENCE_ONLY]
                 if not weight:  # no finding, or only hints and notes: the call itself may
                     results.append(self.book.attach(event))  # continue the incident
                 if idx in initiators:
+                    self.untrusted.observe(event, initiators[idx])
                     results.append(self.book.attach(replace(event, principal_key=initiators[idx])))
             for result in results:
                 if result is not None:
                     _record(changes, *result)
-        output.changes = list(changes.values())
+        for event, finding in late:
+            for result in self._apply(finding, event, output):
+                if result is not None:
+                    _record(changes, *result)
+        output.changes = [(kind, self.untrusted.stamp(alert)) for kind, alert in changes.values()]
         return output
+
+    def _apply(
+        self, finding: Finding, event: AuditEvent, output: EngineOutput
+    ) -> list[tuple[str, Alert] | None]:
+        """One finding about `event` through suppression and the pager."""
+        output.findings += 1
+        if self._suppressed(finding):
+            output.suppressed += 1
+            return []
+        if event.event_id in finding.event_ids:
+            output.triggers.append((event.event_id, finding.rule))
+        if finding.tier == "page":
+            self._flagged(finding.principal)
+        return self.pager.apply(finding, event.action_class, event.action)
 
     def _flagged(self, principal: str) -> None:
         """A page today: today's highs must not teach the baselines that it is normal."""
@@ -352,6 +368,7 @@ class DetectionEngine:
             self.destruction.forget(state.key)
             self.behaviour.forget(state.key)
             self.book.forget(state.key)
+            self.untrusted.forget(state.key)
 
 
 def _record(changes: dict[str, tuple[str, Alert]], event_type: str, alert: Alert) -> None:

@@ -49,7 +49,7 @@ __all__ = [
     "read_body",
 ]
 
-EVENT_FIELDS = EVENT_COLUMNS[: EVENT_COLUMNS.index("raw") + 1]  # what GET /v1/events returns
+EVENT_FIELDS = EVENT_COLUMNS[: EVENT_COLUMNS.index("trusted") + 1]  # what GET /v1/events returns
 
 
 def _event_json(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -192,10 +192,13 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         """
         started = time.perf_counter()
         body = await read_body(request, settings.max_body_bytes)
-        allow = binding_check(request.state.caller)
+        caller = request.state.caller
         try:
             result = await runtime.service.ingest(
-                body, request.headers.get("content-encoding", ""), allow
+                body,
+                request.headers.get("content-encoding", ""),
+                binding_check(caller),
+                origin=caller.origin("http"),
             )
         except (BodyTooLarge, TooManyRecords) as exc:
             raise HTTPException(413, str(exc)) from None

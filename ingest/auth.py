@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ingest.events import AuditEvent
+from ingest.events import AuditEvent, Origin
 from ingest.keys import KeyEntry, token_digest
 
 __all__ = ["BEARER", "Authenticator", "Caller", "binding_check"]
@@ -42,6 +42,11 @@ class Caller:
 
     def binding(self) -> str:
         return self.key.binding() if self.key is not None and self.key.bound else ""
+
+    def origin(self, channel: str) -> Origin:
+        """What this caller's pushes over `channel` (http, firehose, ...) are stamped with."""
+        name = self.key.name if self.key is not None else self.key_id
+        return Origin(f"{channel}:{name}", self.key is not None and self.key.trusts)
 
 
 class Authenticator:

@@ -22,13 +22,14 @@ __all__ = [
     "EVENT_FIELDS",
     "SCHEMA_VERSION",
     "AuditEvent",
+    "Origin",
     "Normalizer",
     "RecordError",
     "decode_event",
     "encode_event",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: origin and trusted (a version-1 bus record decodes as trusted)
 MAX_RESOURCES = 32  # per event; enough for batch deletes without letting one record explode
 _RESOURCE_KEY_SUFFIXES = (
     "name",
@@ -88,14 +89,30 @@ class AuditEvent:
     source_ip: str
     user_agent: str
     raw: str
+    origin: str = ""  # how it arrived: "<channel>:<key name>" (http, firehose...), "sqs:<queue>"
+    trusted: bool = True  # whether automatic response may act on it (Origin.trusted)
     schema_version: int = SCHEMA_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """How a batch of records arrived, stamped on each of its events: `name` is
+    `<channel>:<key name>` for a push (the key that sent it) or `sqs:<queue>` for the trail
+    files Leash pulled itself; `trusted` says whether automatic quarantine and revocation may
+    act on evidence from it (a push is as trustworthy as the key that pushed it)."""
+
+    name: str
+    trusted: bool
 
 
 # The one definition of an event's field order: the dataclass above. The bus header and the
 # store row both read the fields through C-level attrgetters built from it (no per-event cost).
 EVENT_FIELDS = tuple(f.name for f in fields(AuditEvent))
 EVENT_COLUMNS = tuple("event_time" if f == "event_time_ms" else f for f in EVENT_FIELDS)
-_HEADER_FIELDS = EVENT_FIELDS[: EVENT_FIELDS.index("raw")]  # the bus header: all but raw, version
+# the bus header: every field but raw and the version, raw's followers last
+_HEADER_FIELDS = tuple(f for f in EVENT_FIELDS if f not in ("raw", "schema_version"))
+_BEFORE_RAW = EVENT_FIELDS.index("raw")
+_V1_FIELDS = _BEFORE_RAW  # a version-1 header: the fields before raw only
 _header_of = attrgetter(*_HEADER_FIELDS)
 _RESOURCES = _HEADER_FIELDS.index("resources")
 _EVENT_ID = _HEADER_FIELDS.index("event_id")
@@ -252,7 +269,10 @@ class Normalizer:
             return self.k8s.classify(action)
         return self.catalogue.classify(source, action)
 
-    def normalize(self, record: Any, *, check_future: bool = True) -> AuditEvent:
+    def normalize(
+        self, record: Any, *, check_future: bool = True, origin: Origin | None = None
+    ) -> AuditEvent:
+        """The record as an AuditEvent stamped with `origin` (None: local, trusted, no name)."""
         if not isinstance(record, Mapping):
             raise RecordError(f"record must be a JSON object, got {type(record).__name__}")
         if _get(record, "eventCategory") == "Insight" or "insightDetails" in record:
@@ -305,6 +325,8 @@ class Normalizer:
             source_ip=_text(_get(record, "sourceIPAddress")),
             user_agent=user_agent,
             raw=raw,
+            origin=origin.name if origin is not None else "",
+            trusted=origin.trusted if origin is not None else True,
         )
 
 
@@ -327,13 +349,18 @@ def decode_event(data: bytes) -> AuditEvent:
         raise RecordError("not a Leash event: no header line")
     try:
         version, *values = orjson.loads(head)
-        if version != SCHEMA_VERSION:
+        expected = len(_HEADER_FIELDS) if version == SCHEMA_VERSION else _V1_FIELDS
+        if version not in (1, SCHEMA_VERSION):
             raise RecordError(f"unsupported event schema_version {version!r}")
-        if len(values) != len(_HEADER_FIELDS):
-            raise IndexError(f"{len(values)} header fields, expected {len(_HEADER_FIELDS)}")
+        if len(values) != expected:
+            raise IndexError(f"{len(values)} header fields, expected {expected}")
         values[_RESOURCES] = tuple(values[_RESOURCES])
         # positional: a kwargs dict per event costs ~60% more; the length is checked above
-        return AuditEvent(*values, raw.decode(), version)  # type: ignore[call-arg]
+        if version == 1:  # written before provenance: it arrived when every push acted
+            return AuditEvent(*values, raw.decode(), "", True, version)  # type: ignore[call-arg]
+        return AuditEvent(  # type: ignore[call-arg]
+            *values[:_BEFORE_RAW], raw.decode(), *values[_BEFORE_RAW:], version
+        )
     except (orjson.JSONDecodeError, IndexError, TypeError, ValueError, UnicodeDecodeError) as exc:
         if isinstance(exc, RecordError):
             raise

@@ -11,6 +11,10 @@ keys:
     scopes: [ingest]
     principals: ["arn:aws:sts::123456789012:assumed-role/deploy-agent/*"]
     rate_per_s: 50               # optional; default LEASH_RATE_LIMIT_PER_S (0: unlimited)
+  - name: trail-collector
+    sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+    scopes: [ingest]
+    trusted: true                # automatic quarantine may act on what this key pushes
   - name: dashboards
     token: local-read-key        # plaintext: local use only
     scopes: [read]
@@ -52,6 +56,20 @@ class KeyEntry:
     principals: tuple[str, ...] = ()
     accounts: tuple[str, ...] = ()
     rate_per_s: float | None = None  # requests per second (None: LEASH_RATE_LIMIT_PER_S)
+    trusted: bool | None = None  # None: the default of `trusts`
+
+    @property
+    def trusts(self) -> bool:
+        """Whether automatic quarantine and revocation may act on events this key pushes.
+
+        Set per key (`trusted:` in the keys file, LEASH_TRUSTED_KEYS); by default only an admin
+        key (it may quarantine anyone by itself) and a key bound to principals (what it pushes
+        can only be about those) are trusted. Any other ingest key could forge records of any
+        agent: its events still raise alerts, but the alerts do not act.
+        """
+        if self.trusted is not None:
+            return self.trusted
+        return "admin" in self.scopes or bool(self.principals)
 
     @property
     def key_id(self) -> str:
@@ -128,6 +146,9 @@ def _entry(path: Path, index: int, item: Any) -> KeyEntry:
     unknown = {str(s) for s in scopes} - set(SCOPES)
     if unknown:
         raise KeysFileError(f"{where}: unknown scope(s) {sorted(unknown)}; use {list(SCOPES)}")
+    trusted = item.get("trusted")
+    if trusted is not None and not isinstance(trusted, bool):
+        raise KeysFileError(f"{where}: trusted must be true or false")
     rate = item.get("rate_per_s")
     if rate is not None and (not isinstance(rate, int | float) or rate < 0):
         raise KeysFileError(f"{where}: rate_per_s must be a number of requests per second >= 0")
@@ -142,4 +163,5 @@ def _entry(path: Path, index: int, item: Any) -> KeyEntry:
         principals=globs["principals"],
         accounts=globs["accounts"],
         rate_per_s=None if rate is None else float(rate),
+        trusted=trusted,
     )

@@ -190,7 +190,9 @@ class _RecordsReceiver:
 
     async def _ingest(self, parsed: ParsedBody, labels: list[str], caller: Caller) -> IngestResult:
         try:
-            result = await self._service.ingest_parsed(parsed, labels, binding_check(caller))
+            result = await self._service.ingest_parsed(
+                parsed, labels, binding_check(caller), origin=caller.origin(self.name)
+            )
         except BusUnavailable as exc:
             raise HTTPException(
                 503,
@@ -307,7 +309,10 @@ class EventBridgeReceiver:
         except NotCloudTrail as exc:
             raise HTTPException(422, str(exc)) from None
         ingest = self._service.ingest_parsed(
-            ParsedBody([record], {}), ["detail"], binding_check(caller)
+            ParsedBody([record], {}),
+            ["detail"],
+            binding_check(caller),
+            origin=caller.origin("eventbridge"),
         )
         try:
             result = await _within(ingest, EVENTBRIDGE_DEADLINE_S)
@@ -345,7 +350,7 @@ class FirehoseReceiver:
             batch = await self._decode(request)
             request_id = request_id or batch.request_id
             result = await self._service.ingest_parsed(
-                batch.parsed, batch.labels, binding_check(caller)
+                batch.parsed, batch.labels, binding_check(caller), origin=caller.origin("firehose")
             )
             self._report(request_id, batch, result)
         except HTTPException as exc:  # 401/403 from the key check, 413 from the body read

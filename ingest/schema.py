@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS {EVENTS} (
     source_ip String,
     user_agent String CODEC(ZSTD(3)),
     raw String CODEC(ZSTD(3)),
+    origin LowCardinality(String) DEFAULT '',
+    trusted Bool DEFAULT true,
     schema_version UInt16,
     ingested_at DateTime64(3, 'UTC'),
     batch_id String,

@@ -11,7 +11,7 @@ from typing import Any
 
 from ingest.bus import Publisher
 from ingest.dedupe import DedupeCache
-from ingest.events import AuditEvent, Normalizer, RecordError, encode_event
+from ingest.events import AuditEvent, Normalizer, Origin, RecordError, encode_event
 from ingest.parse import ParsedBody, decompress, parse_records
 from ingest.schema import EVENTS_TOPIC
 
@@ -99,6 +99,7 @@ class IngestService:
         parsed: ParsedBody,
         labels: Sequence[str] | None = None,
         *,
+        origin: Origin,
         pushed: bool = True,
         allow: Allow | None = None,
     ) -> IngestResult:
@@ -109,6 +110,7 @@ class IngestService:
         eventTime is AWS's, so this server's clock being slow must not reject them. Whatever
         arrives over HTTP (EventBridge and Firehose included) is a push any key holder can make.
         `allow(event)` (a bound key's binding) returns why the event may not be taken, or "".
+        Every event is stamped with `origin`: how it arrived, and whether response may act on it.
         """
         result = IngestResult()
         seen: set[str] = set()
@@ -116,7 +118,7 @@ class IngestService:
             error = parsed.errors.get(index)
             if error is None:
                 try:
-                    event = self.normalizer.normalize(record, check_future=pushed)
+                    event = self.normalizer.normalize(record, check_future=pushed, origin=origin)
                 except RecordError as exc:
                     error = str(exc)
                 except Exception as exc:  # noqa: BLE001 - one odd record must not fail its batch
@@ -182,15 +184,22 @@ class IngestService:
         result.waiting.clear()
 
     def parse_and_normalize(
-        self, body: bytes, content_encoding: str = "", allow: Allow | None = None
+        self,
+        body: bytes,
+        content_encoding: str = "",
+        allow: Allow | None = None,
+        *,
+        origin: Origin,
     ) -> IngestResult:
-        return self.normalize(self.parse(body, content_encoding), allow=allow)
+        return self.normalize(self.parse(body, content_encoding), allow=allow, origin=origin)
 
     async def ingest_parsed(
         self,
         parsed: ParsedBody,
         labels: Sequence[str] | None = None,
         allow: Allow | None = None,
+        *,
+        origin: Origin,
     ) -> IngestResult:
         """Normalise, dedupe and publish records a receiver has already unwrapped (`allow` as
         in `normalize`).
@@ -198,15 +207,22 @@ class IngestService:
         No record-count limit here: the receiver's own protocol bounds the batch.
         """
         if len(parsed.records) > INLINE_RECORDS:
-            result = await asyncio.to_thread(partial(self.normalize, allow=allow), parsed, labels)
+            result = await asyncio.to_thread(
+                partial(self.normalize, allow=allow, origin=origin), parsed, labels
+            )
         else:
-            result = self.normalize(parsed, labels, allow=allow)
+            result = self.normalize(parsed, labels, allow=allow, origin=origin)
         self.claim(result)
         await self.publish(result)
         return result
 
     def ingest_blocking(
-        self, parsed: ParsedBody, labels: Sequence[str] | None = None, *, timeout_s: float = 60.0
+        self,
+        parsed: ParsedBody,
+        labels: Sequence[str] | None = None,
+        *,
+        origin: Origin,
+        timeout_s: float = 60.0,
     ) -> IngestResult:
         """`ingest_parsed` for a worker thread (the S3 + SQS puller): returns once the bus holds
         the accepted events durably, raises (BusUnavailable, TimeoutError) when it does not.
@@ -214,7 +230,7 @@ class IngestService:
         Ids another request is publishing at this moment are not waited for: both copies reach
         the bus and the store keeps one (its ReplacingMergeTree is the guarantee, the cache an
         optimisation)."""
-        result = self.normalize(parsed, labels, pushed=False)
+        result = self.normalize(parsed, labels, pushed=False, origin=origin)
         fresh = [e for e in result.events if e.event_id not in self.dedupe]
         result.duplicates += len(result.events) - len(fresh)
         result.events = fresh
@@ -226,16 +242,21 @@ class IngestService:
         return result
 
     async def ingest(
-        self, body: bytes, content_encoding: str = "", allow: Allow | None = None
+        self,
+        body: bytes,
+        content_encoding: str = "",
+        allow: Allow | None = None,
+        *,
+        origin: Origin,
     ) -> IngestResult:
         """Parse, normalise (off the event loop for large bodies), dedupe and publish durably;
         `allow` as in `normalize`."""
         if len(body) > INLINE_BODY_BYTES:
             result = await asyncio.to_thread(
-                self.parse_and_normalize, body, content_encoding, allow
+                partial(self.parse_and_normalize, origin=origin), body, content_encoding, allow
             )
         else:
-            result = self.parse_and_normalize(body, content_encoding, allow)
+            result = self.parse_and_normalize(body, content_encoding, allow, origin=origin)
         self.claim(result)
         await self.publish(result)
         return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Annotated
@@ -109,6 +110,9 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode] = []
     keys_file: Path | None = None  # YAML: named keys, SHA-256 of tokens, scopes, bindings
     rate_limit_per_s: float = Field(default=0.0, ge=0)  # requests per second per key; 0 = none
+    # keys (names, or key_… fingerprints for LEASH_API_KEYS) whose pushes automatic response may
+    # act on, besides admin keys and keys bound to principals; "*" trusts every key
+    trusted_keys: Annotated[list[str], NoDecode] = []
     host: str = "127.0.0.1"
     port: int = 8000
     dashboard_port: int = 8501
@@ -151,7 +155,7 @@ class Settings(BaseSettings):
     identity: IdentitySettings = IdentitySettings()
     sqs: SqsSettings = SqsSettings()
 
-    @field_validator("api_keys", "webhook_urls", "revokers", mode="before")
+    @field_validator("api_keys", "trusted_keys", "webhook_urls", "revokers", mode="before")
     @classmethod
     def _split_comma_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -191,14 +195,18 @@ class Settings(BaseSettings):
 
     def key_entries(self) -> list[KeyEntry]:
         """Every API key: LEASH_API_KEYS entries (unbound; `admin` implies every scope), then
-        the keys file's (KeysFileError says what is wrong with it)."""
+        the keys file's (KeysFileError says what is wrong with it); LEASH_TRUSTED_KEYS marks
+        keys trusted by name or fingerprint."""
         entries = []
         for entry in self.api_keys:
             token, _, scopes = entry.partition(":")
             entries.append(KeyEntry.from_token(token, frozenset(scopes.split("+"))))
         if self.keys_file is not None:
             entries.extend(load_keys_file(self.keys_file))
-        return entries
+        trusted = set(self.trusted_keys)
+        return [
+            replace(e, trusted=True) if trusted & {"*", e.name, e.key_id} else e for e in entries
+        ]
 
 
 @cache

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest.bus.embedded import EmbeddedBroker
+from ingest.keys import KeyEntry
 from ingest.migrate import apply_migrations
 from ingest.runtime import Runtime, open_runtime
 from ingest.settings import Settings
@@ -17,6 +18,8 @@ from ingest.store.chdb import ChdbStore
 INGEST_KEY = "test-ingest-key"
 READ_KEY = "test-read-key"
 ADMIN_KEY = "test-admin-key"
+# how LEASH_TRUSTED_KEYS names the ingest key: an unnamed key goes by its fingerprint
+INGEST_KEY_NAME = KeyEntry.from_token(INGEST_KEY, frozenset({"ingest"})).key_id
 
 
 class FakeClock:

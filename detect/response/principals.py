@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from detect.alerts.alert import Alert
+from detect.alerts.provenance import UNTRUSTED
 from ingest import schema
 from ingest.store import Store
 
@@ -227,6 +228,14 @@ def auto_response_listener(
             return
         if alert.principal.endswith(".amazonaws.com") or alert.principal == "aws-service":
             return  # AWS acting on its own (invokedBy): nothing of ours to quarantine
+        if UNTRUSTED in alert.explanation:
+            logger.info(
+                "alert %s on %s is not acted on automatically: %s",
+                alert.id,
+                alert.principal,
+                alert.explanation[UNTRUSTED]["note"],
+            )
+            return  # a push any ingest key holder could have forged pages, but never acts
         action = "revoke" if revoke else "quarantine"
         if registry.state(registry.key_of(alert.principal)) in ("revoked", TARGET[action]):
             return

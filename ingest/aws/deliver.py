@@ -11,6 +11,7 @@ from typing import Any
 
 from ingest.aws.pull import DeliveryUnavailable
 from ingest.bus import BusUnavailable
+from ingest.events import Origin
 from ingest.parse import ParsedBody
 from ingest.service import IngestService
 from ingest.ship import RetryableError, Shipper
@@ -19,15 +20,24 @@ __all__ = ["HttpDelivery", "ServiceDelivery"]
 
 
 class ServiceDelivery:
-    """In-process (`leash up` with LEASH_SQS__QUEUE_URL): the bus itself, no HTTP hop."""
+    """In-process (`leash up` with LEASH_SQS__QUEUE_URL): the bus itself, no HTTP hop.
 
-    def __init__(self, service: IngestService, *, timeout_s: float = 60.0) -> None:
+    Its events are stamped `sqs:<queue>` and trusted: Leash read them from the log files
+    CloudTrail wrote, nobody pushed them (`leash pull` beside a deployment posts over HTTP
+    instead, and is as trusted as the key it sends)."""
+
+    def __init__(
+        self, service: IngestService, *, queue_url: str = "", timeout_s: float = 60.0
+    ) -> None:
         self._service = service
+        self._origin = Origin(f"sqs:{queue_url.rstrip('/').rsplit('/', 1)[-1]}", trusted=True)
         self._timeout_s = timeout_s
 
     def __call__(self, parsed: ParsedBody, labels: list[str]) -> dict[str, Any]:
         try:
-            result = self._service.ingest_blocking(parsed, labels, timeout_s=self._timeout_s)
+            result = self._service.ingest_blocking(
+                parsed, labels, origin=self._origin, timeout_s=self._timeout_s
+            )
         except (BusUnavailable, FutureTimeout, TimeoutError) as exc:
             raise DeliveryUnavailable(f"event bus: {exc or type(exc).__name__}") from None
         return result.body()

@@ -60,9 +60,8 @@ class SqsPullWorker(ThreadWorker):
     def __init__(self, runtime: Runtime) -> None:
         super().__init__("sqs-pull")
         self._stop_event = threading.Event()
-        self.puller = build_puller(
-            runtime.settings, ServiceDelivery(runtime.service), runtime.metrics
-        )
+        delivery = ServiceDelivery(runtime.service, queue_url=runtime.settings.sqs.queue_url)
+        self.puller = build_puller(runtime.settings, delivery, runtime.metrics)
 
     def _run(self) -> None:
         try:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ingest import schema
+from ingest.events import SCHEMA_VERSION
 from ingest.migrate import apply_migrations, discover_migrations
 from ingest.sink.writer import STORED_COLUMNS, event_row
 from ingest.store import Store, open_store
@@ -55,7 +56,7 @@ def test_event_rows_roundtrip_with_datetime64_and_arrays(any_store: Store) -> No
     rows = any_store.query(
         f"SELECT event_id, event_time, resources, schema_version, ingested_at FROM {schema.EVENTS}"
     )
-    assert rows == [(event.event_id, T0, ["logs", "a/b"], 1, INGESTED)]
+    assert rows == [(event.event_id, T0, ["logs", "a/b"], SCHEMA_VERSION, INGESTED)]
     assert rows[0][1].tzinfo is not None
 
 

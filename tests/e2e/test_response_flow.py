@@ -21,7 +21,7 @@ from detect.response.webhooks import verify_signature
 from ingest.runtime import Runtime, open_runtime
 from ingest.settings import Settings
 from leash.app import build_app, build_services, start_workers
-from tests.conftest import ADMIN_KEY, INGEST_KEY, READ_KEY, auth
+from tests.conftest import ADMIN_KEY, INGEST_KEY, INGEST_KEY_NAME, READ_KEY, auth
 from tests.factories import make_record
 from tests.unit.detect.response.test_webhooks import SECRET, Received, WebhookReceiver
 
@@ -57,14 +57,9 @@ def start_everything(runtime: Runtime) -> TestClient:
     return TestClient(build_app(services))
 
 
-def test_burst_alert_webhook_quarantine_decide_restore(settings: Settings) -> None:
-    receiver = WebhookReceiver()
-    server = receiver.serve()
-    settings = settings.model_copy(
-        update={"webhook_urls": [receiver.url], "webhook_secret": SecretStr(SECRET)}
-    )
+def delete_burst(count: int = 12) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
-    burst = [
+    return [
         make_record(
             eventName="DeleteDBInstance",
             eventSource="rds.amazonaws.com",
@@ -72,8 +67,21 @@ def test_burst_alert_webhook_quarantine_decide_restore(settings: Settings) -> No
             at=now + timedelta(seconds=i),
             readOnly=False,
         )
-        for i in range(12)
+        for i in range(count)
     ]
+
+
+def test_burst_alert_webhook_quarantine_decide_restore(settings: Settings) -> None:
+    receiver = WebhookReceiver()
+    server = receiver.serve()
+    settings = settings.model_copy(
+        update={
+            "webhook_urls": [receiver.url],
+            "webhook_secret": SecretStr(SECRET),
+            "trusted_keys": [INGEST_KEY_NAME],  # the collector's pushes may quarantine
+        }
+    )
+    burst = delete_burst()
     try:
         with open_runtime(settings) as runtime, start_everything(runtime) as client:
             sent = client.post("/v1/events", json={"Records": burst}, headers=auth(INGEST_KEY))
@@ -120,6 +128,42 @@ def test_burst_alert_webhook_quarantine_decide_restore(settings: Settings) -> No
             ).json()
             assert allowed["decision"] == "allow"
             wait_for(lambda: webhooks(receiver, "principal.restored"), "principal.restored")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_push_any_ingest_key_could_forge_pages_but_quarantines_nothing(
+    settings: Settings,
+) -> None:
+    """Anyone holding an unbound ingest key can push CloudTrail-shaped records of any agent: a
+    delete burst forged that way opens an alert that says why it did not act, and the agent
+    stays active (the same burst from a trusted key quarantines it: the test above)."""
+    receiver = WebhookReceiver()
+    server = receiver.serve()
+    settings = settings.model_copy(
+        update={"webhook_urls": [receiver.url], "webhook_secret": SecretStr(SECRET)}
+    )
+    try:
+        with open_runtime(settings) as runtime, start_everything(runtime) as client:
+            sent = client.post(
+                "/v1/events", json={"Records": delete_burst(41)}, headers=auth(INGEST_KEY)
+            )
+            assert sent.json()["accepted"] == 41
+            opened = wait_for(lambda: webhooks(receiver, "alert.opened"), "alert.opened webhook")
+            alert = opened[0][1]["data"]["alert"]
+            assert (alert["principal"], alert["severity"]) == (AGENT_KEY, "critical")
+            untrusted = alert["explanation"]["untrusted"]
+            assert untrusted["origins"] == {f"http:{INGEST_KEY_NAME}": 41}
+            assert "does not quarantine" in untrusted["note"]
+
+            state = client.get(
+                f"/v1/principals/{quote(AGENT_ARN, safe='')}", headers=auth(READ_KEY)
+            ).json()
+            assert state["state"] == "active"
+            events = client.get("/v1/events?limit=1", headers=auth(READ_KEY)).json()["events"]
+            assert (events[0]["origin"], events[0]["trusted"]) == (f"http:{INGEST_KEY_NAME}", False)
+        assert not webhooks(receiver, "principal.quarantined")
     finally:
         server.shutdown()
         server.server_close()

@@ -16,6 +16,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard import session
+from ingest.keys import KeyEntry
 from tests.ports import free_port
 from tests.unit.dashboard import seeding
 
@@ -60,6 +61,8 @@ def start_api(data_dir: Path, *, bare: bool = False) -> LeashAPI:
     env = {
         **os.environ,
         "LEASH_API_KEYS": f"{ADMIN_KEY}:admin,{READ_KEY}:read,{INGEST_KEY}:ingest",
+        # the seeding collector: alerts over what it sends may act
+        "LEASH_TRUSTED_KEYS": KeyEntry.from_token(INGEST_KEY, frozenset({"ingest"})).key_id,
         "LEASH_SINK__MAX_AGE_S": "0.05",
         "LEASH_SINK__COMMIT_INTERVAL_S": "0.05",
     }

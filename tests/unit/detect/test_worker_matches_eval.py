@@ -36,7 +36,7 @@ from ingest.events import AuditEvent, decode_event, encode_event
 from ingest.runtime import open_runtime
 from ingest.store.chdb import ChdbStore
 from leash.app import build_app, build_services, start_workers
-from tests.conftest import INGEST_KEY, READ_KEY, auth, make_settings
+from tests.conftest import INGEST_KEY, INGEST_KEY_NAME, READ_KEY, auth, make_settings
 
 SEED = 11
 # 2 days of history, 1 test day (a Friday), a third of the cast: ~10k history and ~8k test
@@ -129,7 +129,10 @@ def streamed(traffic: Traffic, tmp_path_factory: pytest.TempPathFactory) -> Iter
     test_ids = {e.event_id for e in traffic.test}
     records = [r for r in traffic.scenario.records if r["eventID"] in test_ids]
     assert len(records) == len(traffic.test)
-    settings = make_settings(tmp_path_factory.mktemp("leash-up"))
+    # the records come from a collector trusted to make Leash act, as the eval's do
+    settings = make_settings(tmp_path_factory.mktemp("leash-up")).model_copy(
+        update={"trusted_keys": [INGEST_KEY_NAME]}
+    )
     with open_runtime(settings) as runtime:
         assert isinstance(runtime.store, ChdbStore)  # the embedded store `leash up` opens
         # the history lands in the store the way evaluate_scenario stores it (not through the

@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.events import Normalizer, RecordError, decode_event, encode_event, parse_event_time
+from ingest.events import (
+    Normalizer,
+    Origin,
+    RecordError,
+    decode_event,
+    encode_event,
+    parse_event_time,
+)
 from ingest.identity import build_identity_rules
 from tests.factories import make_record
 
@@ -252,10 +259,10 @@ def test_header_and_row_follow_the_dataclass_field_order() -> None:
     values = astuple(event)
     assert tuple(f.name for f in fields(event)) == EVENT_FIELDS
     header = orjson.loads(encode_event(event).partition(b"\n")[0])
-    assert header == [
-        event.schema_version,
-        *[list(v) if isinstance(v, tuple) else v for v in values[:-2]],
+    before_raw = [
+        list(v) if isinstance(v, tuple) else v for v in values[: EVENT_FIELDS.index("raw")]
     ]
+    assert header == [event.schema_version, *before_raw, event.origin, event.trusted]
     now = datetime(2026, 3, 2, tzinfo=UTC)
     row = event_row(event, now, "b1")
     assert len(row) == len(STORED_COLUMNS) and STORED_COLUMNS[: len(EVENT_COLUMNS)] == EVENT_COLUMNS
@@ -268,6 +275,20 @@ def test_header_and_row_follow_the_dataclass_field_order() -> None:
     )
     with pytest.raises(RecordError, match="header fields"):
         decode_event(orjson.dumps([event.schema_version, *header[1:-1]]) + b"\n{}")
+
+
+def test_the_origin_travels_the_bus_and_a_version_1_record_decodes_as_trusted() -> None:
+    """Provenance survives the bus; what an older Leash wrote (no origin) keeps acting as before."""
+    import orjson
+
+    pushed = NORMALIZER.normalize(make_record(), origin=Origin("http:collector", trusted=False))
+    decoded = decode_event(encode_event(pushed))
+    assert decoded == pushed and (decoded.origin, decoded.trusted) == ("http:collector", False)
+    head, _, raw = encode_event(pushed).partition(b"\n")
+    version_1 = orjson.dumps([1, *orjson.loads(head)[1:-2]]) + b"\n" + raw
+    old = decode_event(version_1)
+    assert (old.origin, old.trusted, old.schema_version) == ("", True, 1)
+    assert old.event_id == pushed.event_id and old.raw == pushed.raw
 
 
 def test_a_record_dated_past_the_future_skew_is_refused_naming_how_far() -> None:

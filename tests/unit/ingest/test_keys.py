@@ -195,3 +195,42 @@ def test_past_its_rate_a_key_gets_429_with_retry_after(tmp_path: Path) -> None:
     assert second.status_code == 429
     assert second.headers["Retry-After"] == "1"
     assert "rate limit" in second.json()["detail"]
+
+
+def test_which_keys_pushes_may_act_on_by_default_and_by_setting(tmp_path: Path) -> None:
+    """Automatic response trusts an admin key (it may quarantine by itself) and a key bound to
+    principals (it can only speak of those); an unbound ingest key, or one bound only to an
+    account, could forge records of any agent there, so it is trusted only when told."""
+    path = tmp_path / "keys.yaml"
+    path.write_text(
+        KEYS_FILE
+        + """
+  - {name: account-collector, token: c1, scopes: [ingest], accounts: ["123456789012"]}
+  - {name: trail-collector, token: c2, scopes: [ingest], trusted: true}
+  - {name: demoted-admin, token: c3, scopes: [admin], trusted: false}
+""",
+        encoding="utf-8",
+    )
+    env = ["env-ingest:ingest", "env-admin:admin", "env-trusted:ingest"]
+    trusted_env = KeyEntry.from_token("env-trusted", frozenset({"ingest"})).key_id
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, api_keys=env, keys_file=path, trusted_keys=[trusted_env, "local-reader"]
+    )
+    trusts = {e.name: e.trusts for e in settings.key_entries()}
+    assert list(trusts.values()) == [False, True, True, True, True, False, True, False]
+    assert list(trusts)[3:] == [
+        "deploy-agent",
+        "local-reader",
+        "account-collector",
+        "trail-collector",
+        "demoted-admin",
+    ]
+    everyone = Settings(_env_file=None, api_keys=env, trusted_keys="*")  # type: ignore[call-arg]
+    assert all(e.trusts for e in everyone.key_entries())
+
+
+def test_trusted_must_be_a_yes_or_no(tmp_path: Path) -> None:
+    path = tmp_path / "keys.yaml"
+    path.write_text("keys:\n  - {name: k, token: t, scopes: [ingest], trusted: 'yes'}\n")
+    with pytest.raises(KeysFileError, match="key 'k': trusted must be true or false"):
+        load_keys_file(path)

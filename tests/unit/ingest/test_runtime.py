@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from ingest.events import Origin
 from ingest.parse import ParsedBody
 from ingest.runtime import open_runtime
 from ingest.settings import Settings
 from tests.factories import make_record
+
+LOCAL = Origin("test:local", trusted=True)
 
 
 def test_events_durable_on_the_log_but_not_stored_count_as_duplicates_after_a_restart(
@@ -15,8 +18,10 @@ def test_events_durable_on_the_log_but_not_stored_count_as_duplicates_after_a_re
     duplicate (the dedupe cache is seeded from the log's unprocessed tail, not only the store)."""
     records = [make_record() for _ in range(50)]
     with open_runtime(settings) as runtime:  # no sink runs: nothing reaches the store
-        first = runtime.service.ingest_blocking(ParsedBody(records, {}))
+        first = runtime.service.ingest_blocking(ParsedBody(records, {}), origin=LOCAL)
         assert first.accepted == 50
     with open_runtime(settings) as runtime:
-        again = runtime.service.ingest_blocking(ParsedBody([*records, make_record()], {}))
+        again = runtime.service.ingest_blocking(
+            ParsedBody([*records, make_record()], {}), origin=LOCAL
+        )
     assert (again.accepted, again.duplicates) == (1, 50)

@@ -20,7 +20,7 @@ from ingest.events import EVENT_COLUMNS
 from ingest.runtime import Runtime, open_runtime
 from ingest.sink.worker import SinkWorker
 from tests.aws_local import AwsLocal, aws_local, invictus_files, trail_key
-from tests.conftest import INGEST_KEY, auth, make_settings
+from tests.conftest import INGEST_KEY, INGEST_KEY_NAME, auth, make_settings
 from tests.unit.ingest.test_receivers import eventbridge_event, logs_payload, post_firehose
 
 __all__ = ["aws_local"]
@@ -38,15 +38,25 @@ def leash(root: Path) -> Iterator[tuple[Runtime, TestClient]]:
             yield runtime, client
 
 
+PROVENANCE = ("origin", "trusted")
+
+
 def stored(runtime: Runtime) -> Rows:
     sinks = [w for w in runtime.workers if isinstance(w, SinkWorker)]
     deadline = time.monotonic() + 30
     while any(s.backlog() for s in sinks) and time.monotonic() < deadline:
         time.sleep(0.02)
-    columns = ", ".join(EVENT_COLUMNS)
+    columns = ", ".join(c for c in EVENT_COLUMNS if c not in PROVENANCE)
     return [
         tuple(r) for r in runtime.store.query(f"SELECT {columns} FROM events ORDER BY event_id")
     ]
+
+
+def origins(runtime: Runtime) -> set[tuple[str, bool]]:
+    return {
+        (str(o), bool(t))
+        for o, t in runtime.store.query("SELECT DISTINCT origin, trusted FROM events")
+    }
 
 
 def test_every_delivery_shape_stores_what_posting_the_files_stores(
@@ -74,7 +84,7 @@ def test_every_delivery_shape_stores_what_posting_the_files_stores(
             aws_local.sqs.send_message(QueueUrl=queue, MessageBody=body)
         puller = SqsPuller(
             queue,
-            ServiceDelivery(runtime.service),
+            ServiceDelivery(runtime.service, queue_url=queue),
             sqs=aws_local.sqs,
             s3=aws_local.s3,
             wait_s=0,
@@ -103,12 +113,23 @@ def test_every_delivery_shape_stores_what_posting_the_files_stores(
         "firehose": by_firehose,
     }
     results: dict[str, Rows] = {}
+    stamped: dict[str, set[tuple[str, bool]]] = {}
     for name, deliver in paths.items():
         with leash(tmp_path / name) as (runtime, client):
             deliver(runtime, client)
             results[name] = stored(runtime)
+            stamped[name] = origins(runtime)
 
     reference = results.pop("post")
     assert len(reference) == len({r["eventID"] for r in records})
     for name, rows in results.items():
         assert rows == reference, f"{name} stored other rows than POST /v1/events of the files"
+    # each path says how its events arrived; only what Leash pulled from the trail is trusted
+    # without asking (an unbound ingest key's pushes could be forged by any holder of the key)
+    key = INGEST_KEY_NAME
+    assert stamped == {
+        "post": {(f"http:{key}", False)},
+        "sqs": {("sqs:trail", True)},
+        "eventbridge": {(f"eventbridge:{key}", False)},
+        "firehose": {(f"firehose:{key}", False)},
+    }
