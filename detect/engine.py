@@ -22,6 +22,7 @@ from detect.anomaly.baseline import BaselineDetector
 from detect.anomaly.behaviour import BehaviourDetector, Novelty
 from detect.anomaly.destruction import LastingDestruction
 from detect.anomaly.forest import DetectionModel, explain_rows
+from detect.anomaly.unreported import UnreportedCalls
 from detect.context.org import OrgMemory, account_of, delegated
 from detect.context.triage import FOREST_RULE, Triage
 from detect.features import PrincipalState, source_of
@@ -106,6 +107,7 @@ class DetectionEngine:
         self.org = OrgMemory()
         self.destruction = LastingDestruction()
         self.behaviour = BehaviourDetector(self.org)
+        self.unreported = UnreportedCalls()  # an agent's harmful calls outside its tool calls
         self._new_destructive: set[str] = set()  # this batch's first deletes with their call
         self.triage = Triage(
             org=self.org, sigma_solo_level=human_sigma_solo_level, false_positive=false_positive
@@ -179,6 +181,8 @@ class DetectionEngine:
             )
             if forest:
                 scoring.setdefault(state.actor_kind, []).append((idx, state, x, event))
+            if self.baselines is not None:
+                self.unreported.observe(event, state)
             self.org.observe(event)
         self.events_seen += len(events)
         self._new_destructive.clear()
@@ -187,7 +191,11 @@ class DetectionEngine:
                 (i, self.triage.assess(f, events[i], st, routine=False), st)
                 for i, f, st in self._score(kind, rows)
             )
-        output = self._merge(events, pending, initiators)
+        late = [
+            (event, self.triage.assess(f, event, st, routine=False))
+            for event, st, f in self.unreported.due(self.watermark_ms)
+        ]
+        output = self._merge(events, pending, initiators, late)
         floor = self.watermark_ms - FORGET_AFTER_MS
         self.book.expire(self._clock_of, after_ms=EXPIRE_AFTER_MS, forget_before_ms=floor)
         self.pager.expire(self._clock_of, floor_ms=floor)
@@ -369,6 +377,7 @@ class DetectionEngine:
             self.behaviour.forget(state.key)
             self.book.forget(state.key)
             self.untrusted.forget(state.key)
+            self.unreported.forget(state.key)
 
 
 def _record(changes: dict[str, tuple[str, Alert]], event_type: str, alert: Alert) -> None:
