@@ -14,7 +14,7 @@ Kubernetes or other events its command made are joined two ways:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -23,11 +23,13 @@ from ingest import schema
 from ingest.catalogue.tools import is_tool_source
 from ingest.store import Store
 
-__all__ = ["CALL_MARK", "call_id_of", "caused_by", "cause_of"]
+__all__ = ["CALL_MARK", "alert_story", "call_id_of", "caused_by", "cause_of"]
 
 CALL_MARK = "leash-call/"
 JOIN_SLACK_MS = 2_000  # a call's last API request is logged a moment after its span ends
 # (at most 500 events are listed for one call)
+STORY_LOOKBACK_MS = 3_600_000  # tool calls this long before an alert's first event may cause it
+MAX_STORY_CALLS = 200  # tool calls listed in one alert's story
 _MARKED = re.compile(re.escape(CALL_MARK) + r"([\w.:-]{4,128})")
 _ID = re.compile(r"^[\w.:-]{4,128}$")
 _FIELDS = (
@@ -118,3 +120,67 @@ def cause_of(store: Store, event: Mapping[str, Any]) -> dict[str, Any] | None:
         {"key": event["principal_key"], "at": at, "slack": JOIN_SLACK_MS},
     )
     return {"how": "time window", "tool_call": _row(rows[0])} if rows else None
+
+
+def alert_story(
+    store: Store, principal_key: str, event_ids: Sequence[str], first_ms: int, last_ms: int
+) -> dict[str, Any] | None:
+    """An alert's events grouped by the tool call behind each (None when the principal
+    reported no tool call around the alert): {"tool_calls": [{"tool_call", "how", "events"}],
+    "without_tool_call": [event ids]} -- "tool call X at T -> these N cloud events".
+
+    Two queries, whatever the alert's size: the principal's tool calls from STORY_LOOKBACK_MS
+    before the alert to its end, and the alert's own events; the join is the one `cause_of`
+    makes (a reported call id first, else the call running at the event's time).
+    """
+    calls = store.query(
+        f"SELECT {_FIELDS}, JSONExtractString(raw, 'requestParameters', 'toolCallId'), "
+        "JSONExtractInt(raw, 'additionalEventData', 'durationMs') "
+        f"FROM {schema.EVENTS} FINAL WHERE principal_key = {{key:String}} "
+        "AND startsWith(source, 'tool') "
+        "AND event_time >= fromUnixTimestamp64Milli({start:Int64}) "
+        "AND event_time <= fromUnixTimestamp64Milli({end:Int64}) "
+        "ORDER BY event_time LIMIT {n:UInt32}",
+        {
+            "key": principal_key,
+            "start": first_ms - STORY_LOOKBACK_MS,
+            "end": last_ms,
+            "n": MAX_STORY_CALLS,
+        },
+    )
+    if not calls:
+        return None
+    events = store.query(
+        "SELECT event_id, principal, user_agent, toUnixTimestamp64Milli(event_time) "
+        f"FROM {schema.EVENTS} FINAL WHERE event_id IN {{ids:Array(String)}} "
+        "AND NOT startsWith(source, 'tool') ORDER BY event_time",
+        {"ids": list(event_ids)},
+    )
+    by_id = {str(c[6]): i for i, c in enumerate(calls) if c[6]}
+    caused: dict[int, list[str]] = {}
+    hows: dict[int, str] = {}
+    alone = []
+    for event_id, principal, user_agent, at in events:
+        marked = call_id_of({"user_agent": user_agent, "principal": principal})
+        index = by_id.get(marked) if marked else None
+        how = "call id"
+        if index is None:
+            how = "time window"
+            running = [
+                i
+                for i, c in enumerate(calls)
+                if c[5] <= at <= c[5] + min(max(int(c[7]), 0), 86_400_000) + JOIN_SLACK_MS
+            ]
+            index = running[-1] if running else None
+        if index is None:
+            alone.append(str(event_id))
+            continue
+        caused.setdefault(index, []).append(str(event_id))
+        hows.setdefault(index, how)
+    return {
+        "tool_calls": [
+            {"tool_call": _row(calls[i][:6]), "how": hows[i], "events": ids}
+            for i, ids in sorted(caused.items())
+        ],
+        "without_tool_call": alone,
+    }

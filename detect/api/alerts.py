@@ -15,6 +15,7 @@ from detect.anomaly.training import model_dir, train_and_save
 from detect.services import Services
 from detect.settings import DetectSettings
 from ingest.auth import Authenticator
+from ingest.causal import alert_story
 from ingest.cursor import FilterValue, encode_cursor
 from ingest.events import event_time_iso
 from ingest.web import CURSOR_HELP, page_after
@@ -69,10 +70,20 @@ def create_router(services: Services, auth: Authenticator) -> APIRouter:
 
     @router.get("/v1/alerts/{alert_id}", dependencies=[Depends(auth.require("read"))])
     def get_alert(alert_id: str) -> dict[str, Any]:
+        """One alert; for an agent that reports its tool calls, also `tool_calls`: each tool
+        call behind the alert's events with the events it caused, and the events no reported
+        call covers (`without_tool_call`)."""
         alert = alerts.get(alert_id)
         if alert is None:
             raise HTTPException(404, f"no alert {alert_id!r}")
-        return alert.to_json()
+        story = alert_story(
+            runtime.store,
+            alert.principal,
+            alert.event_ids,
+            alert.first_event_ms,
+            alert.last_event_ms,
+        )
+        return alert.to_json() if story is None else {**alert.to_json(), "tool_calls": story}
 
     def change(request: Request, alert_id: str, status: str, note: str) -> dict[str, Any]:
         actor = getattr(request.state, "caller", None)
