@@ -27,6 +27,7 @@ from ingest.parse import BodyTooLarge
 from ingest.receivers import create_receiver_router
 from ingest.runtime import Runtime
 from ingest.service import TooManyRecords, UnsupportedEncoding
+from ingest.signing import ChainSigner
 from ingest.sink.worker import SinkWorker
 from ingest.stats import MAX_BUCKETS, event_stats
 from ingest.web import (
@@ -320,6 +321,33 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
             runtime.store, until=until, window_s=window_s, bucket_s=bucket_s, top=top
         )
         return OrjsonResponse(stats)
+
+    @router.get(
+        "/v1/integrity/key",
+        dependencies=[Depends(auth.require("read"))],
+        tags=["ops"],
+        responses={404: {"description": "This process signs nothing", "content": ERROR_CONTENT}},
+    )
+    def integrity_key() -> dict[str, Any]:
+        """The public key this process's sink signs batch hashes with (keep a copy elsewhere
+        and check with `leash verify --public-key`), and the keys that signed stored batches."""
+        path = settings.signing_key_path
+        if not path.exists():
+            raise HTTPException(
+                404,
+                f"no signing key at {path}: this process runs no sink; ask the sink's host "
+                "(leash verify --print-public-key there)",
+            )
+        signer = ChainSigner.load_or_create(path)
+        seen = runtime.store.query(
+            f"SELECT DISTINCT signer FROM {schema.BATCHES} WHERE signer != '' ORDER BY signer"
+        )
+        return {
+            "algorithm": "Ed25519",
+            "key_id": signer.key_id,
+            "public_key": signer.public_pem(),
+            "signers_in_store": [str(r[0]) for r in seen],
+        }
 
     @router.get("/v1/whoami", tags=["ops"])
     def whoami(request: Request, _: Caller = Depends(auth.require("read"))) -> dict[str, Any]:

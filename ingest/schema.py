@@ -90,7 +90,9 @@ CREATE TABLE IF NOT EXISTS {BATCHES} (
     event_ids Array(String),
     rows_hash String,
     prev_hash String,
-    hash String
+    hash String,
+    signer String DEFAULT '',
+    signature String DEFAULT ''
 ) ENGINE = MergeTree ORDER BY (chain, seq)"""
 
 

@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     approval_ttl_s: float = Field(default=900.0, gt=0)  # seconds an approval request stays open
     bypass_unasked_agents: bool = True
     sink_id: str = ""  # hash-chain id of this sink process; empty = derived (runtime.sink_chain)
+    # the sink's Ed25519 key that signs each batch hash (made once when missing); empty = under
+    # data_dir. Keep a copy of its public half elsewhere: `leash verify --print-public-key`
+    signing_key_file: Path | None = None
     kafka: KafkaSettings = KafkaSettings()
     sink: SinkSettings = SinkSettings()
     identity: IdentitySettings = IdentitySettings()
@@ -188,6 +191,10 @@ class Settings(BaseSettings):
     def embedded_bus(self) -> bool:
         """True for the in-process bus (`embedded://`, alias `memory://`), False for Kafka."""
         return self.bus_url.startswith(("embedded:", "memory:"))
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.signing_key_file or self.data_dir / "signing.key"
 
     @property
     def bus_dir(self) -> Path:

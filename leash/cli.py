@@ -291,19 +291,40 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from ingest.signing import ChainSigner, SigningKeyError, load_public_key
     from ingest.sink.verify import verify_store
     from ingest.store import open_store
 
     settings = _settings(args)
+    local = settings.signing_key_path
+    try:
+        if args.print_public_key:
+            if not local.exists():
+                sys.stderr.write(f"no signing key at {local}: it is made when a sink first runs\n")
+                return 2
+            sys.stdout.write(ChainSigner.load_or_create(local).public_pem())
+            return 0
+        keys = [load_public_key(path) for path in args.public_key]
+        if not keys and local.exists():
+            keys = [ChainSigner.load_or_create(local).public]
+    except SigningKeyError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
     store = open_store(settings.resolved_store_url)
     try:
-        report = verify_store(store)
+        report = verify_store(store, keys)
     finally:
         store.close()
     for problem in report.problems:
         sys.stderr.write(f"TAMPERED {problem}\n")
+    against = (
+        f", {report.signed} signatures checked against {len(keys)} key(s)"
+        + ("" if args.public_key else f" (the local {local.name}: pass --public-key for a copy)")
+        if keys
+        else ", no signatures checked (no --public-key, no local signing key)"
+    )
     sys.stdout.write(
-        f"verified {report.batches} batches, {report.rows} rows: "
+        f"verified {report.batches} batches, {report.rows} rows{against}: "
         f"{'OK' if report.ok else f'{len(report.problems)} problem(s)'}\n"
     )
     return 0 if report.ok else 1
@@ -376,7 +397,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dash.add_argument("--dashboard-port", type=int, help="port (LEASH_DASHBOARD_PORT, 8501)")
     dash.add_argument("--host", help="bind address (LEASH_HOST)")
-    add("verify", cmd_verify, "check the hash chain of an embedded store no process holds")
+    verify = add(
+        "verify",
+        cmd_verify,
+        "check the hash chain and signatures of an embedded store no process holds",
+    )
+    verify.add_argument(
+        "--public-key",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="the sink's public key exported earlier (repeat for several sinks); every batch "
+        "must be signed by one of them. Default: the local signing key's public half",
+    )
+    verify.add_argument(
+        "--print-public-key",
+        action="store_true",
+        help="print the local signing key's public half (PEM) to keep elsewhere, and exit",
+    )
     from leash.shipcli import HelpWithDefaults, add_ship_arguments
 
     add_ship_arguments(

@@ -1,11 +1,16 @@
-"""verify_store: recompute the hash chain of ingest batches; name every batch that was altered."""
+"""verify_store: recompute the hash chain of ingest batches and check their signatures; name
+every batch that was altered, and any signature that is missing, bad or by a key not given."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from ingest import schema
+from ingest.signing import key_id_of, signature_valid
 from ingest.sink.writer import GENESIS_HASH, chain_hash, row_digest, rows_hash
 from ingest.store import Store
 
@@ -16,6 +21,7 @@ __all__ = ["VerifyReport", "verify_store"]
 class VerifyReport:
     batches: int = 0
     rows: int = 0
+    signed: int = 0  # batches whose signature verified under a given key
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -23,14 +29,20 @@ class VerifyReport:
         return not self.problems
 
 
-def verify_store(store: Store) -> VerifyReport:
-    """Check every chain: links between batches, and each batch's rows against the events table."""
+def verify_store(store: Store, public_keys: Sequence[Ed25519PublicKey] = ()) -> VerifyReport:
+    """Check every chain: links between batches, and each batch's rows against the events table.
+
+    With `public_keys`, every batch must also carry a signature of its hash by one of them: an
+    unsigned batch, a bad signature, or one by another key (a chain rewritten and re-signed by
+    whoever holds another key) is a problem of that batch.
+    """
+    keys = {key_id_of(k): k for k in public_keys}
     report = VerifyReport()
     current: dict[str, str] = {}
     for event_id, raw in store.query(f"SELECT event_id, raw FROM {schema.EVENTS} FINAL"):
         current[str(event_id)] = row_digest(str(event_id), str(raw))
     batches = store.query(
-        f"SELECT chain, seq, batch_id, event_ids, rows_hash, prev_hash, hash "
+        f"SELECT chain, seq, batch_id, event_ids, rows_hash, prev_hash, hash, signer, signature "
         f"FROM {schema.BATCHES} ORDER BY chain, seq"
     )
     by_chain: dict[str, list[tuple[object, ...]]] = defaultdict(list)
@@ -38,7 +50,7 @@ def verify_store(store: Store) -> VerifyReport:
         by_chain[str(row[0])].append(row)
     for chain, rows in by_chain.items():
         prev, expected_seq = GENESIS_HASH, 1
-        for _, seq, batch_id, event_ids, stored_rows, prev_hash, digest in rows:
+        for _, seq, batch_id, event_ids, stored_rows, prev_hash, digest, signer, sig in rows:
             label = f"chain {chain} batch {seq} ({batch_id})"
             report.batches += 1
             if seq != expected_seq:
@@ -59,6 +71,33 @@ def verify_store(store: Store) -> VerifyReport:
                     report.problems.append(f"{label}: row content changed since ingest")
             if chain_hash(str(prev_hash), int(seq), str(batch_id), str(stored_rows)) != digest:  # type: ignore[call-overload]
                 report.problems.append(f"{label}: batch record itself was altered")
+            if keys:
+                _check_signature(report, label, keys, str(digest), str(signer), str(sig))
             report.rows += len(ids)
             prev, expected_seq = str(digest), int(seq) + 1  # type: ignore[call-overload]
     return report
+
+
+def _check_signature(
+    report: VerifyReport,
+    label: str,
+    keys: dict[str, Ed25519PublicKey],
+    digest: str,
+    signer: str,
+    signature: str,
+) -> None:
+    if not signature:
+        report.problems.append(
+            f"{label}: unsigned (its signature was removed, or an unsigned sink wrote it)"
+        )
+    elif signer not in keys:
+        report.problems.append(
+            f"{label}: signed by {signer or 'an unnamed key'}, not by a key given "
+            f"({', '.join(sorted(keys))}): the chain was re-signed, or pass that sink's key too"
+        )
+    elif not signature_valid(keys[signer], digest, signature):
+        report.problems.append(
+            f"{label}: bad signature (the batch record or its signature was altered)"
+        )
+    else:
+        report.signed += 1

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from ingest.runtime import Runtime
 from ingest.settings import Settings
+from ingest.signing import ChainSigner
 from ingest.sink.consumer import ConsumerStats, run_consumer
 from ingest.sink.deadletter import dead_letter_hook
 from ingest.sink.writer import BatchResult, EventWriter
@@ -35,6 +36,7 @@ class SinkWorker(ThreadWorker):
             runtime.store,
             chain=sink_chain(settings, group_id),
             on_reject=dead_letter_hook(runtime.bus.publisher(), settings.kafka.dlq_topic),
+            signer=ChainSigner.load_or_create(settings.signing_key_path),
         )
         metrics = runtime.metrics
 

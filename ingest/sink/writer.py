@@ -13,6 +13,7 @@ from operator import attrgetter
 from ingest import schema
 from ingest.bus import Record, TopicPartition
 from ingest.events import EVENT_COLUMNS, EVENT_FIELDS, AuditEvent, RecordError, decode_event
+from ingest.signing import ChainSigner
 from ingest.store import Store
 
 __all__ = ["BatchResult", "EventWriter", "event_row", "row_digest"]
@@ -35,6 +36,8 @@ BATCH_COLUMNS = (
     "rows_hash",
     "prev_hash",
     "hash",
+    "signer",
+    "signature",
 )
 
 
@@ -82,9 +85,11 @@ class EventWriter:
         *,
         chain: str = "default",
         on_reject: Callable[[Sequence[Record]], None] | None = None,
+        signer: ChainSigner | None = None,
     ) -> None:
         self._store = store
         self.chain = chain
+        self._signer = signer  # signs each batch hash (None: the chain is unsigned)
         self._on_reject = on_reject  # e.g. the dead-letter topic; raising keeps the batch
         self._seq, self._prev = self._chain_head()
 
@@ -151,6 +156,8 @@ class EventWriter:
                     body,
                     self._prev,
                     digest,
+                    self._signer.key_id if self._signer else "",
+                    self._signer.sign(digest) if self._signer else "",
                 )
             ],
             BATCH_COLUMNS,

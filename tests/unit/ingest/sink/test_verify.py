@@ -1,17 +1,28 @@
-"""Hash-chained batches: `verify_store` names batches whose rows were changed or removed."""
+"""Hash-chained, signed batches: `verify_store` names batches whose rows were changed or removed,
+and with the sink's public key, any batch not signed by it -- a chain rewritten consistently by
+someone who can write to the store, but does not hold the key."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from ingest.bus import Record
 from ingest.events import encode_event
+from ingest.signing import ChainSigner, load_public_key
 from ingest.sink.verify import verify_store
 from ingest.sink.writer import EventWriter
 from ingest.store.chdb import ChdbStore
 from tests.factories import make_event
 
+SINK = ChainSigner(Ed25519PrivateKey.generate())
 
-def write_batches(store: ChdbStore, batches: int, size: int) -> list[list[str]]:
-    writer = EventWriter(store)
+
+def write_batches(
+    store: ChdbStore, batches: int, size: int, signer: ChainSigner | None = None
+) -> list[list[str]]:
+    writer = EventWriter(store, signer=signer)
     ids = []
     offset = 0
     for _ in range(batches):
@@ -62,3 +73,89 @@ def test_removed_batch_record_breaks_the_link(store: ChdbStore) -> None:
     store.command("DELETE FROM ingest_batches WHERE seq = 2")
     report = verify_store(store)
     assert any("batch 3" in p and "link broken" in p for p in report.problems)
+
+
+def rewrite_chain(store: ChdbStore, from_seq: int, signer: ChainSigner | None) -> None:
+    """What an attacker with write access to the store does after editing rows: recompute every
+    batch hash from `from_seq` on (rows hash, link, hash), and sign them with `signer`."""
+    from ingest.sink.writer import chain_hash, row_digest, rows_hash
+
+    current = {
+        str(e): row_digest(str(e), str(r))
+        for e, r in store.query("SELECT event_id, raw FROM events FINAL")
+    }
+    rows = store.query(
+        "SELECT seq, batch_id, event_ids, prev_hash FROM ingest_batches ORDER BY seq"
+    )
+    prev = ""
+    for seq, batch_id, ids, prev_hash in rows:
+        if seq < from_seq:
+            prev = str(store.query(f"SELECT hash FROM ingest_batches WHERE seq = {seq}")[0][0])
+            continue
+        body = rows_hash([(str(e), current[str(e)]) for e in ids])
+        link = prev or str(prev_hash)
+        digest = chain_hash(link, int(seq), str(batch_id), body)
+        signed = (
+            f", signer = '{signer.key_id}', signature = '{signer.sign(digest)}'" if signer else ""
+        )
+        store.command(
+            f"ALTER TABLE ingest_batches UPDATE rows_hash = '{body}', prev_hash = '{link}', "
+            f"hash = '{digest}'{signed} "
+            f"WHERE seq = {seq} SETTINGS mutations_sync = 1"
+        )
+        prev = digest
+
+
+def test_a_signed_chain_verifies_under_the_sinks_public_key(store: ChdbStore) -> None:
+    write_batches(store, 3, 4, SINK)
+    report = verify_store(store, [SINK.public])
+    assert report.ok and (report.batches, report.signed) == (3, 3)
+
+
+def test_a_consistently_rewritten_chain_passes_the_hashes_but_not_the_signature(
+    store: ChdbStore,
+) -> None:
+    ids = write_batches(store, 3, 4, SINK)
+    store.command(
+        "ALTER TABLE events UPDATE raw = replace(raw, 'DescribeInstances', 'Nothing') "
+        f"WHERE event_id = '{ids[1][0]}' SETTINGS mutations_sync = 1"
+    )
+    rewrite_chain(store, 2, signer=None)  # re-hashed, signatures left as they were
+    assert verify_store(store).ok  # the hash chain alone cannot tell
+    problems = verify_store(store, [SINK.public]).problems
+    assert len(problems) == 2 and all("bad signature" in p for p in problems)
+    assert "batch 2" in problems[0] and "batch 3" in problems[1]
+
+
+def test_a_chain_re_signed_with_another_key_or_stripped_of_signatures_fails(
+    store: ChdbStore,
+) -> None:
+    write_batches(store, 2, 3, SINK)
+    thief = ChainSigner(Ed25519PrivateKey.generate())
+    rewrite_chain(store, 1, signer=thief)
+    problems = verify_store(store, [SINK.public]).problems
+    assert len(problems) == 2 and all(f"signed by {thief.key_id}" in p for p in problems)
+    assert verify_store(store, [thief.public]).ok  # only the key kept elsewhere tells them apart
+    store.command(
+        "ALTER TABLE ingest_batches UPDATE signature = '' WHERE seq = 2 SETTINGS mutations_sync = 1"
+    )
+    assert any(
+        "batch 2" in p and "unsigned" in p for p in verify_store(store, [thief.public]).problems
+    )
+
+
+def test_an_inserted_batch_is_named(store: ChdbStore) -> None:
+    write_batches(store, 2, 2, SINK)
+    write_batches(store, 1, 2, ChainSigner(Ed25519PrivateKey.generate()))  # continues the chain
+    problems = verify_store(store, [SINK.public]).problems
+    assert len(problems) == 1 and "batch 3" in problems[0] and "signed by" in problems[0]
+
+
+def test_the_key_is_made_once_with_mode_0600_and_its_public_half_exports(tmp_path: Path) -> None:
+    path = tmp_path / "signing.key"
+    made = ChainSigner.load_or_create(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert ChainSigner.load_or_create(path).key_id == made.key_id
+    exported = tmp_path / "sink.pub"
+    exported.write_text(made.public_pem())
+    assert load_public_key(exported) == made.public
