@@ -19,6 +19,10 @@ STORY_GAP_MS = 6 * 3_600_000  # a detector firing again this soon continues its 
 # environment at 16:42 and destroys another at 19:12 is paged twice (a slow drip deletes every
 # hour or so, and stays one story)
 SPREE_BREAK_MS = 2 * 3_600_000
+# a finding raised on a read (a bulk download, a sweep of secrets) stores at most this many of
+# an alert's MAX_ALERT_EVENT_IDS ids: an agent that read 3,000 objects and then deleted
+# production keeps the deletes in its evidence, not 1,000 GetObject calls and a count
+READ_ID_ROOM = MAX_ALERT_EVENT_IDS // 2
 ESCALATE_AT_EVENTS = 50  # flagged events after which an alert's severity rises one level
 ATTACH_CLASSES = frozenset({"destructive", "privilege", "defense_evasion"})
 EVIDENCE_ONLY = frozenset({"trace", "note"})  # tiers that join an alert as evidence, without events
@@ -33,6 +37,7 @@ class _Incident:
     base_severity: str
     classes: set[str] = field(default_factory=set)  # action classes further events attach by
     earlier: set[str] = field(default_factory=set)  # ids of the incident this one came after
+    read_ids: int = 0  # stored ids that findings raised on reads brought (READ_ID_ROOM)
 
 
 class AlertBook:
@@ -148,7 +153,7 @@ class AlertBook:
         if incident is None:
             if previous is not None:
                 finding = _without(previous.ids, finding, previous.alert.last_event_ms + 1)
-            incident = self._open_incident(finding)
+            incident = self._open_incident(finding, action_class)
             if previous is not None:
                 incident.earlier = previous.ids
             if action_class in ATTACH_CLASSES:
@@ -157,7 +162,7 @@ class AlertBook:
         if action_class in ATTACH_CLASSES and finding.tier not in EVIDENCE_ONLY:
             incident.classes.add(action_class)
         before = incident.alert
-        self._grow(incident, finding)
+        self._grow(incident, finding, action_class)
         if incident.alert == before:
             return None
         return "alert.updated", incident.alert
@@ -182,9 +187,10 @@ class AlertBook:
         )
         return same_story and finding.first_event_ms <= alert.last_event_ms + STORY_GAP_MS
 
-    def _open_incident(self, finding: Finding) -> _Incident:
+    def _open_incident(self, finding: Finding, action_class: str = "") -> _Incident:
         now = int(self._clock() * 1000)
         ids = list(dict.fromkeys(finding.event_ids))
+        stored = ids[: READ_ID_ROOM if action_class == "read" else MAX_ALERT_EVENT_IDS]
         alert = Alert(
             # named by the event that opened it: a window's earlier events may belong to an
             # incident already resolved, whose id must not be reused
@@ -201,18 +207,19 @@ class AlertBook:
             first_event_ms=finding.first_event_ms,
             last_event_ms=finding.last_event_ms,
             event_count=len(ids),
-            event_ids=tuple(ids[:MAX_ALERT_EVENT_IDS]),
+            event_ids=tuple(stored),
             summary=_summary(len(ids), finding.summary),
             rules=(finding.rule,),
         )
         incident = _Incident(
             alert, set(ids), {}, (severity_rank(finding.severity), finding.score), finding.severity
         )
+        incident.read_ids = len(stored) if action_class == "read" else 0
         incident.alert = replace(alert, explanation=self._explain(incident, finding, ids))
         self._open[finding.principal] = incident
         return incident
 
-    def _grow(self, incident: _Incident, finding: Finding) -> None:
+    def _grow(self, incident: _Incident, finding: Finding, action_class: str = "") -> None:
         alert = incident.alert
         if finding.tier in EVIDENCE_ONLY:
             # hints and notes name their detector in the explanation but add no events and do
@@ -230,7 +237,11 @@ class AlertBook:
         if len(incident.ids) < MAX_TRACKED_IDS:
             incident.ids.update(fresh)
         count = alert.event_count + len(fresh)
-        ids = alert.event_ids + tuple(fresh[: MAX_ALERT_EVENT_IDS - len(alert.event_ids)])
+        room = MAX_ALERT_EVENT_IDS - len(alert.event_ids)
+        if action_class == "read":
+            room = max(0, min(room, READ_ID_ROOM - incident.read_ids))
+            incident.read_ids += min(room, len(fresh))
+        ids = alert.event_ids + tuple(fresh[:room])
         changes: dict[str, Any] = {}
         rank = (severity_rank(finding.severity), finding.score)
         if rank > incident.top:

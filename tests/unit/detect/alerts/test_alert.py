@@ -308,3 +308,23 @@ def test_store_lists_with_filters_newest_first(store: ChdbStore) -> None:
     assert [a.id for a in alerts.list(since=1_750_000_000_000)] == ["new"]
     assert [a.id for a in alerts.list(limit=1)] == ["new"]
     assert [a.id for a in alerts.open_incidents(since_ms=0)] == ["new"]
+
+
+def test_bulk_reads_fill_at_most_half_an_alerts_evidence_the_deletes_after_them_are_kept() -> None:
+    """An agent downloads 3,000 objects and, still in the same incident, deletes production:
+    the stored ids keep room for the deletes (seed 763: 992 reads filled the 1,000 ids and the
+    three delete sprees after them were in the count only)."""
+    book = AlertBook(quiet_gap_ms=30 * MIN_MS)
+    reads = tuple(f"get-{i}" for i in range(3000))
+    opened = book.merge(finding(0, rule="baseline:bulk_data_read", ids=reads), "read")
+    assert opened is not None and len(opened[1].event_ids) == 500
+    more = book.merge(finding(MIN_MS, rule="baseline:rate_spike", ids=reads[:10] + ("x",)), "read")
+    assert more is not None and len(more[1].event_ids) == 500  # no more room for reads
+    deletes = tuple(f"del-{i}" for i in range(40))
+    grown = book.merge(
+        finding(2 * MIN_MS, rule="baseline:lasting_destruction", ids=deletes), "destructive"
+    )
+    assert grown is not None
+    alert = grown[1]
+    assert alert.event_count == 3041 and len(alert.event_ids) == 540
+    assert alert.event_ids[-40:] == deletes
