@@ -141,15 +141,18 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         return not org.region_in_use(case.event.region)
 
     def self_grant(case: Case) -> bool:
-        # a break-glass drill: a person elevating a role they assumed (or that a person's
-        # session opened, whatever its name), or a person whose job is permissions elevating
-        # their own user; an AI agent or a workload elevating itself is the attack, and so is a
-        # person who never administered permissions granting their everyday IAM user admin
-        # (seed 735: a developer's AttachUserPolicy on themselves)
+        # a break-glass drill: a person elevating a role kept for it (one they rarely assume:
+        # its own history is young), or a role that a person's session opened whatever its
+        # name, or a person whose job is permissions elevating their own role or user. An AI
+        # agent or a workload elevating itself is the attack, and so is a person who never
+        # administered permissions granting admin to the identity they work with every day --
+        # their IAM user (seed 735) or their everyday SSO role (seed 764: a developer's
+        # DeveloperAccess role attaching AdministratorAccess to itself, from curl)
         if case.finding.explanation.get("after_denial"):
             return False  # the detector saw the refusal it answers: creep, not a drill (733)
         kind, principal = case.finding.actor_kind, case.event.principal
-        drill = (kind == "human" and (":assumed-role/" in principal or administers(case))) or (
+        kept_for_it = ":assumed-role/" in principal and not case.state.mature
+        drill = (kind == "human" and (kept_for_it or administers(case))) or (
             kind == "service" and org.opened_by_person(principal)
         )
         return drill and self_target(case)
