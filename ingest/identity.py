@@ -28,7 +28,11 @@ _USER = re.compile(r"^arn:aws[\w-]*:iam::\d*:(user|root)\b")
 # a session a person names: a user name, not a workload's (function, job, runner, task...)
 _PERSON_SESSION = re.compile(
     r"^(?!.*(?i:session|lambda|function|job|task|runner|worker|service|svc|bot|sync|deploy|"
-    r"pipeline|build|cron|batch|ingest|export|import|etl|webhook|handler|processor))"
+    r"pipeline|build|cron|batch|ingest|export|import|etl|webhook|handler|processor|"
+    # CI and infrastructure tools name their sessions after themselves (GitHub Actions' OIDC
+    # login: GitHubActions): the same session from a browser is the role's keys in a person's
+    # hands, not a person's own session
+    r"github|gitlab|actions|jenkins|circleci|buildkite|terraform|atlantis|spacelift|pulumi))"
     r"[A-Za-z][A-Za-z'._-]{1,40}$"
 )
 

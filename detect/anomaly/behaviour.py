@@ -510,6 +510,21 @@ class BehaviourDetector:
         if not fresh:
             return []
         said = " and ".join(fresh.values())
+        if state.actor_kind == "service" and "client" in fresh and new.client in BROWSERS:
+            # a workload calls through SDKs and CLIs; its own session from a browser is its keys
+            # in a person's hands, wherever the network (a CI role's runners roam: seed 764's
+            # GitHub Actions role, refused 15 calls and reading secrets from Firefox)
+            return [
+                _finding(
+                    state,
+                    event,
+                    ELSEWHERE_RULE,
+                    "high",
+                    f"{said} for a workload that only ever called through SDKs and CLIs: a "
+                    "browser using its credentials",
+                    explanation={"new": list(fresh.values()), "ip": event.source_ip},
+                )
+            ]
         if (
             state.actor_kind in ("service", "agent")
             and len(fresh) == 2
@@ -556,6 +571,10 @@ class BehaviourDetector:
         self._new_reads.forget(principal)
         self._decrypts.forget(principal)
         self._seen.pop(principal, None)
+
+
+# the clients of a person at a browser or the console (detect.features.client_of's first token)
+BROWSERS = frozenset({"mozilla", "console.amazonaws.com", "signin.amazonaws.com", "s3console"})
 
 
 def _finding(

@@ -84,6 +84,12 @@ def assumed(role: str, session: str, *, mfa: bool = False) -> dict[str, Any]:
             id="a CI role",
         ),
         pytest.param(
+            assumed("gha-ingest-deploy", "GitHubActions"),
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36",
+            "service",
+            id="a CI role's session used from a browser (its keys, not a person's session)",
+        ),
+        pytest.param(
             assumed("Admin", "alice"),
             "aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64",
             "human",

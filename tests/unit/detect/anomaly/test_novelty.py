@@ -263,3 +263,27 @@ def test_an_agents_keys_from_a_network_nobody_uses_with_another_client_page() ->
     roaming.sort(key=lambda e: e.event_time_ms)
     _, opened = run(roaming + day_of_work(DAYS, ELSEWHERE, {**laptops, "userAgent": FIREFOX}))
     assert opened == []
+
+
+CI_ROLE = {
+    "role": "gha-ingest-deploy",
+    "session": "GitHubActions",
+    "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-1016-azure exe/x86_64.ubuntu.22",
+}
+
+
+def test_a_ci_roles_session_from_a_browser_pages_wherever_its_runners_are() -> None:
+    """GitHub Actions runners get a fresh network every day, so a new network says nothing
+    about a CI role; its own session calling from a browser is its keys in a person's hands
+    (seed 764). The same runner moving to another CLI or SDK is a new tool, not a person."""
+    roaming = lambda day: f"{30 + day}.{60 + day}.4.2"  # noqa: E731 - a new /16 every day
+    base = history(CI_ROLE, roaming) + history(PERSON, office_or_home)
+    base.sort(key=lambda e: e.event_time_ms)
+    browser = {**CI_ROLE, "userAgent": FIREFOX}
+    engine, opened = run(base + day_of_work(DAYS, ELSEWHERE, browser))
+    assert (
+        engine.states[next(k for k in engine.states if "gha-ingest" in k)].actor_kind == "service"
+    )
+    assert opened == ["baseline:workload_credentials_elsewhere"]
+    _, opened = run(base + day_of_work(DAYS, ELSEWHERE, {**CI_ROLE, "userAgent": BOTO}))
+    assert opened == []
