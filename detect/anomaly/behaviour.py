@@ -510,22 +510,17 @@ class BehaviourDetector:
         if not fresh:
             return []
         said = " and ".join(fresh.values())
+        rule, severity, summary = "context:new_source", "medium", "a principal that rarely sees one"
         if state.actor_kind == "service" and "client" in fresh and new.client in BROWSERS:
             # a workload calls through SDKs and CLIs; its own session from a browser is its keys
             # in a person's hands, wherever the network (a CI role's runners roam: seed 764's
             # GitHub Actions role, refused 15 calls and reading secrets from Firefox)
-            return [
-                _finding(
-                    state,
-                    event,
-                    ELSEWHERE_RULE,
-                    "high",
-                    f"{said} for a workload that only ever called through SDKs and CLIs: a "
-                    "browser using its credentials",
-                    explanation={"new": list(fresh.values()), "ip": event.source_ip},
-                )
-            ]
-        if (
+            rule, severity = ELSEWHERE_RULE, "high"
+            summary = (
+                "a workload that only ever called through SDKs and CLIs: a browser using its "
+                "credentials"
+            )
+        elif (
             state.actor_kind in ("service", "agent")
             and len(fresh) == 2
             and not self.org.network_of_others(new.net, state.key)
@@ -535,25 +530,19 @@ class BehaviourDetector:
             # used outside (GuardDuty's credential exfiltration): it pages, where a person's
             # (travel, a new laptop) waits. (An agent on developers' laptops or CI runners sees
             # new networks on most days: its novelty share keeps it out of here.)
-            return [
-                _finding(
-                    state,
-                    event,
-                    ELSEWHERE_RULE,
-                    "high",
-                    f"{said} for a {'workload' if state.actor_kind == 'service' else 'agent'} "
-                    "that rarely sees either, from a network nobody in the organisation works "
-                    "from: its credentials used outside",
-                    explanation={"new": list(fresh.values()), "ip": event.source_ip},
-                )
-            ]
+            rule, severity = ELSEWHERE_RULE, "high"
+            summary = (
+                f"a {'workload' if state.actor_kind == 'service' else 'agent'} that rarely sees "
+                "either, from a network nobody in the organisation works from: its credentials "
+                "used outside"
+            )
         return [
             _finding(
                 state,
                 event,
-                "context:new_source",
-                "medium",
-                f"{said} for a principal that rarely sees one",
+                rule,
+                severity,
+                f"{said} for {summary}",
                 explanation={"new": list(fresh.values()), "ip": event.source_ip},
             )
         ]
