@@ -287,12 +287,18 @@ def _young_target(org: OrgMemory, case: Case, *, by_name: bool = True) -> bool:
 
 def _new_user(org: OrgMemory, case: Case) -> bool:
     """Keys or a password set for (or a console sign-in by) a user created days ago by the same
-    principal -- or, for the sign-in, by anyone: a new hire's first days. Keys count only for
-    a user who was onboarded (put in a group, or given a console password)."""
+    principal -- or, for the sign-in, by anyone: a new hire's first days, while the user has
+    no history of its own yet. Keys count only for a user who was onboarded (put in a group,
+    or given a console password)."""
     event = case.event
     params = _params(case)
     user = str(field(params, "userName") or "") if isinstance(params, Mapping) else ""
     if event.action == "ConsoleLogin":
+        if case.state.mature:
+            # the user already has days of its own: networks it never used mean what they mean
+            # for anyone (seed 772: a user created five days before, signed in from its usual
+            # networks daily, then without MFA from abroad, reading secrets)
+            return False
         user = event.principal.rpartition("/")[2]
     birth = org.born(user, event.event_time_ms) if user else None
     if birth is None or event.event_time_ms - birth[0] > NEW_USER_MS:

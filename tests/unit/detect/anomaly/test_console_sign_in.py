@@ -166,3 +166,23 @@ def test_a_new_network_colleagues_sign_in_from_waits() -> None:
     others = [sign_in(f"colleague{i}", BASE_TIME + timedelta(days=7, hours=i), vpn) for i in (1, 2)]
     later = sign_in("erin", BASE_TIME + timedelta(days=8, hours=9), "100.64.31.9")  # same /16
     assert opened([*week, *others, later], of=later) == []
+
+
+def test_a_new_hire_is_excused_only_until_they_have_days_of_their_own() -> None:
+    """A user an admin created signs in from wherever on their first day (onboarding); the
+    same user with days of sign-ins from the office and home, still in their first week, signing
+    in without MFA from a network never used pages like anyone (seed 772)."""
+    admin = make_event(
+        eventName="CreateUser",
+        eventSource="iam.amazonaws.com",
+        requestParameters={"userName": "olsen"},
+        at=BASE_TIME - timedelta(hours=2),
+        role="AWSReservedSSO_AdministratorAccess_1a2b",
+        session="it-admin@example.com",
+    )
+    first_day = sign_in("olsen", BASE_TIME + timedelta(hours=1), "45.9.148.201")
+    assert opened([admin, *watched(4), first_day], of=first_day) == []
+    days = _days("olsen", [OFFICE, HOME, OFFICE, HOME])
+    abroad = sign_in("olsen", BASE_TIME + timedelta(days=5, hours=9), "86.146.170.221")
+    found = [rule for _, rule in opened([admin, *days, abroad], of=abroad)]
+    assert found == ["baseline:console_new_network"]
