@@ -345,7 +345,9 @@ class DetectionEngine:
         return self.pager.apply(finding, event.action_class, event.action)
 
     def _flagged(self, principal: str) -> None:
-        """A page today: today's highs must not teach the baselines that it is normal."""
+        """A page today: today's highs must not teach the baselines that it is normal, and the
+        principal's networks must not make them the organisation's."""
+        self.org.mark_flagged(principal)  # its networks vouch for nobody
         if self.baselines is not None:
             self.baselines.mark_flagged(principal)
             self.destruction.mark_flagged(principal)

@@ -171,6 +171,7 @@ class OrgMemory:
         self._person_sessions: OrderedDict[str, int] = OrderedDict()  # session arn -> opened ms
         self._roles: OrderedDict[tuple[str, str], _RoleUse] = OrderedDict()  # (account, name)
         self._no_mfa: dict[str, int] = {}  # a few people who signed in without MFA -> first ms
+        self._flagged: OrderedDict[str, None] = OrderedDict()  # principals that paged
         self._newest_ms = 0
 
     # -- learning ------------------------------------------------------------------------------
@@ -255,8 +256,19 @@ class OrgMemory:
         if not net:
             return
         users = _recent(self._net_users, net, set, MAX_NETS)
-        if len(users) <= SHARED_NET_USERS:
+        if len(self._vouching(users)) <= SHARED_NET_USERS:
             users.add(event.principal_key)
+
+    def mark_flagged(self, principal_key: str) -> None:
+        """A principal paged: the networks it works from no longer vouch for anyone else (an
+        attacker's exit used against two identities is not the office)."""
+        self._flagged.pop(principal_key, None)
+        self._flagged[principal_key] = None
+        if len(self._flagged) > MAX_RUNS:
+            self._flagged.popitem(last=False)
+
+    def _vouching(self, users: set[str]) -> list[str]:
+        return [u for u in users if u not in self._flagged]
 
     def _remember_person_session(self, event: AuditEvent) -> None:
         params = field(record_of(event), "requestParameters")
@@ -336,13 +348,16 @@ class OrgMemory:
 
     def shared_network(self, net: str, principal_key: str) -> bool:
         """Other principals of the organisation work from this /16 (an office, the VPN): new
-        for this principal is not new for its organisation."""
-        users = self._net_users.get(net, ())
+        for this principal is not new for its organisation. Principals that paged do not count:
+        seed 764's IAM user signed in from the Tor exit another incident's stolen SSO session had
+        used, and the sign-in was held as "where colleagues work"."""
+        users = self._vouching(self._net_users.get(net, set()))
         return len([u for u in users if u != principal_key]) >= SHARED_NET_USERS
 
     def network_of_others(self, net: str, principal_key: str) -> bool:
-        """Another principal of the organisation was seen working from this /16."""
-        return any(u != principal_key for u in self._net_users.get(net, ()))
+        """Another principal of the organisation, one that never paged, was seen working from
+        this /16."""
+        return any(u != principal_key for u in self._vouching(self._net_users.get(net, set())))
 
     def _remember_destroyed(self, names: list[str], at_ms: int) -> None:
         for name in names:

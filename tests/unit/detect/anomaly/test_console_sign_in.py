@@ -186,3 +186,30 @@ def test_a_new_hire_is_excused_only_until_they_have_days_of_their_own() -> None:
     abroad = sign_in("olsen", BASE_TIME + timedelta(days=5, hours=9), "86.146.170.221")
     found = [rule for _, rule in opened([admin, *days, abroad], of=abroad)]
     assert found == ["baseline:console_new_network"]
+
+
+def test_a_network_only_paged_principals_used_vouches_for_nobody() -> None:
+    """Two identities another incident's attacker used from one exit (a stolen SSO session and
+    its identity-store user, both paged) do not make that network the organisation's: a user
+    signing in from it without MFA pages (seed 764)."""
+    week = _days("rosa", [OFFICE, HOME] * 4)
+    exit_node = "109.70.100.34"
+    attacker = [
+        make_event(
+            eventName="DescribeInstances",
+            sourceIPAddress=exit_node,
+            at=BASE_TIME + timedelta(days=7, hours=i),
+            role="AWSReservedSSO_DeveloperAccess_f184050e",
+            session=name,
+        )
+        for i, name in enumerate(("mira@example.com", "mira.berg@example.com"), start=1)
+    ]
+    later = sign_in("rosa", BASE_TIME + timedelta(days=8, hours=2), "109.70.100.35")
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(sorted([*week, *attacker], key=lambda e: e.event_time_ms))
+    assert engine.org.shared_network("109.70.0.0/16", later.principal_key)
+    for event in attacker:
+        engine.org.mark_flagged(event.principal_key)
+    assert not engine.org.shared_network("109.70.0.0/16", later.principal_key)
+    changes = engine.process([later]).changes
+    assert [a.rule for k, a in changes if k == "alert.opened"] == ["baseline:console_new_network"]
