@@ -22,6 +22,7 @@ class VerifyReport:
     batches: int = 0
     rows: int = 0
     signed: int = 0  # batches whose signature verified under a given key
+    legacy: int = 0  # unsigned batches older than their chain's first signature (strict off)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -29,12 +30,16 @@ class VerifyReport:
         return not self.problems
 
 
-def verify_store(store: Store, public_keys: Sequence[Ed25519PublicKey] = ()) -> VerifyReport:
+def verify_store(
+    store: Store, public_keys: Sequence[Ed25519PublicKey] = (), *, strict: bool = True
+) -> VerifyReport:
     """Check every chain: links between batches, and each batch's rows against the events table.
 
     With `public_keys`, every batch must also carry a signature of its hash by one of them: an
     unsigned batch, a bad signature, or one by another key (a chain rewritten and re-signed by
-    whoever holds another key) is a problem of that batch.
+    whoever holds another key) is a problem of that batch. With `strict` False, unsigned batches
+    before a chain's first signed one are counted as `legacy` (written before Leash signed),
+    not as problems; an unsigned batch after a signed one always is.
     """
     keys = {key_id_of(k): k for k in public_keys}
     report = VerifyReport()
@@ -49,7 +54,7 @@ def verify_store(store: Store, public_keys: Sequence[Ed25519PublicKey] = ()) -> 
     for row in batches:
         by_chain[str(row[0])].append(row)
     for chain, rows in by_chain.items():
-        prev, expected_seq = GENESIS_HASH, 1
+        prev, expected_seq, signing = GENESIS_HASH, 1, strict
         for _, seq, batch_id, event_ids, stored_rows, prev_hash, digest, signer, sig in rows:
             label = f"chain {chain} batch {seq} ({batch_id})"
             report.batches += 1
@@ -71,7 +76,10 @@ def verify_store(store: Store, public_keys: Sequence[Ed25519PublicKey] = ()) -> 
                     report.problems.append(f"{label}: row content changed since ingest")
             if chain_hash(str(prev_hash), int(seq), str(batch_id), str(stored_rows)) != digest:  # type: ignore[call-overload]
                 report.problems.append(f"{label}: batch record itself was altered")
-            if keys:
+            signing = signing or bool(sig)
+            if keys and not signing:
+                report.legacy += 1
+            elif keys:
                 _check_signature(report, label, keys, str(digest), str(signer), str(sig))
             report.rows += len(ids)
             prev, expected_seq = str(digest), int(seq) + 1  # type: ignore[call-overload]

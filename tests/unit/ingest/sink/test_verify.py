@@ -159,3 +159,20 @@ def test_the_key_is_made_once_with_mode_0600_and_its_public_half_exports(tmp_pat
     exported = tmp_path / "sink.pub"
     exported.write_text(made.public_pem())
     assert load_public_key(exported) == made.public
+
+
+def test_batches_from_before_signing_are_legacy_for_the_local_check_only(store: ChdbStore) -> None:
+    """An upgraded store: its chain's first batches were written unsigned. Checked against the
+    local key they are counted as older, not tampering -- but an unsigned batch after a signed
+    one is a problem, and an exported key given on purpose holds every batch to it."""
+    write_batches(store, 2, 2)  # before the upgrade
+    write_batches(store, 2, 2, SINK)
+    lenient = verify_store(store, [SINK.public], strict=False)
+    assert lenient.ok and (lenient.legacy, lenient.signed) == (2, 2)
+    strict = verify_store(store, [SINK.public]).problems
+    assert len(strict) == 2 and all("unsigned" in p for p in strict)
+    store.command(
+        "ALTER TABLE ingest_batches UPDATE signature = '' WHERE seq = 4 SETTINGS mutations_sync = 1"
+    )
+    stripped = verify_store(store, [SINK.public], strict=False).problems
+    assert len(stripped) == 1 and "batch 4" in stripped[0] and "unsigned" in stripped[0]
