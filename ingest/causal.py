@@ -23,7 +23,7 @@ from ingest import schema
 from ingest.catalogue.tools import is_tool_source
 from ingest.store import Store
 
-__all__ = ["CALL_MARK", "alert_story", "call_id_of", "caused_by", "cause_of"]
+__all__ = ["CALL_MARK", "alert_story", "call_duration_ms", "call_id_of", "caused_by", "cause_of"]
 
 CALL_MARK = "leash-call/"
 JOIN_SLACK_MS = 2_000  # a call's last API request is logged a moment after its span ends
@@ -44,6 +44,11 @@ def call_id_of(event: Mapping[str, Any]) -> str:
         return marked.group(1)
     session = str(event.get("principal") or "").rpartition("/")[2]
     return session if session.startswith(("toolu_", "call_")) and _ID.match(session) else ""
+
+
+def call_duration_ms(value: Any) -> int:
+    """A tool call's reported durationMs, bounded to [0, one day] (0 when it has none)."""
+    return min(max(value, 0), 86_400_000) if isinstance(value, int) else 0
 
 
 def _field(record: Any, *path: str) -> Any:
@@ -75,8 +80,7 @@ def caused_by(store: Store, tool_call: Mapping[str, Any]) -> dict[str, Any]:
         )
         if exact:
             return {"how": "call id", "call_id": call_id, "events": [_row(r) for r in exact]}
-    duration = _field(raw, "additionalEventData", "durationMs")
-    duration = min(max(duration, 0), 86_400_000) if isinstance(duration, int) else 0
+    duration = call_duration_ms(_field(raw, "additionalEventData", "durationMs"))
     window = store.query(
         f"SELECT {_FIELDS} FROM {schema.EVENTS} FINAL "
         "WHERE principal_key = {key:String} AND NOT startsWith(source, 'tool') "
@@ -169,7 +173,7 @@ def alert_story(
             running = [
                 i
                 for i, c in enumerate(calls)
-                if c[5] <= at <= c[5] + min(max(int(c[7]), 0), 86_400_000) + JOIN_SLACK_MS
+                if c[5] <= at <= c[5] + call_duration_ms(int(c[7])) + JOIN_SLACK_MS
             ]
             index = running[-1] if running else None
         if index is None:

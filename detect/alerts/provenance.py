@@ -8,7 +8,7 @@ The judgement is by span, not by event id: it errs towards not acting, never tow
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 
 from detect.alerts.alert import Alert
@@ -26,7 +26,6 @@ MAX_ORIGINS = 8  # origins named per span
 class _Span:
     first_ms: int
     last_ms: int
-    events: int = 0
     origins: dict[str, int] = field(default_factory=dict)
 
 
@@ -56,7 +55,6 @@ class UntrustedSpans:
             if len(spans) > MAX_SPANS:
                 spans.popleft()
         span.first_ms, span.last_ms = min(span.first_ms, at), max(span.last_ms, at)
-        span.events += 1
         if event.origin in span.origins or len(span.origins) < MAX_ORIGINS:
             span.origins[event.origin] = span.origins.get(event.origin, 0) + 1
 
@@ -72,13 +70,12 @@ class UntrustedSpans:
         ]
         if not overlapping:
             return alert
-        origins: dict[str, int] = {}
+        origins: Counter[str] = Counter()
         for span in overlapping:
-            for origin, count in span.origins.items():
-                origins[origin] = origins.get(origin, 0) + count
+            origins.update(span.origins)
         names = ", ".join(sorted(origins))
         untrusted = {
-            "origins": origins,
+            "origins": dict(origins),
             "note": (
                 f"events of this principal in the alert's span arrived from {names}, not "
                 "trusted for automatic response: this alert pages but does not quarantine or "

@@ -21,12 +21,12 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-import orjson
-
 from detect.features import PrincipalState
 from detect.findings import Finding
+from detect.rules.record import field as lookup
+from detect.rules.record import record_of
 from ingest.catalogue.tools import is_tool_source
-from ingest.causal import call_id_of
+from ingest.causal import call_duration_ms, call_id_of
 from ingest.events import AuditEvent
 
 __all__ = ["RULE", "UnreportedCalls"]
@@ -94,32 +94,17 @@ class UnreportedCalls:
 
     def _reported(self, event: AuditEvent) -> None:
         reporter = self._reporters.setdefault(event.principal_key, _Reporter())
-        params = _params(event.raw)
-        duration = params.get("durationMs")
-        duration = min(max(duration, 0), 86_400_000) if isinstance(duration, int) else 0
+        record = record_of(event)
+        duration = call_duration_ms(lookup(record, "additionalEventData", "durationMs"))
         reporter.calls.append((event.event_time_ms, event.event_time_ms + duration))
         reporter.last_ms = max(reporter.last_ms, event.event_time_ms + duration)
-        call_id = params.get("toolCallId")
+        call_id = lookup(record, "requestParameters", "toolCallId")
         if isinstance(call_id, str) and call_id:
             reporter.ids.append(call_id)
         while len(reporter.calls) > MAX_CALLS:
             reporter.calls.popleft()
         while len(reporter.ids) > MAX_CALLS:
             reporter.ids.popleft()
-
-
-def _params(raw: str) -> dict[str, object]:
-    """The tool call's duration and id (additionalEventData.durationMs, requestParameters)."""
-    try:
-        record = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return {}
-    extra = record.get("additionalEventData") if isinstance(record, dict) else None
-    params = record.get("requestParameters") if isinstance(record, dict) else None
-    return {
-        "durationMs": extra.get("durationMs") if isinstance(extra, dict) else None,
-        "toolCallId": params.get("toolCallId") if isinstance(params, dict) else None,
-    }
 
 
 def _finding(event: AuditEvent, state: PrincipalState) -> Finding:
