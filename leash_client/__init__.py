@@ -162,19 +162,28 @@ class LeashClient:
             params["cursor"] = body["next_cursor"]
 
     def decide(
-        self, principal: str, action: str, *, source: str = "", resources: Sequence[str] = ()
+        self,
+        principal: str,
+        action: str,
+        *,
+        source: str = "",
+        resources: Sequence[str] = (),
+        arguments: Mapping[str, Any] | str | None = None,
     ) -> Decision:
-        """Ask the gate; raises httpx.HTTPError when Leash cannot answer."""
-        response = self._http.post(
-            "/v1/decide",
-            headers=self._headers,
-            json={
-                "principal": principal,
-                "action": action,
-                "source": source,
-                "resources": list(resources),
-            },
-        )
+        """Ask the gate; raises httpx.HTTPError when Leash cannot answer.
+
+        A tool call is asked with `source="tool:<runtime>"`, the tool's name as `action` and its
+        input as `arguments`: Leash classifies it with its tool catalogue and keeps only a
+        redacted summary of the arguments."""
+        body: dict[str, Any] = {
+            "principal": principal,
+            "action": action,
+            "source": source,
+            "resources": list(resources),
+        }
+        if arguments is not None:
+            body["arguments"] = arguments if isinstance(arguments, str) else dict(arguments)
+        response = self._http.post("/v1/decide", headers=self._headers, json=body)
         response.raise_for_status()
         data = response.json()
         return Decision(
@@ -192,6 +201,7 @@ class LeashClient:
         *,
         source: str = "",
         resources: Sequence[str] = (),
+        arguments: Mapping[str, Any] | str | None = None,
         wait_s: float = DEFAULT_WAIT_S,
         poll_s: float = DEFAULT_POLL_S,
         sleep: Callable[[float], None] = time.sleep,
@@ -200,7 +210,9 @@ class LeashClient:
         """decide(), then poll while it answers require_approval; raises unless it allows."""
         deadline = clock() + wait_s
         while True:
-            decision = self.decide(principal, action, source=source, resources=resources)
+            decision = self.decide(
+                principal, action, source=source, resources=resources, arguments=arguments
+            )
             if decision.decision == "allow":
                 return decision
             if decision.decision == "deny":
