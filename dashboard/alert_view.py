@@ -164,6 +164,30 @@ def _events(conn: Connection, alert: Alert) -> None:
         st.json((chosen if not chosen.empty else events).iloc[0]["raw"])
 
 
+def _tool_calls(alert: Alert) -> None:
+    """The agent's own tool calls behind the alert: "tool call X at T -> these N events"."""
+    if alert.tool_calls is None:
+        return
+    st.markdown("#### Tool calls behind it")
+    story = alert.tool_call_story()
+    alone = len(alert.tool_calls.get("without_tool_call") or ())
+    if story.empty:
+        st.warning(
+            f"The agent reported tool calls around this alert, but none explains its "
+            f"{alone:,} event(s): its credentials acted outside its tool channel.",
+            icon=":material/warning:",
+        )
+        return
+    for row in story.to_dict("records"):
+        st.markdown(
+            f"Tool call `{row['tool call']}` at {ui.when(row['at'])} → "
+            f"**{row['cloud events']:,} cloud event(s)** (joined by {row['joined by']})"
+        )
+    st.dataframe(story, hide_index=True, width="stretch", column_config={"at": ui.TIME_COLUMN})
+    if alone:
+        st.caption(f"{alone:,} of the alert's events have no reported tool call behind them.")
+
+
 def render_alert(conn: Connection, alert: Alert) -> None:
     _header(alert)
     left, right = st.columns([3, 2])
@@ -174,4 +198,5 @@ def render_alert(conn: Connection, alert: Alert) -> None:
             _actions(conn, alert)
         else:
             st.caption("Sign in with an admin key to acknowledge, resolve or suppress.")
+    _tool_calls(alert)
     _events(conn, alert)

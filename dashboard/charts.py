@@ -14,12 +14,16 @@ __all__ = [
     "baseline_chart",
     "drivers_chart",
     "rate_chart",
+    "channel_of",
     "timeline_chart",
 ]
 
 CLASS_COLORS = ("#94a3b8", "#3b82f6", "#dc2626", "#f59e0b", "#7c3aed")  # same order as classes
 CHART_HEIGHT_PX = 260  # fits two charts above the fold on a 1366x768 laptop screen
 BAR_STEP_PX = 18  # height of one bar (or one row of ticks) on charts with a discrete y axis
+TOOL_CALLS, CLOUD, KUBERNETES = "tool call", "cloud", "kubernetes"
+CHANNELS = (TOOL_CALLS, CLOUD, KUBERNETES)  # timeline lanes, top to bottom
+LANE_PREFIX = {TOOL_CALLS: "[tool] ", CLOUD: "", KUBERNETES: "[k8s] "}
 
 
 def _class_color(*, orient: Literal["right", "top"] = "right") -> alt.Color:
@@ -68,20 +72,36 @@ def drivers_chart(drivers: pd.DataFrame) -> alt.LayerChart:
     return chart
 
 
+def channel_of(source: str) -> str:
+    """Which of a principal's channels an event came through (its timeline lane)."""
+    if source == "tool" or source.startswith("tool:"):
+        return TOOL_CALLS
+    return KUBERNETES if source.startswith("k8s:") else CLOUD
+
+
 def timeline_chart(events: pd.DataFrame) -> alt.Chart:
-    """One tick per event: time against action, coloured by action class."""
+    """One tick per event: time against action, coloured by action class; the agent's own tool
+    calls on lanes above its cloud (and Kubernetes) calls, so a call and what it caused line up."""
+    frame = events[["event_time", "action", "action_class", "source"]].copy()
+    frame["channel"] = frame["source"].astype(str).map(channel_of)
+    frame["lane"] = frame["channel"].map(LANE_PREFIX) + frame["action"].astype(str)
+    lanes = (
+        frame[["channel", "lane"]]
+        .drop_duplicates()
+        .assign(order=lambda f: f["channel"].map(CHANNELS.index))
+        .sort_values(["order", "lane"])["lane"]
+        .tolist()
+    )
     chart: alt.Chart = (
-        alt.Chart(
-            events[["event_time", "action", "action_class", "source"]],
-            height=alt.Step(BAR_STEP_PX + 4),
-        )
+        alt.Chart(frame, height=alt.Step(BAR_STEP_PX + 4))
         .mark_tick(thickness=2, size=14)
         .encode(
             x=alt.X("event_time:T", title="event time (UTC)"),
-            y=alt.Y("action:N", title=None, axis=alt.Axis(labelLimit=240)),
+            y=alt.Y("lane:N", title=None, sort=lanes, axis=alt.Axis(labelLimit=240)),
             color=_class_color(orient="top"),
             tooltip=[
                 alt.Tooltip("event_time:T", format="%Y-%m-%d %H:%M:%S"),
+                "channel:N",
                 "action:N",
                 "action_class:N",
                 "source:N",

@@ -75,6 +75,8 @@ APPROVAL_COLUMNS = (
     "decided_by",
     "decided_at",
     "note",
+    "required",
+    "approved_by",
 )
 DECISION_COLUMNS = (
     "decided_at",

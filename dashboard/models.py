@@ -154,6 +154,7 @@ class Alert:
     explanation: Mapping[str, Any] = field(default_factory=dict)
     status_by: str = ""
     status_note: str = ""
+    tool_calls: Mapping[str, Any] | None = None  # the tool calls behind it, when reported
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Alert:
@@ -176,7 +177,25 @@ class Alert:
             explanation=dict(body.get("explanation") or {}),
             status_by=str(body.get("status_by") or ""),
             status_note=str(body.get("status_note") or ""),
+            tool_calls=story if isinstance(story := body.get("tool_calls"), Mapping) else None,
         )
+
+    def tool_call_story(self) -> pd.DataFrame:
+        """One row per reported tool call behind the alert: tool, when, how joined, events."""
+        rows = [
+            {
+                "tool call": str(item["tool_call"].get("action", "")),
+                "at": pd.to_datetime(item["tool_call"].get("event_time_ms"), unit="ms", utc=True),
+                "class": str(item["tool_call"].get("action_class", "")),
+                "joined by": str(item.get("how", "")),
+                "cloud events": len(item.get("events") or ()),
+                "call event id": str(item["tool_call"].get("event_id", "")),
+            }
+            for item in (self.tool_calls or {}).get("tool_calls", ())
+            if isinstance(item, Mapping) and isinstance(item.get("tool_call"), Mapping)
+        ]
+        columns = ["tool call", "at", "class", "joined by", "cloud events", "call event id"]
+        return pd.DataFrame(rows, columns=columns)
 
     def drivers(self) -> pd.DataFrame:
         """Each driving feature: the principal's usual value against now (and threshold)."""

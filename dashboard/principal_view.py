@@ -85,7 +85,17 @@ def render_activity(conn: Connection, info: PrincipalInfo) -> None:
     with left:
         st.subheader("Timeline")
         st.altair_chart(charts.timeline_chart(page.events), width="stretch")
-        st.caption(f"{len(page.events):,} newest of {page.total:,} events, by action class.")
+        channels = page.events["source"].astype(str).map(charts.channel_of)
+        calls = int((channels == charts.TOOL_CALLS).sum())
+        reported = (
+            f" {calls:,} of them are tool calls the agent reported (lanes marked [tool]), "
+            "above the cloud calls they caused."
+            if calls
+            else ""
+        )
+        st.caption(
+            f"{len(page.events):,} newest of {page.total:,} events, by action class.{reported}"
+        )
     with right:
         st.subheader("Baseline against now")
         baseline = summaries.class_baseline(page.events)

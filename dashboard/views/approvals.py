@@ -10,13 +10,16 @@ from dashboard.session import Connection
 
 RADIUS_EVENTS = 2000  # newest events of the principal used for its blast radius
 RADIUS_ROWS = 10  # resources listed per approval
+# GateService's markers in a tool call's resources (dashboard imports nothing of detect/)
+ARGS_DIGEST = "args-sha256:"  # pins an approval to the exact arguments; not for people
+ARGS_SHOWN = "args: "  # the redacted arguments of a tool call without a command or file
 DONE_COLUMNS = ["decided_at", "status", "principal", "action", "resources", "decided_by", "note"]
 
 
 def blast_radius(conn: Connection, row: pd.Series) -> None:
     page = data.events(conn, principal=row["principal_key"], limit=RADIUS_EVENTS)
     radius = summaries.blast_radius(page.events)
-    requested = set(row["resources"] or [])
+    requested = {r for r in named_resources(row) if not r.startswith(("cmd: ", ARGS_SHOWN))}
     seen = requested & set(radius["resource"])
     st.markdown(
         f"**Blast radius**: {len(radius):,} resource(s) touched in its last "
@@ -58,15 +61,46 @@ def decide_buttons(conn: Connection, row: pd.Series) -> None:
         )
 
 
+def is_tool_call(row: pd.Series) -> bool:
+    source = str(row["source"] or "")
+    return source == "tool" or source.startswith("tool:")
+
+
+def named_resources(row: pd.Series) -> list[str]:
+    """What the request names, without the digest that pins an approval to exact arguments."""
+    return [str(r) for r in row["resources"] or [] if not str(r).startswith(ARGS_DIGEST)]
+
+
+def approvals_needed(row: pd.Series) -> str:
+    required = int(row["required"] or 1)
+    given = len(row["approved_by"] or [])
+    if required <= 1:
+        return "One admin's approval lets it run once."
+    return (
+        f"**Approvals: {given} of {required}** — {required - given} more from different "
+        "admin keys (not the key that asked) before it may run once."
+    )
+
+
 def pending_card(conn: Connection, row: pd.Series) -> None:
     with st.container(border=True):
-        resources = ", ".join(row["resources"] or []) or "no resources named"
-        st.markdown(f"#### {row['action']} ({row['action_class']}) on {resources}")
+        named = named_resources(row)
+        if is_tool_call(row):
+            st.markdown(f"#### Tool call `{row['action']}` ({row['action_class']})")
+            shown = [r.removeprefix(ARGS_SHOWN) for r in named] or ["(no arguments)"]
+            st.markdown(
+                f"From `{row['source']}`. What it would run (secrets redacted): "
+                + ", ".join(f"`{r}`" for r in shown)
+            )
+        else:
+            resources = ", ".join(named) or "no resources named"
+            st.markdown(f"#### {row['action']} ({row['action_class']}) on {resources}")
         st.markdown(
             f"**{row['principal']}** ({row['actor_kind']}) asked at "
             f"{ui.when(row['created_at'])}; expires {ui.when(row['expires_at'])}. "
             f"Why it needs approval: {row['reason']}"
         )
+        st.markdown(approvals_needed(row))
         left, right = st.columns([3, 2])
         with left:
             blast_radius(conn, row)

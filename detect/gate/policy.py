@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "ARGS_DIGEST",
+    "ARGS_SHOWN",
     "REQUEST_COLUMNS",
     "DANGEROUS",
     "Budget",
@@ -33,6 +34,7 @@ DANGEROUS = frozenset({"destructive", "privilege", "defense_evasion"})
 # a tool call's resources end with the digest of its arguments (the approval's exact request);
 # policy rules' resource globs match the other resources (the command, the file)
 ARGS_DIGEST = "args-sha256:"
+ARGS_SHOWN = "args: "  # a tool call without a command or file shows its redacted arguments
 SCORE_THRESHOLD = 0.9  # anomaly_score in [0, 1] at or above which dangerous actions need approval
 
 

@@ -22,6 +22,7 @@ from detect.gate.approvals import Approval, ApprovalBook
 from detect.gate.health import DetectionHealth
 from detect.gate.policy import (
     ARGS_DIGEST,
+    ARGS_SHOWN,
     DANGEROUS,
     REQUEST_COLUMNS,
     GateContext,
@@ -160,7 +161,9 @@ class GateService:
         if is_tool_source(source):  # an agent's tool call: its class is in its arguments
             call = self.tools.classify(action, arguments)
             digest = f"{ARGS_DIGEST}{call.digest}"  # an approval is for exactly these arguments
-            action_class, resources = call.action_class, (*resources, *call.resources, digest)
+            # what an approver reads: the command or file, else the redacted arguments
+            shown = call.resources or ((f"{ARGS_SHOWN}{call.summary}",) if call.summary else ())
+            action_class, resources = call.action_class, (*resources, *shown, digest)
         else:
             action_class = self._classify(source, action)
         req = GateRequest(

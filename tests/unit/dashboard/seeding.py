@@ -18,6 +18,7 @@ __all__ = [
     "BURST_AGENT",
     "BURST_AGENT_KEY",
     "BURST_DELETES",
+    "BURST_TOOL",
     "GATED_AGENT",
     "GATED_AGENT_KEY",
     "agent_records",
@@ -37,6 +38,7 @@ ACTIVE_AGENT_KEY = f"arn:aws:sts::{ACCOUNT}:assumed-role/report-agent"
 GATED_AGENT = f"arn:aws:sts::{ACCOUNT}:assumed-role/cleanup-agent/agent-run-9d1e"
 GATED_AGENT_KEY = f"arn:aws:sts::{ACCOUNT}:assumed-role/cleanup-agent"
 BURST_DELETES = 30
+BURST_TOOL = "delete_environment"  # the tool call the deploy agent reports before its burst
 AFTER_DATASET = datetime(2023, 7, 10, 12, 40, tzinfo=UTC)  # the invictus files end at 12:35Z
 WAIT_S = 90.0  # seconds; generous for 2 shared cores, waits end as soon as the data is there
 
@@ -111,7 +113,19 @@ def agent_records() -> list[dict[str, Any]]:
             ]
         )
     ]
-    return quiet + gated + burst
+    told = make_record(  # the deploy agent reported the tool call behind its burst
+        role="deploy-agent",
+        session="agent-run-7f3a",
+        account=ACCOUNT,
+        eventName=BURST_TOOL,
+        eventSource="tool:deploy-bot",
+        readOnly=False,
+        agent={"name": "deploy-bot"},
+        requestParameters={"environment": "prod-assets", "toolCallId": "call_seed7f3a"},
+        additionalEventData={"durationMs": (2 * BURST_DELETES + 10) * 1000},
+        at=AFTER_DATASET - timedelta(seconds=1),
+    )
+    return quiet + gated + [told] + burst
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout_s: float = WAIT_S) -> Any:

@@ -46,7 +46,14 @@ def test_burst_alert_shows_events_and_why(dashboard_env: LeashAPI) -> None:
     assert drivers.loc["lasting_destruction", "now"] >= seeding.BURST_DELETES
     events = next(t for t in tables if "event_id" in t.columns and "action" in t.columns)
     assert len(events) == alert["event_count"]
-    assert set(events["action"]) == {"DeleteBucket"}
+    assert set(events["action"]) == {"DeleteBucket", seeding.BURST_TOOL}  # the call is in it
+    story = next(t for t in tables if "tool call" in t.columns)
+    assert story["tool call"].tolist() == [seeding.BURST_TOOL]
+    assert story["cloud events"].tolist() == [seeding.BURST_DELETES]
+    assert (
+        f"Tool call `{seeding.BURST_TOOL}` at 2023-07-10 12:39:59 UTC → "
+        f"**{seeding.BURST_DELETES} cloud event(s)** (joined by time window)"
+    ) in texts(at)
     assert any("usual" in spec and "now" in spec for spec in vega_specs(at)), "no drivers chart"
     assert at.json, "the raw JSON of the triggering event is missing"
 

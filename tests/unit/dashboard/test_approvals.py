@@ -50,3 +50,27 @@ def test_deny_reaches_the_api(dashboard_env: LeashAPI) -> None:
     assert approval_status(dashboard_env, approval_id) == "denied"
     decided = next(d.value for d in at.dataframe if "decided_by" in d.value.columns)
     assert "denied" in set(decided["status"])
+
+
+def test_a_tool_call_shows_what_it_would_run_without_its_secrets(
+    dashboard_env: LeashAPI,
+) -> None:
+    with dashboard_env.client(INGEST_KEY) as client:
+        asked = client.post(
+            "/v1/decide",
+            json={
+                "principal": "arn:aws:sts::123456789012:assumed-role/coding-agent/run-42",
+                "action": "delete_environment",
+                "source": "tool:openai-agents",
+                "arguments": {"environment": "staging", "api_token": "tok-Secret-1234"},
+            },
+        ).json()
+    assert asked["decision"] == "require_approval"
+    at = ok(open_page(PAGE))
+    shown = texts(at)
+    assert "Tool call `delete_environment` (destructive)" in shown
+    assert "`environment=staging, api_token=[redacted]`" in shown
+    assert "tok-Secret" not in shown and "args-sha256" not in shown
+    assert "One admin's approval lets it run once." in shown
+    at.button(key=f"approve_{asked['approval_id']}").click().run()
+    assert approval_status(dashboard_env, asked["approval_id"]) == "approved"

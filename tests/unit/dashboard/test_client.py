@@ -26,7 +26,7 @@ def test_events_are_a_typed_frame_with_the_total(leash_api: LeashAPI) -> None:
         page = client.events(
             principal=seeding.BURST_AGENT_KEY, action_class="destructive", limit=10
         )
-    assert page.total == seeding.BURST_DELETES
+    assert page.total == seeding.BURST_DELETES + 1  # and the tool call behind them
     assert len(page.events) == 10
     assert isinstance(page.events["event_time"].dtype, pd.DatetimeTZDtype)
     assert page.events["event_time"].is_monotonic_decreasing

@@ -37,8 +37,8 @@ def test_lists_every_event_newest_first(dashboard_env: LeashAPI) -> None:
 
 def test_principal_and_class_filters(dashboard_env: LeashAPI) -> None:
     at = search(ok(open_page(PAGE)), Principal=seeding.BURST_AGENT, Class="destructive")
-    assert f"{seeding.BURST_DELETES} events match" in texts(at)
-    assert set(at.dataframe[0].value["action"]) == {"DeleteBucket"}
+    assert f"{seeding.BURST_DELETES + 1} events match" in texts(at)  # the deletes and their call
+    assert set(at.dataframe[0].value["action"]) == {"DeleteBucket", seeding.BURST_TOOL}
 
 
 def test_free_text_finds_one_bucket_and_shows_its_raw_json(dashboard_env: LeashAPI) -> None:

@@ -32,9 +32,13 @@ def test_activity_timeline_and_baseline_render(dashboard_env: LeashAPI) -> None:
     at = ok(open_page(PAGE, principal=seeding.BURST_AGENT))
     assert at.header[0].value == seeding.BURST_AGENT
     assert metric(at, "Actor kind") == "agent"
-    assert f"{seeding.BURST_DELETES} newest of {seeding.BURST_DELETES}" in texts(at)
+    events = seeding.BURST_DELETES + 1  # the deletes and the tool call the agent reported
+    assert f"{events} newest of {events} events, by action class. 1 of them are tool calls" in (
+        texts(at)
+    )
     specs = vega_specs(at)
-    assert any("DeleteBucket" in s and "action_class" in s for s in specs), "no timeline"
+    timeline = next(s for s in specs if "DeleteBucket" in s and "action_class" in s)
+    assert f"[tool] {seeding.BURST_TOOL}" in timeline  # its lane, sorted above the cloud's
     assert any("usual" in s and "now" in s for s in specs), "no baseline chart"
     alerts = next(d.value for d in at.dataframe if "rule" in d.value.columns)
     assert (alerts["event_count"] >= seeding.BURST_DELETES).any()

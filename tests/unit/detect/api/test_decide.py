@@ -233,6 +233,22 @@ def test_a_tool_call_is_classified_by_its_arguments_and_kept_without_its_secrets
     assert "terraform destroy" in decisions and "hunter2" not in decisions
 
 
+def test_a_tool_call_without_a_command_shows_its_redacted_arguments_to_the_approver(
+    clients: tuple[TestClient, TestClient],
+) -> None:
+    """An SDK tool (no shell command, no file) still tells the approver what it would do."""
+    fast, _ = clients
+    asked = ask_tool(
+        fast, "delete_environment", {"environment": "prod", "api_token": "s3cr3t-Value-9"}
+    )
+    assert (asked["decision"], asked["action_class"]) == ("require_approval", "destructive")
+    read = {"Authorization": f"Bearer {READ_KEY}"}
+    approval = fast.get(f"/v1/approvals/{asked['approval_id']}", headers=read).json()
+    shown = [r for r in approval["resources"] if r.startswith("args: ")]
+    assert shown == ["args: environment=prod, api_token=[redacted]"]
+    assert "s3cr3t" not in fast.get("/v1/decisions", headers=read).text
+
+
 def test_an_approval_covers_only_the_arguments_it_was_asked_for(
     clients: tuple[TestClient, TestClient],
 ) -> None:
