@@ -419,7 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the local signing key's public half (PEM) to keep elsewhere, and exit",
     )
-    from leash.shipcli import HelpWithDefaults, add_ship_arguments
+    from leash.cliargs import HelpWithDefaults
+    from leash.shipcli import add_ship_arguments
 
     add_ship_arguments(
         sub.add_parser(

@@ -13,7 +13,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from leash.shipcli import HelpWithDefaults, add_api_arguments
+from leash.cliargs import HelpWithDefaults, add_api_arguments
 
 _SPAN = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

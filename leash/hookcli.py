@@ -33,7 +33,7 @@ import orjson
 
 from detect.gate.policy import DANGEROUS
 from ingest.catalogue.tools import tool_catalogue
-from leash.shipcli import HelpWithDefaults, add_api_arguments
+from leash.cliargs import HelpWithDefaults, add_api_arguments
 
 SOURCE = "tool:claude-code"
 EVENT = "PreToolUse"

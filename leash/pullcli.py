@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from leash.shipcli import add_api_arguments
+from leash.cliargs import add_api_arguments
 
 if TYPE_CHECKING:
     from ingest.settings import Settings
