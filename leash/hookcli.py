@@ -21,18 +21,17 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import http.client
 import os
 import socket
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
 import orjson
 
-from detect.gate.policy import DANGEROUS
-from ingest.catalogue.tools import tool_catalogue
 from leash.cliargs import HelpWithDefaults, add_api_arguments
 
 SOURCE = "tool:claude-code"
@@ -96,19 +95,18 @@ def run_claude_code(args: argparse.Namespace) -> int:
         sys.stderr.write("leash hook: no tool_name on stdin (is this a PreToolUse hook?)\n")
         return 1
     principal = args.principal or f"claude-code/{getpass.getuser()}@{socket.gethostname()}"
-    with httpx.Client(
-        base_url=args.url,
-        timeout=args.timeout,
-        headers={"Authorization": f"Bearer {args.api_key}"} if args.api_key else {},
-    ) as http:
+    leash = LeashHTTP(args.url, args.api_key, timeout_s=args.timeout)
+    try:
         answer = answer_call(
             call,
-            ask=lambda: _decide(http, principal, call),
+            ask=lambda: leash.decide(principal, call),
             allow=args.allow,
             wait_s=args.wait,
             fail_open=args.fail_open,
             url=args.url,
         )
+    finally:
+        leash.close()
     if answer is not None:
         sys.stdout.write(orjson.dumps(answer).decode() + "\n")
     return 0
@@ -135,7 +133,7 @@ def answer_call(
             if verdict != "require_approval" or clock() >= deadline:
                 break
             sleep(min(POLL_S, max(deadline - clock(), 0.0)))
-    except (httpx.HTTPError, ValueError) as exc:
+    except (Unreachable, ValueError) as exc:
         return _unreachable(call, tool, exc, fail_open=fail_open, url=url)
     reason = str(decision.get("reason") or "")
     if verdict == "allow":
@@ -154,31 +152,78 @@ def answer_call(
     return _output("ask", f"Leash requires approval for {tool}: {reason}.{where}")
 
 
-def _decide(http: httpx.Client, principal: str, call: Mapping[str, Any]) -> Mapping[str, Any]:
-    response = http.post(
-        "/v1/decide",
-        json={
-            "principal": principal,
-            "action": str(call.get("tool_name")),
-            "source": SOURCE,
-            "arguments": call.get("tool_input") or {},
-        },
-    )
-    if response.status_code in (401, 403):
-        raise httpx.HTTPStatusError(
-            f"{response.status_code} {response.json().get('detail', '')} "
-            "(LEASH_API_KEY needs the ingest scope)",
-            request=response.request,
-            response=response,
+class Unreachable(Exception):
+    """Leash could not be asked, or did not answer a decide."""
+
+
+class LeashHTTP:
+    """One keep-alive connection to Leash's decide (the standard library's http.client).
+
+    Not httpx, which the other commands use: an agent runtime starts this command before every
+    tool call, and importing httpx alone takes ~0.18 s here, more than everything else the hook
+    does (bench/hook_latency.py)."""
+
+    def __init__(self, url: str, api_key: str, *, timeout_s: float) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self._bad_url = parts.scheme not in ("http", "https") or not parts.hostname
+        self._path = parts.path.rstrip("/") + "/v1/decide"
+        self._headers = {"Content-Type": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        if parts.scheme == "https" and parts.hostname:
+            import ssl
+
+            self._conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                parts.hostname, parts.port, timeout=timeout_s, context=ssl.create_default_context()
+            )
+        else:
+            host = parts.hostname or "127.0.0.1"
+            self._conn = http.client.HTTPConnection(host, parts.port, timeout=timeout_s)
+
+    def decide(self, principal: str, call: Mapping[str, Any]) -> Mapping[str, Any]:
+        body = orjson.dumps(
+            {
+                "principal": principal,
+                "action": str(call.get("tool_name")),
+                "source": SOURCE,
+                "arguments": call.get("tool_input") or {},
+            }
         )
-    response.raise_for_status()
-    body: Mapping[str, Any] = response.json()
-    return body
+        if self._bad_url:  # treated as unreachable: dangerous calls fail closed
+            raise Unreachable("not an http(s):// URL (e.g. http://127.0.0.1:8000)")
+        try:
+            self._conn.request("POST", self._path, body=body, headers=self._headers)
+            response = self._conn.getresponse()
+            status, data = response.status, response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self._conn.close()  # a fresh connection for the next poll
+            raise Unreachable(str(exc) or type(exc).__name__) from exc
+        if status in (401, 403):
+            raise Unreachable(f"{status} {_detail(data)} (LEASH_API_KEY needs the ingest scope)")
+        if status != 200:
+            raise Unreachable(f"{status} {_detail(data)}")
+        answer: Mapping[str, Any] = orjson.loads(data)
+        return answer
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _detail(data: bytes) -> str:
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return data[:200].decode(errors="replace")
+    return str(body.get("detail", "")) if isinstance(body, dict) else str(body)[:200]
 
 
 def _unreachable(
     call: Mapping[str, Any], tool: str, exc: Exception, *, fail_open: bool, url: str
 ) -> dict[str, Any] | None:
+    # imported here: every tool call starts this command, and only this path needs them (~0.13 s)
+    from detect.gate.policy import DANGEROUS
+    from ingest.catalogue.tools import tool_catalogue
+
     action_class = tool_catalogue().action_class(tool, call.get("tool_input"))
     sys.stderr.write(f"leash hook: cannot ask Leash at {url} ({exc}); is `leash up` running?\n")
     if action_class not in DANGEROUS or fail_open:

@@ -95,3 +95,16 @@ def test_without_leash_dangerous_calls_fail_closed_and_others_pass() -> None:
     assert hook(url, "k", "Bash", {"command": "pytest -q"}) == {}
     opened = hook(url, "k", "Bash", {"command": "rm -rf build"}, "--fail-open")
     assert opened == {}
+
+
+def test_a_url_without_a_scheme_or_a_wrong_key_fails_closed_and_says_why(
+    leash_with_agent_key: LeashProcess,
+) -> None:
+    port = leash_with_agent_key.url.rsplit(":", 1)[1]
+    typo = hook(f"127.0.0.1:{port}", AGENT_KEY, "Bash", {"command": "terraform destroy"})
+    assert typo["permissionDecision"] == "deny"
+    assert "not an http(s):// URL" in typo["permissionDecisionReason"]
+    stranger = hook(leash_with_agent_key.url, "not-a-key", "Bash", {"command": "rm -rf /srv"})
+    assert stranger["permissionDecision"] == "deny"
+    assert "401" in stranger["permissionDecisionReason"]
+    assert "LEASH_API_KEY needs the ingest scope" in stranger["permissionDecisionReason"]
