@@ -23,15 +23,27 @@ from ingest import schema
 from ingest.catalogue.tools import is_tool_source
 from ingest.store import Store
 
-__all__ = ["CALL_MARK", "alert_story", "call_duration_ms", "call_id_of", "caused_by", "cause_of"]
+__all__ = [
+    "CALL_MARK",
+    "alert_story",
+    "call_duration_ms",
+    "call_id_of",
+    "cause_of",
+    "caused_by",
+    "same_actor",
+]
 
 CALL_MARK = "leash-call/"
 JOIN_SLACK_MS = 2_000  # a call's last API request is logged a moment after its span ends
+# CloudTrail's eventTime is whole seconds: a request in a call's first second can be logged up
+# to a second before the call's (millisecond) start
+EARLY_MS = 1_000
 # (at most 500 events are listed for one call)
 STORY_LOOKBACK_MS = 3_600_000  # tool calls this long before an alert's first event may cause it
 MAX_STORY_CALLS = 200  # tool calls listed in one alert's story
 _MARKED = re.compile(re.escape(CALL_MARK) + r"([\w.:-]{4,128})")
 _ID = re.compile(r"^[\w.:-]{4,128}$")
+_SESSION = re.compile(r":assumed-role/[^/]+/[^/]+$")  # an STS session ARN (role and session)
 _FIELDS = (
     "event_id, principal_key, source, action, action_class, toUnixTimestamp64Milli(event_time)"
 )
@@ -44,6 +56,16 @@ def call_id_of(event: Mapping[str, Any]) -> str:
         return marked.group(1)
     session = str(event.get("principal") or "").rpartition("/")[2]
     return session if session.startswith(("toolu_", "call_")) and _ID.match(session) else ""
+
+
+def same_actor(call_principal: str, event_principal: str) -> bool:
+    """Whether a time window may tie an event to a call: a call reported for a role (or any
+    identity without an AWS session) covers every session of it; a call reported for one
+    session covers that session only -- the role's other sessions at that moment are other
+    agents, jobs or people sharing the role."""
+    if _SESSION.search(call_principal) is None:
+        return True
+    return call_principal == event_principal
 
 
 def call_duration_ms(value: Any) -> int:
@@ -61,7 +83,7 @@ def _field(record: Any, *path: str) -> Any:
 
 def _row(values: tuple[Any, ...]) -> dict[str, Any]:
     names = ("event_id", "principal_key", "source", "action", "action_class", "event_time_ms")
-    return dict(zip(names, values, strict=True))
+    return dict(zip(names, values[:6], strict=True))
 
 
 def caused_by(store: Store, tool_call: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,19 +104,24 @@ def caused_by(store: Store, tool_call: Mapping[str, Any]) -> dict[str, Any]:
             return {"how": "call id", "call_id": call_id, "events": [_row(r) for r in exact]}
     duration = call_duration_ms(_field(raw, "additionalEventData", "durationMs"))
     window = store.query(
-        f"SELECT {_FIELDS} FROM {schema.EVENTS} FINAL "
+        f"SELECT {_FIELDS}, principal FROM {schema.EVENTS} FINAL "
         "WHERE principal_key = {key:String} AND NOT startsWith(source, 'tool') "
         "AND event_time >= fromUnixTimestamp64Milli({start:Int64}) "
         "AND event_time <= fromUnixTimestamp64Milli({end:Int64}) "
         "ORDER BY event_time LIMIT {n:UInt32}",
         {
             "key": tool_call["principal_key"],
-            "start": start,
+            "start": start - EARLY_MS,
             "end": start + duration + JOIN_SLACK_MS,
             "n": 500,
         },
     )
-    return {"how": "time window", "call_id": call_id, "events": [_row(r) for r in window]}
+    caller = str(tool_call.get("principal") or "")
+    return {
+        "how": "time window",
+        "call_id": call_id,
+        "events": [_row(r) for r in window if same_actor(caller, str(r[6]))],
+    }
 
 
 def cause_of(store: Store, event: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -114,16 +141,25 @@ def cause_of(store: Store, event: Mapping[str, Any]) -> dict[str, Any] | None:
         if rows:
             return {"how": "call id", "tool_call": _row(rows[0])}
     rows = store.query(
-        f"SELECT {_FIELDS} FROM {schema.EVENTS} FINAL "
+        f"SELECT {_FIELDS}, principal FROM {schema.EVENTS} FINAL "
         "WHERE principal_key = {key:String} AND startsWith(source, 'tool') "
-        "AND event_time <= fromUnixTimestamp64Milli({at:Int64}) "
+        "AND event_time <= fromUnixTimestamp64Milli({at:Int64} + {early:Int64}) "
         "AND event_time >= fromUnixTimestamp64Milli({at:Int64}) - INTERVAL 1 HOUR "
         "AND toUnixTimestamp64Milli(event_time) "
         "+ JSONExtractInt(raw, 'additionalEventData', 'durationMs') + {slack:Int64} >= {at:Int64} "
-        "ORDER BY event_time DESC LIMIT 1",
-        {"key": event["principal_key"], "at": at, "slack": JOIN_SLACK_MS},
+        "ORDER BY principal = {principal:String} DESC, event_time DESC LIMIT {n:UInt32}",
+        {
+            "key": event["principal_key"],
+            "principal": str(event.get("principal") or ""),
+            "at": at,
+            "slack": JOIN_SLACK_MS,
+            "early": EARLY_MS,
+            "n": MAX_STORY_CALLS,
+        },
     )
-    return {"how": "time window", "tool_call": _row(rows[0])} if rows else None
+    principal = str(event.get("principal") or "")
+    running = [r for r in rows if same_actor(str(r[6]), principal)]
+    return {"how": "time window", "tool_call": _row(running[0])} if running else None
 
 
 def alert_story(
@@ -139,7 +175,7 @@ def alert_story(
     """
     calls = store.query(
         f"SELECT {_FIELDS}, JSONExtractString(raw, 'requestParameters', 'toolCallId'), "
-        "JSONExtractInt(raw, 'additionalEventData', 'durationMs') "
+        "JSONExtractInt(raw, 'additionalEventData', 'durationMs'), principal "
         f"FROM {schema.EVENTS} FINAL WHERE principal_key = {{key:String}} "
         "AND startsWith(source, 'tool') "
         "AND event_time >= fromUnixTimestamp64Milli({start:Int64}) "
@@ -173,9 +209,11 @@ def alert_story(
             running = [
                 i
                 for i, c in enumerate(calls)
-                if c[5] <= at <= c[5] + call_duration_ms(int(c[7])) + JOIN_SLACK_MS
+                if c[5] - EARLY_MS <= at <= c[5] + call_duration_ms(int(c[7])) + JOIN_SLACK_MS
+                and same_actor(str(c[8]), str(principal))
             ]
-            index = running[-1] if running else None
+            exact = [i for i in running if calls[i][8] == principal]  # its own session first
+            index = (exact or running)[-1] if running else None
         if index is None:
             alone.append(str(event_id))
             continue
