@@ -131,13 +131,16 @@ class AgentsGate:
         wait_s) for approvers in Leash, then is approved, or rejected with why. What is returned
         is for the app to settle: calls Leash could not be asked about, and approvals the tools
         asked for themselves."""
-        left = []
+        left, ours = [], []
         for item in state.get_interruptions():
             asked = self._asked.pop(str(item.call_id), None)
             if asked is None or asked.decision is None:
                 left.append(item)
-                continue
-            verdict = await self._settle(asked)
+            else:
+                ours.append((item, asked))
+        # concurrently: approvers may grant a run's several calls in any order
+        verdicts = await asyncio.gather(*(self._settle(asked) for _, asked in ours))
+        for (item, _), verdict in zip(ours, verdicts, strict=True):
             if verdict is None:
                 state.approve(item)
             else:

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from ingest.runtime import open_runtime
 from ingest.settings import Settings
+from leash.hookcli import answer_call
 from tests.conftest import READ_KEY, auth
 from tests.e2e.test_response_flow import start_everything, wait_for
 from tests.factories import make_record
@@ -107,3 +108,30 @@ def test_a_tool_call_its_40_deletes_one_alert_that_shows_both_then_quarantine(
             },
         ).json()
         assert (denied["decision"], denied["rule"]) == ("deny", "quarantine")
+        # the same ask through the Claude Code hook's answer: the agent's next call is refused
+        hook_call = {
+            "hook_event_name": "PreToolUse",
+            "tool_name": "Bash",
+            "tool_input": {"command": "aws rds delete-db-instance --db-instance-id prod-db-98"},
+        }
+        answered = answer_call(
+            hook_call,
+            ask=lambda: client.post(
+                "/v1/decide",
+                headers=auth(AGENT_TOKEN),
+                json={
+                    "principal": ROLE,
+                    "source": "tool:claude-code",
+                    "action": hook_call["tool_name"],
+                    "arguments": hook_call["tool_input"],
+                },
+            ).json(),
+            allow=False,
+            wait_s=0,
+            fail_open=False,
+            url="http://testserver",
+        )
+        assert answered is not None
+        output = answered["hookSpecificOutput"]
+        assert output["permissionDecision"] == "deny"
+        assert "quarantined" in output["permissionDecisionReason"]
