@@ -140,6 +140,7 @@ def cause_of(store: Store, event: Mapping[str, Any]) -> dict[str, Any] | None:
         )
         if rows:
             return {"how": "call id", "tool_call": _row(rows[0])}
+    principal = str(event.get("principal") or "")
     rows = store.query(
         f"SELECT {_FIELDS}, principal FROM {schema.EVENTS} FINAL "
         "WHERE principal_key = {key:String} AND startsWith(source, 'tool') "
@@ -150,14 +151,13 @@ def cause_of(store: Store, event: Mapping[str, Any]) -> dict[str, Any] | None:
         "ORDER BY principal = {principal:String} DESC, event_time DESC LIMIT {n:UInt32}",
         {
             "key": event["principal_key"],
-            "principal": str(event.get("principal") or ""),
+            "principal": principal,
             "at": at,
             "slack": JOIN_SLACK_MS,
             "early": EARLY_MS,
             "n": MAX_STORY_CALLS,
         },
     )
-    principal = str(event.get("principal") or "")
     running = [r for r in rows if same_actor(str(r[6]), principal)]
     return {"how": "time window", "tool_call": _row(running[0])} if running else None
 
@@ -221,7 +221,7 @@ def alert_story(
         hows.setdefault(index, how)
     return {
         "tool_calls": [
-            {"tool_call": _row(calls[i][:6]), "how": hows[i], "events": ids}
+            {"tool_call": _row(calls[i]), "how": hows[i], "events": ids}
             for i, ids in sorted(caused.items())
         ],
         "without_tool_call": alone,

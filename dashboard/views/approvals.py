@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, summaries, ui
+from dashboard import charts, data, summaries, ui
 from dashboard.session import Connection
 
 RADIUS_EVENTS = 2000  # newest events of the principal used for its blast radius
@@ -62,8 +62,7 @@ def decide_buttons(conn: Connection, row: pd.Series) -> None:
 
 
 def is_tool_call(row: pd.Series) -> bool:
-    source = str(row["source"] or "")
-    return source == "tool" or source.startswith("tool:")
+    return charts.channel_of(str(row["source"] or "")) == charts.TOOL_CALLS
 
 
 def named_resources(row: pd.Series) -> list[str]:
