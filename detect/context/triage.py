@@ -20,6 +20,7 @@ from detect.context.twins import (
     SELF_GRANT_ACTIONS,
     administers,
     counterparts,
+    elevates_own_user,
     self_target,
     twin_policies,
 )
@@ -309,8 +310,9 @@ def _person_first_use_policy(case: Case) -> str | None:
         return "trace"
     if finding.explanation.get("host_or_production"):
         return None  # a shell on a host, or new code in production, pages for people too
-    if finding.rule in ADMIN_GRANTS and not administers(case):
-        return None  # admin granted by a person who never did permission work: not their job
+    if finding.rule in ADMIN_GRANTS and (not administers(case) or elevates_own_user(case)):
+        return None  # admin granted by a person who never did permission work (not their
+        # job), or by anyone to the IAM user they work with every day (not a drill)
     held = finding.rule in PERSON_HELD or finding.rule.startswith("baseline:first_seen")
     if held and (finding.kind == "anomaly" or case.state.mature):
         return "hold"

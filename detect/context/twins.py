@@ -34,6 +34,7 @@ __all__ = [
     "OPENING_RULES",
     "administers",
     "counterparts",
+    "elevates_own_user",
     "self_target",
     "twin_policies",
 ]
@@ -147,14 +148,17 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         # agent or a workload elevating itself is the attack, and so is a person who never
         # administered permissions granting admin to the identity they work with every day --
         # their IAM user (seed 735) or their everyday SSO role (seed 764: a developer's
-        # DeveloperAccess role attaching AdministratorAccess to itself, from curl)
+        # DeveloperAccess role attaching AdministratorAccess to itself, from curl). Break-glass
+        # access is a role or a user kept for it: a person's everyday IAM user (one Leash has
+        # watched work for days) granted admin by itself is not a drill even for an admin
+        # (seed 794: an admin's own user, from the CLI, with nothing else to corroborate)
         if case.finding.explanation.get("after_denial"):
             return False  # the detector saw the refusal it answers: creep, not a drill (733)
         kind, principal = case.finding.actor_kind, case.event.principal
         kept_for_it = ":assumed-role/" in principal and not case.state.mature
-        drill = (kind == "human" and (kept_for_it or administers(case))) or (
-            kind == "service" and org.opened_by_person(principal)
-        )
+        drill = (
+            kind == "human" and not elevates_own_user(case) and (kept_for_it or administers(case))
+        ) or (kind == "service" and org.opened_by_person(principal))
         return drill and self_target(case)
 
     def gone(case: Case) -> bool:
@@ -240,6 +244,18 @@ def administers(case: Case) -> bool:
         since <= before
         for action, since in case.state.privilege_since.items()
         if action not in OWN_CREDENTIAL_ACTIONS and action != case.event.action
+    )
+
+
+def elevates_own_user(case: Case) -> bool:
+    """A person's everyday IAM user (Leash has watched it work for days) granting itself a
+    permission: not break-glass access (a role, or a user kept for it and rarely used) but the
+    identity they work with made stronger by itself, whoever they are."""
+    return (
+        ":user/" in case.event.principal
+        and case.state.mature
+        and case.finding.actor_kind == "human"
+        and self_target(case)
     )
 
 

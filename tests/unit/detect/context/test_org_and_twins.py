@@ -229,9 +229,11 @@ def test_a_grant_to_itself_is_a_drill_for_a_person_and_an_attack_for_an_agent_or
         assert tiers(attack).get("redflag:admin_policy_attached") == "page", (who, tiers(attack))
 
 
-def test_a_person_granting_their_own_user_admin_is_a_drill_only_for_one_who_administers() -> None:
+def test_a_person_granting_their_own_user_admin_is_a_drill_only_for_a_user_kept_for_it() -> None:
     """A developer's IAM user attaching AdministratorAccess to itself is the escalation; the
-    same call by someone who changed permissions days before waits like a drill."""
+    same call by someone who changed permissions days before waits like a drill while the user
+    is one Leash has barely seen work (a break-glass user) -- and pages from the user an
+    administrator works with every day (seed 794)."""
     admin = {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess", "userName": "jkowalski"}
     grant = user_event("jkowalski", "AttachUserPolicy", admin, 0)
     assert grant.actor_kind == "human"
@@ -244,6 +246,9 @@ def test_a_person_granting_their_own_user_admin_is_a_drill_only_for_one_who_admi
     found = [triage_with(administrator, grant)]
     assert tiers(found) == {"redflag:admin_policy_attached": "hold"}
     assert found[0].twin == "a grant to itself, not after a denial"
+    everyday = mature_state(grant)
+    everyday.observe(user_event("jkowalski", "AttachRolePolicy", earlier, -3 * 24 * 60))
+    assert tiers([triage_with(everyday, grant)]) == {"redflag:admin_policy_attached": "page"}
 
 
 def test_a_person_granting_their_everyday_role_admin_is_a_drill_only_if_they_administer() -> None:
