@@ -143,6 +143,7 @@ _CAPACITIES = (  # the order an identity_role answer prefers
     "a role that changes permissions",
     "an AI agent's role",
     "a person's role",
+    "a role another account signs in to",
 )
 
 
@@ -290,12 +291,19 @@ class OrgMemory:
         the role CloudFormation deploys with."""
         ip = event.source_ip
         service = ip.removesuffix(".amazonaws.com") if ip.endswith(".amazonaws.com") else ""
-        if service and event.action.startswith("AssumeRole"):
-            params = field(record_of(event), "requestParameters")
-            role = role_of(str(field(params, "roleArn") or ""))
-            if role:
-                self._role_use(role).services.add(service)
-            return
+        if event.action.startswith("AssumeRole"):
+            record = record_of(event)
+            role = role_of(str(field(field(record, "requestParameters"), "roleArn") or ""))
+            if service:
+                if role:
+                    self._role_use(role).services.add(service)
+                return
+            # a vendor's integration or another of the organisation's accounts signs in to
+            # it: its permissions are that account's way in (CloudTrail logs the assumption
+            # in the role's account, with the caller's account in userIdentity)
+            caller = str(field(field(record, "userIdentity"), "accountId") or "")
+            if role and caller and caller != role[0]:
+                self._role_use(role).capacities.add("a role another account signs in to")
         role = role_of(event.principal)
         if not role:
             return

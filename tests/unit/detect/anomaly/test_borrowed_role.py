@@ -104,6 +104,35 @@ def opened(events: list[AuditEvent]) -> list[str]:
     return [alert.rule for change, alert in changes if change == "alert.opened"]
 
 
+def _vendor_signs_in(at: datetime) -> AuditEvent:
+    """A vendor's account assuming its cross-account integration role (logged in ours)."""
+    return make_event(
+        eventName="AssumeRole",
+        eventSource="sts.amazonaws.com",
+        sourceIPAddress="3.8.229.134",
+        userAgent="aws-sdk-go-v2/1.30.3",
+        userIdentity={
+            "type": "AWSAccount",
+            "principalId": "AROAVENDOR:scan",
+            "accountId": "867089763127",
+        },
+        requestParameters={
+            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/wiz-integration",
+            "roleSessionName": "wiz-scan",
+        },
+        at=at,
+    )
+
+
+def test_a_function_handed_a_role_another_account_signs_in_to_pages() -> None:
+    """An AI agent creating a function with a vendor's integration role (seed 796): the new
+    code runs with what the organisation granted another account."""
+    vendor = [_vendor_signs_in(BASE_TIME + day * DAY) for day in range(4)]
+    passed = _create_function("wiz-integration", **AGENT)
+    assert opened([*_history(), *vendor, passed]) == ["baseline:borrowed_role"]
+    assert opened([*_history(), passed]) == []  # a role Leash never saw act: nothing to say
+
+
 def test_a_function_created_with_an_agents_role_pages() -> None:
     assert opened([*_history(), _create_function("ops-agent")]) == ["baseline:borrowed_role"]
 
