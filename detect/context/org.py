@@ -138,12 +138,13 @@ class StackOp:
     stack: str
 
 
+OUTSIDE_SIGN_IN = "a role another account signs in to"
 _CAPACITIES = (  # the order an identity_role answer prefers
     "the role CloudFormation deploys with",
     "a role that changes permissions",
     "an AI agent's role",
     "a person's role",
-    "a role another account signs in to",
+    OUTSIDE_SIGN_IN,
 )
 
 
@@ -303,7 +304,7 @@ class OrgMemory:
             # in the role's account, with the caller's account in userIdentity)
             caller = str(field(field(record, "userIdentity"), "accountId") or "")
             if role and caller and caller != role[0]:
-                self._role_use(role).capacities.add("a role another account signs in to")
+                self._role_use(role).capacities.add(OUTSIDE_SIGN_IN)
         role = role_of(event.principal)
         if not role:
             return
@@ -342,6 +343,12 @@ class OrgMemory:
         if use.services:
             return f"the role AWS runs {' and '.join(sorted(use.services))} code with"
         return ""
+
+    def signed_in_from_outside(self, account: str, role_name: str) -> bool:
+        """Another account signs in to this role (a vendor's integration): a way in from
+        outside that the organisation already keeps."""
+        use = self._roles.get((account, role_name))
+        return use is not None and OUTSIDE_SIGN_IN in use.capacities
 
     def signs_in_without_mfa(self, principal_key: str, before_ms: int) -> bool:
         """NO_MFA_NORM_USERS other people signed in to the console without MFA before: here

@@ -99,6 +99,8 @@ NETWORK_GONE_MS = 10 * 60_000  # flow logs removed this soon after their network
 SELF_GRANT_ACTIONS = frozenset(
     {"AttachRolePolicy", "PutRolePolicy", "AttachUserPolicy", "PutUserPolicy", "AddUserToGroup"}
 )
+TRUST_ACTIONS = frozenset({"UpdateAssumeRolePolicy"})
+INTEGRATION = "another account's integration role, on Leash's first days"
 IDENTITY_KEYS = ("userName", "roleName", "groupName")
 RETENTION_KEPT_DAYS = 7  # a log retention of at least this many days is housekeeping
 KEY_ACTIONS = frozenset({"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"})
@@ -161,6 +163,20 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         ) or (kind == "service" and org.opened_by_person(principal))
         return drill and self_target(case)
 
+    def integration(case: Case) -> bool:
+        # on Leash's first days every person is a stranger: one editing the trust of a role
+        # another account already signs in to (a vendor's integration taking the vendor's new
+        # account) waits for a second sign (seeds 799, 802); an inside role made to trust an
+        # outside account still pages (a backdoored role), and after those days the counterpart
+        # accounts decide (known ones are the twin above; strangers' page: triage)
+        event = case.event
+        role = str(field(_params(case), "roleName") or "")
+        return (
+            case.finding.actor_kind == "human"
+            and org.young_account(event.account, event.event_time_ms)
+            and org.signed_in_from_outside(event.account, role)
+        )
+
     def gone(case: Case) -> bool:
         event = case.event
         return org.deleted_network(event.principal_key, event.event_time_ms, NETWORK_GONE_MS)
@@ -186,6 +202,7 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         ("logs kept for a week or more", lambda case: "trace" if _keeps_logs(case) else None),
         ("a grant to itself, not after a denial", held(SELF_GRANT_ACTIONS, self_grant)),
         ("a counterpart account the organisation already deals with", held(ACCOUNT_ACTIONS, known)),
+        (INTEGRATION, held(TRUST_ACTIONS, integration)),
         ("a target created recently or named as temporary", held(None, young)),
         (UNUSED_REGION, held(REGION_ACTIONS, unused)),
         ("a user a person just created (onboarding)", held(NEW_USER_ACTIONS, new_user)),

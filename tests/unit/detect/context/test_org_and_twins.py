@@ -6,6 +6,7 @@ that grows too generous fails here as well as one that stops recognising its twi
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from detect.context.org import OrgMemory
@@ -332,3 +333,47 @@ def test_a_role_session_a_person_opened_grants_itself_as_a_drill_whatever_its_na
     org.observe(call("AssumeRole", "sts", opened, 1, **person))
     after = triaged(triage, call("AttachRolePolicy", "iam", grant, 2, **drill))
     assert {f.twin for f in after} >= {"a grant to itself, not after a denial"}, tiers(after)
+
+
+def test_a_trust_edit_on_a_role_an_outside_account_signs_in_to_waits_on_the_install_days() -> None:
+    """On Leash's first days a person adding an account to the trust of a vendor's integration
+    role (the vendor already signs in to it) waits for a second sign (seeds 799, 802); the same
+    edit making an inside role trust an outside account pages, and so does the integration
+    role's once the install has watched for two days (its counterparts are judged then)."""
+    org = OrgMemory()
+    triage = Triage(org=org)
+    vendor = make_event(
+        eventName="AssumeRole",
+        eventSource="sts.amazonaws.com",
+        sourceIPAddress="3.8.229.134",
+        userIdentity={
+            "type": "AWSAccount",
+            "principalId": "AROAVENDOR:scan",
+            "accountId": "867089763127",
+        },
+        requestParameters={
+            "roleArn": "arn:aws:iam::123456789012:role/lacework-integration",
+            "roleSessionName": "scan",
+        },
+        at=BASE_TIME + timedelta(days=10, hours=-1),  # Leash's first sight of the account
+    )
+    org.observe(vendor)
+    trust = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {
+                    "AWS": ["arn:aws:iam::867089763127:root", "arn:aws:iam::636868483107:root"]
+                },
+            }
+        ]
+    }
+
+    def edit(role: str, minutes: float) -> dict[str, str]:
+        params = {"roleName": role, "policyDocument": json.dumps(trust)}
+        event = user_event("eli", "UpdateAssumeRolePolicy", params, minutes)
+        return tiers(triaged(triage, event))
+
+    assert edit("lacework-integration", 60).get("redflag:role_trust_external") == "hold"
+    assert edit("orders-api-task", 60).get("redflag:role_trust_external") == "page"
+    assert edit("lacework-integration", 3 * 24 * 60).get("redflag:role_trust_external") == "page"
