@@ -24,6 +24,7 @@ from ingest.events import AuditEvent
 __all__ = ["DEFAULT_CHECKS", "BaselineCheck", "BaselineDetector"]
 
 DAY_MS = 86_400_000
+WINDOW_MS = 600_000  # the checks' window: a run over a threshold survives a gap this long
 FIRST_SEEN_SCORE = 0.8  # score of first-seen findings (no magnitude to scale by)
 # Destruction no history can excuse: this many deletes of production-named resources in 10 min
 # pages even for a principal whose baseline is still being learned (see detect.context.triage).
@@ -191,6 +192,9 @@ class _Day:
     # the previous active day's highs, flagged or not (a weekend does not break a daily job)
     yesterday: dict[str, float] = field(default_factory=dict)
     paged: dict[str, float] = field(default_factory=dict)  # flagged days' highs, not learned
+    # feature -> (first, last) event time of its current run over the threshold (a run ends
+    # after a window without an excess): how long the principal has kept it up
+    over: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 class BaselineDetector:
@@ -303,10 +307,17 @@ class BaselineDetector:
             ids = tuple(state.window_ids(check.evidence)) or (event.event_id,)
             first_ms = _first_ms(state, check.evidence, event)
         usual = state.high.get(check.feature, 0.0)
+        day = self._days[state.key]
+        now = event.event_time_ms
+        since, last = day.over.get(check.feature, (now, now))
+        since = since if now - last <= WINDOW_MS else now
+        day.over[check.feature] = (since, now)
         explanation: dict[str, object] = {
             check.feature: {"value": value, "baseline": usual, "threshold": limit}
         }
-        paged = self._days[state.key].paged.get(check.feature, 0.0)
+        if now > since:
+            explanation["sustained_ms"] = now - since
+        paged = day.paged.get(check.feature, 0.0)
         if check.habit and paged and value <= check.multiplier * paged + check.slack:
             explanation["recurs"] = paged  # as much paged on an earlier day: triage holds it
         if check.evidence == "destructive":

@@ -70,6 +70,11 @@ SLOW_DELETES = "baseline:slow_destructive"
 # (8-12x) is a workload's: theirs waits for a second sign. `min` judges one who barely reads as
 # if they read this many (a person's 20x is then at least 400 objects in 10 minutes).
 BULK_RATIO = {"agent": (10.0, 10.0), "human": (20.0, 20.0)}  # kind -> (ratio, min usual)
+# ... and reading a quarter of that for 40 minutes on end is pulling data out slowly (seed 804:
+# a person's 2,785 objects over 2.5 hours at ~16x their high, never 20x in 10 minutes); a
+# download that big ends sooner, and a workload's surge still waits
+SUSTAINED_RATIO = {"agent": (5.0, 10.0), "human": (5.0, 20.0)}
+SUSTAINED_MS = 40 * 60_000
 PERSON_HELD = frozenset(
     {
         "baseline:destructive_burst",  # any deletes, scratch ones too: lasting ones page alone
@@ -349,7 +354,8 @@ def _context_only(case: Case) -> str | None:
     """A busy hour, or new-looking context on its own, is how work looks; it corroborates.
     Deleting more than usual over six hours (a clean-up day) and reading more than usual from
     the stores one always reads (a quarter-end batch) wait for corroboration -- unless an AI
-    agent or a person reads BULK_RATIO times their own high; wholesale reads of a store the
+    agent or a person reads BULK_RATIO times their own high, or SUSTAINED_RATIO times it
+    for SUSTAINED_MS on end; wholesale reads of a store the
     principal never read page on their own (baseline:bulk_read_new_store)."""
     rule = case.finding.rule
     if rule in CONTEXT_RULES:
@@ -362,13 +368,15 @@ def _context_only(case: Case) -> str | None:
 
 
 def _bulk_beyond_own(finding: Finding) -> bool:
-    bar = BULK_RATIO.get(finding.actor_kind)
     reads = finding.explanation.get("data_reads_10m")
-    if bar is None or not isinstance(reads, dict):
+    if not isinstance(reads, dict):
         return False
     value, usual = float(reads.get("value") or 0.0), float(reads.get("baseline") or 0.0)
-    ratio, least = bar
-    return value >= ratio * max(usual, least)
+    sustained = finding.explanation.get("sustained_ms")
+    bars = [BULK_RATIO.get(finding.actor_kind)]
+    if isinstance(sustained, int) and sustained >= SUSTAINED_MS:
+        bars.append(SUSTAINED_RATIO.get(finding.actor_kind))
+    return any(bar and value >= bar[0] * max(usual, bar[1]) for bar in bars)
 
 
 def _is_aws_service(principal: str) -> bool:

@@ -309,3 +309,43 @@ def test_a_failed_call_is_not_a_first_evasion_the_first_successful_one_is() -> N
     done = ev(T0 + timedelta(minutes=1), "UpdateTrail", source="cloudtrail")
     found = run(state, [missing, done])
     assert [("baseline:first_seen_evasion" in rules_of(f)) for f in found] == [False, True]
+
+
+def test_reading_a_quarter_of_that_for_forty_minutes_on_end_pages_people_and_agents() -> None:
+    """Seed 804: a person read 2,785 objects over 2.5 hours at ~16x their 10-minute high,
+    never 20x in any 10 minutes. Reads kept above the threshold for 40 minutes at 5x one's
+    high (here ~7x) page a person or an AI agent; the same pace for half an hour (a long
+    download) waits, and a workload's does whatever its length."""
+    triage = Triage()
+
+    def tiers_over(kind: str, minutes: int) -> list[tuple[float, str]]:
+        slow = [
+            NORMALIZER.normalize(
+                make_record(
+                    at=T0 + timedelta(seconds=3 * i),
+                    eventName="GetObject",
+                    eventSource="s3.amazonaws.com",
+                    requestParameters={"bucketName": "finance-exports", "key": f"q3/{i}.csv"},
+                )
+            )
+            for i in range(minutes * 20)  # 200 objects every 10 minutes
+        ]
+        usual = replace(profile(slow[0].principal_key, data_reads_10m=30.0), actor_kind=kind)
+        state = PrincipalState(slow[0].principal_key, kind, replace(usual, active_days=7))
+        return [
+            (
+                (e.event_time_ms - slow[0].event_time_ms) / 60_000,
+                triage.assess(f, e, state, routine=False).tier,
+            )
+            for e, fs in zip(slow, run(state, slow), strict=True)
+            for f in fs
+            if f.rule == "baseline:bulk_data_read"
+        ]
+
+    for kind in ("human", "agent"):
+        found = tiers_over(kind, 60)
+        assert found[0][1] == "hold", kind
+        first_page = next(at for at, tier in found if tier == "page")
+        assert found[0][0] + 40 <= first_page <= found[0][0] + 41, (kind, found[0][0], first_page)
+        assert all(tier == "hold" for _, tier in tiers_over(kind, 35)), kind
+    assert all(tier == "hold" for _, tier in tiers_over("service", 60))
