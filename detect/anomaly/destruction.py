@@ -112,13 +112,18 @@ class LastingDestruction:
                 learned_days=state.learned_days,
             )
             if count > limit:
-                found.append(self._finding(window, state, event, tally, count, limit))
+                finding = self._finding(window, state, event, tally, count, limit)
+                if tally.recurs(count):
+                    # back at no more than an earlier day paged at (a janitor whose run
+                    # paged on the install's first days): triage holds it for another sign
+                    finding = _with(finding, recurs=tally.paged)
+                found.append(finding)
         if lasting and any(_PROD.search(name) for name in lasting):
             prod = self._prod.get(state.key)
             count = prod.add(event.event_time_ms, event.event_id, event.event_id)
             if count >= CATASTROPHIC:
                 note = f"{count:g} production resources deleted in 10 min"
-                found = [_with(f, catastrophic=note) for f in found]
+                found = [_catastrophic(f, note) for f in found]
         return found
 
     def add_delegated(
@@ -247,6 +252,12 @@ def _from_tally(
         last_event_ms=event.event_time_ms,
         explanation=explanation,
     )
+
+
+def _catastrophic(finding: Finding, note: str) -> Finding:
+    """No earlier page excuses production going: it pages however often it was seen."""
+    notes = {k: v for k, v in finding.explanation.items() if k != "recurs"}
+    return replace(finding, explanation={**notes, "catastrophic": note})
 
 
 def _with(finding: Finding, **notes: object) -> Finding:

@@ -49,3 +49,44 @@ def test_a_retention_janitors_big_day_waits_ten_times_its_usual_pages() -> None:
     counts = lasting_counts(detector, state, snapshot_deletes(6, 260, hour=3))
     assert counts, "13x its usual night pages"
     assert JANITOR_MULTIPLIER * 20 < counts[0] < JANITOR_MULTIPLIER * 20 * 1.05
+
+
+def test_a_run_back_at_the_volume_that_paged_an_earlier_day_is_marked_recurring() -> None:
+    """Seed 807: a retention agent's second day (35 snapshots against a first day's 6) paged
+    on the install's first days, then every run after paged again at the same volume. A run
+    no bigger than a flagged day's says so (triage holds it for another sign); a bigger one
+    does not, and production going says it is catastrophic, never recurring."""
+
+    def after_a_flagged_day() -> tuple[LastingDestruction, PrincipalState]:
+        detector = LastingDestruction()
+        first = snapshot_deletes(0, 1)[0]
+        state = PrincipalState(first.principal_key, first.actor_kind)
+        lasting_counts(detector, state, snapshot_deletes(0, 6))
+        lasting_counts(detector, state, snapshot_deletes(1, 35))
+        detector.mark_flagged(first.principal_key)  # the engine marks a principal that paged
+        return detector, state
+
+    def notes(
+        detector: LastingDestruction,
+        state: PrincipalState,
+        events: list[AuditEvent],
+        name: str = "",
+    ) -> list[dict[str, object]]:
+        found = []
+        for e in events:
+            state.observe(e)
+            found += [
+                f.explanation
+                for f in detector.add(state, e, [name or e.resources[0]], first_use=False)
+                if f.rule == "baseline:slow_lasting_destruction"
+            ]
+        return found
+
+    detector, state = after_a_flagged_day()
+    again = notes(detector, state, snapshot_deletes(2, 30))
+    assert again and all(n.get("recurs") == 35 for n in again), again[:1]
+    bigger = notes(detector, state, snapshot_deletes(2, 80, hour=3))  # 110 in six hours
+    assert bigger and not bigger[-1].get("recurs"), bigger[-1]
+    detector, state = after_a_flagged_day()
+    prod = notes(detector, state, snapshot_deletes(2, 30), name="orders-prod-db")
+    assert prod and "catastrophic" in prod[-1] and "recurs" not in prod[-1], prod[-1]
