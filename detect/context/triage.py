@@ -75,12 +75,13 @@ BULK_RATIO = {"agent": (10.0, 10.0), "human": (20.0, 20.0)}  # kind -> (ratio, m
 # download that big ends sooner, and a workload's surge still waits
 SUSTAINED_RATIO = {"agent": (5.0, 10.0), "human": (5.0, 20.0)}
 SUSTAINED_MS = 40 * 60_000
+FIRST_GRANT = "baseline:first_access_grant"  # a way into code or a host the principal never used
 PERSON_HELD = frozenset(
     {
         "baseline:destructive_burst",  # any deletes, scratch ones too: lasting ones page alone
         "baseline:new_sensitive_actions",
         "baseline:privilege_burst",
-        "baseline:first_access_grant",
+        FIRST_GRANT,
         "baseline:credential_sweep",
         "baseline:decrypt_burst",
         "isolation_forest",
@@ -315,6 +316,8 @@ def _person_first_use_policy(case: Case) -> str | None:
         return "trace"
     if finding.explanation.get("host_or_production"):
         return None  # a shell on a host, or new code in production, pages for people too
+    if finding.rule == FIRST_GRANT:
+        return "trace"  # new code outside production is a developer's work (seeds 806, 812)
     if finding.rule in ADMIN_GRANTS and (not administers(case) or elevates_own_user(case)):
         return None  # admin granted by a person who never did permission work (not their
         # job), or by anyone to the IAM user they work with every day (not a drill)

@@ -260,3 +260,24 @@ def test_a_deploy_role_attaching_admin_to_itself_is_not_its_routine() -> None:
 
     assert tier("portal-lambda-exec") == "hold"
     assert tier("gha-portal-deploy") == "page"
+
+
+def test_a_persons_first_code_push_to_a_function_outside_production_only_traces() -> None:
+    """Seeds 806, 812: developers deploying to a staging function for the first time (from a
+    client new to them) paged as "a way into running code". For a person new code outside
+    production is their work: it joins an incident but opens or corroborates none. In
+    production it pages, and an AI agent's or a workload's first push pages anywhere."""
+    staging = {"functionName": "staging-portal-resize"}
+
+    def first_push(on_prod: bool, who: dict[str, Any]) -> str:
+        e = event("UpdateFunctionCode20150331v2", "lambda", staging, **who)
+        found = replace(
+            finding("baseline:first_access_grant", e),
+            explanation={"action": e.action, "host_or_production": on_prod},
+        )
+        return Triage(org=OrgMemory()).assess(found, e, mature_state(e), routine=False).tier
+
+    assert first_push(False, PERSON) == "trace"
+    assert first_push(True, PERSON) == "page"
+    assert first_push(False, AGENT) == "page"
+    assert first_push(False, WORKLOAD) == "page"
