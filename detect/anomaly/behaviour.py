@@ -42,6 +42,10 @@ SECRET_READS = {
     ("ssm", "GetParameter"): ("name",),
     ("ssm", "GetParameters"): ("names",),
     ("ssm", "GetParametersByPath"): ("path",),
+    # each key opens what was encrypted under it: many different keys in minutes is a sweep
+    # (seed 808: a key rotator's stolen credentials decrypting under 100 keys), where a
+    # workload's envelope decryption reuses its one or two
+    ("kms", "Decrypt"): ("keyId",),
 }
 GPU_TYPES = re.compile(r"^(p[2-6]|g[3-6]|g4dn|g5g|inf[12]|trn[12]|dl[12]|vt1|f1)[a-z]*\.", re.I)
 # a new network or client is context for a principal whose active days (after its first) brought
@@ -220,7 +224,7 @@ class BehaviourDetector:
             state,
             event,
             "baseline:credential_sweep",
-            f"{count:g} distinct secrets or decrypted parameters read in 10 min",
+            f"{count:g} distinct secrets, decrypted parameters or KMS keys read in 10 min",
             (tally, count, limit),
             "secrets_read_10m",
             notes,
@@ -647,7 +651,10 @@ def _secret_names(event: AuditEvent, record: Mapping[str, Any]) -> list[str]:
     keys = SECRET_READS.get((event.source.removesuffix(".amazonaws.com"), event.action))
     if keys is None or (event.source.startswith("ssm") and not _decrypted(record)):
         return []
-    return _names(record, keys) or [event.action]
+    names = _names(record, keys)
+    if not names and event.action == "Decrypt":
+        names = list(event.resources[:1])  # the key, when the request did not name it
+    return names or [event.action]
 
 
 def _names(record: Mapping[str, Any], keys: tuple[str, ...]) -> list[str]:
