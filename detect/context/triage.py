@@ -64,15 +64,16 @@ AGENT_HELD = frozenset({"baseline:denied_burst"})
 # more deletes than usual over six hours, temporary ones included, waits for a second sign;
 # lasting resources deleted over hours page alone (baseline:slow_lasting_destruction)
 SLOW_DELETES = "baseline:slow_destructive"
-# Reading this many times one's own 10-minute high is pulling data out, not working: for an AI
-# agent 10x, for a person 20x (people sync a dataset now and then; on seeds 1-10 and 673-689 no
-# person's quiet day passed 4.2x, their downloads ran 15-115x). A batch job's quarter-end surge
-# (8-12x) is a workload's: theirs waits for a second sign. `min` judges one who barely reads as
-# if they read this many (a person's 20x is then at least 400 objects in 10 minutes).
-BULK_RATIO = {"agent": (10.0, 10.0), "human": (20.0, 20.0)}  # kind -> (ratio, min usual)
-# ... and reading a quarter of that for 40 minutes on end is pulling data out slowly (seed 804:
-# a person's 2,785 objects over 2.5 hours at ~16x their high, never 20x in 10 minutes); a
-# download that big ends sooner, and a workload's surge still waits
+# Reading this many times one's own 10-minute high is pulling data out, not working: 10x for
+# an AI agent or a person (on seeds 1-10 and 673-689 no person's quiet day passed 4.2x, their
+# downloads ran 15-115x; 20x for people missed seeds 805 and 810: 376 and 430 objects in two
+# minutes at 12-14x). A batch job's quarter-end surge (8-12x) is a workload's: theirs waits for
+# a second sign. `min` judges one who barely reads as if they read this many (a person's 10x is
+# then at least 200 objects in 10 minutes).
+BULK_RATIO = {"agent": (10.0, 10.0), "human": (10.0, 20.0)}  # kind -> (ratio, min usual)
+# ... and reading half of that for 40 minutes on end is pulling data out slowly (seed 804: a
+# person's 2,785 objects over 2.5 hours, ~180 every 10 minutes); a download that big ends
+# sooner, and a workload's surge still waits
 SUSTAINED_RATIO = {"agent": (5.0, 10.0), "human": (5.0, 20.0)}
 SUSTAINED_MS = 40 * 60_000
 FIRST_GRANT = "baseline:first_access_grant"  # a way into code or a host the principal never used
