@@ -35,6 +35,12 @@ FAST_WINDOW_MS = 60_000
 JOB_HIGH = 10.0  # a principal whose quiet days reach this many does it for a living
 HOST_ACCESS = GRANT_ACTIONS - {"UpdateFunctionCode", "UpdateFunctionCode20150331v2"}
 FAST_SWEEP_MS = 120_000  # a sweep this fast is no workload's habit
+# ... unless every secret in it is named for a non-production environment: a coding agent
+# working in dev and staging reads their configuration by the dozen on its first day (seeds
+# 797, 801); its own days judge that, and a sweep that reaches anything else is still swift
+_NON_PROD = re.compile(
+    r"(?i)(^|[^a-z0-9])(dev|development|staging|stage|stg|test|qa|sandbox)([^a-z0-9]|$)"
+)
 DECRYPT_FLOORS = {"agent": 60, "human": 30, "service": 1000}  # KMS Decrypt calls in 10 min
 SECRET_READS = {
     ("secretsmanager", "GetSecretValue"): ("secretId",),
@@ -216,7 +222,7 @@ class BehaviourDetector:
             return None
         fast = event.event_time_ms - tally.first_ms() <= FAST_SWEEP_MS
         notes = {}
-        if fast and state.actor_kind != "service":
+        if fast and state.actor_kind != "service" and not tally.all_keys(_NON_PROD.search):
             # a person or an agent does not open this many different secrets in two minutes:
             # no missing history excuses it (a service starting up may: its own days decide)
             notes["catastrophic"] = f"{count:g} distinct secrets within two minutes"

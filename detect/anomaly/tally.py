@@ -12,7 +12,7 @@ on a later day is the principal's habit or a known incident, which triage holds 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 __all__ = ["Tally", "TallyBook", "threshold", "youth_margin"]
@@ -85,6 +85,10 @@ class Tally:
         """Whether `count` is no more than a flagged earlier day reached (with the tolerance a
         learned high gets: MULTIPLIER x it + SLACK)."""
         return self.paged > 0 and count <= MULTIPLIER * self.paged + SLACK
+
+    def all_keys(self, test: Callable[[str], object]) -> bool:
+        """Whether every key counted in the window passes `test`."""
+        return all(test(key) for _, _, key in self.items)
 
     def ids(self, limit: int = 256) -> tuple[str, ...]:
         return tuple(i for _, i, _ in list(self.items)[-limit:])

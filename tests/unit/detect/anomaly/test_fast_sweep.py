@@ -1,0 +1,51 @@
+"""A swift sweep of secrets pages with no history, unless all it read is dev and staging config.
+
+An AI agent or a person opening dozens of different secrets within two minutes pages even on
+the day Leash is installed: no missing history excuses it. A coding agent working in dev and
+staging reads those environments' parameters by the dozen on its first day (seeds 797, 801
+paged for it); such a sweep is judged by the agent's own days like any other volume.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from detect.engine import DetectionEngine
+from detect.rules.catalogue import load_rules
+from ingest.events import AuditEvent
+from tests.factories import BASE_TIME, make_event
+
+AGENT = {"role": "coding-agent", "session": "agent-run-dc5c12b6", "userAgent": "Boto3/1.34.0"}
+
+
+def read(name: str, n: int) -> AuditEvent:
+    return make_event(
+        eventName="GetParameter",
+        eventSource="ssm.amazonaws.com",
+        requestParameters={"name": name, "withDecryption": True},
+        at=BASE_TIME + timedelta(seconds=3 * n),
+        **AGENT,
+    )
+
+
+def opened(names: list[str]) -> list[str]:
+    events = [read(name, n) for n, name in enumerate(names)]
+    assert events[0].actor_kind == "agent"
+    changes = DetectionEngine(rules=load_rules()).process(events).changes
+    return [alert.rule for change, alert in changes if change == "alert.opened"]
+
+
+APPS = ("ledger", "scheduler", "billing", "search")
+KEYS = ("db_password", "api_token", "signing_key", "sentry_dsn", "redis_endpoint")
+
+
+def test_an_agent_opening_twenty_secrets_in_a_minute_on_install_day_pages() -> None:
+    names = [f"/{env}/{app}/{key}" for env in ("prod", "staging") for app in APPS for key in KEYS]
+    assert opened(names[:: len(names) // 20 or 1][:20]) == ["baseline:credential_sweep"]
+    unnamed = [f"{app}-{key}" for app in APPS for key in KEYS]
+    assert opened(unnamed[:20]) == ["baseline:credential_sweep"]
+
+
+def test_dev_and_staging_configuration_alone_waits_for_the_agents_own_days() -> None:
+    names = [f"/{env}/{app}/{key}" for env in ("dev", "staging") for app in APPS for key in KEYS]
+    assert opened(names[:20]) == []
