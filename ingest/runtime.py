@@ -29,7 +29,11 @@ DEDUPE_SEED_ROWS = 1_000_000  # recent event ids loaded into the dedupe cache at
 
 @dataclass
 class Runtime:
-    """Everything a process holds open: backends, the ingest service, and its running workers."""
+    """Everything a process holds open: backends, the ingest service, and its running workers.
+
+    `workers` are in start order; `open_runtime` stops them in reverse, so start a worker
+    after the workers it feeds (see leash.app.start_workers).
+    """
 
     settings: Settings
     bus: Bus
@@ -92,7 +96,12 @@ def open_runtime(settings: Settings) -> Iterator[Runtime]:
         runtime = Runtime(settings, bus, store, service, IngestMetrics(), normalizer)
         yield runtime
     finally:
-        for worker in runtime.workers if runtime else []:
+        workers = runtime.workers if runtime else []
+        logger.info("stopping: draining %d worker(s)", len(workers))
+        # newest first: a worker stops before the ones it feeds drain (the detector's alerts
+        # go to the services' webhook outbox and journals; stopped the other way round, the
+        # rows of its last batch landed in closed journals and were lost)
+        for worker in reversed(workers):
             worker.stop()
         bus.close()
         store.close()

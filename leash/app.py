@@ -42,7 +42,9 @@ def start_workers(
     outbox, journaled logs, health poll); `detect` runs the detection worker wired to them;
     `pull` runs the S3 + SQS puller of LEASH_SQS__QUEUE_URL into this process's bus.
     Every subscriber joins the bus before any worker starts, so the embedded bus never trims a
-    record that a group which is about to read it has not seen.
+    record that a group which is about to read it has not seen. Workers start in the order of
+    what they feed and stop in reverse (ingest.runtime.open_runtime): the services before the
+    detector that reports to them, the sink before the puller that fills its bus.
     """
     if detect and services is None:
         raise ValueError("detection needs the services it reports alerts to")

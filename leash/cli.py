@@ -168,13 +168,22 @@ def _interrupted(signum: int, frame: object) -> None:  # noqa: ARG001 - a signal
     """Ctrl-C unwinds (the workers drain) and exits 130 wherever it lands. Python's own handler
     does the same, but asyncio.run replaces that one while the server starts and turns a
     Ctrl-C in that moment into a quiet cancellation that exited 0."""
+    _ignore_stop_signals()
     raise KeyboardInterrupt
 
 
 def _terminated(signum: int, frame: object) -> None:  # noqa: ARG001 - a signal handler
-    """Unwind like Ctrl-C (with exit status 0); a second SIGTERM must not cut the drain short."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    """Unwind like Ctrl-C, with exit status 0."""
+    _ignore_stop_signals()
     raise SystemExit(0)
+
+
+def _ignore_stop_signals() -> None:
+    """After the first SIGTERM or SIGINT the process drains: a second one (an impatient Ctrl-C,
+    a supervisor that repeats itself) must not cut that short. kill -9 still stops it at once,
+    and loses nothing acknowledged: the bus and the journals are replayed at the next start."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def _start_dashboard(settings: Settings) -> subprocess.Popen[bytes]:
@@ -228,7 +237,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _run_workers(settings: Settings, *, sink: bool, detect: bool) -> int:
-    """Run background workers without the API until SIGTERM/SIGINT (compose roles).
+    """Run background workers without the API until SIGTERM/SIGINT (compose roles), then drain
+    them; the exit status is that of `leash up`: 0 after SIGTERM, 130 after Ctrl-C.
 
     A detector runs with the response layer beside it: its alerts need webhooks and
     auto-quarantine.
@@ -237,8 +247,15 @@ def _run_workers(settings: Settings, *, sink: bool, detect: bool) -> int:
     from leash.app import build_services, start_workers
 
     stop = threading.Event()
+    stopped_by: list[int] = []
+
+    def on_stop_signal(signum: int, frame: object) -> None:  # noqa: ARG001 - a signal handler
+        _ignore_stop_signals()
+        stopped_by.append(signum)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_stop_signal)
     if settings.embedded_bus:
         _lock_data_dir(Path(settings.data_dir))
     with open_runtime(settings) as runtime:
@@ -250,7 +267,7 @@ def _run_workers(settings: Settings, *, sink: bool, detect: bool) -> int:
             if dead:
                 logger.error("worker(s) died: %s; exiting so the supervisor restarts us", dead)
                 return 1
-    return 0
+    return 130 if stopped_by == [signal.SIGINT] else 0
 
 
 def cmd_sink(args: argparse.Namespace) -> int:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from ingest.bus import BusUnavailable
+from ingest.bus import BusUnavailable, Record
 from ingest.bus.kafka import KafkaBus
 from ingest.bus.kafka.config import PACK_MAGIC, pack, unpack
 from tests.contract.kafka_broker import fast_kafka_settings, free_port
-from tests.contract.test_bus_contract import POLL_S, drain, next_offsets
+from tests.contract.test_bus_contract import DEADLINE_S, POLL_S, drain, next_offsets
 
 pytestmark = pytest.mark.kafka
 
@@ -54,6 +56,41 @@ def test_a_packed_message_is_committed_only_after_its_last_event(
     second.commit(next_offsets(again))
     assert second.poll(10, POLL_S) == []
     assert second.lag() == 0
+    second.close()
+    bus.close()
+
+
+@pytest.mark.parametrize(
+    ("max_records", "sizes"),
+    [
+        pytest.param(4, [3, 3, 3], id="a poll stops before a pack that does not fit"),
+        pytest.param(2, [2, 1, 2, 1, 2, 1], id="a pack larger than a poll is split"),
+    ],
+)
+def test_a_poll_hands_out_whole_packs_so_its_commit_leaves_nothing_to_read_twice(
+    kafka_url: str, topic: str, max_records: int, sizes: list[int]
+) -> None:
+    """A consumer that stops after any poll commits past every event it was given: a stopped
+    sink or detector must not store or score the head of a pack again after its restart."""
+    bus = KafkaBus(kafka_url, options=fast_kafka_settings())
+    bus.ensure_topics([topic])
+    publisher = bus.publisher()
+    for n in range(3):  # three packs of three, one partition
+        publisher.publish(topic, [(b"k", f"p{n}e{i}".encode()) for i in range(3)]).result(10)
+    first = bus.subscriber([topic], "g")
+    polls: list[list[Record]] = []
+    deadline = time.monotonic() + DEADLINE_S
+    while sum(map(len, polls)) < 9 and time.monotonic() < deadline:
+        if got := first.poll(max_records, POLL_S):
+            polls.append(got)
+    assert [len(got) for got in polls] == sizes
+    given = polls[0] if max_records > 3 else polls[0] + polls[1]  # the first pack, whole
+    first.commit(next_offsets(given))
+    first.close()
+    second = bus.subscriber([topic], "g")
+    again = drain(second, 6)
+    assert [r.value for r in again] == [f"p{n}e{i}".encode() for n in (1, 2) for i in range(3)]
+    assert second.poll(10, POLL_S) == []
     second.close()
     bus.close()
 

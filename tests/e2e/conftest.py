@@ -1,4 +1,4 @@
-"""Real `leash up` processes on free loopback ports, for end-to-end tests."""
+"""Real `leash up` (or `leash serve`) processes on free loopback ports, for end-to-end tests."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def start_leash(
     extra_env: dict[str, str] | None = None,
     args: tuple[str, ...] = (),
     port: int | None = None,
+    command: tuple[str, ...] = ("up", "--no-dashboard"),
 ) -> LeashProcess:
     port = port or free_port()
     env = {
@@ -64,8 +65,7 @@ def start_leash(
             sys.executable,
             "-m",
             "leash.cli",
-            "up",
-            "--no-dashboard",
+            *command,
             "--port",
             str(port),
             "--data-dir",
@@ -80,7 +80,9 @@ def start_leash(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"leash up exited with {process.returncode}:\n{log.read_text()}")
+            raise RuntimeError(
+                f"leash {command[0]} exited with {process.returncode}:\n{log.read_text()}"
+            )
         try:
             if httpx.get(f"{leash.url}/healthz", timeout=1).status_code == 200:
                 return leash
@@ -88,7 +90,7 @@ def start_leash(
             pass
         time.sleep(0.1)
     leash.stop(signal.SIGKILL)
-    raise RuntimeError(f"leash up did not become healthy:\n{log.read_text()}")
+    raise RuntimeError(f"leash {command[0]} did not become healthy:\n{log.read_text()}")
 
 
 def wait_for_total(leash: LeashProcess, expected: int, timeout_s: float = 60) -> int:

@@ -31,6 +31,9 @@ class KafkaSubscriber:
     Packed values (see ingest.bus.kafka.config.pack) come out as one Record per event. Every
     event of a pack but the last carries the offset *before* the pack, so committing `offset + 1`
     after any of them re-reads the whole pack (at least once); only the last one moves past it.
+    So `poll` hands out whole packs: it returns fewer than `max_records` rather than end inside
+    one (only a pack larger than `max_records` on its own is split), and a consumer that stops
+    after a poll commits exactly what it processed, with nothing to read twice after a restart.
     Records of partitions this member lost in a rebalance are dropped from its buffer, never
     handed out.
 
@@ -46,7 +49,7 @@ class KafkaSubscriber:
         self._config = config
         self._admin = admin
         self._lock = threading.Lock()
-        self._buffer: deque[Record] = deque()
+        self._buffer: deque[list[Record]] = deque()  # one list per Kafka message (pack)
         self._paused = False
         self._closed = False
         self._highwater: dict[TopicPartition, int] = {}
@@ -76,10 +79,17 @@ class KafkaSubscriber:
                 return []
             if not self._buffer:
                 self._fetch(max_records, timeout_s)
-            out: list[Record] = []
-            while self._buffer and len(out) < max_records:
-                out.append(self._buffer.popleft())
-            return out
+            return self._take(max_records)
+
+    def _take(self, max_records: int) -> list[Record]:
+        """Whole messages from the buffer, at most `max_records` records (see the class)."""
+        out: list[Record] = []
+        while self._buffer and len(out) + len(self._buffer[0]) <= max_records:
+            out.extend(self._buffer.popleft())
+        if not out and self._buffer:  # one pack larger than max_records: split it
+            head = self._buffer[0]
+            out, self._buffer[0] = head[:max_records], head[max_records:]
+        return out
 
     def _fetch(self, max_records: int, timeout_s: float) -> None:
         try:
@@ -89,7 +99,7 @@ class KafkaSubscriber:
             return
         for tp, messages in batch.items():
             for message in messages:
-                self._buffer.extend(_records(tp.topic, tp.partition, message))
+                self._buffer.append(_records(tp.topic, tp.partition, message))
         self._after_poll()
 
     def _keep_alive(self, timeout_s: float) -> None:
@@ -105,8 +115,8 @@ class KafkaSubscriber:
         if self._paused:
             self._consumer.pause(*assigned)
         owned = {(tp.topic, tp.partition) for tp in assigned}
-        if any((r.topic, r.partition) not in owned for r in self._buffer):
-            self._buffer = deque(r for r in self._buffer if (r.topic, r.partition) in owned)
+        if any((m[0].topic, m[0].partition) not in owned for m in self._buffer):
+            self._buffer = deque(m for m in self._buffer if (m[0].topic, m[0].partition) in owned)
         for tp in assigned:
             high = self._consumer.highwater(tp)
             if high is not None:
