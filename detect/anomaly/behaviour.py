@@ -289,6 +289,7 @@ class BehaviourDetector:
         if not over:
             return None
         found, span = over[0]
+        fast = any(span == "1m" for _, span in over)
         return _past_own_finding(
             state,
             event,
@@ -297,6 +298,7 @@ class BehaviourDetector:
             "permissions",
             found,
             f"denied_actions_{span}",
+            {"denied_fast": True} if fast else None,
         )
 
     def _grant(

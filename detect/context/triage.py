@@ -250,9 +250,14 @@ class Triage:
 
 def _agent_refused(case: Case) -> str | None:
     """An AI agent's burst of refusals waits for a second sign (AGENT_HELD): on fresh seeds
-    such bursts opened 23 false alerts (15 with nothing else) against 26 true ones (1 alone)."""
+    such bursts opened 23 false alerts (15 with nothing else) against 26 true ones (1 alone).
+    Not one past the one-minute floor: a model waits seconds for each answer, so fifteen
+    different calls refused within a minute is a script enumerating what the agent's
+    credentials may do (seeds 789, 800: CI agents' stolen sessions, 17 refusals in 20 s)."""
     finding = case.finding
-    return "hold" if finding.actor_kind == "agent" and finding.rule in AGENT_HELD else None
+    if finding.actor_kind != "agent" or finding.rule not in AGENT_HELD:
+        return None
+    return None if finding.explanation.get("denied_fast") else "hold"
 
 
 def _recurring(case: Case) -> str | None:
