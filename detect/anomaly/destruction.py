@@ -27,6 +27,7 @@ CATASTROPHIC = 5  # lasting production-named deletes in 10 min no missing histor
 SCOPE_FLOORS = {"agent": 2, "human": 3, "service": 2}  # in 10 min
 SLOW_SCOPE_FLOORS = {"agent": 3, "human": 4, "service": 3}  # in 6 h
 SCOPE_RULE = "baseline:destruction_out_of_scope"
+SLOW_RULE = "baseline:slow_lasting_destruction"
 # a principal that deletes lasting resources for a living (a retention janitor) pages on volume
 # alone only at ten times its usual: a big retention day (a backlog after a holiday, a policy
 # change) runs at several times usual. What it deletes outside its scope pages at any volume.
@@ -58,7 +59,7 @@ WINDOWS = (
         job_multiplier=JANITOR_MULTIPLIER,
     ),
     _Window(
-        "baseline:slow_lasting_destruction",
+        SLOW_RULE,
         6 * 3_600_000,
         {"agent": 5, "human": 6, "service": 8},
         8.0,
@@ -113,9 +114,11 @@ class LastingDestruction:
             )
             if count > limit:
                 finding = self._finding(window, state, event, tally, count, limit)
-                if tally.recurs(count):
-                    # back at no more than an earlier day paged at (a janitor whose run
-                    # paged on the install's first days): triage holds it for another sign
+                if window.rule == SLOW_RULE and tally.recurs(count):
+                    # the drip back at no more than an earlier day paged at (a janitor whose
+                    # run paged on the install's first days): triage holds it for another
+                    # sign. Never the 10-minute burst: on seed 818 that held an agent's
+                    # delete-and-recreate of production to its fifth lasting delete
                     finding = _with(finding, recurs=tally.paged)
                 found.append(finding)
         if lasting and any(_PROD.search(name) for name in lasting):

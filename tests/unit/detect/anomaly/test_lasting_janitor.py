@@ -55,13 +55,14 @@ def test_a_run_back_at_the_volume_that_paged_an_earlier_day_is_marked_recurring(
     """Seed 807: a retention agent's second day (35 snapshots against a first day's 6) paged
     on the install's first days, then every run after paged again at the same volume. A run
     no bigger than a flagged day's says so (triage holds it for another sign); a bigger one
-    does not, and production going says it is catastrophic, never recurring."""
+    does not, and production going says it is catastrophic, never recurring. The 10-minute
+    burst is never marked: a delete-and-recreate on a later day pages at once (seed 818)."""
 
-    def after_a_flagged_day() -> tuple[LastingDestruction, PrincipalState]:
+    def after_a_flagged_day(first_day: int = 6) -> tuple[LastingDestruction, PrincipalState]:
         detector = LastingDestruction()
         first = snapshot_deletes(0, 1)[0]
         state = PrincipalState(first.principal_key, first.actor_kind)
-        lasting_counts(detector, state, snapshot_deletes(0, 6))
+        lasting_counts(detector, state, snapshot_deletes(0, first_day))
         lasting_counts(detector, state, snapshot_deletes(1, 35))
         detector.mark_flagged(first.principal_key)  # the engine marks a principal that paged
         return detector, state
@@ -87,6 +88,13 @@ def test_a_run_back_at_the_volume_that_paged_an_earlier_day_is_marked_recurring(
     assert again and all(n.get("recurs") == 35 for n in again), again[:1]
     bigger = notes(detector, state, snapshot_deletes(2, 80, hour=3))  # 110 in six hours
     assert bigger and not bigger[-1].get("recurs"), bigger[-1]
+    detector, state = after_a_flagged_day(first_day=2)
+    burst = []
+    for e in snapshot_deletes(2, 20):
+        state.observe(e)
+        burst += detector.add(state, e, [e.resources[0]], first_use=False)
+    burst_notes = [f.explanation for f in burst if f.rule == "baseline:lasting_destruction"]
+    assert burst_notes and not any("recurs" in n for n in burst_notes)  # the burst pages
     detector, state = after_a_flagged_day()
     prod = notes(detector, state, snapshot_deletes(2, 30), name="orders-prod-db")
     assert prod and "catastrophic" in prod[-1] and "recurs" not in prod[-1], prod[-1]
