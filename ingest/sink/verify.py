@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ingest import schema
+from ingest.chain import GENESIS_HASH, chain_hash, row_digest, rows_hash
 from ingest.signing import key_id_of, signature_valid
-from ingest.sink.writer import GENESIS_HASH, chain_hash, row_digest, rows_hash
 from ingest.store import Store
 
 __all__ = ["VerifyReport", "verify_store"]
