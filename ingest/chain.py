@@ -1,24 +1,65 @@
-"""Hash-chain primitives shared by every chain Leash keeps: row digests, a batch's rows hash, the
-link of a batch to the one before it (CloudTrail-digest style), and ChainWalk, which checks a
-chain's links and signatures."""
+"""Hash-chain primitives shared by every chain Leash keeps: row digests (and the canonical text of
+a stored row), a batch's rows hash, the link of a batch to the one before it (CloudTrail-digest
+style), and ChainWalk, which checks a chain's links and signatures."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ingest.signing import signature_valid
 
-__all__ = ["GENESIS_HASH", "ChainLink", "ChainWalk", "chain_hash", "row_digest", "rows_hash"]
+__all__ = [
+    "GENESIS_HASH",
+    "ChainLink",
+    "ChainWalk",
+    "chain_hash",
+    "encode_row",
+    "row_digest",
+    "rows_hash",
+]
 
 GENESIS_HASH = "0" * 64
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_EXACT_FLOAT = 2**53  # beyond this a whole float is not an exact int
 
 
 def row_digest(event_id: str, raw: str) -> str:
     return hashlib.sha256(f"{event_id}\x00{raw}".encode()).hexdigest()
+
+
+def encode_row(values: Sequence[object]) -> str:
+    """A stored row's values as canonical JSON: the same text for the row as written and as read
+    back from either store. Datetimes become whole epoch ms (DateTime64(3) keeps no more, and
+    both stores floor), bools 0/1, whole floats ints (a Float64 column reads back 1.0 for 1)."""
+    plain = [_plain(v) for v in values]
+    try:
+        return orjson.dumps(plain).decode()
+    except TypeError:  # e.g. a lone surrogate orjson refuses: still one text for both sides
+        return json.dumps(plain, ensure_ascii=True, separators=(",", ":"), default=str)
+
+
+def _plain(value: object) -> object:
+    kind = type(value)
+    if kind is str or kind is int:
+        return value
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return (aware - _EPOCH) // _MS
+    if kind is bool:
+        return 1 if value else 0
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < _EXACT_FLOAT else value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def rows_hash(digests: Sequence[tuple[str, str]]) -> str:
