@@ -345,6 +345,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _ledger_line(ledger: LedgerReport, *, keys: bool) -> str:
+    if not ledger.chained:
+        return "ledger: not chained in this store yet (a Leash that chains it upgrades the store)\n"
     notes = [f"{ledger.signed} signatures checked"] if keys else []
     if ledger.legacy_rows:
         notes.append(f"{ledger.legacy_rows} rows from before chaining")

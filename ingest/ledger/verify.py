@@ -36,6 +36,7 @@ class LedgerReport:
     legacy_batches: int = 0  # unsigned batches before their chain's first signature (strict off)
     legacy_rows: int = 0  # rows in no batch, written before chaining began
     pending: int = 0  # batch records read from a stopped process's journal, not yet stored
+    chained: bool = True  # False: no Leash with a ledger chain has opened this store yet
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -74,6 +75,9 @@ def verify_ledger(
     are in the store, and its successor stores the records on start-up.
     """
     report = LedgerReport()
+    if not store.query(f"EXISTS TABLE {schema.LEDGER_BATCHES}")[0][0]:
+        report.chained = False  # migration 0009 has not run: every ledger row is legacy
+        return report
     records = _records(store, pending, report)
     _walk(records, {key_id_of(k): k for k in public_keys}, strict, report)
     watermarks = _watermarks(store)

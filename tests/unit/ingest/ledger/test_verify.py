@@ -303,6 +303,8 @@ def test_rows_from_before_chaining_are_legacy_but_backdated_rows_are_not(
                 )
         old = [(f"old_{n}", *decision_row(n)[1:]) for n in range(3)]
         store.insert(schema.DECISIONS, old, decisions_mod.COLUMNS)
+        unchained = verified(store)  # `leash verify` before this Leash ever opened the store
+        assert unchained.ok and not unchained.chained
         assert apply_migrations(store) == [9]
         process = Process(root)
         ledger = process.ledger(store, root)
