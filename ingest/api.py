@@ -336,8 +336,8 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         if not path.exists():
             raise HTTPException(
                 404,
-                f"no signing key at {path}: this process runs no sink; ask the sink's host "
-                "(leash verify --print-public-key there)",
+                f"no signing key at {path}: it is made when Leash starts; ask the host that "
+                "runs Leash (leash verify --print-public-key there)",
             )
         signer = ChainSigner.load_or_create(path)
         seen = runtime.store.query(
