@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ from ingest.signing import ChainSigner
 
 __all__ = ["LEDGER_COLUMNS", "LedgerChain", "SealedRows", "digest_rows", "ledger_body"]
 
+# Rows digested between two hand-overs of the GIL (~1 ms of work): a flush of thousands of
+# rows would otherwise hold it for tens of ms, and a decide answered meanwhile would wait
+YIELD_ROWS = 256
 LEDGER_COLUMNS = (
     "chain",
     "seq",
@@ -69,8 +73,15 @@ def digest_rows(
 ) -> SealedRows:
     """Key and digest of each row (tuples in `columns` order), and the batch body over them."""
     at = [columns.index(name) for name in table.key]
-    keys = [table.row_key([row[i] for i in at]) for row in rows]
-    digests = [row_digest(k, encode_row(row)) for k, row in zip(keys, rows, strict=True)]
+    keys: list[str] = []
+    digests: list[str] = []
+    for start in range(0, len(rows), YIELD_ROWS):
+        if start:
+            time.sleep(0)  # hand the GIL over: the API's event loop waits on it otherwise
+        for row in rows[start : start + YIELD_ROWS]:
+            key = table.row_key([row[i] for i in at])
+            keys.append(key)
+            digests.append(row_digest(key, encode_row(row)))
     hashed = rows_hash(list(zip(keys, digests, strict=True)))
     return SealedRows(
         table.name, tuple(columns), keys, digests, hashed, ledger_body(table.name, columns, hashed)
