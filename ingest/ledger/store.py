@@ -42,6 +42,11 @@ class LedgerStore:
         self._log = log
         self.shared = store.shared
 
+    @property
+    def backend(self) -> Store:
+        """The store underneath (what open_store opened)."""
+        return self._store
+
     def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
         spec = LEDGER_TABLES.get(table)
         if spec is None or not rows:
