@@ -136,7 +136,7 @@ def build_services(
     settings = runtime.settings
     store = runtime.store
     key_of = runtime.normalizer.identity.principal_key
-    journal = settings.data_dir / "journal"
+    journal = settings.journal_dir
     outbox_log = JournaledWriter(
         store,
         table=schema.WEBHOOK_OUTBOX,

@@ -329,18 +329,20 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
         responses={404: {"description": "This process signs nothing", "content": ERROR_CONTENT}},
     )
     def integrity_key() -> dict[str, Any]:
-        """The public key this process's sink signs batch hashes with (keep a copy elsewhere
-        and check with `leash verify --public-key`), and the keys that signed stored batches."""
+        """The public key this process signs its ingest and ledger batch hashes with (keep a
+        copy elsewhere and check with `leash verify --public-key`), and the keys that signed
+        stored batches of either chain."""
         path = settings.signing_key_path
         if not path.exists():
             raise HTTPException(
                 404,
-                f"no signing key at {path}: this process runs no sink; ask the sink's host "
-                "(leash verify --print-public-key there)",
+                f"no signing key at {path}: it is made when Leash starts; ask the host that "
+                "runs Leash (leash verify --print-public-key there)",
             )
         signer = ChainSigner.load_or_create(path)
         seen = runtime.store.query(
-            f"SELECT DISTINCT signer FROM {schema.BATCHES} WHERE signer != '' ORDER BY signer"
+            f"SELECT DISTINCT signer FROM (SELECT signer FROM {schema.BATCHES} UNION ALL "
+            f"SELECT signer FROM {schema.LEDGER_BATCHES}) WHERE signer != '' ORDER BY signer"
         )
         return {
             "algorithm": "Ed25519",

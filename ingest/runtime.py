@@ -13,10 +13,12 @@ from ingest.bus.embedded import EmbeddedBroker
 from ingest.dedupe import DedupeCache
 from ingest.events import Normalizer, event_id_of
 from ingest.identity import build_identity_rules
+from ingest.ledger import open_ledger
 from ingest.metrics import IngestMetrics
 from ingest.migrate import apply_migrations
 from ingest.service import IngestService
 from ingest.settings import Settings
+from ingest.signing import ChainSigner
 from ingest.store import Store, open_store
 from ingest.worker import Worker
 
@@ -65,7 +67,10 @@ def _event_id(value: bytes) -> str:
 
 @contextmanager
 def open_runtime(settings: Settings) -> Iterator[Runtime]:
-    """Open bus and store, apply migrations, build the ingest service; stop workers on exit."""
+    """Open bus and store, apply migrations, build the ingest service; stop workers on exit.
+
+    The runtime's store chains this process's ledger rows (ingest.ledger), signed with the
+    data folder's signing key, and stores the last batch records when it closes."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     durable_dir = settings.bus_dir if settings.embedded_bus else None
     bus = open_bus(
@@ -79,6 +84,11 @@ def open_runtime(settings: Settings) -> Iterator[Runtime]:
     runtime: Runtime | None = None
     try:
         apply_migrations(store)
+        store = open_ledger(
+            store,
+            journal_dir=settings.journal_dir,
+            signer=ChainSigner.load_or_create(settings.signing_key_path),
+        )
         bus.ensure_topics([settings.kafka.topic, settings.kafka.dlq_topic])
         normalizer = Normalizer(
             build_identity_rules(settings.identity), max_future_s=settings.max_future_skew_s

@@ -300,3 +300,44 @@ CREATE TABLE IF NOT EXISTS {DETECTOR_MODELS} (
     principals UInt32,
     metadata String
 ) ENGINE = MergeTree ORDER BY (trained_at, version)"""
+
+
+# --- Leash's own ledger (ingest/ledger): chained batches of ledger rows, the pre-chain watermark --
+LEDGER_BATCHES = "ledger_batches"
+LEDGER_LEGACY = "ledger_legacy"
+
+__all__ += ["LEDGER_BATCHES", "LEDGER_LEGACY", "ledger_batches_ddl", "ledger_legacy_ddl"]
+
+
+def ledger_batches_ddl() -> str:
+    # One row per chained batch of ledger rows (one insert into one ledger table): the key and
+    # digest of each row, hashed and chained like ingest_batches, one chain per writer process.
+    return f"""
+CREATE TABLE IF NOT EXISTS {LEDGER_BATCHES} (
+    chain String,
+    seq UInt64,
+    batch_id String,
+    created_at DateTime64(3, 'UTC'),
+    table_name LowCardinality(String),
+    columns Array(String),
+    row_count UInt32,
+    row_keys Array(String),
+    row_digests Array(String),
+    rows_hash String,
+    prev_hash String,
+    hash String,
+    signer String DEFAULT '',
+    signature String DEFAULT ''
+) ENGINE = MergeTree ORDER BY (chain, seq)"""
+
+
+def ledger_legacy_ddl() -> str:
+    # Per ledger table, what it held when chaining began: rows in no ledger batch that are this
+    # old, and no more of them than this, were written before Leash chained them.
+    return f"""
+CREATE TABLE IF NOT EXISTS {LEDGER_LEGACY} (
+    table_name String,
+    row_count UInt64,
+    mark_ns Int64,
+    recorded_at DateTime64(3, 'UTC') DEFAULT now64(3)
+) ENGINE = MergeTree ORDER BY table_name"""

@@ -197,6 +197,11 @@ class Settings(BaseSettings):
         return self.signing_key_file or self.data_dir / "signing.key"
 
     @property
+    def journal_dir(self) -> Path:
+        """Where journaled writers keep rows not yet inserted (one folder per process)."""
+        return self.data_dir / "journal"
+
+    @property
     def bus_dir(self) -> Path:
         return self.data_dir / "bus"
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ingest.ledger import LedgerReport
     from ingest.settings import Settings
 
 logger = logging.getLogger("leash")
@@ -308,16 +309,21 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from ingest import schema
+    from ingest.ledger import verify_ledger
     from ingest.signing import ChainSigner, SigningKeyError, load_public_key
     from ingest.sink.verify import verify_store
     from ingest.store import open_store
+    from ingest.store.journal import unrecovered_rows
 
     settings = _settings(args)
     local = settings.signing_key_path
     try:
         if args.print_public_key:
             if not local.exists():
-                sys.stderr.write(f"no signing key at {local}: it is made when a sink first runs\n")
+                sys.stderr.write(
+                    f"no signing key at {local}: it is made when Leash first runs here\n"
+                )
                 return 2
             sys.stdout.write(ChainSigner.load_or_create(local).public_pem())
             return 0
@@ -327,14 +333,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     except SigningKeyError as exc:
         sys.stderr.write(f"{exc}\n")
         return 2
+    # the local key: batches written before this Leash signed are legacy, not tampering;
+    # an exported key given on purpose holds every batch to it
+    strict = bool(args.public_key)
     store = open_store(settings.resolved_store_url)
     try:
-        # the local key: batches written before this Leash signed are legacy, not tampering;
-        # an exported key given on purpose holds every batch to it
-        report = verify_store(store, keys, strict=bool(args.public_key))
+        report = verify_store(store, keys, strict=strict)
+        # batch records a killed process journaled but did not store: its rows are stored
+        pending = unrecovered_rows(settings.journal_dir, schema.LEDGER_BATCHES)
+        ledger = verify_ledger(store, keys, strict=strict, pending=pending)
     finally:
         store.close()
-    for problem in report.problems:
+    for problem in [*report.problems, *ledger.problems]:
         sys.stderr.write(f"TAMPERED {problem}\n")
     legacy = f", {report.legacy} older unsigned batches" if report.legacy else ""
     against = (
@@ -347,7 +357,25 @@ def cmd_verify(args: argparse.Namespace) -> int:
         f"verified {report.batches} batches, {report.rows} rows{against}: "
         f"{'OK' if report.ok else f'{len(report.problems)} problem(s)'}\n"
     )
-    return 0 if report.ok else 1
+    sys.stdout.write(_ledger_line(ledger, keys=bool(keys)))
+    return 0 if report.ok and ledger.ok else 1
+
+
+def _ledger_line(ledger: LedgerReport, *, keys: bool) -> str:
+    if not ledger.chained:
+        return "ledger: not chained in this store yet (a Leash that chains it upgrades the store)\n"
+    notes = [f"{ledger.signed} signatures checked"] if keys else []
+    if ledger.legacy_rows:
+        notes.append(f"{ledger.legacy_rows} rows from before chaining")
+    if ledger.legacy_batches:
+        notes.append(f"{ledger.legacy_batches} older unsigned batches")
+    if ledger.pending:
+        notes.append(f"{ledger.pending} batches read from a stopped process's journal")
+    verdict = "OK" if ledger.ok else f"{len(ledger.problems)} problem(s)"
+    return (
+        f"ledger: verified {ledger.batches} batches in {ledger.chains} chains, {ledger.rows} "
+        f"rows{''.join(', ' + n for n in notes)}: {verdict}\n"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -420,7 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify = add(
         "verify",
         cmd_verify,
-        "check the hash chain and signatures of an embedded store no process holds",
+        "check the hash chains and signatures of an embedded store no process holds: "
+        "ingest batches and Leash's own ledger (alerts, decisions, approvals, principal changes)",
     )
     verify.add_argument(
         "--public-key",
@@ -428,8 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PEM",
-        help="the sink's public key exported earlier (repeat for several sinks); every batch "
-        "must be signed by one of them. Default: the local signing key's public half",
+        help="a Leash process's public key exported earlier (repeat for several hosts); every "
+        "ingest and ledger batch must be signed by one of them. Default: the local signing "
+        "key's public half",
     )
     verify.add_argument(
         "--print-public-key",

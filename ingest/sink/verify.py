@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ingest import schema
-from ingest.signing import key_id_of, signature_valid
-from ingest.sink.writer import GENESIS_HASH, chain_hash, row_digest, rows_hash
+from ingest.chain import ChainLink, ChainWalk, row_digest, rows_hash
+from ingest.signing import key_id_of
 from ingest.store import Store
 
 __all__ = ["VerifyReport", "verify_store"]
@@ -54,58 +54,29 @@ def verify_store(
     for row in batches:
         by_chain[str(row[0])].append(row)
     for chain, rows in by_chain.items():
-        prev, expected_seq, signing = GENESIS_HASH, 1, strict
+        walk = ChainWalk(keys, strict=strict)
         for _, seq, batch_id, event_ids, stored_rows, prev_hash, digest, signer, sig in rows:
-            label = f"chain {chain} batch {seq} ({batch_id})"
+            link = ChainLink(
+                int(seq),  # type: ignore[call-overload]
+                str(batch_id),
+                str(stored_rows),
+                str(prev_hash),
+                str(digest),
+                str(signer),
+                str(sig),
+            )
+            label = f"chain {chain} batch {link.seq} ({link.batch_id})"
             report.batches += 1
-            if seq != expected_seq:
-                report.problems.append(f"{label}: sequence gap, expected batch {expected_seq}")
-            if prev_hash != prev:
-                report.problems.append(
-                    f"{label}: previous-hash link broken (batch removed or edited)"
-                )
+            report.problems.extend(walk.step(link, label))
             ids = [str(e) for e in event_ids]  # type: ignore[attr-defined]
             missing = [e for e in ids if e not in current]
             if missing:
                 report.problems.append(
                     f"{label}: {len(missing)} row(s) removed, e.g. event_id {missing[0]}"
                 )
-            else:
-                recomputed = rows_hash([(e, current[e]) for e in ids])
-                if recomputed != stored_rows:
-                    report.problems.append(f"{label}: row content changed since ingest")
-            if chain_hash(str(prev_hash), int(seq), str(batch_id), str(stored_rows)) != digest:  # type: ignore[call-overload]
-                report.problems.append(f"{label}: batch record itself was altered")
-            signing = signing or bool(sig)
-            if keys and not signing:
-                report.legacy += 1
-            elif keys:
-                _check_signature(report, label, keys, str(digest), str(signer), str(sig))
+            elif rows_hash([(e, current[e]) for e in ids]) != link.body:
+                report.problems.append(f"{label}: row content changed since ingest")
             report.rows += len(ids)
-            prev, expected_seq = str(digest), int(seq) + 1  # type: ignore[call-overload]
+        report.signed += walk.signed
+        report.legacy += walk.legacy
     return report
-
-
-def _check_signature(
-    report: VerifyReport,
-    label: str,
-    keys: dict[str, Ed25519PublicKey],
-    digest: str,
-    signer: str,
-    signature: str,
-) -> None:
-    if not signature:
-        report.problems.append(
-            f"{label}: unsigned (its signature was removed, or an unsigned sink wrote it)"
-        )
-    elif signer not in keys:
-        report.problems.append(
-            f"{label}: signed by {signer or 'an unnamed key'}, not by a key given "
-            f"({', '.join(sorted(keys))}): the chain was re-signed, or pass that sink's key too"
-        )
-    elif not signature_valid(keys[signer], digest, signature):
-        report.problems.append(
-            f"{label}: bad signature (the batch record or its signature was altered)"
-        )
-    else:
-        report.signed += 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -12,15 +11,14 @@ from operator import attrgetter
 
 from ingest import schema
 from ingest.bus import Record, TopicPartition
+from ingest.chain import GENESIS_HASH, chain_hash, row_digest, rows_hash
 from ingest.events import EVENT_COLUMNS, EVENT_FIELDS, AuditEvent, RecordError, decode_event
 from ingest.signing import ChainSigner
 from ingest.store import Store
 
-__all__ = ["BatchResult", "EventWriter", "event_row", "row_digest"]
+__all__ = ["BatchResult", "EventWriter", "event_row"]
 
 logger = logging.getLogger(__name__)
-
-GENESIS_HASH = "0" * 64
 
 STORED_COLUMNS = (*EVENT_COLUMNS, "ingested_at", "batch_id")  # the order of event_row
 _row_of = attrgetter(*EVENT_FIELDS)
@@ -46,22 +44,6 @@ class BatchResult:
     offsets: dict[TopicPartition, int]
     events: tuple[AuditEvent, ...]
     rejected: int
-
-
-def row_digest(event_id: str, raw: str) -> str:
-    return hashlib.sha256(f"{event_id}\x00{raw}".encode()).hexdigest()
-
-
-def rows_hash(digests: Sequence[tuple[str, str]]) -> str:
-    """Order-independent hash of a batch's rows: sha256 over digests sorted by event id."""
-    h = hashlib.sha256()
-    for event_id, digest in sorted(digests):
-        h.update(f"{event_id}:{digest}\n".encode())
-    return h.hexdigest()
-
-
-def chain_hash(prev_hash: str, seq: int, batch_id: str, rows: str) -> str:
-    return hashlib.sha256(f"{prev_hash}|{seq}|{batch_id}|{rows}".encode()).hexdigest()
 
 
 def event_row(event: AuditEvent, ingested_at: datetime, batch_id: str) -> tuple[object, ...]:

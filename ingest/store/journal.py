@@ -34,7 +34,13 @@ import orjson
 from ingest.store import Store
 from ingest.worker import ThreadWorker
 
-__all__ = ["JournaledWriter", "FLUSH_INTERVAL_S", "JournalFolder", "process_folder"]
+__all__ = [
+    "JournaledWriter",
+    "FLUSH_INTERVAL_S",
+    "JournalFolder",
+    "process_folder",
+    "unrecovered_rows",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -259,6 +265,24 @@ class _TakenOver:
     def __exit__(self, *exc: object) -> None:
         if self._fd >= 0:
             os.close(self._fd)
+
+
+def unrecovered_rows(root: Path, table: str) -> list[tuple[object, ...]]:
+    """Rows of `table` that stopped processes left journaled under `root` and no successor has
+    inserted yet (read only: what the next start-up will store). Live processes' are skipped."""
+    rows: list[tuple[object, ...]] = []
+    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    for folder in folders:
+        with _TakenOver(folder) as dead:
+            if not dead:
+                continue
+            for path in sorted(folder.glob(f"{table}.ndjson*")):
+                for line in path.read_bytes().splitlines():
+                    try:
+                        rows.append(_load(line))
+                    except orjson.JSONDecodeError:  # torn by the crash: never acknowledged
+                        continue
+    return rows
 
 
 def _remove_if_done(folder: Path) -> None:

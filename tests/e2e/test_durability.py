@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -71,18 +72,23 @@ def test_kill_9_loses_no_acknowledged_event(tmp_path: Path, settle_s: float) -> 
         assert replay["accepted"] == 1
     finally:
         again.stop()
-    verify = subprocess.run(
+    verify = leash_verify(data_dir)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "OK" in verify.stdout
+
+
+def leash_verify(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "leash.cli", "verify", "--data-dir", str(data_dir)],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert verify.returncode == 0, verify.stdout + verify.stderr
-    assert "OK" in verify.stdout
 
 
 def test_kill_9_loses_no_decision_of_the_gate(tmp_path: Path) -> None:
-    """Decisions are inserted every few seconds; the journal keeps the ones a kill -9 caught."""
+    """Decisions are inserted every few seconds; the journal keeps the ones a kill -9 caught,
+    and the ledger chain over them verifies before and after their replay."""
     data_dir = tmp_path / "data"
     leash = start_leash(data_dir)
     answered: list[str] = []
@@ -97,7 +103,16 @@ def test_kill_9_loses_no_decision_of_the_gate(tmp_path: Path) -> None:
             response = client.post("/v1/decide", json=body)
             assert response.status_code == 200, response.text
             answered.append(response.json()["decision_id"])
+    # approvals are stored within a second, their ledger batch record only journaled for now
+    journaled = data_dir / "journal"
+    deadline = time.monotonic() + 30
+    while not any(p.stat().st_size for p in journaled.glob("*/ledger_batches.ndjson*")):
+        assert time.monotonic() < deadline, "no ledger batch was journaled"
+        time.sleep(0.05)
     leash.stop(signal.SIGKILL)
+    crashed = leash_verify(data_dir)  # the dead process's journal is read, not replayed
+    assert crashed.returncode == 0, crashed.stdout + crashed.stderr
+    assert "read from a stopped process's journal: OK" in crashed.stdout
 
     again = start_leash(data_dir)
     try:
@@ -109,6 +124,11 @@ def test_kill_9_loses_no_decision_of_the_gate(tmp_path: Path) -> None:
     finally:
         again.stop()
     assert sorted(stored) == sorted(answered)  # every one, none twice
+    verify = leash_verify(data_dir)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    ledger = verify.stdout.splitlines()[-1]
+    assert ledger.startswith("ledger: verified") and "in 2 chains" in ledger  # killed + successor
+    assert ledger.endswith(": OK")
 
 
 def test_kill_9_loses_no_webhook_of_the_outbox(tmp_path: Path) -> None:

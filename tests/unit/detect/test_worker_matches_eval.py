@@ -33,6 +33,7 @@ from detect.settings import DetectSettings
 from detect.worker import DetectionWorker
 from ingest.bus.embedded import EmbeddedBroker
 from ingest.events import AuditEvent, decode_event, encode_event
+from ingest.ledger import LedgerStore
 from ingest.runtime import open_runtime
 from ingest.store.chdb import ChdbStore
 from leash.app import build_app, build_services, start_workers
@@ -134,10 +135,12 @@ def streamed(traffic: Traffic, tmp_path_factory: pytest.TempPathFactory) -> Iter
         update={"trusted_keys": [INGEST_KEY_NAME]}
     )
     with open_runtime(settings) as runtime:
-        assert isinstance(runtime.store, ChdbStore)  # the embedded store `leash up` opens
+        store = runtime.store
+        assert isinstance(store, LedgerStore)  # the ledger chained over...
+        assert isinstance(store.backend, ChdbStore)  # ...the embedded store `leash up` opens
         # the history lands in the store the way evaluate_scenario stores it (not through the
         # bus: the eval's engine starts cold on the test day, so must the worker's)
-        runner.store_events(runtime.store, traffic.history)
+        runner.store_events(store.backend, traffic.history)
         # the worker's own training path (DetectionWorker.train_now, POST /v1/detector/train and
         # `leash train` all call train_and_save); the worker then loads the model from disk as
         # `leash up` does on start

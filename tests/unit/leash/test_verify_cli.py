@@ -74,3 +74,39 @@ def test_export_the_key_verify_against_it_and_catch_a_rewrite(tmp_path: Path) ->
 
     missing = verify(data_dir, "--public-key", str(tmp_path / "nope.pub"))
     assert missing.returncode == 2 and "nope.pub" in missing.stderr
+
+
+def test_verify_checks_the_ledger_and_names_a_decision_changed_afterwards(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    with open_runtime(settings) as runtime:
+        services = build_services(runtime)
+        start_workers(runtime, sink=False, services=services)
+        with TestClient(build_app(services)) as client:
+            for n in range(3):
+                body = {
+                    "principal": "arn:aws:iam::123456789012:user/alice",
+                    "action": "DescribeInstances",
+                    "source": "ec2.amazonaws.com",
+                    "resources": [f"i-{n}"],
+                }
+                answer = client.post("/v1/decide", json=body, headers=auth(INGEST_KEY))
+                assert answer.json()["decision"] == "allow"
+
+    ok = verify(settings.data_dir)
+    assert ok.returncode == 0, ok.stderr
+    assert "ledger: verified 1 batches in 1 chains, 3 rows, 1 signatures checked: OK" in ok.stdout
+
+    store = ChdbStore(settings.resolved_store_url.removeprefix("chdb://"))
+    try:
+        store.command(
+            "ALTER TABLE decisions UPDATE decision = 'deny' WHERE has(resources, 'i-1') "
+            "SETTINGS mutations_sync = 1"
+        )
+    finally:
+        store.close()
+    caught = verify(settings.data_dir)
+    assert caught.returncode == 1
+    assert (
+        "TAMPERED ledger chain" in caught.stderr
+        and "(decisions): 1 row(s) changed" in caught.stderr
+    )

@@ -78,7 +78,7 @@ def test_removed_batch_record_breaks_the_link(store: ChdbStore) -> None:
 def rewrite_chain(store: ChdbStore, from_seq: int, signer: ChainSigner | None) -> None:
     """What an attacker with write access to the store does after editing rows: recompute every
     batch hash from `from_seq` on (rows hash, link, hash), and sign them with `signer`."""
-    from ingest.sink.writer import chain_hash, row_digest, rows_hash
+    from ingest.chain import chain_hash, row_digest, rows_hash
 
     current = {
         str(e): row_digest(str(e), str(r))
