@@ -143,6 +143,22 @@ def test_a_fast_group_never_trims_what_a_slow_group_has_not_read() -> None:
     assert len(slow.poll(100, 0.1)) == 5
 
 
+def test_a_group_that_never_committed_keeps_its_records_across_a_restart(tmp_path: Path) -> None:
+    """The sink held its batch and a kill -9 came before its first commit, while detect had
+    committed everything: after the restart the sink must still read every record."""
+    broker = EmbeddedBroker(partitions=1, log_dir=tmp_path)
+    broker.subscriber(["t"], "sink")  # joined, never commits
+    detect = broker.subscriber(["t"], "detect")
+    publish(broker, 5)
+    records = detect.poll(100, 0.2)
+    detect.commit({(r.topic, r.partition): r.offset + 1 for r in records})
+    broker.close()
+    again = EmbeddedBroker(partitions=1, log_dir=tmp_path)
+    assert sorted(drain(again, "sink")) == sorted(f"v{i}".encode() for i in range(5))
+    assert drain(again, "detect") == []
+    again.close()
+
+
 def test_concurrent_commits_of_two_groups_keep_offsets_file_consistent(tmp_path: Path) -> None:
     import threading
 
