@@ -1,4 +1,4 @@
-"""wait_until: poll a condition with a deadline, for tests that wait on another thread or process."""
+"""wait_until: poll a condition with a deadline, for tests waiting on another thread or process."""
 
 from __future__ import annotations
 
