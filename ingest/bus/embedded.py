@@ -223,9 +223,17 @@ class EmbeddedBroker:
 
     # -- consuming --------------------------------------------------------------------------
     def _join(self, sub: EmbeddedSubscriber) -> None:
-        with self._lock:
-            self._members.setdefault(sub.group_id, []).append(sub)
-            self._rebalance(sub.group_id)
+        # A group is known from its first join, not its first commit: offsets.json lists it (with
+        # no offsets), so a restart before its first commit still holds back what it has not read.
+        with self._offsets_lock:
+            with self._lock:
+                new = sub.group_id not in self._committed
+                self._committed.setdefault(sub.group_id, {})
+                self._members.setdefault(sub.group_id, []).append(sub)
+                self._rebalance(sub.group_id)
+                snapshot = self._offsets_snapshot()
+            if new and self._log_dir is not None:
+                _write_atomic(self._log_dir / "offsets.json", orjson.dumps(snapshot))
 
     def _leave(self, sub: EmbeddedSubscriber) -> None:
         with self._lock:
@@ -262,10 +270,7 @@ class EmbeddedBroker:
             with self._lock:
                 committed = self._committed.setdefault(group_id, {})
                 committed.update(offsets)
-                snapshot = {
-                    g: {f"{t}:{p}": o for (t, p), o in tps.items()}
-                    for g, tps in self._committed.items()
-                }
+                snapshot = self._offsets_snapshot()
                 low = self._low_water()
                 for (topic, p), mark in low.items():
                     part = self._partition(topic, p)
@@ -277,6 +282,11 @@ class EmbeddedBroker:
                 with self._queue_ready:  # the writer thread owns the log; deletion is rare
                     if self._log is not None:
                         self._log.delete_before(low)
+
+    def _offsets_snapshot(self) -> dict[str, dict[str, int]]:
+        return {
+            g: {f"{t}:{p}": o for (t, p), o in tps.items()} for g, tps in self._committed.items()
+        }
 
     def _low_water(self) -> dict[TopicPartition, int]:
         """Lowest committed offset per partition over every group, subscribed or committed.

@@ -33,11 +33,10 @@ from detect.response.webhooks import (
     verify_signature,
 )
 from detect.services import Services, ServiceWorker, build_services
-from ingest.api import create_app
 from ingest.runtime import Runtime, open_runtime
 from ingest.settings import Settings
 from ingest.sink.worker import SinkWorker
-from leash.app import router_factories
+from leash.app import build_app
 from tests.conftest import INGEST_KEY, auth
 from tests.ports import free_port
 
@@ -318,7 +317,7 @@ def open_response_env(
         services = build_services(rt, notifier=sink)
         services.detection = detection  # type: ignore[assignment]
         worker = ServiceWorker(services).start()
-        app = create_app(rt, routers=router_factories(services))
+        app = build_app(services)  # as `leash up` builds it: with the decide fast path
         try:
             with TestClient(app) as client:
                 yield ResponseEnv(rt, client, services, sink, worker)

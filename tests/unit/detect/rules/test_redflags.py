@@ -515,30 +515,69 @@ def test_root_activity(
     assert redflags(event) == expected
 
 
+def _federated(issuer: str, session: str, *, mfa: str) -> dict[str, Any]:
+    """The identity of a console sign-in through an identity provider (SSO, SAML)."""
+    return {
+        "type": "AssumedRole",
+        "principalId": f"AROAEXAMPLE:{session}",
+        "accountId": ACCOUNT,
+        "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{issuer}/{session}",
+        "sessionContext": {
+            "attributes": {"creationDate": "2026-11-02T09:00:00Z", "mfaAuthenticated": mfa},
+            "sessionIssuer": {
+                "type": "Role",
+                "arn": f"arn:aws:iam::{ACCOUNT}:role/{issuer}",
+                "userName": issuer,
+            },
+        },
+    }
+
+
+SSO_USER = _federated("AWSReservedSSO_admin_0123456789abcdef", "alice@example.com", mfa="false")
+SAML_USER = _federated("OktaAdmin", "alice@example.com", mfa="false")
+SAML_ARN = f"arn:aws:iam::{ACCOUNT}:saml-provider/Okta"
+NO_MFA = {"redflag:console_login_without_mfa": "medium"}
+ROOT_NO_MFA = {"redflag:console_login_without_mfa": "high", "redflag:root_activity": "high"}
+
+
 @pytest.mark.parametrize(
-    ("identity", "mfa", "expected"),
+    ("identity", "mfa", "outcome", "extra", "expected"),
     [
-        pytest.param(USER, "No", {"redflag:console_login_without_mfa": "medium"}, id="user no mfa"),
-        pytest.param(USER, "Yes", {}, id="user with mfa"),
+        pytest.param(USER, "No", "Success", {}, NO_MFA, id="user no mfa"),
+        pytest.param(USER, "Yes", "Success", {}, {}, id="user with mfa"),
+        pytest.param(USER, "No", "Failure", {}, {}, id="user no mfa, failed"),
+        pytest.param(ROOT, "No", "Success", {}, ROOT_NO_MFA, id="root no mfa"),
+        pytest.param(ROOT, "Yes", "Success", {}, {"redflag:root_activity": "high"}, id="root mfa"),
+        pytest.param(ROOT, "No", "Failure", {}, {}, id="root no mfa, failed"),
+        pytest.param(SSO_USER, "No", "Success", {}, {}, id="sso sign-in"),
         pytest.param(
-            ROOT,
-            "No",
-            {"redflag:console_login_without_mfa": "high", "redflag:root_activity": "high"},
-            id="root no mfa",
+            SAML_USER, "No", "Success", {"SamlProviderArn": SAML_ARN}, {}, id="saml sign-in"
         ),
     ],
 )
 def test_console_login_without_mfa(
-    identity: dict[str, Any], mfa: str, expected: dict[str, str]
+    identity: dict[str, Any],
+    mfa: str,
+    outcome: str,
+    extra: dict[str, str],
+    expected: dict[str, str],
 ) -> None:
+    """Only a successful IAM-user or root password sign-in without MFA fires: a failed one
+    changed nothing, and federated sign-ins carry MFA at the identity provider, where CloudTrail
+    records MFAUsed "No" whatever the provider did."""
     event = make_event(
         userIdentity=identity,
         eventSource="signin.amazonaws.com",
         eventName="ConsoleLogin",
         eventType="AwsConsoleSignIn",
         readOnly=False,
-        additionalEventData={"MFAUsed": mfa},
-        responseElements={"ConsoleLogin": "Success"},
+        additionalEventData={
+            "LoginTo": "https://console.aws.amazon.com/console/home",
+            "MobileVersion": "No",
+            "MFAUsed": mfa,
+            **extra,
+        },
+        responseElements={"ConsoleLogin": outcome},
     )
     assert redflags(event) == expected
 
