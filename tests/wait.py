@@ -13,7 +13,11 @@ POLL_S = 0.02  # seconds between checks
 
 
 def wait_until(
-    condition: Callable[[], T], *, timeout_s: float = 10.0, what: str = "condition"
+    condition: Callable[[], T],
+    *,
+    timeout_s: float = 10.0,
+    what: str = "condition",
+    poll_s: float = POLL_S,
 ) -> T:
     """Return the condition's first truthy value; fail the test if `timeout_s` passes first.
 
@@ -27,4 +31,4 @@ def wait_until(
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(POLL_S)
+        time.sleep(poll_s)

@@ -7,7 +7,6 @@ app with the decide fast path).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +23,7 @@ from leash.app import build_app, build_services, start_workers
 from tests.conftest import ADMIN_KEY, INGEST_KEY, INGEST_KEY_NAME, READ_KEY, auth
 from tests.factories import make_record
 from tests.unit.detect.response.test_webhooks import SECRET, Received, WebhookReceiver
+from tests.wait import wait_until
 
 AGENT_ARN = "arn:aws:sts::123456789012:assumed-role/deploy-agent/agent-run-7f3a"
 AGENT_KEY = "arn:aws:sts::123456789012:assumed-role/deploy-agent"
@@ -31,13 +31,7 @@ WAIT_S = 30.0  # seconds; generous for 2 shared cores, the test ends as soon as 
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout_s: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    return wait_until(check, timeout_s=timeout_s, what=what, poll_s=0.05)
 
 
 def webhooks(receiver: WebhookReceiver, event_type: str) -> list[tuple[Received, dict[str, Any]]]:

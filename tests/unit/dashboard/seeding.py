@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import httpx
 
 from tests.factories import DATASETS, make_record
+from tests.wait import wait_until
 
 __all__ = [
     "ACTIVE_AGENT",
@@ -129,14 +129,7 @@ def agent_records() -> list[dict[str, Any]]:
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout_s: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(0.1)
+    return wait_until(check, timeout_s=timeout_s, what=what, poll_s=0.1)
 
 
 def _batches() -> Iterator[bytes | dict[str, Any]]:
@@ -164,8 +157,8 @@ def seed(client: httpx.Client, reader: httpx.Client) -> int:
 
     try:
         wait_for(stored, f"{accepted} events in the store")
-    except TimeoutError as exc:
-        raise TimeoutError(f"{exc}; the store holds {totals[-1]}") from None
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the store holds {totals[-1]}") from None
     return accepted
 
 
