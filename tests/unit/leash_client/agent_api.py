@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -12,6 +11,7 @@ import pytest
 from leash_client import LeashClient
 from tests.ports import free_port
 from tests.unit.dashboard.harness import ADMIN_KEY, INGEST_KEY, LeashAPI, start_api
+from tests.wait import wait_until
 
 APPROVER_WAIT_S = 20.0  # seconds an approver waits for a pending approval to show up
 
@@ -48,17 +48,17 @@ def pending_approvals(api: LeashAPI, principal: str) -> list[dict[str, object]]:
 
 def approve_when_asked(api: LeashAPI, principal: str, *, verdict: str = "approve") -> str:
     """Wait for `principal`'s pending approval, then approve (or deny) it as an admin."""
-    deadline = time.monotonic() + APPROVER_WAIT_S
-    while time.monotonic() < deadline:
-        pending = pending_approvals(api, principal)
-        if pending:
-            approval = str(pending[0]["id"])
-            with api.client(ADMIN_KEY) as admin:
-                answer = admin.post(f"/v1/approvals/{approval}/{verdict}", json={})
-                assert answer.status_code == 200, answer.text
-            return approval
-        time.sleep(0.1)
-    raise AssertionError(f"no approval was asked for {principal} in {APPROVER_WAIT_S:.0f}s")
+    pending = wait_until(
+        lambda: pending_approvals(api, principal),
+        timeout_s=APPROVER_WAIT_S,
+        what=f"an approval asked for {principal}",
+        poll_s=0.1,
+    )
+    approval = str(pending[0]["id"])
+    with api.client(ADMIN_KEY) as admin:
+        answer = admin.post(f"/v1/approvals/{approval}/{verdict}", json={})
+        assert answer.status_code == 200, answer.text
+    return approval
 
 
 def unreachable() -> LeashClient:
