@@ -15,6 +15,7 @@ from detect.rules.redflags.field import (
     as_text,
     ec2_items,
     is_false,
+    is_true,
     param,
     red_flag,
 )
@@ -105,6 +106,20 @@ def _public_access_block(record: Mapping[str, Any]) -> Hit | None:
     return Hit(target, "public access block relaxed: " + ", ".join(off) + " off") if off else None
 
 
+def _no_way_back(record: Mapping[str, Any]) -> Hit | None:
+    """A database deleted with no final snapshot: nothing to restore it from (and with its
+    automated backups, not even a point in time). Temporary databases are the twin's call."""
+    if not is_true(param(record, "skipFinalSnapshot")):
+        return None
+    target = as_text(param(record, "dBInstanceIdentifier") or param(record, "dBClusterIdentifier"))
+    backups = is_true(param(record, "deleteAutomatedBackups"))
+    return Hit(
+        target,
+        "database deleted with no final snapshot"
+        + (" and its automated backups" if backups else ""),
+    )
+
+
 LOGGING: tuple[RedFlag, ...] = (
     red_flag(
         "stop_logging",
@@ -181,6 +196,14 @@ LOGGING: tuple[RedFlag, ...] = (
     ),
 )
 GUARDRAILS: tuple[RedFlag, ...] = (
+    red_flag(
+        "database_deleted_unrecoverably",
+        "high",
+        about="database deleted without a final snapshot",
+        sources="rds",
+        actions="DeleteDBInstance DeleteDBCluster",
+        match=_no_way_back,
+    ),
     red_flag(
         "alarms_silenced",
         "high",

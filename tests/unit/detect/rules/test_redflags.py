@@ -644,3 +644,27 @@ NORMALIZER_EVENT = make_event(
     eventName="AddPermission20150331v2",  # versioned eventName
     requestParameters={"functionName": "f", "principal": "*"},
 )
+
+
+def test_a_database_deleted_with_no_final_snapshot_is_a_red_flag() -> None:
+    gone = {"dBInstanceIdentifier": "staging-kyc-db", "skipFinalSnapshot": True}
+    assert redflags(call("rds", "DeleteDBInstance", gone)) == {
+        "redflag:database_deleted_unrecoverably": "high"
+    }
+    cluster = {"dBClusterIdentifier": "orders", "skipFinalSnapshot": "true"}
+    assert redflags(call("rds", "DeleteDBCluster", cluster)) == {
+        "redflag:database_deleted_unrecoverably": "high"
+    }
+    backups = gone | {"deleteAutomatedBackups": True}
+    finding = next(
+        f
+        for r in RED_FLAGS
+        if (f := r.evaluate(call("rds", "DeleteDBInstance", backups))) is not None
+    )
+    assert "staging-kyc-db" in finding.summary and "automated backups" in finding.summary
+    kept = {
+        "dBInstanceIdentifier": "staging-kyc-db",
+        "skipFinalSnapshot": False,
+        "finalDBSnapshotIdentifier": "staging-kyc-db-final",
+    }
+    assert redflags(call("rds", "DeleteDBInstance", kept)) == {}
