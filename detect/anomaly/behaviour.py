@@ -35,6 +35,14 @@ FAST_WINDOW_MS = 60_000
 JOB_HIGH = 10.0  # a principal whose quiet days reach this many does it for a living
 HOST_ACCESS = GRANT_ACTIONS - {"UpdateFunctionCode", "UpdateFunctionCode20150331v2"}
 FAST_SWEEP_MS = 120_000  # a sweep this fast is no workload's habit
+# Stolen credentials list what the account holds before they take it (MITRE's discovery):
+# IAM users and policies, the account summary, parameters, functions. A person calling this
+# many listing calls they never made before, within minutes, is held for a second sign (a
+# sweep, a decrypt burst, a new network: seed 854's stolen key listed five it never had).
+# Only people: an AI agent exploring an account and a pipeline planning new resources list
+# what is new to them as their work.
+DISCOVERY = re.compile(r"^(List|Describe|GetAccount|GetCallerIdentity$)")
+DISCOVERY_NEW = 5  # distinct never-made listing calls in 10 min
 # ... unless every secret in it is named for a non-production environment: a coding agent
 # working in dev and staging reads their configuration by the dozen on its first day (seeds
 # 797, 801); its own days judge that, and a sweep that reaches anything else is still swift
@@ -54,6 +62,10 @@ SECRET_READS = {
     ("kms", "Decrypt"): ("keyId",),
 }
 GPU_TYPES = re.compile(r"^(p[2-6]|g[3-6]|g4dn|g5g|inf[12]|trn[12]|dl[12]|vt1|f1)[a-z]*\.", re.I)
+# CPU mining runs on the biggest general machines (c5.24xlarge, m6i.32xlarge, *.metal): one in
+# a region the organisation never works in is a hijack too (seed 842); in its own regions such
+# machines are its workloads'
+BIG_TYPES = re.compile(r"\.(metal|(8|9|\d{2,})xlarge)$", re.I)
 # a new network or client is context for a principal whose active days (after its first) brought
 # a new one at most this often: a person's home and office (never after week one), not a CI
 # runner's fresh IP (every day) or a laptop that roams between cafés (most days)
@@ -160,6 +172,7 @@ class _Seen:  # what a principal's state does not keep
     gpu_regions: set[str] = field(default_factory=set)  # regions it launched GPU instances in
     new_stores: dict[str, int] = field(default_factory=dict)  # store -> first read ms (new ones)
     denied_ms: int = -(10**15)  # latest denied call
+    stranger_ms: int = -(10**15)  # latest call from a network or client new to it (a note)
     passed: set[str] = field(default_factory=set)  # roles it handed to new compute
 
 
@@ -180,6 +193,7 @@ class BehaviourDetector:
         self._denied_fast = TallyBook(FAST_WINDOW_MS)
         self._new_reads = TallyBook(WINDOW_MS)
         self._decrypts = TallyBook(WINDOW_MS)
+        self._discovery = TallyBook(WINDOW_MS)
         self._seen: dict[str, _Seen] = {}
 
     def evaluate(self, state: PrincipalState, event: AuditEvent, new: Novelty) -> list[Finding]:
@@ -197,6 +211,7 @@ class BehaviourDetector:
             found.append(self._self_grant(state, event, record, seen))
             found.append(self._console(state, event, record, new))
             found.append(self._passed_role(state, event, record, seen))
+            found.append(self._discovery_burst(state, event, new))
         elif result == "denied":
             seen.denied_ms = event.event_time_ms
             found.append(self._denied_burst(state, event))
@@ -218,6 +233,12 @@ class BehaviourDetector:
         limit = threshold(
             SWEEP_FLOORS, state.actor_kind, tally.high, JOB_HIGH, learned_days=state.learned_days
         )
+        seen = self._seen.setdefault(state.key, _Seen())
+        if event.event_time_ms - seen.stranger_ms <= WINDOW_MS:
+            # its habit was learned where it works: from a network or with a client it never
+            # used, only the kind's floor excuses the count (seed 851: a person who reads 22
+            # parameters on busy days, 17 read from a stranger's network with python-requests)
+            limit = min(limit, SWEEP_FLOORS.get(state.actor_kind, max(SWEEP_FLOORS.values())))
         if count <= limit:
             return None
         fast = event.event_time_ms - tally.first_ms() <= FAST_SWEEP_MS
@@ -272,6 +293,37 @@ class BehaviourDetector:
                 "catastrophic": f"wholesale reads of {store}, never read by it before",
             },
         )
+
+    def _discovery_burst(
+        self, state: PrincipalState, event: AuditEvent, new: Novelty
+    ) -> Finding | None:
+        """A person listing what the account holds with calls they never made (DISCOVERY)."""
+        if not (new.action and state.mature and state.actor_kind == "human"):
+            return None
+        if event.action_class != "read" or not DISCOVERY.match(event.action):
+            return None
+        tally = self._discovery.get(state.key)
+        count = tally.add(event.event_time_ms, event.event_id, event.action)
+        if count < DISCOVERY_NEW:
+            return None
+        finding = _finding(
+            state,
+            event,
+            "baseline:first_seen_discovery",
+            "medium",
+            f"{count:g} listing calls this person never made, in 10 min: taking stock of the "
+            "account",
+            ids=tally.ids(),
+            first_ms=tally.first_ms(),
+            explanation={
+                "new_discovery_calls_10m": {
+                    "value": count,
+                    "baseline": 0.0,
+                    "threshold": DISCOVERY_NEW,
+                }
+            },
+        )
+        return replace(finding, tier="hold")
 
     def _denied_burst(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
         """Distinct calls denied in 10 min, or in one minute, beyond the principal's own: a
@@ -481,8 +533,12 @@ class BehaviourDetector:
         if event.action != "RunInstances":
             return None
         instance_type = str(lookup(record, "requestParameters", "instanceType") or "")
-        if not GPU_TYPES.match(instance_type):
-            return None
+        if not GPU_TYPES.match(instance_type) and not (
+            BIG_TYPES.search(instance_type)
+            and not self.org.region_in_use(event.region)
+            and not self.org.young_account(event.account, event.event_time_ms)
+        ):
+            return None  # (on an install's first days every region is one nobody used yet)
         seen = self._seen.setdefault(state.key, _Seen())
         if event.region in seen.gpu_regions or len(seen.gpu_regions) >= MAX_VALUES:
             return None
@@ -521,6 +577,7 @@ class BehaviourDetector:
                 fresh[dim] = f"a new {what} ({value})"
         if not fresh:
             return []
+        self._seen.setdefault(state.key, _Seen()).stranger_ms = event.event_time_ms
         said = " and ".join(fresh.values())
         rule, severity, summary = "context:new_source", "medium", "a principal that rarely sees one"
         if state.actor_kind == "service" and "client" in fresh and new.client in BROWSERS:

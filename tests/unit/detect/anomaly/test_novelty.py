@@ -287,3 +287,75 @@ def test_a_ci_roles_session_from_a_browser_pages_wherever_its_runners_are() -> N
     assert opened == ["baseline:workload_credentials_elsewhere"]
     _, opened = run(base + day_of_work(DAYS, ELSEWHERE, {**CI_ROLE, "userAgent": BOTO}))
     assert opened == []
+
+
+def secrets_day(day: int, ip: str) -> list[AuditEvent]:
+    """A day of a person whose work reads 25 secrets in five minutes (a release check)."""
+    start = BASE_TIME + timedelta(days=day, hours=1)
+    return day_of_work(day, ip, PERSON) + [
+        secret_read(start + timedelta(minutes=45, seconds=12 * i), ip, f"prod/app-{i}", PERSON)
+        for i in range(25)
+    ]
+
+
+def test_a_sweep_within_a_readers_habit_pages_from_a_stranger_network_only() -> None:
+    """Its own high excuses a person's volume where the person works; from a network it never
+    used, only the kind's floor does (seed 851)."""
+    days = [e for day in range(DAYS) for e in secrets_day(day, office_or_home(day))]
+    _, opened = run(days + sweep(OFFICE))
+    assert opened == []
+    _, opened = run(days + sweep(ELSEWHERE))
+    assert opened == ["baseline:credential_sweep"]
+
+
+LISTINGS = (
+    "ListUsers",
+    "ListPolicies",
+    "GetAccountSummary",
+    "GetAccountAuthorizationDetails",
+    "ListRoles",
+    "DescribeParameters",
+)
+
+
+def taking_stock(start: datetime) -> list[AuditEvent]:
+    """Listing calls the person never made: what the account holds."""
+    return [
+        make_event(
+            eventSource="iam.amazonaws.com",
+            eventName=action,
+            sourceIPAddress=OFFICE,
+            at=start + timedelta(seconds=4 * i),
+            **PERSON,
+        )
+        for i, action in enumerate(LISTINGS)
+    ]
+
+
+def decrypts(start: datetime) -> list[AuditEvent]:
+    """Forty decrypts under the person's usual key in two minutes."""
+    return [
+        make_event(
+            eventSource="kms.amazonaws.com",
+            eventName="Decrypt",
+            requestParameters={"keyId": "arn:aws:kms:us-east-1:123456789012:key/app"},
+            sourceIPAddress=OFFICE,
+            at=start + timedelta(seconds=3 * i),
+            **PERSON,
+        )
+        for i in range(40)
+    ]
+
+
+def test_taking_stock_with_never_made_listings_corroborates_a_decrypt_burst() -> None:
+    """Seed 854: a person's stolen key, from a network the person roams anyway, listed five
+    things it never listed, then decrypted 46 times in two minutes. Either alone waits."""
+    days = history(PERSON, office_or_home)
+    at = BASE_TIME + timedelta(days=DAYS, hours=3)
+    _, opened = run(days + taking_stock(at) + decrypts(at + timedelta(minutes=1)))
+    assert len(opened) == 1 and opened[0] in (
+        "baseline:first_seen_discovery",
+        "baseline:decrypt_burst",
+    )
+    assert run(days + decrypts(at + timedelta(minutes=1)))[1] == []
+    assert run(days + taking_stock(at))[1] == []
