@@ -76,6 +76,13 @@ NEW_STORE_READS = 50  # objects read in 10 min from stores the principal first r
 NEW_STORE_MS = 3_600_000  # ... this: exfiltration from a bucket or table it never touched
 SESSION_START_MS = 5 * 60_000  # a session's first minutes
 SESSION_DENIALS = 10  # refused credential reads in them that page with no history (workloads)
+# A workload's session that is refused this many different calls, and little else, in its first
+# minutes is not its job running (a deploy that lacks one permission fails on it and stops):
+# its credentials are in someone else's hands, finding out what they may do (seed 847: a
+# deploy role refused nine listing calls of its first seventeen, then reading buckets). A role
+# with no days of its own may be a new pipeline still missing its permissions: it waits.
+SESSION_REFUSED_CALLS = 8
+SESSION_REFUSED_SHARE = 0.8
 # Calls that hand over a credential or a secret: a new session refused these again and again is
 # someone trying stolen credentials on secrets (an agent hitting its permission boundary is
 # refused all sorts of calls, and does not page for it)
@@ -179,7 +186,10 @@ class _Seen:  # what a principal's state does not keep
 @dataclass
 class _Session:  # one run of a role (its session ARN) or one user
     first_ms: int
-    denied: list[str] = field(default_factory=list)  # denied event ids in its first minutes
+    denied: list[str] = field(default_factory=list)  # denied credential reads, first minutes
+    calls: int = 0  # calls in its first minutes
+    refusals: int = 0  # ... of them refused
+    refused: dict[str, str] = field(default_factory=dict)  # refused call -> event id, same
 
 
 class BehaviourDetector:
@@ -439,8 +449,17 @@ class BehaviourDetector:
             if len(self._sessions) > MAX_SESSIONS:
                 self._sessions.popitem(last=False)
         fresh = event.event_time_ms - session.first_ms <= SESSION_START_MS
-        credential = event.action in CREDENTIAL_CALLS
-        if not denied or not credential or not fresh or state.actor_kind == "human":
+        if not fresh or state.actor_kind == "human":
+            return None
+        session.calls += 1
+        session.refusals += denied
+        if denied and len(session.refused) < SESSION_REFUSED_CALLS:
+            session.refused.setdefault(event.action, event.event_id)
+            if len(session.refused) == SESSION_REFUSED_CALLS:
+                found = self._refused_start(state, event, session)
+                if found is not None:
+                    return found
+        if not denied or event.action not in CREDENTIAL_CALLS:
             return None
         session.denied.append(event.event_id)
         if len(session.denied) != SESSION_DENIALS:
@@ -458,6 +477,28 @@ class BehaviourDetector:
             ids=tuple(session.denied),
             first_ms=session.first_ms,
             explanation={"catastrophic": text, "session": event.principal},
+        )
+
+    def _refused_start(
+        self, state: PrincipalState, event: AuditEvent, session: _Session
+    ) -> Finding | None:
+        """SESSION_REFUSED_CALLS different calls refused, nearly all it did, as a mature
+        workload's session starts."""
+        if state.actor_kind != "service" or not state.mature:
+            return None
+        if session.refusals < SESSION_REFUSED_SHARE * session.calls:
+            return None
+        return _finding(
+            state,
+            event,
+            "baseline:refused_session_start",
+            "high",
+            f"{len(session.refused)} different calls refused in the first minutes of session "
+            f"{event.principal}, {session.refusals} of its {session.calls} calls: its credentials "
+            "in other hands, finding out what they may do",
+            ids=tuple(session.refused.values()),
+            first_ms=session.first_ms,
+            explanation={"refused": sorted(session.refused), "calls": session.calls},
         )
 
     def _decrypt_burst(self, state: PrincipalState, event: AuditEvent) -> Finding | None:

@@ -55,3 +55,66 @@ def test_a_person_getting_refusals_does_not_page_for_it() -> None:
 
 def test_an_agent_refused_ordinary_calls_does_not() -> None:
     assert opened(denied(12, 10, action="DescribeSecurityGroups", **ROLE)) == []
+
+
+DEPLOY = {"role": "gha-pricing-deploy", "userAgent": "aws-sdk-js/3.540.0"}
+LISTINGS = (
+    "ListAccounts",
+    "GetAccountSummary",
+    "DescribeSnapshots",
+    "ListGroups",
+    "ListSecrets",
+    "DescribeParameters",
+    "ListBuckets",
+    "GetBucketPolicy",
+    "ListUsers",
+)
+
+
+def deploy_run(
+    day: int, run: int, *, refused: tuple[str, ...] = (), ok: int = 30
+) -> list[AuditEvent]:
+    """One GitHub Actions job of the deploy role: its own session, `ok` calls that work, and
+    the `refused` calls (one each) spread through its first minute."""
+    start = BASE_TIME + timedelta(days=day, hours=run)
+    who = DEPLOY | {"session": f"github-{day}{run:02d}"}
+    calls = [
+        make_event(eventName="DescribeStacks", at=start + timedelta(seconds=2 * i), **who)
+        for i in range(ok)
+    ]
+    calls += [
+        make_event(
+            eventName=action,
+            errorCode="AccessDenied",
+            at=start + timedelta(seconds=1 + 2 * i),
+            **who,
+        )
+        for i, action in enumerate(refused)
+    ]
+    return calls
+
+
+def deploy_days(days: int = 4) -> list[AuditEvent]:
+    """Its jobs: each plan probes what it may list and is refused nine calls among its forty."""
+    return [
+        e
+        for day in range(days)
+        for run in range(3)
+        for e in deploy_run(day, run, refused=LISTINGS, ok=40)
+    ]
+
+
+def test_a_workload_session_refused_nearly_everything_it_lists_pages() -> None:
+    """A deploy role whose plans are refused nine listing calls among their work, now a
+    session refused the same nine of its first eleven calls (its credentials in someone else's
+    hands): its own refusals in ten minutes are no more than usual, the share is not."""
+    stolen = deploy_run(4, 5, refused=LISTINGS, ok=2)
+    events = sorted([*deploy_days(), *stolen], key=lambda e: e.event_time_ms)
+    assert opened(events) == ["baseline:refused_session_start"]
+
+
+def test_refusals_among_a_deploys_own_work_or_on_a_new_roles_first_day_do_not() -> None:
+    probing = deploy_run(4, 5, refused=LISTINGS, ok=40)  # a plan probing among its work
+    events = sorted([*deploy_days(), *probing], key=lambda e: e.event_time_ms)
+    assert opened(events) == []
+    assert opened(deploy_run(0, 0, refused=LISTINGS, ok=2)) == []  # a pipeline not yet allowed
