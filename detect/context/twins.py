@@ -54,6 +54,10 @@ EXPOSURE_RULES = frozenset(
 # data or a role opened to the outside: a temporary name excuses none of them
 OPENING_RULES = EXPOSURE_RULES | {"redflag:role_trust_external"}
 BORN_RECENTLY_MS = 30 * 86_400_000  # a target created within this in the observed history
+# ... but opened to the outside, only by the run that made it: a deploy creating a bucket and
+# its policy, a role and its trust. A role the CI made last week, now made to trust an account
+# nobody knows, is a backdoor in a role that looks like the pipeline's own (seed 843)
+OPENED_AT_BIRTH_MS = 3_600_000
 NEW_USER_MS = 7 * 86_400_000  # keys or a password for a user created within this
 _ACCOUNT = re.compile(r"(?<!\d)(\d{12})(?!\d)")
 _EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)
@@ -137,8 +141,9 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         )
         # a temporary name excuses tearing a target down, not opening it to the outside (a dev
         # copy of the data is still the data); a target the caller just made still does
-        by_name = case.finding.rule not in OPENING_RULES
-        return not backdoor and _young_target(org, case, by_name=by_name)
+        opening = case.finding.rule in OPENING_RULES
+        young_ms = OPENED_AT_BIRTH_MS if opening else BORN_RECENTLY_MS
+        return not backdoor and _young_target(org, case, by_name=not opening, within_ms=young_ms)
 
     def unused(case: Case) -> bool:
         return not org.region_in_use(case.event.region)
@@ -299,7 +304,9 @@ def _targets(case: Case) -> list[str]:
     return [r for r in case.event.resources if resource_name(r)]
 
 
-def _young_target(org: OrgMemory, case: Case, *, by_name: bool = True) -> bool:
+def _young_target(
+    org: OrgMemory, case: Case, *, by_name: bool = True, within_ms: int = BORN_RECENTLY_MS
+) -> bool:
     """Every target is named as temporary (when `by_name`), or the caller itself created it
     lately (a target someone else just created is no excuse: new code pushed into a function
     CloudFormation just recreated is still new code in production)."""
@@ -311,7 +318,7 @@ def _young_target(org: OrgMemory, case: Case, *, by_name: bool = True) -> bool:
         if by_name and _EPHEMERAL.search(resource):
             continue
         birth = org.born(resource_name(resource), event.event_time_ms)
-        if birth is None or event.event_time_ms - birth[0] >= BORN_RECENTLY_MS:
+        if birth is None or event.event_time_ms - birth[0] >= within_ms:
             return False
         if birth[1] != event.principal_key:
             return False

@@ -165,6 +165,23 @@ def test_a_grant_on_a_resource_the_caller_just_created_is_held_not_one_someone_e
     assert other and any(f.tier == "page" for f in other), tiers(other)
 
 
+def test_opening_to_the_outside_is_excused_only_in_the_run_that_made_the_target() -> None:
+    """A deploy creating a role and its trust is set-up; the pipeline's role of last week made
+    to trust an account nobody here knows is a backdoor (seed 843)."""
+    org = OrgMemory()
+    triage = Triage(org=org)
+    org.observe(call("CreateRole", "iam", {"roleName": "cfn-exec-role"}, 0, **CI))
+    trust = {
+        "roleName": "cfn-exec-role",
+        "policyDocument": '{"Statement": [{"Effect": "Allow", "Principal": {"AWS": '
+        '"arn:aws:iam::459597236355:root"}, "Action": "sts:AssumeRole"}]}',
+    }
+    at_birth = tiers(triaged(triage, call("UpdateAssumeRolePolicy", "iam", trust, 20, **CI)))
+    assert at_birth.get("redflag:role_trust_external") == "hold", at_birth
+    week_on = tiers(triaged(triage, call("UpdateAssumeRolePolicy", "iam", trust, 6 * 1440, **CI)))
+    assert week_on.get("redflag:role_trust_external") == "page", week_on
+
+
 def test_admin_for_an_identity_made_moments_ago_is_the_backdoor_not_a_young_target() -> None:
     org = OrgMemory()
     triage = Triage(org=org)
