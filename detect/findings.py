@@ -6,7 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RESTATES", "SEVERITIES", "TIERS", "UNUSED_REGION", "VOLUME_RULES", "Finding"]
+__all__ = [
+    "RESTATES",
+    "SEVERITIES",
+    "SOURCE_RULES",
+    "TIERS",
+    "UNUSED_REGION",
+    "VOLUME_RULES",
+    "Finding",
+]
 
 SEVERITIES = ("low", "medium", "high", "critical")
 TIERS = ("trace", "note", "hold", "page")  # what a finding may do on its own: Finding.tier
@@ -34,6 +42,9 @@ UNUSED_REGION = "a region the organisation does not use"
 # excused because its region is unused (a security engineer deleting GuardDuty detectors in
 # three unused regions touches five regions in ten minutes) are one fact, not two signs
 RESTATES = {UNUSED_REGION: frozenset({"baseline:region_spread"})}
+# findings whose whole point is where the call came from: a note that the network is new to the
+# principal says it again, and is no second sign for them
+SOURCE_RULES = frozenset({"baseline:console_new_network"})
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from detect.alerts.alert import Alert, severity_rank
 from detect.alerts.incidents import AlertBook
-from detect.findings import RESTATES, VOLUME_RULES, Finding
+from detect.findings import RESTATES, SOURCE_RULES, VOLUME_RULES, Finding
 
 __all__ = ["Pager"]
 
@@ -147,6 +147,8 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
     if other.rule in RESTATES.get(finding.twin, ()):
         return False  # the context that excused it, counted again
     if CONTEXT_PREFIX in (finding.rule[: len(CONTEXT_PREFIX)], other.rule[: len(CONTEXT_PREFIX)]):
+        if SOURCE_RULES & {finding.rule, other.rule}:
+            return False  # a new network, said twice
         # where the calls come from (a network the principal never used) is evidence apart
         # from what they do, even on the same calls: stolen keys sweeping or reading in bulk --
         # but not for a call its benign twin explains (a dev log group's retention, say)

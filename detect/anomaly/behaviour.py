@@ -70,6 +70,10 @@ BIG_TYPES = re.compile(r"\.(metal|(8|9|\d{2,})xlarge)$", re.I)
 # a new one at most this often: a person's home and office (never after week one), not a CI
 # runner's fresh IP (every day) or a laptop that roams between cafés (most days)
 NOVELTY_DAY_SHARE = 0.25
+# a person's console sign-in from a network never used pages alone once this many of their
+# days (after the first) showed their networks (seeds 841, 846, 849: people on their third
+# day, no MFA, a new network, nothing else -- all benign)
+CONSOLE_KNOWN_DAYS = 4
 ELSEWHERE_RULE = "baseline:workload_credentials_elsewhere"
 MAX_VALUES = 512  # nets and clients remembered per principal
 NEW_STORE_READS = 50  # objects read in 10 min from stores the principal first read within ...
@@ -558,11 +562,12 @@ class BehaviourDetector:
             f"console sign-in without MFA from a network this user never used ({event.source_ip})",
             explanation={"ip": event.source_ip, "network": new.net},
         )
-        judged = state.novelty_share("net") is not None
+        judged = state.active_days > CONSOLE_KNOWN_DAYS
         if judged and not self.org.shared_network(new.net, state.key):
             return finding
         # a network colleagues work from (the office, the VPN), or a person seen on too few days
-        # to know their networks yet (a young install: home on day two): waits for a second sign.
+        # to know their networks yet (a young install: home on day two, a trip on day three --
+        # two quiet days say little about how often one travels): waits for a second sign.
         # (Holding it also for people whose days often bring a new network was tried and undone:
         # in a young install most people have shown two or three networks in their first days,
         # and stolen console passwords followed by a few secret reads stopped paging.)

@@ -172,7 +172,7 @@ class OrgMemory:
         self._net_users: OrderedDict[str, set[str]] = OrderedDict()  # /16 -> a few principals
         self._person_sessions: OrderedDict[str, int] = OrderedDict()  # session arn -> opened ms
         self._roles: OrderedDict[tuple[str, str], _RoleUse] = OrderedDict()  # (account, name)
-        self._no_mfa: dict[str, int] = {}  # a few people who signed in without MFA -> first ms
+        self._no_mfa: OrderedDict[str, int] = OrderedDict()  # person signed in without MFA -> ms
         self._flagged: OrderedDict[str, None] = OrderedDict()  # principals that paged
         self._newest_ms = 0
 
@@ -213,12 +213,14 @@ class OrgMemory:
                 if len(self._people) > MAX_ACCOUNTS:
                     self._people.popitem(last=False)
         self._remember_role_use(event)
-        if event.action == "ConsoleLogin" and len(self._no_mfa) < 4 * NO_MFA_NORM_USERS:
+        if event.action == "ConsoleLogin":
             record = record_of(event)
             mfa = str(field(field(record, "additionalEventData"), "MFAUsed") or "")
             result = str(field(field(record, "responseElements"), "ConsoleLogin") or "")
             if mfa.lower() == "no" and result == "Success":
-                self._no_mfa.setdefault(event.principal_key, event.event_time_ms)
+                _recent(
+                    self._no_mfa, event.principal_key, lambda: event.event_time_ms, MAX_ACCOUNTS
+                )
         if event.action in _ACCOUNT_CARRIERS:
             # who assumes roles here, and whom trust and sharing name: the accounts we deal with
             self.learn_accounts(event.raw, event.event_time_ms)
@@ -353,8 +355,18 @@ class OrgMemory:
     def signs_in_without_mfa(self, principal_key: str, before_ms: int) -> bool:
         """NO_MFA_NORM_USERS other people signed in to the console without MFA before: here
         that is the organisation's habit (a posture finding), not a sign of a stolen password."""
-        others = [k for k, at in self._no_mfa.items() if k != principal_key and at < before_ms]
-        return len(others) >= NO_MFA_NORM_USERS
+        others = 0
+        for key, at in self._no_mfa.items():
+            others += key != principal_key and at < before_ms
+            if others >= NO_MFA_NORM_USERS:
+                return True
+        return False
+
+    def signed_in_without_mfa(self, principal_key: str, before_ms: int) -> bool:
+        """This person signed in to the console without MFA before: theirs has no MFA device,
+        and one more such sign-in says nothing new (where it comes from still may)."""
+        first = self._no_mfa.get(principal_key)
+        return first is not None and first < before_ms
 
     def opened_by_person(self, principal: str) -> bool:
         """A role session a person opened (AssumeRole by a human: a break-glass or admin role

@@ -51,6 +51,7 @@ EVASION_RULES = frozenset(
 )
 ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached"})
 NO_MFA_RULE = "redflag:console_login_without_mfa"
+NO_MFA_RULES = frozenset({NO_MFA_RULE, "sigma:aws_cloudtrail_console_login_success_without_mfa"})
 OTHER_USER_CREDENTIALS = frozenset(
     {"redflag:access_key_for_other_user", "redflag:login_profile_for_other_user"}
 )
@@ -129,6 +130,7 @@ class Triage:
         self.policies: tuple[tuple[str, Policy], ...] = (
             *twins,
             ("a person's first use of a sensitive call", self._person_first_use),
+            ("a sign-in without MFA by one who never uses it", self._own_no_mfa),
             ("a medium red flag", self._medium_rule),
             ("an AWS service acting on its own schedule", _aws_service),
             ("a call a service made on another principal's behalf", _on_behalf),
@@ -176,6 +178,20 @@ class Triage:
             if birth is not None and case.event.event_time_ms - birth[0] < NEW_USER_MS:
                 return None
         return _person_first_use_policy(case)
+
+    def _own_no_mfa(self, case: Case) -> str | None:
+        """A console sign-in without MFA by a person who signed in without it before: they have
+        no MFA device, so this one says nothing new and corroborates nothing -- where it came
+        from still may (baseline:console_new_network; seeds 841, 846, 849: a new network and
+        'no MFA' counted as two signs for one benign sign-in)."""
+        if case.finding.rule not in NO_MFA_RULES:
+            return None
+        event = case.event
+        return (
+            "trace"
+            if self.org.signed_in_without_mfa(event.principal_key, event.event_time_ms)
+            else None
+        )
 
     def _medium_rule(self, case: Case) -> str | None:
         """A medium red flag (keys for another user, a console sign-in without MFA, an ACL open

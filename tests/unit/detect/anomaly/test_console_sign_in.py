@@ -213,3 +213,11 @@ def test_a_network_only_paged_principals_used_vouches_for_nobody() -> None:
     assert not engine.org.shared_network("109.70.0.0/16", later.principal_key)
     changes = engine.process([later]).changes
     assert [a.rule for k, a in changes if k == "alert.opened"] == ["baseline:console_new_network"]
+
+
+def test_a_person_seen_on_three_days_signing_in_from_a_new_network_waits() -> None:
+    """Two quiet days after the first say little about how often a person travels (seeds 841,
+    846, 849: each such sign-in on an install's third day was benign)."""
+    first = _days("aiko", [OFFICE, OFFICE, OFFICE])
+    trip = sign_in("aiko", BASE_TIME + timedelta(days=3, hours=9), "45.9.148.201")
+    assert opened([*first, trip], of=trip) == []
