@@ -183,7 +183,6 @@ class _Seen:  # what a principal's state does not keep
     gpu_regions: set[str] = field(default_factory=set)  # regions it launched GPU instances in
     new_stores: dict[str, int] = field(default_factory=dict)  # store -> first read ms (new ones)
     denied_ms: int = -(10**15)  # latest denied call
-    stranger_ms: int = -(10**15)  # latest call from a network or client new to it (a note)
     passed: set[str] = field(default_factory=set)  # roles it handed to new compute
 
 
@@ -247,12 +246,6 @@ class BehaviourDetector:
         limit = threshold(
             SWEEP_FLOORS, state.actor_kind, tally.high, JOB_HIGH, learned_days=state.learned_days
         )
-        seen = self._seen.setdefault(state.key, _Seen())
-        if event.event_time_ms - seen.stranger_ms <= WINDOW_MS:
-            # its habit was learned where it works: from a network or with a client it never
-            # used, only the kind's floor excuses the count (seed 851: a person who reads 22
-            # parameters on busy days, 17 read from a stranger's network with python-requests)
-            limit = min(limit, SWEEP_FLOORS.get(state.actor_kind, max(SWEEP_FLOORS.values())))
         if count <= limit:
             return None
         fast = event.event_time_ms - tally.first_ms() <= FAST_SWEEP_MS
@@ -623,7 +616,6 @@ class BehaviourDetector:
                 fresh[dim] = f"a new {what} ({value})"
         if not fresh:
             return []
-        self._seen.setdefault(state.key, _Seen()).stranger_ms = event.event_time_ms
         said = " and ".join(fresh.values())
         rule, severity, summary = "context:new_source", "medium", "a principal that rarely sees one"
         if state.actor_kind == "service" and "client" in fresh and new.client in BROWSERS:

@@ -298,14 +298,13 @@ def secrets_day(day: int, ip: str) -> list[AuditEvent]:
     ]
 
 
-def test_a_sweep_within_a_readers_habit_pages_from_a_stranger_network_only() -> None:
-    """Its own high excuses a person's volume where the person works; from a network it never
-    used, only the kind's floor does (seed 851)."""
+def test_a_readers_usual_sweep_from_a_new_network_waits() -> None:
+    """Its own high excuses a person's volume wherever they work: judging it by the kind's
+    floor when the network was new was tried and undone (seed 851's stolen parameters read
+    paged, but so did two people on seed 858 reading their usual secrets from a new network)."""
     days = [e for day in range(DAYS) for e in secrets_day(day, office_or_home(day))]
-    _, opened = run(days + sweep(OFFICE))
-    assert opened == []
     _, opened = run(days + sweep(ELSEWHERE))
-    assert opened == ["baseline:credential_sweep"]
+    assert opened == []
 
 
 LISTINGS = (
