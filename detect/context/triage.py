@@ -52,6 +52,7 @@ EVASION_RULES = frozenset(
 ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached"})
 NO_MFA_RULE = "redflag:console_login_without_mfa"
 NO_MFA_RULES = frozenset({NO_MFA_RULE, "sigma:aws_cloudtrail_console_login_success_without_mfa"})
+BACKDOOR_KEYS_MS = 3_600_000  # keys for a user created this recently (see _backdoor_keys)
 OTHER_USER_CREDENTIALS = frozenset(
     {"redflag:access_key_for_other_user", "redflag:login_profile_for_other_user"}
 )
@@ -167,7 +168,7 @@ class Triage:
         """As _person_first_use_policy, but admin granted to a user created moments ago (a
         backdoor account, not onboarding: a new hire joins a group) and keys or a password
         made for a colleague pages for people too."""
-        if self._colleague_credentials(case) or self._grants_stranger(case):
+        if self._pages_for_people(case):
             return None
         if case.finding.rule == "redflag:admin_policy_attached" and case.event.action in (
             "AttachUserPolicy",
@@ -208,7 +209,7 @@ class Triage:
         finding = case.finding
         if not (finding.rule.startswith("redflag:") and finding.severity in ("low", "medium")):
             return None
-        if self._colleague_credentials(case) or self._grants_stranger(case):
+        if self._pages_for_people(case):
             return None
         stranger = finding.actor_kind == "human" and not case.state.mature
         if not stranger:
@@ -220,6 +221,27 @@ class Triage:
         ):
             return "hold"
         return None
+
+    def _pages_for_people(self, case: Case) -> bool:
+        return (
+            self._colleague_credentials(case)
+            or self._grants_stranger(case)
+            or self._backdoor_keys(case)
+        )
+
+    def _backdoor_keys(self, case: Case) -> bool:
+        """Access keys for an IAM user created within the hour, by a person whose work was
+        never permissions (twins.administers): a user made to be a way back in, not a service
+        user an administrator sets up (seed 870: a security auditor's session creating
+        'aws-support-sync' and its key within a minute)."""
+        event = case.event
+        if case.finding.rule != "redflag:access_key_for_other_user":
+            return False
+        if case.finding.actor_kind != "human" or administers(case):
+            return False
+        user = field(field(record_of(event), "requestParameters"), "userName")
+        birth = self.org.born(user, event.event_time_ms) if isinstance(user, str) else None
+        return birth is not None and event.event_time_ms - birth[0] < BACKDOOR_KEYS_MS
 
     def _colleague_credentials(self, case: Case) -> bool:
         """An access key or a console password made for another IAM user who works here as a
