@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,21 @@ def _other_user(kind: str) -> Matcher:
         return Hit(target, f"{kind} created for another user")
 
     return match
+
+
+# Clients made for attacking AWS accounts: the penetration-testing distributions GuardDuty
+# reports (PenTest:IAMUser/KaliLinux, ParrotLinux, PentooLinux: their kernels are in the SDK's
+# user agent) and offensive frameworks that name themselves (Rhino Security's Pacu, S3Scanner).
+# A red team uses them too: the finding says which client, so the exercise is recognised.
+_OFFENSIVE_CLIENT = re.compile(r"(?i)-(kali|parrot|pentoo)\d*[-\w.]*|\bpacu\b|\bs3scanner\b")
+
+
+def _offensive_client(record: Mapping[str, Any]) -> Hit | None:
+    agent = as_text(field(record, "userAgent"))
+    found = _OFFENSIVE_CLIENT.search(agent)
+    if found is None:
+        return None
+    return Hit("", f"called with an attack tool's client ({found.group(0).strip('-')})")
 
 
 def _root(record: Mapping[str, Any]) -> Hit | None:
@@ -114,6 +130,15 @@ def _role_trust(record: Mapping[str, Any]) -> Hit | None:
 
 
 IDENTITY: tuple[RedFlag, ...] = (
+    red_flag(
+        "offensive_tool_client",
+        "high",
+        about="a call made with a penetration-testing distribution or an attack framework",
+        sources="",
+        actions="",
+        match=_offensive_client,
+        denied="high",
+    ),
     red_flag(
         "root_activity",
         "high",

@@ -668,3 +668,27 @@ def test_a_database_deleted_with_no_final_snapshot_is_a_red_flag() -> None:
         "finalDBSnapshotIdentifier": "staging-kyc-db-final",
     }
     assert redflags(call("rds", "DeleteDBInstance", kept)) == {}
+
+
+def test_calls_from_attack_tools_are_a_red_flag_ordinary_clients_are_not() -> None:
+    tools = (
+        "Boto3/1.9.253 Python/3.8.10 Linux/5.15.0-kali3-amd64 Botocore/1.12.253",
+        "aws-cli/1.18.69 Python/2.7.18 Linux/5.10.0-parrot1-amd64 botocore/1.16.19",
+        "Boto3/1.26.0 Python/3.10.12 Linux/6.2.0 Botocore/1.29.0 Pacu/1.5.3",
+        "aws-sdk-go/1.44.0 (go1.20; linux; amd64) S3Scanner",
+    )
+    for agent in tools:
+        found = redflags(
+            make_event(eventName="ListBuckets", eventSource="s3.amazonaws.com", userAgent=agent)
+        )
+        assert found == {"redflag:offensive_tool_client": "high"}, agent
+    denied = make_event(eventName="ListUsers", userAgent=tools[2], errorCode="AccessDenied")
+    assert redflags(denied) == {"redflag:offensive_tool_client": "high"}
+    ordinary = (
+        "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-1016-aws exe/x86_64.ubuntu.22",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36",
+        "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#6.1.0-18-cloud-amd64 lang/python#3.11",
+        "aws-sdk-java/1.12.600 Linux/5.10.205-195.807.amzn2.x86_64 OpenJDK_64-Bit_Server_VM",
+    )
+    for agent in ordinary:
+        assert redflags(make_event(eventName="ListBuckets", userAgent=agent)) == {}, agent
