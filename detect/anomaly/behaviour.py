@@ -250,11 +250,12 @@ class BehaviourDetector:
             return None
         fast = event.event_time_ms - tally.first_ms() <= FAST_SWEEP_MS
         notes = {}
-        if fast and state.actor_kind != "service" and not tally.all_keys(_NON_PROD.search):
+        non_prod = tally.all_keys(_NON_PROD.search)
+        if fast and state.actor_kind != "service" and not non_prod:
             # a person or an agent does not open this many different secrets in two minutes:
             # no missing history excuses it (a service starting up may: its own days decide)
             notes["catastrophic"] = f"{count:g} distinct secrets within two minutes"
-        return _past_own_finding(
+        finding = _past_own_finding(
             state,
             event,
             "baseline:credential_sweep",
@@ -263,6 +264,10 @@ class BehaviourDetector:
             "secrets_read_10m",
             notes,
         )
+        # ... and one that reaches only dev and staging configuration waits for a second sign
+        # (seed 874: a coding agent reading 16 of the dev and staging parameters it reads all
+        # day, where it usually reads 3 in ten minutes, paged twice on its own)
+        return replace(finding, tier="hold") if non_prod else finding
 
     def _new_store_reads(
         self, state: PrincipalState, event: AuditEvent, seen: _Seen, new: Novelty

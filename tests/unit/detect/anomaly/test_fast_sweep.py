@@ -49,3 +49,47 @@ def test_an_agent_opening_twenty_secrets_in_a_minute_on_install_day_pages() -> N
 def test_dev_and_staging_configuration_alone_waits_for_the_agents_own_days() -> None:
     names = [f"/{env}/{app}/{key}" for env in ("dev", "staging") for app in APPS for key in KEYS]
     assert opened(names[:20]) == []
+
+
+def workdays() -> list[AuditEvent]:
+    """Four days of the agent reading three of its dev parameters every ten minutes."""
+    names = [f"/dev/{app}/{key}" for app in APPS for key in KEYS]
+    return [
+        make_event(
+            eventName="GetParameter",
+            eventSource="ssm.amazonaws.com",
+            requestParameters={"name": names[(3 * slot + i) % len(names)], "withDecryption": True},
+            at=BASE_TIME + timedelta(days=day, minutes=10 * slot, seconds=20 * i),
+            **AGENT,
+        )
+        for day in range(4)
+        for slot in range(30)
+        for i in range(3)
+    ]
+
+
+def sixteen(env: str) -> list[AuditEvent]:
+    """Sixteen different parameters over eight minutes on day five (slower than a swift sweep)."""
+    names = [f"/{env}/{app}/{key}" for app in APPS for key in KEYS][:16]
+    return [
+        make_event(
+            eventName="GetParameter",
+            eventSource="ssm.amazonaws.com",
+            requestParameters={"name": name, "withDecryption": True},
+            at=BASE_TIME + timedelta(days=4, hours=6, seconds=30 * n),
+            **AGENT,
+        )
+        for n, name in enumerate(names)
+    ]
+
+
+def run(events: list[AuditEvent]) -> list[str]:
+    changes = DetectionEngine(rules=load_rules()).process(events).changes
+    return [alert.rule for change, alert in changes if change == "alert.opened"]
+
+
+def test_past_its_own_days_only_in_dev_and_staging_waits_in_production_pages() -> None:
+    """Seed 874: a coding agent that reads three of its dev parameters in ten minutes read
+    sixteen dev and staging ones, and paged twice with nothing else to it."""
+    assert run([*workdays(), *sixteen("staging")]) == []
+    assert run([*workdays(), *sixteen("prod")]) == ["baseline:credential_sweep"]
