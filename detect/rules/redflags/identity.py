@@ -41,7 +41,16 @@ def _other_user(kind: str) -> Matcher:
 _OFFENSIVE_CLIENT = re.compile(r"(?i)-(kali|parrot|pentoo)\d*[-\w.]*|\bpacu\b|\bs3scanner\b")
 
 
+# handing out credentials is logged under the identity provider or portal user, not the session
+# that then calls with them: the red flag goes to the session's calls (one incident, not two)
+_HANDOVERS = frozenset(
+    {"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML", "GetRoleCredentials", "Federate"}
+)
+
+
 def _offensive_client(record: Mapping[str, Any]) -> Hit | None:
+    if action_name(record) in _HANDOVERS:
+        return None
     agent = as_text(field(record, "userAgent"))
     found = _OFFENSIVE_CLIENT.search(agent)
     if found is None:

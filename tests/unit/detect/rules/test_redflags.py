@@ -683,6 +683,8 @@ def test_calls_from_attack_tools_are_a_red_flag_ordinary_clients_are_not() -> No
         )
         assert found == {"redflag:offensive_tool_client": "high"}, agent
     denied = make_event(eventName="ListUsers", userAgent=tools[2], errorCode="AccessDenied")
+    handover = make_event(eventName="AssumeRoleWithWebIdentity", userAgent=tools[2])
+    assert redflags(handover) == {}  # the session that calls with them gets it (one incident)
     assert redflags(denied) == {"redflag:offensive_tool_client": "high"}
     ordinary = (
         "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-1016-aws exe/x86_64.ubuntu.22",
