@@ -386,7 +386,9 @@ def main() -> int:
                         result = drive(port)
                         loaded.append(result["p99"])
                         print(_row(f"run {run} under ingest", result))
-                _summary(f"bare FastAPI p99 while Leash ingests {load.achieved:,.0f} events/s", floor)
+                _summary(
+                    f"bare FastAPI p99 while Leash ingests {load.achieved:,.0f} events/s", floor
+                )
                 _summary(f"leash decide p99 while ingesting {load.achieved:,.0f} events/s", loaded)
             burst_to_webhook(url, receiver)
         finally:

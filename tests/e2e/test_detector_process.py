@@ -49,9 +49,9 @@ def detector(client: httpx.Client) -> dict[str, Any]:
 
 
 def agent_alerts(client: httpx.Client) -> list[dict[str, Any]]:
-    alerts: list[dict[str, Any]] = client.get(
-        "/v1/alerts", params={"principal": AGENT_KEY}
-    ).json()["alerts"]
+    alerts: list[dict[str, Any]] = client.get("/v1/alerts", params={"principal": AGENT_KEY}).json()[
+        "alerts"
+    ]
     return alerts
 
 
