@@ -376,11 +376,19 @@ def main() -> int:
             _summary(f"leash decide p99 over {args.runs} runs", leash_p99)
             if args.ingest_rate > 0:
                 loaded: list[float] = []
+                floor: list[float] = []
                 with IngestLoad(port, args.ingest_rate) as load:
                     for run in range(1, args.runs + 1):
+                        # the bare endpoint beside the same ingest: the machine's own floor
+                        bare = drive(ref_port)
+                        floor.append(bare["p99"])
+                        print(_row(f"run {run} bare, ingest on", bare))
                         result = drive(port)
                         loaded.append(result["p99"])
                         print(_row(f"run {run} under ingest", result))
+                _summary(
+                    f"bare FastAPI p99 while Leash ingests {load.achieved:,.0f} events/s", floor
+                )
                 _summary(f"leash decide p99 while ingesting {load.achieved:,.0f} events/s", loaded)
             burst_to_webhook(url, receiver)
         finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -22,9 +22,26 @@ from detect.alerts.alert import Alert
 if TYPE_CHECKING:
     from detect.gate.service import Decision
     from detect.response.principals import PrincipalChange
-    from detect.worker import DetectionWorker
 
-__all__ = ["DetectMetrics", "rule_family"]
+
+class DetectorCounters(Protocol):
+    """What a scrape reads of a detection worker (in this process's thread or a child's)."""
+
+    @property
+    def events_seen(self) -> int: ...
+
+    @property
+    def watermark_ms(self) -> int: ...
+
+    @property
+    def undecodable(self) -> int: ...
+
+    def backlog(self) -> int: ...
+
+    def alive(self) -> bool: ...
+
+
+__all__ = ["DetectMetrics", "DetectorCounters", "rule_family"]
 
 DECIDE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
@@ -101,7 +118,7 @@ class DetectMetrics:
     def watch_backlog(self, pending: Callable[[], int]) -> None:
         self.outbox_backlog.set_function(lambda: float(pending()))
 
-    def watch_detector(self, worker: DetectionWorker) -> None:
+    def watch_detector(self, worker: DetectorCounters) -> None:
         self._detector.worker = worker
 
 
@@ -109,7 +126,7 @@ class _DetectorCollector(Collector):
     """Read at scrape time from this process's detection worker (none: no series)."""
 
     def __init__(self) -> None:
-        self.worker: DetectionWorker | None = None
+        self.worker: DetectorCounters | None = None
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         worker = self.worker
@@ -118,7 +135,7 @@ class _DetectorCollector(Collector):
         yield CounterMetricFamily(
             "leash_detector_events",
             "Events the detection engine processed",
-            value=worker.engine.events_seen,
+            value=worker.events_seen,
         )
         yield CounterMetricFamily(
             "leash_detector_undecodable", "Bus messages detection skipped", value=worker.undecodable
@@ -131,7 +148,7 @@ class _DetectorCollector(Collector):
         yield GaugeMetricFamily(
             "leash_detector_watermark_seconds",
             "Event time (Unix seconds) the detector has processed up to",
-            value=worker.engine.watermark_ms / 1000,
+            value=worker.watermark_ms / 1000,
         )
         yield GaugeMetricFamily(
             "leash_detector_up", "1 while the detection worker runs", value=float(worker.alive())

@@ -37,6 +37,8 @@ from detect.response.webhooks import Notifier, WebhookNotifier, alert_webhook_li
 from detect.rules.base import Rule
 from detect.settings import DetectSettings
 from detect.worker import DetectionWorker
+from detect.worker.messages import Control
+from detect.worker.process import ChildDied, DetectorProcess
 from ingest import schema
 from ingest.runtime import Runtime
 from ingest.store.journal import JournaledWriter
@@ -62,7 +64,9 @@ class Services:
 
     `listeners` hear every alert change (webhooks, auto-quarantine); `extra_rules` and
     `suppressors` plug the gate's bypass detection and the suppression book into detection;
-    `detection` is this process's detection worker, None where another process runs it.
+    `detection` is this process's detection worker -- its engine in a thread here
+    (DetectionWorker) or in a child process (DetectorProcess) -- None where another process
+    runs it.
     """
 
     runtime: Runtime
@@ -82,7 +86,7 @@ class Services:
     background: ThreadPoolExecutor  # webhooks for approvals and revoker calls, off the hot path
     metrics: DetectMetrics
     listeners: list[AlertListener] = field(default_factory=list)
-    detection: DetectionWorker | None = None
+    detection: DetectionWorker | DetectorProcess | None = None
     pending_revocations: dict[str, list[Future[RevokeResult]]] = field(default_factory=dict)
 
     @property
@@ -92,6 +96,12 @@ class Services:
     @property
     def suppressors(self) -> list[Callable[[Finding], bool]]:
         return [self.suppressions]
+
+    def forward(self, control: Control) -> None:
+        """Tell a detector in a child process what changed here (one in this process shares
+        the suppression book, the verdicts and the bypass rule already)."""
+        if isinstance(self.detection, DetectorProcess):
+            self.detection.forward(control)
 
     def revoker_results(
         self, change_id: str, timeout_s: float = REVOKE_WAIT_S
@@ -218,9 +228,18 @@ def build_services(
 
 
 def start_detection(
-    services: Services, *, settings: DetectSettings | None = None
-) -> DetectionWorker:
-    """Start this process's detection worker, wired to the services' rules and listeners."""
+    services: Services, *, settings: DetectSettings | None = None, child: bool = False
+) -> DetectionWorker | DetectorProcess:
+    """Start this process's detection worker, wired to the services' rules and listeners.
+
+    `child`: run the engine in a child process (DetectorProcess), so its CPU never holds this
+    process's GIL; where no child can start, it runs in a thread here and says why.
+    """
+    if child:
+        try:
+            return _start_detector_process(services, settings)
+        except (ChildDied, OSError) as exc:
+            logger.error("cannot run the detector in a child process (%s); running it here", exc)
     worker = DetectionWorker(
         services.runtime,
         settings=settings,
@@ -230,6 +249,21 @@ def start_detection(
         false_positive=services.false_positives,
     ).start()
     services.detection = worker
+    services.metrics.watch_detector(worker)
+    return worker
+
+
+def _start_detector_process(services: Services, settings: DetectSettings | None) -> DetectorProcess:
+    worker = DetectorProcess(
+        services.runtime,
+        settings=settings,
+        listeners=services.listeners,
+        bypass=services.bypass,
+        suppressions=services.suppressions,
+        before_start=services.decision_log.flush,
+    ).start()
+    services.detection = worker
+    services.gate.observers.append(worker.observe)
     services.metrics.watch_detector(worker)
     return worker
 

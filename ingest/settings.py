@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     dashboard_port: int = 8501
+    # `leash up`'s processes: 2 runs the detection engine in a child process, so its CPU never
+    # holds the GIL of the process that answers decide; 1 runs everything in one process
+    processes: int = Field(default=2, ge=1, le=2)
     dashboard_api_key: SecretStr | None = None
     api_url: str = ""
     api_key: SecretStr | None = None  # client side: the key `leash ship` and `leash pull` send

@@ -34,12 +34,14 @@ def start_workers(
     services: Services | None = None,
     detect: bool = False,
     detect_settings: DetectSettings | None = None,
+    detect_child: bool = False,
     pull: bool = False,
 ) -> None:
     """Start the background workers this process runs (embedded `leash up` runs all of them).
 
     `sink` runs the bus -> store writer; `services` runs the response and gate threads (webhook
-    outbox, journaled logs, health poll); `detect` runs the detection worker wired to them;
+    outbox, journaled logs, health poll); `detect` runs the detection worker wired to them
+    (`detect_child`: its engine in a child process);
     `pull` runs the S3 + SQS puller of LEASH_SQS__QUEUE_URL into this process's bus.
     Every subscriber joins the bus before any worker starts, so the embedded bus never trims a
     record that a group which is about to read it has not seen. Workers start in the order of
@@ -52,7 +54,9 @@ def start_workers(
     if services is not None:
         runtime.workers.append(ServiceWorker(services).start())
         if detect:
-            runtime.workers.append(start_detection(services, settings=detect_settings))
+            runtime.workers.append(
+                start_detection(services, settings=detect_settings, child=detect_child)
+            )
     if sink_worker is not None:
         runtime.workers.append(sink_worker.start())
     if pull:

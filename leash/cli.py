@@ -11,12 +11,16 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from ingest.ledger import LedgerReport
+    from ingest.runtime import Runtime
     from ingest.settings import Settings
 
 logger = logging.getLogger("leash")
@@ -33,7 +37,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
     overrides = {
         name: value
-        for name in ("data_dir", "port", "dashboard_port", "host")
+        for name in ("data_dir", "port", "dashboard_port", "host", "processes")
         if (value := getattr(args, name, None)) is not None
     }
     return Settings().model_copy(update=overrides)
@@ -51,6 +55,7 @@ def _ensure_admin_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+_DRAINING = threading.Event()  # set once a stop signal came: workers stop on purpose now
 _HELD: list[int] = []  # descriptors of the locks this process holds until it exits
 
 
@@ -136,6 +141,7 @@ def _serve(settings: Settings, *, sink: bool, detect: bool, dashboard: bool) -> 
             sink=sink,
             services=services,
             detect=detect,
+            detect_child=detect and settings.processes > 1,
             pull=bool(settings.sqs.queue_url),
         )
         app = build_app(services)
@@ -156,13 +162,33 @@ def _serve(settings: Settings, *, sink: bool, detect: bool, dashboard: bool) -> 
         # passes from scanning it again and again, which showed up as 50-100 ms decide stalls
         gc.collect()
         gc.freeze()
+        dead: list[str] = []
+        threading.Thread(
+            target=_watch_workers, args=(runtime, server, dead), name="watchdog", daemon=True
+        ).start()
         try:
             server.run()
         finally:
             if dash is not None:
                 dash.terminate()
                 dash.wait(timeout=10)
-    return 0
+    return 1 if dead else 0
+
+
+WATCH_INTERVAL_S = 1.0  # seconds between checks that every worker still runs
+
+
+def _watch_workers(runtime: Runtime, server: uvicorn.Server, dead: list[str]) -> None:
+    """A worker that died (a detector child that kept dying, a crashed sink) stops `leash up`
+    loudly, exit status 1, rather than leaving an API up that stores or detects nothing."""
+    while not server.should_exit and not _DRAINING.is_set():
+        time.sleep(WATCH_INTERVAL_S)
+        gone = [type(w).__name__ for w in runtime.workers if not w.alive()]
+        if gone and not server.should_exit and not _DRAINING.is_set():
+            logger.critical("worker(s) died: %s; stopping leash up (exit status 1)", gone)
+            dead.extend(gone)
+            server.should_exit = True
+            return
 
 
 def _interrupted(signum: int, frame: object) -> None:  # noqa: ARG001 - a signal handler
@@ -183,6 +209,7 @@ def _ignore_stop_signals() -> None:
     """After the first SIGTERM or SIGINT the process drains: a second one (an impatient Ctrl-C,
     a supervisor that repeats itself) must not cut that short. kill -9 still stops it at once,
     and loses nothing acknowledged: the bus and the journals are replayed at the next start."""
+    _DRAINING.set()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_IGN)
 
@@ -412,6 +439,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--dashboard-port", type=int, help="dashboard port (LEASH_DASHBOARD_PORT, 8501)"
     )
     up.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
+    up.add_argument(
+        "--processes",
+        type=int,
+        choices=(1, 2),
+        help="2: the detection engine in a child process, off the API's GIL; 1: everything in "
+        "one process (LEASH_PROCESSES, 2)",
+    )
     add(
         "serve",
         cmd_serve,

@@ -15,6 +15,7 @@ from detect.alerts.alert import AlertStore, notify_listeners
 from detect.alerts.suppression import record_false_positive
 from detect.response.principals import TransitionError
 from detect.services import Services
+from detect.worker.messages import FalsePositive, Suppress, Unsuppress
 from ingest.api import OrjsonResponse
 from ingest.auth import Authenticator, Caller
 from ingest.runtime import Runtime
@@ -177,6 +178,7 @@ def _suppression_routes(
             created_by=caller.key_id,
             expires_in_s=body.expires_in_s,
         )
+        services.forward(Suppress(item))
         return OrjsonResponse(item.to_json(), status_code=201)
 
     @router.get("/v1/suppressions", dependencies=[Depends(auth.require("read"))], tags=["alerts"])
@@ -192,6 +194,7 @@ def _suppression_routes(
     def delete_suppression(suppression_id: str) -> OrjsonResponse:
         if not book.remove(suppression_id):
             raise HTTPException(404, f"no live suppression {suppression_id}")
+        services.forward(Unsuppress(suppression_id))
         return OrjsonResponse({"deleted": suppression_id})
 
     @router.post("/v1/alerts/{alert_id}/false-positive", tags=["alerts"])
@@ -253,15 +256,18 @@ def _mark_false_positive(
         raise HTTPException(404, f"no alert {alert_id}")
     suppression_id = ""
     if body.suppress:
-        suppression_id = services.suppressions.add(
+        item = services.suppressions.add(
             principal=alert.principal,
             rule=alert.rule,
             reason=f"false positive: {body.note}",
             created_by=key_id,
             expires_in_s=body.suppress_for_s,
             alert_id=alert.id,
-        ).id
+        )
+        services.forward(Suppress(item))
+        suppression_id = item.id
     services.false_positives.add(alert.principal, alert.rules)  # detection learns it now
+    services.forward(FalsePositive(alert.principal, tuple(alert.rules)))
     feedback_id = record_false_positive(
         runtime.store,
         alert,

@@ -132,6 +132,11 @@ class BypassRule:
                 )
         return len(rows)
 
+    @property
+    def since_ms(self) -> int:
+        """When this rule started: older events are never judged "never asked"."""
+        return self._since_ms
+
     def actor_kind(self, principal_key: str) -> str | None:
         """The actor kind last seen in the event stream for this principal."""
         return self._kinds.get(principal_key)
@@ -211,8 +216,13 @@ class BypassRule:
         )
 
     def _remember_kind(self, event: AuditEvent) -> None:
+        self.remember_kind(event.principal_key, event.actor_kind)
+
+    def remember_kind(self, principal_key: str, actor_kind: str) -> None:
+        """Note the actor kind the event stream shows for a principal (a detector in another
+        process reports the kinds it saw)."""
         with self._lock:
-            self._kinds[event.principal_key] = event.actor_kind
-            self._kinds.move_to_end(event.principal_key)
+            self._kinds[principal_key] = actor_kind
+            self._kinds.move_to_end(principal_key)
             if len(self._kinds) > MAX_KINDS:
                 self._kinds.popitem(last=False)

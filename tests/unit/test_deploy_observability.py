@@ -11,7 +11,7 @@ from typing import cast
 import yaml
 from fastapi.testclient import TestClient
 
-from detect.worker import DetectionWorker
+from detect.metrics import DetectorCounters
 from ingest.runtime import Runtime
 from tests.conftest import READ_KEY, auth
 
@@ -33,12 +33,13 @@ def exposed_families(runtime: Runtime) -> set[str]:
 
     services = build_services(runtime)
     worker = SimpleNamespace(
-        engine=SimpleNamespace(events_seen=5, watermark_ms=1_700_000_000_000),
+        events_seen=5,
+        watermark_ms=1_700_000_000_000,
         undecodable=0,
         backlog=lambda: 0,
         alive=lambda: True,
     )
-    services.metrics.watch_detector(cast(DetectionWorker, worker))
+    services.metrics.watch_detector(cast(DetectorCounters, worker))
     with TestClient(build_app(services)) as client:
         text = client.get("/metrics", headers=auth(READ_KEY)).text
     return {base(line.split()[2]) for line in text.splitlines() if line.startswith("# TYPE leash_")}

@@ -10,18 +10,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from detect.alerts.alert import AlertListener, AlertStore, notify_listeners
 from detect.anomaly.forest import DetectionModel, NotEnoughHistory
-from detect.anomaly.model_file import CURRENT_FILE, latest_model
+from detect.anomaly.model_file import CURRENT_FILE
 from detect.anomaly.training import model_dir, train_and_save
-from detect.engine import DetectionEngine
 from detect.findings import Finding
 from detect.rules.base import Rule
-from detect.rules.catalogue import load_rules
 from detect.settings import DetectSettings
+from detect.worker.build import build_engine
 from ingest.bus import Record, TopicPartition
 from ingest.events import RecordError, decode_event, event_time_iso
 from ingest.runtime import Runtime
@@ -35,14 +33,6 @@ POLL_TIMEOUT_S = 0.05  # seconds; short so stop and retrain checks stay prompt
 BACKOFF_START_S = 0.05  # seconds; first retry delay when storing alerts fails
 BACKOFF_MAX_S = 5.0  # seconds; retry delay cap
 STATUS_SYNC_S = 2.0  # seconds between reads of API status changes (for other processes' acks)
-
-
-def _load_model(directory: Path) -> DetectionModel | None:
-    try:
-        return latest_model(directory)
-    except Exception:  # noqa: BLE001 - an unreadable model must not stop detection; retrain
-        logger.exception("cannot load the detector model in %s; running without it", directory)
-        return None
 
 
 class DetectionWorker(ThreadWorker):
@@ -67,16 +57,15 @@ class DetectionWorker(ThreadWorker):
         super().__init__("detect")
         self.runtime = runtime
         self.settings = settings or DetectSettings()
-        self.engine = DetectionEngine(
-            rules=load_rules(),
-            extra_rules=list(extra_rules),
-            suppressors=list(suppressors),
-            model=_load_model(model_dir(runtime.settings)),
+        self.engine = build_engine(
+            runtime.store,
+            models=model_dir(runtime.settings),
+            settings=self.settings,
+            extra_rules=extra_rules,
+            suppressors=suppressors,
             false_positive=false_positive,
-            **self.settings.engine_options(),
         )
         self.alerts = AlertStore(runtime.store)
-        self.engine.book.adopt(self.alerts.open_incidents(since_ms=0))
         # the caller's list itself, so a listener registered later hears alerts too
         self.listeners: list[AlertListener] = listeners if listeners is not None else []
         self._lock = threading.Lock()
@@ -221,6 +210,14 @@ class DetectionWorker(ThreadWorker):
         return model
 
     # -- status for the gate and dashboard ----------------------------------------------------
+    @property
+    def events_seen(self) -> int:
+        return self.engine.events_seen
+
+    @property
+    def watermark_ms(self) -> int:
+        return self.engine.watermark_ms
+
     def principal_score(self, principal_key: str) -> float | None:
         return self.engine.principal_score(principal_key)
 
