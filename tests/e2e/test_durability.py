@@ -114,6 +114,14 @@ def test_kill_9_loses_no_decision_of_the_gate(tmp_path: Path) -> None:
     leash = start_leash(data_dir)
     answered: list[str] = []
     with leash.client() as client:
+        # the detector child flushes the decision log as it starts (its bypass rule reads what
+        # was answered): decide only once it runs, so the decisions below are still journaled
+        # when the kill lands, as the test means them to be
+        wait_until(
+            lambda: (client.get("/v1/detector").json().get("process") or {"pid": 1})["pid"],
+            timeout_s=60,
+            what="the detector child to start",
+        )
         for n in range(30):
             body = {
                 "principal": "arn:aws:sts::123456789012:assumed-role/ops-agent/run-7",
