@@ -230,17 +230,22 @@ class Triage:
         )
 
     def _backdoor_keys(self, case: Case) -> bool:
-        """Access keys for an IAM user created within the hour, by a person whose work was
-        never permissions (twins.administers): a user made to be a way back in, not a service
-        user an administrator sets up (seed 870: a security auditor's session creating
-        'aws-support-sync' and its key within a minute)."""
+        """Access keys for an IAM user created within the hour and not yet seen at work, by a
+        person whose work was never permissions (twins.administers): a user made to be a way
+        back in, not a service user an administrator sets up nor a new hire already working
+        (seed 870: a security auditor's session creating 'aws-support-sync' and its key within
+        a minute)."""
         event = case.event
         if case.finding.rule != "redflag:access_key_for_other_user":
             return False
         if case.finding.actor_kind != "human" or administers(case):
             return False
         user = field(field(record_of(event), "requestParameters"), "userName")
-        birth = self.org.born(user, event.event_time_ms) if isinstance(user, str) else None
+        if not isinstance(user, str) or self.org.active_person(
+            event.account, user, event.event_time_ms
+        ):
+            return False  # a new hire already at work: onboarding (the new-user twin's call)
+        birth = self.org.born(user, event.event_time_ms)
         return birth is not None and event.event_time_ms - birth[0] < BACKDOOR_KEYS_MS
 
     def _colleague_credentials(self, case: Case) -> bool:
