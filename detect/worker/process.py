@@ -25,9 +25,9 @@ from typing import Any
 
 from detect.alerts.alert import Alert, AlertListener, AlertStore, notify_listeners
 from detect.alerts.suppression import SuppressionBook
-from detect.anomaly.forest import DetectionModel, NotEnoughHistory
+from detect.anomaly.forest import DetectionModel
 from detect.anomaly.model_file import CURRENT_FILE
-from detect.anomaly.training import model_dir, train_and_save
+from detect.anomaly.training import model_dir
 from detect.gate.bypass import BypassRule
 from detect.gate.service import Decision
 from detect.settings import DetectSettings
@@ -43,6 +43,7 @@ from detect.worker.messages import (
     SetStatus,
     Stop,
 )
+from detect.worker.retrain import Retrainer
 from ingest.bus import TopicPartition
 from ingest.events import event_time_iso
 from ingest.runtime import Runtime
@@ -151,11 +152,7 @@ class DetectorProcess(ThreadWorker):
         self._progress: Progress | None = None
         self._scores: OrderedDict[str, float] = OrderedDict()
         self._deaths: deque[float] = deque()
-        self._started = time.monotonic()
-        self._events_at_train = 0
-        self._train_first = False
-        self._trainer: threading.Thread | None = None
-        self.training_error: str | None = None
+        self.retrainer = Retrainer(runtime, self.settings, lambda _: self.forward(LoadModel()))
         self._gave_up = False
         self.restarts = 0
         self.child_pid: int | None = None
@@ -166,7 +163,7 @@ class DetectorProcess(ThreadWorker):
         self._spawn()
         progress = self._progress
         has_file = (model_dir(self.runtime.settings) / CURRENT_FILE).exists()
-        self._train_first = progress is not None and progress.model is None and has_file
+        self.retrainer.first = progress is not None and progress.model is None and has_file
         super().start()
         return self
 
@@ -178,8 +175,7 @@ class DetectorProcess(ThreadWorker):
         super().stop(timeout_s)
 
     def _close(self) -> None:
-        if self._trainer is not None:
-            self._trainer.join(30.0)
+        self.retrainer.join(30.0)
         child, self._child = self._child, None
         if child is not None:
             child.stop()
@@ -220,7 +216,8 @@ class DetectorProcess(ThreadWorker):
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stopping.is_set() and not self._gave_up:
-            self._maybe_retrain()
+            if self._progress is not None:
+                self.retrainer.maybe(self._progress.model, self._progress.events_seen)
             records = self._subscriber.poll(self.settings.poll_max_records, POLL_TIMEOUT_S)
             controls = self._take_controls()
             if not records and not controls:
@@ -343,44 +340,9 @@ class DetectorProcess(ThreadWorker):
         self.forward(SetStatus(alert_id, status))
 
     # -- training (in this process, which owns the store; the fit runs in its own child) -----
-    def _maybe_retrain(self) -> None:
-        progress = self._progress
-        if not self.settings.auto_retrain or self._trainer is not None or progress is None:
-            return
-        new_events = progress.events_seen - self._events_at_train
-        if progress.model is not None:
-            age_s = time.time() - progress.model.trained_at_ms / 1000
-        else:
-            age_s = time.monotonic() - self._started
-        due = age_s >= self.settings.retrain_interval_s or self._train_first
-        if due or new_events >= self.settings.retrain_min_events:
-            self._train_first = False
-            self._events_at_train = progress.events_seen
-            self._trainer = threading.Thread(
-                target=self._train_quietly, name="detect-train", daemon=True
-            )
-            self._trainer.start()
-
-    def _train_quietly(self) -> None:
-        try:
-            self.train_now()
-        except NotEnoughHistory as exc:
-            logger.info("detector not retrained: %s", exc)
-        except Exception:  # noqa: BLE001 - a failed training keeps the old model running
-            logger.exception("detector training failed")
-        finally:
-            self._trainer = None
-
     def train_now(self) -> DetectionModel:
         """Train on stored history, persist, and have the child load the new model."""
-        try:
-            model = train_and_save(self.runtime.store, self.runtime.settings, self.settings)
-        except Exception as exc:
-            self.training_error = str(exc)
-            raise
-        self.training_error = None
-        self.forward(LoadModel())
-        return model
+        return self.retrainer.now()
 
     # -- status for the gate, the dashboard and /metrics ----------------------------------------
     @property
@@ -420,8 +382,8 @@ class DetectorProcess(ThreadWorker):
             "events_processed": progress.events_seen if progress else 0,
             "undecodable": progress.undecodable if progress else 0,
             "open_incidents": progress.open_incidents if progress else 0,
-            "training": self._trainer is not None,
-            "training_error": self.training_error,
+            "training": self.retrainer.running,
+            "training_error": self.retrainer.error,
             "model": dict(model.metadata) if model else None,
             "process": {"pid": self.child_pid if running else None, "restarts": self.restarts},
         }

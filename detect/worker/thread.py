@@ -13,13 +13,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from detect.alerts.alert import AlertListener, AlertStore, notify_listeners
-from detect.anomaly.forest import DetectionModel, NotEnoughHistory
+from detect.anomaly.forest import DetectionModel
 from detect.anomaly.model_file import CURRENT_FILE
-from detect.anomaly.training import model_dir, train_and_save
+from detect.anomaly.training import model_dir
 from detect.findings import Finding
 from detect.rules.base import Rule
 from detect.settings import DetectSettings
 from detect.worker.build import build_engine
+from detect.worker.retrain import Retrainer
 from ingest.bus import Record, TopicPartition
 from ingest.events import RecordError, decode_event, event_time_iso
 from ingest.runtime import Runtime
@@ -72,15 +73,12 @@ class DetectionWorker(ThreadWorker):
         self._subscriber = runtime.bus.subscriber(
             [runtime.settings.kafka.topic], runtime.settings.kafka.detect_group_id
         )
-        self._started = time.monotonic()
+        self.retrainer = Retrainer(runtime, self.settings, self._use_model)
         # a model file exists but could not be used (e.g. older features): retrain at once
-        self._train_first = (
+        self.retrainer.first = (
             self.engine.model is None and (model_dir(runtime.settings) / CURRENT_FILE).exists()
         )
-        self._events_at_train = 0
         self._last_sync = 0.0
-        self._trainer: threading.Thread | None = None
-        self.training_error: str | None = None
         self.undecodable = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -92,14 +90,13 @@ class DetectionWorker(ThreadWorker):
         super().stop(timeout_s)
 
     def _close(self) -> None:
-        if self._trainer is not None:
-            self._trainer.join(30.0)
+        self.retrainer.join(30.0)
         self._subscriber.close()
 
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stopping.is_set():
-            self._maybe_retrain()
+            self.retrainer.maybe(self.engine.model, self.engine.events_seen)
             records = self._subscriber.poll(self.settings.poll_max_records, POLL_TIMEOUT_S)
             if records:
                 self._handle(records)
@@ -169,45 +166,13 @@ class DetectionWorker(ThreadWorker):
             self.engine.book.set_status(alert_id, status)
 
     # -- training -----------------------------------------------------------------------------
-    def _maybe_retrain(self) -> None:
-        if not self.settings.auto_retrain or self._trainer is not None:
-            return
-        model = self.engine.model
-        new_events = self.engine.events_seen - self._events_at_train
-        if model is not None:
-            age_s = time.time() - model.trained_at_ms / 1000
-        else:
-            age_s = time.monotonic() - self._started
-        due = age_s >= self.settings.retrain_interval_s or self._train_first
-        if due or new_events >= self.settings.retrain_min_events:
-            self._train_first = False
-            self._events_at_train = self.engine.events_seen
-            self._trainer = threading.Thread(
-                target=self._train_quietly, name="detect-train", daemon=True
-            )
-            self._trainer.start()
-
-    def _train_quietly(self) -> None:
-        try:
-            self.train_now()
-        except NotEnoughHistory as exc:
-            logger.info("detector not retrained: %s", exc)
-        except Exception:  # noqa: BLE001 - a failed training keeps the old model running
-            logger.exception("detector training failed")
-        finally:
-            self._trainer = None
-
     def train_now(self) -> DetectionModel:
         """Train on stored history, persist, and swap the model into the running engine."""
-        try:
-            model = train_and_save(self.runtime.store, self.runtime.settings, self.settings)
-        except Exception as exc:
-            self.training_error = str(exc)
-            raise
-        self.training_error = None
+        return self.retrainer.now()
+
+    def _use_model(self, model: DetectionModel) -> None:
         with self._lock:
             self.engine.set_model(model)
-        return model
 
     # -- status for the gate and dashboard ----------------------------------------------------
     @property
@@ -241,7 +206,7 @@ class DetectionWorker(ThreadWorker):
             "events_processed": self.engine.events_seen,
             "undecodable": self.undecodable,
             "open_incidents": len(self.engine.book),
-            "training": self._trainer is not None,
-            "training_error": self.training_error,
+            "training": self.retrainer.running,
+            "training_error": self.retrainer.error,
             "model": dict(model.metadata) if model else None,
         }

@@ -1,0 +1,92 @@
+"""When the detector retrains, and the thread that does it: one schedule for both worker forms."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from detect.anomaly.forest import DetectionModel, NotEnoughHistory
+from detect.anomaly.training import train_and_save
+from detect.settings import DetectSettings
+from ingest.runtime import Runtime
+
+__all__ = ["Retrainer"]
+
+logger = logging.getLogger(__name__)
+
+
+class Trained(Protocol):  # the running model, or what the detector child says of it
+    @property
+    def trained_at_ms(self) -> int: ...
+
+
+class Retrainer:
+    """Retrains on stored history every RETRAIN_INTERVAL_S, after RETRAIN_MIN_EVENTS new
+    events, or at once when a model file exists that could not be used (`first`); the fit runs
+    in a background thread (the history SQL here, the fit in its own child: see training) and
+    `use` hands the new model to the running engine -- in this process or in the detector
+    child."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        settings: DetectSettings,
+        use: Callable[[DetectionModel], object],
+    ) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.first = False  # a model file exists but could not be used: retrain at once
+        self.error: str | None = None
+        self._use = use
+        self._started = time.monotonic()
+        self._events_at_train = 0
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def maybe(self, model: Trained | None, events_seen: int) -> None:
+        """Start a retrain in the background if one is due and none is running."""
+        if not self.settings.auto_retrain or self._thread is not None:
+            return
+        new_events = events_seen - self._events_at_train
+        if model is not None:
+            age_s = time.time() - model.trained_at_ms / 1000
+        else:
+            age_s = time.monotonic() - self._started
+        due = age_s >= self.settings.retrain_interval_s or self.first
+        if due or new_events >= self.settings.retrain_min_events:
+            self.first = False
+            self._events_at_train = events_seen
+            self._thread = threading.Thread(target=self._quietly, name="detect-train", daemon=True)
+            self._thread.start()
+
+    def now(self) -> DetectionModel:
+        """Train on stored history, persist, and hand the model to the engine."""
+        try:
+            model = train_and_save(self.runtime.store, self.runtime.settings, self.settings)
+        except Exception as exc:
+            self.error = str(exc)
+            raise
+        self.error = None
+        self._use(model)
+        return model
+
+    def join(self, timeout_s: float) -> None:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout_s)
+
+    def _quietly(self) -> None:
+        try:
+            self.now()
+        except NotEnoughHistory as exc:
+            logger.info("detector not retrained: %s", exc)
+        except Exception:  # noqa: BLE001 - a failed training keeps the old model running
+            logger.exception("detector training failed")
+        finally:
+            self._thread = None
