@@ -83,7 +83,8 @@ SESSION_DENIALS = 10  # refused credential reads in them that page with no histo
 # A workload's session that is refused this many different calls, and little else, in its first
 # minutes is not its job running (a deploy that lacks one permission fails on it and stops):
 # its credentials are in someone else's hands, finding out what they may do (seed 847: a
-# deploy role refused nine listing calls of its first seventeen, then reading buckets). A role
+# deploy role's first seventeen calls all refused, nine different listings, then it read
+# buckets). A role
 # with no days of its own may be a new pipeline still missing its permissions: it waits.
 SESSION_REFUSED_CALLS = 8
 SESSION_REFUSED_SHARE = 0.8
