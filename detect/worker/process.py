@@ -44,6 +44,7 @@ from detect.worker.messages import (
     Stop,
 )
 from detect.worker.retrain import Retrainer
+from detect.worker.saving import save_alerts
 from ingest.bus import TopicPartition
 from ingest.events import event_time_iso
 from ingest.runtime import Runtime
@@ -60,8 +61,6 @@ START_TIMEOUT_S = 120.0  # seconds a new child may take to import and build its 
 STOP_TIMEOUT_S = 10.0  # seconds the child gets to exit after Stop
 MAX_RESTARTS = 5  # child deaths tolerated within RESTART_WINDOW_S before giving up
 RESTART_WINDOW_S = 60.0  # seconds
-BACKOFF_START_S = 0.05  # seconds; first retry delay when storing alerts fails
-BACKOFF_MAX_S = 5.0  # seconds
 MAX_SCORES = 200_000  # principals' live scores mirrored (the engine keeps as many states)
 
 
@@ -303,23 +302,9 @@ class DetectorProcess(ThreadWorker):
             hits[suppression_id] = hits.get(suppression_id, 0) + count
 
     def _store_alerts(self, alerts: list[Alert]) -> bool:
-        backoff = BACKOFF_START_S
-        while True:
-            try:
-                self.alerts.save(alerts)
-                self._subscriber.resume()
-                return True
-            except Exception as exc:  # noqa: BLE001 - any store failure: keep the batch, retry
-                logger.warning(
-                    "storing %d alert(s) failed (%s); retry in %.2fs", len(alerts), exc, backoff
-                )
-                self._subscriber.pause()
-                deadline = time.monotonic() + backoff
-                while time.monotonic() < deadline:
-                    if self._stopping.is_set():
-                        return False
-                    self._subscriber.poll(0, POLL_TIMEOUT_S)  # keep the group membership alive
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
+        return save_alerts(
+            self.alerts, alerts, self._subscriber, self._stopping, poll_timeout_s=POLL_TIMEOUT_S
+        )
 
     # -- what the API process tells the child -------------------------------------------------
     def forward(self, control: Control) -> None:

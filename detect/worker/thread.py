@@ -21,6 +21,7 @@ from detect.rules.base import Rule
 from detect.settings import DetectSettings
 from detect.worker.build import build_engine
 from detect.worker.retrain import Retrainer
+from detect.worker.saving import save_alerts
 from ingest.bus import Record, TopicPartition
 from ingest.events import RecordError, decode_event, event_time_iso
 from ingest.runtime import Runtime
@@ -31,8 +32,6 @@ __all__ = ["DetectionWorker"]
 logger = logging.getLogger(__name__)
 
 POLL_TIMEOUT_S = 0.05  # seconds; short so stop and retrain checks stay prompt
-BACKOFF_START_S = 0.05  # seconds; first retry delay when storing alerts fails
-BACKOFF_MAX_S = 5.0  # seconds; retry delay cap
 STATUS_SYNC_S = 2.0  # seconds between reads of API status changes (for other processes' acks)
 
 
@@ -127,23 +126,9 @@ class DetectionWorker(ThreadWorker):
         self._subscriber.commit(offsets)
 
     def _store_alerts(self, alerts: list[Any]) -> bool:
-        backoff = BACKOFF_START_S
-        while True:
-            try:
-                self.alerts.save(alerts)
-                self._subscriber.resume()
-                return True
-            except Exception as exc:  # noqa: BLE001 - any store failure: keep the batch, retry
-                logger.warning(
-                    "storing %d alert(s) failed (%s); retry in %.2fs", len(alerts), exc, backoff
-                )
-                self._subscriber.pause()
-                deadline = time.monotonic() + backoff
-                while time.monotonic() < deadline:
-                    if self._stopping.is_set():
-                        return False
-                    self._subscriber.poll(0, POLL_TIMEOUT_S)  # keep the group membership alive
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
+        return save_alerts(
+            self.alerts, alerts, self._subscriber, self._stopping, poll_timeout_s=POLL_TIMEOUT_S
+        )
 
     def _sync_statuses(self) -> None:
         """Pick up acks/resolves made by API processes that do not share this engine."""
