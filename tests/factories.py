@@ -62,6 +62,21 @@ def make_record(**overrides: Any) -> dict[str, Any]:
     return record
 
 
+def db_deletes(start: datetime, count: int, *, first: int = 0) -> list[dict[str, Any]]:
+    """`count` records of deploy-agent deleting production databases `prod-db-<first>`… one
+    second apart from `start`: the destructive burst the response tests page on."""
+    return [
+        make_record(
+            eventName="DeleteDBInstance",
+            eventSource="rds.amazonaws.com",
+            requestParameters={"dBInstanceIdentifier": f"prod-db-{i}"},
+            at=start + timedelta(seconds=i),
+            readOnly=False,
+        )
+        for i in range(first, first + count)
+    ]
+
+
 def make_event(normalizer: Normalizer | None = None, **overrides: Any) -> AuditEvent:
     return (normalizer or Normalizer()).normalize(make_record(**overrides))
 

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from tests.e2e.conftest import LeashProcess, start_leash, wait_for_total
-from tests.factories import make_record
+from tests.factories import db_deletes
 from tests.unit.detect.response.test_webhooks import SECRET, WebhookReceiver
 from tests.wait import wait_until
 
@@ -26,16 +26,7 @@ WAIT_S = 60.0  # seconds; generous for 2 shared cores, each wait ends as soon as
 
 
 def burst(start: datetime, first: int, count: int) -> list[dict[str, Any]]:
-    return [
-        make_record(
-            eventName="DeleteDBInstance",
-            eventSource="rds.amazonaws.com",
-            requestParameters={"dBInstanceIdentifier": f"prod-db-{i}"},
-            at=start + timedelta(seconds=i),
-            readOnly=False,
-        )
-        for i in range(first, first + count)
-    ]
+    return db_deletes(start, count, first=first)
 
 
 def parent_of(pid: int) -> int:

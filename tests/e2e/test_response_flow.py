@@ -8,7 +8,7 @@ app with the decide fast path).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -21,7 +21,7 @@ from ingest.runtime import Runtime, open_runtime
 from ingest.settings import Settings
 from leash.app import build_app, build_services, start_workers
 from tests.conftest import ADMIN_KEY, INGEST_KEY, INGEST_KEY_NAME, READ_KEY, auth
-from tests.factories import make_record
+from tests.factories import db_deletes
 from tests.unit.detect.response.test_webhooks import SECRET, Received, WebhookReceiver
 from tests.wait import wait_until
 
@@ -52,17 +52,7 @@ def start_everything(runtime: Runtime) -> TestClient:
 
 
 def delete_burst(count: int = 12) -> list[dict[str, Any]]:
-    now = datetime.now(UTC)
-    return [
-        make_record(
-            eventName="DeleteDBInstance",
-            eventSource="rds.amazonaws.com",
-            requestParameters={"dBInstanceIdentifier": f"prod-db-{i}"},
-            at=now + timedelta(seconds=i),
-            readOnly=False,
-        )
-        for i in range(count)
-    ]
+    return db_deletes(datetime.now(UTC), count)
 
 
 def test_burst_alert_webhook_quarantine_decide_restore(settings: Settings) -> None:

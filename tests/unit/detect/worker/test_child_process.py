@@ -18,7 +18,7 @@ from ingest.runtime import open_runtime
 from ingest.settings import Settings
 from leash.app import build_app, build_services, start_workers
 from tests.conftest import ADMIN_KEY, INGEST_KEY, READ_KEY, auth
-from tests.factories import make_record
+from tests.factories import db_deletes
 from tests.wait import wait_until
 
 AGENT_KEY = "arn:aws:sts::123456789012:assumed-role/deploy-agent"
@@ -45,16 +45,7 @@ def live(settings: Settings) -> Iterator[Live]:
 
 def deletes(first: int, count: int) -> list[dict[str, Any]]:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
-    return [
-        make_record(
-            eventName="DeleteDBInstance",
-            eventSource="rds.amazonaws.com",
-            requestParameters={"dBInstanceIdentifier": f"prod-db-{i}"},
-            at=start + timedelta(seconds=i),
-            readOnly=False,
-        )
-        for i in range(first, first + count)
-    ]
+    return db_deletes(start, count, first=first)
 
 
 def processed(live: Live, count: int) -> bool:
