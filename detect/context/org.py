@@ -72,6 +72,7 @@ MAX_ROLES = 50_000  # roles whose use is remembered (least recently used forgott
 NO_MFA_NORM_USERS = 3  # other people signing in to the console without MFA: the org's habit
 # an account Leash has watched for less than this has shown nobody's habits yet (install days)
 ACCOUNT_YOUNG_MS = 2 * 24 * 3_600_000
+MAX_OUTSIDE_ACCOUNTS = 16  # per role: a vendor's few accounts, bounded against a flood
 SHARED_NET_USERS = 2  # other principals on a network that make it the organisation's own
 # Networks a principal deletes: the flow logs or DNS query logs that watched them go next
 NETWORK_DELETES = frozenset(
@@ -154,6 +155,7 @@ class _RoleUse:
 
     services: set[str] = dataclasses.field(default_factory=set)
     capacities: set[str] = dataclasses.field(default_factory=set)
+    outside: set[str] = dataclasses.field(default_factory=set)  # accounts that sign in to it
 
 
 class OrgMemory:
@@ -306,7 +308,10 @@ class OrgMemory:
             # in the role's account, with the caller's account in userIdentity)
             caller = str(field(field(record, "userIdentity"), "accountId") or "")
             if role and caller and caller != role[0]:
-                self._role_use(role).capacities.add(OUTSIDE_SIGN_IN)
+                use = self._role_use(role)
+                use.capacities.add(OUTSIDE_SIGN_IN)
+                if len(use.outside) < MAX_OUTSIDE_ACCOUNTS:
+                    use.outside.add(caller)
         role = role_of(event.principal)
         if not role:
             return
@@ -351,6 +356,12 @@ class OrgMemory:
         outside that the organisation already keeps."""
         use = self._roles.get((account, role_name))
         return use is not None and OUTSIDE_SIGN_IN in use.capacities
+
+    def outside_accounts(self, account: str, role_name: str) -> frozenset[str]:
+        """The other accounts seen signing in to this role (a vendor's, or the organisation's
+        own other accounts)."""
+        use = self._roles.get((account, role_name))
+        return frozenset(use.outside) if use is not None else frozenset()
 
     def signs_in_without_mfa(self, principal_key: str, before_ms: int) -> bool:
         """NO_MFA_NORM_USERS other people signed in to the console without MFA before: here

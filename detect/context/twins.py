@@ -171,16 +171,20 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
     def integration(case: Case) -> bool:
         # on Leash's first days every person is a stranger: one editing the trust of a role
         # another account already signs in to (a vendor's integration taking the vendor's new
-        # account) waits for a second sign (seeds 799, 802); an inside role made to trust an
-        # outside account still pages (a backdoored role), and after those days the counterpart
-        # accounts decide (known ones are the twin above; strangers' page: triage)
+        # account) waits for a second sign (seeds 799, 802). Later, a person's edit that keeps
+        # trusting every account seen signing in and adds another extends the integration
+        # (the vendor's second account: seeds 891, 894) and waits too; one that takes the
+        # integration's account out redirects the role and pages, as does an inside role made
+        # to trust an outside account (a backdoored role). Else the counterpart accounts
+        # decide (known ones are the twin above; strangers' page: triage)
         event = case.event
+        if case.finding.actor_kind != "human":
+            return False
         role = str(field(_params(case), "roleName") or "")
-        return (
-            case.finding.actor_kind == "human"
-            and org.young_account(event.account, event.event_time_ms)
-            and org.signed_in_from_outside(event.account, role)
-        )
+        if org.young_account(event.account, event.event_time_ms):
+            return org.signed_in_from_outside(event.account, role)
+        outside = org.outside_accounts(event.account, role)
+        return bool(outside) and outside <= counterparts(case)
 
     def gone(case: Case) -> bool:
         event = case.event

@@ -355,8 +355,9 @@ def test_a_role_session_a_person_opened_grants_itself_as_a_drill_whatever_its_na
 def test_a_trust_edit_on_a_role_an_outside_account_signs_in_to_waits_on_the_install_days() -> None:
     """On Leash's first days a person adding an account to the trust of a vendor's integration
     role (the vendor already signs in to it) waits for a second sign (seeds 799, 802); the same
-    edit making an inside role trust an outside account pages, and so does the integration
-    role's once the install has watched for two days (its counterparts are judged then)."""
+    edit making an inside role trust an outside account pages. Later, an edit that keeps the
+    vendor's account and adds another (its second account: seeds 891, 894) still waits, and one
+    that drops the vendor's account for another (the role redirected) pages."""
     org = OrgMemory()
     triage = Triage(org=org)
     vendor = make_event(
@@ -386,11 +387,18 @@ def test_a_trust_edit_on_a_role_an_outside_account_signs_in_to_waits_on_the_inst
         ]
     }
 
-    def edit(role: str, minutes: float) -> dict[str, str]:
-        params = {"roleName": role, "policyDocument": json.dumps(trust)}
+    redirected = {
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::636868483107:root"}}]
+    }
+
+    def edit(role: str, minutes: float, doc: object = trust) -> dict[str, str]:
+        params = {"roleName": role, "policyDocument": json.dumps(doc)}
         event = user_event("eli", "UpdateAssumeRolePolicy", params, minutes)
         return tiers(triaged(triage, event))
 
     assert edit("lacework-integration", 60).get("redflag:role_trust_external") == "hold"
     assert edit("orders-api-task", 60).get("redflag:role_trust_external") == "page"
-    assert edit("lacework-integration", 3 * 24 * 60).get("redflag:role_trust_external") == "page"
+    later = 3 * 24 * 60
+    assert edit("lacework-integration", later).get("redflag:role_trust_external") == "hold"
+    assert edit("orders-api-task", later).get("redflag:role_trust_external") == "page"
+    assert edit("lacework-integration", later, redirected)["redflag:role_trust_external"] == "page"
