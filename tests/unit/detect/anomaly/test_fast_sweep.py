@@ -8,7 +8,7 @@ paged for it); such a sweep is judged by the agent's own days like any other vol
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from detect.engine import DetectionEngine
 from detect.rules.catalogue import load_rules
@@ -93,3 +93,48 @@ def test_past_its_own_days_only_in_dev_and_staging_waits_in_production_pages() -
     sixteen dev and staging ones, and paged twice with nothing else to it."""
     assert run([*workdays(), *sixteen("staging")]) == []
     assert run([*workdays(), *sixteen("prod")]) == ["baseline:credential_sweep"]
+
+
+PERSON = {
+    "role": "AWSReservedSSO_DeveloperAccess_9bc7ff30e2ed9c9b",
+    "session": "lars@example.com",
+    "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
+}
+SECRETS = [f"/{env}/{app}/{key}" for env in ("prod", "staging") for app in APPS for key in KEYS]
+
+
+def person_reads(names: list[str], at: datetime, ip: str = "198.51.100.7") -> list[AuditEvent]:
+    return [
+        make_event(
+            eventName="GetParameter",
+            eventSource="ssm.amazonaws.com",
+            requestParameters={"name": name, "withDecryption": True},
+            sourceIPAddress=ip,
+            at=at + timedelta(seconds=30 * n),
+            **PERSON,
+        )
+        for n, name in enumerate(names)
+    ]
+
+
+def test_a_person_re_reading_their_own_secrets_faster_is_no_sweep_new_ones_page() -> None:
+    """Seeds 893, 897: a person who reads four or five secrets in ten minutes read sixteen of
+    the ones they read every day, from a network new to them, and paged. A thief with their
+    key does not know which secrets they read: sixteen they never opened still pages."""
+    usual = SECRETS[:24]
+    days = [
+        event
+        for day in range(4)
+        for slot in range(6)
+        for event in person_reads(
+            usual[4 * slot : 4 * slot + 4], BASE_TIME + timedelta(days=day, hours=slot)
+        )
+    ]
+    assert days[0].actor_kind == "human"
+    at = BASE_TIME + timedelta(days=4, hours=3)
+    familiar = person_reads(usual[2:18], at, ip="203.0.113.99")
+    assert run([*days, *familiar]) == []
+    strangers = [f"/prod/{app}/{key}-{n}" for app in APPS for key in KEYS for n in (1,)][:16]
+    assert run([*days, *person_reads(strangers, at, ip="203.0.113.99")]) == [
+        "baseline:credential_sweep"
+    ]
