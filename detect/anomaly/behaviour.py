@@ -76,6 +76,7 @@ NOVELTY_DAY_SHARE = 0.25
 CONSOLE_KNOWN_DAYS = 4
 ELSEWHERE_RULE = "baseline:workload_credentials_elsewhere"
 MAX_VALUES = 512  # nets and clients remembered per principal
+FAST_REFUSED_SHARE = 0.2  # of the minute's calls refused, for a fast burst to be a script's
 MAX_SECRETS = 1024  # secrets remembered per principal (as read before: see _familiar)
 FAMILIAR_SHARE = 10  # a sweep is familiar when at most 1 in this many secrets are new
 NEW_STORE_READS = 50  # objects read in 10 min from stores the principal first read within ...
@@ -365,7 +366,11 @@ class BehaviourDetector:
         if not over:
             return None
         found, span = over[0]
-        fast = any(span == "1m" for _, span in over)
+        # a script enumerating is refused most of what it tries; an agent refused sixteen
+        # different calls among two thousand in the minute is a busy agent (seed 880)
+        fast = any(span == "1m" for _, span in over) and _refused_share(state, event) >= (
+            FAST_REFUSED_SHARE
+        )
         return _past_own_finding(
             state,
             event,
@@ -764,6 +769,17 @@ def _past_own_finding(
 def _recurrence(tally: Tally, count: float) -> dict[str, float]:
     """{"recurs": the earlier flagged day's high} when `count` is back at no greater volume."""
     return {"recurs": tally.paged} if tally.recurs(count) else {}
+
+
+def _refused_share(state: PrincipalState, event: AuditEvent) -> float:
+    """The share of the principal's calls refused in this minute and the one before."""
+    minute = event.event_time_ms // 60_000
+    calls = errors = 0
+    for bucket in reversed(state.buckets):
+        if bucket.minute < minute - 1:
+            break
+        calls, errors = calls + bucket.n, errors + bucket.errors
+    return errors / calls if calls else 1.0
 
 
 def _familiar(tally: Tally, seen: _Seen) -> bool:

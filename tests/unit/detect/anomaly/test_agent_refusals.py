@@ -59,3 +59,18 @@ def test_an_agent_refused_seventeen_calls_in_twenty_seconds_pages() -> None:
 
 def test_an_agent_refused_twelve_calls_over_six_minutes_waits() -> None:
     assert opened([*workdays(), *refused(30.0, 12)]) == []
+
+
+def test_an_agent_refused_seventeen_calls_among_hundreds_a_minute_waits() -> None:
+    """Seed 880: a coding agent making two thousand calls a minute had sixteen different ones
+    refused in one of them. Refused one call in a hundred it is a busy agent, not a script
+    enumerating what its credentials may do."""
+    busy = [
+        make_event(
+            eventName="DescribeStacks",
+            at=BASE_TIME + timedelta(days=4, seconds=-30 + 0.2 * i),
+            **AGENT,
+        )
+        for i in range(600)
+    ]
+    assert opened([*workdays(), *busy, *refused(1.2, 17)]) == []
