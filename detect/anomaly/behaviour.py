@@ -77,6 +77,8 @@ CONSOLE_KNOWN_DAYS = 4
 ELSEWHERE_RULE = "baseline:workload_credentials_elsewhere"
 MAX_VALUES = 512  # nets and clients remembered per principal
 FAST_REFUSED_SHARE = 0.2  # of the minute's calls refused, for a fast burst to be a script's
+STRANGER_SWEEP = 8  # distinct never-read secrets from a new network that page (_strangers_sweep)
+STRANGER_SHARE = 0.8
 MAX_SECRETS = 1024  # secrets remembered per principal (as read before: see _familiar)
 FAMILIAR_SHARE = 10  # a sweep is familiar when at most 1 in this many secrets are new
 NEW_STORE_READS = 50  # objects read in 10 min from stores the principal first read within ...
@@ -189,6 +191,7 @@ class _Seen:  # what a principal's state does not keep
     denied_ms: int = -(10**15)  # latest denied call
     passed: set[str] = field(default_factory=set)  # roles it handed to new compute
     secrets: dict[str, int] = field(default_factory=dict)  # secret -> first read ms
+    stranger_ms: int = -(10**15)  # latest call from a network it never used before
 
 
 @dataclass
@@ -220,6 +223,8 @@ class BehaviourDetector:
         record = record_of(event)
         result = outcome_of(event)
         seen = self._seen.setdefault(state.key, _Seen())
+        if new.net and not self.org.shared_network(new.net, state.key):
+            seen.stranger_ms = event.event_time_ms  # (colleagues' networks are the VPN's)
         if result == "ok":
             found.append(self._sweep(state, event, record, seen))
             found.append(self._new_store_reads(state, event, seen, new))
@@ -253,10 +258,21 @@ class BehaviourDetector:
         limit = threshold(
             SWEEP_FLOORS, state.actor_kind, tally.high, JOB_HIGH, learned_days=state.learned_days
         )
+        notes: dict[str, object] = {}
+        if (
+            count > STRANGER_SWEEP
+            and count <= limit
+            and _strangers_sweep(state, event, tally, seen)
+        ):
+            # secrets a known person or agent never opened, read from a network it never
+            # used: not its habit at a faster pace but someone else with its credentials
+            # (seeds 887, 903: a stolen console password, then ten never-read secrets in two
+            # minutes). Its usual secrets from a new network stay its own (_familiar).
+            limit = STRANGER_SWEEP
+            notes["stranger"] = "secrets it never read, from a network it never used"
         if count <= limit:
             return None
         fast = event.event_time_ms - tally.first_ms() <= FAST_SWEEP_MS
-        notes = {}
         non_prod = tally.all_keys(_NON_PROD.search)
         if fast and state.actor_kind != "service" and not non_prod:
             # a person or an agent does not open this many different secrets in two minutes:
@@ -780,6 +796,19 @@ def _refused_share(state: PrincipalState, event: AuditEvent) -> float:
             break
         calls, errors = calls + bucket.n, errors + bucket.errors
     return errors / calls if calls else 1.0
+
+
+def _strangers_sweep(state: PrincipalState, event: AuditEvent, tally: Tally, seen: _Seen) -> bool:
+    """A known person's or agent's window of secrets read within WINDOW_MS of a call from a
+    network it never used, nearly all of them (STRANGER_SHARE) never read before it."""
+    if state.actor_kind not in ("human", "agent") or not state.mature:
+        return False
+    if event.event_time_ms - seen.stranger_ms > WINDOW_MS:
+        return False
+    start = tally.first_ms()
+    keys = {key for _, _, key in tally.items}
+    strange = sum(seen.secrets.get(key, start) >= start for key in keys)
+    return strange >= STRANGER_SHARE * len(keys)
 
 
 def _familiar(tally: Tally, seen: _Seen) -> bool:

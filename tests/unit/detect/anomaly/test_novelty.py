@@ -69,12 +69,12 @@ def history(who: dict[str, str], ip_of_day: Callable[[int], str]) -> list[AuditE
     return [e for day in range(DAYS) for e in day_of_work(day, ip_of_day(day), who)]
 
 
-def sweep(ip: str) -> list[AuditEvent]:
+def sweep(ip: str, name: str = "prod/db-{}") -> list[AuditEvent]:
     """Twenty distinct secrets in eight minutes: more than a person's work ever needs, but slow
     enough not to be catastrophic on its own (a person's sweep is held for corroboration)."""
     start = BASE_TIME + timedelta(days=DAYS, hours=1, minutes=5)
     return [
-        secret_read(start + timedelta(seconds=24 * i), ip, f"prod/db-{i}", PERSON)
+        secret_read(start + timedelta(seconds=24 * i), ip, name.format(i), PERSON)
         for i in range(20)
     ]
 
@@ -299,11 +299,12 @@ def secrets_day(day: int, ip: str) -> list[AuditEvent]:
 
 
 def test_a_readers_usual_sweep_from_a_new_network_waits() -> None:
-    """Its own high excuses a person's volume wherever they work: judging it by the kind's
-    floor when the network was new was tried and undone (seed 851's stolen parameters read
-    paged, but so did two people on seed 858 reading their usual secrets from a new network)."""
+    """Its own high excuses a person's volume of their usual secrets wherever they work:
+    judging it by the kind's floor when the network was new was tried and undone (seed 851's
+    stolen parameters read paged, but so did two people on seed 858 reading their usual
+    secrets from a new network). Secrets they never read are another matter (test_fast_sweep)."""
     days = [e for day in range(DAYS) for e in secrets_day(day, office_or_home(day))]
-    _, opened = run(days + sweep(ELSEWHERE))
+    _, opened = run(days + sweep(ELSEWHERE, "prod/app-{}"))
     assert opened == []
 
 
