@@ -58,6 +58,10 @@ class BaselineCheck:
     # a count of repeatable work (deletes, reads, grants) can recur as a habit; first-seen
     # actions are new by definition: as many again on a later day are new ones again
     habit: bool = True
+    # it fires only on an event that is itself a first-seen sensitive action: a routine call
+    # minutes after a new user's onboarding adds nothing to the count, and raising it there
+    # again escaped the twin that explained it (seeds 882, 886)
+    first_seen_only: bool = False
 
     def applies(self, event: AuditEvent) -> bool:
         if self.classes and event.action_class not in self.classes:
@@ -148,6 +152,7 @@ DEFAULT_CHECKS: tuple[BaselineCheck, ...] = (
         "first-seen privilege/evasion actions in 10 min",
         _SENSITIVE,
         habit=False,
+        first_seen_only=True,
     ),
     BaselineCheck(
         "baseline:region_spread",
@@ -223,10 +228,13 @@ class BaselineDetector:
     ) -> list[Finding]:
         """Findings for the window that `event` just updated (x = state.features())."""
         self._roll_day(state, event.event_time_ms, x)
+        first_seen = bool(flags & FIRST_SEEN_SENSITIVE)
         found = [
             f
             for c in self.checks
-            if c.applies(event) and (f := self._check(c, state, x, event)) is not None
+            if c.applies(event)
+            and (first_seen or not c.first_seen_only)
+            and (f := self._check(c, state, x, event)) is not None
         ]
         if state.established and flags & FIRST_SEEN_PROD_DESTRUCTIVE:
             found.append(

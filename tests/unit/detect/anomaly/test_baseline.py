@@ -349,3 +349,22 @@ def test_reading_a_quarter_of_that_for_forty_minutes_on_end_pages_people_and_age
         assert found[0][0] + 40 <= first_page <= found[0][0] + 41, (kind, found[0][0], first_page)
         assert all(tier == "hold" for _, tier in tiers_over(kind, 35)), kind
     assert all(tier == "hold" for _, tier in tiers_over("service", 60))
+
+
+def test_first_seen_actions_count_on_the_new_calls_not_on_a_routine_call_after_them() -> None:
+    """Seeds 882, 886: an administrator onboarded a user (four calls she never made, explained
+    as onboarding), then attached a policy to a role minutes later as she does every day. The
+    window still held four first-seen calls, and the finding raised again on the routine call
+    escaped the explanation and corroborated her next chore into a page."""
+    detector = BaselineDetector()
+    key = ev(T0, "DescribeInstances", source="ec2").principal_key
+    state = PrincipalState(key, "agent", profile(key))
+    state.observe(ev(T0 - timedelta(days=1), "AttachRolePolicy", source="iam"))
+    onboarding = [
+        ev(T0 + timedelta(seconds=20 * i), name, source="iam")
+        for i, name in enumerate(("CreateUser", "AddUserToGroup", "CreateLoginProfile"))
+    ]
+    routine = ev(T0 + timedelta(minutes=6), "AttachRolePolicy", source="iam")
+    found = run(state, [*onboarding, routine], detector)
+    assert "baseline:new_sensitive_actions" in rules_of(found[2])
+    assert "baseline:new_sensitive_actions" not in rules_of(found[3])
