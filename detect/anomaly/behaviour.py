@@ -77,6 +77,7 @@ CONSOLE_KNOWN_DAYS = 4
 ELSEWHERE_RULE = "baseline:workload_credentials_elsewhere"
 MAX_VALUES = 512  # nets and clients remembered per principal
 FAST_REFUSED_SHARE = 0.2  # of the minute's calls refused, for a fast burst to be a script's
+CONSOLE_SECRETS = 5  # secrets read after a held console sign-in that corroborate it
 STRANGER_SWEEP = 8  # distinct never-read secrets from a new network that page (_strangers_sweep)
 STRANGER_SHARE = 0.8
 MAX_SECRETS = 1024  # secrets remembered per principal (as read before: see _familiar)
@@ -191,7 +192,10 @@ class _Seen:  # what a principal's state does not keep
     denied_ms: int = -(10**15)  # latest denied call
     passed: set[str] = field(default_factory=set)  # roles it handed to new compute
     secrets: dict[str, int] = field(default_factory=dict)  # secret -> first read ms
-    stranger_ms: int = -(10**15)  # latest call from a network it never used before
+    stranger: tuple[str, int] = ("", -(10**15))  # latest call from a network new to it (ip, ms)
+    # a console sign-in held for its new network: (ip, ms) and the secrets read from there since
+    console: tuple[str, int] = ("", -(10**15))
+    console_secrets: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -224,15 +228,16 @@ class BehaviourDetector:
         result = outcome_of(event)
         seen = self._seen.setdefault(state.key, _Seen())
         if new.net and not self.org.shared_network(new.net, state.key):
-            seen.stranger_ms = event.event_time_ms  # (colleagues' networks are the VPN's)
+            seen.stranger = (event.source_ip, event.event_time_ms)  # (colleagues': the VPN's)
         if result == "ok":
             found.append(self._sweep(state, event, record, seen))
+            found.append(self._console_secrets(state, event, record, seen))
             found.append(self._new_store_reads(state, event, seen, new))
             found.append(self._decrypt_burst(state, event))
             found.append(self._grant(state, event, new.action, new.prod_grant))
             found.append(self._region(state, event, record, new.region))
             found.append(self._self_grant(state, event, record, seen))
-            found.append(self._console(state, event, record, new))
+            found.append(self._console(state, event, record, new, seen))
             found.append(self._passed_role(state, event, record, seen))
             found.append(self._discovery_burst(state, event, new))
         elif result == "denied":
@@ -576,7 +581,12 @@ class BehaviourDetector:
         return finding if creep else replace(finding, tier="hold")
 
     def _console(
-        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], new: Novelty
+        self,
+        state: PrincipalState,
+        event: AuditEvent,
+        record: Mapping[str, Any],
+        new: Novelty,
+        seen: _Seen,
     ) -> Finding | None:
         """A person's console sign-in without MFA from a network it never signed in from."""
         if event.action != "ConsoleLogin" or not state.mature:
@@ -601,8 +611,37 @@ class BehaviourDetector:
         # two quiet days say little about how often one travels): waits for a second sign.
         # (Holding it also for people whose days often bring a new network was tried and undone:
         # in a young install most people have shown two or three networks in their first days,
-        # and stolen console passwords followed by a few secret reads stopped paging.)
+        # and stolen console passwords followed by a few secret reads stopped paging.) The
+        # secrets that session reads next are that second sign (_console_secrets).
+        seen.console, seen.console_secrets = (event.source_ip, event.event_time_ms), set()
         return replace(finding, tier="hold")
+
+    def _console_secrets(
+        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: _Seen
+    ) -> Finding | None:
+        """CONSOLE_SECRETS different secrets read within WINDOW_MS of a console sign-in held for
+        its new network, from that network: what a stolen password is for (seeds 887, 903: a
+        person's console session from a new network read ten secrets in two minutes, fewer
+        than their busiest ten minutes, and nothing paged)."""
+        ip, at = seen.console
+        if event.source_ip != ip or event.event_time_ms - at > WINDOW_MS:
+            return None
+        names = _secret_names(event, record)
+        if not names or len(seen.console_secrets) >= CONSOLE_SECRETS:
+            return None
+        seen.console_secrets.update(names[:CONSOLE_SECRETS])
+        if len(seen.console_secrets) < CONSOLE_SECRETS:
+            return None
+        finding = _finding(
+            state,
+            event,
+            "baseline:console_secrets",
+            "high",
+            f"{len(seen.console_secrets)} secrets read right after a console sign-in from a "
+            f"network this user never used ({ip})",
+            explanation={"ip": ip, "secrets": sorted(seen.console_secrets)},
+        )
+        return replace(finding, tier="hold")  # it pages with the sign-in it follows
 
     def _region(
         self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], new_region: bool
@@ -800,15 +839,24 @@ def _refused_share(state: PrincipalState, event: AuditEvent) -> float:
 
 def _strangers_sweep(state: PrincipalState, event: AuditEvent, tally: Tally, seen: _Seen) -> bool:
     """A known person's or agent's window of secrets read within WINDOW_MS of a call from a
-    network it never used, nearly all of them (STRANGER_SHARE) never read before it."""
+    network it never used, from that network, nearly all of them (STRANGER_SHARE) never read
+    before it."""
     if state.actor_kind not in ("human", "agent") or not state.mature:
         return False
-    if event.event_time_ms - seen.stranger_ms > WINDOW_MS:
+    ip, at = seen.stranger
+    if event.event_time_ms - at > WINDOW_MS or not _same_network(event.source_ip, ip):
         return False
     start = tally.first_ms()
     keys = {key for _, _, key in tally.items}
     strange = sum(seen.secrets.get(key, start) >= start for key in keys)
     return strange >= STRANGER_SHARE * len(keys)
+
+
+def _same_network(ip: str, other: str) -> bool:
+    """The same /16 for IPv4 addresses (as Novelty.net counts networks), else the same address."""
+    if ip.count(".") == 3 and other.count(".") == 3:
+        return ip.split(".")[:2] == other.split(".")[:2]
+    return ip == other
 
 
 def _familiar(tally: Tally, seen: _Seen) -> bool:

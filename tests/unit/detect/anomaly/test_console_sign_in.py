@@ -221,3 +221,38 @@ def test_a_person_seen_on_three_days_signing_in_from_a_new_network_waits() -> No
     first = _days("aiko", [OFFICE, OFFICE, OFFICE])
     trip = sign_in("aiko", BASE_TIME + timedelta(days=3, hours=9), "45.9.148.201")
     assert opened([*first, trip], of=trip) == []
+
+
+def secret_reads(user: str, at: datetime, ip: str, n: int) -> list[AuditEvent]:
+    return [
+        make_event(
+            eventName="GetSecretValue",
+            eventSource="secretsmanager.amazonaws.com",
+            requestParameters={"secretId": f"prod/payments/key-{i}"},
+            userIdentity={
+                "type": "IAMUser",
+                "arn": f"arn:aws:iam::{ACCOUNT}:user/{user}",
+                "accountId": ACCOUNT,
+                "userName": user,
+                "principalId": "AIDAEXAMPLE",
+            },
+            userAgent=BROWSER,
+            sourceIPAddress=ip,
+            at=at + timedelta(seconds=15 * (i + 1)),
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_waiting_sign_in_from_a_new_network_pages_when_its_session_reads_secrets() -> None:
+    """Seeds 887, 903: a person seen on three days signed in without MFA from a network they
+    never used (it waits) and read ten secrets within two minutes (fewer than their busiest ten
+    minutes): together, a stolen password put to use. Four secrets, or the same reads from
+    their office, still wait."""
+    first = _days("aiko", [OFFICE, OFFICE, OFFICE])
+    at = BASE_TIME + timedelta(days=3, hours=9)
+    trip = sign_in("aiko", at, "45.9.148.201")
+    found = opened([*first, trip, *secret_reads("aiko", at, "45.9.148.201", 10)], of=trip)
+    assert [rule for _, rule in found] == ["baseline:console_secrets"]  # holding the sign-in
+    assert opened([*first, trip, *secret_reads("aiko", at, "45.9.148.201", 4)]) == []
+    assert opened([*first, trip, *secret_reads("aiko", at, OFFICE, 10)]) == []
