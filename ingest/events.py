@@ -20,6 +20,7 @@ from ingest.identity import IdentityRules, build_identity_rules
 __all__ = [
     "EVENT_COLUMNS",
     "EVENT_FIELDS",
+    "HEADER_FIELDS",
     "SCHEMA_VERSION",
     "AuditEvent",
     "Origin",
@@ -27,6 +28,7 @@ __all__ = [
     "RecordError",
     "decode_event",
     "encode_event",
+    "header_of",
 ]
 
 SCHEMA_VERSION = 2  # 2: origin and trusted (a version-1 bus record decodes as trusted)
@@ -110,12 +112,12 @@ class Origin:
 EVENT_FIELDS = tuple(f.name for f in fields(AuditEvent))
 EVENT_COLUMNS = tuple("event_time" if f == "event_time_ms" else f for f in EVENT_FIELDS)
 # the bus header: every field but raw and the version, raw's followers last
-_HEADER_FIELDS = tuple(f for f in EVENT_FIELDS if f not in ("raw", "schema_version"))
+HEADER_FIELDS = tuple(f for f in EVENT_FIELDS if f not in ("raw", "schema_version"))
 _BEFORE_RAW = EVENT_FIELDS.index("raw")
 _V1_FIELDS = _BEFORE_RAW  # a version-1 header: the fields before raw only
-_header_of = attrgetter(*_HEADER_FIELDS)
-_RESOURCES = _HEADER_FIELDS.index("resources")
-_EVENT_ID = _HEADER_FIELDS.index("event_id")
+header_of = attrgetter(*HEADER_FIELDS)
+_RESOURCES = HEADER_FIELDS.index("resources")
+_EVENT_ID = HEADER_FIELDS.index("event_id")
 
 
 def _get(record: Mapping[str, Any], key: str) -> Any:
@@ -333,7 +335,7 @@ class Normalizer:
 def encode_event(event: AuditEvent) -> bytes:
     """Bus encoding: a compact JSON header (schema version, then the derived fields in
     EVENT_FIELDS order), a newline, then the raw record JSON."""
-    return orjson.dumps((event.schema_version, *_header_of(event))) + b"\n" + event.raw.encode()
+    return orjson.dumps((event.schema_version, *header_of(event))) + b"\n" + event.raw.encode()
 
 
 def event_id_of(data: bytes) -> str:
@@ -349,7 +351,7 @@ def decode_event(data: bytes) -> AuditEvent:
         raise RecordError("not a Leash event: no header line")
     try:
         version, *values = orjson.loads(head)
-        expected = len(_HEADER_FIELDS) if version == SCHEMA_VERSION else _V1_FIELDS
+        expected = len(HEADER_FIELDS) if version == SCHEMA_VERSION else _V1_FIELDS
         if version not in (1, SCHEMA_VERSION):
             raise RecordError(f"unsupported event schema_version {version!r}")
         if len(values) != expected:

@@ -96,7 +96,7 @@ def run_consumer(
             stats.store_healthy = True
             stats.last_insert_s = time.perf_counter() - started
             stats.batches += 1
-            stats.events += len(result.events)
+            stats.events += result.stored
             stats.rejected += result.rejected
             stats.last_batch_rows = len(records)
             pending.update(result.offsets)

@@ -41,8 +41,8 @@ class SinkWorker(ThreadWorker):
         metrics = runtime.metrics
 
         def observe(result: BatchResult) -> None:
-            metrics.sink_events.inc(len(result.events))
-            metrics.sink_batch_rows.observe(len(result.events) + result.rejected)
+            metrics.sink_events.inc(result.stored)
+            metrics.sink_batch_rows.observe(result.stored + result.rejected)
             metrics.sink_insert_seconds.observe(self.stats.last_insert_s)
             if on_batch is not None:
                 on_batch(result)

@@ -12,15 +12,15 @@ from operator import attrgetter
 from ingest import schema
 from ingest.bus import Record, TopicPartition
 from ingest.chain import GENESIS_HASH, chain_hash, row_digest, rows_hash
-from ingest.events import EVENT_COLUMNS, EVENT_FIELDS, AuditEvent, RecordError, decode_event
+from ingest.events import EVENT_FIELDS, AuditEvent
 from ingest.signing import ChainSigner
+from ingest.sink.columns import STORED_COLUMNS, decode_batch
 from ingest.store import Store
 
-__all__ = ["BatchResult", "EventWriter", "event_row"]
+__all__ = ["STORED_COLUMNS", "BatchResult", "EventWriter", "event_row"]
 
 logger = logging.getLogger(__name__)
 
-STORED_COLUMNS = (*EVENT_COLUMNS, "ingested_at", "batch_id")  # the order of event_row
 _row_of = attrgetter(*EVENT_FIELDS)
 assert EVENT_FIELDS[:2] == ("event_id", "event_time_ms")  # event_row converts the second
 REJECT_COLUMNS = ("received_at", "origin", "topic", "partition", "offset", "error", "raw")
@@ -42,7 +42,7 @@ BATCH_COLUMNS = (
 @dataclass(frozen=True)
 class BatchResult:
     offsets: dict[TopicPartition, int]
-    events: tuple[AuditEvent, ...]
+    stored: int  # events inserted
     rejected: int
 
 
@@ -86,42 +86,38 @@ class EventWriter:
     def write(self, records: Sequence[Record]) -> BatchResult:
         now = datetime.now(UTC)
         batch_id = uuid.uuid4().hex
-        events: list[AuditEvent] = []
-        rejects: list[tuple[object, ...]] = []
-        poison: list[Record] = []
         offsets: dict[TopicPartition, int] = {}
         for record in records:
             offsets[(record.topic, record.partition)] = record.offset + 1
-            try:
-                events.append(decode_event(record.value))
-            except RecordError as exc:
-                poison.append(record)
-                rejects.append(
-                    (
-                        now,
-                        "bus",
-                        record.topic,
-                        record.partition,
-                        record.offset,
-                        str(exc),
-                        record.value.decode("utf-8", "replace"),
-                    )
+        batch = decode_batch(records, ingested_at=now, batch_id=batch_id)
+        if batch.poison and self._on_reject is not None:
+            self._on_reject([record for record, _ in batch.poison])
+        if batch.poison:
+            rejects = [
+                (
+                    now,
+                    "bus",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    error,
+                    record.value.decode("utf-8", "replace"),
                 )
-        if poison and self._on_reject is not None:
-            self._on_reject(poison)
-        if rejects:
+                for record, error in batch.poison
+            ]
             self._store.insert(schema.EVENTS_REJECTED, rejects, REJECT_COLUMNS)
             logger.warning(
                 "sink: %d undecodable message(s) moved to %s", len(rejects), schema.EVENTS_REJECTED
             )
-        if events:
-            rows = [event_row(e, now, batch_id) for e in events]
-            self._store.insert(schema.EVENTS, rows, STORED_COLUMNS)
-            self._append_chain(events, now, batch_id)
-        return BatchResult(offsets, tuple(events), len(rejects))
+        if batch.ids_and_raws:
+            self._store.insert(schema.EVENTS, batch.rows, STORED_COLUMNS)
+            self._append_chain(batch.ids_and_raws, now, batch_id)
+        return BatchResult(offsets, len(batch.ids_and_raws), len(batch.poison))
 
-    def _append_chain(self, events: list[AuditEvent], now: datetime, batch_id: str) -> None:
-        digests = {e.event_id: row_digest(e.event_id, e.raw) for e in events}
+    def _append_chain(
+        self, ids_and_raws: list[tuple[str, str]], now: datetime, batch_id: str
+    ) -> None:
+        digests = {event_id: row_digest(event_id, raw) for event_id, raw in ids_and_raws}
         body = rows_hash(list(digests.items()))
         seq = self._seq + 1
         digest = chain_hash(self._prev, seq, batch_id, body)

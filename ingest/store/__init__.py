@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from ingest.store.base import Store, StoreUnavailable
+from ingest.store.base import ArrowRows, Store, StoreUnavailable
 
-__all__ = ["Store", "StoreUnavailable", "open_store"]
+__all__ = ["ArrowRows", "Store", "StoreUnavailable", "open_store"]
 
 
 def open_store(url: str) -> Store:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
-__all__ = ["Store", "StoreUnavailable"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["ArrowRows", "Store", "StoreUnavailable"]
 
 
 class StoreUnavailable(RuntimeError):
@@ -34,3 +38,38 @@ class Store(Protocol):
     def ping(self) -> bool: ...
 
     def close(self) -> None: ...
+
+
+class ArrowRows(Sequence[tuple[Any, ...]]):
+    """Rows held as the columns of an Arrow table whose names are the insert's columns.
+
+    A batch built column by column (the sink's events) need never become row tuples: a store
+    that takes Arrow inserts `table` as it is, and everything else (another backend, a wrapper
+    in a test) reads it as the sequence of rows it stands for, with the same values.
+    """
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+
+    def columns(self) -> list[list[Any]]:
+        """The values column by column (timestamps as timezone-aware datetimes)."""
+        return [column.to_pylist() for column in self.table.columns]
+
+    @cached_property
+    def _rows(self) -> list[tuple[Any, ...]]:
+        return list(zip(*self.columns(), strict=True))
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[Any, ...]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[tuple[Any, ...]]: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[Any, ...] | Sequence[tuple[Any, ...]]:
+        return self._rows[index]
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self._rows)

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 from chdb import session as chdb_session
 
-from ingest.store.base import StoreUnavailable
+from ingest.store.base import ArrowRows, StoreUnavailable
 
 __all__ = ["ChdbStore", "table_rows"]
 
@@ -44,7 +44,7 @@ class ChdbStore:
     def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
         if not rows:
             return
-        arrow_rows = _to_arrow(rows, columns)  # noqa: F841 - chDB resolves Python(arrow_rows) by name
+        arrow_rows = _arrow_of(rows, columns)  # noqa: F841 - chDB resolves Python(arrow_rows) by name
         names = ", ".join(f"`{c}`" for c in columns)
         with self._lock:
             self._session.query(
@@ -110,6 +110,14 @@ def _literal(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"cannot bind {type(value).__name__} in an array")
     return repr(value)
+
+
+def _arrow_of(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> pa.Table:
+    if not isinstance(rows, ArrowRows):
+        return _to_arrow(rows, columns)
+    if rows.table.column_names != list(columns):  # the insert maps the table's columns in order
+        raise ValueError(f"Arrow columns {rows.table.column_names} are not {list(columns)}")
+    return rows.table
 
 
 def _to_arrow(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> pa.Table:

@@ -19,7 +19,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from ingest.store.base import StoreUnavailable
+from ingest.store.base import ArrowRows, StoreUnavailable
 
 __all__ = ["ClickHouseStore", "client_options"]
 
@@ -116,7 +116,10 @@ class ClickHouseStore:
     def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
         if not rows:
             return
-        data = [list(column) for column in zip(*rows, strict=True)]
+        if isinstance(rows, ArrowRows):
+            data = rows.columns()
+        else:
+            data = [list(column) for column in zip(*rows, strict=True)]
         settings = {"insert_deduplication_token": uuid.uuid4().hex}  # the same on every retry
         self._retry(
             lambda: self._client.insert(

@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ingest import schema
-from ingest.events import SCHEMA_VERSION
+from ingest.bus import Record
+from ingest.events import SCHEMA_VERSION, encode_event
 from ingest.migrate import apply_migrations, discover_migrations
+from ingest.sink.columns import decode_batch
 from ingest.sink.writer import STORED_COLUMNS, event_row
 from ingest.store import Store, open_store
 from ingest.store.chdb import ChdbStore
@@ -58,6 +60,34 @@ def test_event_rows_roundtrip_with_datetime64_and_arrays(any_store: Store) -> No
     )
     assert rows == [(event.event_id, T0, ["logs", "a/b"], SCHEMA_VERSION, INGESTED)]
     assert rows[0][1].tzinfo is not None
+
+
+def test_arrow_rows_store_what_row_tuples_store(any_store: Store) -> None:
+    """The sink's batches arrive as Arrow columns (ArrowRows): every backend stores them with
+    the values the same events have as row tuples."""
+    events = [
+        make_event(at=T0 + timedelta(milliseconds=i * 333), requestParameters={"bucketName": "b"})
+        for i in range(4)
+    ]
+    records = [Record("t", 0, i, b"k", encode_event(e), 0) for i, e in enumerate(events)]
+    batch = decode_batch(records, ingested_at=INGESTED, batch_id="arrow")
+    any_store.insert(schema.EVENTS, batch.rows, STORED_COLUMNS)
+    any_store.insert(
+        schema.EVENTS, [event_row(e, INGESTED, "rows") for e in events], STORED_COLUMNS
+    )
+    read = {
+        batch_id: rows
+        for batch_id in ("arrow", "rows")
+        if (
+            rows := any_store.query(
+                f"SELECT * EXCEPT batch_id FROM {schema.EVENTS} WHERE batch_id = {{b:String}} "
+                "ORDER BY event_id",
+                {"b": batch_id},
+            )
+        )
+    }
+    assert len(read["arrow"]) == 4
+    assert read["arrow"] == read["rows"]
 
 
 def test_parameters_are_bound_server_side(any_store: Store) -> None:

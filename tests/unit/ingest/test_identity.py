@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from ingest.events import Normalizer
+from ingest.identity import build_identity_rules
+from ingest.settings import IdentitySettings
 from tests.factories import make_record
 
 NORMALIZER = Normalizer()
@@ -157,3 +159,19 @@ def test_identity_center_user_record_is_accepted() -> None:
         "/user/544894e8-80c1-707f-60e3-3ba6510dfac1"
     )
     assert (event.principal_key, event.actor_kind) == (event.principal, "human")
+
+
+def test_rule_sets_with_other_patterns_keep_their_own_answers() -> None:
+    """The principal-key and actor-kind caches are shared by every rule set and key on it (its
+    hash is taken once): a second set with other per-run patterns must not get the first's
+    cached answers, and an equal set built again must share them."""
+    arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/ci/nightly-42"
+    role = f"arn:aws:sts::{ACCOUNT}:assumed-role/ci"
+    default = build_identity_rules()
+    per_run = build_identity_rules(IdentitySettings(per_run_session_patterns=[r"^nightly-\d+$"]))
+    assert default.principal_key(arn) == arn
+    assert per_run.principal_key(arn) == role
+    assert default.principal_key(arn) == arn  # the other set's answer was not reused
+    again = build_identity_rules()
+    assert (again == default, hash(again) == hash(default)) == (True, True)
+    assert hash(per_run) != hash(default)
