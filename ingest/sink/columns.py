@@ -33,6 +33,8 @@ STORED_COLUMNS = (*EVENT_COLUMNS, "ingested_at", "batch_id")  # the events table
 _WIDTH = 1 + len(HEADER_FIELDS)  # the version, then the header fields
 _RESOURCES = 1 + HEADER_FIELDS.index("resources")
 _EVENT_ID = 1 + HEADER_FIELDS.index("event_id")
+_TIME = 1 + HEADER_FIELDS.index("event_time_ms")
+_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError)
 _TIMESTAMP = pa.timestamp("ms", tz="UTC")
 # the Arrow type of each column whose values are not strings (what pyarrow infers from a row
 # of Python values, which the row path relied on)
@@ -59,20 +61,23 @@ def decode_batch(
     """Decode `records` into the events rows (STORED_COLUMNS), stamped `ingested_at`, `batch_id`."""
     headers: list[Sequence[Any]] = []
     raws: list[str] = []
+    sources: list[Record] = []
     poison: list[tuple[Record, str]] = []
     for record in records:
-        head, _, raw = record.value.partition(b"\n")
+        head, sep, raw = record.value.partition(b"\n")
         try:
-            header = orjson.loads(head)
+            header = orjson.loads(head) if sep else None
             if (
                 type(header) is list
                 and len(header) == _WIDTH
                 and type(header[0]) is int
                 and header[0] == SCHEMA_VERSION
                 and type(header[_RESOURCES]) is list
+                and type(header[_TIME]) is int
             ):
                 raws.append(raw.decode())
                 headers.append(header)
+                sources.append(record)
                 continue
         except (orjson.JSONDecodeError, UnicodeDecodeError):
             pass
@@ -83,7 +88,22 @@ def decode_batch(
             continue
         headers.append((event.schema_version, *header_of(event)))
         raws.append(event.raw)
-    table = _events_table(headers, raws, ingested_at=ingested_at, batch_id=batch_id)
+        sources.append(record)
+    try:
+        table = _events_table(headers, raws, ingested_at=ingested_at, batch_id=batch_id)
+    except _ARROW_ERRORS:
+        # a header field of the wrong type: name the records that cannot be columns (the
+        # dead-letter topic gets them) rather than failing the whole batch forever
+        keep = []
+        for i, (header, raw_text) in enumerate(zip(headers, raws, strict=True)):
+            try:
+                _events_table([header], [raw_text], ingested_at=ingested_at, batch_id=batch_id)
+            except _ARROW_ERRORS as exc:
+                poison.append((sources[i], f"header field of the wrong type: {exc}"))
+                continue
+            keep.append(i)
+        headers, raws = [headers[i] for i in keep], [raws[i] for i in keep]
+        table = _events_table(headers, raws, ingested_at=ingested_at, batch_id=batch_id)
     ids = [str(h[_EVENT_ID]) for h in headers]
     return DecodedBatch(ArrowRows(table), list(zip(ids, raws, strict=True)), poison)
 
@@ -103,7 +123,10 @@ def _events_table(
     arrays = []
     for column in STORED_COLUMNS:
         if column == "event_time":  # ms since the epoch: the same instants as UTC datetimes
-            arrays.append(pa.array(values["event_time_ms"], pa.int64()).cast(_TIMESTAMP))
+            times = pa.array(values["event_time_ms"], pa.int64())
+            if times.null_count:
+                raise ValueError("event_time_ms is null (the events table would store 1970)")
+            arrays.append(times.cast(_TIMESTAMP))
         elif column == "ingested_at":
             arrays.append(pa.array(values[column], _TIMESTAMP))
         else:

@@ -15,6 +15,7 @@ from ingest import schema
 from ingest.bus import Record
 from ingest.events import (
     EVENT_FIELDS,
+    HEADER_FIELDS,
     AuditEvent,
     Normalizer,
     Origin,
@@ -139,3 +140,36 @@ def test_poison_is_refused_with_decode_events_reason(value: bytes, store: ChdbSt
 def test_an_empty_batch_builds_an_empty_table() -> None:
     batch = decode_batch([], ingested_at=INGESTED, batch_id="b1")
     assert len(batch.rows) == 0 and batch.rows.table.column_names == list(STORED_COLUMNS)
+
+
+def _header_and_raw(event: AuditEvent) -> tuple[list[Any], bytes]:
+    head, _, raw = encode_event(event).partition(b"\n")
+    return orjson.loads(head), raw
+
+
+def test_a_header_without_its_raw_line_is_refused_as_decode_event_refuses_it() -> None:
+    head, _ = _header_and_raw(make_event())
+    value = orjson.dumps(head)  # a valid header alone, no newline and no raw record
+    with pytest.raises(RecordError) as refused:
+        decode_event(value)
+    batch = decode_batch(records_of([value]), ingested_at=INGESTED, batch_id="b1")
+    assert [why for _, why in batch.poison] == [str(refused.value)]
+    assert len(batch.rows) == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [("event_time_ms", None), ("event_id", 42), ("account", 123456789012)],
+)
+def test_a_header_field_of_the_wrong_type_is_named_and_its_neighbours_kept(
+    field: str, bad: object
+) -> None:
+    """A null time was stored as 1970 and a number where text belongs failed the whole batch
+    (retried forever): now the record is named poison and the rest of the batch is stored."""
+    good = encode_event(make_event())
+    head, raw = _header_and_raw(make_event())
+    head[1 + HEADER_FIELDS.index(field)] = bad
+    value = orjson.dumps(head) + b"\n" + raw
+    batch = decode_batch(records_of([good, value, good]), ingested_at=INGESTED, batch_id="b1")
+    assert [record.offset for record, _ in batch.poison] == [1]
+    assert len(batch.rows) == 2
