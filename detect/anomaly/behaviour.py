@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from detect.anomaly.tally import Tally, TallyBook, threshold
+from detect.anomaly.tally import DAY_MS, Tally, TallyBook, threshold
 from detect.context.org import YOUNG_MS, OrgMemory, role_of
 from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, source_of, store_of
 from detect.findings import Finding
@@ -80,7 +80,7 @@ FAST_REFUSED_SHARE = 0.2  # of the minute's calls refused, for a fast burst to b
 CONSOLE_SECRETS = 5  # secrets read after a held console sign-in that corroborate it
 STRANGER_SWEEP = 8  # distinct never-read secrets from a new network that page (_strangers_sweep)
 STRANGER_SHARE = 0.8
-MAX_SECRETS = 1024  # secrets remembered per principal (as read before: see _familiar)
+MAX_SECRETS = 256  # secrets remembered per person or agent (as read before: see _familiar)
 FAMILIAR_SHARE = 10  # a sweep is familiar when at most 1 in this many secrets are new
 NEW_STORE_READS = 50  # objects read in 10 min from stores the principal first read within ...
 NEW_STORE_MS = 3_600_000  # ... this: exfiltration from a bucket or table it never touched
@@ -192,6 +192,7 @@ class _Seen:  # what a principal's state does not keep
     denied_ms: int = -(10**15)  # latest denied call
     passed: set[str] = field(default_factory=set)  # roles it handed to new compute
     secrets: dict[str, int] = field(default_factory=dict)  # secret -> first read ms
+    secrets_since: int | None = None  # when this process began remembering them
     stranger: tuple[str, int] = ("", -(10**15))  # latest call from a network new to it (ip, ms)
     # a console sign-in held for its new network: (ip, ms) and the secrets read from there since
     console: tuple[str, int] = ("", -(10**15))
@@ -256,9 +257,12 @@ class BehaviourDetector:
             return None
         tally = self._sweeps.get(state.key)
         count = 0.0
+        remember = state.actor_kind in ("human", "agent")  # the only kinds judged by it
+        if remember and seen.secrets_since is None:
+            seen.secrets_since = event.event_time_ms
         for name in names:
             count = tally.add(event.event_time_ms, event.event_id, name)
-            if name not in seen.secrets and len(seen.secrets) < MAX_SECRETS:
+            if remember and name not in seen.secrets and len(seen.secrets) < MAX_SECRETS:
                 seen.secrets[name] = event.event_time_ms
         limit = threshold(
             SWEEP_FLOORS, state.actor_kind, tally.high, JOB_HIGH, learned_days=state.learned_days
@@ -296,7 +300,7 @@ class BehaviourDetector:
         # work at a faster pace (a new service's config, a debugging session): a thief does not
         # know which secrets its victim reads and takes what it finds (seeds 893, 897: people
         # reading 16 of their usual dev and staging secrets from a new network paged)
-        if state.actor_kind != "service" and _familiar(tally, seen):
+        if state.actor_kind in ("human", "agent") and _familiar(tally, seen):
             return replace(finding, tier="trace")
         # ... and one that reaches only dev and staging configuration waits for a second sign
         # (seed 874: a coding agent reading 16 of the dev and staging parameters it reads all
@@ -624,7 +628,7 @@ class BehaviourDetector:
         person's console session from a new network read ten secrets in two minutes, fewer
         than their busiest ten minutes, and nothing paged)."""
         ip, at = seen.console
-        if event.source_ip != ip or event.event_time_ms - at > WINDOW_MS:
+        if event.source_ip != ip or not 0 <= event.event_time_ms - at <= WINDOW_MS:
             return None
         names = _secret_names(event, record)
         if not names or len(seen.console_secrets) >= CONSOLE_SECRETS:
@@ -732,6 +736,14 @@ class BehaviourDetector:
         ]
 
     def mark_flagged(self, principal: str) -> None:
+        seen = self._seen.get(principal)
+        if seen is not None and seen.secrets:
+            # the secrets a paged window read first are not the principal's own: the same
+            # sweep again later is no more familiar than this one was
+            window = self._sweeps.get(principal)
+            start = window.first_ms() if window.items else None
+            for name in [n for n, at in seen.secrets.items() if start is not None and at >= start]:
+                del seen.secrets[name]
         self._sweeps.mark_flagged(principal)
         self._denied.mark_flagged(principal)
         self._denied_fast.mark_flagged(principal)
@@ -844,12 +856,21 @@ def _strangers_sweep(state: PrincipalState, event: AuditEvent, tally: Tally, see
     if state.actor_kind not in ("human", "agent") or not state.mature:
         return False
     ip, at = seen.stranger
-    if event.event_time_ms - at > WINDOW_MS or not _same_network(event.source_ip, ip):
+    if not 0 <= event.event_time_ms - at <= WINDOW_MS or not _same_network(event.source_ip, ip):
         return False
     start = tally.first_ms()
+    if not _remembers(seen, start):
+        return False
     keys = {key for _, _, key in tally.items}
     strange = sum(seen.secrets.get(key, start) >= start for key in keys)
     return strange >= STRANGER_SHARE * len(keys)
+
+
+def _remembers(seen: _Seen, start_ms: int) -> bool:
+    """Which secrets were read before `start_ms` is known: the memory (not kept across a
+    restart) began a day or more before, and is not full (new names stopped being recorded)."""
+    since = seen.secrets_since
+    return since is not None and start_ms - since >= DAY_MS and len(seen.secrets) < MAX_SECRETS
 
 
 def _same_network(ip: str, other: str) -> bool:
@@ -862,6 +883,8 @@ def _same_network(ip: str, other: str) -> bool:
 def _familiar(tally: Tally, seen: _Seen) -> bool:
     """All but a tenth of the secrets counted in the window were read before it began."""
     start = tally.first_ms()
+    if not _remembers(seen, start):
+        return False
     keys = {key for _, _, key in tally.items}
     strange = sum(seen.secrets.get(key, start) >= start for key in keys)
     return strange <= len(keys) // FAMILIAR_SHARE

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from detect.anomaly.behaviour import MAX_SECRETS, _remembers, _Seen
 from detect.engine import DetectionEngine
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
@@ -159,3 +160,15 @@ def test_ten_never_read_secrets_from_a_new_network_page_from_the_usual_one_they_
     assert "baseline:credential_sweep" in stolen
     assert run([*days, *person_reads(never, at)]) == []
     assert run([*days, *person_reads(usual[:10], at, ip="203.0.113.99")]) == []
+
+
+def test_what_was_read_before_counts_only_once_the_memory_is_a_day_old() -> None:
+    """Which secrets a principal read is kept in memory only: after a restart every secret
+    would look never read (and every usual one unfamiliar), so neither judgement applies until
+    the memory spans a day, and none once it is full."""
+    day = 86_400_000
+    seen = _Seen(secrets={"a": 0}, secrets_since=0)
+    assert _remembers(seen, day) and not _remembers(seen, day - 1)
+    assert not _remembers(_Seen(), day)
+    full = _Seen(secrets={str(i): 0 for i in range(MAX_SECRETS)}, secrets_since=0)
+    assert not _remembers(full, 2 * day)
