@@ -20,11 +20,17 @@ call in a real incident usually comes with other signs.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 
 from detect.context.case import Case
-from detect.context.org import EPHEMERAL_NAME_RE, OWN_CREDENTIAL_ACTIONS, OrgMemory
+from detect.context.org import (
+    EPHEMERAL_NAME_RE,
+    MAX_OUTSIDE_ACCOUNTS,
+    OWN_CREDENTIAL_ACTIONS,
+    OrgMemory,
+)
 from detect.features import resource_name
 from detect.findings import UNUSED_REGION
 from detect.rules.record import field, record_of
@@ -184,7 +190,9 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         if org.young_account(event.account, event.event_time_ms):
             return org.signed_in_from_outside(event.account, role)
         outside = org.outside_accounts(event.account, role)
-        return bool(outside) and outside <= counterparts(case)
+        if not outside or len(outside) >= MAX_OUTSIDE_ACCOUNTS:
+            return False  # (a full memory may have missed the account the edit drops)
+        return outside <= _trusted_accounts(case)
 
     def gone(case: Case) -> bool:
         event = case.event
@@ -229,6 +237,27 @@ def _params(case: Case) -> object:
 def counterparts(case: Case) -> set[str]:
     """The account ids the request names besides the caller's own."""
     return set(_ACCOUNT.findall(str(_params(case)))) - {case.event.account}
+
+
+def _trusted_accounts(case: Case) -> set[str]:
+    """The account ids an edited trust policy lets assume the role: in its Allow statements'
+    AWS principals only (an id named in a Deny, a condition or an external id grants nothing)."""
+    document = field(_params(case), "policyDocument")
+    try:
+        policy = json.loads(document) if isinstance(document, str) else document
+    except ValueError:
+        return set()
+    statements = field(policy, "Statement")
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    found: set[str] = set()
+    for statement in statements if isinstance(statements, list) else []:
+        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
+            continue
+        aws = field(field(statement, "Principal"), "AWS")
+        for value in aws if isinstance(aws, list) else [aws]:
+            found.update(_ACCOUNT.findall(str(value)) if isinstance(value, str) else ())
+    return found
 
 
 def _known_accounts(org: OrgMemory, case: Case) -> bool:

@@ -388,7 +388,11 @@ def test_a_trust_edit_on_a_role_an_outside_account_signs_in_to_waits_on_the_inst
     }
 
     redirected = {
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::636868483107:root"}}]
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::636868483107:root"}},
+            # the vendor's id named where it grants nothing is no keeping of the vendor
+            {"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::867089763127:root"}},
+        ]
     }
 
     def edit(role: str, minutes: float, doc: object = trust) -> dict[str, str]:
