@@ -78,8 +78,6 @@ ELSEWHERE_RULE = "baseline:workload_credentials_elsewhere"
 MAX_VALUES = 512  # nets and clients remembered per principal
 FAST_REFUSED_SHARE = 0.2  # of the minute's calls refused, for a fast burst to be a script's
 CONSOLE_SECRETS = 5  # secrets read after a held console sign-in that corroborate it
-STRANGER_SWEEP = 8  # distinct never-read secrets from a new network that page (_strangers_sweep)
-STRANGER_SHARE = 0.8
 MAX_SECRETS = 256  # secrets remembered per person or agent (as read before: see _familiar)
 FAMILIAR_SHARE = 10  # a sweep is familiar when at most 1 in this many secrets are new
 NEW_STORE_READS = 50  # objects read in 10 min from stores the principal first read within ...
@@ -193,7 +191,6 @@ class _Seen:  # what a principal's state does not keep
     passed: set[str] = field(default_factory=set)  # roles it handed to new compute
     secrets: dict[str, int] = field(default_factory=dict)  # secret -> first read ms
     secrets_since: int | None = None  # when this process began remembering them
-    stranger: tuple[str, int] = ("", -(10**15))  # latest call from a network new to it (ip, ms)
     # a console sign-in held for its new network: (ip, ms) and the secrets read from there since
     console: tuple[str, int] = ("", -(10**15))
     console_secrets: set[str] = field(default_factory=set)
@@ -228,8 +225,6 @@ class BehaviourDetector:
         record = record_of(event)
         result = outcome_of(event)
         seen = self._seen.setdefault(state.key, _Seen())
-        if new.net and not self.org.shared_network(new.net, state.key):
-            seen.stranger = (event.source_ip, event.event_time_ms)  # (colleagues': the VPN's)
         if result == "ok":
             found.append(self._sweep(state, event, record, seen))
             found.append(self._console_secrets(state, event, record, seen))
@@ -268,17 +263,6 @@ class BehaviourDetector:
             SWEEP_FLOORS, state.actor_kind, tally.high, JOB_HIGH, learned_days=state.learned_days
         )
         notes: dict[str, object] = {}
-        if (
-            count > STRANGER_SWEEP
-            and count <= limit
-            and _strangers_sweep(state, event, tally, seen)
-        ):
-            # secrets a known person or agent never opened, read from a network it never
-            # used: not its habit at a faster pace but someone else with its credentials
-            # (seeds 887, 903: a stolen console password, then ten never-read secrets in two
-            # minutes). Its usual secrets from a new network stay its own (_familiar).
-            limit = STRANGER_SWEEP
-            notes["stranger"] = "secrets it never read, from a network it never used"
         if count <= limit:
             return None
         fast = event.event_time_ms - tally.first_ms() <= FAST_SWEEP_MS
@@ -849,35 +833,11 @@ def _refused_share(state: PrincipalState, event: AuditEvent) -> float:
     return errors / calls if calls else 1.0
 
 
-def _strangers_sweep(state: PrincipalState, event: AuditEvent, tally: Tally, seen: _Seen) -> bool:
-    """A known person's or agent's window of secrets read within WINDOW_MS of a call from a
-    network it never used, from that network, nearly all of them (STRANGER_SHARE) never read
-    before it."""
-    if state.actor_kind not in ("human", "agent") or not state.mature:
-        return False
-    ip, at = seen.stranger
-    if not 0 <= event.event_time_ms - at <= WINDOW_MS or not _same_network(event.source_ip, ip):
-        return False
-    start = tally.first_ms()
-    if not _remembers(seen, start):
-        return False
-    keys = {key for _, _, key in tally.items}
-    strange = sum(seen.secrets.get(key, start) >= start for key in keys)
-    return strange >= STRANGER_SHARE * len(keys)
-
-
 def _remembers(seen: _Seen, start_ms: int) -> bool:
     """Which secrets were read before `start_ms` is known: the memory (not kept across a
     restart) began a day or more before, and is not full (new names stopped being recorded)."""
     since = seen.secrets_since
     return since is not None and start_ms - since >= DAY_MS and len(seen.secrets) < MAX_SECRETS
-
-
-def _same_network(ip: str, other: str) -> bool:
-    """The same /16 for IPv4 addresses (as Novelty.net counts networks), else the same address."""
-    if ip.count(".") == 3 and other.count(".") == 3:
-        return ip.split(".")[:2] == other.split(".")[:2]
-    return ip == other
 
 
 def _familiar(tally: Tally, seen: _Seen) -> bool:

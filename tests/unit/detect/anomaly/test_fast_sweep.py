@@ -141,31 +141,10 @@ def test_a_person_re_reading_their_own_secrets_faster_is_no_sweep_new_ones_page(
     ]
 
 
-def test_ten_never_read_secrets_from_a_new_network_page_from_the_usual_one_they_wait() -> None:
-    """Seeds 887, 903: a person's stolen console password, then ten secrets they never opened,
-    read within two minutes from a network they never used. From their usual network, or their
-    usual secrets from the new one, that many is below any floor and stays their own work."""
-    usual = SECRETS[:24]
-    days = [
-        event
-        for day in range(4)
-        for slot in range(6)
-        for event in person_reads(
-            usual[4 * slot : 4 * slot + 4], BASE_TIME + timedelta(days=day, hours=slot)
-        )
-    ]
-    at = BASE_TIME + timedelta(days=4, hours=3)
-    never = [f"/prod/{app}/{key}-old" for app in APPS for key in KEYS][:10]
-    stolen = run([*days, *person_reads(never, at, ip="203.0.113.99")])
-    assert "baseline:credential_sweep" in stolen
-    assert run([*days, *person_reads(never, at)]) == []
-    assert run([*days, *person_reads(usual[:10], at, ip="203.0.113.99")]) == []
-
-
 def test_what_was_read_before_counts_only_once_the_memory_is_a_day_old() -> None:
-    """Which secrets a principal read is kept in memory only: after a restart every secret
-    would look never read (and every usual one unfamiliar), so neither judgement applies until
-    the memory spans a day, and none once it is full."""
+    """Which secrets a principal read is kept in memory only: after a restart every usual one
+    would look unfamiliar, so the judgement waits until the memory spans a day, and stops once it
+    is full."""
     day = 86_400_000
     seen = _Seen(secrets={"a": 0}, secrets_since=0)
     assert _remembers(seen, day) and not _remembers(seen, day - 1)

@@ -302,7 +302,8 @@ def test_a_readers_usual_sweep_from_a_new_network_waits() -> None:
     """Its own high excuses a person's volume of their usual secrets wherever they work:
     judging it by the kind's floor when the network was new was tried and undone (seed 851's
     stolen parameters read paged, but so did two people on seed 858 reading their usual
-    secrets from a new network). Secrets they never read are another matter (test_fast_sweep)."""
+    secrets from a new network; judging secrets they never read from a new network by a lower
+    floor was tried too, and undone: it paged a person's benign reads on held-out seed 929)."""
     days = [e for day in range(DAYS) for e in secrets_day(day, office_or_home(day))]
     _, opened = run(days + sweep(ELSEWHERE, "prod/app-{}"))
     assert opened == []
