@@ -20,7 +20,6 @@ call in a real incident usually comes with other signs.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 
@@ -34,6 +33,7 @@ from detect.context.org import (
 from detect.features import resource_name
 from detect.findings import UNUSED_REGION
 from detect.rules.record import field, record_of
+from detect.rules.redflags.field import outside_accounts
 
 __all__ = [
     "EXPOSURE_RULES",
@@ -240,24 +240,10 @@ def counterparts(case: Case) -> set[str]:
 
 
 def _trusted_accounts(case: Case) -> set[str]:
-    """The account ids an edited trust policy lets assume the role: in its Allow statements'
-    AWS principals only (an id named in a Deny, a condition or an external id grants nothing)."""
+    """The other accounts an edited trust policy lets assume the role: its Allow statements' AWS
+    principals only (an id named in a Deny, a condition or an external id grants nothing)."""
     document = field(_params(case), "policyDocument")
-    try:
-        policy = json.loads(document) if isinstance(document, str) else document
-    except ValueError:
-        return set()
-    statements = field(policy, "Statement")
-    if isinstance(statements, Mapping):
-        statements = [statements]
-    found: set[str] = set()
-    for statement in statements if isinstance(statements, list) else []:
-        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
-            continue
-        aws = field(field(statement, "Principal"), "AWS")
-        for value in aws if isinstance(aws, list) else [aws]:
-            found.update(_ACCOUNT.findall(str(value)) if isinstance(value, str) else ())
-    return found
+    return set(outside_accounts(document, case.event.account))
 
 
 def _known_accounts(org: OrgMemory, case: Case) -> bool:
