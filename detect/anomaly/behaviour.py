@@ -124,6 +124,10 @@ SELF_GRANTS = frozenset(
     }
 )
 _PROD = re.compile(PROD_RESOURCE_RE)
+# A function created with another function's own role, run by its creator this soon after
+RUN_BORROWED_MS = 15 * 60_000
+MAX_BORROWED = 8  # such functions remembered per principal
+INVOKE_ACTIONS = frozenset({"Invoke", "InvokeAsync", "InvokeWithResponseStream"})
 # Calls that hand a role to new compute (iam:PassRole): where the request names the role, and
 # the AWS service that will act with it (as it appears when AWS assumes the role)
 PASSED_ROLES: dict[str, tuple[tuple[tuple[str, ...], ...], str]] = {
@@ -194,6 +198,8 @@ class _Seen:  # what a principal's state does not keep
     # a console sign-in held for its new network: (ip, ms) and the secrets read from there since
     console: tuple[str, int] = ("", -(10**15))
     console_secrets: set[str] = field(default_factory=set)
+    # functions it created with another function's own role: name -> (role, created ms, event)
+    borrowed: dict[str, tuple[str, int, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -235,6 +241,7 @@ class BehaviourDetector:
             found.append(self._self_grant(state, event, record, seen))
             found.append(self._console(state, event, record, new, seen))
             found.append(self._passed_role(state, event, record, seen))
+            found.append(self._runs_borrowed(state, event, record, seen))
             found.append(self._discovery_burst(state, event, new))
         elif result == "denied":
             seen.denied_ms = event.event_time_ms
@@ -448,6 +455,9 @@ class BehaviourDetector:
                 continue
             capacity = self.org.identity_role(role, service)
             if not capacity:
+                held = self._function_role(state, event, record, role, value, seen)
+                if held is not None:
+                    return held
                 continue
             return _finding(
                 state,
@@ -464,6 +474,67 @@ class BehaviourDetector:
                 },
             )
         return None
+
+    def _function_role(
+        self,
+        state: PrincipalState,
+        event: AuditEvent,
+        record: Mapping[str, Any],
+        role: tuple[str, str],
+        value: str,
+        seen: _Seen,
+    ) -> Finding | None:
+        """A person or an AI agent creating a function with the role another function runs
+        with (Lambda ran it only for that one or two): the new code gets that workload's
+        permissions (seed 934: a person's function with the IAM key rotator's role). People
+        reuse a function's role for a variant of it, so this waits; running the new function
+        at once (_runs_borrowed) is its second sign. Pipelines deploy (a replaced function
+        gets a new name), so theirs are not judged here."""
+        if state.actor_kind not in ("human", "agent") or not event.action.startswith("Create"):
+            return None
+        function = _function_name(lookup(record, "requestParameters", "functionName"))
+        whose = self.org.function_role(role, function) if function else ""
+        if not whose:
+            return None
+        if len(seen.borrowed) >= MAX_BORROWED:
+            seen.borrowed.pop(next(iter(seen.borrowed)))
+        seen.borrowed[function] = (role[1], event.event_time_ms, event.event_id)
+        finding = _finding(
+            state,
+            event,
+            "baseline:borrowed_role",
+            "high",
+            f"{event.action} creates function {function} with {role[1]}, {whose}: new code "
+            "with another workload's permissions",
+            explanation={"action": event.action, "role": value, "capacity": whose},
+        )
+        return replace(finding, tier="hold")
+
+    def _runs_borrowed(
+        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: _Seen
+    ) -> Finding | None:
+        """The function held by _function_role invoked by its creator within RUN_BORROWED_MS:
+        the create-and-run of a PassRole escalation."""
+        if not seen.borrowed or event.action not in INVOKE_ACTIONS:
+            return None
+        function = _function_name(lookup(record, "requestParameters", "functionName"))
+        held = seen.borrowed.pop(function, None)
+        if held is None:
+            return None
+        role, created_ms, created_id = held
+        if not 0 <= event.event_time_ms - created_ms <= RUN_BORROWED_MS:
+            return None
+        return _finding(
+            state,
+            event,
+            "baseline:borrowed_role",
+            "high",
+            f"invoked {function}, created {(event.event_time_ms - created_ms) // 1000} s "
+            f"earlier with {role}, another workload's role: running code with its permissions",
+            ids=(created_id, event.event_id),
+            first_ms=created_ms,
+            explanation={"action": event.action, "role": role, "host_or_production": True},
+        )
 
     def _session_start(
         self, state: PrincipalState, event: AuditEvent, *, denied: bool
@@ -744,6 +815,14 @@ class BehaviourDetector:
 
 # the clients of a person at a browser or the console (detect.features.client_of's first token)
 BROWSERS = frozenset({"mozilla", "console.amazonaws.com", "signin.amazonaws.com", "s3console"})
+
+
+def _function_name(value: Any) -> str:
+    """A Lambda function's name from a name, a partial ARN or an ARN (with a version)."""
+    if not isinstance(value, str):
+        return ""
+    name: str = value.split(":function:", 1)[1] if ":function:" in value else value
+    return name.partition(":")[0]
 
 
 def _finding(

@@ -73,6 +73,10 @@ NO_MFA_NORM_USERS = 3  # other people signing in to the console without MFA: the
 # an account Leash has watched for less than this has shown nobody's habits yet (install days)
 ACCOUNT_YOUNG_MS = 2 * 24 * 3_600_000
 MAX_OUTSIDE_ACCOUNTS = 16  # per role: a vendor's few accounts, bounded against a flood
+# A role Lambda ran for at most this many functions (AWS names the session after the function)
+# is those functions' own: a new function handed it runs with their permissions. More, and it is
+# a shared execution role (lambda-basic-execution) that new functions are meant to reuse.
+DEDICATED_FUNCTIONS = 2
 SHARED_NET_USERS = 2  # other principals on a network that make it the organisation's own
 # Networks a principal deletes: the flow logs or DNS query logs that watched them go next
 NETWORK_DELETES = frozenset(
@@ -140,11 +144,15 @@ class StackOp:
 
 
 OUTSIDE_SIGN_IN = "a role another account signs in to"
+# a role signed in to through an identity provider's token (GitHub Actions, GitLab, an EKS
+# pod): its trust names that provider, not an AWS service, so no deploy hands it to compute
+WEB_IDENTITY = "a role a pipeline signs in to through web identity"
 _CAPACITIES = (  # the order an identity_role answer prefers
     "the role CloudFormation deploys with",
     "a role that changes permissions",
     "an AI agent's role",
     "a person's role",
+    WEB_IDENTITY,
     OUTSIDE_SIGN_IN,
 )
 
@@ -156,6 +164,7 @@ class _RoleUse:
     services: set[str] = dataclasses.field(default_factory=set)
     capacities: set[str] = dataclasses.field(default_factory=set)
     outside: set[str] = dataclasses.field(default_factory=set)  # accounts that sign in to it
+    functions: set[str] = dataclasses.field(default_factory=set)  # Lambda ran these with it
 
 
 class OrgMemory:
@@ -301,7 +310,15 @@ class OrgMemory:
             role = role_of(str(field(field(record, "requestParameters"), "roleArn") or ""))
             if service:
                 if role:
-                    self._role_use(role).services.add(service)
+                    use = self._role_use(role)
+                    use.services.add(service)
+                    session = field(field(record, "requestParameters"), "roleSessionName")
+                    named = service == "lambda" and isinstance(session, str) and session
+                    if named and len(use.functions) <= DEDICATED_FUNCTIONS:
+                        use.functions.add(str(session))
+                return
+            if event.action == "AssumeRoleWithWebIdentity" and role:
+                self._role_use(role).capacities.add(WEB_IDENTITY)
                 return
             # a vendor's integration or another of the organisation's accounts signs in to
             # it: its permissions are that account's way in (CloudTrail logs the assumption
@@ -350,6 +367,17 @@ class OrgMemory:
         if use.services:
             return f"the role AWS runs {' and '.join(sorted(use.services))} code with"
         return ""
+
+    def function_role(self, role: tuple[str, str], function: str) -> str:
+        """Whose permissions a new Lambda function named `function` handed `role` runs with:
+        "" unless Lambda ran the role for at most DEDICATED_FUNCTIONS other functions (their
+        own role, not a shared execution role) and never for this one."""
+        use = self._roles.get(role)
+        if use is None or not use.functions or function in use.functions:
+            return ""
+        if len(use.functions) > DEDICATED_FUNCTIONS:
+            return ""
+        return f"the role function {' and '.join(sorted(use.functions))} runs with"
 
     def signed_in_from_outside(self, account: str, role_name: str) -> bool:
         """Another account signs in to this role (a vendor's integration): a way in from

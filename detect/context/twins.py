@@ -114,8 +114,16 @@ INTEGRATION = "another account's integration role, on Leash's first days"
 IDENTITY_KEYS = ("userName", "roleName", "groupName")
 RETENTION_KEPT_DAYS = 7  # a log retention of at least this many days is housekeeping
 KEY_ACTIONS = frozenset({"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"})
-# lasting destruction judges temporary targets itself (detect.anomaly.destruction)
-OWN_JUDGEMENT = frozenset({"baseline:lasting_destruction", "baseline:slow_lasting_destruction"})
+# findings that judge their own context: lasting destruction judges temporary targets itself
+# (detect.anomaly.destruction); compute handed another identity's role is young by design (the
+# role's own youth is judged in detect.anomaly.behaviour)
+OWN_JUDGEMENT = frozenset(
+    {
+        "baseline:lasting_destruction",
+        "baseline:slow_lasting_destruction",
+        "baseline:borrowed_role",
+    }
+)
 ADMIN_HISTORY_MS = 86_400_000  # permission work at least this long ago makes a person an admin
 
 Check = Callable[[Case], bool]

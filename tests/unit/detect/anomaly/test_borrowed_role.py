@@ -221,3 +221,136 @@ def test_an_instance_launched_with_a_lambda_functions_role_pages() -> None:
     run = _run_instance("orders-ingest-exec")
     assert opened([*_history(), lambda_role, run]) == ["baseline:borrowed_role"]
     assert opened([*_history(), lambda_role, _create_function("orders-ingest-exec")]) == []
+
+
+PERSON = {
+    "userIdentity": {
+        "type": "IAMUser",
+        "arn": f"arn:aws:iam::{ACCOUNT}:user/tariq",
+        "accountId": ACCOUNT,
+        "userName": "tariq",
+        "principalId": "AIDAEXAMPLE",
+    },
+    "userAgent": "aws-cli/2.15.30 Python/3.11.8 Darwin/23.5",
+    "sourceIPAddress": "177.55.90.165",
+}
+
+
+def _person_history() -> list[AuditEvent]:
+    """Four days of a person's reads from one network and CLI."""
+    return [
+        make_event(
+            eventName="DescribeDBInstances",
+            eventSource="rds.amazonaws.com",
+            at=BASE_TIME + day * DAY + timedelta(hours=1, minutes=minute),
+            **PERSON,
+        )
+        for day in range(4)
+        for minute in range(0, 60, 5)
+    ]
+
+
+def _invoke(function: str, at_minutes: float, **who: Any) -> AuditEvent:
+    return make_event(
+        eventName="Invoke",
+        eventSource="lambda.amazonaws.com",
+        readOnly=False,
+        requestParameters={
+            "functionName": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{function}",
+        },
+        at=BASE_TIME + 4 * DAY + timedelta(minutes=at_minutes),
+        **(who or PERSON),
+    )
+
+
+def test_a_person_creating_and_running_a_function_with_another_functions_role_pages() -> None:
+    """Seed 934: a person created a function with the IAM key rotator's role (Lambda ran it
+    only for the rotator) and invoked it seconds later. The create alone waits (people reuse a
+    function's role for a variant of it); running it at once is the escalation."""
+    create = _create_function("provisioner-exec", **PERSON)
+    run = _invoke("maint-3eadfc", 0.5)
+    events = [*_history(), *_person_history(), create]
+    assert opened(events) == []
+    assert opened([*events, run]) == ["baseline:borrowed_role"]
+    late = _invoke("maint-3eadfc", 20)  # run later than RUN_BORROWED_MS: a developer's test
+    assert opened([*events, late]) == []
+    agent = [
+        *_history(),
+        _create_function("provisioner-exec", **AGENT),
+        _invoke("maint-3eadfc", 1, **AGENT),
+    ]
+    assert opened(agent) == ["baseline:borrowed_role"]
+
+
+def test_a_shared_execution_role_or_the_functions_own_name_does_not() -> None:
+    """A role Lambda runs many functions with is meant to be reused; the function the role
+    belongs to, recreated under its own name, is a redeploy."""
+    shared = [
+        _lambda_assumes(f"{name}-exec", BASE_TIME + DAY + timedelta(minutes=i))
+        for i, name in enumerate(("orders", "billing", "reports"))
+    ]
+    shared = [
+        make_event(
+            eventName="AssumeRole",
+            eventSource="sts.amazonaws.com",
+            sourceIPAddress="lambda.amazonaws.com",
+            userAgent="lambda.amazonaws.com",
+            userIdentity={"type": "AWSService", "invokedBy": "lambda.amazonaws.com"},
+            requestParameters={
+                "roleArn": f"arn:aws:iam::{ACCOUNT}:role/lambda-basic-execution",
+                "roleSessionName": name,
+            },
+            at=BASE_TIME + DAY + timedelta(minutes=i),
+        )
+        for i, name in enumerate(("orders", "billing", "reports"))
+    ]
+    base = [*_history(), *_person_history(), *shared]
+    create = _create_function("lambda-basic-execution", **PERSON)
+    assert opened([*base, create, _invoke("maint-3eadfc", 0.5)]) == []
+    own = make_event(
+        eventName="CreateFunction20150331",
+        eventSource="lambda.amazonaws.com",
+        readOnly=False,
+        requestParameters={
+            "functionName": "provisioner",
+            "role": f"arn:aws:iam::{ACCOUNT}:role/provisioner-exec",
+        },
+        at=BASE_TIME + 4 * DAY,
+        **PERSON,
+    )
+    assert opened([*base, own, _invoke("provisioner", 0.5)]) == []
+
+
+GITHUB = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+
+
+def _pipeline_signs_in(role: str, at: datetime) -> AuditEvent:
+    """GitHub Actions exchanging its OIDC token for `role`'s session."""
+    return make_event(
+        eventName="AssumeRoleWithWebIdentity",
+        eventSource="sts.amazonaws.com",
+        sourceIPAddress="13.215.180.61",
+        userAgent="aws-sdk-nodejs/2.1563.0",
+        userIdentity={
+            "type": "WebIdentityUser",
+            "principalId": f"{GITHUB}:sts.amazonaws.com:repo:acme/ingest:ref:refs/heads/main",
+            "userName": "repo:acme/ingest:ref:refs/heads/main",
+            "identityProvider": GITHUB,
+        },
+        requestParameters={
+            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/{role}",
+            "roleSessionName": "GitHubActions",
+        },
+        at=at,
+    )
+
+
+def test_a_function_handed_another_pipelines_web_identity_role_pages() -> None:
+    """Seeds 923, 930: a deploy role and an AI agent each created a function with another
+    repository's GitHub Actions role. Its trust names GitHub's token issuer, not Lambda: no
+    deploy hands it to a function."""
+    signs_in = [_pipeline_signs_in("gha-ingest-deploy", BASE_TIME + day * DAY) for day in range(4)]
+    for who in (CI, AGENT):
+        passed = _create_function("gha-ingest-deploy", **who)
+        assert opened([*_history(), *signs_in, passed]) == ["baseline:borrowed_role"]
+    assert opened([*_history(), _create_function("gha-ingest-deploy")]) == []  # never seen act
