@@ -463,6 +463,8 @@ class OrgMemory:
         path: an object in a dev bucket is temporary), not created within YOUNG_MS before it
         (deleting those is clean-up, not destruction), and not a nameless id deleted by a run
         that is tearing down temporary resources."""
+        if event.action == "DeleteObjects":
+            return self._contents(event)
         if any(_EPHEMERAL.search(resource) for resource in event.resources):
             return []  # the bucket, stack or path says temporary: all of the call is
         if event.action in ITEM_DELETES or event.action in NETWORK_DELETES:
@@ -480,6 +482,26 @@ class OrgMemory:
                 continue
             kept.append(name)
         return kept
+
+    def _contents(self, event: AuditEvent) -> list[str]:
+        """A DeleteObjects call's lasting damage: the bucket's contents ("bucket/*"), unless
+        the bucket is temporary (named so, or created within YOUNG_MS) or every key the call
+        deletes is (tmp/...). One temporary key among a batch of exports does not make the
+        batch temporary (seeds 922, 926, 932: buckets emptied batch by batch, each batch with a
+        tmp/ key among others, counted nothing until the DeleteBucket of an empty name; the
+        page came after the 6th to 11th damaging call). CloudTrail itself logs no keys."""
+        params = field(record_of(event), "requestParameters")
+        bucket = field(params, "bucketName")
+        if not isinstance(bucket, str) or not bucket or _EPHEMERAL.search(bucket):
+            return []
+        objects = field(field(params, "delete"), "objects")
+        keys = [str(field(o, "key") or "") for o in objects] if isinstance(objects, list) else []
+        if keys and all(_EPHEMERAL.search(key) for key in keys):
+            return []
+        birth = self.born(bucket, event.event_time_ms)
+        if birth is not None and event.event_time_ms - birth[0] < YOUNG_MS:
+            return []
+        return [f"{bucket}/*"]
 
     def _in_teardown(self, event: AuditEvent) -> bool:
         count, last_ms = self._runs.get(event.principal, (0, 0))
