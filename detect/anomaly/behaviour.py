@@ -19,7 +19,14 @@ from typing import Any
 
 from detect.anomaly.tally import DAY_MS, Tally, TallyBook, threshold
 from detect.context.org import YOUNG_MS, OrgMemory, role_of
-from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, source_of, store_of
+from detect.features import (
+    GRANT_ACTIONS,
+    PROD_RESOURCE_RE,
+    PrincipalState,
+    client_of,
+    source_of,
+    store_of,
+)
 from detect.findings import Finding
 from detect.rules.record import field as lookup
 from detect.rules.record import outcome_of, record_of
@@ -78,6 +85,9 @@ ELSEWHERE_RULE = "baseline:workload_credentials_elsewhere"
 MAX_VALUES = 512  # nets and clients remembered per principal
 FAST_REFUSED_SHARE = 0.2  # of the minute's calls refused, for a fast burst to be a script's
 CONSOLE_SECRETS = 5  # secrets read after a held console sign-in that corroborate it
+# ... and read by an AI agent or a workload, within WINDOW_MS, through a client product it never
+# used (for one that rarely sees a new one): its credentials in another tool's hands
+NEW_CLIENT_SECRETS = 5
 MAX_SECRETS = 256  # secrets remembered per person or agent (as read before: see _familiar)
 FAMILIAR_SHARE = 10  # a sweep is familiar when at most 1 in this many secrets are new
 NEW_STORE_READS = 50  # objects read in 10 min from stores the principal first read within ...
@@ -200,6 +210,10 @@ class _Seen:  # what a principal's state does not keep
     console_secrets: set[str] = field(default_factory=set)
     # functions it created with another function's own role: name -> (role, created ms, event)
     borrowed: dict[str, tuple[str, int, str]] = field(default_factory=dict)
+    # a client product new to an agent or a workload that rarely sees one: (client, first ms),
+    # and the secrets read through it since
+    new_client: tuple[str, int] = ("", -(10**15))
+    client_secrets: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -234,6 +248,7 @@ class BehaviourDetector:
         if result == "ok":
             found.append(self._sweep(state, event, record, seen))
             found.append(self._console_secrets(state, event, record, seen))
+            found.append(self._client_secrets(state, event, record, seen))
             found.append(self._new_store_reads(state, event, seen, new))
             found.append(self._decrypt_burst(state, event))
             found.append(self._grant(state, event, new.action, new.prod_grant))
@@ -702,6 +717,36 @@ class BehaviourDetector:
         )
         return replace(finding, tier="hold")  # it pages with the sign-in it follows
 
+    def _client_secrets(
+        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: _Seen
+    ) -> Finding | None:
+        """NEW_CLIENT_SECRETS different secrets read within WINDOW_MS through a client product
+        an AI agent or a workload never used (one that rarely sees a new one: _context): its
+        credentials taken into another tool (seed 930: a coding agent's session reading 18
+        secrets and 9 parameter sets through curl, below its own busiest ten minutes). A
+        deploy that moves a service to another SDK reads its configuration once; a thief
+        takes what the keys open, and the sweep counts alongside (baseline:credential_sweep)."""
+        client, at = seen.new_client
+        if not client or not 0 <= event.event_time_ms - at <= WINDOW_MS:
+            return None
+        if client_of(event.user_agent) != client:
+            return None
+        names = _secret_names(event, record)
+        if not names or len(seen.client_secrets) >= NEW_CLIENT_SECRETS:
+            return None
+        seen.client_secrets.update(names[:NEW_CLIENT_SECRETS])
+        if len(seen.client_secrets) < NEW_CLIENT_SECRETS:
+            return None
+        return _finding(
+            state,
+            event,
+            "baseline:new_client_secrets",
+            "high",
+            f"{len(seen.client_secrets)} secrets read within 10 min through {client}, a client "
+            f"this {'workload' if state.actor_kind == 'service' else 'agent'} never used",
+            explanation={"client": client, "secrets": sorted(seen.client_secrets)},
+        )
+
     def _region(
         self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], new_region: bool
     ) -> Finding | None:
@@ -752,6 +797,9 @@ class BehaviourDetector:
                 fresh[dim] = f"a new {what} ({value})"
         if not fresh:
             return []
+        if "client" in fresh and state.actor_kind in ("agent", "service"):
+            seen = self._seen.setdefault(state.key, _Seen())
+            seen.new_client, seen.client_secrets = (new.client, event.event_time_ms), set()
         said = " and ".join(fresh.values())
         rule, severity, summary = "context:new_source", "medium", "a principal that rarely sees one"
         if state.actor_kind == "service" and "client" in fresh and new.client in BROWSERS:
