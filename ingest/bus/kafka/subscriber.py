@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 FETCH_MAX_BYTES = 16 * 1024 * 1024  # bytes per fetch; bounds what a subscriber buffers
 PARTITION_FETCH_MAX_BYTES = 4 * 1024 * 1024  # bytes per partition per fetch
+KEEP_ALIVE_SHARE = 0.5  # of max_poll_interval_ms without a real poll before a keep-alive one
 
 
 class KafkaSubscriber:
@@ -36,6 +38,14 @@ class KafkaSubscriber:
     after a poll commits exactly what it processed, with nothing to read twice after a restart.
     Records of partitions this member lost in a rebalance are dropped from its buffer, never
     handed out.
+
+    The buffer holds what one `KafkaConsumer.poll` returned and is refilled only once empty, so
+    it needs no cap of its own: at most `max_records` Kafka messages of at most PACK_MAX_EVENTS
+    events and PACK_MAX_BYTES bytes each, and no more than the fetches behind that poll brought
+    (FETCH_MAX_BYTES each, compressed). Packed, that is up to `max_records` * PACK_MAX_EVENTS
+    records, and serving them can outlast `max_poll_interval_ms`, after which kafka-python
+    leaves the group. So once KEEP_ALIVE_SHARE of that interval passed without a real poll,
+    `poll` makes one with every partition paused before it hands out more.
 
     Thread use: poll / commit / pause / resume / close from one thread (the consumer loop);
     `lag` may be called from any thread (it goes through the bus's shared admin client).
@@ -54,6 +64,7 @@ class KafkaSubscriber:
         self._closed = False
         self._highwater: dict[TopicPartition, int] = {}
         self._last_lag = 0
+        self._last_poll_s = time.monotonic()  # when KafkaConsumer.poll was last called
         try:
             self._consumer = KafkaConsumer(
                 **config.client(),
@@ -79,7 +90,13 @@ class KafkaSubscriber:
                 return []
             if not self._buffer:
                 self._fetch(max_records, timeout_s)
+            elif self._poll_due():
+                self._keep_alive(0.0)  # serving the buffer must not cost the membership
             return self._take(max_records)
+
+    def _poll_due(self) -> bool:
+        elapsed_s = time.monotonic() - self._last_poll_s
+        return elapsed_s > self._config.max_poll_interval_ms / 1000 * KEEP_ALIVE_SHARE
 
     def _take(self, max_records: int) -> list[Record]:
         """Whole messages from the buffer, at most `max_records` records (see the class)."""
@@ -92,6 +109,7 @@ class KafkaSubscriber:
         return out
 
     def _fetch(self, max_records: int, timeout_s: float) -> None:
+        self._last_poll_s = time.monotonic()
         try:
             batch = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         except KafkaError as exc:  # broker gone: report nothing, the group rejoins on its own
