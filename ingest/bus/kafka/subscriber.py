@@ -9,12 +9,13 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, OffsetAndMetadata, OffsetSpec
+from kafka import KafkaAdminClient, KafkaConsumer, OffsetSpec
 from kafka import TopicPartition as KafkaTP
 from kafka.errors import KafkaError
 
 from ingest.bus.base import BusUnavailable, Record, TopicPartition
 from ingest.bus.kafka.config import KafkaConfig, unpack
+from ingest.bus.kafka.membership import MEMBERSHIP_ERRORS, Membership
 
 AdminCall = Callable[[Callable[[KafkaAdminClient], Any]], Any]  # KafkaBus.admin
 
@@ -46,6 +47,12 @@ class KafkaSubscriber:
     records, and serving them can outlast `max_poll_interval_ms`, after which kafka-python
     leaves the group. So once KEEP_ALIVE_SHARE of that interval passed without a real poll,
     `poll` makes one with every partition paused before it hands out more.
+
+    A member can still fall out of the group (one batch took longer than the interval); its
+    commit then fails. It drops its buffer (those partitions may be another member's now),
+    rejoins, commits what it still owns unless the group's commit is already past it, warns of
+    what it lost (the new owner reads it again: at least once), and fetches every partition it
+    owns from the group's commit next, so nothing it dropped is skipped.
 
     Thread use: poll / commit / pause / resume / close from one thread (the consumer loop);
     `lag` may be called from any thread (it goes through the bus's shared admin client).
@@ -79,7 +86,10 @@ class KafkaSubscriber:
             )
         except KafkaError as exc:
             raise BusUnavailable(f"cannot reach kafka: {exc}") from exc
-        self._consumer.subscribe(self.topics)
+        self._membership = Membership(
+            self._consumer, group_id=group_id, timeout_ms=config.request_timeout_ms
+        )
+        self._consumer.subscribe(self.topics, listener=self._membership)
 
     def poll(self, max_records: int, timeout_s: float) -> list[Record]:
         with self._lock:
@@ -114,7 +124,8 @@ class KafkaSubscriber:
             batch = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         except KafkaError as exc:  # broker gone: report nothing, the group rejoins on its own
             logger.warning("kafka poll failed: %s", exc)
-            return
+            batch = {}
+        self._forget_lost()
         for tp, messages in batch.items():
             for message in messages:
                 self._buffer.append(_records(tp.topic, tp.partition, message))
@@ -127,6 +138,15 @@ class KafkaSubscriber:
         self._fetch(1, timeout_s)  # anything from a partition assigned meanwhile is buffered
         if not self._paused:
             self._consumer.resume(*self._consumer.paused())
+
+    def _forget_lost(self) -> None:
+        """Drop buffered records of partitions lost with the membership: the group restarts
+        them at its last commit, so they would come twice if given back to this member."""
+        lost = self._membership.take_lost()
+        if not lost:
+            return
+        names = {(tp.topic, tp.partition) for tp in lost}
+        self._buffer = deque(m for m in self._buffer if (m[0].topic, m[0].partition) not in names)
 
     def _after_poll(self) -> None:
         assigned = self._consumer.assignment()
@@ -143,22 +163,60 @@ class KafkaSubscriber:
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Commit next offsets of partitions this member still owns; a lost race only logs.
 
-        A commit that fails (rebalance, broker gone) is safe to drop: the next one carries newer
-        offsets, and until then a restart re-reads, which is at least once.
+        A member that fell out of the group rejoins first (see the class). Any other failed
+        commit (broker gone) is safe to drop: the next one carries newer offsets, and until
+        then a restart re-reads, which is at least once.
         """
         with self._lock:
-            owned = self._consumer.assignment()
-            mine = {
-                KafkaTP(t, p): OffsetAndMetadata(offset, "", -1)
-                for (t, p), offset in offsets.items()
-                if KafkaTP(t, p) in owned
-            }
-            if not mine:
-                return
+            wanted = {KafkaTP(t, p): offset for (t, p), offset in offsets.items()}
             try:
-                self._consumer.commit(mine, timeout_ms=self._config.request_timeout_ms)
+                self._commit_owned(wanted)
+            except MEMBERSHIP_ERRORS as exc:
+                self._rejoin_and_commit(wanted, exc)
             except KafkaError as exc:
-                logger.warning("kafka commit of %d partition(s) failed: %s", len(mine), exc)
+                logger.warning("kafka commit of %d partition(s) failed: %s", len(wanted), exc)
+
+    def _commit_owned(self, wanted: Mapping[KafkaTP, int]) -> None:
+        owned = self._consumer.assignment()
+        mine = {tp: offset for tp, offset in wanted.items() if tp in owned}
+        if mine:
+            self._membership.commit(mine)
+
+    def _rejoin_and_commit(self, wanted: Mapping[KafkaTP, int], error: KafkaError) -> None:
+        """The member is out of the group: its buffer may hold partitions another member owns
+        now. Drop it, rejoin, commit what is still this member's and restart every partition it
+        owns at the group's commit, so nothing dropped is skipped."""
+        dropped_at, dropped = self._drop_buffer()
+        logger.warning(
+            "kafka group %s: commit failed, this member is out of the group (%s); dropped %d "
+            "buffered record(s), rejoining",
+            self.group_id,
+            error,
+            dropped,
+        )
+        timeout_ms = self._config.session_timeout_ms + self._config.request_timeout_ms
+        self._membership.rejoin(self._keep_alive, timeout_ms / 1000)
+        owned = self._consumer.assignment()
+        try:
+            group = self._membership.committed(owned | wanted.keys())
+        except KafkaError as exc:  # restart at the first dropped message: nothing is skipped
+            logger.warning("kafka group %s: no commits after rejoining: %s", self.group_id, exc)
+            for tp, offset in dropped_at.items():
+                if tp in owned:
+                    self._consumer.seek(tp, offset)
+            return
+        self._membership.warn_lost({tp: o for tp, o in wanted.items() if tp not in owned}, group)
+        self._membership.recommit({tp: o for tp, o in wanted.items() if tp in owned}, group)
+        self._membership.start_at({tp: group[tp] for tp in owned})
+
+    def _drop_buffer(self) -> tuple[dict[KafkaTP, int], int]:
+        """Empty the buffer; the first dropped offset per partition and the records dropped."""
+        first: dict[KafkaTP, int] = {}
+        for message in self._buffer:
+            first.setdefault(KafkaTP(message[-1].topic, message[-1].partition), message[-1].offset)
+        dropped = sum(map(len, self._buffer))
+        self._buffer.clear()
+        return first, dropped
 
     def pause(self) -> None:
         with self._lock:
