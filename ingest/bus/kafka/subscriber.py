@@ -195,16 +195,21 @@ class KafkaSubscriber:
             dropped,
         )
         timeout_ms = self._config.session_timeout_ms + self._config.request_timeout_ms
-        self._membership.rejoin(self._keep_alive, timeout_ms / 1000)
+        if self._membership.rejoin(self._keep_alive, timeout_ms / 1000):
+            try:
+                self._commit_rejoined(wanted)
+                return
+            except KafkaError as exc:
+                logger.warning("kafka group %s: commit after rejoining: %s", self.group_id, exc)
+        # the commit waits for the next one; fetch from the first dropped message: no skips
         owned = self._consumer.assignment()
-        try:
-            group = self._membership.committed(owned | wanted.keys())
-        except KafkaError as exc:  # restart at the first dropped message: nothing is skipped
-            logger.warning("kafka group %s: no commits after rejoining: %s", self.group_id, exc)
-            for tp, offset in dropped_at.items():
-                if tp in owned:
-                    self._consumer.seek(tp, offset)
-            return
+        for tp, offset in dropped_at.items():
+            if tp in owned:
+                self._consumer.seek(tp, offset)
+
+    def _commit_rejoined(self, wanted: Mapping[KafkaTP, int]) -> None:
+        owned = self._consumer.assignment()
+        group = self._membership.committed(owned | wanted.keys())
         self._membership.warn_lost({tp: o for tp, o in wanted.items() if tp not in owned}, group)
         self._membership.recommit({tp: o for tp, o in wanted.items() if tp in owned}, group)
         self._membership.start_at({tp: group[tp] for tp in owned})
