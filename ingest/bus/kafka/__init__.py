@@ -1,6 +1,7 @@
 """The Kafka bus backend (kafka-python): `config` (URL, options, packing codec), `publisher`,
-`subscriber` (a consumer-group member) and `bus` (KafkaBus, which hands both out and owns the
-admin client). Only `ingest.bus.open_bus` imports this package, lazily.
+`subscriber` (a consumer-group member; `membership` is its rebalance listener and what it does
+after falling out of the group) and `bus` (KafkaBus, which hands both out and owns the admin
+client). Only `ingest.bus.open_bus` imports this package, lazily.
 """
 
 from ingest.bus.kafka.bus import KafkaBus

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, OffsetAndMetadata, OffsetSpec
+from kafka import KafkaAdminClient, KafkaConsumer, OffsetSpec
 from kafka import TopicPartition as KafkaTP
 from kafka.errors import KafkaError
 
 from ingest.bus.base import BusUnavailable, Record, TopicPartition
 from ingest.bus.kafka.config import KafkaConfig, unpack
+from ingest.bus.kafka.membership import MEMBERSHIP_ERRORS, Membership
 
 AdminCall = Callable[[Callable[[KafkaAdminClient], Any]], Any]  # KafkaBus.admin
 
@@ -23,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 FETCH_MAX_BYTES = 16 * 1024 * 1024  # bytes per fetch; bounds what a subscriber buffers
 PARTITION_FETCH_MAX_BYTES = 4 * 1024 * 1024  # bytes per partition per fetch
+KEEP_ALIVE_SHARE = 0.5  # of max_poll_interval_ms without a real poll before a keep-alive one
 
 
 class KafkaSubscriber:
@@ -36,6 +39,20 @@ class KafkaSubscriber:
     after a poll commits exactly what it processed, with nothing to read twice after a restart.
     Records of partitions this member lost in a rebalance are dropped from its buffer, never
     handed out.
+
+    The buffer holds what one `KafkaConsumer.poll` returned and is refilled only once empty, so
+    it needs no cap of its own: at most `max_records` Kafka messages of at most PACK_MAX_EVENTS
+    events and PACK_MAX_BYTES bytes each, and no more than the fetches behind that poll brought
+    (FETCH_MAX_BYTES each, compressed). Packed, that is up to `max_records` * PACK_MAX_EVENTS
+    records, and serving them can outlast `max_poll_interval_ms`, after which kafka-python
+    leaves the group. So once KEEP_ALIVE_SHARE of that interval passed without a real poll,
+    `poll` makes one with every partition paused before it hands out more.
+
+    A member can still fall out of the group (one batch took longer than the interval); its
+    commit then fails. It drops its buffer (those partitions may be another member's now),
+    rejoins, commits what it still owns unless the group's commit is already past it, warns of
+    what it lost (the new owner reads it again: at least once), and fetches every partition it
+    owns from the group's commit next, so nothing it dropped is skipped.
 
     Thread use: poll / commit / pause / resume / close from one thread (the consumer loop);
     `lag` may be called from any thread (it goes through the bus's shared admin client).
@@ -54,6 +71,7 @@ class KafkaSubscriber:
         self._closed = False
         self._highwater: dict[TopicPartition, int] = {}
         self._last_lag = 0
+        self._last_poll_s = time.monotonic()  # when KafkaConsumer.poll was last called
         try:
             self._consumer = KafkaConsumer(
                 **config.client(),
@@ -68,7 +86,10 @@ class KafkaSubscriber:
             )
         except KafkaError as exc:
             raise BusUnavailable(f"cannot reach kafka: {exc}") from exc
-        self._consumer.subscribe(self.topics)
+        self._membership = Membership(
+            self._consumer, group_id=group_id, timeout_ms=config.request_timeout_ms
+        )
+        self._consumer.subscribe(self.topics, listener=self._membership)
 
     def poll(self, max_records: int, timeout_s: float) -> list[Record]:
         with self._lock:
@@ -79,7 +100,13 @@ class KafkaSubscriber:
                 return []
             if not self._buffer:
                 self._fetch(max_records, timeout_s)
+            elif self._poll_due():
+                self._keep_alive(0.0)  # serving the buffer must not cost the membership
             return self._take(max_records)
+
+    def _poll_due(self) -> bool:
+        elapsed_s = time.monotonic() - self._last_poll_s
+        return elapsed_s > self._config.max_poll_interval_ms / 1000 * KEEP_ALIVE_SHARE
 
     def _take(self, max_records: int) -> list[Record]:
         """Whole messages from the buffer, at most `max_records` records (see the class)."""
@@ -92,11 +119,13 @@ class KafkaSubscriber:
         return out
 
     def _fetch(self, max_records: int, timeout_s: float) -> None:
+        self._last_poll_s = time.monotonic()
         try:
             batch = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         except KafkaError as exc:  # broker gone: report nothing, the group rejoins on its own
             logger.warning("kafka poll failed: %s", exc)
-            return
+            batch = {}
+        self._forget_lost()
         for tp, messages in batch.items():
             for message in messages:
                 self._buffer.append(_records(tp.topic, tp.partition, message))
@@ -109,6 +138,15 @@ class KafkaSubscriber:
         self._fetch(1, timeout_s)  # anything from a partition assigned meanwhile is buffered
         if not self._paused:
             self._consumer.resume(*self._consumer.paused())
+
+    def _forget_lost(self) -> None:
+        """Drop buffered records of partitions lost with the membership: the group restarts
+        them at its last commit, so they would come twice if given back to this member."""
+        lost = self._membership.take_lost()
+        if not lost:
+            return
+        names = {(tp.topic, tp.partition) for tp in lost}
+        self._buffer = deque(m for m in self._buffer if (m[0].topic, m[0].partition) not in names)
 
     def _after_poll(self) -> None:
         assigned = self._consumer.assignment()
@@ -125,22 +163,65 @@ class KafkaSubscriber:
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Commit next offsets of partitions this member still owns; a lost race only logs.
 
-        A commit that fails (rebalance, broker gone) is safe to drop: the next one carries newer
-        offsets, and until then a restart re-reads, which is at least once.
+        A member that fell out of the group rejoins first (see the class). Any other failed
+        commit (broker gone) is safe to drop: the next one carries newer offsets, and until
+        then a restart re-reads, which is at least once.
         """
         with self._lock:
-            owned = self._consumer.assignment()
-            mine = {
-                KafkaTP(t, p): OffsetAndMetadata(offset, "", -1)
-                for (t, p), offset in offsets.items()
-                if KafkaTP(t, p) in owned
-            }
-            if not mine:
-                return
+            wanted = {KafkaTP(t, p): offset for (t, p), offset in offsets.items()}
             try:
-                self._consumer.commit(mine, timeout_ms=self._config.request_timeout_ms)
+                self._commit_owned(wanted)
+            except MEMBERSHIP_ERRORS as exc:
+                self._rejoin_and_commit(wanted, exc)
             except KafkaError as exc:
-                logger.warning("kafka commit of %d partition(s) failed: %s", len(mine), exc)
+                logger.warning("kafka commit of %d partition(s) failed: %s", len(wanted), exc)
+
+    def _commit_owned(self, wanted: Mapping[KafkaTP, int]) -> None:
+        owned = self._consumer.assignment()
+        mine = {tp: offset for tp, offset in wanted.items() if tp in owned}
+        if mine:
+            self._membership.commit(mine)
+
+    def _rejoin_and_commit(self, wanted: Mapping[KafkaTP, int], error: KafkaError) -> None:
+        """The member is out of the group: its buffer may hold partitions another member owns
+        now. Drop it, rejoin, commit what is still this member's and restart every partition it
+        owns at the group's commit, so nothing dropped is skipped."""
+        dropped_at, dropped = self._drop_buffer()
+        logger.warning(
+            "kafka group %s: commit failed, this member is out of the group (%s); dropped %d "
+            "buffered record(s), rejoining",
+            self.group_id,
+            error,
+            dropped,
+        )
+        timeout_ms = self._config.session_timeout_ms + self._config.request_timeout_ms
+        if self._membership.rejoin(self._keep_alive, timeout_ms / 1000):
+            try:
+                self._commit_rejoined(wanted)
+                return
+            except KafkaError as exc:
+                logger.warning("kafka group %s: commit after rejoining: %s", self.group_id, exc)
+        # the commit waits for the next one; fetch from the first dropped message: no skips
+        owned = self._consumer.assignment()
+        for tp, offset in dropped_at.items():
+            if tp in owned:
+                self._consumer.seek(tp, offset)
+
+    def _commit_rejoined(self, wanted: Mapping[KafkaTP, int]) -> None:
+        owned = self._consumer.assignment()
+        group = self._membership.committed(owned | wanted.keys())
+        self._membership.warn_lost({tp: o for tp, o in wanted.items() if tp not in owned}, group)
+        self._membership.recommit({tp: o for tp, o in wanted.items() if tp in owned}, group)
+        self._membership.start_at({tp: group[tp] for tp in owned})
+
+    def _drop_buffer(self) -> tuple[dict[KafkaTP, int], int]:
+        """Empty the buffer; the first dropped offset per partition and the records dropped."""
+        first: dict[KafkaTP, int] = {}
+        for message in self._buffer:
+            first.setdefault(KafkaTP(message[-1].topic, message[-1].partition), message[-1].offset)
+        dropped = sum(map(len, self._buffer))
+        self._buffer.clear()
+        return first, dropped
 
     def pause(self) -> None:
         with self._lock:
