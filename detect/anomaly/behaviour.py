@@ -88,6 +88,13 @@ CONSOLE_SECRETS = 5  # secrets read after a held console sign-in that corroborat
 # ... and read by an AI agent or a workload, within WINDOW_MS, through a client product it never
 # used (for one that rarely sees a new one): its credentials in another tool's hands
 NEW_CLIENT_SECRETS = 5
+# ... through anything but AWS's own SDKs, CLIs and infrastructure tools (client_of's token):
+# a workload moving from aws-sdk-go to aws-sdk-go-v2, or an agent's first Terraform plan, reads
+# its configuration through tooling too; curl, python-requests or Postman hand-sign the calls
+AWS_TOOLING = re.compile(
+    r"^(aws|amazon|boto|apn|terraform|hashicorp|pulumi|jsii|cdk|cloudformation|localstack|"
+    r"s3console|console|signin)"
+)
 MAX_SECRETS = 256  # secrets remembered per person or agent (as read before: see _familiar)
 FAMILIAR_SHARE = 10  # a sweep is familiar when at most 1 in this many secrets are new
 NEW_STORE_READS = 50  # objects read in 10 min from stores the principal first read within ...
@@ -136,6 +143,7 @@ SELF_GRANTS = frozenset(
 _PROD = re.compile(PROD_RESOURCE_RE)
 # A function created with another function's own role, run by its creator this soon after
 RUN_BORROWED_MS = 15 * 60_000
+RUN_BORROWED_RULE = "baseline:borrowed_role_run"
 MAX_BORROWED = 8  # such functions remembered per principal
 INVOKE_ACTIONS = frozenset({"Invoke", "InvokeAsync", "InvokeWithResponseStream"})
 # Calls that hand a role to new compute (iam:PassRole): where the request names the role, and
@@ -245,6 +253,7 @@ class BehaviourDetector:
         record = record_of(event)
         result = outcome_of(event)
         seen = self._seen.setdefault(state.key, _Seen())
+        context = self._context(state, event, new)  # first: it notes a new client for below
         if result == "ok":
             found.append(self._sweep(state, event, record, seen))
             found.append(self._console_secrets(state, event, record, seen))
@@ -262,7 +271,7 @@ class BehaviourDetector:
             seen.denied_ms = event.event_time_ms
             found.append(self._denied_burst(state, event))
         found.append(self._session_start(state, event, denied=result == "denied"))
-        found.extend(self._context(state, event, new))
+        found.extend(context)
         return [f for f in found if f is not None]
 
     # -- detectors -------------------------------------------------------------------------------
@@ -499,19 +508,21 @@ class BehaviourDetector:
         value: str,
         seen: _Seen,
     ) -> Finding | None:
-        """A person or an AI agent creating a function with the role another function runs
-        with (Lambda ran it only for that one or two): the new code gets that workload's
-        permissions (seed 934: a person's function with the IAM key rotator's role). People
-        reuse a function's role for a variant of it, so this waits; running the new function
-        at once (_runs_borrowed) is its second sign. Pipelines deploy (a replaced function
-        gets a new name), so theirs are not judged here."""
-        if state.actor_kind not in ("human", "agent") or not event.action.startswith("Create"):
+        """A person or an AI agent creating a function with -- or switching one to -- the
+        role another function runs with (Lambda ran it only for that one or two): the code gets
+        that workload's permissions (seed 934: a person's function with the IAM key rotator's
+        role). A variant of the function (its name in the new one's) is how people reuse a
+        role (OrgMemory.function_role); otherwise this waits, and running the function within
+        RUN_BORROWED_MS (_runs_borrowed) is its second sign. Pipelines deploy (a replaced
+        function gets a new name), so theirs are not judged here."""
+        if state.actor_kind not in ("human", "agent"):
             return None
+        # (Lambda's calls only -- a create or a configuration update -- name a function)
         function = _function_name(lookup(record, "requestParameters", "functionName"))
         whose = self.org.function_role(role, function) if function else ""
         if not whose:
             return None
-        if len(seen.borrowed) >= MAX_BORROWED:
+        if function not in seen.borrowed and len(seen.borrowed) >= MAX_BORROWED:
             seen.borrowed.pop(next(iter(seen.borrowed)))
         seen.borrowed[function] = (role[1], event.event_time_ms, event.event_id)
         finding = _finding(
@@ -542,13 +553,14 @@ class BehaviourDetector:
         return _finding(
             state,
             event,
-            "baseline:borrowed_role",
+            RUN_BORROWED_RULE,
             "high",
-            f"invoked {function}, created {(event.event_time_ms - created_ms) // 1000} s "
-            f"earlier with {role}, another workload's role: running code with its permissions",
+            f"invoked {function}, given {role} (another workload's role) "
+            f"{(event.event_time_ms - created_ms) // 1000} s earlier: running code with its "
+            "permissions",
             ids=(created_id, event.event_id),
             first_ms=created_ms,
-            explanation={"action": event.action, "role": role, "host_or_production": True},
+            explanation={"action": event.action, "role": role},
         )
 
     def _session_start(
@@ -723,12 +735,15 @@ class BehaviourDetector:
         """NEW_CLIENT_SECRETS different secrets read within WINDOW_MS through a client product
         an AI agent or a workload never used (one that rarely sees a new one: _context): its
         credentials taken into another tool (seed 930: a coding agent's session reading 18
-        secrets and 9 parameter sets through curl, below its own busiest ten minutes). A
-        deploy that moves a service to another SDK reads its configuration once; a thief
-        takes what the keys open, and the sweep counts alongside (baseline:credential_sweep)."""
+        secrets and 9 parameter sets through curl, below its own busiest ten minutes; 927: a
+        GitHub Actions role through python-requests). Only clients that are not AWS tooling
+        (AWS_TOOLING): a service moved to another SDK, or an agent's first Terraform plan, reads
+        its configuration through tooling."""
         client, at = seen.new_client
         if not client or not 0 <= event.event_time_ms - at <= WINDOW_MS:
             return None
+        if AWS_TOOLING.match(client):
+            return None  # an SDK upgrade, Terraform's first plan, a Lambda extension: tooling
         if client_of(event.user_agent) != client:
             return None
         names = _secret_names(event, record)

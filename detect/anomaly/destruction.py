@@ -87,13 +87,18 @@ class LastingDestruction:
         self, state: PrincipalState, event: AuditEvent, lasting: list[str], *, first_use: bool
     ) -> list[Finding]:
         """Count `event` (which deleted the `lasting` resources; `first_use`: the first time
-        this principal deletes with this call) for `state`'s principal."""
+        this principal deletes with this call) for `state`'s principal. A window counts what
+        was destroyed, once: a call deleting several counts as its first, and a bucket emptied
+        in many DeleteObjects batches ("bucket/*", detect.context.org) as one -- CloudTrail
+        logs no keys, so `aws s3 rm --recursive` of a tmp/ prefix must not read as five lasting
+        deletes; the DeleteBucket or the next bucket carries the count (seeds 922, 926, 932)."""
         uses = self._first_use.setdefault(state.key, {})
         if first_use:
             uses.setdefault(event.action, event.event_time_ms)
         since = uses.get(event.action)  # None: a call it used before this process saw it
         novel = since is not None and event.event_time_ms - since <= WINDOWS[1].window_ms
-        found = self._out_of_scope(state, event, since) if lasting and novel else []
+        name = lasting[0] if lasting else ""
+        found = self._out_of_scope(state, event, since, name) if name and novel else []
         for window, book in self._books:
             tally = book.get(state.key)
             if tally.day < 0:
@@ -103,7 +108,7 @@ class LastingDestruction:
             tally.roll(event.event_time_ms)
             if not lasting:
                 continue
-            count = tally.add(event.event_time_ms, event.event_id, event.event_id)
+            count = tally.add(event.event_time_ms, event.event_id, name)
             limit = threshold(
                 window.floors,
                 state.actor_kind,
@@ -121,9 +126,9 @@ class LastingDestruction:
                     # delete-and-recreate of production to its fifth lasting delete
                     finding = _with(finding, recurs=tally.paged)
                 found.append(finding)
-        if lasting and any(_PROD.search(name) for name in lasting):
+        if any(_PROD.search(each) for each in lasting):
             prod = self._prod.get(state.key)
-            count = prod.add(event.event_time_ms, event.event_id, event.event_id)
+            count = prod.add(event.event_time_ms, event.event_id, name)
             if count >= CATASTROPHIC:
                 note = f"{count:g} production resources deleted in 10 min"
                 found = [_catastrophic(f, note) for f in found]
@@ -162,13 +167,13 @@ class LastingDestruction:
         )
 
     def _out_of_scope(
-        self, state: PrincipalState, event: AuditEvent, since: int | None
+        self, state: PrincipalState, event: AuditEvent, since: int | None, name: str
     ) -> list[Finding]:
         for (book, floors, span), window in zip(self._scope, WINDOWS, strict=True):
             if since is None or event.event_time_ms - since > window.window_ms:
                 continue  # the call is no longer new within this window
             tally = book.get(state.key)
-            count = tally.add(event.event_time_ms, event.event_id, event.event_id)
+            count = tally.add(event.event_time_ms, event.event_id, name)
             floor = floors.get(state.actor_kind, max(floors.values()))
             if count >= floor:
                 return [

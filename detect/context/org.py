@@ -77,6 +77,9 @@ MAX_OUTSIDE_ACCOUNTS = 16  # per role: a vendor's few accounts, bounded against 
 # is those functions' own: a new function handed it runs with their permissions. More, and it is
 # a shared execution role (lambda-basic-execution) that new functions are meant to reuse.
 DEDICATED_FUNCTIONS = 2
+# ... but Lambda's event-source pollers (a stream or queue mapping) assume it as
+# "awslambda_<n>_<timestamp>", a new name each time: not functions
+_LAMBDA_POLLER = re.compile(r"^(awslambda_\d+_\d+)?$")
 SHARED_NET_USERS = 2  # other principals on a network that make it the organisation's own
 # Networks a principal deletes: the flow logs or DNS query logs that watched them go next
 NETWORK_DELETES = frozenset(
@@ -145,8 +148,9 @@ class StackOp:
 
 OUTSIDE_SIGN_IN = "a role another account signs in to"
 # a role signed in to through an identity provider's token (GitHub Actions, GitLab, an EKS
-# pod): its trust names that provider, not an AWS service, so no deploy hands it to compute
-WEB_IDENTITY = "a role a pipeline signs in to through web identity"
+# pod, Cognito): its trust names that provider, not an AWS service, so no deploy hands it to
+# compute
+WEB_IDENTITY = "a role signed in to through web identity (a pipeline's or a pod's)"
 _CAPACITIES = (  # the order an identity_role answer prefers
     "the role CloudFormation deploys with",
     "a role that changes permissions",
@@ -313,7 +317,11 @@ class OrgMemory:
                     use = self._role_use(role)
                     use.services.add(service)
                     session = field(field(record, "requestParameters"), "roleSessionName")
-                    named = service == "lambda" and isinstance(session, str) and session
+                    named = (
+                        service == "lambda"
+                        and isinstance(session, str)
+                        and not _LAMBDA_POLLER.match(session)
+                    )
                     if named and len(use.functions) <= DEDICATED_FUNCTIONS:
                         use.functions.add(str(session))
                 return
@@ -371,11 +379,12 @@ class OrgMemory:
     def function_role(self, role: tuple[str, str], function: str) -> str:
         """Whose permissions a new Lambda function named `function` handed `role` runs with:
         "" unless Lambda ran the role for at most DEDICATED_FUNCTIONS other functions (their
-        own role, not a shared execution role) and never for this one."""
+        own role, not a shared execution role), never for this one, and this one is no variant
+        of them (`stream-proc-v2` with `stream-proc`'s role is a developer's next version)."""
         use = self._roles.get(role)
-        if use is None or not use.functions or function in use.functions:
+        if use is None or not use.functions or len(use.functions) > DEDICATED_FUNCTIONS:
             return ""
-        if len(use.functions) > DEDICATED_FUNCTIONS:
+        if any(own in function or function in own for own in use.functions):
             return ""
         return f"the role function {' and '.join(sorted(use.functions))} runs with"
 
@@ -484,12 +493,12 @@ class OrgMemory:
         return kept
 
     def _contents(self, event: AuditEvent) -> list[str]:
-        """A DeleteObjects call's lasting damage: the bucket's contents ("bucket/*"), unless
+        """A DeleteObjects call's lasting damage: the bucket's contents ("bucket/*", one name
+        however many batches: detect.anomaly.destruction counts it once per window), unless
         the bucket is temporary (named so, or created within YOUNG_MS) or every key the call
-        deletes is (tmp/...). One temporary key among a batch of exports does not make the
-        batch temporary (seeds 922, 926, 932: buckets emptied batch by batch, each batch with a
-        tmp/ key among others, counted nothing until the DeleteBucket of an empty name; the
-        page came after the 6th to 11th damaging call). CloudTrail itself logs no keys."""
+        names is (tmp/...). CloudTrail logs no keys (`"delete": ""`), so the bucket decides;
+        a request that does name keys (another log source) is not made temporary by one tmp/
+        key among its exports."""
         params = field(record_of(event), "requestParameters")
         bucket = field(params, "bucketName")
         if not isinstance(bucket, str) or not bucket or _EPHEMERAL.search(bucket):

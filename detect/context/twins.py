@@ -115,13 +115,13 @@ IDENTITY_KEYS = ("userName", "roleName", "groupName")
 RETENTION_KEPT_DAYS = 7  # a log retention of at least this many days is housekeeping
 KEY_ACTIONS = frozenset({"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"})
 # findings that judge their own context: lasting destruction judges temporary targets itself
-# (detect.anomaly.destruction); compute handed another identity's role is young by design (the
-# role's own youth is judged in detect.anomaly.behaviour)
+# (detect.anomaly.destruction); a function run minutes after it was handed another workload's
+# role is young by design (detect.anomaly.behaviour judged the role)
 OWN_JUDGEMENT = frozenset(
     {
         "baseline:lasting_destruction",
         "baseline:slow_lasting_destruction",
-        "baseline:borrowed_role",
+        "baseline:borrowed_role_run",
     }
 )
 ADMIN_HISTORY_MS = 86_400_000  # permission work at least this long ago makes a person an admin

@@ -263,15 +263,44 @@ def _invoke(function: str, at_minutes: float, **who: Any) -> AuditEvent:
     )
 
 
+def _lambda_runs(role: str, session: str, at: datetime) -> AuditEvent:
+    """Lambda assuming `role` with `session` as its name (a function's, or a poller's)."""
+    return make_event(
+        eventName="AssumeRole",
+        eventSource="sts.amazonaws.com",
+        sourceIPAddress="lambda.amazonaws.com",
+        userAgent="lambda.amazonaws.com",
+        userIdentity={"type": "AWSService", "invokedBy": "lambda.amazonaws.com"},
+        requestParameters={
+            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/{role}",
+            "roleSessionName": session,
+        },
+        at=at,
+    )
+
+
+def _lambda_call(action: str, function: str, role: str, **who: Any) -> AuditEvent:
+    return make_event(
+        eventName=action,
+        eventSource="lambda.amazonaws.com",
+        readOnly=False,
+        requestParameters={
+            "functionName": function,
+            "role": f"arn:aws:iam::{ACCOUNT}:role/{role}",
+        },
+        at=BASE_TIME + 4 * DAY,
+        **(who or PERSON),
+    )
+
+
 def test_a_person_creating_and_running_a_function_with_another_functions_role_pages() -> None:
     """Seed 934: a person created a function with the IAM key rotator's role (Lambda ran it
     only for the rotator) and invoked it seconds later. The create alone waits (people reuse a
-    function's role for a variant of it); running it at once is the escalation."""
+    function's role); running it at once is the escalation, for an AI agent too."""
     create = _create_function("provisioner-exec", **PERSON)
-    run = _invoke("maint-3eadfc", 0.5)
     events = [*_history(), *_person_history(), create]
     assert opened(events) == []
-    assert opened([*events, run]) == ["baseline:borrowed_role"]
+    assert opened([*events, _invoke("maint-3eadfc", 0.5)]) == ["baseline:borrowed_role_run"]
     late = _invoke("maint-3eadfc", 20)  # run later than RUN_BORROWED_MS: a developer's test
     assert opened([*events, late]) == []
     agent = [
@@ -279,46 +308,45 @@ def test_a_person_creating_and_running_a_function_with_another_functions_role_pa
         _create_function("provisioner-exec", **AGENT),
         _invoke("maint-3eadfc", 1, **AGENT),
     ]
-    assert opened(agent) == ["baseline:borrowed_role"]
+    assert opened(agent) == ["baseline:borrowed_role_run"]
 
 
-def test_a_shared_execution_role_or_the_functions_own_name_does_not() -> None:
-    """A role Lambda runs many functions with is meant to be reused; the function the role
-    belongs to, recreated under its own name, is a redeploy."""
+def test_switching_a_function_to_another_functions_role_and_running_it_pages() -> None:
+    switch = _lambda_call(
+        "UpdateFunctionConfiguration20150331v2", "maint-3eadfc", "provisioner-exec"
+    )
+    events = [*_history(), *_person_history(), switch, _invoke("maint-3eadfc", 0.5)]
+    assert opened(events) == ["baseline:borrowed_role_run"]
+
+
+def test_a_shared_role_a_redeploy_or_a_variant_of_the_function_does_not() -> None:
+    """A role Lambda runs three functions with is meant to be reused; the function the role
+    belongs to, recreated under its own name, is a redeploy; `provisioner-v2` is the next
+    version of `provisioner`."""
     shared = [
-        _lambda_assumes(f"{name}-exec", BASE_TIME + DAY + timedelta(minutes=i))
-        for i, name in enumerate(("orders", "billing", "reports"))
-    ]
-    shared = [
-        make_event(
-            eventName="AssumeRole",
-            eventSource="sts.amazonaws.com",
-            sourceIPAddress="lambda.amazonaws.com",
-            userAgent="lambda.amazonaws.com",
-            userIdentity={"type": "AWSService", "invokedBy": "lambda.amazonaws.com"},
-            requestParameters={
-                "roleArn": f"arn:aws:iam::{ACCOUNT}:role/lambda-basic-execution",
-                "roleSessionName": name,
-            },
-            at=BASE_TIME + DAY + timedelta(minutes=i),
-        )
+        _lambda_runs("lambda-basic-execution", name, BASE_TIME + DAY + timedelta(minutes=i))
         for i, name in enumerate(("orders", "billing", "reports"))
     ]
     base = [*_history(), *_person_history(), *shared]
     create = _create_function("lambda-basic-execution", **PERSON)
     assert opened([*base, create, _invoke("maint-3eadfc", 0.5)]) == []
-    own = make_event(
-        eventName="CreateFunction20150331",
-        eventSource="lambda.amazonaws.com",
-        readOnly=False,
-        requestParameters={
-            "functionName": "provisioner",
-            "role": f"arn:aws:iam::{ACCOUNT}:role/provisioner-exec",
-        },
-        at=BASE_TIME + 4 * DAY,
-        **PERSON,
-    )
-    assert opened([*base, own, _invoke("provisioner", 0.5)]) == []
+    for name in ("provisioner", "provisioner-v2"):
+        again = _lambda_call("CreateFunction20150331", name, "provisioner-exec")
+        assert opened([*base, again, _invoke(name, 0.5)]) == [], name
+
+
+def test_two_functions_own_role_still_counts_and_pollers_are_no_functions() -> None:
+    """Lambda's event-source pollers assume a role as awslambda_<n>_<time>, a new name each
+    time: they do not make the rotator's role look shared."""
+    two = _lambda_runs("provisioner-exec", "provisioner-eu", BASE_TIME + DAY)
+    pollers = [
+        _lambda_runs("provisioner-exec", f"awslambda_292_2025111015072{i}", BASE_TIME + DAY)
+        for i in range(3)
+    ]
+    create = _create_function("provisioner-exec", **PERSON)
+    for extra in ([two], pollers):
+        events = [*_history(), *_person_history(), *extra, create, _invoke("maint-3eadfc", 1)]
+        assert opened(events) == ["baseline:borrowed_role_run"]
 
 
 GITHUB = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"

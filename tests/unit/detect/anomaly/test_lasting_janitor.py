@@ -78,7 +78,7 @@ def test_a_run_back_at_the_volume_that_paged_an_earlier_day_is_marked_recurring(
             state.observe(e)
             found += [
                 f.explanation
-                for f in detector.add(state, e, [name or e.resources[0]], first_use=False)
+                for f in detector.add(state, e, [f"{name}{e.resources[0]}"], first_use=False)
                 if f.rule == "baseline:slow_lasting_destruction"
             ]
         return found
@@ -96,5 +96,5 @@ def test_a_run_back_at_the_volume_that_paged_an_earlier_day_is_marked_recurring(
     burst_notes = [f.explanation for f in burst if f.rule == "baseline:lasting_destruction"]
     assert burst_notes and not any("recurs" in n for n in burst_notes)  # the burst pages
     detector, state = after_a_flagged_day()
-    prod = notes(detector, state, snapshot_deletes(2, 30), name="orders-prod-db")
+    prod = notes(detector, state, snapshot_deletes(2, 30), name="orders-prod-db/")
     assert prod and "catastrophic" in prod[-1] and "recurs" not in prod[-1], prod[-1]

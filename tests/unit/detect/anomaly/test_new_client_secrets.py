@@ -59,13 +59,16 @@ def _secret(name: str, at: object, agent: str, who: dict[str, object]) -> AuditE
     )
 
 
-def _sweep(client: str, who: dict[str, object], n: int = 5) -> list[AuditEvent]:
+def _sweep(
+    client: str, who: dict[str, object], n: int = 5, *, identify: bool = True
+) -> list[AuditEvent]:
+    """`n` secrets through `client`, after a GetCallerIdentity (or starting with them)."""
     first = make_event(eventName="GetCallerIdentity", userAgent=client, at=START, **who)
     reads = [
         _secret(f"prod/payments/{i}", START + timedelta(seconds=20 * (i + 1)), client, who)
         for i in range(n)
     ]
-    return [first, *reads]
+    return [first, *reads] if identify else reads
 
 
 def opened(events: list[AuditEvent]) -> list[str]:
@@ -74,9 +77,24 @@ def opened(events: list[AuditEvent]) -> list[str]:
     return [alert.rule for change, alert in changes if change == "alert.opened"]
 
 
-def test_an_agents_secrets_read_through_a_new_client_page() -> None:
-    assert opened([*_history(AGENT), *_sweep(CURL, AGENT)]) == ["baseline:new_client_secrets"]
+WORKLOAD = {"role": "kyc-task", "session": "9f3c0e1d", "sourceIPAddress": "10.0.8.21"}
+
+
+def test_an_agents_or_a_workloads_secrets_read_through_a_new_client_page() -> None:
+    for who in (AGENT, WORKLOAD):
+        sweep = _sweep(CURL, who)
+        assert opened([*_history(who), *sweep]) == ["baseline:new_client_secrets"]
     assert opened([*_history(AGENT), *_sweep(CURL, AGENT, n=4)]) == []  # fewer: a note
+    # the first call through the new client is itself one of the five
+    first = _sweep("python-requests/2.31.0", AGENT, identify=False)
+    assert opened([*_history(AGENT), *first]) == ["baseline:new_client_secrets"]
+
+
+def test_aws_tooling_new_to_the_principal_does_not() -> None:
+    """A service moved from aws-sdk-go to aws-sdk-go-v2, or an agent's first Terraform plan,
+    reads its configuration through tooling."""
+    for client in ("aws-sdk-go-v2/1.30.3", "APN/1.0 HashiCorp/1.0 Terraform/1.8.5"):
+        assert opened([*_history(AGENT), *_sweep(client, AGENT)]) == [], client
 
 
 def test_the_same_reads_through_its_own_client_or_by_a_person_do_not() -> None:

@@ -24,7 +24,9 @@ def test_known_request_shapes(world1: World, world2: World) -> None:
         assert "bucketName" in by_name["DeleteBucket"]["requestParameters"]
     if "DeleteObjects" in by_name:
         rec = by_name["DeleteObjects"]
-        assert rec["requestParameters"]["delete"]["objects"]
+        # as CloudTrail logs it: the request body (the keys) is not recorded
+        assert rec["requestParameters"]["delete"] == ""
+        assert rec["requestParameters"]["bucketName"]
         assert rec["managementEvent"] is False and rec["eventCategory"] == "Data"
     assert by_name["AssumeRoleWithWebIdentity"]["userIdentity"]["type"] == "WebIdentityUser"
     login = by_name["ConsoleLogin"]
