@@ -36,6 +36,9 @@ VOLUME_RULES = frozenset(
     }
 )
 
+# the isolation forest's findings: a score over the principal's windows, which hold every call
+# of the story -- the calls a benign twin explained too (detect.alerts.paging)
+FOREST_RULE = "isolation_forest"
 # the benign twin for a call in a region the organisation does not use (detect.context.twins)
 UNUSED_REGION = "a region the organisation does not use"
 # findings that restate the very context a twin excused: calls in several regions beside a call

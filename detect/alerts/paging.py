@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from detect.alerts.alert import Alert, severity_rank
 from detect.alerts.incidents import AlertBook
-from detect.findings import RESTATES, SOURCE_RULES, VOLUME_RULES, Finding
+from detect.findings import FOREST_RULE, RESTATES, SOURCE_RULES, VOLUME_RULES, Finding
 
 __all__ = ["Pager"]
 
@@ -137,13 +137,18 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
     """Independent evidence: another detector on another kind of call (two detectors on one
     call, or on repeats of the same call, are one piece of evidence). A trace corroborates
     nothing, nor does a finding that benign-twin context explains, nor does volume alone (more
-    reads or deletes than usual) corroborate a twin or other volume: deleting one's own
-    temporary resources on a day of heavy reading is a busy day, not two signs."""
+    reads or deletes than usual) or the forest's score corroborate a twin, nor volume other
+    volume: deleting one's own temporary resources on a day of heavy reading is a busy day,
+    not two signs."""
     finding, other = mine[0], theirs[0]
     if other.rule == finding.rule or "trace" in (finding.tier, other.tier) or other.twin:
         return False
     if other.rule in VOLUME_RULES and (finding.twin or finding.rule in VOLUME_RULES):
         return False
+    if other.rule == FOREST_RULE and finding.twin:
+        return False  # the forest scored the windows the twin's calls are in: the same story
+        # (seed 937: an SRE deleting dev VPCs and their flow logs, the flow logs explained as
+        # the deleted networks', paged on the forest's score of those deletions)
     if other.rule in RESTATES.get(finding.twin, ()):
         return False  # the context that excused it, counted again
     if CONTEXT_PREFIX in (finding.rule[: len(CONTEXT_PREFIX)], other.rule[: len(CONTEXT_PREFIX)]):

@@ -25,13 +25,12 @@ from detect.context.twins import (
     twin_policies,
 )
 from detect.features import PrincipalState
-from detect.findings import TIERS, Finding
+from detect.findings import FOREST_RULE, TIERS, Finding
 from detect.rules.record import field, record_of
 from ingest.events import AuditEvent
 
 __all__ = ["FOREST_RULE", "Triage"]
 
-FOREST_RULE = "isolation_forest"
 SIGMA_PREFIX = "sigma:"
 CATALOGUED = ("redflag:", "sigma:")  # the rule sets (not the gate's bypass or memo rules)
 CONTEXT_RULES = frozenset({"baseline:rate_spike", "baseline:unusual_context"})

@@ -129,3 +129,21 @@ def test_calls_in_unused_regions_do_not_corroborate_the_twin_their_region_explai
     grant = finding("redflag:admin_policy_attached", "hold", 120, 2)
     changes = cleanup.apply(grant, "privilege", "AttachUserPolicy")
     assert opened_rules(changes), "a sign of another kind corroborates"
+
+
+def test_the_forests_score_does_not_corroborate_a_twin() -> None:
+    """Seed 937: an SRE deleted four dev VPCs and their flow logs. The flow logs' red flag is
+    held as the deleted networks' (a twin); the forest's score of the same deletions is the same
+    story, not a second sign. A sign of another kind still pages."""
+    cleanup = pager()
+    logs = replace(
+        finding("redflag:flow_logs_deleted", "hold", 60, 1), twin="a deleted network's logs"
+    )
+    assert (
+        cleanup.apply(finding("isolation_forest", "hold", 0, 0), "destructive", "DeleteVpc") == []
+    )
+    assert cleanup.apply(logs, "defense_evasion", "DeleteFlowLogs") == []
+    assert cleanup.book.current(WHO) is None
+    grant = finding("redflag:admin_policy_attached", "hold", 120, 2)
+    changes = cleanup.apply(grant, "privilege", "AttachUserPolicy")
+    assert opened_rules(changes), "a sign of another kind corroborates"
