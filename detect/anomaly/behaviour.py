@@ -42,6 +42,10 @@ FAST_WINDOW_MS = 60_000
 JOB_HIGH = 10.0  # a principal whose quiet days reach this many does it for a living
 HOST_ACCESS = GRANT_ACTIONS - {"UpdateFunctionCode", "UpdateFunctionCode20150331v2"}
 FAST_SWEEP_MS = 120_000  # a sweep this fast is no workload's habit
+# ... but on the install's first days (OrgMemory.young_account) nobody's scripts are known yet:
+# a person's script reading the configuration it needs reads 16 in a minute and a half (seeds
+# 938, 951); stolen keys swept 20 secrets in 4 seconds (Stratus's recordings)
+FAST_SWEEP_INSTALL_MS = 30_000
 # Stolen credentials list what the account holds before they take it (MITRE's discovery):
 # IAM users and policies, the account summary, parameters, functions. A person calling this
 # many listing calls they never made before, within minutes, is held for a second sign (a
@@ -296,7 +300,9 @@ class BehaviourDetector:
         notes: dict[str, object] = {}
         if count <= limit:
             return None
-        fast = event.event_time_ms - tally.first_ms() <= FAST_SWEEP_MS
+        young = self.org.young_account(event.account, event.event_time_ms)
+        fast_ms = FAST_SWEEP_INSTALL_MS if young else FAST_SWEEP_MS
+        fast = event.event_time_ms - tally.first_ms() <= fast_ms
         non_prod = tally.all_keys(_NON_PROD.search)
         if fast and state.actor_kind != "service" and not non_prod:
             # a person or an agent does not open this many different secrets in two minutes:

@@ -1,9 +1,11 @@
 """A swift sweep of secrets pages with no history, unless all it read is dev and staging config.
 
-An AI agent or a person opening dozens of different secrets within two minutes pages even on
-the day Leash is installed: no missing history excuses it. A coding agent working in dev and
-staging reads those environments' parameters by the dozen on its first day (seeds 797, 801
-paged for it); such a sweep is judged by the agent's own days like any other volume.
+An AI agent or a person opening dozens of different secrets within two minutes pages with no
+history of its own -- on the install's first two days, within 30 seconds (stolen keys take
+secrets in seconds; people's scripts read their configuration over minutes). A coding agent
+working in dev and staging reads those environments' parameters by the dozen on its first day
+(seeds 797, 801 paged for it); such a sweep is judged by the agent's own days like any other
+volume.
 """
 
 from __future__ import annotations
@@ -19,19 +21,24 @@ from tests.factories import BASE_TIME, make_event
 AGENT = {"role": "coding-agent", "session": "agent-run-dc5c12b6", "userAgent": "Boto3/1.34.0"}
 
 
-def read(name: str, n: int) -> AuditEvent:
+def read(name: str, n: int, step_s: float = 1.0) -> AuditEvent:
     return make_event(
         eventName="GetParameter",
         eventSource="ssm.amazonaws.com",
         requestParameters={"name": name, "withDecryption": True},
-        at=BASE_TIME + timedelta(seconds=3 * n),
+        at=BASE_TIME + timedelta(seconds=step_s * n),
         **AGENT,
     )
 
 
-def opened(names: list[str]) -> list[str]:
-    events = [read(name, n) for n, name in enumerate(names)]
+def opened(names: list[str], step_s: float = 1.0, *, watched_days: int = 0) -> list[str]:
+    """Alerts opened by reading `names` `step_s` apart, Leash having watched the account
+    for `watched_days` before (another principal's call then)."""
+    events = [read(name, n, step_s) for n, name in enumerate(names)]
     assert events[0].actor_kind == "agent"
+    if watched_days:
+        before = BASE_TIME - timedelta(days=watched_days)
+        events.insert(0, make_event(eventName="DescribeInstances", role="ops", at=before))
     changes = DetectionEngine(rules=load_rules()).process(events).changes
     return [alert.rule for change, alert in changes if change == "alert.opened"]
 
@@ -40,11 +47,20 @@ APPS = ("ledger", "scheduler", "billing", "search")
 KEYS = ("db_password", "api_token", "signing_key", "sentry_dsn", "redis_endpoint")
 
 
-def test_an_agent_opening_twenty_secrets_in_a_minute_on_install_day_pages() -> None:
+def test_an_agent_opening_twenty_secrets_in_seconds_on_install_day_pages() -> None:
     names = [f"/{env}/{app}/{key}" for env in ("prod", "staging") for app in APPS for key in KEYS]
     assert opened(names[:: len(names) // 20 or 1][:20]) == ["baseline:credential_sweep"]
     unnamed = [f"{app}-{key}" for app in APPS for key in KEYS]
     assert opened(unnamed[:20]) == ["baseline:credential_sweep"]
+
+
+def test_on_install_day_a_sweep_over_a_minute_and_a_half_waits_for_history() -> None:
+    """Seeds 938, 951: on Leash's first day people's scripts read the configuration they need,
+    16 in a minute and a half, and paged; nobody's scripts are known yet. Once Leash has
+    watched the account for two days, the same pace by a principal without history pages."""
+    unnamed = [f"{app}-{key}" for app in APPS for key in KEYS][:20]
+    assert opened(unnamed, step_s=5) == []
+    assert opened(unnamed, step_s=5, watched_days=3) == ["baseline:credential_sweep"]
 
 
 def test_dev_and_staging_configuration_alone_waits_for_the_agents_own_days() -> None:
