@@ -23,7 +23,7 @@ from detect.anomaly.behaviour import BehaviourDetector, Novelty
 from detect.anomaly.destruction import LastingDestruction
 from detect.anomaly.forest import DetectionModel, explain_rows
 from detect.anomaly.unreported import UnreportedCalls
-from detect.context.org import OrgMemory, account_of, delegated
+from detect.context.org import LOG_GROUP_DELETES, OrgMemory, account_of, delegated
 from detect.context.triage import FOREST_RULE, Triage
 from detect.features import PrincipalState, source_of
 from detect.findings import SEVERITIES, Finding
@@ -159,7 +159,7 @@ class DetectionEngine:
             if (
                 event.action_class == "destructive"
                 and event.action not in state.seen["destructive"]
-            ):
+            ) or (event.action in LOG_GROUP_DELETES and new.action):
                 self._new_destructive.add(event.event_id)
             routine = state.established and self.baselines is not None and not new.action
             flags = state.observe(event, source)
@@ -208,7 +208,8 @@ class DetectionEngine:
     ) -> list[Pending]:
         """Lasting resources deleted: counted for the principal that asked for it -- for a
         call CloudFormation made under its role, the principal of the stack operation."""
-        if event.action_class != "destructive" or event.error_code:
+        deletes = event.action_class == "destructive" or event.action in LOG_GROUP_DELETES
+        if not deletes or event.error_code:
             return []
         lasting = self.org.lasting(event)
         first_use = event.event_id in self._new_destructive

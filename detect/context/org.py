@@ -93,6 +93,10 @@ NETWORK_DELETES = frozenset(
         "DeleteNetworkInterface",
     }
 )
+# Log groups hold what monitoring recorded: deleting one is evasion (its action class) and the
+# loss of a lasting resource too -- counted with lasting deletes (detect.engine), unless what it
+# logged was deleted within the day (a decommissioned function's logs)
+LOG_GROUP_DELETES = frozenset({"DeleteLogGroup"})
 # a person's own keys, password and MFA: credential upkeep, not permission work
 OWN_CREDENTIAL_ACTIONS = frozenset(
     {
@@ -484,13 +488,20 @@ class OrgMemory:
         kept = []
         for resource in event.resources:
             name = resource_name(resource)
-            if not name or name in kept or (teardown and _OPAQUE_ID.match(name)):
-                continue
+            if name in ("", "*") or name in kept or (teardown and _OPAQUE_ID.match(name)):
+                continue  # ("*": a log group's ARN ends ":*")
             birth = self.born(name, event.event_time_ms)
             if birth is not None and event.event_time_ms - birth[0] < YOUNG_MS:
                 continue
+            if event.action in LOG_GROUP_DELETES and self._gone(name, event.event_time_ms):
+                continue  # the logs of a function or service deleted within the day: clean-up
             kept.append(name)
         return kept
+
+    def _gone(self, name: str, at_ms: int) -> bool:
+        """A lasting resource of this name was deleted within YOUNG_MS before `at_ms`."""
+        deleted = self._destroyed.get(name)
+        return deleted is not None and 0 <= at_ms - deleted <= YOUNG_MS
 
     def _contents(self, event: AuditEvent) -> list[str]:
         """A DeleteObjects call's lasting damage: the bucket's contents ("bucket/*", one name
