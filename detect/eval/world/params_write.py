@@ -31,14 +31,17 @@ def policy_doc(actions: list[str] | str, resource: str = "*", effect: str = "All
     )
 
 
-def trust_doc(principal: dict[str, Any]) -> str:
-    """Return a JSON trust policy allowing sts:AssumeRole by the given principal."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}],
-        }
-    )
+def trust_doc(principal: dict[str, Any], external_id: str = "") -> str:
+    """Return a JSON trust policy allowing sts:AssumeRole by the given principal (under an
+    sts:ExternalId condition if `external_id`: how a vendor's integration role is set up)."""
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": principal,
+        "Action": "sts:AssumeRole",
+    }
+    if external_id:
+        statement["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def _update_code(rng: random.Random, r: Res) -> Any:

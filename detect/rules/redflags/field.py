@@ -73,16 +73,33 @@ def own_account(record: Mapping[str, Any]) -> str:
     )
 
 
-def outside_accounts(policy: Any, own: str) -> list[str]:
-    """Accounts other than `own` named as AWS principals in the policy's Allow statements."""
+def outside_accounts(policy: Any, own: str, *, without_external_id: bool = False) -> list[str]:
+    """Accounts other than `own` named as AWS principals in the policy's Allow statements --
+    only those of statements with no sts:ExternalId condition, if `without_external_id` (a
+    third party's integration is trusted under the external id the vendor hands out: AWS's
+    confused-deputy guidance, what Datadog, Wiz or Lacework set up)."""
     outside: set[str] = set()
     for st in statements(policy):
         aws = field(field(st, "Principal"), "AWS") if allows(st) else None
+        if without_external_id and _external_id(st):
+            continue
         for principal in aws if isinstance(aws, list) else [aws]:
             account = _account_of(principal) if isinstance(principal, str) else ""
             if account and account != own:
                 outside.add(account)
     return sorted(outside)
+
+
+def _external_id(statement: Any) -> bool:
+    """The statement's condition requires an sts:ExternalId (any operator; keys are
+    case-insensitive in IAM)."""
+    condition = field(statement, "Condition")
+    if not isinstance(condition, Mapping):
+        return False
+    return any(
+        isinstance(test, Mapping) and any(str(k).lower() == "sts:externalid" for k in test)
+        for test in condition.values()
+    )
 
 
 def red_flag(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 from ..clock import HOUR, MINUTE, aws_date
 from ..identity import iam_user_ident
@@ -23,7 +24,10 @@ def vendor_trust(sc: Script) -> None:
     vendor = pick(sc.ctx, rng, families=("vendor",))
     role = vendor.name if vendor else "vendor-integration"
     partners = list(org.partners)
-    doc = trust_doc({"AWS": [f"arn:aws:iam::{a}:root" for a in partners]})
+    # vendors hand out an external id for their integration role (no draw from rng: the
+    # world's other choices stay as they were)
+    external_id = hashlib.sha256(role.encode()).hexdigest()[:20]
+    doc = trust_doc({"AWS": [f"arn:aws:iam::{a}:root" for a in partners]}, external_id)
     t0 = baseline_time(sc.ctx, rng, rng.uniform(1, 5))
     s0 = admin_session(sc, t0, vendor.account if vendor else "")
     sc.call(
@@ -40,7 +44,8 @@ def vendor_trust(sc: Script) -> None:
     doc2 = trust_doc(
         {
             "AWS": [f"arn:aws:iam::{extra}:root", f"arn:aws:iam::{partners[0]}:root"],
-        }
+        },
+        external_id,
     )
     sc.call(
         s,

@@ -406,3 +406,36 @@ def test_a_trust_edit_on_a_role_an_outside_account_signs_in_to_waits_on_the_inst
     assert edit("lacework-integration", later).get("redflag:role_trust_external") == "hold"
     assert edit("orders-api-task", later).get("redflag:role_trust_external") == "page"
     assert edit("lacework-integration", later, redirected)["redflag:role_trust_external"] == "page"
+
+
+def test_a_trust_under_an_external_id_waits_on_the_installs_first_hours() -> None:
+    """Seeds 884, 902, 930, 954, 962, 964: in Leash's first hours an administrator edited a
+    vendor's integration role to trust the vendor's accounts, before the vendor's first
+    sign-in, and it paged. Vendors set their roles up under the external id they hand out
+    (sts:ExternalId); a backdoor trust (Stratus's, Pacu's) has none. Once the account has
+    days, the vendor's sign-ins decide, as before."""
+    org = OrgMemory()
+    triage = Triage(org=org)
+    org.observe(make_event(eventName="DescribeInstances", at=BASE_TIME + timedelta(days=10)))
+
+    def statement(account: str, external_id: str = "") -> dict[str, object]:
+        st: dict[str, object] = {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+            "Action": "sts:AssumeRole",
+        }
+        if external_id:
+            st["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
+        return st
+
+    def edit(*statements: dict[str, object], minutes: float = 60) -> str:
+        doc = {"Version": "2012-10-17", "Statement": list(statements)}
+        params = {"roleName": "orca-integration", "policyDocument": json.dumps(doc)}
+        event = user_event("eli", "UpdateAssumeRolePolicy", params, minutes)
+        return tiers(triaged(triage, event)).get("redflag:role_trust_external", "")
+
+    vendor = statement("867089763127", "a1b2c3d4e5")
+    assert edit(vendor) == "hold"
+    assert edit(statement("867089763127")) == "page"  # no external id: a backdoor's shape
+    # one account under an external id, another without: the other is not the vendor's
+    assert edit(vendor, statement("636868483107")) == "page"
