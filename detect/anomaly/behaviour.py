@@ -536,8 +536,8 @@ class BehaviourDetector:
             event,
             "baseline:borrowed_role",
             "high",
-            f"{event.action} creates function {function} with {role[1]}, {whose}: new code "
-            "with another workload's permissions",
+            f"{event.action} gives function {function} {role[1]}, {whose}: code with "
+            "another workload's permissions",
             explanation={"action": event.action, "role": value, "capacity": whose},
         )
         return replace(finding, tier="hold")
