@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kafka import KafkaAdminClient
 
 from ingest.settings import KafkaSettings
 from tests.ports import free_port
@@ -105,3 +106,18 @@ def running_tansu() -> Iterator[TansuBroker]:
     broker = TansuBroker(binary).start()
     yield broker
     broker.stop()
+
+
+def group_offsets(broker: TansuBroker, group: str, topic: str) -> dict[int, int]:
+    """The next offset `group` will read, per partition of `topic`, as the admin API reports
+    it (a partition without a commit is absent)."""
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        offsets = admin.list_group_offsets(group).get(group, {})
+    finally:
+        admin.close()
+    return {
+        tp.partition: meta.offset
+        for tp, meta in offsets.items()
+        if tp.topic == topic and meta.offset >= 0
+    }

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer
+from kafka import KafkaConsumer
 from kafka.coordinator.assignors.abstract import (
     ConsumerProtocolAssignment,
     ConsumerProtocolSubscription,
@@ -22,7 +22,7 @@ from kafka.coordinator.assignors.abstract import (
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 
 from ingest.bus.kafka import KafkaBus
-from tests.contract.kafka_broker import TansuBroker, fast_kafka_settings
+from tests.contract.kafka_broker import TansuBroker, fast_kafka_settings, group_offsets
 from tests.contract.test_bus_contract import DEADLINE_S, POLL_S, drain, next_offsets
 
 pytestmark = pytest.mark.kafka
@@ -58,18 +58,6 @@ def publish_packs(bus: KafkaBus, topic: str, key: bytes, names: list[str]) -> li
     return sent
 
 
-def committed(broker: TansuBroker, group: str, topic: str) -> dict[int, int]:
-    """The group's committed next offset per partition of `topic`, as the admin API reports it."""
-    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
-    try:
-        offsets = admin.list_group_offsets(group).get(group, {})
-    finally:
-        admin.close()
-    return {
-        tp.partition: m.offset for tp, m in offsets.items() if tp.topic == topic and m.offset >= 0
-    }
-
-
 def test_a_member_serving_its_buffer_slowly_stays_in_the_group_and_its_commits_land(
     slow_bus: KafkaBus,
     tansu: TansuBroker,
@@ -94,7 +82,7 @@ def test_a_member_serving_its_buffer_slowly_stays_in_the_group_and_its_commits_l
     # no failed commit, no rejoin: the membership held throughout
     assert [r.message for r in caplog.records if r.name.startswith("ingest.")] == []
     assert [r.value for r in got] == sent
-    assert committed(tansu, group, topic) == {0: 2}
+    assert group_offsets(tansu, group, topic) == {0: 2}
     sub.close()
     later = publish_packs(slow_bus, topic, b"k", ["p2"])
     second = slow_bus.subscriber([topic], group)
@@ -116,12 +104,12 @@ def test_a_member_evicted_mid_batch_rejoins_commits_and_rereads_only_what_it_had
     assert [r.value for r in first] == sent[:PACK_EVENTS]
     threading.Event().wait(EVICTED_S)
     sub.commit(next_offsets(first))
-    assert committed(tansu, group, topic) == {0: 1}
+    assert group_offsets(tansu, group, topic) == {0: 1}
     rest = drain(sub, 2 * PACK_EVENTS)
     assert [r.value for r in rest] == sent[PACK_EVENTS:]
     sub.commit(next_offsets(rest))
     assert sub.poll(100, POLL_S) == []
-    assert committed(tansu, group, topic) == {0: 3}
+    assert group_offsets(tansu, group, topic) == {0: 3}
     sub.close()
 
 
@@ -213,7 +201,7 @@ def test_an_evicted_member_commits_what_it_still_owns_and_warns_about_what_it_lo
     threading.Event().wait(EVICTED_S)
     with caplog.at_level(logging.WARNING, logger="ingest.bus.kafka.membership"):
         a.commit(done)
-    assert committed(tansu, group, topic) == {0: done[(topic, 0)]}
+    assert group_offsets(tansu, group, topic) == {0: done[(topic, 0)]}
     assert f"will read {done[(topic, 1)]} message(s) again" in caplog.text
     assert a.poll(100, POLL_S) == []
     stop.set()

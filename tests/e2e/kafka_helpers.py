@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 
 from ingest import schema
 from ingest.bus.kafka.config import unpack
 from ingest.events import event_id_of
-from tests.contract.kafka_broker import TansuBroker, running_tansu
+from tests.contract.kafka_broker import TansuBroker, group_offsets, running_tansu
 
 __all__ = ["Message", "committed_offsets", "kafka_env", "read_topic", "tansu_broker"]
 
@@ -50,16 +50,7 @@ class Message:
 
 def committed_offsets(broker: TansuBroker, group: str) -> dict[int, int]:
     """The next offset `group` will read, per partition of the events topic (none: absent)."""
-    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
-    try:
-        offsets = admin.list_group_offsets(group).get(group, {})
-    finally:
-        admin.close()
-    return {
-        tp.partition: meta.offset
-        for tp, meta in offsets.items()
-        if tp.topic == schema.EVENTS_TOPIC and meta.offset >= 0
-    }
+    return group_offsets(broker, group, schema.EVENTS_TOPIC)
 
 
 def read_topic(broker: TansuBroker, topic: str = schema.EVENTS_TOPIC) -> list[Message]:
