@@ -259,9 +259,10 @@ class BehaviourDetector:
         seen = self._seen.setdefault(state.key, _Seen())
         context = self._context(state, event, new)  # first: it notes a new client for below
         if result == "ok":
-            found.append(self._sweep(state, event, record, seen))
-            found.append(self._console_secrets(state, event, record, seen))
-            found.append(self._client_secrets(state, event, record, seen))
+            secrets = _secret_names(event, record)
+            found.append(self._sweep(state, event, secrets, seen))
+            found.append(self._console_secrets(state, event, secrets, seen))
+            found.append(self._client_secrets(state, event, secrets, seen))
             found.append(self._new_store_reads(state, event, seen, new))
             found.append(self._decrypt_burst(state, event))
             found.append(self._grant(state, event, new.action, new.prod_grant))
@@ -280,9 +281,8 @@ class BehaviourDetector:
 
     # -- detectors -------------------------------------------------------------------------------
     def _sweep(
-        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: _Seen
+        self, state: PrincipalState, event: AuditEvent, names: list[str], seen: _Seen
     ) -> Finding | None:
-        names = _secret_names(event, record)
         if not names:
             return None
         tally = self._sweeps.get(state.key)
@@ -709,7 +709,7 @@ class BehaviourDetector:
         return replace(finding, tier="hold")
 
     def _console_secrets(
-        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: _Seen
+        self, state: PrincipalState, event: AuditEvent, names: list[str], seen: _Seen
     ) -> Finding | None:
         """CONSOLE_SECRETS different secrets read within WINDOW_MS of a console sign-in held for
         its new network, from that network: what a stolen password is for (seeds 887, 903: a
@@ -718,11 +718,7 @@ class BehaviourDetector:
         ip, at = seen.console
         if event.source_ip != ip or not 0 <= event.event_time_ms - at <= WINDOW_MS:
             return None
-        names = _secret_names(event, record)
-        if not names or len(seen.console_secrets) >= CONSOLE_SECRETS:
-            return None
-        seen.console_secrets.update(names[:CONSOLE_SECRETS])
-        if len(seen.console_secrets) < CONSOLE_SECRETS:
+        if not _reaches(seen.console_secrets, names, CONSOLE_SECRETS):
             return None
         finding = _finding(
             state,
@@ -736,7 +732,7 @@ class BehaviourDetector:
         return replace(finding, tier="hold")  # it pages with the sign-in it follows
 
     def _client_secrets(
-        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: _Seen
+        self, state: PrincipalState, event: AuditEvent, names: list[str], seen: _Seen
     ) -> Finding | None:
         """NEW_CLIENT_SECRETS different secrets read within WINDOW_MS through a client product
         an AI agent or a workload never used (one that rarely sees a new one: _context): its
@@ -752,11 +748,7 @@ class BehaviourDetector:
             return None  # an SDK upgrade, Terraform's first plan, a Lambda extension: tooling
         if client_of(event.user_agent) != client:
             return None
-        names = _secret_names(event, record)
-        if not names or len(seen.client_secrets) >= NEW_CLIENT_SECRETS:
-            return None
-        seen.client_secrets.update(names[:NEW_CLIENT_SECRETS])
-        if len(seen.client_secrets) < NEW_CLIENT_SECRETS:
+        if not _reaches(seen.client_secrets, names, NEW_CLIENT_SECRETS):
             return None
         return _finding(
             state,
@@ -996,6 +988,15 @@ def _familiar(tally: Tally, seen: _Seen) -> bool:
     keys = {key for _, _, key in tally.items}
     strange = sum(seen.secrets.get(key, start) >= start for key in keys)
     return strange <= len(keys) // FAMILIAR_SHARE
+
+
+def _reaches(found: set[str], names: list[str], count: int) -> bool:
+    """Add `names` to `found` (kept to `count`); True on the call that brings it to `count`
+    (once: a full set takes nothing more)."""
+    if not names or len(found) >= count:
+        return False
+    found.update(names[:count])
+    return len(found) >= count
 
 
 def _secret_names(event: AuditEvent, record: Mapping[str, Any]) -> list[str]:

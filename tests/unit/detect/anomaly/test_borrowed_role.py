@@ -24,8 +24,8 @@ AGENT = {"role": "ops-agent", "session": "agent-run-5e1c", "userAgent": "Boto3/1
 DAY = timedelta(days=1)
 
 
-def _lambda_assumes(role: str, at: datetime) -> AuditEvent:
-    """AWS assuming `role` to run a Lambda function."""
+def _lambda_runs(role: str, session: str, at: datetime) -> AuditEvent:
+    """Lambda assuming `role` with `session` as its name (a function's, or a poller's)."""
     return make_event(
         eventName="AssumeRole",
         eventSource="sts.amazonaws.com",
@@ -34,10 +34,15 @@ def _lambda_assumes(role: str, at: datetime) -> AuditEvent:
         userIdentity={"type": "AWSService", "invokedBy": "lambda.amazonaws.com"},
         requestParameters={
             "roleArn": f"arn:aws:iam::{ACCOUNT}:role/{role}",
-            "roleSessionName": role.removesuffix("-exec"),
+            "roleSessionName": session,
         },
         at=at,
     )
+
+
+def _lambda_assumes(role: str, at: datetime) -> AuditEvent:
+    """AWS assuming `role` to run the Lambda function it is named for (`x-exec`: `x`)."""
+    return _lambda_runs(role, role.removesuffix("-exec"), at)
 
 
 def _history() -> list[AuditEvent]:
@@ -260,22 +265,6 @@ def _invoke(function: str, at_minutes: float, **who: Any) -> AuditEvent:
         },
         at=BASE_TIME + 4 * DAY + timedelta(minutes=at_minutes),
         **(who or PERSON),
-    )
-
-
-def _lambda_runs(role: str, session: str, at: datetime) -> AuditEvent:
-    """Lambda assuming `role` with `session` as its name (a function's, or a poller's)."""
-    return make_event(
-        eventName="AssumeRole",
-        eventSource="sts.amazonaws.com",
-        sourceIPAddress="lambda.amazonaws.com",
-        userAgent="lambda.amazonaws.com",
-        userIdentity={"type": "AWSService", "invokedBy": "lambda.amazonaws.com"},
-        requestParameters={
-            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/{role}",
-            "roleSessionName": session,
-        },
-        at=at,
     )
 
 
