@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detect.anomaly.tally import DAY_MS, Tally, TallyBook, threshold
-from detect.context.org import YOUNG_MS, OrgMemory, role_of
+from detect.context.org import OrgMemory, role_of
 from detect.features import (
     GRANT_ACTIONS,
     PROD_RESOURCE_RE,
@@ -480,8 +480,7 @@ class BehaviourDetector:
                 continue
             if len(seen.passed) < MAX_VALUES:
                 seen.passed.add(value)
-            birth = self.org.born(role[1], event.event_time_ms)
-            if birth is not None and event.event_time_ms - birth[0] < YOUNG_MS:
+            if self.org.young(role[1], event.event_time_ms):
                 continue
             capacity = self.org.identity_role(role, service)
             if not capacity:

@@ -465,6 +465,11 @@ class OrgMemory:
             self._accounts.popitem(last=False)
 
     # -- questions -----------------------------------------------------------------------------
+    def young(self, name: str, at_ms: int) -> bool:
+        """A resource of this name was created within YOUNG_MS before `at_ms`: not lasting."""
+        birth = self.born(name, at_ms)
+        return birth is not None and at_ms - birth[0] < YOUNG_MS
+
     def born(self, name: str, before_ms: int) -> tuple[int, str] | None:
         """(creation time, creator key) of a resource created in the observed history before
         `before_ms` (a backlog read partition by partition may have seen a later creation)."""
@@ -490,8 +495,7 @@ class OrgMemory:
             name = resource_name(resource)
             if name in ("", "*") or name in kept or (teardown and _OPAQUE_ID.match(name)):
                 continue  # ("*": a log group's ARN ends ":*")
-            birth = self.born(name, event.event_time_ms)
-            if birth is not None and event.event_time_ms - birth[0] < YOUNG_MS:
+            if self.young(name, event.event_time_ms):
                 continue
             if event.action in LOG_GROUP_DELETES and self._gone(name, event.event_time_ms):
                 continue  # the logs of a function or service deleted within the day: clean-up
@@ -518,10 +522,7 @@ class OrgMemory:
         keys = [str(field(o, "key") or "") for o in objects] if isinstance(objects, list) else []
         if keys and all(_EPHEMERAL.search(key) for key in keys):
             return []
-        birth = self.born(bucket, event.event_time_ms)
-        if birth is not None and event.event_time_ms - birth[0] < YOUNG_MS:
-            return []
-        return [f"{bucket}/*"]
+        return [] if self.young(bucket, event.event_time_ms) else [f"{bucket}/*"]
 
     def _in_teardown(self, event: AuditEvent) -> bool:
         count, last_ms = self._runs.get(event.principal, (0, 0))

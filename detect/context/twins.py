@@ -199,10 +199,9 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
             # ... or whose every outside account is trusted under an external id, a vendor's
             # integration as vendors set it up: on the install's first hours the vendor may
             # not have signed in yet (seeds 884, 902, 930, 954, 962, 964)
-            document = field(_params(case), "policyDocument")
             return org.signed_in_from_outside(event.account, role) or (
                 bool(_trusted_accounts(case))
-                and not outside_accounts(document, event.account, without_external_id=True)
+                and not _trusted_accounts(case, without_external_id=True)
             )
         outside = org.outside_accounts(event.account, role)
         if not outside or len(outside) >= MAX_OUTSIDE_ACCOUNTS:
@@ -254,11 +253,15 @@ def counterparts(case: Case) -> set[str]:
     return set(_ACCOUNT.findall(str(_params(case)))) - {case.event.account}
 
 
-def _trusted_accounts(case: Case) -> set[str]:
+def _trusted_accounts(case: Case, *, without_external_id: bool = False) -> set[str]:
     """The other accounts an edited trust policy lets assume the role: its Allow statements' AWS
-    principals only (an id named in a Deny, a condition or an external id grants nothing)."""
+    principals only (an id named in a Deny, a condition or an external id grants nothing) --
+    only those not under an sts:ExternalId condition, if `without_external_id`."""
     document = field(_params(case), "policyDocument")
-    return set(outside_accounts(document, case.event.account))
+    accounts = outside_accounts(
+        document, case.event.account, without_external_id=without_external_id
+    )
+    return set(accounts)
 
 
 def _known_accounts(org: OrgMemory, case: Case) -> bool:
