@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from detect.anomaly.behaviour import MAX_SECRETS, _remembers, _Seen
+from detect.anomaly.habit import Seen
+from detect.anomaly.secretreads import MAX_SECRETS, remembers
 from detect.engine import DetectionEngine
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
@@ -162,8 +163,8 @@ def test_what_was_read_before_counts_only_once_the_memory_is_a_day_old() -> None
     would look unfamiliar, so the judgement waits until the memory spans a day, and stops once it
     is full."""
     day = 86_400_000
-    seen = _Seen(secrets={"a": 0}, secrets_since=0)
-    assert _remembers(seen, day) and not _remembers(seen, day - 1)
-    assert not _remembers(_Seen(), day)
-    full = _Seen(secrets={str(i): 0 for i in range(MAX_SECRETS)}, secrets_since=0)
-    assert not _remembers(full, 2 * day)
+    seen = Seen(secrets={"a": 0}, secrets_since=0)
+    assert remembers(seen, day) and not remembers(seen, day - 1)
+    assert not remembers(Seen(), day)
+    full = Seen(secrets={str(i): 0 for i in range(MAX_SECRETS)}, secrets_since=0)
+    assert not remembers(full, 2 * day)

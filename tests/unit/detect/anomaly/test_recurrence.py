@@ -84,7 +84,7 @@ def test_recurrence_holds_a_finding_as_a_twin() -> None:
     engine = DetectionEngine(rules=load_rules())
     engine.process(working_day(FRIDAY))
     # one load of another app's secrets: the same ones again would be its own reads at a
-    # faster pace (detect.anomaly.behaviour._familiar), recognised before recurrence is asked
+    # faster pace (detect.anomaly.secretreads._familiar), recognised before recurrence is asked
     events = config_load(at_day(MONDAY, 1.5), app="orders-api")
     engine.process(events)
     held = [

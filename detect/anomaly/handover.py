@@ -1,0 +1,167 @@
+"""Handover: new compute handed a role that is another identity (iam:PassRole escalation), and
+the function so made run by its creator. Part of BehaviourDetector (detect.anomaly.behaviour)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from detect.anomaly.habit import MAX_VALUES, Seen, make_finding
+from detect.context.org import OrgMemory, role_of
+from detect.features import PrincipalState
+from detect.findings import Finding
+from detect.rules.record import field as lookup
+from ingest.events import AuditEvent
+
+__all__ = ["RUN_BORROWED_RULE", "Handover"]
+
+# A function created with another function's own role, run by its creator this soon after
+RUN_BORROWED_MS = 15 * 60_000
+RUN_BORROWED_RULE = "baseline:borrowed_role_run"
+MAX_BORROWED = 8  # such functions remembered per principal
+INVOKE_ACTIONS = frozenset({"Invoke", "InvokeAsync", "InvokeWithResponseStream"})
+# Calls that hand a role to new compute (iam:PassRole): where the request names the role, and
+# the AWS service that will act with it (as it appears when AWS assumes the role)
+PASSED_ROLES: dict[str, tuple[tuple[tuple[str, ...], ...], str]] = {
+    "CreateFunction20150331": ((("role",),), "lambda"),
+    "CreateFunction": ((("role",),), "lambda"),
+    "UpdateFunctionConfiguration20150331v2": ((("role",),), "lambda"),
+    "UpdateFunctionConfiguration": ((("role",),), "lambda"),
+    "RunInstances": ((("iamInstanceProfile", "name"), ("iamInstanceProfile", "arn")), "ec2"),
+    "AssociateIamInstanceProfile": (
+        (("iamInstanceProfile", "name"), ("iamInstanceProfile", "arn")),
+        "ec2",
+    ),
+    "RegisterTaskDefinition": ((("taskRoleArn",), ("executionRoleArn",)), "ecs-tasks"),
+    "CreateStack": ((("roleARN",),), "cloudformation"),
+    "UpdateStack": ((("roleARN",),), "cloudformation"),
+    "CreateDevEndpoint": ((("roleArn",),), "glue"),
+    "CreateJob": ((("role",), ("roleArn",)), "glue"),
+    "CreateNotebookInstance": ((("roleArn",),), "sagemaker"),
+    "CreateProject": ((("serviceRole",),), "codebuild"),
+}
+
+
+class Handover:
+    """PassRole checks (see module)."""
+
+    def __init__(self, org: OrgMemory) -> None:
+        self.org = org
+
+    def passed_role(
+        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: Seen
+    ) -> Finding | None:
+        """New compute handed a role that is another identity (iam:PassRole escalation): a
+        function, instance or task created with a person's, an AI agent's, a permission
+        changer's or CloudFormation's role runs with permissions its creator borrowed. A
+        service's own role (AWS assumed it for that service before), a role created within the
+        day (a deploy creating its function's role), the caller's own role and a role it
+        handed over before are how deploys look."""
+        spec = PASSED_ROLES.get(event.action)
+        if spec is None:
+            return None
+        paths, service = spec
+        values = (lookup(record, "requestParameters", *path) for path in paths)
+        for value in (str(v) for v in values if isinstance(v, str) and v):
+            name = value.rpartition("/")[2] if "/" in value else value
+            role = role_of(value) or (event.account, name)
+            if role_of(event.principal) == role or value in seen.passed:
+                continue
+            if len(seen.passed) < MAX_VALUES:
+                seen.passed.add(value)
+            if self.org.young(role[1], event.event_time_ms):
+                continue
+            capacity = self.org.identity_role(role, service)
+            if not capacity:
+                held = self._function_role(state, event, record, role, value, seen)
+                if held is not None:
+                    return held
+                continue
+            return make_finding(
+                state,
+                event,
+                "baseline:borrowed_role",
+                "high",
+                f"{event.action} hands {role[1]}, {capacity}, to new {service} compute: "
+                "code that runs with another identity's permissions",
+                explanation={
+                    "action": event.action,
+                    "role": value,
+                    "capacity": capacity,
+                    "host_or_production": True,
+                },
+            )
+        return None
+
+    def _function_role(
+        self,
+        state: PrincipalState,
+        event: AuditEvent,
+        record: Mapping[str, Any],
+        role: tuple[str, str],
+        value: str,
+        seen: Seen,
+    ) -> Finding | None:
+        """A person or an AI agent creating a function with -- or switching one to -- the
+        role another function runs with (Lambda ran it only for that one or two): the code gets
+        that workload's permissions (seed 934: a person's function with the IAM key rotator's
+        role). A variant of the function (its name in the new one's) is how people reuse a
+        role (OrgMemory.function_role); otherwise this waits, and running the function within
+        RUN_BORROWED_MS (_runs_borrowed) is its second sign. Pipelines deploy (a replaced
+        function gets a new name), so theirs are not judged here."""
+        if state.actor_kind not in ("human", "agent"):
+            return None
+        # (Lambda's calls only -- a create or a configuration update -- name a function)
+        function = function_name(lookup(record, "requestParameters", "functionName"))
+        whose = self.org.function_role(role, function) if function else ""
+        if not whose:
+            return None
+        if function not in seen.borrowed and len(seen.borrowed) >= MAX_BORROWED:
+            seen.borrowed.pop(next(iter(seen.borrowed)))
+        seen.borrowed[function] = (role[1], event.event_time_ms, event.event_id)
+        finding = make_finding(
+            state,
+            event,
+            "baseline:borrowed_role",
+            "high",
+            f"{event.action} gives function {function} {role[1]}, {whose}: code with "
+            "another workload's permissions",
+            explanation={"action": event.action, "role": value, "capacity": whose},
+        )
+        return replace(finding, tier="hold")
+
+    def runs_borrowed(
+        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: Seen
+    ) -> Finding | None:
+        """The function held by _function_role invoked by its creator within RUN_BORROWED_MS:
+        the create-and-run of a PassRole escalation."""
+        if not seen.borrowed or event.action not in INVOKE_ACTIONS:
+            return None
+        function = function_name(lookup(record, "requestParameters", "functionName"))
+        held = seen.borrowed.pop(function, None)
+        if held is None:
+            return None
+        role, created_ms, created_id = held
+        if not 0 <= event.event_time_ms - created_ms <= RUN_BORROWED_MS:
+            return None
+        return make_finding(
+            state,
+            event,
+            RUN_BORROWED_RULE,
+            "high",
+            f"invoked {function}, given {role} (another workload's role) "
+            f"{(event.event_time_ms - created_ms) // 1000} s earlier: running code with its "
+            "permissions",
+            ids=(created_id, event.event_id),
+            first_ms=created_ms,
+            explanation={"action": event.action, "role": role},
+        )
+
+
+def function_name(value: Any) -> str:
+    """A Lambda function's name from a name, a partial ARN or an ARN (with a version)."""
+    if not isinstance(value, str):
+        return ""
+    name: str = value.split(":function:", 1)[1] if ":function:" in value else value
+    return name.partition(":")[0]

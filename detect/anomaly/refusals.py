@@ -1,0 +1,184 @@
+"""Refusals: bursts of denied calls past a principal's own, and sessions refused from their
+first minutes (stolen or freshly assumed credentials finding out what they may do). Part of
+BehaviourDetector (detect.anomaly.behaviour)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from detect.anomaly.habit import JOB_HIGH, WINDOW_MS, make_finding, past_own, past_own_finding
+from detect.anomaly.tally import TallyBook
+from detect.features import PrincipalState
+from detect.findings import Finding
+from ingest.events import AuditEvent
+
+__all__ = ["Refusals"]
+
+DENIED_FLOORS = {"agent": 8, "human": 12, "service": 8}  # distinct denied actions in 10 min
+DENIED_FAST_FLOORS = {"agent": 15, "human": 20, "service": 15}  # ... and in one minute
+FAST_WINDOW_MS = 60_000
+FAST_REFUSED_SHARE = 0.2  # of the minute's calls refused, for a fast burst to be a script's
+SESSION_START_MS = 5 * 60_000  # a session's first minutes
+SESSION_DENIALS = 10  # refused credential reads in them that page with no history (workloads)
+# A workload's session that is refused this many different calls, and little else, in its first
+# minutes is not its job running (a deploy that lacks one permission fails on it and stops):
+# its credentials are in someone else's hands, finding out what they may do (seed 847: a
+# deploy role's first seventeen calls all refused, nine different listings, then it read
+# buckets). A role
+# with no days of its own may be a new pipeline still missing its permissions: it waits.
+SESSION_REFUSED_CALLS = 8
+SESSION_REFUSED_SHARE = 0.8
+# Calls that hand over a credential or a secret: a new session refused these again and again is
+# someone trying stolen credentials on secrets (an agent hitting its permission boundary is
+# refused all sorts of calls, and does not page for it)
+CREDENTIAL_CALLS = frozenset(
+    {
+        "GetPasswordData",
+        "DescribeInstanceAttribute",
+        "GetSecretValue",
+        "BatchGetSecretValue",
+        "GetParameter",
+        "GetParameters",
+        "GetParametersByPath",
+        "Decrypt",
+        "GetSessionToken",
+        "GetFederationToken",
+        "CreateAccessKey",
+        "GetRoleCredentials",
+    }
+)
+MAX_SESSIONS = 50_000  # sessions remembered (oldest forgotten first)
+
+
+@dataclass
+class Session:  # one run of a role (its session ARN) or one user
+    first_ms: int
+    denied: list[str] = field(default_factory=list)  # denied credential reads, first minutes
+    calls: int = 0  # calls in its first minutes
+    refusals: int = 0  # ... of them refused
+    refused: dict[str, str] = field(default_factory=dict)  # refused call -> event id, same
+
+
+class Refusals:
+    """The checks over what a principal is refused (see module)."""
+
+    def __init__(self) -> None:
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._denied = TallyBook(WINDOW_MS)
+        self._denied_fast = TallyBook(FAST_WINDOW_MS)
+
+    def denied_burst(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
+        """Distinct calls denied in 10 min, or in one minute, beyond the principal's own: a
+        role that gets refused now and then over a deploy (a Terraform plan probing) is not
+        one refused twenty different calls in thirty seconds (stolen credentials enumerating
+        what they may do)."""
+        over = [
+            (found, span)
+            for book, floors, span in (
+                (self._denied, DENIED_FLOORS, "10m"),
+                (self._denied_fast, DENIED_FAST_FLOORS, "1m"),
+            )  # both windows count every denial, whichever pages
+            if (found := past_own(book, state, event, event.action, floors, JOB_HIGH))
+        ]
+        if not over:
+            return None
+        found, span = over[0]
+        # a script enumerating is refused most of what it tries; an agent refused sixteen
+        # different calls among two thousand in the minute is a busy agent (seed 880)
+        fast = any(span == "1m" for _, span in over) and refused_share(state, event) >= (
+            FAST_REFUSED_SHARE
+        )
+        return past_own_finding(
+            state,
+            event,
+            "baseline:denied_burst",
+            f"{found[1]:g} different calls denied in {span.replace('m', ' min')}: probing for "
+            "permissions",
+            found,
+            f"denied_actions_{span}",
+            {"denied_fast": True} if fast else None,
+        )
+
+    def session_start(
+        self, state: PrincipalState, event: AuditEvent, *, denied: bool
+    ) -> Finding | None:
+        """A workload session refused credential reads again and again in its first minutes:
+        stolen or freshly assumed credentials being tried on secrets. Needs no history: the
+        session itself is new."""
+        session = self._sessions.get(event.principal)
+        if session is None:
+            session = self._sessions[event.principal] = Session(event.event_time_ms)
+            if len(self._sessions) > MAX_SESSIONS:
+                self._sessions.popitem(last=False)
+        fresh = event.event_time_ms - session.first_ms <= SESSION_START_MS
+        if not fresh or state.actor_kind == "human":
+            return None
+        session.calls += 1
+        session.refusals += denied
+        if denied and len(session.refused) < SESSION_REFUSED_CALLS:
+            session.refused.setdefault(event.action, event.event_id)
+            if len(session.refused) == SESSION_REFUSED_CALLS:
+                found = self._refused_start(state, event, session)
+                if found is not None:
+                    return found
+        if not denied or event.action not in CREDENTIAL_CALLS:
+            return None
+        session.denied.append(event.event_id)
+        if len(session.denied) != SESSION_DENIALS:
+            return None
+        text = (
+            f"{SESSION_DENIALS} credential reads refused in the first 5 minutes of session "
+            f"{event.principal}"
+        )
+        return make_finding(
+            state,
+            event,
+            "baseline:denied_session_start",
+            "high",
+            text + ": new credentials being tried out",
+            ids=tuple(session.denied),
+            first_ms=session.first_ms,
+            explanation={"catastrophic": text, "session": event.principal},
+        )
+
+    def _refused_start(
+        self, state: PrincipalState, event: AuditEvent, session: Session
+    ) -> Finding | None:
+        """SESSION_REFUSED_CALLS different calls refused, nearly all it did, as a mature
+        workload's session starts."""
+        if state.actor_kind != "service" or not state.mature:
+            return None
+        if session.refusals < SESSION_REFUSED_SHARE * session.calls:
+            return None
+        return make_finding(
+            state,
+            event,
+            "baseline:refused_session_start",
+            "high",
+            f"{len(session.refused)} different calls refused in the first minutes of session "
+            f"{event.principal}, {session.refusals} of its {session.calls} calls: its credentials "
+            "in other hands, finding out what they may do",
+            ids=tuple(session.refused.values()),
+            first_ms=session.first_ms,
+            explanation={"refused": sorted(session.refused), "calls": session.calls},
+        )
+
+    def mark_flagged(self, principal: str) -> None:
+        self._denied.mark_flagged(principal)
+        self._denied_fast.mark_flagged(principal)
+
+    def forget(self, principal: str) -> None:
+        self._denied.forget(principal)
+        self._denied_fast.forget(principal)
+
+
+def refused_share(state: PrincipalState, event: AuditEvent) -> float:
+    """The share of the principal's calls refused in this minute and the one before."""
+    minute = event.event_time_ms // 60_000
+    calls = errors = 0
+    for bucket in reversed(state.buckets):
+        if bucket.minute < minute - 1:
+            break
+        calls, errors = calls + bucket.n, errors + bucket.errors
+    return errors / calls if calls else 1.0

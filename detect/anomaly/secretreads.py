@@ -1,0 +1,301 @@
+"""SecretReads: credential sweeps against a principal's own days, decrypt bursts, wholesale
+reads of a store never read before, and the secrets that corroborate a held console sign-in or a
+new client. Part of BehaviourDetector (detect.anomaly.behaviour)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from detect.anomaly.habit import (
+    JOB_HIGH,
+    MAX_VALUES,
+    WINDOW_MS,
+    Seen,
+    make_finding,
+    past_own,
+    past_own_finding,
+)
+from detect.anomaly.tally import DAY_MS, Tally, TallyBook, threshold
+from detect.context.org import OrgMemory
+from detect.features import PrincipalState, client_of, store_of
+from detect.findings import Finding
+from detect.rules.record import field as lookup
+from ingest.events import AuditEvent
+
+__all__ = ["SecretReads", "secret_names"]
+
+SWEEP_FLOORS = {"agent": 15, "human": 15, "service": 20}  # distinct secrets read in 10 min
+FAST_SWEEP_MS = 120_000  # a sweep this fast is no workload's habit
+# ... but on the install's first days (OrgMemory.young_account) nobody's scripts are known yet:
+# a person's script reading the configuration it needs reads 16 in a minute and a half (seeds
+# 938, 951); stolen keys swept 20 secrets in 4 seconds (Stratus's recordings)
+FAST_SWEEP_INSTALL_MS = 30_000
+# ... unless every secret in it is named for a non-production environment: a coding agent
+# working in dev and staging reads their configuration by the dozen on its first day (seeds
+# 797, 801); its own days judge that, and a sweep that reaches anything else is still swift
+_NON_PROD = re.compile(
+    r"(?i)(^|[^a-z0-9])(dev|development|staging|stage|stg|test|qa|sandbox)([^a-z0-9]|$)"
+)
+DECRYPT_FLOORS = {"agent": 60, "human": 30, "service": 1000}  # KMS Decrypt calls in 10 min
+SECRET_READS = {
+    ("secretsmanager", "GetSecretValue"): ("secretId",),
+    ("secretsmanager", "BatchGetSecretValue"): ("secretIdList",),
+    ("ssm", "GetParameter"): ("name",),
+    ("ssm", "GetParameters"): ("names",),
+    ("ssm", "GetParametersByPath"): ("path",),
+    # each key opens what was encrypted under it: many different keys in minutes is a sweep
+    # (seed 808: a key rotator's stolen credentials decrypting under 100 keys), where a
+    # workload's envelope decryption reuses its one or two
+    ("kms", "Decrypt"): ("keyId",),
+}
+CONSOLE_SECRETS = 5  # secrets read after a held console sign-in that corroborate it
+# ... and read by an AI agent or a workload, within WINDOW_MS, through a client product it never
+# used (for one that rarely sees a new one): its credentials in another tool's hands
+NEW_CLIENT_SECRETS = 5
+# ... through anything but AWS's own SDKs, CLIs and infrastructure tools (client_of's token):
+# a workload moving from aws-sdk-go to aws-sdk-go-v2, or an agent's first Terraform plan, reads
+# its configuration through tooling too; curl, python-requests or Postman hand-sign the calls
+AWS_TOOLING = re.compile(
+    r"^(aws|amazon|boto|apn|terraform|hashicorp|pulumi|jsii|cdk|cloudformation|localstack|"
+    r"s3console|console|signin)"
+)
+MAX_SECRETS = 256  # secrets remembered per person or agent (as read before: see _familiar)
+FAMILIAR_SHARE = 10  # a sweep is familiar when at most 1 in this many secrets are new
+NEW_STORE_READS = 50  # objects read in 10 min from stores the principal first read within ...
+NEW_STORE_MS = 3_600_000  # ... this: exfiltration from a bucket or table it never touched
+
+
+class SecretReads:
+    """The checks over what a principal reads (see module)."""
+
+    def __init__(self, org: OrgMemory) -> None:
+        self.org = org
+        self._sweeps = TallyBook(WINDOW_MS)
+        self._new_reads = TallyBook(WINDOW_MS)
+        self._decrypts = TallyBook(WINDOW_MS)
+
+    def sweep(
+        self, state: PrincipalState, event: AuditEvent, names: list[str], seen: Seen
+    ) -> Finding | None:
+        if not names:
+            return None
+        tally = self._sweeps.get(state.key)
+        count = 0.0
+        remember = state.actor_kind in ("human", "agent")  # the only kinds judged by it
+        if remember and seen.secrets_since is None:
+            seen.secrets_since = event.event_time_ms
+        for name in names:
+            count = tally.add(event.event_time_ms, event.event_id, name)
+            if remember and name not in seen.secrets and len(seen.secrets) < MAX_SECRETS:
+                seen.secrets[name] = event.event_time_ms
+        limit = threshold(
+            SWEEP_FLOORS, state.actor_kind, tally.high, JOB_HIGH, learned_days=state.learned_days
+        )
+        notes: dict[str, object] = {}
+        if count <= limit:
+            return None
+        young = self.org.young_account(event.account, event.event_time_ms)
+        fast_ms = FAST_SWEEP_INSTALL_MS if young else FAST_SWEEP_MS
+        fast = event.event_time_ms - tally.first_ms() <= fast_ms
+        non_prod = tally.all_keys(_NON_PROD.search)
+        if fast and state.actor_kind != "service" and not non_prod:
+            # a person or an agent does not open this many different secrets in two minutes:
+            # no missing history excuses it (a service starting up may: its own days decide)
+            notes["catastrophic"] = f"{count:g} distinct secrets within two minutes"
+        finding = past_own_finding(
+            state,
+            event,
+            "baseline:credential_sweep",
+            f"{count:g} distinct secrets, decrypted parameters or KMS keys read in 10 min",
+            (tally, count, limit),
+            "secrets_read_10m",
+            notes,
+        )
+        # a person or an agent re-reading the secrets it read before this window is its own
+        # work at a faster pace (a new service's config, a debugging session): a thief does not
+        # know which secrets its victim reads and takes what it finds (seeds 893, 897: people
+        # reading 16 of their usual dev and staging secrets from a new network paged)
+        if state.actor_kind in ("human", "agent") and _familiar(tally, seen):
+            return replace(finding, tier="trace")
+        # ... and one that reaches only dev and staging configuration waits for a second sign
+        # (seed 874: a coding agent reading 16 of the dev and staging parameters it reads all
+        # day, where it usually reads 3 in ten minutes, paged twice on its own)
+        return replace(finding, tier="hold") if non_prod else finding
+
+    def new_store_reads(
+        self, state: PrincipalState, event: AuditEvent, seen: Seen, new_store: str
+    ) -> Finding | None:
+        """Bulk reads of a bucket or table the principal never read before: what it usually
+        reads, in whatever volume (a quarter-end batch), is its job; a store it never touched,
+        read wholesale, is exfiltration."""
+        store = store_of(event)
+        if not store:
+            return None
+        if new_store and state.mature and len(seen.new_stores) < MAX_VALUES:
+            seen.new_stores.setdefault(store, event.event_time_ms)
+        first = seen.new_stores.get(store)
+        if first is None or event.event_time_ms - first > NEW_STORE_MS:
+            return None
+        tally = self._new_reads.get(state.key)
+        count = tally.add(event.event_time_ms, event.event_id, event.event_id)
+        if count < NEW_STORE_READS:
+            return None
+        return make_finding(
+            state,
+            event,
+            "baseline:bulk_read_new_store",
+            "high",
+            f"{count:g} objects or items read in 10 min from {store}, which this principal "
+            "never read before",
+            ids=tally.ids(),
+            first_ms=tally.first_ms(),
+            explanation={
+                "new_store_reads_10m": {
+                    "value": count,
+                    "baseline": 0.0,
+                    "threshold": NEW_STORE_READS,
+                },
+                "catastrophic": f"wholesale reads of {store}, never read by it before",
+            },
+        )
+
+    def decrypt_burst(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
+        """KMS Decrypt calls far beyond the principal's own: secrets being opened in bulk."""
+        if event.action != "Decrypt" or not event.source.startswith("kms"):
+            return None
+        over = past_own(self._decrypts, state, event, event.event_id, DECRYPT_FLOORS, JOB_HIGH * 10)
+        if over is None:
+            return None
+        count = over[1]
+        return past_own_finding(
+            state,
+            event,
+            "baseline:decrypt_burst",
+            f"{count:g} KMS decrypts in 10 min",
+            over,
+            "decrypts_10m",
+        )
+
+    def console_secrets(
+        self, state: PrincipalState, event: AuditEvent, names: list[str], seen: Seen
+    ) -> Finding | None:
+        """CONSOLE_SECRETS different secrets read within WINDOW_MS of a console sign-in held for
+        its new network, from that network: what a stolen password is for (seeds 887, 903: a
+        person's console session from a new network read ten secrets in two minutes, fewer
+        than their busiest ten minutes, and nothing paged)."""
+        ip, at = seen.console
+        if event.source_ip != ip or not 0 <= event.event_time_ms - at <= WINDOW_MS:
+            return None
+        if not _reaches(seen.console_secrets, names, CONSOLE_SECRETS):
+            return None
+        finding = make_finding(
+            state,
+            event,
+            "baseline:console_secrets",
+            "high",
+            f"{len(seen.console_secrets)} secrets read right after a console sign-in from a "
+            f"network this user never used ({ip})",
+            explanation={"ip": ip, "secrets": sorted(seen.console_secrets)},
+        )
+        return replace(finding, tier="hold")  # it pages with the sign-in it follows
+
+    def client_secrets(
+        self, state: PrincipalState, event: AuditEvent, names: list[str], seen: Seen
+    ) -> Finding | None:
+        """NEW_CLIENT_SECRETS different secrets read within WINDOW_MS through a client product
+        an AI agent or a workload never used (one that rarely sees a new one: _context): its
+        credentials taken into another tool (seed 930: a coding agent's session reading 18
+        secrets and 9 parameter sets through curl, below its own busiest ten minutes; 927: a
+        GitHub Actions role through python-requests). Only clients that are not AWS tooling
+        (AWS_TOOLING): a service moved to another SDK, or an agent's first Terraform plan, reads
+        its configuration through tooling."""
+        client, at = seen.new_client
+        if not client or not 0 <= event.event_time_ms - at <= WINDOW_MS:
+            return None
+        if AWS_TOOLING.match(client):
+            return None  # an SDK upgrade, Terraform's first plan, a Lambda extension: tooling
+        if client_of(event.user_agent) != client:
+            return None
+        if not _reaches(seen.client_secrets, names, NEW_CLIENT_SECRETS):
+            return None
+        return make_finding(
+            state,
+            event,
+            "baseline:new_client_secrets",
+            "high",
+            f"{len(seen.client_secrets)} secrets read within 10 min through {client}, a client "
+            f"this {'workload' if state.actor_kind == 'service' else 'agent'} never used",
+            explanation={"client": client, "secrets": sorted(seen.client_secrets)},
+        )
+
+    def mark_flagged(self, principal: str, seen: Seen | None) -> None:
+        if seen is not None and seen.secrets:
+            # the secrets a paged window read first are not the principal's own: the same
+            # sweep again later is no more familiar than this one was
+            window = self._sweeps.get(principal)
+            start = window.first_ms() if window.items else None
+            for name in [n for n, at in seen.secrets.items() if start is not None and at >= start]:
+                del seen.secrets[name]
+        self._sweeps.mark_flagged(principal)
+        self._decrypts.mark_flagged(principal)
+
+    def forget(self, principal: str) -> None:
+        self._sweeps.forget(principal)
+        self._new_reads.forget(principal)
+        self._decrypts.forget(principal)
+
+
+def remembers(seen: Seen, start_ms: int) -> bool:
+    """Which secrets were read before `start_ms` is known: the memory (not kept across a
+    restart) began a day or more before, and is not full (new names stopped being recorded)."""
+    since = seen.secrets_since
+    return since is not None and start_ms - since >= DAY_MS and len(seen.secrets) < MAX_SECRETS
+
+
+def _familiar(tally: Tally, seen: Seen) -> bool:
+    """All but a tenth of the secrets counted in the window were read before it began."""
+    start = tally.first_ms()
+    if not remembers(seen, start):
+        return False
+    keys = {key for _, _, key in tally.items}
+    strange = sum(seen.secrets.get(key, start) >= start for key in keys)
+    return strange <= len(keys) // FAMILIAR_SHARE
+
+
+def _reaches(found: set[str], names: list[str], count: int) -> bool:
+    """Add `names` to `found` (kept to `count`); True on the call that brings it to `count`
+    (once: a full set takes nothing more)."""
+    if not names or len(found) >= count:
+        return False
+    found.update(names[:count])
+    return len(found) >= count
+
+
+def secret_names(event: AuditEvent, record: Mapping[str, Any]) -> list[str]:
+    """The secrets or decrypted parameters a successful read handed over ([] for other calls)."""
+    keys = SECRET_READS.get((event.source.removesuffix(".amazonaws.com"), event.action))
+    if keys is None or (event.source.startswith("ssm") and not _decrypted(record)):
+        return []
+    names = _names(record, keys)
+    if not names and event.action == "Decrypt":
+        names = list(event.resources[:1])  # the key, when the request did not name it
+    return names or [event.action]
+
+
+def _names(record: Mapping[str, Any], keys: tuple[str, ...]) -> list[str]:
+    names: list[str] = []
+    for key in keys:
+        value = lookup(record, "requestParameters", key)
+        if isinstance(value, str) and value:
+            names.append(value)
+        elif isinstance(value, list):
+            names.extend(str(v) for v in value if v)
+    return names
+
+
+def _decrypted(record: Mapping[str, Any]) -> bool:
+    value = lookup(record, "requestParameters", "withDecryption")
+    return value is True or str(value).lower() == "true"
