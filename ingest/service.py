@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from ingest.bus import Publisher
+from ingest.bus import BusUnavailable, Publisher
 from ingest.dedupe import DedupeCache
 from ingest.events import AuditEvent, Normalizer, Origin, RecordError, encode_event
 from ingest.parse import ParsedBody, decompress, parse_records
@@ -44,8 +47,10 @@ class IngestResult:
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
     events: list[AuditEvent] = field(default_factory=list)
-    # ids another request is publishing right now: a duplicate only once that publish succeeded
-    waiting: list[asyncio.Future[None]] = field(default_factory=list)
+    # the publish of `events`, which holds their ids until they are durable or it failed
+    claim: Future[None] | None = field(default=None, repr=False)
+    # one per id another request is publishing right now: a duplicate once that publish succeeded
+    waiting: list[Future[None]] = field(default_factory=list, repr=False)
     unbound: int = 0  # records refused because the key is not bound to their principal
 
     def body(self) -> dict[str, Any]:
@@ -57,6 +62,12 @@ class IngestService:
 
     `ingest` returns only after the bus reported the accepted events durable; a bus failure
     propagates (as BusUnavailable) so the API can answer 503 without acknowledging anything.
+
+    An id is accepted by one request only: from its claim until its publish settles it is held
+    for that request, on any thread (the API's event loop, the SQS puller's threads), and a
+    request carrying the same id meanwhile waits for that publish, then counts a duplicate, or
+    fails with it so its sender retries. A repeat neither counts twice nor is acknowledged
+    before the first copy is durable.
     """
 
     def __init__(
@@ -75,7 +86,8 @@ class IngestService:
         self._max_decompressed = max_decompressed_bytes
         self._max_records = max_records
         self._topic = topic
-        self._in_flight: dict[str, asyncio.Future[None]] = {}
+        self._claims: dict[str, Future[None]] = {}  # event id -> the publish holding it
+        self._claims_lock = threading.Lock()
 
     def parse(self, body: bytes, content_encoding: str = "") -> ParsedBody:
         encoding = content_encoding.strip().lower()
@@ -141,46 +153,54 @@ class IngestService:
         return result
 
     def claim(self, result: IngestResult) -> None:
-        """Drop ids already stored or being published by another request (event loop thread)."""
+        """Keep the events no one stored or is publishing and hold their ids for this request;
+        ids another request holds go to `waiting` (any thread). Settle the claim once published."""
+        mine: Future[None] = Future()
         fresh = []
-        for event in result.events:
-            if event.event_id in self.dedupe:
-                result.duplicates += 1
-                continue
-            other = self._in_flight.get(event.event_id)
-            if other is not None:
-                result.waiting.append(other)
-                continue
-            fresh.append(event)
-        result.events = fresh
-        result.accepted = len(fresh)
+        with self._claims_lock:
+            for event in result.events:
+                if event.event_id in self.dedupe:
+                    result.duplicates += 1
+                elif (other := self._claims.get(event.event_id)) is not None:
+                    result.waiting.append(other)
+                else:
+                    self._claims[event.event_id] = mine
+                    fresh.append(event)
+        result.events, result.accepted, result.claim = fresh, len(fresh), mine
+
+    def _settle(self, result: IngestResult, error: BaseException | None = None) -> None:
+        """Release the result's ids: after they entered the dedupe cache (so a later request
+        finds them there), or after a failure (so a later request publishes them itself)."""
+        mine = result.claim
+        if mine is None or mine.done():
+            return
+        with self._claims_lock:
+            for event in result.events:
+                if self._claims.get(event.event_id) is mine:
+                    del self._claims[event.event_id]
+        if error is None:
+            mine.set_result(None)
+        else:  # whoever waits for these ids fails too, as "retry later"
+            mine.set_exception(BusUnavailable(f"publishing these events failed: {error!r}"))
+
+    def _messages(self, result: IngestResult) -> list[tuple[bytes, bytes]]:
+        return [(e.principal_key.encode(), encode_event(e)) for e in result.events]
 
     async def publish(self, result: IngestResult) -> None:
-        """Publish the prepared events durably, then settle ids that raced with other requests.
-
-        Must run on the event loop thread that ran `prepare` (the in-flight map is not locked).
-        """
-        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        ids = [e.event_id for e in result.events]
-        for event_id in ids:
-            self._in_flight[event_id] = mine
+        """Publish the claimed events durably, then wait for the ids other requests held."""
         try:
             if result.events:
-                messages = [(e.principal_key.encode(), encode_event(e)) for e in result.events]
-                await asyncio.wrap_future(self._publisher.publish(self._topic, messages))
-            self.dedupe.add_all(ids)
-            mine.set_result(None)
+                publishing = self._publisher.publish(self._topic, self._messages(result))
+                await asyncio.wrap_future(publishing)
+            self.dedupe.add_all(e.event_id for e in result.events)
         except BaseException as exc:
-            mine.set_exception(exc)
-            mine.exception()  # mark retrieved: waiters re-raise it, nobody else has to
+            self._settle(result, exc)
             raise
-        finally:
-            for event_id in ids:
-                if self._in_flight.get(event_id) is mine:
-                    del self._in_flight[event_id]
-        for other in result.waiting:
-            await asyncio.shield(other)  # its failure fails this request: the client retries
-            result.duplicates += 1
+        self._settle(result)
+        for other in dict.fromkeys(result.waiting):
+            # its failure fails this request: the client retries
+            await asyncio.shield(asyncio.wrap_future(other))
+        result.duplicates += len(result.waiting)
         result.waiting.clear()
 
     def parse_and_normalize(
@@ -227,18 +247,25 @@ class IngestService:
         """`ingest_parsed` for a worker thread (the S3 + SQS puller): returns once the bus holds
         the accepted events durably, raises (BusUnavailable, TimeoutError) when it does not.
 
-        Ids another request is publishing at this moment are not waited for: both copies reach
-        the bus and the store keeps one (its ReplacingMergeTree is the guarantee, the cache an
-        optimisation)."""
+        Ids another request is publishing at this moment (the same file named by two
+        notifications, a message delivered again while it is read) are waited for, within the
+        same `timeout_s`, and counted as duplicates once that publish succeeded."""
+        deadline = time.monotonic() + timeout_s
         result = self.normalize(parsed, labels, pushed=False, origin=origin)
-        fresh = [e for e in result.events if e.event_id not in self.dedupe]
-        result.duplicates += len(result.events) - len(fresh)
-        result.events = fresh
-        result.accepted = len(result.events)
-        if result.events:
-            messages = [(e.principal_key.encode(), encode_event(e)) for e in result.events]
-            self._publisher.publish(self._topic, messages).result(timeout=timeout_s)
+        self.claim(result)
+        try:
+            if result.events:
+                publishing = self._publisher.publish(self._topic, self._messages(result))
+                publishing.result(timeout=timeout_s)
             self.dedupe.add_all(e.event_id for e in result.events)
+        except BaseException as exc:
+            self._settle(result, exc)
+            raise
+        self._settle(result)
+        for other in dict.fromkeys(result.waiting):
+            other.result(timeout=max(0.0, deadline - time.monotonic()))
+        result.duplicates += len(result.waiting)
+        result.waiting.clear()
         return result
 
     async def ingest(

@@ -17,9 +17,12 @@ from ingest.aws.deliver import ServiceDelivery
 from ingest.aws.pull import DeliveryUnavailable, PullerFatal, SqsPuller
 from ingest.parse import ParsedBody
 from ingest.runtime import Runtime
+from ingest.service import IngestService
 from ingest.sink.worker import SinkWorker
 from tests.aws_local import AwsLocal, aws_local, invictus_files, trail_key
 from tests.factories import make_record
+from tests.publishers import HeldPublisher
+from tests.wait import wait_until
 
 __all__ = ["aws_local"]  # the fixture, imported for pytest
 
@@ -104,6 +107,71 @@ def test_every_notification_shape_stores_each_record_once_and_empties_the_queue(
     assert (stats.objects, stats.digests, stats.left) == (len(logs) + 1, 1, 0)
     assert stats.accepted == len(ids) and stats.rejected == 0
     assert stats.duplicates >= 1  # the file announced twice
+
+
+def test_a_file_two_threads_read_at_once_is_published_once_and_counted_accepted_once(
+    aws_local: AwsLocal, runtime: Runtime
+) -> None:
+    """CloudTrail's notification and an S3 event name the same file, and the two messages land
+    on two threads: the second reads the records while the first is still publishing them. It
+    waits for that publish and counts duplicates (this made the test above flaky under load:
+    both threads counted the file's records as accepted)."""
+    aws_local.s3.create_bucket(Bucket=BUCKET)
+    key = trail_key("twice.json.gz")
+    ids = [f"twice-{i}" for i in range(5)]
+    aws_local.put_log(BUCKET, key, [make_record(eventID=i) for i in ids])
+    queue = aws_local.queue("trail")
+    notify = lambda: aws_local.sqs.send_message(  # noqa: E731
+        QueueUrl=queue,
+        MessageBody=orjson.dumps({"s3Bucket": BUCKET, "s3ObjectKey": [key]}).decode(),
+    )
+    notify()
+    publisher = HeldPublisher(runtime.bus.publisher())
+    real = ServiceDelivery(
+        IngestService(
+            publisher,
+            runtime.normalizer,
+            runtime.service.dedupe,
+            max_decompressed_bytes=runtime.settings.max_decompressed_bytes,
+            max_records=runtime.settings.max_records_per_request,
+            topic=runtime.settings.kafka.topic,
+        )
+    )
+    readers: list[str] = []
+    second_began = threading.Event()
+
+    def deliver(parsed: ParsedBody, labels: list[str]) -> dict[str, Any]:
+        readers.append(threading.current_thread().name)
+        if len(readers) == 1:
+            notify()  # the second notification, while this thread is busy with the file
+        else:
+            second_began.set()
+        return real(parsed, labels)
+
+    def bus_catches_up() -> None:
+        # a second publish of the records is the race itself; otherwise give the second
+        # thread time to see the records in flight (too little time only lets it pass)
+        second_began.wait(20)
+        publisher.second.wait(0.5)
+        publisher.release()
+
+    threading.Thread(target=bus_catches_up, daemon=True).start()
+    pull = puller(aws_local, runtime, queue, deliver=deliver, wait_s=1)
+    stop = threading.Event()
+    running = threading.Thread(target=pull.run, args=(stop,), daemon=True)
+    running.start()
+    try:
+        wait_until(lambda: pull.stats.deleted + pull.stats.left >= 2, timeout_s=30, what="both")
+    finally:
+        stop.set()
+        running.join(10)
+
+    assert len(set(readers)) == 2  # two threads read the file
+    assert (pull.stats.deleted, pull.stats.left) == (2, 0)
+    assert (pull.stats.accepted, pull.stats.duplicates) == (5, 5)
+    assert publisher.calls == [5]  # one copy on the bus
+    assert sorted(stored_ids(runtime)) == ids
+    assert aws_local.depth(queue) == (0, 0)
 
 
 def test_a_poisoned_object_is_left_for_redrive_and_its_neighbours_are_stored(

@@ -1,0 +1,110 @@
+"""IngestService's claims: an id that two requests carry at the same time (two puller threads
+reading one file, the puller and the API) is published once and counted accepted once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from ingest.bus import BusUnavailable
+from ingest.events import Origin
+from ingest.parse import ParsedBody
+from ingest.runtime import Runtime
+from ingest.service import IngestResult, IngestService
+from tests.factories import make_record
+from tests.publishers import HeldPublisher
+from tests.wait import wait_until
+
+PULLED = Origin("sqs:trail", trusted=True)
+WAITS_S = 0.3  # seconds a second request must stay blocked to count as waiting
+
+
+def held_service(runtime: Runtime) -> tuple[IngestService, HeldPublisher]:
+    """The runtime's normaliser and dedupe cache over a bus whose first publish is held."""
+    publisher = HeldPublisher(runtime.bus.publisher())
+    service = IngestService(
+        publisher,
+        runtime.normalizer,
+        runtime.service.dedupe,
+        max_decompressed_bytes=runtime.settings.max_decompressed_bytes,
+        max_records=runtime.settings.max_records_per_request,
+        topic=runtime.settings.kafka.topic,
+    )
+    return service, publisher
+
+
+def in_thread(call: Callable[[], IngestResult]) -> tuple[threading.Thread, list[object]]:
+    """Run `call` on its own thread; the list gets its result or the exception it raised."""
+    out: list[object] = []
+
+    def run() -> None:
+        try:
+            out.append(call())
+        except Exception as exc:  # noqa: BLE001 - handed to the test to assert on
+            out.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def blocking(service: IngestService, parsed: ParsedBody) -> Callable[[], IngestResult]:
+    return lambda: service.ingest_blocking(parsed, origin=PULLED, timeout_s=10)
+
+
+def through_the_loop(service: IngestService, parsed: ParsedBody) -> Callable[[], IngestResult]:
+    return lambda: asyncio.run(service.ingest_parsed(parsed, origin=PULLED))
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        pytest.param(blocking, id="another puller thread"),
+        pytest.param(through_the_loop, id="the API's event loop"),
+    ],
+)
+def test_records_being_published_are_waited_for_and_counted_once_by_a_second_request(
+    runtime: Runtime, second: Callable[[IngestService, ParsedBody], Callable[[], IngestResult]]
+) -> None:
+    service, publisher = held_service(runtime)
+    records = [make_record(eventID=f"both-{i}") for i in range(3)]
+    first, first_out = in_thread(blocking(service, ParsedBody(records, {})))
+    wait_until(lambda: publisher.calls, what="the first publish")
+
+    more = ParsedBody([*records, make_record(eventID="only-second")], {})
+    later, later_out = in_thread(second(service, more))
+    later.join(WAITS_S)
+    assert later.is_alive(), "answered before the first copy of its records was durable"
+    publisher.release()
+    first.join(10)
+    later.join(10)
+
+    (a,), (b,) = first_out, later_out
+    assert isinstance(a, IngestResult) and isinstance(b, IngestResult)
+    assert (a.accepted, a.duplicates) == (3, 0)
+    assert (b.accepted, b.duplicates) == (1, 3)
+    assert publisher.calls == [3, 1]  # each event reached the bus once
+
+
+def test_when_the_publish_waited_for_fails_the_waiter_fails_too_and_a_retry_stores_them(
+    runtime: Runtime,
+) -> None:
+    """Counting the waiter's copies as duplicates of a publish that then failed would lose them."""
+    service, publisher = held_service(runtime)
+    parsed = ParsedBody([make_record(eventID=f"lost-{i}") for i in range(3)], {})
+    first, first_out = in_thread(blocking(service, parsed))
+    wait_until(lambda: publisher.calls, what="the first publish")
+    later, later_out = in_thread(blocking(service, parsed))
+    later.join(WAITS_S)
+    assert later.is_alive()
+    publisher.release(BusUnavailable("broker gone"))
+    first.join(10)
+    later.join(10)
+
+    assert [type(e) for e in (*first_out, *later_out)] == [BusUnavailable, BusUnavailable]
+    again = service.ingest_blocking(parsed, origin=PULLED)
+    assert (again.accepted, again.duplicates) == (3, 0)
+    assert publisher.calls == [3, 3]
