@@ -48,7 +48,8 @@ def run_consumer(
 ) -> ConsumerStats:
     """Consume until `stop` is set; then flush the last batch, commit and return.
 
-    Offsets are committed only after the batch's insert returned (at least once). While the store
+    Offsets are committed only after the batch's insert returned and the writer sealed its chain
+    records (at least once; one chain insert per commit, not per batch). While the store
     fails, the subscriber is paused (polls keep the group membership alive) and the insert is
     retried with capped exponential backoff; the loop never sleeps longer than the poll timeout.
     """
@@ -105,10 +106,15 @@ def run_consumer(
         if pending and (stopping or clock() - last_commit >= commit_interval_s):
             last_commit = clock()
             try:
+                writer.seal()  # the chain records of the batches these offsets cover come first
                 subscriber.commit(pending)
                 pending = {}
             except Exception as exc:  # noqa: BLE001 - uncommitted offsets only mean a replay
-                logger.warning("sink commit failed (%s); will retry", exc)
+                logger.warning(
+                    "sink commit failed (%s); %s",
+                    exc,
+                    "they will replay" if stopping else "will retry",
+                )
         if stopping and not len(batcher):
             break
     return stats
