@@ -53,7 +53,13 @@ def run_until(stop: threading.Event, predicate, timeout_s: float = 10.0) -> None
 
 
 def start(
-    broker: EmbeddedBroker, store: Any, stats: ConsumerStats, *, commit_interval_s: float = 0.0
+    broker: EmbeddedBroker,
+    store: Any,
+    stats: ConsumerStats,
+    *,
+    commit_interval_s: float = 0.0,
+    backlog_growth: int = 1,
+    max_age_s: float = 0.02,
 ) -> tuple[threading.Event, threading.Thread, EmbeddedSubscriber]:
     stop = threading.Event()
     sub = broker.subscriber(["leash.events"], "sink")
@@ -62,8 +68,9 @@ def start(
         args=(sub, EventWriter(store), stop),
         kwargs={
             "max_rows": 100,
-            "max_age_s": 0.02,
+            "max_age_s": max_age_s,
             "commit_interval_s": commit_interval_s,
+            "backlog_growth": backlog_growth,
             "stats": stats,
         },
     )
@@ -162,6 +169,37 @@ def test_no_offset_is_committed_before_its_batch_is_chained(
     assert sink.lag() == 0
     report = verify_store(store)
     assert report.ok and report.rows == 30
+
+
+def test_a_sink_behind_inserts_larger_batches_until_it_caught_up(
+    broker: EmbeddedBroker, store: ChdbStore
+) -> None:
+    """Polls of 100 that come back full let a batch grow to 4 x 100; the first short poll (the
+    sink caught up) inserts what it holds."""
+    counting = FlakyStore(store)
+    publish(broker, 1000)
+    stats = ConsumerStats()
+    stop, thread, sink = start(broker, counting, stats, commit_interval_s=3600, backlog_growth=4)
+    run_until(stop, lambda: stats.events == 1000)
+    thread.join(10)
+    assert [n for table, n in counting.inserts if table == schema.EVENTS] == [400, 400, 200]
+    assert verify_store(store).ok and sink.lag() == 0
+
+
+def test_a_short_poll_inserts_at_max_rows_again(broker: EmbeddedBroker, store: ChdbStore) -> None:
+    """Polls of 100, 100, then 50 (caught up): the 250 held are inserted at once -- neither
+    kept for the grown limit nor left to wait for their age (an hour here)."""
+    counting = FlakyStore(store)
+    publish(broker, 250)
+    stats = ConsumerStats()
+    stop, thread, _ = start(
+        broker, counting, stats, commit_interval_s=3600, backlog_growth=4, max_age_s=3600
+    )
+    run_until(threading.Event(), lambda: stats.events == 250)
+    assert stats.events == 250  # before the stop below: the short poll flushed them
+    stop.set()
+    thread.join(10)
+    assert [n for table, n in counting.inserts if table == schema.EVENTS] == [250]
 
 
 def publish(broker: EmbeddedBroker, n: int) -> None:
