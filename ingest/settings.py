@@ -36,6 +36,8 @@ class SinkSettings(BaseModel):
 
     max_rows: int = Field(default=5000, ge=1)
     max_age_s: float = Field(default=1.0, gt=0)
+    # while the sink is behind (its polls come back full) a batch grows to max_rows times this
+    backlog_growth: int = Field(default=4, ge=1)
     commit_interval_s: float = Field(default=1.0, ge=0)
 
 

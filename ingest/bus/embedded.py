@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import orjson
@@ -258,10 +259,16 @@ class EmbeddedBroker:
         start = max(position - part.base_offset, 0)
         if start >= len(part.records):
             return []
-        out = []
-        for i in range(start, min(start + limit, len(part.records))):
-            out.append(part.records[i])
-        return out
+        # one pass from the nearer end: indexing a deque walks its blocks on every access, which
+        # cost ~1 us a record at a backlog of 50k (5.6% of the API's GIL samples); skipping from
+        # the left to a reader near the tail of a big backlog costs the whole backlog instead
+        records = part.records
+        end = min(start + limit, len(records))
+        if start <= len(records) - end:
+            return list(islice(records, start, end))
+        tail = list(islice(reversed(records), len(records) - end, len(records) - start))
+        tail.reverse()
+        return tail
 
     def _commit(self, group_id: str, offsets: Mapping[TopicPartition, int]) -> None:
         # one writer of offsets.json at a time, snapshotting inside, so a stale snapshot never

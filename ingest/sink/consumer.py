@@ -41,6 +41,7 @@ def run_consumer(
     *,
     max_rows: int = 5000,
     max_age_s: float = 1.0,
+    backlog_growth: int = 1,
     commit_interval_s: float = 1.0,
     clock: Callable[[], float] = time.monotonic,
     on_batch: Callable[[BatchResult], None] | None = None,
@@ -48,20 +49,31 @@ def run_consumer(
 ) -> ConsumerStats:
     """Consume until `stop` is set; then flush the last batch, commit and return.
 
-    Offsets are committed only after the batch's insert returned (at least once). While the store
+    Offsets are committed only after the batch's insert returned and the writer sealed its chain
+    records (at least once; one chain insert per commit, not per batch). While the store
     fails, the subscriber is paused (polls keep the group membership alive) and the insert is
     retried with capped exponential backoff; the loop never sleeps longer than the poll timeout.
+
+    While polls come back full (more records are waiting: the sink is behind), a batch grows to
+    `max_rows * backlog_growth` before it is inserted: a chDB insert has a fixed cost of ~10 ms
+    and the sink's thread waits for the GIL around every call while the API is busy, so a sink
+    that fell behind catches up with fewer, larger inserts. A short poll (caught up) brings the
+    limit back to `max_rows`; `max_age_s` holds either way.
     """
     stats = stats or ConsumerStats()
     batcher: RowBatcher[Record] = RowBatcher(max_rows=max_rows, max_age_s=max_age_s, clock=clock)
+    poll_size = min(MAX_POLL_RECORDS, max_rows)
     pending: dict[TopicPartition, int] = {}
     last_commit = clock()
     retry_at = 0.0
     backoff = BACKOFF_START_S
     while True:
         stopping = stop.is_set()
-        if not stopping and len(batcher) < max_rows and retry_at == 0.0:
-            batcher.extend(subscriber.poll(min(MAX_POLL_RECORDS, max_rows), POLL_TIMEOUT_S))
+        if not stopping and len(batcher) < batcher.max_rows and retry_at == 0.0:
+            polled = subscriber.poll(poll_size, POLL_TIMEOUT_S)
+            batcher.extend(polled)
+            behind = len(polled) == poll_size
+            batcher.max_rows = max_rows * backlog_growth if behind else max_rows
         elif not stopping:
             subscriber.poll(0, POLL_TIMEOUT_S)  # keep-alive while paused or full
         if batcher.is_ready() or (stopping and len(batcher)):
@@ -105,10 +117,15 @@ def run_consumer(
         if pending and (stopping or clock() - last_commit >= commit_interval_s):
             last_commit = clock()
             try:
+                writer.seal()  # the chain records of the batches these offsets cover come first
                 subscriber.commit(pending)
                 pending = {}
             except Exception as exc:  # noqa: BLE001 - uncommitted offsets only mean a replay
-                logger.warning("sink commit failed (%s); will retry", exc)
+                logger.warning(
+                    "sink commit failed (%s); %s",
+                    exc,
+                    "they will replay" if stopping else "will retry",
+                )
         if stopping and not len(batcher):
             break
     return stats

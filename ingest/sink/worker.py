@@ -62,6 +62,7 @@ class SinkWorker(ThreadWorker):
             self._stopping,
             max_rows=self._sink_settings.max_rows,
             max_age_s=self._sink_settings.max_age_s,
+            backlog_growth=self._sink_settings.backlog_growth,
             commit_interval_s=self._sink_settings.commit_interval_s,
             on_batch=self._observe,
             stats=self.stats,

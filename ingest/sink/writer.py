@@ -1,4 +1,5 @@
-"""EventWriter: one store insert per batch, hash-chained; returns the offsets now safe to commit."""
+"""EventWriter: one store insert per batch, hash-chained; the offsets it returns are safe to commit
+once `seal` has stored the chain records of the batches they cover."""
 
 from __future__ import annotations
 
@@ -56,9 +57,17 @@ def event_row(event: AuditEvent, ingested_at: datetime, batch_id: str) -> tuple[
 class EventWriter:
     """Writes decoded bus records to the store.
 
-    Each call to `write` issues one insert into `events` (plus at most one into `events_rejected`
-    and one chain row into `ingest_batches`). Only after every insert has returned are the offsets
-    handed back, so a crash replays the batch and ReplacingMergeTree collapses the duplicates.
+    Each call to `write` issues one insert into `events` (plus at most one into `events_rejected`)
+    and links the batch into the hash chain in memory; `seal` inserts the chain records of every
+    batch written since the last seal into `ingest_batches`, in one insert. A chDB insert costs a
+    fixed ~10 ms whatever its size (it writes a part), so a record per batch doubled the sink's
+    fixed cost; sealed at each commit, there is one chain insert per commit interval however
+    many batches it covers.
+
+    The offsets `write` returns are safe to commit only after `seal` returned: a crash before
+    then replays the batches, ReplacingMergeTree collapses their rows, and they are chained
+    again after the stored chain head (a chain record that was never stored left no link to
+    skip). A failed seal keeps its records, in order, for the next one.
     """
 
     def __init__(
@@ -74,6 +83,7 @@ class EventWriter:
         self._signer = signer  # signs each batch hash (None: the chain is unsigned)
         self._on_reject = on_reject  # e.g. the dead-letter topic; raising keeps the batch
         self._seq, self._prev = self._chain_head()
+        self._unsealed: list[tuple[object, ...]] = []  # chain records not yet stored, in order
 
     def _chain_head(self) -> tuple[int, str]:
         rows = self._store.query(
@@ -111,33 +121,34 @@ class EventWriter:
             )
         if batch.ids_and_raws:
             self._store.insert(schema.EVENTS, batch.rows, STORED_COLUMNS)
-            self._append_chain(batch.ids_and_raws, now, batch_id)
+            self._unsealed.append(self._chain_record(batch.ids_and_raws, now, batch_id))
         return BatchResult(offsets, len(batch.ids_and_raws), len(batch.poison))
 
-    def _append_chain(
+    def seal(self) -> None:
+        """Store the chain records of the batches written since the last seal (one insert)."""
+        if self._unsealed:
+            self._store.insert(schema.BATCHES, self._unsealed, BATCH_COLUMNS)
+            self._unsealed = []
+
+    def _chain_record(
         self, ids_and_raws: list[tuple[str, str]], now: datetime, batch_id: str
-    ) -> None:
+    ) -> tuple[object, ...]:
         digests = {event_id: row_digest(event_id, raw) for event_id, raw in ids_and_raws}
         body = rows_hash(list(digests.items()))
         seq = self._seq + 1
         digest = chain_hash(self._prev, seq, batch_id, body)
-        self._store.insert(
-            schema.BATCHES,
-            [
-                (
-                    self.chain,
-                    seq,
-                    batch_id,
-                    now,
-                    len(digests),
-                    list(digests),
-                    body,
-                    self._prev,
-                    digest,
-                    self._signer.key_id if self._signer else "",
-                    self._signer.sign(digest) if self._signer else "",
-                )
-            ],
-            BATCH_COLUMNS,
+        record = (
+            self.chain,
+            seq,
+            batch_id,
+            now,
+            len(digests),
+            list(digests),
+            body,
+            self._prev,
+            digest,
+            self._signer.key_id if self._signer else "",
+            self._signer.sign(digest) if self._signer else "",
         )
         self._seq, self._prev = seq, digest
+        return record

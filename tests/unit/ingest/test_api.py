@@ -11,6 +11,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from bench.ingest_throughput import stored_from_metrics
 from ingest.runtime import Runtime
 from ingest.sink.worker import SinkWorker
 from tests.conftest import ADMIN_KEY, INGEST_KEY, READ_KEY, auth
@@ -176,6 +177,20 @@ def test_metrics_count_ingest(client: TestClient) -> None:
     text = client.get("/metrics", headers=auth(READ_KEY)).text
     assert "leash_events_accepted_total 1.0" in text
     assert "leash_events_rejected_total 1.0" in text
+
+
+def test_metrics_count_stored_events_as_the_ingest_benchmark_reads_them(client: TestClient) -> None:
+    """bench.ingest_throughput waits on this counter instead of counting the table."""
+    response = client.post(
+        "/v1/events", json=[make_record() for _ in range(3)], headers=auth(INGEST_KEY)
+    )
+    assert response.json()["accepted"] == 3
+    assert wait_for_total(client, 3)["total"] == 3
+    # the counter is raised right after the insert returned, so a query may see the rows first
+    wait_until(
+        lambda: stored_from_metrics(client.get("/metrics", headers=auth(READ_KEY)).text) == 3,
+        what="leash_sink_events_total == 3",
+    )
 
 
 def test_whoami_reports_scopes_not_the_token(client: TestClient) -> None:

@@ -8,6 +8,8 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
+
 from ingest.bus.base import BusUnavailable
 from ingest.bus.embedded import EmbeddedBroker
 from ingest.bus.log import SEGMENT_BYTES, LogEntry, SegmentLog
@@ -284,3 +286,28 @@ def test_small_polls_read_a_trimmed_partition_in_order_without_gaps() -> None:
     assert seen == [(i, f"v{i}".encode()) for i in range(50)]
     # the slow group committed up to 24 itself: it reads on from there
     assert [r.offset for r in slow.poll(3, 0.05)] == [24, 25, 26]
+
+
+@pytest.mark.parametrize(
+    ("committed", "limit", "expected"),
+    [
+        pytest.param(190, 7, list(range(190, 197)), id="near the tail: walks from the right"),
+        pytest.param(195, 50, list(range(195, 200)), id="a limit past the tail stops at it"),
+        pytest.param(96, 8, list(range(96, 104)), id="the middle: both ends equally near"),
+        pytest.param(3, 4, [3, 4, 5, 6], id="near the head: walks from the left"),
+    ],
+)
+def test_a_fetch_returns_the_same_records_from_either_end(
+    committed: int, limit: int, expected: list[int]
+) -> None:
+    """A poll anywhere in a backlog another group holds back returns the records from the reader's
+    position on, in order, whichever end of the partition the fetch walks from."""
+    broker = EmbeddedBroker(partitions=1)
+    broker.publish("t", [(b"k", f"v{i}".encode()) for i in range(200)]).result(timeout=5)
+    broker.subscriber(["t"], "holds-the-backlog")
+    reader = broker.subscriber(["t"], "reader")
+    reader.commit({("t", 0): committed})
+    reader.close()
+    reader = broker.subscriber(["t"], "reader")
+    got = reader.poll(limit, 0.05)
+    assert [(r.offset, r.value) for r in got] == [(i, f"v{i}".encode()) for i in expected]

@@ -33,6 +33,7 @@ def write_batches(
             offset += 1
         writer.write(records)
         ids.append([e.event_id for e in events])
+    writer.seal()
     return ids
 
 
