@@ -210,7 +210,7 @@ class OrgMemory:
             lasting = self.lasting(event)
             if lasting:
                 self._remember_destroyed(lasting, event.event_time_ms)
-            else:
+            elif self._temporary(event):
                 self._count_temporary_delete(event)
         if event.action in _ONBOARDING:
             user = str(field(field(record_of(event), "requestParameters"), "userName") or "")
@@ -445,8 +445,26 @@ class OrgMemory:
         while len(self._destroyed) > MAX_BIRTHS:
             self._destroyed.popitem(last=False)
 
+    def _temporary(self, event: AuditEvent) -> bool:
+        """The delete removed a resource that is temporary by its name or its age -- what makes
+        a run a teardown. Not objects, items or networks (never lasting, whoever deletes them),
+        and not a nameless id that is not lasting only because the run is a teardown already:
+        a person who empties a dev bucket every day is not tearing down their instances for
+        ever after (seed 983: 16 staging instances terminated over 80 minutes by an IAM user
+        whose daily object clean-up had made his whole life one "run")."""
+        if event.action in ITEM_DELETES or event.action in NETWORK_DELETES:
+            return False
+        if event.action == "DeleteObjects" or any(_EPHEMERAL.search(r) for r in event.resources):
+            return True  # a temporary bucket's contents, or a resource named temporary
+        names = [n for r in event.resources if (n := resource_name(r)) not in ("", "*")]
+        return bool(names) and all(self.young(n, event.event_time_ms) for n in names)
+
     def _count_temporary_delete(self, event: AuditEvent) -> None:
-        count, _ = self._runs.pop(event.principal, (0, 0))
+        """One more temporary delete in the principal's run; a run ends TEARDOWN_GAP_MS after
+        its last one (an IAM user has no session to end it)."""
+        count, last_ms = self._runs.pop(event.principal, (0, 0))
+        if event.event_time_ms - last_ms > TEARDOWN_GAP_MS:
+            count = 0
         self._runs[event.principal] = (count + 1, event.event_time_ms)
         if len(self._runs) > MAX_RUNS:
             self._runs.popitem(last=False)

@@ -20,6 +20,15 @@ from tests.factories import BASE_TIME, make_event, mature_state, user_event
 CI = {"role": "ci-deployer", "session": "gha-6579069370"}
 CI_NEXT_RUN = {"role": "ci-deployer", "session": "gha-6579069999"}
 OPS = {"role": "platform-ops", "session": "ops-bot"}
+GUS = {  # an IAM user: no session ends his runs
+    "userIdentity": {
+        "type": "IAMUser",
+        "arn": "arn:aws:iam::123456789012:user/gus.reyes",
+        "accountId": "123456789012",
+        "userName": "gus.reyes",
+        "principalId": "AIDAEXAMPLEGUS",
+    }
+}
 
 
 def at(minutes: float) -> dict[str, object]:
@@ -27,7 +36,7 @@ def at(minutes: float) -> dict[str, object]:
 
 
 def call(
-    action: str, source: str, params: dict[str, object], minutes: float, **who: str
+    action: str, source: str, params: dict[str, object], minutes: float, **who: object
 ) -> AuditEvent:
     return make_event(
         eventName=action,
@@ -38,7 +47,7 @@ def call(
     )
 
 
-def terminate(instance: str, minutes: float, **who: str) -> AuditEvent:
+def terminate(instance: str, minutes: float, **who: object) -> AuditEvent:
     params = {"instancesSet": {"items": [{"instanceId": instance}]}}
     return call("TerminateInstances", "ec2", params, minutes, **who)
 
@@ -61,6 +70,37 @@ def test_a_run_tearing_down_temporary_resources_takes_its_nameless_instances_wit
     assert org.lasting(delete_bucket("orders-prod-data", 7, **CI)) == ["orders-prod-data"]
     # and the run's licence lapses after an hour without temporary deletes
     assert org.lasting(terminate("i-0b7e06330a7be6", 90, **CI)) == ["i-0b7e06330a7be6"]
+
+
+def test_deleting_objects_does_not_make_a_run_a_teardown() -> None:
+    """An IAM user has no session: the daily clean-up of a dev bucket's objects must not make
+    every instance they terminate afterwards a temporary one (seed 983)."""
+    org = OrgMemory()
+    for n in range(12):
+        org.observe(
+            call("DeleteObject", "s3", {"bucketName": "dev-uploads", "key": f"{n}"}, n, **GUS)
+        )
+    for n in range(4):
+        instance = f"i-0{n}ec3ec35958a1b"
+        assert org.lasting(terminate(instance, 20 + 10 * n, **GUS)) == [instance]
+        org.observe(terminate(instance, 20 + 10 * n, **GUS))
+
+
+def test_a_teardown_licence_is_not_renewed_by_the_deletes_it_excused() -> None:
+    org = OrgMemory()
+    for n in range(3):
+        org.observe(delete_bucket(f"preview-pr-{n}-search", n, **CI))
+    for minutes in (30, 60):  # excused: within the hour of the last temporary delete
+        org.observe(terminate(f"i-0{minutes}c3ec35958a1b", minutes, **CI))
+    assert org.lasting(terminate("i-0ac6344d73d3ade", 65, **CI)) == ["i-0ac6344d73d3ade"]
+
+
+def test_a_run_without_a_session_starts_again_after_an_hour_without_temporary_deletes() -> None:
+    org = OrgMemory()
+    for n in range(3):
+        org.observe(delete_bucket(f"preview-pr-{n}-search", n, **OPS))
+    org.observe(delete_bucket("preview-pr-9-search", 200, **OPS))  # one, hours later
+    assert org.lasting(terminate("i-0ac6344d73d3ade", 201, **OPS)) == ["i-0ac6344d73d3ade"]
 
 
 def test_deleting_objects_is_not_deleting_a_lasting_resource() -> None:
