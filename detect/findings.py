@@ -13,6 +13,7 @@ __all__ = [
     "TIERS",
     "UNUSED_REGION",
     "VOLUME_RULES",
+    "CONSOLE_ONLY",
     "Finding",
 ]
 
@@ -48,6 +49,11 @@ RESTATES = {UNUSED_REGION: frozenset({"baseline:region_spread"})}
 # findings whose whole point is where the call came from: a note that the network is new to the
 # principal says it again, and is no second sign for them
 SOURCE_RULES = frozenset({"baseline:console_new_network"})
+# a context note's flag: its only news is the console (a browser) on a known network. The console
+# reads for the page it shows -- dozens of calls a view -- so more reads than usual through it is
+# what a person's first console day looks like (seed 980: a developer's first Parameter Store
+# visit, 47 parameters from the office): it corroborates no volume finding, other signs it does
+CONSOLE_ONLY = "console_only"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,14 @@ from collections.abc import Callable
 
 from detect.alerts.alert import Alert, severity_rank
 from detect.alerts.incidents import AlertBook
-from detect.findings import FOREST_RULE, RESTATES, SOURCE_RULES, VOLUME_RULES, Finding
+from detect.findings import (
+    CONSOLE_ONLY,
+    FOREST_RULE,
+    RESTATES,
+    SOURCE_RULES,
+    VOLUME_RULES,
+    Finding,
+)
 
 __all__ = ["Pager"]
 
@@ -145,6 +152,10 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
         return False
     if other.rule in VOLUME_RULES and (finding.twin or finding.rule in VOLUME_RULES):
         return False
+    if {finding.rule, other.rule} & VOLUME_RULES and (
+        finding.explanation.get(CONSOLE_ONLY) or other.explanation.get(CONSOLE_ONLY)
+    ):
+        return False  # a person's first console day: its page views are the volume
     if other.rule == FOREST_RULE and finding.twin:
         return False  # the forest scored the windows the twin's calls are in: the same story
         # (seed 937: an SRE deleting dev VPCs and their flow logs, the flow logs explained as

@@ -25,7 +25,7 @@ from detect.anomaly.secretreads import SecretReads, secret_names
 from detect.anomaly.tally import TallyBook
 from detect.context.org import OrgMemory
 from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, source_of
-from detect.findings import Finding
+from detect.findings import CONSOLE_ONLY, Finding
 from detect.rules.record import field as lookup
 from detect.rules.record import outcome_of, record_of
 from ingest.events import AuditEvent
@@ -345,14 +345,12 @@ class BehaviourDetector:
                 "either, from a network nobody in the organisation works from: its credentials "
                 "used outside"
             )
+        explanation: dict[str, object] = {"new": list(fresh.values()), "ip": event.source_ip}
+        if rule == "context:new_source" and set(fresh) == {"client"} and new.client in BROWSERS:
+            explanation[CONSOLE_ONLY] = True  # see detect.alerts.paging._corroborates
         return [
             make_finding(
-                state,
-                event,
-                rule,
-                severity,
-                f"{said} for {summary}",
-                explanation={"new": list(fresh.values()), "ip": event.source_ip},
+                state, event, rule, severity, f"{said} for {summary}", explanation=explanation
             )
         ]
 

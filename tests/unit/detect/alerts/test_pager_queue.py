@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from detect.alerts.incidents import AlertBook
 from detect.alerts.paging import MAX_REMEMBERED, Pager
-from detect.findings import UNUSED_REGION, Finding
+from detect.findings import CONSOLE_ONLY, UNUSED_REGION, Finding
 
 WHO = "arn:aws:iam::123456789012:user/nils"
 T0 = 1_737_830_762_000
@@ -147,3 +147,25 @@ def test_the_forests_score_does_not_corroborate_a_twin() -> None:
     grant = finding("redflag:admin_policy_attached", "hold", 120, 2)
     changes = cleanup.apply(grant, "privilege", "AttachUserPolicy")
     assert opened_rules(changes), "a sign of another kind corroborates"
+
+
+def test_a_persons_first_console_day_does_not_corroborate_reading_more_through_it() -> None:
+    """The console loads dozens of calls a view: a person's first browser session on a known
+    network, reading more secrets than usual through it, is one story (seed 980). The same
+    sweep from a network never used, or the console note beside a non-volume sign, pages."""
+    console = replace(
+        finding("context:new_source", "note", 0, 0),
+        explanation={"new": ["a new client (mozilla)"], CONSOLE_ONLY: True},
+    )
+    sweep = finding("baseline:credential_sweep", "hold", 5, 2)
+    first_day = pager()
+    first_day.apply(console, "read", "DescribeStacks")
+    assert first_day.apply(sweep, "read", "GetParameter") == []
+    assert first_day.book.current(WHO) is None
+    elsewhere = pager()
+    elsewhere.apply(finding("context:new_source", "note", 0, 0), "read", "DescribeStacks")
+    assert opened_rules(elsewhere.apply(sweep, "read", "GetParameter")) == [sweep.rule]
+    granted = pager()
+    granted.apply(console, "read", "DescribeStacks")
+    grant = finding("baseline:first_access_grant", "hold", 5, 3)
+    assert opened_rules(granted.apply(grant, "privilege", "SendCommand")) == [grant.rule]

@@ -69,13 +69,12 @@ def history(who: dict[str, str], ip_of_day: Callable[[int], str]) -> list[AuditE
     return [e for day in range(DAYS) for e in day_of_work(day, ip_of_day(day), who)]
 
 
-def sweep(ip: str, name: str = "prod/db-{}") -> list[AuditEvent]:
+def sweep(ip: str, name: str = "prod/db-{}", who: dict[str, str] = PERSON) -> list[AuditEvent]:
     """Twenty distinct secrets in eight minutes: more than a person's work ever needs, but slow
     enough not to be catastrophic on its own (a person's sweep is held for corroboration)."""
     start = BASE_TIME + timedelta(days=DAYS, hours=1, minutes=5)
     return [
-        secret_read(start + timedelta(seconds=24 * i), ip, name.format(i), PERSON)
-        for i in range(20)
+        secret_read(start + timedelta(seconds=24 * i), ip, name.format(i), who) for i in range(20)
     ]
 
 
@@ -118,6 +117,20 @@ def test_stolen_keys_sweeping_secrets_from_a_new_network_page() -> None:
 def test_the_same_sweep_from_the_persons_own_network_waits_for_corroboration() -> None:
     _, opened = run(history(PERSON, office_or_home) + sweep(OFFICE))
     assert opened == []
+
+
+IN_THE_CONSOLE = PERSON | {
+    "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 Safari/605.1"
+}
+
+
+def test_a_persons_first_console_visit_reading_more_secrets_waits() -> None:
+    """The console is a new client for one who worked from the CLI, but its page views are the
+    volume: the sweep through it from the office is held as from the CLI (seed 980)."""
+    _, opened = run(history(PERSON, office_or_home) + sweep(OFFICE, who=IN_THE_CONSOLE))
+    assert opened == []
+    _, opened = run(history(PERSON, office_or_home) + sweep(ELSEWHERE, who=IN_THE_CONSOLE))
+    assert opened == ["baseline:credential_sweep"]
 
 
 def test_a_new_network_alone_is_only_a_note() -> None:
