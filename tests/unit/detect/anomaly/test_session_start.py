@@ -118,3 +118,41 @@ def test_refusals_among_a_deploys_own_work_or_on_a_new_roles_first_day_do_not() 
     events = sorted([*deploy_days(), *probing], key=lambda e: e.event_time_ms)
     assert opened(events) == []
     assert opened(deploy_run(0, 0, refused=LISTINGS, ok=2)) == []  # a pipeline not yet allowed
+
+
+OPS_AGENT = {"role": "scheduler-ops-agent", "userAgent": "Boto3/1.34.74 md/Botocore#1.34.74"}
+
+
+def agent_run(
+    day: int, run: int, *, refused: tuple[str, ...] = (), ok: int = 30, ip: str = "34.204.242.161"
+) -> list[AuditEvent]:
+    """One run of an AI ops agent: its own session, `ok` calls that work, the `refused` ones
+    first (one each, a second apart)."""
+    start = BASE_TIME + timedelta(days=day, hours=run)
+    who = OPS_AGENT | {"session": f"agent-run-{day}{run:02d}", "sourceIPAddress": ip}
+    calls = [
+        make_event(
+            eventName=action, errorCode="AccessDenied", at=start + timedelta(seconds=i), **who
+        )
+        for i, action in enumerate(refused)
+    ]
+    calls += [
+        make_event(eventName="DescribeAlarms", at=start + timedelta(seconds=20 + 2 * i), **who)
+        for i in range(ok)
+    ]
+    return calls
+
+
+def test_an_agent_session_refused_nearly_everything_as_it_starts_pages_unless_it_is_its_habit() -> (
+    None
+):
+    """An ops agent refused a call or two a run, now a session refused nine different listings
+    before anything else (seed 994: its credentials in other hands). An agent that explores
+    at its permission boundary every run is refused as much by habit: that waits."""
+    stolen = agent_run(4, 5, refused=LISTINGS, ok=2, ip="185.57.102.117")
+    usual = [e for d in range(4) for r in range(3) for e in agent_run(d, r, refused=LISTINGS[:2])]
+    assert opened(sorted([*usual, *stolen], key=lambda e: e.event_time_ms)) == [
+        "baseline:refused_session_start"
+    ]
+    explorer = [e for d in range(4) for r in range(3) for e in agent_run(d, r, refused=LISTINGS)]
+    assert opened(sorted([*explorer, *stolen], key=lambda e: e.event_time_ms)) == []
