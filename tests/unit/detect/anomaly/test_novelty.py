@@ -224,6 +224,37 @@ def test_a_network_colleagues_work_from_is_not_new_for_the_organisation() -> Non
     assert opened == []
 
 
+def portal_sign_in(user: str, at: datetime) -> AuditEvent:
+    """An Identity Center portal sign-in: logged under the directory user, not a role session."""
+    return make_event(
+        eventSource="sso.amazonaws.com",
+        eventName="Federate",
+        userIdentity={
+            "type": "IdentityCenterUser",
+            "accountId": "123456789012",
+            "onBehalfOf": {
+                "userId": f"r6zhbnyc-{user}",
+                "identityStoreArn": "arn:aws:identitystore::123456789012:identitystore/d-90",
+            },
+        },
+        sourceIPAddress=ELSEWHERE,
+        at=at,
+    )
+
+
+def test_sign_ins_from_a_network_do_not_make_it_where_colleagues_work() -> None:
+    """Signing in is not working from a network: a stolen SSO sign-in's own portal step (logged
+    under the directory user, another principal) and another's must not vouch for the exit
+    the sweep then comes from (seed 976)."""
+    start = BASE_TIME + timedelta(days=DAYS, hours=1)
+    sign_ins = [
+        portal_sign_in(u, start + timedelta(minutes=m)) for m, u in ((0, "kemal"), (4, "erin"))
+    ]
+    events = sorted(history(PERSON, office_or_home) + sign_ins, key=lambda e: e.event_time_ms)
+    _, opened = run(events + sweep(ELSEWHERE))
+    assert opened == ["baseline:credential_sweep"]
+
+
 WORKLOAD = {
     "role": "etl-glue-role",
     "session": "GlueJobRunnerSession",
