@@ -81,11 +81,11 @@ DEDICATED_FUNCTIONS = 2
 # "awslambda_<n>_<timestamp>", a new name each time: not functions
 _LAMBDA_POLLER = re.compile(r"^(awslambda_\d+_\d+)?$")
 SHARED_NET_USERS = 2  # other principals on a network that make it the organisation's own
-# Signing in is not working from a network: an Identity Center user's portal sign-in
-# (`Federate`) is logged under the directory user, another principal than the role session it
-# opens -- the same person, who must not vouch for their own network (seed 976: a stolen SSO
-# sign-in from a Tor exit, its own Federate and one more made the exit "where colleagues work")
-SIGN_IN_SOURCES = frozenset({"signin.amazonaws.com", "sso.amazonaws.com"})
+# The Identity Center portal's calls (`Federate`, ...) are logged under the directory user,
+# another principal than the role session they open -- the same person, who must not vouch for
+# their own network (seed 976: a stolen SSO sign-in from a Tor exit, its own Federate and one
+# more made the exit "where colleagues work"). A console sign-in is the session's own.
+PORTAL_SOURCES = frozenset({"sso.amazonaws.com"})
 # Networks a principal deletes: the flow logs or DNS query logs that watched them go next
 NETWORK_DELETES = frozenset(
     {
@@ -281,7 +281,7 @@ class OrgMemory:
 
     def _remember_net(self, event: AuditEvent) -> None:
         net = net_of(event.source_ip)
-        if not net or event.source in SIGN_IN_SOURCES:
+        if not net or event.source in PORTAL_SOURCES:
             return
         users = _recent(self._net_users, net, set, MAX_NETS)
         if len(self._vouching(users)) <= SHARED_NET_USERS:
