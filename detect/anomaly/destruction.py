@@ -49,10 +49,11 @@ class _Window:
 
 
 WINDOWS = (
-    _Window(
+    _Window(  # an AI agent's third: "delete and recreate" starts with a function, its table
+        # and its bucket (seeds 975, 987 paged at the 8th-11th damaging call with 3)
         "baseline:lasting_destruction",
         600_000,
-        {"agent": 3, "human": 4, "service": 5},
+        {"agent": 2, "human": 4, "service": 5},
         5.0,
         "high",
         "deletes of lasting resources in 10 min",

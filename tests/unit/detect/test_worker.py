@@ -108,7 +108,7 @@ def test_a_shipped_burst_becomes_one_alert_with_its_reason(live: Live) -> None:
     assert (alert["principal"], alert["actor_kind"]) == (AGENT_KEY, "agent")
     assert alert["status"] == "open"
     assert alert["rule"].startswith("baseline:")
-    assert alert["explanation"]["features"]["lasting_destruction"]["threshold"] == 3
+    assert alert["explanation"]["features"]["lasting_destruction"]["threshold"] == 2
     assert alert["first_event_time"].startswith("2026-03-02T10:00")
     assert [kind for kind, a in live.heard if a.id == alert["id"]].count("alert.opened") == 1
     assert wait_for(lambda: live.worker.status()["lag"] == 0)
