@@ -237,13 +237,18 @@ class BehaviourDetector:
         new: Novelty,
         seen: Seen,
     ) -> Finding | None:
-        """A person's console sign-in without MFA from a network it never signed in from."""
+        """A person's console sign-in without MFA from a network it never signed in from. One
+        with MFA (an Identity Center sign-in always says so) raises nothing, but the secrets that
+        session reads next from there are held (SecretReads.console_secrets) for the note to
+        corroborate: a phished or hijacked SSO session (seed 976: a read-only user's sign-in
+        from a Tor exit, then eleven secrets in two minutes -- she never read one before)."""
         if event.action != "ConsoleLogin" or not state.mature:
-            return None
-        if str(lookup(record, "additionalEventData", "MFAUsed") or "").lower() != "no":
             return None
         if not new.net or len(state.seen["net"]) <= 1:
             return None  # (this event's network is in the set already: observe() ran)
+        if str(lookup(record, "additionalEventData", "MFAUsed") or "").lower() != "no":
+            seen.console, seen.console_secrets = (event.source_ip, event.event_time_ms), set()
+            return None
         finding = make_finding(
             state,
             event,
@@ -261,7 +266,7 @@ class BehaviourDetector:
         # (Holding it also for people whose days often bring a new network was tried and undone:
         # in a young install most people have shown two or three networks in their first days,
         # and stolen console passwords followed by a few secret reads stopped paging.) The
-        # secrets that session reads next are that second sign (_console_secrets).
+        # secrets that session reads next are that second sign (SecretReads.console_secrets).
         seen.console, seen.console_secrets = (event.source_ip, event.event_time_ms), set()
         return replace(finding, tier="hold")
 

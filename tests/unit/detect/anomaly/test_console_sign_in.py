@@ -124,11 +124,11 @@ def test_where_colleagues_sign_in_without_mfa_it_is_the_organisations_habit() ->
     assert opened([*colleagues(3), newcomer], of=newcomer) == []
 
 
-def _days(user: str, ips: list[str]) -> list[AuditEvent]:
+def _days(user: str, ips: list[str], *, mfa: str = "No") -> list[AuditEvent]:
     events = []
     for day, ip in enumerate(ips):
         at = BASE_TIME + timedelta(days=day, hours=9)
-        events.append(sign_in(user, at, ip))
+        events.append(sign_in(user, at, ip, mfa=mfa))
         events += [
             make_event(
                 eventName="DescribeInstances",
@@ -256,3 +256,17 @@ def test_a_waiting_sign_in_from_a_new_network_pages_when_its_session_reads_secre
     assert [rule for _, rule in found] == ["baseline:console_secrets"]  # holding the sign-in
     assert opened([*first, trip, *secret_reads("aiko", at, "45.9.148.201", 4)]) == []
     assert opened([*first, trip, *secret_reads("aiko", at, OFFICE, 10)]) == []
+
+
+def test_a_sign_in_with_mfa_from_a_new_network_pages_when_its_session_reads_secrets() -> None:
+    """Seed 976: an Identity Center sign-in (they always report MFA) from a Tor exit, then
+    eleven secrets in two minutes by a person who works from two networks and never read one.
+    The sign-in alone, or with four secrets, is a trip."""
+    week = _days("erin", [OFFICE, HOME] * 4, mfa="Yes")
+    at = BASE_TIME + timedelta(days=8, hours=9)
+    exit_node = "109.70.100.34"
+    hijacked = sign_in("erin", at, exit_node, mfa="Yes")
+    found = opened([*week, hijacked, *secret_reads("erin", at, exit_node, 10)])
+    assert [rule for _, rule in found] == ["baseline:console_secrets"]
+    assert opened([*week, hijacked]) == []
+    assert opened([*week, hijacked, *secret_reads("erin", at, exit_node, 4)]) == []
