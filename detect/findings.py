@@ -14,6 +14,7 @@ __all__ = [
     "UNUSED_REGION",
     "VOLUME_RULES",
     "CONSOLE_ONLY",
+    "READ_VOLUME_RULES",
     "Finding",
 ]
 
@@ -54,6 +55,15 @@ SOURCE_RULES = frozenset({"baseline:console_new_network"})
 # what a person's first console day looks like (seed 980: a developer's first Parameter Store
 # visit, 47 parameters from the office): it corroborates no volume finding, other signs it does
 CONSOLE_ONLY = "console_only"
+# the volume findings that reading makes (what a console's page views add up to)
+READ_VOLUME_RULES = frozenset(
+    {
+        "baseline:bulk_data_read",
+        "baseline:credential_sweep",
+        "baseline:rate_spike",
+        "baseline:decrypt_burst",
+    }
+)
 
 
 @dataclass(frozen=True)

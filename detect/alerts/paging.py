@@ -10,6 +10,7 @@ from detect.alerts.incidents import AlertBook
 from detect.findings import (
     CONSOLE_ONLY,
     FOREST_RULE,
+    READ_VOLUME_RULES,
     RESTATES,
     SOURCE_RULES,
     VOLUME_RULES,
@@ -152,10 +153,10 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
         return False
     if other.rule in VOLUME_RULES and (finding.twin or finding.rule in VOLUME_RULES):
         return False
-    if {finding.rule, other.rule} & VOLUME_RULES and (
+    if {finding.rule, other.rule} & READ_VOLUME_RULES and (
         finding.explanation.get(CONSOLE_ONLY) or other.explanation.get(CONSOLE_ONLY)
     ):
-        return False  # a person's first console day: its page views are the volume
+        return False  # a person's first console day: its page views are the read volume
     if other.rule == FOREST_RULE and finding.twin:
         return False  # the forest scored the windows the twin's calls are in: the same story
         # (seed 937: an SRE deleting dev VPCs and their flow logs, the flow logs explained as

@@ -351,8 +351,13 @@ class BehaviourDetector:
                 "used outside"
             )
         explanation: dict[str, object] = {"new": list(fresh.values()), "ip": event.source_ip}
-        if rule == "context:new_source" and set(fresh) == {"client"} and new.client in BROWSERS:
-            explanation[CONSOLE_ONLY] = True  # see detect.alerts.paging._corroborates
+        if (
+            state.actor_kind == "human"
+            and set(fresh) == {"client"}
+            and new.client in BROWSERS
+            and (not new.net or self.org.shared_network(new.net, state.key))
+        ):  # a person's first console visit on a known network: see paging._corroborates
+            explanation[CONSOLE_ONLY] = True
         return [
             make_finding(
                 state, event, rule, severity, f"{said} for {summary}", explanation=explanation

@@ -5,10 +5,10 @@ BehaviourDetector (detect.anomaly.behaviour)."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from detect.anomaly.habit import JOB_HIGH, WINDOW_MS, make_finding, past_own, past_own_finding
-from detect.anomaly.tally import TallyBook
+from detect.anomaly.tally import MULTIPLIER, SLACK, TallyBook
 from detect.features import PrincipalState
 from detect.findings import Finding
 from ingest.events import AuditEvent
@@ -31,7 +31,8 @@ SESSION_REFUSED_CALLS = 8
 SESSION_REFUSED_SHARE = 0.8
 # Calls that hand over a credential or a secret: a new session refused these again and again is
 # someone trying stolen credentials on secrets (an agent hitting its permission boundary is
-# refused all sorts of calls, and does not page for it)
+# refused all sorts of calls, and does not page for it -- unless it is refused little else as
+# its session starts, beyond its habit: _refused_start)
 CREDENTIAL_CALLS = frozenset(
     {
         "GetPasswordData",
@@ -146,17 +147,18 @@ class Refusals:
         self, state: PrincipalState, event: AuditEvent, session: Session
     ) -> Finding | None:
         """SESSION_REFUSED_CALLS different calls refused, nearly all it did, as a mature
-        workload's session starts -- or a mature AI agent's that was never refused this many
-        different calls in 10 minutes on a quiet day (an agent that explores at its permission
+        workload's session starts -- or a mature AI agent's, past 1.5x + 1 the most different
+        calls it was refused in 10 minutes on a quiet day (an agent that explores at its permission
         boundary gets refused by habit; seed 994: an ops agent's session from a new network
         refused 14 different listings, 34 of its first 35 calls, then it read prod exports)."""
         if not state.mature or state.actor_kind not in ("service", "agent"):
             return None
-        if state.actor_kind == "agent" and self._denied.get(state.key).high >= len(session.refused):
+        habit = self._denied.get(state.key)
+        if state.actor_kind == "agent" and MULTIPLIER * habit.high + SLACK >= len(session.refused):
             return None
         if session.refusals < SESSION_REFUSED_SHARE * session.calls:
             return None
-        return make_finding(
+        finding = make_finding(
             state,
             event,
             "baseline:refused_session_start",
@@ -168,6 +170,11 @@ class Refusals:
             first_ms=session.first_ms,
             explanation={"refused": sorted(session.refused), "calls": session.calls},
         )
+        if state.actor_kind == "agent" and not habit.days:
+            # this process has not watched a whole day of the agent's refusals (a restart: the
+            # high is not in the trained profile): it waits for a second sign
+            return replace(finding, tier="hold")
+        return finding
 
     def mark_flagged(self, principal: str) -> None:
         self._denied.mark_flagged(principal)

@@ -59,6 +59,7 @@ class Tally:
     flagged: bool = False
     yesterday: float = 0.0  # the previous active day's high (a weekend does not break a job)
     paged: float = 0.0  # the most a flagged day reached that its highs did not learn
+    days: int = 0  # days this tally watched to their end (its `high` knows as many)
 
     def add(self, time_ms: int, event_id: str, key: str) -> float:
         """Add one item (its `key` counts once per window); returns the window's count."""
@@ -79,6 +80,7 @@ class Tally:
                 if self.flagged:
                     self.paged = max(self.paged, self.day_high)
                 self.yesterday = self.day_high
+                self.days += 1
             self.day, self.day_high, self.flagged = day, 0.0, False
 
     def recurs(self, count: float) -> bool:

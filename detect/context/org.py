@@ -81,11 +81,12 @@ DEDICATED_FUNCTIONS = 2
 # "awslambda_<n>_<timestamp>", a new name each time: not functions
 _LAMBDA_POLLER = re.compile(r"^(awslambda_\d+_\d+)?$")
 SHARED_NET_USERS = 2  # other principals on a network that make it the organisation's own
-# The Identity Center portal's calls (`Federate`, ...) are logged under the directory user,
-# another principal than the role session they open -- the same person, who must not vouch for
-# their own network (seed 976: a stolen SSO sign-in from a Tor exit, its own Federate and one
-# more made the exit "where colleagues work"). A console sign-in is the session's own.
-PORTAL_SOURCES = frozenset({"sso.amazonaws.com"})
+# Identity Center's sign-in steps and portal calls (`Federate`, `CredentialChallenge`, ...) are
+# logged under the directory user, another principal than the role session they open -- the
+# same person, who must not vouch for their own network (seed 976: a stolen SSO sign-in from a
+# Tor exit, its own Federate and one more made the exit "where colleagues work"). An IAM user's
+# console sign-in is that user's own.
+_DIRECTORY_USER = re.compile(r"^arn:[^:]+:identitystore:")
 # Networks a principal deletes: the flow logs or DNS query logs that watched them go next
 NETWORK_DELETES = frozenset(
     {
@@ -281,7 +282,7 @@ class OrgMemory:
 
     def _remember_net(self, event: AuditEvent) -> None:
         net = net_of(event.source_ip)
-        if not net or event.source in PORTAL_SOURCES:
+        if not net or _DIRECTORY_USER.match(event.principal_key):
             return
         users = _recent(self._net_users, net, set, MAX_NETS)
         if len(self._vouching(users)) <= SHARED_NET_USERS:
@@ -459,8 +460,10 @@ class OrgMemory:
         whose daily object clean-up had made his whole life one "run")."""
         if event.action in ITEM_DELETES or event.action in NETWORK_DELETES:
             return False
-        if event.action == "DeleteObjects" or any(_EPHEMERAL.search(r) for r in event.resources):
-            return True  # a temporary bucket's contents, or a resource named temporary
+        if event.action == "DeleteObjects":
+            return False  # a bucket's contents (`aws s3 rm --recursive`): its DeleteBucket counts
+        if any(_EPHEMERAL.search(r) for r in event.resources):
+            return True
         names = [n for r in event.resources if (n := resource_name(r)) not in ("", "*")]
         return bool(names) and all(self.young(n, event.event_time_ms) for n in names)
 

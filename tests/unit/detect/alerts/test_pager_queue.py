@@ -169,3 +169,7 @@ def test_a_persons_first_console_day_does_not_corroborate_reading_more_through_i
     granted.apply(console, "read", "DescribeStacks")
     grant = finding("baseline:first_access_grant", "hold", 5, 3)
     assert opened_rules(granted.apply(grant, "privilege", "SendCommand")) == [grant.rule]
+    deleting = pager()  # page views read; they do not delete
+    deleting.apply(console, "read", "DescribeStacks")
+    burst = finding("baseline:destructive_burst", "hold", 5, 4)
+    assert opened_rules(deleting.apply(burst, "destructive", "DeleteBucket")) == [burst.rule]

@@ -2,7 +2,7 @@
 
 "Delete and recreate" of an environment by a coding agent starts with its function, its table
 and its bucket (seed 987: a function, a table, five DeleteObjects batches and a DeleteBucket,
-three log groups -- paged at the 8th damaging call when the floor was four lasting deletes;
+three log groups -- paged at the 8th damaging call when the 4th lasting delete paged;
 seed 975: two buckets, paged at the 11th). Two lasting deletes are a refactor's tidy-up.
 """
 

@@ -242,10 +242,11 @@ def portal_sign_in(user: str, at: datetime) -> AuditEvent:
     )
 
 
-def test_sign_ins_from_a_network_do_not_make_it_where_colleagues_work() -> None:
-    """Signing in is not working from a network: a stolen SSO sign-in's own portal step (logged
-    under the directory user, another principal) and another's must not vouch for the exit
-    the sweep then comes from (seed 976)."""
+def test_identity_center_sign_ins_from_a_network_do_not_make_it_where_colleagues_work() -> None:
+    """Identity Center's sign-in steps are logged under the directory user, another principal
+    than the session they open: a stolen SSO sign-in's own portal step and another's must not
+    vouch for the exit the sweep then comes from (seed 976). (Colleagues' own console sign-ins
+    do: test_console_sign_in.test_a_new_network_colleagues_sign_in_from_waits.)"""
     start = BASE_TIME + timedelta(days=DAYS, hours=1)
     sign_ins = [
         portal_sign_in(u, start + timedelta(minutes=m)) for m, u in ((0, "kemal"), (4, "erin"))

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from detect.anomaly.refusals import Refusals
 from detect.engine import DetectionEngine
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
-from tests.factories import BASE_TIME, make_event
+from tests.factories import BASE_TIME, make_event, mature_state
 
 ROLE = {"role": "reporting-task", "session": "aws-go-sdk-1722375070115152000"}
 PERSON = {"role": "AWSReservedSSO_Developer_4f2a9c1e", "session": "erin@example.com"}
@@ -156,3 +157,18 @@ def test_an_agent_session_refused_nearly_everything_as_it_starts_pages_unless_it
     ]
     explorer = [e for d in range(4) for r in range(3) for e in agent_run(d, r, refused=LISTINGS)]
     assert opened(sorted([*explorer, *stolen], key=lambda e: e.event_time_ms)) == []
+
+
+def test_after_a_restart_an_agents_refused_start_waits_for_a_second_sign() -> None:
+    """A restarted detector has the agent's trained days (it is mature) but not its refusals'
+    habit, which only streaming learns: the refused start is held, not paged, until this
+    process has watched one of the agent's days to its end."""
+    stolen = agent_run(4, 5, refused=LISTINGS, ok=2, ip="185.57.102.117")
+    state = mature_state(stolen[0])
+    refusals = Refusals()
+    found = [
+        f
+        for e in stolen
+        if (f := refusals.session_start(state, e, denied=bool(e.error_code))) is not None
+    ]
+    assert [(f.rule, f.tier) for f in found] == [("baseline:refused_session_start", "hold")]

@@ -80,6 +80,7 @@ def test_deleting_objects_does_not_make_a_run_a_teardown() -> None:
         org.observe(
             call("DeleteObject", "s3", {"bucketName": "dev-uploads", "key": f"{n}"}, n, **GUS)
         )
+        org.observe(call("DeleteObjects", "s3", {"bucketName": "dev-uploads"}, n + 0.5, **GUS))
     for n in range(4):
         instance = f"i-0{n}ec3ec35958a1b"
         assert org.lasting(terminate(instance, 20 + 10 * n, **GUS)) == [instance]
@@ -98,9 +99,9 @@ def test_a_teardown_licence_is_not_renewed_by_the_deletes_it_excused() -> None:
 def test_a_run_without_a_session_starts_again_after_an_hour_without_temporary_deletes() -> None:
     org = OrgMemory()
     for n in range(3):
-        org.observe(delete_bucket(f"preview-pr-{n}-search", n, **OPS))
-    org.observe(delete_bucket("preview-pr-9-search", 200, **OPS))  # one, hours later
-    assert org.lasting(terminate("i-0ac6344d73d3ade", 201, **OPS)) == ["i-0ac6344d73d3ade"]
+        org.observe(delete_bucket(f"preview-pr-{n}-search", n, **GUS))
+    org.observe(delete_bucket("preview-pr-9-search", 200, **GUS))  # one, hours later
+    assert org.lasting(terminate("i-0ac6344d73d3ade", 201, **GUS)) == ["i-0ac6344d73d3ade"]
 
 
 def test_deleting_objects_is_not_deleting_a_lasting_resource() -> None:
