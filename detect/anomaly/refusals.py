@@ -8,7 +8,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 from detect.anomaly.habit import JOB_HIGH, WINDOW_MS, make_finding, past_own, past_own_finding
-from detect.anomaly.tally import MULTIPLIER, SLACK, TallyBook
+from detect.anomaly.tally import DAY_MS, TallyBook
 from detect.features import PrincipalState
 from detect.findings import Finding
 from ingest.events import AuditEvent
@@ -66,6 +66,8 @@ class Refusals:
 
     def __init__(self) -> None:
         self._sessions: OrderedDict[str, Session] = OrderedDict()
+        # AI agent -> the first day one of its sessions started refused (not paged): its habit
+        self._refused_starts: OrderedDict[str, int] = OrderedDict()
         self._denied = TallyBook(WINDOW_MS)
         self._denied_fast = TallyBook(FAST_WINDOW_MS)
 
@@ -147,16 +149,23 @@ class Refusals:
         self, state: PrincipalState, event: AuditEvent, session: Session
     ) -> Finding | None:
         """SESSION_REFUSED_CALLS different calls refused, nearly all it did, as a mature
-        workload's session starts -- or a mature AI agent's, past 1.5x + 1 the most different
-        calls it was refused in 10 minutes on a quiet day (an agent that explores at its permission
-        boundary gets refused by habit; seed 994: an ops agent's session from a new network
-        refused 14 different listings, 34 of its first 35 calls, then it read prod exports)."""
-        if not state.mature or state.actor_kind not in ("service", "agent"):
-            return None
-        habit = self._denied.get(state.key)
-        if state.actor_kind == "agent" and MULTIPLIER * habit.high + SLACK >= len(session.refused):
+        workload's or AI agent's session starts. An agent whose sessions started that way on an
+        earlier day does it by habit (one that explores at its permission boundary), and one this
+        process has not watched for a whole day (after a restart) waits for a second sign (seed
+        994: an ops agent's session from a new network refused 14 different listings, 34 of its
+        first 35 calls, then it read prod exports; 1002: a coding agent refused 9-16 different
+        calls in its sessions' first minutes, but among hundreds that worked)."""
+        if state.actor_kind not in ("service", "agent"):
             return None
         if session.refusals < SESSION_REFUSED_SHARE * session.calls:
+            return None
+        day = event.event_time_ms // DAY_MS
+        if state.actor_kind == "agent":
+            first = self._refused_starts.get(state.key)
+            if first is not None and first < day:
+                return None  # its habit
+        if not state.mature:
+            self._remember_refused_start(state, day)
             return None
         finding = make_finding(
             state,
@@ -170,11 +179,17 @@ class Refusals:
             first_ms=session.first_ms,
             explanation={"refused": sorted(session.refused), "calls": session.calls},
         )
-        if state.actor_kind == "agent" and not habit.days:
-            # this process has not watched a whole day of the agent's refusals (a restart: the
-            # high is not in the trained profile): it waits for a second sign
-            return replace(finding, tier="hold")
+        if state.actor_kind == "agent" and not self._denied.get(state.key).days:
+            self._remember_refused_start(state, day)
+            return replace(finding, tier="hold")  # a restart: its habit is not known yet
         return finding
+
+    def _remember_refused_start(self, state: PrincipalState, day: int) -> None:
+        if state.actor_kind != "agent":
+            return
+        self._refused_starts.setdefault(state.key, day)
+        if len(self._refused_starts) > MAX_SESSIONS:
+            self._refused_starts.popitem(last=False)
 
     def mark_flagged(self, principal: str) -> None:
         self._denied.mark_flagged(principal)

@@ -125,15 +125,24 @@ OPS_AGENT = {"role": "scheduler-ops-agent", "userAgent": "Boto3/1.34.74 md/Botoc
 
 
 def agent_run(
-    day: int, run: int, *, refused: tuple[str, ...] = (), ok: int = 30, ip: str = "34.204.242.161"
+    day: int,
+    run: int,
+    *,
+    refused: tuple[str, ...] = (),
+    ok: int = 30,
+    ip: str = "34.204.242.161",
+    refused_after_s: float = 0.0,
 ) -> list[AuditEvent]:
-    """One run of an AI ops agent: its own session, `ok` calls that work, the `refused` ones
-    first (one each, a second apart)."""
+    """One run of an AI ops agent: its own session, `ok` calls that work (every 2 s from 20 s
+    in), the `refused` ones (one each, a second apart) from `refused_after_s` in."""
     start = BASE_TIME + timedelta(days=day, hours=run)
     who = OPS_AGENT | {"session": f"agent-run-{day}{run:02d}", "sourceIPAddress": ip}
     calls = [
         make_event(
-            eventName=action, errorCode="AccessDenied", at=start + timedelta(seconds=i), **who
+            eventName=action,
+            errorCode="AccessDenied",
+            at=start + timedelta(seconds=refused_after_s + i),
+            **who,
         )
         for i, action in enumerate(refused)
     ]
@@ -172,3 +181,18 @@ def test_after_a_restart_an_agents_refused_start_waits_for_a_second_sign() -> No
         if (f := refusals.session_start(state, e, denied=bool(e.error_code))) is not None
     ]
     assert [(f.rule, f.tier) for f in found] == [("baseline:refused_session_start", "hold")]
+
+
+def test_an_agent_refused_many_calls_among_its_work_is_no_habit_of_refused_starts() -> None:
+    """Seed 1002: a coding agent refused 9-16 different calls in its sessions' first minutes,
+    among hundreds that worked; a session refused nine listings and nothing else is not that."""
+    busy = [
+        e
+        for d in range(4)
+        for r in range(3)
+        for e in agent_run(d, r, refused=LISTINGS, ok=140, refused_after_s=120)
+    ]
+    stolen = agent_run(4, 5, refused=LISTINGS, ok=2, ip="139.239.97.26")
+    assert opened(sorted([*busy, *stolen], key=lambda e: e.event_time_ms)) == [
+        "baseline:refused_session_start"
+    ]
