@@ -1,4 +1,5 @@
-"""HeldPublisher: a Publisher whose first publish stays pending until the test releases it."""
+"""HeldPublisher: a Publisher whose first publish stays pending until the test releases it;
+held_service: a runtime's IngestService over one."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 
 from ingest.bus import Publisher
+from ingest.runtime import Runtime
+from ingest.service import IngestService
 
-__all__ = ["HeldPublisher"]
+__all__ = ["HeldPublisher", "held_service"]
 
 
 class HeldPublisher:
@@ -53,3 +56,17 @@ def _copy(source: Future[None], target: Future[None]) -> None:
         target.set_result(None)
     else:
         target.set_exception(error)
+
+
+def held_service(runtime: Runtime) -> tuple[IngestService, HeldPublisher]:
+    """The runtime's normaliser and dedupe cache over a bus whose first publish is held."""
+    publisher = HeldPublisher(runtime.bus.publisher())
+    service = IngestService(
+        publisher,
+        runtime.normalizer,
+        runtime.service.dedupe,
+        max_decompressed_bytes=runtime.settings.max_decompressed_bytes,
+        max_records=runtime.settings.max_records_per_request,
+        topic=runtime.settings.kafka.topic,
+    )
+    return service, publisher

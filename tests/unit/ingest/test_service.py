@@ -15,25 +15,11 @@ from ingest.parse import ParsedBody
 from ingest.runtime import Runtime
 from ingest.service import IngestResult, IngestService
 from tests.factories import make_record
-from tests.publishers import HeldPublisher
+from tests.publishers import held_service
 from tests.wait import wait_until
 
 PULLED = Origin("sqs:trail", trusted=True)
 WAITS_S = 0.3  # seconds a second request must stay blocked to count as waiting
-
-
-def held_service(runtime: Runtime) -> tuple[IngestService, HeldPublisher]:
-    """The runtime's normaliser and dedupe cache over a bus whose first publish is held."""
-    publisher = HeldPublisher(runtime.bus.publisher())
-    service = IngestService(
-        publisher,
-        runtime.normalizer,
-        runtime.service.dedupe,
-        max_decompressed_bytes=runtime.settings.max_decompressed_bytes,
-        max_records=runtime.settings.max_records_per_request,
-        topic=runtime.settings.kafka.topic,
-    )
-    return service, publisher
 
 
 def in_thread(call: Callable[[], IngestResult]) -> tuple[threading.Thread, list[object]]:

@@ -17,11 +17,10 @@ from ingest.aws.deliver import ServiceDelivery
 from ingest.aws.pull import DeliveryUnavailable, PullerFatal, SqsPuller
 from ingest.parse import ParsedBody
 from ingest.runtime import Runtime
-from ingest.service import IngestService
 from ingest.sink.worker import SinkWorker
 from tests.aws_local import AwsLocal, aws_local, invictus_files, trail_key
 from tests.factories import make_record
-from tests.publishers import HeldPublisher
+from tests.publishers import held_service
 from tests.wait import wait_until
 
 __all__ = ["aws_local"]  # the fixture, imported for pytest
@@ -126,17 +125,8 @@ def test_a_file_two_threads_read_at_once_is_published_once_and_counted_accepted_
         MessageBody=orjson.dumps({"s3Bucket": BUCKET, "s3ObjectKey": [key]}).decode(),
     )
     notify()
-    publisher = HeldPublisher(runtime.bus.publisher())
-    real = ServiceDelivery(
-        IngestService(
-            publisher,
-            runtime.normalizer,
-            runtime.service.dedupe,
-            max_decompressed_bytes=runtime.settings.max_decompressed_bytes,
-            max_records=runtime.settings.max_records_per_request,
-            topic=runtime.settings.kafka.topic,
-        )
-    )
+    service, publisher = held_service(runtime)
+    real = ServiceDelivery(service)
     readers: list[str] = []
     second_began = threading.Event()
 
