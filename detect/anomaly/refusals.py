@@ -198,6 +198,7 @@ class Refusals:
     def forget(self, principal: str) -> None:
         self._denied.forget(principal)
         self._denied_fast.forget(principal)
+        self._refused_starts.pop(principal, None)
 
 
 def refused_share(state: PrincipalState, event: AuditEvent) -> float:
