@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "CONSOLE_ONLY",
+    "READ_VOLUME_RULES",
     "RESTATES",
     "SEVERITIES",
     "SOURCE_RULES",
     "TIERS",
     "UNUSED_REGION",
     "VOLUME_RULES",
-    "CONSOLE_ONLY",
-    "READ_VOLUME_RULES",
     "Finding",
 ]
 
@@ -53,7 +53,8 @@ SOURCE_RULES = frozenset({"baseline:console_new_network"})
 # a context note's flag: its only news is the console (a browser) on a known network. The console
 # reads for the page it shows -- dozens of calls a view -- so more reads than usual through it is
 # what a person's first console day looks like (seed 980: a developer's first Parameter Store
-# visit, 47 parameters from the office): it corroborates no volume finding, other signs it does
+# visit, 47 parameters from the office): it corroborates no read-volume finding (deletes, and
+# signs of other kinds, it does)
 CONSOLE_ONLY = "console_only"
 # the volume findings that reading makes (what a console's page views add up to)
 READ_VOLUME_RULES = frozenset(
