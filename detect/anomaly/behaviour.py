@@ -246,29 +246,30 @@ class BehaviourDetector:
             return None
         if not new.net or len(state.seen["net"]) <= 1:
             return None  # (this event's network is in the set already: observe() ran)
-        if str(lookup(record, "additionalEventData", "MFAUsed") or "").lower() != "no":
-            seen.console, seen.console_secrets = (event.source_ip, event.event_time_ms), set()
-            return None
-        finding = make_finding(
-            state,
-            event,
-            "baseline:console_new_network",
-            "high",
-            f"console sign-in without MFA from a network this user never used ({event.source_ip})",
-            explanation={"ip": event.source_ip, "network": new.net},
-        )
-        judged = state.active_days > CONSOLE_KNOWN_DAYS
-        if judged and not self.org.shared_network(new.net, state.key):
-            return finding
-        # a network colleagues work from (the office, the VPN), or a person seen on too few days
-        # to know their networks yet (a young install: home on day two, a trip on day three --
-        # two quiet days say little about how often one travels): waits for a second sign.
-        # (Holding it also for people whose days often bring a new network was tried and undone:
-        # in a young install most people have shown two or three networks in their first days,
-        # and stolen console passwords followed by a few secret reads stopped paging.) The
-        # secrets that session reads next are that second sign (SecretReads.console_secrets).
+        with_mfa = str(lookup(record, "additionalEventData", "MFAUsed") or "").lower() != "no"
+        if not with_mfa:
+            finding = make_finding(
+                state,
+                event,
+                "baseline:console_new_network",
+                "high",
+                f"console sign-in without MFA from a network this user never used "
+                f"({event.source_ip})",
+                explanation={"ip": event.source_ip, "network": new.net},
+            )
+            judged = state.active_days > CONSOLE_KNOWN_DAYS
+            if judged and not self.org.shared_network(new.net, state.key):
+                return finding
+        # Without MFA: a network colleagues work from (the office, the VPN), or a person seen on
+        # too few days to know their networks yet (a young install: home on day two, a trip on
+        # day three -- two quiet days say little about how often one travels): waits for a
+        # second sign. (Holding it also for people whose days often bring a new network was
+        # tried and undone: in a young install most people have shown two or three networks in
+        # their first days, and stolen console passwords followed by a few secret reads stopped
+        # paging.) With MFA or without, the secrets that session reads next are that second
+        # sign (SecretReads.console_secrets).
         seen.console, seen.console_secrets = (event.source_ip, event.event_time_ms), set()
-        return replace(finding, tier="hold")
+        return None if with_mfa else replace(finding, tier="hold")
 
     def _region(
         self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], new_region: bool
