@@ -33,6 +33,12 @@ SLOW_RULE = "baseline:slow_lasting_destruction"
 # change) runs at several times usual. What it deletes outside its scope pages at any volume.
 JANITOR_MULTIPLIER = 10.0
 FANOUT_FLOOR = 4  # lasting resources CloudFormation deletes in 10 min on one principal's request
+# a lasting bucket's contents emptied batch by batch count once per batch, up to this many: a
+# DeleteObjects batch takes up to 1,000 objects, so three are thousands of objects meant to
+# last (seeds 1010, 1011, 1013: buckets purged batch by batch paged at the 6th-8th damaging
+# call when the contents counted once), while one prefix pruned in many batches stays under a
+# person's floor (4) by itself
+CONTENTS_BATCHES = 3
 FANOUT_RULE = "baseline:stack_destroyed"
 _PROD = re.compile(PROD_RESOURCE_RE)
 
@@ -90,9 +96,10 @@ class LastingDestruction:
         """Count `event` (which deleted the `lasting` resources; `first_use`: the first time
         this principal deletes with this call) for `state`'s principal. A window counts what
         was destroyed, once: a call deleting several counts as its first, and a bucket emptied
-        in many DeleteObjects batches ("bucket/*", detect.context.org) as one -- CloudTrail
-        logs no keys, so `aws s3 rm --recursive` of a tmp/ prefix must not read as five lasting
-        deletes; the DeleteBucket or the next bucket carries the count (seeds 922, 926, 932)."""
+        in many DeleteObjects batches ("bucket/*", detect.context.org) as one per batch up to
+        CONTENTS_BATCHES -- CloudTrail logs no keys, so `aws s3 rm --recursive` of a tmp/
+        prefix must not read as twelve lasting deletes; the DeleteBucket or the next bucket
+        carries the count on (seeds 922, 926, 932)."""
         uses = self._first_use.setdefault(state.key, {})
         if first_use:
             uses.setdefault(event.action, event.event_time_ms)
@@ -109,7 +116,7 @@ class LastingDestruction:
             tally.roll(event.event_time_ms)
             if not lasting:
                 continue
-            count = tally.add(event.event_time_ms, event.event_id, name)
+            count = tally.add(event.event_time_ms, event.event_id, _key(tally, name))
             limit = threshold(
                 window.floors,
                 state.actor_kind,
@@ -261,6 +268,15 @@ def _from_tally(
         last_event_ms=event.event_time_ms,
         explanation=explanation,
     )
+
+
+def _key(tally: Tally, name: str) -> str:
+    """The key `name` counts under in `tally`: itself, or for a bucket's contents ("b/*") the
+    next batch's ("b/*#2", "b/*#3") until CONTENTS_BATCHES batches are in the window."""
+    if not name.endswith("/*"):
+        return name
+    batches = len({key for _, _, key in tally.items if key.partition("#")[0] == name})
+    return name if batches == 0 else f"{name}#{min(batches, CONTENTS_BATCHES - 1) + 1}"
 
 
 def _catastrophic(finding: Finding, note: str) -> Finding:

@@ -1,18 +1,21 @@
-"""A bucket emptied with DeleteObjects is one lasting thing destroyed, however many batches.
+"""A bucket emptied with DeleteObjects: its contents count once per batch, up to three.
 
 CloudTrail logs a DeleteObjects call without its keys (`"delete": ""`, the bucket and the
-objects' ARN prefix as resources), so the bucket decides whether the data was meant to last,
-and its contents count once per window: `aws s3 rm --recursive` of a prefix is many batches of
-one act. The DeleteBucket that follows, or the next bucket, carries the count.
+objects' ARN prefix as resources), so the bucket decides whether the data was meant to last.
+`aws s3 rm --recursive` of a prefix is many batches of one act, so they count up to three (a
+batch takes up to 1,000 objects: three are thousands meant to last); the DeleteBucket that
+follows, or the next bucket, carries the count on.
 
 Seeds 922, 926, 932: people and a workload emptied buckets batch by batch and deleted them;
 the generator logged keys CloudTrail never writes, a tmp/ key among them made every batch
-"temporary", and the page came after the 6th to 11th damaging call.
+"temporary", and the page came after the 6th to 11th damaging call. Seeds 1010, 1011, 1013:
+with the contents counted once, an agent's and two people's purges paged at the 6th-8th.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from detect.engine import DetectionEngine
 from detect.rules.catalogue import load_rules
@@ -44,7 +47,22 @@ def _history(*, empties: bool = False) -> list[AuditEvent]:
     return events
 
 
-def _empty(bucket: str, at: datetime, keys: tuple[str, ...] = ()) -> AuditEvent:
+PERSON = {
+    "userIdentity": {
+        "type": "IAMUser",
+        "arn": "arn:aws:iam::123456789012:user/viktor",
+        "accountId": "123456789012",
+        "userName": "viktor",
+        "principalId": "AIDAEXAMPLE",
+    },
+    "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
+    "sourceIPAddress": "88.129.245.24",
+}
+
+
+def _empty(
+    bucket: str, at: datetime, keys: tuple[str, ...] = (), who: dict[str, Any] = TASK
+) -> AuditEvent:
     """One DeleteObjects batch as CloudTrail logs it, or naming `keys` (other log sources)."""
     return make_event(
         eventName="DeleteObjects",
@@ -59,26 +77,51 @@ def _empty(bucket: str, at: datetime, keys: tuple[str, ...] = ()) -> AuditEvent:
             {"type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"},
         ],
         at=at,
-        **TASK,
+        **who,
     )
 
 
-def _delete_bucket(bucket: str, at: datetime) -> AuditEvent:
+def _delete_bucket(bucket: str, at: datetime, who: dict[str, Any] = TASK) -> AuditEvent:
     return make_event(
         eventName="DeleteBucket",
         eventSource="s3.amazonaws.com",
         readOnly=False,
         requestParameters={"bucketName": bucket},
         at=at,
-        **TASK,
+        **who,
     )
 
 
 def _purge(
-    bucket: str, batches: int = 5, keys: tuple[str, ...] = (), at: datetime = START
+    bucket: str,
+    batches: int = 5,
+    keys: tuple[str, ...] = (),
+    at: datetime = START,
+    who: dict[str, Any] = TASK,
 ) -> list[AuditEvent]:
-    calls = [_empty(bucket, at + timedelta(seconds=20 * i), keys) for i in range(batches)]
-    return [*calls, _delete_bucket(bucket, at + timedelta(seconds=20 * batches))]
+    calls = [_empty(bucket, at + timedelta(seconds=20 * i), keys, who) for i in range(batches)]
+    return [*calls, _delete_bucket(bucket, at + timedelta(seconds=20 * batches), who)]
+
+
+def _person_days() -> list[AuditEvent]:
+    """Four days of a person's reads and of emptying and deleting a scratch bucket (the person
+    deletes with these calls by habit: the purge is not out of scope)."""
+    scratch = [
+        event
+        for day in range(4)
+        for event in _purge(f"scratch-viktor-{day}", 2, at=BASE_TIME + day * DAY, who=PERSON)
+    ]
+    return scratch + [
+        make_event(
+            eventName="ListObjects",
+            eventSource="s3.amazonaws.com",
+            requestParameters={"bucketName": "acme-staging-data"},
+            at=BASE_TIME + day * DAY + timedelta(hours=1, minutes=minute),
+            **PERSON,
+        )
+        for day in range(4)
+        for minute in range(0, 60, 5)
+    ]
 
 
 def first_page(events: list[AuditEvent]) -> int | None:
@@ -119,3 +162,23 @@ def test_a_temporary_bucket_or_temporary_keys_or_a_routine_emptying_do_not() -> 
     # a workload that empties a bucket every night: DeleteObjects is its own call; the
     # DeleteBucket is its one new lasting delete
     assert first_page([*_history(empties=True), *_purge("acme-orion-ledger", 3)]) is None
+
+
+def test_a_persons_purge_of_lasting_buckets_pages_by_the_fifth_batch() -> None:
+    """Seed 1011: a person emptied six staging buckets in two to five batches each and deleted
+    them; counted once per bucket, the 5th lasting thing was the 7th damaging call."""
+    first, second = "acme-staging-data", "acme-staging-uploads"
+    purge = [
+        *_purge(first, 2, who=PERSON),
+        *_purge(second, 4, at=START + timedelta(minutes=1), who=PERSON),
+    ]
+    days = _person_days()
+    before = sum(event.action.startswith("Delete") for event in days)
+    # data/*, its 2nd batch, data, uploads/*, its 2nd batch: the 5th lasting thing
+    assert first_page([*days, *purge]) == before + 5
+
+
+def test_a_person_pruning_one_bucket_in_many_batches_does_not_page() -> None:
+    """One prefix pruned batch after batch, even with its bucket deleted after, is at most four
+    lasting things (three batches' worth and the bucket): under a person's floor."""
+    assert first_page([*_person_days(), *_purge("acme-staging-data", 12, who=PERSON)]) is None
