@@ -161,7 +161,12 @@ class DetectionEngine:
                 and event.action not in state.seen["destructive"]
             ) or (event.action in LOG_GROUP_DELETES and new.action):
                 self._new_destructive.add(event.event_id)
-            routine = state.established and self.baselines is not None and not new.action
+            routine = (
+                state.established
+                and self.baselines is not None
+                and not new.action
+                and not state.privilege_new(event.action, event.event_time_ms)
+            )
             flags = state.observe(event, source)
             x = state.features()
             self.watermark_ms = max(self.watermark_ms, event.event_time_ms)

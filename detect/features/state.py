@@ -233,6 +233,13 @@ class PrincipalState:
             self.novel_days[dim] = self.novel_days.get(dim, 0) + 1
         return True
 
+    def privilege_new(self, action: str, at_ms: int) -> bool:
+        """A permission-changing call this principal first made (successfully) less than a day
+        before `at_ms`: done twice today is not yet its routine (seed 1001: a person's backdoor
+        user at night passed as routine because a first one had paged that afternoon)."""
+        since = self.privilege_since.get(action, 0)
+        return since > 0 and at_ms - since < DAY_MS
+
     def novelty_share(self, dim: str) -> float | None:
         """The share of the principal's active days after its first that brought a new value of
         `dim`; None while fewer than NOVELTY_DAYS such days were observed."""
