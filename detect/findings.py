@@ -30,6 +30,7 @@ TIERS = ("trace", "note", "hold", "page")  # what a finding may do on its own: F
 VOLUME_RULES = frozenset(
     {
         "baseline:bulk_data_read",
+        "baseline:slow_data_read",
         "baseline:credential_sweep",
         "baseline:rate_spike",
         "baseline:destructive_burst",
@@ -60,6 +61,7 @@ CONSOLE_ONLY = "console_only"
 READ_VOLUME_RULES = frozenset(
     {
         "baseline:bulk_data_read",
+        "baseline:slow_data_read",
         "baseline:credential_sweep",
         "baseline:rate_spike",
         "baseline:decrypt_burst",

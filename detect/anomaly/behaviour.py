@@ -22,6 +22,7 @@ from detect.anomaly.habit import MAX_VALUES, WINDOW_MS, Seen, make_finding
 from detect.anomaly.handover import Handover
 from detect.anomaly.refusals import Refusals
 from detect.anomaly.secretreads import SecretReads, secret_names
+from detect.anomaly.slowreads import SlowReads
 from detect.anomaly.tally import TallyBook
 from detect.context.org import OrgMemory
 from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, source_of
@@ -114,6 +115,7 @@ class BehaviourDetector:
         self._reads = SecretReads(org)
         self._refusals = Refusals()
         self._handover = Handover(org)
+        self._slow_reads = SlowReads()
         self._discovery = TallyBook(WINDOW_MS)
         self._seen: dict[str, Seen] = {}
 
@@ -132,6 +134,7 @@ class BehaviourDetector:
             found.append(reads.client_secrets(state, event, secrets, seen))
             found.append(reads.new_store_reads(state, event, seen, new.store))
             found.append(reads.decrypt_burst(state, event))
+            found.append(self._slow_reads.observe(state, event))
             found.append(self._grant(state, event, new.action, new.prod_grant))
             found.append(self._region(state, event, record, new.region))
             found.append(self._self_grant(state, event, record, seen))
@@ -368,10 +371,12 @@ class BehaviourDetector:
     def mark_flagged(self, principal: str) -> None:
         self._reads.mark_flagged(principal, self._seen.get(principal))
         self._refusals.mark_flagged(principal)
+        self._slow_reads.mark_flagged(principal)
 
     def forget(self, principal: str) -> None:
         self._reads.forget(principal)
         self._refusals.forget(principal)
+        self._slow_reads.forget(principal)
         self._discovery.forget(principal)
         self._seen.pop(principal, None)
 

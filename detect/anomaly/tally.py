@@ -71,6 +71,11 @@ class Tally:
         self.day_high = max(self.day_high, count)
         return count
 
+    def reach(self, time_ms: int, count: float) -> None:
+        """Note a count the caller keeps itself (a window too big to hold item by item)."""
+        self.roll(time_ms)
+        self.day_high = max(self.day_high, count)
+
     def roll(self, time_ms: int) -> None:
         day = time_ms // DAY_MS
         if day > self.day:

@@ -1,0 +1,113 @@
+"""SlowReads: a person's or an AI agent's data reads over six hours, against its own six hours.
+
+Exfiltration that stays under the 10-minute bars (baseline:bulk_data_read pages a person at 10x
+their own 10-minute high, or 5x kept up for 40 minutes): seed 1007's stolen SSO session read
+2,287 objects over two hours from a new network at 2.6x her 10-minute high -- ten times her
+busiest six hours. On 20 worlds (seeds 995-1014) no person's or agent's six hours of benign reads
+reached 2.7x their own busiest (a person's busy day: 794 against 301); exfiltration by people ran
+4-40x. Workloads' do reach it (a Glue job's quarter-end, 3.4x), and a workload's surge is left to
+the 10-minute checks, which hold it for a second sign. Part of BehaviourDetector.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from detect.anomaly.habit import make_finding
+from detect.anomaly.tally import Tally, youth_margin
+from detect.features import PrincipalState, is_data_read
+from detect.findings import Finding
+from ingest.events import AuditEvent
+
+__all__ = ["SlowReads"]
+
+RULE = "baseline:slow_data_read"
+SLOW_MS = 6 * 3_600_000
+SLOT_MS = 600_000  # reads are counted per 10-minute slot (a heavy reader keeps 36 numbers)
+RATIO = 5.0  # times the principal's busiest six hours on a day it was not paged
+MIN_USUAL = 50.0  # one who barely reads is judged as if their six hours held this many
+KINDS = frozenset({"human", "agent"})
+SLOT_IDS = 16  # evidence kept per slot
+
+
+@dataclass
+class _Reads:
+    """One principal's reads in the last six hours, by slot, and its days' highs."""
+
+    slots: deque[tuple[int, list[str]]] = field(default_factory=deque)
+    counts: dict[int, int] = field(default_factory=dict)
+    total: int = 0
+    tally: Tally = field(default_factory=lambda: Tally(SLOW_MS))
+    paged_slot: int = -1  # one finding per slot while over the bar
+
+    def add(self, time_ms: int, event_id: str) -> int:
+        slot = time_ms // SLOT_MS
+        if not self.slots or slot > self.slots[-1][0]:
+            self.slots.append((slot, []))
+            self.counts[slot] = 0
+        elif slot < self.slots[-1][0]:
+            slot = self.slots[-1][0]  # late by minutes: counted with the newest slot
+        while self.slots and self.slots[0][0] <= slot - SLOW_MS // SLOT_MS:
+            gone, _ = self.slots.popleft()
+            self.total -= self.counts.pop(gone)
+        ids = self.slots[-1][1]
+        if len(ids) < SLOT_IDS:
+            ids.append(event_id)
+        self.counts[slot] += 1
+        self.total += 1
+        return self.total
+
+    def ids(self) -> tuple[str, ...]:
+        return tuple(i for _, ids in self.slots for i in ids)
+
+    def first_ms(self) -> int:
+        return self.slots[0][0] * SLOT_MS if self.slots else 0
+
+
+class SlowReads:
+    """Data reads (detect.features.DATA_READ_ACTIONS) per principal over six hours."""
+
+    def __init__(self) -> None:
+        self._reads: dict[str, _Reads] = {}
+
+    def observe(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
+        if state.actor_kind not in KINDS:
+            return None
+        if not is_data_read(event.source, event.action, event.error_code):
+            return None
+        reads = self._reads.get(state.key)
+        if reads is None:
+            reads = self._reads[state.key] = _Reads()
+        count = reads.add(event.event_time_ms, event.event_id)
+        tally = reads.tally
+        tally.reach(event.event_time_ms, float(count))
+        if tally.days < 1 or not state.mature:
+            return None  # none of its days watched to the end (a restart): its usual is unknown
+        usual = max(tally.high, MIN_USUAL)
+        limit = RATIO * usual * youth_margin(tally.days)
+        slot = event.event_time_ms // SLOT_MS
+        if count < limit or slot == reads.paged_slot:
+            return None
+        reads.paged_slot = slot
+        return make_finding(
+            state,
+            event,
+            RULE,
+            "high" if count >= 2 * limit else "medium",
+            f"{count:g} data reads (objects, items, secret values) in 6 h (usual up to "
+            f"{tally.high:g}; threshold {limit:g})",
+            ids=reads.ids(),
+            first_ms=reads.first_ms(),
+            explanation={
+                "data_reads_6h": {"value": float(count), "baseline": tally.high, "threshold": limit}
+            },
+        )
+
+    def mark_flagged(self, principal: str) -> None:
+        reads = self._reads.get(principal)
+        if reads is not None:
+            reads.tally.flagged = True
+
+    def forget(self, principal: str) -> None:
+        self._reads.pop(principal, None)

@@ -1,0 +1,84 @@
+"""Data pulled out slowly: six hours of reads against the principal's own six hours.
+
+Seed 1007: a stolen SSO session read 2,287 objects over two hours from a new network, ~200
+every 10 minutes -- 2.6x the person's own 10-minute high, under every 10-minute bar -- and ten
+times the most the person ever read in six hours. Nothing paged.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from detect.engine import DetectionEngine
+from detect.rules.catalogue import load_rules
+from ingest.events import AuditEvent
+from tests.factories import BASE_TIME, make_event
+
+PERSON = {
+    "userIdentity": {
+        "type": "IAMUser",
+        "arn": "arn:aws:iam::123456789012:user/zoe",
+        "accountId": "123456789012",
+        "userName": "zoe",
+        "principalId": "AIDAEXAMPLE",
+    },
+    "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
+    "sourceIPAddress": "96.82.134.157",
+}
+WORKLOAD = {"role": "etl-nightly", "session": "etl", "userAgent": "Boto3/1.34.10 Python/3.12"}
+DAY = timedelta(days=1)
+RULE = "baseline:slow_data_read"
+
+
+def _reads(start: datetime, count: int, minutes: float, who: dict[str, Any]) -> list[AuditEvent]:
+    """`count` GetObject calls spread evenly over `minutes` from `start`."""
+    step = minutes * 60 / count
+    return [
+        make_event(
+            eventName="GetObject",
+            eventSource="s3.amazonaws.com",
+            requestParameters={"bucketName": "acme-finance-reports", "key": f"q/{i}.csv"},
+            at=start + timedelta(seconds=step * i),
+            **who,
+        )
+        for i in range(count)
+    ]
+
+
+def _days(who: dict[str, Any]) -> list[AuditEvent]:
+    """Four working days of ~120 reads over the morning (10-minute high ~10)."""
+    return [
+        event
+        for day in range(4)
+        for event in _reads(BASE_TIME + day * DAY + timedelta(hours=9), 120, 150, who)
+    ]
+
+
+def _rules(events: list[AuditEvent]) -> set[str]:
+    """The rules of every alert the events opened or grew."""
+    engine = DetectionEngine(rules=load_rules())
+    found: set[str] = set()
+    for event in events:
+        for _, alert in engine.process([event]).changes:
+            found.update(alert.rules)
+    return found
+
+
+def test_a_persons_reads_at_five_times_their_busiest_six_hours_page() -> None:
+    pull = _reads(BASE_TIME + 4 * DAY + timedelta(hours=9), 900, 120, PERSON)  # ~75 / 10 min
+    assert RULE in _rules([*_days(PERSON), *pull])
+
+
+def test_a_busy_day_of_reads_does_not() -> None:
+    """Two and a half times one's busiest six hours is a busy day (the most any person's benign
+    day reached on 20 worlds was 2.6x)."""
+    busy = _reads(BASE_TIME + 4 * DAY + timedelta(hours=9), 300, 120, PERSON)
+    assert RULE not in _rules([*_days(PERSON), *busy])
+
+
+def test_a_workloads_surge_is_left_to_the_ten_minute_checks() -> None:
+    """A batch job's quarter-end reads several times its usual: not this detector's call."""
+    pull = _reads(BASE_TIME + 4 * DAY + timedelta(hours=9), 900, 120, WORKLOAD)
+    assert pull[0].actor_kind == "service"
+    assert RULE not in _rules([*_days(WORKLOAD), *pull])
