@@ -19,6 +19,7 @@ from detect.findings import (
 
 __all__ = ["Pager"]
 
+_RESTATING = frozenset().union(*RESTATES.values())  # findings that restate a twin's context
 MAX_REMEMBERED = 64  # held findings and notes kept per principal while they wait (and traces)
 CONTEXT_PREFIX = "context:"  # notes about a call's circumstances, not about the call
 
@@ -161,8 +162,11 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
         return False  # the forest scored the windows the twin's calls are in: the same story
         # (seed 937: an SRE deleting dev VPCs and their flow logs, the flow logs explained as
         # the deleted networks', paged on the forest's score of those deletions)
-    if other.rule in RESTATES.get(finding.twin, ()):
-        return False  # the context that excused it, counted again
+    if finding.twin and other.rule in _RESTATING:
+        return False  # the context that excused it, counted again -- or another twin's: calls
+        # in several regions say where a task works, which no twin's benign task is short of
+        # (seed 1003: an admin's GuardDuty clean-up in unused regions, its "five regions in 10
+        # minutes", corroborated the same admin's onboarding of a new hire)
     if CONTEXT_PREFIX in (finding.rule[: len(CONTEXT_PREFIX)], other.rule[: len(CONTEXT_PREFIX)]):
         if SOURCE_RULES & {finding.rule, other.rule}:
             return False  # a new network, said twice

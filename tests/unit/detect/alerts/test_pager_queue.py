@@ -131,6 +131,26 @@ def test_calls_in_unused_regions_do_not_corroborate_the_twin_their_region_explai
     assert opened_rules(changes), "a sign of another kind corroborates"
 
 
+def test_calls_in_unused_regions_do_not_corroborate_another_twin_either() -> None:
+    """Seed 1003: the same admin onboarded a new hire (keys and a password for a user they just
+    created: a twin) and deleted GuardDuty detectors in regions nobody uses (a twin). The
+    clean-up's "five regions in ten minutes" paged the onboarding: two benign tasks, no sign."""
+    day = pager()
+    detector = replace(
+        finding("redflag:guardduty_disabled", "hold", 0, 0), twin=UNUSED_REGION, severity="high"
+    )
+    assert day.apply(detector, "defense_evasion", "DeleteDetector") == []
+    assert (
+        day.apply(finding("baseline:region_spread", "hold", 80, 1), "read", "ListDetectors") == []
+    )
+    onboarding = replace(
+        finding("redflag:login_profile_for_other_user", "hold", 1400, 2),
+        twin="a user a person just created (onboarding)",
+    )
+    assert day.apply(onboarding, "privilege", "CreateLoginProfile") == []
+    assert day.book.current(WHO) is None
+
+
 def test_the_forests_score_does_not_corroborate_a_twin() -> None:
     """Seed 937: an SRE deleted four dev VPCs and their flow logs. The flow logs' red flag is
     held as the deleted networks' (a twin); the forest's score of the same deletions is the same
