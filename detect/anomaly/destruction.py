@@ -33,11 +33,11 @@ SLOW_RULE = "baseline:slow_lasting_destruction"
 # change) runs at several times usual. What it deletes outside its scope pages at any volume.
 JANITOR_MULTIPLIER = 10.0
 FANOUT_FLOOR = 4  # lasting resources CloudFormation deletes in 10 min on one principal's request
-# a lasting bucket's contents emptied batch by batch count once per batch, up to this many: a
-# DeleteObjects batch takes up to 1,000 objects, so three are thousands of objects meant to
-# last (seeds 1010, 1011, 1013: buckets purged batch by batch paged at the 6th-8th damaging
-# call when the contents counted once), while one prefix pruned in many batches stays under a
-# person's floor (4) by itself
+# a lasting bucket's contents emptied batch by batch count once per batch in 10 minutes, up to
+# this many (seeds 1010, 1011, 1013: buckets purged batch by batch paged at the 6th-8th damaging
+# call when the contents counted once): one prefix pruned in many batches stays under a
+# person's floor (4) by itself, but not under an AI agent's (2) -- an agent's first purge of
+# data meant to last is what Leash is for
 CONTENTS_BATCHES = 3
 FANOUT_RULE = "baseline:stack_destroyed"
 _PROD = re.compile(PROD_RESOURCE_RE)
@@ -95,11 +95,12 @@ class LastingDestruction:
     ) -> list[Finding]:
         """Count `event` (which deleted the `lasting` resources; `first_use`: the first time
         this principal deletes with this call) for `state`'s principal. A window counts what
-        was destroyed, once: a call deleting several counts as its first, and a bucket emptied
-        in many DeleteObjects batches ("bucket/*", detect.context.org) as one per batch up to
-        CONTENTS_BATCHES -- CloudTrail logs no keys, so `aws s3 rm --recursive` of a tmp/
-        prefix must not read as twelve lasting deletes; the DeleteBucket or the next bucket
-        carries the count on (seeds 922, 926, 932)."""
+        was destroyed, once: a call deleting several counts as its first, and a bucket's
+        contents ("bucket/*", detect.context.org: CloudTrail logs DeleteObjects without its
+        keys) once per batch up to CONTENTS_BATCHES in 10 minutes and once in 6 hours -- a
+        prefix pruned in many batches is one act, and a day of pruning several buckets is
+        not a drip of lasting deletes; the DeleteBucket or the next bucket carries the count
+        on (seeds 922, 926, 932)."""
         uses = self._first_use.setdefault(state.key, {})
         if first_use:
             uses.setdefault(event.action, event.event_time_ms)
@@ -116,7 +117,8 @@ class LastingDestruction:
             tally.roll(event.event_time_ms)
             if not lasting:
                 continue
-            count = tally.add(event.event_time_ms, event.event_id, _key(tally, name))
+            key = _key(tally, name, event.event_time_ms) if window is WINDOWS[0] else name
+            count = tally.add(event.event_time_ms, event.event_id, key)
             limit = threshold(
                 window.floors,
                 state.actor_kind,
@@ -270,13 +272,15 @@ def _from_tally(
     )
 
 
-def _key(tally: Tally, name: str) -> str:
-    """The key `name` counts under in `tally`: itself, or for a bucket's contents ("b/*") the
-    next batch's ("b/*#2", "b/*#3") until CONTENTS_BATCHES batches are in the window."""
+def _key(tally: Tally, name: str, time_ms: int) -> str:
+    """The key `name` counts under in `tally` at `time_ms`: itself, or for a bucket's contents
+    ("b/*") the first of "b/*", "b/*#2", "b/*#3" not in the window yet (the last once all are)."""
     if not name.endswith("/*"):
         return name
-    batches = len({key for _, _, key in tally.items if key.partition("#")[0] == name})
-    return name if batches == 0 else f"{name}#{min(batches, CONTENTS_BATCHES - 1) + 1}"
+    since = time_ms - tally.window_ms
+    held = {key for at, _, key in tally.items if at > since}
+    keys = [name, *(f"{name}#{n}" for n in range(2, CONTENTS_BATCHES + 1))]
+    return next((key for key in keys if key not in held), keys[-1])
 
 
 def _catastrophic(finding: Finding, note: str) -> Finding:

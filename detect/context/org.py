@@ -535,7 +535,8 @@ class OrgMemory:
 
     def _contents(self, event: AuditEvent) -> list[str]:
         """A DeleteObjects call's lasting damage: the bucket's contents ("bucket/*", one name
-        however many batches: detect.anomaly.destruction counts it once per window), unless
+        however many batches: detect.anomaly.destruction counts up to three per 10 minutes
+        and one per 6 hours), unless
         the bucket is temporary (named so, or created within YOUNG_MS) or every key the call
         names is (tmp/...). CloudTrail logs no keys (`"delete": ""`), so the bucket decides;
         a request that does name keys (another log source) is not made temporary by one tmp/

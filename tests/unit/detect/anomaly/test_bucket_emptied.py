@@ -111,7 +111,10 @@ def _person_days() -> list[AuditEvent]:
         for day in range(4)
         for event in _purge(f"scratch-viktor-{day}", 2, at=BASE_TIME + day * DAY, who=PERSON)
     ]
-    return scratch + [
+    # and the day before, one batch of old files from the bucket the purge will empty: counted
+    # that day, it must not take a place in the purge's window
+    prune = _empty("acme-staging-data", BASE_TIME + 3 * DAY + timedelta(hours=3), who=PERSON)
+    return [*scratch, prune] + [
         make_event(
             eventName="ListObjects",
             eventSource="s3.amazonaws.com",
@@ -182,3 +185,15 @@ def test_a_person_pruning_one_bucket_in_many_batches_does_not_page() -> None:
     """One prefix pruned batch after batch, even with its bucket deleted after, is at most four
     lasting things (three batches' worth and the bucket): under a person's floor."""
     assert first_page([*_person_days(), *_purge("acme-staging-data", 12, who=PERSON)]) is None
+
+
+def test_a_day_of_pruning_buckets_is_no_drip_of_lasting_deletes() -> None:
+    """Retention work by hand: three batches of old files from each of four buckets over three
+    hours. Each bucket's contents count once in six hours (per batch, they would be 12)."""
+    buckets = ("acme-staging-data", "acme-staging-logs", "acme-staging-exports", "acme-staging-cdn")
+    prune = [
+        _empty(bucket, START + timedelta(minutes=50 * i, seconds=30 * batch), who=PERSON)
+        for i, bucket in enumerate(buckets)
+        for batch in range(3)
+    ]
+    assert first_page([*_person_days(), *prune]) is None
