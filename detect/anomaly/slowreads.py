@@ -6,7 +6,9 @@ their own 10-minute high, or 5x kept up for 40 minutes): seed 1007's stolen SSO 
 busiest six hours. On 20 worlds (seeds 995-1014) no person's or agent's six hours of benign reads
 reached 2.7x their own busiest (a person's busy day: 794 against 301); exfiltration by people ran
 4-40x. Workloads' do reach it (a Glue job's quarter-end, 3.4x), and a workload's surge is left to
-the 10-minute checks, which hold it for a second sign. Part of BehaviourDetector.
+the 10-minute checks, which hold it for a second sign. Reads an AWS service makes with the
+caller's credentials (Athena, Redshift Spectrum: `sourceIPAddress` athena.amazonaws.com) are the
+query's scan, not the person's downloads. Part of BehaviourDetector.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ RULE = "baseline:slow_data_read"
 SLOW_MS = 6 * 3_600_000
 SLOT_MS = 600_000  # reads are counted per 10-minute slot (a heavy reader keeps 36 numbers)
 RATIO = 5.0  # times the principal's busiest six hours on a day it was not paged
-MIN_USUAL = 50.0  # one who barely reads is judged as if their six hours held this many
+MIN_USUAL = 100.0  # one who barely reads is judged as if their six hours held this many
 KINDS = frozenset({"human", "agent"})
 SLOT_IDS = 16  # evidence kept per slot
 
@@ -41,12 +43,15 @@ class _Reads:
     tally: Tally = field(default_factory=lambda: Tally(SLOW_MS))
     paged_slot: int = -1  # one finding per slot while over the bar
 
-    def add(self, time_ms: int, event_id: str) -> int:
+    def add(self, time_ms: int, event_id: str) -> int | None:
+        """Count a read; the slot it counted in, None for one older than the window."""
         slot = time_ms // SLOT_MS
         if not self.slots or slot > self.slots[-1][0]:
             self.slots.append((slot, []))
             self.counts[slot] = 0
-        elif slot < self.slots[-1][0]:
+        elif slot <= self.slots[-1][0] - SLOW_MS // SLOT_MS:
+            return None  # hours late (a backfill): outside the window it would join
+        else:
             slot = self.slots[-1][0]  # late by minutes: counted with the newest slot
         while self.slots and self.slots[0][0] <= slot - SLOW_MS // SLOT_MS:
             gone, _ = self.slots.popleft()
@@ -56,7 +61,7 @@ class _Reads:
             ids.append(event_id)
         self.counts[slot] += 1
         self.total += 1
-        return self.total
+        return slot
 
     def ids(self) -> tuple[str, ...]:
         return tuple(i for _, ids in self.slots for i in ids)
@@ -76,20 +81,28 @@ class SlowReads:
             return None
         if not is_data_read(event.source, event.action, event.error_code):
             return None
+        if event.source_ip.endswith(".amazonaws.com"):
+            return None  # a service reading for the caller (an Athena query's scan)
         reads = self._reads.get(state.key)
         if reads is None:
             reads = self._reads[state.key] = _Reads()
-        count = reads.add(event.event_time_ms, event.event_id)
+        slot = reads.add(event.event_time_ms, event.event_id)
+        if slot is None:
+            return None
+        count = reads.total
         tally = reads.tally
         tally.reach(event.event_time_ms, float(count))
-        if tally.days < 1 or not state.mature:
-            return None  # none of its days watched to the end (a restart): its usual is unknown
+        # the first day this process saw began when it did (an install, a restart, a principal
+        # forgotten while idle): a whole day must be watched before the high means anything
+        whole_days = tally.days - 1
+        if whole_days < 1 or not state.mature:
+            return None
         usual = max(tally.high, MIN_USUAL)
-        limit = RATIO * usual * youth_margin(tally.days)
-        slot = event.event_time_ms // SLOT_MS
+        limit = RATIO * usual * youth_margin(whole_days)
         if count < limit or slot == reads.paged_slot:
             return None
         reads.paged_slot = slot
+        recurs = {"recurs": tally.paged} if tally.recurs(count) else {}
         return make_finding(
             state,
             event,
@@ -100,7 +113,12 @@ class SlowReads:
             ids=reads.ids(),
             first_ms=reads.first_ms(),
             explanation={
-                "data_reads_6h": {"value": float(count), "baseline": tally.high, "threshold": limit}
+                "data_reads_6h": {
+                    "value": float(count),
+                    "baseline": tally.high,
+                    "threshold": limit,
+                },
+                **recurs,  # as much as a day that paged: triage holds it (detect.anomaly.tally)
             },
         )
 
