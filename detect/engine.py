@@ -165,7 +165,7 @@ class DetectionEngine:
                 state.established
                 and self.baselines is not None
                 and not new.action
-                and not state.privilege_new(event.action, event.event_time_ms)
+                and not state.privilege_new(event)
             )
             flags = state.observe(event, source)
             x = state.features()

@@ -233,12 +233,19 @@ class PrincipalState:
             self.novel_days[dim] = self.novel_days.get(dim, 0) + 1
         return True
 
-    def privilege_new(self, action: str, at_ms: int) -> bool:
-        """A permission-changing call this principal first made (successfully) less than a day
-        before `at_ms`: done twice today is not yet its routine (seed 1001: a person's backdoor
-        user at night passed as routine because a first one had paged that afternoon)."""
-        since = self.privilege_since.get(action, 0)
-        return since > 0 and at_ms - since < DAY_MS
+    def privilege_new(self, event: AuditEvent) -> bool:
+        """A permission-changing call that is not yet this principal's routine (judged before
+        `observe`): its first success (a refused try made the call seen, not done), or, for a
+        person or an AI agent, a call first made less than a day before (seed 1001: a person's
+        backdoor user at night passed as routine because a first one had paged that afternoon;
+        a pipeline's IAM changes on its first deploy day are its job)."""
+        if event.action_class != "privilege" or event.error_code:
+            return False
+        since = self.privilege_since.get(event.action)
+        if since is None:
+            return event.action not in self.seen["sensitive"]
+        recent = since > 0 and event.event_time_ms - since < DAY_MS
+        return recent and self.actor_kind != "service"
 
     def novelty_share(self, dim: str) -> float | None:
         """The share of the principal's active days after its first that brought a new value of

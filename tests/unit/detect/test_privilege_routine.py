@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from detect.engine import DetectionEngine
+from detect.features import PrincipalState
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
 from tests.factories import BASE_TIME, make_event
@@ -28,32 +29,32 @@ PERSON = {
 }
 DAY = timedelta(days=1)
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+PERSON_KEY = "arn:aws:iam::123456789012:user/mateo"
 
 
-def _iam(action: str, params: dict[str, str], at: datetime) -> AuditEvent:
+def _iam(action: str, params: dict[str, str], at: datetime, **extra: str) -> AuditEvent:
     return make_event(
         eventName=action,
         eventSource="iam.amazonaws.com",
         readOnly=False,
         requestParameters=params,
         at=at,
-        **PERSON,
+        **(PERSON | extra),
     )
 
 
-def _backdoor(user: str, at: datetime) -> list[AuditEvent]:
+def _backdoor(user: str, at: datetime, **extra: str) -> list[AuditEvent]:
+    attach = {"userName": user, "policyArn": ADMIN}
     return [
-        _iam("CreateUser", {"userName": user}, at),
-        _iam("CreateAccessKey", {"userName": user}, at + timedelta(seconds=15)),
-        _iam(
-            "AttachUserPolicy", {"userName": user, "policyArn": ADMIN}, at + timedelta(seconds=26)
-        ),
+        _iam("CreateUser", {"userName": user}, at, **extra),
+        _iam("CreateAccessKey", {"userName": user}, at + timedelta(seconds=15), **extra),
+        _iam("AttachUserPolicy", attach, at + timedelta(seconds=26), **extra),
     ]
 
 
-def _run(gap: timedelta) -> tuple[set[str], list[AuditEvent], list[AuditEvent]]:
-    """Four days of a person's reads, then two backdoor users `gap` apart: the event ids in
-    alerts, and each backdoor's calls."""
+def _run(gap: timedelta, **denied: str) -> tuple[set[str], list[AuditEvent], list[AuditEvent]]:
+    """Four days of a person's reads, then two backdoor users `gap` apart (the first refused
+    if `denied` names an errorCode): the event ids in alerts, and each backdoor's calls."""
     history = [
         make_event(
             eventName="ListRoles",
@@ -65,7 +66,8 @@ def _run(gap: timedelta) -> tuple[set[str], list[AuditEvent], list[AuditEvent]]:
         for m in range(0, 120, 2)
     ]
     start = BASE_TIME + 4 * DAY + timedelta(hours=9, minutes=30)
-    first, second = _backdoor("deploy-bot2", start), _backdoor("svc-metrics", start + gap)
+    first = _backdoor("deploy-bot2", start, **denied)
+    second = _backdoor("svc-metrics", start + gap)
     engine = DetectionEngine(rules=load_rules())
     ids: set[str] = set()
     for event in [*history, *first, *second]:
@@ -78,3 +80,20 @@ def test_a_second_admin_user_the_same_day_is_not_excused_as_routine() -> None:
     ids, first, second = _run(timedelta(hours=8))
     assert first[-1].event_id in ids  # AdministratorAccess attached to a new user pages
     assert second[-1].event_id in ids  # and so does the second, eight hours later
+
+
+def test_a_first_success_after_refused_tries_is_not_routine() -> None:
+    """Refused the same call 20 hours earlier, the person had tried it -- never done it; a
+    pipeline's second IAM change of its first day is its job, a person's is not yet."""
+    at = BASE_TIME + 4 * DAY
+    state = PrincipalState(PERSON_KEY, "human")
+    attach = {"userName": "svc-metrics", "policyArn": ADMIN}
+    state.observe(_iam("AttachUserPolicy", attach, at, errorCode="AccessDenied"))
+    done = _iam("AttachUserPolicy", attach, at + timedelta(hours=20))
+    assert state.privilege_new(done)
+    state.observe(done)
+    assert state.privilege_new(_iam("AttachUserPolicy", attach, at + timedelta(hours=21)))
+    assert not state.privilege_new(_iam("AttachUserPolicy", attach, at + timedelta(hours=45)))
+    pipeline = PrincipalState("arn:aws:iam::123456789012:role/gha-deploy", "service")
+    pipeline.observe(done)
+    assert not pipeline.privilege_new(_iam("AttachUserPolicy", attach, at + timedelta(hours=21)))
