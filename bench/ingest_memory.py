@@ -51,6 +51,7 @@ from bench.serving import free_port, start_leash
 MIB = 2**20
 POLL_S = 0.5  # seconds between reads of /metrics and /v1/detector while waiting to catch up
 CATCH_UP_S = 1800.0  # seconds the sink and detector get to finish after the last 202
+START_S = 600.0  # seconds `leash up` may take to start (imports under tracemalloc are slow)
 SKEW = 3.0  # principal index = N * u**SKEW: low indices busy, a long tail seen rarely
 
 SITECUSTOMIZE = """\
@@ -231,7 +232,7 @@ def run(args: argparse.Namespace) -> list[Sample]:
             path = os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")])
             env |= {"PYTHONPATH": path, "LEASH_BENCH_TRACEMALLOC": str(args.tracemalloc)}
         port = args.port or free_port()
-        proc = start_leash(Path(tmp) / "data", port, env)
+        proc = start_leash(Path(tmp) / "data", port, env, timeout_s=START_S)
         headers = {
             "Authorization": f"Bearer {key}",
             "Content-Encoding": "gzip",
