@@ -25,9 +25,11 @@ its first. Tracemalloc slows Leash down severalfold: profile with fewer events.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import os
 import random
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -51,6 +53,7 @@ from bench.serving import free_port, start_leash
 MIB = 2**20
 POLL_S = 0.5  # seconds between reads of /metrics and /v1/detector while waiting to catch up
 CATCH_UP_S = 1800.0  # seconds the sink and detector get to finish after the last 202
+STOP_S = 120.0  # seconds `leash up` gets to drain after SIGTERM
 START_S = 600.0  # seconds `leash up` may take to start (imports under tracemalloc are slow)
 SKEW = 3.0  # principal index = N * u**SKEW: low indices busy, a long tail seen rarely
 
@@ -114,9 +117,11 @@ class Sample:
 
 
 def roles(root: psutil.Process) -> dict[str, psutil.Process]:
-    """The tree's processes by role: api (leash up), detector (its long-lived spawned child),
-    and any other child (a training fit, the resource tracker) by its pid."""
+    """The tree's processes by role: api (leash up), detector (its oldest spawned child: a
+    training fit is spawned too, later), and any other child (a fit: "train:PID", the resource
+    tracker) by its pid."""
     found = {"api": root}
+    spawned: list[psutil.Process] = []
     for child in root.children(recursive=True):
         try:
             cmdline = " ".join(child.cmdline())
@@ -124,11 +129,29 @@ def roles(root: psutil.Process) -> dict[str, psutil.Process]:
             continue
         if "resource_tracker" in cmdline:
             found[f"tracker:{child.pid}"] = child
-        elif "detector" not in found and "spawn_main" in cmdline:
-            found["detector"] = child
+        elif "spawn_main" in cmdline:
+            spawned.append(child)
         else:
             found[f"other:{child.pid}"] = child
+    spawned.sort(key=lambda p: p.create_time())
+    for index, child in enumerate(spawned):
+        found["detector" if index == 0 else f"train:{child.pid}"] = child
     return found
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, as an operator would; SIGKILL to the tree if it has not drained in STOP_S (a
+    training fit in progress is waited for)."""
+    tree = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(STOP_S)
+    except subprocess.TimeoutExpired:
+        print(f"leash up did not stop within {STOP_S:.0f} s of SIGTERM: killed", flush=True)
+        for child in [psutil.Process(proc.pid), *tree]:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+        proc.wait(STOP_S)
 
 
 def rss_of(procs: dict[str, psutil.Process]) -> tuple[dict[str, float], dict[str, float]]:
@@ -260,8 +283,9 @@ def run(args: argparse.Namespace) -> list[Sample]:
                     role: status_kib(p.pid, "VmHWM") / 1024 for role, p in roles(soak.root).items()
                 }
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(120)
+            stop(proc)
+            if args.log:
+                shutil.copy(Path(tmp) / "leash.log", args.log)
     print_table(soak.samples, peaks)
     return soak.samples
 
@@ -272,16 +296,20 @@ def print_table(samples: list[Sample], peaks: dict[str, float]) -> None:
     print(
         f"{'sample':>7} {'acked':>10} {'stored':>10} "
         + " ".join(f"{c + ' RSS':>13} {c + ' anon':>14}" for c in columns)
-        + f" {'others':>8} {'total':>8}"
+        + f" {'train RSS':>9} {'others':>8} {'total':>8}"
     )
     for s in samples:
-        others = sum(v for k, v in s.rss.items() if k not in columns)
+        training = sum(v for k, v in s.rss.items() if k.startswith("train:"))
+        others = sum(v for k, v in s.rss.items() if k not in columns) - training
         cells = " ".join(f"{s.rss.get(c, 0):>13,.0f} {s.anon.get(c, 0):>14,.0f}" for c in columns)
         print(
-            f"{s.label:>7} {s.acked:>10,} {s.stored:>10,} {cells} {others:>8,.0f}"
-            f" {sum(s.rss.values()):>8,.0f}"
+            f"{s.label:>7} {s.acked:>10,} {s.stored:>10,} {cells} {training:>9,.0f}"
+            f" {others:>8,.0f} {sum(s.rss.values()):>8,.0f}"
         )
-    print("MiB; peak RSS (VmHWM): " + ", ".join(f"{k} {v:,.0f}" for k, v in peaks.items()))
+    print(
+        "MiB (train: a retraining fit's child, while one runs); peak RSS (VmHWM) of the "
+        "processes alive at the end: " + ", ".join(f"{k} {v:,.0f}" for k, v in peaks.items())
+    )
 
 
 def snapshots(directory: Path) -> Iterator[tuple[int, list[Path]]]:
@@ -319,6 +347,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--tracemalloc", type=Path, help="dump tracemalloc snapshots here")
     parser.add_argument("--top", type=Path, help="print the snapshots in this dir and exit")
+    parser.add_argument("--log", type=Path, help="keep leash up's log here")
     args = parser.parse_args()
     if args.top:
         print_top(args.top)
