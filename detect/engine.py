@@ -15,7 +15,7 @@ from itertools import chain
 import numpy as np
 
 from detect.alerts.alert import Alert
-from detect.alerts.incidents import ATTACH_CLASSES, EVIDENCE_ONLY, AlertBook
+from detect.alerts.incidents import ATTACH_CLASSES, EVIDENCE_ONLY, MAX_OPEN, AlertBook
 from detect.alerts.paging import Pager
 from detect.alerts.provenance import UntrustedSpans
 from detect.anomaly.baseline import BaselineDetector
@@ -76,7 +76,8 @@ class DetectionEngine:
 
     `max_states` bounds the principals held in memory (a state holds minute windows and up to
     `MAX_SEEN` values per dimension): past it, the least recently active are forgotten with
-    everything kept about them (incidents, held findings), as if never seen.
+    everything kept about them (incidents, held findings), as if never seen. `max_incidents`
+    bounds the open incidents held (detect.alerts.incidents.AlertBook).
     """
 
     def __init__(
@@ -94,6 +95,7 @@ class DetectionEngine:
         corroboration_window_ms: int = 1_800_000,
         false_positive: Callable[[str, str], bool] | None = None,
         max_states: int = MAX_STATES,
+        max_incidents: int = MAX_OPEN,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if human_sigma_solo_level not in SEVERITIES:
@@ -106,7 +108,7 @@ class DetectionEngine:
         self.baselines = BaselineDetector() if baselines else None
         self.use_forest = forest
         self.explain_top = explain_top
-        self.book = AlertBook(quiet_gap_ms=quiet_gap_ms, clock=clock)
+        self.book = AlertBook(quiet_gap_ms=quiet_gap_ms, max_open=max_incidents, clock=clock)
         self.pager = Pager(self.book, window_ms=corroboration_window_ms)
         self.untrusted = UntrustedSpans()  # alerts over pushed-by-anyone events do not act
         self.org = OrgMemory()

@@ -20,3 +20,8 @@ def test_principal_states_stay_within_max_states_and_the_most_recent_are_kept() 
 def test_max_principals_reaches_the_engine() -> None:
     settings = DetectSettings(_env_file=None, max_principals=7)  # type: ignore[call-arg]
     assert DetectionEngine(**settings.engine_options()).max_states == 7
+
+
+def test_max_incidents_reaches_the_book() -> None:
+    settings = DetectSettings(_env_file=None, max_incidents=5)  # type: ignore[call-arg]
+    assert DetectionEngine(**settings.engine_options()).book.max_open == 5
