@@ -349,3 +349,31 @@ def test_a_backlog_past_the_memory_bound_survives_a_restart_without_filling_memo
     assert list(again.retained("t")) == expected  # what the dedupe cache is seeded from
     assert [r.value for r in again.subscriber(["t"], "g").poll(5000, 0.05)] == expected
     again.close()
+
+
+def test_records_read_back_span_segments_and_outgrow_a_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read back in spans (several entries per read): across segment files, and entries
+    larger than what a span reads past its last one."""
+    monkeypatch.setattr("ingest.bus.log.SEGMENT_BYTES", 50_000)
+    monkeypatch.setattr("ingest.bus.log.READ_SPAN_BYTES", 8_000)
+    broker = EmbeddedBroker(partitions=3, log_dir=tmp_path, memory_bytes=0)
+    sub = broker.subscriber(["t"], "g")
+    sent = [
+        (f"k{i % 7}".encode(), bytes([i % 251]) * (40_000 if i % 17 == 0 else 300 + i))
+        for i in range(400)
+    ]
+    for start in range(0, 400, 25):
+        broker.publish("t", sent[start : start + 25]).result(timeout=5)
+    assert len(list((tmp_path / "log").glob("*.seg"))) > 3
+    got = []
+    while batch := sub.poll(61, 0.05):
+        got += batch
+    assert broker.held_bytes() == 0
+    assert sorted((r.key, r.value) for r in got) == sorted(sent)
+    by_partition = {}
+    for r in got:
+        by_partition.setdefault(r.partition, []).append(r.offset)
+    assert all(offsets == sorted(offsets) for offsets in by_partition.values())
+    broker.close()
