@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     min_free_disk_mb: int = Field(default=256, ge=0)
     # MiB of records the embedded bus holds in memory for groups still to read them; a group
     # further behind (the detector under a burst) reads the rest back from the bus log
-    bus_memory_mb: int = Field(default=128, ge=0)
+    bus_memory_mb: int = Field(default=64, ge=0)
     # seconds between hand-backs of the C heap's free pages to the OS (glibc malloc_trim: a
     # burst's freed buffers otherwise keep RSS at its peak); 0 turns it off
     heap_trim_interval_s: float = Field(default=10.0, ge=0)

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 DISK_CHECK_S = 1.0  # free space under the log is looked up at most this often
 RETRY_WRITE_S = 1.0  # after a failed log write (disk full), publishes fail fast this long
 MAX_GROUP_COMMIT = 50_000  # records; one fsync covers at most this many queued records
-DEFAULT_MEMORY_BYTES = 128 * 2**20  # bytes of records held in memory (a log holds the rest)
+DEFAULT_MEMORY_BYTES = 64 * 2**20  # bytes of records held in memory (a log holds the rest)
 RETAINED_CHUNK = 10_000  # records read back from the log at a time by `retained`
 
 
