@@ -4,7 +4,8 @@ Request bodies, bus records and store batches are large short-lived C allocation
 512 B do not go through pymalloc), made and freed on many threads; glibc keeps what they freed
 in its per-thread arenas, so a burst leaves the process's RSS at its peak long after the
 memory is free. `malloc_trim(0)` returns those pages. The API process runs a `HeapTrimmer`;
-the detector child calls `trim_heap` between batches.
+the detector child calls `trim_heap` between batches. chDB allocates through its own
+jemalloc, which keeps freed pages the same way; the trimmer has it purge them too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import ctypes
 import ctypes.util
 import logging
 import sys
+from collections.abc import Callable
 from functools import cache
 
 from ingest.worker import ThreadWorker
@@ -43,14 +45,19 @@ def trim_heap() -> bool:
 
 
 class HeapTrimmer(ThreadWorker):
-    """Calls `trim_heap` every `interval_s` seconds (a walk of the arenas: milliseconds)."""
+    """Every `interval_s` seconds: `release` (the embedded store's own allocator, when the
+    process holds one: ChdbStore.release_memory), then `trim_heap` (a walk of the arenas:
+    milliseconds)."""
 
-    def __init__(self, interval_s: float) -> None:
+    def __init__(self, interval_s: float, release: Callable[[], object] | None = None) -> None:
         super().__init__("heap-trim")
         self.interval_s = interval_s
+        self._release = release
         self.trims = 0
 
     def _run(self) -> None:
         while not self._stopping.wait(self.interval_s):
+            if self._release is not None:
+                self._release()
             trim_heap()
             self.trims += 1

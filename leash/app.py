@@ -53,7 +53,9 @@ def start_workers(
         raise ValueError("detection needs the services it reports alerts to")
     sink_worker = SinkWorker(runtime, group_id=runtime.settings.kafka.group_id) if sink else None
     if runtime.settings.heap_trim_interval_s:
-        runtime.workers.append(HeapTrimmer(runtime.settings.heap_trim_interval_s).start())
+        release = getattr(runtime.store, "release_memory", None)  # an embedded chDB store's
+        trimmer = HeapTrimmer(runtime.settings.heap_trim_interval_s, release=release)
+        runtime.workers.append(trimmer.start())
     if services is not None:
         runtime.workers.append(ServiceWorker(services).start())
         if detect:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -14,6 +15,8 @@ from chdb import session as chdb_session
 from ingest.store.base import ArrowRows, StoreUnavailable
 
 __all__ = ["ChdbStore", "table_rows"]
+
+logger = logging.getLogger(__name__)
 
 
 class ChdbStore:
@@ -58,6 +61,14 @@ class ChdbStore:
         """The result as an Arrow table (chDB runs the query without holding the GIL)."""
         with self._lock:
             return self._session.query(sql, "ArrowTable", params=_bindable(params))
+
+    def release_memory(self) -> None:
+        """Hand the pages chDB's allocator (jemalloc) keeps for reuse back to the OS: under
+        steady inserts it keeps ~100-300 MB that the process never needs at once again."""
+        try:
+            self.command("SYSTEM JEMALLOC PURGE")
+        except Exception as exc:  # noqa: BLE001 - a chDB built without jemalloc has none to free
+            logger.debug("chDB could not purge its allocator: %s", exc)
 
     def ping(self) -> bool:
         try:

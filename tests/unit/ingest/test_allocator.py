@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.allocator import trim_heap
+from ingest.allocator import HeapTrimmer, trim_heap
+from ingest.store import Store
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
 
@@ -36,3 +37,20 @@ def test_a_bursts_freed_buffers_leave_rss_until_the_heap_is_trimmed() -> None:
     assert freed - before > 150  # freed, yet still resident
     assert trim_heap()
     assert freed - anon_mib() > 150
+
+
+def test_the_trimmer_has_the_store_release_its_allocator_too() -> None:
+    released = threading.Event()
+    trimmer = HeapTrimmer(0.001, release=released.set).start()
+    try:
+        assert released.wait(10)
+    finally:
+        trimmer.stop()
+    assert not trimmer.alive()
+
+
+def test_chdb_releases_its_allocators_free_pages_on_request(store: Store) -> None:
+    release = getattr(store, "release_memory", None)
+    assert release is not None  # the embedded store offers it; leash.app wires it when present
+    release()
+    assert store.query("SELECT 1") == [(1,)]
