@@ -35,7 +35,7 @@ from detect.features import FEATURE_NAMES, PrincipalProfile, PrincipalState
 from detect.settings import DetectSettings
 from ingest.settings import Settings
 from ingest.store import Store
-from ingest.store.chdb import table_rows
+from ingest.store.base import table_rows
 
 logger = logging.getLogger(__name__)
 

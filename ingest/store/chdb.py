@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 from chdb import session as chdb_session
 
-from ingest.store.base import ArrowRows, StoreUnavailable
+from ingest.store.base import ArrowRows, StoreUnavailable, table_rows
 
 __all__ = ["ChdbStore", "table_rows"]
 
@@ -85,12 +85,6 @@ class ChdbStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def table_rows(table: pa.Table) -> list[tuple[Any, ...]]:
-    """An Arrow table's rows as tuples (what Store.query returns)."""
-    columns = [column.to_pylist() for column in table.columns]
-    return list(zip(*columns, strict=True)) if columns else []
 
 
 # ClickHouse parses a bound value in its escaped text format: a raw tab or newline ends it and a
