@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -55,6 +56,7 @@ def train_detector(
     min_rows: int = 200,
     random_state: int = 0,
     isolate: bool = False,
+    spill_dir: Path | None = None,
 ) -> DetectionModel:
     """Train forests and profiles on the stored events of the last `days` before `until_ms`.
 
@@ -74,18 +76,41 @@ def train_detector(
         history = load_history(store, since_ms=since, until_ms=until)
         return _timed(fit_history(history, fit, random_state=random_state), started)
     # the child gets the query results as Arrow tables where the store answers so (chDB), and
-    # builds the histories itself: Python objects for every minute hold the GIL for seconds
+    # builds the histories itself: Python objects for every minute hold the GIL for seconds.
+    # The tables go in files under `spill_dir`: held here, they stayed in this process (the
+    # API's) for the whole fit, minutes at millions of events
     tables = history_tables(store, since_ms=since, until_ms=until)
-    source: dict[str, pa.Table] | list[PrincipalHistory] = (
-        tables if tables is not None else list(load_history(store, since_ms=since, until_ms=until))
-    )
+    if tables is None:
+        built = list(load_history(store, since_ms=since, until_ms=until))
+        return _timed(_fit_isolated(built, fit, random_state=random_state), started)
+    if spill_dir is not None:
+        spill_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="train-", dir=spill_dir) as spill:
+        paths = _spill(tables, Path(spill))
+        del tables
+        pa.default_memory_pool().release_unused()
+        return _timed(_fit_isolated(paths, fit, random_state=random_state), started)
+
+
+def _spill(tables: Mapping[str, pa.Table], directory: Path) -> dict[str, Path]:
+    """Each table in an Arrow IPC file of its own (the child maps it back)."""
+    paths = {}
+    for name, table in tables.items():
+        paths[name] = directory / f"{name}.arrow"
+        with pa.OSFile(str(paths[name]), "wb") as sink, pa.ipc.new_file(sink, table.schema) as out:
+            out.write_table(table)
+    return paths
+
+
+def _fit_isolated(
+    source: dict[str, Path] | list[PrincipalHistory], fit: FitOptions, *, random_state: int
+) -> DetectionModel:
     try:
         with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-            model = pool.submit(_fit_in_child, source, fit, random_state=random_state).result()
+            return pool.submit(_fit_in_child, source, fit, random_state=random_state).result()
     except (OSError, BrokenProcessPool) as exc:  # no child possible here: fit in this process
         logger.warning("training in a child process failed (%s); fitting in this one", exc)
-        model = _fit_in_child(source, fit, random_state=random_state)
-    return _timed(model, started)
+        return _fit_in_child(source, fit, random_state=random_state)
 
 
 def _timed(model: DetectionModel, started: float) -> DetectionModel:
@@ -95,15 +120,20 @@ def _timed(model: DetectionModel, started: float) -> DetectionModel:
 
 
 def _fit_in_child(
-    source: dict[str, pa.Table] | list[PrincipalHistory],
+    source: dict[str, Path] | list[PrincipalHistory],
     fit: FitOptions,
     *,
     random_state: int,
 ) -> DetectionModel:
     if isinstance(source, dict):
-        history = build_history({name: table_rows(table) for name, table in source.items()})
+        history = build_history({name: table_rows(_read(path)) for name, path in source.items()})
         return fit_history(history, fit, random_state=random_state)
     return fit_history(source, fit, random_state=random_state)
+
+
+def _read(path: Path) -> pa.Table:
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
 
 
 @dataclass(frozen=True)
@@ -250,6 +280,7 @@ def train_and_save(store: Store, settings: Settings, detect: DetectSettings) -> 
         n_estimators=detect.n_estimators,
         min_rows=detect.min_train_rows,
         isolate=detect.train_in_child,
+        spill_dir=settings.data_dir / "tmp",
     )
     save_model(model, model_dir(settings), store)
     return model
