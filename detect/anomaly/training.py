@@ -87,19 +87,28 @@ def train_detector(
         spill_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="train-", dir=spill_dir) as spill:
         paths = _spill(tables, Path(spill))
-        del tables
-        pa.default_memory_pool().release_unused()
         return _timed(_fit_isolated(paths, fit, random_state=random_state), started)
 
 
-def _spill(tables: Mapping[str, pa.Table], directory: Path) -> dict[str, Path]:
-    """Each table in an Arrow IPC file of its own (the child maps it back)."""
-    paths = {}
-    for name, table in tables.items():
-        paths[name] = directory / f"{name}.arrow"
-        with pa.OSFile(str(paths[name]), "wb") as sink, pa.ipc.new_file(sink, table.schema) as out:
-            out.write_table(table)
-    return paths
+def _spill(parts: Iterable[Mapping[str, pa.Table]], directory: Path) -> dict[str, Path]:
+    """Each query's tables, part after part, in an Arrow IPC file of its own (the child maps
+    it back); a part is let go once written."""
+    files: dict[str, tuple[pa.NativeFile, pa.ipc.RecordBatchFileWriter, pa.Schema]] = {}
+    try:
+        for part in parts:
+            for name, table in part.items():
+                if name not in files:
+                    sink = pa.OSFile(str(directory / f"{name}.arrow"), "wb")
+                    files[name] = (sink, pa.ipc.new_file(sink, table.schema), table.schema)
+                _, writer, schema = files[name]
+                writer.write_table(table.cast(schema))
+            del part
+            pa.default_memory_pool().release_unused()
+    finally:
+        for sink, writer, _ in files.values():
+            writer.close()
+            sink.close()
+    return {name: directory / f"{name}.arrow" for name in files}
 
 
 def _fit_isolated(

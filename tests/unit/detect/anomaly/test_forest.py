@@ -191,3 +191,19 @@ def test_the_history_crosses_to_the_fit_as_files_the_api_does_not_hold(
     assert seen and all(issubclass(kind, Path) and there for kind, there in seen[0].values())
     assert set(seen[0]) == {"kinds", "buckets", "churn", "seen"}
     assert list(spill.iterdir()) == []  # removed once fitted
+
+
+def test_a_history_read_in_parts_fits_the_same_model(
+    store: ChdbStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The history SQL runs per part of the principals when there are many events (its
+    group-by state took GBs at once): the same profiles and forests as one read."""
+    _store_history(store, principals=5, minutes=120)
+    until = int(datetime(2026, 3, 3, tzinfo=UTC).timestamp() * 1000)
+    whole = train_detector(store, until_ms=until, min_rows=100, n_estimators=20, isolate=True)
+    monkeypatch.setattr("detect.anomaly.history.PART_EVENTS", 50)  # a part per 50 events
+    parts = train_detector(store, until_ms=until, min_rows=100, n_estimators=20, isolate=True)
+    assert parts.profiles == whole.profiles
+    assert parts.metadata["thresholds"] == whole.metadata["thresholds"]
+    odd = np.full((1, len(FEATURE_NAMES)), 7.0)
+    assert parts.detectors["all"].score_samples(odd) == whole.detectors["all"].score_samples(odd)
