@@ -10,9 +10,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from itertools import chain
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -90,29 +91,26 @@ def train_detector(
         return _timed(_fit_isolated(paths, fit, random_state=random_state), started)
 
 
-def _spill(parts: Iterable[Mapping[str, pa.Table]], directory: Path) -> dict[str, Path]:
-    """Each query's tables, part after part, in an Arrow IPC file of its own (the child maps
-    it back); a part is let go once written."""
-    files: dict[str, tuple[pa.NativeFile, pa.ipc.RecordBatchFileWriter, pa.Schema]] = {}
-    try:
-        for part in parts:
-            for name, table in part.items():
-                if name not in files:
-                    sink = pa.OSFile(str(directory / f"{name}.arrow"), "wb")
-                    files[name] = (sink, pa.ipc.new_file(sink, table.schema), table.schema)
-                _, writer, schema = files[name]
-                writer.write_table(table.cast(schema))
-            del part
-            pa.default_memory_pool().release_unused()
-    finally:
-        for sink, writer, _ in files.values():
-            writer.close()
-            sink.close()
-    return {name: directory / f"{name}.arrow" for name in files}
+def _spill(parts: Iterable[Mapping[str, pa.Table]], directory: Path) -> list[dict[str, Path]]:
+    """Each part's tables in Arrow IPC files of their own (the child maps them back a part at
+    a time); a part is let go once written."""
+    spilled = []
+    for number, part in enumerate(parts):
+        paths = {name: directory / f"{name}-{number:04d}.arrow" for name in part}
+        for name, table in part.items():
+            with (
+                pa.OSFile(str(paths[name]), "wb") as sink,
+                pa.ipc.new_file(sink, table.schema) as writer,
+            ):
+                writer.write_table(table)
+        spilled.append(paths)
+        del part
+        pa.default_memory_pool().release_unused()
+    return spilled
 
 
 def _fit_isolated(
-    source: dict[str, Path] | list[PrincipalHistory], fit: FitOptions, *, random_state: int
+    source: list[dict[str, Path]] | list[PrincipalHistory], fit: FitOptions, *, random_state: int
 ) -> DetectionModel:
     try:
         with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
@@ -129,15 +127,20 @@ def _timed(model: DetectionModel, started: float) -> DetectionModel:
 
 
 def _fit_in_child(
-    source: dict[str, Path] | list[PrincipalHistory],
+    source: list[dict[str, Path]] | list[PrincipalHistory],
     fit: FitOptions,
     *,
     random_state: int,
 ) -> DetectionModel:
-    if isinstance(source, dict):
-        history = build_history({name: table_rows(_read(path)) for name, path in source.items()})
-        return fit_history(history, fit, random_state=random_state)
-    return fit_history(source, fit, random_state=random_state)
+    if source and isinstance(source[0], PrincipalHistory):
+        return fit_history(source, fit, random_state=random_state)
+    parts = cast(list[dict[str, Path]], source)
+    # a part's rows become Python objects only while the fit reads that part's principals
+    history = chain.from_iterable(
+        build_history({name: table_rows(_read(path)) for name, path in part.items()})
+        for part in parts
+    )
+    return fit_history(history, fit, random_state=random_state)
 
 
 def _read(path: Path) -> pa.Table:

@@ -179,7 +179,7 @@ def test_the_history_crosses_to_the_fit_as_files_the_api_does_not_hold(
     fit_isolated, seen = training._fit_isolated, []
 
     def spy(source: Any, *args: Any, **kwargs: Any) -> Any:
-        seen.append({name: (type(p), p.exists()) for name, p in source.items()})
+        seen.append({name: (type(p), p.exists()) for part in source for name, p in part.items()})
         return fit_isolated(source, *args, **kwargs)
 
     monkeypatch.setattr(training, "_fit_isolated", spy)
