@@ -33,9 +33,11 @@ def wait_healthy(
     sys.exit(f"{what} did not start")
 
 
-def start_leash(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_leash(
+    data_dir: Path, port: int, env: dict[str, str], timeout_s: float = 60.0
+) -> subprocess.Popen[bytes]:
     """`leash up` (no dashboard) on `port` with `env` added, logging beside `data_dir`; returns
-    once it is healthy."""
+    once it is healthy (within `timeout_s`)."""
     log = data_dir.parent / "leash.log"
     command = [
         sys.executable,
@@ -52,4 +54,4 @@ def start_leash(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Po
         proc = subprocess.Popen(
             command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
         )
-    return wait_healthy(proc, port, f"leash up (see {log})")
+    return wait_healthy(proc, port, f"leash up (see {log})", timeout_s)

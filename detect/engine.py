@@ -15,7 +15,7 @@ from itertools import chain
 import numpy as np
 
 from detect.alerts.alert import Alert
-from detect.alerts.incidents import ATTACH_CLASSES, EVIDENCE_ONLY, AlertBook
+from detect.alerts.incidents import ATTACH_CLASSES, EVIDENCE_ONLY, MAX_OPEN, AlertBook
 from detect.alerts.paging import Pager
 from detect.alerts.provenance import UntrustedSpans
 from detect.anomaly.baseline import BaselineDetector
@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 FOREST_OPEN_MARGIN = 0.08  # forest score above its threshold needed to open an alert on its own
 FOREST_HIGH_MARGIN = 0.12  # anomaly score above the threshold that makes a forest finding "high"
-MAX_STATES = 200_000  # principals kept in memory; the least recently active are dropped beyond
+MAX_STATES = 200_000  # principals kept in memory by default; the least recently active beyond
 EXPIRE_AFTER_MS = 6 * 3_600_000  # principal's own event time after an incident's gap: forget it
 FORGET_AFTER_MS = 7 * 86_400_000  # newest event time anywhere after which any incident is dropped
 
@@ -73,6 +73,11 @@ class DetectionEngine:
 
     `false_positive(principal, rule)` is the analysts' verdicts (detect.alerts.feedback): a
     pattern marked false positive is held and corroborates nothing by itself.
+
+    `max_states` bounds the principals held in memory (a state holds minute windows and up to
+    `MAX_SEEN` values per dimension): past it, the least recently active are forgotten with
+    everything kept about them (incidents, held findings), as if never seen. `max_incidents`
+    bounds the open incidents held (detect.alerts.incidents.AlertBook).
     """
 
     def __init__(
@@ -89,6 +94,8 @@ class DetectionEngine:
         human_sigma_solo_level: str = "high",
         corroboration_window_ms: int = 1_800_000,
         false_positive: Callable[[str, str], bool] | None = None,
+        max_states: int = MAX_STATES,
+        max_incidents: int = MAX_OPEN,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if human_sigma_solo_level not in SEVERITIES:
@@ -101,7 +108,7 @@ class DetectionEngine:
         self.baselines = BaselineDetector() if baselines else None
         self.use_forest = forest
         self.explain_top = explain_top
-        self.book = AlertBook(quiet_gap_ms=quiet_gap_ms, clock=clock)
+        self.book = AlertBook(quiet_gap_ms=quiet_gap_ms, max_open=max_incidents, clock=clock)
         self.pager = Pager(self.book, window_ms=corroboration_window_ms)
         self.untrusted = UntrustedSpans()  # alerts over pushed-by-anyone events do not act
         self.org = OrgMemory()
@@ -113,6 +120,7 @@ class DetectionEngine:
             org=self.org, sigma_solo_level=human_sigma_solo_level, false_positive=false_positive
         )
         self.states: dict[str, PrincipalState] = {}
+        self.max_states = max_states
         self.scores: dict[str, float] = {}
         self.watermark_ms = 0
         self.events_seen = 0
@@ -204,7 +212,7 @@ class DetectionEngine:
         floor = self.watermark_ms - FORGET_AFTER_MS
         self.book.expire(self._clock_of, after_ms=EXPIRE_AFTER_MS, forget_before_ms=floor)
         self.pager.expire(self._clock_of, floor_ms=floor)
-        if len(self.states) > MAX_STATES:
+        if len(self.states) > self.max_states:
             self._evict()
         return output
 
@@ -374,8 +382,10 @@ class DetectionEngine:
         return False
 
     def _evict(self) -> None:
+        """Forget the least recently active principals, down to nine tenths of `max_states`
+        (so a batch that brings many new ones still ends within the bound)."""
         by_age = sorted(self.states.values(), key=lambda s: s.last_event_ms)
-        for state in by_age[: len(by_age) // 10]:
+        for state in by_age[: len(by_age) - self.max_states * 9 // 10]:
             del self.states[state.key]
             self.scores.pop(state.key, None)
             if self.baselines is not None:

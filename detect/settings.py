@@ -34,6 +34,12 @@ class DetectSettings(BaseSettings):
     # corroboration (an anomaly, or another rule on another event) within the window below
     human_sigma_solo_level: Literal["low", "medium", "high", "critical"] = "high"
     corroboration_window_s: float = Field(default=1800.0, gt=0)
+    # principals whose windows the engine keeps in memory; beyond it the least recently active
+    # tenth is forgotten (their windows, incidents and held findings; they start over as new)
+    max_principals: int = Field(default=200_000, ge=1)
+    # open incidents the engine holds (each remembers up to 20,000 event ids); beyond it the
+    # least recently active are let go: their alerts stay open, a later finding opens another
+    max_incidents: int = Field(default=10_000, ge=1)
 
     def engine_options(self) -> dict[str, Any]:
         """The DetectionEngine keyword arguments these settings decide."""
@@ -42,4 +48,6 @@ class DetectSettings(BaseSettings):
             "explain_top": self.explain_top,
             "human_sigma_solo_level": self.human_sigma_solo_level,
             "corroboration_window_ms": int(self.corroboration_window_s * 1000),
+            "max_states": self.max_principals,
+            "max_incidents": self.max_incidents,
         }

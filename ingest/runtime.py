@@ -79,6 +79,7 @@ def open_runtime(settings: Settings) -> Iterator[Runtime]:
         partitions=settings.kafka.partitions,
         options=settings.kafka,
         min_free_bytes=settings.min_free_disk_mb * 2**20,
+        memory_bytes=settings.bus_memory_mb * 2**20,
     )
     store = open_store(settings.resolved_store_url)
     runtime: Runtime | None = None

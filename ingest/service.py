@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from ingest.bus import BusUnavailable, Publisher
-from ingest.dedupe import DedupeCache
+from ingest.dedupe import DedupeCache, Searched
 from ingest.events import AuditEvent, Normalizer, Origin, RecordError, encode_event
 from ingest.parse import ParsedBody, decompress, parse_records
 from ingest.schema import EVENTS_TOPIC
@@ -52,6 +52,8 @@ class IngestResult:
     # one per id another request is publishing right now: a duplicate once that publish succeeded
     waiting: list[Future[None]] = field(default_factory=list, repr=False)
     unbound: int = 0  # records refused because the key is not bound to their principal
+    # the dedupe cache's search of `events`' ids, made beside the normalising (off the loop)
+    searched: Searched | None = field(default=None, repr=False)
 
     def body(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
@@ -150,6 +152,7 @@ class IngestService:
             else:
                 seen.add(event.event_id)
                 result.events.append(event)
+        result.searched = self.dedupe.search([event.event_id for event in result.events])
         return result
 
     def claim(self, result: IngestResult) -> None:
@@ -158,8 +161,10 @@ class IngestService:
         mine: Future[None] = Future()
         fresh = []
         with self._claims_lock:
-            for event in result.events:
-                if event.event_id in self.dedupe:
+            ids = [event.event_id for event in result.events]
+            stored = self.dedupe.seen(ids, result.searched)
+            for event, seen in zip(result.events, stored, strict=True):
+                if seen:
                     result.duplicates += 1
                 elif (other := self._claims.get(event.event_id)) is not None:
                     result.waiting.append(other)

@@ -134,6 +134,12 @@ class Settings(BaseSettings):
     # the embedded bus refuses events (503) while its disk has less free than this: room is
     # left for the store's merges and for what was already acknowledged to reach the store
     min_free_disk_mb: int = Field(default=256, ge=0)
+    # MiB of records the embedded bus holds in memory for groups still to read them; a group
+    # further behind (the detector under a burst) reads the rest back from the bus log
+    bus_memory_mb: int = Field(default=64, ge=0)
+    # seconds between hand-backs of the C heap's free pages to the OS (glibc malloc_trim: a
+    # burst's freed buffers otherwise keep RSS at its peak); 0 turns it off
+    heap_trim_interval_s: float = Field(default=10.0, ge=0)
     # the header an EventBridge connection's API-key auth sends (besides Authorization: Bearer)
     eventbridge_key_header: str = Field(default="x-leash-key", min_length=1)
     webhook_urls: Annotated[list[str], NoDecode] = []

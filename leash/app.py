@@ -10,6 +10,7 @@ from detect.api import response as response_routes
 from detect.api.decide import DecideFastPath
 from detect.services import Services, ServiceWorker, build_services, start_detection
 from detect.settings import DetectSettings
+from ingest.allocator import HeapTrimmer
 from ingest.api import RouterFactory, create_app
 from ingest.aws.worker import SqsPullWorker
 from ingest.runtime import Runtime
@@ -51,6 +52,10 @@ def start_workers(
     if detect and services is None:
         raise ValueError("detection needs the services it reports alerts to")
     sink_worker = SinkWorker(runtime, group_id=runtime.settings.kafka.group_id) if sink else None
+    if runtime.settings.heap_trim_interval_s:
+        release = getattr(runtime.store, "release_memory", None)  # an embedded chDB store's
+        trimmer = HeapTrimmer(runtime.settings.heap_trim_interval_s, release=release)
+        runtime.workers.append(trimmer.start())
     if services is not None:
         runtime.workers.append(ServiceWorker(services).start())
         if detect:

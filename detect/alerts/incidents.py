@@ -11,9 +11,10 @@ from detect.alerts.alert import MAX_ALERT_EVENT_IDS, Alert, alert_id, severity_r
 from detect.findings import SEVERITIES, Finding
 from ingest.events import AuditEvent
 
-__all__ = ["ATTACH_CLASSES", "EVIDENCE_ONLY", "AlertBook"]
+__all__ = ["ATTACH_CLASSES", "EVIDENCE_ONLY", "MAX_OPEN", "AlertBook"]
 
 MAX_TRACKED_IDS = 20_000  # ids remembered per open incident to count distinct events
+MAX_OPEN = 10_000  # open incidents held by default; the least recently active are let go beyond
 STORY_GAP_MS = 6 * 3_600_000  # a detector firing again this soon continues its incident
 # ...but a spree of deletes after this long a quiet is a new act: an agent that destroyed an
 # environment at 16:42 and destroys another at 19:12 is paged twice (a slow drip deletes every
@@ -46,10 +47,21 @@ class AlertBook:
     A finding joins the principal's open incident when it starts within `quiet_gap_ms` (event
     time) of the incident's last event and the alert was not resolved; otherwise it opens a new
     alert. Growth adds distinct events, widens the time span and may raise the severity.
+
+    At most `max_open` incidents are held (each remembers up to MAX_TRACKED_IDS event ids):
+    past it `expire` lets go of those whose last event is oldest. Their alerts stay stored and
+    open; a later finding of that principal opens a new alert instead of growing the old one.
     """
 
-    def __init__(self, *, quiet_gap_ms: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        quiet_gap_ms: int,
+        max_open: int = MAX_OPEN,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.quiet_gap_ms = quiet_gap_ms
+        self.max_open = max_open
         self._clock = clock
         self._open: dict[str, _Incident] = {}
 
@@ -101,6 +113,10 @@ class AlertBook:
         for principal, incident in list(self._open.items()):
             ended_ms = incident.alert.last_event_ms + self.quiet_gap_ms
             if ended_ms + after_ms < clock_of(principal) or ended_ms < forget_before_ms:
+                del self._open[principal]
+        if len(self._open) > self.max_open:
+            by_age = sorted(self._open.items(), key=lambda item: item[1].alert.last_event_ms)
+            for principal, _ in by_age[: len(by_age) - self.max_open]:
                 del self._open[principal]
 
     def forget(self, principal: str) -> None:

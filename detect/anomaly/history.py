@@ -134,6 +134,7 @@ class PrincipalHistory:
     novel_days: dict[str, int] = field(default_factory=dict)
 
 
+PART_EVENTS = 500_000  # stored events per history query part (see history_tables)
 _QUERIES = {"kinds": _KIND_SQL, "buckets": _BUCKETS_SQL, "churn": _CHURN_SQL, "seen": _SEEN_SQL}
 Rows = Sequence[tuple[Any, ...]]
 
@@ -148,15 +149,35 @@ def load_history(store: Store, *, since_ms: int, until_ms: int) -> Iterator[Prin
     return build_history({name: store.query(sql, params) for name, sql in _QUERIES.items()})
 
 
-def history_tables(store: Store, *, since_ms: int, until_ms: int) -> dict[str, pa.Table] | None:
+def history_tables(
+    store: Store, *, since_ms: int, until_ms: int, part_events: int | None = None
+) -> Iterator[dict[str, pa.Table]] | None:
     """load_history's query results as Arrow tables, for a store that answers in Arrow (chDB
     runs the SQL without the GIL; turning 50k rows of arrays into Python objects holds it for
-    seconds, so that part belongs to whichever process fits). None for other stores."""
+    seconds, so that part belongs to whichever process fits). None for other stores.
+
+    One dict of tables per part of the principals (by a hash of the key, every principal's
+    rows in one part), a part per `part_events` stored events: the queries' group-by state
+    for millions of events took GBs of the store's memory at once."""
     query_arrow = getattr(store, "query_arrow", None)
     if query_arrow is None:
         return None
     params = _params(since_ms, until_ms)
-    return {name: query_arrow(sql, params) for name, sql in _QUERIES.items()}
+    events = store.query(f"SELECT count() FROM {schema.EVENTS} WHERE {_RANGE}", params)[0][0]
+    parts = max(1, -(-int(events) // (part_events or PART_EVENTS)))
+    return (
+        {
+            name: query_arrow(sql.replace(_RANGE, _part(part, parts)), params)
+            for name, sql in _QUERIES.items()
+        }
+        for part in range(parts)
+    )
+
+
+def _part(part: int, parts: int) -> str:
+    if parts == 1:
+        return _RANGE
+    return f"{_RANGE} AND cityHash64(principal_key) % {parts} = {part}"
 
 
 def _params(since_ms: int, until_ms: int) -> dict[str, Any]:

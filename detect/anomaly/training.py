@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from itertools import chain
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -35,7 +37,7 @@ from detect.features import FEATURE_NAMES, PrincipalProfile, PrincipalState
 from detect.settings import DetectSettings
 from ingest.settings import Settings
 from ingest.store import Store
-from ingest.store.chdb import table_rows
+from ingest.store.base import table_rows
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ def train_detector(
     min_rows: int = 200,
     random_state: int = 0,
     isolate: bool = False,
+    spill_dir: Path | None = None,
 ) -> DetectionModel:
     """Train forests and profiles on the stored events of the last `days` before `until_ms`.
 
@@ -74,18 +77,47 @@ def train_detector(
         history = load_history(store, since_ms=since, until_ms=until)
         return _timed(fit_history(history, fit, random_state=random_state), started)
     # the child gets the query results as Arrow tables where the store answers so (chDB), and
-    # builds the histories itself: Python objects for every minute hold the GIL for seconds
+    # builds the histories itself: Python objects for every minute hold the GIL for seconds.
+    # The tables go in files under `spill_dir`: held here, they stayed in this process (the
+    # API's) for the whole fit, minutes at millions of events
     tables = history_tables(store, since_ms=since, until_ms=until)
-    source: dict[str, pa.Table] | list[PrincipalHistory] = (
-        tables if tables is not None else list(load_history(store, since_ms=since, until_ms=until))
-    )
+    if tables is None:
+        built = list(load_history(store, since_ms=since, until_ms=until))
+        return _timed(_fit_isolated(built, fit, random_state=random_state), started)
+    if spill_dir is not None:
+        spill_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="train-", dir=spill_dir) as spill:
+        paths = _spill(tables, Path(spill))
+        return _timed(_fit_isolated(paths, fit, random_state=random_state), started)
+
+
+def _spill(parts: Iterable[Mapping[str, pa.Table]], directory: Path) -> list[dict[str, Path]]:
+    """Each part's tables in Arrow IPC files of their own (the child maps them back a part at
+    a time); a part is let go once written."""
+    spilled = []
+    for number, part in enumerate(parts):
+        paths = {name: directory / f"{name}-{number:04d}.arrow" for name in part}
+        for name, table in part.items():
+            with (
+                pa.OSFile(str(paths[name]), "wb") as sink,
+                pa.ipc.new_file(sink, table.schema) as writer,
+            ):
+                writer.write_table(table)
+        spilled.append(paths)
+        del part
+        pa.default_memory_pool().release_unused()
+    return spilled
+
+
+def _fit_isolated(
+    source: list[dict[str, Path]] | list[PrincipalHistory], fit: FitOptions, *, random_state: int
+) -> DetectionModel:
     try:
         with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-            model = pool.submit(_fit_in_child, source, fit, random_state=random_state).result()
+            return pool.submit(_fit_in_child, source, fit, random_state=random_state).result()
     except (OSError, BrokenProcessPool) as exc:  # no child possible here: fit in this process
         logger.warning("training in a child process failed (%s); fitting in this one", exc)
-        model = _fit_in_child(source, fit, random_state=random_state)
-    return _timed(model, started)
+        return _fit_in_child(source, fit, random_state=random_state)
 
 
 def _timed(model: DetectionModel, started: float) -> DetectionModel:
@@ -95,15 +127,25 @@ def _timed(model: DetectionModel, started: float) -> DetectionModel:
 
 
 def _fit_in_child(
-    source: dict[str, pa.Table] | list[PrincipalHistory],
+    source: list[dict[str, Path]] | list[PrincipalHistory],
     fit: FitOptions,
     *,
     random_state: int,
 ) -> DetectionModel:
-    if isinstance(source, dict):
-        history = build_history({name: table_rows(table) for name, table in source.items()})
-        return fit_history(history, fit, random_state=random_state)
-    return fit_history(source, fit, random_state=random_state)
+    if source and isinstance(source[0], PrincipalHistory):
+        return fit_history(source, fit, random_state=random_state)
+    parts = cast(list[dict[str, Path]], source)
+    # a part's rows become Python objects only while the fit reads that part's principals
+    history = chain.from_iterable(
+        build_history({name: table_rows(_read(path)) for name, path in part.items()})
+        for part in parts
+    )
+    return fit_history(history, fit, random_state=random_state)
+
+
+def _read(path: Path) -> pa.Table:
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
 
 
 @dataclass(frozen=True)
@@ -250,6 +292,7 @@ def train_and_save(store: Store, settings: Settings, detect: DetectSettings) -> 
         n_estimators=detect.n_estimators,
         min_rows=detect.min_train_rows,
         isolate=detect.train_in_child,
+        spill_dir=settings.data_dir / "tmp",
     )
     save_model(model, model_dir(settings), store)
     return model

@@ -41,6 +41,7 @@ from detect.worker.messages import (
     Suppress,
     Unsuppress,
 )
+from ingest.allocator import trim_heap
 from ingest.events import AuditEvent, RecordError, decode_event
 from ingest.identity import build_identity_rules
 from ingest.settings import Settings
@@ -75,6 +76,7 @@ def run_child(
     store = PipeStore(connection, shared=shared)
     detector = ChildDetector(store, settings=settings, detect=detect, since_ms=since_ms)
     connection.send(Ready(os.getpid(), detector.progress()))
+    trimmed = time.monotonic()
     while True:
         try:
             message = connection.recv()
@@ -83,6 +85,10 @@ def run_child(
         if isinstance(message, Stop):
             return
         connection.send(detector.handle(message))
+        interval_s = settings.heap_trim_interval_s
+        if interval_s and time.monotonic() - trimmed >= interval_s:  # between batches: idle
+            trim_heap()
+            trimmed = time.monotonic()
 
 
 def _die_with_parent() -> None:

@@ -61,7 +61,6 @@ START_TIMEOUT_S = 120.0  # seconds a new child may take to import and build its 
 STOP_TIMEOUT_S = 10.0  # seconds the child gets to exit after Stop
 MAX_RESTARTS = 5  # child deaths tolerated within RESTART_WINDOW_S before giving up
 RESTART_WINDOW_S = 60.0  # seconds
-MAX_SCORES = 200_000  # principals' live scores mirrored (the engine keeps as many states)
 
 
 class ChildDied(RuntimeError):
@@ -295,7 +294,7 @@ class DetectorProcess(ThreadWorker):
         for key, value in result.scores.items():
             scores[key] = value
             scores.move_to_end(key)
-        while len(scores) > MAX_SCORES:
+        while len(scores) > self.settings.max_principals:  # as many as the child keeps
             scores.popitem(last=False)
         hits = self._suppressions.hits
         for suppression_id, count in result.hits.items():

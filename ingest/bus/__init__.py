@@ -25,20 +25,26 @@ def open_bus(
     partitions: int = 6,
     options: object = None,
     min_free_bytes: int = 0,
+    memory_bytes: int | None = None,
 ) -> Bus:
     """Open the bus named by `url`: `embedded://` or `kafka://host:port[,host:port]`.
 
     `embedded://` (alias `memory://`, its name before it became durable) is the in-process broker
     over a segment log: fsynced under `data_dir` when one is given, in memory only otherwise;
-    it refuses publishes while that disk has less than `min_free_bytes` free.
+    it refuses publishes while that disk has less than `min_free_bytes` free, and holds at most
+    `memory_bytes` of unread records in memory (None: its default), reading older ones back
+    from the log.
     """
     parsed = urlparse(url)
     match parsed.scheme:
         case "embedded" | "memory":
-            from ingest.bus.embedded import EmbeddedBroker
+            from ingest.bus.embedded import DEFAULT_MEMORY_BYTES, EmbeddedBroker
 
             return EmbeddedBroker(
-                partitions=partitions, log_dir=data_dir, min_free_bytes=min_free_bytes
+                partitions=partitions,
+                log_dir=data_dir,
+                min_free_bytes=min_free_bytes,
+                memory_bytes=DEFAULT_MEMORY_BYTES if memory_bytes is None else memory_bytes,
             )
         case "kafka":
             from ingest.bus.kafka import KafkaBus

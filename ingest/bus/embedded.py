@@ -9,29 +9,24 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from itertools import islice
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
 from ingest.bus.base import BusUnavailable, Record, TopicPartition
-from ingest.bus.log import LogEntry, Segment, SegmentLog
+from ingest.bus.log import LogEntry, Segment, SegmentLog, read_located
+from ingest.bus.partition import Partition
 
 logger = logging.getLogger(__name__)
 
 DISK_CHECK_S = 1.0  # free space under the log is looked up at most this often
 RETRY_WRITE_S = 1.0  # after a failed log write (disk full), publishes fail fast this long
 MAX_GROUP_COMMIT = 50_000  # records; one fsync covers at most this many queued records
-
-
-@dataclass
-class _Partition:
-    base_offset: int = 0  # offset of records[0]
-    next_offset: int = 0
-    records: deque[Record] = field(default_factory=deque)
+DEFAULT_MEMORY_BYTES = 64 * 2**20  # bytes of records held in memory (a log holds the rest)
+RETAINED_CHUNK = 10_000  # records read back from the log at a time by `retained`
 
 
 @dataclass
@@ -45,16 +40,25 @@ class EmbeddedBroker:
 
     With `log_dir`, every published batch is appended to a segment log and fsynced (one fsync per
     group of concurrent publishes) before it becomes visible and before its future resolves; on
-    start the log is replayed, and committed offsets are kept in `offsets.json`.
+    start the log is replayed, and committed offsets are kept in `offsets.json`. Then at most
+    `memory_bytes` of records (keys and values, shared out evenly over the partitions) are held
+    in memory: what a slow group has not read beyond that is read back from the log when it
+    gets there (ingest.bus.partition). Without a log every retained record stays in memory.
     """
 
     def __init__(
-        self, *, partitions: int = 6, log_dir: Path | None = None, min_free_bytes: int = 0
+        self,
+        *,
+        partitions: int = 6,
+        log_dir: Path | None = None,
+        min_free_bytes: int = 0,
+        memory_bytes: int = DEFAULT_MEMORY_BYTES,
     ) -> None:
         self.partitions = partitions
+        self._partition_bytes = memory_bytes // partitions if log_dir is not None else None
         self._lock = threading.Condition()
         self._offsets_lock = threading.Lock()
-        self._topics: dict[str, list[_Partition]] = {}
+        self._topics: dict[str, list[Partition]] = {}
         self._committed: dict[str, dict[TopicPartition, int]] = {}
         self._members: dict[str, list[EmbeddedSubscriber]] = {}
         self._log_dir = log_dir
@@ -84,21 +88,12 @@ class EmbeddedBroker:
             }
         self._log = SegmentLog(log_dir / "log")
         low = self._low_water()
-        for entry in self._log.replay():
+        for entry, location in self._log.replay_located():
             part = self._partition(entry.topic, entry.partition)
-            if not part.records and part.next_offset <= entry.offset:
+            if not part and part.next_offset <= entry.offset:
                 part.base_offset = entry.offset
             if entry.offset >= low.get((entry.topic, entry.partition), 0):
-                part.records.append(
-                    Record(
-                        entry.topic,
-                        entry.partition,
-                        entry.offset,
-                        entry.key,
-                        entry.value,
-                        entry.timestamp_ms,
-                    )
-                )
+                part.append(_record(entry), location)
             else:
                 part.base_offset = entry.offset + 1
             part.next_offset = entry.offset + 1
@@ -119,13 +114,13 @@ class EmbeddedBroker:
                     count += len(item.entries)
             mark = self._log.mark()
             try:
-                self._log.append([e for item in batch for e in item.entries])
+                locations = self._log.append([e for item in batch for e in item.entries])
                 self._log.sync()
             except OSError as exc:  # disk full or gone: never acknowledge, recover when it can
                 self._write_failed(batch, mark, exc)
                 continue
             self._failed = None
-            self._make_visible(batch)
+            self._make_visible(batch, locations)
 
     def _write_failed(self, batch: list[_Pending], mark: tuple[Segment, int], exc: OSError) -> None:
         """Fail this batch and everything queued behind it, hand their offsets back and cut the
@@ -151,22 +146,23 @@ class EmbeddedBroker:
         for item in failed:
             item.future.set_exception(BusUnavailable(f"bus log write failed: {exc}"))
 
-    def _make_visible(self, batch: list[_Pending]) -> None:
+    def _make_visible(self, batch: list[_Pending], locations: list[int]) -> None:
+        where = iter(locations)
         with self._lock:
             for item in batch:
                 for e in item.entries:
-                    self._topics[e.topic][e.partition].records.append(
-                        Record(e.topic, e.partition, e.offset, e.key, e.value, e.timestamp_ms)
-                    )
+                    self._topics[e.topic][e.partition].append(_record(e), next(where))
             self._lock.notify_all()
         for item in batch:
             item.future.set_result(None)
 
     # -- publishing -------------------------------------------------------------------------
-    def _partition(self, topic: str, partition: int) -> _Partition:
+    def _partition(self, topic: str, partition: int) -> Partition:
         parts = self._topics.get(topic)
         if parts is None:
-            parts = self._topics[topic] = [_Partition() for _ in range(self.partitions)]
+            parts = self._topics[topic] = [
+                Partition(self._partition_bytes) for _ in range(self.partitions)
+            ]
         return parts[partition]
 
     def _disk_low(self) -> str:
@@ -209,10 +205,7 @@ class EmbeddedBroker:
                 part.next_offset += 1
             if self._log is None:
                 for e in entries:
-                    part = self._topics[topic][e.partition]
-                    part.records.append(
-                        Record(topic, e.partition, e.offset, e.key, e.value, now_ms)
-                    )
+                    self._topics[topic][e.partition].append(_record(e))
                 self._lock.notify_all()
                 future.set_result(None)
                 return future
@@ -254,21 +247,21 @@ class EmbeddedBroker:
             ]
             member._assign(assigned, self._committed.get(group_id, {}))
 
-    def _fetch(self, tp: TopicPartition, position: int, limit: int) -> list[Record]:
-        part = self._partition(*tp)
-        start = max(position - part.base_offset, 0)
-        if start >= len(part.records):
-            return []
-        # one pass from the nearer end: indexing a deque walks its blocks on every access, which
-        # cost ~1 us a record at a backlog of 50k (5.6% of the API's GIL samples); skipping from
-        # the left to a reader near the tail of a big backlog costs the whole backlog instead
-        records = part.records
-        end = min(start + limit, len(records))
-        if start <= len(records) - end:
-            return list(islice(records, start, end))
-        tail = list(islice(reversed(records), len(records) - end, len(records) - start))
-        tail.reverse()
-        return tail
+    def _fetch(self, tp: TopicPartition, position: int, limit: int) -> list[Record | int]:
+        """Up to `limit` records of `tp` from `position` (consecutive offsets from there, or
+        from the oldest retained): one to be read back from the log is its location still
+        (`_read_back` turns those into records, outside the lock)."""
+        cold, hot = self._partition(*tp).fetch(position, limit)
+        return [*cold, *hot] if cold else list(hot)
+
+    def _read_back(self, fetched: list[Record | int]) -> list[Record]:
+        """`fetched` with every location replaced by the record the log holds there."""
+        locations = [item for item in fetched if isinstance(item, int)]
+        if not locations:
+            return [item for item in fetched if not isinstance(item, int)]
+        assert self._log_dir is not None  # (only a broker with a log hands out locations)
+        read = iter(read_located(self._log_dir / "log", locations))
+        return [_record(next(read)) if isinstance(item, int) else item for item in fetched]
 
     def _commit(self, group_id: str, offsets: Mapping[TopicPartition, int]) -> None:
         # one writer of offsets.json at a time, snapshotting inside, so a stale snapshot never
@@ -280,10 +273,7 @@ class EmbeddedBroker:
                 snapshot = self._offsets_snapshot()
                 low = self._low_water()
                 for (topic, p), mark in low.items():
-                    part = self._partition(topic, p)
-                    while part.records and part.records[0].offset < mark:
-                        part.records.popleft()
-                        part.base_offset = part.records[0].offset if part.records else mark
+                    self._partition(topic, p).trim(mark)
             if self._log_dir is not None:
                 _write_atomic(self._log_dir / "offsets.json", orjson.dumps(snapshot))
                 with self._queue_ready:  # the writer thread owns the log; deletion is rare
@@ -308,11 +298,25 @@ class EmbeddedBroker:
         shared = set(tables[0]).intersection(*tables[1:])
         return {tp: min(t[tp] for t in tables) for tp in shared}
 
-    def retained(self, topic: str) -> list[bytes]:
+    def retained(self, topic: str) -> Iterator[bytes]:
         """Values of the records some group has not committed yet (after a restart: what was
-        durable but not yet processed), oldest first per partition."""
+        durable but not yet processed), oldest first per partition; those no longer in memory
+        are read back from the log a chunk at a time."""
         with self._lock:
-            return [r.value for part in self._topics.get(topic, []) for r in part.records]
+            parts = [
+                (list(part.cold_locations()), [r.value for r in part.records])
+                for part in self._topics.get(topic, [])
+            ]
+        for cold, hot in parts:
+            for start in range(0, len(cold), RETAINED_CHUNK):
+                chunk = cold[start : start + RETAINED_CHUNK]
+                yield from (r.value for r in self._read_back(list(chunk)))
+            yield from hot
+
+    def held_bytes(self) -> int:
+        """Keys and values of the records held in memory (the rest of the backlog is on disk)."""
+        with self._lock:
+            return sum(part.hot_bytes for parts in self._topics.values() for part in parts)
 
     def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
         with self._lock:
@@ -387,20 +391,24 @@ class EmbeddedSubscriber:
             while True:
                 out = [] if self._paused else self._collect(max_records)
                 if out or broker._closed:
-                    return out
+                    break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return []
                 broker._lock.wait(remaining)
+        # records no longer in memory are read from the log without the lock: publishes go on
+        return broker._read_back(out)
 
-    def _collect(self, max_records: int) -> list[Record]:
+    def _collect(self, max_records: int) -> list[Record | int]:
         tps = list(self._positions)
-        out: list[Record] = []
+        out: list[Record | int] = []
         for i in range(len(tps)):
             tp = tps[(self._next + i) % len(tps)]
-            got = self._broker._fetch(tp, self._positions[tp], max_records - len(out))
+            position = self._positions[tp]
+            got = self._broker._fetch(tp, position, max_records - len(out))
             if got:
-                self._positions[tp] = got[-1].offset + 1
+                first = max(position, self._broker._partition(*tp).base_offset)
+                self._positions[tp] = first + len(got)
                 out.extend(got)
             if len(out) >= max_records:
                 break
@@ -440,3 +448,9 @@ def _write_atomic(path: Path, data: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def _record(entry: LogEntry) -> Record:
+    return Record(
+        entry.topic, entry.partition, entry.offset, entry.key, entry.value, entry.timestamp_ms
+    )

@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Any, Protocol, overload
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["ArrowRows", "Store", "StoreUnavailable"]
+__all__ = ["ArrowRows", "Store", "StoreUnavailable", "table_rows"]
+
+
+def table_rows(table: pa.Table) -> list[tuple[Any, ...]]:
+    """An Arrow table's rows as tuples (what Store.query returns).
+
+    Here, not beside ChdbStore: the processes that turn Arrow history into rows (the detector
+    child, a training fit) never open a store, and importing chdb maps its ~170 MB library."""
+    columns = [column.to_pylist() for column in table.columns]
+    return list(zip(*columns, strict=True)) if columns else []
 
 
 class StoreUnavailable(RuntimeError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -11,9 +12,11 @@ from typing import Any
 import pyarrow as pa
 from chdb import session as chdb_session
 
-from ingest.store.base import ArrowRows, StoreUnavailable
+from ingest.store.base import ArrowRows, StoreUnavailable, table_rows
 
 __all__ = ["ChdbStore", "table_rows"]
+
+logger = logging.getLogger(__name__)
 
 
 class ChdbStore:
@@ -59,6 +62,14 @@ class ChdbStore:
         with self._lock:
             return self._session.query(sql, "ArrowTable", params=_bindable(params))
 
+    def release_memory(self) -> None:
+        """Hand the pages chDB's allocator (jemalloc) keeps for reuse back to the OS: under
+        steady inserts it keeps ~100-300 MB that the process never needs at once again."""
+        try:
+            self.command("SYSTEM JEMALLOC PURGE")
+        except Exception as exc:  # noqa: BLE001 - a chDB built without jemalloc has none to free
+            logger.debug("chDB could not purge its allocator: %s", exc)
+
     def ping(self) -> bool:
         try:
             return self.query("SELECT 1") == [(1,)]
@@ -74,12 +85,6 @@ class ChdbStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def table_rows(table: pa.Table) -> list[tuple[Any, ...]]:
-    """An Arrow table's rows as tuples (what Store.query returns)."""
-    columns = [column.to_pylist() for column in table.columns]
-    return list(zip(*columns, strict=True)) if columns else []
 
 
 # ClickHouse parses a bound value in its escaped text format: a raw tab or newline ends it and a

@@ -328,3 +328,12 @@ def test_bulk_reads_fill_at_most_half_an_alerts_evidence_the_deletes_after_them_
     alert = grown[1]
     assert alert.event_count == 3041 and len(alert.event_ids) == 540
     assert alert.event_ids[-40:] == deletes
+
+
+def test_the_book_holds_at_most_max_open_incidents_and_keeps_the_most_recent() -> None:
+    book = AlertBook(quiet_gap_ms=30 * MIN_MS, max_open=3)
+    for n in range(6):
+        book.merge(finding(n * MIN_MS, principal=f"p{n}", ids=(f"e{n}",)), "destructive")
+    book.expire(lambda _: 6 * MIN_MS, after_ms=6 * 60 * MIN_MS, forget_before_ms=0)
+    assert len(book) == 3  # six principals each opened one
+    assert [book.current(f"p{n}") is not None for n in range(6)] == [False] * 3 + [True] * 3

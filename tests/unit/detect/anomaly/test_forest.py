@@ -7,6 +7,7 @@ import pickle
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -164,3 +165,45 @@ def test_a_model_trained_on_other_features_is_not_used(store: ChdbStore, tmp_pat
     with pytest.raises(IncompatibleModel, match="other features"):
         load_model(path)
     assert latest_model(tmp_path / "models") is None  # the worker then retrains at once
+
+
+def test_the_history_crosses_to_the_fit_as_files_the_api_does_not_hold(
+    store: ChdbStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The serving process spills the history tables to files under the spill dir before the
+    fit starts (held in memory, they stayed for the whole fit) and removes them after it."""
+    from detect.anomaly import training
+
+    _store_history(store, principals=3, minutes=120)
+    until = int(datetime(2026, 3, 3, tzinfo=UTC).timestamp() * 1000)
+    fit_isolated, seen = training._fit_isolated, []
+
+    def spy(source: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append({name: (type(p), p.exists()) for part in source for name, p in part.items()})
+        return fit_isolated(source, *args, **kwargs)
+
+    monkeypatch.setattr(training, "_fit_isolated", spy)
+    spill = tmp_path / "spill"
+    model = train_detector(
+        store, until_ms=until, min_rows=100, n_estimators=20, isolate=True, spill_dir=spill
+    )
+    assert model.profiles
+    assert seen and all(issubclass(kind, Path) and there for kind, there in seen[0].values())
+    assert set(seen[0]) == {"kinds", "buckets", "churn", "seen"}
+    assert list(spill.iterdir()) == []  # removed once fitted
+
+
+def test_a_history_read_in_parts_fits_the_same_model(
+    store: ChdbStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The history SQL runs per part of the principals when there are many events (its
+    group-by state took GBs at once): the same profiles and forests as one read."""
+    _store_history(store, principals=5, minutes=120)
+    until = int(datetime(2026, 3, 3, tzinfo=UTC).timestamp() * 1000)
+    whole = train_detector(store, until_ms=until, min_rows=100, n_estimators=20, isolate=True)
+    monkeypatch.setattr("detect.anomaly.history.PART_EVENTS", 50)  # a part per 50 events
+    parts = train_detector(store, until_ms=until, min_rows=100, n_estimators=20, isolate=True)
+    assert parts.profiles == whole.profiles
+    assert parts.metadata["thresholds"] == whole.metadata["thresholds"]
+    odd = np.full((1, len(FEATURE_NAMES)), 7.0)
+    assert parts.detectors["all"].score_samples(odd) == whole.detectors["all"].score_samples(odd)
