@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.serving import free_port, start_leash, wait_healthy
+from bench.serving import free_port, gzip_json_headers, start_leash, wait_healthy
 
 KEY = "bench-admin-key"
 SECRET = "whsec_" + base64.b64encode(b"bench-webhook-secret-0123456789").decode()
@@ -244,11 +244,7 @@ def _ingest_load(port: int, rate: float, batch: int, stop: Any, out: Any) -> Non
 
     per_s = max(rate / batch, 0.1)
     bodies, _ = make_bodies(load_templates(), int(rate * 600) or batch, batch)  # 10 min of load
-    headers = {
-        "Authorization": f"Bearer {KEY}",
-        "Content-Encoding": "gzip",
-        "Content-Type": "application/json",
-    }
+    headers = gzip_json_headers(KEY)
     sent, started = 0, time.perf_counter()
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as client:
         for n, body in enumerate(bodies):

@@ -48,7 +48,7 @@ import orjson
 import psutil
 
 from bench.ingest_throughput import load_templates, stored_from_metrics
-from bench.serving import free_port, start_leash
+from bench.serving import free_port, gzip_json_headers, start_leash
 
 MIB = 2**20
 POLL_S = 0.5  # seconds between reads of /metrics and /v1/detector while waiting to catch up
@@ -256,11 +256,7 @@ def run(args: argparse.Namespace) -> list[Sample]:
             env |= {"PYTHONPATH": path, "LEASH_BENCH_TRACEMALLOC": str(args.tracemalloc)}
         port = args.port or free_port()
         proc = start_leash(Path(tmp) / "data", port, env, timeout_s=START_S)
-        headers = {
-            "Authorization": f"Bearer {key}",
-            "Content-Encoding": "gzip",
-            "Content-Type": "application/json",
-        }
+        headers = gzip_json_headers(key)
         try:
             with httpx.Client(
                 base_url=f"http://127.0.0.1:{port}",

@@ -30,7 +30,7 @@ import httpx
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.serving import start_leash
+from bench.serving import gzip_json_headers, start_leash
 
 DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "invictus-ir_aws_dataset"
 
@@ -87,11 +87,7 @@ def bench_leash(
     with tempfile.TemporaryDirectory() as tmp:
         proc = start_leash(Path(tmp) / "data", port, {"LEASH_API_KEYS": f"{key}:admin"})
         url = f"http://127.0.0.1:{port}"
-        headers = {
-            "Authorization": f"Bearer {key}",
-            "Content-Encoding": "gzip",
-            "Content-Type": "application/json",
-        }
+        headers = gzip_json_headers(key)
         try:
             with httpx.Client(
                 base_url=url,

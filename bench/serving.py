@@ -12,6 +12,15 @@ from pathlib import Path
 import httpx
 
 
+def gzip_json_headers(key: str) -> dict[str, str]:
+    """Headers for POSTing gzip'd JSON bodies to Leash with API key `key`."""
+    return {
+        "Authorization": f"Bearer {key}",
+        "Content-Encoding": "gzip",
+        "Content-Type": "application/json",
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
