@@ -34,11 +34,19 @@ SLOT_IDS = 16  # evidence kept per slot
 
 
 @dataclass
+class _Slot:
+    """Reads in one 10-minute slot, and the first SLOT_IDS of them as evidence."""
+
+    slot: int
+    count: int = 0
+    ids: list[str] = field(default_factory=list)
+
+
+@dataclass
 class _Reads:
     """One principal's reads in the last six hours, by slot, and its days' highs."""
 
-    slots: deque[tuple[int, list[str]]] = field(default_factory=deque)
-    counts: dict[int, int] = field(default_factory=dict)
+    slots: deque[_Slot] = field(default_factory=deque)
     total: int = 0
     tally: Tally = field(default_factory=lambda: Tally(SLOW_MS))
     paged_slot: int = -1  # one finding per slot while over the bar
@@ -46,28 +54,26 @@ class _Reads:
     def add(self, time_ms: int, event_id: str) -> int | None:
         """Count a read; the slot it counted in, None for one older than the window."""
         slot = time_ms // SLOT_MS
-        if not self.slots or slot > self.slots[-1][0]:
-            self.slots.append((slot, []))
-            self.counts[slot] = 0
-        elif slot <= self.slots[-1][0] - SLOW_MS // SLOT_MS:
+        if not self.slots or slot > self.slots[-1].slot:
+            self.slots.append(_Slot(slot))
+        elif slot <= self.slots[-1].slot - SLOW_MS // SLOT_MS:
             return None  # hours late (a backfill): outside the window it would join
         else:
-            slot = self.slots[-1][0]  # late by minutes: counted with the newest slot
-        while self.slots and self.slots[0][0] <= slot - SLOW_MS // SLOT_MS:
-            gone, _ = self.slots.popleft()
-            self.total -= self.counts.pop(gone)
-        ids = self.slots[-1][1]
-        if len(ids) < SLOT_IDS:
-            ids.append(event_id)
-        self.counts[slot] += 1
+            slot = self.slots[-1].slot  # late by minutes: counted with the newest slot
+        while self.slots and self.slots[0].slot <= slot - SLOW_MS // SLOT_MS:
+            self.total -= self.slots.popleft().count
+        newest = self.slots[-1]
+        if len(newest.ids) < SLOT_IDS:
+            newest.ids.append(event_id)
+        newest.count += 1
         self.total += 1
         return slot
 
     def ids(self) -> tuple[str, ...]:
-        return tuple(i for _, ids in self.slots for i in ids)
+        return tuple(i for each in self.slots for i in each.ids)
 
     def first_ms(self) -> int:
-        return self.slots[0][0] * SLOT_MS if self.slots else 0
+        return self.slots[0].slot * SLOT_MS if self.slots else 0
 
 
 class SlowReads:
