@@ -145,7 +145,7 @@ class BehaviourDetector:
         elif result == "denied":
             seen.denied_ms = event.event_time_ms
             found.append(self._refusals.denied_burst(state, event))
-        found.append(self._refusals.session_start(state, event, denied=result == "denied"))
+        found.append(self._refusals.session_start(state, event, record, denied=result == "denied"))
         found.extend(context)
         return [f for f in found if f is not None]
 

@@ -5,12 +5,15 @@ BehaviourDetector (detect.anomaly.behaviour)."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from detect.anomaly.habit import JOB_HIGH, WINDOW_MS, make_finding, past_own, past_own_finding
 from detect.anomaly.tally import DAY_MS, TallyBook
 from detect.features import PrincipalState
 from detect.findings import Finding
+from detect.rules.record import field as lookup
 from ingest.events import AuditEvent
 
 __all__ = ["Refusals"]
@@ -104,18 +107,20 @@ class Refusals:
         )
 
     def session_start(
-        self, state: PrincipalState, event: AuditEvent, *, denied: bool
+        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], *, denied: bool
     ) -> Finding | None:
         """A workload session refused credential reads again and again in its first minutes:
         stolen or freshly assumed credentials being tried on secrets. Needs no history: the
         session itself is new."""
-        session = self._sessions.get(event.principal)
+        if state.actor_kind == "human":
+            return None
+        name = session_of(event, record) if state.actor_kind == "service" else event.principal
+        session = self._sessions.get(name)
         if session is None:
-            session = self._sessions[event.principal] = Session(event.event_time_ms)
+            session = self._sessions[name] = Session(event.event_time_ms)
             if len(self._sessions) > MAX_SESSIONS:
                 self._sessions.popitem(last=False)
-        fresh = event.event_time_ms - session.first_ms <= SESSION_START_MS
-        if not fresh or state.actor_kind == "human":
+        if event.event_time_ms - session.first_ms > SESSION_START_MS:
             return None
         session.calls += 1
         session.refusals += denied
@@ -199,6 +204,20 @@ class Refusals:
         self._denied.forget(principal)
         self._denied_fast.forget(principal)
         self._refused_starts.pop(principal, None)
+
+
+def session_of(event: AuditEvent, record: Mapping[str, Any]) -> str:
+    """A workload's session: its temporary credentials (the access key AWS issued when the
+    service assumed its role), not its session ARN -- Lambda names every session of a function
+    after the function, so the ARN stays one "session" for the role's whole life (fresh seed
+    1022: a Lambda role's new credentials, used from outside, refused eight different listings
+    in their first seconds, then read three buckets' exports; nothing paged)."""
+    key = lookup(record, "userIdentity", "accessKeyId")
+    return (
+        f"{event.principal}#{key}"
+        if isinstance(key, str) and key.startswith("ASIA")
+        else (event.principal)
+    )
 
 
 def refused_share(state: PrincipalState, event: AuditEvent) -> float:

@@ -13,8 +13,9 @@ from datetime import timedelta
 from detect.anomaly.refusals import Refusals
 from detect.engine import DetectionEngine
 from detect.rules.catalogue import load_rules
-from ingest.events import AuditEvent
-from tests.factories import BASE_TIME, make_event, mature_state
+from detect.rules.record import record_of
+from ingest.events import AuditEvent, Normalizer
+from tests.factories import BASE_TIME, make_event, make_record, mature_state
 
 ROLE = {"role": "reporting-task", "session": "aws-go-sdk-1722375070115152000"}
 PERSON = {"role": "AWSReservedSSO_Developer_4f2a9c1e", "session": "erin@example.com"}
@@ -178,7 +179,8 @@ def test_after_a_restart_an_agents_refused_start_waits_for_a_second_sign() -> No
     found = [
         f
         for e in stolen
-        if (f := refusals.session_start(state, e, denied=bool(e.error_code))) is not None
+        if (f := refusals.session_start(state, e, record_of(e), denied=bool(e.error_code)))
+        is not None
     ]
     assert [(f.rule, f.tier) for f in found] == [("baseline:refused_session_start", "hold")]
 
@@ -196,3 +198,40 @@ def test_an_agent_refused_many_calls_among_its_work_is_no_habit_of_refused_start
     assert opened(sorted([*busy, *stolen], key=lambda e: e.event_time_ms)) == [
         "baseline:refused_session_start"
     ]
+
+
+LAMBDA = {"role": "recs-handler-role", "session": "recs-handler", "userAgent": "Boto3/1.32.26"}
+
+
+def invocation(hour: int, key: str, calls: list[tuple[str, str]], ip: str) -> list[AuditEvent]:
+    """A Lambda function's calls under the credentials `key` AWS issued it for this cold start
+    (Lambda names every session after the function: the session ARN never changes)."""
+    normalizer = Normalizer()
+    events = []
+    for i, (action, error) in enumerate(calls):
+        record = make_record(
+            eventName=action,
+            errorCode=error or None,
+            sourceIPAddress=ip,
+            at=BASE_TIME + timedelta(hours=hour, seconds=i),
+            **LAMBDA,
+        )
+        record["userIdentity"]["accessKeyId"] = key
+        events.append(normalizer.normalize(record))
+    return events
+
+
+def test_a_functions_new_credentials_refused_nearly_everything_page() -> None:
+    """Fresh seed 1022: a Lambda role's credentials, taken and used from outside, were refused
+    eight different listings in their first seconds, then read buckets' exports. Every
+    invocation shares the function's session ARN, so its first minutes are the credentials'."""
+    work = [("PutObject", ""), ("GetQueueAttributes", ""), ("GetSecretValue", "")]
+    days = [
+        e
+        for hour in range(0, 96, 2)
+        for e in invocation(hour, f"ASIAWORK{hour:012d}", work, f"3.81.95.{hour % 250}")
+    ]
+    assert days[0].actor_kind == "service"
+    probe = [(action, "AccessDenied") for action in LISTINGS] + [("GetObject", "")]
+    stolen = invocation(97, "ASIAZDANQFOCHLRGGCHJ", probe, "175.235.107.115")
+    assert opened([*days, *stolen]) == ["baseline:refused_session_start"]
