@@ -242,14 +242,19 @@ class BehaviourDetector:
     ) -> Finding | None:
         """A person's console sign-in without MFA from a network it never signed in from. One
         with MFA (an Identity Center sign-in always says so) raises nothing, but the secrets that
-        session reads next from there are held (SecretReads.console_secrets) for the note to
-        corroborate: a phished or hijacked SSO session (seed 976: a read-only user's sign-in
-        from a Tor exit, then eleven secrets in two minutes -- she never read one before)."""
+        session reads next from there are a sign (SecretReads.console_secrets): a phished or
+        hijacked SSO session (seed 976: a read-only user's sign-in from a Tor exit, then eleven
+        secrets in two minutes -- she never read one before)."""
         if event.action != "ConsoleLogin" or not state.mature:
             return None
         if not new.net or len(state.seen["net"]) <= 1:
             return None  # (this event's network is in the set already: observe() ran)
         with_mfa = str(lookup(record, "additionalEventData", "MFAUsed") or "").lower() != "no"
+        # a network nobody here works from, for a person seen on enough days to know theirs
+        strange = state.active_days > CONSOLE_KNOWN_DAYS and not self.org.shared_network(
+            new.net, state.key
+        )
+        finding = None
         if not with_mfa:
             finding = make_finding(
                 state,
@@ -260,8 +265,7 @@ class BehaviourDetector:
                 f"({event.source_ip})",
                 explanation={"ip": event.source_ip, "network": new.net},
             )
-            judged = state.active_days > CONSOLE_KNOWN_DAYS
-            if judged and not self.org.shared_network(new.net, state.key):
+            if strange:
                 return finding
         # Without MFA: a network colleagues work from (the office, the VPN), or a person seen on
         # too few days to know their networks yet (a young install: home on day two, a trip on
@@ -272,7 +276,8 @@ class BehaviourDetector:
         # paging.) With MFA or without, the secrets that session reads next are that second
         # sign (SecretReads.console_secrets).
         seen.console, seen.console_secrets = (event.source_ip, event.event_time_ms), set()
-        return None if with_mfa else replace(finding, tier="hold")
+        seen.console_strange = strange
+        return None if finding is None else replace(finding, tier="hold")
 
     def _region(
         self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], new_region: bool

@@ -41,6 +41,7 @@ class Seen:
     # a console sign-in held for its new network: (ip, ms) and the secrets read from there since
     console: tuple[str, int] = ("", -(10**15))
     console_secrets: set[str] = field(default_factory=set)
+    console_strange: bool = False  # ... from a network nobody here uses, by a known person
     # functions it created with another function's own role: name -> (role, created ms, event)
     borrowed: dict[str, tuple[str, int, str]] = field(default_factory=dict)
     # a client product new to an agent or a workload that rarely sees one: (client, first ms),

@@ -182,10 +182,14 @@ class SecretReads:
     def console_secrets(
         self, state: PrincipalState, event: AuditEvent, names: list[str], seen: Seen
     ) -> Finding | None:
-        """CONSOLE_SECRETS different secrets read within WINDOW_MS of a console sign-in held for
-        its new network, from that network: what a stolen password is for (seeds 887, 903: a
-        person's console session from a new network read ten secrets in two minutes, fewer
-        than their busiest ten minutes, and nothing paged)."""
+        """CONSOLE_SECRETS different secrets read within WINDOW_MS of a console sign-in from a
+        network the person never used, from that network: what a stolen password or session is
+        for (seeds 887, 903: a person's console session from a new network read ten secrets in
+        two minutes, fewer than their busiest ten minutes, and nothing paged). It waits for the
+        sign-in's own finding where colleagues use that network or the person is too new to
+        know theirs; else it pages -- after a sign-in with MFA too, which raised nothing
+        (fresh seed 1023: an Identity Center session opened from a network neither she nor a
+        colleague ever used, then ten secrets in two minutes)."""
         ip, at = seen.console
         if event.source_ip != ip or not 0 <= event.event_time_ms - at <= WINDOW_MS:
             return None
@@ -200,7 +204,7 @@ class SecretReads:
             f"network this user never used ({ip})",
             explanation={"ip": ip, "secrets": sorted(seen.console_secrets)},
         )
-        return replace(finding, tier="hold")  # it pages with the sign-in it follows
+        return finding if seen.console_strange else replace(finding, tier="hold")
 
     def client_secrets(
         self, state: PrincipalState, event: AuditEvent, names: list[str], seen: Seen

@@ -284,3 +284,30 @@ def test_a_sign_in_with_mfa_from_a_new_network_pages_when_its_session_reads_secr
     assert [rule for _, rule in found] == ["baseline:console_secrets"]
     assert opened([*week, hijacked]) == []
     assert opened([*week, hijacked, *secret_reads("erin", at, exit_node, 4)]) == []
+
+
+def test_secrets_a_person_reads_daily_page_after_a_sign_in_with_mfa_from_a_strange_network() -> (
+    None
+):
+    """Fresh seed 1023: an Identity Center session opened from a network neither she nor any
+    colleague ever used, then ten secrets in two minutes -- the very secrets she reads every day,
+    at no more than her usual pace, from a person whose days often bring a new network (a new
+    network alone is no sign for her). From her home network or one colleagues share (a
+    second office), the same reads are her work."""
+    week = _days("erin", [f"{81 + day}.20.14.9" for day in range(8)], mfa="Yes")
+    for day in range(8):
+        week += secret_reads("erin", BASE_TIME + timedelta(days=day, hours=10), OFFICE, 10)
+    at = BASE_TIME + timedelta(days=8, hours=9)
+    stolen = "45.66.35.21"
+    session = [sign_in("erin", at, stolen, mfa="Yes"), *secret_reads("erin", at, stolen, 10)]
+    assert [rule for _, rule in opened([*week, *session])] == ["baseline:console_secrets"]
+    home = "81.20.14.9"
+    assert opened([*week, *secret_reads("erin", at, home, 10)]) == []
+    branch = "198.18.7.20"  # colleagues work from it every day
+    shared = [
+        sign_in(f"colleague{i}", at - timedelta(days=d), branch, mfa="Yes")
+        for i in range(4)
+        for d in range(1, 4)
+    ]
+    reads = [sign_in("erin", at, branch, mfa="Yes"), *secret_reads("erin", at, branch, 10)]
+    assert opened([*week, *shared, *reads], of=reads[-1]) == []
