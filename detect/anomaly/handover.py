@@ -57,7 +57,8 @@ class Handover:
         changer's or CloudFormation's role runs with permissions its creator borrowed. A
         service's own role (AWS assumed it for that service before), a role created within the
         day (a deploy creating its function's role), the caller's own role and a role it
-        handed over before are how deploys look."""
+        handed over before are how deploys look -- but an AI agent's function under its own
+        role waits for the agent to run it (_own_role)."""
         spec = PASSED_ROLES.get(event.action)
         if spec is None:
             return None
@@ -66,7 +67,12 @@ class Handover:
         for value in (str(v) for v in values if isinstance(v, str) and v):
             name = value.rpartition("/")[2] if "/" in value else value
             role = role_of(value) or (event.account, name)
-            if role_of(event.principal) == role or value in seen.passed:
+            if value in seen.passed:
+                continue
+            if role_of(event.principal) == role:
+                held = self._own_role(state, event, record, role, seen)
+                if held is not None:
+                    return held
                 continue
             if len(seen.passed) < MAX_VALUES:
                 seen.passed.add(value)
@@ -117,9 +123,7 @@ class Handover:
         whose = self.org.function_role(role, function) if function else ""
         if not whose:
             return None
-        if function not in seen.borrowed and len(seen.borrowed) >= MAX_BORROWED:
-            seen.borrowed.pop(next(iter(seen.borrowed)))
-        seen.borrowed[function] = (role[1], event.event_time_ms, event.event_id)
+        self._remember_borrowed(seen, function, role[1], whose, event)
         finding = make_finding(
             state,
             event,
@@ -130,6 +134,47 @@ class Handover:
             explanation={"action": event.action, "role": value, "capacity": whose},
         )
         return replace(finding, tier="hold")
+
+    def _own_role(
+        self,
+        state: PrincipalState,
+        event: AuditEvent,
+        record: Mapping[str, Any],
+        role: tuple[str, str],
+        seen: Seen,
+    ) -> Finding | None:
+        """An AI agent creating a function with its own role: code that keeps running with the
+        agent's permissions after its session ends, where neither the gate nor a quarantine of
+        the session reaches it (seed 998: a coding agent's function under its own role, invoked
+        twenty seconds later). Deploys hand functions roles of their own, so this is rare
+        work -- but not unheard of: it waits, and running the function within RUN_BORROWED_MS
+        (runs_borrowed) is its second sign. (A person's own role is an Identity Center or a
+        federated one, which no function can be given.)"""
+        if state.actor_kind != "agent":
+            return None
+        function = function_name(lookup(record, "requestParameters", "functionName"))
+        if not function or event.action != "CreateFunction20150331":
+            return None
+        whose = "the agent's own role"
+        self._remember_borrowed(seen, function, role[1], whose, event)
+        finding = make_finding(
+            state,
+            event,
+            "baseline:borrowed_role",
+            "high",
+            f"{event.action} gives function {function} {role[1]}, {whose}: code that runs "
+            "with the agent's permissions outside its sessions",
+            explanation={"action": event.action, "role": role[1], "capacity": whose},
+        )
+        return replace(finding, tier="hold")
+
+    @staticmethod
+    def _remember_borrowed(
+        seen: Seen, function: str, role: str, whose: str, event: AuditEvent
+    ) -> None:
+        if function not in seen.borrowed and len(seen.borrowed) >= MAX_BORROWED:
+            seen.borrowed.pop(next(iter(seen.borrowed)))
+        seen.borrowed[function] = (f"{role} ({whose})", event.event_time_ms, event.event_id)
 
     def runs_borrowed(
         self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: Seen
@@ -150,7 +195,7 @@ class Handover:
             event,
             RUN_BORROWED_RULE,
             "high",
-            f"invoked {function}, given {role} (another workload's role) "
+            f"invoked {function}, given {role} "
             f"{(event.event_time_ms - created_ms) // 1000} s earlier: running code with its "
             "permissions",
             ids=(created_id, event.event_id),

@@ -174,6 +174,17 @@ def test_the_callers_own_role_and_a_role_it_handed_over_before_do_not() -> None:
     assert opened([*_history(), before, again]) == ["baseline:borrowed_role"]
 
 
+def test_an_agent_creating_and_running_a_function_with_its_own_role_pages() -> None:
+    """Seed 998: a coding agent created a function with its own role and invoked it twenty
+    seconds later -- code that keeps the agent's permissions after its session, beyond the
+    gate. The create alone waits (above); run at once, it pages. A person's call is not this
+    (their own role is one no function can be given), nor is a later run."""
+    own = _create_function("ops-agent", **AGENT)
+    run = _invoke("maint-3eadfc", 0.4, **AGENT)
+    assert opened([*_history(), own, run]) == ["baseline:borrowed_role_run"]
+    assert opened([*_history(), own, _invoke("maint-3eadfc", 20, **AGENT)]) == []
+
+
 def test_a_role_leash_never_saw_act_does_not() -> None:
     assert opened([*_history(), _create_function("legacy-batch-role")]) == []
 
