@@ -71,9 +71,9 @@ MAX_NETS = 100_000  # networks (/16) whose users are remembered (least recently 
 MAX_ROLES = 50_000  # roles whose use is remembered (least recently used forgotten)
 NO_MFA_NORM_USERS = 3  # other people signing in to the console without MFA: the org's habit
 DAY_MS = 86_400_000
-# an account Leash has watched for less than this has shown nobody's habits yet (install days);
-# Saturdays and Sundays (UTC) do not count: an install that starts on a weekend has met the
-# weekend's few people, not the workforce that arrives on Monday
+# an account Leash has watched for less than this has shown nobody's habits yet (install days;
+# an install that starts on a weekend has met the weekend's few people, not the workforce that
+# arrives on Monday: it counts from then -- OrgMemory.young_account)
 ACCOUNT_YOUNG_MS = 2 * DAY_MS
 MAX_OUTSIDE_ACCOUNTS = 16  # per role: a vendor's few accounts, bounded against a flood
 # A role Lambda ran for at most this many functions (AWS names the session after the function)
@@ -576,13 +576,14 @@ class OrgMemory:
         return last is not None and 0 <= at_ms - last <= within_ms
 
     def young_account(self, account: str, at_ms: int) -> bool:
-        """Leash has watched this account for less than ACCOUNT_YOUNG_MS of working days before
-        `at_ms` (or never saw it): its first days, when every person is a stranger only because
-        nobody was watching. Weekends do not count (fresh seeds 1018, 1020, 1024: installs that
-        started on a Saturday paged Monday's first sign-ins without MFA and a vendor's trust
-        set up that morning -- two days old, but the workforce had not arrived yet)."""
+        """Leash has watched this account for less than ACCOUNT_YOUNG_MS before `at_ms` (or
+        never saw it): its first days, when every person is a stranger only because nobody was
+        watching. An install that began on a weekend counts from the Monday (fresh seeds 1018,
+        1020, 1024: installs begun on a Saturday paged Monday's first sign-ins without MFA and
+        a vendor's trust set up that morning -- two days old, but the workforce had not arrived
+        yet). A weekend later in the first days counts: the workforce was met before it."""
         first = self._accounts.get(account)
-        return first is None or working_ms(first, at_ms) < ACCOUNT_YOUNG_MS
+        return first is None or at_ms - working_start(first) < ACCOUNT_YOUNG_MS
 
     def known_account(self, account: str, before_ms: int) -> bool:
         first = self._accounts.get(account)
@@ -602,15 +603,11 @@ class OrgMemory:
         return None
 
 
-def working_ms(start_ms: int, end_ms: int) -> int:
-    """Milliseconds between two instants that fall on Monday to Friday (UTC)."""
-    total = 0
-    day = start_ms - start_ms % DAY_MS
-    while day < end_ms and total < ACCOUNT_YOUNG_MS:  # (past that, the rest does not matter)
-        if (day // DAY_MS + 3) % 7 < 5:  # 1970-01-01 was a Thursday: +3 makes Monday 0
-            total += min(end_ms, day + DAY_MS) - max(start_ms, day)
-        day += DAY_MS
-    return total
+def working_start(first_ms: int) -> int:
+    """When Leash began watching the workforce: `first_ms`, or -- for an install that began on
+    a Saturday or a Sunday (UTC) -- the Monday after it."""
+    weekday = (first_ms // DAY_MS + 3) % 7  # 1970-01-01 was a Thursday: +3 makes Monday 0
+    return first_ms if weekday < 5 else (first_ms // DAY_MS + 7 - weekday) * DAY_MS
 
 
 def delegated(event: AuditEvent) -> bool:

@@ -89,14 +89,21 @@ def test_on_the_installs_first_days_a_strangers_browser_sign_in_waits() -> None:
 
 def test_an_install_that_starts_on_a_weekend_is_young_until_two_working_days_passed() -> None:
     """Installed on a Saturday, Leash meets the weekend's on-call person; Monday morning's
-    people are strangers only because nobody was watching them. Two working days later a
-    stranger's sign-in pages again."""
+    people are strangers only because nobody was watching them. Two days after that Monday a
+    stranger's sign-in pages again. An install begun on a Thursday met the workforce before
+    the weekend: a stranger's sign-in on Saturday pages, as on any day two days in."""
     saturday = BASE_TIME - timedelta(days=2, hours=9)  # (BASE_TIME is a Monday, 09:00)
     weekend = [sign_in("oncall", saturday + timedelta(days=d), OFFICE, mfa="Yes") for d in (0, 1)]
     monday = sign_in("priya", BASE_TIME - timedelta(hours=2), "88.187.243.9")
     assert opened([*weekend, monday], of=monday) == []
     wednesday = sign_in("redteam", BASE_TIME + timedelta(days=2), "45.9.148.201")
     assert [rule for _, rule in opened([*weekend, wednesday], of=wednesday)] == [
+        "redflag:console_login_without_mfa"
+    ]
+    thursday = BASE_TIME - timedelta(days=4)
+    week = [sign_in("oncall", thursday + timedelta(days=d), OFFICE, mfa="Yes") for d in (0, 1)]
+    saturday_stranger = sign_in("redteam", thursday + timedelta(days=2, hours=3), "45.9.148.201")
+    assert [rule for _, rule in opened([*week, saturday_stranger], of=saturday_stranger)] == [
         "redflag:console_login_without_mfa"
     ]
 
