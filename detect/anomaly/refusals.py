@@ -114,22 +114,26 @@ class Refusals:
         session itself is new."""
         if state.actor_kind == "human":
             return None
-        name = session_of(event, record) if state.actor_kind == "service" else event.principal
-        session = self._sessions.get(name)
-        if session is None:
-            session = self._sessions[name] = Session(event.event_time_ms)
-            if len(self._sessions) > MAX_SESSIONS:
-                self._sessions.popitem(last=False)
-        if event.event_time_ms - session.first_ms > SESSION_START_MS:
+        at = event.event_time_ms
+        session = self._session(event.principal, at)
+        # how the credentials themselves began: a workload's temporary key (session_of), else
+        # the session (an agent's run)
+        start = (
+            self._session(session_of(event, record), at)
+            if state.actor_kind == "service"
+            else (session)
+        )
+        if at - start.first_ms <= SESSION_START_MS:
+            start.calls += 1
+            start.refusals += denied
+            if denied and len(start.refused) < SESSION_REFUSED_CALLS:
+                start.refused.setdefault(event.action, event.event_id)
+                if len(start.refused) == SESSION_REFUSED_CALLS:
+                    found = self._refused_start(state, event, start)
+                    if found is not None:
+                        return found
+        if at - session.first_ms > SESSION_START_MS:
             return None
-        session.calls += 1
-        session.refusals += denied
-        if denied and len(session.refused) < SESSION_REFUSED_CALLS:
-            session.refused.setdefault(event.action, event.event_id)
-            if len(session.refused) == SESSION_REFUSED_CALLS:
-                found = self._refused_start(state, event, session)
-                if found is not None:
-                    return found
         if not denied or event.action not in CREDENTIAL_CALLS:
             return None
         session.denied.append(event.event_id)
@@ -150,12 +154,25 @@ class Refusals:
             explanation={"catastrophic": text, "session": event.principal},
         )
 
+    def _session(self, name: str, at_ms: int) -> Session:
+        """The session `name` (kept while in use; the least recently used forgotten)."""
+        session = self._sessions.get(name)
+        if session is None:
+            session = self._sessions[name] = Session(at_ms)
+            if len(self._sessions) > MAX_SESSIONS:
+                self._sessions.popitem(last=False)
+        else:
+            self._sessions.move_to_end(name)
+        return session
+
     def _refused_start(
         self, state: PrincipalState, event: AuditEvent, session: Session
     ) -> Finding | None:
         """SESSION_REFUSED_CALLS different calls refused, nearly all it did, as a mature
-        workload's or AI agent's session starts. An agent whose sessions started that way on an
-        earlier day does it by habit (one that explores at its permission boundary), and one this
+        workload's or AI agent's session starts. One whose sessions started that way on an
+        earlier day does it by habit (an agent that explores at its permission boundary, a
+        scanner refused in the regions a policy denies; a workload's day that paged teaches it
+        too: each cold start is a session), and an agent this
         process has not watched for a whole day (after a restart) waits for a second sign (seed
         994: an ops agent's session from a new network refused 14 different listings, 34 of its
         first 35 calls, then it read prod exports; 1002: a coding agent refused 9-16 different
@@ -165,10 +182,9 @@ class Refusals:
         if session.refusals < SESSION_REFUSED_SHARE * session.calls:
             return None
         day = event.event_time_ms // DAY_MS
-        if state.actor_kind == "agent":
-            first = self._refused_starts.get(state.key)
-            if first is not None and first < day:
-                return None  # its habit
+        first = self._refused_starts.get(state.key)
+        if first is not None and first < day:
+            return None  # its habit
         if not state.mature:
             self._remember_refused_start(state, day)
             return None
@@ -187,11 +203,11 @@ class Refusals:
         if state.actor_kind == "agent" and not self._denied.get(state.key).days:
             self._remember_refused_start(state, day)
             return replace(finding, tier="hold")  # a restart: its habit is not known yet
+        if state.actor_kind == "service":
+            self._remember_refused_start(state, day)
         return finding
 
     def _remember_refused_start(self, state: PrincipalState, day: int) -> None:
-        if state.actor_kind != "agent":
-            return
         self._refused_starts.setdefault(state.key, day)
         if len(self._refused_starts) > MAX_SESSIONS:
             self._refused_starts.popitem(last=False)

@@ -235,3 +235,31 @@ def test_a_functions_new_credentials_refused_nearly_everything_page() -> None:
     probe = [(action, "AccessDenied") for action in LISTINGS] + [("GetObject", "")]
     stolen = invocation(97, "ASIAZDANQFOCHLRGGCHJ", probe, "175.235.107.115")
     assert opened([*days, *stolen]) == ["baseline:refused_session_start"]
+
+
+def test_a_functions_cold_starts_refused_by_habit_or_a_broken_permission_do_not() -> None:
+    """Each cold start brings new credentials, so a workload's refusals repeat session after
+    session: a scanner refused eight listings in the regions a policy denies, on every cold
+    start since its first day, does it by habit; a function whose secret permission a deploy
+    removed retries the read ten times a cold start -- its own calls, not new credentials
+    tried on secrets (that check keeps to the session's first minutes)."""
+    scanner = [(action, "AccessDenied") for action in LISTINGS] + [("GetObject", "")]
+    habit = [
+        e
+        for hour in range(0, 96, 2)
+        for e in invocation(hour, f"ASIASCAN{hour:012d}", scanner, f"3.81.95.{hour % 250}")
+    ]
+    assert opened(habit) == []
+    work = [("PutObject", ""), ("GetQueueAttributes", ""), ("GetSecretValue", "")]
+    days = [
+        e
+        for hour in range(0, 96, 2)
+        for e in invocation(hour, f"ASIAWORK{hour:012d}", work, f"3.81.95.{hour % 250}")
+    ]
+    broken = [("GetSecretValue", "AccessDeniedException")] * 10
+    retries = [
+        e
+        for hour in range(96, 100)
+        for e in invocation(hour, f"ASIABRKN{hour:012d}", broken, f"3.81.95.{hour}")
+    ]
+    assert opened([*days, *retries]) == []
