@@ -71,6 +71,8 @@ class Handover:
                 continue
             if role_of(event.principal) == role:
                 held = self._own_role(state, event, record, role, seen)
+                if len(seen.passed) < MAX_VALUES:
+                    seen.passed.add(value)  # the first time is judged; after it, its way
                 if held is not None:
                     return held
                 continue
@@ -147,13 +149,15 @@ class Handover:
         agent's permissions after its session ends, where neither the gate nor a quarantine of
         the session reaches it (seed 998: a coding agent's function under its own role, invoked
         twenty seconds later). Deploys hand functions roles of their own, so this is rare
-        work -- but not unheard of: it waits, and running the function within RUN_BORROWED_MS
-        (runs_borrowed) is its second sign. (A person's own role is an Identity Center or a
-        federated one, which no function can be given.)"""
-        if state.actor_kind != "agent":
+        work -- but not unheard of: the first time a mature agent does it waits, and running
+        the function within RUN_BORROWED_MS (runs_borrowed) is its second sign; after that
+        first time it is the agent's way of working (passed_role). (A person's own role is an
+        Identity Center or a federated one, which no function can be given.)"""
+        if state.actor_kind != "agent" or not state.mature:
             return None
+        # (Lambda's calls only -- a create or a configuration update -- name a function)
         function = function_name(lookup(record, "requestParameters", "functionName"))
-        if not function or event.action != "CreateFunction20150331":
+        if not function:
             return None
         whose = "the agent's own role"
         self._remember_borrowed(seen, function, role[1], whose, event)

@@ -183,6 +183,25 @@ def test_an_agent_creating_and_running_a_function_with_its_own_role_pages() -> N
     run = _invoke("maint-3eadfc", 0.4, **AGENT)
     assert opened([*_history(), own, run]) == ["baseline:borrowed_role_run"]
     assert opened([*_history(), own, _invoke("maint-3eadfc", 20, **AGENT)]) == []
+    switch = make_event(
+        eventName="UpdateFunctionConfiguration20150331v2",
+        eventSource="lambda.amazonaws.com",
+        readOnly=False,
+        requestParameters={"functionName": "maint-3eadfc", "role": own_arn("ops-agent")},
+        at=BASE_TIME + 4 * DAY,
+        **AGENT,
+    )
+    switch_run = _invoke("maint-3eadfc", 0.4, **AGENT)
+    assert opened([*_history(), switch, switch_run]) == ["baseline:borrowed_role_run"]
+
+
+def test_an_agent_that_tests_functions_under_its_own_role_every_day_does_it_by_habit() -> None:
+    """The first create-and-run pages; the same loop the days after is how this agent works."""
+    events = list(_history())
+    for day in range(3):
+        create = _create_function("ops-agent", at_hours=24 * day, **AGENT)
+        events += [create, _invoke("maint-3eadfc", 24 * 60 * day + 0.5, **AGENT)]
+    assert opened(events) == ["baseline:borrowed_role_run"]
 
 
 def test_a_role_leash_never_saw_act_does_not() -> None:
@@ -277,6 +296,10 @@ def _invoke(function: str, at_minutes: float, **who: Any) -> AuditEvent:
         at=BASE_TIME + 4 * DAY + timedelta(minutes=at_minutes),
         **(who or PERSON),
     )
+
+
+def own_arn(role: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:role/{role}"
 
 
 def _lambda_call(action: str, function: str, role: str, **who: Any) -> AuditEvent:
