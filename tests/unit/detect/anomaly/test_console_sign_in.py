@@ -244,12 +244,14 @@ def test_a_person_seen_on_three_days_signing_in_from_a_new_network_waits() -> No
     assert opened([*first, trip], of=trip) == []
 
 
-def secret_reads(user: str, at: datetime, ip: str, n: int) -> list[AuditEvent]:
+def secret_reads(
+    user: str, at: datetime, ip: str, n: int, store: str = "prod/payments"
+) -> list[AuditEvent]:
     return [
         make_event(
             eventName="GetSecretValue",
             eventSource="secretsmanager.amazonaws.com",
-            requestParameters={"secretId": f"prod/payments/key-{i}"},
+            requestParameters={"secretId": f"{store}/key-{i}"},
             userIdentity={
                 "type": "IAMUser",
                 "arn": f"arn:aws:iam::{ACCOUNT}:user/{user}",
@@ -293,28 +295,43 @@ def test_a_sign_in_with_mfa_from_a_new_network_pages_when_its_session_reads_secr
     assert opened([*week, hijacked, *secret_reads("erin", at, exit_node, 4)]) == []
 
 
-def test_secrets_a_person_reads_daily_page_after_a_sign_in_with_mfa_from_a_strange_network() -> (
-    None
-):
-    """Fresh seed 1023: an Identity Center session opened from a network neither she nor any
-    colleague ever used, then ten secrets in two minutes -- the very secrets she reads every day,
-    at no more than her usual pace, from a person whose days often bring a new network (a new
-    network alone is no sign for her). From her home network or one colleagues share (a
-    second office), the same reads are her work."""
+def test_secrets_read_after_a_sign_in_with_mfa_from_a_strange_network_page() -> None:
+    """Fresh seed 1023: an Identity Center session opened from a network neither he nor any
+    colleague ever used, then ten secrets in two minutes, at no more than his usual pace, by a
+    person whose days often bring a new network (a new network alone is no sign for him) --
+    four of the secrets he never read. Only his daily secrets from there (a trip), the same
+    reads from his home network, or from one colleagues share (a second office) are his work."""
     week = _days("erin", [f"{81 + day}.20.14.9" for day in range(8)], mfa="Yes")
     for day in range(8):
-        week += secret_reads("erin", BASE_TIME + timedelta(days=day, hours=10), OFFICE, 10)
+        week += secret_reads("erin", BASE_TIME + timedelta(days=day, hours=10), OFFICE, 6)
     at = BASE_TIME + timedelta(days=8, hours=9)
     stolen = "45.66.35.21"
-    session = [sign_in("erin", at, stolen, mfa="Yes"), *secret_reads("erin", at, stolen, 10)]
-    assert [rule for _, rule in opened([*week, *session])] == ["baseline:console_secrets"]
+    sign_in_there = sign_in("erin", at, stolen, mfa="Yes")
+    reads = [*secret_reads("erin", at, stolen, 6), *secret_reads("erin", at, stolen, 4, "prod/ci")]
+    assert [rule for _, rule in opened([*week, sign_in_there, *reads])] == [
+        "baseline:console_secrets"
+    ]
+    assert opened([*week, sign_in_there, *secret_reads("erin", at, stolen, 6)]) == []
     home = "81.20.14.9"
-    assert opened([*week, *secret_reads("erin", at, home, 10)]) == []
+    assert (
+        opened(
+            [
+                *week,
+                *secret_reads("erin", at, home, 6),
+                *secret_reads("erin", at, home, 4, "prod/ci"),
+            ]
+        )
+        == []
+    )
     branch = "198.18.7.20"  # colleagues work from it every day
     shared = [
         sign_in(f"colleague{i}", at - timedelta(days=d), branch, mfa="Yes")
         for i in range(4)
         for d in range(1, 4)
     ]
-    reads = [sign_in("erin", at, branch, mfa="Yes"), *secret_reads("erin", at, branch, 10)]
-    assert opened([*week, *shared, *reads], of=reads[-1]) == []
+    there = [
+        sign_in("erin", at, branch, mfa="Yes"),
+        *secret_reads("erin", at, branch, 6),
+        *secret_reads("erin", at, branch, 4, "prod/ci"),
+    ]
+    assert opened([*week, *shared, *there], of=there[-1]) == []
