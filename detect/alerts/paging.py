@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
 
 from detect.alerts.alert import Alert, severity_rank
 from detect.alerts.incidents import AlertBook
@@ -58,7 +57,6 @@ class Pager:
             return [result, *self._flush(finding.principal, since=self._since(finding))]
         if finding.tier == "page" or self._in_incident(finding):
             return []  # nothing new for a live incident: nothing to wait for
-        finding = self._restated(finding)
         me = (finding, action_class, action)
         if finding.tier == "trace":  # corroborates nothing: it only waits to join an alert
             traces = self._traces.setdefault(finding.principal, deque(maxlen=MAX_REMEMBERED))
@@ -87,29 +85,6 @@ class Pager:
             _drop_one(queue)
         queue.append(me)
         return []
-
-    def _restated(self, finding: Finding) -> Finding:
-        """A finding that restates the context of a twin waiting beside it is explained by that
-        twin too, and a twin explains the waiting findings that restate its context (fresh seed
-        1015: an admin deleting GuardDuty detectors in unused regions, each excused, used five
-        regions in ten minutes; that spread, corroborated by the new SDK the clean-up ran
-        with, paged the clean-up)."""
-        waiting = self._waiting.get(finding.principal)
-        if not waiting:
-            return finding
-        restated = RESTATES.get(finding.twin, frozenset())
-        if restated:
-            for i, (other, action_class, action) in enumerate(waiting):
-                if other.rule in restated and not other.twin:
-                    waiting[i] = (replace(other, twin=finding.twin), action_class, action)
-            return finding
-        if finding.twin or finding.rule not in _RESTATING:
-            return finding
-        since = self._since(finding)
-        for other, _, _ in waiting:
-            if other.last_event_ms >= since and finding.rule in RESTATES.get(other.twin, ()):
-                return replace(finding, twin=other.twin)
-        return finding
 
     def _since(self, finding: Finding) -> int:
         return finding.first_event_ms - self.window_ms

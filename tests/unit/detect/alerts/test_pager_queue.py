@@ -117,8 +117,7 @@ def test_a_persons_secret_sweep_on_a_heavy_reading_hour_is_one_sign() -> None:
 def test_calls_in_unused_regions_do_not_corroborate_the_twin_their_region_explained() -> None:
     """A security engineer deletes GuardDuty detectors in three regions nobody uses: the red
     flag is held as an unused region's, and "five regions in ten minutes" is that same fact.
-    An admin policy attached beside it waits for a sign of its own, as it would on any day (the
-    clean-up's spread no longer stands in for one); a network never used before is one."""
+    An admin policy attached beside it is another sign, and pages."""
     cleanup = pager()
     detector = replace(
         finding("redflag:guardduty_disabled", "hold", 60, 1), twin=UNUSED_REGION, severity="high"
@@ -128,9 +127,8 @@ def test_calls_in_unused_regions_do_not_corroborate_the_twin_their_region_explai
     assert cleanup.apply(detector, "defense_evasion", "DeleteDetector") == []
     assert cleanup.book.current(WHO) is None
     grant = finding("redflag:admin_policy_attached", "hold", 120, 2)
-    assert cleanup.apply(grant, "privilege", "AttachUserPolicy") == []
-    changes = cleanup.apply(finding("context:new_source", "note", 130, 3), "read", "ListRoles")
-    assert opened_rules(changes) == ["redflag:admin_policy_attached"]
+    changes = cleanup.apply(grant, "privilege", "AttachUserPolicy")
+    assert opened_rules(changes), "a sign of another kind corroborates"
 
 
 def test_calls_in_unused_regions_do_not_corroborate_another_twin_either() -> None:
@@ -151,34 +149,6 @@ def test_calls_in_unused_regions_do_not_corroborate_another_twin_either() -> Non
     )
     assert day.apply(onboarding, "privilege", "CreateLoginProfile") == []
     assert day.book.current(WHO) is None
-
-
-def test_calls_in_unused_regions_are_the_twins_story_whatever_corroborates_them() -> None:
-    """Fresh seed 1015: an admin deleting GuardDuty detectors in regions nobody uses (each a
-    twin) touched five regions in ten minutes; the new SDK the clean-up ran with (a note)
-    corroborated that spread and paged the clean-up. The spread restates the twin's context,
-    before or after it; a spread with no such twin beside it still pages with the note."""
-    for spread_first in (False, True):
-        day = pager()
-        detector = replace(
-            finding("redflag:guardduty_disabled", "hold", 0, 0),
-            twin=UNUSED_REGION,
-            severity="high",
-        )
-        spread = finding("baseline:region_spread", "hold", 90, 1)
-        note = finding("context:new_source", "note", 60, 2)
-        calls = [(detector, "defense_evasion", "DeleteDetector"), (spread, "read", "ListDetectors")]
-        for f, action_class, action in calls[::-1] if spread_first else calls:
-            assert day.apply(f, action_class, action) == []
-        assert day.apply(note, "read", "ListDetectors") == []
-        assert day.book.current(WHO) is None, f"spread first: {spread_first}"
-    stolen = pager()
-    assert (
-        stolen.apply(finding("baseline:region_spread", "hold", 90, 1), "read", "ListDetectors")
-        == []
-    )
-    changes = stolen.apply(finding("context:new_source", "note", 60, 2), "read", "ListDetectors")
-    assert opened_rules(changes) == ["baseline:region_spread"]
 
 
 def test_the_forests_score_does_not_corroborate_a_twin() -> None:
