@@ -8,6 +8,7 @@ from typing import Any
 
 __all__ = [
     "CONSOLE_ONLY",
+    "NEWS",
     "READ_VOLUME_RULES",
     "RESTATES",
     "SEVERITIES",
@@ -57,6 +58,9 @@ SOURCE_RULES = frozenset({"baseline:console_new_network"})
 # visit, 47 parameters from the office): it corroborates no read-volume finding (deletes, and
 # signs of other kinds, it does)
 CONSOLE_ONLY = "console_only"
+# a context note's news: which of "client" and "net" was new (a new tool alone says nothing about
+# who holds the credentials: detect.alerts.paging)
+NEWS = "news"
 # the volume findings that reading makes (what a console's page views add up to)
 READ_VOLUME_RULES = frozenset(
     {

@@ -10,6 +10,7 @@ from detect.alerts.incidents import AlertBook
 from detect.findings import (
     CONSOLE_ONLY,
     FOREST_RULE,
+    NEWS,
     READ_VOLUME_RULES,
     RESTATES,
     SOURCE_RULES,
@@ -170,6 +171,12 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
     if CONTEXT_PREFIX in (finding.rule[: len(CONTEXT_PREFIX)], other.rule[: len(CONTEXT_PREFIX)]):
         if SOURCE_RULES & {finding.rule, other.rule}:
             return False  # a new network, said twice
+        if _RESTATING & {finding.rule, other.rule} and (
+            finding.explanation.get(NEWS) == ["client"] or other.explanation.get(NEWS) == ["client"]
+        ):
+            return False  # a new tool, and where it works: an admin's new script (fresh seed
+            # 1015: a GuardDuty clean-up through boto3 over five regions paged); a network
+            # never used before is who holds the credentials, and still says so
         # where the calls come from (a network the principal never used) is evidence apart
         # from what they do, even on the same calls: stolen keys sweeping or reading in bulk --
         # but not for a call its benign twin explains (a dev log group's retention, say)

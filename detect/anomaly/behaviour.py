@@ -26,7 +26,7 @@ from detect.anomaly.slowreads import SlowReads
 from detect.anomaly.tally import TallyBook
 from detect.context.org import OrgMemory
 from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, source_of
-from detect.findings import CONSOLE_ONLY, Finding
+from detect.findings import CONSOLE_ONLY, NEWS, Finding
 from detect.rules.record import field as lookup
 from detect.rules.record import outcome_of, record_of
 from ingest.events import AuditEvent
@@ -359,7 +359,11 @@ class BehaviourDetector:
                 "either, from a network nobody in the organisation works from: its credentials "
                 "used outside"
             )
-        explanation: dict[str, object] = {"new": list(fresh.values()), "ip": event.source_ip}
+        explanation: dict[str, object] = {
+            "new": list(fresh.values()),
+            "ip": event.source_ip,
+            NEWS: sorted(fresh),
+        }
         if (
             state.actor_kind == "human"
             and set(fresh) == {"client"}

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from detect.alerts.incidents import AlertBook
 from detect.alerts.paging import MAX_REMEMBERED, Pager
-from detect.findings import CONSOLE_ONLY, UNUSED_REGION, Finding
+from detect.findings import CONSOLE_ONLY, NEWS, UNUSED_REGION, Finding
 
 WHO = "arn:aws:iam::123456789012:user/nils"
 T0 = 1_737_830_762_000
@@ -149,6 +149,28 @@ def test_calls_in_unused_regions_do_not_corroborate_another_twin_either() -> Non
     )
     assert day.apply(onboarding, "privilege", "CreateLoginProfile") == []
     assert day.book.current(WHO) is None
+
+
+def test_a_new_tool_does_not_corroborate_calls_in_several_regions_a_new_network_does() -> None:
+    """Fresh seed 1015: an admin's GuardDuty clean-up (each detector in an unused region, a
+    twin) ran through boto3, new to them, over five regions in ten minutes: the new client
+    corroborated the spread and paged the clean-up. A new tool is how an admin's new script
+    looks; a network never used before is who holds the credentials, and still corroborates."""
+    for news, pages in ((["client"], False), (["net"], True), (["client", "net"], True)):
+        day = pager()
+        detector = replace(
+            finding("redflag:guardduty_disabled", "hold", 0, 0),
+            twin=UNUSED_REGION,
+            severity="high",
+        )
+        assert day.apply(detector, "defense_evasion", "DeleteDetector") == []
+        note = finding("context:new_source", "note", 60, 1)
+        note = replace(note, explanation={NEWS: news})
+        assert day.apply(note, "read", "ListDetectors") == []
+        changes = day.apply(
+            finding("baseline:region_spread", "hold", 90, 2), "read", "ListDetectors"
+        )
+        assert bool(opened_rules(changes)) is pages, news
 
 
 def test_the_forests_score_does_not_corroborate_a_twin() -> None:
