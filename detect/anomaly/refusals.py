@@ -118,11 +118,8 @@ class Refusals:
         session = self._session(event.principal, at)
         # how the credentials themselves began: a workload's temporary key (session_of), else
         # the session (an agent's run)
-        start = (
-            self._session(session_of(event, record), at)
-            if state.actor_kind == "service"
-            else (session)
-        )
+        key = session_of(event, record) if state.actor_kind == "service" else event.principal
+        start = self._session(key, at) if key != event.principal else session
         if at - start.first_ms <= SESSION_START_MS:
             start.calls += 1
             start.refusals += denied
@@ -229,11 +226,9 @@ def session_of(event: AuditEvent, record: Mapping[str, Any]) -> str:
     1022: a Lambda role's new credentials, used from outside, refused eight different listings
     in their first seconds, then read three buckets' exports; nothing paged)."""
     key = lookup(record, "userIdentity", "accessKeyId")
-    return (
-        f"{event.principal}#{key}"
-        if isinstance(key, str) and key.startswith("ASIA")
-        else (event.principal)
-    )
+    if isinstance(key, str) and key.startswith("ASIA"):
+        return f"{event.principal}#{key}"
+    return event.principal
 
 
 def refused_share(state: PrincipalState, event: AuditEvent) -> float:

@@ -205,11 +205,9 @@ class SecretReads:
             f"network this user never used ({ip})",
             explanation={"ip": ip, "secrets": sorted(seen.console_secrets)},
         )
-        return (
-            finding
-            if seen.console_strange and not _known(seen, at)
-            else (replace(finding, tier="hold"))
-        )
+        if seen.console_strange and not _known(seen, at):
+            return finding
+        return replace(finding, tier="hold")
 
     def client_secrets(
         self, state: PrincipalState, event: AuditEvent, names: list[str], seen: Seen
