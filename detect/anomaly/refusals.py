@@ -56,7 +56,7 @@ MAX_SESSIONS = 50_000  # sessions remembered (oldest forgotten first)
 
 
 @dataclass
-class Session:  # one run of a role (its session ARN) or one user
+class Session:  # one run of a role (its session ARN), one user, or a workload's temporary key
     first_ms: int
     denied: list[str] = field(default_factory=list)  # denied credential reads, first minutes
     calls: int = 0  # calls in its first minutes
