@@ -125,17 +125,8 @@ class Handover:
         whose = self.org.function_role(role, function) if function else ""
         if not whose:
             return None
-        self._remember_borrowed(seen, function, role[1], whose, event)
-        finding = make_finding(
-            state,
-            event,
-            "baseline:borrowed_role",
-            "high",
-            f"{event.action} gives function {function} {role[1]}, {whose}: code with "
-            "another workload's permissions",
-            explanation={"action": event.action, "role": value, "capacity": whose},
-        )
-        return replace(finding, tier="hold")
+        why = "code with another workload's permissions"
+        return _held(state, event, seen, function, role[1], whose, why, value)
 
     def _own_role(
         self,
@@ -159,26 +150,8 @@ class Handover:
         function = function_name(lookup(record, "requestParameters", "functionName"))
         if not function:
             return None
-        whose = "the agent's own role"
-        self._remember_borrowed(seen, function, role[1], whose, event)
-        finding = make_finding(
-            state,
-            event,
-            "baseline:borrowed_role",
-            "high",
-            f"{event.action} gives function {function} {role[1]}, {whose}: code that runs "
-            "with the agent's permissions outside its sessions",
-            explanation={"action": event.action, "role": role[1], "capacity": whose},
-        )
-        return replace(finding, tier="hold")
-
-    @staticmethod
-    def _remember_borrowed(
-        seen: Seen, function: str, role: str, whose: str, event: AuditEvent
-    ) -> None:
-        if function not in seen.borrowed and len(seen.borrowed) >= MAX_BORROWED:
-            seen.borrowed.pop(next(iter(seen.borrowed)))
-        seen.borrowed[function] = (f"{role} ({whose})", event.event_time_ms, event.event_id)
+        why = "code that runs with the agent's permissions outside its sessions"
+        return _held(state, event, seen, function, role[1], "the agent's own role", why, role[1])
 
     def runs_borrowed(
         self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: Seen
@@ -206,6 +179,31 @@ class Handover:
             first_ms=created_ms,
             explanation={"action": event.action, "role": role},
         )
+
+
+def _held(
+    state: PrincipalState,
+    event: AuditEvent,
+    seen: Seen,
+    function: str,
+    role: str,
+    whose: str,
+    why: str,
+    role_value: str,
+) -> Finding:
+    """A function given `role` (`whose`): remembered for runs_borrowed, held until it runs."""
+    if function not in seen.borrowed and len(seen.borrowed) >= MAX_BORROWED:
+        seen.borrowed.pop(next(iter(seen.borrowed)))
+    seen.borrowed[function] = (f"{role} ({whose})", event.event_time_ms, event.event_id)
+    finding = make_finding(
+        state,
+        event,
+        "baseline:borrowed_role",
+        "high",
+        f"{event.action} gives function {function} {role}, {whose}: {why}",
+        explanation={"action": event.action, "role": role_value, "capacity": whose},
+    )
+    return replace(finding, tier="hold")
 
 
 def function_name(value: Any) -> str:

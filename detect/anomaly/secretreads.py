@@ -5,7 +5,7 @@ new client. Part of BehaviourDetector (detect.anomaly.behaviour)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -262,21 +262,23 @@ def remembers(seen: Seen, start_ms: int) -> bool:
     return since is not None and start_ms - since >= DAY_MS and len(seen.secrets) < MAX_SECRETS
 
 
+def _unread_before(seen: Seen, names: Iterable[str], since_ms: int) -> int | None:
+    """How many of `names` were not read before `since_ms` (None: that is not known)."""
+    if not remembers(seen, since_ms):
+        return None
+    return sum(seen.secrets.get(name, since_ms) >= since_ms for name in names)
+
+
 def _known(seen: Seen, since_ms: int) -> bool:
     """Every secret read since the console sign-in at `since_ms` was read before it."""
-    return remembers(seen, since_ms) and all(
-        seen.secrets.get(name, since_ms) < since_ms for name in seen.console_secrets
-    )
+    return _unread_before(seen, seen.console_secrets, since_ms) == 0
 
 
 def _familiar(tally: Tally, seen: Seen) -> bool:
     """All but a tenth of the secrets counted in the window were read before it began."""
-    start = tally.first_ms()
-    if not remembers(seen, start):
-        return False
     keys = {key for _, _, key in tally.items}
-    strange = sum(seen.secrets.get(key, start) >= start for key in keys)
-    return strange <= len(keys) // FAMILIAR_SHARE
+    strange = _unread_before(seen, keys, tally.first_ms())
+    return strange is not None and strange <= len(keys) // FAMILIAR_SHARE
 
 
 def _reaches(found: set[str], names: list[str], count: int) -> bool:

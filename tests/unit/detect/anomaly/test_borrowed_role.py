@@ -187,7 +187,7 @@ def test_an_agent_creating_and_running_a_function_with_its_own_role_pages() -> N
         eventName="UpdateFunctionConfiguration20150331v2",
         eventSource="lambda.amazonaws.com",
         readOnly=False,
-        requestParameters={"functionName": "maint-3eadfc", "role": own_arn("ops-agent")},
+        requestParameters={"functionName": "maint-3eadfc", "role": role_arn("ops-agent")},
         at=BASE_TIME + 4 * DAY,
         **AGENT,
     )
@@ -298,7 +298,7 @@ def _invoke(function: str, at_minutes: float, **who: Any) -> AuditEvent:
     )
 
 
-def own_arn(role: str) -> str:
+def role_arn(role: str) -> str:
     return f"arn:aws:iam::{ACCOUNT}:role/{role}"
 
 
@@ -309,7 +309,7 @@ def _lambda_call(action: str, function: str, role: str, **who: Any) -> AuditEven
         readOnly=False,
         requestParameters={
             "functionName": function,
-            "role": f"arn:aws:iam::{ACCOUNT}:role/{role}",
+            "role": role_arn(role),
         },
         at=BASE_TIME + 4 * DAY,
         **(who or PERSON),
