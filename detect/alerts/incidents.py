@@ -167,11 +167,11 @@ class AlertBook:
         if incident is None and not may_open:
             return None
         if incident is None:
+            earlier = _earlier(previous) if previous is not None else set()
             if previous is not None:
-                finding = _without(previous.ids, finding, previous.alert.last_event_ms + 1)
+                finding = _without(earlier, finding, previous.alert.last_event_ms + 1)
             incident = self._open_incident(finding, action_class)
-            if previous is not None:
-                incident.earlier = previous.ids
+            incident.earlier = earlier
             if action_class in ATTACH_CLASSES:
                 incident.classes.add(action_class)
             return "alert.opened", incident.alert
@@ -316,6 +316,17 @@ class AlertBook:
             "rules": rules,
             **({"context": context} if context else {}),
         }
+
+
+def _earlier(previous: _Incident) -> set[str]:
+    """The ids a new incident must not take again: the one it follows, and the ones that one
+    followed -- an alert in between (a busy hour's refusals at 20:03) must not let a six-hour
+    count at 20:43 carry the 16:18 spree into a second alert (fresh seed 1033: a coding agent's
+    stack deletion, paged at 16:18, was paged again with the next spree's). Bounded by
+    MAX_TRACKED_IDS: past it only the incident just ended is kept."""
+    if not previous.earlier or len(previous.ids) + len(previous.earlier) > MAX_TRACKED_IDS:
+        return previous.ids
+    return previous.ids | previous.earlier
 
 
 def _without(earlier: set[str], finding: Finding, since_ms: int) -> Finding:

@@ -156,6 +156,27 @@ def test_a_spree_of_deletes_after_hours_of_quiet_is_a_new_alert_a_drip_is_not() 
         assert (kind, grown.id) == ("alert.updated", opened.id)
 
 
+def test_a_spree_after_another_alert_leaves_the_first_sprees_events_to_the_first() -> None:
+    """Spree at 16:18 (alert 1), a busy hour's refusals at 20:03 (alert 2), a spree at 20:43
+    whose six-hour count reaches back to 16:18 (alert 3): alert 3 holds only its own deletes,
+    not the first spree's again (fresh seed 1033 paged a stack deletion twice)."""
+    book = AlertBook(quiet_gap_ms=30 * MIN_MS)
+    hour = 60 * MIN_MS
+    _, first = book.merge(finding(0, rule="lasting", ids=("a", "b", "c")), "destructive")  # type: ignore[misc]
+    kind, busy = book.merge(finding(4 * hour, rule="denied", ids=("r1", "r2")), "read")  # type: ignore[misc]
+    assert kind == "alert.opened" and busy.id != first.id
+    spree = 4 * hour + 40 * MIN_MS
+    kind, third = book.merge(finding(spree, rule="lasting", ids=("d", "e")), "destructive")  # type: ignore[misc]
+    assert kind == "alert.opened" and third.id not in (first.id, busy.id)
+    slow = replace(
+        finding(spree + MIN_MS, rule="slow_lasting", ids=("a", "b", "c", "d", "e", "f")),
+        first_event_ms=0,
+    )
+    kind, grown = book.merge(slow, "destructive")  # type: ignore[misc]
+    assert (kind, grown.id) == ("alert.updated", third.id)
+    assert grown.event_ids == ("d", "e", "f") and grown.first_event_ms == spree
+
+
 def test_a_resolved_alert_takes_no_more_findings() -> None:
     book = AlertBook(quiet_gap_ms=30 * MIN_MS)
     _, alert = book.merge(finding(0, ids=("a",)))  # type: ignore[misc]
