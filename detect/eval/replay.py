@@ -119,8 +119,9 @@ class IncidentHit:
     label_id: str
     kind: str
     alerts: list[str] = field(default_factory=list)
-    damaging_before: int | None = None  # damaging events up to the first alert's trigger
+    damaging_before: int | None = None  # damaging events up to the earliest alert trigger
     seconds_to_alert: float | None = None
+    alerted_ms: int | None = None  # that trigger's event time
 
 
 @dataclass
@@ -195,11 +196,15 @@ def score_world(world: World, alerts: Iterable[Alert], events: dict[str, AuditEv
 def _hit(
     hit: IncidentHit, damaging: Sequence[str], alert: Alert, events: dict[str, AuditEvent]
 ) -> None:
+    """Count `alert` for the incident; time to detect runs to the earliest trigger among its
+    alerts (an alert opened hours later may hold the incident's first events as evidence, and
+    sort first by them, as score_run's ttd does)."""
     hit.alerts.append(alert.id)
-    if len(hit.alerts) > 1:
-        return  # time to detect counts from the first alert
     trigger = str(alert.explanation.get("trigger_event_id", "")) if alert.explanation else ""
     at = events[trigger].event_time_ms if trigger in events else alert.first_event_ms
+    if hit.alerted_ms is not None and hit.alerted_ms <= at:
+        return
+    hit.alerted_ms = at
     times = [events[d].event_time_ms for d in damaging if d in events]
     hit.damaging_before = sum(1 for t in times if t <= at)
     if times:

@@ -105,6 +105,28 @@ def test_score_world_matches_alerts_through_event_ids() -> None:
     assert score.incidents["L2"].alerts == []
 
 
+def test_score_world_times_detection_by_the_earliest_trigger_not_the_alert_sorted_first() -> None:
+    """Two alerts start at the incident's first event; the one sorted first (by id) triggered
+    on a later spree and only carries the incident as evidence (fresh seed 1033)."""
+    labels = [world_label("L1", "cfn_recreate", "incident", ("d1", "d2", "d3"), ("d1", "d2", "d3"))]
+    world = World(1, T0 - 86_400_000, T0 - 3_600_000, T0 + 86_400_000, [], labels, [], {})
+    events = {
+        eid: replace(make_event(), event_id=eid, event_time_ms=T0 + n * SEC)
+        for n, eid in enumerate(("d1", "d2", "d3", "late"))
+    }
+    events["late"] = replace(events["late"], event_time_ms=T0 + 4 * 3_600_000)
+    alerts = [
+        alert("a_later", "d1", "d2", "d3", "late", trigger="late"),
+        alert("b_first", "d1", "d2", trigger="d2"),
+    ]
+    hit = score_world(world, alerts, events).incidents["L1"]
+    assert (hit.alerts, hit.damaging_before, hit.seconds_to_alert) == (
+        ["a_later", "b_first"],
+        2,
+        1.0,
+    )
+
+
 def test_summarize_reports_the_worst_seed_beside_the_mean() -> None:
     world = World(1, T0, T0, T0, [], [world_label("L", "k", "incident", ("e",), ())], [], {})
     caught = score_world(world, [alert("a", "e")], {})
