@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "BUSY",
     "CONSOLE_ONLY",
     "NEWS",
     "READ_VOLUME_RULES",
@@ -40,6 +41,10 @@ VOLUME_RULES = frozenset(
     }
 )
 
+# a finding's flag: its count rose with the principal's whole volume (an AI agent refused sixteen
+# different calls in a minute among 1,400 that worked, 1%, as on its busy days): volume, like
+# VOLUME_RULES, not a sign apart (detect.anomaly.refusals, detect.alerts.paging)
+BUSY = "busy"
 # the isolation forest's findings: a score over the principal's windows, which hold every call
 # of the story -- the calls a benign twin explained too (detect.alerts.paging)
 FOREST_RULE = "isolation_forest"

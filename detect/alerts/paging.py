@@ -8,6 +8,7 @@ from collections.abc import Callable
 from detect.alerts.alert import Alert, severity_rank
 from detect.alerts.incidents import AlertBook
 from detect.findings import (
+    BUSY,
     CONSOLE_ONLY,
     FOREST_RULE,
     NEWS,
@@ -153,7 +154,7 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
     finding, other = mine[0], theirs[0]
     if other.rule == finding.rule or "trace" in (finding.tier, other.tier) or other.twin:
         return False
-    if other.rule in VOLUME_RULES and (finding.twin or finding.rule in VOLUME_RULES):
+    if _volume(other) and (finding.twin or _volume(finding)):
         return False
     if {finding.rule, other.rule} & READ_VOLUME_RULES and (
         finding.explanation.get(CONSOLE_ONLY) or other.explanation.get(CONSOLE_ONLY)
@@ -183,3 +184,8 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
         return not finding.twin
     different_call = not mine[2] or not theirs[2] or mine[2] != theirs[2]
     return different_call and not set(other.event_ids) & set(finding.event_ids)
+
+
+def _volume(finding: Finding) -> bool:
+    """More of something than usual (VOLUME_RULES), or a count that rose with it (BUSY)."""
+    return finding.rule in VOLUME_RULES or bool(finding.explanation.get(BUSY))

@@ -12,7 +12,7 @@ from typing import Any
 from detect.anomaly.habit import JOB_HIGH, WINDOW_MS, make_finding, past_own, past_own_finding
 from detect.anomaly.tally import DAY_MS, TallyBook
 from detect.features import PrincipalState
-from detect.findings import Finding
+from detect.findings import BUSY, Finding
 from detect.rules.record import field as lookup
 from ingest.events import AuditEvent
 
@@ -91,10 +91,12 @@ class Refusals:
             return None
         found, span = over[0]
         # a script enumerating is refused most of what it tries; an agent refused sixteen
-        # different calls among two thousand in the minute is a busy agent (seed 880)
-        fast = any(span == "1m" for _, span in over) and refused_share(state, event) >= (
-            FAST_REFUSED_SHARE
-        )
+        # different calls among two thousand in the minute is a busy agent (seed 880): its
+        # refusals rose with its volume, and corroborate no other volume (fresh seeds 1031,
+        # 1033: a coding agent's busy hour, its refusals and its reads, paged as two signs)
+        enumerating = refused_share(state, event) >= FAST_REFUSED_SHARE
+        fast = enumerating and any(span == "1m" for _, span in over)
+        notes = {"denied_fast": True} if fast else {BUSY: True} if not enumerating else None
         return past_own_finding(
             state,
             event,
@@ -103,7 +105,7 @@ class Refusals:
             "permissions",
             found,
             f"denied_actions_{span}",
-            {"denied_fast": True} if fast else None,
+            notes,
         )
 
     def session_start(

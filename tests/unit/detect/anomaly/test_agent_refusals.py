@@ -8,6 +8,7 @@ agents' stolen sessions were refused 17 different calls in 20 seconds, then read
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from detect.engine import DetectionEngine
@@ -74,3 +75,41 @@ def test_an_agent_refused_seventeen_calls_among_hundreds_a_minute_waits() -> Non
         for i in range(600)
     ]
     assert opened([*workdays(), *busy, *refused(1.2, 17)]) == []
+
+
+def busy_hour(ip: str) -> list[AuditEvent]:
+    """Its usual reads (20 objects every 10 minutes) for four days; then 250 calls in 25 s,
+    half of them object reads (6x its own high), from `ip`, and 17 different calls refused."""
+    usual = [
+        make_event(
+            eventName="GetObject",
+            eventSource="s3.amazonaws.com",
+            requestParameters={"bucketName": "build-cache", "key": f"k{d}-{n}"},
+            at=BASE_TIME + timedelta(days=d, seconds=30 * n + 15),
+            **AGENT,
+        )
+        for d in range(4)
+        for n in range(120)
+    ]
+    hour = [
+        make_event(
+            eventName=("DescribeStacks", "GetObject")[i % 2],
+            eventSource=("cloudformation.amazonaws.com", "s3.amazonaws.com")[i % 2],
+            requestParameters={"bucketName": "build-cache", "key": f"now-{i}"},
+            at=BASE_TIME + timedelta(days=4, seconds=-5 + 0.1 * i),
+            sourceIPAddress=ip,
+            **AGENT,
+        )
+        for i in range(250)
+    ]
+    refusals = [replace(e, source_ip=ip) for e in refused(1.2, 17)]
+    return [*workdays(), *usual, *hour, *refusals]
+
+
+def test_a_busy_agents_refusals_and_reads_are_one_busy_hour_not_two_signs() -> None:
+    """Fresh seeds 1031, 1033: a coding agent's busy hour -- 1,400 calls a minute, sixteen
+    different ones refused among them, ten times its usual object reads -- paged as refusals
+    corroborated by reads. Both rose with its volume: one sign, which waits. The same hour
+    from a network the agent never used pages."""
+    assert opened(busy_hour("203.0.113.10")) == []
+    assert opened(busy_hour("198.51.100.77")) != []
