@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import partial
 
 from detect.anomaly.tally import Tally, TallyBook, threshold
 from detect.features import PROD_RESOURCE_RE, PrincipalState
@@ -40,6 +41,7 @@ FANOUT_FLOOR = 4  # lasting resources CloudFormation deletes in 10 min on one pr
 # data meant to last is what Leash is for
 CONTENTS_BATCHES = 3
 FANOUT_RULE = "baseline:stack_destroyed"
+NO_FLOOR = {"agent": 0.0, "human": 0.0, "service": 0.0}
 _PROD = re.compile(PROD_RESOURCE_RE)
 
 
@@ -108,6 +110,7 @@ class LastingDestruction:
         novel = since is not None and event.event_time_ms - since <= WINDOWS[1].window_ms
         name = lasting[0] if lasting else ""
         found = self._out_of_scope(state, event, since, name) if name and novel else []
+        at, own = event.event_time_ms, float("inf")
         for window, book in self._books:
             tally = book.get(state.key)
             if tally.day < 0:
@@ -117,16 +120,19 @@ class LastingDestruction:
             tally.roll(event.event_time_ms)
             if not lasting:
                 continue
-            key = _key(tally, name, event.event_time_ms) if window is WINDOWS[0] else name
-            count = tally.add(event.event_time_ms, event.event_id, key)
-            limit = threshold(
-                window.floors,
-                state.actor_kind,
-                tally.high,
-                window.job_high,
-                window.job_multiplier,
+            key = _key(tally, name, at) if window is WINDOWS[0] else name
+            count = tally.add(at, event.event_id, key)
+            bar = partial(
+                threshold,
+                actor_kind=state.actor_kind,
+                high=tally.high,
+                job_high=window.job_high,
+                job_multiplier=window.job_multiplier,
                 learned_days=state.learned_days,
             )
+            limit = bar(window.floors)
+            if window is WINDOWS[0]:
+                own = bar(NO_FLOOR)  # the principal's own 10-minute bar, without its kind's floor
             if count > limit:
                 finding = self._finding(window, state, event, tally, count, limit)
                 if window.rule == SLOW_RULE and tally.recurs(count):
@@ -138,9 +144,13 @@ class LastingDestruction:
                 found.append(finding)
         if any(_PROD.search(each) for each in lasting):
             prod = self._prod.get(state.key)
-            count = prod.add(event.event_time_ms, event.event_id, name)
+            count = prod.add(event.event_time_ms, event.event_id, _key(prod, name, at))
             if count >= CATASTROPHIC:
                 note = f"{count:g} production resources deleted in 10 min"
+                if count > own and not any(f.rule == WINDOWS[0].rule for f in found):
+                    # past its own days but under its kind's floor (a pipeline's clean-up runs
+                    # wide: 5): production is not what that floor allows for (fresh seed 1026)
+                    found.append(self._production(state, event, prod, count, own))
                 found = [_catastrophic(f, note) for f in found]
         return found
 
@@ -228,6 +238,31 @@ class LastingDestruction:
             score=round(0.5 + 0.5 * (1.0 - limit / count), 4),
             summary=f"{count:g} {window.label} (usual up to {tally.high:g}; threshold {limit:g})",
             explanation={feature: {"value": count, "baseline": tally.high, "threshold": limit}},
+        )
+
+    @staticmethod
+    def _production(
+        state: PrincipalState, event: AuditEvent, prod: Tally, count: float, own: float
+    ) -> Finding:
+        rule = WINDOWS[0].rule
+        return _from_tally(
+            state,
+            event,
+            prod,
+            rule=rule,
+            severity="high",
+            score=0.9,
+            summary=(
+                f"{count:g} production resources deleted in 10 min (its own days allow "
+                f"{own:g}; threshold {CATASTROPHIC - 1})"
+            ),
+            explanation={
+                rule.removeprefix("baseline:"): {
+                    "value": count,
+                    "baseline": own,
+                    "threshold": CATASTROPHIC - 1,
+                }
+            },
         )
 
     def mark_flagged(self, principal: str) -> None:
