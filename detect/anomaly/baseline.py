@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from detect.anomaly.tally import youth_margin
 from detect.features import (
+    DAY_MS,
     FEATURE_NAMES,
     FIRST_SEEN_PROD_DESTRUCTIVE,
     FIRST_SEEN_SENSITIVE,
@@ -23,7 +24,6 @@ from ingest.events import AuditEvent
 
 __all__ = ["DEFAULT_CHECKS", "BaselineCheck", "BaselineDetector"]
 
-DAY_MS = 86_400_000
 WINDOW_MS = 600_000  # the checks' window: a run over a threshold survives a gap this long
 FIRST_SEEN_SCORE = 0.8  # score of first-seen findings (no magnitude to scale by)
 # Destruction no history can excuse: this many deletes of production-named resources in 10 min

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detect.anomaly.habit import JOB_HIGH, WINDOW_MS, make_finding, past_own, past_own_finding
-from detect.anomaly.tally import DAY_MS, TallyBook
-from detect.features import PrincipalState
+from detect.anomaly.tally import TallyBook
+from detect.features import DAY_MS, PrincipalState
 from detect.findings import BUSY, Finding
 from detect.rules.record import field as lookup
 from ingest.events import AuditEvent

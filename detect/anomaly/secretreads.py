@@ -18,9 +18,9 @@ from detect.anomaly.habit import (
     past_own,
     past_own_finding,
 )
-from detect.anomaly.tally import DAY_MS, Tally, TallyBook, threshold
+from detect.anomaly.tally import Tally, TallyBook, threshold
 from detect.context.org import OrgMemory
-from detect.features import PrincipalState, client_of, store_of
+from detect.features import DAY_MS, PrincipalState, client_of, store_of
 from detect.findings import Finding
 from detect.rules.record import field as lookup
 from ingest.events import AuditEvent

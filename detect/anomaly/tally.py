@@ -15,9 +15,10 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from detect.features.bucket import DAY_MS
+
 __all__ = ["Tally", "TallyBook", "threshold", "youth_margin"]
 
-DAY_MS = 86_400_000
 JOB_MULTIPLIER = 3.0  # a principal that does this for a living pages at this multiple of its high
 MULTIPLIER, SLACK = 1.5, 1.0  # everyone else: above 1.5 x its own high + 1
 

@@ -33,7 +33,7 @@ from detect.anomaly.history import (
     load_history,
 )
 from detect.anomaly.model_file import save_model
-from detect.features import FEATURE_NAMES, PrincipalProfile, PrincipalState
+from detect.features import DAY_MS, FEATURE_NAMES, PrincipalProfile, PrincipalState
 from detect.settings import DetectSettings
 from ingest.settings import Settings
 from ingest.store import Store
@@ -42,8 +42,6 @@ from ingest.store.base import table_rows
 logger = logging.getLogger(__name__)
 
 __all__ = ["FitOptions", "fit_history", "model_dir", "train_and_save", "train_detector"]
-
-DAY_MS = 86_400_000
 
 
 def train_detector(

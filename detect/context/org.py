@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from detect.features import EPHEMERAL_NAME_RE, ITEM_DELETES, net_of, resource_name
+from detect.features import DAY_MS, EPHEMERAL_NAME_RE, ITEM_DELETES, net_of, resource_name
 from detect.rules.record import field, record_of
 from ingest.events import AuditEvent
 
@@ -70,7 +70,6 @@ MAX_RUNS = 10_000
 MAX_NETS = 100_000  # networks (/16) whose users are remembered (least recently used forgotten)
 MAX_ROLES = 50_000  # roles whose use is remembered (least recently used forgotten)
 NO_MFA_NORM_USERS = 3  # other people signing in to the console without MFA: the org's habit
-DAY_MS = 86_400_000
 # an account Leash has watched for less than this has shown nobody's habits yet (install days;
 # an install that starts on a weekend has met the weekend's few people, not the workforce that
 # arrives on Monday: it counts from then -- OrgMemory.young_account)

@@ -8,6 +8,7 @@ from detect.features.bucket import (
     BUCKET_MS,
     CREATE_ACTION_RE,
     DATA_READ_ACTIONS,
+    DAY_MS,
     EPHEMERAL_NAME_RE,
     GRANT_ACTIONS,
     ITEM_DELETES,
@@ -42,6 +43,7 @@ from detect.features.state import (
 
 __all__ = [
     "BUCKET_MS",
+    "DAY_MS",
     "CREATE_ACTION_RE",
     "DATA_READ_ACTIONS",
     "EPHEMERAL_NAME_RE",

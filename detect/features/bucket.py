@@ -23,6 +23,7 @@ __all__ = [
 ]
 
 BUCKET_MS = 60_000  # one bucket = one event-time minute
+DAY_MS = 86_400_000  # one UTC day of event time
 WINDOW_BUCKETS = 10  # minutes in the long window
 SLOW_SLOT_MS = 600_000  # 10-minute slots for the slow (6 h) destructive count
 SLOW_SLOTS = 36  # 36 x 10 min = 6 hours

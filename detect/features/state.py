@@ -12,6 +12,7 @@ from typing import Any
 from detect.features.bucket import (
     BUCKET_MS,
     CREATE_ACTION_RE,
+    DAY_MS,
     EPHEMERAL_NAME_RE,
     GRANT_ACTIONS,
     ITEM_DELETES,
@@ -51,7 +52,6 @@ MATURE_MINUTES = 30  # and active minutes: a principal seen twice for a moment i
 # ...unless it came back on this many days: a scheduled job that works minutes a day (a key
 # rotator, a nightly export) has shown its whole job by then
 MATURE_SCHEDULED_DAYS = 3
-DAY_MS = 86_400_000
 NOVELTY_DAYS = 2  # active days after the first before a principal's novelty rate means anything
 SEEN_DIMENSIONS = (
     "action",
