@@ -22,6 +22,11 @@ DENIED_FLOORS = {"agent": 8, "human": 12, "service": 8}  # distinct denied actio
 DENIED_FAST_FLOORS = {"agent": 15, "human": 20, "service": 15}  # ... and in one minute
 FAST_WINDOW_MS = 60_000
 FAST_REFUSED_SHARE = 0.2  # of the minute's calls refused, for a fast burst to be a script's
+# ... and at most this share refused, the burst rose with a busy agent's volume (BUSY): a
+# coding agent refused 16 different calls among 1,400 in a minute (1%, fresh seeds 1031, 1033).
+# An attacker's own download beside a probe dilutes the share too, but not this far (review:
+# 17 refusals beside 150 reads were 10%; a quiet agent's slow probe 2 of its last 12 calls)
+BUSY_REFUSED_SHARE = 0.05
 SESSION_START_MS = 5 * 60_000  # a session's first minutes
 SESSION_DENIALS = 10  # refused credential reads in them that page with no history (workloads)
 # A workload's session that is refused this many different calls, and little else, in its first
@@ -94,9 +99,11 @@ class Refusals:
         # different calls among two thousand in the minute is a busy agent (seed 880): its
         # refusals rose with its volume, and corroborate no other volume (fresh seeds 1031,
         # 1033: a coding agent's busy hour, its refusals and its reads, paged as two signs)
-        enumerating = refused_share(state, event) >= FAST_REFUSED_SHARE
-        fast = enumerating and any(span == "1m" for _, span in over)
-        notes = {"denied_fast": True} if fast else {BUSY: True} if not enumerating else None
+        share = refused_share(state, event)
+        fast = share >= FAST_REFUSED_SHARE and any(span == "1m" for _, span in over)
+        notes = (
+            {"denied_fast": True} if fast else {BUSY: True} if share <= BUSY_REFUSED_SHARE else None
+        )
         return past_own_finding(
             state,
             event,

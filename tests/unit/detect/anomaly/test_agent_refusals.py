@@ -16,6 +16,9 @@ from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
 from tests.factories import BASE_TIME, make_event
 
+BASE_MS = int(BASE_TIME.timestamp() * 1000)
+DAY_MS = 86_400_000
+
 AGENT = {"role": "gha-shipping-ci-agent", "session": "GitHubActions", "userAgent": "Boto3/1.28.27"}
 PROBES = (
     "ListPolicies", "ListGroups", "ListUsers", "ListRoles", "ListKeys", "ListSecrets",
@@ -78,8 +81,9 @@ def test_an_agent_refused_seventeen_calls_among_hundreds_a_minute_waits() -> Non
 
 
 def busy_hour(ip: str) -> list[AuditEvent]:
-    """Its usual reads (20 objects every 10 minutes) for four days; then 250 calls in 25 s,
-    half of them object reads (6x its own high), from `ip`, and 17 different calls refused."""
+    """Its usual reads (20 objects every 10 minutes) for four days; then 600 calls in 24 s,
+    one in five an object read (6x its own high), from `ip`, and 17 different calls refused
+    (under 3% of its calls, as a busy hour's: 1% on 1031 and 1033)."""
     usual = [
         make_event(
             eventName="GetObject",
@@ -93,14 +97,14 @@ def busy_hour(ip: str) -> list[AuditEvent]:
     ]
     hour = [
         make_event(
-            eventName=("DescribeStacks", "GetObject")[i % 2],
-            eventSource=("cloudformation.amazonaws.com", "s3.amazonaws.com")[i % 2],
+            eventName="GetObject" if i % 5 == 0 else "DescribeStacks",
+            eventSource="s3.amazonaws.com" if i % 5 == 0 else "cloudformation.amazonaws.com",
             requestParameters={"bucketName": "build-cache", "key": f"now-{i}"},
-            at=BASE_TIME + timedelta(days=4, seconds=-5 + 0.1 * i),
+            at=BASE_TIME + timedelta(days=4, seconds=-5 + 0.04 * i),
             sourceIPAddress=ip,
             **AGENT,
         )
-        for i in range(250)
+        for i in range(600)
     ]
     refusals = [replace(e, source_ip=ip) for e in refused(1.2, 17)]
     return [*workdays(), *usual, *hour, *refusals]
@@ -113,3 +117,52 @@ def test_a_busy_agents_refusals_and_reads_are_one_busy_hour_not_two_signs() -> N
     from a network the agent never used pages."""
     assert opened(busy_hour("203.0.113.10")) == []
     assert opened(busy_hour("198.51.100.77")) != []
+
+
+def _download(n: int, start_s: float, step_s: float) -> list[AuditEvent]:
+    return [
+        make_event(
+            eventName="GetObject",
+            eventSource="s3.amazonaws.com",
+            requestParameters={"bucketName": "build-cache", "key": f"x-{i}"},
+            at=BASE_TIME + timedelta(days=4, seconds=start_s + step_s * i),
+            **AGENT,
+        )
+        for i in range(n)
+    ]
+
+
+def test_an_agent_downloading_while_enumerating_from_its_own_network_pages() -> None:
+    """A prompt-injected agent on its own runner: 150 objects (7x its high: held) and 17
+    different calls refused in 20 s. Its download dilutes the refused share to 10%: not the
+    1% of a busy hour, so the refusals still corroborate the reads (review of e942a23)."""
+    usual = [e for e in busy_hour("203.0.113.10") if e.event_time_ms < BASE_MS + 4 * DAY_MS]
+    assert opened([*usual, *_download(150, -10, 0.2), *refused(1.2, 17)]) != []
+
+
+def test_a_quiet_agents_slow_probe_after_a_download_pages() -> None:
+    """Nine different calls refused over nine minutes, each among ten calls that work (2 of
+    its last 12 calls refused), after a 150-object download (review of e942a23)."""
+    probe: list[AuditEvent] = []
+    for i, action in enumerate(PROBES[:9]):
+        at = 120 + 60 * i
+        probe.append(
+            make_event(
+                eventName=action,
+                errorCode="AccessDenied",
+                errorMessage="not authorized",
+                at=BASE_TIME + timedelta(days=4, seconds=at),
+                **AGENT,
+            )
+        )
+        probe += [
+            make_event(
+                eventName="GetCallerIdentity",
+                eventSource="sts.amazonaws.com",
+                at=BASE_TIME + timedelta(days=4, seconds=at + 3 + 4 * j),
+                **AGENT,
+            )
+            for j in range(10)
+        ]
+    usual = [e for e in busy_hour("203.0.113.10") if e.event_time_ms < BASE_MS + 4 * DAY_MS]
+    assert opened([*usual, *_download(150, 0, 0.4), *probe]) != []
