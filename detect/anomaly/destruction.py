@@ -27,7 +27,6 @@ CATASTROPHIC = 5  # lasting production-named deletes in 10 min no missing histor
 # coding agent that deletes objects daily, now deleting tables) -- this many page.
 SCOPE_FLOORS = {"agent": 2, "human": 3, "service": 2}  # in 10 min
 SLOW_SCOPE_FLOORS = {"agent": 3, "human": 4, "service": 3}  # in 6 h
-SCOPE_SPANS = ("10 min", "6 h")
 SCOPE_RULE = "baseline:destruction_out_of_scope"
 SLOW_RULE = "baseline:slow_lasting_destruction"
 # a principal that deletes lasting resources for a living (a retention janitor) pages on volume
@@ -89,8 +88,8 @@ class LastingDestruction:
         self._first_use: dict[str, dict[str, int]] = {}  # principal -> delete call -> first ms
         self._fanout = TallyBook(WINDOWS[0].window_ms)
         self._scope = [
-            (TallyBook(WINDOWS[0].window_ms), SCOPE_FLOORS, SCOPE_SPANS[0]),
-            (TallyBook(WINDOWS[1].window_ms), SLOW_SCOPE_FLOORS, SCOPE_SPANS[1]),
+            (TallyBook(WINDOWS[0].window_ms), SCOPE_FLOORS, "10 min"),
+            (TallyBook(WINDOWS[1].window_ms), SLOW_SCOPE_FLOORS, "6 h"),
         ]
 
     def add(
@@ -194,14 +193,7 @@ class LastingDestruction:
             if since is None or event.event_time_ms - since > window.window_ms:
                 continue  # the call is no longer new within this window
             tally = book.get(state.key)
-            # the contents of a bucket count per batch, as in the fast windows, for an AI agent
-            # or a workload that never deleted anything before: a vendor's scanner emptying a
-            # data lake is paged at its second batch, not at the DeleteBucket after five (fresh
-            # seed 1044). One that deletes as part of its work pruning a prefix in many
-            # batches, or a person's purge by hand, counts each bucket once
-            batches = span == SCOPE_SPANS[0] and _never_deleted(state)
-            key = _key(tally, name, event.event_time_ms) if batches else name
-            count = tally.add(event.event_time_ms, event.event_id, key)
+            count = tally.add(event.event_time_ms, event.event_id, name)
             floor = floors.get(state.actor_kind, max(floors.values()))
             if count >= floor:
                 return [
@@ -313,15 +305,6 @@ def _from_tally(
         last_event_ms=event.event_time_ms,
         explanation=explanation,
     )
-
-
-def _never_deleted(state: PrincipalState) -> bool:
-    """An AI agent or a workload with no destructive call before its current 10 minutes (the
-    minutes it closed in them are in its history already)."""
-    if state.actor_kind == "human":
-        return False
-    recent = sum(bucket.destructive for bucket in state.buckets)
-    return state.hist_destructive <= recent
 
 
 def _key(tally: Tally, name: str, time_ms: int) -> str:

