@@ -23,6 +23,12 @@ from ingest.events import AuditEvent
 __all__ = ["LastingDestruction"]
 
 CATASTROPHIC = 5  # lasting production-named deletes in 10 min no missing history excuses
+# A workload's floor of lasting deletes (5 in 10 min: a pipeline's clean-up runs wide) is not
+# for production: this many different production resources past its own days page (fresh seed
+# 1026: a CI role deleted a production function, two tables and the backups, paged at the 6th
+# damaging call). Different resources: a release pruning one artifacts bucket in batches and
+# dropping two old functions is three (review).
+WORKLOAD_PRODUCTION = 4
 # Out of scope: lasting deletes with calls the principal first used within the window (a
 # coding agent that deletes objects daily, now deleting tables) -- this many page.
 SCOPE_FLOORS = {"agent": 2, "human": 3, "service": 2}  # in 10 min
@@ -144,13 +150,16 @@ class LastingDestruction:
                 found.append(finding)
         if any(_PROD.search(each) for each in lasting):
             prod = self._prod.get(state.key)
-            count = prod.add(event.event_time_ms, event.event_id, _key(prod, name, at))
+            count = prod.add(at, event.event_id, name)
+            if (
+                state.actor_kind == "service"
+                and count >= WORKLOAD_PRODUCTION
+                and count > own
+                and not any(f.rule == WINDOWS[0].rule for f in found)
+            ):
+                found.append(self._production(state, event, prod, count, own))
             if count >= CATASTROPHIC:
                 note = f"{count:g} production resources deleted in 10 min"
-                if count > own and not any(f.rule == WINDOWS[0].rule for f in found):
-                    # past its own days but under its kind's floor (a pipeline's clean-up runs
-                    # wide: 5): production is not what that floor allows for (fresh seed 1026)
-                    found.append(self._production(state, event, prod, count, own))
                 found = [_catastrophic(f, note) for f in found]
         return found
 
@@ -254,13 +263,13 @@ class LastingDestruction:
             score=0.9,
             summary=(
                 f"{count:g} production resources deleted in 10 min (its own days allow "
-                f"{own:g}; threshold {CATASTROPHIC - 1})"
+                f"{own:g}; threshold {WORKLOAD_PRODUCTION - 1})"
             ),
             explanation={
                 rule.removeprefix("baseline:"): {
                     "value": count,
                     "baseline": own,
-                    "threshold": CATASTROPHIC - 1,
+                    "threshold": WORKLOAD_PRODUCTION - 1,
                 }
             },
         )

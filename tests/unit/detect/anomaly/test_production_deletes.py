@@ -1,11 +1,12 @@
-"""A pipeline that never deletes anything meant to last, deleting production: paged by the 5th.
+"""A pipeline that never deletes anything meant to last, deleting production: paged at the 4th.
 
 Fresh seed 1026: a CI role that tears down preview environments every day (so DeleteFunction,
 DeleteTable and DeleteObjects are its own calls) deleted a production function, two
 production tables and emptied the production backups bucket batch by batch. A workload's floor
 of lasting deletes in 10 minutes is 5 (its clean-up runs wide), so the page came at the 6th
-damaging call. Five production resources in 10 minutes by a principal whose own days never
-deleted one page at the fifth, whatever its kind's floor; staging is not production.
+damaging call. Four different production resources in 10 minutes by a workload whose own days
+never deleted one page; staging is not production, and a release pruning one artifacts bucket
+in batches beside two old functions is three resources (review).
 """
 
 from __future__ import annotations
@@ -74,8 +75,30 @@ def first_page(events: list[AuditEvent]) -> int | None:
     return None
 
 
-def test_a_pipeline_deleting_five_production_resources_pages_at_the_fifth() -> None:
-    assert first_page([*_days(), *_env("prod-ingest", START)]) == 5
+def test_a_pipeline_deleting_four_production_resources_pages_at_the_fourth() -> None:
+    """A function, two tables, and the backups' contents (its first batch)."""
+    assert first_page([*_days(), *_env("prod-ingest", START)]) == 4
+
+
+def test_a_release_pruning_one_production_bucket_and_two_old_functions_does_not_page() -> None:
+    release = [
+        _delete(
+            "DeleteObjects",
+            "s3.amazonaws.com",
+            {"bucketName": "acme-prod-artifacts", "delete": ""},
+            START + timedelta(seconds=20 * i),
+        )
+        for i in range(3)
+    ] + [
+        _delete(
+            "DeleteFunction20150331",
+            "lambda.amazonaws.com",
+            {"functionName": f"prod-api-v{40 + i}"},
+            START + timedelta(minutes=2, seconds=20 * i),
+        )
+        for i in range(2)
+    ]
+    assert first_page([*_days(), *release]) is None
 
 
 def test_five_lasting_staging_resources_stay_under_a_pipelines_floor() -> None:
