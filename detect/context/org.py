@@ -253,11 +253,16 @@ class OrgMemory:
             self.learn_accounts(event.raw, event.event_time_ms)
         if _CREATE.match(event.action) and not _AMENDS.search(event.action):
             names = {resource_name(r) for r in event.resources}
+            params = field(record_of(event), "requestParameters")
             if event.action in _IDENTITY_CREATES:  # user and role names are not in resources
-                params = field(record_of(event), "requestParameters")
                 names |= {
                     str(field(params, k) or "") for k in ("userName", "roleName", "groupName")
                 }
+            if event.action == "CreateChangeSet" and field(params, "changeSetType") != "CREATE":
+                # a change set to an existing stack (UPDATE, CloudFormation's default) makes
+                # the change set, not the stack (fresh seed 1046: a deploy's change set made
+                # prod-atlas "young", and the deletion of its log group looked like clean-up)
+                names.discard(resource_name(str(field(params, "stackName") or "")))
             for name in names:
                 # a lasting resource deleted and made again (a production environment
                 # "deleted and recreated") is the same lasting resource, not a young one

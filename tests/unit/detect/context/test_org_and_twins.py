@@ -177,6 +177,22 @@ def test_a_tag_or_a_policy_is_not_a_birth() -> None:
     assert org.born("orders-prod-data", BASE_TIME.timestamp() * 1000 + 120_000) is not None
 
 
+def test_a_change_set_updating_a_stack_is_not_its_birth() -> None:
+    """Fresh seed 1046: a deploy's change set on the existing stack prod-atlas made
+    "prod-atlas" young, so a CI role's deletion of the /ecs/prod-atlas log group half an hour
+    later counted as clean-up. A change set is the stack's birth only with ChangeSetType
+    CREATE (UPDATE is CloudFormation's default)."""
+    org = OrgMemory()
+    update = {"stackName": "prod-atlas", "changeSetName": "deploy-ab9eaea3"}
+    org.observe(call("CreateChangeSet", "cloudformation", update, 0, **CI))
+    logs = call("DeleteLogGroup", "logs", {"logGroupName": "/ecs/prod-atlas"}, 30, **OPS)
+    assert org.lasting(logs) == ["prod-atlas"]
+    assert org.born("deploy-ab9eaea3", BASE_TIME.timestamp() * 1000 + 60_000) is not None
+    create = {"stackName": "pr-api", "changeSetName": "c1", "changeSetType": "CREATE"}
+    org.observe(call("CreateChangeSet", "cloudformation", create, 0, **CI))
+    assert org.born("pr-api", BASE_TIME.timestamp() * 1000 + 60_000) is not None
+
+
 # -- benign twins through triage ---------------------------------------------------------------
 def triaged(triage: Triage, event: AuditEvent) -> list[Finding]:
     """The red flags and Sigma rules `event` raises, with the tier triage gives each."""
