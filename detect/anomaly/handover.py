@@ -21,6 +21,7 @@ RUN_BORROWED_MS = 15 * 60_000
 RUN_BORROWED_RULE = "baseline:borrowed_role_run"
 MAX_BORROWED = 8  # such functions remembered per principal
 INVOKE_ACTIONS = frozenset({"Invoke", "InvokeAsync", "InvokeWithResponseStream"})
+INSTANCE_LAUNCHES = frozenset({"RunInstances", "AssociateIamInstanceProfile"})
 # Calls that hand a role to new compute (iam:PassRole): where the request names the role, and
 # the AWS service that will act with it (as it appears when AWS assumes the role)
 PASSED_ROLES: dict[str, tuple[tuple[tuple[str, ...], ...], str]] = {
@@ -136,21 +137,39 @@ class Handover:
         role: tuple[str, str],
         seen: Seen,
     ) -> Finding | None:
-        """An AI agent creating a function with its own role: code that keeps running with the
-        agent's permissions after its session ends, where neither the gate nor a quarantine of
-        the session reaches it (seed 998: a coding agent's function under its own role, invoked
-        twenty seconds later). Deploys hand functions roles of their own, so this is rare
-        work -- but not unheard of: the first time a mature agent does it waits, and running
-        the function within RUN_BORROWED_MS (runs_borrowed) is its second sign; after that
-        first time it is the agent's way of working (passed_role). (A person's own role is an
-        Identity Center or a federated one, which no function can be given.)"""
+        """An AI agent creating a function -- or launching an instance -- with its own role:
+        code that keeps running with the agent's permissions after its session ends, where
+        neither the gate nor a quarantine of the session reaches it (seed 998: a coding
+        agent's function under its own role, invoked twenty seconds later). Deploys hand
+        functions roles of their own, so this is rare work -- but not unheard of: the first
+        time a mature agent does it waits, and running the function within RUN_BORROWED_MS
+        (runs_borrowed) is its second sign; after that first time it is the agent's way of
+        working (passed_role). An instance runs as it boots: its launch pages, the first
+        time. (A person's own role is an Identity Center or a federated one, which no function
+        can be given.)"""
         if state.actor_kind != "agent" or not state.mature:
             return None
+        why = "code that runs with the agent's permissions outside its sessions"
+        if event.action in INSTANCE_LAUNCHES:
+            # an instance runs its user data as it boots: the launch is the run (fresh seed
+            # 1057: a coding agent listed roles, then launched an instance with its own)
+            return make_finding(
+                state,
+                event,
+                "baseline:borrowed_role",
+                "high",
+                f"{event.action} gives an instance {role[1]}, the agent's own role: {why}",
+                explanation={
+                    "action": event.action,
+                    "role": role[1],
+                    "capacity": "the agent's own role",
+                    "host_or_production": True,
+                },
+            )
         # (Lambda's calls only -- a create or a configuration update -- name a function)
         function = function_name(lookup(record, "requestParameters", "functionName"))
         if not function:
             return None
-        why = "code that runs with the agent's permissions outside its sessions"
         return _held(state, event, seen, function, role[1], "the agent's own role", why, role[1])
 
     def runs_borrowed(

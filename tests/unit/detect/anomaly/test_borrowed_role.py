@@ -204,6 +204,26 @@ def test_an_agent_that_tests_functions_under_its_own_role_every_day_does_it_by_h
     assert opened(events) == ["baseline:borrowed_role_run"]
 
 
+def test_an_agent_launching_an_instance_with_its_own_role_pages_the_first_time() -> None:
+    """Fresh seed 1057: a coding agent listed roles and launched an instance with its own
+    instance profile. The instance runs its user data as it boots, with the agent's
+    permissions and beyond the gate: the launch is the run, and pages. The next day's launch
+    is the agent's way of working; a pipeline's own role on its instances is how deploys look."""
+
+    def launch(at_hours: float, profile: str = "ops-agent", **who: Any) -> AuditEvent:
+        return make_event(
+            eventName="RunInstances",
+            readOnly=False,
+            requestParameters={"instanceType": "t3.micro", "iamInstanceProfile": {"name": profile}},
+            at=BASE_TIME + 4 * DAY + timedelta(hours=at_hours),
+            **(who or AGENT),
+        )
+
+    assert opened([*_history(), launch(0)]) == ["baseline:borrowed_role"]
+    assert opened([*_history(), launch(-30), launch(0)]) == ["baseline:borrowed_role"]
+    assert opened([*_history(), launch(0, "gha-catalog-deploy", **CI)]) == []
+
+
 def test_a_role_leash_never_saw_act_does_not() -> None:
     assert opened([*_history(), _create_function("legacy-batch-role")]) == []
 
