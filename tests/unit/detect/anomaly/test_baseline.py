@@ -277,11 +277,10 @@ def test_a_bulk_reader_is_judged_by_its_own_read_volume() -> None:
     assert fired.index(True) == 320  # 1.5 x its usual 200 + 20: its normal jobs never page
 
 
-def test_reading_ten_times_ones_own_high_pages_an_agent_eight_times_a_person() -> None:
-    """A quarter-end batch is a workload's surge and waits for a second sign; an AI agent
-    pulling ten times its usual reads in ten minutes, or a person eight times theirs, is taking
-    data out (seeds 805, 810: people's 376 and 430 objects in two minutes, 12-14x; fresh seed
-    1063: 9.4x). Below that it waits."""
+def test_reading_ten_times_ones_own_high_pages_an_agent_or_a_person() -> None:
+    """A quarter-end batch is a workload's surge and waits for a second sign; an AI agent or a
+    person pulling ten times their usual reads in ten minutes is taking data out (seeds 805,
+    810: people's 376 and 430 objects in two minutes, 12-14x). Below that it waits."""
     triage = Triage()
     first_page: dict[str, float | None] = {}
     for kind in ("agent", "service", "human"):
@@ -299,7 +298,7 @@ def test_reading_ten_times_ones_own_high_pages_an_agent_eight_times_a_person() -
         first_page[kind] = next(
             (f.explanation["data_reads_10m"]["value"] for t, f in found if t.tier == "page"), None
         )
-    assert first_page == {"agent": 400, "service": None, "human": 320}, first_page
+    assert first_page == {"agent": 400, "service": None, "human": 400}, first_page
 
 
 def test_a_failed_call_is_not_a_first_evasion_the_first_successful_one_is() -> None:
