@@ -66,14 +66,12 @@ AGENT_HELD = frozenset({"baseline:denied_burst"})
 # lasting resources deleted over hours page alone (baseline:slow_lasting_destruction)
 SLOW_DELETES = "baseline:slow_destructive"
 # Reading this many times one's own 10-minute high is pulling data out, not working: 10x for
-# an AI agent, 8x for a person (on seeds 1-10 and 673-689 no person's quiet day passed 4.2x, their
+# an AI agent or a person (on seeds 1-10 and 673-689 no person's quiet day passed 4.2x, their
 # downloads ran 15-115x; 20x for people missed seeds 805 and 810: 376 and 430 objects in two
-# minutes at 12-14x; on 995-1024 the busiest benign person reached 6.8x and four downloads sat
-# at 9.4-9.95x, and fresh seed 1063's 1,768 objects at 9.4x waited under 10x). A batch job's
-# quarter-end surge (8-12x) is a workload's: theirs waits for a second sign. `min` judges one
-# who barely reads as if they read this many (a person's 8x is then at least 160 objects in 10
-# minutes).
-BULK_RATIO = {"agent": (10.0, 10.0), "human": (8.0, 20.0)}  # kind -> (ratio, min usual)
+# minutes at 12-14x). A batch job's quarter-end surge (8-12x) is a workload's: theirs waits for
+# a second sign. `min` judges one who barely reads as if they read this many (a person's 10x is
+# then at least 200 objects in 10 minutes).
+BULK_RATIO = {"agent": (10.0, 10.0), "human": (10.0, 20.0)}  # kind -> (ratio, min usual)
 # ... and reading half of that for 40 minutes on end is pulling data out slowly (seed 804: a
 # person's 2,785 objects over 2.5 hours, ~180 every 10 minutes); a download that big ends
 # sooner, and a workload's surge still waits

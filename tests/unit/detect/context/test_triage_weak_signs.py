@@ -66,22 +66,6 @@ def test_refusals_trace_for_a_person_wait_for_an_agent_and_page_for_a_workload()
     assert assess("baseline:denied_burst", workload).tier == "page"
 
 
-def test_a_persons_download_pages_at_eight_times_their_own_high_a_busy_day_waits() -> None:
-    """Fresh seed 1063: a person who reads up to 188 objects in 10 minutes downloaded 1,768
-    in seven (9.4x their high) and waited under a 10x bar. On 30 worlds (995-1024) no
-    person's benign day passed 6.8x, and four downloads sat at 9.4-9.95x: 8x pages them."""
-    read = event("GetObject", "s3", {"bucketName": "finance-exports", "key": "q3.csv"}, **PERSON)
-
-    def bulk(value: float, usual: float) -> Finding:
-        reads = {"data_reads_10m": {"value": value, "baseline": usual, "threshold": 2 * usual}}
-        found = replace(finding("baseline:bulk_data_read", read), explanation=reads)
-        return Triage(org=OrgMemory()).assess(found, read, mature_state(read), routine=False)
-
-    assert bulk(1768, 188).tier == "page"
-    assert bulk(1280, 188).tier == "hold"  # 6.8x: the busiest benign day seen
-    assert bulk(150, 10).tier == "hold"  # one who barely reads: judged as reading 20
-
-
 def test_a_persons_burst_of_deletes_waits_an_agents_pages() -> None:
     """Twenty scratch objects deleted in ten minutes on a heavy day is a person's clean-up; it
     waits for a sign that is not volume (lasting deletes page alone). An agent's burst pages."""
