@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from functools import partial
 
 from detect.anomaly.tally import Tally, TallyBook, threshold
 from detect.features import PROD_RESOURCE_RE, PrincipalState
@@ -116,7 +115,7 @@ class LastingDestruction:
         novel = since is not None and event.event_time_ms - since <= WINDOWS[1].window_ms
         name = lasting[0] if lasting else ""
         found = self._out_of_scope(state, event, since, name) if name and novel else []
-        at, own = event.event_time_ms, float("inf")
+        at = event.event_time_ms
         for window, book in self._books:
             tally = book.get(state.key)
             if tally.day < 0:
@@ -128,17 +127,7 @@ class LastingDestruction:
                 continue
             key = _key(tally, name, at) if window is WINDOWS[0] else name
             count = tally.add(at, event.event_id, key)
-            bar = partial(
-                threshold,
-                actor_kind=state.actor_kind,
-                high=tally.high,
-                job_high=window.job_high,
-                job_multiplier=window.job_multiplier,
-                learned_days=state.learned_days,
-            )
-            limit = bar(window.floors)
-            if window is WINDOWS[0]:
-                own = bar(NO_FLOOR)  # the principal's own 10-minute bar, without its kind's floor
+            limit = _bar(window, window.floors, state, tally)
             if count > limit:
                 finding = self._finding(window, state, event, tally, count, limit)
                 if window.rule == SLOW_RULE and tally.recurs(count):
@@ -154,10 +143,12 @@ class LastingDestruction:
             if (
                 state.actor_kind == "service"
                 and count >= WORKLOAD_PRODUCTION
-                and count > own
                 and not any(f.rule == WINDOWS[0].rule for f in found)
             ):
-                found.append(self._production(state, event, prod, count, own))
+                # the principal's own 10-minute bar, without its kind's floor
+                own = _bar(WINDOWS[0], NO_FLOOR, state, self._books[0][1].get(state.key))
+                if count > own:
+                    found.append(self._production(state, event, prod, count, own))
             if count >= CATASTROPHIC:
                 note = f"{count:g} production resources deleted in 10 min"
                 found = [_catastrophic(f, note) for f in found]
@@ -313,6 +304,18 @@ def _from_tally(
         first_event_ms=tally.first_ms() or event.event_time_ms,
         last_event_ms=event.event_time_ms,
         explanation=explanation,
+    )
+
+
+def _bar(window: _Window, floors: dict[str, float], state: PrincipalState, tally: Tally) -> float:
+    """The count past which `window` pages for `state`'s principal (`threshold`)."""
+    return threshold(
+        floors,
+        state.actor_kind,
+        tally.high,
+        window.job_high,
+        window.job_multiplier,
+        learned_days=state.learned_days,
     )
 
 
