@@ -23,9 +23,10 @@ from detect.anomaly.behaviour import BehaviourDetector, Novelty
 from detect.anomaly.destruction import LastingDestruction
 from detect.anomaly.forest import DetectionModel, explain_rows
 from detect.anomaly.unreported import UnreportedCalls
+from detect.anomaly.vetting import Unvetted
 from detect.context.org import LOG_GROUP_DELETES, OrgMemory, account_of, delegated
 from detect.context.triage import FOREST_RULE, Triage
-from detect.features import PrincipalState, source_of
+from detect.features import GRANT_ACTIONS, PrincipalState, source_of
 from detect.findings import SEVERITIES, Finding
 from detect.rules.base import Rule
 from detect.rules.catalogue import RuleIndex
@@ -40,6 +41,8 @@ FOREST_HIGH_MARGIN = 0.12  # anomaly score above the threshold that makes a fore
 MAX_STATES = 200_000  # principals kept in memory by default; the least recently active beyond
 EXPIRE_AFTER_MS = 6 * 3_600_000  # principal's own event time after an incident's gap: forget it
 FORGET_AFTER_MS = 7 * 86_400_000  # newest event time anywhere after which any incident is dropped
+VETTED_CLASSES = frozenset({"destructive", "privilege", "defense_evasion"})  # and GRANT_ACTIONS:
+# calls whose first use, once it paged, stays unvetted until its alert is resolved
 
 
 Pending = tuple[int, Finding, PrincipalState]  # (event index, finding, whose state judges it)
@@ -116,6 +119,7 @@ class DetectionEngine:
         self.behaviour = BehaviourDetector(self.org)
         self.unreported = UnreportedCalls()  # an agent's harmful calls outside its tool calls
         self._new_destructive: set[str] = set()  # this batch's first deletes with their call
+        self.unvetted = Unvetted()  # sensitive calls first made in an alert nobody resolved
         self.triage = Triage(
             org=self.org, sigma_solo_level=human_sigma_solo_level, false_positive=false_positive
         )
@@ -159,14 +163,16 @@ class DetectionEngine:
         scoring: dict[str, list[tuple[int, PrincipalState, list[float], AuditEvent]]] = {}
         forest = self.model is not None and self.use_forest
         initiators: dict[int, str] = {}  # event -> the principal whose stack operation it serves
+        firsts: set[int] = set()  # events whose sensitive call is new (or unvetted) to its maker
         for idx, event in enumerate(events):
             state = self._state(event)
             self.untrusted.observe(event)
             source = source_of(event)
-            new = Novelty.of(state, event, source)
+            again = event.action in self.unvetted.of(state.key, event.event_time_ms)
+            new = Novelty.of(state, event, source, unvetted=again)
             if (
                 event.action_class == "destructive"
-                and event.action not in state.seen["destructive"]
+                and (again or event.action not in state.seen["destructive"])
             ) or (event.action in LOG_GROUP_DELETES and new.action):
                 self._new_destructive.add(event.event_id)
             routine = (
@@ -175,7 +181,8 @@ class DetectionEngine:
                 and not new.action
                 and not state.privilege_new(event)
             )
-            flags = state.observe(event, source)
+            flags = state.observe(event, source, unvetted=again)
+            first = (new.action or new.prod_grant or flags) and _sensitive(event)
             x = state.features()
             self.watermark_ms = max(self.watermark_ms, event.event_time_ms)
             found: list[Pending] = []
@@ -189,9 +196,15 @@ class DetectionEngine:
                 )
                 found.extend(self._destruction(idx, event, state, initiators))
                 found.extend((idx, f, state) for f in self.behaviour.evaluate(state, event, new))
-            pending.extend(
+            judged = [
                 (i, self.triage.assess(f, event, st, routine=routine), st) for i, f, st in found
-            )
+            ]
+            pending.extend(judged)
+            if first and any(f.tier == "page" and f.principal == state.key for _, f, _ in judged):
+                # unvetted from this event on, so a repeat later in the batch is judged the
+                # same as in the next one; _merge names the alert
+                self.unvetted.record(state.key, event.action, "", event.event_time_ms)
+                firsts.add(idx)
             if forest:
                 scoring.setdefault(state.actor_kind, []).append((idx, state, x, event))
             if self.baselines is not None:
@@ -208,7 +221,7 @@ class DetectionEngine:
             (event, self.triage.assess(f, event, st, routine=False))
             for event, st, f in self.unreported.due(self.watermark_ms)
         ]
-        output = self._merge(events, pending, initiators, late)
+        output = self._merge(events, pending, initiators, late, firsts)
         floor = self.watermark_ms - FORGET_AFTER_MS
         self.book.expire(self._clock_of, after_ms=EXPIRE_AFTER_MS, forget_before_ms=floor)
         self.pager.expire(self._clock_of, floor_ms=floor)
@@ -313,11 +326,13 @@ class DetectionEngine:
         pending: list[Pending],
         initiators: dict[int, str],
         late: Sequence[tuple[AuditEvent, Finding]] = (),
+        firsts: set[int] | frozenset[int] = frozenset(),
     ) -> EngineOutput:
         """Merge triaged findings in event order; events without findings may continue an
         incident (AlertBook.attach) -- their own principal's, or for a call CloudFormation made,
         the incident of the principal whose stack operation it carried out. `late` findings
-        (judged after a grace period, about events of earlier batches) come last."""
+        (judged after a grace period, about events of earlier batches) come last. A sensitive
+        call new to its maker (`firsts`) that pages stays unvetted while its alert is open."""
         output = EngineOutput()
         changes: dict[str, tuple[str, Alert]] = {}
         by_event: dict[int, list[Finding]] = {}
@@ -327,6 +342,8 @@ class DetectionEngine:
             results: list[tuple[str, Alert] | None] = []
             for finding in by_event.get(idx, ()):
                 results += self._apply(finding, event, output)
+            if idx in firsts:
+                self._unvet(event, results)
             if event.action_class in ATTACH_CLASSES:
                 weight = [f for f in by_event.get(idx, ()) if f.tier not in EVIDENCE_ONLY]
                 if not weight:  # no finding, or only hints and notes: the call itself may
@@ -357,6 +374,28 @@ class DetectionEngine:
         if finding.tier == "page":
             self._flagged(finding.principal)
         return self.pager.apply(finding, event.action_class, event.action)
+
+    def _unvet(self, event: AuditEvent, results: Sequence[tuple[str, Alert] | None]) -> None:
+        """Name the alert that carries a new sensitive call that paged (or, when no alert
+        took it -- a suppression -- let the call be learned after all)."""
+        principal = event.principal_key
+        for result in results:
+            if result is not None and result[1].principal == principal:
+                self.unvetted.record(principal, event.action, result[1].id, event.event_time_ms)
+                return
+        self.unvetted.discard(principal, event.action, "")
+
+    def set_status(self, alert_id: str, status: str) -> None:
+        """An alert's status changed elsewhere (the API): a resolved alert takes no more
+        findings, and the calls first made in it are the principal's own from now on."""
+        self.book.set_status(alert_id, status)
+        if status == "resolved":
+            self.unvetted.resolve(alert_id)
+
+    def watched_alert_ids(self) -> list[str]:
+        """Alerts whose status matters to detection: the open incidents, and the alerts whose
+        resolution vets a call (polled where other processes resolve alerts)."""
+        return sorted(set(self.book.open_ids()) | self.unvetted.alert_ids())
 
     def _flagged(self, principal: str) -> None:
         """A page today: today's highs must not teach the baselines that it is normal, and the
@@ -396,6 +435,7 @@ class DetectionEngine:
             self.book.forget(state.key)
             self.untrusted.forget(state.key)
             self.unreported.forget(state.key)
+            self.unvetted.forget(state.key)
 
 
 def _record(changes: dict[str, tuple[str, Alert]], event_type: str, alert: Alert) -> None:
@@ -403,6 +443,10 @@ def _record(changes: dict[str, tuple[str, Alert]], event_type: str, alert: Alert
     if previous is not None and previous[0] == "alert.opened":
         event_type = "alert.opened"
     changes[alert.id] = (event_type, alert)
+
+
+def _sensitive(event: AuditEvent) -> bool:
+    return event.action_class in VETTED_CLASSES or event.action in GRANT_ACTIONS
 
 
 def _evaluate(rule: Rule, event: AuditEvent) -> Finding | None:

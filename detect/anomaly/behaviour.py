@@ -88,22 +88,26 @@ class Novelty:
         state: PrincipalState,
         event: AuditEvent,
         source: tuple[tuple[str, str], ...] | None = None,
+        *,
+        unvetted: bool = False,
     ) -> Novelty:
-        """`source` is `source_of(event)` when the caller computed it already."""
+        """`source` is `source_of(event)` when the caller computed it already. `unvetted`: the
+        call paged when it was new and that alert is not resolved (detect.anomaly.vetting), so
+        it is judged as never made."""
         seen = state.seen
         fresh = {
             dim: v if v and v not in seen[dim] else ""
             for dim, v in (source if source is not None else source_of(event))
         }
         return cls(
-            event.action not in seen["action"],
+            unvetted or event.action not in seen["action"],
             event.region not in seen["region"],
             fresh["net"],
             fresh["client"],
             fresh["store"],
             event.action in GRANT_ACTIONS
             and any(_PROD.search(r) for r in event.resources)
-            and event.action not in seen["prod"],
+            and (unvetted or event.action not in seen["prod"]),
         )
 
 

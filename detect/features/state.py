@@ -265,26 +265,35 @@ class PrincipalState:
             self.active_days += 1
             self._last_day = day
 
-    def observe(self, event: AuditEvent, source: tuple[tuple[str, str], ...] | None = None) -> int:
+    def observe(
+        self,
+        event: AuditEvent,
+        source: tuple[tuple[str, str], ...] | None = None,
+        *,
+        unvetted: bool = False,
+    ) -> int:
         """Add one event; returns FIRST_SEEN_* flags (0 when nothing is new about it).
 
-        `source` is `source_of(event)` when the caller computed it already."""
+        `source` is `source_of(event)` when the caller computed it already. `unvetted`: the
+        call was new when it paged and nobody resolved that alert yet
+        (detect.anomaly.vetting) -- it counts as never made."""
         self._touch(event.event_time_ms)
         cls = event.action_class
         destructive = cls == "destructive"
         # a call that failed (a trail that does not exist, a denied attempt) did not delete or
         # change anything: it is not the principal's first delete or permission change
         done = not event.error_code
-        new_destructive = done and destructive and self._first_seen("destructive", event.action)
-        new_sensitive = (
-            done
-            and cls in ("privilege", "defense_evasion")
-            and self._first_seen("sensitive", event.action)
+        new_destructive = (
+            done and destructive and (self._first_seen("destructive", event.action) or unvetted)
         )
-        if new_sensitive and cls == "privilege":
-            self.privilege_since[event.action] = event.event_time_ms
+        new_sensitive = False
+        if done and cls in ("privilege", "defense_evasion"):
+            first = self._first_seen("sensitive", event.action)
+            if first and cls == "privilege":
+                self.privilege_since[event.action] = event.event_time_ms
+            new_sensitive = first or unvetted
         flags = (
-            self._first_seen("action", event.action),
+            self._first_seen("action", event.action) or unvetted,
             self._first_seen("service", event.source),
             self._first_seen("region", event.region),
             self._first_seen("ip", event.source_ip),
@@ -298,7 +307,7 @@ class PrincipalState:
         grant = event.action in GRANT_ACTIONS
         on_prod = (destructive or grant) and any(_PROD.search(r) for r in event.resources)
         prod = destructive and on_prod
-        new_prod = on_prod and self._first_seen("prod", event.action) and prod
+        new_prod = on_prod and (self._first_seen("prod", event.action) or unvetted) and prod
         bucket = self._bucket_for(event.event_time_ms // BUCKET_MS)
         first_seen = (FIRST_SEEN_PROD_DESTRUCTIVE if new_prod else 0) | (
             FIRST_SEEN_SENSITIVE if new_sensitive else 0

@@ -177,7 +177,7 @@ class ChildDetector:
             case Observe(decision):
                 self.bypass.observe(decision)
             case SetStatus(alert_id, status):
-                self.engine.book.set_status(alert_id, status)
+                self.engine.set_status(alert_id, status)
             case Suppress(item):
                 self.suppressions.adopt(item)
             case Unsuppress(suppression_id):
@@ -207,12 +207,12 @@ class ChildDetector:
             return
         self._last_sync = now
         try:
-            changes = AlertStore(self._store).statuses(self.engine.book.open_ids())
+            changes = AlertStore(self._store).statuses(self.engine.watched_alert_ids())
         except Exception:  # noqa: BLE001 - a status read is advisory; detection goes on
             logger.exception("reading alert statuses failed")
             return
         for alert_id, status in changes.items():
-            self.engine.book.set_status(alert_id, status)
+            self.engine.set_status(alert_id, status)
 
     def _new_hits(self) -> dict[str, int]:
         hits = dict(self.suppressions.hits)

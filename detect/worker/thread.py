@@ -137,18 +137,18 @@ class DetectionWorker(ThreadWorker):
             return
         self._last_sync = now
         try:
-            changes = self.alerts.statuses(self.engine.book.open_ids())
+            changes = self.alerts.statuses(self.engine.watched_alert_ids())
         except Exception:  # noqa: BLE001 - a status read is advisory; detection goes on
             logger.exception("reading alert statuses failed")
             return
         with self._lock:
             for alert_id, status in changes.items():
-                self.engine.book.set_status(alert_id, status)
+                self.engine.set_status(alert_id, status)
 
     def apply_status(self, alert_id: str, status: str) -> None:
         """Reflect an API status change at once (same process)."""
         with self._lock:
-            self.engine.book.set_status(alert_id, status)
+            self.engine.set_status(alert_id, status)
 
     # -- training -----------------------------------------------------------------------------
     def train_now(self) -> DetectionModel:
