@@ -52,9 +52,8 @@ ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached"})
 NO_MFA_RULE = "redflag:console_login_without_mfa"
 NO_MFA_RULES = frozenset({NO_MFA_RULE, "sigma:aws_cloudtrail_console_login_success_without_mfa"})
 BACKDOOR_KEYS_MS = 3_600_000  # keys for a user created this recently (see _backdoor_keys)
-OTHER_USER_CREDENTIALS = frozenset(
-    {"redflag:access_key_for_other_user", "redflag:login_profile_for_other_user"}
-)
+LOGIN_PROFILE_RULE = "redflag:login_profile_for_other_user"
+OTHER_USER_CREDENTIALS = frozenset({"redflag:access_key_for_other_user", LOGIN_PROFILE_RULE})
 # people get denied all day (a console page asks for more than their role allows): it joins an
 # incident as evidence but corroborates nothing -- a stranger's sign-in or network does that
 PERSON_NOTED = frozenset({"baseline:denied_burst"})
@@ -226,6 +225,7 @@ class Triage:
             self._colleague_credentials(case)
             or self._grants_stranger(case)
             or self._backdoor_keys(case)
+            or _machine_console_password(case)
         )
 
     def _backdoor_keys(self, case: Case) -> bool:
@@ -288,6 +288,20 @@ class Triage:
         if finding.severity == "low":
             return "trace"
         return "hold" if severity_rank(finding.severity) < self.solo_rank else None
+
+
+def _machine_console_password(case: Case) -> bool:
+    """A console password for another user, set by a workload or an AI agent without a reset:
+    a console password is for a person at a browser, and software that sets one it knows
+    hands that person's sign-in to whoever holds the software's credentials (seed 1076: a
+    key-rotation role that had only ever rotated service users' keys gave `svc-legacy` a
+    password). Provisioning that onboards people requires a reset: a low finding that waits."""
+    finding = case.finding
+    return (
+        finding.rule == LOGIN_PROFILE_RULE
+        and finding.severity == "medium"
+        and finding.actor_kind in ("service", "agent")
+    )
 
 
 def _agent_refused(case: Case) -> str | None:

@@ -151,6 +151,31 @@ def test_a_key_rotation_job_rotating_a_service_users_key_is_held() -> None:
     assert tier("svc-billing-sftp", **AGENT) == ("page", "")
 
 
+def test_a_console_password_set_by_software_for_someone_else_pages() -> None:
+    """Seed 1076: a key-rotation role that rotated service users' keys twice gave `svc-legacy`
+    a console password without a reset, and it waited as a medium red flag. Software has no
+    use for a person's console password it knows; onboarding automation requires a reset (low,
+    still waits), and a person setting one waits for a second sign."""
+    rotator = {"role": "iam-key-rotator", "session": "rotate", "userAgent": "Boto3/1.34.10"}
+    person = {"role": "AWSReservedSSO_SecurityAudit_1a2b3c", "session": "o@x.io"}
+
+    def tier(action: str, reset: bool, **who: Any) -> str:
+        params: dict[str, Any] = {"userName": "svc-legacy", "passwordResetRequired": reset}
+        e = event(action, "iam", params, **who)
+        [flag] = [
+            f
+            for rule in load_rules()
+            if (f := rule.evaluate(e)) is not None
+            and f.rule == "redflag:login_profile_for_other_user"
+        ]
+        return Triage(org=OrgMemory()).assess(flag, e, mature_state(e), routine=False).tier
+
+    assert tier("CreateLoginProfile", False, **rotator) == "page"
+    assert tier("UpdateLoginProfile", False, **AGENT) == "page"
+    assert tier("CreateLoginProfile", True, **rotator) == "hold"
+    assert tier("CreateLoginProfile", False, **person) == "hold"
+
+
 def assess_with(triage: Triage, rule: str, e: AuditEvent, state: PrincipalState) -> Finding:
     return triage.assess(finding(rule, e), e, state, routine=False)
 
