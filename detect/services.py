@@ -161,6 +161,7 @@ def build_services(
         clock=clock,
         write=outbox_log.add,
         flush=outbox_log.flush,
+        max_pending=settings.webhook_max_pending,
     )
     approval_log = JournaledWriter(
         store,

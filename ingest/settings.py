@@ -152,6 +152,8 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=10, ge=1)
     webhook_backoff_s: float = Field(default=1.0, gt=0)  # first retry delay, doubled per try
     webhook_backoff_max_s: float = Field(default=600.0, gt=0)
+    # deliveries held in memory for their next attempt; past it the oldest are dead-lettered
+    webhook_max_pending: int = Field(default=10_000, ge=1)
     revokers: Annotated[list[str], NoDecode] = []  # webhook, aws-iam
     revoker_webhook_url: str = ""
     aws_endpoint_url: str = ""

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from itertools import islice
 
 import httpx
 
@@ -39,6 +40,11 @@ COLUMNS = (
 IDLE_WAIT_S = 1.0  # seconds; longest the worker waits before looking at the queue again
 SEND_THREADS = 4  # concurrent deliveries, so one slow receiver does not hold up the others
 TIMEOUT_S = 5.0  # seconds per HTTP attempt
+MAX_PENDING = 10_000  # deliveries held for their next attempt; past it the oldest dead-letter
+OVERFLOW_ERROR = (
+    "outbox full: {n} deliveries were waiting for their receivers (LEASH_WEBHOOK_MAX_PENDING); "
+    "retry it with POST /v1/webhooks/deliveries/{{id}}/retry once the receiver is back"
+)
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,10 @@ class Outbox:
     `enqueue` persists before it returns, so a delivery survives a crash or restart; the pending
     set is reloaded from the store by `load`. Rows go through `write` (default: one store insert
     each; `leash` passes a JournaledWriter's `add`, with its `flush` for reads). Thread-safe.
+
+    At most `max_pending` deliveries (bodies included) wait in memory: a receiver down through
+    an alert storm must not grow the process without end. Past it the oldest are dead-lettered
+    with an error that says so; they stay stored, listed and retryable like any dead one.
     """
 
     def __init__(
@@ -109,7 +119,11 @@ class Outbox:
         clock: Callable[[], float] = time.time,
         write: Callable[[tuple[object, ...]], None] | None = None,
         flush: Callable[[], object] = lambda: None,
+        max_pending: int = MAX_PENDING,
     ) -> None:
+        if max_pending < 1:
+            raise ValueError("max_pending must be at least 1")
+        self.max_pending = max_pending
         self._store = store
         self._write = write or (lambda row: store.insert(schema.WEBHOOK_OUTBOX, [row], COLUMNS))
         self._flush = flush
@@ -129,6 +143,7 @@ class Outbox:
             "WHERE status = 'pending'"
         )
         now = self.now_ms()
+        rows = sorted(rows, key=lambda r: r[5])  # oldest first: the first to overflow
         with self._cond:
             for r in rows:
                 d = Delivery(
@@ -144,7 +159,9 @@ class Outbox:
                     str(r[9]),
                 )
                 self._pending[d.delivery_id] = d
+            overflow = self._overflow()
             self._cond.notify_all()
+        self._dead_letter(overflow)
         return len(rows)
 
     def enqueue(self, event: WebhookEvent, endpoints: Sequence[str] | None = None) -> int:
@@ -163,8 +180,34 @@ class Outbox:
             self._write(delivery.row())
         with self._cond:
             self._pending.update((d.delivery_id, d) for d in items)
+            overflow = self._overflow()
             self._cond.notify_all()
+        self._dead_letter(overflow)
         return len(items)
+
+    def _overflow(self) -> list[Delivery]:
+        """Take the oldest pending deliveries past `max_pending` out of memory (under _cond)."""
+        excess = len(self._pending) - self.max_pending
+        if excess <= 0:
+            return []
+        return [
+            self._pending.pop(delivery_id) for delivery_id in list(islice(self._pending, excess))
+        ]
+
+    def _dead_letter(self, overflow: list[Delivery]) -> None:
+        if not overflow:
+            return
+        error = OVERFLOW_ERROR.format(n=self.max_pending + len(overflow))
+        for delivery in overflow:
+            self._write(replace(delivery, status="dead", last_error=error).row())
+            for observe in self.outcomes:
+                observe("dead")
+        logger.error(
+            "webhook outbox full (%d waiting): dead-lettered the %d oldest deliveries; "
+            "retry them with POST /v1/webhooks/deliveries/{id}/retry once the receivers are back",
+            self.max_pending + len(overflow),
+            len(overflow),
+        )
 
     def due(self, limit: int = 100) -> list[Delivery]:
         now = self.now_ms()
@@ -214,7 +257,9 @@ class Outbox:
         self._write(again.row())
         with self._cond:
             self._pending[again.delivery_id] = again
+            overflow = self._overflow()
             self._cond.notify_all()
+        self._dead_letter(overflow)
         return again
 
     def list(

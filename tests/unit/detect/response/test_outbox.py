@@ -150,3 +150,55 @@ def test_no_endpoints_means_nothing_is_stored(store: ChdbStore) -> None:
     outbox = Outbox(store, endpoints=[])
     assert outbox.enqueue(new_event("alert.opened", {})) == 0
     assert outbox.list() == []
+
+
+def test_a_full_outbox_dead_letters_its_oldest_deliveries_and_keeps_them_retryable(
+    tmp_path: Path, wall: FakeClock, receiver: WebhookReceiver
+) -> None:
+    """A receiver down through an alert storm: at most `max_pending` deliveries wait in memory;
+    the oldest past it are dead-lettered with an error that says why and how to retry, stay
+    stored, and are delivered once retried. A restart reloads no more than the bound either."""
+    store = open_store(tmp_path / "store")
+    outbox = Outbox(store, endpoints=[receiver.url], clock=wall, max_pending=3)
+    outcomes: list[str] = []
+    outbox.outcomes.append(outcomes.append)
+    events = [new_event("alert.opened", {"n": i}) for i in range(5)]
+    for event in events:
+        wall.advance(1)
+        outbox.enqueue(event)
+    assert outbox.pending_count() == 3
+    assert outcomes == ["dead", "dead"]
+    dead = outbox.list(status="dead")
+    assert sorted(d.message_id for d in dead) == sorted(e.id for e in events[:2])
+    assert all("LEASH_WEBHOOK_MAX_PENDING" in d.last_error for d in dead)
+    assert {d.message_id for d in outbox.due()} == {e.id for e in events[2:]}
+
+    worker = OutboxWorker(outbox, secret=SECRET, backoff=Backoff())
+    try:
+        assert worker.run_once() == 3  # the receiver is back
+        again = outbox.retry(dead[0].delivery_id)
+        assert again is not None and outbox.pending_count() == 1
+        assert worker.run_once() == 1
+    finally:
+        worker.stop()
+    got = receiver.wait_for(4)
+    assert dead[0].message_id in {r.headers["webhook-id"] for r in got}
+    store.close()
+
+    store = open_store(tmp_path / "store")
+    held = Outbox(store, endpoints=[receiver.url], clock=wall)
+    for event in (new_event("alert.opened", {"n": i}) for i in range(4)):
+        wall.advance(1)
+        held.enqueue(event)
+    store.close()
+    store = open_store(tmp_path / "store")
+    reopened = Outbox(store, endpoints=[receiver.url], clock=wall, max_pending=2)
+    assert reopened.load() == 4
+    assert reopened.pending_count() == 2
+    assert len(reopened.list(status="dead")) == 1 + 2  # the one never retried, two reloaded
+    store.close()
+
+
+def test_max_pending_must_hold_one(store: ChdbStore) -> None:
+    with pytest.raises(ValueError, match="max_pending"):
+        Outbox(store, endpoints=["http://127.0.0.1:1/"], max_pending=0)
