@@ -26,6 +26,7 @@ SPREE_BREAK_MS = 2 * 3_600_000
 READ_ID_ROOM = MAX_ALERT_EVENT_IDS // 2
 ESCALATE_AT_EVENTS = 50  # flagged events after which an alert's severity rises one level
 ATTACH_CLASSES = frozenset({"destructive", "privilege", "defense_evasion"})
+_HIGH = severity_rank("high")
 EVIDENCE_ONLY = frozenset({"trace", "note"})  # tiers that join an alert as evidence, without events
 
 
@@ -188,7 +189,12 @@ class AlertBook:
         it, or for another harmful call (a delete, a permission or monitoring change) when
         harmful calls built it: a slow drip, privilege creep over hours, a spree resumed from a
         new session, a slow delete that also weakens a bucket policy are one story, one alert,
-        not one alert per hour and per detector."""
+        not one alert per hour and per detector. A held finding (one waiting for a second sign)
+        has that sign in a high or critical alert of the same principal that began within
+        STORY_GAP_MS:
+        credentials that turned monitoring off are still in the attacker's hands hours later
+        (fresh seed 1080: a person's keys excluded management events from the trail with an
+        attack tool's client at 08:40, and at 11:51 pulled 307 objects, held as volume alone)."""
         alert = incident.alert
         if _spree(finding, action_class) and (
             finding.last_event_ms > alert.last_event_ms + SPREE_BREAK_MS
@@ -196,6 +202,12 @@ class AlertBook:
             return False  # (judged by its latest call: a 6-hour count reaches back into the old)
         if finding.first_event_ms <= alert.last_event_ms + self.quiet_gap_ms:
             return True
+        if (
+            finding.tier == "hold"
+            and severity_rank(alert.severity) >= _HIGH
+            and finding.first_event_ms <= alert.first_event_ms + STORY_GAP_MS
+        ):
+            return True  # (from the alert's start: held findings do not chain a day long)
         same_story = (
             finding.rule in alert.rules
             or finding.rule == alert.rule

@@ -124,6 +124,38 @@ def test_harmful_calls_hours_apart_are_one_story_and_reads_are_another() -> None
     assert kind == "alert.opened"
 
 
+def test_a_held_finding_hours_after_a_high_alert_joins_its_story() -> None:
+    """Fresh seed 1080: a person's keys excluded management events from the trail (a high
+    alert) at 08:40, and at 11:51 pulled 307 objects -- volume alone, held for a second sign.
+    The alert is that sign: the held finding grows it. Past the story gap, after a medium
+    alert, or once the alert is resolved, it waits as before."""
+    hour = 60 * MIN_MS
+
+    def held(at: int, rule: str = "bulk_data_read") -> Finding:
+        return replace(finding(at, rule=rule, ids=(f"r{at}",)), tier="hold")
+
+    book = AlertBook(quiet_gap_ms=30 * MIN_MS)
+    _, alert = book.merge(
+        finding(0, rule="event_selectors_reduced", severity="high"), "defense_evasion"
+    )  # type: ignore[misc]
+    kind, grown = book.merge(held(3 * hour), "read", may_open=False)  # type: ignore[misc]
+    assert (kind, grown.id) == ("alert.updated", alert.id)
+    assert "bulk_data_read" in grown.rules
+    # six hours from the alert's start, not from its newest event: holds do not chain all day
+    assert book.merge(held(6 * hour + 30 * MIN_MS, "denied_burst"), "read", may_open=False) is None
+
+    medium = AlertBook(quiet_gap_ms=30 * MIN_MS)
+    medium.merge(finding(0, rule="console_new_network", severity="medium"), "read")
+    assert medium.merge(held(3 * hour), "read", may_open=False) is None
+
+    resolved = AlertBook(quiet_gap_ms=30 * MIN_MS)
+    _, first = resolved.merge(
+        finding(0, rule="event_selectors_reduced", severity="high"), "defense_evasion"
+    )  # type: ignore[misc]
+    resolved.set_status(first.id, "resolved")
+    assert resolved.merge(held(3 * hour), "read", may_open=False) is None
+
+
 def test_a_spree_of_deletes_after_hours_of_quiet_is_a_new_alert_a_drip_is_not() -> None:
     """An agent destroys an environment at 16:42, and another 2.5 h later: two pages. Its
     six-hour count at the second spree reaches back into the first, and still opens anew. A
