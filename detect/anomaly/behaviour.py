@@ -131,6 +131,8 @@ class BehaviourDetector:
         seen = self._seen.setdefault(state.key, Seen())
         context = self._context(state, event, new)  # first: it notes a new client for below
         if result == "ok":
+            if state.actor_kind != "human" and len(seen.succeeded) < MAX_VALUES:
+                seen.succeeded.add(event.action)
             secrets = secret_names(event, record)
             reads = self._reads
             found.append(reads.sweep(state, event, secrets, seen))
@@ -148,7 +150,8 @@ class BehaviourDetector:
             found.append(self._discovery_burst(state, event, new))
         elif result == "denied":
             seen.denied_ms = event.event_time_ms
-            found.append(self._refusals.denied_burst(state, event))
+            own = event.action in seen.succeeded
+            found.append(self._refusals.denied_burst(state, event, familiar=own))
         found.append(self._refusals.session_start(state, event, record, denied=result == "denied"))
         found.extend(context)
         return [f for f in found if f is not None]

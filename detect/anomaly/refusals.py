@@ -79,11 +79,22 @@ class Refusals:
         self._denied = TallyBook(WINDOW_MS)
         self._denied_fast = TallyBook(FAST_WINDOW_MS)
 
-    def denied_burst(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
+    def denied_burst(
+        self, state: PrincipalState, event: AuditEvent, *, familiar: bool = False
+    ) -> Finding | None:
         """Distinct calls denied in 10 min, or in one minute, beyond the principal's own: a
         role that gets refused now and then over a deploy (a Terraform plan probing) is not
         one refused twenty different calls in thirty seconds (stolen credentials enumerating
-        what they may do)."""
+        what they may do).
+
+        Calls the principal (a workload or an AI agent) made successfully before do not count
+        (`familiar`): a probe tries what the credentials' owner does not do, while refusals of
+        its own working calls are a permission that changed or ran out -- a tightened policy,
+        a quarantine, an expired session (fresh seed 1058: a CI role refused nine of its own
+        deploy calls -- stacks, images, objects, parameters -- in ten minutes, on a baseline
+        day). Calls it is refused every day and never makes still count, against its own high."""
+        if familiar:
+            return None
         over = [
             (found, span)
             for book, floors, span in (

@@ -67,3 +67,44 @@ def test_its_usual_slow_refusals_do_not_page() -> None:
 def test_twenty_refusals_in_thirty_seconds_page() -> None:
     burst = refused(BASE_TIME + timedelta(days=6, hours=3), 20, 1.5)
     assert opened([*HISTORY, *burst]) == ["baseline:denied_burst"]
+
+
+OWN = CALLS[10:20]  # calls the role makes, and that work, every day
+
+
+def working_day(day: int) -> list[AuditEvent]:
+    start = BASE_TIME + timedelta(days=day)
+    return [
+        make_event(
+            eventName=name,
+            eventSource=f"{service}.amazonaws.com",
+            at=start + timedelta(minutes=2 * i),
+            **CI,
+        )
+        for i, (service, name) in enumerate(OWN)
+    ]
+
+
+def refused_own(start: datetime) -> list[AuditEvent]:
+    return [
+        make_event(
+            eventName=name,
+            eventSource=f"{service}.amazonaws.com",
+            errorCode="AccessDenied",
+            errorMessage="User is not authorized to perform this operation",
+            at=start + timedelta(seconds=50 * i),
+            **CI,
+        )
+        for i, (service, name) in enumerate(OWN)
+    ]
+
+
+def test_refusals_of_its_own_working_calls_are_a_changed_permission_not_a_probe() -> None:
+    """Fresh seed 1058: a CI role refused nine of its own deploy calls in ten minutes (a
+    permission that changed or ran out) paged as probing. A probe tries what the role does not
+    do: the same ten refusals of calls it never made page."""
+    history = [e for day in range(6) for e in working_day(day)]
+    at = BASE_TIME + timedelta(days=6, hours=3)
+    assert opened([*history, *refused_own(at)]) == []
+    probe = refused(at, 10, 50)  # ten calls it never made, over the same ten minutes
+    assert opened([*history, *probe]) == ["baseline:denied_burst"]
