@@ -150,8 +150,7 @@ class BehaviourDetector:
             found.append(self._discovery_burst(state, event, new))
         elif result == "denied":
             seen.denied_ms = event.event_time_ms
-            own = event.action in seen.succeeded
-            found.append(self._refusals.denied_burst(state, event, familiar=own))
+            found.append(self._refusals.denied_burst(state, event, own=seen.succeeded))
         found.append(self._refusals.session_start(state, event, record, denied=result == "denied"))
         found.extend(context)
         return [f for f in found if f is not None]

@@ -5,12 +5,12 @@ BehaviourDetector (detect.anomaly.behaviour)."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detect.anomaly.habit import JOB_HIGH, WINDOW_MS, make_finding, past_own, past_own_finding
-from detect.anomaly.tally import TallyBook
+from detect.anomaly.tally import Tally, TallyBook
 from detect.features import DAY_MS, PrincipalState
 from detect.findings import BUSY, Finding
 from detect.rules.record import field as lookup
@@ -80,21 +80,21 @@ class Refusals:
         self._denied_fast = TallyBook(FAST_WINDOW_MS)
 
     def denied_burst(
-        self, state: PrincipalState, event: AuditEvent, *, familiar: bool = False
+        self, state: PrincipalState, event: AuditEvent, *, own: Container[str] = frozenset()
     ) -> Finding | None:
         """Distinct calls denied in 10 min, or in one minute, beyond the principal's own: a
         role that gets refused now and then over a deploy (a Terraform plan probing) is not
         one refused twenty different calls in thirty seconds (stolen credentials enumerating
         what they may do).
 
-        Calls the principal (a workload or an AI agent) made successfully before do not count
-        (`familiar`): a probe tries what the credentials' owner does not do, while refusals of
-        its own working calls are a permission that changed or ran out -- a tightened policy,
-        a quarantine, an expired session (fresh seed 1058: a CI role refused nine of its own
-        deploy calls -- stacks, images, objects, parameters -- in ten minutes, on a baseline
-        day). Calls it is refused every day and never makes still count, against its own high."""
-        if familiar:
-            return None
+        A burst that is mostly calls the principal (a workload or an AI agent) made
+        successfully before (`own`) does not page: a probe tries what the credentials' owner
+        does not do, while refusals of its own working calls are a permission that changed or
+        ran out -- a tightened policy, a quarantine, an expired session (fresh seed 1058: a CI
+        role refused nine of its own deploy calls -- stacks, images, objects, parameters -- in
+        ten minutes, on a baseline day). Counting only the others would let a probe that
+        includes a few of the role's own calls slip under its floor (seed 982: 16 different
+        calls refused in a minute, one of them the role's daily GetCallerIdentity)."""
         over = [
             (found, span)
             for book, floors, span in (
@@ -106,6 +106,8 @@ class Refusals:
         if not over:
             return None
         found, span = over[0]
+        if own and _mostly_own(found[0], own):
+            return None
         # a script enumerating is refused most of what it tries; an agent refused sixteen
         # different calls among two thousand in the minute is a busy agent (seed 880): its
         # refusals rose with its volume, and corroborate no other volume (fresh seeds 1031,
@@ -249,6 +251,12 @@ def session_of(event: AuditEvent, record: Mapping[str, Any]) -> str:
     if isinstance(key, str) and key.startswith("ASIA"):
         return f"{event.principal}#{key}"
     return event.principal
+
+
+def _mostly_own(tally: Tally, own: Container[str]) -> bool:
+    """Whether at least half of the window's different refused calls are the principal's own."""
+    calls = {key for _, _, key in tally.items}
+    return 2 * sum(1 for call in calls if call in own) >= len(calls)
 
 
 def refused_share(state: PrincipalState, event: AuditEvent) -> float:

@@ -108,3 +108,7 @@ def test_refusals_of_its_own_working_calls_are_a_changed_permission_not_a_probe(
     assert opened([*history, *refused_own(at)]) == []
     probe = refused(at, 10, 50)  # ten calls it never made, over the same ten minutes
     assert opened([*history, *probe]) == ["baseline:denied_burst"]
+    # seed 982: a probe that tries one of the role's own calls among its unknown ones is still
+    # a probe (counting only the unknown ones dropped it under the floor)
+    mixed = [*refused(at, 8, 50), refused_own(at + timedelta(seconds=410))[0]]
+    assert opened([*history, *mixed]) == ["baseline:denied_burst"]
