@@ -132,7 +132,8 @@ class DetectionEngine:
             self._remember_accounts(model)
 
     def set_model(self, model: DetectionModel) -> None:
-        """Swap in a newly trained model; live states keep their windows and gain its highs."""
+        """Swap in a newly trained model; live states keep their windows and gain its highs
+        (its medians stay in the model's profiles, where explanations read them)."""
         self.model = model
         self._remember_accounts(model)
         for key, state in self.states.items():
@@ -140,7 +141,6 @@ class DetectionEngine:
             if profile is not None:
                 for name, value in profile.high.items():
                     state.high[name] = max(state.high.get(name, 0.0), value)
-                state.usual = dict(profile.usual)
 
     def _remember_accounts(self, model: DetectionModel) -> None:
         """The trained history says since when Leash has watched each account: a restart does

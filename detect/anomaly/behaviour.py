@@ -128,7 +128,7 @@ class BehaviourDetector:
         found: list[Finding | None] = []
         record = record_of(event)
         result = outcome_of(event)
-        seen = self._seen.setdefault(state.key, Seen())
+        seen = self._seen_of(state.key)
         context = self._context(state, event, new)  # first: it notes a new client for below
         if result == "ok":
             if state.actor_kind != "human" and len(seen.succeeded) < MAX_VALUES:
@@ -297,7 +297,7 @@ class BehaviourDetector:
             and not self.org.young_account(event.account, event.event_time_ms)
         ):
             return None  # (on an install's first days every region is one nobody used yet)
-        seen = self._seen.setdefault(state.key, Seen())
+        seen = self._seen_of(state.key)
         if event.region in seen.gpu_regions or len(seen.gpu_regions) >= MAX_VALUES:
             return None
         seen.gpu_regions.add(event.region)
@@ -336,7 +336,7 @@ class BehaviourDetector:
         if not fresh:
             return []
         if "client" in fresh and state.actor_kind in ("agent", "service"):
-            seen = self._seen.setdefault(state.key, Seen())
+            seen = self._seen_of(state.key)
             seen.new_client, seen.client_secrets = (new.client, event.event_time_ms), set()
         said = " and ".join(fresh.values())
         rule, severity, summary = "context:new_source", "medium", "a principal that rarely sees one"
@@ -382,6 +382,13 @@ class BehaviourDetector:
                 state, event, rule, severity, f"{said} for {summary}", explanation=explanation
             )
         ]
+
+    def _seen_of(self, principal: str) -> Seen:
+        """The principal's Seen, made on its first event (not built per call to be dropped)."""
+        seen = self._seen.get(principal)
+        if seen is None:
+            seen = self._seen[principal] = Seen()
+        return seen
 
     def mark_flagged(self, principal: str) -> None:
         self._reads.mark_flagged(principal, self._seen.get(principal))

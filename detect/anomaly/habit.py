@@ -28,7 +28,7 @@ JOB_HIGH = 10.0  # a principal whose quiet days reach this many does it for a li
 MAX_VALUES = 512  # nets and clients remembered per principal
 
 
-@dataclass
+@dataclass(slots=True)
 class Seen:
     """What a principal's state does not keep, per principal (see the checks using each)."""
 

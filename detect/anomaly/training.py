@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -235,7 +236,9 @@ def _profile(
         minutes=state.hist_minutes,
         offhours=state.hist_offhours,
         destructive=state.hist_destructive,
-        seen={dim: tuple(values) for dim, values in seen.items()},
+        # interned: one string object per value across all profiles, so the pickled model
+        # stores each once and the loaded one shares them (a copy per profile was ~5 kB each)
+        seen={dim: tuple(_intern(v) for v in values) for dim, values in seen.items()},
         usual={n: round(float(v), 4) for n, v in zip(FEATURE_NAMES, usual, strict=True)},
         high={n: round(float(v), 4) for n, v in zip(FEATURE_NAMES, high, strict=True)},
         first_ms=state.first_event_ms,
@@ -243,6 +246,10 @@ def _profile(
         active_days=state.active_days,
         novel_days=dict(novel_days),
     )
+
+
+def _intern(value: str) -> str:
+    return sys.intern(value) if type(value) is str else value
 
 
 def _score_highs(

@@ -158,7 +158,6 @@ class PrincipalState:
         self.hist_destructive = profile.destructive if profile else 0
         self.seen: dict[str, set[str]] = {d: set() for d in SEEN_DIMENSIONS}
         self.high: dict[str, float] = dict(profile.high) if profile else {}
-        self.usual: dict[str, float] = dict(profile.usual) if profile else {}
         if profile:
             for dim, values in profile.seen.items():
                 self.seen.setdefault(dim, set()).update(values)

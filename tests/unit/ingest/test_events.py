@@ -291,6 +291,29 @@ def test_the_origin_travels_the_bus_and_a_version_1_record_decodes_as_trusted() 
     assert old.event_id == pushed.event_id and old.raw == pushed.raw
 
 
+def test_decoded_events_share_their_repeating_strings() -> None:
+    """The detector keeps principals, actions, sources and networks per principal and in its
+    event memo: two events of one principal decode to one string object per repeated value,
+    not a copy each (detect's memory at 20,000 principals), and still equal what was sent."""
+    first, second = (
+        NORMALIZER.normalize(make_record(), origin=Origin("http:collector", trusted=True))
+        for _ in range(2)
+    )
+    a, b = decode_event(encode_event(first)), decode_event(encode_event(second))
+    assert (a, b) == (first, second)
+    for name in (
+        "principal_key",
+        "action",
+        "source",
+        "region",
+        "source_ip",
+        "user_agent",
+        "origin",
+    ):
+        assert getattr(a, name) is getattr(b, name), name
+    assert a.event_id != b.event_id
+
+
 def test_a_record_dated_past_the_future_skew_is_refused_naming_how_far() -> None:
     now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC).timestamp()
     normalizer = Normalizer(max_future_s=900, clock=lambda: now)
