@@ -383,7 +383,7 @@ class DetectionEngine:
             if result is not None and result[1].principal == principal:
                 self.unvetted.record(principal, event.action, result[1].id, event.event_time_ms)
                 return
-        self.unvetted.discard(principal, event.action, "")
+        self.unvetted.discard(principal, event.action)
 
     def set_status(self, alert_id: str, status: str) -> None:
         """An alert's status changed elsewhere (the API): a resolved alert takes no more

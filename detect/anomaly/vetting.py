@@ -9,9 +9,9 @@ was judged routine because the first one had taught Leash the call.
 `Unvetted` remembers, per principal, the calls that were new to it when a finding about them
 paged, with the alert that carries them. While that alert is not resolved the call is judged
 as never made (detect.anomaly.behaviour.Novelty, PrincipalState.observe); resolving the alert
-(an analyst's "benign" or "false positive") vets it. After `MAX_AGE_MS` of the principal's own
-event time an entry lapses: a call nobody looked at for a week is not a week-old page's
-evidence any more.
+(an analyst's "benign" or "false positive") vets it. `MAX_AGE_MS` of the principal's own event
+time after the call first paged, the entry lapses: a call it kept making for a week while
+nobody looked is its work.
 
 Kept in memory only: after a restart every call is vetted again (the open alerts themselves
 stay stored and open).
@@ -21,24 +21,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["MAX_AGE_MS", "MAX_ACTIONS", "Unvetted"]
+__all__ = ["MAX_ACTIONS", "MAX_AGE_MS", "MAX_ALERTS", "Unvetted"]
 
-MAX_AGE_MS = 7 * 86_400_000  # principal's own event time after which an entry lapses
+MAX_AGE_MS = 7 * 86_400_000  # after the call first paged, in the principal's event time
 MAX_ACTIONS = 32  # unvetted calls kept per principal (oldest dropped first)
+MAX_ALERTS = 8  # alerts remembered per call (a repeat that pages again adds its alert)
 
-_NONE: Mapping[str, tuple[str, int]] = {}
+Entry = tuple[tuple[str, ...], int]  # (alerts that carry the call, event time it first paged)
+_NONE: Mapping[str, Entry] = {}
 
 
 class Unvetted:
-    """principal -> {action: (alert id, event time it paged at)}."""
+    """principal -> {action: (alert ids, event time it first paged at)}.
+
+    The week runs from the call's first page, not its latest: a call the principal makes
+    daily pages once a day for at most a week while nobody looks, then is learned. Resolving
+    any alert that carried it vets it (the first one is the one an analyst opens)."""
 
     def __init__(self) -> None:
-        self._by_principal: dict[str, dict[str, tuple[str, int]]] = {}
+        self._by_principal: dict[str, dict[str, Entry]] = {}
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_principal.values())
 
-    def of(self, principal: str, now_ms: int) -> Mapping[str, tuple[str, int]]:
+    def of(self, principal: str, now_ms: int) -> Mapping[str, Entry]:
         """The principal's unvetted calls at its own event time `now_ms` (lapsed ones dropped)."""
         calls = self._by_principal.get(principal)
         if not calls:
@@ -52,27 +58,29 @@ class Unvetted:
         return calls
 
     def record(self, principal: str, action: str, alert_id: str, time_ms: int) -> None:
-        """`action`, new to `principal`, paged in alert `alert_id` ("" until the alert is
-        known) at event time `time_ms`."""
+        """`action`, new to `principal`, paged in alert `alert_id` ("" while the alert is not
+        known yet) at event time `time_ms`; a repeat keeps the first time and adds its alert."""
         calls = self._by_principal.setdefault(principal, {})
-        calls.pop(action, None)
-        calls[action] = (alert_id, time_ms)
+        ids, first_ms = calls.pop(action, ((), time_ms))
+        if alert_id and alert_id not in ids:
+            ids = (*ids, alert_id)[-MAX_ALERTS:]
+        calls[action] = (ids, first_ms)
         while len(calls) > MAX_ACTIONS:
             del calls[next(iter(calls))]
 
-    def discard(self, principal: str, action: str, alert_id: str) -> None:
-        """Drop `action`'s entry if it is the one recorded for `alert_id`."""
+    def discard(self, principal: str, action: str) -> None:
+        """Drop `action`'s entry if no alert carries it (its page was suppressed)."""
         calls = self._by_principal.get(principal)
-        if calls and action in calls and calls[action][0] == alert_id:
+        if calls and action in calls and not calls[action][0]:
             del calls[action]
             if not calls:
                 del self._by_principal[principal]
 
     def resolve(self, alert_id: str) -> int:
-        """Someone resolved the alert: its calls are vetted. Returns how many."""
+        """Someone resolved the alert: the calls it carried are vetted. Returns how many."""
         vetted = 0
         for principal, calls in list(self._by_principal.items()):
-            for action in [a for a, (aid, _) in calls.items() if aid == alert_id]:
+            for action in [a for a, (ids, _) in calls.items() if alert_id in ids]:
                 del calls[action]
                 vetted += 1
             if not calls:
@@ -81,7 +89,9 @@ class Unvetted:
 
     def alert_ids(self) -> set[str]:
         """The alerts whose resolution would vet a call."""
-        return {aid for calls in self._by_principal.values() for aid, _ in calls.values() if aid}
+        return {
+            a for calls in self._by_principal.values() for ids, _ in calls.values() for a in ids
+        }
 
     def forget(self, principal: str) -> None:
         self._by_principal.pop(principal, None)

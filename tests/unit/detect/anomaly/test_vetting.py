@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from detect.anomaly.vetting import MAX_ACTIONS, MAX_AGE_MS, Unvetted
+from detect.anomaly.vetting import MAX_ACTIONS, MAX_AGE_MS, MAX_ALERTS, Unvetted
 from detect.engine import DetectionEngine
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
@@ -97,17 +97,46 @@ def test_repeats_inside_the_open_incident_join_it() -> None:
     assert len(_opened(engine, [*_history(), *pushes])) == 1
 
 
-def test_unvetted_calls_lapse_after_a_week_and_are_bounded() -> None:
+def test_a_daily_repeat_pages_for_a_week_after_its_first_page_then_is_learned() -> None:
+    """Review: each repeat re-recorded its time, so a benign agent's daily key push would page
+    every day for ever while nobody resolved anything. The week runs from the first page."""
+    engine = DetectionEngine(rules=load_rules())
+    pages = [len(_opened(engine, [*_history(), _key_push(4.5)]))]
+    pages += [len(_opened(engine, [_key_push(day + 0.5)])) for day in range(5, 16)]
+    assert pages[:8] == [1] * 8  # days 4.5 to 11.5: within a week of the first page
+    assert pages[8:] == [0] * 4
+
+
+def test_resolving_the_alert_that_first_paged_vets_the_call_after_a_repeat_paged() -> None:
+    """Review: the repeat's alert replaced the first one, so resolving the first (the one an
+    analyst opens) vetted nothing and its status was no longer even polled."""
+    engine = DetectionEngine(rules=load_rules())
+    [first] = _opened(engine, [*_history(), _key_push(4.5)])
+    [second] = _opened(engine, [_key_push(5.5)])
+    assert {first, second} <= set(engine.watched_alert_ids())
+    engine.set_status(first, "resolved")
+    assert _opened(engine, [_key_push(6.5)]) == []
+
+
+def test_unvetted_calls_lapse_a_week_after_their_first_page_and_are_bounded() -> None:
     book = Unvetted()
     book.record("p", "SendSSHPublicKey", "al_1", 0)
-    assert "SendSSHPublicKey" in book.of("p", MAX_AGE_MS)
+    book.record("p", "SendSSHPublicKey", "al_2", MAX_AGE_MS - 10)  # a repeat keeps the start
+    assert book.of("p", MAX_AGE_MS)["SendSSHPublicKey"] == (("al_1", "al_2"), 0)
     assert book.of("p", MAX_AGE_MS + 1) == {}
     assert len(book) == 0
     for i in range(MAX_ACTIONS + 5):
-        book.record("p", f"Call{i}", "al_2", 10)
+        book.record("p", f"Call{i}", "al_3", 10)
     calls = book.of("p", 10)
     assert len(calls) == MAX_ACTIONS and "Call0" not in calls and f"Call{MAX_ACTIONS + 4}" in calls
-    assert book.resolve("al_2") == MAX_ACTIONS and len(book) == 0
+    assert book.resolve("al_3") == MAX_ACTIONS and len(book) == 0
+    for i in range(MAX_ALERTS + 2):
+        book.record("q", "DeleteStack", f"al_{i}", 10)
+    assert len(book.of("q", 10)["DeleteStack"][0]) == MAX_ALERTS
+    book.record("q", "PutUserPolicy", "", 10)  # its page is not named yet
+    book.discard("q", "PutUserPolicy")  # ... and was suppressed
+    book.discard("q", "DeleteStack")  # named by alerts: kept
+    assert set(book.of("q", 10)) == {"DeleteStack"}
 
 
 AGENT_KEY = _key_push(0).principal_key
