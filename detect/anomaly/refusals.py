@@ -87,14 +87,15 @@ class Refusals:
         one refused twenty different calls in thirty seconds (stolen credentials enumerating
         what they may do).
 
-        A burst that is mostly calls the principal (a workload or an AI agent) made
-        successfully before (`own`) does not page: a probe tries what the credentials' owner
-        does not do, while refusals of its own working calls are a permission that changed or
-        ran out -- a tightened policy, a quarantine, an expired session (fresh seed 1058: a CI
-        role refused nine of its own deploy calls -- stacks, images, objects, parameters -- in
-        ten minutes, on a baseline day). Counting only the others would let a probe that
-        includes a few of the role's own calls slip under its floor (seed 982: 16 different
-        calls refused in a minute, one of them the role's daily GetCallerIdentity)."""
+        A window pages only when the calls the principal (a workload or an AI agent) never
+        made successfully (not in `own`) reach its threshold by themselves: a probe tries what
+        the credentials' owner does not do, while refusals of its own working calls are a
+        permission that changed or ran out -- a tightened policy, a quarantine, an expired
+        session (fresh seed 1058: a CI role refused nine of its own deploy calls -- stacks,
+        images, objects, parameters -- in ten minutes, on a baseline day). Its own calls still
+        count toward passing the threshold (seed 982: 16 different calls refused in a minute,
+        one of them the role's daily GetCallerIdentity, over a threshold of 15), and padding a
+        probe with refusals of its own calls hides nothing (the others still reach it)."""
         over = [
             (found, span)
             for book, floors, span in (
@@ -103,11 +104,11 @@ class Refusals:
             )  # both windows count every denial, whichever pages
             if (found := past_own(book, state, event, event.action, floors, JOB_HIGH))
         ]
+        if own:  # refusals of its own working calls alone are a changed permission
+            over = [(found, span) for found, span in over if _foreign(found[0], own) >= found[2]]
         if not over:
             return None
         found, span = over[0]
-        if own and _mostly_own(found[0], own):
-            return None
         # a script enumerating is refused most of what it tries; an agent refused sixteen
         # different calls among two thousand in the minute is a busy agent (seed 880): its
         # refusals rose with its volume, and corroborate no other volume (fresh seeds 1031,
@@ -253,10 +254,9 @@ def session_of(event: AuditEvent, record: Mapping[str, Any]) -> str:
     return event.principal
 
 
-def _mostly_own(tally: Tally, own: Container[str]) -> bool:
-    """Whether at least half of the window's different refused calls are the principal's own."""
-    calls = {key for _, _, key in tally.items}
-    return 2 * sum(1 for call in calls if call in own) >= len(calls)
+def _foreign(tally: Tally, own: Container[str]) -> int:
+    """The window's different refused calls that are not the principal's own working calls."""
+    return len({key for _, _, key in tally.items if key not in own})
 
 
 def refused_share(state: PrincipalState, event: AuditEvent) -> float:

@@ -9,6 +9,7 @@ Stratus' and Pacu's enumeration) has not.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from detect.engine import DetectionEngine
@@ -112,3 +113,18 @@ def test_refusals_of_its_own_working_calls_are_a_changed_permission_not_a_probe(
     # a probe (counting only the unknown ones dropped it under the floor)
     mixed = [*refused(at, 8, 50), refused_own(at + timedelta(seconds=410))[0]]
     assert opened([*history, *mixed]) == ["baseline:denied_burst"]
+
+
+def test_a_probe_padded_with_refusals_of_the_roles_own_calls_still_pages() -> None:
+    """Review: stolen credentials can be refused the role's own calls cheaply (its calls on
+    resources it may not touch). Ten unknown calls refused in fifty seconds page alone; the
+    same ten interleaved with ten refusals of the role's own calls page too."""
+    history = [e for day in range(6) for e in working_day(day)]
+    at = BASE_TIME + timedelta(days=6, hours=3)
+    probe = refused(at, 10, 5)
+    assert opened([*history, *probe]) == ["baseline:denied_burst"]
+    own = [
+        replace(e, event_time_ms=probe[i].event_time_ms - 2_000)
+        for i, e in enumerate(refused_own(at))
+    ]
+    assert opened([*history, *probe, *own]) == ["baseline:denied_burst"]
