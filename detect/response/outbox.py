@@ -218,7 +218,14 @@ class Outbox:
     def record(
         self, delivery: Delivery, error: str | None, *, backoff: Backoff, rng: random.Random
     ) -> Delivery:
-        """Store the outcome of one attempt: delivered, retry later, or dead after max attempts."""
+        """Store the outcome of one attempt: delivered, retry later, or dead after max attempts.
+
+        A delivery the outbox dead-lettered while this attempt was in flight (it overflowed
+        `max_pending`) stays dead unless the attempt delivered it."""
+        with self._cond:
+            overflowed = delivery.delivery_id not in self._pending
+        if overflowed and error is not None:
+            return replace(delivery, status="dead", attempts=delivery.attempts + 1)
         attempts = delivery.attempts + 1
         if error is None:
             after = replace(delivery, status="delivered", attempts=attempts, last_error="")

@@ -202,3 +202,28 @@ def test_a_full_outbox_dead_letters_its_oldest_deliveries_and_keeps_them_retryab
 def test_max_pending_must_hold_one(store: ChdbStore) -> None:
     with pytest.raises(ValueError, match="max_pending"):
         Outbox(store, endpoints=["http://127.0.0.1:1/"], max_pending=0)
+
+
+def test_an_attempt_in_flight_when_its_delivery_overflowed_leaves_it_dead(
+    store: ChdbStore, wall: FakeClock
+) -> None:
+    """Review: the worker took a delivery, the outbox overflowed meanwhile and dead-lettered it,
+    then the attempt failed: recording a retry would bring it back past the bound (and count it
+    dead and retried). It stays dead; an attempt that got through is recorded delivered."""
+    outbox = Outbox(store, endpoints=["http://127.0.0.1:9/"], clock=wall, max_pending=2)
+    outcomes: list[str] = []
+    outbox.outcomes.append(outcomes.append)
+    outbox.enqueue(new_event("alert.opened", {"n": 0}))
+    [in_flight] = outbox.due()
+    outbox.enqueue(new_event("alert.opened", {"n": 1}))
+    outbox.enqueue(new_event("alert.opened", {"n": 2}))
+    assert outcomes == ["dead"]
+    outbox.record(in_flight, "HTTP 503", backoff=Backoff(), rng=random.Random(1))
+    assert outbox.pending_count() == 2 and outcomes == ["dead"]
+    [dead] = outbox.list(status="dead")
+    assert dead.delivery_id == in_flight.delivery_id
+
+    outbox.enqueue(new_event("alert.opened", {"n": 3}))  # overflows n=1 while it is sent
+    [sent] = [d for d in outbox.list(status="dead") if d.delivery_id != in_flight.delivery_id]
+    outbox.record(sent, None, backoff=Backoff(), rng=random.Random(1))
+    assert {d.delivery_id for d in outbox.list(status="delivered")} == {sent.delivery_id}
