@@ -295,13 +295,21 @@ def _machine_console_password(case: Case) -> bool:
     a console password is for a person at a browser, and software that sets one it knows
     hands that person's sign-in to whoever holds the software's credentials (seed 1076: a
     key-rotation role that had only ever rotated service users' keys gave `svc-legacy` a
-    password). Provisioning that onboards people requires a reset: a low finding that waits."""
+    password). Provisioning that onboards people requires a reset: a low finding that waits.
+    An UpdateLoginProfile that leaves the reset flag out keeps the one the profile had (a
+    rotation job's new password for an account set up with one), so only one that turns the
+    reset off counts."""
     finding = case.finding
-    return (
+    if not (
         finding.rule == LOGIN_PROFILE_RULE
         and finding.severity == "medium"
         and finding.actor_kind in ("service", "agent")
-    )
+    ):
+        return False
+    if case.event.action != "UpdateLoginProfile":
+        return True
+    reset = field(field(record_of(case.event), "requestParameters"), "passwordResetRequired")
+    return reset is False or (isinstance(reset, str) and reset.lower() == "false")
 
 
 def _agent_refused(case: Case) -> str | None:

@@ -159,8 +159,10 @@ def test_a_console_password_set_by_software_for_someone_else_pages() -> None:
     rotator = {"role": "iam-key-rotator", "session": "rotate", "userAgent": "Boto3/1.34.10"}
     person = {"role": "AWSReservedSSO_SecurityAudit_1a2b3c", "session": "o@x.io"}
 
-    def tier(action: str, reset: bool, **who: Any) -> str:
-        params: dict[str, Any] = {"userName": "svc-legacy", "passwordResetRequired": reset}
+    def tier(action: str, reset: bool | None, **who: Any) -> str:
+        params: dict[str, Any] = {"userName": "svc-legacy"}
+        if reset is not None:
+            params["passwordResetRequired"] = reset
         e = event(action, "iam", params, **who)
         [flag] = [
             f
@@ -174,6 +176,8 @@ def test_a_console_password_set_by_software_for_someone_else_pages() -> None:
     assert tier("UpdateLoginProfile", False, **AGENT) == "page"
     assert tier("CreateLoginProfile", True, **rotator) == "hold"
     assert tier("CreateLoginProfile", False, **person) == "hold"
+    # an update that leaves the flag out keeps the profile's own (review): a rotation job
+    assert tier("UpdateLoginProfile", None, **rotator) == "hold"
 
 
 def assess_with(triage: Triage, rule: str, e: AuditEvent, state: PrincipalState) -> Finding:
