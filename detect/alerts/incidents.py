@@ -191,10 +191,10 @@ class AlertBook:
         new session, a slow delete that also weakens a bucket policy are one story, one alert,
         not one alert per hour and per detector. A held finding (one waiting for a second sign)
         has that sign in a high or critical alert of the same principal that began within
-        STORY_GAP_MS:
-        credentials that turned monitoring off are still in the attacker's hands hours later
-        (fresh seed 1080: a person's keys excluded management events from the trail with an
-        attack tool's client at 08:40, and at 11:51 pulled 307 objects, held as volume alone)."""
+        STORY_GAP_MS: credentials that turned monitoring off are still in the attacker's hands
+        hours later (fresh seed 1080: a person's keys excluded management events from the trail
+        with an attack tool's client at 08:40, and at 11:51 pulled 307 objects, held as volume
+        alone)."""
         alert = incident.alert
         if _spree(finding, action_class) and (
             finding.last_event_ms > alert.last_event_ms + SPREE_BREAK_MS
