@@ -29,7 +29,10 @@ CALLS = [
 ]  # fmt: skip
 
 
-def refused(start: datetime, calls: int, seconds_apart: float) -> list[AuditEvent]:
+def refused(
+    start: datetime, calls: int, seconds_apart: float, pool: list[tuple[str, str]] = CALLS
+) -> list[AuditEvent]:
+    """The first `calls` of `pool` refused to the CI role, `seconds_apart` from `start`."""
     return [
         make_event(
             eventName=name,
@@ -39,7 +42,7 @@ def refused(start: datetime, calls: int, seconds_apart: float) -> list[AuditEven
             at=start + timedelta(seconds=i * seconds_apart),
             **CI,
         )
-        for i, (service, name) in enumerate(CALLS[:calls])
+        for i, (service, name) in enumerate(pool[:calls])
     ]
 
 
@@ -87,17 +90,7 @@ def working_day(day: int) -> list[AuditEvent]:
 
 
 def refused_own(start: datetime) -> list[AuditEvent]:
-    return [
-        make_event(
-            eventName=name,
-            eventSource=f"{service}.amazonaws.com",
-            errorCode="AccessDenied",
-            errorMessage="User is not authorized to perform this operation",
-            at=start + timedelta(seconds=50 * i),
-            **CI,
-        )
-        for i, (service, name) in enumerate(OWN)
-    ]
+    return refused(start, len(OWN), 50, OWN)
 
 
 def test_refusals_of_its_own_working_calls_are_a_changed_permission_not_a_probe() -> None:
