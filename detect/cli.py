@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from multiprocessing import get_context
 from pathlib import Path
 
 import orjson
 
 from ingest.settings import Settings
 
-__all__ = ["add_eval_arguments", "run_eval", "run_train", "run_worlds"]
+__all__ = ["add_eval_arguments", "run_eval", "run_train", "run_worlds", "world_pool"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +91,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from detect.settings import DetectSettings
 
     if args.worlds:
-        return run_worlds(args.worlds, procs=args.procs)
+        return run_worlds(args.worlds, procs=args.procs, json_path=args.json)
     runs: dict[str, list[RunScore]] = {}
     info = []
     for seed in args.seeds:
@@ -111,9 +114,18 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_worlds(seeds: list[int], *, procs: int) -> int:
+def world_pool(procs: int) -> ProcessPoolExecutor:
+    """Processes for world replays: spawned, one world each. Forked children of a process that
+    imported chDB draw the same name for their embedded store's working directory, so the
+    second of two concurrent replays failed to start it and hung."""
+    return ProcessPoolExecutor(
+        max_workers=max(1, procs), mp_context=get_context("spawn"), max_tasks_per_child=1
+    )
+
+
+def run_worlds(seeds: list[int], *, procs: int, json_path: Path | None = None) -> int:
     """`leash eval --worlds`: replay and score independent worlds, with a progress bar."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -123,11 +135,14 @@ def run_worlds(seeds: list[int], *, procs: int) -> int:
     columns = (TextColumn("worlds"), BarColumn(), TextColumn("{task.completed}/{task.total}"))
     with (
         Progress(*columns, TimeElapsedColumn(), transient=True) as progress,
-        ProcessPoolExecutor(max_workers=max(1, procs)) as pool,
+        world_pool(procs) as pool,
     ):
         task = progress.add_task("worlds", total=len(seeds))
         for done in as_completed([pool.submit(score_seed, seed) for seed in seeds]):
             scores.append(done.result())
             progress.advance(task)
     sys.stdout.write(render_worlds(scores))
+    if json_path is not None:  # every world's score, its false alerts and its incidents' hits
+        rows = [asdict(score) for score in sorted(scores, key=lambda score: score.seed)]
+        json_path.write_bytes(orjson.dumps(rows, option=orjson.OPT_INDENT_2))
     return 0
