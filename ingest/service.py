@@ -47,6 +47,8 @@ class IngestResult:
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
     events: list[AuditEvent] = field(default_factory=list)
+    # `events`' bus messages (key, value), encoded beside the normalising, off the event loop
+    messages: list[tuple[bytes, bytes]] = field(default_factory=list, repr=False)
     # the publish of `events`, which holds their ids until they are durable or it failed
     claim: Future[None] | None = field(default=None, repr=False)
     # one per id another request is publishing right now: a duplicate once that publish succeeded
@@ -152,6 +154,7 @@ class IngestService:
             else:
                 seen.add(event.event_id)
                 result.events.append(event)
+        result.messages = [(e.principal_key.encode(), encode_event(e)) for e in result.events]
         result.searched = self.dedupe.search([event.event_id for event in result.events])
         return result
 
@@ -159,11 +162,11 @@ class IngestService:
         """Keep the events no one stored or is publishing and hold their ids for this request;
         ids another request holds go to `waiting` (any thread). Settle the claim once published."""
         mine: Future[None] = Future()
-        fresh = []
+        fresh, messages = [], []
         with self._claims_lock:
             ids = [event.event_id for event in result.events]
             stored = self.dedupe.seen(ids, result.searched)
-            for event, seen in zip(result.events, stored, strict=True):
+            for event, message, seen in zip(result.events, result.messages, stored, strict=True):
                 if seen:
                     result.duplicates += 1
                 elif (other := self._claims.get(event.event_id)) is not None:
@@ -171,7 +174,9 @@ class IngestService:
                 else:
                     self._claims[event.event_id] = mine
                     fresh.append(event)
-        result.events, result.accepted, result.claim = fresh, len(fresh), mine
+                    messages.append(message)
+        result.events, result.messages, result.accepted = fresh, messages, len(fresh)
+        result.claim = mine
 
     def _settle(self, result: IngestResult, error: BaseException | None = None) -> None:
         """Release the result's ids: after they entered the dedupe cache (so a later request
@@ -188,14 +193,11 @@ class IngestService:
         else:  # whoever waits for these ids fails too, as "retry later"
             mine.set_exception(BusUnavailable(f"publishing these events failed: {error!r}"))
 
-    def _messages(self, result: IngestResult) -> list[tuple[bytes, bytes]]:
-        return [(e.principal_key.encode(), encode_event(e)) for e in result.events]
-
     async def publish(self, result: IngestResult) -> None:
         """Publish the claimed events durably, then wait for the ids other requests held."""
         try:
             if result.events:
-                publishing = self._publisher.publish(self._topic, self._messages(result))
+                publishing = self._publisher.publish(self._topic, result.messages)
                 await asyncio.wrap_future(publishing)
             self.dedupe.add_all(e.event_id for e in result.events)
         except BaseException as exc:
@@ -260,7 +262,7 @@ class IngestService:
         self.claim(result)
         try:
             if result.events:
-                publishing = self._publisher.publish(self._topic, self._messages(result))
+                publishing = self._publisher.publish(self._topic, result.messages)
                 publishing.result(timeout=timeout_s)
             self.dedupe.add_all(e.event_id for e in result.events)
         except BaseException as exc:

@@ -7,10 +7,12 @@ import asyncio
 import threading
 from collections.abc import Callable
 
+import orjson
 import pytest
 
+from ingest import service as service_module
 from ingest.bus import BusUnavailable
-from ingest.events import Origin
+from ingest.events import AuditEvent, Origin
 from ingest.parse import ParsedBody
 from ingest.runtime import Runtime
 from ingest.service import IngestResult, IngestService
@@ -94,3 +96,37 @@ def test_when_the_publish_waited_for_fails_the_waiter_fails_too_and_a_retry_stor
     again = service.ingest_blocking(parsed, origin=PULLED)
     assert (again.accepted, again.duplicates) == (3, 0)
     assert publisher.calls == [3, 3]
+
+
+def test_a_large_body_is_encoded_for_the_bus_off_the_event_loop(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decide shares the API's event loop: a 1,000-record body's bus encoding (~1.4 ms) must
+    run on the worker thread that normalises it, and only the records not stored yet go out."""
+    encoded_on: set[int] = set()
+    encode = service_module.encode_event
+
+    def recording(event: AuditEvent) -> bytes:
+        encoded_on.add(threading.get_ident())
+        return encode(event)
+
+    monkeypatch.setattr(service_module, "encode_event", recording)
+    service, publisher = held_service(runtime)
+    records = [make_record(eventID=f"big-{i}") for i in range(400)]
+    service.dedupe.add_all(["big-7", "big-300"])  # stored before: duplicates, not published
+    body = orjson.dumps({"Records": records})
+
+    async def post() -> tuple[IngestResult, int]:
+        return await service.ingest(body, origin=PULLED), threading.get_ident()
+
+    def release() -> None:
+        wait_until(lambda: publisher.calls, what="the publish")
+        publisher.release()
+
+    releaser = threading.Thread(target=release, daemon=True)
+    releaser.start()
+    result, loop_thread = asyncio.run(post())
+    releaser.join(10)
+    assert (result.accepted, result.duplicates) == (398, 2)
+    assert publisher.calls == [398]
+    assert encoded_on and loop_thread not in encoded_on
