@@ -178,12 +178,26 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
             return False  # a new tool, and where it works: an admin's new script (fresh seed
             # 1015: a GuardDuty clean-up through boto3 over five regions paged); a network
             # never used before is who holds the credentials, and still says so
+        if _new_tool_only(finding, other) and (_volume(finding) or _volume(other)):
+            return False  # a person's new tool from their own network, and the volume it made
+            # (fresh seed 1093: a developer's first Terraform run, 31 KMS decrypts and 314
+            # reads in ten minutes from his usual network, paged critical on a baseline day)
         # where the calls come from (a network the principal never used) is evidence apart
         # from what they do, even on the same calls: stolen keys sweeping or reading in bulk --
         # but not for a call its benign twin explains (a dev log group's retention, say)
         return not finding.twin
     different_call = not mine[2] or not theirs[2] or mine[2] != theirs[2]
     return different_call and not set(other.event_ids) & set(finding.event_ids)
+
+
+def _new_tool_only(finding: Finding, other: Finding) -> bool:
+    """Whether one of two findings of a person is a context note whose only news is the client.
+    A person's new tool from a network they use is the person trying a tool; for a workload or an
+    agent, whose tooling is fixed and whose network may change every run, the client is what
+    says someone else holds the credentials."""
+    return finding.actor_kind == "human" and (
+        finding.explanation.get(NEWS) == ["client"] or other.explanation.get(NEWS) == ["client"]
+    )
 
 
 def _volume(finding: Finding) -> bool:

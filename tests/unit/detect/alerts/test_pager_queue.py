@@ -215,3 +215,26 @@ def test_a_persons_first_console_day_does_not_corroborate_reading_more_through_i
     deleting.apply(console, "read", "DescribeStacks")
     burst = finding("baseline:destructive_burst", "hold", 5, 4)
     assert opened_rules(deleting.apply(burst, "destructive", "DeleteBucket")) == [burst.rule]
+
+
+def test_a_persons_new_tool_does_not_corroborate_the_volume_it_makes() -> None:
+    """Fresh seed 1093: a developer's first Terraform run from his usual network -- a new client,
+    31 KMS decrypts and 314 reads in ten minutes -- paged as two signs. A person's new tool from
+    a network they use is the person trying a tool; the same volume from a network they never
+    used pages, and so does a workload's new client (its tooling is fixed, its network changes
+    every run: the client is what says someone else holds its credentials)."""
+    cases = (
+        ("human", ["client"], False),
+        ("human", ["net"], True),
+        ("human", ["client", "net"], True),
+        ("service", ["client"], True),
+    )
+    for kind, news, pages in cases:
+        day = pager()
+        note = replace(finding("context:new_source", "note", 0, 0), actor_kind=kind)
+        note = replace(note, explanation={NEWS: news})
+        assert day.apply(note, "read", "ListKeys") == []
+        burst = replace(finding("baseline:decrypt_burst", "hold", 60, 1), actor_kind=kind)
+        changes = day.apply(burst, "read", "Decrypt")
+        assert bool(opened_rules(changes)) is pages, (kind, news)
+        assert (day.book.current(WHO) is not None) is pages
