@@ -372,7 +372,7 @@ class DetectionEngine:
         if event.event_id in finding.event_ids:
             output.triggers.append((event.event_id, finding.rule))
         if finding.tier == "page":
-            self._flagged(finding.principal)
+            self._flagged(finding.principal, finding)
         return self.pager.apply(finding, event.action_class, event.action)
 
     def _unvet(self, event: AuditEvent, results: Sequence[tuple[str, Alert] | None]) -> None:
@@ -397,10 +397,13 @@ class DetectionEngine:
         resolution vets a call (polled where other processes resolve alerts)."""
         return sorted(set(self.book.open_ids()) | self.unvetted.alert_ids())
 
-    def _flagged(self, principal: str) -> None:
+    def _flagged(self, principal: str, finding: Finding) -> None:
         """A page today: today's highs must not teach the baselines that it is normal, and the
-        principal's networks must not make them the organisation's."""
-        self.org.mark_flagged(principal)  # its networks vouch for nobody
+        principal's networks must not make them the organisation's. A rule that pages alone (a
+        red flag: an attack tool, a backdoor) says who holds the credentials: the volume of this
+        day back later is not the principal's habit (detect.context.triage)."""
+        sign = finding.last_event_ms if finding.kind == "rule" else None
+        self.org.mark_flagged(principal, sign_ms=sign)  # its networks vouch for nobody
         if self.baselines is not None:
             self.baselines.mark_flagged(principal)
             self.destruction.mark_flagged(principal)

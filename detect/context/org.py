@@ -67,6 +67,9 @@ GLOBAL_ACTIONS = frozenset({"ListBuckets"})
 TEARDOWN_DELETES = 3
 TEARDOWN_GAP_MS = 3_600_000
 MAX_RUNS = 10_000
+# how long a page by a rule (a red flag or Sigma rule that pages alone) is remembered: a volume
+# back at what that day reached is the intruder back, not the principal's habit (triage)
+COMPROMISE_MEMORY_MS = 7 * DAY_MS
 MAX_NETS = 100_000  # networks (/16) whose users are remembered (least recently used forgotten)
 MAX_ROLES = 50_000  # roles whose use is remembered (least recently used forgotten)
 NO_MFA_NORM_USERS = 3  # other people signing in to the console without MFA: the org's habit
@@ -201,6 +204,7 @@ class OrgMemory:
         self._roles: OrderedDict[tuple[str, str], _RoleUse] = OrderedDict()  # (account, name)
         self._no_mfa: OrderedDict[str, int] = OrderedDict()  # person signed in without MFA -> ms
         self._flagged: OrderedDict[str, None] = OrderedDict()  # principals that paged
+        self._compromised: OrderedDict[str, int] = OrderedDict()  # ... by a rule: last ms
         self._newest_ms = 0
 
     # -- learning ------------------------------------------------------------------------------
@@ -295,13 +299,22 @@ class OrgMemory:
         if len(self._vouching(users)) <= SHARED_NET_USERS:
             users.add(event.principal_key)
 
-    def mark_flagged(self, principal_key: str) -> None:
+    def mark_flagged(self, principal_key: str, *, sign_ms: int | None = None) -> None:
         """A principal paged: the networks it works from no longer vouch for anyone else (an
-        attacker's exit used against two identities is not the office)."""
+        attacker's exit used against two identities is not the office). `sign_ms`: a rule paged
+        (a red flag: an attack tool, a backdoor), at that event time."""
         self._flagged.pop(principal_key, None)
         self._flagged[principal_key] = None
         if len(self._flagged) > MAX_RUNS:
             self._flagged.popitem(last=False)
+        if sign_ms is not None:
+            last = _recent(self._compromised, principal_key, lambda: sign_ms, MAX_RUNS)
+            self._compromised[principal_key] = max(last, sign_ms)
+
+    def compromised(self, principal_key: str, at_ms: int) -> bool:
+        """Whether a rule paged on the principal within COMPROMISE_MEMORY_MS before `at_ms`."""
+        paged = self._compromised.get(principal_key)
+        return paged is not None and 0 <= at_ms - paged <= COMPROMISE_MEMORY_MS
 
     def _vouching(self, users: set[str]) -> list[str]:
         return [u for u in users if u not in self._flagged]

@@ -123,7 +123,7 @@ class Triage:
         twins = (
             *twin_policies(self.org),
             (ANALYST_VERDICT, self._marked_false_positive),
-            (RECURRING, _recurring),
+            (RECURRING, self._recurring),
         )
         self.twin_names = frozenset(name for name, _ in twins)
         self.policies: tuple[tuple[str, Policy], ...] = (
@@ -157,6 +157,20 @@ class Triage:
             return finding
         explanation = {**finding.explanation, "triage": {"tier": tier, "because": reasons}}
         return replace(finding, tier=tier, explanation=explanation, twin=twin)
+
+    def _recurring(self, case: Case) -> str | None:
+        """A volume that paged on an earlier day and is back, no bigger, on another: a job that
+        paged on its first days (a flagged day teaches the baseline nothing new), or a pattern
+        already paged. It waits for a sign that is not volume (see detect.anomaly.tally) --
+        unless a rule paged on the principal in the last week (a red flag: an attack tool, a
+        backdoor): the volume of that day back again is the intruder back, not a habit (fresh
+        seed 1087: a CI role's stolen session probed twenty-odd calls through Pacu and paged;
+        the next day the same probe, through the role's own SDK, then sixteen secrets in ten
+        seconds, waited as a recurrence and never paged)."""
+        finding = case.finding
+        if not finding.explanation.get("recurs"):
+            return None
+        return None if self.org.compromised(finding.principal, case.event.event_time_ms) else "hold"
 
     def _marked_false_positive(self, case: Case) -> str | None:
         finding = case.finding
@@ -322,13 +336,6 @@ def _agent_refused(case: Case) -> str | None:
     if finding.actor_kind != "agent" or finding.rule not in AGENT_HELD:
         return None
     return None if finding.explanation.get("denied_fast") else "hold"
-
-
-def _recurring(case: Case) -> str | None:
-    """A volume that paged on an earlier day and is back, no bigger, on another: a job that
-    paged on its first days (a flagged day teaches the baseline nothing new), or a pattern
-    already paged. It waits for a sign that is not volume (see detect.anomaly.tally)."""
-    return "hold" if case.finding.explanation.get("recurs") else None
 
 
 def _from_browser(event: AuditEvent) -> bool:

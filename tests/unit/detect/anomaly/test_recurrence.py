@@ -95,3 +95,31 @@ def test_recurrence_holds_a_finding_as_a_twin() -> None:
     assert held, "Monday's config load was not recognised as Friday's volume back"
     assert {f.tier for f in held} == {"hold"}
     assert {f.twin for f in held} == {RECURRING}
+
+
+def test_a_volume_back_after_a_red_flag_paged_is_the_intruder_back_not_a_habit() -> None:
+    """Fresh seed 1087: a role's stolen session swept secrets through an attack tool, and the
+    red flag paged; the next working day the same sweep, through the role's own client, waited
+    as a recurrence of the paged day and never paged. Within a week of a red flag's page, the
+    volume that day reached pages again; a week later it is held as any recurrence is."""
+    for monday, pages in ((MONDAY, True), (FRIDAY + 8, False)):
+        engine = DetectionEngine(rules=load_rules())
+        friday = working_day(FRIDAY)
+        tool = make_event(eventName="ListSecrets", userAgent="Pacu", at=at_day(FRIDAY, 1.4))
+        opened = [
+            alert
+            for change, alert in engine.process(
+                sorted([*friday, tool], key=lambda e: e.event_time_ms)
+            ).changes
+            if change == "alert.opened"
+        ]
+        assert [a.rule for a in opened] == ["redflag:offensive_tool_client"], opened
+        events = config_load(at_day(monday, 1.5), app="orders-api")
+        changes = engine.process(events).changes
+        again = [alert.rule for change, alert in changes if change == "alert.opened"]
+        assert bool(again) is pages, (monday, again)
+        if pages:
+            assert again == ["baseline:credential_sweep"]
+        else:
+            held = engine.pager.waiting(events[0].principal_key)
+            assert any(f.twin == RECURRING for f in held)
