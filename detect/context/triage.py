@@ -135,6 +135,7 @@ class Triage:
             ("a call a service made on another principal's behalf", _on_behalf),
             ("a principal whose baseline is still being learned", _immature),
             ("an AI agent refused while it explores", _agent_refused),
+            ("a failed sign-in from somewhere new", _failed_sign_in),
             ("volume or novelty alone is not an incident", _context_only),
             ("weak forest score", _weak_forest),
             ("routine action for this principal", _routine_rule),
@@ -336,6 +337,19 @@ def _agent_refused(case: Case) -> str | None:
     if finding.actor_kind != "agent" or finding.rule not in AGENT_HELD:
         return None
     return None if finding.explanation.get("denied_fast") else "hold"
+
+
+def _failed_sign_in(case: Case) -> str | None:
+    """Where a refused console sign-in came from says nothing of who holds the password: one
+    mistyped from a hotel is how a trip starts, and the sign-in's own failure is what a rule
+    judges (fresh seed 1098: one failed sign-in from a network the person never used, and the
+    generic Sigma rule on failed sign-ins, paged as two signs). The network joins an alert
+    as evidence, corroborating nothing."""
+    event = case.event
+    if event.action != "ConsoleLogin" or not case.finding.rule.startswith("context:"):
+        return None
+    outcome = field(field(record_of(event), "responseElements"), "ConsoleLogin")
+    return "trace" if outcome == "Failure" else None
 
 
 def _from_browser(event: AuditEvent) -> bool:

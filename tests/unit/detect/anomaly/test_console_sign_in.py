@@ -335,3 +335,37 @@ def test_secrets_read_after_a_sign_in_with_mfa_from_a_strange_network_page() -> 
         *secret_reads("erin", at, branch, 4, "prod/ci"),
     ]
     assert opened([*week, *shared, *there], of=there[-1]) == []
+
+
+def failed_sign_in(principal_id: str, at: datetime, ip: str) -> AuditEvent:
+    """A refused console sign-in as CloudTrail logs it: the name typed is hidden, the user is
+    known by its principal id only, and no errorCode is written."""
+    return make_event(
+        eventName="ConsoleLogin",
+        eventSource="signin.amazonaws.com",
+        eventType="AwsConsoleSignIn",
+        userIdentity={
+            "type": "IAMUser",
+            "principalId": principal_id,
+            "accountId": ACCOUNT,
+            "accessKeyId": "",
+            "userName": "HIDDEN_DUE_TO_SECURITY_REASONS",
+        },
+        userAgent=BROWSER,
+        sourceIPAddress=ip,
+        errorMessage="Failed authentication",
+        responseElements={"ConsoleLogin": "Failure"},
+        additionalEventData={"MFAUsed": "No", "LoginTo": "https://console.aws.amazon.com/"},
+        at=at,
+    )
+
+
+def test_one_mistyped_password_from_a_new_network_does_not_page() -> None:
+    """Fresh seed 1098: a person who now and then mistypes their password at the office mistyped
+    it once from a network they never used (a trip). The new network and the generic Sigma rule
+    on failed sign-ins paged as two signs; the network of a refused sign-in says nothing of who
+    holds the password."""
+    who = "AIDA3TV4UUUWOQKMS7ABW"
+    office = [failed_sign_in(who, BASE_TIME + timedelta(days=d), OFFICE) for d in (0, 3, 6, 9)]
+    trip = failed_sign_in(who, BASE_TIME + timedelta(days=11, hours=4), "45.220.3.20")
+    assert opened([*watched(12), *office, trip], of=trip) == []
