@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import chain
 
@@ -23,10 +23,16 @@ from detect.anomaly.behaviour import BehaviourDetector, Novelty
 from detect.anomaly.destruction import LastingDestruction
 from detect.anomaly.forest import DetectionModel, explain_rows
 from detect.anomaly.unreported import UnreportedCalls
-from detect.anomaly.vetting import Unvetted
+from detect.anomaly.vetting import ON_PROD, Unvetted
 from detect.context.org import LOG_GROUP_DELETES, OrgMemory, account_of, delegated
 from detect.context.triage import FOREST_RULE, Triage
-from detect.features import GRANT_ACTIONS, PrincipalState, source_of
+from detect.features import (
+    FIRST_SEEN_PROD_DESTRUCTIVE,
+    FIRST_SEEN_SENSITIVE,
+    GRANT_ACTIONS,
+    PrincipalState,
+    source_of,
+)
 from detect.findings import SEVERITIES, Finding
 from detect.rules.base import Rule
 from detect.rules.catalogue import RuleIndex
@@ -163,13 +169,17 @@ class DetectionEngine:
         scoring: dict[str, list[tuple[int, PrincipalState, list[float], AuditEvent]]] = {}
         forest = self.model is not None and self.use_forest
         initiators: dict[int, str] = {}  # event -> the principal whose stack operation it serves
-        firsts: set[int] = set()  # events whose sensitive call is new (or unvetted) to its maker
+        # events whose sensitive call is new (or unvetted) to its maker -> what was new: the
+        # call, or the call on production (Unvetted's ON_PROD key)
+        firsts: dict[int, str] = {}
         for idx, event in enumerate(events):
             state = self._state(event)
             self.untrusted.observe(event)
             source = source_of(event)
-            again = event.action in self.unvetted.of(state.key, event.event_time_ms)
-            new = Novelty.of(state, event, source, unvetted=again)
+            unvetted = self.unvetted.of(state.key, event.event_time_ms)
+            again = event.action in unvetted
+            again_prod = again or event.action + ON_PROD in unvetted
+            new = Novelty.of(state, event, source, unvetted=again, unvetted_prod=again_prod)
             if (
                 event.action_class == "destructive"
                 and (again or event.action not in state.seen["destructive"])
@@ -181,8 +191,17 @@ class DetectionEngine:
                 and not new.action
                 and not state.privilege_new(event)
             )
-            flags = state.observe(event, source, unvetted=again)
+            flags = state.observe(event, source, unvetted=again, unvetted_prod=again_prod)
             first = (new.action or new.prod_grant or flags) and _sensitive(event)
+            # only production was new to it: the call elsewhere stays its own (fresh seed 1100:
+            # a coding agent's first push to a production function paged, and each of its daily
+            # pushes to staging paged after it as a "first" while the alert stayed open)
+            scope_only = (
+                not new.action
+                and not flags & FIRST_SEEN_SENSITIVE
+                and (new.prod_grant or bool(flags & FIRST_SEEN_PROD_DESTRUCTIVE))
+            )
+            key = event.action + ON_PROD if scope_only else event.action
             x = state.features()
             self.watermark_ms = max(self.watermark_ms, event.event_time_ms)
             found: list[Pending] = []
@@ -203,8 +222,8 @@ class DetectionEngine:
             if first and any(f.tier == "page" and f.principal == state.key for _, f, _ in judged):
                 # unvetted from this event on, so a repeat later in the batch is judged the
                 # same as in the next one; _merge names the alert
-                self.unvetted.record(state.key, event.action, "", event.event_time_ms)
-                firsts.add(idx)
+                self.unvetted.record(state.key, key, "", event.event_time_ms)
+                firsts[idx] = key
             if forest:
                 scoring.setdefault(state.actor_kind, []).append((idx, state, x, event))
             if self.baselines is not None:
@@ -326,7 +345,7 @@ class DetectionEngine:
         pending: list[Pending],
         initiators: dict[int, str],
         late: Sequence[tuple[AuditEvent, Finding]] = (),
-        firsts: set[int] | frozenset[int] = frozenset(),
+        firsts: Mapping[int, str] | None = None,
     ) -> EngineOutput:
         """Merge triaged findings in event order; events without findings may continue an
         incident (AlertBook.attach) -- their own principal's, or for a call CloudFormation made,
@@ -342,8 +361,8 @@ class DetectionEngine:
             results: list[tuple[str, Alert] | None] = []
             for finding in by_event.get(idx, ()):
                 results += self._apply(finding, event, output)
-            if idx in firsts:
-                self._unvet(event, results)
+            if firsts and idx in firsts:
+                self._unvet(event, firsts[idx], results)
             if event.action_class in ATTACH_CLASSES:
                 weight = [f for f in by_event.get(idx, ()) if f.tier not in EVIDENCE_ONLY]
                 if not weight:  # no finding, or only hints and notes: the call itself may
@@ -375,15 +394,18 @@ class DetectionEngine:
             self._flagged(finding.principal, finding)
         return self.pager.apply(finding, event.action_class, event.action)
 
-    def _unvet(self, event: AuditEvent, results: Sequence[tuple[str, Alert] | None]) -> None:
-        """Name the alert that carries a new sensitive call that paged (or, when no alert
-        took it -- a suppression -- let the call be learned after all)."""
+    def _unvet(
+        self, event: AuditEvent, key: str, results: Sequence[tuple[str, Alert] | None]
+    ) -> None:
+        """Name the alert that carries a new sensitive call (`key`: the call, or the call on
+        production) that paged -- or, when no alert took it (a suppression), let it be learned
+        after all."""
         principal = event.principal_key
         for result in results:
             if result is not None and result[1].principal == principal:
-                self.unvetted.record(principal, event.action, result[1].id, event.event_time_ms)
+                self.unvetted.record(principal, key, result[1].id, event.event_time_ms)
                 return
-        self.unvetted.discard(principal, event.action)
+        self.unvetted.discard(principal, key)
 
     def set_status(self, alert_id: str, status: str) -> None:
         """An alert's status changed elsewhere (the API): a resolved alert takes no more

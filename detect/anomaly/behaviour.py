@@ -90,10 +90,11 @@ class Novelty:
         source: tuple[tuple[str, str], ...] | None = None,
         *,
         unvetted: bool = False,
+        unvetted_prod: bool = False,
     ) -> Novelty:
         """`source` is `source_of(event)` when the caller computed it already. `unvetted`: the
         call paged when it was new and that alert is not resolved (detect.anomaly.vetting), so
-        it is judged as never made."""
+        it is judged as never made; `unvetted_prod`: the same for its use on production."""
         seen = state.seen
         fresh = {
             dim: v if v and v not in seen[dim] else ""
@@ -107,7 +108,7 @@ class Novelty:
             fresh["store"],
             event.action in GRANT_ACTIONS
             and any(_PROD.search(r) for r in event.resources)
-            and (unvetted or event.action not in seen["prod"]),
+            and (unvetted_prod or event.action not in seen["prod"]),
         )
 
 

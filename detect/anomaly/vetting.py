@@ -21,7 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["MAX_ACTIONS", "MAX_AGE_MS", "MAX_ALERTS", "Unvetted"]
+__all__ = ["MAX_ACTIONS", "MAX_AGE_MS", "MAX_ALERTS", "ON_PROD", "Unvetted"]
+
+# the key suffix of a call that was new to its maker only on production (a push to a production
+# function by a principal that pushes to staging every day): only its production use is unvetted
+ON_PROD = "@prod"
 
 MAX_AGE_MS = 7 * 86_400_000  # after the call first paged, in the principal's event time
 MAX_ACTIONS = 32  # unvetted calls kept per principal (oldest dropped first)

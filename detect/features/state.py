@@ -270,12 +270,14 @@ class PrincipalState:
         source: tuple[tuple[str, str], ...] | None = None,
         *,
         unvetted: bool = False,
+        unvetted_prod: bool = False,
     ) -> int:
         """Add one event; returns FIRST_SEEN_* flags (0 when nothing is new about it).
 
         `source` is `source_of(event)` when the caller computed it already. `unvetted`: the
         call was new when it paged and nobody resolved that alert yet
-        (detect.anomaly.vetting) -- it counts as never made."""
+        (detect.anomaly.vetting) -- it counts as never made; `unvetted_prod`: the same for its
+        use on production."""
         self._touch(event.event_time_ms)
         cls = event.action_class
         destructive = cls == "destructive"
@@ -306,7 +308,11 @@ class PrincipalState:
         grant = event.action in GRANT_ACTIONS
         on_prod = (destructive or grant) and any(_PROD.search(r) for r in event.resources)
         prod = destructive and on_prod
-        new_prod = on_prod and (self._first_seen("prod", event.action) or unvetted) and prod
+        new_prod = (
+            on_prod
+            and (self._first_seen("prod", event.action) or unvetted or unvetted_prod)
+            and prod
+        )
         bucket = self._bucket_for(event.event_time_ms // BUCKET_MS)
         first_seen = (FIRST_SEEN_PROD_DESTRUCTIVE if new_prod else 0) | (
             FIRST_SEEN_SENSITIVE if new_sensitive else 0

@@ -140,3 +140,15 @@ def test_unvetted_calls_lapse_a_week_after_their_first_page_and_are_bounded() ->
 
 
 AGENT_KEY = _key_push(0).principal_key
+
+
+def test_a_first_use_on_production_leaves_the_call_elsewhere_the_principals_own() -> None:
+    """Fresh seed 1100: a coding agent that pushes code to staging functions all day pushed to a
+    production one, which paged. The whole call was left unvetted, so each later push to
+    staging was a "first" too and paged, the next day as a new alert. Only what was new --
+    the call on production -- stays unvetted: the next push to production pages, staging not."""
+    staging = [_key_push(day + 0.2, "i-0staging-web-1") for day in range(4)]
+    engine = DetectionEngine(rules=load_rules())
+    assert len(_opened(engine, [*_history(), *staging, _key_push(4.5)])) == 1
+    assert _opened(engine, [_key_push(5.3, "i-0staging-web-2")]) == []
+    assert len(_opened(engine, [_key_push(5.5)])) == 1
