@@ -298,7 +298,27 @@ def test_reading_ten_times_ones_own_high_pages_an_agent_or_a_person() -> None:
         first_page[kind] = next(
             (f.explanation["data_reads_10m"]["value"] for t, f in found if t.tier == "page"), None
         )
-    assert first_page == {"agent": 400, "service": None, "human": 400}, first_page
+    # ten times 40, widened by the youth margin of seven learned days (1 + 1/49)
+    assert first_page == {"agent": 409, "service": None, "human": 409}, first_page
+
+
+def test_ten_times_a_single_days_high_is_not_yet_ten_times_ones_usual() -> None:
+    """Fresh seed 1100: an analyst's second day of Athena work read 437 objects in ten minutes,
+    19 times her first day's busiest ten minutes, and paged alone on a baseline day. With one
+    learned day the bar is twice as far (the youth margin): 800 here, not 400."""
+    triage = Triage()
+    burst = reads(1000)
+    usual = replace(profile(burst[0].principal_key, data_reads_10m=40.0), actor_kind="human")
+    # one day before today's: the day its high was learned
+    state = PrincipalState(burst[0].principal_key, "human", replace(usual, active_days=1))
+    pages = [
+        f.explanation["data_reads_10m"]["value"]
+        for e, fs in zip(burst, run(state, burst), strict=True)
+        for f in fs
+        if f.rule == "baseline:bulk_data_read"
+        and triage.assess(f, e, state, routine=False).tier == "page"
+    ]
+    assert pages and pages[0] == 800, pages[:3]
 
 
 def test_a_failed_call_is_not_a_first_evasion_the_first_successful_one_is() -> None:
