@@ -6,13 +6,13 @@ import hashlib
 import logging
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from itertools import chain
 from multiprocessing import get_context
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
@@ -42,7 +42,20 @@ from ingest.store.base import table_rows
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FitOptions", "fit_history", "model_dir", "train_and_save", "train_detector"]
+__all__ = [
+    "FitCancelled",
+    "FitOptions",
+    "fit_history",
+    "model_dir",
+    "train_and_save",
+    "train_detector",
+]
+
+CANCEL_POLL_S = 0.2  # how often a fit in a child process checks for a stop
+
+
+class FitCancelled(Exception):
+    """The fit's child process was stopped before it answered (the process is shutting down)."""
 
 
 def train_detector(
@@ -57,6 +70,7 @@ def train_detector(
     random_state: int = 0,
     isolate: bool = False,
     spill_dir: Path | None = None,
+    cancel: threading.Event | None = None,
 ) -> DetectionModel:
     """Train forests and profiles on the stored events of the last `days` before `until_ms`.
 
@@ -64,7 +78,8 @@ def train_detector(
     trains like live traffic). Raises NotEnoughHistory when fewer than `min_rows`
     principal-minute windows exist. The history is read in SQL here; with `isolate` the fit
     (features per minute, forests, profiles: seconds of Python holding the GIL) runs in a child
-    process, so the API and the gate in this process keep answering while it runs.
+    process, so the API and the gate in this process keep answering while it runs; setting
+    `cancel` stops that child at once (FitCancelled): a shutdown does not wait minutes for a fit.
     """
     until = until_ms if until_ms is not None else latest_event_ms(store) + 1
     since = until - int(days * DAY_MS)
@@ -82,12 +97,12 @@ def train_detector(
     tables = history_tables(store, since_ms=since, until_ms=until)
     if tables is None:
         built = list(load_history(store, since_ms=since, until_ms=until))
-        return _timed(_fit_isolated(built, fit, random_state=random_state), started)
+        return _timed(_fit_isolated(built, fit, random_state=random_state, cancel=cancel), started)
     if spill_dir is not None:
         spill_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="train-", dir=spill_dir) as spill:
         paths = _spill(tables, Path(spill))
-        return _timed(_fit_isolated(paths, fit, random_state=random_state), started)
+        return _timed(_fit_isolated(paths, fit, random_state=random_state, cancel=cancel), started)
 
 
 def _spill(parts: Iterable[Mapping[str, pa.Table]], directory: Path) -> list[dict[str, Path]]:
@@ -109,14 +124,75 @@ def _spill(parts: Iterable[Mapping[str, pa.Table]], directory: Path) -> list[dic
 
 
 def _fit_isolated(
-    source: list[dict[str, Path]] | list[PrincipalHistory], fit: FitOptions, *, random_state: int
+    source: list[dict[str, Path]] | list[PrincipalHistory],
+    fit: FitOptions,
+    *,
+    random_state: int,
+    cancel: threading.Event | None = None,
 ) -> DetectionModel:
+    """The fit in a spawned child process that sends the model (or its exception) back. A set
+    `cancel` terminates the child (FitCancelled); a child that cannot start, or dies without an
+    answer, leaves the fit to this process. The child is a daemon: a process that exits takes
+    its fit with it (a process pool's exit handler waited for the fit: `leash up` stopped with
+    Ctrl-C during a retrain hung for minutes)."""
+    context = get_context("spawn")
+    answers, answer = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_fit_and_answer,
+        args=(answer, source, fit, random_state),
+        name="leash-fit",
+        daemon=True,
+    )
     try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-            return pool.submit(_fit_in_child, source, fit, random_state=random_state).result()
-    except (OSError, BrokenProcessPool) as exc:  # no child possible here: fit in this process
+        child.start()
+    except OSError as exc:  # no child possible here: fit in this process
         logger.warning("training in a child process failed (%s); fitting in this one", exc)
         return _fit_in_child(source, fit, random_state=random_state)
+    finally:
+        answer.close()
+    try:
+        while not answers.poll(CANCEL_POLL_S):
+            if cancel is not None and cancel.is_set():
+                raise FitCancelled("training stopped: the detector is shutting down")
+            if not child.is_alive() and not answers.poll():
+                break
+        else:
+            fitted, result = answers.recv()
+            if not fitted:
+                raise result
+            return cast(DetectionModel, result)
+    except EOFError:  # the child closed its end without an answer: it died
+        pass
+    finally:
+        if child.is_alive() and cancel is not None and cancel.is_set():
+            child.terminate()
+        child.join(30.0)
+        answers.close()
+    logger.warning(
+        "the training process exited (code %s) without a model; fitting in this one",
+        child.exitcode,
+    )
+    return _fit_in_child(source, fit, random_state=random_state)
+
+
+def _fit_and_answer(
+    answer: Connection,
+    source: list[dict[str, Path]] | list[PrincipalHistory],
+    fit: FitOptions,
+    random_state: int,
+) -> None:
+    """In the child: fit, send (True, model) or (False, the exception) back."""
+    try:
+        try:
+            reply: tuple[bool, object] = (
+                True,
+                _fit_in_child(source, fit, random_state=random_state),
+            )
+        except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
+            reply = (False, exc)
+        answer.send(reply)
+    finally:
+        answer.close()
 
 
 def _timed(model: DetectionModel, started: float) -> DetectionModel:
@@ -287,8 +363,14 @@ def model_dir(settings: Settings) -> Path:
     return settings.data_dir / "models"
 
 
-def train_and_save(store: Store, settings: Settings, detect: DetectSettings) -> DetectionModel:
-    """Train on the stored history and persist the model under DATA_DIR/models."""
+def train_and_save(
+    store: Store,
+    settings: Settings,
+    detect: DetectSettings,
+    cancel: threading.Event | None = None,
+) -> DetectionModel:
+    """Train on the stored history and persist the model under DATA_DIR/models (`cancel`
+    stops a fit in its child process: train_detector)."""
     model = train_detector(
         store,
         days=detect.train_days,
@@ -298,6 +380,7 @@ def train_and_save(store: Store, settings: Settings, detect: DetectSettings) -> 
         min_rows=detect.min_train_rows,
         isolate=detect.train_in_child,
         spill_dir=settings.data_dir / "tmp",
+        cancel=cancel,
     )
     save_model(model, model_dir(settings), store)
     return model

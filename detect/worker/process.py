@@ -173,6 +173,7 @@ class DetectorProcess(ThreadWorker):
         super().stop(timeout_s)
 
     def _close(self) -> None:
+        self.retrainer.cancel()
         self.retrainer.join(30.0)
         child, self._child = self._child, None
         if child is not None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from detect.anomaly.forest import DetectionModel, NotEnoughHistory
-from detect.anomaly.training import train_and_save
+from detect.anomaly.training import FitCancelled, train_and_save
 from detect.settings import DetectSettings
 from ingest.runtime import Runtime
 
@@ -44,6 +44,7 @@ class Retrainer:
         self._started = time.monotonic()
         self._events_at_train = 0
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()  # set at shutdown: a fit in progress is abandoned
 
     @property
     def running(self) -> bool:
@@ -51,7 +52,7 @@ class Retrainer:
 
     def maybe(self, model: Trained | None, events_seen: int) -> None:
         """Start a retrain in the background if one is due and none is running."""
-        if not self.settings.auto_retrain or self._thread is not None:
+        if not self.settings.auto_retrain or self._thread is not None or self._stop.is_set():
             return
         new_events = events_seen - self._events_at_train
         if model is not None:
@@ -68,13 +69,19 @@ class Retrainer:
     def now(self) -> DetectionModel:
         """Train on stored history, persist, and hand the model to the engine."""
         try:
-            model = train_and_save(self.runtime.store, self.runtime.settings, self.settings)
+            model = train_and_save(
+                self.runtime.store, self.runtime.settings, self.settings, cancel=self._stop
+            )
         except Exception as exc:
             self.error = str(exc)
             raise
         self.error = None
         self._use(model)
         return model
+
+    def cancel(self) -> None:
+        """Shutting down: stop a fit in progress (its child process) and start no other."""
+        self._stop.set()
 
     def join(self, timeout_s: float) -> None:
         thread = self._thread
@@ -84,7 +91,7 @@ class Retrainer:
     def _quietly(self) -> None:
         try:
             self.now()
-        except NotEnoughHistory as exc:
+        except (NotEnoughHistory, FitCancelled) as exc:
             logger.info("detector not retrained: %s", exc)
         except Exception:  # noqa: BLE001 - a failed training keeps the old model running
             logger.exception("detector training failed")

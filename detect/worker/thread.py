@@ -89,6 +89,7 @@ class DetectionWorker(ThreadWorker):
         super().stop(timeout_s)
 
     def _close(self) -> None:
+        self.retrainer.cancel()
         self.retrainer.join(30.0)
         self._subscriber.close()
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from multiprocessing import active_children
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +18,14 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from detect.anomaly.forest import IsolationForestDetector, NotEnoughHistory, explain_rows
 from detect.anomaly.model_file import IncompatibleModel, latest_model, load_model, save_model
-from detect.anomaly.training import train_detector
+from detect.anomaly.training import FitCancelled, train_detector
 from detect.features import FEATURE_NAMES
 from ingest import schema
 from ingest.events import Normalizer
 from ingest.sink.writer import STORED_COLUMNS, event_row
 from ingest.store.chdb import ChdbStore
 from tests.factories import make_record
+from tests.wait import wait_until
 
 
 @parametrize_with_checks(  # type: ignore[untyped-decorator]
@@ -207,3 +210,37 @@ def test_a_history_read_in_parts_fits_the_same_model(
     assert parts.metadata["thresholds"] == whole.metadata["thresholds"]
     odd = np.full((1, len(FEATURE_NAMES)), 7.0)
     assert parts.detectors["all"].score_samples(odd) == whole.detectors["all"].score_samples(odd)
+
+
+def test_a_fit_stopped_for_a_shutdown_ends_its_child_at_once(store: ChdbStore) -> None:
+    """`leash up` stopped during a retrain waited for the fit (minutes at millions of events:
+    the process pool's exit handler joined it). A set `cancel` terminates the fit's child and
+    raises FitCancelled; nothing of the fit is left running."""
+    _store_history(store, principals=3, minutes=120)
+    until = int(datetime(2026, 3, 3, tzinfo=UTC).timestamp() * 1000)
+    cancel = threading.Event()
+    outcome: list[object] = []
+
+    def train() -> None:  # a fit of minutes: 200,000 trees per forest
+        try:
+            outcome.append(
+                train_detector(
+                    store,
+                    until_ms=until,
+                    min_rows=100,
+                    n_estimators=200_000,
+                    isolate=True,
+                    cancel=cancel,
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=train, daemon=True)
+    thread.start()
+    wait_until(lambda: any(c.name == "leash-fit" for c in active_children()), what="the fit")
+    cancel.set()
+    thread.join(60)
+    assert not thread.is_alive(), "the fit was not stopped"
+    assert len(outcome) == 1 and isinstance(outcome[0], FitCancelled), outcome
+    assert not [c for c in active_children() if c.name == "leash-fit"]
