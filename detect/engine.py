@@ -19,7 +19,7 @@ from detect.alerts.incidents import ATTACH_CLASSES, EVIDENCE_ONLY, MAX_OPEN, Ale
 from detect.alerts.paging import Pager
 from detect.alerts.provenance import UntrustedSpans
 from detect.anomaly.baseline import BaselineDetector
-from detect.anomaly.behaviour import BehaviourDetector, Novelty
+from detect.anomaly.behaviour import ELSEWHERE_RULE, BehaviourDetector, Novelty
 from detect.anomaly.destruction import LastingDestruction
 from detect.anomaly.forest import DetectionModel, explain_rows
 from detect.anomaly.unreported import UnreportedCalls
@@ -219,6 +219,14 @@ class DetectionEngine:
                 (i, self.triage.assess(f, event, st, routine=routine), st) for i, f, st in found
             ]
             pending.extend(judged)
+            if any(
+                f.tier == "page" and f.principal == state.key and _names_holder(f)
+                for _, f, _ in judged
+            ) and not all(self._suppressed(f) for _, f, _ in judged if _names_holder(f)):
+                # someone else holds the credentials: the volume of today back on a later day
+                # is not the principal's habit (triage); marked here, as the event is judged,
+                # so a later event of the same batch sees it as the next batch would (review)
+                self.org.mark_compromised(state.key, event.event_time_ms)
             if first and any(f.tier == "page" and f.principal == state.key for _, f, _ in judged):
                 # unvetted from this event on, so a repeat later in the batch is judged the
                 # same as in the next one; _merge names the alert
@@ -391,7 +399,7 @@ class DetectionEngine:
         if event.event_id in finding.event_ids:
             output.triggers.append((event.event_id, finding.rule))
         if finding.tier == "page":
-            self._flagged(finding.principal, finding)
+            self._flagged(finding.principal)
         return self.pager.apply(finding, event.action_class, event.action)
 
     def _unvet(
@@ -409,23 +417,24 @@ class DetectionEngine:
 
     def set_status(self, alert_id: str, status: str) -> None:
         """An alert's status changed elsewhere (the API): a resolved alert takes no more
-        findings, and the calls first made in it are the principal's own from now on."""
+        findings, and the calls first made in it are the principal's own from now on (and
+        the signs in it no compromise: detect.context.triage's recurrence)."""
+        principal = self.book.principal_of(alert_id)
         self.book.set_status(alert_id, status)
         if status == "resolved":
             self.unvetted.resolve(alert_id)
+            if principal is not None:
+                self.org.vouch(principal)
 
     def watched_alert_ids(self) -> list[str]:
         """Alerts whose status matters to detection: the open incidents, and the alerts whose
         resolution vets a call (polled where other processes resolve alerts)."""
         return sorted(set(self.book.open_ids()) | self.unvetted.alert_ids())
 
-    def _flagged(self, principal: str, finding: Finding) -> None:
+    def _flagged(self, principal: str) -> None:
         """A page today: today's highs must not teach the baselines that it is normal, and the
-        principal's networks must not make them the organisation's. A rule that pages alone (a
-        red flag: an attack tool, a backdoor) says who holds the credentials: the volume of this
-        day back later is not the principal's habit (detect.context.triage)."""
-        sign = finding.last_event_ms if finding.kind == "rule" else None
-        self.org.mark_flagged(principal, sign_ms=sign)  # its networks vouch for nobody
+        principal's networks must not make them the organisation's."""
+        self.org.mark_flagged(principal)  # its networks vouch for nobody
         if self.baselines is not None:
             self.baselines.mark_flagged(principal)
             self.destruction.mark_flagged(principal)
@@ -468,6 +477,12 @@ def _record(changes: dict[str, tuple[str, Alert]], event_type: str, alert: Alert
     if previous is not None and previous[0] == "alert.opened":
         event_type = "alert.opened"
     changes[alert.id] = (event_type, alert)
+
+
+def _names_holder(finding: Finding) -> bool:
+    """A finding that says who holds the credentials, not what they did: a rule (a red flag, a
+    Sigma rule: an attack tool, a backdoor) or a workload's credentials used elsewhere."""
+    return finding.kind == "rule" or finding.rule == ELSEWHERE_RULE
 
 
 def _sensitive(event: AuditEvent) -> bool:

@@ -31,7 +31,7 @@ from detect.rules.record import field as lookup
 from detect.rules.record import outcome_of, record_of
 from ingest.events import AuditEvent
 
-__all__ = ["BehaviourDetector", "Novelty"]
+__all__ = ["ELSEWHERE_RULE", "BehaviourDetector", "Novelty"]
 
 HOST_ACCESS = GRANT_ACTIONS - {"UpdateFunctionCode", "UpdateFunctionCode20150331v2"}
 # Stolen credentials list what the account holds before they take it (MITRE's discovery):

@@ -299,20 +299,27 @@ class OrgMemory:
         if len(self._vouching(users)) <= SHARED_NET_USERS:
             users.add(event.principal_key)
 
-    def mark_flagged(self, principal_key: str, *, sign_ms: int | None = None) -> None:
+    def mark_flagged(self, principal_key: str) -> None:
         """A principal paged: the networks it works from no longer vouch for anyone else (an
-        attacker's exit used against two identities is not the office). `sign_ms`: a rule paged
-        (a red flag: an attack tool, a backdoor), at that event time."""
+        attacker's exit used against two identities is not the office)."""
         self._flagged.pop(principal_key, None)
         self._flagged[principal_key] = None
         if len(self._flagged) > MAX_RUNS:
             self._flagged.popitem(last=False)
-        if sign_ms is not None:
-            last = _recent(self._compromised, principal_key, lambda: sign_ms, MAX_RUNS)
-            self._compromised[principal_key] = max(last, sign_ms)
+
+    def mark_compromised(self, principal_key: str, at_ms: int) -> None:
+        """A sign that someone else holds the principal's credentials paged at event time
+        `at_ms` (detect.engine._names_holder)."""
+        last = _recent(self._compromised, principal_key, lambda: at_ms, MAX_RUNS)
+        self._compromised[principal_key] = max(last, at_ms)
+
+    def vouch(self, principal_key: str) -> None:
+        """An analyst resolved the principal's alert: its earlier signs are not a compromise."""
+        self._compromised.pop(principal_key, None)
 
     def compromised(self, principal_key: str, at_ms: int) -> bool:
-        """Whether a rule paged on the principal within COMPROMISE_MEMORY_MS before `at_ms`."""
+        """Whether a sign that someone else holds its credentials paged on the principal within
+        COMPROMISE_MEMORY_MS before `at_ms`."""
         paged = self._compromised.get(principal_key)
         return paged is not None and 0 <= at_ms - paged <= COMPROMISE_MEMORY_MS
 

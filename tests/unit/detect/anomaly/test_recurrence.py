@@ -123,3 +123,56 @@ def test_a_volume_back_after_a_red_flag_paged_is_the_intruder_back_not_a_habit()
         else:
             held = engine.pager.waiting(events[0].principal_key)
             assert any(f.twin == RECURRING for f in held)
+
+
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0"
+
+
+def monday_after(sign: AuditEvent, *, batches: int = 1, resolve: bool = False) -> list[str]:
+    """Rules of the alerts opened on Monday: Friday's sweep paged; on Monday `sign` at 01:24,
+    and seven hours later the same sweep again (too late to join the sign's alert). `resolve`:
+    an analyst resolves each alert as it opens."""
+    engine = DetectionEngine(rules=load_rules())
+    for day in range(FRIDAY - 4, FRIDAY):  # quiet days: its usual volume is two secrets
+        engine.process(working_day(day, names=2))
+    engine.process(working_day(FRIDAY))
+    monday = [sign, *config_load(at_day(MONDAY, 8.5), app="orders-api")]
+    parts = [monday[:1], monday[1:]] if batches == 2 else [monday]
+    opened: list[str] = []
+    for part in parts:
+        for change, alert in engine.process(part).changes:
+            if change == "alert.opened":
+                opened.append(alert.rule)
+                if resolve:
+                    engine.set_status(alert.id, "resolved")
+    return opened
+
+
+def test_a_sign_and_the_volume_after_it_page_alike_in_one_batch_or_two() -> None:
+    """Review: the compromise was marked when the sign's finding was merged, after the whole
+    batch was judged, so the sweep seven hours later in the same batch was still held."""
+    tool = make_event(eventName="ListSecrets", userAgent="Pacu", at=at_day(MONDAY, 1.4))
+    assert monday_after(tool) == monday_after(tool, batches=2)
+    assert monday_after(tool) == ["redflag:offensive_tool_client", "baseline:credential_sweep"]
+
+
+def test_a_workloads_credentials_in_a_browser_mark_it_as_a_red_flag_does() -> None:
+    """Review: only a rule marked the compromise; the same stolen session driven from a browser
+    instead of an attack tool paged as credentials used elsewhere, and the sweep after it
+    waited as a recurrence."""
+    browser = make_event(
+        eventName="ListSecrets",
+        userAgent=FIREFOX,
+        sourceIPAddress="45.9.148.201",
+        at=at_day(MONDAY, 1.4),
+    )
+    opened = monday_after(browser)
+    assert opened[0] == "baseline:workload_credentials_elsewhere", opened
+    assert opened[1:] == ["baseline:credential_sweep"]
+
+
+def test_a_resolved_sign_is_no_compromise() -> None:
+    """Review: an analyst resolving the red flag's alert (an authorised test) left the mark,
+    so the principal's recurring volume paged for a week."""
+    tool = make_event(eventName="ListSecrets", userAgent="Pacu", at=at_day(MONDAY, 1.4))
+    assert monday_after(tool, batches=2, resolve=True) == ["redflag:offensive_tool_client"]
