@@ -70,6 +70,7 @@ MAX_RUNS = 10_000
 # how long a page by a rule (a red flag or Sigma rule that pages alone) is remembered: a volume
 # back at what that day reached is the intruder back, not the principal's habit (triage)
 COMPROMISE_MEMORY_MS = 7 * DAY_MS
+FAILED_SIGN_INS_KEPT = 16  # refused console sign-ins remembered per principal
 MAX_NETS = 100_000  # networks (/16) whose users are remembered (least recently used forgotten)
 MAX_ROLES = 50_000  # roles whose use is remembered (least recently used forgotten)
 NO_MFA_NORM_USERS = 3  # other people signing in to the console without MFA: the org's habit
@@ -203,6 +204,8 @@ class OrgMemory:
         self._person_sessions: OrderedDict[str, int] = OrderedDict()  # session arn -> opened ms
         self._roles: OrderedDict[tuple[str, str], _RoleUse] = OrderedDict()  # (account, name)
         self._no_mfa: OrderedDict[str, int] = OrderedDict()  # person signed in without MFA -> ms
+        # principal -> its latest refused console sign-ins (event ms)
+        self._failed_sign_ins: OrderedDict[str, deque[int]] = OrderedDict()
         self._flagged: OrderedDict[str, None] = OrderedDict()  # principals that paged
         self._compromised: OrderedDict[str, int] = OrderedDict()  # ... by a rule: last ms
         self._newest_ms = 0
@@ -252,6 +255,11 @@ class OrgMemory:
                 _recent(
                     self._no_mfa, event.principal_key, lambda: event.event_time_ms, MAX_ACCOUNTS
                 )
+            elif result == "Failure":
+                failures = _recent(self._failed_sign_ins, event.principal_key, deque, MAX_ACCOUNTS)
+                failures.append(event.event_time_ms)
+                while len(failures) > FAILED_SIGN_INS_KEPT:
+                    failures.popleft()
         if event.action in _ACCOUNT_CARRIERS:
             # who assumes roles here, and whom trust and sharing name: the accounts we deal with
             self.learn_accounts(event.raw, event.event_time_ms)
@@ -446,6 +454,12 @@ class OrgMemory:
             if others >= NO_MFA_NORM_USERS:
                 return True
         return False
+
+    def failed_sign_ins(self, principal_key: str, at_ms: int, window_ms: int) -> int:
+        """Refused console sign-ins of the principal in the `window_ms` before `at_ms` (counted
+        up to FAILED_SIGN_INS_KEPT)."""
+        failures = self._failed_sign_ins.get(principal_key, ())
+        return sum(1 for ms in failures if 0 <= at_ms - ms <= window_ms)
 
     def signed_in_without_mfa(self, principal_key: str, before_ms: int) -> bool:
         """This person signed in to the console without MFA before: theirs has no MFA device,

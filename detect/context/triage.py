@@ -72,6 +72,9 @@ SLOW_DELETES = "baseline:slow_destructive"
 # a second sign. `min` judges one who barely reads as if they read this many (a person's 10x is
 # then at least 200 objects in 10 minutes).
 BULK_RATIO = {"agent": (10.0, 10.0), "human": (10.0, 20.0)}  # kind -> (ratio, min usual)
+# refused console sign-ins within the hour from which where they came from counts: guessing
+FAILED_SIGN_INS = 3
+HOUR_MS = 3_600_000
 # ... and reading half of that for 40 minutes on end is pulling data out slowly (seed 804: a
 # person's 2,785 objects over 2.5 hours, ~180 every 10 minutes); a download that big ends
 # sooner, and a workload's surge still waits
@@ -136,7 +139,7 @@ class Triage:
             ("a call a service made on another principal's behalf", _on_behalf),
             ("a principal whose baseline is still being learned", _immature),
             ("an AI agent refused while it explores", _agent_refused),
-            ("a failed sign-in from somewhere new", _failed_sign_in),
+            ("a mistyped password", self._failed_sign_in),
             ("volume or novelty alone is not an incident", _context_only),
             ("weak forest score", _weak_forest),
             ("routine action for this principal", _routine_rule),
@@ -173,6 +176,21 @@ class Triage:
         if not finding.explanation.get("recurs"):
             return None
         return None if self.org.compromised(finding.principal, case.event.event_time_ms) else "hold"
+
+    def _failed_sign_in(self, case: Case) -> str | None:
+        """One or two refused console sign-ins are a mistyped password, wherever they came
+        from: the rule on failed sign-ins only joins an alert as evidence then (fresh seed 1098:
+        one failed sign-in from a network the person never used paged, the generic Sigma rule
+        corroborated by the new network). From the FAILED_SIGN_INS-th refusal within the hour it
+        is someone guessing, and the network it comes from corroborates it (review: thirty
+        guesses from a network never used must page)."""
+        event = case.event
+        if event.action != "ConsoleLogin" or case.finding.rule.startswith("context:"):
+            return None
+        if field(field(record_of(event), "responseElements"), "ConsoleLogin") != "Failure":
+            return None
+        earlier = self.org.failed_sign_ins(event.principal_key, event.event_time_ms, HOUR_MS)
+        return "trace" if earlier + 1 < FAILED_SIGN_INS else None
 
     def _marked_false_positive(self, case: Case) -> str | None:
         finding = case.finding
@@ -338,19 +356,6 @@ def _agent_refused(case: Case) -> str | None:
     if finding.actor_kind != "agent" or finding.rule not in AGENT_HELD:
         return None
     return None if finding.explanation.get("denied_fast") else "hold"
-
-
-def _failed_sign_in(case: Case) -> str | None:
-    """Where a refused console sign-in came from says nothing of who holds the password: one
-    mistyped from a hotel is how a trip starts, and the sign-in's own failure is what a rule
-    judges (fresh seed 1098: one failed sign-in from a network the person never used, and the
-    generic Sigma rule on failed sign-ins, paged as two signs). The network joins an alert
-    as evidence, corroborating nothing."""
-    event = case.event
-    if event.action != "ConsoleLogin" or not case.finding.rule.startswith("context:"):
-        return None
-    outcome = field(field(record_of(event), "responseElements"), "ConsoleLogin")
-    return "trace" if outcome == "Failure" else None
 
 
 def _from_browser(event: AuditEvent) -> bool:

@@ -369,3 +369,19 @@ def test_one_mistyped_password_from_a_new_network_does_not_page() -> None:
     office = [failed_sign_in(who, BASE_TIME + timedelta(days=d), OFFICE) for d in (0, 3, 6, 9)]
     trip = failed_sign_in(who, BASE_TIME + timedelta(days=11, hours=4), "45.220.3.20")
     assert opened([*watched(12), *office, trip], of=trip) == []
+
+
+def test_passwords_guessed_from_a_new_network_page() -> None:
+    """Review: with every refused sign-in's network a trace, thirty guesses in fifteen minutes
+    from a network the person never used paged nothing. From the third refusal within the
+    hour, where they come from corroborates the failed sign-ins again."""
+    who = "AIDA3TV4UUUWOQKMS7ABW"
+    office = [failed_sign_in(who, BASE_TIME + timedelta(days=d), OFFICE) for d in (0, 3, 6, 9)]
+    start = BASE_TIME + timedelta(days=11, hours=4)
+    guesses = [
+        failed_sign_in(who, start + timedelta(seconds=30 * i), "45.220.3.20") for i in range(30)
+    ]
+    found = opened([*watched(12), *office, *guesses])
+    assert [rule for principal, rule in found if principal.endswith(who)], found
+    two = opened([*watched(12), *office, *guesses[:2]])
+    assert not [rule for principal, rule in two if principal.endswith(who)], two
