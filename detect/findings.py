@@ -63,6 +63,9 @@ SOURCE_RULES = frozenset({"baseline:console_new_network"})
 # visit, 47 parameters from the office): it corroborates no read-volume finding (deletes, and
 # signs of other kinds, it does)
 CONSOLE_ONLY = "console_only"
+# a context note's flag: the call came from a network the principal or its colleagues work from
+# (a new network that its novelty share does not count as news is not one: detect.alerts.paging)
+KNOWN_NET = "known_net"
 # a context note's news: which of "client" and "net" was new (a new tool alone says nothing about
 # who holds the credentials: detect.alerts.paging)
 NEWS = "news"

@@ -11,6 +11,7 @@ from detect.findings import (
     BUSY,
     CONSOLE_ONLY,
     FOREST_RULE,
+    KNOWN_NET,
     NEWS,
     READ_VOLUME_RULES,
     RESTATES,
@@ -191,12 +192,15 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
 
 
 def _new_tool_only(finding: Finding, other: Finding) -> bool:
-    """Whether one of two findings of a person is a context note whose only news is the client.
-    A person's new tool from a network they use is the person trying a tool; for a workload or an
-    agent, whose tooling is fixed and whose network may change every run, the client is what
-    says someone else holds the credentials."""
-    return finding.actor_kind == "human" and (
-        finding.explanation.get(NEWS) == ["client"] or other.explanation.get(NEWS) == ["client"]
+    """Whether one of two findings of a person is a context note whose only news is the client,
+    on a network they or their colleagues work from (KNOWN_NET: a network never used, that a
+    roaming person's novelty share does not count as news, is not one -- review). A person's
+    new tool at home or the office is the person trying a tool; for a workload or an agent,
+    whose tooling is fixed and whose network may change every run, the client is what says
+    someone else holds the credentials."""
+    return finding.actor_kind == "human" and any(
+        f.explanation.get(NEWS) == ["client"] and f.explanation.get(KNOWN_NET)
+        for f in (finding, other)
     )
 
 

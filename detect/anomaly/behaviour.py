@@ -26,7 +26,7 @@ from detect.anomaly.slowreads import SlowReads
 from detect.anomaly.tally import TallyBook
 from detect.context.org import OrgMemory
 from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, source_of
-from detect.findings import CONSOLE_ONLY, NEWS, Finding
+from detect.findings import CONSOLE_ONLY, KNOWN_NET, NEWS, Finding
 from detect.rules.record import field as lookup
 from detect.rules.record import outcome_of, record_of
 from ingest.events import AuditEvent
@@ -371,11 +371,14 @@ class BehaviourDetector:
             "ip": event.source_ip,
             NEWS: sorted(fresh),
         }
+        known_net = not new.net or self.org.shared_network(new.net, state.key)
+        if known_net:
+            explanation[KNOWN_NET] = True
         if (
             state.actor_kind == "human"
             and set(fresh) == {"client"}
             and new.client in BROWSERS
-            and (not new.net or self.org.shared_network(new.net, state.key))
+            and known_net
         ):  # a person's first console visit on a known network: see paging._corroborates
             explanation[CONSOLE_ONLY] = True
         return [

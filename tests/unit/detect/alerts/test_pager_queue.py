@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from detect.alerts.incidents import AlertBook
 from detect.alerts.paging import MAX_REMEMBERED, Pager
-from detect.findings import CONSOLE_ONLY, NEWS, UNUSED_REGION, Finding
+from detect.findings import CONSOLE_ONLY, KNOWN_NET, NEWS, UNUSED_REGION, Finding
 
 WHO = "arn:aws:iam::123456789012:user/nils"
 T0 = 1_737_830_762_000
@@ -220,21 +220,23 @@ def test_a_persons_first_console_day_does_not_corroborate_reading_more_through_i
 def test_a_persons_new_tool_does_not_corroborate_the_volume_it_makes() -> None:
     """Fresh seed 1093: a developer's first Terraform run from his usual network -- a new client,
     31 KMS decrypts and 314 reads in ten minutes -- paged as two signs. A person's new tool from
-    a network they use is the person trying a tool; the same volume from a network they never
-    used pages, and so does a workload's new client (its tooling is fixed, its network changes
-    every run: the client is what says someone else holds its credentials)."""
+    a network they or colleagues use is the person trying a tool; the same volume from a network
+    they never used pages -- also when a roaming person's novelty share keeps that network out
+    of the news (review) -- and so does a workload's new client (its tooling is fixed, its
+    network changes every run: the client is what says someone else holds its credentials)."""
     cases = (
-        ("human", ["client"], False),
-        ("human", ["net"], True),
-        ("human", ["client", "net"], True),
-        ("service", ["client"], True),
+        ("human", ["client"], True, False),
+        ("human", ["client"], False, True),
+        ("human", ["net"], False, True),
+        ("human", ["client", "net"], False, True),
+        ("service", ["client"], True, True),
     )
-    for kind, news, pages in cases:
+    for kind, news, known, pages in cases:
         day = pager()
         note = replace(finding("context:new_source", "note", 0, 0), actor_kind=kind)
-        note = replace(note, explanation={NEWS: news})
+        note = replace(note, explanation={NEWS: news, **({KNOWN_NET: True} if known else {})})
         assert day.apply(note, "read", "ListKeys") == []
         burst = replace(finding("baseline:decrypt_burst", "hold", 60, 1), actor_kind=kind)
         changes = day.apply(burst, "read", "Decrypt")
-        assert bool(opened_rules(changes)) is pages, (kind, news)
+        assert bool(opened_rules(changes)) is pages, (kind, news, known)
         assert (day.book.current(WHO) is not None) is pages
