@@ -71,6 +71,7 @@ MAX_RUNS = 10_000
 # back at what that day reached is the intruder back, not the principal's habit (triage)
 COMPROMISE_MEMORY_MS = 7 * DAY_MS
 FAILED_SIGN_INS_KEPT = 16  # refused console sign-ins remembered per principal
+MFA_HABIT = 3  # sign-ins with MFA, and none without, after which one without it pages
 MAX_NETS = 100_000  # networks (/16) whose users are remembered (least recently used forgotten)
 MAX_ROLES = 50_000  # roles whose use is remembered (least recently used forgotten)
 NO_MFA_NORM_USERS = 3  # other people signing in to the console without MFA: the org's habit
@@ -204,6 +205,7 @@ class OrgMemory:
         self._person_sessions: OrderedDict[str, int] = OrderedDict()  # session arn -> opened ms
         self._roles: OrderedDict[tuple[str, str], _RoleUse] = OrderedDict()  # (account, name)
         self._no_mfa: OrderedDict[str, int] = OrderedDict()  # person signed in without MFA -> ms
+        self._with_mfa: OrderedDict[str, int] = OrderedDict()  # person -> sign-ins with MFA
         # principal -> its latest refused console sign-ins (event ms)
         self._failed_sign_ins: OrderedDict[str, deque[int]] = OrderedDict()
         self._flagged: OrderedDict[str, None] = OrderedDict()  # principals that paged
@@ -255,6 +257,9 @@ class OrgMemory:
                 _recent(
                     self._no_mfa, event.principal_key, lambda: event.event_time_ms, MAX_ACCOUNTS
                 )
+            elif mfa.lower() == "yes" and result == "Success":
+                count = _recent(self._with_mfa, event.principal_key, int, MAX_ACCOUNTS)
+                self._with_mfa[event.principal_key] = count + 1
             elif result == "Failure":
                 failures = _recent(self._failed_sign_ins, event.principal_key, deque, MAX_ACCOUNTS)
                 failures.append(event.event_time_ms)
@@ -454,6 +459,15 @@ class OrgMemory:
             if others >= NO_MFA_NORM_USERS:
                 return True
         return False
+
+    def always_mfa(self, principal_key: str, before_ms: int) -> bool:
+        """The person signed in to the console MFA_HABIT times or more, every time with MFA:
+        one sign-in without it is the password alone, used by someone without their device
+        (or the device taken off the account first)."""
+        no_mfa = self._no_mfa.get(principal_key)
+        return (no_mfa is None or no_mfa >= before_ms) and self._with_mfa.get(
+            principal_key, 0
+        ) >= MFA_HABIT
 
     def failed_sign_ins(self, principal_key: str, at_ms: int, window_ms: int) -> int:
         """Refused console sign-ins of the principal in the `window_ms` before `at_ms` (counted

@@ -256,10 +256,22 @@ class Triage:
 
     def _pages_for_people(self, case: Case) -> bool:
         return (
-            self._colleague_credentials(case)
+            self._without_usual_mfa(case)
+            or self._colleague_credentials(case)
             or self._grants_stranger(case)
             or self._backdoor_keys(case)
             or _machine_console_password(case)
+        )
+
+    def _without_usual_mfa(self, case: Case) -> bool:
+        """A console sign-in without MFA by a person who always used it (org.always_mfa): the
+        password alone, in the hands of someone without the device. Fresh seed 1108: a person
+        who signed in with MFA twelve times over five days signed in without it at 22:00 from
+        a network never used and read four secrets; it waited for a second sign as any known
+        person's sign-in without MFA does."""
+        event = case.event
+        return case.finding.rule == NO_MFA_RULE and self.org.always_mfa(
+            event.principal_key, event.event_time_ms
         )
 
     def _backdoor_keys(self, case: Case) -> bool:

@@ -385,3 +385,21 @@ def test_passwords_guessed_from_a_new_network_page() -> None:
     assert [rule for principal, rule in found if principal.endswith(who)], found
     two = opened([*watched(12), *office, *guesses[:2]])
     assert not [rule for principal, rule in two if principal.endswith(who)], two
+
+
+def test_a_sign_in_without_mfa_by_one_who_always_used_it_pages() -> None:
+    """Fresh seed 1108: a person who signed in with MFA twelve times over five days signed in
+    without it at 22:00 and read four secrets; it waited for a second sign as any known
+    person's sign-in without MFA does. One who always used MFA signing in without it is the
+    password alone -- it pages, from the office too. One who signed in without it before
+    still waits."""
+    habit = [
+        sign_in("wwalsh", BASE_TIME + timedelta(days=d, hours=h), OFFICE, mfa="Yes")
+        for d in range(6)
+        for h in (0, 4)
+    ]
+    late = sign_in("wwalsh", BASE_TIME + timedelta(days=6, hours=13), OFFICE)
+    found = opened([*colleagues(3), *habit, late], of=late)
+    assert [rule for _, rule in found] == ["redflag:console_login_without_mfa"], found
+    once = sign_in("wwalsh", BASE_TIME + timedelta(days=2, hours=2), OFFICE)
+    assert opened([*colleagues(3), *habit, once, late], of=late) == []
