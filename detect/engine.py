@@ -25,7 +25,7 @@ from detect.anomaly.forest import DetectionModel, explain_rows
 from detect.anomaly.unreported import UnreportedCalls
 from detect.anomaly.vetting import ON_PROD, Unvetted
 from detect.context.org import LOG_GROUP_DELETES, OrgMemory, account_of, delegated
-from detect.context.triage import FOREST_RULE, Triage
+from detect.context.triage import ANALYST_VERDICT, FOREST_RULE, RECURRING, Triage
 from detect.features import (
     FIRST_SEEN_PROD_DESTRUCTIVE,
     FIRST_SEEN_SENSITIVE,
@@ -232,6 +232,16 @@ class DetectionEngine:
                 # same as in the next one; _merge names the alert
                 self.unvetted.record(state.key, key, "", event.event_time_ms)
                 firsts[idx] = key
+            elif first and any(
+                f.principal == state.key and f.twin and f.twin not in _VERDICTS
+                for _, f, _ in judged
+            ):
+                # excused by its context (an unused region, a temporary target): that does
+                # not make the call the principal's own elsewhere (fresh seed 1106: a security
+                # auditor's GuardDuty clean-up in two unused regions made her deletion of the
+                # main region's detector 13 minutes later "routine"); no alert vets it, so it
+                # is learned a week after (Unvetted.MAX_AGE_MS)
+                self.unvetted.record(state.key, key, "", event.event_time_ms)
             if forest:
                 scoring.setdefault(state.actor_kind, []).append((idx, state, x, event))
             if self.baselines is not None:
@@ -477,6 +487,10 @@ def _record(changes: dict[str, tuple[str, Alert]], event_type: str, alert: Alert
     if previous is not None and previous[0] == "alert.opened":
         event_type = "alert.opened"
     changes[alert.id] = (event_type, alert)
+
+
+# twins that are verdicts on the principal's habit, not context that excuses one call
+_VERDICTS = frozenset({ANALYST_VERDICT, RECURRING})
 
 
 def _names_holder(finding: Finding) -> bool:

@@ -152,3 +152,39 @@ def test_a_first_use_on_production_leaves_the_call_elsewhere_the_principals_own(
     assert len(_opened(engine, [*_history(), *staging, _key_push(4.5)])) == 1
     assert _opened(engine, [_key_push(5.3, "i-0staging-web-2")]) == []
     assert len(_opened(engine, [_key_push(5.5)])) == 1
+
+
+def test_a_call_its_context_excused_is_not_the_principals_own_elsewhere() -> None:
+    """Fresh seed 1106: a security auditor deleted the GuardDuty detectors of two regions the
+    organisation never uses (a clean-up: held), then, 13 minutes later, the detector of the
+    region everyone works in -- held as "routine": the clean-up had taught Leash the call.
+    A call excused only by its context stays unvetted (here: the next clean-up is held again,
+    the main region's deletion pages)."""
+    auditor = {"role": "AWSReservedSSO_SecurityAudit_f307", "session": "fatima.sato@example.com"}
+    work = [
+        make_event(
+            eventName="DescribeInstances",
+            awsRegion="eu-west-2",
+            at=BASE_TIME + day * DAY + timedelta(minutes=minute),
+            **auditor,
+        )
+        for day in range(5)
+        for minute in range(0, 240, 3)
+    ]
+
+    def delete_detector(minutes: float, region: str) -> AuditEvent:
+        return make_event(
+            eventName="DeleteDetector",
+            eventSource="guardduty.amazonaws.com",
+            readOnly=False,
+            awsRegion=region,
+            requestParameters={"detectorId": f"d{int(minutes)}"},
+            at=BASE_TIME + 5 * DAY + timedelta(minutes=minutes),
+            **auditor,
+        )
+
+    engine = DetectionEngine(rules=load_rules())
+    cleanup = [delete_detector(0, "us-west-1"), delete_detector(1.5, "eu-west-1")]
+    assert _opened(engine, [*work, *cleanup]) == []
+    assert _opened(engine, [delete_detector(5, "sa-east-1")]) == []
+    assert len(_opened(engine, [delete_detector(14, "eu-west-2")])) == 1
