@@ -398,6 +398,22 @@ def test_a_sign_in_without_mfa_by_one_who_always_used_it_pages() -> None:
         for d in range(6)
         for h in (0, 4)
     ]
+    habit += [  # a day's console work after each sign-in: the sign-in is a routine call
+        make_event(
+            eventName="DescribeInstances",
+            userIdentity={
+                "type": "IAMUser",
+                "principalId": "AIDAWWALSH",
+                "arn": f"arn:aws:iam::{ACCOUNT}:user/wwalsh",
+                "accountId": ACCOUNT,
+                "userName": "wwalsh",
+            },
+            sourceIPAddress=OFFICE,
+            at=BASE_TIME + timedelta(days=d, hours=1, minutes=m),
+        )
+        for d in range(6)
+        for m in range(0, 120, 2)
+    ]
     late = sign_in("wwalsh", BASE_TIME + timedelta(days=6, hours=13), OFFICE)
     found = opened([*colleagues(3), *habit, late], of=late)
     assert [rule for _, rule in found] == ["redflag:console_login_without_mfa"], found
