@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import chain
@@ -126,6 +127,8 @@ class DetectionEngine:
         self.unreported = UnreportedCalls()  # an agent's harmful calls outside its tool calls
         self._new_destructive: set[str] = set()  # this batch's first deletes with their call
         self.unvetted = Unvetted()  # sensitive calls first made in an alert nobody resolved
+        # alerts that carry a sign someone else holds the credentials -> their principal
+        self._marks: OrderedDict[str, str] = OrderedDict()
         self.triage = Triage(
             org=self.org, sigma_solo_level=human_sigma_solo_level, false_positive=false_positive
         )
@@ -220,9 +223,12 @@ class DetectionEngine:
             ]
             pending.extend(judged)
             if any(
-                f.tier == "page" and f.principal == state.key and _names_holder(f)
+                f.tier == "page"
+                and f.principal == state.key
+                and _names_holder(f)
+                and not self._suppressed(f)
                 for _, f, _ in judged
-            ) and not all(self._suppressed(f) for _, f, _ in judged if _names_holder(f)):
+            ):
                 # someone else holds the credentials: the volume of today back on a later day
                 # is not the principal's habit (triage); marked here, as the event is judged,
                 # so a later event of the same batch sees it as the next batch would (review)
@@ -410,7 +416,18 @@ class DetectionEngine:
             output.triggers.append((event.event_id, finding.rule))
         if finding.tier == "page":
             self._flagged(finding.principal)
-        return self.pager.apply(finding, event.action_class, event.action)
+        results = self.pager.apply(finding, event.action_class, event.action)
+        if finding.tier == "page" and _names_holder(finding):
+            # (also for findings judged late: an agent's unreported call) -- and remember
+            # which alert carries the mark, so resolving it clears the mark (set_status)
+            self.org.mark_compromised(finding.principal, event.event_time_ms)
+            for result in results:
+                if result is not None and result[1].principal == finding.principal:
+                    self._marks.pop(result[1].id, None)
+                    self._marks[result[1].id] = finding.principal
+                    while len(self._marks) > MAX_MARKED_ALERTS:
+                        self._marks.popitem(last=False)
+        return results
 
     def _unvet(
         self, event: AuditEvent, key: str, results: Sequence[tuple[str, Alert] | None]
@@ -429,17 +446,17 @@ class DetectionEngine:
         """An alert's status changed elsewhere (the API): a resolved alert takes no more
         findings, and the calls first made in it are the principal's own from now on (and
         the signs in it no compromise: detect.context.triage's recurrence)."""
-        principal = self.book.principal_of(alert_id)
         self.book.set_status(alert_id, status)
         if status == "resolved":
             self.unvetted.resolve(alert_id)
+            principal = self._marks.pop(alert_id, None)
             if principal is not None:
                 self.org.vouch(principal)
 
     def watched_alert_ids(self) -> list[str]:
         """Alerts whose status matters to detection: the open incidents, and the alerts whose
         resolution vets a call (polled where other processes resolve alerts)."""
-        return sorted(set(self.book.open_ids()) | self.unvetted.alert_ids())
+        return sorted(set(self.book.open_ids()) | self.unvetted.alert_ids() | set(self._marks))
 
     def _flagged(self, principal: str) -> None:
         """A page today: today's highs must not teach the baselines that it is normal, and the
@@ -489,6 +506,7 @@ def _record(changes: dict[str, tuple[str, Alert]], event_type: str, alert: Alert
     changes[alert.id] = (event_type, alert)
 
 
+MAX_MARKED_ALERTS = 10_000  # alerts remembered as carrying a compromise mark (oldest dropped)
 # twins that are verdicts on the principal's habit, not context that excuses one call
 _VERDICTS = frozenset({ANALYST_VERDICT, RECURRING})
 

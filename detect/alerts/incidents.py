@@ -96,13 +96,6 @@ class AlertBook:
                 else:
                     incident.alert = replace(incident.alert, status=status)
 
-    def principal_of(self, alert_id_: str) -> str | None:
-        """The principal of the open incident whose alert this is (None when none is open)."""
-        for principal, incident in self._open.items():
-            if incident.alert.id == alert_id_:
-                return principal
-        return None
-
     def open_ids(self) -> list[str]:
         return [i.alert.id for i in self._open.values()]
 

@@ -176,3 +176,35 @@ def test_a_resolved_sign_is_no_compromise() -> None:
     so the principal's recurring volume paged for a week."""
     tool = make_event(eventName="ListSecrets", userAgent="Pacu", at=at_day(MONDAY, 1.4))
     assert monday_after(tool, batches=2, resolve=True) == ["redflag:offensive_tool_client"]
+
+
+def test_a_suppressed_sign_marks_nothing() -> None:
+    """Review: with the attack tool's red flag suppressed (a sanctioned red-team client), a
+    held Sigma rule on the same call still marked the principal compromised."""
+    engine = DetectionEngine(rules=load_rules())
+    engine.suppressors.append(lambda finding: finding.rule == "redflag:offensive_tool_client")
+    keys = make_event(
+        eventName="CreateAccessKey",
+        eventSource="iam.amazonaws.com",
+        userAgent="Pacu",
+        requestParameters={"userName": "svc-backup"},
+        at=at_day(MONDAY, 1.4),
+    )
+    engine.process([keys])
+    assert not engine.org.compromised(keys.principal_key, keys.event_time_ms + 60_000)
+
+
+def test_resolving_the_signs_alert_after_its_incident_closed_still_clears_the_mark() -> None:
+    """Review: the mark was cleared only while the sign's incident was open (found through the
+    open incidents); an analyst resolving the alert hours later changed nothing."""
+    engine = DetectionEngine(rules=load_rules())
+    for day in range(FRIDAY - 4, FRIDAY):
+        engine.process(working_day(day, names=2))
+    engine.process(working_day(FRIDAY))
+    tool = make_event(eventName="ListSecrets", userAgent="Pacu", at=at_day(MONDAY, 1.4))
+    [sign] = [a for change, a in engine.process([tool]).changes if change == "alert.opened"]
+    engine.process([make_event(eventName="DescribeInstances", at=at_day(MONDAY, 8.2))])
+    assert sign.id not in engine.book.open_ids() and sign.id in engine.watched_alert_ids()
+    engine.set_status(sign.id, "resolved")
+    sweep = config_load(at_day(MONDAY, 8.5), app="orders-api")
+    assert [a.rule for change, a in engine.process(sweep).changes if change == "alert.opened"] == []
