@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import pickle
+import signal
 import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import chain
@@ -168,6 +171,8 @@ def _fit_isolated(
             child.terminate()
         child.join(30.0)
         answers.close()
+    if cancel is not None and cancel.is_set():  # (a Ctrl-C reached the child too: review)
+        raise FitCancelled("training stopped: the detector is shutting down")
     logger.warning(
         "the training process exited (code %s) without a model; fitting in this one",
         child.exitcode,
@@ -181,7 +186,9 @@ def _fit_and_answer(
     fit: FitOptions,
     random_state: int,
 ) -> None:
-    """In the child: fit, send (True, model) or (False, the exception) back."""
+    """In the child: fit, send (True, model) or (False, the exception) back. A Ctrl-C reaches
+    the whole process group: the parent decides when the fit stops (cancel), not the signal."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         try:
             reply: tuple[bool, object] = (
@@ -189,10 +196,22 @@ def _fit_and_answer(
                 _fit_in_child(source, fit, random_state=random_state),
             )
         except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
-            reply = (False, exc)
+            reply = (False, _portable(exc))
         answer.send(reply)
     finally:
         answer.close()
+
+
+def _portable(exc: Exception) -> Exception:
+    """`exc` if it survives the trip to the parent (pickled and rebuilt), else a RuntimeError
+    with its type, message and traceback (review: an exception holding a lock made the parent
+    fit all over again; one whose class cannot be rebuilt raised a TypeError there)."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001 - any failure to cross means: send its text instead
+        text = "".join(traceback.format_exception(exc))
+        return RuntimeError(f"training failed in its child process: {text}")
+    return exc
 
 
 def _timed(model: DetectionModel, started: float) -> DetectionModel:

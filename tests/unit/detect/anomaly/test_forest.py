@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import pickle
+import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from multiprocessing import active_children
@@ -244,3 +247,54 @@ def test_a_fit_stopped_for_a_shutdown_ends_its_child_at_once(store: ChdbStore) -
     assert not thread.is_alive(), "the fit was not stopped"
     assert len(outcome) == 1 and isinstance(outcome[0], FitCancelled), outcome
     assert not [c for c in active_children() if c.name == "leash-fit"]
+
+
+def test_a_ctrl_c_is_the_parents_to_act_on_not_the_fits(store: ChdbStore) -> None:
+    """Review: Ctrl-C reaches the whole process group; the fit's child died of it without an
+    answer and the parent fitted all over again in its own process. The child ignores it; the
+    parent's cancel stops the fit."""
+    _store_history(store, principals=3, minutes=120)
+    until = int(datetime(2026, 3, 3, tzinfo=UTC).timestamp() * 1000)
+    cancel = threading.Event()
+    outcome: list[object] = []
+
+    def train() -> None:
+        try:
+            outcome.append(
+                train_detector(
+                    store,
+                    until_ms=until,
+                    min_rows=100,
+                    n_estimators=200_000,
+                    isolate=True,
+                    cancel=cancel,
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=train, daemon=True)
+    thread.start()
+    wait_until(lambda: any(c.name == "leash-fit" for c in active_children()), what="the fit")
+    [child] = [c for c in active_children() if c.name == "leash-fit"]
+    time.sleep(3)  # past the child's start-up, where its SIGINT handler is set
+    os.kill(child.pid, signal.SIGINT)
+    time.sleep(1)
+    assert child.is_alive(), "the fit died of the interrupt"
+    cancel.set()
+    thread.join(60)
+    assert len(outcome) == 1 and isinstance(outcome[0], FitCancelled), outcome
+
+
+def test_an_exception_that_cannot_cross_to_the_parent_is_sent_as_its_text() -> None:
+    from detect.anomaly.training import _portable
+
+    class Odd(Exception):
+        def __init__(self, *, why: str) -> None:
+            super().__init__(why)
+
+    held = ValueError("bad rows", threading.Lock())
+    assert isinstance(_portable(NotEnoughHistory("too few")), NotEnoughHistory)
+    for exc in (held, Odd(why="keyword-only")):
+        sent = _portable(exc)
+        assert isinstance(sent, RuntimeError) and type(exc).__name__ in str(sent), sent
