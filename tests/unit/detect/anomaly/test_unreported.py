@@ -133,3 +133,14 @@ def test_it_opens_an_alert_that_names_why() -> None:
     alerts = [a for _, a in changes if a.rule == RULE]
     assert alerts and alerts[0].event_ids == (outside.event_id,)
     assert "no tool call of its own running" in alerts[0].summary
+
+
+def test_a_call_made_around_the_agent_marks_its_credentials_as_held_elsewhere() -> None:
+    """Review: judged after a grace period, the finding came too late for the per-event mark
+    that stops a recurring volume from being held as the agent's habit (triage._recurring)."""
+    engine = DetectionEngine()
+    outside = cloud(T0 + timedelta(hours=2), "PutBucketPolicy")
+    engine.process([tool_call(T0, minutes=10), outside])
+    assert not engine.org.compromised(outside.principal_key, outside.event_time_ms + 60_000)
+    engine.process(reads_until(T0 + timedelta(hours=2, minutes=20)))
+    assert engine.org.compromised(outside.principal_key, outside.event_time_ms + 60_000)
