@@ -129,6 +129,7 @@ class DetectionEngine:
         self.unvetted = Unvetted()  # sensitive calls first made in an alert nobody resolved
         # alerts that carry a sign someone else holds the credentials -> their principal
         self._marks: OrderedDict[str, str] = OrderedDict()
+        self._verdicts: dict[int, bool] = {}  # id(finding) -> suppressed, within one batch
         self.triage = Triage(
             org=self.org, sigma_solo_level=human_sigma_solo_level, false_positive=false_positive
         )
@@ -175,6 +176,7 @@ class DetectionEngine:
         # events whose sensitive call is new (or unvetted) to its maker -> what was new: the
         # call, or the call on production (Unvetted's ON_PROD key)
         firsts: dict[int, str] = {}
+        self._verdicts.clear()
         for idx, event in enumerate(events):
             state = self._state(event)
             self.untrusted.observe(event)
@@ -265,6 +267,7 @@ class DetectionEngine:
             for event, st, f in self.unreported.due(self.watermark_ms)
         ]
         output = self._merge(events, pending, initiators, late, firsts)
+        self._verdicts.clear()  # (keyed by object id: only while this batch's findings live)
         floor = self.watermark_ms - FORGET_AFTER_MS
         self.book.expire(self._clock_of, after_ms=EXPIRE_AFTER_MS, forget_before_ms=floor)
         self.pager.expire(self._clock_of, floor_ms=floor)
@@ -473,13 +476,22 @@ class DetectionEngine:
         return state.last_event_ms if state is not None else 0
 
     def _suppressed(self, finding: Finding) -> bool:
+        """Whether a suppressor covers the finding -- asked once per finding and batch (the
+        compromise mark asks as the event is judged, the merge again; a suppression counts
+        one hit, and its event checks may read the store)."""
+        known = self._verdicts.get(id(finding))
+        if known is not None:
+            return known
+        verdict = False
         for suppressor in list(self.suppressors):
             try:
                 if suppressor(finding):
-                    return True
+                    verdict = True
+                    break
             except Exception:  # noqa: BLE001 - a broken suppressor must not drop findings
                 logger.exception("suppressor %r failed", suppressor)
-        return False
+        self._verdicts[id(finding)] = verdict
+        return verdict
 
     def _evict(self) -> None:
         """Forget the least recently active principals, down to nine tenths of `max_states`

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from detect.anomaly.tally import Tally
 from detect.context.triage import RECURRING
 from detect.engine import DetectionEngine
+from detect.findings import Finding
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
 from tests.factories import BASE_TIME, make_event
@@ -208,3 +209,18 @@ def test_resolving_the_signs_alert_after_its_incident_closed_still_clears_the_ma
     engine.set_status(sign.id, "resolved")
     sweep = config_load(at_day(MONDAY, 8.5), app="orders-api")
     assert [a.rule for change, a in engine.process(sweep).changes if change == "alert.opened"] == []
+
+
+def test_a_suppression_counts_one_hit_per_finding() -> None:
+    """The compromise mark asks the suppressors as the event is judged and the merge asks
+    again: a suppression's hits (GET /v1/suppressions) must count the finding once."""
+    engine = DetectionEngine(rules=load_rules())
+    asked: list[str] = []
+
+    def sanctioned_red_team(finding: Finding) -> bool:
+        asked.append(finding.rule)
+        return finding.rule == "redflag:offensive_tool_client"
+
+    engine.suppressors.append(sanctioned_red_team)
+    engine.process([make_event(eventName="ListSecrets", userAgent="Pacu", at=at_day(MONDAY, 1))])
+    assert asked.count("redflag:offensive_tool_client") == 1
