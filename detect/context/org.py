@@ -67,8 +67,9 @@ GLOBAL_ACTIONS = frozenset({"ListBuckets"})
 TEARDOWN_DELETES = 3
 TEARDOWN_GAP_MS = 3_600_000
 MAX_RUNS = 10_000
-# how long a page by a rule (a red flag or Sigma rule that pages alone) is remembered: a volume
-# back at what that day reached is the intruder back, not the principal's habit (triage)
+# how long a paged sign that someone else holds a principal's credentials is remembered (a rule
+# such as an attack tool's client; a workload's credentials used elsewhere): a volume back at
+# what that day reached is the intruder back, not the principal's habit (triage._recurring)
 COMPROMISE_MEMORY_MS = 7 * DAY_MS
 FAILED_SIGN_INS_KEPT = 16  # refused console sign-ins remembered per principal
 MFA_HABIT = 3  # sign-ins with MFA, and none without, after which one without it pages
@@ -209,7 +210,8 @@ class OrgMemory:
         # principal -> its latest refused console sign-ins (event ms)
         self._failed_sign_ins: OrderedDict[str, deque[int]] = OrderedDict()
         self._flagged: OrderedDict[str, None] = OrderedDict()  # principals that paged
-        self._compromised: OrderedDict[str, int] = OrderedDict()  # ... by a rule: last ms
+        self._compromised: OrderedDict[str, int] = OrderedDict()  # ... its credentials held
+        # elsewhere, by a sign that paged: its latest event ms (detect.engine._names_holder)
         self._newest_ms = 0
 
     # -- learning ------------------------------------------------------------------------------

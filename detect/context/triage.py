@@ -72,7 +72,8 @@ SLOW_DELETES = "baseline:slow_destructive"
 # a second sign. `min` judges one who barely reads as if they read this many (a person's 10x is
 # then at least 200 objects in 10 minutes).
 BULK_RATIO = {"agent": (10.0, 10.0), "human": (10.0, 20.0)}  # kind -> (ratio, min usual)
-# refused console sign-ins within the hour from which where they came from counts: guessing
+# refused console sign-ins within the hour from which it is guessing, not a mistyped password:
+# from then on, where they come from corroborates them
 FAILED_SIGN_INS = 3
 HOUR_MS = 3_600_000
 # ... and reading half of that for 40 minutes on end is pulling data out slowly (seed 804: a
@@ -167,11 +168,12 @@ class Triage:
         """A volume that paged on an earlier day and is back, no bigger, on another: a job that
         paged on its first days (a flagged day teaches the baseline nothing new), or a pattern
         already paged. It waits for a sign that is not volume (see detect.anomaly.tally) --
-        unless a rule paged on the principal in the last week (a red flag: an attack tool, a
-        backdoor): the volume of that day back again is the intruder back, not a habit (fresh
-        seed 1087: a CI role's stolen session probed twenty-odd calls through Pacu and paged;
-        the next day the same probe, through the role's own SDK, then sixteen secrets in ten
-        seconds, waited as a recurrence and never paged)."""
+        unless a sign that someone else holds the credentials paged in the last week and its
+        alert was not resolved (OrgMemory.compromised: a rule such as an attack tool's client,
+        or a workload's credentials used elsewhere): the volume of that day back again is the
+        intruder back, not a habit (fresh seed 1087: a CI role's stolen session probed
+        twenty-odd calls through Pacu and paged; the next day the same probe, through the
+        role's own SDK, then sixteen secrets in ten seconds, waited as a recurrence)."""
         finding = case.finding
         if not finding.explanation.get("recurs"):
             return None
