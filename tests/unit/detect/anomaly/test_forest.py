@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from multiprocessing import active_children
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -215,47 +216,13 @@ def test_a_history_read_in_parts_fits_the_same_model(
     assert parts.detectors["all"].score_samples(odd) == whole.detectors["all"].score_samples(odd)
 
 
-def test_a_fit_stopped_for_a_shutdown_ends_its_child_at_once(store: ChdbStore) -> None:
-    """`leash up` stopped during a retrain waited for the fit (minutes at millions of events:
-    the process pool's exit handler joined it). A set `cancel` terminates the fit's child and
-    raises FitCancelled; nothing of the fit is left running."""
+def _start_long_fit(
+    store: ChdbStore, cancel: threading.Event
+) -> tuple[threading.Thread, list[object], BaseProcess]:
+    """A fit of minutes (200,000 trees per forest) on a thread, with `cancel`; returns the
+    thread, the list that gets its model or exception, and the fit's child once it runs."""
     _store_history(store, principals=3, minutes=120)
     until = int(datetime(2026, 3, 3, tzinfo=UTC).timestamp() * 1000)
-    cancel = threading.Event()
-    outcome: list[object] = []
-
-    def train() -> None:  # a fit of minutes: 200,000 trees per forest
-        try:
-            outcome.append(
-                train_detector(
-                    store,
-                    until_ms=until,
-                    min_rows=100,
-                    n_estimators=200_000,
-                    isolate=True,
-                    cancel=cancel,
-                )
-            )
-        except Exception as exc:  # noqa: BLE001 - handed to the test
-            outcome.append(exc)
-
-    thread = threading.Thread(target=train, daemon=True)
-    thread.start()
-    wait_until(lambda: any(c.name == "leash-fit" for c in active_children()), what="the fit")
-    cancel.set()
-    thread.join(60)
-    assert not thread.is_alive(), "the fit was not stopped"
-    assert len(outcome) == 1 and isinstance(outcome[0], FitCancelled), outcome
-    assert not [c for c in active_children() if c.name == "leash-fit"]
-
-
-def test_a_ctrl_c_is_the_parents_to_act_on_not_the_fits(store: ChdbStore) -> None:
-    """Review: Ctrl-C reaches the whole process group; the fit's child died of it without an
-    answer and the parent fitted all over again in its own process. The child ignores it; the
-    parent's cancel stops the fit."""
-    _store_history(store, principals=3, minutes=120)
-    until = int(datetime(2026, 3, 3, tzinfo=UTC).timestamp() * 1000)
-    cancel = threading.Event()
     outcome: list[object] = []
 
     def train() -> None:
@@ -277,7 +244,30 @@ def test_a_ctrl_c_is_the_parents_to_act_on_not_the_fits(store: ChdbStore) -> Non
     thread.start()
     wait_until(lambda: any(c.name == "leash-fit" for c in active_children()), what="the fit")
     [child] = [c for c in active_children() if c.name == "leash-fit"]
+    return thread, outcome, child
+
+
+def test_a_fit_stopped_for_a_shutdown_ends_its_child_at_once(store: ChdbStore) -> None:
+    """`leash up` stopped during a retrain waited for the fit (minutes at millions of events:
+    the process pool's exit handler joined it). A set `cancel` terminates the fit's child and
+    raises FitCancelled; nothing of the fit is left running."""
+    cancel = threading.Event()
+    thread, outcome, _ = _start_long_fit(store, cancel)
+    cancel.set()
+    thread.join(60)
+    assert not thread.is_alive(), "the fit was not stopped"
+    assert len(outcome) == 1 and isinstance(outcome[0], FitCancelled), outcome
+    assert not [c for c in active_children() if c.name == "leash-fit"]
+
+
+def test_a_ctrl_c_is_the_parents_to_act_on_not_the_fits(store: ChdbStore) -> None:
+    """Review: Ctrl-C reaches the whole process group; the fit's child died of it without an
+    answer and the parent fitted all over again in its own process. The child ignores it; the
+    parent's cancel stops the fit."""
+    cancel = threading.Event()
+    thread, outcome, child = _start_long_fit(store, cancel)
     time.sleep(3)  # past the child's start-up, where its SIGINT handler is set
+    assert child.pid is not None
     os.kill(child.pid, signal.SIGINT)
     time.sleep(1)
     assert child.is_alive(), "the fit died of the interrupt"
