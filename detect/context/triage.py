@@ -268,9 +268,7 @@ class Triage:
     def _routine(self, case: Case) -> str | None:
         """_routine_rule -- but a sign-in without MFA by one who always used it is not the
         sign-in they make every day (fresh seed 1108: it was traced as "routine")."""
-        if case.finding.rule in NO_MFA_RULES and self.org.always_mfa(
-            case.event.principal_key, case.event.event_time_ms
-        ):
+        if case.finding.rule in NO_MFA_RULES and self._breaks_mfa_habit(case):
             return None
         return _routine_rule(case)
 
@@ -280,10 +278,10 @@ class Triage:
         who signed in with MFA twelve times over five days signed in without it at 22:00 from
         a network never used and read four secrets; it waited for a second sign as any known
         person's sign-in without MFA does."""
-        event = case.event
-        return case.finding.rule == NO_MFA_RULE and self.org.always_mfa(
-            event.principal_key, event.event_time_ms
-        )
+        return case.finding.rule == NO_MFA_RULE and self._breaks_mfa_habit(case)
+
+    def _breaks_mfa_habit(self, case: Case) -> bool:
+        return self.org.always_mfa(case.event.principal_key, case.event.event_time_ms)
 
     def _backdoor_keys(self, case: Case) -> bool:
         """Access keys for an IAM user created within the hour and not yet seen at work, by a
