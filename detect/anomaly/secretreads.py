@@ -188,9 +188,11 @@ class SecretReads:
         two minutes, fewer than their busiest ten minutes, and nothing paged). It waits for the
         sign-in's own finding where colleagues use that network, the person is too new to know
         theirs, or every secret is one they read before (a trip: their daily secrets from a
-        hotel); else it pages -- after a sign-in with MFA too, which raised nothing (fresh seed
-        1023: an Identity Center session opened from a network neither he nor a colleague ever
-        used read ten secrets in two minutes, four of them never read before)."""
+        hotel) -- and in the first two cases, where at least half are secrets they read
+        before, it only joins an incident; else it pages -- after a sign-in with MFA too,
+        which raised nothing (fresh seed 1023: an Identity Center session opened from a
+        network neither he nor a colleague ever used read ten secrets in two minutes, four of
+        them never read before)."""
         ip, at = seen.console
         if event.source_ip != ip or not 0 <= event.event_time_ms - at <= WINDOW_MS:
             return None
@@ -207,6 +209,12 @@ class SecretReads:
         )
         if seen.console_strange and not _known(seen, at):
             return finding
+        if not seen.console_strange and _mostly_known(seen, at):
+            # a person too new to know their networks (or on one colleagues use), reading the
+            # secrets they read anyway: their work from a second place, not a second sign
+            # (fresh seeds 1117, 1119: people on their second day, at home, reading their
+            # first day's secrets paged with the sign-in they follow)
+            return replace(finding, tier="trace")
         return replace(finding, tier="hold")
 
     def client_secrets(
@@ -272,6 +280,13 @@ def _unread_before(seen: Seen, names: Iterable[str], since_ms: int) -> int | Non
 def _known(seen: Seen, since_ms: int) -> bool:
     """Every secret read since the console sign-in at `since_ms` was read before it."""
     return _unread_before(seen, seen.console_secrets, since_ms) == 0
+
+
+def _mostly_known(seen: Seen, since_ms: int) -> bool:
+    """At least half the secrets read since the console sign-in at `since_ms` were read
+    before it."""
+    unread = _unread_before(seen, seen.console_secrets, since_ms)
+    return unread is not None and 2 * unread <= len(seen.console_secrets)
 
 
 def _familiar(tally: Tally, seen: Seen) -> bool:

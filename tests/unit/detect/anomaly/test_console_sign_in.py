@@ -419,3 +419,19 @@ def test_a_sign_in_without_mfa_by_one_who_always_used_it_pages() -> None:
     assert [rule for _, rule in found] == ["redflag:console_login_without_mfa"], found
     once = sign_in("wwalsh", BASE_TIME + timedelta(days=2, hours=2), OFFICE)
     assert opened([*colleagues(3), *habit, once, late], of=late) == []
+
+
+def test_a_young_persons_usual_secrets_read_from_a_second_network_are_their_work() -> None:
+    """Fresh seeds 1117, 1119: people on their second day signed in without MFA from a second
+    network (home) and read, at their usual pace, the secrets they had read on their first day:
+    the sign-in waited, and the reads paged it. Mostly secrets they read before are work from
+    another place; mostly ones they never read still page."""
+    first = _days("aiko", [OFFICE])
+    first += secret_reads("aiko", BASE_TIME + timedelta(hours=10), OFFICE, 8)
+    at = BASE_TIME + timedelta(days=1, hours=21)
+    home = sign_in("aiko", at, HOME)
+    usual = secret_reads("aiko", at, HOME, 6)  # key-0..key-5: read yesterday
+    assert opened([*first, home, *usual]) == []
+    strange = secret_reads("aiko", at, HOME, 10, "prod/ci")
+    found = opened([*first, home, *strange], of=home)
+    assert [rule for _, rule in found] == ["baseline:console_secrets"]
