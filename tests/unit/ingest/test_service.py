@@ -4,6 +4,7 @@ reading one file, the puller and the API) is published once and counted accepted
 from __future__ import annotations
 
 import asyncio
+import gzip
 import threading
 from collections.abc import Callable
 
@@ -98,11 +99,14 @@ def test_when_the_publish_waited_for_fails_the_waiter_fails_too_and_a_retry_stor
     assert publisher.calls == [3, 3]
 
 
+@pytest.mark.parametrize("encoding", ["", "gzip"])
 def test_a_large_body_is_encoded_for_the_bus_off_the_event_loop(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, encoding: str
 ) -> None:
     """Decide shares the API's event loop: a 1,000-record body's bus encoding (~1.4 ms) must
-    run on the worker thread that normalises it, and only the records not stored yet go out."""
+    run on the worker thread that normalises it, and only the records not stored yet go out.
+    Gzip'd, the same records fit under the inline limit (a profile: 100 records are 17 KB
+    gzip'd, 124 KB raw -- 1.9 ms of parsing on the loop at p50): compressed, they still go."""
     encoded_on: set[int] = set()
     encode = service_module.encode_event
 
@@ -115,9 +119,12 @@ def test_a_large_body_is_encoded_for_the_bus_off_the_event_loop(
     records = [make_record(eventID=f"big-{i}") for i in range(400)]
     service.dedupe.add_all(["big-7", "big-300"])  # stored before: duplicates, not published
     body = orjson.dumps({"Records": records})
+    if encoding:
+        body = gzip.compress(body)
+        assert len(body) < service_module.INLINE_BODY_BYTES
 
     async def post() -> tuple[IngestResult, int]:
-        return await service.ingest(body, origin=PULLED), threading.get_ident()
+        return await service.ingest(body, encoding, origin=PULLED), threading.get_ident()
 
     def release() -> None:
         wait_until(lambda: publisher.calls, what="the publish")
