@@ -70,6 +70,8 @@ def run_child(
     writers (ingest.store.Store.shared)."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: parent drains
+    if settings.detector_nice:
+        os.nice(settings.detector_nice)  # decide's loop first; detection takes the idle cycles
     logging.basicConfig(
         level=log_level, format="%(asctime)s %(levelname)s %(name)s[detect child]: %(message)s"
     )

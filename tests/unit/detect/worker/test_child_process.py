@@ -58,6 +58,8 @@ def test_the_engine_runs_in_another_process_and_its_kinds_and_scores_come_back(
     pid = live.detector.status()["process"]["pid"]
     assert pid is not None and live.detector.child_pid == pid
     assert pid != os.getpid()
+    # it yields the cores to the API's event loop (decide) when both want them
+    assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
     posted = live.client.post(
         "/v1/events", json={"Records": deletes(0, 12)}, headers=auth(INGEST_KEY)
     )
