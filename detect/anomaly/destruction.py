@@ -22,14 +22,6 @@ from ingest.events import AuditEvent
 __all__ = ["LastingDestruction"]
 
 CATASTROPHIC = 5  # lasting production-named deletes in 10 min no missing history excuses
-# Lasting deletes of any name in 10 min that no missing history excuses for an AI agent Leash
-# has not yet watched long enough to know (fresh seed 1110: a coding agent first seen on a
-# Monday after a weekend install wiped a staging environment -- three functions, a table, a
-# bucket and its log groups in 23 s -- and paged only at the 11th call, on a generic Sigma
-# rule). A person or a pipeline new to Leash keeps its youth: a fresh install meets its
-# staff's and its pipelines' clean-ups for the first time; an agent deleting five things meant
-# to last in minutes is what Leash is for, however new it is.
-YOUNG_AGENT_CATASTROPHIC = 5
 # A workload's floor of lasting deletes (5 in 10 min: a pipeline's clean-up runs wide) is not
 # for production: this many different production resources past its own days page (fresh seed
 # 1026: a CI role deleted a production function, two tables and the backups, paged at the 6th
@@ -124,7 +116,6 @@ class LastingDestruction:
         name = lasting[0] if lasting else ""
         found = self._out_of_scope(state, event, since, name) if name and novel else []
         at = event.event_time_ms
-        burst = 0.0  # the 10-minute count
         for window, book in self._books:
             tally = book.get(state.key)
             if tally.day < 0:
@@ -136,8 +127,6 @@ class LastingDestruction:
                 continue
             key = _key(tally, name, at) if window is WINDOWS[0] else name
             count = tally.add(at, event.event_id, key)
-            if window is WINDOWS[0]:
-                burst = count
             limit = _bar(window, window.floors, state, tally)
             if count > limit:
                 finding = self._finding(window, state, event, tally, count, limit)
@@ -163,11 +152,6 @@ class LastingDestruction:
             if count >= CATASTROPHIC:
                 note = f"{count:g} production resources deleted in 10 min"
                 found = [_catastrophic(f, note) for f in found]
-        if state.actor_kind == "agent" and not state.mature and burst >= YOUNG_AGENT_CATASTROPHIC:
-            note = f"{burst:g} lasting resources deleted in 10 min by an agent still being learned"
-            found = [
-                _catastrophic(f, note) if "catastrophic" not in f.explanation else f for f in found
-            ]
         return found
 
     def add_delegated(

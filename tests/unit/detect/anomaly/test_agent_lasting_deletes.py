@@ -110,15 +110,3 @@ def test_an_agents_function_table_and_bucket_deleted_in_seconds_page_by_the_thir
 
 def test_an_agent_deleting_two_lasting_resources_is_not_paged_for_it() -> None:
     assert first_page([*history(), *SPREE[:2]]) is None
-
-
-def test_an_agent_leash_has_not_watched_yet_pages_for_wiping_an_environment_by_the_fifth() -> None:
-    """Fresh seed 1110: a coding agent first seen after a weekend install deleted a staging
-    environment in seconds; its youth held every lasting-delete finding to a note, and a generic
-    Sigma rule paged at the 11th call. No history excuses five lasting deletes by an agent."""
-    found = first_page(SPREE)
-    assert found is not None and found <= 5
-
-
-def test_a_new_agents_four_lasting_deletes_still_wait_for_its_baseline() -> None:
-    assert first_page(SPREE[:4]) is None
