@@ -21,7 +21,7 @@ from typing import Any
 from detect.anomaly.habit import MAX_VALUES, WINDOW_MS, Seen, make_finding
 from detect.anomaly.handover import Handover
 from detect.anomaly.refusals import Refusals
-from detect.anomaly.secretreads import SecretReads, secret_names
+from detect.anomaly.secretreads import SecretReads, plain_parameter_names, remember, secret_names
 from detect.anomaly.slowreads import SlowReads
 from detect.anomaly.tally import TallyBook
 from detect.context.org import OrgMemory
@@ -135,6 +135,8 @@ class BehaviourDetector:
             if state.actor_kind != "human" and len(seen.succeeded) < MAX_VALUES:
                 seen.succeeded.add(event.action)
             secrets = secret_names(event, record)
+            if not secrets:
+                remember(state, event, plain_parameter_names(event, record), seen)
             reads = self._reads
             found.append(reads.sweep(state, event, secrets, seen))
             found.append(reads.console_secrets(state, event, secrets, seen))

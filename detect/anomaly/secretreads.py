@@ -25,7 +25,7 @@ from detect.findings import Finding
 from detect.rules.record import field as lookup
 from ingest.events import AuditEvent
 
-__all__ = ["SecretReads", "secret_names"]
+__all__ = ["SecretReads", "plain_parameter_names", "remember", "secret_names"]
 
 SWEEP_FLOORS = {"agent": 15, "human": 15, "service": 20}  # distinct secrets read in 10 min
 FAST_SWEEP_MS = 120_000  # a sweep this fast is no workload's habit
@@ -62,6 +62,8 @@ AWS_TOOLING = re.compile(
     r"^(aws|amazon|boto|apn|terraform|hashicorp|pulumi|jsii|cdk|cloudformation|localstack|"
     r"s3console|console|signin)"
 )
+# a secret's full ARN: its name, then "-" and the six characters AWS appends
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[^:]*:\d*:secret:(.+)-[A-Za-z0-9]{6}$")
 MAX_SECRETS = 256  # secrets remembered per person or agent (as read before: see _familiar)
 FAMILIAR_SHARE = 10  # a sweep is familiar when at most 1 in this many secrets are new
 NEW_STORE_READS = 50  # objects read in 10 min from stores the principal first read within ...
@@ -84,13 +86,9 @@ class SecretReads:
             return None
         tally = self._sweeps.get(state.key)
         count = 0.0
-        remember = state.actor_kind in ("human", "agent")  # the only kinds judged by it
-        if remember and seen.secrets_since is None:
-            seen.secrets_since = event.event_time_ms
+        remember(state, event, names, seen)
         for name in names:
             count = tally.add(event.event_time_ms, event.event_id, name)
-            if remember and name not in seen.secrets and len(seen.secrets) < MAX_SECRETS:
-                seen.secrets[name] = event.event_time_ms
         limit = threshold(
             SWEEP_FLOORS, state.actor_kind, tally.high, JOB_HIGH, learned_days=state.learned_days
         )
@@ -263,6 +261,18 @@ class SecretReads:
         self._decrypts.forget(principal)
 
 
+def remember(state: PrincipalState, event: AuditEvent, names: list[str], seen: Seen) -> None:
+    """Remember `names` as read by a person or an AI agent (the only kinds judged by what they
+    read before) at `event`'s time, if they were not already."""
+    if state.actor_kind not in ("human", "agent"):
+        return
+    if seen.secrets_since is None:
+        seen.secrets_since = event.event_time_ms
+    for name in names:
+        if name not in seen.secrets and len(seen.secrets) < MAX_SECRETS:
+            seen.secrets[name] = event.event_time_ms
+
+
 def remembers(seen: Seen, start_ms: int) -> bool:
     """Which secrets were read before `start_ms` is known: the memory (not kept across a
     restart) began a day or more before, and is not full (new names stopped being recorded)."""
@@ -316,15 +326,32 @@ def secret_names(event: AuditEvent, record: Mapping[str, Any]) -> list[str]:
     return names or [event.action]
 
 
+def plain_parameter_names(event: AuditEvent, record: Mapping[str, Any]) -> list[str]:
+    """The parameters a successful read returned without decrypting them: no secret handed
+    over, but the same parameter read decrypted later is one the reader knew (fresh seed 1117:
+    a person's parameters read plain on her first day, decrypted from home on her second)."""
+    keys = SECRET_READS.get((event.source.removesuffix(".amazonaws.com"), event.action))
+    if keys is None or not event.source.startswith("ssm") or _decrypted(record):
+        return []
+    return _names(record, keys)
+
+
 def _names(record: Mapping[str, Any], keys: tuple[str, ...]) -> list[str]:
     names: list[str] = []
     for key in keys:
         value = lookup(record, "requestParameters", key)
         if isinstance(value, str) and value:
-            names.append(value)
+            names.append(_secret_name(value))
         elif isinstance(value, list):
-            names.extend(str(v) for v in value if v)
+            names.extend(_secret_name(str(v)) for v in value if v)
     return names
+
+
+def _secret_name(value: str) -> str:
+    """A Secrets Manager secret by its name, whether the caller named it or gave its full ARN
+    (which ends in a hyphen and six random characters AWS appends): one secret, one name."""
+    match = _SECRET_ARN.match(value)
+    return match.group(1) if match else value
 
 
 def _decrypted(record: Mapping[str, Any]) -> bool:

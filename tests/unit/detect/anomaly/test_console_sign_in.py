@@ -12,7 +12,7 @@ sign.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from detect.anomaly.forest import DetectionModel
 from detect.engine import DetectionEngine
@@ -435,3 +435,54 @@ def test_a_young_persons_usual_secrets_read_from_a_second_network_are_their_work
     strange = secret_reads("aiko", at, HOME, 10, "prod/ci")
     found = opened([*first, home, *strange], of=home)
     assert [rule for _, rule in found] == ["baseline:console_secrets"]
+    # the same secrets named by their full ARNs are the ones she read
+    arns = [
+        replace_secret_id(e, f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{sid}-Ab3dE9")
+        for e in usual
+        for sid in [e.resources[0]]
+    ]
+    assert opened([*first, home, *arns]) == []
+    # parameters she read plain yesterday, decrypted today, are ones she knew
+    plain = parameter_reads("aiko", BASE_TIME + timedelta(hours=11), OFFICE, 6, decrypt=False)
+    decrypted = parameter_reads("aiko", at, HOME, 6, decrypt=True)
+    assert opened([*first, *plain, home, *decrypted]) == []
+    assert opened([*first, home, *decrypted]) != []  # never read: still a sign
+
+
+def replace_secret_id(event: AuditEvent, secret_id: str) -> AuditEvent:
+    return make_event(
+        eventName="GetSecretValue",
+        eventSource="secretsmanager.amazonaws.com",
+        requestParameters={"secretId": secret_id},
+        userIdentity={
+            "type": "IAMUser",
+            "arn": event.principal,
+            "accountId": ACCOUNT,
+            "userName": event.principal.rsplit("/", 1)[-1],
+            "principalId": "AIDAEXAMPLE",
+        },
+        userAgent=BROWSER,
+        sourceIPAddress=event.source_ip,
+        at=datetime.fromtimestamp(event.event_time_ms / 1000, UTC),
+    )
+
+
+def parameter_reads(user: str, at: datetime, ip: str, n: int, *, decrypt: bool) -> list[AuditEvent]:
+    return [
+        make_event(
+            eventName="GetParameter",
+            eventSource="ssm.amazonaws.com",
+            requestParameters={"name": f"/prod/payments/param-{i}", "withDecryption": decrypt},
+            userIdentity={
+                "type": "IAMUser",
+                "arn": f"arn:aws:iam::{ACCOUNT}:user/{user}",
+                "accountId": ACCOUNT,
+                "userName": user,
+                "principalId": "AIDAEXAMPLE",
+            },
+            userAgent=BROWSER,
+            sourceIPAddress=ip,
+            at=at + timedelta(seconds=10 * (i + 1)),
+        )
+        for i in range(n)
+    ]
