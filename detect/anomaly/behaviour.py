@@ -21,7 +21,12 @@ from typing import Any
 from detect.anomaly.habit import MAX_VALUES, WINDOW_MS, Seen, make_finding
 from detect.anomaly.handover import Handover
 from detect.anomaly.refusals import Refusals
-from detect.anomaly.secretreads import SecretReads, plain_parameter_names, remember, secret_names
+from detect.anomaly.secretreads import (
+    SecretReads,
+    plain_parameter_names,
+    remember_plain,
+    secret_names,
+)
 from detect.anomaly.slowreads import SlowReads
 from detect.anomaly.tally import TallyBook
 from detect.context.org import OrgMemory
@@ -135,8 +140,8 @@ class BehaviourDetector:
             if state.actor_kind != "human" and len(seen.succeeded) < MAX_VALUES:
                 seen.succeeded.add(event.action)
             secrets = secret_names(event, record)
-            if not secrets:
-                remember(state, event, plain_parameter_names(event, record), seen)
+            if not secrets and state.actor_kind == "human":
+                remember_plain(event, plain_parameter_names(event, record), seen)
             reads = self._reads
             found.append(reads.sweep(state, event, secrets, seen))
             found.append(reads.console_secrets(state, event, secrets, seen))
@@ -285,7 +290,7 @@ class BehaviourDetector:
         # paging.) With MFA or without, the secrets that session reads next are that second
         # sign (SecretReads.console_secrets).
         seen.console, seen.console_secrets = (event.source_ip, event.event_time_ms), set()
-        seen.console_strange = strange
+        seen.console_strange, seen.console_traced = strange, False
         return None if finding is None else replace(finding, tier="hold")
 
     def _region(

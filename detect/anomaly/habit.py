@@ -38,10 +38,14 @@ class Seen:
     passed: set[str] = field(default_factory=set)  # roles it handed to new compute
     secrets: dict[str, int] = field(default_factory=dict)  # secret -> first read ms
     secrets_since: int | None = None  # when this process began remembering them
+    # parameters a person read without decrypting them -> first read ms: they knew of them (only
+    # for judging the secrets read after a console sign-in; never makes a sweep familiar)
+    plain: dict[str, int] = field(default_factory=dict)
     # a console sign-in held for its new network: (ip, ms) and the secrets read from there since
     console: tuple[str, int] = ("", -(10**15))
     console_secrets: set[str] = field(default_factory=set)
     console_strange: bool = False  # ... from a network nobody here uses, by a known person
+    console_traced: bool = False  # ... its first secrets were mostly known: the rest still count
     # functions it created with another function's own role: name -> (role, created ms, event)
     borrowed: dict[str, tuple[str, int, str]] = field(default_factory=dict)
     # a client product new to an agent or a workload that rarely sees one: (client, first ms),

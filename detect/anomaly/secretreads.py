@@ -25,7 +25,13 @@ from detect.findings import Finding
 from detect.rules.record import field as lookup
 from ingest.events import AuditEvent
 
-__all__ = ["SecretReads", "plain_parameter_names", "remember", "secret_names"]
+__all__ = [
+    "SecretReads",
+    "plain_parameter_names",
+    "remember",
+    "remember_plain",
+    "secret_names",
+]
 
 SWEEP_FLOORS = {"agent": 15, "human": 15, "service": 20}  # distinct secrets read in 10 min
 FAST_SWEEP_MS = 120_000  # a sweep this fast is no workload's habit
@@ -52,6 +58,7 @@ SECRET_READS = {
     ("kms", "Decrypt"): ("keyId",),
 }
 CONSOLE_SECRETS = 5  # secrets read after a held console sign-in that corroborate it
+CONSOLE_SECRETS_KEPT = 64  # ... of which this many are remembered for judging them
 # ... and read by an AI agent or a workload, within WINDOW_MS, through a client product it never
 # used (for one that rarely sees a new one): its credentials in another tool's hands
 NEW_CLIENT_SECRETS = 5
@@ -194,16 +201,25 @@ class SecretReads:
         ip, at = seen.console
         if event.source_ip != ip or not 0 <= event.event_time_ms - at <= WINDOW_MS:
             return None
-        if not _reaches(seen.console_secrets, names, CONSOLE_SECRETS):
+        read = seen.console_secrets
+        before = len(read)
+        if before >= CONSOLE_SECRETS_KEPT:
             return None
+        read.update(names[: CONSOLE_SECRETS_KEPT - before])
+        if before < CONSOLE_SECRETS <= len(read):
+            pass  # the fifth: judged below
+        elif not (seen.console_traced and len(read) > before and not _mostly_known(seen, at)):
+            return None
+        else:
+            seen.console_traced = False  # the usual ones first, then others: judged again, once
         finding = make_finding(
             state,
             event,
             "baseline:console_secrets",
             "high",
-            f"{len(seen.console_secrets)} secrets read right after a console sign-in from a "
-            f"network this user never used ({ip})",
-            explanation={"ip": ip, "secrets": sorted(seen.console_secrets)},
+            f"{len(read)} secrets read right after a console sign-in from a network this user "
+            f"never used ({ip})",
+            explanation={"ip": ip, "secrets": sorted(read)},
         )
         if seen.console_strange and not _known(seen, at):
             return finding
@@ -211,7 +227,9 @@ class SecretReads:
             # a person too new to know their networks (or on one colleagues use), reading the
             # secrets they read anyway: their work from a second place, not a second sign
             # (fresh seeds 1117, 1119: people on their second day, at home, reading their
-            # first day's secrets paged with the sign-in they follow)
+            # first day's secrets paged with the sign-in they follow). What they read next
+            # still counts: the usual five first, then ten never read, is judged again (review)
+            seen.console_traced = True
             return replace(finding, tier="trace")
         return replace(finding, tier="hold")
 
@@ -245,13 +263,14 @@ class SecretReads:
         )
 
     def mark_flagged(self, principal: str, seen: Seen | None) -> None:
-        if seen is not None and seen.secrets:
-            # the secrets a paged window read first are not the principal's own: the same
-            # sweep again later is no more familiar than this one was
+        if seen is not None and (seen.secrets or seen.plain):
+            # the secrets (and parameters read plain) a paged window read first are not the
+            # principal's own: the same sweep again later is no more familiar than this one was
             window = self._sweeps.get(principal)
             start = window.first_ms() if window.items else None
-            for name in [n for n, at in seen.secrets.items() if start is not None and at >= start]:
-                del seen.secrets[name]
+            for memory in (seen.secrets, seen.plain):
+                for name in [n for n, at in memory.items() if start is not None and at >= start]:
+                    del memory[name]
         self._sweeps.mark_flagged(principal)
         self._decrypts.mark_flagged(principal)
 
@@ -264,13 +283,23 @@ class SecretReads:
 def remember(state: PrincipalState, event: AuditEvent, names: list[str], seen: Seen) -> None:
     """Remember `names` as read by a person or an AI agent (the only kinds judged by what they
     read before) at `event`'s time, if they were not already."""
-    if state.actor_kind not in ("human", "agent"):
+    if not names or state.actor_kind not in ("human", "agent"):
         return
     if seen.secrets_since is None:
         seen.secrets_since = event.event_time_ms
     for name in names:
         if name not in seen.secrets and len(seen.secrets) < MAX_SECRETS:
             seen.secrets[name] = event.event_time_ms
+
+
+def remember_plain(event: AuditEvent, names: list[str], seen: Seen) -> None:
+    """Remember parameters a person read without decrypting them (Seen.plain). Apart from the
+    secrets: reading names plain must neither make a later decrypting sweep of them familiar
+    (review: stolen keys listing thirty parameters plain, then decrypting them all) nor fill
+    the secrets' memory."""
+    for name in names:
+        if name not in seen.plain and len(seen.plain) < MAX_SECRETS:
+            seen.plain[name] = event.event_time_ms
 
 
 def remembers(seen: Seen, start_ms: int) -> bool:
@@ -293,10 +322,15 @@ def _known(seen: Seen, since_ms: int) -> bool:
 
 
 def _mostly_known(seen: Seen, since_ms: int) -> bool:
-    """At least half the secrets read since the console sign-in at `since_ms` were read
-    before it."""
-    unread = _unread_before(seen, seen.console_secrets, since_ms)
-    return unread is not None and 2 * unread <= len(seen.console_secrets)
+    """At least half the secrets read since the console sign-in at `since_ms` were read before
+    it (decrypted, or as parameters read plain)."""
+    if not remembers(seen, since_ms):
+        return False
+    unread = sum(
+        seen.secrets.get(name, since_ms) >= since_ms and seen.plain.get(name, since_ms) >= since_ms
+        for name in seen.console_secrets
+    )
+    return 2 * unread <= len(seen.console_secrets)
 
 
 def _familiar(tally: Tally, seen: Seen) -> bool:
@@ -349,7 +383,10 @@ def _names(record: Mapping[str, Any], keys: tuple[str, ...]) -> list[str]:
 
 def _secret_name(value: str) -> str:
     """A Secrets Manager secret by its name, whether the caller named it or gave its full ARN
-    (which ends in a hyphen and six random characters AWS appends): one secret, one name."""
+    (which ends in a hyphen and six random characters AWS appends): one secret, one name. (A
+    partial ARN -- no suffix -- of a name ending in a hyphen and six letters or digits loses
+    them: "prod/api-tokens" reads as "prod/api". Callers rarely use partial ARNs; the cost is
+    two such secrets counted as one.)"""
     match = _SECRET_ARN.match(value)
     return match.group(1) if match else value
 
