@@ -277,8 +277,12 @@ class IngestLoad:
 
     def __enter__(self) -> IngestLoad:
         self._proc.start()
-        if not self._ready.wait(600):
-            raise RuntimeError("the ingest load's bodies were not built within 10 minutes")
+        deadline = time.monotonic() + 600
+        while not self._ready.wait(1.0):
+            if not self._proc.is_alive():
+                raise RuntimeError("the ingest load's process died building its bodies")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the ingest load's bodies were not built within 10 minutes")
         time.sleep(3.0)  # the first bodies stored, the detector busy: measure in steady state
         return self
 
