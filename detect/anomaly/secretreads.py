@@ -208,7 +208,7 @@ class SecretReads:
         read.update(names[: CONSOLE_SECRETS_KEPT - before])
         if before < CONSOLE_SECRETS <= len(read):
             pass  # the fifth: judged below
-        elif not (seen.console_traced and len(read) > before and not _mostly_known(seen, at)):
+        elif not (seen.console_traced and len(read) > before and _strangers(seen, at)):
             return None
         else:
             seen.console_traced = False  # the usual ones first, then others: judged again, once
@@ -324,13 +324,32 @@ def _known(seen: Seen, since_ms: int) -> bool:
 def _mostly_known(seen: Seen, since_ms: int) -> bool:
     """At least half the secrets read since the console sign-in at `since_ms` were read before
     it (decrypted, or as parameters read plain)."""
+    unread = _unknown(seen, since_ms)
+    return unread is not None and 2 * unread <= len(seen.console_secrets)
+
+
+def _strangers(seen: Seen, since_ms: int) -> bool:
+    """After its first five mostly known: twice CONSOLE_SECRETS never read before, and more
+    than half of all the session read. (Half alone paged a person on her second day at 9
+    secrets, 5 new: on day two most secrets are new to anyone who reads many -- fresh seed
+    1119, whose ten minutes held 10 new of about 30.)"""
+    unread = _unknown(seen, since_ms)
+    return (
+        unread is not None
+        and unread >= 2 * CONSOLE_SECRETS
+        and 2 * unread > len(seen.console_secrets)
+    )
+
+
+def _unknown(seen: Seen, since_ms: int) -> int | None:
+    """How many secrets the console session read were not read before `since_ms` (decrypted,
+    or as parameters read plain); None while that is not known (see remembers)."""
     if not remembers(seen, since_ms):
-        return False
-    unread = sum(
+        return None
+    return sum(
         seen.secrets.get(name, since_ms) >= since_ms and seen.plain.get(name, since_ms) >= since_ms
         for name in seen.console_secrets
     )
-    return 2 * unread <= len(seen.console_secrets)
 
 
 def _familiar(tally: Tally, seen: Seen) -> bool:

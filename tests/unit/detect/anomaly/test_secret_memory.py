@@ -112,3 +112,16 @@ def test_a_stolen_password_reading_the_usual_secrets_first_then_others_pages() -
     assert [rule for _, rule in opened([*first, home, *usual, *others], of=home)] == [
         "baseline:console_secrets"
     ]
+
+
+def test_a_young_persons_usual_secrets_then_a_few_new_ones_are_still_their_work() -> None:
+    """Fresh seed 1119: on her second day a person reads her usual secrets from home, then more
+    she never read -- on day two most secrets are new to anyone who reads many. Six new after
+    the usual five is a working day; ten is the thief's sweep above."""
+    first = _days("aiko", [OFFICE])
+    first += secret_reads("aiko", BASE_TIME + timedelta(hours=10), OFFICE, 8)
+    at = BASE_TIME + timedelta(days=1, hours=21)
+    home = sign_in("aiko", at, HOME)
+    usual = secret_reads("aiko", at, HOME, 5)
+    some = secret_reads("aiko", at + timedelta(minutes=2), HOME, 6, "prod/ci")
+    assert opened([*first, home, *usual, *some]) == []
