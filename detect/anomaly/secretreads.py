@@ -354,7 +354,7 @@ def _unknown(seen: Seen, since_ms: int) -> int | None:
 
 def _familiar(tally: Tally, seen: Seen) -> bool:
     """All but a tenth of the secrets counted in the window were read before it began."""
-    keys = {key for _, _, key in tally.items}
+    keys = tally.keys
     strange = _unread_before(seen, keys, tally.first_ms())
     return strange is not None and strange <= len(keys) // FAMILIAR_SHARE
 
