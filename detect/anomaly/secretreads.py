@@ -59,6 +59,7 @@ SECRET_READS = {
 }
 CONSOLE_SECRETS = 5  # secrets read after a held console sign-in that corroborate it
 CONSOLE_SECRETS_KEPT = 64  # ... of which this many are remembered for judging them
+STRANGERS_MEMORY_MS = 2 * DAY_MS  # a memory this long says which secrets are new to a person
 # ... and read by an AI agent or a workload, within WINDOW_MS, through a client product it never
 # used (for one that rarely sees a new one): its credentials in another tool's hands
 NEW_CLIENT_SECRETS = 5
@@ -330,9 +331,12 @@ def _mostly_known(seen: Seen, since_ms: int) -> bool:
 
 def _strangers(seen: Seen, since_ms: int) -> bool:
     """After its first five mostly known: twice CONSOLE_SECRETS never read before, and more
-    than half of all the session read. (Half alone paged a person on her second day at 9
-    secrets, 5 new: on day two most secrets are new to anyone who reads many -- fresh seed
-    1119, whose ten minutes held 10 new of about 30.)"""
+    than half of all the session read -- judged only on a memory of STRANGERS_MEMORY_MS or
+    more. (Fresh seed 1119: on her second day a person read 18 secrets from home, 10 of them
+    not read on her first: after one day most secrets are new to anyone who reads many.)"""
+    since = seen.secrets_since
+    if since is None or since_ms - since < STRANGERS_MEMORY_MS:
+        return False
     unread = _unknown(seen, since_ms)
     return (
         unread is not None

@@ -99,29 +99,40 @@ def test_parameters_browsed_plain_do_not_crowd_the_secrets_out_of_memory() -> No
 
 
 def test_a_stolen_password_reading_the_usual_secrets_first_then_others_pages() -> None:
-    """A young person's password used from a second network: the thief opens five secrets she
+    """A password used from a network colleagues share: the thief opens five secrets its owner
     uses (the console shows which), then ten she never read. The first five are her work; the
-    fifteen are not (review)."""
+    fifteen are not -- once Leash has remembered her reads for two days (review)."""
+    first = _days("aiko", [OFFICE, OFFICE, OFFICE])
+    first += secret_reads("aiko", BASE_TIME + timedelta(hours=10), OFFICE, 8)
+    at = BASE_TIME + timedelta(days=3, hours=21)
+    there = sign_in("aiko", at, BRANCH)
+    usual = secret_reads("aiko", at, BRANCH, 5)
+    assert opened([*first, *colleagues_at(at), there, *usual]) == []
+    others = secret_reads("aiko", at + timedelta(minutes=2), BRANCH, 10, "prod/ci")
+    found = opened([*first, *colleagues_at(at), there, *usual, *others], of=there)
+    assert [rule for _, rule in found] == ["baseline:console_secrets"]
+
+
+def test_a_young_persons_usual_secrets_then_new_ones_are_still_their_work() -> None:
+    """Fresh seed 1119: on her second day a person reads her usual secrets from home, then
+    more she never read -- after one remembered day most secrets are new to anyone who reads
+    many (hers: 10 new of 18)."""
     first = _days("aiko", [OFFICE])
     first += secret_reads("aiko", BASE_TIME + timedelta(hours=10), OFFICE, 8)
     at = BASE_TIME + timedelta(days=1, hours=21)
     home = sign_in("aiko", at, HOME)
     usual = secret_reads("aiko", at, HOME, 5)
-    assert opened([*first, home, *usual]) == []
-    others = secret_reads("aiko", at + timedelta(minutes=2), HOME, 10, "prod/ci")
-    assert [rule for _, rule in opened([*first, home, *usual, *others], of=home)] == [
-        "baseline:console_secrets"
+    more = secret_reads("aiko", at + timedelta(minutes=2), HOME, 13, "prod/ci")
+    assert opened([*first, home, *usual, *more]) == []
+
+
+BRANCH = "198.18.7.20"
+
+
+def colleagues_at(at: datetime) -> list[AuditEvent]:
+    """Four colleagues who signed in from BRANCH on each of the three days before `at`."""
+    return [
+        sign_in(f"colleague{i}", at - timedelta(days=d), BRANCH, mfa="Yes")
+        for i in range(4)
+        for d in range(1, 4)
     ]
-
-
-def test_a_young_persons_usual_secrets_then_a_few_new_ones_are_still_their_work() -> None:
-    """Fresh seed 1119: on her second day a person reads her usual secrets from home, then more
-    she never read -- on day two most secrets are new to anyone who reads many. Six new after
-    the usual five is a working day; ten is the thief's sweep above."""
-    first = _days("aiko", [OFFICE])
-    first += secret_reads("aiko", BASE_TIME + timedelta(hours=10), OFFICE, 8)
-    at = BASE_TIME + timedelta(days=1, hours=21)
-    home = sign_in("aiko", at, HOME)
-    usual = secret_reads("aiko", at, HOME, 5)
-    some = secret_reads("aiko", at + timedelta(minutes=2), HOME, 6, "prod/ci")
-    assert opened([*first, home, *usual, *some]) == []
