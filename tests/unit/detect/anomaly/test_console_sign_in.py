@@ -48,6 +48,17 @@ def sign_in(user: str, at: datetime, ip: str, *, mfa: str = "No", ua: str = BROW
     )
 
 
+def iam_user(user: str) -> dict[str, str]:
+    """The userIdentity CloudTrail writes for IAM user `user`'s API calls."""
+    return {
+        "type": "IAMUser",
+        "arn": f"arn:aws:iam::{ACCOUNT}:user/{user}",
+        "accountId": ACCOUNT,
+        "userName": user,
+        "principalId": "AIDAEXAMPLE",
+    }
+
+
 def opened(events: list[AuditEvent], of: AuditEvent | None = None) -> list[tuple[str, str]]:
     """(principal, rule) of the alerts opened (only those holding event `of`, if given)."""
     engine = DetectionEngine(rules=load_rules())
@@ -153,13 +164,7 @@ def _days(user: str, ips: list[str], *, mfa: str = "No") -> list[AuditEvent]:
         events += [
             make_event(
                 eventName="DescribeInstances",
-                userIdentity={
-                    "type": "IAMUser",
-                    "arn": f"arn:aws:iam::{ACCOUNT}:user/{user}",
-                    "accountId": ACCOUNT,
-                    "userName": user,
-                    "principalId": "AIDAEXAMPLE",
-                },
+                userIdentity=iam_user(user),
                 sourceIPAddress=ip,
                 at=at + timedelta(minutes=m),
             )
@@ -252,13 +257,7 @@ def secret_reads(
             eventName="GetSecretValue",
             eventSource="secretsmanager.amazonaws.com",
             requestParameters={"secretId": f"{store}/key-{i}"},
-            userIdentity={
-                "type": "IAMUser",
-                "arn": f"arn:aws:iam::{ACCOUNT}:user/{user}",
-                "accountId": ACCOUNT,
-                "userName": user,
-                "principalId": "AIDAEXAMPLE",
-            },
+            userIdentity=iam_user(user),
             userAgent=BROWSER,
             sourceIPAddress=ip,
             at=at + timedelta(seconds=15 * (i + 1)),
@@ -443,8 +442,11 @@ def test_a_young_persons_usual_secrets_read_from_a_second_network_are_their_work
     ]
     assert opened([*first, home, *arns]) == []
     # parameters she read plain yesterday, decrypted today, are ones she knew
-    plain = parameter_reads("aiko", BASE_TIME + timedelta(hours=11), OFFICE, 6, decrypt=False)
-    decrypted = parameter_reads("aiko", at, HOME, 6, decrypt=True)
+    names = [f"/prod/payments/param-{i}" for i in range(6)]
+    plain = parameter_reads(
+        "aiko", BASE_TIME + timedelta(hours=11), names, decrypt=False, step_s=10
+    )
+    decrypted = parameter_reads("aiko", at, names, decrypt=True, ip=HOME, step_s=10)
     assert opened([*first, *plain, home, *decrypted]) == []
     assert opened([*first, home, *decrypted]) != []  # never read: still a sign
 
@@ -454,35 +456,41 @@ def replace_secret_id(event: AuditEvent, secret_id: str) -> AuditEvent:
         eventName="GetSecretValue",
         eventSource="secretsmanager.amazonaws.com",
         requestParameters={"secretId": secret_id},
-        userIdentity={
-            "type": "IAMUser",
-            "arn": event.principal,
-            "accountId": ACCOUNT,
-            "userName": event.principal.rsplit("/", 1)[-1],
-            "principalId": "AIDAEXAMPLE",
-        },
+        userIdentity=iam_user(event.principal.rsplit("/", 1)[-1]),
         userAgent=BROWSER,
         sourceIPAddress=event.source_ip,
         at=datetime.fromtimestamp(event.event_time_ms / 1000, UTC),
     )
 
 
-def parameter_reads(user: str, at: datetime, ip: str, n: int, *, decrypt: bool) -> list[AuditEvent]:
-    return [
-        make_event(
-            eventName="GetParameter",
-            eventSource="ssm.amazonaws.com",
-            requestParameters={"name": f"/prod/payments/param-{i}", "withDecryption": decrypt},
-            userIdentity={
-                "type": "IAMUser",
-                "arn": f"arn:aws:iam::{ACCOUNT}:user/{user}",
-                "accountId": ACCOUNT,
-                "userName": user,
-                "principalId": "AIDAEXAMPLE",
-            },
-            userAgent=BROWSER,
-            sourceIPAddress=ip,
-            at=at + timedelta(seconds=10 * (i + 1)),
+def parameter_reads(
+    user: str,
+    at: datetime,
+    names: list[str],
+    *,
+    decrypt: bool,
+    ip: str = OFFICE,
+    step_s: float = 2.0,
+    batch: int = 1,
+) -> list[AuditEvent]:
+    """`user`'s GetParameter (or GetParameters, `batch` names a call) reads, `step_s` apart."""
+    events = []
+    for j, i in enumerate(range(0, len(names), batch)):
+        chunk = names[i : i + batch]
+        request: dict[str, object] = (
+            {"name": chunk[0], "withDecryption": decrypt}
+            if batch == 1
+            else {"names": chunk, "withDecryption": decrypt}
         )
-        for i in range(n)
-    ]
+        events.append(
+            make_event(
+                eventName="GetParameter" if batch == 1 else "GetParameters",
+                eventSource="ssm.amazonaws.com",
+                requestParameters=request,
+                userIdentity=iam_user(user),
+                userAgent=BROWSER,
+                sourceIPAddress=ip,
+                at=at + timedelta(seconds=step_s * (j + 1)),
+            )
+        )
+    return events

@@ -7,58 +7,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from ingest.events import AuditEvent
-from tests.factories import BASE_TIME, make_event
+from tests.factories import BASE_TIME
 from tests.unit.detect.anomaly.test_console_sign_in import (
-    ACCOUNT,
-    BROWSER,
     HOME,
     OFFICE,
     _days,
     opened,
+    parameter_reads,
     secret_reads,
     sign_in,
 )
 
 NAMES = [f"/prod/payments/param-{i}" for i in range(30)]
 MORE = [f"/prod/orders/param-{i}" for i in range(10)]
-
-
-def params(
-    user: str,
-    at: datetime,
-    names: list[str],
-    *,
-    decrypt: bool,
-    step_s: float = 2.0,
-    batch: int = 1,
-) -> list[AuditEvent]:
-    """`user`'s GetParameter (or GetParameters, `batch` names a call) reads from the office."""
-    events = []
-    for j, i in enumerate(range(0, len(names), batch)):
-        chunk = names[i : i + batch]
-        request: dict[str, object] = (
-            {"name": chunk[0], "withDecryption": decrypt}
-            if batch == 1
-            else {"names": chunk, "withDecryption": decrypt}
-        )
-        events.append(
-            make_event(
-                eventName="GetParameter" if batch == 1 else "GetParameters",
-                eventSource="ssm.amazonaws.com",
-                requestParameters=request,
-                userIdentity={
-                    "type": "IAMUser",
-                    "arn": f"arn:aws:iam::{ACCOUNT}:user/{user}",
-                    "accountId": ACCOUNT,
-                    "userName": user,
-                    "principalId": "AIDAEXAMPLE",
-                },
-                userAgent=BROWSER,
-                sourceIPAddress=OFFICE,
-                at=at + timedelta(seconds=step_s * (j + 1)),
-            )
-        )
-    return events
 
 
 def rules(events: list[AuditEvent]) -> list[str]:
@@ -71,11 +32,11 @@ def test_parameters_listed_plain_first_do_not_excuse_decrypting_them_all() -> No
     one parameter days before (review)."""
     days = _days("omar", [OFFICE] * 3)
     at = BASE_TIME + timedelta(days=3, hours=10)
-    burst = params("omar", at + timedelta(minutes=11), NAMES, decrypt=True)
+    burst = parameter_reads("omar", at + timedelta(minutes=11), NAMES, decrypt=True)
     assert "baseline:credential_sweep" in rules([*days, *burst])
-    prime = params("omar", at, NAMES, decrypt=False, batch=10)
+    prime = parameter_reads("omar", at, NAMES, decrypt=False, batch=10)
     assert "baseline:credential_sweep" in rules([*days, *prime, *burst])
-    once = params("omar", BASE_TIME + timedelta(hours=11), ["/dev/one"], decrypt=True)
+    once = parameter_reads("omar", BASE_TIME + timedelta(hours=11), ["/dev/one"], decrypt=True)
     assert "baseline:credential_sweep" in rules([*days, *once, *prime, *burst])
 
 
@@ -84,8 +45,10 @@ def test_parameters_browsed_plain_do_not_crowd_the_secrets_out_of_memory() -> No
     after they browsed 240 other parameters plain (review: they filled the secrets' memory,
     and the usual reads paged)."""
     days = _days("lena", [OFFICE] * 2)
-    usual = params("lena", BASE_TIME + timedelta(hours=12), NAMES + MORE, decrypt=True, step_s=60)
-    browse = params(
+    usual = parameter_reads(
+        "lena", BASE_TIME + timedelta(hours=12), NAMES + MORE, decrypt=True, step_s=60
+    )
+    browse = parameter_reads(
         "lena",
         BASE_TIME + timedelta(hours=13),
         [f"/cfg/p{i}" for i in range(240)],
@@ -93,7 +56,9 @@ def test_parameters_browsed_plain_do_not_crowd_the_secrets_out_of_memory() -> No
         batch=10,
         step_s=30,
     )
-    again = params("lena", BASE_TIME + timedelta(days=2, hours=10), NAMES + MORE, decrypt=True)
+    again = parameter_reads(
+        "lena", BASE_TIME + timedelta(days=2, hours=10), NAMES + MORE, decrypt=True
+    )
     assert opened([*days, *usual, *again]) == []
     assert opened([*days, *usual, *browse, *again]) == []
 
