@@ -14,7 +14,15 @@ from typing import Any
 
 import orjson
 
-from ingest.parse import BodyTooLarge, ParsedBody, decompress, json_type, parse_records, records_of
+from ingest.parse import (
+    BodyTooLarge,
+    ParsedBody,
+    decompress,
+    gzipped,
+    json_type,
+    parse_records,
+    records_of,
+)
 
 __all__ = [
     "CLOUDTRAIL_DETAIL_TYPE_SUFFIX",
@@ -28,7 +36,6 @@ __all__ = [
 
 CLOUDTRAIL_DETAIL_TYPE_SUFFIX = " via CloudTrail"  # "AWS API Call via CloudTrail", sign-ins, ...
 FIREHOSE_MAX_RECORDS = 10_000  # records; the most one Firehose HTTP endpoint request carries
-_GZIP_MAGIC = b"\x1f\x8b"
 _UNCHANGED = "send the event unchanged (no input transformer on the API destination target)"
 
 
@@ -151,7 +158,7 @@ class _Collector:
         except (binascii.Error, ValueError):
             self.fail(label, "data is not valid base64")
             return
-        if raw[:2] == _GZIP_MAGIC:
+        if gzipped(raw):
             try:
                 raw = decompress(raw, limit=self.budget)
             except BodyTooLarge:

@@ -9,7 +9,15 @@ from typing import Any
 
 import orjson
 
-__all__ = ["BodyTooLarge", "ParsedBody", "decompress", "json_type", "parse_records", "records_of"]
+__all__ = [
+    "BodyTooLarge",
+    "ParsedBody",
+    "decompress",
+    "gzipped",
+    "json_type",
+    "parse_records",
+    "records_of",
+]
 
 _CHUNK = 64 * 1024  # bytes; decompression step, so a bomb is stopped after at most one chunk
 
@@ -24,6 +32,11 @@ class ParsedBody:
 
     records: list[Any]
     errors: dict[int, str]
+
+
+def gzipped(data: bytes) -> bool:
+    """Whether `data` starts with gzip's magic bytes (a body gzip'd without its header too)."""
+    return data[:2] == b"\x1f\x8b"
 
 
 def decompress(data: bytes, *, limit: int) -> bytes:

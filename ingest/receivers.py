@@ -40,7 +40,7 @@ from ingest.delivery import (
 from ingest.k8s import audit_records, cluster_name
 from ingest.metrics import IngestMetrics
 from ingest.otlp import JSON, PROTOBUF, MalformedOtlp, decode_spans, encode_response, tool_record
-from ingest.parse import BodyTooLarge, ParsedBody, decompress
+from ingest.parse import BodyTooLarge, ParsedBody, decompress, gzipped
 from ingest.runtime import Runtime
 from ingest.service import IngestResult
 from ingest.web import (
@@ -376,7 +376,7 @@ class FirehoseReceiver:
         return await asyncio.to_thread(self._unwrap, body, encoding)
 
     def _unwrap(self, body: bytes, content_encoding: str) -> FirehoseBatch:
-        if content_encoding.strip().lower() in ("gzip", "x-gzip") or body[:2] == b"\x1f\x8b":
+        if content_encoding.strip().lower() in ("gzip", "x-gzip") or gzipped(body):
             body = decompress(body, limit=self._max_decompressed)
         return decode_firehose(body, decompressed_budget=self._max_decompressed)
 

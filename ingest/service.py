@@ -15,7 +15,7 @@ from typing import Any
 from ingest.bus import BusUnavailable, Publisher
 from ingest.dedupe import DedupeCache, Searched
 from ingest.events import AuditEvent, Normalizer, Origin, RecordError, encode_event
-from ingest.parse import ParsedBody, decompress, parse_records
+from ingest.parse import ParsedBody, decompress, gzipped, parse_records
 from ingest.schema import EVENTS_TOPIC
 
 __all__ = ["ENCODINGS", "IngestResult", "IngestService", "TooManyRecords", "UnsupportedEncoding"]
@@ -26,7 +26,6 @@ logger = logging.getLogger(__name__)
 # profile found 100 records in 17 KB of gzip, 1.9 ms of parsing on the loop at p50), are parsed
 # on a worker thread so the event loop keeps serving (decide!)
 INLINE_BODY_BYTES = 32 * 1024
-GZIP_MAGIC = b"\x1f\x8b"
 INLINE_RECORDS = 16  # records; about INLINE_BODY_BYTES of CloudTrail, normalised inline
 
 
@@ -103,7 +102,7 @@ class IngestService:
                 f"Content-Encoding {content_encoding.strip()!r} is not supported: send the body "
                 "gzip'd (Content-Encoding: gzip) or uncompressed"
             )
-        if encoding in ("gzip", "x-gzip") or body[:2] == GZIP_MAGIC:
+        if encoding in ("gzip", "x-gzip") or gzipped(body):
             body = decompress(body, limit=self._max_decompressed)
         parsed = parse_records(body)
         if len(parsed.records) > self._max_records:
@@ -291,7 +290,7 @@ class IngestService:
         if (
             len(body) > INLINE_BODY_BYTES
             or content_encoding not in ("", "identity")
-            or body[:2] == GZIP_MAGIC  # gzip sent without its header: parse() sniffs it too
+            or gzipped(body)  # gzip sent without its header: parse() sniffs it too
         ):
             result = await asyncio.to_thread(
                 partial(self.parse_and_normalize, origin=origin), body, content_encoding, allow

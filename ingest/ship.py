@@ -25,7 +25,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from ingest.parse import decompress, parse_records
+from ingest.parse import decompress, gzipped, parse_records
 
 __all__ = ["ShipSummary", "Shipper", "iter_sources"]
 
@@ -185,7 +185,7 @@ def default_checkpoint(url: str, destination: str) -> Path:
 
 
 def _gunzip(data: bytes) -> bytes:
-    return decompress(data, limit=MAX_FILE_BYTES) if data[:2] == b"\x1f\x8b" else data
+    return decompress(data, limit=MAX_FILE_BYTES) if gzipped(data) else data
 
 
 class Shipper:

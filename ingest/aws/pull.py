@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from ingest.aws.notifications import NotANotification, S3Object, is_digest, parse_notification
 from ingest.metrics import IngestMetrics
-from ingest.parse import BodyTooLarge, ParsedBody, decompress, parse_records
+from ingest.parse import BodyTooLarge, ParsedBody, decompress, gzipped, parse_records
 
 __all__ = [
     "Deliver",
@@ -111,7 +111,7 @@ def is_log_object(key: str) -> bool:
 def read_records(data: bytes, *, max_decompressed: int) -> ParsedBody:
     """The records of one log file's bytes (gzip or not); ObjectUnusable when it is not one."""
     try:
-        if data[:2] == b"\x1f\x8b":
+        if gzipped(data):
             data = decompress(data, limit=max_decompressed)
         return parse_records(data)
     except BodyTooLarge as exc:
