@@ -25,13 +25,7 @@ from detect.findings import Finding
 from detect.rules.record import field as lookup
 from ingest.events import AuditEvent
 
-__all__ = [
-    "SecretReads",
-    "plain_parameter_names",
-    "remember",
-    "remember_plain",
-    "secret_names",
-]
+__all__ = ["SecretReads", "plain_parameter_names", "remember_plain", "secret_names"]
 
 SWEEP_FLOORS = {"agent": 15, "human": 15, "service": 20}  # distinct secrets read in 10 min
 FAST_SWEEP_MS = 120_000  # a sweep this fast is no workload's habit
@@ -207,12 +201,10 @@ class SecretReads:
         if before >= CONSOLE_SECRETS_KEPT:
             return None
         read.update(names[: CONSOLE_SECRETS_KEPT - before])
-        if before < CONSOLE_SECRETS <= len(read):
-            pass  # the fifth: judged below
-        elif not (seen.console_traced and len(read) > before and _strangers(seen, at)):
+        fifth = before < CONSOLE_SECRETS <= len(read)
+        if not fifth and not (seen.console_traced and len(read) > before and _strangers(seen, at)):
             return None
-        else:
-            seen.console_traced = False  # the usual ones first, then others: judged again, once
+        seen.console_traced = False  # judged now: the fifth, or (once) the usual five then others
         finding = make_finding(
             state,
             event,
