@@ -302,11 +302,19 @@ def remembers(seen: Seen, start_ms: int) -> bool:
     return since is not None and start_ms - since >= DAY_MS and len(seen.secrets) < MAX_SECRETS
 
 
-def _unread_before(seen: Seen, names: Iterable[str], since_ms: int) -> int | None:
-    """How many of `names` were not read before `since_ms` (None: that is not known)."""
+def _unread_before(
+    seen: Seen, names: Iterable[str], since_ms: int, *, plain: bool = False
+) -> int | None:
+    """How many of `names` were not read before `since_ms` -- decrypted, or with `plain` also
+    as parameters read plain (None: that is not known)."""
     if not remembers(seen, since_ms):
         return None
-    return sum(seen.secrets.get(name, since_ms) >= since_ms for name in names)
+    if not plain:
+        return sum(seen.secrets.get(name, since_ms) >= since_ms for name in names)
+    return sum(
+        seen.secrets.get(name, since_ms) >= since_ms and seen.plain.get(name, since_ms) >= since_ms
+        for name in names
+    )
 
 
 def _known(seen: Seen, since_ms: int) -> bool:
@@ -317,7 +325,7 @@ def _known(seen: Seen, since_ms: int) -> bool:
 def _mostly_known(seen: Seen, since_ms: int) -> bool:
     """At least half the secrets read since the console sign-in at `since_ms` were read before
     it (decrypted, or as parameters read plain)."""
-    unread = _unknown(seen, since_ms)
+    unread = _unread_before(seen, seen.console_secrets, since_ms, plain=True)
     return unread is not None and 2 * unread <= len(seen.console_secrets)
 
 
@@ -329,22 +337,11 @@ def _strangers(seen: Seen, since_ms: int) -> bool:
     since = seen.secrets_since
     if since is None or since_ms - since < STRANGERS_MEMORY_MS:
         return False
-    unread = _unknown(seen, since_ms)
+    unread = _unread_before(seen, seen.console_secrets, since_ms, plain=True)
     return (
         unread is not None
         and unread >= 2 * CONSOLE_SECRETS
         and 2 * unread > len(seen.console_secrets)
-    )
-
-
-def _unknown(seen: Seen, since_ms: int) -> int | None:
-    """How many secrets the console session read were not read before `since_ms` (decrypted,
-    or as parameters read plain); None while that is not known (see remembers)."""
-    if not remembers(seen, since_ms):
-        return None
-    return sum(
-        seen.secrets.get(name, since_ms) >= since_ms and seen.plain.get(name, since_ms) >= since_ms
-        for name in seen.console_secrets
     )
 
 
