@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from detect.anomaly.collection import Collection
 from detect.anomaly.habit import MAX_VALUES, WINDOW_MS, Seen, make_finding
 from detect.anomaly.handover import Handover
 from detect.anomaly.refusals import Refusals
@@ -126,6 +127,7 @@ class BehaviourDetector:
         self._refusals = Refusals()
         self._handover = Handover(org)
         self._slow_reads = SlowReads()
+        self._collection = Collection()
         self._discovery = TallyBook(WINDOW_MS)
         self._seen: dict[str, Seen] = {}
 
@@ -149,6 +151,7 @@ class BehaviourDetector:
             found.append(reads.new_store_reads(state, event, seen, new.store))
             found.append(reads.decrypt_burst(state, event))
             found.append(self._slow_reads.observe(state, event))
+            found.append(self._collection.observe(state, event, new.action))
             found.append(self._grant(state, event, new.action, new.prod_grant))
             found.append(self._region(state, event, record, new.region))
             found.append(self._self_grant(state, event, record, seen))
@@ -410,6 +413,7 @@ class BehaviourDetector:
         self._reads.forget(principal)
         self._refusals.forget(principal)
         self._slow_reads.forget(principal)
+        self._collection.forget(principal)
         self._discovery.forget(principal)
         self._seen.pop(principal, None)
 

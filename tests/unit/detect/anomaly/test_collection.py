@@ -1,0 +1,126 @@
+"""A workload's first listing of the account's storage, then bulk reads: stolen credentials.
+
+Fresh seeds 1113 and 1115: a CI role listed the buckets (it never had) and read 1,965 objects
+in 7 minutes, held as volume alone; an ECS task did the same with 309 objects in 18 minutes,
+under a workload's 10-minute floor. Neither paged.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from detect.anomaly.collection import AFTER_MS, RULE
+from detect.engine import DetectionEngine
+from detect.rules.catalogue import load_rules
+from ingest.events import AuditEvent
+from tests.factories import BASE_TIME, make_event
+
+WORKLOAD = {"role": "prod-orders-task", "session": "ecs-task", "userAgent": "Boto3/1.34.8"}
+PERSON = {
+    "userIdentity": {
+        "type": "IAMUser",
+        "arn": "arn:aws:iam::123456789012:user/zoe",
+        "accountId": "123456789012",
+        "userName": "zoe",
+        "principalId": "AIDAEXAMPLE",
+    },
+    "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
+    "sourceIPAddress": "96.82.134.157",
+}
+DAY = timedelta(days=1)
+TODAY = BASE_TIME + 4 * DAY + timedelta(hours=14)
+
+
+def _reads(start: datetime, count: int, minutes: float, who: dict[str, Any]) -> list[AuditEvent]:
+    """`count` GetObject calls by key, spread evenly over `minutes` from `start`."""
+    step = minutes * 60 / count
+    return [
+        make_event(
+            eventName="GetObject",
+            eventSource="s3.amazonaws.com",
+            requestParameters={"bucketName": "acme-datalake-finance", "key": f"in/{i}.avro"},
+            at=start + timedelta(seconds=step * i),
+            **who,
+        )
+        for i in range(count)
+    ]
+
+
+def _listing(at: datetime, who: dict[str, Any]) -> list[AuditEvent]:
+    """The account's buckets, then one bucket's keys."""
+    return [
+        make_event(eventName="ListBuckets", eventSource="s3.amazonaws.com", at=at, **who),
+        make_event(
+            eventName="ListObjectsV2",
+            eventSource="s3.amazonaws.com",
+            requestParameters={"bucketName": "acme-datalake-finance", "list-type": "2"},
+            at=at + timedelta(seconds=5),
+            **who,
+        ),
+    ]
+
+
+def _days(who: dict[str, Any], *, listing: bool = False) -> list[AuditEvent]:
+    """Four working days of 240 reads over eight hours (~5 in 10 minutes, high ~6), and the
+    listing each morning when `listing`."""
+    days = []
+    for day in range(4):
+        start = BASE_TIME + day * DAY + timedelta(hours=9)
+        days += [*(_listing(start, who) if listing else []), *_reads(start, 240, 480, who)]
+    return sorted(days, key=lambda e: e.event_time_ms)
+
+
+def _rules(events: list[AuditEvent]) -> set[str]:
+    """The rules of every alert the events opened or grew."""
+    engine = DetectionEngine(rules=load_rules())
+    found: set[str] = set()
+    for event in events:
+        for _, alert in engine.process([event]).changes:
+            found.update(alert.rules)
+    return found
+
+
+def test_a_workloads_first_listing_then_bulk_reads_page() -> None:
+    pull = _reads(TODAY + timedelta(minutes=1), 150, 8, WORKLOAD)
+    events = [*_days(WORKLOAD), *_listing(TODAY, WORKLOAD), *pull]
+    assert events[0].actor_kind == "service"
+    assert RULE in _rules(events)
+
+
+def test_the_same_reads_without_the_listing_wait_for_a_second_sign() -> None:
+    """150 reads in 8 minutes, 25x its high: a workload's surge alone is held (a quarter-end
+    batch), so nothing pages."""
+    assert _rules([*_days(WORKLOAD), *_reads(TODAY, 150, 8, WORKLOAD)]) == set()
+
+
+def test_a_workload_that_lists_every_day_is_doing_its_job() -> None:
+    pull = _reads(TODAY + timedelta(minutes=1), 150, 8, WORKLOAD)
+    events = [*_days(WORKLOAD, listing=True), *_listing(TODAY, WORKLOAD), *pull]
+    assert RULE not in _rules(events)
+
+
+def test_its_usual_reads_after_a_first_listing_are_its_work() -> None:
+    """A new release that lists its bucket once, then reads as it always did (and a few more:
+    under MIN_READS), pages nothing."""
+    pull = _reads(TODAY + timedelta(minutes=1), 60, 8, WORKLOAD)
+    assert _rules([*_days(WORKLOAD), *_listing(TODAY, WORKLOAD), *pull]) == set()
+
+
+def test_a_pipelines_first_sync_of_a_bucket_it_reads_is_its_work() -> None:
+    """`aws s3 sync` lists the bucket's keys, then copies them: a new step of a pipeline, not a
+    look at what the account holds."""
+    sync = [_listing(TODAY, WORKLOAD)[1], *_reads(TODAY + timedelta(minutes=1), 150, 8, WORKLOAD)]
+    assert RULE not in _rules([*_days(WORKLOAD), *sync])
+
+
+def test_reads_long_after_the_listing_are_judged_alone() -> None:
+    later = TODAY + timedelta(milliseconds=AFTER_MS) + timedelta(minutes=5)
+    events = [*_days(WORKLOAD), *_listing(TODAY, WORKLOAD), *_reads(later, 150, 8, WORKLOAD)]
+    assert RULE not in _rules(events)
+
+
+def test_a_person_listing_and_downloading_is_judged_by_the_other_checks() -> None:
+    """The console lists the buckets on every visit: a person's first listing is no sign."""
+    pull = _reads(TODAY + timedelta(minutes=1), 150, 8, PERSON)
+    assert RULE not in _rules([*_days(PERSON), *_listing(TODAY, PERSON), *pull])
