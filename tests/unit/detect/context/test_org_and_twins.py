@@ -177,6 +177,31 @@ def test_a_tag_or_a_policy_is_not_a_birth() -> None:
     assert org.born("orders-prod-data", BASE_TIME.timestamp() * 1000 + 120_000) is not None
 
 
+def test_what_a_create_call_makes_something_in_is_not_its_birth() -> None:
+    """Fresh seed 1125: an instance writing a function's logs (CreateLogStream in the group
+    /aws/lambda/prod-reports-authorizer) made "prod-reports-authorizer" its own new resource, so
+    its first UpdateFunctionCode on that production function was excused as work on something it
+    had just made. The stream, the object and the snapshot are born; the group, the bucket and
+    the volume they were made in or from are not."""
+    org = OrgMemory()
+    group = "/aws/lambda/prod-reports-authorizer"
+    org.observe(
+        call("CreateLogStream", "logs", {"logGroupName": group, "logStreamName": "d8a2"}, 0, **OPS)
+    )
+    put = {"bucketName": "orders-prod-data", "key": "in/2025/report.csv"}
+    org.observe(call("PutObject", "s3", put, 0, **OPS))
+    snap = call("CreateSnapshot", "ec2", {"volumeId": "vol-0a1b2c3d4e5f60718"}, 0, **OPS)
+    assert snap.resources, "the snapshot call names its volume"
+    org.observe(snap)
+    later = BASE_TIME.timestamp() * 1000 + 60_000
+    assert org.born("d8a2", later) is not None
+    assert org.born("report.csv", later) is not None
+    for parent in ("prod-reports-authorizer", "orders-prod-data", "vol-0a1b2c3d4e5f60718"):
+        assert org.born(parent, later) is None, parent
+    org.observe(call("CreateLogGroup", "logs", {"logGroupName": "/aws/lambda/pr-7"}, 1, **OPS))
+    assert org.born("pr-7", later + 60_000) is not None
+
+
 def test_a_change_set_updating_a_stack_is_not_its_birth() -> None:
     """Fresh seed 1046: a deploy's change set on the existing stack prod-atlas made
     "prod-atlas" young, so a CI role's deletion of the /ecs/prod-atlas log group half an hour
