@@ -146,11 +146,15 @@ class Handover:
         (runs_borrowed) is its second sign; after that first time it is the agent's way of
         working (passed_role). An instance runs as it boots: its launch pages, the first
         time. (A person's own role is an Identity Center or a federated one, which no function
-        can be given.)"""
-        if state.actor_kind != "agent" or not state.mature:
+        can be given.) A workload's function under its own role is judged the same way: code
+        that outlives the host or task whose credentials made it (fresh seed 1111: an instance
+        role listed roles, created a function with its own role and invoked it 26 s later). Its
+        instance launches are not: a build controller starts runners with its own profile."""
+        if state.actor_kind not in ("agent", "service") or not state.mature:
             return None
-        why = "code that runs with the agent's permissions outside its sessions"
-        if event.action in INSTANCE_LAUNCHES:
+        who = "the agent" if state.actor_kind == "agent" else "the workload"
+        why = f"code that runs with {who}'s permissions outside its sessions"
+        if event.action in INSTANCE_LAUNCHES and state.actor_kind == "agent":
             # an instance runs its user data as it boots: the launch is the run (fresh seed
             # 1057: a coding agent listed roles, then launched an instance with its own)
             return make_finding(
@@ -170,7 +174,7 @@ class Handover:
         function = function_name(lookup(record, "requestParameters", "functionName"))
         if not function:
             return None
-        return _held(state, event, seen, function, role[1], "the agent's own role", why, role[1])
+        return _held(state, event, seen, function, role[1], f"{who}'s own role", why, role[1])
 
     def runs_borrowed(
         self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: Seen

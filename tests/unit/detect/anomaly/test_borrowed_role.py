@@ -195,6 +195,19 @@ def test_an_agent_creating_and_running_a_function_with_its_own_role_pages() -> N
     assert opened([*_history(), switch, switch_run]) == ["baseline:borrowed_role_run"]
 
 
+def test_a_workload_creating_and_running_a_function_with_its_own_role_pages() -> None:
+    """Fresh seed 1111: an instance role listed roles, created a function with its own role
+    and invoked it 26 s later -- code that outlives the host whose credentials made it. As for
+    an agent, the create waits and the run at once pages; its instance launches with its own
+    profile (a build controller starting runners) are how it works."""
+    own = _create_function("gha-catalog-deploy", **CI)
+    assert own.actor_kind == "service"
+    assert opened([*_history(), own]) == []
+    run = _invoke("maint-3eadfc", 0.4, **CI)
+    assert opened([*_history(), own, run]) == ["baseline:borrowed_role_run"]
+    assert opened([*_history(), own, _invoke("maint-3eadfc", 20, **CI)]) == []
+
+
 def test_an_agent_that_tests_functions_under_its_own_role_every_day_does_it_by_habit() -> None:
     """The first create-and-run pages; the same loop the days after is how this agent works."""
     events = list(_history())
