@@ -19,7 +19,7 @@ from detect.features import (
     PrincipalState,
     is_data_read,
 )
-from detect.findings import BUSY, SEVERITIES, Finding
+from detect.findings import SEVERITIES, Finding
 from ingest.events import AuditEvent
 
 __all__ = ["DEFAULT_CHECKS", "BaselineCheck", "BaselineDetector"]
@@ -29,12 +29,6 @@ FIRST_SEEN_SCORE = 0.8  # score of first-seen findings (no magnitude to scale by
 # Destruction no history can excuse: this many deletes of production-named resources in 10 min
 # pages even for a principal whose baseline is still being learned (see detect.context.triage).
 CATASTROPHIC_PROD_DESTRUCTIVE = 10
-# deletes that are at most this share of the window's calls rose with the principal's volume
-# (BUSY): a coding agent's busiest hour, 3,637 calls in ten minutes with 22 scratch objects
-# deleted among them (0.6%; fresh seed 1129, its usual 7 deletes among 1,688). A destructive
-# spree is a larger share of what the session does; lasting resources page on their own count
-# (detect.anomaly.destruction) whatever else the principal does
-BUSY_DELETE_SHARE = 0.02
 CONTEXT_OFFHOURS = 0.5  # off-hours share above the principal's own that, with a new IP, fires
 
 
@@ -335,8 +329,6 @@ class BaselineDetector:
         if check.habit and paged and value <= check.multiplier * paged + check.slack:
             explanation["recurs"] = paged  # as much paged on an earlier day: triage holds it
         if check.evidence == "destructive":
-            if value <= BUSY_DELETE_SHARE * x[_INDEX["events_10m"]]:
-                explanation[BUSY] = True
             prod = sum(b.prod_destructive for b in state.buckets)
             if prod >= CATASTROPHIC_PROD_DESTRUCTIVE:
                 explanation["catastrophic"] = f"{prod} production resources deleted in 10 min"

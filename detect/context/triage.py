@@ -26,7 +26,7 @@ from detect.context.twins import (
     twin_policies,
 )
 from detect.features import PrincipalState
-from detect.findings import BUSY, FOREST_RULE, TIERS, Finding
+from detect.findings import FOREST_RULE, TIERS, Finding
 from detect.rules.record import field, record_of
 from ingest.events import AuditEvent
 
@@ -65,8 +65,6 @@ AGENT_HELD = frozenset({"baseline:denied_burst"})
 # more deletes than usual over six hours, temporary ones included, waits for a second sign;
 # lasting resources deleted over hours page alone (baseline:slow_lasting_destruction)
 SLOW_DELETES = "baseline:slow_destructive"
-# ... and so do deletes in ten minutes that rose with the principal's whole volume (BUSY)
-BURST_DELETES = "baseline:destructive_burst"
 # Reading this many times one's own 10-minute high is pulling data out, not working: 10x for
 # an AI agent or a person (on seeds 1-10 and 673-689 no person's quiet day passed 4.2x, their
 # downloads ran 15-115x; 20x for people missed seeds 805 and 810: 376 and 430 objects in two
@@ -475,8 +473,7 @@ def _immature(case: Case) -> str | None:
 
 def _context_only(case: Case) -> str | None:
     """A busy hour, or new-looking context on its own, is how work looks; it corroborates.
-    Deleting more than usual over six hours (a clean-up day) or in ten minutes among far more
-    calls than that (a busy hour's clean-up, BUSY) and reading more than usual from
+    Deleting more than usual over six hours (a clean-up day) and reading more than usual from
     the stores one always reads (a quarter-end batch) wait for corroboration -- unless an AI
     agent or a person reads BULK_RATIO times their own high, or SUSTAINED_RATIO times it
     for SUSTAINED_MS on end; wholesale reads of a store the
@@ -486,8 +483,8 @@ def _context_only(case: Case) -> str | None:
         return "trace"
     if rule == "baseline:bulk_data_read":
         return None if _bulk_beyond_own(case.finding, case.state.learned_days) else "hold"
-    if rule == SLOW_DELETES or (rule == BURST_DELETES and case.finding.explanation.get(BUSY)):
-        return "hold" if not case.finding.explanation.get("catastrophic") else None
+    if rule == SLOW_DELETES:
+        return "hold"
     return "note" if rule.startswith("context:") else None
 
 
