@@ -132,14 +132,27 @@ _CREATE = re.compile(r"^(Create|Run|Launch|PutObject$|Register|Restore|Import|Al
 # bucket young)
 _AMENDS = re.compile(r"(Tags?|Polic(y|ies)|Permission|Acl|Configuration|Attributes?|Grant)$")
 _IDENTITY_CREATES = frozenset({"CreateUser", "CreateRole", "CreateGroup", "CreateLoginProfile"})
-# what a create call makes something in, not what it makes: a log stream's group, an object's
-# bucket, a DB snapshot's database -- when the call names something else it made (fresh seed
-# 1125: an instance writing a function's logs made the function "created by it", and its first
-# UpdateFunctionCode on that production function was excused as work on its own new resource)
-_CONTAINER_KEYS = ("bucketName", "logGroupName", "dBInstanceIdentifier", "dBClusterIdentifier")
-# ... and what it makes something from, always: a snapshot's volume, an image's instance (the
-# new snapshot's id is only in the response)
-_SOURCE_KEYS = ("volumeId", "instanceId")
+# what a create call makes something in or from, by call -- never what it makes: a log
+# stream's group, an object's bucket, a snapshot's volume or database, an image's instance, a
+# restored database's snapshot (fresh seed 1125: an instance writing a function's logs made the
+# function "created by it", and its first UpdateFunctionCode on that production function was
+# excused as work on its own new resource). By call, because ingest names every identifier of a
+# request a resource: CreateDBInstance names its subnet group and key too, and makes the database
+_MADE_IN: dict[str, tuple[str, ...]] = {
+    "CreateLogStream": ("logGroupName",),
+    "PutObject": ("bucketName",),
+    "CopyObject": ("bucketName",),
+    "CreateMultipartUpload": ("bucketName",),
+    "CreateSnapshot": ("volumeId",),
+    "CreateSnapshots": ("instanceId",),
+    "CreateImage": ("instanceId",),
+    "CreateDBSnapshot": ("dBInstanceIdentifier",),
+    "CreateDBClusterSnapshot": ("dBClusterIdentifier",),
+    "CopyDBSnapshot": ("sourceDBSnapshotIdentifier",),
+    "CopySnapshot": ("sourceSnapshotId",),
+    "RestoreDBInstanceFromDBSnapshot": ("dBSnapshotIdentifier",),
+    "RestoreDBClusterFromSnapshot": ("snapshotIdentifier",),
+}
 _ONBOARDING = frozenset({"AddUserToGroup", "CreateLoginProfile"})
 _STACK_OPS = frozenset({"CreateStack", "UpdateStack", "DeleteStack", "ExecuteChangeSet"})
 _DELEGATING = "cloudformation.amazonaws.com"
@@ -285,7 +298,7 @@ class OrgMemory:
                 names |= {
                     str(field(params, k) or "") for k in ("userName", "roleName", "groupName")
                 }
-            names -= _containers(params, names)
+            names -= _made_in(event.action, params)
             if event.action == "CreateChangeSet" and field(params, "changeSetType") != "CREATE":
                 # a change set to an existing stack (UPDATE, CloudFormation's default) makes
                 # the change set, not the stack (fresh seed 1046: a deploy's change set made
@@ -714,13 +727,8 @@ def account_of(principal: str) -> str:
     return parts[4] if len(parts) > 5 and parts[4].isdigit() else ""
 
 
-def _containers(params: object, names: set[str]) -> set[str]:
-    """The names among `names` that a create call's parameters give as the source it creates
-    from (_SOURCE_KEYS), or as the place it creates in (_CONTAINER_KEYS) when it names something
-    else too: a call whose only resource is the bucket (CreateBucket) made the bucket."""
-
-    def named(keys: tuple[str, ...]) -> set[str]:
-        return {resource_name(str(field(params, key) or "")) for key in keys} - {""}
-
-    sources, parents = named(_SOURCE_KEYS), named(_CONTAINER_KEYS)
-    return (sources | (parents if names - parents else set())) & names
+def _made_in(action: str, params: object) -> set[str]:
+    """The names a create call's parameters give as what it makes something in or from
+    (_MADE_IN): not born by it."""
+    keys = _MADE_IN.get(action, ())
+    return {resource_name(str(field(params, key) or "")) for key in keys} - {""}

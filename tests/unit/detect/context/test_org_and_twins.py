@@ -202,6 +202,34 @@ def test_what_a_create_call_makes_something_in_is_not_its_birth() -> None:
     assert org.born("pr-7", later + 60_000) is not None
 
 
+def test_a_created_database_is_born_whatever_else_its_call_names() -> None:
+    """Review: ingest names every identifier of a request a resource, so CreateDBInstance names
+    its subnet group and key as well -- the database is still what it made, and deleting it an
+    hour later is clean-up. A database restored from a snapshot is born; the snapshot is not."""
+    org = OrgMemory()
+    create = {
+        "dBInstanceIdentifier": "orders-analytics",
+        "masterUsername": "admin",
+        "dBSubnetGroupName": "private",
+        "kmsKeyId": "alias/rds",
+    }
+    org.observe(call("CreateDBInstance", "rds", create, 0, **OPS))
+    delete = call(
+        "DeleteDBInstance", "rds", {"dBInstanceIdentifier": "orders-analytics"}, 60, **OPS
+    )
+    assert org.lasting(delete) == []
+    restore = {
+        "dBInstanceIdentifier": "orders-restored",
+        "dBSnapshotIdentifier": "orders-prod-backup",
+    }
+    org.observe(call("RestoreDBInstanceFromDBSnapshot", "rds", restore, 0, **OPS))
+    later = BASE_TIME.timestamp() * 1000 + 60_000
+    assert org.born("orders-restored", later) is not None
+    assert org.born("orders-prod-backup", later) is None
+    backup = {"dBSnapshotIdentifier": "orders-prod-backup"}
+    assert org.lasting(call("DeleteDBSnapshot", "rds", backup, 60, **OPS)) == ["orders-prod-backup"]
+
+
 def test_a_change_set_updating_a_stack_is_not_its_birth() -> None:
     """Fresh seed 1046: a deploy's change set on the existing stack prod-atlas made
     "prod-atlas" young, so a CI role's deletion of the /ecs/prod-atlas log group half an hour
