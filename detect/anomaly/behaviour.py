@@ -151,7 +151,6 @@ class BehaviourDetector:
             found.append(reads.new_store_reads(state, event, seen, new.store))
             found.append(reads.decrypt_burst(state, event))
             found.append(self._slow_reads.observe(state, event))
-            found.append(self._collection.observe(state, event, new.action))
             found.append(self._grant(state, event, new.action, new.prod_grant))
             found.append(self._region(state, event, record, new.region))
             found.append(self._self_grant(state, event, record, seen))
@@ -163,6 +162,9 @@ class BehaviourDetector:
             seen.denied_ms = event.event_time_ms
             found.append(self._refusals.denied_burst(state, event, own=seen.succeeded))
         found.append(self._refusals.session_start(state, event, record, denied=result == "denied"))
+        found.append(
+            self._collection.observe(state, event, new_action=new.action, ok=result == "ok")
+        )
         found.extend(context)
         return [f for f in found if f is not None]
 

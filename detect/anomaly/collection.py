@@ -15,6 +15,8 @@ BehaviourDetector.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from detect.anomaly.habit import WINDOW_MS, make_finding
 from detect.anomaly.tally import TallyBook, youth_margin
 from detect.features import PrincipalState, is_data_read
@@ -24,56 +26,92 @@ from ingest.events import AuditEvent
 __all__ = ["Collection"]
 
 RULE = "baseline:collection_after_discovery"
-# calls that ask what storage the account holds. Not a bucket's keys: `aws s3 sync` lists the
-# bucket it copies, and a pipeline's new step that syncs a bucket it always read is its work
-LISTING = frozenset({"ListBuckets", "ListDirectoryBuckets", "ListTables"})
+# calls that ask what storage the account holds: its buckets or tables, or every resource of a
+# type through the tagging, Cloud Control or Config APIs. Not a bucket's keys: `aws s3 sync`
+# lists the bucket it copies, and a pipeline's new step that syncs a bucket it always read is
+# its work
+LISTING = frozenset(
+    {
+        ("s3", "ListBuckets"),
+        ("s3", "ListDirectoryBuckets"),
+        ("dynamodb", "ListTables"),
+        ("tagging", "GetResources"),
+        ("cloudcontrolapi", "ListResources"),
+        ("config", "ListDiscoveredResources"),
+    }
+)
 AFTER_MS = 30 * 60_000  # reads this soon after the first listing are what it was for
 RATIO = 3.0  # times the workload's own busiest 10 minutes of reads (a learned high)...
-MIN_READS = 100  # ... and never fewer than this many in 10 minutes
+MIN_READS = 100  # ... and never fewer than this many in 10 minutes; over the whole AFTER_MS,
+PACED = 2.0  # this many times that bar (reads paced just under it for half an hour)
+
+
+@dataclass(slots=True)
+class _Armed:
+    """A workload's first successful listing, and its data reads since."""
+
+    ms: int
+    event_id: str
+    reads: int = 0
 
 
 class Collection:
-    """Per workload: when it first listed storage, and its data reads in 10 minutes since."""
+    """Per workload: when it first listed storage, and its data reads since."""
 
     def __init__(self) -> None:
-        self._listed: dict[str, tuple[int, str]] = {}  # principal -> (ms, event) of first listing
+        self._armed: dict[str, _Armed] = {}
+        # listing calls a workload made for the first time and was refused: its first
+        # successful one is still its first look (review: a refused listing first disarmed it)
+        self._refused: dict[str, set[str]] = {}
         self._reads = TallyBook(WINDOW_MS)
 
-    def observe(self, state: PrincipalState, event: AuditEvent, new_action: bool) -> Finding | None:
-        """Judge `event` (a successful call; `new_action`: the principal never made it)."""
+    def observe(
+        self, state: PrincipalState, event: AuditEvent, *, new_action: bool, ok: bool
+    ) -> Finding | None:
+        """Judge `event` (`new_action`: the principal never made this call before; `ok`: it
+        succeeded)."""
         if state.actor_kind != "service" or not state.mature:
             return None
-        at = event.event_time_ms
-        if new_action and event.action in LISTING:
-            self._listed.setdefault(state.key, (at, event.event_id))
+        at, key = event.event_time_ms, state.key
+        if (event.source.partition(".")[0], event.action) in LISTING:
+            refused = self._refused.get(key, set())
+            if ok and (new_action or event.action in refused) and key not in self._armed:
+                self._armed[key] = _Armed(at, event.event_id)
+            elif not ok and new_action:
+                self._refused.setdefault(key, set()).add(event.action)
             return None
-        listed = self._listed.get(state.key)
-        if listed is None or not is_data_read(event.source, event.action, event.error_code):
+        armed = self._armed.get(key)
+        if armed is None or not ok or not is_data_read(event.source, event.action, ""):
             return None
-        if at - listed[0] > AFTER_MS:
-            del self._listed[state.key]
+        if at - armed.ms > AFTER_MS:
+            del self._armed[key]
+            self._reads.forget(key)
             return None
-        tally = self._reads.get(state.key)
+        tally = self._reads.get(key)
         count = tally.add(at, event.event_id, event.event_id)
+        armed.reads += 1
         usual = state.high.get("data_reads_10m", 0.0)
         bar = max(MIN_READS, RATIO * youth_margin(state.learned_days) * usual)
-        if count < bar:
+        if count < bar and armed.reads < PACED * bar:
             return None
         return make_finding(
             state,
             event,
             RULE,
             "high",
-            f"{count:g} objects or items read in 10 min (usual up to {usual:g}), minutes after "
-            "this workload first listed the account's storage -- something it never did",
-            ids=(listed[1], *tally.ids()),
-            first_ms=min(listed[0], tally.first_ms()),
+            f"{armed.reads:g} objects or items read in {(at - armed.ms) // 60_000 + 1} min "
+            f"({count:g} in the last 10; usual up to {usual:g} in 10), after this workload "
+            "first listed the account's storage -- something it never did",
+            ids=(armed.event_id, *tally.ids()),
+            first_ms=armed.ms,
             explanation={
                 "data_reads_10m": {"value": count, "baseline": usual, "threshold": bar},
-                "first_listing": {"event_id": listed[1], "ms_before": at - listed[0]},
+                "reads_since_listing": {"value": armed.reads, "threshold": PACED * bar},
+                "first_listing": {"event_id": armed.event_id, "ms_before": at - armed.ms},
             },
         )
 
     def forget(self, principal: str) -> None:
-        self._listed.pop(principal, None)
+        self._armed.pop(principal, None)
+        self._refused.pop(principal, None)
         self._reads.forget(principal)

@@ -124,3 +124,38 @@ def test_a_person_listing_and_downloading_is_judged_by_the_other_checks() -> Non
     """The console lists the buckets on every visit: a person's first listing is no sign."""
     pull = _reads(TODAY + timedelta(minutes=1), 150, 8, PERSON)
     assert RULE not in _rules([*_days(PERSON), *_listing(TODAY, PERSON), *pull])
+
+
+def test_a_refused_listing_first_does_not_disarm_it() -> None:
+    """Review: a listing refused first (a bad argument) made the call one the workload "had
+    made", so the successful listing after it was no news."""
+    refused = make_event(
+        eventName="ListBuckets",
+        eventSource="s3.amazonaws.com",
+        errorCode="InvalidArgument",
+        errorMessage="Invalid Argument",
+        at=TODAY - timedelta(seconds=30),
+        **WORKLOAD,
+    )
+    pull = _reads(TODAY + timedelta(minutes=1), 150, 8, WORKLOAD)
+    assert RULE in _rules([*_days(WORKLOAD), refused, *_listing(TODAY, WORKLOAD), *pull])
+
+
+def test_listing_through_the_tagging_api_counts() -> None:
+    """Every bucket of the account through the Resource Groups Tagging API is the same look."""
+    tagging = make_event(
+        eventName="GetResources",
+        eventSource="tagging.amazonaws.com",
+        requestParameters={"resourceTypeFilters": ["s3"]},
+        at=TODAY,
+        **WORKLOAD,
+    )
+    pull = _reads(TODAY + timedelta(minutes=1), 150, 8, WORKLOAD)
+    assert RULE in _rules([*_days(WORKLOAD), tagging, *pull])
+
+
+def test_reads_paced_under_the_ten_minute_bar_for_half_an_hour_page() -> None:
+    """Review: reads paced over the half hour after the listing, ~90 in any ten minutes, stay
+    under the bar of 100; twice the bar since the listing pages."""
+    pull = _reads(TODAY + timedelta(minutes=1), 250, 28, WORKLOAD)
+    assert RULE in _rules([*_days(WORKLOAD), *_listing(TODAY, WORKLOAD), *pull])
