@@ -51,7 +51,12 @@ class Handover:
         self.org = org
 
     def passed_role(
-        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: Seen
+        self,
+        state: PrincipalState,
+        event: AuditEvent,
+        record: Mapping[str, Any],
+        seen: Seen,
+        new_action: bool = False,
     ) -> Finding | None:
         """New compute handed a role that is another identity (iam:PassRole escalation): a
         function, instance or task created with a person's, an AI agent's, a permission
@@ -71,7 +76,7 @@ class Handover:
             if value in seen.passed:
                 continue
             if role_of(event.principal) == role:
-                held = self._own_role(state, event, record, role, seen)
+                held = self._own_role(state, event, record, role, seen, new_action)
                 if len(seen.passed) < MAX_VALUES:
                     seen.passed.add(value)  # the first time is judged; after it, its way
                 if held is not None:
@@ -136,6 +141,7 @@ class Handover:
         record: Mapping[str, Any],
         role: tuple[str, str],
         seen: Seen,
+        new_action: bool,
     ) -> Finding | None:
         """An AI agent creating a function -- or launching an instance -- with its own role:
         code that keeps running with the agent's permissions after its session ends, where
@@ -148,9 +154,15 @@ class Handover:
         time. (A person's own role is an Identity Center or a federated one, which no function
         can be given.) A workload's function under its own role is judged the same way: code
         that outlives the host or task whose credentials made it (fresh seed 1111: an instance
-        role listed roles, created a function with its own role and invoked it 26 s later). Its
-        instance launches are not: a build controller starts runners with its own profile."""
+        role listed roles, created a function with its own role and invoked it 26 s later) --
+        when the call itself is new to it (`new_action`): a deploy pipeline that creates
+        functions is judged by what it hands them, and its habit is in the trained profile,
+        which a restart keeps (the hand-overs remembered in `seen` are not: review). Its
+        instance launches are not judged: a build controller starts runners with its own
+        profile."""
         if state.actor_kind not in ("agent", "service") or not state.mature:
+            return None
+        if state.actor_kind == "service" and not new_action:
             return None
         who = "the agent" if state.actor_kind == "agent" else "the workload"
         why = f"code that runs with {who}'s permissions outside its sessions"

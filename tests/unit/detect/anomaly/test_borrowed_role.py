@@ -208,6 +208,17 @@ def test_a_workload_creating_and_running_a_function_with_its_own_role_pages() ->
     assert opened([*_history(), own, _invoke("maint-3eadfc", 20, **CI)]) == []
 
 
+def test_a_pipeline_that_creates_functions_is_judged_by_the_roles_it_hands_them() -> None:
+    """Review: a deploy job creating its migrator under its own role and running it paged once
+    per restart of Leash (the hand-overs it remembers live in memory). A workload whose days
+    hold CreateFunction calls (its functions' own roles) makes functions for a living."""
+    deploys = [_lambda_assumes("catalog-exec", BASE_TIME)]
+    deploys += [_create_function("catalog-exec", at_hours=-24 * day - 20, **CI) for day in (1, 2)]
+    own = _create_function("gha-catalog-deploy", **CI)
+    run = _invoke("maint-3eadfc", 0.4, **CI)
+    assert opened([*_history(), *deploys, own, run]) == []
+
+
 def test_an_agent_that_tests_functions_under_its_own_role_every_day_does_it_by_habit() -> None:
     """The first create-and-run pages; the same loop the days after is how this agent works."""
     events = list(_history())
