@@ -155,7 +155,9 @@ class BehaviourDetector:
             found.append(self._region(state, event, record, new.region))
             found.append(self._self_grant(state, event, record, seen))
             found.append(self._console(state, event, record, new, seen))
-            found.append(self._handover.passed_role(state, event, record, seen, new.action))
+            found.append(
+                self._handover.passed_role(state, event, record, seen, new_action=new.action)
+            )
             found.append(self._handover.runs_borrowed(state, event, record, seen))
             found.append(self._discovery_burst(state, event, new))
         elif result == "denied":

@@ -74,9 +74,11 @@ class Collection:
             return None
         at, key = event.event_time_ms, state.key
         if (event.source.partition(".")[0], event.action) in LISTING:
-            refused = self._refused.get(key, set())
-            if ok and (new_action or event.action in refused) and key not in self._armed:
-                self._armed[key] = _Armed(at, event.event_id)
+            armed = self._armed.get(key)
+            first = new_action or event.action in self._refused.get(key, ())
+            if ok and first and (armed is None or at - armed.ms > AFTER_MS):
+                self._armed[key] = _Armed(at, event.event_id)  # (a stale one's reads are gone)
+                self._reads.forget(key)
             elif not ok and new_action:
                 self._refused.setdefault(key, set()).add(event.action)
             return None

@@ -56,7 +56,8 @@ class Handover:
         event: AuditEvent,
         record: Mapping[str, Any],
         seen: Seen,
-        new_action: bool = False,
+        *,
+        new_action: bool,
     ) -> Finding | None:
         """New compute handed a role that is another identity (iam:PassRole escalation): a
         function, instance or task created with a person's, an AI agent's, a permission
@@ -76,7 +77,7 @@ class Handover:
             if value in seen.passed:
                 continue
             if role_of(event.principal) == role:
-                held = self._own_role(state, event, record, role, seen, new_action)
+                held = self._own_role(state, event, record, role, seen, new_action=new_action)
                 if len(seen.passed) < MAX_VALUES:
                     seen.passed.add(value)  # the first time is judged; after it, its way
                 if held is not None:
@@ -141,6 +142,7 @@ class Handover:
         record: Mapping[str, Any],
         role: tuple[str, str],
         seen: Seen,
+        *,
         new_action: bool,
     ) -> Finding | None:
         """An AI agent creating a function -- or launching an instance -- with its own role:

@@ -159,3 +159,18 @@ def test_reads_paced_under_the_ten_minute_bar_for_half_an_hour_page() -> None:
     under the bar of 100; twice the bar since the listing pages."""
     pull = _reads(TODAY + timedelta(minutes=1), 250, 28, WORKLOAD)
     assert RULE in _rules([*_days(WORKLOAD), *_listing(TODAY, WORKLOAD), *pull])
+
+
+def test_a_later_first_listing_arms_it_again() -> None:
+    """A listing long ago that no reads followed does not keep a later first look from
+    counting (review of the stale entry)."""
+    tagging = make_event(
+        eventName="GetResources",
+        eventSource="tagging.amazonaws.com",
+        requestParameters={"resourceTypeFilters": ["s3"]},
+        at=TODAY,
+        **WORKLOAD,
+    )
+    early = _listing(TODAY - timedelta(hours=2), WORKLOAD)[:1]
+    pull = _reads(TODAY + timedelta(minutes=1), 150, 8, WORKLOAD)
+    assert RULE in _rules([*_days(WORKLOAD), *early, tagging, *pull])
