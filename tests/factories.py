@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from detect.engine import DetectionEngine
 from detect.features import PrincipalProfile, PrincipalState
+from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent, Normalizer
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -116,3 +118,14 @@ def user_event(user: str, action: str, params: dict[str, object], minutes: float
         userAgent="aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
         at=BASE_TIME + timedelta(days=10, minutes=minutes),
     )
+
+
+def alert_rules(events: list[AuditEvent]) -> set[str]:
+    """The rules of every alert the events opened or grew, through an engine with the packaged
+    rules, one event at a time (as the detector sees a stream)."""
+    engine = DetectionEngine(rules=load_rules())
+    found: set[str] = set()
+    for event in events:
+        for _, alert in engine.process([event]).changes:
+            found.update(alert.rules)
+    return found

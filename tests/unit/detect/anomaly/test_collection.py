@@ -11,23 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from detect.anomaly.collection import AFTER_MS, RULE
-from detect.engine import DetectionEngine
-from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
-from tests.factories import BASE_TIME, make_event
+from tests.factories import BASE_TIME, alert_rules, make_event
+from tests.unit.detect.anomaly.test_slowreads import PERSON  # an IAM user at the CLI
 
 WORKLOAD = {"role": "prod-orders-task", "session": "ecs-task", "userAgent": "Boto3/1.34.8"}
-PERSON = {
-    "userIdentity": {
-        "type": "IAMUser",
-        "arn": "arn:aws:iam::123456789012:user/zoe",
-        "accountId": "123456789012",
-        "userName": "zoe",
-        "principalId": "AIDAEXAMPLE",
-    },
-    "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
-    "sourceIPAddress": "96.82.134.157",
-}
 DAY = timedelta(days=1)
 TODAY = BASE_TIME + 4 * DAY + timedelta(hours=14)
 
@@ -71,59 +59,49 @@ def _days(who: dict[str, Any], *, listing: bool = False) -> list[AuditEvent]:
     return sorted(days, key=lambda e: e.event_time_ms)
 
 
-def _rules(events: list[AuditEvent]) -> set[str]:
-    """The rules of every alert the events opened or grew."""
-    engine = DetectionEngine(rules=load_rules())
-    found: set[str] = set()
-    for event in events:
-        for _, alert in engine.process([event]).changes:
-            found.update(alert.rules)
-    return found
-
-
 def test_a_workloads_first_listing_then_bulk_reads_page() -> None:
     pull = _reads(TODAY + timedelta(minutes=1), 150, 8, WORKLOAD)
     events = [*_days(WORKLOAD), *_listing(TODAY, WORKLOAD), *pull]
     assert events[0].actor_kind == "service"
-    assert RULE in _rules(events)
+    assert RULE in alert_rules(events)
 
 
 def test_the_same_reads_without_the_listing_wait_for_a_second_sign() -> None:
     """150 reads in 8 minutes, 25x its high: a workload's surge alone is held (a quarter-end
     batch), so nothing pages."""
-    assert _rules([*_days(WORKLOAD), *_reads(TODAY, 150, 8, WORKLOAD)]) == set()
+    assert alert_rules([*_days(WORKLOAD), *_reads(TODAY, 150, 8, WORKLOAD)]) == set()
 
 
 def test_a_workload_that_lists_every_day_is_doing_its_job() -> None:
     pull = _reads(TODAY + timedelta(minutes=1), 150, 8, WORKLOAD)
     events = [*_days(WORKLOAD, listing=True), *_listing(TODAY, WORKLOAD), *pull]
-    assert RULE not in _rules(events)
+    assert RULE not in alert_rules(events)
 
 
 def test_its_usual_reads_after_a_first_listing_are_its_work() -> None:
     """A new release that lists its bucket once, then reads as it always did (and a few more:
     under MIN_READS), pages nothing."""
     pull = _reads(TODAY + timedelta(minutes=1), 60, 8, WORKLOAD)
-    assert _rules([*_days(WORKLOAD), *_listing(TODAY, WORKLOAD), *pull]) == set()
+    assert alert_rules([*_days(WORKLOAD), *_listing(TODAY, WORKLOAD), *pull]) == set()
 
 
 def test_a_pipelines_first_sync_of_a_bucket_it_reads_is_its_work() -> None:
     """`aws s3 sync` lists the bucket's keys, then copies them: a new step of a pipeline, not a
     look at what the account holds."""
     sync = [_listing(TODAY, WORKLOAD)[1], *_reads(TODAY + timedelta(minutes=1), 150, 8, WORKLOAD)]
-    assert RULE not in _rules([*_days(WORKLOAD), *sync])
+    assert RULE not in alert_rules([*_days(WORKLOAD), *sync])
 
 
 def test_reads_long_after_the_listing_are_judged_alone() -> None:
     later = TODAY + timedelta(milliseconds=AFTER_MS) + timedelta(minutes=5)
     events = [*_days(WORKLOAD), *_listing(TODAY, WORKLOAD), *_reads(later, 150, 8, WORKLOAD)]
-    assert RULE not in _rules(events)
+    assert RULE not in alert_rules(events)
 
 
 def test_a_person_listing_and_downloading_is_judged_by_the_other_checks() -> None:
     """The console lists the buckets on every visit: a person's first listing is no sign."""
     pull = _reads(TODAY + timedelta(minutes=1), 150, 8, PERSON)
-    assert RULE not in _rules([*_days(PERSON), *_listing(TODAY, PERSON), *pull])
+    assert RULE not in alert_rules([*_days(PERSON), *_listing(TODAY, PERSON), *pull])
 
 
 def test_a_refused_listing_first_does_not_disarm_it() -> None:
@@ -138,7 +116,7 @@ def test_a_refused_listing_first_does_not_disarm_it() -> None:
         **WORKLOAD,
     )
     pull = _reads(TODAY + timedelta(minutes=1), 150, 8, WORKLOAD)
-    assert RULE in _rules([*_days(WORKLOAD), refused, *_listing(TODAY, WORKLOAD), *pull])
+    assert RULE in alert_rules([*_days(WORKLOAD), refused, *_listing(TODAY, WORKLOAD), *pull])
 
 
 def test_listing_through_the_tagging_api_counts() -> None:
@@ -151,14 +129,14 @@ def test_listing_through_the_tagging_api_counts() -> None:
         **WORKLOAD,
     )
     pull = _reads(TODAY + timedelta(minutes=1), 150, 8, WORKLOAD)
-    assert RULE in _rules([*_days(WORKLOAD), tagging, *pull])
+    assert RULE in alert_rules([*_days(WORKLOAD), tagging, *pull])
 
 
 def test_reads_paced_under_the_ten_minute_bar_for_half_an_hour_page() -> None:
     """Review: reads paced over the half hour after the listing, ~90 in any ten minutes, stay
     under the bar of 100; twice the bar since the listing pages."""
     pull = _reads(TODAY + timedelta(minutes=1), 250, 28, WORKLOAD)
-    assert RULE in _rules([*_days(WORKLOAD), *_listing(TODAY, WORKLOAD), *pull])
+    assert RULE in alert_rules([*_days(WORKLOAD), *_listing(TODAY, WORKLOAD), *pull])
 
 
 def test_a_later_first_listing_arms_it_again() -> None:
@@ -173,4 +151,4 @@ def test_a_later_first_listing_arms_it_again() -> None:
     )
     early = _listing(TODAY - timedelta(hours=2), WORKLOAD)[:1]
     pull = _reads(TODAY + timedelta(minutes=1), 150, 8, WORKLOAD)
-    assert RULE in _rules([*_days(WORKLOAD), *early, tagging, *pull])
+    assert RULE in alert_rules([*_days(WORKLOAD), *early, tagging, *pull])

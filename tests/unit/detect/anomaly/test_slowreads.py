@@ -10,10 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from detect.engine import DetectionEngine
-from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
-from tests.factories import BASE_TIME, make_event
+from tests.factories import BASE_TIME, alert_rules, make_event
 
 PERSON = {
     "userIdentity": {
@@ -57,19 +55,9 @@ def _days(who: dict[str, Any]) -> list[AuditEvent]:
     ]
 
 
-def _rules(events: list[AuditEvent]) -> set[str]:
-    """The rules of every alert the events opened or grew."""
-    engine = DetectionEngine(rules=load_rules())
-    found: set[str] = set()
-    for event in events:
-        for _, alert in engine.process([event]).changes:
-            found.update(alert.rules)
-    return found
-
-
 def test_a_persons_reads_at_five_times_their_busiest_six_hours_page() -> None:
     pull = _reads(BASE_TIME + 4 * DAY + timedelta(hours=9), 900, 120, PERSON)  # ~75 / 10 min
-    assert RULE in _rules([*_days(PERSON), *pull])
+    assert RULE in alert_rules([*_days(PERSON), *pull])
 
 
 def test_the_bar_is_five_times_the_busiest_six_hours() -> None:
@@ -77,9 +65,9 @@ def test_the_bar_is_five_times_the_busiest_six_hours() -> None:
     day of 2.5x (the most any person's benign day reached on 20 worlds was 2.6x), or 640 reads,
     does not page; 700 does."""
     at = BASE_TIME + 4 * DAY + timedelta(hours=9)
-    assert RULE not in _rules([*_days(PERSON), *_reads(at, 300, 120, PERSON)])
-    assert RULE not in _rules([*_days(PERSON), *_reads(at, 640, 120, PERSON)])
-    assert RULE in _rules([*_days(PERSON), *_reads(at, 700, 120, PERSON)])
+    assert RULE not in alert_rules([*_days(PERSON), *_reads(at, 300, 120, PERSON)])
+    assert RULE not in alert_rules([*_days(PERSON), *_reads(at, 640, 120, PERSON)])
+    assert RULE in alert_rules([*_days(PERSON), *_reads(at, 700, 120, PERSON)])
 
 
 def test_an_athena_querys_reads_are_the_services_scan() -> None:
@@ -93,7 +81,7 @@ def test_an_athena_querys_reads_are_the_services_scan() -> None:
         sourceIPAddress="athena.amazonaws.com",
         userAgent="athena.amazonaws.com",
     )
-    assert RULE not in _rules([*_days(PERSON), *scan])
+    assert RULE not in alert_rules([*_days(PERSON), *scan])
 
 
 def test_a_backfill_hours_late_joins_no_window() -> None:
@@ -101,11 +89,11 @@ def test_a_backfill_hours_late_joins_no_window() -> None:
     at = BASE_TIME + 4 * DAY + timedelta(hours=15)
     today = _reads(at, 400, 60, PERSON)
     late = _reads(at - timedelta(hours=10), 400, 60, PERSON)
-    assert RULE not in _rules([*_days(PERSON), *today, *late])
+    assert RULE not in alert_rules([*_days(PERSON), *today, *late])
 
 
 def test_a_workloads_surge_is_left_to_the_ten_minute_checks() -> None:
     """A batch job's quarter-end reads several times its usual: not this detector's call."""
     pull = _reads(BASE_TIME + 4 * DAY + timedelta(hours=9), 900, 120, WORKLOAD)
     assert pull[0].actor_kind == "service"
-    assert RULE not in _rules([*_days(WORKLOAD), *pull])
+    assert RULE not in alert_rules([*_days(WORKLOAD), *pull])
