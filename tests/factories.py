@@ -64,6 +64,24 @@ def make_record(**overrides: Any) -> dict[str, Any]:
     return record
 
 
+def object_reads(
+    start: datetime, count: int, minutes: float, bucket: str, who: dict[str, Any], **extra: Any
+) -> list[AuditEvent]:
+    """`count` GetObject calls on objects of `bucket` by `who` (make_event's principal keywords,
+    with `extra` over them), spread evenly over `minutes` from `start`."""
+    step = minutes * 60 / count
+    return [
+        make_event(
+            eventName="GetObject",
+            eventSource="s3.amazonaws.com",
+            requestParameters={"bucketName": bucket, "key": f"q/{i}.csv"},
+            at=start + timedelta(seconds=step * i),
+            **(who | extra),
+        )
+        for i in range(count)
+    ]
+
+
 def db_deletes(start: datetime, count: int, *, first: int = 0) -> list[dict[str, Any]]:
     """`count` records of deploy-agent deleting production databases `prod-db-<first>`… one
     second apart from `start`: the destructive burst the response tests page on."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from detect.anomaly.collection import AFTER_MS, RULE
 from ingest.events import AuditEvent
-from tests.factories import BASE_TIME, alert_rules, make_event
+from tests.factories import BASE_TIME, alert_rules, make_event, object_reads
 from tests.unit.detect.anomaly.test_slowreads import PERSON  # an IAM user at the CLI
 
 WORKLOAD = {"role": "prod-orders-task", "session": "ecs-task", "userAgent": "Boto3/1.34.8"}
@@ -21,18 +21,7 @@ TODAY = BASE_TIME + 4 * DAY + timedelta(hours=14)
 
 
 def _reads(start: datetime, count: int, minutes: float, who: dict[str, Any]) -> list[AuditEvent]:
-    """`count` GetObject calls by key, spread evenly over `minutes` from `start`."""
-    step = minutes * 60 / count
-    return [
-        make_event(
-            eventName="GetObject",
-            eventSource="s3.amazonaws.com",
-            requestParameters={"bucketName": "acme-datalake-finance", "key": f"in/{i}.avro"},
-            at=start + timedelta(seconds=step * i),
-            **who,
-        )
-        for i in range(count)
-    ]
+    return object_reads(start, count, minutes, "acme-datalake-finance", who)
 
 
 def _listing(at: datetime, who: dict[str, Any]) -> list[AuditEvent]:

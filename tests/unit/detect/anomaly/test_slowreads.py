@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ingest.events import AuditEvent
-from tests.factories import BASE_TIME, alert_rules, make_event
+from tests.factories import BASE_TIME, alert_rules, object_reads
 
 PERSON = {
     "userIdentity": {
@@ -32,18 +32,7 @@ RULE = "baseline:slow_data_read"
 def _reads(
     start: datetime, count: int, minutes: float, who: dict[str, Any], **extra: Any
 ) -> list[AuditEvent]:
-    """`count` GetObject calls spread evenly over `minutes` from `start`."""
-    step = minutes * 60 / count
-    return [
-        make_event(
-            eventName="GetObject",
-            eventSource="s3.amazonaws.com",
-            requestParameters={"bucketName": "acme-finance-reports", "key": f"q/{i}.csv"},
-            at=start + timedelta(seconds=step * i),
-            **(who | extra),
-        )
-        for i in range(count)
-    ]
+    return object_reads(start, count, minutes, "acme-finance-reports", who, **extra)
 
 
 def _days(who: dict[str, Any]) -> list[AuditEvent]:
