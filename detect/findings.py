@@ -55,8 +55,11 @@ UNUSED_REGION = "a region the organisation does not use"
 # three unused regions touches five regions in ten minutes) are one fact, not two signs
 RESTATES = {UNUSED_REGION: frozenset({"baseline:region_spread"})}
 # findings whose whole point is where the call came from: a note that the network is new to the
-# principal says it again, and is no second sign for them
-SOURCE_RULES = frozenset({"baseline:console_new_network"})
+# principal says it again, and is no second sign for them -- nor for the secrets read right after
+# a sign-in from that network, which the finding counts because of it (fresh seed 1138: a person
+# on her third day signed in with MFA from home and read five secrets at her usual pace; the
+# sign-in's own "new network" note corroborated them and paged)
+SOURCE_RULES = frozenset({"baseline:console_new_network", "baseline:console_secrets"})
 # a context note's flag: its only news is the console (a browser) on a known network. The console
 # reads for the page it shows -- dozens of calls a view -- so more reads than usual through it is
 # what a person's first console day looks like (seed 980: a developer's first Parameter Store

@@ -266,16 +266,26 @@ class BehaviourDetector:
         session reads next from there are a sign (SecretReads.console_secrets): a phished or
         hijacked SSO session (seed 976: a read-only user's sign-in from a Tor exit, then eleven
         secrets in two minutes -- she never read one before)."""
-        if event.action != "ConsoleLogin" or not state.mature:
+        if event.action != "ConsoleLogin":
+            return None
+        with_mfa = str(lookup(record, "additionalEventData", "MFAUsed") or "").lower() != "no"
+        if not state.mature:
             return None
         if not new.net or len(state.seen["net"]) <= 1:
             return None  # (this event's network is in the set already: observe() ran)
-        with_mfa = str(lookup(record, "additionalEventData", "MFAUsed") or "").lower() != "no"
         # a network nobody here works from, for a person seen on enough days to know theirs
         strange = state.active_days > CONSOLE_KNOWN_DAYS and not self.org.shared_network(
             new.net, state.key
         )
         finding = None
+        # Without MFA is news only from a person whose sign-ins had it (or who never signed in
+        # to the console): one without an MFA device signs in without it at home and on trips
+        # alike (seeds 1058, 1133: a trip paged alone). For that person it waits for a second
+        # sign like any sign-in from a new network. One earlier sign-in without MFA makes it
+        # the person's habit -- a trade for precision.
+        habit = not with_mfa and self.org.signed_in_without_mfa(
+            event.principal_key, event.event_time_ms, state.seen["signin"]
+        )
         if not with_mfa:
             finding = make_finding(
                 state,
@@ -286,7 +296,7 @@ class BehaviourDetector:
                 f"({event.source_ip})",
                 explanation={"ip": event.source_ip, "network": new.net},
             )
-            if strange:
+            if strange and not habit:
                 return finding
         # Without MFA: a network colleagues work from (the office, the VPN), or a person seen on
         # too few days to know their networks yet (a young install: home on day two, a trip on

@@ -20,7 +20,7 @@ from detect.anomaly.habit import (
 )
 from detect.anomaly.tally import Tally, TallyBook, threshold
 from detect.context.org import OrgMemory
-from detect.features import DAY_MS, PrincipalState, client_of, store_of
+from detect.features import DAY_MS, NON_PROD_NAME_RE, PrincipalState, client_of, store_of
 from detect.findings import Finding
 from detect.rules.record import field as lookup
 from ingest.events import AuditEvent
@@ -36,9 +36,7 @@ FAST_SWEEP_INSTALL_MS = 30_000
 # ... unless every secret in it is named for a non-production environment: a coding agent
 # working in dev and staging reads their configuration by the dozen on its first day (seeds
 # 797, 801); its own days judge that, and a sweep that reaches anything else is still swift
-_NON_PROD = re.compile(
-    r"(?i)(^|[^a-z0-9])(dev|development|staging|stage|stg|test|qa|sandbox)([^a-z0-9]|$)"
-)
+_NON_PROD = re.compile(NON_PROD_NAME_RE)
 DECRYPT_FLOORS = {"agent": 60, "human": 30, "service": 1000}  # KMS Decrypt calls in 10 min
 SECRET_READS = {
     ("secretsmanager", "GetSecretValue"): ("secretId",),

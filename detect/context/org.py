@@ -14,7 +14,7 @@ import dataclasses
 import functools
 import re
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -499,9 +499,15 @@ class OrgMemory:
         failures = self._failed_sign_ins.get(principal_key, ())
         return sum(1 for ms in failures if 0 <= at_ms - ms <= window_ms)
 
-    def signed_in_without_mfa(self, principal_key: str, before_ms: int) -> bool:
+    def signed_in_without_mfa(
+        self, principal_key: str, before_ms: int, trained: Collection[str] = ()
+    ) -> bool:
         """This person signed in to the console without MFA before: theirs has no MFA device,
-        and one more such sign-in says nothing new (where it comes from still may)."""
+        and one more such sign-in says nothing new (where it comes from still may). `trained`:
+        the person's "signin" seen values from the trained history (detect.anomaly.history),
+        which still know after a restart emptied this memory."""
+        if "no-mfa" in trained:
+            return True
         first = self._no_mfa.get(principal_key)
         return first is not None and first < before_ms
 

@@ -82,9 +82,10 @@ HOUR_MS = 3_600_000
 SUSTAINED_RATIO = {"agent": (5.0, 10.0), "human": (5.0, 20.0)}
 SUSTAINED_MS = 40 * 60_000
 FIRST_GRANT = "baseline:first_access_grant"  # a way into code or a host the principal never used
+DESTRUCTIVE_BURST = "baseline:destructive_burst"
 PERSON_HELD = frozenset(
     {
-        "baseline:destructive_burst",  # any deletes, scratch ones too: lasting ones page alone
+        DESTRUCTIVE_BURST,  # any deletes, scratch ones too: lasting ones page alone
         "baseline:new_sensitive_actions",
         "baseline:privilege_burst",
         FIRST_GRANT,
@@ -142,6 +143,7 @@ class Triage:
             ("an AI agent refused while it explores", _agent_refused),
             ("a mistyped password", self._failed_sign_in),
             ("volume or novelty alone is not an incident", _context_only),
+            ("deletes outside production only", _scratch_burst),
             ("weak forest score", _weak_forest),
             ("routine action for this principal", self._routine),
             ("a generic Sigma rule below its solo level", self._lesser_sigma),
@@ -224,7 +226,9 @@ class Triage:
         event = case.event
         return (
             "trace"
-            if self.org.signed_in_without_mfa(event.principal_key, event.event_time_ms)
+            if self.org.signed_in_without_mfa(
+                event.principal_key, event.event_time_ms, case.state.seen["signin"]
+            )
             else None
         )
 
@@ -459,6 +463,18 @@ def _on_behalf(case: Case) -> str | None:
     if case.finding.principal == event.principal_key and delegated(event):
         return "trace"
     return None
+
+
+def _scratch_burst(case: Case) -> str | None:
+    """An AI agent's or a workload's burst of deletes, every one of them of dev, staging or
+    temporary things and none of a resource meant to last (objects, items, a dev stack): its
+    busiest hour of clean-up, not destruction (fresh seeds 1129, 1138: coding agents deleting
+    11 and 22 dev and staging objects in ten minutes, two to three times their usual, paged
+    critical). It waits for a second sign, as a person's burst does (PERSON_HELD). One
+    production-named or lasting delete in the window, and it pages as before."""
+    if case.finding.rule != DESTRUCTIVE_BURST or case.finding.actor_kind == "human":
+        return None
+    return "hold" if case.state.scratch_window() else None
 
 
 def _immature(case: Case) -> str | None:

@@ -39,6 +39,11 @@ EPHEMERAL_NAME_RE = (
     r"(?i)(^|[^a-z0-9])(pr-?\d+|preview|test|tests|testing|tmp|temp|scratch|sandbox|dev|"
     r"ephemeral|e2e|it|ci|demo|poc|playground|review-\d+)([^a-z0-9]|$)"
 )
+# Names of a non-production environment (dev, staging, QA...): with EPHEMERAL_NAME_RE, what a
+# delete outside production touches
+NON_PROD_NAME_RE = (
+    r"(?i)(^|[^a-z0-9])(dev|development|staging|stage|stg|test|qa|sandbox)([^a-z0-9]|$)"
+)
 # Calls that hand someone a way in: new code, a shell, a pushed key, an instance's password.
 # A principal's first one on a production-named target is remembered like a production delete.
 GRANT_ACTIONS = frozenset(
@@ -118,6 +123,9 @@ class Bucket:
     creates: int = 0
     prod_destructive: int = 0
     lasting_destructive: int = 0  # successful deletes none of whose resources is EPHEMERAL
+    # deletes of a resource named for a non-production environment or as temporary (an
+    # object's bucket says so), none named for production (streaming only: training leaves 0)
+    scratch_destructive: int = 0
     data_reads: int = 0  # successful DATA_READ_ACTIONS calls
     new_action: int = 0
     new_service: int = 0

@@ -18,6 +18,7 @@ from detect.features.bucket import (
     ITEM_DELETES,
     MAX_BUCKET_IDS,
     MAX_BUCKET_NAMES,
+    NON_PROD_NAME_RE,
     PROD_RESOURCE_RE,
     SLOW_SLOT_MS,
     SLOW_SLOTS,
@@ -64,6 +65,9 @@ SEEN_DIMENSIONS = (
     "net",  # the /16 of IPv4 source addresses
     "client",  # the user agent's product (aws-cli, Boto3, Mozilla...)
     "store",  # buckets and tables whose data it read
+    # "mfa" / "no-mfa": how its successful console sign-ins were made -- from the trained
+    # history only (detect.anomaly.history); while streaming, OrgMemory keeps it
+    "signin",
 )
 FIRST_SEEN_PROD_DESTRUCTIVE = 1  # observe() flag: first time this action hits a prod-like name
 FIRST_SEEN_SENSITIVE = 2  # observe() flag: a never-seen privilege or defense-evasion action
@@ -71,6 +75,7 @@ FIRST_SEEN_SENSITIVE = 2  # observe() flag: a never-seen privilege or defense-ev
 _CREATE = re.compile(CREATE_ACTION_RE)
 _PROD = re.compile(PROD_RESOURCE_RE)
 _EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)
+_NON_PROD = re.compile(NON_PROD_NAME_RE)
 
 
 def source_of(event: AuditEvent) -> tuple[tuple[str, str], ...]:
@@ -351,6 +356,9 @@ class PrincipalState:
                 and event.action not in ITEM_DELETES
                 and not any(_EPHEMERAL.search(r) for r in event.resources)
             )
+            bucket.scratch_destructive += not prod and any(
+                _NON_PROD.search(r) or _EPHEMERAL.search(r) for r in event.resources
+            )
             if len(bucket.destructive_ids) < MAX_BUCKET_IDS:
                 bucket.destructive_ids.append(event.event_id)
         elif cls in ("privilege", "defense_evasion"):
@@ -405,6 +413,17 @@ class PrincipalState:
         if self.active_days < MATURE_DAYS:
             return False
         return self.hist_minutes >= MATURE_MINUTES or self.active_days >= MATURE_SCHEDULED_DAYS
+
+    def scratch_window(self) -> bool:
+        """Every delete of the current 10-minute window was outside production: of resources
+        named for a non-production environment or as temporary, none of them lasting (a dev
+        or staging bucket's objects; not a staging table)."""
+        deletes = scratch = lasting = 0
+        for b in self.buckets:
+            deletes += b.destructive
+            scratch += b.scratch_destructive
+            lasting += b.lasting_destructive
+        return deletes > 0 and scratch == deletes and not lasting
 
     def window_ids(self, kind: str) -> list[str]:
         """Event ids of the window's destructive ("destructive") or privilege/evasion events."""

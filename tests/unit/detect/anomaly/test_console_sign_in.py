@@ -174,10 +174,55 @@ def _days(user: str, ips: list[str], *, mfa: str = "No") -> list[AuditEvent]:
 
 
 def test_an_established_person_from_a_network_never_used_pages() -> None:
-    week = _days("erin", [OFFICE, HOME] * 4)
+    """Erin signed in with MFA from the office and home for a week; without it from a network
+    nobody here used, it is her password alone."""
+    week = _days("erin", [OFFICE, HOME] * 4, mfa="Yes")
     later = sign_in("erin", BASE_TIME + timedelta(days=8, hours=9), "45.9.148.201")
     found = [rule for _, rule in opened([*week, later], of=later)]
     assert found == ["baseline:console_new_network"]
+
+
+def test_one_who_never_uses_mfa_signing_in_from_a_new_network_waits_for_a_second_sign() -> None:
+    """Seeds 1058, 1133: a person with no MFA device (every sign-in without it) signed in from
+    a network nobody here used -- a trip, and nothing else happened -- and it paged alone.
+    Without MFA says nothing new for him: the new network waits for a second sign as one
+    with MFA does, and the secrets that session reads are that sign."""
+    week = _days("erin", [OFFICE, HOME] * 4)
+    at = BASE_TIME + timedelta(days=8, hours=9)
+    trip = sign_in("erin", at, "45.9.148.201")
+    assert opened([*week, trip]) == []
+    found = opened([*week, trip, *secret_reads("erin", at, "45.9.148.201", 10)], of=trip)
+    assert [rule for _, rule in found] == ["baseline:console_secrets"]
+
+
+def test_how_a_person_signs_in_is_known_from_the_trained_history() -> None:
+    """After a restart the trained profile says how the person signed in (the "signin" seen
+    values): one who signed in without MFA before waits; one whose sign-ins had MFA pages."""
+    at = BASE_TIME + timedelta(days=10)
+
+    def profile(how: str) -> PrincipalProfile:
+        return PrincipalProfile(
+            key=f"arn:aws:iam::{ACCOUNT}:user/erin",
+            actor_kind="human",
+            events=2_000,
+            minutes=600,
+            offhours=0,
+            destructive=0,
+            seen={"net": ("198.51.0.0/16", "203.0.0.0/16"), "signin": (how,)},
+            usual={},
+            high={},
+            first_ms=int(BASE_TIME.timestamp() * 1000),
+            last_ms=int(at.timestamp() * 1000) - 3_600_000,
+            active_days=10,
+        )
+
+    for how, expected in (("no-mfa", []), ("mfa", ["baseline:console_new_network"])):
+        erin = profile(how)
+        model = DetectionModel("test", 0, (), {}, {erin.key: erin}, {})
+        engine = DetectionEngine(rules=load_rules(), model=model)
+        engine.process(watched(10))
+        changes = engine.process([sign_in("erin", at, "45.9.148.201")]).changes
+        assert [a.rule for c, a in changes if c == "alert.opened"] == expected, how
 
 
 def test_a_person_seen_on_two_days_signing_in_from_a_second_network_waits() -> None:
@@ -196,8 +241,8 @@ def test_a_new_network_colleagues_sign_in_from_waits() -> None:
 
 def test_a_new_hire_is_excused_only_until_they_have_days_of_their_own() -> None:
     """A user an admin created signs in from wherever on their first day (onboarding); the
-    same user with days of sign-ins from the office and home, still in their first week, signing
-    in without MFA from a network never used pages like anyone (seed 772)."""
+    same user with days of sign-ins with MFA from the office and home, still in their first
+    week, signing in without it from a network never used pages like anyone (seed 772)."""
     admin = make_event(
         eventName="CreateUser",
         eventSource="iam.amazonaws.com",
@@ -208,7 +253,7 @@ def test_a_new_hire_is_excused_only_until_they_have_days_of_their_own() -> None:
     )
     first_day = sign_in("olsen", BASE_TIME + timedelta(hours=1), "45.9.148.201")
     assert opened([admin, *watched(4), first_day], of=first_day) == []
-    days = _days("olsen", [OFFICE, HOME, OFFICE, HOME])
+    days = _days("olsen", [OFFICE, HOME, OFFICE, HOME], mfa="Yes")  # MFA set up on day one
     abroad = sign_in("olsen", BASE_TIME + timedelta(days=5, hours=9), "86.146.170.221")
     found = [rule for _, rule in opened([admin, *days, abroad], of=abroad)]
     assert found == ["baseline:console_new_network"]
@@ -218,7 +263,7 @@ def test_a_network_only_paged_principals_used_vouches_for_nobody() -> None:
     """Two identities another incident's attacker used from one exit (a stolen SSO session and
     its identity-store user, both paged) do not make that network the organisation's: a user
     signing in from it without MFA pages (seed 764)."""
-    week = _days("rosa", [OFFICE, HOME] * 4)
+    week = _days("rosa", [OFFICE, HOME] * 4, mfa="Yes")
     exit_node = "109.70.100.34"
     attacker = [
         make_event(
@@ -278,6 +323,17 @@ def test_a_waiting_sign_in_from_a_new_network_pages_when_its_session_reads_secre
     assert [rule for _, rule in found] == ["baseline:console_secrets"]  # holding the sign-in
     assert opened([*first, trip, *secret_reads("aiko", at, "45.9.148.201", 4)]) == []
     assert opened([*first, trip, *secret_reads("aiko", at, OFFICE, 10)]) == []
+
+
+def test_a_young_persons_mfa_sign_in_from_home_and_secrets_read_there_wait() -> None:
+    """Fresh seed 1138: a person on her third day signed in with MFA from home (a network she
+    had not used yet) and read five secrets at her usual pace. The secrets wait for a second
+    sign; the sign-in's own note that the network is new is the reason they were counted, not
+    a second sign -- with it they paged."""
+    first = _days("lena", [OFFICE, OFFICE, OFFICE], mfa="Yes")
+    at = BASE_TIME + timedelta(days=3, hours=9)
+    home = [sign_in("lena", at, HOME, mfa="Yes"), *secret_reads("lena", at, HOME, 5)]
+    assert opened([*first, *home]) == []
 
 
 def test_a_sign_in_with_mfa_from_a_new_network_pages_when_its_session_reads_secrets() -> None:

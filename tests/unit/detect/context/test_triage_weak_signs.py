@@ -72,8 +72,55 @@ def test_a_persons_burst_of_deletes_waits_an_agents_pages() -> None:
     scratch = {"bucketName": "acme-staging-chat-reports", "key": "tmp/a.csv"}
     person = event("DeleteObject", "s3", scratch, **PERSON)
     assert assess("baseline:destructive_burst", person).tier == "hold"
-    agent = event("DeleteObject", "s3", scratch, **AGENT)
+    agent = event(
+        "DeleteObject", "s3", {"bucketName": "acme-chat-reports", "key": "a.csv"}, **AGENT
+    )
     assert assess("baseline:destructive_burst", agent).tier == "page"
+
+
+def burst_tier(deletes: list[AuditEvent]) -> str:
+    """The tier of a destructive burst raised on the last of `deletes` (all in one window)."""
+    state = mature_state(deletes[-1])
+    for e in deletes:
+        state.observe(e)
+    return (
+        Triage(org=OrgMemory())
+        .assess(
+            finding("baseline:destructive_burst", deletes[-1]), deletes[-1], state, routine=False
+        )
+        .tier
+    )
+
+
+def test_an_agents_burst_of_dev_and_staging_deletes_waits_one_production_delete_pages() -> None:
+    """Fresh seeds 1129, 1138: coding agents in their busiest hour deleted 11 and 22 objects of
+    dev and staging buckets in ten minutes and paged critical. Every delete outside production
+    and none of a resource meant to last: clean-up, held for a second sign. One object of a
+    production bucket among them, a staging table (it was meant to last), or objects of a
+    bucket whose name says nothing of its environment: the burst pages."""
+
+    def delete(action: str, source: str, params: dict[str, Any], minute: int) -> AuditEvent:
+        return make_event(
+            eventName=action,
+            eventSource=f"{source}.amazonaws.com",
+            requestParameters=params,
+            at=BASE_TIME + timedelta(days=10, minutes=minute),
+            **AGENT,
+        )
+
+    def objects(bucket: str, n: int, start: int = 0) -> list[AuditEvent]:
+        return [
+            delete("DeleteObject", "s3", {"bucketName": bucket, "key": f"out/{i}.csv"}, start + i)
+            for i in range(n)
+        ]
+
+    buckets = ("tyrell-staging-chat-reports", "tyrell-dev-payments-media")
+    clean_up = [*objects(buckets[0], 6), *objects(buckets[1], 5, 6)]
+    assert burst_tier(clean_up) == "hold"
+    assert burst_tier([*clean_up[:-1], *objects("tyrell-prod-ledger", 1, 10)]) == "page"
+    table = delete("DeleteTable", "dynamodb", {"tableName": "staging-orders"}, 9)
+    assert burst_tier([*clean_up[:-2], table, clean_up[-1]]) == "page"
+    assert burst_tier([*clean_up[:-1], *objects("tyrell-chat-reports", 1, 10)]) == "page"
 
 
 def test_a_person_in_many_regions_waits_an_agent_pages() -> None:
