@@ -35,7 +35,7 @@ class Seen:
     gpu_regions: set[str] = field(default_factory=set)  # regions it launched GPU instances in
     new_stores: dict[str, int] = field(default_factory=dict)  # store -> first read ms (new ones)
     denied_ms: int = -(10**15)  # latest denied call
-    passed: set[str] = field(default_factory=set)  # roles it handed to new compute
+    passed: set[str] = field(default_factory=set)  # "<service> <role>" it handed to new compute
     secrets: dict[str, int] = field(default_factory=dict)  # secret -> first read ms
     secrets_since: int | None = None  # when this process began remembering them
     # parameters a person read without decrypting them -> first read ms: they knew of them (only

@@ -293,6 +293,34 @@ def test_cloudformations_role_handed_to_a_new_function_pages() -> None:
     assert opened(events) == ["baseline:borrowed_role"]
 
 
+def test_a_role_handed_to_cloudformation_on_every_release_handed_to_a_function_pages() -> None:
+    """Fresh seed 1139: a CI role that hands CloudFormation its deployment role with every
+    change set created its first function with that role and invoked it 30 s later. Handing
+    the role over is its habit for CloudFormation, not for Lambda: the function pages. The
+    next change set is its habit still."""
+    releases = [
+        make_event(
+            eventName=action,
+            eventSource="cloudformation.amazonaws.com",
+            readOnly=False,
+            requestParameters={
+                "stackName": "reports",
+                "changeSetName": f"deploy-{day}",
+                "roleARN": f"arn:aws:iam::{ACCOUNT}:role/cfn-exec-role",
+            },
+            at=BASE_TIME + day * DAY + timedelta(hours=6),
+            **CI,
+        )
+        for day in range(4)
+        for action in ("CreateChangeSet", "CreateStack")
+    ]
+    history = [*_history(), *_cfn_role_history(), *releases]
+    assert opened([*history, _create_function("cfn-exec-role", at_hours=6)]) == [
+        "baseline:borrowed_role"
+    ]
+    assert opened([*history, _create_stack()]) == []
+
+
 def test_an_instance_launched_with_a_lambda_functions_role_pages() -> None:
     """AWS ran only Lambda code with the role: on an instance it is another workload's
     permissions on a host the caller controls. The same role for a new function is a deploy."""
