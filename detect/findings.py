@@ -14,6 +14,7 @@ __all__ = [
     "RESTATES",
     "SEVERITIES",
     "SOURCE_RULES",
+    "FROM_NEW_NETWORK",
     "TIERS",
     "UNUSED_REGION",
     "VOLUME_RULES",
@@ -55,11 +56,13 @@ UNUSED_REGION = "a region the organisation does not use"
 # three unused regions touches five regions in ten minutes) are one fact, not two signs
 RESTATES = {UNUSED_REGION: frozenset({"baseline:region_spread"})}
 # findings whose whole point is where the call came from: a note that the network is new to the
-# principal says it again, and is no second sign for them -- nor for the secrets read right after
-# a sign-in from that network, which the finding counts because of it (fresh seed 1138: a person
-# on her third day signed in with MFA from home and read five secrets at her usual pace; the
-# sign-in's own "new network" note corroborated them and paged)
-SOURCE_RULES = frozenset({"baseline:console_new_network", "baseline:console_secrets"})
+# principal says it again, and is no second sign for them
+SOURCE_RULES = frozenset({"baseline:console_new_network"})
+# findings that count calls because they came from a network new to the principal: a note whose
+# only news is a new network is their premise, not a second sign (fresh seed 1138: a person on
+# her third day signed in with MFA from home and read five secrets at her usual pace; the
+# sign-in's own "new network" note corroborated them and paged). A new client still is one.
+FROM_NEW_NETWORK = frozenset({"baseline:console_secrets"})
 # a context note's flag: its only news is the console (a browser) on a known network. The console
 # reads for the page it shows -- dozens of calls a view -- so more reads than usual through it is
 # what a person's first console day looks like (seed 980: a developer's first Parameter Store

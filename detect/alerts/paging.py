@@ -11,6 +11,7 @@ from detect.findings import (
     BUSY,
     CONSOLE_ONLY,
     FOREST_RULE,
+    FROM_NEW_NETWORK,
     KNOWN_NET,
     NEWS,
     READ_VOLUME_RULES,
@@ -173,6 +174,10 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
     if CONTEXT_PREFIX in (finding.rule[: len(CONTEXT_PREFIX)], other.rule[: len(CONTEXT_PREFIX)]):
         if SOURCE_RULES & {finding.rule, other.rule}:
             return False  # a new network, said twice
+        if FROM_NEW_NETWORK & {finding.rule, other.rule} and (
+            finding.explanation.get(NEWS) == ["net"] or other.explanation.get(NEWS) == ["net"]
+        ):
+            return False  # ... or the network the finding counted calls from
         if _RESTATING & {finding.rule, other.rule} and (
             finding.explanation.get(NEWS) == ["client"] or other.explanation.get(NEWS) == ["client"]
         ):

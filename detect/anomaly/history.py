@@ -92,8 +92,10 @@ FROM (SELECT principal_key, toUnixTimestamp64Milli(event_time) AS t, action_clas
       FROM {schema.EVENTS} FINAL
       WHERE {_RANGE} AND (action_class = 'destructive' OR match(action, {{create:String}})))
 GROUP BY principal_key, minute, name"""
-# the first-seen values; "signin" (how successful console sign-ins were made, MFA or not) is
-# read from the raw record of the few ConsoleLogin rows only
+# the first-seen values; "signin" is how the latest successful console sign-in was made (MFA or
+# not: OrgMemory.signed_in_without_mfa), read from the raw record of the ConsoleLogin rows only
+# -- without FINAL, which keeps ClickHouse from moving the action filter to PREWHERE and made it
+# decompress every event's record (review); a replayed duplicate changes no latest value
 _SEEN_SQL = f"""
 SELECT * FROM (
 SELECT principal_key, d.1 AS dim, d.2 AS value, intDiv(min(t), 60000) AS minute
@@ -113,13 +115,14 @@ FROM (SELECT principal_key, toUnixTimestamp64Milli(event_time) AS t,
 WHERE NOT (d.1 IN ('destructive', 'sensitive', 'prod', 'net', 'client', 'store') AND d.2 = '')
 GROUP BY principal_key, d
 UNION ALL
-SELECT principal_key, 'signin' AS dim, value, intDiv(min(toUnixTimestamp64Milli(event_time)), 60000)
-FROM (SELECT principal_key, event_time,
-        if(JSONExtractString(raw, 'additionalEventData', 'MFAUsed') = 'No', 'no-mfa', 'mfa')
-        AS value
-      FROM {schema.EVENTS} FINAL WHERE {_RANGE} AND action = 'ConsoleLogin' AND error_code = ''
-        AND JSONExtractString(raw, 'responseElements', 'ConsoleLogin') != 'Failure')
-GROUP BY principal_key, value)
+SELECT principal_key, 'signin' AS dim,
+    argMax(if(lower(JSONExtractString(raw, 'additionalEventData', 'MFAUsed')) = 'no',
+              'no-mfa', 'mfa'), event_time),
+    intDiv(toUnixTimestamp64Milli(max(event_time)), 60000)
+FROM {schema.EVENTS}
+WHERE {_RANGE} AND action = 'ConsoleLogin' AND error_code = ''
+    AND JSONExtractString(raw, 'responseElements', 'ConsoleLogin') != 'Failure'
+GROUP BY principal_key)
 ORDER BY principal_key, minute, value"""
 _KIND_SQL = f"""
 SELECT principal_key, topK(1)(actor_kind)[1] FROM {schema.EVENTS} FINAL WHERE {_RANGE}

@@ -228,6 +228,9 @@ class OrgMemory:
         self._roles: OrderedDict[tuple[str, str], _RoleUse] = OrderedDict()  # (account, name)
         self._no_mfa: OrderedDict[str, int] = OrderedDict()  # person signed in without MFA -> ms
         self._with_mfa: OrderedDict[str, int] = OrderedDict()  # person -> sign-ins with MFA
+        # person -> (ms, with MFA) of its latest sign-in (one without MFA by a principal that
+        # paged is not learned: signed_in_without_mfa)
+        self._last_sign_in: OrderedDict[str, tuple[int, bool]] = OrderedDict()
         # principal -> its latest refused console sign-ins (event ms)
         self._failed_sign_ins: OrderedDict[str, deque[int]] = OrderedDict()
         self._flagged: OrderedDict[str, None] = OrderedDict()  # principals that paged
@@ -276,6 +279,17 @@ class OrgMemory:
             record = record_of(event)
             mfa = str(field(field(record, "additionalEventData"), "MFAUsed") or "")
             result = str(field(field(record, "responseElements"), "ConsoleLogin") or "")
+            if result == "Success" and (
+                mfa.lower() != "no" or event.principal_key not in self._flagged
+            ):
+                last = _recent(
+                    self._last_sign_in, event.principal_key, lambda: (0, True), MAX_ACCOUNTS
+                )
+                if event.event_time_ms >= last[0]:
+                    self._last_sign_in[event.principal_key] = (
+                        event.event_time_ms,
+                        mfa.lower() != "no",
+                    )
             if mfa.lower() == "no" and result == "Success":
                 _recent(
                     self._no_mfa, event.principal_key, lambda: event.event_time_ms, MAX_ACCOUNTS
@@ -338,7 +352,11 @@ class OrgMemory:
 
     def mark_flagged(self, principal_key: str) -> None:
         """A principal paged: the networks it works from no longer vouch for anyone else (an
-        attacker's exit used against two identities is not the office)."""
+        attacker's exit used against two identities is not the office), and its latest sign-in
+        without MFA -- perhaps the one that paged -- makes no habit (signed_in_without_mfa)."""
+        last = self._last_sign_in.get(principal_key)
+        if last is not None and not last[1]:
+            del self._last_sign_in[principal_key]
         self._flagged.pop(principal_key, None)
         self._flagged[principal_key] = None
         if len(self._flagged) > MAX_RUNS:
@@ -502,14 +520,17 @@ class OrgMemory:
     def signed_in_without_mfa(
         self, principal_key: str, before_ms: int, trained: Collection[str] = ()
     ) -> bool:
-        """This person signed in to the console without MFA before: theirs has no MFA device,
-        and one more such sign-in says nothing new (where it comes from still may). `trained`:
-        the person's "signin" seen values from the trained history (detect.anomaly.history),
-        which still know after a restart emptied this memory."""
-        if "no-mfa" in trained:
-            return True
-        first = self._no_mfa.get(principal_key)
-        return first is not None and first < before_ms
+        """This person's latest console sign-in before `before_ms` was without MFA: theirs has
+        no MFA device, and one more such sign-in says nothing new (where it comes from still
+        may). The latest, not any: a sign-in without MFA on the first day, before the device
+        was set up, or an intruder's, says nothing once the person signed in with MFA since --
+        and one by a principal that paged is not learned (review). `trained`: the person's
+        "signin" seen value from the trained history (its latest sign-in's,
+        detect.anomaly.history), which still knows after a restart emptied this memory."""
+        last = self._last_sign_in.get(principal_key)
+        if last is not None and last[0] < before_ms:
+            return not last[1]
+        return "no-mfa" in trained
 
     def opened_by_person(self, principal: str) -> bool:
         """A role session a person opened (AssumeRole by a human: a break-glass or admin role

@@ -123,8 +123,9 @@ class Bucket:
     creates: int = 0
     prod_destructive: int = 0
     lasting_destructive: int = 0  # successful deletes none of whose resources is EPHEMERAL
-    # deletes of a resource named for a non-production environment or as temporary (an
-    # object's bucket says so), none named for production (streaming only: training leaves 0)
+    # deletes outside production: items of a store named for a non-production environment or
+    # as temporary, or resources all so named; none named for production (state._scratch;
+    # streaming only: training leaves it 0)
     scratch_destructive: int = 0
     data_reads: int = 0  # successful DATA_READ_ACTIONS calls
     new_action: int = 0

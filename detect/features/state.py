@@ -104,6 +104,21 @@ def client_of(user_agent: str) -> str:
     return head.split("/", 1)[0][:40].lower()
 
 
+def _scratch(event: AuditEvent) -> bool:
+    """A delete outside production: of an object, item or message in a store named for a
+    non-production environment or as temporary -- the store decides, not the key (review: an
+    agent deleting customer exports under `it/` or `qa/` keys is not cleaning up) -- or of
+    resources every one of which is so named."""
+    if not event.resources:
+        return False
+    if event.action in ITEM_DELETES:
+        store = event.resources[0]
+        if store.startswith("arn:aws:s3:::"):
+            store = store[len("arn:aws:s3:::") :].split("/", 1)[0]
+        return bool(_NON_PROD.search(store) or _EPHEMERAL.search(store))
+    return all(_NON_PROD.search(r) or _EPHEMERAL.search(r) for r in event.resources)
+
+
 def store_of(event: AuditEvent) -> str:
     """The bucket or table a successful data read read from; "" for other calls."""
     if not event.resources or not is_data_read(event.source, event.action, event.error_code):
@@ -356,9 +371,7 @@ class PrincipalState:
                 and event.action not in ITEM_DELETES
                 and not any(_EPHEMERAL.search(r) for r in event.resources)
             )
-            bucket.scratch_destructive += not prod and any(
-                _NON_PROD.search(r) or _EPHEMERAL.search(r) for r in event.resources
-            )
+            bucket.scratch_destructive += not prod and _scratch(event)
             if len(bucket.destructive_ids) < MAX_BUCKET_IDS:
                 bucket.destructive_ids.append(event.event_id)
         elif cls in ("privilege", "defense_evasion"):

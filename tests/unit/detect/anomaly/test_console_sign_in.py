@@ -12,13 +12,19 @@ sign.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from detect.anomaly.forest import DetectionModel
+from detect.anomaly.history import load_history
+from detect.context.org import OrgMemory
 from detect.engine import DetectionEngine
 from detect.features import PrincipalProfile
 from detect.rules.catalogue import load_rules
-from ingest.events import AuditEvent
+from ingest import schema
+from ingest.events import AuditEvent, Normalizer
+from ingest.sink.writer import STORED_COLUMNS, event_row
+from ingest.store.chdb import ChdbStore
 from tests.factories import BASE_TIME, make_event
 
 ACCOUNT = "123456789012"
@@ -195,6 +201,25 @@ def test_one_who_never_uses_mfa_signing_in_from_a_new_network_waits_for_a_second
     assert [rule for _, rule in found] == ["baseline:console_secrets"]
 
 
+def test_only_the_latest_sign_in_without_mfa_makes_it_a_habit_and_not_an_intruders() -> None:
+    """Review: a first day without MFA (before the device was set up), then a week with it --
+    the device taken off, a sign-in without MFA from a new network pages. And an intruder's
+    sign-in that paged teaches nothing: the next one, from another network, pages too."""
+    onboarding = sign_in("erin", BASE_TIME - timedelta(days=1), OFFICE)
+    week = _days("erin", [OFFICE, HOME] * 4, mfa="Yes")
+    tor = sign_in("erin", BASE_TIME + timedelta(days=8, hours=9), "45.9.148.201")
+    assert [rule for _, rule in opened([onboarding, *week, tor], of=tor)] == [
+        "baseline:console_new_network"
+    ]
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(week)
+    changes = engine.process([tor]).changes
+    assert [a.rule for c, a in changes if c == "alert.opened"] == ["baseline:console_new_network"]
+    again = sign_in("erin", BASE_TIME + timedelta(days=10, hours=9), "185.220.101.4")
+    changes = engine.process([again]).changes
+    assert [a.rule for c, a in changes if c == "alert.opened"] == ["baseline:console_new_network"]
+
+
 def test_how_a_person_signs_in_is_known_from_the_trained_history() -> None:
     """After a restart the trained profile says how the person signed in (the "signin" seen
     values): one who signed in without MFA before waits; one whose sign-ins had MFA pages."""
@@ -334,6 +359,16 @@ def test_a_young_persons_mfa_sign_in_from_home_and_secrets_read_there_wait() -> 
     at = BASE_TIME + timedelta(days=3, hours=9)
     home = [sign_in("lena", at, HOME, mfa="Yes"), *secret_reads("lena", at, HOME, 5)]
     assert opened([*first, *home]) == []
+    # a tool she never used, in that session, is news of its own (review)
+    curl = make_event(
+        eventName="ListSecrets",
+        eventSource="secretsmanager.amazonaws.com",
+        userIdentity=iam_user("lena"),
+        userAgent="curl/8.4.0",
+        sourceIPAddress=HOME,
+        at=at + timedelta(minutes=3),
+    )
+    assert [rule for _, rule in opened([*first, *home, curl])] == ["baseline:console_secrets"]
 
 
 def test_a_sign_in_with_mfa_from_a_new_network_pages_when_its_session_reads_secrets() -> None:
@@ -550,3 +585,41 @@ def parameter_reads(
             )
         )
     return events
+
+
+def test_training_and_streaming_know_the_same_latest_way_a_person_signed_in(
+    store: ChdbStore,
+) -> None:
+    """The trained "signin" value is how the person's latest successful sign-in was made, as
+    OrgMemory knows it while streaming: a first day without MFA and a week with it is "mfa"; a
+    refused sign-in (CloudTrail writes MFAUsed "No") teaches nothing; "no" in any case is without
+    MFA; a record stored twice changes nothing."""
+    day = timedelta(days=1)
+    mistyped = sign_in("erin", BASE_TIME + day, "45.9.148.201")
+    record = json.loads(mistyped.raw)
+    record["responseElements"] = {"ConsoleLogin": "Failure"}
+    record["errorMessage"] = "Failed authentication"
+    refused = Normalizer().normalize(record)
+    events = [
+        *(sign_in("kofi", BASE_TIME + d * day, OFFICE) for d in range(3)),
+        sign_in("olsen", BASE_TIME, OFFICE),
+        *(sign_in("olsen", BASE_TIME + d * day, OFFICE, mfa="Yes") for d in range(1, 4)),
+        sign_in("erin", BASE_TIME, OFFICE, mfa="Yes"),
+        refused,
+        sign_in("tariq", BASE_TIME, OFFICE, mfa="no"),
+    ]
+    now = datetime.now(UTC)
+    rows = [event_row(e, now, "b1") for e in [*events, events[2]]]  # kofi's latest, twice
+    store.insert(schema.EVENTS, rows, STORED_COLUMNS)
+    trained = {
+        h.key.rsplit("/", 1)[-1]: h.seen["signin"]
+        for h in load_history(store, since_ms=0, until_ms=2**62)
+    }
+    assert trained == {"kofi": ["no-mfa"], "olsen": ["mfa"], "erin": ["mfa"], "tariq": ["no-mfa"]}
+    org = OrgMemory()
+    for event in events:
+        org.observe(event)
+    later = int((BASE_TIME + 10 * day).timestamp() * 1000)
+    for who, values in trained.items():
+        key = f"arn:aws:iam::{ACCOUNT}:user/{who}"
+        assert org.signed_in_without_mfa(key, later) == (values == ["no-mfa"]), who

@@ -121,6 +121,16 @@ def test_an_agents_burst_of_dev_and_staging_deletes_waits_one_production_delete_
     table = delete("DeleteTable", "dynamodb", {"tableName": "staging-orders"}, 9)
     assert burst_tier([*clean_up[:-2], table, clean_up[-1]]) == "page"
     assert burst_tier([*clean_up[:-1], *objects("tyrell-chat-reports", 1, 10)]) == "page"
+    # the store decides, not the key: customer exports under it/ or qa/ keys are no clean-up
+    # (review)
+    for prefix in ("it", "qa", "test", "tmp"):
+        exports = [
+            delete(
+                "DeleteObject", "s3", {"bucketName": "tyrell-exports", "key": f"{prefix}/{i}"}, i
+            )
+            for i in range(12)
+        ]
+        assert burst_tier(exports) == "page", prefix
 
 
 def test_a_person_in_many_regions_waits_an_agent_pages() -> None:
