@@ -281,8 +281,9 @@ class BehaviourDetector:
         # Without MFA is news only from a person whose sign-ins had it (or who never signed in
         # to the console): one without an MFA device signs in without it at home and on trips
         # alike (seeds 1058, 1133: a trip paged alone). For that person it waits for a second
-        # sign like any sign-in from a new network. One earlier sign-in without MFA makes it
-        # the person's habit -- a trade for precision.
+        # sign like any sign-in from a new network. The person's latest sign-in decides
+        # (OrgMemory.signed_in_without_mfa) -- a trade for precision: a stolen password of a
+        # person without MFA pages on what its session does, not at the sign-in.
         habit = not with_mfa and self.org.signed_in_without_mfa(
             event.principal_key, event.event_time_ms, state.seen["signin"]
         )

@@ -65,7 +65,7 @@ SEEN_DIMENSIONS = (
     "net",  # the /16 of IPv4 source addresses
     "client",  # the user agent's product (aws-cli, Boto3, Mozilla...)
     "store",  # buckets and tables whose data it read
-    # "mfa" / "no-mfa": how its successful console sign-ins were made -- from the trained
+    # "mfa" / "no-mfa": how its latest successful console sign-in was made -- from the trained
     # history only (detect.anomaly.history); while streaming, OrgMemory keeps it
     "signin",
 )
