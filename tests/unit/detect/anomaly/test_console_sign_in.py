@@ -125,24 +125,29 @@ def test_an_install_that_starts_on_a_weekend_is_young_until_two_working_days_pas
     ]
 
 
-def test_a_restart_does_not_make_a_watched_account_young_again() -> None:
-    """After a restart the organisation's memory is empty, but the trained history says Leash
-    has watched the account for ten days: a stranger's sign-in pages as it did before."""
-    at = BASE_TIME + timedelta(days=10)
-    colleague = PrincipalProfile(
-        key=f"arn:aws:iam::{ACCOUNT}:user/colleague",
+def trained_person(user: str, at: datetime, seen: dict[str, tuple[str, ...]]) -> PrincipalProfile:
+    """The trained profile of IAM user `user`: ten active days up to an hour before `at`."""
+    return PrincipalProfile(
+        key=f"arn:aws:iam::{ACCOUNT}:user/{user}",
         actor_kind="human",
         events=500,
         minutes=300,
         offhours=0,
         destructive=0,
-        seen={},
+        seen=seen,
         usual={},
         high={},
         first_ms=int(BASE_TIME.timestamp() * 1000),
         last_ms=int(at.timestamp() * 1000) - 3_600_000,
         active_days=10,
     )
+
+
+def test_a_restart_does_not_make_a_watched_account_young_again() -> None:
+    """After a restart the organisation's memory is empty, but the trained history says Leash
+    has watched the account for ten days: a stranger's sign-in pages as it did before."""
+    at = BASE_TIME + timedelta(days=10)
+    colleague = trained_person("colleague", at, {})
     model = DetectionModel("test", 0, (), {}, {colleague.key: colleague}, {})
     engine = DetectionEngine(rules=load_rules(), model=model)
     stranger = sign_in("redteam", at, "45.9.148.201")
@@ -224,25 +229,10 @@ def test_how_a_person_signs_in_is_known_from_the_trained_history() -> None:
     """After a restart the trained profile says how the person signed in (the "signin" seen
     values): one who signed in without MFA before waits; one whose sign-ins had MFA pages."""
     at = BASE_TIME + timedelta(days=10)
-
-    def profile(how: str) -> PrincipalProfile:
-        return PrincipalProfile(
-            key=f"arn:aws:iam::{ACCOUNT}:user/erin",
-            actor_kind="human",
-            events=2_000,
-            minutes=600,
-            offhours=0,
-            destructive=0,
-            seen={"net": ("198.51.0.0/16", "203.0.0.0/16"), "signin": (how,)},
-            usual={},
-            high={},
-            first_ms=int(BASE_TIME.timestamp() * 1000),
-            last_ms=int(at.timestamp() * 1000) - 3_600_000,
-            active_days=10,
-        )
-
     for how, expected in (("no-mfa", []), ("mfa", ["baseline:console_new_network"])):
-        erin = profile(how)
+        erin = trained_person(
+            "erin", at, {"net": ("198.51.0.0/16", "203.0.0.0/16"), "signin": (how,)}
+        )
         model = DetectionModel("test", 0, (), {}, {erin.key: erin}, {})
         engine = DetectionEngine(rules=load_rules(), model=model)
         engine.process(watched(10))
