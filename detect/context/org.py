@@ -279,18 +279,14 @@ class OrgMemory:
             record = record_of(event)
             mfa = str(field(field(record, "additionalEventData"), "MFAUsed") or "")
             result = str(field(field(record, "responseElements"), "ConsoleLogin") or "")
-            if result == "Success" and (
-                mfa.lower() != "no" or event.principal_key not in self._flagged
-            ):
+            with_mfa = mfa.lower() != "no"
+            if result == "Success" and (with_mfa or event.principal_key not in self._flagged):
                 last = _recent(
                     self._last_sign_in, event.principal_key, lambda: (0, True), MAX_ACCOUNTS
                 )
                 if event.event_time_ms >= last[0]:
-                    self._last_sign_in[event.principal_key] = (
-                        event.event_time_ms,
-                        mfa.lower() != "no",
-                    )
-            if mfa.lower() == "no" and result == "Success":
+                    self._last_sign_in[event.principal_key] = (event.event_time_ms, with_mfa)
+            if not with_mfa and result == "Success":
                 _recent(
                     self._no_mfa, event.principal_key, lambda: event.event_time_ms, MAX_ACCOUNTS
                 )

@@ -76,6 +76,7 @@ _CREATE = re.compile(CREATE_ACTION_RE)
 _PROD = re.compile(PROD_RESOURCE_RE)
 _EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)
 _NON_PROD = re.compile(NON_PROD_NAME_RE)
+_S3_ARN = "arn:aws:s3:::"
 
 
 def source_of(event: AuditEvent) -> tuple[tuple[str, str], ...]:
@@ -104,6 +105,11 @@ def client_of(user_agent: str) -> str:
     return head.split("/", 1)[0][:40].lower()
 
 
+def _bucket_of(s3_arn: str) -> str:
+    """The bucket of an S3 ARN (`arn:aws:s3:::bucket/key`)."""
+    return s3_arn[len(_S3_ARN) :].split("/", 1)[0]
+
+
 def _scratch(event: AuditEvent) -> bool:
     """A delete outside production: of an object, item or message in a store named for a
     non-production environment or as temporary -- the store decides, not the key (review: an
@@ -113,8 +119,7 @@ def _scratch(event: AuditEvent) -> bool:
         return False
     if event.action in ITEM_DELETES:
         store = event.resources[0]
-        if store.startswith("arn:aws:s3:::"):
-            store = store[len("arn:aws:s3:::") :].split("/", 1)[0]
+        store = _bucket_of(store) if store.startswith(_S3_ARN) else store
         return bool(_NON_PROD.search(store) or _EPHEMERAL.search(store))
     return all(_NON_PROD.search(r) or _EPHEMERAL.search(r) for r in event.resources)
 
@@ -124,8 +129,8 @@ def store_of(event: AuditEvent) -> str:
     if not event.resources or not is_data_read(event.source, event.action, event.error_code):
         return ""
     resource = event.resources[0]
-    if resource.startswith("arn:aws:s3:::"):
-        return resource[len("arn:aws:s3:::") :].split("/", 1)[0]
+    if resource.startswith(_S3_ARN):
+        return _bucket_of(resource)
     if ":table/" in resource:
         return resource.split(":table/", 1)[1].split("/", 1)[0]
     return resource.split("/", 1)[0]
