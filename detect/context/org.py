@@ -14,12 +14,12 @@ import dataclasses
 import functools
 import re
 from collections import OrderedDict, deque
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
 from detect.features import DAY_MS, EPHEMERAL_NAME_RE, ITEM_DELETES, net_of, resource_name
-from detect.rules.record import field, record_of
+from detect.rules.record import base_action, field, record_of
 from ingest.events import AuditEvent
 
 __all__ = [
@@ -153,6 +153,12 @@ _MADE_IN: dict[str, tuple[str, ...]] = {
     "RestoreDBInstanceFromDBSnapshot": ("dBSnapshotIdentifier",),
     "RestoreDBClusterFromSnapshot": ("snapshotIdentifier",),
 }
+# what a create call is named for: CreateDBInstance -> DBInstance, RestoreDBInstanceFrom
+# DBSnapshot -> DBInstance, RunInstances -> Instance; and an identifier parameter's stem
+_NOUN_PREFIX = re.compile(r"^(Create|Run|Launch|Register|Restore|Import|Allocate|Copy|Put)")
+_NOUN_TAIL = re.compile(r"(?<=[a-z])(From|To|For|With)[A-Z].*$")
+_ID_KEY = re.compile(r"(?i)(identifier|names?|arns?|ids?)$")
+_NOT_RESOURCES = frozenset({"clienttoken", "kmskeyid", "requestid", "accountid"})
 _ONBOARDING = frozenset({"AddUserToGroup", "CreateLoginProfile"})
 _STACK_OPS = frozenset({"CreateStack", "UpdateStack", "DeleteStack", "ExecuteChangeSet"})
 _DELEGATING = "cloudformation.amazonaws.com"
@@ -302,18 +308,18 @@ class OrgMemory:
             # who assumes roles here, and whom trust and sharing name: the accounts we deal with
             self.learn_accounts(event.raw, event.event_time_ms)
         if _CREATE.match(event.action) and not _AMENDS.search(event.action):
-            names = {resource_name(r) for r in event.resources}
             params = field(record_of(event), "requestParameters")
+            names = _made(event, params)
             if event.action in _IDENTITY_CREATES:  # user and role names are not in resources
                 names |= {
                     str(field(params, k) or "") for k in ("userName", "roleName", "groupName")
                 }
-            names -= _made_in(event.action, params)
-            if event.action == "CreateChangeSet" and field(params, "changeSetType") != "CREATE":
-                # a change set to an existing stack (UPDATE, CloudFormation's default) makes
-                # the change set, not the stack (fresh seed 1046: a deploy's change set made
-                # prod-atlas "young", and the deletion of its log group looked like clean-up)
-                names.discard(resource_name(str(field(params, "stackName") or "")))
+            if event.action == "CreateChangeSet" and field(params, "changeSetType") == "CREATE":
+                # a change set of type CREATE makes its stack too; one to an existing stack
+                # (UPDATE, CloudFormation's default) makes the change set only (fresh seed 1046:
+                # a deploy's change set made prod-atlas "young", and the deletion of its log
+                # group looked like clean-up)
+                names.add(resource_name(str(field(params, "stackName") or "")))
             for name in names:
                 # a lasting resource deleted and made again (a production environment
                 # "deleted and recreated") is the same lasting resource, not a young one
@@ -748,6 +754,38 @@ def role_of(arn: str) -> tuple[str, str] | None:
 def account_of(principal: str) -> str:
     parts = principal.split(":")
     return parts[4] if len(parts) > 5 and parts[4].isdigit() else ""
+
+
+def _made(event: AuditEvent, params: object) -> set[str]:
+    """The names a create call makes: those its parameters give for the thing it is named for
+    (CreateLogStream's logStreamName, CreateDBInstance's dBInstanceIdentifier, CreateSecret's
+    name) -- never a parameter naming something else: the function a URL, alias or event
+    mapping is made for (fresh seed 1058: CreateFunctionUrlConfig made a staging function
+    "young", and its deletion the next day looked like clean-up), the image and subnet of
+    RunInstances, the snapshot of CreateVolume. A call whose parameters name nothing falls
+    back to every resource it names, less what _MADE_IN says it makes something in."""
+    noun = _singular(_NOUN_PREFIX.sub("", _NOUN_TAIL.sub("", base_action(event.action))))
+    named = False
+    made: set[str] = set()
+    for key, value in params.items() if isinstance(params, Mapping) else ():
+        stem = "object" if key == "key" else _ID_KEY.sub("", key)  # S3 names objects "key"
+        if stem == key or key.lower() in _NOT_RESOURCES:
+            continue  # not an identifier (a description, a size, a flag)
+        values = value if isinstance(value, list) else [value]
+        values = [v for v in values if isinstance(v, str) and v]
+        if not values:
+            continue
+        named = True
+        if noun.endswith(_singular(stem)):
+            made |= {resource_name(v) for v in values}
+    if not named:
+        made = {resource_name(r) for r in event.resources}
+    return made - _made_in(event.action, params) - {""}
+
+
+def _singular(word: str) -> str:
+    word = word.lower()
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
 
 
 def _made_in(action: str, params: object) -> set[str]:

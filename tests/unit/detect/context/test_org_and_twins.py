@@ -230,6 +230,47 @@ def test_a_created_database_is_born_whatever_else_its_call_names() -> None:
     assert org.lasting(call("DeleteDBSnapshot", "rds", backup, 60, **OPS)) == ["orders-prod-backup"]
 
 
+def test_a_create_call_makes_what_it_is_named_for_not_what_it_is_made_for() -> None:
+    """Fresh seed 1058: a colleague's CreateFunctionUrlConfig on staging-recs-resize made the
+    function "young", so an agent deleting it the next day among production resources was
+    cleaning up. A URL, an alias or an event mapping is made *for* a function; an instance is
+    run *from* an image in a subnet; an access key is made *for* a user; a policy version for
+    a policy: none of those is born. What the call is named for is (the alias, the group)."""
+    org = OrgMemory()
+    calls = [
+        ("CreateFunctionUrlConfig20211031", "lambda", {"functionName": "staging-recs-resize"}),
+        ("CreateAlias20150331", "lambda", {"functionName": "prod-api", "name": "live"}),
+        (
+            "CreateEventSourceMapping20150331",
+            "lambda",
+            {"functionName": "prod-ingest", "eventSourceArn": "arn:aws:sqs:us-east-1:1:jobs"},
+        ),
+        ("RunInstances", "ec2", {"imageId": "ami-0a1b2c3d", "subnetId": "subnet-0a1b2c3d"}),
+        ("CreateAccessKey", "iam", {"userName": "ops-robot"}),
+        ("CreatePolicyVersion", "iam", {"policyArn": "arn:aws:iam::1:policy/prod-deploy"}),
+        ("CreateSecurityGroup", "ec2", {"groupName": "web-sg", "vpcId": "vpc-0a1b2c3d"}),
+    ]
+    for action, source, params in calls:
+        org.observe(call(action, source, params, 0, **OPS))
+    later = BASE_TIME.timestamp() * 1000 + 60_000
+    for made_for in (
+        "staging-recs-resize",
+        "prod-api",
+        "prod-ingest",
+        "jobs",
+        "ami-0a1b2c3d",
+        "subnet-0a1b2c3d",
+        "ops-robot",
+        "prod-deploy",
+        "vpc-0a1b2c3d",
+    ):
+        assert org.born(made_for, later) is None, made_for
+    assert org.born("live", later) is not None
+    assert org.born("web-sg", later) is not None
+    delete = call("DeleteFunction20150331", "lambda", {"functionName": "staging-recs-resize"}, 90)
+    assert org.lasting(delete) == ["staging-recs-resize"]
+
+
 def test_a_change_set_updating_a_stack_is_not_its_birth() -> None:
     """Fresh seed 1046: a deploy's change set on the existing stack prod-atlas made
     "prod-atlas" young, so a CI role's deletion of the /ecs/prod-atlas log group half an hour
