@@ -23,6 +23,7 @@ from detect.anomaly.baseline import BaselineDetector
 from detect.anomaly.behaviour import ELSEWHERE_RULE, BehaviourDetector, Novelty
 from detect.anomaly.destruction import LastingDestruction
 from detect.anomaly.forest import DetectionModel, explain_rows
+from detect.anomaly.refusals import HOLDER_RULES
 from detect.anomaly.unreported import UnreportedCalls
 from detect.anomaly.vetting import ON_PROD, Unvetted
 from detect.context.org import LOG_GROUP_DELETES, OrgMemory, account_of, delegated
@@ -525,8 +526,9 @@ _VERDICTS = frozenset({ANALYST_VERDICT, RECURRING})
 
 def _names_holder(finding: Finding) -> bool:
     """A finding that says who holds the credentials, not what they did: a rule (a red flag, a
-    Sigma rule: an attack tool, a backdoor) or a workload's credentials used elsewhere."""
-    return finding.kind == "rule" or finding.rule == ELSEWHERE_RULE
+    Sigma rule: an attack tool, a backdoor), a workload's credentials used elsewhere, or a
+    session refused from its first minutes."""
+    return finding.kind == "rule" or finding.rule == ELSEWHERE_RULE or finding.rule in HOLDER_RULES
 
 
 def _sensitive(event: AuditEvent) -> bool:

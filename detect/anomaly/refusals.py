@@ -16,7 +16,7 @@ from detect.findings import BUSY, Finding
 from detect.rules.record import field as lookup
 from ingest.events import AuditEvent
 
-__all__ = ["Refusals"]
+__all__ = ["HOLDER_RULES", "Refusals"]
 
 DENIED_FLOORS = {"agent": 8, "human": 12, "service": 8}  # distinct denied actions in 10 min
 DENIED_FAST_FLOORS = {"agent": 15, "human": 20, "service": 15}  # ... and in one minute
@@ -58,6 +58,13 @@ CREDENTIAL_CALLS = frozenset(
     }
 )
 MAX_SESSIONS = 50_000  # sessions remembered (oldest forgotten first)
+REFUSED_START_RULE = "baseline:refused_session_start"
+DENIED_START_RULE = "baseline:denied_session_start"
+# a session refused from its first minutes is someone else holding the credentials, not what
+# the principal did: while its alert is open, the same volume back is the intruder back
+# (detect.context.triage's recurrence; fresh seed 1150: a CI role probed from a stolen session
+# paged, and the next day's probe from another network waited as the role's habit)
+HOLDER_RULES = frozenset({REFUSED_START_RULE, DENIED_START_RULE})
 
 
 @dataclass
@@ -166,7 +173,7 @@ class Refusals:
         return make_finding(
             state,
             event,
-            "baseline:denied_session_start",
+            DENIED_START_RULE,
             "high",
             text + ": new credentials being tried out",
             ids=tuple(session.denied),
@@ -211,7 +218,7 @@ class Refusals:
         finding = make_finding(
             state,
             event,
-            "baseline:refused_session_start",
+            REFUSED_START_RULE,
             "high",
             f"{len(session.refused)} different calls refused in the first minutes of session "
             f"{event.principal}, {session.refusals} of its {session.calls} calls: its credentials "

@@ -263,3 +263,43 @@ def test_a_functions_cold_starts_refused_by_habit_or_a_broken_permission_do_not(
         for e in invocation(hour, f"ASIABRKN{hour:012d}", broken, f"3.81.95.{hour}")
     ]
     assert opened([*days, *retries]) == []
+
+
+PROBE = (
+    *LISTINGS,
+    "ListRoles",
+    "ListPolicies",
+    "GetAccountAuthorizationDetails",
+    "ListFunctions20150331",
+    "DescribeDBInstances",
+    "ListKeys",
+    "DescribeSecurityGroups",
+    "ListAccessKeys",
+)
+
+
+def test_a_refused_start_that_paged_makes_the_next_days_probe_the_intruder_back() -> None:
+    """Fresh seed 1150: a deploy role's stolen session was refused seventeen different calls
+    as it started and paged; the next day another session from another network ran the same
+    probe, and waited as the role's habit (a day that paged teaches its volume). A session
+    refused from its first minutes says someone else holds the credentials: while its alert
+    is open, the same probe back is the intruder back. Resolved, it is the role's habit."""
+    first = deploy_run(4, 5, refused=PROBE, ok=2)
+    again = deploy_run(5, 7, refused=PROBE, ok=2)
+    events = sorted([*deploy_days(), *first, *again], key=lambda e: e.event_time_ms)
+    engine = DetectionEngine(rules=load_rules())
+    changes = engine.process([e for e in events if e.event_time_ms < again[0].event_time_ms])
+    opened_first = [a for kind, a in changes.changes if kind == "alert.opened"]
+    assert [a.rule for a in opened_first] == ["baseline:refused_session_start"]
+    later = engine.process([e for e in events if e.event_time_ms >= again[0].event_time_ms])
+    assert [a.rule for kind, a in later.changes if kind == "alert.opened"] == [
+        "baseline:denied_burst"
+    ]
+
+    engine = DetectionEngine(rules=load_rules())
+    before = engine.process([e for e in events if e.event_time_ms < again[0].event_time_ms])
+    engine.set_status(
+        next(a.id for kind, a in before.changes if kind == "alert.opened"), "resolved"
+    )
+    later = engine.process([e for e in events if e.event_time_ms >= again[0].event_time_ms])
+    assert [a.rule for kind, a in later.changes if kind == "alert.opened"] == []
