@@ -184,10 +184,14 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
             return False  # a new tool, and where it works: an admin's new script (fresh seed
             # 1015: a GuardDuty clean-up through boto3 over five regions paged); a network
             # never used before is who holds the credentials, and still says so
-        if _new_tool_only(finding, other) and (_volume(finding) or _volume(other)):
+        if _new_tool_only(finding, other) and any(
+            _volume(f) or f.rule == FOREST_RULE for f in (finding, other)
+        ):
             return False  # a person's new tool from their own network, and the volume it made
             # (fresh seed 1093: a developer's first Terraform run, 31 KMS decrypts and 314
             # reads in ten minutes from his usual network, paged critical on a baseline day)
+            # or the unusual shape of the windows it ran in (fresh seed 1152: a person's first
+            # boto3 script, its calls scored odd by the forest, paged on a baseline day)
         # where the calls come from (a network the principal never used) is evidence apart
         # from what they do, even on the same calls: stolen keys sweeping or reading in bulk --
         # but not for a call its benign twin explains (a dev log group's retention, say)

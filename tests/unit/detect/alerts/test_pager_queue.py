@@ -240,3 +240,23 @@ def test_a_persons_new_tool_does_not_corroborate_the_volume_it_makes() -> None:
         changes = day.apply(burst, "read", "Decrypt")
         assert bool(opened_rules(changes)) is pages, (kind, news, known)
         assert (day.book.current(WHO) is not None) is pages
+
+
+def test_a_persons_new_tool_does_not_corroborate_the_forests_score_of_its_calls() -> None:
+    """Fresh seed 1152: a person's first boto3 script from his own network, on a baseline day,
+    and the forest scoring the ten minutes it ran as unusual (more resources touched, a few
+    refusals) paged as two signs: the odd windows are the new tool's own. From a network he
+    never used, or for a workload, the client still corroborates the forest."""
+    cases = (
+        ("human", True, False),
+        ("human", False, True),
+        ("service", True, True),
+    )
+    for kind, known, pages in cases:
+        day = pager()
+        note = replace(finding("context:new_source", "note", 0, 0), actor_kind=kind)
+        note = replace(note, explanation={NEWS: ["client"], **({KNOWN_NET: True} if known else {})})
+        assert day.apply(note, "write", "UpdateFunctionCode") == []
+        forest = replace(finding("isolation_forest", "hold", 500, 1), actor_kind=kind)
+        changes = day.apply(forest, "read", "GetCallerIdentity")
+        assert bool(opened_rules(changes)) is pages, (kind, known)
