@@ -185,13 +185,15 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
             # 1015: a GuardDuty clean-up through boto3 over five regions paged); a network
             # never used before is who holds the credentials, and still says so
         if _new_tool_only(finding, other) and any(
-            _volume(f) or f.rule == FOREST_RULE for f in (finding, other)
+            _volume(f) or (f.rule == FOREST_RULE and f.severity != "high") for f in (finding, other)
         ):
             return False  # a person's new tool from their own network, and the volume it made
             # (fresh seed 1093: a developer's first Terraform run, 31 KMS decrypts and 314
             # reads in ten minutes from his usual network, paged critical on a baseline day)
             # or the unusual shape of the windows it ran in (fresh seed 1152: a person's first
-            # boto3 script, its calls scored odd by the forest, paged on a baseline day)
+            # boto3 script, its calls scored odd by the forest, paged on a baseline day) -- but
+            # not a high forest score, far out of the person's shape (review: recon through a
+            # new tool, refused everywhere, stays two signs)
         # where the calls come from (a network the principal never used) is evidence apart
         # from what they do, even on the same calls: stolen keys sweeping or reading in bulk --
         # but not for a call its benign twin explains (a dev log group's retention, say)

@@ -131,7 +131,6 @@ _CREATE = re.compile(r"^(Create|Run|Launch|PutObject$|Register|Restore|Import|Al
 # calls named like creations that only change an existing resource (a tag does not make the
 # bucket young)
 _AMENDS = re.compile(r"(Tags?|Polic(y|ies)|Permission|Acl|Configuration|Attributes?|Grant)$")
-_IDENTITY_CREATES = frozenset({"CreateUser", "CreateRole", "CreateGroup", "CreateLoginProfile"})
 # what a create call makes something in or from, by call -- never what it makes: a log
 # stream's group, an object's bucket, a snapshot's volume or database, an image's instance, a
 # restored database's snapshot (fresh seed 1125: an instance writing a function's logs made the
@@ -152,13 +151,26 @@ _MADE_IN: dict[str, tuple[str, ...]] = {
     "CopySnapshot": ("sourceSnapshotId",),
     "RestoreDBInstanceFromDBSnapshot": ("dBSnapshotIdentifier",),
     "RestoreDBClusterFromSnapshot": ("snapshotIdentifier",),
+    "CreateAssociation": ("name",),  # SSM: the document an association runs
 }
 # what a create call is named for: CreateDBInstance -> DBInstance, RestoreDBInstanceFrom
 # DBSnapshot -> DBInstance, RunInstances -> Instance; and an identifier parameter's stem
 _NOUN_PREFIX = re.compile(r"^(Create|Run|Launch|Register|Restore|Import|Allocate|Copy|Put)")
-_NOUN_TAIL = re.compile(r"(?<=[a-z])(From|To|For|With)[A-Z].*$")
+_NOUN_TAIL = re.compile(r"(?<=[a-z])((From|To|For|With)[A-Z].*|ReadReplica|V\d+)$")
 _ID_KEY = re.compile(r"(?i)(identifier|names?|arns?|ids?)$")
-_NOT_RESOURCES = frozenset({"clienttoken", "kmskeyid", "requestid", "accountid"})
+# what a copy or a restore names its new resource by: CopyDBSnapshot's
+# targetDBSnapshotIdentifier, RestoreTableFromBackup's targetTableName
+_TARGET = re.compile(r"^(target|destination|new)(?=[A-Z])")
+# create calls whose noun is not the stem of the parameter naming what they make
+_MADE_BY: dict[str, str] = {
+    "CreateKeyPair": "keyName",
+    "ImportKeyPair": "keyName",
+    "CreateMultipartUpload": "key",
+    "RestoreFromClusterSnapshot": "clusterIdentifier",
+}
+_WRAPPER = re.compile(r"(Input|Request)$")  # Glue's tableInput, EC2's CreateLaunchTemplateRequest
+# identifiers that name no resource a create call makes (the key it encrypts with, an account)
+_NOT_RESOURCES = frozenset({"kmskeyid", "requestid", "accountid", "catalogid"})
 _ONBOARDING = frozenset({"AddUserToGroup", "CreateLoginProfile"})
 _STACK_OPS = frozenset({"CreateStack", "UpdateStack", "DeleteStack", "ExecuteChangeSet"})
 _DELEGATING = "cloudformation.amazonaws.com"
@@ -310,10 +322,6 @@ class OrgMemory:
         if _CREATE.match(event.action) and not _AMENDS.search(event.action):
             params = field(record_of(event), "requestParameters")
             names = _made(event, params)
-            if event.action in _IDENTITY_CREATES:  # user and role names are not in resources
-                names |= {
-                    str(field(params, k) or "") for k in ("userName", "roleName", "groupName")
-                }
             if event.action == "CreateChangeSet" and field(params, "changeSetType") == "CREATE":
                 # a change set of type CREATE makes its stack too; one to an existing stack
                 # (UPDATE, CloudFormation's default) makes the change set only (fresh seed 1046:
@@ -759,16 +767,31 @@ def account_of(principal: str) -> str:
 def _made(event: AuditEvent, params: object) -> set[str]:
     """The names a create call makes: those its parameters give for the thing it is named for
     (CreateLogStream's logStreamName, CreateDBInstance's dBInstanceIdentifier, CreateSecret's
-    name) -- never a parameter naming something else: the function a URL, alias or event
-    mapping is made for (fresh seed 1058: CreateFunctionUrlConfig made a staging function
-    "young", and its deletion the next day looked like clean-up), the image and subnet of
-    RunInstances, the snapshot of CreateVolume. A call whose parameters name nothing falls
-    back to every resource it names, less what _MADE_IN says it makes something in."""
-    noun = _singular(_NOUN_PREFIX.sub("", _NOUN_TAIL.sub("", base_action(event.action))))
+    name, a copy's target) -- never a parameter naming something else: the function a URL,
+    alias or event mapping is made for (fresh seed 1058: CreateFunctionUrlConfig made a
+    staging function "young", and its deletion the next day looked like clean-up), the image
+    and subnet of RunInstances, the user of CreateAccessKey or CreateLoginProfile, the snapshot
+    of CreateVolume. A call whose parameters name nothing falls back to every resource it
+    names, less what _MADE_IN says it makes something in."""
+    action = base_action(event.action)
+    noun = _singular(_NOUN_PREFIX.sub("", _NOUN_TAIL.sub("", action)))
+    named, made = _named(noun, action, params, 0)
+    if not named:
+        made = {resource_name(r) for r in event.resources}
+    return made - _made_in(event.action, params) - {""}
+
+
+def _named(noun: str, action: str, params: object, depth: int) -> tuple[bool, set[str]]:
+    """(whether `params` name anything, the names they give for `noun`), looking inside a
+    request wrapper or an *Input structure."""
     named = False
     made: set[str] = set()
     for key, value in params.items() if isinstance(params, Mapping) else ():
-        stem = "object" if key == "key" else _ID_KEY.sub("", key)  # S3 names objects "key"
+        if isinstance(value, Mapping) and depth < 2 and _WRAPPER.search(key):
+            inner_named, inner = _named(noun, action, value, depth + 1)
+            named, made = named or inner_named, made | inner
+            continue
+        stem = "object" if key == "key" else _TARGET.sub("", _ID_KEY.sub("", key))  # S3: "key"
         if stem == key or key.lower() in _NOT_RESOURCES:
             continue  # not an identifier (a description, a size, a flag)
         values = value if isinstance(value, list) else [value]
@@ -776,11 +799,9 @@ def _made(event: AuditEvent, params: object) -> set[str]:
         if not values:
             continue
         named = True
-        if noun.endswith(_singular(stem)):
+        if noun.endswith(_singular(stem)) or _MADE_BY.get(action) == key:
             made |= {resource_name(v) for v in values}
-    if not named:
-        made = {resource_name(r) for r in event.resources}
-    return made - _made_in(event.action, params) - {""}
+    return named, made
 
 
 def _singular(word: str) -> str:

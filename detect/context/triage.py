@@ -172,7 +172,8 @@ class Triage:
         already paged. It waits for a sign that is not volume (see detect.anomaly.tally) --
         unless a sign that someone else holds the credentials paged in the last week and its
         alert was not resolved (OrgMemory.compromised: a rule such as an attack tool's client,
-        or a workload's credentials used elsewhere): the volume of that day back again is the
+        a workload's credentials used elsewhere, a session refused from its first minutes):
+        the volume of that day back again is the
         intruder back, not a habit (fresh seed 1087: a CI role's stolen session probed
         twenty-odd calls through Pacu and paged; the next day the same probe, through the
         role's own SDK, then sixteen secrets in ten seconds, waited as a recurrence)."""

@@ -74,12 +74,12 @@ LISTINGS = (
 
 
 def deploy_run(
-    day: int, run: int, *, refused: tuple[str, ...] = (), ok: int = 30
+    day: int, run: int, *, refused: tuple[str, ...] = (), ok: int = 30, ip: str = "203.0.113.10"
 ) -> list[AuditEvent]:
     """One GitHub Actions job of the deploy role: its own session, `ok` calls that work, and
     the `refused` calls (one each) spread through its first minute."""
     start = BASE_TIME + timedelta(days=day, hours=run)
-    who = DEPLOY | {"session": f"github-{day}{run:02d}"}
+    who = DEPLOY | {"session": f"github-{day}{run:02d}", "sourceIPAddress": ip}
     calls = [
         make_event(eventName="DescribeStacks", at=start + timedelta(seconds=2 * i), **who)
         for i in range(ok)
@@ -283,9 +283,11 @@ def test_a_refused_start_that_paged_makes_the_next_days_probe_the_intruder_back(
     as it started and paged; the next day another session from another network ran the same
     probe, and waited as the role's habit (a day that paged teaches its volume). A session
     refused from its first minutes says someone else holds the credentials: while its alert
-    is open, the same probe back is the intruder back. Resolved, it is the role's habit."""
-    first = deploy_run(4, 5, refused=PROBE, ok=2)
-    again = deploy_run(5, 7, refused=PROBE, ok=2)
+    is open, the same probe back is the intruder back. Resolved, it is the role's habit.
+    (The price: a workload whose own start really is refused like that pages on its second day
+    too, then its days teach it -- one page more than before, not one a day.)"""
+    first = deploy_run(4, 5, refused=PROBE, ok=2, ip="209.226.193.87")
+    again = deploy_run(5, 7, refused=PROBE, ok=2, ip="45.66.35.21")
     events = sorted([*deploy_days(), *first, *again], key=lambda e: e.event_time_ms)
     engine = DetectionEngine(rules=load_rules())
     changes = engine.process([e for e in events if e.event_time_ms < again[0].event_time_ms])

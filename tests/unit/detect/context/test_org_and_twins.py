@@ -271,6 +271,68 @@ def test_a_create_call_makes_what_it_is_named_for_not_what_it_is_made_for() -> N
     assert org.lasting(delete) == ["staging-recs-resize"]
 
 
+def test_a_copy_a_restore_a_replica_and_a_key_pair_are_what_their_calls_make() -> None:
+    """Review: a copy or a restore names what it makes as its target, a read replica and a key
+    pair are named by a parameter shorter than the call's noun, Glue wraps the table in its
+    tableInput -- all are born (a restore drill deleting them is clean-up); the source they
+    were made from, the user a password is made for, the document an association runs are
+    not."""
+    org = OrgMemory()
+    calls = [
+        (
+            "CopyDBSnapshot",
+            "rds",
+            {
+                "sourceDBSnapshotIdentifier": "orders-prod-nightly",
+                "targetDBSnapshotIdentifier": "orders-dr-copy",
+            },
+        ),
+        (
+            "RestoreTableFromBackup",
+            "dynamodb",
+            {"targetTableName": "orders-restore-test", "backupArn": "arn:aws:dynamodb:b/1"},
+        ),
+        (
+            "CreateDBInstanceReadReplica",
+            "rds",
+            {
+                "dBInstanceIdentifier": "orders-replica-ci",
+                "sourceDBInstanceIdentifier": "orders-prod",
+            },
+        ),
+        ("CreateKeyPair", "ec2", {"keyName": "ci-bastion-key"}),
+        (
+            "RestoreFromClusterSnapshot",
+            "redshift",
+            {"clusterIdentifier": "analytics-drill", "snapshotIdentifier": "analytics-prod-0"},
+        ),
+        ("CreateTable", "glue", {"databaseName": "analytics", "tableInput": {"name": "clicks"}}),
+        ("CreateLoginProfile", "iam", {"userName": "billing-export"}),
+        ("CreateAssociation", "ssm", {"name": "prod-hardening-doc"}),
+    ]
+    for action, source, params in calls:
+        org.observe(call(action, source, params, 0, **OPS))
+    later = BASE_TIME.timestamp() * 1000 + 60_000
+    for made in (
+        "orders-dr-copy",
+        "orders-restore-test",
+        "orders-replica-ci",
+        "ci-bastion-key",
+        "analytics-drill",
+        "clicks",
+    ):
+        assert org.born(made, later) is not None, made
+    for source in (
+        "orders-prod-nightly",
+        "orders-prod",
+        "analytics-prod-0",
+        "analytics",
+        "billing-export",
+        "prod-hardening-doc",
+    ):
+        assert org.born(source, later) is None, source
+
+
 def test_a_change_set_updating_a_stack_is_not_its_birth() -> None:
     """Fresh seed 1046: a deploy's change set on the existing stack prod-atlas made
     "prod-atlas" young, so a CI role's deletion of the /ecs/prod-atlas log group half an hour
