@@ -14,6 +14,7 @@ from detect.features import (
     DATA_READ_ACTIONS,
     EPHEMERAL_NAME_RE,
     GRANT_ACTIONS,
+    IPV6_PREFIX,
     ITEM_DELETES,
     MAX_BUCKET_NAMES,
     MAX_SEEN,
@@ -56,7 +57,10 @@ _DATA_READ = (  # detect.features.bucket.is_data_read; the names are constants, 
 # detect.features.net_of, client_of and store_of, in SQL (the seen dimensions of training)
 _NET = (
     "if(match(source_ip, '^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$'), "
-    "concat(arrayStringConcat(arraySlice(splitByChar('.', source_ip), 1, 2), '.'), '.0.0/16'), '')"
+    "concat(arrayStringConcat(arraySlice(splitByChar('.', source_ip), 1, 2), '.'), '.0.0/16'), "
+    "if(isIPv6String(source_ip) AND NOT startsWith(lower(source_ip), '::ffff:'), "
+    "concat(toString(tupleElement(IPv6CIDRToRange(toIPv6OrDefault(source_ip), "
+    f"{IPV6_PREFIX}), 1)), '/{IPV6_PREFIX}'), ''))"
 )
 _CLIENT = (
     "lower(substringUTF8(splitByChar('/', splitByChar(' ', "

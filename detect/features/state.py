@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 from collections import deque
 from collections.abc import Mapping
@@ -46,6 +47,7 @@ __all__ = [
 ]
 
 MAX_SLOW_IDS = 32  # destructive event ids kept per 10-minute slot of the 6-hour window
+IPV6_PREFIX = 32  # net_of: an IPv6 address's network
 MAX_SEEN = 2048  # values remembered per principal and dimension (first-seen features)
 ESTABLISHED_EVENTS = 200  # history events before first-seen and rate features count
 MATURE_DAYS = 2  # distinct active days (UTC) before a principal's own baseline is trusted
@@ -91,11 +93,25 @@ def source_of(event: AuditEvent) -> tuple[tuple[str, str], ...]:
 
 @functools.lru_cache(maxsize=4096)
 def net_of(ip: str) -> str:
-    """ "a.b.0.0/16" of a dotted IPv4 address; "" for anything else (a service name, IPv6)."""
+    """The network an address belongs to: "a.b.0.0/16" of a dotted IPv4 address, the /32 of an
+    IPv6 one ("2a05:d018::/32": a provider's allocation, as coarse as an IPv4 /16 -- a home's
+    prefix changes inside it); "" for anything else (a service name, an IPv4-mapped address).
+    Before, IPv6 was "": keys used over a dual-stack endpoint were never from a new network."""
     parts = ip.split(".")
-    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+    if len(parts) == 4 and all(p.isdigit() for p in parts):
+        return f"{parts[0]}.{parts[1]}.0.0/16"
+    return _net6(ip) if ":" in ip else ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _net6(ip: str) -> str:
+    try:
+        address = ipaddress.IPv6Address(ip)
+    except ValueError:
         return ""
-    return f"{parts[0]}.{parts[1]}.0.0/16"
+    if address.ipv4_mapped is not None:
+        return ""
+    return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False))
 
 
 @functools.lru_cache(maxsize=4096)

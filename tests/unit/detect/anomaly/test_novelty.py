@@ -114,6 +114,13 @@ def test_stolen_keys_sweeping_secrets_from_a_new_network_page() -> None:
     assert opened == ["baseline:credential_sweep"]
 
 
+def test_stolen_keys_sweeping_over_ipv6_page_as_over_ipv4() -> None:
+    """Review: every IPv6 address had no network, so keys used over a dual-stack endpoint were
+    never from a new one, and this sweep waited as if from the office."""
+    _, opened = run(history(PERSON, office_or_home) + sweep("2a05:d018:1a2b:3c00::3344"))
+    assert opened == ["baseline:credential_sweep"]
+
+
 def test_the_same_sweep_from_the_persons_own_network_waits_for_corroboration() -> None:
     _, opened = run(history(PERSON, office_or_home) + sweep(OFFICE))
     assert opened == []

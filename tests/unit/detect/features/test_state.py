@@ -16,6 +16,7 @@ from detect.features import (
     PrincipalState,
     build_features,
     is_offhours,
+    net_of,
     resource_name,
 )
 from ingest import schema
@@ -129,6 +130,17 @@ def test_offhours(at: datetime, off: bool) -> None:
     assert is_offhours(int(at.timestamp() * 1000)) is off
 
 
+def test_an_ipv6_address_has_a_network_as_an_ipv4_one_does() -> None:
+    """Keys used over a dual-stack endpoint come from an IPv6 address: its provider's /32 is
+    its network (review: as "" every IPv6 source was a known network, never news)."""
+    assert net_of("2a05:d018:1a2b:3c00::3344") == "2a05:d018::/32"
+    assert net_of("2A05:D018:FFFF::1") == net_of("2a05:d018:1a2b:3c00::3344")
+    assert net_of("2600:1f18::1") != net_of("2a05:d018::1")
+    assert net_of("198.51.100.23") == "198.51.0.0/16"
+    for other in ("::ffff:198.51.100.23", "s3.amazonaws.com", "AWS Internal", "1:2:zz", ""):
+        assert net_of(other) == "", other
+
+
 def test_late_events_keep_history_but_not_old_windows() -> None:
     state = PrincipalState("p", "agent")
     state.observe(event(T0 + timedelta(minutes=30)))
@@ -164,7 +176,16 @@ def _mixed_events(n: int, seed: int) -> list[AuditEvent]:
                 role=rnd.choice(["build-agent", "reporting"]),
                 session="s1",
                 awsRegion=rnd.choice(["us-east-1", "eu-west-1"]),
-                sourceIPAddress=rnd.choice(["198.51.100.1", "203.0.113.9", "s3.amazonaws.com"]),
+                sourceIPAddress=rnd.choice(
+                    [
+                        "198.51.100.1",
+                        "203.0.113.9",
+                        "s3.amazonaws.com",
+                        "2a05:d018:1a2b:3c00::3344",  # IPv6 (a dual-stack endpoint)
+                        "2600:1F18:ABCD::9",
+                        "::ffff:198.51.100.1",
+                    ]
+                ),
                 userAgent=rnd.choice(["aws-cli/2.15.0 Python/3.11", "[Boto3/1.34 md/Botocore"]),
                 requestParameters={"bucketName": rnd.choice(["prod-a", "b", "tmp-c"])},
                 **extra,
