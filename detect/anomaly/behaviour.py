@@ -83,7 +83,7 @@ class Novelty:
 
     action: bool
     region: bool
-    net: str  # the event's /16 when the principal never came from it
+    net: str  # the event's network (net_of) when the principal never came from it
     client: str  # the client product when the principal never used it
     store: str  # the bucket or table when the principal never read it
     prod_grant: bool  # a grant call it never made on a production-named target
@@ -345,7 +345,7 @@ class BehaviourDetector:
         )
 
     def _context(self, state: PrincipalState, event: AuditEvent, new: Novelty) -> list[Finding]:
-        """Notes: a new network (/16) or a new client for a principal that rarely sees one --
+        """Notes: a new network (net_of) or a new client for a principal that rarely sees one --
         judged by the share of its own days that brought a new one (PrincipalState.novelty_share,
         observe() has counted this one already: today's novelty is not held against it)."""
         fresh: dict[str, str] = {}

@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 ACTOR_KINDS = ("agent", "human", "service")
 FALLBACK = "all"  # the detector for a kind with too little history of its own
-MODEL_FORMAT = 3  # bump when a saved model changes meaning (3: lasting deletes, nets, clients)
+MODEL_FORMAT = 4  # bump when a saved model changes meaning (3: lasting deletes, nets, clients;
+# 4: IPv6 sources have a net)
 SCORE_MARGIN = 0.01  # anomaly score above a principal's own high training score that counts
 
 

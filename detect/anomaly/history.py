@@ -58,7 +58,8 @@ _DATA_READ = (  # detect.features.bucket.is_data_read; the names are constants, 
 _NET = (
     "if(match(source_ip, '^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$'), "
     "concat(arrayStringConcat(arraySlice(splitByChar('.', source_ip), 1, 2), '.'), '.0.0/16'), "
-    "if(isIPv6String(source_ip) AND NOT startsWith(lower(source_ip), '::ffff:'), "
+    "if(isIPv6String(source_ip) AND tupleElement(IPv6CIDRToRange(toIPv6OrDefault(source_ip), "
+    "96), 1) != toIPv6('::ffff:0.0.0.0'), "  # not IPv4-mapped
     "concat(toString(tupleElement(IPv6CIDRToRange(toIPv6OrDefault(source_ip), "
     f"{IPV6_PREFIX}), 1)), '/{IPV6_PREFIX}'), ''))"
 )

@@ -73,7 +73,7 @@ MAX_RUNS = 10_000
 COMPROMISE_MEMORY_MS = 7 * DAY_MS
 FAILED_SIGN_INS_KEPT = 16  # refused console sign-ins remembered per principal
 MFA_HABIT = 3  # sign-ins with MFA, and none without, after which one without it pages
-MAX_NETS = 100_000  # networks (/16) whose users are remembered (least recently used forgotten)
+MAX_NETS = 100_000  # networks (net_of) whose users are remembered (least recently used forgotten)
 MAX_ROLES = 50_000  # roles whose use is remembered (least recently used forgotten)
 NO_MFA_NORM_USERS = 3  # other people signing in to the console without MFA: the org's habit
 # an account Leash has watched for less than this has shown nobody's habits yet (install days;
@@ -241,7 +241,7 @@ class OrgMemory:
         self._network_deleted: OrderedDict[str, int] = OrderedDict()  # principal key -> last ms
         self._onboarded: OrderedDict[str, int] = OrderedDict()  # user -> first group/password ms
         self._people: OrderedDict[tuple[str, str], int] = OrderedDict()  # (acct, user) -> first ms
-        self._net_users: OrderedDict[str, set[str]] = OrderedDict()  # /16 -> a few principals
+        self._net_users: OrderedDict[str, set[str]] = OrderedDict()  # network -> a few principals
         self._person_sessions: OrderedDict[str, int] = OrderedDict()  # session arn -> opened ms
         self._roles: OrderedDict[tuple[str, str], _RoleUse] = OrderedDict()  # (account, name)
         self._no_mfa: OrderedDict[str, int] = OrderedDict()  # person signed in without MFA -> ms
@@ -548,7 +548,7 @@ class OrgMemory:
         return principal in self._person_sessions
 
     def shared_network(self, net: str, principal_key: str) -> bool:
-        """Other principals of the organisation work from this /16 (an office, the VPN): new
+        """Other principals of the organisation work from this network (an office, the VPN): new
         for this principal is not new for its organisation. Principals that paged do not count:
         seed 764's IAM user signed in from the Tor exit another incident's stolen SSO session had
         used, and the sign-in was held as "where colleagues work"."""
@@ -557,7 +557,7 @@ class OrgMemory:
 
     def network_of_others(self, net: str, principal_key: str) -> bool:
         """Another principal of the organisation, one that never paged, was seen working from
-        this /16."""
+        this network."""
         return any(u != principal_key for u in self._vouching(self._net_users.get(net, set())))
 
     def _remember_destroyed(self, names: list[str], at_ms: int) -> None:
@@ -791,17 +791,39 @@ def _named(noun: str, action: str, params: object, depth: int) -> tuple[bool, se
             inner_named, inner = _named(noun, action, value, depth + 1)
             named, made = named or inner_named, made | inner
             continue
-        stem = "object" if key == "key" else _TARGET.sub("", _ID_KEY.sub("", key))  # S3: "key"
+        stem = "object" if key == "key" else _ID_KEY.sub("", key)  # S3 names objects "key"
         if stem == key or key.lower() in _NOT_RESOURCES:
-            continue  # not an identifier (a description, a size, a flag)
+            named = named or _names_any(value, depth + 1)
+            continue  # not an identifier (a description, a size, a flag, a list of items)
         values = value if isinstance(value, list) else [value]
         values = [v for v in values if isinstance(v, str) and v]
         if not values:
             continue
         named = True
-        if noun.endswith(_singular(stem)) or _MADE_BY.get(action) == key:
+        target = _TARGET.sub("", stem)  # a copy's target names the copy itself, exactly (review:
+        # an Auto Scaling group's targetGroupARNs are not the group it makes)
+        if (
+            noun.endswith(_singular(stem)) if target == stem else noun == _singular(target)
+        ) or _MADE_BY.get(action) == key:
             made |= {resource_name(v) for v in values}
     return named, made
+
+
+def _names_any(params: object, depth: int) -> bool:
+    """Whether a nested structure names any resource (an identifier key with a string value):
+    RunInstances' instancesSet, SSM CreateAssociationBatch's entries -- such a call names what
+    it uses, so nothing falls back to being born by it (review)."""
+    if depth > 4:
+        return False
+    if isinstance(params, list):
+        return any(_names_any(item, depth + 1) for item in params[:32])
+    if not isinstance(params, Mapping):
+        return False
+    for key, value in params.items():
+        identifier = _ID_KEY.sub("", key) != key and key.lower() not in _NOT_RESOURCES
+        if (identifier and isinstance(value, str) and value) or _names_any(value, depth + 1):
+            return True
+    return False
 
 
 def _singular(word: str) -> str:

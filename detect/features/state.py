@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 MAX_SLOW_IDS = 32  # destructive event ids kept per 10-minute slot of the 6-hour window
-IPV6_PREFIX = 32  # net_of: an IPv6 address's network
+IPV6_PREFIX = 48  # net_of: an IPv6 address's network, a site
 MAX_SEEN = 2048  # values remembered per principal and dimension (first-seen features)
 ESTABLISHED_EVENTS = 200  # history events before first-seen and rate features count
 MATURE_DAYS = 2  # distinct active days (UTC) before a principal's own baseline is trusted
@@ -64,7 +64,7 @@ SEEN_DIMENSIONS = (
     "destructive",
     "sensitive",
     "prod",
-    "net",  # the /16 of IPv4 source addresses
+    "net",  # the network of source addresses (net_of: an IPv4 /16, an IPv6 /48)
     "client",  # the user agent's product (aws-cli, Boto3, Mozilla...)
     "store",  # buckets and tables whose data it read
     # "mfa" / "no-mfa": how its latest successful console sign-in was made -- from the trained
@@ -78,11 +78,12 @@ _CREATE = re.compile(CREATE_ACTION_RE)
 _PROD = re.compile(PROD_RESOURCE_RE)
 _EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)
 _NON_PROD = re.compile(NON_PROD_NAME_RE)
+_IPV4 = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
 _S3_ARN = "arn:aws:s3:::"
 
 
 def source_of(event: AuditEvent) -> tuple[tuple[str, str], ...]:
-    """The event's network (/16 of an IPv4 address), client product and data store, as the
+    """The event's network (net_of), client product and data store, as the
     seen dimensions "net", "client" and "store" record them ("" where there is none)."""
     return (
         ("net", net_of(event.source_ip)),
@@ -93,14 +94,15 @@ def source_of(event: AuditEvent) -> tuple[tuple[str, str], ...]:
 
 @functools.lru_cache(maxsize=4096)
 def net_of(ip: str) -> str:
-    """The network an address belongs to: "a.b.0.0/16" of a dotted IPv4 address, the /32 of an
-    IPv6 one ("2a05:d018::/32": a provider's allocation, as coarse as an IPv4 /16 -- a home's
-    prefix changes inside it); "" for anything else (a service name, an IPv4-mapped address).
-    Before, IPv6 was "": keys used over a dual-stack endpoint were never from a new network."""
-    parts = ip.split(".")
-    if len(parts) == 4 and all(p.isdigit() for p in parts):
+    """The network an address belongs to: "a.b.0.0/16" of a dotted IPv4 address, the /48 of an
+    IPv6 one ("2a05:d018:1a2b::/48": a site, as RIRs assign them -- a provider's /32 would put
+    every tenant of a cloud region, or every phone of a carrier, on one network); "" for
+    anything else (a service name, an IPv4-mapped or scoped address). Before, IPv6 was "":
+    keys used over a dual-stack endpoint were never from a new network."""
+    if _IPV4.fullmatch(ip):
+        parts = ip.split(".")
         return f"{parts[0]}.{parts[1]}.0.0/16"
-    return _net6(ip) if ":" in ip else ""
+    return _net6(ip) if ":" in ip and "%" not in ip else ""
 
 
 @functools.lru_cache(maxsize=4096)

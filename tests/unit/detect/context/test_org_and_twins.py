@@ -275,8 +275,9 @@ def test_a_copy_a_restore_a_replica_and_a_key_pair_are_what_their_calls_make() -
     """Review: a copy or a restore names what it makes as its target, a read replica and a key
     pair are named by a parameter shorter than the call's noun, Glue wraps the table in its
     tableInput -- all are born (a restore drill deleting them is clean-up); the source they
-    were made from, the user a password is made for, the document an association runs are
-    not."""
+    were made from, the user a password is made for, the document an association runs, the
+    image an instance runs (named only among its items) and the target groups an Auto Scaling
+    group joins are not."""
     org = OrgMemory()
     calls = [
         (
@@ -309,6 +310,22 @@ def test_a_copy_a_restore_a_replica_and_a_key_pair_are_what_their_calls_make() -
         ("CreateTable", "glue", {"databaseName": "analytics", "tableInput": {"name": "clicks"}}),
         ("CreateLoginProfile", "iam", {"userName": "billing-export"}),
         ("CreateAssociation", "ssm", {"name": "prod-hardening-doc"}),
+        (  # names only inside its items: what it uses, not what it makes
+            "CreateAssociationBatch",
+            "ssm",
+            {"entries": [{"name": "prod-patch-doc", "instanceId": "i-0abc12345678"}]},
+        ),
+        ("RunInstances", "ec2", {"instancesSet": {"items": [{"imageId": "ami-0feedface"}]}}),
+        (
+            "CreateAutoScalingGroup",
+            "autoscaling",
+            {
+                "autoScalingGroupName": "web-asg-canary",
+                "targetGroupARNs": [
+                    "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/prod-web/50dc6c49"
+                ],
+            },
+        ),
     ]
     for action, source, params in calls:
         org.observe(call(action, source, params, 0, **OPS))
@@ -320,6 +337,7 @@ def test_a_copy_a_restore_a_replica_and_a_key_pair_are_what_their_calls_make() -
         "ci-bastion-key",
         "analytics-drill",
         "clicks",
+        "web-asg-canary",
     ):
         assert org.born(made, later) is not None, made
     for source in (
@@ -329,6 +347,10 @@ def test_a_copy_a_restore_a_replica_and_a_key_pair_are_what_their_calls_make() -
         "analytics",
         "billing-export",
         "prod-hardening-doc",
+        "prod-patch-doc",
+        "i-0abc12345678",
+        "ami-0feedface",
+        "50dc6c49",
     ):
         assert org.born(source, later) is None, source
 

@@ -131,13 +131,15 @@ def test_offhours(at: datetime, off: bool) -> None:
 
 
 def test_an_ipv6_address_has_a_network_as_an_ipv4_one_does() -> None:
-    """Keys used over a dual-stack endpoint come from an IPv6 address: its provider's /32 is
-    its network (review: as "" every IPv6 source was a known network, never news)."""
-    assert net_of("2a05:d018:1a2b:3c00::3344") == "2a05:d018::/32"
-    assert net_of("2A05:D018:FFFF::1") == net_of("2a05:d018:1a2b:3c00::3344")
-    assert net_of("2600:1f18::1") != net_of("2a05:d018::1")
+    """Keys used over a dual-stack endpoint come from an IPv6 address: its site's /48 is its
+    network (review: as "" every IPv6 source was a known network, never news; a provider's /32
+    would make every tenant of a cloud region one network)."""
+    assert net_of("2a05:d018:1a2b:3c00::3344") == "2a05:d018:1a2b::/48"
+    assert net_of("2A05:D018:1A2B:FFFF::1") == net_of("2a05:d018:1a2b:3c00::3344")
+    assert net_of("2a05:d018:1a2c::1") != net_of("2a05:d018:1a2b::1")
     assert net_of("198.51.100.23") == "198.51.0.0/16"
-    for other in ("::ffff:198.51.100.23", "s3.amazonaws.com", "AWS Internal", "1:2:zz", ""):
+    mapped = ("::ffff:198.51.100.23", "0:0:0:0:0:ffff:198.51.100.23", "fe80::1%eth0")
+    for other in (*mapped, "s3.amazonaws.com", "AWS Internal", "1:2:zz", "\u00b9.2.3.4", ""):
         assert net_of(other) == "", other
 
 
@@ -184,6 +186,7 @@ def _mixed_events(n: int, seed: int) -> list[AuditEvent]:
                         "2a05:d018:1a2b:3c00::3344",  # IPv6 (a dual-stack endpoint)
                         "2600:1F18:ABCD::9",
                         "::ffff:198.51.100.1",
+                        "0:0:0:0:0:ffff:198.51.100.1",
                     ]
                 ),
                 userAgent=rnd.choice(["aws-cli/2.15.0 Python/3.11", "[Boto3/1.34 md/Botocore"]),
