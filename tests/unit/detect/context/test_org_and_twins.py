@@ -230,6 +230,13 @@ def test_a_created_database_is_born_whatever_else_its_call_names() -> None:
     assert org.lasting(call("DeleteDBSnapshot", "rds", backup, 60, **OPS)) == ["orders-prod-backup"]
 
 
+def observe_calls(org: OrgMemory, calls: list[tuple[str, str, dict[str, object]]]) -> float:
+    """`org` observes each (call, service, requestParameters) by OPS; returns a minute later."""
+    for action, source, params in calls:
+        org.observe(call(action, source, params, 0, **OPS))
+    return BASE_TIME.timestamp() * 1000 + 60_000
+
+
 def test_a_create_call_makes_what_it_is_named_for_not_what_it_is_made_for() -> None:
     """Fresh seed 1058: a colleague's CreateFunctionUrlConfig on staging-recs-resize made the
     function "young", so an agent deleting it the next day among production resources was
@@ -250,9 +257,7 @@ def test_a_create_call_makes_what_it_is_named_for_not_what_it_is_made_for() -> N
         ("CreatePolicyVersion", "iam", {"policyArn": "arn:aws:iam::1:policy/prod-deploy"}),
         ("CreateSecurityGroup", "ec2", {"groupName": "web-sg", "vpcId": "vpc-0a1b2c3d"}),
     ]
-    for action, source, params in calls:
-        org.observe(call(action, source, params, 0, **OPS))
-    later = BASE_TIME.timestamp() * 1000 + 60_000
+    later = observe_calls(org, calls)
     for made_for in (
         "staging-recs-resize",
         "prod-api",
@@ -327,9 +332,7 @@ def test_a_copy_a_restore_a_replica_and_a_key_pair_are_what_their_calls_make() -
             },
         ),
     ]
-    for action, source, params in calls:
-        org.observe(call(action, source, params, 0, **OPS))
-    later = BASE_TIME.timestamp() * 1000 + 60_000
+    later = observe_calls(org, calls)
     for made in (
         "orders-dr-copy",
         "orders-restore-test",
