@@ -791,8 +791,8 @@ def _named(noun: str, action: str, params: object, depth: int) -> tuple[bool, se
             inner_named, inner = _named(noun, action, value, depth + 1)
             named, made = named or inner_named, made | inner
             continue
-        stem = "object" if key == "key" else _ID_KEY.sub("", key)  # S3 names objects "key"
-        if stem == key or key.lower() in _NOT_RESOURCES:
+        stem = "object" if key == "key" else _id_stem(key)  # S3 names objects "key"
+        if stem is None:
             named = named or _names_any(value, depth + 1)
             continue  # not an identifier (a description, a size, a flag, a list of items)
         values = value if isinstance(value, list) else [value]
@@ -820,10 +820,17 @@ def _names_any(params: object, depth: int) -> bool:
     if not isinstance(params, Mapping):
         return False
     for key, value in params.items():
-        identifier = _ID_KEY.sub("", key) != key and key.lower() not in _NOT_RESOURCES
+        identifier = _id_stem(key) is not None
         if (identifier and isinstance(value, str) and value) or _names_any(value, depth + 1):
             return True
     return False
+
+
+def _id_stem(key: str) -> str | None:
+    """A parameter key's stem when it names a resource (dBInstanceIdentifier -> dBInstance,
+    name -> ""), None when it names none (a size, a flag, the key it encrypts with)."""
+    stem = _ID_KEY.sub("", key)
+    return None if stem == key or key.lower() in _NOT_RESOURCES else stem
 
 
 def _singular(word: str) -> str:
