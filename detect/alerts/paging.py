@@ -24,6 +24,7 @@ from detect.findings import (
 __all__ = ["Pager"]
 
 _RESTATING = frozenset().union(*RESTATES.values())  # findings that restate a twin's context
+_HIGH = severity_rank("high")  # a forest score this far out corroborates even a new tool
 MAX_REMEMBERED = 64  # held findings and notes kept per principal while they wait (and traces)
 CONTEXT_PREFIX = "context:"  # notes about a call's circumstances, not about the call
 
@@ -185,7 +186,8 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
             # 1015: a GuardDuty clean-up through boto3 over five regions paged); a network
             # never used before is who holds the credentials, and still says so
         if _new_tool_only(finding, other) and any(
-            _volume(f) or (f.rule == FOREST_RULE and f.severity != "high") for f in (finding, other)
+            _volume(f) or (f.rule == FOREST_RULE and severity_rank(f.severity) < _HIGH)
+            for f in (finding, other)
         ):
             return False  # a person's new tool from their own network, and the volume it made
             # (fresh seed 1093: a developer's first Terraform run, 31 KMS decrypts and 314
