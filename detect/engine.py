@@ -48,6 +48,9 @@ FOREST_OPEN_MARGIN = 0.08  # forest score above its threshold needed to open an 
 FOREST_HIGH_MARGIN = 0.12  # anomaly score above the threshold that makes a forest finding "high"
 MAX_STATES = 200_000  # principals kept in memory by default; the least recently active beyond
 EXPIRE_AFTER_MS = 6 * 3_600_000  # principal's own event time after an incident's gap: forget it
+# an account watched this long has shown every weekly job: a principal it has not seen is new
+# to the account, not only to Leash (detect.anomaly.destruction.NEWCOMER_LASTING)
+NEWCOMER_WATCH_MS = 7 * 86_400_000
 FORGET_AFTER_MS = 7 * 86_400_000  # newest event time anywhere after which any incident is dropped
 VETTED_CLASSES = frozenset({"destructive", "privilege", "defense_evasion"})  # and GRANT_ACTIONS:
 # calls whose first use, once it paged, stays unvetted until its alert is resolved
@@ -297,8 +300,27 @@ class DetectionEngine:
             fanout = self.destruction.add_delegated(state, event, lasting, op.stack)
             if fanout is not None:
                 return [(idx, fanout, state)]
-        found = self.destruction.add(state, event, lasting, first_use=first_use)
+        found = self.destruction.add(
+            state,
+            event,
+            lasting,
+            first_use=first_use,
+            newcomer=self._newcomer(state, event, lasting),
+        )
         return [(idx, f, state) for f in found]
+
+    def _newcomer(self, state: PrincipalState, event: AuditEvent, lasting: list[str]) -> bool:
+        """`state`'s principal has no history of its own yet in an account Leash has watched for
+        NEWCOMER_WATCH_MS, and the lasting resources `event` deletes are not ones it made."""
+        if state.mature or not lasting:
+            return False
+        if self.org.watched_ms(event.account, event.event_time_ms) < NEWCOMER_WATCH_MS:
+            return False  # (the install's first week: everyone is new to Leash)
+        for name in lasting:
+            birth = self.org.born(name.removesuffix("/*"), event.event_time_ms)
+            if birth is not None and birth[1] == state.key:
+                return False
+        return True
 
     def _state(self, event: AuditEvent) -> PrincipalState:
         state = self.states.get(event.principal_key)

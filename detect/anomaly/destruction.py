@@ -22,6 +22,12 @@ from ingest.events import AuditEvent
 __all__ = ["LastingDestruction"]
 
 CATASTROPHIC = 5  # lasting production-named deletes in 10 min no missing history excuses
+# ... nor this many lasting deletes of any environment by a newcomer: a principal without its own
+# history (PrincipalState.mature) in an account Leash has watched for a week, so every weekly job
+# has shown itself -- a new hire, a new agent, new credentials destroying what others made
+# (fresh seed 1110: a coding agent first seen that day deleted a staging environment's three
+# functions, its table and two buckets; "still being learned", it paged at the 11th damaging call)
+NEWCOMER_LASTING = 5
 # A workload's floor of lasting deletes (5 in 10 min: a pipeline's clean-up runs wide) is not
 # for production: this many different production resources past its own days page (fresh seed
 # 1026: a CI role deleted a production function, two tables and the backups, paged at the 6th
@@ -98,10 +104,17 @@ class LastingDestruction:
         ]
 
     def add(
-        self, state: PrincipalState, event: AuditEvent, lasting: list[str], *, first_use: bool
+        self,
+        state: PrincipalState,
+        event: AuditEvent,
+        lasting: list[str],
+        *,
+        first_use: bool,
+        newcomer: bool = False,
     ) -> list[Finding]:
         """Count `event` (which deleted the `lasting` resources; `first_use`: the first time
-        this principal deletes with this call) for `state`'s principal. A window counts what
+        this principal deletes with this call; `newcomer`: a principal new to an account Leash
+        has watched for long, NEWCOMER_LASTING) for `state`'s principal. A window counts what
         was destroyed, once: a call deleting several counts as its first, and a bucket's
         contents ("bucket/*", detect.context.org: CloudTrail logs DeleteObjects without its
         keys) once per batch up to CONTENTS_BATCHES in 10 minutes and once in 6 hours -- a
@@ -116,6 +129,7 @@ class LastingDestruction:
         name = lasting[0] if lasting else ""
         found = self._out_of_scope(state, event, since, name) if name and novel else []
         at = event.event_time_ms
+        burst = 0.0  # lasting deletes in the 10-minute window
         for window, book in self._books:
             tally = book.get(state.key)
             if tally.day < 0:
@@ -127,6 +141,8 @@ class LastingDestruction:
                 continue
             key = _key(tally, name, at) if window is WINDOWS[0] else name
             count = tally.add(at, event.event_id, key)
+            if window is WINDOWS[0]:
+                burst = count
             limit = _bar(window, window.floors, state, tally)
             if count > limit:
                 finding = self._finding(window, state, event, tally, count, limit)
@@ -152,6 +168,13 @@ class LastingDestruction:
             if count >= CATASTROPHIC:
                 note = f"{count:g} production resources deleted in 10 min"
                 found = [_catastrophic(f, note) for f in found]
+        if newcomer and burst >= NEWCOMER_LASTING:
+            note = (
+                f"{burst:g} lasting resources deleted in 10 min by a principal new to the account"
+            )
+            found = [
+                f if "catastrophic" in f.explanation else _catastrophic(f, note) for f in found
+            ]
         return found
 
     def add_delegated(

@@ -698,6 +698,11 @@ class OrgMemory:
         first = self._accounts.get(account)
         return first is None or at_ms - working_start(first) < ACCOUNT_YOUNG_MS
 
+    def watched_ms(self, account: str, at_ms: int) -> int:
+        """How long before `at_ms` Leash has watched `account` (0: never saw it)."""
+        first = self._accounts.get(account)
+        return 0 if first is None else max(at_ms - first, 0)
+
     def known_account(self, account: str, before_ms: int) -> bool:
         first = self._accounts.get(account)
         return first is not None and first < before_ms
