@@ -22,11 +22,13 @@ from ingest.events import AuditEvent
 __all__ = ["LastingDestruction"]
 
 CATASTROPHIC = 5  # lasting production-named deletes in 10 min no missing history excuses
-# ... nor this many lasting deletes of any environment by a newcomer: a principal without its own
-# history (PrincipalState.mature) in an account Leash has watched for a week, so every weekly job
-# has shown itself -- a new hire, a new agent, new credentials destroying what others made
-# (fresh seed 1110: a coding agent first seen that day deleted a staging environment's three
-# functions, its table and two buckets; "still being learned", it paged at the 11th damaging call)
+# ... nor this many lasting deletes of any environment by a newcomer destroying what others made:
+# an AI agent without its own history (PrincipalState.mature) -- an agent's first spree is what
+# Leash is for, on an install's first day too (fresh seed 1110, two days after the install: a
+# coding agent first seen that day deleted a staging environment's three functions, its table
+# and two buckets; "still being learned", it paged at the 11th damaging call) -- or a person or
+# workload without it in an account Leash has watched for a week (every weekly job has shown
+# itself by then: a new hire, new credentials; DetectionEngine._newcomer)
 NEWCOMER_LASTING = 5
 # A workload's floor of lasting deletes (5 in 10 min: a pipeline's clean-up runs wide) is not
 # for production: this many different production resources past its own days page (fresh seed

@@ -1,11 +1,12 @@
-"""A principal new to an account Leash has watched for a week pages at its fifth lasting delete.
+"""A newcomer destroying what others made pages at its fifth lasting delete in ten minutes.
 
 Without two days of its own history a principal's anomalies only note (detect.context.triage
-`_immature`): on an install's first days everyone is new to Leash. A week in, a principal nobody
-has seen is new to the account -- a new agent, a new hire, new credentials -- and destroying what
-others made is no less an incident for it (fresh seed 1110: a coding agent first seen that day
-deleted a staging environment's functions, its table and two buckets and paged at the 11th
-damaging call, by a bucket-deleted Sigma rule, not by the destruction).
+`_immature`): on an install's first days everyone is new to Leash. An AI agent's first spree is
+what Leash is for, at any time (fresh seed 1110, two days after the install: a coding agent first
+seen that day deleted a staging environment's functions, its table and two buckets and paged at
+the 11th damaging call, by a bucket-deleted Sigma rule, not by the destruction). A person or a
+workload nobody has seen is new to the account only once Leash has watched it for a week (every
+weekly job has shown itself by then).
 """
 
 from __future__ import annotations
@@ -35,11 +36,17 @@ NEW_AGENT = {
     "userAgent": "Boto3/1.31.53 md/Botocore#1.31.53 ua/2.0 os/linux#6.1",
     "sourceIPAddress": "118.209.199.64",
 }
+DEPLOYER = {  # a workload: a deploy pipeline's role
+    "role": "inventory-deployer",
+    "session": "GitHubActions",
+    "userAgent": "Boto3/1.31.53 md/Botocore#1.31.53 ua/2.0 os/linux#6.1",
+    "sourceIPAddress": "20.42.73.9",
+}
 FUNCTIONS = ("staging-inventory-notify", "staging-inventory-cron", "staging-inventory-handler")
 
 
-def built(days: int) -> list[AuditEvent]:
-    """The environment created on day 0, then `days` days of its builder's reads."""
+def built(days: int, maker: dict[str, object] = PLATFORM) -> list[AuditEvent]:
+    """The environment created by `maker` on day 0, then `days` days of a person's reads."""
     made = [
         make_event(
             eventName=action,
@@ -47,7 +54,7 @@ def built(days: int) -> list[AuditEvent]:
             readOnly=False,
             requestParameters={key: name},
             at=BASE_TIME + timedelta(minutes=i),
-            **PLATFORM,
+            **maker,  # type: ignore[arg-type]
         )
         for i, (action, source, key, name) in enumerate(
             [
@@ -69,7 +76,7 @@ def built(days: int) -> list[AuditEvent]:
     return made + reads
 
 
-def spree(day: int) -> list[AuditEvent]:
+def spree(day: int, who: dict[str, str] = NEW_AGENT) -> list[AuditEvent]:
     """A principal never seen before deletes the environment, a call a second, on `day`."""
     calls = [
         *(("DeleteFunction20150331", "lambda", {"functionName": f}) for f in FUNCTIONS),
@@ -88,7 +95,7 @@ def spree(day: int) -> list[AuditEvent]:
             readOnly=False,
             requestParameters=params,
             at=start + timedelta(seconds=i),
-            **NEW_AGENT,
+            **who,
         )
         for i, (action, source, params) in enumerate(calls)
     ]
@@ -106,14 +113,28 @@ def first_page(history: list[AuditEvent], deletes: list[AuditEvent]) -> int | No
 
 
 def test_a_newcomer_destroying_what_others_made_in_a_watched_account_pages_by_the_fifth() -> None:
-    assert first_page(built(days=8), spree(day=8)) == 5
+    for who in (NEW_AGENT, DEPLOYER):
+        deletes = spree(day=8, who=who)
+        assert deletes[0].actor_kind == ("agent" if who is NEW_AGENT else "service")
+        assert first_page(built(days=8), deletes) == 5
 
 
 def test_four_lasting_deletes_by_a_newcomer_do_not_page_for_it() -> None:
     assert first_page(built(days=8), spree(day=8)[:4]) is None
 
 
-def test_in_the_installs_first_week_a_newcomer_is_only_new_to_leash() -> None:
-    """Three days in, the agent may be a weekly job Leash has not met yet: still a note."""
-    found = first_page(built(days=3), spree(day=3))
+def test_a_new_ai_agents_spree_pages_by_the_fifth_on_the_installs_first_days_too() -> None:
+    assert first_page(built(days=2), spree(day=2)) == 5
+
+
+def test_in_the_installs_first_week_a_new_workload_is_only_new_to_leash() -> None:
+    """Three days in, the deployer may be a weekly job Leash has not met yet: still a note."""
+    found = first_page(built(days=3), spree(day=3, who=DEPLOYER))
+    assert found is None or found > 5
+
+
+def test_a_newcomer_deleting_what_it_made_itself_days_ago_is_not_a_newcomer_spree() -> None:
+    """An agent that built the environment on day 0 and returns on day 8 to tear it down has
+    no two active days of its own, but what it deletes is its own work."""
+    found = first_page(built(days=8, maker=NEW_AGENT), spree(day=8))
     assert found is None or found > 5
