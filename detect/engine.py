@@ -16,7 +16,13 @@ from itertools import chain
 import numpy as np
 
 from detect.alerts.alert import Alert
-from detect.alerts.incidents import ATTACH_CLASSES, EVIDENCE_ONLY, MAX_OPEN, AlertBook
+from detect.alerts.incidents import (
+    ATTACH_CLASSES,
+    EVIDENCE_ONLY,
+    MAX_OPEN,
+    AlertBook,
+    incident_key,
+)
 from detect.alerts.paging import Pager
 from detect.alerts.provenance import UntrustedSpans
 from detect.anomaly.baseline import BaselineDetector
@@ -423,7 +429,13 @@ class DetectionEngine:
                     results.append(self.book.attach(event))  # continue the incident
                 if idx in initiators:
                     self.untrusted.observe(event, initiators[idx])
-                    results.append(self.book.attach(replace(event, principal_key=initiators[idx])))
+                    owner = self.states.get(initiators[idx])
+                    kind = owner.actor_kind if owner is not None else event.actor_kind
+                    results.append(
+                        self.book.attach(
+                            replace(event, principal_key=initiators[idx], actor_kind=kind)
+                        )
+                    )
             for result in results:
                 if result is not None:
                     _record(changes, *result)
@@ -452,7 +464,9 @@ class DetectionEngine:
             # which alert carries the mark, so resolving it clears the mark (set_status)
             self.org.mark_compromised(finding.principal, event.event_time_ms)
             for result in results:
-                if result is not None and result[1].principal == finding.principal:
+                if result is not None and _carries(
+                    result[1], finding.principal, finding.actor_kind
+                ):
                     self._marks.pop(result[1].id, None)
                     self._marks[result[1].id] = finding.principal
                     while len(self._marks) > MAX_MARKED_ALERTS:
@@ -467,7 +481,7 @@ class DetectionEngine:
         after all."""
         principal = event.principal_key
         for result in results:
-            if result is not None and result[1].principal == principal:
+            if result is not None and _carries(result[1], principal, event.actor_kind):
                 self.unvetted.record(principal, key, result[1].id, event.event_time_ms)
                 return
         self.unvetted.discard(principal, key)
@@ -532,10 +546,16 @@ class DetectionEngine:
             self.pager.forget(state.key)
             self.destruction.forget(state.key)
             self.behaviour.forget(state.key)
-            self.book.forget(state.key)
+            self.book.forget(state.key, state.actor_kind)
             self.untrusted.forget(state.key)
             self.unreported.forget(state.key)
             self.unvetted.forget(state.key)
+
+
+def _carries(alert: Alert, principal: str, actor_kind: str) -> bool:
+    """The alert is the principal's incident (another session of an AI agent's role may have
+    opened it: detect.alerts.incidents.incident_key)."""
+    return incident_key(alert.principal, alert.actor_kind) == incident_key(principal, actor_kind)
 
 
 def _record(changes: dict[str, tuple[str, Alert]], event_type: str, alert: Alert) -> None:

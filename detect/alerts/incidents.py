@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -11,7 +12,7 @@ from detect.alerts.alert import MAX_ALERT_EVENT_IDS, Alert, alert_id, severity_r
 from detect.findings import SEVERITIES, Finding
 from ingest.events import AuditEvent
 
-__all__ = ["ATTACH_CLASSES", "EVIDENCE_ONLY", "MAX_OPEN", "AlertBook"]
+__all__ = ["ATTACH_CLASSES", "EVIDENCE_ONLY", "MAX_OPEN", "AlertBook", "incident_key"]
 
 MAX_TRACKED_IDS = 20_000  # ids remembered per open incident to count distinct events
 MAX_OPEN = 10_000  # open incidents held by default; the least recently active are let go beyond
@@ -28,6 +29,20 @@ ESCALATE_AT_EVENTS = 50  # flagged events after which an alert's severity rises 
 ATTACH_CLASSES = frozenset({"destructive", "privilege", "defense_evasion"})
 _HIGH = severity_rank("high")
 EVIDENCE_ONLY = frozenset({"trace", "note"})  # tiers that join an alert as evidence, without events
+_SESSION = re.compile(r"^(arn:[^:]+:sts::[^:]*:assumed-role/[^/]+)/.+$")
+
+
+def incident_key(principal: str, actor_kind: str) -> str:
+    """The incident a principal's findings join: its own -- but an AI agent's role sessions are
+    one actor's. A session with a stable name is its own principal (ingest.identity), and an
+    agent that goes on in a new session (`data-agent`, then `data-agent-42f5`) is one spree,
+    as its per-run sessions (`claude-<uuid>`, already keyed by the role) are (fresh seeds 1158,
+    1160: two alerts for one agent's deletes across two sessions, minutes apart)."""
+    if actor_kind == "agent":
+        session = _SESSION.match(principal)
+        if session:
+            return session.group(1)
+    return principal
 
 
 @dataclass
@@ -40,6 +55,7 @@ class _Incident:
     classes: set[str] = field(default_factory=set)  # action classes further events attach by
     earlier: set[str] = field(default_factory=set)  # ids of the incident this one came after
     read_ids: int = 0  # stored ids that findings raised on reads brought (READ_ID_ROOM)
+    principals: set[str] = field(default_factory=set)  # whose findings and events it holds
 
 
 class AlertBook:
@@ -69,22 +85,25 @@ class AlertBook:
     def __len__(self) -> int:
         return len(self._open)
 
-    def current(self, principal: str) -> Alert | None:
-        incident = self._open.get(principal)
+    def current(self, principal: str, actor_kind: str = "") -> Alert | None:
+        incident = self._open.get(incident_key(principal, actor_kind))
         return incident.alert if incident else None
 
     def adopt(self, alerts: Iterable[Alert]) -> None:
         """Resume incidents loaded from the store (after a restart)."""
         for alert in alerts:
-            known = self._open.get(alert.principal)
+            key = incident_key(alert.principal, alert.actor_kind)
+            known = self._open.get(key)
             if known is None or known.alert.last_event_ms < alert.last_event_ms:
                 detectors = dict(alert.explanation.get("detectors", {}))
-                self._open[alert.principal] = _Incident(
+                principals = alert.explanation.get("principals") or [alert.principal]
+                self._open[key] = _Incident(
                     alert,
                     set(alert.event_ids),
                     detectors,
                     (severity_rank(alert.severity), alert.score),
                     alert.severity,
+                    principals={str(p) for p in principals},
                 )
 
     def set_status(self, alert_id_: str, status: str) -> None:
@@ -111,17 +130,24 @@ class AlertBook:
         events arrive. `forget_before_ms` (far behind) bounds the memory of principals that fall
         silent.
         """
-        for principal, incident in list(self._open.items()):
+        for key, incident in list(self._open.items()):
             ended_ms = incident.alert.last_event_ms + self.quiet_gap_ms
-            if ended_ms + after_ms < clock_of(principal) or ended_ms < forget_before_ms:
-                del self._open[principal]
+            clock = max(map(clock_of, incident.principals), default=0)
+            if ended_ms + after_ms < clock or ended_ms < forget_before_ms:
+                del self._open[key]
         if len(self._open) > self.max_open:
             by_age = sorted(self._open.items(), key=lambda item: item[1].alert.last_event_ms)
-            for principal, _ in by_age[: len(by_age) - self.max_open]:
-                del self._open[principal]
+            for key, _ in by_age[: len(by_age) - self.max_open]:
+                del self._open[key]
 
-    def forget(self, principal: str) -> None:
-        self._open.pop(principal, None)
+    def forget(self, principal: str, actor_kind: str = "") -> None:
+        """The principal is let go: its incident too, unless another session goes on in it."""
+        key = incident_key(principal, actor_kind)
+        incident = self._open.get(key)
+        if incident is not None:
+            incident.principals.discard(principal)
+            if not incident.principals:
+                del self._open[key]
 
     def attach(self, event: AuditEvent) -> tuple[str, Alert] | None:
         """Add a non-flagged event to its principal's open incident when it continues it.
@@ -129,7 +155,7 @@ class AlertBook:
         It continues the incident when it falls within the quiet gap and has an action class
         (destructive, privilege or defense_evasion) of the findings that built the incident.
         """
-        incident = self._open.get(event.principal_key)
+        incident = self._open.get(incident_key(event.principal_key, event.actor_kind))
         if incident is None or event.action_class not in incident.classes:
             return None
         alert = incident.alert
@@ -139,6 +165,7 @@ class AlertBook:
             return None
         if len(incident.ids) < MAX_TRACKED_IDS:
             incident.ids.add(event.event_id)
+        incident.principals.add(event.principal_key)
         count = alert.event_count + 1
         ids = alert.event_ids + (
             (event.event_id,) if len(alert.event_ids) < MAX_ALERT_EVENT_IDS else ()
@@ -161,7 +188,7 @@ class AlertBook:
 
         With `may_open` False the finding only corroborates an open incident (weak evidence).
         """
-        incident = self._open.get(finding.principal)
+        incident = self._open.get(incident_key(finding.principal, finding.actor_kind))
         previous = None
         if incident is not None and not self._continues(incident, finding, action_class):
             previous, incident = incident, None
@@ -243,8 +270,9 @@ class AlertBook:
             alert, set(ids), {}, (severity_rank(finding.severity), finding.score), finding.severity
         )
         incident.read_ids = len(stored) if action_class == "read" else 0
+        incident.principals.add(finding.principal)
         incident.alert = replace(alert, explanation=self._explain(incident, finding, ids))
-        self._open[finding.principal] = incident
+        self._open[incident_key(finding.principal, finding.actor_kind)] = incident
         return incident
 
     def _grow(self, incident: _Incident, finding: Finding, action_class: str = "") -> None:
@@ -265,6 +293,9 @@ class AlertBook:
         fresh = [i for i in dict.fromkeys(event_ids) if i not in incident.ids]
         if len(incident.ids) < MAX_TRACKED_IDS:
             incident.ids.update(fresh)
+        joined = finding.principal not in incident.principals and finding.tier not in EVIDENCE_ONLY
+        if joined:  # another session of the actor (incident_key): the alert names it
+            incident.principals.add(finding.principal)
         count = alert.event_count + len(fresh)
         room = MAX_ALERT_EVENT_IDS - len(alert.event_ids)
         if action_class == "read":
@@ -287,6 +318,7 @@ class AlertBook:
         summary = _summary(count, summary)
         if (
             not added
+            and not joined
             and count == alert.event_count
             and rules is alert.rules
             and (severity, score, first_ms, last_ms, summary)
@@ -316,7 +348,7 @@ class AlertBook:
             rules=rules,
             summary=summary,
         )
-        if incident.alert != alert:
+        if incident.alert != alert or joined:
             incident.alert = replace(
                 incident.alert,
                 updated_at_ms=int(self._clock() * 1000),
@@ -350,6 +382,7 @@ class AlertBook:
             "features": features,
             "rules": rules,
             **({"context": context} if context else {}),
+            **({"principals": sorted(incident.principals)} if len(incident.principals) > 1 else {}),
         }
 
 
