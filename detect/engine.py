@@ -54,8 +54,8 @@ FOREST_OPEN_MARGIN = 0.08  # forest score above its threshold needed to open an 
 FOREST_HIGH_MARGIN = 0.12  # anomaly score above the threshold that makes a forest finding "high"
 MAX_STATES = 200_000  # principals kept in memory by default; the least recently active beyond
 EXPIRE_AFTER_MS = 6 * 3_600_000  # principal's own event time after an incident's gap: forget it
-# an account watched this long has shown every weekly job: a person or workload it has not seen
-# is new to the account, not only to Leash (detect.anomaly.destruction.NEWCOMER_LASTING)
+# an account watched this long has shown every weekly job: a principal it has not seen is new
+# to the account, not only to Leash (detect.anomaly.destruction.NEWCOMER_LASTING)
 NEWCOMER_WATCH_MS = 7 * 86_400_000
 FORGET_AFTER_MS = 7 * 86_400_000  # newest event time anywhere after which any incident is dropped
 VETTED_CLASSES = frozenset({"destructive", "privilege", "defense_evasion"})  # and GRANT_ACTIONS:
@@ -316,15 +316,11 @@ class DetectionEngine:
         return [(idx, f, state) for f in found]
 
     def _newcomer(self, state: PrincipalState, event: AuditEvent, lasting: list[str]) -> bool:
-        """`state`'s principal has no history of its own yet -- an AI agent at any time, a
-        person or workload in an account Leash has watched for NEWCOMER_WATCH_MS -- and the
-        lasting resources `event` deletes are not ones it made."""
+        """`state`'s principal has no history of its own yet in an account Leash has watched for
+        NEWCOMER_WATCH_MS, and the lasting resources `event` deletes are not ones it made."""
         if state.mature or not lasting:
             return False
-        if (
-            state.actor_kind != "agent"
-            and self.org.watched_ms(event.account, event.event_time_ms) < NEWCOMER_WATCH_MS
-        ):
+        if self.org.watched_ms(event.account, event.event_time_ms) < NEWCOMER_WATCH_MS:
             return False  # (the install's first week: a weekly job is new only to Leash)
         for name in lasting:
             birth = self.org.born(name.removesuffix("/*"), event.event_time_ms)

@@ -23,12 +23,13 @@ __all__ = ["LastingDestruction"]
 
 CATASTROPHIC = 5  # lasting production-named deletes in 10 min no missing history excuses
 # ... nor this many lasting deletes of any environment by a newcomer destroying what others made:
-# an AI agent without its own history (PrincipalState.mature) -- an agent's first spree is what
-# Leash is for, on an install's first day too (fresh seed 1110, two days after the install: a
-# coding agent first seen that day deleted a staging environment's three functions, its table
-# and two buckets; "still being learned", it paged at the 11th damaging call) -- or a person or
-# workload without it in an account Leash has watched for a week (every weekly job has shown
-# itself by then: a new hire, new credentials; DetectionEngine._newcomer)
+# a principal without its own history (PrincipalState.mature) in an account Leash has watched
+# for a week -- every weekly job has shown itself by then, so it is a new hire, a new agent, new
+# credentials (DetectionEngine._newcomer). Not sooner: on an install's first days an automation
+# role named like an agent (`inventory-retention-agent`) pruned snapshots twice a day, each run
+# "6 to 26 lasting deletes" with nobody's history yet (fresh seed 1110: four false pages when AI
+# agents were exempt from the week; the same world's new coding agent, first seen on the
+# install's third day, deleting a staging environment, still pages at its 11th damaging call)
 NEWCOMER_LASTING = 5
 # A workload's floor of lasting deletes (5 in 10 min: a pipeline's clean-up runs wide) is not
 # for production: this many different production resources past its own days page (fresh seed

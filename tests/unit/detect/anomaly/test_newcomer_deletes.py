@@ -1,12 +1,12 @@
 """A newcomer destroying what others made pages at its fifth lasting delete in ten minutes.
 
 Without two days of its own history a principal's anomalies only note (detect.context.triage
-`_immature`): on an install's first days everyone is new to Leash. An AI agent's first spree is
-what Leash is for, at any time (fresh seed 1110, two days after the install: a coding agent first
-seen that day deleted a staging environment's functions, its table and two buckets and paged at
-the 11th damaging call, by a bucket-deleted Sigma rule, not by the destruction). A person or a
-workload nobody has seen is new to the account only once Leash has watched it for a week (every
-weekly job has shown itself by then).
+`_immature`): on an install's first days everyone is new to Leash. Once Leash has watched the
+account for a week (every weekly job has shown itself), a principal nobody has seen is new to the
+account -- a new agent, a new hire, new credentials -- and destroying what others made is no less
+an incident for it (fresh seed 1110: a coding agent first seen that day deleted a staging
+environment's functions, its table and two buckets and paged at the 11th damaging call, by a
+bucket-deleted Sigma rule, not by the destruction).
 """
 
 from __future__ import annotations
@@ -123,14 +123,12 @@ def test_four_lasting_deletes_by_a_newcomer_do_not_page_for_it() -> None:
     assert first_page(built(days=8), spree(day=8)[:4]) is None
 
 
-def test_a_new_ai_agents_spree_pages_by_the_fifth_on_the_installs_first_days_too() -> None:
-    assert first_page(built(days=2), spree(day=2)) == 5
-
-
-def test_in_the_installs_first_week_a_new_workload_is_only_new_to_leash() -> None:
-    """Three days in, the deployer may be a weekly job Leash has not met yet: still a note."""
-    found = first_page(built(days=3), spree(day=3, who=DEPLOYER))
-    assert found is None or found > 5
+def test_in_the_installs_first_week_a_newcomer_is_only_new_to_leash() -> None:
+    """Three days in, the deployer -- or an automation role named like an agent (seed 1110's
+    `inventory-retention-agent`) -- may be a weekly job Leash has not met yet: still a note."""
+    for who in (NEW_AGENT, DEPLOYER):
+        found = first_page(built(days=3), spree(day=3, who=who))
+        assert found is None or found > 5
 
 
 def test_a_newcomer_deleting_what_it_made_itself_days_ago_is_not_a_newcomer_spree() -> None:
