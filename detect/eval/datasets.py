@@ -31,7 +31,8 @@ VOLUME_RULES = frozenset(
 
 @dataclass
 class DatasetScore:
-    """One engine on one dataset: positives caught, negatives flagged, and what was missed."""
+    """One engine on one dataset: positives caught, negatives flagged, and what was missed.
+    `alerts`: alerts opened (for Panther's fixtures: expected-quiet logs that opened one)."""
 
     dataset: str
     engine: str
@@ -130,11 +131,12 @@ def panther(root: Path, factories: dict[str, EngineFactory]) -> list[DatasetScor
     for name, factory in factories.items():
         score = DatasetScore("panther", name)
         for expected, events in cases:
-            flagged, _ = _triggers(factory(), events)
+            flagged, opened = _triggers(factory(), events)
             score.positives += expected
             score.negatives += not expected
             score.caught += expected and bool(flagged)
             score.false_flags += (not expected) and bool(flagged)
+            score.alerts += (not expected) and opened > 0
         scores.append(score)
     return scores
 

@@ -76,7 +76,8 @@ def render_datasets(scores: Sequence[DatasetScore]) -> list[str]:
         if s.dataset == "panther":
             text = (
                 f"expected-alert logs caught {s.caught}/{s.positives} (R {_fmt(s.recall)}), "
-                f"expected-quiet logs flagged {s.false_flags}/{s.negatives}"
+                f"expected-quiet logs flagged {s.false_flags}/{s.negatives} "
+                f"(opened an alert {s.alerts})"
             )
         elif s.dataset == "invictus":
             text = (
