@@ -12,6 +12,7 @@ says about the call's target or counterpart -- never by a principal's name:
 - a bucket named as a website is opened for reads only;
 - the request only removes access;
 - a log group keeps its logs for a week or more;
+- a database modification changes only its size, version or maintenance windows;
 - a workload whose days are spent reading users' keys rotates a service user's key.
 
 A twin is held for corroboration (another detector on another event), not dropped: the same
@@ -114,6 +115,36 @@ INTEGRATION = "another account's integration role, on Leash's first days"
 IDENTITY_KEYS = ("userName", "roleName", "groupName")
 RETENTION_KEPT_DAYS = 7  # a log retention of at least this many days is housekeeping
 KEY_ACTIONS = frozenset({"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"})
+DATABASE_CHANGES = frozenset({"ModifyDBCluster", "ModifyDBInstance"})
+# what a database modification may change and stay maintenance: its identity, size, version,
+# storage and windows. Anything else -- a master password, public access, security groups,
+# backups, deletion protection, a rename, log exports, IAM authentication, a parameter group, an
+# option group, a parameter this list does not know -- is judged by the rule as it is
+MAINTENANCE_KEYS = frozenset(
+    {
+        "dBClusterIdentifier",
+        "dBInstanceIdentifier",
+        "applyImmediately",
+        "engineVersion",
+        "allowMajorVersionUpgrade",
+        "autoMinorVersionUpgrade",
+        "dBInstanceClass",
+        "dBClusterInstanceClass",
+        "allocatedStorage",
+        "maxAllocatedStorage",
+        "storageType",
+        "iops",
+        "storageThroughput",
+        "preferredMaintenanceWindow",
+        "preferredBackupWindow",
+        "scalingConfiguration",
+        "serverlessV2ScalingConfiguration",
+        "caCertificateIdentifier",
+        "monitoringInterval",
+        "enablePerformanceInsights",
+        "performanceInsightsRetentionPeriod",
+    }
+)
 # findings that judge their own context: lasting destruction judges temporary targets itself
 # (detect.anomaly.destruction); a function run minutes after it was handed another workload's
 # role is young by design (detect.anomaly.behaviour judged the role)
@@ -231,6 +262,7 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
     return (
         ("its own credentials", lambda case: "trace" if _own_credentials(case) else None),
         ("logs kept for a week or more", lambda case: "trace" if _keeps_logs(case) else None),
+        ("a database resized, upgraded or rescheduled", held(DATABASE_CHANGES, _maintenance)),
         ("a grant to itself, not after a denial", held(SELF_GRANT_ACTIONS, self_grant)),
         ("a counterpart account the organisation already deals with", held(ACCOUNT_ACTIONS, known)),
         (INTEGRATION, held(TRUST_ACTIONS, integration)),
@@ -278,6 +310,20 @@ def _own_credentials(case: Case) -> bool:
     params = _params(case)
     user = field(params, "userName") if isinstance(params, Mapping) else None
     return not user or str(user) == event.principal.rpartition("/")[2]
+
+
+def _maintenance(case: Case) -> bool:
+    """A generic rule on any change to a database (Sigma's "Modification or Deletion of an AWS
+    RDS Cluster" fires on every `ModifyDBCluster`: Panther's fixture is an engine upgrade) for
+    a change that touches no access, data or protection (MAINTENANCE_KEYS). The red flags on
+    these calls judge their own parameters (public access: `redflag:rds_made_public`)."""
+    params = _params(case)
+    return (
+        case.finding.rule.startswith("sigma:")
+        and isinstance(params, Mapping)
+        and bool(params)
+        and set(params) <= MAINTENANCE_KEYS
+    )
 
 
 def _keeps_logs(case: Case) -> bool:

@@ -76,8 +76,8 @@ def _root(record: Mapping[str, Any]) -> Hit | None:
 
 def _login_without_mfa(record: Mapping[str, Any]) -> Hit | None:
     kind = as_text(field(record, "userIdentity", "type"))
-    if kind not in ("IAMUser", "Root"):
-        return None  # federated and SSO sign-ins carry MFA at the identity provider
+    if kind not in ("IAMUser", "Root") or field(record, "additionalEventData", "SamlProviderArn"):
+        return None  # federated, SAML and SSO sign-ins carry MFA at the identity provider
     if as_text(field(record, "additionalEventData", "MFAUsed")).casefold() != "no":
         return None
     if as_text(field(record, "responseElements", "ConsoleLogin")) != "Success":

@@ -165,6 +165,34 @@ def test_a_log_retention_of_a_week_or_more_is_housekeeping_a_day_is_evasion() ->
     assert tier({"retentionInDays": "a week"}) == ("page", "")
 
 
+def test_a_database_resized_or_upgraded_waits_one_opened_or_unprotected_pages() -> None:
+    """Sigma's "Modification or Deletion of an AWS RDS Cluster" fires on every ModifyDBCluster
+    (Panther's expected-quiet fixture: an engine upgrade). A change of size, version or window
+    waits for a second sign; a password, public access, backups or a parameter nobody listed
+    pages as before."""
+
+    def tier(action: str, params: dict[str, object]) -> tuple[str, str]:
+        e = event(action, "rds", params, **WORKLOAD)
+        found = assess("sigma:aws_rds_dbcluster_actions", e)
+        return found.tier, found.twin
+
+    upgrade = {"dBClusterIdentifier": "aurora", "engineVersion": "8.0.mysql_aurora.3.04.0"}
+    held = ("hold", "a database resized, upgraded or rescheduled")
+    assert tier("ModifyDBCluster", upgrade) == held
+    assert tier("ModifyDBInstance", {"dBInstanceIdentifier": "db", "allocatedStorage": 200}) == held
+    for risky in (
+        {"masterUserPassword": "HIDDEN_DUE_TO_SECURITY_REASONS"},
+        {"publiclyAccessible": True},
+        {"backupRetentionPeriod": 0},
+        {"deletionProtection": False},
+        {"newDBClusterIdentifier": "aurora-old"},
+        {"someFutureParameter": 1},
+    ):
+        assert tier("ModifyDBCluster", {**upgrade, **risky}) == ("page", ""), risky
+    assert tier("DeleteDBCluster", {"dBClusterIdentifier": "aurora"}) == ("page", "")
+    assert tier("ModifyDBCluster", {}) == ("page", "")  # nothing says what changed
+
+
 def test_keys_for_a_colleague_page_for_a_service_user_or_a_new_hire_they_wait() -> None:
     """Credentials made for a person Leash saw working are a way into their identity; a
     service user's keys are rotated, a new hire's are onboarding."""

@@ -553,6 +553,9 @@ ROOT_NO_MFA = {"redflag:console_login_without_mfa": "high", "redflag:root_activi
         pytest.param(
             SAML_USER, "No", "Success", {"SamlProviderArn": SAML_ARN}, {}, id="saml sign-in"
         ),
+        pytest.param(  # (Panther's expected-quiet fixture "MFA Login - SAML")
+            USER, "No", "Success", {"SamlProviderArn": SAML_ARN}, {}, id="saml sign-in, iam user"
+        ),
     ],
 )
 def test_console_login_without_mfa(
