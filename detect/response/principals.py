@@ -237,16 +237,22 @@ def auto_response_listener(
             )
             return  # a push any ingest key holder could have forged pages, but never acts
         action = "revoke" if revoke else "quarantine"
-        if registry.state(registry.key_of(alert.principal)) in ("revoked", TARGET[action]):
-            return
-        registry.change(
-            alert.principal,
-            action,
-            reason=f"critical alert: {alert.summary}",
-            actor="leash:auto",
-            actor_kind=alert.actor_kind,
-            origin="auto",
-            alert_id=alert.id,
-        )
+        # every session the incident holds: an AI agent that went on from a second session is
+        # in the same alert (detect.alerts.incidents.incident_key), and quarantine is per key
+        named = alert.explanation.get("principals")
+        for principal in dict.fromkeys(
+            [alert.principal, *(named if isinstance(named, list) else ())]
+        ):
+            if registry.state(registry.key_of(str(principal))) in ("revoked", TARGET[action]):
+                continue
+            registry.change(
+                str(principal),
+                action,
+                reason=f"critical alert: {alert.summary}",
+                actor="leash:auto",
+                actor_kind=alert.actor_kind,
+                origin="auto",
+                alert_id=alert.id,
+            )
 
     return on_alert

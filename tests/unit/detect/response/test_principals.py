@@ -148,6 +148,18 @@ def test_auto_quarantine_on_critical_alerts(
     assert env.sink.types()[0] == "alert.opened"
 
 
+def test_auto_quarantine_takes_every_session_the_alert_holds(env: ResponseEnv) -> None:
+    """An agent's spree continued from a second session with a stable name (its own key) is one
+    alert that names both: quarantine is per key, so both are quarantined."""
+    first = "arn:aws:sts::123456789012:assumed-role/ai-data-claude-code/data-agent"
+    second = f"{first}-42f5"
+    alert = make_alert(principal=first, explanation={"principals": [first, second]})
+    notify_listeners(env.services.listeners, "alert.updated", alert)
+    registry = env.services.registry
+    assert [registry.state(registry.key_of(p)) for p in (first, second)] == ["quarantined"] * 2
+    assert registry.key_of(first) != registry.key_of(second)
+
+
 def test_auto_revoke_is_opt_in(revoke_env: ResponseEnv) -> None:
     notify_listeners(revoke_env.services.listeners, "alert.updated", make_alert())
     assert revoke_env.services.registry.state(AGENT_KEY) == "revoked"
