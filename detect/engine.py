@@ -31,8 +31,8 @@ from detect.anomaly.destruction import LastingDestruction
 from detect.anomaly.forest import DetectionModel, explain_rows
 from detect.anomaly.refusals import HOLDER_RULES
 from detect.anomaly.unreported import UnreportedCalls
-from detect.anomaly.vetting import ON_PROD, Unvetted
-from detect.context.org import LOG_GROUP_DELETES, OrgMemory, account_of, delegated
+from detect.anomaly.vetting import ON_PROD, RUNUP_MS, RunUp, Unvetted
+from detect.context.org import LOG_GROUP_DELETES, OrgMemory, account_of, delegated, identity_of
 from detect.context.triage import ANALYST_VERDICT, FOREST_RULE, RECURRING, Triage
 from detect.features import (
     FIRST_SEEN_PROD_DESTRUCTIVE,
@@ -57,6 +57,7 @@ EXPIRE_AFTER_MS = 6 * 3_600_000  # principal's own event time after an incident'
 # an account watched this long has shown every weekly job: a principal it has not seen is new
 # to the account, not only to Leash (detect.anomaly.destruction.NEWCOMER_LASTING)
 NEWCOMER_WATCH_MS = 7 * 86_400_000
+NEWCOMER_MS = 2 * 86_400_000  # ... and one whose identity it first showed this recently
 FORGET_AFTER_MS = 7 * 86_400_000  # newest event time anywhere after which any incident is dropped
 VETTED_CLASSES = frozenset({"destructive", "privilege", "defense_evasion"})  # and GRANT_ACTIONS:
 # calls whose first use, once it paged, stays unvetted until its alert is resolved
@@ -137,8 +138,9 @@ class DetectionEngine:
         self.unreported = UnreportedCalls()  # an agent's harmful calls outside its tool calls
         self._new_destructive: set[str] = set()  # this batch's first deletes with their call
         self.unvetted = Unvetted()  # sensitive calls first made in an alert nobody resolved
+        self.runup = RunUp()  # mature principals' first sensitive calls that paged nothing
         # alerts that carry a sign someone else holds the credentials -> their principal
-        self._marks: OrderedDict[str, str] = OrderedDict()
+        self._marks: OrderedDict[str, set[str]] = OrderedDict()
         self._verdicts: dict[int, bool] = {}  # id(finding) -> suppressed, within one batch
         self.triage = Triage(
             org=self.org, sigma_solo_level=human_sigma_solo_level, false_positive=false_positive
@@ -169,6 +171,8 @@ class DetectionEngine:
             account = account_of(profile.key)
             if account and profile.first_ms:
                 self.org.remember_account(account, profile.first_ms)
+                self.org.remember_watched(account, profile.first_ms)
+                self.org.remember_identity(profile.key, profile.first_ms)
 
     def principal_score(self, key: str) -> float | None:
         return self.scores.get(key)
@@ -260,6 +264,10 @@ class DetectionEngine:
                 # main region's detector 13 minutes later "routine"); no alert vets it, so it
                 # is learned a week after (Unvetted.MAX_AGE_MS)
                 self.unvetted.record(state.key, key, "", event.event_time_ms)
+            elif first and state.mature:
+                # an alert that follows makes it its own (_merge); a young principal's firsts
+                # are its first days' work, and an install-day page must not unlearn them
+                self.runup.note(state.key, key, event.event_time_ms)
             if forest:
                 scoring.setdefault(state.actor_kind, []).append((idx, state, x, event))
             if self.baselines is not None:
@@ -315,18 +323,27 @@ class DetectionEngine:
         )
         return [(idx, f, state) for f in found]
 
-    def _newcomer(self, state: PrincipalState, event: AuditEvent, lasting: list[str]) -> bool:
-        """`state`'s principal has no history of its own yet in an account Leash has watched for
-        NEWCOMER_WATCH_MS, and the lasting resources `event` deletes are not ones it made."""
+    def _newcomer(
+        self, state: PrincipalState, event: AuditEvent, lasting: list[str]
+    ) -> list[str] | None:
+        """For a newcomer -- a principal with no history of its own yet, whose identity (its
+        role, for a session) the account first showed within NEWCOMER_MS, in an account Leash has
+        read for NEWCOMER_WATCH_MS -- the resources of `lasting` others made; else None. A
+        session named by the date (`prune-2026-11-05`) is never mature, but its role is old."""
         if state.mature or not lasting:
-            return False
-        if self.org.watched_ms(event.account, event.event_time_ms) < NEWCOMER_WATCH_MS:
-            return False  # (the install's first week: a weekly job is new only to Leash)
-        for name in lasting:
-            birth = self.org.born(name.removesuffix("/*"), event.event_time_ms)
-            if birth is not None and birth[1] == state.key:
-                return False
-        return True
+            return None
+        at = event.event_time_ms
+        if self.org.watched_ms(event.account, at) < NEWCOMER_WATCH_MS:
+            return None  # (the install's first week: a weekly job is new only to Leash)
+        if self.org.known_for_ms(state.key, at) > NEWCOMER_MS:
+            return None
+        mine = identity_of(state.key)
+        return [
+            name
+            for name in lasting
+            if (birth := self.org.born(name.removesuffix("/*"), at)) is None
+            or identity_of(birth[1]) != mine  # (another session of its role made it: its own)
+        ]
 
     def _state(self, event: AuditEvent) -> PrincipalState:
         state = self.states.get(event.principal_key)
@@ -425,19 +442,15 @@ class DetectionEngine:
                     results.append(self.book.attach(event))  # continue the incident
                 if idx in initiators:
                     self.untrusted.observe(event, initiators[idx])
-                    owner = self.states.get(initiators[idx])
-                    kind = owner.actor_kind if owner is not None else event.actor_kind
-                    results.append(
-                        self.book.attach(
-                            replace(event, principal_key=initiators[idx], actor_kind=kind)
-                        )
-                    )
+                    results.append(self.book.attach(replace(event, principal_key=initiators[idx])))
             for result in results:
                 if result is not None:
+                    self._take_runup(result[1])
                     _record(changes, *result)
         for event, finding in late:
             for result in self._apply(finding, event, output):
                 if result is not None:
+                    self._take_runup(result[1])
                     _record(changes, *result)
         output.changes = [(kind, self.untrusted.stamp(alert)) for kind, alert in changes.values()]
         return output
@@ -460,11 +473,10 @@ class DetectionEngine:
             # which alert carries the mark, so resolving it clears the mark (set_status)
             self.org.mark_compromised(finding.principal, event.event_time_ms)
             for result in results:
-                if result is not None and _carries(
-                    result[1], finding.principal, finding.actor_kind
-                ):
-                    self._marks.pop(result[1].id, None)
-                    self._marks[result[1].id] = finding.principal
+                if result is not None and _carries(result[1], finding.principal):
+                    marked = self._marks.pop(result[1].id, set())
+                    marked.add(finding.principal)  # (sessions of one incident: incident_key)
+                    self._marks[result[1].id] = marked
                     while len(self._marks) > MAX_MARKED_ALERTS:
                         self._marks.popitem(last=False)
         return results
@@ -477,10 +489,21 @@ class DetectionEngine:
         after all."""
         principal = event.principal_key
         for result in results:
-            if result is not None and _carries(result[1], principal, event.actor_kind):
+            if result is not None and _carries(result[1], principal):
                 self.unvetted.record(principal, key, result[1].id, event.event_time_ms)
                 return
         self.unvetted.discard(principal, key)
+
+    def _take_runup(self, alert: Alert) -> None:
+        """The first calls its principals made within RUNUP_MS before the alert, or inside it,
+        stay unvetted with it (fresh seed 1139: a key-rotation role's slow delete paged at its
+        fourth call, the first three were learned, and its next day's spree with the same calls
+        was not "calls it never deleted with": paged at the 6th damaging call)."""
+        named = alert.explanation.get("principals")
+        for principal in named if isinstance(named, list) else (alert.principal,):
+            since = alert.first_event_ms - RUNUP_MS
+            for key, at in self.runup.take(str(principal), since, alert.last_event_ms):
+                self.unvetted.record(str(principal), key, alert.id, at)
 
     def set_status(self, alert_id: str, status: str) -> None:
         """An alert's status changed elsewhere (the API): a resolved alert takes no more
@@ -489,8 +512,7 @@ class DetectionEngine:
         self.book.set_status(alert_id, status)
         if status == "resolved":
             self.unvetted.resolve(alert_id)
-            principal = self._marks.pop(alert_id, None)
-            if principal is not None:
+            for principal in sorted(self._marks.pop(alert_id, ())):
                 self.org.vouch(principal)
 
     def watched_alert_ids(self) -> list[str]:
@@ -542,16 +564,17 @@ class DetectionEngine:
             self.pager.forget(state.key)
             self.destruction.forget(state.key)
             self.behaviour.forget(state.key)
-            self.book.forget(state.key, state.actor_kind)
+            self.book.forget(state.key)
             self.untrusted.forget(state.key)
             self.unreported.forget(state.key)
             self.unvetted.forget(state.key)
+            self.runup.forget(state.key)
 
 
-def _carries(alert: Alert, principal: str, actor_kind: str) -> bool:
-    """The alert is the principal's incident (another session of an AI agent's role may have
-    opened it: detect.alerts.incidents.incident_key)."""
-    return incident_key(alert.principal, alert.actor_kind) == incident_key(principal, actor_kind)
+def _carries(alert: Alert, principal: str) -> bool:
+    """The alert is the principal's incident (another session of its role with the same name
+    but a run suffix may have opened it: detect.alerts.incidents.incident_key)."""
+    return incident_key(alert.principal) == incident_key(principal)
 
 
 def _record(changes: dict[str, tuple[str, Alert]], event_type: str, alert: Alert) -> None:

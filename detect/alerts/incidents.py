@@ -29,20 +29,31 @@ ESCALATE_AT_EVENTS = 50  # flagged events after which an alert's severity rises 
 ATTACH_CLASSES = frozenset({"destructive", "privilege", "defense_evasion"})
 _HIGH = severity_rank("high")
 EVIDENCE_ONLY = frozenset({"trace", "note"})  # tiers that join an alert as evidence, without events
-_SESSION = re.compile(r"^(arn:[^:]+:sts::[^:]*:assumed-role/[^/]+)/.+$")
+_SESSION = re.compile(r"^(arn:[^:]+:sts::[^:]*:assumed-role/[^/]+/)(.+)$")
+# a session name's run suffix: a short token with a digit after a separator ("-42f5", "-2",
+# ".20261205"); stripped from the end, so "data-agent-42f5" and "data-agent" are one name
+_RUN_SUFFIX = re.compile(r"[-_.](?=[0-9a-z]*[0-9])[0-9a-z]{1,12}$", re.IGNORECASE)
+MAX_NAMED = 20  # principals an alert names (the count says how many more)
 
 
-def incident_key(principal: str, actor_kind: str) -> str:
-    """The incident a principal's findings join: its own -- but an AI agent's role sessions are
-    one actor's. A session with a stable name is its own principal (ingest.identity), and an
+def incident_key(principal: str) -> str:
+    """The incident a principal's findings join: its own -- but a role session's name without
+    its run suffix. A session with a stable name is its own principal (ingest.identity), and an
     agent that goes on in a new session (`data-agent`, then `data-agent-42f5`) is one spree,
     as its per-run sessions (`claude-<uuid>`, already keyed by the role) are (fresh seeds 1158,
-    1160: two alerts for one agent's deletes across two sessions, minutes apart)."""
-    if actor_kind == "agent":
-        session = _SESSION.match(principal)
-        if session:
-            return session.group(1)
-    return principal
+    1160: two alerts for one agent's deletes across two sessions, minutes apart). By name, not
+    by actor kind (decided per event, from the user agent too: review): two people in one SSO
+    role are two names, whatever tool they use."""
+    session = _SESSION.match(principal)
+    if not session:
+        return principal
+    name = session.group(2)
+    for _ in range(4):
+        stem = _RUN_SUFFIX.sub("", name)
+        if stem == name or not stem:
+            break
+        name = stem
+    return session.group(1) + name
 
 
 @dataclass
@@ -85,14 +96,14 @@ class AlertBook:
     def __len__(self) -> int:
         return len(self._open)
 
-    def current(self, principal: str, actor_kind: str = "") -> Alert | None:
-        incident = self._open.get(incident_key(principal, actor_kind))
+    def current(self, principal: str) -> Alert | None:
+        incident = self._open.get(incident_key(principal))
         return incident.alert if incident else None
 
     def adopt(self, alerts: Iterable[Alert]) -> None:
         """Resume incidents loaded from the store (after a restart)."""
         for alert in alerts:
-            key = incident_key(alert.principal, alert.actor_kind)
+            key = incident_key(alert.principal)
             known = self._open.get(key)
             if known is None or known.alert.last_event_ms < alert.last_event_ms:
                 detectors = dict(alert.explanation.get("detectors", {}))
@@ -140,9 +151,9 @@ class AlertBook:
             for key, _ in by_age[: len(by_age) - self.max_open]:
                 del self._open[key]
 
-    def forget(self, principal: str, actor_kind: str = "") -> None:
+    def forget(self, principal: str) -> None:
         """The principal is let go: its incident too, unless another session goes on in it."""
-        key = incident_key(principal, actor_kind)
+        key = incident_key(principal)
         incident = self._open.get(key)
         if incident is not None:
             incident.principals.discard(principal)
@@ -155,7 +166,7 @@ class AlertBook:
         It continues the incident when it falls within the quiet gap and has an action class
         (destructive, privilege or defense_evasion) of the findings that built the incident.
         """
-        incident = self._open.get(incident_key(event.principal_key, event.actor_kind))
+        incident = self._open.get(incident_key(event.principal_key))
         if incident is None or event.action_class not in incident.classes:
             return None
         alert = incident.alert
@@ -165,7 +176,9 @@ class AlertBook:
             return None
         if len(incident.ids) < MAX_TRACKED_IDS:
             incident.ids.add(event.event_id)
-        incident.principals.add(event.principal_key)
+        explanation = alert.explanation
+        if _joins(incident, event.principal_key):
+            explanation = {**explanation, **_named(incident.principals)}
         count = alert.event_count + 1
         ids = alert.event_ids + (
             (event.event_id,) if len(alert.event_ids) < MAX_ALERT_EVENT_IDS else ()
@@ -178,6 +191,7 @@ class AlertBook:
             last_event_ms=max(alert.last_event_ms, event.event_time_ms),
             severity=_escalate(incident.base_severity, count),
             summary=_summary(count, alert.summary),
+            explanation=explanation,
         )
         return "alert.updated", incident.alert
 
@@ -188,7 +202,7 @@ class AlertBook:
 
         With `may_open` False the finding only corroborates an open incident (weak evidence).
         """
-        incident = self._open.get(incident_key(finding.principal, finding.actor_kind))
+        incident = self._open.get(incident_key(finding.principal))
         previous = None
         if incident is not None and not self._continues(incident, finding, action_class):
             previous, incident = incident, None
@@ -272,7 +286,7 @@ class AlertBook:
         incident.read_ids = len(stored) if action_class == "read" else 0
         incident.principals.add(finding.principal)
         incident.alert = replace(alert, explanation=self._explain(incident, finding, ids))
-        self._open[incident_key(finding.principal, finding.actor_kind)] = incident
+        self._open[incident_key(finding.principal)] = incident
         return incident
 
     def _grow(self, incident: _Incident, finding: Finding, action_class: str = "") -> None:
@@ -293,9 +307,8 @@ class AlertBook:
         fresh = [i for i in dict.fromkeys(event_ids) if i not in incident.ids]
         if len(incident.ids) < MAX_TRACKED_IDS:
             incident.ids.update(fresh)
-        joined = finding.principal not in incident.principals and finding.tier not in EVIDENCE_ONLY
-        if joined:  # another session of the actor (incident_key): the alert names it
-            incident.principals.add(finding.principal)
+        # another session of the actor (incident_key): the alert names it
+        joined = finding.tier not in EVIDENCE_ONLY and _joins(incident, finding.principal)
         count = alert.event_count + len(fresh)
         room = MAX_ALERT_EVENT_IDS - len(alert.event_ids)
         if action_class == "read":
@@ -382,8 +395,24 @@ class AlertBook:
             "features": features,
             "rules": rules,
             **({"context": context} if context else {}),
-            **({"principals": sorted(incident.principals)} if len(incident.principals) > 1 else {}),
+            **_named(incident.principals),
         }
+
+
+def _joins(incident: _Incident, principal: str) -> bool:
+    """Add a principal to the incident's; whether it is new there (at most MAX_TRACKED_IDS)."""
+    if principal in incident.principals or len(incident.principals) >= MAX_TRACKED_IDS:
+        return False
+    incident.principals.add(principal)
+    return True
+
+
+def _named(principals: set[str]) -> dict[str, Any]:
+    """The principals an alert holds, when more than one (at most MAX_NAMED, and how many)."""
+    if len(principals) < 2:
+        return {}
+    named = sorted(principals)
+    return {"principals": named[:MAX_NAMED], "principal_count": len(named)}
 
 
 def _earlier(previous: _Incident) -> set[str]:

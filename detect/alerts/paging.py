@@ -110,7 +110,7 @@ class Pager:
         ]
 
     def _in_incident(self, finding: Finding) -> bool:
-        alert = self.book.current(finding.principal, finding.actor_kind)
+        alert = self.book.current(finding.principal)
         return alert is not None and (
             finding.first_event_ms <= alert.last_event_ms + self.book.quiet_gap_ms
         )

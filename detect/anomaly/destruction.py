@@ -22,9 +22,10 @@ from ingest.events import AuditEvent
 __all__ = ["LastingDestruction"]
 
 CATASTROPHIC = 5  # lasting production-named deletes in 10 min no missing history excuses
-# ... nor this many lasting deletes of any environment by a newcomer destroying what others made:
-# a principal without its own history (PrincipalState.mature) in an account Leash has watched
-# for a week -- every weekly job has shown itself by then, so it is a new hire, a new agent, new
+# ... nor this many different lasting resources others made, deleted in 10 min by a newcomer: a
+# principal without its own history (PrincipalState.mature) whose identity (a role, whatever its
+# session) the account first showed within NEWCOMER_DAYS, in an account Leash has read for a
+# week -- every weekly job has shown itself by then, so it is a new hire, a new agent, new
 # credentials (DetectionEngine._newcomer). Not sooner: on an install's first days an automation
 # role named like an agent (`inventory-retention-agent`) pruned snapshots twice a day, each run
 # "6 to 26 lasting deletes" with nobody's history yet (fresh seed 1110: four false pages when AI
@@ -101,6 +102,7 @@ class LastingDestruction:
         self._prod = TallyBook(WINDOWS[0].window_ms)
         self._first_use: dict[str, dict[str, int]] = {}  # principal -> delete call -> first ms
         self._fanout = TallyBook(WINDOWS[0].window_ms)
+        self._newcomers = TallyBook(WINDOWS[0].window_ms)  # lasting resources others made
         self._scope = [
             (TallyBook(WINDOWS[0].window_ms), SCOPE_FLOORS, "10 min"),
             (TallyBook(WINDOWS[1].window_ms), SLOW_SCOPE_FLOORS, "6 h"),
@@ -113,11 +115,12 @@ class LastingDestruction:
         lasting: list[str],
         *,
         first_use: bool,
-        newcomer: bool = False,
+        newcomer: list[str] | None = None,
     ) -> list[Finding]:
         """Count `event` (which deleted the `lasting` resources; `first_use`: the first time
-        this principal deletes with this call; `newcomer`: a principal new to an account Leash
-        has watched for long, NEWCOMER_LASTING) for `state`'s principal. A window counts what
+        this principal deletes with this call; `newcomer`: for a principal new to an account
+        Leash has watched for long, those of `lasting` others made -- NEWCOMER_LASTING) for
+        `state`'s principal. A window counts what
         was destroyed, once: a call deleting several counts as its first, and a bucket's
         contents ("bucket/*", detect.context.org: CloudTrail logs DeleteObjects without its
         keys) once per batch up to CONTENTS_BATCHES in 10 minutes and once in 6 hours -- a
@@ -125,14 +128,15 @@ class LastingDestruction:
         not a drip of lasting deletes; the DeleteBucket or the next bucket carries the count
         on (seeds 922, 926, 932)."""
         uses = self._first_use.setdefault(state.key, {})
-        if first_use:
-            uses.setdefault(event.action, event.event_time_ms)
+        if first_use and event.event_time_ms - uses.get(event.action, 0) > WINDOWS[1].window_ms:
+            # new to it, or new again: a call its alert still holds unvetted is judged as
+            # never made (detect.anomaly.vetting), so its window of novelty starts over
+            uses[event.action] = event.event_time_ms
         since = uses.get(event.action)  # None: a call it used before this process saw it
         novel = since is not None and event.event_time_ms - since <= WINDOWS[1].window_ms
         name = lasting[0] if lasting else ""
         found = self._out_of_scope(state, event, since, name) if name and novel else []
         at = event.event_time_ms
-        burst = 0.0  # lasting deletes in the 10-minute window
         for window, book in self._books:
             tally = book.get(state.key)
             if tally.day < 0:
@@ -144,8 +148,6 @@ class LastingDestruction:
                 continue
             key = _key(tally, name, at) if window is WINDOWS[0] else name
             count = tally.add(at, event.event_id, key)
-            if window is WINDOWS[0]:
-                burst = count
             limit = _bar(window, window.floors, state, tally)
             if count > limit:
                 finding = self._finding(window, state, event, tally, count, limit)
@@ -171,13 +173,19 @@ class LastingDestruction:
             if count >= CATASTROPHIC:
                 note = f"{count:g} production resources deleted in 10 min"
                 found = [_catastrophic(f, note) for f in found]
-        if newcomer and burst >= NEWCOMER_LASTING:
-            note = (
-                f"{burst:g} lasting resources deleted in 10 min by a principal new to the account"
-            )
-            found = [
-                f if "catastrophic" in f.explanation else _catastrophic(f, note) for f in found
-            ]
+        if newcomer:
+            theirs = self._newcomers.get(state.key)
+            count = 0.0
+            for each in newcomer:  # different resources: a bucket's batches are one
+                count = theirs.add(at, event.event_id, each)
+            if count >= NEWCOMER_LASTING:
+                note = (
+                    f"{count:g} lasting resources others made deleted in 10 min by a principal "
+                    "new to the account"
+                )
+                found = [
+                    f if "catastrophic" in f.explanation else _catastrophic(f, note) for f in found
+                ]
         return found
 
     def add_delegated(
@@ -304,6 +312,7 @@ class LastingDestruction:
         self._first_use.pop(principal, None)
         self._fanout.forget(principal)
         self._prod.forget(principal)
+        self._newcomers.forget(principal)
 
 
 def _from_tally(

@@ -13,15 +13,20 @@ as never made (detect.anomaly.behaviour.Novelty, PrincipalState.observe); resolv
 time after the call first paged, the entry lapses: a call it kept making for a week while
 nobody looked is its work.
 
+`RunUp` keeps the calls a mature principal first made in the hours *before* its alert (or
+inside it) without paging themselves: when the alert opens or grows they join it as unvetted
+too -- a slow delete's first calls paged nothing until its fourth, and they are the same act.
+
 Kept in memory only: after a restart every call is vetted again (the open alerts themselves
 stay stored and open).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 
-__all__ = ["MAX_ACTIONS", "MAX_AGE_MS", "MAX_ALERTS", "ON_PROD", "Unvetted"]
+__all__ = ["MAX_ACTIONS", "MAX_AGE_MS", "MAX_ALERTS", "ON_PROD", "RUNUP_MS", "RunUp", "Unvetted"]
 
 # the key suffix of a call that was new to its maker only on production (a push to a production
 # function by a principal that pushes to staging every day): only its production use is unvetted
@@ -31,6 +36,10 @@ MAX_AGE_MS = 7 * 86_400_000  # after the call first paged, in the principal's ev
 MAX_ACTIONS = 32  # unvetted calls kept per principal (oldest dropped first)
 MAX_ALERTS = 8  # alerts remembered per call (a repeat that pages again adds its alert)
 
+# a call first made this long before the alert that followed it is part of it (the 6-hour
+# window of the slow detectors: a drip of deletes pages on its fourth or fifth)
+RUNUP_MS = 6 * 3_600_000
+RUNUP_KEPT = 16  # first calls kept per principal (oldest dropped first)
 Entry = tuple[tuple[str, ...], int]  # (alerts that carry the call, event time it first paged)
 _NONE: Mapping[str, Entry] = {}
 
@@ -96,6 +105,40 @@ class Unvetted:
         return {
             a for calls in self._by_principal.values() for ids, _ in calls.values() for a in ids
         }
+
+    def forget(self, principal: str) -> None:
+        self._by_principal.pop(principal, None)
+
+
+class RunUp:
+    """principal -> the sensitive calls it first made (at what event time) that paged nothing
+    themselves: a mature principal's first uses are rare, and when an alert of it follows
+    within RUNUP_MS they are the alert's (`take`), not the principal's habit."""
+
+    def __init__(self) -> None:
+        self._by_principal: dict[str, deque[tuple[str, int]]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._by_principal.values())
+
+    def note(self, principal: str, action: str, time_ms: int) -> None:
+        calls = self._by_principal.setdefault(principal, deque(maxlen=RUNUP_KEPT))
+        while calls and calls[0][1] < time_ms - RUNUP_MS:
+            calls.popleft()  # (no alert followed it in time: the principal's own after all)
+        calls.append((action, time_ms))
+
+    def take(self, principal: str, since_ms: int, until_ms: int) -> list[tuple[str, int]]:
+        """The calls first made between `since_ms` and `until_ms` (removed), dropping older ones."""
+        calls = self._by_principal.get(principal)
+        if not calls:
+            return []
+        taken = [(a, t) for a, t in calls if since_ms <= t <= until_ms]
+        kept = [(a, t) for a, t in calls if t > until_ms]
+        if kept:
+            self._by_principal[principal] = deque(kept, maxlen=RUNUP_KEPT)
+        else:
+            del self._by_principal[principal]
+        return taken
 
     def forget(self, principal: str) -> None:
         self._by_principal.pop(principal, None)

@@ -28,6 +28,7 @@ __all__ = [
     "OrgMemory",
     "StackOp",
     "account_of",
+    "identity_of",
     "role_of",
 ]
 
@@ -235,6 +236,9 @@ class OrgMemory:
         self._births: OrderedDict[str, tuple[int, str]] = OrderedDict()  # name -> (ms, key)
         self._destroyed: OrderedDict[str, int] = OrderedDict()  # lasting name -> last delete ms
         self._accounts: OrderedDict[str, int] = OrderedDict()  # account -> first seen ms
+        # account -> its own first event (not a mention in someone's trust policy): watched_ms
+        self._watched: OrderedDict[str, int] = OrderedDict()
+        self._identities: OrderedDict[str, int] = OrderedDict()  # identity_of -> first event ms
         self._regions: dict[str, int] = {}
         self._stack_ops: deque[StackOp] = deque()
         self._runs: OrderedDict[str, tuple[int, int]] = OrderedDict()  # run -> (deletes, last ms)
@@ -265,6 +269,9 @@ class OrgMemory:
         for account in (event.account, account_of(event.principal)):
             if account:
                 self.remember_account(account, event.event_time_ms)
+        if event.account:
+            self.remember_watched(event.account, event.event_time_ms)
+        self.remember_identity(event.principal_key, event.event_time_ms)
         if event.error_code:
             return
         if event.action_class == "destructive" and event.resources:
@@ -698,9 +705,36 @@ class OrgMemory:
         first = self._accounts.get(account)
         return first is None or at_ms - working_start(first) < ACCOUNT_YOUNG_MS
 
+    def remember_watched(self, account: str, at_ms: int) -> None:
+        """An event of `account`'s own at `at_ms` (the earliest is kept)."""
+        first = self._watched.get(account)
+        if first is None or at_ms < first:
+            self._watched[account] = at_ms
+            self._watched.move_to_end(account)
+            while len(self._watched) > MAX_ACCOUNTS:
+                self._watched.popitem(last=False)
+
+    def remember_identity(self, principal_key: str, at_ms: int) -> None:
+        """The principal (its role, for a session: identity_of) acted at `at_ms`."""
+        key = identity_of(principal_key)
+        first = self._identities.get(key)
+        if first is None or at_ms < first:
+            self._identities[key] = at_ms
+        self._identities.move_to_end(key)
+        while len(self._identities) > MAX_NETS:
+            self._identities.popitem(last=False)
+
+    def known_for_ms(self, principal_key: str, at_ms: int) -> int:
+        """How long before `at_ms` the principal's identity (its role, for a session) first
+        acted (0: never)."""
+        first = self._identities.get(identity_of(principal_key))
+        return 0 if first is None else max(at_ms - first, 0)
+
     def watched_ms(self, account: str, at_ms: int) -> int:
-        """How long before `at_ms` Leash has watched `account` (0: never saw it)."""
-        first = self._accounts.get(account)
+        """How long before `at_ms` Leash has read `account`'s own events (0: none yet) -- an
+        account only named in another's trust policy or role assumption is not watched (a
+        new account's first day would look like a week in: review)."""
+        first = self._watched.get(account)
         return 0 if first is None else max(at_ms - first, 0)
 
     def known_account(self, account: str, before_ms: int) -> bool:
@@ -746,6 +780,14 @@ def _recent(table: OrderedDict[_K, _V], key: _K, make: Callable[[], _V], limit: 
     else:
         table.move_to_end(key)
     return value
+
+
+@functools.lru_cache(maxsize=8192)  # called for every event: principals repeat
+def identity_of(principal_key: str) -> str:
+    """Who a principal is beyond its session: a role session's role ("account:role"), else the
+    principal key itself (an IAM user, root)."""
+    role = role_of(principal_key)
+    return f"{role[0]}:{role[1]}" if role else principal_key
 
 
 @functools.lru_cache(maxsize=8192)  # called for every event: principals repeat

@@ -18,6 +18,7 @@ from tests.factories import BASE_TIME, make_event
 
 ROLE = "arn:aws:sts::123456789012:assumed-role/ai-data-claude-code"
 UA = "claude-code/1.0.23 Boto3/1.32.1 md/Botocore#1.32.1 ua/2.0 os/linux#6.1"
+LANGCHAIN = "langchain/0.2.1 Boto3/1.34.0 md/Botocore#1.34.0"
 
 
 def delete(session: str, n: int, at: timedelta) -> AuditEvent:
@@ -59,15 +60,86 @@ def test_an_agents_spree_continued_from_a_new_session_is_one_alert_naming_both()
     assert explanation["principals"] == sorted({first[0].principal_key, second[0].principal_key})
 
 
-def test_a_person_s_sessions_of_one_role_stay_their_own() -> None:
-    alice = f"{ROLE.replace('ai-data-claude-code', 'AWSReservedSSO_Dev_1a2b')}/alice@acme.com"
-    bob = alice.replace("alice", "bob")
-    assert incident_key(alice, "human") == alice
-    assert incident_key(bob, "human") != incident_key(alice, "human")
-    assert incident_key(f"{ROLE}/data-agent-42f5", "agent") == ROLE
-    assert incident_key("arn:aws:iam::123456789012:user/ci", "agent") == (
-        "arn:aws:iam::123456789012:user/ci"
-    )
+def test_sessions_are_one_incident_by_name_without_its_run_suffix() -> None:
+    assert incident_key(f"{ROLE}/data-agent-42f5") == f"{ROLE}/data-agent"
+    assert incident_key(f"{ROLE}/prune-2026-11-05") == f"{ROLE}/prune"
+    assert incident_key(f"{ROLE}/data-agent") == f"{ROLE}/data-agent"
+    sso = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_1a2b"
+    assert incident_key(f"{sso}/alice@acme.com") != incident_key(f"{sso}/bob@acme.com")
+    assert incident_key(f"{sso}/alice2@acme.com") == f"{sso}/alice2@acme.com"
+    user = "arn:aws:iam::123456789012:user/ci-2"
+    assert incident_key(user) == user  # users are themselves
+
+
+def test_two_people_using_an_ai_tool_in_one_sso_role_are_two_alerts() -> None:
+    """An AI tool's user agent makes a person's session an "agent" (ingest.identity), but two
+    e-mail sessions are two people (review: by actor kind, they were merged)."""
+    people = [
+        make_event(
+            eventName="DeleteTable",
+            eventSource="dynamodb.amazonaws.com",
+            readOnly=False,
+            requestParameters={"tableName": f"prod-{who}-{n}"},
+            role="AWSReservedSSO_Dev_1a2b",
+            session=f"{who}@acme.com",
+            userAgent=UA,
+            at=BASE_TIME + timedelta(hours=2, minutes=4 * (who == "bob"), seconds=2 * n),
+        )
+        for who in ("alice", "bob")
+        for n in range(8)
+    ]
+    assert {e.actor_kind for e in people} == {"agent"}
+    opened, _ = opened_and_last(people)
+    assert len(opened) == 2
+
+
+def test_one_session_whose_tool_changes_its_kind_stays_one_alert() -> None:
+    """A person's session at the CLI, then the same session driven by an agent framework: the
+    kind changes per event (its user agent), the incident does not (review)."""
+    calls = [
+        make_event(
+            eventName="DeleteTable",
+            eventSource="dynamodb.amazonaws.com",
+            readOnly=False,
+            requestParameters={"tableName": f"prod-orders-{n}"},
+            role="platform-admin",
+            session="alice",
+            userAgent=ua,
+            at=BASE_TIME + timedelta(hours=2, seconds=2 * n),
+        )
+        for n, ua in enumerate(["aws-cli/2.15.30 Python/3.11.8 Linux/6.5"] * 4 + [LANGCHAIN] * 8)
+    ]
+    assert [e.actor_kind for e in calls[3:5]] == ["human", "agent"]
+    opened, _ = opened_and_last(calls)
+    assert len(opened) == 1
+
+
+def test_resolving_the_one_alert_clears_both_sessions_compromise_marks() -> None:
+    engine = DetectionEngine(rules=load_rules())
+    stop = [
+        make_event(
+            eventName=action,
+            eventSource="cloudtrail.amazonaws.com",
+            readOnly=False,
+            requestParameters={"name": "org-trail"},
+            role="ai-data-claude-code",
+            session=session,
+            userAgent=UA,
+            at=BASE_TIME + timedelta(hours=2, minutes=minute),
+        )
+        for action, session, minute in (
+            ("StopLogging", "data-agent", 0),
+            ("DeleteTrail", "data-agent-42f5", 2),
+        )
+    ]
+    ids = {a.id for e in stop for _, a in engine.process([e]).changes}
+    at = stop[-1].event_time_ms
+    marked = [engine.org.compromised(e.principal_key, at) for e in stop]
+    for alert_id in ids:
+        engine.set_status(alert_id, "resolved")
+    assert len(ids) == 1
+    assert [engine.org.compromised(e.principal_key, at) for e in stop] == [False, False]
+    assert marked == [True, True]
 
 
 def test_after_a_restart_the_adopted_incident_takes_the_other_session() -> None:
@@ -76,6 +148,11 @@ def test_after_a_restart_the_adopted_incident_takes_the_other_session() -> None:
     alerts = [a for e in first for _, a in engine.process([e]).changes]
     book = AlertBook(quiet_gap_ms=30 * 60_000)
     book.adopt([alerts[-1]])
-    other = f"{ROLE}/data-agent-42f5"
-    assert book.current(other, "agent") == alerts[-1]
-    assert book.current(other, "service") is None
+    assert book.current(f"{ROLE}/data-agent-42f5") == alerts[-1]
+    assert book.current(f"{ROLE}/report-agent") is None
+    engine2 = DetectionEngine(rules=load_rules())
+    engine2.book.adopt([alerts[-1]])
+    second = spree("data-agent-42f5", timedelta(hours=2, minutes=4))
+    changes = [c for e in second for c in engine2.process([e]).changes]
+    assert {a.id for _, a in changes} == {alerts[-1].id}
+    assert [kind for kind, _ in changes][0] == "alert.updated"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from detect.context.org import OrgMemory
 from detect.engine import DetectionEngine
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
@@ -45,15 +46,15 @@ DEPLOYER = {  # a workload: a deploy pipeline's role
 FUNCTIONS = ("staging-inventory-notify", "staging-inventory-cron", "staging-inventory-handler")
 
 
-def built(days: int, maker: dict[str, object] = PLATFORM) -> list[AuditEvent]:
-    """The environment created by `maker` on day 0, then `days` days of a person's reads."""
+def built(days: int, maker: dict[str, object] = PLATFORM, on_day: int = 0) -> list[AuditEvent]:
+    """The environment created by `maker` on `on_day`, and `days` days of a person's reads."""
     made = [
         make_event(
             eventName=action,
             eventSource=f"{source}.amazonaws.com",
             readOnly=False,
             requestParameters={key: name},
-            at=BASE_TIME + timedelta(minutes=i),
+            at=BASE_TIME + on_day * DAY + timedelta(minutes=i),
             **maker,  # type: ignore[arg-type]
         )
         for i, (action, source, key, name) in enumerate(
@@ -136,3 +137,61 @@ def test_a_newcomer_deleting_what_it_made_itself_days_ago_is_not_a_newcomer_spre
     no two active days of its own, but what it deletes is its own work."""
     found = first_page(built(days=8, maker=NEW_AGENT), spree(day=8))
     assert found is None or found > 5
+
+
+def test_a_new_session_of_a_role_the_account_has_long_shown_is_no_newcomer() -> None:
+    """A job whose session is named by the date (`prune-2026-11-10`) is a new principal every
+    day and never mature -- but its role has worked in the account for a week (review)."""
+    janitor = {**NEW_AGENT, "role": "backup-janitor", "session": "prune-2026-11-02"}
+    days = [
+        make_event(
+            eventName="DescribeStacks",
+            at=BASE_TIME + d * DAY + timedelta(hours=2),
+            **{**janitor, "session": f"prune-2026-11-{2 + d:02d}"},
+        )
+        for d in range(8)
+    ]
+    today = {**janitor, "session": "prune-2026-11-10"}
+    found = first_page(built(days=8) + days, spree(day=8, who=today))
+    assert found is None or found > 5  # (its DeleteBucket still meets the Sigma rule)
+
+
+def test_what_another_session_of_its_role_made_is_its_own() -> None:
+    """A new agent role built the environment yesterday as `data-agent` and tears it down today
+    from another session: the role is new, what it deletes is its own."""
+    builder = {**NEW_AGENT, "session": "data-agent"}
+    found = first_page(built(days=8, maker=builder, on_day=7), spree(day=8, who=NEW_AGENT))
+    assert found is None or found > 5
+
+
+def test_a_buckets_batches_are_one_resource() -> None:
+    """Emptying two buckets in three batches each is two resources others made, not six."""
+    batches = [
+        make_event(
+            eventName="DeleteObjects",
+            eventSource="s3.amazonaws.com",
+            readOnly=False,
+            requestParameters={"bucketName": bucket},
+            at=BASE_TIME + 8 * DAY + timedelta(hours=3, seconds=i),
+            **DEPLOYER,
+        )
+        for i, bucket in enumerate(["acme-staging-inventory-artifacts", "acme-staging-media"] * 3)
+    ]
+    assert first_page(built(days=8), batches) is None
+
+
+def test_an_account_named_in_a_trust_policy_is_not_watched_until_its_own_events() -> None:
+    org = OrgMemory()
+    trust = make_event(
+        eventName="UpdateAssumeRolePolicy",
+        eventSource="iam.amazonaws.com",
+        readOnly=False,
+        requestParameters={"roleName": "audit", "policyDocument": '{"AWS": "210987654321"}'},
+        at=BASE_TIME,
+        **PLATFORM,
+    )
+    org.observe(trust)
+    later = int((BASE_TIME + 8 * DAY).timestamp() * 1000)
+    assert org.known_account("210987654321", later)  # named: an account we deal with
+    assert org.watched_ms("210987654321", later) == 0  # but none of its own events read
+    assert org.watched_ms(trust.account, later) == 8 * DAY // timedelta(milliseconds=1)
