@@ -31,7 +31,7 @@ from detect.anomaly.destruction import LastingDestruction
 from detect.anomaly.forest import DetectionModel, explain_rows
 from detect.anomaly.refusals import HOLDER_RULES
 from detect.anomaly.unreported import UnreportedCalls
-from detect.anomaly.vetting import ON_PROD, RUNUP_MS, RunUp, Unvetted
+from detect.anomaly.vetting import ON_PROD, RunUp, Unvetted
 from detect.context.org import LOG_GROUP_DELETES, OrgMemory, account_of, delegated, identity_of
 from detect.context.triage import ANALYST_VERDICT, FOREST_RULE, RECURRING, Triage
 from detect.features import (
@@ -252,7 +252,7 @@ class DetectionEngine:
             if first and any(f.tier == "page" and f.principal == state.key for _, f, _ in judged):
                 # unvetted from this event on, so a repeat later in the batch is judged the
                 # same as in the next one; _merge names the alert
-                self.unvetted.record(state.key, key, "", event.event_time_ms)
+                self.unvetted.record(state.key, key, "", event.event_time_ms, renew=state.mature)
                 firsts[idx] = key
             elif first and any(
                 f.principal == state.key and f.twin and f.twin not in _VERDICTS
@@ -267,7 +267,7 @@ class DetectionEngine:
             elif first and state.mature:
                 # an alert that follows makes it its own (_merge); a young principal's firsts
                 # are its first days' work, and an install-day page must not unlearn them
-                self.runup.note(state.key, key, event.event_time_ms)
+                self.runup.note(state.key, key, event.event_id, event.event_time_ms)
             if forest:
                 scoring.setdefault(state.actor_kind, []).append((idx, state, x, event))
             if self.baselines is not None:
@@ -319,6 +319,7 @@ class DetectionEngine:
             event,
             lasting,
             first_use=first_use,
+            renew=self.unvetted.renews(state.key, event.action, event.event_time_ms),
             newcomer=self._newcomer(state, event, lasting),
         )
         return [(idx, f, state) for f in found]
@@ -495,15 +496,17 @@ class DetectionEngine:
         self.unvetted.discard(principal, key)
 
     def _take_runup(self, alert: Alert) -> None:
-        """The first calls its principals made within RUNUP_MS before the alert, or inside it,
-        stay unvetted with it (fresh seed 1139: a key-rotation role's slow delete paged at its
-        fourth call, the first three were learned, and its next day's spree with the same calls
-        was not "calls it never deleted with": paged at the 6th damaging call)."""
+        """The first calls its principals made (within RUNUP_MS) that the alert holds as
+        evidence stay unvetted with it (fresh seed 1139: a key-rotation role's slow delete paged
+        at its fourth call, the first three were learned, and its next day's spree with the same
+        calls was not "calls it never deleted with": paged at the 6th damaging call)."""
+        if not self.runup:
+            return
         named = alert.explanation.get("principals")
+        ids = frozenset(alert.event_ids)
         for principal in named if isinstance(named, list) else (alert.principal,):
-            since = alert.first_event_ms - RUNUP_MS
-            for key, at in self.runup.take(str(principal), since, alert.last_event_ms):
-                self.unvetted.record(str(principal), key, alert.id, at)
+            for key, at in self.runup.take(str(principal), ids):
+                self.unvetted.record(str(principal), key, alert.id, at, renew=True)
 
     def set_status(self, alert_id: str, status: str) -> None:
         """An alert's status changed elsewhere (the API): a resolved alert takes no more

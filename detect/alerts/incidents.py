@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detect.alerts.alert import MAX_ALERT_EVENT_IDS, Alert, alert_id, severity_rank
+from detect.context.org import actor_of
 from detect.findings import SEVERITIES, Finding
 from ingest.events import AuditEvent
 
@@ -29,31 +29,16 @@ ESCALATE_AT_EVENTS = 50  # flagged events after which an alert's severity rises 
 ATTACH_CLASSES = frozenset({"destructive", "privilege", "defense_evasion"})
 _HIGH = severity_rank("high")
 EVIDENCE_ONLY = frozenset({"trace", "note"})  # tiers that join an alert as evidence, without events
-_SESSION = re.compile(r"^(arn:[^:]+:sts::[^:]*:assumed-role/[^/]+/)(.+)$")
-# a session name's run suffix: a short token with a digit after a separator ("-42f5", "-2",
-# ".20261205"); stripped from the end, so "data-agent-42f5" and "data-agent" are one name
-_RUN_SUFFIX = re.compile(r"[-_.](?=[0-9a-z]*[0-9])[0-9a-z]{1,12}$", re.IGNORECASE)
 MAX_NAMED = 20  # principals an alert names (the count says how many more)
 
 
 def incident_key(principal: str) -> str:
-    """The incident a principal's findings join: its own -- but a role session's name without
-    its run suffix. A session with a stable name is its own principal (ingest.identity), and an
-    agent that goes on in a new session (`data-agent`, then `data-agent-42f5`) is one spree,
-    as its per-run sessions (`claude-<uuid>`, already keyed by the role) are (fresh seeds 1158,
-    1160: two alerts for one agent's deletes across two sessions, minutes apart). By name, not
-    by actor kind (decided per event, from the user agent too: review): two people in one SSO
-    role are two names, whatever tool they use."""
-    session = _SESSION.match(principal)
-    if not session:
-        return principal
-    name = session.group(2)
-    for _ in range(4):
-        stem = _RUN_SUFFIX.sub("", name)
-        if stem == name or not stem:
-            break
-        name = stem
-    return session.group(1) + name
+    """The incident a principal's findings join: its actor's (detect.context.org.actor_of). A
+    session with a stable name is its own principal (ingest.identity), and an AI agent that
+    goes on in a new session (`data-agent`, then `data-agent-42f5`) is one spree, as its
+    per-run sessions (`claude-<uuid>`, keyed by the role) are (fresh seeds 1158, 1160: two
+    alerts for one agent's deletes across two sessions, minutes apart)."""
+    return actor_of(principal)
 
 
 @dataclass

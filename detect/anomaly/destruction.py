@@ -115,10 +115,12 @@ class LastingDestruction:
         lasting: list[str],
         *,
         first_use: bool,
+        renew: bool = False,
         newcomer: list[str] | None = None,
     ) -> list[Finding]:
         """Count `event` (which deleted the `lasting` resources; `first_use`: the first time
-        this principal deletes with this call; `newcomer`: for a principal new to an account
+        this principal deletes with this call; `renew`: a call its open alert holds unvetted
+        from when it was mature, new again; `newcomer`: for a principal new to an account
         Leash has watched for long, those of `lasting` others made -- NEWCOMER_LASTING) for
         `state`'s principal. A window counts what
         was destroyed, once: a call deleting several counts as its first, and a bucket's
@@ -128,9 +130,14 @@ class LastingDestruction:
         not a drip of lasting deletes; the DeleteBucket or the next bucket carries the count
         on (seeds 922, 926, 932)."""
         uses = self._first_use.setdefault(state.key, {})
-        if first_use and event.event_time_ms - uses.get(event.action, 0) > WINDOWS[1].window_ms:
+        if first_use and (
+            event.action not in uses
+            or (renew and event.event_time_ms - uses[event.action] > WINDOWS[1].window_ms)
+        ):
             # new to it, or new again: a call its alert still holds unvetted is judged as
-            # never made (detect.anomaly.vetting), so its window of novelty starts over
+            # never made (detect.anomaly.vetting), so its window of novelty starts over --
+            # unless an install-day page left it so (review: a janitor whose first run paged
+            # paged every morning after)
             uses[event.action] = event.event_time_ms
         since = uses.get(event.action)  # None: a call it used before this process saw it
         novel = since is not None and event.event_time_ms - since <= WINDOWS[1].window_ms

@@ -24,7 +24,7 @@ stay stored and open).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 __all__ = ["MAX_ACTIONS", "MAX_AGE_MS", "MAX_ALERTS", "ON_PROD", "RUNUP_MS", "RunUp", "Unvetted"]
 
@@ -53,9 +53,18 @@ class Unvetted:
 
     def __init__(self) -> None:
         self._by_principal: dict[str, dict[str, Entry]] = {}
+        # principal -> action -> first time of an entry recorded while the principal was mature
+        # (`renews`): what an install-day page left unvetted is the principal's first days' work
+        self._renew: dict[str, dict[str, int]] = {}
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_principal.values())
+
+    def renews(self, principal: str, action: str, now_ms: int) -> bool:
+        """`action` is unvetted for `principal`, from a page made when it was mature: a repeat
+        is new again even to checks that remember a first use (detect.anomaly.destruction)."""
+        entry = self.of(principal, now_ms).get(action)
+        return entry is not None and self._renew.get(principal, {}).get(action) == entry[1]
 
     def of(self, principal: str, now_ms: int) -> Mapping[str, Entry]:
         """The principal's unvetted calls at its own event time `now_ms` (lapsed ones dropped)."""
@@ -70,9 +79,12 @@ class Unvetted:
             return _NONE
         return calls
 
-    def record(self, principal: str, action: str, alert_id: str, time_ms: int) -> None:
+    def record(
+        self, principal: str, action: str, alert_id: str, time_ms: int, *, renew: bool = False
+    ) -> None:
         """`action`, new to `principal`, paged in alert `alert_id` ("" while the alert is not
-        known yet) at event time `time_ms`; a repeat keeps the first time and adds its alert."""
+        known yet) at event time `time_ms`; a repeat keeps the first time and adds its alert.
+        `renew`: the principal was mature (`renews`)."""
         calls = self._by_principal.setdefault(principal, {})
         ids, first_ms = calls.pop(action, ((), time_ms))
         if alert_id and alert_id not in ids:
@@ -80,6 +92,15 @@ class Unvetted:
         calls[action] = (ids, first_ms)
         while len(calls) > MAX_ACTIONS:
             del calls[next(iter(calls))]
+        flags = self._renew.get(principal)
+        if renew or flags:
+            kept = {a: t for a, t in (flags or {}).items() if a in calls}
+            if renew:
+                kept[action] = first_ms
+            if kept:
+                self._renew[principal] = kept
+            else:
+                self._renew.pop(principal, None)
 
     def discard(self, principal: str, action: str) -> None:
         """Drop `action`'s entry if no alert carries it (its page was suppressed)."""
@@ -108,36 +129,43 @@ class Unvetted:
 
     def forget(self, principal: str) -> None:
         self._by_principal.pop(principal, None)
+        self._renew.pop(principal, None)
 
 
 class RunUp:
-    """principal -> the sensitive calls it first made (at what event time) that paged nothing
-    themselves: a mature principal's first uses are rare, and when an alert of it follows
-    within RUNUP_MS they are the alert's (`take`), not the principal's habit."""
+    """principal -> the sensitive calls it first made (event id, event time) that paged nothing
+    themselves: a mature principal's first uses are rare, and when an alert of it that followed
+    within RUNUP_MS holds their events (a slow window counts them) they are the alert's
+    (`take`), not the principal's habit. An alert that does not hold them (an unrelated page
+    an hour later: review) leaves them the principal's own."""
 
     def __init__(self) -> None:
-        self._by_principal: dict[str, deque[tuple[str, int]]] = {}
+        self._by_principal: dict[str, deque[tuple[str, str, int]]] = {}
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_principal.values())
 
-    def note(self, principal: str, action: str, time_ms: int) -> None:
-        calls = self._by_principal.setdefault(principal, deque(maxlen=RUNUP_KEPT))
-        while calls and calls[0][1] < time_ms - RUNUP_MS:
-            calls.popleft()  # (no alert followed it in time: the principal's own after all)
-        calls.append((action, time_ms))
+    def __bool__(self) -> bool:
+        return bool(self._by_principal)
 
-    def take(self, principal: str, since_ms: int, until_ms: int) -> list[tuple[str, int]]:
-        """The calls first made between `since_ms` and `until_ms` (removed), dropping older ones."""
+    def note(self, principal: str, action: str, event_id: str, time_ms: int) -> None:
+        calls = self._by_principal.setdefault(principal, deque(maxlen=RUNUP_KEPT))
+        while calls and calls[0][2] < time_ms - RUNUP_MS:
+            calls.popleft()  # (no alert followed it in time: the principal's own after all)
+        calls.append((action, event_id, time_ms))
+
+    def take(self, principal: str, event_ids: Collection[str]) -> list[tuple[str, int]]:
+        """The calls (action, event time) whose events `event_ids` holds, removed."""
         calls = self._by_principal.get(principal)
         if not calls:
             return []
-        taken = [(a, t) for a, t in calls if since_ms <= t <= until_ms]
-        kept = [(a, t) for a, t in calls if t > until_ms]
-        if kept:
-            self._by_principal[principal] = deque(kept, maxlen=RUNUP_KEPT)
-        else:
-            del self._by_principal[principal]
+        taken = [(a, t) for a, i, t in calls if i in event_ids]
+        if taken:
+            kept = [c for c in calls if c[1] not in event_ids]
+            if kept:
+                self._by_principal[principal] = deque(kept, maxlen=RUNUP_KEPT)
+            else:
+                del self._by_principal[principal]
         return taken
 
     def forget(self, principal: str) -> None:

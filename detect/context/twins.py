@@ -118,8 +118,9 @@ KEY_ACTIONS = frozenset({"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"
 DATABASE_CHANGES = frozenset({"ModifyDBCluster", "ModifyDBInstance"})
 # what a database modification may change and stay maintenance: its identity, size, version,
 # storage and windows. Anything else -- a master password, public access, security groups,
-# backups, deletion protection, a rename, log exports, IAM authentication, a parameter group, an
-# option group, a parameter this list does not know -- is judged by the rule as it is
+# backups, deletion protection, a rename, log exports, monitoring and Performance Insights
+# (turning them off hides the database: review), IAM authentication, a parameter or option
+# group, a parameter this list does not know -- is judged by the rule as it is
 MAINTENANCE_KEYS = frozenset(
     {
         "dBClusterIdentifier",
@@ -140,9 +141,6 @@ MAINTENANCE_KEYS = frozenset(
         "scalingConfiguration",
         "serverlessV2ScalingConfiguration",
         "caCertificateIdentifier",
-        "monitoringInterval",
-        "enablePerformanceInsights",
-        "performanceInsightsRetentionPeriod",
     }
 )
 # findings that judge their own context: lasting destruction judges temporary targets itself

@@ -195,3 +195,20 @@ def test_an_account_named_in_a_trust_policy_is_not_watched_until_its_own_events(
     assert org.known_account("210987654321", later)  # named: an account we deal with
     assert org.watched_ms("210987654321", later) == 0  # but none of its own events read
     assert org.watched_ms(trust.account, later) == 8 * DAY // timedelta(milliseconds=1)
+
+
+def test_a_new_hire_in_a_permission_set_colleagues_use_is_a_newcomer() -> None:
+    """Identity Center sessions are people: a colleague's week in the permission set does not
+    make the new hire known (review: cut to the role, the new hire paged at the 8th)."""
+    sso = {"role": "AWSReservedSSO_PlatformAdmin_5c1e2f", "userAgent": "aws-cli/2.15.30"}
+    colleague = [
+        make_event(
+            eventName="DescribeStacks",
+            at=BASE_TIME + d * DAY + timedelta(hours=1),
+            **{**sso, "session": "dana@acme.com"},
+        )
+        for d in range(8)
+    ]
+    new_hire = spree(day=8, who={**sso, "session": "newhire@acme.com"})
+    assert new_hire[0].actor_kind == "human"
+    assert first_page(built(days=8) + colleague, new_hire) == 5

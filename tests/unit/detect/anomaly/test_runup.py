@@ -121,14 +121,65 @@ def test_a_young_principals_first_calls_are_its_first_days_work() -> None:
     assert "DeleteLogGroup" not in engine.unvetted.of(DRIP[0].principal_key, SPREE[0].event_time_ms)
 
 
+def test_an_unrelated_alert_does_not_take_the_run_up() -> None:
+    """The rotator's first log-group delete, then 90 minutes later a trail stopped (its own
+    alert, which does not hold the delete): the delete stays the rotator's own (review)."""
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(history())
+    engine.process([DRIP[0]])
+    stop = make_event(
+        eventName="StopLogging",
+        eventSource="cloudtrail.amazonaws.com",
+        readOnly=False,
+        requestParameters={"name": "org-trail"},
+        at=BASE_TIME + DAY4 + timedelta(minutes=90),
+        **ROTATOR,
+    )
+    assert any(kind == "alert.opened" for kind, _ in engine.process([stop]).changes)
+    held = engine.unvetted.of(stop.principal_key, stop.event_time_ms)
+    assert "StopLogging" in held and "DeleteLogGroup" not in held
+
+
+def test_an_install_day_page_does_not_make_a_janitors_calls_new_every_day() -> None:
+    """A retention job whose first run paged on the install's first day (not mature: its calls
+    are unvetted, but from its first days' work) does not page its later runs as "calls it
+    never deleted with" (review: it paged every morning)."""
+    janitor = {**ROTATOR, "role": "retention-janitor", "session": "nightly"}
+
+    def run(day: int) -> list[AuditEvent]:
+        at = BASE_TIME + day * DAY + timedelta(hours=2)
+        return [
+            make_event(
+                eventName=action,
+                eventSource=f"{source}.amazonaws.com",
+                readOnly=False,
+                requestParameters={key: f"{name}-{day}-{n}"},
+                at=at + timedelta(seconds=10 * i),
+                **janitor,
+            )
+            for i, (action, source, key, name, n) in enumerate(
+                [
+                    *(("DeleteTable", "dynamodb", "tableName", "prod-export", n) for n in range(6)),
+                    *(("DeleteLogGroup", "logs", "logGroupName", "/etl/prod", n) for n in range(3)),
+                ]
+            )
+        ]
+
+    engine = DetectionEngine(rules=load_rules())
+    opened = [pages(engine, run(day)) for day in range(6)]
+    assert opened[0]  # the install day's first run pages
+    assert opened[2:] == [[]] * 4  # its later runs, mature, do not
+
+
 def test_the_run_up_keeps_only_its_window_and_a_few_calls() -> None:
     runup = RunUp()
-    runup.note("p", "DeleteTable", 0)
-    runup.note("p", "DeleteBucket", RUNUP_MS + 1)  # the table is past the window: dropped
-    assert runup.take("p", 0, RUNUP_MS + 1) == [("DeleteBucket", RUNUP_MS + 1)]
-    assert len(runup) == 0
+    runup.note("p", "DeleteTable", "e1", 0)
+    runup.note("p", "DeleteBucket", "e2", RUNUP_MS + 1)  # the table is past the window
+    assert runup.take("p", {"e1", "e2"}) == [("DeleteBucket", RUNUP_MS + 1)]
+    assert not runup
     for n in range(40):
-        runup.note("q", f"Delete{n}", n)
+        runup.note("q", f"Delete{n}", f"e{n}", n)
     assert len(runup) == 16
-    assert runup.take("q", 0, 5) == []  # the oldest were dropped to keep 16
-    assert runup.take("q", 0, 100)[0] == ("Delete24", 24)
+    assert runup.take("q", {"e5"}) == []  # the oldest were dropped to keep 16
+    assert runup.take("q", {"e24", "e30"}) == [("Delete24", 24), ("Delete30", 30)]
+    assert len(runup) == 14

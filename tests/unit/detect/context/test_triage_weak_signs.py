@@ -187,6 +187,8 @@ def test_a_database_resized_or_upgraded_waits_one_opened_or_unprotected_pages() 
         {"deletionProtection": False},
         {"newDBClusterIdentifier": "aurora-old"},
         {"someFutureParameter": 1},
+        {"monitoringInterval": 0},  # monitoring off hides the database (review)
+        {"enablePerformanceInsights": False},
     ):
         assert tier("ModifyDBCluster", {**upgrade, **risky}) == ("page", ""), risky
     assert tier("DeleteDBCluster", {"dBClusterIdentifier": "aurora"}) == ("page", "")
