@@ -32,7 +32,7 @@ from detect.anomaly.forest import DetectionModel, explain_rows
 from detect.anomaly.refusals import HOLDER_RULES
 from detect.anomaly.unreported import UnreportedCalls
 from detect.anomaly.vetting import ON_PROD, RunUp, Unvetted
-from detect.context.org import LOG_GROUP_DELETES, OrgMemory, account_of, delegated, identity_of
+from detect.context.org import LOG_GROUP_DELETES, OrgMemory, account_of, delegated
 from detect.context.triage import ANALYST_VERDICT, FOREST_RULE, RECURRING, Triage
 from detect.features import (
     FIRST_SEEN_PROD_DESTRUCTIVE,
@@ -41,6 +41,7 @@ from detect.features import (
     PrincipalState,
     source_of,
 )
+from detect.features.actor import identity_of
 from detect.findings import SEVERITIES, Finding
 from detect.rules.base import Rule
 from detect.rules.catalogue import RuleIndex
@@ -327,10 +328,11 @@ class DetectionEngine:
     def _newcomer(
         self, state: PrincipalState, event: AuditEvent, lasting: list[str]
     ) -> list[str] | None:
-        """For a newcomer -- a principal with no history of its own yet, whose identity (its
-        role, for a session) the account first showed within NEWCOMER_MS, in an account Leash has
-        read for NEWCOMER_WATCH_MS -- the resources of `lasting` others made; else None. A
-        session named by the date (`prune-2026-11-05`) is never mature, but its role is old."""
+        """For a newcomer -- a principal with no history of its own yet, whose identity
+        (detect.features.actor.identity_of) the account first showed within NEWCOMER_MS, in an
+        account whose own events Leash has read for NEWCOMER_WATCH_MS -- the resources of
+        `lasting` others made (another session of its identity made its own); else None. A
+        session named by the date (`prune-2026-11-05`) is never mature, but its job is old."""
         if state.mature or not lasting:
             return None
         at = event.event_time_ms
@@ -575,8 +577,8 @@ class DetectionEngine:
 
 
 def _carries(alert: Alert, principal: str) -> bool:
-    """The alert is the principal's incident (another session of its role with the same name
-    but a run suffix may have opened it: detect.alerts.incidents.incident_key)."""
+    """The alert is the principal's incident (another session of the same AI agent may have
+    opened it: detect.alerts.incidents.incident_key)."""
     return incident_key(alert.principal) == incident_key(principal)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detect.alerts.alert import MAX_ALERT_EVENT_IDS, Alert, alert_id, severity_rank
-from detect.context.org import actor_of
+from detect.features.actor import actor_of
 from detect.findings import SEVERITIES, Finding
 from ingest.events import AuditEvent
 
@@ -33,7 +33,7 @@ MAX_NAMED = 20  # principals an alert names (the count says how many more)
 
 
 def incident_key(principal: str) -> str:
-    """The incident a principal's findings join: its actor's (detect.context.org.actor_of). A
+    """The incident a principal's findings join: its actor's (detect.features.actor.actor_of). A
     session with a stable name is its own principal (ingest.identity), and an AI agent that
     goes on in a new session (`data-agent`, then `data-agent-42f5`) is one spree, as its
     per-run sessions (`claude-<uuid>`, keyed by the role) are (fresh seeds 1158, 1160: two

@@ -23,9 +23,10 @@ __all__ = ["LastingDestruction"]
 
 CATASTROPHIC = 5  # lasting production-named deletes in 10 min no missing history excuses
 # ... nor this many different lasting resources others made, deleted in 10 min by a newcomer: a
-# principal without its own history (PrincipalState.mature) whose identity (a role, whatever its
-# session) the account first showed within NEWCOMER_DAYS, in an account Leash has read for a
-# week -- every weekly job has shown itself by then, so it is a new hire, a new agent, new
+# principal without its own history (PrincipalState.mature) whose identity (detect.features.actor.
+# identity_of: a person's session, an AI agent's role, a dated job's sessions as one) the account
+# first showed within two days, in an account whose own events Leash has read for a week --
+# every weekly job has shown itself by then, so it is a new hire, a new agent, new
 # credentials (DetectionEngine._newcomer). Not sooner: on an install's first days an automation
 # role named like an agent (`inventory-retention-agent`) pruned snapshots twice a day, each run
 # "6 to 26 lasting deletes" with nobody's history yet (fresh seed 1110: four false pages when AI
