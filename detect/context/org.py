@@ -607,11 +607,7 @@ class OrgMemory:
 
     def remember_account(self, account: str, at_ms: int) -> None:
         """Leash saw `account` at `at_ms` (the earliest sighting is kept)."""
-        first = self._accounts.get(account)
-        self._accounts[account] = at_ms if first is None else min(first, at_ms)
-        self._accounts.move_to_end(account)
-        if len(self._accounts) > MAX_ACCOUNTS:
-            self._accounts.popitem(last=False)
+        _earliest(self._accounts, account, at_ms, MAX_ACCOUNTS)
 
     # -- questions -----------------------------------------------------------------------------
     def young(self, name: str, at_ms: int) -> bool:
@@ -707,22 +703,11 @@ class OrgMemory:
 
     def remember_watched(self, account: str, at_ms: int) -> None:
         """An event of `account`'s own at `at_ms` (the earliest is kept)."""
-        first = self._watched.get(account)
-        if first is None or at_ms < first:
-            self._watched[account] = at_ms
-            self._watched.move_to_end(account)
-            while len(self._watched) > MAX_ACCOUNTS:
-                self._watched.popitem(last=False)
+        _earliest(self._watched, account, at_ms, MAX_ACCOUNTS)
 
     def remember_identity(self, principal_key: str, at_ms: int) -> None:
         """The principal (its identity: detect.features.actor.identity_of) acted at `at_ms`."""
-        key = identity_of(principal_key)
-        first = self._identities.get(key)
-        if first is None or at_ms < first:
-            self._identities[key] = at_ms
-        self._identities.move_to_end(key)
-        while len(self._identities) > MAX_NETS:
-            self._identities.popitem(last=False)
+        _earliest(self._identities, identity_of(principal_key), at_ms, MAX_NETS)
 
     def known_for_ms(self, principal_key: str, at_ms: int) -> int:
         """How long before `at_ms` the principal's identity (identity_of) first
@@ -753,6 +738,15 @@ class OrgMemory:
             if op.account == event.account and fresh:
                 return op
         return None
+
+
+def _earliest(memory: OrderedDict[str, int], key: str, at_ms: int, cap: int) -> None:
+    """Keep the earliest time seen for `key`; past `cap` keys the least recently seen go."""
+    first = memory.get(key)
+    memory[key] = at_ms if first is None else min(first, at_ms)
+    memory.move_to_end(key)
+    while len(memory) > cap:
+        memory.popitem(last=False)
 
 
 def working_start(first_ms: int) -> int:
