@@ -17,6 +17,8 @@ __all__ = ["actor_of", "identity_of"]
 _IDENTITY = IdentitySettings()
 _AGENT_ROLE = tuple(re.compile(p) for p in _IDENTITY.agent_role_patterns)
 _AGENT_SESSION = tuple(re.compile(p) for p in _IDENTITY.agent_session_patterns)
+_SERVICE_AGENT = tuple(re.compile(p) for p in _IDENTITY.service_agent_patterns)
+_SSO_ROLE = re.compile(r"^AWSReservedSSO_")
 _ROLE_SESSION = re.compile(r"^(arn:[^:]+:sts::[^:]*:assumed-role/([^/]+))(?:/(.+))?$")
 # a session name's run suffix: a token with a digit after a separator ("-42f5", ".20261105")
 _RUN_SUFFIX = re.compile(r"[-_.](?=[0-9a-z]*[0-9])[0-9a-z]{1,12}$", re.IGNORECASE)
@@ -33,6 +35,13 @@ def actor_of(principal_key: str) -> str:
     if not session:
         return principal_key
     role, name, run = session.groups()
+    if (
+        _SSO_ROLE.match(name)
+        or "@" in (run or "")
+        or any(p.search(name) or (run and p.search(run)) for p in _SERVICE_AGENT)
+    ):
+        return principal_key  # people (an SSO permission set named "SupportAgent") and hosts'
+        # software agents (ssm-agent) are never one actor across sessions
     if any(p.search(name) for p in _AGENT_ROLE) or (
         run and any(p.search(run) for p in _AGENT_SESSION)
     ):

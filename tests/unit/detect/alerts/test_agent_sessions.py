@@ -71,6 +71,12 @@ def test_an_agents_sessions_are_one_incident_anyone_elses_their_own() -> None:
         assert incident_key(key) == key  # hosts, workers, jobs: each its own (review)
     sso = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_1a2b"
     assert incident_key(f"{sso}/alice@acme.com") != incident_key(f"{sso}/bob@acme.com")
+    support = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_SupportAgent_9f8e"
+    assert incident_key(f"{support}/alice@acme.com") == f"{support}/alice@acme.com"  # people
+    named = "arn:aws:sts::123456789012:assumed-role/agent-sandbox/maria@acme.com"
+    assert incident_key(named) == named  # an e-mail session is a person's
+    ssm = "arn:aws:sts::123456789012:assumed-role/fleet-ssm-agent/web-1"
+    assert incident_key(ssm) == ssm  # a host's software agent, not an AI
     user = "arn:aws:iam::123456789012:user/ci-2"
     assert incident_key(user) == user
 
