@@ -15,7 +15,7 @@ from itertools import chain
 
 import numpy as np
 
-from detect.alerts.alert import Alert
+from detect.alerts.alert import Alert, principals_of
 from detect.alerts.incidents import (
     ATTACH_CLASSES,
     EVIDENCE_ONLY,
@@ -320,7 +320,7 @@ class DetectionEngine:
             event,
             lasting,
             first_use=first_use,
-            renew=self.unvetted.renews(state.key, event.action, event.event_time_ms),
+            renew=first_use and self.unvetted.renews(state.key, event.action, event.event_time_ms),
             newcomer=self._newcomer(state, event, lasting),
         )
         return [(idx, f, state) for f in found]
@@ -504,11 +504,10 @@ class DetectionEngine:
         calls was not "calls it never deleted with": paged at the 6th damaging call)."""
         if not self.runup:
             return
-        named = alert.explanation.get("principals")
         ids = frozenset(alert.event_ids)
-        for principal in named if isinstance(named, list) else (alert.principal,):
-            for key, at in self.runup.take(str(principal), ids):
-                self.unvetted.record(str(principal), key, alert.id, at, renew=True)
+        for principal in principals_of(alert):
+            for key, at in self.runup.take(principal, ids):
+                self.unvetted.record(principal, key, alert.id, at, renew=True)
 
     def set_status(self, alert_id: str, status: str) -> None:
         """An alert's status changed elsewhere (the API): a resolved alert takes no more

@@ -26,6 +26,7 @@ __all__ = [
     "AlertStore",
     "alert_id",
     "notify_listeners",
+    "principals_of",
 ]
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,15 @@ def notify_listeners(listeners: Iterable[AlertListener], event_type: str, alert:
 
 def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity) if severity in SEVERITIES else 0
+
+
+def principals_of(alert: Alert) -> list[str]:
+    """The principals an alert holds: the one that opened it, then the other sessions of its
+    actor it names (`explanation.principals`: detect.alerts.incidents)."""
+    named = alert.explanation.get("principals")
+    return list(
+        dict.fromkeys([alert.principal, *map(str, named if isinstance(named, list) else ())])
+    )
 
 
 def alert_id(principal: str, first_event_id: str) -> str:

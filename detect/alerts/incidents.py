@@ -7,7 +7,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from detect.alerts.alert import MAX_ALERT_EVENT_IDS, Alert, alert_id, severity_rank
+from detect.alerts.alert import (
+    MAX_ALERT_EVENT_IDS,
+    Alert,
+    alert_id,
+    principals_of,
+    severity_rank,
+)
 from detect.features.actor import actor_of
 from detect.findings import SEVERITIES, Finding
 from ingest.events import AuditEvent
@@ -92,14 +98,13 @@ class AlertBook:
             known = self._open.get(key)
             if known is None or known.alert.last_event_ms < alert.last_event_ms:
                 detectors = dict(alert.explanation.get("detectors", {}))
-                principals = alert.explanation.get("principals") or [alert.principal]
                 self._open[key] = _Incident(
                     alert,
                     set(alert.event_ids),
                     detectors,
                     (severity_rank(alert.severity), alert.score),
                     alert.severity,
-                    principals={str(p) for p in principals},
+                    principals=set(principals_of(alert)),
                 )
 
     def set_status(self, alert_id_: str, status: str) -> None:

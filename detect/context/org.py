@@ -712,15 +712,13 @@ class OrgMemory:
     def known_for_ms(self, principal_key: str, at_ms: int) -> int:
         """How long before `at_ms` the principal's identity (identity_of) first
         acted (0: never)."""
-        first = self._identities.get(identity_of(principal_key))
-        return 0 if first is None else max(at_ms - first, 0)
+        return _since(self._identities, identity_of(principal_key), at_ms)
 
     def watched_ms(self, account: str, at_ms: int) -> int:
         """How long before `at_ms` Leash has read `account`'s own events (0: none yet) -- an
         account only named in another's trust policy or role assumption is not watched (a
         new account's first day would look like a week in: review)."""
-        first = self._watched.get(account)
-        return 0 if first is None else max(at_ms - first, 0)
+        return _since(self._watched, account, at_ms)
 
     def known_account(self, account: str, before_ms: int) -> bool:
         first = self._accounts.get(account)
@@ -747,6 +745,12 @@ def _earliest(memory: OrderedDict[str, int], key: str, at_ms: int, cap: int) -> 
     memory.move_to_end(key)
     while len(memory) > cap:
         memory.popitem(last=False)
+
+
+def _since(memory: Mapping[str, int], key: str, at_ms: int) -> int:
+    """How long before `at_ms` the earliest time kept for `key` is (0: none kept)."""
+    first = memory.get(key)
+    return 0 if first is None else max(at_ms - first, 0)
 
 
 def working_start(first_ms: int) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from detect.alerts.alert import Alert
+from detect.alerts.alert import Alert, principals_of
 from detect.alerts.provenance import UNTRUSTED
 from ingest import schema
 from ingest.store import Store
@@ -239,14 +239,11 @@ def auto_response_listener(
         action = "revoke" if revoke else "quarantine"
         # every session the incident holds: an AI agent that went on from a second session is
         # in the same alert (detect.alerts.incidents.incident_key), and quarantine is per key
-        named = alert.explanation.get("principals")
-        for principal in dict.fromkeys(
-            [alert.principal, *(named if isinstance(named, list) else ())]
-        ):
-            if registry.state(registry.key_of(str(principal))) in ("revoked", TARGET[action]):
+        for principal in principals_of(alert):
+            if registry.state(registry.key_of(principal)) in ("revoked", TARGET[action]):
                 continue
             registry.change(
-                str(principal),
+                principal,
                 action,
                 reason=f"critical alert: {alert.summary}",
                 actor="leash:auto",
