@@ -138,6 +138,8 @@ class BehaviourDetector:
         result = outcome_of(event)
         seen = self._seen_of(state.key)
         context = self._context(state, event, new)  # first: it notes a new client for below
+        if state.actor_kind == "human" and any("net" in f.explanation[NEWS] for f in context):
+            self._slow_reads.new_network(state.key, new.net, event.event_time_ms)
         if result == "ok":
             if state.actor_kind != "human" and len(seen.succeeded) < MAX_VALUES:
                 seen.succeeded.add(event.action)
