@@ -6,7 +6,10 @@ with fresh event ids: every ~2,900 events the same 55 minutes come back, so a pr
 slower with every chunk here, where it would on a real principal with a busy window (a CI role,
 a bulk reader). Prints events per CPU-second for each chunk: flat is right, falling is not.
 
-Run: .venv/bin/python -m bench.detect_windows [--events 60000] [--chunk 10000]
+Runs with the detector child's collector thresholds (detect.worker.child.tune_gc), as in
+`leash up`; `--default-gc` keeps CPython's.
+
+Run: .venv/bin/python -m bench.detect_windows [--events 60000] [--chunk 10000] [--default-gc]
 """
 
 from __future__ import annotations
@@ -19,13 +22,21 @@ from bench.ingest_throughput import load_templates
 from detect.engine import DetectionEngine
 from detect.eval.runner import normalize
 from detect.rules.catalogue import load_rules
+from detect.worker.child import tune_gc
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=60_000, help="events to detect on")
     parser.add_argument("--chunk", type=int, default=10_000, help="events per printed row")
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="CPython's collector thresholds, not the detector child's",
+    )
     args = parser.parse_args()
+    if not args.default_gc:
+        tune_gc()
     templates = load_templates()
     records = []
     for i in range(args.events):

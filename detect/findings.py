@@ -118,3 +118,14 @@ class Finding:
     explanation: Mapping[str, Any] = field(default_factory=dict)
     tier: str = "page"
     twin: str = ""  # the benign-twin context that held it, if any (two such never corroborate)
+
+
+def evolve(finding: Finding, **changes: Any) -> Finding:
+    """`dataclasses.replace(finding, **changes)` without its generic machinery (Finding has no
+    __post_init__ and no InitVar, so a copy of its fields is the same object replace builds):
+    triage re-tiers most findings, and replace was a tenth of its time."""
+    new = object.__new__(type(finding))
+    state = new.__dict__
+    state.update(finding.__dict__)
+    state.update(changes)
+    return new

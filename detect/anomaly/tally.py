@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from detect.features.bucket import DAY_MS
 
@@ -45,6 +46,9 @@ def threshold(
     floor = floors.get(actor_kind, max(floors.values()))
     usual = job_multiplier * high if high >= job_high else MULTIPLIER * high + SLACK
     return max(floor, usual * youth_margin(learned_days))
+
+
+_ID = itemgetter(1)  # an item's event id
 
 
 @dataclass(slots=True)
@@ -116,7 +120,7 @@ class Tally:
         return all(test(key) for _, _, key in self.items)
 
     def ids(self, limit: int = 256) -> tuple[str, ...]:
-        return tuple(i for _, i, _ in self.items[-limit:])
+        return tuple(map(_ID, self.items[-limit:]))
 
     def first_ms(self) -> int:
         return self.items[0][0] if self.items else 0

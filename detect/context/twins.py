@@ -21,6 +21,7 @@ call in a real incident usually comes with other signs.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 
@@ -170,6 +171,7 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
                 return None
             return "hold" if check(case) else None
 
+        policy.actions = actions  # type: ignore[attr-defined]  # (Triage skips other calls)
         return policy
 
     def known(case: Case) -> bool:
@@ -375,14 +377,27 @@ def self_target(case: Case) -> bool:
     return ":user/" in event.principal and str(field(params, "userName") or "") == caller[-1]
 
 
-def _targets(case: Case) -> list[str]:
-    """The users, roles or groups an IAM request names; for other calls, the resources."""
+def _targets(case: Case) -> tuple[str, ...]:
+    """The users, roles or groups an IAM request names; for other calls, the resources.
+
+    A function of the event alone, asked once per finding: the last event's answer is kept
+    (an event raises one to three findings, each judged in turn)."""
+    global _last_targets  # noqa: PLW0603 - a one-entry memo
+    event = case.event
+    if _last_targets is not None and _last_targets[0] is event:
+        return _last_targets[1]
     params = _params(case)
+    found: tuple[str, ...] = ()
     if isinstance(params, Mapping):
-        identities = [str(v) for k in IDENTITY_KEYS if (v := field(params, k))]
-        if identities:
-            return identities  # (a managed policy attached to them is not a target)
-    return [r for r in case.event.resources if resource_name(r)]
+        found = tuple(str(v) for k in IDENTITY_KEYS if (v := field(params, k)))
+    if not found:  # (a managed policy attached to the identities named is not a target)
+        found = tuple(r for r in event.resources if resource_name(r))
+    _last_targets = (event, found)
+    return found
+
+
+# (event, its targets): holds the event, so an `is` match cannot be a new event at its address
+_last_targets: tuple[object, tuple[str, ...]] | None = None
 
 
 def _young_target(
@@ -396,7 +411,7 @@ def _young_target(
     if not names:
         return False
     for resource in names:
-        if by_name and _EPHEMERAL.search(resource):
+        if by_name and _ephemeral(resource):
             continue
         birth = org.born(resource_name(resource), event.event_time_ms)
         if birth is None or event.event_time_ms - birth[0] >= within_ms:
@@ -404,6 +419,11 @@ def _young_target(
         if birth[1] != event.principal_key:
             return False
     return True
+
+
+@functools.lru_cache(maxsize=16_384)
+def _ephemeral(resource: str) -> bool:
+    return _EPHEMERAL.search(resource) is not None
 
 
 def _new_user(org: OrgMemory, case: Case) -> bool:
@@ -442,6 +462,9 @@ def _website(case: Case) -> bool:
 
 def _only_removes(case: Case) -> bool:
     """Sharing or access taken away (`remove`, `valuesToRemove`), none added."""
+    raw = case.event.raw
+    if "emove" not in raw and "\\" not in raw:
+        return False  # (neither word, nor an escape that could spell one, in the whole record)
     params = _params(case)
     if not isinstance(params, Mapping):
         return False

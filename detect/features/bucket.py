@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -96,6 +97,7 @@ def is_data_read(source: str, action: str, error_code: str) -> bool:
     return not error_code and (source.removesuffix(".amazonaws.com"), action) in DATA_READ_ACTIONS
 
 
+@functools.lru_cache(maxsize=16_384)
 def resource_name(resource: str) -> str:
     """Last path segment of an ARN or path: the name a delete and a recreate share."""
     return _NAME_PREFIX.sub("", resource)

@@ -81,12 +81,20 @@ def _lookup(node: Any, key: str) -> Any:
 def field(node: Any, *path: str) -> Any:
     """node[path[0]][path[1]]…; each key as written, else lowercased (data-lake exports)."""
     for key in path:
-        node = _lookup(node, key)
-        if node is None:
+        if type(node) is not dict and not isinstance(node, Mapping):
             return None
+        value = node.get(key)
+        if value is None:
+            lower = key.lower()
+            if lower != key:
+                value = node.get(lower)
+            if value is None:
+                return None
+        node = value
     return node
 
 
+@functools.lru_cache(maxsize=4096)
 def base_action(action: str) -> str:
     """eventName without an API-version suffix: AddPermission20150331v2 -> AddPermission."""
     return _VERSION_SUFFIX.sub("", action)

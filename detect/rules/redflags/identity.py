@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -51,11 +52,16 @@ _HANDOVERS = frozenset(
 def _offensive_client(record: Mapping[str, Any]) -> Hit | None:
     if action_name(record) in _HANDOVERS:
         return None
-    agent = as_text(field(record, "userAgent"))
-    found = _OFFENSIVE_CLIENT.search(agent)
+    found = _offensive_name(as_text(field(record, "userAgent")))
     if found is None:
         return None
-    return Hit("", f"called with an attack tool's client ({found.group(0).strip('-')})")
+    return Hit("", f"called with an attack tool's client ({found})")
+
+
+@functools.lru_cache(maxsize=4096)
+def _offensive_name(agent: str) -> str | None:
+    found = _OFFENSIVE_CLIENT.search(agent)
+    return None if found is None else found.group(0).strip("-")
 
 
 def _root(record: Mapping[str, Any]) -> Hit | None:

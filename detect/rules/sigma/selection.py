@@ -51,17 +51,32 @@ def _resolver(path: str) -> Resolver:
 
         return single
 
-    def dotted(record: Mapping[str, Any]) -> list[Any]:
-        direct = record.get(path)  # Logstash-style flattened keys
-        if direct is not None:
-            return [direct]
-        nodes: list[Any] = [record]
-        for key in keys:
+    lowers = tuple(key.lower() for key in keys)
+    steps = tuple(zip(keys, lowers, range(len(keys)), strict=True))
+
+    def fan_out(nodes: list[Any], start: int) -> list[Any]:
+        for key in keys[start:]:
             found = [lookup(node, key) for node in _fan_out(nodes)]
             nodes = [n for n in found if n is not None]
             if not nodes:
                 return []
         return nodes
+
+    def dotted(record: Mapping[str, Any]) -> list[Any]:
+        direct = record.get(path)  # Logstash-style flattened keys
+        if direct is not None:
+            return [direct]
+        node: Any = record
+        for key, lower, i in steps:
+            if type(node) is not dict:  # a list fans out; other Mappings: the general walk
+                return fan_out([node], i)
+            value = node.get(key)
+            if value is None and lower != key:
+                value = node.get(lower)
+            if value is None:
+                return []
+            node = value
+        return [node]
 
     return dotted
 
@@ -201,6 +216,9 @@ def _field_predicate(key: str, value: Any, *, where: str) -> Predicate:
         if "all" in mods:
             return lambda record: all(test(resolve(record)) for test in tests)
         # any of the values: resolve the field once, not once per value
+        if len(tests) == 1:
+            only = tests[0]
+            return lambda record: only(resolve(record))
         return lambda record: any(t(found) for found in (resolve(record),) for t in tests)
     combine = all if "all" in mods else any
     return lambda record: combine(p(record) for p in preds)
@@ -211,6 +229,8 @@ def compile_selection(name: str, body: Any, *, where: str) -> Predicate:
     here = f"{where}: selection {name!r}"
     if isinstance(body, Mapping) and body:
         preds = [_field_predicate(str(k), v, where=f"{here} field {k!r}") for k, v in body.items()]
+        if len(preds) == 1:
+            return preds[0]
         return lambda record: all(p(record) for p in preds)
     if isinstance(body, list) and body and all(isinstance(b, Mapping) for b in body):
         alts = [compile_selection(name, b, where=where) for b in body]
