@@ -10,12 +10,14 @@ the 10-minute checks, which hold it for a second sign. Reads an AWS service make
 caller's credentials (Athena, Redshift Spectrum: `sourceIPAddress` athena.amazonaws.com) are the
 query's scan, not the person's downloads. Part of BehaviourDetector.
 
-A person's reads from a network they rarely see a new one from (the context note's news, not the
-office or a colleague's network) page at NEW_NET_RATIO times their busiest six hours, counting
-only the reads from that network: stolen keys pull at a pace that stays under both bars (fresh
-seed 1166: a data scientist's session read 1,541 objects on a Saturday from a network she never
-used, 2.9 times her busiest six hours and under her 10-minute high; seeds 772, 1107 and 1150 the
-same class). A person's own busy day from home stays at their usual networks' count.
+A person's reads from networks new to them -- the context note's news: a person who rarely
+sees a new network, on one that fewer than two others here work from -- page at NEW_NET_RATIO
+times their busiest six hours, counting only the reads from networks that were news within
+the last NEW_NET_MS: stolen keys pull at a pace that stays under both bars (fresh seed 1166: a
+data scientist's session read 1,541 objects on a Saturday from a network she never used, 2.9
+times her busiest six hours and under her 10-minute high). A person's own busy day at their
+usual networks stays with the 5x bar. A new network is not a habit: a day that paged before
+does not hold these (`recurs`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ MIN_USUAL = 100.0  # one who barely reads is judged as if their six hours held t
 KINDS = frozenset({"human", "agent"})
 SLOT_IDS = 16  # evidence kept per slot
 NEW_NET_RATIO = 2.5  # times the busiest six hours, for a person's reads from a new network
+NEW_NET_MS = (
+    24 * 3_600_000
+)  # a network stays new for a day after it was news (a probe, then a pull)
 MAX_NEW_NETS = 4  # new networks remembered per person (the latest ones)
 
 
@@ -52,13 +57,11 @@ class _Slot:
 
 
 @dataclass
-class _Reads:
-    """One principal's reads in the last six hours, by slot, and its days' highs."""
+class _Window:
+    """Reads in the last six hours, by slot."""
 
     slots: deque[_Slot] = field(default_factory=deque)
     total: int = 0
-    tally: Tally = field(default_factory=lambda: Tally(SLOW_MS))
-    paged_slot: int = -1  # one finding per slot while over the bar
 
     def add(self, time_ms: int, event_id: str) -> int | None:
         """Count a read; the slot it counted in, None for one older than the window."""
@@ -85,6 +88,14 @@ class _Reads:
         return self.slots[0].slot * SLOT_MS if self.slots else 0
 
 
+@dataclass
+class _Reads(_Window):
+    """One principal's reads in the last six hours, by slot, and its days' highs."""
+
+    tally: Tally = field(default_factory=lambda: Tally(SLOW_MS))
+    paged_slot: int = -1  # one finding per slot while over a bar
+
+
 class SlowReads:
     """Data reads (detect.features.DATA_READ_ACTIONS) per principal over six hours."""
 
@@ -92,7 +103,7 @@ class SlowReads:
         self._reads: dict[str, _Reads] = {}
         # person -> network -> when it was first seen as news (BehaviourDetector._context)
         self._new_nets: dict[str, dict[str, int]] = {}
-        self._from_new: dict[str, _Reads] = {}  # person -> reads from those networks
+        self._from_new: dict[str, _Window] = {}  # person -> reads from those networks
 
     def new_network(self, principal: str, net: str, time_ms: int) -> None:
         """A person came from `net`, a network they rarely see a new one from (the context
@@ -127,44 +138,56 @@ class SlowReads:
         usual = max(tally.high, MIN_USUAL)
         margin = youth_margin(whole_days)
         limit = RATIO * usual * margin
-        if count >= limit and slot != reads.paged_slot:
+        if slot == reads.paged_slot:
+            return None  # (one finding a slot, whichever bar)
+        if count >= limit:
             reads.paged_slot = slot
-            return self._finding(state, event, reads, count, limit, "")
-        if fresh is None or fresh[0].paged_slot == slot:
-            return None
+            return self._finding(state, event, reads, count, limit, ())
         new_limit = NEW_NET_RATIO * usual * margin
-        if fresh[0].total < new_limit:
+        if fresh is None or fresh.total < new_limit:
             return None
-        fresh[0].paged_slot = slot
-        return self._finding(state, event, fresh[0], float(fresh[0].total), new_limit, fresh[1])
+        reads.paged_slot = slot
+        nets = tuple(self._new_nets.get(state.key, ()))
+        return self._finding(state, event, fresh, float(fresh.total), new_limit, nets)
 
-    def _from_new_network(self, principal: str, event: AuditEvent) -> tuple[_Reads, str] | None:
-        """Count a person's read from a network that was news within the window; that count
-        and the network, or None."""
+    def _from_new_network(self, principal: str, event: AuditEvent) -> _Window | None:
+        """Count a person's read from a network that was news within NEW_NET_MS; the reads
+        counted so from the last six hours, or None (networks no longer new are let go)."""
         nets = self._new_nets.get(principal)
         if not nets:
             return None
-        net = net_of(event.source_ip)
-        since = nets.get(net)
-        if since is None or event.event_time_ms - since > SLOW_MS:
+        now = event.event_time_ms
+        for old in [n for n, since in nets.items() if now - since > NEW_NET_MS]:
+            del nets[old]
+        if not nets:
+            del self._new_nets[principal]
+            self._from_new.pop(principal, None)
+            return None
+        since = nets.get(net_of(event.source_ip))
+        if since is None or now < since:
             return None
         reads = self._from_new.get(principal)
         if reads is None:
-            reads = self._from_new[principal] = _Reads()
-        return (reads, net) if reads.add(event.event_time_ms, event.event_id) is not None else None
+            reads = self._from_new[principal] = _Window()
+        return reads if reads.add(now, event.event_id) is not None else None
 
     def _finding(
         self,
         state: PrincipalState,
         event: AuditEvent,
-        reads: _Reads,
+        reads: _Window,
         count: float,
         limit: float,
-        net: str,
+        nets: tuple[str, ...],
     ) -> Finding:
+        """The finding for `count` reads over `limit`; `nets`: counted only from these new
+        networks (then no earlier paged day makes it a habit)."""
         tally = self._reads[state.key].tally
-        recurs = {"recurs": tally.paged} if tally.recurs(count) else {}
-        where = f" from {net}, a network new to this person" if net else ""
+        recurs = {"recurs": tally.paged} if not nets and tally.recurs(count) else {}
+        where = ""
+        if nets:
+            which = "a network" if len(nets) == 1 else "networks"
+            where = f" from {', '.join(nets)}, {which} new to this person"
         return make_finding(
             state,
             event,
@@ -180,7 +203,7 @@ class SlowReads:
                     "baseline": tally.high,
                     "threshold": limit,
                 },
-                **({"new_network": net} if net else {}),
+                **({"new_networks": list(nets)} if nets else {}),
                 **recurs,  # as much as a day that paged: triage holds it (detect.anomaly.tally)
             },
         )
