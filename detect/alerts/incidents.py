@@ -307,16 +307,21 @@ class AlertBook:
         added = tuple(fresh[:room])
         changes: dict[str, Any] = {}
         rank = (severity_rank(finding.severity), finding.score)
-        if rank > incident.top:
+        # a trace is what triage explained away (a twin's benign task, console noise): it is
+        # evidence in the alert, never its headline or its severity (fresh seed 1092: a
+        # developer's routine log-retention change, excused, made a held read-volume alert
+        # "critical: first PutRetentionPolicy ever", and routes by severity follow that)
+        weighs = finding.tier != "trace"
+        if weighs and rank > incident.top:
             incident.top = rank
             changes.update(kind=finding.kind, rule=finding.rule)
-        if severity_rank(finding.severity) > severity_rank(incident.base_severity):
+        if weighs and severity_rank(finding.severity) > severity_rank(incident.base_severity):
             incident.base_severity = finding.severity
         severity = _escalate(incident.base_severity, count)
         top_rule = changes.get("rule", alert.rule)
         summary = alert.summary if top_rule == alert.rule and not changes else finding.summary
         rules = alert.rules if finding.rule in alert.rules else (*alert.rules, finding.rule)
-        score = max(alert.score, finding.score)
+        score = max(alert.score, finding.score) if weighs else alert.score
         first_ms, last_ms = min(alert.first_event_ms, first_ms), max(alert.last_event_ms, last_ms)
         summary = _summary(count, summary)
         if (

@@ -232,6 +232,27 @@ def test_growth_takes_the_worst_severity_and_names_its_rule() -> None:
     )  # nothing new
 
 
+def test_a_trace_joins_as_evidence_but_never_sets_the_severity_or_the_headline() -> None:
+    """Fresh seed 1092: a developer's log-retention change, excused by triage as routine
+    (a trace), joined a held read-volume alert and made it "critical: first
+    PutRetentionPolicy ever" -- the severity webhook routes follow."""
+    book = AlertBook(quiet_gap_ms=30 * MIN_MS)
+    book.merge(finding(0, rule="baseline:bulk_data_read", ids=("a",)))
+    excused = replace(
+        finding(MIN_MS, rule="baseline:first_seen_evasion", severity="critical", ids=("b",)),
+        tier="trace",
+    )
+    kind, alert = book.merge(excused)  # type: ignore[misc]
+    assert kind == "alert.updated"
+    assert (alert.rule, alert.severity) == ("baseline:bulk_data_read", "medium")
+    assert alert.summary.endswith("baseline:bulk_data_read fired")
+    assert alert.rules == ("baseline:bulk_data_read", "baseline:first_seen_evasion")
+    _, alert = book.merge(  # type: ignore[misc]
+        finding(2 * MIN_MS, rule="redflag:stop", severity="high", ids=("c",))
+    )
+    assert (alert.rule, alert.severity) == ("redflag:stop", "high")  # what weighs still does
+
+
 def test_open_incidents_absorb_further_destructive_events_but_not_reads() -> None:
     engine = DetectionEngine()
     burst = deletes(8)
