@@ -41,9 +41,7 @@ MIN_USUAL = 100.0  # one who barely reads is judged as if their six hours held t
 KINDS = frozenset({"human", "agent"})
 SLOT_IDS = 16  # evidence kept per slot
 NEW_NET_RATIO = 2.5  # times the busiest six hours, for a person's reads from a new network
-NEW_NET_MS = (
-    24 * 3_600_000
-)  # a network stays new for a day after it was news (a probe, then a pull)
+NEW_NET_MS = 24 * 3_600_000  # a network stays new a day after it was news (a probe, a pull)
 MAX_NEW_NETS = 4  # new networks remembered per person (the latest ones)
 
 
