@@ -66,21 +66,10 @@ def record_of(event: AuditEvent) -> Mapping[str, Any]:
     return _parse(event.raw)
 
 
-def _lookup(node: Any, key: str) -> Any:
-    # parsed JSON is plain dicts: the exact type check spares the ABC check for almost all
-    if type(node) is not dict and not isinstance(node, Mapping):
-        return None
-    value = node.get(key)
-    if value is None:
-        lower = key.lower()
-        if lower != key:
-            value = node.get(lower)
-    return value
-
-
 def field(node: Any, *path: str) -> Any:
     """node[path[0]][path[1]]…; each key as written, else lowercased (data-lake exports)."""
-    for key in path:
+    for key in path:  # (one loop, no call per key: every rule and detector reads through here)
+        # parsed JSON is plain dicts: the exact type check spares the ABC check for almost all
         if type(node) is not dict and not isinstance(node, Mapping):
             return None
         value = node.get(key)
