@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
 import http.server
 import multiprocessing as mp
 import os
@@ -300,6 +301,70 @@ def _lag(url: str) -> str:
     return f"detector lag {int(status.get('lag') or 0):,} events"
 
 
+HISTORY_SEED = 7  # the generated organisation whose days give the detector a history to train on
+HISTORY_BATCH = 1000  # records per POST of that history
+
+
+def seed_history(url: str) -> int:
+    """POST three generated days of an organisation's CloudTrail (~130k records) and wait until
+    the detector has read them: the replayed templates of the ingest load span minutes, too
+    little history for a training to succeed (a retrain then fails before its fit)."""
+    from detect.eval.world import generate_world
+
+    records = generate_world(HISTORY_SEED, baseline_days=2, test_days=1).records
+    headers = gzip_json_headers(KEY)
+    with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
+        for start in range(0, len(records), HISTORY_BATCH):
+            body = orjson.dumps({"Records": records[start : start + HISTORY_BATCH]})
+            client.post("/v1/events", content=gzip.compress(body, compresslevel=1))
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            status = client.get("/v1/detector").json()
+            if status.get("events_processed", 0) >= len(records) and not status.get("lag"):
+                break
+            time.sleep(1.0)
+    return len(records)
+
+
+class Retraining:
+    """POST /v1/detector/train again and again while decide is measured: the runs that show
+    whether a retrain reaches the serving path (the fit runs in its own process)."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.seconds: list[float] = []
+        self.failures: list[str] = []
+
+    def _run(self) -> None:
+        headers = {"Authorization": f"Bearer {KEY}"}
+        with httpx.Client(base_url=self._url, headers=headers, timeout=600) as client:
+            while not self._stop.is_set():
+                started = time.perf_counter()
+                response = client.post("/v1/detector/train")
+                if response.status_code == 200:
+                    self.seconds.append(time.perf_counter() - started)
+                else:
+                    self.failures.append(f"{response.status_code} {response.text[:200]}")
+                    self._stop.wait(1.0)
+
+    def __enter__(self) -> Retraining:
+        self._thread.start()
+        time.sleep(0.5)  # the history read has begun
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(600)
+
+    def describe(self) -> str:
+        if not self.seconds:
+            return f"no training finished ({'; '.join(self.failures[:1]) or 'still running'})"
+        mean = statistics.mean(self.seconds)
+        return f"{len(self.seconds)} trainings of {mean:.1f} s"
+
+
 def start_reference(port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.reference_app", "--port", str(port), "--key", KEY]
@@ -349,6 +414,12 @@ def main() -> int:
         "records are ingested (and detected) by the same leash up",
     )
     parser.add_argument("--procs", type=int, default=2, help="python generator processes")
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="with --ingest-rate: one more run each time while POST /v1/detector/train "
+        "retrains the detector back to back",
+    )
     args = parser.parse_args()
     use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk"))
     if args.generator == "wrk" and not shutil.which("wrk"):
@@ -382,6 +453,13 @@ def main() -> int:
         ref = start_reference(ref_port)
         url = f"http://127.0.0.1:{port}"
         try:
+            if args.retrain:
+                took = time.perf_counter()
+                count = seed_history(url)
+                print(
+                    f"history: {count:,} records of generated traffic stored and read by "
+                    f"the detector in {time.perf_counter() - took:.0f} s"
+                )
             if args.warmup > 0:
                 for warm in (ref_port, port):
                     drive(warm, args.warmup)
@@ -394,7 +472,9 @@ def main() -> int:
             if args.ingest_rate > 0:
                 loaded: list[float] = []
                 floor: list[float] = []
-                seconds = args.runs * (2 * args.duration + 5) + 30  # with room for set-up
+                training: list[float] = []
+                per_run = (3 if args.retrain else 2) * args.duration + 5
+                seconds = args.runs * per_run + 30  # with room for set-up
                 with IngestLoad(port, args.ingest_rate, seconds) as load:
                     for run in range(1, args.runs + 1):
                         # the bare endpoint beside the same ingest: the machine's own floor
@@ -404,10 +484,18 @@ def main() -> int:
                         result = drive(port)
                         loaded.append(result["p99"])
                         print(f"{_row(f'run {run} under ingest', result)}  {_lag(url)}")
+                        if args.retrain:
+                            with Retraining(url) as retraining:
+                                result = drive(port)
+                            training.append(result["p99"])
+                            row = _row(f"run {run} and retraining", result)
+                            print(f"{row}  {retraining.describe()}  {_lag(url)}")
                 _summary(
                     f"bare FastAPI p99 while Leash ingests {load.achieved:,.0f} events/s", floor
                 )
                 _summary(f"leash decide p99 while ingesting {load.achieved:,.0f} events/s", loaded)
+                if training:
+                    _summary("leash decide p99 while ingesting and retraining", training)
             burst_to_webhook(url, receiver)
         finally:
             ref.terminate()
