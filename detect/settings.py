@@ -30,6 +30,9 @@ class DetectSettings(BaseSettings):
     # fit the model in a child process: the API and the gate share this process, and a fit holds
     # the GIL for seconds (bench/retrain_stall.py); off only where no child process may start
     train_in_child: bool = True
+    # niceness of that child: a fit is background work, and on a busy machine its core went to
+    # the API, the sink and the detector first (bench.decide_latency --retrain); 0 = not lowered
+    train_nice: int = Field(default=19, ge=0, le=19)
     # a human's Sigma finding below this level opens no alert on its own: it waits for
     # corroboration (an anomaly, or another rule on another event) within the window below
     human_sigma_solo_level: Literal["low", "medium", "high", "critical"] = "high"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import joblib
 import orjson
@@ -17,7 +19,16 @@ from ingest.store import Store
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CURRENT_FILE", "IncompatibleModel", "latest_model", "load_model", "save_model"]
+__all__ = [
+    "CURRENT_FILE",
+    "IncompatibleModel",
+    "SavedModel",
+    "latest_model",
+    "load_model",
+    "record_model",
+    "save_model",
+    "write_model",
+]
 
 CURRENT_FILE = "current.json"  # names the model file the detector should load
 
@@ -26,43 +37,66 @@ class IncompatibleModel(ValueError):
     """A model file trained on other features than this version computes: retrain."""
 
 
-def save_model(model: DetectionModel, model_dir: Path, store: Store | None = None) -> Path:
-    """Write the model to model_dir/<version>.joblib, point current.json at it, record it."""
+@dataclass(frozen=True)
+class SavedModel:
+    """A model on disk and what the status and the API say of it -- all a process that did not
+    fit the model needs (unpickling the forests held its GIL)."""
+
+    version: str
+    trained_at_ms: int
+    metadata: dict[str, Any]
+    path: Path
+
+
+def save_model(model: DetectionModel, model_dir: Path, store: Store | None = None) -> SavedModel:
+    """write_model, then record_model in `store`."""
+    saved = write_model(model, model_dir)
+    if store is not None:
+        record_model(store, saved)
+    return saved
+
+
+def write_model(model: DetectionModel, model_dir: Path) -> SavedModel:
+    """Write the model to model_dir/detector-<version>.joblib and point current.json at it."""
     model_dir.mkdir(parents=True, exist_ok=True)
     path = model_dir / f"detector-{model.version}.joblib"
     tmp = path.with_suffix(".tmp")
     joblib.dump(model, tmp, compress=3)
     os.replace(tmp, path)
+    saved = SavedModel(model.version, model.trained_at_ms, dict(model.metadata), path)
     current = model_dir / CURRENT_FILE
     pointer = current.with_suffix(".tmp")
     pointer.write_bytes(
         orjson.dumps(
             {
-                "version": model.version,
+                "version": saved.version,
                 "file": path.name,
-                "trained_at_ms": model.trained_at_ms,
-                "metadata": dict(model.metadata),
+                "trained_at_ms": saved.trained_at_ms,
+                "metadata": saved.metadata,
             }
         )
     )
     os.replace(pointer, current)
-    if store is not None:
-        store.insert(
-            schema.DETECTOR_MODELS,
-            [
-                (
-                    model.version,
-                    datetime.fromtimestamp(model.trained_at_ms / 1000, tz=UTC),
-                    str(path),
-                    int(model.metadata.get("rows", 0)),
-                    len(model.profiles),
-                    orjson.dumps(dict(model.metadata)).decode(),
-                )
-            ],
-            ["version", "trained_at", "path", "rows", "principals", "metadata"],
-        )
     logger.info("saved detector %s to %s", model.version, path)
-    return path
+    return saved
+
+
+def record_model(store: Store, saved: SavedModel) -> None:
+    """The model's row in the store's detector_models table."""
+    store.insert(
+        schema.DETECTOR_MODELS,
+        [
+            (
+                saved.version,
+                datetime.fromtimestamp(saved.trained_at_ms / 1000, tz=UTC),
+                str(saved.path),
+                int(saved.metadata.get("rows", 0)),
+                int(saved.metadata.get("principals", 0)),
+                orjson.dumps(saved.metadata).decode(),
+            )
+        ],
+        ["version", "trained_at", "path", "rows", "principals", "metadata"],
+    )
 
 
 def load_model(path: Path) -> DetectionModel:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import pickle
 import signal
 import sys
@@ -36,7 +37,7 @@ from detect.anomaly.history import (
     latest_event_ms,
     load_history,
 )
-from detect.anomaly.model_file import save_model
+from detect.anomaly.model_file import SavedModel, record_model, write_model
 from detect.features import DAY_MS, FEATURE_NAMES, PrincipalProfile, PrincipalState
 from detect.settings import DetectSettings
 from ingest.settings import Settings
@@ -74,6 +75,7 @@ def train_detector(
     isolate: bool = False,
     spill_dir: Path | None = None,
     cancel: threading.Event | None = None,
+    nice: int = 0,
 ) -> DetectionModel:
     """Train forests and profiles on the stored events of the last `days` before `until_ms`.
 
@@ -81,18 +83,85 @@ def train_detector(
     trains like live traffic). Raises NotEnoughHistory when fewer than `min_rows`
     principal-minute windows exist. The history is read in SQL here; with `isolate` the fit
     (features per minute, forests, profiles: seconds of Python holding the GIL) runs in a child
-    process, so the API and the gate in this process keep answering while it runs; setting
-    `cancel` stops that child at once (FitCancelled): a shutdown does not wait minutes for a fit.
+    process at niceness `nice`, so the API and the gate in this process keep answering while it
+    runs; setting `cancel` stops that child at once (FitCancelled): a shutdown does not wait
+    minutes for a fit.
     """
+    fit = _options(
+        store, until_ms, days, threshold_quantile, baseline_quantile, n_estimators, min_rows
+    )
+    job = _Job(fit, random_state, time.time(), nice=nice)
+    return cast(DetectionModel, _train(store, job, isolate, spill_dir, cancel))
+
+
+def train_and_save(
+    store: Store,
+    settings: Settings,
+    detect: DetectSettings,
+    cancel: threading.Event | None = None,
+) -> SavedModel:
+    """Train on the stored history, write the model under DATA_DIR/models and record it in the
+    store (`cancel` stops a fit in its child process: train_detector). With `train_in_child` the
+    child writes the model file too: this process (the API's) gets its name and metadata back,
+    never the forests -- pickling them here held its GIL for a model's whole size."""
+    fit = _options(
+        store,
+        None,
+        detect.train_days,
+        detect.threshold_quantile,
+        detect.baseline_quantile,
+        detect.n_estimators,
+        detect.min_train_rows,
+    )
+    job = _Job(fit, 0, time.time(), nice=detect.train_nice, save_to=model_dir(settings))
+    saved = cast(
+        SavedModel,
+        _train(store, job, detect.train_in_child, settings.data_dir / "tmp", cancel),
+    )
+    record_model(store, saved)
+    return saved
+
+
+def _options(
+    store: Store,
+    until_ms: int | None,
+    days: float,
+    threshold_quantile: float,
+    baseline_quantile: float,
+    n_estimators: int,
+    min_rows: int,
+) -> FitOptions:
+    """The fit's window: `days` before `until_ms`, by default just after the newest stored
+    event (event time, so replayed history trains like live traffic)."""
     until = until_ms if until_ms is not None else latest_event_ms(store) + 1
     since = until - int(days * DAY_MS)
-    started = time.perf_counter()
-    fit = FitOptions(
+    return FitOptions(
         since, until, days, threshold_quantile, baseline_quantile, n_estimators, min_rows
     )
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One training: the fit, when it started (wall clock: the child times it too), the child's
+    niceness, and where to write the model (None: hand the model itself back)."""
+
+    fit: FitOptions
+    random_state: int
+    started_at: float
+    nice: int = 0
+    save_to: Path | None = None
+
+
+def _train(
+    store: Store,
+    job: _Job,
+    isolate: bool,
+    spill_dir: Path | None,
+    cancel: threading.Event | None,
+) -> DetectionModel | SavedModel:
+    since, until = job.fit.since_ms, job.fit.until_ms
     if not isolate:
-        history = load_history(store, since_ms=since, until_ms=until)
-        return _timed(fit_history(history, fit, random_state=random_state), started)
+        return _run_job(load_history(store, since_ms=since, until_ms=until), job)
     # the child gets the query results as Arrow tables where the store answers so (chDB), and
     # builds the histories itself: Python objects for every minute hold the GIL for seconds.
     # The tables go in files under `spill_dir`: held here, they stayed in this process (the
@@ -100,12 +169,11 @@ def train_detector(
     tables = history_tables(store, since_ms=since, until_ms=until)
     if tables is None:
         built = list(load_history(store, since_ms=since, until_ms=until))
-        return _timed(_fit_isolated(built, fit, random_state=random_state, cancel=cancel), started)
+        return _fit_isolated(built, job, cancel=cancel)
     if spill_dir is not None:
         spill_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="train-", dir=spill_dir) as spill:
-        paths = _spill(tables, Path(spill))
-        return _timed(_fit_isolated(paths, fit, random_state=random_state, cancel=cancel), started)
+        return _fit_isolated(_spill(tables, Path(spill)), job, cancel=cancel)
 
 
 def _spill(parts: Iterable[Mapping[str, pa.Table]], directory: Path) -> list[dict[str, Path]]:
@@ -128,21 +196,20 @@ def _spill(parts: Iterable[Mapping[str, pa.Table]], directory: Path) -> list[dic
 
 def _fit_isolated(
     source: list[dict[str, Path]] | list[PrincipalHistory],
-    fit: FitOptions,
+    job: _Job,
     *,
-    random_state: int,
     cancel: threading.Event | None = None,
-) -> DetectionModel:
-    """The fit in a spawned child process that sends the model (or its exception) back. A set
-    `cancel` terminates the child (FitCancelled); a child that cannot start, or dies without an
-    answer, leaves the fit to this process. The child is a daemon: a process that exits takes
-    its fit with it (a process pool's exit handler waited for the fit: `leash up` stopped with
-    Ctrl-C during a retrain hung for minutes)."""
+) -> DetectionModel | SavedModel:
+    """The fit in a spawned child process that sends the model, or where it wrote it (or its
+    exception), back. A set `cancel` terminates the child (FitCancelled); a child that cannot
+    start, or dies without an answer, leaves the fit to this process. The child is a daemon: a
+    process that exits takes its fit with it (a process pool's exit handler waited for the fit:
+    `leash up` stopped with Ctrl-C during a retrain hung for minutes)."""
     context = get_context("spawn")
     answers, answer = context.Pipe(duplex=False)
     child = context.Process(
         target=_fit_and_answer,
-        args=(answer, source, fit, random_state),
+        args=(answer, source, job),
         name="leash-fit",
         daemon=True,
     )
@@ -150,7 +217,7 @@ def _fit_isolated(
         child.start()
     except OSError as exc:  # no child possible here: fit in this process
         logger.warning("training in a child process failed (%s); fitting in this one", exc)
-        return _fit_in_child(source, fit, random_state=random_state)
+        return _run_job(_histories(source), job)
     finally:
         answer.close()
     try:
@@ -163,7 +230,7 @@ def _fit_isolated(
             fitted, result = answers.recv()
             if not fitted:
                 raise result
-            return cast(DetectionModel, result)
+            return cast(DetectionModel | SavedModel, result)
     except EOFError:  # the child closed its end without an answer: it died
         pass
     finally:
@@ -177,24 +244,21 @@ def _fit_isolated(
         "the training process exited (code %s) without a model; fitting in this one",
         child.exitcode,
     )
-    return _fit_in_child(source, fit, random_state=random_state)
+    return _run_job(_histories(source), job)
 
 
 def _fit_and_answer(
-    answer: Connection,
-    source: list[dict[str, Path]] | list[PrincipalHistory],
-    fit: FitOptions,
-    random_state: int,
+    answer: Connection, source: list[dict[str, Path]] | list[PrincipalHistory], job: _Job
 ) -> None:
-    """In the child: fit, send (True, model) or (False, the exception) back. A Ctrl-C reaches
-    the whole process group: the parent decides when the fit stops (cancel), not the signal."""
+    """In the child: fit (and write), send (True, the model or SavedModel) or (False, the
+    exception) back. A Ctrl-C reaches the whole process group: the parent decides when the fit
+    stops (cancel), not the signal. Niced: the API, the sink and the detector come first."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if job.nice:
+        os.nice(job.nice)
     try:
         try:
-            reply: tuple[bool, object] = (
-                True,
-                _fit_in_child(source, fit, random_state=random_state),
-            )
+            reply: tuple[bool, object] = (True, _run_job(_histories(source), job))
         except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
             reply = (False, _portable(exc))
         answer.send(reply)
@@ -214,27 +278,26 @@ def _portable(exc: Exception) -> Exception:
     return exc
 
 
-def _timed(model: DetectionModel, started: float) -> DetectionModel:
-    """The model with the whole training's seconds (reading the history included)."""
-    seconds = round(time.perf_counter() - started, 3)
-    return replace(model, metadata={**model.metadata, "train_seconds": seconds})
+def _run_job(history: Iterable[PrincipalHistory], job: _Job) -> DetectionModel | SavedModel:
+    """Fit; the model with the whole training's seconds (reading the history included),
+    written to `job.save_to` when set."""
+    model = fit_history(history, job.fit, random_state=job.random_state)
+    seconds = round(time.time() - job.started_at, 3)
+    model = replace(model, metadata={**model.metadata, "train_seconds": seconds})
+    return model if job.save_to is None else write_model(model, job.save_to)
 
 
-def _fit_in_child(
+def _histories(
     source: list[dict[str, Path]] | list[PrincipalHistory],
-    fit: FitOptions,
-    *,
-    random_state: int,
-) -> DetectionModel:
+) -> Iterable[PrincipalHistory]:
     if source and isinstance(source[0], PrincipalHistory):
-        return fit_history(source, fit, random_state=random_state)
+        return source
     parts = cast(list[dict[str, Path]], source)
     # a part's rows become Python objects only while the fit reads that part's principals
-    history = chain.from_iterable(
+    return chain.from_iterable(
         build_history({name: table_rows(_read(path)) for name, path in part.items()})
         for part in parts
     )
-    return fit_history(history, fit, random_state=random_state)
 
 
 def _read(path: Path) -> pa.Table:
@@ -380,26 +443,3 @@ def _fit_kinds(
 
 def model_dir(settings: Settings) -> Path:
     return settings.data_dir / "models"
-
-
-def train_and_save(
-    store: Store,
-    settings: Settings,
-    detect: DetectSettings,
-    cancel: threading.Event | None = None,
-) -> DetectionModel:
-    """Train on the stored history and persist the model under DATA_DIR/models (`cancel`
-    stops a fit in its child process: train_detector)."""
-    model = train_detector(
-        store,
-        days=detect.train_days,
-        threshold_quantile=detect.threshold_quantile,
-        baseline_quantile=detect.baseline_quantile,
-        n_estimators=detect.n_estimators,
-        min_rows=detect.min_train_rows,
-        isolate=detect.train_in_child,
-        spill_dir=settings.data_dir / "tmp",
-        cancel=cancel,
-    )
-    save_model(model, model_dir(settings), store)
-    return model

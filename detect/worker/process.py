@@ -25,8 +25,7 @@ from typing import Any
 
 from detect.alerts.alert import Alert, AlertListener, AlertStore, notify_listeners
 from detect.alerts.suppression import SuppressionBook
-from detect.anomaly.forest import DetectionModel
-from detect.anomaly.model_file import CURRENT_FILE
+from detect.anomaly.model_file import CURRENT_FILE, SavedModel
 from detect.anomaly.training import model_dir
 from detect.gate.bypass import BypassRule
 from detect.gate.service import Decision
@@ -325,7 +324,7 @@ class DetectorProcess(ThreadWorker):
         self.forward(SetStatus(alert_id, status))
 
     # -- training (in this process, which owns the store; the fit runs in its own child) -----
-    def train_now(self) -> DetectionModel:
+    def train_now(self) -> SavedModel:
         """Train on stored history, persist, and have the child load the new model."""
         return self.retrainer.now()
 

@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from detect.anomaly.forest import DetectionModel, NotEnoughHistory
+from detect.anomaly.forest import NotEnoughHistory
+from detect.anomaly.model_file import SavedModel
 from detect.anomaly.training import FitCancelled, train_and_save
 from detect.settings import DetectSettings
 from ingest.runtime import Runtime
@@ -26,15 +27,15 @@ class Trained(Protocol):  # the running model, or what the detector child says o
 class Retrainer:
     """Retrains on stored history every RETRAIN_INTERVAL_S, after RETRAIN_MIN_EVENTS new
     events, or at once when a model file exists that could not be used (`first`); the fit runs
-    in a background thread (the history SQL here, the fit in its own child: see training) and
-    `use` hands the new model to the running engine -- in this process or in the detector
-    child."""
+    in a background thread (the history SQL here, the fit and the model file in its own child:
+    see training) and `use` has the running engine load the new model file -- in this process
+    or in the detector child."""
 
     def __init__(
         self,
         runtime: Runtime,
         settings: DetectSettings,
-        use: Callable[[DetectionModel], object],
+        use: Callable[[SavedModel], object],
     ) -> None:
         self.runtime = runtime
         self.settings = settings
@@ -66,18 +67,18 @@ class Retrainer:
             self._thread = threading.Thread(target=self._quietly, name="detect-train", daemon=True)
             self._thread.start()
 
-    def now(self) -> DetectionModel:
-        """Train on stored history, persist, and hand the model to the engine."""
+    def now(self) -> SavedModel:
+        """Train on stored history, persist, and have the engine load the model."""
         try:
-            model = train_and_save(
+            saved = train_and_save(
                 self.runtime.store, self.runtime.settings, self.settings, cancel=self._stop
             )
         except Exception as exc:
             self.error = str(exc)
             raise
         self.error = None
-        self._use(model)
-        return model
+        self._use(saved)
+        return saved
 
     def cancel(self) -> None:
         """Shutting down: stop a fit in progress (its child process) and start no other."""

@@ -13,8 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from detect.alerts.alert import AlertListener, AlertStore, notify_listeners
-from detect.anomaly.forest import DetectionModel
-from detect.anomaly.model_file import CURRENT_FILE
+from detect.anomaly.model_file import CURRENT_FILE, SavedModel, load_model
 from detect.anomaly.training import model_dir
 from detect.findings import Finding
 from detect.rules.base import Rule
@@ -152,11 +151,12 @@ class DetectionWorker(ThreadWorker):
             self.engine.set_status(alert_id, status)
 
     # -- training -----------------------------------------------------------------------------
-    def train_now(self) -> DetectionModel:
+    def train_now(self) -> SavedModel:
         """Train on stored history, persist, and swap the model into the running engine."""
         return self.retrainer.now()
 
-    def _use_model(self, model: DetectionModel) -> None:
+    def _use_model(self, saved: SavedModel) -> None:
+        model = load_model(saved.path)  # the fit's child wrote it: this process never held it
         with self._lock:
             self.engine.set_model(model)
 

@@ -21,11 +21,19 @@ from sklearn.ensemble import IsolationForest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from detect.anomaly.forest import IsolationForestDetector, NotEnoughHistory, explain_rows
-from detect.anomaly.model_file import IncompatibleModel, latest_model, load_model, save_model
-from detect.anomaly.training import FitCancelled, train_detector
+from detect.anomaly.model_file import (
+    IncompatibleModel,
+    SavedModel,
+    latest_model,
+    load_model,
+    save_model,
+)
+from detect.anomaly.training import FitCancelled, model_dir, train_and_save, train_detector
 from detect.features import FEATURE_NAMES
+from detect.settings import DetectSettings
 from ingest import schema
 from ingest.events import Normalizer
+from ingest.settings import Settings
 from ingest.sink.writer import STORED_COLUMNS, event_row
 from ingest.store.chdb import ChdbStore
 from tests.factories import make_record
@@ -168,7 +176,7 @@ def test_a_model_trained_on_other_features_is_not_used(store: ChdbStore, tmp_pat
     until = int(datetime(2026, 3, 3, tzinfo=UTC).timestamp() * 1000)
     model = train_detector(store, until_ms=until, min_rows=100, n_estimators=10)
     older = dataclasses.replace(model, feature_names=model.feature_names[:-1])
-    path = save_model(older, tmp_path / "models")
+    path = save_model(older, tmp_path / "models").path
     with pytest.raises(IncompatibleModel, match="other features"):
         load_model(path)
     assert latest_model(tmp_path / "models") is None  # the worker then retrains at once
@@ -200,6 +208,56 @@ def test_the_history_crosses_to_the_fit_as_files_the_api_does_not_hold(
     assert list(spill.iterdir()) == []  # removed once fitted
 
 
+def test_the_fits_child_writes_the_model_and_hands_back_only_its_name(
+    store: ChdbStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """train_and_save (the worker's retrain, POST /v1/detector/train, `leash train`): the fit's
+    child writes the model file; the serving process gets its version, metadata and path back
+    and records it -- pickling the forests there held the API's GIL (py-spy under
+    bench.decide_latency --retrain: joblib's pickler was most of the API process's retrain)."""
+    from detect.anomaly import training
+
+    _store_history(store, principals=3, minutes=120)
+    fit_isolated, replies = training._fit_isolated, []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        replies.append(fit_isolated(*args, **kwargs))
+        return replies[-1]
+
+    def not_here(*args: Any) -> None:
+        raise AssertionError("the model was written by the serving process")
+
+    monkeypatch.setattr(training, "_fit_isolated", spy)
+    monkeypatch.setattr(training, "write_model", not_here)  # the spawned child has its own
+    cfg = DetectSettings(_env_file=None, min_train_rows=100, n_estimators=20)  # type: ignore[call-arg]
+    saved = train_and_save(store, settings, cfg)
+    assert [type(reply) for reply in replies] == [SavedModel]
+    assert saved.path.parent == model_dir(settings) and saved.path.exists()
+    assert saved.metadata["principals"] == 3 and saved.metadata["train_seconds"] > 0
+    model = latest_model(model_dir(settings))
+    assert model is not None and model.version == saved.version
+    assert model.trained_at_ms == saved.trained_at_ms and dict(model.metadata) == saved.metadata
+    rows = store.query(f"SELECT version, path, rows, principals FROM {schema.DETECTOR_MODELS}")
+    assert rows == [(saved.version, str(saved.path), 360, 3)]
+
+
+def test_the_fits_child_runs_at_the_niceness_it_is_given(store: ChdbStore) -> None:
+    """A fit is background work: its child lowers its own priority (LEASH_DETECT__TRAIN_NICE),
+    so on a busy machine its core goes to the API, the sink and the detector first."""
+    cancel = threading.Event()
+    thread, _, child = _start_long_fit(store, cancel, nice=7)
+    assert child.pid is not None
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        wait_until(
+            lambda: os.getpriority(os.PRIO_PROCESS, child.pid) == min(19, ours + 7),
+            what="the fit's child reniced",
+        )
+    finally:
+        cancel.set()
+        thread.join(60)
+
+
 def test_a_history_read_in_parts_fits_the_same_model(
     store: ChdbStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -217,7 +275,7 @@ def test_a_history_read_in_parts_fits_the_same_model(
 
 
 def _start_long_fit(
-    store: ChdbStore, cancel: threading.Event
+    store: ChdbStore, cancel: threading.Event, nice: int = 0
 ) -> tuple[threading.Thread, list[object], BaseProcess]:
     """A fit of minutes (200,000 trees per forest) on a thread, with `cancel`; returns the
     thread, the list that gets its model or exception, and the fit's child once it runs."""
@@ -235,6 +293,7 @@ def _start_long_fit(
                     n_estimators=200_000,
                     isolate=True,
                     cancel=cancel,
+                    nice=nice,
                 )
             )
         except Exception as exc:  # noqa: BLE001 - handed to the test
