@@ -23,6 +23,9 @@ class DetectSettings(BaseSettings):
     min_train_rows: int = Field(default=200, ge=1)
     retrain_interval_s: float = Field(default=86_400.0, gt=0)  # wall clock between trainings
     retrain_min_events: int = Field(default=100_000, ge=1)  # or after this many new events
+    # ... but no sooner than this after the last training began: at 5,000 events/s the count
+    # alone retrained every 20 s, a fit's core busy a third of the time (bench.decide_latency)
+    retrain_min_interval_s: float = Field(default=600.0, ge=0)
     stale_after_s: float = Field(default=3 * 86_400.0, gt=0)  # model age that counts as stale
     explain_top: int = Field(default=5, ge=1)
     poll_max_records: int = Field(default=2000, ge=1)

@@ -26,7 +26,8 @@ class Trained(Protocol):  # the running model, or what the detector child says o
 
 class Retrainer:
     """Retrains on stored history every RETRAIN_INTERVAL_S, after RETRAIN_MIN_EVENTS new
-    events, or at once when a model file exists that could not be used (`first`); the fit runs
+    events (no sooner than RETRAIN_MIN_INTERVAL_S after the last training began), or at once
+    when a model file exists that could not be used (`first`); the fit runs
     in a background thread (the history SQL here, the fit and the model file in its own child:
     see training) and `use` has the running engine load the new model file -- in this process
     or in the detector child."""
@@ -44,6 +45,7 @@ class Retrainer:
         self._use = use
         self._started = time.monotonic()
         self._events_at_train = 0
+        self._last_began: float | None = None  # monotonic time the last training began
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()  # set at shutdown: a fit in progress is abandoned
 
@@ -61,9 +63,14 @@ class Retrainer:
         else:
             age_s = time.monotonic() - self._started
         due = age_s >= self.settings.retrain_interval_s or self.first
-        if due or new_events >= self.settings.retrain_min_events:
+        spaced = (
+            self._last_began is None
+            or time.monotonic() - self._last_began >= self.settings.retrain_min_interval_s
+        )
+        if due or (spaced and new_events >= self.settings.retrain_min_events):
             self.first = False
             self._events_at_train = events_seen
+            self._last_began = time.monotonic()
             self._thread = threading.Thread(target=self._quietly, name="detect-train", daemon=True)
             self._thread.start()
 

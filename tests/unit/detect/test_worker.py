@@ -186,3 +186,33 @@ def test_enough_new_events_trigger_a_retrain(settings: Settings) -> None:
             assert worker.status()["events_processed"] == 6
         finally:
             worker.stop()
+
+
+def test_retrains_by_event_count_keep_the_minimum_interval(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 5,000 events/s RETRAIN_MIN_EVENTS alone retrained every 20 s; a count-triggered
+    retrain now waits RETRAIN_MIN_INTERVAL_S after the last one began (the first is at once)."""
+    from detect.anomaly.forest import NotEnoughHistory
+    from detect.worker import retrain
+
+    began: list[float] = []
+
+    def train(*args: Any, **kwargs: Any) -> Any:
+        began.append(time.monotonic())
+        raise NotEnoughHistory("no history in this test")
+
+    monkeypatch.setattr(retrain, "train_and_save", train)
+    cfg = DetectSettings(_env_file=None, retrain_min_events=10, retrain_min_interval_s=1.0)  # type: ignore[call-arg]
+    with open_runtime(settings) as runtime:
+        retrainer = retrain.Retrainer(runtime, cfg, lambda _: None)
+        retrainer.maybe(None, 10)
+        retrainer.join(10)
+        retrainer.maybe(None, 20)  # 10 new events, but within the interval: waits
+        retrainer.maybe(None, 5_000)
+        retrainer.join(10)
+        assert len(began) == 1
+        time.sleep(1.1)
+        retrainer.maybe(None, 5_010)
+        retrainer.join(10)
+        assert len(began) == 2 and began[1] - began[0] >= 1.0
