@@ -262,7 +262,7 @@ def _ingest_load(
                 time.sleep(wait)
             response = client.post("/v1/events", content=body)
             sent += response.json().get("accepted", 0) if response.status_code == 202 else 0
-    out.put(sent / (time.perf_counter() - started))
+    out.put((sent / (time.perf_counter() - started), not stop.is_set()))
 
 
 class IngestLoad:
@@ -289,8 +289,11 @@ class IngestLoad:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self.achieved = float(self._out.get(timeout=60))
+        achieved, ran_out = self._out.get(timeout=60)
+        self.achieved = float(achieved)
         self._proc.join(60)
+        if ran_out:  # its bodies ended before the last run did: that run had less ingest
+            print("WARNING: the ingest load ran out of records before the last run ended")
 
 
 def _lag(url: str) -> str:
@@ -306,23 +309,31 @@ HISTORY_BATCH = 1000  # records per POST of that history
 
 
 def seed_history(url: str) -> int:
-    """POST three generated days of an organisation's CloudTrail (~130k records) and wait until
-    the detector has read them: the replayed templates of the ingest load span minutes, too
-    little history for a training to succeed (a retrain then fails before its fit)."""
+    """POST three generated days of an organisation's CloudTrail (~130k records), wait until
+    the detector has read them, and train once: the replayed templates of the ingest load span
+    minutes, too little history for a training to succeed (a retrain then fails before its
+    fit), and every run then has a model to score with."""
     from detect.eval.world import generate_world
 
     records = generate_world(HISTORY_SEED, baseline_days=2, test_days=1).records
     headers = gzip_json_headers(KEY)
-    with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
+    with httpx.Client(base_url=url, headers=headers, timeout=600) as client:
         for start in range(0, len(records), HISTORY_BATCH):
             body = orjson.dumps({"Records": records[start : start + HISTORY_BATCH]})
-            client.post("/v1/events", content=gzip.compress(body, compresslevel=1))
+            response = client.post("/v1/events", content=gzip.compress(body, compresslevel=1))
+            if response.status_code != 202:
+                sys.exit(f"storing the history failed: {response.status_code} {response.text}")
         deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
+        while True:
             status = client.get("/v1/detector").json()
             if status.get("events_processed", 0) >= len(records) and not status.get("lag"):
                 break
+            if time.monotonic() > deadline:
+                sys.exit("the detector did not read the history within 10 minutes")
             time.sleep(1.0)
+        trained = client.post("/v1/detector/train")
+        if trained.status_code != 200:
+            sys.exit(f"training on the history failed: {trained.status_code} {trained.text}")
     return len(records)
 
 
@@ -421,6 +432,8 @@ def main() -> int:
         "retrains the detector back to back",
     )
     args = parser.parse_args()
+    if args.retrain and args.ingest_rate <= 0:
+        parser.error("--retrain measures decide under ingest: give --ingest-rate too")
     use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk"))
     if args.generator == "wrk" and not shutil.which("wrk"):
         sys.exit("wrk is not on the PATH: apt-get install wrk (or --generator python)")
@@ -448,6 +461,8 @@ def main() -> int:
                 "LEASH_SINK__MAX_AGE_S": "0.2",
                 "LEASH_WEBHOOK_URLS": f"http://127.0.0.1:{receiver.port}/hook",
                 "LEASH_WEBHOOK_SECRET": SECRET,
+                # with --retrain only the measured runs train: no scheduled retrain in the others
+                **({"LEASH_DETECT__AUTO_RETRAIN": "false"} if args.retrain else {}),
             },
         )
         ref = start_reference(ref_port)
@@ -473,7 +488,10 @@ def main() -> int:
                 loaded: list[float] = []
                 floor: list[float] = []
                 training: list[float] = []
-                per_run = (3 if args.retrain else 2) * args.duration + 5
+                # a run is the bare endpoint's and Leash's (and the retraining one), each with
+                # ~1 s of spawning, plus the wait for the last training of a retraining run
+                per_run = (3 if args.retrain else 2) * (args.duration + 1) + 5
+                per_run += 20 if args.retrain else 0
                 seconds = args.runs * per_run + 30  # with room for set-up
                 with IngestLoad(port, args.ingest_rate, seconds) as load:
                     for run in range(1, args.runs + 1):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,8 @@ __all__ = [
 ]
 
 CURRENT_FILE = "current.json"  # names the model file the detector should load
+TMP_SUFFIX = ".tmp"  # a model or pointer being written: <name>.<writer's pid>.tmp
+LEFTOVER_AGE_S = 3600.0  # a .tmp without a writer's pid this old is a leftover
 
 
 class IncompatibleModel(ValueError):
@@ -59,13 +62,14 @@ def save_model(model: DetectionModel, model_dir: Path, store: Store | None = Non
 def write_model(model: DetectionModel, model_dir: Path) -> SavedModel:
     """Write the model to model_dir/detector-<version>.joblib and point current.json at it."""
     model_dir.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(model_dir)
     path = model_dir / f"detector-{model.version}.joblib"
-    tmp = path.with_suffix(".tmp")
+    tmp = model_dir / f"{path.name}.{os.getpid()}{TMP_SUFFIX}"  # two writers never share one
     joblib.dump(model, tmp, compress=3)
     os.replace(tmp, path)
     saved = SavedModel(model.version, model.trained_at_ms, dict(model.metadata), path)
     current = model_dir / CURRENT_FILE
-    pointer = current.with_suffix(".tmp")
+    pointer = model_dir / f"{CURRENT_FILE}.{os.getpid()}{TMP_SUFFIX}"
     pointer.write_bytes(
         orjson.dumps(
             {
@@ -79,6 +83,32 @@ def write_model(model: DetectionModel, model_dir: Path) -> SavedModel:
     os.replace(pointer, current)
     logger.info("saved detector %s to %s", model.version, path)
     return saved
+
+
+def _remove_leftovers(model_dir: Path) -> None:
+    """Delete the half-written files of writers that are gone (a fit's child stopped by a
+    shutdown while it wrote leaves one): `<name>.<pid>.tmp` of a pid no longer running, and
+    any other `.tmp` an hour old."""
+    for leftover in model_dir.glob(f"*{TMP_SUFFIX}"):
+        pid = leftover.name.removesuffix(TMP_SUFFIX).rpartition(".")[2]
+        try:
+            if pid.isdigit() and int(pid) != os.getpid() and _running(int(pid)):
+                continue
+            if not pid.isdigit() and time.time() - leftover.stat().st_mtime < LEFTOVER_AGE_S:
+                continue
+            leftover.unlink()
+        except FileNotFoundError:
+            continue  # its writer finished meanwhile
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def record_model(store: Store, saved: SavedModel) -> None:

@@ -25,12 +25,13 @@ class Trained(Protocol):  # the running model, or what the detector child says o
 
 
 class Retrainer:
-    """Retrains on stored history every RETRAIN_INTERVAL_S, after RETRAIN_MIN_EVENTS new
-    events (no sooner than RETRAIN_MIN_INTERVAL_S after the last training began), or at once
-    when a model file exists that could not be used (`first`); the fit runs
-    in a background thread (the history SQL here, the fit and the model file in its own child:
-    see training) and `use` has the running engine load the new model file -- in this process
-    or in the detector child."""
+    """Retrains on stored history every RETRAIN_INTERVAL_S or after RETRAIN_MIN_EVENTS new
+    events -- either no sooner than RETRAIN_MIN_INTERVAL_S after the last training began --
+    or at once when a model file exists that could not be used (`first`). One training at a
+    time (the scheduled ones and `now`, POST /v1/detector/train's); the fit runs in a
+    background thread (the history SQL here, the fit and the model file in its own child: see
+    training) and `use` has the running engine load the new model file -- in this process or
+    in the detector child."""
 
     def __init__(
         self,
@@ -46,28 +47,35 @@ class Retrainer:
         self._started = time.monotonic()
         self._events_at_train = 0
         self._last_began: float | None = None  # monotonic time the last training began
+        # the last training's model: the detector child reports it only after loading it, and
+        # a daily retrain judged by the child's older model started twice (review)
+        self._trained_at_ms = 0
+        self._serial = threading.Lock()  # held while a training runs
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()  # set at shutdown: a fit in progress is abandoned
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._thread is not None or self._serial.locked()
 
     def maybe(self, model: Trained | None, events_seen: int) -> None:
         """Start a retrain in the background if one is due and none is running."""
-        if not self.settings.auto_retrain or self._thread is not None or self._stop.is_set():
+        if not self.settings.auto_retrain or self.running or self._stop.is_set():
             return
-        new_events = events_seen - self._events_at_train
-        if model is not None:
-            age_s = time.time() - model.trained_at_ms / 1000
+        trained_at_ms = max(model.trained_at_ms if model else 0, self._trained_at_ms)
+        if trained_at_ms:
+            age_s = time.time() - trained_at_ms / 1000
         else:
             age_s = time.monotonic() - self._started
-        due = age_s >= self.settings.retrain_interval_s or self.first
+        due = age_s >= self.settings.retrain_interval_s
+        counted = events_seen - self._events_at_train >= self.settings.retrain_min_events
+        # failed trainings (too little history, a store error) leave the model as old as it
+        # was: without the spacing a due one started again the moment the last one failed
         spaced = (
             self._last_began is None
             or time.monotonic() - self._last_began >= self.settings.retrain_min_interval_s
         )
-        if due or (spaced and new_events >= self.settings.retrain_min_events):
+        if self.first or (spaced and (due or counted)):
             self.first = False
             self._events_at_train = events_seen
             self._last_began = time.monotonic()
@@ -75,17 +83,21 @@ class Retrainer:
             self._thread.start()
 
     def now(self) -> SavedModel:
-        """Train on stored history, persist, and have the engine load the model."""
-        try:
-            saved = train_and_save(
-                self.runtime.store, self.runtime.settings, self.settings, cancel=self._stop
-            )
-        except Exception as exc:
-            self.error = str(exc)
-            raise
-        self.error = None
-        self._use(saved)
-        return saved
+        """Train on stored history, persist, and have the engine load the model (after any
+        training already running)."""
+        with self._serial:
+            self._last_began = time.monotonic()
+            try:
+                saved = train_and_save(
+                    self.runtime.store, self.runtime.settings, self.settings, cancel=self._stop
+                )
+                self._trained_at_ms = saved.trained_at_ms
+                self._use(saved)
+            except Exception as exc:
+                self.error = str(exc)
+                raise
+            self.error = None
+            return saved
 
     def cancel(self) -> None:
         """Shutting down: stop a fit in progress (its child process) and start no other."""

@@ -156,7 +156,7 @@ class DetectionWorker(ThreadWorker):
         return self.retrainer.now()
 
     def _use_model(self, saved: SavedModel) -> None:
-        model = load_model(saved.path)  # the fit's child wrote it: this process never held it
+        model = load_model(saved.path)  # the engine runs in this process: it loads the file
         with self._lock:
             self.engine.set_model(model)
 

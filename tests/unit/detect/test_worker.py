@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -216,3 +218,94 @@ def test_retrains_by_event_count_keep_the_minimum_interval(
         retrainer.maybe(None, 5_010)
         retrainer.join(10)
         assert len(began) == 2 and began[1] - began[0] >= 1.0
+
+
+class _Trainings:
+    """Stands in for train_and_save in the schedule's tests: counts starts and overlaps, and
+    fails (too little history) or returns a model made now after `seconds`."""
+
+    def __init__(self, *, fail: bool, seconds: float = 0.0) -> None:
+        self.fail, self.seconds = fail, seconds
+        self.began: list[float] = []
+        self.running = self.most = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, *_args: Any, **_kwargs: Any) -> Any:
+        from detect.anomaly.forest import NotEnoughHistory
+        from detect.anomaly.model_file import SavedModel
+
+        with self._lock:
+            self.began.append(time.monotonic())
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(self.seconds)
+        with self._lock:
+            self.running -= 1
+        if self.fail:
+            raise NotEnoughHistory("no history in this test")
+        return SavedModel("v", int(time.time() * 1000), {}, Path("unused"))
+
+
+@dataclass
+class _Old:
+    trained_at_ms: int
+
+
+def test_a_due_retrain_that_fails_waits_the_minimum_interval(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: a daily retrain that failed (too little history, a store error) left the model
+    as old as before, and the next started the moment it failed -- thousands a second."""
+    from detect.worker import retrain
+
+    trainings = _Trainings(fail=True)
+    monkeypatch.setattr(retrain, "train_and_save", trainings)
+    cfg = DetectSettings(_env_file=None, retrain_interval_s=0.001, retrain_min_interval_s=60.0)  # type: ignore[call-arg]
+    with open_runtime(settings) as runtime:
+        retrainer = retrain.Retrainer(runtime, cfg, lambda _: None)
+        stale = _Old(int(time.time() * 1000) - 3 * 86_400_000)
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            retrainer.maybe(stale, 0)
+            retrainer.join(5)
+        assert len(trainings.began) == 1
+
+
+def test_a_daily_retrain_goes_by_the_newest_model_not_the_childs_report(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: the detector child reports a new model only once it has loaded it; a poll in
+    between judged the old one due and trained a second time."""
+    from detect.worker import retrain
+
+    trainings = _Trainings(fail=False)
+    monkeypatch.setattr(retrain, "train_and_save", trainings)
+    cfg = DetectSettings(_env_file=None, retrain_interval_s=3600.0, retrain_min_interval_s=0.0)  # type: ignore[call-arg]
+    with open_runtime(settings) as runtime:
+        retrainer = retrain.Retrainer(runtime, cfg, lambda _: None)
+        reported = _Old(int(time.time() * 1000) - 2 * 3_600_000)  # what the child still says
+        retrainer.maybe(reported, 0)
+        retrainer.join(5)
+        retrainer.maybe(reported, 0)
+        retrainer.join(5)
+        assert len(trainings.began) == 1
+
+
+def test_trainings_through_the_api_and_the_schedule_run_one_at_a_time(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: POST /v1/detector/train (Retrainer.now) ran beside a scheduled training, two
+    fits at once, both writing the model directory; and the schedule did not count it."""
+    from detect.worker import retrain
+
+    trainings = _Trainings(fail=False, seconds=0.3)
+    monkeypatch.setattr(retrain, "train_and_save", trainings)
+    cfg = DetectSettings(_env_file=None, retrain_min_events=1, retrain_min_interval_s=60.0)  # type: ignore[call-arg]
+    with open_runtime(settings) as runtime:
+        retrainer = retrain.Retrainer(runtime, cfg, lambda _: None)
+        retrainer.maybe(None, 10)  # the first count-triggered one, in the background
+        retrainer.now()  # the API's, while it runs: waits for it
+        assert retrainer.running is False
+        retrainer.maybe(None, 20)  # within the interval of the API's training: none
+        retrainer.join(5)
+        assert len(trainings.began) == 2 and trainings.most == 1
