@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -190,36 +191,6 @@ def test_enough_new_events_trigger_a_retrain(settings: Settings) -> None:
             worker.stop()
 
 
-def test_retrains_by_event_count_keep_the_minimum_interval(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """At 5,000 events/s RETRAIN_MIN_EVENTS alone retrained every 20 s; a count-triggered
-    retrain now waits RETRAIN_MIN_INTERVAL_S after the last one began (the first is at once)."""
-    from detect.anomaly.forest import NotEnoughHistory
-    from detect.worker import retrain
-
-    began: list[float] = []
-
-    def train(*args: Any, **kwargs: Any) -> Any:
-        began.append(time.monotonic())
-        raise NotEnoughHistory("no history in this test")
-
-    monkeypatch.setattr(retrain, "train_and_save", train)
-    cfg = DetectSettings(_env_file=None, retrain_min_events=10, retrain_min_interval_s=1.0)  # type: ignore[call-arg]
-    with open_runtime(settings) as runtime:
-        retrainer = retrain.Retrainer(runtime, cfg, lambda _: None)
-        retrainer.maybe(None, 10)
-        retrainer.join(10)
-        retrainer.maybe(None, 20)  # 10 new events, but within the interval: waits
-        retrainer.maybe(None, 5_000)
-        retrainer.join(10)
-        assert len(began) == 1
-        time.sleep(1.1)
-        retrainer.maybe(None, 5_010)
-        retrainer.join(10)
-        assert len(began) == 2 and began[1] - began[0] >= 1.0
-
-
 class _Trainings:
     """Stands in for train_and_save in the schedule's tests: counts starts and overlaps, and
     fails (too little history) or returns a model made now after `seconds`."""
@@ -246,9 +217,43 @@ class _Trainings:
         return SavedModel("v", int(time.time() * 1000), {}, Path("unused"))
 
 
+@contextmanager
+def _schedule(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, trainings: _Trainings, **cfg: Any
+) -> Iterator[Any]:
+    """A Retrainer over a real runtime whose trainings are `trainings`, with settings `cfg`."""
+    from detect.worker import retrain
+
+    monkeypatch.setattr(retrain, "train_and_save", trainings)
+    detect = DetectSettings(_env_file=None, **cfg)  # type: ignore[call-arg]
+    with open_runtime(settings) as runtime:
+        yield retrain.Retrainer(runtime, detect, lambda _: None)
+
+
 @dataclass
 class _Old:
     trained_at_ms: int
+
+
+def test_retrains_by_event_count_keep_the_minimum_interval(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 5,000 events/s RETRAIN_MIN_EVENTS alone retrained every 20 s; a count-triggered
+    retrain now waits RETRAIN_MIN_INTERVAL_S after the last one began (the first is at once)."""
+    trainings = _Trainings(fail=True)
+    cfg = {"retrain_min_events": 10, "retrain_min_interval_s": 1.0}
+    with _schedule(settings, monkeypatch, trainings, **cfg) as retrainer:
+        retrainer.maybe(None, 10)
+        retrainer.join(10)
+        retrainer.maybe(None, 20)  # 10 new events, but within the interval: waits
+        retrainer.maybe(None, 5_000)
+        retrainer.join(10)
+        assert len(trainings.began) == 1
+        time.sleep(1.1)
+        retrainer.maybe(None, 5_010)
+        retrainer.join(10)
+    began = trainings.began
+    assert len(began) == 2 and began[1] - began[0] >= 1.0
 
 
 def test_a_due_retrain_that_fails_waits_the_minimum_interval(
@@ -256,19 +261,15 @@ def test_a_due_retrain_that_fails_waits_the_minimum_interval(
 ) -> None:
     """Review: a daily retrain that failed (too little history, a store error) left the model
     as old as before, and the next started the moment it failed -- thousands a second."""
-    from detect.worker import retrain
-
     trainings = _Trainings(fail=True)
-    monkeypatch.setattr(retrain, "train_and_save", trainings)
-    cfg = DetectSettings(_env_file=None, retrain_interval_s=0.001, retrain_min_interval_s=60.0)  # type: ignore[call-arg]
-    with open_runtime(settings) as runtime:
-        retrainer = retrain.Retrainer(runtime, cfg, lambda _: None)
+    cfg = {"retrain_interval_s": 0.001, "retrain_min_interval_s": 60.0}
+    with _schedule(settings, monkeypatch, trainings, **cfg) as retrainer:
         stale = _Old(int(time.time() * 1000) - 3 * 86_400_000)
         deadline = time.monotonic() + 0.5
         while time.monotonic() < deadline:
             retrainer.maybe(stale, 0)
             retrainer.join(5)
-        assert len(trainings.began) == 1
+    assert len(trainings.began) == 1
 
 
 def test_a_daily_retrain_goes_by_the_newest_model_not_the_childs_report(
@@ -276,19 +277,15 @@ def test_a_daily_retrain_goes_by_the_newest_model_not_the_childs_report(
 ) -> None:
     """Review: the detector child reports a new model only once it has loaded it; a poll in
     between judged the old one due and trained a second time."""
-    from detect.worker import retrain
-
     trainings = _Trainings(fail=False)
-    monkeypatch.setattr(retrain, "train_and_save", trainings)
-    cfg = DetectSettings(_env_file=None, retrain_interval_s=3600.0, retrain_min_interval_s=0.0)  # type: ignore[call-arg]
-    with open_runtime(settings) as runtime:
-        retrainer = retrain.Retrainer(runtime, cfg, lambda _: None)
+    cfg = {"retrain_interval_s": 3600.0, "retrain_min_interval_s": 0.0}
+    with _schedule(settings, monkeypatch, trainings, **cfg) as retrainer:
         reported = _Old(int(time.time() * 1000) - 2 * 3_600_000)  # what the child still says
         retrainer.maybe(reported, 0)
         retrainer.join(5)
         retrainer.maybe(reported, 0)
         retrainer.join(5)
-        assert len(trainings.began) == 1
+    assert len(trainings.began) == 1
 
 
 def test_trainings_through_the_api_and_the_schedule_run_one_at_a_time(
@@ -296,16 +293,12 @@ def test_trainings_through_the_api_and_the_schedule_run_one_at_a_time(
 ) -> None:
     """Review: POST /v1/detector/train (Retrainer.now) ran beside a scheduled training, two
     fits at once, both writing the model directory; and the schedule did not count it."""
-    from detect.worker import retrain
-
     trainings = _Trainings(fail=False, seconds=0.3)
-    monkeypatch.setattr(retrain, "train_and_save", trainings)
-    cfg = DetectSettings(_env_file=None, retrain_min_events=1, retrain_min_interval_s=60.0)  # type: ignore[call-arg]
-    with open_runtime(settings) as runtime:
-        retrainer = retrain.Retrainer(runtime, cfg, lambda _: None)
+    cfg = {"retrain_min_events": 1, "retrain_min_interval_s": 60.0}
+    with _schedule(settings, monkeypatch, trainings, **cfg) as retrainer:
         retrainer.maybe(None, 10)  # the first count-triggered one, in the background
         retrainer.now()  # the API's, while it runs: waits for it
         assert retrainer.running is False
         retrainer.maybe(None, 20)  # within the interval of the API's training: none
         retrainer.join(5)
-        assert len(trainings.began) == 2 and trainings.most == 1
+    assert len(trainings.began) == 2 and trainings.most == 1
