@@ -320,7 +320,11 @@ def seed_history(url: str) -> int:
     with httpx.Client(base_url=url, headers=headers, timeout=600) as client:
         for start in range(0, len(records), HISTORY_BATCH):
             body = orjson.dumps({"Records": records[start : start + HISTORY_BATCH]})
-            response = client.post("/v1/events", content=gzip.compress(body, compresslevel=1))
+            for _ in range(10):  # a busy bus answers 503/429 with Retry-After: wait, send again
+                response = client.post("/v1/events", content=gzip.compress(body, compresslevel=1))
+                if response.status_code not in (429, 503):
+                    break
+                time.sleep(float(response.headers.get("retry-after", 1)))
             if response.status_code != 202:
                 sys.exit(f"storing the history failed: {response.status_code} {response.text}")
         deadline = time.monotonic() + 600
@@ -472,8 +476,8 @@ def main() -> int:
                 took = time.perf_counter()
                 count = seed_history(url)
                 print(
-                    f"history: {count:,} records of generated traffic stored and read by "
-                    f"the detector in {time.perf_counter() - took:.0f} s"
+                    f"history: {count:,} records of generated traffic stored, read by the "
+                    f"detector and trained on in {time.perf_counter() - took:.0f} s"
                 )
             if args.warmup > 0:
                 for warm in (ref_port, port):

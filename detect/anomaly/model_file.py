@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ __all__ = [
 ]
 
 CURRENT_FILE = "current.json"  # names the model file the detector should load
-TMP_SUFFIX = ".tmp"  # a model or pointer being written: <name>.<writer's pid>.tmp
+TMP_SUFFIX = ".tmp"  # a model or pointer being written: <name>.<pid>-<thread>.tmp
 LEFTOVER_AGE_S = 3600.0  # a .tmp without a writer's pid this old is a leftover
 
 
@@ -64,12 +65,12 @@ def write_model(model: DetectionModel, model_dir: Path) -> SavedModel:
     model_dir.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(model_dir)
     path = model_dir / f"detector-{model.version}.joblib"
-    tmp = model_dir / f"{path.name}.{os.getpid()}{TMP_SUFFIX}"  # two writers never share one
+    tmp = model_dir / f"{path.name}.{_writer()}{TMP_SUFFIX}"  # two writers never share one
     joblib.dump(model, tmp, compress=3)
     os.replace(tmp, path)
     saved = SavedModel(model.version, model.trained_at_ms, dict(model.metadata), path)
     current = model_dir / CURRENT_FILE
-    pointer = model_dir / f"{CURRENT_FILE}.{os.getpid()}{TMP_SUFFIX}"
+    pointer = model_dir / f"{CURRENT_FILE}.{_writer()}{TMP_SUFFIX}"
     pointer.write_bytes(
         orjson.dumps(
             {
@@ -85,20 +86,29 @@ def write_model(model: DetectionModel, model_dir: Path) -> SavedModel:
     return saved
 
 
+def _writer() -> str:
+    """A temporary name's writer: this process and thread (`<pid>-<thread>`)."""
+    return f"{os.getpid()}-{threading.get_ident()}"
+
+
 def _remove_leftovers(model_dir: Path) -> None:
     """Delete the half-written files of writers that are gone (a fit's child stopped by a
-    shutdown while it wrote leaves one): `<name>.<pid>.tmp` of a pid no longer running, and
-    any other `.tmp` an hour old."""
+    shutdown while it wrote leaves one): `<name>.<pid>-<thread>.tmp` of another process no
+    longer running, and any other `.tmp` an hour old. This process's own are left alone:
+    another of its threads may be writing (review)."""
     for leftover in model_dir.glob(f"*{TMP_SUFFIX}"):
-        pid = leftover.name.removesuffix(TMP_SUFFIX).rpartition(".")[2]
+        writer = leftover.name.removesuffix(TMP_SUFFIX).rpartition(".")[2]
+        pid = writer.partition("-")[0]
         try:
-            if pid.isdigit() and int(pid) != os.getpid() and _running(int(pid)):
+            if pid.isdigit() and (int(pid) == os.getpid() or _running(int(pid))):
                 continue
             if not pid.isdigit() and time.time() - leftover.stat().st_mtime < LEFTOVER_AGE_S:
                 continue
             leftover.unlink()
         except FileNotFoundError:
             continue  # its writer finished meanwhile
+        except OSError as exc:  # not ours to delete (another user's, a read-only share)
+            logger.warning("could not remove the leftover model file %s: %s", leftover, exc)
 
 
 def _running(pid: int) -> bool:
@@ -106,7 +116,7 @@ def _running(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # another user's process
         return True
     return True
 

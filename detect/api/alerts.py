@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from detect.alerts.alert import MAX_LIST_LIMIT, AlertStatus, AlertStore, notify_listeners
 from detect.anomaly.forest import NotEnoughHistory
 from detect.anomaly.model_file import latest_model
-from detect.anomaly.training import model_dir, train_and_save
+from detect.anomaly.training import FitCancelled, model_dir, train_and_save
 from detect.services import Services
 from detect.settings import DetectSettings
 from ingest.auth import Authenticator
@@ -141,6 +141,10 @@ def create_router(services: Services, auth: Authenticator) -> APIRouter:
                 model = train_and_save(runtime.store, runtime.settings, DetectSettings())
         except NotEnoughHistory as exc:
             raise HTTPException(409, str(exc)) from None
+        except FitCancelled as exc:
+            raise HTTPException(
+                503, f"{exc}; train again once Leash is running", headers={"Retry-After": "30"}
+            ) from None
         return {
             "model_version": model.version,
             "model_trained_at": event_time_iso(model.trained_at_ms),

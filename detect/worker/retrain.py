@@ -50,6 +50,7 @@ class Retrainer:
         # the last training's model: the detector child reports it only after loading it, and
         # a daily retrain judged by the child's older model started twice (review)
         self._trained_at_ms = 0
+        self._events_seen = 0  # the detector's count at the last poll (maybe)
         self._serial = threading.Lock()  # held while a training runs
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()  # set at shutdown: a fit in progress is abandoned
@@ -60,6 +61,7 @@ class Retrainer:
 
     def maybe(self, model: Trained | None, events_seen: int) -> None:
         """Start a retrain in the background if one is due and none is running."""
+        self._events_seen = events_seen
         if not self.settings.auto_retrain or self.running or self._stop.is_set():
             return
         trained_at_ms = max(model.trained_at_ms if model else 0, self._trained_at_ms)
@@ -86,12 +88,16 @@ class Retrainer:
         """Train on stored history, persist, and have the engine load the model (after any
         training already running)."""
         with self._serial:
+            if self._stop.is_set():  # waited for one a shutdown cancelled: start none (review)
+                raise FitCancelled("training stopped: the detector is shutting down")
             self._last_began = time.monotonic()
+            self._events_at_train = self._events_seen
             try:
                 saved = train_and_save(
                     self.runtime.store, self.runtime.settings, self.settings, cancel=self._stop
                 )
                 self._trained_at_ms = saved.trained_at_ms
+                self.first = False  # the model file that could not be used is replaced
                 self._use(saved)
             except Exception as exc:
                 self.error = str(exc)

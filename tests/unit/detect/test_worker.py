@@ -145,6 +145,20 @@ def test_acknowledge_and_resolve_through_the_api(live: Live) -> None:
     assert live.client.get("/v1/alerts/al_missing", headers=auth(READ_KEY)).status_code == 404
 
 
+def test_a_training_stopped_by_a_shutdown_answers_503(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from detect.anomaly.training import FitCancelled
+
+    def cancelled() -> None:
+        raise FitCancelled("training stopped: the detector is shutting down")
+
+    monkeypatch.setattr(live.worker, "train_now", cancelled)
+    answer = live.client.post("/v1/detector/train", headers=auth(ADMIN_KEY))
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "30"
+    assert "shutting down" in answer.json()["detail"]
+
+
 def test_training_through_the_api_swaps_the_model_in(live: Live) -> None:
     too_early = live.client.post("/v1/detector/train", headers=auth(ADMIN_KEY))
     assert too_early.status_code == 409
@@ -302,3 +316,37 @@ def test_trainings_through_the_api_and_the_schedule_run_one_at_a_time(
         retrainer.maybe(None, 20)  # within the interval of the API's training: none
         retrainer.join(5)
     assert len(trainings.began) == 2 and trainings.most == 1
+
+
+def test_a_training_asked_for_during_a_shutdown_does_not_start(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-review: a POST waiting for a training a shutdown cancelled then ran a whole history
+    query and started a fit child of its own."""
+    from detect.anomaly.training import FitCancelled
+
+    trainings = _Trainings(fail=False)
+    with _schedule(settings, monkeypatch, trainings) as retrainer:
+        retrainer.cancel()
+        with pytest.raises(FitCancelled):
+            retrainer.now()
+    assert trainings.began == []
+
+
+def test_a_training_through_the_api_counts_for_the_schedule(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-review: a POST training neither reset the event count nor cleared `first` (a model
+    file that could not be used), so the schedule trained again with nothing new."""
+    trainings = _Trainings(fail=False)
+    cfg = {"retrain_min_events": 10, "retrain_min_interval_s": 0.0}
+    with _schedule(settings, monkeypatch, trainings, **cfg) as retrainer:
+        fresh = _Old(int(time.time() * 1000))
+        retrainer.first = True
+        retrainer.maybe(fresh, 5)  # already starts the `first` one
+        retrainer.join(5)
+        retrainer.first = True  # as if still unusable when the API's training begins
+        retrainer.now()  # at 5 events seen: counts from there, and replaces the file
+        retrainer.maybe(fresh, 12)  # 7 new events, no `first`: none
+        retrainer.join(5)
+    assert len(trainings.began) == 2

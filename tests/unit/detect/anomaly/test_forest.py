@@ -282,15 +282,43 @@ def test_half_written_model_files_of_gone_writers_are_removed(
         text=True,
         check=True,
     )
-    dead = models / f"detector-{model.version}.joblib.{gone.stdout.strip()}.tmp"
-    alive = models / f"detector-{model.version}.joblib.{os.getppid()}.tmp"
-    for leftover in (dead, alive):
+    dead = models / f"detector-{model.version}.joblib.{gone.stdout.strip()}-1.tmp"
+    alive = models / f"detector-{model.version}.joblib.{os.getppid()}-1.tmp"
+    ours = models / f"detector-{model.version}.joblib.{os.getpid()}-1.tmp"  # another thread's
+    for leftover in (dead, alive, ours):
         leftover.write_bytes(b"half a model")
     saved = save_model(model, models)
-    assert not dead.exists() and alive.exists()
+    assert not dead.exists() and alive.exists() and ours.exists()
     assert sorted(p.name for p in models.iterdir()) == sorted(
-        [alive.name, saved.path.name, "current.json"]
+        [alive.name, ours.name, saved.path.name, "current.json"]
     )
+
+
+def test_two_threads_writing_models_do_not_trip_over_each_other(
+    store: ChdbStore, tmp_path: Path
+) -> None:
+    """Re-review: with one temporary name per process, a second thread's write (a training in
+    this process beside another) removed or replaced the first's half-written file."""
+    _store_history(store, principals=2, minutes=120)
+    until = int(datetime(2026, 3, 3, tzinfo=UTC).timestamp() * 1000)
+    model = train_detector(store, until_ms=until, min_rows=100, n_estimators=5)
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            for i in range(8):
+                save_model(dataclasses.replace(model, version=f"v{n}-{i}"), tmp_path / "m")
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert not list((tmp_path / "m").glob("*.tmp"))
+    assert latest_model(tmp_path / "m") is not None
 
 
 def test_a_history_read_in_parts_fits_the_same_model(
