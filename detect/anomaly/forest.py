@@ -157,7 +157,10 @@ def explain_rows(
 
     Each feature in turn is set back to the principal's usual value; the drop in anomaly_score is
     that feature's contribution. Returns, per row, feature name -> {"value", "baseline",
-    "contribution"} for the `top` features with a positive contribution.
+    "contribution"} for the `top` features with a positive contribution. A feature already at
+    its usual value contributes nothing: its probe is the row itself and is not scored again
+    (most of a row's features are at their usual value; scoring every probe was most of the
+    detector's forest time).
     """
     n_rows, n_features = X.shape
     if n_rows == 0:
@@ -165,8 +168,13 @@ def explain_rows(
     base = detector.score_samples(X)
     probes = np.repeat(X, n_features, axis=0)
     cols = np.tile(np.arange(n_features), n_rows)
-    probes[np.arange(len(probes)), cols] = usual[np.arange(len(probes)) // n_features, cols]
-    drops = base.repeat(n_features) - detector.score_samples(probes)
+    at = np.arange(len(probes))
+    values = usual[at // n_features, cols]
+    moved = probes[at, cols] != values
+    probes[at, cols] = values
+    drops = np.zeros(len(probes), dtype=np.float64)
+    if moved.any():
+        drops[moved] = base.repeat(n_features)[moved] - detector.score_samples(probes[moved])
     out = []
     for i, row_drops in enumerate(drops.reshape(n_rows, n_features)):
         order = [j for j in np.argsort(-row_drops)[:top] if row_drops[j] > 0]

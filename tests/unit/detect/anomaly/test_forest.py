@@ -109,6 +109,47 @@ def test_explanations_name_the_feature_that_drove_the_score() -> None:
     assert reason[FEATURE_NAMES[3]]["baseline"] == 0.0
 
 
+def test_explanations_score_only_the_features_away_from_usual(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A feature at its usual value contributes nothing; its probe (the row itself) is not
+    scored again. The explanations are those of occluding every feature, one probe each."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(0, 1, size=(400, len(FEATURE_NAMES)))
+    detector = IsolationForestDetector(random_state=0).fit(X)
+    rows = rng.normal(0, 3, size=(6, len(FEATURE_NAMES)))
+    usual = rows.copy()
+    usual[:, ::3] = 0.0  # a third of each row's features away from usual, the rest at it
+    usual[0] = 0.0  # a row with every feature away
+    usual[1] = rows[1]  # and one with none
+    expected = []
+    for row, at in zip(rows, usual, strict=True):
+        base = detector.score_samples(row[None, :])[0]
+        drops = []
+        for j in range(len(FEATURE_NAMES)):
+            probe = row.copy()
+            probe[j] = at[j]
+            drops.append(base - detector.score_samples(probe[None, :])[0])
+        order = [j for j in np.argsort(-np.asarray(drops))[:5] if drops[j] > 0]
+        expected.append(
+            {
+                FEATURE_NAMES[j]: {
+                    "value": round(float(row[j]), 4),
+                    "baseline": round(float(at[j]), 4),
+                    "contribution": round(float(drops[j]), 4),
+                }
+                for j in order
+            }
+        )
+    scored: list[int] = []
+    score = detector.score_samples
+    monkeypatch.setattr(detector, "score_samples", lambda Z: scored.append(len(Z)) or score(Z))
+    assert explain_rows(detector, rows, usual, top=5) == expected
+    away = int((rows != usual).sum())
+    assert scored == [len(rows), away] and away < rows.size
+    assert expected[1] == {}
+
+
 def _store_history(store: ChdbStore, *, principals: int, minutes: int) -> None:
     normalizer = Normalizer()
     start = datetime(2026, 3, 2, 8, tzinfo=UTC)
