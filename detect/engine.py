@@ -374,7 +374,7 @@ class DetectionEngine:
         if not len(hits):
             return []
         usual = np.asarray([self.model.usual_for(rows[i][1].key, kind) for i in hits])
-        reasons = explain_rows(detector, X[hits], usual, top=self.explain_top)
+        reasons = explain_rows(detector, X[hits], usual, top=self.explain_top, scores=scores[hits])
         out = []
         for i, reason in zip(hits, reasons, strict=True):
             idx, state, _, event = rows[i]

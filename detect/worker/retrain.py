@@ -78,9 +78,7 @@ class Retrainer:
             or time.monotonic() - self._last_began >= self.settings.retrain_min_interval_s
         )
         if self.first or (spaced and (due or counted)):
-            self.first = False
-            self._events_at_train = events_seen
-            self._last_began = time.monotonic()
+            self.first = False  # (now() counts the events and the time it began)
             self._thread = threading.Thread(target=self._quietly, name="detect-train", daemon=True)
             self._thread.start()
 
