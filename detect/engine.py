@@ -33,8 +33,18 @@ from detect.anomaly.refusals import HOLDER_RULES
 from detect.anomaly.unreported import UnreportedCalls
 from detect.anomaly.vetting import ON_PROD, RunUp, Unvetted
 from detect.context.org import LOG_GROUP_DELETES, OrgMemory, account_of, delegated
-from detect.context.triage import ANALYST_VERDICT, FOREST_RULE, RECURRING, Triage
+from detect.context.triage import (
+    ANALYST_VERDICT,
+    EXCUSED_CALLS,
+    FOREST_RULE,
+    RECURRING,
+    Triage,
+    explained_by_excused,
+    opens_unexcused,
+    without_excused,
+)
 from detect.features import (
+    FEATURE_NAMES,
     FIRST_SEEN_PROD_DESTRUCTIVE,
     FIRST_SEEN_SENSITIVE,
     GRANT_ACTIONS,
@@ -65,6 +75,8 @@ VETTED_CLASSES = frozenset({"destructive", "privilege", "defense_evasion"})  # a
 
 
 Pending = tuple[int, Finding, PrincipalState]  # (event index, finding, whose state judges it)
+# a window to score: (event index, state, features, event, features without excused calls)
+Scored = tuple[int, PrincipalState, list[float], AuditEvent, list[float] | None]
 
 
 @dataclass
@@ -185,7 +197,7 @@ class DetectionEngine:
         learns from it: a resource this very call creates is not "created recently".
         """
         pending: list[Pending] = []
-        scoring: dict[str, list[tuple[int, PrincipalState, list[float], AuditEvent]]] = {}
+        scoring: dict[str, list[Scored]] = {}
         forest = self.model is not None and self.use_forest
         initiators: dict[int, str] = {}  # event -> the principal whose stack operation it serves
         # events whose sensitive call is new (or unvetted) to its maker -> what was new: the
@@ -238,6 +250,13 @@ class DetectionEngine:
             judged = [
                 (i, self.triage.assess(f, event, st, routine=routine), st) for i, f, st in found
             ]
+            if any(f.principal == state.key and _context(f) for _, f, _ in judged):
+                state.excuse(
+                    event, new_action=new.action, new_sensitive=bool(flags & FIRST_SEEN_SENSITIVE)
+                )
+            rest = state.without_excused(x)
+            if rest is not None:  # counts that cross only with excused calls are explained
+                judged = [(i, _rest_judged(f, rest, state.key), st) for i, f, st in judged]
             pending.extend(judged)
             if any(
                 f.tier == "page"
@@ -255,10 +274,7 @@ class DetectionEngine:
                 # same as in the next one; _merge names the alert
                 self.unvetted.record(state.key, key, "", event.event_time_ms, renew=state.mature)
                 firsts[idx] = key
-            elif first and any(
-                f.principal == state.key and f.twin and f.twin not in _VERDICTS
-                for _, f, _ in judged
-            ):
+            elif first and any(f.principal == state.key and _context(f) for _, f, _ in judged):
                 # excused by its context (an unused region, a temporary target): that does
                 # not make the call the principal's own elsewhere (fresh seed 1106: a security
                 # auditor's GuardDuty clean-up in two unused regions made her deletion of the
@@ -270,17 +286,18 @@ class DetectionEngine:
                 # are its first days' work, and an install-day page must not unlearn them
                 self.runup.note(state.key, key, event.event_id, event.event_time_ms)
             if forest:
-                scoring.setdefault(state.actor_kind, []).append((idx, state, x, event))
+                scoring.setdefault(state.actor_kind, []).append((idx, state, x, event, rest))
             if self.baselines is not None:
                 self.unreported.observe(event, state)
             self.org.observe(event)
         self.events_seen += len(events)
         self._new_destructive.clear()
         for kind, rows in scoring.items():
-            pending.extend(
-                (i, self.triage.assess(f, events[i], st, routine=False), st)
-                for i, f, st in self._score(kind, rows)
-            )
+            for i, f, st, excused_only in self._score(kind, rows):
+                judged_f = self.triage.assess(f, events[i], st, routine=False)
+                if excused_only and opens_unexcused(judged_f):
+                    judged_f = explained_by_excused(judged_f)
+                pending.append((i, judged_f, st))
         late = [
             (event, self.triage.assess(f, event, st, routine=False))
             for event, st, f in self.unreported.due(self.watermark_ms)
@@ -357,8 +374,11 @@ class DetectionEngine:
         return state
 
     def _score(
-        self, kind: str, rows: list[tuple[int, PrincipalState, list[float], AuditEvent]]
-    ) -> list[Pending]:
+        self, kind: str, rows: list[Scored]
+    ) -> list[tuple[int, Finding, PrincipalState, bool]]:
+        """Forest findings for the windows that score over their principal's threshold, each
+        with whether the window without its excused calls (Scored's last item) would have been
+        no more than a weak score -- the excused calls made it."""
         assert self.model is not None
         found = self.model.detector_for(kind)
         if found is None:
@@ -368,16 +388,25 @@ class DetectionEngine:
         X = np.asarray([row[2] for row in rows], dtype=np.float64)
         scores = detector.score_samples(X)
         limits = np.asarray([model.threshold_for(row[1].key, detector) for row in rows])
-        for (_, state, _, _), score in zip(rows, scores, strict=True):
+        for (_, state, _, _, _), score in zip(rows, scores, strict=True):
             self.scores[state.key] = round(float(score), 4)
         hits = np.flatnonzero(scores > limits)
         if not len(hits):
             return []
         usual = np.asarray([self.model.usual_for(rows[i][1].key, kind) for i in hits])
         reasons = explain_rows(detector, X[hits], usual, top=self.explain_top, scores=scores[hits])
+        excused = [i for i in hits if rows[i][4] is not None]
+        made_by_excused: set[int] = set()
+        if excused:
+            rest = detector.score_samples(np.asarray([rows[i][4] for i in excused], np.float64))
+            made_by_excused = {
+                int(i)
+                for i, score in zip(excused, rest, strict=True)
+                if score - limits[i] <= FOREST_OPEN_MARGIN
+            }
         out = []
         for i, reason in zip(hits, reasons, strict=True):
-            idx, state, _, event = rows[i]
+            idx, state, _, event, _ = rows[i]
             score, limit = float(scores[i]), float(limits[i])
             margin = score - limit
             severity = (
@@ -411,6 +440,7 @@ class DetectionEngine:
                         explanation=reason,
                     ),
                     state,
+                    int(i) in made_by_excused,
                 )
             )
         return out
@@ -589,8 +619,20 @@ def _record(changes: dict[str, tuple[str, Alert]], event_type: str, alert: Alert
 
 
 MAX_MARKED_ALERTS = 10_000  # alerts remembered as carrying a compromise mark (oldest dropped)
-# twins that are verdicts on the principal's habit, not context that excuses one call
+# twins that are verdicts on the principal's habit, not context that excuses one call, and
+# the hold of an aggregate made of excused calls (which is not the call's own context either)
 _VERDICTS = frozenset({ANALYST_VERDICT, RECURRING})
+_NOT_CONTEXT = _VERDICTS | {EXCUSED_CALLS}
+
+
+def _rest_judged(finding: Finding, rest: list[float], key: str) -> Finding:
+    """The principal's own window-count finding judged without its excused calls."""
+    return without_excused(finding, rest, FEATURE_NAMES) if finding.principal == key else finding
+
+
+def _context(finding: Finding) -> bool:
+    """Whether a benign twin -- the call's own context -- held the finding."""
+    return bool(finding.twin) and finding.twin not in _NOT_CONTEXT
 
 
 def _names_holder(finding: Finding) -> bool:

@@ -7,7 +7,7 @@ lowered it are recorded in `explanation["triage"]` (shown with the alert when it
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from detect.alerts.alert import severity_rank
 from detect.anomaly.tally import youth_margin
@@ -29,7 +29,7 @@ from detect.findings import FOREST_RULE, TIERS, Finding, evolve
 from detect.rules.record import field, record_of
 from ingest.events import AuditEvent
 
-__all__ = ["FOREST_RULE", "Triage"]
+__all__ = ["EXCUSED_CALLS", "FOREST_RULE", "Triage", "explained_by_excused", "without_excused"]
 
 SIGMA_PREFIX = "sigma:"
 CATALOGUED = ("redflag:", "sigma:")  # the rule sets (not the gate's bypass or memo rules)
@@ -96,6 +96,48 @@ PERSON_HELD = frozenset(
         "baseline:region_spread",  # an audit or clean-up script across regions
     }
 )
+
+
+# An aggregate -- a count over the window, or the forest's score of it -- that crosses its bar
+# only because of calls whose own context explained them (each held as a benign twin) is the
+# same story told again: held, and like a twin it corroborates nothing (fresh seed 1179: an
+# administrator's flow-log clean-up and a new hire's keys made "8 first-seen sensitive actions
+# in 10 minutes", which corroborated the excused keys and paged; 1092: a developer's two
+# excused log-retention changes lifted the forest's score of a busy hour into a hold that her
+# read volume corroborated). The window features such a call raises
+# (PrincipalState.without_excused) are taken out; reads, deletes and volume are not.
+EXCUSED_CALLS = "counted calls their own context explained"
+_DISCOUNTED = frozenset({"privilege_10m", "evasion_10m", "new_sensitive_10m", "new_actions_10m"})
+_OPENS = ("page", "hold")
+
+
+def explained_by_excused(finding: Finding) -> Finding:
+    """`finding` (an aggregate that opens or waits) held as explained by the excused calls it
+    counted: EXCUSED_CALLS becomes its twin."""
+    tier = "hold" if finding.tier == "page" else finding.tier
+    because = [*finding.explanation.get("triage", {}).get("because", []), EXCUSED_CALLS]
+    explanation = {**finding.explanation, "triage": {"tier": tier, "because": because}}
+    return evolve(finding, tier=tier, twin=EXCUSED_CALLS, explanation=explanation)
+
+
+def without_excused(finding: Finding, rest: Sequence[float], names: Sequence[str]) -> Finding:
+    """A window count's finding (a baseline check: `{feature: {value, threshold}}` in its
+    explanation) judged on `rest`, the window without its excused calls (feature values in
+    `names` order): explained when `rest` no longer crosses the threshold."""
+    if finding.twin or finding.tier not in _OPENS or finding.kind != "anomaly":
+        return finding
+    for feature in _DISCOUNTED.intersection(finding.explanation):
+        spec = finding.explanation[feature]
+        limit = spec.get("threshold") if isinstance(spec, dict) else None
+        if limit is not None and rest[names.index(feature)] <= float(limit):
+            return explained_by_excused(finding)
+    return finding
+
+
+def opens_unexcused(finding: Finding) -> bool:
+    """Whether `finding` may open or wait for an alert and no twin holds it (the forest's
+    findings worth judging again without the excused calls)."""
+    return finding.tier in _OPENS and not finding.twin
 
 
 Policy = Callable[[Case], str | None]  # the tier it lowers the finding to, or None

@@ -136,6 +136,12 @@ class Bucket:
     new_ip: int = 0
     new_destructive: int = 0
     new_sensitive: int = 0
+    # of the counts above, calls whose own context explained them (a benign twin: the flow logs
+    # of a network the caller just deleted, a user a person just made) -- PrincipalState.excuse
+    excused_privilege: int = 0
+    excused_evasion: int = 0
+    excused_new_sensitive: int = 0
+    excused_new_action: int = 0
     resources: set[str] = field(default_factory=set)
     regions: set[str] = field(default_factory=set)
     churn: dict[str, list[int]] = field(default_factory=dict)  # name -> [first delete, last create]

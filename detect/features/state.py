@@ -29,7 +29,7 @@ from detect.features.bucket import (
     is_offhours,
     resource_name,
 )
-from detect.features.row import feature_row
+from detect.features.row import FEATURE_NAMES, feature_row
 from ingest.catalogue import default_catalogue
 from ingest.events import AuditEvent
 
@@ -78,6 +78,7 @@ _CREATE = re.compile(CREATE_ACTION_RE)
 _PROD = re.compile(PROD_RESOURCE_RE)
 _EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)
 _NON_PROD = re.compile(NON_PROD_NAME_RE)
+_FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 _IPV4 = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
 _S3_ARN = "arn:aws:s3:::"
 
@@ -478,3 +479,44 @@ class PrincipalState:
     def features(self) -> list[float]:
         """The feature row of the current window, in FEATURE_NAMES order."""
         return feature_row(self)
+
+    def excuse(self, event: AuditEvent, *, new_action: bool, new_sensitive: bool) -> None:
+        """Remember that `event` (already observed) was a call its own context explained -- a
+        benign twin held its findings -- so the window's aggregates can be judged without it
+        (`without_excused`). `new_action` / `new_sensitive`: whether it counted as a new action
+        / a first-seen sensitive action."""
+        minute = event.event_time_ms // BUCKET_MS
+        for bucket in reversed(self.buckets):
+            if bucket.minute == minute:
+                cls = event.action_class
+                bucket.excused_privilege += cls == "privilege"
+                bucket.excused_evasion += cls == "defense_evasion"
+                bucket.excused_new_sensitive += new_sensitive
+                bucket.excused_new_action += new_action
+                return
+            if bucket.minute < minute:
+                return
+
+    def without_excused(self, row: list[float]) -> list[float] | None:
+        """`row` (this window's features()) with the calls `excuse` recorded taken out of the
+        counts they raised; None when the window holds none. What a window of an administrator's
+        excused chores (the flow logs of a deleted network, a new hire's keys) would be without
+        them: fresh seeds 1092 and 1179 paged on aggregates made of such calls."""
+        priv = evas = new_x = new_a = 0
+        for b in self.buckets:
+            priv += b.excused_privilege
+            evas += b.excused_evasion
+            new_x += b.excused_new_sensitive
+            new_a += b.excused_new_action
+        if not (priv or evas or new_x or new_a):
+            return None
+        rest = list(row)
+        for name, excused in (
+            ("privilege_10m", priv),
+            ("evasion_10m", evas),
+            ("new_sensitive_10m", new_x),
+            ("new_actions_10m", new_a),
+        ):
+            i = _FEATURE_INDEX[name]
+            rest[i] = max(0.0, rest[i] - excused)
+        return rest
