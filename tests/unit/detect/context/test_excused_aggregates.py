@@ -1,0 +1,160 @@
+"""An aggregate made of calls their own context explained is that context again, not a sign.
+
+Fresh seed 1179: an administrator deleted three VPCs and their flow logs (each flow-log delete
+held: the logs of a network the caller had just deleted), then onboarded a new hire (the login
+profile and keys held: a user a person had just created). The window's count of first-seen
+sensitive calls -- three excused flow-log deletes and the `CreateUser` -- crossed its bar on
+`CreateUser`, and that count corroborated the excused login profile: a page for three chores.
+The same count made of calls nothing explained still corroborates.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from detect.context.triage import EXCUSED_CALLS
+from detect.engine import DetectionEngine
+from detect.features import FEATURE_NAMES, PrincipalState
+from detect.rules.catalogue import load_rules
+from ingest.events import AuditEvent
+from tests.factories import BASE_TIME, make_event
+
+ADMIN = {
+    "role": "AWSReservedSSO_AdministratorAccess_735e58a3c2d398b9",
+    "session": "olu.kim@example.com",
+    "sourceIPAddress": "122.139.173.181",
+    "userAgent": "aws-cli/2.16.0 md/awscrt#0.20.1 ua/2.0 os/linux#6.5",
+}
+DAY = timedelta(days=1)
+TEST_DAY = 4 * DAY + timedelta(hours=5)
+NEW_SENSITIVE = "baseline:new_sensitive_actions"
+
+
+def call(action: str, source: str, params: dict[str, object], at: timedelta) -> AuditEvent:
+    return make_event(
+        eventName=action,
+        eventSource=f"{source}.amazonaws.com",
+        readOnly=action.startswith(("Describe", "List", "Get")),
+        requestParameters=params,
+        at=BASE_TIME + at,
+        **ADMIN,
+    )
+
+
+def history() -> list[AuditEvent]:
+    """Four days of an administrator's reading: mature, established, nothing sensitive yet."""
+    return [
+        call(action, "iam" if action == "ListUsers" else "ec2", {}, d * DAY + timedelta(minutes=m))
+        for d in range(4)
+        for m in range(60)
+        for action in ("ListUsers", "DescribeVpcs")
+    ]
+
+
+def vpc_clean_up(start: timedelta) -> list[AuditEvent]:
+    """Three networks deleted, each followed by its flow logs (the held twin)."""
+    out = []
+    for n in range(3):
+        at = start + timedelta(seconds=40 * n)
+        out.append(call("DeleteVpc", "ec2", {"vpcId": f"vpc-0a1b2c{n}"}, at))
+        flow_logs = {"DeleteFlowLogsRequest": {"FlowLogId": {"tag": 1, "content": f"fl-0a{n}"}}}
+        out.append(call("DeleteFlowLogs", "ec2", flow_logs, at + timedelta(seconds=10)))
+    return out
+
+
+def unexplained_grants(start: timedelta) -> list[AuditEvent]:
+    """Three first permission changes nothing explains (each held: a person's first use)."""
+    return [
+        call(
+            action,
+            "iam",
+            {"roleName": "reports-task", "policyName": "inline-read", "policyDocument": "{}"},
+            start + timedelta(seconds=30 * n),
+        )
+        for n, action in enumerate(
+            ("PutRolePolicy", "DeleteRolePolicy", "PutRolePermissionsBoundary")
+        )
+    ]
+
+
+def onboarding(start: timedelta) -> list[AuditEvent]:
+    user = {"userName": "lucia.ito"}
+    steps = [
+        ("CreateUser", user),
+        ("AddUserToGroup", {**user, "groupName": "developers"}),
+        ("CreateLoginProfile", user),
+        ("CreateAccessKey", user),
+    ]
+    return [
+        call(action, "iam", params, start + timedelta(seconds=25 * i))
+        for i, (action, params) in enumerate(steps)
+    ]
+
+
+def run(events: list[AuditEvent]) -> list[str]:
+    """The rules of the alerts the test day opened."""
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(history())
+    changes = engine.process(events).changes
+    return [alert.rule for kind, alert in changes if kind == "alert.opened"]
+
+
+def new_sensitive_on_create_user(events: list[AuditEvent]) -> list[object]:
+    """The twin of every new-sensitive-actions finding raised on the CreateUser call."""
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(history())
+    found: list[object] = []
+    apply = engine.pager.apply
+
+    def spy(finding, action_class, action=""):  # type: ignore[no-untyped-def]
+        if finding.rule == NEW_SENSITIVE and action == "CreateUser":
+            found.append(finding.twin)
+        return apply(finding, action_class, action)
+
+    engine.pager.apply = spy  # type: ignore[method-assign]
+    engine.process(events)
+    return found
+
+
+def test_chores_excused_one_by_one_do_not_add_up_to_a_page() -> None:
+    events = vpc_clean_up(TEST_DAY) + onboarding(TEST_DAY + timedelta(minutes=3))
+    assert new_sensitive_on_create_user(events) == [EXCUSED_CALLS]
+    opened = run(events)
+    assert opened == [], opened
+
+
+def test_the_same_count_of_calls_nothing_explained_still_corroborates() -> None:
+    events = unexplained_grants(TEST_DAY) + onboarding(TEST_DAY + timedelta(minutes=3))
+    assert new_sensitive_on_create_user(events) == [""]
+    opened = run(events)
+    assert opened, "three unexplained first grants and a new user's login: two signs"
+
+
+def test_a_window_without_its_excused_calls() -> None:
+    state = PrincipalState("p", "human")
+    for event in history():
+        state.observe(event)
+    row = state.features()
+    assert state.without_excused(row) is None  # nothing excused: nothing to judge again
+    cleanup = vpc_clean_up(TEST_DAY)
+    for event in cleanup:
+        state.observe(event)
+    flow_logs = [e for e in cleanup if e.action == "DeleteFlowLogs"]
+    for event in flow_logs[:2]:
+        state.excuse(event, new_action=event is flow_logs[0], new_sensitive=event is flow_logs[0])
+    row = state.features()
+    rest = state.without_excused(row)
+    assert rest is not None
+    named = dict(zip(FEATURE_NAMES, row, strict=True))
+    rest_named = dict(zip(FEATURE_NAMES, rest, strict=True))
+    assert rest_named["evasion_10m"] == named["evasion_10m"] - 2 == 1
+    assert rest_named["new_sensitive_10m"] == named["new_sensitive_10m"] - 1
+    assert rest_named["new_actions_10m"] == named["new_actions_10m"] - 1
+    assert {k for k in named if named[k] != rest_named[k]} == {
+        "evasion_10m",
+        "new_sensitive_10m",
+        "new_actions_10m",
+    }  # volume, deletes and the rest stay as they were
+    later = call("ListUsers", "iam", {}, TEST_DAY + timedelta(minutes=11))
+    state.observe(later)
+    assert state.without_excused(state.features()) is None  # out of the window: forgotten
