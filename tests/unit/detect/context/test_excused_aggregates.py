@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
+
+from detect.anomaly.forest import DetectionModel, IsolationForestDetector
 from detect.context.triage import EXCUSED_CALLS
 from detect.engine import DetectionEngine
 from detect.features import FEATURE_NAMES, PrincipalState
@@ -158,3 +161,39 @@ def test_a_window_without_its_excused_calls() -> None:
     later = call("ListUsers", "iam", {}, TEST_DAY + timedelta(minutes=11))
     state.observe(later)
     assert state.without_excused(state.features()) is None  # out of the window: forgotten
+
+
+def test_the_forest_judges_a_window_again_without_its_excused_calls() -> None:
+    """A window the forest flags only for the excused calls in it is explained; one it flags
+    for something else as well (a burst the excused calls did not make) is not."""
+    rng = np.random.default_rng(7)
+    at = {name: FEATURE_NAMES.index(name) for name in FEATURE_NAMES}
+    normal = np.zeros((2000, len(FEATURE_NAMES)))  # a person's ordinary windows
+    normal[:, at["events_10m"]] = rng.integers(20, 60, size=2000)
+    normal[:, at["events_1m"]] = rng.integers(1, 8, size=2000)
+    normal[:, at["data_reads_10m"]] = rng.integers(0, 20, size=2000)
+    normal[:, at["evasion_10m"]] = normal[:, at["new_sensitive_10m"]] = rng.random(2000) < 0.02
+    detector = IsolationForestDetector(n_estimators=50, random_state=0).fit(normal)
+    detector.threshold_ = 0.5  # (a forest of four varying features scores in a narrow range)
+    model = DetectionModel("t", 0, FEATURE_NAMES, {"human": detector}, {}, {})
+    engine = DetectionEngine(rules=[], model=model)
+    chores = [0.0] * len(FEATURE_NAMES)
+    chores[at["events_10m"]], chores[at["events_1m"]], chores[at["data_reads_10m"]] = 40, 4, 5
+    chores[at["evasion_10m"]] = chores[at["new_sensitive_10m"]] = 3  # excused flow-log deletes
+    burst = list(chores)  # ... in a window of 900 calls, 500 of them reads
+    burst[at["events_10m"]], burst[at["events_1m"]], burst[at["data_reads_10m"]] = 900, 200, 500
+    state = PrincipalState("p", "human")
+    event = call("DeleteFlowLogs", "ec2", {}, TEST_DAY)
+
+    def without_flow_logs(row: list[float]) -> list[float]:
+        rest = list(row)
+        rest[at["evasion_10m"]] = rest[at["new_sensitive_10m"]] = 0
+        return rest
+
+    rows = [
+        (0, state, chores, event, without_flow_logs(chores)),
+        (1, state, chores, event, None),  # nothing excused in the window
+        (2, state, burst, event, without_flow_logs(burst)),
+    ]
+    found = {i: excused_only for i, f, _, excused_only in engine._score("human", rows)}
+    assert found == {0: True, 1: False, 2: False}
