@@ -221,6 +221,7 @@ class PrincipalState:
         self.first_event_ms = profile.first_ms if profile else 0
         self.active_days = profile.active_days if profile else 0
         self._last_day = profile.last_ms // DAY_MS if profile and profile.last_ms else -1
+        self._excused_minute = -1  # the latest minute `excuse` counted a call in
 
     # -- windows --------------------------------------------------------------------------------
     def _bucket_for(self, minute: int) -> Bucket | None:
@@ -493,6 +494,7 @@ class PrincipalState:
                 bucket.excused_evasion += cls == "defense_evasion"
                 bucket.excused_new_sensitive += new_sensitive
                 bucket.excused_new_action += new_action
+                self._excused_minute = max(self._excused_minute, minute)
                 return
             if bucket.minute < minute:
                 return
@@ -502,6 +504,8 @@ class PrincipalState:
         counts they raised; None when the window holds none. What a window of an administrator's
         excused chores (the flow logs of a deleted network, a new hire's keys) would be without
         them: fresh seeds 1092 and 1179 paged on aggregates made of such calls."""
+        if not self.buckets or self._excused_minute <= self.buckets[-1].minute - WINDOW_BUCKETS:
+            return None  # (the common case, checked without summing the window)
         priv = evas = new_x = new_a = 0
         for b in self.buckets:
             priv += b.excused_privilege
