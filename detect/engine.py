@@ -40,6 +40,7 @@ from detect.context.triage import (
     RECURRING,
     Triage,
     explained_by_excused,
+    may_be_excused,
     opens_unexcused,
     without_excused,
 )
@@ -48,8 +49,10 @@ from detect.features import (
     FIRST_SEEN_PROD_DESTRUCTIVE,
     FIRST_SEEN_SENSITIVE,
     GRANT_ACTIONS,
+    Excused,
     PrincipalState,
     source_of,
+    without,
 )
 from detect.features.actor import identity_of
 from detect.findings import SEVERITIES, Finding
@@ -75,8 +78,8 @@ VETTED_CLASSES = frozenset({"destructive", "privilege", "defense_evasion"})  # a
 
 
 Pending = tuple[int, Finding, PrincipalState]  # (event index, finding, whose state judges it)
-# a window to score: (event index, state, features, event, features without excused calls)
-Scored = tuple[int, PrincipalState, list[float], AuditEvent, list[float] | None]
+# a window to score: (event index, state, features, event, what excused calls add to them)
+Scored = tuple[int, PrincipalState, list[float], AuditEvent, Excused | None]
 
 
 @dataclass
@@ -254,8 +257,10 @@ class DetectionEngine:
                 state.excuse(
                     event, new_action=new.action, new_sensitive=bool(flags & FIRST_SEEN_SENSITIVE)
                 )
-            rest = state.without_excused(x)
-            if rest is not None:  # counts that cross only with excused calls are explained
+            excused = state.excused_counts()
+            if excused is not None and any(may_be_excused(f, state.key) for _, f, _ in judged):
+                # counts that cross only with excused calls are explained
+                rest = without(x, excused)
                 judged = [(i, _rest_judged(f, rest, state.key), st) for i, f, st in judged]
             pending.extend(judged)
             if any(
@@ -286,7 +291,7 @@ class DetectionEngine:
                 # are its first days' work, and an install-day page must not unlearn them
                 self.runup.note(state.key, key, event.event_id, event.event_time_ms)
             if forest:
-                scoring.setdefault(state.actor_kind, []).append((idx, state, x, event, rest))
+                scoring.setdefault(state.actor_kind, []).append((idx, state, x, event, excused))
             if self.baselines is not None:
                 self.unreported.observe(event, state)
             self.org.observe(event)
@@ -395,13 +400,13 @@ class DetectionEngine:
             return []
         usual = np.asarray([self.model.usual_for(rows[i][1].key, kind) for i in hits])
         reasons = explain_rows(detector, X[hits], usual, top=self.explain_top, scores=scores[hits])
-        excused = [i for i in hits if rows[i][4] is not None]
+        excused = [(int(i), without(rows[i][2], c)) for i in hits if (c := rows[i][4]) is not None]
         made_by_excused: set[int] = set()
-        if excused:
-            rest = detector.score_samples(np.asarray([rows[i][4] for i in excused], np.float64))
+        if excused:  # the window again without them: were they what made it a hit?
+            rest = detector.score_samples(np.asarray([row for _, row in excused], np.float64))
             made_by_excused = {
-                int(i)
-                for i, score in zip(excused, rest, strict=True)
+                i
+                for (i, _), score in zip(excused, rest, strict=True)
                 if score - limits[i] <= FOREST_OPEN_MARGIN
             }
         out = []
@@ -627,7 +632,9 @@ _NOT_CONTEXT = _VERDICTS | {EXCUSED_CALLS}
 
 def _rest_judged(finding: Finding, rest: list[float], key: str) -> Finding:
     """The principal's own window-count finding judged without its excused calls."""
-    return without_excused(finding, rest, FEATURE_NAMES) if finding.principal == key else finding
+    return (
+        without_excused(finding, rest, FEATURE_NAMES) if may_be_excused(finding, key) else finding
+    )
 
 
 def _context(finding: Finding) -> bool:

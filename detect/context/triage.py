@@ -29,7 +29,15 @@ from detect.findings import FOREST_RULE, TIERS, Finding, evolve
 from detect.rules.record import field, record_of
 from ingest.events import AuditEvent
 
-__all__ = ["EXCUSED_CALLS", "FOREST_RULE", "Triage", "explained_by_excused", "without_excused"]
+__all__ = [
+    "EXCUSED_CALLS",
+    "FOREST_RULE",
+    "Triage",
+    "explained_by_excused",
+    "may_be_excused",
+    "opens_unexcused",
+    "without_excused",
+]
 
 SIGMA_PREFIX = "sigma:"
 CATALOGUED = ("redflag:", "sigma:")  # the rule sets (not the gate's bypass or memo rules)
@@ -120,10 +128,22 @@ def explained_by_excused(finding: Finding) -> Finding:
     return evolve(finding, tier=tier, twin=EXCUSED_CALLS, explanation=explanation)
 
 
+def may_be_excused(finding: Finding, key: str) -> bool:
+    """Whether `finding` is principal `key`'s own window count of calls an excused call
+    raises (a baseline check with `{feature: {value, threshold}}` in its explanation), opening
+    or waiting, no twin holding it -- worth judging again without the excused calls."""
+    return (
+        finding.principal == key
+        and opens_unexcused(finding)
+        and finding.kind == "anomaly"
+        and not _DISCOUNTED.isdisjoint(finding.explanation)
+    )
+
+
 def without_excused(finding: Finding, rest: Sequence[float], names: Sequence[str]) -> Finding:
-    """A window count's finding (a baseline check: `{feature: {value, threshold}}` in its
-    explanation) judged on `rest`, the window without its excused calls (feature values in
-    `names` order): explained when `rest` no longer crosses the threshold."""
+    """A window count's finding (see may_be_excused) judged on `rest`, the window without its
+    excused calls (feature values in `names` order): explained when `rest` no longer crosses
+    the threshold."""
     if finding.twin or finding.tier not in _OPENS or finding.kind != "anomaly":
         return finding
     for feature in _DISCOUNTED.intersection(finding.explanation):

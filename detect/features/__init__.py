@@ -35,12 +35,14 @@ from detect.features.state import (
     MAX_SEEN,
     MAX_SLOW_IDS,
     SEEN_DIMENSIONS,
+    Excused,
     PrincipalProfile,
     PrincipalState,
     client_of,
     net_of,
     source_of,
     store_of,
+    without,
 )
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "GRANT_ACTIONS",
     "ITEM_DELETES",
     "ESTABLISHED_EVENTS",
+    "Excused",
     "FEATURE_NAMES",
     "FIRST_SEEN_PROD_DESTRUCTIVE",
     "FIRST_SEEN_SENSITIVE",
@@ -75,6 +78,7 @@ __all__ = [
     "net_of",
     "source_of",
     "store_of",
+    "without",
     "feature_row",
     "is_data_read",
     "is_offhours",

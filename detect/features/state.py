@@ -35,6 +35,7 @@ from ingest.events import AuditEvent
 
 __all__ = [
     "ESTABLISHED_EVENTS",
+    "Excused",
     "FIRST_SEEN_PROD_DESTRUCTIVE",
     "FIRST_SEEN_SENSITIVE",
     "MATURE_DAYS",
@@ -44,6 +45,7 @@ __all__ = [
     "PrincipalProfile",
     "PrincipalState",
     "source_of",
+    "without",
 ]
 
 MAX_SLOW_IDS = 32  # destructive event ids kept per 10-minute slot of the 6-hour window
@@ -79,6 +81,25 @@ _PROD = re.compile(PROD_RESOURCE_RE)
 _EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)
 _NON_PROD = re.compile(NON_PROD_NAME_RE)
 _FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+# the window features a call its own context explained raises, in Excused's order
+_EXCUSABLE = tuple(
+    _FEATURE_INDEX[name]
+    for name in ("privilege_10m", "evasion_10m", "new_sensitive_10m", "new_actions_10m")
+)
+Excused = tuple[int, int, int, int]  # PrincipalState.excused_counts
+
+
+def without(row: list[float], counts: Excused) -> list[float]:
+    """A feature row with a window's excused calls (`PrincipalState.excused_counts`) taken out
+    of the counts they raised -- what a window of an administrator's excused chores (the flow
+    logs of a deleted network, a new hire's keys) would be without them: fresh seeds 1092 and
+    1179 paged on aggregates made of such calls. Reads, deletes and volume stay."""
+    rest = list(row)
+    for i, excused in zip(_EXCUSABLE, counts, strict=True):
+        rest[i] = max(0.0, rest[i] - excused)
+    return rest
+
+
 _IPV4 = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
 _S3_ARN = "arn:aws:s3:::"
 
@@ -499,11 +520,9 @@ class PrincipalState:
             if bucket.minute < minute:
                 return
 
-    def without_excused(self, row: list[float]) -> list[float] | None:
-        """`row` (this window's features()) with the calls `excuse` recorded taken out of the
-        counts they raised; None when the window holds none. What a window of an administrator's
-        excused chores (the flow logs of a deleted network, a new hire's keys) would be without
-        them: fresh seeds 1092 and 1179 paged on aggregates made of such calls."""
+    def excused_counts(self) -> Excused | None:
+        """What the calls `excuse` recorded add to this window's counts (privilege, evasion,
+        first-seen sensitive, new actions); None when the window holds none."""
         if not self.buckets or self._excused_minute <= self.buckets[-1].minute - WINDOW_BUCKETS:
             return None  # (the common case, checked without summing the window)
         priv = evas = new_x = new_a = 0
@@ -512,15 +531,10 @@ class PrincipalState:
             evas += b.excused_evasion
             new_x += b.excused_new_sensitive
             new_a += b.excused_new_action
-        if not (priv or evas or new_x or new_a):
-            return None
-        rest = list(row)
-        for name, excused in (
-            ("privilege_10m", priv),
-            ("evasion_10m", evas),
-            ("new_sensitive_10m", new_x),
-            ("new_actions_10m", new_a),
-        ):
-            i = _FEATURE_INDEX[name]
-            rest[i] = max(0.0, rest[i] - excused)
-        return rest
+        return (priv, evas, new_x, new_a) if priv or evas or new_x or new_a else None
+
+    def without_excused(self, row: list[float]) -> list[float] | None:
+        """`row` (this window's features()) with the calls `excuse` recorded taken out of the
+        counts they raised (see `without`); None when the window holds none."""
+        counts = self.excused_counts()
+        return None if counts is None else without(row, counts)

@@ -185,15 +185,11 @@ def test_the_forest_judges_a_window_again_without_its_excused_calls() -> None:
     state = PrincipalState("p", "human")
     event = call("DeleteFlowLogs", "ec2", {}, TEST_DAY)
 
-    def without_flow_logs(row: list[float]) -> list[float]:
-        rest = list(row)
-        rest[at["evasion_10m"]] = rest[at["new_sensitive_10m"]] = 0
-        return rest
-
+    flow_logs = (0, 3, 3, 0)  # excused: privilege, evasion, first-seen sensitive, new actions
     rows = [
-        (0, state, chores, event, without_flow_logs(chores)),
+        (0, state, chores, event, flow_logs),
         (1, state, chores, event, None),  # nothing excused in the window
-        (2, state, burst, event, without_flow_logs(burst)),
+        (2, state, burst, event, flow_logs),
     ]
     found = {i: excused_only for i, f, _, excused_only in engine._score("human", rows)}
     assert found == {0: True, 1: False, 2: False}
