@@ -39,6 +39,7 @@ from detect.context.triage import (
     FOREST_RULE,
     RECURRING,
     Triage,
+    about_the_call,
     explained_by_excused,
     may_be_excused,
     opens_unexcused,
@@ -253,7 +254,7 @@ class DetectionEngine:
             judged = [
                 (i, self.triage.assess(f, event, st, routine=routine), st) for i, f, st in found
             ]
-            if any(f.principal == state.key and _context(f) for _, f, _ in judged):
+            if _excused_call([f for _, f, _ in judged if f.principal == state.key]):
                 state.excuse(
                     event, new_action=new.action, new_sensitive=bool(flags & FIRST_SEEN_SENSITIVE)
                 )
@@ -640,6 +641,16 @@ def _rest_judged(finding: Finding, rest: list[float], key: str) -> Finding:
 def _context(finding: Finding) -> bool:
     """Whether a benign twin -- the call's own context -- held the finding."""
     return bool(finding.twin) and finding.twin not in _NOT_CONTEXT
+
+
+def _excused_call(own: list[Finding]) -> bool:
+    """Whether a call's own context explained it: a twin held one of its findings and nothing
+    they say of the call itself stands unexplained (review: the window count on an admin grant
+    to a user made a minute ago was held as "a target created recently" while the grant's own
+    red flag, which that twin refuses to excuse -- the backdoor itself -- paged)."""
+    return any(_context(f) for f in own) and not any(
+        f.tier != "trace" and not f.twin and about_the_call(f) for f in own
+    )
 
 
 def _names_holder(finding: Finding) -> bool:

@@ -33,6 +33,7 @@ __all__ = [
     "EXCUSED_CALLS",
     "FOREST_RULE",
     "Triage",
+    "about_the_call",
     "explained_by_excused",
     "may_be_excused",
     "opens_unexcused",
@@ -116,7 +117,10 @@ PERSON_HELD = frozenset(
 # (PrincipalState.without_excused) are taken out; reads, deletes and volume are not.
 EXCUSED_CALLS = "counted calls their own context explained"
 _DISCOUNTED = frozenset({"privilege_10m", "evasion_10m", "new_sensitive_10m", "new_actions_10m"})
-_OPENS = ("page", "hold")
+# tiers an aggregate may still count in: it opens, waits, or -- a note -- corroborates (an
+# immature principal's window counts are notes: review, an install's first day paged 1179's
+# chores through one)
+_COUNTS = ("page", "hold", "note")
 
 
 def explained_by_excused(finding: Finding) -> Finding:
@@ -144,7 +148,7 @@ def without_excused(finding: Finding, rest: Sequence[float], names: Sequence[str
     """A window count's finding (see may_be_excused) judged on `rest`, the window without its
     excused calls (feature values in `names` order): explained when `rest` no longer crosses
     the threshold."""
-    if finding.twin or finding.tier not in _OPENS or finding.kind != "anomaly":
+    if finding.twin or finding.tier not in _COUNTS or finding.kind != "anomaly":
         return finding
     for feature in _DISCOUNTED.intersection(finding.explanation):
         spec = finding.explanation[feature]
@@ -155,9 +159,17 @@ def without_excused(finding: Finding, rest: Sequence[float], names: Sequence[str
 
 
 def opens_unexcused(finding: Finding) -> bool:
-    """Whether `finding` may open or wait for an alert and no twin holds it (the forest's
-    findings worth judging again without the excused calls)."""
-    return finding.tier in _OPENS and not finding.twin
+    """Whether `finding` may open, wait for or corroborate an alert and no twin holds it (the
+    forest's findings worth judging again without the excused calls)."""
+    return finding.tier in _COUNTS and not finding.twin
+
+
+def about_the_call(finding: Finding) -> bool:
+    """Whether `finding` judges the call itself (a rule, a first use) -- not the window it ends
+    (a count over 10 minutes, the forest's score) nor where it came from (a context note)."""
+    if finding.rule == FOREST_RULE or finding.rule.startswith("context:"):
+        return False
+    return not any(isinstance(v, dict) and "threshold" in v for v in finding.explanation.values())
 
 
 Policy = Callable[[Case], str | None]  # the tier it lowers the finding to, or None

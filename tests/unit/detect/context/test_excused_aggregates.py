@@ -193,3 +193,38 @@ def test_the_forest_judges_a_window_again_without_its_excused_calls() -> None:
     ]
     found = {i: excused_only for i, f, _, excused_only in engine._score("human", rows)}
     assert found == {0: True, 1: False, 2: False}
+
+
+def test_an_install_days_chores_do_not_add_up_through_a_note_either() -> None:
+    """On Leash's first day an established admin's window counts are notes (immature: one
+    active day), and a note corroborates a hold just as well (review)."""
+    first_day = [
+        call(action, "iam" if action == "ListUsers" else "ec2", {}, timedelta(minutes=m))
+        for m in range(120)
+        for action in ("ListUsers", "DescribeVpcs")
+    ]
+    start = timedelta(hours=5)
+    chores = vpc_clean_up(start) + onboarding(start + timedelta(minutes=3))
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(first_day)
+    opened = [
+        alert.rule for kind, alert in engine.process(chores).changes if kind == "alert.opened"
+    ]
+    assert opened == [], opened
+
+
+def test_a_call_whose_own_red_flag_stands_is_not_counted_as_excused() -> None:
+    """Admin for a user made a minute ago is the backdoor itself: its red flag pages though the
+    window count on the same call is held as "a target created recently" (review)."""
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(history())
+    bob = {"userName": "bob"}
+    grant = {**bob, "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}
+    backdoor = [
+        call("CreateUser", "iam", bob, TEST_DAY),
+        call("AttachUserPolicy", "iam", grant, TEST_DAY + timedelta(seconds=20)),
+    ]
+    opened = [a.rule for kind, a in engine.process(backdoor).changes if kind == "alert.opened"]
+    assert "redflag:admin_policy_attached" in opened, opened
+    state = engine.states[backdoor[0].principal_key]
+    assert state.excused_counts() is None, "a call with an unexplained red flag is not excused"
