@@ -99,7 +99,8 @@ def feature_row(s: Window) -> list[float]:
         new_r += b.new_region
         new_i += b.new_ip
         new_x += b.new_sensitive
-        resources |= b.resources
+        if len(resources) < MAX_BUCKET_NAMES:  # (the count stops there: no need to go on)
+            resources |= b.resources
         regions |= b.regions
     total = max(n, 1)
     est = s.established
