@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Protocol
 
 from detect.features.bucket import (
@@ -14,7 +16,7 @@ from detect.features.bucket import (
     Bucket,
 )
 
-__all__ = ["FEATURE_NAMES", "Window", "feature_row"]
+__all__ = ["FEATURE_NAMES", "Closed", "Window", "feature_row"]
 
 FEATURE_NAMES: tuple[str, ...] = (  # fixed column order of every feature row
     "events_1m",
@@ -65,43 +67,114 @@ class Window(Protocol):
     hist_destructive: int
 
 
-def _window_churn(buckets: Iterable[Bucket]) -> int:
-    """Names whose last create in the window comes after their first delete."""
+def _merged_churn(buckets: Iterable[Bucket]) -> dict[str, list[int]]:
+    """Each name's first delete and last create over the buckets (0 = none)."""
     churn: dict[str, list[int]] = {}
     for b in buckets:
         for name, (d, c) in b.churn.items():
             slot = churn.setdefault(name, [0, 0])
             slot[0] = d if d and (not slot[0] or d < slot[0]) else slot[0]
             slot[1] = max(slot[1], c)
-    return sum(1 for d, c in churn.values() if d and c > d)
+    return churn
 
 
-def feature_row(s: Window) -> list[float]:
-    """The values of `s`'s current window (1 min, 10 min, 6 h), in FEATURE_NAMES order."""
+def _recreated(d: int, c: int) -> bool:
+    return bool(d) and c > d
+
+
+# the counters feature_row sums over the window, in this order
+_SUMMED = (
+    "n",
+    "destructive",
+    "privilege",
+    "evasion",
+    "writes",
+    "errors",
+    "offhours",
+    "creates",
+    "data_reads",
+    "lasting_destructive",
+    "new_action",
+    "new_service",
+    "new_region",
+    "new_ip",
+    "new_sensitive",
+)
+_counters = attrgetter(*_SUMMED)
+
+
+@dataclass(slots=True)
+class Closed:
+    """What a window's closed buckets (all but the newest) add to its features: they change
+    only when the window rolls or a late event lands in one of them, while every event of the
+    newest minute needs them (PrincipalState keeps one until then)."""
+
+    sums: list[int]
+    resources: set[str]  # their names, gathered up to MAX_BUCKET_NAMES
+    regions: set[str]
+    churn: dict[str, list[int]]
+    recreated: int  # names of `churn` whose last create follows their first delete
+
+    @classmethod
+    def of(cls, buckets: Sequence[Bucket]) -> Closed:
+        closed = list(buckets)[:-1]
+        sums = [sum(column) for column in zip(*map(_counters, closed), strict=True)] or [0] * len(
+            _SUMMED
+        )
+        resources: set[str] = set()
+        regions: set[str] = set()
+        for b in closed:
+            if len(resources) < MAX_BUCKET_NAMES:
+                resources |= b.resources
+            regions |= b.regions
+        churn = _merged_churn(closed)
+        recreated = sum(1 for d, c in churn.values() if _recreated(d, c))
+        return cls(sums, resources, regions, churn, recreated)
+
+    def recreated_with(self, cur: Bucket) -> int:
+        """Names recreated over the closed buckets and `cur` (_merged_churn of all of them)."""
+        count = self.recreated
+        for name, (d, c) in cur.churn.items():
+            slot = self.churn.get(name)
+            if slot is None:
+                count += _recreated(d, c)
+                continue
+            first = d if d and (not slot[0] or d < slot[0]) else slot[0]
+            count += _recreated(first, max(slot[1], c)) - _recreated(slot[0], slot[1])
+        return count
+
+
+def feature_row(s: Window, closed: Closed | None = None) -> list[float]:
+    """The values of `s`'s current window (1 min, 10 min, 6 h), in FEATURE_NAMES order.
+
+    `closed`: `Closed.of(s.buckets)` when the caller keeps one (PrincipalState.features)."""
     cur = s.buckets[-1] if s.buckets else Bucket(0)
-    n = dest = priv = evas = writes = errors = off = creates = data = lasting = 0
-    new_a = new_s = new_r = new_i = new_x = 0
-    resources: set[str] = set()
-    regions: set[str] = set()
-    for b in s.buckets:  # plain sums: this runs once per event
-        n += b.n
-        dest += b.destructive
-        priv += b.privilege
-        evas += b.evasion
-        writes += b.writes
-        errors += b.errors
-        off += b.offhours
-        creates += b.creates
-        data += b.data_reads
-        lasting += b.lasting_destructive
-        new_a += b.new_action
-        new_s += b.new_service
-        new_r += b.new_region
-        new_i += b.new_ip
-        new_x += b.new_sensitive
-        if len(resources) < MAX_BUCKET_NAMES:  # (the count stops there: no need to go on)
-            resources |= b.resources
-        regions |= b.regions
+    if closed is None:
+        closed = Closed.of(s.buckets)
+    (
+        n,
+        dest,
+        priv,
+        evas,
+        writes,
+        errors,
+        off,
+        creates,
+        data,
+        lasting,
+        new_a,
+        new_s,
+        new_r,
+        new_i,
+        new_x,
+    ) = (total + own for total, own in zip(closed.sums, _counters(cur), strict=True))
+    if len(closed.resources) >= MAX_BUCKET_NAMES:
+        distinct = MAX_BUCKET_NAMES
+    else:
+        distinct = min(
+            len(closed.resources) + len(cur.resources - closed.resources), MAX_BUCKET_NAMES
+        )
+    regions = len(closed.regions) + len(cur.regions - closed.regions)
     total = max(n, 1)
     est = s.established
     hist_rate = s.hist_events / max(s.hist_minutes, 1)
@@ -117,9 +190,9 @@ def feature_row(s: Window) -> list[float]:
         float(sum(c for slot, c, _ in s.slow if slot > slow_from)),
         float(priv),
         float(evas),
-        float(min(len(resources), MAX_BUCKET_NAMES)),
+        float(distinct),
         dest / (creates + 1),
-        float(_window_churn(s.buckets) if dest else 0),
+        float(closed.recreated_with(cur) if dest else 0),
         errors / total,
         float(new_a if est else 0),
         float(new_s if est else 0),
@@ -131,7 +204,7 @@ def feature_row(s: Window) -> list[float]:
         cur.n / (hist_rate + 1.0) if est else 1.0,
         dest / (hist_destructive + 1.0) if est else float(dest),
         writes / total,
-        float(len(regions)),
+        float(regions),
         float(data),
         float(lasting),
     ]

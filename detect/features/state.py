@@ -29,7 +29,7 @@ from detect.features.bucket import (
     is_offhours,
     resource_name,
 )
-from detect.features.row import FEATURE_NAMES, feature_row
+from detect.features.row import FEATURE_NAMES, Closed, feature_row
 from ingest.catalogue import default_catalogue
 from ingest.events import AuditEvent
 
@@ -243,11 +243,13 @@ class PrincipalState:
         self.active_days = profile.active_days if profile else 0
         self._last_day = profile.last_ms // DAY_MS if profile and profile.last_ms else -1
         self._excused_minute = -1  # the latest minute `excuse` counted a call in
+        self._closed: Closed | None = None  # the closed buckets' totals, until they change
 
     # -- windows --------------------------------------------------------------------------------
     def _bucket_for(self, minute: int) -> Bucket | None:
         """The bucket of `minute`, rolling the window forward; None when older than the window."""
         if not self.buckets or minute > self.buckets[-1].minute:
+            self._closed = None  # the newest bucket closes (and the oldest may leave)
             if self.buckets:
                 self._close(self.buckets[-1])
             self.buckets.append(Bucket(minute))
@@ -256,8 +258,11 @@ class PrincipalState:
             return self.buckets[-1]
         for bucket in reversed(self.buckets):
             if bucket.minute == minute:
+                if bucket is not self.buckets[-1]:
+                    self._closed = None  # a late event changes a closed bucket
                 return bucket
         if minute < self.buckets[-1].minute - SLOW_SLOTS * WINDOW_BUCKETS:
+            self._closed = None
             # far in the past (a historical replay after newer events): restart the windows
             self.buckets.clear()
             self.slow.clear()
@@ -440,6 +445,7 @@ class PrincipalState:
             )
         if self.buckets:
             self._close(self.buckets[-1])
+        self._closed = None
         self.buckets.append(bucket)
         while self.buckets[0].minute <= bucket.minute - WINDOW_BUCKETS:
             self.buckets.popleft()
@@ -451,6 +457,7 @@ class PrincipalState:
         """Fold the open bucket into history and empty the windows (end of a training replay)."""
         if self.buckets:
             self._close(self.buckets[-1])
+        self._closed = None
         self.buckets.clear()
         self.slow.clear()
 
@@ -500,7 +507,9 @@ class PrincipalState:
 
     def features(self) -> list[float]:
         """The feature row of the current window, in FEATURE_NAMES order."""
-        return feature_row(self)
+        if self._closed is None:
+            self._closed = Closed.of(self.buckets)
+        return feature_row(self, self._closed)
 
     def excuse(self, event: AuditEvent, *, new_action: bool, new_sensitive: bool) -> None:
         """Remember that `event` (already observed) was a call its own context explained -- a
