@@ -266,8 +266,9 @@ class OrgMemory:
         if event.source not in GLOBAL_SOURCES and event.action not in GLOBAL_ACTIONS:
             self._regions[event.region] = self._regions.get(event.region, 0) + 1
         self._remember_net(event)
-        for account in (event.account, account_of(event.principal)):
-            if account:
+        own = account_of(event.principal)
+        for account in (event.account,) if own == event.account else (event.account, own):
+            if account:  # (the caller's account is the event's own but for cross-account calls)
                 self.remember_account(account, event.event_time_ms)
         if event.account:
             self.remember_watched(event.account, event.event_time_ms)
