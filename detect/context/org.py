@@ -26,6 +26,7 @@ from ingest.events import AuditEvent
 __all__ = [
     "EPHEMERAL_NAME_RE",
     "OWN_CREDENTIAL_ACTIONS",
+    "PRIVILEGED_GROUP",
     "OrgMemory",
     "StackOp",
     "account_of",
@@ -173,6 +174,12 @@ _WRAPPER = re.compile(r"(Input|Request)$")  # Glue's tableInput, EC2's CreateLau
 # identifiers that name no resource a create call makes (the key it encrypts with, an account)
 _NOT_RESOURCES = frozenset({"kmskeyid", "requestid", "accountid", "catalogid"})
 _ONBOARDING = frozenset({"AddUserToGroup", "CreateLoginProfile"})
+# a group whose name says it holds the account's keys: membership is a grant of administrator
+# rights, not a new hire's onboarding (a backdoor user joins "Admins" instead of attaching
+# AdministratorAccess to itself)
+PRIVILEGED_GROUP = re.compile(
+    r"(?i)admin|power.?user|super.?user|root|owner|full.?access|break.?glass"
+)
 _STACK_OPS = frozenset({"CreateStack", "UpdateStack", "DeleteStack", "ExecuteChangeSet"})
 _DELEGATING = "cloudformation.amazonaws.com"
 _OPAQUE_ID = re.compile(r"^[a-z]{1,8}-[0-9a-f]{8,}$")  # i-0abc..., vol-..., eni-...: no name
@@ -244,6 +251,7 @@ class OrgMemory:
         self._runs: OrderedDict[str, tuple[int, int]] = OrderedDict()  # run -> (deletes, last ms)
         self._network_deleted: OrderedDict[str, int] = OrderedDict()  # principal key -> last ms
         self._onboarded: OrderedDict[str, int] = OrderedDict()  # user -> first group/password ms
+        self._privileged: OrderedDict[str, int] = OrderedDict()  # user -> first admin group ms
         self._people: OrderedDict[tuple[str, str], int] = OrderedDict()  # (acct, user) -> first ms
         self._net_users: OrderedDict[str, set[str]] = OrderedDict()  # network -> a few principals
         self._person_sessions: OrderedDict[str, int] = OrderedDict()  # session arn -> opened ms
@@ -282,8 +290,11 @@ class OrgMemory:
             elif self._temporary(event):
                 self._count_temporary_delete(event)
         if event.action in _ONBOARDING:
-            user = str(field(field(record_of(event), "requestParameters"), "userName") or "")
-            if user and user not in self._onboarded:
+            params = field(record_of(event), "requestParameters")
+            user = str(field(params, "userName") or "")
+            if user and PRIVILEGED_GROUP.search(str(field(params, "groupName") or "")):
+                _earliest(self._privileged, user, event.event_time_ms, MAX_ACCOUNTS)
+            elif user and user not in self._onboarded:
                 self._onboarded[user] = event.event_time_ms
                 if len(self._onboarded) > MAX_ACCOUNTS:
                     self._onboarded.popitem(last=False)
@@ -685,6 +696,11 @@ class OrgMemory:
         """The user was put in a group or given a console password (a new hire, not a key-only
         account) before `before_ms`."""
         at = self._onboarded.get(user)
+        return at is not None and at <= before_ms
+
+    def privileged_member(self, user: str, before_ms: int) -> bool:
+        """The user was put in an administrators' group (PRIVILEGED_GROUP) before `before_ms`."""
+        at = self._privileged.get(user)
         return at is not None and at <= before_ms
 
     def deleted_network(self, principal_key: str, at_ms: int, within_ms: int) -> bool:

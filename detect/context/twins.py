@@ -30,6 +30,7 @@ from detect.context.org import (
     EPHEMERAL_NAME_RE,
     MAX_OUTSIDE_ACCOUNTS,
     OWN_CREDENTIAL_ACTIONS,
+    PRIVILEGED_GROUP,
     OrgMemory,
 )
 from detect.features import resource_name
@@ -444,6 +445,11 @@ def _new_user(org: OrgMemory, case: Case) -> bool:
     birth = org.born(user, event.event_time_ms) if user else None
     if birth is None or event.event_time_ms - birth[0] > NEW_USER_MS:
         return False
+    if org.privileged_member(user, event.event_time_ms) or (
+        event.action == "AddUserToGroup"
+        and PRIVILEGED_GROUP.search(str(field(params, "groupName") or ""))
+    ):
+        return False  # a new user made an administrator: the backdoor, not a new hire (review)
     if event.action == "CreateAccessKey" and not org.onboarded(user, event.event_time_ms):
         return False  # keys for a user nobody put in a group or gave a sign-in: a backdoor
     return event.action == "ConsoleLogin" or birth[1] == event.principal_key

@@ -228,3 +228,24 @@ def test_a_call_whose_own_red_flag_stands_is_not_counted_as_excused() -> None:
     assert "redflag:admin_policy_attached" in opened, opened
     state = engine.states[backdoor[0].principal_key]
     assert state.excused_counts() is None, "a call with an unexplained red flag is not excused"
+
+
+def test_a_new_user_put_in_the_administrators_group_is_no_new_hire() -> None:
+    """Onboarding excuses keys and a password for a user a person just created and put in a
+    group -- unless the group is the administrators' (review: a person's user, Admins group and
+    keys in a minute paged only when an unrelated count happened to corroborate it)."""
+    for group, pages in (("developers", False), ("Admins", True), ("platform-power-users", True)):
+        engine = DetectionEngine(rules=load_rules())
+        engine.process(history())
+        user = {"userName": "bob"}
+        steps = [
+            ("CreateUser", user),
+            ("AddUserToGroup", {**user, "groupName": group}),
+            ("CreateAccessKey", user),
+        ]
+        day = [
+            call(action, "iam", params, TEST_DAY + timedelta(seconds=20 * i))
+            for i, (action, params) in enumerate(steps)
+        ]
+        opened = [a.rule for kind, a in engine.process(day).changes if kind == "alert.opened"]
+        assert bool(opened) is pages, (group, opened)
