@@ -21,12 +21,12 @@ from typing import TypeVar
 from detect.features import DAY_MS, EPHEMERAL_NAME_RE, ITEM_DELETES, net_of, resource_name
 from detect.features.actor import identity_of
 from detect.rules.record import base_action, field, record_of
+from detect.rules.redflags.identity import privileged_group
 from ingest.events import AuditEvent
 
 __all__ = [
     "EPHEMERAL_NAME_RE",
     "OWN_CREDENTIAL_ACTIONS",
-    "PRIVILEGED_GROUP",
     "OrgMemory",
     "StackOp",
     "account_of",
@@ -174,12 +174,6 @@ _WRAPPER = re.compile(r"(Input|Request)$")  # Glue's tableInput, EC2's CreateLau
 # identifiers that name no resource a create call makes (the key it encrypts with, an account)
 _NOT_RESOURCES = frozenset({"kmskeyid", "requestid", "accountid", "catalogid"})
 _ONBOARDING = frozenset({"AddUserToGroup", "CreateLoginProfile"})
-# a group whose name says it holds the account's keys: membership is a grant of administrator
-# rights, not a new hire's onboarding (a backdoor user joins "Admins" instead of attaching
-# AdministratorAccess to itself)
-PRIVILEGED_GROUP = re.compile(
-    r"(?i)admin|power.?user|super.?user|root|owner|full.?access|break.?glass"
-)
 _STACK_OPS = frozenset({"CreateStack", "UpdateStack", "DeleteStack", "ExecuteChangeSet"})
 _DELEGATING = "cloudformation.amazonaws.com"
 _OPAQUE_ID = re.compile(r"^[a-z]{1,8}-[0-9a-f]{8,}$")  # i-0abc..., vol-..., eni-...: no name
@@ -292,7 +286,7 @@ class OrgMemory:
         if event.action in _ONBOARDING:
             params = field(record_of(event), "requestParameters")
             user = str(field(params, "userName") or "")
-            if user and PRIVILEGED_GROUP.search(str(field(params, "groupName") or "")):
+            if user and privileged_group(str(field(params, "groupName") or "")):
                 _earliest(self._privileged, user, event.event_time_ms, MAX_ACCOUNTS)
             elif user and user not in self._onboarded:
                 self._onboarded[user] = event.event_time_ms
@@ -699,7 +693,7 @@ class OrgMemory:
         return at is not None and at <= before_ms
 
     def privileged_member(self, user: str, before_ms: int) -> bool:
-        """The user was put in an administrators' group (PRIVILEGED_GROUP) before `before_ms`."""
+        """The user was put in an administrators' group (privileged_group) before `before_ms`."""
         at = self._privileged.get(user)
         return at is not None and at <= before_ms
 

@@ -291,6 +291,7 @@ class Triage:
         if case.finding.rule == "redflag:admin_policy_attached" and case.event.action in (
             "AttachUserPolicy",
             "PutUserPolicy",
+            "AddUserToGroup",  # (the administrators' group: see privileged_group)
         ):
             params = field(record_of(case.event), "requestParameters")
             birth = self.org.born(str(field(params, "userName") or ""), case.event.event_time_ms)

@@ -30,13 +30,13 @@ from detect.context.org import (
     EPHEMERAL_NAME_RE,
     MAX_OUTSIDE_ACCOUNTS,
     OWN_CREDENTIAL_ACTIONS,
-    PRIVILEGED_GROUP,
     OrgMemory,
 )
 from detect.features import resource_name
 from detect.findings import UNUSED_REGION
 from detect.rules.record import field, record_of
 from detect.rules.redflags.field import outside_accounts
+from detect.rules.redflags.identity import privileged_group
 
 __all__ = [
     "EXPOSURE_RULES",
@@ -446,8 +446,7 @@ def _new_user(org: OrgMemory, case: Case) -> bool:
     if birth is None or event.event_time_ms - birth[0] > NEW_USER_MS:
         return False
     if org.privileged_member(user, event.event_time_ms) or (
-        event.action == "AddUserToGroup"
-        and PRIVILEGED_GROUP.search(str(field(params, "groupName") or ""))
+        event.action == "AddUserToGroup" and privileged_group(str(field(params, "groupName") or ""))
     ):
         return False  # a new user made an administrator: the backdoor, not a new hire (review)
     if event.action == "CreateAccessKey" and not org.onboarded(user, event.event_time_ms):

@@ -106,14 +106,16 @@ _counters = attrgetter(*_SUMMED)
 @dataclass(slots=True)
 class Closed:
     """What a window's closed buckets (all but the newest) add to its features: they change
-    only when the window rolls or a late event lands in one of them, while every event of the
-    newest minute needs them (PrincipalState keeps one until then)."""
+    only when the window rolls or a late event lands in one of them, while every further event
+    of the newest minute needs them (PrincipalState keeps one from its second row of a minute;
+    its first is counted plainly, which costs less than building this)."""
 
+    buckets: list[Bucket]  # the closed buckets
     sums: list[int]
     resources: set[str]  # their names, gathered up to MAX_BUCKET_NAMES
     regions: set[str]
-    churn: dict[str, list[int]]
-    recreated: int  # names of `churn` whose last create follows their first delete
+    churn: dict[str, list[int]] | None = None  # merged when first asked (only with deletes)
+    recreated: int = 0  # names of `churn` whose last create follows their first delete
 
     @classmethod
     def of(cls, buckets: Sequence[Bucket]) -> Closed:
@@ -127,12 +129,13 @@ class Closed:
             if len(resources) < MAX_BUCKET_NAMES:
                 resources |= b.resources
             regions |= b.regions
-        churn = _merged_churn(closed)
-        recreated = sum(1 for d, c in churn.values() if _recreated(d, c))
-        return cls(sums, resources, regions, churn, recreated)
+        return cls(closed, sums, resources, regions)
 
     def recreated_with(self, cur: Bucket) -> int:
         """Names recreated over the closed buckets and `cur` (_merged_churn of all of them)."""
+        if self.churn is None:
+            self.churn = _merged_churn(self.buckets)
+            self.recreated = sum(1 for d, c in self.churn.values() if _recreated(d, c))
         count = self.recreated
         for name, (d, c) in cur.churn.items():
             slot = self.churn.get(name)
@@ -144,13 +147,53 @@ class Closed:
         return count
 
 
+def _plain(buckets: Sequence[Bucket]) -> tuple[list[int], int, int]:
+    """The window's counter sums (in _SUMMED order), distinct names (capped) and regions, bucket
+    by bucket."""
+    n = dest = priv = evas = writes = errors = off = creates = data = lasting = 0
+    new_a = new_s = new_r = new_i = new_x = 0
+    resources: set[str] = set()
+    regions: set[str] = set()
+    for b in buckets:  # plain sums: cheaper than anything cleverer for one row
+        n += b.n
+        dest += b.destructive
+        priv += b.privilege
+        evas += b.evasion
+        writes += b.writes
+        errors += b.errors
+        off += b.offhours
+        creates += b.creates
+        data += b.data_reads
+        lasting += b.lasting_destructive
+        new_a += b.new_action
+        new_s += b.new_service
+        new_r += b.new_region
+        new_i += b.new_ip
+        new_x += b.new_sensitive
+        if len(resources) < MAX_BUCKET_NAMES:  # (the count stops there: no need to go on)
+            resources |= b.resources
+        regions |= b.regions
+    sums = [n, dest, priv, evas, writes, errors, off, creates, data, lasting]
+    sums += [new_a, new_s, new_r, new_i, new_x]
+    return sums, min(len(resources), MAX_BUCKET_NAMES), len(regions)
+
+
 def feature_row(s: Window, closed: Closed | None = None) -> list[float]:
     """The values of `s`'s current window (1 min, 10 min, 6 h), in FEATURE_NAMES order.
 
-    `closed`: `Closed.of(s.buckets)` when the caller keeps one (PrincipalState.features)."""
+    `closed`: `Closed.of(s.buckets)` when the caller keeps one (PrincipalState.features);
+    without it the window is counted bucket by bucket."""
     cur = s.buckets[-1] if s.buckets else Bucket(0)
     if closed is None:
-        closed = Closed.of(s.buckets)
+        sums, distinct, regions = _plain(s.buckets)
+    else:
+        sums = [total + own for total, own in zip(closed.sums, _counters(cur), strict=True)]
+        if len(closed.resources) >= MAX_BUCKET_NAMES:
+            distinct = MAX_BUCKET_NAMES
+        else:
+            fresh = len(cur.resources - closed.resources)
+            distinct = min(len(closed.resources) + fresh, MAX_BUCKET_NAMES)
+        regions = len(closed.regions) + len(cur.regions - closed.regions)
     (
         n,
         dest,
@@ -167,14 +210,13 @@ def feature_row(s: Window, closed: Closed | None = None) -> list[float]:
         new_r,
         new_i,
         new_x,
-    ) = (total + own for total, own in zip(closed.sums, _counters(cur), strict=True))
-    if len(closed.resources) >= MAX_BUCKET_NAMES:
-        distinct = MAX_BUCKET_NAMES
+    ) = sums
+    if not dest:
+        churned = 0
+    elif closed is None:
+        churned = sum(1 for d, c in _merged_churn(s.buckets).values() if _recreated(d, c))
     else:
-        distinct = min(
-            len(closed.resources) + len(cur.resources - closed.resources), MAX_BUCKET_NAMES
-        )
-    regions = len(closed.regions) + len(cur.regions - closed.regions)
+        churned = closed.recreated_with(cur)
     total = max(n, 1)
     est = s.established
     hist_rate = s.hist_events / max(s.hist_minutes, 1)
@@ -192,7 +234,7 @@ def feature_row(s: Window, closed: Closed | None = None) -> list[float]:
         float(evas),
         float(distinct),
         dest / (creates + 1),
-        float(closed.recreated_with(cur) if dest else 0),
+        float(churned),
         errors / total,
         float(new_a if est else 0),
         float(new_s if est else 0),

@@ -244,6 +244,7 @@ class PrincipalState:
         self._last_day = profile.last_ms // DAY_MS if profile and profile.last_ms else -1
         self._excused_minute = -1  # the latest minute `excuse` counted a call in
         self._closed: Closed | None = None  # the closed buckets' totals, until they change
+        self._closed_wanted = -1  # the newest minute a row was counted plainly for
 
     # -- windows --------------------------------------------------------------------------------
     def _bucket_for(self, minute: int) -> Bucket | None:
@@ -508,7 +509,11 @@ class PrincipalState:
     def features(self) -> list[float]:
         """The feature row of the current window, in FEATURE_NAMES order."""
         if self._closed is None:
-            self._closed = Closed.of(self.buckets)
+            newest = self.buckets[-1].minute if self.buckets else -1
+            if self._closed_wanted != newest:  # a minute's first row (a rolled window, a
+                self._closed_wanted = newest  # quiet principal, training): counted plainly
+                return feature_row(self)
+            self._closed = Closed.of(self.buckets)  # its second: worth keeping the totals
         return feature_row(self, self._closed)
 
     def excuse(self, event: AuditEvent, *, new_action: bool, new_sensitive: bool) -> None:

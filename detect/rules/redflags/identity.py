@@ -20,7 +20,39 @@ from detect.rules.redflags.field import (
     red_flag,
 )
 
-__all__ = ["IDENTITY"]
+__all__ = ["IDENTITY", "privileged_group"]
+
+# A group whose name says it holds the account's keys: membership grants administrator rights
+# (a backdoor user joins "Admins" instead of getting AdministratorAccess attached). Judged by
+# whole words, camelCase split (review: "chroot-builders", "CodeOwners", "HR-Administration"
+# are not), and not when the name also says the group only reads ("ReadOnlyAdmins").
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_PRIVILEGED_WORDS = frozenset(
+    {
+        "admin",
+        "admins",
+        "administrator",
+        "administrators",
+        "poweruser",
+        "powerusers",
+        "superuser",
+        "superusers",
+        "root",
+        "fullaccess",
+        "breakglass",
+        "privileged",
+    }
+)
+_READING_WORDS = frozenset(
+    {"read", "readonly", "reader", "readers", "viewer", "viewers", "audit", "auditors", "reviewers"}
+)
+
+
+def privileged_group(name: str) -> bool:
+    """Whether an IAM group's name says its members administer the account."""
+    words = [w.lower() for w in _WORD.findall(name)]
+    words += [a + b for a, b in zip(words, words[1:], strict=False)]
+    return not _PRIVILEGED_WORDS.isdisjoint(words) and _READING_WORDS.isdisjoint(words)
 
 
 def _other_user(kind: str) -> Matcher:
@@ -106,6 +138,13 @@ def _admin_policy(record: Mapping[str, Any]) -> Hit | None:
         if as_text(param(record, "policyArn")).endswith(":policy/AdministratorAccess"):
             return Hit(target, "AdministratorAccess attached")
         return None
+    if action == "AddUserToGroup":
+        group = as_text(param(record, "groupName"))
+        return (
+            Hit(target, f"added to the administrators' group {group}")
+            if privileged_group(group)
+            else None
+        )
     if action == "CreatePolicyVersion" and not is_true(param(record, "setAsDefault")):
         return None
     if any(_admin_statement(st) for st in statements(param(record, "policyDocument"))):
@@ -178,7 +217,7 @@ IDENTITY: tuple[RedFlag, ...] = (
         match=_admin_policy,
         actions=(
             "AttachUserPolicy AttachRolePolicy AttachGroupPolicy PutUserPolicy "
-            "PutRolePolicy PutGroupPolicy CreatePolicyVersion"
+            "PutRolePolicy PutGroupPolicy CreatePolicyVersion AddUserToGroup"
         ),
     ),
     red_flag(

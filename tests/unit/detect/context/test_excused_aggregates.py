@@ -19,6 +19,7 @@ from detect.context.triage import EXCUSED_CALLS
 from detect.engine import DetectionEngine
 from detect.features import FEATURE_NAMES, PrincipalState
 from detect.rules.catalogue import load_rules
+from detect.rules.redflags.identity import privileged_group
 from ingest.events import AuditEvent
 from tests.factories import BASE_TIME, make_event
 
@@ -232,20 +233,39 @@ def test_a_call_whose_own_red_flag_stands_is_not_counted_as_excused() -> None:
 
 def test_a_new_user_put_in_the_administrators_group_is_no_new_hire() -> None:
     """Onboarding excuses keys and a password for a user a person just created and put in a
-    group -- unless the group is the administrators' (review: a person's user, Admins group and
-    keys in a minute paged only when an unrelated count happened to corroborate it)."""
-    for group, pages in (("developers", False), ("Admins", True), ("platform-power-users", True)):
+    group -- unless the group is the administrators', in whatever order the calls come (review:
+    a person's user, Admins group and keys in a minute paged only when an unrelated count
+    happened to corroborate it; with the password and keys first, not at all)."""
+    user = {"userName": "bob"}
+
+    def opened(group: str, order: tuple[str, ...]) -> list[str]:
         engine = DetectionEngine(rules=load_rules())
         engine.process(history())
-        user = {"userName": "bob"}
-        steps = [
-            ("CreateUser", user),
-            ("AddUserToGroup", {**user, "groupName": group}),
-            ("CreateAccessKey", user),
-        ]
+        params = {
+            "CreateUser": user,
+            "AddUserToGroup": {**user, "groupName": group},
+            "CreateLoginProfile": user,
+            "CreateAccessKey": user,
+        }
         day = [
-            call(action, "iam", params, TEST_DAY + timedelta(seconds=20 * i))
-            for i, (action, params) in enumerate(steps)
+            call(action, "iam", params[action], TEST_DAY + timedelta(seconds=20 * i))
+            for i, action in enumerate(order)
         ]
-        opened = [a.rule for kind, a in engine.process(day).changes if kind == "alert.opened"]
-        assert bool(opened) is pages, (group, opened)
+        changes = engine.process(day).changes
+        return sorted({rule for kind, a in changes if kind == "alert.opened" for rule in a.rules})
+
+    group_first = ("CreateUser", "AddUserToGroup", "CreateAccessKey")
+    keys_first = ("CreateUser", "CreateLoginProfile", "CreateAccessKey", "AddUserToGroup")
+    for order in (group_first, keys_first):
+        assert opened("developers", order) == [], order  # a new hire
+        for group in ("Admins", "platform-power-users", "BreakGlass"):
+            assert "redflag:admin_policy_attached" in opened(group, order), (group, order)
+    assert opened("ReadOnlyAdmins", group_first) == []  # reads only, whatever else it says
+
+
+def test_which_group_names_say_administrators() -> None:
+    admins = ("Admins", "AWS-Admins", "PlatformAdmins", "Administrators", "power-users")
+    others = ("developers", "eng-readonly", "data-admins-readonly", "CodeOwners", "chroot-builders")
+    assert all(privileged_group(name) for name in admins)
+    assert not any(privileged_group(name) for name in others)
+    assert not privileged_group("HR-Administration") and not privileged_group("product-owners")
