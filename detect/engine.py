@@ -41,9 +41,9 @@ from detect.context.triage import (
     Triage,
     about_the_call,
     explained_by_excused,
+    judged_without,
     may_be_excused,
     opens_unexcused,
-    without_excused,
 )
 from detect.features import (
     FEATURE_NAMES,
@@ -633,9 +633,7 @@ _NOT_CONTEXT = _VERDICTS | {EXCUSED_CALLS}
 
 def _rest_judged(finding: Finding, rest: list[float], key: str) -> Finding:
     """The principal's own window-count finding judged without its excused calls."""
-    return (
-        without_excused(finding, rest, FEATURE_NAMES) if may_be_excused(finding, key) else finding
-    )
+    return judged_without(finding, rest, FEATURE_NAMES) if may_be_excused(finding, key) else finding
 
 
 def _context(finding: Finding) -> bool:

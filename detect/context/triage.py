@@ -37,7 +37,7 @@ __all__ = [
     "explained_by_excused",
     "may_be_excused",
     "opens_unexcused",
-    "without_excused",
+    "judged_without",
 ]
 
 SIGMA_PREFIX = "sigma:"
@@ -114,7 +114,8 @@ PERSON_HELD = frozenset(
 # in 10 minutes", which corroborated the excused keys and paged; 1092: a developer's two
 # excused log-retention changes lifted the forest's score of a busy hour into a hold that her
 # read volume corroborated). The window features such a call raises
-# (PrincipalState.without_excused) are taken out; reads, deletes and volume are not.
+# (PrincipalState.excused_counts, features.without) are taken out; reads, deletes and volume
+# are not.
 EXCUSED_CALLS = "counted calls their own context explained"
 _DISCOUNTED = frozenset({"privilege_10m", "evasion_10m", "new_sensitive_10m", "new_actions_10m"})
 # tiers an aggregate may still count in: it opens, waits, or -- a note -- corroborates (an
@@ -124,8 +125,8 @@ _COUNTS = ("page", "hold", "note")
 
 
 def explained_by_excused(finding: Finding) -> Finding:
-    """`finding` (an aggregate that opens or waits) held as explained by the excused calls it
-    counted: EXCUSED_CALLS becomes its twin."""
+    """`finding` (an aggregate that opens, waits or corroborates) held as explained by the
+    excused calls it counted: EXCUSED_CALLS becomes its twin (a page waits)."""
     tier = "hold" if finding.tier == "page" else finding.tier
     because = [*finding.explanation.get("triage", {}).get("because", []), EXCUSED_CALLS]
     explanation = {**finding.explanation, "triage": {"tier": tier, "because": because}}
@@ -144,7 +145,7 @@ def may_be_excused(finding: Finding, key: str) -> bool:
     )
 
 
-def without_excused(finding: Finding, rest: Sequence[float], names: Sequence[str]) -> Finding:
+def judged_without(finding: Finding, rest: Sequence[float], names: Sequence[str]) -> Finding:
     """A window count's finding (see may_be_excused) judged on `rest`, the window without its
     excused calls (feature values in `names` order): explained when `rest` no longer crosses
     the threshold."""

@@ -519,8 +519,8 @@ class PrincipalState:
     def excuse(self, event: AuditEvent, *, new_action: bool, new_sensitive: bool) -> None:
         """Remember that `event` (already observed) was a call its own context explained -- a
         benign twin held its findings -- so the window's aggregates can be judged without it
-        (`without_excused`). `new_action` / `new_sensitive`: whether it counted as a new action
-        / a first-seen sensitive action."""
+        (`excused_counts`, `without`). `new_action` / `new_sensitive`: whether it counted as a
+        new action / a first-seen sensitive action."""
         minute = event.event_time_ms // BUCKET_MS
         for bucket in reversed(self.buckets):
             if bucket.minute == minute:
@@ -546,9 +546,3 @@ class PrincipalState:
             new_x += b.excused_new_sensitive
             new_a += b.excused_new_action
         return (priv, evas, new_x, new_a) if priv or evas or new_x or new_a else None
-
-    def without_excused(self, row: list[float]) -> list[float] | None:
-        """`row` (this window's features()) with the calls `excuse` recorded taken out of the
-        counts they raised (see `without`); None when the window holds none."""
-        counts = self.excused_counts()
-        return None if counts is None else without(row, counts)
