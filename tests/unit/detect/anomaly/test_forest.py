@@ -429,9 +429,12 @@ def test_a_ctrl_c_is_the_parents_to_act_on_not_the_fits(store: ChdbStore) -> Non
     parent's cancel stops the fit."""
     cancel = threading.Event()
     thread, outcome, child = _start_long_fit(store, cancel)
-    time.sleep(3)  # past the child's start-up, where its SIGINT handler is set
     assert child.pid is not None
-    os.kill(child.pid, signal.SIGINT)
+    pid = child.pid
+    # past the child's start-up, where it sets SIGINT aside (a fixed sleep of 3 s was too short
+    # on a loaded machine: the interpreter was still importing)
+    wait_until(lambda: _ignores_sigint(pid), timeout_s=60, what="the fit's child ignoring SIGINT")
+    os.kill(pid, signal.SIGINT)
     time.sleep(1)
     assert child.is_alive(), "the fit died of the interrupt"
     cancel.set()
@@ -451,3 +454,12 @@ def test_an_exception_that_cannot_cross_to_the_parent_is_sent_as_its_text() -> N
     for exc in (held, Odd(why="keyword-only")):
         sent = _portable(exc)
         assert isinstance(sent, RuntimeError) and type(exc).__name__ in str(sent), sent
+
+
+def _ignores_sigint(pid: int) -> bool:
+    """Whether process `pid` ignores SIGINT (its SigIgn mask in /proc)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("SigIgn:"):
+                return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    return False
