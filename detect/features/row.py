@@ -120,16 +120,7 @@ class Closed:
     @classmethod
     def of(cls, buckets: Sequence[Bucket]) -> Closed:
         closed = list(buckets)[:-1]
-        sums = [sum(column) for column in zip(*map(_counters, closed), strict=True)] or [0] * len(
-            _SUMMED
-        )
-        resources: set[str] = set()
-        regions: set[str] = set()
-        for b in closed:
-            if len(resources) < MAX_BUCKET_NAMES:
-                resources |= b.resources
-            regions |= b.regions
-        return cls(closed, sums, resources, regions)
+        return cls(closed, *_gather(closed))
 
     def recreated_with(self, cur: Bucket) -> int:
         """Names recreated over the closed buckets and `cur` (_merged_churn of all of them)."""
@@ -147,9 +138,9 @@ class Closed:
         return count
 
 
-def _plain(buckets: Sequence[Bucket]) -> tuple[list[int], int, int]:
-    """The window's counter sums (in _SUMMED order), distinct names (capped) and regions, bucket
-    by bucket."""
+def _gather(buckets: Sequence[Bucket]) -> tuple[list[int], set[str], set[str]]:
+    """The buckets' counter sums (in _SUMMED order), names (gathered up to MAX_BUCKET_NAMES)
+    and regions."""
     n = dest = priv = evas = writes = errors = off = creates = data = lasting = 0
     new_a = new_s = new_r = new_i = new_x = 0
     resources: set[str] = set()
@@ -175,6 +166,12 @@ def _plain(buckets: Sequence[Bucket]) -> tuple[list[int], int, int]:
         regions |= b.regions
     sums = [n, dest, priv, evas, writes, errors, off, creates, data, lasting]
     sums += [new_a, new_s, new_r, new_i, new_x]
+    return sums, resources, regions
+
+
+def _plain(buckets: Sequence[Bucket]) -> tuple[list[int], int, int]:
+    """The window's counter sums, distinct names (capped) and regions, bucket by bucket."""
+    sums, resources, regions = _gather(buckets)
     return sums, min(len(resources), MAX_BUCKET_NAMES), len(regions)
 
 
