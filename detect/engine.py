@@ -241,7 +241,7 @@ class DetectionEngine:
             x = state.features()
             self.watermark_ms = max(self.watermark_ms, event.event_time_ms)
             found: list[Pending] = []
-            for rule in chain(self._rule_index.candidates(event.action), self.extra_rules):
+            for rule in chain(self._rule_index.candidates(event), self.extra_rules):
                 finding = _evaluate(rule, event)
                 if finding is not None:
                     found.append((idx, finding, state))

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from detect.rules.base import Rule
+from detect.rules.base import Gate, Rule
 from detect.rules.record import base_action
 from detect.rules.redflags import RED_FLAGS
 from detect.rules.sigma.rule import load_sigma_rules
+from ingest.events import AuditEvent
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ def load_rules(
 class RuleIndex:
     """Rules by the eventNames their prefilter admits, so each event meets only its candidates.
 
-    Rules without an `actions` prefilter are candidates for every event. Each rule still applies
+    A rule without an `actions` prefilter meets every event -- unless it has a gate
+    (detect.rules.base.Gate): then only the events whose field passes it. Each rule still applies
     its own prefilter in `evaluate`; the index only skips calls that could not match, and it keeps
     the rules' original order.
     """
@@ -71,30 +73,40 @@ class RuleIndex:
     def __init__(self, rules: Sequence[Rule]) -> None:
         self._rules = list(rules)
         self._always: list[int] = []
+        self._gated: list[tuple[int, str, Callable[[str], bool]]] = []
         self._by_action: dict[str, list[int]] = {}
         for position, rule in enumerate(self._rules):
             actions = getattr(rule, "actions", None)
-            if not actions:
-                self._always.append(position)
+            if actions:
+                for name in actions:
+                    self._by_action.setdefault(name.casefold(), []).append(position)
                 continue
-            for name in actions:
-                self._by_action.setdefault(name.casefold(), []).append(position)
-        self._cache: dict[str, tuple[Rule, ...]] = {}
+            gate: Gate | None = getattr(rule, "gate", None)
+            if gate is None:
+                self._always.append(position)
+            else:
+                self._gated.append((position, *gate))
+        self._cache: dict[str, tuple[tuple[Rule, ...], frozenset[int]]] = {}
 
     def __len__(self) -> int:
         return len(self._rules)
 
-    def candidates(self, action: str) -> tuple[Rule, ...]:
+    def candidates(self, event: AuditEvent) -> tuple[Rule, ...]:
+        """The rules that could match `event`, in their original order."""
+        action = event.action
         found = self._cache.get(action)
         if found is None:
             keys = {action.casefold(), base_action(action).casefold()}
             positions = set(self._always)
             for key in keys:
                 positions.update(self._by_action.get(key, ()))
-            found = tuple(self._rules[p] for p in sorted(positions))
+            found = (tuple(self._rules[p] for p in sorted(positions)), frozenset(positions))
             if len(self._cache) < MAX_CACHED_ACTIONS:
                 self._cache[action] = found
-        return found
+        opened = [p for p, attribute, test in self._gated if test(getattr(event, attribute))]
+        if not opened:  # (almost every event)
+            return found[0]
+        return tuple(self._rules[p] for p in sorted(found[1].union(opened)))
 
 
 MAX_CACHED_ACTIONS = 65_536  # distinct eventNames remembered by RuleIndex.candidates

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detect.rules.base import Hit, Matcher, RedFlag
+from detect.rules.base import Gate, Hit, Matcher, RedFlag
 from detect.rules.record import allows, base_action, field, statements
 
 __all__ = [
@@ -111,6 +111,7 @@ def red_flag(
     actions: str,
     match: Matcher,
     denied: str | None = None,
+    gate: Gate | None = None,
 ) -> RedFlag:
     """One table row: `sources` are service prefixes, `actions` eventNames, space-separated."""
     return RedFlag(
@@ -121,4 +122,5 @@ def red_flag(
         actions=frozenset(actions.split()),
         match=match,
         denied_severity=denied,
+        gate=gate,
     )

@@ -96,6 +96,17 @@ def _offensive_name(agent: str) -> str | None:
     return None if found is None else found.group(0).strip("-")
 
 
+def _offensive_agent(user_agent: str) -> bool:
+    """The gate of offensive_tool_client: the event's user agent (the record's, as text)."""
+    return _offensive_name(user_agent) is not None
+
+
+def _mentions_root(raw: str) -> bool:
+    """The gate of root_activity: a record whose userIdentity.type is "Root" has that string in
+    its JSON text (the normaliser writes it with orjson, which escapes no ASCII letter)."""
+    return '"Root"' in raw
+
+
 def _root(record: Mapping[str, Any]) -> Hit | None:
     identity = field(record, "userIdentity")
     if as_text(field(identity, "type")) != "Root":
@@ -192,6 +203,7 @@ IDENTITY: tuple[RedFlag, ...] = (
         actions="",
         match=_offensive_client,
         denied="high",
+        gate=("user_agent", _offensive_agent),
     ),
     red_flag(
         "root_activity",
@@ -200,6 +212,7 @@ IDENTITY: tuple[RedFlag, ...] = (
         sources="",
         actions="",
         match=_root,
+        gate=("raw", _mentions_root),
     ),
     red_flag(
         "console_login_without_mfa",

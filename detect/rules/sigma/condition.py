@@ -1,4 +1,4 @@
-"""Sigma conditions: parser over named selection predicates, and the eventName prefilter."""
+"""Sigma conditions: parser over named selection predicates, the eventName prefilter, the gate."""
 
 from __future__ import annotations
 
@@ -8,12 +8,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from detect.rules.base import Gate
+
 __all__ = [
+    "GATE_FIELDS",
+    "GateOf",
     "Names",
     "Predicate",
     "SigmaError",
     "compile_condition",
+    "condition_gate",
     "condition_names",
+    "gates_all",
+    "gates_any",
     "selection_names",
 ]
 
@@ -27,6 +34,18 @@ class SigmaError(ValueError):
 
 
 T = TypeVar("T")
+# the AuditEvent attributes a Sigma gate may read, the most selective first, by the record
+# field each holds whenever that field is a non-empty string (ingest.events.Normalizer): the
+# record's arn is the principal whenever it has one
+GATE_FIELDS = {
+    "eventName": "action",
+    "userAgent": "user_agent",
+    "userIdentity.arn": "principal",
+    "sourceIPAddress": "source_ip",
+    "awsRegion": "region",
+    "eventSource": "source",
+}
+GATE_ATTRIBUTES = tuple(GATE_FIELDS.values())
 Names = frozenset[str] | None  # eventNames (casefolded) a rule can match; None = unknown / any
 
 
@@ -172,3 +191,35 @@ def selection_names(body: Any) -> Names:
     values = value if isinstance(value, list) else [value]
     plain = [v.casefold() for v in values if isinstance(v, str) and not set(v) & set("*?\\")]
     return frozenset(plain) if plain and len(plain) == len(values) else None
+
+
+# -- gate: what a rule without an eventName needs of the event's own fields ---------------------
+GateOf = Gate | None  # None: nothing the event's fields can rule out
+
+
+def gates_all(parts: list[GateOf]) -> GateOf:
+    """Any part's gate is necessary for all of them: the one on the earliest attribute of
+    GATE_ATTRIBUTES (the most selective), or all of them where they read the same one."""
+    known = [p for p in parts if p is not None]
+    if not known:
+        return None
+    attribute = min((a for a, _ in known), key=GATE_ATTRIBUTES.index)
+    tests = [t for a, t in known if a == attribute]
+    return (attribute, tests[0] if len(tests) == 1 else lambda v: all(t(v) for t in tests))
+
+
+def gates_any(parts: list[GateOf]) -> GateOf:
+    """One of them: a gate only where every part has one on the same attribute."""
+    known = [p for p in parts if p is not None]
+    if len(known) < len(parts) or len({a for a, _ in known}) != 1:
+        return None
+    tests = [t for _, t in known]
+    return (known[0][0], tests[0] if len(tests) == 1 else lambda v: any(t(v) for t in tests))
+
+
+def condition_gate(condition: Any, leaves: Mapping[str, GateOf], *, where: str) -> GateOf:
+    """A gate (detect.rules.base.Gate) the whole condition needs, given each selection's
+    (`leaves`); None = none. A negated part needs nothing."""
+    algebra: _Algebra[GateOf] = _Algebra(leaves, gates_all, gates_any, lambda _: None)
+    texts = _texts_of(condition, where)
+    return gates_any([_Parser(t, algebra, where=where).parse() for t in texts])

@@ -14,14 +14,16 @@ from detect.findings import Finding
 from detect.rules.base import build_finding
 from detect.rules.record import outcome_of, record_of
 from detect.rules.sigma.condition import (
+    GateOf,
     Names,
     Predicate,
     SigmaError,
     compile_condition,
+    condition_gate,
     condition_names,
     selection_names,
 )
-from detect.rules.sigma.selection import compile_selection
+from detect.rules.sigma.selection import compile_selection, selection_gate
 from ingest.events import AuditEvent
 
 __all__ = [
@@ -56,6 +58,7 @@ class SigmaRule:
     actions: Names = None  # prefilter: eventNames the condition can match at all
     meta: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     reads_outcome: bool = False  # its detection tests errorCode/errorMessage/responseElements
+    gate: GateOf = None  # what it needs of the event's own fields (detect.rules.base.Gate)
 
     def evaluate(self, event: AuditEvent) -> Finding | None:
         if self.actions is not None and event.action.casefold() not in self.actions:
@@ -148,6 +151,9 @@ def parse_sigma_rule(text: str, *, source: str) -> SigmaRule:
         actions=condition_names(condition, names, where=source),
         meta=_metadata(doc, source),
         reads_outcome=any(_OUTCOME_FIELD.search(str(key)) for key in _field_names(bodies)),
+        gate=condition_gate(
+            condition, {k: selection_gate(v, where=source) for k, v in bodies.items()}, where=source
+        ),
     )
 
 

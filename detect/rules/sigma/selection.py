@@ -10,9 +10,16 @@ from typing import Any
 import orjson
 
 from detect.rules.record import field as lookup
-from detect.rules.sigma.condition import Predicate, SigmaError
+from detect.rules.sigma.condition import (
+    GATE_FIELDS,
+    GateOf,
+    Predicate,
+    SigmaError,
+    gates_all,
+    gates_any,
+)
 
-__all__ = ["Test", "compile_selection"]
+__all__ = ["Test", "compile_selection", "selection_gate"]
 
 _MODIFIERS = frozenset(
     {
@@ -238,3 +245,30 @@ def compile_selection(name: str, body: Any, *, where: str) -> Predicate:
     if isinstance(body, list):
         raise SigmaError(f"{here}: keyword (full-text) search lists are not supported")
     raise SigmaError(f"{here}: expected a map or a list of maps, got {type(body).__name__}")
+
+
+def selection_gate(body: Any, *, where: str) -> GateOf:
+    """What a selection needs of the event's own fields (condition.GATE_FIELDS): a map needs
+    each of its fields, a list of maps one of them. Only from a test that an absent or empty
+    field fails (no `null`, `exists` or `fieldref`, no pattern that matches "")."""
+    if isinstance(body, list):
+        return gates_any([selection_gate(b, where=where) for b in body]) if body else None
+    if not isinstance(body, Mapping):
+        return None
+    gates: list[GateOf] = []
+    for key, value in body.items():
+        path, *names = str(key).split("|")
+        attribute = GATE_FIELDS.get(path)
+        values = value if isinstance(value, list) else [value]
+        if attribute is None or {"exists", "fieldref"} & set(names) or None in values:
+            continue
+        predicate = _field_predicate(str(key), value, where=where)
+        if predicate({path: ""}):
+            continue
+        gates.append((attribute, _memo(functools.partial(_alone, predicate, path))))
+    return gates_all(gates)
+
+
+def _alone(predicate: Predicate, path: str, value: str) -> bool:
+    """`predicate` on a record that holds only `value` at `path`."""
+    return predicate({path: value})

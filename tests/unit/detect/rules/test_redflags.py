@@ -628,18 +628,65 @@ def test_rule_index_finds_exactly_what_evaluating_every_rule_finds() -> None:
         for p in sorted(folder.glob("*.json"))
         for r in orjson.loads(p.read_bytes())
     ]
-    events.append(NORMALIZER_EVENT)
+    events += [NORMALIZER_EVENT, *GATE_OPENERS]
     rules = load_rules()
     index = RuleIndex(rules)
     assert len(index) == len(rules)
-    fired = 0
+    fired, names = 0, set()
     for event in events:
         everything = [f for r in rules if (f := r.evaluate(event)) is not None]
-        candidates = index.candidates(event.action)
+        candidates = index.candidates(event)
         indexed = [f for r in candidates if (f := r.evaluate(event)) is not None]
         assert indexed == everything, event.action
         fired += bool(everything)
+        names.update(f.rule for f in everything)
     assert fired > 20  # the comparison covered events that do fire
+    gated = {r.name for r in rules if _gated(r)}
+    assert len(gated) >= 5 and gated <= names  # ... and each gated rule firing
+
+
+def test_a_gated_rule_is_not_a_candidate_for_events_its_gate_turns_away() -> None:
+    from detect.rules.catalogue import RuleIndex
+
+    rules = load_rules()
+    gated = {r.name for r in rules if _gated(r)}
+    plain = {r.name for r in RuleIndex(rules).candidates(make_event(eventName="ListBuckets"))}
+    assert not gated & plain
+    opened = {
+        r.name
+        for event in GATE_OPENERS
+        for r in RuleIndex(rules).candidates(event)
+        if r.name in gated
+    }
+    assert opened == gated
+
+
+def _gated(rule: Rule) -> bool:
+    """A rule for every eventName that a gate keeps from most events."""
+    return not getattr(rule, "actions", None) and getattr(rule, "gate", None) is not None
+
+
+GATE_OPENERS = [  # an event each gated rule (a rule without eventNames) fires on
+    make_event(userAgent="aws-cli/1.22.34 Python/3.9.11 Linux/5.15.0-kali3-amd64 botocore/1.24"),
+    make_event(userAgent="TruffleHog"),
+    make_event(
+        eventSource="ec2.amazonaws.com",
+        eventName="RunInstances",
+        readOnly=False,
+        userIdentity={"type": "Root", "arn": "arn:aws:iam::111122223333:root"},
+    ),
+    make_event(
+        userIdentity={
+            "type": "AssumedRole",
+            "arn": "arn:aws:sts::111122223333:assumed-role/aws:ec2-instance/i-0abc",
+        }
+    ),
+    make_event(
+        eventSource="lambda.amazonaws.com",
+        eventName="UpdateFunctionConfiguration20150331v2",
+        requestParameters={"functionName": "f", "layers": ["arn:aws:lambda:l:1"]},
+    ),
+]
 
 
 NORMALIZER_EVENT = make_event(

@@ -278,3 +278,67 @@ def test_event_name_prefilter_never_changes_a_verdict() -> None:
         for sigma in loaded:
             fires = sigma.match(record) and (sigma.reads_outcome or outcome(record) == "ok")
             assert (sigma.evaluate(event) is not None) is fires, sigma.name
+
+
+def _gate_of(detection: str) -> tuple[str, Any] | None:
+    return rule("  " + detection).gate
+
+
+def test_a_rule_without_an_event_name_is_gated_on_the_event_field_it_needs() -> None:
+    ua = _gate_of("s: {userAgent|contains: TruffleHog}\n  condition: s\n")
+    assert ua is not None and ua[0] == "user_agent"
+    assert ua[1]("TruffleHog v3.63") and ua[1]("trufflehog") and not ua[1]("aws-cli/2.15")
+    arn = _gate_of("s: {userIdentity.arn|re: '.+:assumed-role/aws:.+'}\n  condition: s\n")
+    assert arn is not None and arn[0] == "principal"
+    assert arn[1]("arn:aws:sts::1:assumed-role/aws:ec2-instance/i-0") and not arn[1]("alice")
+    # of two fields the eventName is the gate; the condition's filters ask nothing
+    both = _gate_of(
+        "s: {eventSource: lambda.amazonaws.com, eventName|startswith: UpdateFunctionConfiguration}"
+        "\n  f: {userAgent: x}\n  condition: s and not f\n"
+    )
+    assert both is not None and both[0] == "action"
+    assert both[1]("UpdateFunctionConfiguration20150331v2") and not both[1]("Invoke")
+    # one of two selections on one field: either value opens it
+    either = _gate_of("s_a: {userAgent: x}\n  s_b: {userAgent: y}\n  condition: 1 of s_*\n")
+    assert either is not None and either[1]("Y") and not either[1]("z")
+
+
+@pytest.mark.parametrize(
+    "detection",
+    [
+        "s: {userIdentity.type: Root}\n  condition: s\n",  # no field of the event says it
+        "s: {userAgent: null}\n  condition: s\n",  # an absent user agent passes
+        "s: {userAgent|exists: false}\n  condition: s\n",
+        "s: {userAgent|re: '.*'}\n  condition: s\n",  # so does an empty one
+        "s: {userAgent: x}\n  condition: not s\n",
+        "a: {userAgent: x}\n  b: {userIdentity.arn: y}\n  condition: a or b\n",  # two fields
+        "a: {userAgent: x}\n  b: {userIdentity.type: Root}\n  condition: a or b\n",
+    ],
+)
+def test_no_gate_where_the_event_fields_cannot_rule_a_match_out(detection: str) -> None:
+    assert _gate_of(detection) is None
+
+
+def test_a_gate_never_turns_away_a_record_its_rule_matches() -> None:
+    gated = [r for r in load_sigma_rules(default_sigma_dir()).rules if r.gate is not None]
+    assert gated  # the packaged rules have gates to check
+    events = _stratus_events() + [
+        make_event(userAgent="TruffleHog"),
+        make_event(userIdentity={"type": "AssumedRole", "arn": IMDS_ARN}),
+        make_event(
+            eventSource="lambda.amazonaws.com",
+            eventName="UpdateFunctionConfiguration20150331v2",
+            requestParameters={"functionName": "f", "layers": ["arn:aws:lambda:l:1"]},
+        ),
+    ]
+    opened = 0
+    for event in events:
+        for sigma in gated:
+            attribute, test = sigma.gate  # type: ignore[misc]
+            if sigma.match(record_of(event)):
+                assert test(getattr(event, attribute)), (sigma.name, event.event_id)
+                opened += 1
+    assert opened >= 3
+
+
+IMDS_ARN = "arn:aws:sts::111122223333:assumed-role/aws:ec2-instance/i-0abc"
