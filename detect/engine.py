@@ -33,6 +33,7 @@ from detect.anomaly.refusals import HOLDER_RULES
 from detect.anomaly.unreported import UnreportedCalls
 from detect.anomaly.vetting import ON_PROD, RunUp, Unvetted
 from detect.context.org import LOG_GROUP_DELETES, OrgMemory, account_of, delegated
+from detect.context.peers import PeerGroups
 from detect.context.triage import (
     ANALYST_VERDICT,
     EXCUSED_CALLS,
@@ -143,7 +144,9 @@ class DetectionEngine:
         self.extra_rules = extra_rules if extra_rules is not None else []
         self.suppressors = suppressors if suppressors is not None else []
         self.model = model
-        self.baselines = BaselineDetector() if baselines else None
+        self.peer_groups = PeerGroups()  # principals by the jobs their names say they share
+        self._peer_views: dict[str, PrincipalState] = {}  # trained peers not active here yet
+        self.baselines = BaselineDetector(peers=self._mature_peers) if baselines else None
         self.use_forest = forest
         self.explain_top = explain_top
         self.book = AlertBook(quiet_gap_ms=quiet_gap_ms, max_open=max_incidents, clock=clock)
@@ -174,6 +177,7 @@ class DetectionEngine:
         """Swap in a newly trained model; live states keep their windows and gain its highs
         (its medians stay in the model's profiles, where explanations read them)."""
         self.model = model
+        self._peer_views.clear()
         self._remember_accounts(model)
         for key, state in self.states.items():
             profile = model.profiles.get(key)
@@ -185,6 +189,7 @@ class DetectionEngine:
         """The trained history says since when Leash has watched each account: a restart does
         not make an account young again (detect.context.org.OrgMemory.young_account)."""
         for profile in model.profiles.values():
+            self.peer_groups.add(profile.key)
             account = account_of(profile.key)
             if account and profile.first_ms:
                 self.org.remember_account(account, profile.first_ms)
@@ -377,7 +382,22 @@ class DetectionEngine:
             profile = self.model.profiles.get(event.principal_key) if self.model else None
             state = PrincipalState(event.principal_key, event.actor_kind, profile)
             self.states[event.principal_key] = state
+            self.peer_groups.add(event.principal_key)
         return state
+
+    def _mature_peers(self, state: PrincipalState) -> list[PrincipalState]:
+        """The principal's peers (detect.context.peers) whose own baselines are learned: as
+        this process holds them, else as the model trained them (a view, never a live state)."""
+        found = []
+        for key in self.peer_groups.peers(state.key):
+            peer = self.states.get(key) or self._peer_views.get(key)
+            if peer is None and self.model is not None:
+                profile = self.model.profiles.get(key)
+                if profile is not None and len(self._peer_views) < MAX_PEER_VIEWS:
+                    peer = self._peer_views[key] = PrincipalState(key, profile.actor_kind, profile)
+            if peer is not None and peer.mature:
+                found.append(peer)
+        return found
 
     def _score(
         self, kind: str, rows: list[Scored]
@@ -660,6 +680,9 @@ def _names_holder(finding: Finding) -> bool:
 
 def _sensitive(event: AuditEvent) -> bool:
     return event.action_class in VETTED_CLASSES or event.action in GRANT_ACTIONS
+
+
+MAX_PEER_VIEWS = 10_000  # trained peers viewed without a live state (cleared with a new model)
 
 
 def _evaluate(rule: Rule, event: AuditEvent) -> Finding | None:

@@ -7,10 +7,11 @@ An isolation forest saturates: beyond everything seen in training it cannot tell
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from detect.anomaly.tally import youth_margin
+from detect.context.peers import MIN_PEERS, PEERS
 from detect.features import (
     DAY_MS,
     FEATURE_NAMES,
@@ -211,8 +212,16 @@ class BaselineDetector:
     apart: a finding back at no more than that on a later day says so (`recurs`).
     """
 
-    def __init__(self, checks: Sequence[BaselineCheck] = DEFAULT_CHECKS) -> None:
+    def __init__(
+        self,
+        checks: Sequence[BaselineCheck] = DEFAULT_CHECKS,
+        *,
+        peers: Callable[[PrincipalState], Sequence[PrincipalState]] | None = None,
+    ) -> None:
+        """`peers(state)`: the principal's mature peers (detect.context.peers), for judging a
+        principal whose own baseline is still being learned against theirs."""
         self.checks = tuple(checks)
+        self.peers = peers
         self._days: dict[str, _Day] = {}
 
     def mark_flagged(self, principal: str) -> None:
@@ -332,6 +341,11 @@ class BaselineDetector:
             prod = sum(b.prod_destructive for b in state.buckets)
             if prod >= CATASTROPHIC_PROD_DESTRUCTIVE:
                 explanation["catastrophic"] = f"{prod} production resources deleted in 10 min"
+        if not state.mature and self.peers is not None:
+            peers = self.peers(state)
+            if len(peers) >= MIN_PEERS:
+                bar = max(check.threshold(p) for p in peers)
+                explanation[PEERS] = {"mature": len(peers), "threshold": bar, "beyond": value > bar}
         return Finding(
             principal=state.key,
             actor_kind=state.actor_kind,

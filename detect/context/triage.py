@@ -13,6 +13,7 @@ from detect.alerts.alert import severity_rank
 from detect.anomaly.tally import youth_margin
 from detect.context.case import Case
 from detect.context.org import OrgMemory, delegated
+from detect.context.peers import PEERS
 from detect.context.twins import (
     EXPOSURE_RULES,
     NEW_USER_MS,
@@ -564,11 +565,16 @@ def _scratch_burst(case: Case) -> str | None:
 def _immature(case: Case) -> str | None:
     """A fresh install, a new role, a new hire: without MATURE_DAYS of its own history a
     principal's "unusual" means nothing yet, so anomaly findings only note -- unless the
-    detector marked them catastrophic (no history excuses them)."""
+    detector marked them catastrophic (no history excuses them), or the principal did more
+    than any of its mature peers ever does (detect.context.peers: a new CI role of a family of
+    them, one person of a permission set; baseline.PEERS), where their history speaks for its."""
     finding = case.finding
     if finding.kind != "anomaly" or case.state.mature:
         return None
-    return None if finding.explanation.get("catastrophic") else "note"
+    if finding.explanation.get("catastrophic"):
+        return None
+    peers = finding.explanation.get(PEERS)
+    return None if isinstance(peers, dict) and peers.get("beyond") else "note"
 
 
 def _context_only(case: Case) -> str | None:

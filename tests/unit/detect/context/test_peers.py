@@ -1,0 +1,122 @@
+"""Peer groups: a principal still being learned, judged against the mature principals that
+share its job (detect.context.peers)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from detect.anomaly.baseline import BaselineDetector
+from detect.context.peers import PEERS, PeerGroups, groups_of
+from detect.context.triage import Triage
+from detect.engine import DetectionEngine
+from detect.features import PrincipalState
+from detect.findings import Finding
+from ingest.events import AuditEvent, Normalizer
+from tests.factories import make_record
+from tests.unit.detect.anomaly.test_baseline import T0, profile
+
+ACCOUNT = "123456789012"
+NORMALIZER = Normalizer()
+
+
+def role_key(name: str) -> str:
+    return f"arn:aws:sts::{ACCOUNT}:assumed-role/{name}"
+
+
+def test_peer_groups_are_read_from_names() -> None:
+    sso = f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSReservedSSO_DeveloperAccess_27de04dc/"
+    assert groups_of(sso + "ana@example.com") == groups_of(sso + "bo@example.com")
+    ci = groups_of(role_key("gha-billing-ci-agent"))
+    assert set(ci) & set(groups_of(f"arn:aws:iam::{ACCOUNT}:role/ci/gha-search-ci-agent"))
+    assert not set(ci) & set(groups_of(role_key("gha-billing-deploy")))  # another job
+    assert not set(ci) & set(groups_of(role_key("gha-billing-ci-agent").replace(ACCOUNT, "1")))
+    # the last word names the job; two-word names would be grouped by it alone; people's names
+    assert groups_of(role_key("coding-agent")) == ()
+    assert groups_of(f"arn:aws:iam::{ACCOUNT}:user/ana.haddad") == ()
+    assert groups_of(f"arn:aws:iam::{ACCOUNT}:user/svc-backup-uploader")
+    assert groups_of(f"arn:aws:iam::{ACCOUNT}:root") == ()
+    book = PeerGroups()
+    for name in ("gha-billing-ci-agent", "gha-search-ci-agent", "gha-billing-deploy"):
+        book.add(role_key(name))
+    assert book.peers(role_key("gha-orders-ci-agent")) == [
+        role_key("gha-billing-ci-agent"),
+        role_key("gha-search-ci-agent"),
+    ]
+
+
+def deletes(role: str, n: int) -> list[AuditEvent]:
+    return [
+        NORMALIZER.normalize(
+            make_record(
+                role=role,
+                at=T0 + timedelta(seconds=3 * i),
+                eventSource="s3.amazonaws.com",
+                eventName="DeleteBucket",
+                requestParameters={"bucketName": f"orders-export-{i}"},
+            )
+        )
+        for i in range(n)
+    ]
+
+
+def mature(name: str, destructive_high: float) -> PrincipalState:
+    return PrincipalState(
+        role_key(name), "agent", profile(role_key(name), destructive_10m=destructive_high)
+    )
+
+
+def burst_finding(peers: list[PrincipalState], n: int = 25) -> tuple[Finding, PrincipalState]:
+    """The last destructive-burst finding of a new CI role's n deletes, as triage leaves it."""
+    events = deletes("gha-orders-ci-agent", n)
+    state = PrincipalState(events[0].principal_key, "agent")
+    detector = BaselineDetector(peers=lambda _: peers)
+    found = []
+    for e in events:
+        flags = state.observe(e)
+        found += [
+            Triage().assess(f, e, state, routine=False)
+            for f in detector.evaluate(state, state.features(), e, flags)
+            if f.rule == "baseline:destructive_burst"
+        ]
+    assert found and not state.mature
+    return found[-1], state
+
+
+def test_a_new_principal_that_does_more_than_any_mature_peer_pages_as_they_would() -> None:
+    quiet = [mature("gha-billing-ci-agent", 3.0), mature("gha-search-ci-agent", 2.0)]
+    finding, _ = burst_finding(quiet)
+    assert finding.explanation[PEERS] == {"mature": 2, "threshold": 10.0, "beyond": True}
+    assert finding.tier == "page"
+
+
+@pytest.mark.parametrize(
+    "peers",
+    [
+        [],  # no peers: its own short history says only "note"
+        [mature("gha-billing-ci-agent", 3.0)],  # one is not a group
+        [mature("gha-billing-ci-agent", 3.0), mature("gha-search-ci-agent", 30.0)],  # one does
+    ],
+)
+def test_a_new_principal_within_its_peers_or_without_enough_of_them_only_notes(
+    peers: list[PrincipalState],
+) -> None:
+    finding, _ = burst_finding(peers)
+    assert finding.tier == "note"
+    assert not finding.explanation.get(PEERS, {}).get("beyond")
+
+
+def test_the_engine_finds_a_new_principals_mature_peers_and_pages() -> None:
+    def run(peer_names: tuple[str, ...]) -> list[str]:
+        engine = DetectionEngine()
+        for name in peer_names:
+            state = mature(name, 3.0)
+            engine.states[state.key] = state
+            engine.peer_groups.add(state.key)
+        out = engine.process(deletes("gha-orders-ci-agent", 25))
+        return [a.rule for _, a in out.changes if a.principal == role_key("gha-orders-ci-agent")]
+
+    assert run(("gha-billing-ci-agent", "gha-search-ci-agent"))  # an alert opens
+    assert run(()) == []  # a new role's deletes only note
+    assert run(("gha-billing-deploy", "gha-search-deploy")) == []  # not its peers
