@@ -125,6 +125,10 @@ _DISCOUNTED = frozenset({"privilege_10m", "evasion_10m", "new_sensitive_10m", "n
 _COUNTS = ("page", "hold", "note")
 
 
+LOWEST = TIERS[0]
+_RANK = {tier: rank for rank, tier in enumerate(TIERS)}
+
+
 def explained_by_excused(finding: Finding) -> Finding:
     """`finding` (an aggregate that opens, waits or corroborates) held as explained by the
     excused calls it counted: EXCUSED_CALLS becomes its twin (a page waits)."""
@@ -233,17 +237,22 @@ class Triage:
         self, finding: Finding, event: AuditEvent, state: PrincipalState, *, routine: bool
     ) -> Finding:
         """The finding with its tier lowered by every policy that applies (never raised)."""
+        if finding.tier == LOWEST:
+            return finding  # (nothing lowers it further)
         case = Case(finding, event, state, routine)
         tier, reasons, twin = finding.tier, [], ""
+        rank = _RANK[tier]
         action = event.action
         for name, policy, actions in self._plan:
             if actions is not None and action not in actions:
                 continue  # (the policy would return None: see _plan)
             lowered = policy(case)
-            if lowered is not None and TIERS.index(lowered) < TIERS.index(tier):
-                tier = lowered
+            if lowered is not None and _RANK[lowered] < rank:
+                tier, rank = lowered, _RANK[lowered]
                 reasons.append(name)
                 twin = twin or (name if name in self.twin_names else "")
+                if tier == LOWEST:
+                    break  # (no later policy can lower it again: none would add a reason)
         if tier == finding.tier:
             return finding
         explanation = {**finding.explanation, "triage": {"tier": tier, "because": reasons}}
