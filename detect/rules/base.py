@@ -72,10 +72,13 @@ class Hit:
 
 Matcher = Callable[[Mapping[str, Any]], Hit | None]
 # A rule that could match any eventName can say what else it needs, cheaply: (an AuditEvent
-# attribute, a test of its value) that is False only where the rule cannot match. The rule index
-# (detect.rules.catalogue.RuleIndex) asks it before the rule itself: six rules without an
+# attribute, a test of its value) that is False only where the rule cannot match -- while the
+# attribute is the record's own text (catalogue.plain_fields; else every gate opens). The rule
+# index (detect.rules.catalogue.RuleIndex) asks it before the rule itself: six rules without an
 # eventName were ~9% of the detector's time on every event, for a root user, an attack tool's
-# user agent, a Lambda layer or an instance's stolen credentials that almost no event shows.
+# user agent, a Lambda layer or an instance's stolen credentials that almost no event shows;
+# five have gates (Sigma's root rule tests userIdentity.type case-insensitively, which no field
+# of the event holds). Ignored on a rule with `actions`.
 Gate = tuple[str, Callable[[str], bool]]
 
 

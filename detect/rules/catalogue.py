@@ -9,7 +9,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from detect.rules.base import Gate, Rule
-from detect.rules.record import base_action
+from detect.rules.record import base_action, field, record_of
 from detect.rules.redflags import RED_FLAGS
 from detect.rules.sigma.rule import load_sigma_rules
 from ingest.events import AuditEvent
@@ -104,9 +104,31 @@ class RuleIndex:
             if len(self._cache) < MAX_CACHED_ACTIONS:
                 self._cache[action] = found
         opened = [p for p, attribute, test in self._gated if test(getattr(event, attribute))]
+        if len(opened) < len(self._gated) and not plain_fields(event):
+            opened = [p for p, _, _ in self._gated]  # (a gate reads what the rule would not)
         if not opened:  # (almost every event)
             return found[0]
         return tuple(self._rules[p] for p in sorted(found[1].union(opened)))
+
+
+def plain_fields(event: AuditEvent) -> bool:
+    """Whether the event's fields a gate reads are the record's own text: the record's
+    userAgent, sourceIPAddress, awsRegion and userIdentity.arn are strings or absent, and no
+    flattened `userIdentity.arn` key stands beside them -- as CloudTrail writes every record.
+    Otherwise (a list, a number, a Logstash-flattened key: a hand-built or transformed record)
+    the normaliser's text of it is not what the rules read, and every gate opens (review)."""
+    record = record_of(event)
+    if "userIdentity.arn" in record:
+        return False
+    return all(
+        value is None or type(value) is str
+        for value in (
+            field(record, "userIdentity", "arn"),
+            field(record, "userAgent"),
+            field(record, "sourceIPAddress"),
+            field(record, "awsRegion"),
+        )
+    )
 
 
 MAX_CACHED_ACTIONS = 65_536  # distinct eventNames remembered by RuleIndex.candidates

@@ -58,7 +58,8 @@ class SigmaRule:
     actions: Names = None  # prefilter: eventNames the condition can match at all
     meta: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     reads_outcome: bool = False  # its detection tests errorCode/errorMessage/responseElements
-    gate: GateOf = None  # what it needs of the event's own fields (detect.rules.base.Gate)
+    # with no `actions`: what it needs of the event's own fields (detect.rules.base.Gate)
+    gate: GateOf = None
 
     def evaluate(self, event: AuditEvent) -> Finding | None:
         if self.actions is not None and event.action.casefold() not in self.actions:
@@ -140,6 +141,7 @@ def parse_sigma_rule(text: str, *, source: str) -> SigmaRule:
     condition = detection["condition"]
     match = compile_condition(condition, selections, where=source)
     names = {k: selection_names(v) for k, v in bodies.items()}
+    actions = condition_names(condition, names, where=source)
     stem = source.rsplit("/", 1)[-1].removesuffix(".yml").removesuffix(".yaml")
     return SigmaRule(
         name=f"sigma:{stem}",
@@ -148,10 +150,12 @@ def parse_sigma_rule(text: str, *, source: str) -> SigmaRule:
         source=source,
         match=match,
         selections=tuple(selections.items()),
-        actions=condition_names(condition, names, where=source),
+        actions=actions,
         meta=_metadata(doc, source),
         reads_outcome=any(_OUTCOME_FIELD.search(str(key)) for key in _field_names(bodies)),
-        gate=condition_gate(
+        gate=None
+        if actions is not None
+        else condition_gate(
             condition, {k: selection_gate(v, where=source) for k, v in bodies.items()}, where=source
         ),
     )

@@ -661,6 +661,34 @@ def test_a_gated_rule_is_not_a_candidate_for_events_its_gate_turns_away() -> Non
     assert opened == gated
 
 
+IMDS_ARN = "arn:aws:sts::111122223333:assumed-role/aws:ec2-instance/i-0abc"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [  # fields a rule reads as other than the normaliser's text of them (review's repros)
+        {
+            "userIdentity": {"type": "AssumedRole", "principalId": "AROA1:i-0"},
+            "userIdentity.arn": IMDS_ARN,
+        },
+        {"userAgent": ["TruffleHog"]},
+        {"userIdentity": {"type": "AssumedRole", "principalId": "AROA1:i-0", "arn": [IMDS_ARN]}},
+        {"eventName": "PutObject", "readOnly": False, "userAgent": ["\tpacu"]},
+        {"sourceIPAddress": ["203.0.113.5"], "userAgent": {"k": "TruffleHog"}},
+    ],
+)
+def test_gates_open_where_the_events_fields_are_not_the_records_text(
+    overrides: dict[str, Any],
+) -> None:
+    from detect.rules.catalogue import RuleIndex, plain_fields
+
+    event = Normalizer().normalize(make_record(**overrides))
+    rules = load_rules()
+    everything = [f.rule for r in rules if (f := r.evaluate(event)) is not None]
+    indexed = [f.rule for r in RuleIndex(rules).candidates(event) if (f := r.evaluate(event))]
+    assert not plain_fields(event) and indexed == everything
+
+
 def _gated(rule: Rule) -> bool:
     """A rule for every eventName that a gate keeps from most events."""
     return not getattr(rule, "actions", None) and getattr(rule, "gate", None) is not None
