@@ -56,6 +56,8 @@ class Unvetted:
         # principal -> action -> first time of an entry recorded while the principal was mature
         # (`renews`): what an install-day page left unvetted is the principal's first days' work
         self._renew: dict[str, dict[str, int]] = {}
+        # principal -> no entry of it first paged before this (a bound: entries only leave)
+        self._oldest: dict[str, int] = {}
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_principal.values())
@@ -71,12 +73,16 @@ class Unvetted:
         calls = self._by_principal.get(principal)
         if not calls:
             return _NONE
+        if now_ms - self._oldest.get(principal, 0) <= MAX_AGE_MS:
+            return calls  # (none can have lapsed: asked for every event, scanned rarely)
         lapsed = [a for a, (_, at) in calls.items() if now_ms - at > MAX_AGE_MS]
         for action in lapsed:
             del calls[action]
         if not calls:
             del self._by_principal[principal]
+            self._oldest.pop(principal, None)
             return _NONE
+        self._oldest[principal] = min(at for _, at in calls.values())
         return calls
 
     def record(
@@ -90,6 +96,7 @@ class Unvetted:
         if alert_id and alert_id not in ids:
             ids = (*ids, alert_id)[-MAX_ALERTS:]
         calls[action] = (ids, first_ms)
+        self._oldest[principal] = min(self._oldest.get(principal, first_ms), first_ms)
         while len(calls) > MAX_ACTIONS:
             del calls[next(iter(calls))]
         flags = self._renew.get(principal)
@@ -109,6 +116,7 @@ class Unvetted:
             del calls[action]
             if not calls:
                 del self._by_principal[principal]
+                self._oldest.pop(principal, None)
 
     def resolve(self, alert_id: str) -> int:
         """Someone resolved the alert: the calls it carried are vetted. Returns how many."""
@@ -119,6 +127,7 @@ class Unvetted:
                 vetted += 1
             if not calls:
                 del self._by_principal[principal]
+                self._oldest.pop(principal, None)
         return vetted
 
     def alert_ids(self) -> set[str]:
@@ -130,6 +139,7 @@ class Unvetted:
     def forget(self, principal: str) -> None:
         self._by_principal.pop(principal, None)
         self._renew.pop(principal, None)
+        self._oldest.pop(principal, None)
 
 
 class RunUp:

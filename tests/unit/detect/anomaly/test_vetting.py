@@ -188,3 +188,17 @@ def test_a_call_its_context_excused_is_not_the_principals_own_elsewhere() -> Non
     assert _opened(engine, [*work, *cleanup]) == []
     assert _opened(engine, [delete_detector(5, "sa-east-1")]) == []
     assert len(_opened(engine, [delete_detector(14, "eu-west-2")])) == 1
+
+
+def test_each_call_lapses_a_week_after_its_own_first_page_whatever_came_later() -> None:
+    day = 86_400_000
+    book = Unvetted()
+    for i, action in enumerate("ABC"):
+        book.record("p", action, f"al_{i}", i * day)
+    assert set(book.of("p", MAX_AGE_MS)) == {"A", "B", "C"}
+    assert set(book.of("p", MAX_AGE_MS + 1)) == {"B", "C"}  # A's week is over
+    assert set(book.of("p", day + MAX_AGE_MS + 1)) == {"C"}  # then B's, not yet C's
+    assert book.of("p", 2 * day + MAX_AGE_MS + 1) == {}
+    book.record("p", "D", "al_3", 20 * day)  # a principal back after its calls lapsed
+    book.record("p", "E", "al_4", 21 * day)
+    assert set(book.of("p", 20 * day + MAX_AGE_MS + 1)) == {"E"}
