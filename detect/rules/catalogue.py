@@ -120,6 +120,15 @@ def plain_fields(event: AuditEvent) -> bool:
     record = record_of(event)
     if "userIdentity.arn" in record:
         return False
+    identity = record.get("userIdentity")
+    if (  # (CloudTrail's own spelling, every field a string: at a few dictionary reads)
+        type(identity) is dict
+        and type(identity.get("arn")) is str
+        and type(record.get("userAgent")) is str
+        and type(record.get("sourceIPAddress")) is str
+        and type(record.get("awsRegion")) is str
+    ):
+        return True
     return all(
         value is None or type(value) is str
         for value in (
