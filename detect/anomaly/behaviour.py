@@ -31,7 +31,7 @@ from detect.anomaly.secretreads import (
 from detect.anomaly.slowreads import SlowReads
 from detect.anomaly.tally import TallyBook
 from detect.context.org import OrgMemory
-from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, source_of
+from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, net_of, source_of
 from detect.findings import CONSOLE_ONLY, KNOWN_NET, NEWS, Finding
 from detect.rules.record import field as lookup
 from detect.rules.record import outcome_of, record_of
@@ -48,6 +48,12 @@ HOST_ACCESS = GRANT_ACTIONS - {"UpdateFunctionCode", "UpdateFunctionCode20150331
 # what is new to them as their work.
 DISCOVERY = re.compile(r"^(List|Describe|GetAccount|GetCallerIdentity$)")
 DISCOVERY_NEW = 5  # distinct never-made listing calls in 10 min
+# ... by a workload, from a network new to it that it rarely sees one of (a context note): a
+# workload repeats one set of calls, and its credentials taking stock of the account from
+# elsewhere list identities and stores it never listed (fresh seed 1202: an ECS task's session
+# from outside AWS listed roles, users, its caller identity and the buckets, then decrypted
+# with 7 keys in 10 s; its calls stayed under its decrypt bar and the new network only noted)
+WORKLOAD_DISCOVERY_NEW = 3
 GPU_TYPES = re.compile(r"^(p[2-6]|g[3-6]|g4dn|g5g|inf[12]|trn[12]|dl[12]|vt1|f1)[a-z]*\.", re.I)
 # CPU mining runs on the biggest general machines (c5.24xlarge, m6i.32xlarge, *.metal): one in
 # a region the organisation never works in is a hijack too (seed 842); in its own regions such
@@ -176,30 +182,34 @@ class BehaviourDetector:
     def _discovery_burst(
         self, state: PrincipalState, event: AuditEvent, new: Novelty
     ) -> Finding | None:
-        """A person listing what the account holds with calls they never made (DISCOVERY)."""
-        if not (new.action and state.mature and state.actor_kind == "human"):
+        """A person listing what the account holds with calls they never made (DISCOVERY) --
+        or a workload, from a network new to it (WORKLOAD_DISCOVERY_NEW). Held: it pages
+        with a second sign (the new network's note is one)."""
+        if not (new.action and state.mature) or state.actor_kind not in ("human", "service"):
             return None
         if event.action_class != "read" or not DISCOVERY.match(event.action):
             return None
+        floor, who, where = DISCOVERY_NEW, "person", ""
+        if state.actor_kind == "service":
+            net, since = self._seen_of(state.key).new_net
+            if not net or event.event_time_ms - since > WINDOW_MS or net_of(event.source_ip) != net:
+                return None
+            floor, who, where = WORKLOAD_DISCOVERY_NEW, "workload", f", from a new network ({net})"
         tally = self._discovery.get(state.key)
         count = tally.add(event.event_time_ms, event.event_id, event.action)
-        if count < DISCOVERY_NEW:
+        if count < floor:
             return None
         finding = make_finding(
             state,
             event,
             "baseline:first_seen_discovery",
             "medium",
-            f"{count:g} listing calls this person never made, in 10 min: taking stock of the "
-            "account",
+            f"{count:g} listing calls this {who} never made, in 10 min{where}: taking stock of "
+            "the account",
             ids=tally.ids(),
             first_ms=tally.first_ms(),
             explanation={
-                "new_discovery_calls_10m": {
-                    "value": count,
-                    "baseline": 0.0,
-                    "threshold": DISCOVERY_NEW,
-                }
+                "new_discovery_calls_10m": {"value": count, "baseline": 0.0, "threshold": floor}
             },
         )
         return replace(finding, tier="hold")
@@ -366,6 +376,8 @@ class BehaviourDetector:
         if "client" in fresh and state.actor_kind in ("agent", "service"):
             seen = self._seen_of(state.key)
             seen.new_client, seen.client_secrets = (new.client, event.event_time_ms), set()
+        if "net" in fresh and state.actor_kind == "service":
+            self._seen_of(state.key).new_net = (new.net, event.event_time_ms)
         said = " and ".join(fresh.values())
         rule, severity, summary = "context:new_source", "medium", "a principal that rarely sees one"
         if state.actor_kind == "service" and "client" in fresh and new.client in BROWSERS:

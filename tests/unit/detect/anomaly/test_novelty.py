@@ -412,3 +412,39 @@ def test_taking_stock_with_never_made_listings_corroborates_a_decrypt_burst() ->
     )
     assert run(days + decrypts(at + timedelta(minutes=1)))[1] == []
     assert run(days + taking_stock(at))[1] == []
+
+
+TASK = {
+    "role": "prod-orders-task",
+    "session": "7f3a9c2e4b5d4e6f8a1b2c3d4e5f6a7b",
+    "userAgent": "Boto3/1.34.2 md/Botocore#1.34.2 ua/2.0 os/linux#5.10 lang/python#3.11.6",
+}
+TASK_NET = "3.80.14.10"  # its own AWS network, every day
+
+
+def workload_taking_stock(start: datetime, ip: str) -> list[AuditEvent]:
+    """A workload's session listing identities and stores it never listed (fresh seed 1202)."""
+    return [
+        make_event(
+            eventSource="s3.amazonaws.com" if action == "ListBuckets" else "iam.amazonaws.com",
+            eventName=action,
+            sourceIPAddress=ip,
+            at=start + timedelta(seconds=4 * i),
+            **TASK,
+        )
+        for i, action in enumerate(("ListRoles", "ListUsers", "GetCallerIdentity", "ListBuckets"))
+    ]
+
+
+def test_a_workloads_credentials_taking_stock_from_a_new_network_page() -> None:
+    days = history(TASK, lambda _: TASK_NET)
+    engine, _ = run(days)
+    assert engine.states[next(k for k in engine.states if "orders-task" in k)].actor_kind == (
+        "service"
+    )
+    at = BASE_TIME + timedelta(days=DAYS, hours=3)
+    assert run(days + workload_taking_stock(at, ELSEWHERE))[1] == ["baseline:first_seen_discovery"]
+    # the same listings from its own network: a new release's calls, not someone else
+    assert run(days + workload_taking_stock(at, TASK_NET))[1] == []
+    # its usual work from a new network: a note, no page
+    assert run(days + day_of_work(DAYS, ELSEWHERE, TASK))[1] == []
