@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from detect.anomaly.tally import youth_margin
 from detect.context.peers import MIN_PEERS, PEERS
@@ -23,7 +24,7 @@ from detect.features import (
 from detect.findings import SEVERITIES, Finding
 from ingest.events import AuditEvent
 
-__all__ = ["DEFAULT_CHECKS", "BaselineCheck", "BaselineDetector"]
+__all__ = ["DEFAULT_CHECKS", "BaselineCheck", "BaselineDetector", "Baselined"]
 
 WINDOW_MS = 600_000  # the checks' window: a run over a threshold survives a gap this long
 FIRST_SEEN_SCORE = 0.8  # score of first-seen findings (no magnitude to scale by)
@@ -31,6 +32,19 @@ FIRST_SEEN_SCORE = 0.8  # score of first-seen findings (no magnitude to scale by
 # pages even for a principal whose baseline is still being learned (see detect.context.triage).
 CATASTROPHIC_PROD_DESTRUCTIVE = 10
 CONTEXT_OFFHOURS = 0.5  # off-hours share above the principal's own that, with a new IP, fires
+
+
+class Baselined(Protocol):
+    """What a check's threshold reads of a principal: a PrincipalState, or a peer's view."""
+
+    @property
+    def actor_kind(self) -> str: ...
+
+    @property
+    def high(self) -> Mapping[str, float]: ...
+
+    @property
+    def learned_days(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -77,7 +91,7 @@ class BaselineCheck:
     def __post_init__(self) -> None:
         object.__setattr__(self, "lowest", min(self.floors.values()))
 
-    def threshold(self, state: PrincipalState) -> float:
+    def threshold(self, state: Baselined) -> float:
         floor = self.floors.get(state.actor_kind, max(self.floors.values()))
         high = state.high.get(self.feature, 0.0)
         if self.job_high and high >= self.job_high:
@@ -216,7 +230,7 @@ class BaselineDetector:
         self,
         checks: Sequence[BaselineCheck] = DEFAULT_CHECKS,
         *,
-        peers: Callable[[PrincipalState], Sequence[PrincipalState]] | None = None,
+        peers: Callable[[PrincipalState], Sequence[Baselined]] | None = None,
     ) -> None:
         """`peers(state)`: the principal's mature peers (detect.context.peers), for judging a
         principal whose own baseline is still being learned against theirs."""
@@ -341,8 +355,11 @@ class BaselineDetector:
             prod = sum(b.prod_destructive for b in state.buckets)
             if prod >= CATASTROPHIC_PROD_DESTRUCTIVE:
                 explanation["catastrophic"] = f"{prod} production resources deleted in 10 min"
-        if not state.mature and self.peers is not None:
-            peers = self.peers(state)
+        if not state.mature and check.habit and self.peers is not None:
+            # (not a count of first-seen calls: every call of a new principal is one, a mature
+            # peer's hardly ever -- review; only peers that learned the count: a peer's floor
+            # says nothing of what the job does)
+            peers = [p for p in self.peers(state) if p.high.get(check.feature, 0.0) > 0.0]
             if len(peers) >= MIN_PEERS:
                 bar = max(check.threshold(p) for p in peers)
                 explanation[PEERS] = {"mature": len(peers), "threshold": bar, "beyond": value > bar}

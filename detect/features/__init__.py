@@ -39,6 +39,7 @@ from detect.features.state import (
     PrincipalProfile,
     PrincipalState,
     client_of,
+    matured,
     net_of,
     source_of,
     store_of,
@@ -46,6 +47,7 @@ from detect.features.state import (
 )
 
 __all__ = [
+    "matured",
     "BUCKET_MS",
     "DAY_MS",
     "CREATE_ACTION_RE",

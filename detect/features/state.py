@@ -44,6 +44,7 @@ __all__ = [
     "SEEN_DIMENSIONS",
     "PrincipalProfile",
     "PrincipalState",
+    "matured",
     "source_of",
     "without",
 ]
@@ -199,6 +200,14 @@ class PrincipalProfile:
     active_days: int = 0  # distinct UTC days with events in the training history
     # per seen dimension, the days after the principal's first on which a new value appeared
     novel_days: Mapping[str, int] = field(default_factory=dict)
+
+
+def matured(active_days: int, minutes: int) -> bool:
+    """Whether a principal seen on `active_days` days for `minutes` active minutes has a baseline
+    of its own (PrincipalState.mature)."""
+    if active_days < MATURE_DAYS:
+        return False
+    return minutes >= MATURE_MINUTES or active_days >= MATURE_SCHEDULED_DAYS
 
 
 class PrincipalState:
@@ -477,9 +486,7 @@ class PrincipalState:
         """Observed long enough (MATURE_DAYS active days and MATURE_MINUTES active minutes, or
         MATURE_SCHEDULED_DAYS active days however brief) for its own baseline to say what is
         unusual for it; until then anomaly findings only note."""
-        if self.active_days < MATURE_DAYS:
-            return False
-        return self.hist_minutes >= MATURE_MINUTES or self.active_days >= MATURE_SCHEDULED_DAYS
+        return matured(self.active_days, self.hist_minutes)
 
     def scratch_window(self) -> bool:
         """Every delete of the current 10-minute window was outside production: of resources

@@ -3,7 +3,9 @@ share its job (detect.context.peers)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -37,6 +39,12 @@ def test_peer_groups_are_read_from_names() -> None:
     assert groups_of(f"arn:aws:iam::{ACCOUNT}:user/ana.haddad") == ()
     assert groups_of(f"arn:aws:iam::{ACCOUNT}:user/svc-backup-uploader")
     assert groups_of(f"arn:aws:iam::{ACCOUNT}:root") == ()
+    # words that say what kind of identity it is make no job (review: `prod-*-role`)
+    assert groups_of(role_key("prod-terraform-role")) == ()
+    assert groups_of(role_key("eks-orders-irsa-role")) == ()
+    # a pipeline's stable session name is grouped by its role's name; a permission set's people
+    # by the set, not by their names
+    assert groups_of(role_key("gha-billing-ci-agent/GitHubActions")) == ci
     book = PeerGroups()
     for name in ("gha-billing-ci-agent", "gha-search-ci-agent", "gha-billing-deploy"):
         book.add(role_key(name))
@@ -120,3 +128,65 @@ def test_the_engine_finds_a_new_principals_mature_peers_and_pages() -> None:
     assert run(("gha-billing-ci-agent", "gha-search-ci-agent"))  # an alert opens
     assert run(()) == []  # a new role's deletes only note
     assert run(("gha-billing-deploy", "gha-search-deploy")) == []  # not its peers
+
+
+def test_a_count_of_first_seen_calls_is_never_judged_by_peers() -> None:
+    """Review: every call of a new principal is new, a mature peer's hardly ever."""
+    peers = [mature("gha-billing-ci-agent", 3.0), mature("gha-search-ci-agent", 2.0)]
+    for state in peers:
+        state.high["new_sensitive_10m"] = 1.0
+    routine = [  # (first-seen counts start once a principal is established)
+        NORMALIZER.normalize(
+            make_record(role="gha-orders-ci-agent", at=T0 - timedelta(minutes=300 - i))
+        )
+        for i in range(250)
+    ]
+    grants = routine + [
+        NORMALIZER.normalize(
+            make_record(
+                role="gha-orders-ci-agent",
+                at=T0 + timedelta(seconds=5 * i),
+                eventSource="iam.amazonaws.com",
+                eventName=name,
+                requestParameters={"roleName": "app", "policyArn": "arn:aws:iam::aws:policy/X"},
+            )
+        )
+        for i, name in enumerate(("PutRolePolicy", "AttachRolePolicy", "UpdateAssumeRolePolicy"))
+    ]
+    state = PrincipalState(grants[0].principal_key, "agent")
+    detector = BaselineDetector(peers=lambda _: peers)
+    found = []
+    for e in grants:
+        flags = state.observe(e)
+        found += detector.evaluate(state, state.features(), e, flags)
+    firsts = [f for f in found if f.rule == "baseline:new_sensitive_actions"]
+    assert firsts and all(PEERS not in f.explanation for f in firsts)
+
+
+def test_peers_that_never_learned_the_count_say_nothing_of_it() -> None:
+    """Review: a mature peer that never deleted has the floor for its threshold, which is no
+    more than the new principal's own bar: "beyond" every such peer was every finding."""
+    never = [mature("gha-billing-ci-agent", 0.0), mature("gha-search-ci-agent", 0.0)]
+    finding, _ = burst_finding(never)
+    assert finding.tier == "note" and PEERS not in finding.explanation
+
+
+def test_trained_peers_are_viewed_from_the_model_without_a_live_state() -> None:
+    engine = DetectionEngine()
+    young = replace(profile(role_key("gha-web-ci-agent"), destructive_10m=9.0), active_days=1)
+    engine.model = SimpleNamespace(  # type: ignore[assignment]
+        profiles={
+            p.key: p
+            for p in (
+                profile(role_key("gha-billing-ci-agent"), destructive_10m=3.0),
+                profile(role_key("gha-search-ci-agent"), destructive_10m=2.0),
+                young,  # not mature: no view
+            )
+        }
+    )
+    for key in engine.model.profiles:
+        engine.peer_groups.add(key)
+    new = PrincipalState(role_key("gha-orders-ci-agent"), "agent")
+    peers = engine._mature_peers(new)
+    assert sorted(p.high["destructive_10m"] for p in peers) == [2.0, 3.0]
+    assert not any(isinstance(p, PrincipalState) for p in peers)  # views, not live states
