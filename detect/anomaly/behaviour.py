@@ -36,6 +36,7 @@ from detect.findings import CONSOLE_ONLY, KNOWN_NET, NEWS, Finding
 from detect.rules.record import field as lookup
 from detect.rules.record import outcome_of, record_of
 from ingest.events import AuditEvent
+from ingest.settings import IdentitySettings
 
 __all__ = ["ELSEWHERE_RULE", "BehaviourDetector", "Novelty"]
 
@@ -54,6 +55,12 @@ DISCOVERY_NEW = 5  # distinct never-made listing calls in 10 min
 # from outside AWS listed roles, users, its caller identity and the buckets, then decrypted
 # with 7 keys in 10 s; its calls stayed under its decrypt bar and the new network only noted)
 WORKLOAD_DISCOVERY_NEW = 3
+# ... the network noted new to it this long: a first call from it that lists nothing starts no
+# shorter watch (review: a routine call 11 minutes before the listings hid them)
+NEW_NET_KEEP_MS = 3_600_000
+# a workload called through a person's client (the aws CLI's role profiles name their sessions
+# per run: a team's role, keyed as a workload) lists as a person does: their floor (review)
+_PERSON_CLIENT = tuple(re.compile(p) for p in IdentitySettings().human_user_agent_patterns)
 GPU_TYPES = re.compile(r"^(p[2-6]|g[3-6]|g4dn|g5g|inf[12]|trn[12]|dl[12]|vt1|f1)[a-z]*\.", re.I)
 # CPU mining runs on the biggest general machines (c5.24xlarge, m6i.32xlarge, *.metal): one in
 # a region the organisation never works in is a hijack too (seed 842); in its own regions such
@@ -182,19 +189,29 @@ class BehaviourDetector:
     def _discovery_burst(
         self, state: PrincipalState, event: AuditEvent, new: Novelty
     ) -> Finding | None:
-        """A person listing what the account holds with calls they never made (DISCOVERY) --
-        or a workload, from a network new to it (WORKLOAD_DISCOVERY_NEW). Held: it pages
-        with a second sign (the new network's note is one)."""
+        """A person listing what the account holds with calls they never made (DISCOVERY),
+        held for a second sign -- or a workload, from a network new to it (a context note) that
+        nobody in the organisation works from, which pages: the network is this finding's
+        premise, so it cannot be its second sign (findings.FROM_NEW_NETWORK), and a workload
+        repeats one set of calls wherever it runs."""
         if not (new.action and state.mature) or state.actor_kind not in ("human", "service"):
             return None
         if event.action_class != "read" or not DISCOVERY.match(event.action):
             return None
-        floor, who, where = DISCOVERY_NEW, "person", ""
+        floor, who, where, tier = DISCOVERY_NEW, "person", "", "hold"
         if state.actor_kind == "service":
             net, since = self._seen_of(state.key).new_net
-            if not net or event.event_time_ms - since > WINDOW_MS or net_of(event.source_ip) != net:
-                return None
-            floor, who, where = WORKLOAD_DISCOVERY_NEW, "workload", f", from a new network ({net})"
+            if (
+                not net
+                or not 0 <= event.event_time_ms - since <= NEW_NET_KEEP_MS
+                or net_of(event.source_ip) != net
+                or self.org.network_of_others(net, state.key)
+            ):
+                return None  # (a NAT or a network the organisation's others use: its release)
+            if not any(p.search(event.user_agent) for p in _PERSON_CLIENT):
+                floor = WORKLOAD_DISCOVERY_NEW
+            who, tier = "workload", "page"
+            where = f", from a network nobody here works from ({net})"
         tally = self._discovery.get(state.key)
         count = tally.add(event.event_time_ms, event.event_id, event.action)
         if count < floor:
@@ -212,7 +229,7 @@ class BehaviourDetector:
                 "new_discovery_calls_10m": {"value": count, "baseline": 0.0, "threshold": floor}
             },
         )
-        return replace(finding, tier="hold")
+        return replace(finding, tier=tier)
 
     def _grant(
         self, state: PrincipalState, event: AuditEvent, new_action: bool, prod_grant: bool

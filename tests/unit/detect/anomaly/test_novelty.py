@@ -422,7 +422,12 @@ TASK = {
 TASK_NET = "3.80.14.10"  # its own AWS network, every day
 
 
-def workload_taking_stock(start: datetime, ip: str) -> list[AuditEvent]:
+def workload_taking_stock(
+    start: datetime,
+    ip: str,
+    actions: tuple[str, ...] = ("ListRoles", "ListUsers", "GetCallerIdentity"),
+    who: dict[str, str] = TASK,
+) -> list[AuditEvent]:
     """A workload's session listing identities and stores it never listed (fresh seed 1202)."""
     return [
         make_event(
@@ -430,10 +435,14 @@ def workload_taking_stock(start: datetime, ip: str) -> list[AuditEvent]:
             eventName=action,
             sourceIPAddress=ip,
             at=start + timedelta(seconds=4 * i),
-            **TASK,
+            **who,
         )
-        for i, action in enumerate(("ListRoles", "ListUsers", "GetCallerIdentity", "ListBuckets"))
+        for i, action in enumerate(actions)
     ]
+
+
+def workload_call(at: datetime, ip: str, who: dict[str, str] = TASK) -> AuditEvent:
+    return make_event(eventName="DescribeInstances", sourceIPAddress=ip, at=at, **who)
 
 
 def test_a_workloads_credentials_taking_stock_from_a_new_network_page() -> None:
@@ -443,8 +452,40 @@ def test_a_workloads_credentials_taking_stock_from_a_new_network_page() -> None:
         "service"
     )
     at = BASE_TIME + timedelta(days=DAYS, hours=3)
-    assert run(days + workload_taking_stock(at, ELSEWHERE))[1] == ["baseline:first_seen_discovery"]
+    stock = workload_taking_stock(at, ELSEWHERE)
+    assert run(days + stock)[1] == ["baseline:first_seen_discovery"]  # three calls
+    assert run(days + stock[:2])[1] == []  # two
     # the same listings from its own network: a new release's calls, not someone else
     assert run(days + workload_taking_stock(at, TASK_NET))[1] == []
     # its usual work from a new network: a note, no page
     assert run(days + day_of_work(DAYS, ELSEWHERE, TASK))[1] == []
+    # a new network noted, the listings from its own: nothing to do with the new one
+    noted = [workload_call(at - timedelta(minutes=1), ELSEWHERE)]
+    assert run(days + noted + workload_taking_stock(at, TASK_NET))[1] == []
+    # the first call from the new network lists nothing; the listings come 20 minutes later
+    # (review: a 10-minute watch from the note let them pass)
+    early = [workload_call(at - timedelta(minutes=20), ELSEWHERE)]
+    assert run(days + early + stock)[1] == ["baseline:first_seen_discovery"]
+
+
+def test_a_workload_taking_stock_from_a_network_others_work_from_is_its_release() -> None:
+    """Review: a release that moves a task behind a new NAT adds listing calls from a network
+    new to it -- and to every other workload behind that NAT, which worked from it first."""
+    days = history(TASK, lambda _: TASK_NET)
+    at = BASE_TIME + timedelta(days=DAYS, hours=3)
+    sibling = dict(TASK, role="prod-users-task")
+    nat = [workload_call(at - timedelta(minutes=30 - i), ELSEWHERE, sibling) for i in range(3)]
+    assert run(days + nat + workload_taking_stock(at, ELSEWHERE))[1] == []
+
+
+def test_a_workload_role_listing_through_a_persons_client_needs_a_persons_five_calls() -> None:
+    """Review: the aws CLI's role profiles name sessions per run, so a team's role used by
+    people is keyed as a workload; through their client it lists at a person's floor."""
+    cli = dict(TASK, userAgent="aws-cli/2.15.30 Python/3.11.8 Linux/6.5 exe/x86_64.ubuntu.22")
+    days = history(cli, lambda _: TASK_NET)
+    at = BASE_TIME + timedelta(days=DAYS, hours=3)
+    five = ("ListRoles", "ListUsers", "GetCallerIdentity", "ListBuckets", "ListPolicies")
+    assert run(days + workload_taking_stock(at, ELSEWHERE, five[:3], cli))[1] == []
+    assert run(days + workload_taking_stock(at, ELSEWHERE, five, cli))[1] == [
+        "baseline:first_seen_discovery"
+    ]
