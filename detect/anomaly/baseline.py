@@ -366,8 +366,10 @@ class BaselineDetector:
             # peer's hardly ever -- review; only peers that learned the count: a peer's floor
             # says nothing of what the job does)
             peers = [p for p in self.peers(state) if p.high.get(check.feature, 0.0) > 0.0]
-            if len(peers) >= MIN_PEERS:
-                bar = max(check.threshold(p) for p in peers)
+            bar = max((check.threshold(p) for p in peers), default=0.0)
+            if len(peers) >= MIN_PEERS and bar > limit:
+                # (peers whose bars are all the floor -- the principal's own bar -- say nothing
+                # its own bar does not: review, "beyond" was every finding)
                 explanation[PEERS] = {"mature": len(peers), "threshold": bar, "beyond": value > bar}
         return Finding(
             principal=state.key,

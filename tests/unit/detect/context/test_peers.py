@@ -93,9 +93,11 @@ def burst_finding(peers: list[PrincipalState], n: int = 25) -> tuple[Finding, Pr
 
 
 def test_a_new_principal_that_does_more_than_any_mature_peer_pages_as_they_would() -> None:
-    quiet = [mature("gha-billing-ci-agent", 3.0), mature("gha-search-ci-agent", 2.0)]
-    finding, _ = burst_finding(quiet)
-    assert finding.explanation[PEERS] == {"mature": 2, "threshold": 10.0, "beyond": True}
+    quiet = [mature("gha-billing-ci-agent", 6.0), mature("gha-search-ci-agent", 5.0)]
+    finding, _ = burst_finding(quiet)  # 25 deletes; the peers' bars 3 x 6 and 3 x 5
+    peers = finding.explanation[PEERS]
+    assert peers["mature"] == 2 and peers["beyond"] is True
+    assert peers["threshold"] == pytest.approx(18.0, rel=0.01)  # (x the youth margin of 30 days)
     assert finding.tier == "page"
 
 
@@ -103,8 +105,10 @@ def test_a_new_principal_that_does_more_than_any_mature_peer_pages_as_they_would
     "peers",
     [
         [],  # no peers: its own short history says only "note"
-        [mature("gha-billing-ci-agent", 3.0)],  # one is not a group
-        [mature("gha-billing-ci-agent", 3.0), mature("gha-search-ci-agent", 30.0)],  # one does
+        [mature("gha-billing-ci-agent", 6.0)],  # one is not a group
+        [mature("gha-billing-ci-agent", 6.0), mature("gha-search-ci-agent", 30.0)],  # one does
+        # peers whose bars are the floor, as the new principal's own is: nothing to add (review)
+        [mature("gha-billing-ci-agent", 3.0), mature("gha-search-ci-agent", 2.0)],
     ],
 )
 def test_a_new_principal_within_its_peers_or_without_enough_of_them_only_notes(
@@ -119,7 +123,7 @@ def test_the_engine_finds_a_new_principals_mature_peers_and_pages() -> None:
     def run(peer_names: tuple[str, ...]) -> list[str]:
         engine = DetectionEngine()
         for name in peer_names:
-            state = mature(name, 3.0)
+            state = mature(name, 6.0)
             engine.states[state.key] = state
             engine.peer_groups.add(state.key)
         out = engine.process(deletes("gha-orders-ci-agent", 25))
