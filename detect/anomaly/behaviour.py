@@ -192,8 +192,8 @@ class BehaviourDetector:
         """A person listing what the account holds with calls they never made (DISCOVERY),
         held for a second sign -- or a workload, from a network new to it (a context note) that
         nobody in the organisation works from, which pages: the network is this finding's
-        premise, so it cannot be its second sign (findings.FROM_NEW_NETWORK), and a workload
-        repeats one set of calls wherever it runs."""
+        premise, so it cannot be its second sign (as findings.FROM_NEW_NETWORK says of the
+        console's secrets), and a workload repeats one set of calls wherever it runs."""
         if not (new.action and state.mature) or state.actor_kind not in ("human", "service"):
             return None
         if event.action_class != "read" or not DISCOVERY.match(event.action):
