@@ -236,7 +236,8 @@ class BaselineDetector:
         principal whose own baseline is still being learned against theirs."""
         self.checks = tuple(checks)
         self.peers = peers
-        self._plans: dict[str, tuple[BaselineCheck, ...]] = {}  # action class -> its checks
+        # (action class, data read?) -> the checks that apply to such a call
+        self._plans: dict[tuple[str, bool], tuple[BaselineCheck, ...]] = {}
         self._days: dict[str, _Day] = {}
 
     def mark_flagged(self, principal: str) -> None:
@@ -253,16 +254,15 @@ class BaselineDetector:
         """Findings for the window that `event` just updated (x = state.features())."""
         self._roll_day(state, event.event_time_ms, x)
         first_seen = bool(flags & FIRST_SEEN_SENSITIVE)
-        plan = self._plans.get(event.action_class)
-        if plan is None:  # the checks an action class can fire, in order (BaselineCheck.applies)
-            plan = self._plans[event.action_class] = tuple(
-                c for c in self.checks if not c.classes or event.action_class in c.classes
-            )
+        # the checks that apply depend only on the action class and whether it is a data read
+        key = (event.action_class, is_data_read(event.source, event.action, event.error_code))
+        plan = self._plans.get(key)
+        if plan is None:  # (in order; BaselineCheck.applies asked once per kind of call)
+            plan = self._plans[key] = tuple(c for c in self.checks if c.applies(event))
         found = [
             f
             for c in plan
-            if (not c.data_reads_only or is_data_read(event.source, event.action, event.error_code))
-            and (first_seen or not c.first_seen_only)
+            if (first_seen or not c.first_seen_only)
             and (f := self._check(c, state, x, event)) is not None
         ]
         if state.established and flags & FIRST_SEEN_PROD_DESTRUCTIVE:
