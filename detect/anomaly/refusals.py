@@ -146,9 +146,10 @@ class Refusals:
             return None
         at = event.event_time_ms
         session = self._session(event.principal, at)
-        # how the credentials themselves began: a workload's temporary key (session_of), else
-        # the session (an agent's run)
-        key = session_of(event, record) if state.actor_kind == "service" else event.principal
+        # how the credentials themselves began: the temporary key AWS issued (session_of), else
+        # the session -- an agent's role assumed under one fixed session name ("GitHubActions")
+        # is one session ARN for its whole life, its runs told apart by their keys alone
+        key = session_of(event, record)
         start = self._session(key, at) if key != event.principal else session
         if at - start.first_ms <= SESSION_START_MS:
             start.calls += 1
@@ -250,11 +251,13 @@ class Refusals:
 
 
 def session_of(event: AuditEvent, record: Mapping[str, Any]) -> str:
-    """A workload's session: its temporary credentials (the access key AWS issued when the
-    service assumed its role), not its session ARN -- Lambda names every session of a function
-    after the function, so the ARN stays one "session" for the role's whole life (fresh seed
-    1022: a Lambda role's new credentials, used from outside, refused eight different listings
-    in their first seconds, then read three buckets' exports; nothing paged)."""
+    """A session: its temporary credentials (the access key AWS issued when the role was
+    assumed), not its session ARN -- Lambda names every session of a function after the
+    function, and a GitHub Actions role is assumed as `GitHubActions` on every job, so the ARN
+    stays one "session" for the role's whole life (fresh seed 1022: a Lambda role's new
+    credentials, used from outside, refused eight different listings in their first seconds,
+    then read three buckets' exports; 1208: a CI agent's stolen job credentials refused twenty
+    of their first twenty-three calls; nothing paged)."""
     key = lookup(record, "userIdentity", "accessKeyId")
     if isinstance(key, str) and key.startswith("ASIA"):
         return f"{event.principal}#{key}"

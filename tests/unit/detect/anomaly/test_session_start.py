@@ -305,3 +305,43 @@ def test_a_refused_start_that_paged_makes_the_next_days_probe_the_intruder_back(
     )
     later = engine.process([e for e in events if e.event_time_ms >= again[0].event_time_ms])
     assert [a.rule for kind, a in later.changes if kind == "alert.opened"] == []
+
+
+CI_AGENT = {"role": "gha-pricing-ci-agent", "session": "GitHubActions", "userAgent": "Boto3/1.32.2"}
+
+
+def keyed_run(
+    day: int, run: int, key: str, *, refused: tuple[str, ...], ok: int, ip: str
+) -> list[AuditEvent]:
+    """One GitHub Actions job of an agent role assumed as `GitHubActions` every time: the same
+    session ARN for every job, its own temporary key (`key`)."""
+    normalizer = Normalizer()
+    start = BASE_TIME + timedelta(days=day, hours=run)
+    calls = [(action, "AccessDenied") for action in refused] + [("DescribeStacks", "")] * ok
+    events = []
+    for i, (action, error) in enumerate(calls):
+        record = make_record(
+            eventName=action,
+            errorCode=error or None,
+            sourceIPAddress=ip,
+            at=start + timedelta(seconds=2 * i),
+            **CI_AGENT,
+        )
+        record["userIdentity"]["accessKeyId"] = key
+        events.append(normalizer.normalize(record))
+    return events
+
+
+def test_an_agent_role_with_one_session_name_has_its_runs_told_apart_by_their_keys() -> None:
+    """Fresh seed 1208: a CI agent's role is assumed as `GitHubActions` on every job, so its
+    session ARN never changes; its stolen job credentials were refused twenty of their first
+    twenty-three calls and nothing paged -- the "session" had started days before."""
+    usual = [
+        e
+        for d in range(4)
+        for r in range(3)
+        for e in keyed_run(d, r, f"ASIAJOB{d}{r:013d}", refused=LISTINGS[:1], ok=30, ip="3.81.95.7")
+    ]
+    assert usual[0].actor_kind == "agent"
+    stolen = keyed_run(4, 5, "ASIAIWZRA6OWAIYLJZHI", refused=LISTINGS, ok=2, ip="54.200.115.148")
+    assert opened([*usual, *stolen]) == ["baseline:refused_session_start"]
