@@ -26,7 +26,7 @@ from detect.context.twins import (
     twin_policies,
 )
 from detect.features import PrincipalState
-from detect.findings import FOREST_RULE, TIERS, Finding, evolve
+from detect.findings import FOREST_RULE, TIERS, VOLUME_RULES, Finding, evolve
 from detect.rules.record import field, record_of
 from ingest.events import AuditEvent
 
@@ -573,7 +573,8 @@ def _scratch_burst(case: Case) -> str | None:
 
 def _immature(case: Case) -> str | None:
     """A fresh install, a new role, a new hire: without MATURE_DAYS of its own history a
-    principal's "unusual" means nothing yet, so anomaly findings only note -- unless the
+    principal's "unusual" means nothing yet, so anomaly findings only note (volume with not
+    one day learned is no sign at all: it only joins an open alert) -- unless the
     detector marked them catastrophic (no history excuses them), or the principal did more
     than any of its mature peers ever does (detect.context.peers: a new CI role of a family of
     them, one person of a permission set; baseline.PEERS), where their history speaks for its."""
@@ -583,7 +584,13 @@ def _immature(case: Case) -> str | None:
     if finding.explanation.get("catastrophic"):
         return None
     peers = finding.explanation.get(PEERS)
-    return None if isinstance(peers, dict) and peers.get("beyond") else "note"
+    if isinstance(peers, dict) and peers.get("beyond"):
+        return None
+    if finding.rule in VOLUME_RULES and not case.state.learned_days:
+        return "trace"  # more than a usual it has not one day of: no sign, even beside another
+        # (fresh seed 1216: an IAM user's first sign-in without MFA on the day Leash was
+        # installed, held, paged when a quarter-hour of his usual work read 16 secrets)
+    return "note"
 
 
 def _context_only(case: Case) -> str | None:

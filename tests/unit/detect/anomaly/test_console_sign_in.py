@@ -340,6 +340,17 @@ def test_a_waiting_sign_in_from_a_new_network_pages_when_its_session_reads_secre
     assert opened([*first, trip, *secret_reads("aiko", at, OFFICE, 10)]) == []
 
 
+def test_on_the_installs_first_day_a_sign_in_waits_through_a_busy_quarter_hour() -> None:
+    """Fresh seed 1216: an IAM user's first sign-in without MFA on the day Leash was installed
+    waited, then paged when his usual work read sixteen secrets in ten minutes -- "more than
+    usual" against no day of his at all. With no day learned, volume only joins an alert; a
+    mature person's stolen password put to use still pages (the test above)."""
+    at = BASE_TIME + timedelta(hours=12)
+    first = sign_in("nils", at, "96.219.190.227")
+    reads = secret_reads("nils", at, "96.219.190.227", 20)
+    assert opened([*watched(0), first, *reads]) == []
+
+
 def test_a_young_persons_mfa_sign_in_from_home_and_secrets_read_there_wait() -> None:
     """Fresh seed 1138: a person on her third day signed in with MFA from home (a network she
     had not used yet) and read five secrets at her usual pace. The secrets wait for a second
