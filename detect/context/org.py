@@ -235,6 +235,7 @@ class OrgMemory:
 
     def __init__(self) -> None:
         self._births: OrderedDict[str, tuple[int, str]] = OrderedDict()  # name -> (ms, key)
+        self._users_made: OrderedDict[str, tuple[int, str]] = OrderedDict()  # IAM user -> latest
         self._destroyed: OrderedDict[str, int] = OrderedDict()  # lasting name -> last delete ms
         self._accounts: OrderedDict[str, int] = OrderedDict()  # account -> first seen ms
         # account -> its own first event (not a mention in someone's trust policy): watched_ms
@@ -334,6 +335,8 @@ class OrgMemory:
             self.learn_accounts(event.raw, event.event_time_ms)
         if _CREATE.match(event.action) and not _AMENDS.search(event.action):
             params = field(record_of(event), "requestParameters")
+            if event.action == "CreateUser":
+                self._remember_user_made(str(field(params, "userName") or ""), event)
             names = _made(event, params)
             if event.action == "CreateChangeSet" and field(params, "changeSetType") == "CREATE":
                 # a change set of type CREATE makes its stack too; one to an existing stack
@@ -606,6 +609,15 @@ class OrgMemory:
         if len(self._runs) > MAX_RUNS:
             self._runs.popitem(last=False)
 
+    def _remember_user_made(self, user: str, event: AuditEvent) -> None:
+        made = self._users_made.pop(user, None)
+        if user and (made is None or made[0] <= event.event_time_ms):
+            made = (event.event_time_ms, event.principal_key)
+        if made is not None:
+            self._users_made[user] = made
+            if len(self._users_made) > MAX_ACCOUNTS:
+                self._users_made.popitem(last=False)
+
     def learn_accounts(self, text: str, at_ms: int) -> None:
         """Remember the account ids a trust, share or role assumption mentions."""
         for account in _ACCOUNT.findall(text):
@@ -626,6 +638,15 @@ class OrgMemory:
         `before_ms` (a backlog read partition by partition may have seen a later creation)."""
         birth = self._births.get(name)
         return birth if birth is not None and birth[0] <= before_ms else None
+
+    def user_born(self, user: str, before_ms: int) -> tuple[int, str] | None:
+        """(creation time, creator key) of IAM user `user`'s latest creation before
+        `before_ms`: a user created again (deleted in between; the name an attacker's backdoor
+        used before) is a new user, whatever lasting resource once had its name (born)."""
+        made = self._users_made.get(user)
+        if made is not None and made[0] <= before_ms:
+            return made
+        return self.born(user, before_ms)
 
     def lasting(self, event: AuditEvent) -> list[str]:
         """The resources of `event` that are lasting: not named as temporary (the whole ARN or

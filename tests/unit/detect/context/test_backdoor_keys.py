@@ -73,3 +73,20 @@ def test_an_administrators_service_user_or_a_user_made_days_ago_waits() -> None:
     made_before = BASE_TIME + DAY + timedelta(hours=3)
     old_user = backdoor(AUDITOR, made_before, at)
     assert opened([*workdays(AUDITOR, permissions=False), *old_user]) == []
+
+
+def test_a_user_made_again_is_a_new_user() -> None:
+    """Fresh seed 1216: a backdoor user paged and was dealt with; the next day a developer's
+    stolen session created a user of the same name and its key within a minute, and waited --
+    the name's first creation, a day before, made the user look a day old. CreateUser succeeding
+    says no such user existed: its latest creation is its birth."""
+    first = BASE_TIME + DAY + timedelta(hours=3)
+    removed = iam("DeleteUser", {"userName": "aws-support-sync"}, first + timedelta(hours=2), ADMIN)
+    at = BASE_TIME + 4 * DAY + timedelta(hours=3)
+    events = [
+        *workdays(AUDITOR, permissions=False),
+        iam("CreateUser", {"userName": "aws-support-sync"}, first, ADMIN),
+        removed,
+        *backdoor(AUDITOR, at, at + DAY / 1440),
+    ]
+    assert "redflag:access_key_for_other_user" in opened(events)
