@@ -29,6 +29,12 @@ class DetectSettings(BaseSettings):
     stale_after_s: float = Field(default=3 * 86_400.0, gt=0)  # model age that counts as stale
     explain_top: int = Field(default=5, ge=1)
     poll_max_records: int = Field(default=2000, ge=1)
+    # on Kafka, a partition this detector takes over (a rebalance as detectors join or leave,
+    # a restart) first replays up to this many messages before the group's commit, those
+    # published within warm_s, through the engine without paging: the windows, held findings
+    # and open incidents its former owner had (ingest.bus.Bus.subscriber); 0 = start cold
+    warm_messages: int = Field(default=20_000, ge=0)
+    warm_s: float = Field(default=3600.0, ge=0)  # 0 = no age limit
     auto_retrain: bool = True
     # fit the model in a child process: the API and the gate share this process, and a fit holds
     # the GIL for seconds (bench/retrain_stall.py); off only where no child process may start

@@ -166,6 +166,8 @@ class ChildDetector:
             self._apply(control)
         events = self._decode(batch.values)
         self._sync_statuses()
+        if batch.replayed:  # what a former owner of the partition processed: state, not pages
+            self.engine.process(self._decode(batch.replayed))
         output = self.engine.process(events)
         kinds = {event.principal_key: event.actor_kind for event in events}
         scores = {key: s for key in kinds if (s := self.engine.scores.get(key)) is not None}

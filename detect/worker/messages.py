@@ -78,10 +78,12 @@ Control = SetStatus | Observe | Suppress | Unsuppress | FalsePositive | LoadMode
 
 @dataclass(frozen=True)
 class Batch:
-    """Controls to apply in order, then bus record values to detect on (either may be empty)."""
+    """Controls to apply in order, then bus record values to detect on (either may be empty);
+    `replayed` values go through the engine first, for its state only (Record.replay)."""
 
     values: list[bytes]
     controls: list[Control] = field(default_factory=list)
+    replayed: list[bytes] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

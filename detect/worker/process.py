@@ -140,7 +140,10 @@ class DetectorProcess(ThreadWorker):
         self._suppressions = suppressions
         self._before_start = before_start
         self._subscriber = runtime.bus.subscriber(
-            [runtime.settings.kafka.topic], runtime.settings.kafka.detect_group_id
+            [runtime.settings.kafka.topic],
+            runtime.settings.kafka.detect_group_id,
+            warm_messages=self.settings.warm_messages,
+            warm_s=self.settings.warm_s,
         )
         self._context = multiprocessing.get_context("spawn")
         self._controls: list[Control] = []
@@ -223,8 +226,11 @@ class DetectorProcess(ThreadWorker):
                 continue
             offsets: dict[TopicPartition, int] = {}
             for record in records:
-                offsets[(record.topic, record.partition)] = record.offset + 1
-            result = self._call(Batch([r.value for r in records], controls))
+                if not record.replay:  # (a replay's offset is the group's already)
+                    offsets[(record.topic, record.partition)] = record.offset + 1
+            values = [r.value for r in records if not r.replay]
+            replayed = [r.value for r in records if r.replay]
+            result = self._call(Batch(values, controls, replayed))
             if result is None:
                 return  # stopping or given up: the batch's offsets stay uncommitted: replayed
             self._mirror(result)

@@ -22,7 +22,7 @@ from detect.worker.build import build_engine
 from detect.worker.retrain import Retrainer
 from detect.worker.saving import save_alerts
 from ingest.bus import Record, TopicPartition
-from ingest.events import RecordError, decode_event, event_time_iso
+from ingest.events import AuditEvent, RecordError, decode_event, event_time_iso
 from ingest.runtime import Runtime
 from ingest.worker import ThreadWorker
 
@@ -69,7 +69,10 @@ class DetectionWorker(ThreadWorker):
         self.listeners: list[AlertListener] = listeners if listeners is not None else []
         self._lock = threading.Lock()
         self._subscriber = runtime.bus.subscriber(
-            [runtime.settings.kafka.topic], runtime.settings.kafka.detect_group_id
+            [runtime.settings.kafka.topic],
+            runtime.settings.kafka.detect_group_id,
+            warm_messages=self.settings.warm_messages,
+            warm_s=self.settings.warm_s,
         )
         self.retrainer = Retrainer(runtime, self.settings, self._use_model)
         # a model file exists but could not be used (e.g. older features): retrain at once
@@ -102,11 +105,13 @@ class DetectionWorker(ThreadWorker):
 
     def _handle(self, records: list[Record]) -> None:
         offsets: dict[TopicPartition, int] = {}
-        events = []
+        events: list[AuditEvent] = []
+        replayed: list[AuditEvent] = []
         for record in records:
-            offsets[(record.topic, record.partition)] = record.offset + 1
+            if not record.replay:  # (a replay's offset is the group's already: never again)
+                offsets[(record.topic, record.partition)] = record.offset + 1
             try:
-                events.append(decode_event(record.value))
+                (replayed if record.replay else events).append(decode_event(record.value))
             except RecordError as exc:
                 self.undecodable += 1
                 logger.warning(
@@ -118,12 +123,15 @@ class DetectionWorker(ThreadWorker):
                 )
         self._sync_statuses()
         with self._lock:
+            if replayed:  # what a former owner of the partition processed: state, not pages
+                self.engine.process(replayed)
             output = self.engine.process(events)
         if not self._store_alerts([alert for _, alert in output.changes]):
             return  # stopping with unsaved alerts: leave the offsets uncommitted so they replay
         for event_type, alert in output.changes:
             notify_listeners(self.listeners, event_type, alert)
-        self._subscriber.commit(offsets)
+        if offsets:
+            self._subscriber.commit(offsets)
 
     def _store_alerts(self, alerts: list[Any]) -> bool:
         return save_alerts(

@@ -18,7 +18,12 @@ class BusUnavailable(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One message as a subscriber sees it."""
+    """One message as a subscriber sees it.
+
+    `replay` marks a record the group had already processed, handed to a member that took its
+    partition over so it can rebuild what the records before the group's commit left in memory
+    (Bus.subscriber's `warm_messages`): it is not processed again for its effects, and its
+    offset is never committed."""
 
     topic: str
     partition: int
@@ -26,6 +31,7 @@ class Record:
     key: bytes | None
     value: bytes
     timestamp_ms: int
+    replay: bool = False
 
 
 class Publisher(Protocol):
@@ -66,7 +72,19 @@ class Bus(Protocol):
 
     def publisher(self) -> Publisher: ...
 
-    def subscriber(self, topics: Sequence[str], group_id: str) -> Subscriber: ...
+    def subscriber(
+        self,
+        topics: Sequence[str],
+        group_id: str,
+        *,
+        warm_messages: int = 0,
+        warm_s: float = 0.0,
+    ) -> Subscriber:
+        """A member of `group_id`. With `warm_messages`, a partition this member is given
+        starts up to that many messages before the group's commit, those published within
+        `warm_s` seconds handed out first as `Record.replay` (Kafka only: the embedded bus
+        keeps no record every group has processed)."""
+        ...
 
     def ensure_topics(self, topics: Sequence[str]) -> None: ...
 

@@ -328,7 +328,14 @@ class EmbeddedBroker:
     def publisher(self) -> EmbeddedPublisher:
         return EmbeddedPublisher(self)
 
-    def subscriber(self, topics: Sequence[str], group_id: str) -> EmbeddedSubscriber:
+    def subscriber(
+        self,
+        topics: Sequence[str],
+        group_id: str,
+        *,
+        warm_messages: int = 0,  # noqa: ARG002 - nothing to warm from: processed records go
+        warm_s: float = 0.0,  # noqa: ARG002 - (trimmed once every group has committed them)
+    ) -> EmbeddedSubscriber:
         sub = EmbeddedSubscriber(self, list(topics), group_id)
         self._join(sub)
         return sub

@@ -57,8 +57,22 @@ class KafkaBus:
         self._closables.append(publisher)
         return publisher
 
-    def subscriber(self, topics: Sequence[str], group_id: str) -> KafkaSubscriber:
-        subscriber = KafkaSubscriber(self.config, self.admin, list(topics), group_id)
+    def subscriber(
+        self,
+        topics: Sequence[str],
+        group_id: str,
+        *,
+        warm_messages: int = 0,
+        warm_s: float = 0.0,
+    ) -> KafkaSubscriber:
+        subscriber = KafkaSubscriber(
+            self.config,
+            self.admin,
+            list(topics),
+            group_id,
+            warm_messages=warm_messages,
+            warm_s=warm_s,
+        )
         self._closables.append(subscriber)
         return subscriber
 

@@ -59,10 +59,23 @@ class KafkaSubscriber:
     """
 
     def __init__(
-        self, config: KafkaConfig, admin: AdminCall, topics: Sequence[str], group_id: str
+        self,
+        config: KafkaConfig,
+        admin: AdminCall,
+        topics: Sequence[str],
+        group_id: str,
+        *,
+        warm_messages: int = 0,
+        warm_s: float = 0.0,
     ) -> None:
         self.topics = list(topics)
         self.group_id = group_id
+        self._warm_messages = warm_messages
+        self._warm_ms = int(warm_s * 1000)
+        self._owned: set[KafkaTP] = set()  # the assignment as of the last real poll
+        # partition -> the group's commit when this member took it over: messages before it
+        # were processed by a former owner and are handed out as replays (see _warm)
+        self._warm_until: dict[KafkaTP, int] = {}
         self._config = config
         self._admin = admin
         self._lock = threading.Lock()
@@ -126,10 +139,49 @@ class KafkaSubscriber:
             logger.warning("kafka poll failed: %s", exc)
             batch = {}
         self._forget_lost()
+        rewound = self._warm()
+        now_ms = int(time.time() * 1000)
         for tp, messages in batch.items():
+            if tp in rewound:
+                continue  # (fetched from the group's commit: read again after the replays)
+            until = self._warm_until.get(tp)
             for message in messages:
-                self._buffer.append(_records(tp.topic, tp.partition, message))
+                replay = until is not None and message.offset < until
+                if replay and self._warm_ms and message.timestamp < now_ms - self._warm_ms:
+                    continue  # older than the warm-up wants: nothing left of it in a window
+                self._buffer.append(_records(tp.topic, tp.partition, message, replay=replay))
+            if until is not None and messages and messages[-1].offset >= until - 1:
+                del self._warm_until[tp]  # (the replays end where the group's commit is)
         self._after_poll()
+
+    def _warm(self) -> set[KafkaTP]:
+        """Partitions assigned since the last poll start `warm_messages` before the group's
+        commit: a member that takes a partition over (a rebalance, a restart) first replays
+        what its former owner processed lately, so a burst that straddles the hand-over is
+        counted whole and an incident the former owner opened goes on as the same alert.
+        Returns the partitions rewound (their records of this poll are dropped)."""
+        assigned = set(self._consumer.assignment())
+        new, self._owned = assigned - self._owned, assigned
+        for tp in [tp for tp in self._warm_until if tp not in assigned]:
+            del self._warm_until[tp]
+        if not new or self._warm_messages <= 0:
+            return set()
+        rewound = set()
+        for tp, commit in self._membership.committed(new).items():
+            if commit <= 0:
+                continue  # nothing processed yet: nothing to replay
+            self._consumer.seek(tp, max(commit - self._warm_messages, 0))
+            self._warm_until[tp] = commit
+            rewound.add(tp)
+        if rewound:
+            logger.info(
+                "kafka group %s: replaying up to %d message(s) before the commit of %d "
+                "partition(s) taken over",
+                self.group_id,
+                self._warm_messages,
+                len(rewound),
+            )
+        return rewound
 
     def _keep_alive(self, timeout_s: float) -> None:
         """Poll with every partition paused: group membership stays, no record is consumed."""
@@ -266,7 +318,7 @@ class KafkaSubscriber:
                 logger.warning("kafka consumer close: %s", exc)
 
 
-def _records(topic: str, partition: int, message: Any) -> list[Record]:
+def _records(topic: str, partition: int, message: Any, *, replay: bool = False) -> list[Record]:
     values = unpack(message.value)
     last = len(values) - 1
     return [
@@ -277,6 +329,7 @@ def _records(topic: str, partition: int, message: Any) -> list[Record]:
             message.key,
             value,
             message.timestamp,
+            replay,
         )
         for i, value in enumerate(values)
     ]

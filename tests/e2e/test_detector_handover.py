@@ -1,0 +1,155 @@
+"""Kafka-only: a detector that takes a partition over goes on where its former owner stopped.
+
+Detectors in one consumer group split the partitions (scale-out: `leash detect` twice), and a
+partition changes hands whenever one joins, leaves or restarts. The engine's windows, held
+findings and open incidents live in the owner's memory, so the new owner warms up first: it
+replays the partition's latest messages before the group's commit through the engine without
+paging (LEASH_DETECT__WARM_MESSAGES). Measured here over a real Kafka-protocol broker (Tansu):
+a workload session refused credential reads across the hand-over (6 before, 6 after; 10 in its
+first 5 minutes page) is caught once -- cold, it is missed -- and an incident the former owner
+paged grows as the same alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from detect.alerts.alert import Alert, AlertStore
+from detect.services import build_services, start_detection
+from detect.settings import DetectSettings
+from detect.worker import DetectionWorker
+from detect.worker.process import DetectorProcess
+from ingest.events import AuditEvent, encode_event
+from ingest.runtime import Runtime, open_runtime
+from tests.conftest import make_settings
+from tests.contract.kafka_broker import TansuBroker, group_offsets
+from tests.e2e.kafka_helpers import read_topic, tansu_broker
+from tests.factories import BASE_TIME, make_event
+from tests.wait import wait_until
+
+__all__ = ["tansu_broker"]  # the fixture, used by name below
+
+pytestmark = pytest.mark.kafka
+
+ROLE = {"role": "reporting-task", "session": "aws-go-sdk-1722375070115152000"}
+AGENT = {"role": "deploy-agent", "session": "agent-run-7f3a", "userAgent": "claude-code/1.0"}
+WAIT_S = 30.0  # hang guard: a group join on Tansu takes a few seconds
+
+
+@pytest.fixture
+def runtime(tansu_broker: TansuBroker, tmp_path: Path) -> Iterator[Runtime]:
+    settings = make_settings(tmp_path).model_copy(
+        update={
+            "bus_url": tansu_broker.url,
+            "kafka": make_settings(tmp_path).kafka.model_copy(
+                update={
+                    "partitions": 3,
+                    "session_timeout_ms": 2000,
+                    "heartbeat_interval_ms": 200,
+                    "max_poll_interval_ms": 10000,
+                    "request_timeout_ms": 5000,
+                }
+            ),
+        }
+    )
+    with open_runtime(settings) as opened:
+        opened.bus.ensure_topics([settings.kafka.topic])
+        yield opened
+
+
+def refused_reads(first: int, count: int) -> list[AuditEvent]:
+    return [
+        make_event(
+            eventName="GetPasswordData",
+            eventSource="ec2.amazonaws.com",
+            errorCode="Client.UnauthorizedOperation",
+            requestParameters={"instanceId": "i-0a1b2c3d4e5f"},
+            at=BASE_TIME + timedelta(seconds=10 * i),
+            **ROLE,
+        )
+        for i in range(first, first + count)
+    ]
+
+
+def logging_off(action: str, minute: int) -> list[AuditEvent]:
+    return [
+        make_event(
+            eventName=action,
+            eventSource="cloudtrail.amazonaws.com",
+            requestParameters={"name": "org-trail"},
+            readOnly=False,
+            at=BASE_TIME + timedelta(minutes=minute),
+            **AGENT,
+        )
+    ]
+
+
+def handed_over(
+    runtime: Runtime,
+    broker: TansuBroker,
+    before: list[AuditEvent],
+    after: list[AuditEvent],
+    warm_messages: int,
+    *,
+    child: bool = False,
+) -> list[Alert]:
+    """`before` detected by one detector, which then leaves the group; `after` by the one that
+    takes the partitions over (`child`: detectors whose engine runs in a child process, as
+    `leash detect` runs it). The alerts stored for the events' principal."""
+    topic, group = runtime.settings.kafka.topic, runtime.settings.kafka.detect_group_id
+
+    def publish(events: list[AuditEvent]) -> None:
+        future = runtime.bus.publisher().publish(
+            topic, [(e.principal_key.encode(), encode_event(e)) for e in events]
+        )
+        future.result(timeout=10)
+
+    def all_committed() -> bool:  # every message of the topic (events travel packed)
+        ends: dict[int, int] = {}
+        for message in read_topic(broker, topic):
+            ends[message.partition] = message.offset + 1
+        return group_offsets(broker, group, topic) == ends
+
+    settings = DetectSettings(_env_file=None, warm_messages=warm_messages)  # type: ignore[call-arg]
+
+    def detector() -> DetectionWorker | DetectorProcess:
+        if not child:
+            return DetectionWorker(runtime, settings=settings).start()
+        return start_detection(build_services(runtime), settings=settings, child=True)
+
+    first = detector()
+    publish(before)
+    wait_until(all_committed, timeout_s=WAIT_S, what="the first commit", poll_s=0.5)
+    first.stop()
+    second = detector()
+    try:
+        publish(after)
+        wait_until(all_committed, timeout_s=WAIT_S, what="the second commit", poll_s=0.5)
+        assert second.events_seen == len(after) + (len(before) if warm_messages else 0)
+    finally:
+        second.stop()
+    return list(AlertStore(runtime.store).list(principal=before[0].principal_key))
+
+
+@pytest.mark.parametrize(("warm", "child"), [(True, False), (False, False), (True, True)])
+def test_refusals_straddling_a_hand_over_page_once_when_warmed_and_are_missed_cold(
+    runtime: Runtime, tansu_broker: TansuBroker, warm: bool, child: bool
+) -> None:
+    before, after = refused_reads(0, 6), refused_reads(6, 6)
+    alerts = handed_over(runtime, tansu_broker, before, after, 1000 if warm else 0, child=child)
+    assert [a.rule for a in alerts] == (["baseline:denied_session_start"] if warm else [])
+
+
+def test_an_incident_paged_before_a_hand_over_grows_as_the_same_alert(
+    runtime: Runtime, tansu_broker: TansuBroker
+) -> None:
+    """The new owner holds the former owner's open incident twice over: replayed, and adopted
+    from the store at start (detect.worker.build) -- one alert, both calls in it."""
+    before, after = logging_off("StopLogging", 0), logging_off("DeleteTrail", 3)
+    alerts = handed_over(runtime, tansu_broker, before, after, 1000)
+    assert len(alerts) == 1 and alerts[0].event_count == 2
+    assert set(alerts[0].event_ids) == {before[0].event_id, after[0].event_id}
