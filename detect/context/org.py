@@ -335,7 +335,7 @@ class OrgMemory:
             self.learn_accounts(event.raw, event.event_time_ms)
         if _CREATE.match(event.action) and not _AMENDS.search(event.action):
             params = field(record_of(event), "requestParameters")
-            if event.action == "CreateUser":
+            if event.action == "CreateUser" and event.source == "iam.amazonaws.com":
                 self._remember_user_made(str(field(params, "userName") or ""), event)
             names = _made(event, params)
             if event.action == "CreateChangeSet" and field(params, "changeSetType") == "CREATE":
@@ -610,11 +610,12 @@ class OrgMemory:
             self._runs.popitem(last=False)
 
     def _remember_user_made(self, user: str, event: AuditEvent) -> None:
-        made = self._users_made.pop(user, None)
+        key = f"{event.account}/{user}"
+        made = self._users_made.pop(key, None)
         if user and (made is None or made[0] <= event.event_time_ms):
             made = (event.event_time_ms, event.principal_key)
         if made is not None:
-            self._users_made[user] = made
+            self._users_made[key] = made
             if len(self._users_made) > MAX_ACCOUNTS:
                 self._users_made.popitem(last=False)
 
@@ -639,11 +640,11 @@ class OrgMemory:
         birth = self._births.get(name)
         return birth if birth is not None and birth[0] <= before_ms else None
 
-    def user_born(self, user: str, before_ms: int) -> tuple[int, str] | None:
+    def user_born(self, account: str, user: str, before_ms: int) -> tuple[int, str] | None:
         """(creation time, creator key) of IAM user `user`'s latest creation before
         `before_ms`: a user created again (deleted in between; the name an attacker's backdoor
         used before) is a new user, whatever lasting resource once had its name (born)."""
-        made = self._users_made.get(user)
+        made = self._users_made.get(f"{account}/{user}")
         if made is not None and made[0] <= before_ms:
             return made
         return self.born(user, before_ms)

@@ -306,7 +306,7 @@ class Triage:
         ):
             params = field(record_of(case.event), "requestParameters")
             birth = self.org.user_born(
-                str(field(params, "userName") or ""), case.event.event_time_ms
+                case.event.account, str(field(params, "userName") or ""), case.event.event_time_ms
             )
             if birth is not None and case.event.event_time_ms - birth[0] < NEW_USER_MS:
                 return None
@@ -399,7 +399,7 @@ class Triage:
             event.account, user, event.event_time_ms
         ):
             return False  # a new hire already at work: onboarding (the new-user twin's call)
-        birth = self.org.user_born(user, event.event_time_ms)
+        birth = self.org.user_born(event.account, user, event.event_time_ms)
         return birth is not None and event.event_time_ms - birth[0] < BACKDOOR_KEYS_MS
 
     def _colleague_credentials(self, case: Case) -> bool:
@@ -415,7 +415,9 @@ class Triage:
         at = case.event.event_time_ms
         if not isinstance(user, str) or not self.org.active_person(case.event.account, user, at):
             return False
-        birth = self.org.user_born(user, at)  # a new hire's first days: keys for the CLI are set-up
+        birth = self.org.user_born(
+            case.event.account, user, at
+        )  # a new hire's first days: keys for the CLI are set-up
         return birth is None or at - birth[0] >= NEW_USER_MS
 
     def _grants_stranger(self, case: Case) -> bool:

@@ -442,7 +442,7 @@ def _new_user(org: OrgMemory, case: Case) -> bool:
             # networks daily, then without MFA from abroad, reading secrets)
             return False
         user = event.principal.rpartition("/")[2]
-    birth = org.user_born(user, event.event_time_ms) if user else None
+    birth = org.user_born(event.account, user, event.event_time_ms) if user else None
     if birth is None or event.event_time_ms - birth[0] > NEW_USER_MS:
         return False
     if org.privileged_member(user, event.event_time_ms) or (

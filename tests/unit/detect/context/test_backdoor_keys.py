@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from detect.context.org import OrgMemory
+from detect.context.triage import Triage
 from detect.engine import DetectionEngine
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
-from tests.factories import BASE_TIME, make_event
+from tests.factories import BASE_TIME, make_event, mature_state, user_event
 
 AUDITOR = {"role": "AWSReservedSSO_SecurityAudit_21dd7f25", "session": "mateo@example.com"}
 ADMIN = {"role": "AWSReservedSSO_Admin_9c1e4f2a", "session": "alice@example.com"}
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
 
 
 def iam(action: str, params: dict[str, object], at: datetime, who: dict[str, str]) -> AuditEvent:
@@ -90,3 +93,43 @@ def test_a_user_made_again_is_a_new_user() -> None:
         *backdoor(AUDITOR, at, at + DAY / 1440),
     ]
     assert "redflag:access_key_for_other_user" in opened(events)
+
+
+def _keys_for_a_colleague_after(namesake: AuditEvent) -> str:
+    """The tier of keys made for fhaddad, who works here, an hour after `namesake` (another
+    user called fhaddad was made): colleague credentials page unless she is a new hire."""
+    org = OrgMemory()
+    made = iam("CreateUser", {"userName": "fhaddad"}, BASE_TIME, ADMIN)
+    org.observe(made)
+    org.observe(user_event("fhaddad", "DescribeInstances", {}, 0))
+    org.observe(namesake)
+    keys = iam("CreateAccessKey", {"userName": "fhaddad"}, BASE_TIME + 10 * DAY + HOUR, AUDITOR)
+    flag = next(
+        f
+        for rule in load_rules()
+        if (f := rule.evaluate(keys)) is not None and f.rule == "redflag:access_key_for_other_user"
+    )
+    return Triage(org=org).assess(flag, keys, mature_state(keys), routine=False).tier
+
+
+def test_a_namesake_in_another_account_or_service_does_not_make_a_colleague_new() -> None:
+    """Review: a user of the same name made in another account, or an SFTP user (Transfer
+    Family's CreateUser names a userName too), made keys for a colleague of ten days look like
+    a new hire's set-up."""
+    elsewhere = make_event(
+        eventSource="iam.amazonaws.com",
+        eventName="CreateUser",
+        requestParameters={"userName": "fhaddad"},
+        account="222222222222",
+        at=BASE_TIME + 10 * DAY,
+        **ADMIN,
+    )
+    sftp = make_event(
+        eventSource="transfer.amazonaws.com",
+        eventName="CreateUser",
+        requestParameters={"serverId": "s-01234567890abcdef", "userName": "fhaddad"},
+        at=BASE_TIME + 10 * DAY,
+        **ADMIN,
+    )
+    assert _keys_for_a_colleague_after(elsewhere) == "page"
+    assert _keys_for_a_colleague_after(sftp) == "page"
