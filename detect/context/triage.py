@@ -218,7 +218,7 @@ class Triage:
             ("a medium red flag", self._medium_rule),
             ("an AWS service acting on its own schedule", _aws_service),
             ("a call a service made on another principal's behalf", _on_behalf),
-            ("a principal whose baseline is still being learned", _immature),
+            ("a principal whose baseline is still being learned", self._immature),
             ("an AI agent refused while it explores", _agent_refused),
             ("a mistyped password", self._failed_sign_in),
             ("volume or novelty alone is not an incident", _context_only),
@@ -327,6 +327,24 @@ class Triage:
             )
             else None
         )
+
+    def _immature(self, case: Case) -> str | None:
+        """_immature -- and on the install's first days (OrgMemory.young_account) volume
+        against a principal with not one day learned is no sign at all, even beside another: it
+        only joins an open alert (fresh seed 1216: an IAM user's first sign-in without MFA on
+        the day Leash was installed, held, paged when a quarter-hour of his usual work read 16
+        secrets against a usual of nothing). In an account Leash has watched for longer, a
+        principal with no day of its own is new to the account (a backdoor user, one back after
+        months away), and its volume still corroborates (review)."""
+        tier = _immature(case)
+        if (
+            tier == "note"
+            and case.finding.rule in VOLUME_RULES
+            and not case.state.learned_days
+            and self.org.young_account(case.event.account, case.event.event_time_ms)
+        ):
+            return "trace"
+        return tier
 
     def _medium_rule(self, case: Case) -> str | None:
         """A medium red flag (keys for another user, a console sign-in without MFA, an ACL open
@@ -577,8 +595,7 @@ def _scratch_burst(case: Case) -> str | None:
 
 def _immature(case: Case) -> str | None:
     """A fresh install, a new role, a new hire: without MATURE_DAYS of its own history a
-    principal's "unusual" means nothing yet, so anomaly findings only note (volume with not
-    one day learned is no sign at all: it only joins an open alert) -- unless the
+    principal's "unusual" means nothing yet, so anomaly findings only note -- unless the
     detector marked them catastrophic (no history excuses them), or the principal did more
     than any of its mature peers ever does (detect.context.peers: a new CI role of a family of
     them, one person of a permission set; baseline.PEERS), where their history speaks for its."""
@@ -588,13 +605,7 @@ def _immature(case: Case) -> str | None:
     if finding.explanation.get("catastrophic"):
         return None
     peers = finding.explanation.get(PEERS)
-    if isinstance(peers, dict) and peers.get("beyond"):
-        return None
-    if finding.rule in VOLUME_RULES and not case.state.learned_days:
-        return "trace"  # more than a usual it has not one day of: no sign, even beside another
-        # (fresh seed 1216: an IAM user's first sign-in without MFA on the day Leash was
-        # installed, held, paged when a quarter-hour of his usual work read 16 secrets)
-    return "note"
+    return None if isinstance(peers, dict) and peers.get("beyond") else "note"
 
 
 def _context_only(case: Case) -> str | None:

@@ -351,6 +351,17 @@ def test_on_the_installs_first_day_a_sign_in_waits_through_a_busy_quarter_hour()
     assert opened([*watched(0), first, *reads]) == []
 
 
+def test_in_a_watched_account_a_strangers_waiting_sign_in_and_sweep_page() -> None:
+    """Review: in an account Leash has watched for three weeks, where colleagues sign in
+    without MFA (so a stranger's sign-in waits), a user nobody has seen act -- a backdoor, or
+    one back after months -- signs in from a new network and reads twenty secrets. Not one day
+    of its own is learned, but this is no install day: the sweep corroborates the sign-in."""
+    at = BASE_TIME + timedelta(days=21, hours=3)
+    first = sign_in("svc-sync", at, "45.9.148.201")
+    reads = secret_reads("svc-sync", at, "45.9.148.201", 20)
+    assert opened([*watched(21), *colleagues(3), first, *reads]) != []
+
+
 def test_a_young_persons_mfa_sign_in_from_home_and_secrets_read_there_wait() -> None:
     """Fresh seed 1138: a person on her third day signed in with MFA from home (a network she
     had not used yet) and read five secrets at her usual pace. The secrets wait for a second
