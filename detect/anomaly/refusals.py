@@ -57,6 +57,9 @@ CREDENTIAL_CALLS = frozenset(
         "GetRoleCredentials",
     }
 )
+# an AI agent's new temporary key on a session ARN that called from the same network this
+# recently is its SDK refreshing the run's credentials, not a new start (review)
+REFRESH_GAP_MS = 15 * 60_000
 MAX_SESSIONS = 50_000  # sessions remembered (oldest forgotten first)
 REFUSED_START_RULE = "baseline:refused_session_start"
 DENIED_START_RULE = "baseline:denied_session_start"
@@ -74,6 +77,8 @@ class Session:  # one run of a role (its session ARN), one user, or a workload's
     calls: int = 0  # calls in its first minutes
     refusals: int = 0  # ... of them refused
     refused: dict[str, str] = field(default_factory=dict)  # refused call -> event id, same
+    last_ms: int = 0  # its latest call
+    last_ip: str = ""  # ... and where it came from
 
 
 class Refusals:
@@ -150,7 +155,22 @@ class Refusals:
         # the session -- an agent's role assumed under one fixed session name ("GitHubActions")
         # is one session ARN for its whole life, its runs told apart by their keys alone
         key = session_of(event, record)
-        start = self._session(key, at) if key != event.principal else session
+        if key == event.principal:
+            start = session
+        else:
+            fresh = key not in self._sessions
+            start = self._session(key, at)
+            if (
+                fresh
+                and state.actor_kind == "agent"
+                and session.last_ms
+                and at - session.last_ms <= REFRESH_GAP_MS
+                and session.last_ip == event.source_ip
+            ):
+                # the run's credentials refreshed: its start is long past (an agent exploring
+                # at its permission boundary right after a refresh is its run going on)
+                start.first_ms = at - SESSION_START_MS - 1
+        session.last_ms, session.last_ip = max(session.last_ms, at), event.source_ip
         if at - start.first_ms <= SESSION_START_MS:
             start.calls += 1
             start.refusals += denied

@@ -311,12 +311,19 @@ CI_AGENT = {"role": "gha-pricing-ci-agent", "session": "GitHubActions", "userAge
 
 
 def keyed_run(
-    day: int, run: int, key: str, *, refused: tuple[str, ...], ok: int, ip: str
+    day: int,
+    run: int,
+    key: str,
+    *,
+    refused: tuple[str, ...],
+    ok: int,
+    ip: str,
+    after_s: float = 0.0,
 ) -> list[AuditEvent]:
     """One GitHub Actions job of an agent role assumed as `GitHubActions` every time: the same
-    session ARN for every job, its own temporary key (`key`)."""
+    session ARN for every job, its own temporary key (`key`); its calls from `after_s` in."""
     normalizer = Normalizer()
-    start = BASE_TIME + timedelta(days=day, hours=run)
+    start = BASE_TIME + timedelta(days=day, hours=run, seconds=after_s)
     calls = [(action, "AccessDenied") for action in refused] + [("DescribeStacks", "")] * ok
     events = []
     for i, (action, error) in enumerate(calls):
@@ -345,3 +352,26 @@ def test_an_agent_role_with_one_session_name_has_its_runs_told_apart_by_their_ke
     assert usual[0].actor_kind == "agent"
     stolen = keyed_run(4, 5, "ASIAIWZRA6OWAIYLJZHI", refused=LISTINGS, ok=2, ip="54.200.115.148")
     assert opened([*usual, *stolen]) == ["baseline:refused_session_start"]
+
+
+def test_an_agents_credentials_refreshed_mid_run_are_no_new_start() -> None:
+    """Review: an agent's SDK refreshes its run's credentials (a new key, the same session ARN,
+    host and minute); refused nine listings right after, it is its run exploring at its
+    permission boundary, not someone else's session starting -- which, from another network,
+    the test above pages."""
+
+    def run(day: int, *, explore: bool) -> list[AuditEvent]:
+        old = keyed_run(day, 0, f"ASIAOLD{day:013d}", refused=LISTINGS[:1], ok=30, ip="3.81.95.7")
+        refreshed = keyed_run(
+            day,
+            0,
+            f"ASIANEW{day:013d}",
+            refused=LISTINGS if explore else (),
+            ok=40,
+            ip="3.81.95.7",
+            after_s=2 * len(old) + 5,  # its first call 5 s after the old key's last
+        )
+        return [*old, *refreshed]
+
+    usual = [e for d in range(4) for e in run(d, explore=False)]
+    assert opened([*usual, *run(4, explore=True)]) == []
