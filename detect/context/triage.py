@@ -26,7 +26,7 @@ from detect.context.twins import (
     twin_policies,
 )
 from detect.features import PrincipalState
-from detect.findings import FOREST_RULE, TIERS, VOLUME_RULES, Finding, evolve
+from detect.findings import FOREST_RULE, READ_VOLUME_RULES, TIERS, Finding, evolve
 from detect.rules.record import field, record_of
 from ingest.events import AuditEvent
 
@@ -329,17 +329,18 @@ class Triage:
         )
 
     def _immature(self, case: Case) -> str | None:
-        """_immature -- and on the install's first days (OrgMemory.young_account) volume
-        against a principal with not one day learned is no sign at all, even beside another: it
-        only joins an open alert (fresh seed 1216: an IAM user's first sign-in without MFA on
-        the day Leash was installed, held, paged when a quarter-hour of his usual work read 16
-        secrets against a usual of nothing). In an account Leash has watched for longer, a
-        principal with no day of its own is new to the account (a backdoor user, one back after
-        months away), and its volume still corroborates (review)."""
+        """_immature -- and on the install's first days (OrgMemory.young_account) reading more
+        than a principal with not one day learned usually does is no sign at all, even beside
+        another (deleting more still is): it only joins an open alert (fresh seed 1216: an IAM
+        user's first sign-in without MFA on the day Leash was installed, held, paged when a
+        quarter-hour of his usual work read 16 secrets against a usual of nothing). In an
+        account Leash has watched for longer, a principal with no day of its own is new to the
+        account (a backdoor user, one back after months away), and its reads still corroborate
+        (review)."""
         tier = _immature(case)
         if (
             tier == "note"
-            and case.finding.rule in VOLUME_RULES
+            and case.finding.rule in READ_VOLUME_RULES
             and not case.state.learned_days
             and self.org.young_account(case.event.account, case.event.event_time_ms)
         ):
