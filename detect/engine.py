@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import chain
 
@@ -172,6 +172,7 @@ class DetectionEngine:
         self.scores: dict[str, float] = {}
         self.watermark_ms = 0
         self.events_seen = 0
+        self.events_replayed = 0  # (process(..., replay=True))
         if model is not None:
             self._remember_accounts(model)
 
@@ -202,11 +203,17 @@ class DetectionEngine:
     def principal_score(self, key: str) -> float | None:
         return self.scores.get(key)
 
-    def process(self, events: Sequence[AuditEvent]) -> EngineOutput:
+    def process(self, events: Sequence[AuditEvent], *, replay: bool = False) -> EngineOutput:
         """Run every detector over the events (in order) and merge the findings into alerts.
 
         Findings are triaged as their event is processed, before the organisation's memory
         learns from it: a resource this very call creates is not "created recently".
+
+        `replay`: events another detector already processed (a partition taken over: the bus's
+        Record.replay), run for the state they leave -- the caller discards the output, then
+        settles the alerts it names (settle_replay). They are counted apart
+        (`events_replayed`), and an agent's calls waiting for their tool-call report are
+        neither added nor released by them (those findings would be discarded with the output).
         """
         pending: list[Pending] = []
         scoring: dict[str, list[Scored]] = {}
@@ -301,10 +308,13 @@ class DetectionEngine:
                 self.runup.note(state.key, key, event.event_id, event.event_time_ms)
             if forest:
                 scoring.setdefault(state.actor_kind, []).append((idx, state, x, event, excused))
-            if self.baselines is not None:
+            if self.baselines is not None and not replay:
                 self.unreported.observe(event, state)
             self.org.observe(event)
-        self.events_seen += len(events)
+        if replay:
+            self.events_replayed += len(events)
+        else:
+            self.events_seen += len(events)
         self._new_destructive.clear()
         for kind, rows in scoring.items():
             for i, f, st, excused_only in self._score(kind, rows):
@@ -314,7 +324,7 @@ class DetectionEngine:
                 pending.append((i, judged_f, st))
         late = [
             (event, self.triage.assess(f, event, st, routine=False))
-            for event, st, f in self.unreported.due(self.watermark_ms)
+            for event, st, f in (() if replay else self.unreported.due(self.watermark_ms))
         ]
         output = self._merge(events, pending, initiators, late, firsts)
         self._verdicts.clear()  # (keyed by object id: only while this batch's findings live)
@@ -594,6 +604,19 @@ class DetectionEngine:
             self.unvetted.resolve(alert_id)
             for principal in sorted(self._marks.pop(alert_id, ())):
                 self.org.vouch(principal)
+
+    def settle_replay(self, alert_ids: Iterable[str], stored: Mapping[str, str]) -> None:
+        """After a replay: the alerts it opened or grew are a former owner's, with the status
+        the store holds (`stored`: id -> status) -- an analyst may have resolved one since, and
+        the next live finding must then open a new alert, not grow the resolved one (review).
+        One the former owner never stored (the replay, begun cold, judged otherwise) is let go:
+        the next live finding opens it, and pages."""
+        for alert_id in alert_ids:
+            status = stored.get(alert_id)
+            if status is None:
+                self.book.set_status(alert_id, "resolved")  # (let go: no vetting, no vouching)
+            elif status != "open":
+                self.set_status(alert_id, status)
 
     def watched_alert_ids(self) -> list[str]:
         """Alerts whose status matters to detection: the open incidents, and the alerts whose

@@ -34,7 +34,7 @@ class DetectSettings(BaseSettings):
     # published within warm_s, through the engine without paging: the windows, held findings
     # and open incidents its former owner had (ingest.bus.Bus.subscriber); 0 = start cold
     warm_messages: int = Field(default=5_000, ge=0)
-    warm_s: float = Field(default=3600.0, ge=0)  # 0 = no age limit
+    warm_s: float = Field(default=1800.0, ge=0)  # 0 = no age limit
     auto_retrain: bool = True
     # fit the model in a child process: the API and the gate share this process, and a fit holds
     # the GIL for seconds (bench/retrain_stall.py); off only where no child process may start

@@ -42,6 +42,7 @@ from detect.worker.messages import (
     Suppress,
     Unsuppress,
 )
+from detect.worker.saving import settle_replay
 from ingest.allocator import trim_heap
 from ingest.events import AuditEvent, RecordError, decode_event
 from ingest.identity import build_identity_rules
@@ -166,8 +167,8 @@ class ChildDetector:
             self._apply(control)
         events = self._decode(batch.values)
         self._sync_statuses()
-        if batch.replayed:  # what a former owner of the partition processed: state, not pages
-            self.engine.process(self._decode(batch.replayed))
+        # what a former owner of the partition processed: state, not pages
+        settle_replay(self.engine, AlertStore(self._store), self._decode(batch.replayed))
         output = self.engine.process(events)
         kinds = {event.principal_key: event.actor_kind for event in events}
         scores = {key: s for key in kinds if (s := self.engine.scores.get(key)) is not None}

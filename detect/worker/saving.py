@@ -7,11 +7,16 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from detect.alerts.alert import Alert, AlertStore
 from ingest.bus import Subscriber
 
-__all__ = ["save_alerts"]
+if TYPE_CHECKING:
+    from detect.engine import DetectionEngine
+    from ingest.events import AuditEvent
+
+__all__ = ["save_alerts", "settle_replay"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,3 +52,15 @@ def save_alerts(
                     return False
                 subscriber.poll(0, poll_timeout_s)  # keep the group membership alive
             backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+
+def settle_replay(engine: DetectionEngine, store: AlertStore, replayed: list[AuditEvent]) -> None:
+    """Run `replayed` (Record.replay: a former owner's records) through `engine` for its state,
+    then give the alerts the replay opened or grew their stored status (engine.settle_replay):
+    nothing of it is stored, notified or committed."""
+    if not replayed:
+        return
+    changes = engine.process(replayed, replay=True).changes
+    ids = sorted({alert.id for _, alert in changes})
+    stored = {i: found.status for i in ids if (found := store.get(i)) is not None}
+    engine.settle_replay(ids, stored)

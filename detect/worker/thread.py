@@ -20,7 +20,7 @@ from detect.rules.base import Rule
 from detect.settings import DetectSettings
 from detect.worker.build import build_engine
 from detect.worker.retrain import Retrainer
-from detect.worker.saving import save_alerts
+from detect.worker.saving import save_alerts, settle_replay
 from ingest.bus import Record, TopicPartition
 from ingest.events import AuditEvent, RecordError, decode_event, event_time_iso
 from ingest.runtime import Runtime
@@ -123,8 +123,8 @@ class DetectionWorker(ThreadWorker):
                 )
         self._sync_statuses()
         with self._lock:
-            if replayed:  # what a former owner of the partition processed: state, not pages
-                self.engine.process(replayed)
+            # what a former owner of the partition processed: state, not pages
+            settle_replay(self.engine, self.alerts, replayed)
             output = self.engine.process(events)
         if not self._store_alerts([alert for _, alert in output.changes]):
             return  # stopping with unsaved alerts: leave the offsets uncommitted so they replay

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from kafka.errors import KafkaTimeoutError
 
 from ingest.bus import Record
 from ingest.bus.kafka import KafkaBus
@@ -75,3 +76,68 @@ def test_without_warm_up_or_past_its_age_a_member_starts_at_the_commit(
         assert seen(drain(member, 4)) == [(f"v{i}".encode(), False) for i in range(6, 10)]
         assert member.poll(10, POLL_S) == []
         member.close()
+
+
+def owned(member: object) -> set[int]:
+    return {tp.partition for tp in member._consumer.assignment()}  # type: ignore[attr-defined]
+
+
+def test_a_partition_back_from_another_member_replays_nothing_this_member_had(
+    kafka_url: str, topic: str
+) -> None:
+    """Review: A processed everything of two partitions; B joined (taking one) and left without
+    processing any; A got it back and replayed what its own engine already held -- every one of
+    those counted twice. What a member handed out itself is never replayed to it."""
+    bus = KafkaBus(kafka_url, options=fast_kafka_settings(partitions=2))
+    bus.ensure_topics([topic])
+    try:
+        group = f"g-{uuid.uuid4().hex[:8]}"
+        publish_each(bus, topic, [(f"k{i}".encode(), f"v{i}".encode()) for i in range(20)])
+        a = bus.subscriber([topic], group, warm_messages=1000, warm_s=3600)
+        first = drain(a, 20)
+        a.commit(next_offsets(first))
+        b = bus.subscriber([topic], group, warm_messages=1000, warm_s=3600)
+        again = _until(lambda: bool(owned(b)) and len(owned(a)) == 1, [a, b])
+        b.close()
+        again += _until(lambda: len(owned(a)) == 2, [a])
+        again += [r for _ in range(5) for r in a.poll(100, POLL_S)]
+        assert [r.value for r in again if r.replay] == []
+        a.close()
+    finally:
+        bus.close()
+
+
+def test_a_failed_commit_lookup_starts_the_partition_where_the_group_left_it(
+    one_partition: KafkaBus, topic: str
+) -> None:
+    """Review: reading the group's commits can fail while the coordinator moves (as it does in
+    rebalances); the poll raised, killing the detector's thread, and the records it had
+    fetched were never handed out. Now the partition starts cold, with a warning."""
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    processed_six_of_ten(one_partition, topic, group)
+    second = one_partition.subscriber([topic], group, warm_messages=4, warm_s=3600)
+    real = second._membership.committed
+    failures = [KafkaTimeoutError("coordinator moving")]
+
+    def flaky(partitions: object) -> dict[object, int]:
+        if failures:
+            raise failures.pop()
+        return real(partitions)  # type: ignore[arg-type]
+
+    second._membership.committed = flaky  # type: ignore[assignment]
+    assert seen(drain(second, 4)) == [(f"v{i}".encode(), False) for i in range(6, 10)]
+    second.close()
+
+
+def _until(condition: object, members: list[object], timeout_s: float = 40.0) -> list[Record]:
+    """Poll every member (each takes part in the rebalance) until `condition()`; what the
+    first one got meanwhile."""
+    got: list[Record] = []
+    deadline = time.monotonic() + timeout_s
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "the group did not rebalance"
+        for i, member in enumerate(members):
+            records = member.poll(100, 0.05)  # type: ignore[attr-defined]
+            if i == 0:
+                got.extend(records)
+    return got

@@ -76,6 +76,10 @@ class KafkaSubscriber:
         # partition -> the group's commit when this member took it over: messages before it
         # were processed by a former owner and are handed out as replays (see _warm)
         self._warm_until: dict[KafkaTP, int] = {}
+        # partition -> the offset after the last message this member handed out: what its
+        # consumer already holds, never replayed to it again (a partition back after a spell
+        # with another member, or after this member fell out of the group and rejoined)
+        self._handed_to: dict[KafkaTP, int] = {}
         self._config = config
         self._admin = admin
         self._lock = threading.Lock()
@@ -129,6 +133,10 @@ class KafkaSubscriber:
         if not out and self._buffer:  # one pack larger than max_records: split it
             head = self._buffer[0]
             out, self._buffer[0] = head[:max_records], head[max_records:]
+        for record in out:
+            tp = KafkaTP(record.topic, record.partition)
+            if record.offset + 1 > self._handed_to.get(tp, 0):
+                self._handed_to[tp] = record.offset + 1
         return out
 
     def _fetch(self, max_records: int, timeout_s: float) -> None:
@@ -158,7 +166,9 @@ class KafkaSubscriber:
         """Partitions assigned since the last poll start `warm_messages` before the group's
         commit: a member that takes a partition over (a rebalance, a restart) first replays
         what its former owner processed lately, so a burst that straddles the hand-over is
-        counted whole and an incident the former owner opened goes on as the same alert.
+        counted whole and an incident the former owner opened goes on as the same alert --
+        but never what this member handed out itself (a partition back from another member,
+        or kept through a lost membership): its consumer counted those already (review).
         Returns the partitions rewound (their records of this poll are dropped)."""
         assigned = set(self._consumer.assignment())
         new, self._owned = assigned - self._owned, assigned
@@ -166,11 +176,24 @@ class KafkaSubscriber:
             del self._warm_until[tp]
         if not new or self._warm_messages <= 0:
             return set()
+        try:
+            commits = self._membership.committed(new)
+        except KafkaError as exc:  # (a coordinator moving, as it does in rebalances)
+            logger.warning(
+                "kafka group %s: no warm-up for %d partition(s) taken over, their commits "
+                "could not be read (%s); they start where the group left them",
+                self.group_id,
+                len(new),
+                exc,
+            )
+            return set()
         rewound = set()
-        for tp, commit in self._membership.committed(new).items():
-            if commit <= 0:
-                continue  # nothing processed yet: nothing to replay
-            self._consumer.seek(tp, max(commit - self._warm_messages, 0))
+        for tp, commit in commits.items():
+            # what this member handed out of it before is in its consumer's memory already
+            start = max(commit - self._warm_messages, self._handed_to.get(tp, 0), 0)
+            if start >= commit:
+                continue  # nothing processed by another member to replay
+            self._consumer.seek(tp, start)
             self._warm_until[tp] = commit
             rewound.add(tp)
         if rewound:
