@@ -7,6 +7,7 @@ lowered it are recorded in `explanation["triage"]` (shown with the alert when it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 from detect.alerts.alert import severity_rank
@@ -67,6 +68,11 @@ OTHER_USER_CREDENTIALS = frozenset({"redflag:access_key_for_other_user", LOGIN_P
 # people get denied all day (a console page asks for more than their role allows): it joins an
 # incident as evidence but corroborates nothing -- a stranger's sign-in or network does that
 PERSON_NOTED = frozenset({"baseline:denied_burst"})
+# roles and permission sets named for reading only, and what such a role's session may not do
+# (see _read_only_writes)
+_READ_ONLY_ROLE = re.compile(r"(?i)(read-?only|view-?only|security-?audit|auditor)")
+_ASSUMED_ROLE = re.compile(r":assumed-role/([^/]+)/")
+_CHANGES_BEYOND_READING = frozenset({"destructive", "defense_evasion", "privilege"})
 # a coding agent exploring an account runs into refusals on many different calls; stolen
 # credentials probing show it too, with a second sign (a new network, a sweep, a self-grant,
 # a fresh session refused credential reads: baseline:denied_session_start pages alone)
@@ -560,6 +566,8 @@ def _person_first_use_policy(case: Case) -> str | None:
     if finding.rule in ADMIN_GRANTS and (not administers(case) or elevates_own_user(case)):
         return None  # admin granted by a person who never did permission work (not their
         # job), or by anyone to the IAM user they work with every day (not a drill)
+    if _read_only_writes(case):
+        return None  # a read-only role changing things: no first use of a person's work
     held = finding.rule in PERSON_HELD or finding.rule.startswith("baseline:first_seen")
     if held and (finding.kind == "anomaly" or case.state.mature):
         return "hold"
@@ -570,6 +578,20 @@ def _person_first_use_policy(case: Case) -> str | None:
         # (a stranger's red flags page; Sigma rules follow their own level: _lesser_sigma)
         return "hold" if finding.severity != "critical" else None
     return None
+
+
+def _read_only_writes(case: Case) -> bool:
+    """A session of a role or permission set named read-only (ReadOnlyAccess, ViewOnlyAccess,
+    SecurityAudit, an auditors' role) that deleted something, or changed monitoring or
+    permissions, and succeeded: AWS's read-only policies allow none of these, so the role was
+    given more than its name says or the call was not its owner's -- either way no person's
+    first try of their work (fresh seeds 1214, 1226: an audit and a read-only session deleting
+    CloudWatch alarms, held as a person's first use of a sensitive call)."""
+    event = case.event
+    if event.error_code or event.action_class not in _CHANGES_BEYOND_READING:
+        return False
+    role = _ASSUMED_ROLE.search(event.principal)
+    return role is not None and _READ_ONLY_ROLE.search(role.group(1)) is not None
 
 
 def _on_behalf(case: Case) -> str | None:
