@@ -61,6 +61,7 @@ from detect.features.actor import identity_of
 from detect.findings import SEVERITIES, Finding
 from detect.rules.base import Rule
 from detect.rules.catalogue import RuleIndex
+from ingest.catalogue import HARMFUL_CLASSES
 from ingest.events import AuditEvent
 
 __all__ = ["DetectionEngine", "EngineOutput"]
@@ -76,7 +77,7 @@ EXPIRE_AFTER_MS = 6 * 3_600_000  # principal's own event time after an incident'
 NEWCOMER_WATCH_MS = 7 * 86_400_000
 NEWCOMER_MS = 2 * 86_400_000  # ... and one whose identity it first showed this recently
 FORGET_AFTER_MS = 7 * 86_400_000  # newest event time anywhere after which any incident is dropped
-VETTED_CLASSES = frozenset({"destructive", "privilege", "defense_evasion"})  # and GRANT_ACTIONS:
+VETTED_CLASSES = HARMFUL_CLASSES  # and GRANT_ACTIONS:
 # calls whose first use, once it paged, stays unvetted until its alert is resolved
 
 

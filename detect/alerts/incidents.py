@@ -16,6 +16,7 @@ from detect.alerts.alert import (
 )
 from detect.features.actor import actor_of
 from detect.findings import SEVERITIES, Finding
+from ingest.catalogue import HARMFUL_CLASSES
 from ingest.events import AuditEvent
 
 __all__ = ["ATTACH_CLASSES", "EVIDENCE_ONLY", "MAX_OPEN", "AlertBook", "incident_key"]
@@ -32,7 +33,7 @@ SPREE_BREAK_MS = 2 * 3_600_000
 # production keeps the deletes in its evidence, not 1,000 GetObject calls and a count
 READ_ID_ROOM = MAX_ALERT_EVENT_IDS // 2
 ESCALATE_AT_EVENTS = 50  # flagged events after which an alert's severity rises one level
-ATTACH_CLASSES = frozenset({"destructive", "privilege", "defense_evasion"})
+ATTACH_CLASSES = HARMFUL_CLASSES
 _HIGH = severity_rank("high")
 EVIDENCE_ONLY = frozenset({"trace", "note"})  # tiers that join an alert as evidence, without events
 MAX_NAMED = 20  # principals an alert names (the count says how many more)

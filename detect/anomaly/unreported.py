@@ -25,6 +25,7 @@ from detect.features import PrincipalState
 from detect.findings import Finding
 from detect.rules.record import field as lookup
 from detect.rules.record import record_of
+from ingest.catalogue import HARMFUL_CLASSES
 from ingest.catalogue.tools import is_tool_source
 from ingest.causal import call_duration_ms, call_id_of
 from ingest.events import AuditEvent
@@ -32,7 +33,7 @@ from ingest.events import AuditEvent
 __all__ = ["RULE", "UnreportedCalls"]
 
 RULE = "agent:unreported_call"
-HARMFUL = frozenset({"destructive", "privilege", "defense_evasion"})
+HARMFUL = HARMFUL_CLASSES
 REPORTING_MS = 24 * 3_600_000  # a principal counts as reporting this long after its last call
 GRACE_MS = 15 * 60_000  # how far the stream must move past a call before it is judged
 BEFORE_MS = 5_000  # clock skew between the agent's host and AWS

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from detect.alerts.alert import severity_rank
 from detect.anomaly.tally import youth_margin
 from detect.context.case import Case
-from detect.context.org import OrgMemory, delegated
+from detect.context.org import OrgMemory, delegated, role_of
 from detect.context.peers import PEERS
 from detect.context.twins import (
     EXPOSURE_RULES,
@@ -29,6 +29,7 @@ from detect.context.twins import (
 from detect.features import PrincipalState
 from detect.findings import FOREST_RULE, READ_VOLUME_RULES, TIERS, Finding, evolve
 from detect.rules.record import field, record_of
+from ingest.catalogue import HARMFUL_CLASSES
 from ingest.events import AuditEvent
 
 __all__ = [
@@ -68,11 +69,8 @@ OTHER_USER_CREDENTIALS = frozenset({"redflag:access_key_for_other_user", LOGIN_P
 # people get denied all day (a console page asks for more than their role allows): it joins an
 # incident as evidence but corroborates nothing -- a stranger's sign-in or network does that
 PERSON_NOTED = frozenset({"baseline:denied_burst"})
-# roles and permission sets named for reading only, and what such a role's session may not do
-# (see _read_only_writes)
+# roles and permission sets named for reading only (see _read_only_writes)
 _READ_ONLY_ROLE = re.compile(r"(?i)(read-?only|view-?only|security-?audit|auditor)")
-_ASSUMED_ROLE = re.compile(r":assumed-role/([^/]+)/")
-_CHANGES_BEYOND_READING = frozenset({"destructive", "defense_evasion", "privilege"})
 # a coding agent exploring an account runs into refusals on many different calls; stolen
 # credentials probing show it too, with a second sign (a new network, a sweep, a self-grant,
 # a fresh session refused credential reads: baseline:denied_session_start pages alone)
@@ -440,9 +438,8 @@ class Triage:
         at = case.event.event_time_ms
         if not isinstance(user, str) or not self.org.active_person(case.event.account, user, at):
             return False
-        birth = self.org.user_born(
-            case.event.account, user, at
-        )  # a new hire's first days: keys for the CLI are set-up
+        # a new hire's first days: keys for the CLI are set-up
+        birth = self.org.user_born(case.event.account, user, at)
         return birth is None or at - birth[0] >= NEW_USER_MS
 
     def _grants_stranger(self, case: Case) -> bool:
@@ -588,10 +585,10 @@ def _read_only_writes(case: Case) -> bool:
     first try of their work (fresh seeds 1214, 1226: an audit and a read-only session deleting
     CloudWatch alarms, held as a person's first use of a sensitive call)."""
     event = case.event
-    if event.error_code or event.action_class not in _CHANGES_BEYOND_READING:
+    if event.error_code or event.action_class not in HARMFUL_CLASSES:
         return False
-    role = _ASSUMED_ROLE.search(event.principal)
-    return role is not None and _READ_ONLY_ROLE.search(role.group(1)) is not None
+    role = role_of(event.principal) if ":assumed-role/" in event.principal else None
+    return role is not None and _READ_ONLY_ROLE.search(role[1]) is not None
 
 
 def _on_behalf(case: Case) -> str | None:

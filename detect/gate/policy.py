@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from ingest.catalogue import HARMFUL_CLASSES
+
 __all__ = [
     "ARGS_DIGEST",
     "ARGS_SHOWN",
@@ -30,7 +32,7 @@ __all__ = [
     "load_policy",
 ]
 
-DANGEROUS = frozenset({"destructive", "privilege", "defense_evasion"})
+DANGEROUS = HARMFUL_CLASSES
 # a tool call's resources end with the digest of its arguments (the approval's exact request);
 # policy rules' resource globs match the other resources (the command, the file)
 ARGS_DIGEST = "args-sha256:"

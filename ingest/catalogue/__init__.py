@@ -11,10 +11,19 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
-__all__ = ["ACTION_CLASSES", "Catalogue", "default_catalogue", "load_catalogue"]
+__all__ = [
+    "ACTION_CLASSES",
+    "HARMFUL_CLASSES",
+    "Catalogue",
+    "default_catalogue",
+    "load_catalogue",
+]
 
 # Ordered by increasing severity; the order resolves name-only conflicts (most severe wins).
 ACTION_CLASSES: tuple[str, ...] = ("read", "write", "destructive", "privilege", "defense_evasion")
+# the classes of calls that do harm when they go wrong: deleting, changing permissions, blinding
+# monitoring (the gate asks about them, incidents attach them, triage and vetting judge them)
+HARMFUL_CLASSES = frozenset({"destructive", "privilege", "defense_evasion"})
 
 _HEADER = ("event_source", "event_name", "action_class")
 _SUFFIX = ".amazonaws.com"
