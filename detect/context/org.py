@@ -610,14 +610,17 @@ class OrgMemory:
             self._runs.popitem(last=False)
 
     def _remember_user_made(self, user: str, event: AuditEvent) -> None:
+        """An IAM user created: its latest creation is kept (a later one read out of order
+        keeps its place), the least recently created forgotten past MAX_ACCOUNTS."""
+        if not user:
+            return
         key = f"{event.account}/{user}"
         made = self._users_made.pop(key, None)
-        if user and (made is None or made[0] <= event.event_time_ms):
+        if made is None or made[0] <= event.event_time_ms:
             made = (event.event_time_ms, event.principal_key)
-        if made is not None:
-            self._users_made[key] = made
-            if len(self._users_made) > MAX_ACCOUNTS:
-                self._users_made.popitem(last=False)
+        self._users_made[key] = made
+        if len(self._users_made) > MAX_ACCOUNTS:
+            self._users_made.popitem(last=False)
 
     def learn_accounts(self, text: str, at_ms: int) -> None:
         """Remember the account ids a trust, share or role assumption mentions."""
