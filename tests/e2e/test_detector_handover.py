@@ -88,6 +88,40 @@ def logging_off(action: str, minute: int) -> list[AuditEvent]:
     ]
 
 
+def publish(runtime: Runtime, events: list[AuditEvent]) -> None:
+    """`events` on the events topic, keyed by principal as the API publishes them."""
+    runtime.bus.publisher().publish(
+        runtime.settings.kafka.topic,
+        [(e.principal_key.encode(), encode_event(e)) for e in events],
+    ).result(timeout=10)
+
+
+def wait_committed(runtime: Runtime, broker: TansuBroker, what: str) -> None:
+    """Until the detect group has committed every message of the topic (events travel
+    packed, so messages are counted, not events)."""
+    topic, group = runtime.settings.kafka.topic, runtime.settings.kafka.detect_group_id
+
+    def all_committed() -> bool:
+        ends = {m.partition: m.offset + 1 for m in read_topic(broker, topic)}
+        return group_offsets(broker, group, topic) == ends
+
+    wait_until(all_committed, timeout_s=WAIT_S, what=what, poll_s=0.5)
+
+
+def detector(
+    runtime: Runtime, settings: DetectSettings, *, child: bool
+) -> DetectionWorker | DetectorProcess:
+    """A detector in the detect group: its engine in a thread (`leash detect`), or in a child
+    process (`leash up`'s LEASH_PROCESSES=2)."""
+    if not child:
+        return DetectionWorker(runtime, settings=settings).start()
+    return start_detection(build_services(runtime), settings=settings, child=True)
+
+
+def warm_settings(messages: int) -> DetectSettings:
+    return DetectSettings(_env_file=None, warm_messages=messages)  # type: ignore[call-arg]
+
+
 def handed_over(
     runtime: Runtime,
     broker: TansuBroker,
@@ -98,37 +132,17 @@ def handed_over(
     child: bool = False,
 ) -> list[Alert]:
     """`before` detected by one detector, which then leaves the group; `after` by the one that
-    takes the partitions over (`child`: detectors whose engine runs in a child process, as
-    `leash detect` runs it). The alerts stored for the events' principal."""
-    topic, group = runtime.settings.kafka.topic, runtime.settings.kafka.detect_group_id
-
-    def publish(events: list[AuditEvent]) -> None:
-        future = runtime.bus.publisher().publish(
-            topic, [(e.principal_key.encode(), encode_event(e)) for e in events]
-        )
-        future.result(timeout=10)
-
-    def all_committed() -> bool:  # every message of the topic (events travel packed)
-        ends: dict[int, int] = {}
-        for message in read_topic(broker, topic):
-            ends[message.partition] = message.offset + 1
-        return group_offsets(broker, group, topic) == ends
-
-    settings = DetectSettings(_env_file=None, warm_messages=warm_messages)  # type: ignore[call-arg]
-
-    def detector() -> DetectionWorker | DetectorProcess:
-        if not child:
-            return DetectionWorker(runtime, settings=settings).start()
-        return start_detection(build_services(runtime), settings=settings, child=True)
-
-    first = detector()
-    publish(before)
-    wait_until(all_committed, timeout_s=WAIT_S, what="the first commit", poll_s=0.5)
+    takes the partitions over (`child`: detectors whose engine runs in a child process). The
+    alerts stored for the events' principal."""
+    settings = warm_settings(warm_messages)
+    first = detector(runtime, settings, child=child)
+    publish(runtime, before)
+    wait_committed(runtime, broker, "the first commit")
     first.stop()
-    second = detector()
+    second = detector(runtime, settings, child=child)
     try:
-        publish(after)
-        wait_until(all_committed, timeout_s=WAIT_S, what="the second commit", poll_s=0.5)
+        publish(runtime, after)
+        wait_committed(runtime, broker, "the second commit")
         assert second.events_seen == len(after)  # (replayed events are counted apart)
     finally:
         second.stop()
@@ -164,33 +178,17 @@ def test_an_incident_resolved_before_a_hand_over_stays_resolved_and_the_next_sig
     -- an "updated", never an "opened", so nobody was paged; the child on an embedded store
     never learned otherwise. The replay's alerts now take their stored status."""
     before, after = logging_off("StopLogging", 0), logging_off("DeleteTrail", 3)
-    topic, group = runtime.settings.kafka.topic, runtime.settings.kafka.detect_group_id
-    settings = DetectSettings(_env_file=None, warm_messages=1000)  # type: ignore[call-arg]
     store = AlertStore(runtime.store)
-
-    def all_committed() -> bool:
-        ends = {m.partition: m.offset + 1 for m in read_topic(tansu_broker, topic)}
-        return group_offsets(tansu_broker, group, topic) == ends
-
-    def publish(events: list[AuditEvent]) -> None:
-        runtime.bus.publisher().publish(
-            topic, [(e.principal_key.encode(), encode_event(e)) for e in events]
-        ).result(timeout=10)
-
-    first = DetectionWorker(runtime, settings=settings).start()
-    publish(before)
-    wait_until(all_committed, timeout_s=WAIT_S, what="the first commit", poll_s=0.5)
+    first = detector(runtime, warm_settings(1000), child=False)
+    publish(runtime, before)
+    wait_committed(runtime, tansu_broker, "the first commit")
     first.stop()
     (paged,) = store.list(principal=before[0].principal_key)
     store.set_status(paged.id, "resolved", actor="analyst")
-    publish(after)  # while no detector runs (a deploy)
-    second = (
-        start_detection(build_services(runtime), settings=settings, child=True)
-        if child
-        else DetectionWorker(runtime, settings=settings).start()
-    )
+    publish(runtime, after)  # while no detector runs (a deploy)
+    second = detector(runtime, warm_settings(1000), child=child)
     try:
-        wait_until(all_committed, timeout_s=WAIT_S, what="the second commit", poll_s=0.5)
+        wait_committed(runtime, tansu_broker, "the second commit")
     finally:
         second.stop()
     alerts = {a.id: a for a in store.list(principal=before[0].principal_key)}

@@ -8,7 +8,7 @@ permission boundary on all sorts of calls: neither pages for it.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from detect.anomaly.refusals import Refusals
 from detect.engine import DetectionEngine
@@ -203,9 +203,16 @@ def test_an_agent_refused_many_calls_among_its_work_is_no_habit_of_refused_start
 LAMBDA = {"role": "recs-handler-role", "session": "recs-handler", "userAgent": "Boto3/1.32.26"}
 
 
-def invocation(hour: int, key: str, calls: list[tuple[str, str]], ip: str) -> list[AuditEvent]:
-    """A Lambda function's calls under the credentials `key` AWS issued it for this cold start
-    (Lambda names every session after the function: the session ARN never changes)."""
+def keyed_calls(
+    who: dict[str, str],
+    start: datetime,
+    key: str,
+    calls: list[tuple[str, str]],
+    ip: str,
+    step_s: float,
+) -> list[AuditEvent]:
+    """`calls` ((action, error code or "")) of `who` under the temporary key `key`, `step_s`
+    apart from `start`."""
     normalizer = Normalizer()
     events = []
     for i, (action, error) in enumerate(calls):
@@ -213,12 +220,18 @@ def invocation(hour: int, key: str, calls: list[tuple[str, str]], ip: str) -> li
             eventName=action,
             errorCode=error or None,
             sourceIPAddress=ip,
-            at=BASE_TIME + timedelta(hours=hour, seconds=i),
-            **LAMBDA,
+            at=start + timedelta(seconds=step_s * i),
+            **who,
         )
         record["userIdentity"]["accessKeyId"] = key
         events.append(normalizer.normalize(record))
     return events
+
+
+def invocation(hour: int, key: str, calls: list[tuple[str, str]], ip: str) -> list[AuditEvent]:
+    """A Lambda function's calls under the credentials `key` AWS issued it for this cold start
+    (Lambda names every session after the function: the session ARN never changes)."""
+    return keyed_calls(LAMBDA, BASE_TIME + timedelta(hours=hour), key, calls, ip, 1.0)
 
 
 def test_a_functions_new_credentials_refused_nearly_everything_page() -> None:
@@ -322,21 +335,9 @@ def keyed_run(
 ) -> list[AuditEvent]:
     """One GitHub Actions job of an agent role assumed as `GitHubActions` every time: the same
     session ARN for every job, its own temporary key (`key`); its calls from `after_s` in."""
-    normalizer = Normalizer()
     start = BASE_TIME + timedelta(days=day, hours=run, seconds=after_s)
     calls = [(action, "AccessDenied") for action in refused] + [("DescribeStacks", "")] * ok
-    events = []
-    for i, (action, error) in enumerate(calls):
-        record = make_record(
-            eventName=action,
-            errorCode=error or None,
-            sourceIPAddress=ip,
-            at=start + timedelta(seconds=2 * i),
-            **CI_AGENT,
-        )
-        record["userIdentity"]["accessKeyId"] = key
-        events.append(normalizer.normalize(record))
-    return events
+    return keyed_calls(CI_AGENT, start, key, calls, ip, 2.0)
 
 
 def test_an_agent_role_with_one_session_name_has_its_runs_told_apart_by_their_keys() -> None:
