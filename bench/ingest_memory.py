@@ -47,7 +47,7 @@ import httpx
 import orjson
 import psutil
 
-from bench.ingest_throughput import load_templates, stored_from_metrics
+from bench.ingest_throughput import as_iam_user, load_templates, stored_from_metrics
 from bench.serving import free_port, gzip_json_headers, start_leash
 
 MIB = 2**20
@@ -95,15 +95,8 @@ class Feed:
         record["eventID"] = str(uuid.uuid4())
         when = self.start + self.span * (i / self.total)
         record["eventTime"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
-        identity = record.get("userIdentity")
-        if self.principals and isinstance(identity, dict) and identity.get("type") == "IAMUser":
-            name = f"user-{int(self.principals * rng.random() ** SKEW):06d}"
-            account = identity.get("accountId", "123456789012")
-            record["userIdentity"] = {
-                **identity,
-                "arn": f"arn:aws:iam::{account}:user/{name}",
-                "userName": name,
-            }
+        if self.principals:
+            as_iam_user(record, lambda: f"user-{int(self.principals * rng.random() ** SKEW):06d}")
         return record
 
 

@@ -21,11 +21,12 @@ import sys
 import tempfile
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from bench.ingest_throughput import load_templates
+from bench.ingest_throughput import as_iam_user, load_templates
 from detect.eval.runner import normalize
 from ingest.bus.kafka import KafkaBus
 from ingest.events import encode_event
@@ -45,15 +46,8 @@ def messages(count: int, principals: int) -> list[tuple[bytes, bytes]]:
     for i in range(count):
         record = dict(templates[i % len(templates)])
         record["eventID"] = str(uuid.uuid4())
-        identity = record.get("userIdentity")
-        if principals and isinstance(identity, dict) and identity.get("type") == "IAMUser":
-            name = f"user-{i % principals:06d}"
-            account = identity.get("accountId", "123456789012")
-            record["userIdentity"] = {
-                **identity,
-                "arn": f"arn:aws:iam::{account}:user/{name}",
-                "userName": name,
-            }
+        if principals:
+            as_iam_user(record, partial("user-{:06d}".format, i % principals))
         records.append(record)
     return [(e.principal_key.encode(), encode_event(e)) for e in normalize(records)]
 
