@@ -607,8 +607,16 @@ def _scratch_burst(case: Case) -> str | None:
     busiest hour of clean-up, not destruction (fresh seeds 1129, 1138: coding agents deleting
     11 and 22 dev and staging objects in ten minutes, two to three times their usual, paged
     critical). It waits for a second sign, as a person's burst does (PERSON_HELD). One
-    production-named or lasting delete in the window, and it pages as before."""
-    if case.finding.rule != DESTRUCTIVE_BURST or case.finding.actor_kind == "human":
+    production-named or lasting delete in the window, and it pages as before.
+
+    Deleting more than usual over six hours (SLOW_DELETES, held on its own) of nothing but such
+    things is no sign at all, whoever does it: it only notes (fresh seed 1235: a coding agent's
+    16 dev and staging objects in two hours, its usual up to 6, paged once its runner moved to a
+    new network -- the clean-up day and the new network, two weak notes of nothing)."""
+    rule = case.finding.rule
+    if rule == SLOW_DELETES:
+        return "note" if case.state.slow_scratch() else None
+    if rule != DESTRUCTIVE_BURST or case.finding.actor_kind == "human":
         return None
     return "hold" if case.state.scratch_window() else None
 

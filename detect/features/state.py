@@ -165,6 +165,23 @@ def _scratch(event: AuditEvent) -> bool:
     return all(_NON_PROD.search(r) or _EPHEMERAL.search(r) for r in event.resources)
 
 
+def _lasting(event: AuditEvent) -> bool:
+    """A delete that succeeded of something meant to last: not an object, item or message,
+    nor a resource named as temporary."""
+    return (
+        not event.error_code
+        and event.action not in ITEM_DELETES
+        and not any(_EPHEMERAL.search(r) for r in event.resources)
+    )
+
+
+def scratch_delete(event: AuditEvent) -> bool:
+    """A delete of scratch (_scratch) that is not of a resource meant to last (_lasting):
+    a dev bucket's objects, a temporary queue -- not a staging table. The caller rules out
+    production names."""
+    return _scratch(event) and not _lasting(event)
+
+
 def store_of(event: AuditEvent) -> str:
     """The bucket or table a successful data read read from; "" for other calls."""
     if not event.resources or not is_data_read(event.source, event.action, event.error_code):
@@ -225,7 +242,8 @@ class PrincipalState:
         self.key = key
         self.actor_kind = profile.actor_kind if profile else actor_kind
         self.buckets: deque[Bucket] = deque()
-        self.slow: deque[list[Any]] = deque()  # [slot, destructive count, event ids]
+        # [slot, destructive count, event ids, how many of them were scratch_delete()]
+        self.slow: deque[list[Any]] = deque()
         self.hist_events = profile.events if profile else 0
         self.hist_minutes = profile.minutes if profile else 0
         self.hist_offhours = profile.offhours if profile else 0
@@ -286,12 +304,15 @@ class PrincipalState:
         self.hist_offhours += bucket.offhours
         self.hist_destructive += bucket.destructive
 
-    def _add_slow(self, time_ms: int, destructive: int, event_id: str = "") -> None:
+    def _add_slow(
+        self, time_ms: int, destructive: int, event_id: str = "", *, scratch: int = 0
+    ) -> None:
         slot = time_ms // SLOW_SLOT_MS
         if not self.slow or slot > self.slow[-1][0]:
-            self.slow.append([slot, 0, []])
+            self.slow.append([slot, 0, [], 0])
         if self.slow[-1][0] == slot:
             self.slow[-1][1] += destructive
+            self.slow[-1][3] += scratch
             if event_id and len(self.slow[-1][2]) < MAX_SLOW_IDS:
                 self.slow[-1][2].append(event_id)
         while self.slow and self.slow[0][0] <= slot - SLOW_SLOTS:
@@ -409,7 +430,8 @@ class PrincipalState:
         bucket.new_destructive += new_destructive
         bucket.new_sensitive += new_sensitive
         if destructive:
-            self._add_slow(event.event_time_ms, 1, event.event_id)
+            scratch = not prod and scratch_delete(event)
+            self._add_slow(event.event_time_ms, 1, event.event_id, scratch=scratch)
         return first_seen
 
     def _count(self, bucket: Bucket, event: AuditEvent, names: set[str], *, prod: bool) -> None:
@@ -427,11 +449,7 @@ class PrincipalState:
         if cls == "destructive":
             bucket.destructive += 1
             bucket.prod_destructive += prod
-            bucket.lasting_destructive += (
-                not event.error_code
-                and event.action not in ITEM_DELETES
-                and not any(_EPHEMERAL.search(r) for r in event.resources)
-            )
+            bucket.lasting_destructive += _lasting(event)
             bucket.scratch_destructive += not prod and _scratch(event)
             if len(bucket.destructive_ids) < MAX_BUCKET_IDS:
                 bucket.destructive_ids.append(event.event_id)
@@ -460,7 +478,14 @@ class PrincipalState:
         while self.buckets[0].minute <= bucket.minute - WINDOW_BUCKETS:
             self.buckets.popleft()
         if bucket.destructive:
-            self._add_slow(bucket.minute * BUCKET_MS, bucket.destructive)
+            scratch = (
+                bucket.scratch_destructive == bucket.destructive and not bucket.lasting_destructive
+            )
+            self._add_slow(
+                bucket.minute * BUCKET_MS,
+                bucket.destructive,
+                scratch=bucket.destructive if scratch else 0,
+            )
         self._touch(bucket.minute * BUCKET_MS)
 
     def finish(self) -> None:
@@ -498,6 +523,20 @@ class PrincipalState:
             scratch += b.scratch_destructive
             lasting += b.lasting_destructive
         return deletes > 0 and scratch == deletes and not lasting
+
+    def slow_scratch(self) -> bool:
+        """Every delete of the current 6-hour window was outside production and none of them
+        of a resource meant to last (scratch_delete): a clean-up day of dev and staging
+        objects."""
+        if not self.buckets:
+            return False
+        slow_from = self.buckets[-1].minute * BUCKET_MS // SLOW_SLOT_MS - SLOW_SLOTS
+        deletes = scratch = 0
+        for slot in self.slow:
+            if slot[0] > slow_from:
+                deletes += slot[1]
+                scratch += slot[3]
+        return deletes > 0 and scratch == deletes
 
     def window_ids(self, kind: str) -> list[str]:
         """Event ids of the window's destructive ("destructive") or privilege/evasion events."""

@@ -397,3 +397,50 @@ def test_a_persons_first_code_push_to_a_function_outside_production_only_traces(
     assert first_push(True, PERSON) == "page"
     assert first_push(False, AGENT) == "page"
     assert first_push(False, WORKLOAD) == "page"
+
+
+def test_hours_of_dev_and_staging_deletes_only_note_one_lasting_or_production_delete_holds() -> (
+    None
+):
+    """Fresh seed 1235: a coding agent deleted 16 objects of dev and staging buckets over two
+    hours (its usual up to 6 in six hours) and paged when its runner moved to a new network --
+    a clean-up day and a new network, two notes of nothing. Over six hours of such deletes the
+    finding only notes, whoever deletes; one production object or one staging table earlier in
+    the six hours -- long out of the 10-minute window -- and it waits for a second sign again."""
+
+    def delete(bucket: str, minute: int, **who: Any) -> AuditEvent:
+        return make_event(
+            eventName="DeleteObject",
+            eventSource="s3.amazonaws.com",
+            requestParameters={"bucketName": bucket, "key": f"out/{minute}.gz"},
+            at=BASE_TIME + timedelta(days=10, minutes=minute),
+            **who,
+        )
+
+    def slow_tier(deletes: list[AuditEvent]) -> str:
+        state = mature_state(deletes[-1])
+        for e in deletes:
+            state.observe(e)
+        last = deletes[-1]
+        assessed = Triage(org=OrgMemory()).assess(
+            finding("baseline:slow_destructive", last), last, state, routine=False
+        )
+        return assessed.tier
+
+    for who in (AGENT, PERSON, WORKLOAD):
+        buckets = ("apertureio-staging-ledger-media", "apertureio-dev-checkout-artifacts")
+        day = [delete(buckets[i % 2], i * 8, **who) for i in range(16)]
+        assert slow_tier(day) == "note", who
+        assert slow_tier([delete("apertureio-prod-ledger-media", 0, **who), *day[1:]]) == "hold"
+        table = make_event(
+            eventName="DeleteTable",
+            eventSource="dynamodb.amazonaws.com",
+            requestParameters={"tableName": "staging-orders"},
+            at=BASE_TIME + timedelta(days=10),
+            **who,
+        )
+        assert slow_tier([table, *day[1:]]) == "hold", who
+        assert slow_tier([delete("apertureio-ledger-media", 0, **who), *day[1:]]) == "hold"
+        # deletes of six hours ago and more no longer count: the window moved on
+        late = delete("apertureio-staging-ledger-media", 16 * 8 + 6 * 60, **who)
+        assert slow_tier([delete("apertureio-prod-ledger", 0, **who), *day[1:], late]) == "note"
