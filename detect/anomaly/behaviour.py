@@ -241,10 +241,15 @@ class BehaviourDetector:
         target = event.resources[0] if event.resources else "-"
         on_prod = any(_PROD.search(r) for r in event.resources)
         first_on_prod = prod_grant
-        # a pipeline deploys wherever it is pointed and a person hotfixes: their known call
-        # reaching a production target for the first time is a promotion, not a new way in; an
-        # agent that worked in dev until now has stepped out of its scope
-        first_on_prod = first_on_prod and state.actor_kind not in ("service", "human")
+        # a pipeline deploys wherever it is pointed: its known call reaching a production
+        # target for the first time is a promotion, not a new way in. A person or an AI agent
+        # that worked in dev and staging until now has stepped out of its scope: a person's
+        # code pushed by hand into production for the first time pages once, like their first
+        # shell on a host (fresh seeds 1046, 1205, 1226, 1241: developers' credentials pushing
+        # code to a production function after days of staging pushes, all four missed as
+        # "promotion"; in 81 stored worlds no person's first push to production was anything
+        # else). Once its alert is resolved the call is learned (detect.anomaly.vetting).
+        first_on_prod = first_on_prod and state.actor_kind != "service"
         if not state.mature or not (new_action or first_on_prod):
             return None
         scope = "" if new_action else " on a production resource"
