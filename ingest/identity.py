@@ -70,6 +70,11 @@ class IdentityRules:
     def is_per_run(self, session_name: str) -> bool:
         return any(p.search(session_name) for p in self.per_run)
 
+    def person_client(self, user_agent: str) -> bool:
+        """Whether the client is one people use (the console, the aws CLI, a browser): what
+        `human_user_agent_patterns` names."""
+        return _any(self.human_user_agent, user_agent)
+
     def principal_key(self, principal: str) -> str:
         """Stable identity: role + session where the session is stable, the role alone if per-run.
 

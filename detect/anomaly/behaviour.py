@@ -36,7 +36,7 @@ from detect.findings import CONSOLE_ONLY, KNOWN_NET, NEWS, Finding
 from detect.rules.record import field as lookup
 from detect.rules.record import outcome_of, record_of
 from ingest.events import AuditEvent
-from ingest.settings import IdentitySettings
+from ingest.identity import build_identity_rules
 
 __all__ = ["ELSEWHERE_RULE", "BehaviourDetector", "Novelty"]
 
@@ -60,7 +60,7 @@ WORKLOAD_DISCOVERY_NEW = 3
 NEW_NET_KEEP_MS = 3_600_000
 # a workload called through a person's client (the aws CLI's role profiles name their sessions
 # per run: a team's role, keyed as a workload) lists as a person does: their floor (review)
-_PERSON_CLIENT = tuple(re.compile(p) for p in IdentitySettings().human_user_agent_patterns)
+_IDENTITY = build_identity_rules()
 GPU_TYPES = re.compile(r"^(p[2-6]|g[3-6]|g4dn|g5g|inf[12]|trn[12]|dl[12]|vt1|f1)[a-z]*\.", re.I)
 # CPU mining runs on the biggest general machines (c5.24xlarge, m6i.32xlarge, *.metal): one in
 # a region the organisation never works in is a hijack too (seed 842); in its own regions such
@@ -208,7 +208,7 @@ class BehaviourDetector:
                 or self.org.network_of_others(net, state.key)
             ):
                 return None  # (a NAT or a network the organisation's others use: its release)
-            if not any(p.search(event.user_agent) for p in _PERSON_CLIENT):
+            if not _IDENTITY.person_client(event.user_agent):
                 floor = WORKLOAD_DISCOVERY_NEW
             who, tier = "workload", "page"
             where = f", from a network nobody here works from ({net})"
