@@ -282,6 +282,18 @@ class AlertBook:
 
     def _grow(self, incident: _Incident, finding: Finding, action_class: str = "") -> None:
         alert = incident.alert
+        if (
+            finding.tier == "trace"
+            and finding.rule in alert.rules
+            and _escalate(incident.base_severity, alert.event_count) == alert.severity
+            and _summary(alert.event_count, alert.summary) == alert.summary
+        ):
+            # the path below, for a trace (EVIDENCE_ONLY, and it does not weigh): no events or
+            # read ids, no span, no other session joined, no headline, base severity or score,
+            # and its rule is named already -- so it returns early there exactly when severity
+            # and summary come out as they are, as checked here without the rest of the walk
+            # (-2% CPU on the detect_windows bench's events, -1% on world 1178's)
+            return
         event_ids, first_ms, last_ms = (
             finding.event_ids,
             finding.first_event_ms,
