@@ -257,8 +257,14 @@ class BehaviourDetector:
         # shell on a host (fresh seeds 1046, 1205, 1226, 1241: developers' credentials pushing
         # code to a production function after days of staging pushes, all four missed as
         # "promotion"; in 81 stored worlds no person's first push to production was anything
-        # else). Once its alert is resolved the call is learned (detect.anomaly.vetting).
-        first_on_prod = first_on_prod and state.actor_kind != "service"
+        # else). Once its alert is resolved the call is learned (detect.anomaly.vetting). A
+        # "person" calling through an SDK is as likely a pipeline on an IAM user's keys
+        # (Jenkins, Bitbucket): only a person's own client -- the CLI, the console, a toolkit
+        # -- makes it a person's push (review; the four incidents above came through the CLI).
+        first_on_prod = first_on_prod and (
+            state.actor_kind == "agent"
+            or (state.actor_kind == "human" and _IDENTITY.person_client(event.user_agent))
+        )
         if not state.mature or not (new_action or first_on_prod):
             return None
         scope = "" if new_action else " on a production resource"

@@ -113,6 +113,7 @@ FROM (SELECT principal_key, toUnixTimestamp64Milli(event_time) AS t,
                                     AND error_code = '', toString(action), '')),
                    ('prod', if((action_class = 'destructive'
                                 OR toString(action) IN {{grants:Array(String)}})
+                               AND error_code = ''
                                AND arrayExists(r -> match(r, {{prod:String}}), resources),
                                toString(action), '')),
                    ('net', {_NET}), ('client', {_CLIENT}), ('store', {_STORE})]) AS d

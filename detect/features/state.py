@@ -177,9 +177,10 @@ def _lasting(event: AuditEvent) -> bool:
 
 def scratch_delete(event: AuditEvent) -> bool:
     """A delete of scratch (_scratch) that is not of a resource meant to last (_lasting):
-    a dev bucket's objects, a temporary queue -- not a staging table. The caller rules out
-    production names."""
-    return _scratch(event) and not _lasting(event)
+    a dev bucket's objects, a temporary queue -- not a staging table, nor an object's versions
+    (DeleteObjectVersion removes for good what a versioned bucket keeps to undo a delete:
+    review). The caller rules out production names."""
+    return event.action != "DeleteObjectVersion" and _scratch(event) and not _lasting(event)
 
 
 def store_of(event: AuditEvent) -> str:
@@ -244,6 +245,9 @@ class PrincipalState:
         self.buckets: deque[Bucket] = deque()
         # [slot, destructive count, event ids, how many of them were scratch_delete()]
         self.slow: deque[list[Any]] = deque()
+        # event time of the latest delete that was not scratch_delete(): one that arrived too
+        # late for its slot still makes the six hours no clean-up (review)
+        self._kept_ms = 0
         self.hist_events = profile.events if profile else 0
         self.hist_minutes = profile.minutes if profile else 0
         self.hist_offhours = profile.offhours if profile else 0
@@ -412,9 +416,12 @@ class PrincipalState:
         prod = destructive and on_prod
         new_prod = (
             on_prod
-            and (self._first_seen("prod", event.action) or unvetted or unvetted_prod)
+            and ((done and self._first_seen("prod", event.action)) or unvetted or unvetted_prod)
             and prod
         )
+        scratch = destructive and not prod and scratch_delete(event)
+        if destructive and not scratch:
+            self._kept_ms = max(self._kept_ms, event.event_time_ms)
         bucket = self._bucket_for(event.event_time_ms // BUCKET_MS)
         first_seen = (FIRST_SEEN_PROD_DESTRUCTIVE if new_prod else 0) | (
             FIRST_SEEN_SENSITIVE if new_sensitive else 0
@@ -430,7 +437,6 @@ class PrincipalState:
         bucket.new_destructive += new_destructive
         bucket.new_sensitive += new_sensitive
         if destructive:
-            scratch = not prod and scratch_delete(event)
             self._add_slow(event.event_time_ms, 1, event.event_id, scratch=scratch)
         return first_seen
 
@@ -486,6 +492,8 @@ class PrincipalState:
                 bucket.destructive,
                 scratch=bucket.destructive if scratch else 0,
             )
+            if not scratch:
+                self._kept_ms = max(self._kept_ms, bucket.minute * BUCKET_MS)
         self._touch(bucket.minute * BUCKET_MS)
 
     def finish(self) -> None:
@@ -531,6 +539,8 @@ class PrincipalState:
         if not self.buckets:
             return False
         slow_from = self.buckets[-1].minute * BUCKET_MS // SLOW_SLOT_MS - SLOW_SLOTS
+        if self._kept_ms // SLOW_SLOT_MS > slow_from:
+            return False
         deletes = scratch = 0
         for slot in self.slow:
             if slot[0] > slow_from:

@@ -21,6 +21,16 @@ PERSON = {
     "session": "eli.tanaka@example.com",
     "userAgent": "aws-cli/2.22.1 md/awscrt#0.20.1 ua/2.0 os/linux#6.5",
 }
+IAM_PIPELINE = {
+    "userIdentity": {
+        "type": "IAMUser",
+        "arn": "arn:aws:iam::123456789012:user/release-deployer",
+        "accountId": "123456789012",
+        "userName": "release-deployer",
+        "principalId": "AIDAEXAMPLE",
+    },
+    "userAgent": "Boto3/1.34.10 Python/3.12",
+}
 PIPELINE = {
     "role": "portal-deploy-pipeline",
     "session": "deploy-9f1c",
@@ -28,7 +38,7 @@ PIPELINE = {
 }
 
 
-def _push(function: str, at: timedelta, who: dict[str, Any]) -> AuditEvent:
+def _push(function: str, at: timedelta, who: dict[str, Any], **kw: Any) -> AuditEvent:
     return make_event(
         eventName="UpdateFunctionCode20150331v2",
         eventSource="lambda.amazonaws.com",
@@ -39,6 +49,7 @@ def _push(function: str, at: timedelta, who: dict[str, Any]) -> AuditEvent:
         ],
         at=BASE_TIME + at,
         **who,
+        **kw,
     )
 
 
@@ -82,3 +93,30 @@ def test_a_pipelines_first_push_to_production_is_a_promotion() -> None:
     engine = DetectionEngine(rules=load_rules())
     assert _opened(engine, _days(PIPELINE)) == []
     assert _opened(engine, [_push("prod-scheduler-sync", timedelta(days=5), PIPELINE)]) == []
+
+
+def test_a_pipeline_on_an_iam_users_keys_is_no_person_pushing() -> None:
+    """Review: an IAM user is a person to Leash unless its name says agent, and a Jenkins or
+    Bitbucket pipeline deploys with one's keys through an SDK. Only a person's own client (the
+    CLI, the console) makes the first push to production a person's."""
+    engine = DetectionEngine(rules=load_rules())
+    days = _days(IAM_PIPELINE)
+    assert days[0].actor_kind == "human"
+    assert _opened(engine, days) == []
+    assert _opened(engine, [_push("prod-scheduler-sync", timedelta(days=5), IAM_PIPELINE)]) == []
+
+
+def test_a_refused_push_to_production_does_not_make_the_next_one_known() -> None:
+    """Review: a stolen session refused on one production function, then allowed on another
+    five minutes later -- a refused call changed nothing, so the allowed one is still the
+    first."""
+    engine = DetectionEngine(rules=load_rules())
+    assert _opened(engine, _days(PERSON)) == []
+    refused = _push(
+        "prod-payments-api", timedelta(days=5), PERSON, errorCode="AccessDeniedException"
+    )
+    assert _opened(engine, [refused]) == []
+    [(_, rules)] = _opened(
+        engine, [_push("prod-scheduler-sync", timedelta(days=5, minutes=5), PERSON)]
+    )
+    assert "baseline:first_access_grant" in rules

@@ -441,6 +441,19 @@ def test_hours_of_dev_and_staging_deletes_only_note_one_lasting_or_production_de
         )
         assert slow_tier([table, *day[1:]]) == "hold", who
         assert slow_tier([delete("apertureio-ledger-media", 0, **who), *day[1:]]) == "hold"
+        # an object's versions are gone for good, scratch bucket or not (review)
+        versions = make_event(
+            eventName="DeleteObjectVersion",
+            eventSource="s3.amazonaws.com",
+            requestParameters={"bucketName": buckets[0], "key": "out/1.gz", "versionId": "v1"},
+            at=BASE_TIME + timedelta(days=10, minutes=1),
+            **who,
+        )
+        assert slow_tier([day[0], versions, *day[1:]]) == "hold", who
+        # a production delete that arrives after newer ones, too late for its ten minutes,
+        # still counts (review)
+        late = delete("apertureio-prod-media", 60, **who)
+        assert slow_tier([*day, late]) == "hold", who
         # deletes of six hours ago and more no longer count: the window moved on
         late = delete("apertureio-staging-ledger-media", 16 * 8 + 6 * 60, **who)
         assert slow_tier([delete("apertureio-prod-ledger", 0, **who), *day[1:], late]) == "note"
