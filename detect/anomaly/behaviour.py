@@ -408,6 +408,17 @@ class BehaviourDetector:
             earlier = state.novel_days.get(dim, 0) - 1  # without today's
             if share is not None and max(earlier, 0) / days <= NOVELTY_DAY_SHARE:
                 fresh[dim] = f"a new {what} ({value})"
+            elif (
+                dim == "client"
+                and state.actor_kind == "human"
+                and self.org.client_nobody_uses(value, event)
+            ):
+                # a person who roams between networks and tools still does not call through
+                # a client nobody in the organisation uses (fresh seed 1250: an IAM user's key
+                # from a Tor exit through python-requests -- his days brought a new network or
+                # client a third of the time, so neither was news, and the decrypt burst it
+                # made waited for a second sign that never came)
+                fresh[dim] = f"a new client ({value}) nobody here uses"
         if not fresh:
             return []
         if "client" in fresh and state.actor_kind in ("agent", "service"):

@@ -18,7 +18,14 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from detect.features import DAY_MS, EPHEMERAL_NAME_RE, ITEM_DELETES, net_of, resource_name
+from detect.features import (
+    DAY_MS,
+    EPHEMERAL_NAME_RE,
+    ITEM_DELETES,
+    client_of,
+    net_of,
+    resource_name,
+)
 from detect.features.actor import identity_of
 from detect.rules.record import base_action, field, record_of
 from detect.rules.redflags.identity import privileged_group
@@ -249,6 +256,7 @@ class OrgMemory:
         self._privileged: OrderedDict[str, int] = OrderedDict()  # user -> first admin group ms
         self._people: OrderedDict[tuple[str, str], int] = OrderedDict()  # (acct, user) -> first ms
         self._net_users: OrderedDict[str, set[str]] = OrderedDict()  # network -> a few principals
+        self._client_users: OrderedDict[str, set[str]] = OrderedDict()  # client -> a few of them
         self._person_sessions: OrderedDict[str, int] = OrderedDict()  # session arn -> opened ms
         self._roles: OrderedDict[tuple[str, str], _RoleUse] = OrderedDict()  # (account, name)
         self._no_mfa: OrderedDict[str, int] = OrderedDict()  # person signed in without MFA -> ms
@@ -269,6 +277,7 @@ class OrgMemory:
         if event.source not in GLOBAL_SOURCES and event.action not in GLOBAL_ACTIONS:
             self._regions[event.region] = self._regions.get(event.region, 0) + 1
         self._remember_net(event)
+        self._remember_client(event)
         own = account_of(event.principal)
         for account in (event.account,) if own == event.account else (event.account, own):
             if account:  # (the caller's account is the event's own but for cross-account calls)
@@ -409,6 +418,17 @@ class OrgMemory:
         COMPROMISE_MEMORY_MS before `at_ms`."""
         paged = self._compromised.get(principal_key)
         return paged is not None and 0 <= at_ms - paged <= COMPROMISE_MEMORY_MS
+
+    def _remember_client(self, event: AuditEvent) -> None:
+        client = client_of(event.user_agent)
+        if not client:
+            return
+        users = _recent(self._client_users, client, set, MAX_NETS)
+        key = event.principal_key
+        if key not in users and (
+            len(users) <= SHARED_NET_USERS or len(self._vouching(users)) <= SHARED_NET_USERS
+        ):
+            users.add(key)
 
     def _vouching(self, users: set[str]) -> list[str]:
         return [u for u in users if u not in self._flagged]
@@ -581,6 +601,16 @@ class OrgMemory:
         """Another principal of the organisation, one that never paged, was seen working from
         this network."""
         return any(u != principal_key for u in self._vouching(self._net_users.get(net, set())))
+
+    def client_nobody_uses(self, client: str, event: AuditEvent) -> bool:
+        """No other principal of the organisation, none that paged, was seen calling through
+        this client product (client_of), in an account Leash has watched past its first days
+        (young_account: on an install's first days, and after a restart emptied this memory,
+        every client is one nobody was seen using)."""
+        if not client or self.young_account(event.account, event.event_time_ms):
+            return False
+        users = self._vouching(self._client_users.get(client, set()))
+        return not any(u != event.principal_key for u in users)
 
     def _remember_destroyed(self, names: list[str], at_ms: int) -> None:
         for name in names:

@@ -489,3 +489,32 @@ def test_a_workload_role_listing_through_a_persons_client_needs_a_persons_five_c
     assert run(days + workload_taking_stock(at, ELSEWHERE, five, cli))[1] == [
         "baseline:first_seen_discovery"
     ]
+
+
+def test_a_roaming_persons_keys_through_a_client_nobody_here_uses_page() -> None:
+    """Fresh seed 1250: a person whose days brought a new network or client a third of the time
+    -- so neither is news for them -- had his key used from a Tor exit through python-requests,
+    and the burst it made was held with nothing to corroborate it. A client no one else in the
+    organisation calls through is still news for such a person; one a colleague uses, or the
+    person's own, is not."""
+    tools = {1: "Boto3/1.34.10 Python/3.12", 3: "aws-sdk-go-v2/1.25.0", 5: "terraform/1.7.4"}
+
+    def roaming_day(day: int) -> list[AuditEvent]:
+        ua = tools.get(day, PERSON["userAgent"])
+        return day_of_work(day, f"{60 + day}.{70 + day}.1.9", {**PERSON, "userAgent": ua})
+
+    colleague = {**PERSON, "session": "sam@example.com", "userAgent": "curl/8.5.0"}
+    past = [
+        e for day in range(DAYS) for e in [*roaming_day(day), *day_of_work(day, OFFICE, colleague)]
+    ]
+    past.sort(key=lambda e: e.event_time_ms)
+    engine, _ = run(past)
+    state = engine.states[next(k for k in engine.states if "erin" in k)]
+    assert state.novelty_share("net") == 1.0 and (state.novelty_share("client") or 0) > 0.25
+
+    def stolen(ua: str) -> list[str]:
+        return run([*past, *sweep(ELSEWHERE, who={**PERSON, "userAgent": ua})])[1]
+
+    assert stolen("python-requests/2.31.0") != []
+    assert stolen(PERSON["userAgent"]) == []  # the person's own CLI: a roamer's new network
+    assert stolen("curl/8.5.0") == []  # a colleague's client
