@@ -409,7 +409,8 @@ class BehaviourDetector:
             if share is not None and max(earlier, 0) / days <= NOVELTY_DAY_SHARE:
                 fresh[dim] = f"a new {what} ({value})"
             elif (
-                dim == "client"
+                share is not None
+                and dim == "client"
                 and state.actor_kind == "human"
                 and self.org.client_nobody_uses(value, event)
             ):

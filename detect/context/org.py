@@ -270,6 +270,7 @@ class OrgMemory:
         self._compromised: OrderedDict[str, int] = OrderedDict()  # ... its credentials held
         # elsewhere, by a sign that paged: its latest event ms (detect.engine._names_holder)
         self._newest_ms = 0
+        self._clients_since_ms = 0  # the earliest event the client memory learned from
 
     # -- learning ------------------------------------------------------------------------------
     def observe(self, event: AuditEvent) -> None:
@@ -421,8 +422,10 @@ class OrgMemory:
 
     def _remember_client(self, event: AuditEvent) -> None:
         client = client_of(event.user_agent)
-        if not client:
-            return
+        if not client or _DIRECTORY_USER.match(event.principal_key):
+            return  # (the portal step of a person's sign-in vouches for nothing: review)
+        if not self._clients_since_ms or event.event_time_ms < self._clients_since_ms:
+            self._clients_since_ms = event.event_time_ms
         users = _recent(self._client_users, client, set, MAX_NETS)
         key = event.principal_key
         if key not in users and (
@@ -604,10 +607,18 @@ class OrgMemory:
 
     def client_nobody_uses(self, client: str, event: AuditEvent) -> bool:
         """No other principal of the organisation, none that paged, was seen calling through
-        this client product (client_of), in an account Leash has watched past its first days
-        (young_account: on an install's first days, and after a restart emptied this memory,
-        every client is one nobody was seen using)."""
-        if not client or self.young_account(event.account, event.event_time_ms):
+        this client product (client_of), once this memory has learned for ACCOUNT_YOUNG_MS and
+        Leash has watched the account past its first days (young_account): on an install's
+        first days, and after a restart or a partition hand-over emptied this memory -- a
+        model marks the accounts old at once, so the memory's own age decides (review) --
+        every client is one nobody was seen using. An AWS service calling for the person
+        (Athena, the console: its name is the user agent) is no client of theirs."""
+        if not client or client == "aws" or client.endswith(".amazonaws.com"):
+            return False
+        since = self._clients_since_ms
+        if not since or event.event_time_ms - since < ACCOUNT_YOUNG_MS:
+            return False
+        if self.young_account(event.account, event.event_time_ms):
             return False
         users = self._vouching(self._client_users.get(client, set()))
         return not any(u != event.principal_key for u in users)
