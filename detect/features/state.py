@@ -243,10 +243,9 @@ class PrincipalState:
         self.key = key
         self.actor_kind = profile.actor_kind if profile else actor_kind
         self.buckets: deque[Bucket] = deque()
-        # [slot, destructive count, event ids, how many of them were scratch_delete()]
-        self.slow: deque[list[Any]] = deque()
-        # event time of the latest delete that was not scratch_delete(): one that arrived too
-        # late for its slot still makes the six hours no clean-up (review)
+        self.slow: deque[list[Any]] = deque()  # [slot, destructive count, event ids]
+        # event time of the latest delete that was not scratch_delete(): six hours without one
+        # are a clean-up (slow_scratch) -- one that arrived too late for its slot counts too
         self._kept_ms = 0
         self.hist_events = profile.events if profile else 0
         self.hist_minutes = profile.minutes if profile else 0
@@ -308,15 +307,12 @@ class PrincipalState:
         self.hist_offhours += bucket.offhours
         self.hist_destructive += bucket.destructive
 
-    def _add_slow(
-        self, time_ms: int, destructive: int, event_id: str = "", *, scratch: int = 0
-    ) -> None:
+    def _add_slow(self, time_ms: int, destructive: int, event_id: str = "") -> None:
         slot = time_ms // SLOW_SLOT_MS
         if not self.slow or slot > self.slow[-1][0]:
-            self.slow.append([slot, 0, [], 0])
+            self.slow.append([slot, 0, []])
         if self.slow[-1][0] == slot:
             self.slow[-1][1] += destructive
-            self.slow[-1][3] += scratch
             if event_id and len(self.slow[-1][2]) < MAX_SLOW_IDS:
                 self.slow[-1][2].append(event_id)
         while self.slow and self.slow[0][0] <= slot - SLOW_SLOTS:
@@ -419,8 +415,7 @@ class PrincipalState:
             and ((done and self._first_seen("prod", event.action)) or unvetted or unvetted_prod)
             and prod
         )
-        scratch = destructive and not prod and scratch_delete(event)
-        if destructive and not scratch:
+        if destructive and (prod or not scratch_delete(event)):
             self._kept_ms = max(self._kept_ms, event.event_time_ms)
         bucket = self._bucket_for(event.event_time_ms // BUCKET_MS)
         first_seen = (FIRST_SEEN_PROD_DESTRUCTIVE if new_prod else 0) | (
@@ -437,7 +432,7 @@ class PrincipalState:
         bucket.new_destructive += new_destructive
         bucket.new_sensitive += new_sensitive
         if destructive:
-            self._add_slow(event.event_time_ms, 1, event.event_id, scratch=scratch)
+            self._add_slow(event.event_time_ms, 1, event.event_id)
         return first_seen
 
     def _count(self, bucket: Bucket, event: AuditEvent, names: set[str], *, prod: bool) -> None:
@@ -484,15 +479,8 @@ class PrincipalState:
         while self.buckets[0].minute <= bucket.minute - WINDOW_BUCKETS:
             self.buckets.popleft()
         if bucket.destructive:
-            scratch = (
-                bucket.scratch_destructive == bucket.destructive and not bucket.lasting_destructive
-            )
-            self._add_slow(
-                bucket.minute * BUCKET_MS,
-                bucket.destructive,
-                scratch=bucket.destructive if scratch else 0,
-            )
-            if not scratch:
+            self._add_slow(bucket.minute * BUCKET_MS, bucket.destructive)
+            if bucket.scratch_destructive < bucket.destructive or bucket.lasting_destructive:
                 self._kept_ms = max(self._kept_ms, bucket.minute * BUCKET_MS)
         self._touch(bucket.minute * BUCKET_MS)
 
@@ -541,12 +529,7 @@ class PrincipalState:
         slow_from = self.buckets[-1].minute * BUCKET_MS // SLOW_SLOT_MS - SLOW_SLOTS
         if self._kept_ms // SLOW_SLOT_MS > slow_from:
             return False
-        deletes = scratch = 0
-        for slot in self.slow:
-            if slot[0] > slow_from:
-                deletes += slot[1]
-                scratch += slot[3]
-        return deletes > 0 and scratch == deletes
+        return any(slot[0] > slow_from and slot[1] for slot in self.slow)
 
     def window_ids(self, kind: str) -> list[str]:
         """Event ids of the window's destructive ("destructive") or privilege/evasion events."""
