@@ -382,15 +382,23 @@ class OrgMemory:
         net = net_of(event.source_ip)
         if not net or _DIRECTORY_USER.match(event.principal_key):
             return
-        users = _recent(self._net_users, net, set, MAX_NETS)
-        key = event.principal_key
-        if key in users:
-            return
-        # those that vouch are some of its users: a network with no more than SHARED_NET_USERS
-        # takes a new one without listing them (done on every event, it was up to 3% of the
-        # detector's CPU on world 1178's replay)
-        if len(users) <= SHARED_NET_USERS or len(self._vouching(users)) <= SHARED_NET_USERS:
+        self._add_user(self._net_users, net, event.principal_key)
+
+    def _add_user(self, table: OrderedDict[str, set[str]], value: str, key: str) -> None:
+        """Remember `key` among the few principals seen using `value` (a network, a client):
+        enough that SHARED_NET_USERS of them vouch. Those that vouch are some of its users, so
+        a value with no more than SHARED_NET_USERS takes a new one without listing them (done
+        on every event, that listing was up to 3% of the detector's CPU on world 1178's
+        replay)."""
+        users = _recent(table, value, set, MAX_NETS)
+        if key not in users and (
+            len(users) <= SHARED_NET_USERS or len(self._vouching(users)) <= SHARED_NET_USERS
+        ):
             users.add(key)
+
+    def _used_by_others(self, table: OrderedDict[str, set[str]], value: str, key: str) -> bool:
+        """A principal other than `key`, one that never paged, was seen using `value`."""
+        return any(u != key for u in self._vouching(table.get(value, set())))
 
     def mark_flagged(self, principal_key: str) -> None:
         """A principal paged: the networks it works from no longer vouch for anyone else (an
@@ -426,12 +434,7 @@ class OrgMemory:
             return  # (the portal step of a person's sign-in vouches for nothing: review)
         if not self._clients_since_ms or event.event_time_ms < self._clients_since_ms:
             self._clients_since_ms = event.event_time_ms
-        users = _recent(self._client_users, client, set, MAX_NETS)
-        key = event.principal_key
-        if key not in users and (
-            len(users) <= SHARED_NET_USERS or len(self._vouching(users)) <= SHARED_NET_USERS
-        ):
-            users.add(key)
+        self._add_user(self._client_users, client, event.principal_key)
 
     def _vouching(self, users: set[str]) -> list[str]:
         return [u for u in users if u not in self._flagged]
@@ -603,7 +606,7 @@ class OrgMemory:
     def network_of_others(self, net: str, principal_key: str) -> bool:
         """Another principal of the organisation, one that never paged, was seen working from
         this network."""
-        return any(u != principal_key for u in self._vouching(self._net_users.get(net, set())))
+        return self._used_by_others(self._net_users, net, principal_key)
 
     def client_nobody_uses(self, client: str, event: AuditEvent) -> bool:
         """No other principal of the organisation, none that paged, was seen calling through
@@ -620,8 +623,7 @@ class OrgMemory:
             return False
         if self.young_account(event.account, event.event_time_ms):
             return False
-        users = self._vouching(self._client_users.get(client, set()))
-        return not any(u != event.principal_key for u in users)
+        return not self._used_by_others(self._client_users, client, event.principal_key)
 
     def _remember_destroyed(self, names: list[str], at_ms: int) -> None:
         for name in names:

@@ -226,7 +226,7 @@ def feature_row(s: Window, closed: Closed | None = None) -> list[float]:
         float(n),
         float(cur.destructive),
         float(dest),
-        float(sum(slot[1] for slot in s.slow if slot[0] > slow_from)),
+        float(sum(c for slot, c, _ in s.slow if slot > slow_from)),
         float(priv),
         float(evas),
         float(distinct),
