@@ -61,6 +61,13 @@ EVASION_RULES = frozenset(
     }
 )
 ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached"})
+# A managed policy's new default version that allows every action on every resource makes every
+# identity it is attached to an administrator, with no Attach call naming any of them -- the
+# first of Rhino Security's IAM escalation methods. Administrators grant admin by attaching
+# AWS's AdministratorAccess or a permission set, so a person's permission work does not excuse
+# it (held-out seeds 928 and 1221: an administrator's SSO session rewrote the policy named for
+# him, held as his job, and nothing else followed)
+POLICY_REWRITES = frozenset({"CreatePolicyVersion"})
 NO_MFA_RULE = "redflag:console_login_without_mfa"
 NO_MFA_RULES = frozenset({NO_MFA_RULE, "sigma:aws_cloudtrail_console_login_success_without_mfa"})
 BACKDOOR_KEYS_MS = 3_600_000  # keys for a user created this recently (see _backdoor_keys)
@@ -560,9 +567,12 @@ def _person_first_use_policy(case: Case) -> str | None:
         return None  # a shell on a host, or new code in production, pages for people too
     if finding.rule == FIRST_GRANT:
         return "trace"  # new code outside production is a developer's work (seeds 806, 812)
-    if finding.rule in ADMIN_GRANTS and (not administers(case) or elevates_own_user(case)):
+    if finding.rule in ADMIN_GRANTS and (
+        not administers(case) or elevates_own_user(case) or case.event.action in POLICY_REWRITES
+    ):
         return None  # admin granted by a person who never did permission work (not their
-        # job), or by anyone to the IAM user they work with every day (not a drill)
+        # job), by anyone to the IAM user they work with every day (not a drill), or by
+        # rewriting a managed policy to allow everything (POLICY_REWRITES)
     if _read_only_writes(case):
         return None  # a read-only role changing things: no first use of a person's work
     held = finding.rule in PERSON_HELD or finding.rule.startswith("baseline:first_seen")

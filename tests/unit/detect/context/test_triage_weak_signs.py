@@ -457,3 +457,23 @@ def test_hours_of_dev_and_staging_deletes_only_note_one_lasting_or_production_de
         # deletes of six hours ago and more no longer count: the window moved on
         late = delete("apertureio-staging-ledger-media", 16 * 8 + 6 * 60, **who)
         assert slow_tier([delete("apertureio-prod-ledger", 0, **who), *day[1:], late]) == "note"
+
+
+def test_an_admin_rewriting_a_managed_policy_to_allow_everything_pages() -> None:
+    """Attaching AdministratorAccess is an administrator's work and waits for a second sign; a
+    managed policy's new default version allowing everything elevates whoever it is attached
+    to without naming them, and pages whoever makes it (held-out seeds 928, 1221)."""
+    rule = "redflag:admin_policy_attached"
+    everything = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    version = {
+        "policyArn": "arn:aws:iam::123456789012:policy/dana-policy",
+        "policyDocument": json.dumps(everything),
+        "setAsDefault": True,
+    }
+    attach = {"roleName": "breakglass", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}
+    assert grant_tier("AttachRolePolicy", "iam", attach, rule, administers=True) == "hold"
+    assert grant_tier("CreatePolicyVersion", "iam", version, rule, administers=True) == "page"
+    assert grant_tier("CreatePolicyVersion", "iam", version, rule) == "page"
