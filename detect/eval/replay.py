@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,8 +48,11 @@ def replay_events(
     rules: Sequence[Rule] | None = None,
     extra_rules: Sequence[Rule] = (),
     progress: Callable[[int, int], None] | None = None,
+    timer: Callable[[int, float], None] | None = None,
 ) -> dict[str, Alert]:
-    """Stream events (event-time order) through a fresh engine with the worker's retraining."""
+    """Stream events (event-time order) through a fresh engine with the worker's retraining.
+    `timer` receives each batch's size and the CPU-seconds this thread spent detecting it
+    (storing and training left out: bench.detect_world)."""
     cfg = settings or DetectSettings()
     engine = DetectionEngine(
         rules=list(load_rules() if rules is None else rules),
@@ -65,8 +69,11 @@ def replay_events(
             pending.extend(batch)
             if len(pending) >= STORE_EVERY:
                 _store(store, pending)
+            began = time.thread_time()
             for _, alert in engine.process(batch).changes:
                 alerts[alert.id] = alert
+            if timer is not None:
+                timer(len(batch), time.thread_time() - began)
             since_training += len(batch)
             if since_training >= cfg.retrain_min_events:
                 _store(store, pending)
