@@ -311,29 +311,36 @@ class Triage:
         return "hold" if self.false_positive(finding.principal, finding.rule) else None
 
     def _person_first_use(self, case: Case) -> str | None:
-        """As _person_first_use_policy, but admin granted to a user created moments ago (a
-        backdoor account, not onboarding: a new hire joins a group) or to a role created within
-        the hour (ADMIN_ROLE_AT_BIRTH_MS), and keys or a password made for a colleague, page for
-        people too -- administrators included."""
-        if self._pages_for_people(case):
+        """As _person_first_use_policy, but a new administrator (_makes_administrator) and keys
+        or a password made for a colleague page for people too -- administrators included."""
+        if self._pages_for_people(case) or self._makes_administrator(case):
             return None
-        if case.finding.rule == "redflag:admin_policy_attached":
-            event = case.event
-            at = event.event_time_ms
-            params = field(record_of(event), "requestParameters")
-            if event.action in (
-                "AttachUserPolicy",
-                "PutUserPolicy",
-                "AddUserToGroup",  # (the administrators' group: see privileged_group)
-            ):
-                birth = self.org.user_born(event.account, str(field(params, "userName") or ""), at)
-                if birth is not None and at - birth[0] < NEW_USER_MS:
-                    return None
-            if event.action in ("AttachRolePolicy", "PutRolePolicy"):
-                birth = self.org.born(str(field(params, "roleName") or ""), at)
-                if birth is not None and at - birth[0] < ADMIN_ROLE_AT_BIRTH_MS:
-                    return None
         return _person_first_use_policy(case)
+
+    def _makes_administrator(self, case: Case) -> bool:
+        """Admin granted to a user created within the week (a backdoor account, not
+        onboarding: a new hire joins a group) or to a role created within the hour
+        (ADMIN_ROLE_AT_BIRTH_MS), or a managed policy rewritten to allow everything
+        (POLICY_REWRITES): a new administrator, which no one's permission work nor routine
+        excuses."""
+        if case.finding.rule not in ADMIN_GRANTS:
+            return False
+        event = case.event
+        if event.action in POLICY_REWRITES:
+            return True
+        at = event.event_time_ms
+        params = field(record_of(event), "requestParameters")
+        if event.action in (
+            "AttachUserPolicy",
+            "PutUserPolicy",
+            "AddUserToGroup",  # (the administrators' group: see privileged_group)
+        ):
+            birth = self.org.user_born(event.account, str(field(params, "userName") or ""), at)
+            return birth is not None and at - birth[0] < NEW_USER_MS
+        if event.action in ("AttachRolePolicy", "PutRolePolicy"):
+            birth = self.org.born(str(field(params, "roleName") or ""), at)
+            return birth is not None and at - birth[0] < ADMIN_ROLE_AT_BIRTH_MS
+        return False
 
     def _own_no_mfa(self, case: Case) -> str | None:
         """A console sign-in without MFA by a person who signed in without it before: they have
@@ -412,6 +419,9 @@ class Triage:
         sign-in they make every day (fresh seed 1108: it was traced as "routine")."""
         if case.finding.rule in NO_MFA_RULES and self._breaks_mfa_habit(case):
             return None
+        if case.finding.actor_kind == "human" and self._makes_administrator(case):
+            return None  # (held-out 1267: an admin who attaches policies every day; a
+            # pipeline creating admin roles every run keeps its routine)
         return _routine_rule(case)
 
     def _without_usual_mfa(self, case: Case) -> bool:
@@ -579,12 +589,9 @@ def _person_first_use_policy(case: Case) -> str | None:
         return None  # a shell on a host, or new code in production, pages for people too
     if finding.rule == FIRST_GRANT:
         return "trace"  # new code outside production is a developer's work (seeds 806, 812)
-    if finding.rule in ADMIN_GRANTS and (
-        not administers(case) or elevates_own_user(case) or case.event.action in POLICY_REWRITES
-    ):
+    if finding.rule in ADMIN_GRANTS and (not administers(case) or elevates_own_user(case)):
         return None  # admin granted by a person who never did permission work (not their
-        # job), by anyone to the IAM user they work with every day (not a drill), or by
-        # rewriting a managed policy to allow everything (POLICY_REWRITES)
+        # job), or by anyone to the IAM user they work with every day (not a drill)
     if _read_only_writes(case):
         return None  # a read-only role changing things: no first use of a person's work
     held = finding.rule in PERSON_HELD or finding.rule.startswith("baseline:first_seen")

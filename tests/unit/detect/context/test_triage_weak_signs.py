@@ -281,6 +281,7 @@ def grant_tier(action: str, source: str, params: dict[str, Any], rule: str, **kw
     admin who changed permissions two days earlier), in an account Leash has watched for
     `watched_days`."""
     who = kw.pop("who", PERSON)
+    routine = kw.pop("routine", False)
     watched_days = kw.pop("watched_days", 5)
     administers = kw.pop("administers", False)
     role_made_minutes_ago = kw.pop("role_made_minutes_ago", None)
@@ -302,7 +303,7 @@ def grant_tier(action: str, source: str, params: dict[str, Any], rule: str, **kw
         state.privilege_since["CreateRole"] = e.event_time_ms - 2 * 86_400_000
     flags = [f for r in load_rules() if (f := r.evaluate(e)) is not None and f.rule == rule]
     assert flags, f"{rule} did not fire on {action}"
-    return Triage(org=org).assess(flags[0], e, state, routine=False).tier
+    return Triage(org=org).assess(flags[0], e, state, routine=routine).tier
 
 
 def trust(account: str) -> dict[str, Any]:
@@ -486,6 +487,7 @@ def test_an_admin_rewriting_a_managed_policy_to_allow_everything_pages() -> None
     attach = {"roleName": "breakglass", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}
     assert grant_tier("AttachRolePolicy", "iam", attach, rule, administers=True) == "hold"
     assert grant_tier("CreatePolicyVersion", "iam", version, rule, administers=True) == "page"
+    assert grant_tier("CreatePolicyVersion", "iam", version, rule, routine=True) == "page"
     assert grant_tier("CreatePolicyVersion", "iam", version, rule) == "page"
 
 
@@ -503,3 +505,8 @@ def test_an_admin_making_a_role_administrator_within_the_hour_it_was_made_pages(
     assert tier() == "hold"
     assert tier(role_made_minutes_ago=1) == "page"
     assert tier(role_made_minutes_ago=120) == "hold"
+    # an administrator who attaches policies every day: routine excuses the existing role only
+    assert tier(routine=True) == "hold"
+    assert tier(routine=True, role_made_minutes_ago=1) == "page"
+    # a pipeline that creates and elevates roles on every run keeps its routine
+    assert tier(routine=True, role_made_minutes_ago=1, who=WORKLOAD) == "hold"
