@@ -701,6 +701,10 @@ class OrgMemory:
             return made
         return self.born(user, before_ms)
 
+    def users_made_by(self, creator: str, before_ms: int) -> int:
+        """How many IAM users (of those remembered) `creator` made before `before_ms`."""
+        return sum(1 for at, by in self._users_made.values() if by == creator and at < before_ms)
+
     def lasting(self, event: AuditEvent) -> list[str]:
         """The resources of `event` that are lasting: not named as temporary (the whole ARN or
         path: an object in a dev bucket is temporary), not created within YOUNG_MS before it

@@ -419,6 +419,8 @@ class Triage:
         sign-in they make every day (fresh seed 1108: it was traced as "routine")."""
         if case.finding.rule in NO_MFA_RULES and self._breaks_mfa_habit(case):
             return None
+        if self._backdoor_keys(case):
+            return None  # (held-out 1268: a key rotator makes keys daily, for users that exist)
         if case.finding.actor_kind == "human" and self._makes_administrator(case):
             return None  # (held-out 1267: an admin who attaches policies every day; a
             # pipeline creating admin roles every run keeps its routine)
@@ -440,11 +442,15 @@ class Triage:
         person whose work was never permissions (twins.administers): a user made to be a way
         back in, not a service user an administrator sets up nor a new hire already working
         (seed 870: a security auditor's session creating 'aws-support-sync' and its key within
-        a minute)."""
+        a minute). By a workload, for the first user it ever made itself: a provisioning
+        pipeline makes users and their keys as its job, other workloads make none (held-out
+        1268: a key rotator's session made `admin-backup` and its key 11 s apart -- its routine
+        is keys for users that are there)."""
         event = case.event
         if case.finding.rule != "redflag:access_key_for_other_user":
             return False
-        if case.finding.actor_kind != "human" or administers(case):
+        kind = case.finding.actor_kind
+        if kind not in ("human", "service") or (kind == "human" and administers(case)):
             return False
         user = field(field(record_of(event), "requestParameters"), "userName")
         if not isinstance(user, str) or self.org.active_person(
@@ -452,7 +458,12 @@ class Triage:
         ):
             return False  # a new hire already at work: onboarding (the new-user twin's call)
         birth = self.org.user_born(event.account, user, event.event_time_ms)
-        return birth is not None and event.event_time_ms - birth[0] < BACKDOOR_KEYS_MS
+        if birth is None or event.event_time_ms - birth[0] >= BACKDOOR_KEYS_MS:
+            return False
+        return kind == "human" or (
+            birth[1] == event.principal_key
+            and not self.org.users_made_by(event.principal_key, birth[0])
+        )
 
     def _colleague_credentials(self, case: Case) -> bool:
         """An access key or a console password made for another IAM user who works here as a

@@ -517,3 +517,29 @@ def test_an_admin_making_a_role_administrator_within_the_hour_it_was_made_pages(
     assert tier(routine=True, role_made_minutes_ago=1) == "page"
     # a pipeline that creates and elevates roles on every run keeps its routine
     assert tier(routine=True, role_made_minutes_ago=1, who=WORKLOAD) == "hold"
+
+
+def test_a_workloads_keys_for_the_first_user_it_made_within_the_hour_page() -> None:
+    """Held-out 1268: a key rotator's session made `admin-backup` and its key 11 s apart. Its
+    routine (keys every day) and the rotation twin excuse keys for users that are there; a
+    user it made minutes ago is a way back in -- unless making users is its job (a
+    provisioning pipeline that made users before)."""
+    rotator = {"role": "iam-key-rotator", "session": "rotate", "userAgent": "Boto3/1.34.10"}
+    rule = "redflag:access_key_for_other_user"
+
+    def tier(user: str, made_before: tuple[tuple[str, int], ...]) -> str:
+        org = OrgMemory()
+        e = event("CreateAccessKey", "iam", {"userName": user}, **rotator)
+        for name, minutes in made_before:
+            made = event("CreateUser", "iam", {"userName": name}, **rotator)
+            org.observe(replace(made, event_time_ms=made.event_time_ms - minutes * 60_000))
+        state = mature_state(e)
+        state.seen["action"].add("ListAccessKeys")
+        flag = next(f for r in load_rules() if (f := r.evaluate(e)) is not None and f.rule == rule)
+        return Triage(org=org).assess(flag, e, state, routine=True).tier
+
+    assert tier("admin-backup", (("admin-backup", 1),)) == "page"
+    assert tier("svc-reports", ()) != "page"  # a service user that was there: rotation
+    assert tier("svc-reports", (("svc-reports", 120),)) != "page"
+    # a pipeline that made users before: its new user's key is its work
+    assert tier("svc-new", (("svc-old", 3 * 24 * 60), ("svc-new", 1))) != "page"
