@@ -214,8 +214,23 @@ def test_admin_granted_by_a_person_who_administers_permissions_waits() -> None:
         **PERSON,
     )
     events = sorted(history(PERSON, office_or_home) + [earlier], key=lambda e: e.event_time_ms)
-    _, opened = run(events + [admin_version(DAYS, PERSON)])
+    attach = make_event(
+        eventSource="iam.amazonaws.com",
+        eventName="AttachRolePolicy",
+        requestParameters={
+            "roleName": "breakglass-admin",
+            "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess",
+        },
+        sourceIPAddress=OFFICE,
+        at=BASE_TIME + timedelta(days=DAYS, hours=3),
+        **PERSON,
+    )
+    _, opened = run(events + [attach])
     assert opened == []
+    # ... but not a managed policy rewritten to allow everything: it elevates whoever the
+    # policy is attached to, and administrators grant admin by attaching (held-out 928, 1221)
+    _, opened = run(events + [admin_version(DAYS, PERSON)])
+    assert opened == ["redflag:admin_policy_attached"]
 
 
 def test_a_network_colleagues_work_from_is_not_new_for_the_organisation() -> None:
