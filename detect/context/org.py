@@ -275,17 +275,23 @@ class OrgMemory:
     # -- learning ------------------------------------------------------------------------------
     def observe(self, event: AuditEvent) -> None:
         """Learn from one event, after the detectors judged it (so it is not its own context)."""
+        at_ms = event.event_time_ms
         if event.source not in GLOBAL_SOURCES and event.action not in GLOBAL_ACTIONS:
             self._regions[event.region] = self._regions.get(event.region, 0) + 1
-        self._remember_net(event)
-        self._remember_client(event)
+        if not _DIRECTORY_USER.match(event.principal_key):  # (asked once for both)
+            self._remember_net(event)
+            self._remember_client(event)
+        # the accounts, the watched account and the identity as remember_account,
+        # remember_watched and remember_identity keep them, without their calls (every event)
+        account = event.account
+        if account:
+            _earliest(self._accounts, account, at_ms, MAX_ACCOUNTS)
         own = account_of(event.principal)
-        for account in (event.account,) if own == event.account else (event.account, own):
-            if account:  # (the caller's account is the event's own but for cross-account calls)
-                self.remember_account(account, event.event_time_ms)
-        if event.account:
-            self.remember_watched(event.account, event.event_time_ms)
-        self.remember_identity(event.principal_key, event.event_time_ms)
+        if own and own != account:  # (the caller's account, but for cross-account calls
+            _earliest(self._accounts, own, at_ms, MAX_ACCOUNTS)  # the event's own)
+        if account:
+            _earliest(self._watched, account, at_ms, MAX_ACCOUNTS)
+        _earliest(self._identities, identity_of(event.principal_key), at_ms, MAX_NETS)
         if event.error_code:
             return
         if event.action_class == "destructive" and event.resources:
@@ -343,7 +349,7 @@ class OrgMemory:
         if event.action in _ACCOUNT_CARRIERS:
             # who assumes roles here, and whom trust and sharing name: the accounts we deal with
             self.learn_accounts(event.raw, event.event_time_ms)
-        if _CREATE.match(event.action) and not _AMENDS.search(event.action):
+        if _creates(event.action):
             params = field(record_of(event), "requestParameters")
             if event.action == "CreateUser" and event.source == "iam.amazonaws.com":
                 self._remember_user_made(str(field(params, "userName") or ""), event)
@@ -373,28 +379,44 @@ class OrgMemory:
                     stack,
                 )
             )
-        self._newest_ms = max(self._newest_ms, event.event_time_ms)
+        if at_ms > self._newest_ms:
+            self._newest_ms = at_ms
         # pruned by the newest time seen anywhere, with room for partitions that run behind
         while self._stack_ops and self._stack_ops[0].at_ms < self._newest_ms - STACK_OP_KEEP_MS:
             self._stack_ops.popleft()
 
     def _remember_net(self, event: AuditEvent) -> None:
+        """The event's network has its principal among its users (observe has ruled out a
+        directory user: _DIRECTORY_USER)."""
         net = net_of(event.source_ip)
-        if not net or _DIRECTORY_USER.match(event.principal_key):
-            return
-        self._add_user(self._net_users, net, event.principal_key)
+        if net:
+            self._add_user(self._net_users, net, event.principal_key)
 
     def _add_user(self, table: OrderedDict[str, set[str]], value: str, key: str) -> None:
         """Remember `key` among the few principals seen using `value` (a network, a client):
         enough that SHARED_NET_USERS of them vouch. Those that vouch are some of its users, so
         a value with no more than SHARED_NET_USERS takes a new one without listing them (done
         on every event, that listing was up to 3% of the detector's CPU on world 1178's
-        replay)."""
-        users = _recent(table, value, set, MAX_NETS)
-        if key not in users and (
-            len(users) <= SHARED_NET_USERS or len(self._vouching(users)) <= SHARED_NET_USERS
-        ):
-            users.add(key)
+        replay). `_recent`, written out: twice an event, a value and a user mostly known."""
+        users = table.get(value)
+        if users is None:
+            users = table[value] = set()
+            if len(table) > MAX_NETS:
+                table.popitem(last=False)
+        else:
+            table.move_to_end(value)
+            if key in users:
+                return
+        if len(users) > SHARED_NET_USERS:
+            # len(self._vouching(users)) <= SHARED_NET_USERS, counted only as far as it decides
+            flagged = self._flagged
+            vouching = 0
+            for user in users:
+                if user not in flagged:
+                    vouching += 1
+                    if vouching > SHARED_NET_USERS:
+                        return
+        users.add(key)
 
     def _used_by_others(self, table: OrderedDict[str, set[str]], value: str, key: str) -> bool:
         """A principal other than `key`, one that never paged, was seen using `value`."""
@@ -429,9 +451,11 @@ class OrgMemory:
         return paged is not None and 0 <= at_ms - paged <= COMPROMISE_MEMORY_MS
 
     def _remember_client(self, event: AuditEvent) -> None:
+        """The event's client product has its principal among its users (observe has ruled out
+        a directory user: the portal step of a person's sign-in vouches for nothing, review)."""
         client = client_of(event.user_agent)
-        if not client or _DIRECTORY_USER.match(event.principal_key):
-            return  # (the portal step of a person's sign-in vouches for nothing: review)
+        if not client:
+            return
         if not self._clients_since_ms or event.event_time_ms < self._clients_since_ms:
             self._clients_since_ms = event.event_time_ms
         self._add_user(self._client_users, client, event.principal_key)
@@ -828,12 +852,19 @@ class OrgMemory:
 
 
 def _earliest(memory: OrderedDict[str, int], key: str, at_ms: int, cap: int) -> None:
-    """Keep the earliest time seen for `key`; past `cap` keys the least recently seen go."""
+    """Keep the earliest time seen for `key`; past `cap` keys the least recently seen go.
+
+    Called three times an event: a key already kept (nearly always) is only moved to the end,
+    and rewritten when `at_ms` is earlier (a late event); it adds no key, so none goes."""
     first = memory.get(key)
-    memory[key] = at_ms if first is None else min(first, at_ms)
+    if first is None:
+        memory[key] = at_ms
+        while len(memory) > cap:
+            memory.popitem(last=False)
+        return
+    if at_ms < first:
+        memory[key] = at_ms
     memory.move_to_end(key)
-    while len(memory) > cap:
-        memory.popitem(last=False)
 
 
 def _since(memory: Mapping[str, int], key: str, at_ms: int) -> int:
@@ -885,9 +916,16 @@ def role_of(arn: str) -> tuple[str, str] | None:
     return (parts[4], name) if name else None
 
 
+@functools.lru_cache(maxsize=8192)  # called for every event: principals repeat
 def account_of(principal: str) -> str:
     parts = principal.split(":")
     return parts[4] if len(parts) > 5 and parts[4].isdigit() else ""
+
+
+@functools.lru_cache(maxsize=4096)  # asked for every event: actions repeat
+def _creates(action: str) -> bool:
+    """A call named like a creation (_CREATE) that does not only amend what exists (_AMENDS)."""
+    return _CREATE.match(action) is not None and _AMENDS.search(action) is None
 
 
 def _made(event: AuditEvent, params: object) -> set[str]:
