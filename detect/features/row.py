@@ -116,6 +116,20 @@ class Closed:
     regions: set[str]
     churn: dict[str, list[int]] | None = None  # merged when first asked (only with deletes)
     recreated: int = 0  # names of `churn` whose last create follows their first delete
+    # the newest bucket's names and regions not among the closed ones', as last counted, with
+    # the sizes of its sets then: a bucket's sets only grow (PrincipalState._count), so a size
+    # unchanged is a set unchanged -- most events of a minute add no new name or region
+    counted: Bucket | None = None
+    names_at: int = -1
+    fresh_names: int = 0
+    regions_at: int = -1
+    fresh_regions: int = 0
+    # recreated_with's last answer, for the newest bucket at this many events: only an event
+    # counted in it changes its churn (PrincipalState._count), and that counts it in `n` -- an
+    # event too old for the window (a backlog behind the newest minute) changes neither
+    churned_of: Bucket | None = None
+    churned_n: int = -1
+    churned: int = 0
 
     @classmethod
     def of(cls, buckets: Sequence[Bucket]) -> Closed:
@@ -124,6 +138,8 @@ class Closed:
 
     def recreated_with(self, cur: Bucket) -> int:
         """Names recreated over the closed buckets and `cur` (_merged_churn of all of them)."""
+        if cur is self.churned_of and cur.n == self.churned_n:
+            return self.churned
         if self.churn is None:
             self.churn = _merged_churn(self.buckets)
             self.recreated = sum(1 for d, c in self.churn.values() if _recreated(d, c))
@@ -135,7 +151,21 @@ class Closed:
                 continue
             first = d if d and (not slot[0] or d < slot[0]) else slot[0]
             count += _recreated(first, max(slot[1], c)) - _recreated(slot[0], slot[1])
+        self.churned_of, self.churned_n, self.churned = cur, cur.n, count
         return count
+
+    def fresh_with(self, cur: Bucket) -> tuple[int, int]:
+        """`cur`'s names and regions not among the closed buckets' (counted again only when
+        one of its sets grew since)."""
+        if cur is not self.counted:
+            self.counted, self.names_at, self.regions_at = cur, -1, -1
+        if len(cur.resources) != self.names_at:
+            self.names_at = len(cur.resources)
+            self.fresh_names = len(cur.resources - self.resources)
+        if len(cur.regions) != self.regions_at:
+            self.regions_at = len(cur.regions)
+            self.fresh_regions = len(cur.regions - self.regions)
+        return self.fresh_names, self.fresh_regions
 
 
 def _gather(buckets: Sequence[Bucket]) -> tuple[list[int], set[str], set[str]]:
@@ -185,12 +215,12 @@ def feature_row(s: Window, closed: Closed | None = None) -> list[float]:
         sums, distinct, regions = _plain(s.buckets)
     else:
         sums = [total + own for total, own in zip(closed.sums, _counters(cur), strict=True)]
+        fresh_names, fresh_regions = closed.fresh_with(cur)
         if len(closed.resources) >= MAX_BUCKET_NAMES:
             distinct = MAX_BUCKET_NAMES
         else:
-            fresh = len(cur.resources - closed.resources)
-            distinct = min(len(closed.resources) + fresh, MAX_BUCKET_NAMES)
-        regions = len(closed.regions) + len(cur.regions - closed.regions)
+            distinct = min(len(closed.resources) + fresh_names, MAX_BUCKET_NAMES)
+        regions = len(closed.regions) + fresh_regions
     (
         n,
         dest,
@@ -214,19 +244,26 @@ def feature_row(s: Window, closed: Closed | None = None) -> list[float]:
         churned = sum(1 for d, c in _merged_churn(s.buckets).values() if _recreated(d, c))
     else:
         churned = closed.recreated_with(cur)
-    total = max(n, 1)
+    # (conditionals rather than max(): the same values, without a call each, every event)
+    total = n if n > 1 else 1
     est = s.established
-    hist_rate = s.hist_events / max(s.hist_minutes, 1)
-    hist_destructive = s.hist_destructive / max(s.hist_minutes, 1) * WINDOW_BUCKETS
+    minutes = s.hist_minutes if s.hist_minutes > 1 else 1
+    hist_rate = s.hist_events / minutes
+    hist_destructive = s.hist_destructive / minutes * WINDOW_BUCKETS
     offhours_share = off / total
-    hist_offhours = s.hist_offhours / max(s.hist_events, 1)
-    slow_from = cur.minute * BUCKET_MS // SLOW_SLOT_MS - SLOW_SLOTS
+    hist_offhours = s.hist_offhours / (s.hist_events if s.hist_events > 1 else 1)
+    offhours_surprise = offhours_share - hist_offhours
+    if s.slow:
+        slow_from = cur.minute * BUCKET_MS // SLOW_SLOT_MS - SLOW_SLOTS
+        slow = sum(c for slot, c, _ in s.slow if slot > slow_from)
+    else:
+        slow = 0  # (most principals delete nothing for six hours)
     return [
         float(cur.n),
         float(n),
         float(cur.destructive),
         float(dest),
-        float(sum(c for slot, c, _ in s.slow if slot > slow_from)),
+        float(slow),
         float(priv),
         float(evas),
         float(distinct),
@@ -239,7 +276,7 @@ def feature_row(s: Window, closed: Closed | None = None) -> list[float]:
         float(new_i if est else 0),
         float(new_x if est else 0),
         offhours_share,
-        max(0.0, offhours_share - hist_offhours) if est else 0.0,
+        offhours_surprise if est and offhours_surprise > 0.0 else 0.0,
         cur.n / (hist_rate + 1.0) if est else 1.0,
         dest / (hist_destructive + 1.0) if est else float(dest),
         writes / total,

@@ -279,6 +279,8 @@ class PrincipalState:
     # -- windows --------------------------------------------------------------------------------
     def _bucket_for(self, minute: int) -> Bucket | None:
         """The bucket of `minute`, rolling the window forward; None when older than the window."""
+        if self.buckets and self.buckets[-1].minute == minute:
+            return self.buckets[-1]  # (the common case: the newest minute again)
         if not self.buckets or minute > self.buckets[-1].minute:
             self._closed = None  # the newest bucket closes (and the oldest may leave)
             if self.buckets:
@@ -360,7 +362,8 @@ class PrincipalState:
         """Track the principal's observed life: first event, latest event, active days."""
         if not self.first_event_ms or time_ms < self.first_event_ms:
             self.first_event_ms = time_ms
-        self.last_event_ms = max(self.last_event_ms, time_ms)
+        if time_ms > self.last_event_ms:
+            self.last_event_ms = time_ms
         day = time_ms // DAY_MS
         if day > self._last_day:
             self.active_days += 1
@@ -395,16 +398,20 @@ class PrincipalState:
             if first and cls == "privilege":
                 self.privilege_since[event.action] = event.event_time_ms
             new_sensitive = first or unvetted
+        # a value already seen is not new (_first_seen's own first test, asked here without its
+        # call: seven dimensions an event, nearly all of them known)
+        seen = self.seen
         flags = (
-            self._first_seen("action", event.action) or unvetted,
-            self._first_seen("service", event.source),
-            self._first_seen("region", event.region),
-            self._first_seen("ip", event.source_ip),
+            (event.action not in seen["action"] and self._first_seen("action", event.action))
+            or unvetted,
+            event.source not in seen["service"] and self._first_seen("service", event.source),
+            event.region not in seen["region"] and self._first_seen("region", event.region),
+            event.source_ip not in seen["ip"] and self._first_seen("ip", event.source_ip),
         )
         for dim, value in source if source is not None else source_of(event):
-            if value:
+            if value and value not in seen[dim]:
                 self._first_seen(dim, value)
-        names = {resource_name(r) for r in event.resources}
+        names = {resource_name(r) for r in event.resources} if event.resources else set()
         # the prod set remembers deletes and grants (new code, a shell) on production names;
         # only a delete raises the flag
         grant = event.action in GRANT_ACTIONS
