@@ -31,18 +31,22 @@ STORE_READS = 100  # ... and at least this many
 STORE_DAYS = 3  # earlier days the principal read the store on: its days are known
 MAX_STORES = 64  # stores remembered per principal (the least recently read forgotten)
 KINDS = frozenset({"human", "agent"})
+# buckets and tables (secrets and parameters are judged as credential sweeps: secretreads)
+SOURCES = frozenset({"s3", "dynamodb"})
 
 
 @dataclass(slots=True)
 class _Store:
     """One principal's reads of one store: today's count, its busiest earlier day, the days it
-    read the store on, and the last ten minutes' reads."""
+    read the store on, and the last ten minutes' objects."""
 
     day: int
     today: int = 0
     busiest: int = 0
     days: int = 0
     flagged: bool = False  # the principal paged today: today does not become its usual
+    newest_ms: int = 0
+    paged_slot: int = -1  # one finding per 10-minute slot while over the bar
     window: Tally = field(default_factory=lambda: Tally(WINDOW_MS))
 
 
@@ -53,9 +57,11 @@ class StoreSurge:
         self._stores: dict[str, dict[str, _Store]] = {}
 
     def observe(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
-        """Count `event` (a successful call) if it read data from a store."""
-        if state.actor_kind not in KINDS:
+        """Count `event` (a successful call) if it read data from a bucket or a table."""
+        if state.actor_kind not in KINDS or event.source.partition(".")[0] not in SOURCES:
             return None
+        if event.source_ip.endswith(".amazonaws.com"):
+            return None  # Athena or Redshift reading for the person: a query, not a pull (review)
         store = store_of(event)
         if not store:
             return None
@@ -73,12 +79,22 @@ class StoreSurge:
                 known.busiest = max(known.busiest, known.today)
             known.days += known.today > 0
             known.day, known.today, known.flagged = day, 0, False
-        if day == known.day:  # (a late event of an earlier day counts in its window only)
+        if day == known.day:  # (a late event of an earlier day is not today's)
             known.today += 1
-        count = known.window.add(at, event.event_id, event.event_id)
+        if at <= known.newest_ms - WINDOW_MS:
+            return None  # a late read of an older window: it cannot join the current ten
+            # minutes (review: a delayed batch of a morning's reads made a surge of its own)
+        known.newest_ms = max(known.newest_ms, at)
+        # an object read again counts once: a notebook polling one file is no pull (review)
+        thing = event.resources[0] if event.resources else event.event_id
+        count = known.window.add(at, event.event_id, thing)
         bar = max(float(STORE_READS), STORE_DAY_RATIO * known.busiest)
         if known.days < STORE_DAYS or not state.mature or count <= bar:
             return None
+        slot = at // WINDOW_MS
+        if slot == known.paged_slot:
+            return None  # (one finding per slot: the alert holds the pull already)
+        known.paged_slot = slot
         return make_finding(
             state,
             event,
@@ -96,9 +112,16 @@ class StoreSurge:
         )
 
     def mark_flagged(self, principal: str) -> None:
-        """The principal paged today: today's reads do not become its busiest day."""
-        for known in self._stores.get(principal, {}).values():
-            known.flagged = True
+        """The principal paged today: today's reads do not become its busiest day. Today is the
+        principal's latest day of reads (review: flagging every store dropped the last day of
+        stores not read since)."""
+        stores = self._stores.get(principal)
+        if not stores:
+            return
+        latest = max(known.day for known in stores.values())
+        for known in stores.values():
+            if known.day == latest:
+                known.flagged = True
 
     def forget(self, principal: str) -> None:
         self._stores.pop(principal, None)

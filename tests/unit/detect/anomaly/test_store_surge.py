@@ -93,3 +93,28 @@ def test_a_workload_surge_or_a_store_read_on_too_few_days_does_not() -> None:
 
 def test_under_a_hundred_reads_does_not() -> None:
     assert not surge_rules([*days(PERSON), *pull(BACKUPS, PERSON, n=90)])
+
+
+def test_athena_reading_for_them_one_object_polled_or_a_late_batch_does_not() -> None:
+    """The review's cases: reads AWS makes for the person (an Athena query), one object read
+    again and again, and a delayed batch of the morning's reads arriving after a newer read."""
+    athena = {**PERSON, "sourceIPAddress": "athena.amazonaws.com"}
+    assert not surge_rules([*days(PERSON), *pull(BACKUPS, athena)])
+    start = BASE_TIME + timedelta(days=5, hours=14)
+    polled = [read(BACKUPS, start + timedelta(seconds=2 * i), 7, PERSON) for i in range(150)]
+    assert not surge_rules([*days(PERSON), *polled])
+    morning = BASE_TIME + timedelta(days=5, hours=8)
+    late = [read(BACKUPS, morning + timedelta(minutes=2 * i), 2000 + i, PERSON) for i in range(125)]
+    after = read(BACKUPS, BASE_TIME + timedelta(days=5, hours=14), 3000, PERSON)
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(days(PERSON))
+    engine.process([after])
+    changes = engine.process(late).changes
+    assert not any(RULE in alert.rules for _, alert in changes)
+
+
+def test_one_finding_per_ten_minutes_of_a_long_pull() -> None:
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(days(PERSON))
+    out = engine.process(pull(BACKUPS, PERSON, n=250))
+    assert sum(rule == RULE for _, rule in out.triggers) == 1
