@@ -27,8 +27,8 @@ from detect.features import (
     resource_name,
 )
 from detect.features.actor import identity_of
-from detect.rules.record import base_action, field, record_of
-from detect.rules.redflags.identity import privileged_group
+from detect.rules.record import base_action, field, record_of, statements
+from detect.rules.redflags.identity import grants_everything, privileged_group
 from ingest.events import AuditEvent
 
 __all__ = [
@@ -136,6 +136,7 @@ OWN_CREDENTIAL_ACTIONS = frozenset(
     }
 )
 _EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)
+_POLICY_WRITES = frozenset({"CreatePolicy", "CreatePolicyVersion"})
 _CREATE = re.compile(r"^(Create|Run|Launch|PutObject$|Register|Restore|Import|Allocate|Copy)")
 # calls named like creations that only change an existing resource (a tag does not make the
 # bucket young)
@@ -243,6 +244,11 @@ class OrgMemory:
     def __init__(self) -> None:
         self._births: OrderedDict[str, tuple[int, str]] = OrderedDict()  # name -> (ms, key)
         self._users_made: OrderedDict[str, tuple[int, str]] = OrderedDict()  # IAM user -> latest
+        self._first_user_by: OrderedDict[str, int] = OrderedDict()  # creator -> its first user ms
+        # account/role -> (created ms, creator, whether its trust names identities: accounts,
+        # users, roles or an identity provider -- not only AWS services)
+        self._roles_made: OrderedDict[str, tuple[int, str, bool]] = OrderedDict()
+        self._admin_policies: OrderedDict[str, int] = OrderedDict()  # policy ARN -> first ms
         self._destroyed: OrderedDict[str, int] = OrderedDict()  # lasting name -> last delete ms
         self._accounts: OrderedDict[str, int] = OrderedDict()  # account -> first seen ms
         # account -> its own first event (not a mention in someone's trust policy): watched_ms
@@ -349,10 +355,14 @@ class OrgMemory:
         if event.action in _ACCOUNT_CARRIERS:
             # who assumes roles here, and whom trust and sharing name: the accounts we deal with
             self.learn_accounts(event.raw, event.event_time_ms)
+        if event.action in _POLICY_WRITES and not event.error_code:
+            self._remember_admin_policy(event)
         if _creates(event.action):
             params = field(record_of(event), "requestParameters")
             if event.action == "CreateUser" and event.source == "iam.amazonaws.com":
                 self._remember_user_made(str(field(params, "userName") or ""), event)
+            elif event.action == "CreateRole" and event.source == "iam.amazonaws.com":
+                self._remember_role_made(params, event)
             names = _made(event, params)
             if event.action == "CreateChangeSet" and field(params, "changeSetType") == "CREATE":
                 # a change set of type CREATE makes its stack too; one to an existing stack
@@ -692,6 +702,10 @@ class OrgMemory:
         if made is None or made[0] <= event.event_time_ms:
             made = (event.event_time_ms, event.principal_key)
         self._users_made[key] = made
+        first = self._first_user_by.pop(event.principal_key, event.event_time_ms)
+        self._first_user_by[event.principal_key] = min(first, event.event_time_ms)
+        if len(self._first_user_by) > MAX_ACCOUNTS:
+            self._first_user_by.popitem(last=False)
         if len(self._users_made) > MAX_ACCOUNTS:
             self._users_made.popitem(last=False)
 
@@ -725,9 +739,50 @@ class OrgMemory:
             return made
         return self.born(user, before_ms)
 
-    def users_made_by(self, creator: str, before_ms: int) -> int:
-        """How many IAM users (of those remembered) `creator` made before `before_ms`."""
-        return sum(1 for at, by in self._users_made.values() if by == creator and at < before_ms)
+    def first_user_made_by(self, creator: str) -> int | None:
+        """When `creator` made its first IAM user Leash saw (a user made again and again under
+        one name counts from its first run: review)."""
+        return self._first_user_by.get(creator)
+
+    def role_born(self, account: str, role: str, before_ms: int) -> tuple[int, str, bool] | None:
+        """(creation time, creator key, whether its trust names identities rather than only AWS
+        services) of IAM role `role`'s latest creation in `account` before `before_ms`."""
+        made = self._roles_made.get(f"{account}/{role}")
+        return made if made is not None and made[0] <= before_ms else None
+
+    def admin_policy_since(self, policy_arn: str) -> int | None:
+        """When a version of managed policy `policy_arn` allowing everything was first seen."""
+        return self._admin_policies.get(policy_arn)
+
+    def _remember_role_made(self, params: object, event: AuditEvent) -> None:
+        role = field(params, "roleName")
+        if not isinstance(role, str) or not role or event.error_code:
+            return
+        trust = field(params, "assumeRolePolicyDocument")
+        people = any(
+            not isinstance(principal, Mapping) or bool({"AWS", "Federated"} & set(principal))
+            for statement in statements(trust)
+            if (principal := field(statement, "Principal")) is not None
+        )
+        key = f"{event.account}/{role}"
+        self._roles_made.pop(key, None)
+        self._roles_made[key] = (event.event_time_ms, event.principal_key, people)
+        if len(self._roles_made) > MAX_ACCOUNTS:
+            self._roles_made.popitem(last=False)
+
+    def _remember_admin_policy(self, event: AuditEvent) -> None:
+        """A managed policy created, or given a default version, that allows everything."""
+        record = record_of(event)
+        params = field(record, "requestParameters")
+        if event.action == "CreatePolicyVersion" and field(params, "setAsDefault") is not True:
+            return
+        if not grants_everything(field(params, "policyDocument")):
+            return
+        arn = field(params, "policyArn") or field(record, "responseElements", "policy", "arn")
+        if isinstance(arn, str) and arn and arn not in self._admin_policies:
+            self._admin_policies[arn] = event.event_time_ms
+            if len(self._admin_policies) > MAX_ACCOUNTS:
+                self._admin_policies.popitem(last=False)
 
     def lasting(self, event: AuditEvent) -> list[str]:
         """The resources of `event` that are lasting: not named as temporary (the whole ARN or

@@ -68,7 +68,8 @@ ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached"})
 # it (held-out seeds 928 and 1221: an administrator's SSO session rewrote the policy named for
 # him, held as his job, and nothing else followed)
 POLICY_REWRITES = frozenset({"CreatePolicyVersion"})
-# A role made administrator within the hour it was created is a new administrator identity: the
+# A role made administrator within the hour it was created, whose trust lets identities (an
+# account, a user, a role, an identity provider) sign in, is a new administrator identity: the
 # way back in that an attacker holding an admin's session leaves (held-out 1267: an admin's SSO
 # session at 02:36, through Terraform, created `ops2` and attached AdministratorAccess 11 s later,
 # held as the admin's work). An administrator elevating an existing role (a break-glass drill, a
@@ -326,10 +327,13 @@ class Triage:
         if case.finding.rule not in ADMIN_GRANTS:
             return False
         event = case.event
-        if event.action in POLICY_REWRITES:
-            return True
         at = event.event_time_ms
         params = field(record_of(event), "requestParameters")
+        if event.action in POLICY_REWRITES:
+            # (a policy already seen allowing everything makes nobody new an administrator:
+            # review -- an edit of a break-glass policy's other statements)
+            since = self.org.admin_policy_since(str(field(params, "policyArn") or ""))
+            return since is None or since >= at
         if event.action in (
             "AttachUserPolicy",
             "PutUserPolicy",
@@ -338,8 +342,10 @@ class Triage:
             birth = self.org.user_born(event.account, str(field(params, "userName") or ""), at)
             return birth is not None and at - birth[0] < NEW_USER_MS
         if event.action in ("AttachRolePolicy", "PutRolePolicy"):
-            birth = self.org.born(str(field(params, "roleName") or ""), at)
-            return birth is not None and at - birth[0] < ADMIN_ROLE_AT_BIRTH_MS
+            made = self.org.role_born(event.account, str(field(params, "roleName") or ""), at)
+            # a role only AWS services may assume is an execution role (`cdk bootstrap`'s,
+            # a build project's), not an identity anyone signs in as (review)
+            return made is not None and at - made[0] < ADMIN_ROLE_AT_BIRTH_MS and made[2]
         return False
 
     def _own_no_mfa(self, case: Case) -> str | None:
@@ -421,7 +427,7 @@ class Triage:
             return None
         if self._backdoor_keys(case):
             return None  # (held-out 1268: a key rotator makes keys daily, for users that exist)
-        if case.finding.actor_kind == "human" and self._makes_administrator(case):
+        if case.finding.actor_kind != "service" and self._makes_administrator(case):
             return None  # (held-out 1267: an admin who attaches policies every day; a
             # pipeline creating admin roles every run keeps its routine)
         return _routine_rule(case)
@@ -460,9 +466,9 @@ class Triage:
         birth = self.org.user_born(event.account, user, event.event_time_ms)
         if birth is None or event.event_time_ms - birth[0] >= BACKDOOR_KEYS_MS:
             return False
+        first = self.org.first_user_made_by(event.principal_key)
         return kind == "human" or (
-            birth[1] == event.principal_key
-            and not self.org.users_made_by(event.principal_key, birth[0])
+            birth[1] == event.principal_key and (first is None or first >= birth[0])
         )
 
     def _colleague_credentials(self, case: Case) -> bool:

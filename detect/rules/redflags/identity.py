@@ -158,9 +158,14 @@ def _admin_policy(record: Mapping[str, Any]) -> Hit | None:
         )
     if action == "CreatePolicyVersion" and not is_true(param(record, "setAsDefault")):
         return None
-    if any(_admin_statement(st) for st in statements(param(record, "policyDocument"))):
+    if grants_everything(param(record, "policyDocument")):
         return Hit(target, "policy grants every action on every resource")
     return None
+
+
+def grants_everything(document: Any) -> bool:
+    """Whether a policy document (JSON text or parsed) allows every action on every resource."""
+    return any(_admin_statement(st) for st in statements(document))
 
 
 def _federation_admin(record: Mapping[str, Any]) -> Hit | None:

@@ -292,17 +292,25 @@ def grant_tier(action: str, source: str, params: dict[str, Any], rule: str, **kw
     watched_days = kw.pop("watched_days", 5)
     administers = kw.pop("administers", False)
     role_made_minutes_ago = kw.pop("role_made_minutes_ago", None)
+    role_trust = kw.pop("role_trust", {"AWS": "arn:aws:iam::123456789012:root"})
+    earlier = kw.pop("earlier", None)
     e = event(action, source, params, **who)
     org = OrgMemory()
     if role_made_minutes_ago is not None:
+        trust = {"Statement": [{"Effect": "Allow", "Principal": role_trust, "Action": "sts:*"}]}
         made = make_event(
             eventName="CreateRole",
             eventSource="iam.amazonaws.com",
-            requestParameters={"roleName": params["roleName"], "assumeRolePolicyDocument": "{}"},
+            requestParameters={
+                "roleName": params["roleName"],
+                "assumeRolePolicyDocument": json.dumps(trust),
+            },
             at=BASE_TIME + timedelta(days=10, minutes=-role_made_minutes_ago),
             **who,
         )
         org.observe(made)
+    if earlier is not None:  # the same call two days before
+        org.observe(replace(e, event_time_ms=e.event_time_ms - 2 * 86_400_000))
     org.remember_account(e.account, e.event_time_ms - watched_days * 86_400_000)
     org.remember_account(PARTNER, e.event_time_ms - 20 * 86_400_000)
     state = mature_state(e)
@@ -495,6 +503,10 @@ def test_an_admin_rewriting_a_managed_policy_to_allow_everything_pages() -> None
     assert grant_tier("AttachRolePolicy", "iam", attach, rule, administers=True) == "hold"
     assert grant_tier("CreatePolicyVersion", "iam", version, rule, administers=True) == "page"
     assert grant_tier("CreatePolicyVersion", "iam", version, rule, routine=True) == "page"
+    # a policy already seen allowing everything: nobody new becomes an administrator (review)
+    assert (
+        grant_tier("CreatePolicyVersion", "iam", version, rule, routine=True, earlier=1) != "page"
+    )
     assert grant_tier("CreatePolicyVersion", "iam", version, rule) == "page"
 
 
@@ -517,6 +529,9 @@ def test_an_admin_making_a_role_administrator_within_the_hour_it_was_made_pages(
     assert tier(routine=True, role_made_minutes_ago=1) == "page"
     # a pipeline that creates and elevates roles on every run keeps its routine
     assert tier(routine=True, role_made_minutes_ago=1, who=WORKLOAD) == "hold"
+    # an execution role only AWS services assume (`cdk bootstrap`'s): no identity (review)
+    service_trust = {"Service": "cloudformation.amazonaws.com"}
+    assert tier(role_made_minutes_ago=1, role_trust=service_trust) == "hold"
 
 
 def test_a_workloads_keys_for_the_first_user_it_made_within_the_hour_page() -> None:
@@ -541,5 +556,7 @@ def test_a_workloads_keys_for_the_first_user_it_made_within_the_hour_page() -> N
     assert tier("admin-backup", (("admin-backup", 1),)) == "page"
     assert tier("svc-reports", ()) != "page"  # a service user that was there: rotation
     assert tier("svc-reports", (("svc-reports", 120),)) != "page"
-    # a pipeline that made users before: its new user's key is its work
+    # a pipeline that made users before: its new user's key is its work -- also when it makes
+    # the same user again on every run (review)
     assert tier("svc-new", (("svc-old", 3 * 24 * 60), ("svc-new", 1))) != "page"
+    assert tier("svc-smoke", (("svc-smoke", 3 * 24 * 60), ("svc-smoke", 1))) != "page"
