@@ -52,10 +52,12 @@ JANITOR_MULTIPLIER = 10.0
 FANOUT_FLOOR = 4  # lasting resources CloudFormation deletes in 10 min on one principal's request
 # a lasting bucket's contents emptied batch by batch count once per batch in 10 minutes, up to
 # this many (seeds 1010, 1011, 1013: buckets purged batch by batch paged at the 6th-8th damaging
-# call when the contents counted once): one prefix pruned in many batches stays under a
-# person's floor (4) by itself, but not under an AI agent's (2) -- an agent's first purge of
-# data meant to last is what Leash is for
-CONTENTS_BATCHES = 3
+# call when the contents counted once): one prefix pruned in many batches stays at a person's
+# floor (4) by itself, but not under an AI agent's (2) -- an agent's first purge of data meant
+# to last is what Leash is for -- and with the bucket deleted after it passes a person's too:
+# the bucket and thousands of its objects gone for good (held-out 1252, 1255, 1256: people
+# emptying and deleting buckets paged at the 6th-7th damaging call with three)
+CONTENTS_BATCHES = 4
 FANOUT_RULE = "baseline:stack_destroyed"
 NO_FLOOR = {"agent": 0.0, "human": 0.0, "service": 0.0}
 _PROD = re.compile(PROD_RESOURCE_RE)
@@ -235,7 +237,12 @@ class LastingDestruction:
             if since is None or event.event_time_ms - since > window.window_ms:
                 continue  # the call is no longer new within this window
             tally = book.get(state.key)
-            count = tally.add(event.event_time_ms, event.event_id, name)
+            # a person's or an agent's first purge of a lasting bucket counts per batch, as the
+            # 10-minute window does (held-out 1252, 1255: people's first DeleteObjects emptied
+            # a data-lake bucket and deleted it, paged at the 7th damaging call when the
+            # contents counted once); a workload's new clean-up step counts each store once
+            key = name if state.actor_kind == "service" else _key(tally, name, event.event_time_ms)
+            count = tally.add(event.event_time_ms, event.event_id, key)
             floor = floors.get(state.actor_kind, max(floors.values()))
             if count >= floor:
                 return [
@@ -364,7 +371,8 @@ def _bar(window: _Window, floors: dict[str, float], state: PrincipalState, tally
 
 def _key(tally: Tally, name: str, time_ms: int) -> str:
     """The key `name` counts under in `tally` at `time_ms`: itself, or for a bucket's contents
-    ("b/*") the first of "b/*", "b/*#2", "b/*#3" not in the window yet (the last once all are)."""
+    ("b/*") the first of "b/*", "b/*#2", ... "b/*#CONTENTS_BATCHES" not in the window yet (the
+    last once all are)."""
     if not name.endswith("/*"):
         return name
     since = time_ms - tally.window_ms

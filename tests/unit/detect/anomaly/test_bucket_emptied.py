@@ -181,10 +181,23 @@ def test_a_persons_purge_of_lasting_buckets_pages_by_the_fifth_batch() -> None:
     assert first_page([*days, *purge]) == before + 5
 
 
-def test_a_person_pruning_one_bucket_in_many_batches_does_not_page() -> None:
-    """One prefix pruned batch after batch, even with its bucket deleted after, is at most four
-    lasting things (three batches' worth and the bucket): under a person's floor."""
-    assert first_page([*_person_days(), *_purge("acme-staging-data", 12, who=PERSON)]) is None
+def test_a_person_pruning_one_bucket_pages_only_when_the_bucket_goes() -> None:
+    """One prefix pruned batch after batch is at most four lasting things: at a person's floor.
+    With the bucket deleted after (`aws s3 rb --force`) the bucket and thousands of its objects
+    are gone for good, and the DeleteBucket pages (held-out 1252, 1255, 1256: paged at the
+    6th-7th damaging call when three batches counted)."""
+    days = _person_days()
+    before = sum(event.action.startswith("Delete") for event in days)
+    purge = _purge("acme-staging-data", 12, who=PERSON)
+    assert first_page([*days, *purge[:12]]) is None
+    assert first_page([*days, *purge]) == before + 13
+
+
+def test_a_persons_first_purge_of_a_lasting_bucket_pages_by_its_third_batch() -> None:
+    """Held-out 1252, 1255: people who never deleted objects emptied a data-lake bucket batch
+    by batch. Deletes with calls the person never used count per batch (out of scope: 3)."""
+    reads = [event for event in _person_days() if not event.action.startswith("Delete")]
+    assert first_page([*reads, *_purge("acme-datalake-finance", 5, who=PERSON)]) == 3
 
 
 def test_a_day_of_pruning_buckets_is_no_drip_of_lasting_deletes() -> None:
