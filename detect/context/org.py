@@ -355,7 +355,7 @@ class OrgMemory:
         if event.action in _ACCOUNT_CARRIERS:
             # who assumes roles here, and whom trust and sharing name: the accounts we deal with
             self.learn_accounts(event.raw, event.event_time_ms)
-        if event.action in _POLICY_WRITES and not event.error_code:
+        if event.action in _POLICY_WRITES:
             self._remember_admin_policy(event)
         if _creates(event.action):
             params = field(record_of(event), "requestParameters")
@@ -702,10 +702,7 @@ class OrgMemory:
         if made is None or made[0] <= event.event_time_ms:
             made = (event.event_time_ms, event.principal_key)
         self._users_made[key] = made
-        first = self._first_user_by.pop(event.principal_key, event.event_time_ms)
-        self._first_user_by[event.principal_key] = min(first, event.event_time_ms)
-        if len(self._first_user_by) > MAX_ACCOUNTS:
-            self._first_user_by.popitem(last=False)
+        _earliest(self._first_user_by, event.principal_key, event.event_time_ms, MAX_ACCOUNTS)
         if len(self._users_made) > MAX_ACCOUNTS:
             self._users_made.popitem(last=False)
 
@@ -756,7 +753,7 @@ class OrgMemory:
 
     def _remember_role_made(self, params: object, event: AuditEvent) -> None:
         role = field(params, "roleName")
-        if not isinstance(role, str) or not role or event.error_code:
+        if not isinstance(role, str) or not role:
             return
         trust = field(params, "assumeRolePolicyDocument")
         people = any(
@@ -779,10 +776,8 @@ class OrgMemory:
         if not grants_everything(field(params, "policyDocument")):
             return
         arn = field(params, "policyArn") or field(record, "responseElements", "policy", "arn")
-        if isinstance(arn, str) and arn and arn not in self._admin_policies:
-            self._admin_policies[arn] = event.event_time_ms
-            if len(self._admin_policies) > MAX_ACCOUNTS:
-                self._admin_policies.popitem(last=False)
+        if isinstance(arn, str) and arn:
+            _earliest(self._admin_policies, arn, event.event_time_ms, MAX_ACCOUNTS)
 
     def lasting(self, event: AuditEvent) -> list[str]:
         """The resources of `event` that are lasting: not named as temporary (the whole ARN or

@@ -16,6 +16,7 @@ from detect.context.case import Case
 from detect.context.org import OrgMemory, delegated, role_of
 from detect.context.peers import PEERS
 from detect.context.twins import (
+    BACKDOOR_KEYS_MS,
     EXPOSURE_RULES,
     NEW_USER_MS,
     OPENING_RULES,
@@ -77,7 +78,6 @@ POLICY_REWRITES = frozenset({"CreatePolicyVersion"})
 ADMIN_ROLE_AT_BIRTH_MS = 3_600_000
 NO_MFA_RULE = "redflag:console_login_without_mfa"
 NO_MFA_RULES = frozenset({NO_MFA_RULE, "sigma:aws_cloudtrail_console_login_success_without_mfa"})
-BACKDOOR_KEYS_MS = 3_600_000  # keys for a user created this recently (see _backdoor_keys)
 LOGIN_PROFILE_RULE = "redflag:login_profile_for_other_user"
 OTHER_USER_CREDENTIALS = frozenset({"redflag:access_key_for_other_user", LOGIN_PROFILE_RULE})
 # people get denied all day (a console page asks for more than their role allows): it joins an

@@ -68,7 +68,9 @@ BORN_RECENTLY_MS = 30 * 86_400_000  # a target created within this in the observ
 # nobody knows, is a backdoor in a role that looks like the pipeline's own (seed 843)
 OPENED_AT_BIRTH_MS = 3_600_000
 NEW_USER_MS = 7 * 86_400_000  # keys or a password for a user created within this
-NEW_IDENTITY_KEYS_MS = 3_600_000  # ... and keys a rotator makes for a user this new
+# keys for a user created this recently are a new identity's way in, not a rotation nor a service
+# user's set-up (the rotation twin here, Triage._backdoor_keys)
+BACKDOOR_KEYS_MS = 3_600_000
 _ACCOUNT = re.compile(r"(?<!\d)(\d{12})(?!\d)")
 _EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)
 _WEBSITE = re.compile(r"(?i)(^|[^a-z0-9])(www|static|assets|public|site|web|cdn|docs)([^a-z0-9]|$)")
@@ -265,7 +267,7 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         ):
             return False
         birth = org.user_born(event.account, user, event.event_time_ms)
-        return birth is None or event.event_time_ms - birth[0] >= NEW_IDENTITY_KEYS_MS
+        return birth is None or event.event_time_ms - birth[0] >= BACKDOOR_KEYS_MS
 
     return (
         ("its own credentials", lambda case: "trace" if _own_credentials(case) else None),
