@@ -101,6 +101,27 @@ def make_event(normalizer: Normalizer | None = None, **overrides: Any) -> AuditE
     return (normalizer or Normalizer()).normalize(make_record(**overrides))
 
 
+def portal_step(user: str, at: datetime, **overrides: Any) -> AuditEvent:
+    """An Identity Center portal step (GetRoleCredentials unless `eventName` says otherwise) as
+    CloudTrail logs it: under the directory user (empty `arn`, the user in `onBehalfOf`), not
+    the role session it opens."""
+    fields: dict[str, Any] = {
+        "eventSource": "sso.amazonaws.com",
+        "eventName": "GetRoleCredentials",
+        "userIdentity": {
+            "type": "IdentityCenterUser",
+            "arn": "",
+            "accountId": "123456789012",
+            "onBehalfOf": {
+                "userId": f"r6zhbnyc-{user}",
+                "identityStoreArn": "arn:aws:identitystore::123456789012:identitystore/d-90",
+            },
+        },
+        "at": at,
+    }
+    return make_event(**{**fields, **overrides})
+
+
 def mature_state(event: AuditEvent) -> PrincipalState:
     """The state of `event`'s principal with ten days of history (its own baseline is trusted)."""
     history = PrincipalProfile(

@@ -19,7 +19,7 @@ from detect.features import PrincipalState
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
 from ingest.store.chdb import ChdbStore
-from tests.factories import BASE_TIME, make_event
+from tests.factories import BASE_TIME, make_event, portal_step
 
 PERSON = {
     "role": "AWSReservedSSO_Developer_4f2a9c1e",
@@ -248,20 +248,7 @@ def test_a_network_colleagues_work_from_is_not_new_for_the_organisation() -> Non
 
 def portal_sign_in(user: str, at: datetime) -> AuditEvent:
     """An Identity Center portal sign-in: logged under the directory user, not a role session."""
-    return make_event(
-        eventSource="sso.amazonaws.com",
-        eventName="Federate",
-        userIdentity={
-            "type": "IdentityCenterUser",
-            "accountId": "123456789012",
-            "onBehalfOf": {
-                "userId": f"r6zhbnyc-{user}",
-                "identityStoreArn": "arn:aws:identitystore::123456789012:identitystore/d-90",
-            },
-        },
-        sourceIPAddress=ELSEWHERE,
-        at=at,
-    )
+    return portal_step(user, at, eventName="Federate", sourceIPAddress=ELSEWHERE)
 
 
 def test_identity_center_sign_ins_from_a_network_do_not_make_it_where_colleagues_work() -> None:

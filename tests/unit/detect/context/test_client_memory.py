@@ -10,7 +10,7 @@ from typing import Any
 
 from detect.context.org import OrgMemory
 from ingest.events import AuditEvent
-from tests.factories import BASE_TIME, make_event
+from tests.factories import BASE_TIME, make_event, portal_step
 
 ERIN = {"role": "AWSReservedSSO_Developer_4f2a9c1e", "session": "erin@example.com"}
 SAM = {"role": "AWSReservedSSO_Developer_4f2a9c1e", "session": "sam@example.com"}
@@ -37,21 +37,7 @@ def test_a_client_nobody_else_was_seen_using_once_the_memory_has_learned_two_day
 def test_the_identity_center_portal_step_vouches_for_no_client() -> None:
     org = OrgMemory()
     org.observe(call("curl/8.5.0", 0))
-    portal = make_event(
-        userAgent="python-requests/2.31",
-        eventSource="sso.amazonaws.com",
-        eventName="GetRoleCredentials",
-        userIdentity={
-            "type": "IdentityCenterUser",
-            "arn": "",
-            "accountId": "123456789012",
-            "onBehalfOf": {
-                "userId": "r6zhbnyc-erin",
-                "identityStoreArn": "arn:aws:identitystore::123456789012:identitystore/d-90",
-            },
-        },
-        at=BASE_TIME + timedelta(days=3),
-    )
+    portal = portal_step("erin", BASE_TIME + timedelta(days=3), userAgent="python-requests/2.31")
     assert portal.principal_key.startswith("arn:aws:identitystore:")
     org.observe(portal)
     assert org.client_nobody_uses("python-requests", call("python-requests/2.31", 3, **ERIN))

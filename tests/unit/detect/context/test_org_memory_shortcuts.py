@@ -11,7 +11,7 @@ from typing import Any
 
 from detect.context.org import SHARED_NET_USERS, OrgMemory, _earliest
 from ingest.events import AuditEvent
-from tests.factories import BASE_TIME, make_event
+from tests.factories import BASE_TIME, make_event, portal_step
 
 OFFICE = "198.51.100.7"
 
@@ -92,21 +92,8 @@ def test_a_cross_account_caller_makes_both_accounts_known_and_only_the_events_on
 
 def test_the_directory_users_steps_vouch_for_no_network_and_start_no_client_memory() -> None:
     org = OrgMemory()
-    portal = make_event(
-        userAgent="python-requests/2.31",
-        sourceIPAddress=OFFICE,
-        eventSource="sso.amazonaws.com",
-        eventName="GetRoleCredentials",
-        userIdentity={
-            "type": "IdentityCenterUser",
-            "arn": "",
-            "accountId": "123456789012",
-            "onBehalfOf": {
-                "userId": "r6zhbnyc-erin",
-                "identityStoreArn": "arn:aws:identitystore::123456789012:identitystore/d-90",
-            },
-        },
-        at=BASE_TIME,
+    portal = portal_step(
+        "erin", BASE_TIME, userAgent="python-requests/2.31", sourceIPAddress=OFFICE
     )
     assert portal.principal_key.startswith("arn:aws:identitystore:")
     org.observe(portal)
