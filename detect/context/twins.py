@@ -36,7 +36,7 @@ from detect.features import resource_name
 from detect.findings import UNUSED_REGION
 from detect.rules.record import field, record_of
 from detect.rules.redflags.field import outside_accounts
-from detect.rules.redflags.identity import privileged_group
+from detect.rules.redflags.identity import identity_center_role, privileged_group
 
 __all__ = [
     "EXPOSURE_RULES",
@@ -210,6 +210,8 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         # (seed 794: an admin's own user, from the CLI, with nothing else to corroborate)
         if case.finding.explanation.get("after_denial"):
             return False  # the detector saw the refusal it answers: creep, not a drill (733)
+        if identity_center_role(str(field(_params(case), "roleName") or "")):
+            return False  # break-glass is for when the directory is down: never its own roles
         kind, principal = case.finding.actor_kind, case.event.principal
         kept_for_it = ":assumed-role/" in principal and not case.state.mature
         drill = (

@@ -163,6 +163,37 @@ def _admin_policy(record: Mapping[str, Any]) -> Hit | None:
     return None
 
 
+# Identity Center makes and keeps the AWSReservedSSO_ roles (their permissions come from the
+# permission set, their trust from the SAML provider): it changes them through its own service
+# role, logged from sso.amazonaws.com. Anyone else changing one in IAM is reshaping what a
+# permission set's sign-in gets, behind the directory's back (fresh seed 1287: an admin's
+# session attached AdministratorAccess to the AdministratorAccess set's own role at 02:01,
+# held as a break-glass drill by the administrator).
+_SSO_ROLE_CHANGES = (
+    "AttachRolePolicy PutRolePolicy UpdateAssumeRolePolicy DeleteRolePermissionsBoundary"
+)
+_SSO_CALLER = re.compile(r"^sso\.amazonaws\.com$|:assumed-role/AWSServiceRoleForSSO/")
+
+
+def identity_center_role(name: str) -> bool:
+    """Whether a role name is one Identity Center makes for a permission set."""
+    return name.startswith("AWSReservedSSO_")
+
+
+def _sso_role_changed(record: Mapping[str, Any]) -> Hit | None:
+    role = as_text(param(record, "roleName"))
+    if not identity_center_role(role):
+        return None
+    callers = (
+        as_text(field(record, "sourceIPAddress")),
+        as_text(field(field(record, "userIdentity"), "invokedBy")),
+        as_text(field(field(record, "userIdentity"), "arn")),
+    )
+    if any(_SSO_CALLER.search(caller) for caller in callers):
+        return None
+    return Hit(role, f"{action_name(record)} on a role Identity Center keeps, made in IAM")
+
+
 def grants_everything(document: Any) -> bool:
     """Whether a policy document (JSON text or parsed) allows every action on every resource."""
     return any(_admin_statement(st) for st in statements(document))
@@ -237,6 +268,14 @@ IDENTITY: tuple[RedFlag, ...] = (
             "AttachUserPolicy AttachRolePolicy AttachGroupPolicy PutUserPolicy "
             "PutRolePolicy PutGroupPolicy CreatePolicyVersion AddUserToGroup"
         ),
+    ),
+    red_flag(
+        "identity_center_role_changed",
+        "critical",
+        about="a permission set's role (AWSReservedSSO_) changed in IAM, not by Identity Center",
+        sources="iam",
+        actions=_SSO_ROLE_CHANGES,
+        match=_sso_role_changed,
     ),
     red_flag(
         "access_key_for_other_user",

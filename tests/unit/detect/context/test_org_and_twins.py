@@ -508,33 +508,43 @@ def test_a_person_granting_their_own_user_admin_is_a_drill_only_for_a_user_kept_
 
 
 def test_a_person_granting_their_everyday_role_admin_is_a_drill_only_if_they_administer() -> None:
-    """A developer's SSO role they work with every day attaching AdministratorAccess to itself
-    (seed 764) is the escalation; a role rarely assumed (a break-glass role: young history),
-    or the same call by someone who changed permissions days before, waits like a drill."""
-    who = {"role": "AWSReservedSSO_DeveloperAccess_f184050e", "session": "zoe@example.com"}
-    grant = call(
-        "AttachRolePolicy",
-        "iam",
-        {"roleName": who["role"], "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
-        0,
-        **who,
-    )
-    assert grant.actor_kind == "human"
-    everyday = [triage_with(mature_state(grant), grant)]
-    assert tiers(everyday) == {"redflag:admin_policy_attached": "page"}
-    rarely = [triage_with(PrincipalState(grant.principal_key, grant.actor_kind), grant)]
-    assert rarely[0].twin == "a grant to itself, not after a denial"
-    administrator = mature_state(grant)
-    earlier = {"roleName": "reporting-task", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}
-    administrator.observe(call("PutRolePolicy", "iam", earlier, -3 * 24 * 60, **who))
-    assert triage_with(administrator, grant).twin == "a grant to itself, not after a denial"
+    """A developer's federated role they work with every day attaching AdministratorAccess to
+    itself (seed 764) is the escalation; a role rarely assumed (a break-glass role: young
+    history), or the same call by someone who changed permissions days before, waits like a
+    drill -- but never for a permission set's own role (AWSReservedSSO_), which Identity Center
+    keeps: break-glass is for when the directory is down (fresh seed 1287)."""
+    for role, drills in (
+        ("okta-DeveloperAccess", True),
+        ("AWSReservedSSO_DeveloperAccess_f184050e", False),
+    ):
+        who = {"role": role, "session": "zoe@example.com"}
+        grant = call(
+            "AttachRolePolicy",
+            "iam",
+            {"roleName": role, "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+            0,
+            **who,
+        )
+        assert grant.actor_kind == "human"
+        everyday = [triage_with(mature_state(grant), grant)]
+        assert tiers(everyday) == {"redflag:admin_policy_attached": "page"}
+        drill = "a grant to itself, not after a denial" if drills else ""
+        rarely = [triage_with(PrincipalState(grant.principal_key, grant.actor_kind), grant)]
+        assert rarely[0].twin == drill, role
+        administrator = mature_state(grant)
+        earlier = {
+            "roleName": "reporting-task",
+            "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess",
+        }
+        administrator.observe(call("PutRolePolicy", "iam", earlier, -3 * 24 * 60, **who))
+        assert triage_with(administrator, grant).twin == drill, role
 
 
 def test_a_grant_to_itself_right_after_a_refusal_is_never_a_drill() -> None:
     """Stolen credentials of an administrator's SSO role refused, then granting it admin: the
     self-grant detector says it came after a denial, and the break-glass twin does not hold
     that (without the refusal it would: this person administers permissions)."""
-    who = {"role": "AWSReservedSSO_PlatformAdmin_855bbb23", "session": "jonas@example.com"}
+    who = {"role": "okta-PlatformAdmin", "session": "jonas@example.com"}
     grant = {"roleName": who["role"], "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}
     event = call("AttachRolePolicy", "iam", grant, 0, **who)
     state = mature_state(event)

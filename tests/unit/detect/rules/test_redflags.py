@@ -332,6 +332,41 @@ CASES = [
     ),
     pytest.param(
         "iam",
+        "AttachRolePolicy",
+        {"roleName": "AWSReservedSSO_AdministratorAccess_d40128d9", "policyArn": ADMIN_ARN},
+        {},
+        {
+            "redflag:admin_policy_attached": "high",
+            "redflag:identity_center_role_changed": "critical",
+        },
+        id="a permission set's role changed in IAM",
+    ),
+    pytest.param(
+        "iam",
+        "PutRolePolicy",
+        {"roleName": "AWSReservedSSO_ReadOnly_5d64c619", "policyDocument": "{}"},
+        {
+            "sourceIPAddress": "sso.amazonaws.com",
+            "userAgent": "sso.amazonaws.com",
+            "userIdentity": {
+                "type": "AssumedRole",
+                "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSServiceRoleForSSO/sso",
+                "invokedBy": "sso.amazonaws.com",
+            },
+        },
+        {},
+        id="Identity Center provisioning its permission set's role",
+    ),
+    pytest.param(
+        "iam",
+        "DetachRolePolicy",
+        {"roleName": "AWSReservedSSO_ReadOnly_5d64c619", "policyArn": ADMIN_ARN},
+        {},
+        {},
+        id="a permission set's role narrowed",
+    ),
+    pytest.param(
+        "iam",
         "CreateAccessKey",
         {"userName": "bob"},
         {"userIdentity": USER},
