@@ -130,9 +130,14 @@ class Handover:
         role). A variant of the function (its name in the new one's) is how people reuse a
         role (OrgMemory.function_role); otherwise this waits, and running the function within
         RUN_BORROWED_MS (_runs_borrowed) is its second sign. Pipelines deploy (a replaced
-        function gets a new name), so theirs are not judged here."""
+        function gets a new name), so theirs are not judged here -- but a role another account
+        signs in to (a vendor's integration) is no pipeline of ours (fresh seed 1303: a
+        scanner vendor's role created a function with the IAM key rotator's role and invoked
+        it seven seconds later)."""
         if state.actor_kind not in ("human", "agent"):
-            return None
+            caller = role_of(event.principal)
+            if caller is None or not self.org.signed_in_from_outside(*caller):
+                return None
         # (Lambda's calls only -- a create or a configuration update -- name a function)
         function = function_name(lookup(record, "requestParameters", "functionName"))
         whose = self.org.function_role(role, function) if function else ""
@@ -166,14 +171,36 @@ class Handover:
         when the call itself is new to it (`new_action`): a deploy pipeline that creates
         functions is judged by what it hands them, and its habit is in the trained profile,
         which a restart keeps (the hand-overs remembered in `seen` are not: review). Its
-        instance launches are not judged: a build controller starts runners with its own
-        profile."""
+        instance launches page only where AWS never ran EC2 with its role (a build controller
+        on EC2 starts runners with its own profile): an ECS task's, a Lambda function's or a
+        CI pipeline's web-identity role on a host the caller controls is those credentials
+        kept past the task, the function or the job (fresh seeds 1284, 1289: an ECS task role
+        and a GitHub Actions deploy role listed roles and policies, then launched an instance
+        with their own role)."""
         if state.actor_kind not in ("agent", "service") or not state.mature:
-            return None
-        if state.actor_kind == "service" and not new_action:
             return None
         who = "the agent" if state.actor_kind == "agent" else "the workload"
         why = f"code that runs with {who}'s permissions outside its sessions"
+        if event.action in INSTANCE_LAUNCHES and state.actor_kind == "service":
+            capacity = self.org.identity_role(role, "ec2")
+            if not capacity:
+                return None
+            return make_finding(
+                state,
+                event,
+                "baseline:borrowed_role",
+                "high",
+                f"{event.action} gives an instance {role[1]}, the workload's own role and "
+                f"{capacity}: {why}",
+                explanation={
+                    "action": event.action,
+                    "role": role[1],
+                    "capacity": f"the workload's own role, {capacity}",
+                    "host_or_production": True,
+                },
+            )
+        if state.actor_kind == "service" and not new_action:
+            return None
         if event.action in INSTANCE_LAUNCHES and state.actor_kind == "agent":
             # an instance runs its user data as it boots: the launch is the run (fresh seed
             # 1057: a coding agent listed roles, then launched an instance with its own)

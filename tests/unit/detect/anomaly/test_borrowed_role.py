@@ -477,3 +477,97 @@ def test_a_function_handed_another_pipelines_web_identity_role_pages() -> None:
         passed = _create_function("gha-ingest-deploy", **who)
         assert opened([*_history(), *signs_in, passed]) == ["baseline:borrowed_role"]
     assert opened([*_history(), _create_function("gha-ingest-deploy")]) == []  # never seen act
+
+
+def _service_assumes(role: str, service: str, at: datetime) -> AuditEvent:
+    """AWS assuming `role` for `service` (ecs-tasks, ec2) to run its code."""
+    return make_event(
+        eventName="AssumeRole",
+        eventSource="sts.amazonaws.com",
+        sourceIPAddress=f"{service}.amazonaws.com",
+        userAgent=f"{service}.amazonaws.com",
+        userIdentity={"type": "AWSService", "invokedBy": f"{service}.amazonaws.com"},
+        requestParameters={
+            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/{role}",
+            "roleSessionName": "7f3a9c2e4b5d4e6f",
+        },
+        at=at,
+    )
+
+
+def _web_identity(role: str, at: datetime) -> AuditEvent:
+    """A GitHub Actions job signing in to `role` with its OIDC token."""
+    return make_event(
+        eventName="AssumeRoleWithWebIdentity",
+        eventSource="sts.amazonaws.com",
+        userIdentity={
+            "type": "WebIdentityUser",
+            "principalId": "token.actions.githubusercontent.com:sts.amazonaws.com:repo:o/r",
+        },
+        requestParameters={
+            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/{role}",
+            "roleSessionName": "GitHubActions",
+        },
+        at=at,
+    )
+
+
+TASK = {"role": "orders-task", "session": "7f3a9c2e4b5d4e6f", "userAgent": "Boto3/1.34.0"}
+CONTROLLER = {"role": "build-controller", "session": "i-0abc1234", "userAgent": "Boto3/1.34.0"}
+
+
+def test_a_workload_launching_an_instance_with_its_own_role_of_another_service_pages() -> None:
+    """Fresh seeds 1284, 1289: an ECS task's role and a GitHub Actions deploy role listed roles
+    and policies, then launched an instance with their own role -- credentials that AWS hands
+    to a task, or a job signs in to for minutes, kept on a host the caller controls. A build
+    controller on EC2 starting runners with its own profile (AWS runs EC2 with that role) is
+    how it works; the second launch of the same is the workload's way."""
+    events = list(_history())
+    for day in range(4):
+        at = BASE_TIME + day * DAY + timedelta(hours=5)
+        events.append(_service_assumes("orders-task", "ecs-tasks", at))
+        events.append(_service_assumes("build-controller", "ec2", at))
+        events.append(_web_identity("gha-catalog-deploy", at - timedelta(hours=4)))
+        for minute in range(0, 40, 4):
+            when = at + timedelta(minutes=minute, seconds=1)
+            events.append(make_event(eventName="GetObject", at=when, **TASK))
+            events.append(make_event(eventName="DescribeInstances", at=when, **CONTROLLER))
+
+    def launch(who: dict[str, str], hours: float = 0.0) -> AuditEvent:
+        return make_event(
+            eventName="RunInstances",
+            readOnly=False,
+            requestParameters={
+                "instanceType": "t3.micro",
+                "iamInstanceProfile": {"name": who["role"]},
+            },
+            at=BASE_TIME + 4 * DAY + timedelta(hours=hours),
+            **who,
+        )
+
+    assert launch(TASK).actor_kind == "service"
+    assert opened([*events, launch(TASK)]) == ["baseline:borrowed_role"]
+    assert opened([*events, launch(CI)]) == ["baseline:borrowed_role"]
+    assert opened([*events, launch(CONTROLLER)]) == []
+    assert opened([*events, launch(TASK, -30), launch(TASK)]) == ["baseline:borrowed_role"]
+
+
+def test_a_vendors_role_creating_and_running_a_function_with_a_workloads_role_pages() -> None:
+    """Fresh seed 1303: a scanner vendor's integration role created a function with the IAM
+    provisioner's role and invoked it seconds later -- another account running code with one
+    of our workloads' permissions. A vendor's role is no deploy pipeline of ours; as for a
+    person, the create waits and the run at once pages."""
+    days = [BASE_TIME + day * DAY for day in range(4)]
+    vendor = [_vendor_signs_in(at) for at in days]
+    scanner = {"role": "wiz-integration", "session": "wiz-scan", "userAgent": "Boto3/1.34.0"}
+    scans = [
+        make_event(eventName="GetBucketPolicy", at=at + timedelta(minutes=1), **scanner)
+        for at in days
+    ]
+    create = _create_function("provisioner-exec", **scanner)
+    assert create.actor_kind == "service"
+    run = _invoke("maint-3eadfc", 0.2, **scanner)
+    assert opened([*_history(), *vendor, *scans, create, run]) == ["baseline:borrowed_role_run"]
+    assert opened([*_history(), *vendor, *scans, create]) == []
+    # the same from a workload of ours nobody signs in to from outside: a deploy
+    assert opened([*_history(), *scans, create, run]) == []
