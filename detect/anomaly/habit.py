@@ -52,7 +52,8 @@ class Seen:
     # and the secrets read through it since
     new_client: tuple[str, int] = ("", -(10**15))
     client_secrets: set[str] = field(default_factory=set)
-    # a network new to a workload that rarely sees one (a context note): (net_of, first ms)
+    # a network new to a workload that rarely sees one (a context note), or to a person with a
+    # new client at once where nobody here works: (net_of, first ms)
     new_net: tuple[str, int] = ("", -(10**15))
     # calls a workload or an AI agent made successfully (up to MAX_VALUES): its own calls,
     # which a burst of refusals does not count (detect.anomaly.refusals.Refusals.denied_burst)

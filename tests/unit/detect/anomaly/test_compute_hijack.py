@@ -75,3 +75,30 @@ def test_the_same_machines_at_home_a_small_one_elsewhere_or_on_day_one_do_not() 
     assert opened([*workdays(4), launch("c5.4xlarge", "ap-east-1", at)]) == []
     first_day = BASE_TIME + timedelta(hours=5)
     assert opened([*workdays(1), launch("c5.24xlarge", "ap-east-1", first_day)]) == []
+
+
+def test_a_principal_new_to_leash_launching_in_an_unused_region_pages() -> None:
+    """Fresh seed 1305: an Identity Center user on her second day launched g5.12xlarge machines
+    in a region nobody in the organisation used -- noted, since her own baseline was still
+    being learned. The organisation's regions are what make it strange, and Leash has watched
+    them for days; on the install's own first days it still waits."""
+    colleague = {**PERSON, "arn": f"arn:aws:iam::{ACCOUNT}:user/rosa", "userName": "rosa"}
+    org = [
+        make_event(
+            eventName="DescribeInstances",
+            eventSource="ec2.amazonaws.com",
+            userIdentity=colleague,
+            at=BASE_TIME + day * DAY + timedelta(minutes=3 * n),
+        )
+        for day in range(4)
+        for n in range(80)
+    ]
+    at = BASE_TIME + 4 * DAY + timedelta(hours=5)
+    newcomer = [call("DescribeInstances", at - timedelta(hours=20))]
+    for machine in ("g5.12xlarge", "c5.24xlarge"):
+        assert opened([*org, *newcomer, launch(machine, "ap-northeast-3", at)]) == [
+            "baseline:compute_hijack"
+        ], machine
+    assert opened([*org, *newcomer, launch("g5.12xlarge", "us-east-1", at)]) == []
+    first_day = BASE_TIME + timedelta(hours=5)
+    assert opened([*org[:80], launch("g5.12xlarge", "ap-northeast-3", first_day)]) == []

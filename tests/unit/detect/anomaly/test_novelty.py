@@ -520,3 +520,44 @@ def test_a_roaming_persons_keys_through_a_client_nobody_here_uses_page() -> None
     assert stolen("python-requests/2.31.0") != []
     assert stolen(PERSON["userAgent"]) == []  # the person's own CLI: a roamer's new network
     assert stolen("curl/8.5.0") == []  # a colleague's client
+
+
+def test_a_persons_keys_listing_from_a_network_and_client_both_new_page() -> None:
+    """Fresh seed 1286: a person who works from two known networks through one CLI had his key
+    used through curl from a network nobody here works from; it listed the secrets and IAM's
+    authorization details, which he never listed -- two, under the five that wait. A network
+    and a client new at once, where nobody works, and two never-made listings from there page;
+    either novelty alone, a colleague's network, a new CLI's first GetCallerIdentity, or the
+    same listings from his own network do not."""
+    days = history(PERSON, office_or_home)
+    at = BASE_TIME + timedelta(days=DAYS, hours=3)
+    curl = {**PERSON, "userAgent": "curl/8.4.0"}
+
+    def listing(ip: str, who: dict[str, str], actions: tuple[str, ...]) -> list[AuditEvent]:
+        first = make_event(eventName="DescribeInstances", sourceIPAddress=ip, at=at, **who)
+        return [first] + [
+            make_event(
+                eventSource="iam.amazonaws.com",
+                eventName=action,
+                sourceIPAddress=ip,
+                at=at + timedelta(minutes=5, seconds=4 * i),
+                **who,
+            )
+            for i, action in enumerate(actions)
+        ]
+
+    two = ("ListSecrets", "GetAccountAuthorizationDetails")
+    assert run(days + listing(ELSEWHERE, curl, two))[1] == ["baseline:first_seen_discovery"]
+    assert run(days + listing(ELSEWHERE, curl, two[:1]))[1] == []  # one
+    assert run(days + listing(ELSEWHERE, curl, ("GetCallerIdentity", two[0])))[1] == []
+    assert run(days + listing(ELSEWHERE, PERSON, two))[1] == []  # his own CLI: a trip
+    assert run(days + listing(HOME, curl, two))[1] == []  # his own network: a new tool
+    # a network a colleague works from is the office's or the VPN's, not a stranger's
+    colleague = {**PERSON, "session": "sam@example.com"}
+    shared = [
+        e
+        for day in range(DAYS)
+        for e in day_of_work(day, ELSEWHERE if day % 2 else OFFICE, colleague)
+    ]
+    past = sorted(days + shared, key=lambda e: e.event_time_ms)
+    assert run(past + listing(ELSEWHERE, curl, two))[1] == []
