@@ -15,6 +15,7 @@ __all__ = [
     "SEVERITIES",
     "SOURCE_RULES",
     "FROM_NEW_NETWORK",
+    "FROM_ELSEWHERE",
     "TIERS",
     "UNUSED_REGION",
     "VOLUME_RULES",
@@ -63,6 +64,10 @@ SOURCE_RULES = frozenset({"baseline:console_new_network"})
 # her third day signed in with MFA from home and read five secrets at her usual pace; the
 # sign-in's own "new network" note corroborated them and paged). A new client still is one.
 FROM_NEW_NETWORK = frozenset({"baseline:console_secrets"})
+# a finding's flag: its premise is a network and a client both new to a person, where nobody
+# here works (behaviour._discovery_burst): the context note saying so is not its second sign,
+# and it does not wait for one as a person's first use of a call does (triage)
+FROM_ELSEWHERE = "from_elsewhere"
 # a context note's flag: its only news is the console (a browser) on a known network. The console
 # reads for the page it shows -- dozens of calls a view -- so more reads than usual through it is
 # what a person's first console day looks like (seed 980: a developer's first Parameter Store

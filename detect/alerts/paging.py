@@ -11,6 +11,7 @@ from detect.findings import (
     BUSY,
     CONSOLE_ONLY,
     FOREST_RULE,
+    FROM_ELSEWHERE,
     FROM_NEW_NETWORK,
     KNOWN_NET,
     NEWS,
@@ -175,6 +176,8 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
     if CONTEXT_PREFIX in (finding.rule[: len(CONTEXT_PREFIX)], other.rule[: len(CONTEXT_PREFIX)]):
         if SOURCE_RULES & {finding.rule, other.rule}:
             return False  # a new network, said twice
+        if finding.explanation.get(FROM_ELSEWHERE) or other.explanation.get(FROM_ELSEWHERE):
+            return False  # ... or the new network and client the finding counted calls from
         if FROM_NEW_NETWORK & {finding.rule, other.rule} and (
             finding.explanation.get(NEWS) == ["net"] or other.explanation.get(NEWS) == ["net"]
         ):

@@ -33,7 +33,7 @@ from detect.anomaly.storesurge import StoreSurge
 from detect.anomaly.tally import TallyBook
 from detect.context.org import OrgMemory
 from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, net_of, source_of
-from detect.findings import CONSOLE_ONLY, KNOWN_NET, NEWS, Finding
+from detect.findings import CONSOLE_ONLY, FROM_ELSEWHERE, KNOWN_NET, NEWS, Finding
 from detect.rules.record import field as lookup
 from detect.rules.record import outcome_of, record_of
 from ingest.events import AuditEvent
@@ -69,6 +69,15 @@ NEW_NET_KEEP_MS = 3_600_000
 # secrets and dumped IAM's authorization details, then decrypted 21 times in a minute -- two
 # never-made listings, under the five that wait, and decrypts under his own high)
 PERSON_ELSEWHERE_DISCOVERY_NEW = 2
+# ... of these: the identities, secrets, parameters, keys and accounts -- what stolen keys take
+# stock of first. A console page or an IDE's first session lists instances, volumes, functions
+# and log groups by the handful (review), which a person's floor of five judges as before.
+ELSEWHERE_LISTINGS = re.compile(
+    r"^(ListSecrets|GetAccountAuthorizationDetails|GetAccountSummary|DescribeParameters"
+    r"|List(Users|Roles|Groups|Policies|AccessKeys|Attached(User|Role|Group)Policies"
+    r"|(User|Role|Group)Policies|InstanceProfiles|SAMLProviders|OpenIDConnectProviders"
+    r"|Accounts|Keys|Aliases|Grants))$"
+)
 _IDENTITY = build_identity_rules()
 GPU_TYPES = re.compile(r"^(p[2-6]|g[3-6]|g4dn|g5g|inf[12]|trn[12]|dl[12]|vt1|f1)[a-z]*\.", re.I)
 # CPU mining runs on the biggest general machines (c5.24xlarge, m6i.32xlarge, *.metal): one in
@@ -221,14 +230,15 @@ class BehaviourDetector:
             return None
         floor, who, where, tier = DISCOVERY_NEW, "person", "", "hold"
         book, elsewhere = self._discovery, self._from_new_net(state.key, event)
-        if state.actor_kind == "human" and elsewhere:
-            if event.action == "GetCallerIdentity":
-                return None
-            floor, tier, book = PERSON_ELSEWHERE_DISCOVERY_NEW, "page", self._elsewhere
-            where = (
-                f", from a network and a client both new to them that nobody here works from "
-                f"({elsewhere})"
-            )
+        explanation: dict[str, object] = {}
+        if state.actor_kind == "human":
+            if elsewhere and ELSEWHERE_LISTINGS.match(event.action):
+                floor, tier, book = PERSON_ELSEWHERE_DISCOVERY_NEW, "page", self._elsewhere
+                where = (
+                    f", from a network and a client both new to them that nobody here works "
+                    f"from ({elsewhere})"
+                )
+                explanation[FROM_ELSEWHERE] = elsewhere
         elif state.actor_kind == "service":
             if not elsewhere:
                 return None  # (a NAT or a network the organisation's others use: its release)
@@ -250,7 +260,8 @@ class BehaviourDetector:
             ids=tally.ids(),
             first_ms=tally.first_ms(),
             explanation={
-                "new_discovery_calls_10m": {"value": count, "baseline": 0.0, "threshold": floor}
+                "new_discovery_calls_10m": {"value": count, "baseline": 0.0, "threshold": floor},
+                **explanation,
             },
         )
         return replace(finding, tier=tier)
@@ -467,10 +478,12 @@ class BehaviourDetector:
             or (
                 state.actor_kind == "human"
                 and len(fresh) == 2
+                and new.client not in BROWSERS
                 and not self.org.network_of_others(new.net, state.key)
             )
         ):
-            # (a person: only a network and a client new at once, where nobody here works)
+            # (a person: only a network and a client new at once, where nobody here works --
+            # not their first console visit from a hotel: a browser is a person's own client)
             self._seen_of(state.key).new_net = (new.net, event.event_time_ms)
         said = " and ".join(fresh.values())
         rule, severity, summary = "context:new_source", "medium", "a principal that rarely sees one"

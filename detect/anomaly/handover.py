@@ -3,6 +3,7 @@ the function so made run by its creator. Part of BehaviourDetector (detect.anoma
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -21,7 +22,21 @@ RUN_BORROWED_MS = 15 * 60_000
 RUN_BORROWED_RULE = "baseline:borrowed_role_run"
 MAX_BORROWED = 8  # such functions remembered per principal
 INVOKE_ACTIONS = frozenset({"Invoke", "InvokeAsync", "InvokeWithResponseStream"})
-INSTANCE_LAUNCHES = frozenset({"RunInstances", "AssociateIamInstanceProfile"})
+INSTANCE_LAUNCHES = frozenset(
+    {"RunInstances", "AssociateIamInstanceProfile", "ReplaceIamInstanceProfileAssociation"}
+)
+# an instance profile as CloudTrail logs it: RunInstances' own parameter, or the request object
+# the association calls wrap it in (review: `AssociateIamInstanceProfileRequest`)
+_PROFILE_PATHS = (
+    ("iamInstanceProfile", "name"),
+    ("iamInstanceProfile", "arn"),
+    ("AssociateIamInstanceProfileRequest", "IamInstanceProfile", "Name"),
+    ("AssociateIamInstanceProfileRequest", "IamInstanceProfile", "Arn"),
+    ("ReplaceIamInstanceProfileAssociationRequest", "IamInstanceProfile", "Name"),
+    ("ReplaceIamInstanceProfileAssociationRequest", "IamInstanceProfile", "Arn"),
+)
+# EC2 names an instance profile's sessions for the instance: the caller runs on EC2
+_INSTANCE_SESSION = re.compile(r"^i-[0-9a-f]{8,17}$")
 # Calls that hand a role to new compute (iam:PassRole): where the request names the role, and
 # the AWS service that will act with it (as it appears when AWS assumes the role)
 PASSED_ROLES: dict[str, tuple[tuple[tuple[str, ...], ...], str]] = {
@@ -29,11 +44,9 @@ PASSED_ROLES: dict[str, tuple[tuple[tuple[str, ...], ...], str]] = {
     "CreateFunction": ((("role",),), "lambda"),
     "UpdateFunctionConfiguration20150331v2": ((("role",),), "lambda"),
     "UpdateFunctionConfiguration": ((("role",),), "lambda"),
-    "RunInstances": ((("iamInstanceProfile", "name"), ("iamInstanceProfile", "arn")), "ec2"),
-    "AssociateIamInstanceProfile": (
-        (("iamInstanceProfile", "name"), ("iamInstanceProfile", "arn")),
-        "ec2",
-    ),
+    "RunInstances": (_PROFILE_PATHS, "ec2"),
+    "AssociateIamInstanceProfile": (_PROFILE_PATHS, "ec2"),
+    "ReplaceIamInstanceProfileAssociation": (_PROFILE_PATHS, "ec2"),
     "RegisterTaskDefinition": ((("taskRoleArn",), ("executionRoleArn",)), "ecs-tasks"),
     "CreateStack": ((("roleARN",),), "cloudformation"),
     "UpdateStack": ((("roleARN",),), "cloudformation"),
@@ -82,7 +95,9 @@ class Handover:
             handed = f"{service} {value}"
             if handed in seen.passed:
                 continue
-            if role_of(event.principal) == role:
+            caller = role_of(event.principal)
+            if caller is not None and _same_role(caller, role):
+                role = caller  # (as the caller's sessions name it: what Leash learned it by)
                 held = self._own_role(state, event, record, role, seen, new_action=new_action)
                 if len(seen.passed) < MAX_VALUES:
                     seen.passed.add(handed)  # the first time is judged; after it, its way
@@ -134,10 +149,8 @@ class Handover:
         signs in to (a vendor's integration) is no pipeline of ours (fresh seed 1303: a
         scanner vendor's role created a function with the IAM key rotator's role and invoked
         it seven seconds later)."""
-        if state.actor_kind not in ("human", "agent"):
-            caller = role_of(event.principal)
-            if caller is None or not self.org.signed_in_from_outside(*caller):
-                return None
+        if state.actor_kind not in ("human", "agent") and not self._vendors(event):
+            return None
         # (Lambda's calls only -- a create or a configuration update -- name a function)
         function = function_name(lookup(record, "requestParameters", "functionName"))
         whose = self.org.function_role(role, function) if function else ""
@@ -182,9 +195,10 @@ class Handover:
         who = "the agent" if state.actor_kind == "agent" else "the workload"
         why = f"code that runs with {who}'s permissions outside its sessions"
         if event.action in INSTANCE_LAUNCHES and state.actor_kind == "service":
+            session = event.principal.rpartition("/")[2]
             capacity = self.org.identity_role(role, "ec2")
-            if not capacity:
-                return None
+            if not capacity or _INSTANCE_SESSION.match(session):
+                return None  # (a caller on EC2 itself: a build controller, after a restart too)
             return make_finding(
                 state,
                 event,
@@ -222,6 +236,18 @@ class Handover:
         if not function:
             return None
         return _held(state, event, seen, function, role[1], f"{who}'s own role", why, role[1])
+
+    def _vendors(self, event: AuditEvent) -> bool:
+        """The caller's role is one an account Leash does not watch signs in to: a vendor's
+        integration -- not the organisation's own tooling account deploying (review: a
+        Terraform role assumed from the CI account, running its migrator)."""
+        caller = role_of(event.principal)
+        if caller is None:
+            return False
+        at = event.event_time_ms
+        return any(
+            not self.org.watched_ms(account, at) for account in self.org.outside_accounts(*caller)
+        )
 
     def runs_borrowed(
         self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], seen: Seen
@@ -274,6 +300,11 @@ def _held(
         explanation={"action": event.action, "role": role_value, "capacity": whose},
     )
     return replace(finding, tier="hold")
+
+
+def _same_role(caller: tuple[str, str] | None, role: tuple[str, str]) -> bool:
+    """IAM role names are unique without regard to case: `Orders-Task` is `orders-task`."""
+    return caller is not None and caller[0] == role[0] and caller[1].lower() == role[1].lower()
 
 
 def function_name(value: Any) -> str:

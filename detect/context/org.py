@@ -282,7 +282,15 @@ class OrgMemory:
     def observe(self, event: AuditEvent) -> None:
         """Learn from one event, after the detectors judged it (so it is not its own context)."""
         at_ms = event.event_time_ms
-        if event.source not in GLOBAL_SOURCES and event.action not in GLOBAL_ACTIONS:
+        if (
+            event.source not in GLOBAL_SOURCES
+            and event.action not in GLOBAL_ACTIONS
+            and not event.error_code
+            and not event.source_ip.endswith(".amazonaws.com")
+        ):
+            # a region is in use where the organisation's own calls succeed: not where AWS
+            # Config or Control Tower describe every governed region, nor where someone's
+            # refused calls land (review: 240 Config reads made ap-northeast-3 "in use")
             self._regions[event.region] = self._regions.get(event.region, 0) + 1
         if not _DIRECTORY_USER.match(event.principal_key):  # (asked once for both)
             self._remember_net(event)

@@ -28,7 +28,7 @@ from detect.context.twins import (
     twin_policies,
 )
 from detect.features import PrincipalState
-from detect.findings import FOREST_RULE, READ_VOLUME_RULES, TIERS, Finding, evolve
+from detect.findings import FOREST_RULE, FROM_ELSEWHERE, READ_VOLUME_RULES, TIERS, Finding, evolve
 from detect.rules.record import field, record_of
 from ingest.catalogue import HARMFUL_CLASSES
 from ingest.events import AuditEvent
@@ -62,6 +62,10 @@ EVASION_RULES = frozenset(
     }
 )
 ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached"})
+# rules whose call is nobody's job however often the principal makes the same kind of call: a
+# role dressed as a permission set's (IAM refuses changes to the real ones -- fresh seed 1287's
+# administrator attaches policies every day, and the attach was held as routine)
+NEVER_ROUTINE = frozenset({"redflag:identity_center_role_changed"})
 # A managed policy's new default version that allows every action on every resource makes every
 # identity it is attached to an administrator, with no Attach call naming any of them -- the
 # first of Rhino Security's IAM escalation methods. Administrators grant admin by attaching
@@ -573,6 +577,8 @@ def _routine_rule(case: Case) -> str | None:
     finding = case.finding
     if finding.kind != "rule" or not case.routine or not finding.rule.startswith(CATALOGUED):
         return None
+    if finding.rule in NEVER_ROUTINE:
+        return None
     if (
         finding.actor_kind != "human"
         and case.event.action in SELF_GRANT_ACTIONS
@@ -611,6 +617,8 @@ def _person_first_use_policy(case: Case) -> str | None:
         # job), or by anyone to the IAM user they work with every day (not a drill)
     if _read_only_writes(case):
         return None  # a read-only role changing things: no first use of a person's work
+    if finding.explanation.get(FROM_ELSEWHERE):
+        return None  # keys taking stock from a network and a client both new: its own sign
     held = finding.rule in PERSON_HELD or finding.rule.startswith("baseline:first_seen")
     if held and (finding.kind == "anomaly" or case.state.mature):
         return "hold"

@@ -164,20 +164,25 @@ def _admin_policy(record: Mapping[str, Any]) -> Hit | None:
 
 
 # Identity Center makes and keeps the AWSReservedSSO_ roles (their permissions come from the
-# permission set, their trust from the SAML provider): it changes them through its own service
-# role, logged from sso.amazonaws.com. Anyone else changing one in IAM is reshaping what a
-# permission set's sign-in gets, behind the directory's back (fresh seed 1287: an admin's
-# session attached AdministratorAccess to the AdministratorAccess set's own role at 02:01,
-# held as a break-glass drill by the administrator).
+# permission set, their trust from the SAML provider) under the path /aws-reserved/
+# sso.amazonaws.com/, through its own service role, logged from sso.amazonaws.com; IAM refuses
+# anyone else's change to them (UnmodifiableEntity, a failed call no rule fires on). So a
+# change that succeeds from anyone else is to a role named like one outside that path -- a
+# look-alike made to pass for a permission set's role, or edited to -- and creating one is
+# the same disguise (fresh seed 1287: an admin's session attached AdministratorAccess to a
+# role named as its own permission set's at 02:01, held as a break-glass drill).
 _SSO_ROLE_CHANGES = (
-    "AttachRolePolicy PutRolePolicy UpdateAssumeRolePolicy DeleteRolePermissionsBoundary"
+    "CreateRole AttachRolePolicy PutRolePolicy UpdateAssumeRolePolicy "
+    "PutRolePermissionsBoundary DeleteRolePermissionsBoundary"
 )
 _SSO_CALLER = re.compile(r"^sso\.amazonaws\.com$|:assumed-role/AWSServiceRoleForSSO/")
+_SSO_PATH = "/aws-reserved/sso.amazonaws.com/"
 
 
 def identity_center_role(name: str) -> bool:
-    """Whether a role name is one Identity Center makes for a permission set."""
-    return name.startswith("AWSReservedSSO_")
+    """Whether a role name is one Identity Center makes for a permission set (IAM compares
+    role names without regard to case)."""
+    return name[:15].casefold() == "awsreservedsso_"
 
 
 def _sso_role_changed(record: Mapping[str, Any]) -> Hit | None:
@@ -191,7 +196,12 @@ def _sso_role_changed(record: Mapping[str, Any]) -> Hit | None:
     )
     if any(_SSO_CALLER.search(caller) for caller in callers):
         return None
-    return Hit(role, f"{action_name(record)} on a role Identity Center keeps, made in IAM")
+    action = action_name(record)
+    if action == "CreateRole":
+        if as_text(param(record, "path")).startswith(_SSO_PATH):
+            return None  # (refused to anyone but Identity Center: a failed call)
+        return Hit(role, "a role named as a permission set's made outside Identity Center")
+    return Hit(role, f"{action} on a role named as a permission set's, not by Identity Center")
 
 
 def grants_everything(document: Any) -> bool:
@@ -272,7 +282,8 @@ IDENTITY: tuple[RedFlag, ...] = (
     red_flag(
         "identity_center_role_changed",
         "critical",
-        about="a permission set's role (AWSReservedSSO_) changed in IAM, not by Identity Center",
+        about="a role named as a permission set's (AWSReservedSSO_) made or changed, not by "
+        "Identity Center",
         sources="iam",
         actions=_SSO_ROLE_CHANGES,
         match=_sso_role_changed,

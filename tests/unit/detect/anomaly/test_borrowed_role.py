@@ -550,6 +550,26 @@ def test_a_workload_launching_an_instance_with_its_own_role_of_another_service_p
     assert opened([*events, launch(CI)]) == ["baseline:borrowed_role"]
     assert opened([*events, launch(CONTROLLER)]) == []
     assert opened([*events, launch(TASK, -30), launch(TASK)]) == ["baseline:borrowed_role"]
+    # the association calls as CloudTrail logs them, and the role's name in another case
+    # (IAM role names ignore case: review)
+    for action in ("AssociateIamInstanceProfile", "ReplaceIamInstanceProfileAssociation"):
+        associate = make_event(
+            eventName=action,
+            readOnly=False,
+            requestParameters={
+                f"{action}Request": {
+                    "InstanceId": "i-0f1e2d3c4b5a69788",
+                    "IamInstanceProfile": {"Name": "Orders-Task"},
+                }
+            },
+            at=BASE_TIME + 4 * DAY,
+            **TASK,
+        )
+        assert opened([*events, associate]) == ["baseline:borrowed_role"], action
+    # a caller on EC2 itself (its session named for the instance): a controller's runner,
+    # even when Leash restarted and has not yet seen EC2 take its role
+    on_ec2 = {**TASK, "session": "i-0f1e2d3c4b5a69788"}
+    assert opened([*events, launch(on_ec2)]) == []
 
 
 def test_a_vendors_role_creating_and_running_a_function_with_a_workloads_role_pages() -> None:
@@ -571,3 +591,19 @@ def test_a_vendors_role_creating_and_running_a_function_with_a_workloads_role_pa
     assert opened([*_history(), *vendor, *scans, create]) == []
     # the same from a workload of ours nobody signs in to from outside: a deploy
     assert opened([*_history(), *scans, create, run]) == []
+    # ... or from one the organisation's own tooling account signs in to (Terraform from the
+    # CI account running its migrator: review) -- an account whose own events Leash reads
+    tooling = [
+        make_event(
+            eventName="DescribeStacks",
+            recipientAccountId="867089763127",
+            userIdentity={
+                "type": "AssumedRole",
+                "arn": "arn:aws:sts::867089763127:assumed-role/ci-runner/build",
+                "accountId": "867089763127",
+            },
+            at=at,
+        )
+        for at in days
+    ]
+    assert opened([*_history(), *tooling, *vendor, *scans, create, run]) == []

@@ -100,5 +100,23 @@ def test_a_principal_new_to_leash_launching_in_an_unused_region_pages() -> None:
             "baseline:compute_hijack"
         ], machine
     assert opened([*org, *newcomer, launch("g5.12xlarge", "us-east-1", at)]) == []
+    # AWS Config describing every governed region does not put one in use (review)
+    config = [
+        make_event(
+            eventName="DescribeInstances",
+            eventSource="ec2.amazonaws.com",
+            awsRegion="ap-northeast-3",
+            sourceIPAddress="config.amazonaws.com",
+            userAgent="config.amazonaws.com",
+            role="AWSServiceRoleForConfig",
+            session="AWSConfig-Describe",
+            at=BASE_TIME + day * DAY + timedelta(minutes=n),
+        )
+        for day in range(4)
+        for n in range(60)
+    ]
+    assert opened([*org, *config, *newcomer, launch("g5.12xlarge", "ap-northeast-3", at)]) == [
+        "baseline:compute_hijack"
+    ]
     first_day = BASE_TIME + timedelta(hours=5)
     assert opened([*org[:80], launch("g5.12xlarge", "ap-northeast-3", first_day)]) == []

@@ -10,6 +10,7 @@ admin is their job. Streams cold-start history through the real engine.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from detect.anomaly.training import train_detector
@@ -548,6 +549,17 @@ def test_a_persons_keys_listing_from_a_network_and_client_both_new_page() -> Non
 
     two = ("ListSecrets", "GetAccountAuthorizationDetails")
     assert run(days + listing(ELSEWHERE, curl, two))[1] == ["baseline:first_seen_discovery"]
+    # it pages on its own, not on the note that is its premise: 40 minutes on as at once
+    # (review: the pager's half-hour window let the note expire first)
+    late = listing(ELSEWHERE, curl, two)
+    late[1:] = [replace(e, event_time_ms=e.event_time_ms + 35 * 60_000) for e in late[1:]]
+    assert run(days + late)[1] == ["baseline:first_seen_discovery"]
+    # a console page or an IDE's first session lists instances, functions and log groups by
+    # the handful: what a new tool shows, not keys taking stock (review)
+    toolkit = ("GetCallerIdentity", "ListFunctions20150331", "DescribeLogGroups", "ListStacks")
+    assert run(days + listing(ELSEWHERE, curl, toolkit))[1] == []
+    firefox = {**PERSON, "userAgent": "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Firefox/125.0"}
+    assert run(days + listing(ELSEWHERE, firefox, two))[1] == []  # the console from a hotel
     assert run(days + listing(ELSEWHERE, curl, two[:1]))[1] == []  # one
     assert run(days + listing(ELSEWHERE, curl, ("GetCallerIdentity", two[0])))[1] == []
     assert run(days + listing(ELSEWHERE, PERSON, two))[1] == []  # his own CLI: a trip

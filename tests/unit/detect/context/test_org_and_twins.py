@@ -687,3 +687,27 @@ def test_a_trust_under_an_external_id_waits_on_the_installs_first_hours() -> Non
     assert edit(statement("867089763127")) == "page"  # no external id: a backdoor's shape
     # one account under an external id, another without: the other is not the vendor's
     assert edit(vendor, statement("636868483107")) == "page"
+
+
+def test_a_role_dressed_as_a_permission_sets_pages_however_routine_the_call() -> None:
+    """Fresh seed 1287: an administrator who attaches policies every day attached
+    AdministratorAccess to a role named as his permission set's; the red flag was held as his
+    routine. IAM refuses changes to Identity Center's own roles, so no routine covers it."""
+    who = {"role": "AWSReservedSSO_AdministratorAccess_d40128d9", "session": "sam@example.com"}
+    grant = call(
+        "AttachRolePolicy",
+        "iam",
+        {"roleName": who["role"], "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+        0,
+        **who,
+    )
+    rule = next(r for r in load_rules() if r.name == "redflag:identity_center_role_changed")
+    found = rule.evaluate(grant)
+    assert found is not None and found.severity == "critical"
+    state = mature_state(grant)
+    assessed = Triage(org=OrgMemory()).assess(found, grant, state, routine=True)
+    assert assessed.tier == "page", assessed.explanation
+    admin = next(r for r in load_rules() if r.name == "redflag:admin_policy_attached")
+    usual = admin.evaluate(grant)
+    assert usual is not None
+    assert Triage(org=OrgMemory()).assess(usual, grant, state, routine=True).tier != "page"

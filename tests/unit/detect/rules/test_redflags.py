@@ -359,6 +359,22 @@ CASES = [
     ),
     pytest.param(
         "iam",
+        "PutRolePermissionsBoundary",
+        {"roleName": "awsreservedsso_ReadOnly_5d64c619", "permissionsBoundary": ADMIN_ARN},
+        {},
+        {"redflag:identity_center_role_changed": "critical"},
+        id="a permission set's role named in another case",
+    ),
+    pytest.param(
+        "iam",
+        "CreateRole",
+        {"roleName": "AWSReservedSSO_AdministratorAccess_0a1b2c3d", "path": "/"},
+        {},
+        {"redflag:identity_center_role_changed": "critical"},
+        id="a look-alike of a permission set's role made outside Identity Center's path",
+    ),
+    pytest.param(
+        "iam",
         "DetachRolePolicy",
         {"roleName": "AWSReservedSSO_ReadOnly_5d64c619", "policyArn": ADMIN_ARN},
         {},
