@@ -107,7 +107,7 @@ SELF_GRANTS = frozenset(
 _PROD = re.compile(PROD_RESOURCE_RE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Novelty:
     """What was new about an event for its principal, judged before the principal's state
     learned from it (PrincipalState.seen, seeded from training): "" / False when not new."""
@@ -118,6 +118,19 @@ class Novelty:
     client: str  # the client product when the principal never used it
     store: str  # the bucket or table when the principal never read it
     prod_grant: bool  # a grant call it never made on a production-named target
+
+    def __init__(
+        self, action: bool, region: bool, net: str, client: str, store: str, prod_grant: bool
+    ) -> None:
+        # the generated __init__ without object.__setattr__ per field: one per event
+        # (detect.findings.Finding's own __init__ says why)
+        attrs = self.__dict__
+        attrs["action"] = action
+        attrs["region"] = region
+        attrs["net"] = net
+        attrs["client"] = client
+        attrs["store"] = store
+        attrs["prod_grant"] = prod_grant
 
     @classmethod
     def of(
