@@ -235,6 +235,8 @@ class BaselineDetector:
         """`peers(state)`: the principal's mature peers (detect.context.peers), for judging a
         principal whose own baseline is still being learned against theirs."""
         self.checks = tuple(checks)
+        # each check's feature and its place in the row, in the checks' order (_roll_day)
+        self._watched = tuple((c.feature, _INDEX[c.feature]) for c in self.checks)
         self.peers = peers
         # (action class, data read?) -> the checks that apply to such a call
         self._plans: dict[tuple[str, bool], tuple[BaselineCheck, ...]] = {}
@@ -306,7 +308,9 @@ class BaselineDetector:
 
     def _roll_day(self, state: PrincipalState, time_ms: int, x: Sequence[float]) -> None:
         day_no = time_ms // DAY_MS
-        day = self._days.setdefault(state.key, _Day(day_no))
+        day = self._days.get(state.key)
+        if day is None:  # (not setdefault: a _Day, four dicts, built and dropped each event)
+            day = self._days[state.key] = _Day(day_no)
         if day_no > day.day:
             for name, value in day.high.items():
                 # a quiet day teaches its highs; a flagged day only what yesterday reached too:
@@ -317,10 +321,11 @@ class BaselineDetector:
                     day.paged[name] = max(day.paged.get(name, 0.0), value)
             day.yesterday = day.high
             day.day, day.flagged, day.high = day_no, False, {}
-        for check in self.checks:
-            value = x[_INDEX[check.feature]]
-            if value > day.high.get(check.feature, 0.0):
-                day.high[check.feature] = value
+        high = day.high
+        for feature, i in self._watched:
+            value = x[i]
+            if value > high.get(feature, 0.0):
+                high[feature] = value
 
     def _check(
         self, check: BaselineCheck, state: PrincipalState, x: Sequence[float], event: AuditEvent
