@@ -201,8 +201,61 @@ def about_the_call(finding: Finding) -> bool:
 
 
 Policy = Callable[[Case], str | None]  # the tier it lowers the finding to, or None
+RuleTest = Callable[[str], bool]  # whether a policy may lower a finding of this rule
 ANALYST_VERDICT = "a pattern an analyst marked false positive for this principal"
 RECURRING = "as much as paged on an earlier day: the principal's habit, or an incident known"
+PERSON_FIRST_USE = "a person's first use of a sensitive call"
+OWN_NO_MFA = "a sign-in without MFA by one who never uses it"
+MEDIUM_RULE = "a medium red flag"
+AGENT_REFUSED = "an AI agent refused while it explores"
+FAILED_SIGN_IN = "a mistyped password"
+CONTEXT_ONLY = "volume or novelty alone is not an incident"
+SCRATCH_BURST = "deletes outside production only"
+WEAK_FOREST = "weak forest score"
+ROUTINE = "routine action for this principal"
+LESSER_SIGMA = "a generic Sigma rule below its solo level"
+MAX_PLANS = 65_536  # (rule, call) pairs whose policies Triage keeps (then it starts over)
+# the calls a Triage policy can lower a finding on (the policy's own first test)
+_ACTIONS = {FAILED_SIGN_IN: frozenset({"ConsoleLogin"})}
+# the rules a Triage policy can lower: for any other, its first tests of the rule return None
+# before anything else is asked (_person_first_use's and _routine's other tests of the rule,
+# the ones that ask the organisation's memory, are of rules these admit)
+_RULES: dict[str, RuleTest] = {
+    PERSON_FIRST_USE: lambda rule: (
+        rule in PERSON_NOTED
+        or rule == FIRST_GRANT
+        or rule in PERSON_HELD
+        or rule.startswith(("baseline:first_seen", "redflag:"))
+    ),
+    OWN_NO_MFA: lambda rule: rule in NO_MFA_RULES,
+    MEDIUM_RULE: lambda rule: rule.startswith("redflag:"),
+    AGENT_REFUSED: lambda rule: rule in AGENT_HELD,
+    CONTEXT_ONLY: lambda rule: (
+        rule in CONTEXT_RULES
+        or rule == "baseline:bulk_data_read"
+        or rule == SLOW_DELETES
+        or rule.startswith("context:")
+    ),
+    SCRATCH_BURST: lambda rule: rule in (SLOW_DELETES, DESTRUCTIVE_BURST),
+    WEAK_FOREST: lambda rule: rule == FOREST_RULE,
+    ROUTINE: lambda rule: rule.startswith(CATALOGUED),
+    LESSER_SIGMA: lambda rule: rule.startswith(SIGMA_PREFIX),
+}
+
+
+def _rule_test(name: str, skip: frozenset[str] | None) -> RuleTest:
+    """Whether policy `name` may lower a finding of a rule (a twin's `skip_rules` it does not:
+    twins.held)."""
+    test = _RULES.get(name)
+    if test is not None:
+        return test
+    if skip:
+        return lambda rule: rule not in skip
+    return _any_rule
+
+
+def _any_rule(rule: str) -> bool:  # noqa: ARG001 - a policy that judges every rule
+    return True
 
 
 class Triage:
@@ -235,25 +288,33 @@ class Triage:
         self.twin_names = frozenset(name for name, _ in twins)
         self.policies: tuple[tuple[str, Policy], ...] = (
             *twins,
-            ("a person's first use of a sensitive call", self._person_first_use),
-            ("a sign-in without MFA by one who never uses it", self._own_no_mfa),
-            ("a medium red flag", self._medium_rule),
+            (PERSON_FIRST_USE, self._person_first_use),
+            (OWN_NO_MFA, self._own_no_mfa),
+            (MEDIUM_RULE, self._medium_rule),
             ("an AWS service acting on its own schedule", _aws_service),
             ("a call a service made on another principal's behalf", _on_behalf),
             ("a principal whose baseline is still being learned", self._immature),
-            ("an AI agent refused while it explores", _agent_refused),
-            ("a mistyped password", self._failed_sign_in),
-            ("volume or novelty alone is not an incident", _context_only),
-            ("deletes outside production only", _scratch_burst),
-            ("weak forest score", _weak_forest),
-            ("routine action for this principal", self._routine),
-            ("a generic Sigma rule below its solo level", self._lesser_sigma),
+            (AGENT_REFUSED, _agent_refused),
+            (FAILED_SIGN_IN, self._failed_sign_in),
+            (CONTEXT_ONLY, _context_only),
+            (SCRATCH_BURST, _scratch_burst),
+            (WEAK_FOREST, _weak_forest),
+            (ROUTINE, self._routine),
+            (LESSER_SIGMA, self._lesser_sigma),
         )
-        # with the calls each is made for (twins.held's `actions`; None = any): a twin policy
-        # has nothing to say about another call, and skipping it spares a third of the calls
-        self._plan: tuple[tuple[str, Policy, frozenset[str] | None], ...] = tuple(
-            (name, policy, getattr(policy, "actions", None)) for name, policy in self.policies
+        # with the calls each is made for (twins.held's `actions`; None = any) and the rules it
+        # judges: a policy has nothing to say about another call or rule (it returns None, and
+        # asks the organisation's memory nothing), and skipping it spares most of the calls
+        self._plan: tuple[tuple[str, Policy, frozenset[str] | None, RuleTest], ...] = tuple(
+            (
+                name,
+                policy,
+                getattr(policy, "actions", None) or _ACTIONS.get(name),
+                _rule_test(name, getattr(policy, "skip_rules", None)),
+            )
+            for name, policy in self.policies
         )
+        self._plans: dict[tuple[str, str], tuple[tuple[str, Policy], ...]] = {}
 
     def assess(
         self, finding: Finding, event: AuditEvent, state: PrincipalState, *, routine: bool
@@ -264,10 +325,10 @@ class Triage:
         case = Case(finding, event, state, routine)
         tier, reasons, twin = finding.tier, [], ""
         rank = _RANK[tier]
-        action = event.action
-        for name, policy, actions in self._plan:
-            if actions is not None and action not in actions:
-                continue  # (the policy would return None: see _plan)
+        plan = self._plans.get((finding.rule, event.action))
+        if plan is None:
+            plan = self._plan_for(finding.rule, event.action)
+        for name, policy in plan:
             lowered = policy(case)
             if lowered is not None and _RANK[lowered] < rank:
                 tier, rank = lowered, _RANK[lowered]
@@ -279,6 +340,19 @@ class Triage:
             return finding
         explanation = {**finding.explanation, "triage": {"tier": tier, "because": reasons}}
         return evolve(finding, tier=tier, explanation=explanation, twin=twin)
+
+    def _plan_for(self, rule: str, action: str) -> tuple[tuple[str, Policy], ...]:
+        """The policies, in order, that may lower a finding of `rule` on a call `action`: the
+        others return None for it (see _plan)."""
+        plan = tuple(
+            (name, policy)
+            for name, policy, actions, judges in self._plan
+            if (actions is None or action in actions) and judges(rule)
+        )
+        if len(self._plans) >= MAX_PLANS:
+            self._plans.clear()
+        self._plans[(rule, action)] = plan
+        return plan
 
     def _recurring(self, case: Case) -> str | None:
         """A volume that paged on an earlier day and is back, no bigger, on another: a job that

@@ -119,6 +119,7 @@ TRUST_ACTIONS = frozenset({"UpdateAssumeRolePolicy"})
 INTEGRATION = "another account's integration role, on Leash's first days"
 IDENTITY_KEYS = ("userName", "roleName", "groupName")
 RETENTION_KEPT_DAYS = 7  # a log retention of at least this many days is housekeeping
+RETENTION_ACTIONS = frozenset({"PutRetentionPolicy"})
 KEY_ACTIONS = frozenset({"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"})
 DATABASE_CHANGES = frozenset({"ModifyDBCluster", "ModifyDBInstance"})
 # what a database modification may change and stay maintenance: its identity, size, version,
@@ -174,6 +175,15 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
             if actions is not None and case.event.action not in actions:
                 return None
             return "hold" if check(case) else None
+
+        policy.actions = actions  # type: ignore[attr-defined]  # (Triage skips other calls)
+        policy.skip_rules = OWN_JUDGEMENT  # type: ignore[attr-defined]  # (... and these rules)
+        return policy
+
+    def traced(actions: frozenset[str], check: Check) -> Policy:
+        # "trace" when `check` holds: each check below is False for any call not in `actions`
+        def policy(case: Case) -> str | None:
+            return "trace" if check(case) else None
 
         policy.actions = actions  # type: ignore[attr-defined]  # (Triage skips other calls)
         return policy
@@ -272,8 +282,8 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         return birth is None or event.event_time_ms - birth[0] >= BACKDOOR_KEYS_MS
 
     return (
-        ("its own credentials", lambda case: "trace" if _own_credentials(case) else None),
-        ("logs kept for a week or more", lambda case: "trace" if _keeps_logs(case) else None),
+        ("its own credentials", traced(OWN_CREDENTIAL_ACTIONS, _own_credentials)),
+        ("logs kept for a week or more", traced(RETENTION_ACTIONS, _keeps_logs)),
         ("a database resized, upgraded or rescheduled", held(DATABASE_CHANGES, _maintenance)),
         ("a grant to itself, not after a denial", held(SELF_GRANT_ACTIONS, self_grant)),
         ("a counterpart account the organisation already deals with", held(ACCOUNT_ACTIONS, known)),
@@ -342,7 +352,7 @@ def _keeps_logs(case: Case) -> bool:
     """A retention policy of a week or more on a log group is housekeeping (Terraform and the
     console set one on every log group they make); an intruder ageing out its tracks shortens
     retention to a day or two."""
-    if case.event.action != "PutRetentionPolicy":
+    if case.event.action not in RETENTION_ACTIONS:
         return False
     days = field(_params(case), "retentionInDays")
     return (
