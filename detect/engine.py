@@ -262,15 +262,21 @@ class DetectionEngine:
                 if finding is not None:
                     found.append((idx, finding, state))
             if self.baselines is not None:
-                found.extend(
-                    (idx, f, state) for f in self.baselines.evaluate(state, x, event, flags)
-                )
+                for f in self.baselines.evaluate(state, x, event, flags):
+                    found.append((idx, f, state))
                 found.extend(self._destruction(idx, event, state, initiators))
-                found.extend((idx, f, state) for f in self.behaviour.evaluate(state, event, new))
-            judged = [
-                (i, self.triage.assess(f, event, st, routine=routine), st) for i, f, st in found
-            ]
-            if _excused_call([f for _, f, _ in judged if f.principal == state.key]):
+                for f in self.behaviour.evaluate(state, event, new):
+                    found.append((idx, f, state))
+            assess = self.triage.assess
+            judged = [(i, assess(f, event, st, routine=routine), st) for i, f, st in found]
+            # (one walk for what the tests below need first: a twin held one of the principal's
+            # own findings -- _excused_call's premise -- or one of them pages)
+            own_twin = own_page = False
+            for _, f, _ in judged:
+                if f.principal == state.key:
+                    own_twin = own_twin or bool(f.twin)
+                    own_page = own_page or f.tier == "page"
+            if own_twin and _excused_call([f for _, f, _ in judged if f.principal == state.key]):
                 state.excuse(
                     event, new_action=new.action, new_sensitive=bool(flags & FIRST_SEEN_SENSITIVE)
                 )
@@ -279,8 +285,9 @@ class DetectionEngine:
                 # counts that cross only with excused calls are explained
                 rest = without(x, excused)
                 judged = [(i, _rest_judged(f, rest, state.key), st) for i, f, st in judged]
+                own_page = any(f.tier == "page" and f.principal == state.key for _, f, _ in judged)
             pending.extend(judged)
-            if any(
+            if own_page and any(
                 f.tier == "page"
                 and f.principal == state.key
                 and _names_holder(f)
@@ -291,7 +298,7 @@ class DetectionEngine:
                 # is not the principal's habit (triage); marked here, as the event is judged,
                 # so a later event of the same batch sees it as the next batch would (review)
                 self.org.mark_compromised(state.key, event.event_time_ms)
-            if first and any(f.tier == "page" and f.principal == state.key for _, f, _ in judged):
+            if first and own_page:
                 # unvetted from this event on, so a repeat later in the batch is judged the
                 # same as in the next one; _merge names the alert
                 self.unvetted.record(state.key, key, "", event.event_time_ms, renew=state.mature)
