@@ -212,7 +212,7 @@ class AlertBook:
             incident.classes.add(action_class)
         before = incident.alert
         self._grow(incident, finding, action_class)
-        if incident.alert == before:
+        if incident.alert is before or incident.alert == before:  # (`is`: most traces)
             return None
         return "alert.updated", incident.alert
 
@@ -357,7 +357,7 @@ class AlertBook:
             # is rebuilt below only for a changed alert): most findings joining an open incident
             # repeat what it holds (a detector firing on every event of a burst), and rebuilding
             # the alert to compare it cost ~7% of the detector's time (bench.detect_windows)
-        incident.alert = replace(
+        incident.alert = _evolve(
             alert,
             **changes,
             severity=severity,
@@ -370,7 +370,7 @@ class AlertBook:
             summary=summary,
         )
         if incident.alert != alert or joined:
-            incident.alert = replace(
+            incident.alert = _evolve(
                 incident.alert,
                 updated_at_ms=int(self._clock() * 1000),
                 explanation=self._explain(incident, finding, fresh),
@@ -443,6 +443,17 @@ def _without(earlier: set[str], finding: Finding, since_ms: int) -> Finding:
         return finding
     start = max(finding.first_event_ms, since_ms)
     return replace(finding, event_ids=kept, first_event_ms=min(start, finding.last_event_ms))
+
+
+def _evolve(alert: Alert, **changes: Any) -> Alert:
+    """`dataclasses.replace(alert, **changes)` without its generic machinery (Alert has no
+    __post_init__ and no InitVar: a copy of its fields is the object replace builds), as
+    detect.findings.evolve does for findings: an incident grows by two copies a change."""
+    new = object.__new__(type(alert))
+    state = new.__dict__
+    state.update(alert.__dict__)
+    state.update(changes)
+    return new
 
 
 def _spree(finding: Finding, action_class: str) -> bool:
