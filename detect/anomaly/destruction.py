@@ -12,11 +12,11 @@ things (a retention janitor) pages only far beyond its usual.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from detect.anomaly.tally import Tally, TallyBook, threshold
 from detect.features import PROD_RESOURCE_RE, PrincipalState
-from detect.findings import Finding
+from detect.findings import Finding, evolve
 from ingest.events import AuditEvent
 
 __all__ = ["LastingDestruction"]
@@ -384,8 +384,8 @@ def _key(tally: Tally, name: str, time_ms: int) -> str:
 def _catastrophic(finding: Finding, note: str) -> Finding:
     """No earlier page excuses production going: it pages however often it was seen."""
     notes = {k: v for k, v in finding.explanation.items() if k != "recurs"}
-    return replace(finding, explanation={**notes, "catastrophic": note})
+    return evolve(finding, explanation={**notes, "catastrophic": note})
 
 
 def _with(finding: Finding, **notes: object) -> Finding:
-    return replace(finding, explanation={**finding.explanation, **notes})
+    return evolve(finding, explanation={**finding.explanation, **notes})

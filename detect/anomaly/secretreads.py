@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from typing import Any
 
 from detect.anomaly.habit import (
@@ -21,7 +20,7 @@ from detect.anomaly.habit import (
 from detect.anomaly.tally import Tally, TallyBook, threshold
 from detect.context.org import OrgMemory
 from detect.features import DAY_MS, NON_PROD_NAME_RE, PrincipalState, client_of, store_of
-from detect.findings import Finding
+from detect.findings import Finding, evolve
 from detect.rules.record import field as lookup
 from ingest.events import AuditEvent
 
@@ -117,11 +116,11 @@ class SecretReads:
         # know which secrets its victim reads and takes what it finds (seeds 893, 897: people
         # reading 16 of their usual dev and staging secrets from a new network paged)
         if state.actor_kind in ("human", "agent") and _familiar(tally, seen):
-            return replace(finding, tier="trace")
+            return evolve(finding, tier="trace")
         # ... and one that reaches only dev and staging configuration waits for a second sign
         # (seed 874: a coding agent reading 16 of the dev and staging parameters it reads all
         # day, where it usually reads 3 in ten minutes, paged twice on its own)
-        return replace(finding, tier="hold") if non_prod else finding
+        return evolve(finding, tier="hold") if non_prod else finding
 
     def new_store_reads(
         self, state: PrincipalState, event: AuditEvent, seen: Seen, new_store: str
@@ -221,8 +220,8 @@ class SecretReads:
             # first day's secrets paged with the sign-in they follow). What they read next
             # still counts: the usual five first, then ten never read, is judged again (review)
             seen.console_traced = True
-            return replace(finding, tier="trace")
-        return replace(finding, tier="hold")
+            return evolve(finding, tier="trace")
+        return evolve(finding, tier="hold")
 
     def client_secrets(
         self, state: PrincipalState, event: AuditEvent, names: list[str], seen: Seen
