@@ -87,12 +87,14 @@ class BaselineCheck:
 
     # no threshold is below the lowest floor: a value at or under it never fires
     lowest: float = field(init=False, repr=False, compare=False)
+    highest: float = field(init=False, repr=False, compare=False)  # an unknown kind's floor
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lowest", min(self.floors.values()))
+        object.__setattr__(self, "highest", max(self.floors.values()))
 
     def threshold(self, state: Baselined) -> float:
-        floor = self.floors.get(state.actor_kind, max(self.floors.values()))
+        floor = self.floors.get(state.actor_kind, self.highest)
         high = state.high.get(self.feature, 0.0)
         if self.job_high and high >= self.job_high:
             usual = self.job_multiplier * high
@@ -202,6 +204,9 @@ DEFAULT_CHECKS: tuple[BaselineCheck, ...] = (
     ),
 )
 _INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+_OFFHOURS_SURPRISE = _INDEX["offhours_surprise_10m"]
+_NEW_IPS = _INDEX["new_ips_10m"]
+_NEW_REGIONS = _INDEX["new_regions_10m"]
 
 
 @dataclass
@@ -239,7 +244,7 @@ class BaselineDetector:
         self._watched = tuple((c.feature, _INDEX[c.feature]) for c in self.checks)
         self.peers = peers
         # (action class, data read?) -> the checks that apply to such a call
-        self._plans: dict[tuple[str, bool], tuple[BaselineCheck, ...]] = {}
+        self._plans: dict[tuple[str, bool], tuple[tuple[BaselineCheck, int], ...]] = {}
         self._days: dict[str, _Day] = {}
 
     def mark_flagged(self, principal: str) -> None:
@@ -260,14 +265,19 @@ class BaselineDetector:
         key = (event.action_class, is_data_read(event.source, event.action, event.error_code))
         plan = self._plans.get(key)
         if plan is None:  # (in order; BaselineCheck.applies asked once per kind of call)
-            plan = self._plans[key] = tuple(c for c in self.checks if c.applies(event))
-        found = [
-            f
-            for c in plan
-            if (first_seen or not c.first_seen_only)
-            and (f := self._check(c, state, x, event)) is not None
-        ]
-        if state.established and flags & FIRST_SEEN_PROD_DESTRUCTIVE:
+            plan = self._plans[key] = tuple(
+                (c, _INDEX[c.feature]) for c in self.checks if c.applies(event)
+            )
+        found: list[Finding] = []
+        for c, i in plan:
+            # (_check's own first test, asked before the call: most checks end there)
+            if x[i] <= c.lowest or (c.first_seen_only and not first_seen):
+                continue
+            f = self._check(c, state, x, event)
+            if f is not None:
+                found.append(f)
+        established = state.established
+        if established and flags & FIRST_SEEN_PROD_DESTRUCTIVE:
             found.append(
                 self._first_seen(
                     "baseline:first_seen_destructive",
@@ -277,7 +287,7 @@ class BaselineDetector:
                 )
             )
         if (
-            state.established
+            established
             and flags & FIRST_SEEN_SENSITIVE
             and (event.action_class == "defense_evasion")
         ):
@@ -291,9 +301,9 @@ class BaselineDetector:
                 )
             )
         if (
-            state.established
-            and x[_INDEX["offhours_surprise_10m"]] >= CONTEXT_OFFHOURS
-            and (x[_INDEX["new_ips_10m"]] + x[_INDEX["new_regions_10m"]] >= 1)
+            established
+            and x[_OFFHOURS_SURPRISE] >= CONTEXT_OFFHOURS
+            and (x[_NEW_IPS] + x[_NEW_REGIONS] >= 1)
         ):
             found.append(
                 self._first_seen(
