@@ -409,11 +409,17 @@ def _targets(case: Case) -> tuple[str, ...]:
     if _last_targets is not None and _last_targets[0] is event:
         return _last_targets[1]
     params = _params(case)
-    found: tuple[str, ...] = ()
-    if isinstance(params, Mapping):
-        found = tuple(str(v) for k in IDENTITY_KEYS if (v := field(params, k)))
-    if not found:  # (a managed policy attached to the identities named is not a target)
-        found = tuple(r for r in event.resources if resource_name(r))
+    named: list[str] = []
+    if type(params) is dict or isinstance(params, Mapping):  # (parsed JSON: a dict)
+        for key in IDENTITY_KEYS:
+            value = field(params, key)
+            if value:
+                named.append(str(value))
+    if not named:  # (a managed policy attached to the identities named is not a target)
+        for resource in event.resources:
+            if resource_name(resource):
+                named.append(resource)
+    found = tuple(named)
     _last_targets = (event, found)
     return found
 
