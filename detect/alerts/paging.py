@@ -65,7 +65,9 @@ class Pager:
             return []  # nothing new for a live incident: nothing to wait for
         me = (finding, action_class, action)
         if finding.tier == "trace":  # corroborates nothing: it only waits to join an alert
-            traces = self._traces.setdefault(finding.principal, deque(maxlen=MAX_REMEMBERED))
+            traces = self._traces.get(finding.principal)
+            if traces is None:  # (not setdefault: no deque built and dropped per trace)
+                traces = self._traces[finding.principal] = deque(maxlen=MAX_REMEMBERED)
             traces.append(me)
             return []
         waiting = self._live(finding)
