@@ -185,7 +185,11 @@ _ONBOARDING = frozenset({"AddUserToGroup", "CreateLoginProfile"})
 _STACK_OPS = frozenset({"CreateStack", "UpdateStack", "DeleteStack", "ExecuteChangeSet"})
 _DELEGATING = "cloudformation.amazonaws.com"
 _OPAQUE_ID = re.compile(r"^[a-z]{1,8}-[0-9a-f]{8,}$")  # i-0abc..., vol-..., eni-...: no name
-_ACCOUNT = re.compile(r"(?<!\d)(\d{12})(?!\d)")
+_ACCOUNT_DIGITS = 12
+# a run of digits as long as an account id or longer: learn_accounts keeps those of exactly
+# _ACCOUNT_DIGITS -- the ids `(?<!\d)\d{12}(?!\d)` finds, at half the cost (no lookaround at
+# every character of the record)
+_DIGIT_RUN = re.compile(r"\d{12,}")
 _ACCOUNT_CARRIERS = frozenset(
     {
         "AssumeRole",
@@ -716,8 +720,9 @@ class OrgMemory:
 
     def learn_accounts(self, text: str, at_ms: int) -> None:
         """Remember the account ids a trust, share or role assumption mentions."""
-        for account in _ACCOUNT.findall(text):
-            self.remember_account(account, at_ms)
+        for account in _DIGIT_RUN.findall(text):
+            if len(account) == _ACCOUNT_DIGITS:
+                self.remember_account(account, at_ms)
 
     def remember_account(self, account: str, at_ms: int) -> None:
         """Leash saw `account` at `at_ms` (the earliest sighting is kept)."""
