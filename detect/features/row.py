@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import add, attrgetter
 from typing import Any, Protocol
 
 from detect.features.bucket import (
@@ -214,7 +214,8 @@ def feature_row(s: Window, closed: Closed | None = None) -> list[float]:
     if closed is None:
         sums, distinct, regions = _plain(s.buckets)
     else:
-        sums = [total + own for total, own in zip(closed.sums, _counters(cur), strict=True)]
+        # (both in _SUMMED order, as long: the unpacking below would catch a stray length)
+        sums = list(map(add, closed.sums, _counters(cur)))
         fresh_names, fresh_regions = closed.fresh_with(cur)
         if len(closed.resources) >= MAX_BUCKET_NAMES:
             distinct = MAX_BUCKET_NAMES
