@@ -118,6 +118,7 @@ SELF_GRANT_ACTIONS = frozenset(
 TRUST_ACTIONS = frozenset({"UpdateAssumeRolePolicy"})
 INTEGRATION = "another account's integration role, on Leash's first days"
 IDENTITY_KEYS = ("userName", "roleName", "groupName")
+_IDENTITY_LOOKUPS = tuple((key, key.lower()) for key in IDENTITY_KEYS)  # (each differs)
 RETENTION_KEPT_DAYS = 7  # a log retention of at least this many days is housekeeping
 RETENTION_ACTIONS = frozenset({"PutRetentionPolicy"})
 KEY_ACTIONS = frozenset({"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"})
@@ -410,7 +411,14 @@ def _targets(case: Case) -> tuple[str, ...]:
         return _last_targets[1]
     params = _params(case)
     named: list[str] = []
-    if type(params) is dict or isinstance(params, Mapping):  # (parsed JSON: a dict)
+    if type(params) is dict:  # (parsed JSON) field's own two reads, without its call each
+        for key, lower in _IDENTITY_LOOKUPS:
+            value = params.get(key)
+            if value is None:
+                value = params.get(lower)
+            if value:
+                named.append(str(value))
+    elif isinstance(params, Mapping):
         for key in IDENTITY_KEYS:
             value = field(params, key)
             if value:
