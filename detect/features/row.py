@@ -70,11 +70,16 @@ class Window(Protocol):
 def _merged_churn(buckets: Iterable[Bucket]) -> dict[str, list[int]]:
     """Each name's first delete and last create over the buckets (0 = none)."""
     churn: dict[str, list[int]] = {}
-    for b in buckets:
+    for b in buckets:  # (a window's worth of names each time a closed window is asked)
         for name, (d, c) in b.churn.items():
-            slot = churn.setdefault(name, [0, 0])
-            slot[0] = d if d and (not slot[0] or d < slot[0]) else slot[0]
-            slot[1] = max(slot[1], c)
+            slot = churn.get(name)
+            if slot is None:  # [0, 0] merged with (d, c) as below, without building it first
+                churn[name] = [d if d else 0, c if c > 0 else 0]
+                continue
+            if d and (not slot[0] or d < slot[0]):
+                slot[0] = d
+            if c > slot[1]:  # (max without its call)
+                slot[1] = c
     return churn
 
 
