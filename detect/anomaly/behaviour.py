@@ -236,7 +236,10 @@ class BehaviourDetector:
         held for a second sign -- or a workload, from a network new to it (a context note) that
         nobody in the organisation works from, which pages: the network is this finding's
         premise, so it cannot be its second sign (as findings.FROM_NEW_NETWORK says of the
-        console's secrets), and a workload repeats one set of calls wherever it runs."""
+        console's secrets), and a workload repeats one set of calls wherever it runs. A person's
+        identity, secret and account listings (ELSEWHERE_LISTINGS) from a network and a client
+        both new to them where nobody works page the same way, at a lower floor
+        (PERSON_ELSEWHERE_DISCOVERY_NEW; findings.FROM_ELSEWHERE)."""
         if not (new.action and state.mature) or state.actor_kind not in ("human", "service"):
             return None
         if event.action_class != "read" or not DISCOVERY.match(event.action):
