@@ -15,7 +15,7 @@ from detect.alerts.alert import (
     severity_rank,
 )
 from detect.features.actor import actor_of
-from detect.findings import SEVERITIES, Finding
+from detect.findings import SEVERITIES, Finding, evolve
 from ingest.catalogue import HARMFUL_CLASSES
 from ingest.events import AuditEvent
 
@@ -357,7 +357,7 @@ class AlertBook:
             # is rebuilt below only for a changed alert): most findings joining an open incident
             # repeat what it holds (a detector firing on every event of a burst), and rebuilding
             # the alert to compare it cost ~7% of the detector's time (bench.detect_windows)
-        incident.alert = _evolve(
+        incident.alert = evolve(
             alert,
             **changes,
             severity=severity,
@@ -370,7 +370,7 @@ class AlertBook:
             summary=summary,
         )
         if incident.alert != alert or joined:
-            incident.alert = _evolve(
+            incident.alert = evolve(
                 incident.alert,
                 updated_at_ms=int(self._clock() * 1000),
                 explanation=self._explain(incident, finding, fresh),
@@ -443,17 +443,6 @@ def _without(earlier: set[str], finding: Finding, since_ms: int) -> Finding:
         return finding
     start = max(finding.first_event_ms, since_ms)
     return replace(finding, event_ids=kept, first_event_ms=min(start, finding.last_event_ms))
-
-
-def _evolve(alert: Alert, **changes: Any) -> Alert:
-    """`dataclasses.replace(alert, **changes)` without its generic machinery (Alert has no
-    __post_init__ and no InitVar: a copy of its fields is the object replace builds), as
-    detect.findings.evolve does for findings: an incident grows by two copies a change."""
-    new = object.__new__(type(alert))
-    state = new.__dict__
-    state.update(alert.__dict__)
-    state.update(changes)
-    return new
 
 
 def _spree(finding: Finding, action_class: str) -> bool:
