@@ -194,43 +194,31 @@ class Handover:
             return None
         who = "the agent" if state.actor_kind == "agent" else "the workload"
         why = f"code that runs with {who}'s permissions outside its sessions"
-        if event.action in INSTANCE_LAUNCHES and state.actor_kind == "service":
-            session = event.principal.rpartition("/")[2]
-            capacity = self.org.identity_role(role, "ec2")
-            if not capacity or _INSTANCE_SESSION.match(session):
-                return None  # (a caller on EC2 itself: a build controller, after a restart too)
+        if event.action in INSTANCE_LAUNCHES:
+            # an instance runs its user data as it boots: the launch is the run (fresh seed
+            # 1057: a coding agent listed roles, then launched an instance with its own)
+            said = capacity = f"{who}'s own role"
+            if state.actor_kind == "service":
+                session = event.principal.rpartition("/")[2]
+                ec2 = self.org.identity_role(role, "ec2")
+                if not ec2 or _INSTANCE_SESSION.match(session):
+                    return None  # (a caller on EC2 itself: a build controller, after a restart)
+                said, capacity = f"{capacity} and {ec2}", f"{capacity}, {ec2}"
             return make_finding(
                 state,
                 event,
                 "baseline:borrowed_role",
                 "high",
-                f"{event.action} gives an instance {role[1]}, the workload's own role and "
-                f"{capacity}: {why}",
+                f"{event.action} gives an instance {role[1]}, {said}: {why}",
                 explanation={
                     "action": event.action,
                     "role": role[1],
-                    "capacity": f"the workload's own role, {capacity}",
+                    "capacity": capacity,
                     "host_or_production": True,
                 },
             )
         if state.actor_kind == "service" and not new_action:
             return None
-        if event.action in INSTANCE_LAUNCHES and state.actor_kind == "agent":
-            # an instance runs its user data as it boots: the launch is the run (fresh seed
-            # 1057: a coding agent listed roles, then launched an instance with its own)
-            return make_finding(
-                state,
-                event,
-                "baseline:borrowed_role",
-                "high",
-                f"{event.action} gives an instance {role[1]}, the agent's own role: {why}",
-                explanation={
-                    "action": event.action,
-                    "role": role[1],
-                    "capacity": "the agent's own role",
-                    "host_or_production": True,
-                },
-            )
         # (Lambda's calls only -- a create or a configuration update -- name a function)
         function = function_name(lookup(record, "requestParameters", "functionName"))
         if not function:
@@ -302,9 +290,9 @@ def _held(
     return replace(finding, tier="hold")
 
 
-def _same_role(caller: tuple[str, str] | None, role: tuple[str, str]) -> bool:
+def _same_role(caller: tuple[str, str], role: tuple[str, str]) -> bool:
     """IAM role names are unique without regard to case: `Orders-Task` is `orders-task`."""
-    return caller is not None and caller[0] == role[0] and caller[1].lower() == role[1].lower()
+    return caller[0] == role[0] and caller[1].lower() == role[1].lower()
 
 
 def function_name(value: Any) -> str:
