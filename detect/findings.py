@@ -8,6 +8,8 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 __all__ = [
+    "ADMIN_GRANTS",
+    "ADMIN_POLICY_RULE",
     "BUSY",
     "CONSOLE_ONLY",
     "NEWS",
@@ -25,6 +27,12 @@ __all__ = [
 
 SEVERITIES = ("low", "medium", "high", "critical")
 TIERS = ("trace", "note", "hold", "page")  # what a finding may do on its own: Finding.tier
+
+# administrator access granted: AWS's AdministratorAccess (or a policy text allowing everything)
+# put on an identity by a red flag, or a managed policy of the organisation's own that allows
+# everything attached, or made so by a new default version (detect.anomaly.behaviour)
+ADMIN_POLICY_RULE = "baseline:allow_all_policy"
+ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached", ADMIN_POLICY_RULE})
 
 # findings that say only "more than usual" (reads, events, KMS decrypts, distinct secrets,
 # deletes that include temporary ones, over 10 minutes or six hours): how a busy day looks, so

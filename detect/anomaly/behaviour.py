@@ -33,7 +33,14 @@ from detect.anomaly.storesurge import StoreSurge
 from detect.anomaly.tally import TallyBook
 from detect.context.org import OrgMemory
 from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, net_of, source_of
-from detect.findings import CONSOLE_ONLY, FROM_ELSEWHERE, KNOWN_NET, NEWS, Finding
+from detect.findings import (
+    ADMIN_POLICY_RULE,
+    CONSOLE_ONLY,
+    FROM_ELSEWHERE,
+    KNOWN_NET,
+    NEWS,
+    Finding,
+)
 from detect.rules.record import field as lookup
 from detect.rules.record import outcome_of, record_of
 from ingest.events import AuditEvent
@@ -105,6 +112,19 @@ SELF_GRANTS = frozenset(
     }
 )
 _PROD = re.compile(PROD_RESOURCE_RE)
+# Calls that start EC2 capacity, and where their requests name instance types (a fleet's
+# overrides, a spot request's launch specification: instance_types walks the request)
+COMPUTE_LAUNCHES = frozenset(
+    {"RunInstances", "RequestSpotInstances", "RequestSpotFleet", "CreateFleet"}
+)
+# Administrator access through a managed policy of the organisation's own: one that allows
+# every action on every resource attached to an identity (the red flag knows AWS's
+# AdministratorAccess by name; this one only by what OrgMemory saw its text allow), or a
+# version allowing everything, made earlier without being the default, made the default
+# (Rhino Security's SetDefaultPolicyVersion escalation: the attached identities become admins
+# with no call naming them)
+POLICY_ATTACHES = frozenset({"AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy"})
+ALLOW_ALL_GRANTS = POLICY_ATTACHES | {"SetDefaultPolicyVersion"}
 
 
 @dataclass(frozen=True, init=False)
@@ -205,10 +225,12 @@ class BehaviourDetector:
             action = event.action
             if action in GRANT_ACTIONS:
                 found.append(self._grant(state, event, new.action, new.prod_grant))
-            if action == "RunInstances":
+            if action in COMPUTE_LAUNCHES:
                 found.append(self._region(state, event, record, new.region))
             if action in SELF_GRANTS:
                 found.append(self._self_grant(state, event, record, seen))
+            if action in ALLOW_ALL_GRANTS:
+                found.append(self._allow_all_policy(state, event, record))
             if action == "ConsoleLogin":
                 found.append(self._console(state, event, record, new, seen))
             if action in PASSED_ROLES:
@@ -357,6 +379,49 @@ class BehaviourDetector:
         )
         return finding if creep else replace(finding, tier="hold")
 
+    def _allow_all_policy(
+        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any]
+    ) -> Finding | None:
+        """Administrator access granted through a managed policy that allows everything (see
+        ALLOW_ALL_GRANTS); judged by triage as the red flag on AdministratorAccess is."""
+        params = lookup(record, "requestParameters")
+        arn = lookup(params, "policyArn")
+        if not isinstance(arn, str) or arn.endswith(":policy/AdministratorAccess"):
+            return None  # (AWS's own: redflag:admin_policy_attached)
+        at = event.event_time_ms
+        if event.action == "SetDefaultPolicyVersion":
+            version = str(lookup(params, "versionId") or "")
+            made = self.org.admin_version(arn, version)
+            if made is None or made > at:
+                return None
+            target = arn
+            detail = (
+                f"makes version {version} of {arn}, which allows every action on every "
+                "resource, its default: every identity it is attached to becomes an administrator"
+            )
+        else:
+            since = self.org.admin_policy_since(arn)
+            if since is None or since > at:
+                return None
+            target = str(
+                lookup(params, "userName")
+                or lookup(params, "roleName")
+                or lookup(params, "groupName")
+                or "-"
+            )
+            detail = (
+                f"attaches {arn}, a policy that allows every action on every resource, to "
+                f"{target}: administrator access"
+            )
+        return make_finding(
+            state,
+            event,
+            ADMIN_POLICY_RULE,
+            "high",
+            f"{event.action} {detail}",
+            explanation={"action": event.action, "policy": arn, "target": target},
+        )
+
     def _console(
         self,
         state: PrincipalState,
@@ -418,15 +483,18 @@ class BehaviourDetector:
     def _region(
         self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], new_region: bool
     ) -> Finding | None:
-        if event.action != "RunInstances":
+        if event.action not in COMPUTE_LAUNCHES:
             return None
-        instance_type = str(lookup(record, "requestParameters", "instanceType") or "")
-        if not GPU_TYPES.match(instance_type) and not (
-            BIG_TYPES.search(instance_type)
-            and not self.org.region_in_use(event.region)
-            and not self.org.young_account(event.account, event.event_time_ms)
+        types = instance_types(lookup(record, "requestParameters"))
+        instance_type = next((t for t in types if GPU_TYPES.match(t)), "")
+        if not instance_type and (
+            self.org.region_in_use(event.region)
+            or self.org.young_account(event.account, event.event_time_ms)
         ):
             return None  # (on an install's first days every region is one nobody used yet)
+        instance_type = instance_type or next((t for t in types if BIG_TYPES.search(t)), "")
+        if not instance_type:
+            return None
         seen = self._seen_of(state.key)
         if event.region in seen.gpu_regions or len(seen.gpu_regions) >= MAX_VALUES:
             return None
@@ -588,3 +656,22 @@ def _targets_self(event: AuditEvent, record: Mapping[str, Any]) -> bool:
     if ":user/" in event.principal:
         return str(lookup(params, "userName") or "") == caller[-1]
     return False
+
+
+def instance_types(params: object, depth: int = 0) -> list[str]:
+    """The instance types a launch request names, at any depth of its request (RunInstances'
+    `instanceType`, RequestSpotInstances' `launchSpecification.instanceType`, CreateFleet's
+    `LaunchTemplateConfigs.Overrides.InstanceType`, lists of them), first seen first."""
+    found: list[str] = []
+    if depth > 6:
+        return found
+    if isinstance(params, Mapping):
+        for key, value in params.items():
+            if key in ("instanceType", "InstanceType") and isinstance(value, str):
+                found.append(value)
+            elif isinstance(value, Mapping | list):
+                found += instance_types(value, depth + 1)
+    elif isinstance(params, list):
+        for item in params:
+            found += instance_types(item, depth + 1)
+    return found

@@ -22,18 +22,35 @@ RUN_BORROWED_MS = 15 * 60_000
 RUN_BORROWED_RULE = "baseline:borrowed_role_run"
 MAX_BORROWED = 8  # such functions remembered per principal
 INVOKE_ACTIONS = frozenset({"Invoke", "InvokeAsync", "InvokeWithResponseStream"})
+# Calls that give EC2 instances an instance profile: a launch, an association, a spot request,
+# or a launch template (which fleets, spot fleets and Auto Scaling groups launch from: the
+# template names the profile, the launch does not)
 INSTANCE_LAUNCHES = frozenset(
-    {"RunInstances", "AssociateIamInstanceProfile", "ReplaceIamInstanceProfileAssociation"}
+    {
+        "RunInstances",
+        "AssociateIamInstanceProfile",
+        "ReplaceIamInstanceProfileAssociation",
+        "RequestSpotInstances",
+        "CreateLaunchTemplate",
+        "CreateLaunchTemplateVersion",
+    }
 )
 # an instance profile as CloudTrail logs it: RunInstances' own parameter, or the request object
-# the association calls wrap it in (review: `AssociateIamInstanceProfileRequest`)
+# the association and template calls wrap it in (review: `AssociateIamInstanceProfileRequest`;
+# traildiscover's CreateLaunchTemplate record: `CreateLaunchTemplateRequest.LaunchTemplateData`)
 _PROFILE_PATHS = (
     ("iamInstanceProfile", "name"),
     ("iamInstanceProfile", "arn"),
+    ("launchSpecification", "iamInstanceProfile", "name"),
+    ("launchSpecification", "iamInstanceProfile", "arn"),
     ("AssociateIamInstanceProfileRequest", "IamInstanceProfile", "Name"),
     ("AssociateIamInstanceProfileRequest", "IamInstanceProfile", "Arn"),
     ("ReplaceIamInstanceProfileAssociationRequest", "IamInstanceProfile", "Name"),
     ("ReplaceIamInstanceProfileAssociationRequest", "IamInstanceProfile", "Arn"),
+    ("CreateLaunchTemplateRequest", "LaunchTemplateData", "IamInstanceProfile", "Name"),
+    ("CreateLaunchTemplateRequest", "LaunchTemplateData", "IamInstanceProfile", "Arn"),
+    ("CreateLaunchTemplateVersionRequest", "LaunchTemplateData", "IamInstanceProfile", "Name"),
+    ("CreateLaunchTemplateVersionRequest", "LaunchTemplateData", "IamInstanceProfile", "Arn"),
 )
 # EC2 names an instance profile's sessions for the instance: the caller runs on EC2
 _INSTANCE_SESSION = re.compile(r"^i-[0-9a-f]{8,17}$")
@@ -44,9 +61,7 @@ PASSED_ROLES: dict[str, tuple[tuple[tuple[str, ...], ...], str]] = {
     "CreateFunction": ((("role",),), "lambda"),
     "UpdateFunctionConfiguration20150331v2": ((("role",),), "lambda"),
     "UpdateFunctionConfiguration": ((("role",),), "lambda"),
-    "RunInstances": (_PROFILE_PATHS, "ec2"),
-    "AssociateIamInstanceProfile": (_PROFILE_PATHS, "ec2"),
-    "ReplaceIamInstanceProfileAssociation": (_PROFILE_PATHS, "ec2"),
+    **dict.fromkeys(INSTANCE_LAUNCHES, (_PROFILE_PATHS, "ec2")),
     "RegisterTaskDefinition": ((("taskRoleArn",), ("executionRoleArn",)), "ecs-tasks"),
     "CreateStack": ((("roleARN",),), "cloudformation"),
     "UpdateStack": ((("roleARN",),), "cloudformation"),
@@ -86,8 +101,7 @@ class Handover:
         paths, service = spec
         values = (lookup(record, "requestParameters", *path) for path in paths)
         for value in (str(v) for v in values if isinstance(v, str) and v):
-            name = value.rpartition("/")[2] if "/" in value else value
-            role = role_of(value) or (event.account, name)
+            role = role_of(value) or self._profile_role(value, event.account, service)
             # a hand-over is a habit for the service it was made to: a pipeline that hands
             # CloudFormation its deployment role on every release handing that role to a new
             # function is new (fresh seed 1139: a CI role's first function, given the role its
@@ -129,6 +143,17 @@ class Handover:
                 },
             )
         return None
+
+    def _profile_role(self, value: str, account: str, service: str) -> tuple[str, str]:
+        """(account, role name) of a role named, or of the instance profile named, by name or
+        ARN: the role Leash saw put in that profile, else the profile's own name (the console
+        names a role's instance profile as the role)."""
+        name = value.rpartition("/")[2] if "/" in value else value
+        if service != "ec2":
+            return account, name
+        if ":instance-profile/" in value:
+            account = value.split(":")[4] or account
+        return account, self.org.profile_role(account, name) or name
 
     def _function_role(
         self,
@@ -209,7 +234,7 @@ class Handover:
                 event,
                 "baseline:borrowed_role",
                 "high",
-                f"{event.action} gives an instance {role[1]}, {said}: {why}",
+                f"{event.action} gives {_instances(event.action)} {role[1]}, {said}: {why}",
                 explanation={
                     "action": event.action,
                     "role": role[1],
@@ -263,6 +288,13 @@ class Handover:
             first_ms=created_ms,
             explanation={"action": event.action, "role": role},
         )
+
+
+def _instances(action: str) -> str:
+    """What an instance launch call gives a role to, in words."""
+    if action.startswith("CreateLaunchTemplate"):
+        return "the instances launched from its template"
+    return "instances" if action == "RequestSpotInstances" else "an instance"
 
 
 def _held(

@@ -136,7 +136,9 @@ OWN_CREDENTIAL_ACTIONS = frozenset(
     }
 )
 _EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)
-_POLICY_WRITES = frozenset({"CreatePolicy", "CreatePolicyVersion"})
+# the calls that put a role in an instance profile, or take it out
+_PROFILE_ROLES = frozenset({"AddRoleToInstanceProfile", "RemoveRoleFromInstanceProfile"})
+_POLICY_WRITES = frozenset({"CreatePolicy", "CreatePolicyVersion", "SetDefaultPolicyVersion"})
 _CREATE = re.compile(r"^(Create|Run|Launch|PutObject$|Register|Restore|Import|Allocate|Copy)")
 # calls named like creations that only change an existing resource (a tag does not make the
 # bucket young)
@@ -253,6 +255,10 @@ class OrgMemory:
         # users, roles or an identity provider -- not only AWS services)
         self._roles_made: OrderedDict[str, tuple[int, str, bool]] = OrderedDict()
         self._admin_policies: OrderedDict[str, int] = OrderedDict()  # policy ARN -> first ms
+        # "account/profile" (lower case) -> the role IAM put in that instance profile
+        self._profiles: OrderedDict[str, str] = OrderedDict()
+        # "policy ARN version" -> when a version allowing everything was made, not as default
+        self._admin_versions: OrderedDict[str, int] = OrderedDict()
         self._destroyed: OrderedDict[str, int] = OrderedDict()  # lasting name -> last delete ms
         self._accounts: OrderedDict[str, int] = OrderedDict()  # account -> first seen ms
         # account -> its own first event (not a mention in someone's trust policy): watched_ms
@@ -369,6 +375,8 @@ class OrgMemory:
             self.learn_accounts(event.raw, event.event_time_ms)
         if event.action in _POLICY_WRITES:
             self._remember_admin_policy(event)
+        if event.action in _PROFILE_ROLES:
+            self._remember_profile(event)
         if _creates(event.action):
             params = field(record_of(event), "requestParameters")
             if event.action == "CreateUser" and event.source == "iam.amazonaws.com":
@@ -761,8 +769,32 @@ class OrgMemory:
         return made if made is not None and made[0] <= before_ms else None
 
     def admin_policy_since(self, policy_arn: str) -> int | None:
-        """When a version of managed policy `policy_arn` allowing everything was first seen."""
+        """When managed policy `policy_arn` was first seen allowing everything: created so, or
+        given such a default version (made with it, or made earlier and set default later)."""
         return self._admin_policies.get(policy_arn)
+
+    def profile_role(self, account: str, profile: str) -> str | None:
+        """The role in instance profile `profile` of `account`, if Leash saw it put there (an
+        instance profile the console made is named as its role; one made by hand or by
+        Terraform need not be)."""
+        return self._profiles.get(f"{account}/{profile.lower()}")
+
+    def _remember_profile(self, event: AuditEvent) -> None:
+        params = field(record_of(event), "requestParameters")
+        profile, role = field(params, "instanceProfileName"), field(params, "roleName")
+        if not isinstance(profile, str) or not isinstance(role, str) or not profile or not role:
+            return
+        key = f"{event.account}/{profile.lower()}"  # (IAM's names are unique without case)
+        self._profiles.pop(key, None)
+        if event.action == "AddRoleToInstanceProfile":
+            self._profiles[key] = role
+            if len(self._profiles) > MAX_ACCOUNTS:
+                self._profiles.popitem(last=False)
+
+    def admin_version(self, policy_arn: str, version_id: str) -> int | None:
+        """When version `version_id` of `policy_arn`, allowing everything, was made without
+        being the default (what SetDefaultPolicyVersion can make it later)."""
+        return self._admin_versions.get(f"{policy_arn} {version_id}")
 
     def _remember_role_made(self, params: object, event: AuditEvent) -> None:
         role = field(params, "roleName")
@@ -781,16 +813,31 @@ class OrgMemory:
             self._roles_made.popitem(last=False)
 
     def _remember_admin_policy(self, event: AuditEvent) -> None:
-        """A managed policy created, or given a default version, that allows everything."""
+        """A managed policy created, or given a default version, that allows everything; a
+        version that allows everything made without being the default is kept until a
+        SetDefaultPolicyVersion makes it so. A default set to any other version ends what the
+        policy was known to allow (its text is not in the call)."""
         record = record_of(event)
         params = field(record, "requestParameters")
-        if event.action == "CreatePolicyVersion" and field(params, "setAsDefault") is not True:
+        arn = field(params, "policyArn") or field(record, "responseElements", "policy", "arn")
+        if not isinstance(arn, str) or not arn:
+            return
+        if event.action == "SetDefaultPolicyVersion":
+            made = self.admin_version(arn, str(field(params, "versionId") or ""))
+            if made is None:
+                self._admin_policies.pop(arn, None)
+            else:
+                _earliest(self._admin_policies, arn, event.event_time_ms, MAX_ACCOUNTS)
             return
         if not grants_everything(field(params, "policyDocument")):
             return
-        arn = field(params, "policyArn") or field(record, "responseElements", "policy", "arn")
-        if isinstance(arn, str) and arn:
-            _earliest(self._admin_policies, arn, event.event_time_ms, MAX_ACCOUNTS)
+        if event.action == "CreatePolicyVersion" and field(params, "setAsDefault") is not True:
+            version = field(record, "responseElements", "policyVersion", "versionId")
+            if isinstance(version, str) and version:
+                key = f"{arn} {version}"
+                _earliest(self._admin_versions, key, event.event_time_ms, MAX_ACCOUNTS)
+            return
+        _earliest(self._admin_policies, arn, event.event_time_ms, MAX_ACCOUNTS)
 
     def lasting(self, event: AuditEvent) -> list[str]:
         """The resources of `event` that are lasting: not named as temporary (the whole ARN or

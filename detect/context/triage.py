@@ -28,7 +28,16 @@ from detect.context.twins import (
     twin_policies,
 )
 from detect.features import PrincipalState
-from detect.findings import FOREST_RULE, FROM_ELSEWHERE, READ_VOLUME_RULES, TIERS, Finding, evolve
+from detect.findings import (
+    ADMIN_GRANTS,
+    ADMIN_POLICY_RULE,
+    FOREST_RULE,
+    FROM_ELSEWHERE,
+    READ_VOLUME_RULES,
+    TIERS,
+    Finding,
+    evolve,
+)
 from detect.rules.record import field, record_of
 from ingest.catalogue import HARMFUL_CLASSES
 from ingest.events import AuditEvent
@@ -61,7 +70,6 @@ EVASION_RULES = frozenset(
         "redflag:macie_disabled",
     }
 )
-ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached"})
 # rules whose call is nobody's job however often the principal makes the same kind of call: a
 # role dressed as a permission set's (IAM refuses changes to the real ones -- fresh seed 1287's
 # administrator attaches policies every day, and the attach was held as routine)
@@ -72,7 +80,7 @@ NEVER_ROUTINE = frozenset({"redflag:identity_center_role_changed"})
 # AWS's AdministratorAccess or a permission set, so a person's permission work does not excuse
 # it (held-out seeds 928 and 1221: an administrator's SSO session rewrote the policy named for
 # him, held as his job, and nothing else followed)
-POLICY_REWRITES = frozenset({"CreatePolicyVersion"})
+POLICY_REWRITES = frozenset({"CreatePolicyVersion", "SetDefaultPolicyVersion"})
 # A role made administrator within the hour it was created, whose trust lets identities (an
 # account, a user, a role, an identity provider) sign in, is a new administrator identity: the
 # way back in that an attacker holding an admin's session leaves (held-out 1267: an admin's SSO
@@ -124,6 +132,7 @@ PERSON_HELD = frozenset(
         "baseline:decrypt_burst",
         "isolation_forest",
         "redflag:admin_policy_attached",
+        ADMIN_POLICY_RULE,
         "redflag:role_trust_external",
         "baseline:region_spread",  # an audit or clean-up script across regions
     }

@@ -33,7 +33,7 @@ from detect.context.org import (
     OrgMemory,
 )
 from detect.features import resource_name
-from detect.findings import UNUSED_REGION
+from detect.findings import ADMIN_GRANTS, UNUSED_REGION
 from detect.rules.record import field, record_of
 from detect.rules.redflags.field import outside_accounts
 from detect.rules.redflags.identity import identity_center_role, privileged_group
@@ -195,10 +195,7 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
     def young(case: Case) -> bool:
         # admin for an identity made moments ago is the backdoor itself, not set-up or clean-up;
         # keys and passwords for a new user are judged by the onboarding twin alone
-        backdoor = (
-            case.finding.rule == "redflag:admin_policy_attached"
-            or case.event.action in NEW_USER_ACTIONS
-        )
+        backdoor = case.finding.rule in ADMIN_GRANTS or case.event.action in NEW_USER_ACTIONS
         # a temporary name excuses tearing a target down, not opening it to the outside (a dev
         # copy of the data is still the data); a target the caller just made still does
         opening = case.finding.rule in OPENING_RULES

@@ -607,3 +607,56 @@ def test_a_vendors_role_creating_and_running_a_function_with_a_workloads_role_pa
         for at in days
     ]
     assert opened([*_history(), *tooling, *vendor, *scans, create, run]) == []
+
+
+def test_an_instance_profile_named_unlike_its_role_spot_requests_and_templates_are_judged() -> None:
+    """The role behind an instance profile Leash saw made (AddRoleToInstanceProfile) is the
+    role handed over, whatever the profile is called (Terraform's `provisioner-exec-profile`);
+    a spot request and a launch template (what fleets and Auto Scaling groups launch from)
+    hand the role over as a launch does. A profile whose role was taken out names it no
+    longer."""
+    ours = {**CI, "userAgent": "Terraform/1.7.5"}
+
+    def profile_call(action: str, hours: float) -> AuditEvent:
+        return make_event(
+            eventName=action,
+            eventSource="iam.amazonaws.com",
+            readOnly=False,
+            requestParameters={
+                "instanceProfileName": "provisioner-exec-profile",
+                "roleName": "provisioner-exec",
+            },
+            at=BASE_TIME + timedelta(hours=hours),
+            **ours,
+        )
+
+    made = profile_call("AddRoleToInstanceProfile", 1)
+    profile = "provisioner-exec-profile"
+    arn = f"arn:aws:iam::{ACCOUNT}:instance-profile/{profile}"
+
+    def launch(action: str, params: dict[str, Any]) -> AuditEvent:
+        at = BASE_TIME + 4 * DAY
+        return make_event(eventName=action, readOnly=False, requestParameters=params, at=at, **CI)
+
+    launches = [
+        _run_instance(profile),
+        launch("RunInstances", {"iamInstanceProfile": {"arn": arn}}),
+        launch(
+            "RequestSpotInstances",
+            {"instanceCount": 1, "launchSpecification": {"iamInstanceProfile": {"arn": arn}}},
+        ),
+        launch(
+            "CreateLaunchTemplate",
+            {
+                "CreateLaunchTemplateRequest": {
+                    "LaunchTemplateName": "workers",
+                    "LaunchTemplateData": {"IamInstanceProfile": {"Name": profile}},
+                }
+            },
+        ),
+    ]
+    for run in launches:
+        assert opened([*_history(), made, run]) == ["baseline:borrowed_role"], run.action
+        assert opened([*_history(), run]) == [], run.action  # a profile Leash knows nothing of
+    taken_out = profile_call("RemoveRoleFromInstanceProfile", 2)
+    assert opened([*_history(), made, taken_out, launches[0]]) == []

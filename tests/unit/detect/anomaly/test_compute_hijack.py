@@ -120,3 +120,39 @@ def test_a_principal_new_to_leash_launching_in_an_unused_region_pages() -> None:
     ]
     first_day = BASE_TIME + timedelta(hours=5)
     assert opened([*org[:80], launch("g5.12xlarge", "ap-northeast-3", first_day)]) == []
+
+
+def test_spot_requests_and_fleets_of_mining_sized_machines_page_as_launches_do() -> None:
+    """Spot capacity is the miner's discount (60-90% off) and a fleet starts many machines in
+    one call: the instance types sit in the spot request's launch specification or in a
+    fleet's overrides, not where RunInstances names one."""
+    at = BASE_TIME + 4 * DAY + timedelta(hours=5)
+    spot = call(
+        "RequestSpotInstances",
+        at,
+        region="ap-east-1",
+        instanceCount=20,
+        launchSpecification={"instanceType": "c5.24xlarge", "imageId": "ami-0abc"},
+    )
+    fleet = call(
+        "CreateFleet",
+        at,
+        region="ap-east-1",
+        CreateFleetRequest={
+            "Type": "instant",
+            "LaunchTemplateConfigs": {
+                "LaunchTemplateSpecification": {"LaunchTemplateId": "lt-0780d55503d605988"},
+                "Overrides": [{"InstanceType": "t3.micro"}, {"InstanceType": "m6i.32xlarge"}],
+                "tag": 1,
+            },
+        },
+    )
+    for request in (spot, fleet):
+        assert opened([*workdays(4), request]) == ["baseline:compute_hijack"], request.action
+    small = call(
+        "RequestSpotInstances",
+        at,
+        region="ap-east-1",
+        launchSpecification={"instanceType": "t3.large"},
+    )
+    assert opened([*workdays(4), small]) == []
