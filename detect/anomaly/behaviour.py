@@ -216,7 +216,14 @@ class BehaviourDetector:
             found.append(reads.sweep(state, event, secrets, seen))
             found.append(reads.console_secrets(state, event, secrets, seen))
             found.append(reads.client_secrets(state, event, secrets, seen))
-            found.append(reads.new_store_reads(state, event, seen, new.store))
+            if not state.mature:
+                self._learning_elsewhere(state, event, new, seen)
+            new_store = (
+                new.store
+                if state.mature or self._from_new_net(state.key, event, seen.learning_net)
+                else ""
+            )
+            found.append(reads.new_store_reads(state, event, seen, new_store))
             found.append(reads.decrypt_burst(state, event))
             found.append(self._slow_reads.observe(state, event))
             found.append(self._store_surge.observe(state, event))
@@ -304,10 +311,13 @@ class BehaviourDetector:
         )
         return replace(finding, tier=tier)
 
-    def _from_new_net(self, principal: str, event: AuditEvent) -> str:
+    def _from_new_net(
+        self, principal: str, event: AuditEvent, noted: tuple[str, int] | None = None
+    ) -> str:
         """The network `event` came from, if it is the one a context note found new to its
-        principal (Seen.new_net) within NEW_NET_KEEP_MS and nobody else here works from it."""
-        net, since = self._seen_of(principal).new_net
+        principal (Seen.new_net, or the `noted` one) within NEW_NET_KEEP_MS and nobody else
+        here works from it."""
+        net, since = self._seen_of(principal).new_net if noted is None else noted
         if (
             not net
             or not 0 <= event.event_time_ms - since <= NEW_NET_KEEP_MS
@@ -379,11 +389,33 @@ class BehaviourDetector:
         )
         return finding if creep else replace(finding, tier="hold")
 
+    def _learning_elsewhere(
+        self, state: PrincipalState, event: AuditEvent, new: Novelty, seen: Seen
+    ) -> None:
+        """Note (Seen.learning_net) a network and a client both new to a principal still being
+        learned, after days from a network of its own, where nobody in the organisation works
+        and not from a browser: its credentials in other hands. Every store is new to such a
+        principal, so its first reads are not judged (new_store_reads) -- but not from there
+        (fresh seed 1305: an Identity Center user with one day learned, read-only describes
+        from the CLI, pulled 491 objects of the data lake in 90 s at 02:52 through boto3 from
+        such a network, and it only noted). On an install's first days every network is one
+        nobody was seen using."""
+        if (
+            new.net
+            and new.client
+            and new.client not in BROWSERS
+            and len(state.seen["net"]) >= 2  # (observe() added this one: one of its own before)
+            and not self.org.network_of_others(new.net, state.key)
+            and not self.org.young_account(event.account, event.event_time_ms)
+        ):
+            seen.learning_net = (new.net, event.event_time_ms)
+
     def _allow_all_policy(
         self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any]
     ) -> Finding | None:
         """Administrator access granted through a managed policy that allows everything (see
-        ALLOW_ALL_GRANTS); judged by triage as the red flag on AdministratorAccess is."""
+        ALLOW_ALL_GRANTS): a finding of the kind a red flag makes, judged by triage as the red
+        flag on AdministratorAccess is (routine, strangers, new administrators)."""
         params = lookup(record, "requestParameters")
         arn = lookup(params, "policyArn")
         if not isinstance(arn, str) or arn.endswith(":policy/AdministratorAccess"):
@@ -392,8 +424,8 @@ class BehaviourDetector:
         if event.action == "SetDefaultPolicyVersion":
             version = str(lookup(params, "versionId") or "")
             made = self.org.admin_version(arn, version)
-            if made is None or made > at:
-                return None
+            if made is None or made > at or self.org.admin_policy_since(arn) is not None:
+                return None  # (a version to allow everything instead of another: nobody new)
             target = arn
             detail = (
                 f"makes version {version} of {arn}, which allows every action on every "
@@ -413,14 +445,15 @@ class BehaviourDetector:
                 f"attaches {arn}, a policy that allows every action on every resource, to "
                 f"{target}: administrator access"
             )
-        return make_finding(
+        finding = make_finding(
             state,
             event,
             ADMIN_POLICY_RULE,
             "high",
             f"{event.action} {detail}",
-            explanation={"action": event.action, "policy": arn, "target": target},
+            explanation={"action": event.action, "policy": arn, "resource": target},
         )
+        return replace(finding, kind="rule")
 
     def _console(
         self,
@@ -486,14 +519,19 @@ class BehaviourDetector:
         if event.action not in COMPUTE_LAUNCHES:
             return None
         types = instance_types(lookup(record, "requestParameters"))
-        instance_type = next((t for t in types if GPU_TYPES.match(t)), "")
-        if not instance_type and (
-            self.org.region_in_use(event.region)
-            or self.org.young_account(event.account, event.event_time_ms)
+        if not types:
+            return None
+        # a fleet names candidates, of which EC2 picks: all of them must be such machines
+        # (review: Karpenter lists dozens of general types and one GPU type)
+        if all(GPU_TYPES.match(t) for t in types):
+            instance_type = types[0]
+        elif self.org.region_in_use(event.region) or self.org.young_account(
+            event.account, event.event_time_ms
         ):
             return None  # (on an install's first days every region is one nobody used yet)
-        instance_type = instance_type or next((t for t in types if BIG_TYPES.search(t)), "")
-        if not instance_type:
+        elif all(GPU_TYPES.match(t) or BIG_TYPES.search(t) for t in types):
+            instance_type = types[0]
+        else:
             return None
         seen = self._seen_of(state.key)
         if event.region in seen.gpu_regions or len(seen.gpu_regions) >= MAX_VALUES:
@@ -521,7 +559,8 @@ class BehaviourDetector:
             event,
             "baseline:compute_hijack",
             "high",
-            f"{instance_type or 'instances'} launched {why} ({event.region})",
+            f"{instance_type} {'launched' if event.action == 'RunInstances' else 'requested'} "
+            f"{why} ({event.region})",
             explanation=explanation,
         )
 

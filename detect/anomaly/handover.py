@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from detect.anomaly.habit import MAX_VALUES, Seen, make_finding
-from detect.context.org import OrgMemory, role_of
+from detect.context.org import OrgMemory, account_of, role_of
 from detect.features import PrincipalState
 from detect.findings import Finding
 from detect.rules.record import field as lookup
@@ -23,8 +23,8 @@ RUN_BORROWED_RULE = "baseline:borrowed_role_run"
 MAX_BORROWED = 8  # such functions remembered per principal
 INVOKE_ACTIONS = frozenset({"Invoke", "InvokeAsync", "InvokeWithResponseStream"})
 # Calls that give EC2 instances an instance profile: a launch, an association, a spot request,
-# or a launch template (which fleets, spot fleets and Auto Scaling groups launch from: the
-# template names the profile, the launch does not)
+# or a launch template or configuration (which fleets, spot fleets and Auto Scaling groups
+# launch from: the template names the profile, the launch does not)
 INSTANCE_LAUNCHES = frozenset(
     {
         "RunInstances",
@@ -33,12 +33,14 @@ INSTANCE_LAUNCHES = frozenset(
         "RequestSpotInstances",
         "CreateLaunchTemplate",
         "CreateLaunchTemplateVersion",
+        "CreateLaunchConfiguration",  # (Auto Scaling's older templates)
     }
 )
 # an instance profile as CloudTrail logs it: RunInstances' own parameter, or the request object
 # the association and template calls wrap it in (review: `AssociateIamInstanceProfileRequest`;
 # traildiscover's CreateLaunchTemplate record: `CreateLaunchTemplateRequest.LaunchTemplateData`)
 _PROFILE_PATHS = (
+    ("iamInstanceProfile",),  # (a launch configuration's: the name or ARN itself)
     ("iamInstanceProfile", "name"),
     ("iamInstanceProfile", "arn"),
     ("launchSpecification", "iamInstanceProfile", "name"),
@@ -105,8 +107,9 @@ class Handover:
             # a hand-over is a habit for the service it was made to: a pipeline that hands
             # CloudFormation its deployment role on every release handing that role to a new
             # function is new (fresh seed 1139: a CI role's first function, given the role its
-            # stacks deploy with, invoked 30 s later -- nothing paged)
-            handed = f"{service} {value}"
+            # stacks deploy with, invoked 30 s later -- nothing paged); and of the role, not of
+            # the profile's name (review: another role put in a profile launched with before)
+            handed = f"{service} {role[0]}/{role[1].lower()}"
             if handed in seen.passed:
                 continue
             caller = role_of(event.principal)
@@ -152,7 +155,7 @@ class Handover:
         if service != "ec2":
             return account, name
         if ":instance-profile/" in value:
-            account = value.split(":")[4] or account
+            account = account_of(value) or account
         return account, self.org.profile_role(account, name) or name
 
     def _function_role(
@@ -292,8 +295,8 @@ class Handover:
 
 def _instances(action: str) -> str:
     """What an instance launch call gives a role to, in words."""
-    if action.startswith("CreateLaunchTemplate"):
-        return "the instances launched from its template"
+    if action.startswith("CreateLaunch"):
+        return "the instances launched from it"
     return "instances" if action == "RequestSpotInstances" else "an instance"
 
 

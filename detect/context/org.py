@@ -28,6 +28,7 @@ from detect.features import (
 )
 from detect.features.actor import identity_of
 from detect.rules.record import base_action, field, record_of, statements
+from detect.rules.redflags.field import is_true
 from detect.rules.redflags.identity import grants_everything, privileged_group
 from ingest.events import AuditEvent
 
@@ -138,7 +139,16 @@ OWN_CREDENTIAL_ACTIONS = frozenset(
 _EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)
 # the calls that put a role in an instance profile, or take it out
 _PROFILE_ROLES = frozenset({"AddRoleToInstanceProfile", "RemoveRoleFromInstanceProfile"})
-_POLICY_WRITES = frozenset({"CreatePolicy", "CreatePolicyVersion", "SetDefaultPolicyVersion"})
+_POLICY_WRITES = frozenset(
+    {
+        "CreatePolicy",
+        "CreatePolicyVersion",
+        "SetDefaultPolicyVersion",
+        "DeletePolicyVersion",
+        "DeletePolicy",
+    }
+)
+MAX_POLICY_VERSIONS = 16  # versions remembered per managed policy (IAM keeps at most five)
 _CREATE = re.compile(r"^(Create|Run|Launch|PutObject$|Register|Restore|Import|Allocate|Copy)")
 # calls named like creations that only change an existing resource (a tag does not make the
 # bucket young)
@@ -254,11 +264,12 @@ class OrgMemory:
         # account/role -> (created ms, creator, whether its trust names identities: accounts,
         # users, roles or an identity provider -- not only AWS services)
         self._roles_made: OrderedDict[str, tuple[int, str, bool]] = OrderedDict()
-        self._admin_policies: OrderedDict[str, int] = OrderedDict()  # policy ARN -> first ms
+        # managed policy ARN -> since when its default version allows everything
+        self._admin_policies: OrderedDict[str, int] = OrderedDict()
         # "account/profile" (lower case) -> the role IAM put in that instance profile
         self._profiles: OrderedDict[str, str] = OrderedDict()
-        # "policy ARN version" -> when a version allowing everything was made, not as default
-        self._admin_versions: OrderedDict[str, int] = OrderedDict()
+        # managed policy ARN -> its versions seen made: version id -> (allows everything, ms)
+        self._policy_versions: OrderedDict[str, dict[str, tuple[bool, int]]] = OrderedDict()
         self._destroyed: OrderedDict[str, int] = OrderedDict()  # lasting name -> last delete ms
         self._accounts: OrderedDict[str, int] = OrderedDict()  # account -> first seen ms
         # account -> its own first event (not a mention in someone's trust policy): watched_ms
@@ -769,9 +780,16 @@ class OrgMemory:
         return made if made is not None and made[0] <= before_ms else None
 
     def admin_policy_since(self, policy_arn: str) -> int | None:
-        """When managed policy `policy_arn` was first seen allowing everything: created so, or
-        given such a default version (made with it, or made earlier and set default later)."""
+        """Since when managed policy `policy_arn`'s default version allows everything (made so,
+        or a version allowing everything set default); None when its default does not, or
+        Leash never saw what its default allows."""
         return self._admin_policies.get(policy_arn)
+
+    def admin_version(self, policy_arn: str, version_id: str) -> int | None:
+        """When version `version_id` of `policy_arn` was made, if it allows everything (what
+        SetDefaultPolicyVersion can make the policy again, or for the first time)."""
+        made = self._policy_versions.get(policy_arn, {}).get(version_id)
+        return made[1] if made is not None and made[0] else None
 
     def profile_role(self, account: str, profile: str) -> str | None:
         """The role in instance profile `profile` of `account`, if Leash saw it put there (an
@@ -791,11 +809,6 @@ class OrgMemory:
             if len(self._profiles) > MAX_ACCOUNTS:
                 self._profiles.popitem(last=False)
 
-    def admin_version(self, policy_arn: str, version_id: str) -> int | None:
-        """When version `version_id` of `policy_arn`, allowing everything, was made without
-        being the default (what SetDefaultPolicyVersion can make it later)."""
-        return self._admin_versions.get(f"{policy_arn} {version_id}")
-
     def _remember_role_made(self, params: object, event: AuditEvent) -> None:
         role = field(params, "roleName")
         if not isinstance(role, str) or not role:
@@ -813,31 +826,47 @@ class OrgMemory:
             self._roles_made.popitem(last=False)
 
     def _remember_admin_policy(self, event: AuditEvent) -> None:
-        """A managed policy created, or given a default version, that allows everything; a
-        version that allows everything made without being the default is kept until a
-        SetDefaultPolicyVersion makes it so. A default set to any other version ends what the
-        policy was known to allow (its text is not in the call)."""
+        """What managed policies' versions allow, and whether a policy's default version allows
+        everything now: a policy created, or given a default version, that allows everything
+        is; one given a narrower default, or a default whose text Leash never saw, or deleted,
+        is not (review: a policy narrowed, or deleted and made again, kept "allows
+        everything")."""
         record = record_of(event)
         params = field(record, "requestParameters")
         arn = field(params, "policyArn") or field(record, "responseElements", "policy", "arn")
         if not isinstance(arn, str) or not arn:
             return
-        if event.action == "SetDefaultPolicyVersion":
-            made = self.admin_version(arn, str(field(params, "versionId") or ""))
-            if made is None:
-                self._admin_policies.pop(arn, None)
-            else:
-                _earliest(self._admin_policies, arn, event.event_time_ms, MAX_ACCOUNTS)
+        at, action = event.event_time_ms, event.action
+        if action == "DeletePolicy":
+            self._policy_versions.pop(arn, None)
+            self._admin_policies.pop(arn, None)
             return
-        if not grants_everything(field(params, "policyDocument")):
+        version = str(field(params, "versionId") or "")
+        if action == "DeletePolicyVersion":  # (IAM refuses to delete the default version)
+            self._policy_versions.get(arn, {}).pop(version, None)
             return
-        if event.action == "CreatePolicyVersion" and field(params, "setAsDefault") is not True:
-            version = field(record, "responseElements", "policyVersion", "versionId")
-            if isinstance(version, str) and version:
-                key = f"{arn} {version}"
-                _earliest(self._admin_versions, key, event.event_time_ms, MAX_ACCOUNTS)
-            return
-        _earliest(self._admin_policies, arn, event.event_time_ms, MAX_ACCOUNTS)
+        if action == "SetDefaultPolicyVersion":
+            default = self.admin_version(arn, version) is not None
+        else:
+            default = action == "CreatePolicy" or is_true(field(params, "setAsDefault"))
+            made = field(record, "responseElements", "policyVersion", "versionId") or field(
+                record, "responseElements", "policy", "defaultVersionId"
+            )
+            allows = grants_everything(field(params, "policyDocument"))
+            if action == "CreatePolicy":
+                self._policy_versions.pop(arn, None)  # (a policy made again under its name)
+            versions = _recent(self._policy_versions, arn, dict, MAX_ACCOUNTS)
+            if isinstance(made, str) and made:
+                versions[made] = (allows, at)
+                while len(versions) > MAX_POLICY_VERSIONS:
+                    versions.pop(next(iter(versions)))
+            if not default:
+                return
+            default = allows
+        if default:
+            _earliest(self._admin_policies, arn, at, MAX_ACCOUNTS)
+        else:
+            self._admin_policies.pop(arn, None)
 
     def lasting(self, event: AuditEvent) -> list[str]:
         """The resources of `event` that are lasting: not named as temporary (the whole ARN or

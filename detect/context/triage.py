@@ -658,7 +658,9 @@ def _routine_rule(case: Case) -> str | None:
     granting permissions to itself is not: a deploy role attaches policies to its app's roles,
     not AdministratorAccess to its own."""
     finding = case.finding
-    if finding.kind != "rule" or not case.routine or not finding.rule.startswith(CATALOGUED):
+    if finding.kind != "rule" or not case.routine:
+        return None
+    if not finding.rule.startswith(CATALOGUED) and finding.rule not in ADMIN_GRANTS:
         return None
     if finding.rule in NEVER_ROUTINE:
         return None

@@ -205,8 +205,20 @@ def _sso_role_changed(record: Mapping[str, Any]) -> Hit | None:
 
 
 def grants_everything(document: Any) -> bool:
-    """Whether a policy document (JSON text or parsed) allows every action on every resource."""
-    return any(_admin_statement(st) for st in statements(document))
+    """Whether a policy document (JSON text or parsed) allows every action on every resource
+    -- IAM's own actions included: everything but IAM, denied beside it, is a power user's
+    policy, which grants nobody their own permissions (review)."""
+    found = statements(document)
+    return any(_admin_statement(st) for st in found) and not any(_denies_iam(st) for st in found)
+
+
+def _denies_iam(statement: Mapping[str, Any]) -> bool:
+    """A Deny statement on every action, or on every IAM action (`iam:*`)."""
+    if allows(statement):
+        return False
+    action = field(statement, "Action")
+    names = action if isinstance(action, list) else [action]
+    return any(isinstance(name, str) and name.casefold() in ("*", "iam:*") for name in names)
 
 
 def _federation_admin(record: Mapping[str, Any]) -> Hit | None:

@@ -143,3 +143,54 @@ def test_a_policy_of_the_organisations_own_that_allows_everything_attached_pages
 
     assert ADMIN_POLICY_RULE in opened(attach(EVERYTHING))
     assert ADMIN_POLICY_RULE not in opened(attach(READS))
+
+
+def _policy(document: dict[str, Any], at: timedelta, **who: Any) -> AuditEvent:
+    return _iam(
+        "CreatePolicy",
+        {"policyName": "ops-admin", "policyDocument": json.dumps(document)},
+        at,
+        {"policy": {"arn": f"arn:aws:iam::{ACCOUNT}:policy/ops-admin", "defaultVersionId": "v1"}},
+        **(who or ADMIN),
+    )
+
+
+def test_what_a_policy_allows_follows_its_default_version() -> None:
+    """Review: a policy once allowing everything was remembered so for good. Narrowed by a
+    new default, or deleted and made again narrow, attaching it grants no administrator; set
+    back to its first version (which allowed everything: Rhino's roll-back), it allows
+    everything again. A policy written as everything but IAM (a power user's) is no admin's."""
+    ours = f"arn:aws:iam::{ACCOUNT}:policy/ops-admin"
+    at = 6 * DAY + timedelta(hours=1)
+    admin_v1 = _policy(EVERYTHING, at)
+
+    def narrowed(default: object) -> AuditEvent:
+        return _iam(
+            "CreatePolicyVersion",
+            {"policyArn": ours, "policyDocument": json.dumps(READS), "setAsDefault": default},
+            at + timedelta(minutes=1),
+            {"policyVersion": {"versionId": "v2", "isDefaultVersion": True}},
+            **ADMIN,
+        )
+
+    def attach(minutes: int) -> AuditEvent:
+        grant = {"userName": "svc-build", "policyArn": ours}
+        return _iam("AttachUserPolicy", grant, at + timedelta(minutes=minutes), **DEV)
+
+    assert ADMIN_POLICY_RULE in opened([*_history(), admin_v1, attach(5)])
+    for default in (True, "true"):  # (as CloudTrail may render it)
+        assert opened([*_history(), admin_v1, narrowed(default), attach(5)]) == []
+    deleted = _iam("DeletePolicy", {"policyArn": ours}, at + timedelta(minutes=2), **ADMIN)
+    again = _policy(READS, at + timedelta(minutes=3))
+    assert opened([*_history(), admin_v1, deleted, again, attach(5)]) == []
+    roll_back = {"policyArn": ours, "versionId": "v1"}
+    back = _iam("SetDefaultPolicyVersion", roll_back, at + timedelta(minutes=4), **DEV)
+    assert opened([*_history(), admin_v1, narrowed(True), back]) == [ADMIN_POLICY_RULE]
+    power_user = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Effect": "Deny", "Action": ["iam:*", "organizations:*"], "Resource": "*"},
+        ],
+    }
+    assert opened([*_history(), _policy(power_user, at), attach(5)]) == []

@@ -10,6 +10,7 @@ the caller's own role are how deploys look.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -660,3 +661,30 @@ def test_an_instance_profile_named_unlike_its_role_spot_requests_and_templates_a
         assert opened([*_history(), run]) == [], run.action  # a profile Leash knows nothing of
     taken_out = profile_call("RemoveRoleFromInstanceProfile", 2)
     assert opened([*_history(), made, taken_out, launches[0]]) == []
+    # Auto Scaling's launch configuration names the profile as a string
+    configuration = make_event(
+        eventName="CreateLaunchConfiguration",
+        eventSource="autoscaling.amazonaws.com",
+        readOnly=False,
+        requestParameters={"launchConfigurationName": "workers", "iamInstanceProfile": arn},
+        at=BASE_TIME + 4 * DAY,
+        **CI,
+    )
+    assert opened([*_history(), made, configuration]) == ["baseline:borrowed_role"]
+    # another role put in a profile launched with the day before is a new hand-over (review)
+    plain = make_event(
+        eventName="AddRoleToInstanceProfile",
+        eventSource="iam.amazonaws.com",
+        readOnly=False,
+        requestParameters={"instanceProfileName": profile, "roleName": "web-host"},
+        at=BASE_TIME + timedelta(hours=1),
+        **ours,
+    )
+    yesterday = launch("RunInstances", {"iamInstanceProfile": {"name": profile}})
+    yesterday = replace(yesterday, event_time_ms=yesterday.event_time_ms - 86_400_000)
+    swapped = [*_history(), plain, yesterday, taken_out, made, launches[0]]
+    swapped[-3:-1] = [
+        replace(e, event_time_ms=launches[0].event_time_ms - 3_600_000 + i)
+        for i, e in enumerate(swapped[-3:-1])
+    ]
+    assert opened(swapped) == ["baseline:borrowed_role"]

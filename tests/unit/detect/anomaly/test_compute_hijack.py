@@ -142,7 +142,7 @@ def test_spot_requests_and_fleets_of_mining_sized_machines_page_as_launches_do()
             "Type": "instant",
             "LaunchTemplateConfigs": {
                 "LaunchTemplateSpecification": {"LaunchTemplateId": "lt-0780d55503d605988"},
-                "Overrides": [{"InstanceType": "t3.micro"}, {"InstanceType": "m6i.32xlarge"}],
+                "Overrides": [{"InstanceType": "c5.24xlarge"}, {"InstanceType": "m6i.32xlarge"}],
                 "tag": 1,
             },
         },
@@ -156,3 +156,16 @@ def test_spot_requests_and_fleets_of_mining_sized_machines_page_as_launches_do()
         launchSpecification={"instanceType": "t3.large"},
     )
     assert opened([*workdays(4), small]) == []
+
+
+def test_a_fleet_that_lists_a_gpu_type_among_general_candidates_does_not_page() -> None:
+    """Review: Karpenter, Batch and mixed-instance fleets list dozens of candidate types, and
+    EC2 picks among them: one GPU type among general ones at home is no GPU launch."""
+    at = BASE_TIME + 4 * DAY + timedelta(hours=5)
+    candidates = [{"InstanceType": t} for t in ("m5.large", "c5.xlarge", "g4dn.xlarge")]
+    request = {"Type": "instant", "LaunchTemplateConfigs": {"Overrides": candidates}}
+    mixed = call("CreateFleet", at, CreateFleetRequest=request)
+    assert opened([*workdays(4), mixed]) == []
+    only_gpus = {"Type": "instant", "LaunchTemplateConfigs": {"Overrides": candidates[2:]}}
+    gpus = call("CreateFleet", at, CreateFleetRequest=only_gpus)
+    assert opened([*workdays(4), gpus]) == ["baseline:compute_hijack"]
