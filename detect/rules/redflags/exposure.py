@@ -1,4 +1,5 @@
-"""Red flags for exposure: public buckets, resource policies, shared snapshots, open ports."""
+"""Red flags for exposure: public buckets, resource policies, shared snapshots, open ports, and
+the account's paid AI models opened to whoever holds its keys."""
 
 from __future__ import annotations
 
@@ -190,6 +191,15 @@ def _user_data(record: Mapping[str, Any]) -> Hit | None:
     return Hit(as_text(param(record, "instanceId")), "instance user data (boot script) replaced")
 
 
+def _model_access(record: Mapping[str, Any]) -> Hit | None:
+    """Access to a Bedrock foundation model turned on (its use-case form, its offer agreed, its
+    entitlement): once per model and account for a team that adopts one, and what stolen keys
+    do first to run models on the victim's bill ("LLMjacking"; Stratus Red Team's
+    bedrock-invoke-model: the three calls, then InvokeModel)."""
+    model = as_text(param(record, "modelId"))
+    return Hit(model or "-", f"access to foundation model {model or '(use case form)'} enabled")
+
+
 EXPOSURE: tuple[RedFlag, ...] = (
     red_flag(
         "bucket_made_public",
@@ -228,6 +238,17 @@ EXPOSURE: tuple[RedFlag, ...] = (
         sources="ec2",
         actions="ModifyImageAttribute",
         match=_shared,
+    ),
+    red_flag(
+        "model_access_enabled",
+        "high",
+        about="access to a Bedrock foundation model enabled (the first step of running models "
+        "on stolen keys)",
+        sources="bedrock",
+        actions=(
+            "PutUseCaseForModelAccess CreateFoundationModelAgreement PutFoundationModelEntitlement"
+        ),
+        match=_model_access,
     ),
     red_flag(
         "security_group_open_admin_port",

@@ -183,7 +183,7 @@ STRATUS_EXPECTED = {  # technique -> every rule (default set) that fires on its 
         "sigma:aws_snapshot_backup_exfiltration",
     },
     "exfiltration.rds-share-snapshot": {"redflag:snapshot_shared"},
-    "impact.bedrock-invoke-model": set(),
+    "impact.bedrock-invoke-model": {"redflag:model_access_enabled"},
     "initial-access.console-login-without-mfa": {
         "redflag:console_login_without_mfa",
         "sigma:aws_cloudtrail_console_login_success_without_mfa",

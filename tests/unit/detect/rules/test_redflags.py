@@ -823,3 +823,20 @@ def test_calls_from_attack_tools_are_a_red_flag_ordinary_clients_are_not() -> No
     )
     for agent in ordinary:
         assert redflags(make_event(eventName="ListBuckets", userAgent=agent)) == {}, agent
+
+
+def test_turning_on_a_foundation_model_is_a_red_flag_using_one_is_not() -> None:
+    """LLMjacking's first steps on stolen keys (Stratus Red Team's bedrock-invoke-model): the
+    model's use-case form, its offer agreed, its entitlement -- once per model and account for
+    a team that adopts one. Invoking or listing models is the work itself."""
+    model = {"modelId": "anthropic.claude-3-sonnet-20240229-v1:0"}
+    for action in ("CreateFoundationModelAgreement", "PutFoundationModelEntitlement"):
+        assert redflags(call("bedrock", action, model)) == {"redflag:model_access_enabled": "high"}
+    form = next(
+        f
+        for r in RED_FLAGS
+        if (f := r.evaluate(call("bedrock", "PutUseCaseForModelAccess"))) is not None
+    )
+    assert "use case form" in form.summary
+    for action in ("InvokeModel", "GetFoundationModelAvailability", "ListFoundationModels"):
+        assert redflags(call("bedrock", action, model)) == {}
