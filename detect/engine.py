@@ -560,7 +560,10 @@ class DetectionEngine:
         if self._suppressed(finding):
             output.suppressed += 1
             return []
-        if event.event_id in finding.event_ids:
+        ids = finding.event_ids
+        # (the event is nearly always the evidence's last: asked first, before the scan of a
+        # window's ids -- up to a few hundred a finding on a busy principal)
+        if (ids and ids[-1] == event.event_id) or event.event_id in ids:
             output.triggers.append((event.event_id, finding.rule))
         if finding.tier == "page":
             self._flagged(finding.principal)
