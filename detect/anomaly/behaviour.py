@@ -568,6 +568,8 @@ class BehaviourDetector:
         """Notes: a new network (net_of) or a new client for a principal that rarely sees one --
         judged by the share of its own days that brought a new one (PrincipalState.novelty_share,
         observe() has counted this one already: today's novelty is not held against it)."""
+        if not new.net and not new.client:
+            return []  # (nearly every event: neither is new)
         fresh: dict[str, str] = {}
         for value, dim, what in ((new.net, "net", "network"), (new.client, "client", "client")):
             if not value or not state.mature or len(state.seen[dim]) < 2:
