@@ -62,7 +62,8 @@ _RESTRICTING_KEYS = frozenset(
 @functools.lru_cache(maxsize=_RECORD_CACHE_SIZE)
 def _parse(raw: str) -> Mapping[str, Any]:
     value = orjson.loads(raw)
-    return value if isinstance(value, Mapping) else {}
+    # (a record is a dict: its exact type spares the ABC check, ~0.5% of the detector's CPU)
+    return value if type(value) is dict or isinstance(value, Mapping) else {}
 
 
 def record_of(event: AuditEvent) -> Mapping[str, Any]:
@@ -95,12 +96,20 @@ def base_action(action: str) -> str:
 
 def outcome(record: Mapping[str, Any]) -> str:
     """ "ok", "denied" (AccessDenied-like errorCode) or "failed" (any other error or Failure)."""
-    code = field(record, "errorCode")
+    if type(record) is dict:  # (parsed JSON, once an event: field's own two reads each)
+        code = record.get("errorCode")
+        if code is None:
+            code = record.get("errorcode")
+        response = record.get("responseElements")
+        if response is None:
+            response = record.get("responseelements")
+    else:
+        code, response = field(record, "errorCode"), field(record, "responseElements")
     if isinstance(code, str) and code:
         folded = code.casefold()
         return "denied" if any(m in folded for m in _DENIED_MARKERS) else "failed"
-    response = field(record, "responseElements")
-    if isinstance(response, Mapping) and "Failure" in response.values():
+    # (most calls have no response: None spares the ABC check)
+    if response is not None and isinstance(response, Mapping) and "Failure" in response.values():
         return "failed"  # ConsoleLogin / PasswordUpdated / ExternalIdPDirectoryLogin outcomes
     return "ok"
 
