@@ -166,16 +166,15 @@ class Novelty:
         call paged when it was new and that alert is not resolved (detect.anomaly.vetting), so
         it is judged as never made; `unvetted_prod`: the same for its use on production."""
         seen = state.seen
-        fresh = {
-            dim: v if v and v not in seen[dim] else ""
-            for dim, v in (source if source is not None else source_of(event))
-        }
+        # (source_of's three dimensions, in its order: unpacked, not gathered in a dict each
+        # event)
+        (_, net), (_, client), (_, store) = source if source is not None else source_of(event)
         return cls(
             unvetted or event.action not in seen["action"],
             event.region not in seen["region"],
-            fresh["net"],
-            fresh["client"],
-            fresh["store"],
+            net if net and net not in seen["net"] else "",
+            client if client and client not in seen["client"] else "",
+            store if store and store not in seen["store"] else "",
             event.action in GRANT_ACTIONS
             and any(_PROD.search(r) for r in event.resources)
             and (unvetted_prod or event.action not in seen["prod"]),

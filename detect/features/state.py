@@ -107,7 +107,8 @@ _S3_ARN = "arn:aws:s3:::"
 
 def source_of(event: AuditEvent) -> tuple[tuple[str, str], ...]:
     """The event's network (net_of), client product and data store, as the
-    seen dimensions "net", "client" and "store" record them ("" where there is none)."""
+    seen dimensions "net", "client" and "store" record them ("" where there is none) -- in
+    this order (detect.anomaly.behaviour.Novelty.of unpacks them)."""
     return (
         ("net", net_of(event.source_ip)),
         ("client", client_of(event.user_agent)),
