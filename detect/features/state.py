@@ -542,7 +542,12 @@ class PrincipalState:
     def window_ids(self, kind: str) -> list[str]:
         """Event ids of the window's destructive ("destructive") or privilege/evasion events."""
         attr = "destructive_ids" if kind == "destructive" else "sensitive_ids"
-        return [i for b in self.buckets for i in getattr(b, attr)]
+        # (extended bucket by bucket, not a step per id: a busy window holds hundreds, and
+        # they are asked for each finding on it)
+        ids: list[str] = []
+        for b in self.buckets:
+            ids += getattr(b, attr)
+        return ids
 
     def slow_window(self) -> tuple[int, list[str]]:
         """Start (ms) and destructive event ids of the current 6-hour window (ids sampled)."""
