@@ -307,7 +307,12 @@ class AlertBook:
         elif incident.earlier:
             kept = _without(incident.earlier, finding, alert.first_event_ms)
             event_ids, first_ms, last_ms = kept.event_ids, kept.first_event_ms, kept.last_event_ms
-        fresh = [i for i in dict.fromkeys(event_ids) if i not in incident.ids]
+        # the ids the incident does not hold yet, each once, in order -- filtered before they
+        # are deduplicated (the same list): a window's evidence is mostly held already, and a
+        # dict of all of it was built for each finding
+        fresh = [i for i in event_ids if i not in incident.ids]
+        if len(fresh) > 1:
+            fresh = list(dict.fromkeys(fresh))
         if len(incident.ids) < MAX_TRACKED_IDS:
             incident.ids.update(fresh)
         # another session of the actor (incident_key): the alert names it
