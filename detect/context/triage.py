@@ -121,11 +121,12 @@ HOUR_MS = 3_600_000
 SUSTAINED_RATIO = {"agent": (5.0, 10.0), "human": (5.0, 20.0)}
 SUSTAINED_MS = 40 * 60_000
 FIRST_GRANT = "baseline:first_access_grant"  # a way into code or a host the principal never used
+FIRST_SENSITIVE = "baseline:new_sensitive_actions"  # first-seen privilege/evasion calls, counted
 DESTRUCTIVE_BURST = "baseline:destructive_burst"
 PERSON_HELD = frozenset(
     {
         DESTRUCTIVE_BURST,  # any deletes, scratch ones too: lasting ones page alone
-        "baseline:new_sensitive_actions",
+        FIRST_SENSITIVE,
         "baseline:privilege_burst",
         FIRST_GRANT,
         "baseline:credential_sweep",
@@ -453,17 +454,20 @@ class Triage:
 
     def _immature(self, case: Case) -> str | None:
         """_immature -- and on the install's first days (OrgMemory.young_account) reading more
-        than a principal with not one day learned usually does is no sign at all, even beside
-        another (deleting more still is): it only joins an open alert (fresh seed 1216: an IAM
-        user's first sign-in without MFA on the day Leash was installed, held, paged when a
-        quarter-hour of his usual work read 16 secrets against a usual of nothing). In an
-        account Leash has watched for longer, a principal with no day of its own is new to the
-        account (a backdoor user, one back after months away), and its reads still corroborate
-        (review)."""
+        than a principal with not one day learned usually does, or making sensitive calls it
+        was never seen making, is no sign at all, even beside another (deleting more still
+        is): it only joins an open alert (fresh seed 1216: an IAM user's first sign-in without
+        MFA on the day Leash was installed, held, paged when a quarter-hour of his usual work
+        read 16 secrets against a usual of nothing; fresh seed 1336: an administrator's edit of
+        a vendor's integration role on the install's first morning, held as the integration's,
+        paged beside her "first" PutRolePolicy ten minutes before -- every call is a first one
+        on that day). In an account Leash has watched for longer, a principal with no day of
+        its own is new to the account (a backdoor user, one back after months away), and its
+        reads and first calls still corroborate (review)."""
         tier = _immature(case)
         if (
             tier == "note"
-            and case.finding.rule in READ_VOLUME_RULES
+            and (case.finding.rule in READ_VOLUME_RULES or case.finding.rule == FIRST_SENSITIVE)
             and not case.state.learned_days
             and self.org.young_account(case.event.account, case.event.event_time_ms)
         ):

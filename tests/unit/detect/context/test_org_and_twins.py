@@ -7,6 +7,7 @@ that grows too generous fails here as well as one that stops recognising its twi
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 from detect.context.org import OrgMemory
@@ -711,3 +712,43 @@ def test_a_role_dressed_as_a_permission_sets_pages_however_routine_the_call() ->
     usual = admin.evaluate(grant)
     assert usual is not None
     assert Triage(org=OrgMemory()).assess(usual, grant, state, routine=True).tier != "page"
+
+
+def test_on_the_installs_first_days_a_principals_first_sensitive_calls_only_join_alerts() -> None:
+    """Fresh seed 1336: on the install's first morning an administrator's session wrote a
+    role's inline policy, then edited the trust of a vendor's integration role (held: the
+    vendor signs in to it). Her "first" permission calls -- every call is a first one on an
+    install's first days -- were noted, and the note corroborated the held edit: it paged. With
+    no day learned they only join an alert there; in an account Leash has watched for weeks,
+    a principal with no day of its own is new to the account and its first calls are news."""
+    admin = {"role": "AWSReservedSSO_AdministratorAccess_3674", "session": "uma@example.com"}
+    call = make_event(
+        eventName="PutRolePolicy",
+        eventSource="iam.amazonaws.com",
+        readOnly=False,
+        requestParameters={"roleName": "reports-task", "policyName": "s3-read"},
+        at=BASE_TIME + timedelta(days=10),
+        **admin,
+    )
+    first = Finding(
+        principal=call.principal_key,
+        actor_kind=call.actor_kind,
+        kind="anomaly",
+        rule="baseline:new_sensitive_actions",
+        severity="medium",
+        score=0.8,
+        summary="2 first-seen privilege/evasion actions in 10 min",
+        event_ids=(call.event_id,),
+        first_event_ms=call.event_time_ms,
+        last_event_ms=call.event_time_ms,
+    )
+    unlearned = PrincipalState(call.principal_key, call.actor_kind)
+    assert not unlearned.mature and not unlearned.learned_days
+
+    def tier(org: OrgMemory) -> str:
+        return Triage(org=org).assess(first, call, unlearned, routine=False).tier
+
+    assert tier(OrgMemory()) == "trace"  # (an account Leash never saw before: its first day)
+    watched = OrgMemory()
+    watched.observe(replace(call, event_time_ms=call.event_time_ms - 21 * 86_400_000))
+    assert tier(watched) == "note"
