@@ -215,14 +215,7 @@ class BehaviourDetector:
             found.append(reads.sweep(state, event, secrets, seen))
             found.append(reads.console_secrets(state, event, secrets, seen))
             found.append(reads.client_secrets(state, event, secrets, seen))
-            if not state.mature:
-                self._learning_elsewhere(state, event, new, seen)
-            new_store = (
-                new.store
-                if state.mature or self._from_new_net(state.key, event, seen.learning_net)
-                else ""
-            )
-            found.append(reads.new_store_reads(state, event, seen, new_store))
+            found.append(reads.new_store_reads(state, event, seen, new.store))
             found.append(reads.decrypt_burst(state, event))
             found.append(self._slow_reads.observe(state, event))
             found.append(self._store_surge.observe(state, event))
@@ -310,13 +303,10 @@ class BehaviourDetector:
         )
         return replace(finding, tier=tier)
 
-    def _from_new_net(
-        self, principal: str, event: AuditEvent, noted: tuple[str, int] | None = None
-    ) -> str:
+    def _from_new_net(self, principal: str, event: AuditEvent) -> str:
         """The network `event` came from, if it is the one a context note found new to its
-        principal (Seen.new_net, or the `noted` one) within NEW_NET_KEEP_MS and nobody else
-        here works from it."""
-        net, since = self._seen_of(principal).new_net if noted is None else noted
+        principal (Seen.new_net) within NEW_NET_KEEP_MS and nobody else here works from it."""
+        net, since = self._seen_of(principal).new_net
         if (
             not net
             or not 0 <= event.event_time_ms - since <= NEW_NET_KEEP_MS
@@ -387,27 +377,6 @@ class BehaviourDetector:
             explanation={"action": event.action, "after_denial": creep},
         )
         return finding if creep else replace(finding, tier="hold")
-
-    def _learning_elsewhere(
-        self, state: PrincipalState, event: AuditEvent, new: Novelty, seen: Seen
-    ) -> None:
-        """Note (Seen.learning_net) a network and a client both new to a principal still being
-        learned, after days from a network of its own, where nobody in the organisation works
-        and not from a browser: its credentials in other hands. Every store is new to such a
-        principal, so its first reads are not judged (new_store_reads) -- but not from there
-        (fresh seed 1305: an Identity Center user with one day learned, read-only describes
-        from the CLI, pulled 491 objects of the data lake in 90 s at 02:52 through boto3 from
-        such a network, and it only noted). On an install's first days every network is one
-        nobody was seen using."""
-        if (
-            new.net
-            and new.client
-            and new.client not in BROWSERS
-            and len(state.seen["net"]) >= 2  # (observe() added this one: one of its own before)
-            and not self.org.network_of_others(new.net, state.key)
-            and not self.org.young_account(event.account, event.event_time_ms)
-        ):
-            seen.learning_net = (new.net, event.event_time_ms)
 
     def _allow_all_policy(
         self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any]

@@ -55,9 +55,6 @@ class Seen:
     # a network new to a workload that rarely sees one (a context note), or to a person with a
     # new client at once where nobody here works: (net_of, first ms)
     new_net: tuple[str, int] = ("", -(10**15))
-    # ... the same, new to a principal still being learned (no note: every day of its brings
-    # some), from a network nobody here works from (BehaviourDetector._learning_elsewhere)
-    learning_net: tuple[str, int] = ("", -(10**15))
     # calls a workload or an AI agent made successfully (up to MAX_VALUES): its own calls,
     # which a burst of refusals does not count (detect.anomaly.refusals.Refusals.denied_burst)
     succeeded: set[str] = field(default_factory=set)

@@ -127,12 +127,11 @@ class SecretReads:
     ) -> Finding | None:
         """Bulk reads of a bucket or table the principal never read before: what it usually
         reads, in whatever volume (a quarter-end batch), is its job; a store it never touched,
-        read wholesale, is exfiltration. `new_store`: the store, when the caller judged it new
-        (for a principal still being learned, only from elsewhere: see the behaviour detector)."""
+        read wholesale, is exfiltration."""
         store = store_of(event)
         if not store:
             return None
-        if new_store and len(seen.new_stores) < MAX_VALUES:
+        if new_store and state.mature and len(seen.new_stores) < MAX_VALUES:
             seen.new_stores.setdefault(store, event.event_time_ms)
         first = seen.new_stores.get(store)
         if first is None or event.event_time_ms - first > NEW_STORE_MS:

@@ -27,7 +27,7 @@ from detect.context.twins import (
     self_target,
     twin_policies,
 )
-from detect.features import PrincipalState
+from detect.features import PrincipalState, net_of
 from detect.findings import (
     ADMIN_GRANTS,
     ADMIN_POLICY_RULE,
@@ -460,19 +460,30 @@ class Triage:
         MFA on the day Leash was installed, held, paged when a quarter-hour of his usual work
         read 16 secrets against a usual of nothing; fresh seed 1336: an administrator's edit of
         a vendor's integration role on the install's first morning, held as the integration's,
-        paged beside her "first" PutRolePolicy ten minutes before -- every call is a first one
-        on that day). In an account Leash has watched for longer, a principal with no day of
-        its own is new to the account (a backdoor user, one back after months away), and its
-        reads and first calls still corroborate (review)."""
+        paged beside her "first" PutRolePolicy from the office ten minutes before -- every call
+        is a first one on that day; see _first_calls_at_work). In an account Leash has watched
+        for longer, a principal with no day of its own is new to the account (a backdoor user,
+        one back after months away), and its reads and first calls still corroborate
+        (review)."""
         tier = _immature(case)
         if (
             tier == "note"
-            and (case.finding.rule in READ_VOLUME_RULES or case.finding.rule == FIRST_SENSITIVE)
+            and (case.finding.rule in READ_VOLUME_RULES or self._first_calls_at_work(case))
             and not case.state.learned_days
             and self.org.young_account(case.event.account, case.event.event_time_ms)
         ):
             return "trace"
         return tier
+
+    def _first_calls_at_work(self, case: Case) -> bool:
+        """First-seen sensitive calls (FIRST_SENSITIVE) from a network colleagues work from (the
+        office, the VPN) -- not from one nobody here uses: a session stolen on the install's
+        first day, backdooring a role from a Tor exit, has only these notes to corroborate its
+        held red flags (review)."""
+        event = case.event
+        return case.finding.rule == FIRST_SENSITIVE and self.org.network_of_others(
+            net_of(event.source_ip), event.principal_key
+        )
 
     def _medium_rule(self, case: Case) -> str | None:
         """A medium red flag (keys for another user, a console sign-in without MFA, an ACL open

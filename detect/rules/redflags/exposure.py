@@ -196,8 +196,11 @@ def _model_access(record: Mapping[str, Any]) -> Hit | None:
     entitlement): once per model and account for a team that adopts one, and what stolen keys
     do first to run models on the victim's bill ("LLMjacking"; Stratus Red Team's
     bedrock-invoke-model: the three calls, then InvokeModel)."""
-    model = as_text(param(record, "modelId"))
-    return Hit(model or "-", f"access to foundation model {model or '(use case form)'} enabled")
+    model = param(record, "modelId")
+    model = model if isinstance(model, str) else ""
+    if action_name(record) == "PutUseCaseForModelAccess":
+        return Hit("-", "the account's use case for foundation models submitted (model access)")
+    return Hit(model or "-", f"access to foundation model {model or '(unnamed)'} enabled")
 
 
 EXPOSURE: tuple[RedFlag, ...] = (

@@ -7,7 +7,6 @@ that grows too generous fails here as well as one that stops recognising its twi
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import timedelta
 
 from detect.context.org import OrgMemory
@@ -714,41 +713,57 @@ def test_a_role_dressed_as_a_permission_sets_pages_however_routine_the_call() ->
     assert Triage(org=OrgMemory()).assess(usual, grant, state, routine=True).tier != "page"
 
 
-def test_on_the_installs_first_days_a_principals_first_sensitive_calls_only_join_alerts() -> None:
-    """Fresh seed 1336: on the install's first morning an administrator's session wrote a
-    role's inline policy, then edited the trust of a vendor's integration role (held: the
-    vendor signs in to it). Her "first" permission calls -- every call is a first one on an
-    install's first days -- were noted, and the note corroborated the held edit: it paged. With
-    no day learned they only join an alert there; in an account Leash has watched for weeks,
-    a principal with no day of its own is new to the account and its first calls are news."""
+def test_on_the_installs_first_days_first_sensitive_calls_at_the_office_only_join_alerts() -> None:
+    """Fresh seed 1336: on the install's first morning an administrator's session, from the
+    office, wrote a role's inline policy, then edited the trust of a vendor's integration role
+    (held: the vendor signs in to it). Her "first" permission calls -- every call is a first
+    one on an install's first days -- were noted, and the note corroborated the held edit: it
+    paged. From where colleagues work they only join an alert there. From a network nobody
+    here uses (a session stolen on day one, backdooring a role from a Tor exit: review) the
+    note stays, and so does it in an account Leash has watched for weeks, where a principal
+    with no day of its own is new to the account."""
     admin = {"role": "AWSReservedSSO_AdministratorAccess_3674", "session": "uma@example.com"}
-    call = make_event(
-        eventName="PutRolePolicy",
-        eventSource="iam.amazonaws.com",
-        readOnly=False,
-        requestParameters={"roleName": "reports-task", "policyName": "s3-read"},
-        at=BASE_TIME + timedelta(days=10),
-        **admin,
-    )
-    first = Finding(
-        principal=call.principal_key,
-        actor_kind=call.actor_kind,
-        kind="anomaly",
-        rule="baseline:new_sensitive_actions",
-        severity="medium",
-        score=0.8,
-        summary="2 first-seen privilege/evasion actions in 10 min",
-        event_ids=(call.event_id,),
-        first_event_ms=call.event_time_ms,
-        last_event_ms=call.event_time_ms,
-    )
-    unlearned = PrincipalState(call.principal_key, call.actor_kind)
-    assert not unlearned.mature and not unlearned.learned_days
+    office = "93.71.187.187"
 
-    def tier(org: OrgMemory) -> str:
-        return Triage(org=org).assess(first, call, unlearned, routine=False).tier
+    def call(ip: str) -> AuditEvent:
+        return make_event(
+            eventName="PutRolePolicy",
+            eventSource="iam.amazonaws.com",
+            readOnly=False,
+            requestParameters={"roleName": "reports-task", "policyName": "s3-read"},
+            sourceIPAddress=ip,
+            at=BASE_TIME + timedelta(days=10),
+            **admin,
+        )
 
-    assert tier(OrgMemory()) == "trace"  # (an account Leash never saw before: its first day)
-    watched = OrgMemory()
-    watched.observe(replace(call, event_time_ms=call.event_time_ms - 21 * 86_400_000))
-    assert tier(watched) == "note"
+    def tier(org: OrgMemory, event: AuditEvent) -> str:
+        first = Finding(
+            principal=event.principal_key,
+            actor_kind=event.actor_kind,
+            kind="anomaly",
+            rule="baseline:new_sensitive_actions",
+            severity="medium",
+            score=0.8,
+            summary="2 first-seen privilege/evasion actions in 10 min",
+            event_ids=(event.event_id,),
+            first_event_ms=event.event_time_ms,
+            last_event_ms=event.event_time_ms,
+        )
+        unlearned = PrincipalState(event.principal_key, event.actor_kind)
+        assert not unlearned.mature and not unlearned.learned_days
+        return Triage(org=org).assess(first, event, unlearned, routine=False).tier
+
+    def org_with_colleague(days_ago: float) -> OrgMemory:
+        org = OrgMemory()
+        colleague = make_event(
+            role="AWSReservedSSO_DataScientist_c4d8",
+            session="fatima@example.com",
+            sourceIPAddress="93.71.187.20",
+            at=BASE_TIME + timedelta(days=10 - days_ago),
+        )
+        org.observe(colleague)
+        return org
+
+    assert tier(org_with_colleague(0.1), call(office)) == "trace"
+    assert tier(org_with_colleague(0.1), call("185.220.101.7")) == "note"  # a Tor exit
+    assert tier(org_with_colleague(21), call(office)) == "note"  # a watched account

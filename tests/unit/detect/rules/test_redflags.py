@@ -837,6 +837,6 @@ def test_turning_on_a_foundation_model_is_a_red_flag_using_one_is_not() -> None:
         for r in RED_FLAGS
         if (f := r.evaluate(call("bedrock", "PutUseCaseForModelAccess"))) is not None
     )
-    assert "use case form" in form.summary
+    assert "use case" in form.summary
     for action in ("InvokeModel", "GetFoundationModelAvailability", "ListFoundationModels"):
         assert redflags(call("bedrock", action, model)) == {}
