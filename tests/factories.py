@@ -10,6 +10,7 @@ from typing import Any
 
 from detect.engine import DetectionEngine
 from detect.features import PrincipalProfile, PrincipalState
+from detect.findings import Finding
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent, Normalizer
 
@@ -120,6 +121,23 @@ def portal_step(user: str, at: datetime, **overrides: Any) -> AuditEvent:
         "at": at,
     }
     return make_event(**{**fields, **overrides})
+
+
+def finding_on(event: AuditEvent, rule: str, **fields: Any) -> Finding:
+    """A detector's finding on `event` alone (an anomaly, high, score 0.8; `fields` override)."""
+    values: dict[str, Any] = {
+        "principal": event.principal_key,
+        "actor_kind": event.actor_kind,
+        "kind": "anomaly",
+        "rule": rule,
+        "severity": "high",
+        "score": 0.8,
+        "summary": rule,
+        "event_ids": (event.event_id,),
+        "first_event_ms": event.event_time_ms,
+        "last_event_ms": event.event_time_ms,
+    }
+    return Finding(**(values | fields))
 
 
 def mature_state(event: AuditEvent) -> PrincipalState:

@@ -15,7 +15,7 @@ from detect.features import PrincipalState
 from detect.findings import Finding
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
-from tests.factories import BASE_TIME, make_event, mature_state, user_event
+from tests.factories import BASE_TIME, finding_on, make_event, mature_state, user_event
 
 CI = {"role": "ci-deployer", "session": "gha-6579069370"}
 CI_NEXT_RUN = {"role": "ci-deployer", "session": "gha-6579069999"}
@@ -737,18 +737,7 @@ def test_on_the_installs_first_days_first_sensitive_calls_at_the_office_only_joi
         )
 
     def tier(org: OrgMemory, event: AuditEvent) -> str:
-        first = Finding(
-            principal=event.principal_key,
-            actor_kind=event.actor_kind,
-            kind="anomaly",
-            rule="baseline:new_sensitive_actions",
-            severity="medium",
-            score=0.8,
-            summary="2 first-seen privilege/evasion actions in 10 min",
-            event_ids=(event.event_id,),
-            first_event_ms=event.event_time_ms,
-            last_event_ms=event.event_time_ms,
-        )
+        first = finding_on(event, "baseline:new_sensitive_actions", severity="medium")
         unlearned = PrincipalState(event.principal_key, event.actor_kind)
         assert not unlearned.mature and not unlearned.learned_days
         return Triage(org=org).assess(first, event, unlearned, routine=False).tier
