@@ -120,9 +120,9 @@ COMPUTE_LAUNCHES = frozenset(
 # Administrator access through a managed policy of the organisation's own: one that allows
 # every action on every resource attached to an identity (the red flag knows AWS's
 # AdministratorAccess by name; this one only by what OrgMemory saw its text allow), or a
-# version allowing everything, made earlier without being the default, made the default
-# (Rhino Security's SetDefaultPolicyVersion escalation: the attached identities become admins
-# with no call naming them)
+# version allowing everything made the default -- one made earlier without being the default,
+# or an older one a narrower default replaced (Rhino Security's SetDefaultPolicyVersion
+# escalation: the attached identities become admins with no call naming them)
 POLICY_ATTACHES = frozenset({"AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy"})
 ALLOW_ALL_GRANTS = POLICY_ATTACHES | {"SetDefaultPolicyVersion"}
 
