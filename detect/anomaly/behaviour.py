@@ -113,9 +113,14 @@ SELF_GRANTS = frozenset(
 )
 _PROD = re.compile(PROD_RESOURCE_RE)
 # Calls that start EC2 capacity, and where their requests name instance types (a fleet's
-# overrides, a spot request's launch specification: instance_types walks the request)
+# overrides, a spot request's launch specification: request_values walks the request) or
+# the launch template whose types they take (OrgMemory.template_types)
 COMPUTE_LAUNCHES = frozenset(
     {"RunInstances", "RequestSpotInstances", "RequestSpotFleet", "CreateFleet"}
+)
+INSTANCE_TYPE_KEYS = frozenset({"instanceType", "InstanceType"})
+TEMPLATE_KEYS = frozenset(
+    {"launchTemplateId", "LaunchTemplateId", "launchTemplateName", "LaunchTemplateName"}
 )
 # Administrator access through a managed policy of the organisation's own: one that allows
 # every action on every resource attached to an identity (the red flag knows AWS's
@@ -486,7 +491,12 @@ class BehaviourDetector:
     ) -> Finding | None:
         if event.action not in COMPUTE_LAUNCHES:
             return None
-        types = instance_types(lookup(record, "requestParameters"))
+        request = lookup(record, "requestParameters")
+        types = request_values(request, INSTANCE_TYPE_KEYS) or [
+            kind
+            for template in request_values(request, TEMPLATE_KEYS)
+            for kind in self.org.template_types(event.account, template)
+        ]  # (a launch or a fleet that names no type takes its template's)
         if not types:
             return None
         # a fleet names candidates, of which EC2 picks: all of them must be such machines
@@ -667,20 +677,21 @@ def _targets_self(event: AuditEvent, record: Mapping[str, Any]) -> bool:
     return False
 
 
-def instance_types(params: object, depth: int = 0) -> list[str]:
-    """The instance types a launch request names, at any depth of its request (RunInstances'
-    `instanceType`, RequestSpotInstances' `launchSpecification.instanceType`, CreateFleet's
-    `LaunchTemplateConfigs.Overrides.InstanceType`, lists of them), first seen first."""
+def request_values(params: object, keys: frozenset[str], depth: int = 0) -> list[str]:
+    """The text values under `keys` at any depth of a request, first seen first: instance
+    types (RunInstances' `instanceType`, RequestSpotInstances' `launchSpecification`,
+    CreateFleet's `LaunchTemplateConfigs.Overrides`, lists of them) or the launch templates a
+    launch or a fleet names."""
     found: list[str] = []
     if depth > 6:
         return found
     if isinstance(params, Mapping):
         for key, value in params.items():
-            if key in ("instanceType", "InstanceType") and isinstance(value, str):
+            if key in keys and isinstance(value, str):
                 found.append(value)
             elif isinstance(value, Mapping | list):
-                found += instance_types(value, depth + 1)
+                found += request_values(value, keys, depth + 1)
     elif isinstance(params, list):
         for item in params:
-            found += instance_types(item, depth + 1)
+            found += request_values(item, keys, depth + 1)
     return found

@@ -139,6 +139,9 @@ OWN_CREDENTIAL_ACTIONS = frozenset(
 _EPHEMERAL = re.compile(EPHEMERAL_NAME_RE)
 # the calls that put a role in an instance profile, or take it out
 _PROFILE_ROLES = frozenset({"AddRoleToInstanceProfile", "RemoveRoleFromInstanceProfile"})
+# the calls that make a launch template or a version of it: what instance types it names
+_TEMPLATE_WRITES = frozenset({"CreateLaunchTemplate", "CreateLaunchTemplateVersion"})
+MAX_TEMPLATE_TYPES = 16  # instance types remembered per launch template
 _POLICY_WRITES = frozenset(
     {
         "CreatePolicy",
@@ -266,6 +269,8 @@ class OrgMemory:
         self._roles_made: OrderedDict[str, tuple[int, str, bool]] = OrderedDict()
         # managed policy ARN -> since when its default version allows everything
         self._admin_policies: OrderedDict[str, int] = OrderedDict()
+        # "account/launch template id or name" -> the instance types its versions name
+        self._templates: OrderedDict[str, list[str]] = OrderedDict()
         # "account/profile" (lower case) -> the role IAM put in that instance profile
         self._profiles: OrderedDict[str, str] = OrderedDict()
         # managed policy ARN -> its versions seen made: version id -> (allows everything, ms)
@@ -388,6 +393,8 @@ class OrgMemory:
             self._remember_admin_policy(event)
         if event.action in _PROFILE_ROLES:
             self._remember_profile(event)
+        if event.action in _TEMPLATE_WRITES:
+            self._remember_template(event)
         if _creates(event.action):
             params = field(record_of(event), "requestParameters")
             if event.action == "CreateUser" and event.source == "iam.amazonaws.com":
@@ -796,6 +803,35 @@ class OrgMemory:
         instance profile the console made is named as its role; one made by hand or by
         Terraform need not be)."""
         return self._profiles.get(f"{account}/{profile.lower()}")
+
+    def template_types(self, account: str, template: str) -> list[str]:
+        """The instance types the versions of launch template `template` (its id or name) in
+        `account` name, as Leash saw them made ([] for a template it never saw made)."""
+        return self._templates.get(f"{account}/{template}", [])
+
+    def _remember_template(self, event: AuditEvent) -> None:
+        """A launch template's (or its new version's) instance type, under its id and its
+        name: fleets and launches name a template by either (traildiscover's record:
+        `CreateLaunchTemplateRequest.LaunchTemplateData.InstanceType`, the id in the
+        response)."""
+        record = record_of(event)
+        request = field(record, "requestParameters", f"{event.action}Request")
+        kind = field(request, "LaunchTemplateData", "InstanceType")
+        if not isinstance(kind, str) or not kind:
+            return
+        made = field(record, "responseElements", f"{event.action}Response")
+        names = (
+            field(request, "LaunchTemplateName"),
+            field(request, "LaunchTemplateId"),
+            field(made, "launchTemplate", "launchTemplateId"),
+            field(made, "launchTemplate", "launchTemplateName"),
+            field(made, "launchTemplateVersion", "launchTemplateId"),
+            field(made, "launchTemplateVersion", "launchTemplateName"),
+        )
+        for name in {n for n in names if isinstance(n, str) and n}:
+            kinds = _recent(self._templates, f"{event.account}/{name}", list, MAX_ACCOUNTS)
+            if kind not in kinds and len(kinds) < MAX_TEMPLATE_TYPES:
+                kinds.append(kind)
 
     def _remember_profile(self, event: AuditEvent) -> None:
         params = field(record_of(event), "requestParameters")

@@ -152,12 +152,15 @@ MAINTENANCE_KEYS = frozenset(
 )
 # findings that judge their own context: lasting destruction judges temporary targets itself
 # (detect.anomaly.destruction); a function run minutes after it was handed another workload's
-# role is young by design (detect.anomaly.behaviour judged the role)
+# role is young by design (detect.anomaly.behaviour judged the role), and so is a fleet of
+# mining-sized machines launched from the template made minutes before (the region and the
+# machines were judged: a template is no target the launch harms)
 OWN_JUDGEMENT = frozenset(
     {
         "baseline:lasting_destruction",
         "baseline:slow_lasting_destruction",
         "baseline:borrowed_role_run",
+        "baseline:compute_hijack",
     }
 )
 ADMIN_HISTORY_MS = 86_400_000  # permission work at least this long ago makes a person an admin

@@ -169,3 +169,58 @@ def test_a_fleet_that_lists_a_gpu_type_among_general_candidates_does_not_page() 
     only_gpus = {"Type": "instant", "LaunchTemplateConfigs": {"Overrides": candidates[2:]}}
     gpus = call("CreateFleet", at, CreateFleetRequest=only_gpus)
     assert opened([*workdays(4), gpus]) == ["baseline:compute_hijack"]
+
+
+def test_a_launch_or_a_fleet_that_names_only_its_template_takes_the_templates_types() -> None:
+    """Review: a `RunInstances` with `launchTemplate`, or a `CreateFleet` without overrides,
+    names no instance type -- the template does (`CreateLaunchTemplateRequest.LaunchTemplateData`
+    as traildiscover's real record has it; its id comes back in the response)."""
+    made = BASE_TIME + 4 * DAY + timedelta(hours=4)
+    at = made + timedelta(minutes=5)
+
+    def template(kind: str) -> AuditEvent:
+        return make_event(
+            eventName="CreateLaunchTemplate",
+            eventSource="ec2.amazonaws.com",
+            awsRegion="ap-east-1",
+            readOnly=False,
+            requestParameters={
+                "CreateLaunchTemplateRequest": {
+                    "LaunchTemplateName": "batch-workers",
+                    "LaunchTemplateData": {
+                        "ImageId": "ami-0b98a32b1c5e0d105",
+                        "InstanceType": kind,
+                    },
+                }
+            },
+            responseElements={
+                "CreateLaunchTemplateResponse": {
+                    "launchTemplate": {
+                        "launchTemplateId": "lt-0780d55503d605988",
+                        "launchTemplateName": "batch-workers",
+                    }
+                }
+            },
+            userIdentity=PERSON,
+            userAgent="aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
+            at=made,
+        )
+
+    by_id = call(
+        "RunInstances",
+        at,
+        region="ap-east-1",
+        launchTemplate={"launchTemplateId": "lt-0780d55503d605988", "version": "$Latest"},
+    )
+    specification = {"LaunchTemplateSpecification": {"LaunchTemplateName": "batch-workers"}}
+    by_name = call(
+        "CreateFleet",
+        at,
+        region="ap-east-1",
+        CreateFleetRequest={"Type": "instant", "LaunchTemplateConfigs": specification},
+    )
+    for launch in (by_id, by_name):
+        found = opened([*workdays(4), template("p4d.24xlarge"), launch])
+        assert found == ["baseline:compute_hijack"], launch.action
+        assert opened([*workdays(4), template("t3.micro"), launch]) == [], launch.action
+        assert opened([*workdays(4), launch]) == [], launch.action  # a template never seen made
