@@ -552,17 +552,10 @@ def test_a_grant_to_itself_right_after_a_refusal_is_never_a_drill() -> None:
     state.observe(call("PutRolePolicy", "iam", earlier, -3 * 24 * 60, **who))
 
     def self_grant(after_denial: bool) -> Finding:
-        found = Finding(
-            principal=event.principal_key,
-            actor_kind=event.actor_kind,
-            kind="anomaly",
-            rule="baseline:self_grant",
-            severity="high",
-            score=0.8,
+        found = finding_on(
+            event,
+            "baseline:self_grant",
             summary="AttachRolePolicy on its own identity",
-            event_ids=(event.event_id,),
-            first_event_ms=event.event_time_ms,
-            last_event_ms=event.event_time_ms,
             explanation={"after_denial": after_denial},
             tier="page",  # as the red flag on the same call is
         )

@@ -13,7 +13,7 @@ from detect.features import PrincipalState
 from detect.findings import Finding
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
-from tests.factories import BASE_TIME, make_event, mature_state, user_event
+from tests.factories import BASE_TIME, finding_on, make_event, mature_state, user_event
 
 PERSON = {"role": "AWSReservedSSO_DeveloperAccess_5c1e2f", "session": "dana@example.com"}
 AGENT = {"role": "billing-coding-agent", "session": "claude-81d2"}
@@ -31,18 +31,7 @@ def event(action: str, source: str, params: dict[str, Any], **who: Any) -> Audit
 
 
 def finding(rule: str, e: AuditEvent) -> Finding:
-    return Finding(
-        principal=e.principal_key,
-        actor_kind=e.actor_kind,
-        kind="anomaly",
-        rule=rule,
-        severity="high",
-        score=0.8,
-        summary=rule,
-        event_ids=(e.event_id,),
-        first_event_ms=e.event_time_ms,
-        last_event_ms=e.event_time_ms,
-    )
+    return finding_on(e, rule)
 
 
 def assess(rule: str, e: AuditEvent) -> Finding:
