@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from detect.anomaly.collection import Collection
@@ -40,6 +40,7 @@ from detect.findings import (
     KNOWN_NET,
     NEWS,
     Finding,
+    frozen_record,
 )
 from detect.rules.record import field as lookup
 from detect.rules.record import outcome_of, record_of
@@ -132,7 +133,7 @@ POLICY_ATTACHES = frozenset({"AttachUserPolicy", "AttachRolePolicy", "AttachGrou
 ALLOW_ALL_GRANTS = POLICY_ATTACHES | {"SetDefaultPolicyVersion"}
 
 
-@dataclass(frozen=True, init=False)
+@frozen_record
 class Novelty:
     """What was new about an event for its principal, judged before the principal's state
     learned from it (PrincipalState.seen, seeded from training): "" / False when not new."""
@@ -143,19 +144,6 @@ class Novelty:
     client: str  # the client product when the principal never used it
     store: str  # the bucket or table when the principal never read it
     prod_grant: bool  # a grant call it never made on a production-named target
-
-    def __init__(
-        self, action: bool, region: bool, net: str, client: str, store: str, prod_grant: bool
-    ) -> None:
-        # the generated __init__ without object.__setattr__ per field: one per event
-        # (detect.findings.Finding's own __init__ says why)
-        attrs = self.__dict__
-        attrs["action"] = action
-        attrs["region"] = region
-        attrs["net"] = net
-        attrs["client"] = client
-        attrs["store"] = store
-        attrs["prod_grant"] = prod_grant
 
     @classmethod
     def of(
