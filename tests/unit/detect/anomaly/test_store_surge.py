@@ -118,3 +118,35 @@ def test_one_finding_per_ten_minutes_of_a_long_pull() -> None:
     engine.process(days(PERSON))
     out = engine.process(pull(BACKUPS, PERSON, n=250))
     assert sum(rule == RULE for _, rule in out.triggers) == 1
+
+
+def test_a_pull_paced_under_the_ten_minute_bar_pages_within_the_hour() -> None:
+    """Fresh seeds 1328, 1355, 1363: people's pulls paced at ~180 objects per ten minutes for
+    half an hour or more, each 11x their busiest day of the bucket, stayed under a ten-minute bar
+    of 5x that day. 300 backups objects over 50 minutes (60 per ten minutes, under the floor of
+    100) page, past the hour's floor of 200; the lake read at the same pace (300 a day before)
+    does not, nor an ordinary hour of 120 backups objects (review: a floor of 100 made any hour
+    of a lightly read store a page)."""
+    start = BASE_TIME + timedelta(days=5, hours=14)
+    slow = [read(BACKUPS, start + timedelta(seconds=10 * i), 1000 + i, PERSON) for i in range(300)]
+    assert RULE in surge_rules([*days(PERSON), *slow])
+    lake = [read(LAKE, start + timedelta(seconds=10 * i), 1000 + i, PERSON) for i in range(300)]
+    assert not surge_rules([*days(PERSON), *lake])
+    hour = [read(BACKUPS, start + timedelta(seconds=30 * i), 1000 + i, PERSON) for i in range(120)]
+    assert not surge_rules([*days(PERSON), *hour])
+
+
+def test_re_reads_after_a_pull_raise_nothing_new() -> None:
+    """Review: an hour's count stays over the bar after a pull; reading one of its objects
+    again in later ten minutes is not more of the pull (it raised a finding each time)."""
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(days(PERSON))
+    pulled = pull(BACKUPS, PERSON, n=250)
+    assert sum(rule == RULE for _, rule in engine.process(pulled).triggers) == 1
+    last = pulled[-1].event_time_ms
+    again = [
+        read(BACKUPS, BASE_TIME + timedelta(days=5, hours=14, minutes=12 + 10 * k), 1000, PERSON)
+        for k in range(4)
+    ]
+    assert all(event.event_time_ms > last for event in again)
+    assert not any(rule == RULE for _, rule in engine.process(again).triggers)
