@@ -27,6 +27,12 @@ __all__ = ["Pager"]
 _RESTATING = frozenset().union(*RESTATES.values())  # findings that restate a twin's context
 _HIGH = severity_rank("high")  # a forest score this far out corroborates even a new tool
 MAX_REMEMBERED = 64  # held findings and notes kept per principal while they wait (and traces)
+# a count of a principal's ordinary work (its reads, its calls) this many times its bar is past
+# the principal's range, not at its edge: a new network corroborates it (_corroborates). Counts
+# that say what was read -- secrets never opened (a sweep), KMS decrypts, deletes -- are not
+# judged by it (a thief's sixteen never-opened secrets against a floor of 15 still page)
+MARGIN = 1.25
+BUSY_COUNTS = frozenset({"baseline:bulk_data_read", "baseline:rate_spike"})
 CONTEXT_PREFIX = "context:"  # notes about a call's circumstances, not about the call
 
 Change = tuple[str, Alert] | None
@@ -201,6 +207,13 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
             # boto3 script, its calls scored odd by the forest, paged on a baseline day) -- but
             # not a high forest score, far out of the person's shape (review: recon through a
             # new tool, refused everywhere, stays two signs)
+        if _network_only(finding, other) and any(_marginal(f) for f in (finding, other)):
+            return False  # a new network, the weakest second sign (people roam), and a count
+            # at the edge of the principal's range: a busy evening at home, not two signs
+            # (fresh seeds 1323, 1362: a developer's 101 reads against a bar of 100, a data
+            # scientist's 374 against 373.75, each from a network new to them). The same
+            # count past MARGIN times its bar still pages with it, at the event it gets there:
+            # in 213 kept replays every true alert made of these two alone went past 1.4x
         # where the calls come from (a network the principal never used) is evidence apart
         # from what they do, even on the same calls: stolen keys sweeping or reading in bulk --
         # but not for a call its benign twin explains (a dev log group's retention, say)
@@ -220,6 +233,29 @@ def _new_tool_only(finding: Finding, other: Finding) -> bool:
         f.explanation.get(NEWS) == ["client"] and f.explanation.get(KNOWN_NET)
         for f in (finding, other)
     )
+
+
+def _network_only(finding: Finding, other: Finding) -> bool:
+    """One of two findings is a context note whose only news is the network."""
+    return finding.explanation.get(NEWS) == ["net"] or other.explanation.get(NEWS) == ["net"]
+
+
+def _marginal(finding: Finding) -> bool:
+    """A person's count of ordinary work (BUSY_COUNTS) whose every count is under MARGIN times
+    its bar. Only people roam: for a workload or an AI agent a network new to it, that it
+    rarely sees one of, is who holds its credentials (review: a pull held at 1.18x its bar
+    would never page)."""
+    if finding.rule not in BUSY_COUNTS or finding.actor_kind != "human":
+        return False
+    counts = [
+        (count, bar)
+        for value in finding.explanation.values()
+        if isinstance(value, dict)
+        and isinstance(count := value.get("value"), int | float)
+        and isinstance(bar := value.get("threshold"), int | float)
+        and bar > 0
+    ]
+    return bool(counts) and all(count < MARGIN * bar for count, bar in counts)
 
 
 def _volume(finding: Finding) -> bool:

@@ -264,3 +264,40 @@ def test_a_persons_new_tool_does_not_corroborate_the_forests_score_of_its_calls(
         )
         changes = day.apply(forest, "read", "GetCallerIdentity")
         assert bool(opened_rules(changes)) is pages, (kind, known, severity)
+
+
+def test_a_new_network_corroborates_a_count_past_its_bar_not_one_at_it() -> None:
+    """Fresh seeds 1323 and 1362: a developer's 101 reads in ten minutes against a bar of 100,
+    a data scientist's 374 against 373.75, each from a network new to them -- a busy evening at
+    home paged as two signs. A new network corroborates a person's count MARGIN times its bar
+    or more, from the finding that gets there; a new network and a new client corroborate any
+    count, and so does a new network a workload's or an agent's (they do not roam), or beside
+    a count of what was read (a sweep of secrets never opened: review)."""
+    cases = ((["net"], 101.0, False), (["net"], 126.0, True), (["client", "net"], 101.0, True))
+    for news, count, pages in cases:
+        day = pager()
+        note = replace(finding("context:new_source", "note", 0, 0), explanation={NEWS: news})
+        assert day.apply(note, "read", "GetObject") == []
+        reads = {"data_reads_10m": {"value": count, "baseline": 50.0, "threshold": 100.0}}
+        burst = replace(finding("baseline:bulk_data_read", "hold", 60, 1), explanation=reads)
+        assert bool(opened_rules(day.apply(burst, "read", "GetObject"))) is pages, (news, count)
+    for kind, rule in (
+        ("service", "baseline:bulk_data_read"),
+        ("human", "baseline:credential_sweep"),
+    ):
+        day = pager()
+        note = replace(finding("context:new_source", "note", 0, 0), actor_kind=kind)
+        day.apply(replace(note, explanation={NEWS: ["net"]}), "read")
+        counts = {"count_10m": {"value": 101.0, "baseline": 50.0, "threshold": 100.0}}
+        held = replace(finding(rule, "hold", 60, 1), actor_kind=kind, explanation=counts)
+        assert opened_rules(day.apply(held, "read", "GetObject")) == [rule], kind
+    # the pull goes on: its next count past the margin pages with the same note
+    day = pager()
+    day.apply(
+        replace(finding("context:new_source", "note", 0, 0), explanation={NEWS: ["net"]}), "read"
+    )
+    for n, count in enumerate((101.0, 118.0, 131.0), start=1):
+        reads = {"data_reads_10m": {"value": count, "baseline": 50.0, "threshold": 100.0}}
+        burst = replace(finding("baseline:bulk_data_read", "hold", 60 * n, n), explanation=reads)
+        opened = opened_rules(day.apply(burst, "read", "GetObject"))
+        assert bool(opened) is (count > 125), count
