@@ -126,6 +126,8 @@ class Handover:
             if self.org.young(role[1], event.event_time_ms):
                 continue
             capacity = self.org.identity_role(role, service)
+            if not capacity and event.action in INSTANCE_LAUNCHES:
+                capacity = self._agents_first_launch(state, role, service, new_action=new_action)
             if not capacity:
                 held = self._function_role(state, event, record, role, value, seen)
                 if held is not None:
@@ -146,6 +148,24 @@ class Handover:
                 },
             )
         return None
+
+    def _agents_first_launch(
+        self, state: PrincipalState, role: tuple[str, str], service: str, *, new_action: bool
+    ) -> str:
+        """An AI agent that never made this launch call giving the new instances a role other
+        than its own -- a workload's, one EC2 runs already: the instance runs as it boots, with
+        that workload's permissions, on a host the agent controls (fresh seed 1365: an Athena
+        data agent listed roles, then launched a t3.micro with a production instance's profile
+        at an hour it never works; a service's own role handed to its compute looked like a
+        deploy, and nothing paged). An agent that launches instances as its work made the call
+        before (its trained profile knows it); people and pipelines hand their fleets' roles
+        over every day and wait for the identity roles passed_role names; a role Leash never
+        saw AWS run is judged by nothing. "" when it is not that."""
+        if state.actor_kind != "agent" or not state.mature or not new_action:
+            return ""
+        if not self.org.runs_for(role, service):
+            return ""
+        return "another workload's role, on the agent's first launch"
 
     def _profile_role(self, value: str, account: str, service: str) -> tuple[str, str]:
         """(account, role name) of a role named, or of the instance profile named, by name or

@@ -598,6 +598,11 @@ class OrgMemory:
             return f"the role AWS runs {' and '.join(sorted(use.services))} code with"
         return ""
 
+    def runs_for(self, role: tuple[str, str], service: str) -> bool:
+        """AWS assumed `role` to run `service` compute (an instance's or a function's own)."""
+        use = self._roles.get(role)
+        return use is not None and service in use.services
+
     def function_role(self, role: tuple[str, str], function: str) -> str:
         """Whose permissions a new Lambda function named `function` handed `role` runs with:
         "" unless Lambda ran the role for at most DEDICATED_FUNCTIONS other functions (their
