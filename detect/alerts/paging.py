@@ -186,9 +186,7 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
             return False  # a new network, said twice
         if finding.explanation.get(FROM_ELSEWHERE) or other.explanation.get(FROM_ELSEWHERE):
             return False  # ... or the new network and client the finding counted calls from
-        if FROM_NEW_NETWORK & {finding.rule, other.rule} and (
-            finding.explanation.get(NEWS) == ["net"] or other.explanation.get(NEWS) == ["net"]
-        ):
+        if FROM_NEW_NETWORK & {finding.rule, other.rule} and _network_only(finding, other):
             return False  # ... or the network the finding counted calls from
         if _RESTATING & {finding.rule, other.rule} and (
             finding.explanation.get(NEWS) == ["client"] or other.explanation.get(NEWS) == ["client"]

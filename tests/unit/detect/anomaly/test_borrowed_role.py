@@ -93,14 +93,14 @@ def _create_function(passed: str, at_hours: float = 0.0, **who: Any) -> AuditEve
     )
 
 
-def _run_instance(profile: str) -> AuditEvent:
-    """The CI role launching an instance with the instance profile `profile`."""
+def _run_instance(profile: str, at_hours: float = 0.0, **who: Any) -> AuditEvent:
+    """The CI role (or `who`) launching an instance with the instance profile `profile`."""
     return make_event(
         eventName="RunInstances",
         readOnly=False,
         requestParameters={"instanceType": "t3.micro", "iamInstanceProfile": {"name": profile}},
-        at=BASE_TIME + 4 * DAY,
-        **CI,
+        at=BASE_TIME + 4 * DAY + timedelta(hours=at_hours),
+        **(who or CI),
     )
 
 
@@ -690,40 +690,18 @@ def test_an_instance_profile_named_unlike_its_role_spot_requests_and_templates_a
     assert opened(swapped) == ["baseline:borrowed_role"]
 
 
-def _ec2_runs(role: str, at: datetime) -> AuditEvent:
-    """EC2 assuming `role` for an instance of the role's own fleet."""
-    return make_event(
-        eventName="AssumeRole",
-        eventSource="sts.amazonaws.com",
-        sourceIPAddress="ec2.amazonaws.com",
-        userAgent="ec2.amazonaws.com",
-        userIdentity={"type": "AWSService", "invokedBy": "ec2.amazonaws.com"},
-        requestParameters={
-            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/{role}",
-            "roleSessionName": "i-0a1b2c3d4e5f60718",
-        },
-        at=at,
-    )
-
-
 def test_an_agents_first_launch_with_a_workloads_instance_role_pages() -> None:
     """Fresh seed 1365: an Athena data agent listed roles, then launched a t3.micro with a
     production instance's profile -- a role EC2 runs already, so no identity's, and nothing
     paged. An AI agent's first launch handing over a role not its own pages; a pipeline handing
     its fleet's role over, and an agent that launched before (its way of working), do not."""
-    fleet = [_ec2_runs("prod-atlas-instance", BASE_TIME + day * DAY) for day in range(4)]
-
-    def launch(at_hours: float, profile: str, **who: Any) -> AuditEvent:
-        return make_event(
-            eventName="RunInstances",
-            readOnly=False,
-            requestParameters={"instanceType": "t3.micro", "iamInstanceProfile": {"name": profile}},
-            at=BASE_TIME + 4 * DAY + timedelta(hours=at_hours),
-            **(who or AGENT),
-        )
-
+    fleet = [
+        _service_assumes("prod-atlas-instance", "ec2", BASE_TIME + day * DAY) for day in range(4)
+    ]
     history = [*_history(), *fleet]
-    assert opened([*history, launch(0, "prod-atlas-instance")]) == ["baseline:borrowed_role"]
-    assert opened([*history, launch(0, "prod-atlas-instance", **CI)]) == []
-    before = launch(-30, "build-runner")  # (a role Leash never saw act: no finding of its own)
-    assert opened([*history, before, launch(0, "prod-atlas-instance")]) == []
+    agents = _run_instance("prod-atlas-instance", **AGENT)
+    assert opened([*history, agents]) == ["baseline:borrowed_role"]
+    assert opened([*history, _run_instance("prod-atlas-instance")]) == []  # (the CI role)
+    # (a role Leash never saw act: no finding of its own)
+    before = _run_instance("build-runner", at_hours=-30, **AGENT)
+    assert opened([*history, before, agents]) == []
