@@ -17,7 +17,8 @@ more of its busiest day there, and no benign person's or agent's hour passed 1.5
 keeps an ordinary hour of reading a store one reads a dozen objects of a day quiet (review).
 Workloads are not judged here: a quarter-end Glue batch reads 3-8x its busiest day of each lake
 store, as a CI role's stolen session did (1246) -- their surges wait for a second sign
-(detect.anomaly.collection). Part of BehaviourDetector.
+(detect.anomaly.collection). A table's reads count by item and by page, not by the table
+(`_item`). Part of BehaviourDetector.
 """
 
 from __future__ import annotations
@@ -25,10 +26,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from detect.anomaly.habit import WINDOW_MS, make_finding
 from detect.anomaly.tally import Tally
 from detect.features import DAY_MS, PrincipalState, store_of
 from detect.findings import Finding
+from detect.rules.record import field as lookup
+from detect.rules.record import record_of
 from ingest.events import AuditEvent
 
 __all__ = ["StoreSurge"]
@@ -104,7 +109,7 @@ class StoreSurge:
         known.newest_ms = max(known.newest_ms, at)
         # an object read again counts once: a notebook polling one file is no pull (review) --
         # and it raises nothing new: a re-read after a pull is not more of it (review)
-        thing = event.resources[0] if event.resources else event.event_id
+        thing = _item(event)
         hour = known.hour
         if known.days < STORE_DAYS or known.busiest > HOUR_BUSIEST:
             hour = known.hour = None
@@ -161,3 +166,17 @@ class StoreSurge:
 
     def forget(self, principal: str) -> None:
         self._stores.pop(principal, None)
+
+
+def _item(event: AuditEvent) -> str:
+    """What one read took, counted once however often it is read again: an object's ARN; a
+    table read's request -- a GetItem's key, a Scan's or a Query's page (its start key), a
+    statement with its values. (A table's ARN names no item: counted by it, a DynamoDB dump
+    stayed at one read, and the surge never fired on a table.) The same request again is the
+    same read: an agent polling a job table is no pull."""
+    if not event.source.startswith("dynamodb"):
+        return event.resources[0] if event.resources else event.event_id
+    params = lookup(record_of(event), "requestParameters")
+    if not isinstance(params, dict) or not params:
+        return event.event_id
+    return orjson.dumps(params, option=orjson.OPT_SORT_KEYS).decode()

@@ -150,3 +150,45 @@ def test_re_reads_after_a_pull_raise_nothing_new() -> None:
     ]
     assert all(event.event_time_ms > last for event in again)
     assert not any(rule == RULE for _, rule in engine.process(again).triggers)
+
+
+def item_read(at: Any, n: int, action: str = "GetItem") -> AuditEvent:
+    """`action` on the customers table; a GetItem reads the item keyed `n`, a Scan a page."""
+    params: dict[str, Any] = {"tableName": "customers"}
+    if action == "GetItem":
+        params["key"] = {"customerId": {"S": f"c-{n:05d}"}}
+    else:
+        params["exclusiveStartKey"] = {"customerId": {"S": f"c-{n:05d}"}}
+    return make_event(
+        eventName=action,
+        eventSource="dynamodb.amazonaws.com",
+        requestParameters=params,
+        resources=[
+            {
+                "type": "AWS::DynamoDB::Table",
+                "ARN": "arn:aws:dynamodb:us-east-1:123456789012:table/customers",
+            }
+        ],
+        at=at,
+        **PERSON,
+    )
+
+
+def test_a_table_dumped_page_by_page_or_item_by_item_pages_one_item_polled_does_not() -> None:
+    """Review of stop 51: a table's reads were counted by the table's ARN, so a DynamoDB dump
+    stayed at one read and the surge never fired on a table. Each item (GetItem's key) and each
+    page (a Scan's start key) counts once; the same request polled again does not count."""
+    history = [
+        item_read(BASE_TIME + timedelta(days=day, hours=10, minutes=5 * i), 100 * day + i)
+        for day in range(5)
+        for i in range(10)
+    ]
+    start = BASE_TIME + timedelta(days=5, hours=14)
+    pages = [item_read(start + timedelta(seconds=2 * i), 1000 + i, "Scan") for i in range(150)]
+    assert RULE in surge_rules([*history, *pages])
+    scans = [item_read(start + timedelta(seconds=2 * i), 7, "Scan") for i in range(150)]
+    assert not surge_rules([*history, *scans])
+    items = [item_read(start + timedelta(seconds=2 * i), 1000 + i) for i in range(150)]
+    assert RULE in surge_rules([*history, *items])
+    polled = [item_read(start + timedelta(seconds=2 * i), 7) for i in range(150)]
+    assert not surge_rules([*history, *polled])
