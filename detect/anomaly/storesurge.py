@@ -18,11 +18,13 @@ keeps an ordinary hour of reading a store one reads a dozen objects of a day qui
 Workloads are not judged here: a quarter-end Glue batch reads 3-8x its busiest day of each lake
 store, as a CI role's stolen session did (1246) -- their surges wait for a second sign
 (detect.anomaly.collection). A table's reads count by item and by page, not by the table
-(`_item`). Part of BehaviourDetector.
+(`_read`). Part of BehaviourDetector.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +40,9 @@ from ingest.events import AuditEvent
 
 __all__ = ["StoreSurge"]
 
+_SORTED = orjson.OPT_SORT_KEYS
+_LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
+
 RULE = "baseline:store_read_surge"
 STORE_DAY_RATIO = 5.0  # reads in 10 min over this many times the busiest earlier day's ...
 STORE_READS = 100  # ... and at least this many
@@ -48,6 +53,7 @@ HOUR_READS = 200  # ... and at least this many
 # stores busier than this on their busiest day are judged over ten minutes only: their hour's bar
 # (2,000 and more) would hold an hour of a heavy reader's objects per store (review)
 HOUR_BUSIEST = 250
+PAGE_GAP_MS = 3_000  # the same table request again sooner: its next page, not a poll
 MAX_STORES = 64  # stores remembered per principal (the least recently read forgotten)
 KINDS = frozenset({"human", "agent"})
 # buckets and tables (secrets and parameters are judged as credential sweeps: secretreads)
@@ -67,6 +73,8 @@ class _Store:
     flagged: bool = False  # the principal paged today: today does not become its usual
     newest_ms: int = 0
     paged_slot: int = -1  # one finding per 10-minute slot while over the bar
+    request: str = ""  # the last table request (its digest) and when it came: _read
+    request_ms: int = 0
     window: Tally = field(default_factory=lambda: Tally(WINDOW_MS))
     hour: Tally | None = None
 
@@ -109,7 +117,7 @@ class StoreSurge:
         known.newest_ms = max(known.newest_ms, at)
         # an object read again counts once: a notebook polling one file is no pull (review) --
         # and it raises nothing new: a re-read after a pull is not more of it (review)
-        thing = _item(event)
+        thing = _read(known, event)
         hour = known.hour
         if known.days < STORE_DAYS or known.busiest > HOUR_BUSIEST:
             hour = known.hour = None
@@ -168,15 +176,30 @@ class StoreSurge:
         self._stores.pop(principal, None)
 
 
-def _item(event: AuditEvent) -> str:
-    """What one read took, counted once however often it is read again: an object's ARN; a
-    table read's request -- a GetItem's key, a Scan's or a Query's page (its start key), a
-    statement with its values. (A table's ARN names no item: counted by it, a DynamoDB dump
-    stayed at one read, and the surge never fired on a table.) The same request again is the
-    same read: an agent polling a job table is no pull."""
+def _read(known: _Store, event: AuditEvent) -> str:
+    """What one read took, counted once however often it is read again: an object (its ARN), a
+    table item (GetItem's key) -- or a table request (a Query, a Scan, a statement, a batch),
+    which names no item: the same request again within PAGE_GAP_MS is its next page (an SDK's
+    paginator sends them back to back, and CloudTrail may log every page alike) and counts
+    again; again later, a poll, it does not. (Counted by the table's ARN, a DynamoDB dump
+    stayed at one read: the surge never fired on a table.)"""
     if not event.source.startswith("dynamodb"):
         return event.resources[0] if event.resources else event.event_id
     params = lookup(record_of(event), "requestParameters")
-    if not isinstance(params, dict) or not params:
-        return event.event_id
-    return orjson.dumps(params, option=orjson.OPT_SORT_KEYS).decode()
+    if event.action == "GetItem":
+        key = lookup(params, "key")
+        if key:
+            return "item " + _digest(key)
+    statement = lookup(params, "statement")
+    if isinstance(statement, str):  # PartiQL: its literals (a key, a moving time) left out
+        params = _LITERALS.sub("?", statement)
+    request, at = _digest(params), event.event_time_ms
+    page = request == known.request and 0 <= at - known.request_ms < PAGE_GAP_MS
+    known.request, known.request_ms = request, at
+    return event.event_id if page else request
+
+
+def _digest(value: object) -> str:
+    """A short fixed-size name of a request's parameters (a tally holds it for an hour)."""
+    data = value.encode() if isinstance(value, str) else orjson.dumps(value, option=_SORTED)
+    return hashlib.blake2b(data, digest_size=12).hexdigest()

@@ -152,17 +152,13 @@ def test_re_reads_after_a_pull_raise_nothing_new() -> None:
     assert not any(rule == RULE for _, rule in engine.process(again).triggers)
 
 
-def item_read(at: Any, n: int, action: str = "GetItem") -> AuditEvent:
-    """`action` on the customers table; a GetItem reads the item keyed `n`, a Scan a page."""
-    params: dict[str, Any] = {"tableName": "customers"}
-    if action == "GetItem":
-        params["key"] = {"customerId": {"S": f"c-{n:05d}"}}
-    else:
-        params["exclusiveStartKey"] = {"customerId": {"S": f"c-{n:05d}"}}
+def table_read(at: Any, action: str = "GetItem", **params: Any) -> AuditEvent:
+    """`action` on the customers table, with `params` as CloudTrail logs them (key values as
+    written, without DynamoDB's type tags; expression values left out)."""
     return make_event(
         eventName=action,
         eventSource="dynamodb.amazonaws.com",
-        requestParameters=params,
+        requestParameters={"tableName": "customers", **params},
         resources=[
             {
                 "type": "AWS::DynamoDB::Table",
@@ -174,21 +170,50 @@ def item_read(at: Any, n: int, action: str = "GetItem") -> AuditEvent:
     )
 
 
-def test_a_table_dumped_page_by_page_or_item_by_item_pages_one_item_polled_does_not() -> None:
-    """Review of stop 51: a table's reads were counted by the table's ARN, so a DynamoDB dump
-    stayed at one read and the surge never fired on a table. Each item (GetItem's key) and each
-    page (a Scan's start key) counts once; the same request polled again does not count."""
+def item(n: int) -> dict[str, str]:
+    return {"customerId": f"c-{n:05d}"}
+
+
+def test_a_table_dumped_item_by_item_or_page_by_page_pages() -> None:
+    """Stop 51's review: a table's reads were counted by the table's ARN, so a DynamoDB dump
+    stayed at one read and the surge never fired on a table. Now each item (GetItem's key)
+    counts once, and so does each table request -- the same request again within seconds is its
+    next page (a paginator's pages, a Query per partition key whose values CloudTrail leaves
+    out, can be logged alike) and counts again."""
     history = [
-        item_read(BASE_TIME + timedelta(days=day, hours=10, minutes=5 * i), 100 * day + i)
+        table_read(BASE_TIME + timedelta(days=day, hours=10, minutes=5 * i), key=item(day * 9 + i))
         for day in range(5)
         for i in range(10)
     ]
     start = BASE_TIME + timedelta(days=5, hours=14)
-    pages = [item_read(start + timedelta(seconds=2 * i), 1000 + i, "Scan") for i in range(150)]
-    assert RULE in surge_rules([*history, *pages])
-    scans = [item_read(start + timedelta(seconds=2 * i), 7, "Scan") for i in range(150)]
-    assert not surge_rules([*history, *scans])
-    items = [item_read(start + timedelta(seconds=2 * i), 1000 + i) for i in range(150)]
+    at = [start + timedelta(milliseconds=800 * i) for i in range(300)]
+    items = [table_read(at[i], key=item(1000 + i)) for i in range(150)]
     assert RULE in surge_rules([*history, *items])
-    polled = [item_read(start + timedelta(seconds=2 * i), 7) for i in range(150)]
-    assert not surge_rules([*history, *polled])
+    pages = [table_read(at[i], "Scan", limit=1000) for i in range(150)]
+    assert RULE in surge_rules([*history, *pages])
+    query = {"keyConditionExpression": "#pk = :pk", "expressionAttributeNames": {"#pk": "id"}}
+    queries = [table_read(at[i], "Query", **query) for i in range(300)]
+    assert RULE in surge_rules([*history, *queries])
+
+
+def test_a_table_polled_does_not() -> None:
+    """One item read again and again, one Query or Scan asked every few seconds, and a PartiQL
+    statement whose only change is the time it asks from are one read each, not a pull."""
+    history = [
+        table_read(BASE_TIME + timedelta(days=day, hours=10, minutes=5 * i), key=item(day * 9 + i))
+        for day in range(5)
+        for i in range(10)
+    ]
+    start = BASE_TIME + timedelta(days=5, hours=14)
+    at = [start + timedelta(seconds=4 * i) for i in range(150)]
+    assert not surge_rules([*history, *(table_read(t, key=item(7)) for t in at)])
+    assert not surge_rules([*history, *(table_read(t, "Scan", limit=10) for t in at)])
+    statements = [
+        table_read(
+            t,
+            "ExecuteStatement",
+            statement=f"SELECT * FROM customers WHERE id = 'job-7' AND at > '{t.isoformat()}'",
+        )
+        for t in at
+    ]
+    assert not surge_rules([*history, *statements])
