@@ -667,6 +667,19 @@ class OrgMemory:
             return not last[1]
         return "no-mfa" in trained
 
+    def signed_in_before(
+        self, principal_key: str, before_ms: int, trained: Collection[str] = ()
+    ) -> bool:
+        """The person signed in to the console before `before_ms`: a sign-in this memory saw, or
+        one in the trained history (its "signin" seen value: `trained`)."""
+        last = self._last_sign_in.get(principal_key)
+        return (last is not None and last[0] < before_ms) or bool(trained)
+
+    def network_nobody_uses(self, net: str) -> bool:
+        """No principal of the organisation, none that paged, was seen working from this
+        network -- the one asking included."""
+        return not self._vouching(self._net_users.get(net, set()))
+
     def opened_by_person(self, principal: str) -> bool:
         """A role session a person opened (AssumeRole by a human: a break-glass or admin role
         chained from an SSO session): whatever its name says, a person is behind it."""

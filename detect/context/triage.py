@@ -88,6 +88,9 @@ POLICY_REWRITES = frozenset({"CreatePolicyVersion", "SetDefaultPolicyVersion"})
 # held as the admin's work). An administrator elevating an existing role (a break-glass drill, a
 # team's role) still waits for a second sign
 ADMIN_ROLE_AT_BIRTH_MS = 3_600_000
+# a person watched at work this long before a first console sign-in is no stranger of the
+# install's first days (_password_from_nowhere)
+KNOWN_BEFORE_SIGN_IN_MS = 24 * 3_600_000
 NO_MFA_RULE = "redflag:console_login_without_mfa"
 NO_MFA_RULES = frozenset({NO_MFA_RULE, "sigma:aws_cloudtrail_console_login_success_without_mfa"})
 LOGIN_PROFILE_RULE = "redflag:login_profile_for_other_user"
@@ -520,6 +523,7 @@ class Triage:
             or self._grants_stranger(case)
             or self._backdoor_keys(case)
             or _machine_console_password(case)
+            or self._password_from_nowhere(case)
         )
 
     def _routine(self, case: Case) -> str | None:
@@ -533,6 +537,28 @@ class Triage:
             return None  # (held-out 1267: an admin who attaches policies every day; a
             # pipeline creating admin roles every run keeps its routine)
         return _routine_rule(case)
+
+    def _password_from_nowhere(self, case: Case) -> bool:
+        """A person Leash watched at work a day or more before (KNOWN_BEFORE_SIGN_IN_MS) signing
+        in to the console for the first time, without MFA, from a network nobody in the
+        organisation works from, the person included -- in an organisation where signing in
+        without MFA is no habit (org.signs_in_without_mfa). The person's days were watched, from
+        elsewhere, and the password was typed somewhere new: a sign-in without MFA waits for a
+        second sign, and on an install's first days the person's networks are too new to give
+        one (fresh seeds 1331, 1367: an IAM user's first console sign-in from an unknown
+        network, a minute surveying six services, then his usual secrets; nothing paged). A new
+        hire's first sign-in (nobody watched them before) and one from a colleague's network
+        still wait."""
+        event = case.event
+        if case.finding.rule != NO_MFA_RULE:
+            return False
+        key, at = event.principal_key, event.event_time_ms
+        return (
+            self.org.known_for_ms(key, at) >= KNOWN_BEFORE_SIGN_IN_MS
+            and not self.org.signed_in_before(key, at, case.state.seen["signin"])
+            and self.org.network_nobody_uses(net_of(event.source_ip))
+            and not self.org.signs_in_without_mfa(key, at)
+        )
 
     def _without_usual_mfa(self, case: Case) -> bool:
         """A console sign-in without MFA by a person who always used it (org.always_mfa): the

@@ -635,3 +635,41 @@ def test_training_and_streaming_know_the_same_latest_way_a_person_signed_in(
     for who, values in trained.items():
         key = f"arn:aws:iam::{ACCOUNT}:user/{who}"
         assert org.signed_in_without_mfa(key, later) == (values == ["no-mfa"]), who
+
+
+def _cli_days(user: str, ip: str, days: int) -> list[AuditEvent]:
+    """`days` working days of `user`'s API calls from `ip`, no console sign-in."""
+    return [
+        make_event(
+            eventName="DescribeInstances",
+            userIdentity=iam_user(user),
+            sourceIPAddress=ip,
+            userAgent="aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
+            at=BASE_TIME + timedelta(days=day, hours=9, minutes=m),
+        )
+        for day in range(days)
+        for m in range(0, 240, 4)
+    ]
+
+
+def test_a_first_console_sign_in_without_mfa_from_nowhere_by_a_watched_person_pages() -> None:
+    """Fresh seeds 1331, 1367: an IAM user who had worked from his CLI for a day or three
+    signed in to the console for the first time, without MFA, from a network nobody here uses,
+    surveyed six services in a minute and read his usual secrets -- the sign-in waited for a
+    second sign (his networks too new to judge) and nothing paged. Watched at work a day before
+    and never signed in, the password came from elsewhere: it pages. From a network colleagues
+    use, after an earlier sign-in of his own, where colleagues sign in without MFA, or for a
+    new hire nobody watched before, it still waits."""
+    work = _cli_days("mnguyen", HOME, 1)
+    at = BASE_TIME + timedelta(days=2, hours=7)
+    first = sign_in("mnguyen", at, "58.48.235.172")
+    found = opened([*watched(4), *work, first], of=first)
+    assert [principal for principal, _ in found] == [first.principal], found
+    from_office = sign_in("mnguyen", at, OFFICE)
+    assert opened([*watched(4), *work, from_office], of=from_office) == []
+    before = sign_in("mnguyen", BASE_TIME + timedelta(days=1, hours=12), HOME)
+    assert opened([*watched(4), *work, before, first], of=first) == []
+    assert opened([*colleagues(3), *watched(4), *work, first], of=first) == []
+    # (on an install's first days: later, a stranger's sign-in without MFA pages on its own)
+    hire = sign_in("newhire", BASE_TIME + timedelta(days=1, hours=7), "58.48.235.172")
+    assert opened([*watched(1), *work, hire], of=hire) == []
