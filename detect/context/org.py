@@ -303,6 +303,7 @@ class OrgMemory:
         # elsewhere, by a sign that paged: its latest event ms (detect.engine._names_holder)
         self._newest_ms = 0
         self._clients_since_ms = 0  # the earliest event the client memory learned from
+        self._nets_since_ms = 0  # the earliest event the network memory learned from
 
     # -- learning ------------------------------------------------------------------------------
     def observe(self, event: AuditEvent) -> None:
@@ -438,6 +439,8 @@ class OrgMemory:
         directory user: _DIRECTORY_USER)."""
         net = net_of(event.source_ip)
         if net:
+            if not self._nets_since_ms or event.event_time_ms < self._nets_since_ms:
+                self._nets_since_ms = event.event_time_ms
             self._add_user(self._net_users, net, event.principal_key)
 
     def _add_user(self, table: OrderedDict[str, set[str]], value: str, key: str) -> None:
@@ -675,9 +678,13 @@ class OrgMemory:
         last = self._last_sign_in.get(principal_key)
         return (last is not None and last[0] < before_ms) or bool(trained)
 
-    def network_nobody_uses(self, net: str) -> bool:
+    def network_nobody_uses(self, net: str, at_ms: int, min_age_ms: int) -> bool:
         """No principal of the organisation, none that paged, was seen working from this
-        network -- the one asking included."""
+        network -- the one asking included -- by a network memory that has learned for
+        `min_age_ms` (after a restart or a hand-over every network is one nobody used)."""
+        since = self._nets_since_ms
+        if not net or not since or at_ms - since < min_age_ms:
+            return False
         return not self._vouching(self._net_users.get(net, set()))
 
     def opened_by_person(self, principal: str) -> bool:

@@ -541,22 +541,26 @@ class Triage:
     def _password_from_nowhere(self, case: Case) -> bool:
         """A person Leash watched at work a day or more before (KNOWN_BEFORE_SIGN_IN_MS) signing
         in to the console for the first time, without MFA, from a network nobody in the
-        organisation works from, the person included -- in an organisation where signing in
-        without MFA is no habit (org.signs_in_without_mfa). The person's days were watched, from
-        elsewhere, and the password was typed somewhere new: a sign-in without MFA waits for a
-        second sign, and on an install's first days the person's networks are too new to give
-        one (fresh seeds 1331, 1367: an IAM user's first console sign-in from an unknown
-        network, a minute surveying six services, then his usual secrets; nothing paged). A new
-        hire's first sign-in (nobody watched them before) and one from a colleague's network
-        still wait."""
+        organisation works from, the person included -- past the account's first days
+        (young_account) and where signing in without MFA is no habit (signs_in_without_mfa).
+        The person's days were watched, from elsewhere, and the password was typed somewhere
+        new: a sign-in without MFA waits for a second sign, and a few days in the person's
+        networks are too new to give one (fresh seeds 1367, 1381, stop 50's 1331: an IAM user's
+        first console sign-in from an unknown network, a minute surveying five or six services,
+        then his usual secrets; nothing paged). A new hire's first sign-in (nobody watched them
+        before), one from a colleague's network, and any on the install's first days still wait
+        (review: on day two a first sign-in from home is every network's first); so do all
+        while the network memory is younger than a day (a restart, a partition handed over:
+        every network is one nobody used)."""
         event = case.event
         if case.finding.rule != NO_MFA_RULE:
             return False
         key, at = event.principal_key, event.event_time_ms
         return (
             self.org.known_for_ms(key, at) >= KNOWN_BEFORE_SIGN_IN_MS
+            and not self.org.young_account(event.account, at)
             and not self.org.signed_in_before(key, at, case.state.seen["signin"])
-            and self.org.network_nobody_uses(net_of(event.source_ip))
+            and self.org.network_nobody_uses(net_of(event.source_ip), at, KNOWN_BEFORE_SIGN_IN_MS)
             and not self.org.signs_in_without_mfa(key, at)
         )
 

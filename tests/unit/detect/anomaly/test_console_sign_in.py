@@ -673,3 +673,31 @@ def test_a_first_console_sign_in_without_mfa_from_nowhere_by_a_watched_person_pa
     # (on an install's first days: later, a stranger's sign-in without MFA pages on its own)
     hire = sign_in("newhire", BASE_TIME + timedelta(days=1, hours=7), "58.48.235.172")
     assert opened([*watched(1), *work, hire], of=hire) == []
+
+
+def test_a_first_sign_in_from_nowhere_waits_on_an_install_day_or_a_fresh_memory() -> None:
+    """Review: on an install's second day a first console sign-in from home is from a network
+    nobody was seen on only because nobody was watched there yet -- it waits, as any stranger's
+    browser sign-in does then. After a restart with a trained model, the person known for weeks
+    but the memory of networks empty, every network is one nobody uses (his own home paged) --
+    it waits until that memory has learned for a day. And a source that is no address names no network."""
+    work = [
+        make_event(
+            eventName="DescribeInstances",
+            userIdentity=iam_user("aiko"),
+            sourceIPAddress=OFFICE,
+            at=BASE_TIME + timedelta(minutes=m),
+        )
+        for m in range(0, 240, 4)
+    ]
+    home = sign_in("aiko", BASE_TIME + timedelta(days=1, hours=3), HOME)
+    assert opened([*watched(3), *work, home], of=home) == []
+    at = BASE_TIME + timedelta(days=10)
+    kim = trained_person("kim", at, {"net": ("203.0.0.0/16",), "signin": ()})
+    model = DetectionModel("test", 0, (), {}, {kim.key: kim}, {})
+    engine = DetectionEngine(rules=load_rules(), model=model)
+    changes = engine.process([sign_in("kim", at, HOME)]).changes  # (his network, trained)
+    assert [a.rule for c, a in changes if c == "alert.opened"] == []
+    later = [*watched(4), *_cli_days("mnguyen", HOME, 1)]
+    internal = sign_in("mnguyen", BASE_TIME + timedelta(days=2, hours=7), "AWS Internal")
+    assert opened([*later, internal], of=internal) == []
