@@ -174,17 +174,22 @@ def item(n: int) -> dict[str, str]:
     return {"customerId": f"c-{n:05d}"}
 
 
+def table_days() -> list[AuditEvent]:
+    """Five days of ten items of the customers table read a day (the busiest day: 10)."""
+    return [
+        table_read(BASE_TIME + timedelta(days=day, hours=10, minutes=5 * i), key=item(day * 9 + i))
+        for day in range(5)
+        for i in range(10)
+    ]
+
+
 def test_a_table_dumped_item_by_item_or_page_by_page_pages() -> None:
     """Stop 51's review: a table's reads were counted by the table's ARN, so a DynamoDB dump
     stayed at one read and the surge never fired on a table. Now each item (GetItem's key)
     counts once, and so does each table request -- the same request again within seconds is its
     next page (a paginator's pages, a Query per partition key whose values CloudTrail leaves
     out, can be logged alike) and counts again."""
-    history = [
-        table_read(BASE_TIME + timedelta(days=day, hours=10, minutes=5 * i), key=item(day * 9 + i))
-        for day in range(5)
-        for i in range(10)
-    ]
+    history = table_days()
     start = BASE_TIME + timedelta(days=5, hours=14)
     at = [start + timedelta(milliseconds=800 * i) for i in range(300)]
     items = [table_read(at[i], key=item(1000 + i)) for i in range(150)]
@@ -199,11 +204,7 @@ def test_a_table_dumped_item_by_item_or_page_by_page_pages() -> None:
 def test_a_table_polled_does_not() -> None:
     """One item read again and again, one Query or Scan asked every few seconds, and a PartiQL
     statement whose only change is the time it asks from are one read each, not a pull."""
-    history = [
-        table_read(BASE_TIME + timedelta(days=day, hours=10, minutes=5 * i), key=item(day * 9 + i))
-        for day in range(5)
-        for i in range(10)
-    ]
+    history = table_days()
     start = BASE_TIME + timedelta(days=5, hours=14)
     at = [start + timedelta(seconds=4 * i) for i in range(150)]
     assert not surge_rules([*history, *(table_read(t, key=item(7)) for t in at)])
