@@ -680,7 +680,8 @@ def test_a_first_sign_in_from_nowhere_waits_on_an_install_day_or_a_fresh_memory(
     nobody was seen on only because nobody was watched there yet -- it waits, as any stranger's
     browser sign-in does then. After a restart with a trained model, the person known for weeks
     but the memory of networks empty, every network is one nobody uses (his own home paged) --
-    it waits until that memory has learned for a day. And a source that is no address names no network."""
+    it waits until that memory has learned for a day. And a source that is no address names no
+    network."""
     work = [
         make_event(
             eventName="DescribeInstances",
