@@ -567,7 +567,8 @@ class DetectionEngine:
             output.triggers.append((event.event_id, finding.rule))
         if finding.tier == "page":
             self._flagged(finding.principal)
-        results = self.pager.apply(finding, event.action_class, event.action)
+        resume = self._asked_before(finding, event) if finding.tier == "page" else ()
+        results = self.pager.apply(finding, event.action_class, event.action, resume=resume)
         if finding.tier == "page" and _names_holder(finding):
             # (also for findings judged late: an agent's unreported call) -- and remember
             # which alert carries the mark, so resolving it clears the mark (set_status)
@@ -580,6 +581,28 @@ class DetectionEngine:
                     while len(self._marks) > MAX_MARKED_ALERTS:
                         self._marks.popitem(last=False)
         return results
+
+    def _asked_before(self, finding: Finding, event: AuditEvent) -> tuple[str, ...]:
+        """The alerts that left the event's call unvetted, when the finding is about its own
+        principal's call: a page about it grows them rather than open another (AlertBook.merge).
+        Not for a delete: each act of damage after a quiet pages anew (fresh seed 1139: a drip
+        of deletes paged and was left open; the next day's spree with the same calls is a new
+        incident, and a log group's deletion is one though it is classed defense evasion)."""
+        if (
+            finding.principal != event.principal_key
+            or event.action_class == "destructive"
+            or event.action in LOG_GROUP_DELETES
+        ):
+            return ()
+        unvetted = self.unvetted.of(event.principal_key, event.event_time_ms)
+        if not unvetted:
+            return ()
+        ids: tuple[str, ...] = ()
+        for key in (event.action, event.action + ON_PROD):
+            entry = unvetted.get(key)
+            if entry is not None:
+                ids += entry[0]
+        return ids
 
     def _unvet(
         self, event: AuditEvent, key: str, results: Sequence[tuple[str, Alert] | None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -70,7 +70,9 @@ class AlertBook:
 
     At most `max_open` incidents are held (each remembers up to MAX_TRACKED_IDS event ids):
     past it `expire` lets go of those whose last event is oldest. Their alerts stay stored and
-    open; a later finding of that principal opens a new alert instead of growing the old one.
+    open; a later finding of that principal opens a new alert instead of growing the old one --
+    unless it asks the old one's question again (`merge`'s `resume`): incidents let go while
+    their alerts stay open are parked for that (at most `max_open`, the oldest dropped first).
     """
 
     def __init__(
@@ -84,6 +86,9 @@ class AlertBook:
         self.max_open = max_open
         self._clock = clock
         self._open: dict[str, _Incident] = {}
+        # alert id -> an incident let go (a quiet gap, a newer alert) while its alert stayed
+        # open: a repeat of a call it left unvetted grows it (`merge`'s `resume`)
+        self._parked: dict[str, _Incident] = {}
 
     def __len__(self) -> int:
         return len(self._open)
@@ -116,6 +121,12 @@ class AlertBook:
                     del self._open[principal]
                 else:
                     incident.alert = replace(incident.alert, status=status)
+        parked = self._parked.get(alert_id_)
+        if parked is not None:
+            if status == "resolved":
+                del self._parked[alert_id_]
+            else:
+                parked.alert = replace(parked.alert, status=status)
 
     def open_ids(self) -> list[str]:
         return [i.alert.id for i in self._open.values()]
@@ -136,11 +147,18 @@ class AlertBook:
             ended_ms = incident.alert.last_event_ms + self.quiet_gap_ms
             clock = max(map(clock_of, incident.principals), default=0)
             if ended_ms + after_ms < clock or ended_ms < forget_before_ms:
-                del self._open[key]
-        if len(self._open) > self.max_open:
-            by_age = sorted(self._open.items(), key=lambda item: item[1].alert.last_event_ms)
-            for key, _ in by_age[: len(by_age) - self.max_open]:
-                del self._open[key]
+                self._park(self._open.pop(key))
+        for alert_id_, incident in list(self._parked.items()):
+            if incident.alert.last_event_ms + self.quiet_gap_ms < forget_before_ms:
+                del self._parked[alert_id_]
+        for held in (self._open, self._parked):
+            if len(held) > self.max_open:
+                by_age = sorted(held.items(), key=lambda item: item[1].alert.last_event_ms)
+                for key, _ in by_age[: len(by_age) - self.max_open]:
+                    del held[key]
+
+    def _park(self, incident: _Incident) -> None:
+        self._parked[incident.alert.id] = incident
 
     def forget(self, principal: str) -> None:
         """The principal is let go: its incident too, unless another session goes on in it."""
@@ -187,27 +205,55 @@ class AlertBook:
         return "alert.updated", incident.alert
 
     def merge(
-        self, finding: Finding, action_class: str = "", *, may_open: bool = True
+        self,
+        finding: Finding,
+        action_class: str = "",
+        *,
+        may_open: bool = True,
+        resume: Sequence[str] = (),
     ) -> tuple[str, Alert] | None:
         """Apply a finding: ("alert.opened" | "alert.updated", alert), None if nothing changed.
 
         With `may_open` False the finding only corroborates an open incident (weak evidence).
+        `resume`: open alerts whose question the finding asks again -- its call is one they
+        left unvetted (detect.anomaly.vetting). A finding that would open an alert grows the
+        latest of them instead when its detector named it: an agent's first push of a
+        function's code, unresolved, is one question however many days it repeats (fresh
+        seed 1391: five alerts in five days for one call). (Deletes are never resumed:
+        DetectionEngine._asked_before.)
         """
-        incident = self._open.get(incident_key(finding.principal))
+        key = incident_key(finding.principal)
+        incident = self._open.get(key)
         previous = None
         if incident is not None and not self._continues(incident, finding, action_class):
             previous, incident = incident, None
         if incident is None and not may_open:
             return None
+        if incident is None and resume:
+            for asked in reversed(resume):  # (the latest first)
+                held = previous if previous and previous.alert.id == asked else None
+                held = held or self._parked.get(asked)
+                if held is None or not _asks(held.alert, finding):
+                    continue
+                if previous is None:  # nothing open: it goes on
+                    self._open[key] = self._parked.pop(asked)
+                return self._grown(held, finding, action_class)
         if incident is None:
             earlier = _earlier(previous) if previous is not None else set()
             if previous is not None:
                 finding = _without(earlier, finding, previous.alert.last_event_ms + 1)
             incident = self._open_incident(finding, action_class)
             incident.earlier = earlier
+            if previous is not None:
+                self._park(previous)
             if action_class in ATTACH_CLASSES:
                 incident.classes.add(action_class)
             return "alert.opened", incident.alert
+        return self._grown(incident, finding, action_class)
+
+    def _grown(
+        self, incident: _Incident, finding: Finding, action_class: str
+    ) -> tuple[str, Alert] | None:
         if action_class in ATTACH_CLASSES and finding.tier not in EVIDENCE_ONLY:
             incident.classes.add(action_class)
         before = incident.alert
@@ -410,6 +456,11 @@ class AlertBook:
             **({"context": context} if context else {}),
             **_named(incident.principals),
         }
+
+
+def _asks(alert: Alert, finding: Finding) -> bool:
+    """The finding's detector is one the alert names: the same question."""
+    return finding.rule == alert.rule or finding.rule in alert.rules
 
 
 def _joins(incident: _Incident, principal: str) -> bool:

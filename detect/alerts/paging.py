@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from detect.alerts.alert import Alert, severity_rank
 from detect.alerts.incidents import AlertBook
@@ -61,10 +61,14 @@ class Pager:
         self._waiting: dict[str, deque[Waiting]] = {}  # principal -> (finding, class, action)
         self._traces: dict[str, deque[Waiting]] = {}  # principal -> traces (join, never open)
 
-    def apply(self, finding: Finding, action_class: str, action: str = "") -> list[Change]:
+    def apply(
+        self, finding: Finding, action_class: str, action: str = "", *, resume: Sequence[str] = ()
+    ) -> list[Change]:
         """Merge one finding (raised on a call `action` of `action_class`); returns the alert
-        changes it caused (possibly none)."""
-        result = self.book.merge(finding, action_class, may_open=finding.tier == "page")
+        changes it caused (possibly none). `resume`: AlertBook.merge's."""
+        result = self.book.merge(
+            finding, action_class, may_open=finding.tier == "page", resume=resume
+        )
         if result is not None:
             return [result, *self._flush(finding.principal, since=self._since(finding))]
         if finding.tier == "page" or self._in_incident(finding):

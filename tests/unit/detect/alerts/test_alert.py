@@ -411,3 +411,34 @@ def test_the_book_holds_at_most_max_open_incidents_and_keeps_the_most_recent() -
     book.expire(lambda _: 6 * MIN_MS, after_ms=6 * 60 * MIN_MS, forget_before_ms=0)
     assert len(book) == 3  # six principals each opened one
     assert [book.current(f"p{n}") is not None for n in range(6)] == [False] * 3 + [True] * 3
+
+
+def test_a_finding_asking_an_open_alerts_question_again_grows_it_after_the_incident_closed() -> (
+    None
+):
+    """AlertBook.merge's `resume` (the engine passes the open alerts that left a call unvetted):
+    a day later, after the incident was let go and another opened and was let go, the same
+    detector's finding grows the first alert. Another detector's opens its own; a resolved
+    alert is not resumed; parked incidents are bounded like open ones."""
+    day = 24 * 60 * MIN_MS
+    book = AlertBook(quiet_gap_ms=30 * MIN_MS, max_open=2)
+    _, first = book.merge(finding(0, rule="first_access_grant", ids=("a",)), "write")  # type: ignore[misc]
+    _, other = book.merge(finding(day // 2, rule="bucket_public", ids=("b",)), "privilege")  # type: ignore[misc]
+    book.expire(lambda _: 2 * day, after_ms=0, forget_before_ms=0)  # both let go, still open
+    assert book.current("p") is None
+    again = finding(day, rule="first_access_grant", ids=("c",))
+    kind, grown = book.merge(again, "write", resume=(first.id,))  # type: ignore[misc]
+    assert (kind, grown.id) == ("alert.updated", first.id)
+    assert grown.event_ids == ("a", "c") and grown.last_event_ms == day
+    assert book.current("p") == grown  # nothing else open: it goes on
+    other_rule = finding(day + 60 * MIN_MS, rule="bucket_public", ids=("d",))  # past the gap
+    kind, opened = book.merge(other_rule, "privilege", resume=(first.id,))  # type: ignore[misc]
+    assert kind == "alert.opened" and opened.id not in (first.id, other.id)
+    book.set_status(first.id, "resolved")
+    later = finding(2 * day, rule="first_access_grant", ids=("e",))
+    kind, fresh = book.merge(later, "write", resume=(first.id,))  # type: ignore[misc]
+    assert kind == "alert.opened" and fresh.id != first.id
+    for n in range(5):  # many let go: at most max_open parked
+        book.merge(finding(3 * day + n * day, rule=f"r{n}", ids=(f"x{n}",), principal=f"q{n}"))
+    book.expire(lambda _: 10 * day, after_ms=0, forget_before_ms=0)
+    assert len(book._parked) <= 2

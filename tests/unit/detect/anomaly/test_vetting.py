@@ -55,21 +55,32 @@ def _opened(engine: DetectionEngine, events: list[AuditEvent]) -> list[str]:
     return [alert.id for kind, alert in changes if kind == "alert.opened"]
 
 
-def test_the_second_key_push_pages_while_the_first_ones_alert_is_open() -> None:
+def _grown(engine: DetectionEngine, events: list[AuditEvent]) -> list[str]:
+    """The alerts the events opened or grew, each once: `alert.opened`/`alert.updated` ids."""
+    changes = engine.process(sorted(events, key=lambda e: e.event_time_ms)).changes
+    return list(dict.fromkeys(alert.id for _, alert in changes))
+
+
+def test_the_push_a_day_later_grows_the_first_alert_while_it_is_open() -> None:
+    """Not held as routine (1050), and not a second page either (fresh seed 1391: an agent's
+    first push of a function's code, never resolved, opened an alert a day for five days --
+    one question, five pages): the repeat is evidence in the alert that asked it."""
     engine = DetectionEngine(rules=load_rules())
-    first = _opened(engine, [*_history(), _key_push(4.5)])
-    assert len(first) == 1
-    again = _opened(engine, [_key_push(5.5)])
-    assert len(again) == 1 and again != first
-    alert = engine.book.current(AGENT_KEY)
-    assert alert is not None and "baseline:first_access_grant" in alert.rules
+    [first] = _opened(engine, [*_history(), _key_push(4.5)])
+    repeat = _key_push(5.5, "i-0prod-api-2")
+    changes = engine.process([repeat]).changes
+    assert [(kind, alert.id) for kind, alert in changes] == [("alert.updated", first)]
+    alert = changes[0][1]
+    assert repeat.event_id in alert.event_ids and alert.event_count == 2
+    assert alert.last_event_ms == repeat.event_time_ms
+    assert "baseline:first_access_grant" in alert.rules
 
 
 def test_once_the_alert_is_resolved_the_call_is_the_agents_own() -> None:
     engine = DetectionEngine(rules=load_rules())
     [first] = _opened(engine, [*_history(), _key_push(4.5)])
     engine.set_status(first, "resolved")
-    assert _opened(engine, [_key_push(5.5)]) == []
+    assert _grown(engine, [_key_push(5.5)]) == []
     assert len(engine.unvetted) == 0
 
 
@@ -77,7 +88,32 @@ def test_acknowledging_is_not_resolving() -> None:
     engine = DetectionEngine(rules=load_rules())
     [first] = _opened(engine, [*_history(), _key_push(4.5)])
     engine.set_status(first, "acknowledged")
-    assert len(_opened(engine, [_key_push(5.5)])) == 1
+    assert _grown(engine, [_key_push(5.5)]) == [first]
+
+
+def test_a_repeat_grows_its_alert_past_another_alert_opened_in_between() -> None:
+    """The agent's own alert about something else opened that morning; the push in the
+    afternoon asks the first alert's question, and grows that one -- and the next day's too,
+    when both incidents have been let go."""
+    engine = DetectionEngine(rules=load_rules())
+    [first] = _opened(engine, [*_history(), _key_push(4.5)])
+    other = make_event(
+        eventName="PutBucketPolicy",
+        eventSource="s3.amazonaws.com",
+        readOnly=False,
+        requestParameters={
+            "bucketName": "prod-exports",
+            "bucketPolicy": {
+                "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}]
+            },
+        },
+        at=BASE_TIME + timedelta(days=5.2),
+        **AGENT,
+    )
+    [morning] = _opened(engine, [other])
+    assert morning != first
+    assert _grown(engine, [_key_push(5.5)]) == [first]
+    assert _grown(engine, [_key_push(6.5)]) == [first]  # (both let go by then: still found)
 
 
 def test_the_alerts_id_is_watched_for_its_status_after_the_incident_closes() -> None:
@@ -97,25 +133,25 @@ def test_repeats_inside_the_open_incident_join_it() -> None:
     assert len(_opened(engine, [*_history(), *pushes])) == 1
 
 
-def test_a_daily_repeat_pages_for_a_week_after_its_first_page_then_is_learned() -> None:
+def test_a_daily_repeat_grows_its_alert_for_a_week_from_its_first_page_then_is_learned() -> None:
     """Review: each repeat re-recorded its time, so a benign agent's daily key push would page
     every day for ever while nobody resolved anything. The week runs from the first page."""
     engine = DetectionEngine(rules=load_rules())
-    pages = [len(_opened(engine, [*_history(), _key_push(4.5)]))]
-    pages += [len(_opened(engine, [_key_push(day + 0.5)])) for day in range(5, 16)]
-    assert pages[:8] == [1] * 8  # days 4.5 to 11.5: within a week of the first page
-    assert pages[8:] == [0] * 4
+    [first] = _opened(engine, [*_history(), _key_push(4.5)])
+    days = [_grown(engine, [_key_push(day + 0.5)]) for day in range(5, 16)]
+    assert days[:7] == [[first]] * 7  # days 5.5 to 11.5: within a week of the first page
+    assert days[7:] == [[]] * 4
 
 
-def test_resolving_the_alert_that_first_paged_vets_the_call_after_a_repeat_paged() -> None:
-    """Review: the repeat's alert replaced the first one, so resolving the first (the one an
-    analyst opens) vetted nothing and its status was no longer even polled."""
+def test_resolving_the_alert_vets_the_call_after_repeats_grew_it() -> None:
+    """Review: when each repeat opened an alert of its own, resolving the first (the one an
+    analyst opens) vetted nothing. The repeats grow the first, and resolving it vets them."""
     engine = DetectionEngine(rules=load_rules())
     [first] = _opened(engine, [*_history(), _key_push(4.5)])
-    [second] = _opened(engine, [_key_push(5.5)])
-    assert {first, second} <= set(engine.watched_alert_ids())
+    assert _grown(engine, [_key_push(5.5)]) == [first]
+    assert first in engine.watched_alert_ids()
     engine.set_status(first, "resolved")
-    assert _opened(engine, [_key_push(6.5)]) == []
+    assert _grown(engine, [_key_push(6.5)]) == []
 
 
 def test_unvetted_calls_lapse_a_week_after_their_first_page_and_are_bounded() -> None:
@@ -150,8 +186,8 @@ def test_a_first_use_on_production_leaves_the_call_elsewhere_the_principals_own(
     staging = [_key_push(day + 0.2, "i-0staging-web-1") for day in range(4)]
     engine = DetectionEngine(rules=load_rules())
     assert len(_opened(engine, [*_history(), *staging, _key_push(4.5)])) == 1
-    assert _opened(engine, [_key_push(5.3, "i-0staging-web-2")]) == []
-    assert len(_opened(engine, [_key_push(5.5)])) == 1
+    assert _grown(engine, [_key_push(5.3, "i-0staging-web-2")]) == []
+    assert len(_grown(engine, [_key_push(5.5)])) == 1
 
 
 def test_a_call_its_context_excused_is_not_the_principals_own_elsewhere() -> None:

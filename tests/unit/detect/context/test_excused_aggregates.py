@@ -110,10 +110,10 @@ def new_sensitive_on_create_user(events: list[AuditEvent]) -> list[object]:
     found: list[object] = []
     apply = engine.pager.apply
 
-    def spy(finding, action_class, action=""):  # type: ignore[no-untyped-def]
+    def spy(finding, action_class, action="", **how):  # type: ignore[no-untyped-def]
         if finding.rule == NEW_SENSITIVE and action == "CreateUser":
             found.append(finding.twin)
-        return apply(finding, action_class, action)
+        return apply(finding, action_class, action, **how)
 
     engine.pager.apply = spy  # type: ignore[method-assign]
     engine.process(events)
