@@ -23,7 +23,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import orjson
 
-from detect.alerts.alert import Alert, AlertListener
+from detect.alerts.alert import Alert, AlertListener, severity_rank
 from detect.response.routing import Route, route_of
 
 __all__ = [
@@ -138,15 +138,21 @@ def alert_event(event_type: str, alert: Alert, *, base_url: str) -> WebhookEvent
 
 
 def alert_webhook_listener(notifier: Notifier, base_url: str) -> AlertListener:
-    """Alert listener sending alert.* webhooks; alert.updated at most once a minute per alert."""
+    """Alert listener sending alert.* webhooks; alert.updated at most once a minute per alert,
+    unless it raises the severity sent for the alert before (review: an update to high
+    started the minute, and the rise to critical seconds later was never sent)."""
     last_update: dict[str, float] = {}
+    sent_rank: dict[str, int] = {}  # alert id -> the highest severity sent for it
 
     def on_alert(event_type: str, alert: Alert) -> None:
+        rank = severity_rank(alert.severity)
         if event_type == "alert.updated":
             now = time.monotonic()
-            if now - last_update.get(alert.id, -UPDATE_WEBHOOK_MIN_S) < UPDATE_WEBHOOK_MIN_S:
+            recent = now - last_update.get(alert.id, -UPDATE_WEBHOOK_MIN_S) < UPDATE_WEBHOOK_MIN_S
+            if recent and rank <= sent_rank.get(alert.id, -1):
                 return
             last_update[alert.id] = now
+        sent_rank[alert.id] = max(rank, sent_rank.get(alert.id, -1))
         notifier.send(alert_event(event_type, alert, base_url=base_url))
 
     return on_alert

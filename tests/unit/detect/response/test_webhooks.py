@@ -25,6 +25,7 @@ from detect.response.webhooks import (
     WebhookEvent,
     WebhookVerificationError,
     alert_event,
+    alert_webhook_listener,
     new_event,
     post_delivery,
     sign,
@@ -332,3 +333,21 @@ def env(settings: Settings) -> Iterator[ResponseEnv]:
     yield from open_response_env(
         settings.model_copy(update={"api_keys": keys}), detection=StaticDetection()
     )
+
+
+def test_updates_are_sent_once_a_minute_unless_they_raise_the_severity() -> None:
+    """Review: an update to high started the alert's minute, and its rise to critical seconds
+    later was dropped -- the one update a pager must not miss."""
+    notifier = RecordingNotifier()
+    listen = alert_webhook_listener(notifier, "http://leash.test")
+    listen("alert.opened", make_alert(severity="high"))
+    listen("alert.updated", make_alert(severity="high"))  # the first update: sent
+    listen("alert.updated", make_alert(severity="high"))  # within the minute: not
+    listen("alert.updated", make_alert(severity="critical"))  # worse: sent at once
+    listen("alert.updated", make_alert(severity="critical"))  # within the minute again: not
+    sent = [(event.type, event.data["alert"]["severity"]) for event in notifier.events]
+    assert sent == [
+        ("alert.opened", "high"),
+        ("alert.updated", "high"),
+        ("alert.updated", "critical"),
+    ]
