@@ -54,11 +54,12 @@ from detect.features import (
     Excused,
     PrincipalState,
     matured,
+    net_of,
     source_of,
     without,
 )
 from detect.features.actor import identity_of
-from detect.findings import SEVERITIES, Finding
+from detect.findings import HOLDER_BACK_RULE, SEVERITIES, Finding
 from detect.rules.base import Rule
 from detect.rules.catalogue import RuleIndex
 from ingest.catalogue import HARMFUL_CLASSES
@@ -71,6 +72,10 @@ logger = logging.getLogger(__name__)
 FOREST_OPEN_MARGIN = 0.08  # forest score above its threshold needed to open an alert on its own
 FOREST_HIGH_MARGIN = 0.12  # anomaly score above the threshold that makes a forest finding "high"
 MAX_STATES = 200_000  # principals kept in memory by default; the least recently active beyond
+# a network first used this long before a sign that someone else holds the credentials paged
+# on it is the holder's (DetectionEngine._mark_holder_net)
+HOLDER_NET_NEW_MS = 6 * 3_600_000
+RESUME_NET_MS = 24 * 3_600_000  # a network first used this recently resumes no alert
 EXPIRE_AFTER_MS = 6 * 3_600_000  # principal's own event time after an incident's gap: forget it
 # an account watched this long has shown every weekly job: a principal it has not seen is new
 # to the account, not only to Leash (detect.anomaly.destruction.NEWCOMER_LASTING)
@@ -152,7 +157,14 @@ class DetectionEngine:
         self.baselines = BaselineDetector(peers=self._mature_peers) if baselines else None
         self.use_forest = forest
         self.explain_top = explain_top
-        self.book = AlertBook(quiet_gap_ms=quiet_gap_ms, max_open=max_incidents, clock=clock)
+        self.book = AlertBook(
+            quiet_gap_ms=quiet_gap_ms,
+            max_open=max_incidents,
+            clock=clock,
+            # alerts a later finding may resume: a repeat of a call they left unvetted, or the
+            # credentials' holder back on their network
+            parkable=lambda: self.unvetted.alert_ids() | self._marks.keys(),
+        )
         self.pager = Pager(self.book, window_ms=corroboration_window_ms)
         self.untrusted = UntrustedSpans()  # alerts over pushed-by-anyone events do not act
         self.org = OrgMemory()
@@ -569,31 +581,66 @@ class DetectionEngine:
             self._flagged(finding.principal)
         resume = self._asked_before(finding, event) if finding.tier == "page" else ()
         results = self.pager.apply(finding, event.action_class, event.action, resume=resume)
-        if finding.tier == "page" and _names_holder(finding):
+        if finding.tier in ("page", "hold") and _names_holder(finding):
             # (also for findings judged late: an agent's unreported call) -- and remember
-            # which alert carries the mark, so resolving it clears the mark (set_status)
-            self.org.mark_compromised(finding.principal, event.event_time_ms)
-            for result in results:
-                if result is not None and _carries(result[1], finding.principal):
-                    marked = self._marks.pop(result[1].id, set())
-                    marked.add(finding.principal)  # (sessions of one incident: incident_key)
-                    self._marks[result[1].id] = marked
-                    while len(self._marks) > MAX_MARKED_ALERTS:
-                        self._marks.popitem(last=False)
+            # which alert carries the mark, so resolving it clears the mark (set_status). A
+            # held sign counts where it named the alert it opened or grew (corroborated: an
+            # attack tool's client from a network new to the person): its network is the
+            # holder's, though the principal is not marked compromised for triage
+            carrying = [
+                result[1]
+                for result in results
+                if result is not None
+                and _carries(result[1], finding.principal)
+                and (finding.tier == "page" or result[1].rule == finding.rule)
+            ]
+            if finding.tier == "page":
+                self.org.mark_compromised(finding.principal, event.event_time_ms)
+            if carrying:
+                self._mark_holder_net(finding.principal, event)
+            for alert in carrying:
+                marked = self._marks.pop(alert.id, set())
+                marked.add(finding.principal)  # (sessions of one incident: incident_key)
+                self._marks[alert.id] = marked
+                while len(self._marks) > MAX_MARKED_ALERTS:
+                    self._marks.popitem(last=False)
         return results
+
+    def _mark_holder_net(self, principal: str, event: AuditEvent) -> None:
+        """A sign that someone else holds the principal's credentials named an alert on
+        `event`: its network is the holder's when the principal first used it in the
+        HOLDER_NET_NEW_MS before, mature by then (a network it worked from before is its own):
+        the holder's return there is watched (detect.anomaly.behaviour's HOLDER_BACK_RULE)."""
+        state = self.states.get(principal)
+        if state is None or not state.late_nets or principal != event.principal_key:
+            return
+        at = event.event_time_ms
+        net = net_of(event.source_ip)
+        first = state.late_nets.get(net)
+        if first is not None and 0 <= at - first <= HOLDER_NET_NEW_MS:
+            self.org.mark_holder_net(principal, net, at)
 
     def _asked_before(self, finding: Finding, event: AuditEvent) -> tuple[str, ...]:
         """The alerts that left the event's call unvetted, when the finding is about its own
         principal's call: a page about it grows them rather than open another (AlertBook.merge).
-        Not for a delete: each act of damage after a quiet pages anew (fresh seed 1139: a drip
-        of deletes paged and was left open; the next day's spree with the same calls is a new
-        incident, and a log group's deletion is one though it is classed defense evasion)."""
-        if (
-            finding.principal != event.principal_key
-            or event.action_class == "destructive"
-            or event.action in LOG_GROUP_DELETES
+        Only for a call that changes code or opens access (new code on a function, a shell, a
+        key pushed to a host) or harms nothing: a delete, a permission change or monitoring
+        turned off after a quiet is an act of its own and pages anew (fresh seed 1139: a drip
+        of deletes paged and was left open; the next day's spree with the same calls was a new
+        incident; review: a second trail deleted, admin attached to a second user) -- and not
+        from a network the principal first used in the last day (the same call from elsewhere
+        is someone else asking)."""
+        if finding.rule == HOLDER_BACK_RULE:  # the alerts that named the holder
+            return tuple(a for a, marked in self._marks.items() if finding.principal in marked)
+        if finding.principal != event.principal_key or (
+            event.action_class in HARMFUL_CLASSES and event.action not in GRANT_ACTIONS
         ):
             return ()
+        state = self.states.get(event.principal_key)
+        if state is not None and state.late_nets:
+            first = state.late_nets.get(net_of(event.source_ip))
+            if first is not None and event.event_time_ms - first <= RESUME_NET_MS:
+                return ()
         unvetted = self.unvetted.of(event.principal_key, event.event_time_ms)
         if not unvetted:
             return ()

@@ -35,6 +35,11 @@ TIERS = ("trace", "note", "hold", "page")  # what a finding may do on its own: F
 ADMIN_POLICY_RULE = "baseline:allow_all_policy"
 ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached", ADMIN_POLICY_RULE})
 
+# the principal back on a network that a sign someone else holds its credentials came from,
+# while that alert is unresolved (detect.anomaly.behaviour): it grows that alert
+# (detect.alerts.incidents.AlertBook.merge's `resume`), whatever detector opened it
+HOLDER_BACK_RULE = "baseline:credentials_holder_back"
+
 # findings that say only "more than usual" (reads, events, KMS decrypts, distinct secrets,
 # deletes that include temporary ones, over 10 minutes or six hours): how a busy day looks, so
 # they never corroborate what a benign twin already explains, nor each other (objects read from

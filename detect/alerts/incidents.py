@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -15,7 +15,7 @@ from detect.alerts.alert import (
     severity_rank,
 )
 from detect.features.actor import actor_of
-from detect.findings import SEVERITIES, Finding, evolve
+from detect.findings import HOLDER_BACK_RULE, SEVERITIES, Finding, evolve
 from ingest.catalogue import HARMFUL_CLASSES
 from ingest.events import AuditEvent
 
@@ -81,10 +81,12 @@ class AlertBook:
         quiet_gap_ms: int,
         max_open: int = MAX_OPEN,
         clock: Callable[[], float] = time.time,
+        parkable: Callable[[], Collection[str]] = frozenset,
     ) -> None:
         self.quiet_gap_ms = quiet_gap_ms
         self.max_open = max_open
         self._clock = clock
+        self._parkable = parkable  # the alert ids a later finding may resume (`merge`)
         self._open: dict[str, _Incident] = {}
         # alert id -> an incident let go (a quiet gap, a newer alert) while its alert stayed
         # open: a repeat of a call it left unvetted grows it (`merge`'s `resume`)
@@ -143,22 +145,29 @@ class AlertBook:
         events arrive. `forget_before_ms` (far behind) bounds the memory of principals that fall
         silent.
         """
+        parkable: Collection[str] | None = None  # (asked for once, when one is let go)
         for key, incident in list(self._open.items()):
             ended_ms = incident.alert.last_event_ms + self.quiet_gap_ms
             clock = max(map(clock_of, incident.principals), default=0)
             if ended_ms + after_ms < clock or ended_ms < forget_before_ms:
-                self._park(self._open.pop(key))
+                parkable = self._parkable() if parkable is None else parkable
+                self._park(self._open.pop(key), parkable)
         for alert_id_, incident in list(self._parked.items()):
             if incident.alert.last_event_ms + self.quiet_gap_ms < forget_before_ms:
                 del self._parked[alert_id_]
-        for held in (self._open, self._parked):
-            if len(held) > self.max_open:
-                by_age = sorted(held.items(), key=lambda item: item[1].alert.last_event_ms)
-                for key, _ in by_age[: len(by_age) - self.max_open]:
-                    del held[key]
+        if len(self._open) > self.max_open:
+            by_age = sorted(self._open.items(), key=lambda item: item[1].alert.last_event_ms)
+            for key, _ in by_age[: len(by_age) - self.max_open]:
+                del self._open[key]
+        room = self.max_open - len(self._open)  # (parked and open count together)
+        while self._parked and len(self._parked) > room:
+            del self._parked[next(iter(self._parked))]  # (the earliest parked first)
 
-    def _park(self, incident: _Incident) -> None:
-        self._parked[incident.alert.id] = incident
+    def _park(self, incident: _Incident, parkable: Collection[str] | None = None) -> None:
+        """Keep a let-go incident whose alert a later finding may resume (its id is in
+        `parkable`, by default the book's `parkable()`); any other is let go for good."""
+        if incident.alert.id in (self._parkable() if parkable is None else parkable):
+            self._parked[incident.alert.id] = incident
 
     def forget(self, principal: str) -> None:
         """The principal is let go: its incident too, unless another session goes on in it."""
@@ -168,6 +177,11 @@ class AlertBook:
             incident.principals.discard(principal)
             if not incident.principals:
                 del self._open[key]
+        for alert_id_, parked in list(self._parked.items()):
+            if incident_key(parked.alert.principal) == key:
+                parked.principals.discard(principal)
+                if not parked.principals:
+                    del self._parked[alert_id_]
 
     def attach(self, event: AuditEvent) -> tuple[str, Alert] | None:
         """Add a non-flagged event to its principal's open incident when it continues it.
@@ -217,10 +231,12 @@ class AlertBook:
         With `may_open` False the finding only corroborates an open incident (weak evidence).
         `resume`: open alerts whose question the finding asks again -- its call is one they
         left unvetted (detect.anomaly.vetting). A finding that would open an alert grows the
-        latest of them instead when its detector named it: an agent's first push of a
-        function's code, unresolved, is one question however many days it repeats (fresh
-        seed 1391: five alerts in five days for one call). (Deletes are never resumed:
-        DetectionEngine._asked_before.)
+        latest of them instead when its detector named it, no more severe than the alert: an
+        agent's first push of a function's code, unresolved, is one question however many days
+        it repeats (fresh seed 1391: five alerts in five days for one call). The resumed
+        incident stays let go: the repeat is evidence in it, and the rest of the session opens
+        its own alert if it pages (review: a stolen session's StopLogging minutes after the
+        repeat grew the days-old alert). Which calls resume: DetectionEngine._asked_before.
         """
         key = incident_key(finding.principal)
         incident = self._open.get(key)
@@ -235,8 +251,11 @@ class AlertBook:
                 held = held or self._parked.get(asked)
                 if held is None or not _asks(held.alert, finding):
                     continue
-                if previous is None:  # nothing open: it goes on
-                    self._open[key] = self._parked.pop(asked)
+                if severity_rank(finding.severity) > severity_rank(held.alert.severity):
+                    break  # worse than what it asked: a page of its own (review)
+                if held is previous:  # grown as evidence, it takes no more of the session
+                    del self._open[key]
+                    self._park(previous)
                 return self._grown(held, finding, action_class)
         if incident is None:
             earlier = _earlier(previous) if previous is not None else set()
@@ -459,8 +478,13 @@ class AlertBook:
 
 
 def _asks(alert: Alert, finding: Finding) -> bool:
-    """The finding's detector is one the alert names: the same question."""
-    return finding.rule == alert.rule or finding.rule in alert.rules
+    """The finding's detector is one the alert names: the same question -- or it says the
+    credentials' holder is back, whichever detector named the holder (HOLDER_BACK_RULE)."""
+    return (
+        finding.rule == alert.rule
+        or finding.rule in alert.rules
+        or finding.rule == HOLDER_BACK_RULE
+    )
 
 
 def _joins(incident: _Incident, principal: str) -> bool:

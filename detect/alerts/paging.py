@@ -70,6 +70,9 @@ class Pager:
             finding, action_class, may_open=finding.tier == "page", resume=resume
         )
         if result is not None:
+            current = self.book.current(finding.principal)
+            if current is None or current.id != result[1].id:
+                return [result]  # an earlier alert grew (resume): the waiting wait on (review)
             return [result, *self._flush(finding.principal, since=self._since(finding))]
         if finding.tier == "page" or self._in_incident(finding):
             return []  # nothing new for a live incident: nothing to wait for

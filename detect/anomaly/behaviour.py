@@ -29,7 +29,7 @@ from detect.anomaly.secretreads import (
     secret_names,
 )
 from detect.anomaly.slowreads import SlowReads
-from detect.anomaly.storesurge import StoreSurge
+from detect.anomaly.storesurge import NOWHERE_NEW_MS, StoreSurge
 from detect.anomaly.tally import TallyBook
 from detect.context.org import OrgMemory
 from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, net_of, source_of
@@ -37,6 +37,7 @@ from detect.findings import (
     ADMIN_POLICY_RULE,
     CONSOLE_ONLY,
     FROM_ELSEWHERE,
+    HOLDER_BACK_RULE,
     KNOWN_NET,
     NEWS,
     Finding,
@@ -101,6 +102,8 @@ NOVELTY_DAY_SHARE = 0.25
 # day, no MFA, a new network, nothing else -- all benign)
 CONSOLE_KNOWN_DAYS = 4
 ELSEWHERE_RULE = "baseline:workload_credentials_elsewhere"
+# the credentials' holder's network quiet this long, then used again: a visit of its own
+HOLDER_AWAY_MS = 3_600_000
 DENIED_BEFORE_GRANT_MS = 15 * 60_000  # a self-grant this soon after a denial is privilege creep
 SELF_GRANTS = frozenset(
     {
@@ -198,6 +201,7 @@ class BehaviourDetector:
         context = self._context(state, event, new)  # first: it notes a new client for below
         if state.actor_kind == "human" and any("net" in f.explanation[NEWS] for f in context):
             self._slow_reads.new_network(state.key, new.net, event.event_time_ms)
+        found.append(self._holder_back(state, event))
         if result == "ok":
             if state.actor_kind != "human" and len(seen.succeeded) < MAX_VALUES:
                 seen.succeeded.add(event.action)
@@ -211,7 +215,9 @@ class BehaviourDetector:
             found.append(reads.new_store_reads(state, event, seen, new.store))
             found.append(reads.decrypt_burst(state, event))
             found.append(self._slow_reads.observe(state, event))
-            found.append(self._store_surge.observe(state, event))
+            found.append(
+                self._store_surge.observe(state, event, lambda: self._nowhere(state, event))
+            )
             # each check below returns None at once unless its own first test passes: asked
             # here, most events skip the calls (-3% CPU on world 1178's replay)
             action = event.action
@@ -242,7 +248,38 @@ class BehaviourDetector:
         found.extend(context)
         return [f for f in found if f is not None]
 
+    def _nowhere(self, state: PrincipalState, event: AuditEvent) -> bool:
+        """The event came from a network the principal first used in the last NOWHERE_NEW_MS,
+        mature by then, and nobody else in the organisation works from (storesurge)."""
+        net = net_of(event.source_ip)
+        first = state.late_nets.get(net)
+        if first is None or event.event_time_ms - first > NOWHERE_NEW_MS:
+            return False
+        return not self.org.network_of_others(net, state.key)
+
     # -- detectors -------------------------------------------------------------------------------
+    def _holder_back(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
+        """The principal's credentials back on the network a sign that someone else holds them
+        came from (a network new to it then: OrgMemory.mark_holder_net), after HOLDER_AWAY_MS
+        away, within a week and while that alert is unresolved: the holder's next visit. It
+        grows that alert (findings.HOLDER_BACK_RULE), so a wrong sign costs no second page
+        (fresh seed 1379: a stolen key's first visit through an attack tool from a Tor exit
+        paged; a day later the same exit, through boto3, listed IAM and decrypted 27 times --
+        the first visit had taught Leash its network and its calls, and nothing paged)."""
+        away = self.org.holder_back(state.key, event.source_ip, event.event_time_ms)
+        if away < HOLDER_AWAY_MS:
+            return None
+        net = net_of(event.source_ip)
+        return make_finding(
+            state,
+            event,
+            HOLDER_BACK_RULE,
+            "high",
+            f"back after {away / 3_600_000:.1f} h on {net}, the network a sign that someone "
+            "else holds these credentials came from; that alert is not resolved",
+            explanation={"holder_network": net, "away_hours": round(away / 3_600_000, 1)},
+        )
+
     def _discovery_burst(
         self, state: PrincipalState, event: AuditEvent, new: Novelty
     ) -> Finding | None:

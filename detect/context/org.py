@@ -81,6 +81,7 @@ MAX_RUNS = 10_000
 # such as an attack tool's client; a workload's credentials used elsewhere): a volume back at
 # what that day reached is the intruder back, not the principal's habit (triage._recurring)
 COMPROMISE_MEMORY_MS = 7 * DAY_MS
+MAX_HOLDER_NETS = 4  # networks of the credentials' holders remembered per principal
 FAILED_SIGN_INS_KEPT = 16  # refused console sign-ins remembered per principal
 MFA_HABIT = 3  # sign-ins with MFA, and none without, after which one without it pages
 MAX_NETS = 100_000  # networks (net_of) whose users are remembered (least recently used forgotten)
@@ -301,6 +302,8 @@ class OrgMemory:
         self._flagged: OrderedDict[str, None] = OrderedDict()  # principals that paged
         self._compromised: OrderedDict[str, int] = OrderedDict()  # ... its credentials held
         # elsewhere, by a sign that paged: its latest event ms (detect.engine._names_holder)
+        # principal -> {network a sign of it came from, new to it then: (marked ms, latest ms)}
+        self._holder_nets: OrderedDict[str, dict[str, tuple[int, int]]] = OrderedDict()
         self._newest_ms = 0
         self._clients_since_ms = 0  # the earliest event the client memory learned from
         self._nets_since_ms = 0  # the earliest event the network memory learned from
@@ -491,9 +494,38 @@ class OrgMemory:
         last = _recent(self._compromised, principal_key, lambda: at_ms, MAX_RUNS)
         self._compromised[principal_key] = max(last, at_ms)
 
+    def mark_holder_net(self, principal_key: str, net: str, at_ms: int) -> None:
+        """A sign that someone else holds the credentials came from `net`, a network new to
+        the principal in the hours before it (detect.engine.DetectionEngine._mark_holder_net),
+        at event time `at_ms`: watched for COMPROMISE_MEMORY_MS, or until resolved (vouch)."""
+        nets = _recent(self._holder_nets, principal_key, dict, MAX_RUNS)
+        _, latest = nets.get(net, (at_ms, at_ms))
+        nets[net] = (at_ms, max(latest, at_ms))
+        while len(nets) > MAX_HOLDER_NETS:
+            del nets[min(nets, key=lambda n: nets[n][0])]
+
+    def holder_back(self, principal_key: str, ip: str, at_ms: int) -> int:
+        """An event of the principal from the network (of `ip`) its credentials' holder used:
+        how long (ms) the holder was away from there -- 0 while the visit goes on, or when it
+        is not a holder's network (any more). Each event from it is the holder's latest."""
+        nets = self._holder_nets.get(principal_key)
+        if not nets:
+            return 0
+        net = net_of(ip)
+        entry = nets.get(net)
+        if entry is None:
+            return 0
+        marked, latest = entry
+        if at_ms - marked > COMPROMISE_MEMORY_MS:
+            del nets[net]
+            return 0
+        nets[net] = (marked, max(latest, at_ms))
+        return max(at_ms - latest, 0)
+
     def vouch(self, principal_key: str) -> None:
         """An analyst resolved the principal's alert: its earlier signs are not a compromise."""
         self._compromised.pop(principal_key, None)
+        self._holder_nets.pop(principal_key, None)
 
     def compromised(self, principal_key: str, at_ms: int) -> bool:
         """Whether a sign that someone else holds its credentials paged on the principal within

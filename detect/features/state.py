@@ -52,6 +52,7 @@ __all__ = [
 MAX_SLOW_IDS = 32  # destructive event ids kept per 10-minute slot of the 6-hour window
 IPV6_PREFIX = 48  # net_of: an IPv6 address's network, a site
 MAX_SEEN = 2048  # values remembered per principal and dimension (first-seen features)
+LATE_NETS_KEPT = 4  # networks first seen by a mature principal remembered with their time
 ESTABLISHED_EVENTS = 200  # history events before first-seen and rate features count
 MATURE_DAYS = 2  # distinct active days (UTC) before a principal's own baseline is trusted
 MATURE_MINUTES = 30  # and active minutes: a principal seen twice for a moment is still a stranger
@@ -270,6 +271,9 @@ class PrincipalState:
             if iam.classify("iam.amazonaws.com", action) == "privilege"
         }
         self._novel_day: dict[str, int] = {}
+        # networks (net_of) first seen once the principal was mature -> event time first seen
+        # (the latest LATE_NETS_KEPT): where a sign that its credentials are held came from
+        self.late_nets: dict[str, int] = {}
         self.first_event_ms = profile.first_ms if profile else 0
         self.active_days = profile.active_days if profile else 0
         self._last_day = profile.last_ms // DAY_MS if profile and profile.last_ms else -1
@@ -410,8 +414,12 @@ class PrincipalState:
             event.source_ip not in seen["ip"] and self._first_seen("ip", event.source_ip),
         )
         for dim, value in source if source is not None else source_of(event):
-            if value and value not in seen[dim]:
-                self._first_seen(dim, value)
+            if not value or value in seen[dim]:
+                continue
+            if self._first_seen(dim, value) and dim == "net" and self.mature:
+                self.late_nets[value] = event.event_time_ms
+                if len(self.late_nets) > LATE_NETS_KEPT:
+                    del self.late_nets[next(iter(self.late_nets))]
         names = {resource_name(r) for r in event.resources} if event.resources else set()
         # the prod set remembers deletes and grants (new code, a shell) on production names;
         # only a delete raises the flag

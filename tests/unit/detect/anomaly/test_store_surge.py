@@ -218,3 +218,21 @@ def test_a_table_polled_does_not() -> None:
         for t in at
     ]
     assert not surge_rules([*history, *statements])
+
+
+def test_from_a_network_nobody_here_works_from_a_lower_bar_pages() -> None:
+    """Fresh seeds 1387 and 1422: stolen keys pulled 258 and 327 objects of a bucket in a minute
+    or two from a network nobody in the organisation works from (a Tor exit), through the
+    person's usual CLI: 4.0x and 4.9x their busiest day there, under the 5x bar. From such a
+    network the bar is NOWHERE_DAY_RATIO (2.5x); from the person's own, 5x as before."""
+    reports = "acme-prod-kyc-reports"
+    history = []
+    for day in range(5):  # 50 objects a day, in the afternoon, from the person's home
+        start = BASE_TIME + timedelta(days=day, hours=13)
+        history += [
+            read(reports, start + timedelta(minutes=i), 5000 + i, PERSON) for i in range(50)
+        ]
+    tor = {**PERSON, "sourceIPAddress": "192.42.116.16"}
+    assert RULE in surge_rules([*history, *pull(reports, tor, n=150)])  # 3x, from nowhere
+    assert not surge_rules([*history, *pull(reports, PERSON, n=150)])  # 3x, from home
+    assert not surge_rules([*history, *pull(reports, tor, n=110)])  # 2.2x, from nowhere

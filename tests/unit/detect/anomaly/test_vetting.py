@@ -76,6 +76,54 @@ def test_the_push_a_day_later_grows_the_first_alert_while_it_is_open() -> None:
     assert "baseline:first_access_grant" in alert.rules
 
 
+def test_a_repeat_grows_only_itself_into_the_old_alert_and_what_follows_pages() -> None:
+    """Review: the resumed incident became the open one, and the agent's StopLogging minutes
+    after the repeat grew the days-old alert instead of opening one. The repeat is evidence in
+    the old alert; what the session does next pages on its own."""
+    engine = DetectionEngine(rules=load_rules())
+    [first] = _opened(engine, [*_history(), _key_push(4.5)])
+    assert _grown(engine, [_key_push(5.5)]) == [first]
+    stop = make_event(
+        eventName="StopLogging",
+        eventSource="cloudtrail.amazonaws.com",
+        readOnly=False,
+        requestParameters={"name": "org-trail"},
+        at=BASE_TIME + timedelta(days=5.5, minutes=3),
+        **AGENT,
+    )
+    [opened] = _opened(engine, [stop])
+    assert opened != first
+
+
+def test_the_same_call_from_a_network_new_to_the_agent_or_a_second_grant_pages_anew() -> None:
+    """Review: the agent's key pushed again, but from a network it never used, is someone else
+    asking; a permission grant to a second user is a second act (only calls that run code or
+    open a host resume, and none from a network the principal first used within a day)."""
+    engine = DetectionEngine(rules=load_rules())
+    [first] = _opened(engine, [*_history(), _key_push(4.5)])
+    elsewhere = {**AGENT, "sourceIPAddress": "198.51.100.77"}
+    [again] = _opened(engine, [_key_push(6.5, **elsewhere)])
+    assert again != first
+
+    def admin_to(user: str, day: float) -> AuditEvent:
+        return make_event(
+            eventName="AttachUserPolicy",
+            eventSource="iam.amazonaws.com",
+            readOnly=False,
+            requestParameters={
+                "userName": user,
+                "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess",
+            },
+            at=BASE_TIME + timedelta(days=day),
+            **AGENT,
+        )
+
+    engine = DetectionEngine(rules=load_rules())
+    [first] = _opened(engine, [*_history(), admin_to("ci-bot", 4.5)])
+    [second] = _opened(engine, [admin_to("backdoor", 6.5)])
+    assert second != first
+
+
 def test_once_the_alert_is_resolved_the_call_is_the_agents_own() -> None:
     engine = DetectionEngine(rules=load_rules())
     [first] = _opened(engine, [*_history(), _key_push(4.5)])

@@ -1,0 +1,118 @@
+"""The credentials' holder back on the network a sign of them paged from grows that alert.
+
+Fresh seed 1379: a stolen IAM user key's first visit, through an attack tool's client from a Tor
+exit, paged (critical) and stayed unresolved. A day later the same exit, through boto3, listed
+IAM and decrypted 27 times in a minute: the first visit had taught Leash the network and the
+calls, and nothing paged. The network a sign that someone else holds the credentials came from
+(new to the principal then) is the holder's while the alert is open; a visit back there after
+an hour away grows that alert (detect.anomaly.behaviour, findings.HOLDER_BACK_RULE).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from detect.engine import DetectionEngine
+from detect.findings import HOLDER_BACK_RULE
+from detect.rules.catalogue import load_rules
+from ingest.events import AuditEvent
+from tests.factories import BASE_TIME, make_event
+
+USER: dict[str, Any] = {
+    "userIdentity": {
+        "type": "IAMUser",
+        "arn": "arn:aws:iam::123456789012:user/bhaddad",
+        "accountId": "123456789012",
+        "userName": "bhaddad",
+        "principalId": "AIDAEXAMPLE",
+    },
+    "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
+}
+HOME, TOR = "103.24.237.29", "192.42.116.16"
+TOOL = "Pacu/1.5.1 (exploitation framework)"
+DAY = timedelta(days=1)
+
+
+def call(
+    at: timedelta, ip: str = HOME, action: str = "DescribeInstances", **more: Any
+) -> AuditEvent:
+    return make_event(
+        eventName=action, at=BASE_TIME + at, **{**USER, "sourceIPAddress": ip, **more}
+    )
+
+
+def history(days: int = 5) -> list[AuditEvent]:
+    """The person's working days from home: instances and buckets, four hours a day."""
+    return [
+        call(day * DAY + timedelta(hours=9, minutes=m), action=action)
+        for day in range(days)
+        for m in range(0, 240, 4)
+        for action in ("DescribeInstances", "ListBuckets")
+    ]
+
+
+def visit(at: timedelta, ip: str = TOR, **more: Any) -> list[AuditEvent]:
+    """A look around: IAM and the instances, ten calls in a minute."""
+    actions = ["ListUsers", "ListRoles", "GetAccountSummary", "DescribeInstances"] * 3
+    return [call(at + timedelta(seconds=6 * i), ip, a, **more) for i, a in enumerate(actions)]
+
+
+def changes(engine: DetectionEngine, events: list[AuditEvent]) -> list[tuple[str, str, str]]:
+    out = engine.process(sorted(events, key=lambda e: e.event_time_ms)).changes
+    return [(kind, alert.id, alert.rule) for kind, alert in out]
+
+
+def first_visit(engine: DetectionEngine, ip: str = TOR) -> str:
+    engine.process(history())
+    opened = [
+        a
+        for kind, a, _ in changes(engine, visit(5 * DAY + timedelta(hours=4), ip, userAgent=TOOL))
+        if kind == "alert.opened"
+    ]
+    assert len(opened) == 1
+    return opened[0]
+
+
+def test_the_holder_back_a_day_later_grows_the_alert_that_named_them() -> None:
+    engine = DetectionEngine(rules=load_rules())
+    first = first_visit(engine)
+    back = changes(engine, visit(6 * DAY + timedelta(hours=11)))  # boto3-like CLI, same exit
+    assert back and {(kind, alert) for kind, alert, _ in back} == {("alert.updated", first)}
+    # evidence in that alert, not the open incident: the next visit, two hours on, grows it too
+    again = engine.process(visit(6 * DAY + timedelta(hours=13))).changes
+    assert again and all(a.id == first and HOLDER_BACK_RULE in a.rules for _, a in again)
+    assert engine.book.current(USER["userIdentity"]["arn"]) is None
+
+
+def test_within_the_first_visit_and_from_home_nothing_more() -> None:
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(history())
+    tool = visit(5 * DAY + timedelta(hours=4), userAgent=TOOL)
+    later = visit(5 * DAY + timedelta(hours=4, minutes=20))  # the same visit goes on
+    home = [call(6 * DAY + timedelta(hours=9, minutes=m)) for m in range(0, 60, 4)]
+    for events in (tool, later, home):
+        engine.process(events)
+    alert = engine.book.current(USER["userIdentity"]["arn"])
+    assert alert is None or HOLDER_BACK_RULE not in alert.rules
+    assert not engine.org.holder_back(
+        USER["userIdentity"]["arn"], HOME, (BASE_TIME + 7 * DAY).timestamp() * 1000
+    )
+
+
+def test_once_the_alert_is_resolved_the_network_is_the_persons() -> None:
+    engine = DetectionEngine(rules=load_rules())
+    first = first_visit(engine)
+    engine.set_status(first, "resolved")
+    assert changes(engine, visit(6 * DAY + timedelta(hours=11))) == []
+
+
+def test_a_sign_from_the_persons_own_network_marks_no_holder_network() -> None:
+    """The attack tool from home (a pentest from the office): home is not the holder's, and
+    the person's next day there grows nothing."""
+    engine = DetectionEngine(rules=load_rules())
+    first_visit(engine, ip=HOME)
+    assert (
+        changes(engine, [call(6 * DAY + timedelta(hours=9, minutes=m)) for m in range(0, 60, 4)])
+        == []
+    )
