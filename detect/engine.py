@@ -15,7 +15,7 @@ from itertools import chain
 
 import numpy as np
 
-from detect.alerts.alert import Alert, principals_of
+from detect.alerts.alert import Alert, principals_of, severity_rank
 from detect.alerts.incidents import (
     ATTACH_CLASSES,
     EVIDENCE_ONLY,
@@ -76,6 +76,7 @@ MAX_STATES = 200_000  # principals kept in memory by default; the least recently
 # on it is the holder's (DetectionEngine._mark_holder_net)
 HOLDER_NET_NEW_MS = 6 * 3_600_000
 RESUME_NET_MS = 24 * 3_600_000  # a network first used this recently resumes no alert
+_HIGH = severity_rank("high")  # an alert this severe names the holder's network
 EXPIRE_AFTER_MS = 6 * 3_600_000  # principal's own event time after an incident's gap: forget it
 # an account watched this long has shown every weekly job: a principal it has not seen is new
 # to the account, not only to Leash (detect.anomaly.destruction.NEWCOMER_LASTING)
@@ -596,7 +597,7 @@ class DetectionEngine:
             ]
             if finding.tier == "page":
                 self.org.mark_compromised(finding.principal, event.event_time_ms)
-            if carrying:
+            if any(severity_rank(alert.severity) >= _HIGH for alert in carrying):
                 self._mark_holder_net(finding.principal, event)
             for alert in carrying:
                 marked = self._marks.pop(alert.id, set())
@@ -607,13 +608,17 @@ class DetectionEngine:
         return results
 
     def _mark_holder_net(self, principal: str, event: AuditEvent) -> None:
-        """A sign that someone else holds the principal's credentials named an alert on
-        `event`: its network is the holder's when the principal first used it in the
-        HOLDER_NET_NEW_MS before, mature by then (a network it worked from before is its own):
-        the holder's return there is watched (detect.anomaly.behaviour's HOLDER_BACK_RULE)."""
+        """A sign that someone else holds a person's credentials named a high or critical
+        alert on `event`: its network is the holder's when the person first used it in the
+        HOLDER_NET_NEW_MS before, mature by then (a network they worked from before is their
+        own): the holder's return there is watched (detect.anomaly.behaviour's
+        HOLDER_BACK_RULE). Not below high (review: a medium rule held, corroborated by the very
+        network's note, made a new home network "the holder's"), not for workloads or agents."""
         state = self.states.get(principal)
         if state is None or not state.late_nets or principal != event.principal_key:
             return
+        if state.actor_kind != "human":
+            return  # (a workload's or agent's runs come back every hour or so: their job)
         at = event.event_time_ms
         net = net_of(event.source_ip)
         first = state.late_nets.get(net)

@@ -257,6 +257,8 @@ class AlertBook:
                     del self._open[key]
                     self._park(previous)
                 return self._grown(held, finding, action_class)
+        if incident is None and finding.rule == HOLDER_BACK_RULE:
+            return None  # (it says an alert goes on; with that alert gone it opens nothing)
         if incident is None:
             earlier = _earlier(previous) if previous is not None else set()
             if previous is not None:

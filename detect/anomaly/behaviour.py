@@ -177,6 +177,16 @@ class Novelty:
         )
 
 
+def _rarely_new(state: PrincipalState, dim: str) -> bool:
+    """At most NOVELTY_DAY_SHARE of the principal's active days after its first brought a new
+    value of `dim` (the share of PrincipalState.novelty_share, without today's: observe() has
+    counted today's new value already); False while too few days are known."""
+    if state.novelty_share(dim) is None:
+        return False
+    earlier = state.novel_days.get(dim, 0) - 1
+    return max(earlier, 0) / (state.active_days - 1) <= NOVELTY_DAY_SHARE
+
+
 class BehaviourDetector:
     """Streaming checks over a principal's own behaviour (see module)."""
 
@@ -250,12 +260,14 @@ class BehaviourDetector:
 
     def _nowhere(self, state: PrincipalState, event: AuditEvent) -> bool:
         """The event came from a network the principal first used in the last NOWHERE_NEW_MS,
-        mature by then, and nobody else in the organisation works from (storesurge)."""
+        mature by then, that nobody else in the organisation works from -- and the principal
+        rarely sees a new network (review: a person on a different network every day pulled
+        2.6x from today's, as they might any day) (storesurge)."""
         net = net_of(event.source_ip)
         first = state.late_nets.get(net)
         if first is None or event.event_time_ms - first > NOWHERE_NEW_MS:
             return False
-        return not self.org.network_of_others(net, state.key)
+        return _rarely_new(state, "net") and not self.org.network_of_others(net, state.key)
 
     # -- detectors -------------------------------------------------------------------------------
     def _holder_back(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
@@ -270,11 +282,11 @@ class BehaviourDetector:
         if away < HOLDER_AWAY_MS:
             return None
         net = net_of(event.source_ip)
-        return make_finding(
+        return make_finding(  # (medium: it raises no alert's severity, and opens none)
             state,
             event,
             HOLDER_BACK_RULE,
-            "high",
+            "medium",
             f"back after {away / 3_600_000:.1f} h on {net}, the network a sign that someone "
             "else holds these credentials came from; that alert is not resolved",
             explanation={"holder_network": net, "away_hours": round(away / 3_600_000, 1)},
@@ -579,13 +591,10 @@ class BehaviourDetector:
                 continue  # (observe() added this value: a principal with no earlier one)
             if dim == "net" and self.org.shared_network(value, state.key):
                 continue  # colleagues work from it: the office or the VPN, not a stranger's
-            share = state.novelty_share(dim)
-            days = state.active_days - 1
-            earlier = state.novel_days.get(dim, 0) - 1  # without today's
-            if share is not None and max(earlier, 0) / days <= NOVELTY_DAY_SHARE:
+            if _rarely_new(state, dim):
                 fresh[dim] = f"a new {what} ({value})"
             elif (
-                share is not None
+                state.novelty_share(dim) is not None
                 and dim == "client"
                 and state.actor_kind == "human"
                 and self.org.client_nobody_uses(value, event)

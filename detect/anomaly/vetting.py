@@ -9,9 +9,11 @@ was judged routine because the first one had taught Leash the call.
 `Unvetted` remembers, per principal, the calls that were new to it when a finding about them
 paged, with the alert that carries them. While that alert is not resolved the call is judged
 as never made (detect.anomaly.behaviour.Novelty, PrincipalState.observe); resolving the alert
-(an analyst's "benign" or "false positive") vets it. `MAX_AGE_MS` of the principal's own event
-time after the call first paged, the entry lapses: a call it kept making for a week while
-nobody looked is its work.
+(an analyst's "benign" or "false positive") vets it. A repeat that pages grows that alert as
+evidence rather than open one a day (AlertBook.merge's `resume`: for calls that run code or
+open a host, or harm nothing; DetectionEngine._asked_before). `MAX_AGE_MS` of the principal's
+own event time after the call first paged, the entry lapses: a call it kept making for a week
+while nobody looked is its work.
 
 `RunUp` keeps the calls a mature principal first made in the hours *before* its alert (or
 inside it) without paging themselves: when the alert opens or grows they join it as unvetted
@@ -48,8 +50,9 @@ class Unvetted:
     """principal -> {action: (alert ids, event time it first paged at)}.
 
     The week runs from the call's first page, not its latest: a call the principal makes
-    daily pages once a day for at most a week while nobody looks, then is learned. Resolving
-    any alert that carried it vets it (the first one is the one an analyst opens)."""
+    daily grows its alert once a day (a delete or a permission change: pages) for a week while
+    nobody looks, then is learned. Resolving any alert that carried it vets it (the first one
+    is the one an analyst opens)."""
 
     def __init__(self) -> None:
         self._by_principal: dict[str, dict[str, Entry]] = {}

@@ -82,6 +82,7 @@ MAX_RUNS = 10_000
 # what that day reached is the intruder back, not the principal's habit (triage._recurring)
 COMPROMISE_MEMORY_MS = 7 * DAY_MS
 MAX_HOLDER_NETS = 4  # networks of the credentials' holders remembered per principal
+HOLDER_SAID_MS = 12 * 3_600_000  # a holder's return is said at most this often per network
 FAILED_SIGN_INS_KEPT = 16  # refused console sign-ins remembered per principal
 MFA_HABIT = 3  # sign-ins with MFA, and none without, after which one without it pages
 MAX_NETS = 100_000  # networks (net_of) whose users are remembered (least recently used forgotten)
@@ -302,8 +303,9 @@ class OrgMemory:
         self._flagged: OrderedDict[str, None] = OrderedDict()  # principals that paged
         self._compromised: OrderedDict[str, int] = OrderedDict()  # ... its credentials held
         # elsewhere, by a sign that paged: its latest event ms (detect.engine._names_holder)
-        # principal -> {network a sign of it came from, new to it then: (marked ms, latest ms)}
-        self._holder_nets: OrderedDict[str, dict[str, tuple[int, int]]] = OrderedDict()
+        # principal -> {network a sign of it came from, new to it then: (marked ms, its latest
+        # event ms there, when its latest return was said: holder_back)}
+        self._holder_nets: OrderedDict[str, dict[str, tuple[int, int, int]]] = OrderedDict()
         self._newest_ms = 0
         self._clients_since_ms = 0  # the earliest event the client memory learned from
         self._nets_since_ms = 0  # the earliest event the network memory learned from
@@ -499,15 +501,16 @@ class OrgMemory:
         the principal in the hours before it (detect.engine.DetectionEngine._mark_holder_net),
         at event time `at_ms`: watched for COMPROMISE_MEMORY_MS, or until resolved (vouch)."""
         nets = _recent(self._holder_nets, principal_key, dict, MAX_RUNS)
-        _, latest = nets.get(net, (at_ms, at_ms))
-        nets[net] = (at_ms, max(latest, at_ms))
+        _, latest, said = nets.get(net, (at_ms, at_ms, at_ms))
+        nets[net] = (at_ms, max(latest, at_ms), max(said, at_ms))
         while len(nets) > MAX_HOLDER_NETS:
             del nets[min(nets, key=lambda n: nets[n][0])]
 
     def holder_back(self, principal_key: str, ip: str, at_ms: int) -> int:
         """An event of the principal from the network (of `ip`) its credentials' holder used:
-        how long (ms) the holder was away from there -- 0 while the visit goes on, or when it
-        is not a holder's network (any more). Each event from it is the holder's latest."""
+        how long (ms) the holder was away from there -- 0 while the visit goes on, within
+        HOLDER_SAID_MS of the last return said, or when it is not a holder's network (any
+        more). Each event from it is the holder's latest."""
         nets = self._holder_nets.get(principal_key)
         if not nets:
             return 0
@@ -515,12 +518,14 @@ class OrgMemory:
         entry = nets.get(net)
         if entry is None:
             return 0
-        marked, latest = entry
+        marked, latest, said = entry
         if at_ms - marked > COMPROMISE_MEMORY_MS:
             del nets[net]
             return 0
-        nets[net] = (marked, max(latest, at_ms))
-        return max(at_ms - latest, 0)
+        away = at_ms - latest
+        back = away > 0 and at_ms - said >= HOLDER_SAID_MS
+        nets[net] = (marked, max(latest, at_ms), at_ms if back else said)
+        return away if back else 0
 
     def vouch(self, principal_key: str) -> None:
         """An analyst resolved the principal's alert: its earlier signs are not a compromise."""

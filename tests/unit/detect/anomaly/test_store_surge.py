@@ -236,3 +236,9 @@ def test_from_a_network_nobody_here_works_from_a_lower_bar_pages() -> None:
     assert RULE in surge_rules([*history, *pull(reports, tor, n=150)])  # 3x, from nowhere
     assert not surge_rules([*history, *pull(reports, PERSON, n=150)])  # 3x, from home
     assert not surge_rules([*history, *pull(reports, tor, n=110)])  # 2.2x, from nowhere
+    roaming = []  # review: a person on another network every day -- a new one is no news
+    for day in range(5):
+        start = BASE_TIME + timedelta(days=day, hours=13)
+        where = {**PERSON, "sourceIPAddress": f"{81 + day}.20.30.40"}
+        roaming += [read(reports, start + timedelta(minutes=i), 5000 + i, where) for i in range(50)]
+    assert not surge_rules([*roaming, *pull(reports, tor, n=150)])
