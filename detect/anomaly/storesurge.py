@@ -22,9 +22,10 @@ store, as a CI role's stolen session did (1246) -- their surges wait for a secon
 first used in the last six hours, the ten-minute bar is NOWHERE_DAY_RATIO times the busiest
 day: fresh seeds 1387 and 1422 were stolen keys pulling 258 and 327 objects of a bucket in a
 minute or two from such networks (a Tor exit), 4.0x and 4.9x their owners' busiest days;
-over the same replays no benign person's or agent's ten minutes on one store reached 100
-reads between 2x and 8x its busiest day (workloads' quarter-end batches did: not judged
-here). Part of BehaviourDetector.
+in the generator's records of seeds 1000-1013, 1200-1231 and 1300-1424 no benign person's or
+agent's ten minutes on one store reached 100 reads at 2x its busiest day or more (workloads'
+quarter-end batches did: not judged here). A person who sees a new network most days is not
+judged by it (a new one is no news for them). Part of BehaviourDetector.
 """
 
 from __future__ import annotations
