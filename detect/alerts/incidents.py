@@ -161,7 +161,7 @@ class AlertBook:
                 del self._open[key]
         room = self.max_open - len(self._open)  # (parked and open count together)
         while self._parked and len(self._parked) > room:
-            del self._parked[next(iter(self._parked))]  # (the earliest parked first)
+            del self._parked[next(iter(self._parked))]  # (the least recently grown first)
 
     def _park(self, incident: _Incident, parkable: Collection[str] | None = None) -> None:
         """Keep a let-go incident whose alert a later finding may resume (its id is in
@@ -256,6 +256,8 @@ class AlertBook:
                 if held is previous:  # grown as evidence, it takes no more of the session
                     del self._open[key]
                     self._park(previous)
+                else:  # (re-inserted: the bound lets go of the least recently grown first)
+                    self._parked[asked] = self._parked.pop(asked)
                 return self._grown(held, finding, action_class)
         if incident is None and finding.rule == HOLDER_BACK_RULE:
             return None  # (it says an alert goes on; with that alert gone it opens nothing)
