@@ -127,3 +127,36 @@ def test_a_sign_from_the_persons_own_network_marks_no_holder_network() -> None:
         changes(engine, [call(6 * DAY + timedelta(hours=9, minutes=m)) for m in range(0, 60, 4)])
         == []
     )
+
+
+def test_a_medium_alert_from_a_new_home_network_names_no_holder() -> None:
+    """Review: a network ACL opened to the world (a medium rule, held) from the person's new
+    home network, corroborated by that very network's note, opened a medium alert -- and the
+    home network became "the holder's": a new alert every morning. Only a high or critical
+    alert names the holder's network."""
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(history())
+    home = "81.2.69.160"
+    at = 5 * DAY + timedelta(hours=10)
+    acl = call(
+        at + timedelta(seconds=40),
+        home,
+        "CreateNetworkAclEntry",
+        readOnly=False,
+        requestParameters={
+            "networkAclId": "acl-1",
+            "ruleNumber": 100,
+            "ruleAction": "allow",
+            "egress": False,
+            "cidrBlock": "0.0.0.0/0",
+            "protocol": "-1",
+        },
+    )
+    first = changes(
+        engine, [*(call(at + timedelta(seconds=s), home) for s in range(0, 30, 3)), acl]
+    )
+    assert [(kind, rule) for kind, _, rule in first][:1] == [("alert.opened", first[0][2])]
+    days = [
+        call(d * DAY + timedelta(hours=9, minutes=m), home) for d in (6, 7) for m in range(0, 60, 4)
+    ]
+    assert changes(engine, days) == []
