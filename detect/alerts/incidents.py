@@ -72,7 +72,8 @@ class AlertBook:
     past it `expire` lets go of those whose last event is oldest. Their alerts stay stored and
     open; a later finding of that principal opens a new alert instead of growing the old one --
     unless it asks the old one's question again (`merge`'s `resume`): incidents let go while
-    their alerts stay open are parked for that (at most `max_open`, the oldest dropped first).
+    their alerts stay open are parked for that when `parkable()` names them (counted with the
+    open ones against `max_open`, the least recently grown let go first).
     """
 
     def __init__(
