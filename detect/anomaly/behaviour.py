@@ -29,7 +29,7 @@ from detect.anomaly.secretreads import (
     secret_names,
 )
 from detect.anomaly.slowreads import SlowReads
-from detect.anomaly.storesurge import NOWHERE_NEW_MS, StoreSurge
+from detect.anomaly.storesurge import NOWHERE_MEMORY_MS, NOWHERE_NEW_MS, StoreSurge
 from detect.anomaly.tally import TallyBook
 from detect.context.org import OrgMemory
 from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, net_of, source_of
@@ -260,13 +260,16 @@ class BehaviourDetector:
 
     def _nowhere(self, state: PrincipalState, event: AuditEvent) -> bool:
         """The event came from a network the principal first used in the last NOWHERE_NEW_MS,
-        mature by then, that nobody else in the organisation works from -- and the principal
-        rarely sees a new network (review: a person on a different network every day pulled
-        2.6x from today's, as they might any day) (storesurge)."""
+        mature by then, that nobody else in the organisation works from, by a network memory
+        that has learned for NOWHERE_MEMORY_MS -- and the principal rarely sees a new network
+        (review: a person on a different network every day pulled 2.6x from today's, as they
+        might any day) (storesurge)."""
         net = net_of(event.source_ip)
         first = state.late_nets.get(net)
         if first is None or event.event_time_ms - first > NOWHERE_NEW_MS:
             return False
+        if self.org.networks_known_ms(event.event_time_ms) < NOWHERE_MEMORY_MS:
+            return False  # (after a restart the office is nobody else's until others come)
         return _rarely_new(state, "net") and not self.org.network_of_others(net, state.key)
 
     # -- detectors -------------------------------------------------------------------------------

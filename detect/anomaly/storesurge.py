@@ -65,6 +65,7 @@ HOUR_BUSIEST = 250
 # principal first used within NOWHERE_NEW_MS, mature by then (PrincipalState.late_nets)
 NOWHERE_DAY_RATIO = 2.5
 NOWHERE_NEW_MS = 6 * HOUR_MS
+NOWHERE_MEMORY_MS = DAY_MS  # ... by an organisation's network memory this old (a restart's is new)
 PAGE_GAP_MS = 3_000  # the same table request again sooner: its next page, not a poll
 MAX_STORES = 64  # stores remembered per principal (the least recently read forgotten)
 KINDS = frozenset({"human", "agent"})

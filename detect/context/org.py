@@ -742,6 +742,12 @@ class OrgMemory:
         this network."""
         return self._used_by_others(self._net_users, net, principal_key)
 
+    def networks_known_ms(self, at_ms: int) -> int:
+        """How long (event time) the network memory has learned before `at_ms`: 0 when it is
+        empty (a fresh start or a restart: every network is nobody else's then)."""
+        since = self._nets_since_ms
+        return max(at_ms - since, 0) if since else 0
+
     def client_nobody_uses(self, client: str, event: AuditEvent) -> bool:
         """No other principal of the organisation, none that paged, was seen calling through
         this client product (client_of), once this memory has learned for ACCOUNT_YOUNG_MS and
