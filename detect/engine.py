@@ -621,8 +621,8 @@ class DetectionEngine:
             return  # (a workload's or agent's runs come back every hour or so: their job)
         at = event.event_time_ms
         net = net_of(event.source_ip)
-        first = state.late_nets.get(net)
-        if first is not None and 0 <= at - first <= HOLDER_NET_NEW_MS:
+        age = state.late_net_age(net, at)
+        if age is not None and 0 <= age <= HOLDER_NET_NEW_MS:
             self.org.mark_holder_net(principal, net, at)
 
     def _asked_before(self, finding: Finding, event: AuditEvent) -> tuple[str, ...]:
@@ -643,8 +643,8 @@ class DetectionEngine:
             return ()
         state = self.states.get(event.principal_key)
         if state is not None and state.late_nets:
-            first = state.late_nets.get(net_of(event.source_ip))
-            if first is not None and event.event_time_ms - first <= RESUME_NET_MS:
+            age = state.late_net_age(net_of(event.source_ip), event.event_time_ms)
+            if age is not None and age <= RESUME_NET_MS:
                 return ()
         unvetted = self.unvetted.of(event.principal_key, event.event_time_ms)
         if not unvetted:

@@ -197,7 +197,7 @@ class BehaviourDetector:
         self._handover = Handover(org)
         self._slow_reads = SlowReads()
         self._collection = Collection()
-        self._store_surge = StoreSurge()
+        self._store_surge = StoreSurge(nowhere=self._nowhere)
         self._discovery = TallyBook(WINDOW_MS)
         self._elsewhere = TallyBook(WINDOW_MS)  # a person's, from a new network and client
         self._seen: dict[str, Seen] = {}
@@ -225,9 +225,7 @@ class BehaviourDetector:
             found.append(reads.new_store_reads(state, event, seen, new.store))
             found.append(reads.decrypt_burst(state, event))
             found.append(self._slow_reads.observe(state, event))
-            found.append(
-                self._store_surge.observe(state, event, lambda: self._nowhere(state, event))
-            )
+            found.append(self._store_surge.observe(state, event))
             # each check below returns None at once unless its own first test passes: asked
             # here, most events skip the calls (-3% CPU on world 1178's replay)
             action = event.action
@@ -265,8 +263,8 @@ class BehaviourDetector:
         (review: a person on a different network every day pulled 2.6x from today's, as they
         might any day) (storesurge)."""
         net = net_of(event.source_ip)
-        first = state.late_nets.get(net)
-        if first is None or event.event_time_ms - first > NOWHERE_NEW_MS:
+        age = state.late_net_age(net, event.event_time_ms)
+        if age is None or age > NOWHERE_NEW_MS:
             return False
         if self.org.networks_known_ms(event.event_time_ms) < NOWHERE_MEMORY_MS:
             return False  # (after a restart the office is nobody else's until others come)

@@ -96,15 +96,14 @@ class StoreSurge:
     """Per person or AI agent and store: reads in ten minutes and in an hour against its
     busiest day there."""
 
-    def __init__(self) -> None:
+    def __init__(self, nowhere: Callable[[PrincipalState, AuditEvent], bool] | None = None) -> None:
+        """`nowhere(state, event)`: the read came from a network nobody in the organisation
+        works from (asked only of a count past the lower bar, NOWHERE_DAY_RATIO)."""
         self._stores: dict[str, dict[str, _Store]] = {}
+        self._nowhere = nowhere
 
-    def observe(
-        self, state: PrincipalState, event: AuditEvent, nowhere: Callable[[], bool] | None = None
-    ) -> Finding | None:
-        """Count `event` (a successful call) if it read data from a bucket or a table.
-        `nowhere()`: it came from a network nobody in the organisation works from (asked only
-        of a count past the lower bar, NOWHERE_DAY_RATIO)."""
+    def observe(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
+        """Count `event` (a successful call) if it read data from a bucket or a table."""
         if state.actor_kind not in KINDS or event.source.partition(".")[0] not in SOURCES:
             return None
         if event.source_ip.endswith(".amazonaws.com"):
@@ -149,9 +148,9 @@ class StoreSurge:
         if known.days < STORE_DAYS or not state.mature or not new:
             return None
         where = ""
-        if not fast and nowhere is not None:
+        if not fast and self._nowhere is not None:
             low = max(float(STORE_READS), NOWHERE_DAY_RATIO * known.busiest)
-            if count > low and nowhere():
+            if count > low and self._nowhere(state, event):
                 bar, fast, where = low, True, ", from a network nobody here works from"
         if not fast and not hourly > hour_bar:
             return None

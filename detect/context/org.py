@@ -719,8 +719,7 @@ class OrgMemory:
         """No principal of the organisation, none that paged, was seen working from this
         network -- the one asking included -- by a network memory that has learned for
         `min_age_ms` (after a restart or a hand-over every network is one nobody used)."""
-        since = self._nets_since_ms
-        if not net or not since or at_ms - since < min_age_ms:
+        if not net or self.networks_known_ms(at_ms) < min_age_ms:
             return False
         return not self._vouching(self._net_users.get(net, set()))
 

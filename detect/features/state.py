@@ -355,6 +355,12 @@ class PrincipalState:
         recent = since > 0 and event.event_time_ms - since < DAY_MS
         return recent and self.actor_kind != "service"
 
+    def late_net_age(self, net: str, at_ms: int) -> int | None:
+        """How long before `at_ms` the principal first used `net`, mature by then (late_nets);
+        None for a network it used before it was mature, or not among the latest kept."""
+        first = self.late_nets.get(net)
+        return None if first is None else at_ms - first
+
     def novelty_share(self, dim: str) -> float | None:
         """The share of the principal's active days after its first that brought a new value of
         `dim`; None while fewer than NOVELTY_DAYS such days were observed."""
