@@ -599,31 +599,53 @@ class DetectionEngine:
                 self.org.mark_compromised(finding.principal, event.event_time_ms)
             if any(severity_rank(alert.severity) >= _HIGH for alert in carrying):
                 self._mark_holder_net(finding.principal, event)
-            for alert in carrying:
-                marked = self._marks.pop(alert.id, set())
-                marked.add(finding.principal)  # (sessions of one incident: incident_key)
-                self._marks[alert.id] = marked
-                while len(self._marks) > MAX_MARKED_ALERTS:
-                    self._marks.popitem(last=False)
+            self._remember_marks(carrying, finding.principal)
+        elif finding.tier == "page":
+            # a held sign flushed into the alert this finding opened or grew: its network
+            # counts as if the sign had come after (review 53: order-dependent; fresh seed
+            # 1442: a sign-in without MFA from a new network held, then terminations paged)
+            signed = [
+                result[1]
+                for result in results
+                if result is not None
+                and _carries(result[1], finding.principal)
+                and severity_rank(result[1].severity) >= _HIGH
+                and any(_names_holder_rule(rule) for rule in result[1].rules)
+            ]
+            if signed and self._mark_holder_net(finding.principal, event):
+                self._remember_marks(signed, finding.principal)
         return results
 
-    def _mark_holder_net(self, principal: str, event: AuditEvent) -> None:
+    def _remember_marks(self, alerts: Sequence[Alert], principal: str) -> None:
+        """The alerts carry a sign that someone else holds the principal's credentials:
+        resolving one clears the mark (set_status)."""
+        for alert in alerts:
+            marked = self._marks.pop(alert.id, set())
+            marked.add(principal)  # (sessions of one incident: incident_key)
+            self._marks[alert.id] = marked
+            while len(self._marks) > MAX_MARKED_ALERTS:
+                self._marks.popitem(last=False)
+
+    def _mark_holder_net(self, principal: str, event: AuditEvent) -> bool:
         """A sign that someone else holds a person's credentials named a high or critical
         alert on `event`: its network is the holder's when the person first used it in the
         HOLDER_NET_NEW_MS before, mature by then (a network they worked from before is their
         own): the holder's return there is watched (detect.anomaly.behaviour's
         HOLDER_BACK_RULE). Not below high (review: a medium rule held, corroborated by the very
-        network's note, made a new home network "the holder's"), not for workloads or agents."""
+        network's note, made a new home network "the holder's"), not for workloads or agents.
+        Whether it marked one."""
         state = self.states.get(principal)
         if state is None or not state.late_nets or principal != event.principal_key:
-            return
+            return False
         if state.actor_kind != "human":
-            return  # (a workload's or agent's runs come back every hour or so: their job)
+            return False  # (a workload's or agent's runs come back every hour or so: their job)
         at = event.event_time_ms
         net = net_of(event.source_ip)
         age = state.late_net_age(net, at)
-        if age is not None and 0 <= age <= HOLDER_NET_NEW_MS:
-            self.org.mark_holder_net(principal, net, at)
+        if age is None or not 0 <= age <= HOLDER_NET_NEW_MS:
+            return False
+        self.org.mark_holder_net(principal, net, at)
+        return True
 
     def _asked_before(self, finding: Finding, event: AuditEvent) -> tuple[str, ...]:
         """The alerts that left the event's call unvetted, when the finding is about its own
@@ -805,6 +827,14 @@ def _names_holder(finding: Finding) -> bool:
     Sigma rule: an attack tool, a backdoor), a workload's credentials used elsewhere, or a
     session refused from its first minutes."""
     return finding.kind == "rule" or finding.rule == ELSEWHERE_RULE or finding.rule in HOLDER_RULES
+
+
+def _names_holder_rule(rule: str) -> bool:
+    """_names_holder for a rule an alert names: any rule but the anomaly detectors'."""
+    return rule == ELSEWHERE_RULE or rule in HOLDER_RULES or not rule.startswith(_ANOMALY)
+
+
+_ANOMALY = ("baseline:", FOREST_RULE)
 
 
 def _sensitive(event: AuditEvent) -> bool:

@@ -527,6 +527,18 @@ class OrgMemory:
         nets[net] = (marked, max(latest, at_ms), at_ms if back else said)
         return away if back else 0
 
+    def holder_elsewhere(self, principal_key: str, net: str, at_ms: int) -> str:
+        """A network the principal's credentials never came from, at `at_ms`, while a network
+        a sign that someone else holds them came from is watched (mark_holder_net): that
+        network ("" when none is watched, or `net` is one)."""
+        nets = self._holder_nets.get(principal_key)
+        if not nets or net in nets:
+            return ""
+        watched = [
+            n for n, (marked, _, _) in nets.items() if 0 <= at_ms - marked <= COMPROMISE_MEMORY_MS
+        ]
+        return max(watched, key=lambda n: nets[n][0]) if watched else ""
+
     def vouch(self, principal_key: str) -> None:
         """An analyst resolved the principal's alert: its earlier signs are not a compromise."""
         self._compromised.pop(principal_key, None)

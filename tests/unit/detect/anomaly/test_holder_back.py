@@ -160,3 +160,74 @@ def test_a_medium_alert_from_a_new_home_network_names_no_holder() -> None:
         call(d * DAY + timedelta(hours=9, minutes=m), home) for d in (6, 7) for m in range(0, 60, 4)
     ]
     assert changes(engine, days) == []
+
+
+def tear_down(at: timedelta, ip: str = TOR) -> list[AuditEvent]:
+    """A network ACL opened to the world (a medium red flag: held), then twelve instances
+    terminated in two minutes: the destruction pages, and the held sign joins its alert."""
+    acl = call(
+        at,
+        ip,
+        "CreateNetworkAclEntry",
+        readOnly=False,
+        requestParameters={
+            "networkAclId": "acl-1",
+            "ruleNumber": 100,
+            "ruleAction": "allow",
+            "egress": False,
+            "cidrBlock": "0.0.0.0/0",
+            "protocol": "-1",
+        },
+    )
+    instances = [f"i-0{i:016x}" for i in range(12)]
+    kills = [
+        call(
+            at + timedelta(seconds=20 + 8 * i),
+            ip,
+            "TerminateInstances",
+            readOnly=False,
+            requestParameters={"instancesSet": {"items": [{"instanceId": instance}]}},
+            resources=[
+                {
+                    "ARN": f"arn:aws:ec2:us-east-1:123456789012:instance/{instance}",
+                    "type": "AWS::EC2::Instance",
+                }
+            ],
+        )
+        for i, instance in enumerate(instances)
+    ]
+    return [acl, *kills]
+
+
+def test_a_held_sign_that_joins_a_paging_alert_names_the_holders_network() -> None:
+    """Review 53 (order-dependent marking; fresh seed 1442's shape): the sign came first and
+    was held, the alert opened on the destruction after it. Its network is the holder's as
+    when the sign pages itself."""
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(history())
+    opened = changes(engine, tear_down(5 * DAY + timedelta(hours=4)))
+    assert [kind for kind, _, _ in opened] == ["alert.opened"]
+    alert = engine.book.current(USER["userIdentity"]["arn"])
+    assert alert is not None and "redflag:nacl_open_to_world" in alert.rules
+    back = changes(engine, visit(6 * DAY + timedelta(hours=11)))
+    assert back and {(kind, a) for kind, a, _ in back} == {("alert.updated", opened[0][1])}
+
+
+def test_the_credentials_on_yet_another_new_network_grow_the_alert() -> None:
+    """Fresh seed 1442: the first stranger's sign-in paged; seven hours later another network
+    nobody had used signed in and read secrets. While the holder's sign is unresolved, the
+    first event from a network the person never used grows its alert -- once."""
+    engine = DetectionEngine(rules=load_rules())
+    first = first_visit(engine)
+    other = "45.9.20.1"
+    grown = engine.process(visit(5 * DAY + timedelta(hours=11), other)).changes
+    assert [(kind, alert.id) for kind, alert in grown] == [("alert.updated", first)]
+    assert HOLDER_BACK_RULE in grown[0][1].rules
+    assert changes(engine, visit(5 * DAY + timedelta(hours=11, minutes=30), other)) == []
+
+
+def test_a_new_network_after_the_alert_is_resolved_is_the_persons() -> None:
+    engine = DetectionEngine(rules=load_rules())
+    first = first_visit(engine)
+    engine.set_status(first, "resolved")
+    assert changes(engine, visit(5 * DAY + timedelta(hours=11), "45.9.20.1")) == []
