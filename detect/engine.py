@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import chain
@@ -73,7 +73,7 @@ FOREST_OPEN_MARGIN = 0.08  # forest score above its threshold needed to open an 
 FOREST_HIGH_MARGIN = 0.12  # anomaly score above the threshold that makes a forest finding "high"
 MAX_STATES = 200_000  # principals kept in memory by default; the least recently active beyond
 # a network first used this long before a sign that someone else holds the credentials paged
-# on it is the holder's (DetectionEngine._mark_holder_net)
+# on it is the holder's (DetectionEngine._holder_net)
 HOLDER_NET_NEW_MS = 6 * 3_600_000
 RESUME_NET_MS = 24 * 3_600_000  # a network first used this recently resumes no alert
 _HIGH = severity_rank("high")  # an alert this severe names the holder's network
@@ -177,6 +177,8 @@ class DetectionEngine:
         self.runup = RunUp()  # mature principals' first sensitive calls that paged nothing
         # alerts that carry a sign someone else holds the credentials -> their principal
         self._marks: OrderedDict[str, set[str]] = OrderedDict()
+        # person -> held signs that someone else holds its credentials: (event id, network, ms)
+        self._held_signs: OrderedDict[str, deque[tuple[str, str, int]]] = OrderedDict()
         self._verdicts: dict[int, bool] = {}  # id(finding) -> suppressed, within one batch
         self.triage = Triage(
             org=self.org, sigma_solo_level=human_sigma_solo_level, false_positive=false_positive
@@ -585,36 +587,57 @@ class DetectionEngine:
         if finding.tier in ("page", "hold") and _names_holder(finding):
             # (also for findings judged late: an agent's unreported call) -- and remember
             # which alert carries the mark, so resolving it clears the mark (set_status). A
-            # held sign counts where it named the alert it opened or grew (corroborated: an
-            # attack tool's client from a network new to the person): its network is the
-            # holder's, though the principal is not marked compromised for triage
+            # held sign counts where it opened the alert (corroborated: an attack tool's client
+            # from a network new to the person) or joined a high one: its network is the
+            # holder's, though the principal is not marked compromised for triage; one held
+            # alone counts when a page takes it in (_mark_held_signs)
             carrying = [
                 result[1]
                 for result in results
                 if result is not None
                 and _carries(result[1], finding.principal)
-                and (finding.tier == "page" or result[1].rule == finding.rule)
+                and (
+                    finding.tier == "page"
+                    or result[1].rule == finding.rule
+                    or severity_rank(result[1].severity) >= _HIGH
+                )
             ]
             if finding.tier == "page":
                 self.org.mark_compromised(finding.principal, event.event_time_ms)
             if any(severity_rank(alert.severity) >= _HIGH for alert in carrying):
-                self._mark_holder_net(finding.principal, event)
+                net = self._holder_net(finding.principal, event)
+                if net:
+                    self.org.mark_holder_net(finding.principal, net, event.event_time_ms)
+            elif not carrying:  # held, alone: a page that takes it in names its network
+                self._hold_sign(finding.principal, event)
             self._remember_marks(carrying, finding.principal)
-        elif finding.tier == "page":
-            # a held sign flushed into the alert this finding opened or grew: its network
-            # counts as if the sign had come after (review 53: order-dependent; fresh seed
-            # 1442: a sign-in without MFA from a new network held, then terminations paged)
-            signed = [
-                result[1]
-                for result in results
-                if result is not None
-                and _carries(result[1], finding.principal)
-                and severity_rank(result[1].severity) >= _HIGH
-                and any(_names_holder_rule(rule) for rule in result[1].rules)
-            ]
-            if signed and self._mark_holder_net(finding.principal, event):
-                self._remember_marks(signed, finding.principal)
+        if finding.tier == "page":
+            if finding.principal in self._held_signs:
+                self._mark_held_signs(finding.principal, results, event.event_time_ms)
+            if finding.rule != HOLDER_BACK_RULE:
+                self._mark_alert_net(finding.principal, event, results)
         return results
+
+    def _mark_alert_net(
+        self, principal: str, event: AuditEvent, results: Sequence[tuple[str, Alert] | None]
+    ) -> None:
+        """A page that opened or grew a high or critical alert on a person from a network
+        new to them (_holder_net): the network is watched while the alert is unresolved, and
+        the credentials on yet another new network grow it (detect.anomaly.behaviour's
+        _holder_back). Not from its own finding: a trip's next network is no alert's."""
+        high = [
+            result[1]
+            for result in results
+            if result is not None
+            and severity_rank(result[1].severity) >= _HIGH
+            and _carries(result[1], principal)
+        ]
+        if not high:
+            return
+        net = self._holder_net(principal, event)
+        if net:
+            self.org.mark_alert_net(principal, net, event.event_time_ms)
+            self._remember_marks(high, principal)
 
     def _remember_marks(self, alerts: Sequence[Alert], principal: str) -> None:
         """The alerts carry a sign that someone else holds the principal's credentials:
@@ -626,26 +649,61 @@ class DetectionEngine:
             while len(self._marks) > MAX_MARKED_ALERTS:
                 self._marks.popitem(last=False)
 
-    def _mark_holder_net(self, principal: str, event: AuditEvent) -> bool:
-        """A sign that someone else holds a person's credentials named a high or critical
-        alert on `event`: its network is the holder's when the person first used it in the
+    def _holder_net(self, principal: str, event: AuditEvent) -> str:
+        """The network of `event`, when a sign on it that someone else holds a person's
+        credentials names that network as the holder's: the person first used it in the
         HOLDER_NET_NEW_MS before, mature by then (a network they worked from before is their
-        own): the holder's return there is watched (detect.anomaly.behaviour's
-        HOLDER_BACK_RULE). Not below high (review: a medium rule held, corroborated by the very
-        network's note, made a new home network "the holder's"), not for workloads or agents.
-        Whether it marked one."""
+        own); "" otherwise. Marked once the sign names a high or critical alert (_apply): the
+        holder's return there is watched (detect.anomaly.behaviour's HOLDER_BACK_RULE). Not
+        below high (review: a medium rule held, corroborated by the very network's note, made
+        a new home network "the holder's"), not for workloads or agents."""
         state = self.states.get(principal)
         if state is None or not state.late_nets or principal != event.principal_key:
-            return False
+            return ""
         if state.actor_kind != "human":
-            return False  # (a workload's or agent's runs come back every hour or so: their job)
-        at = event.event_time_ms
+            return ""  # (a workload's or agent's runs come back every hour or so: their job)
         net = net_of(event.source_ip)
-        age = state.late_net_age(net, at)
-        if age is None or not 0 <= age <= HOLDER_NET_NEW_MS:
-            return False
-        self.org.mark_holder_net(principal, net, at)
-        return True
+        age = state.late_net_age(net, event.event_time_ms)
+        return net if age is not None and 0 <= age <= HOLDER_NET_NEW_MS else ""
+
+    def _hold_sign(self, principal: str, event: AuditEvent) -> None:
+        """A sign that someone else holds a person's credentials waits for a second one (held):
+        remember its event and network, for the page that takes it into its alert
+        (_mark_held_signs)."""
+        net = self._holder_net(principal, event)
+        if not net:
+            return
+        signs = self._held_signs.pop(principal, None) or deque(maxlen=MAX_HELD_SIGNS)
+        signs.append((event.event_id, net, event.event_time_ms))
+        self._held_signs[principal] = signs
+        while len(self._held_signs) > MAX_MARKED_ALERTS:
+            self._held_signs.popitem(last=False)
+
+    def _mark_held_signs(
+        self, principal: str, results: Sequence[tuple[str, Alert] | None], at_ms: int
+    ) -> None:
+        """A page whose high or critical alert took in held signs of someone else holding the
+        principal's credentials (the pager's flush): their networks are the holder's, as if
+        each sign had named the alert itself (review 53: marking was order-dependent; fresh
+        seed 1442: a sign-in without MFA from a new network held, then terminations from it
+        paged -- and seven hours later another network's sign-in was no news). Marked at the
+        page's event time `at_ms`: the visit went on from there while the sign waited."""
+        signs = self._held_signs[principal]
+        for result in results:
+            if result is None or severity_rank(result[1].severity) < _HIGH:
+                continue
+            alert = result[1]
+            if not _carries(alert, principal):
+                continue
+            ids = set(alert.event_ids)
+            taken = [sign for sign in signs if sign[0] in ids]
+            for sign in taken:
+                signs.remove(sign)
+                self.org.mark_holder_net(principal, sign[1], max(sign[2], at_ms))
+            if taken:
+                self._remember_marks([alert], principal)
+        if not signs:
+            del self._held_signs[principal]
 
     def _asked_before(self, finding: Finding, event: AuditEvent) -> tuple[str, ...]:
         """The alerts that left the event's call unvetted, when the finding is about its own
@@ -796,6 +854,7 @@ def _record(changes: dict[str, tuple[str, Alert]], event_type: str, alert: Alert
 
 
 MAX_MARKED_ALERTS = 10_000  # alerts remembered as carrying a compromise mark (oldest dropped)
+MAX_HELD_SIGNS = 8  # held signs of a holder remembered per person (_hold_sign)
 # twins that are verdicts on the principal's habit, not context that excuses one call, and
 # the hold of an aggregate made of excused calls (which is not the call's own context either)
 _VERDICTS = frozenset({ANALYST_VERDICT, RECURRING})
@@ -827,14 +886,6 @@ def _names_holder(finding: Finding) -> bool:
     Sigma rule: an attack tool, a backdoor), a workload's credentials used elsewhere, or a
     session refused from its first minutes."""
     return finding.kind == "rule" or finding.rule == ELSEWHERE_RULE or finding.rule in HOLDER_RULES
-
-
-def _names_holder_rule(rule: str) -> bool:
-    """_names_holder for a rule an alert names: any rule but the anomaly detectors'."""
-    return rule == ELSEWHERE_RULE or rule in HOLDER_RULES or not rule.startswith(_ANOMALY)
-
-
-_ANOMALY = ("baseline:", FOREST_RULE)
 
 
 def _sensitive(event: AuditEvent) -> bool:

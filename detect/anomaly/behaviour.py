@@ -282,12 +282,13 @@ class BehaviourDetector:
         paged; a day later the same exit, through boto3, listed IAM and decrypted 27 times --
         the first visit had taught Leash its network and its calls, and nothing paged).
 
-        A person's credentials on a network they never used (`new_net`), while such a sign is
-        watched, grow it too: a password shared or sold is used from more than one place
-        (fresh seed 1442: a console sign-in without MFA, her habit, from a network nobody
-        used paged and stayed open; seven hours later another new network signed in with
-        another browser and read eleven secrets, and nothing paged). Only the first event
-        from that network says it: Novelty.net is new once."""
+        A person's credentials on a network they never used (`new_net`), nobody else's, while
+        a high alert from another network new to them is unresolved, grow that alert too: a
+        password shared or sold is used from more than one place (fresh seed 1442: a console
+        sign-in from a network new to her, then terminations, paged; seven hours later
+        another new network signed in with another browser and read eleven secrets, and
+        nothing paged). Said at most twice a day (OrgMemory.alert_elsewhere); the network it
+        names is not watched in turn (a trip's four networks are not four holders)."""
         at = event.event_time_ms
         away = self.org.holder_back(state.key, event.source_ip, at)
         if away >= HOLDER_AWAY_MS:
@@ -303,7 +304,7 @@ class BehaviourDetector:
             )
         if not new_net or state.actor_kind != "human":
             return None
-        watched = self.org.holder_elsewhere(state.key, new_net, at)
+        watched = self.org.alert_elsewhere(state.key, new_net, at)
         if not watched:
             return None
         return make_finding(
@@ -311,9 +312,9 @@ class BehaviourDetector:
             event,
             HOLDER_BACK_RULE,
             "medium",
-            f"from {new_net}, a network these credentials never came from, while the alert a "
-            f"sign that someone else holds them named (from {watched}) is not resolved",
-            explanation={"holder_network": watched, "new_network": new_net},
+            f"from {new_net}, a network these credentials never came from, while the high alert "
+            f"from {watched} (new to them then) is not resolved",
+            explanation={"alert_network": watched, "new_network": new_net},
         )
 
     def _discovery_burst(

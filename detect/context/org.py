@@ -306,6 +306,9 @@ class OrgMemory:
         # principal -> {network a sign of it came from, new to it then: (marked ms, its latest
         # event ms there, when its latest return was said: holder_back)}
         self._holder_nets: OrderedDict[str, dict[str, tuple[int, int, int]]] = OrderedDict()
+        # principal -> {network new to it that a high alert came from: marked ms}
+        self._alert_nets: OrderedDict[str, dict[str, int]] = OrderedDict()
+        self._elsewhere_said: OrderedDict[str, int] = OrderedDict()  # ... another one: ms
         self._newest_ms = 0
         self._clients_since_ms = 0  # the earliest event the client memory learned from
         self._nets_since_ms = 0  # the earliest event the network memory learned from
@@ -498,8 +501,9 @@ class OrgMemory:
 
     def mark_holder_net(self, principal_key: str, net: str, at_ms: int) -> None:
         """A sign that someone else holds the credentials came from `net`, a network new to
-        the principal in the hours before it (detect.engine.DetectionEngine._mark_holder_net),
+        the principal in the hours before it (detect.engine.DetectionEngine._holder_net),
         at event time `at_ms`: watched for COMPROMISE_MEMORY_MS, or until resolved (vouch)."""
+        self.mark_alert_net(principal_key, net, at_ms)
         nets = _recent(self._holder_nets, principal_key, dict, MAX_RUNS)
         _, latest, said = nets.get(net, (at_ms, at_ms, at_ms))
         nets[net] = (at_ms, max(latest, at_ms), max(said, at_ms))
@@ -527,22 +531,38 @@ class OrgMemory:
         nets[net] = (marked, max(latest, at_ms), at_ms if back else said)
         return away if back else 0
 
-    def holder_elsewhere(self, principal_key: str, net: str, at_ms: int) -> str:
-        """A network the principal's credentials never came from, at `at_ms`, while a network
-        a sign that someone else holds them came from is watched (mark_holder_net): that
-        network ("" when none is watched, or `net` is one)."""
-        nets = self._holder_nets.get(principal_key)
-        if not nets or net in nets:
+    def mark_alert_net(self, principal_key: str, net: str, at_ms: int) -> None:
+        """A high or critical alert on the principal came from `net`, a network new to it in
+        the hours before (detect.engine.DetectionEngine._holder_net), at event time `at_ms`:
+        watched for COMPROMISE_MEMORY_MS, or until resolved (vouch) -- alert_elsewhere."""
+        nets = _recent(self._alert_nets, principal_key, dict, MAX_RUNS)
+        nets[net] = max(nets.get(net, at_ms), at_ms)
+        while len(nets) > MAX_HOLDER_NETS:
+            del nets[min(nets, key=nets.__getitem__)]
+
+    def alert_elsewhere(self, principal_key: str, net: str, at_ms: int) -> str:
+        """The principal's credentials on `net`, a network it never used (the caller's test),
+        at `at_ms`, while an alert from another network new to it is unresolved
+        (mark_alert_net): that network, the latest -- "" when there is none, `net` is one,
+        colleagues work from `net` (the office, the VPN), or this was said within
+        HOLDER_SAID_MS (a person past MAX_SEEN networks finds every one new)."""
+        nets = self._alert_nets.get(principal_key)
+        if not nets or net in nets or self.shared_network(net, principal_key):
             return ""
-        watched = [
-            n for n, (marked, _, _) in nets.items() if 0 <= at_ms - marked <= COMPROMISE_MEMORY_MS
-        ]
-        return max(watched, key=lambda n: nets[n][0]) if watched else ""
+        watched = [n for n, marked in nets.items() if 0 <= at_ms - marked <= COMPROMISE_MEMORY_MS]
+        said = self._elsewhere_said.get(principal_key)
+        if not watched or (said is not None and 0 <= at_ms - said < HOLDER_SAID_MS):
+            return ""
+        _recent(self._elsewhere_said, principal_key, lambda: at_ms, MAX_RUNS)
+        self._elsewhere_said[principal_key] = at_ms
+        return max(watched, key=nets.__getitem__)
 
     def vouch(self, principal_key: str) -> None:
         """An analyst resolved the principal's alert: its earlier signs are not a compromise."""
         self._compromised.pop(principal_key, None)
         self._holder_nets.pop(principal_key, None)
+        self._alert_nets.pop(principal_key, None)
+        self._elsewhere_said.pop(principal_key, None)
 
     def compromised(self, principal_key: str, at_ms: int) -> bool:
         """Whether a sign that someone else holds its credentials paged on the principal within

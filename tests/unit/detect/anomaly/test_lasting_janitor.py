@@ -125,3 +125,37 @@ def test_a_janitors_batch_makes_its_six_hours_a_janitors_too() -> None:
 
     assert slow_counts(6, 26) == []
     assert slow_counts(4, 26), "a principal that never deleted five at once: its drip pages"
+
+
+def test_a_drip_by_a_principal_that_once_deleted_a_batch_is_judged_as_a_drip() -> None:
+    """Review: a CI role that once deleted five functions at once, stolen, deleted thirty
+    more one every eleven minutes -- judged as a janitor's six hours (ten times its usual), no
+    page. Only a batch in the ten minutes makes the six hours a janitor's."""
+    ci = {"role": "ci-deployer", "session": "build-7", "userAgent": "Boto3/1.34.10"}
+
+    def delete(at: timedelta, name: str) -> AuditEvent:
+        return make_event(
+            eventName="DeleteFunction",
+            eventSource="lambda.amazonaws.com",
+            readOnly=False,
+            requestParameters={"functionName": name},
+            at=BASE_TIME + at,
+            **ci,
+        )
+
+    detector = LastingDestruction()
+    first = delete(timedelta(0), "svc-0")
+    state = PrincipalState(first.principal_key, first.actor_kind)
+    batch = [delete(timedelta(hours=9, seconds=20 * i), f"svc-{i}") for i in range(5)]
+    habit = [delete(timedelta(days=d, hours=10), f"old-{d}") for d in range(1, 5)]
+    for e in [*batch, *habit]:
+        state.observe(e)
+        detector.add(state, e, [e.resources[0]], first_use=False)
+    paged = []
+    for i in range(30):
+        e = delete(timedelta(days=5, hours=8, minutes=11 * i), f"billing-{i}")
+        state.observe(e)
+        found = detector.add(state, e, [e.resources[0]], first_use=False)
+        if any(f.rule == "baseline:slow_lasting_destruction" for f in found):
+            paged.append(i + 1)
+    assert paged and paged[0] <= 9, paged[:1]
