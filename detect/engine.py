@@ -59,7 +59,7 @@ from detect.features import (
     without,
 )
 from detect.features.actor import identity_of
-from detect.findings import HOLDER_BACK_RULE, SEVERITIES, Finding
+from detect.findings import ANOTHER_NETWORK_RULE, GROWS_ONLY, HOLDER_BACK_RULE, SEVERITIES, Finding
 from detect.rules.base import Rule
 from detect.rules.catalogue import RuleIndex
 from ingest.catalogue import HARMFUL_CLASSES
@@ -164,7 +164,9 @@ class DetectionEngine:
             clock=clock,
             # alerts a later finding may resume: a repeat of a call they left unvetted, or the
             # credentials' holder back on their network
-            parkable=lambda: self.unvetted.alert_ids() | self._marks.keys(),
+            parkable=lambda: (
+                self.unvetted.alert_ids() | self._marks.keys() | self._alert_nets.keys()
+            ),
         )
         self.pager = Pager(self.book, window_ms=corroboration_window_ms)
         self.untrusted = UntrustedSpans()  # alerts over pushed-by-anyone events do not act
@@ -179,6 +181,8 @@ class DetectionEngine:
         self._marks: OrderedDict[str, set[str]] = OrderedDict()
         # person -> held signs that someone else holds its credentials: (event id, network, ms)
         self._held_signs: OrderedDict[str, deque[tuple[str, str, int]]] = OrderedDict()
+        # high alerts on a person from a network new to them -> (person, that network)
+        self._alert_nets: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._verdicts: dict[int, bool] = {}  # id(finding) -> suppressed, within one batch
         self.triage = Triage(
             org=self.org, sigma_solo_level=human_sigma_solo_level, false_positive=false_positive
@@ -580,8 +584,8 @@ class DetectionEngine:
         # window's ids -- up to a few hundred a finding on a busy principal)
         if (ids and ids[-1] == event.event_id) or event.event_id in ids:
             output.triggers.append((event.event_id, finding.rule))
-        if finding.tier == "page":
-            self._flagged(finding.principal)
+        if finding.tier == "page" and finding.rule != ANOTHER_NETWORK_RULE:
+            self._flagged(finding.principal)  # (a roamer's next network: their day, learned)
         resume = self._asked_before(finding, event) if finding.tier == "page" else ()
         results = self.pager.apply(finding, event.action_class, event.action, resume=resume)
         if finding.tier in ("page", "hold") and _names_holder(finding):
@@ -608,36 +612,38 @@ class DetectionEngine:
                 net = self._holder_net(finding.principal, event)
                 if net:
                     self.org.mark_holder_net(finding.principal, net, event.event_time_ms)
-            elif not carrying:  # held, alone: a page that takes it in names its network
+            else:  # held, or in a lesser alert: a high alert that takes it in names its network
                 self._hold_sign(finding.principal, event)
             self._remember_marks(carrying, finding.principal)
-        if finding.tier == "page":
-            if finding.principal in self._held_signs:
-                self._mark_held_signs(finding.principal, results, event.event_time_ms)
-            if finding.rule != HOLDER_BACK_RULE:
-                self._mark_alert_net(finding.principal, event, results)
+        if results and finding.rule not in GROWS_ONLY:
+            high = [
+                result[1]
+                for result in results
+                if result is not None
+                and severity_rank(result[1].severity) >= _HIGH
+                and _carries(result[1], finding.principal)
+            ]
+            if high and finding.principal in self._held_signs:
+                self._mark_held_signs(finding.principal, high, event.event_time_ms)
+            if high:
+                self._watch_alert_net(finding.principal, event, high)
         return results
 
-    def _mark_alert_net(
-        self, principal: str, event: AuditEvent, results: Sequence[tuple[str, Alert] | None]
-    ) -> None:
-        """A page that opened or grew a high or critical alert on a person from a network
-        new to them (_holder_net): the network is watched while the alert is unresolved, and
-        the credentials on yet another new network grow it (detect.anomaly.behaviour's
-        _holder_back). Not from its own finding: a trip's next network is no alert's."""
-        high = [
-            result[1]
-            for result in results
-            if result is not None
-            and severity_rank(result[1].severity) >= _HIGH
-            and _carries(result[1], principal)
-        ]
-        if not high:
-            return
+    def _watch_alert_net(self, principal: str, event: AuditEvent, alerts: list[Alert]) -> None:
+        """High or critical alerts on a person took `event`, from a network new to them
+        (_holder_net): the network is watched while they are unresolved, and the person's
+        credentials on yet another new network grow them (detect.anomaly.behaviour's
+        ANOTHER_NETWORK_RULE; fresh seed 1442). Not from a finding that only grows: a trip's
+        next network is no alert's."""
         net = self._holder_net(principal, event)
-        if net:
-            self.org.mark_alert_net(principal, net, event.event_time_ms)
-            self._remember_marks(high, principal)
+        if not net:
+            return
+        self.org.mark_alert_net(principal, net, event.event_time_ms)
+        for alert in alerts:
+            self._alert_nets.pop(alert.id, None)
+            self._alert_nets[alert.id] = (principal, net)
+            while len(self._alert_nets) > MAX_MARKED_ALERTS:
+                self._alert_nets.popitem(last=False)
 
     def _remember_marks(self, alerts: Sequence[Alert], principal: str) -> None:
         """The alerts carry a sign that someone else holds the principal's credentials:
@@ -679,22 +685,14 @@ class DetectionEngine:
         while len(self._held_signs) > MAX_MARKED_ALERTS:
             self._held_signs.popitem(last=False)
 
-    def _mark_held_signs(
-        self, principal: str, results: Sequence[tuple[str, Alert] | None], at_ms: int
-    ) -> None:
-        """A page whose high or critical alert took in held signs of someone else holding the
-        principal's credentials (the pager's flush): their networks are the holder's, as if
-        each sign had named the alert itself (review 53: marking was order-dependent; fresh
-        seed 1442: a sign-in without MFA from a new network held, then terminations from it
-        paged -- and seven hours later another network's sign-in was no news). Marked at the
-        page's event time `at_ms`: the visit went on from there while the sign waited."""
+    def _mark_held_signs(self, principal: str, alerts: list[Alert], at_ms: int) -> None:
+        """High or critical alerts of the principal that took in held signs of someone else
+        holding its credentials (the pager's flush, for a page or a corroborated hold): their
+        networks are the holder's, as if each sign had named the alert itself (review 53:
+        marking was order-dependent). Marked at the event time `at_ms` that took them in: the
+        visit went on from there while the sign waited."""
         signs = self._held_signs[principal]
-        for result in results:
-            if result is None or severity_rank(result[1].severity) < _HIGH:
-                continue
-            alert = result[1]
-            if not _carries(alert, principal):
-                continue
+        for alert in alerts:
             ids = set(alert.event_ids)
             taken = [sign for sign in signs if sign[0] in ids]
             for sign in taken:
@@ -717,6 +715,11 @@ class DetectionEngine:
         is someone else asking)."""
         if finding.rule == HOLDER_BACK_RULE:  # the alerts that named the holder
             return tuple(a for a, marked in self._marks.items() if finding.principal in marked)
+        if finding.rule == ANOTHER_NETWORK_RULE:  # the alerts from the network it names
+            net = finding.explanation.get("alert_network")
+            return tuple(
+                a for a, watched in self._alert_nets.items() if watched == (finding.principal, net)
+            )
         if finding.principal != event.principal_key or (
             event.action_class in HARMFUL_CLASSES and event.action not in GRANT_ACTIONS
         ):
@@ -768,6 +771,9 @@ class DetectionEngine:
         self.book.set_status(alert_id, status)
         if status == "resolved":
             self.unvetted.resolve(alert_id)
+            watched = self._alert_nets.pop(alert_id, None)
+            if watched is not None:
+                self.org.unwatch_alert_net(*watched)
             for principal in sorted(self._marks.pop(alert_id, ())):
                 self.org.vouch(principal)
 

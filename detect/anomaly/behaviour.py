@@ -35,6 +35,7 @@ from detect.context.org import OrgMemory
 from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, net_of, source_of
 from detect.findings import (
     ADMIN_POLICY_RULE,
+    ANOTHER_NETWORK_RULE,
     CONSOLE_ONLY,
     FROM_ELSEWHERE,
     HOLDER_BACK_RULE,
@@ -287,8 +288,9 @@ class BehaviourDetector:
         password shared or sold is used from more than one place (fresh seed 1442: a console
         sign-in from a network new to her, then terminations, paged; seven hours later
         another new network signed in with another browser and read eleven secrets, and
-        nothing paged). Said at most twice a day (OrgMemory.alert_elsewhere); the network it
-        names is not watched in turn (a trip's four networks are not four holders)."""
+        nothing paged). Said at most twice a day and three times an alert
+        (OrgMemory.alert_elsewhere); the network it names is not watched in turn (a trip's
+        four networks are not four holders), and the day is still learned (not flagged)."""
         at = event.event_time_ms
         away = self.org.holder_back(state.key, event.source_ip, at)
         if away >= HOLDER_AWAY_MS:
@@ -310,7 +312,7 @@ class BehaviourDetector:
         return make_finding(
             state,
             event,
-            HOLDER_BACK_RULE,
+            ANOTHER_NETWORK_RULE,
             "medium",
             f"from {new_net}, a network these credentials never came from, while the high alert "
             f"from {watched} (new to them then) is not resolved",

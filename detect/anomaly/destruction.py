@@ -158,7 +158,7 @@ class LastingDestruction:
                 continue
             key = _key(tally, name, at) if window is WINDOWS[0] else name
             count = tally.add(at, event.event_id, key)
-            limit = _bar(window, window.floors, state, tally, janitor=self._janitor(state))
+            limit = _bar(window, window.floors, state, tally)
             if count > limit:
                 finding = self._finding(window, state, event, tally, count, limit)
                 if window.rule == SLOW_RULE and tally.recurs(count):
@@ -197,21 +197,6 @@ class LastingDestruction:
                     f if "catastrophic" in f.explanation else _catastrophic(f, note) for f in found
                 ]
         return found
-
-    def _janitor(self, state: PrincipalState) -> bool:
-        """A workload or agent that deleted a janitor's batch of lasting resources in ten
-        minutes on an earlier day (the 10-minute window's job high), deleting such a batch
-        now: this run's six hours are judged as a janitor's too (fresh seeds 1449, 1458: a
-        retention agent's two runs of 5-6 snapshots on its first day made it a janitor for
-        ten minutes but not for six hours -- the drip's job high is 8 -- and both runs of its
-        second day, 21-26 each, paged). Only while the ten minutes hold a batch: a drip, one
-        delete every few minutes, is judged against the drip's own bar (review: a CI role that
-        once deleted five functions at once, stolen, deleted thirty more one by one), and
-        never for a person, whose stolen key drips the same."""
-        if state.actor_kind == "human":
-            return False
-        fast = self._books[0][1].get(state.key)
-        return fast.high >= WINDOWS[0].job_high and len(fast.keys) >= WINDOWS[0].job_high
 
     def add_delegated(
         self, state: PrincipalState, event: AuditEvent, lasting: list[str], stack: str
@@ -372,21 +357,13 @@ def _from_tally(
     )
 
 
-def _bar(
-    window: _Window,
-    floors: dict[str, float],
-    state: PrincipalState,
-    tally: Tally,
-    *,
-    janitor: bool = False,
-) -> float:
-    """The count past which `window` pages for `state`'s principal (`threshold`); `janitor`:
-    it deletes lasting resources for a living, whatever this window's high."""
+def _bar(window: _Window, floors: dict[str, float], state: PrincipalState, tally: Tally) -> float:
+    """The count past which `window` pages for `state`'s principal (`threshold`)."""
     return threshold(
         floors,
         state.actor_kind,
         tally.high,
-        0.0 if janitor else window.job_high,
+        window.job_high,
         window.job_multiplier,
         learned_days=state.learned_days,
     )

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from detect.engine import DetectionEngine
-from detect.findings import HOLDER_BACK_RULE
+from detect.findings import ANOTHER_NETWORK_RULE, HOLDER_BACK_RULE
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
 from tests.factories import BASE_TIME, make_event
@@ -223,7 +223,7 @@ def test_the_credentials_on_yet_another_new_network_grow_the_alert() -> None:
     other = "45.9.20.1"
     grown = engine.process(visit(5 * DAY + timedelta(hours=11), other)).changes
     assert [(kind, alert.id) for kind, alert in grown] == [("alert.updated", first)]
-    assert HOLDER_BACK_RULE in grown[0][1].rules
+    assert ANOTHER_NETWORK_RULE in grown[0][1].rules
     assert changes(engine, visit(5 * DAY + timedelta(hours=11, minutes=30), other)) == []
 
 
@@ -251,7 +251,7 @@ def test_an_alert_without_a_sign_names_no_holder() -> None:
     assert holder_nets(engine) == set()
     grown = engine.process(visit(5 * DAY + timedelta(hours=11), "45.9.20.1")).changes
     assert [(kind, alert.id) for kind, alert in grown] == [("alert.updated", opened[0][1])]
-    summary = grown[0][1].explanation["detectors"][HOLDER_BACK_RULE]["summary"]
+    summary = grown[0][1].explanation["detectors"][ANOTHER_NETWORK_RULE]["summary"]
     assert "holds" not in summary and "192.42.0.0/16" in summary, summary
     assert changes(engine, visit(6 * DAY + timedelta(hours=11))) == []
 
@@ -286,3 +286,49 @@ def test_a_trip_grows_the_alert_once_and_keeps_the_holders_network() -> None:
     assert holder_nets(engine) == {"192.42.0.0/16"}
     back = changes(engine, visit(6 * DAY + timedelta(hours=11)))
     assert {(kind, alert) for kind, alert, _ in back} == {("alert.updated", first)}
+
+
+def sign_alert_then_a_teardown(engine: DetectionEngine) -> tuple[str, str]:
+    """A: the attack tool from Tor (a sign: Tor the holder's). B, seven hours later:
+    terminations from a hotel network new to the person -- no sign, an anomaly."""
+    a = first_visit(engine)
+    _, *kills = tear_down(5 * DAY + timedelta(hours=11), "45.9.20.1")
+    opened = [alert for kind, alert, _ in changes(engine, kills) if kind == "alert.opened"]
+    assert len(opened) == 1 and opened[0] != a
+    return a, opened[0]
+
+
+def test_the_holders_return_grows_the_alert_that_named_them_not_a_later_one() -> None:
+    """Review: both open, the stolen key back on Tor grew the latest alert -- the hotel
+    teardown, which named no holder; and resolving that teardown forgot Tor."""
+    engine = DetectionEngine(rules=load_rules())
+    a, _ = sign_alert_then_a_teardown(engine)
+    back = changes(engine, visit(6 * DAY + timedelta(hours=11)))
+    assert {(kind, alert) for kind, alert, _ in back} == {("alert.updated", a)}
+    engine = DetectionEngine(rules=load_rules())
+    a, b = sign_alert_then_a_teardown(engine)
+    engine.set_status(b, "resolved")
+    back = changes(engine, visit(6 * DAY + timedelta(hours=11)))
+    assert {(kind, alert) for kind, alert, _ in back} == {("alert.updated", a)}
+
+
+def test_a_roamers_open_alert_grows_at_most_three_times() -> None:
+    """Review: a consultant on a new network every day, with a false high alert from one,
+    grew it twice a day for its week (two webhooks a day, each day unlearned). Three times
+    at most, and the day is learned."""
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(
+        [
+            call(day * DAY + timedelta(hours=9, minutes=m), f"{60 + day}.{10 + day}.1.1", action)
+            for day in range(5)
+            for m in range(0, 240, 4)
+            for action in ("DescribeInstances", "ListBuckets")
+        ]
+    )
+    _, *kills = tear_down(5 * DAY + timedelta(hours=4), "81.2.69.160")
+    assert [kind for kind, _, _ in changes(engine, kills)] == ["alert.opened"]
+    updates = []
+    for day in range(5, 12):
+        for hour, ip in ((9, f"{90 + day}.7.1.1"), (21, f"{120 + day}.8.1.1")):
+            updates += changes(engine, visit(day * DAY + timedelta(hours=hour), ip))
+    assert 1 <= len(updates) <= 3, updates
