@@ -139,20 +139,7 @@ def test_a_medium_alert_from_a_new_home_network_names_no_holder() -> None:
     engine.process(history())
     home = "81.2.69.160"
     at = 5 * DAY + timedelta(hours=10)
-    acl = call(
-        at + timedelta(seconds=40),
-        home,
-        "CreateNetworkAclEntry",
-        readOnly=False,
-        requestParameters={
-            "networkAclId": "acl-1",
-            "ruleNumber": 100,
-            "ruleAction": "allow",
-            "egress": False,
-            "cidrBlock": "0.0.0.0/0",
-            "protocol": "-1",
-        },
-    )
+    acl = open_acl(at + timedelta(seconds=40), home)
     first = changes(
         engine, [*(call(at + timedelta(seconds=s), home) for s in range(0, 30, 3)), acl]
     )
@@ -163,10 +150,9 @@ def test_a_medium_alert_from_a_new_home_network_names_no_holder() -> None:
     assert changes(engine, days) == []
 
 
-def tear_down(at: timedelta, ip: str = TOR) -> list[AuditEvent]:
-    """A network ACL opened to the world (a medium red flag: held), then twelve instances
-    terminated in two minutes: the destruction pages, and the held sign joins its alert."""
-    acl = call(
+def open_acl(at: timedelta, ip: str) -> AuditEvent:
+    """A network ACL entry that lets the whole internet in (a medium red flag)."""
+    return call(
         at,
         ip,
         "CreateNetworkAclEntry",
@@ -180,6 +166,12 @@ def tear_down(at: timedelta, ip: str = TOR) -> list[AuditEvent]:
             "protocol": "-1",
         },
     )
+
+
+def tear_down(at: timedelta, ip: str = TOR) -> list[AuditEvent]:
+    """A network ACL opened to the world (a medium red flag: held), then twelve instances
+    terminated in two minutes: the destruction pages, and the held sign joins its alert."""
+    acl = open_acl(at, ip)
     instances = [f"i-0{i:016x}" for i in range(12)]
     kills = [
         call(
