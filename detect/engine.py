@@ -59,7 +59,7 @@ from detect.features import (
     without,
 )
 from detect.features.actor import identity_of
-from detect.findings import ANOTHER_NETWORK_RULE, GROWS_ONLY, HOLDER_BACK_RULE, SEVERITIES, Finding
+from detect.findings import HOLDER_BACK_RULE, SEVERITIES, Finding
 from detect.rules.base import Rule
 from detect.rules.catalogue import RuleIndex
 from ingest.catalogue import HARMFUL_CLASSES
@@ -164,9 +164,7 @@ class DetectionEngine:
             clock=clock,
             # alerts a later finding may resume: a repeat of a call they left unvetted, or the
             # credentials' holder back on their network
-            parkable=lambda: (
-                self.unvetted.alert_ids() | self._marks.keys() | self._alert_nets.keys()
-            ),
+            parkable=lambda: self.unvetted.alert_ids() | self._marks.keys(),
         )
         self.pager = Pager(self.book, window_ms=corroboration_window_ms)
         self.untrusted = UntrustedSpans()  # alerts over pushed-by-anyone events do not act
@@ -181,8 +179,6 @@ class DetectionEngine:
         self._marks: OrderedDict[str, set[str]] = OrderedDict()
         # person -> held signs that someone else holds its credentials: (event id, network, ms)
         self._held_signs: OrderedDict[str, deque[tuple[str, str, int]]] = OrderedDict()
-        # high alerts on a person from a network new to them -> (person, that network)
-        self._alert_nets: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._verdicts: dict[int, bool] = {}  # id(finding) -> suppressed, within one batch
         self.triage = Triage(
             org=self.org, sigma_solo_level=human_sigma_solo_level, false_positive=false_positive
@@ -584,8 +580,8 @@ class DetectionEngine:
         # window's ids -- up to a few hundred a finding on a busy principal)
         if (ids and ids[-1] == event.event_id) or event.event_id in ids:
             output.triggers.append((event.event_id, finding.rule))
-        if finding.tier == "page" and finding.rule != ANOTHER_NETWORK_RULE:
-            self._flagged(finding.principal)  # (a roamer's next network: their day, learned)
+        if finding.tier == "page":
+            self._flagged(finding.principal)
         resume = self._asked_before(finding, event) if finding.tier == "page" else ()
         results = self.pager.apply(finding, event.action_class, event.action, resume=resume)
         if finding.tier in ("page", "hold") and _names_holder(finding):
@@ -615,7 +611,7 @@ class DetectionEngine:
             else:  # held, or in a lesser alert: a high alert that takes it in names its network
                 self._hold_sign(finding.principal, event)
             self._remember_marks(carrying, finding.principal)
-        if results and finding.rule not in GROWS_ONLY:
+        if results and finding.principal in self._held_signs:
             high = [
                 result[1]
                 for result in results
@@ -623,27 +619,9 @@ class DetectionEngine:
                 and severity_rank(result[1].severity) >= _HIGH
                 and _carries(result[1], finding.principal)
             ]
-            if high and finding.principal in self._held_signs:
-                self._mark_held_signs(finding.principal, high, event.event_time_ms)
             if high:
-                self._watch_alert_net(finding.principal, event, high)
+                self._mark_held_signs(finding.principal, high, event.event_time_ms)
         return results
-
-    def _watch_alert_net(self, principal: str, event: AuditEvent, alerts: list[Alert]) -> None:
-        """High or critical alerts on a person took `event`, from a network new to them
-        (_holder_net): the network is watched while they are unresolved, and the person's
-        credentials on yet another new network grow them (detect.anomaly.behaviour's
-        ANOTHER_NETWORK_RULE; fresh seed 1442). Not from a finding that only grows: a trip's
-        next network is no alert's."""
-        net = self._holder_net(principal, event)
-        if not net:
-            return
-        self.org.mark_alert_net(principal, net, event.event_time_ms)
-        for alert in alerts:
-            self._alert_nets.pop(alert.id, None)
-            self._alert_nets[alert.id] = (principal, net)
-            while len(self._alert_nets) > MAX_MARKED_ALERTS:
-                self._alert_nets.popitem(last=False)
 
     def _remember_marks(self, alerts: Sequence[Alert], principal: str) -> None:
         """The alerts carry a sign that someone else holds the principal's credentials:
@@ -715,11 +693,6 @@ class DetectionEngine:
         is someone else asking)."""
         if finding.rule == HOLDER_BACK_RULE:  # the alerts that named the holder
             return tuple(a for a, marked in self._marks.items() if finding.principal in marked)
-        if finding.rule == ANOTHER_NETWORK_RULE:  # the alerts from the network it names
-            net = finding.explanation.get("alert_network")
-            return tuple(
-                a for a, watched in self._alert_nets.items() if watched == (finding.principal, net)
-            )
         if finding.principal != event.principal_key or (
             event.action_class in HARMFUL_CLASSES and event.action not in GRANT_ACTIONS
         ):
@@ -771,9 +744,6 @@ class DetectionEngine:
         self.book.set_status(alert_id, status)
         if status == "resolved":
             self.unvetted.resolve(alert_id)
-            watched = self._alert_nets.pop(alert_id, None)
-            if watched is not None:
-                self.org.unwatch_alert_net(*watched)
             for principal in sorted(self._marks.pop(alert_id, ())):
                 self.org.vouch(principal)
 

@@ -39,10 +39,7 @@ ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached", ADMIN_POLICY_RULE})
 # while that alert is unresolved (detect.anomaly.behaviour): it grows that alert
 # (detect.alerts.incidents.AlertBook.merge's `resume`), whatever detector opened it
 HOLDER_BACK_RULE = "baseline:credentials_holder_back"
-# a person's credentials on yet another network new to them while a high alert from a network
-# new to them is unresolved: it grows that alert (DetectionEngine._asked_before)
-ANOTHER_NETWORK_RULE = "baseline:another_new_network"
-GROWS_ONLY = frozenset({HOLDER_BACK_RULE, ANOTHER_NETWORK_RULE})  # they never open an alert
+GROWS_ONLY = frozenset({HOLDER_BACK_RULE})  # findings that grow an alert and never open one
 
 # findings that say only "more than usual" (reads, events, KMS decrypts, distinct secrets,
 # deletes that include temporary ones, over 10 minutes or six hours): how a busy day looks, so

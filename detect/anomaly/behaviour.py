@@ -35,7 +35,6 @@ from detect.context.org import OrgMemory
 from detect.features import GRANT_ACTIONS, PROD_RESOURCE_RE, PrincipalState, net_of, source_of
 from detect.findings import (
     ADMIN_POLICY_RULE,
-    ANOTHER_NETWORK_RULE,
     CONSOLE_ONLY,
     FROM_ELSEWHERE,
     HOLDER_BACK_RULE,
@@ -212,7 +211,7 @@ class BehaviourDetector:
         context = self._context(state, event, new)  # first: it notes a new client for below
         if state.actor_kind == "human" and any("net" in f.explanation[NEWS] for f in context):
             self._slow_reads.new_network(state.key, new.net, event.event_time_ms)
-        found.append(self._holder_back(state, event, new.net))
+        found.append(self._holder_back(state, event))
         if result == "ok":
             if state.actor_kind != "human" and len(seen.succeeded) < MAX_VALUES:
                 seen.succeeded.add(event.action)
@@ -272,51 +271,26 @@ class BehaviourDetector:
         return _rarely_new(state, "net") and not self.org.network_of_others(net, state.key)
 
     # -- detectors -------------------------------------------------------------------------------
-    def _holder_back(
-        self, state: PrincipalState, event: AuditEvent, new_net: str
-    ) -> Finding | None:
+    def _holder_back(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
         """The principal's credentials back on the network a sign that someone else holds them
         came from (a network new to it then: OrgMemory.mark_holder_net), after HOLDER_AWAY_MS
         away, within a week and while that alert is unresolved: the holder's next visit. It
         grows that alert (findings.HOLDER_BACK_RULE), so a wrong sign costs no second page
         (fresh seed 1379: a stolen key's first visit through an attack tool from a Tor exit
         paged; a day later the same exit, through boto3, listed IAM and decrypted 27 times --
-        the first visit had taught Leash its network and its calls, and nothing paged).
-
-        A person's credentials on a network they never used (`new_net`), nobody else's, while
-        a high alert from another network new to them is unresolved, grow that alert too: a
-        password shared or sold is used from more than one place (fresh seed 1442: a console
-        sign-in from a network new to her, then terminations, paged; seven hours later
-        another new network signed in with another browser and read eleven secrets, and
-        nothing paged). Said at most twice a day and three times an alert
-        (OrgMemory.alert_elsewhere); the network it names is not watched in turn (a trip's
-        four networks are not four holders), and the day is still learned (not flagged)."""
-        at = event.event_time_ms
-        away = self.org.holder_back(state.key, event.source_ip, at)
-        if away >= HOLDER_AWAY_MS:
-            net = net_of(event.source_ip)
-            return make_finding(  # (medium: it raises no alert's severity, and opens none)
-                state,
-                event,
-                HOLDER_BACK_RULE,
-                "medium",
-                f"back after {away / 3_600_000:.1f} h on {net}, the network a sign that someone "
-                "else holds these credentials came from; that alert is not resolved",
-                explanation={"holder_network": net, "away_hours": round(away / 3_600_000, 1)},
-            )
-        if not new_net or state.actor_kind != "human":
+        the first visit had taught Leash its network and its calls, and nothing paged)."""
+        away = self.org.holder_back(state.key, event.source_ip, event.event_time_ms)
+        if away < HOLDER_AWAY_MS:
             return None
-        watched = self.org.alert_elsewhere(state.key, new_net, at)
-        if not watched:
-            return None
-        return make_finding(
+        net = net_of(event.source_ip)
+        return make_finding(  # (medium: it raises no alert's severity, and opens none)
             state,
             event,
-            ANOTHER_NETWORK_RULE,
+            HOLDER_BACK_RULE,
             "medium",
-            f"from {new_net}, a network these credentials never came from, while the high alert "
-            f"from {watched} (new to them then) is not resolved",
-            explanation={"alert_network": watched, "new_network": new_net},
+            f"back after {away / 3_600_000:.1f} h on {net}, the network a sign that someone "
+            "else holds these credentials came from; that alert is not resolved",
+            explanation={"holder_network": net, "away_hours": round(away / 3_600_000, 1)},
         )
 
     def _discovery_burst(

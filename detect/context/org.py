@@ -83,7 +83,6 @@ MAX_RUNS = 10_000
 COMPROMISE_MEMORY_MS = 7 * DAY_MS
 MAX_HOLDER_NETS = 4  # networks of the credentials' holders remembered per principal
 HOLDER_SAID_MS = 12 * 3_600_000  # a holder's return is said at most this often per network
-MAX_ELSEWHERE = 3  # another new network while an alert from one is unresolved: said at most
 FAILED_SIGN_INS_KEPT = 16  # refused console sign-ins remembered per principal
 MFA_HABIT = 3  # sign-ins with MFA, and none without, after which one without it pages
 MAX_NETS = 100_000  # networks (net_of) whose users are remembered (least recently used forgotten)
@@ -307,10 +306,6 @@ class OrgMemory:
         # principal -> {network a sign of it came from, new to it then: (marked ms, its latest
         # event ms there, when its latest return was said: holder_back)}
         self._holder_nets: OrderedDict[str, dict[str, tuple[int, int, int]]] = OrderedDict()
-        # principal -> {network new to it that a high alert came from: marked ms}
-        self._alert_nets: OrderedDict[str, dict[str, int]] = OrderedDict()
-        # ... another new network: (when last said, how often)
-        self._elsewhere_said: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self._newest_ms = 0
         self._clients_since_ms = 0  # the earliest event the client memory learned from
         self._nets_since_ms = 0  # the earliest event the network memory learned from
@@ -531,41 +526,6 @@ class OrgMemory:
         back = away > 0 and at_ms - said >= HOLDER_SAID_MS
         nets[net] = (marked, max(latest, at_ms), at_ms if back else said)
         return away if back else 0
-
-    def mark_alert_net(self, principal_key: str, net: str, at_ms: int) -> None:
-        """A high or critical alert on the principal came from `net`, a network new to it in
-        the hours before (detect.engine.DetectionEngine._holder_net), at event time `at_ms`:
-        watched for COMPROMISE_MEMORY_MS, or until resolved (vouch) -- alert_elsewhere."""
-        nets = _recent(self._alert_nets, principal_key, dict, MAX_RUNS)
-        nets[net] = max(nets.get(net, at_ms), at_ms)
-        while len(nets) > MAX_HOLDER_NETS:
-            del nets[min(nets, key=nets.__getitem__)]
-
-    def unwatch_alert_net(self, principal_key: str, net: str) -> None:
-        """The alert that came from `net` (mark_alert_net) was resolved."""
-        nets = self._alert_nets.get(principal_key)
-        if nets is not None:
-            nets.pop(net, None)
-            if not nets:
-                self._elsewhere_said.pop(principal_key, None)
-
-    def alert_elsewhere(self, principal_key: str, net: str, at_ms: int) -> str:
-        """The principal's credentials on `net`, a network it never used (the caller's test),
-        at `at_ms`, while an alert from another network new to it is unresolved
-        (mark_alert_net): that network, the latest -- "" when there is none, `net` is one,
-        colleagues work from `net` (the office, the VPN), or this was said within
-        HOLDER_SAID_MS or MAX_ELSEWHERE times already (review: a person on a new network
-        every day grew a false alert twice a day for its week)."""
-        nets = self._alert_nets.get(principal_key)
-        if not nets or net in nets or self.shared_network(net, principal_key):
-            return ""
-        watched = [n for n, marked in nets.items() if 0 <= at_ms - marked <= COMPROMISE_MEMORY_MS]
-        said, times = self._elsewhere_said.get(principal_key, (0, 0))
-        if not watched or times >= MAX_ELSEWHERE or (times and 0 <= at_ms - said < HOLDER_SAID_MS):
-            return ""
-        _recent(self._elsewhere_said, principal_key, lambda: (at_ms, 0), MAX_RUNS)
-        self._elsewhere_said[principal_key] = (at_ms, times + 1)
-        return max(watched, key=nets.__getitem__)
 
     def vouch(self, principal_key: str) -> None:
         """An analyst resolved the principal's alert: its earlier signs are not a compromise."""

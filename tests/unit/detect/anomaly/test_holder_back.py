@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from detect.engine import DetectionEngine
-from detect.findings import ANOTHER_NETWORK_RULE, HOLDER_BACK_RULE
+from detect.findings import HOLDER_BACK_RULE
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
 from tests.factories import BASE_TIME, make_event
@@ -206,45 +206,19 @@ def test_a_held_sign_that_joins_a_paging_alert_names_the_holders_network() -> No
     assert back and {(kind, a) for kind, a, _ in back} == {("alert.updated", opened[0][1])}
 
 
-def test_the_credentials_on_yet_another_new_network_grow_the_alert() -> None:
-    """Fresh seed 1442: the first stranger's sign-in paged; seven hours later another network
-    nobody had used signed in and read secrets. While the holder's sign is unresolved, the
-    first event from a network the person never used grows its alert -- once."""
-    engine = DetectionEngine(rules=load_rules())
-    first = first_visit(engine)
-    other = "45.9.20.1"
-    grown = engine.process(visit(5 * DAY + timedelta(hours=11), other)).changes
-    assert [(kind, alert.id) for kind, alert in grown] == [("alert.updated", first)]
-    assert ANOTHER_NETWORK_RULE in grown[0][1].rules
-    assert changes(engine, visit(5 * DAY + timedelta(hours=11, minutes=30), other)) == []
-
-
-def test_a_new_network_after_the_alert_is_resolved_is_the_persons() -> None:
-    engine = DetectionEngine(rules=load_rules())
-    first = first_visit(engine)
-    engine.set_status(first, "resolved")
-    assert changes(engine, visit(5 * DAY + timedelta(hours=11), "45.9.20.1")) == []
-
-
 def holder_nets(engine: DetectionEngine) -> set[str]:
     return set(engine.org._holder_nets.get(USER["userIdentity"]["arn"], {}))
 
 
 def test_an_alert_without_a_sign_names_no_holder() -> None:
     """Review: terminations alone from a new network (an anomaly, no sign of who holds the
-    credentials) made the network "the holder's". It is not: back there later is the
-    person's. Their credentials on yet another new network while that alert is unresolved
-    still grow it -- as an alert from a new network's, not a holder's."""
+    credentials) made the network "the holder's". It is not: back there a day later is the
+    person's."""
     engine = DetectionEngine(rules=load_rules())
     engine.process(history())
     _, *kills = tear_down(5 * DAY + timedelta(hours=4))
-    opened = changes(engine, kills)
-    assert [kind for kind, _, _ in opened] == ["alert.opened"]
+    assert [kind for kind, _, _ in changes(engine, kills)] == ["alert.opened"]
     assert holder_nets(engine) == set()
-    grown = engine.process(visit(5 * DAY + timedelta(hours=11), "45.9.20.1")).changes
-    assert [(kind, alert.id) for kind, alert in grown] == [("alert.updated", opened[0][1])]
-    summary = grown[0][1].explanation["detectors"][ANOTHER_NETWORK_RULE]["summary"]
-    assert "holds" not in summary and "192.42.0.0/16" in summary, summary
     assert changes(engine, visit(6 * DAY + timedelta(hours=11))) == []
 
 
@@ -264,17 +238,14 @@ def test_the_held_signs_own_network_is_marked_whichever_came_first() -> None:
     assert holder_nets(engine) == {"192.42.0.0/16"}
 
 
-def test_a_trip_grows_the_alert_once_and_keeps_the_holders_network() -> None:
-    """Review: each of four new networks in a day (airport, hotel, client, phone) grew the
-    alert and was marked the holder's in turn, until the real holder's network was dropped
-    and the stolen key's return there the next day grew nothing. Said once in twelve hours,
-    and a network that grew the alert is not the holder's for it."""
+def test_a_trip_keeps_the_holders_network() -> None:
+    """Review: four new networks in a day (airport, hotel, client, phone) were each marked the
+    holder's in turn, until the real holder's network was dropped and the stolen key's return
+    there the next day grew nothing."""
     engine = DetectionEngine(rules=load_rules())
     first = first_visit(engine)
-    grown = []
     for i, ip in enumerate(["45.9.20.1", "62.77.1.1", "88.12.3.4", "151.101.1.1"]):
-        grown += changes(engine, visit(5 * DAY + timedelta(hours=6 + i), ip))
-    assert [(kind, alert) for kind, alert, _ in grown] == [("alert.updated", first)]
+        engine.process(visit(5 * DAY + timedelta(hours=6 + i), ip))
     assert holder_nets(engine) == {"192.42.0.0/16"}
     back = changes(engine, visit(6 * DAY + timedelta(hours=11)))
     assert {(kind, alert) for kind, alert, _ in back} == {("alert.updated", first)}
@@ -302,25 +273,3 @@ def test_the_holders_return_grows_the_alert_that_named_them_not_a_later_one() ->
     engine.set_status(b, "resolved")
     back = changes(engine, visit(6 * DAY + timedelta(hours=11)))
     assert {(kind, alert) for kind, alert, _ in back} == {("alert.updated", a)}
-
-
-def test_a_roamers_open_alert_grows_at_most_three_times() -> None:
-    """Review: a consultant on a new network every day, with a false high alert from one,
-    grew it twice a day for its week (two webhooks a day, each day unlearned). Three times
-    at most, and the day is learned."""
-    engine = DetectionEngine(rules=load_rules())
-    engine.process(
-        [
-            call(day * DAY + timedelta(hours=9, minutes=m), f"{60 + day}.{10 + day}.1.1", action)
-            for day in range(5)
-            for m in range(0, 240, 4)
-            for action in ("DescribeInstances", "ListBuckets")
-        ]
-    )
-    _, *kills = tear_down(5 * DAY + timedelta(hours=4), "81.2.69.160")
-    assert [kind for kind, _, _ in changes(engine, kills)] == ["alert.opened"]
-    updates = []
-    for day in range(5, 12):
-        for hour, ip in ((9, f"{90 + day}.7.1.1"), (21, f"{120 + day}.8.1.1")):
-            updates += changes(engine, visit(day * DAY + timedelta(hours=hour), ip))
-    assert 1 <= len(updates) <= 3, updates
