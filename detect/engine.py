@@ -590,7 +590,8 @@ class DetectionEngine:
             # held sign counts where it opened the alert (corroborated: an attack tool's client
             # from a network new to the person) or joined a high one: its network is the
             # holder's, though the principal is not marked compromised for triage; one held
-            # alone counts when a page takes it in (_mark_held_signs)
+            # alone, or in a lesser alert, counts when a high alert takes it in
+            # (_mark_held_signs)
             carrying = [
                 result[1]
                 for result in results
@@ -651,9 +652,9 @@ class DetectionEngine:
         return net if age is not None and 0 <= age <= HOLDER_NET_NEW_MS else ""
 
     def _hold_sign(self, principal: str, event: AuditEvent) -> None:
-        """A sign that someone else holds a person's credentials waits for a second one (held):
-        remember its event and network, for the page that takes it into its alert
-        (_mark_held_signs)."""
+        """A sign that someone else holds a person's credentials waits for a second one (held)
+        or sits in a lesser alert: remember its event and network, for the high alert that
+        takes it in (_mark_held_signs)."""
         net = self._holder_net(principal, event)
         if not net:
             return

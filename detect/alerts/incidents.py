@@ -487,8 +487,7 @@ class AlertBook:
 
 def _asks(alert: Alert, finding: Finding) -> bool:
     """The finding's detector is one the alert names: the same question -- or it says the
-    credentials' holder is back, or on another new network, whichever detector opened the
-    alert (findings.GROWS_ONLY)."""
+    credentials' holder is back, whichever detector opened the alert (findings.GROWS_ONLY)."""
     return finding.rule == alert.rule or finding.rule in alert.rules or finding.rule in GROWS_ONLY
 
 
