@@ -6,7 +6,8 @@ also drives a bare FastAPI endpoint (bench/reference_app.py) the same way, right
 the machine's own floor is printed beside Leash's numbers. Without wrk (or with --generator
 python), Python processes send open loop and measure from each request's scheduled send time,
 which also counts their own scheduling jitter.
-Then: the time from an agent's first delete to the alert webhook and the quarantine webhook.
+Then: the time from an agent's first delete to the alert webhook and the quarantine webhook --
+with `--ingest-rate`, also after each run under that ingest, while it goes on.
 
     python -m bench.decide_latency --rate 500 --duration 10 --runs 3
 """
@@ -208,9 +209,14 @@ def wrk_drive(port: int, *, rate: float, duration_s: float, connections: int) ->
     return values
 
 
-def burst_to_webhook(url: str, receiver: Receiver, *, deletes: int = 12) -> None:
+def burst_to_webhook(
+    url: str, receiver: Receiver, *, deletes: int = 12, role: str = "deploy-agent", label: str = ""
+) -> None:
+    """An AI agent's burst of production deletes (its role `role`: a new one for each burst,
+    none containing another, since the receiver tells webhooks apart by it); prints the time
+    from its first delete to the `alert.opened` and `principal.quarantined` webhooks."""
     now = datetime.now(UTC)
-    arn = "arn:aws:sts::123456789012:assumed-role/deploy-agent/agent-run-b3nch1"
+    arn = f"arn:aws:sts::123456789012:assumed-role/{role}/agent-run-b3nch1"
     records = [
         {
             "eventVersion": "1.08",
@@ -236,7 +242,7 @@ def burst_to_webhook(url: str, receiver: Receiver, *, deletes: int = 12) -> None
     for kind in ("alert.opened", "principal.quarantined"):
         at = receiver.first(kind, about)
         shown = f"{(at - first_delete) * 1000:.0f} ms" if at else "not received within 60 s"
-        print(f"first delete -> {kind} webhook: {shown}")
+        print(f"first delete -> {kind} webhook{label}: {shown}")
 
 
 def _ingest_load(
@@ -506,6 +512,11 @@ def main() -> int:
                         result = drive(port)
                         loaded.append(result["p99"])
                         print(f"{_row(f'run {run} under ingest', result)}  {_lag(url)}")
+                        # the alert path under the same background: the detector works
+                        # through the ingest's backlog before it reaches the burst
+                        burst_to_webhook(
+                            url, receiver, role=f"burst{run}-agent", label=" under ingest"
+                        )
                         if args.retrain:
                             with Retraining(url) as retraining:
                                 result = drive(port)
