@@ -39,7 +39,6 @@ ADMIN_GRANTS = frozenset({"redflag:admin_policy_attached", ADMIN_POLICY_RULE})
 # while that alert is unresolved (detect.anomaly.behaviour): it grows that alert
 # (detect.alerts.incidents.AlertBook.merge's `resume`), whatever detector opened it
 HOLDER_BACK_RULE = "baseline:credentials_holder_back"
-GROWS_ONLY = frozenset({HOLDER_BACK_RULE})  # findings that grow an alert and never open one
 
 # findings that say only "more than usual" (reads, events, KMS decrypts, distinct secrets,
 # deletes that include temporary ones, over 10 minutes or six hours): how a busy day looks, so

@@ -15,7 +15,7 @@ from detect.alerts.alert import (
     severity_rank,
 )
 from detect.features.actor import actor_of
-from detect.findings import GROWS_ONLY, SEVERITIES, Finding, evolve
+from detect.findings import HOLDER_BACK_RULE, SEVERITIES, Finding, evolve
 from ingest.catalogue import HARMFUL_CLASSES
 from ingest.events import AuditEvent
 
@@ -244,8 +244,8 @@ class AlertBook:
         previous = None
         if incident is not None and (
             not self._continues(incident, finding, action_class)
-            or (finding.rule in GROWS_ONLY and incident.alert.id not in resume)
-        ):  # (a finding that only grows grows the alert it names, not whatever is open)
+            or (finding.rule == HOLDER_BACK_RULE and incident.alert.id not in resume)
+        ):  # (the holder's return grows the alert that named them, not whatever is open)
             previous, incident = incident, None
         if incident is None and not may_open:
             return None
@@ -263,7 +263,7 @@ class AlertBook:
                 else:  # (re-inserted: the bound lets go of the least recently grown first)
                     self._parked[asked] = self._parked.pop(asked)
                 return self._grown(held, finding, action_class)
-        if incident is None and finding.rule in GROWS_ONLY:
+        if incident is None and finding.rule == HOLDER_BACK_RULE:
             return None  # (it says an alert goes on; with that alert gone it opens nothing)
         if incident is None:
             earlier = _earlier(previous) if previous is not None else set()
@@ -487,8 +487,12 @@ class AlertBook:
 
 def _asks(alert: Alert, finding: Finding) -> bool:
     """The finding's detector is one the alert names: the same question -- or it says the
-    credentials' holder is back, whichever detector opened the alert (findings.GROWS_ONLY)."""
-    return finding.rule == alert.rule or finding.rule in alert.rules or finding.rule in GROWS_ONLY
+    credentials' holder is back, whichever detector opened the alert (HOLDER_BACK_RULE)."""
+    return (
+        finding.rule == alert.rule
+        or finding.rule in alert.rules
+        or finding.rule == HOLDER_BACK_RULE
+    )
 
 
 def _joins(incident: _Incident, principal: str) -> bool:
