@@ -25,7 +25,13 @@ minute or two from such networks (a Tor exit), 4.0x and 4.9x their owners' busie
 in the generator's records of seeds 1000-1013, 1200-1231 and 1300-1424 no benign person's or
 agent's ten minutes on one store reached 100 reads at 2x its busiest day or more (workloads'
 quarter-end batches did: not judged here). A person who sees a new network most days is not
-judged by it (a new one is no news for them). Part of BehaviourDetector.
+judged by it (a new one is no news for them). A store's busiest day is known once it was read
+on STORE_DAYS earlier days -- or at once when the principal only glanced at it (GLANCED): fresh
+seed 1476's data scientist had opened one object of a production bucket on each of two days,
+then her session read 411 of it in 23 minutes from her usual network and CLI (~180 per ten
+minutes, under her ten-minute high over all her reads) and nothing paged; in the generator's
+records of seeds 1345-1484 no benign person's or agent's ten minutes on one store passed
+max(100, 5x its busiest day), on any number of earlier days. Part of BehaviourDetector.
 """
 
 from __future__ import annotations
@@ -55,6 +61,10 @@ RULE = "baseline:store_read_surge"
 STORE_DAY_RATIO = 5.0  # reads in 10 min over this many times the busiest earlier day's ...
 STORE_READS = 100  # ... and at least this many
 STORE_DAYS = 3  # earlier days the principal read the store on: its days are known
+# ... or at most this many a day, on days before today: the principal only glanced at it (an
+# object opened in the console), and a pull of it is judged as one of a store it never read
+# (secretreads' baseline:bulk_read_new_store), from the day after the glance on (_judged)
+GLANCED = 3
 HOUR_MS = 60 * 60 * 1000  # a pull paced under the ten-minute bar: reads in an hour ...
 HOUR_DAY_RATIO = 8.0  # ... over this many times the busiest earlier day's ...
 HOUR_READS = 200  # ... and at least this many
@@ -77,19 +87,32 @@ SOURCES = frozenset({"s3", "dynamodb"})
 class _Store:
     """One principal's reads of one store: today's count, its busiest earlier day, the days it
     read the store on, and the last ten minutes' objects (and the last hour's, for a store
-    read on STORE_DAYS days and at most HOUR_BUSIEST on its busiest)."""
+    judged (_judged) and read at most HOUR_BUSIEST on its busiest)."""
 
     day: int
     today: int = 0
     busiest: int = 0
     days: int = 0
+    quiet: int = 0  # ... of which became its usual (not flagged): what `busiest` knows
     flagged: bool = False  # the principal paged today: today does not become its usual
+    whole: bool = True  # remembered since its first read (not back after MAX_STORES forgot it)
     newest_ms: int = 0
     paged_slot: int = -1  # one finding per 10-minute slot while over the bar
     request: str = ""  # the last table request (its digest) and when it came: _read
     request_ms: int = 0
     window: Tally = field(default_factory=lambda: Tally(WINDOW_MS))
     hour: Tally | None = None
+
+
+def _judged(known: _Store) -> bool:
+    """Whether the store's days are known well enough to judge its reads: read on STORE_DAYS
+    earlier days, or only glanced at -- on an earlier day that became its usual, never more
+    than GLANCED a day. Not a day that paged (review: after a new bucket's first pull paged, a
+    busiest day of 0 made the same daily job a page every day), nor a store forgotten and read
+    again (review: the lake read 300 times a day, forgotten, came back as one object's day)."""
+    if known.days >= STORE_DAYS:
+        return True
+    return known.whole and known.quiet > 0 and known.busiest <= GLANCED
 
 
 class StoreSurge:
@@ -116,13 +139,14 @@ class StoreSurge:
         stores = self._stores.setdefault(state.key, {})
         known = stores.pop(store, None)  # (re-inserted last: the dict keeps recency order)
         if known is None:
-            known = _Store(day)
+            known = _Store(day, whole=len(stores) < MAX_STORES)
             if len(stores) >= MAX_STORES:
                 del stores[next(iter(stores))]
         stores[store] = known
         if day > known.day:
             if known.today and not known.flagged:
                 known.busiest = max(known.busiest, known.today)
+                known.quiet += 1
             known.days += known.today > 0
             known.day, known.today, known.flagged = day, 0, False
         if day == known.day:  # (a late event of an earlier day is not today's)
@@ -135,7 +159,8 @@ class StoreSurge:
         # and it raises nothing new: a re-read after a pull is not more of it (review)
         thing = _read(known, event)
         hour = known.hour
-        if known.days < STORE_DAYS or known.busiest > HOUR_BUSIEST:
+        judged = _judged(known)
+        if not judged or known.busiest > HOUR_BUSIEST:
             hour = known.hour = None
         elif hour is None:
             hour = known.hour = Tally(HOUR_MS)
@@ -145,7 +170,7 @@ class StoreSurge:
         bar = max(float(STORE_READS), STORE_DAY_RATIO * known.busiest)
         hour_bar = max(float(HOUR_READS), HOUR_DAY_RATIO * known.busiest)
         fast = count > bar
-        if known.days < STORE_DAYS or not state.mature or not new:
+        if not judged or not state.mature or not new:
             return None
         where = ""
         if not fast and self._nowhere is not None:

@@ -92,6 +92,54 @@ def test_a_workload_surge_or_a_store_read_on_too_few_days_does_not() -> None:
     assert not surge_rules([*days(PERSON, 2), *pull(BACKUPS, PERSON, after_days=2)])
 
 
+def test_a_pull_of_a_store_they_only_glanced_at_pages_from_the_next_day() -> None:
+    """Fresh seed 1476: a data scientist's session read 411 objects of a production reports
+    bucket in 23 minutes (~180 per ten minutes) from her usual network and CLI -- a bucket she
+    had opened one object of on each of two earlier days. Two days are too few to know a
+    store's busiest day, and the pull stayed under her ten-minute high over all her reads
+    (usual 7, floor 20: 200). A store never read at all pages (baseline:bulk_read_new_store);
+    one read at most GLANCED objects a day is judged from the day after its first glance. One
+    read a little more (five a day) still waits for its third day."""
+    reports = "acme-prod-media-reports"
+
+    def history(per_day: int, on: tuple[int, ...] = (2, 3)) -> list[AuditEvent]:
+        """The five days of `days`, with `per_day` reports objects opened on days `on`."""
+        opened = [
+            read(
+                reports, BASE_TIME + timedelta(days=day, hours=11, minutes=i), 50 * day + i, PERSON
+            )
+            for day in on
+            for i in range(per_day)
+        ]
+        return sorted([*days(PERSON), *opened], key=lambda event: event.event_time_ms)
+
+    assert RULE in surge_rules([*history(1), *pull(reports, PERSON)])
+    assert RULE in surge_rules([*history(1, on=(4,)), *pull(reports, PERSON)])  # the next day
+    assert not surge_rules([*history(1), *pull(reports, PERSON, n=90)])
+    assert not surge_rules([*history(5), *pull(reports, PERSON)])
+
+
+def test_a_store_whose_only_earlier_day_paged_is_not_glanced_at() -> None:
+    """Review: a new bucket's first pull paged (baseline:bulk_read_new_store) and was resolved
+    as the person's new project; a paged day does not become the store's busiest, so it stayed
+    at 0 and the same daily job paged every day after. A glance is a day that became the
+    store's usual."""
+    project = "acme-prod-newproject"
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(days(PERSON))
+    first = engine.process(pull(project, PERSON))
+    assert [alert for _, alert in first.changes]
+    for _, alert in first.changes:
+        engine.set_status(alert.id, "resolved")
+    for day in (6, 7, 8):
+        start = BASE_TIME + timedelta(days=day, hours=14)
+        job = [
+            read(project, start + timedelta(seconds=2 * i), day * 1000 + i, PERSON)
+            for i in range(150)
+        ]
+        assert not any(rule == RULE for _, rule in engine.process(job).triggers)
+
+
 def test_under_a_hundred_reads_does_not() -> None:
     assert not surge_rules([*days(PERSON), *pull(BACKUPS, PERSON, n=90)])
 
