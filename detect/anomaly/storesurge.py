@@ -30,8 +30,10 @@ on STORE_DAYS earlier days -- or at once when the principal only glanced at it (
 seed 1476's data scientist had opened one object of a production bucket on each of two days,
 then her session read 411 of it in 23 minutes from her usual network and CLI (~180 per ten
 minutes, under her ten-minute high over all her reads) and nothing paged; in the generator's
-records of seeds 1345-1484 no benign person's or agent's ten minutes on one store passed
-max(100, 5x its busiest day), on any number of earlier days. Part of BehaviourDetector.
+records of seeds 1345-1484 no benign person's or agent's ten minutes on a store read on an
+earlier day passed max(100, 5x its busiest day); 34 incidents' did, five on a store read on one
+or two days -- four of them at most three objects a day (1361, 1466 twice, 1476).
+Part of BehaviourDetector.
 """
 
 from __future__ import annotations
