@@ -98,6 +98,7 @@ class _Store:
     quiet: int = 0  # ... of which became its usual (not flagged): what `busiest` knows
     flagged: bool = False  # the principal paged today: today does not become its usual
     whole: bool = True  # remembered since its first read (not back after MAX_STORES forgot it)
+    yesterday: int = 0  # the day before `day`'s reads (late ones add to it); -1: it paged
     newest_ms: int = 0
     paged_slot: int = -1  # one finding per 10-minute slot while over the bar
     request: str = ""  # the last table request (its digest) and when it came: _read
@@ -150,9 +151,22 @@ class StoreSurge:
                 known.busiest = max(known.busiest, known.today)
                 known.quiet += 1
             known.days += known.today > 0
+            if day > known.day + 1:
+                known.yesterday = 0  # (no reads of it yet: late ones may come)
+            else:
+                known.yesterday = -1 if known.flagged else known.today
             known.day, known.today, known.flagged = day, 0, False
-        if day == known.day:  # (a late event of an earlier day is not today's)
+        if day == known.day:
             known.today += 1
+        elif day == known.day - 1 and known.yesterday >= 0:
+            # the day before, delivered after a read of today (an evening's reads late across
+            # midnight): it still counts toward the busiest day (review: 120 objects read before
+            # midnight left a glanced store's busiest at 1, and the next day's 150 paged)
+            if not known.yesterday:
+                known.days += 1
+                known.quiet += 1
+            known.yesterday += 1
+            known.busiest = max(known.busiest, known.yesterday)
         if at <= known.newest_ms - WINDOW_MS:
             return None  # a late read of an older window: it cannot join the current ten
             # minutes (review: a delayed batch of a morning's reads made a surge of its own)

@@ -140,6 +140,23 @@ def test_a_store_whose_only_earlier_day_paged_is_not_glanced_at() -> None:
         assert not any(rule == RULE for _, rule in engine.process(job).triggers)
 
 
+def test_the_day_befores_reads_delivered_late_count_toward_its_busiest() -> None:
+    """Review: an evening's 120 reads delivered after a read just past midnight were not
+    counted, so a store read that much looked glanced at (one object on an earlier day) and the
+    next afternoon's 150 paged. Late reads of the day before count toward the busiest day."""
+    reports = "acme-prod-media-reports"
+    engine = DetectionEngine(rules=load_rules())
+    glance = read(reports, BASE_TIME + timedelta(days=3, hours=11), 1, PERSON)
+    engine.process(sorted([*days(PERSON), glance], key=lambda event: event.event_time_ms))
+    midnight = BASE_TIME.replace(hour=0, minute=1) + timedelta(days=5)
+    engine.process([read(reports, midnight, 999, PERSON)])
+    evening = midnight - timedelta(minutes=31)
+    late = [read(reports, evening + timedelta(seconds=15 * i), 100 + i, PERSON) for i in range(120)]
+    engine.process(late)
+    afternoon = pull(reports, PERSON)
+    assert not any(rule == RULE for _, rule in engine.process(afternoon).triggers)
+
+
 def test_under_a_hundred_reads_does_not() -> None:
     assert not surge_rules([*days(PERSON), *pull(BACKUPS, PERSON, n=90)])
 
