@@ -80,6 +80,7 @@ NOWHERE_NEW_MS = 6 * HOUR_MS
 NOWHERE_MEMORY_MS = DAY_MS  # ... by an organisation's network memory this old (a restart's is new)
 PAGE_GAP_MS = 3_000  # the same table request again sooner: its next page, not a poll
 MAX_STORES = 64  # stores remembered per principal (the least recently read forgotten)
+MAX_FORGOTTEN = 256  # names of stores let go of, per principal (past it: none is glanced at)
 KINDS = frozenset({"human", "agent"})
 # buckets and tables (secrets and parameters are judged as credential sweeps: secretreads)
 SOURCES = frozenset({"s3", "dynamodb"})
@@ -96,8 +97,9 @@ class _Store:
     busiest: int = 0
     days: int = 0
     quiet: int = 0  # ... of which became its usual (not flagged): what `busiest` knows
+    most: int = 0  # the most read on any earlier day, paged or not
     flagged: bool = False  # the principal paged today: today does not become its usual
-    whole: bool = True  # remembered since its first read (not back after MAX_STORES forgot it)
+    whole: bool = True  # remembered since its first read (_whole)
     yesterday: int = 0  # the day before `day`'s reads (late ones add to it); -1: it paged
     newest_ms: int = 0
     paged_slot: int = -1  # one finding per 10-minute slot while over the bar
@@ -107,15 +109,22 @@ class _Store:
     hour: Tally | None = None
 
 
+def _paged(known: _Store) -> str:
+    """The earlier days that paged, which its busiest day leaves out (review: "at most 1 ... (2
+    days)" where one of the two read 150)."""
+    paged = known.days - known.quiet
+    return f", {paged} of them paged, read up to {known.most:g}" if paged > 0 else ""
+
+
 def _judged(known: _Store) -> bool:
     """Whether the store's days are known well enough to judge its reads: read on STORE_DAYS
-    earlier days, or only glanced at -- on an earlier day that became its usual, never more
-    than GLANCED a day. Not a day that paged (review: after a new bucket's first pull paged, a
-    busiest day of 0 made the same daily job a page every day), nor a store forgotten and read
-    again (review: the lake read 300 times a day, forgotten, came back as one object's day)."""
+    earlier days, or only glanced at -- never more than GLANCED on any earlier day, paged or not
+    (reviews: a day that paged does not become the busiest, and a new bucket's first pull,
+    paged and resolved, then looked like a glance and the same daily job paged every day), on
+    at least one that became its usual, and remembered since its first read (_whole)."""
     if known.days >= STORE_DAYS:
         return True
-    return known.whole and known.quiet > 0 and known.busiest <= GLANCED
+    return known.whole and known.quiet > 0 and known.most <= GLANCED
 
 
 class StoreSurge:
@@ -126,6 +135,8 @@ class StoreSurge:
         """`nowhere(state, event)`: the read came from a network nobody in the organisation
         works from (asked only of a count past the lower bar, NOWHERE_DAY_RATIO)."""
         self._stores: dict[str, dict[str, _Store]] = {}
+        self._began: dict[str, int] = {}  # principal -> the day memory of its stores began
+        self._forgotten: dict[str, set[str]] = {}  # principal -> stores MAX_STORES let go of
         self._nowhere = nowhere
 
     def observe(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
@@ -142,14 +153,16 @@ class StoreSurge:
         stores = self._stores.setdefault(state.key, {})
         known = stores.pop(store, None)  # (re-inserted last: the dict keeps recency order)
         if known is None:
-            known = _Store(day, whole=len(stores) < MAX_STORES)
+            known = _Store(day, whole=self._whole(state.key, store, day))
             if len(stores) >= MAX_STORES:
+                self._forgot(state.key, next(iter(stores)))
                 del stores[next(iter(stores))]
         stores[store] = known
         if day > known.day:
             if known.today and not known.flagged:
                 known.busiest = max(known.busiest, known.today)
                 known.quiet += 1
+            known.most = max(known.most, known.today)
             known.days += known.today > 0
             if day > known.day + 1:
                 known.yesterday = 0  # (no reads of it yet: late ones may come)
@@ -167,6 +180,7 @@ class StoreSurge:
                 known.quiet += 1
             known.yesterday += 1
             known.busiest = max(known.busiest, known.yesterday)
+            known.most = max(known.most, known.yesterday)
         if at <= known.newest_ms - WINDOW_MS:
             return None  # a late read of an older window: it cannot join the current ten
             # minutes (review: a delayed batch of a morning's reads made a surge of its own)
@@ -218,7 +232,8 @@ class StoreSurge:
             "high",
             f"{count if fast else hourly:g} objects or items read in "
             f"{'10 min' if fast else 'an hour'} from {store}, which this principal read at most "
-            f"{known.busiest:g} of in a day before ({known.days} days){where}",
+            f"{known.busiest:g} of in a day before ({known.days} "
+            f"day{'s' if known.days != 1 else ''}{_paged(known)}){where}",
             ids=window.ids(),
             first_ms=window.first_ms(),
             explanation={**explanation, "store": store, "store_days": known.days},
@@ -236,8 +251,27 @@ class StoreSurge:
             if known.day == latest:
                 known.flagged = True
 
+    def _whole(self, principal: str, store: str, day: int) -> bool:
+        """Whether a store read for the first time since memory of the principal's stores began
+        is remembered since its first read: not on the day that memory began (after a restart
+        or `forget` the principal comes back mature with no stores known -- review: the first
+        day's partial count made a notebook's daily store look glanced at), nor one forgotten
+        for MAX_STORES (review: the lake read 300 times a day came back as a one-object day)."""
+        began = self._began.setdefault(principal, day)
+        forgotten = self._forgotten.get(principal)
+        if forgotten is not None and (store in forgotten or len(forgotten) > MAX_FORGOTTEN):
+            return False  # (past MAX_FORGOTTEN, any store may be one forgotten)
+        return day > began
+
+    def _forgot(self, principal: str, store: str) -> None:
+        forgotten = self._forgotten.setdefault(principal, set())
+        if len(forgotten) <= MAX_FORGOTTEN:
+            forgotten.add(store)
+
     def forget(self, principal: str) -> None:
         self._stores.pop(principal, None)
+        self._began.pop(principal, None)
+        self._forgotten.pop(principal, None)
 
 
 def _read(known: _Store, event: AuditEvent) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from detect.anomaly.storesurge import MAX_STORES
 from detect.context.org import OrgMemory
 from detect.engine import DetectionEngine
 from detect.rules.catalogue import load_rules
@@ -31,6 +32,7 @@ PERSON: dict[str, Any] = {
 WORKLOAD = {"role": "etl-glue-role", "session": "GlueJobRunnerSession", "userAgent": "Boto3/1.34"}
 BACKUPS, LAKE = "acme-prod-search-backups", "acme-datalake-curated"
 RULE = "baseline:store_read_surge"
+PERSON_KEY = "arn:aws:iam::123456789012:user/mateo"
 
 
 def read(bucket: str, at: Any, n: int, who: dict[str, Any]) -> AuditEvent:
@@ -114,9 +116,43 @@ def test_a_pull_of_a_store_they_only_glanced_at_pages_from_the_next_day() -> Non
         return sorted([*days(PERSON), *opened], key=lambda event: event.event_time_ms)
 
     assert RULE in surge_rules([*history(1), *pull(reports, PERSON)])
-    assert RULE in surge_rules([*history(1, on=(4,)), *pull(reports, PERSON)])  # the next day
+    assert RULE in surge_rules([*history(3, on=(4,)), *pull(reports, PERSON)])  # the next day
     assert not surge_rules([*history(1), *pull(reports, PERSON, n=90)])
-    assert not surge_rules([*history(5), *pull(reports, PERSON)])
+    assert not surge_rules([*history(4), *pull(reports, PERSON)])
+    # paced under the ten-minute bar (60 per ten minutes for 50 minutes): the hour's bar
+    start = BASE_TIME + timedelta(days=5, hours=14)
+    paced = [read(reports, start + timedelta(seconds=10 * i), 1000 + i, PERSON) for i in range(300)]
+    assert RULE in surge_rules([*history(1), *paced])
+
+
+def test_a_store_not_remembered_since_its_first_read_is_no_glance() -> None:
+    """Reviews: the lake (300 objects a day) let go of when 64 other buckets were read after
+    it, then one object of it that evening, came back as a one-object day; so did a store read
+    on the day memory of the person's stores began (a restart, `forget`: the person comes back
+    mature, no stores known). A store first read once 64 are remembered is still judged."""
+    manifests = [
+        read(
+            f"acme-prod-team-{k:02d}", BASE_TIME + timedelta(days=4, hours=9, seconds=k), 0, PERSON
+        )
+        for k in range(MAX_STORES)
+    ]
+    evening = read(LAKE, BASE_TIME + timedelta(days=4, hours=10), 9000, PERSON)  # (UTC 19:00)
+    assert not surge_rules([*days(PERSON, 4), *manifests, evening, *pull(LAKE, PERSON)])
+    reports = "acme-prod-media-reports"
+    glances = [read(reports, BASE_TIME + timedelta(days=d, hours=11), d, PERSON) for d in (3, 4)]
+    earlier = [  # the 64 on day one: the reports bucket is first read when they fill the memory
+        read(
+            f"acme-prod-team-{k:02d}", BASE_TIME + timedelta(days=1, hours=20, seconds=k), 0, PERSON
+        )
+        for k in range(MAX_STORES)
+    ]
+    crowded = sorted([*days(PERSON), *earlier, *glances], key=lambda event: event.event_time_ms)
+    assert RULE in surge_rules([*crowded, *pull(reports, PERSON)])
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(days(PERSON, 4))
+    engine.behaviour.forget(PERSON_KEY)
+    engine.process([read(reports, BASE_TIME + timedelta(days=4, hours=1), 1, PERSON)])
+    assert not any(rule == RULE for _, rule in engine.process(pull(reports, PERSON)).triggers)
 
 
 def test_a_store_whose_only_earlier_day_paged_is_not_glanced_at() -> None:
@@ -131,7 +167,8 @@ def test_a_store_whose_only_earlier_day_paged_is_not_glanced_at() -> None:
     assert [alert for _, alert in first.changes]
     for _, alert in first.changes:
         engine.set_status(alert.id, "resolved")
-    for day in (6, 7, 8):
+    engine.process([read(project, BASE_TIME + timedelta(days=6, hours=1), 1, PERSON)])
+    for day in (7, 8, 9):  # (a day that opened one of its objects is no glance after 150)
         start = BASE_TIME + timedelta(days=day, hours=14)
         job = [
             read(project, start + timedelta(seconds=2 * i), day * 1000 + i, PERSON)
