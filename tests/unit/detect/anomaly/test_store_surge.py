@@ -101,7 +101,8 @@ def test_a_pull_of_a_store_they_only_glanced_at_pages_from_the_next_day() -> Non
     store's busiest day, and the pull stayed under her ten-minute high over all her reads
     (usual 7, floor 20: 200). A store never read at all pages (baseline:bulk_read_new_store);
     one read at most GLANCED objects a day is judged from the day after its first glance. One
-    read a little more (five a day) still waits for its third day."""
+    read a little more (four a day) still waits for its third day; a pull paced under the
+    ten-minute bar is judged over the hour, as a known store's is."""
     reports = "acme-prod-media-reports"
 
     def history(per_day: int, on: tuple[int, ...] = (2, 3)) -> list[AuditEvent]:
