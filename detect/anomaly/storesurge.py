@@ -155,8 +155,9 @@ class StoreSurge:
         if known is None:
             known = _Store(day, whole=self._whole(state.key, store, day))
             if len(stores) >= MAX_STORES:
-                self._forgot(state.key, next(iter(stores)))
-                del stores[next(iter(stores))]
+                oldest = next(iter(stores))
+                self._forgot(state.key, oldest)
+                del stores[oldest]
         stores[store] = known
         if day > known.day:
             if known.today and not known.flagged:
