@@ -581,7 +581,7 @@ class DetectionEngine:
         if (ids and ids[-1] == event.event_id) or event.event_id in ids:
             output.triggers.append((event.event_id, finding.rule))
         if finding.tier == "page":
-            self._flagged(finding.principal)
+            self._flagged(finding.principal, event.event_time_ms)
         resume = self._asked_before(finding, event) if finding.tier == "page" else ()
         results = self.pager.apply(finding, event.action_class, event.action, resume=resume)
         if finding.tier in ("page", "hold") and _names_holder(finding):
@@ -766,14 +766,14 @@ class DetectionEngine:
         resolution vets a call (polled where other processes resolve alerts)."""
         return sorted(set(self.book.open_ids()) | self.unvetted.alert_ids() | set(self._marks))
 
-    def _flagged(self, principal: str) -> None:
-        """A page today: today's highs must not teach the baselines that it is normal, and the
-        principal's networks must not make them the organisation's."""
+    def _flagged(self, principal: str, time_ms: int) -> None:
+        """A page at `time_ms`: that day's highs must not teach the baselines that it is
+        normal, and the principal's networks must not make them the organisation's."""
         self.org.mark_flagged(principal)  # its networks vouch for nobody
         if self.baselines is not None:
-            self.baselines.mark_flagged(principal)
-            self.destruction.mark_flagged(principal)
-            self.behaviour.mark_flagged(principal)
+            self.baselines.mark_flagged(principal, time_ms)
+            self.destruction.mark_flagged(principal, time_ms)
+            self.behaviour.mark_flagged(principal, time_ms)
 
     def _clock_of(self, principal: str) -> int:
         """A principal's own latest event time (0 when not tracked)."""

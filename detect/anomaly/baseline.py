@@ -213,6 +213,7 @@ _NEW_REGIONS = _INDEX["new_regions_10m"]
 class _Day:
     day: int = -1
     flagged: bool = False
+    flag_day: int = -1  # a day the principal paged before this reached it (mark_flagged)
     high: dict[str, float] = field(default_factory=dict)
     # the previous active day's highs, flagged or not (a weekend does not break a daily job)
     yesterday: dict[str, float] = field(default_factory=dict)
@@ -247,10 +248,18 @@ class BaselineDetector:
         self._plans: dict[tuple[str, bool], tuple[tuple[BaselineCheck, int], ...]] = {}
         self._days: dict[str, _Day] = {}
 
-    def mark_flagged(self, principal: str) -> None:
+    def mark_flagged(self, principal: str, time_ms: int) -> None:
+        """The principal paged at `time_ms`: that day does not teach its highs (flagged when
+        its window reaches the day, if the page came first: another principal's event can page
+        it -- a twin, an initiator)."""
+        day_no = time_ms // DAY_MS
         day = self._days.get(principal)
-        if day is not None:
+        if day is None:
+            day = self._days[principal] = _Day()
+        if day_no <= day.day:
             day.flagged = True
+        else:
+            day.flag_day = max(day.flag_day, day_no)
 
     def forget(self, principal: str) -> None:
         self._days.pop(principal, None)
@@ -330,7 +339,7 @@ class BaselineDetector:
                 if day.flagged:
                     day.paged[name] = max(day.paged.get(name, 0.0), value)
             day.yesterday = day.high
-            day.day, day.flagged, day.high = day_no, False, {}
+            day.day, day.flagged, day.high = day_no, day_no == day.flag_day, {}
         high = day.high
         for feature, i in self._watched:
             value = x[i]

@@ -678,11 +678,12 @@ class BehaviourDetector:
             seen = self._seen[principal] = Seen()
         return seen
 
-    def mark_flagged(self, principal: str) -> None:
-        self._reads.mark_flagged(principal, self._seen.get(principal))
-        self._refusals.mark_flagged(principal)
-        self._slow_reads.mark_flagged(principal)
-        self._store_surge.mark_flagged(principal)
+    def mark_flagged(self, principal: str, time_ms: int) -> None:
+        """The principal paged at `time_ms`: that day teaches none of these their usual."""
+        self._reads.mark_flagged(principal, time_ms, self._seen.get(principal))
+        self._refusals.mark_flagged(principal, time_ms)
+        self._slow_reads.mark_flagged(principal, time_ms)
+        self._store_surge.mark_flagged(principal, time_ms)
 
     def forget(self, principal: str) -> None:
         self._reads.forget(principal)

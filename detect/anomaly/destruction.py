@@ -314,10 +314,10 @@ class LastingDestruction:
             },
         )
 
-    def mark_flagged(self, principal: str) -> None:
-        """The principal paged today: today's counts do not become its usual."""
+    def mark_flagged(self, principal: str, time_ms: int) -> None:
+        """The principal paged at `time_ms`: that day's counts do not become its usual."""
         for _, book in self._books:
-            book.mark_flagged(principal)
+            book.mark_flagged(principal, time_ms)
 
     def forget(self, principal: str) -> None:
         for _, book in self._books:

@@ -260,9 +260,9 @@ class Refusals:
         if len(self._refused_starts) > MAX_SESSIONS:
             self._refused_starts.popitem(last=False)
 
-    def mark_flagged(self, principal: str) -> None:
-        self._denied.mark_flagged(principal)
-        self._denied_fast.mark_flagged(principal)
+    def mark_flagged(self, principal: str, time_ms: int) -> None:
+        self._denied.mark_flagged(principal, time_ms)
+        self._denied_fast.mark_flagged(principal, time_ms)
 
     def forget(self, principal: str) -> None:
         self._denied.forget(principal)

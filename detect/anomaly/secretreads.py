@@ -252,7 +252,7 @@ class SecretReads:
             explanation={"client": client, "secrets": sorted(seen.client_secrets)},
         )
 
-    def mark_flagged(self, principal: str, seen: Seen | None) -> None:
+    def mark_flagged(self, principal: str, time_ms: int, seen: Seen | None) -> None:
         if seen is not None and (seen.secrets or seen.plain):
             # the secrets (and parameters read plain) a paged window read first are not the
             # principal's own: the same sweep again later is no more familiar than this one was
@@ -261,8 +261,8 @@ class SecretReads:
             for memory in (seen.secrets, seen.plain):
                 for name in [n for n, at in memory.items() if start is not None and at >= start]:
                     del memory[name]
-        self._sweeps.mark_flagged(principal)
-        self._decrypts.mark_flagged(principal)
+        self._sweeps.mark_flagged(principal, time_ms)
+        self._decrypts.mark_flagged(principal, time_ms)
 
     def forget(self, principal: str) -> None:
         self._sweeps.forget(principal)

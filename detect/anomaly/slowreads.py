@@ -206,10 +206,11 @@ class SlowReads:
             },
         )
 
-    def mark_flagged(self, principal: str) -> None:
+    def mark_flagged(self, principal: str, time_ms: int) -> None:
         reads = self._reads.get(principal)
-        if reads is not None:
-            reads.tally.flagged = True
+        if reads is None:
+            reads = self._reads[principal] = _Reads()
+        reads.tally.mark_flagged(time_ms)
 
     def forget(self, principal: str) -> None:
         self._reads.pop(principal, None)

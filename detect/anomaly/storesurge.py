@@ -137,6 +137,7 @@ class StoreSurge:
         self._stores: dict[str, dict[str, _Store]] = {}
         self._began: dict[str, int] = {}  # principal -> the day memory of its stores began
         self._forgotten: dict[str, set[str]] = {}  # principal -> stores MAX_STORES let go of
+        self._paged: dict[str, int] = {}  # principal -> the latest day it paged (mark_flagged)
         self._nowhere = nowhere
 
     def observe(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
@@ -153,7 +154,11 @@ class StoreSurge:
         stores = self._stores.setdefault(state.key, {})
         known = stores.pop(store, None)  # (re-inserted last: the dict keeps recency order)
         if known is None:
-            known = _Store(day, whole=self._whole(state.key, store, day))
+            known = _Store(
+                day,
+                whole=self._whole(state.key, store, day),
+                flagged=day == self._paged.get(state.key, -1),
+            )
             if len(stores) >= MAX_STORES:
                 oldest = next(iter(stores))
                 self._forgot(state.key, oldest)
@@ -169,10 +174,11 @@ class StoreSurge:
                 known.yesterday = 0  # (no reads of it yet: late ones may come)
             else:
                 known.yesterday = -1 if known.flagged else known.today
-            known.day, known.today, known.flagged = day, 0, False
+            known.day, known.today = day, 0
+            known.flagged = day == self._paged.get(state.key, -1)
         if day == known.day:
             known.today += 1
-        elif day == known.day - 1 and known.yesterday >= 0:
+        elif day == known.day - 1 and known.yesterday >= 0 and day != self._paged.get(state.key):
             # the day before, delivered after a read of today (an evening's reads late across
             # midnight): it still counts toward the busiest day (review: 120 objects read before
             # midnight left a glanced store's busiest at 1, and the next day's 150 paged)
@@ -240,16 +246,14 @@ class StoreSurge:
             explanation={**explanation, "store": store, "store_days": known.days},
         )
 
-    def mark_flagged(self, principal: str) -> None:
-        """The principal paged today: today's reads do not become its busiest day. Today is the
-        principal's latest day of reads (review: flagging every store dropped the last day of
-        stores not read since)."""
-        stores = self._stores.get(principal)
-        if not stores:
-            return
-        latest = max(known.day for known in stores.values())
-        for known in stores.values():
-            if known.day == latest:
+    def mark_flagged(self, principal: str, time_ms: int) -> None:
+        """The principal paged at `time_ms`: that day's reads do not become a store's busiest
+        day -- those of stores read that day so far, and of any it reads later that day (review:
+        a page before the day's first read flagged the day before, and the paged day taught)."""
+        day = time_ms // DAY_MS
+        self._paged[principal] = max(self._paged.get(principal, -1), day)
+        for known in self._stores.get(principal, {}).values():
+            if known.day == day:
                 known.flagged = True
 
     def _whole(self, principal: str, store: str, day: int) -> bool:
@@ -272,6 +276,7 @@ class StoreSurge:
     def forget(self, principal: str) -> None:
         self._stores.pop(principal, None)
         self._began.pop(principal, None)
+        self._paged.pop(principal, None)
         self._forgotten.pop(principal, None)
 
 

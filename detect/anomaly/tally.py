@@ -71,6 +71,7 @@ class Tally:
     yesterday: float = 0.0  # the previous active day's high (a weekend does not break a job)
     paged: float = 0.0  # the most a flagged day reached that its highs did not learn
     days: int = 0  # days this tally watched to their end (its `high` knows as many)
+    flag_day: int = -1  # a day the principal paged that this tally had not reached (mark_flagged)
 
     def add(self, time_ms: int, event_id: str, key: str) -> float:
         """Add one item (its `key` counts once per window); returns the window's count."""
@@ -108,7 +109,17 @@ class Tally:
                     self.paged = max(self.paged, self.day_high)
                 self.yesterday = self.day_high
                 self.days += 1
-            self.day, self.day_high, self.flagged = day, 0.0, False
+            self.day, self.day_high, self.flagged = day, 0.0, day == self.flag_day
+
+    def mark_flagged(self, time_ms: int) -> None:
+        """The principal paged at `time_ms`: that day does not become its usual -- flagged when
+        this tally reaches it, if it has not yet (review: a page before the day's first item
+        flagged the day before, and left the paged day free to teach its high)."""
+        day = time_ms // DAY_MS
+        if day <= self.day:
+            self.flagged = True  # (a page for an earlier day, delivered late: the latest one)
+        else:
+            self.flag_day = max(self.flag_day, day)
 
     def recurs(self, count: float) -> bool:
         """Whether `count` is no more than a flagged earlier day reached (with the tolerance a
@@ -139,10 +150,9 @@ class TallyBook:
             tally = self._tallies[principal] = Tally(self.window_ms)
         return tally
 
-    def mark_flagged(self, principal: str) -> None:
-        tally = self._tallies.get(principal)
-        if tally is not None:
-            tally.flagged = True
+    def mark_flagged(self, principal: str, time_ms: int) -> None:
+        """The principal paged at `time_ms` (a tally it has none in yet starts flagged)."""
+        self.get(principal).mark_flagged(time_ms)
 
     def forget(self, principal: str) -> None:
         self._tallies.pop(principal, None)

@@ -133,9 +133,9 @@ def flagged_run(
     state: PrincipalState, events: list[AuditEvent], detector: BaselineDetector
 ) -> None:
     """As the engine does: a finding that pages flags its principal's day."""
-    for findings in run(state, events, detector):
+    for event, findings in zip(events, run(state, events, detector), strict=True):
         if findings:
-            detector.mark_flagged(state.key)
+            detector.mark_flagged(state.key, event.event_time_ms)
 
 
 def test_quiet_days_raise_the_baseline_and_flagged_days_do_not() -> None:
@@ -148,9 +148,23 @@ def test_quiet_days_raise_the_baseline_and_flagged_days_do_not() -> None:
     noisy = deletes(20, T0 + timedelta(days=1, hours=2))
     found = run(state, noisy, detector)
     assert any("baseline:destructive_burst" in rules_of(f) for f in found)
-    detector.mark_flagged(state.key)  # it paged: day 2 is flagged
+    detector.mark_flagged(state.key, noisy[-1].event_time_ms)  # it paged: day 2 is flagged
     flagged_run(state, deletes(1, T0 + timedelta(days=2)), detector)
     assert state.high["destructive_10m"] == 4  # day 2 taught only what day 1 reached too
+
+
+def test_a_page_before_the_days_first_event_keeps_that_day_from_teaching() -> None:
+    """Review (stop 55): another principal's event can page this one (a twin, an initiator)
+    before its own first event of the day; that flagged the day before -- which then taught
+    nothing -- and left the paged day to teach its high."""
+    detector = BaselineDetector()
+    day1 = deletes(4)
+    state = PrincipalState(day1[0].principal_key, "agent")
+    run(state, day1, detector)
+    detector.mark_flagged(state.key, int((T0 + timedelta(days=1)).timestamp() * 1000))
+    run(state, deletes(20, T0 + timedelta(days=1, hours=2)), detector)
+    run(state, deletes(1, T0 + timedelta(days=2)), detector)
+    assert state.high["destructive_10m"] == 4  # day 1 learned; day 2 only what day 1 reached
 
 
 def test_a_young_principal_must_go_further_past_its_high() -> None:
@@ -186,9 +200,10 @@ def test_a_job_learned_across_a_weekend_and_a_paged_volume_back_recurs() -> None
     state = PrincipalState(deletes(1)[0].principal_key, "agent")
     friday, monday = T0 + timedelta(days=4), T0 + timedelta(days=7)
     flagged_run(state, deletes(12, friday), detector)
-    found = run(state, deletes(12, monday), detector)
+    back = deletes(12, monday)
+    found = run(state, back, detector)
     assert found[-1][0].explanation["recurs"] == 12  # Friday's 12 paged and are back
-    detector.mark_flagged(state.key)
+    detector.mark_flagged(state.key, back[-1].event_time_ms)
     run(state, deletes(30, monday + timedelta(days=1)), detector)
     assert state.high["destructive_10m"] == 12
     later = deletes(60, monday + timedelta(days=1, hours=2))

@@ -63,8 +63,10 @@ def test_a_run_back_at_the_volume_that_paged_an_earlier_day_is_marked_recurring(
         first = snapshot_deletes(0, 1)[0]
         state = PrincipalState(first.principal_key, first.actor_kind)
         lasting_counts(detector, state, snapshot_deletes(0, first_day))
-        lasting_counts(detector, state, snapshot_deletes(1, 35))
-        detector.mark_flagged(first.principal_key)  # the engine marks a principal that paged
+        second = snapshot_deletes(1, 35)
+        lasting_counts(detector, state, second)
+        # the engine marks a principal that paged
+        detector.mark_flagged(first.principal_key, second[-1].event_time_ms)
         return detector, state
 
     def notes(

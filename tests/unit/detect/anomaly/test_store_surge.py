@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from detect.anomaly.storesurge import MAX_STORES
+from detect.anomaly.storesurge import MAX_STORES, StoreSurge
 from detect.context.org import OrgMemory
 from detect.engine import DetectionEngine
+from detect.features import PrincipalState
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
 from tests.factories import BASE_TIME, make_event
@@ -193,6 +194,37 @@ def test_the_day_befores_reads_delivered_late_count_toward_its_busiest() -> None
     engine.process(late)
     afternoon = pull(reports, PERSON)
     assert not any(rule == RULE for _, rule in engine.process(afternoon).triggers)
+
+
+def test_a_page_before_the_days_first_read_keeps_that_day_from_teaching() -> None:
+    """Review (stop 55): a page before any read of the day flagged the principal's latest day
+    of reads -- the day before -- and the paged day's reads became a store's busiest. A page
+    at 08:00, then 60 backups objects that day (under the hundred, no page of their own): the
+    next day's pull of 150 still pages against a busiest day of 12, not 60."""
+    surge, state = StoreSurge(), PrincipalState(PERSON_KEY, "human")
+
+    def found(events: list[AuditEvent]) -> list[str]:
+        rules = []
+        for event in events:
+            state.observe(event)
+            finding = surge.observe(state, event)
+            rules += [finding.rule] if finding is not None else []
+        return rules
+
+    assert not found(days(PERSON))
+    paged = BASE_TIME + timedelta(days=5, hours=8)
+    surge.mark_flagged(PERSON_KEY, int(paged.timestamp() * 1000))
+    after = [
+        read(BACKUPS, paged + timedelta(hours=2, seconds=5 * i), 2000 + i, PERSON)
+        for i in range(60)
+    ]
+    reports = "acme-prod-media-reports"  # first read that day: a paged day's glance is none
+    glance = [
+        read(reports, paged + timedelta(hours=3, minutes=i), 3000 + i, PERSON) for i in range(2)
+    ]
+    assert not found([*after, *glance])
+    assert found(pull(BACKUPS, PERSON, after_days=6)) == [RULE]
+    assert not found(pull(reports, PERSON, after_days=6))  # (not one it only glanced at)
 
 
 def test_under_a_hundred_reads_does_not() -> None:
