@@ -37,6 +37,14 @@ FAST_SWEEP_INSTALL_MS = 30_000
 # 797, 801); its own days judge that, and a sweep that reaches anything else is still swift
 _NON_PROD = re.compile(NON_PROD_NAME_RE)
 DECRYPT_FLOORS = {"agent": 60, "human": 30, "service": 1000}  # KMS Decrypt calls in 10 min
+# ... for a person with days of history who never decrypted on any of them: a person's first
+# decrypts come one or two at a time (a tool set up, a parameter opened), not by the dozen
+# (fresh seed 1492: a data scientist's stolen SSO session decrypted 26 times in a minute from a
+# network new to her, after four never-made listings -- each under its own floor; on seeds
+# 1445-1504 every person's or agent's first day of decrypts past 10 in 10 minutes was stolen
+# credentials, 21-100, and every benign one peaked at 1). Held like any person's decrypt burst
+FIRST_DECRYPTS = {"human": 15}
+FIRST_DECRYPTS_DAYS = 2  # ... earlier days the person was seen on without a decrypt
 SECRET_READS = {
     ("secretsmanager", "GetSecretValue"): ("secretId",),
     ("secretsmanager", "BatchGetSecretValue"): ("secretIdList",),
@@ -163,7 +171,11 @@ class SecretReads:
         """KMS Decrypt calls far beyond the principal's own: secrets being opened in bulk."""
         if event.action != "Decrypt" or not event.source.startswith("kms"):
             return None
-        over = past_own(self._decrypts, state, event, event.event_id, DECRYPT_FLOORS, JOB_HIGH * 10)
+        # (no earlier day of decrypts: the tally has watched none to its end)
+        first = state.actor_kind in FIRST_DECRYPTS and state.learned_days >= FIRST_DECRYPTS_DAYS
+        first = first and state.mature and not self._decrypts.get(state.key).days
+        floors = FIRST_DECRYPTS if first else DECRYPT_FLOORS
+        over = past_own(self._decrypts, state, event, event.event_id, floors, JOB_HIGH * 10)
         if over is None:
             return None
         count = over[1]
@@ -171,9 +183,11 @@ class SecretReads:
             state,
             event,
             "baseline:decrypt_burst",
-            f"{count:g} KMS decrypts in 10 min",
+            f"{count:g} KMS decrypts in 10 min"
+            + (" by a person who never decrypted on an earlier day" if first else ""),
             over,
             "decrypts_10m",
+            {"first_decrypts": True} if first else None,
         )
 
     def console_secrets(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from detect.anomaly.secretreads import SecretReads
 from detect.anomaly.training import train_detector
 from detect.engine import DetectionEngine
 from detect.eval.runner import store_events
@@ -388,18 +389,18 @@ def taking_stock(start: datetime) -> list[AuditEvent]:
     ]
 
 
-def decrypts(start: datetime) -> list[AuditEvent]:
-    """Forty decrypts under the person's usual key in two minutes."""
+def decrypts(start: datetime, ip: str = OFFICE, n: int = 40) -> list[AuditEvent]:
+    """`n` decrypts under the person's usual key, one every three seconds (forty: two minutes)."""
     return [
         make_event(
             eventSource="kms.amazonaws.com",
             eventName="Decrypt",
             requestParameters={"keyId": "arn:aws:kms:us-east-1:123456789012:key/app"},
-            sourceIPAddress=OFFICE,
+            sourceIPAddress=ip,
             at=start + timedelta(seconds=3 * i),
             **PERSON,
         )
-        for i in range(40)
+        for i in range(n)
     ]
 
 
@@ -415,6 +416,47 @@ def test_taking_stock_with_never_made_listings_corroborates_a_decrypt_burst() ->
     )
     assert run(days + decrypts(at + timedelta(minutes=1)))[1] == []
     assert run(days + taking_stock(at))[1] == []
+
+
+def test_a_persons_first_decrypts_by_the_dozen_are_a_sign() -> None:
+    """Fresh seed 1492: a data scientist's stolen SSO session, from a network new to her,
+    listed four things she never listed, then decrypted 26 times in a minute -- each under its
+    own floor (five listings, thirty decrypts). A person who never decrypted on an earlier day
+    is judged from 15 (held, as any person's decrypt burst: the new network corroborates it);
+    one who decrypted before keeps the floor of thirty."""
+    days = history(PERSON, office_or_home)
+    at = BASE_TIME + timedelta(days=DAYS, hours=3)
+    hello = [
+        make_event(
+            eventSource="sts.amazonaws.com",
+            eventName="GetCallerIdentity",
+            sourceIPAddress=ELSEWHERE,
+            at=at - timedelta(seconds=30),
+            **PERSON,
+        )
+    ]
+    assert run(days + hello + decrypts(at, ELSEWHERE, 20))[1] == ["baseline:decrypt_burst"]
+    assert run(days + hello + decrypts(at, ELSEWHERE, 15))[1] == []  # at the floor
+    assert run(days + decrypts(at, OFFICE, 20))[1] == []  # held: nothing else says so
+    before = decrypts(BASE_TIME + timedelta(days=DAYS - 1, hours=3), HOME, 2)  # two, yesterday
+    assert run(days + before + hello + decrypts(at, ELSEWHERE, 20))[1] == []
+    assert run(days + before + hello + decrypts(at, ELSEWHERE, 40))[1] == ["baseline:decrypt_burst"]
+
+
+def test_the_first_decrypts_floor_waits_for_a_person_with_days_of_history() -> None:
+    """A person on their second day has not shown yet that they never decrypt."""
+    at = BASE_TIME + timedelta(days=DAYS, hours=3)
+    for history_days, found in ((1, False), (DAYS, True)):
+        days = [e for d in range(history_days) for e in day_of_work(d, office_or_home(d), PERSON)]
+        engine, _ = run(days)
+        state = engine.states[next(k for k in engine.states if "erin" in k)]
+        assert state.learned_days == history_days - 1  # (today's decrypts add one)
+        reads = SecretReads(engine.org)
+        bursts = []
+        for event in decrypts(at, OFFICE, 20):
+            state.observe(event)
+            bursts.append(reads.decrypt_burst(state, event))
+        assert any(bursts) is found
 
 
 TASK = {
