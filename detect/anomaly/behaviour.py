@@ -223,7 +223,7 @@ class BehaviourDetector:
             found.append(reads.console_secrets(state, event, secrets, seen))
             found.append(reads.client_secrets(state, event, secrets, seen))
             found.append(reads.new_store_reads(state, event, seen, new.store))
-            found.append(reads.decrypt_burst(state, event))
+            found.append(reads.decrypt_burst(state, event, new_action=new.action))
             found.append(self._slow_reads.observe(state, event))
             found.append(self._store_surge.observe(state, event))
             # each check below returns None at once unless its own first test passes: asked

@@ -42,7 +42,10 @@ DECRYPT_FLOORS = {"agent": 60, "human": 30, "service": 1000}  # KMS Decrypt call
 # (fresh seed 1492: a data scientist's stolen SSO session decrypted 26 times in a minute from a
 # network new to her, after four never-made listings -- each under its own floor; on seeds
 # 1445-1504 every person's or agent's first day of decrypts past 10 in 10 minutes was stolen
-# credentials, 21-100, and every benign one peaked at 1). Held like any person's decrypt burst
+# credentials, 21-100, and every benign one peaked at 1). Held like any person's decrypt burst.
+# Counted on the day of the person's first Decrypt ever (its novelty, which the trained model
+# keeps across a restart -- review: a tally's days start again at a restart), their own calls
+# only (S3 opening an SSE-KMS object for them logs a Decrypt from s3.amazonaws.com: a read)
 FIRST_DECRYPTS = {"human": 15}
 FIRST_DECRYPTS_DAYS = 2  # ... earlier days the person was seen on without a decrypt
 SECRET_READS = {
@@ -85,6 +88,8 @@ class SecretReads:
         self._sweeps = TallyBook(WINDOW_MS)
         self._new_reads = TallyBook(WINDOW_MS)
         self._decrypts = TallyBook(WINDOW_MS)
+        self._first_decrypts = TallyBook(WINDOW_MS)  # on the day below, their own calls only
+        self._first_decrypt_day: dict[str, int] = {}  # person -> the day of their first Decrypt
 
     def sweep(
         self, state: PrincipalState, event: AuditEvent, names: list[str], seen: Seen
@@ -167,27 +172,44 @@ class SecretReads:
             },
         )
 
-    def decrypt_burst(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
-        """KMS Decrypt calls far beyond the principal's own: secrets being opened in bulk."""
+    def decrypt_burst(
+        self, state: PrincipalState, event: AuditEvent, *, new_action: bool = False
+    ) -> Finding | None:
+        """KMS Decrypt calls far beyond the principal's own: secrets being opened in bulk --
+        or, on a person's first day of decrypts ever (`new_action`: this is their first
+        Decrypt), more of their own than FIRST_DECRYPTS."""
         if event.action != "Decrypt" or not event.source.startswith("kms"):
             return None
-        # (no earlier day of decrypts: the tally has watched none to its end)
-        first = state.actor_kind in FIRST_DECRYPTS and state.learned_days >= FIRST_DECRYPTS_DAYS
-        first = first and state.mature and not self._decrypts.get(state.key).days
-        floors = FIRST_DECRYPTS if first else DECRYPT_FLOORS
-        over = past_own(self._decrypts, state, event, event.event_id, floors, JOB_HIGH * 10)
-        if over is None:
+        over = past_own(self._decrypts, state, event, event.event_id, DECRYPT_FLOORS, JOB_HIGH * 10)
+        if over is not None:
+            return past_own_finding(
+                state,
+                event,
+                "baseline:decrypt_burst",
+                f"{over[1]:g} KMS decrypts in 10 min",
+                over,
+                "decrypts_10m",
+            )
+        floor = FIRST_DECRYPTS.get(state.actor_kind)
+        if floor is None or event.source_ip.endswith(".amazonaws.com"):
             return None
-        count = over[1]
+        day = event.event_time_ms // DAY_MS
+        if new_action and state.mature and state.learned_days >= FIRST_DECRYPTS_DAYS:
+            self._first_decrypt_day[state.key] = day
+        if self._first_decrypt_day.get(state.key) != day:
+            return None
+        tally = self._first_decrypts.get(state.key)
+        count = tally.add(event.event_time_ms, event.event_id, event.event_id)
+        if count <= floor:
+            return None
         return past_own_finding(
             state,
             event,
             "baseline:decrypt_burst",
-            f"{count:g} KMS decrypts in 10 min"
-            + (" by a person who never decrypted on an earlier day" if first else ""),
-            over,
+            f"{count:g} KMS decrypts in 10 min by a person who never decrypted before",
+            (tally, count, float(floor)),
             "decrypts_10m",
-            {"first_decrypts": True} if first else None,
+            {"first_decrypts": True},
         )
 
     def console_secrets(
@@ -282,6 +304,8 @@ class SecretReads:
         self._sweeps.forget(principal)
         self._new_reads.forget(principal)
         self._decrypts.forget(principal)
+        self._first_decrypts.forget(principal)
+        self._first_decrypt_day.pop(principal, None)
 
 
 def remember(state: PrincipalState, event: AuditEvent, names: list[str], seen: Seen) -> None:

@@ -20,6 +20,7 @@ from detect.eval.runner import store_events
 from detect.features import PrincipalState
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
+from ingest.migrate import apply_migrations
 from ingest.store.chdb import ChdbStore
 from tests.factories import BASE_TIME, make_event, portal_step
 
@@ -418,15 +419,9 @@ def test_taking_stock_with_never_made_listings_corroborates_a_decrypt_burst() ->
     assert run(days + taking_stock(at))[1] == []
 
 
-def test_a_persons_first_decrypts_by_the_dozen_are_a_sign() -> None:
-    """Fresh seed 1492: a data scientist's stolen SSO session, from a network new to her,
-    listed four things she never listed, then decrypted 26 times in a minute -- each under its
-    own floor (five listings, thirty decrypts). A person who never decrypted on an earlier day
-    is judged from 15 (held, as any person's decrypt burst: the new network corroborates it);
-    one who decrypted before keeps the floor of thirty."""
-    days = history(PERSON, office_or_home)
-    at = BASE_TIME + timedelta(days=DAYS, hours=3)
-    hello = [
+def hello(at: datetime) -> list[AuditEvent]:
+    """A first call from a network new to the person, half a minute before `at`."""
+    return [
         make_event(
             eventSource="sts.amazonaws.com",
             eventName="GetCallerIdentity",
@@ -435,12 +430,57 @@ def test_a_persons_first_decrypts_by_the_dozen_are_a_sign() -> None:
             **PERSON,
         )
     ]
-    assert run(days + hello + decrypts(at, ELSEWHERE, 20))[1] == ["baseline:decrypt_burst"]
-    assert run(days + hello + decrypts(at, ELSEWHERE, 15))[1] == []  # at the floor
+
+
+def test_a_persons_first_decrypts_by_the_dozen_are_a_sign() -> None:
+    """Fresh seed 1492: a data scientist's stolen SSO session, from a network new to her,
+    listed four things she never listed, then decrypted 26 times in a minute -- each under its
+    own floor (five listings, thirty decrypts). On a person's first day of decrypts ever, more
+    than 15 of their own are a sign (held, as any person's decrypt burst: the new network
+    corroborates it); one who decrypted before keeps the floor of thirty."""
+    days = history(PERSON, office_or_home)
+    at = BASE_TIME + timedelta(days=DAYS, hours=3)
+    assert run(days + hello(at) + decrypts(at, ELSEWHERE, 20))[1] == ["baseline:decrypt_burst"]
+    assert run(days + hello(at) + decrypts(at, ELSEWHERE, 15))[1] == []  # at the floor
     assert run(days + decrypts(at, OFFICE, 20))[1] == []  # held: nothing else says so
-    before = decrypts(BASE_TIME + timedelta(days=DAYS - 1, hours=3), HOME, 2)  # two, yesterday
-    assert run(days + before + hello + decrypts(at, ELSEWHERE, 20))[1] == []
-    assert run(days + before + hello + decrypts(at, ELSEWHERE, 40))[1] == ["baseline:decrypt_burst"]
+    # two yesterday: today is not their first day of decrypts
+    before = decrypts(BASE_TIME + timedelta(days=DAYS - 1, hours=3), HOME, 2)
+    assert run(days + before + hello(at) + decrypts(at, ELSEWHERE, 20))[1] == []
+    assert run(days + before + hello(at) + decrypts(at, ELSEWHERE, 40))[1] == [
+        "baseline:decrypt_burst"
+    ]
+
+
+def test_decrypts_s3_made_for_a_person_are_no_first_decrypts() -> None:
+    """Review: S3 opening SSE-KMS objects for a person logs each Decrypt as theirs, from
+    s3.amazonaws.com -- twenty objects read on a trip are reads, not decrypts of their own."""
+    days = history(PERSON, office_or_home)
+    at = BASE_TIME + timedelta(days=DAYS, hours=3)
+    by_s3 = [replace(e, source_ip="s3.amazonaws.com") for e in decrypts(at, ELSEWHERE, 20)]
+    assert run(days + hello(at) + by_s3)[1] == []
+
+
+def test_a_restart_remembers_that_a_person_decrypts() -> None:
+    """Review: a tally's days start again at a restart; the person's first Decrypt is the
+    call's novelty, which the trained model keeps. A person who decrypts a few every day is
+    judged by the floor of thirty after a restart; one who never did, from fifteen."""
+    at = BASE_TIME + timedelta(days=DAYS, hours=3)
+    for daily, opened in ((2, []), (0, ["baseline:decrypt_burst"])):
+        days = [
+            e
+            for d in range(DAYS)
+            for e in day_of_work(d, office_or_home(d), PERSON)
+            + decrypts(BASE_TIME + timedelta(days=d, hours=3), office_or_home(d), daily)
+        ]
+        store = ChdbStore(None)
+        apply_migrations(store)
+        store_events(store, days)
+        until = int(at.timestamp() * 1000) - 3_600_000
+        model = train_detector(store, until_ms=until, days=DAYS + 1, min_rows=50)
+        store.close()
+        restarted = DetectionEngine(rules=load_rules(), model=model)
+        changes = restarted.process(hello(at) + decrypts(at, ELSEWHERE, 20)).changes
+        assert [a.rule for change, a in changes if change == "alert.opened"] == opened
 
 
 def test_the_first_decrypts_floor_waits_for_a_person_with_days_of_history() -> None:
@@ -454,8 +494,9 @@ def test_the_first_decrypts_floor_waits_for_a_person_with_days_of_history() -> N
         reads = SecretReads(engine.org)
         bursts = []
         for event in decrypts(at, OFFICE, 20):
+            new = "Decrypt" not in state.seen["action"]
             state.observe(event)
-            bursts.append(reads.decrypt_burst(state, event))
+            bursts.append(reads.decrypt_burst(state, event, new_action=new))
         assert any(bursts) is found
 
 
