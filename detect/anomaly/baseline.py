@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from detect.anomaly.tally import youth_margin
+from detect.anomaly.tally import paged_days, youth_margin
 from detect.context.peers import MIN_PEERS, PEERS
 from detect.features import (
     DAY_MS,
@@ -213,7 +213,7 @@ _NEW_REGIONS = _INDEX["new_regions_10m"]
 class _Day:
     day: int = -1
     flagged: bool = False
-    flag_day: int = -1  # a day the principal paged before this reached it (mark_flagged)
+    flag_days: tuple[int, ...] = ()  # days the principal paged before this reached them
     high: dict[str, float] = field(default_factory=dict)
     # the previous active day's highs, flagged or not (a weekend does not break a daily job)
     yesterday: dict[str, float] = field(default_factory=dict)
@@ -256,10 +256,10 @@ class BaselineDetector:
         day = self._days.get(principal)
         if day is None:
             day = self._days[principal] = _Day()
-        if day_no <= day.day:
+        if day_no == day.day:
             day.flagged = True
-        else:
-            day.flag_day = max(day.flag_day, day_no)
+        elif day_no > day.day:  # (a day left behind has taught already: Tally.mark_flagged)
+            day.flag_days = paged_days(day.flag_days, day_no)
 
     def forget(self, principal: str) -> None:
         self._days.pop(principal, None)
@@ -339,7 +339,7 @@ class BaselineDetector:
                 if day.flagged:
                     day.paged[name] = max(day.paged.get(name, 0.0), value)
             day.yesterday = day.high
-            day.day, day.flagged, day.high = day_no, day_no == day.flag_day, {}
+            day.day, day.flagged, day.high = day_no, day_no in day.flag_days, {}
         high = day.high
         for feature, i in self._watched:
             value = x[i]

@@ -47,7 +47,7 @@ from typing import Any
 import orjson
 
 from detect.anomaly.habit import WINDOW_MS, make_finding
-from detect.anomaly.tally import Tally
+from detect.anomaly.tally import Tally, paged_days
 from detect.features import DAY_MS, PrincipalState, net_of, store_of
 from detect.findings import FROM_ELSEWHERE, Finding
 from detect.rules.record import field as lookup
@@ -137,7 +137,7 @@ class StoreSurge:
         self._stores: dict[str, dict[str, _Store]] = {}
         self._began: dict[str, int] = {}  # principal -> the day memory of its stores began
         self._forgotten: dict[str, set[str]] = {}  # principal -> stores MAX_STORES let go of
-        self._paged: dict[str, int] = {}  # principal -> the latest day it paged (mark_flagged)
+        self._paged: dict[str, tuple[int, ...]] = {}  # principal -> days it paged (paged_days)
         self._nowhere = nowhere
 
     def observe(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
@@ -157,7 +157,7 @@ class StoreSurge:
             known = _Store(
                 day,
                 whole=self._whole(state.key, store, day),
-                flagged=day == self._paged.get(state.key, -1),
+                flagged=day in self._paged.get(state.key, ()),
             )
             if len(stores) >= MAX_STORES:
                 oldest = next(iter(stores))
@@ -175,10 +175,14 @@ class StoreSurge:
             else:
                 known.yesterday = -1 if known.flagged else known.today
             known.day, known.today = day, 0
-            known.flagged = day == self._paged.get(state.key, -1)
+            known.flagged = day in self._paged.get(state.key, ())
         if day == known.day:
             known.today += 1
-        elif day == known.day - 1 and known.yesterday >= 0 and day != self._paged.get(state.key):
+        elif (
+            day == known.day - 1
+            and known.yesterday >= 0
+            and day not in self._paged.get(state.key, ())
+        ):
             # the day before, delivered after a read of today (an evening's reads late across
             # midnight): it still counts toward the busiest day (review: 120 objects read before
             # midnight left a glanced store's busiest at 1, and the next day's 150 paged)
@@ -251,7 +255,7 @@ class StoreSurge:
         day -- those of stores read that day so far, and of any it reads later that day (review:
         a page before the day's first read flagged the day before, and the paged day taught)."""
         day = time_ms // DAY_MS
-        self._paged[principal] = max(self._paged.get(principal, -1), day)
+        self._paged[principal] = paged_days(self._paged.get(principal, ()), day)
         for known in self._stores.get(principal, {}).values():
             if known.day == day:
                 known.flagged = True

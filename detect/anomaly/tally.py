@@ -17,7 +17,16 @@ from operator import itemgetter
 
 from detect.features.bucket import DAY_MS
 
-__all__ = ["Tally", "TallyBook", "threshold", "youth_margin"]
+__all__ = ["PAGED_DAYS_KEPT", "Tally", "TallyBook", "paged_days", "threshold", "youth_margin"]
+
+PAGED_DAYS_KEPT = 4  # days a principal paged on that a tally (or a store) remembers, the latest
+
+
+def paged_days(days: tuple[int, ...], day: int) -> tuple[int, ...]:
+    """`days` with `day` among them: the latest PAGED_DAYS_KEPT (review: keeping only the
+    latest let a day that paged before it teach, when that day's items came late)."""
+    return days if day in days else tuple(sorted((*days, day))[-PAGED_DAYS_KEPT:])
+
 
 JOB_MULTIPLIER = 3.0  # a principal that does this for a living pages at this multiple of its high
 MULTIPLIER, SLACK = 1.5, 1.0  # everyone else: above 1.5 x its own high + 1
@@ -71,7 +80,7 @@ class Tally:
     yesterday: float = 0.0  # the previous active day's high (a weekend does not break a job)
     paged: float = 0.0  # the most a flagged day reached that its highs did not learn
     days: int = 0  # days this tally watched to their end (its `high` knows as many)
-    flag_day: int = -1  # a day the principal paged that this tally had not reached (mark_flagged)
+    flag_days: tuple[int, ...] = ()  # days the principal paged this had not reached: mark_flagged
 
     def add(self, time_ms: int, event_id: str, key: str) -> float:
         """Add one item (its `key` counts once per window); returns the window's count."""
@@ -109,17 +118,20 @@ class Tally:
                     self.paged = max(self.paged, self.day_high)
                 self.yesterday = self.day_high
                 self.days += 1
-            self.day, self.day_high, self.flagged = day, 0.0, day == self.flag_day
+            self.day, self.day_high, self.flagged = day, 0.0, day in self.flag_days
 
     def mark_flagged(self, time_ms: int) -> None:
         """The principal paged at `time_ms`: that day does not become its usual -- flagged when
         this tally reaches it, if it has not yet (review: a page before the day's first item
-        flagged the day before, and left the paged day free to teach its high)."""
+        flagged the day before, and left the paged day free to teach its high). A page of a
+        day this tally has left behind flags nothing: the day after it is not the incident's
+        (that day has taught already -- a batch across midnight: the engine's pages come at
+        its end)."""
         day = time_ms // DAY_MS
-        if day <= self.day:
-            self.flagged = True  # (a page for an earlier day, delivered late: the latest one)
-        else:
-            self.flag_day = max(self.flag_day, day)
+        if day == self.day:
+            self.flagged = True
+        elif day > self.day:
+            self.flag_days = paged_days(self.flag_days, day)
 
     def recurs(self, count: float) -> bool:
         """Whether `count` is no more than a flagged earlier day reached (with the tolerance a

@@ -165,6 +165,9 @@ def test_a_page_before_the_days_first_event_keeps_that_day_from_teaching() -> No
     run(state, deletes(20, T0 + timedelta(days=1, hours=2)), detector)
     run(state, deletes(1, T0 + timedelta(days=2)), detector)
     assert state.high["destructive_10m"] == 4  # day 1 learned; day 2 only what day 1 reached
+    run(state, deletes(25, T0 + timedelta(days=2, hours=1)), detector)
+    run(state, deletes(1, T0 + timedelta(days=3)), detector)
+    assert state.high["destructive_10m"] == 25  # the day after it teaches again, all of it
 
 
 def test_a_young_principal_must_go_further_past_its_high() -> None:

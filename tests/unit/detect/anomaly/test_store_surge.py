@@ -227,6 +227,31 @@ def test_a_page_before_the_days_first_read_keeps_that_day_from_teaching() -> Non
     assert not found(pull(reports, PERSON, after_days=6))  # (not one it only glanced at)
 
 
+def test_late_reads_of_a_paged_day_do_not_make_its_busiest() -> None:
+    """Reads of the day before that come after a read of today count toward a store's busiest
+    day -- unless the principal paged that day."""
+    surge, state = StoreSurge(), PrincipalState(PERSON_KEY, "human")
+
+    def found(events: list[AuditEvent]) -> list[str]:
+        rules = []
+        for event in events:
+            state.observe(event)
+            finding = surge.observe(state, event)
+            rules += [finding.rule] if finding is not None else []
+        return rules
+
+    assert not found(days(PERSON))
+    paged = BASE_TIME + timedelta(days=5, hours=8)
+    surge.mark_flagged(PERSON_KEY, int(paged.timestamp() * 1000))
+    today = [read(BACKUPS, BASE_TIME + timedelta(days=6, hours=-8), 4000, PERSON)]
+    late = [
+        read(BACKUPS, paged + timedelta(hours=5, seconds=5 * i), 4100 + i, PERSON)
+        for i in range(60)
+    ]
+    assert not found([*today, *late])
+    assert found(pull(BACKUPS, PERSON, after_days=6)) == [RULE]
+
+
 def test_under_a_hundred_reads_does_not() -> None:
     assert not surge_rules([*days(PERSON), *pull(BACKUPS, PERSON, n=90)])
 

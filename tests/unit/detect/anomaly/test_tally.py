@@ -47,8 +47,33 @@ def test_a_page_before_the_days_first_item_keeps_that_day_from_teaching() -> Non
     assert (book.get("new").high, book.get("new").paged, book.get("new").days) == (0.0, 20.0, 1)
 
 
-def test_a_page_delivered_late_flags_the_tallys_latest_day() -> None:
+def test_the_day_after_a_paged_day_teaches_again_and_a_page_left_behind_flags_nothing() -> None:
+    """A paged day's 20 teach nothing; the next quiet day's 6 do. A page of a day the tally has
+    left behind (a batch across midnight: the engine's pages come at its end) does not flag the
+    day after it, which is not the incident's."""
     tally = Tally(WINDOW_MS)
-    tally.add(DAY_MS + 5, "a", "k")
-    tally.mark_flagged(5)  # the day before: the tally's day is flagged, as before
-    assert tally.flagged
+    tally.add(5, "a", "k0")
+    tally.mark_flagged(DAY_MS + 5)
+    for i in range(20):
+        tally.add(DAY_MS + 10 + i, f"b{i}", f"k{i}")
+    for i in range(6):
+        tally.add(2 * DAY_MS + 10 + i, f"c{i}", f"k{i}")
+    tally.mark_flagged(DAY_MS + 50)  # day 1's page, delivered on day 2
+    assert not tally.flagged
+    tally.add(3 * DAY_MS, "d", "k")
+    assert (tally.high, tally.paged) == (6.0, 20.0)
+
+
+def test_two_paged_days_ahead_are_both_remembered() -> None:
+    """Review: keeping only the latest paged day let an earlier one teach when its items came
+    after the later page."""
+    tally = Tally(WINDOW_MS)
+    tally.add(5, "a", "k0")
+    tally.mark_flagged(DAY_MS + 5)
+    tally.mark_flagged(2 * DAY_MS + 5)
+    for day, count in ((1, 20), (2, 5)):
+        for i in range(count):
+            tally.add(day * DAY_MS + 10 + i, f"{day}-{i}", f"k{i}")
+    tally.add(3 * DAY_MS, "d", "k")
+    # day 1 taught only day 0's 1; day 2 what day 1 reached too (a daily job's rule): 5
+    assert (tally.high, tally.paged) == (5.0, 20.0)
