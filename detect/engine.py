@@ -584,6 +584,13 @@ class DetectionEngine:
             self._flagged(finding.principal, event.event_time_ms)
         resume = self._asked_before(finding, event) if finding.tier == "page" else ()
         results = self.pager.apply(finding, event.action_class, event.action, resume=resume)
+        if finding.tier != "page" and any(
+            r is not None and r[0] == "alert.opened" for r in results
+        ):
+            # a held finding corroborated into an alert pages as much as one that pages alone
+            # (review: that day taught the principal's highs -- the stolen session's decrypts
+            # became the person's usual)
+            self._flagged(finding.principal, event.event_time_ms)
         if finding.tier in ("page", "hold") and _names_holder(finding):
             # (also for findings judged late: an agent's unreported call) -- and remember
             # which alert carries the mark, so resolving it clears the mark (set_status). A

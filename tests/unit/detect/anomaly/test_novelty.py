@@ -451,6 +451,16 @@ def test_a_persons_first_decrypts_by_the_dozen_are_a_sign() -> None:
     ]
 
 
+def test_a_held_burst_corroborated_into_an_alert_flags_its_day() -> None:
+    """Review: only findings that page alone flagged the principal's day, so a held one that
+    opened an alert left its day to teach -- the stolen session's decrypts the person's usual."""
+    at = BASE_TIME + timedelta(days=DAYS, hours=3)
+    engine, opened = run(history(PERSON, office_or_home) + hello(at) + decrypts(at, ELSEWHERE, 40))
+    assert opened == ["baseline:decrypt_burst"]
+    key = next(k for k in engine.states if "erin" in k)
+    assert engine.behaviour._reads._decrypts.get(key).flagged  # noqa: SLF001
+
+
 def test_decrypts_s3_made_for_a_person_are_no_first_decrypts() -> None:
     """Review: S3 opening SSE-KMS objects for a person logs each Decrypt as theirs, from
     s3.amazonaws.com -- twenty objects read on a trip are reads, not decrypts of their own."""
