@@ -47,6 +47,7 @@ from detect.context.triage import (
     opens_unexcused,
 )
 from detect.features import (
+    DAY_MS,
     FEATURE_NAMES,
     FIRST_SEEN_PROD_DESTRUCTIVE,
     FIRST_SEEN_SENSITIVE,
@@ -584,13 +585,18 @@ class DetectionEngine:
             self._flagged(finding.principal, event.event_time_ms)
         resume = self._asked_before(finding, event) if finding.tier == "page" else ()
         results = self.pager.apply(finding, event.action_class, event.action, resume=resume)
-        if finding.tier != "page" and any(
-            r is not None and r[0] == "alert.opened" for r in results
-        ):
-            # a held finding corroborated into an alert pages as much as one that pages alone
-            # (review: that day taught the principal's highs -- the stolen session's decrypts
-            # became the person's usual)
-            self._flagged(finding.principal, event.event_time_ms)
+        if finding.tier != "page" and any(r is not None for r in results):
+            # a finding that opened an alert with the held ones it corroborates, or joined one,
+            # is the incident's as much as one that pages alone: its days must not teach the
+            # principal's highs (review: the stolen session's decrypts became the person's
+            # usual) -- from the alert's first event (a held burst before midnight,
+            # corroborated by a new network's note after it). Its networks still vouch for
+            # others (an alert opened so is more often a false one than a page)
+            alert = next(r[1] for r in results if r is not None)
+            today = event.event_time_ms // DAY_MS
+            start = min(finding.first_event_ms, alert.first_event_ms) // DAY_MS
+            for day in range(max(start, today - 1), today + 1):  # (an older incident's days
+                self._flagged(finding.principal, day * DAY_MS, org=False)  # have taught)
         if finding.tier in ("page", "hold") and _names_holder(finding):
             # (also for findings judged late: an agent's unreported call) -- and remember
             # which alert carries the mark, so resolving it clears the mark (set_status). A
@@ -773,10 +779,11 @@ class DetectionEngine:
         resolution vets a call (polled where other processes resolve alerts)."""
         return sorted(set(self.book.open_ids()) | self.unvetted.alert_ids() | set(self._marks))
 
-    def _flagged(self, principal: str, time_ms: int) -> None:
+    def _flagged(self, principal: str, time_ms: int, *, org: bool = True) -> None:
         """A page at `time_ms`: that day's highs must not teach the baselines that it is
-        normal, and the principal's networks must not make them the organisation's."""
-        self.org.mark_flagged(principal)  # its networks vouch for nobody
+        normal, and (`org`) the principal's networks must not make them the organisation's."""
+        if org:
+            self.org.mark_flagged(principal)  # its networks vouch for nobody
         if self.baselines is not None:
             self.baselines.mark_flagged(principal, time_ms)
             self.destruction.mark_flagged(principal, time_ms)

@@ -212,6 +212,8 @@ class BehaviourDetector:
         if state.actor_kind == "human" and any("net" in f.explanation[NEWS] for f in context):
             self._slow_reads.new_network(state.key, new.net, event.event_time_ms)
         found.append(self._holder_back(state, event))
+        if new.action and event.action == "Decrypt":
+            self._reads.first_decrypt(state, event)  # (whoever made it, however it ended)
         if result == "ok":
             if state.actor_kind != "human" and len(seen.succeeded) < MAX_VALUES:
                 seen.succeeded.add(event.action)
@@ -223,7 +225,7 @@ class BehaviourDetector:
             found.append(reads.console_secrets(state, event, secrets, seen))
             found.append(reads.client_secrets(state, event, secrets, seen))
             found.append(reads.new_store_reads(state, event, seen, new.store))
-            found.append(reads.decrypt_burst(state, event, new_action=new.action))
+            found.append(reads.decrypt_burst(state, event))
             found.append(self._slow_reads.observe(state, event))
             found.append(self._store_surge.observe(state, event))
             # each check below returns None at once unless its own first test passes: asked

@@ -43,9 +43,11 @@ DECRYPT_FLOORS = {"agent": 60, "human": 30, "service": 1000}  # KMS Decrypt call
 # network new to her, after four never-made listings -- each under its own floor; on seeds
 # 1445-1504 every person's or agent's first day of decrypts past 10 in 10 minutes was stolen
 # credentials, 21-100, and every benign one peaked at 1). Held like any person's decrypt burst.
-# Counted on the day of the person's first Decrypt ever (its novelty, which the trained model
-# keeps across a restart -- review: a tally's days start again at a restart), their own calls
-# only (S3 opening an SSE-KMS object for them logs a Decrypt from s3.amazonaws.com: a read)
+# Counted on the day of the person's first Decrypt ever -- the call's novelty, whoever made it
+# and however it ended, which the trained model keeps across a restart within its training
+# window (review: a tally's days start again at a restart) -- their own calls only (S3 opening
+# an SSE-KMS object for them logs a Decrypt from s3.amazonaws.com: a read; one on an earlier
+# day makes the call known, and the person is judged from 30)
 FIRST_DECRYPTS = {"human": 15}
 FIRST_DECRYPTS_DAYS = 2  # ... earlier days the person was seen on without a decrypt
 SECRET_READS = {
@@ -172,12 +174,17 @@ class SecretReads:
             },
         )
 
-    def decrypt_burst(
-        self, state: PrincipalState, event: AuditEvent, *, new_action: bool = False
-    ) -> Finding | None:
+    def first_decrypt(self, state: PrincipalState, event: AuditEvent) -> None:
+        """`event` is the principal's first Decrypt ever: for a person with days of history,
+        its day is their first day of decrypts (decrypt_burst)."""
+        kind, days = state.actor_kind, state.learned_days
+        if kind in FIRST_DECRYPTS and state.mature and days >= FIRST_DECRYPTS_DAYS:
+            self._first_decrypt_day[state.key] = event.event_time_ms // DAY_MS
+
+    def decrypt_burst(self, state: PrincipalState, event: AuditEvent) -> Finding | None:
         """KMS Decrypt calls far beyond the principal's own: secrets being opened in bulk --
-        or, on a person's first day of decrypts ever (`new_action`: this is their first
-        Decrypt), more of their own than FIRST_DECRYPTS."""
+        or, on a person's first day of decrypts ever (first_decrypt), more of their own than
+        FIRST_DECRYPTS."""
         if event.action != "Decrypt" or not event.source.startswith("kms"):
             return None
         over = past_own(self._decrypts, state, event, event.event_id, DECRYPT_FLOORS, JOB_HIGH * 10)
@@ -193,10 +200,7 @@ class SecretReads:
         floor = FIRST_DECRYPTS.get(state.actor_kind)
         if floor is None or event.source_ip.endswith(".amazonaws.com"):
             return None
-        day = event.event_time_ms // DAY_MS
-        if new_action and state.mature and state.learned_days >= FIRST_DECRYPTS_DAYS:
-            self._first_decrypt_day[state.key] = day
-        if self._first_decrypt_day.get(state.key) != day:
+        if self._first_decrypt_day.get(state.key) != event.event_time_ms // DAY_MS:
             return None
         tally = self._first_decrypts.get(state.key)
         count = tally.add(event.event_time_ms, event.event_id, event.event_id)

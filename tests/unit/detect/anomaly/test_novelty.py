@@ -461,6 +461,23 @@ def test_a_held_burst_corroborated_into_an_alert_flags_its_day() -> None:
     assert engine.behaviour._reads._decrypts.get(key).flagged  # noqa: SLF001
 
 
+def test_a_held_burst_corroborated_after_midnight_flags_the_bursts_day() -> None:
+    """Review: the day flagged was the corroborating note's, after midnight, and the burst's
+    day taught its twenty as the person's usual."""
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(history(PERSON, office_or_home))
+    burst = BASE_TIME.replace(hour=23, minute=50) + timedelta(days=DAYS)
+    engine.process(decrypts(burst, OFFICE, 20))
+    opened = engine.process(hello(burst + timedelta(minutes=16, seconds=30))).changes
+    assert [alert.rule for change, alert in opened if change == "alert.opened"] == [
+        "baseline:decrypt_burst"
+    ]
+    engine.process(decrypts(burst + timedelta(days=2), OFFICE, 1))
+    key = next(k for k in engine.states if "erin" in k)
+    tally = engine.behaviour._reads._decrypts.get(key)  # noqa: SLF001
+    assert (tally.high, tally.paged) == (0.0, 20.0)
+
+
 def test_decrypts_s3_made_for_a_person_are_no_first_decrypts() -> None:
     """Review: S3 opening SSE-KMS objects for a person logs each Decrypt as theirs, from
     s3.amazonaws.com -- twenty objects read on a trip are reads, not decrypts of their own."""
@@ -468,6 +485,18 @@ def test_decrypts_s3_made_for_a_person_are_no_first_decrypts() -> None:
     at = BASE_TIME + timedelta(days=DAYS, hours=3)
     by_s3 = [replace(e, source_ip="s3.amazonaws.com") for e in decrypts(at, ELSEWHERE, 20)]
     assert run(days + hello(at) + by_s3)[1] == []
+
+
+def test_a_first_decrypt_refused_or_made_by_s3_still_starts_the_first_day() -> None:
+    """Review: the day was noted only on a successful call of the person's own, so a refused
+    first Decrypt, or S3's for an SSE-KMS object just before, turned the floor of 15 off."""
+    days = history(PERSON, office_or_home)
+    at = BASE_TIME + timedelta(days=DAYS, hours=3)
+    own = decrypts(at, ELSEWHERE, 20)
+    refused = replace(own[0], event_id="refused-1", error_code="AccessDenied")
+    by_s3 = replace(own[0], event_id="by-s3-1", source_ip="s3.amazonaws.com")
+    for first in (refused, by_s3):
+        assert run(days + hello(at) + [first, *own])[1] == ["baseline:decrypt_burst"]
 
 
 def test_a_restart_remembers_that_a_person_decrypts() -> None:
@@ -504,9 +533,10 @@ def test_the_first_decrypts_floor_waits_for_a_person_with_days_of_history() -> N
         reads = SecretReads(engine.org)
         bursts = []
         for event in decrypts(at, OFFICE, 20):
-            new = "Decrypt" not in state.seen["action"]
+            if "Decrypt" not in state.seen["action"]:
+                reads.first_decrypt(state, event)  # (as the behaviour detector asks)
             state.observe(event)
-            bursts.append(reads.decrypt_burst(state, event, new_action=new))
+            bursts.append(reads.decrypt_burst(state, event))
         assert any(bursts) is found
 
 
