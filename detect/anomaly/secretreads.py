@@ -41,8 +41,8 @@ DECRYPT_FLOORS = {"agent": 60, "human": 30, "service": 1000}  # KMS Decrypt call
 # decrypts come one or two at a time (a tool set up, a parameter opened), not by the dozen
 # (fresh seed 1492: a data scientist's stolen SSO session decrypted 26 times in a minute from a
 # network new to her, after four never-made listings -- each under its own floor; on seeds
-# 1445-1504 every person's or agent's first day of decrypts past 10 in 10 minutes was stolen
-# credentials, 21-100, and every benign one peaked at 1). Held like any person's decrypt burst.
+# 1445-1501 every person's or agent's first day of decrypts past 10 in 10 minutes was stolen
+# credentials, 21-107, and every benign one peaked at 1). Held like any person's decrypt burst.
 # Counted on the day of the person's first Decrypt ever -- the call's novelty, whoever made it
 # and however it ended, which the trained model keeps across a restart within its training
 # window (review: a tally's days start again at a restart) -- their own calls only (S3 opening
