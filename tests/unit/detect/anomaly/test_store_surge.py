@@ -8,7 +8,8 @@ reads, so every other check held it as volume alone. A workload's (a quarter-end
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from detect.anomaly.storesurge import MAX_STORES, StoreSurge
@@ -196,11 +197,10 @@ def test_the_day_befores_reads_delivered_late_count_toward_its_busiest() -> None
     assert not any(rule == RULE for _, rule in engine.process(afternoon).triggers)
 
 
-def test_a_page_before_the_days_first_read_keeps_that_day_from_teaching() -> None:
-    """Review (stop 55): a page before any read of the day flagged the principal's latest day
-    of reads -- the day before -- and the paged day's reads became a store's busiest. A page
-    at 08:00, then 60 backups objects that day (under the hundred, no page of their own): the
-    next day's pull of 150 still pages against a busiest day of 12, not 60."""
+def paged_after_days() -> tuple[Callable[[list[AuditEvent]], list[str]], datetime]:
+    """A StoreSurge that watched `days(PERSON)` (no finding), then a page of the person at
+    08:00 on the day after; returns the rules its findings name for more events, and that
+    page's time."""
     surge, state = StoreSurge(), PrincipalState(PERSON_KEY, "human")
 
     def found(events: list[AuditEvent]) -> list[str]:
@@ -214,6 +214,15 @@ def test_a_page_before_the_days_first_read_keeps_that_day_from_teaching() -> Non
     assert not found(days(PERSON))
     paged = BASE_TIME + timedelta(days=5, hours=8)
     surge.mark_flagged(PERSON_KEY, int(paged.timestamp() * 1000))
+    return found, paged
+
+
+def test_a_page_before_the_days_first_read_keeps_that_day_from_teaching() -> None:
+    """Review (stop 55): a page before any read of the day flagged the principal's latest day
+    of reads -- the day before -- and the paged day's reads became a store's busiest. A page
+    at 08:00, then 60 backups objects that day (under the hundred, no page of their own): the
+    next day's pull of 150 still pages against a busiest day of 12, not 60."""
+    found, paged = paged_after_days()
     after = [
         read(BACKUPS, paged + timedelta(hours=2, seconds=5 * i), 2000 + i, PERSON)
         for i in range(60)
@@ -230,19 +239,7 @@ def test_a_page_before_the_days_first_read_keeps_that_day_from_teaching() -> Non
 def test_late_reads_of_a_paged_day_do_not_make_its_busiest() -> None:
     """Reads of the day before that come after a read of today count toward a store's busiest
     day -- unless the principal paged that day."""
-    surge, state = StoreSurge(), PrincipalState(PERSON_KEY, "human")
-
-    def found(events: list[AuditEvent]) -> list[str]:
-        rules = []
-        for event in events:
-            state.observe(event)
-            finding = surge.observe(state, event)
-            rules += [finding.rule] if finding is not None else []
-        return rules
-
-    assert not found(days(PERSON))
-    paged = BASE_TIME + timedelta(days=5, hours=8)
-    surge.mark_flagged(PERSON_KEY, int(paged.timestamp() * 1000))
+    found, paged = paged_after_days()
     today = [read(BACKUPS, BASE_TIME + timedelta(days=6, hours=-8), 4000, PERSON)]
     late = [
         read(BACKUPS, paged + timedelta(hours=5, seconds=5 * i), 4100 + i, PERSON)
