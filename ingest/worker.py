@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 import threading
 from typing import Protocol, Self
 
-__all__ = ["ThreadWorker", "Worker"]
+__all__ = ["ThreadWorker", "Worker", "die_with_parent"]
 
 STOP_TIMEOUT_S = 10.0  # seconds `stop` waits for the thread by default
 
@@ -61,3 +63,13 @@ class ThreadWorker:
 
     def _close(self) -> None:
         """Release what the loop used, after the thread has ended."""
+
+
+def die_with_parent() -> None:
+    """In a child process: get SIGTERM when the parent dies, even by kill -9 (Linux), so no
+    detector, dashboard or parse process outlives `leash up`."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)

@@ -223,20 +223,13 @@ def _ignore_stop_signals() -> None:
 
 
 def _start_dashboard(settings: Settings) -> subprocess.Popen[bytes]:
+    from ingest.worker import die_with_parent
+
     env = dict(os.environ)
     env["LEASH_API_URL"] = settings.api_url or f"http://{settings.host}:{settings.port}"
     if settings.dashboard_api_key is not None:
         env["LEASH_DASHBOARD_API_KEY"] = settings.dashboard_api_key.get_secret_value()
-    return subprocess.Popen(_dashboard_command(settings), env=env, preexec_fn=_die_with_parent)
-
-
-def _die_with_parent() -> None:
-    """In the dashboard child: get SIGTERM when `leash up` dies, even by kill -9 (Linux)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    return subprocess.Popen(_dashboard_command(settings), env=env, preexec_fn=die_with_parent)
 
 
 def _dashboard_command(settings: Settings) -> list[str]:

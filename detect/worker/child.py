@@ -14,7 +14,6 @@ import gc
 import logging
 import os
 import signal
-import sys
 import time
 from multiprocessing.connection import Connection
 
@@ -49,6 +48,7 @@ from ingest.identity import build_identity_rules
 from ingest.settings import Settings
 from ingest.store import Store
 from ingest.store.pipe import PipeStore
+from ingest.worker import die_with_parent
 
 __all__ = ["ChildDetector", "MirroredSuppressions", "run_child", "tune_gc"]
 
@@ -75,7 +75,7 @@ def run_child(
 
     `since_ms` is when the parent's bypass rule started; `shared` whether its store has other
     writers (ingest.store.Store.shared)."""
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: parent drains
     if settings.detector_nice:
         os.nice(settings.detector_nice)  # decide's loop first; detection takes the idle cycles
@@ -104,15 +104,6 @@ def run_child(
 def tune_gc() -> None:
     """The detector's collector thresholds (GC_YOUNG), here and in bench.detect_windows."""
     gc.set_threshold(GC_YOUNG, 10, 10)
-
-
-def _die_with_parent() -> None:
-    """Get SIGTERM when the parent dies, even by kill -9 (Linux): no orphaned detector."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 class MirroredSuppressions(SuppressionBook):
