@@ -94,11 +94,25 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children_cpu_s(pid: int) -> dict[int, float]:
+    """CPU seconds so far of each child of `pid` (the detector child, the parse pool's
+    processes; multiprocessing's resource tracker too, which uses next to none)."""
+    listed = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    found = {}
+    for child in map(int, listed):
+        try:
+            found[child] = process_cpu_s(child)
+        except FileNotFoundError:  # gone meanwhile
+            continue
+    return found
+
+
 def bench_leash(
     bodies: list[bytes], total: int, clients: int, port: int
-) -> tuple[float, float, float]:
-    """Events/s acknowledged and stored, and the API process's CPU seconds from the first POST
-    until all were stored (its start-up left out)."""
+) -> tuple[float, float, float, float]:
+    """Events/s acknowledged and stored, and the CPU seconds of the API process and of its
+    children (detector, parse pool) from the first POST until all were stored (start-up left
+    out)."""
     key = "bench-key"
     with tempfile.TemporaryDirectory() as tmp:
         proc = start_leash(Path(tmp) / "data", port, {"LEASH_API_KEYS": f"{key}:admin"})
@@ -112,6 +126,7 @@ def bench_leash(
                 limits=httpx.Limits(max_connections=clients),
             ) as client:
                 started, cpu_started_s = time.perf_counter(), process_cpu_s(proc.pid)
+                children_started = children_cpu_s(proc.pid)
                 with ThreadPoolExecutor(clients) as pool:
                     accepted = sum(
                         pool.map(
@@ -124,13 +139,17 @@ def bench_leash(
                     time.sleep(POLL_S)
                 stored_s = time.perf_counter() - started
                 cpu_s = process_cpu_s(proc.pid) - cpu_started_s
+                children_s = sum(
+                    cpu - children_started.get(child, 0.0)
+                    for child, cpu in children_cpu_s(proc.pid).items()
+                )
                 queryable = client.get("/v1/events", params={"limit": 1}).json()["total"]
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
     assert accepted == total, f"accepted {accepted} of {total}"
     assert queryable == total, f"the sink counted {total} stored, a query finds {queryable}"
-    return total / acked_s, total / stored_s, cpu_s
+    return total / acked_s, total / stored_s, cpu_s, children_s
 
 
 def bench_raw_chdb(records: list[dict[str, Any]]) -> tuple[float, float]:
@@ -180,12 +199,13 @@ def main() -> None:
     args = parser.parse_args()
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     bodies, records = make_bodies(load_templates(), args.events, args.batch)
-    acked, stored, cpu_s = bench_leash(bodies, args.events, args.clients, args.port)
+    acked, stored, cpu_s, children_s = bench_leash(bodies, args.events, args.clients, args.port)
     json_rate, arrow_rate = bench_raw_chdb(records)
     print(f"events: {args.events}, batch: {args.batch}, clients: {args.clients}")
     print(f"leash acknowledged (durable 202): {acked:>10,.0f} events/s")
     print(f"leash stored (queryable):         {stored:>10,.0f} events/s")
     print(f"API process CPU, POSTs to stored:  {cpu_s:>10.1f} s")
+    print(f"its children's CPU (detector, parse pool): {children_s:>5.1f} s")
     print(f"raw chDB JSONEachRow insert:      {json_rate:>10,.0f} events/s")
     print(f"raw chDB Arrow insert:            {arrow_rate:>10,.0f} events/s")
     print(f"ratio leash stored / raw JSONEachRow: {stored / json_rate:.2f}x")

@@ -13,9 +13,9 @@ from fastapi import HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ingest.events import AuditEvent, Origin
-from ingest.keys import KeyEntry, token_digest
+from ingest.keys import KeyEntry, binds, token_digest
 
-__all__ = ["BEARER", "Authenticator", "Caller", "binding_check"]
+__all__ = ["BEARER", "Authenticator", "BindingCheck", "Caller", "binding_check"]
 
 _BEARER_HOW = "send 'Authorization: Bearer <token>'"
 # declares the scheme in /openapi.json (Swagger's "Authorize"); checking stays in `require`
@@ -156,18 +156,27 @@ class Authenticator:
         return dependency
 
 
-def binding_check(caller: Caller) -> Callable[[AuditEvent], str] | None:
-    """For a key bound to principals or accounts: why an event is not the key's to send."""
-    binding = caller.binding()
-    if not binding:
-        return None
+@dataclass(frozen=True)
+class BindingCheck:
+    """A bound key's check of each record it pushes: why the event is not the key's to send,
+    or "". Plain data, so the parse pool's processes can run it (ingest.parsepool)."""
 
-    def allow(event: AuditEvent) -> str:
-        if caller.may_act_for(event.principal, event.account):
+    binding: str  # KeyEntry.binding(): what the key is bound to, in words
+    principals: tuple[str, ...]
+    accounts: tuple[str, ...]
+
+    def __call__(self, event: AuditEvent) -> str:
+        if binds(self.principals, self.accounts, event.principal, event.account):
             return ""
         return (
-            f"{binding}; this record's principal is {event.principal} in account "
+            f"{self.binding}; this record's principal is {event.principal} in account "
             f"{event.account}: send it with a key bound to that principal"
         )
 
-    return allow
+
+def binding_check(caller: Caller) -> BindingCheck | None:
+    """For a key bound to principals or accounts: why an event is not the key's to send."""
+    key = caller.key
+    if key is None or not key.bound:
+        return None
+    return BindingCheck(key.binding(), key.principals, key.accounts)

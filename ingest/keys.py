@@ -26,13 +26,14 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ingest.yamlfile import string_list, yaml_list
 
-__all__ = ["SCOPES", "KeyEntry", "KeysFileError", "load_keys_file", "token_digest"]
+__all__ = ["SCOPES", "KeyEntry", "KeysFileError", "binds", "load_keys_file", "token_digest"]
 
 SCOPES = ("ingest", "read", "admin")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -88,9 +89,7 @@ class KeyEntry:
 
     def binds(self, principal: str, account: str) -> bool:
         """Whether this key may act for `principal` in `account` (an unbound key: always)."""
-        if self.principals and not any(fnmatch.fnmatchcase(principal, p) for p in self.principals):
-            return False
-        return not self.accounts or any(fnmatch.fnmatchcase(account, a) for a in self.accounts)
+        return binds(self.principals, self.accounts, principal, account)
 
     def binding(self) -> str:
         parts = []
@@ -99,6 +98,14 @@ class KeyEntry:
         if self.accounts:
             parts.append(f"accounts {', '.join(self.accounts)}")
         return f"key '{self.name}' is bound to " + " and ".join(parts)
+
+
+def binds(principals: Sequence[str], accounts: Sequence[str], principal: str, account: str) -> bool:
+    """Whether a binding to `principals` and `accounts` (fnmatch patterns; none: any) covers
+    `principal` in `account`."""
+    if principals and not any(fnmatch.fnmatchcase(principal, p) for p in principals):
+        return False
+    return not accounts or any(fnmatch.fnmatchcase(account, a) for a in accounts)
 
 
 def _with_implied(scopes: frozenset[str]) -> frozenset[str]:

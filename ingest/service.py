@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest.bus import BusUnavailable, Publisher
 from ingest.dedupe import DedupeCache, Searched
@@ -18,7 +18,17 @@ from ingest.events import AuditEvent, Normalizer, Origin, RecordError, encode_ev
 from ingest.parse import ParsedBody, decompress, gzipped, parse_records
 from ingest.schema import EVENTS_TOPIC
 
-__all__ = ["ENCODINGS", "IngestResult", "IngestService", "TooManyRecords", "UnsupportedEncoding"]
+if TYPE_CHECKING:
+    from ingest.parsepool import ParsePool
+
+__all__ = [
+    "ENCODINGS",
+    "BodyParser",
+    "IngestResult",
+    "IngestService",
+    "TooManyRecords",
+    "UnsupportedEncoding",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +37,8 @@ logger = logging.getLogger(__name__)
 # on a worker thread so the event loop keeps serving (decide!)
 INLINE_BODY_BYTES = 32 * 1024
 INLINE_RECORDS = 16  # records; about INLINE_BODY_BYTES of CloudTrail, normalised inline
+# ids; a pool-parsed body's dedupe search (~1 us an id) is made on the loop up to this many
+INLINE_SEARCH_IDS = 2_000
 
 
 ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip"})  # Content-Encoding values accepted
@@ -48,7 +60,8 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
-    events: list[AuditEvent] = field(default_factory=list)
+    events: list[AuditEvent] = field(default_factory=list)  # empty when the parse pool parsed
+    ids: list[str] = field(default_factory=list)  # the accepted events' ids, in their order
     # `events`' bus messages (key, value), encoded beside the normalising, off the event loop
     messages: list[tuple[bytes, bytes]] = field(default_factory=list, repr=False)
     # the publish of `events`, which holds their ids until they are durable or it failed
@@ -63,37 +76,17 @@ class IngestResult:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
 
 
-class IngestService:
-    """Validates records with the server's own normaliser and publishes them keyed by principal.
-
-    `ingest` returns only after the bus reported the accepted events durable; a bus failure
-    propagates (as BusUnavailable) so the API can answer 503 without acknowledging anything.
-
-    An id is accepted by one request only: from its claim until its publish settles it is held
-    for that request, on any thread (the API's event loop, the SQS puller's threads), and a
-    request carrying the same id meanwhile waits for that publish, then counts a duplicate, or
-    fails with it so its sender retries. A repeat neither counts twice nor is acknowledged
-    before the first copy is durable.
-    """
+class BodyParser:
+    """The CPU-only half of ingest: a body's records decoded, validated, normalised and encoded
+    for the bus. It shares nothing with other requests, so it runs on any thread, or in the
+    parse pool's processes (ingest.parsepool), which build their own from the same settings."""
 
     def __init__(
-        self,
-        publisher: Publisher,
-        normalizer: Normalizer,
-        dedupe: DedupeCache,
-        *,
-        max_decompressed_bytes: int,
-        max_records: int,
-        topic: str = EVENTS_TOPIC,
+        self, normalizer: Normalizer, *, max_decompressed_bytes: int, max_records: int
     ) -> None:
-        self._publisher = publisher
         self.normalizer = normalizer
-        self.dedupe = dedupe
         self._max_decompressed = max_decompressed_bytes
         self._max_records = max_records
-        self._topic = topic
-        self._claims: dict[str, Future[None]] = {}  # event id -> the publish holding it
-        self._claims_lock = threading.Lock()
 
     def parse(self, body: bytes, content_encoding: str = "") -> ParsedBody:
         encoding = content_encoding.strip().lower()
@@ -156,61 +149,9 @@ class IngestService:
             else:
                 seen.add(event.event_id)
                 result.events.append(event)
+        result.ids = [event.event_id for event in result.events]
         result.messages = [(e.principal_key.encode(), encode_event(e)) for e in result.events]
-        result.searched = self.dedupe.search([event.event_id for event in result.events])
         return result
-
-    def claim(self, result: IngestResult) -> None:
-        """Keep the events no one stored or is publishing and hold their ids for this request;
-        ids another request holds go to `waiting` (any thread). Settle the claim once published."""
-        mine: Future[None] = Future()
-        fresh, messages = [], []
-        with self._claims_lock:
-            ids = [event.event_id for event in result.events]
-            stored = self.dedupe.seen(ids, result.searched)
-            for event, message, seen in zip(result.events, result.messages, stored, strict=True):
-                if seen:
-                    result.duplicates += 1
-                elif (other := self._claims.get(event.event_id)) is not None:
-                    result.waiting.append(other)
-                else:
-                    self._claims[event.event_id] = mine
-                    fresh.append(event)
-                    messages.append(message)
-        result.events, result.messages, result.accepted = fresh, messages, len(fresh)
-        result.claim = mine
-
-    def _settle(self, result: IngestResult, error: BaseException | None = None) -> None:
-        """Release the result's ids: after they entered the dedupe cache (so a later request
-        finds them there), or after a failure (so a later request publishes them itself)."""
-        mine = result.claim
-        if mine is None or mine.done():
-            return
-        with self._claims_lock:
-            for event in result.events:
-                if self._claims.get(event.event_id) is mine:
-                    del self._claims[event.event_id]
-        if error is None:
-            mine.set_result(None)
-        else:  # whoever waits for these ids fails too, as "retry later"
-            mine.set_exception(BusUnavailable(f"publishing these events failed: {error!r}"))
-
-    async def publish(self, result: IngestResult) -> None:
-        """Publish the claimed events durably, then wait for the ids other requests held."""
-        try:
-            if result.events:
-                publishing = self._publisher.publish(self._topic, result.messages)
-                await asyncio.wrap_future(publishing)
-            self.dedupe.add_all(e.event_id for e in result.events)
-        except BaseException as exc:
-            self._settle(result, exc)
-            raise
-        self._settle(result)
-        for other in dict.fromkeys(result.waiting):
-            # its failure fails this request: the client retries
-            await asyncio.shield(asyncio.wrap_future(other))
-        result.duplicates += len(result.waiting)
-        result.waiting.clear()
 
     def parse_and_normalize(
         self,
@@ -221,6 +162,127 @@ class IngestService:
         origin: Origin,
     ) -> IngestResult:
         return self.normalize(self.parse(body, content_encoding), allow=allow, origin=origin)
+
+
+class IngestService:
+    """Validates records with the server's own normaliser and publishes them keyed by principal.
+
+    `ingest` returns only after the bus reported the accepted events durable; a bus failure
+    propagates (as BusUnavailable) so the API can answer 503 without acknowledging anything.
+
+    An id is accepted by one request only: from its claim until its publish settles it is held
+    for that request, on any thread (the API's event loop, the SQS puller's threads), and a
+    request carrying the same id meanwhile waits for that publish, then counts a duplicate, or
+    fails with it so its sender retries. A repeat neither counts twice nor is acknowledged
+    before the first copy is durable.
+    """
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        normalizer: Normalizer,
+        dedupe: DedupeCache,
+        *,
+        max_decompressed_bytes: int,
+        max_records: int,
+        topic: str = EVENTS_TOPIC,
+    ) -> None:
+        self._publisher = publisher
+        self.parser = BodyParser(
+            normalizer, max_decompressed_bytes=max_decompressed_bytes, max_records=max_records
+        )
+        self.dedupe = dedupe
+        self._topic = topic
+        self._claims: dict[str, Future[None]] = {}  # event id -> the publish holding it
+        self._claims_lock = threading.Lock()
+        # set by leash.app.start_workers: large bodies are parsed in its processes
+        self.pool: ParsePool | None = None
+
+    @property
+    def normalizer(self) -> Normalizer:
+        return self.parser.normalizer
+
+    def parse(self, body: bytes, content_encoding: str = "") -> ParsedBody:
+        return self.parser.parse(body, content_encoding)
+
+    def normalize(
+        self,
+        parsed: ParsedBody,
+        labels: Sequence[str] | None = None,
+        *,
+        origin: Origin,
+        pushed: bool = True,
+        allow: Allow | None = None,
+    ) -> IngestResult:
+        """`BodyParser.normalize`, and the dedupe cache's search of the accepted ids."""
+        result = self.parser.normalize(parsed, labels, origin=origin, pushed=pushed, allow=allow)
+        result.searched = self.dedupe.search(result.ids)
+        return result
+
+    def parse_and_normalize(
+        self,
+        body: bytes,
+        content_encoding: str = "",
+        allow: Allow | None = None,
+        *,
+        origin: Origin,
+    ) -> IngestResult:
+        return self.normalize(self.parse(body, content_encoding), allow=allow, origin=origin)
+
+    def claim(self, result: IngestResult) -> None:
+        """Keep the events no one stored or is publishing and hold their ids for this request;
+        ids another request holds go to `waiting` (any thread). Settle the claim once published."""
+        mine: Future[None] = Future()
+        kept: list[int] = []
+        with self._claims_lock:
+            stored = self.dedupe.seen(result.ids, result.searched)
+            for index, (event_id, seen) in enumerate(zip(result.ids, stored, strict=True)):
+                if seen:
+                    result.duplicates += 1
+                elif (other := self._claims.get(event_id)) is not None:
+                    result.waiting.append(other)
+                else:
+                    self._claims[event_id] = mine
+                    kept.append(index)
+        if len(kept) < len(result.ids):
+            result.ids = [result.ids[i] for i in kept]
+            result.messages = [result.messages[i] for i in kept]
+            if result.events:  # parsed in this process (the pool sends no AuditEvents back)
+                result.events = [result.events[i] for i in kept]
+        result.accepted = len(kept)
+        result.claim = mine
+
+    def _settle(self, result: IngestResult, error: BaseException | None = None) -> None:
+        """Release the result's ids: after they entered the dedupe cache (so a later request
+        finds them there), or after a failure (so a later request publishes them itself)."""
+        mine = result.claim
+        if mine is None or mine.done():
+            return
+        with self._claims_lock:
+            for event_id in result.ids:
+                if self._claims.get(event_id) is mine:
+                    del self._claims[event_id]
+        if error is None:
+            mine.set_result(None)
+        else:  # whoever waits for these ids fails too, as "retry later"
+            mine.set_exception(BusUnavailable(f"publishing these events failed: {error!r}"))
+
+    async def publish(self, result: IngestResult) -> None:
+        """Publish the claimed events durably, then wait for the ids other requests held."""
+        try:
+            if result.messages:
+                publishing = self._publisher.publish(self._topic, result.messages)
+                await asyncio.wrap_future(publishing)
+            self.dedupe.add_all(result.ids)
+        except BaseException as exc:
+            self._settle(result, exc)
+            raise
+        self._settle(result)
+        for other in dict.fromkeys(result.waiting):
+            # its failure fails this request: the client retries
+            await asyncio.shield(asyncio.wrap_future(other))
+        result.duplicates += len(result.waiting)
+        result.waiting.clear()
 
     async def ingest_parsed(
         self,
@@ -263,10 +325,10 @@ class IngestService:
         result = self.normalize(parsed, labels, pushed=False, origin=origin)
         self.claim(result)
         try:
-            if result.events:
+            if result.messages:
                 publishing = self._publisher.publish(self._topic, result.messages)
                 publishing.result(timeout=timeout_s)
-            self.dedupe.add_all(e.event_id for e in result.events)
+            self.dedupe.add_all(result.ids)
         except BaseException as exc:
             self._settle(result, exc)
             raise
@@ -292,11 +354,26 @@ class IngestService:
             or content_encoding not in ("", "identity")
             or gzipped(body)  # gzip sent without its header: parse() sniffs it too
         ):
-            result = await asyncio.to_thread(
-                partial(self.parse_and_normalize, origin=origin), body, content_encoding, allow
-            )
+            result = await self._parse_off_loop(body, content_encoding, allow, origin)
         else:
             result = self.parse_and_normalize(body, content_encoding, allow, origin=origin)
         self.claim(result)
         await self.publish(result)
         return result
+
+    async def _parse_off_loop(
+        self, body: bytes, content_encoding: str, allow: Allow | None, origin: Origin
+    ) -> IngestResult:
+        """In the parse pool's processes when there is one (off this process's GIL, which the
+        decide path waits for), else on a worker thread; the pool's errors are the same."""
+        if self.pool is not None:
+            result = await self.pool.parse(body, content_encoding, allow, origin)
+            if result is not None:
+                if len(result.ids) > INLINE_SEARCH_IDS:
+                    result.searched = await asyncio.to_thread(self.dedupe.search, result.ids)
+                else:
+                    result.searched = self.dedupe.search(result.ids)
+                return result
+        return await asyncio.to_thread(
+            partial(self.parse_and_normalize, origin=origin), body, content_encoding, allow
+        )

@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     # `leash up`'s processes: 2 runs the detection engine in a child process, so its CPU never
     # holds the GIL of the process that answers decide; 1 runs everything in one process
     processes: int = Field(default=2, ge=1, le=2)
+    # processes parsing and normalising large POST bodies (`leash up`, `leash serve`), so that
+    # work never holds the GIL of the process that answers decide; 0 parses on a thread of it
+    parse_processes: int = Field(default=1, ge=0, le=64)
     dashboard_api_key: SecretStr | None = None
     api_url: str = ""
     api_key: SecretStr | None = None  # client side: the key `leash ship` and `leash pull` send

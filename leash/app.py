@@ -13,7 +13,9 @@ from detect.settings import DetectSettings
 from ingest.allocator import HeapTrimmer
 from ingest.api import RouterFactory, create_app
 from ingest.aws.worker import SqsPullWorker
+from ingest.parsepool import ParseConfig, ParsePool
 from ingest.runtime import Runtime
+from ingest.settings import Settings
 from ingest.sink.worker import SinkWorker
 
 __all__ = ["build_app", "build_services", "router_factories", "start_workers"]
@@ -37,13 +39,15 @@ def start_workers(
     detect_settings: DetectSettings | None = None,
     detect_child: bool = False,
     pull: bool = False,
+    parse: bool = False,
 ) -> None:
     """Start the background workers this process runs (embedded `leash up` runs all of them).
 
     `sink` runs the bus -> store writer; `services` runs the response and gate threads (webhook
     outbox, journaled logs, health poll); `detect` runs the detection worker wired to them
     (`detect_child`: its engine in a child process);
-    `pull` runs the S3 + SQS puller of LEASH_SQS__QUEUE_URL into this process's bus.
+    `pull` runs the S3 + SQS puller of LEASH_SQS__QUEUE_URL into this process's bus;
+    `parse` starts LEASH_PARSE_PROCESSES processes that parse large POST bodies (none if 0).
     Every subscriber joins the bus before any worker starts, so the embedded bus never trims a
     record that a group which is about to read it has not seen. Workers start in the order of
     what they feed and stop in reverse (ingest.runtime.open_runtime): the services before the
@@ -52,6 +56,9 @@ def start_workers(
     if detect and services is None:
         raise ValueError("detection needs the services it reports alerts to")
     sink_worker = SinkWorker(runtime, group_id=runtime.settings.kafka.group_id) if sink else None
+    if parse and runtime.settings.parse_processes:
+        runtime.service.pool = start_parse_pool(runtime.settings)
+        runtime.workers.append(runtime.service.pool)
     if runtime.settings.heap_trim_interval_s:
         release = getattr(runtime.store, "release_memory", None)  # an embedded chDB store's
         trimmer = HeapTrimmer(runtime.settings.heap_trim_interval_s, release=release)
@@ -66,6 +73,16 @@ def start_workers(
         runtime.workers.append(sink_worker.start())
     if pull:
         runtime.workers.append(SqsPullWorker(runtime).start())
+
+
+def start_parse_pool(settings: Settings) -> ParsePool:
+    config = ParseConfig(
+        settings.identity,
+        settings.max_future_skew_s,
+        settings.max_decompressed_bytes,
+        settings.max_records_per_request,
+    )
+    return ParsePool(config, settings.parse_processes).start()
 
 
 def build_app(services: Services) -> FastAPI:

@@ -143,6 +143,7 @@ def _serve(settings: Settings, *, sink: bool, detect: bool, dashboard: bool) -> 
             detect=detect,
             detect_child=detect and settings.processes > 1,
             pull=bool(settings.sqs.queue_url),
+            parse=True,
         )
         app = build_app(services)
         if dashboard:
