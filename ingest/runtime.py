@@ -12,10 +12,10 @@ from ingest.bus import Bus, open_bus
 from ingest.bus.embedded import EmbeddedBroker
 from ingest.dedupe import DedupeCache
 from ingest.events import Normalizer, event_id_of
-from ingest.identity import build_identity_rules
 from ingest.ledger import open_ledger
 from ingest.metrics import IngestMetrics
 from ingest.migrate import apply_migrations
+from ingest.parsepool import ParseConfig
 from ingest.service import IngestService
 from ingest.settings import Settings
 from ingest.signing import ChainSigner
@@ -91,17 +91,16 @@ def open_runtime(settings: Settings) -> Iterator[Runtime]:
             signer=ChainSigner.load_or_create(settings.signing_key_path),
         )
         bus.ensure_topics([settings.kafka.topic, settings.kafka.dlq_topic])
-        normalizer = Normalizer(
-            build_identity_rules(settings.identity), max_future_s=settings.max_future_skew_s
-        )
+        parsing = ParseConfig.from_settings(settings)  # what the parse pool builds too
+        normalizer = parsing.normalizer()
         dedupe = DedupeCache(settings.dedupe_cache_size)
         _seed_dedupe(store, bus, settings.kafka.topic, dedupe)
         service = IngestService(
             bus.publisher(),
             normalizer,
             dedupe,
-            max_decompressed_bytes=settings.max_decompressed_bytes,
-            max_records=settings.max_records_per_request,
+            max_decompressed_bytes=parsing.max_decompressed_bytes,
+            max_records=parsing.max_records,
             topic=settings.kafka.topic,
         )
         runtime = Runtime(settings, bus, store, service, IngestMetrics(), normalizer)

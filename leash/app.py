@@ -76,13 +76,7 @@ def start_workers(
 
 
 def start_parse_pool(settings: Settings) -> ParsePool:
-    config = ParseConfig(
-        settings.identity,
-        settings.max_future_skew_s,
-        settings.max_decompressed_bytes,
-        settings.max_records_per_request,
-    )
-    return ParsePool(config, settings.parse_processes).start()
+    return ParsePool(ParseConfig.from_settings(settings), settings.parse_processes).start()
 
 
 def build_app(services: Services) -> FastAPI:

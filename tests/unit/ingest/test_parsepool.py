@@ -8,6 +8,8 @@ import asyncio
 import gzip
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 
 import orjson
@@ -16,10 +18,10 @@ import pytest
 from ingest.auth import BindingCheck
 from ingest.events import Origin, decode_event
 from ingest.parse import BodyTooLarge
-from ingest.parsepool import ParseConfig, ParsePool
+from ingest.parsepool import MAX_RESTARTS, ParseConfig, ParsePool
 from ingest.runtime import Runtime
 from ingest.service import IngestResult, TooManyRecords, UnsupportedEncoding
-from ingest.settings import Settings
+from ingest.settings import IdentitySettings, Settings
 from tests.aws_local import invictus_files
 from tests.wait import wait_until
 
@@ -35,18 +37,9 @@ def real_records(count: int) -> list[dict[str, object]]:
     return records[:count]
 
 
-def config_of(settings: Settings) -> ParseConfig:
-    return ParseConfig(
-        settings.identity,
-        settings.max_future_skew_s,
-        settings.max_decompressed_bytes,
-        settings.max_records_per_request,
-    )
-
-
 @pytest.fixture
 def pool(settings: Settings) -> Iterator[ParsePool]:
-    started = ParsePool(config_of(settings), processes=1).start()
+    started = ParsePool(ParseConfig.from_settings(settings), processes=1).start()
     yield started
     started.stop()
 
@@ -120,7 +113,7 @@ def test_a_bodys_own_error_comes_back_as_parsing_here_raises_it(
     limited = settings.model_copy(
         update={"max_records_per_request": 10, "max_decompressed_bytes": 2**20}
     )
-    pool = ParsePool(config_of(limited), processes=1).start()
+    pool = ParsePool(ParseConfig.from_settings(limited), processes=1).start()
     try:
         with pytest.raises(error) as there:
             asyncio.run(pool.parse(body, encoding, None, PUSHED))
@@ -153,6 +146,7 @@ def test_a_killed_pool_process_loses_no_request_and_is_replaced(
     # the request made while the pool was broken was parsed on a thread: nothing lost
     assert second.accepted == 100 and not second.rejected
     assert pool.restarts == 1
+    wait_until(pool.ready, timeout_s=30)  # the new pool starts in the background
     third = asyncio.run(pool.parse(body, "gzip", None, PUSHED))
     assert third is not None and len(third.ids) == 100
     assert pool.pids() and victim not in pool.pids()
@@ -164,3 +158,136 @@ def _running(pid: int) -> bool:
             return stat.read().split(") ")[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_pool_process_parses_with_the_servers_identity_and_skew_settings(
+    settings: Settings,
+) -> None:
+    """Kinds and the clock check come from the settings, not the defaults: an organisation whose
+    agents run Terraform, and a sender whose clock is two days ahead, within its skew."""
+    records = real_records(400)
+    ahead = dict(records[0], eventID="two-days-ahead")
+    ahead["eventTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2 * 86400))
+    body = gzip.compress(orjson.dumps([*records, ahead]))
+    clis = sum("Terraform/" in str(r.get("userAgent", "")) for r in records)
+    assert clis, "the test needs records sent by Terraform"
+
+    def kinds_and_rejected(custom: Settings) -> tuple[int, int]:
+        pool = ParsePool(ParseConfig.from_settings(custom), processes=1).start()
+        try:
+            result = asyncio.run(pool.parse(body, "gzip", None, PUSHED))
+        finally:
+            pool.stop()
+        assert result is not None
+        agents = sum(decode_event(v).actor_kind == "agent" for _, v in result.messages)
+        return agents, len(result.rejected)
+
+    assert kinds_and_rejected(settings) == (0, 1)  # the defaults: people, and a clock too fast
+    custom = settings.model_copy(
+        update={
+            "identity": IdentitySettings(agent_user_agent_patterns=[r"Terraform/"]),
+            "max_future_skew_s": 3 * 86400.0,
+        }
+    )
+    agents, rejected = kinds_and_rejected(custom)
+    assert agents >= clis and rejected == 0
+
+
+def parsing_in(pool: ParsePool, runtime: Runtime, records: list[dict[str, object]]):  # type: ignore[no-untyped-def]
+    """Ingest a large body through `runtime`'s service on a thread; returns once a pool
+    process is busy parsing it (its CPU time grew), with the thread and its result list."""
+    runtime.service.pool = pool
+    [pid] = pool.pids()
+    before = _cpu_ticks(pid)
+    body = gzip.compress(orjson.dumps(records))
+    out: list[object] = []
+
+    def run() -> None:
+        try:
+            out.append(asyncio.run(runtime.service.ingest(body, "gzip", origin=PUSHED)))
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            out.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    wait_until(lambda: _cpu_ticks(pid) > before + 5, timeout_s=30)  # 50 ms into the parse
+    return pid, thread, out
+
+
+def many_fresh(count: int, tag: str) -> list[dict[str, object]]:
+    base = real_records(500)
+    return [dict(base[i % len(base)], eventID=f"{tag}-{i}") for i in range(count)]
+
+
+def test_a_pool_process_killed_mid_parse_fails_no_request(
+    runtime: Runtime, pool: ParsePool
+) -> None:
+    records = many_fresh(30_000, "mid-parse")
+    pid, thread, out = parsing_in(pool, runtime, records)
+    os.kill(pid, signal.SIGKILL)
+    thread.join(120)
+
+    [result] = out
+    assert isinstance(result, IngestResult), result
+    assert result.accepted == len(records) and not result.rejected  # parsed on a thread
+    assert pool.restarts == 1
+    wait_until(pool.ready, timeout_s=30)  # the new pool started in the background
+    assert pid not in pool.pids()
+
+
+def test_ctrl_c_lets_a_pool_process_finish_its_parse(runtime: Runtime, pool: ParsePool) -> None:
+    records = many_fresh(30_000, "ctrl-c")
+    pid, thread, out = parsing_in(pool, runtime, records)
+    os.kill(pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    thread.join(120)
+
+    [result] = out
+    assert isinstance(result, IngestResult), result
+    assert result.accepted == len(records)
+    assert pool.restarts == 0 and pool.pids() == [pid]
+
+
+def test_a_parse_failing_after_stop_starts_no_new_pool(runtime: Runtime, pool: ParsePool) -> None:
+    records = many_fresh(30_000, "after-stop")
+    pid, thread, out = parsing_in(pool, runtime, records)
+    stopping = threading.Thread(target=pool.stop)  # waits for the parse in flight
+    stopping.start()
+    wait_until(lambda: not pool.ready())
+    os.kill(pid, signal.SIGKILL)  # ... which then fails
+    thread.join(120)
+    stopping.join(30)
+
+    [result] = out
+    assert isinstance(result, IngestResult) and result.accepted == len(records)
+    assert pool.restarts == 0 and pool.pids() == []
+
+
+def test_a_stopped_pool_starts_no_process_again(pool: ParsePool) -> None:
+    body = gzip.compress(orjson.dumps(real_records(20)))
+    [pid] = pool.pids()
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not _running(pid), timeout_s=10)
+    pool.stop()
+
+    assert asyncio.run(pool.parse(body, "gzip", None, PUSHED)) is None  # a thread parses it
+    assert asyncio.run(pool.parse(body, "gzip", None, PUSHED)) is None
+    assert pool.restarts == 0 and not pool.ready()
+
+
+def test_a_pool_that_keeps_breaking_is_given_up_on(pool: ParsePool) -> None:
+    body = gzip.compress(orjson.dumps(real_records(20)))
+    for _ in range(MAX_RESTARTS + 1):
+        wait_until(pool.ready, timeout_s=30)
+        for pid in pool.pids():
+            os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: asyncio.run(pool.parse(body, "gzip", None, PUSHED)) is None)
+
+    assert pool.restarts == MAX_RESTARTS
+    time.sleep(1.0)
+    assert not pool.ready() and asyncio.run(pool.parse(body, "gzip", None, PUSHED)) is None
+
+
+def _cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
