@@ -181,7 +181,7 @@ def create_ingest_router(runtime: Runtime, auth: Authenticator) -> APIRouter:
     @router.post(
         "/v1/events",
         status_code=202,
-        dependencies=[Depends(auth.require("ingest"))],
+        dependencies=[Depends(auth.require_inline("ingest"))],
         tags=["events"],
         openapi_extra={"requestBody": EVENTS_BODY},
         responses=EVENTS_RESPONSES,

@@ -11,8 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from detect.api.decide import DecideBody, binding_refusal
@@ -22,7 +21,7 @@ from detect.gate.replay import replay
 from detect.response.webhooks import new_event
 from detect.services import Services
 from ingest.api import OrjsonResponse
-from ingest.auth import BEARER, Authenticator, Caller
+from ingest.auth import Authenticator, Caller
 
 __all__ = ["create_router"]
 
@@ -39,18 +38,6 @@ class ApprovalBody(BaseModel):
         max_length=2048,
         description="who approves (ARN or name); refused if it is the requesting principal",
     )
-
-
-def _fast(auth: Authenticator, scope: str) -> Callable[[Request], Any]:
-    check = auth.require(scope)
-
-    async def dependency(
-        request: Request,
-        _: HTTPAuthorizationCredentials | None = Security(BEARER),  # noqa: B008 - FastAPI
-    ) -> Caller:  # no thread-pool hop on the hot path
-        return check(request)
-
-    return dependency
 
 
 def create_router(services: Services, auth: Authenticator) -> APIRouter:
@@ -82,7 +69,7 @@ def _replay_route(router: APIRouter, services: Services, auth: Authenticator) ->
 def _decide_routes(router: APIRouter, services: Services, auth: Authenticator) -> None:
     @router.post("/v1/decide", tags=["gate"])
     async def decide(
-        body: DecideBody, caller: Caller = Depends(_fast(auth, "ingest"))
+        body: DecideBody, caller: Caller = Depends(auth.require_inline("ingest"))
     ) -> OrjsonResponse:
         """Ask before acting: `allow`, `require_approval` (with `approval_id`) or `deny`.
 
