@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from detect.anomaly.tally import Tally, TallyBook, threshold
-from detect.features import PROD_RESOURCE_RE, PrincipalState
+from detect.features import DAY_MS, PROD_RESOURCE_RE, PrincipalState
 from detect.findings import Finding, evolve
 from ingest.events import AuditEvent
 
@@ -49,6 +49,21 @@ SLOW_RULE = "baseline:slow_lasting_destruction"
 # alone only at ten times its usual: a big retention day (a backlog after a holiday, a policy
 # change) runs at several times usual. What it deletes outside its scope pages at any volume.
 JANITOR_MULTIPLIER = 10.0
+# A job's run at the hours it ran on each earlier day (a retention janitor at 10:00 and 18:00)
+# is its schedule, and on its first days its volume says little: fresh seed 1514's retention
+# agent pruned 10 snapshots on the install's first day and 45 on the second, at the same two
+# hours, and its 6-hour drip paged twice (23 and 22 lasting deletes against a high of 6), as
+# 1449's and 1458's did on their second days. Up to SCHEDULE_DAYS learned days, an AI agent's or
+# a workload's 6-hour drip made on schedule -- every lasting delete of the window made through a
+# client that deleted lasting things within a SCHEDULE_SLOT_MS slot of the same time of day on
+# each earlier day (at least one), with a call not new to it, nothing named production -- waits
+# for a sign that is not volume (triage holds it, as a recurrence). Never the 10-minute burst,
+# never a person, never production, never past a volume that paged before (review: stolen
+# credentials from a new client, a drip begun off schedule, production snapshots, a day bigger
+# than a paged one all page as before).
+SCHEDULE_DAYS = 2
+SCHEDULE_SLOT_MS = 30 * 60_000
+SCHEDULE_KINDS = frozenset({"agent", "service"})
 FANOUT_FLOOR = 4  # lasting resources CloudFormation deletes in 10 min on one principal's request
 # a lasting bucket's contents emptied batch by batch count once per batch in 10 minutes, up to
 # this many (seeds 1010, 1011, 1013: buckets purged batch by batch paged at the 6th-8th damaging
@@ -104,6 +119,10 @@ class LastingDestruction:
         self._books = [(w, TallyBook(w.window_ms)) for w in WINDOWS]
         self._prod = TallyBook(WINDOWS[0].window_ms)
         self._first_use: dict[str, dict[str, int]] = {}  # principal -> delete call -> first ms
+        # principal -> day -> (SCHEDULE_SLOT_MS slot of the day, client) it deleted lasting
+        # things in; and the time of its latest lasting delete off that schedule
+        self._slots: dict[str, dict[int, set[tuple[int, str]]]] = {}
+        self._off: dict[str, int] = {}
         self._fanout = TallyBook(WINDOWS[0].window_ms)
         self._newcomers = TallyBook(WINDOWS[0].window_ms)  # lasting resources others made
         self._scope = [
@@ -147,6 +166,8 @@ class LastingDestruction:
         name = lasting[0] if lasting else ""
         found = self._out_of_scope(state, event, since, name) if name and novel else []
         at = event.event_time_ms
+        off = novel or any(_PROD.search(each) for each in lasting)
+        scheduled = self._on_schedule(state, event, off) if lasting else False
         for window, book in self._books:
             tally = book.get(state.key)
             if tally.day < 0:
@@ -167,6 +188,8 @@ class LastingDestruction:
                     # sign. Never the 10-minute burst: on seed 818 that held an agent's
                     # delete-and-recreate of production to its fifth lasting delete
                     finding = _with(finding, recurs=tally.paged)
+                elif window.rule == SLOW_RULE and scheduled and not tally.paged:
+                    finding = _with(finding, on_schedule=True)
                 found.append(finding)
         if any(_PROD.search(each) for each in lasting):
             prod = self._prod.get(state.key)
@@ -314,6 +337,31 @@ class LastingDestruction:
             },
         )
 
+    def _on_schedule(self, state: PrincipalState, event: AuditEvent, off: bool) -> bool:
+        """Record this lasting delete's slot of the day and client; whether a young agent's or
+        workload's drip is on its schedule: no lasting delete of the last 6 hours was off it --
+        each earlier day (at least one) deleted lasting things through the same client within
+        a SCHEDULE_SLOT_MS slot of its time of day, with a call not new to it (`off`: new, or
+        of production)."""
+        if state.actor_kind not in SCHEDULE_KINDS:
+            return False
+        at = event.event_time_ms
+        day, slot = divmod(at, DAY_MS)
+        slot //= SCHEDULE_SLOT_MS
+        days = self._slots.setdefault(state.key, {})
+        for old in [d for d in days if d < day - SCHEDULE_DAYS]:
+            del days[old]
+        client = event.user_agent
+        days.setdefault(day, set()).add((slot, client))
+        earlier = [runs for d, runs in days.items() if d < day]
+        # no wrap at midnight: a run that crosses it must not match its own earlier minutes
+        near = (slot - 1, slot, slot + 1)
+        fits = bool(earlier) and all(any((s, client) in runs for s in near) for runs in earlier)
+        if off or not fits:
+            self._off[state.key] = at
+        since_off = at - self._off.get(state.key, at - WINDOWS[1].window_ms - 1)
+        return state.learned_days <= SCHEDULE_DAYS and since_off > WINDOWS[1].window_ms
+
     def mark_flagged(self, principal: str, time_ms: int) -> None:
         """The principal paged at `time_ms`: that day's counts do not become its usual."""
         for _, book in self._books:
@@ -325,6 +373,8 @@ class LastingDestruction:
         for book, _, _ in self._scope:
             book.forget(principal)
         self._first_use.pop(principal, None)
+        self._slots.pop(principal, None)
+        self._off.pop(principal, None)
         self._fanout.forget(principal)
         self._prod.forget(principal)
         self._newcomers.forget(principal)
@@ -383,7 +433,7 @@ def _key(tally: Tally, name: str, time_ms: int) -> str:
 
 def _catastrophic(finding: Finding, note: str) -> Finding:
     """No earlier page excuses production going: it pages however often it was seen."""
-    notes = {k: v for k, v in finding.explanation.items() if k != "recurs"}
+    notes = {k: v for k, v in finding.explanation.items() if k not in ("recurs", "on_schedule")}
     return evolve(finding, explanation={**notes, "catastrophic": note})
 
 

@@ -377,9 +377,11 @@ class Triage:
         the volume of that day back again is the
         intruder back, not a habit (fresh seed 1087: a CI role's stolen session probed
         twenty-odd calls through Pacu and paged; the next day the same probe, through the
-        role's own SDK, then sixteen secrets in ten seconds, waited as a recurrence)."""
+        role's own SDK, then sixteen secrets in ten seconds, waited as a recurrence). A young
+        job's drip at the hours it ran on each earlier day waits the same way (`on_schedule`,
+        detect.anomaly.destruction.SCHEDULE_DAYS)."""
         finding = case.finding
-        if not finding.explanation.get("recurs"):
+        if not (finding.explanation.get("recurs") or finding.explanation.get("on_schedule")):
             return None
         return None if self.org.compromised(finding.principal, case.event.event_time_ms) else "hold"
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from detect.anomaly.destruction import JANITOR_MULTIPLIER, LastingDestruction
+from detect.anomaly.destruction import JANITOR_MULTIPLIER, SCHEDULE_DAYS, LastingDestruction
 from detect.features import PrincipalState
 from ingest.events import AuditEvent
 from tests.factories import BASE_TIME, make_event
@@ -100,3 +100,86 @@ def test_a_run_back_at_the_volume_that_paged_an_earlier_day_is_marked_recurring(
     detector, state = after_a_flagged_day()
     prod = notes(detector, state, snapshot_deletes(2, 30), name="orders-prod-db/")
     assert prod and "catastrophic" in prod[-1] and "recurs" not in prod[-1], prod[-1]
+
+
+def slow_notes(
+    detector: LastingDestruction, state: PrincipalState, events: list[AuditEvent]
+) -> list[dict[str, object]]:
+    found = []
+    for e in events:
+        state.observe(e)
+        found += [
+            f.explanation
+            for f in detector.add(state, e, [e.resources[0]], first_use=False)
+            if f.rule == "baseline:slow_lasting_destruction"
+        ]
+    return found
+
+
+def test_a_young_jobs_drip_at_the_hours_it_ran_before_waits_for_another_sign() -> None:
+    """Fresh seed 1514: a retention agent pruned 10 snapshots at 10:00 and 18:00 on the
+    install's first day and 45 at the same hours on its second; its 6-hour drip paged twice.
+    On a young job's schedule the drip is marked (triage holds it); off schedule, or once the
+    job has more days than SCHEDULE_DAYS, or for a person, it pages as before."""
+
+    def second_day(hour: int, kind_role: str = "retention-agent") -> list[dict[str, object]]:
+        detector = LastingDestruction()
+        events = [
+            *snapshot_deletes(0, 3, hour=10),
+            *snapshot_deletes(0, 3, hour=18),
+            *snapshot_deletes(1, 25, hour=hour),
+        ]
+        events = [
+            make_event(
+                eventName="DeleteSnapshot",
+                eventSource="ec2.amazonaws.com",
+                requestParameters={"snapshotId": e.resources[0]},
+                at=datetime.fromtimestamp(e.event_time_ms / 1000, UTC),
+                role=kind_role,
+                session="janitor",
+                userAgent="Boto3/1.34.10",
+            )
+            for e in events
+        ]
+        state = PrincipalState(events[0].principal_key, events[0].actor_kind)
+        return slow_notes(detector, state, events)
+
+    on_time = second_day(10)
+    assert on_time and all(n.get("on_schedule") for n in on_time), on_time[:1]
+    late = second_day(14)  # a run at an hour it never ran at
+    assert late and not any(n.get("on_schedule") for n in late)
+
+
+def test_a_job_past_its_first_days_or_a_person_is_not_excused_by_its_schedule() -> None:
+    detector = LastingDestruction()
+    first = snapshot_deletes(0, 1, hour=10)[0]
+    state = PrincipalState(first.principal_key, first.actor_kind)
+    assert state.actor_kind == "service"
+    for day in range(SCHEDULE_DAYS + 1):  # a few quiet runs at 10:00
+        slow_notes(detector, state, snapshot_deletes(day, 3, hour=10))
+    grown = slow_notes(detector, state, snapshot_deletes(SCHEDULE_DAYS + 1, 40, hour=10))
+    assert grown and not any(n.get("on_schedule") for n in grown)
+
+    detector = LastingDestruction()
+    person = [
+        make_event(
+            eventName="DeleteSnapshot",
+            eventSource="ec2.amazonaws.com",
+            requestParameters={"snapshotId": f"snap-p{day}{i:04d}"},
+            at=BASE_TIME + timedelta(days=day, hours=10, seconds=30 * i),
+            userIdentity={
+                "type": "IAMUser",
+                "arn": "arn:aws:iam::123456789012:user/dana",
+                "accountId": "123456789012",
+                "userName": "dana",
+                "principalId": "AIDAEXAMPLE",
+            },
+            userAgent="aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
+        )
+        for day, n in ((0, 3), (1, 30))
+        for i in range(n)
+    ]
+    state = PrincipalState(person[0].principal_key, person[0].actor_kind)
+    assert state.actor_kind == "human"
+    theirs = slow_notes(detector, state, person)
+    assert theirs and not any(n.get("on_schedule") for n in theirs)
