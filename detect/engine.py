@@ -39,6 +39,7 @@ from detect.context.triage import (
     EXCUSED_CALLS,
     FOREST_RULE,
     RECURRING,
+    SCHEDULED,
     Triage,
     about_the_call,
     explained_by_excused,
@@ -848,7 +849,7 @@ MAX_MARKED_ALERTS = 10_000  # alerts remembered as carrying a compromise mark (o
 MAX_HELD_SIGNS = 8  # held signs of a holder remembered per person (_hold_sign)
 # twins that are verdicts on the principal's habit, not context that excuses one call, and
 # the hold of an aggregate made of excused calls (which is not the call's own context either)
-_VERDICTS = frozenset({ANALYST_VERDICT, RECURRING})
+_VERDICTS = frozenset({ANALYST_VERDICT, RECURRING, SCHEDULED})
 _NOT_CONTEXT = _VERDICTS | {EXCUSED_CALLS}
 
 

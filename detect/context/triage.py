@@ -217,6 +217,9 @@ Policy = Callable[[Case], str | None]  # the tier it lowers the finding to, or N
 RuleTest = Callable[[str], bool]  # whether a policy may lower a finding of this rule
 ANALYST_VERDICT = "a pattern an analyst marked false positive for this principal"
 RECURRING = "as much as paged on an earlier day: the principal's habit, or an incident known"
+SCHEDULED = (
+    "a young job's drip at the hours, and through the client, it deleted with on each earlier day"
+)
 PERSON_FIRST_USE = "a person's first use of a sensitive call"
 OWN_NO_MFA = "a sign-in without MFA by one who never uses it"
 MEDIUM_RULE = "a medium red flag"
@@ -297,6 +300,7 @@ class Triage:
             *twin_policies(self.org),
             (ANALYST_VERDICT, self._marked_false_positive),
             (RECURRING, self._recurring),
+            (SCHEDULED, self._scheduled),
         )
         self.twin_names = frozenset(name for name, _ in twins)
         self.policies: tuple[tuple[str, Policy], ...] = (
@@ -377,11 +381,17 @@ class Triage:
         the volume of that day back again is the
         intruder back, not a habit (fresh seed 1087: a CI role's stolen session probed
         twenty-odd calls through Pacu and paged; the next day the same probe, through the
-        role's own SDK, then sixteen secrets in ten seconds, waited as a recurrence). A young
-        job's drip at the hours it ran on each earlier day waits the same way (`on_schedule`,
-        detect.anomaly.destruction.SCHEDULE_DAYS)."""
+        role's own SDK, then sixteen secrets in ten seconds, waited as a recurrence)."""
+        return self._holds_volume(case, "recurs")
+
+    def _scheduled(self, case: Case) -> str | None:
+        """A young job's drip on its schedule waits as a recurrence does
+        (detect.anomaly.destruction.SCHEDULE_DAYS)."""
+        return self._holds_volume(case, "on_schedule")
+
+    def _holds_volume(self, case: Case, note: str) -> str | None:
         finding = case.finding
-        if not (finding.explanation.get("recurs") or finding.explanation.get("on_schedule")):
+        if not finding.explanation.get(note):
             return None
         return None if self.org.compromised(finding.principal, case.event.event_time_ms) else "hold"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from detect.context.triage import RECURRING
+from detect.context.triage import SCHEDULED
 from detect.engine import DetectionEngine
 from detect.findings import Finding
 from detect.rules.catalogue import load_rules
@@ -58,7 +58,7 @@ def test_a_young_agents_drip_on_schedule_is_held_and_off_schedule_pages() -> Non
     opened, waiting = second_day(run_at(10))
     assert opened == []
     held = [f for f in waiting if f.explanation.get("on_schedule")]
-    assert held and {f.tier for f in held} == {"hold"} and {f.twin for f in held} == {RECURRING}
+    assert held and {f.tier for f in held} == {"hold"} and {f.twin for f in held} == {SCHEDULED}
     assert second_day(run_at(14))[0] == ["baseline:slow_lasting_destruction"]
 
 
