@@ -39,6 +39,24 @@ def lasting_counts(
     return counts
 
 
+def slow_notes(
+    detector: LastingDestruction,
+    state: PrincipalState,
+    events: list[AuditEvent],
+    name: str = "",
+) -> list[dict[str, object]]:
+    """The explanations of the 6-hour findings the events raise (resources prefixed `name`)."""
+    found = []
+    for e in events:
+        state.observe(e)
+        found += [
+            f.explanation
+            for f in detector.add(state, e, [f"{name}{e.resources[0]}"], first_use=False)
+            if f.rule == "baseline:slow_lasting_destruction"
+        ]
+    return found
+
+
 def test_a_retention_janitors_big_day_waits_ten_times_its_usual_pages() -> None:
     detector = LastingDestruction()
     first = snapshot_deletes(0, 1)[0]
@@ -69,26 +87,10 @@ def test_a_run_back_at_the_volume_that_paged_an_earlier_day_is_marked_recurring(
         detector.mark_flagged(first.principal_key, second[-1].event_time_ms)
         return detector, state
 
-    def notes(
-        detector: LastingDestruction,
-        state: PrincipalState,
-        events: list[AuditEvent],
-        name: str = "",
-    ) -> list[dict[str, object]]:
-        found = []
-        for e in events:
-            state.observe(e)
-            found += [
-                f.explanation
-                for f in detector.add(state, e, [f"{name}{e.resources[0]}"], first_use=False)
-                if f.rule == "baseline:slow_lasting_destruction"
-            ]
-        return found
-
     detector, state = after_a_flagged_day()
-    again = notes(detector, state, snapshot_deletes(2, 30))
+    again = slow_notes(detector, state, snapshot_deletes(2, 30))
     assert again and all(n.get("recurs") == 35 for n in again), again[:1]
-    bigger = notes(detector, state, snapshot_deletes(2, 80, hour=3))  # 110 in six hours
+    bigger = slow_notes(detector, state, snapshot_deletes(2, 80, hour=3))  # 110 in six hours
     assert bigger and not bigger[-1].get("recurs"), bigger[-1]
     detector, state = after_a_flagged_day(first_day=2)
     burst = []
@@ -98,22 +100,8 @@ def test_a_run_back_at_the_volume_that_paged_an_earlier_day_is_marked_recurring(
     burst_notes = [f.explanation for f in burst if f.rule == "baseline:lasting_destruction"]
     assert burst_notes and not any("recurs" in n for n in burst_notes)  # the burst pages
     detector, state = after_a_flagged_day()
-    prod = notes(detector, state, snapshot_deletes(2, 30), name="orders-prod-db/")
+    prod = slow_notes(detector, state, snapshot_deletes(2, 30), name="orders-prod-db/")
     assert prod and "catastrophic" in prod[-1] and "recurs" not in prod[-1], prod[-1]
-
-
-def slow_notes(
-    detector: LastingDestruction, state: PrincipalState, events: list[AuditEvent]
-) -> list[dict[str, object]]:
-    found = []
-    for e in events:
-        state.observe(e)
-        found += [
-            f.explanation
-            for f in detector.add(state, e, [e.resources[0]], first_use=False)
-            if f.rule == "baseline:slow_lasting_destruction"
-        ]
-    return found
 
 
 def test_a_young_jobs_drip_at_the_hours_it_ran_before_waits_for_another_sign() -> None:
