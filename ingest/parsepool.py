@@ -23,7 +23,7 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from dataclasses import dataclass
 
 from ingest.events import Normalizer, Origin
@@ -179,8 +179,12 @@ class ParsePool:
             return await asyncio.wrap_future(future)
         except ValueError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the pool failed, not the body: parse here
+        except BrokenExecutor as exc:  # a process died under it: a new pool, a thread for now
             self._broken(executor, exc)
+            return None
+        except Exception as exc:  # noqa: BLE001 - not the body's error (those are ValueErrors)
+            # e.g. a result that did not pickle: the pool still works, this body goes to a thread
+            logger.warning("the parse pool could not parse a body (%r); parsing it here", exc)
             return None
 
     def _broken(self, executor: ProcessPoolExecutor, exc: BaseException) -> None:

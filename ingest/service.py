@@ -10,16 +10,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ingest.bus import BusUnavailable, Publisher
 from ingest.dedupe import DedupeCache, Searched
 from ingest.events import AuditEvent, Normalizer, Origin, RecordError, encode_event
 from ingest.parse import ParsedBody, decompress, gzipped, parse_records
 from ingest.schema import EVENTS_TOPIC
-
-if TYPE_CHECKING:
-    from ingest.parsepool import ParsePool
 
 __all__ = [
     "ENCODINGS",
@@ -164,6 +161,14 @@ class BodyParser:
         return self.normalize(self.parse(body, content_encoding), allow=allow, origin=origin)
 
 
+class Offload(Protocol):
+    """Where large bodies are parsed off this process's GIL (ingest.parsepool.ParsePool)."""
+
+    async def parse(
+        self, body: bytes, encoding: str, allow: Allow | None, origin: Origin
+    ) -> IngestResult | None: ...
+
+
 class IngestService:
     """Validates records with the server's own normaliser and publishes them keyed by principal.
 
@@ -196,7 +201,7 @@ class IngestService:
         self._claims: dict[str, Future[None]] = {}  # event id -> the publish holding it
         self._claims_lock = threading.Lock()
         # set by leash.app.start_workers: large bodies are parsed in its processes
-        self.pool: ParsePool | None = None
+        self.pool: Offload | None = None
 
     @property
     def normalizer(self) -> Normalizer:
