@@ -207,9 +207,6 @@ class IngestService:
     def normalizer(self) -> Normalizer:
         return self.parser.normalizer
 
-    def parse(self, body: bytes, content_encoding: str = "") -> ParsedBody:
-        return self.parser.parse(body, content_encoding)
-
     def normalize(
         self,
         parsed: ParsedBody,
@@ -220,9 +217,9 @@ class IngestService:
         allow: Allow | None = None,
     ) -> IngestResult:
         """`BodyParser.normalize`, and the dedupe cache's search of the accepted ids."""
-        result = self.parser.normalize(parsed, labels, origin=origin, pushed=pushed, allow=allow)
-        result.searched = self.dedupe.search(result.ids)
-        return result
+        return self._searched(
+            self.parser.normalize(parsed, labels, origin=origin, pushed=pushed, allow=allow)
+        )
 
     def parse_and_normalize(
         self,
@@ -232,7 +229,15 @@ class IngestService:
         *,
         origin: Origin,
     ) -> IngestResult:
-        return self.normalize(self.parse(body, content_encoding), allow=allow, origin=origin)
+        """`BodyParser.parse_and_normalize`, and the dedupe cache's search of the accepted ids."""
+        return self._searched(
+            self.parser.parse_and_normalize(body, content_encoding, allow, origin=origin)
+        )
+
+    def _searched(self, result: IngestResult) -> IngestResult:
+        """`result` with the dedupe cache's search of its ids, made before `claim`'s lock."""
+        result.searched = self.dedupe.search(result.ids)
+        return result
 
     def claim(self, result: IngestResult) -> None:
         """Keep the events no one stored or is publishing and hold their ids for this request;
@@ -375,10 +380,8 @@ class IngestService:
             result = await self.pool.parse(body, content_encoding, allow, origin)
             if result is not None:
                 if len(result.ids) > INLINE_SEARCH_IDS:
-                    result.searched = await asyncio.to_thread(self.dedupe.search, result.ids)
-                else:
-                    result.searched = self.dedupe.search(result.ids)
-                return result
+                    return await asyncio.to_thread(self._searched, result)
+                return self._searched(result)
         return await asyncio.to_thread(
             partial(self.parse_and_normalize, origin=origin), body, content_encoding, allow
         )

@@ -57,8 +57,9 @@ def start_workers(
         raise ValueError("detection needs the services it reports alerts to")
     sink_worker = SinkWorker(runtime, group_id=runtime.settings.kafka.group_id) if sink else None
     if parse and runtime.settings.parse_processes:
-        runtime.service.pool = start_parse_pool(runtime.settings)
-        runtime.workers.append(runtime.service.pool)
+        pool = start_parse_pool(runtime.settings)
+        runtime.service.pool = pool
+        runtime.workers.append(pool)
     if runtime.settings.heap_trim_interval_s:
         release = getattr(runtime.store, "release_memory", None)  # an embedded chDB store's
         trimmer = HeapTrimmer(runtime.settings.heap_trim_interval_s, release=release)
