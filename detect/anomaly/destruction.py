@@ -166,8 +166,8 @@ class LastingDestruction:
         name = lasting[0] if lasting else ""
         found = self._out_of_scope(state, event, since, name) if name and novel else []
         at = event.event_time_ms
-        off = novel or any(_PROD.search(each) for each in lasting)
-        scheduled = self._on_schedule(state, event, off) if lasting else False
+        production = any(_PROD.search(each) for each in lasting)
+        scheduled = self._on_schedule(state, event, novel or production) if lasting else False
         for window, book in self._books:
             tally = book.get(state.key)
             if tally.day < 0:
@@ -191,7 +191,7 @@ class LastingDestruction:
                 elif window.rule == SLOW_RULE and scheduled and not tally.paged:
                     finding = _with(finding, on_schedule=True)
                 found.append(finding)
-        if any(_PROD.search(each) for each in lasting):
+        if production:
             prod = self._prod.get(state.key)
             count = prod.add(at, event.event_id, name)
             if (
@@ -343,8 +343,8 @@ class LastingDestruction:
         each earlier day (at least one) deleted lasting things through the same client within
         a SCHEDULE_SLOT_MS slot of its time of day, with a call not new to it (`off`: new, or
         of production)."""
-        if state.actor_kind not in SCHEDULE_KINDS:
-            return False
+        if state.actor_kind not in SCHEDULE_KINDS or state.learned_days > SCHEDULE_DAYS:
+            return False  # nothing recorded: its days only grow, so it is never judged so again
         at = event.event_time_ms
         day, slot = divmod(at, DAY_MS)
         slot //= SCHEDULE_SLOT_MS
@@ -360,7 +360,7 @@ class LastingDestruction:
         if off or not fits:
             self._off[state.key] = at
         since_off = at - self._off.get(state.key, at - WINDOWS[1].window_ms - 1)
-        return state.learned_days <= SCHEDULE_DAYS and since_off > WINDOWS[1].window_ms
+        return since_off > WINDOWS[1].window_ms
 
     def mark_flagged(self, principal: str, time_ms: int) -> None:
         """The principal paged at `time_ms`: that day's counts do not become its usual."""
