@@ -3,7 +3,11 @@
 The decide path must not pay for a store round trip (an embedded chDB insert costs ~13 ms of
 CPU whatever its size), so the gate's audit rows (decisions, approvals) are queued and inserted
 every few seconds. So that a `kill -9` between two inserts loses none of them, every row is also
-appended to a journal file (one `write` per row, no fsync: the page cache outlives the process).
+appended to a journal file (no fsync: the page cache outlives the process). The file is written
+through a shared memory map, so an append is a copy that keeps the GIL: a `write` call releases it,
+and the decide path's event loop then waits for whichever thread took it (up to a 5-ms switch
+interval) before it can answer. The map grows in `CHUNK` steps; what follows the last row is NUL
+padding, which readers skip, and a clean close truncates it away.
 A flush rotates the journal before it inserts; the rotated file is deleted once its rows are in
 the store. On start-up, rows of journals left by a dead process are inserted first (minus the
 ones whose key is already stored), so nothing is lost and nothing is doubled.
@@ -19,6 +23,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import logging
+import mmap
 import os
 import shutil
 import threading
@@ -46,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 5.0  # seconds between inserts; reads that must see every row call flush()
 FLUSH_MAX_ROWS = 5000  # rows per insert
+CHUNK = 1 << 20  # bytes a journal's file and map grow by (~2,500 decisions)
 QUEUE_LIMIT_ROWS = 1_000_000  # beyond this (store down for long) the oldest rows are dropped
 _DT = "$dt_ms"  # how a datetime is written to the journal (orjson would lose its type)
 
@@ -79,7 +85,7 @@ class JournaledWriter(ThreadWorker):
         self._root = journal_dir
         self._folder = journal_folder  # default: the process's own (process_folder)
         self._journal: Path | None = None  # set by recover(): in this process's own folder
-        self._fd: int | None = None
+        self._out: _Appender | None = None
         self._rotated: list[Path] = []  # journals whose rows are queued but not yet all stored
         self._seq = itertools.count()
 
@@ -90,8 +96,8 @@ class JournaledWriter(ThreadWorker):
                 self._rows.popleft()
                 logger.error("%s writer queue full: dropped the oldest row", self._table)
             self._rows.append(row)
-            if self._fd is not None:
-                os.write(self._fd, line)
+            if self._out is not None:
+                self._out.write(line)
 
     def flush(self) -> int:
         """Insert the rows queued when called; rows that arrive meanwhile wait for the next
@@ -100,7 +106,7 @@ class JournaledWriter(ThreadWorker):
         with self._flush_lock:
             with self._lock:
                 queued = len(self._rows)
-                if queued and self._fd is not None:
+                if queued and self._out is not None:
                     self._rotate()
             written = 0
             while written < queued:
@@ -129,7 +135,7 @@ class JournaledWriter(ThreadWorker):
     def recover(self) -> None:
         """Store what dead processes left in their journals and open this process's own (once;
         before anything reads the table, so readers see those rows too)."""
-        if self._root is None or self._fd is not None:
+        if self._root is None or self._out is not None:
             return
         own = (self._folder or process_folder(self._root)).path
         for folder in sorted(own.parent.iterdir()):
@@ -139,7 +145,7 @@ class JournaledWriter(ThreadWorker):
                         self._recover(sorted(folder.glob(f"{self._table}.ndjson*")))
                         _remove_if_done(folder)
         self._journal = own / f"{self._table}.ndjson"
-        self._fd = os.open(self._journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._out = _Appender(self._journal)
 
     def start(self) -> Self:
         self.recover()
@@ -151,9 +157,9 @@ class JournaledWriter(ThreadWorker):
     def _close(self) -> None:
         self.flush()
         with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            if self._out is not None:
+                self._out.close()
+                self._out = None
             if self._journal is not None and not self._rows:
                 self._journal.unlink(missing_ok=True)
 
@@ -168,18 +174,18 @@ class JournaledWriter(ThreadWorker):
 
     def _rotate(self) -> None:
         """With the queue lock held: close the journal, set it aside, open a fresh one."""
-        assert self._journal is not None and self._fd is not None
-        os.close(self._fd)
+        assert self._journal is not None and self._out is not None
+        self._out.close()
         rotated = self._journal.with_name(f"{self._journal.name}.{next(self._seq)}")
         self._journal.rename(rotated)
         self._rotated.append(rotated)
-        self._fd = os.open(self._journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._out = _Appender(self._journal)
 
     def _recover(self, files: list[Path]) -> None:
         at = [self._columns.index(name) for name in self._key]
         rows: dict[tuple[object, ...], tuple[object, ...]] = {}
         for path in files:
-            for number, line in enumerate(path.read_bytes().splitlines(), 1):
+            for number, line in _lines(path):
                 try:
                     row = _load(line)
                 except orjson.JSONDecodeError:  # a line torn by the crash: it was never acked
@@ -277,12 +283,50 @@ def unrecovered_rows(root: Path, table: str) -> list[tuple[object, ...]]:
             if not dead:
                 continue
             for path in sorted(folder.glob(f"{table}.ndjson*")):
-                for line in path.read_bytes().splitlines():
+                for _, line in _lines(path):
                     try:
                         rows.append(_load(line))
                     except orjson.JSONDecodeError:  # torn by the crash: never acknowledged
                         continue
     return rows
+
+
+class _Appender:
+    """An append-only file written through a shared memory map (see the module): `write` copies
+    into the map; the file and the map grow by CHUNK when full, and `close` cuts the padding.
+    The file stays empty until the first write, so an empty journal means no rows."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._map: mmap.mmap | None = None
+        self._end = os.fstat(self._fd).st_size  # a new file: rotation renames the old one
+
+    def write(self, data: bytes) -> None:
+        end = self._end + len(data)
+        if self._map is None:
+            os.ftruncate(self._fd, _rounded(end))
+            self._map = mmap.mmap(self._fd, _rounded(end))
+        elif end > len(self._map):
+            self._map.resize(_rounded(end))  # grows the file too
+        self._map[self._end : end] = data
+        self._end = end
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+            os.ftruncate(self._fd, self._end)
+        os.close(self._fd)
+
+
+def _rounded(size: int) -> int:
+    return -(-size // CHUNK) * CHUNK
+
+
+def _lines(path: Path) -> list[tuple[int, bytes]]:
+    """A journal's non-empty lines, numbered, without the NUL padding a killed writer left."""
+    lines = path.read_bytes().split(b"\n")
+    return [(n, line.strip(b"\0")) for n, line in enumerate(lines, 1) if line.strip(b"\0")]
 
 
 def _remove_if_done(folder: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +13,7 @@ import detect.gate.approvals as approvals_mod
 import detect.gate.service as decisions_mod
 from ingest import schema
 from ingest.store.chdb import ChdbStore
-from ingest.store.journal import FLUSH_MAX_ROWS, JournaledWriter, JournalFolder
+from ingest.store.journal import CHUNK, FLUSH_MAX_ROWS, JournaledWriter, JournalFolder
 
 AT = datetime(2026, 11, 24, 1, 2, 3, 456000, tzinfo=UTC)
 
@@ -84,6 +86,30 @@ def test_rows_of_a_killed_process_are_recovered_once(store: ChdbStore, tmp_path:
     assert row == [(int(AT.timestamp() * 1000), ["db-12"])]  # datetimes and arrays round-trip
     assert list(tmp_path.iterdir()) == [successor.folder.path]  # the dead one's folder is gone
     assert (successor.folder.path / "decisions.ndjson").read_bytes() == b""
+
+
+def test_rows_journaled_before_a_kill_9_are_recovered(store: ChdbStore, tmp_path: Path) -> None:
+    """The journal is written through a shared memory map: rows copied into it are in the file
+    though the process is killed before it can write, flush or close anything -- across the
+    map's growth, with the padding after the last row skipped."""
+    rows = 2 * CHUNK // len(repr(decision_row(0)))  # well past one CHUNK of journal
+    pid = os.fork()
+    if pid == 0:  # the process that dies
+        try:
+            writer = decisions_writer(store, tmp_path, Process(tmp_path))
+            writer.recover()  # opens its journal; there is nothing to recover yet
+            for n in range(rows):
+                writer.add(decision_row(n))
+        finally:
+            os.kill(os.getpid(), signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    [journal] = tmp_path.glob("*/decisions.ndjson")
+    assert journal.stat().st_size % CHUNK == 0 and journal.stat().st_size > CHUNK  # padded
+
+    decisions_writer(store, tmp_path, Process(tmp_path)).recover()
+
+    assert store.query("SELECT count(), uniqExact(decision_id) FROM decisions") == [(rows, rows)]
 
 
 def test_a_live_process_journal_is_left_alone(store: ChdbStore, tmp_path: Path) -> None:
