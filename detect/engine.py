@@ -32,7 +32,13 @@ from detect.anomaly.forest import DetectionModel, explain_rows
 from detect.anomaly.refusals import HOLDER_RULES
 from detect.anomaly.unreported import UnreportedCalls
 from detect.anomaly.vetting import ON_PROD, RunUp, Unvetted
-from detect.context.org import LOG_GROUP_DELETES, OrgMemory, account_of, delegated
+from detect.context.org import (
+    LOG_GROUP_DELETES,
+    PRUNING_DELETES,
+    OrgMemory,
+    account_of,
+    delegated,
+)
 from detect.context.peers import PeerGroups
 from detect.context.triage import (
     ANALYST_VERDICT,
@@ -402,8 +408,16 @@ class DetectionEngine:
         if state.mature or not lasting:
             return None
         at = event.event_time_ms
-        if self.org.watched_ms(event.account, at) < NEWCOMER_WATCH_MS:
-            return None  # (the install's first week: a weekly job is new only to Leash)
+        if self.org.watched_ms(event.account, at) < NEWCOMER_WATCH_MS and (
+            state.actor_kind != "agent" or event.action in PRUNING_DELETES
+        ):
+            # the install's first week: a weekly job is new only to Leash -- but an AI agent
+            # first seen now that deletes live resources (not snapshots, images, old versions,
+            # logs: a retention job's) is judged as a newcomer (fresh seed 1543: a new coding
+            # agent on the install's third day deleted eight functions and a table of staging
+            # in 10 s, then as much again in a second session -- all notes, and its next day's
+            # spree was "usual": the first one had become its baseline)
+            return None
         if self.org.known_for_ms(state.key, at) > NEWCOMER_MS:
             return None
         mine = identity_of(state.key)

@@ -123,6 +123,29 @@ NETWORK_DELETES = frozenset(
 # loss of a lasting resource too -- counted with lasting deletes (detect.engine), unless what it
 # logged was deleted within the day (a decommissioned function's logs)
 LOG_GROUP_DELETES = frozenset({"DeleteLogGroup"})
+# Deletes of copies, old versions and logs -- what retention jobs and janitors remove by design --
+# as opposed to the live resources an application runs on (its functions, tables, buckets,
+# queues, databases): DetectionEngine._newcomer judges a new AI agent's deletes of the latter
+# even on an install's first week
+PRUNING_DELETES = frozenset(
+    {
+        "DeleteSnapshot",
+        "DeleteDBSnapshot",
+        "DeleteDBClusterSnapshot",
+        "DeleteClusterSnapshot",
+        "DeleteBackup",
+        "DeleteRecoveryPoint",
+        "DeregisterImage",
+        "BatchDeleteImage",
+        "DeleteLayerVersion",
+        "DeleteLayerVersion20181031",
+        "DeletePolicyVersion",
+        "DeleteLaunchTemplateVersions",
+        "DeleteObjectVersion",
+        "DeleteLogStream",
+        *LOG_GROUP_DELETES,
+    }
+)
 # a person's own keys, password and MFA: credential upkeep, not permission work
 OWN_CREDENTIAL_ACTIONS = frozenset(
     {

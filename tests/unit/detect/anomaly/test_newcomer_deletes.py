@@ -124,12 +124,53 @@ def test_four_lasting_deletes_by_a_newcomer_do_not_page_for_it() -> None:
     assert first_page(built(days=8), spree(day=8)[:4]) is None
 
 
-def test_in_the_installs_first_week_a_newcomer_is_only_new_to_leash() -> None:
-    """Three days in, the deployer -- or an automation role named like an agent (seed 1110's
-    `inventory-retention-agent`) -- may be a weekly job Leash has not met yet: still a note."""
-    for who in (NEW_AGENT, DEPLOYER):
-        found = first_page(built(days=3), spree(day=3, who=who))
-        assert found is None or found > 5
+def test_in_the_installs_first_week_a_new_workload_is_only_new_to_leash() -> None:
+    """Three days in, the deployer may be a weekly job Leash has not met yet: still a note."""
+    found = first_page(built(days=3), spree(day=3, who=DEPLOYER))
+    assert found is None or found > 5
+
+
+def test_in_the_installs_first_week_a_new_agent_deleting_live_resources_pages() -> None:
+    """An AI agent first seen on the install's third day that deletes functions, a table and a
+    bucket others made is judged as a newcomer already (fresh seed 1543: a new coding agent
+    deleted eight staging functions and a table in 10 s, twice -- notes only, and the first
+    spree became its baseline for the second)."""
+    assert first_page(built(days=3), spree(day=3)) == 5
+    assert first_page(built(days=3), spree(day=3)[:4]) is None
+
+
+def pruning(day: int) -> list[AuditEvent]:
+    """A new retention agent's run on `day`: snapshots, images and old log groups, one per 5 s."""
+    calls = [
+        *(("DeleteSnapshot", "ec2", {"snapshotId": f"snap-0{n:016x}"}) for n in range(8)),
+        *(("DeregisterImage", "ec2", {"imageId": f"ami-0{n:016x}"}) for n in range(3)),
+        *(("DeleteLogGroup", "logs", {"logGroupName": f"/aws/lambda/old-{n}"}) for n in range(3)),
+    ]
+    start = BASE_TIME + day * DAY + timedelta(hours=3)
+    janitor = {**NEW_AGENT, "role": "inventory-retention-agent", "session": "run-0af1"}
+    return [
+        make_event(
+            eventName=action,
+            eventSource=f"{source}.amazonaws.com",
+            readOnly=False,
+            requestParameters=params,
+            at=start + timedelta(seconds=5 * i),
+            **janitor,
+        )
+        for i, (action, source, params) in enumerate(calls)
+    ]
+
+
+def test_in_the_installs_first_week_a_new_agent_pruning_copies_is_only_new_to_leash() -> None:
+    """... but one that deletes snapshots, images and old log groups does what a retention job
+    does on its schedule -- an automation role named like an agent (fresh seed 1110's
+    `inventory-retention-agent`, 6 to 26 deletes a run) that Leash may not have met yet."""
+    run = pruning(day=3)
+    assert run[0].actor_kind == "agent"
+    found = first_page(built(days=3), run)
+    assert found is None or found > 5
+    # a week in, the same run is a newcomer's: the exemption is the install's first week's
+    assert first_page(built(days=8), pruning(day=8)) == 5
 
 
 def test_a_newcomer_deleting_what_it_made_itself_days_ago_is_not_a_newcomer_spree() -> None:
