@@ -2,7 +2,9 @@
 
 On a real chDB store, with the gate's decision rows:
 - the decide path's part: `JournaledWriter.add` per row (unchanged by chaining: rows are only
-  queued and journaled there);
+  queued and journaled there), alone and beside a thread busy with pure-Python work (the sink
+  decoding a batch): how long each add takes at the 99th percentile and at worst -- an add that
+  gives up the GIL (a `write` call) waits for that thread to hand it back;
 - the flush's part: digesting rows for the chain (`digest_rows`), per row;
 - flushes of a 5-second batch of decisions (2,500 rows at 500 decide/s) into the store, plain
   and through the LedgerStore (digests + one signed batch record, journaled), taking turns,
@@ -96,6 +98,38 @@ class Ticker:
             self.worst = max(self.worst, time.perf_counter() - due)
 
 
+class Busy:
+    """A thread that holds the GIL with pure-Python work while it runs (the sink's decoding)."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Busy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            sum(i * i for i in range(2000))
+
+
+def adds_beside_busy(writer: JournaledWriter, rows: list[tuple[object, ...]]) -> list[float]:
+    """Seconds each `add` took, one row a millisecond, while a Busy thread runs."""
+    took = []
+    with Busy():
+        for row in rows:
+            start = time.perf_counter()
+            writer.add(row)
+            took.append(time.perf_counter() - start)
+            time.sleep(0.001)
+    return took
+
+
 def decisions_writer(store: Store, journal: Path) -> JournaledWriter:
     writer = JournaledWriter(
         store,
@@ -154,6 +188,12 @@ def main() -> int:
 
         add = timed(add_all, args.repeat)
         print(f"decide path, JournaledWriter.add: {med(add) / len(rows) * 1e6:.2f} µs/row")
+        busy = sorted(adds_beside_busy(adder, rows[: min(len(rows), 2000)]))
+        print(
+            f"decide path, JournaledWriter.add beside a busy thread, {len(busy)} adds 1 ms "
+            f"apart: p50 {busy[len(busy) // 2] * 1e6:.0f} µs, p99 "
+            f"{busy[int(len(busy) * 0.99)] * 1e6:.0f} µs, max {busy[-1] * 1e6:.0f} µs"
+        )
         digest = timed(lambda: digest_rows(spec, rows, decisions_mod.COLUMNS), args.repeat)
         print(f"flush, digest_rows: {med(digest) / len(rows) * 1e6:.2f} µs/row")
         ledger = open_ledger(
