@@ -14,7 +14,7 @@ import dataclasses
 import functools
 import re
 from collections import OrderedDict, deque
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -47,6 +47,9 @@ MAX_BIRTHS = 200_000  # resources whose creation is remembered (oldest forgotten
 MAX_ACCOUNTS = 10_000  # account ids remembered
 YOUNG_MS = 24 * 3_600_000  # a resource created less than this ago is not a lasting one
 STACK_OP_WINDOW_MS = 3_600_000  # CloudFormation acts on a stack operation within this time
+# CloudFormation works through one stack's resources call after call: a call of its role that
+# names no stack (an instance id) this soon after one that did is that stack's (initiator)
+STACK_RUN_GAP_MS = 60_000
 STACK_OP_KEEP_MS = 24 * 3_600_000  # stack operations remembered behind the newest event time
 REGION_KNOWN_EVENTS = 200  # events in a region (by anyone) before the region counts as in use
 # Global services log in us-east-1 whichever region the organisation works in (IAM, the STS
@@ -307,6 +310,8 @@ class OrgMemory:
         self._identities: OrderedDict[str, int] = OrderedDict()  # identity_of -> first event ms
         self._regions: dict[str, int] = {}
         self._stack_ops: deque[StackOp] = deque()
+        # CloudFormation's role session -> (its last call's ms, the operation that call was for)
+        self._delegated: OrderedDict[str, tuple[int, StackOp]] = OrderedDict()
         self._runs: OrderedDict[str, tuple[int, int]] = OrderedDict()  # run -> (deletes, last ms)
         self._network_deleted: OrderedDict[str, int] = OrderedDict()  # principal key -> last ms
         self._onboarded: OrderedDict[str, int] = OrderedDict()  # user -> first group/password ms
@@ -1106,14 +1111,48 @@ class OrgMemory:
         return self._regions.get(region, 0) >= REGION_KNOWN_EVENTS
 
     def initiator(self, event: AuditEvent) -> StackOp | None:
-        """For a call CloudFormation made under its role: the stack operation it acts on."""
+        """For a call CloudFormation made under its role: the stack operation it acts on -- of
+        the account's operations within STACK_OP_WINDOW_MS, the one whose stack the call's
+        resource is named after (`prod-ledger-db` is prod-ledger's; the longest name wins),
+        else the one the role's previous call was for if that came within STACK_RUN_GAP_MS (an
+        instance id names no stack), else the latest. Operations overlap: a deploy's change set
+        started while another stack was being deleted took that stack's deletions (fresh seed
+        1541: an agent's DeleteStack of production became two alerts, the deploy role's one)."""
         if event.source_ip != _DELEGATING:
             return None
-        for op in reversed(self._stack_ops):
-            fresh = event.event_time_ms - STACK_OP_WINDOW_MS <= op.at_ms <= event.event_time_ms
-            if op.account == event.account and fresh:
-                return op
-        return None
+        at = event.event_time_ms
+        fresh = [
+            op
+            for op in reversed(self._stack_ops)
+            if op.account == event.account and at - STACK_OP_WINDOW_MS <= op.at_ms <= at
+        ]
+        if not fresh:
+            return None
+        named = [op for op in fresh if op.stack and _names_stack(event.resources, op.stack)]
+        last = self._delegated.get(event.principal_key)
+        if named:
+            chosen = max(named, key=lambda op: len(op.stack))  # (the latest of equals: fresh)
+        elif last is not None and 0 <= at - last[0] <= STACK_RUN_GAP_MS and last[1] in fresh:
+            chosen = last[1]
+        else:
+            chosen = fresh[0]
+        self._delegated[event.principal_key] = (at, chosen)
+        self._delegated.move_to_end(event.principal_key)
+        while len(self._delegated) > MAX_ACCOUNTS:
+            self._delegated.popitem(last=False)
+        return chosen
+
+
+def _names_stack(resources: Sequence[str], stack: str) -> bool:
+    """A resource named after `stack`: its name as a whole word of one (`prod-ledger` in
+    `acme-prod-ledger-uploads`, not in `prod-ledgers`)."""
+    pattern = _stack_word(stack)
+    return any(pattern.search(resource) for resource in resources)
+
+
+@functools.lru_cache(maxsize=1024)
+def _stack_word(stack: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(stack)}(?![A-Za-z0-9])")
 
 
 def _earliest(memory: OrderedDict[str, int], key: str, at_ms: int, cap: int) -> None:
