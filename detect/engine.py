@@ -70,8 +70,11 @@ from detect.features.actor import identity_of
 from detect.findings import HOLDER_BACK_RULE, SEVERITIES, Finding
 from detect.rules.base import Rule
 from detect.rules.catalogue import RuleIndex
+from detect.rules.record import field as record_field
+from detect.rules.record import record_of
 from ingest.catalogue import HARMFUL_CLASSES
 from ingest.events import AuditEvent
+from ingest.identity import build_identity_rules
 
 __all__ = ["DetectionEngine", "EngineOutput"]
 
@@ -88,6 +91,7 @@ _HIGH = severity_rank("high")  # an alert this severe names the holder's network
 EXPIRE_AFTER_MS = 6 * 3_600_000  # principal's own event time after an incident's gap: forget it
 # an account watched this long has shown every weekly job: a principal it has not seen is new
 # to the account, not only to Leash (detect.anomaly.destruction.NEWCOMER_LASTING)
+WEB_IDENTITY_SIGN_IN = "AssumeRoleWithWebIdentity"
 NEWCOMER_WATCH_MS = 7 * 86_400_000
 NEWCOMER_MS = 2 * 86_400_000  # ... and one whose identity it first showed this recently
 FORGET_AFTER_MS = 7 * 86_400_000  # newest event time anywhere after which any incident is dropped
@@ -588,6 +592,7 @@ class DetectionEngine:
     ) -> list[tuple[str, Alert] | None]:
         """One finding about `event` through suppression and the pager."""
         output.findings += 1
+        finding = _to_opened_session(finding, event)
         if self._suppressed(finding):
             output.suppressed += 1
             return []
@@ -850,6 +855,23 @@ def _carries(alert: Alert, principal: str) -> bool:
     """The alert is the principal's incident (another session of the same AI agent may have
     opened it: detect.alerts.incidents.incident_key)."""
     return incident_key(alert.principal) == incident_key(principal)
+
+
+_IDENTITY = build_identity_rules()
+
+
+def _to_opened_session(finding: Finding, event: AuditEvent) -> Finding:
+    """A finding on a web identity's AssumeRoleWithWebIdentity is about the role session the
+    call opened: CloudTrail logs the call under the identity (a GitHub repository's OIDC
+    subject) and what the session does under the role, two principals -- two alerts for one
+    token used from elsewhere (fresh seeds 1484, 1510, 1533). Routed to the session's key
+    (as the default identity settings key it: a per-run session by its role)."""
+    if event.action != WEB_IDENTITY_SIGN_IN or finding.principal != event.principal_key:
+        return finding
+    opened = record_field(record_of(event), "responseElements", "assumedRoleUser", "arn")
+    if not isinstance(opened, str) or not opened:
+        return finding
+    return replace(finding, principal=_IDENTITY.principal_key(opened))
 
 
 def _record(changes: dict[str, tuple[str, Alert]], event_type: str, alert: Alert) -> None:
