@@ -74,7 +74,7 @@ from detect.rules.record import field as record_field
 from detect.rules.record import record_of
 from ingest.catalogue import HARMFUL_CLASSES
 from ingest.events import AuditEvent
-from ingest.identity import build_identity_rules
+from ingest.identity import IdentityRules, build_identity_rules
 
 __all__ = ["DetectionEngine", "EngineOutput"]
 
@@ -91,9 +91,9 @@ _HIGH = severity_rank("high")  # an alert this severe names the holder's network
 EXPIRE_AFTER_MS = 6 * 3_600_000  # principal's own event time after an incident's gap: forget it
 # an account watched this long has shown every weekly job: a principal it has not seen is new
 # to the account, not only to Leash (detect.anomaly.destruction.NEWCOMER_LASTING)
-WEB_IDENTITY_SIGN_IN = "AssumeRoleWithWebIdentity"
 NEWCOMER_WATCH_MS = 7 * 86_400_000
 NEWCOMER_MS = 2 * 86_400_000  # ... and one whose identity it first showed this recently
+WEB_IDENTITY_SIGN_IN = "AssumeRoleWithWebIdentity"  # its findings are the opened session's
 FORGET_AFTER_MS = 7 * 86_400_000  # newest event time anywhere after which any incident is dropped
 VETTED_CLASSES = HARMFUL_CLASSES  # and GRANT_ACTIONS:
 # calls whose first use, once it paged, stays unvetted until its alert is resolved
@@ -156,10 +156,12 @@ class DetectionEngine:
         max_states: int = MAX_STATES,
         max_incidents: int = MAX_OPEN,
         clock: Callable[[], float] = time.time,
+        identity: IdentityRules | None = None,
     ) -> None:
         if human_sigma_solo_level not in SEVERITIES:
             raise ValueError(f"human_sigma_solo_level must be one of {SEVERITIES}")
         self.rules = list(rules)
+        self.identity = identity or build_identity_rules()  # how the normaliser keys principals
         self._rule_index = RuleIndex(self.rules)  # each event meets only rules it could match
         self.extra_rules = extra_rules if extra_rules is not None else []
         self.suppressors = suppressors if suppressors is not None else []
@@ -295,7 +297,10 @@ class DetectionEngine:
                 for f in self.behaviour.evaluate(state, event, new):
                     found.append((idx, f, state))
             assess = self.triage.assess
-            judged = [(i, assess(f, event, st, routine=routine), st) for i, f, st in found]
+            judged = [
+                (i, self._to_opened_session(assess(f, event, st, routine=routine), event), st)
+                for i, f, st in found
+            ]
             # (one walk for what the tests below need first: a twin held one of the principal's
             # own findings -- _excused_call's premise -- or one of them pages)
             own_twin = own_page = False
@@ -356,9 +361,9 @@ class DetectionEngine:
                 judged_f = self.triage.assess(f, events[i], st, routine=False)
                 if excused_only and opens_unexcused(judged_f):
                     judged_f = explained_by_excused(judged_f)
-                pending.append((i, judged_f, st))
+                pending.append((i, self._to_opened_session(judged_f, events[i]), st))
         late = [
-            (event, self.triage.assess(f, event, st, routine=False))
+            (event, self._to_opened_session(self.triage.assess(f, event, st, routine=False), event))
             for event, st, f in (() if replay else self.unreported.due(self.watermark_ms))
         ]
         output = self._merge(events, pending, initiators, late, firsts)
@@ -592,7 +597,6 @@ class DetectionEngine:
     ) -> list[tuple[str, Alert] | None]:
         """One finding about `event` through suppression and the pager."""
         output.findings += 1
-        finding = _to_opened_session(finding, event)
         if self._suppressed(finding):
             output.suppressed += 1
             return []
@@ -814,6 +818,21 @@ class DetectionEngine:
         state = self.states.get(principal)
         return state.last_event_ms if state is not None else 0
 
+    def _to_opened_session(self, finding: Finding, event: AuditEvent) -> Finding:
+        """A finding on a web identity's AssumeRoleWithWebIdentity is about the role session the
+        call opened: CloudTrail logs the call under the identity (a GitHub repository's OIDC
+        subject) and what the session does under the role, two principals -- two alerts for one
+        token used from elsewhere (fresh seeds 1484, 1510, 1533). Routed to the session's key
+        as the normaliser keys the session's own events (`identity`: a per-run session by its
+        role), as the finding is judged: suppression, the compromise mark and the merge all see
+        the one finding (review)."""
+        if event.action != WEB_IDENTITY_SIGN_IN or finding.principal != event.principal_key:
+            return finding
+        opened = record_field(record_of(event), "responseElements", "assumedRoleUser", "arn")
+        if not isinstance(opened, str) or not opened:
+            return finding
+        return replace(finding, principal=self.identity.principal_key(opened))
+
     def _suppressed(self, finding: Finding) -> bool:
         """Whether a suppressor covers the finding -- asked once per finding and batch (the
         compromise mark asks as the event is judged, the merge again; a suppression counts
@@ -855,23 +874,6 @@ def _carries(alert: Alert, principal: str) -> bool:
     """The alert is the principal's incident (another session of the same AI agent may have
     opened it: detect.alerts.incidents.incident_key)."""
     return incident_key(alert.principal) == incident_key(principal)
-
-
-_IDENTITY = build_identity_rules()
-
-
-def _to_opened_session(finding: Finding, event: AuditEvent) -> Finding:
-    """A finding on a web identity's AssumeRoleWithWebIdentity is about the role session the
-    call opened: CloudTrail logs the call under the identity (a GitHub repository's OIDC
-    subject) and what the session does under the role, two principals -- two alerts for one
-    token used from elsewhere (fresh seeds 1484, 1510, 1533). Routed to the session's key
-    (as the default identity settings key it: a per-run session by its role)."""
-    if event.action != WEB_IDENTITY_SIGN_IN or finding.principal != event.principal_key:
-        return finding
-    opened = record_field(record_of(event), "responseElements", "assumedRoleUser", "arn")
-    if not isinstance(opened, str) or not opened:
-        return finding
-    return replace(finding, principal=_IDENTITY.principal_key(opened))
 
 
 def _record(changes: dict[str, tuple[str, Alert]], event_type: str, alert: Alert) -> None:

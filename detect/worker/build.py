@@ -14,6 +14,7 @@ from detect.findings import Finding
 from detect.rules.base import Rule
 from detect.rules.catalogue import load_rules
 from detect.settings import DetectSettings
+from ingest.identity import IdentityRules
 from ingest.store import Store
 
 __all__ = ["build_engine", "load_model"]
@@ -38,6 +39,7 @@ def build_engine(
     extra_rules: Sequence[Rule] = (),
     suppressors: Sequence[Callable[[Finding], bool]] = (),
     false_positive: Callable[[str, str], bool] | None = None,
+    identity: IdentityRules | None = None,
 ) -> DetectionEngine:
     """A DetectionEngine with the packaged rules and the model in `models`, which has adopted
     the open incidents stored in `store` (so a restart grows them instead of opening twins)."""
@@ -47,6 +49,7 @@ def build_engine(
         suppressors=list(suppressors),
         model=load_model(models),
         false_positive=false_positive,
+        identity=identity,
         **settings.engine_options(),
     )
     engine.book.adopt(AlertStore(store).open_incidents(since_ms=0))

@@ -148,6 +148,7 @@ class ChildDetector:
             extra_rules=[self.bypass, self.memo],
             suppressors=[self.suppressions],
             false_positive=self.false_positives,
+            identity=identity,
         )
         self.undecodable = 0
         self._hits_sent: dict[str, int] = {}

@@ -23,6 +23,7 @@ from detect.worker.retrain import Retrainer
 from detect.worker.saving import save_alerts, settle_replay
 from ingest.bus import Record, TopicPartition
 from ingest.events import AuditEvent, RecordError, decode_event, event_time_iso
+from ingest.identity import build_identity_rules
 from ingest.runtime import Runtime
 from ingest.worker import ThreadWorker
 
@@ -63,6 +64,7 @@ class DetectionWorker(ThreadWorker):
             extra_rules=extra_rules,
             suppressors=suppressors,
             false_positive=false_positive,
+            identity=build_identity_rules(runtime.settings.identity),
         )
         self.alerts = AlertStore(runtime.store)
         # the caller's list itself, so a listener registered later hears alerts too
