@@ -450,7 +450,7 @@ class OrgMemory:
                     if len(self._births) > MAX_BIRTHS:
                         self._births.popitem(last=False)
         if event.action in _STACK_OPS:
-            stack = resource_name(event.resources[0]) if event.resources else ""
+            stack = _stack_name(event)
             self._stack_ops.append(
                 StackOp(
                     event.event_time_ms,
@@ -1143,11 +1143,30 @@ class OrgMemory:
         return chosen
 
 
+_STACK_ARN = re.compile(r":stack/([^/]+)/")
+
+
+def _stack_name(event: AuditEvent) -> str:
+    """The stack a stack operation acts on: its `stackName` (a name, or a stack ARN's name
+    part) -- not a change set's name or id, which ExecuteChangeSet's first resource may be."""
+    given = field(field(record_of(event), "requestParameters"), "stackName")
+    text = given if isinstance(given, str) and given else ""
+    text = text or (event.resources[0] if event.resources else "")
+    arn = _STACK_ARN.search(text)
+    return arn.group(1) if arn else resource_name(text)
+
+
 def _names_stack(resources: Sequence[str], stack: str) -> bool:
-    """A resource named after `stack`: its name as a whole word of one (`prod-ledger` in
-    `acme-prod-ledger-uploads`, not in `prod-ledgers`)."""
+    """A resource named after `stack`: the stack's name as a whole word of the resource's name
+    (`prod-ledger` in `acme-prod-ledger-uploads`, not in `prod-ledgers`) -- its name, not an
+    ARN's service or region, and not an id's prefix (a stack called `vpc` names no `vpc-0abc`:
+    review)."""
     pattern = _stack_word(stack)
-    return any(pattern.search(resource) for resource in resources)
+    for resource in resources:
+        name = resource_name(resource)
+        if name and not _OPAQUE_ID.match(name) and pattern.search(name):
+            return True
+    return False
 
 
 @functools.lru_cache(maxsize=1024)

@@ -123,3 +123,59 @@ def test_an_agents_stack_deletion_beside_a_deploy_is_one_alert_of_the_agents() -
     changes = engine.process(overlapping()).changes
     opened = [alert.principal for kind, alert in changes if kind == "alert.opened"]
     assert opened and all("ops-agent" in principal for principal in opened), opened
+
+
+def test_an_id_or_an_arns_service_names_no_stack() -> None:
+    """Review: a stack called `vpc` took the agent's `DeleteVpc vpc-0abc...` and the instance
+    after it; an ARN's `rds` or `lambda` would have done the same."""
+    org = OrgMemory()
+    for event in (
+        stack_call("UpdateStack", "vpc", 0, DEPLOYER),
+        stack_call("UpdateStack", "lambda", 5, DEPLOYER),
+        stack_call("DeleteStack", "staging", 20, AGENT),
+    ):
+        org.observe(event)
+    calls = [
+        cfn_delete("DeleteVpc", "ec2", {"vpcId": "vpc-0abc12345678"}, 30),
+        cfn_delete("TerminateInstances", "ec2", {"instanceId": "i-0feedfacecafe0001"}, 40),
+        cfn_delete(
+            "DeleteFunction20150331",
+            "lambda",
+            {"functionName": "arn:aws:lambda:us-east-1:123456789012:function:staging-notify"},
+            45,
+        ),
+    ]
+    owners = []
+    for call in calls:
+        org.observe(call)
+        owners.append(owner(org, call))
+    assert owners == ["staging"] * 3
+
+
+def test_a_change_set_or_a_stack_arn_names_its_stack() -> None:
+    org = OrgMemory()
+    arn = "arn:aws:cloudformation:us-east-1:123456789012:stack/prod-ledger/5b0e7a40-0000-11ef"
+    deleting = make_event(
+        eventName="DeleteStack",
+        eventSource="cloudformation.amazonaws.com",
+        readOnly=False,
+        requestParameters={"stackName": arn},
+        at=START,
+        **AGENT,
+    )
+    deploying = make_event(
+        eventName="ExecuteChangeSet",
+        eventSource="cloudformation.amazonaws.com",
+        readOnly=False,
+        requestParameters={"changeSetName": "deploy-65791054", "stackName": "prod-portal"},
+        at=START + timedelta(seconds=10),
+        **DEPLOYER,
+    )
+    for event in (deleting, deploying):
+        org.observe(event)
+    table = cfn_delete("DeleteTable", "dynamodb", {"tableName": "prod-ledger-orders"}, 20)
+    function = cfn_delete(
+        "UpdateFunctionCode20150331v2", "lambda", {"functionName": "prod-portal-notify"}, 25
+    )
+    assert owner(org, table) == "prod-ledger"
+    assert owner(org, function) == "prod-portal"
