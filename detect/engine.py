@@ -34,10 +34,10 @@ from detect.anomaly.unreported import UnreportedCalls
 from detect.anomaly.vetting import ON_PROD, RunUp, Unvetted
 from detect.context.org import (
     LOG_GROUP_DELETES,
-    PRUNING_DELETES,
     OrgMemory,
     account_of,
     delegated,
+    prunes,
 )
 from detect.context.peers import PeerGroups
 from detect.context.triage import (
@@ -418,7 +418,7 @@ class DetectionEngine:
             return None
         at = event.event_time_ms
         if self.org.watched_ms(event.account, at) < NEWCOMER_WATCH_MS and (
-            state.actor_kind != "agent" or event.action in PRUNING_DELETES
+            state.actor_kind != "agent" or prunes(event)
         ):
             # the install's first week: a weekly job is new only to Leash -- but an AI agent
             # first seen now that deletes live resources (not snapshots, images, old versions,

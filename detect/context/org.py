@@ -146,9 +146,28 @@ PRUNING_DELETES = frozenset(
         "DeleteLaunchTemplateVersions",
         "DeleteObjectVersion",
         "DeleteLogStream",
+        "DeleteDBInstanceAutomatedBackup",
+        "DeleteDBClusterAutomatedBackup",
+        "DeleteArchive",
+        "DeleteTableVersion",
+        "BatchDeleteTableVersion",
+        "DeleteApplicationVersion",
         *LOG_GROUP_DELETES,
     }
 )
+
+
+def prunes(event: AuditEvent) -> bool:
+    """The call deletes a copy, an old version or logs (PRUNING_DELETES) -- a Lambda delete with
+    a qualifier removes one version of the function, not the function (review)."""
+    if event.action in PRUNING_DELETES:
+        return True
+    if not event.action.startswith("DeleteFunction"):
+        return False
+    qualifier = field(field(record_of(event), "requestParameters"), "qualifier")
+    return isinstance(qualifier, str) and bool(qualifier)
+
+
 # a person's own keys, password and MFA: credential upkeep, not permission work
 OWN_CREDENTIAL_ACTIONS = frozenset(
     {

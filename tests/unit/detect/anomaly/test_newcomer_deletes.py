@@ -173,6 +173,41 @@ def test_in_the_installs_first_week_a_new_agent_pruning_copies_is_only_new_to_le
     assert first_page(built(days=8), pruning(day=8)) == 5
 
 
+def test_in_the_installs_first_week_old_versions_and_automated_backups_are_pruning() -> None:
+    """Review: a Lambda delete with a qualifier removes one old version, not the function, and
+    RDS's automated backups are copies -- a new retention agent's run of either is a note."""
+    start = BASE_TIME + 3 * DAY + timedelta(hours=3)
+    janitor = {**NEW_AGENT, "role": "inventory-retention-agent", "session": "run-0af1"}
+    runs = {
+        "versions": [
+            ("DeleteFunction20150331", "lambda", {"functionName": f, "qualifier": "3"})
+            for f in (*FUNCTIONS, "staging-inventory-sync", "staging-inventory-api")
+        ],
+        "backups": [
+            (
+                "DeleteDBInstanceAutomatedBackup",
+                "rds",
+                {"dbiResourceId": f"db-{n:026X}"},
+            )
+            for n in range(6)
+        ],
+    }
+    for calls in runs.values():
+        run = [
+            make_event(
+                eventName=action,
+                eventSource=f"{source}.amazonaws.com",
+                readOnly=False,
+                requestParameters=params,
+                at=start + timedelta(seconds=5 * i),
+                **janitor,
+            )
+            for i, (action, source, params) in enumerate(calls)
+        ]
+        found = first_page(built(days=3), run)
+        assert found is None or found > 5
+
+
 def test_a_newcomer_deleting_what_it_made_itself_days_ago_is_not_a_newcomer_spree() -> None:
     """An agent that built the environment on day 0 and returns on day 8 to tear it down has
     no two active days of its own, but what it deletes is its own work."""
