@@ -20,6 +20,7 @@ replay, or delete, each other's live journals.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import itertools
 import logging
@@ -104,10 +105,20 @@ class JournaledWriter(ThreadWorker):
         tick (chasing a steady trickle row by row would make one insert per few rows). Rows stay
         queued, and their journal kept, if an insert fails."""
         with self._flush_lock:
+            # the next journal is made and mapped before the queue lock is taken: an add()
+            # neither waits for that nor pays for it (review: the first add after a rotation
+            # made the file and its map, calls that give up the GIL)
+            fresh = self._reserve() if self._rows and self._out is not None else None
+            retired = None
             with self._lock:
                 queued = len(self._rows)
                 if queued and self._out is not None:
-                    self._rotate()
+                    retired = self._rotate(fresh)
+                    fresh = None
+            if retired is not None:
+                retired.close()
+            if fresh is not None:
+                fresh.discard()
             written = 0
             while written < queued:
                 with self._lock:
@@ -172,14 +183,26 @@ class JournaledWriter(ThreadWorker):
                     "%s writer: insert failed; %d rows kept", self._table, len(self._rows)
                 )
 
-    def _rotate(self) -> None:
-        """With the queue lock held: close the journal, set it aside, open a fresh one."""
+    def _reserve(self) -> _Appender:
+        """The next journal, made and mapped under a name of its own (`….next`)."""
+        assert self._journal is not None
+        return _Appender(self._journal.with_name(f"{self._journal.name}.next"), reserve=True)
+
+    def _rotate(self, fresh: _Appender | None) -> _Appender:
+        """With the queue lock held: set the journal aside and put `fresh` (or a new one) in
+        its place; returns the old one, to be closed once the lock is let go."""
         assert self._journal is not None and self._out is not None
-        self._out.close()
+        retired = self._out
         rotated = self._journal.with_name(f"{self._journal.name}.{next(self._seq)}")
         self._journal.rename(rotated)
         self._rotated.append(rotated)
-        self._out = _Appender(self._journal)
+        if fresh is None:
+            self._out = _Appender(self._journal)
+        else:
+            fresh.path.rename(self._journal)
+            fresh.path = self._journal
+            self._out = fresh
+        return retired
 
     def _recover(self, files: list[Path]) -> None:
         at = [self._columns.index(name) for name in self._key]
@@ -294,20 +317,24 @@ def unrecovered_rows(root: Path, table: str) -> list[tuple[object, ...]]:
 class _Appender:
     """An append-only file written through a shared memory map (see the module): `write` copies
     into the map; the file and the map grow by CHUNK when full, and `close` cuts the padding.
-    The file stays empty until the first write, so an empty journal means no rows."""
+    The file stays empty until the first write (an empty journal means no rows) unless made
+    with `reserve`: then its first CHUNK is allocated and mapped at once. Space is allocated,
+    not only promised (posix_fallocate), so a full disk fails the growth with an OSError
+    instead of killing the process with SIGBUS at a copy into a hole (review)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, reserve: bool = False) -> None:
+        self.path = path
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         self._map: mmap.mmap | None = None
         self._end = os.fstat(self._fd).st_size  # a new file: rotation renames the old one
+        if reserve:
+            self._map_to(_rounded(self._end + 1))
 
     def write(self, data: bytes) -> None:
         end = self._end + len(data)
-        if self._map is None:
-            os.ftruncate(self._fd, _rounded(end))
-            self._map = mmap.mmap(self._fd, _rounded(end))
-        elif end > len(self._map):
-            self._map.resize(_rounded(end))  # grows the file too
+        if self._map is None or end > len(self._map):
+            self._map_to(_rounded(end))
+        assert self._map is not None
         self._map[self._end : end] = data
         self._end = end
 
@@ -317,6 +344,23 @@ class _Appender:
             self._map = None
             os.ftruncate(self._fd, self._end)
         os.close(self._fd)
+
+    def discard(self) -> None:
+        """Close and remove a reserved journal that was not used."""
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+    def _map_to(self, size: int) -> None:
+        try:
+            os.posix_fallocate(self._fd, 0, size)
+        except OSError as exc:  # a filesystem that cannot allocate ahead: a sparse file
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise  # (a full disk: the add fails, as a write would have)
+            os.ftruncate(self._fd, size)
+        if self._map is None:
+            self._map = mmap.mmap(self._fd, size)
+        else:
+            self._map.resize(size)
 
 
 def _rounded(size: int) -> int:

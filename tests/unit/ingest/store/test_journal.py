@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 import detect.gate.approvals as approvals_mod
 import detect.gate.service as decisions_mod
@@ -110,6 +113,31 @@ def test_rows_journaled_before_a_kill_9_are_recovered(store: ChdbStore, tmp_path
     decisions_writer(store, tmp_path, Process(tmp_path)).recover()
 
     assert store.query("SELECT count(), uniqExact(decision_id) FROM decisions") == [(rows, rows)]
+
+
+def test_an_add_after_a_flush_only_copies_into_the_next_journal(
+    store: ChdbStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flush makes and maps the next journal before it takes the queue lock: the add that
+    follows makes no call that gives up the GIL (review: the first add after every rotation
+    made the file and its map -- at a few decisions per flush, every add)."""
+    killed = Process(tmp_path)
+    writer = decisions_writer(store, tmp_path, killed).start()
+    writer.add(decision_row(0))
+    assert writer.flush() == 1
+
+    def refused(*_: object, **__: object) -> None:
+        raise AssertionError("a file or map call on the add path")
+
+    for module, name in ((os, "ftruncate"), (os, "posix_fallocate"), (os, "open"), (mmap, "mmap")):
+        monkeypatch.setattr(module, name, refused)
+    writer.add(decision_row(1))
+    monkeypatch.undo()
+    killed.die()
+
+    decisions_writer(store, tmp_path, Process(tmp_path)).recover()
+
+    assert [r[0] for r in stored(store)] == ["dec_000000", "dec_000001"]
 
 
 def test_a_live_process_journal_is_left_alone(store: ChdbStore, tmp_path: Path) -> None:
