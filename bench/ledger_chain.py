@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Self
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -74,16 +75,14 @@ def timed(run: Callable[[], object], repeat: int) -> list[float]:
     return out
 
 
-class Ticker:
-    """A thread that wants to wake every millisecond (standing in for the API's event loop):
-    the most it woke late while running, in seconds."""
+class _Beside:
+    """A daemon thread running `_run` until the `with` block ends."""
 
     def __init__(self) -> None:
-        self.worst = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> Ticker:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -92,26 +91,26 @@ class Ticker:
         self._thread.join()
 
     def _run(self) -> None:
+        raise NotImplementedError
+
+
+class Ticker(_Beside):
+    """A thread that wants to wake every millisecond (standing in for the API's event loop):
+    the most it woke late while running, in seconds."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        super().__init__()
+
+    def _run(self) -> None:
         while not self._stop.is_set():
             due = time.perf_counter() + 0.001
             time.sleep(0.001)
             self.worst = max(self.worst, time.perf_counter() - due)
 
 
-class Busy:
+class Busy(_Beside):
     """A thread that holds the GIL with pure-Python work while it runs (the sink's decoding)."""
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Busy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
     def _run(self) -> None:
         while not self._stop.is_set():

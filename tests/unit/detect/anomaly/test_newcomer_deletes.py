@@ -139,13 +139,16 @@ def test_in_the_installs_first_week_a_new_agent_deleting_live_resources_pages() 
     assert first_page(built(days=3), spree(day=3)[:4]) is None
 
 
-def pruning(day: int) -> list[AuditEvent]:
-    """A new retention agent's run on `day`: snapshots, images and old log groups, one per 5 s."""
-    calls = [
-        *(("DeleteSnapshot", "ec2", {"snapshotId": f"snap-0{n:016x}"}) for n in range(8)),
-        *(("DeregisterImage", "ec2", {"imageId": f"ami-0{n:016x}"}) for n in range(3)),
-        *(("DeleteLogGroup", "logs", {"logGroupName": f"/aws/lambda/old-{n}"}) for n in range(3)),
-    ]
+COPIES = [
+    *(("DeleteSnapshot", "ec2", {"snapshotId": f"snap-0{n:016x}"}) for n in range(8)),
+    *(("DeregisterImage", "ec2", {"imageId": f"ami-0{n:016x}"}) for n in range(3)),
+    *(("DeleteLogGroup", "logs", {"logGroupName": f"/aws/lambda/old-{n}"}) for n in range(3)),
+]
+
+
+def pruning(day: int, calls: list[tuple[str, str, dict[str, str]]] = COPIES) -> list[AuditEvent]:
+    """A new retention agent's run of `calls` on `day` (snapshots, images and old log groups),
+    one per 5 s."""
     start = BASE_TIME + day * DAY + timedelta(hours=3)
     janitor = {**NEW_AGENT, "role": "inventory-retention-agent", "session": "run-0af1"}
     return [
@@ -176,35 +179,18 @@ def test_in_the_installs_first_week_a_new_agent_pruning_copies_is_only_new_to_le
 def test_in_the_installs_first_week_old_versions_and_automated_backups_are_pruning() -> None:
     """Review: a Lambda delete with a qualifier removes one old version, not the function, and
     RDS's automated backups are copies -- a new retention agent's run of either is a note."""
-    start = BASE_TIME + 3 * DAY + timedelta(hours=3)
-    janitor = {**NEW_AGENT, "role": "inventory-retention-agent", "session": "run-0af1"}
     runs = {
         "versions": [
             ("DeleteFunction20150331", "lambda", {"functionName": f, "qualifier": "3"})
             for f in (*FUNCTIONS, "staging-inventory-sync", "staging-inventory-api")
         ],
         "backups": [
-            (
-                "DeleteDBInstanceAutomatedBackup",
-                "rds",
-                {"dbiResourceId": f"db-{n:026X}"},
-            )
+            ("DeleteDBInstanceAutomatedBackup", "rds", {"dbiResourceId": f"db-{n:026X}"})
             for n in range(6)
         ],
     }
     for calls in runs.values():
-        run = [
-            make_event(
-                eventName=action,
-                eventSource=f"{source}.amazonaws.com",
-                readOnly=False,
-                requestParameters=params,
-                at=start + timedelta(seconds=5 * i),
-                **janitor,
-            )
-            for i, (action, source, params) in enumerate(calls)
-        ]
-        found = first_page(built(days=3), run)
+        found = first_page(built(days=3), pruning(3, calls))
         assert found is None or found > 5
 
 
