@@ -93,6 +93,7 @@ EXPIRE_AFTER_MS = 6 * 3_600_000  # principal's own event time after an incident'
 # to the account, not only to Leash (detect.anomaly.destruction.NEWCOMER_LASTING)
 NEWCOMER_WATCH_MS = 7 * 86_400_000
 NEWCOMER_MS = 2 * 86_400_000  # ... and one whose identity it first showed this recently
+NEWCOMER_AFTER_MS = 86_400_000  # in the first week: an AI agent that first showed this long in
 WEB_IDENTITY_SIGN_IN = "AssumeRoleWithWebIdentity"  # its findings are the opened session's
 FORGET_AFTER_MS = 7 * 86_400_000  # newest event time anywhere after which any incident is dropped
 VETTED_CLASSES = HARMFUL_CLASSES  # and GRANT_ACTIONS:
@@ -417,17 +418,21 @@ class DetectionEngine:
         if state.mature or not lasting:
             return None
         at = event.event_time_ms
-        if self.org.watched_ms(event.account, at) < NEWCOMER_WATCH_MS and (
-            state.actor_kind != "agent" or prunes(event)
+        watched = self.org.watched_ms(event.account, at)
+        known = self.org.known_for_ms(state.key, at)
+        if watched < NEWCOMER_WATCH_MS and (
+            state.actor_kind != "agent" or prunes(event) or watched - known < NEWCOMER_AFTER_MS
         ):
             # the install's first week: a weekly job is new only to Leash -- but an AI agent
-            # first seen now that deletes live resources (not snapshots, images, old versions,
-            # logs: a retention job's) is judged as a newcomer (fresh seed 1543: a new coding
-            # agent on the install's third day deleted eight functions and a table of staging
-            # in 10 s, then as much again in a second session -- all notes, and its next day's
-            # spree was "usual": the first one had become its baseline)
+            # that first showed itself after Leash had watched the account for a day and
+            # deletes live resources (not snapshots, images, old versions, logs: a retention
+            # job's) is judged as a newcomer (fresh seed 1543: a new coding agent on the
+            # install's third day deleted eight functions and a table of staging in 10 s, then
+            # as much again in a second session -- all notes, and its next day's spree was
+            # "usual": the first one had become its baseline). One there from the install's
+            # first hours is new only to Leash
             return None
-        if self.org.known_for_ms(state.key, at) > NEWCOMER_MS:
+        if known > NEWCOMER_MS:
             return None
         mine = identity_of(state.key)
         return [

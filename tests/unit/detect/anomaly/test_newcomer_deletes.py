@@ -146,6 +146,18 @@ COPIES = [
 ]
 
 
+def test_in_the_installs_first_week_an_agent_there_from_its_first_day_is_new_to_leash() -> None:
+    """An agent Leash met within its first day of watching the account may be one it simply
+    had not met yet (an install's first hours show everyone at once): its deletes a day later
+    only note -- where one that first showed after a watched day is a newcomer's."""
+    history = built(days=1)
+    early = make_event(eventName="DescribeStacks", at=BASE_TIME + timedelta(hours=12), **NEW_AGENT)
+    spree_then = spree(day=1)
+    found = first_page(sorted([*history, early], key=lambda e: e.event_time_ms), spree_then)
+    assert found is None or found > 5
+    assert first_page(history, spree_then) == 5  # never seen before it: a newcomer
+
+
 def pruning(day: int, calls: list[tuple[str, str, dict[str, str]]] = COPIES) -> list[AuditEvent]:
     """A new retention agent's run of `calls` on `day` (snapshots, images and old log groups),
     one per 5 s."""
