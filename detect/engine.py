@@ -93,7 +93,7 @@ EXPIRE_AFTER_MS = 6 * 3_600_000  # principal's own event time after an incident'
 # to the account, not only to Leash (detect.anomaly.destruction.NEWCOMER_LASTING)
 NEWCOMER_WATCH_MS = 7 * 86_400_000
 NEWCOMER_MS = 2 * 86_400_000  # ... and one whose identity it first showed this recently
-NEWCOMER_AFTER_MS = 86_400_000  # in the first week: an AI agent that first showed this long in
+NEWCOMER_AFTER_MS = 86_400_000  # first week: an agent first seen this long after the watch began
 WEB_IDENTITY_SIGN_IN = "AssumeRoleWithWebIdentity"  # its findings are the opened session's
 FORGET_AFTER_MS = 7 * 86_400_000  # newest event time anywhere after which any incident is dropped
 VETTED_CLASSES = HARMFUL_CLASSES  # and GRANT_ACTIONS:
