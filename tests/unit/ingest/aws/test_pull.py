@@ -103,7 +103,13 @@ def test_every_notification_shape_stores_each_record_once_and_empties_the_queue(
     stored = stored_ids(runtime)
     assert sorted(stored) == sorted(ids)  # every record, each once
     assert aws_local.depth(queue) == (0, 0)  # every message deleted
-    assert (stats.objects, stats.digests, stats.left) == (len(logs) + 1, 1, 0)
+    counts = (stats.objects, stats.digests, stats.left)
+    if stats.messages == 4 + len(logs[8:]):  # each message handled once: exact counts
+        assert counts == (len(logs) + 1, 1, 0)
+    else:  # SQS standard queues deliver at least once, and moto's server takes no lock in
+        # ReceiveMessage: under load two threads can be handed one message. It reads its files
+        # again (more objects) but stores nothing twice (asserted above).
+        assert stats.objects > len(logs) + 1 and stats.digests >= 1 and stats.left == 0
     assert stats.accepted == len(ids) and stats.rejected == 0
     assert stats.duplicates >= 1  # the file announced twice
 
