@@ -394,7 +394,9 @@ class DetectionEngine:
             initiators[idx] = owner.key
             state = owner
             first_use = event.action not in owner.seen["destructive"]
-            fanout = self.destruction.add_delegated(state, event, lasting, op.stack)
+            fanout = self.destruction.add_delegated(
+                state, event, lasting, op.stack, newcomer=self._newcomer(state, event, lasting)
+            )
             if fanout is not None:
                 return [(idx, fanout, state)]
         found = self.destruction.add(

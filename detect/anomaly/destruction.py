@@ -125,6 +125,9 @@ class LastingDestruction:
         self._off: dict[str, int] = {}
         self._fanout = TallyBook(WINDOWS[0].window_ms)
         self._newcomers = TallyBook(WINDOWS[0].window_ms)  # lasting resources others made
+        # ... the same two, of what CloudFormation deleted on the principal's request
+        self._stack_prod = TallyBook(WINDOWS[0].window_ms)
+        self._stack_newcomers = TallyBook(WINDOWS[0].window_ms)
         self._scope = [
             (TallyBook(WINDOWS[0].window_ms), SCOPE_FLOORS, "10 min"),
             (TallyBook(WINDOWS[1].window_ms), SLOW_SCOPE_FLOORS, "6 h"),
@@ -222,17 +225,46 @@ class LastingDestruction:
         return found
 
     def add_delegated(
-        self, state: PrincipalState, event: AuditEvent, lasting: list[str], stack: str
+        self,
+        state: PrincipalState,
+        event: AuditEvent,
+        lasting: list[str],
+        stack: str,
+        *,
+        newcomer: list[str] | None = None,
     ) -> Finding | None:
         """A lasting resource CloudFormation deleted on `state`'s principal's request (its
-        DeleteStack or change set): one call that deletes many is one act, the requester's."""
+        DeleteStack or change set): one call that deletes many is one act, the requester's.
+        Its production-named resources and, for a newcomer (`add`'s `newcomer`), those others
+        made count against the same bars no missing history excuses as the requester's own
+        deletes (CATASTROPHIC, NEWCOMER_LASTING) -- kept apart from them, so a deploy's
+        replacements do not add to its own deletes' production count (WORKLOAD_PRODUCTION).
+        Fresh seed 1557: an AI agent first seen that morning, whose own spree had paged, had
+        CloudFormation delete its production stack's 27 resources 35 minutes later -- every
+        finding a note (no two days of history), and the alert never took the stack's events."""
         if not lasting:
             return None
+        at = event.event_time_ms
         tally = self._fanout.get(state.key)
-        count = tally.add(event.event_time_ms, event.event_id, event.event_id)
+        count = tally.add(at, event.event_id, event.event_id)
+        notes: list[str] = []
+        if any(_PROD.search(each) for each in lasting):
+            prod = self._stack_prod.get(state.key).add(at, event.event_id, lasting[0])
+            if prod >= CATASTROPHIC:
+                notes.append(f"{prod:g} production resources deleted in 10 min")
+        if newcomer:
+            theirs = self._stack_newcomers.get(state.key)
+            made = 0.0
+            for each in newcomer:
+                made = theirs.add(at, event.event_id, each)
+            if made >= NEWCOMER_LASTING:
+                notes.append(
+                    f"{made:g} lasting resources others made deleted in 10 min by a principal "
+                    "new to the account"
+                )
         if count < FANOUT_FLOOR:
             return None
-        return _from_tally(
+        finding = _from_tally(
             state,
             event,
             tally,
@@ -252,6 +284,7 @@ class LastingDestruction:
                 "stack": stack,
             },
         )
+        return _catastrophic(finding, notes[0]) if notes else finding
 
     def _out_of_scope(
         self, state: PrincipalState, event: AuditEvent, since: int | None, name: str
@@ -378,6 +411,8 @@ class LastingDestruction:
         self._fanout.forget(principal)
         self._prod.forget(principal)
         self._newcomers.forget(principal)
+        self._stack_prod.forget(principal)
+        self._stack_newcomers.forget(principal)
 
 
 def _from_tally(
