@@ -141,3 +141,38 @@ def test_a_later_first_listing_arms_it_again() -> None:
     early = _listing(TODAY - timedelta(hours=2), WORKLOAD)[:1]
     pull = _reads(TODAY + timedelta(minutes=1), 150, 8, WORKLOAD)
     assert RULE in alert_rules([*_days(WORKLOAD), *early, tagging, *pull])
+
+
+LAKE = [f"acme-datalake-{n}" for n in range(12)]
+
+
+def _lake_days(who: dict[str, Any]) -> list[AuditEvent]:
+    """Four days of an ETL role reading twelve lake buckets in an hour's run each morning: 60
+    objects of each bucket a day (its busiest day of any one), ~240 reads in ten minutes over
+    all of them -- a 10-minute bar of 720 after a listing."""
+    days = []
+    for day in range(4):
+        start = BASE_TIME + day * DAY + timedelta(hours=6)
+        runs = [object_reads(start, 60, 60, bucket, who) for bucket in LAKE]
+        days += [event for run in runs for event in run]
+    return sorted(days, key=lambda e: e.event_time_ms)
+
+
+def test_after_a_first_listing_one_store_read_past_twice_its_busiest_day_pages() -> None:
+    """Fresh seed 1552: a Glue role listed the buckets for the first time and read 446 objects
+    of one lake bucket in 26 minutes, 3.8x its busiest day there -- under its 10-minute and
+    half-hour bars over all its stores."""
+    pull = object_reads(TODAY + timedelta(minutes=1), 150, 20, LAKE[3], WORKLOAD)
+    events = [*_lake_days(WORKLOAD), *_listing(TODAY, WORKLOAD), *pull]
+    assert RULE in alert_rules(events)
+    assert RULE not in alert_rules([*_lake_days(WORKLOAD), *pull])  # (the listing is the sign)
+
+
+def test_after_a_first_listing_a_store_read_as_on_its_days_is_work() -> None:
+    """Its usual hour of one bucket (60 objects, its busiest day there) after the listing,
+    and 150 objects of a bucket it read on no earlier day (not judged by days it has none of)."""
+    usual = object_reads(TODAY + timedelta(minutes=1), 60, 20, LAKE[3], WORKLOAD)
+    fresh = object_reads(TODAY + timedelta(minutes=1), 150, 20, "acme-datalake-new", WORKLOAD)
+    for reads in (usual, fresh):
+        events = [*_lake_days(WORKLOAD), *_listing(TODAY, WORKLOAD), *reads]
+        assert RULE not in alert_rules(events)
