@@ -37,6 +37,13 @@ SESSION_DENIALS = 10  # refused credential reads in them that page with no histo
 # with no days of its own may be a new pipeline still missing its permissions: it waits.
 SESSION_REFUSED_CALLS = 8
 SESSION_REFUSED_SHARE = 0.8
+# ... and an AI agent with no days of its own whose session is refused this many different
+# calls within FAST_WINDOW_MS of its start, nearly all it did, pages however young it is: a
+# model waits seconds for each answer, so this is a script enumerating what the credentials
+# may do -- a new agent missing a permission is refused the calls of its task, a few a minute
+# (fresh seed 1557: an AI agent first seen that morning, on an install's first working day; a
+# session from a network it never used was refused 16 different calls in 24 s, all it tried)
+YOUNG_REFUSED_CALLS = DENIED_FAST_FLOORS["agent"]
 # Calls that hand over a credential or a secret: a new session refused these again and again is
 # someone trying stolen credentials on secrets (an agent hitting its permission boundary is
 # refused all sorts of calls, and does not page for it -- unless it is refused little else as
@@ -174,12 +181,19 @@ class Refusals:
         if at - start.first_ms <= SESSION_START_MS:
             start.calls += 1
             start.refusals += denied
-            if denied and len(start.refused) < SESSION_REFUSED_CALLS:
-                start.refused.setdefault(event.action, event.event_id)
+            if (
+                denied
+                and len(start.refused) < YOUNG_REFUSED_CALLS
+                and event.action not in start.refused
+            ):  # (judged as each different call joins)
+                start.refused[event.action] = event.event_id
+                found = None
                 if len(start.refused) == SESSION_REFUSED_CALLS:
                     found = self._refused_start(state, event, start)
-                    if found is not None:
-                        return found
+                elif len(start.refused) == YOUNG_REFUSED_CALLS:
+                    found = self._young_refused_start(state, event, start)
+                if found is not None:
+                    return found
         if at - session.first_ms > SESSION_START_MS:
             return None
         if not denied or event.action not in CREDENTIAL_CALLS:
@@ -254,6 +268,39 @@ class Refusals:
         if state.actor_kind == "service":
             self._remember_refused_start(state, day)
         return finding
+
+    def _young_refused_start(
+        self, state: PrincipalState, event: AuditEvent, session: Session
+    ) -> Finding | None:
+        """YOUNG_REFUSED_CALLS different calls refused within FAST_WINDOW_MS of an immature AI
+        agent's session start, nearly all it did -- unless one of its sessions started refused
+        on an earlier day (its habit: _refused_start)."""
+        at = event.event_time_ms
+        if state.actor_kind != "agent" or state.mature or at - session.first_ms > FAST_WINDOW_MS:
+            return None
+        if session.refusals < SESSION_REFUSED_SHARE * session.calls:
+            return None
+        first = self._refused_starts.get(state.key)
+        if first is not None and first < at // DAY_MS:
+            return None
+        text = (
+            f"{len(session.refused)} different calls refused within a minute of session "
+            f"{event.principal}'s start, {session.refusals} of its {session.calls} calls"
+        )
+        return make_finding(
+            state,
+            event,
+            REFUSED_START_RULE,
+            "high",
+            f"{text}: a script finding out what the credentials may do",
+            ids=tuple(session.refused.values()),
+            first_ms=session.first_ms,
+            explanation={
+                "refused": sorted(session.refused),
+                "calls": session.calls,
+                "catastrophic": text,
+            },
+        )
 
     def _remember_refused_start(self, state: PrincipalState, day: int) -> None:
         self._refused_starts.setdefault(state.key, day)

@@ -133,16 +133,17 @@ def agent_run(
     ok: int = 30,
     ip: str = "34.204.242.161",
     refused_after_s: float = 0.0,
+    refused_every_s: float = 1.0,
 ) -> list[AuditEvent]:
     """One run of an AI ops agent: its own session, `ok` calls that work (every 2 s from 20 s
-    in), the `refused` ones (one each, a second apart) from `refused_after_s` in."""
+    in), the `refused` ones (one each, `refused_every_s` apart) from `refused_after_s` in."""
     start = BASE_TIME + timedelta(days=day, hours=run)
     who = OPS_AGENT | {"session": f"agent-run-{day}{run:02d}", "sourceIPAddress": ip}
     calls = [
         make_event(
             eventName=action,
             errorCode="AccessDenied",
-            at=start + timedelta(seconds=refused_after_s + i),
+            at=start + timedelta(seconds=refused_after_s + i * refused_every_s),
             **who,
         )
         for i, action in enumerate(refused)
@@ -376,3 +377,41 @@ def test_an_agents_credentials_refreshed_mid_run_are_no_new_start() -> None:
 
     usual = [e for d in range(4) for e in run(d, explore=False)]
     assert opened([*usual, *run(4, explore=True)]) == []
+
+
+SWEEP = (
+    *LISTINGS,
+    "ListRoles",
+    "ListPolicies",
+    "ListKeys",
+    "DescribeInstances",
+    "DescribeDBInstances",
+    "ListFunctions20150331",
+    "GetCallerIdentity",
+)
+
+
+def test_a_young_agents_session_refused_sixteen_calls_in_a_minute_pages() -> None:
+    """Fresh seed 1557: an AI agent first seen that morning, on an install's first working day;
+    a session from a network it never used was refused 16 different calls in 24 s, all it
+    tried. Without days of its own a refused start waits (a new agent missing a permission) --
+    but not at a script's pace."""
+    first_day = [e for r in range(3) for e in agent_run(0, r)]
+    sweep = agent_run(0, 5, refused=SWEEP, ok=2, ip="36.231.249.38")
+    assert opened(sorted([*first_day, *sweep], key=lambda e: e.event_time_ms)) == [
+        "baseline:refused_session_start"
+    ]
+
+
+def test_a_young_agent_refused_as_much_over_minutes_or_by_habit_waits() -> None:
+    """The same sixteen refusals spread over four minutes (a model waiting for each answer), or
+    among calls that work (a busy agent at its permission boundary); and an agent whose sessions
+    started refused on its first day too."""
+    first_day = [e for r in range(3) for e in agent_run(0, r)]
+    slow = agent_run(0, 5, refused=SWEEP, ok=0, ip="36.231.249.38", refused_every_s=15)
+    busy = agent_run(0, 5, refused=SWEEP, ok=30, ip="36.231.249.38", refused_after_s=20)
+    for run in (slow, busy):
+        assert opened(sorted([*first_day, *run], key=lambda e: e.event_time_ms)) == []
+    explorer = [e for r in range(3) for e in agent_run(0, r, refused=LISTINGS, ok=2)]
+    sweep = agent_run(1, 5, refused=SWEEP, ok=2, ip="36.231.249.38")
+    assert opened(sorted([*explorer, *sweep], key=lambda e: e.event_time_ms)) == []
