@@ -103,8 +103,8 @@ def test_a_pull_of_a_store_they_only_glanced_at_pages_from_the_next_day() -> Non
     store's busiest day, and the pull stayed under her ten-minute high over all her reads
     (usual 7, floor 20: 200). A store never read at all pages (baseline:bulk_read_new_store);
     one read at most GLANCED objects a day is judged from the day after its first glance. One
-    read a little more (four a day) still waits for its third day; a pull paced under the
-    ten-minute bar is judged over the hour, as a known store's is."""
+    read a little more (four a day) is judged at YOUNG_DAY_RATIO until its third day (fresh seed
+    1562); a pull paced under the ten-minute bar is judged over the hour, as a known store's is."""
     reports = "acme-prod-media-reports"
 
     def history(per_day: int, on: tuple[int, ...] = (2, 3)) -> list[AuditEvent]:
@@ -121,7 +121,9 @@ def test_a_pull_of_a_store_they_only_glanced_at_pages_from_the_next_day() -> Non
     assert RULE in surge_rules([*history(1), *pull(reports, PERSON)])
     assert RULE in surge_rules([*history(3, on=(4,)), *pull(reports, PERSON)])  # the next day
     assert not surge_rules([*history(1), *pull(reports, PERSON, n=90)])
-    assert not surge_rules([*history(4), *pull(reports, PERSON)])
+    assert RULE in surge_rules([*history(4), *pull(reports, PERSON)])  # 150 > 20 x 4
+    assert not surge_rules([*history(8), *pull(reports, PERSON)])  # 150 < 20 x 8
+    assert RULE in surge_rules([*history(4, on=(4,)), *pull(reports, PERSON)])  # one day of it
     # paced under the ten-minute bar (60 per ten minutes for 50 minutes): the hour's bar
     start = BASE_TIME + timedelta(days=5, hours=14)
     paced = [read(reports, start + timedelta(seconds=10 * i), 1000 + i, PERSON) for i in range(300)]
