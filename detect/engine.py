@@ -394,8 +394,14 @@ class DetectionEngine:
             initiators[idx] = owner.key
             state = owner
             first_use = event.action not in owner.seen["destructive"]
+            whole = op.action == "DeleteStack"
             fanout = self.destruction.add_delegated(
-                state, event, lasting, op.stack, newcomer=self._newcomer(state, event, lasting)
+                state,
+                event,
+                lasting,
+                op.stack,
+                deletes_stack=whole,
+                newcomer=self._newcomer(state, event, lasting) if whole else None,
             )
             if fanout is not None:
                 return [(idx, fanout, state)]

@@ -251,7 +251,16 @@ class BehaviourDetector:
         elif result == "denied":
             seen.denied_ms = event.event_time_ms
             found.append(self._refusals.denied_burst(state, event, own=seen.succeeded))
-        found.append(self._refusals.session_start(state, event, record, denied=result == "denied"))
+        found.append(
+            self._refusals.session_start(
+                state,
+                event,
+                record,
+                denied=result == "denied",
+                # (new to it, and it came from others before: the state learned this one)
+                new_net=bool(new.net) and len(state.seen["net"]) > 1,
+            )
+        )
         found.append(
             self._collection.observe(state, event, new_action=new.action, ok=result == "ok")
         )

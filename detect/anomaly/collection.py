@@ -64,7 +64,9 @@ class _Armed:
     ms: int
     event_id: str
     reads: int = 0
-    stores: dict[str, int] = field(default_factory=dict)  # reads per store since it
+    # store -> [reads since it, the store's busiest earlier day and days read as they stood at
+    # its first read since it] (fixed then: a pull across midnight must not raise its own bar)
+    stores: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -127,14 +129,13 @@ class Collection:
         armed.reads += 1
         usual = state.high.get("data_reads_10m", 0.0)
         bar = max(MIN_READS, RATIO * youth_margin(state.learned_days) * usual)
-        of_store = 0
-        if store:
-            of_store = armed.stores[store] = armed.stores.get(store, 0) + 1
-        store_bar = (
-            max(MIN_READS, STORE_RATIO * days.busiest)
-            if days is not None and days.days >= STORE_DAYS
-            else float("inf")
-        )
+        of_store, busiest, store_bar = 0, 0, float("inf")
+        if store and days is not None:
+            counted = armed.stores.setdefault(store, [0, days.busiest, days.days])
+            counted[0] += 1
+            of_store, busiest = counted[0], counted[1]
+            if counted[2] >= STORE_DAYS:
+                store_bar = max(MIN_READS, STORE_RATIO * busiest)
         if count < bar and armed.reads < PACED * bar and of_store < store_bar:
             return None
         minutes = (at - armed.ms) // 60_000 + 1
@@ -143,16 +144,16 @@ class Collection:
             "reads_since_listing": {"value": armed.reads, "threshold": PACED * bar},
             "first_listing": {"event_id": armed.event_id, "ms_before": at - armed.ms},
         }
-        if of_store >= store_bar and days is not None:
+        if of_store >= store_bar:
             explanation["store_reads_since_listing"] = {
                 "value": of_store,
-                "baseline": days.busiest,
+                "baseline": busiest,
                 "threshold": store_bar,
                 "store": store,
             }
             what = (
                 f"{of_store:g} objects or items of {store} read in {minutes} min (its busiest "
-                f"day there: {days.busiest:g})"
+                f"day there: {busiest:g})"
             )
         else:
             what = (

@@ -231,14 +231,17 @@ class LastingDestruction:
         lasting: list[str],
         stack: str,
         *,
+        deletes_stack: bool = False,
         newcomer: list[str] | None = None,
     ) -> Finding | None:
         """A lasting resource CloudFormation deleted on `state`'s principal's request (its
         DeleteStack or change set): one call that deletes many is one act, the requester's.
-        Its production-named resources and, for a newcomer (`add`'s `newcomer`), those others
-        made count against the same bars no missing history excuses as the requester's own
-        deletes (CATASTROPHIC, NEWCOMER_LASTING) -- kept apart from them, so a deploy's
-        replacements do not add to its own deletes' production count (WORKLOAD_PRODUCTION).
+        When the operation deletes the stack (`deletes_stack`), its production-named resources
+        and, for a newcomer (`add`'s `newcomer`), those others made count against the same bars
+        no missing history excuses as the requester's own deletes (CATASTROPHIC,
+        NEWCOMER_LASTING) -- kept apart from those, and never for an update or a change set,
+        whose deletes are resources it replaces (review: a young deploy role's release that
+        replaced five production functions paged).
         Fresh seed 1557: an AI agent first seen that morning, whose own spree had paged, had
         CloudFormation delete its production stack's 27 resources 35 minutes later -- every
         finding a note (no two days of history), and the alert never took the stack's events."""
@@ -248,11 +251,11 @@ class LastingDestruction:
         tally = self._fanout.get(state.key)
         count = tally.add(at, event.event_id, event.event_id)
         notes: list[str] = []
-        if any(_PROD.search(each) for each in lasting):
+        if deletes_stack and any(_PROD.search(each) for each in lasting):
             prod = self._stack_prod.get(state.key).add(at, event.event_id, lasting[0])
             if prod >= CATASTROPHIC:
                 notes.append(f"{prod:g} production resources deleted in 10 min")
-        if newcomer:
+        if deletes_stack and newcomer:
             theirs = self._stack_newcomers.get(state.key)
             made = 0.0
             for each in newcomer:

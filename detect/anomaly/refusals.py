@@ -86,6 +86,7 @@ class Session:  # one run of a role (its session ARN), one user, or a workload's
     refused: dict[str, str] = field(default_factory=dict)  # refused call -> event id, same
     last_ms: int = 0  # its latest call
     last_ip: str = ""  # ... and where it came from
+    elsewhere: bool = False  # its first call came from a network new to the principal
 
 
 class Refusals:
@@ -149,11 +150,18 @@ class Refusals:
         )
 
     def session_start(
-        self, state: PrincipalState, event: AuditEvent, record: Mapping[str, Any], *, denied: bool
+        self,
+        state: PrincipalState,
+        event: AuditEvent,
+        record: Mapping[str, Any],
+        *,
+        denied: bool,
+        new_net: bool = False,
     ) -> Finding | None:
         """A workload session refused credential reads again and again in its first minutes:
         stolen or freshly assumed credentials being tried on secrets. Needs no history: the
-        session itself is new."""
+        session itself is new. `new_net`: the event came from a network the principal, seen
+        from others before, never came from (a session's first call tells where it began)."""
         if state.actor_kind == "human":
             return None
         at = event.event_time_ms
@@ -178,7 +186,10 @@ class Refusals:
                 # at its permission boundary right after a refresh is its run going on)
                 start.first_ms = at - SESSION_START_MS - 1
         session.last_ms, session.last_ip = max(session.last_ms, at), event.source_ip
+        found = None
         if at - start.first_ms <= SESSION_START_MS:
+            if not start.calls:
+                start.elsewhere = new_net
             start.calls += 1
             start.refusals += denied
             if (
@@ -187,20 +198,18 @@ class Refusals:
                 and event.action not in start.refused
             ):  # (judged as each different call joins)
                 start.refused[event.action] = event.event_id
-                found = None
                 if len(start.refused) == SESSION_REFUSED_CALLS:
                     found = self._refused_start(state, event, start)
                 elif len(start.refused) == YOUNG_REFUSED_CALLS:
                     found = self._young_refused_start(state, event, start)
-                if found is not None:
-                    return found
+        # (credential refusals are counted whatever the call above found: review)
         if at - session.first_ms > SESSION_START_MS:
-            return None
+            return found
         if not denied or event.action not in CREDENTIAL_CALLS:
-            return None
+            return found
         session.denied.append(event.event_id)
-        if len(session.denied) != SESSION_DENIALS:
-            return None
+        if len(session.denied) != SESSION_DENIALS or found is not None:
+            return found
         text = (
             f"{SESSION_DENIALS} credential reads refused in the first 5 minutes of session "
             f"{event.principal}"
@@ -273,16 +282,21 @@ class Refusals:
         self, state: PrincipalState, event: AuditEvent, session: Session
     ) -> Finding | None:
         """YOUNG_REFUSED_CALLS different calls refused within FAST_WINDOW_MS of an immature AI
-        agent's session start, nearly all it did -- unless one of its sessions started refused
-        on an earlier day (its habit: _refused_start)."""
-        at = event.event_time_ms
+        agent's session start, nearly all it did, in a session begun from a network new to an
+        agent seen from others (review: a new agent missing a permission, making its tool calls
+        in parallel from where it runs, is refused as fast) -- unless one of its sessions
+        started refused on an earlier day (its habit: _refused_start). The session that pages
+        teaches no habit: the same probe tomorrow is the intruder back (review)."""
+        at, day = event.event_time_ms, event.event_time_ms // DAY_MS
         if state.actor_kind != "agent" or state.mature or at - session.first_ms > FAST_WINDOW_MS:
             return None
-        if session.refusals < SESSION_REFUSED_SHARE * session.calls:
+        if not session.elsewhere or session.refusals < SESSION_REFUSED_SHARE * session.calls:
             return None
         first = self._refused_starts.get(state.key)
-        if first is not None and first < at // DAY_MS:
+        if first is not None and first < day:
             return None
+        if first == day:  # (its 8th refusal remembered it: _refused_start)
+            del self._refused_starts[state.key]
         text = (
             f"{len(session.refused)} different calls refused within a minute of session "
             f"{event.principal}'s start, {session.refusals} of its {session.calls} calls"

@@ -146,12 +146,12 @@ def test_a_later_first_listing_arms_it_again() -> None:
 LAKE = [f"acme-datalake-{n}" for n in range(12)]
 
 
-def _lake_days(who: dict[str, Any]) -> list[AuditEvent]:
+def _lake_days(who: dict[str, Any], count: int = 4) -> list[AuditEvent]:
     """Four days of an ETL role reading twelve lake buckets in an hour's run each morning: 60
     objects of each bucket a day (its busiest day of any one), ~240 reads in ten minutes over
     all of them -- a 10-minute bar of 720 after a listing."""
     days = []
-    for day in range(4):
+    for day in range(count):
         start = BASE_TIME + day * DAY + timedelta(hours=6)
         runs = [object_reads(start, 60, 60, bucket, who) for bucket in LAKE]
         days += [event for run in runs for event in run]
@@ -169,10 +169,21 @@ def test_after_a_first_listing_one_store_read_past_twice_its_busiest_day_pages()
 
 
 def test_after_a_first_listing_a_store_read_as_on_its_days_is_work() -> None:
-    """Its usual hour of one bucket (60 objects, its busiest day there) after the listing,
-    and 150 objects of a bucket it read on no earlier day (not judged by days it has none of)."""
-    usual = object_reads(TODAY + timedelta(minutes=1), 60, 20, LAKE[3], WORKLOAD)
+    """A busy hour of one bucket after the listing (110 objects: under twice its busiest day
+    there, 60), and 150 objects of a bucket it read on no earlier day (not judged by days it
+    has none of)."""
+    usual = object_reads(TODAY + timedelta(minutes=1), 110, 20, LAKE[3], WORKLOAD)
     fresh = object_reads(TODAY + timedelta(minutes=1), 150, 20, "acme-datalake-new", WORKLOAD)
     for reads in (usual, fresh):
         events = [*_lake_days(WORKLOAD), *_listing(TODAY, WORKLOAD), *reads]
         assert RULE not in alert_rules(events)
+
+
+def test_a_pull_across_midnight_is_judged_by_the_days_before_it() -> None:
+    """Review: at midnight the day's reads became the store's busiest day -- the pull's own
+    reads among them -- and raised its bar mid-pull (120 to 200 here): it never paged."""
+    midnight = (BASE_TIME + 5 * DAY).replace(hour=0)  # (after day 4's run, UTC)
+    listing = midnight - timedelta(minutes=10)
+    pull = object_reads(listing + timedelta(minutes=1), 150, 20, LAKE[3], WORKLOAD)
+    events = [*_lake_days(WORKLOAD, 5), *_listing(listing, WORKLOAD), *pull]
+    assert RULE in alert_rules(sorted(events, key=lambda e: e.event_time_ms))

@@ -184,6 +184,22 @@ def test_after_a_restart_an_agents_refused_start_waits_for_a_second_sign() -> No
         is not None
     ]
     assert [(f.rule, f.tier) for f in found] == [("baseline:refused_session_start", "hold")]
+    # ... and sixteen refused in a minute from a new network is not the young agent's page
+    # (review: nothing held `state.mature` in _young_refused_start)
+    refusals = Refusals()
+    found = [
+        f
+        for e in agent_run(4, 5, refused=SWEEP, ok=2, ip="185.57.102.117")
+        if (
+            f := refusals.session_start(
+                state, e, record_of(e), denied=bool(e.error_code), new_net=True
+            )
+        )
+        is not None
+    ]
+    assert [(f.rule, f.tier, "catastrophic" in f.explanation) for f in found] == [
+        ("baseline:refused_session_start", "hold", False)
+    ]
 
 
 def test_an_agent_refused_many_calls_among_its_work_is_no_habit_of_refused_starts() -> None:
@@ -415,3 +431,27 @@ def test_a_young_agent_refused_as_much_over_minutes_or_by_habit_waits() -> None:
     explorer = [e for r in range(3) for e in agent_run(0, r, refused=LISTINGS, ok=2)]
     sweep = agent_run(1, 5, refused=SWEEP, ok=2, ip="36.231.249.38")
     assert opened(sorted([*explorer, *sweep], key=lambda e: e.event_time_ms)) == []
+
+
+def test_a_young_agent_refused_as_fast_from_where_it_runs_waits() -> None:
+    """Review: a new agent whose role lacks a permission, making its tool calls in parallel, is
+    refused as fast -- from the network it runs in, and on its first session from anywhere."""
+    first_day = [e for r in range(3) for e in agent_run(0, r)]
+    own = agent_run(0, 5, refused=SWEEP, ok=2)  # (agent_run's usual network)
+    assert opened(sorted([*first_day, *own], key=lambda e: e.event_time_ms)) == []
+    assert opened(agent_run(0, 0, refused=SWEEP, ok=2, ip="36.231.249.38")) == []
+
+
+def test_the_session_that_paged_teaches_no_habit() -> None:
+    """Review: its eighth refusal remembered the young agent's refused start as its habit, so
+    the same probe the next day from another network was "its habit"."""
+    engine = DetectionEngine(rules=load_rules())
+    first_day = [e for r in range(3) for e in agent_run(0, r)]
+    probe = agent_run(0, 5, refused=SWEEP, ok=2, ip="36.231.249.38")
+    engine.process(sorted([*first_day, *probe], key=lambda e: e.event_time_ms))
+    back = [
+        *(e for r in range(3) for e in agent_run(1, r)),
+        *agent_run(1, 5, refused=SWEEP, ok=2, ip="45.66.35.21"),
+    ]
+    changes = engine.process(sorted(back, key=lambda e: e.event_time_ms)).changes
+    assert "baseline:refused_session_start" in {rule for _, a in changes for rule in a.rules}

@@ -51,8 +51,9 @@ def reads(who: dict[str, object], days: range) -> list[AuditEvent]:
     ]
 
 
-def stack_deleted(stack: str, day: int) -> list[AuditEvent]:
-    """The agent's DeleteStack and the six resources CloudFormation deletes for it."""
+def stack_deleted(stack: str, day: int, action: str = "DeleteStack") -> list[AuditEvent]:
+    """The agent's DeleteStack (or `action`) and the six resources CloudFormation deletes for
+    it."""
     at = BASE_TIME + day * DAY + timedelta(hours=11)
     deletes = [
         ("DeleteFunction20150331", "lambda", "functionName", f"{stack}-handler"),
@@ -64,7 +65,7 @@ def stack_deleted(stack: str, day: int) -> list[AuditEvent]:
     ]
     return [
         make_event(
-            eventName="DeleteStack",
+            eventName=action,
             eventSource="cloudformation.amazonaws.com",
             readOnly=False,
             requestParameters={"stackName": stack},
@@ -122,3 +123,13 @@ def test_a_newcomers_stack_deleted_by_cloudformation_pages_outside_production_to
     alerts = opened([*reads(PERSON, range(9)), *reads(AGENT, range(8, 9)), *stack])
     assert len(alerts) == 1 and "ops-agent" in alerts[0][0], alerts
     assert {e.event_id for e in stack[1:6]} <= set(alerts[0][1])
+
+
+def test_resources_an_update_replaces_only_note_for_a_young_principal() -> None:
+    """Review: an update or a change set deletes the resources it replaces -- a young deploy
+    role's release that replaced five production functions paged."""
+    for action in ("UpdateStack", "ExecuteChangeSet"):
+        update = stack_deleted("prod-ledger", 1, action)
+        assert opened([*reads(PERSON, range(2)), *reads(AGENT, range(2)), *update]) == []
+        update = stack_deleted("staging-ledger", 8, action)
+        assert opened([*reads(PERSON, range(9)), *reads(AGENT, range(8, 9)), *update]) == []
