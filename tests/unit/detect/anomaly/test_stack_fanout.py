@@ -16,6 +16,7 @@ from detect.engine import DetectionEngine
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
 from tests.factories import BASE_TIME, make_event
+from tests.unit.detect.anomaly.test_newcomer_deletes import PLATFORM as PERSON  # a person at work
 
 DAY = timedelta(days=1)
 AGENT = {
@@ -23,17 +24,6 @@ AGENT = {
     "session": "ops-agent",
     "userAgent": "Boto3/1.31.53 md/Botocore#1.31.53 ua/2.0 os/linux#6.1",
     "sourceIPAddress": "54.133.102.171",
-}
-PERSON = {
-    "userIdentity": {
-        "type": "IAMUser",
-        "arn": "arn:aws:iam::123456789012:user/mira",
-        "accountId": "123456789012",
-        "userName": "mira",
-        "principalId": "AIDAMIRA",
-    },
-    "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5",
-    "sourceIPAddress": "81.2.69.160",
 }
 CFN = {
     "role": "cfn-exec-role",
