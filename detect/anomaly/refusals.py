@@ -37,12 +37,12 @@ SESSION_DENIALS = 10  # refused credential reads in them that page with no histo
 # with no days of its own may be a new pipeline still missing its permissions: it waits.
 SESSION_REFUSED_CALLS = 8
 SESSION_REFUSED_SHARE = 0.8
-# ... and an AI agent with no days of its own whose session is refused this many different
-# calls within FAST_WINDOW_MS of its start, nearly all it did, pages however young it is: a
-# model waits seconds for each answer, so this is a script enumerating what the credentials
-# may do -- a new agent missing a permission is refused the calls of its task, a few a minute
-# (fresh seed 1557: an AI agent first seen that morning, on an install's first working day; a
-# session from a network it never used was refused 16 different calls in 24 s, all it tried)
+# ... and an AI agent with no days of its own whose session, begun from a network new to it, is
+# refused this many different calls within FAST_WINDOW_MS of its start, nearly all it did,
+# pages however young it is: a script enumerating what the credentials may do -- a new agent
+# missing a permission is refused as fast when it makes tool calls in parallel, but from where
+# it runs (review) (fresh seed 1557: an AI agent first seen that morning, on an install's first
+# working day; a session from a network it never used was refused 16 different calls in 24 s)
 YOUNG_REFUSED_CALLS = DENIED_FAST_FLOORS["agent"]
 # Calls that hand over a credential or a secret: a new session refused these again and again is
 # someone trying stolen credentials on secrets (an agent hitting its permission boundary is

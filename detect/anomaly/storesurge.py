@@ -72,8 +72,9 @@ GLANCED = 3
 # too few to know a store's busiest day, but not to tell a pull from it (fresh seed 1562: a
 # night-owl developer who had read 1 and 4 objects of a staging backups bucket on her two
 # earlier days of it read 419 in 22 minutes, ~190 per ten minutes, from her usual network and
-# CLI; in the generator's records of seeds 1445-1484 no person's or agent's ten minutes on a
-# store read on one or two earlier days reached 100 reads)
+# CLI; in the generator's records of seeds 1445-1484 people's and agents' ten minutes on a
+# store read on one or two earlier days reached at most 103 reads and 4.0x the most read there
+# on an earlier day -- a coding agent's second day -- and the exfiltrations 190-198 at 97-190x)
 YOUNG_DAY_RATIO = 20.0
 HOUR_MS = 60 * 60 * 1000  # a pull paced under the ten-minute bar: reads in an hour ...
 HOUR_DAY_RATIO = 8.0  # ... over this many times the busiest earlier day's ...
