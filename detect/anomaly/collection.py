@@ -98,11 +98,10 @@ class Collection:
         if state.actor_kind != "service":
             return None
         at, key = event.event_time_ms, state.key
-        if not state.mature:  # (its stores' days are counted from its first: _count)
-            if ok and is_data_read(event.source, event.action, ""):
-                store = store_of(event)
-                if store:
-                    self._count(key, store, at)
+        read = ok and is_data_read(event.source, event.action, "")
+        store = store_of(event) if read else ""
+        days = self._count(key, store, at) if store else None  # (from its first read on)
+        if not state.mature:
             return None
         if (event.source.partition(".")[0], event.action) in LISTING:
             armed = self._armed.get(key)
@@ -113,10 +112,8 @@ class Collection:
             elif not ok and new_action:
                 self._refused.setdefault(key, set()).add(event.action)
             return None
-        if not ok or not is_data_read(event.source, event.action, ""):
+        if not read:
             return None
-        store = store_of(event)
-        days = self._count(key, store, at) if store else None
         armed = self._armed.get(key)
         if armed is None:
             return None

@@ -206,22 +206,12 @@ class LastingDestruction:
                 own = _bar(WINDOWS[0], NO_FLOOR, state, self._books[0][1].get(state.key))
                 if count > own:
                     found.append(self._production(state, event, prod, count, own))
-            if count >= CATASTROPHIC:
-                note = f"{count:g} production resources deleted in 10 min"
+            if note := _production_note(count):
                 found = [_catastrophic(f, note) for f in found]
-        if newcomer:
-            theirs = self._newcomers.get(state.key)
-            count = 0.0
-            for each in newcomer:  # different resources: a bucket's batches are one
-                count = theirs.add(at, event.event_id, each)
-            if count >= NEWCOMER_LASTING:
-                note = (
-                    f"{count:g} lasting resources others made deleted in 10 min by a principal "
-                    "new to the account"
-                )
-                found = [
-                    f if "catastrophic" in f.explanation else _catastrophic(f, note) for f in found
-                ]
+        if newcomer and (note := _newcomer_note(self._newcomers, state.key, event, newcomer)):
+            found = [
+                f if "catastrophic" in f.explanation else _catastrophic(f, note) for f in found
+            ]
         return found
 
     def add_delegated(
@@ -253,18 +243,10 @@ class LastingDestruction:
         notes: list[str] = []
         if deletes_stack and any(_PROD.search(each) for each in lasting):
             prod = self._stack_prod.get(state.key).add(at, event.event_id, lasting[0])
-            if prod >= CATASTROPHIC:
-                notes.append(f"{prod:g} production resources deleted in 10 min")
+            notes.append(_production_note(prod))
         if deletes_stack and newcomer:
-            theirs = self._stack_newcomers.get(state.key)
-            made = 0.0
-            for each in newcomer:
-                made = theirs.add(at, event.event_id, each)
-            if made >= NEWCOMER_LASTING:
-                notes.append(
-                    f"{made:g} lasting resources others made deleted in 10 min by a principal "
-                    "new to the account"
-                )
+            notes.append(_newcomer_note(self._stack_newcomers, state.key, event, newcomer))
+        notes = [note for note in notes if note]
         if count < FANOUT_FLOOR:
             return None
         finding = _from_tally(
@@ -467,6 +449,27 @@ def _key(tally: Tally, name: str, time_ms: int) -> str:
     held = {key for at, _, key in tally.items if at > since}
     keys = [name, *(f"{name}#{n}" for n in range(2, CONTENTS_BATCHES + 1))]
     return next((key for key in keys if key not in held), keys[-1])
+
+
+def _production_note(count: float) -> str:
+    """The catastrophic note for `count` production resources deleted in 10 minutes ("" under
+    CATASTROPHIC)."""
+    return f"{count:g} production resources deleted in 10 min" if count >= CATASTROPHIC else ""
+
+
+def _newcomer_note(book: TallyBook, key: str, event: AuditEvent, newcomer: list[str]) -> str:
+    """Count `newcomer`, lasting resources others made, in `key`'s 10-minute tally of `book`
+    (different resources: a bucket's batches are one); the catastrophic note once
+    NEWCOMER_LASTING are ("" before)."""
+    tally, count = book.get(key), 0.0
+    for each in newcomer:
+        count = tally.add(event.event_time_ms, event.event_id, each)
+    if count < NEWCOMER_LASTING:
+        return ""
+    return (
+        f"{count:g} lasting resources others made deleted in 10 min by a principal new to the "
+        "account"
+    )
 
 
 def _catastrophic(finding: Finding, note: str) -> Finding:
