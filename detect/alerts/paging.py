@@ -188,6 +188,11 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
         # in several regions say where a task works, which no twin's benign task is short of
         # (seed 1003: an admin's GuardDuty clean-up in unused regions, its "five regions in 10
         # minutes", corroborated the same admin's onboarding of a new hire)
+    if finding.twin and other.rule in SOURCE_RULES:
+        return False  # a new network corroborates no call its twin explains (the context
+        # note's rule below), nor when the console sign-in says it (fresh seed 1583: a person
+        # without MFA signed in from a new network and deleted the scratch bucket she had made
+        # that hour -- paged high on the two)
     if CONTEXT_PREFIX in (finding.rule[: len(CONTEXT_PREFIX)], other.rule[: len(CONTEXT_PREFIX)]):
         if SOURCE_RULES & {finding.rule, other.rule}:
             return False  # a new network, said twice

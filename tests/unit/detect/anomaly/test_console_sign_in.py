@@ -702,3 +702,44 @@ def test_a_first_sign_in_from_nowhere_waits_on_an_install_day_or_a_fresh_memory(
     later = [*watched(4), *_cli_days("mnguyen", HOME, 1)]
     internal = sign_in("mnguyen", BASE_TIME + timedelta(days=2, hours=7), "AWS Internal")
     assert opened([*later, internal], of=internal) == []
+
+
+def bucket_call(user: str, action: str, bucket: str, at: datetime, ip: str) -> AuditEvent:
+    return make_event(
+        eventName=action,
+        eventSource="s3.amazonaws.com",
+        requestParameters={"bucketName": bucket, "Host": f"{bucket}.s3.amazonaws.com"},
+        userIdentity=iam_user(user),
+        userAgent=BROWSER,
+        sourceIPAddress=ip,
+        at=at,
+    )
+
+
+def test_a_new_networks_sign_in_corroborates_no_call_its_context_explains() -> None:
+    """Fresh seed 1583: a person who never uses MFA signed in from a network new to her (it
+    waits) and deleted the scratch bucket she had made that hour -- the delete's twin (a target
+    created recently) explains it, and the sign-in's new network corroborated it into a high
+    page. A bucket Leash never saw made, deleted from there, still opens an alert."""
+    week = _days("carla", [OFFICE, HOME] * 4)
+    at = BASE_TIME + timedelta(days=8, hours=14)
+    trip = sign_in("carla", at, "45.31.168.186")
+    scratch = [
+        bucket_call(
+            "carla", "CreateBucket", "scratch-carla-dd5dcd", at + timedelta(minutes=2), OFFICE
+        ),
+        bucket_call(
+            "carla",
+            "DeleteBucket",
+            "scratch-carla-dd5dcd",
+            at + timedelta(minutes=12),
+            "45.31.168.186",
+        ),
+    ]
+    assert opened([*week, trip, *scratch]) == []
+    lasting = bucket_call(
+        "carla", "DeleteBucket", "team-reports", at + timedelta(minutes=12), "45.31.168.186"
+    )
+    assert [rule for _, rule in opened([*week, trip, lasting], of=trip)] == [
+        "baseline:console_new_network"
+    ]
