@@ -73,6 +73,14 @@ FANOUT_FLOOR = 4  # lasting resources CloudFormation deletes in 10 min on one pr
 # the bucket and thousands of its objects gone for good (held-out 1252, 1255, 1256: people
 # emptying and deleting buckets paged at the 6th-7th damaging call with three)
 CONTENTS_BATCHES = 4
+# ... and one more for a principal that never deleted anything meant to last (its 10-minute high
+# of lasting deletes is none): its fifth batch in 10 minutes passes a person's floor before the
+# DeleteBucket comes (fresh seed 1565: a developer's stolen session emptied a staging bucket in
+# six batches over two minutes and paged at its DeleteBucket, the 7th damaging call). A trade:
+# a person with no lasting deletes of their own pruning one prefix of a lasting bucket in five
+# batches in 10 minutes (thousands of objects: `aws s3 rm --recursive`) pages; one who prunes
+# such data on some day before does not (their high is not none)
+FIRST_PURGE_BATCHES = CONTENTS_BATCHES + 1
 FANOUT_RULE = "baseline:stack_destroyed"
 NO_FLOOR = {"agent": 0.0, "human": 0.0, "service": 0.0}
 _PROD = re.compile(PROD_RESOURCE_RE)
@@ -180,7 +188,8 @@ class LastingDestruction:
             tally.roll(event.event_time_ms)
             if not lasting:
                 continue
-            key = _key(tally, name, at) if window is WINDOWS[0] else name
+            batches = CONTENTS_BATCHES if tally.high else FIRST_PURGE_BATCHES
+            key = _key(tally, name, at, batches) if window is WINDOWS[0] else name
             count = tally.add(at, event.event_id, key)
             limit = _bar(window, window.floors, state, tally)
             if count > limit:
@@ -282,7 +291,11 @@ class LastingDestruction:
             # 10-minute window does (held-out 1252, 1255: people's first DeleteObjects emptied
             # a data-lake bucket and deleted it, paged at the 7th damaging call when the
             # contents counted once); a workload's new clean-up step counts each store once
-            key = name if state.actor_kind == "service" else _key(tally, name, event.event_time_ms)
+            key = (
+                name
+                if state.actor_kind == "service"
+                else _key(tally, name, event.event_time_ms, CONTENTS_BATCHES)
+            )
             count = tally.add(event.event_time_ms, event.event_id, key)
             floor = floors.get(state.actor_kind, max(floors.values()))
             if count >= floor:
@@ -439,15 +452,15 @@ def _bar(window: _Window, floors: dict[str, float], state: PrincipalState, tally
     )
 
 
-def _key(tally: Tally, name: str, time_ms: int) -> str:
+def _key(tally: Tally, name: str, time_ms: int, batches: int) -> str:
     """The key `name` counts under in `tally` at `time_ms`: itself, or for a bucket's contents
-    ("b/*") the first of "b/*", "b/*#2", ... "b/*#CONTENTS_BATCHES" not in the window yet (the
-    last once all are)."""
+    ("b/*") the first of "b/*", "b/*#2", ... "b/*#`batches`" not in the window yet (the last
+    once all are)."""
     if not name.endswith("/*"):
         return name
     since = time_ms - tally.window_ms
     held = {key for at, _, key in tally.items if at > since}
-    keys = [name, *(f"{name}#{n}" for n in range(2, CONTENTS_BATCHES + 1))]
+    keys = [name, *(f"{name}#{n}" for n in range(2, batches + 1))]
     return next((key for key in keys if key not in held), keys[-1])
 
 

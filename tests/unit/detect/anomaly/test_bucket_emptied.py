@@ -194,6 +194,23 @@ def test_a_person_pruning_one_bucket_pages_only_when_the_bucket_goes() -> None:
     assert first_page([*days, *purge]) == before + 13
 
 
+def test_one_who_never_deleted_lasting_data_pages_at_the_fifth_batch_of_one_bucket() -> None:
+    """Fresh seed 1565: a developer who empties scratch buckets by habit (DeleteObjects is not
+    new to her) but never deleted anything meant to last emptied a staging bucket in six
+    batches and paged at its DeleteBucket, the 7th damaging call. With no lasting delete of
+    her own, a bucket's fifth batch counts: the page comes at it. One who pruned that data on
+    an earlier day (test_a_person_pruning_one_bucket_pages_only_when_the_bucket_goes) is
+    judged at four."""
+    days = [
+        event
+        for event in _person_days()
+        if event.action != "DeleteObjects" or ("scratch" in str(event.resources))
+    ]
+    before = sum(event.action.startswith("Delete") for event in days)
+    purge = _purge("acme-staging-data", 12, who=PERSON)
+    assert first_page([*days, *purge]) == before + 5
+
+
 def test_a_persons_first_purge_of_a_lasting_bucket_pages_by_its_third_batch() -> None:
     """Held-out 1252, 1255: people who never deleted objects emptied a data-lake bucket batch
     by batch. Deletes with calls the person never used count per batch (out of scope: 3)."""
