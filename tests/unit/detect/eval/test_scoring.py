@@ -127,6 +127,23 @@ def test_score_world_times_detection_by_the_earliest_trigger_not_the_alert_sorte
     )
 
 
+def test_damaging_calls_in_the_triggers_second_after_it_come_after_the_page() -> None:
+    """Fresh seed 1584: the 5th and 6th deletes were logged in one second and the alert's
+    trigger was the 5th: it paged by the 5th damaging call, not the 6th. A trigger that is not
+    a damaging call counts every damaging call of its second."""
+    ids = ("d1", "d2", "d3", "d4", "d5", "d6", "d7")
+    labels = [world_label("L1", "mass_delete", "incident", ids, ids)]
+    world = World(1, T0 - 86_400_000, T0 - 3_600_000, T0 + 86_400_000, [], labels, [], {})
+    seconds = (0, 1, 2, 3, 4, 4, 4)
+    events = {
+        eid: replace(make_event(), event_id=eid, event_time_ms=T0 + n * SEC)
+        for eid, n in zip((*ids, "read"), (*seconds, 4), strict=True)
+    }
+    for trigger, expected in (("d5", 5), ("d6", 6), ("d7", 7), ("read", 7), ("d4", 4)):
+        hit = score_world(world, [alert("a1", *ids, trigger=trigger)], events).incidents["L1"]
+        assert hit.damaging_before == expected, trigger
+
+
 def test_summarize_reports_the_worst_seed_beside_the_mean() -> None:
     world = World(1, T0, T0, T0, [], [world_label("L", "k", "incident", ("e",), ())], [], {})
     caught = score_world(world, [alert("a", "e")], {})
