@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..catalog import api
 from ..clock import MINUTE
 from ..principal import Principal
@@ -11,7 +13,11 @@ from .base import Script, gap, person, pick
 
 
 def admin_session(sc: Script, t: int, account: str = "") -> Session:
-    """A session of an administrator, in the given account if one works there."""
+    """A session of an administrator in the given account: one who works there, else an
+    Identity Center administrator signing in to it (its permission set is assigned in every
+    account; an IAM user's session never acts in another account -- before, the edit of a
+    role in an account nobody administers was logged in the admin's own account, where no
+    such role exists: fresh seed 1576)."""
     admins = [
         p
         for p in sc.ctx.cast
@@ -25,6 +31,10 @@ def admin_session(sc: Script, t: int, account: str = "") -> Session:
         if admins
         else (pick(sc.ctx, sc.rng, kinds=("human",), families=("admin",)) or person(sc.ctx, sc.rng))
     )
+    if account and p.account != account and p.auth == "sso":
+        p = dataclasses.replace(
+            p, account=account, key=p.key.replace(f"::{p.account}:", f"::{account}:", 1)
+        )
     return sc.session(p, t)
 
 
