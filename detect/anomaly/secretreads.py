@@ -36,6 +36,10 @@ FAST_SWEEP_INSTALL_MS = 30_000
 # working in dev and staging reads their configuration by the dozen on its first day (seeds
 # 797, 801); its own days judge that, and a sweep that reaches anything else is still swift
 _NON_PROD = re.compile(NON_PROD_NAME_RE)
+# a KMS key as a Decrypt names it: its ARN or its bare id (an alias has a name of its own)
+_KMS_KEY = re.compile(
+    r"(^|:key/)([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
+)
 DECRYPT_FLOORS = {"agent": 60, "human": 30, "service": 1000}  # KMS Decrypt calls in 10 min
 # ... for a person with days of history who never decrypted on any of them: a person's first
 # decrypts come one or two at a time (a tool set up, a parameter opened), not by the dozen
@@ -82,6 +86,16 @@ NEW_STORE_READS = 50  # objects read in 10 min from stores the principal first r
 NEW_STORE_MS = 3_600_000  # ... this: exfiltration from a bucket or table it never touched
 
 
+def _non_prod(tally: Tally) -> bool:
+    """Every secret or parameter of the sweep is named for a non-production environment. A KMS
+    key has no environment in its id: it says nothing either way (fresh seeds 1593, 1588:
+    people on an install's first days reading their dev and staging configuration -- its
+    SecureStrings opened under four keys -- paged as sweeps that "reached anything else");
+    a sweep of keys alone is judged as before (seed 808: a rotator's stolen keys)."""
+    names = [key for _, _, key in tally.items if not _KMS_KEY.search(key)]
+    return bool(names) and all(_NON_PROD.search(name) for name in names)
+
+
 class SecretReads:
     """The checks over what a principal reads (see module)."""
 
@@ -112,7 +126,7 @@ class SecretReads:
         young = self.org.young_account(event.account, event.event_time_ms)
         fast_ms = FAST_SWEEP_INSTALL_MS if young else FAST_SWEEP_MS
         fast = event.event_time_ms - tally.first_ms() <= fast_ms
-        non_prod = tally.all_keys(_NON_PROD.search)
+        non_prod = _non_prod(tally)
         if fast and state.actor_kind != "service" and not non_prod:
             # a person or an agent does not open this many different secrets in two minutes:
             # no missing history excuses it (a service starting up may: its own days decide)

@@ -69,6 +69,36 @@ def test_dev_and_staging_configuration_alone_waits_for_the_agents_own_days() -> 
     assert opened(names[:20]) == []
 
 
+def decrypt(key: str, n: int) -> AuditEvent:
+    return make_event(
+        eventName="Decrypt",
+        eventSource="kms.amazonaws.com",
+        requestParameters={"keyId": key, "encryptionAlgorithm": "SYMMETRIC_DEFAULT"},
+        at=BASE_TIME + timedelta(seconds=n + 0.5),
+        **AGENT,
+    )
+
+
+def test_the_keys_that_open_dev_and_staging_configuration_do_not_make_it_production() -> None:
+    """Fresh seeds 1588, 1593: people on an install's first days read their dev and staging
+    secrets and parameters, and decrypted under four KMS keys in the same seconds; a key's id
+    names no environment, yet it made the sweep one that "reached anything else" and paged.
+    The keys count toward the sweep but say nothing of where it reaches: it waits like the
+    configuration alone. Twenty keys alone are still a sweep that pages."""
+    names = [f"/staging/{app}/{key}" for app in APPS for key in KEYS]  # (dev ones: twin-held)
+    keys = [
+        f"arn:aws:kms:eu-west-2:123456789012:key/{n:08x}-15d6-4326-95c0-0cf312c882de"
+        for n in range(20)
+    ]
+    events = [read(name, n) for n, name in enumerate(names[:16])]
+    events += [decrypt(key, n) for n, key in enumerate(keys[:4])]
+    assert run(sorted(events, key=lambda e: e.event_time_ms)) == []
+    assert run([decrypt(key, n) for n, key in enumerate(keys)]) == ["baseline:credential_sweep"]
+    # ... and a production parameter among them still reaches production
+    events.append(read("/prod/ledger/db_password", 17))
+    assert run(sorted(events, key=lambda e: e.event_time_ms)) == ["baseline:credential_sweep"]
+
+
 def workdays() -> list[AuditEvent]:
     """Four days of the agent reading three of its dev parameters every ten minutes."""
     names = [f"/dev/{app}/{key}" for app in APPS for key in KEYS]
