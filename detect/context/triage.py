@@ -124,6 +124,7 @@ HOUR_MS = 3_600_000
 SUSTAINED_RATIO = {"agent": (5.0, 10.0), "human": (5.0, 20.0)}
 SUSTAINED_MS = 40 * 60_000
 FIRST_GRANT = "baseline:first_access_grant"  # a way into code or a host the principal never used
+FIRST_DISCOVERY = "baseline:first_seen_discovery"  # listing calls the principal never made
 FIRST_SENSITIVE = "baseline:new_sensitive_actions"  # first-seen privilege/evasion calls, counted
 DESTRUCTIVE_BURST = "baseline:destructive_burst"
 PERSON_HELD = frozenset(
@@ -480,6 +481,8 @@ class Triage:
         for longer, a principal with no day of its own is new to the account (a backdoor user,
         one back after months away), and its reads and first calls still corroborate
         (review)."""
+        if self._listings_new_since_yesterday(case):
+            return "trace"
         tier = _immature(case)
         if (
             tier == "note"
@@ -489,6 +492,23 @@ class Triage:
         ):
             return "trace"
         return tier
+
+    def _listings_new_since_yesterday(self, case: Case) -> bool:
+        """A person's held first-seen listings (baseline:first_seen_discovery) on the
+        install's first days (young_account), with at most one learned day of their own: "never
+        made" says only "not made on the one day Leash watched" (fresh seed 1588: a person on
+        the install's second night listed ten things she had not listed on the first, and
+        corroborated her own held read of her dev and staging configuration into a critical
+        page). Listings from a network and a client new to them that nobody here works from
+        page as before (their own tier); later, or with two days learned, they wait."""
+        finding, event = case.finding, case.event
+        return (
+            finding.rule == FIRST_DISCOVERY
+            and finding.tier == "hold"
+            and finding.actor_kind == "human"
+            and case.state.learned_days < 2
+            and self.org.young_account(event.account, event.event_time_ms)
+        )
 
     def _first_calls_at_work(self, case: Case) -> bool:
         """First-seen sensitive calls (FIRST_SENSITIVE) from a network colleagues work from (the

@@ -419,6 +419,21 @@ def test_taking_stock_with_never_made_listings_corroborates_a_decrypt_burst() ->
     assert run(days + taking_stock(at))[1] == []
 
 
+def test_on_an_installs_second_day_listings_not_made_on_the_first_corroborate_nothing() -> None:
+    """Fresh seed 1588: on the install's second night a person listed ten things she had not
+    listed on the first (the one day Leash had watched) and read her configuration in bulk;
+    the two held signs paged critical. With one learned day, "never made" is "not made
+    yesterday": the listings only join an alert. With two days learned they corroborate."""
+    at = BASE_TIME + timedelta(days=1, hours=-6)  # Tuesday 03:00, the install's second day
+    one_day = day_of_work(0, OFFICE, PERSON)
+    _, opened = run(one_day + taking_stock(at) + decrypts(at + timedelta(minutes=1)))
+    assert opened == []
+    two_days = one_day + day_of_work(1, OFFICE, PERSON)
+    later = at + timedelta(days=1)
+    _, opened = run(two_days + taking_stock(later) + decrypts(later + timedelta(minutes=1)))
+    assert len(opened) == 1
+
+
 def hello(at: datetime) -> list[AuditEvent]:
     """A first call from a network new to the person, half a minute before `at`."""
     return [
