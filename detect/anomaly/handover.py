@@ -126,14 +126,20 @@ class Handover:
             if self.org.young(role[1], event.event_time_ms):
                 continue
             capacity = self.org.identity_role(role, service)
+            waits = False
             if not capacity and event.action in INSTANCE_LAUNCHES:
                 capacity = self._agents_first_launch(state, role, service, new_action=new_action)
+                if not capacity:
+                    capacity = self._persons_first_launch(
+                        state, role, service, new_action=new_action
+                    )
+                    waits = bool(capacity)
             if not capacity:
                 held = self._function_role(state, event, record, role, value, seen)
                 if held is not None:
                     return held
                 continue
-            return make_finding(
+            finding = make_finding(
                 state,
                 event,
                 "baseline:borrowed_role",
@@ -147,7 +153,24 @@ class Handover:
                     "host_or_production": True,
                 },
             )
+            return replace(finding, tier="hold") if waits else finding
         return None
+
+    def _persons_first_launch(
+        self, state: PrincipalState, role: tuple[str, str], service: str, *, new_action: bool
+    ) -> str:
+        """_agents_first_launch for a person: one who never launched an instance giving the
+        new one a workload's role (one EC2 runs already) waits for a second sign -- people try
+        things, and a developer's first test instance under the staging profile is one -- and
+        a network new to them is that sign (fresh seed 1602: a person's stolen password, from
+        a network she never used, listed roles and policies and launched a t3.micro with a
+        staging instance's profile: only a note of the new network said anything). "" when it
+        is not that."""
+        if state.actor_kind != "human" or not state.mature or not new_action:
+            return ""
+        if not self.org.runs_for(role, service):
+            return ""
+        return "a workload's role, on the person's first launch"
 
     def _agents_first_launch(
         self, state: PrincipalState, role: tuple[str, str], service: str, *, new_action: bool

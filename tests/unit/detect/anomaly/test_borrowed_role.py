@@ -705,3 +705,29 @@ def test_an_agents_first_launch_with_a_workloads_instance_role_pages() -> None:
     # (a role Leash never saw act: no finding of its own)
     before = _run_instance("build-runner", at_hours=-30, **AGENT)
     assert opened([*history, before, agents]) == []
+
+
+def test_a_persons_first_launch_with_a_workloads_role_pages_from_a_network_new_to_them() -> None:
+    """Fresh seed 1602: a person's stolen password, from a network she never used, listed
+    roles and launched a t3.micro with a staging instance's profile; a note of the new network
+    was all that was said. A person's first launch handing over a workload's role waits --
+    from her own network it is a developer's first test instance -- and the new network is its
+    second sign. A person who launched before does it by habit."""
+    fleet = [
+        _service_assumes("staging-catalog-instance", "ec2", BASE_TIME + day * DAY)
+        for day in range(4)
+    ]
+    days = [*_history(), *fleet, *_person_history()]
+    home = _run_instance("staging-catalog-instance", **PERSON)
+    assert opened([*days, home]) == []
+    away = {**PERSON, "sourceIPAddress": "46.166.88.146"}
+    hello = make_event(
+        eventName="GetCallerIdentity",
+        eventSource="sts.amazonaws.com",
+        at=BASE_TIME + 4 * DAY - timedelta(minutes=3),
+        **away,
+    )
+    stolen = _run_instance("staging-catalog-instance", **away)
+    assert opened([*days, hello, stolen]) == ["baseline:borrowed_role"]
+    before = _run_instance("build-runner", at_hours=-30, **PERSON)
+    assert opened([*days, before, hello, stolen]) == []
