@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 from detect.alerts.alert import Alert, severity_rank
 from detect.alerts.incidents import AlertBook
+from detect.context.twins import YOUNG_TARGET
 from detect.findings import (
     BUSY,
     CONSOLE_ONLY,
@@ -188,11 +189,13 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
         # in several regions say where a task works, which no twin's benign task is short of
         # (seed 1003: an admin's GuardDuty clean-up in unused regions, its "five regions in 10
         # minutes", corroborated the same admin's onboarding of a new hire)
-    if finding.twin and other.rule in SOURCE_RULES:
-        return False  # a new network corroborates no call its twin explains (the context
-        # note's rule below), nor when the console sign-in says it (fresh seed 1583: a person
-        # without MFA signed in from a new network and deleted the scratch bucket she had made
-        # that hour -- paged high on the two)
+    if finding.twin == YOUNG_TARGET and other.rule in SOURCE_RULES:
+        return False  # tearing down what the caller just made, or what is named temporary,
+        # loses nothing whoever holds the credentials: the sign-in's new network does not
+        # corroborate it (fresh seed 1583: a person without MFA signed in from a new network
+        # and deleted the scratch bucket she had made that hour -- paged high on the two). A
+        # twin of a call with an effect of its own -- GuardDuty off in an unused region, a
+        # user made and given a password -- still takes it (review)
     if CONTEXT_PREFIX in (finding.rule[: len(CONTEXT_PREFIX)], other.rule[: len(CONTEXT_PREFIX)]):
         if SOURCE_RULES & {finding.rule, other.rule}:
             return False  # a new network, said twice

@@ -117,6 +117,7 @@ SELF_GRANT_ACTIONS = frozenset(
 )
 TRUST_ACTIONS = frozenset({"UpdateAssumeRolePolicy"})
 INTEGRATION = "another account's integration role, on Leash's first days"
+YOUNG_TARGET = "a target created recently or named as temporary"
 IDENTITY_KEYS = ("userName", "roleName", "groupName")
 _IDENTITY_LOOKUPS = tuple((key, key.lower()) for key in IDENTITY_KEYS)  # (each differs)
 RETENTION_KEPT_DAYS = 7  # a log retention of at least this many days is housekeeping
@@ -289,7 +290,7 @@ def twin_policies(org: OrgMemory) -> tuple[tuple[str, Policy], ...]:
         ("a grant to itself, not after a denial", held(SELF_GRANT_ACTIONS, self_grant)),
         ("a counterpart account the organisation already deals with", held(ACCOUNT_ACTIONS, known)),
         (INTEGRATION, held(TRUST_ACTIONS, integration)),
-        ("a target created recently or named as temporary", held(None, young)),
+        (YOUNG_TARGET, held(None, young)),
         (UNUSED_REGION, held(REGION_ACTIONS, unused)),
         ("a user a person just created (onboarding)", held(NEW_USER_ACTIONS, new_user)),
         ("a key-rotation job rotating a service user's key", held(KEY_ACTIONS, rotation)),

@@ -743,3 +743,16 @@ def test_a_new_networks_sign_in_corroborates_no_call_its_context_explains() -> N
     assert [rule for _, rule in opened([*week, trip, lasting], of=trip)] == [
         "baseline:console_new_network"
     ]
+    # ... and a twin of a call with an effect of its own still takes the sign-in as a second
+    # sign (review): GuardDuty switched off in a region nobody uses, from there
+    guardduty = make_event(
+        eventName="DeleteDetector",
+        eventSource="guardduty.amazonaws.com",
+        requestParameters={"detectorId": "12abc34d567e8fa901bc2d34e56789f0"},
+        userIdentity=iam_user("carla"),
+        userAgent=BROWSER,
+        sourceIPAddress="45.31.168.186",
+        awsRegion="ap-southeast-3",
+        at=at + timedelta(minutes=3),
+    )
+    assert [rule for _, rule in opened([*week, trip, guardduty])] == ["redflag:guardduty_disabled"]
