@@ -73,13 +73,16 @@ FANOUT_FLOOR = 4  # lasting resources CloudFormation deletes in 10 min on one pr
 # the bucket and thousands of its objects gone for good (held-out 1252, 1255, 1256: people
 # emptying and deleting buckets paged at the 6th-7th damaging call with three)
 CONTENTS_BATCHES = 4
-# ... and one more for a principal that never deleted anything meant to last (its 10-minute high
-# of lasting deletes is none): its fifth batch in 10 minutes passes a person's floor before the
-# DeleteBucket comes (fresh seed 1565: a developer's stolen session emptied a staging bucket in
-# six batches over two minutes and paged at its DeleteBucket, the 7th damaging call). A trade:
+# ... and one more for a person or an AI agent that never deleted anything meant to last (its
+# 10-minute high of lasting deletes is none): its fifth batch in 10 minutes passes a person's
+# floor before the DeleteBucket comes (fresh seed 1565: a developer's stolen session emptied a
+# staging bucket in six batches over two minutes and paged at its DeleteBucket, the 7th damaging
+# call). A trade:
 # a person with no lasting deletes of their own pruning one prefix of a lasting bucket in five
 # batches in 10 minutes (thousands of objects: `aws s3 rm --recursive`) pages; one who prunes
-# such data on some day before does not (their high is not none)
+# such data on some day before does not (their high is not none). Not a workload's: five
+# batches and the DeleteBucket would pass its floor (5) where a workload's new clean-up step
+# counts each store once (_out_of_scope; review)
 FIRST_PURGE_BATCHES = CONTENTS_BATCHES + 1
 FANOUT_RULE = "baseline:stack_destroyed"
 NO_FLOOR = {"agent": 0.0, "human": 0.0, "service": 0.0}
@@ -188,7 +191,8 @@ class LastingDestruction:
             tally.roll(event.event_time_ms)
             if not lasting:
                 continue
-            batches = CONTENTS_BATCHES if tally.high else FIRST_PURGE_BATCHES
+            first = not tally.high and state.actor_kind != "service"
+            batches = FIRST_PURGE_BATCHES if first else CONTENTS_BATCHES
             key = _key(tally, name, at, batches) if window is WINDOWS[0] else name
             count = tally.add(at, event.event_id, key)
             limit = _bar(window, window.floors, state, tally)

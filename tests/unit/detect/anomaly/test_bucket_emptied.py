@@ -166,6 +166,15 @@ def test_a_temporary_bucket_or_temporary_keys_or_a_routine_emptying_do_not() -> 
     # a workload that empties a bucket every night: DeleteObjects is its own call; the
     # DeleteBucket is its one new lasting delete
     assert first_page([*_history(empties=True), *_purge("acme-orion-ledger", 3)]) is None
+    # a workload that empties and deletes scratch buckets nightly, so never anything lasting:
+    # a lasting bucket's five batches and its DeleteBucket stay under its floor -- a fifth
+    # batch counts only for people and agents (review)
+    scratch = [
+        event
+        for day in range(4)
+        for event in _purge(f"acme-orion-scratch-{day}", 2, at=BASE_TIME + day * DAY)
+    ]
+    assert first_page([*_history(), *scratch, *_purge("acme-orion-ledger", 6)]) is None
 
 
 def test_a_persons_purge_of_lasting_buckets_pages_by_the_fifth_batch() -> None:
