@@ -88,12 +88,14 @@ NEW_STORE_MS = 3_600_000  # ... this: exfiltration from a bucket or table it nev
 
 def _non_prod(tally: Tally) -> bool:
     """Every secret or parameter of the sweep is named for a non-production environment. A KMS
-    key has no environment in its id: it says nothing either way (fresh seeds 1593, 1588:
-    people on an install's first days reading their dev and staging configuration -- its
-    SecureStrings opened under four keys -- paged as sweeps that "reached anything else");
-    a sweep of keys alone is judged as before (seed 808: a rotator's stolen keys)."""
-    names = [key for _, _, key in tally.items if not _KMS_KEY.search(key)]
-    return bool(names) and all(_NON_PROD.search(name) for name in names)
+    key has no environment in its id: the keys that opened the configuration read say nothing
+    either way (fresh seeds 1593, 1588: people on an install's first days reading their dev
+    and staging configuration -- its SecureStrings opened under four keys -- paged as sweeps
+    that "reached anything else"). More keys than named secrets is a sweep of keys, judged as
+    one (seed 808: a rotator's stolen keys; review: one dev parameter beside twenty keys)."""
+    keys = {key for _, _, key in tally.items if _KMS_KEY.search(key)}
+    names = {key for _, _, key in tally.items} - keys
+    return len(names) >= len(keys) and bool(names) and all(map(_NON_PROD.search, names))
 
 
 class SecretReads:

@@ -94,6 +94,9 @@ def test_the_keys_that_open_dev_and_staging_configuration_do_not_make_it_product
     events += [decrypt(key, n) for n, key in enumerate(keys[:4])]
     assert run(sorted(events, key=lambda e: e.event_time_ms)) == []
     assert run([decrypt(key, n) for n, key in enumerate(keys)]) == ["baseline:credential_sweep"]
+    # ... and with one staging parameter beside them (review)
+    keys_sweep = [read(names[0], 0), *(decrypt(key, n + 1) for n, key in enumerate(keys))]
+    assert run(keys_sweep) == ["baseline:credential_sweep"]
     # ... and a production parameter among them still reaches production
     events.append(read("/prod/ledger/db_password", 17))
     assert run(sorted(events, key=lambda e: e.event_time_ms)) == ["baseline:credential_sweep"]
