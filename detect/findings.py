@@ -92,6 +92,11 @@ CONSOLE_ONLY = "console_only"
 # a context note's flag: the call came from a network the principal or its colleagues work from
 # (a new network that its novelty share does not count as news is not one: detect.alerts.paging)
 KNOWN_NET = "known_net"
+# a finding's flag: its call came from a network a context note called new to the principal
+# within the hour (detect.anomaly.behaviour: Seen.noted_net)
+ON_NOTED_NET = "on_noted_net"
+# ... from a network the principal never came from before, within the hour (Seen.fresh_net)
+ON_FRESH_NET = "on_fresh_net"
 # a context note's news: which of "client" and "net" was new (a new tool alone says nothing about
 # who holds the credentials: detect.alerts.paging)
 NEWS = "news"

@@ -40,6 +40,8 @@ from detect.findings import (
     HOLDER_BACK_RULE,
     KNOWN_NET,
     NEWS,
+    ON_FRESH_NET,
+    ON_NOTED_NET,
     Finding,
     frozen_record,
 )
@@ -136,6 +138,17 @@ POLICY_ATTACHES = frozenset({"AttachUserPolicy", "AttachRolePolicy", "AttachGrou
 ALLOW_ALL_GRANTS = POLICY_ATTACHES | {"SetDefaultPolicyVersion"}
 
 
+def _on(net_since: tuple[str, int], event: AuditEvent) -> bool:
+    """`event` came from the network `net_since` names ((net_of, first ms): Seen.noted_net,
+    Seen.fresh_net) within NEW_NET_KEEP_MS of its first call from there."""
+    net, since = net_since
+    return (
+        bool(net)
+        and 0 <= event.event_time_ms - since <= NEW_NET_KEEP_MS
+        and net_of(event.source_ip) == net
+    )
+
+
 @frozen_record
 class Novelty:
     """What was new about an event for its principal, judged before the principal's state
@@ -208,6 +221,8 @@ class BehaviourDetector:
         record = record_of(event)
         result = outcome_of(event)
         seen = self._seen_of(state.key)
+        if new.net:
+            seen.fresh_net = (new.net, event.event_time_ms)
         context = self._context(state, event, new)  # first: it notes a new client for below
         if state.actor_kind == "human" and any("net" in f.explanation[NEWS] for f in context):
             self._slow_reads.new_network(state.key, new.net, event.event_time_ms)
@@ -243,7 +258,14 @@ class BehaviourDetector:
                 found.append(self._console(state, event, record, new, seen))
             if action in PASSED_ROLES:
                 found.append(
-                    self._handover.passed_role(state, event, record, seen, new_action=new.action)
+                    self._handover.passed_role(
+                        state,
+                        event,
+                        record,
+                        seen,
+                        new_action=new.action,
+                        noted_net=_on(seen.noted_net, event),
+                    )
                 )
             if seen.borrowed and action in INVOKE_ACTIONS:
                 found.append(self._handover.runs_borrowed(state, event, record, seen))
@@ -322,6 +344,11 @@ class BehaviourDetector:
         floor, who, where, tier = DISCOVERY_NEW, "person", "", "hold"
         book, elsewhere = self._discovery, self._from_new_net(state.key, event)
         explanation: dict[str, object] = {}
+        seen = self._seen_of(state.key)
+        if _on(seen.noted_net, event):
+            explanation[ON_NOTED_NET] = True  # (triage: not lowered on an install's first days)
+        if _on(seen.fresh_net, event):
+            explanation[ON_FRESH_NET] = True  # (... unless the person roams)
         if state.actor_kind == "human":
             if elsewhere and ELSEWHERE_LISTINGS.match(event.action):
                 floor, tier, book = PERSON_ELSEWHERE_DISCOVERY_NEW, "page", self._elsewhere
@@ -619,6 +646,8 @@ class BehaviourDetector:
                 fresh[dim] = f"a new client ({value}) nobody here uses"
         if not fresh:
             return []
+        if "net" in fresh:
+            self._seen_of(state.key).noted_net = (new.net, event.event_time_ms)
         if "client" in fresh and state.actor_kind in ("agent", "service"):
             seen = self._seen_of(state.key)
             seen.new_client, seen.client_secrets = (new.client, event.event_time_ms), set()

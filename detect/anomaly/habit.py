@@ -55,6 +55,11 @@ class Seen:
     # a network new to a workload that rarely sees one (a context note), or to a person with a
     # new client at once where nobody here works: (net_of, first ms)
     new_net: tuple[str, int] = ("", -(10**15))
+    # ... and any network a context note called new to this principal (one that rarely sees
+    # one): (net_of, first ms) -- a person's own client from there included
+    noted_net: tuple[str, int] = ("", -(10**15))
+    # ... and the latest network it never came from before, noted or not
+    fresh_net: tuple[str, int] = ("", -(10**15))
     # calls a workload or an AI agent made successfully (up to MAX_VALUES): its own calls,
     # which a burst of refusals does not count (detect.anomaly.refusals.Refusals.denied_burst)
     succeeded: set[str] = field(default_factory=set)

@@ -89,6 +89,7 @@ class Handover:
         seen: Seen,
         *,
         new_action: bool,
+        noted_net: bool = False,
     ) -> Finding | None:
         """New compute handed a role that is another identity (iam:PassRole escalation): a
         function, instance or task created with a person's, an AI agent's, a permission
@@ -131,7 +132,7 @@ class Handover:
                 capacity = self._agents_first_launch(state, role, service, new_action=new_action)
                 if not capacity:
                     capacity = self._persons_first_launch(
-                        state, role, service, new_action=new_action
+                        state, role, service, new_action=new_action and noted_net
                     )
                     waits = bool(capacity)
             if not capacity:
@@ -159,13 +160,14 @@ class Handover:
     def _persons_first_launch(
         self, state: PrincipalState, role: tuple[str, str], service: str, *, new_action: bool
     ) -> str:
-        """_agents_first_launch for a person: one who never launched an instance giving the
-        new one a workload's role (one EC2 runs already) waits for a second sign -- people try
-        things, and a developer's first test instance under the staging profile is one -- and
-        a network new to them is that sign (fresh seed 1602: a person's stolen password, from
-        a network she never used, listed roles and policies and launched a t3.micro with a
-        staging instance's profile: only a note of the new network said anything). "" when it
-        is not that."""
+        """_agents_first_launch for a person, from a network a context note called new to
+        them within the hour (`new_action` says both): one who never launched an instance
+        giving the new one a workload's role waits, and that note is its second sign (fresh
+        seed 1602: a person's stolen password, from a network she never used, listed roles and
+        policies and launched a t3.micro with a staging instance's profile: only the note said
+        anything). From their own networks a person's first test instance under the staging
+        profile is how people try things: its lookups before it (first-seen listings, held)
+        would corroborate it (review), so it is not judged. "" when it is not that."""
         if state.actor_kind != "human" or not state.mature or not new_action:
             return ""
         if not self.org.runs_for(role, service):
@@ -181,9 +183,10 @@ class Handover:
         data agent listed roles, then launched a t3.micro with a production instance's profile
         at an hour it never works; a service's own role handed to its compute looked like a
         deploy, and nothing paged). An agent that launches instances as its work made the call
-        before (its trained profile knows it); people and pipelines hand their fleets' roles
-        over every day and wait for the identity roles passed_role names; a role Leash never
-        saw AWS run is judged by nothing. "" when it is not that."""
+        before (its trained profile knows it); pipelines hand their fleets' roles over every day
+        and wait for the identity roles passed_role names, people too unless from a network new
+        to them (_persons_first_launch); a role Leash never saw AWS run is judged by nothing.
+        "" when it is not that."""
         if state.actor_kind != "agent" or not state.mature or not new_action:
             return ""
         if not self.org.runs_for(role, service):

@@ -33,6 +33,8 @@ from detect.findings import (
     ADMIN_POLICY_RULE,
     FOREST_RULE,
     FROM_ELSEWHERE,
+    ON_FRESH_NET,
+    ON_NOTED_NET,
     READ_VOLUME_RULES,
     TIERS,
     Finding,
@@ -125,6 +127,7 @@ SUSTAINED_RATIO = {"agent": (5.0, 10.0), "human": (5.0, 20.0)}
 SUSTAINED_MS = 40 * 60_000
 FIRST_GRANT = "baseline:first_access_grant"  # a way into code or a host the principal never used
 FIRST_DISCOVERY = "baseline:first_seen_discovery"  # listing calls the principal never made
+ROAMING_NETS = 2  # networks a person came from, past which one more is no news (_listings_...)
 FIRST_SENSITIVE = "baseline:new_sensitive_actions"  # first-seen privilege/evasion calls, counted
 DESTRUCTIVE_BURST = "baseline:destructive_burst"
 PERSON_HELD = frozenset(
@@ -499,15 +502,26 @@ class Triage:
         made" says only "not made on the one day Leash watched" (fresh seed 1588: a person on
         the install's second night listed ten things she had not listed on the first, and
         corroborated her own held read of her dev and staging configuration into a critical
-        page). Listings from a network and a client new to them that nobody here works from
-        page as before (their own tier); later, or with two days learned, they wait."""
+        page -- she had come from four networks on that day, so a fifth was no news). From a
+        network new to them (ON_FRESH_NET), only where colleagues work or by one who came from
+        more than ROAMING_NETS networks: a person seen from one network listing from another is
+        stolen credentials taking stock on the install's second day (review), and so are
+        listings from a network a context note called new to them (ON_NOTED_NET); those wait and
+        corroborate, and from a network and a client both new that nobody here works from they
+        page as before. Later, or with two days learned, every one waits."""
         finding, event = case.finding, case.event
         return (
             finding.rule == FIRST_DISCOVERY
             and finding.tier == "hold"
+            and not finding.explanation.get(ON_NOTED_NET)
             and finding.actor_kind == "human"
             and case.state.learned_days < 2
             and self.org.young_account(event.account, event.event_time_ms)
+            and (
+                not finding.explanation.get(ON_FRESH_NET)
+                or len(case.state.seen["net"]) > ROAMING_NETS
+                or self.org.network_of_others(net_of(event.source_ip), event.principal_key)
+            )
         )
 
     def _first_calls_at_work(self, case: Case) -> bool:

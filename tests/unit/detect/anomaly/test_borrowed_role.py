@@ -720,6 +720,21 @@ def test_a_persons_first_launch_with_a_workloads_role_pages_from_a_network_new_t
     days = [*_history(), *fleet, *_person_history()]
     home = _run_instance("staging-catalog-instance", **PERSON)
     assert opened([*days, home]) == []
+    # ... even after the lookups a launch wizard makes, never made before (held first-seen
+    # listings): from her own network the launch is not judged at all (review)
+    wizard = [
+        make_event(
+            eventName=action,
+            eventSource="ec2.amazonaws.com",
+            at=BASE_TIME + 4 * DAY - timedelta(minutes=4) + timedelta(seconds=10 * i),
+            **PERSON,
+        )
+        for i, action in enumerate(
+            ("DescribeImages", "DescribeSubnets", "DescribeSecurityGroups", "DescribeKeyPairs")
+            + ("DescribeVpcs", "DescribeInstanceTypes")
+        )
+    ]
+    assert opened([*days, *wizard, home]) == []
     away = {**PERSON, "sourceIPAddress": "46.166.88.146"}
     hello = make_event(
         eventName="GetCallerIdentity",

@@ -428,6 +428,19 @@ def test_on_an_installs_second_day_listings_not_made_on_the_first_corroborate_no
     one_day = day_of_work(0, OFFICE, PERSON)
     _, opened = run(one_day + taking_stock(at) + decrypts(at + timedelta(minutes=1)))
     assert opened == []
+    # ... from the one network she came from: a network new to her is stolen credentials
+    # taking stock, and still corroborates a held sweep (review)
+    away = [replace(event, source_ip=ELSEWHERE) for event in taking_stock(at)]
+    sweep = [
+        secret_read(at + timedelta(minutes=1, seconds=24 * i), ELSEWHERE, f"prod/db-{i}", PERSON)
+        for i in range(20)
+    ]
+    assert run(one_day + sweep)[1] == []
+    assert run(one_day + away + sweep)[1] == ["baseline:credential_sweep"]
+    # ... but one who came from three networks on her first day roams: a fourth is no news
+    roams = one_day + day_of_work(0, HOME, PERSON) + day_of_work(0, "192.0.2.44", PERSON)
+    away_decrypts = decrypts(at + timedelta(minutes=1), ELSEWHERE)
+    assert run(sorted(roams, key=lambda e: e.event_time_ms) + away + away_decrypts)[1] == []
     two_days = one_day + day_of_work(1, OFFICE, PERSON)
     later = at + timedelta(days=1)
     _, opened = run(two_days + taking_stock(later) + decrypts(later + timedelta(minutes=1)))
