@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 from ..catalog import api
 from ..clock import MINUTE
@@ -26,14 +27,25 @@ def admin_session(sc: Script, t: int, account: str = "") -> Session:
         and p.rhythm.per_day > 0
         and (not account or p.account == account)
     ]
+    sso = [p for p in sc.ctx.cast if p.kind == "human" and p.family.startswith("admin")]
+    sso = [p for p in sso if p.auth == "sso"] if account else []
     p = (
-        sc.rng.choice(admins)
-        if admins
+        sc.rng.choice(admins or sso)
+        if admins or sso
         else (pick(sc.ctx, sc.rng, kinds=("human",), families=("admin",)) or person(sc.ctx, sc.rng))
     )
     if account and p.account != account and p.auth == "sso":
+        # the permission set's role in that account: its own name suffix and id (SsoRoles
+        # makes one per permission set and account; derived here without the world's rng)
+        perm = p.name.split("_")[1] if p.name.count("_") >= 2 else p.name
+        digest = hashlib.sha256(f"{perm}:{account}".encode()).hexdigest()
+        name = f"AWSReservedSSO_{perm}_{digest[:16]}"
         p = dataclasses.replace(
-            p, account=account, key=p.key.replace(f"::{p.account}:", f"::{account}:", 1)
+            p,
+            account=account,
+            name=name,
+            pid="AROA" + digest[16:32].upper(),
+            key=f"arn:aws:sts::{account}:assumed-role/{name}/{p.email}",
         )
     return sc.session(p, t)
 
