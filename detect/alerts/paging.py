@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 
 from detect.alerts.alert import Alert, severity_rank
 from detect.alerts.incidents import AlertBook
-from detect.context.twins import YOUNG_TARGET
 from detect.findings import (
     BUSY,
     CONSOLE_ONLY,
@@ -20,6 +19,7 @@ from detect.findings import (
     RESTATES,
     SOURCE_RULES,
     VOLUME_RULES,
+    YOUNG_TARGET,
     Finding,
 )
 

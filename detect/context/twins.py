@@ -33,7 +33,7 @@ from detect.context.org import (
     OrgMemory,
 )
 from detect.features import resource_name
-from detect.findings import ADMIN_GRANTS, UNUSED_REGION
+from detect.findings import ADMIN_GRANTS, UNUSED_REGION, YOUNG_TARGET
 from detect.rules.record import field, record_of
 from detect.rules.redflags.field import outside_accounts
 from detect.rules.redflags.identity import identity_center_role, privileged_group
@@ -117,7 +117,6 @@ SELF_GRANT_ACTIONS = frozenset(
 )
 TRUST_ACTIONS = frozenset({"UpdateAssumeRolePolicy"})
 INTEGRATION = "another account's integration role, on Leash's first days"
-YOUNG_TARGET = "a target created recently or named as temporary"
 IDENTITY_KEYS = ("userName", "roleName", "groupName")
 _IDENTITY_LOOKUPS = tuple((key, key.lower()) for key in IDENTITY_KEYS)  # (each differs)
 RETENTION_KEPT_DAYS = 7  # a log retention of at least this many days is housekeeping
