@@ -387,12 +387,9 @@ class BehaviourDetector:
     def _from_new_net(self, principal: str, event: AuditEvent) -> str:
         """The network `event` came from, if it is the one a context note found new to its
         principal (Seen.new_net) within NEW_NET_KEEP_MS and nobody else here works from it."""
-        net, since = self._seen_of(principal).new_net
-        if (
-            not net
-            or not 0 <= event.event_time_ms - since <= NEW_NET_KEEP_MS
-            or net_of(event.source_ip) != net
-            or self.org.network_of_others(net, principal)
+        net = self._seen_of(principal).new_net[0]
+        if not _on(self._seen_of(principal).new_net, event) or self.org.network_of_others(
+            net, principal
         ):
             return ""
         return net
