@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -31,6 +32,8 @@ MAX_POLL_INTERVAL_MS = 3000  # the client leaves the group after this long betwe
 EVICTED_S = 4.5  # seconds; one "batch" that outlasts MAX_POLL_INTERVAL_MS
 STEP_S = 0.8  # seconds per buffered poll in the slow reader; 8 of them outlast the interval
 PACK_EVENTS = 8  # events per Kafka message
+# seconds; Tansu holds a JoinGroup up to half the session timeout (3 s of 6 s), then the syncs
+JOINS_FINISH_S = 4.5
 
 
 @pytest.fixture
@@ -208,3 +211,36 @@ def test_an_evicted_member_commits_what_it_still_owns_and_warns_about_what_it_lo
     thread.join(10)
     a.close()
     bus.close()
+
+
+def _owned(member: object) -> set[int]:
+    return {tp.partition for tp in member._consumer.assignment()}  # type: ignore[attr-defined]
+
+
+def test_a_join_that_finishes_between_two_polls_is_kept(kafka_url: str, topic: str) -> None:
+    """kafka-python 3.0 ran a member's join on its IO thread and, when it finished while the
+    member was not inside a poll, sent a new JoinGroup instead of taking the assignment -- a
+    fresh rebalance for the whole group. Two members polling in short spells kept restarting
+    each other's joins (a Tansu group took 30-120 s to settle under load; CI failed on it).
+    Here both joins finish while neither member polls: the next short poll must take them."""
+    bus = KafkaBus(kafka_url, options=fast_kafka_settings(partitions=2, session_timeout_ms=6000))
+    bus.ensure_topics([topic])
+    try:
+        group = f"g-{uuid.uuid4().hex[:8]}"
+        a = bus.subscriber([topic], group)
+        deadline = time.monotonic() + DEADLINE_S
+        while _owned(a) != {0, 1}:
+            assert time.monotonic() < deadline, "the first member never joined"
+            a.poll(10, POLL_S)
+        b = bus.subscriber([topic], group)
+        b.poll(10, 0.05)  # b's JoinGroup goes out: a rebalance begins
+        for _ in range(10):  # a hears of it by a heartbeat and rejoins
+            a.poll(10, 0.05)
+        time.sleep(JOINS_FINISH_S)  # the broker answers both joins; nobody is polling
+        for member in (a, b):
+            member.poll(10, 0.3)
+        assert (_owned(a), _owned(b)) in [({0}, {1}), ({1}, {0})]
+        a.close()
+        b.close()
+    finally:
+        bus.close()

@@ -15,6 +15,7 @@ from kafka.errors import KafkaError
 
 from ingest.bus.base import BusUnavailable, Record, TopicPartition
 from ingest.bus.kafka.config import KafkaConfig, unpack
+from ingest.bus.kafka.joins import keep_finished_joins
 from ingest.bus.kafka.membership import MEMBERSHIP_ERRORS, Membership
 
 AdminCall = Callable[[Callable[[KafkaAdminClient], Any]], Any]  # KafkaBus.admin
@@ -89,6 +90,7 @@ class KafkaSubscriber:
         self._highwater: dict[TopicPartition, int] = {}
         self._last_lag = 0
         self._last_poll_s = time.monotonic()  # when KafkaConsumer.poll was last called
+        keep_finished_joins()  # a join finished between two short polls must not be re-sent
         try:
             self._consumer = KafkaConsumer(
                 **config.client(),
