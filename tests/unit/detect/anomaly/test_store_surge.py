@@ -296,6 +296,41 @@ def test_a_pull_paced_under_the_ten_minute_bar_pages_within_the_hour() -> None:
     assert not surge_rules([*days(PERSON), *hour])
 
 
+def steady(bucket: str, per_day: int, burst: int = 1) -> list[AuditEvent]:
+    """Five days of `per_day` reads of `bucket` over the working day, `burst` at a time (the
+    bursts 10 minutes apart), beside the history of `days`."""
+    reads = [
+        read(
+            bucket,
+            BASE_TIME + timedelta(days=day, hours=8, minutes=10 * (i // burst), seconds=i % burst),
+            100 * day + i,
+            PERSON,
+        )
+        for day in range(5)
+        for i in range(per_day)
+    ]
+    return sorted([*days(PERSON), *reads], key=lambda event: event.event_time_ms)
+
+
+def test_a_days_worth_read_faster_than_ever_pages() -> None:
+    """Fresh seed 1617: an IAM user who read 50-75 objects a day of a production bucket, never
+    more than 13 in ten minutes, read 168 of it in 11 minutes from his usual network and CLI --
+    2.2x his busiest day, under its bar of 5x, and nothing paged. Two days' worth in ten minutes
+    (PEAK_DAYS), and PEAK_RATIO times the busiest ten minutes, pages; a pull under either does
+    not: a store read 300 a day (the lake, one a minute), or read in bursts of 20."""
+    auth = "acme-prod-auth-data"
+    assert RULE in surge_rules([*steady(auth, 70), *pull(auth, PERSON, n=150)])
+    engine = DetectionEngine(rules=load_rules())
+    engine.process(steady(auth, 70))
+    opened = [a for _, a in engine.process(pull(auth, PERSON, n=150)).changes if RULE in a.rules]
+    assert "and at most 1 in any ten minutes" in opened[0].summary
+    # the lake, read 300 a day one a minute: 150 is half a day's worth
+    assert not surge_rules([*steady(auth, 70), *pull(LAKE, PERSON, n=150)])
+    # under two days' worth (140), or read 20 at a time before (8x: 160)
+    assert not surge_rules([*steady(auth, 70), *pull(auth, PERSON, n=135)])
+    assert not surge_rules([*steady(auth, 70, burst=20), *pull(auth, PERSON, n=150)])
+
+
 def test_re_reads_after_a_pull_raise_nothing_new() -> None:
     """Review: an hour's count stays over the bar after a pull; reading one of its objects
     again in later ten minutes is not more of the pull (it raised a finding each time)."""
@@ -380,6 +415,12 @@ def test_a_table_polled_does_not() -> None:
     assert not surge_rules([*history, *statements])
 
 
+def twice(day: int, i: int) -> datetime:
+    """The time of a day's `i`th read of 50 taken 25 at a time (an hour apart) from 13:00: the
+    busiest ten minutes hold 25, so a pull of 150 stays under PEAK_RATIO times them."""
+    return BASE_TIME + timedelta(days=day, hours=13 + i // 25, seconds=20 * (i % 25))
+
+
 def test_from_a_network_nobody_here_works_from_a_lower_bar_pages() -> None:
     """Fresh seeds 1387 and 1422: stolen keys pulled 258 and 327 objects of a bucket in a minute
     or two from a network nobody in the organisation works from (a Tor exit), through the
@@ -387,20 +428,16 @@ def test_from_a_network_nobody_here_works_from_a_lower_bar_pages() -> None:
     network the bar is NOWHERE_DAY_RATIO (2.5x); from the person's own, 5x as before."""
     reports = "acme-prod-kyc-reports"
     history = []
-    for day in range(5):  # 50 objects a day, in the afternoon, from the person's home
-        start = BASE_TIME + timedelta(days=day, hours=13)
-        history += [
-            read(reports, start + timedelta(minutes=i), 5000 + i, PERSON) for i in range(50)
-        ]
+    for day in range(5):  # 50 objects a day, 25 at a time, in the afternoon, from home
+        history += [read(reports, twice(day, i), 5000 + i, PERSON) for i in range(50)]
     tor = {**PERSON, "sourceIPAddress": "192.42.116.16"}
     assert RULE in surge_rules([*history, *pull(reports, tor, n=150)])  # 3x, from nowhere
     assert not surge_rules([*history, *pull(reports, PERSON, n=150)])  # 3x, from home
     assert not surge_rules([*history, *pull(reports, tor, n=110)])  # 2.2x, from nowhere
     roaming = []  # review: a person on another network every day -- a new one is no news
     for day in range(5):
-        start = BASE_TIME + timedelta(days=day, hours=13)
         where = {**PERSON, "sourceIPAddress": f"{81 + day}.20.30.40"}
-        roaming += [read(reports, start + timedelta(minutes=i), 5000 + i, where) for i in range(50)]
+        roaming += [read(reports, twice(day, i), 5000 + i, where) for i in range(50)]
     assert not surge_rules([*roaming, *pull(reports, tor, n=150)])
 
 
@@ -411,10 +448,7 @@ def test_the_lower_bar_waits_for_a_day_of_the_organisations_network_memory() -> 
     reports = "acme-prod-kyc-reports"
     engine = DetectionEngine(rules=load_rules())
     for day in range(5):
-        start = BASE_TIME + timedelta(days=day, hours=13)
-        engine.process(
-            [read(reports, start + timedelta(minutes=i), 5000 + i, PERSON) for i in range(50)]
-        )
+        engine.process([read(reports, twice(day, i), 5000 + i, PERSON) for i in range(50)])
     engine.behaviour.org = OrgMemory()  # (the memory a restart starts with)
     tor = {**PERSON, "sourceIPAddress": "192.42.116.16"}
     found = {r for _, r in engine.process(pull(reports, tor, n=150)).triggers}
