@@ -32,7 +32,8 @@ MAX_POLL_INTERVAL_MS = 3000  # the client leaves the group after this long betwe
 EVICTED_S = 4.5  # seconds; one "batch" that outlasts MAX_POLL_INTERVAL_MS
 STEP_S = 0.8  # seconds per buffered poll in the slow reader; 8 of them outlast the interval
 PACK_EVENTS = 8  # events per Kafka message
-# seconds; Tansu holds a JoinGroup up to half the session timeout (3 s of 6 s), then the syncs
+# seconds; Tansu holds a JoinGroup up to half the session timeout (3 s of 6 s), then the syncs;
+# the joins are then younger than the 3 s a finished join is kept for (joins.KEEP_SHARE of 6 s)
 JOINS_FINISH_S = 4.5
 
 
@@ -243,4 +244,36 @@ def test_a_join_that_finishes_between_two_polls_is_kept(kafka_url: str, topic: s
         a.close()
         b.close()
     finally:
+        bus.close()
+
+
+def test_a_finished_join_older_than_the_session_is_let_go(
+    kafka_url: str, tansu: TansuBroker, topic: str, group: str
+) -> None:
+    """Review: heartbeats are off while a join is outstanding, so a member that does not poll
+    for a session timeout after its join finished is dropped by the broker, which gives its
+    partitions to the others. Keeping that join made the member own -- and hand out records
+    of -- partitions the group had given the leader. A join that old is let go: the member
+    joins again and owns nothing meanwhile."""
+    bus = KafkaBus(kafka_url, options=fast_kafka_settings(partitions=2))
+    bus.ensure_topics([topic])
+    for key in (b"a", b"b", b"c", b"d"):
+        bus.publisher().publish(topic, [(key, key * 3)]).result(10)
+    LeaderAssignor.leader_keeps = set()
+    stop = threading.Event()
+    thread, joined = leader_member(tansu, group, topic, stop)
+    try:
+        assert joined.wait(DEADLINE_S)
+        a = bus.subscriber([topic], group)
+        deadline = time.monotonic() + DEADLINE_S
+        while a._consumer._coordinator._join_task is None:  # A's JoinGroup goes out
+            assert time.monotonic() < deadline, "the member never sent its join"
+            a.poll(10, 0.05)
+        time.sleep(7.0)  # A is busy: its join finishes, then the broker drops it (2 s session)
+        assert a.poll(10, 0.1) == []
+        assert _owned(a) == set()
+        a.close()
+    finally:
+        stop.set()
+        thread.join(10)
         bus.close()
