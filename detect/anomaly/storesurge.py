@@ -122,7 +122,9 @@ class _Store:
     quiet: int = 0  # ... of which became its usual (not flagged): what `busiest` knows
     most: int = 0  # the most read on any earlier day, paged or not
     peak: int = 0  # today's most in ten minutes ...
-    peak_busiest: int = 0  # ... and the most in ten minutes of an earlier day that became usual
+    # ... and the most in ten minutes on any earlier day -- paged days too: a pull that paged
+    # once is no longer "never read so fast" (review: a person's daily sync paged every day)
+    peak_busiest: int = 0
     flagged: bool = False  # the principal paged today: today does not become its usual
     whole: bool = True  # remembered since its first read (_whole)
     yesterday: int = 0  # the day before `day`'s reads (late ones add to it); -1: it paged
@@ -198,8 +200,8 @@ class StoreSurge:
         if day > known.day:
             if known.today and not known.flagged:
                 known.busiest = max(known.busiest, known.today)
-                known.peak_busiest = max(known.peak_busiest, known.peak)
                 known.quiet += 1
+            known.peak_busiest = max(known.peak_busiest, known.peak)
             known.most = max(known.most, known.today)
             known.days += known.today > 0
             if day > known.day + 1:
@@ -224,6 +226,10 @@ class StoreSurge:
             known.yesterday += 1
             known.busiest = max(known.busiest, known.yesterday)
             known.most = max(known.most, known.yesterday)
+            # its ten minutes are not counted late: all of the day's reads may have been one
+            # (review: a nightly 60 read before midnight and delivered after it left the
+            # busiest ten minutes at 1, and a pull of 130 paged at that bar)
+            known.peak_busiest = max(known.peak_busiest, known.yesterday)
         if at <= known.newest_ms - WINDOW_MS:
             return None  # a late read of an older window: it cannot join the current ten
             # minutes (review: a delayed batch of a morning's reads made a surge of its own)
@@ -243,7 +249,7 @@ class StoreSurge:
         if day == known.day:
             known.peak = max(known.peak, int(count))
         hourly = hour.add(at, event.event_id, thing) if hour is not None else 0.0
-        peak_bar = 0.0  # (the bar by the busiest ten minutes, where it is the lower one)
+        by_peak = False  # the bar is the busiest ten minutes' (the lower one)
         if young:  # (ten minutes only: no hour, no lower bar)
             bar = max(float(STORE_READS), YOUNG_DAY_RATIO * known.most)
         else:
@@ -255,16 +261,20 @@ class StoreSurge:
                     PEAK_DAYS * known.busiest,
                 )
                 if peak_bar < bar:
-                    bar = peak_bar
+                    bar, by_peak = peak_bar, True
         hour_bar = max(float(HOUR_READS), HOUR_DAY_RATIO * known.busiest)
         fast = count > bar
         if not (judged or young) or not state.mature or not new:
             return None
         where = ""
-        if not fast and judged and self._nowhere is not None:
+        if judged and self._nowhere is not None:
             low = max(float(STORE_READS), NOWHERE_DAY_RATIO * known.busiest)
-            if count > low and self._nowhere(state, event):
-                bar, fast, where = low, True, ", from a network nobody here works from"
+            if count > low and (not fast or by_peak) and self._nowhere(state, event):
+                # (past the busiest ten minutes' bar too: where it came from still counts, as
+                # corroboration does -- review)
+                where = ", from a network nobody here works from"
+                if not fast:
+                    bar, fast, by_peak = low, True, False
         if not fast and not hourly > hour_bar:
             return None
         slot = at // WINDOW_MS
@@ -276,7 +286,7 @@ class StoreSurge:
             "store_reads_10m": {"value": count, "baseline": known.busiest, "threshold": bar}
         }
         busiest_ten = ""
-        if fast and not where and bar == peak_bar:
+        if fast and by_peak:
             explanation["store_reads_10m"]["busiest_10m"] = known.peak_busiest
             busiest_ten = f", and at most {known.peak_busiest:g} in any ten minutes"
         if where:
