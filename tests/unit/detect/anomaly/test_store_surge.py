@@ -317,7 +317,8 @@ def test_a_days_worth_read_faster_than_ever_pages() -> None:
     more than 13 in ten minutes, read 168 of it in 11 minutes from his usual network and CLI --
     2.2x his busiest day, under its bar of 5x, and nothing paged. Two days' worth in ten minutes
     (PEAK_DAYS), and PEAK_RATIO times the busiest ten minutes, pages; a pull under either does
-    not: a store read 300 a day (the lake, one a minute), or read in bursts of 20."""
+    not: a store read 300 a day (the lake, one a minute), or read in bursts of 20, or a store
+    named as staging."""
     auth = "acme-prod-auth-data"
     assert RULE in surge_rules([*steady(auth, 70), *pull(auth, PERSON, n=150)])
     engine = DetectionEngine(rules=load_rules())
@@ -330,6 +331,9 @@ def test_a_days_worth_read_faster_than_ever_pages() -> None:
     assert not [a for _, a in again if RULE in a.rules]
     # the lake, read 300 a day one a minute: 150 is half a day's worth
     assert not surge_rules([*steady(auth, 70), *pull(LAKE, PERSON, n=150)])
+    # a staging store: people copy their working data there in bulk
+    staging = "acme-staging-auth-data"
+    assert not surge_rules([*steady(staging, 70), *pull(staging, PERSON, n=150)])
     # under two days' worth (140), or read 20 at a time before (8x: 160)
     assert not surge_rules([*steady(auth, 70), *pull(auth, PERSON, n=135)])
     assert not surge_rules([*steady(auth, 70, burst=20), *pull(auth, PERSON, n=150)])
