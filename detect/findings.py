@@ -95,11 +95,11 @@ KNOWN_NET = "known_net"
 # a finding's flag: its call came from a network a context note called new to the principal
 # within the hour (detect.anomaly.behaviour: Seen.noted_net)
 ON_NOTED_NET = "on_noted_net"
+# ... from a network the principal never came from before, within the hour (Seen.fresh_net)
+ON_FRESH_NET = "on_fresh_net"
 # the benign twin of a call that tears down what its caller just made or what is named temporary
 # (detect.context.twins; detect.alerts.paging: no new network corroborates it)
 YOUNG_TARGET = "a target created recently or named as temporary"
-# ... from a network the principal never came from before, within the hour (Seen.fresh_net)
-ON_FRESH_NET = "on_fresh_net"
 # a context note's news: which of "client" and "net" was new (a new tool alone says nothing about
 # who holds the credentials: detect.alerts.paging)
 NEWS = "news"

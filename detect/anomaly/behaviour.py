@@ -387,12 +387,10 @@ class BehaviourDetector:
     def _from_new_net(self, principal: str, event: AuditEvent) -> str:
         """The network `event` came from, if it is the one a context note found new to its
         principal (Seen.new_net) within NEW_NET_KEEP_MS and nobody else here works from it."""
-        net = self._seen_of(principal).new_net[0]
-        if not _on(self._seen_of(principal).new_net, event) or self.org.network_of_others(
-            net, principal
-        ):
+        noted = self._seen_of(principal).new_net
+        if not _on(noted, event) or self.org.network_of_others(noted[0], principal):
             return ""
-        return net
+        return noted[0]
 
     def _grant(
         self, state: PrincipalState, event: AuditEvent, new_action: bool, prod_grant: bool
