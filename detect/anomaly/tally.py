@@ -11,7 +11,7 @@ on a later day is the principal's habit or a known incident, which triage holds 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 
@@ -137,10 +137,6 @@ class Tally:
         """Whether `count` is no more than a flagged earlier day reached (with the tolerance a
         learned high gets: MULTIPLIER x it + SLACK)."""
         return self.paged > 0 and count <= MULTIPLIER * self.paged + SLACK
-
-    def all_keys(self, test: Callable[[str], object]) -> bool:
-        """Whether every key counted in the window passes `test`."""
-        return all(test(key) for _, _, key in self.items)
 
     def ids(self, limit: int = 256) -> tuple[str, ...]:
         return tuple(map(_ID, self.items[-limit:]))

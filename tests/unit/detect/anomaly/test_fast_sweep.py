@@ -13,7 +13,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from detect.anomaly.habit import Seen
-from detect.anomaly.secretreads import MAX_SECRETS, remembers
+from detect.anomaly.secretreads import MAX_SECRETS, _non_prod, remembers
+from detect.anomaly.tally import Tally
 from detect.engine import DetectionEngine
 from detect.rules.catalogue import load_rules
 from ingest.events import AuditEvent
@@ -100,6 +101,29 @@ def test_the_keys_that_open_dev_and_staging_configuration_do_not_make_it_product
     # ... and a production parameter among them still reaches production
     events.append(read("/prod/ledger/db_password", 17))
     assert run(sorted(events, key=lambda e: e.event_time_ms)) == ["baseline:credential_sweep"]
+
+
+def test_where_a_sweep_reaches_is_judged_by_its_distinct_names_however_often_read() -> None:
+    """_non_prod over the window's distinct keys: a window holding the same few names
+    thousands of times (a busy principal re-reading its configuration) answers as one holding
+    each once -- and reads each only once (it scanned every item on every read: the detector
+    fell 6-8x behind on the ingest bench's replayed records)."""
+    key = "arn:aws:kms:eu-west-2:123456789012:key/0000000{}-15d6-4326-95c0-0cf312c882de"
+
+    def non_prod(*names: str, repeats: int = 1) -> bool:
+        tally = Tally(window_ms=600_000)
+        for n in range(repeats):
+            for i, name in enumerate(names):
+                tally.add(1_000 + n, f"e{n}-{i}", name)
+        return _non_prod(tally)
+
+    staging = ("/staging/ledger/db_password", "staging/atlas/api-key")
+    for repeats in (1, 500):
+        assert non_prod(*staging, repeats=repeats)
+        assert non_prod(*staging, key.format(1), key.format(2), repeats=repeats)
+        assert not non_prod(staging[0], key.format(1), key.format(2), repeats=repeats)
+        assert not non_prod(key.format(1), repeats=repeats)  # (keys alone name nothing)
+        assert not non_prod(*staging, "/prod/ledger/db_password", repeats=repeats)
 
 
 def workdays() -> list[AuditEvent]:
