@@ -18,6 +18,7 @@ __all__ = [
     "SOURCE_RULES",
     "FROM_NEW_NETWORK",
     "FROM_ELSEWHERE",
+    "ON_CONSOLE_NET",
     "TIERS",
     "UNUSED_REGION",
     "VOLUME_RULES",
@@ -79,6 +80,11 @@ SOURCE_RULES = frozenset({"baseline:console_new_network"})
 # her third day signed in with MFA from home and read five secrets at her usual pace; the
 # sign-in's own "new network" note corroborated them and paged). A new client still is one.
 FROM_NEW_NETWORK = frozenset({"baseline:console_secrets"})
+# ... and a finding's flag saying the same of one finding (its count judged at a lower floor
+# because its calls came from a console sign-in's network nobody here works from:
+# behaviour._discovery_burst): the held sign-in is a sign apart, a note that the network is new
+# is not
+ON_CONSOLE_NET = "on_console_net"
 # a finding's flag: its premise is a network and a client both new to a person, where nobody
 # here works (behaviour._discovery_burst): the context note saying so is not its second sign,
 # and it does not wait for one as a person's first use of a call does (triage)

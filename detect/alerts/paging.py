@@ -15,6 +15,7 @@ from detect.findings import (
     FROM_NEW_NETWORK,
     KNOWN_NET,
     NEWS,
+    ON_CONSOLE_NET,
     READ_VOLUME_RULES,
     RESTATES,
     SOURCE_RULES,
@@ -201,7 +202,11 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
             return False  # a new network, said twice
         if finding.explanation.get(FROM_ELSEWHERE) or other.explanation.get(FROM_ELSEWHERE):
             return False  # ... or the new network and client the finding counted calls from
-        if FROM_NEW_NETWORK & {finding.rule, other.rule} and _network_only(finding, other):
+        if (
+            FROM_NEW_NETWORK & {finding.rule, other.rule}
+            or finding.explanation.get(ON_CONSOLE_NET)
+            or other.explanation.get(ON_CONSOLE_NET)
+        ) and _network_only(finding, other):
             return False  # ... or the network the finding counted calls from
         if _RESTATING & {finding.rule, other.rule} and (
             finding.explanation.get(NEWS) == ["client"] or other.explanation.get(NEWS) == ["client"]

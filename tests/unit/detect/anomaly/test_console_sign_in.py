@@ -206,6 +206,63 @@ def test_one_who_never_uses_mfa_signing_in_from_a_new_network_waits_for_a_second
     assert [rule for _, rule in found] == ["baseline:console_secrets"]
 
 
+def listings(user: str, at: datetime, ip: str, calls: tuple[str, ...]) -> list[AuditEvent]:
+    """`calls` by IAM user `user` from `ip`, 20 s apart from a minute after `at`."""
+    return [
+        make_event(
+            eventName=call,
+            userIdentity=iam_user(user),
+            sourceIPAddress=ip,
+            at=at + timedelta(minutes=1, seconds=20 * n),
+        )
+        for n, call in enumerate(calls)
+    ]
+
+
+RECON = ("ListBuckets", "DescribeTrails", "GetAccountSummary")
+
+
+def test_taking_stock_right_after_a_waiting_sign_in_from_a_strange_network_pages() -> None:
+    """Fresh seed 1630: a person who always signs in without MFA, his password from a Tor exit
+    nobody here uses, then the buckets, trails and account summary listed -- calls he never
+    made -- and four of his own secrets. The sign-in waits (a trip looks the same); three
+    never-made listings from that address within ten minutes are the second sign. Two are
+    not, nor are the same three from his home, after the ten minutes, or at his office."""
+    week = _days("erin", [OFFICE, HOME] * 4)
+    at = BASE_TIME + timedelta(days=8, hours=9)
+    tor = "185.220.101.4"
+    trip = sign_in("erin", at, tor)
+    found = opened([*week, trip, *listings("erin", at, tor, RECON)], of=trip)
+    assert [rule for _, rule in found] == ["baseline:console_new_network"]
+    assert opened([*week, trip, *listings("erin", at, tor, RECON[:2])]) == []
+    assert opened([*week, trip, *listings("erin", at, HOME, RECON)]) == []
+    later = at + timedelta(minutes=10)
+    assert opened([*week, trip, *listings("erin", later, tor, RECON)]) == []
+    branch = "198.18.7.20"  # colleagues sign in from it every day
+    shared = [
+        sign_in(f"colleague{i}", at - timedelta(days=d), branch, mfa="Yes")
+        for i in range(4)
+        for d in range(1, 4)
+    ]
+    there = sign_in("erin", at, branch)
+    assert opened([*week, *shared, there, *listings("erin", at, branch, RECON)], of=there) == []
+
+
+def test_after_a_sign_in_with_mfa_the_new_network_is_no_second_sign_for_its_listings() -> None:
+    """With MFA the sign-in raises nothing; the three listings are counted at the lower floor
+    only because they came from that network, so the note that the network is new to her is
+    their premise, not a sign apart (findings.ON_CONSOLE_NET): nothing pages. Five, the floor
+    anywhere, still page with it."""
+    week = _days("erin", [OFFICE, HOME] * 4, mfa="Yes")
+    at = BASE_TIME + timedelta(days=8, hours=9)
+    tor = "185.220.101.4"
+    there = sign_in("erin", at, tor, mfa="Yes")
+    assert opened([*week, there, *listings("erin", at, tor, RECON)]) == []
+    five = (*RECON, "ListUsers", "DescribeRegions")
+    found = opened([*week, there, *listings("erin", at, tor, five)])
+    assert [rule for _, rule in found] == ["baseline:first_seen_discovery"]
+
+
 def test_only_the_latest_sign_in_without_mfa_makes_it_a_habit_and_not_an_intruders() -> None:
     """Review: a first day without MFA (before the device was set up), then a week with it --
     the device taken off, a sign-in without MFA from a new network pages. And an intruder's
