@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 from detect.alerts.alert import Alert, severity_rank
 from detect.alerts.incidents import AlertBook
+from detect.features import net_of
 from detect.findings import (
     BUSY,
     CONSOLE_ONLY,
@@ -202,12 +203,10 @@ def _corroborates(mine: Waiting, theirs: Waiting) -> bool:
             return False  # a new network, said twice
         if finding.explanation.get(FROM_ELSEWHERE) or other.explanation.get(FROM_ELSEWHERE):
             return False  # ... or the new network and client the finding counted calls from
-        if (
-            FROM_NEW_NETWORK & {finding.rule, other.rule}
-            or finding.explanation.get(ON_CONSOLE_NET)
-            or other.explanation.get(ON_CONSOLE_NET)
-        ) and _network_only(finding, other):
+        if FROM_NEW_NETWORK & {finding.rule, other.rule} and _network_only(finding, other):
             return False  # ... or the network the finding counted calls from
+        if _on_its_console_net(finding, other) or _on_its_console_net(other, finding):
+            return False  # ... or the one a console session's listings were judged from
         if _RESTATING & {finding.rule, other.rule} and (
             finding.explanation.get(NEWS) == ["client"] or other.explanation.get(NEWS) == ["client"]
         ):
@@ -250,6 +249,20 @@ def _new_tool_only(finding: Finding, other: Finding) -> bool:
     return finding.actor_kind == "human" and any(
         f.explanation.get(NEWS) == ["client"] and f.explanation.get(KNOWN_NET)
         for f in (finding, other)
+    )
+
+
+def _on_its_console_net(finding: Finding, note: Finding) -> bool:
+    """`finding` was judged at a lower floor for coming from a console session's network
+    (ON_CONSOLE_NET) and `note` says only that this network is new: its premise. A note of
+    another network is evidence apart (review)."""
+    net = finding.explanation.get(ON_CONSOLE_NET)
+    ip = note.explanation.get("ip")
+    return (
+        bool(net)
+        and note.explanation.get(NEWS) == ["net"]
+        and isinstance(ip, str)
+        and net_of(ip) == net
     )
 
 

@@ -82,14 +82,17 @@ NEW_NET_KEEP_MS = 3_600_000
 # never-made listings, under the five that wait, and decrypts under his own high)
 PERSON_ELSEWHERE_DISCOVERY_NEW = 2
 # ... by a person, within WINDOW_MS of a console sign-in from a network nobody here works from
-# (Seen.console_strange), from that address: a thief with a password takes stock of the account
-# before taking anything (fresh seed 1630: a no-MFA person's password from a Tor exit listed the
-# buckets, trails, regions and account summary -- three calls he never made -- then read four
-# of his own secrets; the sign-in was held, he always signs in without MFA, and nothing else
-# counted). Still held: it pages with the sign-in it follows, or with another sign. (Surveyed:
-# on seeds 1300-1309 and 1645-1654 no person's benign sign-in from a new network was followed
-# by two never-made listings; the stolen ones by 2-5.)
-CONSOLE_DISCOVERY_NEW = 3
+# (Seen.console_strange), from that address: never-made listings of this many services are a
+# held sign (fresh seed 1630: a no-MFA person's password from a Tor exit listed the buckets,
+# trails, regions and account summary -- calls he never made -- then read four of his own
+# secrets; the sign-in was held, he always signs in without MFA, and nothing else counted).
+# Services, not calls: taking stock of an account crosses services, where a console page the
+# person never opened lists several things of one service at once (review: a trip's first
+# visit to the CloudTrail console made three never-made listings). It pages with the held
+# sign-in it follows, or with another sign; a note that the network is new is its premise
+# (findings.ON_CONSOLE_NET). Not before the organisation's networks are known again after a
+# restart (NOWHERE_MEMORY_MS: an office would be "nobody's" -- review).
+CONSOLE_DISCOVERY_SERVICES = 3
 # ... of these: the identities, secrets, parameters, keys and accounts -- what stolen keys take
 # stock of first. A console page or an IDE's first session lists instances, volumes, functions
 # and log groups by the handful (review), which a person's floor of five judges as before.
@@ -146,17 +149,6 @@ TEMPLATE_KEYS = frozenset(
 # escalation: the attached identities become admins with no call naming them)
 POLICY_ATTACHES = frozenset({"AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy"})
 ALLOW_ALL_GRANTS = POLICY_ATTACHES | {"SetDefaultPolicyVersion"}
-
-
-def _in_strange_console(seen: Seen, event: AuditEvent) -> bool:
-    """`event` came from the address of the principal's latest console sign-in from a network
-    nobody here works from (Seen.console, Seen.console_strange), within WINDOW_MS of it."""
-    ip, at = seen.console
-    return (
-        seen.console_strange
-        and event.source_ip == ip
-        and 0 <= event.event_time_ms - at <= WINDOW_MS
-    )
 
 
 def _on(net_since: tuple[str, int], event: AuditEvent) -> bool:
@@ -234,6 +226,8 @@ class BehaviourDetector:
         self._store_surge = StoreSurge(nowhere=self._nowhere)
         self._discovery = TallyBook(WINDOW_MS)
         self._elsewhere = TallyBook(WINDOW_MS)  # a person's, from a new network and client
+        # ... the services a person's never-made listings touched from a strange console session
+        self._console_listings = TallyBook(WINDOW_MS)
         self._seen: dict[str, Seen] = {}
 
     def evaluate(self, state: PrincipalState, event: AuditEvent, new: Novelty) -> list[Finding]:
@@ -362,7 +356,7 @@ class BehaviourDetector:
             return None
         if event.action_class != "read" or not DISCOVERY.match(event.action):
             return None
-        floor, who, where, tier, console = DISCOVERY_NEW, "person", "", "hold", False
+        floor, who, where, tier = DISCOVERY_NEW, "person", "", "hold"
         book, elsewhere = self._discovery, self._from_new_net(state.key, event)
         explanation: dict[str, object] = {}
         seen = self._seen_of(state.key)
@@ -378,12 +372,6 @@ class BehaviourDetector:
                     f"from ({elsewhere})"
                 )
                 explanation[FROM_ELSEWHERE] = elsewhere
-            elif _in_strange_console(seen, event):
-                floor, console = CONSOLE_DISCOVERY_NEW, True
-                where = (
-                    f", right after a console sign-in from a network nobody here works from "
-                    f"({event.source_ip})"
-                )
         elif state.actor_kind == "service":
             if not elsewhere:
                 return None  # (a NAT or a network the organisation's others use: its release)
@@ -393,25 +381,49 @@ class BehaviourDetector:
             where = f", from a network nobody here works from ({elsewhere})"
         tally = book.get(state.key)
         count = tally.add(event.event_time_ms, event.event_id, event.action)
+        said, measure = f"{count:g} listing calls this {who} never made", "new_discovery_calls_10m"
         if count < floor:
-            return None
-        if console and count < DISCOVERY_NEW:
-            explanation[ON_CONSOLE_NET] = event.source_ip  # (under the floor anywhere: premise)
+            if who != "person" or FROM_ELSEWHERE in explanation:
+                return None
+            if not self._console_session(seen, event):
+                return None
+            tally = self._console_listings.get(state.key)
+            count = tally.add(event.event_time_ms, event.event_id, event.source)
+            if count < CONSOLE_DISCOVERY_SERVICES:
+                return None
+            floor, measure = CONSOLE_DISCOVERY_SERVICES, "new_discovery_services_10m"
+            said = f"listing calls this person never made, of {count:g} services"
+            where = (
+                f", right after a console sign-in from a network nobody here works from "
+                f"({event.source_ip})"
+            )
+            explanation[ON_CONSOLE_NET] = net_of(event.source_ip)  # (its premise: paging)
         finding = make_finding(
             state,
             event,
             "baseline:first_seen_discovery",
             "medium",
-            f"{count:g} listing calls this {who} never made, in 10 min{where}: taking stock of "
-            "the account",
+            f"{said}, in 10 min{where}: taking stock of the account",
             ids=tally.ids(),
             first_ms=tally.first_ms(),
             explanation={
-                "new_discovery_calls_10m": {"value": count, "baseline": 0.0, "threshold": floor},
+                measure: {"value": count, "baseline": 0.0, "threshold": floor},
                 **explanation,
             },
         )
         return replace(finding, tier=tier)
+
+    def _console_session(self, seen: Seen, event: AuditEvent) -> bool:
+        """`event` came from the address of the principal's latest console sign-in from a
+        network nobody here works from (Seen.console, Seen.console_strange), within WINDOW_MS
+        of it -- and the organisation's networks are known (NOWHERE_MEMORY_MS since a restart)."""
+        ip, at = seen.console
+        return (
+            seen.console_strange
+            and event.source_ip == ip
+            and 0 <= event.event_time_ms - at <= WINDOW_MS
+            and self.org.networks_known_ms(event.event_time_ms) >= NOWHERE_MEMORY_MS
+        )
 
     def _from_new_net(self, principal: str, event: AuditEvent) -> str:
         """The network `event` came from, if it is the one a context note found new to its
@@ -757,6 +769,7 @@ class BehaviourDetector:
         self._store_surge.forget(principal)
         self._discovery.forget(principal)
         self._elsewhere.forget(principal)
+        self._console_listings.forget(principal)
         self._seen.pop(principal, None)
 
 

@@ -206,11 +206,23 @@ def test_one_who_never_uses_mfa_signing_in_from_a_new_network_waits_for_a_second
     assert [rule for _, rule in found] == ["baseline:console_secrets"]
 
 
+SERVICES = {
+    "ListBuckets": "s3",
+    "DescribeTrails": "cloudtrail",
+    "ListTrails": "cloudtrail",
+    "ListEventDataStores": "cloudtrail",
+    "GetAccountSummary": "iam",
+    "ListUsers": "iam",
+    "DescribeRegions": "ec2",
+}
+
+
 def listings(user: str, at: datetime, ip: str, calls: tuple[str, ...]) -> list[AuditEvent]:
     """`calls` by IAM user `user` from `ip`, 20 s apart from a minute after `at`."""
     return [
         make_event(
             eventName=call,
+            eventSource=f"{SERVICES[call]}.amazonaws.com",
             userIdentity=iam_user(user),
             sourceIPAddress=ip,
             at=at + timedelta(minutes=1, seconds=20 * n),
@@ -220,24 +232,28 @@ def listings(user: str, at: datetime, ip: str, calls: tuple[str, ...]) -> list[A
 
 
 RECON = ("ListBuckets", "DescribeTrails", "GetAccountSummary")
+TOR = "185.220.101.4"
 
 
 def test_taking_stock_right_after_a_waiting_sign_in_from_a_strange_network_pages() -> None:
     """Fresh seed 1630: a person who always signs in without MFA, his password from a Tor exit
     nobody here uses, then the buckets, trails and account summary listed -- calls he never
-    made -- and four of his own secrets. The sign-in waits (a trip looks the same); three
-    never-made listings from that address within ten minutes are the second sign. Two are
-    not, nor are the same three from his home, after the ten minutes, or at his office."""
+    made -- and four of his own secrets. The sign-in waits (a trip looks the same); never-made
+    listings of three services from that address within ten minutes are the second sign. Two
+    are not, nor are the same three from his home, after the ten minutes, or at an office
+    colleagues work from; nor is a console page he never opened on a trip, whose three
+    listings are one service's (review)."""
     week = _days("erin", [OFFICE, HOME] * 4)
     at = BASE_TIME + timedelta(days=8, hours=9)
-    tor = "185.220.101.4"
-    trip = sign_in("erin", at, tor)
-    found = opened([*week, trip, *listings("erin", at, tor, RECON)], of=trip)
+    trip = sign_in("erin", at, TOR)
+    found = opened([*week, trip, *listings("erin", at, TOR, RECON)], of=trip)
     assert [rule for _, rule in found] == ["baseline:console_new_network"]
-    assert opened([*week, trip, *listings("erin", at, tor, RECON[:2])]) == []
+    assert opened([*week, trip, *listings("erin", at, TOR, RECON[:2])]) == []
+    page = ("DescribeTrails", "ListTrails", "ListEventDataStores")
+    assert opened([*week, trip, *listings("erin", at, TOR, page)]) == []
     assert opened([*week, trip, *listings("erin", at, HOME, RECON)]) == []
     later = at + timedelta(minutes=10)
-    assert opened([*week, trip, *listings("erin", later, tor, RECON)]) == []
+    assert opened([*week, trip, *listings("erin", later, TOR, RECON)]) == []
     branch = "198.18.7.20"  # colleagues sign in from it every day
     shared = [
         sign_in(f"colleague{i}", at - timedelta(days=d), branch, mfa="Yes")
@@ -248,18 +264,51 @@ def test_taking_stock_right_after_a_waiting_sign_in_from_a_strange_network_pages
     assert opened([*week, *shared, there, *listings("erin", at, branch, RECON)], of=there) == []
 
 
+def test_only_listings_from_the_sign_ins_address_count_toward_its_second_sign() -> None:
+    """Review: two never-made listings from home five minutes before the sign-in, and one from
+    its address after it, are not three of that session's."""
+    week = _days("erin", [OFFICE, HOME] * 4)
+    at = BASE_TIME + timedelta(days=8, hours=9)
+    before = listings("erin", at - timedelta(minutes=6), HOME, RECON[:2])
+    after = listings("erin", at, TOR, RECON[2:])
+    assert opened([*week, *before, sign_in("erin", at, TOR), *after]) == []
+
+
+def test_right_after_a_restart_no_network_is_nobodys_yet() -> None:
+    """Review: a restart empties the organisation's memory of networks, so an office colleagues
+    use every day would be "nobody's" until they come back: a person trained as signing in
+    without MFA, from a network new to her right after the restart, taking stock across three
+    services, waits."""
+    at = BASE_TIME + timedelta(days=10)
+    erin = trained_person(
+        "erin", at, {"net": ("198.51.0.0/16", "203.0.0.0/16"), "signin": ("no-mfa",)}
+    )
+    model = DetectionModel("test", 0, (), {}, {erin.key: erin}, {})
+    engine = DetectionEngine(rules=load_rules(), model=model)
+    branch = "100.64.7.20"
+    output = engine.process([sign_in("erin", at, branch), *listings("erin", at, branch, RECON)])
+    assert [a.rule for c, a in output.changes if c == "alert.opened"] == []
+
+
 def test_after_a_sign_in_with_mfa_the_new_network_is_no_second_sign_for_its_listings() -> None:
-    """With MFA the sign-in raises nothing; the three listings are counted at the lower floor
-    only because they came from that network, so the note that the network is new to her is
-    their premise, not a sign apart (findings.ON_CONSOLE_NET): nothing pages. Five, the floor
-    anywhere, still page with it."""
+    """With MFA the sign-in raises nothing; the three services' listings are judged at the
+    lower floor only because they came from that network, so the note that the network is new
+    to her is their premise, not a sign apart (findings.ON_CONSOLE_NET): nothing pages. A note
+    of another network is (review), and five listings, the floor anywhere, page with it."""
     week = _days("erin", [OFFICE, HOME] * 4, mfa="Yes")
     at = BASE_TIME + timedelta(days=8, hours=9)
-    tor = "185.220.101.4"
-    there = sign_in("erin", at, tor, mfa="Yes")
-    assert opened([*week, there, *listings("erin", at, tor, RECON)]) == []
+    there = sign_in("erin", at, TOR, mfa="Yes")
+    assert opened([*week, there, *listings("erin", at, TOR, RECON)]) == []
+    elsewhere = make_event(
+        eventName="DescribeInstances",
+        userIdentity=iam_user("erin"),
+        sourceIPAddress="45.9.148.201",
+        at=at + timedelta(minutes=3),
+    )
+    found = opened([*week, there, *listings("erin", at, TOR, RECON), elsewhere])
+    assert [rule for _, rule in found] == ["baseline:first_seen_discovery"]
     five = (*RECON, "ListUsers", "DescribeRegions")
-    found = opened([*week, there, *listings("erin", at, tor, five)])
+    found = opened([*week, there, *listings("erin", at, TOR, five)])
     assert [rule for _, rule in found] == ["baseline:first_seen_discovery"]
 
 
