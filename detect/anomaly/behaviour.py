@@ -351,7 +351,9 @@ class BehaviourDetector:
         console's secrets), and a workload repeats one set of calls wherever it runs. A person's
         identity, secret and account listings (ELSEWHERE_LISTINGS) from a network and a client
         both new to them where nobody works page the same way, at a lower floor
-        (PERSON_ELSEWHERE_DISCOVERY_NEW; findings.FROM_ELSEWHERE)."""
+        (PERSON_ELSEWHERE_DISCOVERY_NEW; findings.FROM_ELSEWHERE). A person's under their
+        floor, from the address of a console sign-in from a network nobody here works from, are
+        counted by service and held at CONSOLE_DISCOVERY_SERVICES (findings.ON_CONSOLE_NET)."""
         if not (new.action and state.mature) or state.actor_kind not in ("human", "service"):
             return None
         if event.action_class != "read" or not DISCOVERY.match(event.action):
