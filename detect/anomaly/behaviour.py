@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from detect.anomaly.collection import Collection
-from detect.anomaly.habit import MAX_VALUES, WINDOW_MS, Seen, make_finding
+from detect.anomaly.habit import MAX_VALUES, WINDOW_MS, Seen, in_console_session, make_finding
 from detect.anomaly.handover import INVOKE_ACTIONS, PASSED_ROLES, Handover
 from detect.anomaly.refusals import Refusals
 from detect.anomaly.secretreads import (
@@ -419,11 +419,9 @@ class BehaviourDetector:
         """`event` came from the address of the principal's latest console sign-in from a
         network nobody here works from (Seen.console, Seen.console_strange), within WINDOW_MS
         of it -- and the organisation's networks are known (NOWHERE_MEMORY_MS since a restart)."""
-        ip, at = seen.console
         return (
             seen.console_strange
-            and event.source_ip == ip
-            and 0 <= event.event_time_ms - at <= WINDOW_MS
+            and in_console_session(seen, event)
             and self.org.networks_known_ms(event.event_time_ms) >= NOWHERE_MEMORY_MS
         )
 

@@ -65,6 +65,13 @@ class Seen:
     succeeded: set[str] = field(default_factory=set)
 
 
+def in_console_session(seen: Seen, event: AuditEvent) -> bool:
+    """`event` came from the address of the principal's latest held console sign-in
+    (Seen.console), within WINDOW_MS of it."""
+    ip, at = seen.console
+    return event.source_ip == ip and 0 <= event.event_time_ms - at <= WINDOW_MS
+
+
 def make_finding(
     state: PrincipalState,
     event: AuditEvent,

@@ -13,6 +13,7 @@ from detect.anomaly.habit import (
     MAX_VALUES,
     WINDOW_MS,
     Seen,
+    in_console_session,
     make_finding,
     past_own,
     past_own_finding,
@@ -252,9 +253,9 @@ class SecretReads:
         which raised nothing (fresh seed 1023: an Identity Center session opened from a
         network neither he nor a colleague ever used read ten secrets in two minutes, four of
         them never read before)."""
-        ip, at = seen.console
-        if event.source_ip != ip or not 0 <= event.event_time_ms - at <= WINDOW_MS:
+        if not in_console_session(seen, event):
             return None
+        ip, at = seen.console
         read = seen.console_secrets
         before = len(read)
         if before >= CONSOLE_SECRETS_KEPT:
